@@ -1,0 +1,53 @@
+{
+  "variables": {
+    "core_flags": ["-O3", "-std=c++17", "-fPIC", "-fno-math-errno", "-Wall", "-Wno-unused-function"]
+  },
+  "target_defaults": {
+    "include_dirs": ["native/core"],
+    "cflags!": ["-fno-exceptions"],
+    "cflags_cc!": ["-fno-exceptions", "-std=gnu++14", "-std=gnu++17"],
+    "cflags_cc": ["<@(core_flags)"],
+    "defines": ["NAPI_VERSION=8"]
+  },
+  "targets": [
+    {
+      "target_name": "moecap_isa_avx512",
+      "type": "static_library",
+      "sources": ["native/core/kernels/avx512/linear_avx512_f32.cc", "native/core/kernels/avx512/kernels_avx512.cc"],
+      "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx512vnni",
+                    "-mavx2", "-mfma", "-mf16c", "-Wno-maybe-uninitialized"]
+    },
+    {
+      "target_name": "moecap_isa_avx2",
+      "type": "static_library",
+      "sources": ["native/core/kernels/avx2/linear_avx2.cc"],
+      "cflags_cc": ["-mavx2", "-mfma", "-mf16c"]
+    },
+    {
+      "target_name": "moecap",
+      "dependencies": ["moecap_isa_avx512", "moecap_isa_avx2"],
+      "sources": [
+        "native/core/layer_config.cc",
+        "native/core/weights/dtype.cc",
+        "native/core/weights/weight_source.cc",
+        "native/core/weights/packed_matrix.cc",
+        "native/core/weights/activation_rows.cc",
+        "native/core/kernels/generic/linear_generic.cc",
+        "native/core/kernels/isa_select.cc",
+        "native/core/runtime/thread_pool.cc",
+        "native/core/runtime/memory_info.cc",
+        "native/core/router/router_topk.cc",
+        "native/core/dispatch/routing_plan.cc",
+        "native/core/experts/expert_weights.cc",
+        "native/core/experts/expert_ffn.cc",
+        "native/core/layer/moe_layer.cc",
+        "native/binding/addon.cc",
+        "native/binding/layer_options.cc",
+        "native/binding/moe_layer_wrap.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "libraries": ["-pthread"]
+    }
+  ]
+}

@@ -1,0 +1,41 @@
+// Registers the addon's functions; all conversion lives in the *_wrap / *_options units.
+#include <napi.h>
+
+#include "addon_state.h"
+#include "kernels/kernel_table.h"
+#include "moe_layer_wrap.h"
+#include "runtime/memory_info.h"
+#include "runtime/thread_pool.h"
+
+namespace moecap_binding {
+
+static Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  const char* note = nullptr;
+  o.Set("bestIsa", moecap::select_kernels("auto", &note).isa);
+  Napi::Array isas = Napi::Array::New(env);
+  uint32_t i = 0;
+  if (moecap::cpu_has_avx512()) isas.Set(i++, "avx512");
+  if (moecap::cpu_has_avx2()) isas.Set(i++, "avx2");
+  isas.Set(i++, "generic");
+  o.Set("supportedIsas", isas);
+  o.Set("hardwareThreads", moecap::hardware_threads());
+  o.Set("availableMemory", double(moecap::available_memory_bytes()));
+  o.Set("totalMemory", double(moecap::total_memory_bytes()));
+  return o;
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* state = new AddonState();
+  state->layer_ctor = Napi::Persistent(MoeLayerWrap::Define(env));
+  env.SetInstanceData<AddonState>(state);
+  exports.Set("createLayer", Napi::Function::New(env, CreateLayer, "createLayer"));
+  exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
+  exports.Set("NativeMoeLayer", state->layer_ctor.Value());
+  return exports;
+}
+
+NODE_API_MODULE(moecap, Init)
+
+}  // namespace moecap_binding

@@ -1,0 +1,186 @@
+#include "layer_options.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "weights/dtype.h"
+
+namespace moecap_binding {
+namespace {
+
+using moecap::LayerConfig;
+
+[[noreturn]] void type_error(Napi::Env env, const std::string& m) { throw Napi::TypeError::New(env, m); }
+[[noreturn]] void range_error(Napi::Env env, const std::string& m) { throw Napi::RangeError::New(env, m); }
+
+bool has(const Napi::Object& o, const char* key) {
+  if (!o.Has(key)) return false;
+  Napi::Value v = o.Get(key);
+  return !v.IsUndefined() && !v.IsNull();
+}
+
+int get_int(Napi::Env env, const Napi::Object& o, const char* key, const std::string& name, bool required, int def,
+            int min_value) {
+  if (!has(o, key)) {
+    if (required) type_error(env, name + " is required (a positive integer)");
+    return def;
+  }
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) type_error(env, name + " must be a number, got " + v.ToString().Utf8Value());
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d) range_error(env, name + " must be an integer, got " + v.ToString().Utf8Value());
+  if (d < min_value || d > 2147483647.0)
+    range_error(env, name + " must be an integer in [" + std::to_string(min_value) + ", 2147483647], got " +
+                             v.ToString().Utf8Value());
+  return int(d);
+}
+
+double get_number(Napi::Env env, const Napi::Object& o, const char* key, const std::string& name, double def) {
+  if (!has(o, key)) return def;
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) type_error(env, name + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) range_error(env, name + " must be finite");
+  return d;
+}
+
+// Copies a Float32Array of exactly `expected` finite elements; `shape` describes it in messages.
+std::vector<float> get_f32(Napi::Env env, const Napi::Value& v, const std::string& name, double expected,
+                           const std::string& shape) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    type_error(env, name + " must be a Float32Array " + shape);
+  Napi::Float32Array a = v.As<Napi::Float32Array>();
+  if (double(a.ElementLength()) != expected)
+    range_error(env, name + " must have " + shape + " = " + std::to_string((long long)expected) + " elements, got " +
+                         std::to_string(a.ElementLength()));
+  std::vector<float> out(a.ElementLength());
+  if (!out.empty()) std::memcpy(out.data(), a.Data(), out.size() * sizeof(float));
+  for (size_t i = 0; i < out.size(); ++i)
+    if (!std::isfinite(out[i]))
+      range_error(env, name + "[" + std::to_string(i) + "] is " + (std::isnan(out[i]) ? "NaN" : "infinite") +
+                           " (weights must be finite)");
+  return out;
+}
+
+}  // namespace
+
+ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject()) type_error(env, "options must be an object");
+  Napi::Object o = value.As<Napi::Object>();
+  ParsedLayerOptions p;
+  LayerConfig& c = p.config;
+  c.hidden = get_int(env, o, "hidden", "hidden", true, 0, 1);
+  c.intermediate = get_int(env, o, "intermediate", "intermediate", true, 0, 1);
+  c.experts = get_int(env, o, "experts", "experts", true, 0, 1);
+  c.top_k = get_int(env, o, "topK", "topK", true, 0, 1);
+  if (c.top_k > c.experts)
+    range_error(env, "topK (" + std::to_string(c.top_k) + ") must not exceed experts (" + std::to_string(c.experts) + ")");
+
+  if (has(o, "scoring")) {
+    Napi::Value s = o.Get("scoring");
+    std::string v = s.IsString() ? s.As<Napi::String>().Utf8Value() : "";
+    if (v == "softmax") c.scoring = moecap::Scoring::Softmax;
+    else if (v == "sigmoid") c.scoring = moecap::Scoring::Sigmoid;
+    else type_error(env, "scoring must be 'softmax' or 'sigmoid'");
+  }
+  if (has(o, "renormalize")) {
+    Napi::Value r = o.Get("renormalize");
+    if (!r.IsBoolean()) type_error(env, "renormalize must be a boolean");
+    c.renormalize = r.As<Napi::Boolean>().Value();
+  }
+  c.routed_scaling_factor = float(get_number(env, o, "routedScalingFactor", "routedScalingFactor", 1.0));
+  if (!(c.routed_scaling_factor > 0)) range_error(env, "routedScalingFactor must be > 0");
+  if (has(o, "selectionBias"))
+    c.selection_bias = get_f32(env, o.Get("selectionBias"), "selectionBias", c.experts, "[experts]");
+  if (has(o, "groups")) {
+    Napi::Value g = o.Get("groups");
+    if (!g.IsObject()) type_error(env, "groups must be an object { count, keep }");
+    Napi::Object go = g.As<Napi::Object>();
+    c.group_count = get_int(env, go, "count", "groups.count", true, 0, 1);
+    c.group_keep = get_int(env, go, "keep", "groups.keep", true, 0, 1);
+  }
+  if (has(o, "sharedExperts")) {
+    Napi::Value s = o.Get("sharedExperts");
+    if (!s.IsObject()) type_error(env, "sharedExperts must be an object { intermediate, gated? }");
+    Napi::Object so = s.As<Napi::Object>();
+    c.shared_intermediate = get_int(env, so, "intermediate", "sharedExperts.intermediate", true, 0, 1);
+    if (has(so, "gated")) {
+      if (!so.Get("gated").IsBoolean()) type_error(env, "sharedExperts.gated must be a boolean");
+      c.shared_gated = so.Get("gated").As<Napi::Boolean>().Value();
+    }
+  }
+  c.capacity_factor = get_number(env, o, "capacityFactor", "capacityFactor", 0);
+  if (c.capacity_factor < 0) range_error(env, "capacityFactor must be >= 0 (0 = no capacity limit)");
+  c.threads = get_int(env, o, "threads", "threads", false, 0, 1);
+  if (c.threads > 1024) range_error(env, "threads must be an integer in [1, 1024]");
+  if (has(o, "dtype")) {
+    Napi::Value d = o.Get("dtype");
+    if (!d.IsString() || !moecap::parse_dtype(d.As<Napi::String>().Utf8Value(), &c.dtype))
+      type_error(env, "dtype must be 'f32', 'bf16', 'int8' or 'int4'");
+  }
+  if (has(o, "isa")) {
+    if (!o.Get("isa").IsString()) type_error(env, "isa must be a string");
+    p.isa = o.Get("isa").As<Napi::String>().Utf8Value();
+  }
+
+  if (!has(o, "weights") || !o.Get("weights").IsObject())
+    type_error(env, "weights must be { seed } or { router, gate, up, down, shared? }");
+  Napi::Object w = o.Get("weights").As<Napi::Object>();
+  if (has(w, "seed")) {
+    Napi::Value s = w.Get("seed");
+    if (!s.IsNumber()) type_error(env, "weights.seed must be a number");
+    double d = s.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(d) || d < 0 || std::floor(d) != d || d > 9007199254740991.0)
+      range_error(env, "weights.seed must be a non-negative safe integer");
+    p.weights = std::make_shared<moecap::SeededWeights>(uint64_t(d));
+    return p;
+  }
+  const double H = c.hidden, F = c.intermediate, E = c.experts;
+  // Refuse sizes that cannot be typed arrays before touching them.
+  auto ew = std::make_shared<moecap::ExplicitWeights>();
+  ew->hidden = c.hidden;
+  ew->intermediate = c.intermediate;
+  ew->experts = c.experts;
+  ew->router = get_f32(env, w.Get("router"), "weights.router", E * H, "[experts, hidden]");
+  ew->gate = get_f32(env, w.Get("gate"), "weights.gate", E * F * H, "[experts, intermediate, hidden]");
+  ew->up = get_f32(env, w.Get("up"), "weights.up", E * F * H, "[experts, intermediate, hidden]");
+  ew->down = get_f32(env, w.Get("down"), "weights.down", E * H * F, "[experts, hidden, intermediate]");
+  if (c.shared_intermediate > 0) {
+    if (!has(w, "shared") || !w.Get("shared").IsObject())
+      type_error(env, "weights.shared { gate, up, down } is required with sharedExperts");
+    Napi::Object s = w.Get("shared").As<Napi::Object>();
+    const double Fs = c.shared_intermediate;
+    ew->shared_intermediate = c.shared_intermediate;
+    ew->shared_gate = get_f32(env, s.Get("gate"), "weights.shared.gate", Fs * H, "[sharedIntermediate, hidden]");
+    ew->shared_up = get_f32(env, s.Get("up"), "weights.shared.up", Fs * H, "[sharedIntermediate, hidden]");
+    ew->shared_down = get_f32(env, s.Get("down"), "weights.shared.down", H * Fs, "[hidden, sharedIntermediate]");
+    if (c.shared_gated)
+      ew->shared_gate_weight = get_f32(env, s.Get("gateWeight"), "weights.shared.gateWeight", H, "[hidden]");
+  } else if (has(w, "shared")) {
+    type_error(env, "weights.shared was given but sharedExperts is not set");
+  }
+  p.weights = ew;
+  return p;
+}
+
+std::vector<float> read_tokens(Napi::Env env, const Napi::Value& v, int hidden, const char* name, int* tokens) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    type_error(env, std::string(name) + " must be a Float32Array [tokens, hidden]");
+  Napi::Float32Array a = v.As<Napi::Float32Array>();
+  size_t n = a.ElementLength();
+  if (n == 0 || n % size_t(hidden) != 0)
+    range_error(env, std::string(name) + " must hold tokens·hidden values (a positive multiple of hidden = " +
+                         std::to_string(hidden) + "), got " + std::to_string(n));
+  if (n / size_t(hidden) > 16777216) range_error(env, std::string(name) + " holds more than 16777216 tokens");
+  std::vector<float> x(n);
+  std::memcpy(x.data(), a.Data(), n * sizeof(float));
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i]))
+      range_error(env, std::string(name) + " is not finite at token " + std::to_string(i / size_t(hidden)) +
+                           ", hidden index " + std::to_string(i % size_t(hidden)) + " (" +
+                           (std::isnan(x[i]) ? "NaN" : "Infinity") + ")");
+  *tokens = int(n / size_t(hidden));
+  return x;
+}
+
+}  // namespace moecap_binding

@@ -1,0 +1,26 @@
+// Converts createMoeLayer's options object into the core's LayerConfig and weight source.
+// Every message names the option at fault (onnxruntime-node style: one parser per options type).
+#pragma once
+#include <napi.h>
+
+#include <memory>
+#include <string>
+
+#include "layer_config.h"
+#include "weights/weight_source.h"
+
+namespace moecap_binding {
+
+struct ParsedLayerOptions {
+  moecap::LayerConfig config;
+  std::shared_ptr<moecap::WeightSource> weights;
+  std::string isa;
+};
+
+// Throws Napi::TypeError / Napi::RangeError.
+ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value);
+
+// x: a Float32Array of T·H finite values. Copies it. Throws naming `name`.
+std::vector<float> read_tokens(Napi::Env env, const Napi::Value& value, int hidden, const char* name, int* tokens);
+
+}  // namespace moecap_binding

@@ -1,0 +1,227 @@
+#include "moe_layer_wrap.h"
+
+#include <algorithm>
+
+#include "addon_state.h"
+#include "layer_options.h"
+#include "promise_worker.h"
+#include "runtime/memory_info.h"
+#include "weights/activation_rows.h"
+
+namespace moecap_binding {
+namespace {
+
+Napi::Object stats_object(Napi::Env env, const moecap::ForwardStats& s, const moecap::MoeLayer& layer) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("tokens", s.tokens);
+  o.Set("distinctExperts", s.distinct_experts);
+  o.Set("assignments", double(s.assignments));
+  o.Set("dropped", double(s.dropped));
+  o.Set("capacity", s.capacity < 0 ? env.Null() : Napi::Number::New(env, double(s.capacity)));
+  o.Set("expertBytes", s.expert_bytes);
+  o.Set("sharedBytes", s.shared_bytes);
+  o.Set("routerBytes", s.router_bytes);
+  o.Set("flops", s.flops);
+  o.Set("timeNs", double(s.total_ns));
+  o.Set("routeNs", double(s.route_ns));
+  o.Set("expertsNs", double(s.experts_ns));
+  o.Set("combineNs", double(s.combine_ns));
+  Napi::Int32Array counts = Napi::Int32Array::New(env, s.expert_counts.size());
+  std::copy(s.expert_counts.begin(), s.expert_counts.end(), counts.Data());
+  o.Set("expertCounts", counts);
+  o.Set("isa", layer.isa());
+  o.Set("threads", layer.threads());
+  o.Set("dtype", moecap::dtype_name(layer.config().dtype));
+  return o;
+}
+
+template <class T, class A>
+A typed_copy(Napi::Env env, const std::vector<T>& v) {
+  A a = A::New(env, v.size());
+  std::copy(v.begin(), v.end(), a.Data());
+  return a;
+}
+
+class CreateWorker : public PromiseWorker {
+ public:
+  CreateWorker(Napi::Env env, ParsedLayerOptions opts) : PromiseWorker(env), opts_(std::move(opts)) {}
+  void Run() override { layer_ = std::make_shared<moecap::MoeLayer>(opts_.config, opts_.weights, opts_.isa); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object obj = AddonState::get(env).layer_ctor.New({});
+    MoeLayerWrap::Unwrap(obj)->attach(std::move(layer_));
+    return obj;
+  }
+
+ private:
+  ParsedLayerOptions opts_;
+  std::shared_ptr<moecap::MoeLayer> layer_;
+};
+
+class ForwardWorker : public PromiseWorker {
+ public:
+  ForwardWorker(Napi::Env env, std::shared_ptr<moecap::MoeLayer> layer, std::vector<float> x, int T, bool route_only)
+      : PromiseWorker(env), layer_(std::move(layer)), x_(std::move(x)), T_(T), route_only_(route_only) {}
+  void Run() override {
+    if (route_only_) layer_->route(x_.data(), T_, r_);
+    else layer_->forward(x_.data(), T_, r_);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    if (!route_only_) o.Set("output", typed_copy<float, Napi::Float32Array>(env, r_.output));
+    o.Set("expertIds", typed_copy<int32_t, Napi::Int32Array>(env, r_.ids));
+    o.Set("expertWeights", typed_copy<float, Napi::Float32Array>(env, r_.weights));
+    o.Set("stats", stats_object(env, r_.stats, *layer_));
+    return o;
+  }
+
+ private:
+  std::shared_ptr<moecap::MoeLayer> layer_;
+  std::vector<float> x_;
+  int T_;
+  bool route_only_;
+  moecap::ForwardResult r_;
+};
+
+class ReferenceWorker : public PromiseWorker {
+ public:
+  ReferenceWorker(Napi::Env env, std::shared_ptr<moecap::MoeLayer> layer, std::vector<float> x, int T,
+                  std::vector<int32_t> sample)
+      : PromiseWorker(env), layer_(std::move(layer)), x_(std::move(x)), T_(T), sample_(std::move(sample)) {}
+  void Run() override { layer_->reference(x_.data(), T_, sample_, r_); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("output", typed_copy<double, Napi::Float64Array>(env, r_.output));
+    o.Set("expertIds", typed_copy<int32_t, Napi::Int32Array>(env, r_.ids));
+    o.Set("expertWeights", typed_copy<double, Napi::Float64Array>(env, r_.weights));
+    o.Set("dropped", double(r_.dropped));
+    o.Set("sample", typed_copy<int32_t, Napi::Int32Array>(env, sample_));
+    return o;
+  }
+
+ private:
+  std::shared_ptr<moecap::MoeLayer> layer_;
+  std::vector<float> x_;
+  int T_;
+  std::vector<int32_t> sample_;
+  moecap::ReferenceResult r_;
+};
+
+// Workspace rows a pass of T tokens needs, to refuse a batch that cannot fit before running it.
+void check_pass_memory(Napi::Env env, const moecap::MoeLayer& l, int T) {
+  const auto& c = l.config();
+  double fp = (c.intermediate + 15) / 16 * 16, hp = (c.hidden + 31) / 32 * 32;
+  double rows = double(T) * c.top_k + (c.shared_intermediate ? T : 0);
+  double need = rows * (fp + hp) * 4 * 1.5 + double(T) * c.hidden * 12;
+  double avail = double(moecap::available_memory_bytes());
+  if (need > avail)
+    throw Napi::RangeError::New(env, "x: a pass of " + std::to_string(T) + " tokens needs " + moecap::format_bytes(need) +
+                                         " of workspace but only " + moecap::format_bytes(avail) +
+                                         " of memory is available; split the batch");
+}
+
+}  // namespace
+
+Napi::Function MoeLayerWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeMoeLayer",
+                     {InstanceMethod<&MoeLayerWrap::Forward>("forward"), InstanceMethod<&MoeLayerWrap::Route>("route"),
+                      InstanceMethod<&MoeLayerWrap::Reference>("reference"), InstanceMethod<&MoeLayerWrap::Info>("info"),
+                      InstanceMethod<&MoeLayerWrap::Close>("close"),
+                      InstanceAccessor<&MoeLayerWrap::IsClosed>("closed")});
+}
+
+MoeLayerWrap::MoeLayerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MoeLayerWrap>(info) {}
+
+std::shared_ptr<moecap::MoeLayer> MoeLayerWrap::live(Napi::Env env) {
+  if (!layer_) throw Napi::Error::New(env, "this MoE layer is closed (or was never created through createMoeLayer)");
+  return layer_;
+}
+
+Napi::Value MoeLayerWrap::Forward(const Napi::CallbackInfo& info) {
+  auto layer = live(info.Env());
+  int T = 0;
+  std::vector<float> x = read_tokens(info.Env(), info[0], layer->config().hidden, "x", &T);
+  check_pass_memory(info.Env(), *layer, T);
+  auto* w = new ForwardWorker(info.Env(), layer, std::move(x), T, false);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value MoeLayerWrap::Route(const Napi::CallbackInfo& info) {
+  auto layer = live(info.Env());
+  int T = 0;
+  std::vector<float> x = read_tokens(info.Env(), info[0], layer->config().hidden, "x", &T);
+  auto* w = new ForwardWorker(info.Env(), layer, std::move(x), T, true);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value MoeLayerWrap::Reference(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto layer = live(env);
+  int T = 0;
+  std::vector<float> x = read_tokens(env, info[0], layer->config().hidden, "x", &T);
+  std::vector<int32_t> sample;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      throw Napi::TypeError::New(env, "sample must be an Int32Array of token indices");
+    Napi::Int32Array s = info[1].As<Napi::Int32Array>();
+    for (size_t i = 0; i < s.ElementLength(); ++i) {
+      if (s[i] < 0 || s[i] >= T)
+        throw Napi::RangeError::New(env, "sample[" + std::to_string(i) + "] = " + std::to_string(s[i]) +
+                                             " is not a token index in [0, " + std::to_string(T) + ")");
+      sample.push_back(s[i]);
+    }
+  } else {
+    for (int t = 0; t < T; ++t) sample.push_back(t);
+  }
+  auto* w = new ReferenceWorker(env, layer, std::move(x), T, std::move(sample));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value MoeLayerWrap::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto l = live(env);
+  const auto& c = l->config();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("hidden", c.hidden);
+  o.Set("intermediate", c.intermediate);
+  o.Set("experts", c.experts);
+  o.Set("topK", c.top_k);
+  o.Set("dtype", moecap::dtype_name(c.dtype));
+  o.Set("isa", l->isa());
+  o.Set("isaNote", l->isa_note().empty() ? env.Null() : Napi::String::New(env, l->isa_note()));
+  o.Set("threads", l->threads());
+  o.Set("packedBytes", l->packed_bytes());
+  o.Set("expertBytes", l->expert_bytes());
+  return o;
+}
+
+Napi::Value MoeLayerWrap::Close(const Napi::CallbackInfo& info) {
+  layer_.reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value MoeLayerWrap::IsClosed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !layer_);
+}
+
+Napi::Value CreateLayer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ParsedLayerOptions opts = parse_layer_options(env, info[0]);
+  try {
+    moecap::validate_config(opts.config);
+  } catch (const moecap::Error& e) {
+    if (e.kind() == moecap::ErrorKind::Type) throw Napi::TypeError::New(env, e.what());
+    throw Napi::RangeError::New(env, e.what());
+  }
+  auto* w = new CreateWorker(env, std::move(opts));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+}  // namespace moecap_binding

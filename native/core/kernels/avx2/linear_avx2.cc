@@ -1,0 +1,57 @@
+// AVX2 + FMA kernels for CPUs without AVX-512: fp32 tiles of up to 3 rows × one panel
+// (4 ymm per row). Quantised dtypes use the portable kernels on this ISA.
+#include <immintrin.h>
+
+#include "kernels/epilogue_scalar.h"
+#include "kernels/kernel_table.h"
+
+namespace moecap {
+namespace {
+
+template <int MR>
+void tile_f32(const LinearJob& job, int r0, int p) {
+  const int K = job.K;
+  const float* W = reinterpret_cast<const float*>(job_panel(job, p));
+  const float* x[MR];
+  for (int r = 0; r < MR; ++r) x[r] = static_cast<const float*>(job.rows[r0 + r]);
+  __m256 acc[MR][4];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_setzero_ps();
+  for (int k = 0; k < K; ++k) {
+    const float* w = W + size_t(k) * 32;
+    __m256 b0 = _mm256_load_ps(w), b1 = _mm256_load_ps(w + 8), b2 = _mm256_load_ps(w + 16),
+           b3 = _mm256_load_ps(w + 24);
+#pragma GCC unroll 3
+    for (int r = 0; r < MR; ++r) {
+      __m256 a = _mm256_broadcast_ss(x[r] + k);
+      acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+      acc[r][2] = _mm256_fmadd_ps(a, b2, acc[r][2]);
+      acc[r][3] = _mm256_fmadd_ps(a, b3, acc[r][3]);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    alignas(32) float out[32];
+    for (int v = 0; v < 4; ++v) _mm256_store_ps(out + 8 * v, acc[r][v]);
+    store_epilogue_scalar(job, r0 + r, p, out);
+  }
+}
+
+void linear_f32(const LinearJob& job) {
+  for (int p = job.p0; p < job.p1; ++p) {
+    int r = 0;
+    for (; r + 3 <= job.n; r += 3) tile_f32<3>(job, r, p);
+    if (job.n - r == 2) tile_f32<2>(job, r, p);
+    else if (job.n - r == 1) tile_f32<1>(job, r, p);
+  }
+}
+
+}  // namespace
+
+const KernelTable& avx2_kernels() {
+  const KernelTable& g = generic_kernels();
+  static const KernelTable t = {"avx2", {linear_f32, g.linear[1], g.linear[2], g.linear[3]}};
+  return t;
+}
+
+}  // namespace moecap

@@ -1,0 +1,8 @@
+#pragma once
+#include "kernels/kernel_table.h"
+
+namespace moecap {
+namespace avx512 {
+void linear_f32(const LinearJob& job);
+}  // namespace avx512
+}  // namespace moecap

@@ -1,0 +1,94 @@
+// Register tiling shared by the AVX-512 kernels: a tile is MR activation rows × NP panels,
+// each panel 32 outputs = 2 zmm accumulators per row. Every output element is accumulated in
+// input order by one chain, whatever the tile shape, so a token computes bit-identically alone
+// (decode tiles) or inside a batch (prefill tiles).
+#pragma once
+#include <immintrin.h>
+
+#include "kernels/avx512/simd_math_avx512.h"
+#include "kernels/kernel_table.h"
+
+namespace moecap {
+namespace avx512 {
+
+template <int MR, int NP>
+static inline void store_tile(const LinearJob& job, int r0, int p, __m512 (&acc)[MR][NP][2]) {
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    float* y = job.out[r0 + r];
+#pragma GCC unroll 4
+    for (int q = 0; q < NP; ++q) {
+      const int pp = p + q;
+      switch (job.epilogue) {
+        case Epilogue::Store:
+          _mm512_storeu_ps(y + pp * 32, acc[r][q][0]);
+          _mm512_storeu_ps(y + pp * 32 + 16, acc[r][q][1]);
+          break;
+        case Epilogue::Scaled: {
+          __m512 s = _mm512_set1_ps(job.row_scale[r0 + r]);
+          _mm512_storeu_ps(y + pp * 32, _mm512_mul_ps(s, acc[r][q][0]));
+          _mm512_storeu_ps(y + pp * 32 + 16, _mm512_mul_ps(s, acc[r][q][1]));
+          break;
+        }
+        case Epilogue::SwiGLU:
+          _mm512_storeu_ps(y + pp * 16, _mm512_mul_ps(silu_ps(acc[r][q][0]), acc[r][q][1]));
+          break;
+      }
+    }
+  }
+}
+
+// Largest panel count per tile for a row count, keeping MR·NP·2 accumulators + NP·2 weight
+// registers within the 32 zmm.
+constexpr int max_np(int mr) { return mr <= 2 ? 4 : mr == 3 ? 3 : mr <= 6 ? 2 : 1; }
+
+// Runs `Tile<MR,NP>::run(job, r0, p)` over the job's rows and panels.
+//  - few rows (decode): one row group, several panels at once so enough independent chains
+//    hide FMA latency while each panel streams once;
+//  - many rows (prefill): panel-outer, row tiles of 12 inner, so the panel stays in L2.
+template <template <int, int> class Tile>
+struct Driver {
+  template <int MR, int NP>
+  static void panels_rows(const LinearJob& job, int r0) {
+    int p = job.p0;
+    for (; p + NP <= job.p1; p += NP) Tile<MR, NP>::run(job, r0, p);
+    for (; p < job.p1; ++p) Tile<MR, 1>::run(job, r0, p);
+  }
+  template <int MR>
+  static void rows_tail(const LinearJob& job, int r0, int p) {
+    Tile<MR, 1>::run(job, r0, p);
+  }
+  static void run(const LinearJob& job) {
+    switch (job.n) {
+      case 0: return;
+      case 1: return panels_rows<1, max_np(1)>(job, 0);
+      case 2: return panels_rows<2, max_np(2)>(job, 0);
+      case 3: return panels_rows<3, max_np(3)>(job, 0);
+      case 4: return panels_rows<4, max_np(4)>(job, 0);
+      case 5: return panels_rows<5, max_np(5)>(job, 0);
+      case 6: return panels_rows<6, max_np(6)>(job, 0);
+      default: break;
+    }
+    for (int p = job.p0; p < job.p1; ++p) {
+      int r = 0;
+      for (; r + 12 <= job.n; r += 12) Tile<12, 1>::run(job, r, p);
+      switch (job.n - r) {
+        case 0: break;
+        case 1: rows_tail<1>(job, r, p); break;
+        case 2: rows_tail<2>(job, r, p); break;
+        case 3: rows_tail<3>(job, r, p); break;
+        case 4: rows_tail<4>(job, r, p); break;
+        case 5: rows_tail<5>(job, r, p); break;
+        case 6: rows_tail<6>(job, r, p); break;
+        case 7: rows_tail<7>(job, r, p); break;
+        case 8: rows_tail<8>(job, r, p); break;
+        case 9: rows_tail<9>(job, r, p); break;
+        case 10: rows_tail<10>(job, r, p); break;
+        case 11: rows_tail<11>(job, r, p); break;
+      }
+    }
+  }
+};
+
+}  // namespace avx512
+}  // namespace moecap

@@ -1,0 +1,25 @@
+// The per-ISA kernel entry points, chosen once at load time from cpuid (see isa_select.cc).
+// Each ISA lives in its own translation unit compiled with its own flags, so one binary runs on
+// any x86-64 and uses the best the CPU has.
+#pragma once
+
+#include "kernels/linear_job.h"
+
+namespace moecap {
+
+struct KernelTable {
+  const char* isa;          // "avx512", "avx2" or "generic"
+  LinearFn linear[4];       // indexed by DType
+};
+
+const KernelTable& generic_kernels();
+const KernelTable& avx2_kernels();
+const KernelTable& avx512_kernels();
+
+// Best table for this CPU, or the one forced by MOECAP_ISA (never above what the CPU has).
+// `reason` explains a refused override.
+const KernelTable& select_kernels(const char* requested, const char** note);
+bool cpu_has_avx512();  // avx512f+bw+vl+dq+bf16+vnni, the set our avx512 TU is built for
+bool cpu_has_avx2();    // avx2+fma+f16c
+
+}  // namespace moecap

@@ -1,0 +1,320 @@
+#include "layer/moe_layer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "error.h"
+#include "experts/expert_ffn.h"
+#include "router/router_topk.h"
+#include "runtime/clock.h"
+#include "runtime/memory_info.h"
+#include "weights/activation_rows.h"
+
+namespace moecap {
+
+static int round_up(int v, int m) { return (v + m - 1) / m * m; }
+
+double layer_packed_bytes(const LayerConfig& c) {
+  double b = double((c.experts + 31) / 32) * double(panel_bytes_for(DType::F32, c.hidden));
+  b += double(c.experts) * double(expert_packed_bytes(c.dtype, c.hidden, c.intermediate));
+  if (c.shared_intermediate > 0) b += double(expert_packed_bytes(c.dtype, c.hidden, c.shared_intermediate));
+  return b;
+}
+
+static const KernelTable& pick_kernels(const std::string& isa, std::string& note) {
+  if (!isa.empty() && isa != "auto" && isa != "avx512" && isa != "avx2" && isa != "generic")
+    throw_range("isa must be 'auto', 'avx512', 'avx2' or 'generic', got '" + isa + "'");
+  const char* n = nullptr;
+  const KernelTable& k = select_kernels(isa.c_str(), &n);
+  if (n) note = n;
+  return k;
+}
+
+MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa)
+    : cfg_(config),
+      source_(std::move(weights)),
+      kernels_(&pick_kernels(isa, isa_note_)),
+      pool_(config.threads > 0 ? config.threads : hardware_threads()) {
+  validate_config(cfg_);
+  const double need = layer_packed_bytes(cfg_);
+  const double avail = double(available_memory_bytes());
+  if (need > avail)
+    throw_range("weights of this layer need " + format_bytes(need) + " in " + dtype_name(cfg_.dtype) +
+                " but only " + format_bytes(avail) + " of memory is available (hidden=" +
+                std::to_string(cfg_.hidden) + ", intermediate=" + std::to_string(cfg_.intermediate) +
+                ", experts=" + std::to_string(cfg_.experts) + ")");
+  const int H = cfg_.hidden, E = cfg_.experts;
+  try {
+    pack_matrix(router_, DType::F32, H, (E + 31) / 32,
+                [&](int p, int lane, float* v) {
+                  int e = p * 32 + lane;
+                  if (e >= E) return false;
+                  source_->row(Matrix::Router, 0, e, H, v);
+                  return true;
+                },
+                &pool_);
+    experts_.resize(size_t(E));
+    for (int e = 0; e < E; ++e)
+      pack_expert(experts_[e], cfg_.dtype, H, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down, e,
+                  &pool_);
+    if (cfg_.shared_intermediate > 0) {
+      shared_.reset(new ExpertWeights());
+      pack_expert(*shared_, cfg_.dtype, H, cfg_.shared_intermediate, *source_, Matrix::SharedGate, Matrix::SharedUp,
+                  Matrix::SharedDown, 0, &pool_);
+      if (cfg_.shared_gated) {
+        shared_gate_weight_.resize(size_t(H));
+        source_->row(Matrix::SharedGateWeight, 0, 0, H, shared_gate_weight_.data());
+      }
+    }
+  } catch (const std::bad_alloc&) {
+    throw_range("out of memory while packing weights (" + format_bytes(need) + " needed)");
+  }
+}
+
+double MoeLayer::packed_bytes() const { return layer_packed_bytes(cfg_); }
+
+const void* MoeLayer::act_row(const float* x, int t) const {
+  const size_t ab = activation_row_bytes(cfg_.dtype, cfg_.hidden);
+  return ab ? static_cast<const void*>(ws_.act.data() + size_t(t) * ab)
+            : static_cast<const void*>(x + size_t(t) * cfg_.hidden);
+}
+
+void MoeLayer::route_locked(const float* x, int T, ForwardResult& out) {
+  const int H = cfg_.hidden, E = cfg_.experts, k = cfg_.top_k;
+  const int Ep = round_up(E, 32);
+  ws_.logits.resize(size_t(T) * Ep);
+  out.ids.resize(size_t(T) * k);
+  out.weights.resize(size_t(T) * k);
+  const RouterParams rp = RouterParams::from(cfg_);
+  const size_t scratch = size_t(2 * E + 2 * cfg_.group_count + 16);
+  ws_.route_scratch.resize(scratch * size_t(pool_.size()));
+  const int chunk = 8;
+  const int tasks = (T + chunk - 1) / chunk;
+  pool_.parallel_for(tasks, [&](int task, int thread) {
+    const int t0 = task * chunk, n = std::min(chunk, T - t0);
+    const void* rows[chunk];
+    float* outs[chunk];
+    for (int i = 0; i < n; ++i) {
+      rows[i] = x + size_t(t0 + i) * H;
+      outs[i] = ws_.logits.data() + size_t(t0 + i) * Ep;
+    }
+    LinearJob job = linear_job(router_);
+    job.n = n;
+    job.rows = rows;
+    job.out = outs;
+    job.epilogue = Epilogue::Store;
+    kernels_->linear[int(DType::F32)](job);
+    float* s = ws_.route_scratch.data() + scratch * size_t(thread);
+    for (int i = 0; i < n; ++i) {
+      const int t = t0 + i;
+      route_token(rp, outs[i], s, out.ids.data() + size_t(t) * k, out.weights.data() + size_t(t) * k);
+    }
+  });
+  const int64_t cap = expert_capacity(cfg_, T);
+  build_routing_plan(out.ids.data(), T, k, E, cap, ws_.plan);
+  ForwardStats& st = out.stats;
+  st.tokens = T;
+  st.distinct_experts = ws_.plan.distinct;
+  st.assignments = ws_.plan.kept();
+  st.dropped = ws_.plan.dropped;
+  st.capacity = cfg_.capacity_factor > 0 ? cap : -1;
+  st.expert_counts = ws_.plan.counts;
+  st.router_bytes = double(E) * H * 4;
+  st.expert_bytes = double(ws_.plan.distinct) * double(experts_[0].bytes());
+  st.shared_bytes = shared_ && T > 0 ? double(shared_->bytes()) : 0;
+  st.flops = 2.0 * H * E * T + 6.0 * H * cfg_.intermediate * double(st.assignments) +
+             6.0 * H * cfg_.shared_intermediate * double(T);
+}
+
+void MoeLayer::route(const float* x, int T, ForwardResult& out) {
+  auto lock = pool_.acquire();
+  const int64_t t0 = now_ns();
+  route_locked(x, T, out);
+  out.stats.route_ns = out.stats.total_ns = now_ns() - t0;
+  out.stats.flops = 2.0 * cfg_.hidden * cfg_.experts * T;
+}
+
+void MoeLayer::forward(const float* x, int T, ForwardResult& out) {
+  auto lock = pool_.acquire();
+  const int64_t t_start = now_ns();
+  const int H = cfg_.hidden, k = cfg_.top_k;
+  const DType dt = cfg_.dtype;
+
+  // Activation rows once per token (quantised formats), and the shared expert's gate.
+  const size_t ab = activation_row_bytes(dt, H);
+  if (ab) ws_.act.resize(size_t(T) * ab);
+  ws_.shared_gate.assign(size_t(T), 1.0f);
+  if (ab || !shared_gate_weight_.empty()) {
+    pool_.parallel_for((T + 15) / 16, [&](int task, int) {
+      for (int t = task * 16; t < std::min(T, task * 16 + 16); ++t) {
+        const float* xt = x + size_t(t) * H;
+        if (ab) make_activation_row(dt, xt, H, ws_.act.data() + size_t(t) * ab);
+        if (!shared_gate_weight_.empty()) {
+          float dot = 0;
+          for (int h = 0; h < H; ++h) dot += xt[h] * shared_gate_weight_[h];
+          ws_.shared_gate[t] = 1.0f / (1.0f + std::exp(-dot));
+        }
+      }
+    });
+  }
+
+  route_locked(x, T, out);
+  const int64_t t_routed = now_ns();
+
+  const RoutingPlan& plan = ws_.plan;
+  const int kept = plan.kept();
+  const int ns = shared_ ? T : 0;
+  const int rows = kept + ns;
+  const int fp = experts_[0].f_padded();
+  const int fps = shared_ ? shared_->f_padded() : 0;
+  const int Hp = round_up(H, 32);
+  const size_t hab = activation_row_bytes(dt, fp), habs = shared_ ? activation_row_bytes(dt, fps) : 0;
+  ws_.h.resize((size_t(kept) * fp + size_t(ns) * fps) * 4);
+  ws_.h_act.resize(size_t(kept) * hab + size_t(ns) * habs);
+  ws_.out.resize(size_t(rows) * Hp * 4);
+  ws_.in_ptrs.resize(size_t(rows));
+  ws_.h_ptrs.resize(size_t(rows));
+  ws_.hact_ptrs.resize(size_t(rows));
+  ws_.out_ptrs.resize(size_t(rows));
+  ws_.scales.resize(size_t(rows));
+  float* hbase = ws_.h.as<float>();
+  float* obase = ws_.out.as<float>();
+  for (int s = 0; s < rows; ++s) {
+    const bool sh = s >= kept;
+    const int t = sh ? s - kept : plan.slot_token[s];
+    ws_.in_ptrs[s] = act_row(x, t);
+    ws_.h_ptrs[s] = sh ? hbase + size_t(kept) * fp + size_t(s - kept) * fps : hbase + size_t(s) * fp;
+    ws_.hact_ptrs[s] = sh ? ws_.h_act.data() + size_t(kept) * hab + size_t(s - kept) * habs
+                          : ws_.h_act.data() + size_t(s) * hab;
+    ws_.out_ptrs[s] = obase + size_t(s) * Hp;
+    ws_.scales[s] = sh ? ws_.shared_gate[t] : out.weights[size_t(t) * k + plan.slot_choice[s]];
+  }
+  std::vector<ExpertRows> groups;
+  auto add_group = [&](const ExpertWeights* w, int first, int n) {
+    ExpertRows g;
+    g.w = w;
+    g.n = n;
+    g.in = ws_.in_ptrs.data() + first;
+    g.h = ws_.h_ptrs.data() + first;
+    g.h_act = ws_.hact_ptrs.data() + first;
+    g.out = ws_.out_ptrs.data() + first;
+    g.scale = ws_.scales.data() + first;
+    groups.push_back(g);
+  };
+  for (int e = 0; e < cfg_.experts; ++e)
+    if (plan.counts[e] > 0) add_group(&experts_[e], plan.offsets[e], plan.counts[e]);
+  if (ns) add_group(shared_.get(), kept, ns);
+  run_expert_ffn(pool_, *kernels_, dt, groups);
+  const int64_t t_experts = now_ns();
+
+  // Weighted combine in a fixed order (choices j = 0..k-1, then the shared expert), so a token's
+  // output never depends on the other tokens of the batch.
+  out.output.resize(size_t(T) * H);
+  pool_.parallel_for((T + 7) / 8, [&](int task, int) {
+    for (int t = task * 8; t < std::min(T, task * 8 + 8); ++t) {
+      float* y = out.output.data() + size_t(t) * H;
+      std::memset(y, 0, sizeof(float) * size_t(H));
+      for (int j = 0; j < k; ++j) {
+        const int s = plan.token_slot[size_t(t) * k + j];
+        if (s < 0) continue;
+        const float* o = ws_.out_ptrs[s];
+        for (int h = 0; h < H; ++h) y[h] += o[h];
+      }
+      if (ns) {
+        const float* o = ws_.out_ptrs[kept + t];
+        for (int h = 0; h < H; ++h) y[h] += o[h];
+      }
+    }
+  });
+  const int64_t t_end = now_ns();
+  out.stats.route_ns = t_routed - t_start;
+  out.stats.experts_ns = t_experts - t_routed;
+  out.stats.combine_ns = t_end - t_experts;
+  out.stats.total_ns = t_end - t_start;
+}
+
+void MoeLayer::reference(const float* x, int T, const std::vector<int32_t>& sample, ReferenceResult& r) {
+  auto lock = pool_.acquire();
+  const int H = cfg_.hidden, E = cfg_.experts, k = cfg_.top_k, F = cfg_.intermediate;
+  const RouterParams rp = RouterParams::from(cfg_);
+  std::vector<float> router(size_t(E) * H);
+  for (int e = 0; e < E; ++e) source_->row(Matrix::Router, 0, e, H, router.data() + size_t(e) * H);
+  r.ids.resize(size_t(T) * k);
+  r.weights.resize(size_t(T) * k);
+  pool_.parallel_for(T, [&](int t, int) {
+    std::vector<double> logits(static_cast<size_t>(E)), scratch(static_cast<size_t>(2 * E + 2 * cfg_.group_count + 16));
+    const float* xt = x + size_t(t) * H;
+    for (int e = 0; e < E; ++e) {
+      double d = 0;
+      for (int h = 0; h < H; ++h) d += double(xt[h]) * double(router[size_t(e) * H + h]);
+      logits[e] = d;
+    }
+    route_token(rp, logits.data(), scratch.data(), r.ids.data() + size_t(t) * k, r.weights.data() + size_t(t) * k);
+  });
+  RoutingPlan plan;
+  build_routing_plan(r.ids.data(), T, k, E, expert_capacity(cfg_, T), plan);
+  r.dropped = plan.dropped;
+
+  const int S = (int)sample.size();
+  const int units = E + (shared_ ? 1 : 0);
+  std::vector<std::vector<double>> partial(static_cast<size_t>(units));
+  // One task per expert (and the shared one): fp64 SwiGLU of the sampled tokens that chose it.
+  pool_.parallel_for(units, [&](int u, int) {
+    const bool sh = u == E;
+    std::vector<std::pair<int, double>> users;  // (sample index, weight)
+    for (int s = 0; s < S; ++s) {
+      const int t = sample[s];
+      if (sh) {
+        double w = 1;
+        if (cfg_.shared_gated) {
+          double d = 0;
+          for (int h = 0; h < H; ++h) d += double(x[size_t(t) * H + h]) * double(shared_gate_weight_[h]);
+          w = 1.0 / (1.0 + std::exp(-d));
+        }
+        users.emplace_back(s, w);
+        continue;
+      }
+      for (int j = 0; j < k; ++j)
+        if (r.ids[size_t(t) * k + j] == u && plan.token_slot[size_t(t) * k + j] >= 0)
+          users.emplace_back(s, r.weights[size_t(t) * k + j]);
+    }
+    if (users.empty()) return;
+    const int Fu = sh ? cfg_.shared_intermediate : F;
+    const Matrix mg = sh ? Matrix::SharedGate : Matrix::Gate, mu = sh ? Matrix::SharedUp : Matrix::Up,
+                 md = sh ? Matrix::SharedDown : Matrix::Down;
+    const int e = sh ? 0 : u;
+    const size_t U = users.size();
+    std::vector<double> act(U * size_t(Fu));
+    std::vector<float> rg(static_cast<size_t>(H)), ru(static_cast<size_t>(H)), rd(static_cast<size_t>(Fu));
+    for (int f = 0; f < Fu; ++f) {
+      source_->row(mg, e, f, H, rg.data());
+      source_->row(mu, e, f, H, ru.data());
+      for (size_t i = 0; i < U; ++i) {
+        const float* xt = x + size_t(sample[users[i].first]) * H;
+        double g = 0, v = 0;
+        for (int h = 0; h < H; ++h) {
+          g += double(xt[h]) * double(rg[h]);
+          v += double(xt[h]) * double(ru[h]);
+        }
+        act[i * Fu + f] = g / (1.0 + std::exp(-g)) * v;
+      }
+    }
+    std::vector<double>& out = partial[size_t(u)];
+    out.assign(size_t(S) * H, 0.0);
+    for (int h = 0; h < H; ++h) {
+      source_->row(md, e, h, Fu, rd.data());
+      for (size_t i = 0; i < U; ++i) {
+        double d = 0;
+        for (int f = 0; f < Fu; ++f) d += double(rd[f]) * act[i * Fu + f];
+        out[size_t(users[i].first) * H + h] += users[i].second * d;
+      }
+    }
+  });
+  r.output.assign(size_t(S) * H, 0.0);
+  for (int u = 0; u < units; ++u)
+    if (!partial[size_t(u)].empty())
+      for (size_t i = 0; i < r.output.size(); ++i) r.output[i] += partial[size_t(u)][i];
+}
+
+}  // namespace moecap

@@ -1,0 +1,10 @@
+// What this machine can hold: MemAvailable from /proc/meminfo (falls back to physical pages).
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace moecap {
+uint64_t available_memory_bytes();
+uint64_t total_memory_bytes();
+std::string format_bytes(double bytes);  // "5.60 GiB"
+}  // namespace moecap

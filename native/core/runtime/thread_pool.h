@@ -1,0 +1,51 @@
+// A persistent pool of worker threads. parallel_for hands out task indices through an atomic
+// counter (dynamic scheduling, so uneven experts balance themselves) and the calling thread
+// takes part. Calls from different threads are serialised: one forward at a time per pool.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace moecap {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);  // total threads including the caller; >= 1
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return (int)workers_.size() + 1; }
+
+  // Runs fn(task, thread_index) for every task in [0, n). Rethrows the first exception.
+  void parallel_for(int n, const std::function<void(int, int)>& fn);
+
+  // Holds the pool for a whole sequence of parallel_for calls (one forward pass).
+  std::unique_lock<std::mutex> acquire() { return std::unique_lock<std::mutex>(call_mutex_); }
+
+ private:
+  void worker_loop(int index);
+  void run_tasks(int thread_index);
+
+  std::vector<std::thread> workers_;
+  std::mutex call_mutex_;  // serialises callers
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_cv_;
+  const std::function<void(int, int)>* fn_ = nullptr;
+  int n_tasks_ = 0;
+  std::atomic<int> next_{0};
+  std::atomic<int> finished_threads_{0};
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  std::exception_ptr error_;
+  std::mutex error_mutex_;
+};
+
+int hardware_threads();
+
+}  // namespace moecap

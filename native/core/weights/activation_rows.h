@@ -1,0 +1,33 @@
+// Per-token activation rows in the format each weight dtype's kernels consume. Quantising the
+// activations once per token (not per expert) is what lets the bf16 and int8/int4 kernels use
+// the CPU's dot-product instructions (vdpbf16ps, vpdpbusd); accumulation stays fp32 (int32
+// inside a 32-wide quantisation block).
+//   f32  : float[K] (the caller's row itself, no copy)
+//   bf16 : uint16[K rounded up to even], RNE, zero padded
+//   int8, int4 : QuantRow — per block of 32: fp32 scale (max|x|/127), int32 sum of q, then the
+//          int8 values q = round(x/scale), zero padded to whole blocks.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "weights/dtype.h"
+
+namespace moecap {
+
+struct QuantRowView {
+  const float* scale;   // [nb]
+  const int32_t* sum;   // [nb]
+  const int8_t* q;      // [nb*32]
+};
+
+size_t activation_row_bytes(DType dtype, int K);  // multiple of 64; 0 for f32 (no copy)
+void make_activation_row(DType dtype, const float* x, int K, void* out);
+
+inline QuantRowView quant_row_view(const void* row, int K) {
+  const int nb = (K + 31) / 32;
+  const uint8_t* p = static_cast<const uint8_t*>(row);
+  return {reinterpret_cast<const float*>(p), reinterpret_cast<const int32_t*>(p + 4 * size_t(nb)),
+          reinterpret_cast<const int8_t*>(p + 8 * size_t(nb))};
+}
+
+}  // namespace moecap

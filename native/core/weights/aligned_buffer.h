@@ -1,0 +1,47 @@
+// An owned, 64-byte aligned byte buffer (cache-line and zmm aligned) for packed weights.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <utility>
+
+namespace moecap {
+
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(size_t bytes) { resize(bytes); }
+  ~AlignedBuffer() { std::free(data_); }
+  AlignedBuffer(AlignedBuffer&& o) noexcept : data_(o.data_), size_(o.size_) { o.data_ = nullptr; o.size_ = 0; }
+  AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+    return *this;
+  }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+
+  // Throws std::bad_alloc on failure; contents are uninitialised.
+  void resize(size_t bytes) {
+    std::free(data_);
+    data_ = nullptr;
+    size_ = 0;
+    if (bytes == 0) return;
+    void* p = nullptr;
+    if (posix_memalign(&p, 64, (bytes + 63) & ~size_t(63)) != 0) throw std::bad_alloc();
+    data_ = static_cast<uint8_t*>(p);
+    size_ = bytes;
+  }
+  uint8_t* data() { return data_; }
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  template <class T> T* as() { return reinterpret_cast<T*>(data_); }
+  template <class T> const T* as() const { return reinterpret_cast<const T*>(data_); }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace moecap

@@ -1,0 +1,66 @@
+// Weights prepacked in the order the kernels stream them: "panels" of 32 output columns.
+// One layout serves decode (stream each panel once, FMA against a broadcast activation) and
+// prefill (the same panel is the B operand of a register-tiled GEMM micro-kernel).
+//
+// Panel formats (K = input length; lanes = the 32 outputs of the panel):
+//   f32  : float  [K][32]
+//   bf16 : uint16 [ceil(K/2)][32][2]       k-pairs interleaved for vdpbf16ps; odd K padded with 0
+//   int8 : per block of 32 k: uint8 [8][32][4] (q + 128, k-quads interleaved for vpdpbusd), then
+//          fp16 scales [nblocks][32] after all blocks. Symmetric: w = q · scale, q ∈ [-127, 127].
+//   int4 : per block of 32 k: for each k-quad j (8 of them) 64 bytes: byte 4·l+i holds
+//          (q+8) of lane l, k=4j+i in its low nibble and (q+8) of lane l+16 in its high nibble;
+//          then fp16 scales [nblocks][32]. Symmetric: w = q · scale, q ∈ [-7, 7].
+//   K is padded with zero weights up to a multiple of 32 for int8/int4.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+#include "weights/aligned_buffer.h"
+#include "weights/dtype.h"
+#include "kernels/linear_job.h"
+
+namespace moecap {
+
+class ThreadPool;
+
+constexpr int kPanelWidth = 32;
+constexpr int kQuantBlock = 32;
+
+struct PackedMatrix {
+  DType dtype = DType::F32;
+  int K = 0;        // logical input length (activations hold exactly K values)
+  int panels = 0;
+  size_t panel_bytes = 0;
+  AlignedBuffer data;
+
+  const uint8_t* panel(int p) const { return data.data() + size_t(p) * panel_bytes; }
+  size_t bytes() const { return size_t(panels) * panel_bytes; }
+  int blocks() const { return (K + kQuantBlock - 1) / kQuantBlock; }
+};
+
+size_t panel_bytes_for(DType dtype, int K);
+
+// Fills lane `lane` of panel `panel` (K floats) and returns true, or returns false for a
+// zero-padded lane.
+using LaneSource = std::function<bool(int panel, int lane, float* out)>;
+
+// Packs `panels` panels; runs over the pool when one is given.
+void pack_matrix(PackedMatrix& m, DType dtype, int K, int panels, const LaneSource& src, ThreadPool* pool);
+
+// A kernel job over all of `m`'s panels (kernels never see PackedMatrix itself).
+inline LinearJob linear_job(const PackedMatrix& m) {
+  LinearJob j;
+  j.panels = m.data.data();
+  j.panel_bytes = m.panel_bytes;
+  j.K = m.K;
+  j.p0 = 0;
+  j.p1 = m.panels;
+  return j;
+}
+
+// Inverse of the packing (dequantised), for tests and for the reference path: lane values of
+// one panel, K floats.
+void unpack_lane(const PackedMatrix& m, int panel, int lane, float* out);
+
+}  // namespace moecap

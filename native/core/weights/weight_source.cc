@@ -1,0 +1,49 @@
+#include "weights/weight_source.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "error.h"
+
+namespace moecap {
+
+static inline uint64_t splitmix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void SeededWeights::row(Matrix m, int expert, int row, int cols, float* out) const {
+  // Stream key per (matrix, expert, row): rows are independent, so packing can run in parallel.
+  uint64_t key = splitmix64(seed_ ^ (uint64_t(int(m)) << 56) ^ (uint64_t(uint32_t(expert)) << 32) ^ uint32_t(row));
+  // Sum of 4 uniforms on [0,1): mean 2, variance 4/12; rescale to unit variance, then fan-in.
+  const float scale = float(std::sqrt(3.0) / std::sqrt(double(cols)));
+  const float inv16 = 1.0f / 65536.0f;
+  for (int c = 0; c < cols; ++c) {
+    uint64_t r = splitmix64(key + uint64_t(c) * 0xD1B54A32D192ED03ull);
+    float s = float(r & 0xFFFF) + float((r >> 16) & 0xFFFF) + float((r >> 32) & 0xFFFF) + float(r >> 48);
+    out[c] = (s * inv16 - 2.0f) * scale;
+  }
+}
+
+void ExplicitWeights::row(Matrix m, int expert, int r, int cols, float* out) const {
+  const float* src = nullptr;
+  const size_t H = hidden, F = intermediate, Fs = shared_intermediate;
+  switch (m) {
+    case Matrix::Router: src = router.data() + size_t(r) * H; break;
+    case Matrix::Gate: src = gate.data() + (size_t(expert) * F + r) * H; break;
+    case Matrix::Up: src = up.data() + (size_t(expert) * F + r) * H; break;
+    case Matrix::Down: src = down.data() + (size_t(expert) * H + r) * F; break;
+    case Matrix::SharedGate: src = shared_gate.data() + size_t(r) * H; break;
+    case Matrix::SharedUp: src = shared_up.data() + size_t(r) * H; break;
+    case Matrix::SharedDown: src = shared_down.data() + size_t(r) * Fs; break;
+    case Matrix::SharedGateWeight:
+      if (shared_gate_weight.empty()) throw_runtime("shared expert gate weight missing");
+      src = shared_gate_weight.data();
+      break;
+  }
+  std::memcpy(out, src, sizeof(float) * size_t(cols));
+}
+
+}  // namespace moecap

@@ -1,0 +1,48 @@
+// Where the fp32 master weights of a layer come from: caller-provided arrays, or a seeded
+// generator that can recreate any row on demand (so presets of many GB need no JS copy and the
+// fp64 reference can re-read the exact master weights the quantised copies were made from).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace moecap {
+
+// Matrices of one layer, in HF layout (rows = outputs, cols = inputs).
+enum class Matrix : int {
+  Router = 0,      // [E,H]
+  Gate = 1,        // [E][F,H]
+  Up = 2,          // [E][F,H]
+  Down = 3,        // [E][H,F]
+  SharedGate = 4,  // [Fs,H]
+  SharedUp = 5,    // [Fs,H]
+  SharedDown = 6,  // [H,Fs]
+  SharedGateWeight = 7,  // [1,H]
+};
+
+class WeightSource {
+ public:
+  virtual ~WeightSource() = default;
+  // Writes row `row` of matrix `m` for expert `expert` (0 for non-expert matrices): `cols` floats.
+  virtual void row(Matrix m, int expert, int row, int cols, float* out) const = 0;
+};
+
+// Counter-based generator: weight (m, expert, row, col) = N(0,1)-like value · 1/sqrt(cols),
+// from splitmix64 of (seed, index). The N(0,1)-like value is the sum of four uniforms
+// (Irwin–Hall, rescaled to unit variance): cheap enough for multi-GB presets.
+class SeededWeights : public WeightSource {
+ public:
+  explicit SeededWeights(uint64_t seed) : seed_(seed) {}
+  void row(Matrix m, int expert, int row, int cols, float* out) const override;
+
+ private:
+  uint64_t seed_;
+};
+
+struct ExplicitWeights : public WeightSource {
+  int hidden = 0, intermediate = 0, experts = 0, shared_intermediate = 0;
+  std::vector<float> router, gate, up, down, shared_gate, shared_up, shared_down, shared_gate_weight;
+  void row(Matrix m, int expert, int row, int cols, float* out) const override;
+};
+
+}  // namespace moecap
