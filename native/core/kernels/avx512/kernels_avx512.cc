@@ -4,8 +4,7 @@
 namespace moecap {
 
 const KernelTable& avx512_kernels() {
-  const KernelTable& g = generic_kernels();
-  static const KernelTable t = {"avx512", {avx512::linear_f32, g.linear[1], g.linear[2], g.linear[3]}};
+  static const KernelTable t = {"avx512", {avx512::linear_f32, avx512::linear_bf16, avx512::linear_int8, avx512::linear_int4}};
   return t;
 }
 

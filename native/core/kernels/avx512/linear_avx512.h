@@ -4,5 +4,8 @@
 namespace moecap {
 namespace avx512 {
 void linear_f32(const LinearJob& job);
+void linear_bf16(const LinearJob& job);
+void linear_int8(const LinearJob& job);
+void linear_int4(const LinearJob& job);
 }  // namespace avx512
 }  // namespace moecap

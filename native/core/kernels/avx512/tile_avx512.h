@@ -38,16 +38,22 @@ static inline void store_tile(const LinearJob& job, int r0, int p, __m512 (&acc)
   }
 }
 
-// Largest panel count per tile for a row count, keeping MR·NP·2 accumulators + NP·2 weight
-// registers within the 32 zmm.
+// Largest panel count per tile for a row count. f32/bf16 tiles hold 2 fp32 accumulators per
+// (row, panel) (MR·NP·2 + NP·2 weight registers within the 32 zmm); the quantised tiles hold 4
+// (an int32 block accumulator next to the fp32 one), so they get fewer panels and rows.
 constexpr int max_np(int mr) { return mr <= 2 ? 4 : mr == 3 ? 3 : mr <= 6 ? 2 : 1; }
+constexpr int max_np_wide(int mr) { return mr == 1 ? 4 : mr == 2 ? 3 : mr == 3 ? 2 : 1; }
 
-// Runs `Tile<MR,NP>::run(job, r0, p)` over the job's rows and panels.
+// Runs `Tile<MR,NP>::run(job, r0, p)` over the job's rows and panels. `AccRegs` = zmm
+// accumulators per (row, panel): 2 (f32, bf16) or 4 (int8, int4).
 //  - few rows (decode): one row group, several panels at once so enough independent chains
-//    hide FMA latency while each panel streams once;
-//  - many rows (prefill): panel-outer, row tiles of 12 inner, so the panel stays in L2.
-template <template <int, int> class Tile>
+//    hide the latency while each panel streams once;
+//  - many rows (prefill): panel-outer, row tiles inner, so the panel stays in L2.
+template <template <int, int> class Tile, int AccRegs = 2>
 struct Driver {
+  static constexpr int kRowTile = AccRegs == 2 ? 12 : 6;
+  static constexpr int np_for(int mr) { return AccRegs == 2 ? max_np(mr) : max_np_wide(mr); }
+
   template <int MR, int NP>
   static void panels_rows(const LinearJob& job, int r0) {
     int p = job.p0;
@@ -56,22 +62,22 @@ struct Driver {
   }
   template <int MR>
   static void rows_tail(const LinearJob& job, int r0, int p) {
-    Tile<MR, 1>::run(job, r0, p);
+    if constexpr (MR < kRowTile) Tile<MR, 1>::run(job, r0, p);
   }
   static void run(const LinearJob& job) {
     switch (job.n) {
       case 0: return;
-      case 1: return panels_rows<1, max_np(1)>(job, 0);
-      case 2: return panels_rows<2, max_np(2)>(job, 0);
-      case 3: return panels_rows<3, max_np(3)>(job, 0);
-      case 4: return panels_rows<4, max_np(4)>(job, 0);
-      case 5: return panels_rows<5, max_np(5)>(job, 0);
-      case 6: return panels_rows<6, max_np(6)>(job, 0);
+      case 1: return panels_rows<1, np_for(1)>(job, 0);
+      case 2: return panels_rows<2, np_for(2)>(job, 0);
+      case 3: return panels_rows<3, np_for(3)>(job, 0);
+      case 4: return panels_rows<4, np_for(4)>(job, 0);
+      case 5: return panels_rows<5, np_for(5)>(job, 0);
+      case 6: return panels_rows<6, np_for(6)>(job, 0);
       default: break;
     }
     for (int p = job.p0; p < job.p1; ++p) {
       int r = 0;
-      for (; r + 12 <= job.n; r += 12) Tile<12, 1>::run(job, r, p);
+      for (; r + kRowTile <= job.n; r += kRowTile) Tile<kRowTile, 1>::run(job, r, p);
       switch (job.n - r) {
         case 0: break;
         case 1: rows_tail<1>(job, r, p); break;
