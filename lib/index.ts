@@ -17,3 +17,4 @@ export {
 export { loadAddon } from './native/loader';
 export { fidelity, type Fidelity } from './fidelity';
 export { VERSION } from './version';
+export { Counters, probeCounters, type CounterReading, type CounterAvailability } from './counters';

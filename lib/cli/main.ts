@@ -3,6 +3,7 @@ import { systemInfo } from '../moe_layer';
 import { VERSION } from '../version';
 import { UsageError } from './args';
 import { runDefault } from './run_default';
+import { countersCommand } from './counters_cmd';
 
 const HELP = `moecap ${VERSION} — MoE inference performance engine and CAP benchmark
 
@@ -11,6 +12,7 @@ Usage: moecap <command> [options]
 Commands:
   run       run an MoE layer (default: OLMoE shape) and report speed and fidelity
   info      what this machine offers (ISAs, threads, memory)
+  counters  the hardware/software counters available here, and why others are not
   help      this text
 
 'moecap <command> --help' describes a command's options.
@@ -31,6 +33,8 @@ export async function main(argv: string[], out = (s: string) => process.stdout.w
         return 0;
       case 'run':
         return await runDefault(rest, out);
+      case 'counters':
+        return countersCommand(rest, out);
       case 'info':
         out(JSON.stringify({ version: VERSION, ...systemInfo() }, null, 2) + '\n');
         return 0;
