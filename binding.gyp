@@ -43,13 +43,18 @@
         "native/core/experts/expert_weights.cc",
         "native/core/experts/expert_ffn.cc",
         "native/core/layer/moe_layer.cc",
+        "native/core/counters/perf_events.cc",
+        "native/core/counters/powercap_energy.cc",
+        "native/core/counters/nvml_counters.cc",
+        "native/core/counters/counter_session.cc",
         "native/binding/addon.cc",
         "native/binding/layer_options.cc",
-        "native/binding/moe_layer_wrap.cc"
+        "native/binding/moe_layer_wrap.cc",
+        "native/binding/counters_wrap.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "libraries": ["-pthread"]
+      "libraries": ["-pthread", "-ldl"]
     }
   ]
 }

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "addon_state.h"
+#include "counters_wrap.h"
 #include "kernels/kernel_table.h"
 #include "moe_layer_wrap.h"
 #include "runtime/memory_info.h"
@@ -33,6 +34,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createLayer", Napi::Function::New(env, CreateLayer, "createLayer"));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
   exports.Set("NativeMoeLayer", state->layer_ctor.Value());
+  exports.Set("NativeCounters", CountersWrap::Define(env));
   return exports;
 }
 
