@@ -64,7 +64,40 @@ export interface NativeSystemInfo {
   totalMemory: number;
 }
 
+/** One measured ceiling: median, min and max over the repeats. */
+export interface NativeMeasured {
+  median: number;
+  min: number;
+  max: number;
+  unit: 'B/s' | 'FLOP/s' | 'OP/s';
+}
+
+/** This machine's ceilings, measured with all threads (native/core/calibrate). */
+export interface NativeCalibration {
+  readBandwidth: NativeMeasured;
+  fp32Flops: NativeMeasured;
+  /** null where the ISA has no bf16 dot-product unit */
+  bf16Flops: NativeMeasured | null;
+  /** null where the ISA has no int8 dot-product unit */
+  int8Ops: NativeMeasured | null;
+  threads: number;
+  isa: string;
+  readBytes: number;
+  repeats: number;
+}
+
+export interface NativeCalibrateOptions {
+  /** bytes of the buffer read per repeat (default 1 GiB) */
+  readBytes?: number;
+  /** default 7 */
+  repeats?: number;
+  /** default: all CPUs this process may use */
+  threads?: number;
+  isa?: 'auto' | 'avx512' | 'avx2' | 'generic';
+}
+
 export interface NativeAddon {
+  calibrate(options?: NativeCalibrateOptions): Promise<NativeCalibration>;
   createLayer(options: object): Promise<NativeMoeLayer>;
   systemInfo(): NativeSystemInfo;
 }

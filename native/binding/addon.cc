@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "addon_state.h"
+#include "calibrate_wrap.h"
 #include "counters_wrap.h"
 #include "kernels/kernel_table.h"
 #include "moe_layer_wrap.h"
@@ -32,6 +33,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   state->layer_ctor = Napi::Persistent(MoeLayerWrap::Define(env));
   env.SetInstanceData<AddonState>(state);
   exports.Set("createLayer", Napi::Function::New(env, CreateLayer, "createLayer"));
+  exports.Set("calibrate", Napi::Function::New(env, Calibrate, "calibrate"));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
   exports.Set("NativeMoeLayer", state->layer_ctor.Value());
   exports.Set("NativeCounters", CountersWrap::Define(env));
