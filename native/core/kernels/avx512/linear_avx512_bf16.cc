@@ -10,7 +10,8 @@ namespace {
 
 template <int MR, int NP>
 struct TileBF16 {
-  static void run(const LinearJob& job, int r0, int p) {
+  static int iterations(int K) { return (K + 1) / 2; }
+  static void run(const LinearJob& job, int r0, int p, Prefetch pf) {
     const int K2 = (job.K + 1) / 2;
     const uint16_t* W[NP];
     for (int q = 0; q < NP; ++q) W[q] = reinterpret_cast<const uint16_t*>(job_panel(job, p + q));
@@ -22,6 +23,7 @@ struct TileBF16 {
 #pragma GCC unroll 4
       for (int q = 0; q < NP; ++q) acc[r][q][0] = acc[r][q][1] = _mm512_setzero_ps();
     for (int k2 = 0; k2 < K2; ++k2) {
+      pf.step();
       __m512bh b[NP][2];
 #pragma GCC unroll 4
       for (int q = 0; q < NP; ++q) {

@@ -8,7 +8,8 @@ namespace {
 
 template <int MR, int NP>
 struct TileF32 {
-  static void run(const LinearJob& job, int r0, int p) {
+  static int iterations(int K) { return K; }
+  static void run(const LinearJob& job, int r0, int p, Prefetch pf) {
     const int K = job.K;
     const float* W[NP];
     for (int q = 0; q < NP; ++q) W[q] = reinterpret_cast<const float*>(job_panel(job, p + q));
@@ -20,6 +21,7 @@ struct TileF32 {
 #pragma GCC unroll 4
       for (int q = 0; q < NP; ++q) acc[r][q][0] = acc[r][q][1] = _mm512_setzero_ps();
     for (int k = 0; k < K; ++k) {
+      pf.step();
       __m512 b[NP][2];
 #pragma GCC unroll 4
       for (int q = 0; q < NP; ++q) {

@@ -33,7 +33,8 @@ struct QuantTile {
     static constexpr size_t kBlockBytes = Q4 ? 512 : 1024;
     static constexpr int kOffset = Q4 ? 8 : 128;
 
-    static void run(const LinearJob& job, int r0, int p) {
+    static int iterations(int K) { return (K + 31) / 32 * 8; }  // k-quads
+    static void run(const LinearJob& job, int r0, int p, Prefetch pf) {
       const int nb = (job.K + 31) / 32;
       const uint8_t* P[NP];
       const uint16_t* S[NP];
@@ -60,6 +61,7 @@ struct QuantTile {
         }
 #pragma GCC unroll 8
         for (int j = 0; j < 8; ++j) {
+          pf.step();
           __m512i w[NP][2];
 #pragma GCC unroll 4
           for (int q = 0; q < NP; ++q) {
