@@ -10,19 +10,25 @@ namespace {
 
 template <int MR, int NP>
 struct TileBF16 {
+  static constexpr size_t kBytesPerIter = 32 * 2 * 2;  // one k-pair of the panel
+  static constexpr int kBlockIters = 256;               // 32 KB of panel per K-block
   static int iterations(int K) { return (K + 1) / 2; }
-  static void run(const LinearJob& job, int r0, int p, Prefetch pf) {
+  static void run(const LinearJob& job, int r0, int p, int k20, int k21, float* part, Prefetch pf) {
     const int K2 = (job.K + 1) / 2;
     const uint16_t* W[NP];
     for (int q = 0; q < NP; ++q) W[q] = reinterpret_cast<const uint16_t*>(job_panel(job, p + q));
     const int* x[MR];  // k-pairs of bf16 read as one 32-bit word
     for (int r = 0; r < MR; ++r) x[r] = static_cast<const int*>(job.rows[r0 + r]);
     __m512 acc[MR][NP][2];
+    if (k20 == 0) {
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r)
+      for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-      for (int q = 0; q < NP; ++q) acc[r][q][0] = acc[r][q][1] = _mm512_setzero_ps();
-    for (int k2 = 0; k2 < K2; ++k2) {
+        for (int q = 0; q < NP; ++q) acc[r][q][0] = acc[r][q][1] = _mm512_setzero_ps();
+    } else {
+      if constexpr (NP == 1) load_partial<MR, NP>(part, acc);
+    }
+    for (int k2 = k20; k2 < k21; ++k2) {
       pf.step();
       __m512bh b[NP][2];
 #pragma GCC unroll 4
@@ -40,7 +46,8 @@ struct TileBF16 {
         }
       }
     }
-    store_tile<MR, NP>(job, r0, p, acc);
+    if (k21 == K2) store_tile<MR, NP>(job, r0, p, acc);
+    else if constexpr (NP == 1) store_partial<MR, NP>(part, acc);
   }
 };
 

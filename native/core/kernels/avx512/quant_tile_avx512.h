@@ -33,8 +33,10 @@ struct QuantTile {
     static constexpr size_t kBlockBytes = Q4 ? 512 : 1024;
     static constexpr int kOffset = Q4 ? 8 : 128;
 
-    static int iterations(int K) { return (K + 31) / 32 * 8; }  // k-quads
-    static void run(const LinearJob& job, int r0, int p, Prefetch pf) {
+    static constexpr size_t kBytesPerIter = kBlockBytes;          // one 32-k block (scales apart)
+    static constexpr int kBlockIters = Q4 ? 64 : 32;               // 32 KB of panel per K-block
+    static int iterations(int K) { return (K + 31) / 32; }
+    static void run(const LinearJob& job, int r0, int p, int b0, int b1, float* part, Prefetch pf) {
       const int nb = (job.K + 31) / 32;
       const uint8_t* P[NP];
       const uint16_t* S[NP];
@@ -46,12 +48,20 @@ struct QuantTile {
       for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
       const __m512i nib = _mm512_set1_epi8(0x0F);
       __m512 acc[MR][NP][2];
+      if (b0 == 0) {
 #pragma GCC unroll 8
-      for (int r = 0; r < MR; ++r)
+        for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-        for (int q = 0; q < NP; ++q) acc[r][q][0] = acc[r][q][1] = _mm512_setzero_ps();
+          for (int q = 0; q < NP; ++q) acc[r][q][0] = acc[r][q][1] = _mm512_setzero_ps();
+      } else {
+        if constexpr (NP == 1) load_partial<MR, NP>(part, acc);
+      }
+      // The scales of the K-block follow the blocks; touch them with the first iterations.
+      if (pf.p && b0 < b1) _mm_prefetch(reinterpret_cast<const char*>(S[0] + b0 * 32), _MM_HINT_T0);
 
-      for (int b = 0; b < nb; ++b) {
+      for (int b = b0; b < b1; ++b) {
+        if (pf.p && b + 1 < b1) _mm_prefetch(reinterpret_cast<const char*>(S[0] + (b + 1) * 32), _MM_HINT_T0);
+        pf.step();
         __m512i dot[MR][NP][2];
 #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r) {
@@ -61,7 +71,6 @@ struct QuantTile {
         }
 #pragma GCC unroll 8
         for (int j = 0; j < 8; ++j) {
-          pf.step();
           __m512i w[NP][2];
 #pragma GCC unroll 4
           for (int q = 0; q < NP; ++q) {
@@ -103,7 +112,8 @@ struct QuantTile {
           }
         }
       }
-      store_tile<MR, NP>(job, r0, p, acc);
+      if (b1 == nb) store_tile<MR, NP>(job, r0, p, acc);
+      else if constexpr (NP == 1) store_partial<MR, NP>(part, acc);
     }
   };
 };
