@@ -15,7 +15,8 @@
       "type": "static_library",
       "sources": ["native/core/kernels/avx512/linear_avx512_f32.cc", "native/core/kernels/avx512/linear_avx512_bf16.cc",
                   "native/core/kernels/avx512/linear_avx512_int8.cc", "native/core/kernels/avx512/linear_avx512_int4.cc",
-                  "native/core/kernels/avx512/kernels_avx512.cc", "native/core/kernels/avx512/peak_avx512.cc"],
+                  "native/core/kernels/avx512/kernels_avx512.cc", "native/core/kernels/avx512/peak_avx512.cc",
+                  "native/core/kernels/avx512/quant_row_avx512.cc"],
       "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx512vnni",
                     "-mavx2", "-mfma", "-mf16c", "-Wno-maybe-uninitialized", "-Wno-array-bounds"]
     },

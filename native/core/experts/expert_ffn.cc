@@ -67,7 +67,8 @@ void run_expert_ffn(ThreadPool& pool, const KernelTable& kernels, DType dtype, c
     pool.parallel_for((int)rows.size(), [&](int t, int) {
       const ExpertRows& g = groups[rows[t].first];
       int r = rows[t].second;
-      make_activation_row(dtype, g.h[r], g.w->f_padded(), g.h_act[r]);
+      if (dtype == DType::BF16) make_activation_row(dtype, g.h[r], g.w->f_padded(), g.h_act[r]);
+      else kernels.quant_row(g.h[r], g.w->f_padded(), g.h_act[r]);
     });
   }
 
