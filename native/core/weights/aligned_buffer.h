@@ -44,6 +44,11 @@ class AlignedBuffer {
     data_ = static_cast<uint8_t*>(p);
     size_ = bytes;
   }
+  // Grow-only: keeps the allocation (and its already-faulted pages) when it is large enough.
+  // For work buffers reused on every pass; contents are unspecified after growing.
+  void reserve(size_t bytes) {
+    if (bytes > size_) resize(bytes);
+  }
   uint8_t* data() { return data_; }
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
