@@ -101,8 +101,20 @@ struct Driver {
   template <int MR, int NP>
   static void panels_rows(const LinearJob& job, int r0) {
     const int iters = T1::iterations(job.K);
+    // With fewer than 4 panels in flight (tiles of several rows) one or two sequential streams
+    // per core do not reach the memory bandwidth: prefetch the next NP panels meanwhile.
+    const size_t panel_lines = (job.panel_bytes + 63) / 64;
     int p = job.p0;
-    for (; p + NP <= job.p1; p += NP) Tile<MR, NP>::run(job, r0, p, 0, iters, nullptr, Prefetch());
+    for (; p + NP <= job.p1; p += NP) {
+      Prefetch pf;
+      if (NP < 4 && p + NP < job.p1) {
+        const int q1 = p + 2 * NP < job.p1 ? p + 2 * NP : job.p1;
+        pf.p = job_panel(job, p + NP);
+        pf.end = job_panel(job, q1);
+        pf.lines = int((size_t(q1 - p - NP) * panel_lines + size_t(iters) - 1) / size_t(iters));
+      }
+      Tile<MR, NP>::run(job, r0, p, 0, iters, nullptr, pf);
+    }
     for (; p < job.p1; ++p) Tile<MR, 1>::run(job, r0, p, 0, iters, nullptr, Prefetch());
   }
   template <int MR>
