@@ -65,8 +65,10 @@ struct QuantTile {
         __m512i dot[MR][NP][2];
 #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r) {
-          const __m512i init = _mm512_set1_epi32(-kOffset * x[r].sum[b]);
-          // int4 high nibbles are used in place (16·(q+8), see below): 16× the offset.
+          // int4 (see the loads below): the high half runs on 16·u_hi, the low half on the raw
+          // byte u_lo + 16·u_hi and gets the high half subtracted after the block, so it starts
+          // at -(8 + 128)·Σx; int8 starts at -128·Σx.
+          const __m512i init = _mm512_set1_epi32((Q4 ? -17 : -1) * kOffset * x[r].sum[b]);
           const __m512i init_hi = Q4 ? _mm512_set1_epi32(-16 * kOffset * x[r].sum[b]) : init;
 #pragma GCC unroll 4
           for (int q = 0; q < NP; ++q) {
@@ -82,10 +84,10 @@ struct QuantTile {
             const uint8_t* blk = P[q] + size_t(b) * kBlockBytes;
             if (Q4) {
               const __m512i v = _mm512_load_si512(blk + j * 64);
-              // Low nibbles as they are; high nibbles left in place (byte = 16·(q+8), at most 240,
-              // still an unsigned byte): one op fewer per load, the 16 is exact and taken out of
-              // the scale below.
-              w[q][0] = _mm512_and_si512(v, nib);
+              // One mask per load: the high nibbles in place (16·u_hi ≤ 240, an unsigned byte;
+              // the exact 16 comes out of the scale below) and the raw byte for the low half
+              // (u_lo + 16·u_hi ≤ 255; the 16·u_hi part is subtracted once per block).
+              w[q][0] = v;
               w[q][1] = _mm512_andnot_si512(nib, v);
             } else {
               w[q][0] = _mm512_load_si512(blk + j * 128);
@@ -103,6 +105,12 @@ struct QuantTile {
               dot[r][q][1] = _mm512_dpbusd_epi32(dot[r][q][1], w[q][1], a);
             }
           }
+        }
+        if (Q4) {
+#pragma GCC unroll 8
+          for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+            for (int q = 0; q < NP; ++q) dot[r][q][0] = _mm512_sub_epi32(dot[r][q][0], dot[r][q][1]);
         }
         __m512 sw[NP][2];
 #pragma GCC unroll 4
