@@ -13,10 +13,10 @@ struct TileBF16 {
   static constexpr size_t kBytesPerIter = 32 * 2 * 2;  // one k-pair of the panel
   static constexpr int kBlockIters = 256;               // 32 KB of panel per K-block
   static int iterations(int K) { return (K + 1) / 2; }
-  static void run(const LinearJob& job, int r0, int p, int k20, int k21, float* part, Prefetch pf) {
+  static void run(const LinearJob& job, int r0, int p, int ps, int k20, int k21, float* part, Prefetch pf) {
     const int K2 = (job.K + 1) / 2;
     const uint16_t* W[NP];
-    for (int q = 0; q < NP; ++q) W[q] = reinterpret_cast<const uint16_t*>(job_panel(job, p + q));
+    for (int q = 0; q < NP; ++q) W[q] = reinterpret_cast<const uint16_t*>(job_panel(job, p + q * ps));
     const int* x[MR];  // k-pairs of bf16 read as one 32-bit word
     for (int r = 0; r < MR; ++r) x[r] = static_cast<const int*>(job.rows[r0 + r]);
     __m512 acc[MR][NP][2];
@@ -46,7 +46,7 @@ struct TileBF16 {
         }
       }
     }
-    if (k21 == K2) store_tile<MR, NP>(job, r0, p, acc);
+    if (k21 == K2) store_tile<MR, NP>(job, r0, p, ps, acc);
     else if constexpr (NP == 1) store_partial<MR, NP>(part, acc);
   }
 };

@@ -11,9 +11,9 @@ struct TileF32 {
   static constexpr size_t kBytesPerIter = 32 * 4;  // one k of the panel
   static constexpr int kBlockIters = 256;          // 32 KB of panel per K-block
   static int iterations(int K) { return K; }
-  static void run(const LinearJob& job, int r0, int p, int k0, int k1, float* part, Prefetch pf) {
+  static void run(const LinearJob& job, int r0, int p, int ps, int k0, int k1, float* part, Prefetch pf) {
     const float* W[NP];
-    for (int q = 0; q < NP; ++q) W[q] = reinterpret_cast<const float*>(job_panel(job, p + q));
+    for (int q = 0; q < NP; ++q) W[q] = reinterpret_cast<const float*>(job_panel(job, p + q * ps));
     const float* x[MR];
     for (int r = 0; r < MR; ++r) x[r] = static_cast<const float*>(job.rows[r0 + r]);
     __m512 acc[MR][NP][2];
@@ -43,7 +43,7 @@ struct TileF32 {
         }
       }
     }
-    if (k1 == job.K) store_tile<MR, NP>(job, r0, p, acc);
+    if (k1 == job.K) store_tile<MR, NP>(job, r0, p, ps, acc);
     else if constexpr (NP == 1) store_partial<MR, NP>(part, acc);
   }
 };

@@ -36,12 +36,12 @@ struct QuantTile {
     static constexpr size_t kBytesPerIter = kBlockBytes;          // one 32-k block (scales apart)
     static constexpr int kBlockIters = Q4 ? 64 : 32;               // 32 KB of panel per K-block
     static int iterations(int K) { return (K + 31) / 32; }
-    static void run(const LinearJob& job, int r0, int p, int b0, int b1, float* part, Prefetch pf) {
+    static void run(const LinearJob& job, int r0, int p, int ps, int b0, int b1, float* part, Prefetch pf) {
       const int nb = (job.K + 31) / 32;
       const uint8_t* P[NP];
       const uint16_t* S[NP];
       for (int q = 0; q < NP; ++q) {
-        P[q] = job_panel(job, p + q);
+        P[q] = job_panel(job, p + q * ps);
         S[q] = reinterpret_cast<const uint16_t*>(P[q] + size_t(nb) * kBlockBytes);
       }
       QuantRowPtrs x[MR];
@@ -131,7 +131,7 @@ struct QuantTile {
           }
         }
       }
-      if (b1 == nb) store_tile<MR, NP>(job, r0, p, acc);
+      if (b1 == nb) store_tile<MR, NP>(job, r0, p, ps, acc);
       else if constexpr (NP == 1) store_partial<MR, NP>(part, acc);
     }
   };

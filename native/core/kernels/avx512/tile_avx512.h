@@ -27,13 +27,13 @@ struct Prefetch {
 };
 
 template <int MR, int NP>
-static inline void store_tile(const LinearJob& job, int r0, int p, __m512 (&acc)[MR][NP][2]) {
+static inline void store_tile(const LinearJob& job, int r0, int p, int ps, __m512 (&acc)[MR][NP][2]) {
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
     float* y = job.out[r0 + r];
 #pragma GCC unroll 4
     for (int q = 0; q < NP; ++q) {
-      const int pp = p + q;
+      const int pp = p + q * ps;
       switch (job.epilogue) {
         case Epilogue::Store:
           _mm512_storeu_ps(y + pp * 32, acc[r][q][0]);
@@ -101,25 +101,36 @@ struct Driver {
   template <int MR, int NP>
   static void panels_rows(const LinearJob& job, int r0) {
     const int iters = T1::iterations(job.K);
-    // With fewer than 4 panels in flight (tiles of several rows) one or two sequential streams
-    // per core do not reach the memory bandwidth: prefetch the next NP panels meanwhile.
-    const size_t panel_lines = (job.panel_bytes + 63) / 64;
     int p = job.p0;
-    for (; p + NP <= job.p1; p += NP) {
-      Prefetch pf;
-      if (NP < 4 && p + NP < job.p1) {
-        const int q1 = p + 2 * NP < job.p1 ? p + 2 * NP : job.p1;
-        pf.p = job_panel(job, p + NP);
-        pf.end = job_panel(job, q1);
-        pf.lines = int((size_t(q1 - p - NP) * panel_lines + size_t(iters) - 1) / size_t(iters));
+    // The tile's NP panels are `stride` apart (one from each NP-th of the range), so each of
+    // the NP weight streams walks on through adjacent panels from one tile to the next instead
+    // of restarting every NP panels (hardware prefetchers ramp up per stream, which costs most
+    // with the small int4 panels).
+    const int count = (job.p1 - job.p0) / NP * NP;
+    const int stride = count / NP;
+    if (NP > 1 && stride > 1) {
+      for (int i = 0; i < stride; ++i) Tile<MR, NP>::run(job, r0, job.p0 + i, stride, 0, iters, nullptr, Prefetch());
+      p = job.p0 + count;
+    } else {
+      // With fewer than 4 panels in flight (tiles of several rows) one or two sequential
+      // streams per core do not reach the memory bandwidth: prefetch the next NP panels.
+      const size_t panel_lines = (job.panel_bytes + 63) / 64;
+      for (; p + NP <= job.p1; p += NP) {
+        Prefetch pf;
+        if (NP < 4 && p + NP < job.p1) {
+          const int q1 = p + 2 * NP < job.p1 ? p + 2 * NP : job.p1;
+          pf.p = job_panel(job, p + NP);
+          pf.end = job_panel(job, q1);
+          pf.lines = int((size_t(q1 - p - NP) * panel_lines + size_t(iters) - 1) / size_t(iters));
+        }
+        Tile<MR, NP>::run(job, r0, p, 1, 0, iters, nullptr, pf);
       }
-      Tile<MR, NP>::run(job, r0, p, 0, iters, nullptr, pf);
     }
-    for (; p < job.p1; ++p) Tile<MR, 1>::run(job, r0, p, 0, iters, nullptr, Prefetch());
+    for (; p < job.p1; ++p) Tile<MR, 1>::run(job, r0, p, 1, 0, iters, nullptr, Prefetch());
   }
   template <int MR>
   static void rows_tail(const LinearJob& job, int r0, int p, int it0, int it1, float* part, const Prefetch& pf) {
-    if constexpr (MR < kRowTile) Tile<MR, 1>::run(job, r0, p, it0, it1, part, pf);
+    if constexpr (MR < kRowTile) Tile<MR, 1>::run(job, r0, p, 1, it0, it1, part, pf);
   }
   static void tail(int m, const LinearJob& job, int r0, int p, int it0, int it1, float* part, const Prefetch& pf) {
     switch (m) {
@@ -181,7 +192,7 @@ struct Driver {
               pf.lines = int((l1 - l0 + size_t(n_it) - 1) / size_t(n_it));
             }
             float* pp = part + size_t(r) * 32;
-            if (r + kRowTile <= cn) Tile<kRowTile, 1>::run(job, c0 + r, p, it0, it1, pp, pf);
+            if (r + kRowTile <= cn) Tile<kRowTile, 1>::run(job, c0 + r, p, 1, it0, it1, pp, pf);
             else tail(cn - r, job, c0 + r, p, it0, it1, pp, pf);
           }
         }
