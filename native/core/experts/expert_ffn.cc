@@ -1,6 +1,8 @@
 #include "experts/expert_ffn.h"
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 
 #include "runtime/thread_pool.h"
 #include "weights/activation_rows.h"
@@ -35,9 +37,25 @@ void run_expert_ffn(ThreadPool& pool, const KernelTable& kernels, DType dtype, c
   const LinearFn linear = kernels.linear[int(dtype)];
   std::vector<Task> tasks;
 
+  // h re-encoded for the down projection's dot-product instructions (bf16, int8/int4 rows) by
+  // whichever thread finishes the last gate/up task of a group: no separate parallel phase (a
+  // decode pass is ~1 ms, each phase boundary costs a barrier and its tail).
+  const bool encode = dtype != DType::F32;
+  std::unique_ptr<std::atomic<int>[]> pending(new std::atomic<int>[groups.size() + 1]);
+  auto encode_group = [&](const ExpertRows& g) {
+    for (int r = 0; r < g.n; ++r) {
+      if (dtype == DType::BF16) make_activation_row(dtype, g.h[r], g.w->f_padded(), g.h_act[r]);
+      else kernels.quant_row(g.h[r], g.w->f_padded(), g.h_act[r]);
+    }
+  };
+
   // One phase: every (expert, panel chunk) task of the gate/up or of the down projection.
   auto run_phase = [&](bool down) {
     make_tasks(groups, down, pool.size(), tasks);
+    if (!down && encode) {
+      for (size_t i = 0; i < groups.size(); ++i) pending[i].store(0, std::memory_order_relaxed);
+      for (const Task& t : tasks) pending[size_t(t.group)].fetch_add(1, std::memory_order_relaxed);
+    }
     pool.parallel_for((int)tasks.size(), [&](int t, int) {
       const Task& task = tasks[t];
       const ExpertRows& g = groups[task.group];
@@ -56,24 +74,12 @@ void run_expert_ffn(ThreadPool& pool, const KernelTable& kernels, DType dtype, c
         job.epilogue = Epilogue::SwiGLU;
       }
       linear(job);
+      // acq_rel: the last task of the group sees every other task's h columns.
+      if (!down && encode && pending[size_t(task.group)].fetch_sub(1, std::memory_order_acq_rel) == 1) encode_group(g);
     });
   };
 
   run_phase(false);
-
-  if (dtype != DType::F32) {
-    // Re-encode h for the down projection's dot-product instructions, one row per task.
-    std::vector<std::pair<int, int>> rows;
-    for (int i = 0; i < (int)groups.size(); ++i)
-      for (int r = 0; r < groups[i].n; ++r) rows.emplace_back(i, r);
-    pool.parallel_for((int)rows.size(), [&](int t, int) {
-      const ExpertRows& g = groups[rows[t].first];
-      int r = rows[t].second;
-      if (dtype == DType::BF16) make_activation_row(dtype, g.h[r], g.w->f_padded(), g.h_act[r]);
-      else kernels.quant_row(g.h[r], g.w->f_padded(), g.h_act[r]);
-    });
-  }
-
   run_phase(true);
 }
 
