@@ -7,7 +7,11 @@
 // after warm-up passes, many repeats, median; each pass takes the next of several random x so the
 // routing (and the experts read) changes from pass to pass.
 // Columns:  GB/s = packed bytes of the distinct experts the pass selected (in that dtype, scales
-//   included) / pass time, median over passes; %BW = that / the median read bandwidth.
+//   included) / pass time, median over passes; %BW = that / the read bandwidth measured right
+//   before and right after that row's passes (mean of the two medians, column "BW"): on a shared
+//   or virtualised machine the bandwidth available moves (here between ~45 and ~80 GB/s within
+//   minutes), so each row is compared with the bandwidth of its own moment; the run-wide
+//   ceilings are printed too.
 //   GFLOP/s = 2·H·E·T + 6·H·F·(T·k) over pass time, median; %fp32 = that / the fp32 FMA peak.
 //   relL2 = ‖y − y_ref‖ / ‖y_ref‖ over a sample of tokens of one T = 16 batch, y_ref the fp64
 //   reference from the fp32 master weights.
@@ -97,6 +101,12 @@ async function accuracy(layer, H, samples) {
   return Math.sqrt(d / r);
 }
 
+// Read bandwidth now: 512 MiB read 3 times by all threads, median (no compute loops).
+async function readBandwidthNow(addon) {
+  const r = await addon.calibrate({ threads: THREADS, readBytes: 512 << 20, repeats: 3, compute: false });
+  return r.readBandwidth.median;
+}
+
 const fmt = (v, d = 1) => (v === null || v === undefined || Number.isNaN(v) ? '—' : v.toFixed(d));
 const pct = (v) => (v === null ? '—' : (100 * v).toFixed(0) + '%');
 
@@ -114,7 +124,7 @@ async function main() {
   console.log(`  (median (min–max) of ${ceil.repeats} repeats, isa ${ceil.isa}, ${ceil.threads} threads)\n`);
 
   const rows = [];
-  const header = ['shape', 'dtype', 'T', 'ms', 'experts', 'GB/s', '%BW', 'GFLOP/s', '%fp32', 'relL2', 'reps'];
+  const header = ['shape', 'dtype', 'T', 'ms', 'experts', 'GB/s', 'BW', '%BW', 'GFLOP/s', '%fp32', 'relL2', 'reps'];
   console.log(header.map((h, i) => (i < 2 ? h.padEnd(8) : h.padStart(8))).join(''));
   for (const key of SHAPE_KEYS) {
     const shape = SHAPES[key];
@@ -126,14 +136,17 @@ async function main() {
       const info = layer.info();
       const err = await accuracy(layer, shape.hidden, key === 'mixtral' ? 4 : 8);
       for (const T of TOKENS) {
+        const bw0 = await readBandwidthNow(addon);
         const m = await measure(layer, shape.hidden, T, 99);
+        const bwRow = 0.5 * (bw0 + (await readBandwidthNow(addon)));
         const row = { shape: shape.name, hidden: shape.hidden, intermediate: shape.intermediate, experts: shape.experts,
           topK: shape.topK, dtype, tokens: T, threads: THREADS, isa: info.isa, medianMs: m.ms, minMs: m.minMs, maxMs: m.maxMs,
-          repeats: m.reps, distinctExperts: m.distinct, expertGBs: m.gbs, bandwidthRatio: m.gbs * 1e9 / bw, gflops: m.gflops,
+          repeats: m.reps, distinctExperts: m.distinct, expertGBs: m.gbs, readBandwidthGBs: bwRow / 1e9,
+          bandwidthRatio: m.gbs * 1e9 / bwRow, runBandwidthRatio: m.gbs * 1e9 / bw, gflops: m.gflops,
           fp32PeakRatio: m.gflops * 1e9 / fp32Peak, relL2: err, packedBytes: info.packedBytes, createSeconds: createS };
         rows.push(row);
         console.log([shape.name.padEnd(8), dtype.padEnd(8), String(T).padStart(8), fmt(m.ms, 3).padStart(8),
-          fmt(m.distinct, 0).padStart(8), fmt(m.gbs, 1).padStart(8), pct(row.bandwidthRatio).padStart(8),
+          fmt(m.distinct, 0).padStart(8), fmt(m.gbs, 1).padStart(8), fmt(bwRow / 1e9, 1).padStart(8), pct(row.bandwidthRatio).padStart(8),
           fmt(m.gflops, 0).padStart(8), pct(row.fp32PeakRatio).padStart(8), err.toExponential(1).padStart(8),
           String(m.reps).padStart(8)].join(''));
       }

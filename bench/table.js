@@ -16,8 +16,8 @@ console.log(`Ceilings in the same run (median (min–max) of ${c.repeats}): read
 const a = r.ceilingsAfter;
 if (a) console.log(`Measured again after the runs: read bandwidth ${g(a.readBandwidth, 1)} GB/s; fp32 FMA ${g(a.fp32Flops)} GFLOP/s.`);
 console.log('');
-console.log('| shape | dtype | T | ms (median) | experts | GB/s | % read BW | GFLOP/s | % fp32 peak | rel L2 |');
-console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('| shape | dtype | T | ms (median) | experts | GB/s | read BW then | % of it | GFLOP/s | % fp32 peak | rel L2 |');
+console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const x of r.rows)
   console.log(`| ${x.shape} | ${x.dtype} | ${x.tokens} | ${x.medianMs.toFixed(3)} | ${x.distinctExperts} | ${x.expertGBs.toFixed(1)} | ` +
-    `${(100 * x.bandwidthRatio).toFixed(0)}% | ${x.gflops.toFixed(0)} | ${(100 * x.fp32PeakRatio).toFixed(0)}% | ${x.relL2.toExponential(1)} |`);
+    `${x.readBandwidthGBs.toFixed(1)} | ${(100 * x.bandwidthRatio).toFixed(0)}% | ${x.gflops.toFixed(0)} | ${(100 * x.fp32PeakRatio).toFixed(0)}% | ${x.relL2.toExponential(1)} |`);

@@ -11,13 +11,13 @@ describe('calibrate', () => {
     expect(c.isa).toBe(isa);
     expect(c.threads).toBe(2);
     expect(c.repeats).toBe(3);
-    for (const m of [c.readBandwidth, c.fp32Flops]) {
+    for (const m of [c.readBandwidth, c.fp32Flops!]) {
       expect(m.min).toBeGreaterThan(0);
       expect(m.min).toBeLessThanOrEqual(m.median);
       expect(m.median).toBeLessThanOrEqual(m.max);
     }
     expect(c.readBandwidth.unit).toBe('B/s');
-    expect(c.fp32Flops.unit).toBe('FLOP/s');
+    expect(c.fp32Flops!.unit).toBe('FLOP/s');
     if (isa === 'avx512') {
       expect(c.bf16Flops!.median).toBeGreaterThan(0);
       expect(c.int8Ops!.unit).toBe('OP/s');
@@ -25,6 +25,13 @@ describe('calibrate', () => {
       expect(c.bf16Flops).toBeNull();
       expect(c.int8Ops).toBeNull();
     }
+  });
+
+  test('compute: false measures the read bandwidth only', async () => {
+    const c = await addon.calibrate({ readBytes: 32 << 20, repeats: 2, compute: false });
+    expect(c.readBandwidth.median).toBeGreaterThan(0);
+    expect(c.fp32Flops).toBeNull();
+    expect(c.int8Ops).toBeNull();
   });
 
   test('rejects bad options with a clear error', async () => {

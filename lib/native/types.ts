@@ -75,7 +75,8 @@ export interface NativeMeasured {
 /** This machine's ceilings, measured with all threads (native/core/calibrate). */
 export interface NativeCalibration {
   readBandwidth: NativeMeasured;
-  fp32Flops: NativeMeasured;
+  /** null when called with compute: false */
+  fp32Flops: NativeMeasured | null;
   /** null where the ISA has no bf16 dot-product unit */
   bf16Flops: NativeMeasured | null;
   /** null where the ISA has no int8 dot-product unit */
@@ -94,6 +95,8 @@ export interface NativeCalibrateOptions {
   /** default: all CPUs this process may use */
   threads?: number;
   isa?: 'auto' | 'avx512' | 'avx2' | 'generic';
+  /** false: measure the read bandwidth only (default true) */
+  compute?: boolean;
 }
 
 export interface NativeAddon {

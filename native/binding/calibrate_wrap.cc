@@ -25,7 +25,7 @@ class CalibrateWorker : public PromiseWorker {
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
     o.Set("readBandwidth", measured(env, r_.read_bandwidth, "B/s"));
-    o.Set("fp32Flops", measured(env, r_.fp32_flops, "FLOP/s"));
+    o.Set("fp32Flops", measured(env, r_.fp32_flops, "FLOP/s"));  // null with compute: false
     o.Set("bf16Flops", measured(env, r_.bf16_flops, "FLOP/s"));
     o.Set("int8Ops", measured(env, r_.int8_ops, "OP/s"));
     o.Set("threads", r_.threads);
@@ -62,6 +62,10 @@ Napi::Value Calibrate(const Napi::CallbackInfo& info) {
     opts.read_bytes = size_t(number_option(env, o, "readBytes", 1 << 20, 1ull << 40, double(opts.read_bytes)));
     opts.repeats = int(number_option(env, o, "repeats", 1, 1000, opts.repeats));
     opts.threads = int(number_option(env, o, "threads", 1, 1024, 0));
+    if (o.Has("compute") && !o.Get("compute").IsUndefined()) {
+      if (!o.Get("compute").IsBoolean()) throw Napi::TypeError::New(env, "compute must be a boolean");
+      opts.compute = o.Get("compute").As<Napi::Boolean>().Value();
+    }
     if (o.Has("isa") && !o.Get("isa").IsUndefined()) {
       Napi::Value v = o.Get("isa");
       std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";

@@ -108,6 +108,7 @@ CalibrateResult calibrate(const CalibrateOptions& o) {
   r.read_bandwidth = summarise(bw);
   buf.resize(0);
 
+  if (!o.compute) return r;
   r.fp32_flops = time_compute(pool, o.repeats, o.compute_seconds, loops.fma_f32_per_iter, loops.fma_f32);
   if (loops.dot_bf16)
     r.bf16_flops = time_compute(pool, o.repeats, o.compute_seconds, loops.dot_bf16_per_iter, loops.dot_bf16);

@@ -14,6 +14,7 @@ struct CalibrateOptions {
   int threads = 0;                      // 0: all CPUs this process may use
   std::string isa;                      // "", "auto", "avx512", "avx2", "generic"
   double compute_seconds = 0.05;        // target duration of one repeat of a compute loop
+  bool compute = true;                  // false: read bandwidth only (a quick re-check)
 };
 
 struct Measured {
