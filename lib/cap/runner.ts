@@ -388,6 +388,9 @@ function readResumable(dir: string, fingerprint: string): Results | null {
   const errs = validateResults(r);
   if (errs.length) throw new PlanError(`cannot resume: '${f}' does not match the results schema (${errs[0]})`);
   if (r.planFingerprint !== fingerprint) throw new PlanError(`cannot resume: '${f}' belongs to a different plan`);
+  const here = machineInfo();
+  for (const k of ['cpuModel', 'logicalCpus', 'totalMemoryBytes'])
+    if (r.machine[k] !== here[k]) throw new PlanError(`cannot resume: '${f}' was measured on another machine (${k}: ${r.machine[k]} here ${here[k]})`);
   return r;
 }
 

@@ -191,3 +191,43 @@ test('default output folder is ./moecap-results/<timestamp>/', () => {
   expect(dirs[0]).toMatch(/^\d{8}-\d{6}$/);
   expect(fs.existsSync(path.join(cwd, 'moecap-results', dirs[0], 'results.json'))).toBe(true);
 });
+
+test('plain progress lines when not a terminal; threads and capacity factor sweep', () => {
+  const out = path.join(tmp, 'progress');
+  const r = cap(['run', '--preset', 'tiny', '--layers', '1', '--phase', 'prefill', '--seq', '16', '--batch', '2', '--repeats', '2',
+    '--threads', '1,2', '--capacity-factor', '0,0.5', '--out', out]);
+  expect(r.status).toBe(0);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines).toHaveLength(4);
+  expect(lines[0]).toMatch(/^\[1\/4\] 0-tiny-L1-prefill-b2s16-f32-t1-natural: .* tokens\/s \(.* s/);
+  const res = readResults(out);
+  expect(res.configs.map((c) => [c.layer.threads, c.options.capacityFactor])).toEqual([[1, 0], [1, 0.5], [2, 0], [2, 0.5]]);
+  // C = ceil(0.5 · 32 · 2 / 8) = 4 slots per expert for 64 assignments over 8 experts: some must drop
+  expect(res.configs[0].routing.dropRate).toBe(0);
+  expect(res.configs[1].routing.dropRate).toBeGreaterThan(0);
+  expect(res.configs[1].routing.dropRate).toBeLessThanOrEqual(1 - (8 * 4) / 64);
+});
+
+test('Ctrl-C keeps the finished configs (exit 130) and --resume finishes the sweep', async () => {
+  const out = path.join(tmp, 'sigint');
+  const args = ['run', '--preset', 'tiny', '--layers', '1', '--phase', 'prefill', '--seq', '64', '--batch', '1,2,3,4,5,6', '--repeats', '400', '--out', out];
+  const child = spawn(process.execPath, [LAUNCH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    if (/\[1\/6\]/.test(stderr)) child.kill('SIGINT');
+  });
+  child.stdout.on('data', (d) => (stdout += d));
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  expect(code).toBe(130);
+  expect(stderr).toMatch(/interrupted — finishing the current sample/);
+  expect(stdout).toMatch(/status: interrupted/);
+  const res = readResults(out);
+  expect(res.status).toBe('interrupted');
+  expect(res.configs.length).toBeGreaterThanOrEqual(1);
+  expect(res.configs.length).toBeLessThan(6);
+  const r = cap(['run', '--resume', out, '--quiet']);
+  expect(r.status).toBe(0);
+  expect(readResults(out).configs).toHaveLength(6);
+});
