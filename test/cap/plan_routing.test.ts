@@ -88,6 +88,26 @@ describe('designed routing', () => {
   });
 });
 
+test('designed routing through a grouped sigmoid router with scaling (DeepSeek-V3 style)', async () => {
+  const E = 16, H = 64, k = 4;
+  const layer = await createMoeLayer({
+    hidden: H, intermediate: 16, experts: E, topK: k, scoring: 'sigmoid', renormalize: true, routedScalingFactor: 2.5,
+    groups: { count: 4, keep: 2 }, weights: { seed: 21 },
+  });
+  try {
+    const designer = new InputDesigner(seededRouter(21, E, H), E, H);
+    // experts from groups 0 and 3 only (groups of 4 experts), so the two kept groups hold them all
+    const ids = Int32Array.from([0, 1, 12, 15, 2, 3, 13, 14, 1, 3, 0, 12]);
+    const r = await layer.route(designer.design(ids, k, 5));
+    for (let t = 0; t < 3; t++)
+      expect([...r.expertIds.subarray(t * k, t * k + k)].sort((a, b) => a - b)).toEqual([...ids.subarray(t * k, t * k + k)].sort((a, b) => a - b));
+    // equal designed logits within a token → renormalised weights ≈ 2.5/k each
+    for (const w of r.expertWeights.subarray(0, k)) expect(w).toBeCloseTo(2.5 / k, 2);
+  } finally {
+    layer.close();
+  }
+});
+
 describe('routing traces', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-trace-'));
   const write = (name: string, text: string) => { const f = path.join(dir, name); fs.writeFileSync(f, text); return f; };
