@@ -111,7 +111,6 @@ function machineInfo(): Record<string, unknown> {
     totalMemoryBytes: os.totalmem(),
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     node: process.version,
-    hostname: os.hostname(),
   };
 }
 

@@ -23,6 +23,11 @@ test('moecap presets lists every preset', () => {
   const j = JSON.parse(cap(['presets', '--json']).stdout);
   expect(j.find((p: { name: string }) => p.name === 'deepseek-v3').router.groups).toEqual({ count: 8, keep: 4 });
   expect(cap(['presets', 'extra']).status).toBe(2);
+  const h = cap(['run', '--help']);
+  expect(h.status).toBe(0);
+  expect(h.stdout).toMatch(/Usage: moecap run \[options\]/);
+  for (const f of ['--preset', '--layers', '--batch', '--dtype', '--seq', '--steps', '--skew', '--trace', '--threads', '--capacity-factor',
+    '--repeats', '--budget', '--out', '--json', '--resume', '--task-accuracy', '--hardware']) expect(h.stdout).toContain(`  ${f} `);
 });
 
 test('a sweep writes results.json (schema-valid) and the MoE-CAP files, and prints the table', () => {
