@@ -4,6 +4,7 @@ import { VERSION } from '../version';
 import { UsageError } from './args';
 import { runDefault } from './run_default';
 import { countersCommand } from './counters_cmd';
+import { reportCommand } from './report_cmd';
 
 const HELP = `moecap ${VERSION} — MoE inference performance engine and CAP benchmark
 
@@ -13,6 +14,7 @@ Commands:
   run       run an MoE layer (default: OLMoE shape) and report speed and fidelity
   info      what this machine offers (ISAs, threads, memory)
   counters  the hardware/software counters available here, and why others are not
+  report    render a results.json (or run folder) as a self-contained HTML CAP report
   help      this text
 
 'moecap <command> --help' describes a command's options.
@@ -33,6 +35,8 @@ export async function main(argv: string[], out = (s: string) => process.stdout.w
         return 0;
       case 'run':
         return await runDefault(rest, out);
+      case 'report':
+        return await reportCommand(rest, out);
       case 'counters':
         return countersCommand(rest, out);
       case 'info':

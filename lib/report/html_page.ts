@@ -1,0 +1,193 @@
+// The report page: one self-contained HTML document (styles, the SVG charts and a small script
+// inlined; nothing is fetched when it is viewed). Every figure on it comes from the ResultsView.
+import type { TopLevelSpec } from 'vega-lite';
+import type { ConfigView, ResultsView } from './results_view';
+import { accuracyFigure, paretoFrontier, radarAxes } from './cap_axes';
+import { bytes, escapeHtml as esc, money, percent, si, sig } from './format';
+import { renderSvg } from './render_svg';
+import { radarRows, radarSpec } from './charts/radar_spec';
+import { rooflineSpec } from './charts/roofline_spec';
+import { expertsSpec, offloadSpec, throughputSpec, utilisationSpec } from './charts/sweep_specs';
+
+/** Above this many configs the radar shows only the Pareto-optimal ones. */
+export const RADAR_MAX_POLYGONS = 8;
+
+const STYLE = `
+body { font: 14px/1.45 Helvetica, Arial, sans-serif; color: #222; margin: 24px auto; max-width: 1200px; padding: 0 16px; background: #fff; }
+h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+.sub { color: #666; margin: 0 0 12px; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 8px 0; }
+dl.facts dt { font-weight: bold; color: #444; } dl.facts dd { margin: 0; }
+figure.chart { margin: 8px 0 16px; display: inline-block; vertical-align: top; }
+figure.chart figcaption { color: #666; font-size: 12px; max-width: 760px; }
+table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; } th { background: #f5f5f5; }
+td.l, th.l { text-align: left; }
+.unavailable { color: #a33; } .available { color: #282; }
+.note { color: #666; font-size: 12px; }
+`;
+
+// Vega's SVG carries each point's figures as aria-label; this turns them into hover titles.
+const SCRIPT = `
+document.querySelectorAll('figure.chart svg [role="graphics-symbol"][aria-label]').forEach(function (el) {
+  var t = document.createElementNS('http://www.w3.org/2000/svg', 'title');
+  t.textContent = el.getAttribute('aria-label');
+  el.appendChild(t);
+});
+`;
+
+function fact(name: string, value: string): string {
+  return `<dt>${esc(name)}</dt><dd>${value}</dd>`;
+}
+
+function header(v: ResultsView, sourceName: string): string {
+  const m = v.model, mc = v.machine, p = v.peaks;
+  const available = v.counters.filter((c) => c.available);
+  const unavailable = v.counters.filter((c) => !c.available);
+  const flops = Object.entries(p.flops).map(([d, f]) => `${esc(d)} ${si(f, 'FLOP/s')}`).join(', ') || 'none';
+  const counterList = (cs: typeof v.counters, cls: string, why: (c: (typeof v.counters)[0]) => string | null) =>
+    cs.length === 0
+      ? '<span class="note">none</span>'
+      : cs.map((c) => `<span class="${cls}" title="${esc(why(c) ?? '')}">${esc(c.name)}</span>`).join(', ');
+  return `<header>
+<h1>moecap CAP report: ${esc(m.preset)}</h1>
+<p class="sub">from ${esc(sourceName)} · ${v.configs.length} configs</p>
+<dl class="facts">
+${fact('model preset', `${esc(m.preset)}: ${m.layers} MoE layers, H=${m.hidden}, F=${m.intermediate}, E=${m.experts}, k=${m.topK}`)}
+${fact('machine', `${esc(mc.cpu)}${mc.gpu ? ' + ' + esc(mc.gpu) : ' (no GPU)'}, ${mc.cores} cores, ${bytes(mc.memoryBytes)} memory`)}
+${fact('ISA', esc(mc.isa))}
+${fact('backend', esc(mc.backend))}
+${fact('moecap version', esc(v.moecapVersion))}
+${fact('date', esc(v.createdAt))}
+${fact('peaks used', `<b>${p.source}</b> (${esc(p.detail)}): memory ${si(p.memoryBandwidth, 'B/s')}, slow tier ${si(p.slowTierBandwidth, 'B/s', 'not measured')}, compute ${flops}`)}
+${fact('counters available', counterList(available, 'available', (c) => c.source))}
+${fact('counters unavailable', counterList(unavailable, 'unavailable', (c) => c.reason))}
+</dl>
+${unavailable.length ? `<details><summary class="note">why counters are unavailable</summary><table><tr><th class="l">counter</th><th class="l">reason</th></tr>${unavailable
+    .map((c) => `<tr><td class="l">${esc(c.name)}</td><td class="l unavailable">unavailable: ${esc(c.reason ?? '')}</td></tr>`)
+    .join('')}</table></details>` : ''}
+</header>`;
+}
+
+function describeConfig(c: ConfigView): string {
+  return (
+    `${c.id}: ${c.phase}, ${c.dtype}, batch ${c.batch}, offload ${c.offloadFraction}; ` +
+    `cost ${money(c.costPerMillionTokens)}/1M tokens; rel L2 ${sig(c.accuracy.relativeL2)}` +
+    (c.accuracy.task ? `, ${c.accuracy.task.name} ${sig(c.accuracy.task.value)}` : '') +
+    `; ${sig(c.tokensPerSecond)} tokens/s; TPOT ${c.tpotMs === null ? 'n/a' : sig(c.tpotMs) + ' ms'}`
+  );
+}
+
+async function figure(id: string, spec: TopLevelSpec, caption: string): Promise<string> {
+  const svg = await renderSvg(spec);
+  return `<figure class="chart" id="chart-${id}" data-chart="${id}">${svg}<figcaption>${caption}</figcaption></figure>`;
+}
+
+function configCells(c: ConfigView): string {
+  const a = c.accuracy;
+  return [
+    `<td class="l">${esc(c.phase)}</td><td class="l">${esc(c.dtype)}</td><td>${c.batch}</td><td>${c.offloadFraction}</td>`,
+    `<td>${money(c.costPerMillionTokens)}</td>`,
+    `<td>${sig(a.relativeL2)}</td><td>${sig(a.cosine)}</td><td>${percent(a.routingAgreement)}</td><td>${percent(a.dropRate)}</td>`,
+    `<td>${a.task ? `${esc(a.task.name)} ${sig(a.task.value)} <span class="note">(${esc(a.task.source)})</span>` : '<span class="note">not given</span>'}</td>`,
+    `<td>${sig(c.tpotMs, 'n/a')}</td><td>${sig(c.ttftMs, 'n/a')}</td><td>${sig(c.tokensPerSecond)}</td>`,
+  ].join('');
+}
+
+const CONFIG_HEAD =
+  '<th class="l">phase</th><th class="l">dtype</th><th>batch</th><th>offload</th><th>cost / 1M tokens</th>' +
+  '<th>rel. L2 vs fp64</th><th>cosine</th><th>routing agreement</th><th>drop rate</th><th>task accuracy</th>' +
+  '<th>TPOT (ms)</th><th>TTFT (ms)</th><th>tokens/s</th>';
+
+function paretoTables(v: ResultsView): string {
+  const f = paretoFrontier(v);
+  const byId = new Map(v.configs.map((c) => [c.id, c]));
+  const front = f.frontier.map((id) => `<tr><td class="l">${esc(id)}</td>${configCells(byId.get(id)!)}</tr>`).join('\n');
+  const dominated = Object.entries(f.dominatedBy)
+    .map(([id, by]) => `<tr><td class="l">${esc(id)}</td><td class="l">${esc(by)}</td>${configCells(byId.get(id)!)}</tr>`)
+    .join('\n');
+  const costBases = [...new Set(v.configs.map((c) => c.costBasis).filter((b): b is string => b !== null))];
+  return `<table id="pareto-frontier"><caption class="l">Pareto frontier (${f.frontier.length} of ${v.configs.length} configs)</caption>
+<tr><th class="l">config</th>${CONFIG_HEAD}</tr>
+${front}
+</table>
+<table id="pareto-dominated"><caption class="l">Dominated configs, each with a config that dominates it</caption>
+<tr><th class="l">config</th><th class="l">dominated by</th>${CONFIG_HEAD}</tr>
+${dominated || `<tr><td class="l" colspan="15">none: every config is on the frontier</td></tr>`}
+</table>
+<p class="note">${esc(f.note)}.${costBases.length ? ' Cost basis: ' + costBases.map(esc).join('; ') + '.' : ''}</p>`;
+}
+
+function radarLegend(v: ResultsView, shown: { id: string; cost: number; accuracy: number; performance: number }[]): string {
+  const byId = new Map(v.configs.map((c) => [c.id, c]));
+  const acc = accuracyFigure(v);
+  const rows = shown.map((p) => {
+    const c = byId.get(p.id)!;
+    return `<tr><td class="l">${esc(p.id)}</td><td>${money(c.costPerMillionTokens)}</td><td>${sig(acc.of(c))}</td><td>${sig(c.tokensPerSecond)}</td>` +
+      `<td>${sig(p.cost)}</td><td>${sig(p.accuracy)}</td><td>${sig(p.performance)}</td></tr>`;
+  });
+  return `<table id="radar-values"><caption class="l">Radar values: raw and normalised</caption>
+<tr><th class="l">config</th><th>cost / 1M tokens</th><th>${esc(acc.label)}</th><th>tokens/s</th><th>Cost axis</th><th>Accuracy axis</th><th>Performance axis</th></tr>
+${rows.join('\n')}</table>`;
+}
+
+export async function renderReportHtml(v: ResultsView, sourceName: string, rawJson: string): Promise<string> {
+  const axes = radarAxes(v);
+  const frontier = paretoFrontier(v);
+  let shown = axes.points;
+  let radarWhich = 'one polygon per config';
+  if (shown.length > RADAR_MAX_POLYGONS) {
+    const onFrontier = new Set(frontier.frontier);
+    shown = shown.filter((p) => onFrontier.has(p.id));
+    radarWhich = `the ${shown.length} Pareto-optimal configs of ${axes.points.length}`;
+  }
+  const byId = new Map(v.configs.map((c) => [c.id, c]));
+  const omitted = axes.omitted.length ? ` Not on the radar: ${axes.omitted.map((o) => `${esc(o.id)} (${esc(o.reason)})`).join(', ')}.` : '';
+  const radar = shown.length
+    ? await figure('radar', radarSpec(radarRows(shown, (id) => describeConfig(byId.get(id)!)), 'CAP radar'),
+        `${radarWhich}; 1 = best on each axis. ${esc(axes.note)}.${omitted}`)
+    : `<p class="unavailable">No config has all three CAP figures; the radar is unavailable.${omitted}</p>`;
+  const roofline = await figure('roofline', rooflineSpec(v),
+    `Achieved FLOP/s and bytes/s of each config (from results.json) against the ${v.peaks.source} ceilings: memory${v.peaks.slowTierBandwidth !== null ? ', slow tier' : ''} and the compute peak per dtype. Points under the slope are memory-bound.`);
+  const smfuMissing = [...new Set(v.configs.filter((c) => c.smfu === null).map((c) => c.dtype))];
+  const sweeps = [
+    await figure('throughput', throughputSpec(v), 'Tokens/s (all configs) and time per output token (decode configs) versus batch size.'),
+    await figure('utilisation', utilisationSpec(v),
+      `S-MBU and S-MFU by MoE-CAP's formulas against the ${v.peaks.source} peaks.` +
+        (smfuMissing.length ? ` <span class="unavailable">S-MFU unavailable for ${smfuMissing.map(esc).join(', ')} (no compute peak for that dtype in the results).</span>` : '')),
+    await figure('experts', expertsSpec(v), 'Distinct experts per layer A measured from the routing, beside the uniform-routing expectation.'),
+  ];
+  const off = offloadSpec(v);
+  sweeps.push(off
+    ? await figure('offload', off, 'Offload: fast-tier hit rate and stall time per pass versus the number of experts cached.')
+    : '<p class="note" id="offload-absent">No offload figures in this results file (no config ran with a slow tier).</p>');
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>moecap CAP report: ${esc(v.model.preset)}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+${header(v, sourceName)}
+<section id="cap"><h2>CAP radar</h2>
+${radar}
+${shown.length ? radarLegend(v, shown) : ''}
+</section>
+<section id="roofline"><h2>Roofline</h2>
+${roofline}
+</section>
+<section id="sweep"><h2>Sweep</h2>
+${sweeps.join('\n')}
+</section>
+<section id="pareto"><h2>Pareto frontier</h2>
+${paretoTables(v)}
+</section>
+<footer class="note">Generated by moecap report. Every figure on this page is read from ${esc(sourceName)} (embedded below); charts rendered with Vega-Lite.</footer>
+<script type="application/json" id="moecap-results">${rawJson.replace(/</g, '\\u003c')}</script>
+<script>${SCRIPT}</script>
+</body>
+</html>
+`;
+}
