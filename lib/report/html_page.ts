@@ -148,7 +148,7 @@ export async function renderReportHtml(v: ResultsView, sourceName: string, rawJs
         `${radarWhich}; 1 = best on each axis. ${esc(axes.note)}.${omitted}`)
     : `<p class="unavailable">No config has all three CAP figures; the radar is unavailable.${omitted}</p>`;
   const roofline = await figure('roofline', rooflineSpec(v),
-    `Achieved FLOP/s and bytes/s of each config (from results.json) against the ${v.peaks.source} ceilings: memory${v.peaks.slowTierBandwidth !== null ? ', slow tier' : ''} and the compute peak per dtype. Points under the slope are memory-bound.`);
+    `Achieved FLOP/s and bytes/s of each config (from results.json) against the ${v.peaks.source} ceilings: memory${v.peaks.slowTierBandwidth !== null ? ', slow tier' : ''} and the compute peak per dtype. Points on or near the memory slope are memory-bound; a point above it read faster than that ceiling (its working set fit in cache).`);
   const smfuMissing = [...new Set(v.configs.filter((c) => c.smfu === null).map((c) => c.dtype))];
   const sweeps = [
     await figure('throughput', throughputSpec(v), 'Tokens/s (all configs) and time per output token (decode configs) versus batch size.'),
