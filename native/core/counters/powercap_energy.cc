@@ -67,14 +67,7 @@ void PowercapEnergy::start() {
 
 CounterList PowercapEnergy::stop() {
   CounterList out;
-  if (domains_.empty()) {
-    CounterValue v;
-    v.name = "energy";
-    v.unit = "J";
-    v.reason = reason_;
-    out.push_back(v);
-    return out;
-  }
+  if (domains_.empty()) return probe();
   for (Domain& d : domains_) {
     CounterValue v;
     v.name = "energy:" + d.name;
