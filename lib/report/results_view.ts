@@ -1,10 +1,11 @@
 // The fields of results.json that the report reads, and the one place that maps a results file
-// onto them. The CAP runner (lib/cap, schema/results.schema.json) owns the file format; when that
-// format changes, only `toResultsView` changes. Nothing here computes a measurement: every number
-// in a view is a number from the file (null where the file says it is unavailable).
+// (schema/results.schema.json, written by the CAP runner in lib/cap) onto them. When that format
+// changes, only this file changes. Nothing here measures anything: every number in a view is a
+// number of the file, or arithmetic on two of them that says which (achieved bytes/s and FLOP/s).
+import { SCHEMA_VERSION, validateResults } from '../cap/results';
 
-/** The results.json schema version this report reads. */
-export const SUPPORTED_SCHEMA_VERSION = 1;
+/** The major schema version this report reads (minor/patch additions are fine). */
+export const SUPPORTED_MAJOR = SCHEMA_VERSION.split('.')[0];
 
 /** Bad input for the report: one clear line, and no HTML is written. */
 export class ReportInputError extends Error {
@@ -17,7 +18,6 @@ export class ReportInputError extends Error {
 export interface CounterView {
   name: string;
   available: boolean;
-  unit: string | null;
   /** where the value came from (perf_event, rusage, RAPL, NVML, …), when available */
   source: string | null;
   /** why not, when unavailable */
@@ -27,22 +27,26 @@ export interface CounterView {
 export interface MachineView {
   cpu: string;
   gpu: string | null;
-  cores: number;
+  cores: number | null;
   memoryBytes: number | null;
+  /** the kernel ISA(s) the configs ran with */
   isa: string;
+  /** the best ISA this CPU offers */
+  bestIsa: string | null;
   backend: string;
+  platform: string | null;
 }
 
 export interface PeaksView {
   /** 'calibrated': measured on this machine by `moecap calibrate`; 'datasheet': a named table entry. */
-  source: 'calibrated' | 'datasheet';
-  /** the profile or datasheet entry the peaks came from */
+  source: 'calibrated' | 'datasheet' | 'unavailable';
+  /** the profile or datasheet entry the peaks came from, or why there are none */
   detail: string;
   /** bytes/s */
-  memoryBandwidth: number;
+  memoryBandwidth: number | null;
   /** bytes/s of the offload (slow) tier, when measured */
   slowTierBandwidth: number | null;
-  /** FLOP/s per dtype; a dtype missing here has no peak, and its S-MFU is unavailable */
+  /** FLOP/s per dtype the file gives a peak for */
   flops: Record<string, number>;
 }
 
@@ -63,16 +67,15 @@ export interface AccuracyView {
   cosine: number;
   routingAgreement: number;
   dropRate: number;
-  task: { name: string; value: number; source: string } | null;
 }
 
 export interface OffloadView {
-  /** fraction of experts kept on the slow tier */
-  fraction: number;
-  /** experts the fast-tier cache holds */
+  /** slow-tier bandwidth utilisation */
+  tierUtilisation: number | null;
+  bytesMoved: number | null;
+  /** experts the fast-tier cache holds, hit rate and stall per pass: when the runner records them */
   cacheExperts: number | null;
   hitRate: number | null;
-  /** time a pass waited on the slow tier, ms */
   stallMs: number | null;
 }
 
@@ -83,44 +86,68 @@ export interface ConfigView {
   batch: number;
   /** tokens in one pass (decode: batch; prefill: batch × sequence length) */
   tokensPerPass: number;
-  offloadFraction: number;
+  /** fraction of experts on the slow tier; null when the run has no offload option */
+  offloadFraction: number | null;
   tokensPerSecond: number;
   tpotMs: number | null;
   ttftMs: number | null;
   smbu: number | null;
+  smbuReason: string | null;
   smfu: number | null;
-  /** bytes/s and FLOP/s achieved in the timed passes */
-  achievedBandwidth: number;
-  achievedFlops: number;
-  slowTierBandwidth: number | null;
+  smfuReason: string | null;
+  /** bytes read per second (S-MBU's byte count ÷ median time), when the file has the byte count */
+  achievedBandwidth: number | null;
+  /** FLOPs per token × tokens/s, when the file has the FLOP count */
+  achievedFlops: number | null;
+  /** the compute peak S-MFU used for this config, FLOP/s */
+  peakFlops: number | null;
+  peakDtype: string | null;
   distinctExpertsPerLayer: number;
+  expectedUniform: number;
   costPerMillionTokens: number | null;
   costBasis: string | null;
-  accuracy: AccuracyView;
+  accuracy: AccuracyView | null;
+  accuracyReason: string | null;
+  task: { name: string; value: number; source: string } | null;
   offload: OffloadView | null;
-  /** the runner's radar coordinates in [0, 1], when it computed them */
-  radar: { cost: number; accuracy: number; performance: number } | null;
 }
 
-export interface ParetoView {
+export interface CapPhaseView {
+  phase: 'prefill' | 'decode';
+  /** raw CAP figures: cost per 1M tokens, accuracy figure, tokens/s */
+  points: { id: string; cost: number; accuracy: number; performance: number }[];
+  /** radar coordinates in [0, 1], 1 = best */
+  radar: { id: string; cost: number; accuracy: number; performance: number }[];
   frontier: string[];
-  /** dominated config id → the id of a config that dominates it */
+  /** dominated config id → a frontier config that dominates it */
   dominatedBy: Record<string, string>;
+  excluded: { id: string; reason: string }[];
+}
+
+export interface CapView {
+  accuracyAxis: string;
+  performanceAxis: string;
+  costAxis: string;
+  normalisation: string;
+  phases: CapPhaseView[];
 }
 
 export interface ResultsView {
-  schemaVersion: number;
+  schemaVersion: string;
+  status: string;
+  error: string | null;
   moecapVersion: string;
   createdAt: string;
+  updatedAt: string;
   model: ModelView;
   machine: MachineView;
   peaks: PeaksView;
   counters: CounterView[];
+  /** why no counters are listed, when none are */
+  countersNote: string | null;
   configs: ConfigView[];
-  /** the runner's frontier, when the file has one */
-  pareto: ParetoView | null;
-  /** how the runner normalised the radar axes, when it says */
-  radarNote: string | null;
+  /** the runner's CAP axes, radar and frontier (null in a file without them: a run in progress) */
+  cap: CapView | null;
 }
 
 // ---- reading -------------------------------------------------------------------------------
@@ -131,156 +158,179 @@ function fail(where: string, what: string): never {
   throw new ReportInputError(`${where}: ${what}`);
 }
 
-function obj(v: unknown, where: string): Obj {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(where, 'expected an object');
-  return v as Obj;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+const unavailable = (v: unknown): v is { available: false; reason: string } => isObj(v) && v.available === false;
+const numOr = (v: unknown, d: number | null = null): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : d);
+const strOr = (v: unknown, d: string | null = null): string | null => (typeof v === 'string' ? v : d);
+
+function costBasis(cost: Obj): string | null {
+  const i = cost.inputs;
+  if (!isObj(i)) return null;
+  const p = isObj(i.power) ? i.power : {};
+  const power = p.kind === 'measured' ? `measured power ${numOr(p.watts)} W (${strOr(p.source, '')})` : `TDP model ${numOr(p.watts)} W (${strOr(p.source, '')})`;
+  return `hardware $${numOr(cost.hardwarePriceUsd)} over ${numOr(i.amortisationYears)} years at ${numOr(i.utilisation)} utilisation, ${power}, $${numOr(i.usdPerKWh)}/kWh`;
 }
 
-function num(o: Obj, key: string, where: string): number {
-  const v = o[key];
-  if (typeof v !== 'number' || !Number.isFinite(v)) fail(`${where}.${key}`, `expected a finite number, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function numOrNull(o: Obj, key: string, where: string): number | null {
-  return o[key] === undefined || o[key] === null ? null : num(o, key, where);
-}
-
-function str(o: Obj, key: string, where: string): string {
-  const v = o[key];
-  if (typeof v !== 'string') fail(`${where}.${key}`, `expected a string, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function strOrNull(o: Obj, key: string, where: string): string | null {
-  return o[key] === undefined || o[key] === null ? null : str(o, key, where);
-}
-
-function counter(v: unknown, where: string): CounterView {
-  const c = obj(v, where);
-  const available = c.available === true;
+function config(c: Obj, taskAccuracy: Obj[] | null): ConfigView {
+  const o = c.options as Obj;
+  const t = c.timing as Obj;
+  const r = c.routing as Obj;
+  const sm = c.smbu as Obj, sf = c.smfu as Obj, cost = c.cost as Obj, fid = c.fidelity as Obj, off = c.offload as Obj;
+  const tps = c.tokensPerSecond as number;
+  const pass = (t.passSeconds as Obj).median as number;
+  const median = (s: unknown) => (isObj(s) ? (s.median as number) * 1e3 : null);
+  const task = taskAccuracy?.find((a) => (a.preset === undefined || a.preset === o.preset) && (a.dtype === undefined || a.dtype === o.dtype));
   return {
-    name: str(c, 'name', where),
-    available,
-    unit: strOrNull(c, 'unit', where),
-    source: available ? strOrNull(c, 'source', where) : null,
-    reason: available ? null : strOrNull(c, 'reason', where) ?? 'no reason given',
+    id: c.id as string,
+    phase: o.phase as 'prefill' | 'decode',
+    dtype: o.dtype as string,
+    batch: o.batch as number,
+    tokensPerPass: c.tokensPerPass as number,
+    offloadFraction: numOr(o.offloadFraction),
+    tokensPerSecond: tps,
+    tpotMs: median(t.tpotSeconds),
+    ttftMs: median(t.ttftSeconds),
+    smbu: unavailable(sm) ? null : (sm.value as number),
+    smbuReason: unavailable(sm) ? sm.reason : null,
+    smfu: unavailable(sf) ? null : (sf.value as number),
+    smfuReason: unavailable(sf) ? sf.reason : null,
+    achievedBandwidth: unavailable(sm) ? null : (sm.bytesPerSample as number) / pass,
+    achievedFlops: unavailable(sf) ? null : (sf.flopsPerToken as number) * tps,
+    peakFlops: unavailable(sf) ? null : (sf.peakFlops as number),
+    peakDtype: unavailable(sf) ? null : (sf.peakDtype as string),
+    distinctExpertsPerLayer: r.meanDistinctExperts as number,
+    expectedUniform: r.expectedUniform as number,
+    costPerMillionTokens: unavailable(cost) ? null : (cost.usdPer1MTokens as number),
+    costBasis: unavailable(cost) ? null : costBasis(cost),
+    accuracy: unavailable(fid)
+      ? null
+      : {
+          relativeL2: fid.relativeL2 as number,
+          maxAbsError: fid.maxAbsError as number,
+          cosine: fid.cosine as number,
+          routingAgreement: fid.routingAgreement as number,
+          dropRate: fid.dropRate as number,
+        },
+    accuracyReason: unavailable(fid) ? fid.reason : null,
+    task: task ? { name: task.task as string, value: task.accuracy as number, source: task.source as string } : null,
+    offload: unavailable(off)
+      ? null
+      : {
+          tierUtilisation: numOr(off.value),
+          bytesMoved: numOr(off.bytesMoved),
+          cacheExperts: numOr(off.cacheExperts),
+          hitRate: numOr(off.hitRate),
+          stallMs: numOr(off.stallMs),
+        },
   };
 }
 
-function config(v: unknown, where: string): ConfigView {
-  const c = obj(v, where);
-  const phase = str(c, 'phase', where);
-  if (phase !== 'prefill' && phase !== 'decode') fail(`${where}.phase`, `expected 'prefill' or 'decode', got '${phase}'`);
-  const a = obj(c.accuracy, `${where}.accuracy`);
-  const aw = `${where}.accuracy`;
-  const task = a.task === undefined || a.task === null ? null : obj(a.task, `${aw}.task`);
-  const off = c.offload === undefined || c.offload === null ? null : obj(c.offload, `${where}.offload`);
-  const radar = c.radar === undefined || c.radar === null ? null : obj(c.radar, `${where}.radar`);
+function capView(cap: unknown): CapView | null {
+  if (!isObj(cap)) return null;
+  const phases: CapPhaseView[] = [];
+  for (const phase of ['decode', 'prefill'] as const) {
+    const p = (cap.phases as Obj)[phase];
+    if (!isObj(p)) continue;
+    const pareto = p.pareto as Obj;
+    phases.push({
+      phase,
+      points: p.points as CapPhaseView['points'],
+      radar: p.radar as CapPhaseView['radar'],
+      frontier: pareto.frontier as string[],
+      dominatedBy: pareto.dominatedBy as Record<string, string>,
+      excluded: p.excluded as CapPhaseView['excluded'],
+    });
+  }
   return {
-    id: str(c, 'id', where),
-    phase,
-    dtype: str(c, 'dtype', where),
-    batch: num(c, 'batch', where),
-    tokensPerPass: num(c, 'tokensPerPass', where),
-    offloadFraction: numOrNull(c, 'offloadFraction', where) ?? 0,
-    tokensPerSecond: num(c, 'tokensPerSecond', where),
-    tpotMs: numOrNull(c, 'tpotMs', where),
-    ttftMs: numOrNull(c, 'ttftMs', where),
-    smbu: numOrNull(c, 'smbu', where),
-    smfu: numOrNull(c, 'smfu', where),
-    achievedBandwidth: num(c, 'achievedBandwidth', where),
-    achievedFlops: num(c, 'achievedFlops', where),
-    slowTierBandwidth: numOrNull(c, 'slowTierBandwidth', where),
-    distinctExpertsPerLayer: num(c, 'distinctExpertsPerLayer', where),
-    costPerMillionTokens: numOrNull(c, 'costPerMillionTokens', where),
-    costBasis: strOrNull(c, 'costBasis', where),
-    accuracy: {
-      relativeL2: num(a, 'relativeL2', aw),
-      maxAbsError: num(a, 'maxAbsError', aw),
-      cosine: num(a, 'cosine', aw),
-      routingAgreement: num(a, 'routingAgreement', aw),
-      dropRate: num(a, 'dropRate', aw),
-      task: task && { name: str(task, 'name', `${aw}.task`), value: num(task, 'value', `${aw}.task`), source: str(task, 'source', `${aw}.task`) },
-    },
-    offload: off && {
-      fraction: num(off, 'fraction', `${where}.offload`),
-      cacheExperts: numOrNull(off, 'cacheExperts', `${where}.offload`),
-      hitRate: numOrNull(off, 'hitRate', `${where}.offload`),
-      stallMs: numOrNull(off, 'stallMs', `${where}.offload`),
-    },
-    radar: radar && {
-      cost: num(radar, 'cost', `${where}.radar`),
-      accuracy: num(radar, 'accuracy', `${where}.radar`),
-      performance: num(radar, 'performance', `${where}.radar`),
-    },
+    accuracyAxis: cap.accuracyAxis as string,
+    performanceAxis: cap.performanceAxis as string,
+    costAxis: cap.costAxis as string,
+    normalisation: `${cap.radarMethod as string}: ${cap.radarNormalisation as string}`,
+    phases,
   };
 }
 
-/** Maps a parsed results.json onto the view, or throws ReportInputError naming the field. */
+/** Maps a parsed results.json onto the view, or throws ReportInputError naming the problem. */
 export function toResultsView(raw: unknown, name = 'results.json'): ResultsView {
-  const r = obj(raw, name);
-  if (r.schemaVersion !== SUPPORTED_SCHEMA_VERSION)
-    fail(name, `schema version ${JSON.stringify(r.schemaVersion)} is not supported by this report (it reads version ${SUPPORTED_SCHEMA_VERSION})`);
-  const m = obj(r.model, `${name}.model`);
-  const mw = `${name}.model`;
-  const mach = obj(r.machine, `${name}.machine`);
-  const hw = `${name}.machine`;
-  const p = obj(r.peaks, `${name}.peaks`);
-  const pw = `${name}.peaks`;
-  const source = str(p, 'source', pw);
-  if (source !== 'calibrated' && source !== 'datasheet') fail(`${pw}.source`, `expected 'calibrated' or 'datasheet', got '${source}'`);
-  const flopsObj = obj(p.flops, `${pw}.flops`);
-  const flops: Record<string, number> = {};
-  for (const k of Object.keys(flopsObj)) flops[k] = num(flopsObj, k, `${pw}.flops`);
-  if (!Array.isArray(r.configs)) fail(`${name}.configs`, 'expected an array of configs');
-  if (r.configs.length === 0) fail(name, 'the sweep is empty (no configs): nothing to report');
-  const configs = r.configs.map((c, i) => config(c, `${name}.configs[${i}]`));
+  if (!isObj(raw)) fail(name, 'expected a JSON object (a moecap results file)');
+  const version = raw.schemaVersion;
+  if (typeof version !== 'string' || version.split('.')[0] !== SUPPORTED_MAJOR)
+    fail(name, `schema version ${JSON.stringify(version)} is not supported by this report (it reads ${SUPPORTED_MAJOR}.x.x)`);
+  if (Array.isArray(raw.configs) && raw.configs.length === 0) fail(name, 'the sweep is empty (no configs): nothing to report');
+  const errors = validateResults(raw);
+  if (errors.length)
+    fail(name, `does not match schema/results.schema.json (${errors.slice(0, 3).join('; ')}${errors.length > 3 ? `; and ${errors.length - 3} more` : ''})`);
+
+  const configsRaw = raw.configs as Obj[];
+  const first = configsRaw[0];
+  const o = first.options as Obj;
+  const layer = first.layer as Obj;
+  const m = raw.machine as Obj;
+  const ta = Array.isArray(raw.taskAccuracy) ? (raw.taskAccuracy as Obj[]) : null;
+  const configs = configsRaw.map((c) => config(c, ta));
   const ids = new Set<string>();
   for (const c of configs) {
     if (ids.has(c.id)) fail(`${name}.configs`, `config id '${c.id}' appears twice`);
     ids.add(c.id);
   }
-  if (!Array.isArray(r.counters)) fail(`${name}.counters`, 'expected an array');
-  let pareto: ParetoView | null = null;
-  if (r.pareto !== undefined && r.pareto !== null) {
-    const po = obj(r.pareto, `${name}.pareto`);
-    if (!Array.isArray(po.frontier)) fail(`${name}.pareto.frontier`, 'expected an array of config ids');
-    const dom = obj(po.dominatedBy ?? {}, `${name}.pareto.dominatedBy`);
-    for (const id of [...po.frontier, ...Object.keys(dom), ...Object.values(dom)])
-      if (typeof id !== 'string' || !ids.has(id)) fail(`${name}.pareto`, `names config '${String(id)}', which is not in configs`);
-    pareto = { frontier: po.frontier as string[], dominatedBy: dom as Record<string, string> };
+
+  const p = raw.peaks as Obj;
+  const flops: Record<string, number> = {};
+  let peaks: PeaksView;
+  if (unavailable(p)) peaks = { source: 'unavailable', detail: p.reason, memoryBandwidth: null, slowTierBandwidth: null, flops };
+  else {
+    for (const [d, f] of Object.entries(p.peakFlops as Obj)) if (typeof f === 'number' && f > 0) flops[d] = f;
+    peaks = {
+      source: p.kind === 'measured' ? 'calibrated' : 'datasheet',
+      detail: `${p.name as string}: ${p.source as string}`,
+      memoryBandwidth: numOr(p.memoryBandwidth),
+      slowTierBandwidth: numOr(p.offloadBandwidth),
+      flops,
+    };
   }
+
+  const withCounters = configsRaw.find((c) => Array.isArray(c.counters));
+  const counters: CounterView[] = withCounters
+    ? (withCounters.counters as Obj[]).map((c) => ({
+        name: c.name as string,
+        available: c.available === true,
+        source: c.available === true ? strOr(c.source) : null,
+        reason: c.available === true ? null : strOr(c.reason, 'no reason given'),
+      }))
+    : [];
+  const noCounters = configsRaw.map((c) => c.counters).find(unavailable);
+
+  const presets = [...new Set(configs.map((_, i) => (configsRaw[i].options as Obj).preset as string))];
+  const isas = [...new Set(configsRaw.map((c) => (c.layer as Obj).isa as string))];
   return {
-    schemaVersion: SUPPORTED_SCHEMA_VERSION,
-    moecapVersion: str(r, 'moecapVersion', name),
-    createdAt: str(r, 'createdAt', name),
+    schemaVersion: version,
+    status: raw.status as string,
+    error: strOr(raw.error),
+    moecapVersion: (raw.tool as Obj).version as string,
+    createdAt: raw.createdAt as string,
+    updatedAt: raw.updatedAt as string,
     model: {
-      preset: str(m, 'preset', mw),
-      layers: num(m, 'layers', mw),
-      hidden: num(m, 'hidden', mw),
-      intermediate: num(m, 'intermediate', mw),
-      experts: num(m, 'experts', mw),
-      topK: num(m, 'topK', mw),
+      preset: presets.join(', '),
+      layers: o.layers as number,
+      hidden: layer.hidden as number,
+      intermediate: layer.intermediate as number,
+      experts: layer.experts as number,
+      topK: layer.topK as number,
     },
     machine: {
-      cpu: str(mach, 'cpu', hw),
-      gpu: strOrNull(mach, 'gpu', hw),
-      cores: num(mach, 'cores', hw),
-      memoryBytes: numOrNull(mach, 'memoryBytes', hw),
-      isa: str(mach, 'isa', hw),
-      backend: str(mach, 'backend', hw),
+      cpu: strOr(m.cpuModel, 'unknown CPU')!,
+      gpu: strOr(m.gpu),
+      cores: numOr(m.hardwareThreads) ?? numOr(m.logicalCpus),
+      memoryBytes: numOr(m.totalMemoryBytes),
+      isa: isas.join(', '),
+      bestIsa: strOr(m.bestIsa),
+      backend: strOr(m.backend) ?? (strOr(m.gpu) ? 'GPU' : 'CPU (native addon)'),
+      platform: strOr(m.platform),
     },
-    peaks: {
-      source,
-      detail: str(p, 'detail', pw),
-      memoryBandwidth: num(p, 'memoryBandwidth', pw),
-      slowTierBandwidth: numOrNull(p, 'slowTierBandwidth', pw),
-      flops,
-    },
-    counters: r.counters.map((c, i) => counter(c, `${name}.counters[${i}]`)),
+    peaks,
+    counters,
+    countersNote: counters.length ? null : noCounters ? noCounters.reason : 'the results list no counters',
     configs,
-    pareto,
-    radarNote: strOrNull(r, 'radarNote', name),
+    cap: capView(raw.cap),
   };
 }

@@ -11,10 +11,18 @@ export const CHART_CONFIG: Config = {
   range: { category: { scheme: 'tableau10' } },
 };
 
-/** One line per series in the sweep charts: dtype, offload fraction, and phase when the file mixes them. */
+/** One line per series in the sweep charts: dtype, offload fraction (when the run has one), and phase when the file mixes them. */
 export function seriesName(c: ConfigView, mixedPhases: boolean): string {
-  const parts = [c.dtype, `offload ${c.offloadFraction}`];
+  const parts = [c.dtype];
+  if (c.offloadFraction !== null) parts.push(`offload ${c.offloadFraction}`);
   if (mixedPhases) parts.push(c.phase);
+  return parts.join(' · ');
+}
+
+export function seriesTitle(configs: ConfigView[]): string {
+  const parts = ['dtype'];
+  if (configs.some((c) => c.offloadFraction !== null)) parts.push('offload');
+  if (mixedPhases(configs)) parts.push('phase');
   return parts.join(' · ');
 }
 

@@ -2,7 +2,9 @@
 // config. Vega-Lite has no radar mark, so the polygon is a line mark over x/y that Vega-Lite
 // itself computes (calculate transforms) from each axis's normalised value and angle.
 import type { TopLevelSpec } from 'vega-lite';
-import type { RadarPoint } from '../cap_axes';
+import type { CapPhaseView } from '../results_view';
+
+type RadarPoint = CapPhaseView['radar'][number];
 import { CHART_CONFIG } from './common';
 
 export const RADAR_AXES = ['Cost', 'Accuracy', 'Performance'] as const;

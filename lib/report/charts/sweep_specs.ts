@@ -2,7 +2,7 @@
 // versus batch (or cache size), one line per dtype / offload fraction.
 import type { TopLevelSpec } from 'vega-lite';
 import type { ConfigView, ResultsView } from '../results_view';
-import { CHART_CONFIG, mixedPhases, seriesName } from './common';
+import { CHART_CONFIG, mixedPhases, seriesName, seriesTitle } from './common';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 const W = 300;
@@ -16,7 +16,7 @@ function rows(view: ResultsView, pick: (c: ConfigView) => Row): Row[] {
 }
 
 /** One panel: a line per series over batch (log scale), with points carrying the config's figures. */
-function panel(values: Row[], field: string, title: string, yTitle: string, format?: string, xField = 'batch', xTitle = 'batch size') {
+function panel(values: Row[], field: string, title: string, yTitle: string, format?: string, xField = 'batch', xTitle = 'batch size', legend = 'dtype') {
   const data = values.filter((r) => r[field] !== null);
   return {
     title,
@@ -26,7 +26,7 @@ function panel(values: Row[], field: string, title: string, yTitle: string, form
     encoding: {
       x: { field: xField, type: 'quantitative', title: xTitle, scale: { type: 'log' } },
       y: { field, type: 'quantitative', title: yTitle, ...(format ? { axis: { format } } : {}) },
-      color: { field: 'series', type: 'nominal', title: 'dtype · offload' },
+      color: { field: 'series', type: 'nominal', title: legend },
     },
     layer: [
       { mark: { type: 'line', strokeWidth: 2, aria: false } },
@@ -45,12 +45,15 @@ export function throughputSpec(view: ResultsView): TopLevelSpec {
     tpotMs: c.tpotMs,
     description: describe(c, `${c.tokensPerSecond.toPrecision(4)} tokens/s, TPOT ${c.tpotMs === null ? 'n/a' : c.tpotMs.toPrecision(4) + ' ms'}`),
   }));
-  const panels = [panel(values, 'tokensPerSecond', 'Tokens/s vs batch', 'tokens/s', '.3s')];
-  if (values.some((r) => r.tpotMs !== null)) panels.push(panel(values, 'tpotMs', 'TPOT vs batch (decode)', 'TPOT (ms)'));
+  const legend = seriesTitle(view.configs);
+  const panels = [panel(values, 'tokensPerSecond', 'Tokens/s vs batch', 'tokens/s', '.3s', 'batch', 'batch size', legend)];
+  if (values.some((r) => r.tpotMs !== null)) panels.push(panel(values, 'tpotMs', 'TPOT vs batch (decode)', 'TPOT (ms)', undefined, 'batch', 'batch size', legend));
   return { $schema: SCHEMA, config: CHART_CONFIG, hconcat: panels } as unknown as TopLevelSpec;
 }
 
-export function utilisationSpec(view: ResultsView): TopLevelSpec {
+/** Null when neither S-MBU nor S-MFU is available for any config (no peaks). */
+export function utilisationSpec(view: ResultsView): TopLevelSpec | null {
+  if (view.configs.every((c) => c.smbu === null && c.smfu === null)) return null;
   const values = rows(view, (c) => ({
     smbu: c.smbu,
     smfu: c.smfu,
@@ -59,7 +62,10 @@ export function utilisationSpec(view: ResultsView): TopLevelSpec {
   return {
     $schema: SCHEMA,
     config: CHART_CONFIG,
-    hconcat: [panel(values, 'smbu', 'S-MBU vs batch', 'S-MBU', '.1%'), panel(values, 'smfu', 'S-MFU vs batch', 'S-MFU', '.1%')],
+    hconcat: [
+      panel(values, 'smbu', 'S-MBU vs batch', 'S-MBU', '.1%', 'batch', 'batch size', seriesTitle(view.configs)),
+      panel(values, 'smfu', 'S-MFU vs batch', 'S-MFU', '.1%', 'batch', 'batch size', seriesTitle(view.configs)),
+    ],
   } as unknown as TopLevelSpec;
 }
 
@@ -69,7 +75,7 @@ export function expertsSpec(view: ResultsView): TopLevelSpec {
   const values = rows(view, (c) => ({
     tokens: c.tokensPerPass,
     distinct: c.distinctExpertsPerLayer,
-    description: describe(c, `${c.distinctExpertsPerLayer.toPrecision(3)} distinct experts per layer at T = ${c.tokensPerPass}`),
+    description: describe(c, `${c.distinctExpertsPerLayer.toPrecision(3)} distinct experts per layer at T = ${c.tokensPerPass} (uniform routing: ${c.expectedUniform.toPrecision(3)})`),
   }));
   const maxT = Math.max(...view.configs.map((c) => c.tokensPerPass)) * 1.5;
   const x = { field: 'tokens', type: 'quantitative', title: 'tokens per pass T (decode: batch size)', scale: { type: 'log' } } as const;
@@ -99,7 +105,7 @@ export function expertsSpec(view: ResultsView): TopLevelSpec {
         encoding: {
           x,
           y,
-          color: { field: 'series', type: 'nominal', title: 'measured A (dtype · offload)' },
+          color: { field: 'series', type: 'nominal', title: `measured A (${seriesTitle(view.configs)})` },
           description: { field: 'description' },
         },
       },
@@ -123,7 +129,7 @@ export function offloadSpec(view: ResultsView): TopLevelSpec | null {
   const p = (field: string, title: string, yTitle: string, format?: string) => {
     const s = panel(values, field, title, yTitle, format, 'cache', 'cache size (experts)');
     s.encoding.x.scale = { type: 'linear' } as never;
-    s.encoding.color.title = 'dtype · batch';
+    s.encoding.color.title = 'dtype · batch';  // overrides the panel's legend title
     return s;
   };
   return {
