@@ -14,6 +14,7 @@ import * as fs from 'fs';
 import { writeJsonAtomic } from './atomic_write';
 import { findPreset } from './presets';
 import type { ConfigResult, Results } from './results';
+import { matchTaskAccuracy } from './task_accuracy';
 
 const PRECISION: Record<string, string> = { f32: 'float32', bf16: 'bfloat16', int8: 'int8', int4: 'int4' };
 
@@ -62,7 +63,7 @@ export function moecapRecords(results: Results): MoeCapRecords[] {
     const dec = cs.find((c) => c.options.phase === 'decode');
     const any = (pre ?? dec)!;
     const preset = findPreset(any.options.preset);
-    const modelName = preset.source.replace(/ config\.json$/, '');
+    const modelName = preset.modelId;
     const dataset = datasetName(any);
     const cost = (c?: ConfigResult) => (c ? val(c.cost, 'usdPer1MTokens' as never) : null);
     const meanA = (c?: ConfigResult) => (c ? c.routing.meanDistinctExperts : null);
@@ -115,7 +116,8 @@ export function moecapRecords(results: Results): MoeCapRecords[] {
       },
       moecap_notes: notes,
     };
-    if (results.taskAccuracy) metrics.quality = { acc: results.taskAccuracy.accuracy, total: null, source: results.taskAccuracy.source };
+    const ta = matchTaskAccuracy(results.taskAccuracy, any.options.preset, any.options.dtype);
+    if (ta) metrics.quality = { acc: ta.accuracy, total: null, task: ta.task, source: ta.source };
     const metadata = {
       hardware: { gpu_type: gpuType(results), num_gpus: 'kind' in results.peaks && results.peaks.kind === 'datasheet' ? 1 : 0 },
       model_config: { model_name: modelName, precision: legacy.precision },

@@ -85,19 +85,31 @@ export interface ConfigResult {
   fidelity: (LayerFidelity & { layer: number }) | Unavailable;
 }
 
+/** A task accuracy from a full-model evaluation, optionally for one preset and/or dtype only. */
 export interface TaskAccuracy {
   task: string;
   accuracy: number;
   source: string;
+  preset?: string;
+  dtype?: string;
 }
 
+export interface CapPhase {
+  /** Config ids on the CAP axes (configs without a cost are left out, with the reason). */
+  points: Array<{ id: string; cost: number; accuracy: number; performance: number }>;
+  excluded: Array<{ id: string; reason: string }>;
+  radar: RadarScore[];
+  pareto: ParetoResult;
+}
+
+/** CAP per phase: prefill and decode tokens/s are different quantities and are not compared. */
 export interface CapSummary {
   accuracyAxis: string;
   performanceAxis: string;
   costAxis: string;
   radarMethod: RadarMethod;
-  radar: RadarScore[];
-  pareto: ParetoResult;
+  radarNormalisation: string;
+  phases: { prefill?: CapPhase; decode?: CapPhase };
 }
 
 export interface Results {
@@ -111,9 +123,11 @@ export interface Results {
   machine: Record<string, unknown>;
   peaks: PeakSource | Unavailable;
   prices: PriceTable;
-  taskAccuracy: TaskAccuracy | null;
+  taskAccuracy: TaskAccuracy[] | null;
   configs: ConfigResult[];
   cap: CapSummary | null;
+  /** Why a run stopped early (status 'interrupted'). */
+  error?: string;
 }
 
 export function schemaPath(): string {
