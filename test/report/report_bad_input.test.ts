@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { makeFixtureResults, writeFixture } from './fixture';
+import { readResults, runFixture, writeResults } from './fixture';
 import { writeReport } from '../../lib/report/write_report';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'moecap.js');
@@ -11,7 +11,9 @@ let good: Record<string, unknown>;
 let dir: string;
 
 beforeAll(async () => {
-  good = (await makeFixtureResults({ dtypes: ['f32'], batches: [1, 4], repeats: 2 })) as Record<string, unknown>;
+  const run = await runFixture({ phases: ['decode'], dtypes: ['f32'], batch: [1, 4], repeats: 2 });
+  good = readResults(run);
+  fs.rmSync(run, { recursive: true, force: true });
   dir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'moecap-report-bad-'));
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -35,8 +37,10 @@ function expectRefused(r: ReturnType<typeof report>, message: RegExp) {
 }
 
 test('a results file of another schema version', () => {
-  const r = report('v2', JSON.stringify({ ...good, schemaVersion: 2 }));
-  expectRefused(r, /schema version 2 is not supported by this report \(it reads version 1\)/);
+  const r = report('v2', JSON.stringify({ ...good, schemaVersion: '2.0.0' }));
+  expectRefused(r, /v2\.json: schema version "2\.0\.0" is not supported by this report \(it reads 1\.x\.x\)/);
+  const r0 = report('v-none', JSON.stringify({ ...good, schemaVersion: undefined }));
+  expectRefused(r0, /schema version undefined is not supported/);
 });
 
 test('a truncated results file', () => {
@@ -54,11 +58,12 @@ test('an empty sweep', () => {
   expectRefused(r, /the sweep is empty \(no configs\): nothing to report/);
 });
 
-test('a config missing a figure names the field', () => {
+test('a file that does not match the results schema names the field', () => {
   const configs = (good.configs as Record<string, unknown>[]).map((c) => ({ ...c }));
   delete configs[1].tokensPerSecond;
   const r = report('missing', JSON.stringify({ ...good, configs }));
-  expectRefused(r, /configs\[1\]\.tokensPerSecond: expected a finite number, got undefined/);
+  expectRefused(r, /missing\.json: does not match schema\/results\.schema\.json \(\/configs\/1 must have required property 'tokensPerSecond'/);
+  expectRefused(report('array', '[1, 2]'), /array\.json: expected a JSON object \(a moecap results file\)/);
 });
 
 test('a folder without results.json, and a path that does not exist', () => {
@@ -82,7 +87,7 @@ test('no argument or an unknown option is a usage error', () => {
 });
 
 test('an output folder that cannot be written leaves nothing behind', async () => {
-  const run = await writeFixture(good);
+  const run = writeResults(good);
   try {
     // Errors crossing jest's vm realm fail instanceof checks: compare name and message.
     await expect(writeReport(run, path.join(run, 'missing-dir', 'r.html'))).rejects.toMatchObject({
@@ -96,11 +101,11 @@ test('an output folder that cannot be written leaves nothing behind', async () =
 });
 
 test('an existing report is replaced whole, never left half-written', async () => {
-  const run = await writeFixture(good);
+  const run = writeResults(good);
   try {
     const out = path.join(run, 'report.html');
     fs.writeFileSync(out, 'old');
-    fs.writeFileSync(path.join(run, 'results.json'), '{"schemaVersion": 1, "configs": [');
+    fs.writeFileSync(path.join(run, 'results.json'), '{"schemaVersion": "1.0.0", "configs": [');
     await expect(writeReport(run)).rejects.toMatchObject({ name: 'ReportInputError' });
     expect(fs.readFileSync(out, 'utf8')).toBe('old');
   } finally {

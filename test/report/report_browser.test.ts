@@ -7,7 +7,7 @@ import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { chromium } from 'playwright-core';
 import { PNG } from 'pngjs';
-import { writeFixture } from './fixture';
+import { runFixture } from './fixture';
 import { writeReport } from '../../lib/report/write_report';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -22,7 +22,7 @@ interface Box { id: string; x: number; y: number; width: number; height: number 
 (skip ? test.skip : test)('the report opens in headless Chromium without errors and every chart is drawn', async () => {
   if (!fs.existsSync(CHROMIUM))
     throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium; .ci/run does) or set MOECAP_SKIP_BROWSER=1`);
-  const dir = await writeFixture();
+  const dir = await runFixture();
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -56,7 +56,7 @@ interface Box { id: string; x: number; y: number; width: number; height: number 
         return { id: s.parentElement!.id, x: r.x + w.scrollX, y: r.y + w.scrollY, width: r.width, height: r.height };
       }),
     );
-    expect(boxes.map((b) => b.id)).toEqual(['chart-radar', 'chart-roofline', 'chart-throughput', 'chart-utilisation', 'chart-experts']);
+    expect(boxes.map((b) => b.id)).toEqual(['chart-radar-decode', 'chart-radar-prefill', 'chart-roofline', 'chart-throughput', 'chart-utilisation', 'chart-experts']);
 
     const shot = path.join(dir, 'report.png');
     await page.screenshot({ path: shot, fullPage: true });

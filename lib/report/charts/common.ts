@@ -6,7 +6,7 @@ export const CHART_CONFIG: Config = {
   font: 'Helvetica, Arial, sans-serif',
   view: { stroke: '#ddd' },
   axis: { labelFontSize: 11, titleFontSize: 12, gridColor: '#eee' },
-  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 260, titleLimit: 260 },
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 360, titleLimit: 300 },
   title: { fontSize: 14, anchor: 'start' },
   range: { category: { scheme: 'tableau10' } },
 };
