@@ -1,6 +1,8 @@
 // Peak figures that S-MBU and S-MFU divide by. Either a named datasheet entry (dense peaks, no
 // structured sparsity) or a profile measured on this machine by `moecap calibrate`. Every
 // result names the peaks it used (`PeakSource`).
+import * as os from 'os';
+import * as path from 'path';
 
 export interface DatasheetEntry {
   name: string;
@@ -128,4 +130,16 @@ export function computePeakFor(dtype: string, peaks: PeakSource): { value: numbe
     case 'int4': return { value: peaks.peakFlops.int8, which: 'int8' };
     default: throw new RangeError(`unknown dtype '${dtype}'`);
   }
+}
+
+/** A stable key for this machine's measured profile: CPU model, logical CPUs, memory (GiB). */
+export function machineKey(cpuModel: string, logicalCpus: number, memoryBytes: number): string {
+  const model = cpuModel.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  return `${model}-${logicalCpus}c-${Math.round(memoryBytes / 1024 ** 3)}g`;
+}
+
+/** Where `moecap calibrate` keeps the profile of a machine: $XDG_CACHE_HOME or ~/.cache, moecap/profiles/<key>.json. */
+export function defaultProfilePath(key: string, env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {
+  const base = env.XDG_CACHE_HOME ? env.XDG_CACHE_HOME : path.join(home, '.cache');
+  return path.join(base, 'moecap', 'profiles', `${key}.json`);
 }

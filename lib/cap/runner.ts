@@ -52,7 +52,12 @@ export interface RunOptions {
 
 export class PlanError extends RangeError {}
 
-const INPUT_VARIANTS = 4;
+/** Distinct inputs cycled through the samples of a config, fewer for big passes (memory, design time). */
+const MAX_INPUT_VARIANTS = 4;
+const INPUT_FLOATS_PER_LAYER = 1 << 26; // 256 MB of fp32 inputs per layer at most
+export function inputVariants(T: number, H: number): number {
+  return Math.max(1, Math.min(MAX_INPUT_VARIANTS, Math.floor(INPUT_FLOATS_PER_LAYER / (T * H))));
+}
 const DESIGN_MARGIN = 4;
 
 /** Inputs that do not depend on the machine are prepared (and checked) before anything is written. */
@@ -106,7 +111,6 @@ function machineInfo(): Record<string, unknown> {
     totalMemoryBytes: os.totalmem(),
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     node: process.version,
-    hostname: os.hostname(),
   };
 }
 
@@ -144,9 +148,10 @@ async function buildLayers(p: ModelPreset, o: ConfigOptions): Promise<MoeLayer[]
 /** Input variants per layer: [layer][variant] → { x [T,H], designed ids or null }. */
 function makeInputs(p: ModelPreset, o: ConfigOptions, T: number, trace: RoutingTrace | undefined, designers: Map<number, InputDesigner>) {
   const out: Array<Array<{ x: Float32Array; ids: Int32Array | null }>> = [];
+  const variants = inputVariants(T, p.hidden);
   for (let l = 0; l < o.layers; l++) {
     const row: Array<{ x: Float32Array; ids: Int32Array | null }> = [];
-    for (let v = 0; v < INPUT_VARIANTS; v++) {
+    for (let v = 0; v < variants; v++) {
       const s = seedOf(o.preset, l, o.phase, T, v, o.routing.kind, o.routing.skew ?? 0, o.seed);
       if (o.routing.kind === 'natural') {
         row.push({ x: naturalTokens(T, p.hidden, s), ids: null });
@@ -185,7 +190,7 @@ async function measureConfig(
     let seconds = 0;
     const perLayer = [];
     for (let l = 0; l < layers.length; l++) {
-      const inp = inputs[l][s % INPUT_VARIANTS];
+      const inp = inputs[l][s % inputs[l].length];
       const r = await layers[l].forward(inp.x);
       seconds += r.stats.timeNs / 1e9;
       perLayer.push({ r, designed: inp.ids });
@@ -388,6 +393,9 @@ function readResumable(dir: string, fingerprint: string): Results | null {
   const errs = validateResults(r);
   if (errs.length) throw new PlanError(`cannot resume: '${f}' does not match the results schema (${errs[0]})`);
   if (r.planFingerprint !== fingerprint) throw new PlanError(`cannot resume: '${f}' belongs to a different plan`);
+  const here = machineInfo();
+  for (const k of ['cpuModel', 'logicalCpus', 'totalMemoryBytes'])
+    if (r.machine[k] !== here[k]) throw new PlanError(`cannot resume: '${f}' was measured on another machine (${k}: ${r.machine[k]} here ${here[k]})`);
   return r;
 }
 

@@ -5,7 +5,9 @@ import type { Results } from './results';
 
 function fmt(v: number, digits = 3): string {
   if (!Number.isFinite(v)) return '–';
-  if (v !== 0 && (Math.abs(v) >= 1e5 || Math.abs(v) < 1e-3)) return v.toExponential(2);
+  const a = Math.abs(v);
+  if (v !== 0 && (a >= 1e9 || a < 1e-3)) return v.toExponential(2);
+  if (a >= 10 ** digits) return Math.round(v).toString();
   return v.toPrecision(digits);
 }
 
