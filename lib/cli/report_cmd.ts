@@ -1,5 +1,4 @@
 // `moecap report <results.json|dir> [--out report.html]`: the CAP report as one HTML file.
-import { writeReport } from '../report/write_report';
 import { parseArgs, usage, UsageError, type OptionSpec } from './args';
 
 const OPTIONS: OptionSpec[] = [
@@ -18,6 +17,8 @@ export async function reportCommand(argv: string[], out: (s: string) => void): P
     return 0;
   }
   if (positional.length !== 1) throw new UsageError('report needs one results.json file or run folder');
+  // Loaded here, not at start-up: Vega and the schema validator cost ~0.5 s that other commands need not pay.
+  const { writeReport } = await import('../report/write_report');
   const { file, results } = await writeReport(positional[0], options.out as string | undefined);
   out(`wrote ${file} (${results.view.configs.length} configs from ${results.file})\n`);
   return 0;

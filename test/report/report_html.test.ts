@@ -151,8 +151,14 @@ test('more than 8 configs in a phase: the radar shows the Pareto-optimal ones', 
 });
 
 test('without peaks, S-MBU, S-MFU and the roofline read as unavailable', async () => {
-  const d = await runFixture({ hardwareProfile: null, phases: ['decode'], dtypes: ['f32'], batch: [1, 4], repeats: 2 });
+  // No profile: neither given, nor in the environment, nor in (an empty) cache folder.
+  const env = { xdg: process.env.XDG_CACHE_HOME, profile: process.env.MOECAP_HARDWARE_PROFILE };
+  const cache = fs.mkdtempSync(path.join(require('os').tmpdir(), 'moecap-cache-'));
+  process.env.XDG_CACHE_HOME = cache;
+  delete process.env.MOECAP_HARDWARE_PROFILE;
+  let d = '';
   try {
+    d = await runFixture({ hardwareProfile: null, phases: ['decode'], dtypes: ['f32'], batch: [1, 4], repeats: 2 });
     const page = fs.readFileSync((await writeReport(d)).file, 'utf8');
     expect(page).toMatch(/peaks used<\/dt><dd><b class="unavailable">unavailable<\/b> \(no peaks: no measured hardware profile/);
     expect(page).toContain('id="roofline-absent"');
@@ -160,7 +166,11 @@ test('without peaks, S-MBU, S-MFU and the roofline read as unavailable', async (
     expect(page).not.toContain('id="chart-roofline"');
     expect(figureIn(page, 'throughput')).toMatch(/^<svg/);
   } finally {
-    fs.rmSync(d, { recursive: true, force: true });
+    if (env.xdg === undefined) delete process.env.XDG_CACHE_HOME;
+    else process.env.XDG_CACHE_HOME = env.xdg;
+    if (env.profile !== undefined) process.env.MOECAP_HARDWARE_PROFILE = env.profile;
+    fs.rmSync(cache, { recursive: true, force: true });
+    if (d) fs.rmSync(d, { recursive: true, force: true });
   }
 });
 
