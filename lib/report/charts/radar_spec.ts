@@ -30,17 +30,20 @@ export function radarRows(points: RadarPoint[], describe: (id: string) => string
 }
 
 const ANGLE = 'PI / 2 + datum.k * 2 * PI / 3';
-const SCALE = { domain: [-1.3, 1.3], nice: false } as const;
-const HIDDEN = { axis: null, scale: SCALE } as const;
+// The triangle spans x ∈ [−0.87, 0.87] and y ∈ [−0.5, 1]; margins leave room for the axis labels.
+const X = { axis: null, scale: { domain: [-1.25, 1.25], nice: false } };
+const Y = { axis: null, scale: { domain: [-0.72, 1.18], nice: false } };
+const WIDTH = 380;
 
 export function radarSpec(rows: RadarRow[], title: string): TopLevelSpec {
+  const order = [...new Set(rows.map((r) => r.config))];  // legend in the file's config order
   const grid = [0.25, 0.5, 0.75, 1].flatMap((ring) => [0, 1, 2, 3].map((k) => ({ ring, k })));
   const spokes = [0, 1, 2].map((k) => ({ k, axis: RADAR_AXES[k] }));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title,
-    width: 380,
-    height: 380,
+    width: WIDTH,
+    height: Math.round((WIDTH * 1.9) / 2.5),
     config: CHART_CONFIG,
     layer: [
       {
@@ -51,8 +54,8 @@ export function radarSpec(rows: RadarRow[], title: string): TopLevelSpec {
         ],
         mark: { type: 'line', stroke: '#ccc', strokeWidth: 1, aria: false },
         encoding: {
-          x: { field: 'x', type: 'quantitative', ...HIDDEN },
-          y: { field: 'y', type: 'quantitative', ...HIDDEN },
+          x: { field: 'x', type: 'quantitative', ...X },
+          y: { field: 'y', type: 'quantitative', ...Y },
           detail: { field: 'ring' },
           order: { field: 'k' },
         },
@@ -63,15 +66,15 @@ export function radarSpec(rows: RadarRow[], title: string): TopLevelSpec {
           { calculate: `cos(${ANGLE})`, as: 'x2' },
           { calculate: `sin(${ANGLE})`, as: 'y2' },
           { calculate: `1.17 * cos(${ANGLE})`, as: 'lx' },
-          { calculate: `1.12 * sin(${ANGLE})`, as: 'ly' },
+          { calculate: `1.1 * sin(${ANGLE}) - 0.06`, as: 'ly' },
           { calculate: '0', as: 'x0' },
         ],
         layer: [
           {
             mark: { type: 'rule', stroke: '#bbb', aria: false },
             encoding: {
-              x: { field: 'x0', type: 'quantitative', ...HIDDEN },
-              y: { field: 'x0', type: 'quantitative', ...HIDDEN },
+              x: { field: 'x0', type: 'quantitative', ...X },
+              y: { field: 'x0', type: 'quantitative', ...Y },
               x2: { field: 'x2' },
               y2: { field: 'y2' },
             },
@@ -79,8 +82,8 @@ export function radarSpec(rows: RadarRow[], title: string): TopLevelSpec {
           {
             mark: { type: 'text', fontSize: 13, fontWeight: 'bold', aria: false },
             encoding: {
-              x: { field: 'lx', type: 'quantitative', ...HIDDEN },
-              y: { field: 'ly', type: 'quantitative', ...HIDDEN },
+              x: { field: 'lx', type: 'quantitative', ...X },
+              y: { field: 'ly', type: 'quantitative', ...Y },
               text: { field: 'axis' },
             },
           },
@@ -96,9 +99,9 @@ export function radarSpec(rows: RadarRow[], title: string): TopLevelSpec {
           {
             mark: { type: 'line', strokeWidth: 2, opacity: 0.85, aria: false },
             encoding: {
-              x: { field: 'x', type: 'quantitative', ...HIDDEN },
-              y: { field: 'y', type: 'quantitative', ...HIDDEN },
-              color: { field: 'config', type: 'nominal', title: 'config' },
+              x: { field: 'x', type: 'quantitative', ...X },
+              y: { field: 'y', type: 'quantitative', ...Y },
+              color: { field: 'config', type: 'nominal', title: 'config', scale: { domain: order } },
               order: { field: 'k' },
             },
           },
@@ -106,9 +109,9 @@ export function radarSpec(rows: RadarRow[], title: string): TopLevelSpec {
             transform: [{ filter: 'datum.k < 3' }],
             mark: { type: 'point', filled: true, size: 45 },
             encoding: {
-              x: { field: 'x', type: 'quantitative', ...HIDDEN },
-              y: { field: 'y', type: 'quantitative', ...HIDDEN },
-              color: { field: 'config', type: 'nominal', title: 'config' },
+              x: { field: 'x', type: 'quantitative', ...X },
+              y: { field: 'y', type: 'quantitative', ...Y },
+              color: { field: 'config', type: 'nominal', title: 'config', scale: { domain: order } },
               description: { field: 'description' },
             },
           },
