@@ -8,6 +8,7 @@ import { readResults, runFixture, writeResults } from './fixture';
 import { writeReport } from '../../lib/report/write_report';
 import { toResultsView, type ResultsView } from '../../lib/report/results_view';
 import { money, sig } from '../../lib/report/format';
+import { reportCap } from '../../lib/report/cap_axes';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'moecap.js');
 
@@ -188,6 +189,30 @@ test('offload figures, when present, get their chart', () => {
       expect(page).toMatch(/slow tier 5 GB\/s/);
     })
     .finally(() => fs.rmSync(d, { recursive: true, force: true }));
+});
+
+test('a run still in progress (no CAP summary yet): the report computes it the way the runner does, and says so', async () => {
+  const r = readResults(dir);
+  r.cap = null;
+  r.status = 'running';
+  const d = writeResults(r);
+  try {
+    const page = fs.readFileSync((await writeReport(d)).file, 'utf8');
+    expect(page).toContain('run running');
+    expect(page).toContain('computed by the report with the runner');
+    const own = reportCap(toResultsView(r));
+    expect(own.origin).toBe('report');
+    // Same code (lib/cap radar.ts and pareto.ts) on the same figures: the same frontier and radar.
+    for (const ph of view.cap!.phases) {
+      const mine = own.phases.find((p) => p.phase === ph.phase)!;
+      expect(mine.frontier).toEqual(ph.frontier);
+      expect(mine.dominatedBy).toEqual(ph.dominatedBy);
+      expect(mine.radar).toEqual(ph.radar);
+    }
+    expect(count(figureIn(page, 'radar-decode'), /aria-roledescription="point"/g)).toBe(3 * own.phases[0].radar.length);
+  } finally {
+    fs.rmSync(d, { recursive: true, force: true });
+  }
 });
 
 test('moecap report on the command line writes --out and says where', () => {
