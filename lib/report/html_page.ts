@@ -41,7 +41,7 @@ function fact(name: string, value: string): string {
 }
 
 function header(v: ResultsView, sourceName: string): string {
-  const m = v.model, mc = v.machine, p = v.peaks;
+  const mc = v.machine, p = v.peaks;
   const available = v.counters.filter((c) => c.available);
   const unavailable = v.counters.filter((c) => !c.available);
   const flops = Object.entries(p.flops).map(([d, f]) => `${esc(d)} ${si(f, 'FLOP/s')}`).join(', ') || 'none given';
@@ -54,10 +54,10 @@ function header(v: ResultsView, sourceName: string): string {
       ? `<b class="unavailable">unavailable</b> (${esc(p.detail)}): S-MBU, S-MFU and the roofline are unavailable`
       : `<b>${p.source}</b> (${esc(p.detail)}): memory ${si(p.memoryBandwidth, 'B/s', 'not given')}, slow tier ${si(p.slowTierBandwidth, 'B/s', 'not measured')}, compute ${flops}`;
   return `<header>
-<h1>moecap CAP report: ${esc(m.preset)}</h1>
+<h1>moecap CAP report: ${esc([...new Set(v.models.map((md) => md.preset))].join(', '))}</h1>
 <p class="sub">from ${esc(sourceName)} · ${v.configs.length} configs · run ${esc(v.status)}${v.error ? `: <span class="unavailable">${esc(v.error)}</span>` : ''}</p>
 <dl class="facts">
-${fact('model preset', `${esc(m.preset)}: ${m.layers} MoE layer${m.layers === 1 ? '' : 's'}, H=${m.hidden}, F=${m.intermediate}, E=${m.experts}, k=${m.topK}`)}
+${fact(v.models.length > 1 ? 'model presets' : 'model preset', v.models.map((md) => `${esc(md.preset)}: ${md.layers} MoE layer${md.layers === 1 ? '' : 's'}, H=${md.hidden}, F=${md.intermediate}, E=${md.experts}, k=${md.topK}`).join('<br>'))}
 ${fact('machine', `${esc(mc.cpu)}${mc.gpu ? ' + ' + esc(mc.gpu) : ' (no GPU)'}, ${mc.cores ?? 'unknown'} hardware threads, ${bytes(mc.memoryBytes)} memory${mc.platform ? `; ${esc(mc.platform)}` : ''}`)}
 ${fact('ISA', `${esc(mc.isa)}${mc.bestIsa ? ` (best on this CPU: ${esc(mc.bestIsa)})` : ''}`)}
 ${fact('backend', esc(mc.backend))}
@@ -200,7 +200,7 @@ export async function renderReportHtml(v: ResultsView, sourceName: string, rawJs
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>moecap CAP report: ${esc(v.model.preset)}</title>
+<title>moecap CAP report: ${esc([...new Set(v.models.map((md) => md.preset))].join(', '))}</title>
 <style>${STYLE}</style>
 </head>
 <body>

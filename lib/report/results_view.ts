@@ -81,6 +81,10 @@ export interface OffloadView {
 
 export interface ConfigView {
   id: string;
+  preset: string;
+  /** routed experts E and experts per token k of this config's layers */
+  experts: number;
+  topK: number;
   phase: 'prefill' | 'decode';
   dtype: string;
   batch: number;
@@ -139,7 +143,9 @@ export interface ResultsView {
   moecapVersion: string;
   createdAt: string;
   updatedAt: string;
+  /** the first config's model; `models` lists every preset of the sweep */
   model: ModelView;
+  models: ModelView[];
   machine: MachineView;
   peaks: PeaksView;
   counters: CounterView[];
@@ -180,8 +186,12 @@ function config(c: Obj, taskAccuracy: Obj[] | null): ConfigView {
   const pass = (t.passSeconds as Obj).median as number;
   const median = (s: unknown) => (isObj(s) ? (s.median as number) * 1e3 : null);
   const task = taskAccuracy?.find((a) => (a.preset === undefined || a.preset === o.preset) && (a.dtype === undefined || a.dtype === o.dtype));
+  const layer = c.layer as Obj;
   return {
     id: c.id as string,
+    preset: o.preset as string,
+    experts: layer.experts as number,
+    topK: layer.topK as number,
     phase: o.phase as 'prefill' | 'decode',
     dtype: o.dtype as string,
     batch: o.batch as number,
@@ -262,9 +272,6 @@ export function toResultsView(raw: unknown, name = 'results.json'): ResultsView 
     fail(name, `does not match schema/results.schema.json (${errors.slice(0, 3).join('; ')}${errors.length > 3 ? `; and ${errors.length - 3} more` : ''})`);
 
   const configsRaw = raw.configs as Obj[];
-  const first = configsRaw[0];
-  const o = first.options as Obj;
-  const layer = first.layer as Obj;
   const m = raw.machine as Obj;
   const ta = Array.isArray(raw.taskAccuracy) ? (raw.taskAccuracy as Obj[]) : null;
   const configs = configsRaw.map((c) => config(c, ta));
@@ -300,7 +307,19 @@ export function toResultsView(raw: unknown, name = 'results.json'): ResultsView 
     : [];
   const noCounters = configsRaw.map((c) => c.counters).find(unavailable);
 
-  const presets = [...new Set(configs.map((_, i) => (configsRaw[i].options as Obj).preset as string))];
+  const models: ModelView[] = [];
+  for (const c of configsRaw) {
+    const co = c.options as Obj, l = c.layer as Obj;
+    if (models.some((mv) => mv.preset === co.preset && mv.layers === co.layers)) continue;
+    models.push({
+      preset: co.preset as string,
+      layers: co.layers as number,
+      hidden: l.hidden as number,
+      intermediate: l.intermediate as number,
+      experts: l.experts as number,
+      topK: l.topK as number,
+    });
+  }
   const isas = [...new Set(configsRaw.map((c) => (c.layer as Obj).isa as string))];
   return {
     schemaVersion: version,
@@ -309,14 +328,8 @@ export function toResultsView(raw: unknown, name = 'results.json'): ResultsView 
     moecapVersion: (raw.tool as Obj).version as string,
     createdAt: raw.createdAt as string,
     updatedAt: raw.updatedAt as string,
-    model: {
-      preset: presets.join(', '),
-      layers: o.layers as number,
-      hidden: layer.hidden as number,
-      intermediate: layer.intermediate as number,
-      experts: layer.experts as number,
-      topK: layer.topK as number,
-    },
+    model: models[0],
+    models,
     machine: {
       cpu: strOr(m.cpuModel, 'unknown CPU')!,
       gpu: strOr(m.gpu),

@@ -12,15 +12,15 @@ export const CHART_CONFIG: Config = {
 };
 
 /** One line per series in the sweep charts: dtype, offload fraction (when the run has one), and phase when the file mixes them. */
-export function seriesName(c: ConfigView, mixedPhases: boolean): string {
-  const parts = [c.dtype];
+export function seriesName(c: ConfigView, mixedPhases: boolean, mixedPresets = false): string {
+  const parts = mixedPresets ? [c.preset, c.dtype] : [c.dtype];
   if (c.offloadFraction !== null) parts.push(`offload ${c.offloadFraction}`);
   if (mixedPhases) parts.push(c.phase);
   return parts.join(' · ');
 }
 
 export function seriesTitle(configs: ConfigView[]): string {
-  const parts = ['dtype'];
+  const parts = mixedPresets(configs) ? ['preset', 'dtype'] : ['dtype'];
   if (configs.some((c) => c.offloadFraction !== null)) parts.push('offload');
   if (mixedPhases(configs)) parts.push('phase');
   return parts.join(' · ');
@@ -28,4 +28,8 @@ export function seriesTitle(configs: ConfigView[]): string {
 
 export function mixedPhases(configs: ConfigView[]): boolean {
   return new Set(configs.map((c) => c.phase)).size > 1;
+}
+
+export function mixedPresets(configs: ConfigView[]): boolean {
+  return new Set(configs.map((c) => c.preset)).size > 1;
 }

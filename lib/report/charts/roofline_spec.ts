@@ -4,7 +4,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ResultsView } from '../results_view';
 import { si } from '../format';
-import { CHART_CONFIG, mixedPhases, seriesName, seriesTitle } from './common';
+import { CHART_CONFIG, mixedPhases, mixedPresets, seriesName, seriesTitle } from './common';
 
 interface CeilingRow {
   ceiling: string;
@@ -15,6 +15,7 @@ interface CeilingRow {
 /** Null when no config has both achieved figures (no peaks, so no byte and FLOP counts in the file). */
 export function rooflineSpec(view: ResultsView): TopLevelSpec | null {
   const mixed = mixedPhases(view.configs);
+  const presets = mixedPresets(view.configs);
   const bw = view.peaks.memoryBandwidth;
   const points = view.configs
     .filter((c) => c.achievedBandwidth !== null && c.achievedFlops !== null && c.achievedBandwidth > 0 && c.achievedFlops > 0)
@@ -23,7 +24,7 @@ export function rooflineSpec(view: ResultsView): TopLevelSpec | null {
       const roof = Math.min(bw === null ? Infinity : bw * intensity, c.peakFlops ?? Infinity);
       return {
         config: c.id,
-        series: seriesName(c, mixed),
+        series: seriesName(c, mixed, presets),
         intensity,
         flops: c.achievedFlops!,
         description:

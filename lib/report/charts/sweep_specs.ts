@@ -2,7 +2,7 @@
 // versus batch (or cache size), one line per dtype / offload fraction.
 import type { TopLevelSpec } from 'vega-lite';
 import type { ConfigView, ResultsView } from '../results_view';
-import { CHART_CONFIG, mixedPhases, seriesName, seriesTitle } from './common';
+import { CHART_CONFIG, mixedPhases, mixedPresets, seriesName, seriesTitle } from './common';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 const W = 300;
@@ -12,7 +12,8 @@ type Row = Record<string, string | number | null>;
 
 function rows(view: ResultsView, pick: (c: ConfigView) => Row): Row[] {
   const mixed = mixedPhases(view.configs);
-  return view.configs.map((c) => ({ config: c.id, series: seriesName(c, mixed), batch: c.batch, ...pick(c) }));
+  const presets = mixedPresets(view.configs);
+  return view.configs.map((c) => ({ config: c.id, series: seriesName(c, mixed, presets), batch: c.batch, ...pick(c) }));
 }
 
 /** One panel: a line per series over batch (log scale), with points carrying the config's figures. */
@@ -71,16 +72,27 @@ export function utilisationSpec(view: ResultsView): TopLevelSpec | null {
 
 /** Measured distinct experts per layer beside the uniform-routing expectation E·(1−(1−k/E)^T). */
 export function expertsSpec(view: ResultsView): TopLevelSpec {
-  const { experts: E, topK: k } = view.model;
   const values = rows(view, (c) => ({
     tokens: c.tokensPerPass,
     distinct: c.distinctExpertsPerLayer,
     description: describe(c, `${c.distinctExpertsPerLayer.toPrecision(3)} distinct experts per layer at T = ${c.tokensPerPass} (uniform routing: ${c.expectedUniform.toPrecision(3)})`),
   }));
   const maxT = Math.max(...view.configs.map((c) => c.tokensPerPass)) * 1.5;
-  const x = { field: 'tokens', type: 'quantitative', title: 'tokens per pass T (decode: batch size)', scale: { type: 'log' } } as const;
-  const y = { field: 'distinct', type: 'quantitative', title: 'distinct experts per layer A', scale: { domain: [0, E] } } as const;
-  const expectation = `E·(1−(1−k/E)^T), E=${E}, k=${k}`;
+  const maxE = Math.max(...view.configs.map((c) => c.experts));
+  const x = { field: 'tokens', type: 'quantitative', title: 'tokens per pass T (decode: batch size)', scale: { type: 'log' } };
+  const y = { field: 'distinct', type: 'quantitative', title: 'distinct experts per layer A', scale: { domain: [0, maxE] } };
+  // One expectation curve per (E, k) in the sweep, drawn by Vega-Lite from E and k of the results file.
+  const shapes = [...new Map(view.configs.map((c) => [`${c.experts},${c.topK}`, { E: c.experts, k: c.topK }])).values()];
+  const curves = shapes.map(({ E, k }) => ({
+    data: { sequence: { start: 0, stop: 1.0001, step: 0.01, as: 'u' } },
+    transform: [
+      { calculate: `exp(datum.u * log(${maxT}))`, as: 'tokens' },
+      { calculate: `${E} * (1 - pow(1 - ${k} / ${E}, datum.tokens))`, as: 'distinct' },
+      { calculate: `'E·(1−(1−k/E)^T), E=${E}, k=${k}'`, as: 'series' },
+    ],
+    mark: { type: 'line', strokeDash: [6, 4], color: '#666', strokeWidth: 1.5 },
+    encoding: { x, y, strokeDash: { field: 'series', type: 'nominal', title: 'uniform-routing expectation' }, description: { field: 'series' } },
+  }));
   return {
     $schema: SCHEMA,
     config: CHART_CONFIG,
@@ -88,17 +100,7 @@ export function expertsSpec(view: ResultsView): TopLevelSpec {
     width: 420,
     height: H,
     layer: [
-      {
-        // The expectation is drawn by Vega-Lite from E and k of the results file.
-        data: { sequence: { start: 0, stop: 1.0001, step: 0.01, as: 'u' } },
-        transform: [
-          { calculate: `exp(datum.u * log(${maxT}))`, as: 'tokens' },
-          { calculate: `${E} * (1 - pow(1 - ${k} / ${E}, datum.tokens))`, as: 'distinct' },
-          { calculate: `'${expectation}'`, as: 'series' },
-        ],
-        mark: { type: 'line', strokeDash: [6, 4], color: '#666', strokeWidth: 1.5 },
-        encoding: { x, y, strokeDash: { field: 'series', type: 'nominal', title: 'uniform-routing expectation' }, description: { field: 'series' } },
-      },
+      ...curves,
       {
         data: { values },
         mark: { type: 'point', filled: true, size: 60 },
