@@ -52,6 +52,8 @@ export function timestampFolder(d = new Date()): string {
 
 /** CLI options → plan (list-valued options as given; validation happens in the runner). */
 export function planFromArgs(o: Record<string, unknown>): Partial<RunPlan> {
+  // Files are stored absolute in the plan so `--resume` works from any folder.
+  const file = (k: string) => (o[k] === undefined ? null : path.resolve(String(o[k])));
   return {
     presets: o.preset as string[],
     layers: o.layers as number[],
@@ -63,16 +65,16 @@ export function planFromArgs(o: Record<string, unknown>): Partial<RunPlan> {
     threads: (o.threads as number[] | undefined) ?? [null],
     capacityFactor: o['capacity-factor'] as number[],
     skew: o.skew as number[],
-    trace: (o.trace as string | undefined) ?? null,
+    trace: file('trace'),
     repeats: o.repeats as number,
     budgetSeconds: (o.budget as number | undefined) ?? null,
     warmup: o.warmup as number,
     fidelityTokens: o['fidelity-tokens'] as number,
     seed: o.seed as number,
     hardware: (o.hardware as string | undefined) ?? null,
-    hardwareProfile: (o['hardware-profile'] as string | undefined) ?? null,
-    prices: (o.prices as string | undefined) ?? null,
-    taskAccuracy: (o['task-accuracy'] as string | undefined) ?? null,
+    hardwareProfile: file('hardware-profile'),
+    prices: file('prices'),
+    taskAccuracy: file('task-accuracy'),
     radarMethod: o.radar as RunPlan['radarMethod'],
   };
 }

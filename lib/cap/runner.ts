@@ -24,6 +24,7 @@ import { resolvePeaks } from './peaks';
 import { naturalTokens, parseTrace, sampleRouting, traceSlice, zipfWeights, InputDesigner, type RoutingTrace } from './routing';
 import { seededRouter } from './seeded_router';
 import { writeJsonAtomic } from './atomic_write';
+import { raplEnergy } from './energy';
 import { writeMoecapFiles } from './moecap_files';
 import { SCHEMA_VERSION, validateResults, type CapPhase, type CapSummary, type ConfigOptions, type ConfigResult, type Counter, type Results, type Unavailable } from './results';
 
@@ -168,12 +169,6 @@ function makeInputs(p: ModelPreset, o: ConfigOptions, T: number, trace: RoutingT
   return out;
 }
 
-function energyJoules(readings: Counter[]): { joules: number; source: string } | null {
-  const e = readings.filter((r) => r.available && r.unit === 'J') as Array<Counter & { value: number; source: string }>;
-  if (e.length === 0) return null;
-  return { joules: e.reduce((a, r) => a + r.value, 0), source: e.map((r) => `${r.name} (${r.source})`).join(' + ') };
-}
-
 async function measureConfig(
   prep: Prepared, index: number, layers: MoeLayer[], designers: Map<number, InputDesigner>,
   report: (stage: Progress['stage'], done: number, target: number) => void, signal?: AbortSignal,
@@ -296,7 +291,7 @@ async function measureConfig(
 
   const cores = info.threads;
   const components = cpuComponents(prep.prices, cores, os.totalmem() / 1e9);
-  const energy = Array.isArray(readings) ? energyJoules(readings) : null;
+  const energy = Array.isArray(readings) ? raplEnergy(readings) : null;
   const power = powerFrom(components, energy?.joules ?? null, wallSeconds, energy?.source);
   const cost = costPerMillionTokens({
     components, amortisationYears: prep.prices.amortisationYears, utilisation: prep.prices.utilisation,

@@ -1,3 +1,4 @@
+import { raplEnergy } from '../../lib/cap/energy';
 import { costPerMillionTokens, cpuComponents, DEFAULT_PRICES, gpuComponents, mergePrices, powerFrom } from '../../lib/cap/cost';
 import { paretoFrontier, type CapPoint } from '../../lib/cap/pareto';
 import { radarScores } from '../../lib/cap/radar';
@@ -74,5 +75,22 @@ describe('radar normalisation', () => {
     expect(r[1]).toEqual({ id: 'C', cost: 1, accuracy: 0, performance: 0 });
     expect(r[2].performance).toBeCloseTo(0.8, 12);
     expect(radarScores([SET[0], SET[5]], 'min-max')[0]).toEqual({ id: 'A', cost: 1, accuracy: 1, performance: 1 });
+  });
+});
+
+
+describe('RAPL energy without double counting', () => {
+  const e = (name: string, value: number) => ({ name, available: true as const, unit: 'J', value, source: 'powercap' });
+  test('packages + dram subzones; core subzones are inside their package', () => {
+    const r = raplEnergy([
+      e('energy:package-0 (intel-rapl:0)', 100), e('energy:core (intel-rapl:0:0)', 60), e('energy:dram (intel-rapl:0:1)', 10),
+      e('energy:package-1 (intel-rapl:1)', 90), { name: 'gpu', available: false, reason: 'no driver' },
+    ]);
+    expect(r!.joules).toBe(200);
+    expect(r!.source).toMatch(/package-0.*dram.*package-1/);
+  });
+  test('psys alone when present; nothing measured → null', () => {
+    expect(raplEnergy([e('energy:package-0 (intel-rapl:0)', 5), e('energy:psys (intel-rapl:1)', 9)])!.joules).toBe(9);
+    expect(raplEnergy([{ name: 'energy', available: false, unit: 'J', reason: 'no /sys/class/powercap' }])).toBeNull();
   });
 });
