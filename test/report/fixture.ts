@@ -70,7 +70,9 @@ export async function fixtureProfile(dtypes: Array<'f32' | 'bf16' | 'int8'> = ['
     readBandwidth: figure(bw, 'B/s'),
     peakFlops,
   };
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-profile-')), 'profile.json');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-profile-'));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'profile.json');
   fs.writeFileSync(file, JSON.stringify(profile, null, 2));
   return (profileCache = file);
 }
