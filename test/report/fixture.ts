@@ -71,10 +71,15 @@ export async function fixtureProfile(dtypes: Array<'f32' | 'bf16' | 'int8'> = ['
     peakFlops,
   };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-profile-'));
-  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'profile.json');
   fs.writeFileSync(file, JSON.stringify(profile, null, 2));
   return (profileCache = file);
+}
+
+/** Removes the measured profile (call from afterAll). */
+export function removeFixtureProfile(): void {
+  if (profileCache) fs.rmSync(path.dirname(profileCache), { recursive: true, force: true });
+  profileCache = null;
 }
 
 export const FIXTURE_PLAN: Partial<RunPlan> = {

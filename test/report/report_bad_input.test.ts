@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { readResults, runFixture, writeResults } from './fixture';
+import { readResults, runFixture, writeResults, removeFixtureProfile } from './fixture';
 import { writeReport } from '../../lib/report/write_report';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'moecap.js');
@@ -16,7 +16,10 @@ beforeAll(async () => {
   fs.rmSync(run, { recursive: true, force: true });
   dir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'moecap-report-bad-'));
 });
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+  removeFixtureProfile();
+});
 
 function report(name: string, content: string, extra: string[] = []) {
   const file = path.join(dir, `${name}.json`);

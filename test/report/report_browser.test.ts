@@ -7,7 +7,7 @@ import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { chromium } from 'playwright-core';
 import { PNG } from 'pngjs';
-import { runFixture } from './fixture';
+import { removeFixtureProfile, runFixture } from './fixture';
 import { writeReport } from '../../lib/report/write_report';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -85,5 +85,6 @@ interface Box { id: string; x: number; y: number; width: number; height: number 
     await context.close();
     fs.rmSync(profile, { recursive: true, force: true });
     fs.rmSync(dir, { recursive: true, force: true });
+    removeFixtureProfile();
   }
 });

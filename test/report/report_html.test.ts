@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
-import { readResults, runFixture, writeResults } from './fixture';
+import { readResults, runFixture, writeResults, removeFixtureProfile } from './fixture';
 import { writeReport } from '../../lib/report/write_report';
 import { toResultsView, type ResultsView } from '../../lib/report/results_view';
 import { money, sig } from '../../lib/report/format';
@@ -41,7 +41,10 @@ beforeAll(async () => {
   view = toResultsView(readResults(dir));
 });
 
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+  removeFixtureProfile();
+});
 
 test('the page is one self-contained document', () => {
   expect(html.startsWith('<!doctype html>')).toBe(true);
