@@ -18,3 +18,11 @@ export { loadAddon } from './native/loader';
 export { fidelity, type Fidelity } from './fidelity';
 export { VERSION } from './version';
 export { Counters, probeCounters, type CounterReading, type CounterAvailability } from './counters';
+export type { ResultsView } from './report/results_view';
+
+/** Writes the HTML CAP report of a results.json (or run folder); see `moecap report`. Loads Vega on first use. */
+export async function writeReport(input: string, out?: string): Promise<{ file: string }> {
+  const { writeReport: write } = await import('./report/write_report');
+  const { file } = await write(input, out);
+  return { file };
+}

@@ -1,4 +1,4 @@
-// `moecap run`: an OLMoE-shaped layer (H=2048 F=1024 E=64 k=8, seeded random weights) at a few
+// `moecap layer`: an OLMoE-shaped layer (H=2048 F=1024 E=64 k=8, seeded random weights) at a few
 // token counts. Prints median time per pass, tokens/s, bytes of the distinct experts read per
 // second, FLOP/s, and the error against the fp64 reference on a sample of tokens. Every figure is
 // measured in this run (native timers) or computed from measured figures.
@@ -58,7 +58,7 @@ function randomTokens(T: number, H: number, seed: number): Float32Array {
 export async function runDefault(argv: string[], out: (s: string) => void): Promise<number> {
   const { options: o } = parseArgs(argv, RUN_OPTIONS);
   if (o.help) {
-    out(usage('run', 'Runs an OLMoE-shaped MoE layer with random weights and reports speed and fidelity.', RUN_OPTIONS));
+    out(usage('layer', 'Runs an OLMoE-shaped MoE layer with random weights and reports speed and fidelity.', RUN_OPTIONS));
     return 0;
   }
   const layer = await createMoeLayer({
@@ -78,7 +78,7 @@ export async function runDefault(argv: string[], out: (s: string) => void): Prom
   try {
     if (!o.json)
       out(
-        `moecap run: H=${info.hidden} F=${info.intermediate} E=${info.experts} k=${info.topK} dtype=${info.dtype} ` +
+        `moecap layer: H=${info.hidden} F=${info.intermediate} E=${info.experts} k=${info.topK} dtype=${info.dtype} ` +
           `isa=${info.isa} threads=${info.threads} (seeded random weights, N(0,1) tokens; native timers, median)\n`,
       );
     const repeats = Math.max(1, Math.floor(o.repeats as number));
