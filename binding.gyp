@@ -38,6 +38,7 @@
         "native/core/kernels/generic/linear_generic.cc",
         "native/core/kernels/generic/peak_generic.cc",
         "native/core/calibrate/calibrate.cc",
+        "native/core/calibrate/file_read_bandwidth.cc",
         "native/core/kernels/isa_select.cc",
         "native/core/runtime/thread_pool.cc",
         "native/core/runtime/memory_info.cc",

@@ -65,6 +65,8 @@ export interface MeasuredFigure {
   unit: string;
   repeats: number;
   spread: number;
+  min?: number;
+  max?: number;
 }
 
 /** What `moecap calibrate` saves for this machine (shape; calibration itself lives elsewhere). */

@@ -4,6 +4,7 @@ import { VERSION } from '../version';
 import { UsageError } from './args';
 import { runDefault } from './run_default';
 import { countersCommand } from './counters_cmd';
+import { calibrateCommand } from './calibrate_cmd';
 import { reportCommand } from './report_cmd';
 import { CAP_COMMANDS } from '../cap/cli_hook';
 
@@ -16,6 +17,7 @@ Commands:
   presets   the model presets and their router semantics
   layer     one MoE layer (default: OLMoE shape) at a few token counts: speed and fp64 error
   info      what this machine offers (ISAs, threads, memory)
+  calibrate measure this machine's ceilings (bandwidth, peak FLOP/s, file read) for S-MBU/S-MFU
   counters  the hardware/software counters available here, and why others are not
   report    render a results.json (or run folder) as a self-contained HTML CAP report
   help      this text
@@ -43,6 +45,8 @@ export async function main(argv: string[], out = (s: string) => process.stdout.w
         return await runDefault(rest, out);
       case 'report':
         return await reportCommand(rest, out);
+      case 'calibrate':
+        return await calibrateCommand(rest, out);
       case 'counters':
         return countersCommand(rest, out);
       case 'info':

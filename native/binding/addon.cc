@@ -34,6 +34,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonState>(state);
   exports.Set("createLayer", Napi::Function::New(env, CreateLayer, "createLayer"));
   exports.Set("calibrate", Napi::Function::New(env, Calibrate, "calibrate"));
+  exports.Set("measureFileRead", Napi::Function::New(env, MeasureFileRead, "measureFileRead"));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
   exports.Set("NativeMoeLayer", state->layer_ctor.Value());
   exports.Set("NativeCounters", CountersWrap::Define(env));

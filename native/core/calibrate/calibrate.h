@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace moecap {
 
@@ -23,6 +24,7 @@ struct Measured {
 
 struct CalibrateResult {
   Measured read_bandwidth;  // bytes / s
+  Measured copy_bandwidth;  // (bytes read + bytes written) / s
   Measured fp32_flops;      // FLOP / s (multiply-add = 2)
   Measured bf16_flops;      // FLOP / s
   Measured int8_ops;        // OP / s (multiply-add = 2)
@@ -33,5 +35,6 @@ struct CalibrateResult {
 };
 
 CalibrateResult calibrate(const CalibrateOptions& options);
+Measured summarise_samples(std::vector<double> samples);  // median, min, max
 
 }  // namespace moecap
