@@ -19,6 +19,7 @@ export { fidelity, type Fidelity } from './fidelity';
 export { VERSION } from './version';
 export { Counters, probeCounters, type CounterReading, type CounterAvailability } from './counters';
 export type { ResultsView } from './report/results_view';
+export { run, calibrate, PRESETS, DATASHEETS, type RunPlan, type Results, type ConfigResult, type Progress, type RunOptions } from './cap';
 
 /** Writes the HTML CAP report of a results.json (or run folder); see `moecap report`. Loads Vega on first use. */
 export async function writeReport(input: string, out?: string): Promise<{ file: string }> {
