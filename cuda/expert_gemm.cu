@@ -66,7 +66,7 @@ struct ChunkDot;
 template <>
 struct ChunkDot<kF32> {
   static __device__ int chunks(int Kp) { return Kp / 4; }
-  static __device__ __forceinline__ float dot(const uint8_t* w, const uint16_t*, const uint8_t* x, int Kp, int c) {
+  static __device__ __forceinline__ float dot(const uint8_t* w, const uint16_t*, const uint8_t* x, int xs_off, int c) {
     const float4 wv = __ldg(reinterpret_cast<const float4*>(w) + c);
     const float4 xv = *(reinterpret_cast<const float4*>(x) + c);
     float acc = wv.x * xv.x;
@@ -79,7 +79,7 @@ struct ChunkDot<kF32> {
 template <>
 struct ChunkDot<kBF16> {
   static __device__ int chunks(int Kp) { return Kp / 8; }
-  static __device__ __forceinline__ float dot(const uint8_t* w, const uint16_t*, const uint8_t* x, int Kp, int c) {
+  static __device__ __forceinline__ float dot(const uint8_t* w, const uint16_t*, const uint8_t* x, int xs_off, int c) {
     const uint4 wv = __ldg(reinterpret_cast<const uint4*>(w) + c);
     const uint4 xv = *(reinterpret_cast<const uint4*>(x) + c);
     float acc = bf16_lo(wv.x) * bf16_lo(xv.x);
@@ -97,7 +97,7 @@ struct ChunkDot<kBF16> {
 template <>
 struct ChunkDot<kI8> {
   static __device__ int chunks(int Kp) { return Kp / kQBlock; }
-  static __device__ __forceinline__ float dot(const uint8_t* w, const uint16_t* ws, const uint8_t* x, int Kp, int b) {
+  static __device__ __forceinline__ float dot(const uint8_t* w, const uint16_t* ws, const uint8_t* x, int xs_off, int b) {
     const uint4 w0 = __ldg(reinterpret_cast<const uint4*>(w) + 2 * b);
     const uint4 w1 = __ldg(reinterpret_cast<const uint4*>(w) + 2 * b + 1);
     const uint4 x0 = *(reinterpret_cast<const uint4*>(x) + 2 * b);
@@ -110,7 +110,7 @@ struct ChunkDot<kI8> {
     d = __dp4a(int(w1.y), int(x1.y), d);
     d = __dp4a(int(w1.z), int(x1.z), d);
     d = __dp4a(int(w1.w), int(x1.w), d);
-    const float xs = reinterpret_cast<const float*>(x + Kp)[b];
+    const float xs = reinterpret_cast<const float*>(x + xs_off)[b];
     return float(d) * (half_bits_to_float(ws[b]) * xs);
   }
 };
@@ -124,7 +124,7 @@ struct ChunkDot<kI4> {
     d = __dp4a(int(lo), int(xa), d);
     return __dp4a(int(hi), int(xb), d);
   }
-  static __device__ __forceinline__ float dot(const uint8_t* w, const uint16_t* ws, const uint8_t* x, int Kp, int b) {
+  static __device__ __forceinline__ float dot(const uint8_t* w, const uint16_t* ws, const uint8_t* x, int xs_off, int b) {
     const uint4 wv = __ldg(reinterpret_cast<const uint4*>(w) + b);
     const uint4 x0 = *(reinterpret_cast<const uint4*>(x) + 2 * b);
     const uint4 x1 = *(reinterpret_cast<const uint4*>(x) + 2 * b + 1);
@@ -132,7 +132,7 @@ struct ChunkDot<kI4> {
     d = nib_dot(wv.y, x0.z, x0.w, d);
     d = nib_dot(wv.z, x1.x, x1.y, d);
     d = nib_dot(wv.w, x1.z, x1.w, d);
-    const float xs = reinterpret_cast<const float*>(x + Kp)[b];
+    const float xs = reinterpret_cast<const float*>(x + xs_off)[b];
     return float(d) * (half_bits_to_float(ws[b]) * xs);
   }
 };
@@ -181,6 +181,8 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32) experts_simt_kernel(Expert
   const uint16_t* s1 = scales && GLU ? scales + size_t(Fseg + row) * nb : nullptr;
   const size_t x_stride = act_row_bytes(DT, a.H);
   const int nchunks = ChunkDot<DT>::chunks(Kp);
+  // Byte offset of the int8 rows' scales: x rows were quantised with K = H, h rows with K = Fpmax.
+  const int xs_off = GLU ? padded_k(a.H) : fp_max(a);
 
   for (int r0 = 0; r0 < n; r0 += NT) {
     const int m = min(NT, n - r0);
@@ -198,8 +200,8 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32) experts_simt_kernel(Expert
 #pragma unroll
       for (int i = 0; i < NT; ++i) {
         if (i < m) {
-          acc0[i] += ChunkDot<DT>::dot(w0, s0, xr[i], Kp, c);
-          if (GLU) acc1[i] += ChunkDot<DT>::dot(w1, s1, xr[i], Kp, c);
+          acc0[i] += ChunkDot<DT>::dot(w0, s0, xr[i], xs_off, c);
+          if (GLU) acc1[i] += ChunkDot<DT>::dot(w1, s1, xr[i], xs_off, c);
         }
       }
     }

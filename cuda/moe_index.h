@@ -124,13 +124,14 @@ MOECAP_HD ExpertLayout expert_layout(int dt, int H, int F) {
 }
 
 // Activation rows on the GPU: f32 float[Kp]; bf16 uint16[Kp]; int8/int4: int8[Kp] then float
-// scales [Kp/32] (x ≈ q · scale, q = rint(x · 127/max|x|) as in the CPU core).
+// scales [Kp/32] at byte Kp (x ≈ q · scale, q = rint(x · 127/max|x|) as in the CPU core). Row
+// sizes are multiples of 16 bytes so that every row can be read with 16-byte loads.
 MOECAP_HD size_t act_row_bytes(int dt, int K) {
   const size_t kp = size_t(padded_k(K));
   switch (dt) {
     case kF32: return kp * 4;
     case kBF16: return kp * 2;
-    default: return kp + (kp / kQBlock) * 4;
+    default: return size_t(round_up64(int64_t(kp + (kp / kQBlock) * 4), 16));
   }
 }
 

@@ -64,7 +64,18 @@ export interface NativeSystemInfo {
   totalMemory: number;
 }
 
+// Which backend a layer would run on here, and why (native/core/backend/cuda_loader.cc).
+export interface NativeBackendInfo {
+  backend: 'cpu' | 'cuda';
+  requested: 'cpu' | 'cuda' | 'auto';
+  reason: string;
+  library: string | null;
+  driverVersion: number;
+  runtimeVersion: number;
+}
+
 export interface NativeAddon {
   createLayer(options: object): Promise<NativeMoeLayer>;
   systemInfo(): NativeSystemInfo;
+  backendInfo(requested?: 'cpu' | 'cuda' | 'auto'): NativeBackendInfo;
 }
