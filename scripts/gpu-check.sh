@@ -5,10 +5,22 @@
 #   2. run gpu_selftest: every kernel vs the CPU core, then timings vs measured ceilings;
 #   3. when Node and the addon are present, check that backendInfo('auto') picks CUDA;
 #   4. print a short table last.
-# Usage: scripts/gpu-check.sh [--quick] [--no-bench]     Exit: the self-test's code (77 = no GPU).
+# Usage: scripts/gpu-check.sh [--prebuilt] [--sanitize] [--quick] [--no-bench]
+#   --prebuilt  use build-cuda/gpu_selftest as is (no build; carry build-cuda/ from `npm run build:cuda`)
+#   --sanitize  first run the checks (no bench) under compute-sanitizer memcheck
+# Exit: the self-test's code (0 ok, 1 a check failed, 77 no GPU, 2 a CUDA call failed).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-ARGS=("$@")
+ARGS=()
+PREBUILT=0
+SANITIZE=0
+for a in "$@"; do
+  case "$a" in
+    --prebuilt) PREBUILT=1 ;;
+    --sanitize) SANITIZE=1 ;;
+    *) ARGS+=("$a") ;;
+  esac
+done
 LOG=$(mktemp /tmp/moecap-gpu-check.XXXXXX.log)
 t0=$(date +%s)
 nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total,clocks.max.sm --format=csv,noheader 2>/dev/null \
@@ -19,7 +31,7 @@ NVCC=${CUDACXX:-}
 [ -z "$NVCC" ] && command -v nvcc >/dev/null 2>&1 && NVCC=$(command -v nvcc)
 EXE=""
 build_s=0
-if [ -n "$NVCC" ]; then
+if [ -n "$NVCC" ] && [ "$PREBUILT" = 0 ]; then
   CC_=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
   ARCH=${MOECAP_CUDA_ARCH:-${CC_:-90}}-real
   JOBS=$(nproc 2>/dev/null || echo 4)
@@ -42,8 +54,17 @@ if [ -z "$EXE" ]; then
   exit 2
 fi
 
+if [ "$SANITIZE" = 1 ]; then
+  CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  if [ -x "$CS" ]; then
+    echo "== compute-sanitizer memcheck (checks only)"
+    timeout 300 "$CS" --tool memcheck --print-limit 20 "$EXE" --no-bench 2>&1 | grep -E 'ERROR SUMMARY|Invalid|FAIL|^=========  ' | head -40
+  else
+    echo "compute-sanitizer not found"
+  fi
+fi
 echo "== $EXE ${ARGS[*]:-}"
-timeout 420 "$EXE" "${ARGS[@]}" 2>&1 | tee -a "$LOG"
+timeout 420 "$EXE" ${ARGS[@]+"${ARGS[@]}"} 2>&1 | tee -a "$LOG"
 rc=${PIPESTATUS[0]}
 
 loader="node or addon not present"

@@ -423,7 +423,8 @@ double time_ms(F&& f, int warm, int reps) {
 
 // cuBLAS through dlopen (no link dependency): C = Aᵀ·B in bf16 with fp32 compute.
 double cublas_bf16_tflops(int n, std::string& source) {
-  const char* names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so"};
+  const char* names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so", "/usr/local/cuda/lib64/libcublas.so.13",
+                         "/usr/local/cuda/lib64/libcublas.so.12", "/usr/local/cuda/lib64/libcublas.so"};
   void* h = nullptr;
   for (const char* nm : names)
     if ((h = dlopen(nm, RTLD_NOW | RTLD_LOCAL))) {
