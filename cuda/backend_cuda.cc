@@ -133,6 +133,7 @@ struct moecap_cuda_layer {
     if (c.group_count > 32) moecap::throw_range("groups.count must be at most 32 for the CUDA router");
     if (c.max_tokens <= 0) moecap::throw_range("maxTokens must be a positive integer");
     if (c.offload && c.cache_slots <= 0) moecap::throw_range("offload needs cacheSlots >= 1");
+    if (c.expert_path < 0 || c.expert_path > MOECAP_CUDA_PATH_TENSOR_BASIC) moecap::throw_range("expertPath is not a MOECAP_CUDA_PATH_* value");
     E = c.experts, H = c.hidden, F = c.intermediate, Fs = c.shared_intermediate, k = c.top_k, dt = c.dtype;
     max_T = c.max_tokens;
     shared = Fs > 0;
@@ -258,6 +259,7 @@ struct moecap_cuda_layer {
     a.h_f32 = h_f32;
     a.out = out_rows;
     a.rows_bound = int(plan_rows_bound(T, k, E, kTensorBM, shared));
+    a.tensor_variant = cfg.expert_path == MOECAP_CUDA_PATH_TENSOR_BASIC ? 1 : 0;
     return a;
   }
 
@@ -271,6 +273,7 @@ struct moecap_cuda_layer {
       moecap::throw_range("x: tokens must be in [1, " + std::to_string(max_T) + "] (maxTokens), got " + std::to_string(T));
     check(cudaSetDevice(cfg.device), "cudaSetDevice");
     const bool tensor = dt == kBF16 && (cfg.expert_path == MOECAP_CUDA_PATH_TENSOR ||
+                                        cfg.expert_path == MOECAP_CUDA_PATH_TENSOR_BASIC ||
                                         (cfg.expert_path == MOECAP_CUDA_PATH_AUTO && T >= tensor_min));
     const int block = tensor ? kTensorBM : 1;
     const int64_t cap = capacity_for(cfg.capacity_factor, T, k, E);

@@ -371,6 +371,126 @@ __global__ void __launch_bounds__(kTensorThreads) experts_tensor_kernel(ExpertAr
   }
 }
 
+
+// Wider variant (default): 8 warps as 2 (M) × 4 (N), tile 64 rows × 128 columns (for gate/up:
+// 128 f, i.e. 256 weight rows per k-step), so each byte loaded feeds twice the MMAs of the basic
+// kernel. SwiGLU is applied element-wise on the accumulator fragments (gate and up fragments
+// share one layout), then each warp stages its 32×32 result in its own shared-memory tile.
+constexpr int BNW = 128;
+constexpr int kWideThreads = 256;
+constexpr int LDW = 32 + 4;  // per-warp epilogue tile stride (floats)
+constexpr size_t kWideTileBytes = size_t(BM) * LDS * 2 + 2 * size_t(BNW) * LDS * 2;
+constexpr size_t kWideEpiBytes = size_t(kWideThreads / 32) * 32 * LDW * 4;
+constexpr size_t kWideSmemBytes = kWideTileBytes > kWideEpiBytes ? kWideTileBytes : kWideEpiBytes;
+
+template <bool GLU>
+__global__ void __launch_bounds__(kWideThreads) experts_tensor_wide_kernel(ExpertArgs a) {
+  __shared__ __align__(128) unsigned char smem[kWideSmemBytes];
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int m0 = blockIdx.x * BM;
+  if (m0 >= a.scalars[kTotalRows]) return;
+  const int seg = segment_of(a.offsets, a.E + 1, m0);
+  if (seg < 0 || (a.fixed_seg >= 0 && seg != a.fixed_seg)) return;
+  const int Fseg = seg == a.E ? a.Fs : a.F;
+  const int n0 = blockIdx.y * BNW;
+  const int K = GLU ? a.H : Fseg, Kp = padded_k(K);
+  const int N = GLU ? Fseg : a.H;                        // valid output columns
+  const int Nw = GLU ? padded_k(Fseg) : a.H;             // columns written (h padding gets zeros)
+  if (n0 >= Nw) return;
+  const ExpertLayout L = expert_layout(kBF16, a.H, Fseg);
+  const uint8_t* mat = a.wptr[seg] + (GLU ? L.w13 : L.w2);
+  const size_t rvb = size_t(Kp) * 2;
+
+  // Loads per k-step: A 64 rows × 4 chunks (1 per thread), B 128 rows × 4 chunks (2 per thread, ×2 for GLU).
+  const int ar = tid >> 2, ac = tid & 3;
+  const uint8_t* arow;
+  bool aok = true;
+  if (GLU) {
+    const int tok = a.slot_token[m0 + ar];
+    aok = tok >= 0;
+    arow = a.x_act + size_t(aok ? tok : 0) * act_row_bytes(kBF16, a.H);
+  } else {
+    arow = a.h_act + size_t(m0 + ar) * a.h_stride;
+  }
+  const uint8_t* b0row[2];
+  const uint8_t* b1row[2];
+  bool bok[2];
+  int br[2], bc[2];
+  for (int i = 0; i < 2; ++i) {
+    const int idx = tid + i * kWideThreads;
+    br[i] = idx >> 2;
+    bc[i] = idx & 3;
+    const int nr = n0 + br[i];
+    bok[i] = nr < N;
+    b0row[i] = mat + size_t(bok[i] ? nr : 0) * rvb;
+    b1row[i] = GLU ? mat + size_t(bok[i] ? Fseg + nr : 0) * rvb : nullptr;
+  }
+  __nv_bfloat16* As = reinterpret_cast<__nv_bfloat16*>(smem);
+  __nv_bfloat16* B0 = As + BM * LDS;
+  __nv_bfloat16* B1 = B0 + BNW * LDS;
+  uint4 ra, rb0[2], rb1[2];
+  auto load = [&](int k0) {
+    ra = load16(arow + size_t(k0 + ac * 8) * 2, aok);
+    for (int i = 0; i < 2; ++i) {
+      const size_t off = size_t(k0 + bc[i] * 8) * 2;
+      rb0[i] = load16(b0row[i] + off, bok[i]);
+      if (GLU) rb1[i] = load16(b1row[i] + off, bok[i]);
+    }
+  };
+  auto store = [&]() {
+    *reinterpret_cast<uint4*>(As + ar * LDS + ac * 8) = ra;
+    for (int i = 0; i < 2; ++i) {
+      *reinterpret_cast<uint4*>(B0 + br[i] * LDS + bc[i] * 8) = rb0[i];
+      if (GLU) *reinterpret_cast<uint4*>(B1 + br[i] * LDS + bc[i] * 8) = rb1[i];
+    }
+  };
+
+  const int wm = warp >> 2, wn = warp & 3;  // 2 × 4 warps, 32 × 32 each
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> c0[2][2], c1[2][2];
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) {
+      wmma::fill_fragment(c0[i][j], 0.0f);
+      if (GLU) wmma::fill_fragment(c1[i][j], 0.0f);
+    }
+  load(0);
+  for (int k0 = 0; k0 < Kp; k0 += BK) {
+    __syncthreads();
+    store();
+    __syncthreads();
+    if (k0 + BK < Kp) load(k0 + BK);  // the next tile's global loads overlap this tile's MMAs
+    for (int kk = 0; kk < BK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa[2];
+      for (int i = 0; i < 2; ++i) wmma::load_matrix_sync(fa[i], As + (wm * 32 + i * 16) * LDS + kk, LDS);
+      for (int j = 0; j < 2; ++j) {
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+        wmma::load_matrix_sync(fb, B0 + (wn * 32 + j * 16) * LDS + kk, LDS);
+        for (int i = 0; i < 2; ++i) wmma::mma_sync(c0[i][j], fa[i], fb, c0[i][j]);
+        if (GLU) {
+          wmma::load_matrix_sync(fb, B1 + (wn * 32 + j * 16) * LDS + kk, LDS);
+          for (int i = 0; i < 2; ++i) wmma::mma_sync(c1[i][j], fa[i], fb, c1[i][j]);
+        }
+      }
+    }
+  }
+  __syncthreads();  // the tile buffers become the per-warp epilogue tiles
+  float* W = reinterpret_cast<float*>(smem) + size_t(warp) * 32 * LDW;
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) {
+      if (GLU)
+        for (int e = 0; e < c0[i][j].num_elements; ++e) c0[i][j].x[e] = silu_f(c0[i][j].x[e]) * c1[i][j].x[e];
+      wmma::store_matrix_sync(W + (i * 16) * LDW + j * 16, c0[i][j], LDW, wmma::mem_row_major);
+    }
+  __syncwarp();
+  const int col = n0 + wn * 32 + lane;
+  if (col >= Nw) return;
+  for (int r = 0; r < 32; ++r) {
+    const int slot = m0 + wm * 32 + r;
+    const float v = W[r * LDW + lane];
+    if (GLU) reinterpret_cast<__nv_bfloat16*>(a.h_act + size_t(slot) * a.h_stride)[col] = __float2bfloat16_rn(col < N ? v : 0.0f);
+    else a.out[size_t(slot) * a.H + col] = a.slot_scale[slot] * v;
+  }
+}
+
 }  // namespace
 
 void launch_make_act_rows(int dtype, const float* in, int ld_in, int rows, int K, uint8_t* out, const int* total,
@@ -390,8 +510,13 @@ void launch_experts_simt(const ExpertArgs& a, int T, cudaStream_t s) {
 
 void launch_experts_tensor(const ExpertArgs& a, cudaStream_t s) {
   const int mtiles = ceil_div(a.rows_bound, BM);
-  experts_tensor_kernel<true><<<dim3(mtiles, ceil_div(fp_max(a), BN)), kTensorThreads, 0, s>>>(a);
-  experts_tensor_kernel<false><<<dim3(mtiles, ceil_div(a.H, BN)), kTensorThreads, 0, s>>>(a);
+  if (a.tensor_variant == 1) {
+    experts_tensor_kernel<true><<<dim3(mtiles, ceil_div(fp_max(a), BN)), kTensorThreads, 0, s>>>(a);
+    experts_tensor_kernel<false><<<dim3(mtiles, ceil_div(a.H, BN)), kTensorThreads, 0, s>>>(a);
+  } else {
+    experts_tensor_wide_kernel<true><<<dim3(mtiles, ceil_div(fp_max(a), BNW)), kWideThreads, 0, s>>>(a);
+    experts_tensor_wide_kernel<false><<<dim3(mtiles, ceil_div(a.H, BNW)), kWideThreads, 0, s>>>(a);
+  }
 }
 
 }  // namespace moecap_cuda

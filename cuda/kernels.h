@@ -72,6 +72,7 @@ struct ExpertArgs {
   float* h_f32 = nullptr;                // [rows][Fpmax] fp32 intermediate (int8/int4 only)
   float* out = nullptr;                  // [rows][H] fp32, router weight applied
   int rows_bound = 0;                    // rows the workspace holds
+  int tensor_variant = 0;                // 0: 8-warp 64×128 tiles, 1: basic 4-warp 64×64 tiles
 };
 MOECAP_HD int fp_max(const ExpertArgs& a) {
   const int f = padded_k(a.F), fs = a.Fs > 0 ? padded_k(a.Fs) : 0;
@@ -80,7 +81,8 @@ MOECAP_HD int fp_max(const ExpertArgs& a) {
 // SIMT path (any dtype, decode): one warp per output row streams the weights once per up to
 // 16 rows of the segment. gate/up with SwiGLU, then down with the router weight in the epilogue.
 void launch_experts_simt(const ExpertArgs& a, int T, cudaStream_t s);
-// Tensor-core path (bf16 only, prefill): grouped GEMM over block-padded segments (kTensorBM).
+// Tensor-core path (bf16 only, prefill): grouped GEMM over block-padded segments (kTensorBM rows),
+// wmma bf16 → fp32; tensor_variant picks the tile shape.
 constexpr int kTensorBM = 64;
 void launch_experts_tensor(const ExpertArgs& a, cudaStream_t s);
 

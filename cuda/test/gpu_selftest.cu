@@ -1,7 +1,7 @@
 // gpu_selftest: the CUDA backend against the CPU core, then timings against ceilings measured in
 // the same run. No Node needed. Exit codes: 0 all checks passed, 1 a check failed, 77 no usable
 // CUDA device (skipped), 2 a CUDA call failed.
-//   gpu_selftest [--quick] [--no-bench] [--seed N]
+//   gpu_selftest [--quick] [--no-bench] [--no-checks] [--seed N]
 // Checks (fresh random inputs each run unless --seed; odd sizes, ties, grouped top-k, all dtypes):
 //   router_topk     ids bitwise equal to moecap::route_token on the same fp32 logits; weights rel 1e-5
 //   router_logits   against an fp64 dot product, rel 1e-5
@@ -332,7 +332,10 @@ void check_layer(const LayerCase& c, int dt) {
   moecap::MoeLayer cpu(lc, src, "auto");
   const int maxT = 67;
   std::vector<int> paths = {MOECAP_CUDA_PATH_SIMT};
-  if (dt == kBF16) paths.push_back(MOECAP_CUDA_PATH_TENSOR);
+  if (dt == kBF16) {
+    paths.push_back(MOECAP_CUDA_PATH_TENSOR);
+    paths.push_back(MOECAP_CUDA_PATH_TENSOR_BASIC);
+  }
   for (int path : paths) {
     moecap_cuda_config_t g = abi_config(c, dt, bias, maxT);
     g.expert_path = path;
@@ -376,7 +379,7 @@ void check_layer(const LayerCase& c, int dt) {
       report(ok, "layer",
              fmt("%s %s %s T=%d: rel err %.2e (tol %.0e), routing differs on %d tokens, dropped %lld/%lld, "
                  "repeat %s",
-                 c.name, dt_name(dt), path == MOECAP_CUDA_PATH_TENSOR ? "tensor" : "simt", T, rel, tol, differ,
+                 c.name, dt_name(dt), path == MOECAP_CUDA_PATH_TENSOR ? "tensor" : path == MOECAP_CUDA_PATH_TENSOR_BASIC ? "tensor-basic" : "simt", T, rel, tol, differ,
                  (long long)r.st.dropped, (long long)ref.stats.dropped, det ? "bitwise equal" : "DIFFERS"));
       if (lo && gpu_forward(lo, x, T, c.k, c.H, ro))
         report(ro.y == r.y && ro.ids == r.ids, "offload",
@@ -488,13 +491,14 @@ struct BenchRow {
 std::vector<BenchRow> g_rows;
 
 void bench_layer(const char* shape, int H, int F, int E, int k, int dt, const std::vector<int>& Ts, const Ceilings& c,
-                 bool offload, int slots) {
+                 bool offload, int slots, int path = MOECAP_CUDA_PATH_AUTO) {
   LayerCase lc{shape, H, F, E, k, 0, false, 0, 0, 0, false, 1.0f, 0};
   const int maxT = *std::max_element(Ts.begin(), Ts.end());
   std::vector<float> none;
   moecap_cuda_config_t g = abi_config(lc, dt, none, maxT);
   g.offload = offload;
   g.cache_slots = slots;
+  g.expert_path = path;
   moecap_cuda_weights_t w = seeded(1234);
   auto t0 = std::chrono::steady_clock::now();
   moecap_cuda_layer* l = moecap_cuda_layer_create(&g, &w);
@@ -534,7 +538,7 @@ void bench_layer(const char* shape, int H, int F, int E, int k, int dt, const st
       b.what = fmt("%s decode T=%d", dt_name(dt), T);
       b.ms = ms, b.value = median(ebytes) / (ms * 1e-3) / 1e9, b.ceiling = c.d2d_gbs, b.unit = "GB/s";
     } else {
-      b.what = fmt("%s prefill T=%d", dt_name(dt), T);
+      b.what = fmt("%s prefill T=%d%s", dt_name(dt), T, path == MOECAP_CUDA_PATH_TENSOR_BASIC ? " basic" : "");
       b.ms = ms, b.value = median(flops) / (ms * 1e-3) / 1e12, b.ceiling = c.gemm_tflops, b.unit = "TFLOP/s";
     }
     b.ratio = b.ceiling > 0 ? b.value / b.ceiling : 0;
@@ -548,11 +552,12 @@ void bench_layer(const char* shape, int H, int F, int E, int k, int dt, const st
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, bench = true;
+  bool quick = false, bench = true, checks = true;
   uint64_t seed = std::random_device{}() ^ (uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) << 1);
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--no-bench")) bench = false;
+    else if (!std::strcmp(argv[i], "--no-checks")) checks = false;
     else if (!std::strcmp(argv[i], "--seed") && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
   }
   g_rng.seed(seed);
@@ -567,48 +572,64 @@ int main(int argc, char** argv) {
               p.cc_minor, p.sm_count, p.total_memory / 1073741824.0, p.driver_version, p.runtime_version,
               (unsigned long long)seed);
 
-  // Router: odd sizes, ties, grouped, sigmoid + bias + scaling.
-  for (const RouterCase& c : std::vector<RouterCase>{{1, 8, 2, 0, 0, 0, false, true, false, 1.0f},
-                                                     {37, 60, 4, 0, 0, 0, false, true, true, 1.0f},
-                                                     {129, 64, 8, 0, 0, 0, false, false, false, 1.0f},
-                                                     {77, 256, 8, 1, 8, 4, true, true, false, 2.5f},
-                                                     {33, 256, 8, 1, 8, 4, true, true, true, 2.5f},
-                                                     {51, 33, 33, 1, 0, 0, false, true, false, 1.0f},
-                                                     {19, 128, 6, 0, 16, 3, false, true, true, 16.0f}})
-    check_router(c);
-  // Plan: one-token path, odd T, capacity drops, tensor padding, shared expert.
-  check_plan(1, 8, 64, 0, 1, false);
-  check_plan(1, 2, 8, 0, 1, true);
-  check_plan(7, 3, 13, 0, 1, false);
-  check_plan(517, 8, 64, 1.0, 1, true);
-  check_plan(517, 8, 64, 0, 64, true);
-  check_plan(4099, 2, 8, 1.25, 64, false);
-  check_plan(333, 6, 160, 0.75, 64, true);
-  // Activation rows.
-  check_act_rows(kBF16, 9, 201);
-  check_act_rows(kI8, 9, 201);
-  check_act_rows(kI8, 3, 1024);
-  // Whole layer: every dtype, odd sizes, shared + gated, grouped sigmoid with bias, capacity.
-  const std::vector<LayerCase> layers = {
-      {"plain", 200, 72, 12, 3, 0, false, 0, 0, 0, false, 1.0f, 0},
-      {"shared", 136, 100, 9, 2, 40, true, 0, 0, 0, false, 1.0f, 0},
-      {"grouped", 96, 48, 16, 4, 0, false, 1, 4, 2, true, 2.5f, 0},
-      {"capacity", 64, 33, 8, 2, 0, false, 0, 0, 0, false, 1.0f, 1.0},
-  };
-  for (const auto& c : layers)
-    for (int dt = 0; dt < 4; ++dt) check_layer(c, dt);
-  std::printf("checks: %d failed\n", g_failures);
+  if (checks) {
+    // Router: odd sizes, ties, grouped, sigmoid + bias + scaling.
+    for (const RouterCase& c : std::vector<RouterCase>{{1, 8, 2, 0, 0, 0, false, true, false, 1.0f},
+                                                       {37, 60, 4, 0, 0, 0, false, true, true, 1.0f},
+                                                       {129, 64, 8, 0, 0, 0, false, false, false, 1.0f},
+                                                       {77, 256, 8, 1, 8, 4, true, true, false, 2.5f},
+                                                       {33, 256, 8, 1, 8, 4, true, true, true, 2.5f},
+                                                       {51, 33, 33, 1, 0, 0, false, true, false, 1.0f},
+                                                       {19, 128, 6, 0, 16, 3, false, true, true, 16.0f}})
+      check_router(c);
+    // Plan: one-token path, odd T, capacity drops, tensor padding, shared expert.
+    check_plan(1, 8, 64, 0, 1, false);
+    check_plan(1, 2, 8, 0, 1, true);
+    check_plan(7, 3, 13, 0, 1, false);
+    check_plan(517, 8, 64, 1.0, 1, true);
+    check_plan(517, 8, 64, 0, 64, true);
+    check_plan(4099, 2, 8, 1.25, 64, false);
+    check_plan(333, 6, 160, 0.75, 64, true);
+    // Activation rows.
+    check_act_rows(kBF16, 9, 201);
+    check_act_rows(kI8, 9, 201);
+    check_act_rows(kI8, 3, 1024);
+    // Whole layer: every dtype, odd sizes, shared + gated, grouped sigmoid with bias, capacity.
+    const std::vector<LayerCase> layers = {
+        {"plain", 200, 72, 12, 3, 0, false, 0, 0, 0, false, 1.0f, 0},
+        {"shared", 136, 100, 9, 2, 40, true, 0, 0, 0, false, 1.0f, 0},
+        {"grouped", 96, 48, 16, 4, 0, false, 1, 4, 2, true, 2.5f, 0},
+        {"capacity", 64, 33, 8, 2, 0, false, 0, 0, 0, false, 1.0f, 1.0},
+    };
+    for (const auto& c : layers)
+      for (int dt = 0; dt < 4; ++dt) check_layer(c, dt);
+    std::printf("checks: %d failed\n", g_failures);
+  }
 
   if (bench) {
+    moecap_cuda_nvml_t n0, n1;
+    std::memset(&n0, 0, sizeof n0);
+    n0.size = n1.size = sizeof n0;
+    const bool nvml = moecap_cuda_nvml_sample(0, &n0) == 0;
+    if (!nvml) std::printf("nvml: unavailable: %s\n", n0.reason);
+    const auto bench_start = std::chrono::steady_clock::now();
     const Ceilings c = measure_ceilings();
     std::printf("ceilings (measured now): device copy %.0f GB/s (read+write), pinned H2D %.1f GB/s, bf16 GEMM %.0f TFLOP/s [%s]\n",
                 c.d2d_gbs, c.h2d_gbs, c.gemm_tflops, c.gemm_source.c_str());
     const std::vector<int> decode = quick ? std::vector<int>{1, 16} : std::vector<int>{1, 4, 16};
     bench_layer("OLMoE", 2048, 1024, 64, 8, kBF16, {1, 4, 16, 4096}, c, false, 0);
     bench_layer("OLMoE", 2048, 1024, 64, 8, kI4, decode, c, false, 0);
+    bench_layer("OLMoE", 2048, 1024, 64, 8, kBF16, {4096}, c, false, 0, MOECAP_CUDA_PATH_TENSOR_BASIC);
     bench_layer("Mixtral", 4096, 14336, 8, 2, kBF16, {1, 4, 16, 4096}, c, false, 0);
     if (!quick) bench_layer("Mixtral", 4096, 14336, 8, 2, kI8, decode, c, false, 0);
     bench_layer("OLMoE", 2048, 1024, 64, 8, kBF16, {1, 16}, c, true, 16);
+    if (nvml && moecap_cuda_nvml_sample(0, &n1) == 0) {
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - bench_start).count();
+      std::printf("nvml (measured): %.0f J over the %.1f s bench = %.0f W average; now %.0f W, SM %d MHz, memory %d MHz, "
+                  "%.1f of %.1f GiB used\n",
+                  n1.energy_j - n0.energy_j, s, (n1.energy_j - n0.energy_j) / s, n1.power_w, n1.sm_clock_mhz,
+                  n1.mem_clock_mhz, n1.memory_used / 1073741824.0, n1.memory_total / 1073741824.0);
+    }
     std::printf("\n%-8s %-26s %10s %12s %12s %7s\n", "shape", "case", "ms", "achieved", "ceiling", "ratio");
     for (const auto& r : g_rows)
       std::printf("%-8s %-26s %10.3f %8.1f %-3s %8.1f %-3s %6.0f%%\n", r.shape.c_str(), r.what.c_str(), r.ms, r.value,

@@ -44,7 +44,9 @@ MOECAP_CUDA_API int moecap_cuda_probe(int device, moecap_cuda_probe_t* out);
 /* ---- a layer ---- */
 enum { MOECAP_CUDA_SOFTMAX = 0, MOECAP_CUDA_SIGMOID = 1 };
 enum { MOECAP_CUDA_F32 = 0, MOECAP_CUDA_BF16 = 1, MOECAP_CUDA_I8 = 2, MOECAP_CUDA_I4 = 3 }; /* = moecap::DType */
-enum { MOECAP_CUDA_PATH_AUTO = 0, MOECAP_CUDA_PATH_SIMT = 1, MOECAP_CUDA_PATH_TENSOR = 2 };
+/* AUTO: tensor cores for bf16 when T >= tensor_min_tokens, else SIMT. TENSOR_BASIC: the 4-warp
+ * 64×64-tile tensor kernel instead of the default 8-warp 64×128 one (kept for comparison). */
+enum { MOECAP_CUDA_PATH_AUTO = 0, MOECAP_CUDA_PATH_SIMT = 1, MOECAP_CUDA_PATH_TENSOR = 2, MOECAP_CUDA_PATH_TENSOR_BASIC = 3 };
 
 typedef struct {
   size_t size; /* sizeof(moecap_cuda_config_t) */
