@@ -2,7 +2,7 @@
 // block-padded segments, with the CPU core's capacity rule (an expert keeps its first C
 // assignments in token order). Deterministic: no atomics decide any position.
 //   general path (one block): each thread owns a contiguous chunk of assignments;
-//     histogram per (expert, thread) → exclusive scan over threads per expert → padded
+//     histogram per (expert, thread) → exclusive scan over threads per expert (a warp each) → padded
 //     segment offsets (thread 0) → every thread scatters its chunk in order.
 //   one-token path (T == 1, block == 1): the k ids are distinct, so the row of choice j is the
 //     number of chosen experts with a smaller id; one warp, no sort.
@@ -76,17 +76,32 @@ __global__ void plan_general_kernel(const int32_t* __restrict__ ids, const float
   for (int a = a0; a < a1; ++a) ++cnt[size_t(ids[a]) * P + tid];
   if (tid == 0) s_dropped = 0;
   __syncthreads();
-  // Per expert: exclusive scan over threads (token order), the expert's total, kept rows.
-  for (int e = tid; e < E; e += P) {
-    int run = 0;
-    for (int q = 0; q < P; ++q) {
-      const int c = cnt[size_t(e) * P + q];
-      cnt[size_t(e) * P + q] = run;
-      run += c;
+  // Per expert, one warp: exclusive scan over the threads' counts (token order) → each thread's
+  // rank base; the expert's total and kept rows. Lane l scans threads [l·P/32, (l+1)·P/32).
+  {
+    const int lane = tid & 31, warp = tid >> 5, warps = P >> 5, per = P >> 5;
+    for (int e = warp; e < E; e += warps) {
+      int* row = cnt + size_t(e) * P + lane * per;
+      int local = 0;
+      for (int q = 0; q < per; ++q) local += row[q];
+      int incl = local;
+      for (int o = 1; o < 32; o <<= 1) {
+        const int v = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o) incl += v;
+      }
+      int run = incl - local;
+      for (int q = 0; q < per; ++q) {
+        const int c = row[q];
+        row[q] = run;
+        run += c;
+      }
+      const int total = __shfl_sync(0xffffffffu, incl, 31);
+      if (lane == 0) {
+        const int kept = kept_rows(total, capacity);
+        p.counts[e] = kept;
+        atomicAdd(&s_dropped, total - kept);  // a sum: order-independent
+      }
     }
-    const int kept = kept_rows(run, capacity);
-    p.counts[e] = kept;
-    atomicAdd(&s_dropped, run - kept);  // a sum: order-independent
   }
   __syncthreads();
   if (tid == 0) {
