@@ -261,7 +261,7 @@ __device__ __forceinline__ uint4 load16(const uint8_t* p, bool ok) {
 // GLU: C_g = A·Wgᵀ and C_u = A·Wuᵀ over a 64×64 tile, then h = silu(C_g)·C_u as bf16.
 // !GLU: C = A·W2ᵀ, out = scale · C in fp32.
 template <bool GLU>
-__global__ void __launch_bounds__(kTensorThreads) experts_tensor_kernel(ExpertArgs a) {
+__global__ void __launch_bounds__(kTensorThreads, 4) experts_tensor_kernel(ExpertArgs a) {
   __shared__ __align__(128) unsigned char smem[kSmemBytes];
   const int tid = threadIdx.x, warp = tid >> 5;
   const int m0 = blockIdx.x * BM;
@@ -374,18 +374,29 @@ __global__ void __launch_bounds__(kTensorThreads) experts_tensor_kernel(ExpertAr
 
 // Wider variant (default): 8 warps as 2 (M) × 4 (N), tile 64 rows × 128 columns (for gate/up:
 // 128 f, i.e. 256 weight rows per k-step), so each byte loaded feeds twice the MMAs of the basic
-// kernel. SwiGLU is applied element-wise on the accumulator fragments (gate and up fragments
-// share one layout), then each warp stages its 32×32 result in its own shared-memory tile.
+// kernel. Tiles move global → shared with cp.async into two stages (the next k-step's copies run
+// under this one's MMAs; rows outside the matrix are zero-filled). SwiGLU is applied element-wise
+// on the accumulator fragments (gate and up fragments share one layout), then each warp stages
+// its 32×32 result in its own shared-memory tile for the stores.
 constexpr int BNW = 128;
 constexpr int kWideThreads = 256;
 constexpr int LDW = 32 + 4;  // per-warp epilogue tile stride (floats)
-constexpr size_t kWideTileBytes = size_t(BM) * LDS * 2 + 2 * size_t(BNW) * LDS * 2;
+constexpr size_t kWideStageBytes = size_t(BM) * LDS * 2 + 2 * size_t(BNW) * LDS * 2;
 constexpr size_t kWideEpiBytes = size_t(kWideThreads / 32) * 32 * LDW * 4;
-constexpr size_t kWideSmemBytes = kWideTileBytes > kWideEpiBytes ? kWideTileBytes : kWideEpiBytes;
+constexpr size_t kWideSmemBytes = 2 * kWideStageBytes > kWideEpiBytes ? 2 * kWideStageBytes : kWideEpiBytes;
+
+__device__ __forceinline__ void cp_async16(void* smem_dst, const void* gmem_src, bool ok) {
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
+  const int src_bytes = ok ? 16 : 0;  // 0: the 16 bytes are zero-filled
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem_src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
 template <bool GLU>
-__global__ void __launch_bounds__(kWideThreads) experts_tensor_wide_kernel(ExpertArgs a) {
-  __shared__ __align__(128) unsigned char smem[kWideSmemBytes];
+__global__ void __launch_bounds__(kWideThreads, 2) experts_tensor_wide_kernel(ExpertArgs a) {
+  extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int m0 = blockIdx.x * BM;
   if (m0 >= a.scalars[kTotalRows]) return;
@@ -401,7 +412,7 @@ __global__ void __launch_bounds__(kWideThreads) experts_tensor_wide_kernel(Exper
   const uint8_t* mat = a.wptr[seg] + (GLU ? L.w13 : L.w2);
   const size_t rvb = size_t(Kp) * 2;
 
-  // Loads per k-step: A 64 rows × 4 chunks (1 per thread), B 128 rows × 4 chunks (2 per thread, ×2 for GLU).
+  // Copies per k-step: A 64 rows × 4 chunks (1 per thread), B 128 rows × 4 chunks (2 per thread, ×2 for GLU).
   const int ar = tid >> 2, ac = tid & 3;
   const uint8_t* arow;
   bool aok = true;
@@ -412,37 +423,26 @@ __global__ void __launch_bounds__(kWideThreads) experts_tensor_wide_kernel(Exper
   } else {
     arow = a.h_act + size_t(m0 + ar) * a.h_stride;
   }
-  const uint8_t* b0row[2];
-  const uint8_t* b1row[2];
-  bool bok[2];
-  int br[2], bc[2];
-  for (int i = 0; i < 2; ++i) {
-    const int idx = tid + i * kWideThreads;
-    br[i] = idx >> 2;
-    bc[i] = idx & 3;
-    const int nr = n0 + br[i];
-    bok[i] = nr < N;
-    b0row[i] = mat + size_t(bok[i] ? nr : 0) * rvb;
-    b1row[i] = GLU ? mat + size_t(bok[i] ? Fseg + nr : 0) * rvb : nullptr;
-  }
-  __nv_bfloat16* As = reinterpret_cast<__nv_bfloat16*>(smem);
-  __nv_bfloat16* B0 = As + BM * LDS;
-  __nv_bfloat16* B1 = B0 + BNW * LDS;
-  uint4 ra, rb0[2], rb1[2];
-  auto load = [&](int k0) {
-    ra = load16(arow + size_t(k0 + ac * 8) * 2, aok);
-    for (int i = 0; i < 2; ++i) {
-      const size_t off = size_t(k0 + bc[i] * 8) * 2;
-      rb0[i] = load16(b0row[i] + off, bok[i]);
-      if (GLU) rb1[i] = load16(b1row[i] + off, bok[i]);
+  const int br = tid >> 2, bc = tid & 3;  // rows br and br + 64
+  const bool bok0 = n0 + br < N, bok1 = n0 + br + 64 < N;
+  const uint8_t* g0 = mat + size_t(bok0 ? n0 + br : 0) * rvb;
+  const uint8_t* g1 = mat + size_t(bok1 ? n0 + br + 64 : 0) * rvb;
+  const uint8_t* u0 = GLU ? mat + size_t(bok0 ? Fseg + n0 + br : 0) * rvb : nullptr;
+  const uint8_t* u1 = GLU ? mat + size_t(bok1 ? Fseg + n0 + br + 64 : 0) * rvb : nullptr;
+  auto stage_ptr = [&](int st) { return reinterpret_cast<__nv_bfloat16*>(smem + size_t(st) * kWideStageBytes); };
+  auto issue = [&](int k0, int st) {
+    __nv_bfloat16* As = stage_ptr(st);
+    __nv_bfloat16* B0 = As + BM * LDS;
+    __nv_bfloat16* B1 = B0 + BNW * LDS;
+    const size_t off = size_t(k0 + bc * 8) * 2;
+    cp_async16(As + ar * LDS + ac * 8, arow + size_t(k0 + ac * 8) * 2, aok);
+    cp_async16(B0 + br * LDS + bc * 8, g0 + off, bok0);
+    cp_async16(B0 + (br + 64) * LDS + bc * 8, g1 + off, bok1);
+    if (GLU) {
+      cp_async16(B1 + br * LDS + bc * 8, u0 + off, bok0);
+      cp_async16(B1 + (br + 64) * LDS + bc * 8, u1 + off, bok1);
     }
-  };
-  auto store = [&]() {
-    *reinterpret_cast<uint4*>(As + ar * LDS + ac * 8) = ra;
-    for (int i = 0; i < 2; ++i) {
-      *reinterpret_cast<uint4*>(B0 + br[i] * LDS + bc[i] * 8) = rb0[i];
-      if (GLU) *reinterpret_cast<uint4*>(B1 + br[i] * LDS + bc[i] * 8) = rb1[i];
-    }
+    cp_async_commit();
   };
 
   const int wm = warp >> 2, wn = warp & 3;  // 2 × 4 warps, 32 × 32 each
@@ -452,12 +452,19 @@ __global__ void __launch_bounds__(kWideThreads) experts_tensor_wide_kernel(Exper
       wmma::fill_fragment(c0[i][j], 0.0f);
       if (GLU) wmma::fill_fragment(c1[i][j], 0.0f);
     }
-  load(0);
-  for (int k0 = 0; k0 < Kp; k0 += BK) {
+  const int steps = Kp / BK;
+  issue(0, 0);
+  for (int kt = 0; kt < steps; ++kt) {
+    if (kt + 1 < steps) {
+      issue((kt + 1) * BK, (kt + 1) & 1);
+      cp_async_wait<1>();  // this step's group has landed, the next one may still be in flight
+    } else {
+      cp_async_wait<0>();
+    }
     __syncthreads();
-    store();
-    __syncthreads();
-    if (k0 + BK < Kp) load(k0 + BK);  // the next tile's global loads overlap this tile's MMAs
+    const __nv_bfloat16* As = stage_ptr(kt & 1);
+    const __nv_bfloat16* B0 = As + BM * LDS;
+    const __nv_bfloat16* B1 = B0 + BNW * LDS;
     for (int kk = 0; kk < BK; kk += 16) {
       wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa[2];
       for (int i = 0; i < 2; ++i) wmma::load_matrix_sync(fa[i], As + (wm * 32 + i * 16) * LDS + kk, LDS);
@@ -471,8 +478,9 @@ __global__ void __launch_bounds__(kWideThreads) experts_tensor_wide_kernel(Exper
         }
       }
     }
+    __syncthreads();  // everyone is done with this stage before it is refilled
   }
-  __syncthreads();  // the tile buffers become the per-warp epilogue tiles
+  // The stages become the per-warp epilogue tiles (all copies have landed, all MMAs are done).
   float* W = reinterpret_cast<float*>(smem) + size_t(warp) * 32 * LDW;
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 2; ++j) {
@@ -489,6 +497,16 @@ __global__ void __launch_bounds__(kWideThreads) experts_tensor_wide_kernel(Exper
     if (GLU) reinterpret_cast<__nv_bfloat16*>(a.h_act + size_t(slot) * a.h_stride)[col] = __float2bfloat16_rn(col < N ? v : 0.0f);
     else a.out[size_t(slot) * a.H + col] = a.slot_scale[slot] * v;
   }
+}
+
+template <bool GLU>
+void launch_wide(const ExpertArgs& a, dim3 grid, cudaStream_t s) {
+  static bool configured = false;  // the dynamic shared memory opt-in, once per kernel
+  if (!configured) {
+    cudaFuncSetAttribute(experts_tensor_wide_kernel<GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kWideSmemBytes));
+    configured = true;
+  }
+  experts_tensor_wide_kernel<GLU><<<grid, kWideThreads, kWideSmemBytes, s>>>(a);
 }
 
 }  // namespace
@@ -514,8 +532,8 @@ void launch_experts_tensor(const ExpertArgs& a, cudaStream_t s) {
     experts_tensor_kernel<true><<<dim3(mtiles, ceil_div(fp_max(a), BN)), kTensorThreads, 0, s>>>(a);
     experts_tensor_kernel<false><<<dim3(mtiles, ceil_div(a.H, BN)), kTensorThreads, 0, s>>>(a);
   } else {
-    experts_tensor_wide_kernel<true><<<dim3(mtiles, ceil_div(fp_max(a), BNW)), kWideThreads, 0, s>>>(a);
-    experts_tensor_wide_kernel<false><<<dim3(mtiles, ceil_div(a.H, BNW)), kWideThreads, 0, s>>>(a);
+    launch_wide<true>(a, dim3(mtiles, ceil_div(fp_max(a), BNW)), s);
+    launch_wide<false>(a, dim3(mtiles, ceil_div(a.H, BNW)), s);
   }
 }
 
