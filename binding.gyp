@@ -46,6 +46,7 @@
         "native/core/counters/nvml_counters.cc",
         "native/core/counters/counter_session.cc",
         "native/core/backend/cuda_loader.cc",
+        "native/core/backend/cuda_layer.cc",
         "native/binding/addon.cc",
         "native/binding/layer_options.cc",
         "native/binding/moe_layer_wrap.cc",

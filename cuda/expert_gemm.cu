@@ -261,7 +261,7 @@ __device__ __forceinline__ uint4 load16(const uint8_t* p, bool ok) {
 // GLU: C_g = A·Wgᵀ and C_u = A·Wuᵀ over a 64×64 tile, then h = silu(C_g)·C_u as bf16.
 // !GLU: C = A·W2ᵀ, out = scale · C in fp32.
 template <bool GLU>
-__global__ void __launch_bounds__(kTensorThreads, 4) experts_tensor_kernel(ExpertArgs a) {
+__global__ void __launch_bounds__(kTensorThreads) experts_tensor_kernel(ExpertArgs a) {
   __shared__ __align__(128) unsigned char smem[kSmemBytes];
   const int tid = threadIdx.x, warp = tid >> 5;
   const int m0 = blockIdx.x * BM;

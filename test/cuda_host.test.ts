@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { createMoeLayer } from '../lib/moe_layer';
 import { loadAddon } from '../lib/native/loader';
 
 const ROOT = path.join(__dirname, '..');
@@ -130,6 +131,40 @@ describe('backend choice', () => {
     expect(info.reason).toMatch(/^driver supports CUDA 12\.4, library needs 13\.\d+ /);
     expect(info.library).toBe(LIB);
     expect(info.runtimeVersion).toBeGreaterThanOrEqual(13000);
+  });
+});
+
+describe('createMoeLayer backend option', () => {
+  const base = { hidden: 48, intermediate: 24, experts: 4, topK: 2, weights: { seed: 7 } };
+  const cudaUsable = (infoWith({}) as Info).backend === 'cuda';
+  const noGpu = cudaUsable ? test.skip : test;
+
+  noGpu("'auto' (the default) runs on the CPU and says why in info()", async () => {
+    const layer = await createMoeLayer(base);
+    const info = layer.info();
+    expect(info.backend).toBe('cpu');
+    if (!process.env.MOECAP_BACKEND) expect(info.backendReason).toMatch(SPECIFIC);
+    const r = await layer.forward(new Float32Array(48 * 3).fill(0.25));
+    expect(r.output.length).toBe(48 * 3);
+    layer.close();
+  });
+
+  test("'cpu' says it was asked for", async () => {
+    const layer = await createMoeLayer({ ...base, backend: 'cpu' });
+    if (!process.env.MOECAP_BACKEND) expect(layer.info()).toMatchObject({ backend: 'cpu', backendReason: "backend 'cpu' requested" });
+    layer.close();
+  });
+
+  noGpu("an explicit 'cuda' that cannot run rejects with the reason", async () => {
+    if (process.env.MOECAP_BACKEND) return;
+    await expect(createMoeLayer({ ...base, backend: 'cuda' })).rejects.toThrow(/^backend 'cuda' is not usable here: /);
+  });
+
+  test('bad backend options name the option', async () => {
+    await expect(createMoeLayer({ ...base, backend: 'gpu' as 'cpu' })).rejects.toThrow(
+      "backend must be 'cpu', 'cuda' or 'auto', got 'gpu'");
+    await expect(createMoeLayer({ ...base, maxTokens: 0 })).rejects.toThrow('maxTokens must be an integer in [1, 1048576], got 0');
+    await expect(createMoeLayer({ ...base, cudaCacheSlots: 1.5 })).rejects.toThrow('cudaCacheSlots must be an integer');
   });
 });
 

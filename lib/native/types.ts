@@ -44,7 +44,13 @@ export interface NativeLayerInfo {
   isaNote: string | null;
   threads: number;
   packedBytes: number;
-  expertBytes: number;
+  /** Packed bytes of one routed expert (null on the CUDA backend, whose layout differs). */
+  expertBytes: number | null;
+  /** Where the layer runs, and why (e.g. 'libcuda.so.1 not found …' when 'auto' fell back to the CPU). */
+  backend: 'cpu' | 'cuda';
+  backendReason: string;
+  /** CUDA only: largest T of one pass. */
+  maxTokens?: number;
 }
 
 export interface NativeMoeLayer {
