@@ -13,14 +13,17 @@
     {
       "target_name": "moecap_isa_avx512",
       "type": "static_library",
-      "sources": ["native/core/kernels/avx512/linear_avx512_f32.cc", "native/core/kernels/avx512/kernels_avx512.cc"],
+      "sources": ["native/core/kernels/avx512/linear_avx512_f32.cc", "native/core/kernels/avx512/linear_avx512_bf16.cc",
+                  "native/core/kernels/avx512/linear_avx512_int8.cc", "native/core/kernels/avx512/linear_avx512_int4.cc",
+                  "native/core/kernels/avx512/kernels_avx512.cc", "native/core/kernels/avx512/peak_avx512.cc",
+                  "native/core/kernels/avx512/quant_row_avx512.cc"],
       "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx512vnni",
-                    "-mavx2", "-mfma", "-mf16c", "-Wno-maybe-uninitialized"]
+                    "-mavx2", "-mfma", "-mf16c", "-Wno-maybe-uninitialized", "-Wno-array-bounds"]
     },
     {
       "target_name": "moecap_isa_avx2",
       "type": "static_library",
-      "sources": ["native/core/kernels/avx2/linear_avx2.cc"],
+      "sources": ["native/core/kernels/avx2/linear_avx2.cc", "native/core/kernels/avx2/peak_avx2.cc"],
       "cflags_cc": ["-mavx2", "-mfma", "-mf16c"]
     },
     {
@@ -33,6 +36,8 @@
         "native/core/weights/packed_matrix.cc",
         "native/core/weights/activation_rows.cc",
         "native/core/kernels/generic/linear_generic.cc",
+        "native/core/kernels/generic/peak_generic.cc",
+        "native/core/calibrate/calibrate.cc",
         "native/core/kernels/isa_select.cc",
         "native/core/runtime/thread_pool.cc",
         "native/core/runtime/memory_info.cc",
@@ -48,6 +53,7 @@
         "native/core/backend/cuda_loader.cc",
         "native/core/backend/cuda_layer.cc",
         "native/binding/addon.cc",
+        "native/binding/calibrate_wrap.cc",
         "native/binding/layer_options.cc",
         "native/binding/moe_layer_wrap.cc",
         "native/binding/counters_wrap.cc",

@@ -44,8 +44,8 @@ export interface NativeLayerInfo {
   isaNote: string | null;
   threads: number;
   packedBytes: number;
-  /** Packed bytes of one routed expert (null on the CUDA backend, whose layout differs). */
-  expertBytes: number | null;
+  /** Packed bytes of one routed expert (in the GPU layout on the CUDA backend). */
+  expertBytes: number;
   /** Where the layer runs, and why (e.g. 'libcuda.so.1 not found …' when 'auto' fell back to the CPU). */
   backend: 'cpu' | 'cuda';
   backendReason: string;
@@ -80,7 +80,40 @@ export interface NativeBackendInfo {
   runtimeVersion: number;
 }
 
+/** One measured ceiling: median, min and max over the repeats. */
+export interface NativeMeasured {
+  median: number;
+  min: number;
+  max: number;
+  unit: 'B/s' | 'FLOP/s' | 'OP/s';
+}
+
+/** This machine's ceilings, measured with all threads (native/core/calibrate). */
+export interface NativeCalibration {
+  readBandwidth: NativeMeasured;
+  fp32Flops: NativeMeasured;
+  /** null where the ISA has no bf16 dot-product unit */
+  bf16Flops: NativeMeasured | null;
+  /** null where the ISA has no int8 dot-product unit */
+  int8Ops: NativeMeasured | null;
+  threads: number;
+  isa: string;
+  readBytes: number;
+  repeats: number;
+}
+
+export interface NativeCalibrateOptions {
+  /** bytes of the buffer read per repeat (default 1 GiB) */
+  readBytes?: number;
+  /** default 7 */
+  repeats?: number;
+  /** default: all CPUs this process may use */
+  threads?: number;
+  isa?: 'auto' | 'avx512' | 'avx2' | 'generic';
+}
+
 export interface NativeAddon {
+  calibrate(options?: NativeCalibrateOptions): Promise<NativeCalibration>;
   createLayer(options: object): Promise<NativeMoeLayer>;
   systemInfo(): NativeSystemInfo;
   backendInfo(requested?: 'cpu' | 'cuda' | 'auto'): NativeBackendInfo;

@@ -3,6 +3,7 @@
 
 #include "addon_state.h"
 #include "backend_info.h"
+#include "calibrate_wrap.h"
 #include "counters_wrap.h"
 #include "kernels/kernel_table.h"
 #include "moe_layer_wrap.h"
@@ -34,6 +35,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonState>(state);
   exports.Set("createLayer", Napi::Function::New(env, CreateLayer, "createLayer"));
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo, "backendInfo"));
+  exports.Set("calibrate", Napi::Function::New(env, Calibrate, "calibrate"));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
   exports.Set("NativeMoeLayer", state->layer_ctor.Value());
   exports.Set("NativeCounters", CountersWrap::Define(env));

@@ -286,7 +286,7 @@ Napi::Value MoeLayerWrap::Info(const Napi::CallbackInfo& info) {
     o.Set("isaNote", env.Null());
     o.Set("threads", 0);
     o.Set("packedBytes", cuda_->device_bytes());
-    o.Set("expertBytes", env.Null());
+    o.Set("expertBytes", cuda_->expert_bytes());
     o.Set("backend", backend_);
     o.Set("backendReason", backend_reason_);
     o.Set("maxTokens", cuda_->options().max_tokens);

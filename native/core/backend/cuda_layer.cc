@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "../../../cuda/moe_index.h"  // the GPU weight layout (plain integer code, no CUDA)
 #include "error.h"
 
 namespace moecap {
@@ -50,6 +51,10 @@ CudaLayer::~CudaLayer() {
 }
 
 double CudaLayer::device_bytes() const { return api_->layer_device_bytes(layer_); }
+
+double CudaLayer::expert_bytes() const {
+  return double(moecap_cuda::expert_layout(int(cfg_.dtype), cfg_.hidden, cfg_.intermediate).bytes);
+}
 
 void CudaLayer::forward(const float* x, int T, ForwardResult& out) {
   std::lock_guard<std::mutex> lock(mutex_);

@@ -29,6 +29,7 @@ class CudaLayer {
   const LayerConfig& config() const { return cfg_; }
   const CudaLayerOptions& options() const { return opt_; }
   double device_bytes() const;
+  double expert_bytes() const;  // one routed expert in the GPU layout
   void forward(const float* x, int tokens, ForwardResult& out);
 
  private:

@@ -12,17 +12,19 @@ struct Task {
   int group, p0, p1;
 };
 
-// Splits every group's panels into chunks so that there are several tasks per thread (dynamic
-// scheduling evens out the tail). Chunks of 4 panels suit the decode tiles (4 panels × 1 row).
+// Splits every group's panels into chunks of about equal work (rows × panels), about 16 per
+// thread, so dynamic scheduling evens out experts with more rows and the tail. Chunks are
+// multiples of 4 panels (the decode tiles take 4 panels × 1 row at a time).
 void make_tasks(const std::vector<ExpertRows>& groups, bool down, int threads, std::vector<Task>& tasks) {
   tasks.clear();
-  long total = 0;
-  for (auto& g : groups) total += down ? g.w->w2.panels : g.w->w13.panels;
-  long chunk = std::max(1L, total / (long(threads) * 8));
-  if (chunk > 4) chunk = chunk / 4 * 4;
+  double total = 0;
+  for (auto& g : groups) total += double(down ? g.w->w2.panels : g.w->w13.panels) * g.n;
+  const double target = std::max(1.0, total / (double(threads) * 16));
   for (int i = 0; i < (int)groups.size(); ++i) {
     const int panels = down ? groups[i].w->w2.panels : groups[i].w->w13.panels;
     if (groups[i].n == 0) continue;
+    long chunk = std::max(1L, long(target / groups[i].n));
+    if (chunk > 4) chunk = chunk / 4 * 4;
     for (int p = 0; p < panels; p += int(chunk)) tasks.push_back({i, p, std::min(panels, p + int(chunk))});
   }
 }
@@ -67,7 +69,8 @@ void run_expert_ffn(ThreadPool& pool, const KernelTable& kernels, DType dtype, c
     pool.parallel_for((int)rows.size(), [&](int t, int) {
       const ExpertRows& g = groups[rows[t].first];
       int r = rows[t].second;
-      make_activation_row(dtype, g.h[r], g.w->f_padded(), g.h_act[r]);
+      if (dtype == DType::BF16) make_activation_row(dtype, g.h[r], g.w->f_padded(), g.h_act[r]);
+      else kernels.quant_row(g.h[r], g.w->f_padded(), g.h_act[r]);
     });
   }
 

@@ -3,6 +3,8 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include "runtime/clock.h"
+
 namespace moecap {
 
 int hardware_threads() {
@@ -43,9 +45,27 @@ void ThreadPool::run_tasks(int thread_index) {
   }
 }
 
+// Spins until `ready()` or `ns` have passed; true if ready.
+template <class Ready>
+static bool spin_for(int64_t ns, Ready ready) {
+  const int64_t until = now_ns() + ns;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+    if (now_ns() > until) return false;
+  }
+}
+
+constexpr int64_t kSpinNs = 50000;
+
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
+    spin_for(kSpinNs, [&] { return published_.load(std::memory_order_acquire) != seen; });
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
@@ -74,9 +94,11 @@ void ThreadPool::parallel_for(int n, const std::function<void(int, int)>& fn) {
     finished_threads_.store(0, std::memory_order_relaxed);
     error_ = nullptr;
     ++generation_;
+    published_.store(generation_, std::memory_order_release);
   }
   wake_.notify_all();
   run_tasks(0);
+  spin_for(kSpinNs, [&] { return finished_threads_.load(std::memory_order_acquire) == (int)workers_.size(); });
   {
     std::unique_lock<std::mutex> lock(mutex_);
     done_cv_.wait(lock, [&] { return finished_threads_.load(std::memory_order_acquire) == (int)workers_.size(); });

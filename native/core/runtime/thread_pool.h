@@ -41,6 +41,10 @@ class ThreadPool {
   std::atomic<int> next_{0};
   std::atomic<int> finished_threads_{0};
   uint64_t generation_ = 0;
+  // Mirror of generation_ read without the lock: workers spin on it for a short while after a
+  // parallel_for before sleeping, because a forward pass is several parallel_for calls in a row
+  // and a condition-variable wake-up costs tens of microseconds (a decode pass is ~1 ms).
+  std::atomic<uint64_t> published_{0};
   bool stop_ = false;
   std::exception_ptr error_;
   std::mutex error_mutex_;

@@ -33,18 +33,35 @@ void make_activation_row(DType dtype, const float* x, int K, void* out) {
   float* scale = reinterpret_cast<float*>(p);
   int32_t* sum = reinterpret_cast<int32_t*>(p + 4 * size_t(nb));
   int8_t* q = reinterpret_cast<int8_t*>(p + 8 * size_t(nb));
+  // Fixed-size blocks of 32 (the tail zero padded) in straight-line loops the compiler
+  // vectorises; rounding by the 1.5·2^23 trick is round-half-even like nearbyint (|v| <= 127).
+  alignas(64) float v[32];
   for (int b = 0; b < nb; ++b) {
-    int k0 = b * 32, k1 = std::min(K, k0 + 32);
-    float amax = 0;
-    for (int k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(x[k]));
-    float s = amax / 127.0f;
-    float inv = s > 0 ? 127.0f / amax : 0.0f;
+    const int k0 = b * 32, n = std::min(32, K - k0);
+    if (n < 32) std::memset(v, 0, sizeof v);
+    std::memcpy(v, x + k0, sizeof(float) * size_t(n));
+    // max |v| on the bit patterns (sign cleared, non-negative floats order as integers).
+    uint32_t m[8] = {0};
+    for (int i = 0; i < 32; i += 8)
+      for (int j = 0; j < 8; ++j) {
+        uint32_t u;
+        std::memcpy(&u, &v[i + j], 4);
+        u &= 0x7FFFFFFFu;
+        m[j] = u > m[j] ? u : m[j];
+      }
+    uint32_t mm = 0;
+    for (int j = 0; j < 8; ++j) mm = m[j] > mm ? m[j] : mm;
+    float amax;
+    std::memcpy(&amax, &mm, 4);
+    const float s = amax / 127.0f;
+    const float inv = s > 0 ? 127.0f / amax : 0.0f;
     int32_t total = 0;
-    for (int k = k0; k < k0 + 32; ++k) {
-      int v = 0;
-      if (k < k1) v = std::max(-127, std::min(127, int(std::nearbyint(x[k] * inv))));
-      q[k] = int8_t(v);
-      total += v;
+    for (int i = 0; i < 32; ++i) {
+      float r = (v[i] * inv + 12582912.0f) - 12582912.0f;
+      r = r < -127.0f ? -127.0f : r > 127.0f ? 127.0f : r;
+      const int qi = int(r);
+      q[k0 + i] = int8_t(qi);
+      total += qi;
     }
     scale[b] = s;
     sum[b] = total;

@@ -9,7 +9,8 @@
 //          fp16 scales [nblocks][32] after all blocks. Symmetric: w = q · scale, q ∈ [-127, 127].
 //   int4 : per block of 32 k: for each k-quad j (8 of them) 64 bytes: byte 4·l+i holds
 //          (q+8) of lane l, k=4j+i in its low nibble and (q+8) of lane l+16 in its high nibble;
-//          then fp16 scales [nblocks][32]. Symmetric: w = q · scale, q ∈ [-7, 7].
+//          then fp16 scales [nblocks][32]. w = q · scale, q ∈ [-8, 7], the scale signed and chosen
+//          per block for the least squared error (see quantise_lane_int4).
 //   K is padded with zero weights up to a multiple of 32 for int8/int4.
 #pragma once
 #include <cstddef>

@@ -50,7 +50,7 @@ void linear_f32(const LinearJob& job) {
 
 const KernelTable& avx2_kernels() {
   const KernelTable& g = generic_kernels();
-  static const KernelTable t = {"avx2", {linear_f32, g.linear[1], g.linear[2], g.linear[3]}};
+  static const KernelTable t = {"avx2", {linear_f32, g.linear[1], g.linear[2], g.linear[3]}, g.quant_row};
   return t;
 }
 

@@ -8,18 +8,25 @@ namespace {
 
 template <int MR, int NP>
 struct TileF32 {
-  static void run(const LinearJob& job, int r0, int p) {
-    const int K = job.K;
+  static constexpr size_t kBytesPerIter = 32 * 4;  // one k of the panel
+  static constexpr int kBlockIters = 256;          // 32 KB of panel per K-block
+  static int iterations(int K) { return K; }
+  static void run(const LinearJob& job, int r0, int p, int k0, int k1, float* part, Prefetch pf) {
     const float* W[NP];
     for (int q = 0; q < NP; ++q) W[q] = reinterpret_cast<const float*>(job_panel(job, p + q));
     const float* x[MR];
     for (int r = 0; r < MR; ++r) x[r] = static_cast<const float*>(job.rows[r0 + r]);
     __m512 acc[MR][NP][2];
+    if (k0 == 0) {
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r)
+      for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-      for (int q = 0; q < NP; ++q) acc[r][q][0] = acc[r][q][1] = _mm512_setzero_ps();
-    for (int k = 0; k < K; ++k) {
+        for (int q = 0; q < NP; ++q) acc[r][q][0] = acc[r][q][1] = _mm512_setzero_ps();
+    } else {
+      if constexpr (NP == 1) load_partial<MR, NP>(part, acc);
+    }
+    for (int k = k0; k < k1; ++k) {
+      pf.step();
       __m512 b[NP][2];
 #pragma GCC unroll 4
       for (int q = 0; q < NP; ++q) {
@@ -36,7 +43,8 @@ struct TileF32 {
         }
       }
     }
-    store_tile<MR, NP>(job, r0, p, acc);
+    if (k1 == job.K) store_tile<MR, NP>(job, r0, p, acc);
+    else if constexpr (NP == 1) store_partial<MR, NP>(part, acc);
   }
 };
 

@@ -81,10 +81,12 @@ void linear_quant(const LinearJob& job) {
   }
 }
 
+void quant_row(const float* x, int K, void* out) { make_activation_row(DType::I8, x, K, out); }
+
 }  // namespace
 
 const KernelTable& generic_kernels() {
-  static const KernelTable t = {"generic", {linear_f32, linear_bf16, linear_quant<false>, linear_quant<true>}};
+  static const KernelTable t = {"generic", {linear_f32, linear_bf16, linear_quant<false>, linear_quant<true>}, quant_row};
   return t;
 }
 

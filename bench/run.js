@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+// `npm run bench`: the MoE layer at the OLMoE and Mixtral shapes, every dtype, T = 1, 4, 16,
+// 256, against this machine's ceilings measured in the same run (read bandwidth of a 1 GiB
+// buffer, fp32 FMA, bf16 and int8 dot-product peaks; native/core/calibrate).
+//
+// Timing: the engine's own timer (stats.timeNs: route + experts + combine of one pass, native),
+// after warm-up passes, many repeats, median; each pass takes the next of several random x so the
+// routing (and the experts read) changes from pass to pass.
+// Columns:  GB/s = packed bytes of the distinct experts the pass selected (in that dtype, scales
+//   included) / pass time, median over passes; %BW = that / the median read bandwidth.
+//   GFLOP/s = 2·H·E·T + 6·H·F·(T·k) over pass time, median; %fp32 = that / the fp32 FMA peak.
+//   relL2 = ‖y − y_ref‖ / ‖y_ref‖ over a sample of tokens of one T = 16 batch, y_ref the fp64
+//   reference from the fp32 master weights.
+// Options (env): BENCH_THREADS (2), BENCH_SHAPES (olmoe,mixtral), BENCH_DTYPES (f32,bf16,int8,int4),
+//   BENCH_TOKENS (1,4,16,256), BENCH_QUICK=1 (fewer repeats).
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const os = require('os');
+
+function loadEngine() {
+  const root = path.resolve(__dirname, '..');
+  try {
+    const lib = require(path.join(root, 'dist'));
+    return { createLayer: (o) => lib.createMoeLayer(o), addon: lib.loadAddon() };
+  } catch (e) {
+    const addon = require(path.join(root, 'build', 'Release', 'moecap.node'));
+    return { createLayer: (o) => addon.createLayer(o), addon };
+  }
+}
+
+const SHAPES = {
+  olmoe: { name: 'OLMoE', hidden: 2048, intermediate: 1024, experts: 64, topK: 8 },
+  mixtral: { name: 'Mixtral', hidden: 4096, intermediate: 14336, experts: 8, topK: 2 },
+};
+const env = (k, d) => (process.env[k] ? process.env[k].split(',').map((s) => s.trim()) : d);
+const THREADS = Number(process.env.BENCH_THREADS || 2);
+const SHAPE_KEYS = env('BENCH_SHAPES', ['olmoe', 'mixtral']);
+const DTYPES = env('BENCH_DTYPES', ['f32', 'bf16', 'int8', 'int4']);
+const TOKENS = env('BENCH_TOKENS', ['1', '4', '16', '256']).map(Number);
+const QUICK = process.env.BENCH_QUICK === '1';
+const N_INPUTS = 8;
+
+function gaussian(n, seed) {
+  let s = seed >>> 0 || 1;
+  const u = () => {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    return (s + 0.5) / 4294967296;
+  };
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+  return a;
+}
+const median = (v) => {
+  const s = [...v].sort((a, b) => a - b), n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+};
+
+// Repeats: enough for a stable median within a time budget per (shape, dtype, T).
+function plan(estimateNs) {
+  const budgetNs = (QUICK ? 0.6 : 2.5) * 1e9;
+  const reps = Math.max(QUICK ? 3 : 5, Math.min(QUICK ? 20 : 60, Math.floor(budgetNs / Math.max(estimateNs, 1))));
+  return { warmup: estimateNs > 2e8 ? 1 : 3, reps };
+}
+
+async function measure(layer, H, T, seedBase) {
+  const xs = [];
+  for (let i = 0; i < N_INPUTS; i++) xs.push(gaussian(T * H, seedBase + 7919 * i + T));
+  const first = await layer.forward(xs[0]);
+  const { warmup, reps } = plan(first.stats.timeNs);
+  for (let i = 0; i < warmup; i++) await layer.forward(xs[(i + 1) % N_INPUTS]);
+  const time = [], gbs = [], gflops = [], distinct = [];
+  for (let i = 0; i < reps; i++) {
+    const s = (await layer.forward(xs[i % N_INPUTS])).stats;
+    time.push(s.timeNs);
+    gbs.push((s.expertBytes + s.sharedBytes) / s.timeNs);  // bytes/ns = GB/s
+    gflops.push(s.flops / s.timeNs);
+    distinct.push(s.distinctExperts);
+  }
+  return { reps, ms: median(time) / 1e6, gbs: median(gbs), gflops: median(gflops), distinct: median(distinct),
+           minMs: Math.min(...time) / 1e6, maxMs: Math.max(...time) / 1e6 };
+}
+
+async function accuracy(layer, H, samples) {
+  const T = 16;
+  const x = gaussian(T * H, 4242);
+  const y = (await layer.forward(x)).output;
+  const sample = Int32Array.from({ length: samples }, (_, i) => Math.floor((i * T) / samples));
+  const ref = (await layer.reference(x, sample)).output;
+  let d = 0, r = 0;
+  for (let s = 0; s < samples; s++)
+    for (let h = 0; h < H; h++) {
+      const v = ref[s * H + h];
+      d += (y[sample[s] * H + h] - v) ** 2;
+      r += v * v;
+    }
+  return Math.sqrt(d / r);
+}
+
+const fmt = (v, d = 1) => (v === null || v === undefined || Number.isNaN(v) ? '—' : v.toFixed(d));
+const pct = (v) => (v === null ? '—' : (100 * v).toFixed(0) + '%');
+
+async function main() {
+  const { createLayer, addon } = loadEngine();
+  const sys = addon.systemInfo();
+  const t0 = Date.now();
+  console.log(`moecap bench · ${os.cpus()[0].model} · ${sys.bestIsa} · ${THREADS} threads · node ${process.version}`);
+  console.log('measuring ceilings (1 GiB read, FMA/dot loops, all threads) ...');
+  const ceil = await addon.calibrate({ threads: THREADS, repeats: QUICK ? 5 : 9 });
+  const bw = ceil.readBandwidth.median, fp32Peak = ceil.fp32Flops.median;
+  const g = (m) => (m ? `${fmt(m.median / 1e9, 0)} (${fmt(m.min / 1e9, 0)}–${fmt(m.max / 1e9, 0)})` : 'n/a');
+  console.log(`  read bandwidth ${fmt(bw / 1e9, 1)} GB/s (min ${fmt(ceil.readBandwidth.min / 1e9, 1)}, max ${fmt(ceil.readBandwidth.max / 1e9, 1)})`);
+  console.log(`  fp32 FMA peak ${g(ceil.fp32Flops)} GFLOP/s · bf16 dot peak ${g(ceil.bf16Flops)} GFLOP/s · int8 dot peak ${g(ceil.int8Ops)} GOP/s`);
+  console.log(`  (median (min–max) of ${ceil.repeats} repeats, isa ${ceil.isa}, ${ceil.threads} threads)\n`);
+
+  const rows = [];
+  const header = ['shape', 'dtype', 'T', 'ms', 'experts', 'GB/s', '%BW', 'GFLOP/s', '%fp32', 'relL2', 'reps'];
+  console.log(header.map((h, i) => (i < 2 ? h.padEnd(8) : h.padStart(8))).join(''));
+  for (const key of SHAPE_KEYS) {
+    const shape = SHAPES[key];
+    for (const dtype of DTYPES) {
+      const tc = Date.now();
+      const layer = await createLayer({ hidden: shape.hidden, intermediate: shape.intermediate, experts: shape.experts,
+        topK: shape.topK, dtype, threads: THREADS, weights: { seed: 1234 } });
+      const createS = (Date.now() - tc) / 1000;
+      const info = layer.info();
+      const err = await accuracy(layer, shape.hidden, key === 'mixtral' ? 4 : 8);
+      for (const T of TOKENS) {
+        const m = await measure(layer, shape.hidden, T, 99);
+        const row = { shape: shape.name, hidden: shape.hidden, intermediate: shape.intermediate, experts: shape.experts,
+          topK: shape.topK, dtype, tokens: T, threads: THREADS, isa: info.isa, medianMs: m.ms, minMs: m.minMs, maxMs: m.maxMs,
+          repeats: m.reps, distinctExperts: m.distinct, expertGBs: m.gbs, bandwidthRatio: m.gbs * 1e9 / bw, gflops: m.gflops,
+          fp32PeakRatio: m.gflops * 1e9 / fp32Peak, relL2: err, packedBytes: info.packedBytes, createSeconds: createS };
+        rows.push(row);
+        console.log([shape.name.padEnd(8), dtype.padEnd(8), String(T).padStart(8), fmt(m.ms, 3).padStart(8),
+          fmt(m.distinct, 0).padStart(8), fmt(m.gbs, 1).padStart(8), pct(row.bandwidthRatio).padStart(8),
+          fmt(m.gflops, 0).padStart(8), pct(row.fp32PeakRatio).padStart(8), err.toExponential(1).padStart(8),
+          String(m.reps).padStart(8)].join(''));
+      }
+      layer.close();
+      if (global.gc) global.gc();
+    }
+  }
+  // The ceilings again: on a shared machine they move, and the ratios above are only as good as
+  // the two measurements agree.
+  const after = await addon.calibrate({ threads: THREADS, repeats: QUICK ? 3 : 5 });
+  console.log(`\nceilings again after the runs: read bandwidth ${fmt(after.readBandwidth.median / 1e9, 1)} GB/s, ` +
+    `fp32 FMA ${g(after.fp32Flops)} GFLOP/s, bf16 dot ${g(after.bf16Flops)} GFLOP/s, int8 dot ${g(after.int8Ops)} GOP/s`);
+  const out = { date: new Date().toISOString(), machine: { cpu: os.cpus()[0].model, cpus: os.cpus().length,
+    memory: os.totalmem(), node: process.version, isa: sys.bestIsa }, threads: THREADS, ceilings: ceil, ceilingsAfter: after, rows,
+    seconds: (Date.now() - t0) / 1000 };
+  const dir = path.join(__dirname, 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, out.date.replace(/[:.]/g, '-') + '.json');
+  fs.writeFileSync(file, JSON.stringify(out, null, 2));
+  console.log(`\n${rows.length} rows in ${out.seconds.toFixed(0)} s → ${path.relative(process.cwd(), file)}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,79 @@
+#include "calibrate_wrap.h"
+
+#include <cmath>
+
+#include "calibrate/calibrate.h"
+#include "promise_worker.h"
+
+namespace moecap_binding {
+namespace {
+
+Napi::Value measured(Napi::Env env, const moecap::Measured& m, const char* unit) {
+  if (!m.available) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("median", m.median);
+  o.Set("min", m.min);
+  o.Set("max", m.max);
+  o.Set("unit", unit);
+  return o;
+}
+
+class CalibrateWorker : public PromiseWorker {
+ public:
+  CalibrateWorker(Napi::Env env, moecap::CalibrateOptions o) : PromiseWorker(env), opts_(std::move(o)) {}
+  void Run() override { r_ = moecap::calibrate(opts_); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("readBandwidth", measured(env, r_.read_bandwidth, "B/s"));
+    o.Set("fp32Flops", measured(env, r_.fp32_flops, "FLOP/s"));
+    o.Set("bf16Flops", measured(env, r_.bf16_flops, "FLOP/s"));
+    o.Set("int8Ops", measured(env, r_.int8_ops, "OP/s"));
+    o.Set("threads", r_.threads);
+    o.Set("isa", r_.isa);
+    o.Set("readBytes", double(r_.read_bytes));
+    o.Set("repeats", r_.repeats);
+    return o;
+  }
+
+ private:
+  moecap::CalibrateOptions opts_;
+  moecap::CalibrateResult r_;
+};
+
+double number_option(Napi::Env env, const Napi::Object& o, const char* key, double lo, double hi, double def) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return def;
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(key) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d || d < lo || d > hi)
+    throw Napi::RangeError::New(env, std::string(key) + " must be an integer in [" + std::to_string((long long)lo) +
+                                         ", " + std::to_string((long long)hi) + "], got " + v.ToString().Utf8Value());
+  return d;
+}
+
+}  // namespace
+
+Napi::Value Calibrate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  moecap::CalibrateOptions opts;
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    if (!info[0].IsObject()) throw Napi::TypeError::New(env, "options must be an object { readBytes?, repeats?, threads?, isa? }");
+    Napi::Object o = info[0].As<Napi::Object>();
+    opts.read_bytes = size_t(number_option(env, o, "readBytes", 1 << 20, 1ull << 40, double(opts.read_bytes)));
+    opts.repeats = int(number_option(env, o, "repeats", 1, 1000, opts.repeats));
+    opts.threads = int(number_option(env, o, "threads", 1, 1024, 0));
+    if (o.Has("isa") && !o.Get("isa").IsUndefined()) {
+      Napi::Value v = o.Get("isa");
+      std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+      if (s != "auto" && s != "avx512" && s != "avx2" && s != "generic")
+        throw Napi::TypeError::New(env, "isa must be 'auto', 'avx512', 'avx2' or 'generic'");
+      opts.isa = s;
+    }
+  }
+  auto* w = new CalibrateWorker(env, std::move(opts));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+}  // namespace moecap_binding

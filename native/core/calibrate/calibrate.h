@@ -1,0 +1,37 @@
+// Measures this machine's ceilings with all threads, for the ratios the bench and the CAP runner
+// print: read bandwidth of a large buffer (larger than any cache), fp32 FMA peak, bf16 and int8
+// dot-product peaks, each timed `repeats` times (median, min, max). Uses the loops of the ISA the
+// kernels would use (kernels/peak_loops.h).
+#pragma once
+#include <cstddef>
+#include <string>
+
+namespace moecap {
+
+struct CalibrateOptions {
+  size_t read_bytes = size_t(1) << 30;  // buffer read per repeat
+  int repeats = 7;
+  int threads = 0;                      // 0: all CPUs this process may use
+  std::string isa;                      // "", "auto", "avx512", "avx2", "generic"
+  double compute_seconds = 0.05;        // target duration of one repeat of a compute loop
+};
+
+struct Measured {
+  bool available = false;  // false: no such unit at this ISA
+  double median = 0, min = 0, max = 0;
+};
+
+struct CalibrateResult {
+  Measured read_bandwidth;  // bytes / s
+  Measured fp32_flops;      // FLOP / s (multiply-add = 2)
+  Measured bf16_flops;      // FLOP / s
+  Measured int8_ops;        // OP / s (multiply-add = 2)
+  int threads = 0;
+  std::string isa;
+  size_t read_bytes = 0;
+  int repeats = 0;
+};
+
+CalibrateResult calibrate(const CalibrateOptions& options);
+
+}  // namespace moecap

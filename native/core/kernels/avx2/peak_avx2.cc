@@ -1,0 +1,51 @@
+// AVX2 ceilings: 12 chains of 256-bit FMA; no bf16 or int8 dot-product unit at this ISA level
+// (the quantised kernels run the portable code here), so those loops are absent.
+#include <immintrin.h>
+
+#include "kernels/peak_loops.h"
+
+namespace moecap {
+namespace {
+
+constexpr int kChains = 12;
+
+float fma_f32(long iters) {
+  __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-3f);
+  __asm__ volatile("" : "+x"(a), "+x"(b));
+  __m256 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(float(i));
+  for (long it = 0; it < iters; ++it)
+#pragma GCC unroll 12
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+  __m256 s = acc[0];
+  for (int i = 1; i < kChains; ++i) s = _mm256_add_ps(s, acc[i]);
+  alignas(32) float o[8];
+  _mm256_store_ps(o, s);
+  return o[0] + o[1] + o[2] + o[3] + o[4] + o[5] + o[6] + o[7];
+}
+
+// Four interleaved sequential streams (quarters of the range), as in the AVX-512 loop.
+uint64_t read_sum(const void* p, size_t bytes) {
+  const size_t q = bytes / 4 / 32;  // ymm per stream (bytes: a multiple of 512)
+  const __m256i* v0 = static_cast<const __m256i*>(p);
+  const __m256i *v1 = v0 + q, *v2 = v1 + q, *v3 = v2 + q;
+  __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+  for (size_t i = 0; i + 2 <= q; i += 2) {
+    s0 = _mm256_add_epi64(s0, _mm256_add_epi64(_mm256_load_si256(v0 + i), _mm256_load_si256(v0 + i + 1)));
+    s1 = _mm256_add_epi64(s1, _mm256_add_epi64(_mm256_load_si256(v1 + i), _mm256_load_si256(v1 + i + 1)));
+    s2 = _mm256_add_epi64(s2, _mm256_add_epi64(_mm256_load_si256(v2 + i), _mm256_load_si256(v2 + i + 1)));
+    s3 = _mm256_add_epi64(s3, _mm256_add_epi64(_mm256_load_si256(v3 + i), _mm256_load_si256(v3 + i + 1)));
+  }
+  alignas(32) uint64_t o[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(o), _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3)));
+  return o[0] + o[1] + o[2] + o[3];
+}
+
+}  // namespace
+
+const PeakLoops& avx2_peak_loops() {
+  static const PeakLoops t = {"avx2", fma_f32, kChains * 8 * 2.0, nullptr, 0, nullptr, 0, read_sum};
+  return t;
+}
+
+}  // namespace moecap

@@ -1,0 +1,133 @@
+// Register tile shared by the int8 and int4 kernels (AVX-512 VNNI). Per 32-k block:
+//   dot = Σ w_u8 · x_s8  with vpdpbusd (weights stored unsigned, q+128 or q+8, as the unsigned
+//         operand; the activation k-quad broadcast as the signed one), the accumulator starting at
+//         -offset·Σx_q so the result is exactly Σ q_w · q_x;
+//   acc += float(dot) · (scale_w · scale_x)   (scale_w fp16 → fp32 with vcvtph2ps).
+// The same operations in the same order for every element whatever MR/NP, so a row computes
+// bit-identically alone or in a batch; the integer part is exact.
+#pragma once
+#include <immintrin.h>
+
+#include "kernels/avx512/tile_avx512.h"
+
+namespace moecap {
+namespace avx512 {
+
+// Activation row of the quantised formats (weights/activation_rows.h): fp32 scale[nb], int32
+// sum[nb], int8 q[nb·32]. Recomputed here so this TU includes no shared inline code.
+struct QuantRowPtrs {
+  const float* scale;
+  const int32_t* sum;
+  const int8_t* q;
+};
+static inline QuantRowPtrs quant_row_ptrs(const void* row, int nb) {
+  const uint8_t* p = static_cast<const uint8_t*>(row);
+  return {reinterpret_cast<const float*>(p), reinterpret_cast<const int32_t*>(p + 4 * size_t(nb)),
+          reinterpret_cast<const int8_t*>(p + 8 * size_t(nb))};
+}
+
+template <bool Q4>
+struct QuantTile {
+  template <int MR, int NP>
+  struct Tile {
+    static constexpr size_t kBlockBytes = Q4 ? 512 : 1024;
+    static constexpr int kOffset = Q4 ? 8 : 128;
+
+    static constexpr size_t kBytesPerIter = kBlockBytes;          // one 32-k block (scales apart)
+    static constexpr int kBlockIters = Q4 ? 64 : 32;               // 32 KB of panel per K-block
+    static int iterations(int K) { return (K + 31) / 32; }
+    static void run(const LinearJob& job, int r0, int p, int b0, int b1, float* part, Prefetch pf) {
+      const int nb = (job.K + 31) / 32;
+      const uint8_t* P[NP];
+      const uint16_t* S[NP];
+      for (int q = 0; q < NP; ++q) {
+        P[q] = job_panel(job, p + q);
+        S[q] = reinterpret_cast<const uint16_t*>(P[q] + size_t(nb) * kBlockBytes);
+      }
+      QuantRowPtrs x[MR];
+      for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
+      const __m512i nib = _mm512_set1_epi8(0x0F);
+      __m512 acc[MR][NP][2];
+      if (b0 == 0) {
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+          for (int q = 0; q < NP; ++q) acc[r][q][0] = acc[r][q][1] = _mm512_setzero_ps();
+      } else {
+        if constexpr (NP == 1) load_partial<MR, NP>(part, acc);
+      }
+      // The scales of the K-block follow the blocks; touch them with the first iterations.
+      if (pf.p && b0 < b1) _mm_prefetch(reinterpret_cast<const char*>(S[0] + b0 * 32), _MM_HINT_T0);
+
+      for (int b = b0; b < b1; ++b) {
+        if (pf.p && b + 1 < b1) _mm_prefetch(reinterpret_cast<const char*>(S[0] + (b + 1) * 32), _MM_HINT_T0);
+        pf.step();
+        __m512i dot[MR][NP][2];
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+          const __m512i init = _mm512_set1_epi32(-kOffset * x[r].sum[b]);
+          // int4 high nibbles are used in place (16·(q+8), see below): 16× the offset.
+          const __m512i init_hi = Q4 ? _mm512_set1_epi32(-16 * kOffset * x[r].sum[b]) : init;
+#pragma GCC unroll 4
+          for (int q = 0; q < NP; ++q) {
+            dot[r][q][0] = init;
+            dot[r][q][1] = init_hi;
+          }
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+          __m512i w[NP][2];
+#pragma GCC unroll 4
+          for (int q = 0; q < NP; ++q) {
+            const uint8_t* blk = P[q] + size_t(b) * kBlockBytes;
+            if (Q4) {
+              const __m512i v = _mm512_load_si512(blk + j * 64);
+              // Low nibbles as they are; high nibbles left in place (byte = 16·(q+8), at most 240,
+              // still an unsigned byte): one op fewer per load, the 16 is exact and taken out of
+              // the scale below.
+              w[q][0] = _mm512_and_si512(v, nib);
+              w[q][1] = _mm512_andnot_si512(nib, v);
+            } else {
+              w[q][0] = _mm512_load_si512(blk + j * 128);
+              w[q][1] = _mm512_load_si512(blk + j * 128 + 64);
+            }
+          }
+#pragma GCC unroll 8
+          for (int r = 0; r < MR; ++r) {
+            int quad;
+            __builtin_memcpy(&quad, x[r].q + b * 32 + j * 4, 4);
+            const __m512i a = _mm512_set1_epi32(quad);
+#pragma GCC unroll 4
+            for (int q = 0; q < NP; ++q) {
+              dot[r][q][0] = _mm512_dpbusd_epi32(dot[r][q][0], w[q][0], a);
+              dot[r][q][1] = _mm512_dpbusd_epi32(dot[r][q][1], w[q][1], a);
+            }
+          }
+        }
+        __m512 sw[NP][2];
+#pragma GCC unroll 4
+        for (int q = 0; q < NP; ++q) {
+          sw[q][0] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(S[q] + b * 32)));
+          sw[q][1] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(S[q] + b * 32 + 16)));
+          // dot_hi = 16·dot exactly (|dot| < 2^20, exact in fp32) and sw/16 is exact, so
+          // float(16·dot)·((sw/16)·sx) is the same fp32 value as float(dot)·(sw·sx).
+          if (Q4) sw[q][1] = _mm512_mul_ps(sw[q][1], _mm512_set1_ps(0.0625f));
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+          const __m512 sx = _mm512_set1_ps(x[r].scale[b]);
+#pragma GCC unroll 4
+          for (int q = 0; q < NP; ++q) {
+            acc[r][q][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r][q][0]), _mm512_mul_ps(sw[q][0], sx), acc[r][q][0]);
+            acc[r][q][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r][q][1]), _mm512_mul_ps(sw[q][1], sx), acc[r][q][1]);
+          }
+        }
+      }
+      if (b1 == nb) store_tile<MR, NP>(job, r0, p, acc);
+      else if constexpr (NP == 1) store_partial<MR, NP>(part, acc);
+    }
+  };
+};
+
+}  // namespace avx512
+}  // namespace moecap

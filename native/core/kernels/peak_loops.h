@@ -1,0 +1,28 @@
+// Register-only loops that measure the CPU's arithmetic ceilings, and a streaming read that
+// measures its memory read bandwidth, one set per ISA (each in that ISA's translation unit, the
+// same rule as the linear kernels: plain data and static-inline code only). calibrate/ times them.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+namespace moecap {
+
+struct PeakLoops {
+  const char* isa;
+  // Each loop returns a value that depends on all its work, so none of it can be optimised away.
+  // Operations done = iters × *_per_iter (a multiply-add counts 2). A null loop: no such unit.
+  float (*fma_f32)(long iters);
+  double fma_f32_per_iter;
+  float (*dot_bf16)(long iters);
+  double dot_bf16_per_iter;
+  int32_t (*dot_int8)(long iters);
+  double dot_int8_per_iter;
+  // Sums `bytes` (a multiple of 512) from a 64-byte aligned buffer with the widest loads.
+  uint64_t (*read_sum)(const void* p, size_t bytes);
+};
+
+const PeakLoops& generic_peak_loops();
+const PeakLoops& avx2_peak_loops();
+const PeakLoops& avx512_peak_loops();
+
+}  // namespace moecap
