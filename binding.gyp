@@ -51,11 +51,14 @@
         "native/core/counters/powercap_energy.cc",
         "native/core/counters/nvml_counters.cc",
         "native/core/counters/counter_session.cc",
+        "native/core/backend/cuda_loader.cc",
+        "native/core/backend/cuda_layer.cc",
         "native/binding/addon.cc",
         "native/binding/calibrate_wrap.cc",
         "native/binding/layer_options.cc",
         "native/binding/moe_layer_wrap.cc",
-        "native/binding/counters_wrap.cc"
+        "native/binding/counters_wrap.cc",
+        "native/binding/backend_info.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -15,6 +15,7 @@ export {
   type Isa,
 } from './moe_layer';
 export { loadAddon } from './native/loader';
+export { backendInfo, type Backend, type BackendInfo } from './backend';
 export { fidelity, type Fidelity } from './fidelity';
 export { VERSION } from './version';
 export { Counters, probeCounters, type CounterReading, type CounterAvailability } from './counters';

@@ -50,6 +50,17 @@ export interface MoeLayerOptions {
   weights: SeededWeights | ExplicitWeights;
   /** Testing aid: fill the engine's work buffers with NaN before every pass. */
   poison?: boolean;
+  /**
+   * 'auto' (default): CUDA when the driver, a device and build-cuda/libmoecap_cuda.so are usable, else the
+   * CPU (info().backendReason says why). 'cuda' fails with the reason when it is unusable. MOECAP_BACKEND overrides.
+   */
+  backend?: 'cpu' | 'cuda' | 'auto';
+  /** CUDA: largest T of one pass (sizes the device workspace; default 4096). */
+  maxTokens?: number;
+  /** CUDA: device index (default 0). */
+  cudaDevice?: number;
+  /** CUDA: keep experts in pinned host memory with this many device cache slots (0 = all on the device). */
+  cudaCacheSlots?: number;
 }
 
 export type ForwardStats = NativeStats;

@@ -137,6 +137,9 @@ async function buildLayers(p: ModelPreset, o: ConfigOptions): Promise<MoeLayer[]
           groups: p.router.groups, sharedExperts: p.shared ? { intermediate: p.shared.intermediate, gated: p.shared.gated } : undefined,
           capacityFactor: o.capacityFactor > 0 ? o.capacityFactor : undefined,
           threads: o.threads ?? undefined, dtype: o.dtype as DType, weights: { seed: o.seed + l },
+          // The cost, peak and energy models here are the CPU's, so the runner asks for the CPU
+          // backend explicitly until it models GPUs (createMoeLayer's own default is 'auto').
+          backend: 'cpu',
         }),
       );
   } catch (e) {

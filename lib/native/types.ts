@@ -44,7 +44,13 @@ export interface NativeLayerInfo {
   isaNote: string | null;
   threads: number;
   packedBytes: number;
+  /** Packed bytes of one routed expert (in the GPU layout on the CUDA backend). */
   expertBytes: number;
+  /** Where the layer runs, and why (e.g. 'libcuda.so.1 not found …' when 'auto' fell back to the CPU). */
+  backend: 'cpu' | 'cuda';
+  backendReason: string;
+  /** CUDA only: largest T of one pass. */
+  maxTokens?: number;
 }
 
 export interface NativeMoeLayer {
@@ -62,6 +68,16 @@ export interface NativeSystemInfo {
   hardwareThreads: number;
   availableMemory: number;
   totalMemory: number;
+}
+
+// Which backend a layer would run on here, and why (native/core/backend/cuda_loader.cc).
+export interface NativeBackendInfo {
+  backend: 'cpu' | 'cuda';
+  requested: 'cpu' | 'cuda' | 'auto';
+  reason: string;
+  library: string | null;
+  driverVersion: number;
+  runtimeVersion: number;
 }
 
 /** One measured ceiling: median, min and max over the repeats. */
@@ -100,4 +116,5 @@ export interface NativeAddon {
   calibrate(options?: NativeCalibrateOptions): Promise<NativeCalibration>;
   createLayer(options: object): Promise<NativeMoeLayer>;
   systemInfo(): NativeSystemInfo;
+  backendInfo(requested?: 'cpu' | 'cuda' | 'auto'): NativeBackendInfo;
 }

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "addon_state.h"
+#include "backend_info.h"
 #include "calibrate_wrap.h"
 #include "counters_wrap.h"
 #include "kernels/kernel_table.h"
@@ -33,6 +34,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   state->layer_ctor = Napi::Persistent(MoeLayerWrap::Define(env));
   env.SetInstanceData<AddonState>(state);
   exports.Set("createLayer", Napi::Function::New(env, CreateLayer, "createLayer"));
+  exports.Set("backendInfo", Napi::Function::New(env, BackendInfo, "backendInfo"));
   exports.Set("calibrate", Napi::Function::New(env, Calibrate, "calibrate"));
   exports.Set("measureFileRead", Napi::Function::New(env, MeasureFileRead, "measureFileRead"));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
