@@ -219,9 +219,13 @@ test('Ctrl-C keeps the finished configs (exit 130) and --resume finishes the swe
   const child = spawn(process.execPath, [LAUNCH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
+  let sent = false; // one Ctrl-C: a second one quits at once, by design
   child.stderr.on('data', (d) => {
     stderr += d;
-    if (/\[1\/6\]/.test(stderr)) child.kill('SIGINT');
+    if (!sent && /\[1\/6\]/.test(stderr)) {
+      sent = true;
+      child.kill('SIGINT');
+    }
   });
   child.stdout.on('data', (d) => (stdout += d));
   const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
