@@ -41,9 +41,16 @@
         "native/core/experts/expert_weights.cc",
         "native/core/experts/expert_ffn.cc",
         "native/core/layer/moe_layer.cc",
+        "native/core/offload/xxhash64.cc",
+        "native/core/offload/expert_file.cc",
+        "native/core/offload/prefetcher.cc",
+        "native/core/offload/expert_cache.cc",
+        "native/core/model/moe_model.cc",
         "native/binding/addon.cc",
         "native/binding/layer_options.cc",
-        "native/binding/moe_layer_wrap.cc"
+        "native/binding/moe_layer_wrap.cc",
+        "native/binding/offload_stats.cc",
+        "native/binding/moe_model_wrap.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -4,14 +4,14 @@
 
 #include "addon_state.h"
 #include "layer_options.h"
+#include "offload_stats.h"
 #include "promise_worker.h"
 #include "runtime/memory_info.h"
 #include "weights/activation_rows.h"
 
 namespace moecap_binding {
-namespace {
 
-Napi::Object stats_object(Napi::Env env, const moecap::ForwardStats& s, const moecap::MoeLayer& layer) {
+Napi::Object forward_stats_object(Napi::Env env, const moecap::ForwardStats& s, const moecap::MoeLayer& layer) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("tokens", s.tokens);
   o.Set("distinctExperts", s.distinct_experts);
@@ -32,8 +32,25 @@ Napi::Object stats_object(Napi::Env env, const moecap::ForwardStats& s, const mo
   o.Set("isa", layer.isa());
   o.Set("threads", layer.threads());
   o.Set("dtype", moecap::dtype_name(layer.config().dtype));
+  o.Set("computeNs", double(s.compute_ns));
+  if (s.offloaded) {
+    Napi::Object off = offload_stats_object(env, s.offload);
+    off.Set("overlapEfficiency",
+            s.total_ns > 0 ? double(std::max(s.offload.io_ns, s.compute_ns)) / double(s.total_ns) : 0.0);
+    Napi::Int32Array r = Napi::Int32Array::New(env, s.resident.size());
+    std::copy(s.resident.begin(), s.resident.end(), r.Data());
+    off.Set("resident", r);
+    o.Set("offload", off);
+  }
   return o;
 }
+
+moecap::ExpertCache& offload_cache(Napi::Env env, moecap::MoeLayer& layer) {
+  if (!layer.cache()) throw Napi::Error::New(env, "offload is not enabled (create it with an `offload` option)");
+  return *layer.cache();
+}
+
+namespace {
 
 template <class T, class A>
 A typed_copy(Napi::Env env, const std::vector<T>& v) {
@@ -45,7 +62,9 @@ A typed_copy(Napi::Env env, const std::vector<T>& v) {
 class CreateWorker : public PromiseWorker {
  public:
   CreateWorker(Napi::Env env, ParsedLayerOptions opts) : PromiseWorker(env), opts_(std::move(opts)) {}
-  void Run() override { layer_ = std::make_shared<moecap::MoeLayer>(opts_.config, opts_.weights, opts_.isa); }
+  void Run() override {
+    layer_ = std::make_shared<moecap::MoeLayer>(opts_.config, opts_.weights, opts_.isa, opts_.offload);
+  }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object obj = AddonState::get(env).layer_ctor.New({});
     MoeLayerWrap::Unwrap(obj)->attach(std::move(layer_));
@@ -70,7 +89,7 @@ class ForwardWorker : public PromiseWorker {
     if (!route_only_) o.Set("output", typed_copy<float, Napi::Float32Array>(env, r_.output));
     o.Set("expertIds", typed_copy<int32_t, Napi::Int32Array>(env, r_.ids));
     o.Set("expertWeights", typed_copy<float, Napi::Float32Array>(env, r_.weights));
-    o.Set("stats", stats_object(env, r_.stats, *layer_));
+    o.Set("stats", forward_stats_object(env, r_.stats, *layer_));
     return o;
   }
 
@@ -126,6 +145,10 @@ Napi::Function MoeLayerWrap::Define(Napi::Env env) {
                      {InstanceMethod<&MoeLayerWrap::Forward>("forward"), InstanceMethod<&MoeLayerWrap::Route>("route"),
                       InstanceMethod<&MoeLayerWrap::Reference>("reference"), InstanceMethod<&MoeLayerWrap::Info>("info"),
                       InstanceMethod<&MoeLayerWrap::Close>("close"),
+                     InstanceMethod<&MoeLayerWrap::OffloadInfo>("offloadInfo"),
+                     InstanceMethod<&MoeLayerWrap::PinStatic>("pinStatic"),
+                     InstanceMethod<&MoeLayerWrap::ResetOffloadStats>("resetOffloadStats"),
+                     InstanceMethod<&MoeLayerWrap::DropCache>("dropCache"),
                       InstanceAccessor<&MoeLayerWrap::IsClosed>("closed")});
 }
 
@@ -197,7 +220,34 @@ Napi::Value MoeLayerWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("threads", l->threads());
   o.Set("packedBytes", l->packed_bytes());
   o.Set("expertBytes", l->expert_bytes());
+  o.Set("offload", l->cache() ? Napi::Value(offload_info_object(env, *l->cache())) : env.Null());
   return o;
+}
+
+Napi::Value MoeLayerWrap::OffloadInfo(const Napi::CallbackInfo& info) {
+  auto l = live(info.Env());
+  return offload_info_object(info.Env(), offload_cache(info.Env(), *l));
+}
+
+// Static policy: the passes so far were the profile run; pins the most used experts.
+Napi::Value MoeLayerWrap::PinStatic(const Napi::CallbackInfo& info) {
+  auto l = live(info.Env());
+  std::vector<int> p = offload_cache(info.Env(), *l).pin_static();
+  Napi::Int32Array a = Napi::Int32Array::New(info.Env(), p.size());
+  std::copy(p.begin(), p.end(), a.Data());
+  return a;
+}
+
+Napi::Value MoeLayerWrap::ResetOffloadStats(const Napi::CallbackInfo& info) {
+  auto l = live(info.Env());
+  offload_cache(info.Env(), *l).reset_stats();
+  return info.Env().Undefined();
+}
+
+Napi::Value MoeLayerWrap::DropCache(const Napi::CallbackInfo& info) {
+  auto l = live(info.Env());
+  offload_cache(info.Env(), *l).file().drop_cache();
+  return info.Env().Undefined();
 }
 
 Napi::Value MoeLayerWrap::Close(const Napi::CallbackInfo& info) {
