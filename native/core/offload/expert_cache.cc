@@ -86,7 +86,7 @@ void ExpertCache::start_load_locked(int s, int e, bool prefetched) {
       err = std::current_exception();
     }
     finish_load(s, e, bytes, now_ns() - t0, err);
-  });
+  }, [this, e] { file_->advise_willneed(e); });
 }
 
 void ExpertCache::finish_load(int s, int e, size_t bytes, int64_t ns, std::exception_ptr err) {

@@ -233,6 +233,11 @@ size_t ExpertFile::read_expert(int e, ExpertWeights& w) const {
   return a + b;
 }
 
+void ExpertFile::advise_willneed(int e) const {
+  const Entry& x = entries_[size_t(e)];
+  ::posix_fadvise(fd_, off_t(x.offset), off_t(x.size), POSIX_FADV_WILLNEED);
+}
+
 void ExpertFile::drop_cache() const {
   ::fdatasync(fd_);
   ::posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED);

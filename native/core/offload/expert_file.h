@@ -50,6 +50,9 @@ class ExpertFile {
   // Reads expert e into a slot made by init_slot and verifies its checksum. Thread-safe.
   // Returns the bytes read.
   size_t read_expert(int expert, ExpertWeights& slot) const;
+  // Starts asynchronous readahead of expert e (POSIX_FADV_WILLNEED); read_expert then finds it
+  // in flight or landed. Only a hint: errors are ignored.
+  void advise_willneed(int expert) const;
   // Drops the page cache of the whole file (POSIX_FADV_DONTNEED; clean pages only).
   void drop_cache() const;
   // Removes the name now; the open descriptor keeps the data (for scratch files).

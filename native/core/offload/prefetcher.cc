@@ -13,25 +13,29 @@ Prefetcher::~Prefetcher() {
   thread_.join();
 }
 
-void Prefetcher::submit(std::function<void()> job) {
+void Prefetcher::submit(std::function<void()> job, std::function<void()> hint) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(std::move(job));
+    queue_.push_back({std::move(job), std::move(hint)});
   }
   cv_.notify_one();
 }
 
 void Prefetcher::loop() {
   for (;;) {
-    std::function<void()> job;
+    Job job;
+    std::function<void()> next_hint;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stop requested and drained
       job = std::move(queue_.front());
       queue_.pop_front();
+      if (!queue_.empty() && queue_.front().hint) next_hint = std::move(queue_.front().hint);
     }
-    job();
+    if (job.hint) job.hint();  // first of a burst: nobody hinted it yet
+    if (next_hint) next_hint();
+    job.run();
   }
 }
 

@@ -17,14 +17,19 @@ class Prefetcher {
   Prefetcher(const Prefetcher&) = delete;
   Prefetcher& operator=(const Prefetcher&) = delete;
 
-  // Jobs must not throw (they report their own errors).
-  void submit(std::function<void()> job);
+  // Jobs must not throw (they report their own errors). `hint` (optional) runs on the I/O thread
+  // just before the job ahead of it starts, so the device already works on this job's bytes
+  // (readahead) while the previous one is read: two requests in flight with a plain pread.
+  void submit(std::function<void()> job, std::function<void()> hint = nullptr);
 
  private:
   void loop();
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
+  struct Job {
+    std::function<void()> run, hint;
+  };
+  std::deque<Job> queue_;
   bool stop_ = false;
   std::thread thread_;
 };
