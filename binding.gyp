@@ -46,15 +46,20 @@
         "native/core/offload/prefetcher.cc",
         "native/core/offload/expert_cache.cc",
         "native/core/model/moe_model.cc",
+        "native/core/counters/perf_events.cc",
+        "native/core/counters/powercap_energy.cc",
+        "native/core/counters/nvml_counters.cc",
+        "native/core/counters/counter_session.cc",
         "native/binding/addon.cc",
         "native/binding/layer_options.cc",
         "native/binding/moe_layer_wrap.cc",
         "native/binding/offload_stats.cc",
-        "native/binding/moe_model_wrap.cc"
+        "native/binding/moe_model_wrap.cc",
+        "native/binding/counters_wrap.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "libraries": ["-pthread"]
+      "libraries": ["-pthread", "-ldl"]
     }
   ]
 }

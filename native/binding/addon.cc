@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "addon_state.h"
+#include "counters_wrap.h"
 #include "kernels/kernel_table.h"
 #include "moe_layer_wrap.h"
 #include "moe_model_wrap.h"
@@ -37,6 +38,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeMoeLayer", state->layer_ctor.Value());
   exports.Set("createModel", Napi::Function::New(env, CreateModel, "createModel"));
   exports.Set("NativeMoeModel", state->model_ctor.Value());
+  exports.Set("NativeCounters", CountersWrap::Define(env));
   return exports;
 }
 

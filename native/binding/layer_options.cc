@@ -166,6 +166,7 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value) 
     if (!d.IsString() || !moecap::parse_dtype(d.As<Napi::String>().Utf8Value(), &c.dtype))
       type_error(env, "dtype must be 'f32', 'bf16', 'int8' or 'int4'");
   }
+  if (has(o, "poison")) c.poison = o.Get("poison").ToBoolean().Value();
   if (has(o, "isa")) {
     if (!o.Get("isa").IsString()) type_error(env, "isa must be a string");
     p.isa = o.Get("isa").As<Napi::String>().Utf8Value();

@@ -26,6 +26,7 @@ struct LayerConfig {
   double capacity_factor = 0;   // 0 = unlimited
   int threads = 0;              // 0 = all hardware threads
   DType dtype = DType::F32;
+  bool poison = false;          // fill workspaces with NaN before each pass (tests: catches unwritten rows)
 };
 
 // Throws moecap::Error naming the offending field when the config is inconsistent.

@@ -33,19 +33,31 @@ void run_expert_ffn(ThreadPool& pool, const KernelTable& kernels, DType dtype, c
   const LinearFn linear = kernels.linear[int(dtype)];
   std::vector<Task> tasks;
 
-  make_tasks(groups, false, pool.size(), tasks);
-  pool.parallel_for((int)tasks.size(), [&](int t, int) {
-    const Task& task = tasks[t];
-    const ExpertRows& g = groups[task.group];
-    LinearJob job = linear_job(g.w->w13);
-    job.p0 = task.p0;
-    job.p1 = task.p1;
-    job.n = g.n;
-    job.rows = g.in;
-    job.out = g.h;
-    job.epilogue = Epilogue::SwiGLU;
-    linear(job);
-  });
+  // One phase: every (expert, panel chunk) task of the gate/up or of the down projection.
+  auto run_phase = [&](bool down) {
+    make_tasks(groups, down, pool.size(), tasks);
+    pool.parallel_for((int)tasks.size(), [&](int t, int) {
+      const Task& task = tasks[t];
+      const ExpertRows& g = groups[task.group];
+      LinearJob job = linear_job(down ? g.w->w2 : g.w->w13);
+      job.p0 = task.p0;
+      job.p1 = task.p1;
+      job.n = g.n;
+      if (down) {
+        job.rows = dtype == DType::F32 ? reinterpret_cast<const void* const*>(g.h) : g.h_act;
+        job.out = g.out;
+        job.epilogue = Epilogue::Scaled;
+        job.row_scale = g.scale;
+      } else {
+        job.rows = g.in;
+        job.out = g.h;
+        job.epilogue = Epilogue::SwiGLU;
+      }
+      linear(job);
+    });
+  };
+
+  run_phase(false);
 
   if (dtype != DType::F32) {
     // Re-encode h for the down projection's dot-product instructions, one row per task.
@@ -59,20 +71,7 @@ void run_expert_ffn(ThreadPool& pool, const KernelTable& kernels, DType dtype, c
     });
   }
 
-  make_tasks(groups, true, pool.size(), tasks);
-  pool.parallel_for((int)tasks.size(), [&](int t, int) {
-    const Task& task = tasks[t];
-    const ExpertRows& g = groups[task.group];
-    LinearJob job = linear_job(g.w->w2);
-    job.p0 = task.p0;
-    job.p1 = task.p1;
-    job.n = g.n;
-    job.rows = dtype == DType::F32 ? reinterpret_cast<const void* const*>(g.h) : g.h_act;
-    job.out = g.out;
-    job.epilogue = Epilogue::Scaled;
-    job.row_scale = g.scale;
-    linear(job);
-  });
+  run_phase(true);
 }
 
 }  // namespace moecap

@@ -145,6 +145,7 @@ void MoeLayer::route_locked(const float* x, int T, ForwardResult& out) {
   const int H = cfg_.hidden, E = cfg_.experts, k = cfg_.top_k;
   const int Ep = round_up(E, 32);
   ws_.logits.resize(size_t(T) * Ep);
+  if (cfg_.poison) std::fill(ws_.logits.begin(), ws_.logits.end(), std::nanf(""));
   out.ids.resize(size_t(T) * k);
   out.weights.resize(size_t(T) * k);
   const RouterParams rp = RouterParams::from(cfg_);
@@ -251,6 +252,11 @@ void MoeLayer::forward(const float* x, int T, ForwardResult& out, const std::fun
   ws_.hact_ptrs.resize(size_t(rows));
   ws_.out_ptrs.resize(size_t(rows));
   ws_.scales.resize(size_t(rows));
+  if (cfg_.poison) {
+    std::memset(ws_.h.data(), 0xFF, ws_.h.size());
+    std::memset(ws_.h_act.data(), 0xFF, ws_.h_act.size());
+    std::memset(ws_.out.data(), 0xFF, ws_.out.size());
+  }
   float* hbase = ws_.h.as<float>();
   float* obase = ws_.out.as<float>();
   for (int s = 0; s < rows; ++s) {
@@ -317,6 +323,7 @@ void MoeLayer::forward(const float* x, int T, ForwardResult& out, const std::fun
   // Weighted combine in a fixed order (choices j = 0..k-1, then the shared expert), so a token's
   // output never depends on the other tokens of the batch.
   out.output.resize(size_t(T) * H);
+  if (cfg_.poison) std::fill(out.output.begin(), out.output.end(), std::nanf(""));
   pool_.parallel_for((T + 7) / 8, [&](int task, int) {
     for (int t = task * 8; t < std::min(T, task * 8 + 8); ++t) {
       float* y = out.output.data() + size_t(t) * H;

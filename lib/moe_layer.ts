@@ -1,0 +1,126 @@
+// The public MoE layer: a thin wrapper over the native layer. Argument checking happens in the
+// binding (one options parser, messages naming the argument); this file only shapes types.
+import { loadAddon } from './native/loader';
+import type { NativeLayerInfo, NativeMoeLayer, NativeReferenceResult, NativeStats } from './native/types';
+
+export type Scoring = 'softmax' | 'sigmoid';
+export type DType = 'f32' | 'bf16' | 'int8' | 'int4';
+export type Isa = 'auto' | 'avx512' | 'avx2' | 'generic';
+
+/** Master weights in Hugging Face layout, fp32, row-major. */
+export interface ExplicitWeights {
+  /** [E, H]: logits = x · routerᵀ (HF `gate.weight`). */
+  router: Float32Array;
+  /** [E, F, H]: W1 (HF `gate_proj.weight` per expert). */
+  gate: Float32Array;
+  /** [E, F, H]: W3 (HF `up_proj.weight`). */
+  up: Float32Array;
+  /** [E, H, F]: W2 (HF `down_proj.weight`). */
+  down: Float32Array;
+  /** Shared expert: gate/up [Fs, H], down [H, Fs], gateWeight [H] when `sharedExperts.gated`. */
+  shared?: { gate: Float32Array; up: Float32Array; down: Float32Array; gateWeight?: Float32Array };
+}
+
+/** Random master weights generated natively from a seed (for large presets). */
+export interface SeededWeights {
+  seed: number;
+}
+
+export interface MoeLayerOptions {
+  hidden: number;
+  intermediate: number;
+  experts: number;
+  topK: number;
+  scoring?: Scoring;
+  renormalize?: boolean;
+  routedScalingFactor?: number;
+  /** [E]: added to the scores for expert selection only (DeepSeek-V3 e_score_correction_bias). */
+  selectionBias?: Float32Array;
+  /** Grouped top-k: E experts in `count` groups, keep the best `keep` groups. */
+  groups?: { count: number; keep: number };
+  sharedExperts?: { intermediate: number; gated?: boolean };
+  /** Expert capacity C = ceil(capacityFactor·T·k/E); 0 or absent = unlimited. */
+  capacityFactor?: number;
+  /** Compute threads (default: all CPUs this process may use). */
+  threads?: number;
+  /** Weight storage format (default f32). */
+  dtype?: DType;
+  /** Kernel ISA; can only lower the best the CPU has. Default: MOECAP_ISA or 'auto'. */
+  isa?: Isa;
+  weights: SeededWeights | ExplicitWeights;
+  /** Testing aid: fill the engine's work buffers with NaN before every pass. */
+  poison?: boolean;
+}
+
+export type ForwardStats = NativeStats;
+
+export interface ForwardResult {
+  /** [T, H] */
+  output: Float32Array;
+  /** [T, k] in selection order */
+  expertIds: Int32Array;
+  /** [T, k] router weights after renormalisation and scaling */
+  expertWeights: Float32Array;
+  stats: ForwardStats;
+}
+
+export interface RouteResult {
+  expertIds: Int32Array;
+  expertWeights: Float32Array;
+  stats: ForwardStats;
+}
+
+/** fp64 reference computed from the fp32 master weights (not the quantised copies). */
+export type ReferenceResult = NativeReferenceResult;
+export type LayerInfo = NativeLayerInfo;
+
+const ISAS = ['auto', 'avx512', 'avx2', 'generic'];
+
+export class MoeLayer {
+  /** @internal */
+  constructor(private readonly native: NativeMoeLayer, readonly options: Readonly<MoeLayerOptions>) {}
+
+  /** Runs the layer on x [T, H] off the main thread. */
+  async forward(x: Float32Array): Promise<ForwardResult> {
+    return (await this.native.forward(x)) as ForwardResult;
+  }
+
+  /** Router only: expert ids and weights for x [T, H]. */
+  async route(x: Float32Array): Promise<RouteResult> {
+    const r = await this.native.route(x);
+    return { expertIds: r.expertIds, expertWeights: r.expertWeights, stats: r.stats };
+  }
+
+  /** fp64 reference for the tokens in `sample` (default: all), with fp64 routing of every token. */
+  async reference(x: Float32Array, sample?: Int32Array): Promise<ReferenceResult> {
+    return this.native.reference(x, sample);
+  }
+
+  info(): LayerInfo {
+    return this.native.info();
+  }
+
+  get closed(): boolean {
+    return this.native.closed;
+  }
+
+  /** Frees the weights once in-flight passes finish. Later calls reject. */
+  close(): void {
+    this.native.close();
+  }
+}
+
+export async function createMoeLayer(options: MoeLayerOptions): Promise<MoeLayer> {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  let isa = options.isa;
+  if (isa === undefined && process.env.MOECAP_ISA) {
+    isa = process.env.MOECAP_ISA as Isa;
+    if (!ISAS.includes(isa)) throw new RangeError(`MOECAP_ISA must be one of ${ISAS.join(', ')}, got '${isa}'`);
+  }
+  const native = await loadAddon().createLayer({ ...options, isa: isa ?? 'auto' });
+  return new MoeLayer(native, options);
+}
+
+export function systemInfo() {
+  return loadAddon().systemInfo();
+}
