@@ -10,7 +10,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const native = require('../build/Release/moecap.node');
+const native = require('node-gyp-build')(path.join(__dirname, '..'));  // build/ or prebuilds/
 
 const args = process.argv.slice(2);
 const arg = (name, def) => { const i = args.indexOf('--' + name); return i >= 0 ? args[i + 1] : def; };

@@ -99,8 +99,8 @@ describe('offload: weights file', () => {
   test('a failed write (file size limit, as on a full disk) leaves no file and no temp file', async () => {
     const sub = fs.mkdtempSync(path.join(dir, 'full-'));
     const p = path.join(sub, 'experts.bin');
-    const addon = path.resolve(__dirname, '../build/Release/moecap.node');
-    const helpers = `const m = require(${JSON.stringify(addon)});
+    const loader = path.resolve(__dirname, '../dist/native/loader.js');
+    const helpers = `const m = require(${JSON.stringify(loader)}).loadAddon();
       const o = { hidden: 64, intermediate: 64, experts: 8, topK: 2, weights: { seed: 5 }, offload: { capacity: 2, path: ${JSON.stringify(p)} } };
       m.createLayer(o).then(() => console.log('CREATED'), (e) => console.log('REJECTED ' + e.message));`;
     // SIGXFSZ ignored: write() fails with EFBIG like it would with ENOSPC.

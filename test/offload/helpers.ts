@@ -3,8 +3,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-export const native: any = require('../../build/Release/moecap.node');
+import { loadAddon } from '../../lib/native/loader';
+
+// The raw addon (build/ or prebuilds/, whichever the package loader finds): these tests drive the
+// binding directly, including options lib/ only passes through.
+export const native: any = loadAddon();
 
 export const DTYPES = ['f32', 'bf16', 'int8', 'int4'];
 export const POLICIES = ['lru', 'lfu', 'lfru', 'static'];

@@ -1,0 +1,44 @@
+// The offload API through lib/: createMoeLayer({ offload }) and createMoeModel.
+import { createMoeLayer, createMoeModel } from '../lib';
+import { sameBits, tokens } from './offload/helpers';
+
+const SHAPE = { hidden: 40, intermediate: 24, experts: 8, topK: 2, threads: 2, weights: { seed: 5 } };
+
+test('createMoeLayer with offload matches the resident layer; offload info and counters', async () => {
+  const ref = await createMoeLayer({ ...SHAPE, dtype: 'bf16' });
+  const l = await createMoeLayer({ ...SHAPE, dtype: 'bf16', offload: { capacity: { fraction: 0.25 }, policy: 'lfru' } });
+  for (let i = 0; i < 3; i++) {
+    const x = tokens(3 + i, SHAPE.hidden, 40 + i);
+    const [a, b] = [await ref.forward(x), await l.forward(x)];
+    expect(sameBits(a.output, b.output)).toBe(true);
+    expect(b.stats.offload!.hits + b.stats.offload!.misses).toBe(b.stats.distinctExperts);
+  }
+  const info = l.offloadInfo();
+  expect(info).toMatchObject({ capacity: 2, policy: 'lfru', prefetch: true, coldCache: false });
+  expect(info.stats.passes).toBe(3);
+  expect(l.info().offload!.capacity).toBe(2);
+  expect(ref.info().offload).toBeNull();
+  l.resetOffloadStats();
+  expect(l.offloadInfo().stats.passes).toBe(0);
+});
+
+test('createMoeModel: residual stack, offload with prediction, per-layer stats', async () => {
+  const ref = await createMoeModel({ ...SHAPE, layers: 3 });
+  const m = await createMoeModel({ ...SHAPE, layers: 3, offload: { capacity: 3, policy: 'static' } });
+  for (let i = 0; i < 4; i++) {
+    if (i === 2) expect(m.pinStatic()).toHaveLength(3);
+    const x = tokens(2, SHAPE.hidden, 70 + i);
+    const [a, b] = [await ref.forward(x), await m.forward(x)];
+    expect(sameBits(a.output, b.output)).toBe(true);
+    expect(b.stats.layers).toHaveLength(3);
+    expect(b.stats.offload!.overlapEfficiency).toBeGreaterThan(0);
+    expect(b.stats.prediction!.total).toBeGreaterThan(0);
+  }
+  const s = m.offloadStats();
+  expect(s.passes).toBe(12);
+  expect(s.prediction.accuracy).not.toBeNull();
+  expect(m.info()).toMatchObject({ layers: 3, experts: 8 });
+  m.close();
+  expect(m.closed).toBe(true);
+  await expect(m.forward(tokens(1, SHAPE.hidden, 1))).rejects.toThrow(/closed/);
+});
