@@ -59,6 +59,8 @@ export interface NativeOffloadInfo {
   policy: string;
   prefetch: boolean;
   path: string;
+  /** True when `path` was a scratch file, already removed from its folder (held open). */
+  scratch: boolean;
   coldCache: boolean;
   expertBytes: number;
   fileBytes: number;

@@ -29,6 +29,7 @@ Napi::Object offload_info_object(Napi::Env env, const moecap::ExpertCache& c) {
   o.Set("policy", moecap::policy_name(c.policy()));
   o.Set("prefetch", c.async());
   o.Set("path", c.file().path());
+  o.Set("scratch", c.file().scratch());
   o.Set("coldCache", c.file().cold());
   o.Set("expertBytes", double(c.file().expert_bytes()));
   o.Set("fileBytes", double(c.file().file_bytes()));

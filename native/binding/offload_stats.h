@@ -10,8 +10,8 @@ namespace moecap_binding {
 //   prefetchUsed, waves, tierBytesPerSecond } — rates are null when undefined (no access / no I/O).
 Napi::Object offload_stats_object(Napi::Env env, const moecap::OffloadStats& s);
 
-// The cache's configuration and cumulative counters: { capacity, policy, prefetch, path,
-// coldCache, expertBytes, resident, stats }.
+// The cache's configuration and cumulative counters: { capacity, policy, prefetch, path, scratch,
+// coldCache, expertBytes, fileBytes, resident, stats }.
 Napi::Object offload_info_object(Napi::Env env, const moecap::ExpertCache& c);
 
 }  // namespace moecap_binding

@@ -203,7 +203,10 @@ ExpertFile::~ExpertFile() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void ExpertFile::unlink_now() { ::unlink(path_.c_str()); }
+void ExpertFile::unlink_now() {
+  ::unlink(path_.c_str());
+  unlinked_ = true;
+}
 
 void ExpertFile::init_slot(ExpertWeights& w) const {
   w.hidden = shape_.hidden;

@@ -62,6 +62,7 @@ class ExpertFile {
   size_t expert_bytes() const { return expert_bytes_; }
   uint64_t file_bytes() const { return file_bytes_; }
   bool cold() const { return cold_; }
+  bool scratch() const { return unlinked_; }  // removed from the folder (a scratch file)
 
  private:
   struct Entry {
@@ -69,7 +70,7 @@ class ExpertFile {
   };
   std::string path_;
   int fd_ = -1;
-  bool cold_ = false;
+  bool cold_ = false, unlinked_ = false;
   ExpertFileShape shape_;
   int w13_panels_ = 0, w2_panels_ = 0, w13_k_ = 0, w2_k_ = 0;
   size_t w13_panel_bytes_ = 0, w2_panel_bytes_ = 0, expert_bytes_ = 0;
