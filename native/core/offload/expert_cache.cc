@@ -107,8 +107,9 @@ void ExpertCache::finish_load(int s, int e, size_t bytes, int64_t ns, std::excep
       slot.state = State::Ready;
       if (slot.pinned) ready_.push_back(e);
     }
+    // Under the lock: once inflight_ reaches 0 the destructor may run as soon as we unlock.
+    cv_.notify_all();
   }
-  cv_.notify_all();
 }
 
 void ExpertCache::issue_pending_locked() {
