@@ -66,6 +66,29 @@ function coldSequentialRead(model, file, limit = Infinity) {
   return { bytes: total, seconds: s, bytesPerSecond: total / s };
 }
 
+// Cold reads of whole experts at their file offsets (the access pattern of the cache, one at a
+// time, no readahead hint): the device's rate for this pattern, next to the sequential one.
+function coldExpertReads(model, files, count = 48) {
+  model.dropCache();
+  const fds = files.map((f) => fs.openSync(f, 'r'));
+  const head = Buffer.alloc(88 + 24 * E);
+  fs.readSync(fds[0], head, 0, head.length, 0);
+  const size = Number(head.readBigUInt64LE(88 + 8));
+  const buf = Buffer.allocUnsafe(size);
+  let total = 0;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) {
+    const fd = fds[i % fds.length], e = (i * 37) % E;
+    fs.readSync(fd, head, 0, 24, 88 + 24 * e);
+    const off = Number(head.readBigUInt64LE(0));
+    for (let got = 0; got < size; ) { const n = fs.readSync(fd, buf, got, size - got, off + got); if (n <= 0) break; got += n; total += n; }
+  }
+  const s = Number(process.hrtime.bigint() - t0) * 1e-9;
+  fds.forEach((fd) => fs.closeSync(fd));
+  model.dropCache();
+  return total / s;
+}
+
 const fmt = (v, d = 1) => (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(d));
 const GB = 1e9;
 
@@ -117,6 +140,10 @@ async function measure(label, opts, T, passes, warm, profile) {
   const seqBw = Math.max(...seq.map((s) => s.bytesPerSecond));
   console.log(`cold sequential read of ${prefix}.0 (16 MiB reads): ${seq.map((s) => (s.bytesPerSecond / GB).toFixed(2)).join(', ')} GB/s ` +
     `(best ${(seqBw / GB).toFixed(2)}); same file warm (page cache): ${(warmSeq / GB).toFixed(2)} GB/s`);
+  const layerFiles = Array.from({ length: LAYERS }, (_, l) => `${prefix}.${l}`);
+  const expertRead = [0, 1].map(() => coldExpertReads(probe, layerFiles));
+  console.log(`cold reads of 48 whole experts at their offsets (4 files, one at a time): ` +
+    `${expertRead.map((v) => (v / GB).toFixed(2)).join(', ')} GB/s`);
   probe.close();
 
   // The engine's selectionBias is added to the router *scores* (softmax probabilities ≈ 1/64), not
@@ -135,7 +162,9 @@ async function measure(label, opts, T, passes, warm, profile) {
     Object.entries(shares).map(([b, v]) => `β=${b}: ${v.toFixed(3)}`).join(', ') + `; Zipf(1) target ${ZIPF_TOP16.toFixed(3)} → β = ${beta}`);
   const ROUTING = { uniform: undefined, zipf: zipfBias(beta) };
   const rows = [];
-  const cases = quick ? [[1, 6, 4]] : [[1, 16, 8], [16, 8, 4], [256, 2, 1]];
+  const all = [[1, 16, 8], [16, 8, 4], [256, 2, 1]];
+  const only = arg('tokens', null);  // e.g. --tokens 1,16
+  const cases = quick ? [[1, 6, 4]] : only ? all.filter(([T]) => only.split(',').map(Number).includes(T)) : all;
   const fractions = quick ? [1, 0.25] : [1, 0.5, 0.25, 0.125];
   const header = '| T | routing | resident | policy | ms/pass | all-resident ms | hit rate | MB read/pass | stall ms | GB/s (io busy) | GB/s (wall) | seq GB/s now | wall/seq | overlap | next-layer pred. |';
   const lines = [header, '|' + '---|'.repeat(15)];
@@ -162,14 +191,17 @@ async function measure(label, opts, T, passes, warm, profile) {
           print(r, routing, frac, policy, resident.msPerPass);
         }
       }
-      if (T === 1 && routing !== 'zipf-logit') {  // the same decode without prefetch, at 25 %: what overlap buys
-        const r = await measure('lru-noprefetch', { ...base, offload: { capacity: 16, policy: 'lru', prefetch: false, path: prefix, coldCache: true } }, T, passes, warm);
-        rows.push({ routing, fraction: 0.25, policy: 'lru (no prefetch)', residentMsPerPass: resident.msPerPass, ...r });
-        print(r, routing, 0.25, 'lru, no prefetch', resident.msPerPass);
+      if (T === 1) {  // the same decode without prefetch, at 25 %: what overlap buys, and (skewed)
+        // each policy on its own, without next-layer prefetch filling the cache with predictions.
+        for (const policy of routing === 'zipf' ? ['lru', 'lfu', 'lfru', 'static'] : ['lru']) {
+          const r = await measure(`${policy}-noprefetch`, { ...base, offload: { capacity: 16, policy, prefetch: false, path: prefix, coldCache: true } }, T, passes, warm, policy === 'static');
+          rows.push({ routing, fraction: 0.25, policy: `${policy} (no prefetch)`, residentMsPerPass: resident.msPerPass, ...r });
+          print(r, routing, 0.25, `${policy}, no prefetch`, resident.msPerPass);
+        }
       }
     }
   }
-  const out = { date: new Date().toISOString(), shape: SHAPE, zipfBeta: beta, top16Shares: shares, uniformShare, layers: LAYERS, system: info, coldSequentialRead: seq, warmSequentialBytesPerSecond: warmSeq, rows };
+  const out = { date: new Date().toISOString(), shape: SHAPE, zipfBeta: beta, top16Shares: shares, uniformShare, layers: LAYERS, system: info, coldSequentialRead: seq, coldExpertReadBytesPerSecond: expertRead, warmSequentialBytesPerSecond: warmSeq, rows };
   fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
   const file = path.join(__dirname, 'results', `offload-${Date.now()}.json`);
   fs.writeFileSync(file, JSON.stringify(out, null, 1));
