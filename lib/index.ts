@@ -13,7 +13,11 @@ export {
   type Scoring,
   type DType,
   type Isa,
+  type CachePolicy,
+  type OffloadOptions,
+  type OffloadInfo,
 } from './moe_layer';
+export { createMoeModel, MoeModel, type MoeModelOptions, type ModelForwardResult, type ModelInfo } from './moe_model';
 export { loadAddon } from './native/loader';
 export { backendInfo, type Backend, type BackendInfo } from './backend';
 export { fidelity, type Fidelity } from './fidelity';

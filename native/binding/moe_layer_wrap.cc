@@ -5,14 +5,14 @@
 #include "addon_state.h"
 #include "backend/cuda_loader.h"
 #include "layer_options.h"
+#include "offload_stats.h"
 #include "promise_worker.h"
 #include "runtime/memory_info.h"
 #include "weights/activation_rows.h"
 
 namespace moecap_binding {
-namespace {
 
-Napi::Object stats_object(Napi::Env env, const moecap::ForwardStats& s, const moecap::MoeLayer& layer) {
+Napi::Object forward_stats_object(Napi::Env env, const moecap::ForwardStats& s, const moecap::MoeLayer& layer) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("tokens", s.tokens);
   o.Set("distinctExperts", s.distinct_experts);
@@ -33,8 +33,25 @@ Napi::Object stats_object(Napi::Env env, const moecap::ForwardStats& s, const mo
   o.Set("isa", layer.isa());
   o.Set("threads", layer.threads());
   o.Set("dtype", moecap::dtype_name(layer.config().dtype));
+  o.Set("computeNs", double(s.compute_ns));
+  if (s.offloaded) {
+    Napi::Object off = offload_stats_object(env, s.offload);
+    off.Set("overlapEfficiency",
+            s.total_ns > 0 ? double(std::max(s.offload.io_ns, s.compute_ns)) / double(s.total_ns) : 0.0);
+    Napi::Int32Array r = Napi::Int32Array::New(env, s.resident.size());
+    std::copy(s.resident.begin(), s.resident.end(), r.Data());
+    off.Set("resident", r);
+    o.Set("offload", off);
+  }
   return o;
 }
+
+moecap::ExpertCache& offload_cache(Napi::Env env, moecap::MoeLayer& layer) {
+  if (!layer.cache()) throw Napi::Error::New(env, "offload is not enabled (create it with an `offload` option)");
+  return *layer.cache();
+}
+
+namespace {
 
 template <class T, class A>
 A typed_copy(Napi::Env env, const std::vector<T>& v) {
@@ -49,7 +66,7 @@ class CreateWorker : public PromiseWorker {
       : PromiseWorker(env), opts_(std::move(opts)), choice_(std::move(choice)), cuda_opts_(cuda) {}
   void Run() override {
     if (choice_.api) cuda_ = std::make_shared<moecap::CudaLayer>(choice_.api, opts_.config, *opts_.weights, cuda_opts_);
-    else layer_ = std::make_shared<moecap::MoeLayer>(opts_.config, opts_.weights, opts_.isa);
+    else layer_ = std::make_shared<moecap::MoeLayer>(opts_.config, opts_.weights, opts_.isa, opts_.offload);
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object obj = AddonState::get(env).layer_ctor.New({});
@@ -130,7 +147,7 @@ class ForwardWorker : public PromiseWorker {
     if (!route_only_) o.Set("output", typed_copy<float, Napi::Float32Array>(env, r_.output));
     o.Set("expertIds", typed_copy<int32_t, Napi::Int32Array>(env, r_.ids));
     o.Set("expertWeights", typed_copy<float, Napi::Float32Array>(env, r_.weights));
-    o.Set("stats", stats_object(env, r_.stats, *layer_));
+    o.Set("stats", forward_stats_object(env, r_.stats, *layer_));
     return o;
   }
 
@@ -199,6 +216,10 @@ Napi::Function MoeLayerWrap::Define(Napi::Env env) {
                      {InstanceMethod<&MoeLayerWrap::Forward>("forward"), InstanceMethod<&MoeLayerWrap::Route>("route"),
                       InstanceMethod<&MoeLayerWrap::Reference>("reference"), InstanceMethod<&MoeLayerWrap::Info>("info"),
                       InstanceMethod<&MoeLayerWrap::Close>("close"),
+                     InstanceMethod<&MoeLayerWrap::OffloadInfo>("offloadInfo"),
+                     InstanceMethod<&MoeLayerWrap::PinStatic>("pinStatic"),
+                     InstanceMethod<&MoeLayerWrap::ResetOffloadStats>("resetOffloadStats"),
+                     InstanceMethod<&MoeLayerWrap::DropCache>("dropCache"),
                       InstanceAccessor<&MoeLayerWrap::IsClosed>("closed")});
 }
 
@@ -290,6 +311,7 @@ Napi::Value MoeLayerWrap::Info(const Napi::CallbackInfo& info) {
     o.Set("backend", backend_);
     o.Set("backendReason", backend_reason_);
     o.Set("maxTokens", cuda_->options().max_tokens);
+    o.Set("offload", env.Null());  // the CUDA layer keeps its own device cache (cudaCacheSlots)
     return o;
   }
   auto l = live(env);
@@ -307,7 +329,34 @@ Napi::Value MoeLayerWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("expertBytes", l->expert_bytes());
   o.Set("backend", backend_);
   o.Set("backendReason", backend_reason_);
+  o.Set("offload", l->cache() ? Napi::Value(offload_info_object(env, *l->cache())) : env.Null());
   return o;
+}
+
+Napi::Value MoeLayerWrap::OffloadInfo(const Napi::CallbackInfo& info) {
+  auto l = live(info.Env());
+  return offload_info_object(info.Env(), offload_cache(info.Env(), *l));
+}
+
+// Static policy: the passes so far were the profile run; pins the most used experts.
+Napi::Value MoeLayerWrap::PinStatic(const Napi::CallbackInfo& info) {
+  auto l = live(info.Env());
+  std::vector<int> p = offload_cache(info.Env(), *l).pin_static();
+  Napi::Int32Array a = Napi::Int32Array::New(info.Env(), p.size());
+  std::copy(p.begin(), p.end(), a.Data());
+  return a;
+}
+
+Napi::Value MoeLayerWrap::ResetOffloadStats(const Napi::CallbackInfo& info) {
+  auto l = live(info.Env());
+  offload_cache(info.Env(), *l).reset_stats();
+  return info.Env().Undefined();
+}
+
+Napi::Value MoeLayerWrap::DropCache(const Napi::CallbackInfo& info) {
+  auto l = live(info.Env());
+  offload_cache(info.Env(), *l).file().drop_cache();
+  return info.Env().Undefined();
 }
 
 Napi::Value MoeLayerWrap::Close(const Napi::CallbackInfo& info) {

@@ -41,12 +41,22 @@ class MoeLayerWrap : public Napi::ObjectWrap<MoeLayerWrap> {
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value IsClosed(const Napi::CallbackInfo& info);
+  Napi::Value OffloadInfo(const Napi::CallbackInfo& info);
+  Napi::Value PinStatic(const Napi::CallbackInfo& info);
+  Napi::Value ResetOffloadStats(const Napi::CallbackInfo& info);
+  Napi::Value DropCache(const Napi::CallbackInfo& info);
 
   std::shared_ptr<moecap::MoeLayer> layer_;
   std::shared_ptr<moecap::CudaLayer> cuda_;  // set instead of layer_ on the CUDA backend
   std::shared_ptr<CpuReference> cuda_ref_;
   std::string backend_ = "cpu", backend_reason_;
 };
+
+// The `stats` object of a forward result (with `offload` when the layer offloads).
+Napi::Object forward_stats_object(Napi::Env env, const moecap::ForwardStats& s, const moecap::MoeLayer& layer);
+
+// Offload methods shared with the model: the layer's cache or a TypeError/Error.
+moecap::ExpertCache& offload_cache(Napi::Env env, moecap::MoeLayer& layer);
 
 // createLayer(options) → Promise<NativeMoeLayer>; packing runs off the main thread.
 Napi::Value CreateLayer(const Napi::CallbackInfo& info);

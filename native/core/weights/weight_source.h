@@ -30,6 +30,8 @@ class WeightSource {
   // How another backend (CUDA) can get the same master weights without RTTI: the seed, or the arrays.
   virtual bool seed(uint64_t* out) const { (void)out; return false; }
   virtual const ExplicitWeights* arrays() const { return nullptr; }
+  // Identifies the weights (an offload file written from other weights is refused).
+  virtual uint64_t fingerprint() const = 0;
 };
 
 // Counter-based generator: weight (m, expert, row, col) = N(0,1)-like value · 1/sqrt(cols),
@@ -38,11 +40,13 @@ class WeightSource {
 class SeededWeights : public WeightSource {
  public:
   explicit SeededWeights(uint64_t seed) : seed_(seed) {}
+  uint64_t seed() const { return seed_; }
   void row(Matrix m, int expert, int row, int cols, float* out) const override;
   bool seed(uint64_t* out) const override {
     *out = seed_;
     return true;
   }
+  uint64_t fingerprint() const override;
 
  private:
   uint64_t seed_;
@@ -53,6 +57,7 @@ struct ExplicitWeights : public WeightSource {
   std::vector<float> router, gate, up, down, shared_gate, shared_up, shared_down, shared_gate_weight;
   void row(Matrix m, int expert, int row, int cols, float* out) const override;
   const ExplicitWeights* arrays() const override { return this; }
+  uint64_t fingerprint() const override;  // hash of the expert matrices
 };
 
 }  // namespace moecap
