@@ -13,8 +13,22 @@ export {
   type Scoring,
   type DType,
   type Isa,
+  type CachePolicy,
+  type OffloadOptions,
+  type OffloadInfo,
 } from './moe_layer';
+export { createMoeModel, MoeModel, type MoeModelOptions, type ModelForwardResult, type ModelInfo } from './moe_model';
 export { loadAddon } from './native/loader';
+export { backendInfo, type Backend, type BackendInfo } from './backend';
 export { fidelity, type Fidelity } from './fidelity';
 export { VERSION } from './version';
 export { Counters, probeCounters, type CounterReading, type CounterAvailability } from './counters';
+export type { ResultsView } from './report/results_view';
+export { run, calibrate, PRESETS, DATASHEETS, type RunPlan, type Results, type ConfigResult, type Progress, type RunOptions } from './cap';
+
+/** Writes the HTML CAP report of a results.json (or run folder); see `moecap report`. Loads Vega on first use. */
+export async function writeReport(input: string, out?: string): Promise<{ file: string }> {
+  const { writeReport: write } = await import('./report/write_report');
+  const { file } = await write(input, out);
+  return { file };
+}

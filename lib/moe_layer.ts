@@ -1,7 +1,13 @@
 // The public MoE layer: a thin wrapper over the native layer. Argument checking happens in the
 // binding (one options parser, messages naming the argument); this file only shapes types.
 import { loadAddon } from './native/loader';
-import type { NativeLayerInfo, NativeMoeLayer, NativeReferenceResult, NativeStats } from './native/types';
+import type {
+  NativeLayerInfo,
+  NativeMoeLayer,
+  NativeOffloadInfo,
+  NativeReferenceResult,
+  NativeStats,
+} from './native/types';
 
 export type Scoring = 'softmax' | 'sigmoid';
 export type DType = 'f32' | 'bf16' | 'int8' | 'int4';
@@ -48,9 +54,39 @@ export interface MoeLayerOptions {
   /** Kernel ISA; can only lower the best the CPU has. Default: MOECAP_ISA or 'auto'. */
   isa?: Isa;
   weights: SeededWeights | ExplicitWeights;
+  /** Keep the routed experts in a weights file and only a bounded cache of them in memory. */
+  offload?: OffloadOptions;
   /** Testing aid: fill the engine's work buffers with NaN before every pass. */
   poison?: boolean;
+  /**
+   * 'auto' (default): CUDA when the driver, a device and build-cuda/libmoecap_cuda.so are usable, else the
+   * CPU (info().backendReason says why). 'cuda' fails with the reason when it is unusable. MOECAP_BACKEND overrides.
+   */
+  backend?: 'cpu' | 'cuda' | 'auto';
+  /** CUDA: largest T of one pass (sizes the device workspace; default 4096). */
+  maxTokens?: number;
+  /** CUDA: device index (default 0). */
+  cudaDevice?: number;
+  /** CUDA: keep experts in pinned host memory with this many device cache slots (0 = all on the device). */
+  cudaCacheSlots?: number;
 }
+
+export type CachePolicy = 'lru' | 'lfu' | 'lfru' | 'static';
+
+export interface OffloadOptions {
+  /** Resident experts: a count, a byte budget (whole experts), or a fraction of the experts. */
+  capacity: number | { bytes: number } | { fraction: number };
+  /** Eviction policy (default 'lru'). 'static' pins the most used experts at pinStatic(). */
+  policy?: CachePolicy;
+  /** Load misses on an I/O thread, overlapped with compute (default true). */
+  prefetch?: boolean;
+  /** Weights file (reused when it exists and matches; written atomically otherwise). Default: a
+   *  scratch file in $TMPDIR, removed on close. For a model, layer l uses `${path}.${l}`. */
+  path?: string;
+  /** Drop the file's page cache (at open and after every read) so reads reach the device. */
+  coldCache?: boolean;
+}
+export type OffloadInfo = NativeOffloadInfo;
 
 export type ForwardStats = NativeStats;
 
@@ -98,6 +134,25 @@ export class MoeLayer {
 
   info(): LayerInfo {
     return this.native.info();
+  }
+
+  /** Offload configuration, resident experts and cumulative counters (throws without offload). */
+  offloadInfo(): OffloadInfo {
+    return this.native.offloadInfo();
+  }
+
+  /** Static policy: the passes so far were the profile run; pins the most used experts. */
+  pinStatic(): Int32Array {
+    return this.native.pinStatic();
+  }
+
+  resetOffloadStats(): void {
+    this.native.resetOffloadStats();
+  }
+
+  /** Drops the weights file's page cache (a cold start for the next reads). */
+  dropCache(): void {
+    this.native.dropCache();
   }
 
   get closed(): boolean {

@@ -1,52 +1,50 @@
-// calibrate(): the machine's ceilings (native/core/calibrate), as the bench and the CAP runner use
-// them. Only the shape and sanity of the figures are asserted — they are measurements.
-import { loadAddon, systemInfo } from '../lib';
+// `moecap calibrate`: measured ceilings saved as a machine profile, reused, and used by runs.
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 
-const addon = loadAddon();
-const ISAS = systemInfo().supportedIsas as ('avx512' | 'avx2' | 'generic')[];
+const BIN = path.join(__dirname, '..', 'bin', 'moecap.js');
+const small = ['--repeats', '2', '--read-bytes', String(64 << 20), '--file-bytes', String(16 << 20)];
 
-describe('calibrate', () => {
-  test.each(ISAS)('measures read bandwidth and arithmetic peaks with the %s loops', async (isa) => {
-    const c = await addon.calibrate({ readBytes: 64 << 20, repeats: 3, threads: 2, isa });
-    expect(c.isa).toBe(isa);
-    expect(c.threads).toBe(2);
-    expect(c.repeats).toBe(3);
-    for (const m of [c.readBandwidth, c.fp32Flops!]) {
-      expect(m.min).toBeGreaterThan(0);
-      expect(m.min).toBeLessThanOrEqual(m.median);
-      expect(m.median).toBeLessThanOrEqual(m.max);
+test('calibrate measures, saves, reuses; a CAP run then reports S-MBU/S-MFU from it', () => {
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-cache-'));
+  const env = { ...process.env, XDG_CACHE_HOME: cache };
+  try {
+    const first = spawnSync(process.execPath, [BIN, 'calibrate', ...small, '--json'], { env, encoding: 'utf8' });
+    expect(first.status).toBe(0);
+    const p = JSON.parse(first.stdout);
+    expect(p.kind).toBe('cpu-measured');
+    for (const f of [p.readBandwidth, p.copyBandwidth, p.peakFlops.f32, p.offloadReadBandwidth]) {
+      expect(f.value).toBeGreaterThan(0);
+      expect(f.repeats).toBeGreaterThanOrEqual(1);
+      expect(f.min).toBeLessThanOrEqual(f.value);
+      expect(f.max).toBeGreaterThanOrEqual(f.value);
     }
-    expect(c.readBandwidth.unit).toBe('B/s');
-    expect(c.fp32Flops!.unit).toBe('FLOP/s');
-    if (isa === 'avx512') {
-      expect(c.bf16Flops!.median).toBeGreaterThan(0);
-      expect(c.int8Ops!.unit).toBe('OP/s');
-    } else {
-      expect(c.bf16Flops).toBeNull();
-      expect(c.int8Ops).toBeNull();
-    }
-  });
+    const files = fs.readdirSync(path.join(cache, 'moecap', 'profiles'));
+    expect(files).toHaveLength(1);
+    const again = spawnSync(process.execPath, [BIN, 'calibrate'], { env, encoding: 'utf8' });
+    expect(again.stdout).toMatch(/saved profile/);
+    expect(again.stdout).toContain(p.measuredAt);
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-run-'));
+    const run = spawnSync(process.execPath, [BIN, 'run', '--preset', 'tiny', '--batch', '1', '--phase', 'decode', '--repeats', '2', '--quiet', '--out', out], { env, encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
+    expect(JSON.stringify(results)).toContain('moecap calibrate');
+    fs.rmSync(out, { recursive: true, force: true });
+  } finally {
+    fs.rmSync(cache, { recursive: true, force: true });
+  }
+});
 
-  test('compute: false measures the read bandwidth only', async () => {
-    const c = await addon.calibrate({ readBytes: 32 << 20, repeats: 2, compute: false });
-    expect(c.readBandwidth.median).toBeGreaterThan(0);
-    expect(c.fp32Flops).toBeNull();
-    expect(c.int8Ops).toBeNull();
-  });
-
-  test('rejects bad options with a clear error', async () => {
-    // The addon's error classes come from Node's realm, not jest's sandbox: compare names.
-    const thrown = (f: () => unknown): Error => {
-      try {
-        f();
-      } catch (e) {
-        return e as Error;
-      }
-      throw new Error('did not throw');
-    };
-    expect(thrown(() => addon.calibrate({ repeats: 0 }))).toMatchObject({ name: 'RangeError', message: expect.stringMatching(/repeats/) });
-    expect(thrown(() => addon.calibrate({ readBytes: 1.5 }))).toMatchObject({ name: 'RangeError', message: expect.stringMatching(/readBytes/) });
-    expect(thrown(() => addon.calibrate({ isa: 'sse9' } as never))).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/isa/) });
-    expect(thrown(() => addon.calibrate(42 as never))).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/options/) });
-  });
+test('a missing offload folder is one clear line and a non-zero exit', () => {
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-cache-'));
+  try {
+    const r = spawnSync(process.execPath, [BIN, 'calibrate', ...small, '--offload-dir', '/nonexistent/dir'], { env: { ...process.env, XDG_CACHE_HOME: cache }, encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/offload folder '\/nonexistent\/dir' is not a directory/);
+  } finally {
+    fs.rmSync(cache, { recursive: true, force: true });
+  }
 });

@@ -4,15 +4,22 @@ import { VERSION } from '../version';
 import { UsageError } from './args';
 import { runDefault } from './run_default';
 import { countersCommand } from './counters_cmd';
+import { calibrateCommand } from './calibrate_cmd';
+import { reportCommand } from './report_cmd';
+import { CAP_COMMANDS } from '../cap/cli_hook';
 
 const HELP = `moecap ${VERSION} — MoE inference performance engine and CAP benchmark
 
 Usage: moecap <command> [options]
 
 Commands:
-  run       run an MoE layer (default: OLMoE shape) and report speed and fidelity
+  run       CAP run: presets × workloads on this machine; cost, accuracy, performance
+  presets   the model presets and their router semantics
+  layer     one MoE layer (default: OLMoE shape) at a few token counts: speed and fp64 error
   info      what this machine offers (ISAs, threads, memory)
+  calibrate measure this machine's ceilings (bandwidth, peak FLOP/s, file read) for S-MBU/S-MFU
   counters  the hardware/software counters available here, and why others are not
+  report    render a results.json (or run folder) as a self-contained HTML CAP report
   help      this text
 
 'moecap <command> --help' describes a command's options.
@@ -32,7 +39,14 @@ export async function main(argv: string[], out = (s: string) => process.stdout.w
         out(VERSION + '\n');
         return 0;
       case 'run':
+      case 'presets':
+        return await CAP_COMMANDS[cmd](rest, { out, err });
+      case 'layer':
         return await runDefault(rest, out);
+      case 'report':
+        return await reportCommand(rest, out);
+      case 'calibrate':
+        return await calibrateCommand(rest, out);
       case 'counters':
         return countersCommand(rest, out);
       case 'info':

@@ -1,8 +1,8 @@
-// `moecap run`: an OLMoE-shaped layer (H=2048 F=1024 E=64 k=8, seeded random weights) at a few
+// `moecap layer`: an OLMoE-shaped layer (H=2048 F=1024 E=64 k=8, seeded random weights) at a few
 // token counts. Prints median time per pass, tokens/s, bytes of the distinct experts read per
 // second, FLOP/s, and the error against the fp64 reference on a sample of tokens. Every figure is
 // measured in this run (native timers) or computed from measured figures.
-import { createMoeLayer, type DType } from '../moe_layer';
+import { createMoeLayer, type CachePolicy, type DType } from '../moe_layer';
 import { fidelity } from '../fidelity';
 import { parseArgs, usage, type OptionSpec } from './args';
 
@@ -18,6 +18,9 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'seed', type: 'number', description: 'weight seed', default: 1 },
   { name: 'isa', type: 'string', description: 'auto, avx512, avx2, generic' },
   { name: 'sample', type: 'number', description: 'tokens checked against the fp64 reference', default: 4 },
+  { name: 'offload', type: 'number', description: 'fraction of experts resident (0..1]; the rest in a weights file' },
+  { name: 'offload-policy', type: 'string', description: 'lru, lfu, lfru, static (with --offload)', default: 'lru' },
+  { name: 'cold', type: 'boolean', description: 'with --offload: drop the file page cache so reads reach the device' },
   { name: 'json', type: 'boolean', description: 'print the results as JSON' },
   { name: 'help', type: 'boolean', description: 'show this help' },
 ];
@@ -35,6 +38,9 @@ export interface DefaultRunRow {
   relativeL2: number;
   maxAbsError: number;
   routingAgreement: number;
+  /** With --offload: cache hit rate and slow-tier bytes/s over the timed passes. */
+  hitRate?: number | null;
+  tierBytesPerSecond?: number | null;
 }
 
 function median(v: number[]): number {
@@ -58,7 +64,7 @@ function randomTokens(T: number, H: number, seed: number): Float32Array {
 export async function runDefault(argv: string[], out: (s: string) => void): Promise<number> {
   const { options: o } = parseArgs(argv, RUN_OPTIONS);
   if (o.help) {
-    out(usage('run', 'Runs an OLMoE-shaped MoE layer with random weights and reports speed and fidelity.', RUN_OPTIONS));
+    out(usage('layer', 'Runs an OLMoE-shaped MoE layer with random weights and reports speed and fidelity.', RUN_OPTIONS));
     return 0;
   }
   const layer = await createMoeLayer({
@@ -72,20 +78,35 @@ export async function runDefault(argv: string[], out: (s: string) => void): Prom
     threads: o.threads as number | undefined,
     isa: o.isa as 'auto' | undefined,
     weights: { seed: o.seed as number },
+    ...(o.offload !== undefined
+      ? {
+          offload: {
+            capacity: { fraction: o.offload as number },
+            policy: o['offload-policy'] as CachePolicy,
+            coldCache: Boolean(o.cold),
+          },
+        }
+      : {}),
   });
   const info = layer.info();
   const rows: DefaultRunRow[] = [];
   try {
     if (!o.json)
       out(
-        `moecap run: H=${info.hidden} F=${info.intermediate} E=${info.experts} k=${info.topK} dtype=${info.dtype} ` +
-          `isa=${info.isa} threads=${info.threads} (seeded random weights, N(0,1) tokens; native timers, median)\n`,
+        `moecap layer: H=${info.hidden} F=${info.intermediate} E=${info.experts} k=${info.topK} dtype=${info.dtype} ` +
+          `isa=${info.isa} threads=${info.threads} (seeded random weights, N(0,1) tokens; native timers, median)\n` +
+          (info.offload
+            ? `offload: ${info.offload.capacity} of ${info.experts} experts resident, policy ${info.offload.policy}, ` +
+              `${info.offload.coldCache ? 'cold' : 'warm'} page cache, ` +
+              `${info.offload.scratch ? 'scratch file (removed on exit)' : 'file ' + info.offload.path}\n`
+            : ''),
       );
     const repeats = Math.max(1, Math.floor(o.repeats as number));
     for (const T of o.tokens as number[]) {
       if (!Number.isInteger(T) || T < 1) throw new RangeError(`--tokens entries must be positive integers, got ${T}`);
       const inputs = [0, 1, 2, 3].map((i) => randomTokens(T, info.hidden, 1000 * T + i));
       await layer.forward(inputs[0]);  // warm-up
+      if (info.offload) layer.resetOffloadStats();
       const times: number[] = [];
       let bytes = 0, flops = 0, distinct = 0;
       for (let r = 0; r < repeats; r++) {
@@ -95,6 +116,7 @@ export async function runDefault(argv: string[], out: (s: string) => void): Prom
         flops += res.stats.flops;
         distinct += res.stats.distinctExperts;
       }
+      const off = info.offload ? layer.offloadInfo().stats : null;
       const x = inputs[0];
       const res = await layer.forward(x);
       const n = Math.min(T, Math.max(1, o.sample as number));
@@ -116,6 +138,7 @@ export async function runDefault(argv: string[], out: (s: string) => void): Prom
         relativeL2: fid.relativeL2,
         maxAbsError: fid.maxAbsError,
         routingAgreement: fid.routingAgreement,
+        ...(off ? { hitRate: off.hitRate, tierBytesPerSecond: off.tierBytesPerSecond } : {}),
       });
     }
   } finally {
@@ -125,7 +148,9 @@ export async function runDefault(argv: string[], out: (s: string) => void): Prom
     out(JSON.stringify({ layer: info, rows }, null, 2) + '\n');
     return 0;
   }
+  const offloaded = info.offload !== null;
   const header = ['tokens', 'ms/pass', 'tokens/s', 'experts A', 'expert GB/s', 'GFLOP/s', 'rel L2 vs fp64', 'routing agree'];
+  if (offloaded) header.push('hit rate', 'slow-tier GB/s');
   const table = rows.map((r) => [
     String(r.tokens),
     r.medianMs.toFixed(3),
@@ -135,10 +160,14 @@ export async function runDefault(argv: string[], out: (s: string) => void): Prom
     (r.flopsPerSecond / 1e9).toFixed(1),
     r.relativeL2.toExponential(2),
     (100 * r.routingAgreement).toFixed(0) + '%',
+    ...(offloaded
+      ? [r.hitRate == null ? '–' : r.hitRate.toFixed(3), r.tierBytesPerSecond == null ? '–' : (r.tierBytesPerSecond / 1e9).toFixed(2)]
+      : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
   out(line(header) + '\n' + table.map(line).join('\n') + '\n');
   out('ms/pass: median; GB/s and GFLOP/s: distinct-expert bytes and FLOPs over the summed pass times.\n');
+  if (offloaded) out('hit rate and slow-tier GB/s (bytes read / I/O time) over the timed passes.\n');
   return 0;
 }

@@ -17,6 +17,56 @@ export interface NativeStats {
   isa: string;
   threads: number;
   dtype: string;
+  /** Time computing (route, experts, combine) as opposed to waiting for loads. */
+  computeNs: number;
+  /** This pass's offload counters (only when the layer offloads). */
+  offload?: NativeOffloadPassStats;
+}
+
+/** Offload counters (per pass or cumulative). Rates are null when undefined. */
+export interface NativeOffloadStats {
+  passes: number;
+  /** Needed experts that needed no load of their own pass (prefetched ones included). */
+  hits: number;
+  /** Needed experts loaded on demand. */
+  misses: number;
+  hitRate: number | null;
+  evictions: number;
+  /** Reads from the slow tier (demand + prefetch). */
+  loads: number;
+  bytesRead: number;
+  /** Time the I/O path spent reading and verifying. */
+  ioNs: number;
+  /** Time the compute thread waited for loads. */
+  stallNs: number;
+  prefetchIssued: number;
+  prefetchUsed: number;
+  /** Compute batches (waves). */
+  waves: number;
+  /** bytesRead / ioNs. */
+  tierBytesPerSecond: number | null;
+}
+
+export interface NativeOffloadPassStats extends NativeOffloadStats {
+  /** max(ioNs, computeNs) / timeNs. */
+  overlapEfficiency: number;
+  /** Experts resident after the pass. */
+  resident: Int32Array;
+}
+
+export interface NativeOffloadInfo {
+  capacity: number;
+  policy: string;
+  prefetch: boolean;
+  path: string;
+  /** True when `path` was a scratch file, already removed from its folder (held open). */
+  scratch: boolean;
+  coldCache: boolean;
+  expertBytes: number;
+  fileBytes: number;
+  resident: Int32Array;
+  /** Cumulative since creation or resetOffloadStats(). */
+  stats: NativeOffloadStats;
 }
 
 export interface NativeForwardResult {
@@ -44,7 +94,14 @@ export interface NativeLayerInfo {
   isaNote: string | null;
   threads: number;
   packedBytes: number;
+  /** Packed bytes of one routed expert (in the GPU layout on the CUDA backend). */
   expertBytes: number;
+  /** Where the layer runs, and why (e.g. 'libcuda.so.1 not found …' when 'auto' fell back to the CPU). */
+  backend: 'cpu' | 'cuda';
+  backendReason: string;
+  /** CUDA only: largest T of one pass. */
+  maxTokens?: number;
+  offload: NativeOffloadInfo | null;
 }
 
 export interface NativeMoeLayer {
@@ -52,6 +109,56 @@ export interface NativeMoeLayer {
   route(x: Float32Array): Promise<NativeForwardResult>;
   reference(x: Float32Array, sample?: Int32Array): Promise<NativeReferenceResult>;
   info(): NativeLayerInfo;
+  offloadInfo(): NativeOffloadInfo;
+  pinStatic(): Int32Array;
+  resetOffloadStats(): void;
+  dropCache(): void;
+  close(): void;
+  readonly closed: boolean;
+}
+
+export interface NativePrediction {
+  /** |predicted ∩ used| distinct experts, over layers 1..N-1. */
+  correct: number;
+  total: number;
+  accuracy: number | null;
+}
+
+export interface NativeModelStats {
+  tokens: number;
+  timeNs: number;
+  computeNs: number;
+  layers: NativeStats[];
+  offload?: NativeOffloadStats & { overlapEfficiency: number };
+  prediction?: NativePrediction;
+}
+
+export interface NativeModelResult {
+  output: Float32Array;
+  stats: NativeModelStats;
+}
+
+export interface NativeModelInfo {
+  layers: number;
+  hidden: number;
+  intermediate: number;
+  experts: number;
+  topK: number;
+  dtype: string;
+  isa: string;
+  threads: number;
+  packedBytes: number;
+  expertBytes: number;
+  offload: NativeOffloadInfo[] | null;
+}
+
+export interface NativeMoeModel {
+  forward(x: Float32Array): Promise<NativeModelResult>;
+  info(): NativeModelInfo;
+  offloadStats(): NativeOffloadStats & { prediction: NativePrediction };
+  pinStatic(): Int32Array[];
+  resetOffloadStats(): void;
+  dropCache(): void;
   close(): void;
   readonly closed: boolean;
 }
@@ -62,6 +169,16 @@ export interface NativeSystemInfo {
   hardwareThreads: number;
   availableMemory: number;
   totalMemory: number;
+}
+
+// Which backend a layer would run on here, and why (native/core/backend/cuda_loader.cc).
+export interface NativeBackendInfo {
+  backend: 'cpu' | 'cuda';
+  requested: 'cpu' | 'cuda' | 'auto';
+  reason: string;
+  library: string | null;
+  driverVersion: number;
+  runtimeVersion: number;
 }
 
 /** One measured ceiling: median, min and max over the repeats. */
@@ -102,5 +219,7 @@ export interface NativeCalibrateOptions {
 export interface NativeAddon {
   calibrate(options?: NativeCalibrateOptions): Promise<NativeCalibration>;
   createLayer(options: object): Promise<NativeMoeLayer>;
+  createModel(options: object): Promise<NativeMoeModel>;
   systemInfo(): NativeSystemInfo;
+  backendInfo(requested?: 'cpu' | 'cuda' | 'auto'): NativeBackendInfo;
 }

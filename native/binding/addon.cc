@@ -2,10 +2,12 @@
 #include <napi.h>
 
 #include "addon_state.h"
+#include "backend_info.h"
 #include "calibrate_wrap.h"
 #include "counters_wrap.h"
 #include "kernels/kernel_table.h"
 #include "moe_layer_wrap.h"
+#include "moe_model_wrap.h"
 #include "runtime/memory_info.h"
 #include "runtime/thread_pool.h"
 
@@ -31,11 +33,16 @@ static Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* state = new AddonState();
   state->layer_ctor = Napi::Persistent(MoeLayerWrap::Define(env));
+  state->model_ctor = Napi::Persistent(MoeModelWrap::Define(env));
   env.SetInstanceData<AddonState>(state);
   exports.Set("createLayer", Napi::Function::New(env, CreateLayer, "createLayer"));
+  exports.Set("backendInfo", Napi::Function::New(env, BackendInfo, "backendInfo"));
   exports.Set("calibrate", Napi::Function::New(env, Calibrate, "calibrate"));
+  exports.Set("measureFileRead", Napi::Function::New(env, MeasureFileRead, "measureFileRead"));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
   exports.Set("NativeMoeLayer", state->layer_ctor.Value());
+  exports.Set("createModel", Napi::Function::New(env, CreateModel, "createModel"));
+  exports.Set("NativeMoeModel", state->model_ctor.Value());
   exports.Set("NativeCounters", CountersWrap::Define(env));
   return exports;
 }

@@ -6,6 +6,7 @@ namespace moecap_binding {
 
 struct AddonState {
   Napi::FunctionReference layer_ctor;
+  Napi::FunctionReference model_ctor;
   static AddonState& get(Napi::Env env) { return *env.GetInstanceData<AddonState>(); }
 };
 

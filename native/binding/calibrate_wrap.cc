@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "calibrate/calibrate.h"
+#include "calibrate/file_read_bandwidth.h"
 #include "promise_worker.h"
 
 namespace moecap_binding {
@@ -25,7 +26,8 @@ class CalibrateWorker : public PromiseWorker {
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
     o.Set("readBandwidth", measured(env, r_.read_bandwidth, "B/s"));
-    o.Set("fp32Flops", measured(env, r_.fp32_flops, "FLOP/s"));  // null with compute: false
+    o.Set("copyBandwidth", measured(env, r_.copy_bandwidth, "B/s"));  // null with compute: false
+    o.Set("fp32Flops", measured(env, r_.fp32_flops, "FLOP/s"));        // null with compute: false
     o.Set("bf16Flops", measured(env, r_.bf16_flops, "FLOP/s"));
     o.Set("int8Ops", measured(env, r_.int8_ops, "OP/s"));
     o.Set("threads", r_.threads);
@@ -38,6 +40,27 @@ class CalibrateWorker : public PromiseWorker {
  private:
   moecap::CalibrateOptions opts_;
   moecap::CalibrateResult r_;
+};
+
+class FileReadWorker : public PromiseWorker {
+ public:
+  FileReadWorker(Napi::Env env, std::string folder, size_t bytes, int repeats)
+      : PromiseWorker(env), folder_(std::move(folder)), bytes_(bytes), repeats_(repeats) {}
+  void Run() override { r_ = moecap::measure_file_read(folder_, bytes_, repeats_); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("bandwidth", measured(env, r_.bandwidth, "B/s"));
+    o.Set("bytes", double(r_.bytes));
+    o.Set("cacheDropped", r_.cache_dropped);
+    o.Set("path", r_.path);
+    return o;
+  }
+
+ private:
+  std::string folder_;
+  size_t bytes_;
+  int repeats_;
+  moecap::FileReadResult r_;
 };
 
 double number_option(Napi::Env env, const Napi::Object& o, const char* key, double lo, double hi, double def) {
@@ -75,6 +98,24 @@ Napi::Value Calibrate(const Napi::CallbackInfo& info) {
     }
   }
   auto* w = new CalibrateWorker(env, std::move(opts));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// measureFileRead(folder, { bytes?, repeats? }) → Promise<{ bandwidth, bytes, cacheDropped, path }>
+Napi::Value MeasureFileRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "folder must be a string (a directory path)");
+  size_t bytes = size_t(256) << 20;
+  int repeats = 3;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsObject()) throw Napi::TypeError::New(env, "options must be an object { bytes?, repeats? }");
+    Napi::Object o = info[1].As<Napi::Object>();
+    bytes = size_t(number_option(env, o, "bytes", 8 << 20, 1ull << 40, double(bytes)));
+    repeats = int(number_option(env, o, "repeats", 1, 100, repeats));
+  }
+  auto* w = new FileReadWorker(env, info[0].As<Napi::String>().Utf8Value(), bytes, repeats);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

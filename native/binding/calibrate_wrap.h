@@ -6,5 +6,6 @@
 namespace moecap_binding {
 
 Napi::Value Calibrate(const Napi::CallbackInfo& info);
+Napi::Value MeasureFileRead(const Napi::CallbackInfo& info);
 
 }  // namespace moecap_binding

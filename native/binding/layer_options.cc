@@ -1,6 +1,7 @@
 #include "layer_options.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 
 #include "weights/dtype.h"
@@ -60,6 +61,53 @@ std::vector<float> get_f32(Napi::Env env, const Napi::Value& v, const std::strin
       range_error(env, name + "[" + std::to_string(i) + "] is " + (std::isnan(out[i]) ? "NaN" : "infinite") +
                            " (weights must be finite)");
   return out;
+}
+
+bool get_bool(Napi::Env env, const Napi::Object& o, const char* key, const std::string& name, bool def) {
+  if (!has(o, key)) return def;
+  if (!o.Get(key).IsBoolean()) type_error(env, name + " must be a boolean");
+  return o.Get(key).As<Napi::Boolean>().Value();
+}
+
+// offload: { capacity: number | { bytes } | { fraction }, policy?, prefetch?, path?, coldCache? }
+moecap::OffloadConfig parse_offload(Napi::Env env, const Napi::Value& v, int experts) {
+  moecap::OffloadConfig off;
+  if (!v.IsObject()) type_error(env, "offload must be an object { capacity, policy?, prefetch?, path?, coldCache? }");
+  Napi::Object o = v.As<Napi::Object>();
+  off.enabled = true;
+  if (!has(o, "capacity"))
+    type_error(env, "offload.capacity is required: a number of resident experts, { bytes } or { fraction }");
+  Napi::Value c = o.Get("capacity");
+  if (c.IsNumber()) {
+    off.capacity_experts = get_int(env, o, "capacity", "offload.capacity", true, 0, 1);
+  } else if (c.IsObject()) {
+    Napi::Object co = c.As<Napi::Object>();
+    if (has(co, "bytes")) {
+      off.capacity_bytes = get_number(env, co, "bytes", "offload.capacity.bytes", 0);
+      if (!(off.capacity_bytes > 0)) range_error(env, "offload.capacity.bytes must be > 0");
+    } else if (has(co, "fraction")) {
+      double f = get_number(env, co, "fraction", "offload.capacity.fraction", 0);
+      if (!(f > 0 && f <= 1)) range_error(env, "offload.capacity.fraction must be in (0, 1]");
+      off.capacity_experts = std::max(1, int(std::ceil(f * experts - 1e-9)));
+    } else {
+      type_error(env, "offload.capacity must be a number of experts, { bytes } or { fraction }");
+    }
+  } else {
+    type_error(env, "offload.capacity must be a number of experts, { bytes } or { fraction }");
+  }
+  if (has(o, "policy")) {
+    Napi::Value p = o.Get("policy");
+    if (!p.IsString() || !moecap::parse_policy(p.As<Napi::String>().Utf8Value(), &off.policy))
+      type_error(env, "offload.policy must be 'lru', 'lfu', 'lfru' or 'static'");
+  }
+  off.prefetch = get_bool(env, o, "prefetch", "offload.prefetch", true);
+  off.cold = get_bool(env, o, "coldCache", "offload.coldCache", false);
+  if (has(o, "path")) {
+    if (!o.Get("path").IsString()) type_error(env, "offload.path must be a string");
+    off.path = o.Get("path").As<Napi::String>().Utf8Value();
+    if (off.path.empty()) range_error(env, "offload.path must not be empty");
+  }
+  return off;
 }
 
 }  // namespace
@@ -123,6 +171,8 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value) 
     if (!o.Get("isa").IsString()) type_error(env, "isa must be a string");
     p.isa = o.Get("isa").As<Napi::String>().Utf8Value();
   }
+
+  if (has(o, "offload")) p.offload = parse_offload(env, o.Get("offload"), c.experts);
 
   if (!has(o, "weights") || !o.Get("weights").IsObject())
     type_error(env, "weights must be { seed } or { router, gate, up, down, shared? }");

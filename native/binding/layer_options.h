@@ -7,6 +7,7 @@
 #include <string>
 
 #include "layer_config.h"
+#include "offload/offload_config.h"
 #include "weights/weight_source.h"
 
 namespace moecap_binding {
@@ -15,6 +16,7 @@ struct ParsedLayerOptions {
   moecap::LayerConfig config;
   std::shared_ptr<moecap::WeightSource> weights;
   std::string isa;
+  moecap::OffloadConfig offload;
 };
 
 // Throws Napi::TypeError / Napi::RangeError.

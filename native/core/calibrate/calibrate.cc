@@ -14,15 +14,8 @@
 #include "weights/aligned_buffer.h"
 
 namespace moecap {
-namespace {
 
-const PeakLoops& loops_for(const char* isa) {
-  if (std::strcmp(isa, "avx512") == 0) return avx512_peak_loops();
-  if (std::strcmp(isa, "avx2") == 0) return avx2_peak_loops();
-  return generic_peak_loops();
-}
-
-Measured summarise(std::vector<double> v) {
+Measured summarise_samples(std::vector<double> v) {
   Measured m;
   m.available = true;
   std::sort(v.begin(), v.end());
@@ -32,6 +25,15 @@ Measured summarise(std::vector<double> v) {
   m.max = v.back();
   return m;
 }
+
+namespace {
+
+const PeakLoops& loops_for(const char* isa) {
+  if (std::strcmp(isa, "avx512") == 0) return avx512_peak_loops();
+  if (std::strcmp(isa, "avx2") == 0) return avx2_peak_loops();
+  return generic_peak_loops();
+}
+
 
 std::atomic<uint64_t> g_sink{0};  // keeps the loops' results alive
 
@@ -68,7 +70,7 @@ Measured time_compute(ThreadPool& pool, int repeats, double seconds, double per_
     const int64_t t1 = *std::max_element(t_end.begin(), t_end.end());
     rates.push_back(double(iters) * per_iter * threads / (double(t1 - t0) * 1e-9));
   }
-  return summarise(rates);
+  return summarise_samples(rates);
 }
 
 }  // namespace
@@ -105,10 +107,23 @@ CalibrateResult calibrate(const CalibrateOptions& o) {
     pool.parallel_for(int(chunks), [&](int c, int) { g_sink += loops.read_sum(buf.data() + size_t(c) * chunk, chunk); });
     bw.push_back(double(bytes) / (double(now_ns() - t0) * 1e-9));
   }
-  r.read_bandwidth = summarise(bw);
+  r.read_bandwidth = summarise_samples(bw);
+  if (!o.compute) return r;  // a quick re-check of the read bandwidth only
+
+  // Copy bandwidth (STREAM convention: bytes read + bytes written, write-allocate not counted):
+  // the first half of the buffer copied onto the second half, chunks shared by all threads.
+  const size_t half_chunk = chunk / 2;
+  std::vector<double> cp;
+  for (int rep = 0; rep < o.repeats; ++rep) {
+    const int64_t t0 = now_ns();
+    pool.parallel_for(int(chunks), [&](int c, int) {
+      std::memcpy(buf.data() + bytes / 2 + size_t(c) * half_chunk, buf.data() + size_t(c) * half_chunk, half_chunk);
+    });
+    cp.push_back(double(bytes) / (double(now_ns() - t0) * 1e-9));
+  }
+  r.copy_bandwidth = summarise_samples(cp);
   buf.resize(0);
 
-  if (!o.compute) return r;
   r.fp32_flops = time_compute(pool, o.repeats, o.compute_seconds, loops.fma_f32_per_iter, loops.fma_f32);
   if (loops.dot_bf16)
     r.bf16_flops = time_compute(pool, o.repeats, o.compute_seconds, loops.dot_bf16_per_iter, loops.dot_bf16);

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace moecap {
 
@@ -14,7 +15,7 @@ struct CalibrateOptions {
   int threads = 0;                      // 0: all CPUs this process may use
   std::string isa;                      // "", "auto", "avx512", "avx2", "generic"
   double compute_seconds = 0.05;        // target duration of one repeat of a compute loop
-  bool compute = true;                  // false: read bandwidth only (a quick re-check)
+  bool compute = true;                  // false: read bandwidth only (no copy, no compute loops)
 };
 
 struct Measured {
@@ -24,6 +25,7 @@ struct Measured {
 
 struct CalibrateResult {
   Measured read_bandwidth;  // bytes / s
+  Measured copy_bandwidth;  // (bytes read + bytes written) / s
   Measured fp32_flops;      // FLOP / s (multiply-add = 2)
   Measured bf16_flops;      // FLOP / s
   Measured int8_ops;        // OP / s (multiply-add = 2)
@@ -34,5 +36,6 @@ struct CalibrateResult {
 };
 
 CalibrateResult calibrate(const CalibrateOptions& options);
+Measured summarise_samples(std::vector<double> samples);  // median, min, max
 
 }  // namespace moecap

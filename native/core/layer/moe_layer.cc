@@ -3,9 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <atomic>
+#include <cstdlib>
+
+#include <unistd.h>
 
 #include "error.h"
 #include "experts/expert_ffn.h"
+#include "offload/xxhash64.h"
 #include "router/router_topk.h"
 #include "runtime/clock.h"
 #include "runtime/memory_info.h"
@@ -15,9 +20,11 @@ namespace moecap {
 
 static int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
-double layer_packed_bytes(const LayerConfig& c) {
+double layer_packed_bytes(const LayerConfig& c) { return layer_packed_bytes(c, c.experts); }
+
+double layer_packed_bytes(const LayerConfig& c, int resident_experts) {
   double b = double((c.experts + 31) / 32) * double(panel_bytes_for(DType::F32, c.hidden));
-  b += double(c.experts) * double(expert_packed_bytes(c.dtype, c.hidden, c.intermediate));
+  b += double(resident_experts) * double(expert_packed_bytes(c.dtype, c.hidden, c.intermediate));
   if (c.shared_intermediate > 0) b += double(expert_packed_bytes(c.dtype, c.hidden, c.shared_intermediate));
   return b;
 }
@@ -31,13 +38,25 @@ static const KernelTable& pick_kernels(const std::string& isa, std::string& note
   return k;
 }
 
-MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa)
+// Resident slots an offload config asks for (experts), or an error naming the option.
+static int offload_capacity(const LayerConfig& c, const OffloadConfig& off) {
+  const size_t eb = expert_packed_bytes(c.dtype, c.hidden, c.intermediate);
+  if (off.capacity_experts > 0) return std::min(off.capacity_experts, c.experts);
+  const double n = std::floor(off.capacity_bytes / double(eb));
+  if (n < 1)
+    throw_range("offload.capacity.bytes (" + format_bytes(off.capacity_bytes) + ") is smaller than one expert (" +
+                std::to_string(eb) + " bytes in " + dtype_name(c.dtype) + ")");
+  return int(std::min(n, double(c.experts)));
+}
+
+MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa,
+                   const OffloadConfig& offload, std::shared_ptr<Prefetcher> io)
     : cfg_(config),
       source_(std::move(weights)),
       kernels_(&pick_kernels(isa, isa_note_)),
       pool_(config.threads > 0 ? config.threads : hardware_threads()) {
   validate_config(cfg_);
-  const double need = layer_packed_bytes(cfg_);
+  const double need = layer_packed_bytes(cfg_, offload.enabled ? offload_capacity(cfg_, offload) : cfg_.experts);
   const double avail = double(available_memory_bytes());
   if (need > avail)
     throw_range("weights of this layer need " + format_bytes(need) + " in " + dtype_name(cfg_.dtype) +
@@ -54,10 +73,14 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
                   return true;
                 },
                 &pool_);
-    experts_.resize(size_t(E));
-    for (int e = 0; e < E; ++e)
-      pack_expert(experts_[e], cfg_.dtype, H, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down, e,
-                  &pool_);
+    if (offload.enabled) {
+      setup_offload(offload, std::move(io));
+    } else {
+      experts_.resize(size_t(E));
+      for (int e = 0; e < E; ++e)
+        pack_expert(experts_[e], cfg_.dtype, H, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down, e,
+                    &pool_);
+    }
     if (cfg_.shared_intermediate > 0) {
       shared_.reset(new ExpertWeights());
       pack_expert(*shared_, cfg_.dtype, H, cfg_.shared_intermediate, *source_, Matrix::SharedGate, Matrix::SharedUp,
@@ -72,7 +95,45 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
   }
 }
 
-double MoeLayer::packed_bytes() const { return layer_packed_bytes(cfg_); }
+double MoeLayer::packed_bytes() const {
+  return layer_packed_bytes(cfg_, cache_ ? cache_->capacity() : cfg_.experts);
+}
+
+void MoeLayer::setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetcher> io) {
+  static std::atomic<uint64_t> scratch_counter{0};
+  const int cap = offload_capacity(cfg_, off);
+  ExpertFileShape shape;
+  shape.dtype = cfg_.dtype;
+  shape.hidden = cfg_.hidden;
+  shape.intermediate = cfg_.intermediate;
+  shape.experts = cfg_.experts;
+  shape.fingerprint = source_->fingerprint();
+  std::string path = off.path;
+  const bool scratch = path.empty();
+  if (scratch) {
+    const char* tmp = std::getenv("TMPDIR");
+    path = std::string(tmp && *tmp ? tmp : "/tmp") + "/moecap-experts-" + std::to_string(::getpid()) + "-" +
+           std::to_string(scratch_counter++) + ".bin";
+  }
+  // An existing file is used as it is (and must validate); otherwise the experts are packed one at
+  // a time straight into a new file, so packing never holds more than one expert.
+  if (scratch || ::access(path.c_str(), F_OK) != 0)
+    write_expert_file(path, shape, [&](int e, ExpertWeights& w) {
+      pack_expert(w, cfg_.dtype, cfg_.hidden, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down, e,
+                  &pool_);
+    });
+  std::unique_ptr<ExpertFile> file;
+  try {
+    file.reset(new ExpertFile(path, shape, off.cold));
+  } catch (...) {
+    if (scratch) ::unlink(path.c_str());
+    throw;
+  }
+  if (scratch) file->unlink_now();  // the open descriptor keeps it until the layer goes
+  // Static policy: keep a few slots for the experts outside the profiled hot set.
+  const int stream = std::max(1, std::min(cfg_.top_k, cap / 2));
+  cache_.reset(new ExpertCache(std::move(file), cfg_.experts, cap, off.policy, off.prefetch, std::move(io), stream));
+}
 
 const void* MoeLayer::act_row(const float* x, int t) const {
   const size_t ab = activation_row_bytes(cfg_.dtype, cfg_.hidden);
@@ -122,7 +183,7 @@ void MoeLayer::route_locked(const float* x, int T, ForwardResult& out) {
   st.capacity = cfg_.capacity_factor > 0 ? cap : -1;
   st.expert_counts = ws_.plan.counts;
   st.router_bytes = double(E) * H * 4;
-  st.expert_bytes = double(ws_.plan.distinct) * double(experts_[0].bytes());
+  st.expert_bytes = double(ws_.plan.distinct) * expert_bytes();
   st.shared_bytes = shared_ && T > 0 ? double(shared_->bytes()) : 0;
   st.flops = 2.0 * H * E * T + 6.0 * H * cfg_.intermediate * double(st.assignments) +
              6.0 * H * cfg_.shared_intermediate * double(T);
@@ -136,7 +197,19 @@ void MoeLayer::route(const float* x, int T, ForwardResult& out) {
   out.stats.flops = 2.0 * cfg_.hidden * cfg_.experts * T;
 }
 
-void MoeLayer::forward(const float* x, int T, ForwardResult& out) {
+void MoeLayer::predict_and_prefetch(const float* x, int T, std::vector<int>& experts) {
+  ForwardResult r;
+  route(x, T, r);
+  experts.clear();
+  for (int e = 0; e < cfg_.experts; ++e)
+    if (r.stats.expert_counts[size_t(e)] > 0) experts.push_back(e);
+  std::stable_sort(experts.begin(), experts.end(), [&](int a, int b) {
+    return r.stats.expert_counts[size_t(a)] > r.stats.expert_counts[size_t(b)];
+  });
+  if (cache_) cache_->prefetch(experts);
+}
+
+void MoeLayer::forward(const float* x, int T, ForwardResult& out, const std::function<void()>* before_experts) {
   auto lock = pool_.acquire();
   const int64_t t_start = now_ns();
   const int H = cfg_.hidden, k = cfg_.top_k;
@@ -168,7 +241,7 @@ void MoeLayer::forward(const float* x, int T, ForwardResult& out) {
   const int kept = plan.kept();
   const int ns = shared_ ? T : 0;
   const int rows = kept + ns;
-  const int fp = experts_[0].f_padded();
+  const int fp = round_up(cfg_.intermediate, 16);
   const int fps = shared_ ? shared_->f_padded() : 0;
   const int Hp = round_up(H, 32);
   const size_t hab = activation_row_bytes(dt, fp), habs = shared_ ? activation_row_bytes(dt, fps) : 0;
@@ -211,11 +284,44 @@ void MoeLayer::forward(const float* x, int T, ForwardResult& out) {
     g.scale = ws_.scales.data() + first;
     groups.push_back(g);
   };
-  for (int e = 0; e < cfg_.experts; ++e)
-    if (plan.counts[e] > 0) add_group(&experts_[e], plan.offsets[e], plan.counts[e]);
-  if (ns) add_group(shared_.get(), kept, ns);
-  run_expert_ffn(pool_, *kernels_, dt, groups);
+  int64_t compute_ns = 0;
+  if (!cache_) {
+    for (int e = 0; e < cfg_.experts; ++e)
+      if (plan.counts[e] > 0) add_group(&experts_[e], plan.offsets[e], plan.counts[e]);
+    if (ns) add_group(shared_.get(), kept, ns);
+    run_expert_ffn(pool_, *kernels_, dt, groups);
+    if (before_experts) (*before_experts)();
+  } else {
+    // Offloaded: every miss is issued before compute starts; the resident experts (and the shared
+    // one) run while the loads are in flight, then each batch of landed experts as it arrives.
+    // An expert's rows are computed exactly as in the all-resident pass, so outputs match bitwise.
+    std::vector<int> needed;
+    for (int e = 0; e < cfg_.experts; ++e)
+      if (plan.counts[e] > 0) needed.push_back(e);
+    const OffloadStats before = cache_->stats();
+    cache_->begin_pass(needed);
+    ExpertCache::PassGuard guard{cache_.get()};
+    if (before_experts) (*before_experts)();
+    std::vector<ExpertCache::Ready> batch;
+    for (bool first = true;; first = false) {
+      cache_->next_ready(batch, /*wait=*/!first);
+      groups.clear();
+      for (const auto& r : batch) add_group(r.weights, plan.offsets[r.expert], plan.counts[r.expert]);
+      if (first && ns) add_group(shared_.get(), kept, ns);
+      if (!groups.empty()) {
+        const int64_t c0 = now_ns();
+        run_expert_ffn(pool_, *kernels_, dt, groups);
+        compute_ns += now_ns() - c0;
+        cache_->release(batch);
+      }
+      if (!first && batch.empty()) break;
+    }
+    out.stats.offloaded = true;
+    out.stats.offload = cache_->stats() - before;
+    out.stats.resident = cache_->resident();
+  }
   const int64_t t_experts = now_ns();
+  if (!cache_) compute_ns = t_experts - t_routed;
 
   // Weighted combine in a fixed order (choices j = 0..k-1, then the shared expert), so a token's
   // output never depends on the other tokens of the batch.
@@ -242,6 +348,7 @@ void MoeLayer::forward(const float* x, int T, ForwardResult& out) {
   out.stats.experts_ns = t_experts - t_routed;
   out.stats.combine_ns = t_end - t_experts;
   out.stats.total_ns = t_end - t_start;
+  out.stats.compute_ns = (t_routed - t_start) + compute_ns + (t_end - t_experts);
 }
 
 void MoeLayer::reference(const float* x, int T, const std::vector<int32_t>& sample, ReferenceResult& r) {

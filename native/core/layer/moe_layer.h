@@ -3,6 +3,7 @@
 // once (passes are serialised on the layer's thread pool, each uses the layer's workspace).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -12,6 +13,8 @@
 #include "experts/expert_weights.h"
 #include "kernels/kernel_table.h"
 #include "layer_config.h"
+#include "offload/expert_cache.h"
+#include "offload/offload_config.h"
 #include "runtime/thread_pool.h"
 #include "weights/packed_matrix.h"
 #include "weights/weight_source.h"
@@ -30,6 +33,12 @@ struct ForwardStats {
   double flops = 0;                  // 2·H·E·T + 2·3·H·F·assignments + 2·3·H·Fs·T
   int64_t total_ns = 0, route_ns = 0, experts_ns = 0, combine_ns = 0;
   std::vector<int32_t> expert_counts;  // [E] kept rows per expert
+  // Offload (when on): this pass's cache counters, and the time spent computing (route, experts,
+  // combine) as opposed to waiting, for overlap = max(io, compute) / total.
+  bool offloaded = false;
+  OffloadStats offload;
+  int64_t compute_ns = 0;
+  std::vector<int> resident;           // experts resident after the pass
 };
 
 struct ForwardResult {
@@ -48,20 +57,33 @@ struct ReferenceResult {
 
 // Packed bytes the layer will allocate (for the memory check before building it).
 double layer_packed_bytes(const LayerConfig& c);
+// The same with offload on: only `resident_experts` routed experts are allocated.
+double layer_packed_bytes(const LayerConfig& c, int resident_experts);
 
 class MoeLayer {
  public:
   // `isa`: "auto" (or empty), "avx512", "avx2", "generic": never above what the CPU has.
-  MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa);
+  // With offload.enabled the routed experts live in a weights file (written here unless
+  // offload.path names a valid one) and only a bounded cache of them stays resident; `io` is the
+  // I/O thread to share (a model's layers share one), or null for the layer's own.
+  MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa,
+           const OffloadConfig& offload = OffloadConfig(), std::shared_ptr<Prefetcher> io = nullptr);
 
   const LayerConfig& config() const { return cfg_; }
   const char* isa() const { return kernels_->isa; }
   const std::string& isa_note() const { return isa_note_; }
   int threads() const { return pool_.size(); }
-  double expert_bytes() const { return double(experts_[0].bytes()); }
+  double expert_bytes() const { return double(expert_packed_bytes(cfg_.dtype, cfg_.hidden, cfg_.intermediate)); }
   double packed_bytes() const;
 
-  void forward(const float* x, int tokens, ForwardResult& out);
+  // `before_experts` (may be null) runs once the pass's loads are issued and before any expert is
+  // computed: a model uses it to prefetch the next layer's experts behind this layer's misses.
+  void forward(const float* x, int tokens, ForwardResult& out, const std::function<void()>* before_experts = nullptr);
+  // Next-layer prediction: routes x through this layer's router and prefetches the distinct
+  // experts (most used first) into the cache. `experts` receives them. No-op prefetch when not offloaded.
+  void predict_and_prefetch(const float* x, int tokens, std::vector<int>& experts);
+  ExpertCache* cache() { return cache_.get(); }
+  const ExpertCache* cache() const { return cache_.get(); }
   void route(const float* x, int tokens, ForwardResult& out);
   // fp64 reference from the master weights: routing for all tokens (capacity included), the
   // layer output for the tokens listed in `sample`.
@@ -82,6 +104,7 @@ class MoeLayer {
 
   void route_locked(const float* x, int T, ForwardResult& out);
   const void* act_row(const float* x, int t) const;
+  void setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetcher> io);
 
   LayerConfig cfg_;
   std::shared_ptr<const WeightSource> source_;
@@ -89,7 +112,8 @@ class MoeLayer {
   std::string isa_note_;
   ThreadPool pool_;
   PackedMatrix router_;                 // f32 always (router math is fp32)
-  std::vector<ExpertWeights> experts_;  // [E]
+  std::vector<ExpertWeights> experts_;  // [E] all resident, or empty when offloaded
+  std::unique_ptr<ExpertCache> cache_;  // offloaded experts
   std::unique_ptr<ExpertWeights> shared_;
   std::vector<float> shared_gate_weight_;  // [H] when gated
   Workspace ws_;

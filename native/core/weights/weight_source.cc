@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "error.h"
+#include "offload/xxhash64.h"
 
 namespace moecap {
 
@@ -25,6 +26,16 @@ void SeededWeights::row(Matrix m, int expert, int row, int cols, float* out) con
     float s = float(r & 0xFFFF) + float((r >> 16) & 0xFFFF) + float((r >> 32) & 0xFFFF) + float(r >> 48);
     out[c] = (s * inv16 - 2.0f) * scale;
   }
+}
+
+uint64_t SeededWeights::fingerprint() const { return xxhash64(&seed_, sizeof seed_, 0x5EED); }
+
+uint64_t ExplicitWeights::fingerprint() const {
+  XxHash64 h(0xE8);
+  h.update(gate.data(), gate.size() * sizeof(float));
+  h.update(up.data(), up.size() * sizeof(float));
+  h.update(down.data(), down.size() * sizeof(float));
+  return h.digest();
 }
 
 void ExplicitWeights::row(Matrix m, int expert, int r, int cols, float* out) const {

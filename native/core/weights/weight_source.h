@@ -20,11 +20,18 @@ enum class Matrix : int {
   SharedGateWeight = 7,  // [1,H]
 };
 
+struct ExplicitWeights;
+
 class WeightSource {
  public:
   virtual ~WeightSource() = default;
   // Writes row `row` of matrix `m` for expert `expert` (0 for non-expert matrices): `cols` floats.
   virtual void row(Matrix m, int expert, int row, int cols, float* out) const = 0;
+  // How another backend (CUDA) can get the same master weights without RTTI: the seed, or the arrays.
+  virtual bool seed(uint64_t* out) const { (void)out; return false; }
+  virtual const ExplicitWeights* arrays() const { return nullptr; }
+  // Identifies the weights (an offload file written from other weights is refused).
+  virtual uint64_t fingerprint() const = 0;
 };
 
 // Counter-based generator: weight (m, expert, row, col) = N(0,1)-like value · 1/sqrt(cols),
@@ -33,7 +40,13 @@ class WeightSource {
 class SeededWeights : public WeightSource {
  public:
   explicit SeededWeights(uint64_t seed) : seed_(seed) {}
+  uint64_t seed() const { return seed_; }
   void row(Matrix m, int expert, int row, int cols, float* out) const override;
+  bool seed(uint64_t* out) const override {
+    *out = seed_;
+    return true;
+  }
+  uint64_t fingerprint() const override;
 
  private:
   uint64_t seed_;
@@ -43,6 +56,8 @@ struct ExplicitWeights : public WeightSource {
   int hidden = 0, intermediate = 0, experts = 0, shared_intermediate = 0;
   std::vector<float> router, gate, up, down, shared_gate, shared_up, shared_down, shared_gate_weight;
   void row(Matrix m, int expert, int row, int cols, float* out) const override;
+  const ExplicitWeights* arrays() const override { return this; }
+  uint64_t fingerprint() const override;  // hash of the expert matrices
 };
 
 }  // namespace moecap

@@ -1,0 +1,139 @@
+// `moecap run`: a CAP sweep from the command line. Lists (`--batch 1,4`) sweep; the cartesian
+// product runs in order. Bad input gives one line naming the problem, exit code 2, and no results
+// file; Ctrl-C keeps the finished configs (exit 130) and `--resume DIR` continues them.
+import * as path from 'path';
+import { parseArgs, usage, UsageError, type OptionSpec } from '../cli/args';
+import { DEFAULT_PLAN, type RunPlan } from './plan';
+import { run, planFromResults } from './runner';
+import { renderTable } from './table';
+import { progressSink } from './progress';
+
+export const CAP_RUN_OPTIONS: OptionSpec[] = [
+  { name: 'preset', type: 'string-list', description: "model presets (see 'moecap presets')", default: DEFAULT_PLAN.presets },
+  { name: 'layers', type: 'number-list', description: 'MoE layers run in sequence', default: DEFAULT_PLAN.layers },
+  { name: 'phase', type: 'string-list', description: 'prefill, decode', default: DEFAULT_PLAN.phases },
+  { name: 'batch', type: 'number-list', description: 'sequences per pass', default: DEFAULT_PLAN.batch },
+  { name: 'seq', type: 'number-list', description: 'prefill tokens per sequence (T = batch × seq)', default: DEFAULT_PLAN.seqLen },
+  { name: 'steps', type: 'number-list', description: 'decode steps per repeat (T = batch per step)', default: DEFAULT_PLAN.steps },
+  { name: 'dtype', type: 'string-list', description: 'weights: f32, bf16, int8, int4', default: DEFAULT_PLAN.dtypes },
+  { name: 'threads', type: 'number-list', description: 'compute threads (default: all CPUs)' },
+  { name: 'capacity-factor', type: 'number-list', description: 'expert capacity factor (0 = unlimited)', default: DEFAULT_PLAN.capacityFactor },
+  { name: 'skew', type: 'number-list', description: 'Zipf exponent of designed routing (0 = natural router)', default: DEFAULT_PLAN.skew },
+  { name: 'trace', type: 'string', description: 'replay routing from a JSONL trace {layer, token, experts}' },
+  { name: 'repeats', type: 'number', description: 'timed repeats per config', default: DEFAULT_PLAN.repeats },
+  { name: 'budget', type: 'number', description: 'seconds per config (stops repeating once spent)' },
+  { name: 'warmup', type: 'number', description: 'untimed samples first', default: DEFAULT_PLAN.warmup },
+  { name: 'fidelity-tokens', type: 'number', description: 'tokens checked against the fp64 reference', default: DEFAULT_PLAN.fidelityTokens },
+  { name: 'seed', type: 'number', description: 'weight and input seed', default: DEFAULT_PLAN.seed },
+  { name: 'hardware', type: 'string', description: 'datasheet peaks: h100-sxm, h100-pcie, h200, a100-sxm, a100-pcie, rtx-4090, a6000, l40s' },
+  { name: 'hardware-profile', type: 'string', description: 'measured peaks from `moecap calibrate` (JSON)' },
+  { name: 'prices', type: 'string', description: 'JSON overriding the cost assumptions' },
+  { name: 'task-accuracy', type: 'string', description: 'JSON {task, accuracy, source} from a full-model evaluation' },
+  { name: 'radar', type: 'string', description: 'radar normalisation: ratio-to-best, min-max', default: DEFAULT_PLAN.radarMethod },
+  { name: 'out', type: 'string', description: 'output folder (default ./moecap-results/<timestamp>/)' },
+  { name: 'resume', type: 'string', description: 'continue the sweep in this folder (plan from its results.json)' },
+  { name: 'json', type: 'boolean', description: 'print the results object instead of the table' },
+  { name: 'quiet', type: 'boolean', description: 'no progress output' },
+  { name: 'help', type: 'boolean', description: 'show this help' },
+];
+
+const SUMMARY =
+  'Measures MoE layers of model presets on this machine and scores them on Cost, Accuracy and Performance:\n' +
+  'TTFT-equivalent/TPOT, tokens/s, distinct experts, S-MBU/S-MFU, $/1M tokens, fidelity vs fp64, Pareto frontier.\n' +
+  'Writes results.json (schema/results.schema.json) and MoE-CAP files (cap_metrics_*, metrics_*, metadata_*).';
+
+const PLAN_FLAGS = ['preset', 'layers', 'phase', 'batch', 'seq', 'steps', 'dtype', 'threads', 'capacity-factor', 'skew', 'trace',
+  'repeats', 'budget', 'warmup', 'fidelity-tokens', 'seed', 'hardware', 'hardware-profile', 'prices', 'task-accuracy', 'radar'];
+
+export function timestampFolder(d = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/** CLI options → plan (list-valued options as given; validation happens in the runner). */
+export function planFromArgs(o: Record<string, unknown>): Partial<RunPlan> {
+  // Files are stored absolute in the plan so `--resume` works from any folder.
+  const file = (k: string) => (o[k] === undefined ? null : path.resolve(String(o[k])));
+  return {
+    presets: o.preset as string[],
+    layers: o.layers as number[],
+    phases: o.phase as RunPlan['phases'],
+    batch: o.batch as number[],
+    seqLen: o.seq as number[],
+    steps: o.steps as number[],
+    dtypes: o.dtype as string[],
+    threads: (o.threads as number[] | undefined) ?? [null],
+    capacityFactor: o['capacity-factor'] as number[],
+    skew: o.skew as number[],
+    trace: file('trace'),
+    repeats: o.repeats as number,
+    budgetSeconds: (o.budget as number | undefined) ?? null,
+    warmup: o.warmup as number,
+    fidelityTokens: o['fidelity-tokens'] as number,
+    seed: o.seed as number,
+    hardware: (o.hardware as string | undefined) ?? null,
+    hardwareProfile: file('hardware-profile'),
+    prices: file('prices'),
+    taskAccuracy: file('task-accuracy'),
+    radarMethod: o.radar as RunPlan['radarMethod'],
+  };
+}
+
+export interface CliIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  /** Progress stream (default process.stderr). */
+  progress?: NodeJS.WriteStream;
+}
+
+export async function capRunCommand(argv: string[], io: CliIo): Promise<number> {
+  const ac = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    if (++interrupts > 1) process.exit(130);
+    io.err('moecap run: interrupted — finishing the current sample and saving the finished configs (Ctrl-C again to quit now)\n');
+    ac.abort();
+  };
+  try {
+    const { options: o, positional } = parseArgs(argv, CAP_RUN_OPTIONS);
+    if (o.help) {
+      io.out(usage('run', SUMMARY, CAP_RUN_OPTIONS));
+      return 0;
+    }
+    if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}' (options start with --)`);
+    let plan: Partial<RunPlan>;
+    let outDir: string;
+    const resume = o.resume as string | undefined;
+    if (resume !== undefined) {
+      const given = PLAN_FLAGS.filter((f) => argv.some((a) => a === `--${f}` || a.startsWith(`--${f}=`)));
+      if (given.length) throw new UsageError(`--resume takes the plan from ${path.join(resume, 'results.json')}; drop --${given[0]}`);
+      if (o.out !== undefined && path.resolve(o.out as string) !== path.resolve(resume)) throw new UsageError('--resume DIR writes to DIR; drop --out');
+      plan = planFromResults(resume);
+      outDir = resume;
+    } else {
+      plan = planFromArgs(o);
+      outDir = (o.out as string | undefined) ?? path.join('moecap-results', timestampFolder());
+    }
+    const sink = progressSink(io.progress ?? process.stderr, Boolean(o.quiet) || Boolean(o.json && !(io.progress ?? process.stderr).isTTY));
+    process.on('SIGINT', onSigint);
+    let results;
+    try {
+      results = await run(plan, { outDir, resume: resume !== undefined, signal: ac.signal, onProgress: (p) => sink.update(p) });
+    } finally {
+      sink.stop();
+    }
+    if (o.json) io.out(JSON.stringify(results, null, 2) + '\n');
+    else {
+      io.out(`moecap run: ${results.configs.length} config(s), results in ${path.join(outDir, 'results.json')}\n`);
+      io.out(renderTable(results));
+    }
+    return results.status === 'complete' ? 0 : 130;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    io.err(`moecap run: ${msg.split('\n')[0]}\n`);
+    // Bad input (usage, plan, files) → 2; anything else (engine, I/O during the run) → 1.
+    return e instanceof UsageError || e instanceof RangeError || e instanceof TypeError ? 2 : 1;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}

@@ -1,0 +1,147 @@
+// Peak figures that S-MBU and S-MFU divide by. Either a named datasheet entry (dense peaks, no
+// structured sparsity) or a profile measured on this machine by `moecap calibrate`. Every
+// result names the peaks it used (`PeakSource`).
+import * as os from 'os';
+import * as path from 'path';
+
+export interface DatasheetEntry {
+  name: string;
+  label: string;
+  kind: 'gpu';
+  tdpW: number;
+  /** Memory bandwidth, bytes/s. */
+  memoryBandwidth: number;
+  memoryBytes: number;
+  /** Dense peaks, FLOP/s (OP/s for int8). `null` where the vendor publishes none. */
+  peakFlops: { f32: number | null; bf16: number | null; int8: number | null };
+  source: string;
+}
+
+const T = 1e12;
+const TB = 1e12;
+const GB = 1e9;
+const GIB = 1024 ** 3;
+
+/** Vendor datasheets (dense tensor-core peaks; fp32 = non-tensor CUDA-core peak). */
+export const DATASHEETS: readonly DatasheetEntry[] = [
+  {
+    name: 'h100-sxm', label: 'NVIDIA H100 SXM5 80GB', kind: 'gpu', tdpW: 700, memoryBandwidth: 3.35 * TB, memoryBytes: 80 * GIB,
+    peakFlops: { f32: 67 * T, bf16: 989.4 * T, int8: 1978.9 * T }, source: 'NVIDIA H100 Tensor Core GPU datasheet (dense figures)',
+  },
+  {
+    name: 'h100-pcie', label: 'NVIDIA H100 PCIe 80GB', kind: 'gpu', tdpW: 350, memoryBandwidth: 2.0 * TB, memoryBytes: 80 * GIB,
+    peakFlops: { f32: 51 * T, bf16: 756.5 * T, int8: 1513 * T }, source: 'NVIDIA H100 Tensor Core GPU datasheet (dense figures)',
+  },
+  {
+    name: 'h200', label: 'NVIDIA H200 SXM 141GB', kind: 'gpu', tdpW: 700, memoryBandwidth: 4.8 * TB, memoryBytes: 141 * GB,
+    peakFlops: { f32: 67 * T, bf16: 989.4 * T, int8: 1978.9 * T }, source: 'NVIDIA H200 Tensor Core GPU datasheet (dense figures)',
+  },
+  {
+    name: 'a100-sxm', label: 'NVIDIA A100 SXM4 80GB', kind: 'gpu', tdpW: 400, memoryBandwidth: 2.039 * TB, memoryBytes: 80 * GIB,
+    peakFlops: { f32: 19.5 * T, bf16: 312 * T, int8: 624 * T }, source: 'NVIDIA A100 Tensor Core GPU datasheet (dense figures)',
+  },
+  {
+    name: 'a100-pcie', label: 'NVIDIA A100 PCIe 80GB', kind: 'gpu', tdpW: 300, memoryBandwidth: 1.935 * TB, memoryBytes: 80 * GIB,
+    peakFlops: { f32: 19.5 * T, bf16: 312 * T, int8: 624 * T }, source: 'NVIDIA A100 Tensor Core GPU datasheet (dense figures)',
+  },
+  {
+    name: 'rtx-4090', label: 'NVIDIA GeForce RTX 4090', kind: 'gpu', tdpW: 450, memoryBandwidth: 1.008 * TB, memoryBytes: 24 * GIB,
+    peakFlops: { f32: 82.6 * T, bf16: 165.2 * T, int8: 660.6 * T },
+    source: 'NVIDIA Ada Lovelace architecture whitepaper (bf16 with fp32 accumulate, dense)',
+  },
+  {
+    name: 'a6000', label: 'NVIDIA RTX A6000', kind: 'gpu', tdpW: 300, memoryBandwidth: 768 * GB, memoryBytes: 48 * GIB,
+    peakFlops: { f32: 38.7 * T, bf16: 154.8 * T, int8: 309.7 * T }, source: 'NVIDIA RTX A6000 datasheet (dense figures)',
+  },
+  {
+    name: 'l40s', label: 'NVIDIA L40S', kind: 'gpu', tdpW: 350, memoryBandwidth: 864 * GB, memoryBytes: 48 * GIB,
+    peakFlops: { f32: 91.6 * T, bf16: 362.05 * T, int8: 733 * T }, source: 'NVIDIA L40S datasheet (dense figures)',
+  },
+];
+
+/** A measured figure: median of repeats with its spread (max−min)/median. */
+export interface MeasuredFigure {
+  value: number;
+  unit: string;
+  repeats: number;
+  spread: number;
+  min?: number;
+  max?: number;
+}
+
+/** What `moecap calibrate` saves for this machine (shape; calibration itself lives elsewhere). */
+export interface CpuMeasuredProfile {
+  kind: 'cpu-measured';
+  key: string;
+  cpuModel: string;
+  cores: number;
+  memoryBytes: number;
+  isa: string;
+  measuredAt: string;
+  readBandwidth: MeasuredFigure;
+  copyBandwidth?: MeasuredFigure;
+  peakFlops: { f32?: MeasuredFigure; bf16?: MeasuredFigure; int8?: MeasuredFigure };
+  /** Cold sequential read of a file in the offload folder. */
+  offloadReadBandwidth?: MeasuredFigure;
+  /** Not measurable from user space here; cost.ts takes a TDP from its price table instead. */
+  tdpW?: number;
+}
+
+/** The peaks one result used, and where they came from. */
+export interface PeakSource {
+  kind: 'datasheet' | 'measured';
+  name: string;
+  memoryBandwidth: number | null;
+  peakFlops: { f32: number | null; bf16: number | null; int8: number | null };
+  offloadBandwidth: number | null;
+  tdpW: number | null;
+  source: string;
+}
+
+export function findDatasheet(name: string): DatasheetEntry {
+  const e = DATASHEETS.find((d) => d.name === name.toLowerCase());
+  if (!e) throw new RangeError(`unknown hardware '${name}' (known: ${DATASHEETS.map((d) => d.name).join(', ')})`);
+  return e;
+}
+
+export function peaksFromDatasheet(e: DatasheetEntry): PeakSource {
+  return {
+    kind: 'datasheet', name: e.name, memoryBandwidth: e.memoryBandwidth, peakFlops: { ...e.peakFlops },
+    offloadBandwidth: null, tdpW: e.tdpW, source: e.source,
+  };
+}
+
+export function peaksFromProfile(p: CpuMeasuredProfile): PeakSource {
+  return {
+    kind: 'measured', name: p.key, memoryBandwidth: p.readBandwidth.value,
+    peakFlops: { f32: p.peakFlops.f32?.value ?? null, bf16: p.peakFlops.bf16?.value ?? null, int8: p.peakFlops.int8?.value ?? null },
+    offloadBandwidth: p.offloadReadBandwidth?.value ?? null, tdpW: p.tdpW ?? null,
+    source: `moecap calibrate on ${p.cpuModel}, ${p.measuredAt}`,
+  };
+}
+
+/**
+ * The compute peak for a weight dtype: f32 → fp32; bf16 → bf16; int8/int4 → the int8 peak when the
+ * source gives one (our int kernels compute with int8 dot products), else none.
+ */
+export function computePeakFor(dtype: string, peaks: PeakSource): { value: number | null; which: string } {
+  switch (dtype) {
+    case 'f32': return { value: peaks.peakFlops.f32, which: 'f32' };
+    case 'bf16': return { value: peaks.peakFlops.bf16, which: 'bf16' };
+    case 'int8':
+    case 'int4': return { value: peaks.peakFlops.int8, which: 'int8' };
+    default: throw new RangeError(`unknown dtype '${dtype}'`);
+  }
+}
+
+/** A stable key for this machine's measured profile: CPU model, logical CPUs, memory (GiB). */
+export function machineKey(cpuModel: string, logicalCpus: number, memoryBytes: number): string {
+  const model = cpuModel.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  return `${model}-${logicalCpus}c-${Math.round(memoryBytes / 1024 ** 3)}g`;
+}
+
+/** Where `moecap calibrate` keeps the profile of a machine: $XDG_CACHE_HOME or ~/.cache, moecap/profiles/<key>.json. */
+export function defaultProfilePath(key: string, env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {
+  const base = env.XDG_CACHE_HOME ? env.XDG_CACHE_HOME : path.join(home, '.cache');
+  return path.join(base, 'moecap', 'profiles', `${key}.json`);
+}

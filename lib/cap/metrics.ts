@@ -1,0 +1,130 @@
+// Sparsity-aware metrics of MoE-CAP §4 (shared/REFERENCE.md): distinct experts, S-MBU, S-MFU,
+// latency figures and percentiles. Pure arithmetic on measured inputs; nothing here measures.
+
+/** Distinct experts touched by one pass of one layer: A = |∪_t ids(t)|. Negative ids (dropped) are skipped. */
+export function distinctExperts(ids: ArrayLike<number>): number {
+  const seen = new Set<number>();
+  for (let i = 0; i < ids.length; i++) if (ids[i] >= 0) seen.add(ids[i]);
+  return seen.size;
+}
+
+/** Per-expert assignment counts of one layer's routing ([T, k] ids). */
+export function expertHistogram(ids: ArrayLike<number>, experts: number): number[] {
+  const h = new Array<number>(experts).fill(0);
+  for (let i = 0; i < ids.length; i++) {
+    const e = ids[i];
+    if (e >= 0) {
+      if (e >= experts) throw new RangeError(`expert id ${e} out of range [0, ${experts})`);
+      h[e]++;
+    }
+  }
+  return h;
+}
+
+/** E[A] under uniform routing of T tokens, k distinct experts each: E·(1 − (1 − k/E)^T). */
+export function expectedDistinctUniform(experts: number, topK: number, tokens: number): number {
+  if (!(experts > 0) || !(topK > 0) || topK > experts) throw new RangeError('need 0 < topK <= experts');
+  if (!(tokens >= 0)) throw new RangeError('tokens must be >= 0');
+  return experts * (1 - Math.pow(1 - topK / experts, tokens));
+}
+
+export interface LayerBytes {
+  /** Router weights read: H·E·b_router. */
+  router: number;
+  /** A·S_e. */
+  experts: number;
+  /** Shared experts (read every pass). */
+  shared: number;
+  /** Attention weights and KV cache, when the run includes attention (it does not here). */
+  attention: number;
+  total: number;
+}
+
+/** Bytes that must be read by one pass of one MoE layer (S-MBU numerator). */
+export function layerBytes(a: {
+  distinctExperts: number;
+  expertBytes: number;
+  routerBytes: number;
+  sharedBytes?: number;
+  attentionBytes?: number;
+  kvBytes?: number;
+}): LayerBytes {
+  for (const [k, v] of Object.entries(a))
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new RangeError(`${k} must be a finite number >= 0, got ${v}`);
+  const experts = a.distinctExperts * a.expertBytes;
+  const shared = a.sharedBytes ?? 0;
+  const attention = (a.attentionBytes ?? 0) + (a.kvBytes ?? 0);
+  return { router: a.routerBytes, experts, shared, attention, total: a.routerBytes + experts + shared + attention };
+}
+
+/** S-MBU = bytes / seconds / peak bandwidth (bytes/s). */
+export function smbu(bytes: number, seconds: number, peakBandwidth: number): number {
+  if (!(seconds > 0)) throw new RangeError('seconds must be > 0');
+  if (!(peakBandwidth > 0)) throw new RangeError('peakBandwidth must be > 0');
+  return bytes / seconds / peakBandwidth;
+}
+
+/**
+ * FLOPs per token of one MoE layer, the paper's formula: 2·H·E (router) + 2·k·3·H·F (the k routed
+ * experts: gate, up, down) + 2·3·H·F_shared (shared) + attention (given by the caller, 0 here).
+ */
+export function flopsPerToken(s: { hidden: number; experts: number; topK: number; intermediate: number; sharedIntermediate?: number; attentionFlops?: number }): number {
+  const H = s.hidden;
+  return 2 * H * s.experts + 2 * s.topK * 3 * H * s.intermediate + 2 * 3 * H * (s.sharedIntermediate ?? 0) + (s.attentionFlops ?? 0);
+}
+
+/** S-MFU = tokens/s · FLOPs per token / peak FLOP/s. */
+export function smfu(tokensPerSecond: number, flopsPerTok: number, peakFlops: number): number {
+  if (!(peakFlops > 0)) throw new RangeError('peakFlops must be > 0');
+  return (tokensPerSecond * flopsPerTok) / peakFlops;
+}
+
+/** Offload tier utilisation: bytes moved from the slow tier / seconds / that tier's peak. */
+export function tierUtilisation(bytesMoved: number, seconds: number, tierBandwidth: number): number {
+  return smbu(bytesMoved, seconds, tierBandwidth);
+}
+
+/**
+ * Percentile with linear interpolation between closest ranks (numpy's default, Hyndman–Fan type 7):
+ * sorted x, h = (n−1)·p, result = x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋]).
+ */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) throw new RangeError('percentile of an empty list');
+  if (!(p >= 0 && p <= 1)) throw new RangeError('p must be in [0, 1]');
+  const s = [...values].sort((a, b) => a - b);
+  const h = (s.length - 1) * p;
+  const lo = Math.floor(h);
+  const hi = Math.min(lo + 1, s.length - 1);
+  return s[lo] + (h - lo) * (s[hi] - s[lo]);
+}
+
+export interface Summary {
+  n: number;
+  median: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  min: number;
+  max: number;
+  mean: number;
+}
+
+export function summarize(values: readonly number[]): Summary {
+  const p50 = percentile(values, 0.5);
+  return {
+    n: values.length,
+    median: p50,
+    p50,
+    p90: percentile(values, 0.9),
+    p99: percentile(values, 0.99),
+    min: Math.min(...values),
+    max: Math.max(...values),
+    mean: values.reduce((a, b) => a + b, 0) / values.length,
+  };
+}
+
+/** Throughput of a pass: tokens / seconds. */
+export function tokensPerSecond(tokens: number, seconds: number): number {
+  if (!(seconds > 0)) throw new RangeError('seconds must be > 0');
+  return tokens / seconds;
+}

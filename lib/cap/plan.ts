@@ -1,0 +1,143 @@
+// A CAP run plan: list-valued options whose cartesian product is the sweep. Expansion order puts
+// the options that need new layers (preset, layers, dtype, threads, capacity factor) outermost so
+// the runner builds each set of layers once.
+import { createHash } from 'crypto';
+import { findPreset } from './presets';
+import type { ConfigOptions, RoutingSpec } from './results';
+import type { RadarMethod } from './radar';
+
+export interface RunPlan {
+  presets: string[];
+  layers: number[];
+  phases: Array<'prefill' | 'decode'>;
+  batch: number[];
+  seqLen: number[];
+  steps: number[];
+  dtypes: string[];
+  /** null = all CPUs the process may use. */
+  threads: Array<number | null>;
+  capacityFactor: number[];
+  /** Zipf exponents; 0 = natural routing. Ignored when `trace` is set. */
+  skew: number[];
+  /** JSONL routing trace to replay (one line per token per layer). */
+  trace: string | null;
+  /** Timed repeats per config (decode: each repeat is `steps` steps). */
+  repeats: number;
+  /** Seconds per config; when set, repeats continue until it is spent (at least one, at most `repeats`). */
+  budgetSeconds: number | null;
+  warmup: number;
+  /** Tokens per config checked against the fp64 reference. */
+  fidelityTokens: number;
+  seed: number;
+  /** Datasheet name, or null for a measured profile. */
+  hardware: string | null;
+  hardwareProfile: string | null;
+  prices: string | null;
+  taskAccuracy: string | null;
+  radarMethod: RadarMethod;
+}
+
+export const DEFAULT_PLAN: RunPlan = {
+  presets: ['olmoe-1b-7b'],
+  layers: [1],
+  phases: ['prefill', 'decode'],
+  batch: [1],
+  seqLen: [64],
+  steps: [8],
+  dtypes: ['f32'],
+  threads: [null],
+  capacityFactor: [0],
+  skew: [0],
+  trace: null,
+  repeats: 5,
+  budgetSeconds: null,
+  warmup: 1,
+  fidelityTokens: 4,
+  seed: 1,
+  hardware: null,
+  hardwareProfile: null,
+  prices: null,
+  taskAccuracy: null,
+  radarMethod: 'ratio-to-best',
+};
+
+const DTYPES = ['f32', 'bf16', 'int8', 'int4'];
+
+function ints(name: string, v: unknown[], min: number): void {
+  if (!Array.isArray(v) || v.length === 0) throw new RangeError(`${name} needs at least one value`);
+  for (const x of v)
+    if (!Number.isInteger(x) || (x as number) < min) throw new RangeError(`${name} values must be integers >= ${min}, got ${x}`);
+}
+
+/** Checks a plan; throws a RangeError/TypeError naming the option. Returns a normalised copy. */
+export function validatePlan(p: Partial<RunPlan>): RunPlan {
+  if (p === null || typeof p !== 'object') throw new TypeError('plan must be an object');
+  const known = new Set(Object.keys(DEFAULT_PLAN));
+  for (const k of Object.keys(p)) if (!known.has(k)) throw new TypeError(`unknown plan option '${k}'`);
+  const plan: RunPlan = { ...DEFAULT_PLAN, ...JSON.parse(JSON.stringify(p)) };
+  if (!Array.isArray(plan.presets) || plan.presets.length === 0) throw new RangeError('presets needs at least one value');
+  plan.presets = plan.presets.map((n) => findPreset(String(n)).name);
+  ints('layers', plan.layers, 1);
+  ints('batch', plan.batch, 1);
+  ints('seqLen', plan.seqLen, 1);
+  ints('steps', plan.steps, 1);
+  if (!Array.isArray(plan.phases) || plan.phases.length === 0) throw new RangeError('phases needs at least one value');
+  for (const ph of plan.phases) if (ph !== 'prefill' && ph !== 'decode') throw new RangeError(`phase must be prefill or decode, got '${ph}'`);
+  for (const d of plan.dtypes ?? []) if (!DTYPES.includes(d)) throw new RangeError(`dtype must be one of ${DTYPES.join(', ')}, got '${d}'`);
+  if (!plan.dtypes?.length) throw new RangeError('dtypes needs at least one value');
+  if (!plan.threads?.length) throw new RangeError('threads needs at least one value');
+  for (const t of plan.threads) if (t !== null && (!Number.isInteger(t) || t < 1)) throw new RangeError(`threads values must be integers >= 1, got ${t}`);
+  if (!plan.capacityFactor?.length) throw new RangeError('capacityFactor needs at least one value');
+  for (const c of plan.capacityFactor) if (!(typeof c === 'number' && Number.isFinite(c) && c >= 0)) throw new RangeError(`capacity factor must be a number >= 0, got ${c}`);
+  if (!plan.skew?.length) throw new RangeError('skew needs at least one value');
+  for (const s of plan.skew) if (!(typeof s === 'number' && Number.isFinite(s) && s >= 0)) throw new RangeError(`skew must be a number >= 0, got ${s}`);
+  if (plan.trace !== null && typeof plan.trace !== 'string') throw new TypeError('trace must be a file path');
+  if (!Number.isInteger(plan.repeats) || plan.repeats < 1) throw new RangeError(`repeats must be an integer >= 1, got ${plan.repeats}`);
+  if (plan.budgetSeconds !== null && !(typeof plan.budgetSeconds === 'number' && plan.budgetSeconds > 0)) throw new RangeError(`budget must be a number of seconds > 0, got ${plan.budgetSeconds}`);
+  if (!Number.isInteger(plan.warmup) || plan.warmup < 0) throw new RangeError(`warmup must be an integer >= 0, got ${plan.warmup}`);
+  if (!Number.isInteger(plan.fidelityTokens) || plan.fidelityTokens < 1) throw new RangeError(`fidelity tokens must be an integer >= 1, got ${plan.fidelityTokens}`);
+  if (!Number.isSafeInteger(plan.seed) || plan.seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${plan.seed}`);
+  if (plan.radarMethod !== 'ratio-to-best' && plan.radarMethod !== 'min-max') throw new RangeError(`radar method must be ratio-to-best or min-max, got '${plan.radarMethod}'`);
+  return plan;
+}
+
+function cartesian<T>(lists: T[][]): T[][] {
+  return lists.reduce<T[][]>((acc, l) => acc.flatMap((a) => l.map((x) => [...a, x])), [[]]);
+}
+
+/** The sweep in run order. Prefill configs ignore `steps`, decode configs ignore `seqLen`. */
+export function expandPlan(plan: RunPlan): ConfigOptions[] {
+  const routings: RoutingSpec[] = plan.trace
+    ? [{ kind: 'trace', trace: plan.trace }]
+    : [...new Set(plan.skew)].map((s) => (s === 0 ? { kind: 'natural' } : { kind: 'skewed', skew: s }));
+  const out: ConfigOptions[] = [];
+  const seen = new Set<string>();
+  for (const [preset, layers, dtype, threads, cf] of cartesian<unknown>([plan.presets, plan.layers, plan.dtypes, plan.threads, plan.capacityFactor])) {
+    for (const [routing, phase, batch, seqLen, steps] of cartesian<unknown>([routings, plan.phases, plan.batch, plan.seqLen, plan.steps])) {
+      const o: ConfigOptions = {
+        preset: preset as string, layers: layers as number, phase: phase as 'prefill' | 'decode', batch: batch as number,
+        seqLen: phase === 'prefill' ? (seqLen as number) : 1,
+        steps: phase === 'decode' ? (steps as number) : 1,
+        dtype: dtype as string, threads: threads as number | null, capacityFactor: cf as number,
+        routing: routing as RoutingSpec, seed: plan.seed,
+      };
+      const key = JSON.stringify(o);
+      if (!seen.has(key)) { seen.add(key); out.push(o); }
+    }
+  }
+  return out;
+}
+
+/** A short readable id, unique within a plan (the index keeps it unique). */
+export function configId(o: ConfigOptions, index: number): string {
+  const r = o.routing.kind === 'skewed' ? `zipf${o.routing.skew}` : o.routing.kind;
+  const len = o.phase === 'prefill' ? `s${o.seqLen}` : `n${o.steps}`;
+  const th = o.threads === null ? '' : `-t${o.threads}`;
+  const cf = o.capacityFactor > 0 ? `-cf${o.capacityFactor}` : '';
+  return `${index}-${o.preset}-L${o.layers}-${o.phase}-b${o.batch}${len}-${o.dtype}${th}${cf}-${r}`;
+}
+
+/** Identifies the plan (what is measured), so `--resume` only continues the same sweep. */
+export function planFingerprint(plan: RunPlan): string {
+  return createHash('sha256').update(JSON.stringify(plan)).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,149 @@
+// The results object of a CAP run (schema/results.schema.json, versioned by `schemaVersion`).
+// Every figure is measured, computed from measured figures, or an input that says its source.
+import * as fs from 'fs';
+import * as path from 'path';
+import Ajv from 'ajv';
+import type { PeakSource } from './hardware';
+import type { PriceTable, CostResult } from './cost';
+import type { Summary } from './metrics';
+import type { LayerFidelity } from './accuracy';
+import type { ParetoResult } from './pareto';
+import type { RadarMethod, RadarScore } from './radar';
+
+export const SCHEMA_VERSION = '1.0.0';
+
+export interface Unavailable {
+  available: false;
+  reason: string;
+}
+
+export type Counter =
+  | { name: string; available: true; value: number; unit?: string; source: string }
+  | { name: string; available: false; unit?: string; reason: string };
+
+export interface RoutingSpec {
+  kind: 'natural' | 'skewed' | 'trace';
+  /** Zipf exponent (skewed). */
+  skew?: number;
+  /** Trace file (trace). */
+  trace?: string;
+}
+
+export interface ConfigOptions {
+  preset: string;
+  layers: number;
+  phase: 'prefill' | 'decode';
+  batch: number;
+  /** Prefill: tokens per sequence. */
+  seqLen: number;
+  /** Decode: new tokens per repeat. */
+  steps: number;
+  dtype: string;
+  threads: number | null;
+  capacityFactor: number;
+  routing: RoutingSpec;
+  seed: number;
+}
+
+export interface ConfigResult {
+  id: string;
+  index: number;
+  options: ConfigOptions;
+  layer: {
+    hidden: number; intermediate: number; experts: number; topK: number; sharedIntermediate: number;
+    dtype: string; isa: string; threads: number; expertBytes: number; routerBytes: number; sharedBytes: number;
+  };
+  /** Tokens in one pass (prefill: batch × seqLen; decode: batch). */
+  tokensPerPass: number;
+  warmupPasses: number;
+  /** Timed samples: prefill passes, or decode steps (each through all layers). */
+  samples: number;
+  timing: {
+    /** Seconds per sample summed over layers (native steady-clock pass times). */
+    passSeconds: Summary;
+    ttftSeconds: Summary | null;
+    tpotSeconds: Summary | null;
+    source: string;
+  };
+  tokensPerSecond: number;
+  routing: {
+    /** Per layer: median over samples of distinct experts A. */
+    distinctExperts: number[];
+    meanDistinctExperts: number;
+    expectedUniform: number;
+    /** Per layer: share of assignments per expert, over all timed samples. */
+    expertShare: number[][];
+    /** Trace/skew: fraction of tokens whose routed set equals the designed one (layer 0, last sample). */
+    designAgreement: number | null;
+    dropRate: number;
+  };
+  smbu: ({ value: number; bytesPerSample: number; peakBandwidth: number; peaks: string } | Unavailable);
+  smfu: ({ value: number; flopsPerToken: number; peakFlops: number; peakDtype: string; peaks: string } | Unavailable);
+  offload: ({ value: number; bytesMoved: number; tierBandwidth: number } | Unavailable);
+  counters: Counter[] | Unavailable;
+  cost: (CostResult | Unavailable);
+  fidelity: (LayerFidelity & { layer: number }) | Unavailable;
+}
+
+/** A task accuracy from a full-model evaluation, optionally for one preset and/or dtype only. */
+export interface TaskAccuracy {
+  task: string;
+  accuracy: number;
+  source: string;
+  preset?: string;
+  dtype?: string;
+}
+
+export interface CapPhase {
+  /** Config ids on the CAP axes (configs without a cost are left out, with the reason). */
+  points: Array<{ id: string; cost: number; accuracy: number; performance: number }>;
+  excluded: Array<{ id: string; reason: string }>;
+  radar: RadarScore[];
+  pareto: ParetoResult;
+}
+
+/** CAP per phase: prefill and decode tokens/s are different quantities and are not compared. */
+export interface CapSummary {
+  accuracyAxis: string;
+  performanceAxis: string;
+  costAxis: string;
+  radarMethod: RadarMethod;
+  radarNormalisation: string;
+  phases: { prefill?: CapPhase; decode?: CapPhase };
+}
+
+export interface Results {
+  schemaVersion: string;
+  tool: { name: 'moecap'; version: string };
+  status: 'running' | 'complete' | 'interrupted';
+  createdAt: string;
+  updatedAt: string;
+  planFingerprint: string;
+  plan: Record<string, unknown>;
+  machine: Record<string, unknown>;
+  peaks: PeakSource | Unavailable;
+  prices: PriceTable;
+  taskAccuracy: TaskAccuracy[] | null;
+  configs: ConfigResult[];
+  cap: CapSummary | null;
+  /** Why a run stopped early (status 'interrupted'). */
+  error?: string;
+}
+
+export function schemaPath(): string {
+  // lib/cap/results.ts (ts-jest) and dist/cap/results.js both sit two levels under the package root.
+  return path.join(__dirname, '..', '..', 'schema', 'results.schema.json');
+}
+
+let validator: ((v: unknown) => boolean) & { errors?: unknown } | null = null;
+
+/** Validates against schema/results.schema.json; returns the error messages (empty when valid). */
+export function validateResults(value: unknown): string[] {
+  if (!validator) {
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    validator = ajv.compile(JSON.parse(fs.readFileSync(schemaPath(), 'utf8')));
+  }
+  if (validator(value)) return [];
+  const errs = (validator.errors ?? []) as Array<{ instancePath: string; message?: string }>;
+  return errs.map((e) => `${e.instancePath || '/'} ${e.message ?? 'invalid'}`);
+}

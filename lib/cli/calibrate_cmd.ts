@@ -1,0 +1,52 @@
+// `moecap calibrate`: measure (or show the saved) ceilings of this machine.
+import { calibrate, loadProfile, profilePath, saveProfile } from '../cap/calibrate';
+import type { CpuMeasuredProfile, MeasuredFigure } from '../cap/hardware';
+import { parseArgs, usage, type OptionSpec } from './args';
+
+const OPTIONS: OptionSpec[] = [
+  { name: 'recalibrate', type: 'boolean', description: 'measure again even if a profile is saved' },
+  { name: 'repeats', type: 'number', description: 'repeats per measurement (median reported)', default: 7 },
+  { name: 'threads', type: 'number', description: 'threads (default: all CPUs)' },
+  { name: 'read-bytes', type: 'number', description: 'bytes of the buffer read for the bandwidth (default 1 GiB)' },
+  { name: 'file-bytes', type: 'number', description: 'bytes of the scratch file read cold (default 256 MiB)' },
+  { name: 'offload-dir', type: 'string', description: 'folder whose cold file read is measured (default: the temp folder)' },
+  { name: 'profile', type: 'string', description: 'profile file (default: the cache folder, keyed by machine)' },
+  { name: 'json', type: 'boolean', description: 'print the profile as JSON' },
+  { name: 'help', type: 'boolean', description: 'show this help' },
+];
+
+function fmt(f: MeasuredFigure | undefined, scale: number, unit: string): string {
+  if (!f) return 'unavailable (no such instruction at this ISA)';
+  return `${(f.value / scale).toFixed(1)} ${unit}  (median of ${f.repeats}, spread ${(100 * f.spread).toFixed(1)}%)`;
+}
+
+export async function calibrateCommand(argv: string[], out: (s: string) => void): Promise<number> {
+  const { options: o } = parseArgs(argv, OPTIONS);
+  if (o.help) {
+    out(usage('calibrate', 'Measures this machine\'s ceilings (bandwidth, peak FLOP/s, offload-folder read) and saves them as a profile that CAP runs reuse.', OPTIONS));
+    return 0;
+  }
+  const file = (o.profile as string | undefined) ?? profilePath();
+  let p: CpuMeasuredProfile | null = o.recalibrate ? null : loadProfile(file);
+  const reused = p !== null;
+  if (!p) {
+    p = await calibrate({
+      repeats: o.repeats as number, threads: o.threads as number | undefined, offloadDir: o['offload-dir'] as string | undefined,
+      readBytes: o['read-bytes'] as number | undefined, fileBytes: o['file-bytes'] as number | undefined,
+    });
+    saveProfile(p, file);
+  }
+  if (o.json) {
+    out(JSON.stringify(p, null, 2) + '\n');
+    return 0;
+  }
+  out(`${reused ? 'saved profile (use --recalibrate to measure again)' : 'measured now and saved'}: ${file}\n`);
+  out(`machine: ${p.cpuModel}, ${p.cores} threads, ${(p.memoryBytes / 2 ** 30).toFixed(1)} GiB, ISA ${p.isa}, measured ${p.measuredAt}\n`);
+  out(`read bandwidth     ${fmt(p.readBandwidth, 1e9, 'GB/s')}\n`);
+  out(`copy bandwidth     ${fmt(p.copyBandwidth, 1e9, 'GB/s')}\n`);
+  out(`fp32 FMA peak      ${fmt(p.peakFlops.f32, 1e9, 'GFLOP/s')}\n`);
+  out(`bf16 dot peak      ${fmt(p.peakFlops.bf16, 1e9, 'GFLOP/s')}\n`);
+  out(`int8 dot peak      ${fmt(p.peakFlops.int8, 1e9, 'GOP/s')}\n`);
+  out(`offload file read  ${fmt(p.offloadReadBandwidth, 1e9, 'GB/s')}  (cold: page cache dropped per repeat)\n`);
+  return 0;
+}

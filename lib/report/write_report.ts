@@ -1,0 +1,64 @@
+// `moecap report`: read results.json (a file, or a run folder holding one), render the page, and
+// write it atomically: a temporary file in the target folder, then a rename, so a reader never
+// sees half a report and bad input leaves no HTML file at all.
+import * as fs from 'fs';
+import * as path from 'path';
+import { renderReportHtml } from './html_page';
+import { ReportInputError, toResultsView, type ResultsView } from './results_view';
+
+export interface LoadedResults {
+  file: string;
+  raw: string;
+  view: ResultsView;
+}
+
+export function resolveResultsFile(input: string): string {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(input);
+  } catch {
+    throw new ReportInputError(`${input}: no such file or folder`);
+  }
+  if (!st.isDirectory()) return input;
+  const file = path.join(input, 'results.json');
+  if (!fs.existsSync(file)) throw new ReportInputError(`${input}: folder has no results.json`);
+  return file;
+}
+
+export function loadResults(input: string): LoadedResults {
+  const file = resolveResultsFile(input);
+  let raw: string;
+  try {
+    raw = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ReportInputError(`${file}: cannot be read (${(e as Error).message})`);
+  }
+  if (raw.trim() === '') throw new ReportInputError(`${file}: the file is empty`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (e) {
+    throw new ReportInputError(`${file}: not valid JSON, truncated or corrupt (${(e as Error).message})`);
+  }
+  return { file, raw, view: toResultsView(parsed, path.basename(file)) };
+}
+
+/** The default output: report.html beside results.json. */
+export function defaultReportPath(resultsFile: string): string {
+  return path.join(path.dirname(resultsFile), 'report.html');
+}
+
+export async function writeReport(input: string, out?: string): Promise<{ file: string; results: LoadedResults }> {
+  const results = loadResults(input);
+  const target = path.resolve(out ?? defaultReportPath(results.file));
+  const html = await renderReportHtml(results.view, path.basename(results.file), results.raw);
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    fs.writeFileSync(tmp, html);
+    fs.renameSync(tmp, target);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new ReportInputError(`cannot write ${target}: ${(e as Error).message}`);
+  }
+  return { file: target, results };
+}

@@ -1,0 +1,135 @@
+/* The C ABI of libmoecap_cuda.so (cuda/backend_cuda.cc). The CPU addon dlopens the library and
+ * resolves these names with dlsym (native/core/backend/cuda_loader.cc), so nothing here may use
+ * C++ types, and every struct starts with its size so that later versions can grow them.
+ * Version rule: a change to any signature or to the meaning of a field bumps
+ * MOECAP_CUDA_ABI_VERSION; the loader refuses a library with another version. */
+#ifndef MOECAP_CUDA_ABI_H
+#define MOECAP_CUDA_ABI_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MOECAP_CUDA_ABI_VERSION 1
+
+#if defined(_WIN32)
+#define MOECAP_CUDA_API __declspec(dllexport)
+#else
+#define MOECAP_CUDA_API __attribute__((visibility("default")))
+#endif
+
+/* ---- probing (no device memory is touched) ---- */
+typedef struct {
+  size_t size;                 /* sizeof(moecap_cuda_probe_t) */
+  int abi_version;             /* MOECAP_CUDA_ABI_VERSION of the library */
+  int runtime_version;         /* CUDA runtime the library was built with, e.g. 13000 */
+  int driver_version;          /* cudaDriverGetVersion, 0 when no driver */
+  int device_count;            /* 0 when unusable */
+  int device;                  /* the device described below */
+  char name[256];
+  int cc_major, cc_minor;      /* compute capability */
+  int sm_count;
+  uint64_t total_memory;       /* bytes */
+  double memory_bandwidth_gbs; /* from clock × bus width (a nominal figure, not measured) */
+  char reason[512];            /* empty when usable, else why not */
+} moecap_cuda_probe_t;
+
+/* Returns 0 when `device` can run the layer, else non-zero with out->reason set. */
+MOECAP_CUDA_API int moecap_cuda_abi_version(void);
+MOECAP_CUDA_API int moecap_cuda_runtime_version(void); /* compile-time CUDART_VERSION, no CUDA call */
+MOECAP_CUDA_API int moecap_cuda_probe(int device, moecap_cuda_probe_t* out);
+
+/* ---- a layer ---- */
+enum { MOECAP_CUDA_SOFTMAX = 0, MOECAP_CUDA_SIGMOID = 1 };
+enum { MOECAP_CUDA_F32 = 0, MOECAP_CUDA_BF16 = 1, MOECAP_CUDA_I8 = 2, MOECAP_CUDA_I4 = 3 }; /* = moecap::DType */
+/* AUTO: tensor cores for bf16 when T >= tensor_min_tokens, else SIMT. TENSOR_BASIC: the 4-warp
+ * 64×64-tile tensor kernel instead of the default 8-warp 64×128 one (kept for comparison). */
+enum { MOECAP_CUDA_PATH_AUTO = 0, MOECAP_CUDA_PATH_SIMT = 1, MOECAP_CUDA_PATH_TENSOR = 2, MOECAP_CUDA_PATH_TENSOR_BASIC = 3 };
+
+typedef struct {
+  size_t size; /* sizeof(moecap_cuda_config_t) */
+  int hidden, intermediate, experts, top_k;
+  int scoring;                 /* MOECAP_CUDA_SOFTMAX | MOECAP_CUDA_SIGMOID */
+  int renormalize;
+  float routed_scaling_factor;
+  const float* selection_bias; /* [experts] or NULL (copied) */
+  int group_count, group_keep; /* 0, 0 = plain top-k */
+  int shared_intermediate;     /* 0 = no shared expert */
+  int shared_gated;
+  double capacity_factor;      /* 0 = unlimited */
+  int dtype;                   /* MOECAP_CUDA_F32.. */
+  int device;
+  int max_tokens;              /* largest T a forward will get (sizes the workspace) */
+  int expert_path;             /* MOECAP_CUDA_PATH_*: AUTO = tensor cores for bf16 when T >= tensor_min_tokens */
+  int tensor_min_tokens;       /* 0 = 32 */
+  /* offload: experts in host memory, `cache_slots` of them on the device (0 = all resident) */
+  int offload;
+  int cache_slots;
+  int host_threads;            /* for packing; 0 = hardware threads */
+} moecap_cuda_config_t;
+
+/* fp32 master weights in HF layout (rows = outputs), or a seed for moecap::SeededWeights
+ * (the same generator as the CPU core, so both backends hold identical weights). */
+typedef struct {
+  size_t size; /* sizeof(moecap_cuda_weights_t) */
+  int use_seed;
+  uint64_t seed;
+  const float* router;      /* [E,H] */
+  const float* gate;        /* [E][F,H] */
+  const float* up;          /* [E][F,H] */
+  const float* down;        /* [E][H,F] */
+  const float* shared_gate; /* [Fs,H] */
+  const float* shared_up;
+  const float* shared_down; /* [H,Fs] */
+  const float* shared_gate_weight; /* [H] when shared_gated */
+} moecap_cuda_weights_t;
+
+typedef struct {
+  size_t size; /* sizeof(moecap_cuda_stats_t) */
+  int tokens, distinct_experts;
+  int64_t assignments, dropped, capacity; /* capacity -1 = unlimited */
+  double expert_bytes, shared_bytes, router_bytes, flops;
+  /* CUDA event times of this pass, milliseconds */
+  double total_ms, route_ms, experts_ms, combine_ms;
+  int used_tensor_path;
+  /* offload (zero when everything is resident) */
+  int64_t cache_hits, cache_misses, evictions;
+  double h2d_bytes, h2d_ms;        /* bytes copied host → device and the copy stream's busy time */
+  int32_t* expert_counts;          /* caller's [E] array or NULL */
+} moecap_cuda_stats_t;
+
+typedef struct {
+  size_t size;
+  int available;      /* 0: see reason */
+  char reason[256];
+  double energy_j;    /* total since driver load (NVML mJ counter), -1 unavailable */
+  double power_w;     /* -1 unavailable */
+  int sm_clock_mhz, mem_clock_mhz; /* -1 unavailable */
+  uint64_t memory_used, memory_total;
+} moecap_cuda_nvml_t;
+
+typedef struct moecap_cuda_layer moecap_cuda_layer;
+
+/* NULL on failure (see moecap_cuda_last_error). */
+MOECAP_CUDA_API moecap_cuda_layer* moecap_cuda_layer_create(const moecap_cuda_config_t* config,
+                                                            const moecap_cuda_weights_t* weights);
+/* x: host [T,H] fp32. out [T,H], ids [T,k], weights [T,k] host arrays (any may be NULL). 0 = ok. */
+MOECAP_CUDA_API int moecap_cuda_layer_forward(moecap_cuda_layer* layer, const float* x, int tokens, float* out,
+                                              int32_t* ids, float* weights, moecap_cuda_stats_t* stats);
+/* Starts host→device copies of these experts into cache slots (offload only; no-op otherwise). */
+MOECAP_CUDA_API int moecap_cuda_layer_prefetch(moecap_cuda_layer* layer, const int32_t* experts, int n);
+/* Device bytes held by the layer (weights + workspace). */
+MOECAP_CUDA_API double moecap_cuda_layer_device_bytes(const moecap_cuda_layer* layer);
+MOECAP_CUDA_API void moecap_cuda_layer_destroy(moecap_cuda_layer* layer);
+
+MOECAP_CUDA_API int moecap_cuda_nvml_sample(int device, moecap_cuda_nvml_t* out);
+
+/* Text of the last failure on this thread ("" if none). */
+MOECAP_CUDA_API const char* moecap_cuda_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

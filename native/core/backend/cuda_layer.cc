@@ -1,0 +1,89 @@
+#include "backend/cuda_layer.h"
+
+#include <cstring>
+
+#include "../../../cuda/moe_index.h"  // the GPU weight layout (plain integer code, no CUDA)
+#include "error.h"
+
+namespace moecap {
+
+CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, const WeightSource& w, const CudaLayerOptions& o)
+    : api_(api), cfg_(c), opt_(o) {
+  if (!api_) throw_runtime("the CUDA backend is not loaded");
+  moecap_cuda_config_t g;
+  std::memset(&g, 0, sizeof g);
+  g.size = sizeof g;
+  g.hidden = c.hidden, g.intermediate = c.intermediate, g.experts = c.experts, g.top_k = c.top_k;
+  g.scoring = c.scoring == Scoring::Sigmoid ? MOECAP_CUDA_SIGMOID : MOECAP_CUDA_SOFTMAX;
+  g.renormalize = c.renormalize;
+  g.routed_scaling_factor = c.routed_scaling_factor;
+  g.selection_bias = c.selection_bias.empty() ? nullptr : c.selection_bias.data();
+  g.group_count = c.group_count, g.group_keep = c.group_keep;
+  g.shared_intermediate = c.shared_intermediate, g.shared_gated = c.shared_gated;
+  g.capacity_factor = c.capacity_factor;
+  g.dtype = int(c.dtype);
+  g.device = o.device;
+  g.max_tokens = o.max_tokens;
+  g.offload = o.cache_slots > 0;
+  g.cache_slots = o.cache_slots;
+  moecap_cuda_weights_t wt;
+  std::memset(&wt, 0, sizeof wt);
+  wt.size = sizeof wt;
+  uint64_t seed = 0;
+  if (w.seed(&seed)) {
+    wt.use_seed = 1;
+    wt.seed = seed;
+  } else if (const ExplicitWeights* e = w.arrays()) {
+    wt.router = e->router.data(), wt.gate = e->gate.data(), wt.up = e->up.data(), wt.down = e->down.data();
+    if (c.shared_intermediate > 0) {
+      wt.shared_gate = e->shared_gate.data(), wt.shared_up = e->shared_up.data(), wt.shared_down = e->shared_down.data();
+      wt.shared_gate_weight = e->shared_gate_weight.empty() ? nullptr : e->shared_gate_weight.data();
+    }
+  } else {
+    throw_runtime("the CUDA backend takes seeded or explicit fp32 weights");
+  }
+  layer_ = api_->layer_create(&g, &wt);
+  if (!layer_) throw_runtime(std::string("CUDA layer: ") + api_->last_error());
+}
+
+CudaLayer::~CudaLayer() {
+  if (layer_) api_->layer_destroy(layer_);
+}
+
+double CudaLayer::device_bytes() const { return api_->layer_device_bytes(layer_); }
+
+double CudaLayer::expert_bytes() const {
+  return double(moecap_cuda::expert_layout(int(cfg_.dtype), cfg_.hidden, cfg_.intermediate).bytes);
+}
+
+void CudaLayer::forward(const float* x, int T, ForwardResult& out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const int k = cfg_.top_k, H = cfg_.hidden, E = cfg_.experts;
+  out.output.resize(size_t(T) * H);
+  out.ids.resize(size_t(T) * k);
+  out.weights.resize(size_t(T) * k);
+  ForwardStats& st = out.stats;
+  st.expert_counts.assign(size_t(E), 0);
+  moecap_cuda_stats_t s;
+  std::memset(&s, 0, sizeof s);
+  s.size = sizeof s;
+  s.expert_counts = st.expert_counts.data();
+  if (api_->layer_forward(layer_, x, T, out.output.data(), out.ids.data(), out.weights.data(), &s) != 0)
+    throw_runtime(std::string("CUDA forward: ") + api_->last_error());
+  st.tokens = s.tokens;
+  st.distinct_experts = s.distinct_experts;
+  st.assignments = s.assignments;
+  st.dropped = s.dropped;
+  st.capacity = s.capacity;
+  st.expert_bytes = s.expert_bytes;
+  st.shared_bytes = s.shared_bytes;
+  st.router_bytes = s.router_bytes;
+  st.flops = s.flops;
+  // CUDA event times of the pass on the device (x and y transfers excluded), in ns.
+  st.total_ns = int64_t(s.total_ms * 1e6);
+  st.route_ns = int64_t(s.route_ms * 1e6);
+  st.experts_ns = int64_t(s.experts_ms * 1e6);
+  st.combine_ns = int64_t(s.combine_ms * 1e6);
+}
+
+}  // namespace moecap

@@ -1,0 +1,193 @@
+#include "backend/cuda_loader.h"
+
+#include <dlfcn.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <mutex>
+
+#include "error.h"
+
+namespace moecap {
+namespace {
+
+std::string version_text(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
+
+bool file_exists(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::string dir_of(const std::string& p) {
+  const size_t s = p.rfind('/');
+  return s == std::string::npos ? "." : p.substr(0, s);
+}
+
+// The file this code was loaded from (the addon), to find the package root from it.
+std::string self_path() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&cuda_library_candidates), &info) && info.dli_fname) return info.dli_fname;
+  return "";
+}
+
+std::string first_line(const char* s) {
+  std::string t = s ? s : "";
+  const size_t n = t.find('\n');
+  return n == std::string::npos ? t : t.substr(0, n);
+}
+
+// The driver: cuInit + cuDriverGetVersion + cuDeviceGetCount through dlopen.
+bool probe_driver(std::string& reason, int& driver_version) {
+  const char* env = std::getenv("MOECAP_CUDA_DRIVER");
+  const std::string name = env && *env ? env : "libcuda.so.1";
+  void* h = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    reason = name + " not found (no NVIDIA driver on this machine): " + first_line(dlerror());
+    return false;
+  }
+  using InitFn = int (*)(unsigned);
+  using IntFn = int (*)(int*);
+  auto init = reinterpret_cast<InitFn>(dlsym(h, "cuInit"));
+  auto ver = reinterpret_cast<IntFn>(dlsym(h, "cuDriverGetVersion"));
+  auto count = reinterpret_cast<IntFn>(dlsym(h, "cuDeviceGetCount"));
+  if (!init || !ver || !count) {
+    reason = name + " lacks cuInit/cuDriverGetVersion/cuDeviceGetCount";
+    return false;
+  }
+  int n = 0;
+  const int rc = init(0);
+  ver(&driver_version);
+  if (rc != 0) {
+    // 100 = CUDA_ERROR_NO_DEVICE; anything else is a driver problem worth naming.
+    reason = rc == 100 ? "no CUDA device" : "no CUDA device (cuInit failed with CUresult " + std::to_string(rc) + ")";
+    return false;
+  }
+  if (count(&n) != 0 || n <= 0) {
+    reason = "no CUDA device";
+    return false;
+  }
+  return true;  // the driver handle stays open: the runtime inside the library uses it
+}
+
+std::mutex g_mutex;
+CudaApi g_api;  // process-wide: a dlopened library is process-wide anyway
+
+bool load_library(const std::string& path, std::string& reason) {
+  void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    reason = "libmoecap_cuda.so at " + path + " failed to load: " + first_line(dlerror());
+    return false;
+  }
+  CudaApi a;
+  a.handle = h;
+  a.path = path;
+  bool ok = true;
+  auto sym = [&](const char* n) {
+    void* s = dlsym(h, n);
+    if (!s) ok = false;
+    return s;
+  };
+  a.abi_version = reinterpret_cast<int (*)()>(sym("moecap_cuda_abi_version"));
+  a.runtime_version = reinterpret_cast<int (*)()>(sym("moecap_cuda_runtime_version"));
+  a.probe = reinterpret_cast<int (*)(int, moecap_cuda_probe_t*)>(sym("moecap_cuda_probe"));
+  a.layer_create = reinterpret_cast<decltype(a.layer_create)>(sym("moecap_cuda_layer_create"));
+  a.layer_forward = reinterpret_cast<decltype(a.layer_forward)>(sym("moecap_cuda_layer_forward"));
+  a.layer_prefetch = reinterpret_cast<decltype(a.layer_prefetch)>(sym("moecap_cuda_layer_prefetch"));
+  a.layer_device_bytes = reinterpret_cast<decltype(a.layer_device_bytes)>(sym("moecap_cuda_layer_device_bytes"));
+  a.layer_destroy = reinterpret_cast<decltype(a.layer_destroy)>(sym("moecap_cuda_layer_destroy"));
+  a.nvml_sample = reinterpret_cast<decltype(a.nvml_sample)>(sym("moecap_cuda_nvml_sample"));
+  a.last_error = reinterpret_cast<const char* (*)()>(sym("moecap_cuda_last_error"));
+  if (!ok) {
+    reason = path + " lacks the moecap_cuda_* C ABI symbols (not a moecap CUDA backend?)";
+    dlclose(h);
+    return false;
+  }
+  if (a.abi_version() != MOECAP_CUDA_ABI_VERSION) {
+    reason = path + " has C ABI version " + std::to_string(a.abi_version()) + ", this addon needs " +
+             std::to_string(MOECAP_CUDA_ABI_VERSION) + " (rebuild it: npm run build:cuda)";
+    dlclose(h);
+    return false;
+  }
+  g_api = a;
+  return true;
+}
+
+}  // namespace
+
+std::vector<std::string> cuda_library_candidates() {
+  std::vector<std::string> out;
+  const char* env = std::getenv("MOECAP_CUDA_LIBRARY");
+  if (env && *env) {
+    out.push_back(env);
+    return out;
+  }
+  // The addon sits in <root>/build/Release or <root>/prebuilds/<platform>/: try the package root's
+  // CUDA build folders (never prebuilds/<platform>/ itself), then the addon's own folder.
+  const std::string self = self_path();
+  if (!self.empty()) {
+    const std::string dir = dir_of(self);
+    const std::string root = dir_of(dir_of(dir));
+    out.push_back(root + "/build-cuda/libmoecap_cuda.so");
+    out.push_back(root + "/cuda/build/libmoecap_cuda.so");
+    out.push_back(dir + "/libmoecap_cuda.so");
+  }
+  return out;
+}
+
+BackendChoice choose_backend(const std::string& requested_arg) {
+  BackendChoice c;
+  const char* env = std::getenv("MOECAP_BACKEND");
+  std::string req = requested_arg.empty() ? "auto" : requested_arg;
+  if (req != "cpu" && req != "cuda" && req != "auto")
+    throw_range("backend must be 'cpu', 'cuda' or 'auto', got '" + requested_arg + "'");
+  if (env && *env) {
+    const std::string e = env;
+    if (e != "cpu" && e != "cuda" && e != "auto")
+      throw_range("MOECAP_BACKEND must be 'cpu', 'cuda' or 'auto', got '" + e + "'");
+    req = e;
+  }
+  c.requested = req;
+  c.backend = "cpu";
+  if (req == "cpu") {
+    c.reason = env && *env ? "MOECAP_BACKEND=cpu" : "backend 'cpu' requested";
+    return c;
+  }
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (!probe_driver(c.reason, c.driver_version)) return c;
+  if (!g_api.handle) {
+    const std::vector<std::string> tried = cuda_library_candidates();
+    std::string found;
+    for (const auto& p : tried)
+      if (file_exists(p)) {
+        found = p;
+        break;
+      }
+    if (found.empty()) {
+      std::string list;
+      for (const auto& p : tried) list += (list.empty() ? "" : ", ") + p;
+      c.reason = "libmoecap_cuda.so not found (looked in: " + list + "); build it with `npm run build:cuda`";
+      return c;
+    }
+    if (!load_library(found, c.reason)) return c;
+  }
+  c.library = g_api.path;
+  c.runtime_version = g_api.runtime_version();
+  if (c.driver_version < c.runtime_version / 1000 * 1000) {
+    c.reason = "driver supports CUDA " + version_text(c.driver_version) + ", library needs " +
+               version_text(c.runtime_version) + " (" + g_api.path + ")";
+    return c;
+  }
+  moecap_cuda_probe_t p{};
+  p.size = sizeof p;
+  if (g_api.probe(0, &p) != 0) {
+    c.reason = p.reason[0] ? std::string(p.reason) : std::string("no CUDA device");
+    return c;
+  }
+  c.backend = "cuda";
+  c.api = &g_api;
+  c.reason = std::string(p.name) + " (sm_" + std::to_string(p.cc_major) + std::to_string(p.cc_minor) + ", " +
+             std::to_string(p.device_count) + " device" + (p.device_count == 1 ? "" : "s") + ")";
+  return c;
+}
+
+}  // namespace moecap

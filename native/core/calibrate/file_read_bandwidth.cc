@@ -1,0 +1,61 @@
+#include "calibrate/file_read_bandwidth.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "error.h"
+#include "runtime/clock.h"
+#include "weights/aligned_buffer.h"
+
+namespace moecap {
+
+namespace {
+struct Fd {
+  int fd = -1;
+  ~Fd() { if (fd >= 0) close(fd); }
+};
+}  // namespace
+
+FileReadResult measure_file_read(const std::string& folder, size_t bytes, int repeats) {
+  if (repeats < 1 || repeats > 100) throw_range("file read repeats must be an integer in [1, 100]");
+  const size_t block = size_t(8) << 20;
+  bytes = std::max(block, bytes / block * block);
+  FileReadResult r;
+  r.path = folder + "/.moecap-calibrate-" + std::to_string(getpid()) + ".tmp";
+  r.bytes = bytes;
+  AlignedBuffer buf(block);
+  for (size_t i = 0; i < block; ++i) buf.data()[i] = uint8_t(i * 131 + 7);  // not sparse, not zeros
+  Fd f;
+  f.fd = open(r.path.c_str(), O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600);
+  if (f.fd < 0) throw_range("cannot create a scratch file in '" + folder + "': " + std::strerror(errno));
+  struct Unlink {
+    const std::string& p;
+    ~Unlink() { unlink(p.c_str()); }
+  } unlink_guard{r.path};
+  for (size_t off = 0; off < bytes; off += block) {
+    ssize_t w = pwrite(f.fd, buf.data(), block, off_t(off));
+    if (w != ssize_t(block))
+      throw_range("writing the scratch file '" + r.path + "' failed: " + std::strerror(w < 0 ? errno : ENOSPC));
+  }
+  if (fdatasync(f.fd) != 0) throw_range("fdatasync of '" + r.path + "' failed: " + std::strerror(errno));
+  std::vector<double> bw;
+  r.cache_dropped = true;
+  for (int rep = 0; rep < repeats; ++rep) {
+    if (posix_fadvise(f.fd, 0, 0, POSIX_FADV_DONTNEED) != 0) r.cache_dropped = false;
+    posix_fadvise(f.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    const int64_t t0 = now_ns();
+    for (size_t off = 0; off < bytes; off += block) {
+      ssize_t n = pread(f.fd, buf.data(), block, off_t(off));
+      if (n != ssize_t(block)) throw_range("reading the scratch file '" + r.path + "' failed: " + std::strerror(errno));
+    }
+    bw.push_back(double(bytes) / (double(now_ns() - t0) * 1e-9));
+  }
+  r.bandwidth = summarise_samples(bw);
+  return r;
+}
+
+}  // namespace moecap

@@ -1,0 +1,22 @@
+// Cold sequential read bandwidth of a file in a given folder (the offload tier of a CPU run):
+// writes a scratch file, then per repeat drops it from the page cache (fdatasync +
+// posix_fadvise DONTNEED) and reads it front to back with large pread calls. The file is removed
+// afterwards. On a VM the host may still cache the disk: the figure is what this guest sees.
+#pragma once
+#include <cstddef>
+#include <string>
+
+#include "calibrate/calibrate.h"
+
+namespace moecap {
+
+struct FileReadResult {
+  Measured bandwidth;  // bytes / s
+  size_t bytes = 0;
+  bool cache_dropped = false;  // posix_fadvise(DONTNEED) succeeded every time
+  std::string path;
+};
+
+FileReadResult measure_file_read(const std::string& folder, size_t bytes, int repeats);
+
+}  // namespace moecap

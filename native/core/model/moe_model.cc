@@ -1,0 +1,79 @@
+#include "model/moe_model.h"
+
+#include <algorithm>
+
+#include "error.h"
+#include "runtime/clock.h"
+
+namespace moecap {
+
+MoeModel::MoeModel(const LayerConfig& config, const std::vector<std::shared_ptr<const WeightSource>>& weights,
+                   const std::string& isa, const OffloadConfig& offload)
+    : offload_(offload) {
+  if (weights.empty()) throw_range("layers must be >= 1");
+  if (offload_.enabled && offload_.prefetch) io_ = std::make_shared<Prefetcher>();
+  for (size_t l = 0; l < weights.size(); ++l) {
+    OffloadConfig off = offload_;
+    if (!off.path.empty()) off.path += "." + std::to_string(l);
+    layers_.emplace_back(new MoeLayer(config, weights[l], isa, off, io_));
+  }
+}
+
+void MoeModel::forward(const float* x, int T, ModelResult& out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const int64_t t0 = now_ns();
+  const int H = layers_[0]->config().hidden, N = layers();
+  std::vector<float> h(x, x + size_t(T) * H);
+  out.layers.assign(size_t(N), ForwardStats());
+  out.offload = OffloadStats();
+  out.compute_ns = 0;
+  out.predicted_correct = out.predicted_total = 0;
+  const bool predict = offload_.enabled && offload_.prefetch;
+  std::vector<int> predicted, next;  // predicted experts of layer l, of layer l+1
+  bool have_prediction = false;
+  ForwardResult r;
+  const OffloadStats before = offload_.enabled ? offload_stats() : OffloadStats();
+  for (int l = 0; l < N; ++l) {
+    next.clear();
+    int64_t predict_ns = 0;
+    std::function<void()> hook = [&] {
+      const int64_t p0 = now_ns();
+      layers_[size_t(l + 1)]->predict_and_prefetch(h.data(), T, next);
+      predict_ns = now_ns() - p0;
+    };
+    layers_[size_t(l)]->forward(h.data(), T, r, predict && l + 1 < N ? &hook : nullptr);
+    if (have_prediction) {
+      for (int e = 0; e < (int)r.stats.expert_counts.size(); ++e) {
+        if (r.stats.expert_counts[size_t(e)] == 0) continue;
+        ++out.predicted_total;
+        if (std::find(predicted.begin(), predicted.end(), e) != predicted.end()) ++out.predicted_correct;
+      }
+    }
+    for (size_t i = 0; i < h.size(); ++i) h[i] += r.output[i];
+    out.compute_ns += r.stats.compute_ns + predict_ns;
+    out.layers[size_t(l)] = std::move(r.stats);
+    predicted.swap(next);
+    have_prediction = predict && l + 1 < N;
+  }
+  if (offload_.enabled) out.offload = offload_stats() - before;
+  out.output.swap(h);
+  correct_ += out.predicted_correct;
+  total_ += out.predicted_total;
+  out.total_ns = now_ns() - t0;
+}
+
+OffloadStats MoeModel::offload_stats() const {
+  OffloadStats s;
+  for (auto& l : layers_)
+    if (l->cache()) s += l->cache()->stats();
+  return s;
+}
+
+void MoeModel::reset_offload_stats() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& l : layers_)
+    if (l->cache()) l->cache()->reset_stats();
+  correct_ = total_ = 0;
+}
+
+}  // namespace moecap

@@ -1,0 +1,33 @@
+// Eviction scores of the resident-expert cache: the candidate with the lowest score is evicted,
+// ties go to the least recently used (then the lower expert id), so every policy is deterministic.
+//   lru    last access tick
+//   lfu    passes that used the expert (all time), then recency
+//   lfru   frequency / (1 + passes since last use): frequent experts survive a short absence, old
+//          popularity fades
+//   static the profiled hot set is never a candidate; the rest is LRU
+#pragma once
+#include <cstdint>
+
+#include "offload/offload_config.h"
+
+namespace moecap {
+
+struct ExpertUsage {
+  int64_t uses = 0;       // passes that needed the expert
+  int64_t last_tick = 0;  // access tick of the last use
+  int64_t last_pass = 0;  // pass number of the last use
+};
+
+// True when `a` should be evicted before `b`.
+inline bool evict_before(CachePolicy p, const ExpertUsage& a, int ea, const ExpertUsage& b, int eb, int64_t pass) {
+  if (p == CachePolicy::LFU && a.uses != b.uses) return a.uses < b.uses;
+  if (p == CachePolicy::LFRU) {
+    // Compare uses_a / (1 + age_a) < uses_b / (1 + age_b) exactly, in integers.
+    const int64_t sa = a.uses * (1 + pass - b.last_pass), sb = b.uses * (1 + pass - a.last_pass);
+    if (sa != sb) return sa < sb;
+  }
+  if (a.last_tick != b.last_tick) return a.last_tick < b.last_tick;
+  return ea < eb;
+}
+
+}  // namespace moecap

@@ -1,0 +1,39 @@
+// How a layer offloads its routed experts: where the slow tier lives, how many experts stay
+// resident, which eviction policy and whether loads run ahead on the I/O thread.
+#pragma once
+#include <string>
+
+namespace moecap {
+
+enum class CachePolicy { LRU, LFU, LFRU, Static };
+
+struct OffloadConfig {
+  bool enabled = false;
+  int capacity_experts = 0;    // resident slots; 0 = use capacity_bytes
+  double capacity_bytes = 0;   // resident budget in bytes (floor to whole experts)
+  CachePolicy policy = CachePolicy::LRU;
+  bool prefetch = true;        // loads on the I/O thread, overlapped with compute
+  std::string path;            // weights file; empty = a scratch file in $TMPDIR, removed on close
+  bool cold = false;           // drop the file's page cache so reads reach the device
+};
+
+inline const char* policy_name(CachePolicy p) {
+  switch (p) {
+    case CachePolicy::LRU: return "lru";
+    case CachePolicy::LFU: return "lfu";
+    case CachePolicy::LFRU: return "lfru";
+    case CachePolicy::Static: return "static";
+  }
+  return "?";
+}
+
+inline bool parse_policy(const std::string& s, CachePolicy* out) {
+  if (s == "lru") *out = CachePolicy::LRU;
+  else if (s == "lfu") *out = CachePolicy::LFU;
+  else if (s == "lfru") *out = CachePolicy::LFRU;
+  else if (s == "static") *out = CachePolicy::Static;
+  else return false;
+  return true;
+}
+
+}  // namespace moecap

@@ -1,0 +1,42 @@
+#include "offload/prefetcher.h"
+
+namespace moecap {
+
+Prefetcher::Prefetcher() : thread_([this] { loop(); }) {}
+
+Prefetcher::~Prefetcher() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void Prefetcher::submit(std::function<void()> job, std::function<void()> hint) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back({std::move(job), std::move(hint)});
+  }
+  cv_.notify_one();
+}
+
+void Prefetcher::loop() {
+  for (;;) {
+    Job job;
+    std::function<void()> next_hint;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stop requested and drained
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      if (!queue_.empty() && queue_.front().hint) next_hint = std::move(queue_.front().hint);
+    }
+    if (job.hint) job.hint();  // first of a burst: nobody hinted it yet
+    if (next_hint) next_hint();
+    job.run();
+  }
+}
+
+}  // namespace moecap

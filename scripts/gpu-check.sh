@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# GPU check of the CUDA backend, for a machine with an NVIDIA GPU (H100/H200 in < 6 min):
+#   1. build cuda/ for this GPU only (sm from nvidia-smi) into build-gpu-check/ — or, when nvcc is
+#      missing, use a prebuilt build-cuda/gpu_selftest (carried from `npm run build:cuda`);
+#   2. run gpu_selftest: every kernel vs the CPU core, then timings vs measured ceilings;
+#   3. when Node and the addon are present, check that backendInfo('auto') picks CUDA;
+#   4. print a short table last.
+# Usage: scripts/gpu-check.sh [--prebuilt] [--sanitize] [--quick] [--no-bench]
+#   --prebuilt  use build-cuda/gpu_selftest as is (no build; carry build-cuda/ from `npm run build:cuda`)
+#   --sanitize  first run the checks (no bench) under compute-sanitizer memcheck
+# Exit: the self-test's code (0 ok, 1 a check failed, 77 no GPU, 2 a CUDA call failed).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ARGS=()
+PREBUILT=0
+SANITIZE=0
+for a in "$@"; do
+  case "$a" in
+    --prebuilt) PREBUILT=1 ;;
+    --sanitize) SANITIZE=1 ;;
+    *) ARGS+=("$a") ;;
+  esac
+done
+LOG=$(mktemp /tmp/moecap-gpu-check.XXXXXX.log)
+t0=$(date +%s)
+nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total,clocks.max.sm --format=csv,noheader 2>/dev/null \
+  || echo "nvidia-smi: not available"
+
+NVCC=${CUDACXX:-}
+[ -z "$NVCC" ] && [ -x /usr/local/cuda/bin/nvcc ] && NVCC=/usr/local/cuda/bin/nvcc
+[ -z "$NVCC" ] && command -v nvcc >/dev/null 2>&1 && NVCC=$(command -v nvcc)
+EXE=""
+build_s=0
+if [ -n "$NVCC" ] && [ "$PREBUILT" = 0 ]; then
+  CC_=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
+  ARCH=${MOECAP_CUDA_ARCH:-${CC_:-90}}-real
+  JOBS=$(nproc 2>/dev/null || echo 4)
+  echo "== building for sm_${ARCH%-real} with $NVCC (-j$JOBS)"
+  if cmake -S cuda -B build-gpu-check -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$NVCC" \
+       -DCMAKE_CUDA_ARCHITECTURES="$ARCH" >"$LOG" 2>&1 && cmake --build build-gpu-check -j "$JOBS" >>"$LOG" 2>&1; then
+    EXE=build-gpu-check/gpu_selftest
+  else
+    tail -30 "$LOG"
+    echo "build failed (log: $LOG)"
+  fi
+  build_s=$(( $(date +%s) - t0 ))
+fi
+if [ -z "$EXE" ] && [ -x build-cuda/gpu_selftest ]; then
+  EXE=build-cuda/gpu_selftest
+  echo "== using prebuilt $EXE (nvcc ${NVCC:-not found})"
+fi
+if [ -z "$EXE" ]; then
+  echo "no gpu_selftest: no nvcc here and no build-cuda/gpu_selftest (run npm run build:cuda on a machine with nvcc)"
+  exit 2
+fi
+
+if [ "$SANITIZE" = 1 ]; then
+  CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  if [ -x "$CS" ]; then
+    echo "== compute-sanitizer memcheck (checks only)"
+    timeout 300 "$CS" --tool memcheck --print-limit 20 "$EXE" --no-bench 2>&1 | grep -E 'ERROR SUMMARY|Invalid|FAIL|^=========  ' | head -40
+  else
+    echo "compute-sanitizer not found"
+  fi
+fi
+echo "== $EXE ${ARGS[*]:-}"
+timeout 420 "$EXE" ${ARGS[@]+"${ARGS[@]}"} 2>&1 | tee -a "$LOG"
+rc=${PIPESTATUS[0]}
+
+loader="node or addon not present"
+if command -v node >/dev/null 2>&1 && [ -f build/Release/moecap.node ]; then
+  [ -f build-cuda/libmoecap_cuda.so ] || export MOECAP_CUDA_LIBRARY="$PWD/build-gpu-check/libmoecap_cuda.so"
+  loader=$(node -e "const a=require('./build/Release/moecap.node');const i=a.backendInfo('auto');console.log(i.backend+': '+i.reason)" 2>&1 | tail -1)
+fi
+total_s=$(( $(date +%s) - t0 ))
+
+echo
+echo "== summary (build ${build_s} s, total ${total_s} s, log $LOG)"
+grep -E '^(PASS|FAIL) ' "$LOG" | awk '{n[$1]++} END {printf "checks: %d passed, %d failed\n", n["PASS"], n["FAIL"]}'
+grep -E '^FAIL ' "$LOG" | head -20
+grep -E '^(device|ceilings)' "$LOG"
+echo "loader backendInfo('auto'): $loader"
+sed -n '/^shape /,/^(decode:/p' "$LOG"
+grep -E '^(OK|FAIL):|^no CUDA device' "$LOG" | tail -1
+exit "$rc"
