@@ -64,6 +64,8 @@ moecap::LayerConfig to_layer_config(const moecap_cuda_config_t& c) {
 struct ArrayWeights : moecap::WeightSource {
   moecap_cuda_weights_t w;
   int H, F, Fs;
+  // Only used to pack device copies; never written to an offload file, so no identity is needed.
+  uint64_t fingerprint() const override { return 0; }
   void row(moecap::Matrix m, int e, int r, int cols, float* out) const override {
     const float* src = nullptr;
     switch (m) {

@@ -121,6 +121,7 @@ struct StackedGateUp : moecap::WeightSource {
   void row(moecap::Matrix, int e, int r, int cols, float* out) const override {
     src->row(r < F ? gate : up, e, r < F ? r : r - F, cols, out);
   }
+  uint64_t fingerprint() const override { return src->fingerprint(); }
 };
 }  // namespace
 

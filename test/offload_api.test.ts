@@ -47,7 +47,7 @@ test('moecap run --offload 0.25 reports hit rate and slow-tier bandwidth, same f
   const { execFileSync, spawnSync } = require('child_process');
   const BIN = require('path').join(__dirname, '..', 'bin', 'moecap.js');
   const small = ['--hidden', '64', '--intermediate', '32', '--experts', '8', '--top-k', '2', '--tokens', '1,5', '--repeats', '3'];
-  const out: string = execFileSync(process.execPath, [BIN, 'run', ...small, '--offload', '0.25', '--offload-policy', 'lfu', '--cold'], { encoding: 'utf8' });
+  const out: string = execFileSync(process.execPath, [BIN, 'layer', ...small, '--offload', '0.25', '--offload-policy', 'lfu', '--cold'], { encoding: 'utf8' });
   expect(out).toMatch(/offload: 2 of 8 experts resident, policy lfu, cold page cache/);
   const rows = out.split('\n').filter((l) => /^\s+[15]\s/.test(l));
   expect(rows).toHaveLength(2);
@@ -56,7 +56,7 @@ test('moecap run --offload 0.25 reports hit rate and slow-tier bandwidth, same f
     expect(Number(cells[6])).toBeLessThan(1e-5);  // rel L2 vs fp64, as without offload
     expect(Number(cells[8])).toBeGreaterThanOrEqual(0);  // hit rate
   }
-  const bad = spawnSync(process.execPath, [BIN, 'run', ...small, '--offload', '2'], { encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, [BIN, 'layer', ...small, '--offload', '2'], { encoding: 'utf8' });
   expect(bad.status).not.toBe(0);
   expect(bad.stderr).toMatch(/offload\.capacity\.fraction must be in \(0, 1\]/);
 });

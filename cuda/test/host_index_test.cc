@@ -115,6 +115,7 @@ static void test_plan_rows(std::mt19937& rng) {
 }
 
 struct RandomWeights : moecap::WeightSource {
+  uint64_t fingerprint() const override { return 1; }  // never written to an offload file
   uint32_t seed;
   void row(moecap::Matrix m, int e, int r, int cols, float* out) const override {
     std::mt19937 g(seed ^ (uint32_t(m) * 7919u) ^ (uint32_t(e) * 104729u) ^ uint32_t(r) * 2654435761u);

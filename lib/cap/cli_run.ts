@@ -18,6 +18,9 @@ export const CAP_RUN_OPTIONS: OptionSpec[] = [
   { name: 'dtype', type: 'string-list', description: 'weights: f32, bf16, int8, int4', default: DEFAULT_PLAN.dtypes },
   { name: 'threads', type: 'number-list', description: 'compute threads (default: all CPUs)' },
   { name: 'capacity-factor', type: 'number-list', description: 'expert capacity factor (0 = unlimited)', default: DEFAULT_PLAN.capacityFactor },
+  { name: 'offload', type: 'number-list', description: 'fraction of experts resident (0..1]; the rest stream from a weights file', default: DEFAULT_PLAN.residentFraction },
+  { name: 'offload-policy', type: 'string', description: 'expert cache policy with --offload: lru, lfu, lfru, static', default: DEFAULT_PLAN.offloadPolicy },
+  { name: 'cold', type: 'boolean', description: 'with --offload: drop the weights file page cache so loads reach the device' },
   { name: 'skew', type: 'number-list', description: 'Zipf exponent of designed routing (0 = natural router)', default: DEFAULT_PLAN.skew },
   { name: 'trace', type: 'string', description: 'replay routing from a JSONL trace {layer, token, experts}' },
   { name: 'repeats', type: 'number', description: 'timed repeats per config', default: DEFAULT_PLAN.repeats },
@@ -42,7 +45,7 @@ const SUMMARY =
   'TTFT-equivalent/TPOT, tokens/s, distinct experts, S-MBU/S-MFU, $/1M tokens, fidelity vs fp64, Pareto frontier.\n' +
   'Writes results.json (schema/results.schema.json) and MoE-CAP files (cap_metrics_*, metrics_*, metadata_*).';
 
-const PLAN_FLAGS = ['preset', 'layers', 'phase', 'batch', 'seq', 'steps', 'dtype', 'threads', 'capacity-factor', 'skew', 'trace',
+const PLAN_FLAGS = ['preset', 'layers', 'phase', 'batch', 'seq', 'steps', 'dtype', 'threads', 'capacity-factor', 'offload', 'offload-policy', 'cold', 'skew', 'trace',
   'repeats', 'budget', 'warmup', 'fidelity-tokens', 'seed', 'hardware', 'hardware-profile', 'prices', 'task-accuracy', 'radar'];
 
 export function timestampFolder(d = new Date()): string {
@@ -64,6 +67,9 @@ export function planFromArgs(o: Record<string, unknown>): Partial<RunPlan> {
     dtypes: o.dtype as string[],
     threads: (o.threads as number[] | undefined) ?? [null],
     capacityFactor: o['capacity-factor'] as number[],
+    residentFraction: o.offload as number[],
+    offloadPolicy: o['offload-policy'] as RunPlan['offloadPolicy'],
+    coldCache: Boolean(o.cold),
     skew: o.skew as number[],
     trace: file('trace'),
     repeats: o.repeats as number,

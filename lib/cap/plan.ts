@@ -17,6 +17,11 @@ export interface RunPlan {
   /** null = all CPUs the process may use. */
   threads: Array<number | null>;
   capacityFactor: number[];
+  /** Fraction of the experts resident in memory; the rest live in a weights file (offload). 1 = all resident. */
+  residentFraction: number[];
+  offloadPolicy: 'lru' | 'lfu' | 'lfru' | 'static';
+  /** Offload: drop the weights file's page cache so expert loads reach the storage device. */
+  coldCache: boolean;
   /** Zipf exponents; 0 = natural routing. Ignored when `trace` is set. */
   skew: number[];
   /** JSONL routing trace to replay (one line per token per layer). */
@@ -47,6 +52,9 @@ export const DEFAULT_PLAN: RunPlan = {
   dtypes: ['f32'],
   threads: [null],
   capacityFactor: [0],
+  residentFraction: [1],
+  offloadPolicy: 'lru',
+  coldCache: false,
   skew: [0],
   trace: null,
   repeats: 5,
@@ -89,6 +97,10 @@ export function validatePlan(p: Partial<RunPlan>): RunPlan {
   for (const t of plan.threads) if (t !== null && (!Number.isInteger(t) || t < 1)) throw new RangeError(`threads values must be integers >= 1, got ${t}`);
   if (!plan.capacityFactor?.length) throw new RangeError('capacityFactor needs at least one value');
   for (const c of plan.capacityFactor) if (!(typeof c === 'number' && Number.isFinite(c) && c >= 0)) throw new RangeError(`capacity factor must be a number >= 0, got ${c}`);
+  if (!plan.residentFraction?.length) throw new RangeError('residentFraction needs at least one value');
+  for (const f of plan.residentFraction) if (!(typeof f === 'number' && f > 0 && f <= 1)) throw new RangeError(`offload (resident fraction) must be in (0, 1], got ${f}`);
+  if (!['lru', 'lfu', 'lfru', 'static'].includes(plan.offloadPolicy)) throw new RangeError(`offload policy must be lru, lfu, lfru or static, got '${plan.offloadPolicy}'`);
+  if (typeof plan.coldCache !== 'boolean') throw new TypeError('coldCache must be a boolean');
   if (!plan.skew?.length) throw new RangeError('skew needs at least one value');
   for (const s of plan.skew) if (!(typeof s === 'number' && Number.isFinite(s) && s >= 0)) throw new RangeError(`skew must be a number >= 0, got ${s}`);
   if (plan.trace !== null && typeof plan.trace !== 'string') throw new TypeError('trace must be a file path');
@@ -112,13 +124,14 @@ export function expandPlan(plan: RunPlan): ConfigOptions[] {
     : [...new Set(plan.skew)].map((s) => (s === 0 ? { kind: 'natural' } : { kind: 'skewed', skew: s }));
   const out: ConfigOptions[] = [];
   const seen = new Set<string>();
-  for (const [preset, layers, dtype, threads, cf] of cartesian<unknown>([plan.presets, plan.layers, plan.dtypes, plan.threads, plan.capacityFactor])) {
+  for (const [preset, layers, dtype, threads, cf, res] of cartesian<unknown>([plan.presets, plan.layers, plan.dtypes, plan.threads, plan.capacityFactor, plan.residentFraction])) {
     for (const [routing, phase, batch, seqLen, steps] of cartesian<unknown>([routings, plan.phases, plan.batch, plan.seqLen, plan.steps])) {
       const o: ConfigOptions = {
         preset: preset as string, layers: layers as number, phase: phase as 'prefill' | 'decode', batch: batch as number,
         seqLen: phase === 'prefill' ? (seqLen as number) : 1,
         steps: phase === 'decode' ? (steps as number) : 1,
         dtype: dtype as string, threads: threads as number | null, capacityFactor: cf as number,
+        residentFraction: res as number,
         routing: routing as RoutingSpec, seed: plan.seed,
       };
       const key = JSON.stringify(o);
@@ -134,7 +147,8 @@ export function configId(o: ConfigOptions, index: number): string {
   const len = o.phase === 'prefill' ? `s${o.seqLen}` : `n${o.steps}`;
   const th = o.threads === null ? '' : `-t${o.threads}`;
   const cf = o.capacityFactor > 0 ? `-cf${o.capacityFactor}` : '';
-  return `${index}-${o.preset}-L${o.layers}-${o.phase}-b${o.batch}${len}-${o.dtype}${th}${cf}-${r}`;
+  const off = o.residentFraction !== undefined && o.residentFraction < 1 ? `-res${o.residentFraction}` : '';
+  return `${index}-${o.preset}-L${o.layers}-${o.phase}-b${o.batch}${len}-${o.dtype}${th}${cf}${off}-${r}`;
 }
 
 /** Identifies the plan (what is measured), so `--resume` only continues the same sweep. */

@@ -41,8 +41,27 @@ export interface ConfigOptions {
   dtype: string;
   threads: number | null;
   capacityFactor: number;
+  /** Fraction of experts resident (1 = no offload). */
+  residentFraction: number;
   routing: RoutingSpec;
   seed: number;
+}
+
+/** Expert offload of a config (per sample = all layers of one pass / decode step). */
+export interface OffloadResult {
+  /** Slow-tier utilisation: tierBandwidth / the measured offload-folder read bandwidth; null without that peak. */
+  value: number | null;
+  valueReason?: string;
+  bytesMoved: number;       // mean bytes read from the weights file per sample
+  tierBandwidth: number;    // bytesMoved / median sample time (B/s)
+  ioBandwidth: number | null;  // bytes read / time the I/O thread spent reading (B/s)
+  hitRate: number | null;
+  stallMs: number;          // mean time per sample the compute waited for loads
+  cacheExperts: number;     // resident slots per layer
+  residentFraction: number;
+  policy: string;
+  coldCache: boolean;
+  peakBandwidth: number | null;
 }
 
 export interface ConfigResult {
@@ -79,7 +98,7 @@ export interface ConfigResult {
   };
   smbu: ({ value: number; bytesPerSample: number; peakBandwidth: number; peaks: string } | Unavailable);
   smfu: ({ value: number; flopsPerToken: number; peakFlops: number; peakDtype: string; peaks: string } | Unavailable);
-  offload: ({ value: number; bytesMoved: number; tierBandwidth: number } | Unavailable);
+  offload: (OffloadResult | Unavailable);
   counters: Counter[] | Unavailable;
   cost: (CostResult | Unavailable);
   fidelity: (LayerFidelity & { layer: number }) | Unavailable;

@@ -123,10 +123,10 @@ function seedOf(...parts: Array<string | number>): number {
 }
 
 function layerKey(o: ConfigOptions): string {
-  return JSON.stringify([o.preset, o.layers, o.dtype, o.threads, o.capacityFactor, o.seed]);
+  return JSON.stringify([o.preset, o.layers, o.dtype, o.threads, o.capacityFactor, o.residentFraction, o.seed]);
 }
 
-async function buildLayers(p: ModelPreset, o: ConfigOptions): Promise<MoeLayer[]> {
+async function buildLayers(p: ModelPreset, o: ConfigOptions, plan: RunPlan): Promise<MoeLayer[]> {
   const layers: MoeLayer[] = [];
   try {
     for (let l = 0; l < o.layers; l++)
@@ -140,6 +140,10 @@ async function buildLayers(p: ModelPreset, o: ConfigOptions): Promise<MoeLayer[]
           // The cost, peak and energy models here are the CPU's, so the runner asks for the CPU
           // backend explicitly until it models GPUs (createMoeLayer's own default is 'auto').
           backend: 'cpu',
+          // Offload: the experts live in a scratch weights file; a bounded cache holds the resident share.
+          offload: o.residentFraction < 1
+            ? { capacity: { fraction: o.residentFraction }, policy: plan.offloadPolicy, prefetch: true, coldCache: plan.coldCache }
+            : undefined,
         }),
       );
   } catch (e) {
@@ -198,6 +202,9 @@ async function measureConfig(
 
   report('warmup', 0, plan.warmup);
   for (let w = 0; w < plan.warmup; w++) await runSample(w);
+  // Static policy: the warm-up passes were the profile run; pin their most used experts.
+  if (o.residentFraction < 1 && plan.offloadPolicy === 'static') for (const l of layers) l.pinStatic();
+  let offBytes = 0, offHits = 0, offMisses = 0, offStallNs = 0, offIoNs = 0;
 
   const stepsPerRepeat = o.phase === 'decode' ? o.steps : 1;
   const target = plan.repeats * stepsPerRepeat;
@@ -233,6 +240,14 @@ async function measureConfig(
         for (let e = 0; e < E; e++) hist[l][e] += h[e];
         b += layerBytes({ distinctExperts: a, expertBytes: info.expertBytes, routerBytes: r.stats.routerBytes, sharedBytes: r.stats.sharedBytes }).total;
         dropped += r.stats.dropped;
+        const off = r.stats.offload;
+        if (off) {
+          offBytes += off.bytesRead;
+          offHits += off.hits;
+          offMisses += off.misses;
+          offStallNs += off.stallNs;
+          offIoNs += off.ioNs;
+        }
         sharedBytesSeen = r.stats.sharedBytes;
         assigned += T * k;
         if (designed) {
@@ -292,6 +307,29 @@ async function measureConfig(
       : { available: false, reason: `${peaks.name} gives no ${cp.which} peak` };
   }
 
+  // Offload figures over the timed samples (means per sample; utilisation against the measured
+  // cold read bandwidth of the offload folder, from `moecap calibrate`).
+  function offloadResult(): ConfigResult['offload'] {
+    if (o.residentFraction >= 1) return { available: false, reason: 'all experts resident (no --offload)' };
+    const n = seconds.length;
+    const bytesMoved = offBytes / n;
+    const tierBandwidth = bytesMoved / pass.median;
+    const peak = 'available' in peaks ? null : peaks.offloadBandwidth;
+    const lookups = offHits + offMisses;
+    return {
+      value: peak ? tierBandwidth / peak : null,
+      ...(peak ? {} : { valueReason: 'no measured offload-folder read bandwidth (run `moecap calibrate`)' }),
+      bytesMoved, tierBandwidth,
+      ioBandwidth: offIoNs > 0 ? offBytes / (offIoNs * 1e-9) : null,
+      hitRate: lookups > 0 ? offHits / lookups : null,
+      stallMs: offStallNs / n / 1e6,
+      cacheExperts: info.offload?.capacity ?? 0,
+      residentFraction: o.residentFraction,
+      policy: plan.offloadPolicy, coldCache: plan.coldCache,
+      peakBandwidth: peak,
+    };
+  }
+
   const cores = info.threads;
   const components = cpuComponents(prep.prices, cores, os.totalmem() / 1e9);
   const energy = Array.isArray(readings) ? raplEnergy(readings) : null;
@@ -329,7 +367,7 @@ async function measureConfig(
     },
     smbu: smbuR,
     smfu: smfuR,
-    offload: { available: false, reason: 'no offload tier in this layer build (all experts resident)' },
+    offload: offloadResult(),
     counters: readings,
     cost,
     fidelity,
@@ -472,7 +510,7 @@ export async function run(planIn: Partial<RunPlan>, opts: RunOptions = {}): Prom
         layers?.forEach((l) => l.close());
         layers = null;
         report('build', 0, 0);
-        layers = await buildLayers(findPreset(options.preset), options);
+        layers = await buildLayers(findPreset(options.preset), options, prep.plan);
         layersKey = key;
         designers = new Map();
       }

@@ -13,6 +13,8 @@ function fmt(v: number, digits = 3): string {
 
 export function renderTable(r: Results): string {
   const header = ['config', 'tokens', 'p50 ms', 'p90 ms', 'p99 ms', 'tokens/s', 'A/layer (unif.)', 'S-MBU', 'S-MFU', '$/1M tok', 'rel L2', 'route agree'];
+  const anyOffload = r.configs.some((c) => 'bytesMoved' in c.offload);
+  if (anyOffload) header.push('hit rate', 'tier GB/s');
   const rows = r.configs.map((c) => {
     const t = c.timing.passSeconds;
     return [
@@ -26,6 +28,11 @@ export function renderTable(r: Results): string {
       'usdPer1MTokens' in c.cost ? fmt(c.cost.usdPer1MTokens) : '–',
       'relativeL2' in c.fidelity ? c.fidelity.relativeL2.toExponential(2) : '–',
       'routingAgreement' in c.fidelity ? `${(100 * c.fidelity.routingAgreement).toFixed(0)}%` : '–',
+      ...(anyOffload
+        ? 'bytesMoved' in c.offload
+          ? [c.offload.hitRate === null ? '–' : `${(100 * c.offload.hitRate).toFixed(0)}%`, fmt(c.offload.tierBandwidth / 1e9)]
+          : ['–', '–']
+        : []),
     ];
   });
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));

@@ -196,7 +196,7 @@ function config(c: Obj, taskAccuracy: Obj[] | null): ConfigView {
     dtype: o.dtype as string,
     batch: o.batch as number,
     tokensPerPass: c.tokensPerPass as number,
-    offloadFraction: numOr(o.offloadFraction),
+    offloadFraction: typeof o.residentFraction === 'number' ? 1 - o.residentFraction : numOr(o.offloadFraction),
     tokensPerSecond: tps,
     tpotMs: median(t.tpotSeconds),
     ttftMs: median(t.ttftSeconds),

@@ -178,20 +178,19 @@ test('without peaks, S-MBU, S-MFU and the roofline read as unavailable', async (
   }
 });
 
-test('offload figures, when present, get their chart', () => {
-  // The engine has no offload tier yet: these figures are made up for this structural check only.
-  const r = readResults(dir) as { configs: Record<string, unknown>[]; peaks: Record<string, unknown> };
-  r.peaks.offloadBandwidth = 5e9;
-  const decode = r.configs.filter((c) => (c.options as { phase: string }).phase === 'decode');
-  decode.forEach((c, i) => (c.offload = { value: 0.5, bytesMoved: 1e6, tierBandwidth: 5e9, cacheExperts: 2 + 2 * i, hitRate: 0.5 + 0.1 * i, stallMs: 1 - 0.2 * i }));
-  const d = writeResults(r);
-  return writeReport(d)
-    .then(({ file }) => {
-      const page = fs.readFileSync(file, 'utf8');
-      expect(count(figureIn(page, 'offload'), /aria-roledescription="point"/g)).toBe(2 * decode.length);
-      expect(page).toMatch(/slow tier 5 GB\/s/);
-    })
-    .finally(() => fs.rmSync(d, { recursive: true, force: true }));
+test('offload figures of a real offloaded run get their chart', async () => {
+  // A real sweep with experts streamed from a weights file (25 % and 50 % resident) beside the
+  // all-resident config; the fixture profile names no offload-folder bandwidth, so no slow-tier line.
+  const d = await runFixture({ phases: ['decode'], batch: [4], dtypes: ['f32'], residentFraction: [1, 0.5, 0.25] });
+  try {
+    const r = readResults(d) as { configs: Array<{ offload: Record<string, unknown> }> };
+    const offloaded = r.configs.filter((c) => 'bytesMoved' in c.offload);
+    expect(offloaded).toHaveLength(2);
+    const page = fs.readFileSync((await writeReport(d)).file, 'utf8');
+    expect(count(figureIn(page, 'offload'), /aria-roledescription="point"/g)).toBe(2 * offloaded.length);
+  } finally {
+    fs.rmSync(d, { recursive: true, force: true });
+  }
 });
 
 test('a run still in progress (no CAP summary yet): the report computes it the way the runner does, and says so', async () => {
