@@ -36,6 +36,7 @@ export const CAP_RUN_OPTIONS: OptionSpec[] = [
   { name: 'out', type: 'string', description: 'output folder (default ./moecap-results/<timestamp>/)' },
   { name: 'resume', type: 'string', description: 'continue the sweep in this folder (plan from its results.json)' },
   { name: 'json', type: 'boolean', description: 'print the results object instead of the table' },
+  { name: 'report', type: 'boolean', description: 'also write the HTML CAP report (report.html in the output folder)' },
   { name: 'quiet', type: 'boolean', description: 'no progress output' },
   { name: 'help', type: 'boolean', description: 'show this help' },
 ];
@@ -132,6 +133,12 @@ export async function capRunCommand(argv: string[], io: CliIo): Promise<number> 
     else {
       io.out(`moecap run: ${results.configs.length} config(s), results in ${path.join(outDir, 'results.json')}\n`);
       io.out(renderTable(results));
+    }
+    if (o.report && results.configs.length > 0) {
+      // Loaded on demand: Vega adds start-up time that plain runs should not pay.
+      const { writeReport } = await import('../report/write_report');
+      const { file } = await writeReport(outDir);
+      if (!o.json) io.out(`report: ${file}\n`);
     }
     return results.status === 'complete' ? 0 : 130;
   } catch (e) {

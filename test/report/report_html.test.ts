@@ -224,3 +224,17 @@ test('moecap report on the command line writes --out and says where', () => {
   expect(fs.readFileSync(out, 'utf8')).toContain('id="chart-roofline"');
   fs.rmSync(out);
 });
+
+test('moecap run --report writes report.html beside results.json', () => {
+  const out = fs.mkdtempSync(path.join(require('os').tmpdir(), 'moecap-runrep-'));
+  try {
+    const bin = path.join(__dirname, '..', '..', 'bin', 'moecap.js');
+    const stdout = execFileSync(process.execPath, [bin, 'run', '--preset', 'tiny', '--phase', 'decode', '--batch', '1,4', '--repeats', '2', '--quiet', '--report', '--out', out], { encoding: 'utf8' });
+    expect(stdout).toContain(`report: ${path.join(out, 'report.html')}`);
+    const page = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
+    expect(page).toMatch(/<svg/);
+    expect(page).toContain('1-tiny-L1-decode-b4n8-f32-natural');
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
