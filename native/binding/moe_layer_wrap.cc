@@ -12,7 +12,9 @@
 
 namespace moecap_binding {
 
-Napi::Object forward_stats_object(Napi::Env env, const moecap::ForwardStats& s, const moecap::MoeLayer& layer) {
+// The stats every backend reports; `isa` and `threads` say where the pass ran.
+Napi::Object pass_stats_object(Napi::Env env, const moecap::ForwardStats& s, const char* isa, int threads,
+                               moecap::DType dtype) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("tokens", s.tokens);
   o.Set("distinctExperts", s.distinct_experts);
@@ -30,9 +32,14 @@ Napi::Object forward_stats_object(Napi::Env env, const moecap::ForwardStats& s, 
   Napi::Int32Array counts = Napi::Int32Array::New(env, s.expert_counts.size());
   std::copy(s.expert_counts.begin(), s.expert_counts.end(), counts.Data());
   o.Set("expertCounts", counts);
-  o.Set("isa", layer.isa());
-  o.Set("threads", layer.threads());
-  o.Set("dtype", moecap::dtype_name(layer.config().dtype));
+  o.Set("isa", isa);
+  o.Set("threads", threads);
+  o.Set("dtype", moecap::dtype_name(dtype));
+  return o;
+}
+
+Napi::Object forward_stats_object(Napi::Env env, const moecap::ForwardStats& s, const moecap::MoeLayer& layer) {
+  Napi::Object o = pass_stats_object(env, s, layer.isa(), layer.threads(), layer.config().dtype);
   o.Set("computeNs", double(s.compute_ns));
   if (s.offloaded) {
     Napi::Object off = offload_stats_object(env, s.offload);
@@ -101,27 +108,7 @@ class CudaForwardWorker : public PromiseWorker {
     if (!route_only_) o.Set("output", typed_copy<float, Napi::Float32Array>(env, r_.output));
     o.Set("expertIds", typed_copy<int32_t, Napi::Int32Array>(env, r_.ids));
     o.Set("expertWeights", typed_copy<float, Napi::Float32Array>(env, r_.weights));
-    const moecap::ForwardStats& s = r_.stats;
-    Napi::Object st = Napi::Object::New(env);
-    st.Set("tokens", s.tokens);
-    st.Set("distinctExperts", s.distinct_experts);
-    st.Set("assignments", double(s.assignments));
-    st.Set("dropped", double(s.dropped));
-    st.Set("capacity", s.capacity < 0 ? env.Null() : Napi::Number::New(env, double(s.capacity)));
-    st.Set("expertBytes", s.expert_bytes);
-    st.Set("sharedBytes", s.shared_bytes);
-    st.Set("routerBytes", s.router_bytes);
-    st.Set("flops", s.flops);
-    st.Set("timeNs", double(s.total_ns));
-    st.Set("routeNs", double(s.route_ns));
-    st.Set("expertsNs", double(s.experts_ns));
-    st.Set("combineNs", double(s.combine_ns));
-    Napi::Int32Array counts = Napi::Int32Array::New(env, s.expert_counts.size());
-    std::copy(s.expert_counts.begin(), s.expert_counts.end(), counts.Data());
-    st.Set("expertCounts", counts);
-    st.Set("isa", "cuda");
-    st.Set("threads", 0);
-    st.Set("dtype", moecap::dtype_name(layer_->config().dtype));
+    Napi::Object st = pass_stats_object(env, r_.stats, "cuda", 0, layer_->config().dtype);
     o.Set("stats", st);
     return o;
   }
