@@ -34,6 +34,7 @@
         "native/core/weights/dtype.cc",
         "native/core/weights/weight_source.cc",
         "native/core/weights/packed_matrix.cc",
+        "native/core/weights/block_quant.cc",
         "native/core/weights/activation_rows.cc",
         "native/core/kernels/generic/linear_generic.cc",
         "native/core/kernels/generic/peak_generic.cc",

