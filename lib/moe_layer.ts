@@ -165,14 +165,18 @@ export class MoeLayer {
   }
 }
 
+/** The kernel ISA a layer or model asks for: the option, else MOECAP_ISA (checked), else 'auto'. */
+export function resolveIsa(option: Isa | undefined): Isa {
+  if (option !== undefined) return option;
+  const env = process.env.MOECAP_ISA;
+  if (!env) return 'auto';
+  if (!ISAS.includes(env)) throw new RangeError(`MOECAP_ISA must be one of ${ISAS.join(', ')}, got '${env}'`);
+  return env as Isa;
+}
+
 export async function createMoeLayer(options: MoeLayerOptions): Promise<MoeLayer> {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  let isa = options.isa;
-  if (isa === undefined && process.env.MOECAP_ISA) {
-    isa = process.env.MOECAP_ISA as Isa;
-    if (!ISAS.includes(isa)) throw new RangeError(`MOECAP_ISA must be one of ${ISAS.join(', ')}, got '${isa}'`);
-  }
-  const native = await loadAddon().createLayer({ ...options, isa: isa ?? 'auto' });
+  const native = await loadAddon().createLayer({ ...options, isa: resolveIsa(options.isa) });
   return new MoeLayer(native, options);
 }
 

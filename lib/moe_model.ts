@@ -2,7 +2,7 @@
 // offload + prefetch, each layer's experts are predicted from the previous layer's input through
 // its own router and prefetched while the previous layer computes.
 import { loadAddon } from './native/loader';
-import type { MoeLayerOptions, SeededWeights } from './moe_layer';
+import { resolveIsa, type MoeLayerOptions, type SeededWeights } from './moe_layer';
 import type { NativeModelInfo, NativeModelResult, NativeMoeModel, NativeOffloadStats, NativePrediction } from './native/types';
 
 export interface MoeModelOptions extends Omit<MoeLayerOptions, 'weights' | 'poison'> {
@@ -57,7 +57,6 @@ export class MoeModel {
 
 export async function createMoeModel(options: MoeModelOptions): Promise<MoeModel> {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  const isa = options.isa ?? (process.env.MOECAP_ISA as MoeModelOptions['isa']) ?? 'auto';
-  const native = await loadAddon().createModel({ ...options, isa });
+  const native = await loadAddon().createModel({ ...options, isa: resolveIsa(options.isa) });
   return new MoeModel(native, options);
 }
