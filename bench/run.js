@@ -45,16 +45,7 @@ const TOKENS = env('BENCH_TOKENS', ['1', '4', '16', '256']).map(Number);
 const QUICK = process.env.BENCH_QUICK === '1';
 const N_INPUTS = 8;
 
-function gaussian(n, seed) {
-  let s = seed >>> 0 || 1;
-  const u = () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return a;
-}
+const { gaussian } = require('./inputs');
 const median = (v) => {
   const s = [...v].sort((a, b) => a - b), n = s.length;
   return n % 2 ? s[(n - 1) / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);

@@ -5,6 +5,7 @@
 import { createMoeLayer, type CachePolicy, type DType } from '../moe_layer';
 import { fidelity } from '../fidelity';
 import { parseArgs, usage, type OptionSpec } from './args';
+import { naturalTokens } from '../cap/routing';
 
 export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'tokens', type: 'number-list', description: 'token counts per pass', default: [1, 16, 128] },
@@ -47,18 +48,6 @@ function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-// Deterministic N(0,1) inputs (Box–Muller over a xorshift stream).
-function randomTokens(T: number, H: number, seed: number): Float32Array {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const u = () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
-  const x = new Float32Array(T * H);
-  for (let i = 0; i < x.length; i++) x[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return x;
 }
 
 export async function runDefault(argv: string[], out: (s: string) => void): Promise<number> {
@@ -104,7 +93,7 @@ export async function runDefault(argv: string[], out: (s: string) => void): Prom
     const repeats = Math.max(1, Math.floor(o.repeats as number));
     for (const T of o.tokens as number[]) {
       if (!Number.isInteger(T) || T < 1) throw new RangeError(`--tokens entries must be positive integers, got ${T}`);
-      const inputs = [0, 1, 2, 3].map((i) => randomTokens(T, info.hidden, 1000 * T + i));
+      const inputs = [0, 1, 2, 3].map((i) => naturalTokens(T, info.hidden, 1000 * T + i));
       await layer.forward(inputs[0]);  // warm-up
       if (info.offload) layer.resetOffloadStats();
       const times: number[] = [];
