@@ -6,26 +6,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { loadAddon } from '../native/loader';
+import type { NativeMeasured } from '../native/types';
 import { writeJsonAtomic } from './atomic_write';
 import { defaultProfilePath, machineKey, type CpuMeasuredProfile, type MeasuredFigure } from './hardware';
-
-interface NativeMeasured { median: number; min: number; max: number; unit: string }
-interface NativeCalibration {
-  readBandwidth: NativeMeasured;
-  copyBandwidth: NativeMeasured;
-  fp32Flops: NativeMeasured;
-  bf16Flops: NativeMeasured | null;
-  int8Ops: NativeMeasured | null;
-  threads: number;
-  isa: string;
-  readBytes: number;
-  repeats: number;
-}
-interface NativeFileRead { bandwidth: NativeMeasured; bytes: number; cacheDropped: boolean; path: string }
-interface CalibrateAddon {
-  calibrate(o: object): Promise<NativeCalibration>;
-  measureFileRead(folder: string, o: object): Promise<NativeFileRead>;
-}
 
 export interface CalibrateOptions {
   repeats?: number;
@@ -49,13 +32,14 @@ export function profilePath(): string {
 }
 
 export async function calibrate(o: CalibrateOptions = {}): Promise<CpuMeasuredProfile & { offloadRead?: { folder: string; bytes: number; cacheDropped: boolean } }> {
-  const addon = loadAddon() as unknown as CalibrateAddon;
+  const addon = loadAddon();
   const repeats = o.repeats ?? 7;
   const folder = o.offloadDir ?? os.tmpdir();
   if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new RangeError(`offload folder '${folder}' is not a directory`);
   const c = await addon.calibrate({ repeats, threads: o.threads, readBytes: o.readBytes });
   const fileRepeats = Math.min(repeats, 3);
   const f = await addon.measureFileRead(folder, { bytes: o.fileBytes ?? 256 * 1024 * 1024, repeats: fileRepeats });
+  if (!c.fp32Flops || !c.copyBandwidth) throw new Error('calibrate() returned no compute or copy figures');
   const peakFlops: CpuMeasuredProfile['peakFlops'] = { f32: figure(c.fp32Flops, repeats) };
   if (c.bf16Flops) peakFlops.bf16 = figure(c.bf16Flops, repeats);
   if (c.int8Ops) peakFlops.int8 = figure(c.int8Ops, repeats);

@@ -192,6 +192,8 @@ export interface NativeMeasured {
 /** This machine's ceilings, measured with all threads (native/core/calibrate). */
 export interface NativeCalibration {
   readBandwidth: NativeMeasured;
+  /** (bytes read + bytes written) / s of a buffer copy; null when called with compute: false */
+  copyBandwidth: NativeMeasured | null;
   /** null when called with compute: false */
   fp32Flops: NativeMeasured | null;
   /** null where the ISA has no bf16 dot-product unit */
@@ -216,8 +218,18 @@ export interface NativeCalibrateOptions {
   compute?: boolean;
 }
 
+/** Cold sequential read of a scratch file in a folder (native/core/calibrate/file_read_bandwidth). */
+export interface NativeFileRead {
+  bandwidth: NativeMeasured;
+  bytes: number;
+  /** posix_fadvise(DONTNEED) succeeded before every repeat */
+  cacheDropped: boolean;
+  path: string;
+}
+
 export interface NativeAddon {
   calibrate(options?: NativeCalibrateOptions): Promise<NativeCalibration>;
+  measureFileRead(folder: string, options?: { bytes?: number; repeats?: number }): Promise<NativeFileRead>;
   createLayer(options: object): Promise<NativeMoeLayer>;
   createModel(options: object): Promise<NativeMoeModel>;
   systemInfo(): NativeSystemInfo;

@@ -97,49 +97,38 @@ class CreateWorker : public PromiseWorker {
   std::shared_ptr<moecap::CudaLayer> cuda_;
 };
 
-// forward/route on the CUDA backend: the same result object as the CPU layer's.
-class CudaForwardWorker : public PromiseWorker {
- public:
-  CudaForwardWorker(Napi::Env env, std::shared_ptr<moecap::CudaLayer> layer, std::vector<float> x, int T, bool route_only)
-      : PromiseWorker(env), layer_(std::move(layer)), x_(std::move(x)), T_(T), route_only_(route_only) {}
-  void Run() override { layer_->forward(x_.data(), T_, r_); }
-  Napi::Value Result(Napi::Env env) override {
-    Napi::Object o = Napi::Object::New(env);
-    if (!route_only_) o.Set("output", typed_copy<float, Napi::Float32Array>(env, r_.output));
-    o.Set("expertIds", typed_copy<int32_t, Napi::Int32Array>(env, r_.ids));
-    o.Set("expertWeights", typed_copy<float, Napi::Float32Array>(env, r_.weights));
-    Napi::Object st = pass_stats_object(env, r_.stats, "cuda", 0, layer_->config().dtype);
-    o.Set("stats", st);
-    return o;
-  }
+// One pass on either backend. The CUDA layer has no router-only entry: route() runs a whole
+// pass there and returns its ids and weights.
+void run_pass(moecap::MoeLayer& l, const float* x, int T, bool route_only, moecap::ForwardResult& r) {
+  if (route_only) l.route(x, T, r);
+  else l.forward(x, T, r);
+}
+void run_pass(moecap::CudaLayer& l, const float* x, int T, bool, moecap::ForwardResult& r) { l.forward(x, T, r); }
+Napi::Object stats_of(Napi::Env env, const moecap::ForwardStats& s, const moecap::MoeLayer& l) {
+  return forward_stats_object(env, s, l);
+}
+Napi::Object stats_of(Napi::Env env, const moecap::ForwardStats& s, const moecap::CudaLayer& l) {
+  return pass_stats_object(env, s, "cuda", 0, l.config().dtype);
+}
 
- private:
-  std::shared_ptr<moecap::CudaLayer> layer_;
-  std::vector<float> x_;
-  int T_;
-  bool route_only_;
-  moecap::ForwardResult r_;
-};
-
+// forward/route: the same result object whatever the backend.
+template <class Layer>
 class ForwardWorker : public PromiseWorker {
  public:
-  ForwardWorker(Napi::Env env, std::shared_ptr<moecap::MoeLayer> layer, std::vector<float> x, int T, bool route_only)
+  ForwardWorker(Napi::Env env, std::shared_ptr<Layer> layer, std::vector<float> x, int T, bool route_only)
       : PromiseWorker(env), layer_(std::move(layer)), x_(std::move(x)), T_(T), route_only_(route_only) {}
-  void Run() override {
-    if (route_only_) layer_->route(x_.data(), T_, r_);
-    else layer_->forward(x_.data(), T_, r_);
-  }
+  void Run() override { run_pass(*layer_, x_.data(), T_, route_only_, r_); }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
     if (!route_only_) o.Set("output", typed_copy<float, Napi::Float32Array>(env, r_.output));
     o.Set("expertIds", typed_copy<int32_t, Napi::Int32Array>(env, r_.ids));
     o.Set("expertWeights", typed_copy<float, Napi::Float32Array>(env, r_.weights));
-    o.Set("stats", forward_stats_object(env, r_.stats, *layer_));
+    o.Set("stats", stats_of(env, r_.stats, *layer_));
     return o;
   }
 
  private:
-  std::shared_ptr<moecap::MoeLayer> layer_;
+  std::shared_ptr<Layer> layer_;
   std::vector<float> x_;
   int T_;
   bool route_only_;
@@ -224,7 +213,7 @@ Napi::Value cuda_pass(const Napi::CallbackInfo& info, const std::shared_ptr<moec
   if (T > layer->options().max_tokens)
     throw Napi::RangeError::New(info.Env(), "x: " + std::to_string(T) + " tokens exceed maxTokens (" +
                                                 std::to_string(layer->options().max_tokens) + ") of this CUDA layer");
-  auto* w = new CudaForwardWorker(info.Env(), layer, std::move(x), T, route_only);
+  auto* w = new ForwardWorker<moecap::CudaLayer>(info.Env(), layer, std::move(x), T, route_only);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
@@ -237,7 +226,7 @@ Napi::Value MoeLayerWrap::Forward(const Napi::CallbackInfo& info) {
   int T = 0;
   std::vector<float> x = read_tokens(info.Env(), info[0], layer->config().hidden, "x", &T);
   check_pass_memory(info.Env(), *layer, T);
-  auto* w = new ForwardWorker(info.Env(), layer, std::move(x), T, false);
+  auto* w = new ForwardWorker<moecap::MoeLayer>(info.Env(), layer, std::move(x), T, false);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
@@ -248,7 +237,7 @@ Napi::Value MoeLayerWrap::Route(const Napi::CallbackInfo& info) {
   auto layer = live(info.Env());
   int T = 0;
   std::vector<float> x = read_tokens(info.Env(), info[0], layer->config().hidden, "x", &T);
-  auto* w = new ForwardWorker(info.Env(), layer, std::move(x), T, true);
+  auto* w = new ForwardWorker<moecap::MoeLayer>(info.Env(), layer, std::move(x), T, true);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
