@@ -76,17 +76,7 @@ void ExpertCache::start_load_locked(int s, int e, bool prefetched) {
     return;
   }
   ExpertWeights* w = &slot.w;
-  io_->submit([this, s, e, w] {
-    const int64_t t0 = now_ns();
-    size_t bytes = 0;
-    std::exception_ptr err;
-    try {
-      bytes = file_->read_expert(e, *w);
-    } catch (...) {
-      err = std::current_exception();
-    }
-    finish_load(s, e, bytes, now_ns() - t0, err);
-  }, [this, e] { file_->advise_willneed(e); });
+  io_->submit([this, s, e, w] { load_slot(s, e, w); }, [this, e] { file_->advise_willneed(e); });
 }
 
 void ExpertCache::finish_load(int s, int e, size_t bytes, int64_t ns, std::exception_ptr err) {
@@ -178,22 +168,28 @@ void ExpertCache::next_ready(std::vector<Ready>& batch, bool wait) {
       const int e = slots_[size_t(s)].expert;
       ExpertWeights* w = &slots_[size_t(s)].w;
       lock.unlock();
-      size_t bytes = 0;
-      std::exception_ptr err;
-      try {
-        bytes = file_->read_expert(e, *w);
-      } catch (...) {
-        err = std::current_exception();
-      }
-      const int64_t dt = now_ns() - t0;
-      finish_load(s, e, bytes, dt, err);
+      load_slot(s, e, w);
       lock.lock();
-      stats_.stall_ns += dt;
+      stats_.stall_ns += now_ns() - t0;
       continue;
     }
     cv_.wait(lock);
     stats_.stall_ns += now_ns() - t0;
   }
+}
+
+// Reads expert e into slot s and records the outcome: on the I/O thread, or on the compute thread
+// when prefetch is off.
+void ExpertCache::load_slot(int s, int e, ExpertWeights* w) {
+  const int64_t t0 = now_ns();
+  size_t bytes = 0;
+  std::exception_ptr err;
+  try {
+    bytes = file_->read_expert(e, *w);
+  } catch (...) {
+    err = std::current_exception();
+  }
+  finish_load(s, e, bytes, now_ns() - t0, err);
 }
 
 void ExpertCache::release(const std::vector<Ready>& batch) {

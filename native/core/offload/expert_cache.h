@@ -92,6 +92,7 @@ class ExpertCache {
   int take_slot_locked(const std::vector<char>* protect);  // free slot or policy victim, or -1
   void issue_pending_locked();
   void start_load_locked(int slot, int expert, bool prefetched);
+  void load_slot(int slot, int expert, ExpertWeights* w);
   void finish_load(int slot, int expert, size_t bytes, int64_t ns, std::exception_ptr err);
 
   std::unique_ptr<ExpertFile> file_;
