@@ -46,6 +46,7 @@
         "native/core/router/router_topk.cc",
         "native/core/dispatch/routing_plan.cc",
         "native/core/experts/expert_weights.cc",
+        "native/core/experts/expert_arena.cc",
         "native/core/experts/expert_ffn.cc",
         "native/core/layer/moe_layer.cc",
         "native/core/offload/xxhash64.cc",

@@ -77,6 +77,8 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
       setup_offload(offload, std::move(io));
     } else {
       experts_.resize(size_t(E));
+      arena_.allocate(cfg_.dtype, H, cfg_.intermediate, E);
+      for (int e = 0; e < E; ++e) arena_.bind(experts_[e], e);
       for (int e = 0; e < E; ++e)
         pack_expert(experts_[e], cfg_.dtype, H, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down, e,
                     &pool_);

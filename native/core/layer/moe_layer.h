@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dispatch/routing_plan.h"
+#include "experts/expert_arena.h"
 #include "experts/expert_weights.h"
 #include "kernels/kernel_table.h"
 #include "layer_config.h"
@@ -112,7 +113,8 @@ class MoeLayer {
   std::string isa_note_;
   ThreadPool pool_;
   PackedMatrix router_;                 // f32 always (router math is fp32)
-  std::vector<ExpertWeights> experts_;  // [E] all resident, or empty when offloaded
+  ExpertArena arena_;                   // the resident experts' bytes (one huge-page buffer)
+  std::vector<ExpertWeights> experts_;  // [E] all resident (views of arena_), or empty when offloaded
   std::unique_ptr<ExpertCache> cache_;  // offloaded experts
   std::unique_ptr<ExpertWeights> shared_;
   std::vector<float> shared_gate_weight_;  // [H] when gated

@@ -1,4 +1,5 @@
-// An owned, 64-byte aligned byte buffer (cache-line and zmm aligned) for packed weights.
+// A 64-byte aligned byte buffer (cache-line and zmm aligned) for packed weights: owned, or a
+// fixed-size view into a larger owned buffer (an arena of experts, see experts/expert_arena.h).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -14,18 +15,41 @@ class AlignedBuffer {
  public:
   AlignedBuffer() = default;
   explicit AlignedBuffer(size_t bytes) { resize(bytes); }
-  ~AlignedBuffer() { std::free(data_); }
-  AlignedBuffer(AlignedBuffer&& o) noexcept : data_(o.data_), size_(o.size_) { o.data_ = nullptr; o.size_ = 0; }
+  ~AlignedBuffer() {
+    if (owned_) std::free(data_);
+  }
+  AlignedBuffer(AlignedBuffer&& o) noexcept : data_(o.data_), size_(o.size_), capacity_(o.capacity_), owned_(o.owned_) {
+    o.data_ = nullptr;
+    o.size_ = o.capacity_ = 0;
+    o.owned_ = true;
+  }
   AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
     std::swap(data_, o.data_);
     std::swap(size_, o.size_);
+    std::swap(capacity_, o.capacity_);
+    std::swap(owned_, o.owned_);
     return *this;
   }
+  // A view of `capacity` bytes at p (not freed here; the owner outlives the view). resize()
+  // within the capacity only sets the size, so packers fill views exactly as owned buffers.
+  void view(uint8_t* p, size_t capacity) {
+    if (owned_) std::free(data_);
+    data_ = p;
+    size_ = 0;
+    capacity_ = capacity;
+    owned_ = false;
+  }
+  bool is_view() const { return !owned_; }
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
 
   // Throws std::bad_alloc on failure; contents are uninitialised.
   void resize(size_t bytes) {
+    if (!owned_) {
+      if (bytes > capacity_) throw std::bad_alloc();  // a view never grows
+      size_ = bytes;
+      return;
+    }
     std::free(data_);
     data_ = nullptr;
     size_ = 0;
@@ -36,13 +60,14 @@ class AlignedBuffer {
     // asked to be backed by transparent huge pages: the weight streams then cross no 4 KiB page
     // boundary (where hardware prefetchers stop) and hardly miss the TLB.
     const size_t huge = size_t(2) << 20;
-    const size_t align = rounded >= huge ? huge : 64;
+    // 4 KiB alignment for page-sized buffers: expert slots are read with O_DIRECT.
+    const size_t align = rounded >= huge ? huge : rounded >= 4096 ? 4096 : 64;
     if (posix_memalign(&p, align, rounded) != 0) throw std::bad_alloc();
 #ifdef MADV_HUGEPAGE
     if (align == huge && !std::getenv("MOECAP_NO_HUGEPAGES")) madvise(p, rounded & ~(huge - 1), MADV_HUGEPAGE);
 #endif
     data_ = static_cast<uint8_t*>(p);
-    size_ = bytes;
+    size_ = capacity_ = bytes;
   }
   // Grow-only: keeps the allocation (and its already-faulted pages) when it is large enough.
   // For work buffers reused on every pass; contents are unspecified after growing.
@@ -52,12 +77,14 @@ class AlignedBuffer {
   uint8_t* data() { return data_; }
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
+  size_t capacity() const { return capacity_; }
   template <class T> T* as() { return reinterpret_cast<T*>(data_); }
   template <class T> const T* as() const { return reinterpret_cast<const T*>(data_); }
 
  private:
   uint8_t* data_ = nullptr;
-  size_t size_ = 0;
+  size_t size_ = 0, capacity_ = 0;
+  bool owned_ = true;
 };
 
 }  // namespace moecap
