@@ -60,3 +60,44 @@ test('moecap run --offload 0.25 reports hit rate and slow-tier bandwidth, same f
   expect(bad.status).not.toBe(0);
   expect(bad.stderr).toMatch(/offload\.capacity\.fraction must be in \(0, 1\]/);
 });
+
+// Cold mode reads experts with O_DIRECT where the file system takes it (checked here on its own
+// with fs.openSync), else buffered with the page cache dropped; either way bit-identical output.
+// Odd shapes make every expert's length a non-multiple of 4 KiB, so the last expert's rounded
+// direct read runs past the end of the file.
+test.each(['f32', 'bf16', 'int8', 'int4'] as const)('coldCache (O_DIRECT where supported) matches the resident layer, %s', async (dtype) => {
+  const fs = await import('fs');
+  const os = await import('os');
+  const path = await import('path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-direct-'));
+  try {
+    const file = path.join(dir, `experts-${dtype}.bin`);
+    const ref = await createMoeLayer({ ...SHAPE, dtype });
+    const layers = [];
+    for (const [capacity, prefetch] of [[1, true], [3, false], [8, true]] as const)
+      layers.push(await createMoeLayer({ ...SHAPE, dtype, offload: { capacity, prefetch, path: file, coldCache: true } }));
+    let directOk = true;
+    try {
+      fs.closeSync(fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_DIRECT));
+    } catch {
+      directOk = false;
+    }
+    for (const l of layers) expect(l.offloadInfo()).toMatchObject({ coldCache: true, directIo: directOk });
+    for (let i = 0; i < 4; i++) {
+      const x = tokens(5 + i, SHAPE.hidden, 90 + i);
+      const a = await ref.forward(x);
+      for (const l of layers) {
+        const b = await l.forward(x);
+        expect(sameBits(a.output, b.output)).toBe(true);
+      }
+    }
+    // Still direct after the reads (an EINVAL from the device would have switched it off).
+    for (const l of layers) expect(l.offloadInfo().directIo).toBe(directOk);
+    // Every expert was read at least once at capacity 1 (the last one included).
+    expect(layers[0].offloadInfo().stats.loads).toBeGreaterThanOrEqual(8);
+    const warm = await createMoeLayer({ ...SHAPE, dtype, offload: { capacity: 2, path: file } });
+    expect(warm.offloadInfo().directIo).toBe(false);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

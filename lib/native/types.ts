@@ -62,6 +62,8 @@ export interface NativeOffloadInfo {
   /** True when `path` was a scratch file, already removed from its folder (held open). */
   scratch: boolean;
   coldCache: boolean;
+  /** Cold mode reads experts with O_DIRECT (false: buffered reads + page cache dropped, or not cold). */
+  directIo: boolean;
   expertBytes: number;
   fileBytes: number;
   resident: Int32Array;

@@ -31,6 +31,7 @@ Napi::Object offload_info_object(Napi::Env env, const moecap::ExpertCache& c) {
   o.Set("path", c.file().path());
   o.Set("scratch", c.file().scratch());
   o.Set("coldCache", c.file().cold());
+  o.Set("directIo", c.file().direct());
   o.Set("expertBytes", double(c.file().expert_bytes()));
   o.Set("fileBytes", double(c.file().file_bytes()));
   std::vector<int> r = c.resident();

@@ -30,7 +30,12 @@ ExpertCache::ExpertCache(std::unique_ptr<ExpertFile> file, int experts, int capa
   if (capacity < 1) throw_range("offload.capacity must hold at least one expert");
   if (async_ && !io_) io_ = std::make_shared<Prefetcher>();
   slots_.resize(size_t(std::min(capacity, experts)));
-  for (auto& s : slots_) file_->init_slot(s.w);
+  const ExpertFileShape& shape = file_->shape();
+  arena_.allocate(shape.dtype, shape.hidden, shape.intermediate, int(slots_.size()));
+  for (size_t s = 0; s < slots_.size(); ++s) {
+    arena_.bind(slots_[s].w, int(s));
+    file_->init_slot(slots_[s].w);
+  }
   slot_of_.assign(size_t(experts), -1);
   usage_.resize(size_t(experts));
   static_.assign(size_t(experts), 0);

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <vector>
 
+#include "experts/expert_arena.h"
 #include "experts/expert_weights.h"
 #include "offload/cache_policy.h"
 #include "offload/expert_file.h"
@@ -104,6 +105,7 @@ class ExpertCache {
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
+  ExpertArena arena_;  // the slots' bytes: huge pages, page-aligned extents for O_DIRECT reads
   std::vector<Slot> slots_;
   std::vector<int> slot_of_;              // [E] slot or -1
   std::vector<ExpertUsage> usage_;        // [E]

@@ -191,7 +191,10 @@ ExpertFile::ExpertFile(const std::string& path, const ExpertFileShape& shape, bo
                       std::to_string(file_bytes_) + " bytes; truncated?)");
       entries_[size_t(e)] = {x.offset, x.size, x.checksum};
     }
-    if (cold_) drop_cache();
+    if (cold_) {
+      drop_cache();
+      direct_fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);  // -1: buffered + DONTNEED
+    }
   } catch (...) {
     ::close(fd_);
     fd_ = -1;
@@ -201,6 +204,7 @@ ExpertFile::ExpertFile(const std::string& path, const ExpertFileShape& shape, bo
 
 ExpertFile::~ExpertFile() {
   if (fd_ >= 0) ::close(fd_);
+  if (direct_fd_ >= 0) ::close(direct_fd_);
 }
 
 void ExpertFile::unlink_now() {
@@ -223,9 +227,28 @@ size_t ExpertFile::read_expert(int e, ExpertWeights& w) const {
   const std::string who = "offload file '" + path_ + "': expert " + std::to_string(e);
   int err = 0;
   const size_t a = w.w13.bytes(), b = w.w2.bytes();
-  size_t got = read_all(fd_, w.w13.data.data(), a, x.offset, &err);
-  if (got == a) got += read_all(fd_, w.w2.data.data(), b, x.offset + a, &err);
-  if (cold_) ::posix_fadvise(fd_, off_t(x.offset), off_t(x.size), POSIX_FADV_DONTNEED);
+  size_t got = 0;
+  // O_DIRECT: one read of whole pages (offsets are 4 KiB aligned; the last expert may end before
+  // the rounded length, which the read then stops at) into one page-aligned extent.
+  const size_t rounded = (a + b + 4095) / 4096 * 4096;
+  const bool extent = w.w2.data.data() == w.w13.data.data() + a && w.w2.data.capacity() >= rounded - a &&
+                      (reinterpret_cast<uintptr_t>(w.w13.data.data()) & 4095) == 0;
+  bool done = false;
+  if (direct_fd_ >= 0 && !direct_failed_.load() && extent) {
+    got = read_all(direct_fd_, w.w13.data.data(), rounded, x.offset, &err);
+    if (got >= a + b) {
+      got = a + b;
+      done = true;
+    } else if (err == EINVAL) {
+      direct_failed_ = true;  // the file system takes no O_DIRECT after all: buffered from now on
+    }
+  }
+  if (!done) {
+    err = 0;
+    got = read_all(fd_, w.w13.data.data(), a, x.offset, &err);
+    if (got == a) got += read_all(fd_, w.w2.data.data(), b, x.offset + a, &err);
+    if (cold_) ::posix_fadvise(fd_, off_t(x.offset), off_t(x.size), POSIX_FADV_DONTNEED);
+  }
   if (got != a + b)
     throw_runtime(who + ": read " + std::to_string(got) + " of " + std::to_string(a + b) + " bytes at offset " +
                   std::to_string(x.offset) + (err ? " (" + errno_text(err) + ")" : std::string(" (file truncated)")));
@@ -237,6 +260,7 @@ size_t ExpertFile::read_expert(int e, ExpertWeights& w) const {
 }
 
 void ExpertFile::advise_willneed(int e) const {
+  if (direct()) return;  // readahead would fill a page cache the direct reads never use
   const Entry& x = entries_[size_t(e)];
   ::posix_fadvise(fd_, off_t(x.offset), off_t(x.size), POSIX_FADV_WILLNEED);
 }

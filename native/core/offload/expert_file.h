@@ -9,6 +9,7 @@
 // The header is written last and the file is renamed into place only after fsync, so an
 // interrupted or failed write never leaves a file at `path` that loads as valid.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -39,7 +40,10 @@ class ExpertFile {
  public:
   // Opens and validates the header against `shape` (magic, version, checksum, shape, every
   // expert's extent inside the file). Throws moecap::Error naming the file (and the expert).
-  // `cold`: drop the file's page cache at open and after every read, so reads hit the device.
+  // `cold`: reads must hit the device, not the page cache: expert reads use O_DIRECT (no page
+  // cache at all, and no CPU spent copying out of it, so loads overlap compute on every core);
+  // where the file system refuses O_DIRECT (tmpfs, some FUSE) they fall back to buffered reads
+  // with the file's page cache dropped at open and after every read.
   ExpertFile(const std::string& path, const ExpertFileShape& shape, bool cold);
   ~ExpertFile();
   ExpertFile(const ExpertFile&) = delete;
@@ -48,7 +52,8 @@ class ExpertFile {
   // Sizes a resident slot for any expert of this file (metadata + buffers).
   void init_slot(ExpertWeights& slot) const;
   // Reads expert e into a slot made by init_slot and verifies its checksum. Thread-safe.
-  // Returns the bytes read.
+  // Returns the bytes read. In direct mode the slot must be one page-aligned extent with room for
+  // the expert rounded up to 4 KiB (an ExpertArena slot); other slots are read buffered.
   size_t read_expert(int expert, ExpertWeights& slot) const;
   // Starts asynchronous readahead of expert e (POSIX_FADV_WILLNEED); read_expert then finds it
   // in flight or landed. Only a hint: errors are ignored.
@@ -62,6 +67,9 @@ class ExpertFile {
   size_t expert_bytes() const { return expert_bytes_; }
   uint64_t file_bytes() const { return file_bytes_; }
   bool cold() const { return cold_; }
+  // Expert reads bypass the page cache (O_DIRECT); false also after a fallback.
+  bool direct() const { return direct_fd_ >= 0 && !direct_failed_.load(); }
+  const ExpertFileShape& shape() const { return shape_; }
   bool scratch() const { return unlinked_; }  // removed from the folder (a scratch file)
 
  private:
@@ -70,6 +78,8 @@ class ExpertFile {
   };
   std::string path_;
   int fd_ = -1;
+  int direct_fd_ = -1;                           // O_DIRECT descriptor (cold mode), or -1
+  mutable std::atomic<bool> direct_failed_{false};  // the device refused an O_DIRECT read
   bool cold_ = false, unlinked_ = false;
   ExpertFileShape shape_;
   int w13_panels_ = 0, w2_panels_ = 0, w13_k_ = 0, w2_k_ = 0;
