@@ -226,12 +226,14 @@ export interface NativeFileRead {
   bytes: number;
   /** posix_fadvise(DONTNEED) succeeded before every repeat */
   cacheDropped: boolean;
+  /** Read with O_DIRECT (asked for with `direct`, and taken by the file system). */
+  direct: boolean;
   path: string;
 }
 
 export interface NativeAddon {
   calibrate(options?: NativeCalibrateOptions): Promise<NativeCalibration>;
-  measureFileRead(folder: string, options?: { bytes?: number; repeats?: number }): Promise<NativeFileRead>;
+  measureFileRead(folder: string, options?: { bytes?: number; repeats?: number; direct?: boolean }): Promise<NativeFileRead>;
   createLayer(options: object): Promise<NativeMoeLayer>;
   createModel(options: object): Promise<NativeMoeModel>;
   systemInfo(): NativeSystemInfo;

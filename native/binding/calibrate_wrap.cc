@@ -44,14 +44,15 @@ class CalibrateWorker : public PromiseWorker {
 
 class FileReadWorker : public PromiseWorker {
  public:
-  FileReadWorker(Napi::Env env, std::string folder, size_t bytes, int repeats)
-      : PromiseWorker(env), folder_(std::move(folder)), bytes_(bytes), repeats_(repeats) {}
-  void Run() override { r_ = moecap::measure_file_read(folder_, bytes_, repeats_); }
+  FileReadWorker(Napi::Env env, std::string folder, size_t bytes, int repeats, bool direct)
+      : PromiseWorker(env), folder_(std::move(folder)), bytes_(bytes), repeats_(repeats), direct_(direct) {}
+  void Run() override { r_ = moecap::measure_file_read(folder_, bytes_, repeats_, direct_); }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
     o.Set("bandwidth", measured(env, r_.bandwidth, "B/s"));
     o.Set("bytes", double(r_.bytes));
     o.Set("cacheDropped", r_.cache_dropped);
+    o.Set("direct", r_.direct);
     o.Set("path", r_.path);
     return o;
   }
@@ -60,6 +61,7 @@ class FileReadWorker : public PromiseWorker {
   std::string folder_;
   size_t bytes_;
   int repeats_;
+  bool direct_;
   moecap::FileReadResult r_;
 };
 
@@ -103,19 +105,24 @@ Napi::Value Calibrate(const Napi::CallbackInfo& info) {
   return p;
 }
 
-// measureFileRead(folder, { bytes?, repeats? }) → Promise<{ bandwidth, bytes, cacheDropped, path }>
+// measureFileRead(folder, { bytes?, repeats?, direct? }) → Promise<{ bandwidth, bytes, cacheDropped, direct, path }>
 Napi::Value MeasureFileRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "folder must be a string (a directory path)");
   size_t bytes = size_t(256) << 20;
   int repeats = 3;
+  bool direct = false;
   if (info.Length() > 1 && !info[1].IsUndefined()) {
-    if (!info[1].IsObject()) throw Napi::TypeError::New(env, "options must be an object { bytes?, repeats? }");
+    if (!info[1].IsObject()) throw Napi::TypeError::New(env, "options must be an object { bytes?, repeats?, direct? }");
     Napi::Object o = info[1].As<Napi::Object>();
     bytes = size_t(number_option(env, o, "bytes", 8 << 20, 1ull << 40, double(bytes)));
     repeats = int(number_option(env, o, "repeats", 1, 100, repeats));
+    if (o.Has("direct") && !o.Get("direct").IsUndefined()) {
+      if (!o.Get("direct").IsBoolean()) throw Napi::TypeError::New(env, "direct must be a boolean");
+      direct = o.Get("direct").As<Napi::Boolean>().Value();
+    }
   }
-  auto* w = new FileReadWorker(env, info[0].As<Napi::String>().Utf8Value(), bytes, repeats);
+  auto* w = new FileReadWorker(env, info[0].As<Napi::String>().Utf8Value(), bytes, repeats, direct);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

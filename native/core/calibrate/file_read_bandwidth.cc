@@ -20,7 +20,7 @@ struct Fd {
 };
 }  // namespace
 
-FileReadResult measure_file_read(const std::string& folder, size_t bytes, int repeats) {
+FileReadResult measure_file_read(const std::string& folder, size_t bytes, int repeats, bool direct) {
   if (repeats < 1 || repeats > 100) throw_range("file read repeats must be an integer in [1, 100]");
   const size_t block = size_t(8) << 20;
   bytes = std::max(block, bytes / block * block);
@@ -42,14 +42,23 @@ FileReadResult measure_file_read(const std::string& folder, size_t bytes, int re
       throw_range("writing the scratch file '" + r.path + "' failed: " + std::strerror(w < 0 ? errno : ENOSPC));
   }
   if (fdatasync(f.fd) != 0) throw_range("fdatasync of '" + r.path + "' failed: " + std::strerror(errno));
+  Fd d;
+  if (direct) d.fd = open(r.path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
   std::vector<double> bw;
   r.cache_dropped = true;
   for (int rep = 0; rep < repeats; ++rep) {
     if (posix_fadvise(f.fd, 0, 0, POSIX_FADV_DONTNEED) != 0) r.cache_dropped = false;
     posix_fadvise(f.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    int fd = d.fd >= 0 ? d.fd : f.fd;
+    if (fd == d.fd && pread(fd, buf.data(), block, 0) < 0 && errno == EINVAL) {
+      fd = f.fd;  // O_DIRECT opened but refused on read
+      close(d.fd);
+      d.fd = -1;
+    }
+    if (rep == 0) r.direct = fd == d.fd;
     const int64_t t0 = now_ns();
     for (size_t off = 0; off < bytes; off += block) {
-      ssize_t n = pread(f.fd, buf.data(), block, off_t(off));
+      ssize_t n = pread(fd, buf.data(), block, off_t(off));
       if (n != ssize_t(block)) throw_range("reading the scratch file '" + r.path + "' failed: " + std::strerror(errno));
     }
     bw.push_back(double(bytes) / (double(now_ns() - t0) * 1e-9));

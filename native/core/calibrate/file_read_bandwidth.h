@@ -14,9 +14,12 @@ struct FileReadResult {
   Measured bandwidth;  // bytes / s
   size_t bytes = 0;
   bool cache_dropped = false;  // posix_fadvise(DONTNEED) succeeded every time
+  bool direct = false;         // read with O_DIRECT (asked for, and the file system took it)
   std::string path;
 };
 
-FileReadResult measure_file_read(const std::string& folder, size_t bytes, int repeats);
+// direct: read with O_DIRECT, the way a cold offload cache reads experts (falls back to buffered
+// reads, direct = false, where the file system refuses it).
+FileReadResult measure_file_read(const std::string& folder, size_t bytes, int repeats, bool direct = false);
 
 }  // namespace moecap

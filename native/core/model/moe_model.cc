@@ -33,6 +33,7 @@ void MoeModel::forward(const float* x, int T, ModelResult& out) {
   bool have_prediction = false;
   ForwardResult r;
   const OffloadStats before = offload_.enabled ? offload_stats() : OffloadStats();
+  const int64_t io_before = io_ ? io_->busy_ns() : 0;
   for (int l = 0; l < N; ++l) {
     next.clear();
     int64_t predict_ns = 0;
@@ -56,6 +57,9 @@ void MoeModel::forward(const float* x, int T, ModelResult& out) {
     have_prediction = predict && l + 1 < N;
   }
   if (offload_.enabled) out.offload = offload_stats() - before;
+  // The layers share the I/O threads, and layer l+1's prefetch reads overlap layer l's: the
+  // pass's I/O time is the shared threads' busy time, not the sum of the layers'.
+  if (io_) out.offload.io_ns = io_->busy_ns() - io_before;
   out.output.swap(h);
   correct_ += out.predicted_correct;
   total_ += out.predicted_total;

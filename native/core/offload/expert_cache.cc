@@ -89,7 +89,9 @@ void ExpertCache::finish_load(int s, int e, size_t bytes, int64_t ns, std::excep
     std::lock_guard<std::mutex> lock(mutex_);
     --inflight_;
     Slot& slot = slots_[size_t(s)];
-    stats_.io_ns += ns;
+    (void)ns;
+    // Busy time is the union of the reads' intervals: several I/O threads read at once.
+    if (--reading_ == 0) stats_.io_ns += now_ns() - reading_since_;
     if (err) {
       if (slot.pinned && !error_) error_ = err;
       slot.state = State::Empty;
@@ -187,6 +189,10 @@ void ExpertCache::next_ready(std::vector<Ready>& batch, bool wait) {
 // when prefetch is off.
 void ExpertCache::load_slot(int s, int e, ExpertWeights* w) {
   const int64_t t0 = now_ns();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (reading_++ == 0) reading_since_ = t0;
+  }
   size_t bytes = 0;
   std::exception_ptr err;
   try {

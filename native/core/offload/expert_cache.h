@@ -33,7 +33,7 @@ struct OffloadStats {
   int64_t evictions = 0;
   int64_t loads = 0;            // reads from the slow tier (demand + prefetch)
   double bytes_read = 0;        // bytes read from the slow tier
-  int64_t io_ns = 0;            // time the I/O path spent reading (+ verifying)
+  int64_t io_ns = 0;            // time with at least one read (+ verify) in progress
   int64_t stall_ns = 0;         // time the compute thread waited for a load
   int64_t prefetch_issued = 0;  // loads started by prefetch()
   int64_t prefetch_used = 0;    // of those, experts a later pass needed while still resident
@@ -112,6 +112,8 @@ class ExpertCache {
   std::vector<char> static_;              // [E] pinned by the static policy
   int64_t tick_ = 0, pass_ = 0;
   int inflight_ = 0;
+  int reading_ = 0;             // reads in progress (io_ns counts while > 0)
+  int64_t reading_since_ = 0;
   // Current pass.
   bool in_pass_ = false;
   std::vector<int> pending_;              // needed, no slot yet (in order)

@@ -1,8 +1,12 @@
 #include "offload/prefetcher.h"
 
+#include "runtime/clock.h"
+
 namespace moecap {
 
-Prefetcher::Prefetcher() : thread_([this] { loop(); }) {}
+Prefetcher::Prefetcher(int threads) {
+  for (int i = 0; i < (threads < 1 ? 1 : threads); ++i) threads_.emplace_back([this] { loop(); });
+}
 
 Prefetcher::~Prefetcher() {
   {
@@ -10,7 +14,7 @@ Prefetcher::~Prefetcher() {
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  for (auto& t : threads_) t.join();
 }
 
 void Prefetcher::submit(std::function<void()> job, std::function<void()> hint) {
@@ -33,10 +37,21 @@ void Prefetcher::loop() {
       queue_.pop_front();
       if (!queue_.empty() && queue_.front().hint) next_hint = std::move(queue_.front().hint);
     }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (running_++ == 0) busy_since_ = now_ns();
+    }
     if (job.hint) job.hint();  // first of a burst: nobody hinted it yet
     if (next_hint) next_hint();
     job.run();
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (--running_ == 0) busy_total_ += now_ns() - busy_since_;
   }
+}
+
+int64_t Prefetcher::busy_ns() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return busy_total_ + (running_ > 0 ? now_ns() - busy_since_ : 0);
 }
 
 }  // namespace moecap
