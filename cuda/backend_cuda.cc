@@ -135,6 +135,9 @@ struct moecap_cuda_layer {
     if (c.group_count > 32) moecap::throw_range("groups.count must be at most 32 for the CUDA router");
     if (c.max_tokens <= 0) moecap::throw_range("maxTokens must be a positive integer");
     if (c.offload && c.cache_slots <= 0) moecap::throw_range("offload needs cacheSlots >= 1");
+    if (c.cache_policy < MOECAP_CUDA_LRU || c.cache_policy > MOECAP_CUDA_STATIC)
+      moecap::throw_range("cache_policy must be MOECAP_CUDA_LRU, _LFU, _LFRU or _STATIC (lru, lfu, lfru, static), got " +
+                          std::to_string(c.cache_policy));
     if (c.expert_path < 0 || c.expert_path > MOECAP_CUDA_PATH_TENSOR_BASIC) moecap::throw_range("expertPath is not a MOECAP_CUDA_PATH_* value");
     E = c.experts, H = c.hidden, F = c.intermediate, Fs = c.shared_intermediate, k = c.top_k, dt = c.dtype;
     max_T = c.max_tokens;
@@ -179,7 +182,10 @@ struct moecap_cuda_layer {
     blobs.assign(size_t(E) + 1, nullptr);
     std::vector<uint8_t> staging(std::max(blob_bytes, shared_blob_bytes));
     if (c.offload) {
-      store.reset(new ExpertStore(blob_bytes, E, std::min(c.cache_slots, E), c.device));
+      // Static policy: as on the CPU, keep max(1, min(topK, slots / 2)) slots for the experts outside the hot set.
+      const int slots = std::min(c.cache_slots, E);
+      store.reset(new ExpertStore(blob_bytes, E, slots, moecap::CachePolicy(c.cache_policy),
+                                  std::max(1, std::min(k, slots / 2))));
       for (int e = 0; e < E; ++e)
         pack_expert(dt, *src, moecap::Matrix::Gate, moecap::Matrix::Up, moecap::Matrix::Down, e, H, F,
                     store->host_blob(e), threads);
@@ -301,28 +307,19 @@ struct moecap_cuda_layer {
       check(cudaMemcpyAsync(host_counts.data(), plan.counts, sizeof(int) * (E + 1), cudaMemcpyDeviceToHost, stream),
             "cudaMemcpyAsync(counts)");
       check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
-      std::vector<int> needed, order;
+      std::vector<int> needed;
       for (int e = 0; e < E; ++e)
         if (host_counts[e] > 0) needed.push_back(e);
-      store->begin_pass(needed);
-      for (int e : needed)
-        if (store->resident(e)) order.push_back(e);  // hits first: they compute while misses copy
-      for (int e : needed)
-        if (!store->resident(e)) order.push_back(e);
-      size_t next = 0;
-      for (size_t i = 0; i < order.size(); ++i) {
-        // Start copies as far ahead as free or already-used slots allow (order[0, next) are on their way).
-        while (next < order.size() && (store->resident(order[next]) || store->fetch(order[next]))) ++next;
-        if (next <= i)  // cannot happen: every expert before i is done, so its slot can be reused
-          throw CudaError("offload: no cache slot free for expert " + std::to_string(order[i]));
-        const int e = order[i];
-        wptr_host[e] = store->use(e, stream);
+      // Waves when the slots are fewer than the experts: each expert's rows go through the same
+      // kernel whatever wave it is in, and combine reads them in a fixed order, so the output is
+      // bitwise that of the all-resident layer.
+      store->run_pass(needed, stream, [&](int e, uint8_t* blob) {
+        wptr_host[e] = blob;
         check(cudaMemcpyAsync(wptr + e, wptr_host + e, sizeof(uint8_t*), cudaMemcpyHostToDevice, stream),
               "cudaMemcpyAsync(pointer)");
         a.fixed_seg = e;
         run_experts(a, T, tensor);
-        store->done(e, stream);
-      }
+      });
       if (shared) {
         a.fixed_seg = E;
         run_experts(a, T, tensor);
@@ -342,10 +339,13 @@ struct moecap_cuda_layer {
     if (store) store->end_pass(ost);
     if (!st) return;
     const size_t size = st->size;
-    int32_t* counts_out = size >= sizeof(moecap_cuda_stats_t) ? st->expert_counts : nullptr;
+    const bool full = size >= sizeof(moecap_cuda_stats_t);
+    int32_t* counts_out = full ? st->expert_counts : nullptr;
+    int32_t* resident_out = full ? st->resident : nullptr;
     std::memset(st, 0, std::min(size, sizeof *st));
     st->size = size;
     st->expert_counts = counts_out;
+    st->resident = resident_out;
     st->tokens = T;
     st->distinct_experts = host_scalars[kDistinct];
     int64_t kept = 0;
@@ -368,6 +368,17 @@ struct moecap_cuda_layer {
     st->evictions = ost.evictions;
     st->h2d_bytes = ost.h2d_bytes;
     st->h2d_ms = ost.h2d_ms;
+    if (full) {
+      st->loads = ost.loads;
+      st->prefetch_issued = ost.prefetch_issued;
+      st->prefetch_used = ost.prefetch_used;
+      st->waves = ost.waves;
+      if (store && resident_out) {
+        const std::vector<int> r = store->table().resident();
+        std::copy(r.begin(), r.end(), resident_out);
+        st->resident_count = (int)r.size();
+      }
+    }
     if (counts_out) std::memcpy(counts_out, host_counts.data(), sizeof(int32_t) * E);
   }
 };
@@ -477,9 +488,27 @@ MOECAP_CUDA_API int moecap_cuda_layer_prefetch(moecap_cuda_layer* layer, const i
   if (!layer) return -1;
   if (!layer->store) return 0;
   return guarded([&] {
+    std::vector<int> list;
     for (int i = 0; i < n; ++i)
-      if (experts[i] >= 0 && experts[i] < layer->E) layer->store->fetch(experts[i], true);
+      if (experts[i] >= 0 && experts[i] < layer->E) list.push_back(experts[i]);
+    layer->store->prefetch(list);
   });
+}
+
+MOECAP_CUDA_API int moecap_cuda_layer_pin_static(moecap_cuda_layer* layer, int32_t* out, int capacity) {
+  if (!layer) return -1;
+  if (!layer->store) {
+    g_last_error = "offload is not enabled (create the layer with cache slots)";
+    return -1;
+  }
+  int n = 0;
+  if (guarded([&] {
+        const std::vector<int> p = layer->store->pin_static();
+        n = (int)p.size();
+        for (int i = 0; i < n && i < capacity; ++i) out[i] = p[size_t(i)];
+      }) != 0)
+    return -1;
+  return n;
 }
 
 MOECAP_CUDA_API double moecap_cuda_layer_device_bytes(const moecap_cuda_layer* layer) {

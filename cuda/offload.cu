@@ -10,8 +10,8 @@ static void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
 }
 
-ExpertStore::ExpertStore(size_t blob_bytes, int experts, int slots, int device) : blob_(blob_bytes) {
-  (void)device;
+ExpertStore::ExpertStore(size_t blob_bytes, int experts, int slots, moecap::CachePolicy policy, int stream_slots)
+    : blob_(blob_bytes), table_(experts, slots, policy, stream_slots) {
   const size_t total = blob_ * size_t(experts);
   if (cudaHostAlloc(reinterpret_cast<void**>(&host_), total, cudaHostAllocPortable) == cudaSuccess) {
     pinned_ = true;
@@ -24,8 +24,7 @@ ExpertStore::ExpertStore(size_t blob_bytes, int experts, int slots, int device) 
                "and slower";
     std::fprintf(stderr, "moecap cuda: warning: %s\n", warning_.c_str());
   }
-  where_.assign(size_t(experts), -1);
-  slots_.resize(size_t(slots));
+  slots_.resize(size_t(table_.slots()));
   for (auto& s : slots_) {
     check(cudaMalloc(reinterpret_cast<void**>(&s.dev), blob_), "cudaMalloc(expert cache slot)");
     check(cudaEventCreateWithFlags(&s.copied, cudaEventDisableTiming), "cudaEventCreate");
@@ -50,36 +49,8 @@ ExpertStore::~ExpertStore() {
   else std::free(host_);
 }
 
-void ExpertStore::begin_pass(const std::vector<int>& needed) {
-  pass_ = OffloadStats();
-  timing_used_ = 0;
-  for (auto& s : slots_) s.needed = false;
-  for (int e : needed)
-    if (where_[e] >= 0) {
-      slots_[where_[e]].needed = true;
-      ++pass_.hits;
-    }
-}
-
-bool ExpertStore::fetch(int e, bool prefetch) {
-  if (where_[e] >= 0) return true;
-  int victim = -1;
-  for (int i = 0; i < (int)slots_.size(); ++i) {
-    const Slot& s = slots_[i];
-    if (s.needed) continue;
-    if (victim < 0 || s.owner < 0 || (slots_[victim].owner >= 0 && s.tick < slots_[victim].tick)) victim = i;
-    if (s.owner < 0) break;
-  }
-  if (victim < 0) return false;
-  Slot& s = slots_[victim];
-  if (s.owner >= 0) {
-    where_[s.owner] = -1;
-    ++pass_.evictions;
-  }
-  s.owner = e;
-  s.needed = !prefetch;
-  s.tick = ++tick_;
-  where_[e] = victim;
+void ExpertStore::copy_in(int e, int slot) {
+  Slot& s = slots_[size_t(slot)];
   // The slot's previous reader must be done before it is overwritten.
   check(cudaStreamWaitEvent(copy_, s.freed, 0), "cudaStreamWaitEvent(freed)");
   if (timing_used_ == timing_.size()) {
@@ -93,33 +64,51 @@ bool ExpertStore::fetch(int e, bool prefetch) {
   check(cudaMemcpyAsync(s.dev, host_blob(e), blob_, cudaMemcpyHostToDevice, copy_), "cudaMemcpyAsync(expert)");
   check(cudaEventRecord(t.second, copy_), "cudaEventRecord");
   check(cudaEventRecord(s.copied, copy_), "cudaEventRecord(copied)");
-  pass_.h2d_bytes += double(blob_);
-  if (prefetch) ++pass_.prefetched;
-  else ++pass_.misses;
-  return true;
 }
 
-uint8_t* ExpertStore::use(int e, cudaStream_t compute) {
-  Slot& s = slots_[where_[e]];
-  s.needed = true;
-  s.tick = ++tick_;
-  check(cudaStreamWaitEvent(compute, s.copied, 0), "cudaStreamWaitEvent(copied)");
-  return s.dev;
+void ExpertStore::run_pass(const std::vector<int>& needed, cudaStream_t compute,
+                           const std::function<void(int, uint8_t*)>& kernels) {
+  moecap::stream_pass(
+      table_, needed, [&](int e, int slot) { copy_in(e, slot); },
+      [&](int e, int slot) {
+        Slot& s = slots_[size_t(slot)];
+        check(cudaStreamWaitEvent(compute, s.copied, 0), "cudaStreamWaitEvent(copied)");
+        kernels(e, s.dev);
+        check(cudaEventRecord(s.freed, compute), "cudaEventRecord(freed)");
+      });
 }
 
-void ExpertStore::done(int e, cudaStream_t compute) {
-  Slot& s = slots_[where_[e]];
-  check(cudaEventRecord(s.freed, compute), "cudaEventRecord(freed)");
-  s.needed = false;
+int ExpertStore::prefetch(const std::vector<int>& experts) {
+  const auto loads = table_.prefetch(experts);
+  for (size_t i = 0; i < loads.size(); ++i) {
+    try {
+      copy_in(loads[i].first, loads[i].second);
+    } catch (...) {
+      for (size_t j = i; j < loads.size(); ++j) table_.drop(loads[j].first);  // never started
+      throw;
+    }
+  }
+  return (int)loads.size();
 }
 
 void ExpertStore::end_pass(OffloadStats& st) {
   check(cudaStreamSynchronize(copy_), "cudaStreamSynchronize(copy)");
+  st = OffloadStats();
   for (size_t i = 0; i < timing_used_; ++i) {
     float ms = 0;
-    if (cudaEventElapsedTime(&ms, timing_[i].first, timing_[i].second) == cudaSuccess) pass_.h2d_ms += ms;
+    if (cudaEventElapsedTime(&ms, timing_[i].first, timing_[i].second) == cudaSuccess) st.h2d_ms += ms;
   }
-  st = pass_;
+  timing_used_ = 0;
+  const moecap::SlotStats& now = table_.stats();
+  st.hits = now.hits - reported_.hits;
+  st.misses = now.misses - reported_.misses;
+  st.evictions = now.evictions - reported_.evictions;
+  st.loads = now.loads - reported_.loads;
+  st.prefetch_issued = now.prefetch_issued - reported_.prefetch_issued;
+  st.prefetch_used = now.prefetch_used - reported_.prefetch_used;
+  st.waves = now.waves - reported_.waves;
+  st.h2d_bytes = double(st.loads) * double(blob_);
+  reported_ = now;
 }
 
 }  // namespace moecap_cuda

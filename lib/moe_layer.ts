@@ -67,7 +67,11 @@ export interface MoeLayerOptions {
   maxTokens?: number;
   /** CUDA: device index (default 0). */
   cudaDevice?: number;
-  /** CUDA: keep experts in pinned host memory with this many device cache slots (0 = all on the device). */
+  /**
+   * CUDA: keep experts in pinned host memory with this many device cache slots (0 = all on the device).
+   * `offload` works on CUDA too: its capacity gives the slots (unless this is set) and its policy the
+   * eviction order; path, coldCache and prefetch do not apply there.
+   */
   cudaCacheSlots?: number;
 }
 

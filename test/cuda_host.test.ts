@@ -58,6 +58,19 @@ describe('index arithmetic and GPU weight layout (C++ on the CPU)', () => {
   });
 });
 
+describe('offload slot table (C++ on the CPU)', () => {
+  (haveCxx ? test : test.skip)('slot_table_test passes: policies, waves, static pins, prefetch', () => {
+    const exe = path.join(tmp, 'slot_table_test');
+    const sources = ['cuda/test/slot_table_test.cc', 'native/core/offload/slot_table.cc'].map((s) => path.join(ROOT, s));
+    execFileSync('g++', ['-std=c++17', '-O1', '-Wall', `-I${CORE}`, '-o', exe, ...sources], { stdio: 'pipe' });
+    const out = execFileSync(exe, { encoding: 'utf8' });
+    expect(out).toMatch(/all \d+ checks passed/);
+    expect(out).toContain('lru evicts 0 then 2, lfu 1 then 3, lfru 2 then 1, static 1 then 3');
+    expect(out).toContain('capacity 1 and 2: misses stream through in waves');
+    expect(out).toMatch(/random schedules \(4800 passes/);
+  });
+});
+
 describe('backend choice', () => {
   const addon = loadAddon();
 
@@ -176,7 +189,7 @@ describe('npm run build:cuda', () => {
     expect(fs.existsSync(LIB)).toBe(true);
     const syms = execFileSync('nm', ['-D', '--defined-only', LIB], { encoding: 'utf8' });
     for (const s of ['moecap_cuda_abi_version', 'moecap_cuda_probe', 'moecap_cuda_layer_create', 'moecap_cuda_layer_forward',
-      'moecap_cuda_layer_destroy', 'moecap_cuda_last_error', 'moecap_cuda_nvml_sample'])
+      'moecap_cuda_layer_pin_static', 'moecap_cuda_layer_destroy', 'moecap_cuda_last_error', 'moecap_cuda_nvml_sample'])
       expect(syms).toMatch(new RegExp(`\\bT ${s}\\b`));
     // Only the C ABI is exported, and the CUDA runtime is linked statically (the driver is all it needs).
     expect(syms.split('\n').filter((l) => / T /.test(l) && !/ T moecap_cuda_/.test(l) && !/ T _(init|fini)$/.test(l))).toEqual([]);

@@ -10,7 +10,8 @@
 //   act_rows        bf16 and int8 rows bitwise equal to moecap::make_activation_row
 //   layer           full forward through the C ABI vs moecap::MoeLayer (same seeded weights):
 //                   ids equal (except near-ties of the fp32 logits, reported), output rel error
-//                   per dtype; SIMT and tensor-core paths; offload == resident bitwise; repeat
+//                   per dtype; SIMT and tensor-core paths; offload == resident bitwise (every
+//                   cache policy, capacity 1 and E/2, prefetch, static pins; counters checked); repeat
 //                   forward bitwise equal (deterministic)
 // Bench (OLMoE and Mixtral shapes, bf16 and int4/int8 decode, bf16 prefill, offloaded decode):
 //   CUDA events, warm-up, median; ceilings: device-to-device copy, pinned host-to-device copy,
@@ -392,6 +393,111 @@ void check_layer(const LayerCase& c, int dt) {
   }
 }
 
+// Offload == resident, bitwise, for every policy at capacity 1 and a mid capacity, over a
+// sequence of passes run twice (hits and evictions in the second round; static pins before it;
+// prefetch of the next pass for LRU). Counters against values computed here from the resident
+// run's expert counts: hits + misses = experts the pass routed to; loads = misses + prefetches;
+// h2d bytes = loads × the GPU blob size; waves = ceil(experts / slots) (≥ that once pinned);
+// capacity 1: at most one hit; everything prefetched is used when the pass fits the slots.
+bool forward_counted(moecap_cuda_layer* l, const std::vector<float>& x, int T, const LayerCase& c, GpuRun& r,
+                     std::vector<int32_t>& counts, std::vector<int32_t>& resident) {
+  r.y.assign(size_t(T) * c.H, 0);
+  r.ids.assign(size_t(T) * c.k, 0);
+  r.w.assign(size_t(T) * c.k, 0);
+  counts.assign(size_t(c.E), 0);
+  resident.assign(size_t(c.E), -1);
+  std::memset(&r.st, 0, sizeof r.st);
+  r.st.size = sizeof r.st;
+  r.st.expert_counts = counts.data();
+  r.st.resident = resident.data();
+  if (moecap_cuda_layer_forward(l, x.data(), T, r.y.data(), r.ids.data(), r.w.data(), &r.st) != 0) {
+    report(false, "offload", fmt("%s forward: %s", c.name, moecap_cuda_last_error()));
+    return false;
+  }
+  return true;
+}
+
+void check_offload(const LayerCase& c, int dt) {
+  const uint64_t seed = g_rng();
+  std::vector<float> bias = gaussian(size_t(c.E), 0.05f);
+  const int maxT = 67;
+  moecap_cuda_config_t g = abi_config(c, dt, bias, maxT);
+  moecap_cuda_weights_t w = seeded(seed);
+  moecap_cuda_layer* l = moecap_cuda_layer_create(&g, &w);
+  if (!l) {
+    report(false, "offload", fmt("%s %s create: %s", c.name, dt_name(dt), moecap_cuda_last_error()));
+    return;
+  }
+  const std::vector<int> Ts = {1, 5, maxT, 1, 3, 1, 9};
+  std::vector<std::vector<float>> xs;
+  for (int T : Ts) xs.push_back(gaussian(size_t(T) * c.H));
+  std::vector<GpuRun> ref(Ts.size());
+  std::vector<std::vector<int>> routed(Ts.size());  // distinct experts of each pass
+  std::vector<int32_t> counts, res;
+  for (size_t i = 0; i < Ts.size(); ++i) {
+    if (!forward_counted(l, xs[i], Ts[i], c, ref[i], counts, res)) return moecap_cuda_layer_destroy(l);
+    for (int e = 0; e < c.E; ++e)
+      if (counts[size_t(e)] > 0) routed[i].push_back(e);
+  }
+  moecap_cuda_layer_destroy(l);
+  const double blob = double(moecap_cuda::expert_layout(dt, c.H, c.F).bytes);
+  const char* pname[] = {"lru", "lfu", "lfru", "static"};
+  for (int policy = MOECAP_CUDA_LRU; policy <= MOECAP_CUDA_STATIC; ++policy)
+    for (int slots : {1, std::max(2, c.E / 2)}) {
+      g.offload = 1, g.cache_slots = slots, g.cache_policy = policy;
+      moecap_cuda_layer* lo = moecap_cuda_layer_create(&g, &w);
+      if (!lo) {
+        report(false, "offload", fmt("%s %s create: %s", c.name, pname[policy], moecap_cuda_last_error()));
+        continue;
+      }
+      bool same = true, pinned = false;
+      std::string bad;
+      int64_t hits = 0, misses = 0, evictions = 0, waves = 0, prefetched = 0;
+      for (int round = 0; round < 2 && bad.empty(); ++round)
+        for (size_t i = 0; i < Ts.size() && bad.empty(); ++i) {
+          if (policy == MOECAP_CUDA_STATIC && round == 1 && i == 0) {
+            std::vector<int32_t> pins(size_t(c.E));
+            const int n = moecap_cuda_layer_pin_static(lo, pins.data(), c.E);
+            const int stream = std::max(1, std::min(c.k, slots / 2));
+            if (n < 0 || n > std::max(0, slots - stream)) bad = fmt("pin_static returned %d", n);
+            pinned = n > 0;
+          }
+          const std::vector<int>& need = routed[i];
+          const bool fits = (int)need.size() <= slots;
+          const bool pre = policy == MOECAP_CUDA_LRU && round == 1 && slots > 1;
+          if (pre) moecap_cuda_layer_prefetch(lo, need.data(), (int)need.size());
+          GpuRun r;
+          if (!forward_counted(lo, xs[i], Ts[i], c, r, counts, res)) {
+            bad = "forward failed";
+            break;
+          }
+          same &= r.y == ref[i].y && r.ids == ref[i].ids;
+          const moecap_cuda_stats_t& st = r.st;
+          const int64_t n = (int64_t)need.size(), eff = std::min(slots, c.E);
+          const int64_t want_waves = (n + eff - 1) / eff;
+          if (st.cache_hits + st.cache_misses != n) bad = fmt("hits %lld + misses %lld != %lld routed experts", (long long)st.cache_hits, (long long)st.cache_misses, (long long)n);
+          else if (st.loads != st.cache_misses + st.prefetch_issued) bad = fmt("loads %lld != misses + prefetches", (long long)st.loads);
+          else if (st.h2d_bytes != double(st.loads) * blob) bad = fmt("h2d bytes %.0f != %lld loads x %.0f", st.h2d_bytes, (long long)st.loads, blob);
+          else if (pinned ? st.waves < want_waves : st.waves != want_waves) bad = fmt("waves %lld, want %lld", (long long)st.waves, (long long)want_waves);
+          else if (slots == 1 && st.cache_hits > 1) bad = fmt("capacity 1 with %lld hits", (long long)st.cache_hits);
+          else if (st.resident_count > eff || st.resident_count < std::min<int64_t>(n, eff)) bad = fmt("%d resident", st.resident_count);
+          else if (pre && fits && (st.cache_misses != 0 || st.prefetch_used != st.prefetch_issued))
+            bad = fmt("prefetched pass: misses %lld, prefetch used %lld of %lld", (long long)st.cache_misses,
+                      (long long)st.prefetch_used, (long long)st.prefetch_issued);
+          for (int j = 1; j < st.resident_count && bad.empty(); ++j)
+            if (res[size_t(j - 1)] >= res[size_t(j)]) bad = "resident list not ascending";
+          hits += st.cache_hits, misses += st.cache_misses, evictions += st.evictions, waves += st.waves;
+          prefetched += st.prefetch_issued;
+        }
+      report(same && bad.empty(), "offload",
+             fmt("%s %s %s slots=%d: %s%s%s; hits %lld misses %lld evictions %lld waves %lld prefetched %lld", c.name,
+                 dt_name(dt), pname[policy], slots, same ? "bitwise equal to resident" : "DIFFERS from resident",
+                 bad.empty() ? "" : ", ", bad.c_str(), (long long)hits, (long long)misses, (long long)evictions,
+                 (long long)waves, (long long)prefetched));
+      moecap_cuda_layer_destroy(lo);
+    }
+}
+
 // ---------------------------------------------------------------- ceilings
 struct Ceilings {
   double d2d_gbs = 0, h2d_gbs = 0, gemm_tflops = 0;
@@ -603,6 +709,9 @@ int main(int argc, char** argv) {
     };
     for (const auto& c : layers)
       for (int dt = 0; dt < 4; ++dt) check_layer(c, dt);
+    // Offload: every policy, capacity 1 and E/2, against the resident layer (bf16: tensor path at T = 67).
+    for (const auto& c : layers)
+      for (int dt : {kBF16, kI4}) check_offload(c, dt);
     std::printf("checks: %d failed\n", g_failures);
   }
 

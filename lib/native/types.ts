@@ -48,8 +48,8 @@ export interface NativeOffloadStats {
 }
 
 export interface NativeOffloadPassStats extends NativeOffloadStats {
-  /** max(ioNs, computeNs) / timeNs. */
-  overlapEfficiency: number;
+  /** max(ioNs, computeNs) / timeNs (CPU only: the CUDA layer does not split compute from copy waits). */
+  overlapEfficiency?: number;
   /** Experts resident after the pass. */
   resident: Int32Array;
 }

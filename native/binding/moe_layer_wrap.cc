@@ -108,7 +108,15 @@ Napi::Object stats_of(Napi::Env env, const moecap::ForwardStats& s, const moecap
   return forward_stats_object(env, s, l);
 }
 Napi::Object stats_of(Napi::Env env, const moecap::ForwardStats& s, const moecap::CudaLayer& l) {
-  return pass_stats_object(env, s, "cuda", 0, l.config().dtype);
+  Napi::Object o = pass_stats_object(env, s, "cuda", 0, l.config().dtype);
+  if (s.offloaded) {  // the CPU offload's names; no overlapEfficiency (compute time is not split from copy waits)
+    Napi::Object off = offload_stats_object(env, s.offload);
+    Napi::Int32Array r = Napi::Int32Array::New(env, s.resident.size());
+    std::copy(s.resident.begin(), s.resident.end(), r.Data());
+    off.Set("resident", r);
+    o.Set("offload", off);
+  }
+  return o;
 }
 
 // forward/route: the same result object whatever the backend.
@@ -316,8 +324,18 @@ Napi::Value MoeLayerWrap::OffloadInfo(const Napi::CallbackInfo& info) {
 
 // Static policy: the passes so far were the profile run; pins the most used experts.
 Napi::Value MoeLayerWrap::PinStatic(const Napi::CallbackInfo& info) {
-  auto l = live(info.Env());
-  std::vector<int> p = offload_cache(info.Env(), *l).pin_static();
+  std::vector<int> p;
+  if (cuda_) {
+    if (cuda_->options().cache_slots <= 0)
+      throw Napi::Error::New(info.Env(), "offload is not enabled (create it with an `offload` option or cudaCacheSlots)");
+    try {
+      p = cuda_->pin_static();
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(info.Env(), e.what());
+    }
+  } else {
+    p = offload_cache(info.Env(), *live(info.Env())).pin_static();
+  }
   Napi::Int32Array a = Napi::Int32Array::New(info.Env(), p.size());
   std::copy(p.begin(), p.end(), a.Data());
   return a;
@@ -376,6 +394,16 @@ Napi::Value CreateLayer(const Napi::CallbackInfo& info) {
   int_option("maxTokens", 1, 1 << 20, &cuda.max_tokens);
   int_option("cudaDevice", 0, 1023, &cuda.device);
   int_option("cudaCacheSlots", 0, 1 << 20, &cuda.cache_slots);
+  // `offload` on the CUDA backend: device cache slots with the same policy names (already validated);
+  // the slow tier is pinned host memory, so path/coldCache/prefetch do not apply. cudaCacheSlots,
+  // when given, sets the slot count.
+  if (opts.offload.enabled) {
+    cuda.policy = opts.offload.policy;
+    if (cuda.cache_slots == 0) {
+      cuda.cache_slots = opts.offload.capacity_experts;
+      cuda.cache_bytes = opts.offload.capacity_bytes;
+    }
+  }
   moecap::BackendChoice choice;
   try {
     choice = moecap::choose_backend(requested);

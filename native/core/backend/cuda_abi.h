@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define MOECAP_CUDA_ABI_VERSION 1
+#define MOECAP_CUDA_ABI_VERSION 2
 
 #if defined(_WIN32)
 #define MOECAP_CUDA_API __declspec(dllexport)
@@ -46,6 +46,8 @@ enum { MOECAP_CUDA_SOFTMAX = 0, MOECAP_CUDA_SIGMOID = 1 };
 enum { MOECAP_CUDA_F32 = 0, MOECAP_CUDA_BF16 = 1, MOECAP_CUDA_I8 = 2, MOECAP_CUDA_I4 = 3 }; /* = moecap::DType */
 /* AUTO: tensor cores for bf16 when T >= tensor_min_tokens, else SIMT. TENSOR_BASIC: the 4-warp
  * 64×64-tile tensor kernel instead of the default 8-warp 64×128 one (kept for comparison). */
+/* Eviction policy of the offload cache slots (= moecap::CachePolicy; see native/core/offload/cache_policy.h). */
+enum { MOECAP_CUDA_LRU = 0, MOECAP_CUDA_LFU = 1, MOECAP_CUDA_LFRU = 2, MOECAP_CUDA_STATIC = 3 };
 enum { MOECAP_CUDA_PATH_AUTO = 0, MOECAP_CUDA_PATH_SIMT = 1, MOECAP_CUDA_PATH_TENSOR = 2, MOECAP_CUDA_PATH_TENSOR_BASIC = 3 };
 
 typedef struct {
@@ -68,6 +70,7 @@ typedef struct {
   int offload;
   int cache_slots;
   int host_threads;            /* for packing; 0 = hardware threads */
+  int cache_policy;            /* MOECAP_CUDA_LRU.. (offload); STATIC pins at moecap_cuda_layer_pin_static */
 } moecap_cuda_config_t;
 
 /* fp32 master weights in HF layout (rows = outputs), or a seed for moecap::SeededWeights
@@ -98,6 +101,12 @@ typedef struct {
   int64_t cache_hits, cache_misses, evictions;
   double h2d_bytes, h2d_ms;        /* bytes copied host → device and the copy stream's busy time */
   int32_t* expert_counts;          /* caller's [E] array or NULL */
+  /* offload, since the previous forward (so prefetches issued between passes count here) */
+  int64_t loads;                   /* copies into slots: misses + prefetches */
+  int64_t prefetch_issued, prefetch_used;
+  int64_t waves;                   /* the most experts of the pass that went through one slot (1 when all fit) */
+  int32_t* resident;               /* caller's [E] array or NULL: experts on the device after the pass, ascending */
+  int resident_count;
 } moecap_cuda_stats_t;
 
 typedef struct {
@@ -120,6 +129,9 @@ MOECAP_CUDA_API int moecap_cuda_layer_forward(moecap_cuda_layer* layer, const fl
                                               int32_t* ids, float* weights, moecap_cuda_stats_t* stats);
 /* Starts host→device copies of these experts into cache slots (offload only; no-op otherwise). */
 MOECAP_CUDA_API int moecap_cuda_layer_prefetch(moecap_cuda_layer* layer, const int32_t* experts, int n);
+/* Static policy: pins the most used experts of the passes so far (the profile run). Writes up to
+ * `capacity` of them (ascending) to out; returns how many were pinned, or -1 (not offloaded). */
+MOECAP_CUDA_API int moecap_cuda_layer_pin_static(moecap_cuda_layer* layer, int32_t* out, int capacity);
 /* Device bytes held by the layer (weights + workspace). */
 MOECAP_CUDA_API double moecap_cuda_layer_device_bytes(const moecap_cuda_layer* layer);
 MOECAP_CUDA_API void moecap_cuda_layer_destroy(moecap_cuda_layer* layer);

@@ -1,5 +1,7 @@
 #include "backend/cuda_layer.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "../../../cuda/moe_index.h"  // the GPU weight layout (plain integer code, no CUDA)
@@ -10,6 +12,12 @@ namespace moecap {
 CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, const WeightSource& w, const CudaLayerOptions& o)
     : api_(api), cfg_(c), opt_(o) {
   if (!api_) throw_runtime("the CUDA backend is not loaded");
+  if (opt_.cache_slots == 0 && opt_.cache_bytes > 0) {
+    opt_.cache_slots = int(std::min(double(c.experts), std::floor(opt_.cache_bytes / expert_bytes())));
+    if (opt_.cache_slots < 1)
+      throw_range("offload.capacity.bytes (" + std::to_string(opt_.cache_bytes) + ") holds no expert of " +
+                  std::to_string(expert_bytes()) + " bytes in the GPU layout");
+  }
   moecap_cuda_config_t g;
   std::memset(&g, 0, sizeof g);
   g.size = sizeof g;
@@ -24,8 +32,9 @@ CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, const WeightSourc
   g.dtype = int(c.dtype);
   g.device = o.device;
   g.max_tokens = o.max_tokens;
-  g.offload = o.cache_slots > 0;
-  g.cache_slots = o.cache_slots;
+  g.offload = opt_.cache_slots > 0;
+  g.cache_slots = opt_.cache_slots;
+  g.cache_policy = int(opt_.policy);  // the MOECAP_CUDA_* values are moecap::CachePolicy's
   moecap_cuda_weights_t wt;
   std::memset(&wt, 0, sizeof wt);
   wt.size = sizeof wt;
@@ -68,6 +77,8 @@ void CudaLayer::forward(const float* x, int T, ForwardResult& out) {
   std::memset(&s, 0, sizeof s);
   s.size = sizeof s;
   s.expert_counts = st.expert_counts.data();
+  std::vector<int32_t> resident(static_cast<size_t>(E));
+  s.resident = resident.data();
   if (api_->layer_forward(layer_, x, T, out.output.data(), out.ids.data(), out.weights.data(), &s) != 0)
     throw_runtime(std::string("CUDA forward: ") + api_->last_error());
   st.tokens = s.tokens;
@@ -84,6 +95,31 @@ void CudaLayer::forward(const float* x, int T, ForwardResult& out) {
   st.route_ns = int64_t(s.route_ms * 1e6);
   st.experts_ns = int64_t(s.experts_ms * 1e6);
   st.combine_ns = int64_t(s.combine_ms * 1e6);
+  if (opt_.cache_slots > 0) {
+    // The CPU offload's counters: the slow tier is pinned host memory, a load is a host → device
+    // copy and its time is the copy stream's busy time (stall time is not measured on the GPU).
+    st.offloaded = true;
+    st.offload = OffloadStats();
+    st.offload.passes = 1;
+    st.offload.hits = s.cache_hits;
+    st.offload.misses = s.cache_misses;
+    st.offload.evictions = s.evictions;
+    st.offload.loads = s.loads;
+    st.offload.bytes_read = s.h2d_bytes;
+    st.offload.io_ns = int64_t(s.h2d_ms * 1e6);
+    st.offload.prefetch_issued = s.prefetch_issued;
+    st.offload.prefetch_used = s.prefetch_used;
+    st.offload.waves = s.waves;
+    st.resident.assign(resident.begin(), resident.begin() + s.resident_count);
+  }
+}
+
+std::vector<int> CudaLayer::pin_static() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<int32_t> out(size_t(cfg_.experts));
+  const int n = api_->layer_pin_static(layer_, out.data(), cfg_.experts);
+  if (n < 0) throw_runtime(std::string("CUDA pinStatic: ") + api_->last_error());
+  return std::vector<int>(out.begin(), out.begin() + n);
 }
 
 }  // namespace moecap

@@ -4,10 +4,12 @@
 #pragma once
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "backend/cuda_loader.h"
 #include "layer/moe_layer.h"
 #include "layer_config.h"
+#include "offload/offload_config.h"
 #include "weights/weight_source.h"
 
 namespace moecap {
@@ -16,6 +18,8 @@ struct CudaLayerOptions {
   int max_tokens = 4096;  // largest T of one pass (sizes the device workspace)
   int device = 0;
   int cache_slots = 0;    // > 0: experts offloaded to pinned host memory, this many on the device
+  double cache_bytes = 0;  // cache_slots == 0: slots = whole GPU-layout experts in this many bytes
+  CachePolicy policy = CachePolicy::LRU;  // eviction among the device slots (the CPU cache's policies)
 };
 
 class CudaLayer {
@@ -30,7 +34,10 @@ class CudaLayer {
   const CudaLayerOptions& options() const { return opt_; }
   double device_bytes() const;
   double expert_bytes() const;  // one routed expert in the GPU layout
+  // With offload, out.stats.offloaded and out.stats.offload (counters since the previous forward).
   void forward(const float* x, int tokens, ForwardResult& out);
+  // Static policy: pins the most used experts so far → the experts pinned, ascending.
+  std::vector<int> pin_static();
 
  private:
   const CudaApi* api_;

@@ -93,6 +93,7 @@ bool load_library(const std::string& path, std::string& reason) {
   a.layer_create = reinterpret_cast<decltype(a.layer_create)>(sym("moecap_cuda_layer_create"));
   a.layer_forward = reinterpret_cast<decltype(a.layer_forward)>(sym("moecap_cuda_layer_forward"));
   a.layer_prefetch = reinterpret_cast<decltype(a.layer_prefetch)>(sym("moecap_cuda_layer_prefetch"));
+  a.layer_pin_static = reinterpret_cast<decltype(a.layer_pin_static)>(sym("moecap_cuda_layer_pin_static"));
   a.layer_device_bytes = reinterpret_cast<decltype(a.layer_device_bytes)>(sym("moecap_cuda_layer_device_bytes"));
   a.layer_destroy = reinterpret_cast<decltype(a.layer_destroy)>(sym("moecap_cuda_layer_destroy"));
   a.nvml_sample = reinterpret_cast<decltype(a.nvml_sample)>(sym("moecap_cuda_nvml_sample"));

@@ -22,6 +22,7 @@ struct CudaApi {
   moecap_cuda_layer* (*layer_create)(const moecap_cuda_config_t*, const moecap_cuda_weights_t*) = nullptr;
   int (*layer_forward)(moecap_cuda_layer*, const float*, int, float*, int32_t*, float*, moecap_cuda_stats_t*) = nullptr;
   int (*layer_prefetch)(moecap_cuda_layer*, const int32_t*, int) = nullptr;
+  int (*layer_pin_static)(moecap_cuda_layer*, int32_t*, int) = nullptr;
   double (*layer_device_bytes)(const moecap_cuda_layer*) = nullptr;
   void (*layer_destroy)(moecap_cuda_layer*) = nullptr;
   int (*nvml_sample)(int, moecap_cuda_nvml_t*) = nullptr;

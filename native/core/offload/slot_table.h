@@ -1,0 +1,91 @@
+// The bookkeeping of a bounded expert cache without the loading itself: which expert sits in which
+// slot, which slot a load takes (a free one, else the victim of cache_policy.h's order, the same as
+// the CPU ExpertCache), which slots a pass still needs, usage counters, static pins, statistics.
+// The CUDA store (cuda/offload.cu) drives device copies with it; it has no CUDA in it, so the
+// eviction order and the wave schedule are unit-tested on the CPU (cuda/test/slot_table_test.cc).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "offload/cache_policy.h"
+#include "offload/offload_config.h"
+
+namespace moecap {
+
+// Same meanings as OffloadStats (expert_cache.h) for the fields both have.
+struct SlotStats {
+  int64_t passes = 0;
+  int64_t hits = 0;             // needed experts resident (or on their way) at begin_pass
+  int64_t misses = 0;           // needed experts loaded by their own pass
+  int64_t evictions = 0;
+  int64_t loads = 0;            // demand + prefetch
+  int64_t prefetch_issued = 0;
+  int64_t prefetch_used = 0;    // prefetched experts a later pass needed while still resident
+  int64_t waves = 0;            // per pass: the most needed experts that went through one slot
+};
+
+class SlotTable {
+ public:
+  // stream_slots: for static pins, slots kept for the experts outside the hot set (clamped to
+  // [1, slots]). Throws std::invalid_argument for slots < 1 or experts < 1.
+  SlotTable(int experts, int slots, CachePolicy policy, int stream_slots);
+
+  int experts() const { return (int)slot_of_.size(); }
+  int slots() const { return (int)slots_.size(); }
+  CachePolicy policy() const { return policy_; }
+  int slot_of(int e) const { return slot_of_[size_t(e)]; }  // -1: not resident
+  int owner(int s) const { return slots_[size_t(s)].expert; }
+  bool needed(int s) const { return slots_[size_t(s)].needed; }
+  bool pinned_static(int e) const { return static_[size_t(e)] != 0; }
+  const ExpertUsage& usage(int e) const { return usage_[size_t(e)]; }
+
+  // `needed`: the pass's distinct experts. Counts uses and hits/misses; resident ones are marked
+  // needed so no load of this pass evicts them before done().
+  void begin_pass(const std::vector<int>& needed);
+  // A slot for e (not resident): a free one, else the policy's victim among slots not needed, not
+  // statically pinned and whose expert is not in `protect` ([E] flags, may be null); -1 when there
+  // is none. The slot then holds e: needed when `prefetch` is false. *evicted: the expert it held or -1.
+  int assign(int e, bool prefetch, const std::vector<char>* protect = nullptr, int* evicted = nullptr);
+  // The load into e's slot failed or never started: the slot is empty again (no eviction counted).
+  void drop(int e);
+  // The pass's reads of e are issued: its slot may take a later load.
+  void done(int e);
+  void end_pass();
+
+  // Loads for a future pass, in the order given, into slots nobody is using; at most slots() of
+  // them, never evicting one of `experts` → the (expert, slot) pairs to load.
+  std::vector<std::pair<int, int>> prefetch(const std::vector<int>& experts);
+  // Static policy: pin the most used experts so far (the profile run) → the experts pinned, ascending.
+  std::vector<int> pin_static();
+  std::vector<int> resident() const;  // ascending
+  const SlotStats& stats() const { return stats_; }
+
+ private:
+  struct Slot {
+    int expert = -1;
+    bool needed = false;
+    bool prefetched = false;  // loaded by prefetch(), not used by a pass yet
+    int fills = 0;            // needed experts that went through this slot in the current pass
+  };
+  const CachePolicy policy_;
+  const int stream_slots_;
+  std::vector<Slot> slots_;
+  std::vector<int> slot_of_;
+  std::vector<ExpertUsage> usage_;
+  std::vector<char> static_;
+  int64_t tick_ = 0, pass_ = 0;
+  bool in_pass_ = false;
+  SlotStats stats_;
+};
+
+// One pass in waves: begin_pass, then the resident experts first and the misses after them (each
+// group in the order of `needed`). Loads are started as far ahead as free or reusable slots allow
+// (load(e, slot)); each expert is computed once its turn comes (compute(e, slot)) and then done(),
+// so its slot can take a later miss. Any capacity >= 1 completes: when the loads stop for want of
+// a slot, every expert before the next one to compute is done, so a slot is free for it.
+// end_pass always runs (also when a callback throws).
+void stream_pass(SlotTable& t, const std::vector<int>& needed, const std::function<void(int, int)>& load,
+                 const std::function<void(int, int)>& compute);
+
+}  // namespace moecap
