@@ -6,7 +6,9 @@
 //          popularity fades
 //   static the profiled hot set is never a candidate; the rest is LRU
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "offload/offload_config.h"
 
@@ -28,6 +30,25 @@ inline bool evict_before(CachePolicy p, const ExpertUsage& a, int ea, const Expe
   }
   if (a.last_tick != b.last_tick) return a.last_tick < b.last_tick;
   return ea < eb;
+}
+
+// Static policy: the `n` most used experts so far (the profile run; ties to the lower id, never an
+// unused one), marked in `is_static` [E] and returned ascending. Shared by the CPU cache and the
+// CUDA slot table.
+inline std::vector<int> choose_static(const std::vector<ExpertUsage>& usage, int n, std::vector<char>& is_static) {
+  const int E = (int)usage.size();
+  std::vector<int> order(size_t(E), 0);
+  for (int e = 0; e < E; ++e) order[size_t(e)] = e;
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return usage[size_t(a)].uses > usage[size_t(b)].uses; });
+  std::fill(is_static.begin(), is_static.end(), 0);
+  std::vector<int> pinned;
+  for (int i = 0; i < n && i < E; ++i) {
+    if (usage[size_t(order[size_t(i)])].uses == 0) break;
+    is_static[size_t(order[size_t(i)])] = 1;
+    pinned.push_back(order[size_t(i)]);
+  }
+  std::sort(pinned.begin(), pinned.end());
+  return pinned;
 }
 
 }  // namespace moecap

@@ -246,20 +246,7 @@ void ExpertCache::prefetch(const std::vector<int>& experts) {
 
 std::vector<int> ExpertCache::pin_static() {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<int> order(static_cast<size_t>(experts_));
-  for (int e = 0; e < experts_; ++e) order[size_t(e)] = e;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return usage_[size_t(a)].uses > usage_[size_t(b)].uses; });
-  const int n = std::max(0, (int)slots_.size() - stream_slots_);
-  std::fill(static_.begin(), static_.end(), 0);
-  std::vector<int> pinned;
-  for (int i = 0; i < n && i < experts_; ++i) {
-    if (usage_[size_t(order[size_t(i)])].uses == 0) break;
-    static_[size_t(order[size_t(i)])] = 1;
-    pinned.push_back(order[size_t(i)]);
-  }
-  std::sort(pinned.begin(), pinned.end());
-  return pinned;
+  return choose_static(usage_, std::max(0, (int)slots_.size() - stream_slots_), static_);
 }
 
 OffloadStats ExpertCache::stats() const {

@@ -110,23 +110,7 @@ std::vector<std::pair<int, int>> SlotTable::prefetch(const std::vector<int>& exp
   return loads;
 }
 
-std::vector<int> SlotTable::pin_static() {
-  const int E = experts();
-  std::vector<int> order(size_t(E), 0);
-  for (int e = 0; e < E; ++e) order[size_t(e)] = e;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return usage_[size_t(a)].uses > usage_[size_t(b)].uses; });
-  const int n = std::max(0, slots() - stream_slots_);
-  std::fill(static_.begin(), static_.end(), 0);
-  std::vector<int> pinned;
-  for (int i = 0; i < n && i < E; ++i) {
-    if (usage_[size_t(order[size_t(i)])].uses == 0) break;
-    static_[size_t(order[size_t(i)])] = 1;
-    pinned.push_back(order[size_t(i)]);
-  }
-  std::sort(pinned.begin(), pinned.end());
-  return pinned;
-}
+std::vector<int> SlotTable::pin_static() { return choose_static(usage_, std::max(0, slots() - stream_slots_), static_); }
 
 std::vector<int> SlotTable::resident() const {
   std::vector<int> r;
