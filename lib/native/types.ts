@@ -43,6 +43,8 @@ export interface NativeOffloadStats {
   prefetchUsed: number;
   /** Compute batches (waves). */
   waves: number;
+  /** Checksum checks of loaded experts, on the compute thread (the I/O threads only read). */
+  verifyNs: number;
   /** bytesRead / ioNs. */
   tierBytesPerSecond: number | null;
 }
@@ -233,6 +235,7 @@ export interface NativeFileRead {
 
 export interface NativeAddon {
   calibrate(options?: NativeCalibrateOptions): Promise<NativeCalibration>;
+  /** `folder`: a scratch file is written there and read cold; a regular file: its first `bytes`, read cold. */
   measureFileRead(folder: string, options?: { bytes?: number; repeats?: number; direct?: boolean }): Promise<NativeFileRead>;
   createLayer(options: object): Promise<NativeMoeLayer>;
   createModel(options: object): Promise<NativeMoeModel>;

@@ -12,14 +12,14 @@ OffloadStats OffloadStats::operator-(const OffloadStats& o) const {
   d.passes = passes - o.passes; d.hits = hits - o.hits; d.misses = misses - o.misses;
   d.evictions = evictions - o.evictions; d.loads = loads - o.loads; d.bytes_read = bytes_read - o.bytes_read;
   d.io_ns = io_ns - o.io_ns; d.stall_ns = stall_ns - o.stall_ns; d.prefetch_issued = prefetch_issued - o.prefetch_issued;
-  d.prefetch_used = prefetch_used - o.prefetch_used; d.waves = waves - o.waves;
+  d.prefetch_used = prefetch_used - o.prefetch_used; d.waves = waves - o.waves; d.verify_ns = verify_ns - o.verify_ns;
   return d;
 }
 
 OffloadStats& OffloadStats::operator+=(const OffloadStats& o) {
   passes += o.passes; hits += o.hits; misses += o.misses; evictions += o.evictions; loads += o.loads;
   bytes_read += o.bytes_read; io_ns += o.io_ns; stall_ns += o.stall_ns; prefetch_issued += o.prefetch_issued;
-  prefetch_used += o.prefetch_used; waves += o.waves;
+  prefetch_used += o.prefetch_used; waves += o.waves; verify_ns += o.verify_ns;
   return *this;
 }
 
@@ -81,10 +81,12 @@ void ExpertCache::start_load_locked(int s, int e, bool prefetched) {
     return;
   }
   ExpertWeights* w = &slot.w;
-  io_->submit([this, s, e, w] { load_slot(s, e, w); }, [this, e] { file_->advise_willneed(e); });
+  // The I/O threads only read: the checksum is checked by the compute thread that takes the
+  // expert (next_ready), so the I/O threads go straight on to the next read.
+  io_->submit([this, s, e, w] { load_slot(s, e, w, false); }, [this, e] { file_->advise_willneed(e); });
 }
 
-void ExpertCache::finish_load(int s, int e, size_t bytes, int64_t ns, std::exception_ptr err) {
+void ExpertCache::finish_load(int s, int e, size_t bytes, int64_t ns, std::exception_ptr err, bool verified) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     --inflight_;
@@ -102,6 +104,7 @@ void ExpertCache::finish_load(int s, int e, size_t bytes, int64_t ns, std::excep
       ++stats_.loads;
       stats_.bytes_read += double(bytes);
       slot.state = State::Ready;
+      slot.verified = verified;
       if (slot.pinned) ready_.push_back(e);
     }
     // Under the lock: once inflight_ reaches 0 the destructor may run as soon as we unlock.
@@ -164,6 +167,7 @@ void ExpertCache::next_ready(std::vector<Ready>& batch, bool wait) {
       outstanding_ -= (int)ready_.size();
       ready_.clear();
       ++stats_.waves;
+      verify_batch_locked(lock, batch);
       return;
     }
     if (outstanding_ == 0 || !wait) return;
@@ -175,7 +179,7 @@ void ExpertCache::next_ready(std::vector<Ready>& batch, bool wait) {
       const int e = slots_[size_t(s)].expert;
       ExpertWeights* w = &slots_[size_t(s)].w;
       lock.unlock();
-      load_slot(s, e, w);
+      load_slot(s, e, w, true);
       lock.lock();
       stats_.stall_ns += now_ns() - t0;
       continue;
@@ -187,7 +191,7 @@ void ExpertCache::next_ready(std::vector<Ready>& batch, bool wait) {
 
 // Reads expert e into slot s and records the outcome: on the I/O thread, or on the compute thread
 // when prefetch is off.
-void ExpertCache::load_slot(int s, int e, ExpertWeights* w) {
+void ExpertCache::load_slot(int s, int e, ExpertWeights* w, bool verify) {
   const int64_t t0 = now_ns();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -196,11 +200,49 @@ void ExpertCache::load_slot(int s, int e, ExpertWeights* w) {
   size_t bytes = 0;
   std::exception_ptr err;
   try {
-    bytes = file_->read_expert(e, *w);
+    bytes = file_->read_expert(e, *w, verify);
   } catch (...) {
     err = std::current_exception();
   }
-  finish_load(s, e, bytes, now_ns() - t0, err);
+  finish_load(s, e, bytes, now_ns() - t0, err, verify);
+}
+
+// Checks the checksums of the batch's experts not checked since their load, outside the lock
+// (the batch's slots are pinned: nobody evicts or reloads them meanwhile). A corrupt expert is
+// dropped from its slot and fails the pass before any of the batch is computed.
+void ExpertCache::verify_batch_locked(std::unique_lock<std::mutex>& lock, const std::vector<Ready>& batch) {
+  std::vector<int> todo;
+  for (const Ready& r : batch)
+    if (!slots_[size_t(slot_of_[size_t(r.expert)])].verified) todo.push_back(r.expert);
+  if (todo.empty()) return;
+  lock.unlock();
+  const int64_t t0 = now_ns();
+  std::exception_ptr err;
+  int bad = -1;
+  for (int e : todo) {
+    try {
+      file_->verify_expert(e, slots_[size_t(slot_of_[size_t(e)])].w);  // slot_of_[e] is fixed while pinned
+    } catch (...) {
+      err = std::current_exception();
+      bad = e;
+      break;
+    }
+  }
+  lock.lock();
+  stats_.verify_ns += now_ns() - t0;
+  for (int e : todo) {
+    if (e == bad) break;
+    slots_[size_t(slot_of_[size_t(e)])].verified = true;
+  }
+  if (err) {
+    Slot& slot = slots_[size_t(slot_of_[size_t(bad)])];
+    slot_of_[size_t(bad)] = -1;
+    slot.expert = -1;
+    slot.state = State::Empty;
+    slot.pinned = slot.prefetched = slot.verified = false;
+    error_ = err;
+    std::rethrow_exception(err);
+  }
 }
 
 void ExpertCache::release(const std::vector<Ready>& batch) {

@@ -38,6 +38,7 @@ struct OffloadStats {
   int64_t prefetch_issued = 0;  // loads started by prefetch()
   int64_t prefetch_used = 0;    // of those, experts a later pass needed while still resident
   int64_t waves = 0;            // compute batches
+  int64_t verify_ns = 0;        // checksum checks of loaded experts on the compute thread
   OffloadStats operator-(const OffloadStats& o) const;
   OffloadStats& operator+=(const OffloadStats& o);
 };
@@ -88,13 +89,15 @@ class ExpertCache {
     State state = State::Empty;
     bool pinned = false;      // needed by the running pass and not yet released
     bool prefetched = false;  // loaded by prefetch(), not yet used
+    bool verified = false;    // checksum checked since the last load
   };
 
   int take_slot_locked(const std::vector<char>* protect);  // free slot or policy victim, or -1
   void issue_pending_locked();
   void start_load_locked(int slot, int expert, bool prefetched);
-  void load_slot(int slot, int expert, ExpertWeights* w);
-  void finish_load(int slot, int expert, size_t bytes, int64_t ns, std::exception_ptr err);
+  void load_slot(int slot, int expert, ExpertWeights* w, bool verify);
+  void finish_load(int slot, int expert, size_t bytes, int64_t ns, std::exception_ptr err, bool verified);
+  void verify_batch_locked(std::unique_lock<std::mutex>& lock, const std::vector<Ready>& batch);
 
   std::unique_ptr<ExpertFile> file_;
   const int experts_;

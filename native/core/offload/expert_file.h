@@ -54,7 +54,10 @@ class ExpertFile {
   // Reads expert e into a slot made by init_slot and verifies its checksum. Thread-safe.
   // Returns the bytes read. In direct mode the slot must be one page-aligned extent with room for
   // the expert rounded up to 4 KiB (an ExpertArena slot); other slots are read buffered.
-  size_t read_expert(int expert, ExpertWeights& slot) const;
+  size_t read_expert(int expert, ExpertWeights& slot, bool verify = true) const;
+  // Checks a slot read with verify = false against the expert's checksum; throws moecap::Error
+  // naming the file and the expert on a mismatch.
+  void verify_expert(int expert, const ExpertWeights& slot) const;
   // Starts asynchronous readahead of expert e (POSIX_FADV_WILLNEED); read_expert then finds it
   // in flight or landed. Only a hint: errors are ignored.
   void advise_willneed(int expert) const;
