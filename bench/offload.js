@@ -99,12 +99,12 @@ async function measure(label, opts, T, passes, warm, profile) {
   // routing, so a 100 % cache is full), then passes of the measured shape (the static profile).
   if (T < 64) await m.forward(tokens(64, seed++));
   for (let i = 0; i < warm; i++) await m.forward(tokens(T, seed++));
-  // The device's cold sequential rate right now (disks here are shared and noisy), 256 MiB, read
-  // the way this cache reads: O_DIRECT when the layer does (offloadInfo().directIo; a scratch
-  // file in the same folder, native 8 MiB reads), else buffered with the page cache dropped.
+  // The device's cold sequential rate right now (disks here are shared and noisy): the first
+  // 256 MiB of the layer-0 weights file, read the way this cache reads: O_DIRECT when the layer
+  // does (offloadInfo().directIo; native 8 MiB reads), else buffered with the page cache dropped.
   const direct = opts.offload ? m.info().offload[0].directIo : false;
   const seqNow = !opts.offload ? null : direct
-    ? (await native.measureFileRead(dir, { bytes: 256 << 20, repeats: 1, direct: true })).bandwidth.median
+    ? (await native.measureFileRead(`${prefix}.0`, { bytes: 256 << 20, repeats: 1, direct: true })).bandwidth.median
     : coldSequentialRead(m, `${prefix}.0`, 256 << 20).bytesPerSecond;
   if (profile) m.pinStatic();
   if (opts.offload) { m.resetOffloadStats(); if (opts.offload.coldCache) m.dropCache(); }

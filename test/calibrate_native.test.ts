@@ -50,3 +50,38 @@ describe('calibrate', () => {
     expect(thrown(() => addon.calibrate(42 as never))).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/options/) });
   });
 });
+
+// Cold sequential read of a folder (scratch file) or of an existing file (an offload weights
+// file: read only, nothing written), buffered or O_DIRECT where the file system takes it.
+describe('measureFileRead', () => {
+  const fs = require('fs') as typeof import('fs');
+  const os = require('os') as typeof import('os');
+  const path = require('path') as typeof import('path');
+  let dir: string;
+  beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-fileread-')); });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test.each([false, true])('an existing file is read, not written (direct %s)', async (direct) => {
+    const file = path.join(dir, `weights-${direct}.bin`);
+    const data = Buffer.alloc((20 << 20) + 12345);
+    for (let i = 0; i < data.length; i += 4096) data.writeUInt32LE((i * 2654435761) >>> 0, i);
+    fs.writeFileSync(file, data);
+    let directOk = true;
+    try { fs.closeSync(fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_DIRECT)); } catch { directOk = false; }
+    const r = await addon.measureFileRead(file, { bytes: 64 << 20, repeats: 2, direct });
+    expect(r.path).toBe(file);
+    expect(r.bytes).toBe(16 << 20);  // whole 8 MiB reads, at most the file's size
+    expect(r.direct).toBe(direct && directOk);
+    expect(r.bandwidth.min).toBeGreaterThan(0);
+    expect(r.bandwidth.unit).toBe('B/s');
+    expect(fs.readFileSync(file).equals(data)).toBe(true);
+  });
+
+  test('a file smaller than one read, or a missing path, is refused naming it', async () => {
+    const small = path.join(dir, 'small.bin');
+    fs.writeFileSync(small, Buffer.alloc(4096, 1));
+    await expect(addon.measureFileRead(small)).rejects.toThrow(/small\.bin.*smaller than one 8 MiB read/);
+    await expect(addon.measureFileRead(path.join(dir, 'nope', 'x'))).rejects.toThrow(/nope/);
+    expect(() => addon.measureFileRead(dir, { direct: 1 as unknown as boolean })).toThrow(/direct must be a boolean/);
+  });
+});

@@ -1,5 +1,7 @@
 #include "calibrate_wrap.h"
 
+#include <sys/stat.h>
+
 #include <cmath>
 
 #include "calibrate/calibrate.h"
@@ -46,7 +48,14 @@ class FileReadWorker : public PromiseWorker {
  public:
   FileReadWorker(Napi::Env env, std::string folder, size_t bytes, int repeats, bool direct)
       : PromiseWorker(env), folder_(std::move(folder)), bytes_(bytes), repeats_(repeats), direct_(direct) {}
-  void Run() override { r_ = moecap::measure_file_read(folder_, bytes_, repeats_, direct_); }
+  void Run() override {
+    // A regular file is read as it is (an offload weights file); a folder gets a scratch file.
+    struct stat st;
+    if (::stat(folder_.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+      r_ = moecap::measure_existing_file_read(folder_, bytes_, repeats_, direct_);
+    else
+      r_ = moecap::measure_file_read(folder_, bytes_, repeats_, direct_);
+  }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
     o.Set("bandwidth", measured(env, r_.bandwidth, "B/s"));
@@ -105,10 +114,11 @@ Napi::Value Calibrate(const Napi::CallbackInfo& info) {
   return p;
 }
 
-// measureFileRead(folder, { bytes?, repeats?, direct? }) → Promise<{ bandwidth, bytes, cacheDropped, direct, path }>
+// measureFileRead(folder | file, { bytes?, repeats?, direct? }) → Promise<{ bandwidth, bytes, cacheDropped, direct, path }>
+// A folder: a scratch file of `bytes` is written there and read; a regular file: its first `bytes`.
 Napi::Value MeasureFileRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "folder must be a string (a directory path)");
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "folder must be a string (a directory or file path)");
   size_t bytes = size_t(256) << 20;
   int repeats = 3;
   bool direct = false;

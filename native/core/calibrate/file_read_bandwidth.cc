@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -18,6 +19,36 @@ struct Fd {
   int fd = -1;
   ~Fd() { if (fd >= 0) close(fd); }
 };
+
+// Reads [0, bytes) front to back in 8 MiB reads, `repeats` times, the page cache dropped before
+// each; with `direct`, through an O_DIRECT descriptor where the file system takes it.
+void timed_reads(int fd_buffered, const std::string& path, size_t bytes, int repeats, bool direct, AlignedBuffer& buf,
+                 FileReadResult& r) {
+  const size_t block = buf.size();
+  Fd d;
+  if (direct) d.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+  std::vector<double> bw;
+  r.cache_dropped = true;
+  for (int rep = 0; rep < repeats; ++rep) {
+    if (fdatasync(fd_buffered) != 0 && errno != EROFS && errno != EINVAL) r.cache_dropped = false;
+    if (posix_fadvise(fd_buffered, 0, 0, POSIX_FADV_DONTNEED) != 0) r.cache_dropped = false;
+    posix_fadvise(fd_buffered, 0, 0, POSIX_FADV_SEQUENTIAL);
+    int fd = d.fd >= 0 ? d.fd : fd_buffered;
+    if (fd == d.fd && pread(fd, buf.data(), block, 0) < 0 && errno == EINVAL) {
+      fd = fd_buffered;  // O_DIRECT opened but refused on read
+      close(d.fd);
+      d.fd = -1;
+    }
+    if (rep == 0) r.direct = fd == d.fd;
+    const int64_t t0 = now_ns();
+    for (size_t off = 0; off < bytes; off += block) {
+      ssize_t n = pread(fd, buf.data(), block, off_t(off));
+      if (n != ssize_t(block)) throw_range("reading '" + path + "' failed: " + std::strerror(n < 0 ? errno : EIO));
+    }
+    bw.push_back(double(bytes) / (double(now_ns() - t0) * 1e-9));
+  }
+  r.bandwidth = summarise_samples(bw);
+}
 }  // namespace
 
 FileReadResult measure_file_read(const std::string& folder, size_t bytes, int repeats, bool direct) {
@@ -42,28 +73,24 @@ FileReadResult measure_file_read(const std::string& folder, size_t bytes, int re
       throw_range("writing the scratch file '" + r.path + "' failed: " + std::strerror(w < 0 ? errno : ENOSPC));
   }
   if (fdatasync(f.fd) != 0) throw_range("fdatasync of '" + r.path + "' failed: " + std::strerror(errno));
-  Fd d;
-  if (direct) d.fd = open(r.path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
-  std::vector<double> bw;
-  r.cache_dropped = true;
-  for (int rep = 0; rep < repeats; ++rep) {
-    if (posix_fadvise(f.fd, 0, 0, POSIX_FADV_DONTNEED) != 0) r.cache_dropped = false;
-    posix_fadvise(f.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    int fd = d.fd >= 0 ? d.fd : f.fd;
-    if (fd == d.fd && pread(fd, buf.data(), block, 0) < 0 && errno == EINVAL) {
-      fd = f.fd;  // O_DIRECT opened but refused on read
-      close(d.fd);
-      d.fd = -1;
-    }
-    if (rep == 0) r.direct = fd == d.fd;
-    const int64_t t0 = now_ns();
-    for (size_t off = 0; off < bytes; off += block) {
-      ssize_t n = pread(fd, buf.data(), block, off_t(off));
-      if (n != ssize_t(block)) throw_range("reading the scratch file '" + r.path + "' failed: " + std::strerror(errno));
-    }
-    bw.push_back(double(bytes) / (double(now_ns() - t0) * 1e-9));
-  }
-  r.bandwidth = summarise_samples(bw);
+  timed_reads(f.fd, r.path, bytes, repeats, direct, buf, r);
+  return r;
+}
+
+FileReadResult measure_existing_file_read(const std::string& path, size_t bytes, int repeats, bool direct) {
+  if (repeats < 1 || repeats > 100) throw_range("file read repeats must be an integer in [1, 100]");
+  const size_t block = size_t(8) << 20;
+  FileReadResult r;
+  r.path = path;
+  Fd f;
+  f.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (f.fd < 0) throw_range("cannot open '" + path + "': " + std::strerror(errno));
+  const off_t size = lseek(f.fd, 0, SEEK_END);
+  if (size < off_t(block)) throw_range("'" + path + "' is smaller than one 8 MiB read");
+  bytes = std::min(bytes, size_t(size)) / block * block;
+  r.bytes = bytes;
+  AlignedBuffer buf(block);
+  timed_reads(f.fd, path, bytes, repeats, direct, buf, r);
   return r;
 }
 

@@ -22,4 +22,8 @@ struct FileReadResult {
 // reads, direct = false, where the file system refuses it).
 FileReadResult measure_file_read(const std::string& folder, size_t bytes, int repeats, bool direct = false);
 
+// The same on an existing file (e.g. an offload weights file): its first `bytes` (at most its
+// size, whole 8 MiB reads) front to back; nothing is written.
+FileReadResult measure_existing_file_read(const std::string& path, size_t bytes, int repeats, bool direct = false);
+
 }  // namespace moecap
