@@ -7,6 +7,8 @@
 
 namespace moecap {
 
+constexpr int kBatchWhileWaiting = 4;
+
 OffloadStats OffloadStats::operator-(const OffloadStats& o) const {
   OffloadStats d;
   d.passes = passes - o.passes; d.hits = hits - o.hits; d.misses = misses - o.misses;
@@ -163,9 +165,14 @@ void ExpertCache::next_ready(std::vector<Ready>& batch, bool wait) {
     if (error_) std::rethrow_exception(error_);
     issue_pending_locked();
     if (!ready_.empty()) {
-      for (int e : ready_) batch.push_back({e, &slots_[size_t(slot_of_[size_t(e)])].w});
-      outstanding_ -= (int)ready_.size();
-      ready_.clear();
+      // While misses wait for a slot, hand out a few experts at a time: each computed batch is
+      // released at once, so slots come free early and the I/O threads do not sit idle while one
+      // large batch of resident experts computes (prefill with a cache smaller than the pass).
+      size_t take = ready_.size();
+      if (!pending_.empty()) take = std::min(take, size_t(kBatchWhileWaiting));
+      for (size_t i = 0; i < take; ++i) batch.push_back({ready_[i], &slots_[size_t(slot_of_[size_t(ready_[i])])].w});
+      outstanding_ -= (int)take;
+      ready_.erase(ready_.begin(), ready_.begin() + long(take));
       ++stats_.waves;
       verify_batch_locked(lock, batch);
       return;
