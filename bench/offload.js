@@ -99,13 +99,15 @@ async function measure(label, opts, T, passes, warm, profile) {
   // routing, so a 100 % cache is full), then passes of the measured shape (the static profile).
   if (T < 64) await m.forward(tokens(64, seed++));
   for (let i = 0; i < warm; i++) await m.forward(tokens(T, seed++));
-  // The device's cold sequential rate right now (disks here are shared and noisy): the first
-  // 256 MiB of the layer-0 weights file, read the way this cache reads: O_DIRECT when the layer
-  // does (offloadInfo().directIo; native 8 MiB reads), else buffered with the page cache dropped.
+  // The device's cold sequential rate around this row (disks here are shared and noisy): the
+  // first 256 MiB of the layer-0 weights file, read the way this cache reads (O_DIRECT when the
+  // layer does, offloadInfo().directIo; native 8 MiB reads; else buffered with the page cache
+  // dropped), once before and once after the row's passes; the row is compared with their mean.
   const direct = opts.offload ? m.info().offload[0].directIo : false;
-  const seqNow = !opts.offload ? null : direct
+  const seqRead = async () => direct
     ? (await native.measureFileRead(`${prefix}.0`, { bytes: 256 << 20, repeats: 1, direct: true })).bandwidth.median
     : coldSequentialRead(m, `${prefix}.0`, 256 << 20).bytesPerSecond;
+  const seqBefore = opts.offload ? await seqRead() : null;
   if (profile) m.pinStatic();
   if (opts.offload) { m.resetOffloadStats(); if (opts.offload.coldCache) m.dropCache(); }
   let wall = 0, compute = 0, io = 0, stall = 0, bytes = 0;
@@ -115,6 +117,8 @@ async function measure(label, opts, T, passes, warm, profile) {
     if (r.stats.offload) { io += r.stats.offload.ioNs; stall += r.stats.offload.stallNs; bytes += r.stats.offload.bytesRead; }
   }
   const s = opts.offload ? m.offloadStats() : null;
+  const seqAfter = opts.offload ? await seqRead() : null;
+  const seqNow = opts.offload ? (seqBefore + seqAfter) / 2 : null;
   m.close();
   return {
     label, T, passes, msPerPass: wall / passes / 1e6, computeMsPerPass: compute / passes / 1e6,
@@ -124,7 +128,7 @@ async function measure(label, opts, T, passes, warm, profile) {
     bytesPerPass: bytes / passes,
     overlap: wall > 0 ? Math.max(io, compute) / wall : null,
     prediction: s ? s.prediction.accuracy : null,
-    prefetchUsed: s ? s.prefetchUsed : null, prefetchIssued: s ? s.prefetchIssued : null, seqNow, directIo: direct,
+    prefetchUsed: s ? s.prefetchUsed : null, prefetchIssued: s ? s.prefetchIssued : null, seqNow, seqBefore, seqAfter, directIo: direct,
   };
 }
 
@@ -214,9 +218,11 @@ async function measure(label, opts, T, passes, warm, profile) {
   console.log(`\nresults: ${file}`);
   console.log(`columns: ms/pass = wall time of one ${LAYERS}-layer forward (mean of the measured passes, after warm-up);
 resident-model ms = the same passes with every expert resident (no offload); stall = compute thread waiting on loads;
-GB/s (io busy) = bytes read / time the I/O thread spent in pread+checksum (readahead hints let the device start
-an expert before its pread, so this can exceed the device rate); GB/s (wall) = bytes read / pass wall time;
-seq GB/s now = cold sequential read of 256 MiB of the layer-0 file just before the row; wall/seq = their ratio;
+GB/s (io busy) = bytes read / time with at least one read in flight (the union over the I/O threads; with
+buffered reads a readahead hint can start an expert early, so this can exceed the device rate; checksums are
+checked on the compute thread); GB/s (wall) = bytes read / pass wall time;
+seq GB/s now = cold sequential read of the first 256 MiB of the layer-0 file, the cache's read path (O_DIRECT
+when it reads direct), mean of one read just before and one just after the row; wall/seq = their ratio;
 overlap = max(io busy, compute) / wall; next-layer pred. =
 |predicted ∩ used| / |used| distinct experts, layers 1..${LAYERS - 1}.`);
 })().catch((e) => { console.error(e); process.exit(1); });
