@@ -24,15 +24,17 @@ class ThreadPool {
   // Runs fn(task, thread_index) for every task in [0, n). Rethrows the first exception.
   void parallel_for(int n, const std::function<void(int, int)>& fn);
 
-  // Holds the pool for a whole sequence of parallel_for calls (one forward pass).
-  std::unique_lock<std::mutex> acquire() { return std::unique_lock<std::mutex>(call_mutex_); }
+  // Holds the pool for a whole sequence of parallel_for calls (one forward pass). Recursive: a
+  // model's layers share one pool, and a layer's pass may route the next layer (prefetch
+  // prediction) on the same thread while it holds the pool.
+  std::unique_lock<std::recursive_mutex> acquire() { return std::unique_lock<std::recursive_mutex>(call_mutex_); }
 
  private:
   void worker_loop(int index);
   void run_tasks(int thread_index);
 
   std::vector<std::thread> workers_;
-  std::mutex call_mutex_;  // serialises callers
+  std::recursive_mutex call_mutex_;  // serialises callers
   std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable done_cv_;
@@ -41,9 +43,10 @@ class ThreadPool {
   std::atomic<int> next_{0};
   std::atomic<int> finished_threads_{0};
   uint64_t generation_ = 0;
-  // Mirror of generation_ read without the lock: workers spin on it for a short while after a
-  // parallel_for before sleeping, because a forward pass is several parallel_for calls in a row
-  // and a condition-variable wake-up costs tens of microseconds (a decode pass is ~1 ms).
+  // Mirror of generation_ read without the lock: workers spin on it for a while (spin_ns() in
+  // the .cc, 0.5 ms) after a parallel_for before sleeping, because a forward pass is several
+  // parallel_for calls in a row, decode passes follow each other closely, and a
+  // condition-variable wake-up costs tens of microseconds (a decode pass is ~0.5–2 ms).
   std::atomic<uint64_t> published_{0};
   bool stop_ = false;
   std::exception_ptr error_;
