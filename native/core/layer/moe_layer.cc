@@ -50,11 +50,11 @@ static int offload_capacity(const LayerConfig& c, const OffloadConfig& off) {
 }
 
 MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa,
-                   const OffloadConfig& offload, std::shared_ptr<Prefetcher> io)
+                   const OffloadConfig& offload, std::shared_ptr<Prefetcher> io, std::shared_ptr<ThreadPool> pool)
     : cfg_(config),
       source_(std::move(weights)),
       kernels_(&pick_kernels(isa, isa_note_)),
-      pool_(config.threads > 0 ? config.threads : hardware_threads()) {
+      pool_(pool ? std::move(pool) : std::make_shared<ThreadPool>(config.threads > 0 ? config.threads : hardware_threads())) {
   validate_config(cfg_);
   const double need = layer_packed_bytes(cfg_, offload.enabled ? offload_capacity(cfg_, offload) : cfg_.experts);
   const double avail = double(available_memory_bytes());
@@ -72,7 +72,7 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
                   source_->row(Matrix::Router, 0, e, H, v);
                   return true;
                 },
-                &pool_);
+                pool_.get());
     if (offload.enabled) {
       setup_offload(offload, std::move(io));
     } else {
@@ -81,12 +81,12 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
       for (int e = 0; e < E; ++e) arena_.bind(experts_[e], e);
       for (int e = 0; e < E; ++e)
         pack_expert(experts_[e], cfg_.dtype, H, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down, e,
-                    &pool_);
+                    pool_.get());
     }
     if (cfg_.shared_intermediate > 0) {
       shared_.reset(new ExpertWeights());
       pack_expert(*shared_, cfg_.dtype, H, cfg_.shared_intermediate, *source_, Matrix::SharedGate, Matrix::SharedUp,
-                  Matrix::SharedDown, 0, &pool_);
+                  Matrix::SharedDown, 0, pool_.get());
       if (cfg_.shared_gated) {
         shared_gate_weight_.resize(size_t(H));
         source_->row(Matrix::SharedGateWeight, 0, 0, H, shared_gate_weight_.data());
@@ -122,7 +122,7 @@ void MoeLayer::setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetche
   if (scratch || ::access(path.c_str(), F_OK) != 0)
     write_expert_file(path, shape, [&](int e, ExpertWeights& w) {
       pack_expert(w, cfg_.dtype, cfg_.hidden, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down, e,
-                  &pool_);
+                  pool_.get());
     });
   std::unique_ptr<ExpertFile> file;
   try {
@@ -152,10 +152,10 @@ void MoeLayer::route_locked(const float* x, int T, ForwardResult& out) {
   out.weights.resize(size_t(T) * k);
   const RouterParams rp = RouterParams::from(cfg_);
   const size_t scratch = size_t(2 * E + 2 * cfg_.group_count + 16);
-  ws_.route_scratch.resize(scratch * size_t(pool_.size()));
+  ws_.route_scratch.resize(scratch * size_t(pool_->size()));
   const int chunk = 8;
   const int tasks = (T + chunk - 1) / chunk;
-  pool_.parallel_for(tasks, [&](int task, int thread) {
+  pool_->parallel_for(tasks, [&](int task, int thread) {
     const int t0 = task * chunk, n = std::min(chunk, T - t0);
     const void* rows[chunk];
     float* outs[chunk];
@@ -192,7 +192,7 @@ void MoeLayer::route_locked(const float* x, int T, ForwardResult& out) {
 }
 
 void MoeLayer::route(const float* x, int T, ForwardResult& out) {
-  auto lock = pool_.acquire();
+  auto lock = pool_->acquire();
   const int64_t t0 = now_ns();
   route_locked(x, T, out);
   out.stats.route_ns = out.stats.total_ns = now_ns() - t0;
@@ -212,7 +212,7 @@ void MoeLayer::predict_and_prefetch(const float* x, int T, std::vector<int>& exp
 }
 
 void MoeLayer::forward(const float* x, int T, ForwardResult& out, const std::function<void()>* before_experts) {
-  auto lock = pool_.acquire();
+  auto lock = pool_->acquire();
   const int64_t t_start = now_ns();
   const int H = cfg_.hidden, k = cfg_.top_k;
   const DType dt = cfg_.dtype;
@@ -222,7 +222,7 @@ void MoeLayer::forward(const float* x, int T, ForwardResult& out, const std::fun
   if (ab) ws_.act.resize(size_t(T) * ab);
   ws_.shared_gate.assign(size_t(T), 1.0f);
   if (ab || !shared_gate_weight_.empty()) {
-    pool_.parallel_for((T + 15) / 16, [&](int task, int) {
+    pool_->parallel_for((T + 15) / 16, [&](int task, int) {
       for (int t = task * 16; t < std::min(T, task * 16 + 16); ++t) {
         const float* xt = x + size_t(t) * H;
         if (ab && dt == DType::BF16) make_activation_row(dt, xt, H, ws_.act.data() + size_t(t) * ab);
@@ -291,7 +291,7 @@ void MoeLayer::forward(const float* x, int T, ForwardResult& out, const std::fun
     for (int e = 0; e < cfg_.experts; ++e)
       if (plan.counts[e] > 0) add_group(&experts_[e], plan.offsets[e], plan.counts[e]);
     if (ns) add_group(shared_.get(), kept, ns);
-    run_expert_ffn(pool_, *kernels_, dt, groups);
+    run_expert_ffn(*pool_, *kernels_, dt, groups);
     if (before_experts) (*before_experts)();
   } else {
     // Offloaded: every miss is issued before compute starts; the resident experts (and the shared
@@ -312,7 +312,7 @@ void MoeLayer::forward(const float* x, int T, ForwardResult& out, const std::fun
       if (first && ns) add_group(shared_.get(), kept, ns);
       if (!groups.empty()) {
         const int64_t c0 = now_ns();
-        run_expert_ffn(pool_, *kernels_, dt, groups);
+        run_expert_ffn(*pool_, *kernels_, dt, groups);
         compute_ns += now_ns() - c0;
         cache_->release(batch);
       }
@@ -329,7 +329,7 @@ void MoeLayer::forward(const float* x, int T, ForwardResult& out, const std::fun
   // output never depends on the other tokens of the batch.
   out.output.resize(size_t(T) * H);
   if (cfg_.poison) std::fill(out.output.begin(), out.output.end(), std::nanf(""));
-  pool_.parallel_for((T + 7) / 8, [&](int task, int) {
+  pool_->parallel_for((T + 7) / 8, [&](int task, int) {
     for (int t = task * 8; t < std::min(T, task * 8 + 8); ++t) {
       float* y = out.output.data() + size_t(t) * H;
       std::memset(y, 0, sizeof(float) * size_t(H));
@@ -354,14 +354,14 @@ void MoeLayer::forward(const float* x, int T, ForwardResult& out, const std::fun
 }
 
 void MoeLayer::reference(const float* x, int T, const std::vector<int32_t>& sample, ReferenceResult& r) {
-  auto lock = pool_.acquire();
+  auto lock = pool_->acquire();
   const int H = cfg_.hidden, E = cfg_.experts, k = cfg_.top_k, F = cfg_.intermediate;
   const RouterParams rp = RouterParams::from(cfg_);
   std::vector<float> router(size_t(E) * H);
   for (int e = 0; e < E; ++e) source_->row(Matrix::Router, 0, e, H, router.data() + size_t(e) * H);
   r.ids.resize(size_t(T) * k);
   r.weights.resize(size_t(T) * k);
-  pool_.parallel_for(T, [&](int t, int) {
+  pool_->parallel_for(T, [&](int t, int) {
     std::vector<double> logits(static_cast<size_t>(E)), scratch(static_cast<size_t>(2 * E + 2 * cfg_.group_count + 16));
     const float* xt = x + size_t(t) * H;
     for (int e = 0; e < E; ++e) {
@@ -379,7 +379,7 @@ void MoeLayer::reference(const float* x, int T, const std::vector<int32_t>& samp
   const int units = E + (shared_ ? 1 : 0);
   std::vector<std::vector<double>> partial(static_cast<size_t>(units));
   // One task per expert (and the shared one): fp64 SwiGLU of the sampled tokens that chose it.
-  pool_.parallel_for(units, [&](int u, int) {
+  pool_->parallel_for(units, [&](int u, int) {
     const bool sh = u == E;
     std::vector<std::pair<int, double>> users;  // (sample index, weight)
     for (int s = 0; s < S; ++s) {

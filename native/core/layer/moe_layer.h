@@ -66,14 +66,17 @@ class MoeLayer {
   // `isa`: "auto" (or empty), "avx512", "avx2", "generic": never above what the CPU has.
   // With offload.enabled the routed experts live in a weights file (written here unless
   // offload.path names a valid one) and only a bounded cache of them stays resident; `io` is the
-  // I/O thread to share (a model's layers share one), or null for the layer's own.
+  // I/O thread to share (a model's layers share one), or null for the layer's own. `pool`: the
+  // worker threads to share (a model's layers share one, so no layer's idle workers spin while
+  // another computes), or null for the layer's own of config.threads.
   MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa,
-           const OffloadConfig& offload = OffloadConfig(), std::shared_ptr<Prefetcher> io = nullptr);
+           const OffloadConfig& offload = OffloadConfig(), std::shared_ptr<Prefetcher> io = nullptr,
+           std::shared_ptr<ThreadPool> pool = nullptr);
 
   const LayerConfig& config() const { return cfg_; }
   const char* isa() const { return kernels_->isa; }
   const std::string& isa_note() const { return isa_note_; }
-  int threads() const { return pool_.size(); }
+  int threads() const { return pool_->size(); }
   double expert_bytes() const { return double(expert_packed_bytes(cfg_.dtype, cfg_.hidden, cfg_.intermediate)); }
   double packed_bytes() const;
 
@@ -111,7 +114,7 @@ class MoeLayer {
   std::shared_ptr<const WeightSource> source_;
   const KernelTable* kernels_;
   std::string isa_note_;
-  ThreadPool pool_;
+  std::shared_ptr<ThreadPool> pool_;
   PackedMatrix router_;                 // f32 always (router math is fp32)
   ExpertArena arena_;                   // the resident experts' bytes (one huge-page buffer)
   std::vector<ExpertWeights> experts_;  // [E] all resident (views of arena_), or empty when offloaded
