@@ -1,7 +1,9 @@
 // AVX2 + FMA + F16C kernels, for CPUs without AVX-512 and for AVX-512 CPUs without BF16/VNNI
 // (cpu_has_avx512() requires both): fp32 here, tiles of up to 3 rows × one panel (4 ymm per
-// row); bf16 in linear_avx2_bf16.cc (widened to fp32, FMA). int8 and int4 use the portable
-// kernels on this ISA.
+// row); bf16 in linear_avx2_bf16.cc (widened to fp32, FMA); int8 and int4 in
+// linear_avx2_quant.cc (vpmaddubsw + vpmaddwd, exact integer block dots). The int8/int4
+// activation quantiser stays the portable one (make_activation_row), so every ISA feeds the
+// kernels bitwise the same rows.
 #include <immintrin.h>
 
 #include "kernels/avx2/linear_avx2.h"
@@ -54,8 +56,7 @@ void linear_f32(const LinearJob& job) {
 }  // namespace avx2
 
 const KernelTable& avx2_kernels() {
-  static const KernelTable t = {"avx2", {avx2::linear_f32, avx2::linear_bf16, generic_kernels().linear[2],
-                                generic_kernels().linear[3]},
+  static const KernelTable t = {"avx2", {avx2::linear_f32, avx2::linear_bf16, avx2::linear_int8, avx2::linear_int4},
                                 generic_kernels().quant_row};
   return t;
 }

@@ -7,5 +7,7 @@ namespace moecap {
 namespace avx2 {
 void linear_f32(const LinearJob& job);
 void linear_bf16(const LinearJob& job);
+void linear_int8(const LinearJob& job);
+void linear_int4(const LinearJob& job);
 }  // namespace avx2
 }  // namespace moecap
