@@ -23,8 +23,9 @@
     {
       "target_name": "moecap_isa_avx2",
       "type": "static_library",
-      "sources": ["native/core/kernels/avx2/linear_avx2.cc", "native/core/kernels/avx2/peak_avx2.cc"],
-      "cflags_cc": ["-mavx2", "-mfma", "-mf16c"]
+      "sources": ["native/core/kernels/avx2/linear_avx2.cc", "native/core/kernels/avx2/linear_avx2_bf16.cc",
+                  "native/core/kernels/avx2/linear_avx2_quant.cc", "native/core/kernels/avx2/peak_avx2.cc"],
+      "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-ffp-contract=off"]
     },
     {
       "target_name": "moecap",

@@ -1,11 +1,16 @@
-// AVX2 + FMA kernels for CPUs without AVX-512: fp32 tiles of up to 3 rows × one panel
-// (4 ymm per row). Quantised dtypes use the portable kernels on this ISA.
+// AVX2 + FMA + F16C kernels, for CPUs without AVX-512 and for AVX-512 CPUs without BF16/VNNI
+// (cpu_has_avx512() requires both): fp32 here, tiles of up to 3 rows × one panel (4 ymm per
+// row); bf16 in linear_avx2_bf16.cc (widened to fp32, FMA); int8 and int4 in
+// linear_avx2_quant.cc (vpmaddubsw + vpmaddwd, exact integer block dots). The int8/int4
+// activation quantiser stays the portable one (make_activation_row), so every ISA feeds the
+// kernels bitwise the same rows.
 #include <immintrin.h>
 
+#include "kernels/avx2/linear_avx2.h"
 #include "kernels/epilogue_scalar.h"
-#include "kernels/kernel_table.h"
 
 namespace moecap {
+namespace avx2 {
 namespace {
 
 template <int MR>
@@ -37,6 +42,8 @@ void tile_f32(const LinearJob& job, int r0, int p) {
   }
 }
 
+}  // namespace
+
 void linear_f32(const LinearJob& job) {
   for (int p = job.p0; p < job.p1; ++p) {
     int r = 0;
@@ -46,11 +53,11 @@ void linear_f32(const LinearJob& job) {
   }
 }
 
-}  // namespace
+}  // namespace avx2
 
 const KernelTable& avx2_kernels() {
-  const KernelTable& g = generic_kernels();
-  static const KernelTable t = {"avx2", {linear_f32, g.linear[1], g.linear[2], g.linear[3]}, g.quant_row};
+  static const KernelTable t = {"avx2", {avx2::linear_f32, avx2::linear_bf16, avx2::linear_int8, avx2::linear_int4},
+                                generic_kernels().quant_row};
   return t;
 }
 

@@ -1,5 +1,5 @@
 // AVX2 ceilings: 12 chains of 256-bit FMA; no bf16 or int8 dot-product unit at this ISA level
-// (the quantised kernels run the portable code here), so those loops are absent.
+// (the bf16 kernel widens to fp32 FMA, int8/int4 use vpmaddubsw + vpmaddwd), so no loops for those.
 #include <immintrin.h>
 
 #include "kernels/peak_loops.h"

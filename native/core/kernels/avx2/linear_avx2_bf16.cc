@@ -1,0 +1,81 @@
+// bf16 weights × bf16 activation rows on AVX2 + FMA (no bf16 dot product at this ISA level).
+// A panel k-pair is [32 lanes][2] uint16: each 32-bit word holds lane l's (k even, k odd) pair,
+// so one ymm load is 8 lanes and the two fp32 weights are exact bit operations on it:
+// even = word << 16, odd = word & 0xFFFF0000. The activation row (uint16, bf16) is widened to
+// fp32 a chunk at a time into a stack buffer, so each broadcast is a plain load.
+//
+// Per element: acc = fma(x_odd, w_odd, acc); acc = fma(x_even, w_even, acc) for k-pair after
+// k-pair. A product of two bf16 values is exact in fp32, so this is bit for bit the portable
+// kernel's (acc + x1·w1) + x0·w0, whatever the tile shape (a row alone equals it in a batch).
+#include <immintrin.h>
+
+#include "kernels/avx2/linear_avx2.h"
+#include "kernels/epilogue_scalar.h"
+
+namespace moecap {
+namespace avx2 {
+namespace {
+
+constexpr int kChunk = 256;  // k-pairs of activations widened per pass (2 KB per row)
+
+template <int MR>
+void tile_bf16(const LinearJob& job, int r0, int p) {
+  const int K2 = (job.K + 1) / 2;
+  const uint16_t* W = reinterpret_cast<const uint16_t*>(job_panel(job, p));
+  const uint16_t* x[MR];
+  for (int r = 0; r < MR; ++r) x[r] = static_cast<const uint16_t*>(job.rows[r0 + r]);
+  alignas(32) float xf[MR][2 * kChunk];
+  const __m256i hi = _mm256_set1_epi32(int(0xFFFF0000u));
+  __m256 acc[MR][4];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_setzero_ps();
+  for (int c0 = 0; c0 < K2; c0 += kChunk) {
+    const int n2 = K2 - c0 < kChunk ? K2 - c0 : kChunk;
+    for (int r = 0; r < MR; ++r) {
+      const uint16_t* xs = x[r] + 2 * size_t(c0);
+      uint32_t* d = reinterpret_cast<uint32_t*>(xf[r]);
+      for (int i = 0; i < 2 * n2; ++i) d[i] = uint32_t(xs[i]) << 16;
+    }
+    for (int i = 0; i < n2; ++i) {
+      const uint16_t* w = W + size_t(c0 + i) * 64;
+      __m256i raw[4];
+      for (int v = 0; v < 4; ++v) raw[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16 * v));
+      {
+        __m256 b[4];
+        for (int v = 0; v < 4; ++v) b[v] = _mm256_castsi256_ps(_mm256_and_si256(raw[v], hi));
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; ++r) {
+          const __m256 a = _mm256_broadcast_ss(&xf[r][2 * i + 1]);
+          for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
+        }
+      }
+      {
+        __m256 b[4];
+        for (int v = 0; v < 4; ++v) b[v] = _mm256_castsi256_ps(_mm256_slli_epi32(raw[v], 16));
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; ++r) {
+          const __m256 a = _mm256_broadcast_ss(&xf[r][2 * i]);
+          for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    alignas(32) float out[32];
+    for (int v = 0; v < 4; ++v) _mm256_store_ps(out + 8 * v, acc[r][v]);
+    store_epilogue_scalar(job, r0 + r, p, out);
+  }
+}
+
+}  // namespace
+
+void linear_bf16(const LinearJob& job) {
+  for (int p = job.p0; p < job.p1; ++p) {
+    int r = 0;
+    for (; r + 2 <= job.n; r += 2) tile_bf16<2>(job, r, p);
+    if (r < job.n) tile_bf16<1>(job, r, p);
+  }
+}
+
+}  // namespace avx2
+}  // namespace moecap

@@ -1,0 +1,165 @@
+// int8 and int4 weights (block 32, fp16 scales) × int8-quantised activation rows on AVX2 (no
+// VNNI): vpmaddubsw (u8 × s8 → s16 pair sums) then vpmaddwd by 1 (→ s32). The integer block dot
+// Σ q_w · q_x is exact, with no 16-bit pair sum able to saturate:
+//   int8: weights stored u8 = q + 128 become s8 q by xor 0x80 (|q| ≤ 127); the unsigned operand
+//         is |x_q| and the signed one q_w · sign(x_q) (vpsignb), so a pair sum is at most
+//         2·127·127 = 32258 < 32767; vpmaddwd every k-quad.
+//   int4: the nibble u = q + 8 ∈ [0, 15] is the unsigned operand against s8 x_q directly; a pair
+//         sum is at most 2·15·127 = 3810, so the eight k-quads of a block add in s16 (≤ 30480)
+//         and vpmaddwd runs once per block; then dot = Σ u·x_q − 8·Σx_q (the row's block sum).
+// Then, per block in block order, the portable kernel's fp32 arithmetic exactly (mul, mul, add;
+// this TU is built with -ffp-contract=off so they are not fused):
+//   acc += float(dot) · (scale_w · scale_x)
+// so every ISA-independent quantity matches generic/linear_generic.cc bit for bit, and each
+// element's operations are the same whatever the tile shape (a row alone equals it in a batch).
+// Tiles: 2 rows × one panel (32 outputs = 4 ymm per row).
+#include <immintrin.h>
+
+#include "kernels/avx2/linear_avx2.h"
+#include "kernels/epilogue_scalar.h"
+
+namespace moecap {
+namespace avx2 {
+namespace {
+
+// Activation row of the quantised formats (weights/activation_rows.h): fp32 scale[nb], int32
+// sum[nb], int8 q[nb·32]. Recomputed here so this TU includes no shared inline code.
+struct QuantRowPtrs {
+  const float* scale;
+  const int32_t* sum;
+  const int8_t* q;
+};
+static inline QuantRowPtrs quant_row_ptrs(const void* row, int nb) {
+  const uint8_t* p = static_cast<const uint8_t*>(row);
+  return {reinterpret_cast<const float*>(p), reinterpret_cast<const int32_t*>(p + 4 * size_t(nb)),
+          reinterpret_cast<const int8_t*>(p + 8 * size_t(nb))};
+}
+
+static inline __m256i broadcast_quad(const int8_t* q) {
+  int v;
+  __builtin_memcpy(&v, q, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// acc[v] += float(dot[v]) · (sw[v] · sx), as the portable kernel rounds it.
+static inline void scale_block(__m256 acc[4], const __m256i dot[4], const __m256 sw[4], float scale_x) {
+  const __m256 sx = _mm256_set1_ps(scale_x);
+  for (int v = 0; v < 4; ++v)
+    acc[v] = _mm256_add_ps(acc[v], _mm256_mul_ps(_mm256_cvtepi32_ps(dot[v]), _mm256_mul_ps(sw[v], sx)));
+}
+
+static inline void load_scales(const uint16_t* s, __m256 sw[4]) {
+  for (int v = 0; v < 4; ++v) sw[v] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 8 * v)));
+}
+
+template <int MR>
+static inline void store_tile(const LinearJob& job, int r0, int p, __m256 acc[MR][4]) {
+  for (int r = 0; r < MR; ++r) {
+    alignas(32) float out[32];
+    for (int v = 0; v < 4; ++v) _mm256_store_ps(out + 8 * v, acc[r][v]);
+    store_epilogue_scalar(job, r0 + r, p, out);
+  }
+}
+
+template <int MR>
+void tile_int8(const LinearJob& job, int r0, int p) {
+  const int nb = (job.K + 31) / 32;
+  const uint8_t* P = job_panel(job, p);
+  const uint16_t* S = reinterpret_cast<const uint16_t*>(P + size_t(nb) * 1024);
+  QuantRowPtrs x[MR];
+  for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
+  const __m256i flip = _mm256_set1_epi8(char(0x80)), ones = _mm256_set1_epi16(1);
+  __m256 acc[MR][4];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_setzero_ps();
+  for (int b = 0; b < nb; ++b) {
+    const uint8_t* blk = P + size_t(b) * 1024;
+    __m256i dot[MR][4];
+    for (int r = 0; r < MR; ++r)
+      for (int v = 0; v < 4; ++v) dot[r][v] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      __m256i xs[MR], xa[MR];
+      for (int r = 0; r < MR; ++r) {
+        xs[r] = broadcast_quad(x[r].q + b * 32 + j * 4);
+        xa[r] = _mm256_abs_epi8(xs[r]);
+      }
+      for (int v = 0; v < 4; ++v) {
+        const __m256i w = _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + j * 128 + v * 32)), flip);
+        for (int r = 0; r < MR; ++r) {
+          const __m256i s16 = _mm256_maddubs_epi16(xa[r], _mm256_sign_epi8(w, xs[r]));
+          dot[r][v] = _mm256_add_epi32(dot[r][v], _mm256_madd_epi16(s16, ones));
+        }
+      }
+    }
+    __m256 sw[4];
+    load_scales(S + b * 32, sw);
+    for (int r = 0; r < MR; ++r) scale_block(acc[r], dot[r], sw, x[r].scale[b]);
+  }
+  store_tile<MR>(job, r0, p, acc);
+}
+
+template <int MR>
+void tile_int4(const LinearJob& job, int r0, int p) {
+  const int nb = (job.K + 31) / 32;
+  const uint8_t* P = job_panel(job, p);
+  const uint16_t* S = reinterpret_cast<const uint16_t*>(P + size_t(nb) * 512);
+  QuantRowPtrs x[MR];
+  for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
+  const __m256i nib = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  __m256 acc[MR][4];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_setzero_ps();
+  for (int b = 0; b < nb; ++b) {
+    const uint8_t* blk = P + size_t(b) * 512;
+    __m256i d16[MR][4];  // s16 pair sums of Σ u·x_q over the block's k-quads
+    for (int r = 0; r < MR; ++r)
+      for (int v = 0; v < 4; ++v) d16[r][v] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      // 64 bytes per k-quad: bytes 0..31 hold lanes 0..7 (low nibbles) and 16..23 (high),
+      // bytes 32..63 lanes 8..15 and 24..31; u ordered as the accumulators (lanes 8v..8v+7).
+      const __m256i v0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + j * 64));
+      const __m256i v1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + j * 64 + 32));
+      __m256i u[4];
+      u[0] = _mm256_and_si256(v0, nib);
+      u[1] = _mm256_and_si256(v1, nib);
+      u[2] = _mm256_and_si256(_mm256_srli_epi16(v0, 4), nib);
+      u[3] = _mm256_and_si256(_mm256_srli_epi16(v1, 4), nib);
+      for (int r = 0; r < MR; ++r) {
+        const __m256i xs = broadcast_quad(x[r].q + b * 32 + j * 4);
+        for (int v = 0; v < 4; ++v) d16[r][v] = _mm256_add_epi16(d16[r][v], _mm256_maddubs_epi16(u[v], xs));
+      }
+    }
+    __m256 sw[4];
+    load_scales(S + b * 32, sw);
+    for (int r = 0; r < MR; ++r) {
+      const __m256i off = _mm256_set1_epi32(8 * x[r].sum[b]);
+      __m256i dot[4];
+      for (int v = 0; v < 4; ++v) dot[v] = _mm256_sub_epi32(_mm256_madd_epi16(d16[r][v], ones), off);
+      scale_block(acc[r], dot, sw, x[r].scale[b]);
+    }
+  }
+  store_tile<MR>(job, r0, p, acc);
+}
+
+}  // namespace
+
+void linear_int8(const LinearJob& job) {
+  for (int p = job.p0; p < job.p1; ++p) {
+    int r = 0;
+    for (; r + 2 <= job.n; r += 2) tile_int8<2>(job, r, p);
+    if (r < job.n) tile_int8<1>(job, r, p);
+  }
+}
+
+void linear_int4(const LinearJob& job) {
+  for (int p = job.p0; p < job.p1; ++p) {
+    int r = 0;
+    for (; r + 2 <= job.n; r += 2) tile_int4<2>(job, r, p);
+    if (r < job.n) tile_int4<1>(job, r, p);
+  }
+}
+
+}  // namespace avx2
+}  // namespace moecap
