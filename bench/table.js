@@ -20,4 +20,4 @@ console.log('| shape | dtype | T | ms (median) | experts | GB/s | read BW then |
 console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const x of r.rows)
   console.log(`| ${x.shape} | ${x.dtype} | ${x.tokens} | ${x.medianMs.toFixed(3)} | ${x.distinctExperts} | ${x.expertGBs.toFixed(1)} | ` +
-    `${x.readBandwidthGBs.toFixed(1)} | ${(100 * x.bandwidthRatio).toFixed(0)}% | ${x.gflops.toFixed(0)} | ${(100 * x.fp32PeakRatio).toFixed(0)}% | ${x.relL2.toExponential(1)} |`);
+    `${x.bandwidthSteady === false ? "~" : ""}${x.readBandwidthGBs.toFixed(1)} | ${(100 * x.bandwidthRatio).toFixed(0)}% | ${x.gflops.toFixed(0)} | ${(100 * x.fp32PeakRatio).toFixed(0)}% | ${x.relL2.toExponential(1)} |`);
