@@ -3,8 +3,6 @@
 #include <sched.h>
 #include <unistd.h>
 
-#include <cstdlib>
-
 #include "runtime/clock.h"
 
 namespace moecap {
@@ -62,25 +60,12 @@ static bool spin_for(int64_t ns, Ready ready) {
   }
 }
 
-// How long a worker spins for the next parallel_for before it sleeps (and the caller for the
-// workers to finish). Long enough to bridge not only the phases of one pass but the gap between
-// two decode passes issued from JavaScript (~70 µs here): a condition-variable wake costs ~40 µs
-// on this VM, 6–8 % of an int4 OLMoE decode pass. MOECAP_SPIN_US overrides it (0 to 100000).
-static int64_t spin_ns() {
-  static const int64_t ns = [] {
-    const char* v = std::getenv("MOECAP_SPIN_US");
-    long long us = v && *v ? std::atoll(v) : 500;
-    if (us < 0) us = 0;
-    if (us > 100000) us = 100000;
-    return int64_t(us) * 1000;
-  }();
-  return ns;
-}
+constexpr int64_t kSpinNs = 50000;
 
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
-    spin_for(spin_ns(), [&] { return published_.load(std::memory_order_acquire) != seen; });
+    spin_for(kSpinNs, [&] { return published_.load(std::memory_order_acquire) != seen; });
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
@@ -113,7 +98,7 @@ void ThreadPool::parallel_for(int n, const std::function<void(int, int)>& fn) {
   }
   wake_.notify_all();
   run_tasks(0);
-  spin_for(spin_ns(), [&] { return finished_threads_.load(std::memory_order_acquire) == (int)workers_.size(); });
+  spin_for(kSpinNs, [&] { return finished_threads_.load(std::memory_order_acquire) == (int)workers_.size(); });
   {
     std::unique_lock<std::mutex> lock(mutex_);
     done_cv_.wait(lock, [&] { return finished_threads_.load(std::memory_order_acquire) == (int)workers_.size(); });

@@ -43,10 +43,12 @@ class ThreadPool {
   std::atomic<int> next_{0};
   std::atomic<int> finished_threads_{0};
   uint64_t generation_ = 0;
-  // Mirror of generation_ read without the lock: workers spin on it for a while (spin_ns() in
-  // the .cc, 0.5 ms) after a parallel_for before sleeping, because a forward pass is several
-  // parallel_for calls in a row, decode passes follow each other closely, and a
-  // condition-variable wake-up costs tens of microseconds (a decode pass is ~0.5–2 ms).
+  // Mirror of generation_ read without the lock: workers spin on it for a short while after a
+  // parallel_for before sleeping, because a forward pass is several parallel_for calls in a row
+  // and a condition-variable wake-up costs tens of microseconds (a decode pass is ~1 ms). Longer
+  // spins (to bridge the ~70 µs between decode passes from JavaScript) were measured: 0–4 %
+  // faster decode but 10–30 % slower offload passes that read on the caller, as a spinning
+  // worker slows the other vCPU of this 2-vCPU VM; not worth it.
   std::atomic<uint64_t> published_{0};
   bool stop_ = false;
   std::exception_ptr error_;
