@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "expect.h"
 #include "dispatch/routing_plan.h"
 #include "layer_config.h"
 #include "moe_index.h"
@@ -17,17 +18,6 @@
 
 using namespace moecap_cuda;
 
-static int g_checks = 0;
-#define EXPECT(cond, ...)                                              \
-  do {                                                                 \
-    ++g_checks;                                                        \
-    if (!(cond)) {                                                     \
-      std::printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);      \
-      std::printf(__VA_ARGS__);                                        \
-      std::printf("\n");                                               \
-      std::exit(1);                                                    \
-    }                                                                  \
-  } while (0)
 
 static void test_padding_and_segments(std::mt19937& rng) {
   EXPECT(round_up(0, 64) == 0 && round_up(1, 64) == 64 && round_up(64, 64) == 64 && round_up(65, 64) == 128, "round_up");

@@ -10,22 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "expect.h"
 #include "offload/slot_table.h"
 
 using moecap::CachePolicy;
 using moecap::SlotTable;
 
-static int g_checks = 0;
-#define EXPECT(cond, ...)                                              \
-  do {                                                                 \
-    ++g_checks;                                                        \
-    if (!(cond)) {                                                     \
-      std::printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);      \
-      std::printf(__VA_ARGS__);                                        \
-      std::printf("\n");                                               \
-      std::exit(1);                                                    \
-    }                                                                  \
-  } while (0)
 
 // A model of the device: what each slot holds, kept from the load calls alone, and the event
 // sequence ("L5@0" = load expert 5 into slot 0, "C5@0" = compute expert 5 from slot 0).

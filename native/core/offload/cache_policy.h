@@ -20,6 +20,13 @@ struct ExpertUsage {
   int64_t last_pass = 0;  // pass number of the last use
 };
 
+// Records that a pass needed the expert (both caches count uses the same way).
+inline void note_use(ExpertUsage& u, int64_t tick, int64_t pass) {
+  ++u.uses;
+  u.last_tick = tick;
+  u.last_pass = pass;
+}
+
 // True when `a` should be evicted before `b`.
 inline bool evict_before(CachePolicy p, const ExpertUsage& a, int ea, const ExpertUsage& b, int eb, int64_t pass) {
   if (p == CachePolicy::LFU && a.uses != b.uses) return a.uses < b.uses;

@@ -136,10 +136,7 @@ void ExpertCache::begin_pass(const std::vector<int>& needed) {
   sync_loads_.clear();
   outstanding_ = (int)needed.size();
   for (int e : needed) {
-    ExpertUsage& u = usage_[size_t(e)];
-    ++u.uses;
-    u.last_tick = ++tick_;
-    u.last_pass = pass_;
+    note_use(usage_[size_t(e)], ++tick_, pass_);
     const int s = slot_of_[size_t(e)];
     if (s < 0) {
       ++stats_.misses;

@@ -23,10 +23,7 @@ void SlotTable::begin_pass(const std::vector<int>& needed) {
   ++stats_.passes;
   for (auto& s : slots_) s.needed = false, s.fills = 0;
   for (int e : needed) {
-    ExpertUsage& u = usage_[size_t(e)];
-    ++u.uses;
-    u.last_tick = ++tick_;
-    u.last_pass = pass_;
+    note_use(usage_[size_t(e)], ++tick_, pass_);
     const int s = slot_of_[size_t(e)];
     if (s < 0) {
       ++stats_.misses;

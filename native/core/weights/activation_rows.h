@@ -10,24 +10,16 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/quant_row_layout.h"
 #include "weights/dtype.h"
 
 namespace moecap {
 
-struct QuantRowView {
-  const float* scale;   // [nb]
-  const int32_t* sum;   // [nb]
-  const int8_t* q;      // [nb*32]
-};
+using QuantRowView = QuantRowPtrs;  // scale[nb], sum[nb], q[nb·32] (kernels/quant_row_layout.h)
 
 size_t activation_row_bytes(DType dtype, int K);  // multiple of 64; 0 for f32 (no copy)
 void make_activation_row(DType dtype, const float* x, int K, void* out);
 
-inline QuantRowView quant_row_view(const void* row, int K) {
-  const int nb = (K + 31) / 32;
-  const uint8_t* p = static_cast<const uint8_t*>(row);
-  return {reinterpret_cast<const float*>(p), reinterpret_cast<const int32_t*>(p + 4 * size_t(nb)),
-          reinterpret_cast<const int8_t*>(p + 8 * size_t(nb))};
-}
+inline QuantRowView quant_row_view(const void* row, int K) { return quant_row_ptrs(row, (K + 31) / 32); }
 
 }  // namespace moecap

@@ -15,6 +15,7 @@
 // Tiles: 2 rows × one panel (32 outputs = 4 ymm per row).
 #include <immintrin.h>
 
+#include "kernels/quant_row_layout.h"
 #include "kernels/avx2/linear_avx2.h"
 #include "kernels/epilogue_scalar.h"
 
@@ -22,18 +23,6 @@ namespace moecap {
 namespace avx2 {
 namespace {
 
-// Activation row of the quantised formats (weights/activation_rows.h): fp32 scale[nb], int32
-// sum[nb], int8 q[nb·32]. Recomputed here so this TU includes no shared inline code.
-struct QuantRowPtrs {
-  const float* scale;
-  const int32_t* sum;
-  const int8_t* q;
-};
-static inline QuantRowPtrs quant_row_ptrs(const void* row, int nb) {
-  const uint8_t* p = static_cast<const uint8_t*>(row);
-  return {reinterpret_cast<const float*>(p), reinterpret_cast<const int32_t*>(p + 4 * size_t(nb)),
-          reinterpret_cast<const int8_t*>(p + 8 * size_t(nb))};
-}
 
 static inline __m256i broadcast_quad(const int8_t* q) {
   int v;

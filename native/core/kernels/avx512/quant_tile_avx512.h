@@ -8,23 +8,12 @@
 #pragma once
 #include <immintrin.h>
 
+#include "kernels/quant_row_layout.h"
 #include "kernels/avx512/tile_avx512.h"
 
 namespace moecap {
 namespace avx512 {
 
-// Activation row of the quantised formats (weights/activation_rows.h): fp32 scale[nb], int32
-// sum[nb], int8 q[nb·32]. Recomputed here so this TU includes no shared inline code.
-struct QuantRowPtrs {
-  const float* scale;
-  const int32_t* sum;
-  const int8_t* q;
-};
-static inline QuantRowPtrs quant_row_ptrs(const void* row, int nb) {
-  const uint8_t* p = static_cast<const uint8_t*>(row);
-  return {reinterpret_cast<const float*>(p), reinterpret_cast<const int32_t*>(p + 4 * size_t(nb)),
-          reinterpret_cast<const int8_t*>(p + 8 * size_t(nb))};
-}
 
 template <bool Q4>
 struct QuantTile {
