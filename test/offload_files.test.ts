@@ -4,7 +4,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { native, sameBits, scriptedOptions, scriptedTokens, tempDir, SCRIPT } from './offload/helpers';
+import { native, sameBits, scriptedOptions, scriptedTokens, tempDir, tokens, SCRIPT } from './offload/helpers';
 import { xxhash64 } from './offload/xxhash64';
 
 const HEADER = 88, ENTRY = 24, E = SCRIPT.experts;
@@ -118,4 +118,36 @@ describe('offload: weights file', () => {
     const after = fs.readdirSync(require('os').tmpdir()).filter((f: string) => f.startsWith('moecap-experts-')).length;
     expect(after).toBe(before);
   });
+});
+
+// Next-layer prefetch loads experts before any pass needs them, without checking them (the I/O
+// threads only read); the checksum is checked when a pass takes the expert. A model whose layer-1
+// file has every expert corrupted must fail on layer 1 (naming that file), never return output.
+test('model: corrupt experts loaded by next-layer prefetch fail the pass that takes them', async () => {
+  const dir = tempDir();
+  try {
+    const base = { hidden: 40, intermediate: 24, experts: 8, topK: 2, layers: 2, threads: 2, dtype: 'bf16', weights: { seed: 9 } };
+    const prefix = path.join(dir, 'm');
+    const offload = { capacity: 8, prefetch: true, path: prefix };
+    const x = tokens(3, 40, 5);
+    const good = await native.createModel({ ...base, offload });
+    const ref = (await good.forward(x)).output;
+    good.close();
+    const f1 = `${prefix}.1`;
+    const buf = fs.readFileSync(f1);
+    for (let e = 0; e < 8; e++) buf[Number(buf.readBigUInt64LE(88 + 24 * e)) + 7] ^= 0x40;
+    fs.writeFileSync(f1, buf);
+    const m = await native.createModel({ ...base, offload });
+    const esc = f1.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    await expect(m.forward(x)).rejects.toThrow(new RegExp(`${esc}.*expert \\d+: checksum mismatch`));
+    expect(m.offloadStats().prefetchIssued).toBeGreaterThan(0);  // layer 1's experts came by prefetch
+    await expect(m.forward(x)).rejects.toThrow(/checksum mismatch/);  // a corrupt expert is never kept
+    m.close();
+    // Intact files give the output of the first model.
+    const clean = await native.createModel({ ...base, offload: { ...offload, path: path.join(dir, 'clean') } });
+    expect(sameBits((await clean.forward(x)).output, ref)).toBe(true);
+    clean.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
