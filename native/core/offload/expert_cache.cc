@@ -88,12 +88,11 @@ void ExpertCache::start_load_locked(int s, int e, bool prefetched) {
   io_->submit([this, s, e, w] { load_slot(s, e, w, false); }, [this, e] { file_->advise_willneed(e); });
 }
 
-void ExpertCache::finish_load(int s, int e, size_t bytes, int64_t ns, std::exception_ptr err, bool verified) {
+void ExpertCache::finish_load(int s, int e, size_t bytes, std::exception_ptr err, bool verified) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     --inflight_;
     Slot& slot = slots_[size_t(s)];
-    (void)ns;
     // Busy time is the union of the reads' intervals: several I/O threads read at once.
     if (--reading_ == 0) stats_.io_ns += now_ns() - reading_since_;
     if (err) {
@@ -196,10 +195,9 @@ void ExpertCache::next_ready(std::vector<Ready>& batch, bool wait) {
 // Reads expert e into slot s and records the outcome: on the I/O thread, or on the compute thread
 // when prefetch is off.
 void ExpertCache::load_slot(int s, int e, ExpertWeights* w, bool verify) {
-  const int64_t t0 = now_ns();
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (reading_++ == 0) reading_since_ = t0;
+    if (reading_++ == 0) reading_since_ = now_ns();
   }
   size_t bytes = 0;
   std::exception_ptr err;
@@ -208,7 +206,7 @@ void ExpertCache::load_slot(int s, int e, ExpertWeights* w, bool verify) {
   } catch (...) {
     err = std::current_exception();
   }
-  finish_load(s, e, bytes, now_ns() - t0, err, verify);
+  finish_load(s, e, bytes, err, verify);
 }
 
 // Checks the checksums of the batch's experts not checked since their load, outside the lock

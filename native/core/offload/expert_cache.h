@@ -96,7 +96,7 @@ class ExpertCache {
   void issue_pending_locked();
   void start_load_locked(int slot, int expert, bool prefetched);
   void load_slot(int slot, int expert, ExpertWeights* w, bool verify);
-  void finish_load(int slot, int expert, size_t bytes, int64_t ns, std::exception_ptr err, bool verified);
+  void finish_load(int slot, int expert, size_t bytes, std::exception_ptr err, bool verified);
   void verify_batch_locked(std::unique_lock<std::mutex>& lock, const std::vector<Ready>& batch);
 
   std::unique_ptr<ExpertFile> file_;
