@@ -7,7 +7,6 @@
 #include <immintrin.h>
 
 #include "kernels/avx2/linear_avx2.h"
-#include "kernels/epilogue_scalar.h"
 
 namespace moecap {
 namespace avx2 {
@@ -35,11 +34,7 @@ void tile_f32(const LinearJob& job, int r0, int p) {
       acc[r][3] = _mm256_fmadd_ps(a, b3, acc[r][3]);
     }
   }
-  for (int r = 0; r < MR; ++r) {
-    alignas(32) float out[32];
-    for (int v = 0; v < 4; ++v) _mm256_store_ps(out + 8 * v, acc[r][v]);
-    store_epilogue_scalar(job, r0 + r, p, out);
-  }
+  store_tile<MR>(job, r0, p, acc);
 }
 
 }  // namespace

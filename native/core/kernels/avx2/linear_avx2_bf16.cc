@@ -10,7 +10,6 @@
 #include <immintrin.h>
 
 #include "kernels/avx2/linear_avx2.h"
-#include "kernels/epilogue_scalar.h"
 
 namespace moecap {
 namespace avx2 {
@@ -60,22 +59,12 @@ void tile_bf16(const LinearJob& job, int r0, int p) {
       }
     }
   }
-  for (int r = 0; r < MR; ++r) {
-    alignas(32) float out[32];
-    for (int v = 0; v < 4; ++v) _mm256_store_ps(out + 8 * v, acc[r][v]);
-    store_epilogue_scalar(job, r0 + r, p, out);
-  }
+  store_tile<MR>(job, r0, p, acc);
 }
 
 }  // namespace
 
-void linear_bf16(const LinearJob& job) {
-  for (int p = job.p0; p < job.p1; ++p) {
-    int r = 0;
-    for (; r + 2 <= job.n; r += 2) tile_bf16<2>(job, r, p);
-    if (r < job.n) tile_bf16<1>(job, r, p);
-  }
-}
+void linear_bf16(const LinearJob& job) { for_row_tiles<2, tile_bf16<2>, tile_bf16<1>>(job); }
 
 }  // namespace avx2
 }  // namespace moecap

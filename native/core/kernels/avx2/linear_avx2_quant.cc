@@ -17,7 +17,6 @@
 
 #include "kernels/quant_row_layout.h"
 #include "kernels/avx2/linear_avx2.h"
-#include "kernels/epilogue_scalar.h"
 
 namespace moecap {
 namespace avx2 {
@@ -39,15 +38,6 @@ static inline void scale_block(__m256 acc[4], const __m256i dot[4], const __m256
 
 static inline void load_scales(const uint16_t* s, __m256 sw[4]) {
   for (int v = 0; v < 4; ++v) sw[v] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 8 * v)));
-}
-
-template <int MR>
-static inline void store_tile(const LinearJob& job, int r0, int p, __m256 acc[MR][4]) {
-  for (int r = 0; r < MR; ++r) {
-    alignas(32) float out[32];
-    for (int v = 0; v < 4; ++v) _mm256_store_ps(out + 8 * v, acc[r][v]);
-    store_epilogue_scalar(job, r0 + r, p, out);
-  }
 }
 
 template <int MR>
@@ -134,21 +124,8 @@ void tile_int4(const LinearJob& job, int r0, int p) {
 
 }  // namespace
 
-void linear_int8(const LinearJob& job) {
-  for (int p = job.p0; p < job.p1; ++p) {
-    int r = 0;
-    for (; r + 2 <= job.n; r += 2) tile_int8<2>(job, r, p);
-    if (r < job.n) tile_int8<1>(job, r, p);
-  }
-}
-
-void linear_int4(const LinearJob& job) {
-  for (int p = job.p0; p < job.p1; ++p) {
-    int r = 0;
-    for (; r + 2 <= job.n; r += 2) tile_int4<2>(job, r, p);
-    if (r < job.n) tile_int4<1>(job, r, p);
-  }
-}
+void linear_int8(const LinearJob& job) { for_row_tiles<2, tile_int8<2>, tile_int8<1>>(job); }
+void linear_int4(const LinearJob& job) { for_row_tiles<2, tile_int4<2>, tile_int4<1>>(job); }
 
 }  // namespace avx2
 }  // namespace moecap
