@@ -16,7 +16,7 @@ namespace moecap {
 namespace {
 
 constexpr char kMagic[8] = {'M', 'O', 'E', 'C', 'A', 'P', 'E', 'X'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: int8/int4 scales follow each block
 constexpr uint64_t kAlign = 4096;
 
 #pragma pack(push, 1)

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "error.h"
+#include "kernels/quant_panel_layout.h"
 #include "runtime/thread_pool.h"
 #include "weights/block_quant.h"
 #include "weights/numeric.h"
@@ -19,8 +20,8 @@ size_t panel_bytes_for(DType dtype, int K) {
   switch (dtype) {
     case DType::F32: return size_t(K) * kPanelWidth * 4;
     case DType::BF16: return size_t(round_up(K, 2)) * kPanelWidth * 2;
-    case DType::I8: return nb * (kQuantBlock * kPanelWidth + kPanelWidth * 2);
-    case DType::I4: return nb * (kQuantBlock * kPanelWidth / 2 + kPanelWidth * 2);
+    case DType::I8: return nb * quant_block_stride(false);
+    case DType::I4: return nb * quant_block_stride(true);
   }
   return 0;
 }
@@ -52,26 +53,24 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src) {
       }
       case DType::I8: {
         quantise_block_int8(lane.data(), K, q.data(), sc.data());
-        uint16_t* scales = reinterpret_cast<uint16_t*>(dst + size_t(nb) * 1024);
         for (int b = 0; b < nb; ++b) {
-          uint8_t* blk = dst + size_t(b) * 1024;
+          uint8_t* blk = dst + size_t(b) * quant_block_stride(false);
           for (int kk = 0; kk < kQuantBlock; ++kk)
             blk[(kk / 4) * 128 + l * 4 + (kk % 4)] = uint8_t(q[b * kQuantBlock + kk] + 128);
-          scales[b * kPanelWidth + l] = sc[b];
+          reinterpret_cast<uint16_t*>(blk + quant_block_values(false))[l] = sc[b];
         }
         break;
       }
       case DType::I4: {
         quantise_block_int4(lane.data(), K, q.data(), sc.data());
-        uint16_t* scales = reinterpret_cast<uint16_t*>(dst + size_t(nb) * 512);
         for (int b = 0; b < nb; ++b) {
-          uint8_t* blk = dst + size_t(b) * 512;
+          uint8_t* blk = dst + size_t(b) * quant_block_stride(true);
           for (int kk = 0; kk < kQuantBlock; ++kk) {
             uint8_t nib = uint8_t(q[b * kQuantBlock + kk] + 8);
             uint8_t& byte = blk[(kk / 4) * 64 + (l & 15) * 4 + (kk % 4)];
             byte = l < 16 ? uint8_t((byte & 0xF0) | nib) : uint8_t((byte & 0x0F) | (nib << 4));
           }
-          scales[b * kPanelWidth + l] = sc[b];
+          reinterpret_cast<uint16_t*>(blk + quant_block_values(true))[l] = sc[b];
         }
         break;
       }
@@ -92,7 +91,7 @@ void pack_matrix(PackedMatrix& m, DType dtype, int K, int panels, const LaneSour
 
 void unpack_lane(const PackedMatrix& m, int p, int l, float* out) {
   const uint8_t* src = m.panel(p);
-  const int K = m.K, nb = m.blocks();
+  const int K = m.K;
   switch (m.dtype) {
     case DType::F32:
       for (int k = 0; k < K; ++k) out[k] = reinterpret_cast<const float*>(src)[size_t(k) * kPanelWidth + l];
@@ -102,21 +101,19 @@ void unpack_lane(const PackedMatrix& m, int p, int l, float* out) {
         out[k] = bf16_to_f32(reinterpret_cast<const uint16_t*>(src)[size_t(k / 2) * 64 + l * 2 + (k & 1)]);
       break;
     case DType::I8: {
-      const uint16_t* scales = reinterpret_cast<const uint16_t*>(src + size_t(nb) * 1024);
       for (int k = 0; k < K; ++k) {
         int b = k / kQuantBlock, kk = k % kQuantBlock;
-        int q = int(src[size_t(b) * 1024 + (kk / 4) * 128 + l * 4 + (kk % 4)]) - 128;
-        out[k] = float(q) * f16_to_f32(scales[b * kPanelWidth + l]);
+        int q = int(quant_block(src, false, b)[(kk / 4) * 128 + l * 4 + (kk % 4)]) - 128;
+        out[k] = float(q) * f16_to_f32(quant_block_scales(src, false, b)[l]);
       }
       break;
     }
     case DType::I4: {
-      const uint16_t* scales = reinterpret_cast<const uint16_t*>(src + size_t(nb) * 512);
       for (int k = 0; k < K; ++k) {
         int b = k / kQuantBlock, kk = k % kQuantBlock;
-        uint8_t byte = src[size_t(b) * 512 + (kk / 4) * 64 + (l & 15) * 4 + (kk % 4)];
+        uint8_t byte = quant_block(src, true, b)[(kk / 4) * 64 + (l & 15) * 4 + (kk % 4)];
         int q = int(l < 16 ? (byte & 0x0F) : (byte >> 4)) - 8;
-        out[k] = float(q) * f16_to_f32(scales[b * kPanelWidth + l]);
+        out[k] = float(q) * f16_to_f32(quant_block_scales(src, true, b)[l]);
       }
       break;
     }

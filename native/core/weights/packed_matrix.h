@@ -6,11 +6,13 @@
 //   f32  : float  [K][32]
 //   bf16 : uint16 [ceil(K/2)][32][2]       k-pairs interleaved for vdpbf16ps; odd K padded with 0
 //   int8 : per block of 32 k: uint8 [8][32][4] (q + 128, k-quads interleaved for vpdpbusd), then
-//          fp16 scales [nblocks][32] after all blocks. Symmetric: w = q · scale, q ∈ [-127, 127].
+//          the block's 32 fp16 scales (1088 bytes a block). Symmetric: w = q · scale, q ∈ [-127, 127].
 //   int4 : per block of 32 k: for each k-quad j (8 of them) 64 bytes: byte 4·l+i holds
 //          (q+8) of lane l, k=4j+i in its low nibble and (q+8) of lane l+16 in its high nibble;
-//          then fp16 scales [nblocks][32]. w = q · scale, q ∈ [-8, 7], the scale signed and chosen
-//          per block for the least squared error (see quantise_lane_int4).
+//          then the block's 32 fp16 scales (576 bytes a block). w = q · scale, q ∈ [-8, 7], the
+//          scale signed and chosen per block for the least squared error (see quantise_lane_int4).
+//   Each block's scales follow its values so that a panel streams as one sequence
+//   (kernels/quant_panel_layout.h).
 //   K is padded with zero weights up to a multiple of 32 for int8/int4.
 #pragma once
 #include <cstddef>

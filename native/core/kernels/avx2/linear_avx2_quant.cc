@@ -15,6 +15,7 @@
 // Tiles: 2 rows × one panel (32 outputs = 4 ymm per row).
 #include <immintrin.h>
 
+#include "kernels/quant_panel_layout.h"
 #include "kernels/quant_row_layout.h"
 #include "kernels/avx2/linear_avx2.h"
 
@@ -44,7 +45,6 @@ template <int MR>
 void tile_int8(const LinearJob& job, int r0, int p) {
   const int nb = (job.K + 31) / 32;
   const uint8_t* P = job_panel(job, p);
-  const uint16_t* S = reinterpret_cast<const uint16_t*>(P + size_t(nb) * 1024);
   QuantRowPtrs x[MR];
   for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
   const __m256i flip = _mm256_set1_epi8(char(0x80)), ones = _mm256_set1_epi16(1);
@@ -52,7 +52,7 @@ void tile_int8(const LinearJob& job, int r0, int p) {
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_setzero_ps();
   for (int b = 0; b < nb; ++b) {
-    const uint8_t* blk = P + size_t(b) * 1024;
+    const uint8_t* blk = quant_block(P, false, b);
     __m256i dot[MR][4];
     for (int r = 0; r < MR; ++r)
       for (int v = 0; v < 4; ++v) dot[r][v] = _mm256_setzero_si256();
@@ -72,7 +72,7 @@ void tile_int8(const LinearJob& job, int r0, int p) {
       }
     }
     __m256 sw[4];
-    load_scales(S + b * 32, sw);
+    load_scales(quant_block_scales(P, false, b), sw);
     for (int r = 0; r < MR; ++r) scale_block(acc[r], dot[r], sw, x[r].scale[b]);
   }
   store_tile<MR>(job, r0, p, acc);
@@ -82,7 +82,6 @@ template <int MR>
 void tile_int4(const LinearJob& job, int r0, int p) {
   const int nb = (job.K + 31) / 32;
   const uint8_t* P = job_panel(job, p);
-  const uint16_t* S = reinterpret_cast<const uint16_t*>(P + size_t(nb) * 512);
   QuantRowPtrs x[MR];
   for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
   const __m256i nib = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
@@ -90,7 +89,7 @@ void tile_int4(const LinearJob& job, int r0, int p) {
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_setzero_ps();
   for (int b = 0; b < nb; ++b) {
-    const uint8_t* blk = P + size_t(b) * 512;
+    const uint8_t* blk = quant_block(P, true, b);
     __m256i d16[MR][4];  // s16 pair sums of Σ u·x_q over the block's k-quads
     for (int r = 0; r < MR; ++r)
       for (int v = 0; v < 4; ++v) d16[r][v] = _mm256_setzero_si256();
@@ -111,7 +110,7 @@ void tile_int4(const LinearJob& job, int r0, int p) {
       }
     }
     __m256 sw[4];
-    load_scales(S + b * 32, sw);
+    load_scales(quant_block_scales(P, true, b), sw);
     for (int r = 0; r < MR; ++r) {
       const __m256i off = _mm256_set1_epi32(8 * x[r].sum[b]);
       __m256i dot[4];

@@ -8,6 +8,7 @@
 #pragma once
 #include <immintrin.h>
 
+#include "kernels/quant_panel_layout.h"
 #include "kernels/quant_row_layout.h"
 #include "kernels/avx512/tile_avx512.h"
 
@@ -19,20 +20,15 @@ template <bool Q4>
 struct QuantTile {
   template <int MR, int NP>
   struct Tile {
-    static constexpr size_t kBlockBytes = Q4 ? 512 : 1024;
     static constexpr int kOffset = Q4 ? 8 : 128;
 
-    static constexpr size_t kBytesPerIter = kBlockBytes;          // one 32-k block (scales apart)
-    static constexpr int kBlockIters = Q4 ? 64 : 32;               // 32 KB of panel per K-block
+    static constexpr size_t kBytesPerIter = quant_block_stride(Q4);  // one 32-k block and its scales
+    static constexpr int kBlockIters = Q4 ? 64 : 32;               // ~35 KB of panel per K-block
     static int iterations(int K) { return (K + 31) / 32; }
     static void run(const LinearJob& job, int r0, int p, int ps, int b0, int b1, float* part, Prefetch pf) {
       const int nb = (job.K + 31) / 32;
       const uint8_t* P[NP];
-      const uint16_t* S[NP];
-      for (int q = 0; q < NP; ++q) {
-        P[q] = job_panel(job, p + q * ps);
-        S[q] = reinterpret_cast<const uint16_t*>(P[q] + size_t(nb) * kBlockBytes);
-      }
+      for (int q = 0; q < NP; ++q) P[q] = job_panel(job, p + q * ps);
       QuantRowPtrs x[MR];
       for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
       const __m512i nib = _mm512_set1_epi8(0x0F);
@@ -45,11 +41,7 @@ struct QuantTile {
       } else {
         if constexpr (NP == 1) load_partial<MR, NP>(part, acc);
       }
-      // The scales of the K-block follow the blocks; touch them with the first iterations.
-      if (pf.p && b0 < b1) _mm_prefetch(reinterpret_cast<const char*>(S[0] + b0 * 32), _MM_HINT_T0);
-
       for (int b = b0; b < b1; ++b) {
-        if (pf.p && b + 1 < b1) _mm_prefetch(reinterpret_cast<const char*>(S[0] + (b + 1) * 32), _MM_HINT_T0);
         pf.step();
         __m512i dot[MR][NP][2];
 #pragma GCC unroll 8
@@ -70,7 +62,7 @@ struct QuantTile {
           __m512i w[NP][2];
 #pragma GCC unroll 4
           for (int q = 0; q < NP; ++q) {
-            const uint8_t* blk = P[q] + size_t(b) * kBlockBytes;
+            const uint8_t* blk = quant_block(P[q], Q4, b);
             if (Q4) {
               const __m512i v = _mm512_load_si512(blk + j * 64);
               // One mask per load: the high nibbles in place (16·u_hi ≤ 240, an unsigned byte;
@@ -104,8 +96,9 @@ struct QuantTile {
         __m512 sw[NP][2];
 #pragma GCC unroll 4
         for (int q = 0; q < NP; ++q) {
-          sw[q][0] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(S[q] + b * 32)));
-          sw[q][1] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(S[q] + b * 32 + 16)));
+          const uint16_t* S = quant_block_scales(P[q], Q4, b);
+          sw[q][0] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(S)));
+          sw[q][1] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(S + 16)));
           // dot_hi = 16·dot exactly (|dot| < 2^20, exact in fp32) and sw/16 is exact, so
           // float(16·dot)·((sw/16)·sx) is the same fp32 value as float(dot)·(sw·sx).
           if (Q4) sw[q][1] = _mm512_mul_ps(sw[q][1], _mm512_set1_ps(0.0625f));

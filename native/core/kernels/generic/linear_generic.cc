@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "kernels/epilogue_scalar.h"
+#include "kernels/quant_panel_layout.h"
 #include "kernels/kernel_table.h"
 #include "weights/activation_rows.h"
 #include "weights/numeric.h"
@@ -49,16 +50,15 @@ void linear_bf16(const LinearJob& job) {
 template <bool Q4>
 void linear_quant(const LinearJob& job) {
   const int K = job.K, nb = (job.K + 31) / 32;
-  const size_t block_bytes = Q4 ? 512 : 1024;
   const int offset = Q4 ? 8 : 128;
   for (int p = job.p0; p < job.p1; ++p) {
     const uint8_t* P = job_panel(job, p);
-    const uint16_t* scales = reinterpret_cast<const uint16_t*>(P + nb * block_bytes);
     for (int r = 0; r < job.n; ++r) {
       QuantRowView xr = quant_row_view(job.rows[r], K);
       float acc[32] = {0};
       for (int b = 0; b < nb; ++b) {
-        const uint8_t* blk = P + b * block_bytes;
+        const uint8_t* blk = quant_block(P, Q4, b);
+        const uint16_t* scales = quant_block_scales(P, Q4, b);
         const int8_t* xq = xr.q + b * 32;
         for (int j = 0; j < 32; ++j) {
           int32_t dot = 0;
@@ -73,7 +73,7 @@ void linear_quant(const LinearJob& job) {
             dot += w * int32_t(xq[kk]);
           }
           dot -= offset * xr.sum[b];
-          acc[j] += float(dot) * (f16_to_f32(scales[b * 32 + j]) * xr.scale[b]);
+          acc[j] += float(dot) * (f16_to_f32(scales[j]) * xr.scale[b]);
         }
       }
       store_epilogue_scalar(job, r, p, acc);
