@@ -49,6 +49,9 @@ export interface MoeLayerOptions {
   capacityFactor?: number;
   /** Compute threads (default: all CPUs this process may use). */
   threads?: number;
+  /** Keep each compute thread on a CPU of its own when they use every CPU this process may run
+   * on (default true; the environment variable MOECAP_PIN=0 turns it off everywhere). */
+  pinThreads?: boolean;
   /** Weight storage format (default f32). */
   dtype?: DType;
   /** Kernel ISA; can only lower the best the CPU has. Default: MOECAP_ISA or 'auto'. */

@@ -73,6 +73,21 @@ describe('identities', () => {
     layer.close();
   });
 
+  test('threads are pinned only when the pool uses every CPU (and pinThreads is not false); outputs are the same', async () => {
+    const all = systemInfo().hardwareThreads;
+    const x = gaussian(5 * cfg.hidden, 12);
+    const pinned = await createMoeLayer({ ...layerOptions(cfg, 6, 'auto'), threads: all });
+    expect(pinned.info().pinnedThreads).toBe(all > 1);
+    const one = await createMoeLayer({ ...layerOptions(cfg, 6, 'auto'), threads: 1 });
+    expect(one.info().pinnedThreads).toBe(false);
+    const free = await createMoeLayer({ ...layerOptions(cfg, 6, 'auto'), threads: all, pinThreads: false });
+    expect(free.info().pinnedThreads).toBe(false);
+    const [a, b, c] = [await pinned.forward(x), await free.forward(x), await one.forward(x)];
+    expect(bitwiseEqual(a.output, b.output)).toBe(true);
+    expect(bitwiseEqual(a.output, c.output)).toBe(true);
+    for (const l of [pinned, one, free]) l.close();
+  });
+
   test('repeat runs are bitwise identical', async () => {
     const layer = await createMoeLayer(layerOptions(cfg, 6, 'auto'));
     const x = gaussian(64 * cfg.hidden, 10);

@@ -24,6 +24,7 @@ describe('createMoeLayer rejects', () => {
     ['a NaN weight', () => { const o = good(); (o.weights as { up: Float32Array }).up[37] = NaN; return o; }, 'RangeError', /weights.up\[37\] is NaN/],
     ['a bias of the wrong length', () => ({ ...good(), selectionBias: new Float32Array(3) }), 'RangeError', /selectionBias must have \[experts\] = 4 elements/],
     ['a negative capacity factor', () => ({ ...good(), capacityFactor: -1 }), 'RangeError', /capacityFactor/],
+    ['a non-boolean pinThreads', () => ({ ...good(), pinThreads: 1 as unknown as boolean }), 'TypeError', /pinThreads must be a boolean/],
     ['a missing shared weight', () => ({ ...good(), sharedExperts: { intermediate: 8 } }), 'TypeError', /weights.shared/],
   ];
   test.each(cases)('%s', async (_name, make, cls, msg) => {

@@ -97,6 +97,9 @@ export interface NativeLayerInfo {
   isa: string;
   isaNote: string | null;
   threads: number;
+  /** CPU: each compute thread kept on a CPU of its own (the pool uses every CPU the process may
+   * run on and MOECAP_PIN is not '0'); the calling thread moves to the first one for each pass. */
+  pinnedThreads?: boolean;
   packedBytes: number;
   /** Packed bytes of one routed expert (in the GPU layout on the CUDA backend). */
   expertBytes: number;

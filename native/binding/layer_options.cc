@@ -161,6 +161,10 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value) 
   if (c.capacity_factor < 0) range_error(env, "capacityFactor must be >= 0 (0 = no capacity limit)");
   c.threads = get_int(env, o, "threads", "threads", false, 0, 1);
   if (c.threads > 1024) range_error(env, "threads must be an integer in [1, 1024]");
+  if (has(o, "pinThreads")) {
+    if (!o.Get("pinThreads").IsBoolean()) type_error(env, "pinThreads must be a boolean");
+    c.pin_threads = o.Get("pinThreads").As<Napi::Boolean>().Value();
+  }
   if (has(o, "dtype")) {
     Napi::Value d = o.Get("dtype");
     if (!d.IsString() || !moecap::parse_dtype(d.As<Napi::String>().Utf8Value(), &c.dtype))

@@ -309,6 +309,7 @@ Napi::Value MoeLayerWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("isa", l->isa());
   o.Set("isaNote", l->isa_note().empty() ? env.Null() : Napi::String::New(env, l->isa_note()));
   o.Set("threads", l->threads());
+  o.Set("pinnedThreads", l->pinned_threads());
   o.Set("packedBytes", l->packed_bytes());
   o.Set("expertBytes", l->expert_bytes());
   o.Set("backend", backend_);

@@ -25,6 +25,7 @@ struct LayerConfig {
   bool shared_gated = false;    // Qwen-style sigmoid(x·g) gate on the shared expert
   double capacity_factor = 0;   // 0 = unlimited
   int threads = 0;              // 0 = all hardware threads
+  bool pin_threads = true;      // pin the pool's threads when it uses every CPU (runtime/thread_pool.h)
   DType dtype = DType::F32;
   bool poison = false;          // fill workspaces with NaN before each pass (tests: catches unwritten rows)
 };

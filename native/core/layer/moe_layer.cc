@@ -54,7 +54,7 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
     : cfg_(config),
       source_(std::move(weights)),
       kernels_(&pick_kernels(isa, isa_note_)),
-      pool_(pool ? std::move(pool) : std::make_shared<ThreadPool>(config.threads > 0 ? config.threads : hardware_threads())) {
+      pool_(pool ? std::move(pool) : std::make_shared<ThreadPool>(config.threads > 0 ? config.threads : hardware_threads(), config.pin_threads)) {
   validate_config(cfg_);
   const double need = layer_packed_bytes(cfg_, offload.enabled ? offload_capacity(cfg_, offload) : cfg_.experts);
   const double avail = double(available_memory_bytes());

@@ -77,6 +77,7 @@ class MoeLayer {
   const char* isa() const { return kernels_->isa; }
   const std::string& isa_note() const { return isa_note_; }
   int threads() const { return pool_->size(); }
+  bool pinned_threads() const { return pool_->pinned(); }
   double expert_bytes() const { return double(expert_packed_bytes(cfg_.dtype, cfg_.hidden, cfg_.intermediate)); }
   double packed_bytes() const;
 

@@ -3,6 +3,9 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "runtime/clock.h"
 
 namespace moecap {
@@ -17,9 +20,35 @@ int hardware_threads() {
   return n ? (int)n : 1;
 }
 
-ThreadPool::ThreadPool(int threads) {
+static bool pin_cpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(0, sizeof(set), &set) == 0;
+}
+
+ThreadPool::ThreadPool(int threads, bool allow_pin) {
   if (threads < 1) threads = 1;
+  cpu_set_t set;
+  const char* pin = std::getenv("MOECAP_PIN");
+  if (allow_pin && threads > 1 && !(pin && std::strcmp(pin, "0") == 0) && sched_getaffinity(0, sizeof(set), &set) == 0 &&
+      CPU_COUNT(&set) == threads) {
+    for (int c = 0; c < CPU_SETSIZE && (int)cpus_.size() < threads; ++c)
+      if (CPU_ISSET(c, &set)) cpus_.push_back(c);
+  }
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+}
+
+PassLock::PassLock(ThreadPool& pool) : pool_(pool), lock_(pool.call_mutex_) {
+  if (pool_.pass_depth_++ > 0 || pool_.cpus_.empty()) return;
+  saved_.resize(sizeof(cpu_set_t));
+  cpu_set_t* saved = reinterpret_cast<cpu_set_t*>(saved_.data());
+  if (sched_getaffinity(0, sizeof(cpu_set_t), saved) == 0) restore_ = pin_cpu(pool_.cpus_[0]);
+}
+
+PassLock::~PassLock() {
+  --pool_.pass_depth_;
+  if (restore_) sched_setaffinity(0, sizeof(cpu_set_t), reinterpret_cast<cpu_set_t*>(saved_.data()));
 }
 
 ThreadPool::~ThreadPool() {
@@ -63,6 +92,7 @@ static bool spin_for(int64_t ns, Ready ready) {
 constexpr int64_t kSpinNs = 50000;
 
 void ThreadPool::worker_loop(int index) {
+  if (!cpus_.empty()) pin_cpu(cpus_[size_t(index)]);
   uint64_t seen = 0;
   for (;;) {
     spin_for(kSpinNs, [&] { return published_.load(std::memory_order_acquire) != seen; });

@@ -12,9 +12,29 @@
 
 namespace moecap {
 
+class ThreadPool;
+
+// Held for one pass (a sequence of parallel_for calls): serialises callers and, when the pool is
+// pinned, keeps the calling thread on the pool's first CPU until the outermost lock goes (its
+// own CPU mask is restored then).
+class PassLock {
+ public:
+  explicit PassLock(ThreadPool& pool);
+  ~PassLock();
+  PassLock(const PassLock&) = delete;
+  PassLock& operator=(const PassLock&) = delete;
+
+ private:
+  ThreadPool& pool_;
+  std::unique_lock<std::recursive_mutex> lock_;
+  bool restore_ = false;
+  std::vector<unsigned char> saved_;  // the caller's cpu_set_t while pinned
+};
+
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads);  // total threads including the caller; >= 1
+  // threads: total including the caller (>= 1). allow_pin: pin when pinned() conditions hold.
+  explicit ThreadPool(int threads, bool allow_pin = true);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -27,9 +47,18 @@ class ThreadPool {
   // Holds the pool for a whole sequence of parallel_for calls (one forward pass). Recursive: a
   // model's layers share one pool, and a layer's pass may route the next layer (prefetch
   // prediction) on the same thread while it holds the pool.
-  std::unique_lock<std::recursive_mutex> acquire() { return std::unique_lock<std::recursive_mutex>(call_mutex_); }
+  PassLock acquire() { return PassLock(*this); }
+
+  // True when each thread of the pool runs on a CPU of its own: allowed (the layer option
+  // pinThreads, default true, and MOECAP_PIN is not "0"), and the pool uses every CPU this
+  // process may run on (threads == allowed CPUs, > 1): never when it shares the CPUs. Calls arrive on
+  // whichever libuv thread is free, and right after other threads ran (the bench's bandwidth
+  // readings) the scheduler often left that thread on the worker's CPU for milliseconds: whole
+  // decode passes ran at half speed. Pinned, the caller moves to CPU 0 for the pass.
+  bool pinned() const { return !cpus_.empty(); }
 
  private:
+  friend class PassLock;
   void worker_loop(int index);
   void run_tasks(int thread_index);
 
@@ -51,6 +80,8 @@ class ThreadPool {
   // worker slows the other vCPU of this 2-vCPU VM; not worth it.
   std::atomic<uint64_t> published_{0};
   bool stop_ = false;
+  std::vector<int> cpus_;  // CPU of thread i when pinned, else empty
+  int pass_depth_ = 0;     // nesting of PassLocks (under call_mutex_)
   std::exception_ptr error_;
   std::mutex error_mutex_;
 };
