@@ -4,8 +4,8 @@
 // buffer, fp32 FMA, bf16 and int8 dot-product peaks; native/core/calibrate).
 //
 // Timing: the engine's own timer (stats.timeNs: route + experts + combine of one pass, native),
-// after warm-up passes, many repeats, median; each pass takes the next of several random x so the
-// routing (and the experts read) changes from pass to pass.
+// after warm-up passes (0.3 s at least, see plan()), many repeats, median; each pass takes the
+// next of several random x so the routing (and the experts read) changes from pass to pass.
 // Columns:  GB/s = packed bytes of the distinct experts the pass selected (in that dtype, scales
 //   included) / pass time, median over passes; %BW = that / the read bandwidth measured right
 //   before and right after that row's passes (mean of the two medians, column "BW"): on a shared
@@ -52,11 +52,15 @@ const median = (v) => {
   return n % 2 ? s[(n - 1) / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
 };
 
-// Repeats: enough for a stable median within a time budget per (shape, dtype, T).
+// Repeats: enough for a stable median within a time budget per (shape, dtype, T). Warm-up: at
+// least 0.3 s of passes (3 at least, 1 for passes over 0.2 s). Right after the bandwidth reading
+// that precedes each row, short decode passes ran 5–10 % slower for ~0.1 s (measured: 3–60
+// warm-up passes gave OLMoE int4 T=1 81–85 % of the read bandwidth, 0.2 s of passes 88–93 %).
 function plan(estimateNs) {
   const budgetNs = (QUICK ? 0.6 : 2.5) * 1e9;
   const reps = Math.max(QUICK ? 3 : 5, Math.min(QUICK ? 20 : 60, Math.floor(budgetNs / Math.max(estimateNs, 1))));
-  return { warmup: estimateNs > 2e8 ? 1 : 3, reps };
+  const warmup = estimateNs > 2e8 ? 1 : Math.max(3, Math.ceil(0.3e9 / Math.max(estimateNs, 1)));
+  return { warmup, reps };
 }
 
 async function measure(layer, H, T, seedBase) {
