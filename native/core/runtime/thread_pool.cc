@@ -39,8 +39,19 @@ ThreadPool::ThreadPool(int threads, bool allow_pin) {
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
+void ThreadPool::poke() {
+  if (workers_.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++poke_;
+  }
+  wake_.notify_all();
+}
+
 PassLock::PassLock(ThreadPool& pool) : pool_(pool), lock_(pool.call_mutex_) {
-  if (pool_.pass_depth_++ > 0 || pool_.cpus_.empty()) return;
+  if (pool_.pass_depth_++ > 0) return;
+  pool_.poke();
+  if (pool_.cpus_.empty()) return;
   saved_.resize(sizeof(cpu_set_t));
   cpu_set_t* saved = reinterpret_cast<cpu_set_t*>(saved_.data());
   if (sched_getaffinity(0, sizeof(cpu_set_t), saved) == 0) restore_ = pin_cpu(pool_.cpus_[0]);
@@ -98,8 +109,10 @@ void ThreadPool::worker_loop(int index) {
     spin_for(kSpinNs, [&] { return published_.load(std::memory_order_acquire) != seen; });
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      const uint64_t poked = poke_;
+      wake_.wait(lock, [&] { return stop_ || generation_ != seen || poke_ != poked; });
       if (stop_) return;
+      if (generation_ == seen) continue;  // poked at the start of a pass: spin for its first task
       seen = generation_;
     }
     run_tasks(index);
