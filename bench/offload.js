@@ -138,7 +138,17 @@ async function measure(label, opts, T, passes, warm, profile) {
   console.log(`shape: ${LAYERS} layers × OLMoE (H ${SHAPE.hidden}, F ${SHAPE.intermediate}, E ${E}, top-${SHAPE.topK}), dtype ${dtype}, ` +
     `isa ${info.bestIsa}, ${info.hardwareThreads} threads; files ${prefix}.<layer>`);
   let t0 = Date.now();
-  const probe = await native.createModel({ ...SHAPE, layers: LAYERS, offload: { capacity: 1, path: prefix, coldCache: true } });
+  const probeOptions = { ...SHAPE, layers: LAYERS, offload: { capacity: 1, path: prefix, coldCache: true } };
+  let probe;
+  try {
+    probe = await native.createModel(probeOptions);
+  } catch (e) {
+    // Files of an earlier build's layout (or of other weights) are refused by name: write them again.
+    if (!/version \d+, this build reads version|written (for another shape|from other weights)/.test(String(e.message))) throw e;
+    console.log(`existing weight files refused (${e.message}); writing them again`);
+    for (let l = 0; l < LAYERS; l++) fs.rmSync(`${prefix}.${l}`, { force: true });
+    probe = await native.createModel(probeOptions);
+  }
   const pinfo = probe.info();
   console.log(`expert ${(pinfo.expertBytes / 1e6).toFixed(2)} MB, file ${(pinfo.offload[0].fileBytes / GB).toFixed(3)} GB/layer; ` +
     `files ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (written now or reused)`);
