@@ -52,14 +52,12 @@ PassLock::PassLock(ThreadPool& pool) : pool_(pool), lock_(pool.call_mutex_) {
   if (pool_.pass_depth_++ > 0) return;
   pool_.poke();
   if (pool_.cpus_.empty()) return;
-  saved_.resize(sizeof(cpu_set_t));
-  cpu_set_t* saved = reinterpret_cast<cpu_set_t*>(saved_.data());
-  if (sched_getaffinity(0, sizeof(cpu_set_t), saved) == 0) restore_ = pin_cpu(pool_.cpus_[0]);
+  if (sched_getaffinity(0, sizeof(saved_), &saved_) == 0) restore_ = pin_cpu(pool_.cpus_[0]);
 }
 
 PassLock::~PassLock() {
   --pool_.pass_depth_;
-  if (restore_) sched_setaffinity(0, sizeof(cpu_set_t), reinterpret_cast<cpu_set_t*>(saved_.data()));
+  if (restore_) sched_setaffinity(0, sizeof(saved_), &saved_);
 }
 
 ThreadPool::~ThreadPool() {

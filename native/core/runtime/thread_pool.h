@@ -2,6 +2,8 @@
 // counter (dynamic scheduling, so uneven experts balance themselves) and the calling thread
 // takes part. Calls from different threads are serialised: one forward at a time per pool.
 #pragma once
+#include <sched.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <exception>
@@ -28,7 +30,7 @@ class PassLock {
   ThreadPool& pool_;
   std::unique_lock<std::recursive_mutex> lock_;
   bool restore_ = false;
-  std::vector<unsigned char> saved_;  // the caller's cpu_set_t while pinned
+  cpu_set_t saved_;  // the caller's CPU mask while pinned
 };
 
 class ThreadPool {
