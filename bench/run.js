@@ -54,8 +54,8 @@ const median = (v) => {
 
 // Repeats: enough for a stable median within a time budget per (shape, dtype, T). Warm-up: at
 // least 0.3 s of passes (3 at least, 1 for passes over 0.2 s). Right after the bandwidth reading
-// that precedes each row, short decode passes ran 5–10 % slower for ~0.1 s (measured: 3–60
-// warm-up passes gave OLMoE int4 T=1 81–85 % of the read bandwidth, 0.2 s of passes 88–93 %).
+// that precedes each row, short decode passes ran 5–10 % slower for 0.1–0.2 s (measured: 5–60
+// warm-up passes gave OLMoE int4 T=1 75–90 % of the read bandwidth, 0.2 s of passes 88–93 %).
 function plan(estimateNs) {
   const budgetNs = (QUICK ? 0.6 : 2.5) * 1e9;
   const reps = Math.max(QUICK ? 3 : 5, Math.min(QUICK ? 20 : 60, Math.floor(budgetNs / Math.max(estimateNs, 1))));
