@@ -54,23 +54,23 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src) {
       case DType::I8: {
         quantise_block_int8(lane.data(), K, q.data(), sc.data());
         for (int b = 0; b < nb; ++b) {
-          uint8_t* blk = dst + size_t(b) * quant_block_stride(false);
+          uint8_t* blk = quant_block(dst, false, b);
           for (int kk = 0; kk < kQuantBlock; ++kk)
             blk[(kk / 4) * 128 + l * 4 + (kk % 4)] = uint8_t(q[b * kQuantBlock + kk] + 128);
-          reinterpret_cast<uint16_t*>(blk + quant_block_values(false))[l] = sc[b];
+          quant_block_scales(dst, false, b)[l] = sc[b];
         }
         break;
       }
       case DType::I4: {
         quantise_block_int4(lane.data(), K, q.data(), sc.data());
         for (int b = 0; b < nb; ++b) {
-          uint8_t* blk = dst + size_t(b) * quant_block_stride(true);
+          uint8_t* blk = quant_block(dst, true, b);
           for (int kk = 0; kk < kQuantBlock; ++kk) {
             uint8_t nib = uint8_t(q[b * kQuantBlock + kk] + 8);
             uint8_t& byte = blk[(kk / 4) * 64 + (l & 15) * 4 + (kk % 4)];
             byte = l < 16 ? uint8_t((byte & 0xF0) | nib) : uint8_t((byte & 0x0F) | (nib << 4));
           }
-          reinterpret_cast<uint16_t*>(blk + quant_block_values(true))[l] = sc[b];
+          quant_block_scales(dst, true, b)[l] = sc[b];
         }
         break;
       }
