@@ -27,15 +27,21 @@ static bool pin_cpu(int cpu) {
   return sched_setaffinity(0, sizeof(set), &set) == 0;
 }
 
+// The CPU of each thread when the pool may pin (see ThreadPool::pinned), else empty.
+static std::vector<int> pinning_cpus(int threads, bool allow_pin) {
+  const char* env = std::getenv("MOECAP_PIN");
+  cpu_set_t set;
+  if (!allow_pin || threads < 2 || (env && std::strcmp(env, "0") == 0)) return {};
+  if (sched_getaffinity(0, sizeof(set), &set) != 0 || CPU_COUNT(&set) != threads) return {};
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}
+
 ThreadPool::ThreadPool(int threads, bool allow_pin) {
   if (threads < 1) threads = 1;
-  cpu_set_t set;
-  const char* pin = std::getenv("MOECAP_PIN");
-  if (allow_pin && threads > 1 && !(pin && std::strcmp(pin, "0") == 0) && sched_getaffinity(0, sizeof(set), &set) == 0 &&
-      CPU_COUNT(&set) == threads) {
-    for (int c = 0; c < CPU_SETSIZE && (int)cpus_.size() < threads; ++c)
-      if (CPU_ISSET(c, &set)) cpus_.push_back(c);
-  }
+  cpus_ = pinning_cpus(threads, allow_pin);
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
