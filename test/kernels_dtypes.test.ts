@@ -19,14 +19,20 @@ const TOKENS = [1, 5, 33];
 // weight matrix even with the least-error block scale, three matrices in series).
 const BOUND: Record<DType, number> = { f32: 7e-7, bf16: 9e-3, int8: 2e-2, int4: 1.5e-1 };
 
+// The third shape gives an expert 129 down-projection panels, so the decode passes (T = 1, 5) split
+// it into tasks of 4+ panels and run the multi-panel decode tiles over strided panels (each of the
+// tile's weight streams walking through adjacent panels), which the small shapes never reach. Its
+// fp32 error is larger (1.7e-6 measured: rounding grows with the 4100-long down-projection sums), so
+// it is held to the f32 bound, 1e-5; the other dtypes to the same bounds as above.
 const SHAPES = [
-  { hidden: 72, intermediate: 40, experts: 7, topK: 3 },
-  { hidden: 100, intermediate: 48, experts: 5, topK: 2 },
+  { hidden: 72, intermediate: 40, experts: 7, topK: 3, f32Bound: BOUND.f32 },
+  { hidden: 100, intermediate: 48, experts: 5, topK: 2, f32Bound: BOUND.f32 },
+  { hidden: 4100, intermediate: 70, experts: 2, topK: 1, f32Bound: 1e-5 },
 ];
 
 describe.each(ISAS)('%s kernels', (isa) => {
   describe.each(DTYPES)('%s weights', (dtype) => {
-    test.each(SHAPES)('H=$hidden F=$intermediate E=$experts k=$topK', async (shape) => {
+    test.each(SHAPES)('H=$hidden F=$intermediate E=$experts k=$topK', async ({ f32Bound, ...shape }) => {
       const cfg = { ...shape, scoring: 'softmax' as const, renormalize: true };
       const weights = makeWeights(cfg, 5 + shape.hidden);
       const layer = await createMoeLayer({ ...cfg, dtype, isa, threads: 2, poison: true, weights });
@@ -39,8 +45,8 @@ describe.each(ISAS)('%s kernels', (isa) => {
         const r = await layer.forward(x);
         const ref = await layer.reference(x);
         expect(Array.from(r.expertIds)).toEqual(Array.from(ref.expertIds));
-        outs.push(...r.output);
-        refs.push(...ref.output);
+        for (const v of r.output) outs.push(v);
+        for (const v of ref.output) refs.push(v);
         // Repeat pass: bitwise identical.
         expect(bitwiseEqual((await layer.forward(x)).output, r.output)).toBe(true);
         // Each token alone == the same token inside the batch, bitwise.
@@ -50,7 +56,7 @@ describe.each(ISAS)('%s kernels', (isa) => {
         }
       }
       const err = relL2(outs, refs);
-      expect(err).toBeLessThan(BOUND[dtype]);
+      expect(err).toBeLessThan(dtype === 'f32' ? f32Bound : BOUND[dtype]);
       expect(err).toBeGreaterThan(0);
       layer.close();
     });
