@@ -38,6 +38,10 @@ static const KernelTable& pick_kernels(const std::string& isa, std::string& note
   return k;
 }
 
+std::shared_ptr<ThreadPool> make_thread_pool(const LayerConfig& c) {
+  return std::make_shared<ThreadPool>(c.threads > 0 ? c.threads : hardware_threads(), c.pin_threads);
+}
+
 // Resident slots an offload config asks for (experts), or an error naming the option.
 static int offload_capacity(const LayerConfig& c, const OffloadConfig& off) {
   const size_t eb = expert_packed_bytes(c.dtype, c.hidden, c.intermediate);
@@ -54,7 +58,7 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
     : cfg_(config),
       source_(std::move(weights)),
       kernels_(&pick_kernels(isa, isa_note_)),
-      pool_(pool ? std::move(pool) : std::make_shared<ThreadPool>(config.threads > 0 ? config.threads : hardware_threads(), config.pin_threads)) {
+      pool_(pool ? std::move(pool) : make_thread_pool(config)) {
   validate_config(cfg_);
   const double need = layer_packed_bytes(cfg_, offload.enabled ? offload_capacity(cfg_, offload) : cfg_.experts);
   const double avail = double(available_memory_bytes());

@@ -60,6 +60,9 @@ struct ReferenceResult {
 double layer_packed_bytes(const LayerConfig& c);
 // The same with offload on: only `resident_experts` routed experts are allocated.
 double layer_packed_bytes(const LayerConfig& c, int resident_experts);
+// The compute threads a config asks for (`threads`, 0 = all hardware threads; `pin_threads`).
+// A layer makes its own; a model makes one and shares it across its layers.
+std::shared_ptr<ThreadPool> make_thread_pool(const LayerConfig& c);
 
 class MoeLayer {
  public:

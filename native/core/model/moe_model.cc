@@ -14,7 +14,7 @@ MoeModel::MoeModel(const LayerConfig& config, const std::vector<std::shared_ptr<
   if (weights.empty()) throw_range("layers must be >= 1");
   if (offload_.enabled && offload_.prefetch) io_ = std::make_shared<Prefetcher>();
   // One set of worker threads for all layers (they run one after the other).
-  auto pool = std::make_shared<ThreadPool>(config.threads > 0 ? config.threads : hardware_threads(), config.pin_threads);
+  auto pool = make_thread_pool(config);
   for (size_t l = 0; l < weights.size(); ++l) {
     OffloadConfig off = offload_;
     if (!off.path.empty()) off.path += "." + std::to_string(l);
