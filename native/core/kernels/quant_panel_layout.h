@@ -20,12 +20,12 @@ static inline const uint8_t* quant_block(const uint8_t* panel, bool q4, int b) {
 static inline const uint16_t* quant_block_scales(const uint8_t* panel, bool q4, int b) {
   return reinterpret_cast<const uint16_t*>(quant_block(panel, q4, b) + quant_block_values(q4));
 }
-// The same places for the packer, which writes them.
+// The same places, writable, for the packer.
 static inline uint8_t* quant_block(uint8_t* panel, bool q4, int b) {
-  return panel + size_t(b) * quant_block_stride(q4);
+  return const_cast<uint8_t*>(quant_block(static_cast<const uint8_t*>(panel), q4, b));
 }
 static inline uint16_t* quant_block_scales(uint8_t* panel, bool q4, int b) {
-  return reinterpret_cast<uint16_t*>(quant_block(panel, q4, b) + quant_block_values(q4));
+  return const_cast<uint16_t*>(quant_block_scales(static_cast<const uint8_t*>(panel), q4, b));
 }
 
 }  // namespace moecap
