@@ -1,0 +1,67 @@
+// The errors moecap throws, one hierarchy with stable codes. Node's own convention: an argument
+// error stays a TypeError or RangeError (so `instanceof TypeError` keeps working) and carries a
+// `code`; `instanceof MoecapError` is true for every error moecap raised, whichever base it has.
+
+/** Stable error codes; the message may change between versions, the code does not. */
+export type ErrorCode =
+  | 'ERR_INVALID_ARGUMENT' // a method argument: typed-array type or length, shape, non-finite value
+  | 'ERR_INVALID_OPTION' // an option value or an unknown option key (API options, run plans)
+  | 'ERR_USAGE' // the command line
+  | 'ERR_CLOSED' // a layer or model used after close()
+  | 'ERR_OUT_OF_MEMORY' // larger than the memory available, or an allocation failed
+  | 'ERR_BACKEND_UNAVAILABLE' // a backend (CUDA, MPI) that cannot be loaded or used here
+  | 'ERR_CORRUPT_FILE' // a file whose content is not what it must be (expert file, results, profile)
+  | 'ERR_IO' // the operating system refused a file operation
+  | 'ERR_INTERNAL'; // a bug: please report it
+
+export const ERROR_CODES: readonly ErrorCode[] = [
+  'ERR_INVALID_ARGUMENT',
+  'ERR_INVALID_OPTION',
+  'ERR_USAGE',
+  'ERR_CLOSED',
+  'ERR_OUT_OF_MEMORY',
+  'ERR_BACKEND_UNAVAILABLE',
+  'ERR_CORRUPT_FILE',
+  'ERR_IO',
+  'ERR_INTERNAL',
+];
+
+const MOECAP = Symbol.for('moecap.error');
+
+function brand(e: Error, code: ErrorCode): void {
+  Object.defineProperty(e, MOECAP, { value: true });
+  Object.defineProperty(e, 'code', { value: code, enumerable: true, writable: false });
+}
+
+/** Base of every moecap error. `instanceof MoecapError` also holds for MoecapTypeError and MoecapRangeError. */
+export class MoecapError extends Error {
+  declare readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    brand(this, code);
+  }
+  static [Symbol.hasInstance](x: unknown): boolean {
+    return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[MOECAP] === true && (this === MoecapError || Function.prototype[Symbol.hasInstance].call(this, x));
+  }
+}
+
+/** A wrong type: still a TypeError. */
+export class MoecapTypeError extends TypeError {
+  declare readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'TypeError';
+    brand(this, code);
+  }
+}
+
+/** A value out of range: still a RangeError. */
+export class MoecapRangeError extends RangeError {
+  declare readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'RangeError';
+    brand(this, code);
+  }
+}
