@@ -2,11 +2,12 @@
 // CUDA only when the driver, a device and build-cuda/libmoecap_cuda.so are all usable, else the
 // CPU with the specific reason; MOECAP_BACKEND=cpu|cuda|auto overrides the argument.
 import { loadAddon } from './native/loader';
-import type { NativeBackendInfo } from './native/types';
+import { callNative } from './native/call';
+import type { Backend, BackendInfo } from './types';
 
-export type Backend = 'cpu' | 'cuda' | 'auto';
-export type BackendInfo = NativeBackendInfo;
+export type { Backend, BackendInfo } from './types';
 
 export function backendInfo(requested: Backend = 'auto'): BackendInfo {
-  return loadAddon().backendInfo(requested);
+  const addon = loadAddon();
+  return callNative(() => addon.backendInfo(requested)) as BackendInfo;
 }

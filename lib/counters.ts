@@ -2,6 +2,7 @@
 // RAPL energy, NVML, getrusage. Each reading is measured (value, unit, source) or unavailable
 // (reason) — never a zero standing in for a counter the machine lacks.
 import { loadAddon } from './native/loader';
+import { callNative } from './native/call';
 
 export type CounterReading =
   | { name: string; available: true; value: number; unit?: string; source: string }
@@ -25,16 +26,16 @@ export class Counters {
   private readonly native: NativeCounters;
   constructor() {
     const addon = loadAddon() as unknown as { NativeCounters: new () => NativeCounters };
-    this.native = new addon.NativeCounters();
+    this.native = callNative(() => new addon.NativeCounters());
   }
   start(): void {
-    this.native.start();
+    callNative(() => this.native.start());
   }
   stop(): CounterReading[] {
-    return this.native.stop();
+    return callNative(() => this.native.stop());
   }
   probe(): CounterAvailability[] {
-    return this.native.probe();
+    return callNative(() => this.native.probe());
   }
 }
 

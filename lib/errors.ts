@@ -28,6 +28,10 @@ export const ERROR_CODES: readonly ErrorCode[] = [
 
 const MOECAP = Symbol.for('moecap.error');
 
+export function isErrorCode(x: unknown): x is ErrorCode {
+  return typeof x === 'string' && (ERROR_CODES as readonly string[]).includes(x);
+}
+
 function brand(e: Error, code: ErrorCode): void {
   Object.defineProperty(e, MOECAP, { value: true });
   Object.defineProperty(e, 'code', { value: code, enumerable: true, writable: false });
@@ -49,8 +53,8 @@ export class MoecapError extends Error {
 /** A wrong type: still a TypeError. */
 export class MoecapTypeError extends TypeError {
   declare readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
-    super(message);
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'TypeError';
     brand(this, code);
   }
@@ -59,9 +63,36 @@ export class MoecapTypeError extends TypeError {
 /** A value out of range: still a RangeError. */
 export class MoecapRangeError extends RangeError {
   declare readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
-    super(message);
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'RangeError';
     brand(this, code);
   }
+}
+
+/** The command line: an unknown command or option, a missing or malformed value (exit code 2). */
+export class UsageError extends MoecapError {
+  constructor(message: string) {
+    super('ERR_USAGE', message);
+  }
+}
+
+/** A CAP run plan that cannot run: an option value, or a file an option names. Still a RangeError. */
+export class PlanError extends MoecapRangeError {
+  constructor(message: string, code: ErrorCode = 'ERR_INVALID_OPTION') {
+    super(code, message);
+  }
+}
+
+/** Bad input for the report (a missing, unreadable or malformed results file): no HTML is written. */
+export class ReportInputError extends MoecapError {
+  constructor(message: string, code: ErrorCode = 'ERR_CORRUPT_FILE') {
+    super(code, message);
+  }
+}
+
+/** The exit code of a command that threw `e`: 2 for bad input, 1 for anything else. */
+export function exitCodeFor(e: unknown): number {
+  const code = (e as { code?: unknown } | null)?.code;
+  return e instanceof MoecapError && (code === 'ERR_USAGE' || code === 'ERR_INVALID_OPTION' || code === 'ERR_INVALID_ARGUMENT') ? 2 : 1;
 }

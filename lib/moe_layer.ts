@@ -1,17 +1,40 @@
 // The public MoE layer: a thin wrapper over the native layer. Argument checking happens in the
-// binding (one options parser, messages naming the argument); this file only shapes types.
+// binding (one options parser, messages naming the argument); this file only shapes types and
+// routes every addon call through callNative (errors with a stable `code`).
+import { MoecapTypeError } from './errors';
 import { loadAddon } from './native/loader';
+import { callNative } from './native/call';
+import type { NativeMoeLayer } from './native/types';
 import type {
-  NativeLayerInfo,
-  NativeMoeLayer,
-  NativeOffloadInfo,
-  NativeReferenceResult,
-  NativeStats,
-} from './native/types';
+  CachePolicy,
+  DType,
+  ForwardResult,
+  Isa,
+  LayerInfo,
+  OffloadInfo,
+  OffloadStats,
+  ReferenceResult,
+  RouteResult,
+  Scoring,
+  SystemInfo,
+} from './types';
 
-export type Scoring = 'softmax' | 'sigmoid';
-export type DType = 'f32' | 'bf16' | 'int8' | 'int4';
-export type Isa = 'auto' | 'avx512' | 'avx2' | 'generic';
+export type {
+  CachePolicy,
+  DType,
+  ForwardResult,
+  ForwardStats,
+  Isa,
+  KernelIsa,
+  LayerInfo,
+  OffloadInfo,
+  OffloadPassStats,
+  OffloadStats,
+  ReferenceResult,
+  RouteResult,
+  Scoring,
+  SystemInfo,
+} from './types';
 
 /** Master weights in Hugging Face layout, fp32, row-major. */
 export interface ExplicitWeights {
@@ -78,8 +101,6 @@ export interface MoeLayerOptions {
   cudaCacheSlots?: number;
 }
 
-export type CachePolicy = 'lru' | 'lfu' | 'lfru' | 'static';
-
 export interface OffloadOptions {
   /** Resident experts: a count, a byte budget (whole experts), or a fraction of the experts. */
   capacity: number | { bytes: number } | { fraction: number };
@@ -93,30 +114,6 @@ export interface OffloadOptions {
   /** Drop the file's page cache (at open and after every read) so reads reach the device. */
   coldCache?: boolean;
 }
-export type OffloadInfo = NativeOffloadInfo;
-
-export type ForwardStats = NativeStats;
-
-export interface ForwardResult {
-  /** [T, H] */
-  output: Float32Array;
-  /** [T, k] in selection order */
-  expertIds: Int32Array;
-  /** [T, k] router weights after renormalisation and scaling */
-  expertWeights: Float32Array;
-  stats: ForwardStats;
-}
-
-export interface RouteResult {
-  expertIds: Int32Array;
-  expertWeights: Float32Array;
-  stats: ForwardStats;
-}
-
-/** fp64 reference computed from the fp32 master weights (not the quantised copies). */
-export type ReferenceResult = NativeReferenceResult;
-export type LayerInfo = NativeLayerInfo;
-
 const ISAS = ['auto', 'avx512', 'avx2', 'generic'];
 
 export class MoeLayer {
@@ -125,41 +122,50 @@ export class MoeLayer {
 
   /** Runs the layer on x [T, H] off the main thread. */
   async forward(x: Float32Array): Promise<ForwardResult> {
-    return (await this.native.forward(x)) as ForwardResult;
+    return (await callNative(() => this.native.forward(x))) as ForwardResult;
   }
 
   /** Router only: expert ids and weights for x [T, H]. */
   async route(x: Float32Array): Promise<RouteResult> {
-    const r = await this.native.route(x);
-    return { expertIds: r.expertIds, expertWeights: r.expertWeights, stats: r.stats };
+    const r = await callNative(() => this.native.route(x));
+    return { expertIds: r.expertIds, expertWeights: r.expertWeights, stats: r.stats } as RouteResult;
   }
 
   /** fp64 reference for the tokens in `sample` (default: all), with fp64 routing of every token. */
   async reference(x: Float32Array, sample?: Int32Array): Promise<ReferenceResult> {
-    return this.native.reference(x, sample);
+    return callNative(() => this.native.reference(x, sample));
   }
 
   info(): LayerInfo {
-    return this.native.info();
+    return callNative(() => this.native.info()) as LayerInfo;
   }
 
-  /** Offload configuration, resident experts and cumulative counters (throws without offload). */
+  /** Cumulative offload counters since creation or resetOffloadStats() (throws without offload);
+   *  the same name and counters as MoeModel.offloadStats(). */
+  offloadStats(): OffloadStats {
+    return this.offloadInfo().stats;
+  }
+
+  /**
+   * Offload configuration, resident experts and cumulative counters (throws without offload).
+   * @deprecated use offloadStats() for the counters and info().offload for the configuration.
+   */
   offloadInfo(): OffloadInfo {
-    return this.native.offloadInfo();
+    return callNative(() => this.native.offloadInfo()) as OffloadInfo;
   }
 
   /** Static policy: the passes so far were the profile run; pins the most used experts. */
   pinStatic(): Int32Array {
-    return this.native.pinStatic();
+    return callNative(() => this.native.pinStatic());
   }
 
   resetOffloadStats(): void {
-    this.native.resetOffloadStats();
+    callNative(() => this.native.resetOffloadStats());
   }
 
   /** Drops the weights file's page cache (a cold start for the next reads). */
   dropCache(): void {
-    this.native.dropCache();
+    callNative(() => this.native.dropCache());
   }
 
   get closed(): boolean {
@@ -168,7 +174,7 @@ export class MoeLayer {
 
   /** Frees the weights once in-flight passes finish. Later calls reject. */
   close(): void {
-    this.native.close();
+    callNative(() => this.native.close());
   }
 }
 
@@ -182,11 +188,13 @@ export function resolveIsa(option: Isa | undefined): Isa {
 }
 
 export async function createMoeLayer(options: MoeLayerOptions): Promise<MoeLayer> {
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  const native = await loadAddon().createLayer({ ...options, isa: resolveIsa(options.isa) });
+  if (options === null || typeof options !== 'object') throw new MoecapTypeError('ERR_INVALID_ARGUMENT', 'options must be an object');
+  const addon = loadAddon();
+  const native = await callNative(() => addon.createLayer({ ...options, isa: resolveIsa(options.isa) }));
   return new MoeLayer(native, options);
 }
 
-export function systemInfo() {
-  return loadAddon().systemInfo();
+export function systemInfo(): SystemInfo {
+  const addon = loadAddon();
+  return callNative(() => addon.systemInfo()) as SystemInfo;
 }

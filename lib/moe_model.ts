@@ -1,9 +1,14 @@
 // A stack of MoE layers with residuals (x ← x + moe_l(x)), for offload across layers: with
 // offload + prefetch, each layer's experts are predicted from the previous layer's input through
 // its own router and prefetched while the previous layer computes.
+import { MoecapTypeError } from './errors';
 import { loadAddon } from './native/loader';
+import { callNative } from './native/call';
 import { resolveIsa, type MoeLayerOptions, type SeededWeights } from './moe_layer';
-import type { NativeModelInfo, NativeModelResult, NativeMoeModel, NativeOffloadStats, NativePrediction } from './native/types';
+import type { NativeMoeModel } from './native/types';
+import type { ModelForwardResult, ModelInfo, ModelOffloadStats } from './types';
+
+export type { ModelForwardResult, ModelInfo, ModelOffloadStats, ModelStats, Prediction } from './types';
 
 export interface MoeModelOptions extends Omit<MoeLayerOptions, 'weights' | 'poison'> {
   /** Number of MoE layers (1..1024). */
@@ -12,38 +17,35 @@ export interface MoeModelOptions extends Omit<MoeLayerOptions, 'weights' | 'pois
   weights: SeededWeights;
 }
 
-export type ModelForwardResult = NativeModelResult;
-export type ModelInfo = NativeModelInfo;
-
 export class MoeModel {
   /** @internal */
   constructor(private readonly native: NativeMoeModel, readonly options: Readonly<MoeModelOptions>) {}
 
   /** Runs all layers on x [T, H] off the main thread; stats per layer, offload and prediction. */
   async forward(x: Float32Array): Promise<ModelForwardResult> {
-    return this.native.forward(x);
+    return (await callNative(() => this.native.forward(x))) as ModelForwardResult;
   }
 
   info(): ModelInfo {
-    return this.native.info();
+    return callNative(() => this.native.info()) as ModelInfo;
   }
 
   /** Cumulative offload counters summed over layers, and next-layer prediction accuracy. */
-  offloadStats(): NativeOffloadStats & { prediction: NativePrediction } {
-    return this.native.offloadStats();
+  offloadStats(): ModelOffloadStats {
+    return callNative(() => this.native.offloadStats());
   }
 
   /** Static policy: pins each layer's most used experts so far → the pinned experts per layer. */
   pinStatic(): Int32Array[] {
-    return this.native.pinStatic();
+    return callNative(() => this.native.pinStatic());
   }
 
   resetOffloadStats(): void {
-    this.native.resetOffloadStats();
+    callNative(() => this.native.resetOffloadStats());
   }
 
   dropCache(): void {
-    this.native.dropCache();
+    callNative(() => this.native.dropCache());
   }
 
   get closed(): boolean {
@@ -51,12 +53,13 @@ export class MoeModel {
   }
 
   close(): void {
-    this.native.close();
+    callNative(() => this.native.close());
   }
 }
 
 export async function createMoeModel(options: MoeModelOptions): Promise<MoeModel> {
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  const native = await loadAddon().createModel({ ...options, isa: resolveIsa(options.isa) });
+  if (options === null || typeof options !== 'object') throw new MoecapTypeError('ERR_INVALID_ARGUMENT', 'options must be an object');
+  const addon = loadAddon();
+  const native = await callNative(() => addon.createModel({ ...options, isa: resolveIsa(options.isa) }));
   return new MoeModel(native, options);
 }

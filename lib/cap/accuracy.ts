@@ -1,5 +1,6 @@
 // Layer fidelity against the fp64 reference (shared/REFERENCE.md "Accuracy"): relative L2, max abs
 // error, cosine, routing agreement, drop rate. Arithmetic on results only.
+import { routingAgreement, vectorErrors } from '../fidelity';
 
 export interface LayerFidelity {
   relativeL2: number;
@@ -12,40 +13,8 @@ export interface LayerFidelity {
   tokensCompared: number;
 }
 
-/** ‖y − r‖/‖r‖, max |y − r|, cos(y, r) over equal-length vectors. */
-export function vectorErrors(y: ArrayLike<number>, r: ArrayLike<number>): { relativeL2: number; maxAbsError: number; cosine: number } {
-  if (y.length !== r.length) throw new RangeError(`length mismatch: ${y.length} vs ${r.length}`);
-  let d2 = 0, r2 = 0, y2 = 0, dot = 0, maxAbs = 0;
-  for (let i = 0; i < y.length; i++) {
-    const d = y[i] - r[i];
-    d2 += d * d;
-    r2 += r[i] * r[i];
-    y2 += y[i] * y[i];
-    dot += y[i] * r[i];
-    if (Math.abs(d) > maxAbs) maxAbs = Math.abs(d);
-  }
-  return {
-    relativeL2: r2 > 0 ? Math.sqrt(d2 / r2) : Math.sqrt(d2),
-    maxAbsError: maxAbs,
-    // Both zero: identical (1); one zero: undefined direction, report 0.
-    cosine: r2 > 0 && y2 > 0 ? dot / Math.sqrt(r2 * y2) : r2 === 0 && y2 === 0 ? 1 : 0,
-  };
-}
-
-/** Fraction of tokens whose top-k id set (order ignored) equals the reference's. */
-export function routingAgreement(ids: ArrayLike<number>, refIds: ArrayLike<number>, topK: number): number {
-  if (ids.length !== refIds.length) throw new RangeError(`length mismatch: ${ids.length} vs ${refIds.length}`);
-  if (!(topK > 0) || ids.length % topK) throw new RangeError('ids length must be a multiple of topK');
-  const tokens = ids.length / topK;
-  if (tokens === 0) return 1;
-  let agree = 0;
-  for (let t = 0; t < tokens; t++) {
-    const a = Array.from({ length: topK }, (_, j) => ids[t * topK + j]).sort((x, y) => x - y);
-    const b = Array.from({ length: topK }, (_, j) => refIds[t * topK + j]).sort((x, y) => x - y);
-    if (a.every((v, i) => v === b[i])) agree++;
-  }
-  return agree / tokens;
-}
+// One implementation of the error measures, shared with the public fidelity().
+export { vectorErrors, routingAgreement };
 
 export function dropRate(dropped: number, assignments: number): number {
   if (!(assignments > 0)) return 0;

@@ -6,8 +6,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { loadAddon } from '../native/loader';
+import { callNative } from '../native/call';
+import { MoecapError } from '../errors';
 import type { NativeMeasured } from '../native/types';
-import { writeJsonAtomic } from './atomic_write';
+import { writeJsonAtomic } from '../io/atomic_write';
 import { defaultProfilePath, machineKey, type CpuMeasuredProfile, type MeasuredFigure } from './hardware';
 
 export interface CalibrateOptions {
@@ -35,11 +37,11 @@ export async function calibrate(o: CalibrateOptions = {}): Promise<CpuMeasuredPr
   const addon = loadAddon();
   const repeats = o.repeats ?? 7;
   const folder = o.offloadDir ?? os.tmpdir();
-  if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new RangeError(`offload folder '${folder}' is not a directory`);
-  const c = await addon.calibrate({ repeats, threads: o.threads, readBytes: o.readBytes });
+  if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new MoecapError('ERR_IO', `offload folder '${folder}' is not a directory`);
+  const c = await callNative(() => addon.calibrate({ repeats, threads: o.threads, readBytes: o.readBytes }));
   const fileRepeats = Math.min(repeats, 3);
-  const f = await addon.measureFileRead(folder, { bytes: o.fileBytes ?? 256 * 1024 * 1024, repeats: fileRepeats });
-  if (!c.fp32Flops || !c.copyBandwidth) throw new Error('calibrate() returned no compute or copy figures');
+  const f = await callNative(() => addon.measureFileRead(folder, { bytes: o.fileBytes ?? 256 * 1024 * 1024, repeats: fileRepeats }));
+  if (!c.fp32Flops || !c.copyBandwidth) throw new MoecapError('ERR_INTERNAL', 'calibrate() returned no compute or copy figures');
   const peakFlops: CpuMeasuredProfile['peakFlops'] = { f32: figure(c.fp32Flops, repeats) };
   if (c.bf16Flops) peakFlops.bf16 = figure(c.bf16Flops, repeats);
   if (c.int8Ops) peakFlops.int8 = figure(c.int8Ops, repeats);

@@ -3,6 +3,7 @@
 //          × seconds per 1M tokens / 3600
 // Utilisation spreads the purchase over the hours the hardware is busy (1 = always busy).
 // Every input is printed with the result and can be overridden; prices are assumptions.
+import { MoecapRangeError, MoecapTypeError, PlanError } from '../errors';
 
 export interface PriceEntry {
   priceUsd: number;
@@ -85,11 +86,11 @@ export const HOURS_PER_YEAR = 8760;
 
 export function costPerMillionTokens(inputs: CostInputs): CostResult {
   const { amortisationYears: years, utilisation: u, usdPerKWh, secondsPer1MTokens: s } = inputs;
-  if (!(years > 0)) throw new RangeError('amortisationYears must be > 0');
-  if (!(u > 0 && u <= 1)) throw new RangeError('utilisation must be in (0, 1]');
-  if (!(usdPerKWh >= 0)) throw new RangeError('usdPerKWh must be >= 0');
-  if (!(s > 0)) throw new RangeError('secondsPer1MTokens must be > 0');
-  if (!(inputs.power.watts >= 0)) throw new RangeError('power must be >= 0 W');
+  if (!(years > 0)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'amortisationYears must be > 0');
+  if (!(u > 0 && u <= 1)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'utilisation must be in (0, 1]');
+  if (!(usdPerKWh >= 0)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'usdPerKWh must be >= 0');
+  if (!(s > 0)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'secondsPer1MTokens must be > 0');
+  if (!(inputs.power.watts >= 0)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'power must be >= 0 W');
   const hardwarePriceUsd = inputs.components.reduce((a, c) => a + c.priceUsd, 0);
   const hardwareUsdPerHour = hardwarePriceUsd / (years * HOURS_PER_YEAR * u);
   const energyUsdPerHour = (inputs.power.watts * usdPerKWh) / 1000;
@@ -112,7 +113,7 @@ export function cpuComponents(prices: PriceTable, cores: number, dramGB: number)
 
 export function gpuComponents(prices: PriceTable, gpu: string, count = 1): CostComponent[] {
   const e = prices.gpu[gpu];
-  if (!e) throw new RangeError(`no price for gpu '${gpu}' (known: ${Object.keys(prices.gpu).join(', ')})`);
+  if (!e) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `no price for gpu '${gpu}' (known: ${Object.keys(prices.gpu).join(', ')})`);
   return [{ name: `${count}× ${gpu}`, priceUsd: count * e.priceUsd, powerW: count * e.powerW, source: e.source }];
 }
 
@@ -129,15 +130,15 @@ export function powerFrom(components: CostComponent[], energyJoules: number | nu
 
 /** Merges user overrides (partial, e.g. from a JSON file) over the defaults, checking types. */
 export function mergePrices(base: PriceTable, o: unknown): PriceTable {
-  if (o === null || typeof o !== 'object') throw new TypeError('price overrides must be a JSON object');
+  if (o === null || typeof o !== 'object') throw new MoecapTypeError('ERR_INVALID_OPTION', 'price overrides must be a JSON object');
   const r: PriceTable = JSON.parse(JSON.stringify(base));
   const obj = o as Record<string, unknown>;
   const num = (k: string, v: unknown) => {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TypeError(`price override '${k}' must be a number >= 0`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new MoecapTypeError('ERR_INVALID_OPTION', `price override '${k}' must be a number >= 0`);
     return v;
   };
   const entry = (k: string, v: unknown, prev?: PriceEntry): PriceEntry => {
-    if (v === null || typeof v !== 'object') throw new TypeError(`price override '${k}' must be an object`);
+    if (v === null || typeof v !== 'object') throw new MoecapTypeError('ERR_INVALID_OPTION', `price override '${k}' must be an object`);
     const e = v as Record<string, unknown>;
     return {
       priceUsd: e.priceUsd !== undefined ? num(`${k}.priceUsd`, e.priceUsd) : prev?.priceUsd ?? num(`${k}.priceUsd`, undefined),
@@ -150,13 +151,13 @@ export function mergePrices(base: PriceTable, o: unknown): PriceTable {
       case 'amortisationYears': case 'utilisation': case 'usdPerKWh': r[k] = num(k, v); break;
       case 'cpuPerCore': case 'dramPerGB': r[k] = entry(k, v, r[k]); break;
       case 'gpu':
-        if (v === null || typeof v !== 'object') throw new TypeError("price override 'gpu' must be an object");
+        if (v === null || typeof v !== 'object') throw new MoecapTypeError('ERR_INVALID_OPTION', "price override 'gpu' must be an object");
         for (const [g, e] of Object.entries(v as object)) r.gpu[g] = entry(`gpu.${g}`, e, r.gpu[g]);
         break;
       case 'note': break;
-      default: throw new TypeError(`unknown price override '${k}' (known: gpu, cpuPerCore, dramPerGB, amortisationYears, utilisation, usdPerKWh)`);
+      default: throw new MoecapTypeError('ERR_INVALID_OPTION', `unknown price override '${k}' (known: gpu, cpuPerCore, dramPerGB, amortisationYears, utilisation, usdPerKWh)`);
     }
   }
-  if (!(r.utilisation > 0 && r.utilisation <= 1)) throw new RangeError('utilisation must be in (0, 1]');
+  if (!(r.utilisation > 0 && r.utilisation <= 1)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'utilisation must be in (0, 1]');
   return r;
 }

@@ -1,6 +1,7 @@
 // Peak figures that S-MBU and S-MFU divide by. Either a named datasheet entry (dense peaks, no
 // structured sparsity) or a profile measured on this machine by `moecap calibrate`. Every
 // result names the peaks it used (`PeakSource`).
+import { MoecapRangeError, PlanError } from '../errors';
 import * as os from 'os';
 import * as path from 'path';
 
@@ -100,7 +101,7 @@ export interface PeakSource {
 
 export function findDatasheet(name: string): DatasheetEntry {
   const e = DATASHEETS.find((d) => d.name === name.toLowerCase());
-  if (!e) throw new RangeError(`unknown hardware '${name}' (known: ${DATASHEETS.map((d) => d.name).join(', ')})`);
+  if (!e) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `unknown hardware '${name}' (known: ${DATASHEETS.map((d) => d.name).join(', ')})`);
   return e;
 }
 
@@ -130,7 +131,7 @@ export function computePeakFor(dtype: string, peaks: PeakSource): { value: numbe
     case 'bf16': return { value: peaks.peakFlops.bf16, which: 'bf16' };
     case 'int8':
     case 'int4': return { value: peaks.peakFlops.int8, which: 'int8' };
-    default: throw new RangeError(`unknown dtype '${dtype}'`);
+    default: throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `unknown dtype '${dtype}'`);
   }
 }
 

@@ -8,5 +8,4 @@ export { paretoFrontier } from './pareto';
 export { radarScores, type RadarMethod } from './radar';
 export { validateResults, SCHEMA_VERSION, type Results, type ConfigResult } from './results';
 export { writeMoecapFiles, moecapRecords } from './moecap_files';
-export { CAP_COMMANDS, CAP_HELP_LINES, capMain } from './cli_hook';
 export { calibrate, loadProfile, saveProfile, profilePath, type CalibrateOptions } from './calibrate';

@@ -1,5 +1,6 @@
 // Sparsity-aware metrics of MoE-CAP §4 (shared/REFERENCE.md): distinct experts, S-MBU, S-MFU,
 // latency figures and percentiles. Pure arithmetic on measured inputs; nothing here measures.
+import { MoecapRangeError } from '../errors';
 
 /** Distinct experts touched by one pass of one layer: A = |∪_t ids(t)|. Negative ids (dropped) are skipped. */
 export function distinctExperts(ids: ArrayLike<number>): number {
@@ -14,7 +15,7 @@ export function expertHistogram(ids: ArrayLike<number>, experts: number): number
   for (let i = 0; i < ids.length; i++) {
     const e = ids[i];
     if (e >= 0) {
-      if (e >= experts) throw new RangeError(`expert id ${e} out of range [0, ${experts})`);
+      if (e >= experts) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `expert id ${e} out of range [0, ${experts})`);
       h[e]++;
     }
   }
@@ -23,8 +24,8 @@ export function expertHistogram(ids: ArrayLike<number>, experts: number): number
 
 /** E[A] under uniform routing of T tokens, k distinct experts each: E·(1 − (1 − k/E)^T). */
 export function expectedDistinctUniform(experts: number, topK: number, tokens: number): number {
-  if (!(experts > 0) || !(topK > 0) || topK > experts) throw new RangeError('need 0 < topK <= experts');
-  if (!(tokens >= 0)) throw new RangeError('tokens must be >= 0');
+  if (!(experts > 0) || !(topK > 0) || topK > experts) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'need 0 < topK <= experts');
+  if (!(tokens >= 0)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'tokens must be >= 0');
   return experts * (1 - Math.pow(1 - topK / experts, tokens));
 }
 
@@ -50,7 +51,7 @@ export function layerBytes(a: {
   kvBytes?: number;
 }): LayerBytes {
   for (const [k, v] of Object.entries(a))
-    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new RangeError(`${k} must be a finite number >= 0, got ${v}`);
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${k} must be a finite number >= 0, got ${v}`);
   const experts = a.distinctExperts * a.expertBytes;
   const shared = a.sharedBytes ?? 0;
   const attention = (a.attentionBytes ?? 0) + (a.kvBytes ?? 0);
@@ -59,8 +60,8 @@ export function layerBytes(a: {
 
 /** S-MBU = bytes / seconds / peak bandwidth (bytes/s). */
 export function smbu(bytes: number, seconds: number, peakBandwidth: number): number {
-  if (!(seconds > 0)) throw new RangeError('seconds must be > 0');
-  if (!(peakBandwidth > 0)) throw new RangeError('peakBandwidth must be > 0');
+  if (!(seconds > 0)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'seconds must be > 0');
+  if (!(peakBandwidth > 0)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'peakBandwidth must be > 0');
   return bytes / seconds / peakBandwidth;
 }
 
@@ -75,7 +76,7 @@ export function flopsPerToken(s: { hidden: number; experts: number; topK: number
 
 /** S-MFU = tokens/s · FLOPs per token / peak FLOP/s. */
 export function smfu(tokensPerSecond: number, flopsPerTok: number, peakFlops: number): number {
-  if (!(peakFlops > 0)) throw new RangeError('peakFlops must be > 0');
+  if (!(peakFlops > 0)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'peakFlops must be > 0');
   return (tokensPerSecond * flopsPerTok) / peakFlops;
 }
 
@@ -89,13 +90,18 @@ export function tierUtilisation(bytesMoved: number, seconds: number, tierBandwid
  * sorted x, h = (n−1)·p, result = x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋]).
  */
 export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) throw new RangeError('percentile of an empty list');
-  if (!(p >= 0 && p <= 1)) throw new RangeError('p must be in [0, 1]');
+  if (values.length === 0) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'percentile of an empty list');
+  if (!(p >= 0 && p <= 1)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'p must be in [0, 1]');
   const s = [...values].sort((a, b) => a - b);
   const h = (s.length - 1) * p;
   const lo = Math.floor(h);
   const hi = Math.min(lo + 1, s.length - 1);
   return s[lo] + (h - lo) * (s[hi] - s[lo]);
+}
+
+/** The median: percentile(values, 0.5). */
+export function median(values: readonly number[]): number {
+  return percentile(values, 0.5);
 }
 
 export interface Summary {
@@ -110,7 +116,7 @@ export interface Summary {
 }
 
 export function summarize(values: readonly number[]): Summary {
-  const p50 = percentile(values, 0.5);
+  const p50 = median(values);
   return {
     n: values.length,
     median: p50,
@@ -125,6 +131,6 @@ export function summarize(values: readonly number[]): Summary {
 
 /** Throughput of a pass: tokens / seconds. */
 export function tokensPerSecond(tokens: number, seconds: number): number {
-  if (!(seconds > 0)) throw new RangeError('seconds must be > 0');
+  if (!(seconds > 0)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'seconds must be > 0');
   return tokens / seconds;
 }

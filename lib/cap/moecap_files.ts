@@ -11,7 +11,7 @@
 // measure is null rather than 0.
 import * as path from 'path';
 import * as fs from 'fs';
-import { writeJsonAtomic } from './atomic_write';
+import { writeJsonAtomic } from '../io/atomic_write';
 import { findPreset } from './presets';
 import type { ConfigResult, Results } from './results';
 import { matchTaskAccuracy } from './task_accuracy';

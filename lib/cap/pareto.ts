@@ -1,6 +1,7 @@
 // Pareto frontier of a sweep on the CAP axes: cost (lower is better), accuracy and performance
 // (higher is better). A config is dominated when another is at least as good on all three axes and
 // strictly better on one; each dominated config names one frontier config that dominates it.
+import { MoecapRangeError } from '../errors';
 
 export interface CapPoint {
   id: string;
@@ -24,10 +25,10 @@ export function dominates(a: CapPoint, b: CapPoint): boolean {
 export function paretoFrontier(points: readonly CapPoint[]): ParetoResult {
   const ids = new Set<string>();
   for (const p of points) {
-    if (ids.has(p.id)) throw new RangeError(`duplicate config id '${p.id}'`);
+    if (ids.has(p.id)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `duplicate config id '${p.id}'`);
     ids.add(p.id);
     for (const k of ['cost', 'accuracy', 'performance'] as const)
-      if (!Number.isFinite(p[k])) throw new RangeError(`config '${p.id}': ${k} must be a finite number, got ${p[k]}`);
+      if (!Number.isFinite(p[k])) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `config '${p.id}': ${k} must be a finite number, got ${p[k]}`);
   }
   const frontierPts = points.filter((p) => !points.some((q) => q !== p && dominates(q, p)));
   const dominatedBy: Record<string, string> = {};

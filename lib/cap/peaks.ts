@@ -2,6 +2,7 @@
 // `moecap calibrate` (--hardware-profile FILE, MOECAP_HARDWARE_PROFILE, or this machine's profile in
 // the cache folder, hardware.ts defaultProfilePath). Without any,
 // S-MBU and S-MFU are reported unavailable with the reason — never computed against a guess.
+import { PlanError } from '../errors';
 import * as fs from 'fs';
 import * as os from 'os';
 import { defaultProfilePath, machineKey, findDatasheet, peaksFromDatasheet, peaksFromProfile, type CpuMeasuredProfile, type PeakSource } from './hardware';
@@ -17,9 +18,9 @@ export function resolvePeaks(hardware: string | null, profileFile: string | null
   try {
     p = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new RangeError(`cannot read hardware profile '${file}': ${(e as Error).message}`);
+    throw new PlanError(`cannot read hardware profile '${file}': ${(e as Error).message}`);
   }
   if (p?.kind !== 'cpu-measured' || typeof p.readBandwidth?.value !== 'number' || typeof p.peakFlops !== 'object')
-    throw new RangeError(`hardware profile '${file}' is not a cpu-measured profile (kind, readBandwidth.value, peakFlops)`);
+    throw new PlanError(`hardware profile '${file}' is not a cpu-measured profile (kind, readBandwidth.value, peakFlops)`);
   return peaksFromProfile(p);
 }

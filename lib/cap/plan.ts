@@ -1,6 +1,7 @@
 // A CAP run plan: list-valued options whose cartesian product is the sweep. Expansion order puts
 // the options that need new layers (preset, layers, dtype, threads, capacity factor) outermost so
 // the runner builds each set of layers once.
+import { MoecapTypeError, PlanError } from '../errors';
 import { createHash } from 'crypto';
 import { findPreset } from './presets';
 import type { ConfigOptions, RoutingSpec } from './results';
@@ -72,44 +73,44 @@ export const DEFAULT_PLAN: RunPlan = {
 const DTYPES = ['f32', 'bf16', 'int8', 'int4'];
 
 function ints(name: string, v: unknown[], min: number): void {
-  if (!Array.isArray(v) || v.length === 0) throw new RangeError(`${name} needs at least one value`);
+  if (!Array.isArray(v) || v.length === 0) throw new PlanError(`${name} needs at least one value`);
   for (const x of v)
-    if (!Number.isInteger(x) || (x as number) < min) throw new RangeError(`${name} values must be integers >= ${min}, got ${x}`);
+    if (!Number.isInteger(x) || (x as number) < min) throw new PlanError(`${name} values must be integers >= ${min}, got ${x}`);
 }
 
 /** Checks a plan; throws a RangeError/TypeError naming the option. Returns a normalised copy. */
 export function validatePlan(p: Partial<RunPlan>): RunPlan {
-  if (p === null || typeof p !== 'object') throw new TypeError('plan must be an object');
+  if (p === null || typeof p !== 'object') throw new MoecapTypeError('ERR_INVALID_OPTION', 'plan must be an object');
   const known = new Set(Object.keys(DEFAULT_PLAN));
-  for (const k of Object.keys(p)) if (!known.has(k)) throw new TypeError(`unknown plan option '${k}'`);
+  for (const k of Object.keys(p)) if (!known.has(k)) throw new MoecapTypeError('ERR_INVALID_OPTION', `unknown plan option '${k}'`);
   const plan: RunPlan = { ...DEFAULT_PLAN, ...JSON.parse(JSON.stringify(p)) };
-  if (!Array.isArray(plan.presets) || plan.presets.length === 0) throw new RangeError('presets needs at least one value');
+  if (!Array.isArray(plan.presets) || plan.presets.length === 0) throw new PlanError('presets needs at least one value');
   plan.presets = plan.presets.map((n) => findPreset(String(n)).name);
   ints('layers', plan.layers, 1);
   ints('batch', plan.batch, 1);
   ints('seqLen', plan.seqLen, 1);
   ints('steps', plan.steps, 1);
-  if (!Array.isArray(plan.phases) || plan.phases.length === 0) throw new RangeError('phases needs at least one value');
-  for (const ph of plan.phases) if (ph !== 'prefill' && ph !== 'decode') throw new RangeError(`phase must be prefill or decode, got '${ph}'`);
-  for (const d of plan.dtypes ?? []) if (!DTYPES.includes(d)) throw new RangeError(`dtype must be one of ${DTYPES.join(', ')}, got '${d}'`);
-  if (!plan.dtypes?.length) throw new RangeError('dtypes needs at least one value');
-  if (!plan.threads?.length) throw new RangeError('threads needs at least one value');
-  for (const t of plan.threads) if (t !== null && (!Number.isInteger(t) || t < 1)) throw new RangeError(`threads values must be integers >= 1, got ${t}`);
-  if (!plan.capacityFactor?.length) throw new RangeError('capacityFactor needs at least one value');
-  for (const c of plan.capacityFactor) if (!(typeof c === 'number' && Number.isFinite(c) && c >= 0)) throw new RangeError(`capacity factor must be a number >= 0, got ${c}`);
-  if (!plan.residentFraction?.length) throw new RangeError('residentFraction needs at least one value');
-  for (const f of plan.residentFraction) if (!(typeof f === 'number' && f > 0 && f <= 1)) throw new RangeError(`offload (resident fraction) must be in (0, 1], got ${f}`);
-  if (!['lru', 'lfu', 'lfru', 'static'].includes(plan.offloadPolicy)) throw new RangeError(`offload policy must be lru, lfu, lfru or static, got '${plan.offloadPolicy}'`);
-  if (typeof plan.coldCache !== 'boolean') throw new TypeError('coldCache must be a boolean');
-  if (!plan.skew?.length) throw new RangeError('skew needs at least one value');
-  for (const s of plan.skew) if (!(typeof s === 'number' && Number.isFinite(s) && s >= 0)) throw new RangeError(`skew must be a number >= 0, got ${s}`);
-  if (plan.trace !== null && typeof plan.trace !== 'string') throw new TypeError('trace must be a file path');
-  if (!Number.isInteger(plan.repeats) || plan.repeats < 1) throw new RangeError(`repeats must be an integer >= 1, got ${plan.repeats}`);
-  if (plan.budgetSeconds !== null && !(typeof plan.budgetSeconds === 'number' && plan.budgetSeconds > 0)) throw new RangeError(`budget must be a number of seconds > 0, got ${plan.budgetSeconds}`);
-  if (!Number.isInteger(plan.warmup) || plan.warmup < 0) throw new RangeError(`warmup must be an integer >= 0, got ${plan.warmup}`);
-  if (!Number.isInteger(plan.fidelityTokens) || plan.fidelityTokens < 1) throw new RangeError(`fidelity tokens must be an integer >= 1, got ${plan.fidelityTokens}`);
-  if (!Number.isSafeInteger(plan.seed) || plan.seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${plan.seed}`);
-  if (plan.radarMethod !== 'ratio-to-best' && plan.radarMethod !== 'min-max') throw new RangeError(`radar method must be ratio-to-best or min-max, got '${plan.radarMethod}'`);
+  if (!Array.isArray(plan.phases) || plan.phases.length === 0) throw new PlanError('phases needs at least one value');
+  for (const ph of plan.phases) if (ph !== 'prefill' && ph !== 'decode') throw new PlanError(`phase must be prefill or decode, got '${ph}'`);
+  for (const d of plan.dtypes ?? []) if (!DTYPES.includes(d)) throw new PlanError(`dtype must be one of ${DTYPES.join(', ')}, got '${d}'`);
+  if (!plan.dtypes?.length) throw new PlanError('dtypes needs at least one value');
+  if (!plan.threads?.length) throw new PlanError('threads needs at least one value');
+  for (const t of plan.threads) if (t !== null && (!Number.isInteger(t) || t < 1)) throw new PlanError(`threads values must be integers >= 1, got ${t}`);
+  if (!plan.capacityFactor?.length) throw new PlanError('capacityFactor needs at least one value');
+  for (const c of plan.capacityFactor) if (!(typeof c === 'number' && Number.isFinite(c) && c >= 0)) throw new PlanError(`capacity factor must be a number >= 0, got ${c}`);
+  if (!plan.residentFraction?.length) throw new PlanError('residentFraction needs at least one value');
+  for (const f of plan.residentFraction) if (!(typeof f === 'number' && f > 0 && f <= 1)) throw new PlanError(`offload (resident fraction) must be in (0, 1], got ${f}`);
+  if (!['lru', 'lfu', 'lfru', 'static'].includes(plan.offloadPolicy)) throw new PlanError(`offload policy must be lru, lfu, lfru or static, got '${plan.offloadPolicy}'`);
+  if (typeof plan.coldCache !== 'boolean') throw new MoecapTypeError('ERR_INVALID_OPTION', 'coldCache must be a boolean');
+  if (!plan.skew?.length) throw new PlanError('skew needs at least one value');
+  for (const s of plan.skew) if (!(typeof s === 'number' && Number.isFinite(s) && s >= 0)) throw new PlanError(`skew must be a number >= 0, got ${s}`);
+  if (plan.trace !== null && typeof plan.trace !== 'string') throw new MoecapTypeError('ERR_INVALID_OPTION', 'trace must be a file path');
+  if (!Number.isInteger(plan.repeats) || plan.repeats < 1) throw new PlanError(`repeats must be an integer >= 1, got ${plan.repeats}`);
+  if (plan.budgetSeconds !== null && !(typeof plan.budgetSeconds === 'number' && plan.budgetSeconds > 0)) throw new PlanError(`budget must be a number of seconds > 0, got ${plan.budgetSeconds}`);
+  if (!Number.isInteger(plan.warmup) || plan.warmup < 0) throw new PlanError(`warmup must be an integer >= 0, got ${plan.warmup}`);
+  if (!Number.isInteger(plan.fidelityTokens) || plan.fidelityTokens < 1) throw new PlanError(`fidelity tokens must be an integer >= 1, got ${plan.fidelityTokens}`);
+  if (!Number.isSafeInteger(plan.seed) || plan.seed < 0) throw new PlanError(`seed must be a non-negative integer, got ${plan.seed}`);
+  if (plan.radarMethod !== 'ratio-to-best' && plan.radarMethod !== 'min-max') throw new PlanError(`radar method must be ratio-to-best or min-max, got '${plan.radarMethod}'`);
   return plan;
 }
 

@@ -1,6 +1,7 @@
 // Model presets: the MoE layer shape and router semantics of public MoE models
 // (shared/REFERENCE.md "Model shapes", taken from each model's public config.json), plus a tiny
 // preset for tests. One preset describes ONE MoE layer; `moeLayers` says how many the model has.
+import { MoecapRangeError, PlanError } from '../errors';
 import type { Scoring } from '../moe_layer';
 
 export interface RouterSemantics {
@@ -118,7 +119,7 @@ export const PRESETS: readonly ModelPreset[] = [
 
 export function findPreset(name: string): ModelPreset {
   const p = PRESETS.find((q) => q.name === name.toLowerCase());
-  if (!p) throw new RangeError(`unknown preset '${name}' (known: ${PRESETS.map((q) => q.name).join(', ')})`);
+  if (!p) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `unknown preset '${name}' (known: ${PRESETS.map((q) => q.name).join(', ')})`);
   return p;
 }
 
@@ -134,6 +135,6 @@ export function bytesPerWeight(dtype: string): number {
     case 'bf16': return 2;
     case 'int8': return 1;
     case 'int4': return 0.5;
-    default: throw new RangeError(`unknown dtype '${dtype}' (known: f32, bf16, int8, int4)`);
+    default: throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `unknown dtype '${dtype}' (known: f32, bf16, int8, int4)`);
   }
 }

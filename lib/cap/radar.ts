@@ -5,6 +5,7 @@
 //       Proportional: a config half as fast scores 0.5; never 0 for a working config.
 //   'min-max': (v − min)/(max − min), cost inverted (max − c)/(max − min); the worst scores 0.
 //       When all values of an axis are equal, every config scores 1 on it.
+import { MoecapRangeError } from '../errors';
 import type { CapPoint } from './pareto';
 
 export type RadarMethod = 'ratio-to-best' | 'min-max';
@@ -19,8 +20,8 @@ export interface RadarScore {
 export function radarScores(points: readonly CapPoint[], method: RadarMethod = 'ratio-to-best'): RadarScore[] {
   if (points.length === 0) return [];
   for (const p of points) {
-    if (!(p.cost > 0) && method === 'ratio-to-best') throw new RangeError(`config '${p.id}': cost must be > 0 for ratio-to-best`);
-    if (!(p.performance >= 0) || !(p.accuracy >= 0)) throw new RangeError(`config '${p.id}': accuracy and performance must be >= 0`);
+    if (!(p.cost > 0) && method === 'ratio-to-best') throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `config '${p.id}': cost must be > 0 for ratio-to-best`);
+    if (!(p.performance >= 0) || !(p.accuracy >= 0)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `config '${p.id}': accuracy and performance must be >= 0`);
   }
   const axis = (k: 'cost' | 'accuracy' | 'performance') => points.map((p) => p[k]);
   const [c, a, f] = [axis('cost'), axis('accuracy'), axis('performance')];

@@ -11,6 +11,7 @@
 // apart) and the rest at −4; x keeps N(0,1)-like magnitude in the null space of W. Every router
 // (softmax/sigmoid, renormalised or not, grouped when the chosen experts fit in the kept groups)
 // then selects the designed set. The runner measures how often it did (designAgreement).
+import { MoecapRangeError, PlanError } from '../errors';
 import * as fs from 'fs';
 
 /** mulberry32: small deterministic PRNG (inputs must be reproducible across resumed runs). */
@@ -45,7 +46,7 @@ export function zipfWeights(experts: number, alpha: number): number[] {
 export function sampleRouting(T: number, k: number, weights: number[], seed: number): Int32Array {
   const u = rng(seed);
   const E = weights.length;
-  if (k > E) throw new RangeError('k must be <= number of experts');
+  if (k > E) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'k must be <= number of experts');
   const ids = new Int32Array(T * k);
   const w = new Float64Array(E);
   for (let t = 0; t < T; t++) {
@@ -80,7 +81,7 @@ export function parseTrace(file: string, experts: number, topK: number): Routing
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new RangeError(`cannot read trace '${file}': ${(e as Error).message}`);
+    throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `cannot read trace '${file}': ${(e as Error).message}`);
   }
   const perLayer = new Map<number, Map<number, number[]>>();
   const lines = text.split('\n');
@@ -92,28 +93,28 @@ export function parseTrace(file: string, experts: number, topK: number): Routing
     try {
       o = JSON.parse(line);
     } catch {
-      throw new RangeError(`${where}: not valid JSON`);
+      throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${where}: not valid JSON`);
     }
     const r = o as { layer?: unknown; token?: unknown; experts?: unknown };
-    if (r === null || typeof r !== 'object') throw new RangeError(`${where}: expected an object {layer, token, experts}`);
-    if (!Number.isInteger(r.layer) || (r.layer as number) < 0) throw new RangeError(`${where}: 'layer' must be an integer >= 0`);
-    if (!Number.isInteger(r.token) || (r.token as number) < 0) throw new RangeError(`${where}: 'token' must be an integer >= 0`);
+    if (r === null || typeof r !== 'object') throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${where}: expected an object {layer, token, experts}`);
+    if (!Number.isInteger(r.layer) || (r.layer as number) < 0) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${where}: 'layer' must be an integer >= 0`);
+    if (!Number.isInteger(r.token) || (r.token as number) < 0) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${where}: 'token' must be an integer >= 0`);
     if (!Array.isArray(r.experts) || r.experts.length !== topK)
-      throw new RangeError(`${where}: 'experts' must be an array of ${topK} expert ids (the preset's k)`);
+      throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${where}: 'experts' must be an array of ${topK} expert ids (the preset's k)`);
     for (const e of r.experts)
-      if (!Number.isInteger(e) || e < 0 || e >= experts) throw new RangeError(`${where}: expert id ${e} out of range [0, ${experts})`);
-    if (new Set(r.experts).size !== topK) throw new RangeError(`${where}: expert ids must be distinct`);
+      if (!Number.isInteger(e) || e < 0 || e >= experts) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${where}: expert id ${e} out of range [0, ${experts})`);
+    if (new Set(r.experts).size !== topK) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${where}: expert ids must be distinct`);
     const l = r.layer as number, t = r.token as number;
     if (!perLayer.has(l)) perLayer.set(l, new Map());
-    if (perLayer.get(l)!.has(t)) throw new RangeError(`${where}: token ${t} of layer ${l} appears twice`);
+    if (perLayer.get(l)!.has(t)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${where}: token ${t} of layer ${l} appears twice`);
     perLayer.get(l)!.set(t, r.experts as number[]);
   }
-  if (perLayer.size === 0) throw new RangeError(`trace '${file}' has no routing lines`);
+  if (perLayer.size === 0) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `trace '${file}' has no routing lines`);
   const maxLayer = Math.max(...perLayer.keys());
   const layers: Int32Array[] = [];
   for (let l = 0; l <= maxLayer; l++) {
     const m = perLayer.get(l);
-    if (!m) throw new RangeError(`trace '${file}': layer ${l} is missing (layers must be 0..${maxLayer})`);
+    if (!m) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `trace '${file}': layer ${l} is missing (layers must be 0..${maxLayer})`);
     const toks = [...m.keys()].sort((a, b) => a - b);
     const ids = new Int32Array(toks.length * topK);
     toks.forEach((t, i) => ids.set(m.get(t)!, i * topK));
@@ -137,7 +138,7 @@ export class InputDesigner {
   private readonly P: Float64Array; // [H, E] = Wᵀ (W Wᵀ)⁻¹
   constructor(private readonly W: Float32Array, readonly experts: number, readonly hidden: number) {
     const E = experts, H = hidden;
-    if (E > H) throw new RangeError(`designed routing needs experts <= hidden (E=${E}, H=${H})`);
+    if (E > H) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `designed routing needs experts <= hidden (E=${E}, H=${H})`);
     // Gram matrix and its Cholesky factor (W has full row rank with probability 1).
     const G = new Float64Array(E * E);
     for (let i = 0; i < E; i++)
@@ -152,7 +153,7 @@ export class InputDesigner {
         let s = G[i * E + j];
         for (let p = 0; p < j; p++) s -= Lc[i * E + p] * Lc[j * E + p];
         if (i === j) {
-          if (!(s > 0)) throw new RangeError('router matrix is rank-deficient; cannot design routing');
+          if (!(s > 0)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'router matrix is rank-deficient; cannot design routing');
           Lc[i * E + i] = Math.sqrt(s);
         } else Lc[i * E + j] = s / Lc[j * E + j];
       }

@@ -23,7 +23,8 @@ import { loadTaskAccuracy, matchTaskAccuracy } from './task_accuracy';
 import { resolvePeaks } from './peaks';
 import { naturalTokens, parseTrace, sampleRouting, traceSlice, zipfWeights, InputDesigner, type RoutingTrace } from './routing';
 import { seededRouter } from './seeded_router';
-import { writeJsonAtomic } from './atomic_write';
+import { writeJsonAtomic } from '../io/atomic_write';
+import { MoecapError, PlanError } from '../errors';
 import { raplEnergy } from './energy';
 import { writeMoecapFiles } from './moecap_files';
 import { SCHEMA_VERSION, validateResults, type CapPhase, type CapSummary, type ConfigOptions, type ConfigResult, type Counter, type Results, type Unavailable } from './results';
@@ -51,7 +52,7 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
-export class PlanError extends RangeError {}
+export { PlanError };
 
 /** Distinct inputs cycled through the samples of a config, fewer for big passes (memory, design time). */
 const MAX_INPUT_VARIANTS = 4;
@@ -475,7 +476,7 @@ export async function run(planIn: Partial<RunPlan>, opts: RunOptions = {}): Prom
     results.updatedAt = now();
     results.cap = results.configs.length ? capSummary(results.configs, results.taskAccuracy, prep.plan.radarMethod) : null;
     const errs = validateResults(results);
-    if (errs.length) throw new Error(`internal error: results do not match the schema: ${errs.slice(0, 3).join('; ')}`);
+    if (errs.length) throw new MoecapError('ERR_INTERNAL', `internal error: results do not match the schema: ${errs.slice(0, 3).join('; ')}`);
     if (!outDir) return;
     writeJsonAtomic(path.join(outDir, 'results.json'), results);
     writeMoecapFiles(outDir, results);

@@ -4,6 +4,7 @@
 // key + col·0xD1B54A32D192ED03, four 16-bit uniforms summed, rescaled to unit variance, times
 // 1/sqrt(cols). The runner needs the router to design inputs whose routing it knows in advance
 // (skewed and replayed routing), without copying multi-GB expert weights through JS.
+import { MoecapRangeError } from '../errors';
 const M64 = (1n << 64n) - 1n;
 
 function splitmix64(z: bigint): bigint {
@@ -15,7 +16,7 @@ function splitmix64(z: bigint): bigint {
 
 /** Router weights [E, H] (row e = expert e), as Float32 like the native master copy. */
 export function seededRouter(seed: number, experts: number, hidden: number): Float32Array {
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError('seed must be a non-negative safe integer');
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'seed must be a non-negative safe integer');
   const out = new Float32Array(experts * hidden);
   const scale = Math.fround(Math.sqrt(3) / Math.sqrt(hidden));
   const inv16 = 1 / 65536;

@@ -1,13 +1,15 @@
 // A small argv parser: `--name value`, `--name=value`, `--flag`; lists as `1,4,16`.
 // Unknown options are an error naming the option (the caller lists what is known).
+import { UsageError } from '../errors';
+
+export { UsageError };
+
 export interface OptionSpec {
   name: string;
   type: 'string' | 'number' | 'number-list' | 'string-list' | 'boolean';
   description: string;
   default?: string | number | boolean | number[] | string[];
 }
-
-export class UsageError extends Error {}
 
 export type ParsedArgs = Record<string, string | number | boolean | number[] | string[] | undefined>;
 
@@ -17,10 +19,12 @@ function toNumber(name: string, v: string): number {
   return n;
 }
 
-export function parseArgs(argv: string[], specs: OptionSpec[]): { options: ParsedArgs; positional: string[] } {
+/** `given`: the options set on the command line (the others hold their defaults). */
+export function parseArgs(argv: string[], specs: OptionSpec[]): { options: ParsedArgs; positional: string[]; given: Set<string> } {
   const byName = new Map(specs.map((s) => [s.name, s]));
   const options: ParsedArgs = {};
   const positional: string[] = [];
+  const given = new Set<string>();
   for (const s of specs) if (s.default !== undefined) options[s.name] = s.default;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -31,6 +35,7 @@ export function parseArgs(argv: string[], specs: OptionSpec[]): { options: Parse
     let [name, value] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
     const spec = byName.get(name);
     if (!spec) throw new UsageError(`unknown option --${name} (known: ${specs.map((s) => '--' + s.name).join(' ')})`);
+    given.add(name);
     if (spec.type === 'boolean') {
       options[name] = value === undefined ? true : value !== 'false';
       continue;
@@ -46,7 +51,7 @@ export function parseArgs(argv: string[], specs: OptionSpec[]): { options: Parse
       case 'string-list': options[name] = value.split(',').map((v) => v.trim()).filter(Boolean); break;
     }
   }
-  return { options, positional };
+  return { options, positional, given };
 }
 
 export function usage(command: string, summary: string, specs: OptionSpec[]): string {

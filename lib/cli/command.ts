@@ -6,6 +6,8 @@ import type { OptionSpec, ParsedArgs } from './args';
 export interface CommandIo {
   out: (s: string) => void;
   err: (s: string) => void;
+  /** Progress stream of long commands (default process.stderr). */
+  progress?: NodeJS.WriteStream;
 }
 
 export interface Command {
@@ -19,5 +21,6 @@ export interface Command {
   options: OptionSpec[];
   /** Text shown after `moecap <name>` in the usage line, e.g. '[DIR]'. */
   positional?: string;
-  run(args: { options: ParsedArgs; positional: string[] }, io: CommandIo): Promise<number>;
+  /** `given`: the options set on the command line (the others hold their defaults). */
+  run(args: { options: ParsedArgs; positional: string[]; given: ReadonlySet<string> }, io: CommandIo): Promise<number>;
 }

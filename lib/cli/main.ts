@@ -1,63 +1,63 @@
-// The `moecap` command line. Each subcommand lives in its own file.
-import { systemInfo } from '../moe_layer';
+// The `moecap` command line: the dispatcher. Each command lives in commands/<name>.ts and declares
+// its options; this file parses them, answers --help from them, builds `moecap help` from the
+// command list, and turns a thrown error into one line on stderr and the exit code: bad input
+// (ERR_USAGE, ERR_INVALID_OPTION, ERR_INVALID_ARGUMENT) 2, anything else 1. A command returns its
+// own code otherwise (`moecap run` 130 when interrupted).
 import { VERSION } from '../version';
-import { UsageError } from './args';
-import { runDefault } from './run_default';
-import { countersCommand } from './counters_cmd';
-import { calibrateCommand } from './calibrate_cmd';
-import { reportCommand } from './report_cmd';
-import { CAP_COMMANDS } from '../cap/cli_hook';
+import { exitCodeFor, MoecapError, UsageError } from '../errors';
+import { parseArgs, usage, type OptionSpec } from './args';
+import type { Command, CommandIo } from './command';
+import { COMMANDS } from './commands';
 
-const HELP = `moecap ${VERSION} — MoE inference performance engine and CAP benchmark
+const HELP_OPTION: OptionSpec = { name: 'help', type: 'boolean', description: 'show this help' };
 
-Usage: moecap <command> [options]
+export function helpText(commands: readonly Command[] = COMMANDS): string {
+  const lines = [...commands.map((c) => [c.name, c.summary]), ['help', 'this text']].map(([n, s]) => `  ${n.padEnd(9)} ${s}`);
+  return (
+    `moecap ${VERSION} — MoE inference performance engine and CAP benchmark\n\n` +
+    `Usage: moecap <command> [options]\n\nCommands:\n${lines.join('\n')}\n\n` +
+    `'moecap <command> --help' describes a command's options.\n`
+  );
+}
 
-Commands:
-  run       CAP run: presets × workloads on this machine; cost, accuracy, performance
-  presets   the model presets and their router semantics
-  layer     one MoE layer (default: OLMoE shape) at a few token counts: speed and fp64 error
-  info      what this machine offers (ISAs, threads, memory)
-  calibrate measure this machine's ceilings (bandwidth, peak FLOP/s, file read) for S-MBU/S-MFU
-  counters  the hardware/software counters available here, and why others are not
-  report    render a results.json (or run folder) as a self-contained HTML CAP report
-  help      this text
+/** One line: `moecap: <code>: <message>`. Errors moecap did not raise keep their whole message. */
+export function errorLine(e: unknown): string {
+  if (!(e instanceof Error)) return `moecap: ERR_INTERNAL: ${String(e)}\n`;
+  const given = (e as { code?: unknown }).code;
+  const code = typeof given === 'string' ? given : 'ERR_INTERNAL';
+  const message = e instanceof MoecapError ? e.message.split('\n')[0] : e.message;
+  return `moecap: ${code}: ${message}\n`;
+}
 
-'moecap <command> --help' describes a command's options.
-`;
+async function dispatch(command: Command, argv: string[], io: CommandIo): Promise<number> {
+  const options = [...command.options, HELP_OPTION];
+  const parsed = parseArgs(argv, options);
+  if (parsed.options.help) {
+    const name = command.positional ? `${command.name} ${command.positional}` : command.name;
+    io.out(usage(name, command.description ?? command.summary, options));
+    return 0;
+  }
+  if (!command.positional && parsed.positional.length)
+    throw new UsageError(`unexpected argument '${parsed.positional[0]}' (options start with --)`);
+  return command.run(parsed, io);
+}
 
 export async function main(argv: string[], out = (s: string) => process.stdout.write(s), err = (s: string) => process.stderr.write(s)): Promise<number> {
-  const [cmd, ...rest] = argv;
+  const [name, ...rest] = argv;
   try {
-    switch (cmd) {
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        out(HELP);
-        return 0;
-      case '--version':
-        out(VERSION + '\n');
-        return 0;
-      case 'run':
-      case 'presets':
-        return await CAP_COMMANDS[cmd](rest, { out, err });
-      case 'layer':
-        return await runDefault(rest, out);
-      case 'report':
-        return await reportCommand(rest, out);
-      case 'calibrate':
-        return await calibrateCommand(rest, out);
-      case 'counters':
-        return countersCommand(rest, out);
-      case 'info':
-        out(JSON.stringify({ version: VERSION, ...systemInfo() }, null, 2) + '\n');
-        return 0;
-      default:
-        throw new UsageError(`unknown command '${cmd}' (try 'moecap help')`);
+    if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+      out(helpText());
+      return 0;
     }
+    if (name === '--version') {
+      out(VERSION + '\n');
+      return 0;
+    }
+    const command = COMMANDS.find((c) => c.name === name);
+    if (!command) throw new UsageError(`unknown command '${name}' (try 'moecap help')`);
+    return await dispatch(command, rest, { out, err });
   } catch (e) {
-    const msg = e instanceof Error ? `${e instanceof UsageError ? 'usage' : e.name}: ${e.message}` : String(e);
-    err(`moecap: ${msg}\n`);
-    return e instanceof UsageError ? 2 : 1;
+    err(errorLine(e));
+    return exitCodeFor(e);
   }
 }

@@ -3,17 +3,13 @@
 // changes, only this file changes. Nothing here measures anything: every number in a view is a
 // number of the file, or arithmetic on two of them that says which (achieved bytes/s and FLOP/s).
 import { SCHEMA_VERSION, validateResults } from '../cap/results';
+import { ReportInputError } from '../errors';
 
 /** The major schema version this report reads (minor/patch additions are fine). */
 export const SUPPORTED_MAJOR = SCHEMA_VERSION.split('.')[0];
 
 /** Bad input for the report: one clear line, and no HTML is written. */
-export class ReportInputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ReportInputError';
-  }
-}
+export { ReportInputError };
 
 export interface CounterView {
   name: string;

@@ -1,8 +1,9 @@
 // `moecap report`: read results.json (a file, or a run folder holding one), render the page, and
-// write it atomically: a temporary file in the target folder, then a rename, so a reader never
-// sees half a report and bad input leaves no HTML file at all.
+// write it atomically (lib/io/atomic_write), so a reader never sees half a report and bad input
+// leaves no HTML file at all.
 import * as fs from 'fs';
 import * as path from 'path';
+import { writeFileAtomic } from '../io/atomic_write';
 import { renderReportHtml } from './html_page';
 import { ReportInputError, toResultsView, type ResultsView } from './results_view';
 
@@ -17,11 +18,11 @@ export function resolveResultsFile(input: string): string {
   try {
     st = fs.statSync(input);
   } catch {
-    throw new ReportInputError(`${input}: no such file or folder`);
+    throw new ReportInputError(`${input}: no such file or folder`, 'ERR_IO');
   }
   if (!st.isDirectory()) return input;
   const file = path.join(input, 'results.json');
-  if (!fs.existsSync(file)) throw new ReportInputError(`${input}: folder has no results.json`);
+  if (!fs.existsSync(file)) throw new ReportInputError(`${input}: folder has no results.json`, 'ERR_IO');
   return file;
 }
 
@@ -31,7 +32,7 @@ export function loadResults(input: string): LoadedResults {
   try {
     raw = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ReportInputError(`${file}: cannot be read (${(e as Error).message})`);
+    throw new ReportInputError(`${file}: cannot be read (${(e as Error).message})`, 'ERR_IO');
   }
   if (raw.trim() === '') throw new ReportInputError(`${file}: the file is empty`);
   let parsed: unknown;
@@ -52,13 +53,10 @@ export async function writeReport(input: string, out?: string): Promise<{ file: 
   const results = loadResults(input);
   const target = path.resolve(out ?? defaultReportPath(results.file));
   const html = await renderReportHtml(results.view, path.basename(results.file), results.raw);
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${Date.now()}.tmp`);
   try {
-    fs.writeFileSync(tmp, html);
-    fs.renameSync(tmp, target);
+    writeFileAtomic(target, html);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new ReportInputError(`cannot write ${target}: ${(e as Error).message}`);
+    throw new ReportInputError(`cannot write ${target}: ${(e as Error).message}`, 'ERR_IO');
   }
   return { file: target, results };
 }

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { dropRate, layerFidelity, routingAgreement, vectorErrors } from '../../lib/cap/accuracy';
-import { writeJsonAtomic } from '../../lib/cap/atomic_write';
+import { writeJsonAtomic } from '../../lib/io/atomic_write';
 
 describe('fidelity arithmetic', () => {
   test('vector errors by hand', () => {

@@ -2,12 +2,15 @@
 // token counts. Prints median time per pass, tokens/s, bytes of the distinct experts read per
 // second, FLOP/s, and the error against the fp64 reference on a sample of tokens. Every figure is
 // measured in this run (native timers) or computed from measured figures.
-import { createMoeLayer, type CachePolicy, type DType } from '../moe_layer';
-import { fidelity } from '../fidelity';
-import { parseArgs, usage, type OptionSpec } from './args';
-import { naturalTokens } from '../cap/routing';
+import { createMoeLayer, type CachePolicy, type DType, type Isa } from '../../moe_layer';
+import { fidelity } from '../../fidelity';
+import { MoecapRangeError } from '../../errors';
+import { median } from '../../cap/metrics';
+import { naturalTokens } from '../../cap/routing';
+import type { OptionSpec } from '../args';
+import type { Command } from '../command';
 
-export const RUN_OPTIONS: OptionSpec[] = [
+const OPTIONS: OptionSpec[] = [
   { name: 'tokens', type: 'number-list', description: 'token counts per pass', default: [1, 16, 128] },
   { name: 'hidden', type: 'number', description: 'hidden size H', default: 2048 },
   { name: 'intermediate', type: 'number', description: 'expert intermediate size F', default: 1024 },
@@ -23,10 +26,9 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'offload-policy', type: 'string', description: 'lru, lfu, lfru, static (with --offload)', default: 'lru' },
   { name: 'cold', type: 'boolean', description: 'with --offload: drop the file page cache so reads reach the device' },
   { name: 'json', type: 'boolean', description: 'print the results as JSON' },
-  { name: 'help', type: 'boolean', description: 'show this help' },
 ];
 
-export interface DefaultRunRow {
+export interface LayerRow {
   tokens: number;
   passes: number;
   medianMs: number;
@@ -44,18 +46,15 @@ export interface DefaultRunRow {
   tierBytesPerSecond?: number | null;
 }
 
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
+export const layerCommand: Command = {
+  name: 'layer',
+  summary: 'one MoE layer (default: OLMoE shape) at a few token counts: speed and fp64 error',
+  description: 'Runs an OLMoE-shaped MoE layer with random weights and reports speed and fidelity.',
+  options: OPTIONS,
+  run: async ({ options }, io) => runLayer(options, io.out),
+};
 
-export async function runDefault(argv: string[], out: (s: string) => void): Promise<number> {
-  const { options: o } = parseArgs(argv, RUN_OPTIONS);
-  if (o.help) {
-    out(usage('layer', 'Runs an OLMoE-shaped MoE layer with random weights and reports speed and fidelity.', RUN_OPTIONS));
-    return 0;
-  }
+async function runLayer(o: Record<string, unknown>, out: (s: string) => void): Promise<number> {
   const layer = await createMoeLayer({
     hidden: o.hidden as number,
     intermediate: o.intermediate as number,
@@ -65,7 +64,7 @@ export async function runDefault(argv: string[], out: (s: string) => void): Prom
     renormalize: false,
     dtype: o.dtype as DType,
     threads: o.threads as number | undefined,
-    isa: o.isa as 'auto' | undefined,
+    isa: o.isa as Isa | undefined,
     weights: { seed: o.seed as number },
     ...(o.offload !== undefined
       ? {
@@ -78,7 +77,7 @@ export async function runDefault(argv: string[], out: (s: string) => void): Prom
       : {}),
   });
   const info = layer.info();
-  const rows: DefaultRunRow[] = [];
+  const rows: LayerRow[] = [];
   try {
     if (!o.json)
       out(
@@ -92,7 +91,7 @@ export async function runDefault(argv: string[], out: (s: string) => void): Prom
       );
     const repeats = Math.max(1, Math.floor(o.repeats as number));
     for (const T of o.tokens as number[]) {
-      if (!Number.isInteger(T) || T < 1) throw new RangeError(`--tokens entries must be positive integers, got ${T}`);
+      if (!Number.isInteger(T) || T < 1) throw new MoecapRangeError('ERR_INVALID_OPTION', `--tokens entries must be positive integers, got ${T}`);
       const inputs = [0, 1, 2, 3].map((i) => naturalTokens(T, info.hidden, 1000 * T + i));
       await layer.forward(inputs[0]);  // warm-up
       if (info.offload) layer.resetOffloadStats();
@@ -105,7 +104,7 @@ export async function runDefault(argv: string[], out: (s: string) => void): Prom
         flops += res.stats.flops;
         distinct += res.stats.distinctExperts;
       }
-      const off = info.offload ? layer.offloadInfo().stats : null;
+      const off = info.offload ? layer.offloadStats() : null;
       const x = inputs[0];
       const res = await layer.forward(x);
       const n = Math.min(T, Math.max(1, o.sample as number));

@@ -1,21 +1,13 @@
 // `moecap presets`: the model shapes `moecap run --preset` knows, with router semantics and sources.
-import { parseArgs, usage, UsageError, type OptionSpec } from '../cli/args';
-import { PRESETS, expertBytes } from './presets';
-import type { CliIo } from './cli_run';
+import { PRESETS, expertBytes } from '../../cap/presets';
+import type { Command } from '../command';
 
-const OPTIONS: OptionSpec[] = [
-  { name: 'json', type: 'boolean', description: 'print JSON' },
-  { name: 'help', type: 'boolean', description: 'show this help' },
-];
-
-export async function presetsCommand(argv: string[], io: CliIo): Promise<number> {
-  try {
-    const { options, positional } = parseArgs(argv, OPTIONS);
-    if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}'`);
-    if (options.help) {
-      io.out(usage('presets', 'Lists the model presets (one MoE layer shape each) with router semantics and sources.', OPTIONS));
-      return 0;
-    }
+export const presetsCommand: Command = {
+  name: 'presets',
+  summary: 'the model presets and their router semantics',
+  description: 'Lists the model presets (one MoE layer shape each) with router semantics and sources.',
+  options: [{ name: 'json', type: 'boolean', description: 'print JSON' }],
+  async run({ options }, io) {
     if (options.json) {
       io.out(JSON.stringify(PRESETS, null, 2) + '\n');
       return 0;
@@ -33,8 +25,5 @@ export async function presetsCommand(argv: string[], io: CliIo): Promise<number>
     io.out([line(header), ...rows.map(line)].join('\n') + '\n');
     io.out('MoE L: MoE layers / all layers. S_e: bytes of one routed expert (3·H·F·2). Sources: each model\'s public config.json (--json).\n');
     return 0;
-  } catch (e) {
-    io.err(`moecap presets: ${(e as Error).message}\n`);
-    return 2;
-  }
-}
+  },
+};

@@ -2,13 +2,15 @@
 // product runs in order. Bad input gives one line naming the problem, exit code 2, and no results
 // file; Ctrl-C keeps the finished configs (exit 130) and `--resume DIR` continues them.
 import * as path from 'path';
-import { parseArgs, usage, UsageError, type OptionSpec } from '../cli/args';
-import { DEFAULT_PLAN, type RunPlan } from './plan';
-import { run, planFromResults } from './runner';
-import { renderTable } from './table';
-import { progressSink } from './progress';
+import { UsageError } from '../../errors';
+import type { OptionSpec } from '../args';
+import type { Command } from '../command';
+import { DEFAULT_PLAN, type RunPlan } from '../../cap/plan';
+import { run, planFromResults } from '../../cap/runner';
+import { renderTable } from '../../cap/table';
+import { progressSink } from '../../cap/progress';
 
-export const CAP_RUN_OPTIONS: OptionSpec[] = [
+const OPTIONS: OptionSpec[] = [
   { name: 'preset', type: 'string-list', description: "model presets (see 'moecap presets')", default: DEFAULT_PLAN.presets },
   { name: 'layers', type: 'number-list', description: 'MoE layers run in sequence', default: DEFAULT_PLAN.layers },
   { name: 'phase', type: 'string-list', description: 'prefill, decode', default: DEFAULT_PLAN.phases },
@@ -38,7 +40,6 @@ export const CAP_RUN_OPTIONS: OptionSpec[] = [
   { name: 'json', type: 'boolean', description: 'print the results object instead of the table' },
   { name: 'report', type: 'boolean', description: 'also write the HTML CAP report (report.html in the output folder)' },
   { name: 'quiet', type: 'boolean', description: 'no progress output' },
-  { name: 'help', type: 'boolean', description: 'show this help' },
 ];
 
 const SUMMARY =
@@ -86,67 +87,57 @@ export function planFromArgs(o: Record<string, unknown>): Partial<RunPlan> {
   };
 }
 
-export interface CliIo {
-  out: (s: string) => void;
-  err: (s: string) => void;
-  /** Progress stream (default process.stderr). */
-  progress?: NodeJS.WriteStream;
-}
-
-export async function capRunCommand(argv: string[], io: CliIo): Promise<number> {
-  const ac = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    if (++interrupts > 1) process.exit(130);
-    io.err('moecap run: interrupted — finishing the current sample and saving the finished configs (Ctrl-C again to quit now)\n');
-    ac.abort();
-  };
-  try {
-    const { options: o, positional } = parseArgs(argv, CAP_RUN_OPTIONS);
-    if (o.help) {
-      io.out(usage('run', SUMMARY, CAP_RUN_OPTIONS));
-      return 0;
-    }
-    if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}' (options start with --)`);
-    let plan: Partial<RunPlan>;
-    let outDir: string;
-    const resume = o.resume as string | undefined;
-    if (resume !== undefined) {
-      const given = PLAN_FLAGS.filter((f) => argv.some((a) => a === `--${f}` || a.startsWith(`--${f}=`)));
-      if (given.length) throw new UsageError(`--resume takes the plan from ${path.join(resume, 'results.json')}; drop --${given[0]}`);
-      if (o.out !== undefined && path.resolve(o.out as string) !== path.resolve(resume)) throw new UsageError('--resume DIR writes to DIR; drop --out');
-      plan = planFromResults(resume);
-      outDir = resume;
-    } else {
-      plan = planFromArgs(o);
-      outDir = (o.out as string | undefined) ?? path.join('moecap-results', timestampFolder());
-    }
-    const sink = progressSink(io.progress ?? process.stderr, Boolean(o.quiet) || Boolean(o.json && !(io.progress ?? process.stderr).isTTY));
-    process.on('SIGINT', onSigint);
-    let results;
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'CAP run: presets × workloads on this machine; cost, accuracy, performance',
+  description: SUMMARY,
+  options: OPTIONS,
+  async run({ options: o, positional, given }, io) {
+    const ac = new AbortController();
+    let interrupts = 0;
+    const onSigint = () => {
+      if (++interrupts > 1) process.exit(130);
+      io.err('moecap run: interrupted — finishing the current sample and saving the finished configs (Ctrl-C again to quit now)\n');
+      ac.abort();
+    };
     try {
-      results = await run(plan, { outDir, resume: resume !== undefined, signal: ac.signal, onProgress: (p) => sink.update(p) });
+      if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}' (options start with --)`);
+      let plan: Partial<RunPlan>;
+      let outDir: string;
+      const resume = o.resume as string | undefined;
+      if (resume !== undefined) {
+        const flag = PLAN_FLAGS.find((f) => given.has(f));
+        if (flag) throw new UsageError(`--resume takes the plan from ${path.join(resume, 'results.json')}; drop --${flag}`);
+        if (o.out !== undefined && path.resolve(o.out as string) !== path.resolve(resume)) throw new UsageError('--resume DIR writes to DIR; drop --out');
+        plan = planFromResults(resume);
+        outDir = resume;
+      } else {
+        plan = planFromArgs(o);
+        outDir = (o.out as string | undefined) ?? path.join('moecap-results', timestampFolder());
+      }
+      const progress = io.progress ?? process.stderr;
+      const sink = progressSink(progress, Boolean(o.quiet) || Boolean(o.json && !progress.isTTY));
+      process.on('SIGINT', onSigint);
+      let results;
+      try {
+        results = await run(plan, { outDir, resume: resume !== undefined, signal: ac.signal, onProgress: (p) => sink.update(p) });
+      } finally {
+        sink.stop();
+      }
+      if (o.json) io.out(JSON.stringify(results, null, 2) + '\n');
+      else {
+        io.out(`moecap run: ${results.configs.length} config(s), results in ${path.join(outDir, 'results.json')}\n`);
+        io.out(renderTable(results));
+      }
+      if (o.report && results.configs.length > 0) {
+        // Loaded on demand: Vega adds start-up time that plain runs should not pay.
+        const { writeReport } = await import('../../report/write_report');
+        const { file } = await writeReport(outDir);
+        if (!o.json) io.out(`report: ${file}\n`);
+      }
+      return results.status === 'complete' ? 0 : 130;
     } finally {
-      sink.stop();
+      process.removeListener('SIGINT', onSigint);
     }
-    if (o.json) io.out(JSON.stringify(results, null, 2) + '\n');
-    else {
-      io.out(`moecap run: ${results.configs.length} config(s), results in ${path.join(outDir, 'results.json')}\n`);
-      io.out(renderTable(results));
-    }
-    if (o.report && results.configs.length > 0) {
-      // Loaded on demand: Vega adds start-up time that plain runs should not pay.
-      const { writeReport } = await import('../report/write_report');
-      const { file } = await writeReport(outDir);
-      if (!o.json) io.out(`report: ${file}\n`);
-    }
-    return results.status === 'complete' ? 0 : 130;
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    io.err(`moecap run: ${msg.split('\n')[0]}\n`);
-    // Bad input (usage, plan, files) → 2; anything else (engine, I/O during the run) → 1.
-    return e instanceof UsageError || e instanceof RangeError || e instanceof TypeError ? 2 : 1;
-  } finally {
-    process.removeListener('SIGINT', onSigint);
-  }
-}
+  },
+};

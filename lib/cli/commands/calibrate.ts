@@ -1,7 +1,8 @@
 // `moecap calibrate`: measure (or show the saved) ceilings of this machine.
-import { calibrate, loadProfile, profilePath, saveProfile } from '../cap/calibrate';
-import type { CpuMeasuredProfile, MeasuredFigure } from '../cap/hardware';
-import { parseArgs, usage, type OptionSpec } from './args';
+import { calibrate, loadProfile, profilePath, saveProfile } from '../../cap/calibrate';
+import type { CpuMeasuredProfile, MeasuredFigure } from '../../cap/hardware';
+import type { OptionSpec } from '../args';
+import type { Command } from '../command';
 
 const OPTIONS: OptionSpec[] = [
   { name: 'recalibrate', type: 'boolean', description: 'measure again even if a profile is saved' },
@@ -12,7 +13,6 @@ const OPTIONS: OptionSpec[] = [
   { name: 'offload-dir', type: 'string', description: 'folder whose cold file read is measured (default: the temp folder)' },
   { name: 'profile', type: 'string', description: 'profile file (default: the cache folder, keyed by machine)' },
   { name: 'json', type: 'boolean', description: 'print the profile as JSON' },
-  { name: 'help', type: 'boolean', description: 'show this help' },
 ];
 
 function fmt(f: MeasuredFigure | undefined, scale: number, unit: string): string {
@@ -20,12 +20,15 @@ function fmt(f: MeasuredFigure | undefined, scale: number, unit: string): string
   return `${(f.value / scale).toFixed(1)} ${unit}  (median of ${f.repeats}, spread ${(100 * f.spread).toFixed(1)}%)`;
 }
 
-export async function calibrateCommand(argv: string[], out: (s: string) => void): Promise<number> {
-  const { options: o } = parseArgs(argv, OPTIONS);
-  if (o.help) {
-    out(usage('calibrate', 'Measures this machine\'s ceilings (bandwidth, peak FLOP/s, offload-folder read) and saves them as a profile that CAP runs reuse.', OPTIONS));
-    return 0;
-  }
+export const calibrateCommand: Command = {
+  name: 'calibrate',
+  summary: "measure this machine's ceilings (bandwidth, peak FLOP/s, file read) for S-MBU/S-MFU",
+  description: "Measures this machine's ceilings (bandwidth, peak FLOP/s, offload-folder read) and saves them as a profile that CAP runs reuse.",
+  options: OPTIONS,
+  run: async ({ options }, io) => calibrateAndShow(options, io.out),
+};
+
+async function calibrateAndShow(o: Record<string, unknown>, out: (s: string) => void): Promise<number> {
   const file = (o.profile as string | undefined) ?? profilePath();
   let p: CpuMeasuredProfile | null = o.recalibrate ? null : loadProfile(file);
   const reused = p !== null;

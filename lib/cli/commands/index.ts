@@ -1,0 +1,11 @@
+// Every `moecap` command, in the order `moecap help` lists them.
+import type { Command } from '../command';
+import { runCommand } from './run';
+import { presetsCommand } from './presets';
+import { layerCommand } from './layer';
+import { infoCommand } from './info';
+import { calibrateCommand } from './calibrate';
+import { countersCommand } from './counters';
+import { reportCommand } from './report';
+
+export const COMMANDS: readonly Command[] = [runCommand, presetsCommand, layerCommand, infoCommand, calibrateCommand, countersCommand, reportCommand];
