@@ -1,22 +1,22 @@
 // The CAP runner: run(plan, { onProgress }) measures every config of a sweep and resolves to the
 // results object (results.ts, schema/results.schema.json). For each config: build the MoE layers
-// (reused across configs that only change the workload), warm up, time samples (a prefill pass,
-// or one decode step, through all layers; native pass timers), read counters around the timed
-// region, check fidelity against the fp64 reference on a sample of tokens, and compute S-MBU,
-// S-MFU, cost and the CAP axes. With `outDir`, results.json (and the MoE-CAP files) are rewritten
+// (reused across configs that only change the workload), measure (measure.ts: warm-up, timed
+// samples through all layers, counters around the timed region, fidelity against the fp64
+// reference on a sample of tokens), score (scoring.ts: S-MBU, S-MFU, offload, cost) and compute
+// the CAP axes. With `outDir`, results.json (and the MoE-CAP files) are rewritten
 // atomically after every config, so a killed sweep keeps what it finished and `resume` continues.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { createMoeLayer, systemInfo, type MoeLayer, type DType } from '../moe_layer';
-import { Counters } from '../counters';
 import { VERSION } from '../version';
 import { validatePlan, expandPlan, configId, planFingerprint, type RunPlan } from './plan';
 import { findPreset, type ModelPreset } from './presets';
-import { computePeakFor, type PeakSource } from './hardware';
-import { distinctExperts, expectedDistinctUniform, expertHistogram, flopsPerToken, layerBytes, smbu, smfu, summarize, tokensPerSecond } from './metrics';
-import { layerFidelity, routingAgreement } from './accuracy';
-import { costPerMillionTokens, cpuComponents, DEFAULT_PRICES, mergePrices, powerFrom, type PriceTable } from './cost';
+import type { PeakSource } from './hardware';
+import { expectedDistinctUniform, flopsPerToken, median, summarize, tokensPerSecond } from './metrics';
+import { DEFAULT_PRICES, mergePrices, type PriceTable } from './cost';
+import { measureFidelity, measureSamples, type LayerInput } from './measure';
+import { configCost, offloadFigures, utilisation } from './scoring';
 import { paretoFrontier } from './pareto';
 import { radarScores } from './radar';
 import { loadTaskAccuracy, matchTaskAccuracy } from './task_accuracy';
@@ -25,9 +25,8 @@ import { naturalTokens, parseTrace, sampleRouting, traceSlice, zipfWeights, Inpu
 import { seededRouter } from './seeded_router';
 import { writeJsonAtomic } from '../io/atomic_write';
 import { MoecapError, PlanError } from '../errors';
-import { raplEnergy } from './energy';
 import { writeMoecapFiles } from './moecap_files';
-import { SCHEMA_VERSION, validateResults, type CapPhase, type CapSummary, type ConfigOptions, type ConfigResult, type Counter, type Results, type Unavailable } from './results';
+import { SCHEMA_VERSION, validateResults, type CapPhase, type CapSummary, type ConfigOptions, type ConfigResult, type Results, type Unavailable } from './results';
 
 export interface Progress {
   configIndex: number;
@@ -155,11 +154,11 @@ async function buildLayers(p: ModelPreset, o: ConfigOptions, plan: RunPlan): Pro
 }
 
 /** Input variants per layer: [layer][variant] → { x [T,H], designed ids or null }. */
-function makeInputs(p: ModelPreset, o: ConfigOptions, T: number, trace: RoutingTrace | undefined, designers: Map<number, InputDesigner>) {
-  const out: Array<Array<{ x: Float32Array; ids: Int32Array | null }>> = [];
+function makeInputs(p: ModelPreset, o: ConfigOptions, T: number, trace: RoutingTrace | undefined, designers: Map<number, InputDesigner>): LayerInput[][] {
+  const out: LayerInput[][] = [];
   const variants = inputVariants(T, p.hidden);
   for (let l = 0; l < o.layers; l++) {
-    const row: Array<{ x: Float32Array; ids: Int32Array | null }> = [];
+    const row: LayerInput[] = [];
     for (let v = 0; v < variants; v++) {
       const s = seedOf(o.preset, l, o.phase, T, v, o.routing.kind, o.routing.skew ?? 0, o.seed);
       if (o.routing.kind === 'natural') {
@@ -189,168 +188,41 @@ async function measureConfig(
   const inputs = makeInputs(p, o, T, prep.traces.get(o.preset), designers);
   const info = layers[0].info();
 
-  const runSample = async (s: number) => {
-    let seconds = 0;
-    const perLayer = [];
-    for (let l = 0; l < layers.length; l++) {
-      const inp = inputs[l][s % inputs[l].length];
-      const r = await layers[l].forward(inp.x);
-      seconds += r.stats.timeNs / 1e9;
-      perLayer.push({ r, designed: inp.ids });
-    }
-    return { seconds, perLayer };
-  };
-
-  report('warmup', 0, plan.warmup);
-  for (let w = 0; w < plan.warmup; w++) await runSample(w);
-  // Static policy: the warm-up passes were the profile run; pin their most used experts.
-  if (o.residentFraction < 1 && plan.offloadPolicy === 'static') for (const l of layers) l.pinStatic();
-  let offBytes = 0, offHits = 0, offMisses = 0, offStallNs = 0, offIoNs = 0;
-
-  const stepsPerRepeat = o.phase === 'decode' ? o.steps : 1;
-  const target = plan.repeats * stepsPerRepeat;
-  let counters: Counters | null = null;
-  let countersUnavailable: Unavailable | null = null;
-  try {
-    counters = new Counters();
-    counters.start();
-  } catch (e) {
-    countersUnavailable = { available: false, reason: `counters could not be opened: ${(e as Error).message}` };
-  }
-  const t0 = process.hrtime.bigint();
-  const seconds: number[] = [];
-  const bytes: number[] = [];
-  const A: number[][] = layers.map(() => []);
-  const hist: number[][] = layers.map(() => new Array(E).fill(0));
-  let dropped = 0, assigned = 0, agreeSum = 0, agreeN = 0, sharedBytesSeen = 0;
-  let s = 0;
-  report('timed', 0, target);
-  for (let rep = 0; rep < plan.repeats; rep++) {
-    for (let step = 0; step < stepsPerRepeat; step++, s++) {
-      if (signal?.aborted) {
-        if (counters) counters.stop();
-        return null;
-      }
-      const { seconds: sec, perLayer } = await runSample(s);
-      seconds.push(sec);
-      let b = 0;
-      perLayer.forEach(({ r, designed }, l) => {
-        const a = distinctExperts(r.expertIds);
-        A[l].push(a);
-        const h = expertHistogram(r.expertIds, E);
-        for (let e = 0; e < E; e++) hist[l][e] += h[e];
-        b += layerBytes({ distinctExperts: a, expertBytes: info.expertBytes, routerBytes: r.stats.routerBytes, sharedBytes: r.stats.sharedBytes }).total;
-        dropped += r.stats.dropped;
-        const off = r.stats.offload;
-        if (off) {
-          offBytes += off.bytesRead;
-          offHits += off.hits;
-          offMisses += off.misses;
-          offStallNs += off.stallNs;
-          offIoNs += off.ioNs;
-        }
-        sharedBytesSeen = r.stats.sharedBytes;
-        assigned += T * k;
-        if (designed) {
-          agreeSum += routingAgreement(r.expertIds, designed, k) * T;
-          agreeN += T;
-        }
-      });
-      bytes.push(b);
-      report('timed', s + 1, target);
-    }
-    const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (plan.budgetSeconds !== null && elapsed >= plan.budgetSeconds) break;
-  }
-  const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  let readings: Counter[] | Unavailable;
-  if (counters) {
-    try {
-      readings = counters.stop() as Counter[];
-    } catch (e) {
-      readings = { available: false, reason: `counters could not be read: ${(e as Error).message}` };
-    }
-  } else readings = countersUnavailable!;
+  const m = await measureSamples(layers, {
+    inputs, warmup: plan.warmup, repeats: plan.repeats, stepsPerRepeat: o.phase === 'decode' ? o.steps : 1,
+    budgetSeconds: plan.budgetSeconds, tokens: T, topK: k, experts: E, expertBytes: info.expertBytes,
+    // Static policy: the warm-up passes were the profile run; pin their most used experts.
+    pinStaticAfterWarmup: o.residentFraction < 1 && plan.offloadPolicy === 'static',
+  }, report, signal);
+  if (!m) return null;
+  const target = plan.repeats * (o.phase === 'decode' ? o.steps : 1);
 
   // Fidelity: layer 0, first input variant, evenly spaced sample of tokens.
-  report('fidelity', s, target);
-  let fidelity: ConfigResult['fidelity'];
-  try {
-    const x = inputs[0][0].x;
-    const fwd = await layers[0].forward(x);
-    const n = Math.min(T, plan.fidelityTokens);
-    const sample = Int32Array.from({ length: n }, (_, i) => Math.floor((i * T) / n));
-    const ref = await layers[0].reference(x, sample);
-    fidelity = { ...layerFidelity({ output: fwd.output, ids: fwd.expertIds, reference: ref, hidden: H, topK: k, dropped: fwd.stats.dropped, assignments: T * k }), layer: 0 };
-  } catch (e) {
-    fidelity = { available: false, reason: `reference check failed: ${(e as Error).message}` };
-  }
+  report('fidelity', m.count, target);
+  const fidelity = await measureFidelity(layers[0], inputs[0][0].x, T, plan.fidelityTokens, H, k);
 
-  const pass = summarize(seconds);
+  const pass = summarize(m.seconds);
   const tps = tokensPerSecond(T, pass.median);
-  const meanBytes = bytes.reduce((a, b) => a + b, 0) / bytes.length;
+  const meanBytes = m.bytes.reduce((a, b) => a + b, 0) / m.bytes.length;
   const sharedIntermediate = p.shared?.intermediate ?? 0;
   const fpt = layers.length * flopsPerToken({ hidden: H, experts: E, topK: k, intermediate: p.intermediate, sharedIntermediate });
-  const peaks = prep.peaks;
-  let smbuR: ConfigResult['smbu'];
-  let smfuR: ConfigResult['smfu'];
-  if ('available' in peaks) {
-    smbuR = { available: false, reason: peaks.reason };
-    smfuR = { available: false, reason: peaks.reason };
-  } else {
-    const label = `${peaks.kind}: ${peaks.name} (${peaks.source})`;
-    smbuR = peaks.memoryBandwidth
-      ? { value: smbu(meanBytes, pass.median, peaks.memoryBandwidth), bytesPerSample: meanBytes, peakBandwidth: peaks.memoryBandwidth, peaks: label }
-      : { available: false, reason: `${peaks.name} gives no memory bandwidth` };
-    const cp = computePeakFor(o.dtype, peaks);
-    smfuR = cp.value
-      ? { value: smfu(tps, fpt, cp.value), flopsPerToken: fpt, peakFlops: cp.value, peakDtype: cp.which, peaks: label }
-      : { available: false, reason: `${peaks.name} gives no ${cp.which} peak` };
-  }
-
-  // Offload figures over the timed samples (means per sample; utilisation against the measured
-  // cold read bandwidth of the offload folder, from `moecap calibrate`).
-  function offloadResult(): ConfigResult['offload'] {
-    if (o.residentFraction >= 1) return { available: false, reason: 'all experts resident (no --offload)' };
-    const n = seconds.length;
-    const bytesMoved = offBytes / n;
-    const tierBandwidth = bytesMoved / pass.median;
-    const peak = 'available' in peaks ? null : peaks.offloadBandwidth;
-    const lookups = offHits + offMisses;
-    return {
-      value: peak ? tierBandwidth / peak : null,
-      ...(peak ? {} : { valueReason: 'no measured offload-folder read bandwidth (run `moecap calibrate`)' }),
-      bytesMoved, tierBandwidth,
-      ioBandwidth: offIoNs > 0 ? offBytes / (offIoNs * 1e-9) : null,
-      hitRate: lookups > 0 ? offHits / lookups : null,
-      stallMs: offStallNs / n / 1e6,
-      cacheExperts: info.offload?.capacity ?? 0,
-      residentFraction: o.residentFraction,
-      policy: plan.offloadPolicy, coldCache: plan.coldCache,
-      peakBandwidth: peak,
-    };
-  }
-
-  const cores = info.threads;
-  const components = cpuComponents(prep.prices, cores, os.totalmem() / 1e9);
-  const energy = Array.isArray(readings) ? raplEnergy(readings) : null;
-  const power = powerFrom(components, energy?.joules ?? null, wallSeconds, energy?.source);
-  const cost = costPerMillionTokens({
-    components, amortisationYears: prep.prices.amortisationYears, utilisation: prep.prices.utilisation,
-    usdPerKWh: prep.prices.usdPerKWh, power, secondsPer1MTokens: 1e6 / tps,
+  const util = utilisation(prep.peaks, { dtype: o.dtype, meanBytes, medianSeconds: pass.median, tokensPerSecond: tps, flopsPerToken: fpt });
+  const offload = offloadFigures(prep.peaks, {
+    residentFraction: o.residentFraction, samples: m.seconds.length, medianSeconds: pass.median, totals: m.offload,
+    cacheExperts: info.offload?.capacity ?? 0, policy: plan.offloadPolicy, coldCache: plan.coldCache,
   });
+  const cost = configCost(prep.prices, { cores: info.threads, memoryGB: os.totalmem() / 1e9, counters: m.counters, wallSeconds: m.wallSeconds, tokensPerSecond: tps });
 
-  const medianOf = (v: number[]) => summarize(v).median;
-  const distinct = A.map(medianOf);
+  const distinct = m.distinct.map(median);
   return {
     id, index, options: o,
     layer: {
       hidden: H, intermediate: p.intermediate, experts: E, topK: k, sharedIntermediate, dtype: info.dtype, isa: info.isa,
-      threads: info.threads, expertBytes: info.expertBytes, routerBytes: E * H * 4, sharedBytes: sharedBytesSeen,
+      threads: info.threads, expertBytes: info.expertBytes, routerBytes: E * H * 4, sharedBytes: m.sharedBytes,
     },
     tokensPerPass: T,
     warmupPasses: plan.warmup,
-    samples: seconds.length,
+    samples: m.seconds.length,
     timing: {
       passSeconds: pass,
       ttftSeconds: o.phase === 'prefill' ? pass : null,
@@ -362,14 +234,14 @@ async function measureConfig(
       distinctExperts: distinct,
       meanDistinctExperts: distinct.reduce((a, b) => a + b, 0) / distinct.length,
       expectedUniform: expectedDistinctUniform(E, k, T),
-      expertShare: hist.map((h) => { const t = h.reduce((a, b) => a + b, 0); return h.map((c) => (t > 0 ? c / t : 0)); }),
-      designAgreement: agreeN > 0 ? agreeSum / agreeN : null,
-      dropRate: assigned > 0 ? dropped / assigned : 0,
+      expertShare: m.histogram.map((h) => { const t = h.reduce((a, b) => a + b, 0); return h.map((c) => (t > 0 ? c / t : 0)); }),
+      designAgreement: m.agreeN > 0 ? m.agreeSum / m.agreeN : null,
+      dropRate: m.assigned > 0 ? m.dropped / m.assigned : 0,
     },
-    smbu: smbuR,
-    smfu: smfuR,
-    offload: offloadResult(),
-    counters: readings,
+    smbu: util.smbu,
+    smfu: util.smfu,
+    offload,
+    counters: m.counters,
     cost,
     fidelity,
   };

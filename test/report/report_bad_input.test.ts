@@ -33,7 +33,7 @@ function expectRefused(r: ReturnType<typeof report>, message: RegExp) {
   expect(r.status).toBe(1);
   expect(r.stdout).toBe('');
   expect(r.stderr.trim().split('\n')).toHaveLength(1);
-  expect(r.stderr).toMatch(/^moecap: ReportInputError: /);
+  expect(r.stderr).toMatch(/^moecap: ERR_(CORRUPT_FILE|IO): /);
   expect(r.stderr).toMatch(message);
   expect(fs.existsSync(r.out)).toBe(false);
   expect(fs.readdirSync(dir).filter((f) => f.endsWith('.html') || f.endsWith('.tmp'))).toEqual([]);
