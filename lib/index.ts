@@ -13,18 +13,54 @@ export {
   type Scoring,
   type DType,
   type Isa,
+  type KernelIsa,
   type CachePolicy,
   type OffloadOptions,
   type OffloadInfo,
+  type OffloadStats,
+  type OffloadPassStats,
+  type SystemInfo,
 } from './moe_layer';
-export { createMoeModel, MoeModel, type MoeModelOptions, type ModelForwardResult, type ModelInfo } from './moe_model';
+export {
+  createMoeModel,
+  MoeModel,
+  type MoeModelOptions,
+  type ModelForwardResult,
+  type ModelInfo,
+  type ModelStats,
+  type ModelOffloadStats,
+  type Prediction,
+} from './moe_model';
+export {
+  MoecapError,
+  MoecapTypeError,
+  MoecapRangeError,
+  UsageError,
+  PlanError,
+  ReportInputError,
+  ERROR_CODES,
+  type ErrorCode,
+} from './errors';
 export { loadAddon } from './native/loader';
 export { backendInfo, type Backend, type BackendInfo } from './backend';
 export { fidelity, type Fidelity } from './fidelity';
 export { VERSION } from './version';
 export { Counters, probeCounters, type CounterReading, type CounterAvailability } from './counters';
 export type { ResultsView } from './report/results_view';
-export { run, calibrate, PRESETS, DATASHEETS, type RunPlan, type Results, type ConfigResult, type Progress, type RunOptions } from './cap';
+export {
+  run,
+  calibrate,
+  PRESETS,
+  DATASHEETS,
+  type RunPlan,
+  type Results,
+  type ConfigResult,
+  type Progress,
+  type RunOptions,
+  type CalibrateOptions,
+  type CpuMeasuredProfile,
+  type ModelPreset,
+} from './cap';
 
 /** Writes the HTML CAP report of a results.json (or run folder); see `moecap report`. Loads Vega on first use. */
 export async function writeReport(input: string, out?: string): Promise<{ file: string }> {

@@ -4,22 +4,22 @@ import { isErrorCode, MoecapError, MoecapRangeError, MoecapTypeError, type Error
 
 /** The addon's error as a moecap error: same message and base class, its `code` when it set one. */
 export function fromNative(e: unknown): unknown {
-  if (!(e instanceof Error) || e instanceof MoecapError) return e;
+  // By name, not instanceof: the addon's errors may come from another realm (a vm context, jest).
+  if (e === null || typeof e !== 'object' || typeof (e as Error).message !== 'string' || e instanceof MoecapError) return e;
+  const { message, name } = e as Error;
   const given = (e as { code?: unknown }).code;
+  const isType = e instanceof TypeError || name === 'TypeError';
+  const isRange = e instanceof RangeError || name === 'RangeError';
   const code: ErrorCode = isErrorCode(given)
     ? given
-    : /\bclosed\b/.test(e.message)
+    : /\bclosed\b/.test(message)
       ? 'ERR_CLOSED'
-      : e instanceof TypeError || e instanceof RangeError
+      : isType || isRange
         ? 'ERR_INVALID_ARGUMENT'
         : 'ERR_INTERNAL';
-  const out =
-    e instanceof TypeError
-      ? new MoecapTypeError(code, e.message, { cause: e })
-      : e instanceof RangeError
-        ? new MoecapRangeError(code, e.message, { cause: e })
-        : new MoecapError(code, e.message, { cause: e });
-  return out;
+  if (isType) return new MoecapTypeError(code, message, { cause: e });
+  if (isRange) return new MoecapRangeError(code, message, { cause: e });
+  return new MoecapError(code, message, { cause: e });
 }
 
 /** Runs one addon call; a throw, or a rejection of the promise it returns, becomes fromNative(e). */
