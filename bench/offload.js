@@ -101,7 +101,7 @@ async function measure(label, opts, T, passes, warm, profile) {
   for (let i = 0; i < warm; i++) await m.forward(tokens(T, seed++));
   // The device's cold sequential rate around this row (disks here are shared and noisy): the
   // first 256 MiB of the layer-0 weights file, read the way this cache reads (O_DIRECT when the
-  // layer does, offloadInfo().directIo; native 8 MiB reads; else buffered with the page cache
+  // layer does, info().offload.directIo; native 8 MiB reads; else buffered with the page cache
   // dropped), once before and once after the row's passes; the row is compared with their mean.
   const direct = opts.offload ? m.info().offload[0].directIo : false;
   const seqRead = async () => direct

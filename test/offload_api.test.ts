@@ -19,7 +19,7 @@ test('createMoeLayer with offload matches the resident layer; offload info and c
   expect(l.info().offload!.capacity).toBe(2);
   expect(ref.info().offload).toBeNull();
   l.resetOffloadStats();
-  expect(l.offloadInfo().stats.passes).toBe(0);
+  expect(l.offloadStats().passes).toBe(0);
 });
 
 test('createMoeModel: residual stack, offload with prediction, per-layer stats', async () => {
@@ -94,7 +94,7 @@ test.each(['f32', 'bf16', 'int8', 'int4'] as const)('coldCache (O_DIRECT where s
     // Still direct after the reads (an EINVAL from the device would have switched it off).
     for (const l of layers) expect(l.offloadInfo().directIo).toBe(directOk);
     // Every expert was read at least once at capacity 1 (the last one included).
-    expect(layers[0].offloadInfo().stats.loads).toBeGreaterThanOrEqual(8);
+    expect(layers[0].offloadStats().loads).toBeGreaterThanOrEqual(8);
     const warm = await createMoeLayer({ ...SHAPE, dtype, offload: { capacity: 2, path: file } });
     expect(warm.offloadInfo().directIo).toBe(false);
   } finally {
