@@ -21,7 +21,7 @@ describe('offload: eviction order per policy (capacity 2, one expert per pass)',
     const t = await run(l, [[0], [1], [0], [2], [1], [0]]);
     expect(residents(t)).toEqual([[0], [0, 1], [0, 1], [0, 2], [1, 2], [0, 1]]);
     expect(t.map((s) => s.hits)).toEqual([0, 0, 1, 0, 0, 0]);
-    expect(l.offloadStats()).toMatchObject({ hits: 1, misses: 5, evictions: 3, loads: 5 });
+    expect(l.offloadInfo().stats).toMatchObject({ hits: 1, misses: 5, evictions: 3, loads: 5 });
   });
 
   test('lfu evicts the least frequently used', async () => {
@@ -29,7 +29,7 @@ describe('offload: eviction order per policy (capacity 2, one expert per pass)',
     const t = await run(l, [[0], [0], [0], [1], [2], [1], [2]]);
     // 0 (3 uses) survives; 1 and 2 push each other out.
     expect(residents(t)).toEqual([[0], [0], [0], [0, 1], [0, 2], [0, 1], [0, 2]]);
-    expect(l.offloadStats()).toMatchObject({ hits: 2, misses: 5 });
+    expect(l.offloadInfo().stats).toMatchObject({ hits: 2, misses: 5 });
   });
 
   test('lfru: frequency fades with age (unlike lfu)', async () => {
@@ -38,7 +38,7 @@ describe('offload: eviction order per policy (capacity 2, one expert per pass)',
     // pass 5: 0 scores 3/(1+2) = 1 > 1 scores 1/2 → evict 1; pass 6: 0 = 3/4 > 2 = 1/2 → evict 2;
     // pass 7: 0 = 3/5 < 1 = 2/2 → evict 0.
     expect(residents(t)).toEqual([[0], [0], [0], [0, 1], [0, 2], [0, 1], [1, 2]]);
-    expect(l.offloadStats()).toMatchObject({ hits: 2, misses: 5 });
+    expect(l.offloadInfo().stats).toMatchObject({ hits: 2, misses: 5 });
   });
 
   test('static pins the most used experts of the profile run', async () => {
@@ -87,7 +87,7 @@ describe('offload: hit/miss counts on a scripted sequence', () => {
     // pass 4 {0,1,2}: 0 hits; 1, 2 miss and evict 4, 5 → {0,1,2}.
     expect(counts).toEqual([[0, 4], [1, 1], [1, 2], [1, 2]]);
     expect(residentSets).toEqual([[1, 2, 3], [0, 1, 3], [0, 4, 5], [0, 1, 2]]);
-    expect(l.offloadStats()).toMatchObject({ hits: 3, misses: 9, loads: 9 });
+    expect(l.offloadInfo().stats).toMatchObject({ hits: 3, misses: 9, loads: 9 });
   });
 
   test('lru, capacity 3, prefetch: two I/O threads land reads in either order, the invariants hold', async () => {
@@ -102,7 +102,7 @@ describe('offload: hit/miss counts on a scripted sequence', () => {
       for (const e of set) expect(needed[i].has(e) || (i > 0 && residentSets[i - 1].includes(e))).toBe(true);
     });
     expect(residentSets[2]).toEqual([0, 4, 5]);  // {0,4,5} needs all three slots
-    const st = l.offloadStats();
+    const st = l.offloadInfo().stats;
     expect(st.hits + st.misses).toBe(needed.reduce((n, s) => n + s.size, 0));
     expect(st.loads).toBe(st.misses);
   });

@@ -158,6 +158,6 @@ export function mergePrices(base: PriceTable, o: unknown): PriceTable {
       default: throw new MoecapTypeError('ERR_INVALID_OPTION', `unknown price override '${k}' (known: gpu, cpuPerCore, dramPerGB, amortisationYears, utilisation, usdPerKWh)`);
     }
   }
-  if (!(r.utilisation > 0 && r.utilisation <= 1)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'utilisation must be in (0, 1]');
+  if (!(r.utilisation > 0 && r.utilisation <= 1)) throw new PlanError('utilisation must be in (0, 1]');
   return r;
 }

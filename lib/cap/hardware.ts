@@ -101,7 +101,7 @@ export interface PeakSource {
 
 export function findDatasheet(name: string): DatasheetEntry {
   const e = DATASHEETS.find((d) => d.name === name.toLowerCase());
-  if (!e) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `unknown hardware '${name}' (known: ${DATASHEETS.map((d) => d.name).join(', ')})`);
+  if (!e) throw new PlanError(`unknown hardware '${name}' (known: ${DATASHEETS.map((d) => d.name).join(', ')})`);
   return e;
 }
 

@@ -119,7 +119,7 @@ export const PRESETS: readonly ModelPreset[] = [
 
 export function findPreset(name: string): ModelPreset {
   const p = PRESETS.find((q) => q.name === name.toLowerCase());
-  if (!p) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `unknown preset '${name}' (known: ${PRESETS.map((q) => q.name).join(', ')})`);
+  if (!p) throw new PlanError(`unknown preset '${name}' (known: ${PRESETS.map((q) => q.name).join(', ')})`);
   return p;
 }
 

@@ -81,7 +81,7 @@ export function parseTrace(file: string, experts: number, topK: number): Routing
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `cannot read trace '${file}': ${(e as Error).message}`);
+    throw new PlanError(`cannot read trace '${file}': ${(e as Error).message}`);
   }
   const perLayer = new Map<number, Map<number, number[]>>();
   const lines = text.split('\n');
@@ -93,28 +93,28 @@ export function parseTrace(file: string, experts: number, topK: number): Routing
     try {
       o = JSON.parse(line);
     } catch {
-      throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${where}: not valid JSON`);
+      throw new PlanError(`${where}: not valid JSON`);
     }
     const r = o as { layer?: unknown; token?: unknown; experts?: unknown };
-    if (r === null || typeof r !== 'object') throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${where}: expected an object {layer, token, experts}`);
-    if (!Number.isInteger(r.layer) || (r.layer as number) < 0) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${where}: 'layer' must be an integer >= 0`);
-    if (!Number.isInteger(r.token) || (r.token as number) < 0) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${where}: 'token' must be an integer >= 0`);
+    if (r === null || typeof r !== 'object') throw new PlanError(`${where}: expected an object {layer, token, experts}`);
+    if (!Number.isInteger(r.layer) || (r.layer as number) < 0) throw new PlanError(`${where}: 'layer' must be an integer >= 0`);
+    if (!Number.isInteger(r.token) || (r.token as number) < 0) throw new PlanError(`${where}: 'token' must be an integer >= 0`);
     if (!Array.isArray(r.experts) || r.experts.length !== topK)
-      throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${where}: 'experts' must be an array of ${topK} expert ids (the preset's k)`);
+      throw new PlanError(`${where}: 'experts' must be an array of ${topK} expert ids (the preset's k)`);
     for (const e of r.experts)
-      if (!Number.isInteger(e) || e < 0 || e >= experts) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${where}: expert id ${e} out of range [0, ${experts})`);
-    if (new Set(r.experts).size !== topK) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${where}: expert ids must be distinct`);
+      if (!Number.isInteger(e) || e < 0 || e >= experts) throw new PlanError(`${where}: expert id ${e} out of range [0, ${experts})`);
+    if (new Set(r.experts).size !== topK) throw new PlanError(`${where}: expert ids must be distinct`);
     const l = r.layer as number, t = r.token as number;
     if (!perLayer.has(l)) perLayer.set(l, new Map());
-    if (perLayer.get(l)!.has(t)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${where}: token ${t} of layer ${l} appears twice`);
+    if (perLayer.get(l)!.has(t)) throw new PlanError(`${where}: token ${t} of layer ${l} appears twice`);
     perLayer.get(l)!.set(t, r.experts as number[]);
   }
-  if (perLayer.size === 0) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `trace '${file}' has no routing lines`);
+  if (perLayer.size === 0) throw new PlanError(`trace '${file}' has no routing lines`);
   const maxLayer = Math.max(...perLayer.keys());
   const layers: Int32Array[] = [];
   for (let l = 0; l <= maxLayer; l++) {
     const m = perLayer.get(l);
-    if (!m) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `trace '${file}': layer ${l} is missing (layers must be 0..${maxLayer})`);
+    if (!m) throw new PlanError(`trace '${file}': layer ${l} is missing (layers must be 0..${maxLayer})`);
     const toks = [...m.keys()].sort((a, b) => a - b);
     const ids = new Int32Array(toks.length * topK);
     toks.forEach((t, i) => ids.set(m.get(t)!, i * topK));
