@@ -117,8 +117,6 @@ export interface RouteResult {
 export type ReferenceResult = NativeReferenceResult;
 export type LayerInfo = NativeLayerInfo;
 
-const ISAS = ['auto', 'avx512', 'avx2', 'generic'];
-
 export class MoeLayer {
   /** @internal */
   constructor(private readonly native: NativeMoeLayer, readonly options: Readonly<MoeLayerOptions>) {}
@@ -172,13 +170,9 @@ export class MoeLayer {
   }
 }
 
-/** The kernel ISA a layer or model asks for: the option, else MOECAP_ISA (checked), else 'auto'. */
-export function resolveIsa(option: Isa | undefined): Isa {
-  if (option !== undefined) return option;
-  const env = process.env.MOECAP_ISA;
-  if (!env) return 'auto';
-  if (!ISAS.includes(env)) throw new RangeError(`MOECAP_ISA must be one of ${ISAS.join(', ')}, got '${env}'`);
-  return env as Isa;
+/** The kernel ISA a layer or model asks for: the option; without it the addon reads (and checks) MOECAP_ISA. */
+export function resolveIsa(option: Isa | undefined): Isa | undefined {
+  return option;
 }
 
 export async function createMoeLayer(options: MoeLayerOptions): Promise<MoeLayer> {

@@ -29,7 +29,7 @@ ExpertCache::ExpertCache(std::unique_ptr<ExpertFile> file, int experts, int capa
                          std::shared_ptr<Prefetcher> io, int stream_slots)
     : file_(std::move(file)), experts_(experts), policy_(policy), async_(async), io_(std::move(io)),
       stream_slots_(std::max(1, std::min(stream_slots, capacity))) {
-  if (capacity < 1) throw_range("offload.capacity must hold at least one expert");
+  if (capacity < 1) throw_option("offload.capacity must hold at least one expert");
   if (async_ && !io_) io_ = std::make_shared<Prefetcher>();
   slots_.resize(size_t(std::min(capacity, experts)));
   const ExpertFileShape& shape = file_->shape();
