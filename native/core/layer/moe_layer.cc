@@ -71,7 +71,7 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
                 ", experts=" + std::to_string(cfg_.experts) + ")");
   const int H = cfg_.hidden, E = cfg_.experts;
   try {
-    pack_matrix(router_, DType::F32, H, ceil_div(E, 32),
+    pack_matrix(router_, DType::F32, H, int((int64_t(E) + 31) / 32),
                 [&](int p, int lane, float* v) {
                   int e = p * 32 + lane;
                   if (e >= E) return false;
@@ -123,7 +123,7 @@ LayerInfo MoeLayer::info() const {
 // the activation rows and the allocator.
 double MoeLayer::pass_workspace_bytes(int T) const {
   const auto& c = cfg_;
-  const double fp = round_up(c.intermediate, 16), hp = round_up(c.hidden, 32);
+  const double fp = double(round_up64(c.intermediate, 16)), hp = double(round_up64(c.hidden, 32));
   const double rows = double(T) * c.top_k + (c.shared_intermediate ? T : 0);
   return rows * (fp + hp) * 4 * 1.5 + double(T) * c.hidden * 12;
 }
