@@ -1,22 +1,16 @@
 // Index arithmetic shared by the CUDA kernels and their host code (and unit-tested on the CPU by
 // test/cuda_host.test.ts through cuda/test/host_index_test.cc): padded per-expert segments, the
-// tile → segment lookup of the grouped GEMM, expert capacity, and the GPU weight layout.
+// tile → segment lookup of the grouped GEMM, expert capacity; the GPU weight layout lives on the
+// core side (backend/gpu_weight_layout.h), which the CPU loader reads too.
 // Plain integer code only, so it compiles with g++ as well as nvcc.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(__CUDACC__)
-#define MOECAP_HD __host__ __device__ __forceinline__
-#else
-#define MOECAP_HD inline
-#endif
+#include "backend/gpu_weight_layout.h"
+#include "int_math.h"
 
 namespace moecap_cuda {
-
-MOECAP_HD int64_t round_up64(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-MOECAP_HD int round_up(int v, int m) { return (v + m - 1) / m * m; }
-MOECAP_HD int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
 // Expert capacity C = ceil(cf·T·k/E) (at least 1), or INT32_MAX without a limit: the same
 // formula as moecap::expert_capacity in the CPU core.
@@ -62,77 +56,6 @@ MOECAP_HD int segment_of(const int* offsets, int n, int row) {
   // Several empty segments can share the start; the non-empty one is the last with that start.
   while (lo + 1 < n && offsets[lo + 1] <= row) ++lo;
   return lo;
-}
-
-// ---- GPU weight layout (row-major, HF orientation: rows = outputs, cols = inputs) ----
-// A matrix of `rows` × K is stored with K padded to kRowPad elements (zeros), so every row
-// starts 16-byte aligned for any dtype and holds whole 32-wide quantisation blocks:
-//   f32  : float[rows][Kp]                      bf16 : uint16[rows][Kp]
-//   int8 : int8[rows][Kp] (q ∈ [-127,127])
-//   int4 : uint8[rows][Kp/2]; per group of 8 k, byte i (0..3) = (q[k+i]+8) | (q[k+i+4]+8) << 4, so one
-//          32-bit word masked with 0x0F0F0F0F gives k..k+3 and shifted by 4 gives k+4..k+7 (for dp4a)
-//   int8/int4 then fp16 scales [rows][Kp/32] (same quantisation as the CPU core: s = fp16(max|w|/qmax)).
-// An expert is one blob: w13 (2F rows: gate rows then up rows, K = H), then w2 (H rows, K = F),
-// each part aligned to kPartAlign bytes, so offloading moves one contiguous range per expert.
-enum GpuDType { kF32 = 0, kBF16 = 1, kI8 = 2, kI4 = 3 };  // same order as moecap::DType
-constexpr int kRowPad = 64;
-constexpr int kQBlock = 32;
-constexpr size_t kPartAlign = 256;
-
-MOECAP_HD int padded_k(int K) { return round_up(K, kRowPad); }
-MOECAP_HD bool is_quantised(int dt) { return dt == kI8 || dt == kI4; }
-
-// Bytes of one row's values (no scales).
-MOECAP_HD size_t row_value_bytes(int dt, int K) {
-  const size_t kp = size_t(padded_k(K));
-  switch (dt) {
-    case kF32: return kp * 4;
-    case kBF16: return kp * 2;
-    case kI8: return kp;
-    default: return kp / 2;
-  }
-}
-// Offset of the fp16 scale array after the values of `rows` rows (0 = none for f32/bf16).
-MOECAP_HD size_t scales_offset(int dt, int rows, int K) { return size_t(rows) * row_value_bytes(dt, K); }
-MOECAP_HD size_t scale_index(int row, int k, int K) { return size_t(row) * (padded_k(K) / kQBlock) + size_t(k / kQBlock); }
-MOECAP_HD size_t matrix_bytes(int dt, int rows, int K) {
-  size_t b = size_t(rows) * row_value_bytes(dt, K);
-  if (is_quantised(dt)) b += size_t(rows) * size_t(padded_k(K) / kQBlock) * 2;
-  return size_t(round_up64(int64_t(b), int64_t(kPartAlign)));
-}
-// Byte offset of element (row, k) in the value array, and for int4 whether it is the high nibble.
-MOECAP_HD size_t value_offset(int dt, int row, int k, int K, bool* high_nibble) {
-  const size_t base = size_t(row) * row_value_bytes(dt, K);
-  if (high_nibble) *high_nibble = dt == kI4 && (k % 8) >= 4;
-  switch (dt) {
-    case kF32: return base + size_t(k) * 4;
-    case kBF16: return base + size_t(k) * 2;
-    case kI8: return base + size_t(k);
-    default: return base + size_t(k / 8) * 4 + size_t(k % 4);
-  }
-}
-
-struct ExpertLayout {
-  size_t w13 = 0, w2 = 0, bytes = 0;  // part offsets and the blob size
-};
-MOECAP_HD ExpertLayout expert_layout(int dt, int H, int F) {
-  ExpertLayout l;
-  l.w13 = 0;
-  l.w2 = matrix_bytes(dt, 2 * F, H);
-  l.bytes = l.w2 + matrix_bytes(dt, H, F);
-  return l;
-}
-
-// Activation rows on the GPU: f32 float[Kp]; bf16 uint16[Kp]; int8/int4: int8[Kp] then float
-// scales [Kp/32] at byte Kp (x ≈ q · scale, q = rint(x · 127/max|x|) as in the CPU core). Row
-// sizes are multiples of 16 bytes so that every row can be read with 16-byte loads.
-MOECAP_HD size_t act_row_bytes(int dt, int K) {
-  const size_t kp = size_t(padded_k(K));
-  switch (dt) {
-    case kF32: return kp * 4;
-    case kBF16: return kp * 2;
-    default: return size_t(round_up64(int64_t(kp + (kp / kQBlock) * 4), 16));
-  }
 }
 
 }  // namespace moecap_cuda

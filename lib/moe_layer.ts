@@ -77,7 +77,7 @@ export interface MoeLayerOptions {
   pinThreads?: boolean;
   /** Weight storage format (default f32). */
   dtype?: DType;
-  /** Kernel ISA; can only lower the best the CPU has. Default: MOECAP_ISA or 'auto'. */
+  /** Kernel ISA; can only lower the best the CPU has. Default: MOECAP_ISA (read and checked by the addon) or 'auto'. */
   isa?: Isa;
   weights: SeededWeights | ExplicitWeights;
   /** Keep the routed experts in a weights file and only a bounded cache of them in memory. */
@@ -114,8 +114,6 @@ export interface OffloadOptions {
   /** Drop the file's page cache (at open and after every read) so reads reach the device. */
   coldCache?: boolean;
 }
-const ISAS = ['auto', 'avx512', 'avx2', 'generic'];
-
 export class MoeLayer {
   /** @internal */
   constructor(private readonly native: NativeMoeLayer, readonly options: Readonly<MoeLayerOptions>) {}
@@ -178,19 +176,10 @@ export class MoeLayer {
   }
 }
 
-/** The kernel ISA a layer or model asks for: the option, else MOECAP_ISA (checked), else 'auto'. */
-export function resolveIsa(option: Isa | undefined): Isa {
-  if (option !== undefined) return option;
-  const env = process.env.MOECAP_ISA;
-  if (!env) return 'auto';
-  if (!ISAS.includes(env)) throw new RangeError(`MOECAP_ISA must be one of ${ISAS.join(', ')}, got '${env}'`);
-  return env as Isa;
-}
-
 export async function createMoeLayer(options: MoeLayerOptions): Promise<MoeLayer> {
   if (options === null || typeof options !== 'object') throw new MoecapTypeError('ERR_INVALID_ARGUMENT', 'options must be an object');
   const addon = loadAddon();
-  const native = await callNative(() => addon.createLayer({ ...options, isa: resolveIsa(options.isa) }));
+  const native = await callNative(() => addon.createLayer(options));
   return new MoeLayer(native, options);
 }
 

@@ -4,7 +4,7 @@
 import { MoecapTypeError } from './errors';
 import { loadAddon } from './native/loader';
 import { callNative } from './native/call';
-import { resolveIsa, type MoeLayerOptions, type SeededWeights } from './moe_layer';
+import { type MoeLayerOptions, type SeededWeights } from './moe_layer';
 import type { NativeMoeModel } from './native/types';
 import type { ModelForwardResult, ModelInfo, ModelOffloadStats } from './types';
 
@@ -60,6 +60,6 @@ export class MoeModel {
 export async function createMoeModel(options: MoeModelOptions): Promise<MoeModel> {
   if (options === null || typeof options !== 'object') throw new MoecapTypeError('ERR_INVALID_ARGUMENT', 'options must be an object');
   const addon = loadAddon();
-  const native = await callNative(() => addon.createModel({ ...options, isa: resolveIsa(options.isa) }));
+  const native = await callNative(() => addon.createModel(options));
   return new MoeModel(native, options);
 }

@@ -1,4 +1,6 @@
 // Bad input: a TypeError or RangeError that names the argument, never a crash.
+import { execFileSync } from 'child_process';
+import * as path from 'path';
 import { createMoeLayer, type MoeLayerOptions } from '../lib';
 import { gaussian, makeWeights } from './helpers';
 
@@ -41,13 +43,14 @@ describe('createMoeLayer rejects', () => {
     );
   });
 
-  test('an invalid MOECAP_ISA', async () => {
-    process.env.MOECAP_ISA = 'sse9';
-    try {
-      await expect(createMoeLayer(good())).rejects.toThrow(/MOECAP_ISA must be one of/);
-    } finally {
-      delete process.env.MOECAP_ISA;
-    }
+  // The addon reads MOECAP_ISA from the process environment, which jest's process.env copy never
+  // reaches: the layer is created in a Node process started with the variable set.
+  test('an invalid MOECAP_ISA', () => {
+    const script = `require(${JSON.stringify(path.join(__dirname, '..', 'dist'))}).createMoeLayer(${JSON.stringify({ ...cfg, weights: { seed: 1 } })})
+      .then(() => process.stdout.write('created'), (e) => process.stdout.write(e.name + ': ' + e.message));`;
+    const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, MOECAP_ISA: 'sse9' }, encoding: 'utf8' });
+    expect(out).toMatch(/MOECAP_ISA must be one of/);
+    expect(out).toMatch(/^RangeError: /);
   });
 });
 

@@ -1,7 +1,7 @@
 #include "backend_info.h"
 
 #include "backend/cuda_loader.h"
-#include "error.h"
+#include "js_error.h"
 
 namespace moecap_binding {
 
@@ -9,16 +9,11 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string requested = "auto";
   if (info.Length() > 0 && !info[0].IsUndefined()) {
-    if (!info[0].IsString()) throw Napi::TypeError::New(env, "backend must be a string: 'cpu', 'cuda' or 'auto'");
+    if (!info[0].IsString())
+      throw_js_type(env, moecap::ErrorCode::InvalidArgument, "backend must be a string: 'cpu', 'cuda' or 'auto'");
     requested = info[0].As<Napi::String>().Utf8Value();
   }
-  moecap::BackendChoice c;
-  try {
-    c = moecap::choose_backend(requested);
-  } catch (const moecap::Error& e) {
-    if (e.kind() == moecap::ErrorKind::Type) throw Napi::TypeError::New(env, e.what());
-    throw Napi::RangeError::New(env, e.what());
-  }
+  const moecap::BackendChoice c = call_core(env, [&] { return moecap::choose_backend(requested); });
   Napi::Object o = Napi::Object::New(env);
   o.Set("backend", c.backend);
   o.Set("requested", c.requested);

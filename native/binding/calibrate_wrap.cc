@@ -7,6 +7,7 @@
 #include "calibrate/calibrate.h"
 #include "calibrate/file_read_bandwidth.h"
 #include "promise_worker.h"
+#include "runtime/environment.h"
 
 namespace moecap_binding {
 namespace {
@@ -77,10 +78,10 @@ class FileReadWorker : public PromiseWorker {
 double number_option(Napi::Env env, const Napi::Object& o, const char* key, double lo, double hi, double def) {
   if (!o.Has(key) || o.Get(key).IsUndefined()) return def;
   Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(key) + " must be a number");
+  if (!v.IsNumber()) throw_js_type(env, moecap::ErrorCode::InvalidOption, std::string(key) + " must be a number");
   double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || std::floor(d) != d || d < lo || d > hi)
-    throw Napi::RangeError::New(env, std::string(key) + " must be an integer in [" + std::to_string((long long)lo) +
+    throw_js_range(env, moecap::ErrorCode::InvalidOption, std::string(key) + " must be an integer in [" + std::to_string((long long)lo) +
                                          ", " + std::to_string((long long)hi) + "], got " + v.ToString().Utf8Value());
   return d;
 }
@@ -91,51 +92,45 @@ Napi::Value Calibrate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   moecap::CalibrateOptions opts;
   if (info.Length() > 0 && !info[0].IsUndefined()) {
-    if (!info[0].IsObject()) throw Napi::TypeError::New(env, "options must be an object { readBytes?, repeats?, threads?, isa? }");
+    if (!info[0].IsObject()) throw_js_type(env, moecap::ErrorCode::InvalidOption, "options must be an object { readBytes?, repeats?, threads?, isa? }");
     Napi::Object o = info[0].As<Napi::Object>();
     opts.read_bytes = size_t(number_option(env, o, "readBytes", 1 << 20, 1ull << 40, double(opts.read_bytes)));
     opts.repeats = int(number_option(env, o, "repeats", 1, 1000, opts.repeats));
     opts.threads = int(number_option(env, o, "threads", 1, 1024, 0));
     if (o.Has("compute") && !o.Get("compute").IsUndefined()) {
-      if (!o.Get("compute").IsBoolean()) throw Napi::TypeError::New(env, "compute must be a boolean");
+      if (!o.Get("compute").IsBoolean()) throw_js_type(env, moecap::ErrorCode::InvalidOption, "compute must be a boolean");
       opts.compute = o.Get("compute").As<Napi::Boolean>().Value();
     }
     if (o.Has("isa") && !o.Get("isa").IsUndefined()) {
       Napi::Value v = o.Get("isa");
       std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
-      if (s != "auto" && s != "avx512" && s != "avx2" && s != "generic")
-        throw Napi::TypeError::New(env, "isa must be 'auto', 'avx512', 'avx2' or 'generic'");
+      if (!moecap::is_isa_name(s))
+        throw_js_type(env, moecap::ErrorCode::InvalidOption, "isa must be 'auto', 'avx512', 'avx2' or 'generic'");
       opts.isa = s;
     }
   }
-  auto* w = new CalibrateWorker(env, std::move(opts));
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return queue_worker<CalibrateWorker>(env, std::move(opts));
 }
 
 // measureFileRead(folder | file, { bytes?, repeats?, direct? }) → Promise<{ bandwidth, bytes, cacheDropped, direct, path }>
 // A folder: a scratch file of `bytes` is written there and read; a regular file: its first `bytes`.
 Napi::Value MeasureFileRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "folder must be a string (a directory or file path)");
+  if (info.Length() < 1 || !info[0].IsString()) throw_js_type(env, moecap::ErrorCode::InvalidArgument, "folder must be a string (a directory or file path)");
   size_t bytes = size_t(256) << 20;
   int repeats = 3;
   bool direct = false;
   if (info.Length() > 1 && !info[1].IsUndefined()) {
-    if (!info[1].IsObject()) throw Napi::TypeError::New(env, "options must be an object { bytes?, repeats?, direct? }");
+    if (!info[1].IsObject()) throw_js_type(env, moecap::ErrorCode::InvalidOption, "options must be an object { bytes?, repeats?, direct? }");
     Napi::Object o = info[1].As<Napi::Object>();
     bytes = size_t(number_option(env, o, "bytes", 8 << 20, 1ull << 40, double(bytes)));
     repeats = int(number_option(env, o, "repeats", 1, 100, repeats));
     if (o.Has("direct") && !o.Get("direct").IsUndefined()) {
-      if (!o.Get("direct").IsBoolean()) throw Napi::TypeError::New(env, "direct must be a boolean");
+      if (!o.Get("direct").IsBoolean()) throw_js_type(env, moecap::ErrorCode::InvalidOption, "direct must be a boolean");
       direct = o.Get("direct").As<Napi::Boolean>().Value();
     }
   }
-  auto* w = new FileReadWorker(env, info[0].As<Napi::String>().Utf8Value(), bytes, repeats, direct);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return queue_worker<FileReadWorker>(env, info[0].As<Napi::String>().Utf8Value(), bytes, repeats, direct);
 }
 
 }  // namespace moecap_binding

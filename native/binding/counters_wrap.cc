@@ -1,5 +1,7 @@
 #include "counters_wrap.h"
 
+#include "js_error.h"
+
 namespace moecap_binding {
 
 static Napi::Array to_js(Napi::Env env, const moecap::CounterList& list, bool values) {
@@ -37,7 +39,8 @@ Napi::Value CountersWrap::Start(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CountersWrap::Stop(const Napi::CallbackInfo& info) {
-  if (!running_) throw Napi::Error::New(info.Env(), "counters.stop() called without start()");
+  if (!running_)
+    throw_js_error(info.Env(), moecap::ErrorCode::InvalidArgument, "counters.stop() called without start()");
   running_ = false;
   return to_js(info.Env(), session_->stop(), true);
 }

@@ -4,15 +4,19 @@
 #include <algorithm>
 #include <cstring>
 
+#include "js_error.h"
+#include "runtime/environment.h"
 #include "weights/dtype.h"
 
 namespace moecap_binding {
 namespace {
 
+using moecap::ErrorCode;
 using moecap::LayerConfig;
 
-[[noreturn]] void type_error(Napi::Env env, const std::string& m) { throw Napi::TypeError::New(env, m); }
-[[noreturn]] void range_error(Napi::Env env, const std::string& m) { throw Napi::RangeError::New(env, m); }
+// Option values (createLayer / createModel options).
+[[noreturn]] void type_error(Napi::Env env, const std::string& m) { throw_js_type(env, ErrorCode::InvalidOption, m); }
+[[noreturn]] void range_error(Napi::Env env, const std::string& m) { throw_js_range(env, ErrorCode::InvalidOption, m); }
 
 bool has(const Napi::Object& o, const char* key) {
   if (!o.Has(key)) return false;
@@ -110,6 +114,37 @@ moecap::OffloadConfig parse_offload(Napi::Env env, const Napi::Value& v, int exp
   return off;
 }
 
+// backend and the CUDA options: maxTokens, cudaDevice, cudaCacheSlots; `offload` on the CUDA
+// backend is device cache slots with the same policy names, the slow tier being pinned host
+// memory (path/coldCache/prefetch do not apply). cudaCacheSlots, when given, sets the slot count.
+void parse_backend_options(Napi::Env env, const Napi::Object& o, ParsedLayerOptions& p) {
+  if (o.Has("backend") && !o.Get("backend").IsUndefined()) {
+    if (!o.Get("backend").IsString()) type_error(env, "backend must be a string: 'cpu', 'cuda' or 'auto'");
+    p.backend = o.Get("backend").As<Napi::String>().Utf8Value();
+  }
+  moecap::CudaLayerOptions& cuda = p.cuda;
+  auto int_option = [&](const char* name, int lo, int hi, int* out) {
+    if (!o.Has(name) || o.Get(name).IsUndefined()) return;
+    Napi::Value v = o.Get(name);
+    if (!v.IsNumber()) type_error(env, std::string(name) + " must be an integer");
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (d != double(int64_t(d)) || d < lo || d > hi)
+      range_error(env, std::string(name) + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                           "], got " + v.ToString().Utf8Value());
+    *out = int(d);
+  };
+  int_option("maxTokens", 1, 1 << 20, &cuda.max_tokens);
+  int_option("cudaDevice", 0, 1023, &cuda.device);
+  int_option("cudaCacheSlots", 0, 1 << 20, &cuda.cache_slots);
+  if (p.offload.enabled) {
+    cuda.policy = p.offload.policy;
+    if (cuda.cache_slots == 0) {
+      cuda.cache_slots = p.offload.capacity_experts;
+      cuda.cache_bytes = p.offload.capacity_bytes;
+    }
+  }
+}
+
 }  // namespace
 
 ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value) {
@@ -171,12 +206,15 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value) 
       type_error(env, "dtype must be 'f32', 'bf16', 'int8' or 'int4'");
   }
   if (has(o, "poison")) c.poison = o.Get("poison").ToBoolean().Value();
+  std::string isa;
   if (has(o, "isa")) {
     if (!o.Get("isa").IsString()) type_error(env, "isa must be a string");
-    p.isa = o.Get("isa").As<Napi::String>().Utf8Value();
+    isa = o.Get("isa").As<Napi::String>().Utf8Value();
   }
+  p.isa = call_core(env, [&] { return moecap::env_isa(moecap::read_environment(), isa); });
 
   if (has(o, "offload")) p.offload = parse_offload(env, o.Get("offload"), c.experts);
+  parse_backend_options(env, o, p);
 
   if (!has(o, "weights") || !o.Get("weights").IsObject())
     type_error(env, "weights must be { seed } or { router, gate, up, down, shared? }");
@@ -219,19 +257,22 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value) 
 }
 
 std::vector<float> read_tokens(Napi::Env env, const Napi::Value& v, int hidden, const char* name, int* tokens) {
+  // Method arguments, not options.
+  auto type_error = [&](const std::string& m) { throw_js_type(env, ErrorCode::InvalidArgument, m); };
+  auto range_error = [&](const std::string& m) { throw_js_range(env, ErrorCode::InvalidArgument, m); };
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    type_error(env, std::string(name) + " must be a Float32Array [tokens, hidden]");
+    type_error(std::string(name) + " must be a Float32Array [tokens, hidden]");
   Napi::Float32Array a = v.As<Napi::Float32Array>();
   size_t n = a.ElementLength();
   if (n == 0 || n % size_t(hidden) != 0)
-    range_error(env, std::string(name) + " must hold tokens·hidden values (a positive multiple of hidden = " +
+    range_error(std::string(name) + " must hold tokens·hidden values (a positive multiple of hidden = " +
                          std::to_string(hidden) + "), got " + std::to_string(n));
-  if (n / size_t(hidden) > 16777216) range_error(env, std::string(name) + " holds more than 16777216 tokens");
+  if (n / size_t(hidden) > 16777216) range_error(std::string(name) + " holds more than 16777216 tokens");
   std::vector<float> x(n);
   std::memcpy(x.data(), a.Data(), n * sizeof(float));
   for (size_t i = 0; i < n; ++i)
     if (!std::isfinite(x[i]))
-      range_error(env, std::string(name) + " is not finite at token " + std::to_string(i / size_t(hidden)) +
+      range_error(std::string(name) + " is not finite at token " + std::to_string(i / size_t(hidden)) +
                            ", hidden index " + std::to_string(i % size_t(hidden)) + " (" +
                            (std::isnan(x[i]) ? "NaN" : "Infinity") + ")");
   *tokens = int(n / size_t(hidden));

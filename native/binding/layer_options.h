@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "backend/cuda_layer.h"
 #include "layer_config.h"
 #include "offload/offload_config.h"
 #include "weights/weight_source.h"
@@ -15,14 +16,16 @@ namespace moecap_binding {
 struct ParsedLayerOptions {
   moecap::LayerConfig config;
   std::shared_ptr<moecap::WeightSource> weights;
-  std::string isa;
+  std::string isa;                // the `isa` option, else MOECAP_ISA, else "auto"
   moecap::OffloadConfig offload;
+  std::string backend = "auto";   // 'cpu' | 'cuda' | 'auto' (MOECAP_BACKEND overrides, at choose_backend)
+  moecap::CudaLayerOptions cuda;  // maxTokens, cudaDevice, cudaCacheSlots, and `offload` on the GPU
 };
 
-// Throws Napi::TypeError / Napi::RangeError.
+// Throws Napi::TypeError / Napi::RangeError with code ERR_INVALID_OPTION.
 ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value);
 
-// x: a Float32Array of T·H finite values. Copies it. Throws naming `name`.
+// x: a Float32Array of T·H finite values. Copies it. Throws naming `name` (ERR_INVALID_ARGUMENT).
 std::vector<float> read_tokens(Napi::Env env, const Napi::Value& value, int hidden, const char* name, int* tokens);
 
 }  // namespace moecap_binding

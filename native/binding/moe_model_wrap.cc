@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "addon_state.h"
+#include "js_error.h"
 #include "layer_options.h"
 #include "moe_layer_wrap.h"
 #include "offload_stats.h"
@@ -11,6 +12,8 @@
 
 namespace moecap_binding {
 namespace {
+
+using moecap::ErrorCode;
 
 struct ParsedModelOptions {
   ParsedLayerOptions layer;
@@ -95,7 +98,8 @@ Napi::Function MoeModelWrap::Define(Napi::Env env) {
 MoeModelWrap::MoeModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MoeModelWrap>(info) {}
 
 std::shared_ptr<moecap::MoeModel> MoeModelWrap::live(Napi::Env env) {
-  if (!model_) throw Napi::Error::New(env, "this MoE model is closed (or was never created through createMoeModel)");
+  if (!model_)
+    throw_js_error(env, ErrorCode::Closed, "this MoE model is closed (or was never created through createMoeModel)");
   return model_;
 }
 
@@ -103,10 +107,7 @@ Napi::Value MoeModelWrap::Forward(const Napi::CallbackInfo& info) {
   auto m = live(info.Env());
   int T = 0;
   std::vector<float> x = read_tokens(info.Env(), info[0], m->layer(0).config().hidden, "x", &T);
-  auto* w = new ModelForwardWorker(info.Env(), m, std::move(x), T);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return queue_worker<ModelForwardWorker>(info.Env(), m, std::move(x), T);
 }
 
 Napi::Value MoeModelWrap::Info(const Napi::CallbackInfo& info) {
@@ -140,7 +141,8 @@ Napi::Value MoeModelWrap::Info(const Napi::CallbackInfo& info) {
 Napi::Value MoeModelWrap::OffloadStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto m = live(env);
-  if (!m->offloaded()) throw Napi::Error::New(env, "offload is not enabled (create it with an `offload` option)");
+  if (!m->offloaded())
+    throw_js_error(env, ErrorCode::InvalidOption, "offload is not enabled (create it with an `offload` option)");
   Napi::Object o = offload_stats_object(env, m->offload_stats());
   Napi::Object pred = Napi::Object::New(env);
   pred.Set("correct", double(m->predicted_correct()));
@@ -167,7 +169,8 @@ Napi::Value MoeModelWrap::PinStatic(const Napi::CallbackInfo& info) {
 
 Napi::Value MoeModelWrap::ResetOffloadStats(const Napi::CallbackInfo& info) {
   auto m = live(info.Env());
-  if (!m->offloaded()) throw Napi::Error::New(info.Env(), "offload is not enabled (create it with an `offload` option)");
+  if (!m->offloaded())
+    throw_js_error(info.Env(), ErrorCode::InvalidOption, "offload is not enabled (create it with an `offload` option)");
   m->reset_offload_stats();
   return info.Env().Undefined();
 }
@@ -187,30 +190,22 @@ Napi::Value MoeModelWrap::IsClosed(const Napi::CallbackInfo& info) { return Napi
 
 Napi::Value CreateModel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "options must be an object");
+  if (!info[0].IsObject()) throw_js_type(env, ErrorCode::InvalidOption, "options must be an object");
   Napi::Object o = info[0].As<Napi::Object>();
   ParsedModelOptions p;
   Napi::Value lv = o.Get("layers");
-  if (!lv.IsNumber()) throw Napi::TypeError::New(env, "layers is required (an integer in [1, 1024])");
+  if (!lv.IsNumber()) throw_js_type(env, ErrorCode::InvalidOption, "layers is required (an integer in [1, 1024])");
   const double ld = lv.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(ld) || std::floor(ld) != ld || ld < 1 || ld > 1024)
-    throw Napi::RangeError::New(env, "layers must be an integer in [1, 1024], got " + lv.ToString().Utf8Value());
+    throw_js_range(env, ErrorCode::InvalidOption, "layers must be an integer in [1, 1024], got " + lv.ToString().Utf8Value());
   p.layers = int(ld);
   p.layer = parse_layer_options(env, info[0]);
   Napi::Object wo = o.Get("weights").As<Napi::Object>();  // parse_layer_options checked it is an object
   if (!wo.Has("seed") || !wo.Get("seed").IsNumber())
-    throw Napi::TypeError::New(env, "weights must be { seed } for a model (layer l uses seed + l)");
+    throw_js_type(env, ErrorCode::InvalidOption, "weights must be { seed } for a model (layer l uses seed + l)");
   p.seed = uint64_t(wo.Get("seed").As<Napi::Number>().DoubleValue());
-  try {
-    moecap::validate_config(p.layer.config);
-  } catch (const moecap::Error& e) {
-    if (e.kind() == moecap::ErrorKind::Type) throw Napi::TypeError::New(env, e.what());
-    throw Napi::RangeError::New(env, e.what());
-  }
-  auto* w = new CreateModelWorker(env, std::move(p));
-  Napi::Promise pr = w->Promise();
-  w->Queue();
-  return pr;
+  call_core(env, [&] { moecap::validate_config(p.layer.config); });
+  return queue_worker<CreateModelWorker>(env, std::move(p));
 }
 
 }  // namespace moecap_binding

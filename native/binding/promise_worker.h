@@ -1,13 +1,13 @@
 // The baton pattern (after sharp): JS arguments are copied into a plain struct on the main
 // thread, Execute() touches only that struct, and OnOK()/OnError() build JS values. Core errors
-// keep their class: moecap::ErrorKind::Type → TypeError, Range → RangeError, else Error.
+// become JS errors through js_error.h (class from the kind, `code` from the code).
 #pragma once
 #include <napi.h>
 
-#include <functional>
 #include <string>
+#include <utility>
 
-#include "error.h"
+#include "js_error.h"
 
 namespace moecap_binding {
 
@@ -23,15 +23,9 @@ class PromiseWorker : public Napi::AsyncWorker {
   void Execute() final {
     try {
       Run();
-    } catch (const moecap::Error& e) {
-      kind_ = e.kind();
-      SetError(e.what());
-    } catch (const std::bad_alloc&) {
-      kind_ = moecap::ErrorKind::Range;
-      SetError("out of memory");
-    } catch (const std::exception& e) {
-      kind_ = moecap::ErrorKind::Runtime;
-      SetError(e.what());
+    } catch (...) {
+      error_ = error_info(std::current_exception());
+      SetError(error_.message);
     }
   }
   void OnOK() final {
@@ -42,18 +36,21 @@ class PromiseWorker : public Napi::AsyncWorker {
       deferred_.Reject(e.Value());
     }
   }
-  void OnError(const Napi::Error& e) final {
-    Napi::Env env = Env();
-    std::string msg = e.Message();
-    Napi::Error err = kind_ == moecap::ErrorKind::Type    ? Napi::TypeError::New(env, msg)
-                      : kind_ == moecap::ErrorKind::Range ? Napi::RangeError::New(env, msg)
-                                                          : Napi::Error::New(env, msg);
-    deferred_.Reject(err.Value());
-  }
+  void OnError(const Napi::Error&) final { deferred_.Reject(js_error(Env(), error_).Value()); }
 
  private:
   Napi::Promise::Deferred deferred_;
-  moecap::ErrorKind kind_ = moecap::ErrorKind::Runtime;
+  ErrorInfo error_;
 };
+
+// Starts a worker of type W (built from env and args) and returns its promise; the worker
+// deletes itself once it has settled it.
+template <class W, class... Args>
+Napi::Promise queue_worker(Napi::Env env, Args&&... args) {
+  auto* w = new W(env, std::forward<Args>(args)...);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
 
 }  // namespace moecap_binding

@@ -9,42 +9,42 @@ namespace moecap {
 
 void validate_config(const LayerConfig& c) {
   auto positive = [](int v, const char* name) {
-    if (v <= 0) throw_range(std::string(name) + " must be a positive integer, got " + std::to_string(v));
+    if (v <= 0) throw_option(std::string(name) + " must be a positive integer, got " + std::to_string(v));
   };
   positive(c.hidden, "hidden");
   positive(c.intermediate, "intermediate");
   positive(c.experts, "experts");
   positive(c.top_k, "topK");
   if (c.top_k > c.experts)
-    throw_range("topK (" + std::to_string(c.top_k) + ") must not exceed experts (" + std::to_string(c.experts) + ")");
+    throw_option("topK (" + std::to_string(c.top_k) + ") must not exceed experts (" + std::to_string(c.experts) + ")");
   if (!std::isfinite(c.routed_scaling_factor) || c.routed_scaling_factor <= 0)
-    throw_range("routedScalingFactor must be a finite positive number");
+    throw_option("routedScalingFactor must be a finite positive number");
   if (!c.selection_bias.empty()) {
     if ((int)c.selection_bias.size() != c.experts)
-      throw_range("selectionBias must have experts (" + std::to_string(c.experts) + ") elements, got " +
+      throw_option("selectionBias must have experts (" + std::to_string(c.experts) + ") elements, got " +
                   std::to_string(c.selection_bias.size()));
     for (size_t i = 0; i < c.selection_bias.size(); ++i)
       if (!std::isfinite(c.selection_bias[i]))
-        throw_range("selectionBias[" + std::to_string(i) + "] is not finite");
+        throw_option("selectionBias[" + std::to_string(i) + "] is not finite");
   }
   if (c.group_count != 0 || c.group_keep != 0) {
     positive(c.group_count, "groups.count");
     positive(c.group_keep, "groups.keep");
     if (c.experts % c.group_count != 0)
-      throw_range("groups.count (" + std::to_string(c.group_count) + ") must divide experts (" +
+      throw_option("groups.count (" + std::to_string(c.group_count) + ") must divide experts (" +
                   std::to_string(c.experts) + ")");
     if (c.group_keep > c.group_count)
-      throw_range("groups.keep (" + std::to_string(c.group_keep) + ") must not exceed groups.count (" +
+      throw_option("groups.keep (" + std::to_string(c.group_keep) + ") must not exceed groups.count (" +
                   std::to_string(c.group_count) + ")");
     int selectable = c.group_keep * (c.experts / c.group_count);
     if (c.top_k > selectable)
-      throw_range("topK (" + std::to_string(c.top_k) + ") exceeds the experts left by groups.keep (" +
+      throw_option("topK (" + std::to_string(c.top_k) + ") exceeds the experts left by groups.keep (" +
                   std::to_string(selectable) + ")");
   }
-  if (c.shared_intermediate < 0) throw_range("sharedExperts.intermediate must be a positive integer");
+  if (c.shared_intermediate < 0) throw_option("sharedExperts.intermediate must be a positive integer");
   if (!(c.capacity_factor >= 0) || !std::isfinite(c.capacity_factor))
-    throw_range("capacityFactor must be a finite number >= 0");
-  if (c.threads < 0 || c.threads > 1024) throw_range("threads must be an integer in [1, 1024]");
+    throw_option("capacityFactor must be a finite number >= 0");
+  if (c.threads < 0 || c.threads > 1024) throw_option("threads must be an integer in [1, 1024]");
 }
 
 int64_t expert_capacity(const LayerConfig& c, int64_t tokens) {

@@ -4,18 +4,20 @@
 #include <cmath>
 #include <cstring>
 
-#include "../../../cuda/moe_index.h"  // the GPU weight layout (plain integer code, no CUDA)
+#include "backend/gpu_weight_layout.h"
 #include "error.h"
 
 namespace moecap {
 
-CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, const WeightSource& w, const CudaLayerOptions& o)
-    : api_(api), cfg_(c), opt_(o) {
-  if (!api_) throw_runtime("the CUDA backend is not loaded");
+CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, std::shared_ptr<const WeightSource> weights,
+                     const CudaLayerOptions& o)
+    : api_(api), cfg_(c), weights_(std::move(weights)), opt_(o) {
+  if (!api_) throw_runtime("the CUDA backend is not loaded", ErrorCode::BackendUnavailable);
+  const WeightSource& w = *weights_;
   if (opt_.cache_slots == 0 && opt_.cache_bytes > 0) {
     opt_.cache_slots = int(std::min(double(c.experts), std::floor(opt_.cache_bytes / expert_bytes())));
     if (opt_.cache_slots < 1)
-      throw_range("offload.capacity.bytes (" + std::to_string(opt_.cache_bytes) + ") holds no expert of " +
+      throw_option("offload.capacity.bytes (" + std::to_string(opt_.cache_bytes) + ") holds no expert of " +
                   std::to_string(expert_bytes()) + " bytes in the GPU layout");
   }
   moecap_cuda_config_t g;
@@ -52,7 +54,7 @@ CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, const WeightSourc
     throw_runtime("the CUDA backend takes seeded or explicit fp32 weights");
   }
   layer_ = api_->layer_create(&g, &wt);
-  if (!layer_) throw_runtime(std::string("CUDA layer: ") + api_->last_error());
+  if (!layer_) throw_runtime(std::string("CUDA layer: ") + api_->last_error(), ErrorCode::BackendUnavailable);
 }
 
 CudaLayer::~CudaLayer() {
@@ -60,6 +62,32 @@ CudaLayer::~CudaLayer() {
 }
 
 double CudaLayer::device_bytes() const { return api_->layer_device_bytes(layer_); }
+
+LayerInfo CudaLayer::info() const {
+  LayerInfo i;
+  i.isa = "cuda";
+  i.threads = 0;
+  i.max_tokens = opt_.max_tokens;
+  i.packed_bytes = device_bytes();
+  i.expert_bytes = expert_bytes();
+  return i;
+}
+
+void CudaLayer::check_pass(int T, bool) const {
+  if (T > opt_.max_tokens)
+    throw_range("x: " + std::to_string(T) + " tokens exceed maxTokens (" + std::to_string(opt_.max_tokens) +
+                ") of this CUDA layer");
+}
+
+void CudaLayer::reference(const float* x, int T, const std::vector<int32_t>& sample, ReferenceResult& out) {
+  std::lock_guard<std::mutex> lock(reference_mutex_);
+  if (!reference_layer_) {
+    LayerConfig c = cfg_;
+    c.dtype = DType::I4;
+    reference_layer_.reset(new MoeLayer(c, weights_, "auto"));
+  }
+  reference_layer_->reference(x, T, sample, out);
+}
 
 double CudaLayer::expert_bytes() const {
   return double(moecap_cuda::expert_layout(int(cfg_.dtype), cfg_.hidden, cfg_.intermediate).bytes);
@@ -115,6 +143,9 @@ void CudaLayer::forward(const float* x, int T, ForwardResult& out) {
 }
 
 std::vector<int> CudaLayer::pin_static() {
+  if (opt_.cache_slots <= 0)
+    throw_runtime("offload is not enabled (create it with an `offload` option or cudaCacheSlots)",
+                  ErrorCode::InvalidOption);
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<int32_t> out(size_t(cfg_.experts));
   const int n = api_->layer_pin_static(layer_, out.data(), cfg_.experts);

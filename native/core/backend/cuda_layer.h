@@ -1,12 +1,16 @@
 // A MoE layer on the CUDA backend: the same config, master weights and ForwardResult as
 // moecap::MoeLayer, computed by libmoecap_cuda.so through the C ABI (the library was found and
-// loaded by choose_backend). Passes are serialised (one stream per layer).
+// loaded by choose_backend). Passes are serialised (one stream per layer). The loader knows the
+// library only through that ABI; the GPU weight layout it reports sizes from is core code
+// (backend/gpu_weight_layout.h).
 #pragma once
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "backend/cuda_loader.h"
+#include "layer/layer_backend.h"
 #include "layer/moe_layer.h"
 #include "layer_config.h"
 #include "offload/offload_config.h"
@@ -22,29 +26,40 @@ struct CudaLayerOptions {
   CachePolicy policy = CachePolicy::LRU;  // eviction among the device slots (the CPU cache's policies)
 };
 
-class CudaLayer {
+class CudaLayer : public LayerBackend {
  public:
   // Throws moecap::Error (Runtime) with the library's message when the layer cannot be built.
-  CudaLayer(const CudaApi* api, const LayerConfig& config, const WeightSource& weights, const CudaLayerOptions& o);
-  ~CudaLayer();
+  CudaLayer(const CudaApi* api, const LayerConfig& config, std::shared_ptr<const WeightSource> weights,
+            const CudaLayerOptions& o);
+  ~CudaLayer() override;
   CudaLayer(const CudaLayer&) = delete;
   CudaLayer& operator=(const CudaLayer&) = delete;
 
-  const LayerConfig& config() const { return cfg_; }
+  const LayerConfig& config() const override { return cfg_; }
   const CudaLayerOptions& options() const { return opt_; }
+  LayerInfo info() const override;
   double device_bytes() const;
   double expert_bytes() const;  // one routed expert in the GPU layout
+  void check_pass(int tokens, bool route_only) const override;  // T <= maxTokens
   // With offload, out.stats.offloaded and out.stats.offload (counters since the previous forward).
-  void forward(const float* x, int tokens, ForwardResult& out);
+  void forward(const float* x, int tokens, ForwardResult& out) override;
+  // No router-only entry on the GPU: a whole pass, of which the caller reads ids and weights.
+  void route(const float* x, int tokens, ForwardResult& out) override { forward(x, tokens, out); }
+  // On the CPU, from the same master weights: the fp64 reference reads only those, so a CPU layer
+  // with the smallest packing (int4), built on first use, serves it.
+  void reference(const float* x, int tokens, const std::vector<int32_t>& sample, ReferenceResult& out) override;
   // Static policy: pins the most used experts so far → the experts pinned, ascending.
-  std::vector<int> pin_static();
+  std::vector<int> pin_static() override;
 
  private:
   const CudaApi* api_;
   LayerConfig cfg_;
+  std::shared_ptr<const WeightSource> weights_;
   CudaLayerOptions opt_;
   moecap_cuda_layer* layer_ = nullptr;
   std::mutex mutex_;
+  std::mutex reference_mutex_;
+  std::unique_ptr<MoeLayer> reference_layer_;
 };
 
 }  // namespace moecap

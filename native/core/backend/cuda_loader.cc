@@ -3,10 +3,10 @@
 #include <dlfcn.h>
 #include <sys/stat.h>
 
-#include <cstdlib>
 #include <mutex>
 
 #include "error.h"
+#include "runtime/environment.h"
 
 namespace moecap {
 namespace {
@@ -26,7 +26,7 @@ std::string dir_of(const std::string& p) {
 // The file this code was loaded from (the addon), to find the package root from it.
 std::string self_path() {
   Dl_info info;
-  if (dladdr(reinterpret_cast<void*>(&cuda_library_candidates), &info) && info.dli_fname) return info.dli_fname;
+  if (dladdr(reinterpret_cast<void*>(&self_path), &info) && info.dli_fname) return info.dli_fname;
   return "";
 }
 
@@ -37,9 +37,7 @@ std::string first_line(const char* s) {
 }
 
 // The driver: cuInit + cuDriverGetVersion + cuDeviceGetCount through dlopen.
-bool probe_driver(std::string& reason, int& driver_version) {
-  const char* env = std::getenv("MOECAP_CUDA_DRIVER");
-  const std::string name = env && *env ? env : "libcuda.so.1";
+bool probe_driver(const std::string& name, std::string& reason, int& driver_version) {
   void* h = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     reason = name + " not found (no NVIDIA driver on this machine): " + first_line(dlerror());
@@ -115,11 +113,12 @@ bool load_library(const std::string& path, std::string& reason) {
 
 }  // namespace
 
-std::vector<std::string> cuda_library_candidates() {
+std::vector<std::string> cuda_library_candidates() { return cuda_library_candidates(read_environment()); }
+
+std::vector<std::string> cuda_library_candidates(const Environment& env) {
   std::vector<std::string> out;
-  const char* env = std::getenv("MOECAP_CUDA_LIBRARY");
-  if (env && *env) {
-    out.push_back(env);
+  if (!env.cuda_library.empty()) {
+    out.push_back(env.cuda_library);
     return out;
   }
   // The addon sits in <root>/build/Release or <root>/prebuilds/<platform>/: try the package root's
@@ -137,26 +136,22 @@ std::vector<std::string> cuda_library_candidates() {
 
 BackendChoice choose_backend(const std::string& requested_arg) {
   BackendChoice c;
-  const char* env = std::getenv("MOECAP_BACKEND");
+  const Environment env = read_environment();
   std::string req = requested_arg.empty() ? "auto" : requested_arg;
   if (req != "cpu" && req != "cuda" && req != "auto")
-    throw_range("backend must be 'cpu', 'cuda' or 'auto', got '" + requested_arg + "'");
-  if (env && *env) {
-    const std::string e = env;
-    if (e != "cpu" && e != "cuda" && e != "auto")
-      throw_range("MOECAP_BACKEND must be 'cpu', 'cuda' or 'auto', got '" + e + "'");
-    req = e;
-  }
+    throw_option("backend must be 'cpu', 'cuda' or 'auto', got '" + requested_arg + "'");
+  const std::string forced = env_backend(env);
+  if (!forced.empty()) req = forced;
   c.requested = req;
   c.backend = "cpu";
   if (req == "cpu") {
-    c.reason = env && *env ? "MOECAP_BACKEND=cpu" : "backend 'cpu' requested";
+    c.reason = !forced.empty() ? "MOECAP_BACKEND=cpu" : "backend 'cpu' requested";
     return c;
   }
   std::lock_guard<std::mutex> lock(g_mutex);
-  if (!probe_driver(c.reason, c.driver_version)) return c;
+  if (!probe_driver(env.cuda_driver, c.reason, c.driver_version)) return c;
   if (!g_api.handle) {
-    const std::vector<std::string> tried = cuda_library_candidates();
+    const std::vector<std::string> tried = cuda_library_candidates(env);
     std::string found;
     for (const auto& p : tried)
       if (file_exists(p)) {

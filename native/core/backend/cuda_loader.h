@@ -4,12 +4,13 @@
 //   "libcuda.so.1 not found", "no CUDA device", "driver supports CUDA X, library needs Y",
 //   "libmoecap_cuda.so not found (looked in: …)".
 // Test hooks: MOECAP_CUDA_DRIVER (path of the driver library, default libcuda.so.1) and
-// MOECAP_CUDA_LIBRARY (exact path of libmoecap_cuda.so).
+// MOECAP_CUDA_LIBRARY (exact path of libmoecap_cuda.so); read through runtime/environment.h.
 #pragma once
 #include <string>
 #include <vector>
 
 #include "backend/cuda_abi.h"
+#include "runtime/environment.h"
 
 namespace moecap {
 
@@ -38,12 +39,13 @@ struct BackendChoice {
   const CudaApi* api = nullptr;  // non-null when backend == "cuda"
 };
 
-// `requested`: "cpu", "cuda" or "auto" (empty = "auto"). Throws moecap::Error (Range) naming
-// the argument (or MOECAP_BACKEND) for any other value. Never throws for a missing GPU stack:
+// `requested`: "cpu", "cuda" or "auto" (empty = "auto"). Throws moecap::Error (Range,
+// ERR_INVALID_OPTION) naming the argument (or MOECAP_BACKEND) for any other value. Never throws for a missing GPU stack:
 // the choice is "cpu" with the reason. The library stays loaded for the process once found.
 BackendChoice choose_backend(const std::string& requested);
 
-// Where libmoecap_cuda.so is looked for, in order.
+// Where libmoecap_cuda.so is looked for, in order (MOECAP_CUDA_LIBRARY alone when set).
 std::vector<std::string> cuda_library_candidates();
+std::vector<std::string> cuda_library_candidates(const Environment& env);
 
 }  // namespace moecap

@@ -76,7 +76,7 @@ Measured time_compute(ThreadPool& pool, int repeats, double seconds, double per_
 }  // namespace
 
 CalibrateResult calibrate(const CalibrateOptions& o) {
-  if (o.repeats < 1 || o.repeats > 1000) throw_range("repeats must be an integer in [1, 1000]");
+  if (o.repeats < 1 || o.repeats > 1000) throw_option("repeats must be an integer in [1, 1000]");
   const char* note = nullptr;
   const KernelTable& kt = select_kernels(o.isa.c_str(), &note);
   const PeakLoops& loops = loops_for(kt.isa);
@@ -94,7 +94,7 @@ CalibrateResult calibrate(const CalibrateOptions& o) {
   size_t bytes = std::max<size_t>(o.read_bytes, chunks * 4096) / (chunks * 512) * (chunks * 512);
   const double avail = double(available_memory_bytes());
   if (double(bytes) > 0.5 * avail)
-    throw_range("readBytes (" + format_bytes(double(bytes)) + ") must be at most half the available memory (" +
+    throw_option("readBytes (" + format_bytes(double(bytes)) + ") must be at most half the available memory (" +
                 format_bytes(avail) + ")");
   r.read_bytes = bytes;
   AlignedBuffer buf(bytes);

@@ -43,7 +43,7 @@ void timed_reads(int fd_buffered, const std::string& path, size_t bytes, int rep
     const int64_t t0 = now_ns();
     for (size_t off = 0; off < bytes; off += block) {
       ssize_t n = pread(fd, buf.data(), block, off_t(off));
-      if (n != ssize_t(block)) throw_range("reading '" + path + "' failed: " + std::strerror(n < 0 ? errno : EIO));
+      if (n != ssize_t(block)) throw_range("reading '" + path + "' failed: " + std::strerror(n < 0 ? errno : EIO), ErrorCode::Io);
     }
     bw.push_back(double(bytes) / (double(now_ns() - t0) * 1e-9));
   }
@@ -52,7 +52,7 @@ void timed_reads(int fd_buffered, const std::string& path, size_t bytes, int rep
 }  // namespace
 
 FileReadResult measure_file_read(const std::string& folder, size_t bytes, int repeats, bool direct) {
-  if (repeats < 1 || repeats > 100) throw_range("file read repeats must be an integer in [1, 100]");
+  if (repeats < 1 || repeats > 100) throw_option("file read repeats must be an integer in [1, 100]");
   const size_t block = size_t(8) << 20;
   bytes = std::max(block, bytes / block * block);
   FileReadResult r;
@@ -62,7 +62,7 @@ FileReadResult measure_file_read(const std::string& folder, size_t bytes, int re
   for (size_t i = 0; i < block; ++i) buf.data()[i] = uint8_t(i * 131 + 7);  // not sparse, not zeros
   Fd f;
   f.fd = open(r.path.c_str(), O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600);
-  if (f.fd < 0) throw_range("cannot create a scratch file in '" + folder + "': " + std::strerror(errno));
+  if (f.fd < 0) throw_range("cannot create a scratch file in '" + folder + "': " + std::strerror(errno), ErrorCode::Io);
   struct Unlink {
     const std::string& p;
     ~Unlink() { unlink(p.c_str()); }
@@ -70,21 +70,21 @@ FileReadResult measure_file_read(const std::string& folder, size_t bytes, int re
   for (size_t off = 0; off < bytes; off += block) {
     ssize_t w = pwrite(f.fd, buf.data(), block, off_t(off));
     if (w != ssize_t(block))
-      throw_range("writing the scratch file '" + r.path + "' failed: " + std::strerror(w < 0 ? errno : ENOSPC));
+      throw_range("writing the scratch file '" + r.path + "' failed: " + std::strerror(w < 0 ? errno : ENOSPC), ErrorCode::Io);
   }
-  if (fdatasync(f.fd) != 0) throw_range("fdatasync of '" + r.path + "' failed: " + std::strerror(errno));
+  if (fdatasync(f.fd) != 0) throw_range("fdatasync of '" + r.path + "' failed: " + std::strerror(errno), ErrorCode::Io);
   timed_reads(f.fd, r.path, bytes, repeats, direct, buf, r);
   return r;
 }
 
 FileReadResult measure_existing_file_read(const std::string& path, size_t bytes, int repeats, bool direct) {
-  if (repeats < 1 || repeats > 100) throw_range("file read repeats must be an integer in [1, 100]");
+  if (repeats < 1 || repeats > 100) throw_option("file read repeats must be an integer in [1, 100]");
   const size_t block = size_t(8) << 20;
   FileReadResult r;
   r.path = path;
   Fd f;
   f.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (f.fd < 0) throw_range("cannot open '" + path + "': " + std::strerror(errno));
+  if (f.fd < 0) throw_range("cannot open '" + path + "': " + std::strerror(errno), ErrorCode::Io);
   const off_t size = lseek(f.fd, 0, SEEK_END);
   if (size < off_t(block)) throw_range("'" + path + "' is smaller than one 8 MiB read");
   bytes = std::min(bytes, size_t(size)) / block * block;

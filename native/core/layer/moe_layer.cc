@@ -10,28 +10,30 @@
 
 #include "error.h"
 #include "experts/expert_ffn.h"
+#include "int_math.h"
 #include "offload/xxhash64.h"
 #include "router/router_topk.h"
 #include "runtime/clock.h"
+#include "runtime/environment.h"
 #include "runtime/memory_info.h"
 #include "weights/activation_rows.h"
 
 namespace moecap {
 
-static int round_up(int v, int m) { return (v + m - 1) / m * m; }
-
 double layer_packed_bytes(const LayerConfig& c) { return layer_packed_bytes(c, c.experts); }
 
+// Sizes in 64 bits: experts, hidden and intermediate may each be up to 2^31 - 1.
 double layer_packed_bytes(const LayerConfig& c, int resident_experts) {
-  double b = double((c.experts + 31) / 32) * double(panel_bytes_for(DType::F32, c.hidden));
+  const int64_t router_panels = (int64_t(c.experts) + 31) / 32;
+  double b = double(router_panels) * double(panel_bytes_for(DType::F32, c.hidden));
   b += double(resident_experts) * double(expert_packed_bytes(c.dtype, c.hidden, c.intermediate));
   if (c.shared_intermediate > 0) b += double(expert_packed_bytes(c.dtype, c.hidden, c.shared_intermediate));
   return b;
 }
 
 static const KernelTable& pick_kernels(const std::string& isa, std::string& note) {
-  if (!isa.empty() && isa != "auto" && isa != "avx512" && isa != "avx2" && isa != "generic")
-    throw_range("isa must be 'auto', 'avx512', 'avx2' or 'generic', got '" + isa + "'");
+  if (!isa.empty() && !is_isa_name(isa))
+    throw_option("isa must be 'auto', 'avx512', 'avx2' or 'generic', got '" + isa + "'");
   const char* n = nullptr;
   const KernelTable& k = select_kernels(isa.c_str(), &n);
   if (n) note = n;
@@ -48,7 +50,7 @@ static int offload_capacity(const LayerConfig& c, const OffloadConfig& off) {
   if (off.capacity_experts > 0) return std::min(off.capacity_experts, c.experts);
   const double n = std::floor(off.capacity_bytes / double(eb));
   if (n < 1)
-    throw_range("offload.capacity.bytes (" + format_bytes(off.capacity_bytes) + ") is smaller than one expert (" +
+    throw_option("offload.capacity.bytes (" + format_bytes(off.capacity_bytes) + ") is smaller than one expert (" +
                 std::to_string(eb) + " bytes in " + dtype_name(c.dtype) + ")");
   return int(std::min(n, double(c.experts)));
 }
@@ -63,13 +65,13 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
   const double need = layer_packed_bytes(cfg_, offload.enabled ? offload_capacity(cfg_, offload) : cfg_.experts);
   const double avail = double(available_memory_bytes());
   if (need > avail)
-    throw_range("weights of this layer need " + format_bytes(need) + " in " + dtype_name(cfg_.dtype) +
+    throw_out_of_memory("weights of this layer need " + format_bytes(need) + " in " + dtype_name(cfg_.dtype) +
                 " but only " + format_bytes(avail) + " of memory is available (hidden=" +
                 std::to_string(cfg_.hidden) + ", intermediate=" + std::to_string(cfg_.intermediate) +
                 ", experts=" + std::to_string(cfg_.experts) + ")");
   const int H = cfg_.hidden, E = cfg_.experts;
   try {
-    pack_matrix(router_, DType::F32, H, (E + 31) / 32,
+    pack_matrix(router_, DType::F32, H, int((int64_t(E) + 31) / 32),
                 [&](int p, int lane, float* v) {
                   int e = p * 32 + lane;
                   if (e >= E) return false;
@@ -97,12 +99,47 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
       }
     }
   } catch (const std::bad_alloc&) {
-    throw_range("out of memory while packing weights (" + format_bytes(need) + " needed)");
+    throw_out_of_memory("out of memory while packing weights (" + format_bytes(need) + " needed)");
   }
 }
 
 double MoeLayer::packed_bytes() const {
   return layer_packed_bytes(cfg_, cache_ ? cache_->capacity() : cfg_.experts);
+}
+
+LayerInfo MoeLayer::info() const {
+  LayerInfo i;
+  i.isa = isa();
+  i.isa_note = isa_note_;
+  i.threads = threads();
+  i.pinned_threads = pinned_threads();
+  i.packed_bytes = packed_bytes();
+  i.expert_bytes = expert_bytes();
+  i.splits_compute_time = true;
+  return i;
+}
+
+// The work buffers of forward() (rows padded as plan_expert_rows pads them), with a margin for
+// the activation rows and the allocator.
+double MoeLayer::pass_workspace_bytes(int T) const {
+  const auto& c = cfg_;
+  const double fp = double(round_up64(c.intermediate, 16)), hp = double(round_up64(c.hidden, 32));
+  const double rows = double(T) * c.top_k + (c.shared_intermediate ? T : 0);
+  return rows * (fp + hp) * 4 * 1.5 + double(T) * c.hidden * 12;
+}
+
+void MoeLayer::check_pass(int T, bool route_only) const {
+  if (route_only) return;
+  const double need = pass_workspace_bytes(T);
+  const double avail = double(available_memory_bytes());
+  if (need > avail)
+    throw_out_of_memory("x: a pass of " + std::to_string(T) + " tokens needs " + format_bytes(need) +
+                        " of workspace but only " + format_bytes(avail) + " of memory is available; split the batch");
+}
+
+std::vector<int> MoeLayer::pin_static() {
+  if (!cache_) throw_runtime("offload is not enabled (create it with an `offload` option)", ErrorCode::InvalidOption);
+  return cache_->pin_static();
 }
 
 void MoeLayer::setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetcher> io) {
@@ -117,8 +154,7 @@ void MoeLayer::setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetche
   std::string path = off.path;
   const bool scratch = path.empty();
   if (scratch) {
-    const char* tmp = std::getenv("TMPDIR");
-    path = std::string(tmp && *tmp ? tmp : "/tmp") + "/moecap-experts-" + std::to_string(::getpid()) + "-" +
+    path = read_environment().tmpdir + "/moecap-experts-" + std::to_string(::getpid()) + "-" +
            std::to_string(scratch_counter++) + ".bin";
   }
   // An existing file is used as it is (and must validate); otherwise the experts are packed one at
@@ -149,13 +185,13 @@ const void* MoeLayer::act_row(const float* x, int t) const {
 
 void MoeLayer::route_locked(const float* x, int T, ForwardResult& out) {
   const int H = cfg_.hidden, E = cfg_.experts, k = cfg_.top_k;
-  const int Ep = round_up(E, 32);
+  const size_t Ep = size_t(round_up64(E, 32));
   ws_.logits.resize(size_t(T) * Ep);
   if (cfg_.poison) std::fill(ws_.logits.begin(), ws_.logits.end(), std::nanf(""));
   out.ids.resize(size_t(T) * k);
   out.weights.resize(size_t(T) * k);
   const RouterParams rp = RouterParams::from(cfg_);
-  const size_t scratch = size_t(2 * E + 2 * cfg_.group_count + 16);
+  const size_t scratch = 2 * size_t(E) + 2 * size_t(cfg_.group_count) + 16;
   ws_.route_scratch.resize(scratch * size_t(pool_->size()));
   const int chunk = 8;
   const int tasks = (T + chunk - 1) / chunk;
@@ -215,13 +251,31 @@ void MoeLayer::predict_and_prefetch(const float* x, int T, std::vector<int>& exp
   if (cache_) cache_->prefetch(experts);
 }
 
+// A pass: activation rows, route, plan the expert rows, the experts (in waves when offloaded),
+// then the weighted combine.
 void MoeLayer::forward(const float* x, int T, ForwardResult& out, const std::function<void()>* before_experts) {
   auto lock = pool_->acquire();
   const int64_t t_start = now_ns();
-  const int H = cfg_.hidden, k = cfg_.top_k;
-  const DType dt = cfg_.dtype;
+  prepare_activations(x, T);
+  route_locked(x, T, out);
+  const int64_t t_routed = now_ns();
+  plan_expert_rows(x, T, out);
+  int64_t compute_ns = run_experts(out, before_experts);
+  const int64_t t_experts = now_ns();
+  if (!cache_) compute_ns = t_experts - t_routed;
+  combine(T, out);
+  const int64_t t_end = now_ns();
+  out.stats.route_ns = t_routed - t_start;
+  out.stats.experts_ns = t_experts - t_routed;
+  out.stats.combine_ns = t_end - t_experts;
+  out.stats.total_ns = t_end - t_start;
+  out.stats.compute_ns = (t_routed - t_start) + compute_ns + (t_end - t_experts);
+}
 
-  // Activation rows once per token (quantised formats), and the shared expert's gate.
+// Activation rows once per token (quantised formats), and the shared expert's gate.
+void MoeLayer::prepare_activations(const float* x, int T) {
+  const int H = cfg_.hidden;
+  const DType dt = cfg_.dtype;
   const size_t ab = activation_row_bytes(dt, H);
   if (ab) ws_.act.resize(size_t(T) * ab);
   ws_.shared_gate.assign(size_t(T), 1.0f);
@@ -239,10 +293,13 @@ void MoeLayer::forward(const float* x, int T, ForwardResult& out, const std::fun
       }
     });
   }
+}
 
-  route_locked(x, T, out);
-  const int64_t t_routed = now_ns();
-
+// One row per kept (token, expert) pair in plan order, then one per token for the shared expert:
+// its input, intermediate and output rows in the grow-only work buffers, and its combine weight.
+void MoeLayer::plan_expert_rows(const float* x, int T, const ForwardResult& out) {
+  const int H = cfg_.hidden, k = cfg_.top_k;
+  const DType dt = cfg_.dtype;
   const RoutingPlan& plan = ws_.plan;
   const int kept = plan.kept();
   const int ns = shared_ ? T : 0;
@@ -262,9 +319,8 @@ void MoeLayer::forward(const float* x, int T, ForwardResult& out, const std::fun
   ws_.out_ptrs.resize(size_t(rows));
   ws_.scales.resize(size_t(rows));
   if (cfg_.poison) {
-    std::memset(ws_.h.data(), 0xFF, ws_.h.size());
-    std::memset(ws_.h_act.data(), 0xFF, ws_.h_act.size());
-    std::memset(ws_.out.data(), 0xFF, ws_.out.size());
+    for (AlignedBuffer* b : {&ws_.h, &ws_.h_act, &ws_.out})
+      if (b->size()) std::memset(b->data(), 0xFF, b->size());  // never memset(nullptr, ., 0)
   }
   float* hbase = ws_.h.as<float>();
   float* obase = ws_.out.as<float>();
@@ -278,6 +334,17 @@ void MoeLayer::forward(const float* x, int T, ForwardResult& out, const std::fun
     ws_.out_ptrs[s] = obase + size_t(s) * Hp;
     ws_.scales[s] = sh ? ws_.shared_gate[t] : out.weights[size_t(t) * k + plan.slot_choice[s]];
   }
+}
+
+// The experts' SwiGLU rows: all at once when resident; when offloaded, every miss is issued
+// before compute starts, the resident experts (and the shared one) run while the loads are in
+// flight, then each batch of landed experts as it arrives. An expert's rows are computed exactly
+// as in the all-resident pass, so outputs match bitwise. → time spent computing (offloaded).
+int64_t MoeLayer::run_experts(ForwardResult& out, const std::function<void()>* before_experts) {
+  const DType dt = cfg_.dtype;
+  const RoutingPlan& plan = ws_.plan;
+  const int kept = plan.kept();
+  const int ns = shared_ ? out.stats.tokens : 0;
   std::vector<ExpertRows> groups;
   auto add_group = [&](const ExpertWeights* w, int first, int n) {
     ExpertRows g;
@@ -297,40 +364,42 @@ void MoeLayer::forward(const float* x, int T, ForwardResult& out, const std::fun
     if (ns) add_group(shared_.get(), kept, ns);
     run_expert_ffn(*pool_, *kernels_, dt, groups);
     if (before_experts) (*before_experts)();
-  } else {
-    // Offloaded: every miss is issued before compute starts; the resident experts (and the shared
-    // one) run while the loads are in flight, then each batch of landed experts as it arrives.
-    // An expert's rows are computed exactly as in the all-resident pass, so outputs match bitwise.
-    std::vector<int> needed;
-    for (int e = 0; e < cfg_.experts; ++e)
-      if (plan.counts[e] > 0) needed.push_back(e);
-    const OffloadStats before = cache_->stats();
-    cache_->begin_pass(needed);
-    ExpertCache::PassGuard guard{cache_.get()};
-    if (before_experts) (*before_experts)();
-    std::vector<ExpertCache::Ready> batch;
-    for (bool first = true;; first = false) {
-      cache_->next_ready(batch, /*wait=*/!first);
-      groups.clear();
-      for (const auto& r : batch) add_group(r.weights, plan.offsets[r.expert], plan.counts[r.expert]);
-      if (first && ns) add_group(shared_.get(), kept, ns);
-      if (!groups.empty()) {
-        const int64_t c0 = now_ns();
-        run_expert_ffn(*pool_, *kernels_, dt, groups);
-        compute_ns += now_ns() - c0;
-        cache_->release(batch);
-      }
-      if (!first && batch.empty()) break;
-    }
-    out.stats.offloaded = true;
-    out.stats.offload = cache_->stats() - before;
-    out.stats.resident = cache_->resident();
+    return compute_ns;
   }
-  const int64_t t_experts = now_ns();
-  if (!cache_) compute_ns = t_experts - t_routed;
+  std::vector<int> needed;
+  for (int e = 0; e < cfg_.experts; ++e)
+    if (plan.counts[e] > 0) needed.push_back(e);
+  const OffloadStats before = cache_->stats();
+  cache_->begin_pass(needed);
+  ExpertCache::PassGuard guard{cache_.get()};
+  if (before_experts) (*before_experts)();
+  std::vector<ExpertCache::Ready> batch;
+  for (bool first = true;; first = false) {
+    cache_->next_ready(batch, /*wait=*/!first);
+    groups.clear();
+    for (const auto& r : batch) add_group(r.weights, plan.offsets[r.expert], plan.counts[r.expert]);
+    if (first && ns) add_group(shared_.get(), kept, ns);
+    if (!groups.empty()) {
+      const int64_t c0 = now_ns();
+      run_expert_ffn(*pool_, *kernels_, dt, groups);
+      compute_ns += now_ns() - c0;
+      cache_->release(batch);
+    }
+    if (!first && batch.empty()) break;
+  }
+  out.stats.offloaded = true;
+  out.stats.offload = cache_->stats() - before;
+  out.stats.resident = cache_->resident();
+  return compute_ns;
+}
 
-  // Weighted combine in a fixed order (choices j = 0..k-1, then the shared expert), so a token's
-  // output never depends on the other tokens of the batch.
+// Weighted combine in a fixed order (choices j = 0..k-1, then the shared expert), so a token's
+// output never depends on the other tokens of the batch.
+void MoeLayer::combine(int T, ForwardResult& out) {
+  const int H = cfg_.hidden, k = cfg_.top_k;
+  const RoutingPlan& plan = ws_.plan;
+  const int kept = plan.kept();
+  const bool has_shared = shared_ != nullptr;
   out.output.resize(size_t(T) * H);
   if (cfg_.poison) std::fill(out.output.begin(), out.output.end(), std::nanf(""));
   pool_->parallel_for((T + 7) / 8, [&](int task, int) {
@@ -343,101 +412,12 @@ void MoeLayer::forward(const float* x, int T, ForwardResult& out, const std::fun
         const float* o = ws_.out_ptrs[s];
         for (int h = 0; h < H; ++h) y[h] += o[h];
       }
-      if (ns) {
+      if (has_shared) {
         const float* o = ws_.out_ptrs[kept + t];
         for (int h = 0; h < H; ++h) y[h] += o[h];
       }
     }
   });
-  const int64_t t_end = now_ns();
-  out.stats.route_ns = t_routed - t_start;
-  out.stats.experts_ns = t_experts - t_routed;
-  out.stats.combine_ns = t_end - t_experts;
-  out.stats.total_ns = t_end - t_start;
-  out.stats.compute_ns = (t_routed - t_start) + compute_ns + (t_end - t_experts);
-}
-
-void MoeLayer::reference(const float* x, int T, const std::vector<int32_t>& sample, ReferenceResult& r) {
-  auto lock = pool_->acquire();
-  const int H = cfg_.hidden, E = cfg_.experts, k = cfg_.top_k, F = cfg_.intermediate;
-  const RouterParams rp = RouterParams::from(cfg_);
-  std::vector<float> router(size_t(E) * H);
-  for (int e = 0; e < E; ++e) source_->row(Matrix::Router, 0, e, H, router.data() + size_t(e) * H);
-  r.ids.resize(size_t(T) * k);
-  r.weights.resize(size_t(T) * k);
-  pool_->parallel_for(T, [&](int t, int) {
-    std::vector<double> logits(static_cast<size_t>(E)), scratch(static_cast<size_t>(2 * E + 2 * cfg_.group_count + 16));
-    const float* xt = x + size_t(t) * H;
-    for (int e = 0; e < E; ++e) {
-      double d = 0;
-      for (int h = 0; h < H; ++h) d += double(xt[h]) * double(router[size_t(e) * H + h]);
-      logits[e] = d;
-    }
-    route_token(rp, logits.data(), scratch.data(), r.ids.data() + size_t(t) * k, r.weights.data() + size_t(t) * k);
-  });
-  RoutingPlan plan;
-  build_routing_plan(r.ids.data(), T, k, E, expert_capacity(cfg_, T), plan);
-  r.dropped = plan.dropped;
-
-  const int S = (int)sample.size();
-  const int units = E + (shared_ ? 1 : 0);
-  std::vector<std::vector<double>> partial(static_cast<size_t>(units));
-  // One task per expert (and the shared one): fp64 SwiGLU of the sampled tokens that chose it.
-  pool_->parallel_for(units, [&](int u, int) {
-    const bool sh = u == E;
-    std::vector<std::pair<int, double>> users;  // (sample index, weight)
-    for (int s = 0; s < S; ++s) {
-      const int t = sample[s];
-      if (sh) {
-        double w = 1;
-        if (cfg_.shared_gated) {
-          double d = 0;
-          for (int h = 0; h < H; ++h) d += double(x[size_t(t) * H + h]) * double(shared_gate_weight_[h]);
-          w = 1.0 / (1.0 + std::exp(-d));
-        }
-        users.emplace_back(s, w);
-        continue;
-      }
-      for (int j = 0; j < k; ++j)
-        if (r.ids[size_t(t) * k + j] == u && plan.token_slot[size_t(t) * k + j] >= 0)
-          users.emplace_back(s, r.weights[size_t(t) * k + j]);
-    }
-    if (users.empty()) return;
-    const int Fu = sh ? cfg_.shared_intermediate : F;
-    const Matrix mg = sh ? Matrix::SharedGate : Matrix::Gate, mu = sh ? Matrix::SharedUp : Matrix::Up,
-                 md = sh ? Matrix::SharedDown : Matrix::Down;
-    const int e = sh ? 0 : u;
-    const size_t U = users.size();
-    std::vector<double> act(U * size_t(Fu));
-    std::vector<float> rg(static_cast<size_t>(H)), ru(static_cast<size_t>(H)), rd(static_cast<size_t>(Fu));
-    for (int f = 0; f < Fu; ++f) {
-      source_->row(mg, e, f, H, rg.data());
-      source_->row(mu, e, f, H, ru.data());
-      for (size_t i = 0; i < U; ++i) {
-        const float* xt = x + size_t(sample[users[i].first]) * H;
-        double g = 0, v = 0;
-        for (int h = 0; h < H; ++h) {
-          g += double(xt[h]) * double(rg[h]);
-          v += double(xt[h]) * double(ru[h]);
-        }
-        act[i * Fu + f] = g / (1.0 + std::exp(-g)) * v;
-      }
-    }
-    std::vector<double>& out = partial[size_t(u)];
-    out.assign(size_t(S) * H, 0.0);
-    for (int h = 0; h < H; ++h) {
-      source_->row(md, e, h, Fu, rd.data());
-      for (size_t i = 0; i < U; ++i) {
-        double d = 0;
-        for (int f = 0; f < Fu; ++f) d += double(rd[f]) * act[i * Fu + f];
-        out[size_t(users[i].first) * H + h] += users[i].second * d;
-      }
-    }
-  });
-  r.output.assign(size_t(S) * H, 0.0);
-  for (int u = 0; u < units; ++u)
-    if (!partial[size_t(u)].empty())
-      for (size_t i = 0; i < r.output.size(); ++i) r.output[i] += partial[size_t(u)][i];
 }
 
 }  // namespace moecap

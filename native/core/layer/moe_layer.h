@@ -13,6 +13,8 @@
 #include "experts/expert_arena.h"
 #include "experts/expert_weights.h"
 #include "kernels/kernel_table.h"
+#include "layer/forward_result.h"
+#include "layer/layer_backend.h"
 #include "layer_config.h"
 #include "offload/expert_cache.h"
 #include "offload/offload_config.h"
@@ -22,40 +24,6 @@
 
 namespace moecap {
 
-struct ForwardStats {
-  int tokens = 0;
-  int distinct_experts = 0;          // experts with ≥1 kept assignment (A in MoE-CAP)
-  int64_t assignments = 0;           // kept (token, expert) pairs
-  int64_t dropped = 0;               // assignments dropped by the capacity limit
-  int64_t capacity = -1;             // per-expert capacity, -1 when unlimited
-  double expert_bytes = 0;           // packed bytes of the distinct routed experts read
-  double shared_bytes = 0;           // packed bytes of the shared expert (0 if none)
-  double router_bytes = 0;           // fp32 router bytes
-  double flops = 0;                  // 2·H·E·T + 2·3·H·F·assignments + 2·3·H·Fs·T
-  int64_t total_ns = 0, route_ns = 0, experts_ns = 0, combine_ns = 0;
-  std::vector<int32_t> expert_counts;  // [E] kept rows per expert
-  // Offload (when on): this pass's cache counters, and the time spent computing (route, experts,
-  // combine) as opposed to waiting, for overlap = max(io, compute) / total.
-  bool offloaded = false;
-  OffloadStats offload;
-  int64_t compute_ns = 0;
-  std::vector<int> resident;           // experts resident after the pass
-};
-
-struct ForwardResult {
-  std::vector<float> output;    // [T, H]  (empty for route-only)
-  std::vector<int32_t> ids;     // [T, k]
-  std::vector<float> weights;   // [T, k]
-  ForwardStats stats;
-};
-
-struct ReferenceResult {
-  std::vector<double> output;   // [n_sample, H]
-  std::vector<int32_t> ids;     // [T, k] fp64 routing of every token
-  std::vector<double> weights;  // [T, k]
-  int64_t dropped = 0;
-};
-
 // Packed bytes the layer will allocate (for the memory check before building it).
 double layer_packed_bytes(const LayerConfig& c);
 // The same with offload on: only `resident_experts` routed experts are allocated.
@@ -64,7 +32,8 @@ double layer_packed_bytes(const LayerConfig& c, int resident_experts);
 // A layer makes its own; a model makes one and shares it across its layers.
 std::shared_ptr<ThreadPool> make_thread_pool(const LayerConfig& c);
 
-class MoeLayer {
+// The CPU backend.
+class MoeLayer : public LayerBackend {
  public:
   // `isa`: "auto" (or empty), "avx512", "avx2", "generic": never above what the CPU has.
   // With offload.enabled the routed experts live in a weights file (written here unless
@@ -76,26 +45,31 @@ class MoeLayer {
            const OffloadConfig& offload = OffloadConfig(), std::shared_ptr<Prefetcher> io = nullptr,
            std::shared_ptr<ThreadPool> pool = nullptr);
 
-  const LayerConfig& config() const { return cfg_; }
+  const LayerConfig& config() const override { return cfg_; }
+  LayerInfo info() const override;
   const char* isa() const { return kernels_->isa; }
   const std::string& isa_note() const { return isa_note_; }
   int threads() const { return pool_->size(); }
   bool pinned_threads() const { return pool_->pinned(); }
   double expert_bytes() const { return double(expert_packed_bytes(cfg_.dtype, cfg_.hidden, cfg_.intermediate)); }
   double packed_bytes() const;
+  // Workspace bytes a forward pass of T tokens allocates (with a margin), for the memory check.
+  double pass_workspace_bytes(int tokens) const;
+  void check_pass(int tokens, bool route_only) const override;
 
+  void forward(const float* x, int tokens, ForwardResult& out) override { forward(x, tokens, out, nullptr); }
   // `before_experts` (may be null) runs once the pass's loads are issued and before any expert is
   // computed: a model uses it to prefetch the next layer's experts behind this layer's misses.
-  void forward(const float* x, int tokens, ForwardResult& out, const std::function<void()>* before_experts = nullptr);
+  void forward(const float* x, int tokens, ForwardResult& out, const std::function<void()>* before_experts);
   // Next-layer prediction: routes x through this layer's router and prefetches the distinct
   // experts (most used first) into the cache. `experts` receives them. No-op prefetch when not offloaded.
   void predict_and_prefetch(const float* x, int tokens, std::vector<int>& experts);
-  ExpertCache* cache() { return cache_.get(); }
+  ExpertCache* cache() override { return cache_.get(); }
   const ExpertCache* cache() const { return cache_.get(); }
-  void route(const float* x, int tokens, ForwardResult& out);
-  // fp64 reference from the master weights: routing for all tokens (capacity included), the
-  // layer output for the tokens listed in `sample`.
-  void reference(const float* x, int tokens, const std::vector<int32_t>& sample, ReferenceResult& out);
+  std::vector<int> pin_static() override;
+  void route(const float* x, int tokens, ForwardResult& out) override;
+  // fp64 reference from the master weights (layer/moe_layer_reference.cc).
+  void reference(const float* x, int tokens, const std::vector<int32_t>& sample, ReferenceResult& out) override;
 
  private:
   struct Workspace {
@@ -110,7 +84,12 @@ class MoeLayer {
     RoutingPlan plan;
   };
 
+  // The steps of forward(), in order (the pass lock held).
+  void prepare_activations(const float* x, int T);
   void route_locked(const float* x, int T, ForwardResult& out);
+  void plan_expert_rows(const float* x, int T, const ForwardResult& out);
+  int64_t run_experts(ForwardResult& out, const std::function<void()>* before_experts);
+  void combine(int T, ForwardResult& out);
   const void* act_row(const float* x, int t) const;
   void setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetcher> io);
 

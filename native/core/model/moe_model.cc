@@ -11,7 +11,7 @@ namespace moecap {
 MoeModel::MoeModel(const LayerConfig& config, const std::vector<std::shared_ptr<const WeightSource>>& weights,
                    const std::string& isa, const OffloadConfig& offload)
     : offload_(offload) {
-  if (weights.empty()) throw_range("layers must be >= 1");
+  if (weights.empty()) throw_option("layers must be >= 1");
   if (offload_.enabled && offload_.prefetch) io_ = std::make_shared<Prefetcher>();
   // One set of worker threads for all layers (they run one after the other).
   auto pool = make_thread_pool(config);

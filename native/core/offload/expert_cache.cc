@@ -25,22 +25,23 @@ OffloadStats& OffloadStats::operator+=(const OffloadStats& o) {
   return *this;
 }
 
+static int checked_capacity(int capacity) {
+  if (capacity < 1) throw_option("offload.capacity must hold at least one expert");
+  return capacity;
+}
+
 ExpertCache::ExpertCache(std::unique_ptr<ExpertFile> file, int experts, int capacity, CachePolicy policy, bool async,
                          std::shared_ptr<Prefetcher> io, int stream_slots)
-    : file_(std::move(file)), experts_(experts), policy_(policy), async_(async), io_(std::move(io)),
-      stream_slots_(std::max(1, std::min(stream_slots, capacity))) {
-  if (capacity < 1) throw_range("offload.capacity must hold at least one expert");
+    : file_(std::move(file)), async_(async), io_(std::move(io)),
+      table_(experts, checked_capacity(capacity), policy, stream_slots) {
   if (async_ && !io_) io_ = std::make_shared<Prefetcher>();
-  slots_.resize(size_t(std::min(capacity, experts)));
+  slots_.resize(size_t(table_.slots()));
   const ExpertFileShape& shape = file_->shape();
   arena_.allocate(shape.dtype, shape.hidden, shape.intermediate, int(slots_.size()));
   for (size_t s = 0; s < slots_.size(); ++s) {
     arena_.bind(slots_[s].w, int(s));
     file_->init_slot(slots_[s].w);
   }
-  slot_of_.assign(size_t(experts), -1);
-  usage_.resize(size_t(experts));
-  static_.assign(size_t(experts), 0);
 }
 
 ExpertCache::~ExpertCache() {
@@ -48,35 +49,18 @@ ExpertCache::~ExpertCache() {
   cv_.wait(lock, [&] { return inflight_ == 0; });
 }
 
-int ExpertCache::take_slot_locked(const std::vector<char>* protect) {
-  for (size_t s = 0; s < slots_.size(); ++s)
-    if (slots_[s].state == State::Empty) return int(s);
-  int best = -1;
-  for (size_t s = 0; s < slots_.size(); ++s) {
-    const Slot& c = slots_[s];
-    if (c.state != State::Ready || c.pinned || static_[size_t(c.expert)]) continue;
-    if (protect && (*protect)[size_t(c.expert)]) continue;
-    if (best < 0 || evict_before(policy_, usage_[size_t(c.expert)], c.expert, usage_[size_t(slots_[best].expert)],
-                                 slots_[best].expert, pass_))
-      best = int(s);
-  }
-  if (best >= 0) {
-    Slot& v = slots_[size_t(best)];
-    slot_of_[size_t(v.expert)] = -1;
-    v.expert = -1;
-    v.state = State::Empty;
-    v.prefetched = false;
-    ++stats_.evictions;
-  }
-  return best;
+void ExpertCache::empty_slot_locked(int s) {
+  Slot& slot = slots_[size_t(s)];
+  table_.drop(table_.owner(s));
+  slot.state = State::Empty;
+  slot.verified = false;
 }
 
-void ExpertCache::start_load_locked(int s, int e, bool prefetched) {
+// The table has given slot s to e (evicting its expert if it held one): read e into it.
+void ExpertCache::start_load_locked(int s, int e) {
   Slot& slot = slots_[size_t(s)];
-  slot.expert = e;
   slot.state = State::Loading;
-  slot.prefetched = prefetched;
-  slot_of_[size_t(e)] = s;
+  table_.set_loading(s, true);
   ++inflight_;
   if (!async_) {
     sync_loads_.push_back(s);
@@ -96,17 +80,15 @@ void ExpertCache::finish_load(int s, int e, size_t bytes, std::exception_ptr err
     // Busy time is the union of the reads' intervals: several I/O threads read at once.
     if (--reading_ == 0) stats_.io_ns += now_ns() - reading_since_;
     if (err) {
-      if (slot.pinned && !error_) error_ = err;
-      slot.state = State::Empty;
-      slot.expert = -1;
-      slot.pinned = slot.prefetched = false;
-      slot_of_[size_t(e)] = -1;
+      if (table_.needed(s) && !error_) error_ = err;
+      empty_slot_locked(s);
     } else {
       ++stats_.loads;
       stats_.bytes_read += double(bytes);
+      table_.set_loading(s, false);
       slot.state = State::Ready;
       slot.verified = verified;
-      if (slot.pinned) ready_.push_back(e);
+      if (table_.needed(s)) ready_.push_back(e);
     }
     // Under the lock: once inflight_ reaches 0 the destructor may run as soon as we unlock.
     cv_.notify_all();
@@ -116,40 +98,25 @@ void ExpertCache::finish_load(int s, int e, size_t bytes, std::exception_ptr err
 void ExpertCache::issue_pending_locked() {
   size_t i = 0;
   for (; i < pending_.size(); ++i) {
-    const int s = take_slot_locked(nullptr);
+    const int s = table_.assign(pending_[i], /*prefetch=*/false);
     if (s < 0) break;
-    slots_[size_t(s)].pinned = true;
-    start_load_locked(s, pending_[i], false);
+    start_load_locked(s, pending_[i]);
   }
   pending_.erase(pending_.begin(), pending_.begin() + long(i));
 }
 
 void ExpertCache::begin_pass(const std::vector<int>& needed) {
   std::lock_guard<std::mutex> lock(mutex_);
-  in_pass_ = true;
-  ++pass_;
-  ++stats_.passes;
   error_ = nullptr;
   pending_.clear();
   ready_.clear();
   sync_loads_.clear();
   outstanding_ = (int)needed.size();
+  table_.begin_pass(needed);  // counts uses, hits and misses; marks the resident ones needed
   for (int e : needed) {
-    note_use(usage_[size_t(e)], ++tick_, pass_);
-    const int s = slot_of_[size_t(e)];
-    if (s < 0) {
-      ++stats_.misses;
-      pending_.push_back(e);
-      continue;
-    }
-    Slot& slot = slots_[size_t(s)];
-    ++stats_.hits;
-    slot.pinned = true;
-    if (slot.prefetched) {
-      ++stats_.prefetch_used;
-      slot.prefetched = false;
-    }
-    if (slot.state == State::Ready) ready_.push_back(e);
+    const int s = table_.slot_of(e);
+    if (s < 0) pending_.push_back(e);
+    else if (slots_[size_t(s)].state == State::Ready) ready_.push_back(e);
   }
   issue_pending_locked();
 }
@@ -166,7 +133,7 @@ void ExpertCache::next_ready(std::vector<Ready>& batch, bool wait) {
       // large batch of resident experts computes (prefill with a cache smaller than the pass).
       size_t take = ready_.size();
       if (!pending_.empty()) take = std::min(take, size_t(kBatchWhileWaiting));
-      for (size_t i = 0; i < take; ++i) batch.push_back({ready_[i], &slots_[size_t(slot_of_[size_t(ready_[i])])].w});
+      for (size_t i = 0; i < take; ++i) batch.push_back({ready_[i], &slots_[size_t(table_.slot_of(ready_[i]))].w});
       outstanding_ -= (int)take;
       ready_.erase(ready_.begin(), ready_.begin() + long(take));
       ++stats_.waves;
@@ -179,7 +146,7 @@ void ExpertCache::next_ready(std::vector<Ready>& batch, bool wait) {
       // No prefetch: the compute thread reads the miss itself (nothing overlaps it).
       const int s = sync_loads_.front();
       sync_loads_.erase(sync_loads_.begin());
-      const int e = slots_[size_t(s)].expert;
+      const int e = table_.owner(s);
       ExpertWeights* w = &slots_[size_t(s)].w;
       lock.unlock();
       load_slot(s, e, w, true);
@@ -215,7 +182,7 @@ void ExpertCache::load_slot(int s, int e, ExpertWeights* w, bool verify) {
 void ExpertCache::verify_batch_locked(std::unique_lock<std::mutex>& lock, const std::vector<Ready>& batch) {
   std::vector<int> todo;
   for (const Ready& r : batch)
-    if (!slots_[size_t(slot_of_[size_t(r.expert)])].verified) todo.push_back(r.expert);
+    if (!slots_[size_t(table_.slot_of(r.expert))].verified) todo.push_back(r.expert);
   if (todo.empty()) return;
   lock.unlock();
   const int64_t t0 = now_ns();
@@ -223,7 +190,7 @@ void ExpertCache::verify_batch_locked(std::unique_lock<std::mutex>& lock, const 
   int bad = -1;
   for (int e : todo) {
     try {
-      file_->verify_expert(e, slots_[size_t(slot_of_[size_t(e)])].w);  // slot_of_[e] is fixed while pinned
+      file_->verify_expert(e, slots_[size_t(table_.slot_of(e))].w);  // e's slot is fixed while needed
     } catch (...) {
       err = std::current_exception();
       bad = e;
@@ -234,14 +201,10 @@ void ExpertCache::verify_batch_locked(std::unique_lock<std::mutex>& lock, const 
   stats_.verify_ns += now_ns() - t0;
   for (int e : todo) {
     if (e == bad) break;
-    slots_[size_t(slot_of_[size_t(e)])].verified = true;
+    slots_[size_t(table_.slot_of(e))].verified = true;
   }
   if (err) {
-    Slot& slot = slots_[size_t(slot_of_[size_t(bad)])];
-    slot_of_[size_t(bad)] = -1;
-    slot.expert = -1;
-    slot.state = State::Empty;
-    slot.pinned = slot.prefetched = slot.verified = false;
+    empty_slot_locked(table_.slot_of(bad));
     error_ = err;
     std::rethrow_exception(err);
   }
@@ -249,65 +212,59 @@ void ExpertCache::verify_batch_locked(std::unique_lock<std::mutex>& lock, const 
 
 void ExpertCache::release(const std::vector<Ready>& batch) {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (const Ready& r : batch) slots_[size_t(slot_of_[size_t(r.expert)])].pinned = false;
+  for (const Ready& r : batch) table_.done(r.expert);
   issue_pending_locked();
 }
 
 void ExpertCache::end_pass() {
   std::lock_guard<std::mutex> lock(mutex_);
   for (int s : sync_loads_) {  // never started: give the slots back
-    Slot& slot = slots_[size_t(s)];
-    slot_of_[size_t(slot.expert)] = -1;
-    slot.expert = -1;
-    slot.state = State::Empty;
+    empty_slot_locked(s);
     --inflight_;
   }
-  for (auto& s : slots_) s.pinned = false;
+  table_.end_pass();
   sync_loads_.clear();
   pending_.clear();
   ready_.clear();
   outstanding_ = 0;
-  in_pass_ = false;
   cv_.notify_all();
 }
 
 void ExpertCache::prefetch(const std::vector<int>& experts) {
   if (!async_) return;
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<char> protect(size_t(experts_), 0);
-  for (int e : experts) protect[size_t(e)] = 1;
-  int issued = 0;
-  for (int e : experts) {
-    if (issued >= (int)slots_.size()) break;
-    if (slot_of_[size_t(e)] >= 0) continue;
-    const int s = take_slot_locked(&protect);
-    if (s < 0) break;
-    start_load_locked(s, e, true);
-    ++stats_.prefetch_issued;
-    ++issued;
-  }
+  for (const auto& load : table_.prefetch(experts)) start_load_locked(load.second, load.first);
 }
 
 std::vector<int> ExpertCache::pin_static() {
   std::lock_guard<std::mutex> lock(mutex_);
-  return choose_static(usage_, std::max(0, (int)slots_.size() - stream_slots_), static_);
+  return table_.pin_static();
 }
 
 OffloadStats ExpertCache::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return stats_;
+  OffloadStats s = stats_;
+  const SlotStats& t = table_.stats();
+  s.passes = t.passes;
+  s.hits = t.hits;
+  s.misses = t.misses;
+  s.evictions = t.evictions;
+  s.prefetch_issued = t.prefetch_issued;
+  s.prefetch_used = t.prefetch_used;
+  return s;
 }
 
 void ExpertCache::reset_stats() {
   std::lock_guard<std::mutex> lock(mutex_);
   stats_ = OffloadStats();
+  table_.reset_stats();
 }
 
 std::vector<int> ExpertCache::resident() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<int> r;
-  for (auto& s : slots_)
-    if (s.state == State::Ready) r.push_back(s.expert);
+  for (size_t s = 0; s < slots_.size(); ++s)
+    if (slots_[s].state == State::Ready) r.push_back(table_.owner(int(s)));
   std::sort(r.begin(), r.end());
   return r;
 }

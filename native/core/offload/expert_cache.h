@@ -9,6 +9,8 @@
 //                        their slots (waves, when capacity < the experts of the pass)
 //   end_pass()           always (RAII PassGuard), also when a load failed
 // prefetch(predicted) loads experts for a future pass into slots nobody is using.
+// Which expert sits in which slot, the victims, usage and static pins are a SlotTable's books (the
+// same as the CUDA store's); this class adds the slots' bytes, the reads and their states.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -22,26 +24,11 @@
 #include "offload/cache_policy.h"
 #include "offload/expert_file.h"
 #include "offload/offload_config.h"
+#include "offload/offload_stats.h"
 #include "offload/prefetcher.h"
+#include "offload/slot_table.h"
 
 namespace moecap {
-
-struct OffloadStats {
-  int64_t passes = 0;
-  int64_t hits = 0;             // needed experts that needed no load of their own pass
-  int64_t misses = 0;           // needed experts loaded on demand
-  int64_t evictions = 0;
-  int64_t loads = 0;            // reads from the slow tier (demand + prefetch)
-  double bytes_read = 0;        // bytes read from the slow tier
-  int64_t io_ns = 0;            // time with at least one read (+ verify) in progress
-  int64_t stall_ns = 0;         // time the compute thread waited for a load
-  int64_t prefetch_issued = 0;  // loads started by prefetch()
-  int64_t prefetch_used = 0;    // of those, experts a later pass needed while still resident
-  int64_t waves = 0;            // compute batches
-  int64_t verify_ns = 0;        // checksum checks of loaded experts on the compute thread
-  OffloadStats operator-(const OffloadStats& o) const;
-  OffloadStats& operator+=(const OffloadStats& o);
-};
 
 class ExpertCache {
  public:
@@ -71,9 +58,9 @@ class ExpertCache {
   OffloadStats stats() const;
   void reset_stats();
   std::vector<int> resident() const;  // ready experts, ascending
-  int capacity() const { return (int)slots_.size(); }
+  int capacity() const { return table_.slots(); }
   const ExpertFile& file() const { return *file_; }
-  CachePolicy policy() const { return policy_; }
+  CachePolicy policy() const { return table_.policy(); }
   bool async() const { return async_; }
 
   struct PassGuard {
@@ -83,47 +70,41 @@ class ExpertCache {
 
  private:
   enum class State { Empty, Loading, Ready };
+  // The table's slot s: its bytes and the state of its load. The table says whose it is, whether
+  // the running pass still needs it (not yet released) and whether it was prefetched.
   struct Slot {
     ExpertWeights w;
-    int expert = -1;
     State state = State::Empty;
-    bool pinned = false;      // needed by the running pass and not yet released
-    bool prefetched = false;  // loaded by prefetch(), not yet used
     bool verified = false;    // checksum checked since the last load
   };
 
-  int take_slot_locked(const std::vector<char>* protect);  // free slot or policy victim, or -1
+  void empty_slot_locked(int slot);  // the load failed, never started or was corrupt
   void issue_pending_locked();
-  void start_load_locked(int slot, int expert, bool prefetched);
+  void start_load_locked(int slot, int expert);
   void load_slot(int slot, int expert, ExpertWeights* w, bool verify);
   void finish_load(int slot, int expert, size_t bytes, std::exception_ptr err, bool verified);
   void verify_batch_locked(std::unique_lock<std::mutex>& lock, const std::vector<Ready>& batch);
 
   std::unique_ptr<ExpertFile> file_;
-  const int experts_;
-  const CachePolicy policy_;
   const bool async_;
   std::shared_ptr<Prefetcher> io_;
-  int stream_slots_;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   ExpertArena arena_;  // the slots' bytes: huge pages, page-aligned extents for O_DIRECT reads
-  std::vector<Slot> slots_;
-  std::vector<int> slot_of_;              // [E] slot or -1
-  std::vector<ExpertUsage> usage_;        // [E]
-  std::vector<char> static_;              // [E] pinned by the static policy
-  int64_t tick_ = 0, pass_ = 0;
+  SlotTable table_;
+  std::vector<Slot> slots_;               // [table_.slots()]
   int inflight_ = 0;
   int reading_ = 0;             // reads in progress (io_ns counts while > 0)
   int64_t reading_since_ = 0;
   // Current pass.
-  bool in_pass_ = false;
   std::vector<int> pending_;              // needed, no slot yet (in order)
   std::vector<int> ready_;                // needed, ready, not handed out yet
   std::vector<int> sync_loads_;           // slots to read on the caller (sync mode)
   int outstanding_ = 0;                   // needed and not handed out yet
   std::exception_ptr error_;
+  // The counters the table does not keep (passes, hits, misses, evictions and prefetch counts are
+  // the table's): completed loads, bytes, times, waves (batches handed out).
   OffloadStats stats_;
 };
 

@@ -48,7 +48,7 @@ int SlotTable::assign(int e, bool prefetch, const std::vector<char>* protect, in
   if (best < 0) {
     for (size_t s = 0; s < slots_.size(); ++s) {
       const Slot& c = slots_[s];
-      if (c.needed || static_[size_t(c.expert)] || (protect && (*protect)[size_t(c.expert)])) continue;
+      if (c.needed || c.loading || static_[size_t(c.expert)] || (protect && (*protect)[size_t(c.expert)])) continue;
       if (best < 0 || evict_before(policy_, usage_[size_t(c.expert)], c.expert, usage_[size_t(slots_[best].expert)],
                                    slots_[best].expert, pass_))
         best = int(s);

@@ -1,8 +1,10 @@
 // The bookkeeping of a bounded expert cache without the loading itself: which expert sits in which
-// slot, which slot a load takes (a free one, else the victim of cache_policy.h's order, the same as
-// the CPU ExpertCache), which slots a pass still needs, usage counters, static pins, statistics.
-// The CUDA store (cuda/offload.cu) drives device copies with it; it has no CUDA in it, so the
-// eviction order and the wave schedule are unit-tested on the CPU (cuda/test/slot_table_test.cc).
+// slot, which slot a load takes (a free one, else the victim of cache_policy.h's order), which
+// slots a pass still needs, usage counters, static pins, statistics. Both caches keep their books
+// with it, so there is one victim selection: the CPU ExpertCache (offload/expert_cache.cc, reads
+// from a file) and the CUDA store (cuda/offload.cu, device copies). It has no I/O and no CUDA in
+// it, so the eviction order and the wave schedule are unit-tested on the CPU
+// (cuda/test/slot_table_test.cc).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -37,6 +39,8 @@ class SlotTable {
   int slot_of(int e) const { return slot_of_[size_t(e)]; }  // -1: not resident
   int owner(int s) const { return slots_[size_t(s)].expert; }
   bool needed(int s) const { return slots_[size_t(s)].needed; }
+  bool prefetched(int s) const { return slots_[size_t(s)].prefetched; }
+  bool loading(int s) const { return slots_[size_t(s)].loading; }
   bool pinned_static(int e) const { return static_[size_t(e)] != 0; }
   const ExpertUsage& usage(int e) const { return usage_[size_t(e)]; }
 
@@ -52,6 +56,9 @@ class SlotTable {
   // The pass's reads of e are issued: its slot may take a later load.
   void done(int e);
   void end_pass();
+  // A slot whose load is still in flight is never a victim (a cache that loads asynchronously marks
+  // it from the start of the read to its end; drop() clears it too).
+  void set_loading(int s, bool loading) { slots_[size_t(s)].loading = loading; }
 
   // Loads for a future pass, in the order given, into slots nobody is using; at most slots() of
   // them, never evicting one of `experts` → the (expert, slot) pairs to load.
@@ -60,12 +67,14 @@ class SlotTable {
   std::vector<int> pin_static();
   std::vector<int> resident() const;  // ascending
   const SlotStats& stats() const { return stats_; }
+  void reset_stats() { stats_ = SlotStats(); }
 
  private:
   struct Slot {
     int expert = -1;
     bool needed = false;
     bool prefetched = false;  // loaded by prefetch(), not used by a pass yet
+    bool loading = false;     // a load in flight (set_loading)
     int fills = 0;            // needed experts that went through this slot in the current pass
   };
   const CachePolicy policy_;

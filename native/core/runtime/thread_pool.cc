@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "runtime/clock.h"
+#include "runtime/environment.h"
 
 namespace moecap {
 
@@ -29,9 +30,8 @@ static bool pin_cpu(int cpu) {
 
 // The CPU of each thread when the pool may pin (see ThreadPool::pinned), else empty.
 static std::vector<int> pinning_cpus(int threads, bool allow_pin) {
-  const char* env = std::getenv("MOECAP_PIN");
   cpu_set_t set;
-  if (!allow_pin || threads < 2 || (env && std::strcmp(env, "0") == 0)) return {};
+  if (!allow_pin || threads < 2 || !read_environment().pin_threads) return {};
   if (sched_getaffinity(0, sizeof(set), &set) != 0 || CPU_COUNT(&set) != threads) return {};
   std::vector<int> cpus;
   for (int c = 0; c < CPU_SETSIZE; ++c)

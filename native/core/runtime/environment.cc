@@ -1,0 +1,49 @@
+#include "runtime/environment.h"
+
+#include <cstdlib>
+
+#include "error.h"
+
+namespace moecap {
+
+static std::string var(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
+}
+
+Environment read_environment() {
+  Environment e;
+  e.isa = var("MOECAP_ISA");
+  e.backend = var("MOECAP_BACKEND");
+  e.pin_threads = var("MOECAP_PIN") != "0";
+  e.huge_pages = std::getenv("MOECAP_NO_HUGEPAGES") == nullptr;
+  e.cuda_library = var("MOECAP_CUDA_LIBRARY");
+  e.cuda_driver = var("MOECAP_CUDA_DRIVER");
+  if (e.cuda_driver.empty()) e.cuda_driver = "libcuda.so.1";
+  e.tmpdir = var("TMPDIR");
+  if (e.tmpdir.empty()) e.tmpdir = "/tmp";
+  return e;
+}
+
+const char* const kIsaNames = "auto, avx512, avx2, generic";
+
+bool is_isa_name(const std::string& isa) {
+  return isa == "auto" || isa == "avx512" || isa == "avx2" || isa == "generic";
+}
+
+std::string env_isa(const Environment& env, const std::string& option) {
+  if (!option.empty()) return option;
+  if (env.isa.empty()) return "auto";
+  if (!is_isa_name(env.isa))
+    throw_option(std::string("MOECAP_ISA must be one of ") + kIsaNames + ", got '" + env.isa + "'");
+  return env.isa;
+}
+
+std::string env_backend(const Environment& env) {
+  const std::string& b = env.backend;
+  if (!b.empty() && b != "cpu" && b != "cuda" && b != "auto")
+    throw_option("MOECAP_BACKEND must be 'cpu', 'cuda' or 'auto', got '" + b + "'");
+  return b;
+}
+
+}  // namespace moecap

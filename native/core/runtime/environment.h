@@ -1,0 +1,46 @@
+// Every environment variable moecap reads, read in one place. read_environment() takes a snapshot
+// of all of them; callers take one at each entry point (creating a layer or model, choosing a
+// backend, starting a thread pool), so a process may change them between calls.
+//
+//   variable              values                          effect
+//   MOECAP_ISA            auto | avx512 | avx2 | generic  kernel set when a layer's `isa` option is not
+//                                                         given (never above what the CPU has); any
+//                                                         other value is an error naming the variable
+//   MOECAP_BACKEND        cpu | cuda | auto               overrides a layer's `backend` option and
+//                                                         backendInfo()'s argument; other values: error
+//   MOECAP_PIN            0 | anything else               0: never pin compute threads to CPUs
+//   MOECAP_NO_HUGEPAGES   set (even empty) | unset        set: no transparent huge pages for large buffers
+//                                                         (still read by weights/aligned_buffer.h itself)
+//   MOECAP_CUDA_LIBRARY   a path                          the exact libmoecap_cuda.so to load (test hook)
+//   MOECAP_CUDA_DRIVER    a path or soname                the driver library (default libcuda.so.1; test hook)
+//   TMPDIR                a directory                     where scratch expert files go (default /tmp)
+// Otherwise an empty value counts as unset.
+#pragma once
+#include <string>
+
+namespace moecap {
+
+struct Environment {
+  std::string isa;           // MOECAP_ISA as set ("" = unset); checked by env_isa()
+  std::string backend;       // MOECAP_BACKEND as set ("" = unset); checked by env_backend()
+  bool pin_threads = true;   // MOECAP_PIN != "0"
+  bool huge_pages = true;    // MOECAP_NO_HUGEPAGES unset
+  std::string cuda_library;  // MOECAP_CUDA_LIBRARY ("" = search the default places)
+  std::string cuda_driver;   // MOECAP_CUDA_DRIVER, default "libcuda.so.1"
+  std::string tmpdir;        // TMPDIR, default "/tmp"
+};
+
+Environment read_environment();
+
+// The kernel sets a layer's isa may name ("auto" and the three kernel sets), for messages.
+extern const char* const kIsaNames;  // "auto, avx512, avx2, generic"
+bool is_isa_name(const std::string& isa);
+
+// The ISA a layer runs: `option` when given (non-empty), else MOECAP_ISA, else "auto". Throws a
+// RangeError (ERR_INVALID_OPTION) naming MOECAP_ISA and the allowed values for a bad variable.
+std::string env_isa(const Environment& env, const std::string& option);
+// MOECAP_BACKEND: "" when unset, else "cpu" | "cuda" | "auto"; throws (ERR_INVALID_OPTION) naming
+// the variable for any other value.
+std::string env_backend(const Environment& env);
+
+}  // namespace moecap
