@@ -10,9 +10,12 @@ const LAUNCH = path.join(__dirname, 'launch.js');
 const TINY = ['--preset', 'tiny', '--layers', '2', '--seq', '8', '--steps', '3', '--repeats', '3', '--quiet'];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-cli-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+// An empty profile cache: what these runs print must not depend on an earlier `moecap calibrate` here.
+const ENV: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: path.join(tmp, 'cache') };
+delete ENV.MOECAP_HARDWARE_PROFILE;
 
 function cap(args: string[], opts: { cwd?: string } = {}) {
-  return spawnSync(process.execPath, [LAUNCH, ...args], { encoding: 'utf8', cwd: opts.cwd });
+  return spawnSync(process.execPath, [LAUNCH, ...args], { encoding: 'utf8', cwd: opts.cwd, env: ENV });
 }
 const readResults = (dir: string): Results => JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
 
@@ -155,7 +158,7 @@ describe('bad input: one clear line, non-zero exit, no results file', () => {
 test('a killed sweep keeps its finished configs and --resume continues it', async () => {
   const out = path.join(tmp, 'resume');
   const args = ['run', '--preset', 'tiny', '--layers', '1', '--phase', 'prefill', '--seq', '64', '--batch', '1,2,3,4,5,6,7,8', '--repeats', '400', '--quiet', '--out', out];
-  const child = spawn(process.execPath, [LAUNCH, ...args], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [LAUNCH, ...args], { stdio: 'ignore', env: ENV });
   const file = path.join(out, 'results.json');
   const deadline = Date.now() + 60_000;
   let before: Results | null = null;
@@ -216,7 +219,7 @@ test('plain progress lines when not a terminal; threads and capacity factor swee
 test('Ctrl-C keeps the finished configs (exit 130) and --resume finishes the sweep', async () => {
   const out = path.join(tmp, 'sigint');
   const args = ['run', '--preset', 'tiny', '--layers', '1', '--phase', 'prefill', '--seq', '64', '--batch', '1,2,3,4,5,6', '--repeats', '400', '--out', out];
-  const child = spawn(process.execPath, [LAUNCH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [LAUNCH, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV });
   let stderr = '';
   let stdout = '';
   let sent = false; // one Ctrl-C: a second one quits at once, by design
