@@ -39,7 +39,7 @@ describe('moecap analyze', () => {
     const tps = 4 / 0.01;
     const theirSmfu = ((L * (attn + 3 * H * F) + 2048 * L * 32 * 128 * 2) * 2 * tps) / (1979e12 / 2);
     const theirSmbu = ((L * (24 * 3 * H * F + attn) + 2048 * 2 * L * 128 * 4) * 2) / 0.01 / 3.35e12;
-    const t = theirsForPass(p, m, 'bfloat16', 3.35e12, 1979e12, 1);
+    const t = theirsForPass(p, m, 'Qwen/Qwen3-30B-A3B', 'bfloat16', 3.35e12, 1979e12, 1);
     expect(t.smfu).toBeCloseTo(theirSmfu, 12);
     expect(t.smbu).toBeCloseTo(theirSmbu, 12);
     // Ours: 2·(L·(k·3HF + HE) + L·attn)·tps / 989.4e12 (no attention score term: that is activation work).
@@ -48,7 +48,7 @@ describe('moecap analyze', () => {
     expect(o.smfu).toBeCloseTo(ourSmfu, 12);
     // Without attention and score terms the factor is exactly k (peaks 989.4 vs 1979/2 = 989.5).
     const mNoAttn = { ...m, heads: 0, kvHeads: 0, headDim: 0 };
-    const ratio = oursForPass(p, { ...mNoAttn, experts: 0 }, 'bfloat16', d, 1).smfu / theirsForPass(p, mNoAttn, 'bfloat16', 3.35e12, 1979e12, 1).smfu;
+    const ratio = oursForPass(p, { ...mNoAttn, experts: 0 }, 'bfloat16', d, 1).smfu / theirsForPass(p, mNoAttn, 'Qwen/Qwen3-30B-A3B', 'bfloat16', 3.35e12, 1979e12, 1).smfu;
     expect(ratio).toBeCloseTo(k * (989.5 / 989.4), 9);
   });
 
@@ -59,6 +59,8 @@ describe('moecap analyze', () => {
     expect(text).toMatch(/prefill \(1 passes/);
     expect(text).toMatch(/decode \(2 passes/);
     expect(text).toMatch(/S-MFU  theirs [\d.]+%  ours [\d.]+%  ×[\d.]+  reason: k = 8/);
+    expect(text).toMatch(/their qwen3 path/);
+    expect(text).toMatch(/measured by MoE-CAP on sglang/);
   });
 
   test('a truncated detailed_results line is an error naming file, line and field', () => {

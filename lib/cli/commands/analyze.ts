@@ -1,60 +1,91 @@
-// `moecap analyze DIR --model PATH|--preset NAME`: a MoE-CAP output folder's passes recomputed
-// with our S-MBU/S-MFU definitions, beside MoE-CAP's own figures (its cap_metrics file when the
-// folder has one, else its formula re-derived) and the reason they differ.
+// `moecap analyze DIR --model PATH|--preset NAME [--out DIR] [--prices FILE]`: a MoE-CAP output
+// folder's passes recomputed with our S-MBU/S-MFU and cost definitions, beside MoE-CAP's own figures
+// (its cap_metrics file when the folder has one, else its formula re-derived on its model path) and
+// the reason they differ; --out writes a results.json that `moecap report` draws.
+import * as fs from 'fs';
+import * as path from 'path';
 import type { Command } from '../command';
+import { DEFAULT_PRICES, mergePrices, type PriceTable } from '../../cap/cost';
+import { writeJsonAtomic } from '../../cap/atomic_write';
+import { validateResults } from '../../cap/results';
 import { MoecapError } from '../../errors';
 import { resolveModel } from '../../interop/model_shape';
 import { readMoecapFolder } from '../../interop/moecap_folder';
-import { datasheetForGpu, oursForPass, theirsForPass, bytesPerParam } from '../../interop/recompute';
+import { analyzeRun, type RunAnalysis } from '../../interop/moecap_analysis';
+import { buildResults } from '../../interop/moecap_results';
 
-// MoE-CAP's peak table (moe_cap/utils/hardware_utils.py PEAK_FLOPS_DICT) for the GPUs we have
-// datasheets of: its bf16/fp16 entries are sparse figures, its float32 ones the dense bf16 figure.
-const THEIR_PEAK: Record<string, { f32: number; b16: number; i8: number }> = {
-  'h100-sxm': { f32: 989e12, b16: 1979e12, i8: 3958e12 }, 'h100-pcie': { f32: 756e12, b16: 1513e12, i8: 3026e12 },
-  h200: { f32: 989e12, b16: 1979e12, i8: 3958e12 }, 'a100-sxm': { f32: 312e12, b16: 624e12, i8: 1248e12 },
-  'a100-pcie': { f32: 312e12, b16: 624e12, i8: 1248e12 }, a6000: { f32: 309.7e12, b16: 309.7e12, i8: 309.7e12 },
-};
+/** --prices FILE: a JSON of overrides over the default assumptions, as `moecap run` takes. */
+export function loadPrices(file: string | undefined): PriceTable {
+  if (!file) return DEFAULT_PRICES;
+  let o: unknown;
+  try {
+    o = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new MoecapError('ERR_INVALID_OPTION', `--prices: cannot read price file '${file}': ${(e as Error).message}`);
+  }
+  try {
+    return mergePrices(DEFAULT_PRICES, o);
+  } catch (e) {
+    throw new MoecapError('ERR_INVALID_OPTION', `--prices '${file}': ${(e as Error).message}`);
+  }
+}
 
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+const usd = (v: number) => `$${v < 0.01 ? v.toPrecision(3) : v.toFixed(4)}`;
+
+function printRun(a: RunAnalysis, io: { out: (s: string) => void }, perPass: boolean): void {
+  const { run, datasheet: d } = a;
+  const env = run.metadata?.system_environment ?? {};
+  io.out(`${run.key}: ${a.modelName} on ${run.numGpus}× ${run.gpuName ?? d.name} (datasheet ${d.name}), ${a.precision}, ${run.passes.length} passes, measured by MoE-CAP on ${env.inference_engine ?? 'an engine not recorded'}\n`);
+  for (const ph of a.phases) {
+    const t = ph.theirs, o = ph.oursMean;
+    io.out(`  ${ph.phase} (${ph.passes.length} passes, mean per pass; their ${ph.theirPath} path)\n`);
+    io.out(`    S-MBU  theirs ${t ? pct(t.smbu) : 'n/a'}  ours ${pct(o.smbu)}  ${t ? `diff ${pct(o.smbu - t.smbu)}` : ''}  reason: ${ph.reasons.smbu}\n`);
+    io.out(`    S-MFU  theirs ${t ? pct(t.smfu) : 'n/a'}  ours ${pct(o.smfu)}  ${t ? `×${(o.smfu / t.smfu).toFixed(2)}` : ''}  reason: ${ph.reasons.smfu}\n`);
+    if (t) io.out(`    (theirs: ${t.from})\n`);
+    const sorted = [...ph.costPerPass].sort((x, y) => x - y);
+    const c = ph.cost;
+    io.out(`    cost   ours ${usd(c.usdPer1MTokens)} per 1M tokens (phase total); per pass min ${usd(sorted[0])} median ${usd(sorted[Math.floor(sorted.length / 2)])} max ${usd(sorted[sorted.length - 1])}\n`);
+    io.out(`           inputs (assumptions, override with --prices): hardware $${c.hardwarePriceUsd} over ${c.inputs.amortisationYears} y at utilisation ${c.inputs.utilisation}, ${c.inputs.power.watts} W at $${c.inputs.usdPerKWh}/kWh\n`);
+    if (perPass) for (let i = 0; i < ph.passes.length; i++) {
+      const p = ph.passes[i], x = ph.ours[i];
+      io.out(`      line ${p.line}: ${p.phase === 'prefill' ? p.seqLensSum : p.batchSize} tokens in ${p.seconds}s, A=${p.expertActivation}, S-MBU ${pct(x.smbu)} S-MFU ${pct(x.smfu)} cost ${usd(ph.costPerPass[i])}/1M\n`);
+    }
+  }
+  const tc = a.theirCost;
+  io.out(`  cost   theirs ${tc.value === null ? 'None' : `$${tc.value.toFixed(2)}`} (${tc.note})${tc.value === null && tc.ifKeyMatched !== null ? `; with the key fixed it would print $${tc.ifKeyMatched.toFixed(2)}` : ''}\n`);
+}
 
 export const analyzeCommand: Command = {
   name: 'analyze',
-  summary: 'recompute S-MBU/S-MFU of a MoE-CAP output folder (vLLM/SGLang runs) with moecap\'s definitions',
+  summary: 'recompute S-MBU/S-MFU and cost of a MoE-CAP output folder (vLLM/SGLang runs) with moecap\'s definitions',
   positional: 'DIR',
   options: [
     { name: 'model', type: 'string', description: 'checkpoint folder (config.json) of the model that ran' },
     { name: 'preset', type: 'string', description: 'model preset instead of --model' },
     { name: 'hardware', type: 'string', description: 'datasheet GPU to use instead of the one MoE-CAP recorded' },
+    { name: 'prices', type: 'string', description: 'JSON file overriding the cost assumptions (as moecap run --prices)' },
+    { name: 'out', type: 'string', description: 'folder to write results.json into (then: moecap report DIR)' },
+    { name: 'per-pass', type: 'boolean', description: 'print every pass' },
   ],
   async run({ options, positional }, io) {
-    if (positional.length !== 1) throw new MoecapError('ERR_USAGE', 'usage: moecap analyze DIR --model PATH|--preset NAME');
+    if (positional.length !== 1) throw new MoecapError('ERR_USAGE', 'usage: moecap analyze DIR --model PATH|--preset NAME [--out DIR] [--prices FILE]');
     const model = resolveModel(options.model as string | undefined, options.preset as string | undefined);
-    for (const run of readMoecapFolder(positional[0])) {
-      const gpu = (options.hardware as string | undefined) ?? run.gpuName;
-      const d = gpu ? datasheetForGpu(gpu) : null;
-      if (!d) throw new MoecapError('ERR_INVALID_OPTION', `run ${run.key}: no datasheet for GPU '${gpu ?? '(not recorded)'}'; give --hardware NAME`);
-      const precision = run.precision ?? 'bfloat16';
-      const b = bytesPerParam(precision);
-      const tp = THEIR_PEAK[d.name];
-      const theirPeak = tp ? (b === 4 ? tp.f32 : b === 2 ? tp.b16 : tp.i8) : null;
-      io.out(`${run.key}: ${run.modelName ?? '?'} on ${run.numGpus}× ${gpu} (datasheet ${d.name}), ${precision}, ${run.passes.length} passes\n`);
-      for (const phase of ['prefill', 'decode'] as const) {
-        const ps = run.passes.filter((p) => p.phase === phase && !(phase === 'prefill' && p.seqLensSum <= 10));
-        if (!ps.length) continue;
-        const ours = ps.map((p) => oursForPass(p, model, precision, d, run.numGpus));
-        const legacyKey = phase === 'prefill' ? 'prefill' : 'decoding';
-        const published = run.legacy ? { smbu: run.legacy[`${legacyKey}_smbu`], smfu: run.legacy[`${legacyKey}_smfu`] } : null;
-        const derived = theirPeak ? ps.map((p) => theirsForPass(p, model, precision, d.memoryBandwidth, theirPeak, run.numGpus)) : null;
-        const their = published && typeof published.smbu === 'number'
-          ? { smbu: published.smbu as number, smfu: published.smfu as number, from: 'their cap_metrics file' }
-          : derived ? { smbu: mean(derived.map((x) => x.smbu)), smfu: mean(derived.map((x) => x.smfu)), from: 'their formula, re-derived' } : null;
-        const o = { smbu: mean(ours.map((x) => x.smbu)), smfu: mean(ours.map((x) => x.smfu)) };
-        const f = (v: number) => `${(v * 100).toFixed(2)}%`;
-        io.out(`  ${phase} (${ps.length} passes, mean per pass)\n`);
-        io.out(`    S-MBU  theirs ${their ? f(their.smbu) : 'n/a'}  ours ${f(o.smbu)}  ${their ? `diff ${f(o.smbu - their.smbu)}` : ''}  reason: ours adds router, shared experts (${model.sharedCount}), MLA/KV from the config and the dense layers\n`);
-        io.out(`    S-MFU  theirs ${their ? f(their.smfu) : 'n/a'}  ours ${f(o.smfu)}  ${their ? `×${(o.smfu / their.smfu).toFixed(2)}` : ''}  reason: k = ${model.topK} routed experts per token (theirs counts 1) and the dense peak ${(d.peakFlops.bf16! / 1e12).toFixed(0)} TFLOP/s (theirs: half of ${theirPeak ? (theirPeak / 1e12).toFixed(0) : '?'})\n`);
-        if (their) io.out(`    (theirs: ${their.from})\n`);
+    const prices = loadPrices(options.prices as string | undefined);
+    const analyses = readMoecapFolder(positional[0]).map((r) => analyzeRun(r, model, prices, options.hardware as string | undefined));
+    for (const a of analyses) printRun(a, io, options['per-pass'] === true);
+    const out = options.out as string | undefined;
+    if (out) {
+      const results = buildResults(analyses, model, prices, path.resolve(positional[0]));
+      const errs = validateResults(results);
+      if (errs.length) throw new MoecapError('ERR_INTERNAL', `imported results do not match the schema: ${errs.slice(0, 3).join('; ')}`);
+      try {
+        fs.mkdirSync(out, { recursive: true });
+        writeJsonAtomic(path.join(out, 'results.json'), results);
+      } catch (e) {
+        throw new MoecapError('ERR_IO', `--out: cannot write '${path.join(out, 'results.json')}': ${(e as Error).message}`);
       }
+      io.out(`wrote ${path.join(out, 'results.json')} (${results.configs.length} configs); draw it with: moecap report ${out}\n`);
     }
     return 0;
   },
