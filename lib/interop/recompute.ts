@@ -137,8 +137,9 @@ export function theirsForPass(p: MoecapPass, m: ModelShape, modelName: string, p
 
 /** Why ours differs from theirs on this path (printed beside the figures). */
 export function differenceReasons(path: TheirPath, m: ModelShape): { smbu: string; smfu: string } {
-  const shared =
-    path === 'deepseek'
+  const shared = m.sharedCount === 0 && path !== 'deepseek'
+    ? 'no shared experts in either'
+    : path === 'deepseek'
       ? `shared experts: theirs hard-codes 2 of the routed width (${2 * m.intermediate}), ours reads the config (${m.sharedCount}, width ${m.sharedIntermediate})`
       : path === 'qwen3' || path === 'default'
         ? `shared experts: theirs none on this path, ours ${m.sharedCount} (width ${m.sharedIntermediate})`

@@ -8,6 +8,7 @@ import type { Command } from '../command';
 import { DEFAULT_PRICES, mergePrices, type PriceTable } from '../../cap/cost';
 import { writeJsonAtomic } from '../../cap/atomic_write';
 import { validateResults } from '../../cap/results';
+import { summarize } from '../../cap/metrics';
 import { MoecapError } from '../../errors';
 import { resolveModel } from '../../interop/model_shape';
 import { readMoecapFolder } from '../../interop/moecap_folder';
@@ -43,9 +44,9 @@ function printRun(a: RunAnalysis, io: { out: (s: string) => void }, perPass: boo
     io.out(`    S-MBU  theirs ${t ? pct(t.smbu) : 'n/a'}  ours ${pct(o.smbu)}  ${t ? `diff ${pct(o.smbu - t.smbu)}` : ''}  reason: ${ph.reasons.smbu}\n`);
     io.out(`    S-MFU  theirs ${t ? pct(t.smfu) : 'n/a'}  ours ${pct(o.smfu)}  ${t ? `×${(o.smfu / t.smfu).toFixed(2)}` : ''}  reason: ${ph.reasons.smfu}\n`);
     if (t) io.out(`    (theirs: ${t.from})\n`);
-    const sorted = [...ph.costPerPass].sort((x, y) => x - y);
+    const pp = summarize(ph.costPerPass);
     const c = ph.cost;
-    io.out(`    cost   ours ${usd(c.usdPer1MTokens)} per 1M tokens (phase total); per pass min ${usd(sorted[0])} median ${usd(sorted[Math.floor(sorted.length / 2)])} max ${usd(sorted[sorted.length - 1])}\n`);
+    io.out(`    cost   ours ${usd(c.usdPer1MTokens)} per 1M tokens (phase total); per pass min ${usd(pp.min)} median ${usd(pp.median)} max ${usd(pp.max)}\n`);
     io.out(`           inputs (assumptions, override with --prices): hardware $${c.hardwarePriceUsd} over ${c.inputs.amortisationYears} y at utilisation ${c.inputs.utilisation}, ${c.inputs.power.watts} W at $${c.inputs.usdPerKWh}/kWh\n`);
     if (perPass) for (let i = 0; i < ph.passes.length; i++) {
       const p = ph.passes[i], x = ph.ours[i];
