@@ -16,6 +16,14 @@ const THEIR_PEAK: Record<string, { f32: number; b16: number; i8: number }> = {
   'a100-pcie': { f32: 312e12, b16: 624e12, i8: 1248e12 }, a6000: { f32: 309.7e12, b16: 309.7e12, i8: 309.7e12 },
 };
 
+// Its bandwidth table (MEM_BW_DICT), keyed by the names it detects: the 40 GB A100s and the H100
+// PCIe differ from our datasheets.
+const THEIR_BW: Record<string, number> = {
+  'NVIDIA-A100-PCIe-80GB': 1935e9, 'NVIDIA-A100-PCIe-40GB': 1555e9, 'NVIDIA-A100-SXM4-80GB': 2039e9, 'NVIDIA-A100-SXM4-40GB': 1555e9,
+  'NVIDIA-H100-PCIe-80GB': 2039e9, 'NVIDIA-RTX-A5000-24GB': 768e9, 'NVIDIA-RTX-A6000-48GB': 768e9, 'NVIDIA-H100-HBM3-80GB': 3350e9,
+  'NVIDIA-H200-141GB': 4800e9, 'NVIDIA-H200-140GB': 4800e9, 'NVIDIA-GH200-96GB': 4096e9,
+};
+
 export interface PhaseAnalysis {
   phase: 'prefill' | 'decode';
   passes: MoecapPass[];
@@ -62,7 +70,7 @@ export function analyzeRun(run: MoecapRun, model: ModelShape, prices: PriceTable
     const published = run.legacy && typeof run.legacy[`${legacyKey}_smbu`] === 'number'
       ? { smbu: run.legacy[`${legacyKey}_smbu`] as number, smfu: run.legacy[`${legacyKey}_smfu`] as number, from: 'their cap_metrics file' }
       : null;
-    const derived = theirPeak ? ps.map((p) => theirsForPass(p, model, modelName, precision, d.memoryBandwidth, theirPeak, run.numGpus)) : null;
+    const derived = theirPeak ? ps.map((p) => theirsForPass(p, model, modelName, precision, (run.gpuName && THEIR_BW[run.gpuName]) || d.memoryBandwidth, theirPeak, run.numGpus)) : null;
     const theirs = published ?? (derived ? { smbu: mean(derived.map((x) => x.smbu)), smfu: mean(derived.map((x) => x.smfu)), from: `their ${path} path, re-derived` } : null);
     phases.push({
       phase, passes: ps, ours,

@@ -8,6 +8,7 @@ import { DEFAULT_PRICES } from '../../lib/cap/cost';
 import { datasheetForGpu, oursForPass, theirsForPass, theirPathFor } from '../../lib/interop/recompute';
 import { ourCost, theirCost } from '../../lib/interop/moecap_cost';
 import { validateResults } from '../../lib/cap/results';
+import { analyzeRun } from '../../lib/interop/moecap_analysis';
 import { writeReport } from '../../lib/report/write_report';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-analyze-res-'));
@@ -69,6 +70,16 @@ describe('MoE-CAP model paths', () => {
     expect(t.smbu).toBeCloseTo(((L * (50 * Se + Ss + attn) + 1000 * 2 * L * 128 * 16) * 2) / 0.04 / 2.039e12, 12);
     expect(t.smfu).toBeCloseTo(((L * (attn + Se + Ss) + 1000 * L * 16 * 128 * 2) * 2 * (1000 / 0.04)) / (624e12 / 2), 12);
   });
+});
+
+test('their S-MBU uses their bandwidth table for the GPU name they detected (H100 PCIe: 2039 GB/s, our datasheet 2.0 TB/s)', () => {
+  const m = shapeFromPreset(findPreset('qwen3-30b-a3b'));
+  const p = { line: 1, phase: 'decode' as const, expertActivation: 24, batchSize: 4, seqLensSum: 2048, seconds: 0.01 };
+  const run = { key: 'x_1', metadata: null, metrics: null, legacy: null, passes: [p], gpuName: 'NVIDIA-H100-PCIe-80GB', numGpus: 1, precision: 'bfloat16', modelName: 'Qwen/Qwen3-30B-A3B' };
+  const a = analyzeRun(run, m, DEFAULT_PRICES);
+  expect(a.datasheet.name).toBe('h100-pcie');
+  expect(a.phases[0].theirs!.smbu).toBeCloseTo(theirsForPass(p, m, 'Qwen/Qwen3-30B-A3B', 'bfloat16', 2039e9, 1513e12, 1).smbu, 12);
+  expect(a.theirCost.value).toBeCloseTo((28000 + 7214) * 1.25, 9); // no makespan recorded: energy term 0
 });
 
 describe('cost', () => {
