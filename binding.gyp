@@ -57,6 +57,8 @@
         "native/core/offload/prefetcher.cc",
         "native/core/offload/slot_table.cc",
         "native/core/offload/expert_cache.cc",
+        "native/core/offload/slot_table.cc",
+        "native/core/offload/cache_replay.cc",
         "native/core/model/moe_model.cc",
         "native/core/counters/perf_events.cc",
         "native/core/counters/powercap_energy.cc",
@@ -72,7 +74,8 @@
         "native/binding/offload_stats.cc",
         "native/binding/moe_model_wrap.cc",
         "native/binding/counters_wrap.cc",
-        "native/binding/backend_info.cc"
+        "native/binding/backend_info.cc",
+        "native/binding/cache_replay_wrap.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

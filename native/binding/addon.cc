@@ -3,6 +3,7 @@
 
 #include "addon_state.h"
 #include "backend_info.h"
+#include "cache_replay_wrap.h"
 #include "calibrate_wrap.h"
 #include "counters_wrap.h"
 #include "kernels/kernel_table.h"
@@ -44,6 +45,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createModel", Napi::Function::New(env, CreateModel, "createModel"));
   exports.Set("NativeMoeModel", state->model_ctor.Value());
   exports.Set("NativeCounters", CountersWrap::Define(env));
+  exports.Set("replayCache", Napi::Function::New(env, ReplayCache, "replayCache"));
   return exports;
 }
 

@@ -1,0 +1,118 @@
+// Cache planning from real routing: replay a trace per layer through each (capacity, policy),
+// then turn hits and loads into bytes from the slow tier per token and the time per token they
+// imply with the slow tier's bandwidth and the compute side's memory bandwidth and peak.
+import { expertBytes, bytesPerWeight } from '../cap/presets';
+import { flopsPerToken } from '../cap/metrics';
+import { MoecapError } from '../errors';
+import { replayLayer, type ReplayCounts, type ReplayPolicy } from './cache_replay';
+import type { TraceSpill } from './trace_spill';
+import type { ModelShape } from './model_shape';
+
+export interface CachePlanInputs {
+  trace: TraceSpill;
+  model: ModelShape;
+  dtype: string;
+  /** Slots per layer (>= 1), or a fraction of the experts when < 1. */
+  capacities: number[];
+  policies: ReplayPolicy[];
+  tokensPerPass: number;
+  staticProfilePasses: number;
+  /** Slow tier read bandwidth, B/s (null: time not computed). */
+  slowTierBandwidth: number | null;
+  /** Compute side: memory bandwidth B/s and dense peak FLOP/s for the dtype (null: left out). */
+  memoryBandwidth: number | null;
+  peakFlops: number | null;
+  /** How many replays run at once (libuv threads). */
+  parallel?: number;
+}
+
+export interface CachePlanRow {
+  capacity: number;
+  policy: ReplayPolicy;
+  hits: number;
+  misses: number;
+  loads: number;
+  hitRate: number;
+  /** Bytes read from the slow tier per token of the model (all MoE layers). */
+  slowBytesPerToken: number;
+  /** Slow-tier time per token; with overlap the pass takes the larger of it and the compute side. */
+  slowSecondsPerToken: number | null;
+  computeSecondsPerToken: number | null;
+  /** max(slow, compute) (perfect overlap) and slow + compute (none). */
+  secondsPerTokenOverlapped: number | null;
+  secondsPerTokenSerial: number | null;
+}
+
+export interface CachePlan {
+  rows: CachePlanRow[];
+  traceLayers: number;
+  modelLayers: number;
+  /** Model MoE layers per trace layer: each trace layer stands for this many when the trace has fewer. */
+  layerScale: number;
+  expertBytes: number;
+  tokens: number;
+  /** Mean distinct experts per pass per layer (all layers). */
+  meanDistinctPerPass: number;
+}
+
+export function resolveCapacity(c: number, experts: number): number {
+  if (!(c > 0)) throw new MoecapError('ERR_INVALID_OPTION', `--capacity ${c}: must be > 0 (slots, or a fraction < 1 of the experts)`);
+  if (c < 1) return Math.max(1, Math.floor(c * experts));
+  if (!Number.isInteger(c)) throw new MoecapError('ERR_INVALID_OPTION', `--capacity ${c}: slots must be an integer (or a fraction < 1)`);
+  return Math.min(c, experts);
+}
+
+export async function planCache(i: CachePlanInputs): Promise<CachePlan> {
+  const { trace, model } = i;
+  if (trace.maxExpert > model.experts)
+    throw new MoecapError('ERR_CORRUPT_FILE', `trace '${trace.file}': expert id ${trace.maxExpert - 1} out of range for the model's ${model.experts} experts`);
+  if (trace.topK !== model.topK)
+    throw new MoecapError('ERR_CORRUPT_FILE', `trace '${trace.file}': ${trace.topK} experts per token, the model routes to k = ${model.topK}`);
+  const configs: Array<{ capacity: number; policy: ReplayPolicy }> = [];
+  for (const c of i.capacities) for (const p of i.policies) configs.push({ capacity: resolveCapacity(c, model.experts), policy: p });
+  const totals = configs.map(() => ({ passes: 0, hits: 0, misses: 0, loads: 0, evictions: 0 }) as ReplayCounts);
+  const perLayerTokens: number[] = [];
+  let loadsPerToken = configs.map(() => 0);
+  let distinct = 0, passes = 0;
+  const layers = [...Array(trace.layers).keys()];
+  const parallel = Math.max(1, i.parallel ?? 2);
+  const runOne = async (l: number) => {
+    const ids = trace.layer(l);
+    const tokens = ids.length / trace.topK;
+    perLayerTokens[l] = tokens;
+    const r = await replayLayer({ ids, topK: trace.topK, experts: model.experts, tokensPerPass: i.tokensPerPass, staticProfilePasses: i.staticProfilePasses, configs });
+    r.forEach((c, j) => {
+      const t = totals[j];
+      t.passes += c.passes; t.hits += c.hits; t.misses += c.misses; t.loads += c.loads; t.evictions += c.evictions;
+      loadsPerToken[j] += c.loads / tokens;
+    });
+    const acc = r[0];
+    distinct += acc.hits + acc.misses;
+    passes += acc.passes;
+  };
+  for (let s = 0; s < layers.length; s += parallel) await Promise.all(layers.slice(s, s + parallel).map(runOne));
+  const layerScale = model.moeLayers / trace.layers;
+  loadsPerToken = loadsPerToken.map((v) => v * layerScale);
+  const se = expertBytes(model, bytesPerWeight(i.dtype));
+  // Compute side per token: every distinct expert of a pass is read from memory once per pass.
+  const T = i.tokensPerPass;
+  const meanDistinct = distinct / passes;
+  const memBytesPerToken = (model.moeLayers * (meanDistinct * se + (model.sharedIntermediate ? 3 * model.hidden * model.sharedIntermediate * bytesPerWeight(i.dtype) : 0))) / T;
+  const flops = model.moeLayers * flopsPerToken({ hidden: model.hidden, experts: model.experts, topK: model.topK, intermediate: model.intermediate, sharedIntermediate: model.sharedIntermediate });
+  const compute = i.memoryBandwidth && i.peakFlops ? Math.max(memBytesPerToken / i.memoryBandwidth, flops / i.peakFlops) : null;
+  const rows = configs.map((c, j): CachePlanRow => {
+    const t = totals[j];
+    const slowBytes = loadsPerToken[j] * se;
+    const slow = i.slowTierBandwidth ? slowBytes / i.slowTierBandwidth : null;
+    return {
+      capacity: c.capacity, policy: c.policy, hits: t.hits, misses: t.misses, loads: t.loads,
+      hitRate: t.hits / Math.max(1, t.hits + t.misses),
+      slowBytesPerToken: slowBytes,
+      slowSecondsPerToken: slow,
+      computeSecondsPerToken: compute,
+      secondsPerTokenOverlapped: slow !== null && compute !== null ? Math.max(slow, compute) : null,
+      secondsPerTokenSerial: slow !== null && compute !== null ? slow + compute : null,
+    };
+  });
+  return { rows, traceLayers: trace.layers, modelLayers: model.moeLayers, layerScale, expertBytes: se, tokens: perLayerTokens[0], meanDistinctPerPass: meanDistinct };
+}

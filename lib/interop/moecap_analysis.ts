@@ -1,0 +1,86 @@
+// One MoE-CAP run analysed per phase: its passes recomputed with our S-MBU/S-MFU and cost, beside
+// MoE-CAP's own figures (its cap_metrics file when present, else its formula re-derived per model path).
+import type { CostResult, PriceTable } from '../cap/cost';
+import type { DatasheetEntry } from '../cap/hardware';
+import { MoecapError } from '../errors';
+import type { ModelShape } from './model_shape';
+import type { MoecapPass, MoecapRun } from './moecap_folder';
+import { makespanOf, ourCost, passTokens, theirCost, type TheirCost } from './moecap_cost';
+import { bytesPerParam, datasheetForGpu, differenceReasons, oursForPass, theirPathFor, theirsForPass, type OurFigures, type TheirPath } from './recompute';
+
+// MoE-CAP's peak table (moe_cap/utils/hardware_utils.py PEAK_FLOPS_DICT) for the GPUs we have
+// datasheets of: its bf16/fp16 entries are sparse figures, its float32 ones the dense bf16 figure.
+const THEIR_PEAK: Record<string, { f32: number; b16: number; i8: number }> = {
+  'h100-sxm': { f32: 989e12, b16: 1979e12, i8: 3958e12 }, 'h100-pcie': { f32: 756e12, b16: 1513e12, i8: 3026e12 },
+  h200: { f32: 989e12, b16: 1979e12, i8: 3958e12 }, 'a100-sxm': { f32: 312e12, b16: 624e12, i8: 1248e12 },
+  'a100-pcie': { f32: 312e12, b16: 624e12, i8: 1248e12 }, a6000: { f32: 309.7e12, b16: 309.7e12, i8: 309.7e12 },
+};
+
+// Its bandwidth table (MEM_BW_DICT), keyed by the names it detects: the 40 GB A100s and the H100
+// PCIe differ from our datasheets.
+const THEIR_BW: Record<string, number> = {
+  'NVIDIA-A100-PCIe-80GB': 1935e9, 'NVIDIA-A100-PCIe-40GB': 1555e9, 'NVIDIA-A100-SXM4-80GB': 2039e9, 'NVIDIA-A100-SXM4-40GB': 1555e9,
+  'NVIDIA-H100-PCIe-80GB': 2039e9, 'NVIDIA-RTX-A5000-24GB': 768e9, 'NVIDIA-RTX-A6000-48GB': 768e9, 'NVIDIA-H100-HBM3-80GB': 3350e9,
+  'NVIDIA-H200-141GB': 4800e9, 'NVIDIA-H200-140GB': 4800e9, 'NVIDIA-GH200-96GB': 4096e9,
+};
+
+export interface PhaseAnalysis {
+  phase: 'prefill' | 'decode';
+  passes: MoecapPass[];
+  ours: OurFigures[];
+  /** Means over the passes (MoE-CAP reports the same mean). */
+  oursMean: { smbu: number; smfu: number };
+  theirs: { smbu: number; smfu: number; from: string } | null;
+  theirPath: TheirPath;
+  reasons: { smbu: string; smfu: string };
+  /** Ours per pass and for the phase as a whole (total seconds / total tokens). */
+  costPerPass: number[];
+  cost: CostResult;
+}
+
+export interface RunAnalysis {
+  run: MoecapRun;
+  datasheet: DatasheetEntry;
+  precision: string;
+  modelName: string;
+  phases: PhaseAnalysis[];
+  theirCost: TheirCost;
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+export function analyzeRun(run: MoecapRun, model: ModelShape, prices: PriceTable, hardware?: string): RunAnalysis {
+  const gpu = hardware ?? run.gpuName;
+  const d = gpu ? datasheetForGpu(gpu) : null;
+  if (!d) throw new MoecapError('ERR_INVALID_OPTION', `run ${run.key}: no datasheet for GPU '${gpu ?? '(not recorded)'}'; give --hardware NAME`);
+  if (!prices.gpu[d.name]) throw new MoecapError('ERR_INVALID_OPTION', `run ${run.key}: no price for GPU '${d.name}'; add it with --prices`);
+  const precision = run.precision ?? 'bfloat16';
+  const modelName = run.modelName ?? model.name;
+  const b = bytesPerParam(precision);
+  const tp = THEIR_PEAK[d.name];
+  const theirPeak = tp ? (b === 4 ? tp.f32 : b === 2 ? tp.b16 : tp.i8) : null;
+  const path = theirPathFor(modelName);
+  const phases: PhaseAnalysis[] = [];
+  for (const phase of ['prefill', 'decode'] as const) {
+    // MoE-CAP drops prefill passes of <= 10 tokens (warm-up probes); so do we, to compare like with like.
+    const ps = run.passes.filter((p) => p.phase === phase && !(phase === 'prefill' && p.seqLensSum <= 10) && passTokens(p) > 0 && p.seconds > 0);
+    if (!ps.length) continue;
+    const ours = ps.map((p) => oursForPass(p, model, precision, d, run.numGpus));
+    const legacyKey = phase === 'prefill' ? 'prefill' : 'decoding';
+    const published = run.legacy && typeof run.legacy[`${legacyKey}_smbu`] === 'number'
+      ? { smbu: run.legacy[`${legacyKey}_smbu`] as number, smfu: run.legacy[`${legacyKey}_smfu`] as number, from: 'their cap_metrics file' }
+      : null;
+    const derived = theirPeak ? ps.map((p) => theirsForPass(p, model, modelName, precision, (run.gpuName && THEIR_BW[run.gpuName]) || d.memoryBandwidth, theirPeak, run.numGpus)) : null;
+    const theirs = published ?? (derived ? { smbu: mean(derived.map((x) => x.smbu)), smfu: mean(derived.map((x) => x.smfu)), from: `their ${path} path, re-derived` } : null);
+    phases.push({
+      phase, passes: ps, ours,
+      oursMean: { smbu: mean(ours.map((x) => x.smbu)), smfu: mean(ours.map((x) => x.smfu)) },
+      theirs, theirPath: path, reasons: differenceReasons(path, model),
+      costPerPass: ps.map((p) => ourCost([p], prices, d, run.numGpus).usdPer1MTokens),
+      cost: ourCost(ps, prices, d, run.numGpus),
+    });
+  }
+  const legacyCost = run.legacy && (typeof run.legacy.cost === 'number' || run.legacy.cost === null) ? run.legacy.cost : undefined;
+  const tc = theirCost(run.metadata?.hardware?.gpu_type ?? run.gpuName, run.numGpus, makespanOf(run));
+  return { run, datasheet: d, precision, modelName, phases, theirCost: legacyCost !== undefined ? { ...tc, value: legacyCost, note: `${tc.note} (value from their cap_metrics file)` } : tc };
+}

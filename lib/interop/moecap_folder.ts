@@ -1,0 +1,100 @@
+// A MoE-CAP output folder (<out>/<org>/<model>/, Auto-CAP/MoE-CAP moe_cap/runner/openai_api_profile.py):
+//   metadata_<ds>_<ts>.json          {hardware{gpu_type, num_gpus}, model_config{model_name, precision}, system_environment{…}}
+//   metrics_<ds>_<ts>.json           {performance{ttft, tpot, prefill_pass_latency_s, request/s, …}, expert_activation{…}, …}
+//   detailed_results_<ds>_<ts>.jsonl one forward pass per line: forward_mode, expert_activation (mean distinct
+//                                    experts per layer), batch_size, seq_lens_sum, ttft (prefill) | tpot (decode) seconds
+//   cap_metrics_<ds>_<ts>.json       older flat file: prefill_smbu, prefill_smfu, decoding_smbu, decoding_smfu, …, gpu_type "<n>x<name>"
+import * as fs from 'fs';
+import * as path from 'path';
+import { MoecapError } from '../errors';
+import { corrupt, jsonlLines, parseLine } from './jsonl_lines';
+
+export interface MoecapPass {
+  line: number;
+  phase: 'prefill' | 'decode';
+  /** Mean distinct experts per MoE layer in the pass. */
+  expertActivation: number;
+  batchSize: number;
+  seqLensSum: number;
+  seconds: number;
+}
+
+export interface MoecapRun {
+  key: string;
+  metadata: Record<string, any> | null;
+  metrics: Record<string, any> | null;
+  legacy: Record<string, any> | null;
+  passes: MoecapPass[];
+  gpuName: string | null;
+  numGpus: number;
+  precision: string | null;
+  modelName: string | null;
+}
+
+function readJson(file: string): Record<string, any> {
+  let o: unknown;
+  try {
+    o = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new MoecapError('ERR_CORRUPT_FILE', `MoE-CAP file '${file}': ${(e as Error).message}`);
+  }
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new MoecapError('ERR_CORRUPT_FILE', `MoE-CAP file '${file}': not a JSON object`);
+  return o as Record<string, any>;
+}
+
+function readPasses(file: string): MoecapPass[] {
+  const what = 'MoE-CAP detailed results';
+  const out: MoecapPass[] = [];
+  for (const ln of jsonlLines(file, what, 16 << 20)) {
+    const r = parseLine(file, what, ln) as Record<string, unknown>;
+    const bad = (f: string, m: string) => corrupt(file, what, ln.line, f, m);
+    if (r === null || typeof r !== 'object') throw bad('(line)', 'expected an object');
+    const mode = r.forward_mode;
+    if (typeof mode !== 'string') throw bad('forward_mode', `must be a string, got ${JSON.stringify(mode)}`);
+    const phase = mode === 'prefill' || mode === 'extend' ? 'prefill' : mode === 'decode' || mode === 'decoding' || mode === 'mixed' ? 'decode' : null;
+    if (!phase) continue; // idle / unknown passes carry no work
+    const n = (f: string, v: unknown) => {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad(f, `must be a number >= 0, got ${JSON.stringify(v)}`);
+      return v;
+    };
+    const secKey = r.latency !== undefined ? 'latency' : phase === 'prefill' ? 'ttft' : 'tpot';
+    const ea = r.expert_activation;
+    if (ea === null || (typeof ea === 'number' && ea < 0)) continue; // MoE-CAP skips these too
+    out.push({ line: ln.line, phase, expertActivation: n('expert_activation', ea), batchSize: n('batch_size', r.batch_size), seqLensSum: n('seq_lens_sum', r.seq_lens_sum), seconds: n(secKey, r[secKey]) });
+  }
+  return out;
+}
+
+/** Every run (dataset + timestamp) in a folder, grouped by the `<ds>_<ts>` suffix of its files. */
+export function readMoecapFolder(dir: string): MoecapRun[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    throw new MoecapError('ERR_IO', `cannot read MoE-CAP folder '${dir}': ${(e as Error).message}`);
+  }
+  const runs = new Map<string, MoecapRun>();
+  const get = (key: string) => {
+    if (!runs.has(key)) runs.set(key, { key, metadata: null, metrics: null, legacy: null, passes: [], gpuName: null, numGpus: 1, precision: null, modelName: null });
+    return runs.get(key)!;
+  };
+  for (const n of names.sort()) {
+    const m = /^(metadata|metrics|detailed_results|cap_metrics)_(.+)\.(json|jsonl)$/.exec(n);
+    if (!m) continue;
+    const f = path.join(dir, n), r = get(m[2]);
+    if (m[1] === 'metadata') r.metadata = readJson(f);
+    else if (m[1] === 'metrics') r.metrics = readJson(f);
+    else if (m[1] === 'cap_metrics') r.legacy = readJson(f);
+    else r.passes = readPasses(f);
+  }
+  if (runs.size === 0) throw new MoecapError('ERR_CORRUPT_FILE', `'${dir}' holds no MoE-CAP files (metrics_*.json, metadata_*.json, detailed_results_*.jsonl, cap_metrics_*.json)`);
+  for (const r of runs.values()) {
+    const hw = r.metadata?.hardware ?? {};
+    const legacyGpu = typeof r.legacy?.gpu_type === 'string' ? /^(\d+)x(.+)$/.exec(r.legacy.gpu_type) : null;
+    r.gpuName = hw.gpu_type ?? legacyGpu?.[2] ?? null;
+    r.numGpus = Number(hw.num_gpus ?? legacyGpu?.[1] ?? 1) || 1;
+    r.precision = r.metadata?.model_config?.precision ?? r.legacy?.precision ?? null;
+    r.modelName = r.metadata?.model_config?.model_name ?? r.legacy?.model_name ?? null;
+  }
+  return [...runs.values()];
+}

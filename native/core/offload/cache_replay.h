@@ -1,0 +1,51 @@
+// Replays a routing trace through the expert cache's bookkeeping without loading or computing
+// anything: per pass, the distinct experts of T consecutive tokens go through SlotTable (the same
+// eviction order, waves and static pins as the engines' caches), or through Belády's optimal
+// choice (keep the experts needed soonest), which bounds every online policy from above.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "offload/offload_config.h"
+
+namespace moecap {
+
+struct ReplayConfig {
+  int capacity = 0;          // resident slots (>= 1)
+  bool belady = false;       // true: Belády's optimal; false: `policy` through SlotTable
+  CachePolicy policy = CachePolicy::LRU;
+};
+
+struct ReplayCounts {
+  int64_t passes = 0;
+  int64_t hits = 0;    // needed experts resident when their pass began
+  int64_t misses = 0;  // needed experts read from the slow tier by their own pass
+  int64_t loads = 0;   // reads from the slow tier (= misses; no prefetch in a replay)
+  int64_t evictions = 0;
+};
+
+struct ReplayLayer {
+  int experts = 0;
+  int top_k = 0;               // ids per token; negative ids (dropped) are skipped
+  int tokens_per_pass = 1;     // T
+  int static_profile_passes = 0;  // static: pin after this many passes (the profile run)
+};
+
+// The passes of one layer as distinct-expert sets (CSR), built once and replayed per config.
+struct PassSets {
+  std::vector<int64_t> offsets;  // passes + 1
+  std::vector<int32_t> experts;  // ascending within a pass
+  int64_t passes() const { return int64_t(offsets.size()) - 1; }
+};
+
+// ids [tokens * top_k]; throws Error(Range) naming the first id outside [-1, experts).
+PassSets build_pass_sets(const int32_t* ids, int64_t tokens, const ReplayLayer& layer);
+
+ReplayCounts replay_policy(const PassSets& p, const ReplayLayer& layer, int capacity, CachePolicy policy);
+ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capacity);
+
+// Every config over the same passes, in order.
+std::vector<ReplayCounts> replay_layer(const int32_t* ids, int64_t tokens, const ReplayLayer& layer,
+                                       const std::vector<ReplayConfig>& configs);
+
+}  // namespace moecap

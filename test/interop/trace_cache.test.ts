@@ -1,0 +1,234 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { replayLayer, REPLAY_POLICIES } from '../../lib/interop/cache_replay';
+import { importTrace } from '../../lib/interop/trace_import';
+import { TraceSpill } from '../../lib/interop/trace_spill';
+import { traceStats, gini, entropyBits } from '../../lib/interop/trace_stats';
+import { traceCommand } from '../../lib/cli/commands/trace';
+import { planCacheCommand } from '../../lib/cli/commands/plan_cache';
+import { rng, sampleRouting, zipfWeights } from '../../lib/cap/routing';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-interop-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const io = () => { const out: string[] = []; return { out, io: { out: (s: string) => out.push(s), err: (s: string) => out.push(s) } }; };
+
+function writeTrace(file: string, layers: Int32Array[], k: number): void {
+  const lines: string[] = [];
+  const n = layers[0].length / k;
+  for (let t = 0; t < n; t++) for (let l = 0; l < layers.length; l++) lines.push(JSON.stringify({ layer: l, token: t, experts: Array.from(layers[l].subarray(t * k, t * k + k)) }));
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+}
+
+// A plain reference LRU over pass sets (the same definition: hits counted at the pass start).
+function lruReference(ids: Int32Array, k: number, T: number, cap: number): number {
+  const order: number[] = [];
+  let hits = 0;
+  for (let t0 = 0; t0 < ids.length / k; t0 += T) {
+    const need = [...new Set(Array.from(ids.subarray(t0 * k, Math.min(ids.length, (t0 + T) * k))))].sort((a, b) => a - b);
+    for (const e of need) if (order.includes(e)) hits++;
+    for (const e of need) { const i = order.indexOf(e); if (i >= 0) order.splice(i, 1); order.push(e); }
+    while (order.length > Math.max(cap, 0)) order.shift();
+  }
+  return hits;
+}
+
+describe('cache replay (native SlotTable policies + Belády)', () => {
+  test('Belády >= every policy on every trace, at several capacities and batch sizes', async () => {
+    for (const [seed, E, k, skew] of [[1, 16, 2, 1.2], [2, 64, 8, 0.8], [3, 37, 3, 0], [4, 8, 2, 2]] as const) {
+      const ids = sampleRouting(3000, k, zipfWeights(E, skew), seed);
+      for (const T of [1, 4]) {
+        const caps = [k, Math.floor(E / 2), E - 1];
+        const configs = caps.flatMap((c) => REPLAY_POLICIES.map((p) => ({ capacity: c, policy: p })));
+        const r = await replayLayer({ ids, topK: k, experts: E, tokensPerPass: T, staticProfilePasses: 50, configs });
+        caps.forEach((c, ci) => {
+          const row = r.slice(ci * REPLAY_POLICIES.length, (ci + 1) * REPLAY_POLICIES.length);
+          const bel = row[REPLAY_POLICIES.indexOf('belady')];
+          for (const x of row) {
+            expect(x.hits + x.misses).toBe(bel.hits + bel.misses);
+            expect(bel.hits).toBeGreaterThanOrEqual(x.hits);
+            expect(x.loads).toBe(x.misses);
+          }
+        });
+      }
+    }
+  });
+
+  test('LRU matches a plain reference LRU, full capacity only misses the first touch', async () => {
+    const E = 12, k = 3;
+    const ids = sampleRouting(500, k, zipfWeights(E, 1), 9);
+    for (const cap of [3, 5, 8]) {
+      const [lru] = await replayLayer({ ids, topK: k, experts: E, configs: [{ capacity: cap, policy: 'lru' }] });
+      expect(lru.hits).toBe(lruReference(ids, k, 1, cap));
+    }
+    const full = await replayLayer({ ids, topK: k, experts: E, configs: REPLAY_POLICIES.map((p) => ({ capacity: E, policy: p })) });
+    const firstTouch = new Set(Array.from(ids)).size;
+    for (const x of full) expect(x.misses).toBe(firstTouch);
+  });
+
+  test('bad ids and options are clear errors', async () => {
+    await expect(replayLayer({ ids: new Int32Array([0, 9]), topK: 2, experts: 8, configs: [{ capacity: 2, policy: 'lru' }] })).rejects.toThrow(/expert id 9 at token 0 is out of range \[0, 8\)/);
+    await expect(replayLayer({ ids: new Int32Array([0, 1, 2]), topK: 2, experts: 8, configs: [] })).rejects.toThrow(/multiple of topK/);
+    await expect(replayLayer({ ids: new Int32Array([0, 1]), topK: 2, experts: 8, configs: [{ capacity: 2, policy: 'mru' as never }] })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+  });
+});
+
+describe('trace import from vLLM and SGLang shapes', () => {
+  const L = 3, k = 2, E = 8;
+  const layers = [0, 1, 2].map((l) => sampleRouting(10, k, zipfWeights(E, 1), 100 + l));
+  const at = (l: number, t: number) => Array.from(layers[l].subarray(t * k, t * k + k));
+
+  test('vLLM: routed_experts [tokens][layers][k] per request, requests concatenated', () => {
+    const f = path.join(dir, 'vllm.jsonl');
+    const req = (t0: number, n: number) => ({ request_id: `r${t0}`, routed_experts: Array.from({ length: n }, (_, i) => Array.from({ length: L }, (_, l) => at(l, t0 + i))) });
+    fs.writeFileSync(f, JSON.stringify(req(0, 4)) + '\n' + JSON.stringify(req(4, 6)) + '\n');
+    const out = path.join(dir, 'vllm.trace.jsonl');
+    const s = importTrace(f, out, { format: 'vllm', experts: E, topK: k });
+    expect(s).toMatchObject({ records: 2, tokens: 10, layers: L, topK: k, lines: 30 });
+    const tr = TraceSpill.read(out, { experts: E });
+    try {
+      for (let l = 0; l < L; l++) expect(Array.from(tr.layer(l))).toEqual(Array.from(layers[l]));
+    } finally { tr.close(); }
+  });
+
+  test('SGLang per_token records: [layers][tokens][8] padded with -1, physical→logical map', () => {
+    const f = path.join(dir, 'sglang.jsonl');
+    const phys = (e: number) => (e + 3) % E; // physical id p holds logical map[p]
+    const map = Array.from({ length: L }, () => Array.from({ length: E }, (_, p) => (p - 3 + E) % E));
+    const rec = (t0: number, n: number, extra: object = {}) => ({
+      forward_pass_id: t0, rank: 0, gatherer_key: 'primary', forward_mode: 1, input_ids: [], positions: [], extend_seq_lens: [n],
+      topk_ids_of_layer: Array.from({ length: L }, (_, l) => Array.from({ length: n }, (_, i) => [...at(l, t0 + i).map(phys), -1, -1, -1, -1, -1, -1])),
+      ...extra,
+    });
+    fs.writeFileSync(f, [JSON.stringify({ last_physical_to_logical_map: map }), JSON.stringify(rec(0, 7)), JSON.stringify(rec(7, 3))].join('\n'));
+    const out = path.join(dir, 'sglang.trace.jsonl');
+    expect(importTrace(f, out, { format: 'sglang', experts: E })).toMatchObject({ records: 2, tokens: 10, layers: L, topK: k });
+    const tr = TraceSpill.read(out);
+    try {
+      for (let l = 0; l < L; l++) expect(Array.from(tr.layer(l))).toEqual(Array.from(layers[l]));
+    } finally { tr.close(); }
+  });
+
+  test('hostile inputs: one error naming file, line and field; no output left behind', () => {
+    const cases: Array<[string, string, string, RegExp]> = [
+      ['vllm', JSON.stringify({ routed_experts: [[[0, 1], [2, 3], [4, 5]]] }) + '\n{"routed_experts": [[[0,1],[2,', 'vllm', /line 2: not valid JSON/],
+      ['vllm', JSON.stringify({ routed_experts: [[[0, 1], [2, 3], [4, 9]]] }), 'vllm', /line 1 field 'routed_experts\[0\]\[2\]': expert id 9 out of range \[0, 8\)/],
+      ['vllm', JSON.stringify({ routed_experts: [[[0, 1], [2, 3], [4, 5, 6]]] }), 'vllm', /field 'routed_experts\[0\]\[2\]': has 3 expert ids, expected k = 2/],
+      ['vllm', JSON.stringify({ routed_experts: [[[0, 1], [2, 3]]] }), 'vllm', /has 2 layers, expected 3/],
+      ['vllm', JSON.stringify({ routed_experts: [[[0, '1'], [2, 3], [4, 5]]] }), 'vllm', /expert id "1" is not an integer/],
+      ['sglang', JSON.stringify({ forward_pass_id: 1, global_physical_count: [[1, 2]] }), 'sglang', /per_pass\/stat record/],
+      ['moecap', '{"layer":0,"token":1,"experts":[0,1]}\n{"layer":0,"token":0,"experts":[2,3]}', 'moecap', /line 2 field 'token': token 0 of layer 0 comes after token 1/],
+      ['moecap', '{"layer":-1,"token":0,"experts":[0,1]}', 'moecap', /field 'layer'/],
+      ['moecap', '{"layer":0,"token":0,"experts":[1,1]}', 'moecap', /distinct/],
+    ];
+    cases.forEach(([fmt, body, , re], i) => {
+      const f = path.join(dir, `bad${i}.jsonl`), out = path.join(dir, `bad${i}.out`);
+      fs.writeFileSync(f, body);
+      let err: unknown;
+      try { importTrace(f, out, { format: fmt as 'vllm', experts: 8, layers: fmt === 'moecap' ? undefined : 3 }); } catch (e) { err = e; }
+      expect(err).toMatchObject({ code: 'ERR_CORRUPT_FILE' });
+      expect(String((err as Error).message)).toMatch(re);
+      expect(String((err as Error).message)).toContain(f);
+      expect(fs.existsSync(out)).toBe(false);
+      expect(fs.readdirSync(dir).some((n) => n.startsWith(`bad${i}.out.tmp`))).toBe(false);
+    });
+  });
+});
+
+describe('trace stats', () => {
+  test('gini and entropy on hand-computed loads', () => {
+    expect(gini([1, 1, 1, 1])).toBeCloseTo(0, 12);
+    expect(gini([0, 0, 0, 4])).toBeCloseTo(0.75, 12); // (n-1)/n for one expert taking everything
+    expect(entropyBits([1, 1, 1, 1])).toBeCloseTo(2, 12);
+    expect(entropyBits([0, 0, 2, 2])).toBeCloseTo(1, 12);
+  });
+
+  test('a routing where layer l+1 = layer l + 1 is fully predictable; the CLI prints per layer', async () => {
+    const E = 16, k = 1, n = 400;
+    const l0 = sampleRouting(n, k, zipfWeights(E, 1.1), 5);
+    const l1 = l0.map((e) => (e + 1) % E);
+    const f = path.join(dir, 'pred.jsonl');
+    writeTrace(f, [l0, l1], k);
+    const tr = TraceSpill.read(f, { experts: E });
+    try {
+      const s = traceStats(tr, { experts: E, batch: 4, window: 100, hotSize: 1 });
+      expect(s[0].nextLayerPrecision).toBe(1);
+      expect(s[1].nextLayerPrecision).toBeNull();
+      expect(s[0].load.reduce((a, b) => a + b, 0)).toBe(n * k);
+      expect(s[0].gini).toBeCloseTo(s[1].gini, 12);
+    } finally { tr.close(); }
+    const o = io();
+    expect(await traceCommand.run({ options: { batch: 4, window: 100 }, positional: ['stats', f] }, o.io)).toBe(0);
+    expect(o.out.join('')).toMatch(/2 layers, 400 tokens, k = 1/);
+  });
+});
+
+describe('plan-cache', () => {
+  test('prints every capacity × policy, Belády on top; times from --slow-bw and a datasheet', async () => {
+    const E = 8, k = 2;
+    const layers = [0, 1].map((l) => sampleRouting(2000, k, zipfWeights(E, 1.2), 40 + l));
+    const f = path.join(dir, 'tiny.jsonl');
+    writeTrace(f, layers, k);
+    const o = io();
+    const rc = await planCacheCommand.run({ options: { preset: 'tiny', capacity: [2, 4], policy: ['lru', 'lfu', 'lfru', 'static', 'belady'], batch: 1, dtype: 'f32', 'static-profile': 100, 'slow-bw': 10, hardware: 'h100-sxm' }, positional: [f] }, o.io);
+    expect(rc).toBe(0);
+    const text = o.out.join('');
+    const rows = text.split('\n').filter((l) => /^\s+\d+\s+(lru|lfu|lfru|static|belady)/.test(l));
+    expect(rows).toHaveLength(10);
+    for (const cap of ['2', '4']) {
+      const rates = rows.filter((r) => r.trim().startsWith(cap + ' ')).map((r) => [r.trim().split(/\s+/)[1], parseFloat(r.trim().split(/\s+/)[2])] as const);
+      const bel = rates.find((r) => r[0] === 'belady')![1];
+      for (const [, v] of rates) expect(bel).toBeGreaterThanOrEqual(v);
+    }
+    // Bytes per token: loads × S_e / tokens (f32 tiny expert = 3·64·32·4 B).
+    expect(text).toMatch(/expert 0\.02 MB \(f32\)/);
+  });
+
+  test('trace ids beyond the model are refused', async () => {
+    const f = path.join(dir, 'big.jsonl');
+    fs.writeFileSync(f, '{"layer":0,"token":0,"experts":[0,12]}\n');
+    await expect(planCacheCommand.run({ options: { preset: 'tiny', capacity: [2], policy: ['lru'], batch: 1, dtype: 'f32', 'static-profile': 1, 'slow-bw': 1 }, positional: [f] }, io().io))
+      .rejects.toMatchObject({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/line 1 field 'experts': expert id 12 out of range \[0, 8\)/) });
+  });
+});
+
+describe('large and hostile files with bounded memory', () => {
+  test('a 1 GB line without a newline is refused after 64 KiB; a large valid trace streams with bounded RSS', () => {
+    const huge = path.join(dir, 'huge.jsonl');
+    const fd = fs.openSync(huge, 'w');
+    const chunk = Buffer.alloc(16 << 20, 0x31); // '1' × 16 MiB, no newline
+    for (let i = 0; i < 64; i++) fs.writeSync(fd, chunk);
+    fs.closeSync(fd);
+    expect(fs.statSync(huge).size).toBe(1 << 30);
+    expect(() => TraceSpill.read(huge)).toThrow(/line 1: longer than 65536 bytes/);
+    expect(() => importTrace(huge, huge + '.out', { format: 'vllm' })).toThrow(/line 1: longer than 536870912 bytes/);
+    fs.rmSync(huge);
+    // ~78 MB valid trace (58 layers × 20k tokens, k = 8), written streamed.
+    const big = path.join(dir, 'big-valid.jsonl');
+    const w = fs.openSync(big, 'w');
+    const u = rng(3);
+    const L = 58, N = 20000;
+    for (let t = 0; t < N; t++) {
+      const lines: string[] = [];
+      for (let l = 0; l < L; l++) {
+        const s = new Set<number>();
+        while (s.size < 8) s.add(Math.floor(u() * 256));
+        lines.push(`{"layer":${l},"token":${t},"experts":[${[...s].join(',')}]}`);
+      }
+      fs.writeSync(w, lines.join('\n') + '\n');
+    }
+    fs.closeSync(w);
+    const size = fs.statSync(big).size;
+    // Growth measured from just before the read: the file writer above and the 512 MiB line cap of
+    // importTrace leave their own garbage, which is not the reader's.
+    const rss0 = process.memoryUsage().rss;
+    const tr = TraceSpill.read(big, { experts: 256, topK: 8 });
+    const grown = process.memoryUsage().rss - rss0;
+    try {
+      expect(tr.layers).toBe(L);
+      expect(tr.tokens.every((n) => n === N)).toBe(true);
+    } finally { tr.close(); fs.rmSync(big); }
+    expect(size).toBeGreaterThan(70e6);
+    expect(grown).toBeLessThan(size); // bounded: less than the file itself
+  }, 120000);
+});
