@@ -57,7 +57,6 @@
         "native/core/offload/prefetcher.cc",
         "native/core/offload/slot_table.cc",
         "native/core/offload/expert_cache.cc",
-        "native/core/offload/slot_table.cc",
         "native/core/offload/cache_replay.cc",
         "native/core/model/moe_model.cc",
         "native/core/counters/perf_events.cc",

@@ -128,13 +128,17 @@ export function expertBytes(p: Pick<ModelPreset, 'hidden' | 'intermediate'>, byt
   return 3 * p.hidden * p.intermediate * bytesPerWeight;
 }
 
-/** Bytes of weight storage per dtype as the engine packs them (int8/int4 carry block scales). */
+/**
+ * Bytes of weight storage per dtype as the engine packs them, for sizes that are multiples of 32.
+ * int8/int4 store each block of 32 inputs × 32 outputs with 32 fp16 scales (64 bytes) after its
+ * values: int8 (1024 + 64) / 1024, int4 (512 + 64) / 1024.
+ */
 export function bytesPerWeight(dtype: string): number {
   switch (dtype) {
     case 'f32': return 4;
     case 'bf16': return 2;
-    case 'int8': return 1;
-    case 'int4': return 0.5;
+    case 'int8': return 1088 / 1024;
+    case 'int4': return 576 / 1024;
     default: throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `unknown dtype '${dtype}' (known: f32, bf16, int8, int4)`);
   }
 }

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Command } from '../command';
 import { DEFAULT_PRICES, mergePrices, type PriceTable } from '../../cap/cost';
-import { writeJsonAtomic } from '../../cap/atomic_write';
+import { writeJsonAtomic } from '../../io/atomic_write';
 import { validateResults } from '../../cap/results';
 import { summarize } from '../../cap/metrics';
 import { MoecapError } from '../../errors';

@@ -7,5 +7,8 @@ import { infoCommand } from './info';
 import { calibrateCommand } from './calibrate';
 import { countersCommand } from './counters';
 import { reportCommand } from './report';
+import { analyzeCommand } from './analyze';
+import { traceCommand } from './trace';
+import { planCacheCommand } from './plan_cache';
 
-export const COMMANDS: readonly Command[] = [runCommand, presetsCommand, layerCommand, infoCommand, calibrateCommand, countersCommand, reportCommand];
+export const COMMANDS: readonly Command[] = [runCommand, presetsCommand, layerCommand, infoCommand, calibrateCommand, countersCommand, reportCommand, analyzeCommand, traceCommand, planCacheCommand];
