@@ -6,7 +6,8 @@
     "avx2_flags": ["-mavx2", "-mfma", "-mf16c", "-ffp-contract=off"],
     "neon_flags": ["-ffp-contract=off"],
     "neon_dotprod_flags": ["-march=armv8.2-a+dotprod", "-ffp-contract=off"],
-    "neon_bf16_flags": ["-march=armv8.2-a+bf16", "-ffp-contract=off"]
+    "neon_bf16_flags": ["-march=armv8.2-a+bf16", "-ffp-contract=off"],
+    "neon_i8mm_flags": ["-march=armv8.2-a+dotprod+i8mm", "-ffp-contract=off"]
   },
   "target_defaults": {
     "include_dirs": ["native/core"],
@@ -77,7 +78,7 @@
       "conditions": [
         ["target_arch=='x64' or target_arch=='ia32'", {"dependencies": ["moecap_isa_avx512", "moecap_isa_avx2"]}],
         ["target_arch=='arm64'", {
-          "dependencies": ["moecap_isa_neon", "moecap_isa_neon_dotprod", "moecap_isa_neon_bf16"],
+          "dependencies": ["moecap_isa_neon", "moecap_isa_neon_dotprod", "moecap_isa_neon_i8mm", "moecap_isa_neon_bf16"],
           "cflags_cc": ["-ffp-contract=off"],
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-ffp-contract=off"]}
         }],
@@ -126,6 +127,13 @@
           "sources": ["native/core/kernels/neon/linear_neon_dotprod.cc"],
           "cflags_cc": ["<@(neon_dotprod_flags)"],
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["<@(neon_dotprod_flags)"]}
+        },
+        {
+          "target_name": "moecap_isa_neon_i8mm",
+          "type": "static_library",
+          "sources": ["native/core/kernels/neon/linear_neon_i8mm.cc"],
+          "cflags_cc": ["<@(neon_i8mm_flags)"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["<@(neon_i8mm_flags)"]}
         },
         {
           "target_name": "moecap_isa_neon_bf16",

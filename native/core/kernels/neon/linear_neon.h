@@ -1,7 +1,7 @@
 // Entry points of the arm64 NEON kernels and the helpers every NEON tile shares. Three groups of
 // translation units, each with its own flags (binding.gyp): the baseline ones (armv8-a: fp32 FMA,
-// bf16 widened to fp32, int8/int4 by widening multiplies), the dotprod one (sdot) and the bf16 one
-// (bfdot); neon_kernels() (linear_neon.cc) takes each entry from the best group the CPU has.
+// bf16 widened to fp32, int8/int4 by widening multiplies), the dotprod one (sdot), the i8mm one
+// (smmla for row pairs) and the bf16 one (bfdot); neon_kernels() (linear_neon.cc) takes each entry from the best group the CPU has.
 // Included only by those translation units, and the helpers are static (internal linkage), so no
 // code built for an optional feature can be merged into code that runs without it.
 #pragma once
@@ -19,6 +19,8 @@ void linear_int4(const LinearJob& job);
 void linear_bf16_bfdot(const LinearJob& job);    // FEAT_BF16
 void linear_int8_dotprod(const LinearJob& job);  // FEAT_DotProd
 void linear_int4_dotprod(const LinearJob& job);
+void linear_int8_i8mm(const LinearJob& job);     // FEAT_I8MM (and FEAT_DotProd for a lone row)
+void linear_int4_i8mm(const LinearJob& job);
 
 // A tile's MR rows × 32 outputs (8 q-registers per row) through the job's epilogue.
 template <int MR>

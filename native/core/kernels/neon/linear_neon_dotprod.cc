@@ -5,14 +5,6 @@
 
 namespace moecap {
 namespace neon {
-namespace {
-
-struct SdotDot {
-  static inline void quad(int32x4_t& lo, int32x4_t&, int8x16_t w, int8x16_t x) { lo = vdotq_s32(lo, w, x); }
-  static inline int32x4_t finish(int32x4_t lo, int32x4_t) { return lo; }
-};
-
-}  // namespace
 
 void linear_int8_dotprod(const LinearJob& job) {
   for_row_tiles<2, tile_quant<false, SdotDot, 2>, tile_quant<false, SdotDot, 1>>(job);

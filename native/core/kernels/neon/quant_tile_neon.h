@@ -52,6 +52,26 @@ static inline void load_quad(const uint8_t* blk, int j, int8x16_t w[8]) {
   }
 }
 
+// The Dot policies: how a k-quad of products (register w: lanes 4v..4v+3 × 4 inputs, x: the row's
+// 4 inputs broadcast) enters the block dot. Widening (any arm64): smull/smull2 (s8 × s8 → s16, at
+// most 127·127 in magnitude), accumulated pairwise into s32 (sadalp): lo holds lanes 0,1 as
+// (k0+k1, k2+k3) pairs, hi lanes 2,3; addp folds them at the end of the block.
+struct WideningDot {
+  static inline void quad(int32x4_t& lo, int32x4_t& hi, int8x16_t w, int8x16_t x) {
+    lo = vpadalq_s16(lo, vmull_s8(vget_low_s8(w), vget_low_s8(x)));
+    hi = vpadalq_s16(hi, vmull_high_s8(w, x));
+  }
+  static inline int32x4_t finish(int32x4_t lo, int32x4_t hi) { return vpaddq_s32(lo, hi); }
+};
+
+#if defined(__ARM_FEATURE_DOTPROD)
+// sdot (only in the TUs built with +dotprod): one instruction per register and k-quad.
+struct SdotDot {
+  static inline void quad(int32x4_t& lo, int32x4_t&, int8x16_t w, int8x16_t x) { lo = vdotq_s32(lo, w, x); }
+  static inline int32x4_t finish(int32x4_t lo, int32x4_t) { return lo; }
+};
+#endif
+
 // Dot: struct { static void quad(int32x4_t& lo, int32x4_t& hi, int8x16_t w, int8x16_t x);
 //               static int32x4_t finish(int32x4_t lo, int32x4_t hi); } — lanes 4v..4v+3.
 template <bool Q4, class Dot, int MR>
