@@ -4,6 +4,7 @@
 // choice. Each architecture's code is only compiled, and referenced, on that architecture.
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 
 #include "kernels/kernel_table.h"
@@ -175,6 +176,21 @@ const KernelTable* named_kernels(const std::string& want, const char** lacks) {
 }
 
 }  // namespace
+
+bool isa_name_known(const char* name) {
+  for (const char* n : {"auto", "avx512", "avx2", "neon", "generic"})
+    if (std::strcmp(name, n) == 0) return true;
+  return false;
+}
+
+int supported_isas(const char* out[4]) {
+  int n = 0;
+  if (cpu_has_avx512()) out[n++] = "avx512";
+  if (cpu_has_avx2()) out[n++] = "avx2";
+  if (cpu_has_neon()) out[n++] = "neon";
+  out[n++] = "generic";
+  return n;
+}
 
 const KernelTable& select_kernels(const char* requested, const char** note) {
   static thread_local std::string msg;

@@ -26,6 +26,10 @@ const KernelTable& neon_kernels();  // arm64 only; its entries follow the option
 // Best table for this CPU, or the one forced by MOECAP_ISA (never above what the CPU has).
 // `reason` explains a refused override.
 const KernelTable& select_kernels(const char* requested, const char** note);
+// The ISA names MOECAP_ISA / `isa` accept ("auto", "avx512", "avx2", "neon", "generic"), and the
+// ones this CPU runs, best first (at most 4; returns the count), for argument checks and info().
+bool isa_name_known(const char* name);
+int supported_isas(const char* out[4]);
 bool cpu_has_avx512();  // avx512f+bw+vl+dq+bf16+vnni, the set our avx512 TU is built for
 bool cpu_has_avx2();    // avx2+fma+f16c
 bool cpu_has_neon();           // arm64: Advanced SIMD with fp16 conversion (every AArch64 CPU)
