@@ -1,35 +1,37 @@
 {
   "variables": {
-    "core_flags": ["-O3", "-std=c++17", "-fPIC", "-fno-math-errno", "-Wall", "-Wno-unused-function"]
+    "core_flags": ["-O3", "-std=c++17", "-fPIC", "-fno-math-errno", "-Wall", "-Wno-unused-function"],
+    "avx512_flags": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx512vnni",
+                     "-mavx2", "-mfma", "-mf16c", "-Wno-maybe-uninitialized", "-Wno-array-bounds"],
+    "avx2_flags": ["-mavx2", "-mfma", "-mf16c", "-ffp-contract=off"],
+    "neon_flags": ["-ffp-contract=off"],
+    "neon_dotprod_flags": ["-march=armv8.2-a+dotprod", "-ffp-contract=off"],
+    "neon_bf16_flags": ["-march=armv8.2-a+bf16", "-ffp-contract=off"],
+    "neon_i8mm_flags": ["-march=armv8.2-a+dotprod+i8mm", "-ffp-contract=off"]
   },
   "target_defaults": {
     "include_dirs": ["native/core"],
     "cflags!": ["-fno-exceptions"],
     "cflags_cc!": ["-fno-exceptions", "-std=gnu++14", "-std=gnu++17"],
     "cflags_cc": ["<@(core_flags)"],
-    "defines": ["NAPI_VERSION=8"]
+    "defines": ["NAPI_VERSION=8"],
+    "conditions": [
+      ["OS=='mac'", {
+        "xcode_settings": {
+          "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+          "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+          "MACOSX_DEPLOYMENT_TARGET": "11.0",
+          "OTHER_CPLUSPLUSFLAGS": ["-O3", "-fno-math-errno", "-Wall", "-Wno-unused-function"]
+        }
+      }],
+      ["OS=='win'", {
+        "msvs_settings": {"VCCLCompilerTool": {"ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17"]}}
+      }]
+    ]
   },
   "targets": [
     {
-      "target_name": "moecap_isa_avx512",
-      "type": "static_library",
-      "sources": ["native/core/kernels/avx512/linear_avx512_f32.cc", "native/core/kernels/avx512/linear_avx512_bf16.cc",
-                  "native/core/kernels/avx512/linear_avx512_int8.cc", "native/core/kernels/avx512/linear_avx512_int4.cc",
-                  "native/core/kernels/avx512/kernels_avx512.cc", "native/core/kernels/avx512/peak_avx512.cc",
-                  "native/core/kernels/avx512/quant_row_avx512.cc"],
-      "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx512vnni",
-                    "-mavx2", "-mfma", "-mf16c", "-Wno-maybe-uninitialized", "-Wno-array-bounds"]
-    },
-    {
-      "target_name": "moecap_isa_avx2",
-      "type": "static_library",
-      "sources": ["native/core/kernels/avx2/linear_avx2.cc", "native/core/kernels/avx2/linear_avx2_bf16.cc",
-                  "native/core/kernels/avx2/linear_avx2_quant.cc", "native/core/kernels/avx2/peak_avx2.cc"],
-      "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-ffp-contract=off"]
-    },
-    {
       "target_name": "moecap",
-      "dependencies": ["moecap_isa_avx512", "moecap_isa_avx2"],
       "sources": [
         "native/core/layer_config.cc",
         "native/core/weights/dtype.cc",
@@ -42,6 +44,7 @@
         "native/core/calibrate/calibrate.cc",
         "native/core/calibrate/file_read_bandwidth.cc",
         "native/core/kernels/isa_select.cc",
+        "native/core/kernels/peak_other_arch.cc",
         "native/core/runtime/thread_pool.cc",
         "native/core/runtime/memory_info.cc",
         "native/core/runtime/environment.cc",
@@ -78,7 +81,74 @@
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "libraries": ["-pthread", "-ldl"]
+      "conditions": [
+        ["target_arch=='x64' or target_arch=='ia32'", {"dependencies": ["moecap_isa_avx512", "moecap_isa_avx2"]}],
+        ["target_arch=='arm64'", {
+          "dependencies": ["moecap_isa_neon", "moecap_isa_neon_dotprod", "moecap_isa_neon_i8mm", "moecap_isa_neon_bf16"],
+          "cflags_cc": ["-ffp-contract=off"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-ffp-contract=off"]}
+        }],
+        ["OS!='win'", {"libraries": ["-pthread", "-ldl"]}]
+      ]
     }
+  ],
+  "conditions": [
+    ["target_arch=='x64' or target_arch=='ia32'", {
+      "targets": [
+        {
+          "target_name": "moecap_isa_avx512",
+          "type": "static_library",
+          "sources": ["native/core/kernels/avx512/linear_avx512_f32.cc", "native/core/kernels/avx512/linear_avx512_bf16.cc",
+                      "native/core/kernels/avx512/linear_avx512_int8.cc", "native/core/kernels/avx512/linear_avx512_int4.cc",
+                      "native/core/kernels/avx512/kernels_avx512.cc", "native/core/kernels/avx512/peak_avx512.cc",
+                      "native/core/kernels/avx512/quant_row_avx512.cc"],
+          "cflags_cc": ["<@(avx512_flags)"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["<@(avx512_flags)"]},
+          "msvs_settings": {"VCCLCompilerTool": {"AdditionalOptions": ["/arch:AVX512"]}}
+        },
+        {
+          "target_name": "moecap_isa_avx2",
+          "type": "static_library",
+          "sources": ["native/core/kernels/avx2/linear_avx2.cc", "native/core/kernels/avx2/linear_avx2_bf16.cc",
+                      "native/core/kernels/avx2/linear_avx2_quant.cc", "native/core/kernels/avx2/peak_avx2.cc"],
+          "cflags_cc": ["<@(avx2_flags)"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["<@(avx2_flags)"]},
+          "msvs_settings": {"VCCLCompilerTool": {"AdditionalOptions": ["/arch:AVX2", "/fp:precise"]}}
+        }
+      ]
+    }],
+    ["target_arch=='arm64'", {
+      "targets": [
+        {
+          "target_name": "moecap_isa_neon",
+          "type": "static_library",
+          "sources": ["native/core/kernels/neon/linear_neon.cc", "native/core/kernels/neon/linear_neon_bf16.cc",
+                      "native/core/kernels/neon/linear_neon_quant.cc"],
+          "cflags_cc": ["<@(neon_flags)"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["<@(neon_flags)"]}
+        },
+        {
+          "target_name": "moecap_isa_neon_dotprod",
+          "type": "static_library",
+          "sources": ["native/core/kernels/neon/linear_neon_dotprod.cc"],
+          "cflags_cc": ["<@(neon_dotprod_flags)"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["<@(neon_dotprod_flags)"]}
+        },
+        {
+          "target_name": "moecap_isa_neon_i8mm",
+          "type": "static_library",
+          "sources": ["native/core/kernels/neon/linear_neon_i8mm.cc"],
+          "cflags_cc": ["<@(neon_i8mm_flags)"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["<@(neon_i8mm_flags)"]}
+        },
+        {
+          "target_name": "moecap_isa_neon_bf16",
+          "type": "static_library",
+          "sources": ["native/core/kernels/neon/linear_neon_bf16dot.cc"],
+          "cflags_cc": ["<@(neon_bf16_flags)"],
+          "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["<@(neon_bf16_flags)"]}
+        }
+      ]
+    }]
   ]
 }
