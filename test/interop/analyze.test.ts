@@ -54,7 +54,7 @@ describe('moecap analyze', () => {
 
   test('the command prints theirs, ours, the factor and the reason per phase', async () => {
     const out: string[] = [];
-    expect(await analyzeCommand.run({ options: { preset: 'qwen3-30b-a3b' }, positional: [dir] }, { out: (s) => out.push(s), err: (s) => out.push(s) })).toBe(0);
+    expect(await analyzeCommand.run({ options: { preset: 'qwen3-30b-a3b' }, positional: [dir], given: new Set() }, { out: (s) => out.push(s), err: (s) => out.push(s) })).toBe(0);
     const text = out.join('');
     expect(text).toMatch(/prefill \(1 passes/);
     expect(text).toMatch(/decode \(2 passes/);

@@ -121,7 +121,7 @@ describe('analyze --out: results.json that moecap report draws', () => {
 
   test('writes schema-valid results labelled as MoE-CAP/vLLM measurements, and the report page draws its configs', async () => {
     const { out: text, io: cio } = io();
-    expect(await analyzeCommand.run({ options: { model: path.dirname(v3File), out, prices }, positional: [dir] }, cio)).toBe(0);
+    expect(await analyzeCommand.run({ options: { model: path.dirname(v3File), out, prices }, positional: [dir], given: new Set() }, cio)).toBe(0);
     const r = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
     expect(validateResults(r)).toEqual([]);
     expect(r.source).toMatchObject({ kind: 'imported', measuredBy: 'MoE-CAP' });
@@ -147,6 +147,6 @@ describe('analyze --out: results.json that moecap report draws', () => {
   test('a bad --prices file is a clear option error', async () => {
     const bad = path.join(root, 'bad-prices.json');
     fs.writeFileSync(bad, JSON.stringify({ gpu: { h200: { priceUsd: -1 } } }));
-    await expect(analyzeCommand.run({ options: { model: path.dirname(v3File), prices: bad }, positional: [dir] }, io().io)).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    await expect(analyzeCommand.run({ options: { model: path.dirname(v3File), prices: bad }, positional: [dir], given: new Set() }, io().io)).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
   });
 });

@@ -158,7 +158,7 @@ describe('trace stats', () => {
       expect(s[0].gini).toBeCloseTo(s[1].gini, 12);
     } finally { tr.close(); }
     const o = io();
-    expect(await traceCommand.run({ options: { batch: 4, window: 100 }, positional: ['stats', f] }, o.io)).toBe(0);
+    expect(await traceCommand.run({ options: { batch: 4, window: 100 }, positional: ['stats', f], given: new Set() }, o.io)).toBe(0);
     expect(o.out.join('')).toMatch(/2 layers, 400 tokens, k = 1/);
   });
 });
@@ -170,7 +170,7 @@ describe('plan-cache', () => {
     const f = path.join(dir, 'tiny.jsonl');
     writeTrace(f, layers, k);
     const o = io();
-    const rc = await planCacheCommand.run({ options: { preset: 'tiny', capacity: [2, 4], policy: ['lru', 'lfu', 'lfru', 'static', 'belady'], batch: 1, dtype: 'f32', 'static-profile': 100, 'slow-bw': 10, hardware: 'h100-sxm' }, positional: [f] }, o.io);
+    const rc = await planCacheCommand.run({ options: { preset: 'tiny', capacity: [2, 4], policy: ['lru', 'lfu', 'lfru', 'static', 'belady'], batch: 1, dtype: 'f32', 'static-profile': 100, 'slow-bw': 10, hardware: 'h100-sxm' }, positional: [f], given: new Set() }, o.io);
     expect(rc).toBe(0);
     const text = o.out.join('');
     const rows = text.split('\n').filter((l) => /^\s+\d+\s+(lru|lfu|lfru|static|belady)/.test(l));
@@ -187,7 +187,7 @@ describe('plan-cache', () => {
   test('trace ids beyond the model are refused', async () => {
     const f = path.join(dir, 'big.jsonl');
     fs.writeFileSync(f, '{"layer":0,"token":0,"experts":[0,12]}\n');
-    await expect(planCacheCommand.run({ options: { preset: 'tiny', capacity: [2], policy: ['lru'], batch: 1, dtype: 'f32', 'static-profile': 1, 'slow-bw': 1 }, positional: [f] }, io().io))
+    await expect(planCacheCommand.run({ options: { preset: 'tiny', capacity: [2], policy: ['lru'], batch: 1, dtype: 'f32', 'static-profile': 1, 'slow-bw': 1 }, positional: [f], given: new Set() }, io().io))
       .rejects.toMatchObject({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/line 1 field 'experts': expert id 12 out of range \[0, 8\)/) });
   });
 });
