@@ -38,7 +38,7 @@ suites=("$@")
 if [ ${#suites[@]} -eq 0 ]; then
   suites=(test/layer.test.ts test/kernels_dtypes.test.ts test/offload.test.ts test/offload_files.test.ts
           test/offload_paths.test.ts test/validation.test.ts test/router.test.ts test/quant_range.test.ts
-          test/size_limits.test.ts)
+          test/size_limits.test.ts test/calibrate_native.test.ts)
 fi
 t0=$(date +%s)
 # test/native/ubsan.supp lists known findings in code another change owns, each with its reason.
