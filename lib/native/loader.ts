@@ -38,7 +38,9 @@ export function loadAddon(root: string = PACKAGE_ROOT): NativeAddon {
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-    addon = nodeGypBuild(root) as NativeAddon;
+    // MOECAP_ADDON_PATH: an addon built elsewhere (scripts/sanitize.sh's sanitized build).
+    const override = process.env.MOECAP_ADDON_PATH;
+    addon = (override ? require(path.resolve(override)) : nodeGypBuild(root)) as NativeAddon;
   } catch (err) {
     const tried = candidatePaths(root)
       .map((p) => `  - ${p}${fs.existsSync(p) ? ' (exists, but failed to load)' : ' (missing)'}`)

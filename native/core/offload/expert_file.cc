@@ -11,6 +11,7 @@
 
 #include "error.h"
 #include "offload/xxhash64.h"
+#include "runtime/checked_size.h"
 
 namespace moecap {
 namespace {
@@ -66,6 +67,56 @@ size_t read_all(int fd, void* data, size_t n, uint64_t offset, int* err) {
   return got;
 }
 
+// The path as errors print it: an embedded NUL shown as \0 (it is refused, and would cut the
+// message short in C strings).
+std::string printable_path(const std::string& path) {
+  std::string out;
+  for (char c : path) out += c == '\0' ? std::string("\\0") : std::string(1, c);
+  return out;
+}
+
+// Opens an existing path read-only without blocking (a FIFO's open waits for a writer; O_NONBLOCK
+// returns at once) and keeps it only if it is a regular file, judged on the opened descriptor so
+// the path cannot change between the check and the use. O_NONBLOCK is then cleared.
+int open_regular_file(const std::string& path, const std::string& who, struct stat* st) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) throw_runtime(who + ": cannot open: " + errno_text(errno));
+  const char* kind = nullptr;
+  if (::fstat(fd, st) != 0) {
+    const int e = errno;
+    ::close(fd);
+    throw_runtime(who + ": fstat: " + errno_text(e));
+  }
+  if (S_ISDIR(st->st_mode)) kind = "a directory";
+  else if (S_ISFIFO(st->st_mode)) kind = "a FIFO";
+  else if (S_ISSOCK(st->st_mode)) kind = "a socket";
+  else if (S_ISCHR(st->st_mode)) kind = "a character device";
+  else if (S_ISBLK(st->st_mode)) kind = "a block device";
+  else if (!S_ISREG(st->st_mode)) kind = "not a regular file";
+  if (kind) {
+    ::close(fd);
+    throw_range(who + " is " + kind + "; offload.path must name a regular file (or a missing one to create)");
+  }
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  return fd;
+}
+
+// The O_DIRECT descriptor of the file already opened as `st`: reopened by name, so it is kept
+// only if it is still the same inode (otherwise reads stay buffered on the validated descriptor).
+int open_direct_same_file(const std::string& path, const struct stat& st) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return -1;
+  struct stat now;
+  if (::fstat(fd, &now) != 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino || !S_ISREG(now.st_mode)) {
+    ::close(fd);
+    return -1;
+  }
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  return fd;
+}
+
 std::string folder_of(const std::string& path) {
   size_t s = path.find_last_of('/');
   if (s == std::string::npos) return ".";
@@ -74,8 +125,16 @@ std::string folder_of(const std::string& path) {
 
 }  // namespace
 
+void check_offload_path(const std::string& path) {
+  const size_t nul = path.find('\0');
+  if (nul != std::string::npos)
+    throw_range("offload.path contains a NUL character at index " + std::to_string(nul) + " ('" +
+                printable_path(path) + "'); a file name cannot hold one");
+}
+
 void write_expert_file(const std::string& path, const ExpertFileShape& shape, const ExpertPacker& pack) {
-  const std::string who = "offload file '" + path + "'";
+  const std::string who = "offload file '" + printable_path(path) + "'";
+  check_offload_path(path);
   std::random_device rd;
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -135,65 +194,120 @@ void write_expert_file(const std::string& path, const ExpertFileShape& shape, co
   }
 }
 
+size_t expert_file_head_bytes(const uint8_t* data, size_t n, const ExpertFileShape& shape, uint64_t file_bytes,
+                              const std::string& who) {
+  FileHeader h;
+  if (n < sizeof h) throw_runtime(who + ": truncated header (" + std::to_string(file_bytes) + " bytes)");
+  std::memcpy(&h, data, sizeof h);
+  if (std::memcmp(h.magic, kMagic, 8) != 0) throw_runtime(who + ": not a moecap expert file (bad magic)");
+  if (h.version != kVersion)
+    throw_runtime(who + ": version " + std::to_string(h.version) + ", this build reads version " +
+                  std::to_string(kVersion));
+  // Both checked before the checksum: they size the table read, so a corrupt value must not
+  // allocate or read past what the layer's expert count gives.
+  const int E = shape.experts;
+  if (h.experts != E)
+    throw_runtime(who + ": holds " + std::to_string(h.experts) + " experts, the layer has " + std::to_string(E));
+  const uint64_t table = sizeof(ExpertEntry) * uint64_t(E) + 8;
+  if (h.table_bytes != table)
+    throw_runtime(who + ": header field table_bytes is " + std::to_string(h.table_bytes) + ", expected " +
+                  std::to_string(table) + " for " + std::to_string(E) + " experts (the header is corrupt)");
+  return sizeof(FileHeader) + size_t(table);
+}
+
+namespace {
+
+// One packing field of the header against what this build packs for the layer's shape.
+void check_packing(const std::string& who, const char* field, uint64_t in_file, uint64_t want) {
+  if (in_file != want)
+    throw_runtime(who + ": header field " + field + " is " + std::to_string(in_file) + ", this build packs " +
+                  std::to_string(want) + " for the layer's shape (file written by another layout?)");
+}
+
+}  // namespace
+
+ExpertFileLayout validate_expert_file_head(const uint8_t* data, size_t n, const ExpertFileShape& shape,
+                                           uint64_t file_bytes, const std::string& who) {
+  const size_t head = expert_file_head_bytes(data, n, shape, file_bytes, who);
+  if (n < head)
+    throw_runtime(who + ": truncated expert table (" + std::to_string(file_bytes) + " bytes, the header and table need " +
+                  std::to_string(head) + ")");
+  FileHeader h;
+  std::memcpy(&h, data, sizeof h);
+  uint64_t stored;
+  std::memcpy(&stored, data + head - 8, 8);
+  if (xxhash64(data, head - 8) != stored) throw_runtime(who + ": header checksum mismatch");
+  if (h.dtype != uint32_t(shape.dtype) || h.hidden != shape.hidden || h.intermediate != shape.intermediate)
+    throw_runtime(who + ": written for another shape (dtype " +
+                  std::string(h.dtype <= 3 ? dtype_name(DType(h.dtype)) : "?") + ", hidden " +
+                  std::to_string(h.hidden) + ", intermediate " + std::to_string(h.intermediate) +
+                  "), the layer is dtype " + dtype_name(shape.dtype) + ", hidden " + std::to_string(shape.hidden) +
+                  ", intermediate " + std::to_string(shape.intermediate));
+  if (h.fingerprint != shape.fingerprint) throw_runtime(who + ": written from other weights (fingerprint differs)");
+  const int F = shape.intermediate, H = shape.hidden;
+  ExpertFileLayout L;
+  L.w13_panels = int(ceil_div(F, 16));
+  L.w13_k = H;
+  L.w2_panels = int(ceil_div(H, 32));
+  L.w2_k = int(round_up_size(F, 16));
+  L.w13_panel_bytes = panel_bytes_for(shape.dtype, L.w13_k);
+  L.w2_panel_bytes = panel_bytes_for(shape.dtype, L.w2_k);
+  L.expert_bytes = expert_packed_bytes(shape.dtype, H, F);
+  // Fields as signed ints in the file: compared as their 64-bit values so a negative one differs.
+  check_packing(who, "w13_panels", uint64_t(int64_t(h.w13_panels)), uint64_t(L.w13_panels));
+  check_packing(who, "w13_k", uint64_t(int64_t(h.w13_k)), uint64_t(L.w13_k));
+  check_packing(who, "w2_panels", uint64_t(int64_t(h.w2_panels)), uint64_t(L.w2_panels));
+  check_packing(who, "w2_k", uint64_t(int64_t(h.w2_k)), uint64_t(L.w2_k));
+  check_packing(who, "w13_panel_bytes", h.w13_panel_bytes, L.w13_panel_bytes);
+  check_packing(who, "w2_panel_bytes", h.w2_panel_bytes, L.w2_panel_bytes);
+  check_packing(who, "expert_bytes", h.expert_bytes, L.expert_bytes);
+  const uint64_t data_start = align_up(head);
+  L.entries.resize(size_t(shape.experts));
+  for (int e = 0; e < shape.experts; ++e) {
+    ExpertEntry x;
+    std::memcpy(&x, data + sizeof(FileHeader) + sizeof(ExpertEntry) * size_t(e), sizeof x);
+    if (x.size != L.expert_bytes)
+      throw_runtime(who + ": expert " + std::to_string(e) + ": size " + std::to_string(x.size) + " in the header, expected " +
+                    std::to_string(L.expert_bytes));
+    if (x.offset < data_start || x.offset > file_bytes || x.size > file_bytes - x.offset)
+      throw_runtime(who + ": expert " + std::to_string(e) + ": bytes [" + std::to_string(x.offset) + ", " +
+                    std::to_string(x.offset + x.size) + ") lie " +
+                    (x.offset < data_start ? "inside the header (data starts at " + std::to_string(data_start) + ")"
+                                           : "past the end of the file (" + std::to_string(file_bytes) +
+                                                 " bytes; truncated?)"));
+    L.entries[size_t(e)] = {x.offset, x.size, x.checksum};
+  }
+  return L;
+}
+
 ExpertFile::ExpertFile(const std::string& path, const ExpertFileShape& shape, bool cold)
     : path_(path), cold_(cold), shape_(shape) {
-  const std::string who = "offload file '" + path + "'";
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) throw_runtime(who + ": cannot open: " + errno_text(errno));
+  const std::string who = "offload file '" + printable_path(path) + "'";
+  check_offload_path(path);
+  struct stat st;
+  fd_ = open_regular_file(path, who, &st);
   try {
-    struct stat st;
-    if (::fstat(fd_, &st) != 0) throw_runtime(who + ": fstat: " + errno_text(errno));
     file_bytes_ = uint64_t(st.st_size);
     FileHeader h;
     int err = 0;
-    if (read_all(fd_, &h, sizeof h, 0, &err) != sizeof h)
-      throw_runtime(who + ": truncated header (" + std::to_string(file_bytes_) + " bytes)");
-    if (std::memcmp(h.magic, kMagic, 8) != 0) throw_runtime(who + ": not a moecap expert file (bad magic)");
-    if (h.version != kVersion)
-      throw_runtime(who + ": version " + std::to_string(h.version) + ", this build reads version " +
-                    std::to_string(kVersion));
-    const int E = shape.experts;
-    if (h.experts != E || h.table_bytes != sizeof(ExpertEntry) * uint64_t(E) + 8)
-      throw_runtime(who + ": holds " + std::to_string(h.experts) + " experts, the layer has " + std::to_string(E));
-    std::vector<uint8_t> head(sizeof(FileHeader) + size_t(h.table_bytes));
-    if (read_all(fd_, head.data(), head.size(), 0, &err) != head.size())
-      throw_runtime(who + ": truncated expert table");
-    uint64_t stored;
-    std::memcpy(&stored, head.data() + head.size() - 8, 8);
-    if (xxhash64(head.data(), head.size() - 8) != stored) throw_runtime(who + ": header checksum mismatch");
-    if (h.dtype != uint32_t(shape.dtype) || h.hidden != shape.hidden || h.intermediate != shape.intermediate)
-      throw_runtime(who + ": written for another shape (dtype " +
-                    std::string(h.dtype <= 3 ? dtype_name(DType(h.dtype)) : "?") + ", hidden " +
-                    std::to_string(h.hidden) + ", intermediate " + std::to_string(h.intermediate) +
-                    "), the layer is dtype " + dtype_name(shape.dtype) + ", hidden " + std::to_string(shape.hidden) +
-                    ", intermediate " + std::to_string(shape.intermediate));
-    if (h.fingerprint != shape.fingerprint) throw_runtime(who + ": written from other weights (fingerprint differs)");
-    const size_t want = expert_packed_bytes(shape.dtype, shape.hidden, shape.intermediate);
-    w13_panels_ = h.w13_panels; w13_k_ = h.w13_k; w13_panel_bytes_ = size_t(h.w13_panel_bytes);
-    w2_panels_ = h.w2_panels; w2_k_ = h.w2_k; w2_panel_bytes_ = size_t(h.w2_panel_bytes);
-    expert_bytes_ = size_t(h.expert_bytes);
-    const int F = shape.intermediate, H = shape.hidden;
-    if (expert_bytes_ != want || w13_k_ != H || w13_panels_ != (F + 15) / 16 || w2_k_ != (F + 15) / 16 * 16 ||
-        w2_panels_ != (H + 31) / 32 || w13_panel_bytes_ != panel_bytes_for(shape.dtype, H) ||
-        w2_panel_bytes_ != panel_bytes_for(shape.dtype, w2_k_))
-      throw_runtime(who + ": packing does not match this build's layout for the layer's shape");
-    entries_.reset(new Entry[size_t(E)]);
-    const uint64_t data_start = align_up(head.size());
-    for (int e = 0; e < E; ++e) {
-      ExpertEntry x;
-      std::memcpy(&x, head.data() + sizeof(FileHeader) + sizeof(ExpertEntry) * size_t(e), sizeof x);
-      if (x.size != expert_bytes_)
-        throw_runtime(who + ": expert " + std::to_string(e) + ": size " + std::to_string(x.size) + " in the header, expected " +
-                      std::to_string(expert_bytes_));
-      if (x.offset < data_start || x.offset > file_bytes_ || x.size > file_bytes_ - x.offset)
-        throw_runtime(who + ": expert " + std::to_string(e) + ": bytes [" + std::to_string(x.offset) + ", " +
-                      std::to_string(x.offset + x.size) + ") lie past the end of the file (" +
-                      std::to_string(file_bytes_) + " bytes; truncated?)");
+    const size_t got = read_all(fd_, &h, sizeof h, 0, &err);
+    if (err) throw_runtime(who + ": reading the header: " + errno_text(err));
+    const size_t head_bytes = expert_file_head_bytes(reinterpret_cast<const uint8_t*>(&h), got, shape, file_bytes_, who);
+    std::vector<uint8_t> head(head_bytes);
+    const size_t n = read_all(fd_, head.data(), head.size(), 0, &err);
+    if (err) throw_runtime(who + ": reading the expert table: " + errno_text(err));
+    ExpertFileLayout L = validate_expert_file_head(head.data(), n, shape, file_bytes_, who);
+    w13_panels_ = L.w13_panels; w13_k_ = L.w13_k; w13_panel_bytes_ = L.w13_panel_bytes;
+    w2_panels_ = L.w2_panels; w2_k_ = L.w2_k; w2_panel_bytes_ = L.w2_panel_bytes;
+    expert_bytes_ = L.expert_bytes;
+    entries_.reset(new Entry[size_t(shape.experts)]);
+    for (int e = 0; e < shape.experts; ++e) {
+      const ExpertFileLayout::Entry& x = L.entries[size_t(e)];
       entries_[size_t(e)] = {x.offset, x.size, x.checksum};
     }
     if (cold_) {
       drop_cache();
-      direct_fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);  // -1: buffered + DONTNEED
+      direct_fd_ = open_direct_same_file(path, st);  // -1: buffered + DONTNEED
     }
   } catch (...) {
     ::close(fd_);

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "experts/expert_weights.h"
 #include "weights/dtype.h"
@@ -28,6 +29,31 @@ struct ExpertFileShape {
   int hidden = 0, intermediate = 0, experts = 0;
   uint64_t fingerprint = 0;
 };
+
+// Refuses a path no file can have (an embedded NUL, which C calls would cut the path at) with a
+// RangeError naming offload.path. write_expert_file and ExpertFile call it.
+void check_offload_path(const std::string& path);
+
+// What a validated header says about the file's experts.
+struct ExpertFileLayout {
+  struct Entry {
+    uint64_t offset, size, checksum;
+  };
+  int w13_panels = 0, w13_k = 0, w2_panels = 0, w2_k = 0;
+  size_t w13_panel_bytes = 0, w2_panel_bytes = 0, expert_bytes = 0;
+  std::vector<Entry> entries;
+};
+
+// The header checks, pure functions over the file's first bytes (no I/O; the fuzz target in
+// test/fuzz/ drives them). `data`: the first `n` bytes of a file of `file_bytes` bytes; `who`
+// prefixes every error. expert_file_head_bytes checks the fixed header's magic, version, expert
+// count and table size and returns how many bytes the header and table take;
+// validate_expert_file_head checks those bytes in full (checksum, shape, weights, packing, every
+// expert's extent). Both throw moecap::Error naming the field that differs and both values.
+size_t expert_file_head_bytes(const uint8_t* data, size_t n, const ExpertFileShape& shape, uint64_t file_bytes,
+                              const std::string& who);
+ExpertFileLayout validate_expert_file_head(const uint8_t* data, size_t n, const ExpertFileShape& shape,
+                                           uint64_t file_bytes, const std::string& who);
 
 // Packs expert e into `out` (reused between calls).
 using ExpertPacker = std::function<void(int expert, ExpertWeights& out)>;

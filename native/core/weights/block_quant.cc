@@ -79,4 +79,23 @@ void quantise_block_int4(const float* v, int K, int8_t* q, uint16_t* scales) {
   }
 }
 
+QuantAmaxRange quant_amax_range(bool int4) {
+  if (int4) return {9.5f * kMinQuantScale, 7.5f * kMaxQuantScale};
+  return {127.0f * kMinQuantScale, 127.0f * kMaxQuantScale};
+}
+
+int first_unrepresentable_block(const float* v, int K, bool int4, float* amax) {
+  const QuantAmaxRange r = quant_amax_range(int4);
+  for (int k0 = 0; k0 < K; k0 += kQuantBlockSize) {
+    const int k1 = std::min(K, k0 + kQuantBlockSize);
+    float m = 0;
+    for (int k = k0; k < k1; ++k) m = std::max(m, std::fabs(v[k]));
+    if (m != 0 && (m < r.lo || m > r.hi)) {
+      *amax = m;
+      return k0 / kQuantBlockSize;
+    }
+  }
+  return -1;
+}
+
 }  // namespace moecap

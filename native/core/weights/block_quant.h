@@ -12,4 +12,18 @@ constexpr int kQuantBlockSize = 32;
 void quantise_block_int8(const float* v, int K, int8_t* q, uint16_t* scales);  // q ∈ [-127, 127]
 void quantise_block_int4(const float* v, int K, int8_t* q, uint16_t* scales);  // q ∈ [-8, 7]
 
+// The block maxima max|w| whose fp16 scale is finite and keeps at least 8 significant bits (so
+// rounding the scale adds at most half a quantisation step): int8 scales are max|w|/127, int4
+// scales max|w|/d for d ∈ [7.5, 9.5] (the error search). Outside it the levels are garbage
+// (scale 0 or inf) or lose precision (deep fp16 subnormals); an all-zero block is exact.
+constexpr float kMinQuantScale = 1.0f / 131072.0f;  // 2^-17
+constexpr float kMaxQuantScale = 65504.0f;          // largest finite fp16
+struct QuantAmaxRange {
+  float lo, hi;
+};
+QuantAmaxRange quant_amax_range(bool int4);
+// The first block of v (K values) whose max|w| is non-zero and outside quant_amax_range, or -1;
+// *amax receives that block's max|w|.
+int first_unrepresentable_block(const float* v, int K, bool int4, float* amax);
+
 }  // namespace moecap

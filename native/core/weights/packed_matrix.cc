@@ -2,44 +2,68 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "error.h"
 #include "kernels/quant_panel_layout.h"
+#include "runtime/checked_size.h"
 #include "runtime/thread_pool.h"
 #include "weights/block_quant.h"
 #include "weights/numeric.h"
 
 namespace moecap {
 
-static int round_up(int v, int m) { return (v + m - 1) / m * m; }
-
 size_t panel_bytes_for(DType dtype, int K) {
-  const size_t nb = size_t((K + kQuantBlock - 1) / kQuantBlock);
+  const size_t nb = ceil_div(K, kQuantBlock);
   switch (dtype) {
-    case DType::F32: return size_t(K) * kPanelWidth * 4;
-    case DType::BF16: return size_t(round_up(K, 2)) * kPanelWidth * 2;
-    case DType::I8: return nb * quant_block_stride(false);
-    case DType::I4: return nb * quant_block_stride(true);
+    case DType::F32: return checked_mul(size_t(K), kPanelWidth * 4, "f32 panel");
+    case DType::BF16: return checked_mul(round_up_size(K, 2), kPanelWidth * 2, "bf16 panel");
+    case DType::I8: return checked_mul(nb, quant_block_stride(false), "int8 panel");
+    case DType::I4: return checked_mul(nb, quant_block_stride(true), "int4 panel");
   }
   return 0;
 }
 
-static void pack_panel(PackedMatrix& m, int p, const LaneSource& src) {
+static std::string lane_name(const LaneName& name, int p, int l) {
+  return name ? name(p, l) : "panel " + std::to_string(p) + ", lane " + std::to_string(l);
+}
+
+// Fp16 block scales cover a limited range of max|w| (block_quant.h): outside it int8/int4 would
+// silently hold garbage, so such weights are refused naming the lane and the block.
+static void check_quant_range(const float* v, int K, DType dtype, const std::string& lane) {
+  const bool int4 = dtype == DType::I4;
+  float amax = 0;
+  const int b = first_unrepresentable_block(v, K, int4, &amax);
+  if (b < 0) return;
+  const QuantAmaxRange r = quant_amax_range(int4);
+  char buf[320];
+  std::snprintf(buf, sizeof buf,
+                "%s weights out of range at %s, block %d (inputs from %lld): max|w| = %.3g, but %s with fp16 "
+                "block scales holds max|w| in [%.3g, %.3g] (scale = max|w|/%s within [2^-17, 65504]: a larger "
+                "scale is not finite, a smaller one loses precision); rescale the weights or use f32/bf16",
+                dtype_name(dtype), lane.c_str(), b, (long long)b * kQuantBlock, double(amax), dtype_name(dtype),
+                double(r.lo), double(r.hi), int4 ? "(7.5..9.5)" : "127");
+  throw_range(buf);
+}
+
+static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const LaneName& name) {
   const int K = m.K;
   const int nb = m.blocks();
-  const int Kq = nb * kQuantBlock;
+  const size_t Kq = size_t(nb) * kQuantBlock;
   uint8_t* dst = m.data.data() + size_t(p) * m.panel_bytes;
   std::memset(dst, 0, m.panel_bytes);
   std::vector<float> lane(static_cast<size_t>(std::max(K, 1)));
-  std::vector<int8_t> q(static_cast<size_t>(Kq));
+  std::vector<int8_t> q(Kq);
   std::vector<uint16_t> sc(static_cast<size_t>(nb));
   for (int l = 0; l < kPanelWidth; ++l) {
     if (!src(p, l, lane.data())) continue;  // zero lane: memset above
     for (int k = 0; k < K; ++k)
-      if (!std::isfinite(lane[k])) throw_range("weight is not finite (panel " + std::to_string(p) + ", lane " +
-                                               std::to_string(l) + ", input " + std::to_string(k) + ")");
+      if (!std::isfinite(lane[k]))
+        throw_range("weight is not finite (" + lane_name(name, p, l) + ", input " + std::to_string(k) + ")");
+    if (m.dtype == DType::I8 || m.dtype == DType::I4) check_quant_range(lane.data(), K, m.dtype, lane_name(name, p, l));
     switch (m.dtype) {
       case DType::F32: {
         float* d = reinterpret_cast<float*>(dst);
@@ -56,7 +80,7 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src) {
         for (int b = 0; b < nb; ++b) {
           uint8_t* blk = quant_block(dst, false, b);
           for (int kk = 0; kk < kQuantBlock; ++kk)
-            blk[(kk / 4) * 128 + l * 4 + (kk % 4)] = uint8_t(q[b * kQuantBlock + kk] + 128);
+            blk[(kk / 4) * 128 + l * 4 + (kk % 4)] = uint8_t(q[size_t(b) * kQuantBlock + kk] + 128);
           quant_block_scales(dst, false, b)[l] = sc[b];
         }
         break;
@@ -66,7 +90,7 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src) {
         for (int b = 0; b < nb; ++b) {
           uint8_t* blk = quant_block(dst, true, b);
           for (int kk = 0; kk < kQuantBlock; ++kk) {
-            uint8_t nib = uint8_t(q[b * kQuantBlock + kk] + 8);
+            uint8_t nib = uint8_t(q[size_t(b) * kQuantBlock + kk] + 8);
             uint8_t& byte = blk[(kk / 4) * 64 + (l & 15) * 4 + (kk % 4)];
             byte = l < 16 ? uint8_t((byte & 0xF0) | nib) : uint8_t((byte & 0x0F) | (nib << 4));
           }
@@ -78,15 +102,16 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src) {
   }
 }
 
-void pack_matrix(PackedMatrix& m, DType dtype, int K, int panels, const LaneSource& src, ThreadPool* pool) {
+void pack_matrix(PackedMatrix& m, DType dtype, int K, int panels, const LaneSource& src, ThreadPool* pool,
+                 const LaneName& name) {
   m.dtype = dtype;
   m.K = K;
   m.panels = panels;
   m.panel_bytes = panel_bytes_for(dtype, K);
-  m.data.resize(m.bytes());
-  if (pool) pool->parallel_for(panels, [&](int p, int) { pack_panel(m, p, src); });
+  m.data.resize(checked_mul(size_t(panels), m.panel_bytes, "packed matrix"));
+  if (pool) pool->parallel_for(panels, [&](int p, int) { pack_panel(m, p, src, name); });
   else
-    for (int p = 0; p < panels; ++p) pack_panel(m, p, src);
+    for (int p = 0; p < panels; ++p) pack_panel(m, p, src, name);
 }
 
 void unpack_lane(const PackedMatrix& m, int p, int l, float* out) {

@@ -10,7 +10,7 @@
 //   int4 : per block of 32 k: for each k-quad j (8 of them) 64 bytes: byte 4·l+i holds
 //          (q+8) of lane l, k=4j+i in its low nibble and (q+8) of lane l+16 in its high nibble;
 //          then the block's 32 fp16 scales (576 bytes a block). w = q · scale, q ∈ [-8, 7], the
-//          scale signed and chosen per block for the least squared error (see quantise_lane_int4).
+//          scale signed and chosen per block for the least squared error (see quantise_block_int4).
 //   Each block's scales follow its values so that a panel streams as one sequence
 //   (kernels/quant_panel_layout.h).
 //   K is padded with zero weights up to a multiple of 32 for int8/int4.
@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 
 #include "weights/aligned_buffer.h"
 #include "weights/dtype.h"
@@ -39,7 +40,7 @@ struct PackedMatrix {
 
   const uint8_t* panel(int p) const { return data.data() + size_t(p) * panel_bytes; }
   size_t bytes() const { return size_t(panels) * panel_bytes; }
-  int blocks() const { return (K + kQuantBlock - 1) / kQuantBlock; }
+  int blocks() const { return int((size_t(K) + kQuantBlock - 1) / kQuantBlock); }
 };
 
 size_t panel_bytes_for(DType dtype, int K);
@@ -48,8 +49,15 @@ size_t panel_bytes_for(DType dtype, int K);
 // zero-padded lane.
 using LaneSource = std::function<bool(int panel, int lane, float* out)>;
 
-// Packs `panels` panels; runs over the pool when one is given.
-void pack_matrix(PackedMatrix& m, DType dtype, int K, int panels, const LaneSource& src, ThreadPool* pool);
+// Names lane `lane` of panel `panel` in errors (e.g. "expert 3, gate row 5"); without one,
+// errors say "panel p, lane l".
+using LaneName = std::function<std::string(int panel, int lane)>;
+
+// Packs `panels` panels; runs over the pool when one is given. Throws a RangeError naming the
+// lane for a non-finite weight, and for int8/int4 for a block whose max|w| the fp16 scales
+// cannot hold (block_quant.h).
+void pack_matrix(PackedMatrix& m, DType dtype, int K, int panels, const LaneSource& src, ThreadPool* pool,
+                 const LaneName& name = nullptr);
 
 // A kernel job over all of `m`'s panels (kernels never see PackedMatrix itself).
 inline LinearJob linear_job(const PackedMatrix& m) {

@@ -18,10 +18,11 @@ static inline float hsum(__m512 v) {
   for (int i = 0; i < 16; ++i) s += o[i];
   return s;
 }
-static inline int64_t hsum_epi64(__m512i v) {
-  alignas(64) int64_t o[8];
+// Modulo 2^64 (unsigned): the lanes hold arbitrary memory in read_sum, whose signed sum overflows.
+static inline uint64_t hsum_epi64(__m512i v) {
+  alignas(64) uint64_t o[8];
   _mm512_store_si512(o, v);
-  int64_t s = 0;
+  uint64_t s = 0;
   for (int i = 0; i < 8; ++i) s += o[i];
   return s;
 }
@@ -78,7 +79,7 @@ uint64_t read_sum(const void* p, size_t bytes) {
     s2 = _mm512_add_epi64(s2, _mm512_add_epi64(_mm512_load_si512(v2 + i), _mm512_load_si512(v2 + i + 1)));
     s3 = _mm512_add_epi64(s3, _mm512_add_epi64(_mm512_load_si512(v3 + i), _mm512_load_si512(v3 + i + 1)));
   }
-  return uint64_t(hsum_epi64(_mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3))));
+  return hsum_epi64(_mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
 }
 
 }  // namespace
