@@ -1,5 +1,8 @@
 #include "experts/expert_arena.h"
 
+#include "experts/expert_weights.h"
+#include "runtime/checked_size.h"
+
 namespace moecap {
 
 void ExpertArena::allocate(DType dtype, int H, int F, int count) {
@@ -7,10 +10,10 @@ void ExpertArena::allocate(DType dtype, int H, int F, int count) {
   hidden_ = H;
   intermediate_ = F;
   count_ = count;
-  w13_bytes_ = size_t((F + 15) / 16) * panel_bytes_for(dtype, H);
-  w2_bytes_ = size_t((H + 31) / 32) * panel_bytes_for(dtype, (F + 15) / 16 * 16);
-  stride_ = (w13_bytes_ + w2_bytes_ + 4095) / 4096 * 4096;
-  size_t total = stride_ * size_t(count);
+  w13_bytes_ = checked_mul(ceil_div_size(F, 16), panel_bytes_for(dtype, H), "expert gate/up matrix");
+  w2_bytes_ = expert_packed_bytes(dtype, H, F) - w13_bytes_;
+  stride_ = checked_mul(ceil_div_size(w13_bytes_ + w2_bytes_, 4096), 4096, "expert arena stride");
+  size_t total = checked_mul(stride_, size_t(count), "expert arena");
   // Whole huge pages: the last expert is then as well covered as the first.
   const size_t huge = size_t(2) << 20;
   if (total >= huge) total = (total + huge - 1) / huge * huge;

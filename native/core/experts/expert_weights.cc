@@ -12,8 +12,8 @@ size_t expert_packed_bytes(DType dtype, int H, int F) {
   // The down projection's K is F padded to 16, an int like every K.
   if (F > INT_MAX - 15) throw_range("intermediate = " + std::to_string(F) + " is too large to pack (at most " +
                                     std::to_string(INT_MAX - 15) + ")");
-  const size_t w13 = checked_mul(ceil_div(F, 16), panel_bytes_for(dtype, H), "expert gate/up matrix");
-  const size_t w2 = checked_mul(ceil_div(H, 32), panel_bytes_for(dtype, int(round_up_size(F, 16))), "expert down matrix");
+  const size_t w13 = checked_mul(ceil_div_size(F, 16), panel_bytes_for(dtype, H), "expert gate/up matrix");
+  const size_t w2 = checked_mul(ceil_div_size(H, 32), panel_bytes_for(dtype, int(round_up_size(F, 16))), "expert down matrix");
   return checked_add(w13, w2, "expert");
 }
 
@@ -31,7 +31,7 @@ void pack_expert(ExpertWeights& out, DType dtype, int H, int F, const WeightSour
                  Matrix down, int e, ThreadPool* pool) {
   out.hidden = H;
   out.intermediate = F;
-  const int w13_panels = int(ceil_div(F, 16)), w2_panels = int(ceil_div(H, 32));
+  const int w13_panels = int(ceil_div_size(F, 16)), w2_panels = int(ceil_div_size(H, 32));
   pack_matrix(out.w13, dtype, H, w13_panels,
               [&](int p, int lane, float* v) {
                 int f = p * 16 + (lane & 15);

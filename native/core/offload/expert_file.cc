@@ -45,7 +45,7 @@ void write_all(int fd, const void* data, size_t n, uint64_t offset, const std::s
   while (n > 0) {
     ssize_t w = ::pwrite(fd, p, n, off_t(offset));
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) throw_runtime(what + ": " + (w < 0 ? errno_text(errno) : std::string("short write")));
+    if (w <= 0) throw_io(what + ": " + (w < 0 ? errno_text(errno) : std::string("short write")));
     p += w;
     n -= size_t(w);
     offset += uint64_t(w);
@@ -80,12 +80,12 @@ std::string printable_path(const std::string& path) {
 // the path cannot change between the check and the use. O_NONBLOCK is then cleared.
 int open_regular_file(const std::string& path, const std::string& who, struct stat* st) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) throw_runtime(who + ": cannot open: " + errno_text(errno));
+  if (fd < 0) throw_io(who + ": cannot open: " + errno_text(errno));
   const char* kind = nullptr;
   if (::fstat(fd, st) != 0) {
     const int e = errno;
     ::close(fd);
-    throw_runtime(who + ": fstat: " + errno_text(e));
+    throw_io(who + ": fstat: " + errno_text(e));
   }
   if (S_ISDIR(st->st_mode)) kind = "a directory";
   else if (S_ISFIFO(st->st_mode)) kind = "a FIFO";
@@ -95,7 +95,7 @@ int open_regular_file(const std::string& path, const std::string& who, struct st
   else if (!S_ISREG(st->st_mode)) kind = "not a regular file";
   if (kind) {
     ::close(fd);
-    throw_range(who + " is " + kind + "; offload.path must name a regular file (or a missing one to create)");
+    throw_option(who + " is " + kind + "; offload.path must name a regular file (or a missing one to create)");
   }
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
@@ -128,7 +128,7 @@ std::string folder_of(const std::string& path) {
 void check_offload_path(const std::string& path) {
   const size_t nul = path.find('\0');
   if (nul != std::string::npos)
-    throw_range("offload.path contains a NUL character at index " + std::to_string(nul) + " ('" +
+    throw_option("offload.path contains a NUL character at index " + std::to_string(nul) + " ('" +
                 printable_path(path) + "'); a file name cannot hold one");
 }
 
@@ -138,7 +138,7 @@ void write_expert_file(const std::string& path, const ExpertFileShape& shape, co
   std::random_device rd;
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw_runtime(who + ": cannot create '" + tmp + "': " + errno_text(errno));
+  if (fd < 0) throw_io(who + ": cannot create '" + tmp + "': " + errno_text(errno));
   try {
     const int E = shape.experts;
     ExpertWeights w;
@@ -176,11 +176,11 @@ void write_expert_file(const std::string& path, const ExpertFileShape& shape, co
     const uint64_t hsum = xxhash64(head.data(), head.size() - 8);
     std::memcpy(head.data() + head.size() - 8, &hsum, 8);
     write_all(fd, head.data(), head.size(), 0, who + ": writing header");
-    if (::ftruncate(fd, off_t(offset)) != 0) throw_runtime(who + ": ftruncate: " + errno_text(errno));
-    if (::fsync(fd) != 0) throw_runtime(who + ": fsync: " + errno_text(errno));
-    if (::close(fd) != 0) { fd = -1; throw_runtime(who + ": close: " + errno_text(errno)); }
+    if (::ftruncate(fd, off_t(offset)) != 0) throw_io(who + ": ftruncate: " + errno_text(errno));
+    if (::fsync(fd) != 0) throw_io(who + ": fsync: " + errno_text(errno));
+    if (::close(fd) != 0) { fd = -1; throw_io(who + ": close: " + errno_text(errno)); }
     fd = -1;
-    if (::rename(tmp.c_str(), path.c_str()) != 0) throw_runtime(who + ": rename: " + errno_text(errno));
+    if (::rename(tmp.c_str(), path.c_str()) != 0) throw_io(who + ": rename: " + errno_text(errno));
   } catch (...) {
     if (fd >= 0) ::close(fd);
     ::unlink(tmp.c_str());
@@ -197,20 +197,20 @@ void write_expert_file(const std::string& path, const ExpertFileShape& shape, co
 size_t expert_file_head_bytes(const uint8_t* data, size_t n, const ExpertFileShape& shape, uint64_t file_bytes,
                               const std::string& who) {
   FileHeader h;
-  if (n < sizeof h) throw_runtime(who + ": truncated header (" + std::to_string(file_bytes) + " bytes)");
+  if (n < sizeof h) throw_corrupt(who + ": truncated header (" + std::to_string(file_bytes) + " bytes)");
   std::memcpy(&h, data, sizeof h);
-  if (std::memcmp(h.magic, kMagic, 8) != 0) throw_runtime(who + ": not a moecap expert file (bad magic)");
+  if (std::memcmp(h.magic, kMagic, 8) != 0) throw_corrupt(who + ": not a moecap expert file (bad magic)");
   if (h.version != kVersion)
-    throw_runtime(who + ": version " + std::to_string(h.version) + ", this build reads version " +
+    throw_corrupt(who + ": version " + std::to_string(h.version) + ", this build reads version " +
                   std::to_string(kVersion));
   // Both checked before the checksum: they size the table read, so a corrupt value must not
   // allocate or read past what the layer's expert count gives.
   const int E = shape.experts;
   if (h.experts != E)
-    throw_runtime(who + ": holds " + std::to_string(h.experts) + " experts, the layer has " + std::to_string(E));
+    throw_corrupt(who + ": holds " + std::to_string(h.experts) + " experts, the layer has " + std::to_string(E));
   const uint64_t table = sizeof(ExpertEntry) * uint64_t(E) + 8;
   if (h.table_bytes != table)
-    throw_runtime(who + ": header field table_bytes is " + std::to_string(h.table_bytes) + ", expected " +
+    throw_corrupt(who + ": header field table_bytes is " + std::to_string(h.table_bytes) + ", expected " +
                   std::to_string(table) + " for " + std::to_string(E) + " experts (the header is corrupt)");
   return sizeof(FileHeader) + size_t(table);
 }
@@ -220,7 +220,7 @@ namespace {
 // One packing field of the header against what this build packs for the layer's shape.
 void check_packing(const std::string& who, const char* field, uint64_t in_file, uint64_t want) {
   if (in_file != want)
-    throw_runtime(who + ": header field " + field + " is " + std::to_string(in_file) + ", this build packs " +
+    throw_corrupt(who + ": header field " + field + " is " + std::to_string(in_file) + ", this build packs " +
                   std::to_string(want) + " for the layer's shape (file written by another layout?)");
 }
 
@@ -230,25 +230,25 @@ ExpertFileLayout validate_expert_file_head(const uint8_t* data, size_t n, const 
                                            uint64_t file_bytes, const std::string& who) {
   const size_t head = expert_file_head_bytes(data, n, shape, file_bytes, who);
   if (n < head)
-    throw_runtime(who + ": truncated expert table (" + std::to_string(file_bytes) + " bytes, the header and table need " +
+    throw_corrupt(who + ": truncated expert table (" + std::to_string(file_bytes) + " bytes, the header and table need " +
                   std::to_string(head) + ")");
   FileHeader h;
   std::memcpy(&h, data, sizeof h);
   uint64_t stored;
   std::memcpy(&stored, data + head - 8, 8);
-  if (xxhash64(data, head - 8) != stored) throw_runtime(who + ": header checksum mismatch");
+  if (xxhash64(data, head - 8) != stored) throw_corrupt(who + ": header checksum mismatch");
   if (h.dtype != uint32_t(shape.dtype) || h.hidden != shape.hidden || h.intermediate != shape.intermediate)
-    throw_runtime(who + ": written for another shape (dtype " +
+    throw_corrupt(who + ": written for another shape (dtype " +
                   std::string(h.dtype <= 3 ? dtype_name(DType(h.dtype)) : "?") + ", hidden " +
                   std::to_string(h.hidden) + ", intermediate " + std::to_string(h.intermediate) +
                   "), the layer is dtype " + dtype_name(shape.dtype) + ", hidden " + std::to_string(shape.hidden) +
                   ", intermediate " + std::to_string(shape.intermediate));
-  if (h.fingerprint != shape.fingerprint) throw_runtime(who + ": written from other weights (fingerprint differs)");
+  if (h.fingerprint != shape.fingerprint) throw_corrupt(who + ": written from other weights (fingerprint differs)");
   const int F = shape.intermediate, H = shape.hidden;
   ExpertFileLayout L;
-  L.w13_panels = int(ceil_div(F, 16));
+  L.w13_panels = int(ceil_div_size(F, 16));
   L.w13_k = H;
-  L.w2_panels = int(ceil_div(H, 32));
+  L.w2_panels = int(ceil_div_size(H, 32));
   L.w2_k = int(round_up_size(F, 16));
   L.w13_panel_bytes = panel_bytes_for(shape.dtype, L.w13_k);
   L.w2_panel_bytes = panel_bytes_for(shape.dtype, L.w2_k);
@@ -267,10 +267,10 @@ ExpertFileLayout validate_expert_file_head(const uint8_t* data, size_t n, const 
     ExpertEntry x;
     std::memcpy(&x, data + sizeof(FileHeader) + sizeof(ExpertEntry) * size_t(e), sizeof x);
     if (x.size != L.expert_bytes)
-      throw_runtime(who + ": expert " + std::to_string(e) + ": size " + std::to_string(x.size) + " in the header, expected " +
+      throw_corrupt(who + ": expert " + std::to_string(e) + ": size " + std::to_string(x.size) + " in the header, expected " +
                     std::to_string(L.expert_bytes));
     if (x.offset < data_start || x.offset > file_bytes || x.size > file_bytes - x.offset)
-      throw_runtime(who + ": expert " + std::to_string(e) + ": bytes [" + std::to_string(x.offset) + ", " +
+      throw_corrupt(who + ": expert " + std::to_string(e) + ": bytes [" + std::to_string(x.offset) + ", " +
                     std::to_string(x.offset + x.size) + ") lie " +
                     (x.offset < data_start ? "inside the header (data starts at " + std::to_string(data_start) + ")"
                                            : "past the end of the file (" + std::to_string(file_bytes) +
@@ -291,11 +291,11 @@ ExpertFile::ExpertFile(const std::string& path, const ExpertFileShape& shape, bo
     FileHeader h;
     int err = 0;
     const size_t got = read_all(fd_, &h, sizeof h, 0, &err);
-    if (err) throw_runtime(who + ": reading the header: " + errno_text(err));
+    if (err) throw_io(who + ": reading the header: " + errno_text(err));
     const size_t head_bytes = expert_file_head_bytes(reinterpret_cast<const uint8_t*>(&h), got, shape, file_bytes_, who);
     std::vector<uint8_t> head(head_bytes);
     const size_t n = read_all(fd_, head.data(), head.size(), 0, &err);
-    if (err) throw_runtime(who + ": reading the expert table: " + errno_text(err));
+    if (err) throw_io(who + ": reading the expert table: " + errno_text(err));
     ExpertFileLayout L = validate_expert_file_head(head.data(), n, shape, file_bytes_, who);
     w13_panels_ = L.w13_panels; w13_k_ = L.w13_k; w13_panel_bytes_ = L.w13_panel_bytes;
     w2_panels_ = L.w2_panels; w2_k_ = L.w2_k; w2_panel_bytes_ = L.w2_panel_bytes;
@@ -364,7 +364,7 @@ size_t ExpertFile::read_expert(int e, ExpertWeights& w, bool verify) const {
     if (cold_) ::posix_fadvise(fd_, off_t(x.offset), off_t(x.size), POSIX_FADV_DONTNEED);
   }
   if (got != a + b)
-    throw_runtime(who + ": read " + std::to_string(got) + " of " + std::to_string(a + b) + " bytes at offset " +
+    throw_io(who + ": read " + std::to_string(got) + " of " + std::to_string(a + b) + " bytes at offset " +
                   std::to_string(x.offset) + (err ? " (" + errno_text(err) + ")" : std::string(" (file truncated)")));
   if (verify) verify_expert(e, w);
   return a + b;
@@ -375,7 +375,7 @@ void ExpertFile::verify_expert(int e, const ExpertWeights& w) const {
   sum.update(w.w13.data.data(), w.w13.bytes());
   sum.update(w.w2.data.data(), w.w2.bytes());
   if (sum.digest() != entries_[size_t(e)].checksum)
-    throw_runtime("offload file '" + path_ + "': expert " + std::to_string(e) + ": checksum mismatch (the file is corrupt)");
+    throw_corrupt("offload file '" + path_ + "': expert " + std::to_string(e) + ": checksum mismatch (the file is corrupt)");
 }
 
 void ExpertFile::advise_willneed(int e) const {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "error.h"
+#include "int_math.h"
 
 namespace moecap {
 
@@ -20,9 +21,5 @@ inline size_t checked_add(size_t a, size_t b, const char* what) {
   if (__builtin_add_overflow(a, b, &r)) throw_range(std::string(what) + ": size overflows size_t");
   return r;
 }
-
-// ceil(v / m) and ceil(v / m) · m for a non-negative int v, without forming v + m - 1 in int.
-inline size_t ceil_div(int v, int m) { return (size_t(v) + size_t(m) - 1) / size_t(m); }
-inline size_t round_up_size(int v, int m) { return ceil_div(v, m) * size_t(m); }
 
 }  // namespace moecap

@@ -17,7 +17,7 @@
 namespace moecap {
 
 size_t panel_bytes_for(DType dtype, int K) {
-  const size_t nb = ceil_div(K, kQuantBlock);
+  const size_t nb = ceil_div_size(K, kQuantBlock);
   switch (dtype) {
     case DType::F32: return checked_mul(size_t(K), kPanelWidth * 4, "f32 panel");
     case DType::BF16: return checked_mul(round_up_size(K, 2), kPanelWidth * 2, "bf16 panel");
