@@ -123,6 +123,19 @@ export interface PeakSource {
   warnings?: string[];
 }
 
+/** The datasheet entry of a GPU as NVML or the driver names it ("NVIDIA H100 80GB HBM3"), or null. */
+export function datasheetForGpuName(deviceName: string): DatasheetEntry | null {
+  const n = deviceName.toLowerCase().replace(/[-_]+/g, ' ');
+  const pick = (name: string) => DATASHEETS.find((d) => d.name === name) ?? null;
+  if (/\bh200\b/.test(n)) return pick('h200');
+  if (/\bh100\b/.test(n)) return pick(/pcie|nvl/.test(n) ? 'h100-pcie' : 'h100-sxm');
+  if (/\ba100\b/.test(n)) return pick(/pcie/.test(n) ? 'a100-pcie' : 'a100-sxm');
+  if (/\brtx 4090\b/.test(n)) return pick('rtx-4090');
+  if (/\brtx a6000\b/.test(n)) return pick('a6000');
+  if (/\bl40s\b/.test(n)) return pick('l40s');
+  return null;
+}
+
 export function findDatasheet(name: string): DatasheetEntry {
   const e = DATASHEETS.find((d) => d.name === name.toLowerCase());
   if (!e) throw new PlanError(`unknown hardware '${name}' (known: ${DATASHEETS.map((d) => d.name).join(', ')})`);

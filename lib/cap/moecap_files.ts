@@ -160,7 +160,7 @@ export function moecapRecords(results: Results): MoeCapRecords[] {
         `ttft/tpot cover those layers only (median of the timed samples, seconds)`,
       'cost: USD per 1M tokens of the phase (decode when present, else prefill), see results.json for inputs',
       'null: not measured/computable in this run (e.g. no peaks for S-MBU/S-MFU), never a stand-in zero',
-      ...(results.projected ? [`S-MBU/S-MFU are a projection for ${results.projected.device} from CPU measurements (${results.projected.method}); hardware is the device that ran`] : []),
+      ...(results.projected ? [`S-MBU/S-MFU are a projection for ${results.projected.device} from ${results.device?.kind === 'gpu' ? results.device.name : 'CPU'} measurements (${results.projected.method}); hardware is the device that ran`] : []),
     ];
     const legacy: Record<string, unknown> = {
       prefill_smbu: pre ? val(pre.smbu, 'value' as never) : null,

@@ -12,7 +12,9 @@ import { createMoeLayer, systemInfo, type MoeLayer, type DType } from '../moe_la
 import { VERSION } from '../version';
 import { validatePlan, expandPlan, configId, planFingerprint, type RunPlan } from './plan';
 import { findPreset, type ModelPreset } from './presets';
-import { findDatasheet, peaksFromDatasheet, peaksFromProfile, type PeakSource } from './hardware';
+import { datasheetForGpuName, findDatasheet, peaksFromDatasheet, peaksFromProfile, type PeakSource } from './hardware';
+import { Counters } from '../counters';
+import { nvmlDeviceNames } from './energy';
 import { backendInfo } from '../backend';
 import { calibrate, readBandwidthNow, saveProfile } from './calibrate';
 import { memoryNeed } from './bill_of_materials';
@@ -29,7 +31,7 @@ import { seededRouter } from './seeded_router';
 import { writeJsonAtomic } from '../io/atomic_write';
 import { MoecapError, PlanError } from '../errors';
 import { writeMoecapFiles } from './moecap_files';
-import { SCHEMA_VERSION, validateResults, type CapPhase, type CapSummary, type ConfigOptions, type ConfigResult, type Results, type Unavailable } from './results';
+import { SCHEMA_VERSION, validateResults, type CapPhase, type CapSummary, type ConfigOptions, type ConfigResult, type Counter, type Results, type Unavailable } from './results';
 
 export interface Progress {
   configIndex: number;
@@ -81,18 +83,28 @@ interface Prepared {
   costUnavailable?: string;
 }
 
-/** The device the layers run on, the peaks they are divided by, and whether those are a projection. */
-function deviceAndPeaks(plan: RunPlan): Pick<Prepared, 'device' | 'projected' | 'peaks' | 'costDevice' | 'costUnavailable'> {
+/**
+ * The device the layers run on, the peaks they are divided by, and whether those are a projection.
+ * CUDA: the GPU as NVML names it (`gpuName`), its datasheet peaks (no GPU calibration yet); --hardware
+ * names the GPU when NVML cannot, and another GPU's --hardware is a projection.
+ */
+export function deviceAndPeaks(plan: RunPlan, gpuName: string | null = null): Pick<Prepared, 'device' | 'projected' | 'peaks' | 'costDevice' | 'costUnavailable'> {
   const cpuName = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';
   const ds = plan.hardware ? findDatasheet(plan.hardware) : null;
   if (plan.backend === 'cuda') {
-    // The backend does not report the device's name: --hardware says which GPU ran (its datasheet).
+    const ran = gpuName ? datasheetForGpuName(gpuName) : ds;
+    const peaksOf = ds ?? ran;
+    const projected = ds && gpuName && ran?.name !== ds.name
+      ? { device: ds.name, method: `datasheet peaks of the ${ds.label} applied to the bytes, FLOPs and times measured on the ${gpuName}; the run itself, its cost and its files are that GPU's` }
+      : null;
     return {
-      device: { kind: 'gpu', name: ds ? ds.label : 'CUDA device (unnamed: pass --hardware NAME)', count: 1 },
-      projected: null,
-      peaks: ds ? peaksFromDatasheet(ds) : { available: false, reason: 'no GPU peaks: the CUDA backend does not report which GPU it is; pass --hardware NAME for its datasheet' },
-      costDevice: ds ? { kind: 'gpu', gpu: ds.name, gpuMemoryBytes: ds.memoryBytes } : null,
-      costUnavailable: 'the CUDA backend does not report which GPU it ran on: pass --hardware NAME',
+      device: { kind: 'gpu', name: gpuName ?? ds?.label ?? 'CUDA device (unnamed: pass --hardware NAME)', count: 1 },
+      projected,
+      peaks: peaksOf
+        ? { ...peaksFromDatasheet(peaksOf), ...(gpuName && !projected ? { source: `${peaksOf.source}; the GPU that ran: ${gpuName}` } : {}) }
+        : { available: false, reason: `no GPU peaks: ${gpuName ? `no datasheet for '${gpuName}'` : 'NVML did not name the GPU'}; pass --hardware NAME` },
+      costDevice: ran ? { kind: 'gpu', gpu: ran.name, gpuMemoryBytes: ran.memoryBytes } : null,
+      costUnavailable: `no price for the GPU that ran (${gpuName ?? 'unnamed'}): pass --hardware NAME or a --prices entry`,
     };
   }
   return {
@@ -371,6 +383,17 @@ export function planFromResults(dir: string): RunPlan {
   return validatePlan(r.plan as Partial<RunPlan>);
 }
 
+/** The first GPU's name as NVML reports it (through the counters), or null. */
+function gpuNameNow(): string | null {
+  try {
+    const c = new Counters();
+    c.start();
+    return nvmlDeviceNames(c.stop() as Counter[])[0] ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /** --backend cuda must run on CUDA: refused with the backend's reason when it cannot. */
 function requireBackend(plan: RunPlan): void {
   if (plan.backend !== 'cuda') return;
@@ -396,6 +419,7 @@ async function quickCalibration(prep: Prepared, notice: (m: string) => void): Pr
 export async function run(planIn: Partial<RunPlan>, opts: RunOptions = {}): Promise<Results> {
   const prep = prepare(planIn);
   requireBackend(prep.plan);
+  if (prep.plan.backend === 'cuda') Object.assign(prep, deviceAndPeaks(prep.plan, gpuNameNow()));
   const notice = opts.onNotice ?? (() => {});
   if (!(opts.outDir && opts.resume)) await quickCalibration(prep, notice);
   const fingerprint = planFingerprint(prep.plan);

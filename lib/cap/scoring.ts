@@ -5,7 +5,7 @@ import { smbu, smfu } from './metrics';
 import { costPerMillionTokens, powerFrom, type PriceTable } from './cost';
 import { cpuBillOfMaterials, gpuBillOfMaterials, type MemoryNeed } from './bill_of_materials';
 import { likelyCauseAbove1 } from './ceilings';
-import { raplEnergy } from './energy';
+import { nvmlEnergy, raplEnergy } from './energy';
 import type { OffloadTotals } from './measure';
 import type { ConfigResult, Counter, Unavailable } from './results';
 
@@ -110,7 +110,7 @@ export function configCost(
   const components = a.device.kind === 'cpu'
     ? cpuBillOfMaterials(prices, { cores: a.device.cores, need: a.need })
     : gpuBillOfMaterials(prices, { gpu: a.device.gpu, gpuMemoryBytes: a.device.gpuMemoryBytes, need: a.need });
-  const energy = Array.isArray(a.counters) ? raplEnergy(a.counters) : null;
+  const energy = Array.isArray(a.counters) ? (a.device.kind === 'gpu' ? nvmlEnergy(a.counters) : raplEnergy(a.counters)) : null;
   const power = powerFrom(components, energy?.joules ?? null, a.wallSeconds, energy?.source);
   return costPerMillionTokens({
     components, amortisationYears: prices.amortisationYears, utilisation: prices.utilisation,

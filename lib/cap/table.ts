@@ -27,7 +27,7 @@ export function peaksLines(r: Results): string[] {
     part('bf16', p.peakFlops.bf16, 1e9, 'GFLOP/s', d.bf16),
     part('int8/int4', p.peakFlops.int8, 1e9, 'GOP/s', d.int8),
   ].filter((x): x is string => x !== null);
-  if (r.projected) out.push(`peaks: projected for ${r.projected.device} from CPU measurements — ${r.projected.method}`);
+  if (r.projected) out.push(`peaks: projected for ${r.projected.device} from ${r.device?.kind === 'gpu' ? r.device.name : 'CPU'} measurements — ${r.projected.method}`);
   out.push(`peaks: ${p.kind} ${p.name} (${p.source}): ${parts.join(', ')}`);
   if (p.kind === 'measured' && r.configs.some((c) => 'bandwidthNow' in c.smbu && c.smbu.bandwidthNow))
     out.push('S-MBU: against the read bandwidth measured right before and after each config (as `npm run bench` does); against the calibrated figure in results.json (smbu.calibrated)');

@@ -304,7 +304,8 @@ export function toResultsView(raw: unknown, name = 'results.json'): ResultsView 
   const p = raw.peaks as Obj;
   const flops: Record<string, number> = {};
   let peaks: PeaksView;
-  const proj = isObj(raw.projected) ? `projected for ${raw.projected.device as string} from CPU measurements: ${raw.projected.method as string}` : null;
+  const ranOn = isObj(raw.device) && raw.device.kind === 'gpu' ? (raw.device.name as string) : 'CPU';
+  const proj = isObj(raw.projected) ? `projected for ${raw.projected.device as string} from ${ranOn} measurements: ${raw.projected.method as string}` : null;
   if (unavailable(p)) peaks = { source: 'unavailable', detail: p.reason, memoryBandwidth: null, slowTierBandwidth: null, flops, projected: null, warnings: [], detail2: {} };
   else {
     const d2: PeaksView['detail2'] = {};
