@@ -109,11 +109,15 @@ export async function calibrate(o: CalibrateOptions = {}): Promise<CpuMeasuredPr
   return profile;
 }
 
-/** The read bandwidth right now: `repeats` reads of a buffer far above the caches, all threads, median. */
+/**
+ * The read bandwidth the machine gives right now: the best of `repeats` reads of a buffer far above
+ * the caches, all threads. The best, not the median: on shared cores a window in which one of our
+ * threads was descheduled reads slower than the memory allows, which would push S-MBU above 1.
+ */
 export async function readBandwidthNow(o: { threads?: number; readBytes?: number; repeats?: number } = {}): Promise<number> {
   const addon = loadAddon();
-  const r = await callNative(() => addon.calibrate({ threads: o.threads, readBytes: o.readBytes ?? 256 * 1024 * 1024, repeats: o.repeats ?? 3, compute: false }));
-  return r.readBandwidth.median;
+  const r = await callNative(() => addon.calibrate({ threads: o.threads, readBytes: o.readBytes ?? 256 * 1024 * 1024, repeats: o.repeats ?? 5, compute: false }));
+  return r.readBandwidth.max;
 }
 
 export function saveProfile(p: CpuMeasuredProfile, file = profilePath()): string {

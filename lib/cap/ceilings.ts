@@ -101,7 +101,7 @@ export function likelyCauseAbove1(
     const a = ctx.bandwidthBefore, b = ctx.bandwidthAfter;
     if (a && b && Math.abs(a - b) / Math.min(a, b) > 0.1)
       causes.push(`the read bandwidth moved during the config (${(a / 1e9).toFixed(1)} GB/s before, ${(b / 1e9).toFixed(1)} after)`);
-    if (ctx.workingSetBytes !== undefined && ctx.workingSetBytes < 256 * 2 ** 20)
+    if (ctx.workingSetBytes !== undefined && ctx.workingSetBytes < 64 * 2 ** 20)
       causes.push(`part of each pass's ${(ctx.workingSetBytes / 2 ** 20).toFixed(0)} MiB was still in the caches from the previous pass`);
     if (causes.length === 0) causes.push('the bandwidth measured around the config was lower than during it (neighbours left), or some bytes came from the caches');
     return causes.join('; ');

@@ -259,7 +259,9 @@ async function measureConfig(
   const util = utilisation(prep.peaks, {
     dtype: o.dtype, meanBytes, medianSeconds: pass.median, tokensPerSecond: tps, flopsPerToken: fpt,
     bandwidthNow: bwBefore !== null && bwAfter !== null ? bandwidthNow(bwBefore, bwAfter) : null,
-    projected: prep.projected !== null, workingSetBytes: layers.length * (E * info.expertBytes + E * H * 4 + m.sharedBytes),
+    // The bytes the timed samples touched: the experts any sample selected, the routers, shared experts.
+    projected: prep.projected !== null,
+    workingSetBytes: m.histogram.reduce((a, h) => a + h.filter((n) => n > 0).length * info.expertBytes + E * H * 4 + m.sharedBytes, 0),
   });
   const offload = offloadFigures(prep.peaks, {
     residentFraction: o.residentFraction, samples: m.seconds.length, medianSeconds: pass.median, totals: m.offload,

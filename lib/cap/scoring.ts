@@ -9,7 +9,10 @@ import { nvmlEnergy, raplEnergy } from './energy';
 import type { OffloadTotals } from './measure';
 import type { ConfigResult, Counter, Unavailable } from './results';
 
-/** Read bandwidth measured right before and after a config (B/s); `value` is their mean. */
+/**
+ * Read bandwidth measured right before and after a config (B/s); `value` is the higher of the two:
+ * both are lower bounds of what the memory gave around the config (other work only slows a window).
+ */
 export interface BandwidthNow {
   before: number;
   after: number;
@@ -17,7 +20,7 @@ export interface BandwidthNow {
 }
 
 export function bandwidthNow(before: number, after: number): BandwidthNow {
-  return { before, after, value: (before + after) / 2 };
+  return { before, after, value: Math.max(before, after) };
 }
 
 /**
@@ -41,7 +44,7 @@ export function utilisation(
     const v = smbu(a.meanBytes, a.medianSeconds, now.value);
     smbuR = {
       value: v, bytesPerSample: a.meanBytes, peakBandwidth: now.value,
-      peaks: `read bandwidth measured around this config (${(now.before / 1e9).toFixed(1)} GB/s before, ${(now.after / 1e9).toFixed(1)} after)`,
+      peaks: `read bandwidth measured around this config (best of 5 windows: ${(now.before / 1e9).toFixed(1)} GB/s before, ${(now.after / 1e9).toFixed(1)} after)`,
       bandwidthNow: { before: now.before, after: now.after },
       ...(peaks.memoryBandwidth ? { calibrated: { value: smbu(a.meanBytes, a.medianSeconds, peaks.memoryBandwidth), peakBandwidth: peaks.memoryBandwidth, peaks: label } } : {}),
       ...(v > 1 ? { above1: likelyCauseAbove1('S-MBU', { bandwidthBefore: now.before, bandwidthAfter: now.after, workingSetBytes: a.workingSetBytes }) } : {}),

@@ -59,11 +59,11 @@ test('spread and age warnings; a quick profile says so; peaksFromProfile carries
 test('S-MBU divides by the bandwidth measured around the config, keeps the calibrated figure, flags values above 1', () => {
   const peaks = peaksFromProfile(base, NOW);
   const a = { dtype: 'int8', meanBytes: 6e7, medianSeconds: 1e-3, tokensPerSecond: 1000, flopsPerToken: 3e9, workingSetBytes: 1e9 };
-  // 6e7 B / 1 ms = 60 GB/s achieved; bandwidth around it 40 and 48 GB/s → 60/44; calibrated 60/50.
+  // 6e7 B / 1 ms = 60 GB/s achieved; bandwidth around it 40 and 48 GB/s → 60/48; calibrated 60/50.
   const u = utilisation(peaks, { ...a, bandwidthNow: bandwidthNow(40e9, 48e9) });
   if (!('value' in u.smbu)) throw new Error('expected S-MBU');
-  expect(u.smbu.value).toBeCloseTo(60 / 44, 12);
-  expect(u.smbu.peakBandwidth).toBe(44e9);
+  expect(u.smbu.value).toBeCloseTo(60 / 48, 12);
+  expect(u.smbu.peakBandwidth).toBe(48e9);
   expect(u.smbu.calibrated?.value).toBeCloseTo(60 / 50, 12);
   expect(u.smbu.above1).toMatch(/read bandwidth moved during the config \(40\.0 GB\/s before, 48\.0 after\)/);
   // S-MFU: 1000 tok/s × 3e9 = 3e12 against int8 2e12 → 1.5, flagged with the peak's sample count
