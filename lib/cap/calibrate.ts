@@ -18,7 +18,7 @@ export interface CalibrateOptions {
   /** Windows per unit in each round (default 3). */
   repeats?: number;
   threads?: number;
-  /** Bytes of the buffer read for the bandwidth windows (default 256 MiB, far above any cache). */
+  /** Bytes of the buffer read for the bandwidth windows (default bandwidthWindowBytes()). */
   readBytes?: number;
   /** Folder of the offload tier whose cold sequential read is measured (default: os.tmpdir()). */
   offloadDir?: string;
@@ -57,7 +57,7 @@ async function measureWindows(o: CalibrateOptions): Promise<{ w: Windows; rounds
   let rounds = 0, threads = 0, isa = '';
   for (;;) {
     const c = await callNative(() => addon.calibrate({
-      repeats: o.repeats ?? 3, threads: o.threads, readBytes: o.readBytes ?? 256 * 1024 * 1024, computeMs: o.computeMs ?? 20,
+      repeats: o.repeats ?? 3, threads: o.threads, readBytes: o.readBytes ?? bandwidthWindowBytes(), computeMs: o.computeMs ?? 20,
     }));
     if (!c.fp32Flops || !c.copyBandwidth) throw new MoecapError('ERR_INTERNAL', 'calibrate() returned no compute or copy figures');
     rounds++;
@@ -109,14 +109,38 @@ export async function calibrate(o: CalibrateOptions = {}): Promise<CpuMeasuredPr
   return profile;
 }
 
+/** The largest CPU cache (sysfs), or 32 MiB where sysfs does not say. */
+export function lastLevelCacheBytes(sysfs = '/sys/devices/system/cpu/cpu0/cache'): number {
+  let best = 0;
+  try {
+    for (const d of fs.readdirSync(sysfs).filter((x) => x.startsWith('index'))) {
+      const m = /^(\d+)([KMG]?)/.exec(fs.readFileSync(path.join(sysfs, d, 'size'), 'utf8').trim());
+      if (m) best = Math.max(best, Number(m[1]) * ({ '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as Record<string, number>)[m[2]]);
+    }
+  } catch {
+    /* no sysfs: the default below */
+  }
+  return best > 0 ? best : 32 * 1024 * 1024;
+}
+
 /**
- * The read bandwidth the machine gives right now: the best of `repeats` reads of a buffer far above
- * the caches, all threads. The best, not the median: on shared cores a window in which one of our
- * threads was descheduled reads slower than the memory allows, which would push S-MBU above 1.
+ * Bytes of a bandwidth window: three times the largest cache (so a sequential read of it finds
+ * nothing there), at least 96 MiB. Short windows matter on shared cores: a 256 MiB read spans
+ * several scheduler time slices and almost never runs undisturbed.
+ */
+export function bandwidthWindowBytes(): number {
+  const b = Math.max(96 * 1024 * 1024, 3 * lastLevelCacheBytes());
+  return Math.ceil(b / (1 << 20)) * (1 << 20);
+}
+
+/**
+ * The read bandwidth the machine gives right now: the best of `repeats` short reads of a buffer
+ * above the caches, all threads. The best, not the median: on shared cores a window in which one of
+ * our threads was descheduled reads slower than the memory allows, which would push S-MBU above 1.
  */
 export async function readBandwidthNow(o: { threads?: number; readBytes?: number; repeats?: number } = {}): Promise<number> {
   const addon = loadAddon();
-  const r = await callNative(() => addon.calibrate({ threads: o.threads, readBytes: o.readBytes ?? 256 * 1024 * 1024, repeats: o.repeats ?? 5, compute: false }));
+  const r = await callNative(() => addon.calibrate({ threads: o.threads, readBytes: o.readBytes ?? bandwidthWindowBytes(), repeats: o.repeats ?? 15, compute: false }));
   return r.readBandwidth.max;
 }
 

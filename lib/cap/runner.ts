@@ -409,7 +409,7 @@ async function quickCalibration(prep: Prepared, notice: (m: string) => void): Pr
   if (!plan.calibrateIfMissing || plan.backend !== 'cpu' || plan.hardware || plan.hardwareProfile || process.env.MOECAP_HARDWARE_PROFILE) return;
   if (!('available' in prep.peaks)) return;
   notice('moecap run: no hardware profile for this machine: a quick calibration first (about 3 s; `moecap calibrate` measures longer)');
-  const profile = await calibrate({ budgetSeconds: 3, minRounds: 2, skipFileRead: true, quick: true, readBytes: 128 * 1024 * 1024, computeMs: 10 });
+  const profile = await calibrate({ budgetSeconds: 3, minRounds: 2, skipFileRead: true, quick: true, computeMs: 10 });
   try {
     notice(`moecap run: saved the quick profile to ${saveProfile(profile)}`);
   } catch (e) {

@@ -44,7 +44,7 @@ export function utilisation(
     const v = smbu(a.meanBytes, a.medianSeconds, now.value);
     smbuR = {
       value: v, bytesPerSample: a.meanBytes, peakBandwidth: now.value,
-      peaks: `read bandwidth measured around this config (best of 5 windows: ${(now.before / 1e9).toFixed(1)} GB/s before, ${(now.after / 1e9).toFixed(1)} after)`,
+      peaks: `read bandwidth measured around this config (best of 15 windows: ${(now.before / 1e9).toFixed(1)} GB/s before, ${(now.after / 1e9).toFixed(1)} after)`,
       bandwidthNow: { before: now.before, after: now.after },
       ...(peaks.memoryBandwidth ? { calibrated: { value: smbu(a.meanBytes, a.medianSeconds, peaks.memoryBandwidth), peakBandwidth: peaks.memoryBandwidth, peaks: label } } : {}),
       ...(v > 1 ? { above1: likelyCauseAbove1('S-MBU', { bandwidthBefore: now.before, bandwidthAfter: now.after, workingSetBytes: a.workingSetBytes }) } : {}),
