@@ -229,7 +229,7 @@ test('moecap run --report writes report.html beside results.json', () => {
   const out = fs.mkdtempSync(path.join(require('os').tmpdir(), 'moecap-runrep-'));
   try {
     const bin = path.join(__dirname, '..', '..', 'bin', 'moecap.js');
-    const stdout = execFileSync(process.execPath, [bin, 'run', '--preset', 'tiny', '--phase', 'decode', '--batch', '1,4', '--repeats', '2', '--quiet', '--report', '--out', out], { encoding: 'utf8' });
+    const stdout = execFileSync(process.execPath, [bin, 'run', '--preset', 'tiny', '--phase', 'decode', '--batch', '1,4', '--repeats', '2', '--quiet', '--skip-calibration', '--report', '--out', out], { encoding: 'utf8' });
     expect(stdout).toContain(`report: ${path.join(out, 'report.html')}`);
     const page = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
     expect(page).toMatch(/<svg/);
