@@ -160,6 +160,8 @@ export function moecapRecords(results: Results): MoeCapRecords[] {
         `ttft/tpot cover those layers only (median of the timed samples, seconds)`,
       'cost: USD per 1M tokens of the phase (decode when present, else prefill), see results.json for inputs',
       'null: not measured/computable in this run (e.g. no peaks for S-MBU/S-MFU), never a stand-in zero',
+      ...cs.flatMap((c) => ([['S-MBU', c.smbu], ['S-MFU', c.smfu]] as const)
+        .flatMap(([name, u]) => ('value' in u && u.above1 ? [`${c.options.phase} ${name} ${u.value.toPrecision(3)} is above 1: ${u.above1}`] : []))),
       ...(results.projected ? [`S-MBU/S-MFU are a projection for ${results.projected.device} from ${results.device?.kind === 'gpu' ? results.device.name : 'CPU'} measurements (${results.projected.method}); hardware is the device that ran`] : []),
     ];
     const legacy: Record<string, unknown> = {

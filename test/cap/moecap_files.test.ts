@@ -121,3 +121,21 @@ test('names in MoE-CAP form: model folder, GPU names, CPU devices; num_gpus neve
   const gpu = { ...base, device: { kind: 'gpu' as const, name: 'NVIDIA H100 SXM5 80GB', count: 2 }, peaks: { kind: 'datasheet', name: 'h100-sxm' } } as unknown as Results;
   expect(moecapHardware(gpu)).toEqual({ gpu_type: 'NVIDIA-H100-HBM3-80GB', num_gpus: 2 });
 });
+
+test('a utilisation above 1 is flagged in the files too (moecap_notes), with its cause', () => {
+  const { moecapRecords } = require('../../lib/cap/moecap_files');
+  const cfg = (phase: string, smbu: object) => ({
+    id: phase, index: 0, options: { preset: 'tiny', layers: 1, phase, batch: 1, seqLen: 8, steps: 2, dtype: 'f32', threads: null, capacityFactor: 0, residentFraction: 1, routing: { kind: 'natural' }, seed: 1 },
+    tokensPerPass: 1, samples: 2, timing: { passSeconds: { median: 1e-3 }, ttftSeconds: phase === 'prefill' ? { median: 1e-3 } : null, tpotSeconds: phase === 'decode' ? { median: 1e-3 } : null },
+    tokensPerSecond: 1000, routing: { meanDistinctExperts: 2 }, smbu, smfu: { available: false, reason: 'x' }, cost: { available: false, reason: 'x' },
+  });
+  const results = {
+    tool: { version: '0' }, machine: { cpuModel: 'Test CPU', totalMemoryBytes: 2 ** 30 }, peaks: { kind: 'measured', name: 'm' }, device: { kind: 'cpu', name: 'Test CPU', count: 1 },
+    projected: null, taskAccuracy: null,
+    configs: [cfg('decode', { value: 1.4, bytesPerSample: 1, peakBandwidth: 1, peaks: 'p', above1: 'the read bandwidth moved during the config' })],
+  };
+  const [r] = moecapRecords(results);
+  expect(r.legacy.decoding_smbu).toBe(1.4);
+  expect(r.legacy.moecap_notes).toContain('decode S-MBU 1.40 is above 1: the read bandwidth moved during the config');
+  expect(r.metadata.hardware).toEqual({ gpu_type: 'CPU-Test-CPU-1GB', num_gpus: 1 });
+});
