@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { run } from '../../lib/cap/runner';
-import { moecapDeviceName, moecapHardware, modelSimpleName, MOECAP_GPU_NAMES } from '../../lib/cap/moecap_files';
+import { moecapDeviceName, moecapHardware, moecapRecords, modelSimpleName, MOECAP_GPU_NAMES } from '../../lib/cap/moecap_files';
 import type { Results } from '../../lib/cap/results';
 
 type Kind = 'number' | 'string' | 'boolean' | 'number|null' | 'object';
@@ -123,7 +123,6 @@ test('names in MoE-CAP form: model folder, GPU names, CPU devices; num_gpus neve
 });
 
 test('a utilisation above 1 is flagged in the files too (moecap_notes), with its cause', () => {
-  const { moecapRecords } = require('../../lib/cap/moecap_files');
   const cfg = (phase: string, smbu: object) => ({
     id: phase, index: 0, options: { preset: 'tiny', layers: 1, phase, batch: 1, seqLen: 8, steps: 2, dtype: 'f32', threads: null, capacityFactor: 0, residentFraction: 1, routing: { kind: 'natural' }, seed: 1 },
     tokensPerPass: 1, samples: 2, timing: { passSeconds: { median: 1e-3 }, ttftSeconds: phase === 'prefill' ? { median: 1e-3 } : null, tpotSeconds: phase === 'decode' ? { median: 1e-3 } : null },
@@ -134,7 +133,7 @@ test('a utilisation above 1 is flagged in the files too (moecap_notes), with its
     projected: null, taskAccuracy: null,
     configs: [cfg('decode', { value: 1.4, bytesPerSample: 1, peakBandwidth: 1, peaks: 'p', above1: 'the read bandwidth moved during the config' })],
   };
-  const [r] = moecapRecords(results);
+  const [r] = moecapRecords(results as unknown as Results);
   expect(r.legacy.decoding_smbu).toBe(1.4);
   expect(r.legacy.moecap_notes).toContain('decode S-MBU 1.40 is above 1: the read bandwidth moved during the config');
   expect(r.metadata.hardware).toEqual({ gpu_type: 'CPU-Test-CPU-1GB', num_gpus: 1 });
