@@ -115,14 +115,6 @@ export function costPerMillionTokens(inputs: CostInputs): CostResult {
   };
 }
 
-/** Components of a CPU run: the cores it used and the machine's DRAM. */
-export function cpuComponents(prices: PriceTable, cores: number, dramGB: number): CostComponent[] {
-  return [
-    { name: `cpu (${cores} cores)`, priceUsd: cores * prices.cpuPerCore.priceUsd, powerW: cores * prices.cpuPerCore.powerW, source: prices.cpuPerCore.source },
-    { name: `dram (${dramGB.toFixed(1)} GB)`, priceUsd: dramGB * prices.dramPerGB.priceUsd, powerW: dramGB * prices.dramPerGB.powerW, source: prices.dramPerGB.source },
-  ];
-}
-
 export function gpuComponents(prices: PriceTable, gpu: string, count = 1): CostComponent[] {
   const e = prices.gpu[gpu];
   if (!e) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `no price for gpu '${gpu}' (known: ${Object.keys(prices.gpu).join(', ')})`);
