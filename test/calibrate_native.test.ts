@@ -7,7 +7,7 @@ const ISAS = systemInfo().supportedIsas as ('avx512' | 'avx2' | 'generic')[];
 
 describe('calibrate', () => {
   test.each(ISAS)('measures read bandwidth and arithmetic peaks with the %s loops', async (isa) => {
-    const c = await addon.calibrate({ readBytes: 64 << 20, repeats: 3, threads: 2, isa });
+    const c = await addon.calibrate({ readBytes: 64 << 20, repeats: 3, threads: 2, isa, computeMs: 5 });
     expect(c.isa).toBe(isa);
     expect(c.threads).toBe(2);
     expect(c.repeats).toBe(3);
@@ -15,6 +15,10 @@ describe('calibrate', () => {
       expect(m.min).toBeGreaterThan(0);
       expect(m.min).toBeLessThanOrEqual(m.median);
       expect(m.median).toBeLessThanOrEqual(m.max);
+      // every window, in the order measured: the callers keep the best or a percentile of them
+      expect(m.samples).toHaveLength(3);
+      expect(Math.min(...m.samples)).toBe(m.min);
+      expect(Math.max(...m.samples)).toBe(m.max);
     }
     expect(c.readBandwidth.unit).toBe('B/s');
     expect(c.fp32Flops!.unit).toBe('FLOP/s');
@@ -46,6 +50,7 @@ describe('calibrate', () => {
     };
     expect(thrown(() => addon.calibrate({ repeats: 0 }))).toMatchObject({ name: 'RangeError', message: expect.stringMatching(/repeats/) });
     expect(thrown(() => addon.calibrate({ readBytes: 1.5 }))).toMatchObject({ name: 'RangeError', message: expect.stringMatching(/readBytes/) });
+    expect(thrown(() => addon.calibrate({ computeMs: 0 }))).toMatchObject({ name: 'RangeError', message: expect.stringMatching(/computeMs/) });
     expect(thrown(() => addon.calibrate({ isa: 'sse9' } as never))).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/isa/) });
     expect(thrown(() => addon.calibrate(42 as never))).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/options/) });
   });

@@ -19,6 +19,8 @@ export interface PriceTable {
   cpuPerCore: PriceEntry;
   /** Per GB of DRAM. */
   dramPerGB: PriceEntry;
+  /** Per GB of NVMe flash (the slow tier offloaded experts stream from on a CPU machine). */
+  nvmePerGB: PriceEntry;
   amortisationYears: number;
   utilisation: number;
   usdPerKWh: number;
@@ -47,17 +49,27 @@ export const DEFAULT_PRICES: PriceTable = {
     priceUsd: 4, powerW: 0.375,
     source: 'assumption: DDR5 RDIMM ~$4/GB (2024 street) and ~12 W per 32 GB module',
   },
+  nvmePerGB: {
+    priceUsd: 0.1, powerW: 0.0025,
+    source: 'assumption: enterprise TLC NVMe ~$100/TB (2024 street) and ~10 W active per 3.84 TB drive',
+  },
   amortisationYears: 3,
   utilisation: 1,
   usdPerKWh: 0.13,
   note: '$/kWh: assumption near the 2024 US commercial average (EIA); amortisation 3 years; utilisation 1 = busy all the time',
 };
 
+/** One line of a bill of materials: `quantity` `unit`s at `unitPriceUsd` each. */
 export interface CostComponent {
   name: string;
   priceUsd: number;
   powerW: number;
   source: string;
+  quantity?: number;
+  unit?: string;
+  unitPriceUsd?: number;
+  /** Why this quantity: what it holds or runs. */
+  basis?: string;
 }
 
 export type PowerSource =
@@ -103,14 +115,6 @@ export function costPerMillionTokens(inputs: CostInputs): CostResult {
   };
 }
 
-/** Components of a CPU run: the cores it used and the machine's DRAM. */
-export function cpuComponents(prices: PriceTable, cores: number, dramGB: number): CostComponent[] {
-  return [
-    { name: `cpu (${cores} cores)`, priceUsd: cores * prices.cpuPerCore.priceUsd, powerW: cores * prices.cpuPerCore.powerW, source: prices.cpuPerCore.source },
-    { name: `dram (${dramGB.toFixed(1)} GB)`, priceUsd: dramGB * prices.dramPerGB.priceUsd, powerW: dramGB * prices.dramPerGB.powerW, source: prices.dramPerGB.source },
-  ];
-}
-
 export function gpuComponents(prices: PriceTable, gpu: string, count = 1): CostComponent[] {
   const e = prices.gpu[gpu];
   if (!e) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `no price for gpu '${gpu}' (known: ${Object.keys(prices.gpu).join(', ')})`);
@@ -149,13 +153,13 @@ export function mergePrices(base: PriceTable, o: unknown): PriceTable {
   for (const [k, v] of Object.entries(obj)) {
     switch (k) {
       case 'amortisationYears': case 'utilisation': case 'usdPerKWh': r[k] = num(k, v); break;
-      case 'cpuPerCore': case 'dramPerGB': r[k] = entry(k, v, r[k]); break;
+      case 'cpuPerCore': case 'dramPerGB': case 'nvmePerGB': r[k] = entry(k, v, r[k]); break;
       case 'gpu':
         if (v === null || typeof v !== 'object') throw new MoecapTypeError('ERR_INVALID_OPTION', "price override 'gpu' must be an object");
         for (const [g, e] of Object.entries(v as object)) r.gpu[g] = entry(`gpu.${g}`, e, r.gpu[g]);
         break;
       case 'note': break;
-      default: throw new MoecapTypeError('ERR_INVALID_OPTION', `unknown price override '${k}' (known: gpu, cpuPerCore, dramPerGB, amortisationYears, utilisation, usdPerKWh)`);
+      default: throw new MoecapTypeError('ERR_INVALID_OPTION', `unknown price override '${k}' (known: gpu, cpuPerCore, dramPerGB, nvmePerGB, amortisationYears, utilisation, usdPerKWh)`);
     }
   }
   if (!(r.utilisation > 0 && r.utilisation <= 1)) throw new PlanError('utilisation must be in (0, 1]');

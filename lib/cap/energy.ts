@@ -2,7 +2,7 @@
 // /sys/class/powercap lists package zones (intel-rapl:N) and their subzones (intel-rapl:N:M: core,
 // uncore, dram). Core/uncore are inside their package; dram is not. A 'psys' zone (client parts)
 // covers the whole SoC. So: psys alone when present, else packages + dram subzones.
-// GPU (NVML) energy is left out: the CPU backend's cost is the machine that ran the layer.
+// A GPU configuration's energy comes from NVML (nvmlEnergy); a CPU configuration's from RAPL.
 import type { Counter } from './results';
 
 export interface EnergyReading {
@@ -27,4 +27,22 @@ export function raplEnergy(readings: Counter[]): EnergyReading | null {
     joules: used.reduce((a, z) => a + z.r.value, 0),
     source: used.map((z) => `${z.r.name} [${z.r.source}]`).join(' + '),
   };
+}
+
+/** GPU energy of the timed region from NVML (gpuEnergy:<i> counters, J), summed over the devices. */
+export function nvmlEnergy(readings: Counter[]): EnergyReading | null {
+  const gpus = readings.filter((r): r is Extract<Counter, { available: true }> => r.available && r.unit === 'J' && r.name.startsWith('gpuEnergy:'));
+  if (gpus.length === 0) return null;
+  return { joules: gpus.reduce((a, r) => a + r.value, 0), source: gpus.map((r) => `${r.name} [${r.source}]`).join(' + ') };
+}
+
+/** The GPU names NVML reports, from the counters' sources ("nvml:0 (NVIDIA H100 80GB HBM3)"). */
+export function nvmlDeviceNames(readings: Counter[]): string[] {
+  const names = new Map<string, string>();
+  for (const r of readings) {
+    if (!r.available) continue;
+    const m = /^nvml:(\d+) \((.+)\)$/.exec(r.source);
+    if (m) names.set(m[1], m[2]);
+  }
+  return [...names.entries()].sort((a, b) => Number(a[0]) - Number(b[0])).map(([, n]) => n);
 }

@@ -4,6 +4,7 @@
 import { MoecapRangeError, PlanError } from '../errors';
 import * as os from 'os';
 import * as path from 'path';
+import { profileWarnings } from './ceilings';
 
 export interface DatasheetEntry {
   name: string;
@@ -60,7 +61,11 @@ export const DATASHEETS: readonly DatasheetEntry[] = [
   },
 ];
 
-/** A measured figure: median of repeats with its spread (max−min)/median. */
+/**
+ * A measured figure. `repeats`: windows behind it. Compute peaks: the best window, `spread` =
+ * how far apart the best few windows are; bandwidths: the p90, `spread` = (p90 − p10)/p50
+ * (ceilings.ts). Older profiles: the median of the repeats, `spread` = (max − min)/median.
+ */
 export interface MeasuredFigure {
   value: number;
   unit: string;
@@ -68,6 +73,9 @@ export interface MeasuredFigure {
   spread: number;
   min?: number;
   max?: number;
+  /** How `value` was taken from the windows, in words. */
+  statistic?: string;
+  percentiles?: { p10: number; p50: number; p90: number };
 }
 
 /** What `moecap calibrate` saves for this machine (shape; calibration itself lives elsewhere). */
@@ -86,6 +94,18 @@ export interface CpuMeasuredProfile {
   offloadReadBandwidth?: MeasuredFigure;
   /** Not measurable from user space here; cost.ts takes a TDP from its price table instead. */
   tdpW?: number;
+  /** A short calibration a first `moecap run` took itself. */
+  quick?: boolean;
+  /** Seconds the calibration was allowed; rounds of windows it ran. */
+  budgetSeconds?: number;
+  rounds?: number;
+}
+
+/** How one peak was taken: the statistic, the windows behind it, their spread. */
+export interface PeakDetail {
+  statistic: string;
+  samples: number;
+  spread: number;
 }
 
 /** The peaks one result used, and where they came from. */
@@ -97,6 +117,23 @@ export interface PeakSource {
   offloadBandwidth: number | null;
   tdpW: number | null;
   source: string;
+  /** Measured profiles: when, how each figure was taken, and what a reader should be warned of. */
+  measuredAt?: string;
+  detail?: { memoryBandwidth?: PeakDetail; f32?: PeakDetail; bf16?: PeakDetail; int8?: PeakDetail; offloadBandwidth?: PeakDetail };
+  warnings?: string[];
+}
+
+/** The datasheet entry of a GPU as NVML or the driver names it ("NVIDIA H100 80GB HBM3"), or null. */
+export function datasheetForGpuName(deviceName: string): DatasheetEntry | null {
+  const n = deviceName.toLowerCase().replace(/[-_]+/g, ' ');
+  const pick = (name: string) => DATASHEETS.find((d) => d.name === name) ?? null;
+  if (/\bh200\b/.test(n)) return pick('h200');
+  if (/\bh100\b/.test(n)) return pick(/pcie|nvl/.test(n) ? 'h100-pcie' : 'h100-sxm');
+  if (/\ba100\b/.test(n)) return pick(/pcie/.test(n) ? 'a100-pcie' : 'a100-sxm');
+  if (/\brtx 4090\b/.test(n)) return pick('rtx-4090');
+  if (/\brtx a6000\b/.test(n)) return pick('a6000');
+  if (/\bl40s\b/.test(n)) return pick('l40s');
+  return null;
 }
 
 export function findDatasheet(name: string): DatasheetEntry {
@@ -112,12 +149,24 @@ export function peaksFromDatasheet(e: DatasheetEntry): PeakSource {
   };
 }
 
-export function peaksFromProfile(p: CpuMeasuredProfile): PeakSource {
+function detailOf(f: MeasuredFigure | undefined): PeakDetail | undefined {
+  return f ? { statistic: f.statistic ?? `median of ${f.repeats} repeats`, samples: f.repeats, spread: f.spread } : undefined;
+}
+
+export function peaksFromProfile(p: CpuMeasuredProfile, now: Date = new Date()): PeakSource {
+  const detail: NonNullable<PeakSource['detail']> = {};
+  const put = (k: keyof typeof detail, f: MeasuredFigure | undefined) => { const d = detailOf(f); if (d) detail[k] = d; };
+  put('memoryBandwidth', p.readBandwidth);
+  put('f32', p.peakFlops.f32);
+  put('bf16', p.peakFlops.bf16);
+  put('int8', p.peakFlops.int8);
+  put('offloadBandwidth', p.offloadReadBandwidth);
   return {
     kind: 'measured', name: p.key, memoryBandwidth: p.readBandwidth.value,
     peakFlops: { f32: p.peakFlops.f32?.value ?? null, bf16: p.peakFlops.bf16?.value ?? null, int8: p.peakFlops.int8?.value ?? null },
     offloadBandwidth: p.offloadReadBandwidth?.value ?? null, tdpW: p.tdpW ?? null,
-    source: `moecap calibrate on ${p.cpuModel}, ${p.measuredAt}`,
+    source: `moecap calibrate${p.quick ? ' (quick, by the first run)' : ''} on ${p.cpuModel}, ${p.measuredAt}`,
+    measuredAt: p.measuredAt, detail, warnings: profileWarnings(p, now).map((w) => w.message),
   };
 }
 

@@ -8,4 +8,6 @@ export { paretoFrontier } from './pareto';
 export { radarScores, type RadarMethod } from './radar';
 export { validateResults, SCHEMA_VERSION, type Results, type ConfigResult } from './results';
 export { writeMoecapFiles, moecapRecords } from './moecap_files';
-export { calibrate, loadProfile, saveProfile, profilePath, type CalibrateOptions } from './calibrate';
+export { calibrate, loadProfile, saveProfile, profilePath, readBandwidthNow, type CalibrateOptions } from './calibrate';
+export { profileWarnings, orderingViolations, type ProfileWarning } from './ceilings';
+export { memoryNeed, cpuBillOfMaterials, gpuBillOfMaterials, gpusNeeded, type MemoryNeed } from './bill_of_materials';

@@ -41,6 +41,12 @@ export interface RunPlan {
   prices: string | null;
   taskAccuracy: string | null;
   radarMethod: RadarMethod;
+  /** Where the layers run: the CPU, or the CUDA backend (refused with the reason when unusable). */
+  backend: 'cpu' | 'cuda';
+  /** With no peaks from any source, take a quick calibration first (and save it as this machine's profile). */
+  calibrateIfMissing: boolean;
+  /** Measure the read bandwidth right before and after every config; S-MBU is against it. */
+  bandwidthCheck: boolean;
 }
 
 export const DEFAULT_PLAN: RunPlan = {
@@ -68,6 +74,9 @@ export const DEFAULT_PLAN: RunPlan = {
   prices: null,
   taskAccuracy: null,
   radarMethod: 'ratio-to-best',
+  backend: 'cpu',
+  calibrateIfMissing: true,
+  bandwidthCheck: true,
 };
 
 const DTYPES = ['f32', 'bf16', 'int8', 'int4'];
@@ -111,6 +120,9 @@ export function validatePlan(p: Partial<RunPlan>): RunPlan {
   if (!Number.isInteger(plan.fidelityTokens) || plan.fidelityTokens < 1) throw new PlanError(`fidelity tokens must be an integer >= 1, got ${plan.fidelityTokens}`);
   if (!Number.isSafeInteger(plan.seed) || plan.seed < 0) throw new PlanError(`seed must be a non-negative integer, got ${plan.seed}`);
   if (plan.radarMethod !== 'ratio-to-best' && plan.radarMethod !== 'min-max') throw new PlanError(`radar method must be ratio-to-best or min-max, got '${plan.radarMethod}'`);
+  if (plan.backend !== 'cpu' && plan.backend !== 'cuda') throw new PlanError(`backend must be cpu or cuda, got '${plan.backend}'`);
+  if (typeof plan.calibrateIfMissing !== 'boolean') throw new MoecapTypeError('ERR_INVALID_OPTION', 'calibrateIfMissing must be a boolean');
+  if (typeof plan.bandwidthCheck !== 'boolean') throw new MoecapTypeError('ERR_INVALID_OPTION', 'bandwidthCheck must be a boolean');
   return plan;
 }
 

@@ -10,7 +10,7 @@ import type { LayerFidelity } from './accuracy';
 import type { ParetoResult } from './pareto';
 import type { RadarMethod, RadarScore } from './radar';
 
-export const SCHEMA_VERSION = '1.0.0';
+export const SCHEMA_VERSION = '1.1.0';
 
 export interface Unavailable {
   available: false;
@@ -96,8 +96,23 @@ export interface ConfigResult {
     designAgreement: number | null;
     dropRate: number;
   };
-  smbu: ({ value: number; bytesPerSample: number; peakBandwidth: number; peaks: string } | Unavailable);
-  smfu: ({ value: number; flopsPerToken: number; peakFlops: number; peakDtype: string; peaks: string } | Unavailable);
+  /** Every timed sample in order: seconds (summed over layers) and distinct experts (mean over layers). */
+  passes?: { seconds: number[]; distinctExperts: number[] };
+  /** Bytes/s and FLOP/s the config achieved (always recorded, whatever the peaks). */
+  achieved: { bytesPerSecond: number; flopsPerSecond: number };
+  smbu: ({
+    value: number; bytesPerSample: number; peakBandwidth: number; peaks: string;
+    /** Read bandwidth measured right before and after the config (B/s), when S-MBU is against it. */
+    bandwidthNow?: { before: number; after: number };
+    /** The same bytes against the profile's bandwidth, for comparison. */
+    calibrated?: { value: number; peakBandwidth: number; peaks: string };
+    /** Present when value > 1: the likely cause. */
+    above1?: string;
+  } | Unavailable);
+  smfu: ({
+    value: number; flopsPerToken: number; peakFlops: number; peakDtype: string; peaks: string;
+    peakSamples?: number; peakStatistic?: string; above1?: string;
+  } | Unavailable);
   offload: (OffloadResult | Unavailable);
   counters: Counter[] | Unavailable;
   cost: (CostResult | Unavailable);
@@ -142,6 +157,10 @@ export interface Results {
   machine: Record<string, unknown>;
   peaks: PeakSource | Unavailable;
   prices: PriceTable;
+  /** Where the layers ran: the CPU or a GPU (device name as the backend reports it). */
+  device: { kind: 'cpu' | 'gpu'; name: string; count: number };
+  /** Peaks of another device applied to these measurements: a projection, never a run on it. */
+  projected: { device: string; method: string } | null;
   taskAccuracy: TaskAccuracy[] | null;
   configs: ConfigResult[];
   cap: CapSummary | null;

@@ -12,11 +12,16 @@ import { createMoeLayer, systemInfo, type MoeLayer, type DType } from '../moe_la
 import { VERSION } from '../version';
 import { validatePlan, expandPlan, configId, planFingerprint, type RunPlan } from './plan';
 import { findPreset, type ModelPreset } from './presets';
-import type { PeakSource } from './hardware';
+import { datasheetForGpuName, findDatasheet, peaksFromDatasheet, peaksFromProfile, type PeakSource } from './hardware';
+import { Counters } from '../counters';
+import { nvmlDeviceNames } from './energy';
+import { backendInfo } from '../backend';
+import { calibrate, readBandwidthNow, saveProfile } from './calibrate';
+import { memoryNeed } from './bill_of_materials';
 import { expectedDistinctUniform, flopsPerToken, median, summarize, tokensPerSecond } from './metrics';
 import { DEFAULT_PRICES, mergePrices, type PriceTable } from './cost';
 import { measureFidelity, measureSamples, type LayerInput } from './measure';
-import { configCost, offloadFigures, utilisation } from './scoring';
+import { bandwidthNow, configCost, offloadFigures, utilisation, type CostDevice } from './scoring';
 import { paretoFrontier } from './pareto';
 import { radarScores } from './radar';
 import { loadTaskAccuracy, matchTaskAccuracy } from './task_accuracy';
@@ -26,7 +31,7 @@ import { seededRouter } from './seeded_router';
 import { writeJsonAtomic } from '../io/atomic_write';
 import { MoecapError, PlanError } from '../errors';
 import { writeMoecapFiles } from './moecap_files';
-import { SCHEMA_VERSION, validateResults, type CapPhase, type CapSummary, type ConfigOptions, type ConfigResult, type Results, type Unavailable } from './results';
+import { SCHEMA_VERSION, validateResults, type CapPhase, type CapSummary, type ConfigOptions, type ConfigResult, type Counter, type Results, type Unavailable } from './results';
 
 export interface Progress {
   configIndex: number;
@@ -49,6 +54,8 @@ export interface RunOptions {
   resume?: boolean;
   /** Stops after the current sample; the run resolves with status 'interrupted'. */
   signal?: AbortSignal;
+  /** One-line notices for the user (a quick calibration taken, warnings about the peaks). */
+  onNotice?: (message: string) => void;
 }
 
 export { PlanError };
@@ -69,6 +76,45 @@ interface Prepared {
   peaks: PeakSource | Unavailable;
   taskAccuracy: Results['taskAccuracy'];
   traces: Map<string, RoutingTrace>;
+  device: Results['device'];
+  projected: Results['projected'];
+  /** What each config's bill of materials prices (a CPU config: its own threads). */
+  costDevice: CostDevice | null;
+  costUnavailable?: string;
+}
+
+/**
+ * The device the layers run on, the peaks they are divided by, and whether those are a projection.
+ * CUDA: the GPU as NVML names it (`gpuName`), its datasheet peaks (no GPU calibration yet); --hardware
+ * names the GPU when NVML cannot, and another GPU's --hardware is a projection.
+ */
+export function deviceAndPeaks(plan: RunPlan, gpuName: string | null = null): Pick<Prepared, 'device' | 'projected' | 'peaks' | 'costDevice' | 'costUnavailable'> {
+  const cpuName = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';
+  const ds = plan.hardware ? findDatasheet(plan.hardware) : null;
+  if (plan.backend === 'cuda') {
+    const ran = gpuName ? datasheetForGpuName(gpuName) : ds;
+    const peaksOf = ds ?? ran;
+    const projected = ds && gpuName && ran?.name !== ds.name
+      ? { device: ds.name, method: `datasheet peaks of the ${ds.label} applied to the bytes, FLOPs and times measured on the ${gpuName}; the run itself, its cost and its files are that GPU's` }
+      : null;
+    return {
+      device: { kind: 'gpu', name: gpuName ?? ds?.label ?? 'CUDA device (unnamed: pass --hardware NAME)', count: 1 },
+      projected,
+      peaks: peaksOf
+        ? { ...peaksFromDatasheet(peaksOf), ...(gpuName && !projected ? { source: `${peaksOf.source}; the GPU that ran: ${gpuName}` } : {}) }
+        : { available: false, reason: `no GPU peaks: ${gpuName ? `no datasheet for '${gpuName}'` : 'NVML did not name the GPU'}; pass --hardware NAME` },
+      costDevice: ran ? { kind: 'gpu', gpu: ran.name, gpuMemoryBytes: ran.memoryBytes } : null,
+      costUnavailable: `no price for the GPU that ran (${gpuName ?? 'unnamed'}): pass --hardware NAME or a --prices entry`,
+    };
+  }
+  return {
+    device: { kind: 'cpu', name: cpuName, count: 1 },
+    projected: ds
+      ? { device: ds.name, method: `datasheet peaks of the ${ds.label} applied to the bytes, FLOPs and times measured on the CPU (${cpuName}); the run itself, its cost and its files are the CPU's` }
+      : null,
+    peaks: resolvePeaks(plan.hardware, plan.hardwareProfile),
+    costDevice: { kind: 'cpu', cores: 1 },
+  };
 }
 
 function prepare(planIn: Partial<RunPlan>): Prepared {
@@ -83,7 +129,7 @@ function prepare(planIn: Partial<RunPlan>): Prepared {
     }
     prices = mergePrices(DEFAULT_PRICES, o);
   }
-  const peaks = resolvePeaks(plan.hardware, plan.hardwareProfile);
+  const devicePeaks = deviceAndPeaks(plan);
   const taskAccuracy = plan.taskAccuracy ? loadTaskAccuracy(plan.taskAccuracy) : null;
   const traces = new Map<string, RoutingTrace>();
   if (plan.trace)
@@ -97,7 +143,7 @@ function prepare(planIn: Partial<RunPlan>): Prepared {
       throw new PlanError(`preset ${name}: designed routing (skew/trace) needs experts <= hidden`);
   }
   const configs = expandPlan(plan).map((options, i) => ({ id: configId(options, i), options }));
-  return { plan, configs, prices, peaks, taskAccuracy, traces };
+  return { plan, configs, prices, taskAccuracy, traces, ...devicePeaks };
 }
 
 function machineInfo(): Record<string, unknown> {
@@ -137,9 +183,8 @@ async function buildLayers(p: ModelPreset, o: ConfigOptions, plan: RunPlan): Pro
           groups: p.router.groups, sharedExperts: p.shared ? { intermediate: p.shared.intermediate, gated: p.shared.gated } : undefined,
           capacityFactor: o.capacityFactor > 0 ? o.capacityFactor : undefined,
           threads: o.threads ?? undefined, dtype: o.dtype as DType, weights: { seed: o.seed + l },
-          // The cost, peak and energy models here are the CPU's, so the runner asks for the CPU
-          // backend explicitly until it models GPUs (createMoeLayer's own default is 'auto').
-          backend: 'cpu',
+          // Explicit, never 'auto': the peaks, cost and labels follow the device the plan names.
+          backend: plan.backend,
           // Offload: the experts live in a scratch weights file; a bounded cache holds the resident share.
           offload: o.residentFraction < 1
             ? { capacity: { fraction: o.residentFraction }, policy: plan.offloadPolicy, prefetch: true, coldCache: plan.coldCache }
@@ -187,6 +232,10 @@ async function measureConfig(
   const k = p.topK, E = p.experts, H = p.hidden;
   const inputs = makeInputs(p, o, T, prep.traces.get(o.preset), designers);
   const info = layers[0].info();
+  // The bandwidth of this moment, as the bench does: S-MBU divides by it (the machine's memory
+  // bandwidth moves with its neighbours), the profile's figure is kept for comparison.
+  const checkBandwidth = plan.bandwidthCheck && prep.device.kind === 'cpu' && !prep.projected && !('available' in prep.peaks) && prep.peaks.kind === 'measured';
+  const bwBefore = checkBandwidth ? await readBandwidthNow({ threads: info.threads }) : null;
 
   const m = await measureSamples(layers, {
     inputs, warmup: plan.warmup, repeats: plan.repeats, stepsPerRepeat: o.phase === 'decode' ? o.steps : 1,
@@ -195,6 +244,7 @@ async function measureConfig(
     pinStaticAfterWarmup: o.residentFraction < 1 && plan.offloadPolicy === 'static',
   }, report, signal);
   if (!m) return null;
+  const bwAfter = checkBandwidth ? await readBandwidthNow({ threads: info.threads }) : null;
   const target = plan.repeats * (o.phase === 'decode' ? o.steps : 1);
 
   // Fidelity: layer 0, first input variant, evenly spaced sample of tokens.
@@ -206,12 +256,24 @@ async function measureConfig(
   const meanBytes = m.bytes.reduce((a, b) => a + b, 0) / m.bytes.length;
   const sharedIntermediate = p.shared?.intermediate ?? 0;
   const fpt = layers.length * flopsPerToken({ hidden: H, experts: E, topK: k, intermediate: p.intermediate, sharedIntermediate });
-  const util = utilisation(prep.peaks, { dtype: o.dtype, meanBytes, medianSeconds: pass.median, tokensPerSecond: tps, flopsPerToken: fpt });
+  const util = utilisation(prep.peaks, {
+    dtype: o.dtype, meanBytes, medianSeconds: pass.median, tokensPerSecond: tps, flopsPerToken: fpt,
+    bandwidthNow: bwBefore !== null && bwAfter !== null ? bandwidthNow(bwBefore, bwAfter) : null,
+    // The bytes the timed samples touched: the experts any sample selected, the routers, shared experts.
+    projected: prep.projected !== null,
+    workingSetBytes: m.histogram.reduce((a, h) => a + h.filter((n) => n > 0).length * info.expertBytes + E * H * 4 + m.sharedBytes, 0),
+  });
   const offload = offloadFigures(prep.peaks, {
     residentFraction: o.residentFraction, samples: m.seconds.length, medianSeconds: pass.median, totals: m.offload,
     cacheExperts: info.offload?.capacity ?? 0, policy: plan.offloadPolicy, coldCache: plan.coldCache,
   });
-  const cost = configCost(prep.prices, { cores: info.threads, memoryGB: os.totalmem() / 1e9, counters: m.counters, wallSeconds: m.wallSeconds, tokensPerSecond: tps });
+  const need = memoryNeed({
+    layers: layers.length, experts: E, residentExperts: info.offload?.capacity ?? E, expertBytes: info.expertBytes, routerBytes: E * H * 4,
+    sharedBytes: m.sharedBytes, tokens: T, hidden: H, intermediate: p.intermediate, topK: k,
+  });
+  const cost = prep.costDevice
+    ? configCost(prep.prices, { device: prep.costDevice.kind === 'cpu' ? { kind: 'cpu', cores: info.threads } : prep.costDevice, need, counters: m.counters, wallSeconds: m.wallSeconds, tokensPerSecond: tps })
+    : { available: false as const, reason: prep.costUnavailable ?? 'no device to price' };
 
   const distinct = m.distinct.map(median);
   return {
@@ -230,6 +292,8 @@ async function measureConfig(
       source: 'native steady-clock time of each layer pass (stats.timeNs), summed over the layers of a sample',
     },
     tokensPerSecond: tps,
+    passes: { seconds: m.seconds, distinctExperts: m.seconds.map((_, i) => m.distinct.reduce((a, l) => a + l[i], 0) / m.distinct.length) },
+    achieved: { bytesPerSecond: meanBytes / pass.median, flopsPerSecond: tps * fpt },
     routing: {
       distinctExperts: distinct,
       meanDistinctExperts: distinct.reduce((a, b) => a + b, 0) / distinct.length,
@@ -321,8 +385,45 @@ export function planFromResults(dir: string): RunPlan {
   return validatePlan(r.plan as Partial<RunPlan>);
 }
 
+/** The first GPU's name as NVML reports it (through the counters), or null. */
+function gpuNameNow(): string | null {
+  try {
+    const c = new Counters();
+    c.start();
+    return nvmlDeviceNames(c.stop() as Counter[])[0] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** --backend cuda must run on CUDA: refused with the backend's reason when it cannot. */
+function requireBackend(plan: RunPlan): void {
+  if (plan.backend !== 'cuda') return;
+  const b = backendInfo('cuda');
+  if (b.backend !== 'cuda') throw new MoecapError('ERR_BACKEND_UNAVAILABLE', `--backend cuda: the CUDA backend cannot run here: ${b.reason}`);
+}
+
+/** No peaks from any source: a quick calibration (a few seconds), saved as this machine's profile. */
+async function quickCalibration(prep: Prepared, notice: (m: string) => void): Promise<void> {
+  const { plan } = prep;
+  if (!plan.calibrateIfMissing || plan.backend !== 'cpu' || plan.hardware || plan.hardwareProfile || process.env.MOECAP_HARDWARE_PROFILE) return;
+  if (!('available' in prep.peaks)) return;
+  notice('moecap run: no hardware profile for this machine: a quick calibration first (about 3 s; `moecap calibrate` measures longer)');
+  const profile = await calibrate({ budgetSeconds: 3, minRounds: 2, skipFileRead: true, quick: true, computeMs: 10 });
+  try {
+    notice(`moecap run: saved the quick profile to ${saveProfile(profile)}`);
+  } catch (e) {
+    notice(`moecap run: could not save the quick profile (${(e as Error).message}); it is used for this run only`);
+  }
+  prep.peaks = peaksFromProfile(profile);
+}
+
 export async function run(planIn: Partial<RunPlan>, opts: RunOptions = {}): Promise<Results> {
   const prep = prepare(planIn);
+  requireBackend(prep.plan);
+  if (prep.plan.backend === 'cuda') Object.assign(prep, deviceAndPeaks(prep.plan, gpuNameNow()));
+  const notice = opts.onNotice ?? (() => {});
+  if (!(opts.outDir && opts.resume)) await quickCalibration(prep, notice);
   const fingerprint = planFingerprint(prep.plan);
   const outDir = opts.outDir ?? null;
   if (outDir) checkOutDir(outDir);
@@ -339,6 +440,8 @@ export async function run(planIn: Partial<RunPlan>, opts: RunOptions = {}): Prom
     machine: machineInfo(),
     peaks: prep.peaks,
     prices: prep.prices,
+    device: prep.device,
+    projected: prep.projected,
     taskAccuracy: prep.taskAccuracy,
     configs: [],
     cap: null,

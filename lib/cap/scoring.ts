@@ -2,25 +2,71 @@
 // the cost per million tokens. Pure functions of measured figures; nothing here measures.
 import { computePeakFor, type PeakSource } from './hardware';
 import { smbu, smfu } from './metrics';
-import { costPerMillionTokens, cpuComponents, powerFrom, type PriceTable } from './cost';
-import { raplEnergy } from './energy';
+import { costPerMillionTokens, powerFrom, type PriceTable } from './cost';
+import { cpuBillOfMaterials, gpuBillOfMaterials, type MemoryNeed } from './bill_of_materials';
+import { likelyCauseAbove1 } from './ceilings';
+import { nvmlEnergy, raplEnergy } from './energy';
 import type { OffloadTotals } from './measure';
 import type { ConfigResult, Counter, Unavailable } from './results';
 
-/** S-MBU (mean bytes a sample must read / median sample time / peak bandwidth) and S-MFU (tokens/s · FLOPs per token / peak). */
+/**
+ * Read bandwidth measured right before and after a config (B/s); `value` is the higher of the two:
+ * both are lower bounds of what the memory gave around the config (other work only slows a window).
+ */
+export interface BandwidthNow {
+  before: number;
+  after: number;
+  value: number;
+}
+
+export function bandwidthNow(before: number, after: number): BandwidthNow {
+  return { before, after, value: Math.max(before, after) };
+}
+
+/**
+ * S-MBU (mean bytes a sample must read / median sample time / bandwidth) and S-MFU (tokens/s ·
+ * FLOPs per token / peak). With a measured profile and the bandwidth measured around the config,
+ * S-MBU is against that bandwidth and the profile's figure is kept as `calibrated` for comparison.
+ * A value above 1 carries `above1`, the likely cause.
+ */
 export function utilisation(
   peaks: PeakSource | Unavailable,
-  a: { dtype: string; meanBytes: number; medianSeconds: number; tokensPerSecond: number; flopsPerToken: number },
+  a: {
+    dtype: string; meanBytes: number; medianSeconds: number; tokensPerSecond: number; flopsPerToken: number;
+    bandwidthNow?: BandwidthNow | null; projected?: boolean; workingSetBytes?: number;
+  },
 ): { smbu: ConfigResult['smbu']; smfu: ConfigResult['smfu'] } {
   if ('available' in peaks) return { smbu: { available: false, reason: peaks.reason }, smfu: { available: false, reason: peaks.reason } };
   const label = `${peaks.kind}: ${peaks.name} (${peaks.source})`;
-  const smbuR: ConfigResult['smbu'] = peaks.memoryBandwidth
-    ? { value: smbu(a.meanBytes, a.medianSeconds, peaks.memoryBandwidth), bytesPerSample: a.meanBytes, peakBandwidth: peaks.memoryBandwidth, peaks: label }
-    : { available: false, reason: `${peaks.name} gives no memory bandwidth` };
+  const now = peaks.kind === 'measured' && !a.projected ? a.bandwidthNow ?? null : null;
+  let smbuR: ConfigResult['smbu'];
+  if (now && now.value > 0) {
+    const v = smbu(a.meanBytes, a.medianSeconds, now.value);
+    smbuR = {
+      value: v, bytesPerSample: a.meanBytes, peakBandwidth: now.value,
+      peaks: `read bandwidth measured around this config (best of 15 windows: ${(now.before / 1e9).toFixed(1)} GB/s before, ${(now.after / 1e9).toFixed(1)} after)`,
+      bandwidthNow: { before: now.before, after: now.after },
+      ...(peaks.memoryBandwidth ? { calibrated: { value: smbu(a.meanBytes, a.medianSeconds, peaks.memoryBandwidth), peakBandwidth: peaks.memoryBandwidth, peaks: label } } : {}),
+      ...(v > 1 ? { above1: likelyCauseAbove1('S-MBU', { bandwidthBefore: now.before, bandwidthAfter: now.after, workingSetBytes: a.workingSetBytes }) } : {}),
+    };
+  } else if (peaks.memoryBandwidth) {
+    const v = smbu(a.meanBytes, a.medianSeconds, peaks.memoryBandwidth);
+    smbuR = {
+      value: v, bytesPerSample: a.meanBytes, peakBandwidth: peaks.memoryBandwidth, peaks: label,
+      ...(v > 1 ? { above1: likelyCauseAbove1('S-MBU', { workingSetBytes: a.workingSetBytes, projected: a.projected }) } : {}),
+    };
+  } else smbuR = { available: false, reason: `${peaks.name} gives no memory bandwidth` };
   const cp = computePeakFor(a.dtype, peaks);
-  const smfuR: ConfigResult['smfu'] = cp.value
-    ? { value: smfu(a.tokensPerSecond, a.flopsPerToken, cp.value), flopsPerToken: a.flopsPerToken, peakFlops: cp.value, peakDtype: cp.which, peaks: label }
-    : { available: false, reason: `${peaks.name} gives no ${cp.which} peak` };
+  let smfuR: ConfigResult['smfu'];
+  if (cp.value) {
+    const v = smfu(a.tokensPerSecond, a.flopsPerToken, cp.value);
+    const detail = peaks.detail?.[cp.which as 'f32' | 'bf16' | 'int8'];
+    smfuR = {
+      value: v, flopsPerToken: a.flopsPerToken, peakFlops: cp.value, peakDtype: cp.which, peaks: label,
+      ...(detail ? { peakSamples: detail.samples, peakStatistic: detail.statistic } : {}),
+      ...(v > 1 ? { above1: likelyCauseAbove1('S-MFU', { peakSpread: detail?.spread ?? null, projected: a.projected }) } : {}),
+    };
+  } else smfuR = { available: false, reason: `${peaks.name} gives no ${cp.which} peak` };
   return { smbu: smbuR, smfu: smfuR };
 }
 
@@ -53,13 +99,21 @@ export function offloadFigures(
   };
 }
 
-/** Cost per million tokens of a CPU config: its share of the machine, and energy (RAPL when counted, else the TDP model). */
+/** Where a configuration ran, for its bill of materials. */
+export type CostDevice = { kind: 'cpu'; cores: number } | { kind: 'gpu'; gpu: string; gpuMemoryBytes: number };
+
+/**
+ * Cost per million tokens of a config: the hardware it needs (bill_of_materials.ts) and energy
+ * (RAPL/NVML when counted, else the components' TDP-style figures).
+ */
 export function configCost(
   prices: PriceTable,
-  a: { cores: number; memoryGB: number; counters: Counter[] | Unavailable; wallSeconds: number; tokensPerSecond: number },
+  a: { device: CostDevice; need: MemoryNeed; counters: Counter[] | Unavailable; wallSeconds: number; tokensPerSecond: number },
 ): ConfigResult['cost'] {
-  const components = cpuComponents(prices, a.cores, a.memoryGB);
-  const energy = Array.isArray(a.counters) ? raplEnergy(a.counters) : null;
+  const components = a.device.kind === 'cpu'
+    ? cpuBillOfMaterials(prices, { cores: a.device.cores, need: a.need })
+    : gpuBillOfMaterials(prices, { gpu: a.device.gpu, gpuMemoryBytes: a.device.gpuMemoryBytes, need: a.need });
+  const energy = Array.isArray(a.counters) ? (a.device.kind === 'gpu' ? nvmlEnergy(a.counters) : raplEnergy(a.counters)) : null;
   const power = powerFrom(components, energy?.joules ?? null, a.wallSeconds, energy?.source);
   return costPerMillionTokens({
     components, amortisationYears: prices.amortisationYears, utilisation: prices.utilisation,

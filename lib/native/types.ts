@@ -194,6 +194,8 @@ export interface NativeMeasured {
   min: number;
   max: number;
   unit: 'B/s' | 'FLOP/s' | 'OP/s';
+  /** Every window's figure, in the order measured. */
+  samples: number[];
 }
 
 /** This machine's ceilings, measured with all threads (native/core/calibrate). */
@@ -223,6 +225,8 @@ export interface NativeCalibrateOptions {
   isa?: 'auto' | 'avx512' | 'avx2' | 'generic';
   /** false: measure the read bandwidth only (default true) */
   compute?: boolean;
+  /** milliseconds per compute window (default 50) */
+  computeMs?: number;
 }
 
 /** Cold sequential read of a scratch file in a folder (native/core/calibrate/file_read_bandwidth). */

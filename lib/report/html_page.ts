@@ -5,6 +5,7 @@ import type { CapPhaseView, ConfigView, ResultsView } from './results_view';
 import { reportCap, type ReportCap } from './cap_axes';
 import { bytes, escapeHtml as esc, money, percent, si, sig } from './format';
 import { renderSvg } from './render_svg';
+import { FEW_SAMPLES } from '../cap/table';
 import { radarRows, radarSpec } from './charts/radar_spec';
 import { rooflineSpec } from './charts/roofline_spec';
 import { expertsSpec, offloadSpec, throughputSpec, utilisationSpec } from './charts/sweep_specs';
@@ -23,7 +24,7 @@ figure.chart figcaption { color: #666; font-size: 12px; max-width: 760px; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; } th { background: #f5f5f5; }
 td.l, th.l { text-align: left; }
-.unavailable { color: #a33; } .available { color: #282; }
+.unavailable { color: #a33; } .available { color: #282; } .warning, .above1 { color: #b35900; } .few { color: #b35900; }
 .note { color: #666; font-size: 12px; }
 `;
 
@@ -44,7 +45,10 @@ function header(v: ResultsView, sourceName: string): string {
   const mc = v.machine, p = v.peaks;
   const available = v.counters.filter((c) => c.available);
   const unavailable = v.counters.filter((c) => !c.available);
-  const flops = Object.entries(p.flops).map(([d, f]) => `${esc(d)} ${si(f, 'FLOP/s')}`).join(', ') || 'none given';
+  const flops = Object.entries(p.flops).map(([d, f]) => {
+    const det = p.detail2[d];
+    return `${esc(d === 'int8' ? 'int8/int4' : d)} ${si(f, d === 'int8' ? 'OP/s' : 'FLOP/s')}${det ? ` <span class="note">(${esc(det.statistic)})</span>` : ''}`;
+  }).join(', ') || 'none given';
   const counterList = (cs: typeof v.counters, cls: string, why: (c: (typeof v.counters)[0]) => string | null) =>
     cs.length === 0
       ? `<span class="note">${v.countersNote ? esc(v.countersNote) : 'none'}</span>`
@@ -52,7 +56,9 @@ function header(v: ResultsView, sourceName: string): string {
   const peaks =
     p.source === 'unavailable'
       ? `<b class="unavailable">unavailable</b> (${esc(p.detail)}): S-MBU, S-MFU and the roofline are unavailable`
-      : `<b>${p.source}</b> (${esc(p.detail)}): memory ${si(p.memoryBandwidth, 'B/s', 'not given')}, slow tier ${si(p.slowTierBandwidth, 'B/s', 'not measured')}, compute ${flops}`;
+      : (p.projected ? `<b class="projected">${esc(p.projected)}</b><br>` : '') +
+        `<b>${p.source}</b> (${esc(p.detail)}): memory ${si(p.memoryBandwidth, 'B/s', 'not given')}${p.detail2.memoryBandwidth ? ` <span class="note">(${esc(p.detail2.memoryBandwidth.statistic)})</span>` : ''}, slow tier ${si(p.slowTierBandwidth, 'B/s', 'not measured')}, compute ${flops}` +
+        p.warnings.map((w) => `<br><span class="warning">warning: ${esc(w)}</span>`).join('');
   return `<header>
 <h1>moecap CAP report: ${esc([...new Set(v.models.map((md) => md.preset))].join(', '))}</h1>
 <p class="sub">from ${esc(sourceName)} · ${v.configs.length} configs · run ${esc(v.status)}${v.error ? `: <span class="unavailable">${esc(v.error)}</span>` : ''}</p>
@@ -75,7 +81,7 @@ ${unavailable.length ? `<details><summary class="note">why counters are unavaila
 
 function describeConfig(c: ConfigView): string {
   return (
-    `${c.id}: ${c.phase}, ${c.dtype}, batch ${c.batch}${c.offloadFraction !== null ? `, offload ${c.offloadFraction}` : ''}; ` +
+    `${c.id}: ${c.phase}, ${c.dtype}, batch ${c.batch}${c.residentFraction !== null && c.residentFraction < 1 ? `, resident fraction ${c.residentFraction}` : ''}; ` +
     `cost ${money(c.costPerMillionTokens)}/1M tokens; rel L2 ${c.accuracy ? sig(c.accuracy.relativeL2) : 'unavailable'}` +
     (c.task ? `, ${c.task.name} ${sig(c.task.value)}` : '') +
     `; ${sig(c.tokensPerSecond)} tokens/s; TPOT ${c.tpotMs === null ? 'n/a' : sig(c.tpotMs) + ' ms'}`
@@ -91,18 +97,20 @@ function configCells(c: ConfigView): string {
   const a = c.accuracy;
   const na = `<td class="unavailable" title="${esc(c.accuracyReason ?? '')}">unavailable</td>`;
   return [
-    `<td class="l">${esc(c.dtype)}</td><td>${c.batch}</td><td>${c.offloadFraction ?? 'n/a'}</td>`,
+    `<td class="l">${esc(c.dtype)}</td><td>${c.batch}</td><td>${c.residentFraction ?? 'n/a'}</td>`,
     c.costPerMillionTokens === null ? '<td class="unavailable">unavailable</td>' : `<td>${money(c.costPerMillionTokens)}</td>`,
     a ? `<td>${sig(a.relativeL2)}</td><td>${sig(a.cosine)}</td><td>${percent(a.routingAgreement)}</td><td>${percent(a.dropRate)}</td>` : na + na + na + na,
     `<td>${c.task ? `${esc(c.task.name)} ${sig(c.task.value)} <span class="note">(${esc(c.task.source)})</span>` : '<span class="note">not given</span>'}</td>`,
-    `<td>${sig(c.tpotMs, 'n/a')}</td><td>${sig(c.ttftMs, 'n/a')}</td><td>${sig(c.tokensPerSecond)}</td>`,
+    `<td>${sig(c.tpotMs, 'n/a')}</td><td>${sig(c.ttftMs, 'n/a')}</td>`,
+    c.ttftP90Ms === null ? '<td>n/a</td>' : `<td${c.samples < FEW_SAMPLES ? ' class="few" title="fewer than 20 samples: p90/p99 rest on few samples"' : ''}>${sig(c.ttftP90Ms)} / ${sig(c.ttftP99Ms)} (n=${c.samples}${c.samples < FEW_SAMPLES ? ', few' : ''})</td>`,
+    `<td>${sig(c.tokensPerSecond)}</td>`,
   ].join('');
 }
 
 const CONFIG_HEAD =
-  '<th class="l">dtype</th><th>batch</th><th>offload</th><th>cost / 1M tokens</th>' +
+  '<th class="l">dtype</th><th>batch</th><th title="what moecap run --offload takes: 1 = every expert resident">resident fraction (--offload)</th><th>cost / 1M tokens</th>' +
   '<th>rel. L2 vs fp64</th><th>cosine</th><th>routing agreement</th><th>drop rate</th><th>task accuracy</th>' +
-  '<th>TPOT (ms)</th><th>TTFT (ms)</th><th>tokens/s</th>';
+  '<th>TPOT (ms)</th><th>TTFT (ms)</th><th>TTFT p90 / p99 (ms, n)</th><th>tokens/s</th>';
 
 function paretoTables(v: ResultsView, cap: ReportCap): string {
   const byId = new Map(v.configs.map((c) => [c.id, c]));
@@ -177,17 +185,25 @@ export async function renderReportHtml(v: ResultsView, sourceName: string, rawJs
   const roofline = roofSpec
     ? await figure('roofline', roofSpec,
         `Achieved FLOP/s and bytes/s of each config (S-MFU's FLOP count × tokens/s; S-MBU's byte count ÷ median time) against the ${v.peaks.source} ceilings` +
-          `${v.peaks.slowTierBandwidth !== null ? ' (memory, slow tier' : ' (memory'} and the compute peak per dtype). Points on or near the memory slope are memory-bound; ` +
+          `${v.peaks.slowTierBandwidth !== null && v.configs.some((c) => c.residentFraction !== null && c.residentFraction < 1) ? ' (memory, slow tier' : ' (memory'} and the compute peak per dtype; int8/int4 in OP/s). Points on or near the memory slope are memory-bound; ` +
           'a point above it read faster than that ceiling (its working set fit in cache).')
     : `<p class="unavailable" id="roofline-absent">Roofline unavailable: ${esc(v.configs.find((c) => c.smbuReason)?.smbuReason ?? 'no config has both a byte and a FLOP count')}.</p>`;
   const smfuMissing = [...new Set(v.configs.filter((c) => c.smfu === null).map((c) => `${c.dtype} (${c.smfuReason ?? 'no figure'})`))];
   const util = utilisationSpec(v);
+  const above = v.configs.flatMap((c) => [
+    ...(c.smbuAbove1 ? [`${c.id}: S-MBU ${percent(c.smbu)}: ${c.smbuAbove1}`] : []),
+    ...(c.smfuAbove1 ? [`${c.id}: S-MFU ${percent(c.smfu)}: ${c.smfuAbove1}`] : []),
+  ]);
+  const aboveList = above.length
+    ? `<ul class="above1" id="above-100">${above.map((a) => `<li>above 100%: ${esc(a)}</li>`).join('')}</ul>`
+    : '';
   const sweeps = [
     await figure('throughput', throughputSpec(v), 'Tokens/s (all configs) and time per output token (decode configs, median) versus batch size.'),
     util
       ? await figure('utilisation', util,
-          `S-MBU and S-MFU by MoE-CAP's formulas against the ${v.peaks.source} peaks.` +
-            (smfuMissing.length ? ` <span class="unavailable">S-MFU unavailable for ${smfuMissing.map(esc).join(', ')}.</span>` : ''))
+          `S-MBU and S-MFU by MoE-CAP's formulas against the ${v.peaks.source} peaks (S-MBU: against the read bandwidth measured around each config when the run measured it); ` +
+            'the dashed line is 100%; a triangle marks a point above it.' +
+            (smfuMissing.length ? ` <span class="unavailable">S-MFU unavailable for ${smfuMissing.map(esc).join(', ')}.</span>` : '')) + aboveList
       : `<p class="unavailable" id="utilisation-absent">S-MBU and S-MFU unavailable: ${esc(v.peaks.detail)}.</p>`,
     await figure('experts', expertsSpec(v), 'Distinct experts per layer A measured from the routing (mean over layers), beside the uniform-routing expectation.'),
   ];

@@ -4,6 +4,7 @@
 // number of the file, or arithmetic on two of them that says which (achieved bytes/s and FLOP/s).
 import { SCHEMA_VERSION, validateResults } from '../cap/results';
 import { ReportInputError } from '../errors';
+import { money, sig } from './format';
 
 /** The major schema version this report reads (minor/patch additions are fine). */
 export const SUPPORTED_MAJOR = SCHEMA_VERSION.split('.')[0];
@@ -42,8 +43,14 @@ export interface PeaksView {
   memoryBandwidth: number | null;
   /** bytes/s of the offload (slow) tier, when measured */
   slowTierBandwidth: number | null;
-  /** FLOP/s per dtype the file gives a peak for */
+  /** FLOP/s per dtype the file gives a peak for (OP/s for int8, which int4 also uses) */
   flops: Record<string, number>;
+  /** "projected for <device> from CPU measurements: …" when the peaks are another device's datasheet */
+  projected: string | null;
+  /** what the runner warned about the peaks (spread, age, ISA ordering, quick calibration) */
+  warnings: string[];
+  /** windows behind each measured peak, and the statistic kept */
+  detail2: Record<string, { statistic: string; samples: number }>;
 }
 
 export interface ModelView {
@@ -86,8 +93,16 @@ export interface ConfigView {
   batch: number;
   /** tokens in one pass (decode: batch; prefill: batch × sequence length) */
   tokensPerPass: number;
-  /** fraction of experts on the slow tier; null when the run has no offload option */
-  offloadFraction: number | null;
+  /** fraction of experts resident in memory (what `moecap run --offload` takes; 1 = no offload); null in files without it */
+  residentFraction: number | null;
+  /** timed samples behind the percentiles */
+  samples: number;
+  /** prefill: TTFT p90 and p99 (ms) */
+  ttftP90Ms: number | null;
+  ttftP99Ms: number | null;
+  /** S-MBU / S-MFU above 1: the likely cause the runner recorded */
+  smbuAbove1: string | null;
+  smfuAbove1: string | null;
   tokensPerSecond: number;
   tpotMs: number | null;
   ttftMs: number | null;
@@ -169,8 +184,12 @@ function costBasis(cost: Obj): string | null {
   const i = cost.inputs;
   if (!isObj(i)) return null;
   const p = isObj(i.power) ? i.power : {};
-  const power = p.kind === 'measured' ? `measured power ${numOr(p.watts)} W (${strOr(p.source, '')})` : `TDP model ${numOr(p.watts)} W (${strOr(p.source, '')})`;
-  return `hardware $${numOr(cost.hardwarePriceUsd)} over ${numOr(i.amortisationYears)} years at ${numOr(i.utilisation)} utilisation, ${power}, $${numOr(i.usdPerKWh)}/kWh`;
+  const w = sig(numOr(p.watts));
+  const power = p.kind === 'measured' ? `measured power ${w} W (${strOr(p.source, '')})` : `TDP model ${w} W (${strOr(p.source, '')})`;
+  const lines = Array.isArray(i.components)
+    ? (i.components as Obj[]).map((c) => `${strOr(c.name)} ${typeof c.quantity === 'number' ? `${sig(c.quantity)} ${strOr(c.unit, '')} ` : ''}${money(numOr(c.priceUsd))}`).join(' + ')
+    : null;
+  return `hardware ${money(numOr(cost.hardwarePriceUsd))}${lines ? ` (${lines})` : ''} over ${numOr(i.amortisationYears)} years at ${numOr(i.utilisation)} utilisation, ${power}, $${numOr(i.usdPerKWh)}/kWh`;
 }
 
 function config(c: Obj, taskAccuracy: Obj[] | null): ConfigView {
@@ -192,7 +211,12 @@ function config(c: Obj, taskAccuracy: Obj[] | null): ConfigView {
     dtype: o.dtype as string,
     batch: o.batch as number,
     tokensPerPass: c.tokensPerPass as number,
-    offloadFraction: typeof o.residentFraction === 'number' ? 1 - o.residentFraction : numOr(o.offloadFraction),
+    residentFraction: numOr(o.residentFraction),
+    samples: c.samples as number,
+    ttftP90Ms: isObj(t.ttftSeconds) ? (t.ttftSeconds.p90 as number) * 1e3 : null,
+    ttftP99Ms: isObj(t.ttftSeconds) ? (t.ttftSeconds.p99 as number) * 1e3 : null,
+    smbuAbove1: unavailable(sm) ? null : strOr(sm.above1),
+    smfuAbove1: unavailable(sf) ? null : strOr(sf.above1),
     tokensPerSecond: tps,
     tpotMs: median(t.tpotSeconds),
     ttftMs: median(t.ttftSeconds),
@@ -200,8 +224,8 @@ function config(c: Obj, taskAccuracy: Obj[] | null): ConfigView {
     smbuReason: unavailable(sm) ? sm.reason : null,
     smfu: unavailable(sf) ? null : (sf.value as number),
     smfuReason: unavailable(sf) ? sf.reason : null,
-    achievedBandwidth: unavailable(sm) ? null : (sm.bytesPerSample as number) / pass,
-    achievedFlops: unavailable(sf) ? null : (sf.flopsPerToken as number) * tps,
+    achievedBandwidth: isObj(c.achieved) ? (c.achieved.bytesPerSecond as number) : unavailable(sm) ? null : (sm.bytesPerSample as number) / pass,
+    achievedFlops: isObj(c.achieved) ? (c.achieved.flopsPerSecond as number) : unavailable(sf) ? null : (sf.flopsPerToken as number) * tps,
     peakFlops: unavailable(sf) ? null : (sf.peakFlops as number),
     peakDtype: unavailable(sf) ? null : (sf.peakDtype as string),
     distinctExpertsPerLayer: r.meanDistinctExperts as number,
@@ -280,8 +304,12 @@ export function toResultsView(raw: unknown, name = 'results.json'): ResultsView 
   const p = raw.peaks as Obj;
   const flops: Record<string, number> = {};
   let peaks: PeaksView;
-  if (unavailable(p)) peaks = { source: 'unavailable', detail: p.reason, memoryBandwidth: null, slowTierBandwidth: null, flops };
+  const ranOn = isObj(raw.device) && raw.device.kind === 'gpu' ? (raw.device.name as string) : 'CPU';
+  const proj = isObj(raw.projected) ? `projected for ${raw.projected.device as string} from ${ranOn} measurements: ${raw.projected.method as string}` : null;
+  if (unavailable(p)) peaks = { source: 'unavailable', detail: p.reason, memoryBandwidth: null, slowTierBandwidth: null, flops, projected: null, warnings: [], detail2: {} };
   else {
+    const d2: PeaksView['detail2'] = {};
+    if (isObj(p.detail)) for (const [k, d] of Object.entries(p.detail)) if (isObj(d)) d2[k] = { statistic: strOr(d.statistic, '')!, samples: numOr(d.samples, 0)! };
     for (const [d, f] of Object.entries(p.peakFlops as Obj)) if (typeof f === 'number' && f > 0) flops[d] = f;
     peaks = {
       source: p.kind === 'measured' ? 'calibrated' : 'datasheet',
@@ -289,6 +317,9 @@ export function toResultsView(raw: unknown, name = 'results.json'): ResultsView 
       memoryBandwidth: numOr(p.memoryBandwidth),
       slowTierBandwidth: numOr(p.offloadBandwidth),
       flops,
+      projected: proj,
+      warnings: Array.isArray(p.warnings) ? (p.warnings as unknown[]).filter((x): x is string => typeof x === 'string') : [],
+      detail2: d2,
     };
   }
 

@@ -19,6 +19,9 @@ Napi::Value measured(Napi::Env env, const moecap::Measured& m, const char* unit)
   o.Set("min", m.min);
   o.Set("max", m.max);
   o.Set("unit", unit);
+  Napi::Array samples = Napi::Array::New(env, m.samples.size());
+  for (size_t i = 0; i < m.samples.size(); ++i) samples.Set(uint32_t(i), m.samples[i]);
+  o.Set("samples", samples);
   return o;
 }
 
@@ -97,6 +100,8 @@ Napi::Value Calibrate(const Napi::CallbackInfo& info) {
     opts.read_bytes = size_t(number_option(env, o, "readBytes", 1 << 20, 1ull << 40, double(opts.read_bytes)));
     opts.repeats = int(number_option(env, o, "repeats", 1, 1000, opts.repeats));
     opts.threads = int(number_option(env, o, "threads", 1, 1024, 0));
+    // Milliseconds per compute window: short windows let a caller keep the best of many.
+    opts.compute_seconds = number_option(env, o, "computeMs", 1, 10000, opts.compute_seconds * 1e3) * 1e-3;
     if (o.Has("compute") && !o.Get("compute").IsUndefined()) {
       if (!o.Get("compute").IsBoolean()) throw_js_type(env, moecap::ErrorCode::InvalidOption, "compute must be a boolean");
       opts.compute = o.Get("compute").As<Napi::Boolean>().Value();

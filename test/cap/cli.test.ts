@@ -10,10 +10,11 @@ const LAUNCH = path.join(__dirname, 'launch.js');
 const TINY = ['--preset', 'tiny', '--layers', '2', '--seq', '8', '--steps', '3', '--repeats', '3', '--quiet'];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-cli-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-// An empty profile cache: what these runs print must not depend on an earlier `moecap calibrate` here.
-const ENV: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: path.join(tmp, 'cache') };
+// A profile cache of its own, empty at first: what these runs print must not depend on an earlier
+// `moecap calibrate` here, and a run without a profile takes (and saves) a quick calibration.
+const cache = path.join(tmp, 'cache');
+const ENV: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cache };
 delete ENV.MOECAP_HARDWARE_PROFILE;
-
 function cap(args: string[], opts: { cwd?: string } = {}) {
   return spawnSync(process.execPath, [LAUNCH, ...args], { encoding: 'utf8', cwd: opts.cwd, env: ENV });
 }
@@ -41,6 +42,9 @@ test('a sweep writes results.json (schema-valid) and the MoE-CAP files, and prin
   expect(r.stdout).toMatch(/results in .*results\.json/);
   expect(r.stdout).toMatch(/Pareto frontier/);
   expect(r.stdout).toMatch(/peaks: datasheet h100-sxm/);
+  // a CPU run with another device's peaks is a projection, never filed as that device
+  expect(r.stdout).toMatch(/peaks: projected for h100-sxm from CPU measurements/);
+  expect(r.stdout).toMatch(/^ran on: cpu /m);
   const res = readResults(out);
   expect(validateResults(res)).toEqual([]);
   expect(res.status).toBe('complete');
@@ -57,23 +61,54 @@ test('a sweep writes results.json (schema-valid) and the MoE-CAP files, and prin
   expect(decode1.routing.distinctExperts).toEqual([2, 2]); // one token: A = k
   expect(decode1.samples).toBe(9); // 3 repeats × 3 steps
   expect(res.cap!.phases.prefill!.pareto.frontier.length).toBeGreaterThan(0);
-  const files = fs.readdirSync(path.join(out, 'tiny')).sort();
+  expect(res.projected).toEqual({ device: 'h100-sxm', method: expect.stringMatching(/applied to the bytes, FLOPs and times measured on the CPU/) });
+  expect(res.device.kind).toBe('cpu');
+  for (const c of res.configs) expect(c.achieved.bytesPerSecond).toBeGreaterThan(0);
+  const modelDir = path.join(out, 'moecap', 'tiny'); // <out>/<org>/<model>/, as MoE-CAP writes it
+  const files = fs.readdirSync(modelDir).sort();
+  expect(files.filter((f) => f.startsWith('output_data_') && f.endsWith('.jsonl'))).toHaveLength(4);
+  expect(files.filter((f) => f.startsWith('detailed_results_') && f.endsWith('.jsonl'))).toHaveLength(4);
   expect(files.filter((f) => f.startsWith('cap_metrics_'))).toHaveLength(4); // one per (dtype, batch)
   expect(files.filter((f) => f.startsWith('metrics_'))).toHaveLength(4);
   expect(files.filter((f) => f.startsWith('metadata_'))).toHaveLength(4);
-  const legacy = JSON.parse(fs.readFileSync(path.join(out, 'tiny', files.find((f) => f.startsWith('cap_metrics_moecap-natural-bf16-b4'))!), 'utf8'));
+  const legacy = JSON.parse(fs.readFileSync(path.join(modelDir, files.find((f) => f.startsWith('cap_metrics_moecap-natural-bf16-b4'))!), 'utf8'));
   for (const k of ['prefill_smbu', 'prefill_smfu', 'decoding_smbu', 'decoding_smfu', 'ttft', 'tpot', 'decoding_throughput', 'prefill_tp', 'cost', 'model_name', 'precision', 'gpu_type'])
     expect(legacy).toHaveProperty(k);
-  expect(legacy).toMatchObject({ model_name: 'moecap/tiny', precision: 'bfloat16', gpu_type: '1xh100-sxm', batch_size: 4 });
+  expect(legacy).toMatchObject({ model_name: 'moecap/tiny', precision: 'bfloat16', gpu_type: expect.stringMatching(/^1xCPU-/), batch_size: 4 });
   expect(legacy.ttft).toBeGreaterThan(0);
-  const meta = JSON.parse(fs.readFileSync(path.join(out, 'tiny', files.find((f) => f.startsWith('metadata_'))!), 'utf8'));
+  const meta = JSON.parse(fs.readFileSync(path.join(modelDir, files.find((f) => f.startsWith('metadata_'))!), 'utf8'));
   expect(meta.system_environment.inference_engine).toBe('moecap');
+  expect(meta.hardware).toEqual({ gpu_type: expect.stringMatching(/^CPU-.*-\d+GB$/), num_gpus: 1 });
   expect(fs.readdirSync(out).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+});
+
+test('a first run without a profile takes a quick calibration, says so, and has S-MBU and S-MFU', () => {
+  const c2 = path.join(tmp, 'cache-first');
+  const out = path.join(tmp, 'first');
+  const args = ['run', '--preset', 'tiny', '--layers', '1', '--phase', 'decode', '--steps', '2', '--repeats', '2', '--out', out];
+  const r = spawnSync(process.execPath, [LAUNCH, ...args], { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: c2, MOECAP_HARDWARE_PROFILE: '' } });
+  expect(r.status).toBe(0);
+  expect(r.stderr).toMatch(/no hardware profile for this machine: a quick calibration first/);
+  expect(fs.readdirSync(path.join(c2, 'moecap', 'profiles'))).toHaveLength(1);
+  const res = readResults(out);
+  expect(res.peaks).toMatchObject({ kind: 'measured', source: expect.stringMatching(/quick/) });
+  const c = res.configs[0];
+  expect(c.smbu).toMatchObject({ value: expect.any(Number), bandwidthNow: { before: expect.any(Number), after: expect.any(Number) }, calibrated: expect.any(Object) });
+  expect(c.smfu).toMatchObject({ value: expect.any(Number), peakSamples: expect.any(Number) });
+  expect(r.stdout).toMatch(/peaks: measured .*memory .* GB\/s \(p90 of \d+ windows\), fp32 .* GFLOP\/s \(best of \d+ windows/);
+  fs.rmSync(c2, { recursive: true, force: true });
+});
+
+test('--backend cuda without a usable CUDA backend is refused with the reason (ERR_BACKEND_UNAVAILABLE)', () => {
+  const r = cap(['run', ...TINY, '--backend', 'cuda', '--out', path.join(tmp, 'cuda')]);
+  expect(r.status).toBe(1);
+  expect(r.stderr).toMatch(/ERR_BACKEND_UNAVAILABLE: --backend cuda: the CUDA backend cannot run here: /);
+  expect(fs.existsSync(path.join(tmp, 'cuda', 'results.json'))).toBe(false);
 });
 
 test('--json prints the results object; without peaks S-MBU/S-MFU say why', () => {
   const out = path.join(tmp, 'json');
-  const r = cap(['run', ...TINY, '--phase', 'decode', '--json', '--out', out]);
+  const r = cap(['run', ...TINY, '--phase', 'decode', '--json', '--skip-calibration', '--out', out]);
   expect(r.status).toBe(0);
   const j = JSON.parse(r.stdout) as Results;
   expect(validateResults(j)).toEqual([]);
@@ -112,7 +147,7 @@ test('--task-accuracy feeds the accuracy axis and the MoE-CAP quality field', ()
   expect(cap(['run', ...TINY, '--phase', 'decode', '--dtype', 'f32,bf16', '--task-accuracy', ta, '--out', out]).status).toBe(0);
   const res = readResults(out);
   expect(res.cap!.phases.decode!.points.map((p) => p.accuracy)).toEqual([0.8, 0.7]);
-  const m = fs.readdirSync(path.join(out, 'tiny')).filter((f) => f.startsWith('metrics_')).map((f) => JSON.parse(fs.readFileSync(path.join(out, 'tiny', f), 'utf8')));
+  const m = fs.readdirSync(path.join(out, 'moecap', 'tiny')).filter((f) => f.startsWith('metrics_')).map((f) => JSON.parse(fs.readFileSync(path.join(out, 'moecap', 'tiny', f), 'utf8')));
   expect(m.map((x) => x.quality.acc).sort()).toEqual([0.7, 0.8]);
 });
 
@@ -203,7 +238,7 @@ test('default output folder is ./moecap-results/<timestamp>/', () => {
 test('plain progress lines when not a terminal; threads and capacity factor sweep', () => {
   const out = path.join(tmp, 'progress');
   const r = cap(['run', '--preset', 'tiny', '--layers', '1', '--phase', 'prefill', '--seq', '16', '--batch', '2', '--repeats', '2',
-    '--threads', '1,2', '--capacity-factor', '0,0.5', '--out', out]);
+    '--threads', '1,2', '--capacity-factor', '0,0.5', '--skip-calibration', '--out', out]);
   expect(r.status).toBe(0);
   const lines = r.stderr.trim().split('\n');
   expect(lines).toHaveLength(4);

@@ -1,5 +1,6 @@
 import { raplEnergy } from '../../lib/cap/energy';
-import { costPerMillionTokens, cpuComponents, DEFAULT_PRICES, gpuComponents, mergePrices, powerFrom } from '../../lib/cap/cost';
+import { costPerMillionTokens, DEFAULT_PRICES, gpuComponents, mergePrices, powerFrom } from '../../lib/cap/cost';
+import { cpuBillOfMaterials } from '../../lib/cap/bill_of_materials';
 import { paretoFrontier, type CapPoint } from '../../lib/cap/pareto';
 import { radarScores } from '../../lib/cap/radar';
 
@@ -19,9 +20,10 @@ describe('cost per 1M tokens', () => {
     expect(h.hardwareUsdPerHour).toBeCloseTo(2 * r.hardwareUsdPerHour, 12);
   });
   test('measured power replaces the TDP model, labelled', () => {
-    const p = powerFrom(cpuComponents(DEFAULT_PRICES, 2, 24), 50, 2, 'powercap:package-0');
+    const need = (gb: number) => ({ residentWeightBytes: gb * 1e9, bufferBytes: 0, kvCacheBytes: 0, offloadedBytes: 0 });
+    const p = powerFrom(cpuBillOfMaterials(DEFAULT_PRICES, { cores: 2, need: need(24) }), 50, 2, 'powercap:package-0');
     expect(p).toEqual({ kind: 'measured', watts: 25, source: 'powercap:package-0' });
-    const cpu = cpuComponents(DEFAULT_PRICES, 2, 10);
+    const cpu = cpuBillOfMaterials(DEFAULT_PRICES, { cores: 2, need: need(10) });
     expect(cpu[0].priceUsd).toBe(246);
     expect(cpu[1].priceUsd).toBe(40);
     expect(powerFrom(cpu, null, 1).watts).toBeCloseTo(2 * 3.75 + 10 * 0.375, 12);

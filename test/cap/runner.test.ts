@@ -6,7 +6,7 @@ import { defaultProfilePath, machineKey, type CpuMeasuredProfile } from '../../l
 import { run, type Progress } from '../../lib/cap/runner';
 import { validateResults } from '../../lib/cap/results';
 
-const TINY = { presets: ['tiny'], layers: [1], seqLen: [8], steps: [2], repeats: 2 };
+const TINY = { presets: ['tiny'], layers: [1], seqLen: [8], steps: [2], repeats: 2, calibrateIfMissing: false };
 
 test('resolves to schema-valid results and reports progress in order', async () => {
   const seen: Progress[] = [];
@@ -61,11 +61,19 @@ describe('peaks from a measured profile, price overrides', () => {
     const prices = path.join(dir, 'prices.json');
     fs.writeFileSync(prices, JSON.stringify({ usdPerKWh: 0, cpuPerCore: { priceUsd: 100, powerW: 0, source: 'test' }, dramPerGB: { priceUsd: 0, powerW: 0 } }));
     const r = await run({ presets: ['tiny'], layers: [1], phases: ['decode'], steps: [2], repeats: 2, dtypes: ['f32', 'bf16'], hardwareProfile: f, prices });
+    expect(r.device.kind).toBe('cpu');
+    expect(r.projected).toBeNull();
     expect(r.peaks).toMatchObject({ kind: 'measured', name: 'test-box', memoryBandwidth: 3.3e10 });
     const [f32, bf16] = r.configs;
-    expect(f32.smbu).toMatchObject({ peakBandwidth: 3.3e10, peaks: expect.stringMatching(/^measured: test-box/) });
+    // S-MBU against the read bandwidth measured around the config; the profile's figure kept for comparison
+    expect(f32.smbu).toMatchObject({ peaks: expect.stringMatching(/^read bandwidth measured around this config/), calibrated: { peakBandwidth: 3.3e10, peaks: expect.stringMatching(/^measured: test-box/) } });
     expect(f32.smfu).toMatchObject({ peakFlops: 2.1e11, peakDtype: 'f32' });
-    if ('value' in f32.smbu) expect(f32.smbu.value).toBeCloseTo(f32.smbu.bytesPerSample / f32.timing.passSeconds.median / 3.3e10, 12);
+    if ('value' in f32.smbu && f32.smbu.bandwidthNow) {
+      expect(f32.smbu.peakBandwidth).toBe(Math.max(f32.smbu.bandwidthNow.before, f32.smbu.bandwidthNow.after));
+      expect(f32.smbu.value).toBeCloseTo(f32.smbu.bytesPerSample / f32.timing.passSeconds.median / f32.smbu.peakBandwidth, 12);
+      expect(f32.smbu.calibrated!.value).toBeCloseTo(f32.smbu.bytesPerSample / f32.timing.passSeconds.median / 3.3e10, 12);
+    } else throw new Error('expected S-MBU against the bandwidth measured around the config');
+    expect(f32.achieved.bytesPerSecond).toBeCloseTo(f32.smbu.bytesPerSample / f32.timing.passSeconds.median, 3);
     expect(bf16.smfu).toEqual({ available: false, reason: 'test-box gives no bf16 peak' });
     // cost by hand: 2 cores × $100 over 3 years, no energy price
     if ('usdPer1MTokens' in f32.cost) expect(f32.cost.usdPer1MTokens).toBeCloseTo((200 / (3 * 8760)) * (1e6 / f32.tokensPerSecond) / 3600, 12);

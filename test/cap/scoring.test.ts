@@ -1,7 +1,8 @@
 // The CAP scoring functions (lib/cap/scoring.ts) are pure: the same figures in, the same result out,
 // checked here against the formulas worked by hand.
 import { configCost, offloadFigures, utilisation } from '../../lib/cap/scoring';
-import { costPerMillionTokens, cpuComponents, DEFAULT_PRICES, powerFrom } from '../../lib/cap/cost';
+import { costPerMillionTokens, DEFAULT_PRICES, powerFrom } from '../../lib/cap/cost';
+import { cpuBillOfMaterials } from '../../lib/cap/bill_of_materials';
 import type { PeakSource } from '../../lib/cap/hardware';
 
 const peaks: PeakSource = {
@@ -30,9 +31,11 @@ test('offload figures: means per sample, rates over the counted time', () => {
     .toEqual({ available: false, reason: 'all experts resident (no --offload)' });
 });
 
-test('cost: the CPU share of the machine and the TDP model without an energy counter', () => {
-  const c = configCost(DEFAULT_PRICES, { cores: 2, memoryGB: 16, counters: { available: false, reason: 'none' }, wallSeconds: 3, tokensPerSecond: 5000 });
-  const components = cpuComponents(DEFAULT_PRICES, 2, 16);
+test('cost: the bill of materials the config needs and the TDP model without an energy counter', () => {
+  const need = { residentWeightBytes: 15e9, bufferBytes: 1e9, kvCacheBytes: 0, offloadedBytes: 0 };
+  const c = configCost(DEFAULT_PRICES, { device: { kind: 'cpu', cores: 2 }, need, counters: { available: false, reason: 'none' }, wallSeconds: 3, tokensPerSecond: 5000 });
+  const components = cpuBillOfMaterials(DEFAULT_PRICES, { cores: 2, need });
+  expect(components.map((x) => x.priceUsd)).toEqual([2 * 123, 16 * 4]);
   expect(c).toEqual(costPerMillionTokens({
     components, amortisationYears: DEFAULT_PRICES.amortisationYears, utilisation: DEFAULT_PRICES.utilisation,
     usdPerKWh: DEFAULT_PRICES.usdPerKWh, power: powerFrom(components, null, 3), secondsPer1MTokens: 200,

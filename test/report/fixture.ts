@@ -91,6 +91,7 @@ export const FIXTURE_PLAN: Partial<RunPlan> = {
   dtypes: ['f32', 'bf16'],
   repeats: 3,
   warmup: 1,
+  calibrateIfMissing: false,
 };
 
 /** Runs the CAP runner into a fresh temporary folder (results.json and MoE-CAP files); returns the folder. */

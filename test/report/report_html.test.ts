@@ -229,7 +229,7 @@ test('moecap run --report writes report.html beside results.json', () => {
   const out = fs.mkdtempSync(path.join(require('os').tmpdir(), 'moecap-runrep-'));
   try {
     const bin = path.join(__dirname, '..', '..', 'bin', 'moecap.js');
-    const stdout = execFileSync(process.execPath, [bin, 'run', '--preset', 'tiny', '--phase', 'decode', '--batch', '1,4', '--repeats', '2', '--quiet', '--report', '--out', out], { encoding: 'utf8' });
+    const stdout = execFileSync(process.execPath, [bin, 'run', '--preset', 'tiny', '--phase', 'decode', '--batch', '1,4', '--repeats', '2', '--quiet', '--skip-calibration', '--report', '--out', out], { encoding: 'utf8' });
     expect(stdout).toContain(`report: ${path.join(out, 'report.html')}`);
     const page = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
     expect(page).toMatch(/<svg/);
@@ -237,4 +237,32 @@ test('moecap run --report writes report.html beside results.json', () => {
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
+});
+
+test('a utilisation above 100% is marked on its chart and listed with its cause; the 100% line is drawn', async () => {
+  const r = readResults(dir) as { configs: Array<Record<string, any>>; projected: unknown };
+  const c = r.configs.find((x) => 'value' in x.smbu)!;
+  c.smbu.value = 1.31;
+  c.smbu.above1 = 'the read bandwidth moved during the config (14.0 GB/s before, 10.6 after)';
+  r.projected = { device: 'h100-sxm', method: 'datasheet peaks applied to CPU measurements' };
+  const d = writeResults(r);
+  try {
+    const page = fs.readFileSync((await writeReport(d)).file, 'utf8');
+    const util = figureIn(page, 'utilisation');
+    expect(util).toContain('aria-label="100%"'); // the dashed 100% rule (its description)
+    expect(util).toMatch(new RegExp(`aria-label="${c.id}: S-MBU above 100%: the read bandwidth moved`));
+    expect(page).toMatch(/<ul class="above1" id="above-100"><li>above 100%: [^<]*S-MBU 131%: the read bandwidth moved/);
+    expect(page).toMatch(/<b class="projected">projected for h100-sxm from CPU measurements: /);
+  } finally {
+    fs.rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('the table names the resident fraction as --offload takes it, TTFT p90/p99 with n, money to its precision', () => {
+  expect(html).toContain('resident fraction (--offload)</th>');
+  const pre = view.configs.find((c) => c.phase === 'prefill')!;
+  expect(pre.residentFraction).toBe(1);
+  expect(html).toContain(`${sig(pre.ttftP90Ms)} / ${sig(pre.ttftP99Ms)} (n=${pre.samples}, few)`); // 3 repeats: fewer than 20
+  expect(html).not.toMatch(/\$[\d.]{9,}/); // no $347.10396006400003
+  expect(money(347.10396006400003)).toBe('$347');
 });

@@ -1,15 +1,17 @@
 // `moecap calibrate`: measure (or show the saved) ceilings of this machine.
 import { calibrate, loadProfile, profilePath, saveProfile } from '../../cap/calibrate';
 import type { CpuMeasuredProfile, MeasuredFigure } from '../../cap/hardware';
+import { profileWarnings } from '../../cap/ceilings';
 import type { OptionSpec } from '../args';
 import type { Command } from '../command';
 
 const OPTIONS: OptionSpec[] = [
   { name: 'recalibrate', type: 'boolean', description: 'measure again even if a profile is saved' },
-  { name: 'repeats', type: 'number', description: 'repeats per measurement (median reported)', default: 7 },
+  { name: 'repeats', type: 'number', description: 'windows per unit in each round', default: 3 },
+  { name: 'budget', type: 'number', description: 'seconds the rounds may take (they stop sooner once the best windows agree)', default: 15 },
   { name: 'threads', type: 'number', description: 'threads (default: all CPUs)' },
-  { name: 'read-bytes', type: 'number', description: 'bytes of the buffer read for the bandwidth (default 1 GiB)' },
-  { name: 'file-bytes', type: 'number', description: 'bytes of the scratch file read cold (default 256 MiB)' },
+  { name: 'read-bytes', type: 'number', description: 'bytes of the buffer read for the bandwidth (default: 3× the largest cache, at least 96 MiB)' },
+  { name: 'file-bytes', type: 'number', description: 'bytes of the scratch file read cold (default: 3× the largest cache, at least 96 MiB)' },
   { name: 'offload-dir', type: 'string', description: 'folder whose cold file read is measured (default: the temp folder)' },
   { name: 'profile', type: 'string', description: 'profile file (default: the cache folder, keyed by machine)' },
   { name: 'json', type: 'boolean', description: 'print the profile as JSON' },
@@ -17,7 +19,8 @@ const OPTIONS: OptionSpec[] = [
 
 function fmt(f: MeasuredFigure | undefined, scale: number, unit: string): string {
   if (!f) return 'unavailable (no such instruction at this ISA)';
-  return `${(f.value / scale).toFixed(1)} ${unit}  (median of ${f.repeats}, spread ${(100 * f.spread).toFixed(1)}%)`;
+  const pct = f.percentiles ? `, p10 ${(f.percentiles.p10 / scale).toFixed(1)} p50 ${(f.percentiles.p50 / scale).toFixed(1)}` : '';
+  return `${(f.value / scale).toFixed(1)} ${unit}  (${f.statistic ?? `median of ${f.repeats}`}, spread ${(100 * f.spread).toFixed(1)}%${pct})`;
 }
 
 export const calibrateCommand: Command = {
@@ -34,7 +37,7 @@ async function calibrateAndShow(o: Record<string, unknown>, out: (s: string) => 
   const reused = p !== null;
   if (!p) {
     p = await calibrate({
-      repeats: o.repeats as number, threads: o.threads as number | undefined, offloadDir: o['offload-dir'] as string | undefined,
+      repeats: o.repeats as number, budgetSeconds: o.budget as number, threads: o.threads as number | undefined, offloadDir: o['offload-dir'] as string | undefined,
       readBytes: o['read-bytes'] as number | undefined, fileBytes: o['file-bytes'] as number | undefined,
     });
     saveProfile(p, file);
@@ -51,5 +54,6 @@ async function calibrateAndShow(o: Record<string, unknown>, out: (s: string) => 
   out(`bf16 dot peak      ${fmt(p.peakFlops.bf16, 1e9, 'GFLOP/s')}\n`);
   out(`int8 dot peak      ${fmt(p.peakFlops.int8, 1e9, 'GOP/s')}\n`);
   out(`offload file read  ${fmt(p.offloadReadBandwidth, 1e9, 'GB/s')}  (cold: page cache dropped per repeat)\n`);
+  for (const w of profileWarnings(p)) out(`warning: ${w.message}\n`);
   return 0;
 }

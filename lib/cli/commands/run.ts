@@ -30,7 +30,10 @@ const OPTIONS: OptionSpec[] = [
   { name: 'warmup', type: 'number', description: 'untimed samples first', default: DEFAULT_PLAN.warmup },
   { name: 'fidelity-tokens', type: 'number', description: 'tokens checked against the fp64 reference', default: DEFAULT_PLAN.fidelityTokens },
   { name: 'seed', type: 'number', description: 'weight and input seed', default: DEFAULT_PLAN.seed },
-  { name: 'hardware', type: 'string', description: 'datasheet peaks: h100-sxm, h100-pcie, h200, a100-sxm, a100-pcie, rtx-4090, a6000, l40s' },
+  { name: 'hardware', type: 'string', description: 'datasheet peaks (h100-sxm, h100-pcie, h200, a100-sxm, a100-pcie, rtx-4090, a6000, l40s): a projection on the CPU backend; with --backend cuda, the GPU that runs' },
+  { name: 'backend', type: 'string', description: 'where the layers run: cpu, cuda (refused with the reason when CUDA is unusable)', default: DEFAULT_PLAN.backend },
+  { name: 'skip-calibration', type: 'boolean', description: 'with no hardware profile, do not take the quick calibration (S-MBU/S-MFU unavailable)' },
+  { name: 'no-bandwidth-check', type: 'boolean', description: 'do not measure the read bandwidth around each config (S-MBU against the profile)' },
   { name: 'hardware-profile', type: 'string', description: 'measured peaks from `moecap calibrate` (JSON)' },
   { name: 'prices', type: 'string', description: 'JSON overriding the cost assumptions' },
   { name: 'task-accuracy', type: 'string', description: 'JSON {task, accuracy, source} from a full-model evaluation' },
@@ -48,7 +51,8 @@ const SUMMARY =
   'Writes results.json (schema/results.schema.json) and MoE-CAP files (cap_metrics_*, metrics_*, metadata_*).';
 
 const PLAN_FLAGS = ['preset', 'layers', 'phase', 'batch', 'seq', 'steps', 'dtype', 'threads', 'capacity-factor', 'offload', 'offload-policy', 'cold', 'skew', 'trace',
-  'repeats', 'budget', 'warmup', 'fidelity-tokens', 'seed', 'hardware', 'hardware-profile', 'prices', 'task-accuracy', 'radar'];
+  'repeats', 'budget', 'warmup', 'fidelity-tokens', 'seed', 'hardware', 'hardware-profile', 'prices', 'task-accuracy', 'radar', 'backend',
+  'skip-calibration', 'no-bandwidth-check'];
 
 export function timestampFolder(d = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');
@@ -84,6 +88,9 @@ export function planFromArgs(o: Record<string, unknown>): Partial<RunPlan> {
     prices: file('prices'),
     taskAccuracy: file('task-accuracy'),
     radarMethod: o.radar as RunPlan['radarMethod'],
+    backend: o.backend as RunPlan['backend'],
+    calibrateIfMissing: !o['skip-calibration'],
+    bandwidthCheck: !o['no-bandwidth-check'],
   };
 }
 
@@ -120,7 +127,11 @@ export const runCommand: Command = {
       process.on('SIGINT', onSigint);
       let results;
       try {
-        results = await run(plan, { outDir, resume: resume !== undefined, signal: ac.signal, onProgress: (p) => sink.update(p) });
+        const quiet = Boolean(o.quiet) || Boolean(o.json);
+        results = await run(plan, {
+          outDir, resume: resume !== undefined, signal: ac.signal, onProgress: (p) => sink.update(p),
+          onNotice: (m) => { if (!quiet) io.err(m + '\n'); },
+        });
       } finally {
         sink.stop();
       }

@@ -11,17 +11,17 @@ export const CHART_CONFIG: Config = {
   range: { category: { scheme: 'tableau10' } },
 };
 
-/** One line per series in the sweep charts: dtype, offload fraction (when the run has one), and phase when the file mixes them. */
+/** One line per series in the sweep charts: dtype, resident fraction (when a config offloads), and phase when the file mixes them. */
 export function seriesName(c: ConfigView, mixedPhases: boolean, mixedPresets = false): string {
   const parts = mixedPresets ? [c.preset, c.dtype] : [c.dtype];
-  if (c.offloadFraction !== null) parts.push(`offload ${c.offloadFraction}`);
+  if (c.residentFraction !== null && c.residentFraction < 1) parts.push(`resident ${c.residentFraction}`);
   if (mixedPhases) parts.push(c.phase);
   return parts.join(' · ');
 }
 
 export function seriesTitle(configs: ConfigView[]): string {
   const parts = mixedPresets(configs) ? ['preset', 'dtype'] : ['dtype'];
-  if (configs.some((c) => c.offloadFraction !== null)) parts.push('offload');
+  if (configs.some((c) => c.residentFraction !== null && c.residentFraction < 1)) parts.push('resident fraction');
   if (mixedPhases(configs)) parts.push('phase');
   return parts.join(' · ');
 }

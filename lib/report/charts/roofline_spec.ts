@@ -12,8 +12,9 @@ interface CeilingRow {
   flops: number;
 }
 
-/** Null when no config has both achieved figures (no peaks, so no byte and FLOP counts in the file). */
+/** Null without ceilings (no peaks) or when no config has both achieved figures. */
 export function rooflineSpec(view: ResultsView): TopLevelSpec | null {
+  if (view.peaks.source === 'unavailable') return null;
   const mixed = mixedPhases(view.configs);
   const presets = mixedPresets(view.configs);
   const bw = view.peaks.memoryBandwidth;
@@ -39,13 +40,20 @@ export function rooflineSpec(view: ResultsView): TopLevelSpec | null {
   const lo = Math.min(...xs, ...ridges) / 4;
   const hi = Math.max(...xs, ...ridges) * 4;
   const ceilings: CeilingRow[] = [];
-  const slope = (name: string, b: number) =>
-    ceilings.push({ ceiling: name, intensity: lo, flops: b * lo }, { ceiling: name, intensity: hi, flops: b * hi });
+  // A bandwidth diagonal stops where it meets the highest compute roof (or runs across without one);
+  // each compute roof starts where the memory diagonal meets it.
+  const topRoof = peaks.length ? Math.max(...peaks.map(([, f]) => f)) : null;
+  const slope = (name: string, b: number) => {
+    const end = topRoof === null ? hi : Math.min(hi, topRoof / b);
+    ceilings.push({ ceiling: name, intensity: lo, flops: b * lo }, { ceiling: name, intensity: end, flops: b * end });
+  };
   if (bw !== null) slope(`memory ${si(bw, 'B/s')}`, bw);
-  if (view.peaks.slowTierBandwidth !== null) slope(`slow tier ${si(view.peaks.slowTierBandwidth, 'B/s')}`, view.peaks.slowTierBandwidth);
+  const offloaded = view.configs.some((c) => c.residentFraction !== null && c.residentFraction < 1);
+  if (offloaded && view.peaks.slowTierBandwidth !== null) slope(`slow tier ${si(view.peaks.slowTierBandwidth, 'B/s')}`, view.peaks.slowTierBandwidth);
   for (const [dtype, f] of peaks) {
-    const name = `${dtype} peak ${si(f, 'FLOP/s')}`;
-    ceilings.push({ ceiling: name, intensity: lo, flops: f }, { ceiling: name, intensity: hi, flops: f });
+    const name = dtype === 'int8' ? `int8/int4 peak ${si(f, 'OP/s')}` : `${dtype} peak ${si(f, 'FLOP/s')}`;
+    const start = bw === null ? lo : Math.max(lo, f / bw);
+    ceilings.push({ ceiling: name, intensity: start, flops: f }, { ceiling: name, intensity: hi, flops: f });
   }
   const ys = points.map((p) => p.flops);
   const yLo = Math.min(...ys) / 4;

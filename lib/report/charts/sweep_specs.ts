@@ -52,20 +52,47 @@ export function throughputSpec(view: ResultsView): TopLevelSpec {
   return { $schema: SCHEMA, config: CHART_CONFIG, hconcat: panels } as unknown as TopLevelSpec;
 }
 
+/**
+ * A utilisation panel: a line per series, a dashed 100% rule, and a triangle on each point above
+ * it (its hover text carries the cause the runner recorded). The y scale always shows 100%.
+ */
+function utilisationPanel(values: Row[], field: string, title: string, legend: string) {
+  const data = values.filter((r) => r[field] !== null);
+  const top = Math.max(1.1, ...data.map((r) => (r[field] as number) * 1.1));
+  const x = { field: 'batch', type: 'quantitative', title: 'batch size', scale: { type: 'log' } };
+  const y = { field, type: 'quantitative', title, axis: { format: '.0%' }, scale: { domain: [0, top] } };
+  const color = { field: 'series', type: 'nominal', title: legend };
+  return {
+    title: `${title} vs batch`,
+    width: W,
+    height: H,
+    layer: [
+      { data: { values: data }, mark: { type: 'line', strokeWidth: 2, aria: false }, encoding: { x, y, color } },
+      { data: { values: data }, mark: { type: 'point', filled: true, size: 50 }, encoding: { x, y, color, description: { field: 'description' } } },
+      { data: { values: [{ full: 1, label: '100%' }] }, mark: { type: 'rule', strokeDash: [5, 4], color: '#b35900' },
+        encoding: { y: { field: 'full', type: 'quantitative', scale: { domain: [0, top] } }, description: { field: 'label' } } },
+      { data: { values: data.filter((r) => (r[field] as number) > 1) }, mark: { type: 'point', shape: 'triangle-up', filled: true, size: 160, color: '#b35900' },
+        encoding: { x, y, description: { field: `${field}Above` } } },
+    ],
+  };
+}
+
 /** Null when neither S-MBU nor S-MFU is available for any config (no peaks). */
 export function utilisationSpec(view: ResultsView): TopLevelSpec | null {
   if (view.configs.every((c) => c.smbu === null && c.smfu === null)) return null;
   const values = rows(view, (c) => ({
     smbu: c.smbu,
     smfu: c.smfu,
+    smbuAbove: `${c.id}: S-MBU above 100%: ${c.smbuAbove1 ?? 'above the ceiling'}`,
+    smfuAbove: `${c.id}: S-MFU above 100%: ${c.smfuAbove1 ?? 'above the ceiling'}`,
     description: describe(c, `S-MBU ${c.smbu === null ? 'unavailable' : (100 * c.smbu).toPrecision(3) + '%'}, S-MFU ${c.smfu === null ? 'unavailable' : (100 * c.smfu).toPrecision(3) + '%'}`),
   }));
   return {
     $schema: SCHEMA,
     config: CHART_CONFIG,
     hconcat: [
-      panel(values, 'smbu', 'S-MBU vs batch', 'S-MBU', '.1%', 'batch', 'batch size', seriesTitle(view.configs)),
-      panel(values, 'smfu', 'S-MFU vs batch', 'S-MFU', '.1%', 'batch', 'batch size', seriesTitle(view.configs)),
+      utilisationPanel(values, 'smbu', 'S-MBU', seriesTitle(view.configs)),
+      utilisationPanel(values, 'smfu', 'S-MFU', seriesTitle(view.configs)),
     ],
   } as unknown as TopLevelSpec;
 }

@@ -18,6 +18,7 @@ namespace moecap {
 Measured summarise_samples(std::vector<double> v) {
   Measured m;
   m.available = true;
+  m.samples = v;
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   m.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);

@@ -21,6 +21,7 @@ struct CalibrateOptions {
 struct Measured {
   bool available = false;  // false: no such unit at this ISA
   double median = 0, min = 0, max = 0;
+  std::vector<double> samples;  // every window's figure, in the order measured
 };
 
 struct CalibrateResult {
@@ -36,6 +37,6 @@ struct CalibrateResult {
 };
 
 CalibrateResult calibrate(const CalibrateOptions& options);
-Measured summarise_samples(std::vector<double> samples);  // median, min, max
+Measured summarise_samples(std::vector<double> samples);  // median, min, max, and the samples
 
 }  // namespace moecap
