@@ -67,6 +67,10 @@ function configFor(a: RunAnalysis, ph: PhaseAnalysis, model: ModelShape, index: 
       source: `measured by MoE-CAP (server-side forward-pass latency) on ${eng.name ?? 'the engine'}; one sample per forward pass in its detailed_results`,
     },
     tokensPerSecond: tokens / seconds,
+    achieved: {
+      bytesPerSecond: ph.ours.reduce((s, o) => s + o.bytes, 0) / seconds,
+      flopsPerSecond: (tokens / seconds) * ph.ours[0].flopsPerToken,
+    },
     routing: {
       distinctExperts: [activation],
       meanDistinctExperts: activation,
@@ -125,6 +129,8 @@ export function buildResults(analyses: RunAnalysis[], model: ModelShape, prices:
       backend: `${eng.name ?? 'engine'}${eng.version ? ` ${eng.version}` : ''}, measured by MoE-CAP; S-MBU/S-MFU/cost recomputed by moecap analyze`,
     },
     peaks: peaksFromDatasheet(first.datasheet),
+    device: { kind: 'gpu', name: first.run.gpuName ?? first.datasheet.name, count: Math.max(1, first.run.numGpus) },
+    projected: null,
     prices,
     taskAccuracy,
     configs,
