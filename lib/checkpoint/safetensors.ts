@@ -75,14 +75,19 @@ export function parseSafetensorsHeader(file: string, headerBytes: Buffer, fileSi
   return validateSafetensorsHeader(file, json, 8 + headerBytes.length, fileSize);
 }
 
+/** Parses and validates a safetensors header of a file of `size` bytes read through `fetch`. */
+export function parseSafetensors(file: string, size: number, fetch: (offset: number, length: number) => Buffer): SafetensorsFile {
+  if (size < 8) throw corrupt(file, `${size} bytes: too short for a safetensors header length`);
+  const n = fetch(0, 8).readBigUInt64LE(0);
+  if (n > BigInt(SAFETENSORS_MAX_HEADER)) throw corrupt(file, `header length ${n} exceeds the ${SAFETENSORS_MAX_HEADER}-byte limit`);
+  if (n + 8n > BigInt(size)) throw corrupt(file, `header length ${n} runs past the end of the file (${size} bytes; truncated?)`);
+  return parseSafetensorsHeader(file, fetch(8, Number(n)), size);
+}
+
 export function readSafetensorsFile(file: string): SafetensorsFile {
   const { fd, size } = openForRead(file);
   try {
-    if (size < 8) throw corrupt(file, `${size} bytes: too short for a safetensors header length`);
-    const n = readRange(fd, file, 0, 8, 'the header length').readBigUInt64LE(0);
-    if (n > BigInt(SAFETENSORS_MAX_HEADER)) throw corrupt(file, `header length ${n} exceeds the ${SAFETENSORS_MAX_HEADER}-byte limit`);
-    if (n + 8n > BigInt(size)) throw corrupt(file, `header length ${n} runs past the end of the file (${size} bytes; truncated?)`);
-    return parseSafetensorsHeader(file, readRange(fd, file, 8, Number(n), 'the header'), size);
+    return parseSafetensors(file, size, (offset, length) => readRange(fd, file, offset, length, 'the safetensors header'));
   } finally {
     fs.closeSync(fd);
   }

@@ -141,6 +141,9 @@ export interface GgufTensor {
   dims: number[];
   type: DiskDType;
   bytes: Buffer;
+  /** Overrides for malformed files: the data offset and ggml type id written in the tensor info. */
+  offset?: number;
+  typeId?: number;
 }
 
 const GGML_TYPE_ID: Record<DiskDType, number> = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 };
@@ -182,7 +185,7 @@ export function ggufBytes(kvs: GgufKv[], tensors: GgufTensor[], alignment = 32):
   const datas: Buffer[] = [];
   let at = 0;
   for (const t of tensors) {
-    head.push(ggufString(t.name), u32b(t.dims.length), ...t.dims.map((d) => u64b(d)), u32b(GGML_TYPE_ID[t.type]), u64b(at));
+    head.push(ggufString(t.name), u32b(t.dims.length), ...t.dims.map((d) => u64b(d)), u32b(t.typeId ?? GGML_TYPE_ID[t.type]), u64b(t.offset ?? at));
     const pad = (alignment - (t.bytes.length % alignment)) % alignment;
     datas.push(t.bytes, Buffer.alloc(pad));
     at += t.bytes.length + pad;
