@@ -157,3 +157,26 @@ describe('GGUF v3 checkpoints against each family reference', () => {
       expect(d.tensors.find((t: { name: string }) => t.name.endsWith('ffn_down_exps.weight'))).toMatchObject({ shape: [c.spec.E, H, F], dtype: c.dt });
     });
 });
+
+describe('moecap inspect on the command line', () => {
+  const BIN = path.join(__dirname, '..', '..', 'bin', 'moecap.js');
+  test('text output names the family, layers, shapes and dtypes; a corrupt file exits 1 with its name', () => {
+    const { execFileSync, spawnSync } = require('child_process') as typeof import('child_process');
+    const s: RefSpec = { family: 'deepseek_v3', H: 16, F: 8, E: 8, k: 2, nGroup: 4, topkGroup: 2, sharedF: 8 };
+    const dir = path.join(tmp, 'cli-dsv3');
+    const cfg = { ...hfBase('DeepseekV3ForCausalLM', s, 3), moe_intermediate_size: 8, n_routed_experts: 8, n_shared_experts: 1, first_k_dense_replace: 1, n_group: 4, topk_group: 2 };
+    buildSafetensors(dir, s, cfg, [1, 2], () => 'BF16', rng(8));
+    const out = execFileSync(process.execPath, [BIN, 'inspect', dir], { encoding: 'utf8' });
+    expect(out).toMatch(/architecture\s+DeepseekV3ForCausalLM \(family deepseek_v3\)/);
+    expect(out).toMatch(/layers\s+3: MoE 1-2; dense \(skipped\) 0/);
+    expect(out).toMatch(/H 16, F 8, E 8, k 2/);
+    expect(out).toMatch(/model\.layers\.1\.mlp\.experts\.0\.down_proj\.weight\s+\[16, 8\] BF16/);
+    expect(out).not.toMatch(/experts\.1\.down_proj/);
+    expect(out).toMatch(/bytes\/expert\s+768 B/);
+    fs.writeFileSync(path.join(dir, 'model.safetensors'), Buffer.alloc(4));
+    const r = spawnSync(process.execPath, [BIN, 'inspect', dir], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/model\.safetensors: 4 bytes: too short/);
+    expect(spawnSync(process.execPath, [BIN, 'inspect'], { encoding: 'utf8' }).status).toBe(2);
+  });
+});
