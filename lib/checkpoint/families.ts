@@ -370,6 +370,8 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
         rule = `sigmoid${bias ? '; selection on score + exp_probs_b' : ''}${groups ? `; ${nGroup} groups by top-2 sum, best ${keep} kept` : ''}; top-k; unbiased scores${renormalize ? ', renormalised' : ''} × ${scaling}`;
       } else if (gating === 1) {
         if (nGroup > 1 && keep < nGroup) throw notSupported(`${file}: DeepSeek-V2 group-limited routing scores a group by its best expert (max); the engine scores a group by its top-2 sum`);
+        // As the V2 modelling code: normalise *or* scale (llama.cpp would do both).
+        if (renormalize) scaling = 1;
         rule = `softmax, top-k${renormalize ? ', renormalise' : ''} × ${scaling}`;
       } else throw notSupported(`${file}: ${key('expert_gating_func')} ${gating} (1 softmax and 2 sigmoid are known)`);
       if (Fs > 0) rule += `; ${nShared} shared expert(s)`;

@@ -118,6 +118,13 @@ describe('safetensors checkpoints against each family reference', () => {
     const ok = await createMoeLayer({ checkpoint: dir, layer: 0, topK: 2, hidden: 24, dtype: 'bf16' });
     expect(ok.info()).toMatchObject({ topK: 2, hidden: 24, experts: 6, dtype: 'bf16' });
     ok.close();
+    // The same layer with its routed experts in the offload tier gives the same output.
+    const x = Float32Array.from(randomArray(rng(5), 5 * 24, 1));
+    const resident = await createMoeLayer({ checkpoint: dir, layer: 1, threads: 1 });
+    const offloaded = await createMoeLayer({ checkpoint: dir, layer: 1, threads: 1, offload: { capacity: 2, path: path.join(tmp, 'mixtral-l1.bin') } });
+    expect(Array.from((await offloaded.forward(x)).output)).toEqual(Array.from((await resident.forward(x)).output));
+    resident.close();
+    offloaded.close();
     await expect(createMoeLayer({ checkpoint: dir, layer: 0, topK: 3 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/topK 3 .* topK 2/) });
     await expect(createMoeLayer({ checkpoint: dir, layer: 0, scoring: 'sigmoid' })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/"sigmoid".*"softmax"/) });
     await expect(createMoeLayer({ checkpoint: dir, layer: 5 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
