@@ -8,8 +8,8 @@ import { loadAddon } from '../native/loader';
 import { callNative } from '../native/call';
 import type { ExplicitWeights, MoeLayerOptions } from '../moe_layer';
 import { planFromGguf, planFromHfConfig, type FamilyPlan, type LayerSources, type TensorSlice } from './families';
-import { ggufTensorMap, readGgufFile } from './gguf';
-import { readSafetensorsCheckpoint } from './safetensors';
+import { GGML_TYPES, ggufTensorMap, readGgufFile } from './gguf';
+import { readSafetensorsCheckpoint, SAFETENSORS_DTYPE_BYTES } from './safetensors';
 import type { TensorEntry, TensorMap } from './tensor_map';
 
 export interface Checkpoint {
@@ -86,8 +86,8 @@ function sameShape(a: number[], b: number[]): boolean {
   return x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
-/** Checks the layer index and every tensor the layer needs (present, shape, readable dtype) before reading. */
-export function checkLayer(ck: Checkpoint, layer: number): LayerSources {
+/** Checks the layer index and every tensor the layer needs (present, shape; with `readable`, a dtype the reader converts). */
+export function checkLayer(ck: Checkpoint, layer: number, readable = true): LayerSources {
   const plan = ck.plan;
   if (!Number.isInteger(layer) || layer < 0 || layer >= plan.layers)
     throw new MoecapRangeError('ERR_INVALID_OPTION', `layer must be an integer in [0, ${plan.layers - 1}] (${ck.path} has ${plan.layers} layers), got ${layer}`);
@@ -99,7 +99,7 @@ export function checkLayer(ck: Checkpoint, layer: number): LayerSources {
     if (!t) throw new MoecapError('ERR_CORRUPT_FILE', `${ck.format === 'gguf' ? ck.files[0] : ck.path}: tensor ${want.tensor} (layer ${layer}) is missing`);
     if (!sameShape(t.shape, want.shape))
       throw new MoecapError('ERR_CORRUPT_FILE', `${t.file}: tensor ${want.tensor} has shape [${t.shape.join(', ')}] but ${path.basename(ck.configFile)} implies [${want.shape.join(', ')}]`);
-    if (!(READABLE_DTYPES as readonly string[]).includes(t.dtype))
+    if (readable && !(READABLE_DTYPES as readonly string[]).includes(t.dtype))
       throw new MoecapError('ERR_INVALID_OPTION', `not yet supported: ${t.file}: tensor ${want.tensor} is ${t.dtype} (readable: ${READABLE_DTYPES.join(', ')})`);
   }
   return sources;
@@ -121,10 +121,14 @@ interface ReaderAddon {
   readTensorElements(file: string, offset: number, dtype: string, elements: number, out: Float32Array, outOffset: number, tensor: string): void;
 }
 
+/** On-disk bytes of one row (last dimension) of `t`, for any dtype its container knows. */
 export function rowBytes(t: TensorEntry): number {
   const rowLen = t.shape.length ? t.shape[t.shape.length - 1] : 1;
-  return t.dtype === 'Q8_0' ? (rowLen / 32) * 34 : rowLen * (t.dtype === 'F32' ? 4 : 2);
+  const block = GGML_BLOCKS.get(t.dtype);
+  if (block && !(t.dtype in SAFETENSORS_DTYPE_BYTES)) return (rowLen / block.block) * block.bytes;
+  return rowLen * (SAFETENSORS_DTYPE_BYTES[t.dtype] ?? block!.bytes);
 }
+const GGML_BLOCKS = new Map(Object.values(GGML_TYPES).map((t) => [t.name, t]));
 
 /** Reads the slices, in order, into one Float32Array of `elements` values. */
 function readSlices(ck: Checkpoint, slices: TensorSlice[], elements: number): Float32Array {

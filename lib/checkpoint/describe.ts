@@ -37,7 +37,7 @@ export interface CheckpointDescription {
 export function describeCheckpoint(ck: Checkpoint): CheckpointDescription {
   const p = ck.plan;
   const first = p.moeLayers[0];
-  const src = checkLayer(ck, first);
+  const src = checkLayer(ck, first, false);
   const bytes = (slices: TensorSlice[]) => slices.reduce((a, s) => a + s.rows * rowBytes(ck.tensors.get(s.tensor)!), 0);
   const bytesPerExpert = (bytes(src.gate) + bytes(src.up) + bytes(src.down)) / p.experts;
   return {

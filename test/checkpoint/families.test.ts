@@ -122,7 +122,10 @@ describe('safetensors checkpoints against each family reference', () => {
     const x = Float32Array.from(randomArray(rng(5), 5 * 24, 1));
     const resident = await createMoeLayer({ checkpoint: dir, layer: 1, threads: 1 });
     const offloaded = await createMoeLayer({ checkpoint: dir, layer: 1, threads: 1, offload: { capacity: 2, path: path.join(tmp, 'mixtral-l1.bin') } });
-    expect(Array.from((await offloaded.forward(x)).output)).toEqual(Array.from((await resident.forward(x)).output));
+    const viaTier = await offloaded.forward(x);
+    expect(offloaded.info().offload).toMatchObject({ capacity: 2 });
+    expect(viaTier.stats.offload!.loads).toBeGreaterThan(0);
+    expect(Array.from(viaTier.output)).toEqual(Array.from((await resident.forward(x)).output));
     resident.close();
     offloaded.close();
     await expect(createMoeLayer({ checkpoint: dir, layer: 0, topK: 3 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/topK 3 .* topK 2/) });
@@ -148,6 +151,15 @@ describe('GGUF v3 checkpoints against each family reference', () => {
         ['deepseek2.expert_feed_forward_length', 'u32', F], ['deepseek2.expert_shared_count', 'u32', 1], ['deepseek2.leading_dense_block_count', 'u32', 1],
         ['deepseek2.expert_gating_func', 'u32', 2], ['deepseek2.expert_weights_norm', 'bool', true], ['deepseek2.expert_weights_scale', 'f32', 2.5],
         ['deepseek2.expert_group_count', 'u32', 4], ['deepseek2.expert_group_used_count', 'u32', 2],
+      ],
+      blocks: 2, layers: [1], layer: 1,
+    },
+    {
+      name: 'deepseek2 (V2 rules), softmax, scaled, two shared experts, leading dense block', arch: 'deepseek2',
+      spec: { family: 'deepseek_v2', H, F, E: 6, k: 2, normTopkProb: false, routedScalingFactor: 1.5, sharedF: 2 * F }, dt: 'BF16',
+      kv: [
+        ['deepseek2.expert_feed_forward_length', 'u32', F], ['deepseek2.expert_shared_count', 'u32', 2], ['deepseek2.leading_dense_block_count', 'u32', 1],
+        ['deepseek2.expert_gating_func', 'u32', 1], ['deepseek2.expert_weights_norm', 'bool', false], ['deepseek2.expert_weights_scale', 'f32', 1.5],
       ],
       blocks: 2, layers: [1], layer: 1,
     },
@@ -186,4 +198,21 @@ describe('moecap inspect on the command line', () => {
     expect(r.stderr).toMatch(/model\.safetensors: 4 bytes: too short/);
     expect(spawnSync(process.execPath, [BIN, 'inspect'], { encoding: 'utf8' }).status).toBe(2);
   });
+});
+
+test('GGUF k-quant experts: inspect describes them, loading refuses the dtype by name', async () => {
+  const { ggufBytes } = await import('./writers');
+  const H = 256, F = 256, E = 2;
+  const q4k = (dims: number[]) => Buffer.alloc((dims.reduce((a, b) => a * b, 1) / 256) * 144, 0x11);
+  const f = path.join(tmp, 'q4k.gguf');
+  const router = { name: 'blk.0.ffn_gate_inp.weight', dims: [H, E], type: 'F32' as const, bytes: Buffer.alloc(H * E * 4) };
+  const exps = (n: string, dims: number[]) => ({ name: `blk.0.${n}.weight`, dims, type: 'F32' as const, typeId: 12, bytes: q4k(dims) });
+  fs.writeFileSync(f, ggufBytes(
+    [['general.architecture', 'string', 'qwen3moe'], ['qwen3moe.block_count', 'u32', 1], ['qwen3moe.embedding_length', 'u32', H], ['qwen3moe.expert_count', 'u32', E], ['qwen3moe.expert_used_count', 'u32', 1]],
+    [router, exps('ffn_gate_exps', [H, F, E]), exps('ffn_up_exps', [H, F, E]), exps('ffn_down_exps', [F, H, E])],
+  ));
+  const d = await inspectJson(f);
+  expect(d.bytesPerExpert).toBe(((3 * F * H) / 256) * 144);
+  expect(d.tensors.find((t: { name: string }) => t.name === 'blk.0.ffn_up_exps.weight')).toMatchObject({ dtype: 'Q4_K', shape: [E, F, H] });
+  await expect(createMoeLayer({ checkpoint: f, layer: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/not yet supported: .*q4k\.gguf: tensor blk\.0\.ffn_gate_exps\.weight is Q4_K/) });
 });
