@@ -114,7 +114,9 @@ describe('safetensors checkpoints against each family reference', () => {
   });
 
   test('options that agree pass; one that contradicts names both values', async () => {
-    const dir = path.join(tmp, 'mixtral');
+    const s: RefSpec = { family: 'mixtral', H: 24, F: 20, E: 6, k: 2 };
+    const dir = path.join(tmp, 'mixtral-options');
+    buildSafetensors(dir, s, { ...hfBase('MixtralForCausalLM', s, 2), intermediate_size: 20, num_local_experts: 6 }, [0, 1], () => 'BF16', rng(10));
     const ok = await createMoeLayer({ checkpoint: dir, layer: 0, topK: 2, hidden: 24, dtype: 'bf16' });
     expect(ok.info()).toMatchObject({ topK: 2, hidden: 24, experts: 6, dtype: 'bf16' });
     ok.close();
