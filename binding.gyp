@@ -55,6 +55,7 @@
         "native/core/experts/expert_ffn.cc",
         "native/core/layer/moe_layer.cc",
         "native/core/layer/moe_layer_reference.cc",
+        "native/core/checkpoint/tensor_reader.cc",
         "native/core/offload/xxhash64.cc",
         "native/core/offload/expert_file.cc",
         "native/core/offload/prefetcher.cc",
@@ -77,7 +78,8 @@
         "native/binding/moe_model_wrap.cc",
         "native/binding/counters_wrap.cc",
         "native/binding/backend_info.cc",
-        "native/binding/cache_replay_wrap.cc"
+        "native/binding/cache_replay_wrap.cc",
+        "native/binding/checkpoint_wrap.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

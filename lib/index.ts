@@ -3,6 +3,7 @@ export {
   systemInfo,
   MoeLayer,
   type MoeLayerOptions,
+  type CheckpointLayerOptions,
   type ExplicitWeights,
   type SeededWeights,
   type ForwardResult,

@@ -5,6 +5,7 @@ import { MoecapTypeError } from './errors';
 import { loadAddon } from './native/loader';
 import { callNative } from './native/call';
 import type { NativeMoeLayer } from './native/types';
+import { resolveCheckpointOptions, type CheckpointLayerOptions } from './checkpoint/checkpoint';
 import type {
   CachePolicy,
   DType,
@@ -35,6 +36,7 @@ export type {
   Scoring,
   SystemInfo,
 } from './types';
+export type { CheckpointLayerOptions } from './checkpoint/checkpoint';
 
 /** Master weights in Hugging Face layout, fp32, row-major. */
 export interface ExplicitWeights {
@@ -176,11 +178,17 @@ export class MoeLayer {
   }
 }
 
-export async function createMoeLayer(options: MoeLayerOptions): Promise<MoeLayer> {
+/**
+ * Creates a layer from explicit or seeded weights, or from one MoE layer of a checkpoint
+ * (`{ checkpoint, layer }`: shapes, routing and weights come from the file; the layer's fp32
+ * weights are read into memory).
+ */
+export async function createMoeLayer(options: MoeLayerOptions | CheckpointLayerOptions): Promise<MoeLayer> {
   if (options === null || typeof options !== 'object') throw new MoecapTypeError('ERR_INVALID_ARGUMENT', 'options must be an object');
+  if ('checkpoint' in options && options.checkpoint !== undefined) options = resolveCheckpointOptions(options as CheckpointLayerOptions);
   const addon = loadAddon();
   const native = await callNative(() => addon.createLayer(options));
-  return new MoeLayer(native, options);
+  return new MoeLayer(native, options as MoeLayerOptions);
 }
 
 export function systemInfo(): SystemInfo {

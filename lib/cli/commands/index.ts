@@ -10,5 +10,6 @@ import { reportCommand } from './report';
 import { analyzeCommand } from './analyze';
 import { traceCommand } from './trace';
 import { planCacheCommand } from './plan_cache';
+import { inspectCommand } from './inspect';
 
-export const COMMANDS: readonly Command[] = [runCommand, presetsCommand, layerCommand, infoCommand, calibrateCommand, countersCommand, reportCommand, analyzeCommand, traceCommand, planCacheCommand];
+export const COMMANDS: readonly Command[] = [runCommand, presetsCommand, layerCommand, infoCommand, calibrateCommand, countersCommand, reportCommand, analyzeCommand, traceCommand, planCacheCommand, inspectCommand];

@@ -1,0 +1,221 @@
+// A user's MoE checkpoint opened for one layer: the container (safetensors file, shards with an
+// index, or a GGUF v3 file), its family plan, and the layer's explicit fp32 weights read range by
+// range through the native tensor reader. This path holds one layer's fp32 weights in memory.
+import * as fs from 'fs';
+import * as path from 'path';
+import { MoecapError, MoecapRangeError } from '../errors';
+import { loadAddon } from '../native/loader';
+import { callNative } from '../native/call';
+import type { ExplicitWeights, MoeLayerOptions } from '../moe_layer';
+import { planFromGguf, planFromHfConfig, type FamilyPlan, type LayerSources, type TensorSlice } from './families';
+import { GGML_TYPES, ggufTensorMap, readGgufFile } from './gguf';
+import { readSafetensorsCheckpoint, SAFETENSORS_DTYPE_BYTES } from './safetensors';
+import type { TensorEntry, TensorMap } from './tensor_map';
+
+export interface Checkpoint {
+  path: string;
+  format: 'safetensors' | 'gguf';
+  files: string[];
+  tensors: TensorMap;
+  /** Where the family configuration came from (config.json, or the GGUF file). */
+  configFile: string;
+  plan: FamilyPlan;
+}
+
+/** On-disk dtypes the native reader converts to fp32. */
+export const READABLE_DTYPES = ['F32', 'F16', 'BF16', 'Q8_0'] as const;
+
+function isGgufFile(p: string): boolean {
+  try {
+    const fd = fs.openSync(p, 'r');
+    try {
+      const b = Buffer.alloc(4);
+      return fs.readSync(fd, b, 0, 4, 0) === 4 && b.toString('latin1') === 'GGUF';
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
+/** Opens a checkpoint folder (config.json + safetensors), a .safetensors file (config.json beside it) or a .gguf file. */
+export function openCheckpoint(p: string): Checkpoint {
+  if (typeof p !== 'string' || p === '') throw new MoecapError('ERR_INVALID_OPTION', 'checkpoint must be a path to a folder, a .safetensors file or a .gguf file');
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch {
+    throw new MoecapError('ERR_INVALID_OPTION', `checkpoint ${p} does not exist`);
+  }
+  let ggufPath: string | null = null;
+  if (st.isFile() && isGgufFile(p)) ggufPath = p;
+  else if (st.isDirectory() && !fs.existsSync(path.join(p, 'config.json'))) {
+    const ggufs = fs.readdirSync(p).filter((f) => f.endsWith('.gguf'));
+    if (ggufs.length === 1) ggufPath = path.join(p, ggufs[0]);
+    else throw new MoecapError('ERR_INVALID_OPTION', `checkpoint folder ${p} has no config.json${ggufs.length > 1 ? ` and ${ggufs.length} .gguf files (name one)` : ''}`);
+  }
+  if (ggufPath) {
+    const g = readGgufFile(ggufPath);
+    const tensors = ggufTensorMap(g);
+    const plan = planFromGguf(g.metadata, ggufPath, (name) => tensors.get(name)?.shape);
+    return { path: p, format: 'gguf', files: [ggufPath], tensors, configFile: ggufPath, plan };
+  }
+  const dir = st.isDirectory() ? p : path.dirname(p);
+  const configFile = path.join(dir, 'config.json');
+  let cfg: unknown;
+  try {
+    cfg = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new MoecapError(missing ? 'ERR_INVALID_OPTION' : 'ERR_CORRUPT_FILE', `${configFile}: ${missing ? 'missing (a safetensors checkpoint needs its config.json)' : `not valid JSON (${(e as Error).message})`}`);
+  }
+  if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw new MoecapError('ERR_CORRUPT_FILE', `${configFile}: not a JSON object`);
+  const plan = planFromHfConfig(cfg as Record<string, unknown>, configFile);
+  const { tensors, files } = readSafetensorsCheckpoint(p);
+  return { path: p, format: 'safetensors', files, tensors, configFile, plan };
+}
+
+function sameShape(a: number[], b: number[]): boolean {
+  const strip = (s: number[]) => {
+    const out = [...s];
+    while (out.length > 1 && out[0] === 1) out.shift();
+    return out;
+  };
+  const x = strip(a), y = strip(b);
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+/** Checks the layer index and every tensor the layer needs (present, shape; with `readable`, a dtype the reader converts). */
+export function checkLayer(ck: Checkpoint, layer: number, readable = true): LayerSources {
+  const plan = ck.plan;
+  if (!Number.isInteger(layer) || layer < 0 || layer >= plan.layers)
+    throw new MoecapRangeError('ERR_INVALID_OPTION', `layer must be an integer in [0, ${plan.layers - 1}] (${ck.path} has ${plan.layers} layers), got ${layer}`);
+  if (!plan.moeLayers.includes(layer))
+    throw new MoecapRangeError('ERR_INVALID_OPTION', `layer ${layer} of ${ck.path} is a dense layer, not MoE (MoE layers: ${summariseLayers(plan.moeLayers)})`);
+  const sources = plan.sources(layer);
+  for (const want of sources.expected) {
+    const t = ck.tensors.get(want.tensor);
+    if (!t) throw new MoecapError('ERR_CORRUPT_FILE', `${ck.format === 'gguf' ? ck.files[0] : ck.path}: tensor ${want.tensor} (layer ${layer}) is missing`);
+    if (!sameShape(t.shape, want.shape))
+      throw new MoecapError('ERR_CORRUPT_FILE', `${t.file}: tensor ${want.tensor} has shape [${t.shape.join(', ')}] but ${path.basename(ck.configFile)} implies [${want.shape.join(', ')}]`);
+    if (readable && !(READABLE_DTYPES as readonly string[]).includes(t.dtype))
+      throw new MoecapError('ERR_INVALID_OPTION', `not yet supported: ${t.file}: tensor ${want.tensor} is ${t.dtype} (readable: ${READABLE_DTYPES.join(', ')})`);
+  }
+  return sources;
+}
+
+export function summariseLayers(ls: number[]): string {
+  if (ls.length === 0) return 'none';
+  const parts: string[] = [];
+  for (let i = 0; i < ls.length; ) {
+    let j = i;
+    while (j + 1 < ls.length && ls[j + 1] === ls[j] + 1) j++;
+    parts.push(j > i ? `${ls[i]}-${ls[j]}` : `${ls[i]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
+}
+
+interface ReaderAddon {
+  readTensorElements(file: string, offset: number, dtype: string, elements: number, out: Float32Array, outOffset: number, tensor: string): void;
+}
+
+/** On-disk bytes of one row (last dimension) of `t`, for any dtype its container knows. */
+export function rowBytes(t: TensorEntry): number {
+  const rowLen = t.shape.length ? t.shape[t.shape.length - 1] : 1;
+  const block = GGML_BLOCKS.get(t.dtype);
+  if (block && !(t.dtype in SAFETENSORS_DTYPE_BYTES)) return (rowLen / block.block) * block.bytes;
+  return rowLen * (SAFETENSORS_DTYPE_BYTES[t.dtype] ?? block!.bytes);
+}
+const GGML_BLOCKS = new Map(Object.values(GGML_TYPES).map((t) => [t.name, t]));
+
+/** Reads the slices, in order, into one Float32Array of `elements` values. */
+function readSlices(ck: Checkpoint, slices: TensorSlice[], elements: number): Float32Array {
+  let out: Float32Array;
+  try {
+    out = new Float32Array(elements);
+  } catch {
+    throw new MoecapRangeError('ERR_OUT_OF_MEMORY', `cannot allocate ${elements * 4} bytes for a layer matrix of ${ck.path}`);
+  }
+  const addon = loadAddon() as unknown as ReaderAddon;
+  let at = 0;
+  for (const s of slices) {
+    const t = ck.tensors.get(s.tensor)!;
+    const rowLen = t.shape.length ? t.shape[t.shape.length - 1] : 1;
+    const n = s.rows * rowLen;
+    callNative(() => addon.readTensorElements(t.file, t.offset + s.rowStart * rowBytes(t), t.dtype, n, out, at, s.tensor));
+    at += n;
+  }
+  if (at !== elements) throw new MoecapError('ERR_INTERNAL', `read ${at} of ${elements} values for ${slices[0]?.tensor}`);
+  return out;
+}
+
+/** The layer's shape, routing and explicit fp32 weights, read from the checkpoint. */
+export function readLayer(ck: Checkpoint, layer: number): Omit<MoeLayerOptions, 'weights'> & { weights: ExplicitWeights } {
+  const src = checkLayer(ck, layer);
+  const p = ck.plan;
+  const { hidden: H, intermediate: F, experts: E } = p;
+  const weights: ExplicitWeights = {
+    router: readSlices(ck, src.router, E * H),
+    gate: readSlices(ck, src.gate, E * F * H),
+    up: readSlices(ck, src.up, E * F * H),
+    down: readSlices(ck, src.down, E * H * F),
+  };
+  if (src.shared && p.sharedExperts) {
+    const Fs = p.sharedExperts.intermediate;
+    weights.shared = { gate: readSlices(ck, src.shared.gate, Fs * H), up: readSlices(ck, src.shared.up, Fs * H), down: readSlices(ck, src.shared.down, H * Fs) };
+    if (src.shared.gateWeight) weights.shared.gateWeight = readSlices(ck, src.shared.gateWeight, H);
+  }
+  const selectionBias = src.selectionBias ? readSlices(ck, src.selectionBias, E) : undefined;
+  // The modelling code masks dropped groups with 0.0, the engine with -inf: they agree while every
+  // kept biased score is positive, which a non-negative bias guarantees (sigmoid scores are > 0).
+  if (selectionBias && p.groups && p.groups.keep < p.groups.count) {
+    const min = selectionBias.reduce((a, b) => Math.min(a, b), Infinity);
+    if (min < 0)
+      throw new MoecapError(
+        'ERR_INVALID_OPTION',
+        `not yet supported: ${src.selectionBias![0].tensor} has negative entries (min ${min}); the family's code masks experts of dropped groups with 0.0, the engine with -inf, and the two select differently once a biased score is negative`,
+      );
+  }
+  return {
+    hidden: H, intermediate: F, experts: E, topK: p.topK, scoring: p.scoring, renormalize: p.renormalize, routedScalingFactor: p.routedScalingFactor,
+    ...(p.groups ? { groups: p.groups } : {}),
+    ...(p.sharedExperts ? { sharedExperts: p.sharedExperts } : {}),
+    ...(selectionBias ? { selectionBias } : {}),
+    weights,
+  };
+}
+
+/** createMoeLayer's options when they name a checkpoint. */
+export type CheckpointLayerOptions = Partial<Omit<MoeLayerOptions, 'weights' | 'selectionBias'>> & {
+  /** A checkpoint folder (config.json + safetensors), a .safetensors file or a .gguf file. */
+  checkpoint: string;
+  /** The decoder layer index (an MoE layer). */
+  layer: number;
+};
+
+const FROM_CHECKPOINT = ['hidden', 'intermediate', 'experts', 'topK', 'scoring', 'renormalize', 'routedScalingFactor', 'groups', 'sharedExperts'] as const;
+
+/** Resolves checkpoint options into the engine's explicit-weight options; a given option that contradicts the checkpoint is an error naming both values. */
+export function resolveCheckpointOptions(o: CheckpointLayerOptions): MoeLayerOptions {
+  const { checkpoint, layer, ...rest } = o as CheckpointLayerOptions & { weights?: unknown; selectionBias?: unknown };
+  if ((rest as { weights?: unknown }).weights !== undefined) throw new MoecapError('ERR_INVALID_OPTION', 'weights cannot be given with checkpoint (the checkpoint holds them)');
+  if ((rest as { selectionBias?: unknown }).selectionBias !== undefined) throw new MoecapError('ERR_INVALID_OPTION', 'selectionBias cannot be given with checkpoint (the checkpoint holds it)');
+  if (typeof layer !== 'number') throw new MoecapError('ERR_INVALID_OPTION', 'layer (the decoder layer index) is required with checkpoint');
+  const ck = openCheckpoint(checkpoint);
+  const fromFile = readLayer(ck, layer);
+  for (const key of FROM_CHECKPOINT) {
+    const given = (rest as Record<string, unknown>)[key];
+    if (given === undefined) continue;
+    const own = (fromFile as Record<string, unknown>)[key];
+    if (JSON.stringify(given) !== JSON.stringify(own) && !(key === 'sharedExperts' && sharedEqual(given, own)))
+      throw new MoecapError('ERR_INVALID_OPTION', `option ${key} ${JSON.stringify(given)} contradicts the checkpoint ${checkpoint}, whose layer ${layer} has ${key} ${JSON.stringify(own) ?? 'unset'}`);
+  }
+  return { ...rest, ...fromFile } as MoeLayerOptions;
+}
+
+function sharedEqual(a: unknown, b: unknown): boolean {
+  const x = a as { intermediate?: number; gated?: boolean } | undefined, y = b as { intermediate?: number; gated?: boolean } | undefined;
+  return !!x && !!y && x.intermediate === y.intermediate && !!x.gated === !!y.gated;
+}

@@ -1,0 +1,94 @@
+// What `moecap inspect` reports about a checkpoint: its family, MoE layers, shapes, on-disk
+// dtypes and bytes per expert, from the headers only (no tensor data is read).
+import * as path from 'path';
+import { checkLayer, rowBytes, summariseLayers, type Checkpoint } from './checkpoint';
+import type { TensorSlice } from './families';
+
+export interface CheckpointDescription {
+  path: string;
+  format: 'safetensors' | 'gguf';
+  files: string[];
+  architecture: string;
+  family: string;
+  layers: number;
+  moeLayers: number[];
+  denseLayers: number[];
+  hidden: number;
+  intermediate: number;
+  experts: number;
+  topK: number;
+  sharedExperts: { intermediate: number; gated: boolean } | null;
+  routing: {
+    rule: string;
+    scoring: string;
+    renormalize: boolean;
+    routedScalingFactor: number;
+    groups: { count: number; keep: number } | null;
+    selectionBias: boolean;
+  };
+  /** The tensors of the first MoE layer: shape and on-disk dtype. */
+  tensors: Array<{ name: string; shape: number[]; dtype: string }>;
+  /** On-disk bytes of one routed expert (gate + up + down) in the first MoE layer. */
+  bytesPerExpert: number;
+  /** On-disk bytes of all routed experts over all MoE layers (same per layer). */
+  expertBytesTotal: number;
+}
+
+export function describeCheckpoint(ck: Checkpoint): CheckpointDescription {
+  const p = ck.plan;
+  const first = p.moeLayers[0];
+  const src = checkLayer(ck, first, false);
+  const bytes = (slices: TensorSlice[]) => slices.reduce((a, s) => a + s.rows * rowBytes(ck.tensors.get(s.tensor)!), 0);
+  const bytesPerExpert = (bytes(src.gate) + bytes(src.up) + bytes(src.down)) / p.experts;
+  return {
+    path: ck.path,
+    format: ck.format,
+    files: ck.files.map((f) => path.basename(f)),
+    architecture: p.architecture,
+    family: p.family,
+    layers: p.layers,
+    moeLayers: p.moeLayers,
+    denseLayers: p.denseLayers,
+    hidden: p.hidden,
+    intermediate: p.intermediate,
+    experts: p.experts,
+    topK: p.topK,
+    sharedExperts: p.sharedExperts ?? null,
+    routing: {
+      rule: p.routingRule,
+      scoring: p.scoring,
+      renormalize: p.renormalize,
+      routedScalingFactor: p.routedScalingFactor,
+      groups: p.groups ?? null,
+      selectionBias: p.selectionBias,
+    },
+    tensors: src.expected.map((e) => {
+      const t = ck.tensors.get(e.tensor)!;
+      return { name: e.tensor, shape: t.shape, dtype: t.dtype };
+    }),
+    bytesPerExpert,
+    expertBytesTotal: bytesPerExpert * p.experts * p.moeLayers.length,
+  };
+}
+
+function mib(n: number): string {
+  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${n} B`;
+}
+
+/** Text form of a description. Per-expert tensors are summarised by the first expert's. */
+export function formatDescription(d: CheckpointDescription): string {
+  const lines = [
+    `${d.path} (${d.format}, ${d.files.length} file${d.files.length === 1 ? '' : 's'})`,
+    `architecture   ${d.architecture} (family ${d.family})`,
+    `layers         ${d.layers}: MoE ${summariseLayers(d.moeLayers)}; dense (skipped) ${summariseLayers(d.denseLayers)}`,
+    `shape          H ${d.hidden}, F ${d.intermediate}, E ${d.experts}, k ${d.topK}`,
+    `shared         ${d.sharedExperts ? `F ${d.sharedExperts.intermediate}${d.sharedExperts.gated ? ', sigmoid-gated' : ''}` : 'none'}`,
+    `routing        ${d.routing.rule}`,
+    `bytes/expert   ${mib(d.bytesPerExpert)} on disk (all routed experts: ${mib(d.expertBytesTotal)})`,
+    `tensors (layer ${d.moeLayers[0]}):`,
+  ];
+  const shown = d.tensors.filter((t) => !/\.experts\.([1-9]\d*)\./.test(t.name));
+  for (const t of shown) lines.push(`  ${t.name.padEnd(52)} [${t.shape.join(', ')}] ${t.dtype}`);
+  if (shown.length < d.tensors.length) lines.push(`  (… the same for experts 1-${d.experts - 1})`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,421 @@
+// Routing families: a checkpoint's configuration (Hugging Face config.json, or GGUF metadata) →
+// the engine's layer shape and routing options, which layers are MoE, and where each engine
+// matrix lies in the checkpoint's tensors. Semantics follow each family's modelling code
+// (huggingface/transformers models/*/modeling_*.py; llama.cpp for the GGUF spellings). A family
+// whose rule the engine's router does not implement exactly is refused, naming the difference.
+import { MoecapError } from '../errors';
+import type { Scoring } from '../types';
+import type { GgufValue } from './gguf';
+
+/** `rows` consecutive rows (of the tensor's last dimension) starting at row `rowStart`. */
+export interface TensorSlice {
+  tensor: string;
+  rowStart: number;
+  rows: number;
+}
+
+/** A tensor a layer needs, with the shape the configuration implies (row-major, slowest first). */
+export interface ExpectedTensor {
+  tensor: string;
+  shape: number[];
+}
+
+/** Where each engine matrix of one layer comes from, in the engine's explicit-weight order. */
+export interface LayerSources {
+  router: TensorSlice[]; // [E, H]
+  gate: TensorSlice[]; // [E, F, H]
+  up: TensorSlice[]; // [E, F, H]
+  down: TensorSlice[]; // [E, H, F]
+  selectionBias?: TensorSlice[]; // [E]
+  shared?: { gate: TensorSlice[]; up: TensorSlice[]; down: TensorSlice[]; gateWeight?: TensorSlice[] };
+  expected: ExpectedTensor[];
+}
+
+export interface FamilyPlan {
+  /** Family name (e.g. 'qwen3_moe'). */
+  family: string;
+  /** The checkpoint's own architecture string (config.json architectures[0] or general.architecture). */
+  architecture: string;
+  layers: number;
+  moeLayers: number[];
+  denseLayers: number[];
+  hidden: number;
+  intermediate: number;
+  experts: number;
+  topK: number;
+  scoring: Scoring;
+  renormalize: boolean;
+  routedScalingFactor: number;
+  groups?: { count: number; keep: number };
+  sharedExperts?: { intermediate: number; gated: boolean };
+  /** The layer carries a selection bias (DeepSeek-V3 e_score_correction_bias). */
+  selectionBias: boolean;
+  /** The routing rule in words. */
+  routingRule: string;
+  sources(layer: number): LayerSources;
+}
+
+export const SUPPORTED_HF_ARCHITECTURES = [
+  'MixtralForCausalLM',
+  'OlmoeForCausalLM',
+  'Qwen2MoeForCausalLM',
+  'Qwen3MoeForCausalLM',
+  'DeepseekV2ForCausalLM',
+  'DeepseekV3ForCausalLM',
+  'GraniteMoeForCausalLM',
+] as const;
+
+export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'olmoe', 'qwen2moe', 'qwen3moe', 'deepseek2', 'granitemoe'] as const;
+
+/** Known MoE architectures the engine cannot run yet, and what is missing. */
+const NOT_YET: Record<string, string> = {
+  PhimoeForCausalLM: 'Phi-3.5-MoE routes with sparsemixer (a masked, threshold-limited second choice), not softmax top-k',
+  phimoe: 'Phi-3.5-MoE routes with sparsemixer (a masked, threshold-limited second choice), not softmax top-k',
+  GptOssForCausalLM: 'gpt-oss experts need biases, a clamped SwiGLU (σ(1.702·g), (up + 1)) and MXFP4 weights; the engine has none of these',
+  'gpt-oss': 'gpt-oss experts need biases, a clamped SwiGLU (σ(1.702·g), (up + 1)) and MXFP4 weights; the engine has none of these',
+  Llama4ForCausalLM: 'Llama 4 scales the expert *input* by the sigmoid router score and fuses gate_up; the engine scales expert outputs',
+  Llama4ForConditionalGeneration: 'Llama 4 scales the expert *input* by the sigmoid router score and fuses gate_up; the engine scales expert outputs',
+  llama4: 'Llama 4 scales the expert *input* by the sigmoid router score and fuses gate_up; the engine scales expert outputs',
+  GraniteMoeSharedForCausalLM: 'Granite MoE with a shared MLP (shared_mlp input_linear) is not mapped yet',
+  GraniteMoeHybridForCausalLM: 'Granite MoE hybrid (Mamba layers) is not mapped yet',
+};
+
+function notSupported(what: string): MoecapError {
+  return new MoecapError('ERR_INVALID_OPTION', `not yet supported: ${what}`);
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+// ---------------------------------------------------------------- Hugging Face config.json
+
+type Json = Record<string, unknown>;
+
+function cfgInt(cfg: Json, key: string, file: string, def?: number): number {
+  const v = cfg[key] ?? def;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key} must be a non-negative integer, got ${JSON.stringify(cfg[key])}`);
+  return v;
+}
+function cfgNum(cfg: Json, key: string, file: string, def: number): number {
+  const v = cfg[key] ?? def;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key} must be a number, got ${JSON.stringify(cfg[key])}`);
+  return v;
+}
+function cfgBool(cfg: Json, key: string, file: string, def: boolean): boolean {
+  const v = cfg[key] ?? def;
+  if (typeof v !== 'boolean') throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key} must be a boolean, got ${JSON.stringify(cfg[key])}`);
+  return v;
+}
+function cfgStr(cfg: Json, key: string, file: string, def: string): string {
+  const v = cfg[key] ?? def;
+  if (typeof v !== 'string') throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key} must be a string, got ${JSON.stringify(cfg[key])}`);
+  return v;
+}
+
+/** Per-expert HF tensors `${p}experts.{e}.{g,u,d}.weight` ([F,H], [F,H], [H,F]). */
+function perExpert(p: string, E: number, F: number, H: number, names: [string, string, string]) {
+  const gate: TensorSlice[] = [], up: TensorSlice[] = [], down: TensorSlice[] = [], expected: ExpectedTensor[] = [];
+  for (let e = 0; e < E; e++) {
+    const [g, u, d] = names.map((n) => `${p}experts.${e}.${n}.weight`);
+    gate.push({ tensor: g, rowStart: 0, rows: F });
+    up.push({ tensor: u, rowStart: 0, rows: F });
+    down.push({ tensor: d, rowStart: 0, rows: H });
+    expected.push({ tensor: g, shape: [F, H] }, { tensor: u, shape: [F, H] }, { tensor: d, shape: [H, F] });
+  }
+  return { gate, up, down, expected };
+}
+
+/** A SwiGLU MLP `${p}{gate,up,down}_proj.weight` of width Fs. */
+function denseMlp(p: string, Fs: number, H: number) {
+  return {
+    gate: [{ tensor: `${p}gate_proj.weight`, rowStart: 0, rows: Fs }],
+    up: [{ tensor: `${p}up_proj.weight`, rowStart: 0, rows: Fs }],
+    down: [{ tensor: `${p}down_proj.weight`, rowStart: 0, rows: H }],
+    expected: [
+      { tensor: `${p}gate_proj.weight`, shape: [Fs, H] },
+      { tensor: `${p}up_proj.weight`, shape: [Fs, H] },
+      { tensor: `${p}down_proj.weight`, shape: [H, Fs] },
+    ],
+  };
+}
+
+function checkSilu(cfg: Json, file: string): void {
+  const act = cfg.hidden_act ?? 'silu';
+  if (act !== 'silu' && act !== 'swish') throw notSupported(`${file}: hidden_act ${JSON.stringify(act)} (the engine's experts are SwiGLU with SiLU)`);
+}
+
+function architectureOf(cfg: Json): string {
+  const a = cfg.architectures;
+  if (Array.isArray(a) && typeof a[0] === 'string') return a[0];
+  return typeof cfg.model_type === 'string' ? cfg.model_type : '(none)';
+}
+
+/** The plan for a Hugging Face checkpoint from its parsed config.json (`file` names it in errors). */
+export function planFromHfConfig(cfg: Json, file: string): FamilyPlan {
+  const arch = architectureOf(cfg);
+  if (NOT_YET[arch]) throw notSupported(`${arch}: ${NOT_YET[arch]}`);
+  if (!(SUPPORTED_HF_ARCHITECTURES as readonly string[]).includes(arch))
+    throw new MoecapError('ERR_INVALID_OPTION', `${file}: unknown architecture ${arch} (known: ${SUPPORTED_HF_ARCHITECTURES.join(', ')})`);
+  checkSilu(cfg, file);
+  const H = cfgInt(cfg, 'hidden_size', file);
+  const L = cfgInt(cfg, 'num_hidden_layers', file);
+  const k = cfgInt(cfg, 'num_experts_per_tok', file);
+  const pre = (l: number, block: string) => `model.layers.${l}.${block}.`;
+  switch (arch) {
+    case 'MixtralForCausalLM':
+    case 'GraniteMoeForCausalLM': {
+      const E = cfgInt(cfg, 'num_local_experts', file);
+      const F = cfgInt(cfg, 'intermediate_size', file);
+      const granite = arch === 'GraniteMoeForCausalLM';
+      return {
+        family: granite ? 'granitemoe' : 'mixtral', architecture: arch, layers: L, moeLayers: range(L), denseLayers: [],
+        hidden: H, intermediate: F, experts: E, topK: k, scoring: 'softmax', renormalize: true, routedScalingFactor: 1, selectionBias: false,
+        routingRule: granite ? 'softmax over the top-k router logits (= softmax, top-k, renormalise)' : 'softmax, top-k, renormalise',
+        sources(l) {
+          const p = pre(l, 'block_sparse_moe');
+          if (!granite) {
+            const ex = perExpert(p, E, F, H, ['w1', 'w3', 'w2']);
+            return { router: [{ tensor: `${p}gate.weight`, rowStart: 0, rows: E }], ...ex, expected: [{ tensor: `${p}gate.weight`, shape: [E, H] }, ...ex.expected] };
+          }
+          // input_linear [E, 2F, H]: rows [0, F) of each expert are the gate, [F, 2F) the up projection.
+          const inp = `${p}input_linear.weight`, out = `${p}output_linear.weight`, router = `${p}router.layer.weight`;
+          return {
+            router: [{ tensor: router, rowStart: 0, rows: E }],
+            gate: range(E).map((e) => ({ tensor: inp, rowStart: e * 2 * F, rows: F })),
+            up: range(E).map((e) => ({ tensor: inp, rowStart: e * 2 * F + F, rows: F })),
+            down: [{ tensor: out, rowStart: 0, rows: E * H }],
+            expected: [{ tensor: router, shape: [E, H] }, { tensor: inp, shape: [E, 2 * F, H] }, { tensor: out, shape: [E, H, F] }],
+          };
+        },
+      };
+    }
+    case 'OlmoeForCausalLM':
+    case 'Qwen2MoeForCausalLM':
+    case 'Qwen3MoeForCausalLM': {
+      const E = cfgInt(cfg, 'num_experts', file);
+      const olmoe = arch === 'OlmoeForCausalLM';
+      const F = cfgInt(cfg, olmoe ? 'intermediate_size' : 'moe_intermediate_size', file);
+      const norm = cfgBool(cfg, 'norm_topk_prob', file, false);
+      const qwen2 = arch === 'Qwen2MoeForCausalLM';
+      const Fs = qwen2 ? cfgInt(cfg, 'shared_expert_intermediate_size', file, 0) : 0;
+      let moeLayers = range(L);
+      if (!olmoe) {
+        const step = cfgInt(cfg, 'decoder_sparse_step', file, 1);
+        const mlpOnly = cfg.mlp_only_layers ?? [];
+        if (!Array.isArray(mlpOnly) || !mlpOnly.every((x) => Number.isInteger(x))) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: mlp_only_layers must be a list of layer indices`);
+        moeLayers = moeLayers.filter((l) => !mlpOnly.includes(l) && E > 0 && step > 0 && (l + 1) % step === 0);
+      }
+      return {
+        family: olmoe ? 'olmoe' : qwen2 ? 'qwen2_moe' : 'qwen3_moe', architecture: arch, layers: L, moeLayers,
+        denseLayers: range(L).filter((l) => !moeLayers.includes(l)),
+        hidden: H, intermediate: F, experts: E, topK: k, scoring: 'softmax', renormalize: norm, routedScalingFactor: 1, selectionBias: false,
+        sharedExperts: Fs > 0 ? { intermediate: Fs, gated: true } : undefined,
+        routingRule: `softmax, top-k${norm ? ', renormalise (norm_topk_prob)' : ' (no renormalisation: norm_topk_prob false)'}${Fs > 0 ? '; shared expert × sigmoid(shared_expert_gate · x)' : ''}`,
+        sources(l) {
+          const p = pre(l, 'mlp');
+          const ex = perExpert(p, E, F, H, ['gate_proj', 'up_proj', 'down_proj']);
+          const s: LayerSources = { router: [{ tensor: `${p}gate.weight`, rowStart: 0, rows: E }], ...ex, expected: [{ tensor: `${p}gate.weight`, shape: [E, H] }, ...ex.expected] };
+          if (Fs > 0) {
+            const sh = denseMlp(`${p}shared_expert.`, Fs, H);
+            const g = `${p}shared_expert_gate.weight`;
+            s.shared = { ...sh, gateWeight: [{ tensor: g, rowStart: 0, rows: 1 }] };
+            s.expected.push(...sh.expected, { tensor: g, shape: [1, H] });
+          }
+          return s;
+        },
+      };
+    }
+    default:
+      return planDeepseek(cfg, file, arch, H, L, k);
+  }
+}
+
+function planDeepseek(cfg: Json, file: string, arch: string, H: number, L: number, k: number): FamilyPlan {
+  const v3 = arch === 'DeepseekV3ForCausalLM';
+  const E = cfgInt(cfg, 'n_routed_experts', file);
+  const F = cfgInt(cfg, 'moe_intermediate_size', file);
+  const nShared = cfgInt(cfg, 'n_shared_experts', file, 0);
+  const firstDense = cfgInt(cfg, 'first_k_dense_replace', file, 0);
+  const freq = cfgInt(cfg, 'moe_layer_freq', file, 1);
+  const norm = cfgBool(cfg, 'norm_topk_prob', file, v3);
+  const rsf = cfgNum(cfg, 'routed_scaling_factor', file, v3 ? 2.5 : 1);
+  const scoringFunc = cfgStr(cfg, 'scoring_func', file, v3 ? 'sigmoid' : 'softmax');
+  const topkMethod = cfgStr(cfg, 'topk_method', file, v3 ? 'noaux_tc' : 'greedy');
+  const nGroup = cfgInt(cfg, 'n_group', file, 1);
+  const topkGroup = cfgInt(cfg, 'topk_group', file, nGroup);
+  const renormalize = norm && k > 1;
+  let scoring: Scoring, scaling: number, groups: { count: number; keep: number } | undefined, rule: string;
+  if (v3) {
+    if (scoringFunc !== 'sigmoid') throw notSupported(`${file}: DeepSeek-V3 scoring_func ${scoringFunc} (the family's code scores with sigmoid)`);
+    if (topkMethod !== 'noaux_tc') throw notSupported(`${file}: DeepSeek-V3 topk_method ${topkMethod} (only noaux_tc)`);
+    scoring = 'sigmoid';
+    scaling = rsf;
+    if (nGroup > 1) {
+      if (E % nGroup !== 0 || E / nGroup < 2) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: n_routed_experts ${E} must split into n_group ${nGroup} groups of at least 2`);
+      if (topkGroup < 1 || topkGroup > nGroup || topkGroup * (E / nGroup) < k)
+        throw new MoecapError('ERR_CORRUPT_FILE', `${file}: topk_group ${topkGroup} of ${nGroup} groups leaves fewer than num_experts_per_tok ${k} experts`);
+      groups = { count: nGroup, keep: topkGroup };
+    }
+    rule = `sigmoid; selection on score + e_score_correction_bias${groups ? `, ${nGroup} groups scored by the sum of their top-2 biased scores, best ${topkGroup} kept` : ''}; top-k; weights = unbiased scores${renormalize ? ', renormalised' : ''} × ${rsf}`;
+  } else {
+    if (scoringFunc !== 'softmax') throw notSupported(`${file}: DeepSeek-V2 scoring_func ${scoringFunc} (the family's code scores with softmax)`);
+    if (topkMethod === 'group_limited_greedy' && nGroup > 1 && topkGroup < nGroup && E / nGroup >= 2)
+      throw notSupported(
+        `${file}: DeepSeek-V2 topk_method group_limited_greedy scores each group by its best expert (max); the engine's grouped top-k scores a group by the sum of its top-2 scores`,
+      );
+    if (topkMethod !== 'greedy' && topkMethod !== 'gready' && topkMethod !== 'group_limited_greedy') throw notSupported(`${file}: DeepSeek-V2 topk_method ${topkMethod}`);
+    scoring = 'softmax';
+    // The V2 code normalises *or* scales: routed_scaling_factor applies only without renormalisation.
+    scaling = renormalize ? 1 : rsf;
+    rule = `softmax, top-k (${topkMethod})${renormalize ? ', renormalise' : `, × ${rsf}`}`;
+  }
+  const moeLayers = range(L).filter((l) => E > 0 && l >= firstDense && freq > 0 && l % freq === 0);
+  const Fs = nShared * F;
+  return {
+    family: v3 ? 'deepseek_v3' : 'deepseek_v2', architecture: arch, layers: L, moeLayers, denseLayers: range(L).filter((l) => !moeLayers.includes(l)),
+    hidden: H, intermediate: F, experts: E, topK: k, scoring, renormalize, routedScalingFactor: scaling, groups, selectionBias: v3,
+    sharedExperts: Fs > 0 ? { intermediate: Fs, gated: false } : undefined,
+    routingRule: rule + (Fs > 0 ? `; ${nShared} shared expert(s) always added` : ''),
+    sources(l) {
+      const p = `model.layers.${l}.mlp.`;
+      const ex = perExpert(p, E, F, H, ['gate_proj', 'up_proj', 'down_proj']);
+      const s: LayerSources = { router: [{ tensor: `${p}gate.weight`, rowStart: 0, rows: E }], ...ex, expected: [{ tensor: `${p}gate.weight`, shape: [E, H] }, ...ex.expected] };
+      if (v3) {
+        const b = `${p}gate.e_score_correction_bias`;
+        s.selectionBias = [{ tensor: b, rowStart: 0, rows: 1 }];
+        s.expected.push({ tensor: b, shape: [E] });
+      }
+      if (Fs > 0) {
+        const sh = denseMlp(`${p}shared_experts.`, Fs, H);
+        s.shared = sh;
+        s.expected.push(...sh.expected);
+      }
+      return s;
+    },
+  };
+}
+
+// ---------------------------------------------------------------- GGUF metadata
+
+type Meta = Map<string, GgufValue>;
+
+function metaInt(m: Meta, key: string, file: string, def?: number): number {
+  let v = m.get(key);
+  if (typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER)) v = Number(v);
+  v = v ?? def;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: metadata ${key} must be a non-negative integer, got ${String(m.get(key))}`);
+  return v;
+}
+function metaNum(m: Meta, key: string, file: string, def: number): number {
+  const v = m.get(key) ?? def;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: metadata ${key} must be a number, got ${String(v)}`);
+  return v;
+}
+
+/** Shape of a GGUF tensor present in `shapes` (row-major), or undefined. */
+export type ShapeLookup = (tensor: string) => number[] | undefined;
+
+/**
+ * The plan for a GGUF file. Expert tensors are stacked: ffn_{gate,up}_exps ggml {H, F, E} =
+ * row-major [E, F, H], ffn_down_exps {F, H, E} = [E, H, F], ffn_gate_inp {H, E} = [E, H].
+ */
+export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): FamilyPlan {
+  const archV = meta.get('general.architecture');
+  const arch = typeof archV === 'string' ? archV : '(none)';
+  if (NOT_YET[arch]) throw notSupported(`${arch}: ${NOT_YET[arch]}`);
+  if (!(SUPPORTED_GGUF_ARCHITECTURES as readonly string[]).includes(arch))
+    throw new MoecapError('ERR_INVALID_OPTION', `${file}: unknown or non-MoE GGUF architecture ${arch} (known: ${SUPPORTED_GGUF_ARCHITECTURES.join(', ')})`);
+  const key = (k: string) => `${arch}.${k}`;
+  const E = metaInt(meta, key('expert_count'), file, 0);
+  if (E === 0) throw new MoecapError('ERR_INVALID_OPTION', `${file}: ${arch} file without experts (${key('expert_count')} missing or 0): not an MoE checkpoint`);
+  const k = metaInt(meta, key('expert_used_count'), file);
+  const H = metaInt(meta, key('embedding_length'), file);
+  const L = metaInt(meta, key('block_count'), file);
+  const moeLayers = range(L).filter((l) => shapeOf(`blk.${l}.ffn_gate_inp.weight`) !== undefined);
+  if (moeLayers.length === 0) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: no blk.N.ffn_gate_inp.weight tensor: no MoE layer found`);
+  const gateShape = shapeOf(`blk.${moeLayers[0]}.ffn_gate_exps.weight`);
+  if (!gateShape || gateShape.length !== 3) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: blk.${moeLayers[0]}.ffn_gate_exps.weight missing or not 3-dimensional`);
+  const F = gateShape[1];
+  const declaredF = meta.has(key('expert_feed_forward_length')) ? metaInt(meta, key('expert_feed_forward_length'), file) : undefined;
+  if (declaredF !== undefined && declaredF !== F)
+    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key('expert_feed_forward_length')} ${declaredF} does not match blk.${moeLayers[0]}.ffn_gate_exps.weight [${gateShape.join(', ')}]`);
+  let scoring: Scoring = 'softmax', renormalize = true, scaling = 1, groups: { count: number; keep: number } | undefined;
+  let rule = 'softmax, top-k, renormalise';
+  let Fs = 0, sharedGated = false, bias = false;
+  switch (arch) {
+    case 'qwen2moe':
+      renormalize = false;
+      Fs = metaInt(meta, key('expert_shared_feed_forward_length'), file, 0);
+      sharedGated = true;
+      rule = 'softmax, top-k (no renormalisation); shared expert × sigmoid(ffn_gate_inp_shexp · x)';
+      break;
+    case 'olmoe':
+      renormalize = false;
+      rule = 'softmax, top-k (no renormalisation)';
+      break;
+    case 'deepseek2': {
+      const gating = metaInt(meta, key('expert_gating_func'), file, 1);
+      renormalize = meta.get(key('expert_weights_norm')) === true && k > 1;
+      scaling = metaNum(meta, key('expert_weights_scale'), file, 1) || 1;
+      const nGroup = metaInt(meta, key('expert_group_count'), file, 1);
+      const keep = metaInt(meta, key('expert_group_used_count'), file, nGroup);
+      const nShared = metaInt(meta, key('expert_shared_count'), file, 0);
+      Fs = nShared * F;
+      if (gating === 2) {
+        scoring = 'sigmoid';
+        bias = shapeOf(`blk.${moeLayers[0]}.exp_probs_b.bias`) !== undefined;
+        if (nGroup > 1) groups = { count: nGroup, keep };
+        rule = `sigmoid${bias ? '; selection on score + exp_probs_b' : ''}${groups ? `; ${nGroup} groups by top-2 sum, best ${keep} kept` : ''}; top-k; unbiased scores${renormalize ? ', renormalised' : ''} × ${scaling}`;
+      } else if (gating === 1) {
+        if (nGroup > 1 && keep < nGroup) throw notSupported(`${file}: DeepSeek-V2 group-limited routing scores a group by its best expert (max); the engine scores a group by its top-2 sum`);
+        // As the V2 modelling code: normalise *or* scale (llama.cpp would do both).
+        if (renormalize) scaling = 1;
+        rule = `softmax, top-k${renormalize ? ', renormalise' : ''} × ${scaling}`;
+      } else throw notSupported(`${file}: ${key('expert_gating_func')} ${gating} (1 softmax and 2 sigmoid are known)`);
+      if (Fs > 0) rule += `; ${nShared} shared expert(s)`;
+      break;
+    }
+    default:
+      break;
+  }
+  return {
+    family: arch === 'llama' ? 'mixtral' : arch, architecture: arch, layers: L, moeLayers, denseLayers: range(L).filter((l) => !moeLayers.includes(l)),
+    hidden: H, intermediate: F, experts: E, topK: k, scoring, renormalize, routedScalingFactor: scaling, groups, selectionBias: bias,
+    sharedExperts: Fs > 0 ? { intermediate: Fs, gated: sharedGated } : undefined,
+    routingRule: rule,
+    sources(l) {
+      const t = (n: string) => `blk.${l}.${n}.weight`;
+      const s: LayerSources = {
+        router: [{ tensor: t('ffn_gate_inp'), rowStart: 0, rows: E }],
+        gate: [{ tensor: t('ffn_gate_exps'), rowStart: 0, rows: E * F }],
+        up: [{ tensor: t('ffn_up_exps'), rowStart: 0, rows: E * F }],
+        down: [{ tensor: t('ffn_down_exps'), rowStart: 0, rows: E * H }],
+        expected: [
+          { tensor: t('ffn_gate_inp'), shape: [E, H] },
+          { tensor: t('ffn_gate_exps'), shape: [E, F, H] },
+          { tensor: t('ffn_up_exps'), shape: [E, F, H] },
+          { tensor: t('ffn_down_exps'), shape: [E, H, F] },
+        ],
+      };
+      if (bias) {
+        s.selectionBias = [{ tensor: `blk.${l}.exp_probs_b.bias`, rowStart: 0, rows: 1 }];
+        s.expected.push({ tensor: `blk.${l}.exp_probs_b.bias`, shape: [E] });
+      }
+      if (Fs > 0) {
+        s.shared = {
+          gate: [{ tensor: t('ffn_gate_shexp'), rowStart: 0, rows: Fs }],
+          up: [{ tensor: t('ffn_up_shexp'), rowStart: 0, rows: Fs }],
+          down: [{ tensor: t('ffn_down_shexp'), rowStart: 0, rows: H }],
+        };
+        s.expected.push({ tensor: t('ffn_gate_shexp'), shape: [Fs, H] }, { tensor: t('ffn_up_shexp'), shape: [Fs, H] }, { tensor: t('ffn_down_shexp'), shape: [H, Fs] });
+        if (sharedGated) {
+          s.shared.gateWeight = [{ tensor: t('ffn_gate_inp_shexp'), rowStart: 0, rows: 1 }];
+          s.expected.push({ tensor: t('ffn_gate_inp_shexp'), shape: [H] });
+        }
+      }
+      return s;
+    },
+  };
+}

@@ -1,0 +1,10 @@
+// readTensorElements(path, offset, dtype, elements, out, outOffset, tensor): converts one byte range
+// of a checkpoint tensor to fp32 into out[outOffset ...] (native/core/checkpoint). Synchronous.
+#pragma once
+#include <napi.h>
+
+namespace moecap_binding {
+
+Napi::Value ReadTensorElements(const Napi::CallbackInfo& info);
+
+}  // namespace moecap_binding

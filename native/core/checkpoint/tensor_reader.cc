@@ -1,0 +1,124 @@
+#include "checkpoint/tensor_reader.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "error.h"
+#include "weights/numeric.h"
+
+namespace moecap {
+
+namespace {
+
+constexpr uint64_t kQ8Block = 32;
+constexpr uint64_t kQ8BlockBytes = 34;
+// Converted in pieces so a large range needs only a bounded staging buffer.
+constexpr uint64_t kChunkBytes = uint64_t(4) << 20;
+
+uint16_t load_u16(const uint8_t* p) { return uint16_t(p[0] | (uint16_t(p[1]) << 8)); }
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Reads exactly n bytes at `offset`; false when the file ends first.
+bool pread_all(int fd, uint8_t* dst, uint64_t n, uint64_t offset, const std::string& path) {
+  while (n > 0) {
+    ssize_t r = ::pread(fd, dst, size_t(n), off_t(offset));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw_io("cannot read checkpoint file " + path + ": " + std::strerror(errno));
+    }
+    if (r == 0) return false;
+    dst += r;
+    n -= uint64_t(r);
+    offset += uint64_t(r);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool parse_tensor_dtype(const std::string& name, TensorDType* out) {
+  if (name == "F32") *out = TensorDType::F32;
+  else if (name == "F16") *out = TensorDType::F16;
+  else if (name == "BF16") *out = TensorDType::BF16;
+  else if (name == "Q8_0") *out = TensorDType::Q8_0;
+  else return false;
+  return true;
+}
+
+uint64_t tensor_bytes(TensorDType dt, uint64_t elements) {
+  switch (dt) {
+    case TensorDType::F32: return elements * 4;
+    case TensorDType::F16:
+    case TensorDType::BF16: return elements * 2;
+    case TensorDType::Q8_0: return elements / kQ8Block * kQ8BlockBytes;
+  }
+  return 0;
+}
+
+void convert_to_f32(TensorDType dt, const uint8_t* src, uint64_t elements, float* out) {
+  switch (dt) {
+    case TensorDType::F32:
+      for (uint64_t i = 0; i < elements; ++i) {
+        uint32_t u = uint32_t(src[4 * i]) | (uint32_t(src[4 * i + 1]) << 8) | (uint32_t(src[4 * i + 2]) << 16) |
+                     (uint32_t(src[4 * i + 3]) << 24);
+        out[i] = bits_f32(u);
+      }
+      break;
+    case TensorDType::F16:
+      for (uint64_t i = 0; i < elements; ++i) out[i] = f16_to_f32(load_u16(src + 2 * i));
+      break;
+    case TensorDType::BF16:
+      for (uint64_t i = 0; i < elements; ++i) out[i] = bf16_to_f32(load_u16(src + 2 * i));
+      break;
+    case TensorDType::Q8_0:
+      for (uint64_t b = 0; b < elements / kQ8Block; ++b) {
+        const uint8_t* blk = src + b * kQ8BlockBytes;
+        const float d = f16_to_f32(load_u16(blk));
+        for (uint64_t j = 0; j < kQ8Block; ++j) out[b * kQ8Block + j] = float(int8_t(blk[2 + j])) * d;
+      }
+      break;
+  }
+}
+
+void read_tensor_elements(const std::string& path, uint64_t offset, TensorDType dt, uint64_t elements, float* out,
+                          const std::string& tensor) {
+  if (dt == TensorDType::Q8_0 && elements % kQ8Block != 0)
+    throw_range("Q8_0 reads must cover whole 32-element blocks (tensor " + tensor + ")");
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) throw_io("cannot open checkpoint file " + path + ": " + std::strerror(errno));
+  // Whole Q8_0 blocks per chunk; 2-byte and 4-byte elements divide kChunkBytes.
+  const uint64_t chunk_elements =
+      dt == TensorDType::Q8_0 ? kChunkBytes / kQ8BlockBytes * kQ8Block : kChunkBytes / tensor_bytes(dt, 1);
+  std::vector<uint8_t> staging(size_t(std::min(tensor_bytes(dt, chunk_elements), tensor_bytes(dt, elements))));
+  for (uint64_t done = 0; done < elements;) {
+    const uint64_t n = std::min(chunk_elements, elements - done);
+    const uint64_t bytes = tensor_bytes(dt, n);
+    if (!pread_all(fd.get(), staging.data(), bytes, offset + tensor_bytes(dt, done), path))
+      throw_corrupt("checkpoint file " + path + " ends inside tensor " + tensor + " (truncated)");
+    convert_to_f32(dt, staging.data(), n, out + done);
+    for (uint64_t i = 0; i < n; ++i)
+      if (!std::isfinite(out[done + i]))
+        throw_corrupt("tensor " + tensor + " in " + path + " holds " + (std::isnan(out[done + i]) ? "NaN" : "Inf") +
+                      " at element " + std::to_string(done + i) + " of the range read (weights must be finite)");
+    done += n;
+  }
+}
+
+}  // namespace moecap

@@ -1,0 +1,29 @@
+// Reads one contiguous run of a checkpoint tensor's elements (safetensors or GGUF) from its file
+// with a positioned read of just that byte range, and converts it to fp32. The TypeScript layer
+// parses and validates the headers; this unit only moves and converts bytes.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace moecap {
+
+// On-disk element formats the reader converts. Q8_0 is ggml's block format: per 32 elements an
+// fp16 scale d and 32 int8 q, value = q·d (34 bytes a block).
+enum class TensorDType { F32, F16, BF16, Q8_0 };
+
+// "F32", "F16", "BF16", "Q8_0" → dtype; false for any other name.
+bool parse_tensor_dtype(const std::string& name, TensorDType* out);
+
+// Bytes that `elements` elements occupy (Q8_0: elements must be a multiple of 32).
+uint64_t tensor_bytes(TensorDType dt, uint64_t elements);
+
+// Converts `elements` elements of `src` (tensor_bytes(dt, elements) bytes) to fp32 in `out`.
+void convert_to_f32(TensorDType dt, const uint8_t* src, uint64_t elements, float* out);
+
+// preads tensor_bytes(dt, elements) bytes of `path` at `offset`, converts them into `out`.
+// A short read (file truncated) or a NaN/Inf value is ERR_CORRUPT_FILE naming `path` and `tensor`;
+// a file that cannot be opened or read is ERR_IO.
+void read_tensor_elements(const std::string& path, uint64_t offset, TensorDType dt, uint64_t elements, float* out,
+                          const std::string& tensor);
+
+}  // namespace moecap

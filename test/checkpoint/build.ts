@@ -1,0 +1,120 @@
+// Tiny checkpoints of each family, with random weights, in the exact on-disk layouts; returns the
+// decoded fp32 values (by Hugging Face tensor name) the reference computes with.
+import * as fs from 'fs';
+import { encode, ggufBytes, randomArray, writeSafetensorsCheckpoint, type DiskDType, type GgufKv, type GgufTensor, type StTensor } from './writers';
+import type { RefSpec, Weights } from './family_reference';
+
+export interface Logical {
+  name: string;
+  shape: number[];
+  values: Float64Array;
+}
+
+/** The HF tensors of one MoE layer of `s` (random, not zeros). */
+export function logicalTensors(s: RefSpec, layer: number, r: () => number): Logical[] {
+  const { H, F, E } = s;
+  const out: Logical[] = [];
+  const add = (name: string, shape: number[], scale: number) => out.push({ name, shape, values: randomArray(r, shape.reduce((a, b) => a * b, 1), scale) });
+  const ws = 1 / Math.sqrt(H), router = 3 / Math.sqrt(H);
+  if (s.family === 'granitemoe') {
+    const p = `model.layers.${layer}.block_sparse_moe.`;
+    add(`${p}router.layer.weight`, [E, H], router);
+    add(`${p}input_linear.weight`, [E, 2 * F, H], ws);
+    add(`${p}output_linear.weight`, [E, H, F], 1 / Math.sqrt(F));
+    return out;
+  }
+  const mixtral = s.family === 'mixtral';
+  const p = mixtral ? `model.layers.${layer}.block_sparse_moe.` : `model.layers.${layer}.mlp.`;
+  add(`${p}gate.weight`, [E, H], router);
+  if (s.family === 'deepseek_v3') {
+    out.push({ name: `${p}gate.e_score_correction_bias`, shape: [E], values: randomArray(r, E, 0.05).map((v) => v + 0.05) });
+  }
+  const [g, u, d] = mixtral ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
+  for (let e = 0; e < E; e++) {
+    add(`${p}experts.${e}.${g}.weight`, [F, H], ws);
+    add(`${p}experts.${e}.${u}.weight`, [F, H], ws);
+    add(`${p}experts.${e}.${d}.weight`, [H, F], 1 / Math.sqrt(F));
+  }
+  if (s.sharedF) {
+    const sp = s.family === 'qwen2_moe' ? `${p}shared_expert.` : `${p}shared_experts.`;
+    add(`${sp}gate_proj.weight`, [s.sharedF, H], ws);
+    add(`${sp}up_proj.weight`, [s.sharedF, H], ws);
+    add(`${sp}down_proj.weight`, [H, s.sharedF], 1 / Math.sqrt(s.sharedF));
+    if (s.family === 'qwen2_moe') add(`${p}shared_expert_gate.weight`, [1, H], ws);
+  }
+  return out;
+}
+
+/** Writes a safetensors checkpoint (single file or shards); `dtypeOf` picks each tensor's dtype. */
+export function buildSafetensors(dir: string, s: RefSpec, config: object, layers: number[], dtypeOf: (name: string) => DiskDType, r: () => number, shards = 1): Weights {
+  const W: Weights = new Map();
+  const tensors: StTensor[] = [];
+  for (const l of layers)
+    for (const t of logicalTensors(s, l, r)) {
+      const dt = dtypeOf(t.name);
+      const { bytes, decoded } = encode(t.values, dt);
+      tensors.push({ name: t.name, dtype: dt, shape: t.shape, bytes });
+      W.set(t.name, decoded);
+    }
+  writeSafetensorsCheckpoint(dir, config, tensors, shards);
+  return W;
+}
+
+function concat(arrays: Float64Array[]): Float64Array {
+  const out = new Float64Array(arrays.reduce((a, b) => a + b.length, 0));
+  let at = 0;
+  for (const a of arrays) {
+    out.set(a, at);
+    at += a.length;
+  }
+  return out;
+}
+
+/**
+ * Writes a GGUF v3 file of llama.cpp's layout: experts stacked into blk.N.ffn_{gate,up,down}_exps with
+ * ggml dims {H, F, E} / {F, H, E} (fastest first), router ffn_gate_inp {H, E}, and so on.
+ */
+export function buildGguf(file: string, s: RefSpec, arch: string, blockCount: number, layers: number[], kv: GgufKv[], expertDType: DiskDType, r: () => number, alignment = 32): Weights {
+  const { H, F, E } = s;
+  const W: Weights = new Map();
+  const tensors: GgufTensor[] = [];
+  const put = (name: string, dims: number[], values: Float64Array, dt: DiskDType, split: (decoded: Float32Array) => void) => {
+    const { bytes, decoded } = encode(values, dt);
+    tensors.push({ name, dims, type: dt, bytes });
+    split(decoded);
+  };
+  for (const l of layers) {
+    const byName = new Map(logicalTensors(s, l, r).map((t) => [t.name, t]));
+    const p = s.family === 'mixtral' ? `model.layers.${l}.block_sparse_moe.` : `model.layers.${l}.mlp.`;
+    const [g, u, d] = s.family === 'mixtral' ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
+    const one = (hf: string, gg: string, dims: number[], dt: DiskDType) => put(gg, dims, byName.get(hf)!.values, dt, (dec) => W.set(hf, dec));
+    one(`${p}gate.weight`, `blk.${l}.ffn_gate_inp.weight`, [H, E], 'F32');
+    for (const [hfName, gg, dims] of [[g, 'ffn_gate_exps', [H, F, E]], [u, 'ffn_up_exps', [H, F, E]], [d, 'ffn_down_exps', [F, H, E]]] as const) {
+      const names = Array.from({ length: E }, (_, e) => `${p}experts.${e}.${hfName}.weight`);
+      put(`blk.${l}.${gg}.weight`, [...dims], concat(names.map((n) => byName.get(n)!.values)), expertDType, (dec) => {
+        const per = dec.length / E;
+        names.forEach((n, e) => W.set(n, dec.slice(e * per, (e + 1) * per)));
+      });
+    }
+    if (s.family === 'deepseek_v3') one(`${p}gate.e_score_correction_bias`, `blk.${l}.exp_probs_b.bias`, [E], 'F32');
+    if (s.sharedF) {
+      const sp = s.family === 'qwen2_moe' ? `${p}shared_expert.` : `${p}shared_experts.`;
+      one(`${sp}gate_proj.weight`, `blk.${l}.ffn_gate_shexp.weight`, [H, s.sharedF], 'F16');
+      one(`${sp}up_proj.weight`, `blk.${l}.ffn_up_shexp.weight`, [H, s.sharedF], 'F16');
+      one(`${sp}down_proj.weight`, `blk.${l}.ffn_down_shexp.weight`, [s.sharedF, H], 'F16');
+      if (s.family === 'qwen2_moe') one(`${p}shared_expert_gate.weight`, `blk.${l}.ffn_gate_inp_shexp.weight`, [H], 'F32');
+    }
+  }
+  const meta: GgufKv[] = [
+    ['general.architecture', 'string', arch],
+    ['general.alignment', 'u32', alignment],
+    [`${arch}.block_count`, 'u32', blockCount],
+    [`${arch}.embedding_length`, 'u32', H],
+    [`${arch}.expert_count`, 'u32', E],
+    [`${arch}.expert_used_count`, 'u32', s.k],
+    ['tokenizer.ggml.tokens', 'strings', ['<s>', '</s>', 'a', 'b']],
+    ...kv,
+  ];
+  fs.writeFileSync(file, ggufBytes(meta, tensors, alignment));
+  return W;
+}

@@ -1,0 +1,216 @@
+// Writes tiny checkpoints in the exact on-disk layouts: safetensors (u64 LE header length, JSON
+// header, data) with an optional shard index, and GGUF v3 (typed metadata, tensor infos with ggml
+// dimension order, aligned data). Also the dtype encoders/decoders the tests check against.
+import * as fs from 'fs';
+import * as path from 'path';
+
+// ------------------------------------------------------------------ element encodings
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+export function bf16Bits(x: number): number {
+  f32[0] = x;
+  const u = u32[0];
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+export function bf16Value(bits: number): number {
+  u32[0] = (bits & 0xffff) << 16;
+  return f32[0];
+}
+/** IEEE half from its bits, computed in doubles (exact). */
+export function f16Value(bits: number): number {
+  const s = bits & 0x8000 ? -1 : 1;
+  const e = (bits >> 10) & 0x1f, m = bits & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+/** Nearest half (ties to even) by search over the finite halves: slow, independent, fine for tests. */
+const HALVES: Array<[number, number]> = [];
+for (let b = 0; b < 0x7c00; b++) HALVES.push([f16Value(b), b]);
+export function f16Bits(x: number): number {
+  const a = Math.abs(x);
+  let lo = 0, hi = HALVES.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (HALVES[mid][0] <= a) lo = mid;
+    else hi = mid - 1;
+  }
+  let b = HALVES[lo][1];
+  if (lo + 1 < HALVES.length) {
+    const d0 = a - HALVES[lo][0], d1 = HALVES[lo + 1][0] - a;
+    if (d1 < d0 || (d1 === d0 && (HALVES[lo + 1][1] & 1) === 0)) b = HALVES[lo + 1][1];
+  }
+  return (x < 0 || Object.is(x, -0) ? 0x8000 : 0) | b;
+}
+
+export type DiskDType = 'F32' | 'F16' | 'BF16' | 'Q8_0';
+
+/** Encodes values; returns the bytes and the exact fp32 values the file now holds. */
+export function encode(values: ArrayLike<number>, dtype: DiskDType): { bytes: Buffer; decoded: Float32Array } {
+  const n = values.length;
+  const decoded = new Float32Array(n);
+  if (dtype === 'F32') {
+    const b = Buffer.alloc(n * 4);
+    for (let i = 0; i < n; i++) {
+      b.writeFloatLE(values[i], i * 4);
+      decoded[i] = b.readFloatLE(i * 4);
+    }
+    return { bytes: b, decoded };
+  }
+  if (dtype === 'F16' || dtype === 'BF16') {
+    const b = Buffer.alloc(n * 2);
+    for (let i = 0; i < n; i++) {
+      const bits = dtype === 'F16' ? f16Bits(values[i]) : bf16Bits(values[i]);
+      b.writeUInt16LE(bits, i * 2);
+      decoded[i] = dtype === 'F16' ? f16Value(bits) : bf16Value(bits);
+    }
+    return { bytes: b, decoded };
+  }
+  if (n % 32 !== 0) throw new Error('Q8_0 needs whole 32-element blocks');
+  const b = Buffer.alloc((n / 32) * 34);
+  for (let blk = 0; blk < n / 32; blk++) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(values[blk * 32 + j]));
+    const dBits = f16Bits(amax / 127);
+    const d = f16Value(dBits);
+    b.writeUInt16LE(dBits, blk * 34);
+    for (let j = 0; j < 32; j++) {
+      const q = d === 0 ? 0 : Math.max(-127, Math.min(127, Math.round(values[blk * 32 + j] / d)));
+      b.writeInt8(q, blk * 34 + 2 + j);
+      decoded[blk * 32 + j] = Math.fround(q * d);
+    }
+  }
+  return { bytes: b, decoded };
+}
+
+// ------------------------------------------------------------------ safetensors
+
+export interface StTensor {
+  name: string;
+  dtype: string;
+  shape: number[];
+  bytes: Buffer;
+}
+
+export function safetensorsBytes(tensors: StTensor[], metadata?: Record<string, string>): Buffer {
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  let at = 0;
+  for (const t of tensors) {
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [at, at + t.bytes.length] };
+    at += t.bytes.length;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((8 + json.length) % 8)) % 8); // data aligned to 8, padded with spaces
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  return Buffer.concat([len, Buffer.from(json), ...tensors.map((t) => t.bytes)]);
+}
+
+/** Writes one file, or `shards` files plus model.safetensors.index.json. */
+export function writeSafetensorsCheckpoint(dir: string, config: object, tensors: StTensor[], shards = 1): void {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  if (shards === 1) {
+    fs.writeFileSync(path.join(dir, 'model.safetensors'), safetensorsBytes(tensors, { format: 'pt' }));
+    return;
+  }
+  const weightMap: Record<string, string> = {};
+  let total = 0;
+  for (let s = 0; s < shards; s++) {
+    const name = `model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
+    const part = tensors.filter((_, i) => i % shards === s);
+    for (const t of part) {
+      weightMap[t.name] = name;
+      total += t.bytes.length;
+    }
+    fs.writeFileSync(path.join(dir, name), safetensorsBytes(part, { format: 'pt' }));
+  }
+  fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }));
+}
+
+// ------------------------------------------------------------------ GGUF v3
+
+export type GgufKv = [key: string, type: 'u32' | 'f32' | 'bool' | 'string' | 'u64' | 'i32' | 'strings' | 'u32s', value: unknown];
+
+export interface GgufTensor {
+  name: string;
+  /** ggml order: fastest dimension first. */
+  dims: number[];
+  type: DiskDType;
+  bytes: Buffer;
+  /** Overrides for malformed files: the data offset and ggml type id written in the tensor info. */
+  offset?: number;
+  typeId?: number;
+}
+
+const GGML_TYPE_ID: Record<DiskDType, number> = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 };
+
+function ggufString(s: string): Buffer {
+  const b = Buffer.from(s, 'utf8');
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(b.length));
+  return Buffer.concat([len, b]);
+}
+function u32b(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v);
+  return b;
+}
+function u64b(v: number | bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(v));
+  return b;
+}
+
+function kvBytes([key, type, value]: GgufKv): Buffer {
+  const parts = [ggufString(key)];
+  switch (type) {
+    case 'u32': parts.push(u32b(4), u32b(value as number)); break;
+    case 'i32': { const b = Buffer.alloc(4); b.writeInt32LE(value as number); parts.push(u32b(5), b); break; }
+    case 'f32': { const b = Buffer.alloc(4); b.writeFloatLE(value as number); parts.push(u32b(6), b); break; }
+    case 'bool': parts.push(u32b(7), Buffer.from([value ? 1 : 0])); break;
+    case 'string': parts.push(u32b(8), ggufString(value as string)); break;
+    case 'u64': parts.push(u32b(10), u64b(value as number)); break;
+    case 'strings': parts.push(u32b(9), u32b(8), u64b((value as string[]).length), ...(value as string[]).map(ggufString)); break;
+    case 'u32s': parts.push(u32b(9), u32b(4), u64b((value as number[]).length), ...(value as number[]).map(u32b)); break;
+  }
+  return Buffer.concat(parts);
+}
+
+export function ggufBytes(kvs: GgufKv[], tensors: GgufTensor[], alignment = 32): Buffer {
+  const head: Buffer[] = [Buffer.from('GGUF'), u32b(3), u64b(tensors.length), u64b(kvs.length), ...kvs.map(kvBytes)];
+  const datas: Buffer[] = [];
+  let at = 0;
+  for (const t of tensors) {
+    head.push(ggufString(t.name), u32b(t.dims.length), ...t.dims.map((d) => u64b(d)), u32b(t.typeId ?? GGML_TYPE_ID[t.type]), u64b(t.offset ?? at));
+    const pad = (alignment - (t.bytes.length % alignment)) % alignment;
+    datas.push(t.bytes, Buffer.alloc(pad));
+    at += t.bytes.length + pad;
+  }
+  const h = Buffer.concat(head);
+  const hpad = (alignment - (h.length % alignment)) % alignment;
+  return Buffer.concat([h, Buffer.alloc(hpad), ...datas]);
+}
+
+// ------------------------------------------------------------------ random values
+
+/** Seeded uniform PRNG (mulberry32). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomArray(r: () => number, n: number, scale: number): Float64Array {
+  const a = new Float64Array(n);
+  for (let i = 0; i < n; i++) a[i] = (r() * 2 - 1) * scale;
+  return a;
+}
