@@ -244,4 +244,6 @@ export interface NativeAddon {
   createModel(options: object): Promise<NativeMoeModel>;
   systemInfo(): NativeSystemInfo;
   backendInfo(requested?: 'cpu' | 'cuda' | 'auto'): NativeBackendInfo;
+  /** Expert parallelism simulated over in-process ranks (lib/ep.ts). */
+  epSimulate(layer: object, ep: object, x: Float32Array): Promise<unknown>;
 }

@@ -6,6 +6,7 @@
 #include "cache_replay_wrap.h"
 #include "calibrate_wrap.h"
 #include "counters_wrap.h"
+#include "ep_wrap.h"
 #include "kernels/kernel_table.h"
 #include "moe_layer_wrap.h"
 #include "moe_model_wrap.h"
@@ -45,6 +46,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createModel", Napi::Function::New(env, CreateModel, "createModel"));
   exports.Set("NativeMoeModel", state->model_ctor.Value());
   exports.Set("NativeCounters", CountersWrap::Define(env));
+  exports.Set("epSimulate", Napi::Function::New(env, EpSimulate, "epSimulate"));
   exports.Set("replayCache", Napi::Function::New(env, ReplayCache, "replayCache"));
   return exports;
 }
