@@ -72,6 +72,8 @@
         "native/core/ep/ep_forward.cc",
         "native/core/ep/loopback_transport.cc",
         "native/core/ep/ep_simulation.cc",
+        "native/core/ep/ep_layer.cc",
+        "native/core/backend/mpi_loader.cc",
         "native/binding/addon.cc",
         "native/binding/js_error.cc",
         "native/binding/calibrate_wrap.cc",

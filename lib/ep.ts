@@ -62,3 +62,90 @@ export async function simulateEp(layer: MoeLayerOptions, ep: EpOptions, x: Float
   const addon = loadAddon();
   return (await callNative(() => addon.epSimulate(layer, ep, x))) as EpSimulation;
 }
+
+/** The MPI world this process belongs to. */
+export interface EpWorld {
+  rank: number;
+  ranks: number;
+  /** libmoecap_mpi.so loaded. */
+  library: string;
+  /** The MPI it was built against, and the one loaded now. */
+  builtMpi: string;
+  runtimeMpi: string;
+}
+
+/**
+ * Loads build-mpi/libmoecap_mpi.so and initialises MPI for `ranks` ranks (once per process).
+ * ERR_BACKEND_UNAVAILABLE, saying which and what to do, when the process was not started by
+ * mpirun, mpirun started another number of ranks, the library is not built, libmpi is missing,
+ * or the MPI loaded differs from the one it was built against.
+ */
+export function initEp(ranks: number): EpWorld {
+  const addon = loadAddon();
+  return callNative(() => addon.epInit(ranks));
+}
+
+export interface EpPass {
+  /** This rank's tokens' outputs [T_rank, H]. */
+  output: Float32Array;
+  expertIds: Int32Array;
+  stats: EpRankStats;
+}
+
+/** One rank's share of an expert-parallel layer (one process per rank, under mpirun). */
+export class EpLayer {
+  /** @internal */
+  constructor(private readonly native: import('./native/types').NativeEpLayer) {}
+  get rank(): number {
+    return this.native.rank;
+  }
+  get ranks(): number {
+    return this.native.ranks;
+  }
+  /** The routed experts this rank holds. */
+  get experts(): Int32Array {
+    return this.native.experts;
+  }
+  /** Collective: this rank's tokens x [T_rank, H] (may be empty) through the layer. */
+  async forward(x: Float32Array): Promise<EpPass> {
+    return (await callNative(() => this.native.forward(x))) as EpPass;
+  }
+  /** Collective: every rank's bytes, in rank order, on rank 0; [] on the others. */
+  async gather(data: Uint8Array): Promise<Uint8Array[]> {
+    return callNative(() => this.native.gather(data));
+  }
+}
+
+/** Collective: each rank builds its share (the experts its placement gives it). Calls initEp. */
+export async function createEpLayer(layer: MoeLayerOptions, ep: EpOptions): Promise<EpLayer> {
+  if (layer === null || typeof layer !== 'object') throw new MoecapTypeError('ERR_INVALID_ARGUMENT', 'layer options must be an object');
+  const addon = loadAddon();
+  return new EpLayer(await callNative(() => addon.epCreateLayer(layer, ep)));
+}
+
+export interface LinkCalibration {
+  /** One-way ping-pong time of 8 bytes between ranks 0 and 1. */
+  latencySeconds: number;
+  /** Ping-pong bandwidth at 4 MiB. */
+  bandwidthBytesPerSecond: number;
+  pingpong: Array<{ bytes: number; seconds: number }>;
+  /** MPI_Alltoall per-pair block sizes, slowest rank's time per exchange. */
+  alltoall: Array<{ bytes: number; seconds: number }>;
+}
+
+/** Collective: ping-pong and all-to-all sweep over the link the ranks use. */
+export async function calibrateLink(): Promise<LinkCalibration> {
+  const addon = loadAddon();
+  return (await callNative(() => addon.epCalibrateLink())) as LinkCalibration;
+}
+
+/** MPI_Abort: mpirun ends every rank with this exit code. */
+export function abortEp(code = 1): void {
+  loadAddon().epAbort(code);
+}
+
+/** MPI_Finalize (collective; once, at the end). */
+export function finalizeEp(): void {
+  const addon = loadAddon();
+  callNative(() => addon.epFinalize());
+}

@@ -8,5 +8,14 @@ namespace moecap_binding {
 
 // epSimulate(layerOptions, epOptions, x) → Promise<{output, expertIds, ranks: [...]}>.
 Napi::Value EpSimulate(const Napi::CallbackInfo& info);
+// epInit(ranks) → {rank, ranks, library, builtMpi, runtimeMpi}: loads the MPI library and
+// initialises MPI (ERR_BACKEND_UNAVAILABLE saying what is missing).
+Napi::Value EpInit(const Napi::CallbackInfo& info);
+// epCreateLayer(layerOptions, epOptions) → Promise<{rank, ranks, experts, forward(x), gather(bytes)}>.
+Napi::Value EpCreateLayer(const Napi::CallbackInfo& info);
+// epCalibrateLink() → Promise<{latencySeconds, bandwidthBytesPerSecond, pingpong, alltoall}> (collective).
+Napi::Value EpCalibrateLink(const Napi::CallbackInfo& info);
+Napi::Value EpAbort(const Napi::CallbackInfo& info);
+Napi::Value EpFinalize(const Napi::CallbackInfo& info);
 
 }  // namespace moecap_binding
