@@ -110,6 +110,10 @@ export class EpLayer {
   async forward(x: Float32Array): Promise<EpPass> {
     return (await callNative(() => this.native.forward(x))) as EpPass;
   }
+  /** Router only, on this rank alone (no exchange): expert ids [T, k] of x [T, H]. */
+  async route(x: Float32Array): Promise<Int32Array> {
+    return callNative(() => this.native.route(x));
+  }
   /** Collective: every rank's bytes, in rank order, on rank 0; [] on the others. */
   async gather(data: Uint8Array): Promise<Uint8Array[]> {
     return callNative(() => this.native.gather(data));

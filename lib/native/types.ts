@@ -259,4 +259,5 @@ export interface NativeEpLayer {
   experts: Int32Array;
   forward(x: Float32Array): Promise<unknown>;
   gather(data: Uint8Array): Promise<Uint8Array[]>;
+  route(x: Float32Array): Promise<Int32Array>;
 }

@@ -151,6 +151,24 @@ class EpForwardWorker : public PromiseWorker {
   moecap::EpPassStats st_;
 };
 
+class EpRouteWorker : public PromiseWorker {
+ public:
+  EpRouteWorker(Napi::Env env, std::shared_ptr<moecap::EpLayer> layer, std::vector<float> x, int T)
+      : PromiseWorker(env), layer_(std::move(layer)), x_(std::move(x)), T_(T) {}
+  void Run() override { layer_->route(x_.data(), T_, r_); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Int32Array ids = Napi::Int32Array::New(env, r_.ids.size());
+    std::copy(r_.ids.begin(), r_.ids.end(), ids.Data());
+    return ids;
+  }
+
+ private:
+  std::shared_ptr<moecap::EpLayer> layer_;
+  std::vector<float> x_;
+  int T_;
+  moecap::ForwardResult r_;
+};
+
 class EpGatherWorker : public PromiseWorker {
  public:
   EpGatherWorker(Napi::Env env, std::shared_ptr<moecap::EpLayer> layer, std::vector<uint8_t> data)
@@ -196,6 +214,11 @@ class EpCreateWorker : public PromiseWorker {
                          info[0].As<Napi::TypedArray>().ElementLength() == 0;
       if (!empty) x = read_tokens(e, info[0], H, "x", &T);
       return queue_worker<EpForwardWorker>(e, layer, std::move(x), T);
+    }));
+    o.Set("route", Napi::Function::New(env, [layer, H](const Napi::CallbackInfo& info) -> Napi::Value {
+      int T = 0;
+      std::vector<float> x = read_tokens(info.Env(), info[0], H, "x", &T);
+      return queue_worker<EpRouteWorker>(info.Env(), layer, std::move(x), T);
     }));
     o.Set("gather", Napi::Function::New(env, [layer](const Napi::CallbackInfo& info) -> Napi::Value {
       Napi::Env e = info.Env();

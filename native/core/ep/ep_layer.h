@@ -18,6 +18,8 @@ class EpLayer {
   EpLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa,
           ExpertPlacement placement, std::shared_ptr<ExpertTransport> transport);
   void forward(const float* x, int tokens, ForwardResult& out, EpPassStats& stats);
+  // Router only, on this rank alone (no exchange): e.g. per-expert loads for a placement.
+  void route(const float* x, int tokens, ForwardResult& out) { layer_->route(x, tokens, out); }
   // Collective: every rank's bytes arrive at rank 0 (in rank order); other ranks get nothing.
   std::vector<std::vector<uint8_t>> gather_to_root(const void* data, int64_t bytes);
   const ExpertPlacement& placement() const { return placement_; }
