@@ -56,6 +56,26 @@ describe('expert parallelism over mpirun -np 2', () => {
     });
   }
 
+  mpiTest('moecap run --ep 2 --ep-placement balanced --ep-redundant 2: rank 0 writes the results, with the link figures', () => {
+    const out = path.join(dir, 'out');
+    const r = spawnSync('mpirun', ['-np', '2', '--oversubscribe', process.execPath, path.join(root, 'bin', 'moecap.js'), 'run', '--ep', '2',
+      '--ep-placement', 'balanced', '--ep-redundant', '2', '--preset', 'tiny', '--phase', 'prefill', '--batch', '2', '--seq', '16',
+      '--threads', '1', '--repeats', '2', '--out', out], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...rootEnv } });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/expert parallelism: 2 ranks, balanced \+ 2 replicas/);
+    expect(fs.readdirSync(out)).toEqual(['ep_results.json']);
+    const res = JSON.parse(fs.readFileSync(path.join(out, 'ep_results.json'), 'utf8'));
+    expect(res).toMatchObject({ schema: 'moecap-ep/1', ranks: 2, placement: 'balanced', redundant: 2, tokens: 32 });
+    expect(res.perRank).toHaveLength(2);
+    expect(res.perRank[0].experts.length + res.perRank[1].experts.length).toBe(8 + 2);
+    for (const p of res.perRank) for (const k of ['dispatchNs', 'computeNs', 'combineNs', 'bytesSent', 'bytesReceived']) expect(p[k]).toBeGreaterThanOrEqual(0);
+    expect(res.imbalance).toBeGreaterThanOrEqual(1);
+    expect(res.tokensPerSecond).toBeGreaterThan(0);
+    expect(res.link.latencySeconds).toBeGreaterThan(0);
+    expect(res.link.pingpong.length).toBe(5);
+  });
+
   mpiTest('a rank that exits mid-run: mpirun aborts naming the rank, no result file, nothing half-written', () => {
     const r = mpirun([dir, 'die']);
     expect(r.status).not.toBe(0);
