@@ -11,7 +11,7 @@ const ep = require(path.join(dist, 'ep'));
 
 const [outDir, mode] = process.argv.slice(2);
 const P = 2, T = 23, H = 64;
-const layer = { hidden: H, intermediate: 40, experts: 7, topK: 2, threads: 1, sharedExperts: { intermediate: 24 }, weights: { seed: 11 } };
+const layer = { hidden: H, intermediate: 40, experts: 7, topK: 2, threads: 1, poison: true, sharedExperts: { intermediate: 24 }, weights: { seed: 11 } };
 
 function input() {
   const x = new Float32Array(T * H);

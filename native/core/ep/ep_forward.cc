@@ -156,6 +156,7 @@ void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTrans
   // 3. Compute the received rows: an expert's rows in origin-rank order, then token order. Each
   // result lands at its row's receive position, so the results go back as one block per origin.
   ws_.ep_out.reserve(size_t(recv_rows) * ob);
+  if (cfg_.poison && ws_.ep_out.size()) std::memset(ws_.ep_out.data(), 0xFF, ws_.ep_out.size());
   std::vector<int64_t> block_first(size_t(P) * E);  // first receive row of (origin, expert)
   for (int p = 0, i = 0; p < P; ++p)
     for (int e = 0; e < E; ++e) {
@@ -195,6 +196,7 @@ void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTrans
     rb[size_t(p)] = rows_to[size_t(p)] * int64_t(ob);
   }
   ws_.ep_ret.reserve(size_t(kept) * ob);
+  if (cfg_.poison && ws_.ep_ret.size()) std::memset(ws_.ep_ret.data(), 0xFF, ws_.ep_ret.size());
   tr.alltoallv(ws_.ep_out.data(), sb.data(), ws_.ep_ret.data(), rb.data());
   st.bytes_sent += off_rank(sb, me);
   st.bytes_received += off_rank(rb, me);
