@@ -69,6 +69,12 @@
         "native/core/counters/counter_session.cc",
         "native/core/backend/cuda_loader.cc",
         "native/core/backend/cuda_layer.cc",
+        "native/core/ep/expert_placement.cc",
+        "native/core/ep/ep_forward.cc",
+        "native/core/ep/loopback_transport.cc",
+        "native/core/ep/ep_simulation.cc",
+        "native/core/ep/ep_layer.cc",
+        "native/core/backend/mpi_loader.cc",
         "native/binding/addon.cc",
         "native/binding/js_error.cc",
         "native/binding/calibrate_wrap.cc",
@@ -79,7 +85,8 @@
         "native/binding/counters_wrap.cc",
         "native/binding/backend_info.cc",
         "native/binding/cache_replay_wrap.cc",
-        "native/binding/checkpoint_wrap.cc"
+        "native/binding/checkpoint_wrap.cc",
+        "native/binding/ep_wrap.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -46,6 +46,24 @@ export { loadAddon } from './native/loader';
 export { backendInfo, type Backend, type BackendInfo } from './backend';
 export { fidelity, type Fidelity } from './fidelity';
 export { VERSION } from './version';
+export {
+  abortEp,
+  calibrateLink,
+  createEpLayer,
+  EpLayer,
+  finalizeEp,
+  imbalance,
+  initEp,
+  rankFirstToken,
+  simulateEp,
+  type EpOptions,
+  type EpPass,
+  type EpPlacementKind,
+  type EpRankStats,
+  type EpSimulation,
+  type EpWorld,
+  type LinkCalibration,
+} from './ep';
 export { Counters, probeCounters, type CounterReading, type CounterAvailability } from './counters';
 export type { ResultsView } from './report/results_view';
 export {

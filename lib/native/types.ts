@@ -248,4 +248,20 @@ export interface NativeAddon {
   createModel(options: object): Promise<NativeMoeModel>;
   systemInfo(): NativeSystemInfo;
   backendInfo(requested?: 'cpu' | 'cuda' | 'auto'): NativeBackendInfo;
+  /** Expert parallelism simulated over in-process ranks (lib/ep.ts). */
+  epSimulate(layer: object, ep: object, x: Float32Array): Promise<unknown>;
+  epInit(ranks: number): { rank: number; ranks: number; library: string; builtMpi: string; runtimeMpi: string };
+  epCreateLayer(layer: object, ep: object): Promise<NativeEpLayer>;
+  epCalibrateLink(): Promise<unknown>;
+  epAbort(code: number): void;
+  epFinalize(): void;
+}
+
+export interface NativeEpLayer {
+  rank: number;
+  ranks: number;
+  experts: Int32Array;
+  forward(x: Float32Array): Promise<unknown>;
+  gather(data: Uint8Array): Promise<Uint8Array[]>;
+  route(x: Float32Array): Promise<Int32Array>;
 }

@@ -7,6 +7,7 @@
 #include "calibrate_wrap.h"
 #include "checkpoint_wrap.h"
 #include "counters_wrap.h"
+#include "ep_wrap.h"
 #include "kernels/kernel_table.h"
 #include "moe_layer_wrap.h"
 #include "moe_model_wrap.h"
@@ -47,6 +48,12 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeMoeModel", state->model_ctor.Value());
   exports.Set("NativeCounters", CountersWrap::Define(env));
   exports.Set("readTensorElements", Napi::Function::New(env, ReadTensorElements, "readTensorElements"));
+  exports.Set("epSimulate", Napi::Function::New(env, EpSimulate, "epSimulate"));
+  exports.Set("epInit", Napi::Function::New(env, EpInit, "epInit"));
+  exports.Set("epCreateLayer", Napi::Function::New(env, EpCreateLayer, "epCreateLayer"));
+  exports.Set("epCalibrateLink", Napi::Function::New(env, EpCalibrateLink, "epCalibrateLink"));
+  exports.Set("epAbort", Napi::Function::New(env, EpAbort, "epAbort"));
+  exports.Set("epFinalize", Napi::Function::New(env, EpFinalize, "epFinalize"));
   exports.Set("replayCache", Napi::Function::New(env, ReplayCache, "replayCache"));
   return exports;
 }

@@ -9,6 +9,7 @@ import { DEFAULT_PLAN, type RunPlan } from '../../cap/plan';
 import { run, planFromResults } from '../../cap/runner';
 import { renderTable } from '../../cap/table';
 import { progressSink } from '../../cap/progress';
+import { epPlanFromArgs, renderEp, runEp } from '../../ep_run';
 
 const OPTIONS: OptionSpec[] = [
   { name: 'preset', type: 'string-list', description: "model presets (see 'moecap presets')", default: DEFAULT_PLAN.presets },
@@ -43,6 +44,9 @@ const OPTIONS: OptionSpec[] = [
   { name: 'json', type: 'boolean', description: 'print the results object instead of the table' },
   { name: 'report', type: 'boolean', description: 'also write the HTML CAP report (report.html in the output folder)' },
   { name: 'quiet', type: 'boolean', description: 'no progress output' },
+  { name: 'ep', type: 'number', description: 'expert parallelism over N ranks: launch as `mpirun -np N npx moecap run --ep N ...` (one preset, phase, batch, dtype; needs npm run build:mpi)' },
+  { name: 'ep-placement', type: 'string', description: 'with --ep: contiguous, balanced (from --trace, else from routing this run\'s input)', default: 'contiguous' },
+  { name: 'ep-redundant', type: 'number', description: 'with --ep: replicate the R hottest experts on one more rank each', default: 0 },
 ];
 
 const SUMMARY =
@@ -109,6 +113,12 @@ export const runCommand: Command = {
     };
     try {
       if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}' (options start with --)`);
+      if (given.has('ep')) {
+        const r = await runEp(epPlanFromArgs(o, given), (o.out as string | undefined) ?? path.join('moecap-results', timestampFolder()));
+        if (r) io.out(o.json ? JSON.stringify(r, null, 2) + '\n' : renderEp(r));
+        return 0;
+      }
+      if (given.has('ep-placement') || given.has('ep-redundant')) throw new UsageError('--ep-placement and --ep-redundant need --ep N');
       let plan: Partial<RunPlan>;
       let outDir: string;
       const resume = o.resume as string | undefined;

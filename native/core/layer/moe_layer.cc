@@ -56,13 +56,17 @@ static int offload_capacity(const LayerConfig& c, const OffloadConfig& off) {
 }
 
 MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa,
-                   const OffloadConfig& offload, std::shared_ptr<Prefetcher> io, std::shared_ptr<ThreadPool> pool)
+                   const OffloadConfig& offload, std::shared_ptr<Prefetcher> io, std::shared_ptr<ThreadPool> pool,
+                   const std::vector<bool>& held)
     : cfg_(config),
       source_(std::move(weights)),
       kernels_(&pick_kernels(isa, isa_note_)),
       pool_(pool ? std::move(pool) : make_thread_pool(config)) {
   validate_config(cfg_);
-  const double need = layer_packed_bytes(cfg_, offload.enabled ? offload_capacity(cfg_, offload) : cfg_.experts);
+  if (!held.empty() && (held.size() != size_t(cfg_.experts) || offload.enabled))
+    throw_runtime("held experts: one flag per expert, and not with offload");
+  const int n_held = held.empty() ? cfg_.experts : int(std::count(held.begin(), held.end(), true));
+  const double need = layer_packed_bytes(cfg_, offload.enabled ? offload_capacity(cfg_, offload) : n_held);
   const double avail = double(available_memory_bytes());
   if (need > avail)
     throw_out_of_memory("weights of this layer need " + format_bytes(need) + " in " + dtype_name(cfg_.dtype) +
@@ -83,11 +87,13 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
       setup_offload(offload, std::move(io));
     } else {
       experts_.resize(size_t(E));
-      arena_.allocate(cfg_.dtype, H, cfg_.intermediate, E);
-      for (int e = 0; e < E; ++e) arena_.bind(experts_[e], e);
+      arena_.allocate(cfg_.dtype, H, cfg_.intermediate, n_held);
+      for (int e = 0, slot = 0; e < E; ++e)
+        if (held.empty() || held[size_t(e)]) arena_.bind(experts_[e], slot++);
       for (int e = 0; e < E; ++e)
-        pack_expert(experts_[e], cfg_.dtype, H, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down, e,
-                    pool_.get());
+        if (held.empty() || held[size_t(e)])
+          pack_expert(experts_[e], cfg_.dtype, H, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down, e,
+                      pool_.get());
     }
     if (cfg_.shared_intermediate > 0) {
       shared_.reset(new ExpertWeights());

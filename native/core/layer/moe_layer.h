@@ -24,6 +24,10 @@
 
 namespace moecap {
 
+class ExpertTransport;
+struct ExpertPlacement;
+struct EpPassStats;
+
 // Packed bytes the layer will allocate (for the memory check before building it).
 double layer_packed_bytes(const LayerConfig& c);
 // The same with offload on: only `resident_experts` routed experts are allocated.
@@ -41,9 +45,11 @@ class MoeLayer : public LayerBackend {
   // I/O thread to share (a model's layers share one), or null for the layer's own. `pool`: the
   // worker threads to share (a model's layers share one, so no layer's idle workers spin while
   // another computes), or null for the layer's own of config.threads.
+  // `held` (expert parallelism): which routed experts this layer packs ([E], empty = all); the
+  // others are never computed here.
   MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa,
            const OffloadConfig& offload = OffloadConfig(), std::shared_ptr<Prefetcher> io = nullptr,
-           std::shared_ptr<ThreadPool> pool = nullptr);
+           std::shared_ptr<ThreadPool> pool = nullptr, const std::vector<bool>& held = {});
 
   const LayerConfig& config() const override { return cfg_; }
   LayerInfo info() const override;
@@ -68,6 +74,22 @@ class MoeLayer : public LayerBackend {
   const ExpertCache* cache() const { return cache_.get(); }
   std::vector<int> pin_static() override;
   void route(const float* x, int tokens, ForwardResult& out) override;
+  // Expert parallelism (ep/ep_forward.cc): this rank's tokens are routed here, each kept row is
+  // computed on a rank holding its expert (rows and results cross `transport`), and the weighted
+  // combine runs here in forward()'s order, so the output equals forward()'s bitwise.
+  void forward_ep(const float* x, int tokens, ForwardResult& out, ExpertTransport& transport,
+                  const ExpertPlacement& placement, EpPassStats& stats);
+  // Partial expert compute: the scaled FFN outputs of given rows of given (held) experts, computed
+  // exactly as forward() computes them. `out` rows hold the hidden size padded to 32 floats.
+  struct PartialRows {
+    int expert = 0;
+    int n = 0;
+    const void* const* in = nullptr;  // [n] activation rows in the dtype's format
+    const float* scale = nullptr;     // [n] router weights
+    float* const* out = nullptr;      // [n] output rows
+  };
+  void compute_partial(const std::vector<PartialRows>& groups);
+  bool holds(int expert) const { return size_t(expert) < experts_.size() && experts_[size_t(expert)].w13.panels > 0; }
   // fp64 reference from the master weights (layer/moe_layer_reference.cc).
   void reference(const float* x, int tokens, const std::vector<int32_t>& sample, ReferenceResult& out) override;
 
@@ -82,6 +104,8 @@ class MoeLayer : public LayerBackend {
     std::vector<void*> hact_ptrs;
     std::vector<float> scales, shared_gate;
     RoutingPlan plan;
+    // Expert parallelism: rows sent, received, computed and returned.
+    AlignedBuffer ep_send, ep_recv, ep_out, ep_ret, ep_h, ep_hact;
   };
 
   // The steps of forward(), in order (the pass lock held).

@@ -22,6 +22,12 @@ Environment read_environment() {
   if (e.cuda_driver.empty()) e.cuda_driver = "libcuda.so.1";
   e.tmpdir = var("TMPDIR");
   if (e.tmpdir.empty()) e.tmpdir = "/tmp";
+  e.mpi_library = var("MOECAP_MPI_LIBRARY");
+  std::string size = var("OMPI_COMM_WORLD_SIZE");
+  if (size.empty()) size = var("PMI_SIZE");
+  e.launcher_size = size.empty() ? 0 : std::atoi(size.c_str());
+  e.open_mpi_launcher = !var("OMPI_COMM_WORLD_SIZE").empty() || !var("PMIX_RANK").empty();
+  e.launched_by_mpi = !size.empty() || e.open_mpi_launcher;
   return e;
 }
 

@@ -13,6 +13,9 @@
 //                                                         (still read by weights/aligned_buffer.h itself)
 //   MOECAP_CUDA_LIBRARY   a path                          the exact libmoecap_cuda.so to load (test hook)
 //   MOECAP_CUDA_DRIVER    a path or soname                the driver library (default libcuda.so.1; test hook)
+//   MOECAP_MPI_LIBRARY    a path                          the exact libmoecap_mpi.so to load (test hook)
+//   OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK             set by mpirun: expert parallelism checks it was
+//                                                         launched by one before initialising MPI
 //   TMPDIR                a directory                     where scratch expert files go (default /tmp)
 // Otherwise an empty value counts as unset.
 #pragma once
@@ -28,6 +31,10 @@ struct Environment {
   std::string cuda_library;  // MOECAP_CUDA_LIBRARY ("" = search the default places)
   std::string cuda_driver;   // MOECAP_CUDA_DRIVER, default "libcuda.so.1"
   std::string tmpdir;        // TMPDIR, default "/tmp"
+  std::string mpi_library;   // MOECAP_MPI_LIBRARY ("" = search the default places)
+  int launcher_size = 0;     // ranks mpirun started (OMPI_COMM_WORLD_SIZE or PMI_SIZE), 0 = none
+  bool launched_by_mpi = false;  // any of OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK set
+  bool open_mpi_launcher = false;  // OMPI_COMM_WORLD_SIZE or PMIX_RANK set (Open MPI's mpirun)
 };
 
 Environment read_environment();

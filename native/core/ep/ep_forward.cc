@@ -1,0 +1,236 @@
+// MoeLayer's expert-parallel pass and its partial expert compute (declared in layer/moe_layer.h).
+// The pass splits forward() at its steps: route and plan here; every kept row travels to a rank
+// holding its expert (counts first, then rows); each rank computes the rows it received with the
+// same kernels, an expert's rows in origin-rank then token order (with tokens split over ranks in
+// order, exactly forward()'s row order); the results travel back and the combine runs here in
+// forward()'s order.
+#include <algorithm>
+#include <cstring>
+
+#include "ep/ep_pass_stats.h"
+#include "ep/expert_placement.h"
+#include "ep/expert_transport.h"
+#include "error.h"
+#include "experts/expert_ffn.h"
+#include "int_math.h"
+#include "layer/moe_layer.h"
+#include "runtime/clock.h"
+#include "weights/activation_rows.h"
+
+namespace moecap {
+
+namespace {
+
+// One dispatched row: its activation row, then its router weight, padded to 64 bytes so every
+// row stays aligned for the kernels.
+size_t record_bytes(size_t act_bytes) { return (act_bytes + sizeof(float) + 63) / 64 * 64; }
+
+// The bytes of a per-rank list that leave (or reach) this rank: its own block stays in memory.
+double off_rank(const std::vector<int64_t>& bytes, int me) {
+  double b = 0;
+  for (size_t p = 0; p < bytes.size(); ++p)
+    if (int(p) != me) b += double(bytes[p]);
+  return b;
+}
+
+}  // namespace
+
+void MoeLayer::compute_partial(const std::vector<PartialRows>& parts) {
+  auto lock = pool_->acquire();
+  const DType dt = cfg_.dtype;
+  const int fp = round_up(cfg_.intermediate, 16);
+  const size_t hab = activation_row_bytes(dt, fp);
+  int64_t rows = 0;
+  for (const PartialRows& p : parts) {
+    if (!holds(p.expert))
+      throw_runtime("expert " + std::to_string(p.expert) + " is not held by this layer (placements differ between ranks?)");
+    rows += p.n;
+  }
+  ws_.ep_h.reserve(size_t(rows) * fp * 4);
+  ws_.ep_hact.reserve(size_t(rows) * hab);
+  std::vector<float*> h(static_cast<size_t>(rows));
+  std::vector<void*> hact(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i) {
+    h[size_t(i)] = ws_.ep_h.as<float>() + size_t(i) * fp;
+    hact[size_t(i)] = ws_.ep_hact.data() + size_t(i) * hab;
+  }
+  std::vector<ExpertRows> groups;
+  int64_t first = 0;
+  for (const PartialRows& p : parts) {
+    if (p.n == 0) continue;
+    ExpertRows g;
+    g.w = &experts_[size_t(p.expert)];
+    g.n = p.n;
+    g.in = p.in;
+    g.h = h.data() + first;
+    g.h_act = hact.data() + first;
+    g.out = p.out;
+    g.scale = p.scale;
+    groups.push_back(g);
+    first += p.n;
+  }
+  if (!groups.empty()) run_expert_ffn(*pool_, *kernels_, dt, groups);
+}
+
+void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTransport& tr, const ExpertPlacement& pl,
+                          EpPassStats& st) {
+  auto lock = pool_->acquire();
+  const int P = tr.size(), me = tr.rank(), E = cfg_.experts, H = cfg_.hidden;
+  if (pl.ranks != P || pl.experts != E)
+    throw_runtime("expert placement is for " + std::to_string(pl.ranks) + " ranks and " + std::to_string(pl.experts) +
+                  " experts, the transport has " + std::to_string(P) + " ranks and the layer " + std::to_string(E));
+  if (cache_) throw_option("expert parallelism does not work with offload yet");
+  if (cfg_.capacity_factor > 0) throw_option("expert parallelism does not work with a capacity factor yet");
+  st = EpPassStats();
+  st.rank = me;
+  st.ranks = P;
+  const int64_t t0 = now_ns();
+
+  // 1. Route and plan this rank's tokens (forward()'s own steps).
+  prepare_activations(x, T);
+  route_locked(x, T, out);
+  plan_expert_rows(x, T, out);
+  const RoutingPlan& plan = ws_.plan;
+  const int kept = plan.kept();
+  const int64_t t_routed = now_ns();
+
+  // 2. Dispatch: rows grouped by destination rank, then expert, then token.
+  const size_t ab = activation_row_bytes(cfg_.dtype, H);
+  const size_t act = ab ? ab : size_t(H) * sizeof(float);
+  const size_t rec = record_bytes(act);
+  const int Hp = round_up(H, 32);
+  const size_t ob = size_t(Hp) * sizeof(float);
+  std::vector<int32_t> send_counts(size_t(P) * E, 0), recv_counts(size_t(P) * E, 0);  // [rank][expert]
+  std::vector<int> dest(static_cast<size_t>(kept));
+  for (int e = 0; e < E; ++e)
+    for (int s = plan.offsets[e]; s < plan.offsets[e + 1]; ++s) {
+      const int d = pl.rank_for(e, me, plan.slot_token[s]);
+      dest[size_t(s)] = d;
+      ++send_counts[size_t(d) * E + e];
+    }
+  std::vector<int64_t> rows_to(size_t(P), 0), rows_from(size_t(P), 0), send_first(size_t(P), 0);
+  for (int d = 0; d < P; ++d)
+    for (int e = 0; e < E; ++e) rows_to[size_t(d)] += send_counts[size_t(d) * E + e];
+  for (int d = 1; d < P; ++d) send_first[size_t(d)] = send_first[size_t(d - 1)] + rows_to[size_t(d - 1)];
+  std::vector<int64_t> send_pos(static_cast<size_t>(kept));
+  {
+    std::vector<int64_t> cursor = send_first;
+    for (int s = 0; s < kept; ++s) send_pos[size_t(s)] = cursor[size_t(dest[size_t(s)])]++;
+  }
+  ws_.ep_send.reserve(size_t(kept) * rec);
+  uint8_t* send = ws_.ep_send.data();
+  pool_->parallel_for((kept + 63) / 64, [&](int task, int) {
+    for (int s = task * 64; s < std::min(kept, task * 64 + 64); ++s) {
+      uint8_t* r = send + size_t(send_pos[size_t(s)]) * rec;
+      std::memcpy(r, ws_.in_ptrs[size_t(s)], act);
+      std::memcpy(r + act, &ws_.scales[size_t(s)], sizeof(float));
+      std::memset(r + act + sizeof(float), 0, rec - act - sizeof(float));
+    }
+  });
+  const std::vector<int64_t> count_bytes(size_t(P), int64_t(E) * 4);
+  tr.alltoallv(send_counts.data(), count_bytes.data(), recv_counts.data(), count_bytes.data());
+  int64_t recv_rows = 0;
+  for (int p = 0; p < P; ++p) {
+    for (int e = 0; e < E; ++e) {
+      const int32_t n = recv_counts[size_t(p) * E + e];
+      if (n > 0 && !holds(e))
+        throw_runtime("rank " + std::to_string(p) + " sent rows of expert " + std::to_string(e) + " to rank " +
+                      std::to_string(me) + ", which does not hold it (placements differ between ranks?)");
+      rows_from[size_t(p)] += n;
+    }
+    recv_rows += rows_from[size_t(p)];
+  }
+  std::vector<int64_t> sb(static_cast<size_t>(P)), rb(static_cast<size_t>(P));
+  for (int p = 0; p < P; ++p) {
+    sb[size_t(p)] = rows_to[size_t(p)] * int64_t(rec);
+    rb[size_t(p)] = rows_from[size_t(p)] * int64_t(rec);
+  }
+  ws_.ep_recv.reserve(size_t(recv_rows) * rec);
+  tr.alltoallv(send, sb.data(), ws_.ep_recv.data(), rb.data());
+  st.bytes_sent += off_rank(sb, me) + double(P - 1) * E * 4;
+  st.bytes_received += off_rank(rb, me) + double(P - 1) * E * 4;
+  st.rows_sent = kept - rows_to[size_t(me)];
+  st.rows_received = recv_rows - rows_from[size_t(me)];
+  const int64_t t_dispatched = now_ns();
+
+  // 3. Compute the received rows: an expert's rows in origin-rank order, then token order. Each
+  // result lands at its row's receive position, so the results go back as one block per origin.
+  ws_.ep_out.reserve(size_t(recv_rows) * ob);
+  if (cfg_.poison && ws_.ep_out.size()) std::memset(ws_.ep_out.data(), 0xFF, ws_.ep_out.size());
+  std::vector<int64_t> block_first(size_t(P) * E);  // first receive row of (origin, expert)
+  for (int p = 0, i = 0; p < P; ++p)
+    for (int e = 0; e < E; ++e) {
+      block_first[size_t(p) * E + e] = i;
+      i += recv_counts[size_t(p) * E + e];
+    }
+  std::vector<const void*> in(static_cast<size_t>(recv_rows));
+  std::vector<float> scale(static_cast<size_t>(recv_rows));
+  std::vector<float*> outp(static_cast<size_t>(recv_rows));
+  std::vector<PartialRows> parts;
+  int64_t j = 0;
+  for (int e = 0; e < E; ++e) {
+    const int64_t start = j;
+    for (int p = 0; p < P; ++p)
+      for (int32_t r = 0; r < recv_counts[size_t(p) * E + e]; ++r, ++j) {
+        const size_t i = size_t(block_first[size_t(p) * E + e] + r);
+        const uint8_t* row = ws_.ep_recv.data() + i * rec;
+        in[size_t(j)] = row;
+        std::memcpy(&scale[size_t(j)], row + act, sizeof(float));
+        outp[size_t(j)] = reinterpret_cast<float*>(ws_.ep_out.data() + i * ob);
+      }
+    if (j == start) continue;
+    PartialRows g;
+    g.expert = e;
+    g.n = int(j - start);
+    g.in = in.data() + start;
+    g.scale = scale.data() + start;
+    g.out = outp.data() + start;
+    parts.push_back(g);
+  }
+  compute_partial(parts);
+  const int64_t t_computed = now_ns();
+
+  // 4. Results back to their origins, then the shared expert and forward()'s combine.
+  for (int p = 0; p < P; ++p) {
+    sb[size_t(p)] = rows_from[size_t(p)] * int64_t(ob);
+    rb[size_t(p)] = rows_to[size_t(p)] * int64_t(ob);
+  }
+  ws_.ep_ret.reserve(size_t(kept) * ob);
+  if (cfg_.poison && ws_.ep_ret.size()) std::memset(ws_.ep_ret.data(), 0xFF, ws_.ep_ret.size());
+  tr.alltoallv(ws_.ep_out.data(), sb.data(), ws_.ep_ret.data(), rb.data());
+  st.bytes_sent += off_rank(sb, me);
+  st.bytes_received += off_rank(rb, me);
+  float* ret = ws_.ep_ret.as<float>();
+  for (int s = 0; s < kept; ++s) ws_.out_ptrs[size_t(s)] = ret + size_t(send_pos[size_t(s)]) * Hp;
+  if (shared_ && T > 0) {
+    ExpertRows g;
+    g.w = shared_.get();
+    g.n = T;
+    g.in = ws_.in_ptrs.data() + kept;
+    g.h = ws_.h_ptrs.data() + kept;
+    g.h_act = ws_.hact_ptrs.data() + kept;
+    g.out = ws_.out_ptrs.data() + kept;
+    g.scale = ws_.scales.data() + kept;
+    run_expert_ffn(*pool_, *kernels_, cfg_.dtype, {g});
+  }
+  combine(T, out);
+  const int64_t t_end = now_ns();
+
+  st.route_ns = t_routed - t0;
+  st.dispatch_ns = t_dispatched - t_routed;
+  st.compute_ns = t_computed - t_dispatched;
+  st.combine_ns = t_end - t_computed;
+  st.total_ns = t_end - t0;
+  out.stats.route_ns = st.route_ns;
+  out.stats.experts_ns = t_computed - t_routed;
+  out.stats.combine_ns = st.combine_ns;
+  out.stats.total_ns = st.total_ns;
+  out.stats.compute_ns = st.route_ns + st.compute_ns;
+
+  // 5. Every rank's expert compute time, for the imbalance (slowest vs mean).
+  const std::vector<int64_t> mine(size_t(P), st.compute_ns), eight(size_t(P), 8);
+  st.rank_compute_ns.assign(size_t(P), 0);
+  tr.alltoallv(mine.data(), eight.data(), st.rank_compute_ns.data(), eight.data());
+}
+
+}  // namespace moecap

@@ -1,0 +1,53 @@
+#include "ep/ep_layer.h"
+
+#include "error.h"
+
+namespace moecap {
+
+EpLayer::EpLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa,
+                 ExpertPlacement placement, std::shared_ptr<ExpertTransport> transport)
+    : placement_(std::move(placement)), transport_(std::move(transport)) {
+  if (placement_.ranks != transport_->size())
+    throw_option("ep.ranks (" + std::to_string(placement_.ranks) + ") differs from the ranks running (" +
+                 std::to_string(transport_->size()) + ")");
+  layer_.reset(new MoeLayer(config, std::move(weights), isa, OffloadConfig(), nullptr, nullptr,
+                            placement_.held_by(transport_->rank())));
+}
+
+void EpLayer::forward(const float* x, int T, ForwardResult& out, EpPassStats& stats) {
+  std::lock_guard<std::mutex> lock(mu_);
+  layer_->forward_ep(x, T, out, *transport_, placement_, stats);
+}
+
+std::vector<int> EpLayer::held() const {
+  std::vector<int> h;
+  for (int e = 0; e < placement_.experts; ++e)
+    if (layer_->holds(e)) h.push_back(e);
+  return h;
+}
+
+// Counts first (every rank tells every rank its size), then the bytes, to rank 0 only.
+std::vector<std::vector<uint8_t>> EpLayer::gather_to_root(const void* data, int64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int P = transport_->size(), me = transport_->rank();
+  const std::vector<int64_t> mine(static_cast<size_t>(P), bytes), eight(static_cast<size_t>(P), 8);
+  std::vector<int64_t> sizes(static_cast<size_t>(P), 0), send(static_cast<size_t>(P), 0), recv(static_cast<size_t>(P), 0);
+  transport_->alltoallv(mine.data(), eight.data(), sizes.data(), eight.data());
+  send[0] = bytes;
+  int64_t total = 0;
+  if (me == 0)
+    for (int p = 0; p < P; ++p) total += (recv[size_t(p)] = sizes[size_t(p)]);
+  std::vector<uint8_t> all(size_t(total) + 1);
+  transport_->alltoallv(data, send.data(), all.data(), recv.data());
+  std::vector<std::vector<uint8_t>> out;
+  if (me == 0) {
+    int64_t off = 0;
+    for (int p = 0; p < P; ++p) {
+      out.emplace_back(all.begin() + off, all.begin() + off + sizes[size_t(p)]);
+      off += sizes[size_t(p)];
+    }
+  }
+  return out;
+}
+
+}  // namespace moecap

@@ -1,0 +1,37 @@
+// One rank of an expert-parallel layer: the layer holding this rank's experts, the placement every
+// rank computes alike, and the transport. Passes are serialised (one exchange at a time).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "ep/ep_pass_stats.h"
+#include "ep/expert_placement.h"
+#include "ep/expert_transport.h"
+#include "layer/moe_layer.h"
+
+namespace moecap {
+
+class EpLayer {
+ public:
+  EpLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa,
+          ExpertPlacement placement, std::shared_ptr<ExpertTransport> transport);
+  void forward(const float* x, int tokens, ForwardResult& out, EpPassStats& stats);
+  // Router only, on this rank alone (no exchange): e.g. per-expert loads for a placement.
+  void route(const float* x, int tokens, ForwardResult& out) { layer_->route(x, tokens, out); }
+  // Collective: every rank's bytes arrive at rank 0 (in rank order); other ranks get nothing.
+  std::vector<std::vector<uint8_t>> gather_to_root(const void* data, int64_t bytes);
+  const ExpertPlacement& placement() const { return placement_; }
+  const MoeLayer& layer() const { return *layer_; }
+  int rank() const { return transport_->rank(); }
+  std::vector<int> held() const;
+
+ private:
+  std::mutex mu_;
+  ExpertPlacement placement_;
+  std::shared_ptr<ExpertTransport> transport_;
+  std::unique_ptr<MoeLayer> layer_;
+};
+
+}  // namespace moecap

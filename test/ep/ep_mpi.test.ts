@@ -1,0 +1,169 @@
+// Expert parallelism under a real mpirun (2 ranks × 1 thread over shared memory), and the loader's
+// refusals. The mpirun tests need `mpirun` and build-mpi/libmoecap_mpi.so (npm run build:mpi);
+// without them they are skipped with the reason printed.
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+const root = path.resolve(__dirname, '..', '..');
+const library = path.join(root, 'build-mpi', 'libmoecap_mpi.so');
+const rankScript = path.join(__dirname, 'mpi_rank.js');
+const hasMpirun = spawnSync('sh', ['-c', 'command -v mpirun'], { encoding: 'utf8' }).status === 0;
+const skipReason = !hasMpirun ? 'mpirun not found (apt-get install openmpi-bin libopenmpi-dev)' : !fs.existsSync(library) ? `${library} not built (npm run build:mpi)` : '';
+if (skipReason) console.log(`ep_mpi: mpirun tests skipped: ${skipReason}`);
+const mpiTest = skipReason ? test.skip : test;
+
+const rootEnv = { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', OMPI_MCA_rmaps_base_oversubscribe: '1' };
+
+function mpirun(args: string[]) {
+  return spawnSync('mpirun', ['-np', '2', '--oversubscribe', 'node', rankScript, ...args], {
+    encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...rootEnv },
+  });
+}
+
+function floats(b64: string): Float32Array {
+  const b = Buffer.from(b64, 'base64');
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+describe('expert parallelism over mpirun -np 2', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-ep-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  for (const mode of ['contiguous', 'balanced']) {
+    mpiTest(`${mode}: the gathered output is bitwise equal to the single-process layer's`, () => {
+      const r = mpirun([dir, mode]);
+      expect(r.stderr).not.toMatch(/Error/);
+      expect(r.status).toBe(0);
+      const res = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8'));
+      const a = floats(res.epOutput), b = floats(res.singleOutput);
+      expect(a.length).toBe(23 * 64);
+      expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
+      expect(res.world).toMatchObject({ ranks: 2, builtMpi: expect.stringMatching(/MPI/) });
+      expect(res.ranks).toHaveLength(2);
+      const held = new Set<number>(res.ranks.flatMap((s: { experts: number[] }) => s.experts));
+      expect(held.size).toBe(7);
+      if (mode === 'balanced') expect(res.ranks[0].experts.length + res.ranks[1].experts.length).toBe(9);  // 2 replicas
+      expect(res.ranks[0].rowsSent + res.ranks[1].rowsSent).toBe(res.ranks[0].rowsReceived + res.ranks[1].rowsReceived);
+      expect(res.ranks[0].bytesSent).toBeGreaterThan(0);
+      expect(res.link.latencySeconds).toBeGreaterThan(0);
+      expect(res.link.bandwidthBytesPerSecond).toBeGreaterThan(0);
+      expect(res.link.alltoall.length).toBeGreaterThan(1);
+    });
+  }
+
+  mpiTest('moecap run --ep 2 --ep-placement balanced --ep-redundant 2: rank 0 writes the results, with the link figures', () => {
+    const out = path.join(dir, 'out');
+    const r = spawnSync('mpirun', ['-np', '2', '--oversubscribe', process.execPath, path.join(root, 'bin', 'moecap.js'), 'run', '--ep', '2',
+      '--ep-placement', 'balanced', '--ep-redundant', '2', '--preset', 'tiny', '--phase', 'prefill', '--batch', '2', '--seq', '16',
+      '--threads', '1', '--repeats', '2', '--out', out], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...rootEnv } });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/expert parallelism: 2 ranks, balanced \+ 2 replicas/);
+    expect(fs.readdirSync(out)).toEqual(['ep_results.json']);
+    const res = JSON.parse(fs.readFileSync(path.join(out, 'ep_results.json'), 'utf8'));
+    expect(res).toMatchObject({ schema: 'moecap-ep/1', ranks: 2, placement: 'balanced', redundant: 2, tokens: 32 });
+    expect(res.perRank).toHaveLength(2);
+    expect(res.perRank[0].experts.length + res.perRank[1].experts.length).toBe(8 + 2);
+    for (const p of res.perRank) for (const k of ['dispatchNs', 'computeNs', 'combineNs', 'bytesSent', 'bytesReceived']) expect(p[k]).toBeGreaterThanOrEqual(0);
+    expect(res.imbalance).toBeGreaterThanOrEqual(1);
+    expect(res.tokensPerSecond).toBeGreaterThan(0);
+    expect(res.link.latencySeconds).toBeGreaterThan(0);
+    expect(res.link.pingpong.length).toBe(5);
+  });
+
+  mpiTest('a rank that exits mid-run: mpirun aborts naming the rank, no result file, nothing half-written', () => {
+    const r = mpirun([dir, 'die']);
+    expect(r.status).not.toBe(0);
+    // Open MPI names a process [[job,1],rank]: rank 1, with its exit code.
+    expect(r.stdout + r.stderr).toMatch(/Process name: \[\[\d+,\d+\],1\]\s+Exit code:\s+3/);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+});
+
+// Each refusal in a fresh process: the loader's state is per process.
+function initError(env: Record<string, string>, ranks = 2): { code?: string; message: string } {
+  const clean: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(OMPI_|PMI|PMIX_)/.test(k)) clean[k] = v;
+  const code = `try { require(${JSON.stringify(path.join(root, 'dist', 'ep'))}).initEp(${ranks}); console.log(JSON.stringify({message: 'ok'})); }
+    catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env: { ...clean, ...env }, timeout: 60_000 });
+  return JSON.parse(r.stdout.trim().split('\n').pop() || '{}');
+}
+
+// A stand-in library: the moecap_ep_* symbols with chosen versions, optionally needing a libmpi that is gone.
+function stubLibrary(dir: string, o: { abi?: number; built?: string; runtime?: string; needsGoneLibmpi?: boolean }): string {
+  const c = path.join(dir, 'stub.c');
+  fs.writeFileSync(c, `#include <stdint.h>
+int moecap_ep_abi_version(void) { return ${o.abi ?? 1}; }
+const char* moecap_ep_built_mpi(void) { return "${o.built ?? 'Open MPI 4.1.4'}"; }
+const char* moecap_ep_runtime_mpi(void) { return "${o.runtime ?? 'Open MPI v4.1.4'}"; }
+int moecap_ep_init(int* r, int* s) { *r = 0; *s = 2; return 0; }
+int moecap_ep_alltoallv(const void* a, const int64_t* b, void* c, const int64_t* d) { return 1; }
+int moecap_ep_pingpong(int64_t b, int i, double* s) { return 1; }
+int moecap_ep_alltoall(int64_t b, int i, double* s) { return 1; }
+int moecap_ep_barrier(void) { return 0; }
+void moecap_ep_abort(int c) {}
+int moecap_ep_finalize(void) { return 0; }
+const char* moecap_ep_last_error(void) { return "stub"; }
+`);
+  const out = path.join(dir, 'libstub.so');
+  const args = ['-shared', '-fPIC', c, '-o', out];
+  if (o.needsGoneLibmpi) {
+    fs.writeFileSync(path.join(dir, 'gone.c'), 'int moecap_gone(void) { return 1; }\n');
+    const gone = path.join(dir, 'libmpi_gone.so');
+    expect(spawnSync('cc', ['-shared', '-fPIC', path.join(dir, 'gone.c'), '-o', gone, '-Wl,-soname,libmpi_gone.so']).status).toBe(0);
+    args.push('-Wl,--no-as-needed', gone);
+  }
+  expect(spawnSync('cc', args).status).toBe(0);
+  if (o.needsGoneLibmpi) fs.unlinkSync(path.join(dir, 'libmpi_gone.so'));
+  return out;
+}
+
+describe('expert parallelism: one clear error per cause', () => {
+  const launched = { OMPI_COMM_WORLD_SIZE: '2', OMPI_COMM_WORLD_RANK: '0' };
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-ep-stub-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('not launched by mpirun', () => {
+    const e = initError({});
+    expect(e.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(e.message).toMatch(/started by mpirun.*mpirun -np 2 npx moecap run --ep 2/);
+  });
+  test('mpirun started another number of ranks', () => {
+    const e = initError({ OMPI_COMM_WORLD_SIZE: '3' });
+    expect(e).toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE', message: expect.stringMatching(/mpirun started 3 ranks but expert parallelism asks for 2/) });
+  });
+  test('library not built', () => {
+    const e = initError({ ...launched, MOECAP_MPI_LIBRARY: path.join(dir, 'nope.so') });
+    expect(e).toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE', message: expect.stringMatching(/libmoecap_mpi.so not found .*npm run build:mpi/) });
+  });
+  test('libmpi missing', () => {
+    const lib = stubLibrary(fs.mkdtempSync(path.join(dir, 'gone-')), { needsGoneLibmpi: true });
+    const e = initError({ ...launched, MOECAP_MPI_LIBRARY: lib });
+    expect(e).toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE', message: expect.stringMatching(/^libmpi missing: .*libmpi_gone.so.*apt-get install openmpi-bin/) });
+  });
+  test('mismatched MPI (built against MPICH, Open MPI loaded)', () => {
+    const lib = stubLibrary(fs.mkdtempSync(path.join(dir, 'mm-')), { built: 'MPICH 4.0.2' });
+    const e = initError({ ...launched, MOECAP_MPI_LIBRARY: lib });
+    expect(e).toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE', message: expect.stringMatching(/mismatched MPI: .*built against MPICH 4.0.2 but Open MPI v4.1.4 is loaded.*npm run build:mpi/) });
+  });
+  test('another C ABI version', () => {
+    const lib = stubLibrary(fs.mkdtempSync(path.join(dir, 'abi-')), { abi: 99 });
+    const e = initError({ ...launched, MOECAP_MPI_LIBRARY: lib });
+    expect(e).toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE', message: expect.stringMatching(/C ABI version 99.*npm run build:mpi/) });
+  });
+  test('MPI world size differs from the ranks asked for', () => {
+    // The stub's world has 2 ranks; the launcher variable agrees with --ep 3 but MPI does not.
+    const lib = stubLibrary(fs.mkdtempSync(path.join(dir, 'size-')), {});
+    const e = initError({ OMPI_COMM_WORLD_SIZE: '3', MOECAP_MPI_LIBRARY: lib }, 3);
+    expect(e).toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE', message: expect.stringMatching(/MPI_COMM_WORLD has 2 ranks but expert parallelism asks for 3/) });
+  });
+});
