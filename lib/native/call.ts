@@ -19,7 +19,10 @@ export function fromNative(e: unknown): unknown {
         : 'ERR_INTERNAL';
   if (isType) return new MoecapTypeError(code, message, { cause: e });
   if (isRange) return new MoecapRangeError(code, message, { cause: e });
-  return new MoecapError(code, message, { cause: e });
+  // Keeps the addon's class name ('Error'), as the Type/Range cases keep theirs.
+  const err = new MoecapError(code, message, { cause: e });
+  err.name = name;
+  return err;
 }
 
 /** Runs one addon call; a throw, or a rejection of the promise it returns, becomes fromNative(e). */
