@@ -33,6 +33,8 @@ export function callNative<T>(fn: () => T): T {
   } catch (e) {
     throw fromNative(e);
   }
-  if (r instanceof Promise) return r.catch((e: unknown) => Promise.reject(fromNative(e))) as T;
+  // A thenable, not `instanceof Promise`: the addon's promises may come from another realm too.
+  if (r !== null && typeof r === 'object' && typeof (r as { then?: unknown }).then === 'function')
+    return Promise.resolve(r).catch((e: unknown) => Promise.reject(fromNative(e))) as T;
   return r;
 }

@@ -40,6 +40,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'json', type: 'boolean', description: 'print the results object instead of the table' },
   { name: 'report', type: 'boolean', description: 'also write the HTML CAP report (report.html in the output folder)' },
   { name: 'quiet', type: 'boolean', description: 'no progress output' },
+  { name: 'force', type: 'boolean', description: "with --out: replace an earlier run's results in that folder" },
 ];
 
 const SUMMARY =
@@ -120,7 +121,7 @@ export const runCommand: Command = {
       process.on('SIGINT', onSigint);
       let results;
       try {
-        results = await run(plan, { outDir, resume: resume !== undefined, signal: ac.signal, onProgress: (p) => sink.update(p) });
+        results = await run(plan, { outDir, resume: resume !== undefined, force: Boolean(o.force), signal: ac.signal, onProgress: (p) => sink.update(p) });
       } finally {
         sink.stop();
       }
