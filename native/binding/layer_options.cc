@@ -121,7 +121,7 @@ std::vector<float> get_f32(Napi::Env env, const Napi::Value& v, const std::strin
   if (!out.empty()) std::memcpy(out.data(), a.Data(), out.size() * sizeof(float));
   for (size_t i = 0; i < out.size(); ++i)
     if (!std::isfinite(out[i]))
-      range_error(env, name + "[" + std::to_string(i) + "] is " + (std::isnan(out[i]) ? "NaN" : "infinite") +
+      range_error(env, name + "[" + std::to_string(i) + "] is " + (std::isnan(out[i]) ? "NaN" : out[i] < 0 ? "-Infinity" : "Infinity") +
                            " (weights must be finite)");
   return out;
 }
@@ -349,7 +349,7 @@ std::vector<float> read_tokens(Napi::Env env, const Napi::Value& v, int hidden, 
     if (!std::isfinite(x[i]))
       range_error(std::string(name) + " is not finite at token " + std::to_string(i / size_t(hidden)) +
                            ", hidden index " + std::to_string(i % size_t(hidden)) + " (" +
-                           (std::isnan(x[i]) ? "NaN" : "Infinity") + ")");
+                           (std::isnan(x[i]) ? "NaN" : x[i] < 0 ? "-Infinity" : "Infinity") + ")");
   *tokens = int(n / size_t(hidden));
   return x;
 }
