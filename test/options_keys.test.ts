@@ -60,3 +60,16 @@ describe('boolean options must be booleans', () => {
     l.close();
   });
 });
+
+describe('CAP run plans', () => {
+  // Imported here so the layer tests above do not load the CAP runner.
+  const { validatePlan } = require('../lib/cap/plan') as typeof import('../lib/cap/plan');
+  test('an unknown plan key names the closest known one', () => {
+    expect(() => validatePlan({ dtype: ['f32'] } as never)).toThrow(expect.objectContaining({
+      code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/unknown plan option 'dtype' \(did you mean 'dtypes'\?/) }));
+    expect(() => validatePlan({ coldcache: true } as never)).toThrow(/did you mean 'coldCache'/);
+  });
+  test("coldCache must be a boolean ('false' is not)", () => {
+    expect(() => validatePlan({ coldCache: 'false' } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/coldCache must be a boolean/) }));
+  });
+});

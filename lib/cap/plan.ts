@@ -72,6 +72,24 @@ export const DEFAULT_PLAN: RunPlan = {
 
 const DTYPES = ['f32', 'bf16', 'int8', 'int4'];
 
+/** Edit distance, case-insensitive. */
+function editDistance(a: string, b: string): number {
+  a = a.toLowerCase();
+  b = b.toLowerCase();
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
+}
+
+/** The known name nearest to `name` (for "did you mean" in refusals). */
+export function closestName(name: string, known: readonly string[]): string {
+  return known.reduce((best, k) => (editDistance(name, k) < editDistance(name, best) ? k : best), known[0]);
+}
+
 function ints(name: string, v: unknown[], min: number): void {
   if (!Array.isArray(v) || v.length === 0) throw new PlanError(`${name} needs at least one value`);
   for (const x of v)
@@ -81,8 +99,12 @@ function ints(name: string, v: unknown[], min: number): void {
 /** Checks a plan; throws a RangeError/TypeError naming the option. Returns a normalised copy. */
 export function validatePlan(p: Partial<RunPlan>): RunPlan {
   if (p === null || typeof p !== 'object') throw new MoecapTypeError('ERR_INVALID_OPTION', 'plan must be an object');
-  const known = new Set(Object.keys(DEFAULT_PLAN));
-  for (const k of Object.keys(p)) if (!known.has(k)) throw new MoecapTypeError('ERR_INVALID_OPTION', `unknown plan option '${k}'`);
+  const known = Object.keys(DEFAULT_PLAN);
+  for (const k of Object.keys(p))
+    if (!known.includes(k))
+      throw new MoecapTypeError('ERR_INVALID_OPTION', `unknown plan option '${k}' (did you mean '${closestName(k, known)}'? known: ${known.join(', ')})`);
+  for (const k of ['coldCache'] as const)
+    if (p[k] !== undefined && typeof p[k] !== 'boolean') throw new MoecapTypeError('ERR_INVALID_OPTION', `${k} must be a boolean (true or false), got ${JSON.stringify(p[k])}`);
   const plan: RunPlan = { ...DEFAULT_PLAN, ...JSON.parse(JSON.stringify(p)) };
   if (!Array.isArray(plan.presets) || plan.presets.length === 0) throw new PlanError('presets needs at least one value');
   plan.presets = plan.presets.map((n) => findPreset(String(n)).name);
