@@ -10,6 +10,7 @@ import { callNative } from '../native/call';
 import { MoecapError } from '../errors';
 import type { NativeMeasured } from '../native/types';
 import { writeJsonAtomic } from '../io/atomic_write';
+import { readProfileFile } from './profile_file';
 import { defaultProfilePath, machineKey, type CpuMeasuredProfile, type MeasuredFigure } from './hardware';
 
 export interface CalibrateOptions {
@@ -67,8 +68,7 @@ export function saveProfile(p: CpuMeasuredProfile, file = profilePath()): string
   return file;
 }
 
+/** The saved profile, or null; a corrupt one is ERR_CORRUPT_FILE naming it (profile_file.ts). */
 export function loadProfile(file = profilePath()): CpuMeasuredProfile | null {
-  if (!fs.existsSync(file)) return null;
-  const p = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuMeasuredProfile;
-  return p.kind === 'cpu-measured' ? p : null;
+  return readProfileFile(file);
 }
