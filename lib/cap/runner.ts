@@ -74,18 +74,20 @@ interface Prepared {
   traces: Map<string, RoutingTrace>;
 }
 
+/** The `--prices` file: JSON overrides merged over the defaults (errors name the file). */
+export function loadPrices(file: string): PriceTable {
+  let o: unknown;
+  try {
+    o = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new PlanError(`cannot read price file '${file}': ${(e as Error).message}`);
+  }
+  return mergePrices(DEFAULT_PRICES, o);
+}
+
 function prepare(planIn: Partial<RunPlan>): Prepared {
   const plan = validatePlan(planIn);
-  let prices = DEFAULT_PRICES;
-  if (plan.prices) {
-    let o: unknown;
-    try {
-      o = JSON.parse(fs.readFileSync(plan.prices, 'utf8'));
-    } catch (e) {
-      throw new PlanError(`cannot read price file '${plan.prices}': ${(e as Error).message}`);
-    }
-    prices = mergePrices(DEFAULT_PRICES, o);
-  }
+  const prices = plan.prices ? loadPrices(plan.prices) : DEFAULT_PRICES;
   const peaks = resolvePeaks(plan.hardware, plan.hardwareProfile);
   const taskAccuracy = plan.taskAccuracy ? loadTaskAccuracy(plan.taskAccuracy) : null;
   const traces = new Map<string, RoutingTrace>();
@@ -351,7 +353,8 @@ function claimOutDir(dir: string, force: boolean): void {
   for (const f of old) fs.rmSync(f, { force: true });
 }
 
-function readResumable(dir: string, fingerprint: string): Results | null {
+/** DIR/results.json of a run to continue (`--resume`), or null when there is none. */
+export function readResumable(dir: string, fingerprint: string): Results | null {
   const f = path.join(dir, 'results.json');
   if (!fs.existsSync(f)) return null;
   let r: Results;
