@@ -26,9 +26,23 @@ export function readProfileFile(file: string): CpuMeasuredProfile | null {
   } catch (e) {
     throw new MoecapError('ERR_CORRUPT_FILE', `hardware profile '${file}' is not valid JSON (truncated or corrupt: ${(e as Error).message}); ${RECALIBRATE}, or delete it`);
   }
-  if (p?.kind !== 'cpu-measured' || typeof p.readBandwidth?.value !== 'number' || typeof p.peakFlops !== 'object' || p.peakFlops === null)
-    throw new MoecapError('ERR_CORRUPT_FILE', `hardware profile '${file}' is not a cpu-measured profile (kind, readBandwidth.value, peakFlops); ${RECALIBRATE}`);
+  const bad = profileProblem(p);
+  if (bad) throw new MoecapError('ERR_CORRUPT_FILE', `hardware profile '${file}' is not a cpu-measured profile (${bad}); ${RECALIBRATE}`);
   return p;
+}
+
+const isFigure = (f: unknown) => typeof f === 'object' && f !== null && typeof (f as { value?: unknown }).value === 'number' && Number.isFinite((f as { value: number }).value) && (f as { value: number }).value > 0;
+
+/** What is wrong with the fields runs read from a profile (peaks.ts, hardware.ts), or null. */
+function profileProblem(p: CpuMeasuredProfile): string | null {
+  if (typeof p !== 'object' || p === null || p.kind !== 'cpu-measured') return "kind must be 'cpu-measured'";
+  for (const k of ['key', 'cpuModel', 'measuredAt'] as const) if (typeof p[k] !== 'string') return `${k} must be a string`;
+  if (!isFigure(p.readBandwidth)) return 'readBandwidth.value must be a positive number';
+  if (typeof p.peakFlops !== 'object' || p.peakFlops === null || Array.isArray(p.peakFlops)) return 'peakFlops must be an object';
+  for (const [d, f] of Object.entries(p.peakFlops)) if (f !== undefined && f !== null && !isFigure(f)) return `peakFlops.${d}.value must be a positive number`;
+  if (p.offloadReadBandwidth != null && !isFigure(p.offloadReadBandwidth)) return 'offloadReadBandwidth.value must be a positive number';
+  if (p.tdpW != null && !(typeof p.tdpW === 'number' && Number.isFinite(p.tdpW) && p.tdpW >= 0)) return 'tdpW must be a number >= 0';
+  return null;
 }
 
 export interface SavedProfile {
