@@ -75,7 +75,9 @@
         "native/binding/backend_info.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      # SWALLOW_UNTHROWABLE_EXCEPTIONS: in a worker_thread being terminated, an error raised by a call
+      # cannot be thrown into JS; node-addon-api then drops it instead of aborting the process.
+      "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "libraries": ["-pthread", "-ldl"]
     }
   ]

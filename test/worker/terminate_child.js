@@ -27,6 +27,16 @@ const x = new Float32Array(T * shape.hidden).map((_, i) => Math.sin(i * 0.37));
       parentPort.postMessage('started');
       await Promise.all(p);
     }
+  } else if (workerData.kind === 'sync') {
+    // Terminated inside a synchronous addon call: option parsing, argument copies, info().
+    const layer = await m.createMoeLayer({ ...shape, weights: { seed: 1 } });
+    parentPort.postMessage('started');
+    for (let i = 0; ; ++i) {
+      layer.info();
+      layer.forward(x).catch(() => {});
+      m.createMoeLayer({ ...shape, weights: { seed: i }, offload: { capacity: 2, policy: 'lru' } }).then((l) => l.close(), () => {});
+      m.createMoeLayer({ ...shape, weights: { seed: i }, bogus: 1 }).catch(() => {});
+    }
   } else if (workerData.kind === 'close') {
     const layer = await m.createMoeLayer({ ...shape, weights: { seed: 1 } });
     const p = layer.forward(x);
@@ -64,7 +74,7 @@ function round(kind, delayMs) {
 }
 
 (async () => {
-  const kinds = ['create', 'forward', 'model', 'close'];
+  const kinds = ['create', 'forward', 'model', 'close', 'sync'];
   for (let i = 0; i < rounds; ++i) {
     for (const kind of kinds) await round(kind, (i * 7) % 5);
   }
