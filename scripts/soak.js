@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run soak [-- --minutes N]`: a mixed workload for a while (default 60 minutes) — layers and
+// `npm run soak [-- --minutes N] [--only layer,offload,model,worker]`: a mixed workload for a while (default 60 minutes) — layers and
 // models created, run, offloaded, closed, and worker_threads terminated while their calls are in
 // flight — sampling this process's resident memory, open file descriptors (/proc/self/fd) and
 // threads (/proc/self/status). Prints the least-squares slope of each per minute at the end, over
@@ -25,6 +25,9 @@ function arg(name, def) {
   return v;
 }
 const minutes = arg('minutes', 60);
+// --only layer,offload,model,worker: a subset of the workload (to find which part a slope comes from).
+const onlyAt = process.argv.indexOf('--only');
+const only = new Set(onlyAt >= 0 ? String(process.argv[onlyAt + 1]).split(',') : ['layer', 'offload', 'model', 'worker']);
 const sampleSeconds = arg('sample-seconds', Math.max(1, Math.min(30, (minutes * 60) / 120)));
 
 const SHAPE = { hidden: 256, intermediate: 128, experts: 16, topK: 4, threads: 2 };
@@ -104,10 +107,10 @@ async function main() {
   let next = Date.now() + sampleSeconds * 1000;
   console.log(`soak: ${minutes} min, sampling every ${sampleSeconds} s (pid ${process.pid}, ${os.cpus().length} CPUs)`);
   for (let i = 0; Date.now() < end; i++) {
-    await layerRound(i); counts.layer++;
-    if (i % 2 === 0) { await offloadRound(i); counts.offload++; }
-    if (i % 3 === 0) { await modelRound(i); counts.model++; }
-    if (i % 4 === 0) { await workerRound(i); counts.worker++; }
+    if (only.has('layer')) { await layerRound(i); counts.layer++; }
+    if (only.has('offload') && i % 2 === 0) { await offloadRound(i); counts.offload++; }
+    if (only.has('model') && i % 3 === 0) { await modelRound(i); counts.model++; }
+    if (only.has('worker') && i % 4 === 0) { await workerRound(i); counts.worker++; }
     if (Date.now() >= next) {
       if (global.gc) global.gc();
       const s = sample();
