@@ -3,7 +3,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 
-test('terminating worker_threads mid-call (create, forward, model forward, close) leaves the process alive', () => {
+test('terminating worker_threads mid-call (create, forward, model forward, close, synchronous calls) leaves the process alive', () => {
   const child = path.join(__dirname, 'worker', 'terminate_child.js');
   const r = spawnSync(process.execPath, [child, '20'], { encoding: 'utf8', timeout: 110_000 });
   const detail = `signal ${r.signal}, status ${r.status}\n${r.stdout}\n${r.stderr.slice(-2000)}`;
