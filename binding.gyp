@@ -89,7 +89,9 @@
         "native/binding/ep_wrap.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      # SWALLOW_UNTHROWABLE_EXCEPTIONS: in a worker_thread being terminated, an error raised by a call
+      # cannot be thrown into JS; node-addon-api then drops it instead of aborting the process.
+      "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "conditions": [
         ["target_arch=='x64' or target_arch=='ia32'", {"dependencies": ["moecap_isa_avx512", "moecap_isa_avx2"]}],
         ["target_arch=='arm64'", {

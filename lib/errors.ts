@@ -91,8 +91,20 @@ export class ReportInputError extends MoecapError {
   }
 }
 
+/** A value from outside input, short and safe for a message (no recursion into nested arrays). */
+export function shown(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? v.slice(0, 60) + '…' : v);
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (v !== null && typeof v === 'object') return 'an object';
+  return String(v);
+}
+
+/** The codes of bad input: a request that cannot run as asked (including one larger than the memory
+ * available, refused before anything runs). Every command exits 2 for them. */
+const BAD_INPUT: readonly ErrorCode[] = ['ERR_USAGE', 'ERR_INVALID_OPTION', 'ERR_INVALID_ARGUMENT', 'ERR_OUT_OF_MEMORY'];
+
 /** The exit code of a command that threw `e`: 2 for bad input, 1 for anything else. */
 export function exitCodeFor(e: unknown): number {
   const code = (e as { code?: unknown } | null)?.code;
-  return e instanceof MoecapError && (code === 'ERR_USAGE' || code === 'ERR_INVALID_OPTION' || code === 'ERR_INVALID_ARGUMENT') ? 2 : 1;
+  return e instanceof MoecapError && isErrorCode(code) && BAD_INPUT.includes(code) ? 2 : 1;
 }

@@ -81,9 +81,10 @@ export {
   type ModelPreset,
 } from './cap';
 
-/** Writes the HTML CAP report of a results.json (or run folder); see `moecap report`. Loads Vega on first use. */
-export async function writeReport(input: string, out?: string): Promise<{ file: string }> {
+/** Writes the HTML CAP report of a results.json (or run folder); see `moecap report`. Loads Vega on first use.
+ * An existing `out` that is not an earlier report (such as the results file itself) is refused unless `force`. */
+export async function writeReport(input: string, out?: string, opts: { force?: boolean } = {}): Promise<{ file: string }> {
   const { writeReport: write } = await import('./report/write_report');
-  const { file } = await write(input, out);
+  const { file } = await write(input, out, opts);
   return { file };
 }

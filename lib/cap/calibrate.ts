@@ -13,6 +13,7 @@ import { MoecapError } from '../errors';
 import { writeJsonAtomic } from '../io/atomic_write';
 import { defaultProfilePath, machineKey, type CpuMeasuredProfile } from './hardware';
 import { bandwidthFigure, peakFigure, peaksConverged } from './ceilings';
+import { readProfileFile } from './profile_file';
 
 export interface CalibrateOptions {
   /** Windows per unit in each round (default 3). */
@@ -150,8 +151,7 @@ export function saveProfile(p: CpuMeasuredProfile, file = profilePath()): string
   return file;
 }
 
+/** The saved profile, or null; a corrupt one is ERR_CORRUPT_FILE naming it (profile_file.ts). */
 export function loadProfile(file = profilePath()): CpuMeasuredProfile | null {
-  if (!fs.existsSync(file)) return null;
-  const p = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuMeasuredProfile;
-  return p.kind === 'cpu-measured' ? p : null;
+  return readProfileFile(file);
 }

@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import { defaultProfilePath, machineKey, findDatasheet, peaksFromDatasheet, peaksFromProfile, type CpuMeasuredProfile, type PeakSource } from './hardware';
 import type { Unavailable } from './results';
+import { readProfileFile } from './profile_file';
 
 export function resolvePeaks(hardware: string | null, profileFile: string | null): PeakSource | Unavailable {
   if (hardware) return peaksFromDatasheet(findDatasheet(hardware));
@@ -14,13 +15,19 @@ export function resolvePeaks(hardware: string | null, profileFile: string | null
   const file = profileFile ?? process.env.MOECAP_HARDWARE_PROFILE ?? (fs.existsSync(cached) ? cached : null);
   if (!file)
     return { available: false, reason: `no peaks: no measured hardware profile (run \`moecap calibrate\` to create ${cached}, or pass --hardware-profile FILE) and no --hardware NAME` };
-  let p: CpuMeasuredProfile;
+  const p = readProfileOrReason(file, file === cached && profileFile === null && !process.env.MOECAP_HARDWARE_PROFILE);
+  return 'available' in p ? p : peaksFromProfile(p);
+}
+
+/** The profile in `file` (profile_file.ts names a corrupt one). A corrupt cached profile, which the
+ * user did not name, does not stop the run: its peaks are unavailable, with that reason. */
+function readProfileOrReason(file: string, cached: boolean): CpuMeasuredProfile | Unavailable {
   try {
-    p = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const p = readProfileFile(file);
+    if (!p) throw new PlanError(`hardware profile '${file}' does not exist`, 'ERR_IO');
+    return p;
   } catch (e) {
-    throw new PlanError(`cannot read hardware profile '${file}': ${(e as Error).message}`);
+    if (cached && (e as { code?: unknown }).code === 'ERR_CORRUPT_FILE') return { available: false, reason: `no peaks: ${(e as Error).message}` };
+    throw e;
   }
-  if (p?.kind !== 'cpu-measured' || typeof p.readBandwidth?.value !== 'number' || typeof p.peakFlops !== 'object')
-    throw new PlanError(`hardware profile '${file}' is not a cpu-measured profile (kind, readBandwidth.value, peakFlops)`);
-  return peaksFromProfile(p);
 }

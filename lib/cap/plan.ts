@@ -1,7 +1,7 @@
 // A CAP run plan: list-valued options whose cartesian product is the sweep. Expansion order puts
 // the options that need new layers (preset, layers, dtype, threads, capacity factor) outermost so
 // the runner builds each set of layers once.
-import { MoecapTypeError, PlanError } from '../errors';
+import { MoecapTypeError, PlanError, shown } from '../errors';
 import { createHash } from 'crypto';
 import { findPreset } from './presets';
 import type { ConfigOptions, RoutingSpec } from './results';
@@ -80,47 +80,86 @@ export const DEFAULT_PLAN: RunPlan = {
 };
 
 const DTYPES = ['f32', 'bf16', 'int8', 'int4'];
+const LIST_KEYS = ['presets', 'layers', 'phases', 'batch', 'seqLen', 'steps', 'dtypes', 'threads', 'capacityFactor', 'residentFraction', 'skew'] as const;
+
+/** A string value in quotes as before; anything else (a nested array from a file) shown safely. */
+const quoted = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : shown(v));
+
+/** Edit distance, case-insensitive. */
+function editDistance(a: string, b: string): number {
+  a = a.toLowerCase();
+  b = b.toLowerCase();
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
+}
+
+/** The known name nearest to `name` (for "did you mean" in refusals). */
+export function closestName(name: string, known: readonly string[]): string {
+  return known.reduce((best, k) => (editDistance(name, k) < editDistance(name, best) ? k : best), known[0]);
+}
 
 function ints(name: string, v: unknown[], min: number): void {
   if (!Array.isArray(v) || v.length === 0) throw new PlanError(`${name} needs at least one value`);
   for (const x of v)
-    if (!Number.isInteger(x) || (x as number) < min) throw new PlanError(`${name} values must be integers >= ${min}, got ${x}`);
+    if (!Number.isInteger(x) || (x as number) < min) throw new PlanError(`${name} values must be integers >= ${min}, got ${shown(x)}`);
 }
 
 /** Checks a plan; throws a RangeError/TypeError naming the option. Returns a normalised copy. */
 export function validatePlan(p: Partial<RunPlan>): RunPlan {
   if (p === null || typeof p !== 'object') throw new MoecapTypeError('ERR_INVALID_OPTION', 'plan must be an object');
-  const known = new Set(Object.keys(DEFAULT_PLAN));
-  for (const k of Object.keys(p)) if (!known.has(k)) throw new MoecapTypeError('ERR_INVALID_OPTION', `unknown plan option '${k}'`);
-  const plan: RunPlan = { ...DEFAULT_PLAN, ...JSON.parse(JSON.stringify(p)) };
-  if (!Array.isArray(plan.presets) || plan.presets.length === 0) throw new PlanError('presets needs at least one value');
-  plan.presets = plan.presets.map((n) => findPreset(String(n)).name);
+  const known = Object.keys(DEFAULT_PLAN);
+  for (const k of Object.keys(p))
+    if (!known.includes(k))
+      throw new MoecapTypeError('ERR_INVALID_OPTION', `unknown plan option '${k}' (did you mean '${closestName(k, known)}'? known: ${known.join(', ')})`);
+  for (const k of ['coldCache'] as const)
+    if (p[k] !== undefined && typeof p[k] !== 'boolean') throw new MoecapTypeError('ERR_INVALID_OPTION', `${k} must be a boolean (true or false), got ${shown(p[k])}`);
+  let copy: Partial<RunPlan>;
+  try {
+    copy = JSON.parse(JSON.stringify(p));
+  } catch {
+    throw new PlanError('plan is not plain JSON data (cyclic or too deeply nested)');
+  }
+  const plan: RunPlan = { ...DEFAULT_PLAN, ...copy };
+  // Shapes first (a plan may come from a file: `--resume`): lists are arrays, names strings or null.
+  for (const k of LIST_KEYS) if (!Array.isArray(plan[k])) throw new PlanError(`${k} must be a list, got ${shown(plan[k])}`);
+  for (const k of ['hardware', 'hardwareProfile', 'prices', 'taskAccuracy'] as const)
+    if (plan[k] !== null && typeof plan[k] !== 'string') throw new MoecapTypeError('ERR_INVALID_OPTION', `${k} must be a string or null, got ${shown(plan[k])}`);
+  if (plan.presets.length === 0) throw new PlanError('presets needs at least one value');
+  plan.presets = plan.presets.map((n) => {
+    if (typeof n !== 'string') throw new PlanError(`presets must be names, got ${shown(n)}`);
+    return findPreset(n).name;
+  });
   ints('layers', plan.layers, 1);
   ints('batch', plan.batch, 1);
   ints('seqLen', plan.seqLen, 1);
   ints('steps', plan.steps, 1);
   if (!Array.isArray(plan.phases) || plan.phases.length === 0) throw new PlanError('phases needs at least one value');
-  for (const ph of plan.phases) if (ph !== 'prefill' && ph !== 'decode') throw new PlanError(`phase must be prefill or decode, got '${ph}'`);
-  for (const d of plan.dtypes ?? []) if (!DTYPES.includes(d)) throw new PlanError(`dtype must be one of ${DTYPES.join(', ')}, got '${d}'`);
+  for (const ph of plan.phases) if (ph !== 'prefill' && ph !== 'decode') throw new PlanError(`phase must be prefill or decode, got ${quoted(ph)}`);
+  for (const d of plan.dtypes ?? []) if (!DTYPES.includes(d)) throw new PlanError(`dtype must be one of ${DTYPES.join(', ')}, got ${quoted(d)}`);
   if (!plan.dtypes?.length) throw new PlanError('dtypes needs at least one value');
   if (!plan.threads?.length) throw new PlanError('threads needs at least one value');
-  for (const t of plan.threads) if (t !== null && (!Number.isInteger(t) || t < 1)) throw new PlanError(`threads values must be integers >= 1, got ${t}`);
+  for (const t of plan.threads) if (t !== null && (!Number.isInteger(t) || t < 1)) throw new PlanError(`threads values must be integers >= 1, got ${shown(t)}`);
   if (!plan.capacityFactor?.length) throw new PlanError('capacityFactor needs at least one value');
-  for (const c of plan.capacityFactor) if (!(typeof c === 'number' && Number.isFinite(c) && c >= 0)) throw new PlanError(`capacity factor must be a number >= 0, got ${c}`);
+  for (const c of plan.capacityFactor) if (!(typeof c === 'number' && Number.isFinite(c) && c >= 0)) throw new PlanError(`capacity factor must be a number >= 0, got ${shown(c)}`);
   if (!plan.residentFraction?.length) throw new PlanError('residentFraction needs at least one value');
-  for (const f of plan.residentFraction) if (!(typeof f === 'number' && f > 0 && f <= 1)) throw new PlanError(`offload (resident fraction) must be in (0, 1], got ${f}`);
-  if (!['lru', 'lfu', 'lfru', 'static'].includes(plan.offloadPolicy)) throw new PlanError(`offload policy must be lru, lfu, lfru or static, got '${plan.offloadPolicy}'`);
+  for (const f of plan.residentFraction) if (!(typeof f === 'number' && f > 0 && f <= 1)) throw new PlanError(`offload (resident fraction) must be in (0, 1], got ${shown(f)}`);
+  if (!['lru', 'lfu', 'lfru', 'static'].includes(plan.offloadPolicy)) throw new PlanError(`offload policy must be lru, lfu, lfru or static, got ${quoted(plan.offloadPolicy)}`);
   if (typeof plan.coldCache !== 'boolean') throw new MoecapTypeError('ERR_INVALID_OPTION', 'coldCache must be a boolean');
   if (!plan.skew?.length) throw new PlanError('skew needs at least one value');
-  for (const s of plan.skew) if (!(typeof s === 'number' && Number.isFinite(s) && s >= 0)) throw new PlanError(`skew must be a number >= 0, got ${s}`);
+  for (const s of plan.skew) if (!(typeof s === 'number' && Number.isFinite(s) && s >= 0)) throw new PlanError(`skew must be a number >= 0, got ${shown(s)}`);
   if (plan.trace !== null && typeof plan.trace !== 'string') throw new MoecapTypeError('ERR_INVALID_OPTION', 'trace must be a file path');
-  if (!Number.isInteger(plan.repeats) || plan.repeats < 1) throw new PlanError(`repeats must be an integer >= 1, got ${plan.repeats}`);
-  if (plan.budgetSeconds !== null && !(typeof plan.budgetSeconds === 'number' && plan.budgetSeconds > 0)) throw new PlanError(`budget must be a number of seconds > 0, got ${plan.budgetSeconds}`);
-  if (!Number.isInteger(plan.warmup) || plan.warmup < 0) throw new PlanError(`warmup must be an integer >= 0, got ${plan.warmup}`);
-  if (!Number.isInteger(plan.fidelityTokens) || plan.fidelityTokens < 1) throw new PlanError(`fidelity tokens must be an integer >= 1, got ${plan.fidelityTokens}`);
-  if (!Number.isSafeInteger(plan.seed) || plan.seed < 0) throw new PlanError(`seed must be a non-negative integer, got ${plan.seed}`);
-  if (plan.radarMethod !== 'ratio-to-best' && plan.radarMethod !== 'min-max') throw new PlanError(`radar method must be ratio-to-best or min-max, got '${plan.radarMethod}'`);
-  if (plan.backend !== 'cpu' && plan.backend !== 'cuda') throw new PlanError(`backend must be cpu or cuda, got '${plan.backend}'`);
+  if (!Number.isInteger(plan.repeats) || plan.repeats < 1) throw new PlanError(`repeats must be an integer >= 1, got ${shown(plan.repeats)}`);
+  if (plan.budgetSeconds !== null && !(typeof plan.budgetSeconds === 'number' && plan.budgetSeconds > 0)) throw new PlanError(`budget must be a number of seconds > 0, got ${shown(plan.budgetSeconds)}`);
+  if (!Number.isInteger(plan.warmup) || plan.warmup < 0) throw new PlanError(`warmup must be an integer >= 0, got ${shown(plan.warmup)}`);
+  if (!Number.isInteger(plan.fidelityTokens) || plan.fidelityTokens < 1) throw new PlanError(`fidelity tokens must be an integer >= 1, got ${shown(plan.fidelityTokens)}`);
+  if (!Number.isSafeInteger(plan.seed) || plan.seed < 0) throw new PlanError(`seed must be a non-negative integer, got ${shown(plan.seed)}`);
+  if (plan.radarMethod !== 'ratio-to-best' && plan.radarMethod !== 'min-max') throw new PlanError(`radar method must be ratio-to-best or min-max, got ${quoted(plan.radarMethod)}`);
+  if (plan.backend !== 'cpu' && plan.backend !== 'cuda') throw new PlanError(`backend must be cpu or cuda, got ${quoted(plan.backend)}`);
   if (typeof plan.calibrateIfMissing !== 'boolean') throw new MoecapTypeError('ERR_INVALID_OPTION', 'calibrateIfMissing must be a boolean');
   if (typeof plan.bandwidthCheck !== 'boolean') throw new MoecapTypeError('ERR_INVALID_OPTION', 'bandwidthCheck must be a boolean');
   return plan;

@@ -11,7 +11,7 @@
 // apart) and the rest at −4; x keeps N(0,1)-like magnitude in the null space of W. Every router
 // (softmax/sigmoid, renormalised or not, grouped when the chosen experts fit in the kept groups)
 // then selects the designed set. The runner measures how often it did (designAgreement).
-import { MoecapRangeError, PlanError } from '../errors';
+import { MoecapRangeError, PlanError, shown } from '../errors';
 import * as fs from 'fs';
 
 /** mulberry32: small deterministic PRNG (inputs must be reproducible across resumed runs). */
@@ -102,7 +102,7 @@ export function parseTrace(file: string, experts: number, topK: number): Routing
     if (!Array.isArray(r.experts) || r.experts.length !== topK)
       throw new PlanError(`${where}: 'experts' must be an array of ${topK} expert ids (the preset's k)`);
     for (const e of r.experts)
-      if (!Number.isInteger(e) || e < 0 || e >= experts) throw new PlanError(`${where}: expert id ${e} out of range [0, ${experts})`);
+      if (!Number.isInteger(e) || e < 0 || e >= experts) throw new PlanError(`${where}: expert id ${shown(e)} out of range [0, ${experts})`);
     if (new Set(r.experts).size !== topK) throw new PlanError(`${where}: expert ids must be distinct`);
     const l = r.layer as number, t = r.token as number;
     if (!perLayer.has(l)) perLayer.set(l, new Map());

@@ -31,6 +31,7 @@ import { seededRouter } from './seeded_router';
 import { writeJsonAtomic } from '../io/atomic_write';
 import { MoecapError, PlanError } from '../errors';
 import { writeMoecapFiles } from './moecap_files';
+import { checkPassFits } from './pass_memory';
 import { SCHEMA_VERSION, validateResults, type CapPhase, type CapSummary, type ConfigOptions, type ConfigResult, type Counter, type Results, type Unavailable } from './results';
 
 export interface Progress {
@@ -56,6 +57,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** One-line notices for the user (a quick calibration taken, warnings about the peaks). */
   onNotice?: (message: string) => void;
+  /** Replace an earlier run's results in outDir (otherwise refused, naming what would be lost). */
+  force?: boolean;
 }
 
 export { PlanError };
@@ -117,18 +120,20 @@ export function deviceAndPeaks(plan: RunPlan, gpuName: string | null = null): Pi
   };
 }
 
+/** The `--prices` file: JSON overrides merged over the defaults (errors name the file). */
+export function loadPrices(file: string): PriceTable {
+  let o: unknown;
+  try {
+    o = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new PlanError(`cannot read price file '${file}': ${(e as Error).message}`);
+  }
+  return mergePrices(DEFAULT_PRICES, o);
+}
+
 function prepare(planIn: Partial<RunPlan>): Prepared {
   const plan = validatePlan(planIn);
-  let prices = DEFAULT_PRICES;
-  if (plan.prices) {
-    let o: unknown;
-    try {
-      o = JSON.parse(fs.readFileSync(plan.prices, 'utf8'));
-    } catch (e) {
-      throw new PlanError(`cannot read price file '${plan.prices}': ${(e as Error).message}`);
-    }
-    prices = mergePrices(DEFAULT_PRICES, o);
-  }
+  const prices = plan.prices ? loadPrices(plan.prices) : DEFAULT_PRICES;
   const devicePeaks = deviceAndPeaks(plan);
   const taskAccuracy = plan.taskAccuracy ? loadTaskAccuracy(plan.taskAccuracy) : null;
   const traces = new Map<string, RoutingTrace>();
@@ -143,7 +148,20 @@ function prepare(planIn: Partial<RunPlan>): Prepared {
       throw new PlanError(`preset ${name}: designed routing (skew/trace) needs experts <= hidden`);
   }
   const configs = expandPlan(plan).map((options, i) => ({ id: configId(options, i), options }));
+  checkPassesFit(configs.map((c) => c.options));
   return { plan, configs, prices, taskAccuracy, traces, ...devicePeaks };
+}
+
+/** Every config's pass (its inputs for all layers, and the workspace) must fit in memory: refused
+ * before anything is built, naming the options (`--batch 1e9` once failed deep in V8). */
+function checkPassesFit(configs: ConfigOptions[]): void {
+  const available = systemInfo().availableMemory;
+  for (const o of configs) {
+    const p = findPreset(o.preset);
+    const T = o.phase === 'prefill' ? o.batch * o.seqLen : o.batch;
+    const what = o.phase === 'prefill' ? `--batch ${o.batch} × --seq ${o.seqLen} (${o.preset})` : `--batch ${o.batch} (${o.preset}, decode)`;
+    checkPassFits(T, p, o.layers * inputVariants(T, p.hidden), what, available);
+  }
 }
 
 function machineInfo(): Record<string, unknown> {
@@ -345,16 +363,62 @@ export function capSummary(configs: ConfigResult[], taskAccuracy: Results['taskA
   };
 }
 
-function checkOutDir(dir: string): void {
+/** Creates the output folder; returns the folder it created first (to remove again if the run
+ * ends with nothing in it), or null when the folder was there. */
+function checkOutDir(dir: string): string | null {
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    const created = fs.mkdirSync(dir, { recursive: true }) ?? null;
     fs.accessSync(dir, fs.constants.W_OK);
+    return created;
   } catch (e) {
     throw new PlanError(`output folder '${dir}' cannot be written: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }
 
-function readResumable(dir: string, fingerprint: string): Results | null {
+/** Removes `top` (a folder this run created) when the run left nothing in it. */
+function removeIfEmpty(top: string | null): void {
+  if (!top) return;
+  const empty = (d: string): boolean =>
+    fs.readdirSync(d, { withFileTypes: true }).every((e) => e.isDirectory() && empty(path.join(d, e.name)));
+  try {
+    if (empty(top)) fs.rmSync(top, { recursive: true });
+  } catch { /* best effort: the run's own error matters more */ }
+}
+
+/** An earlier run's files in `dir`: results.json, report.html and the MoE-CAP files (<model>/cap_metrics_*, metrics_*, metadata_*). */
+export function earlierRunFiles(dir: string): string[] {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) return [];
+  const out = ['results.json', 'report.html'].map((f) => path.join(dir, f)).filter((f) => fs.existsSync(f));
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (!e.isDirectory()) continue;
+    for (const f of fs.readdirSync(path.join(dir, e.name)))
+      if (/^(cap_metrics|metrics|metadata)_.*\.json$/.test(f)) out.push(path.join(dir, e.name, f));
+  }
+  return out;
+}
+
+/** A new run into a folder holding an earlier one: refused (naming what would be lost) unless
+ * `force`, which removes the earlier files so old and new MoE-CAP files never mix. */
+function claimOutDir(dir: string, force: boolean): void {
+  const old = earlierRunFiles(dir);
+  if (!old.length) return;
+  if (!force) {
+    let configs = '';
+    try {
+      const n = (JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')) as { configs?: unknown[] }).configs?.length;
+      if (typeof n === 'number') configs = ` (${n} measured config(s))`;
+    } catch { /* unreadable: named by file only */ }
+    throw new PlanError(
+      `output folder '${dir}' holds an earlier run: ${old.length} file(s) would be replaced or mixed with this run's, ` +
+        `${old.map((f) => path.relative(dir, f)).slice(0, 4).join(', ')}${old.length > 4 ? ', …' : ''}${configs}; ` +
+        `use --resume ${dir} to continue it, --force to replace it, or another --out`,
+    );
+  }
+  for (const f of old) fs.rmSync(f, { force: true });
+}
+
+/** DIR/results.json of a run to continue (`--resume`), or null when there is none. */
+export function readResumable(dir: string, fingerprint: string): Results | null {
   const f = path.join(dir, 'results.json');
   if (!fs.existsSync(f)) return null;
   let r: Results;
@@ -426,8 +490,15 @@ export async function run(planIn: Partial<RunPlan>, opts: RunOptions = {}): Prom
   if (!(opts.outDir && opts.resume)) await quickCalibration(prep, notice);
   const fingerprint = planFingerprint(prep.plan);
   const outDir = opts.outDir ?? null;
-  if (outDir) checkOutDir(outDir);
-  const previous = outDir && opts.resume ? readResumable(outDir, fingerprint) : null;
+  if (outDir && !opts.resume) claimOutDir(outDir, opts.force ?? false);
+  const createdDir = outDir ? checkOutDir(outDir) : null;
+  let previous: Results | null;
+  try {
+    previous = outDir && opts.resume ? readResumable(outDir, fingerprint) : null;
+  } catch (e) {
+    removeIfEmpty(createdDir);
+    throw e;
+  }
   const now = () => new Date().toISOString();
   const results: Results = {
     schemaVersion: SCHEMA_VERSION,
@@ -505,6 +576,7 @@ export async function run(planIn: Partial<RunPlan>, opts: RunOptions = {}): Prom
     results.error = (e as Error).message;
     // Keep the finished configs on disk; a schema failure here is a bug, so do not mask the error.
     if (results.configs.length) try { save(); } catch { /* the original error matters more */ }
+    else removeIfEmpty(createdDir);
     throw e;
   } finally {
     layers?.forEach((l) => l.close());

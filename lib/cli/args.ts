@@ -19,6 +19,17 @@ function toNumber(name: string, v: string): number {
   return n;
 }
 
+const TRUE_WORDS = ['true', '1', 'yes'];
+const FALSE_WORDS = ['false', '0', 'no'];
+
+/** `--flag=value`: true/false, 1/0, yes/no (any case); anything else is refused, not read as true. */
+function toBoolean(name: string, v: string): boolean {
+  const w = v.trim().toLowerCase();
+  if (TRUE_WORDS.includes(w)) return true;
+  if (FALSE_WORDS.includes(w)) return false;
+  throw new UsageError(`--${name} is a flag: give it alone, or as --${name}=true|false|1|0|yes|no, got '${v}'`);
+}
+
 /** `given`: the options set on the command line (the others hold their defaults). */
 export function parseArgs(argv: string[], specs: OptionSpec[]): { options: ParsedArgs; positional: string[]; given: Set<string> } {
   const byName = new Map(specs.map((s) => [s.name, s]));
@@ -37,7 +48,7 @@ export function parseArgs(argv: string[], specs: OptionSpec[]): { options: Parse
     if (!spec) throw new UsageError(`unknown option --${name} (known: ${specs.map((s) => '--' + s.name).join(' ')})`);
     given.add(name);
     if (spec.type === 'boolean') {
-      options[name] = value === undefined ? true : value !== 'false';
+      options[name] = value === undefined ? true : toBoolean(name, value);
       continue;
     }
     if (value === undefined) {

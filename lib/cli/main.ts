@@ -1,7 +1,7 @@
 // The `moecap` command line: the dispatcher. Each command lives in commands/<name>.ts and declares
 // its options; this file parses them, answers --help from them, builds `moecap help` from the
 // command list, and turns a thrown error into one line on stderr and the exit code: bad input
-// (ERR_USAGE, ERR_INVALID_OPTION, ERR_INVALID_ARGUMENT) 2, anything else 1. A command returns its
+// (ERR_USAGE, ERR_INVALID_OPTION, ERR_INVALID_ARGUMENT, ERR_OUT_OF_MEMORY) 2, anything else 1. A command returns its
 // own code otherwise (`moecap run` 130 when interrupted).
 import { VERSION } from '../version';
 import { exitCodeFor, MoecapError, UsageError } from '../errors';

@@ -19,7 +19,10 @@ export function fromNative(e: unknown): unknown {
         : 'ERR_INTERNAL';
   if (isType) return new MoecapTypeError(code, message, { cause: e });
   if (isRange) return new MoecapRangeError(code, message, { cause: e });
-  return new MoecapError(code, message, { cause: e });
+  // Keeps the addon's class name ('Error'), as the Type/Range cases keep theirs.
+  const err = new MoecapError(code, message, { cause: e });
+  err.name = name;
+  return err;
 }
 
 /** Runs one addon call; a throw, or a rejection of the promise it returns, becomes fromNative(e). */
@@ -30,6 +33,8 @@ export function callNative<T>(fn: () => T): T {
   } catch (e) {
     throw fromNative(e);
   }
-  if (r instanceof Promise) return r.catch((e: unknown) => Promise.reject(fromNative(e))) as T;
+  // A thenable, not `instanceof Promise`: the addon's promises may come from another realm too.
+  if (r !== null && typeof r === 'object' && typeof (r as { then?: unknown }).then === 'function')
+    return Promise.resolve(r).catch((e: unknown) => Promise.reject(fromNative(e))) as T;
   return r;
 }

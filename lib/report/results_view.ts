@@ -255,6 +255,29 @@ function config(c: Obj, taskAccuracy: Obj[] | null): ConfigView {
   };
 }
 
+/** Every config id the CAP summary names (points, radar, frontier, dominatedBy, excluded) must be a
+ * config of the file, of that phase: the page looks each one up. */
+function checkCapIds(name: string, cap: unknown, phaseOf: Map<string, string>): void {
+  if (!isObj(cap) || !isObj(cap.phases)) return;
+  for (const [phase, p] of Object.entries(cap.phases)) {
+    if (!isObj(p)) continue;
+    const pareto = isObj(p.pareto) ? p.pareto : {};
+    const dominated = isObj(pareto.dominatedBy) ? pareto.dominatedBy : {};
+    const refs: Array<[string, unknown]> = [
+      ...(['points', 'radar', 'excluded'] as const).flatMap((k) => (Array.isArray(p[k]) ? (p[k] as unknown[]) : []).map((e): [string, unknown] => [k, isObj(e) ? e.id : e])),
+      ...(Array.isArray(pareto.frontier) ? pareto.frontier : []).map((id): [string, unknown] => ['pareto.frontier', id]),
+      ...Object.entries(dominated).flatMap(([k, v]): Array<[string, unknown]> => [['pareto.dominatedBy', k], ['pareto.dominatedBy', v]]),
+    ];
+    for (const [where, id] of refs) {
+      const at = `${name}: cap.phases.${phase}.${where}`;
+      if (typeof id !== 'string' || !phaseOf.has(id))
+        throw new ReportInputError(`${at} names config '${String(id)}', which is not a config of this file (corrupt or edited)`);
+      if (phaseOf.get(id) !== phase)
+        throw new ReportInputError(`${at} names config '${id}', which is a ${phaseOf.get(id)} config (corrupt or edited)`);
+    }
+  }
+}
+
 function capView(cap: unknown): CapView | null {
   if (!isObj(cap)) return null;
   const phases: CapPhaseView[] = [];
@@ -300,6 +323,7 @@ export function toResultsView(raw: unknown, name = 'results.json'): ResultsView 
     if (ids.has(c.id)) fail(`${name}.configs`, `config id '${c.id}' appears twice`);
     ids.add(c.id);
   }
+  checkCapIds(name, raw.cap, new Map(configs.map((c) => [c.id, c.phase])));
 
   const p = raw.peaks as Obj;
   const flops: Record<string, number> = {};

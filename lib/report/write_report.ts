@@ -49,9 +49,31 @@ export function defaultReportPath(resultsFile: string): string {
   return path.join(path.dirname(resultsFile), 'report.html');
 }
 
-export async function writeReport(input: string, out?: string): Promise<{ file: string; results: LoadedResults }> {
+/** A file `target` may replace: none, or an earlier report. Its own input, or any other file, only
+ * with `force` (the refusal names what would be lost). */
+export function checkReportTarget(target: string, resultsFile: string, force: boolean): void {
+  if (force || !fs.existsSync(target)) return;
+  if (fs.statSync(target).isDirectory()) throw new ReportInputError(`--out ${target} is a folder; give the HTML file to write`, 'ERR_INVALID_OPTION');
+  if (path.resolve(target) === path.resolve(resultsFile))
+    throw new ReportInputError(
+      `--out ${target} is the results file being read: the report would replace the results; choose another --out (or --force)`,
+      'ERR_INVALID_OPTION',
+    );
+  const head = Buffer.alloc(64);
+  const fd = fs.openSync(target, 'r');
+  const n = fs.readSync(fd, head, 0, head.length, 0);
+  fs.closeSync(fd);
+  if (!/^\s*<!doctype html>/i.test(head.subarray(0, n).toString('utf8')))
+    throw new ReportInputError(
+      `--out ${target} exists and is not an HTML report (${fs.statSync(target).size} bytes would be lost); choose another --out (or --force)`,
+      'ERR_INVALID_OPTION',
+    );
+}
+
+export async function writeReport(input: string, out?: string, opts: { force?: boolean } = {}): Promise<{ file: string; results: LoadedResults }> {
   const results = loadResults(input);
   const target = path.resolve(out ?? defaultReportPath(results.file));
+  checkReportTarget(target, results.file, opts.force ?? false);
   const html = await renderReportHtml(results.view, path.basename(results.file), results.raw);
   try {
     writeFileAtomic(target, html);

@@ -2,7 +2,9 @@
 
 #include <cmath>
 #include <algorithm>
+#include <cctype>
 #include <cstring>
+#include <vector>
 
 #include "js_error.h"
 #include "runtime/environment.h"
@@ -17,6 +19,63 @@ using moecap::LayerConfig;
 // Option values (createLayer / createModel options).
 [[noreturn]] void type_error(Napi::Env env, const std::string& m) { throw_js_type(env, ErrorCode::InvalidOption, m); }
 [[noreturn]] void range_error(Napi::Env env, const std::string& m) { throw_js_range(env, ErrorCode::InvalidOption, m); }
+
+// The known keys of each level of the options object (one list per level); any other key is
+// refused, naming the closest known one, so a misspelt option never runs with its default.
+using Keys = std::vector<std::string>;
+const Keys kLayerKeys = {"hidden", "intermediate", "experts", "topK", "scoring", "renormalize", "routedScalingFactor",
+                         "selectionBias", "groups", "sharedExperts", "capacityFactor", "threads", "pinThreads", "dtype",
+                         "poison", "isa", "offload", "backend", "maxTokens", "cudaDevice", "cudaCacheSlots", "weights"};
+const Keys kOffloadKeys = {"capacity", "policy", "prefetch", "path", "coldCache"};
+const Keys kCapacityKeys = {"bytes", "fraction"};
+const Keys kGroupKeys = {"count", "keep"};
+const Keys kSharedExpertKeys = {"intermediate", "gated"};
+const Keys kWeightKeys = {"seed", "router", "gate", "up", "down", "shared"};  // { seed } or the explicit arrays
+const Keys kSharedWeightKeys = {"gate", "up", "down", "gateWeight"};
+
+// Edit distance, case-insensitive (a misspelling and a wrong case are both near).
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      const bool same = std::tolower((unsigned char)a[i - 1]) == std::tolower((unsigned char)b[j - 1]);
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (same ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string closest_key(const std::string& key, const Keys& known) {
+  std::string best = known.front();
+  size_t best_d = edit_distance(key, best);
+  for (const auto& k : known) {
+    const size_t d = edit_distance(key, k);
+    if (d < best_d) best = k, best_d = d;
+  }
+  return best;
+}
+
+// Refuses any own enumerable key of `o` that is not in `known` (or `extra`); `level` prefixes the
+// names in the message ("offload." for the offload object, "" at the top).
+void check_keys(Napi::Env env, const Napi::Object& o, const Keys& known, const std::string& level,
+                const Keys& extra = {}) {
+  Keys all = known;
+  all.insert(all.end(), extra.begin(), extra.end());
+  Napi::Array names = o.GetPropertyNames();
+  for (uint32_t i = 0; i < names.Length(); ++i) {
+    const std::string key = names.Get(i).ToString().Utf8Value();
+    if (std::find(all.begin(), all.end(), key) != all.end()) continue;
+    std::string list;
+    for (const auto& k : all) list += (list.empty() ? "" : ", ") + k;
+    type_error(env, "unknown option " + level + key + " (did you mean " + level + closest_key(key, all) + "? known: " +
+                        list + ")");
+  }
+}
 
 bool has(const Napi::Object& o, const char* key) {
   if (!o.Has(key)) return false;
@@ -62,14 +121,17 @@ std::vector<float> get_f32(Napi::Env env, const Napi::Value& v, const std::strin
   if (!out.empty()) std::memcpy(out.data(), a.Data(), out.size() * sizeof(float));
   for (size_t i = 0; i < out.size(); ++i)
     if (!std::isfinite(out[i]))
-      range_error(env, name + "[" + std::to_string(i) + "] is " + (std::isnan(out[i]) ? "NaN" : "infinite") +
+      range_error(env, name + "[" + std::to_string(i) + "] is " + (std::isnan(out[i]) ? "NaN" : out[i] < 0 ? "-Infinity" : "Infinity") +
                            " (weights must be finite)");
   return out;
 }
 
 bool get_bool(Napi::Env env, const Napi::Object& o, const char* key, const std::string& name, bool def) {
   if (!has(o, key)) return def;
-  if (!o.Get(key).IsBoolean()) type_error(env, name + " must be a boolean");
+  Napi::Value v = o.Get(key);
+  if (!v.IsBoolean())
+    type_error(env, name + " must be a boolean (true or false), got " + (v.IsString() ? "the string '" : "") +
+                        v.ToString().Utf8Value() + (v.IsString() ? "'" : ""));
   return o.Get(key).As<Napi::Boolean>().Value();
 }
 
@@ -78,6 +140,7 @@ moecap::OffloadConfig parse_offload(Napi::Env env, const Napi::Value& v, int exp
   moecap::OffloadConfig off;
   if (!v.IsObject()) type_error(env, "offload must be an object { capacity, policy?, prefetch?, path?, coldCache? }");
   Napi::Object o = v.As<Napi::Object>();
+  check_keys(env, o, kOffloadKeys, "offload.");
   off.enabled = true;
   if (!has(o, "capacity"))
     type_error(env, "offload.capacity is required: a number of resident experts, { bytes } or { fraction }");
@@ -86,6 +149,9 @@ moecap::OffloadConfig parse_offload(Napi::Env env, const Napi::Value& v, int exp
     off.capacity_experts = get_int(env, o, "capacity", "offload.capacity", true, 0, 1);
   } else if (c.IsObject()) {
     Napi::Object co = c.As<Napi::Object>();
+    check_keys(env, co, kCapacityKeys, "offload.capacity.");
+    if (has(co, "bytes") && has(co, "fraction"))
+      type_error(env, "offload.capacity takes one of { bytes } or { fraction }, not both");
     if (has(co, "bytes")) {
       off.capacity_bytes = get_number(env, co, "bytes", "offload.capacity.bytes", 0);
       if (!(off.capacity_bytes > 0)) range_error(env, "offload.capacity.bytes must be > 0");
@@ -147,9 +213,10 @@ void parse_backend_options(Napi::Env env, const Napi::Object& o, ParsedLayerOpti
 
 }  // namespace
 
-ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value) {
+ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value, const std::vector<std::string>& extra_keys) {
   if (!value.IsObject()) type_error(env, "options must be an object");
   Napi::Object o = value.As<Napi::Object>();
+  check_keys(env, o, kLayerKeys, "", extra_keys);
   ParsedLayerOptions p;
   LayerConfig& c = p.config;
   c.hidden = get_int(env, o, "hidden", "hidden", true, 0, 1);
@@ -179,6 +246,7 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value) 
     Napi::Value g = o.Get("groups");
     if (!g.IsObject()) type_error(env, "groups must be an object { count, keep }");
     Napi::Object go = g.As<Napi::Object>();
+    check_keys(env, go, kGroupKeys, "groups.");
     c.group_count = get_int(env, go, "count", "groups.count", true, 0, 1);
     c.group_keep = get_int(env, go, "keep", "groups.keep", true, 0, 1);
   }
@@ -186,6 +254,7 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value) 
     Napi::Value s = o.Get("sharedExperts");
     if (!s.IsObject()) type_error(env, "sharedExperts must be an object { intermediate, gated? }");
     Napi::Object so = s.As<Napi::Object>();
+    check_keys(env, so, kSharedExpertKeys, "sharedExperts.");
     c.shared_intermediate = get_int(env, so, "intermediate", "sharedExperts.intermediate", true, 0, 1);
     if (has(so, "gated")) {
       if (!so.Get("gated").IsBoolean()) type_error(env, "sharedExperts.gated must be a boolean");
@@ -205,7 +274,7 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value) 
     if (!d.IsString() || !moecap::parse_dtype(d.As<Napi::String>().Utf8Value(), &c.dtype))
       type_error(env, "dtype must be 'f32', 'bf16', 'int8' or 'int4'");
   }
-  if (has(o, "poison")) c.poison = o.Get("poison").ToBoolean().Value();
+  c.poison = get_bool(env, o, "poison", "poison", c.poison);
   std::string isa;
   if (has(o, "isa")) {
     if (!o.Get("isa").IsString()) type_error(env, "isa must be a string");
@@ -219,7 +288,12 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value) 
   if (!has(o, "weights") || !o.Get("weights").IsObject())
     type_error(env, "weights must be { seed } or { router, gate, up, down, shared? }");
   Napi::Object w = o.Get("weights").As<Napi::Object>();
+  check_keys(env, w, kWeightKeys, "weights.");
   if (has(w, "seed")) {
+    for (const char* k : {"router", "gate", "up", "down", "shared"})
+      if (has(w, k))
+        type_error(env, std::string("weights takes { seed } or { router, gate, up, down, shared? }, not both (got seed and ") +
+                            k + ")");
     Napi::Value s = w.Get("seed");
     if (!s.IsNumber()) type_error(env, "weights.seed must be a number");
     double d = s.As<Napi::Number>().DoubleValue();
@@ -242,6 +316,7 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value) 
     if (!has(w, "shared") || !w.Get("shared").IsObject())
       type_error(env, "weights.shared { gate, up, down } is required with sharedExperts");
     Napi::Object s = w.Get("shared").As<Napi::Object>();
+    check_keys(env, s, kSharedWeightKeys, "weights.shared.");
     const double Fs = c.shared_intermediate;
     ew->shared_intermediate = c.shared_intermediate;
     ew->shared_gate = get_f32(env, s.Get("gate"), "weights.shared.gate", Fs * H, "[sharedIntermediate, hidden]");
@@ -274,7 +349,7 @@ std::vector<float> read_tokens(Napi::Env env, const Napi::Value& v, int hidden, 
     if (!std::isfinite(x[i]))
       range_error(std::string(name) + " is not finite at token " + std::to_string(i / size_t(hidden)) +
                            ", hidden index " + std::to_string(i % size_t(hidden)) + " (" +
-                           (std::isnan(x[i]) ? "NaN" : "Infinity") + ")");
+                           (std::isnan(x[i]) ? "NaN" : x[i] < 0 ? "-Infinity" : "Infinity") + ")");
   *tokens = int(n / size_t(hidden));
   return x;
 }

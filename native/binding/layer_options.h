@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backend/cuda_layer.h"
 #include "layer_config.h"
@@ -22,8 +23,10 @@ struct ParsedLayerOptions {
   moecap::CudaLayerOptions cuda;  // maxTokens, cudaDevice, cudaCacheSlots, and `offload` on the GPU
 };
 
-// Throws Napi::TypeError / Napi::RangeError with code ERR_INVALID_OPTION.
-ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value);
+// Throws Napi::TypeError / Napi::RangeError with code ERR_INVALID_OPTION; an unknown key at any
+// level is refused naming the closest known one (`extra_keys`: the top-level keys a caller such as
+// createModel adds).
+ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value, const std::vector<std::string>& extra_keys = {});
 
 // x: a Float32Array of T·H finite values. Copies it. Throws naming `name` (ERR_INVALID_ARGUMENT).
 std::vector<float> read_tokens(Napi::Env env, const Napi::Value& value, int hidden, const char* name, int* tokens);

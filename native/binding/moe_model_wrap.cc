@@ -199,7 +199,7 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
   if (!std::isfinite(ld) || std::floor(ld) != ld || ld < 1 || ld > 1024)
     throw_js_range(env, ErrorCode::InvalidOption, "layers must be an integer in [1, 1024], got " + lv.ToString().Utf8Value());
   p.layers = int(ld);
-  p.layer = parse_layer_options(env, info[0]);
+  p.layer = parse_layer_options(env, info[0], {"layers"});
   Napi::Object wo = o.Get("weights").As<Napi::Object>();  // parse_layer_options checked it is an object
   if (!wo.Has("seed") || !wo.Get("seed").IsNumber())
     throw_js_type(env, ErrorCode::InvalidOption, "weights must be { seed } for a model (layer l uses seed + l)");

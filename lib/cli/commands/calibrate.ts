@@ -1,5 +1,6 @@
 // `moecap calibrate`: measure (or show the saved) ceilings of this machine.
-import { calibrate, loadProfile, profilePath, saveProfile } from '../../cap/calibrate';
+import { calibrate, loadProfile, profilePath } from '../../cap/calibrate';
+import { saveProfileKeeping } from '../../cap/profile_file';
 import type { CpuMeasuredProfile, MeasuredFigure } from '../../cap/hardware';
 import { profileWarnings } from '../../cap/ceilings';
 import type { OptionSpec } from '../args';
@@ -28,11 +29,12 @@ export const calibrateCommand: Command = {
   summary: "measure this machine's ceilings (bandwidth, peak FLOP/s, file read) for S-MBU/S-MFU",
   description: "Measures this machine's ceilings (bandwidth, peak FLOP/s, offload-folder read) and saves them as a profile that CAP runs reuse.",
   options: OPTIONS,
-  run: async ({ options }, io) => calibrateAndShow(options, io.out),
+  run: async ({ options }, io) => calibrateAndShow(options, io.out, io.err),
 };
 
-async function calibrateAndShow(o: Record<string, unknown>, out: (s: string) => void): Promise<number> {
-  const file = (o.profile as string | undefined) ?? profilePath();
+async function calibrateAndShow(o: Record<string, unknown>, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  let file = (o.profile as string | undefined) ?? profilePath();
+  let status = 0;
   let p: CpuMeasuredProfile | null = o.recalibrate ? null : loadProfile(file);
   const reused = p !== null;
   if (!p) {
@@ -40,11 +42,15 @@ async function calibrateAndShow(o: Record<string, unknown>, out: (s: string) => 
       repeats: o.repeats as number, budgetSeconds: o.budget as number, threads: o.threads as number | undefined, offloadDir: o['offload-dir'] as string | undefined,
       readBytes: o['read-bytes'] as number | undefined, fileBytes: o['file-bytes'] as number | undefined,
     });
-    saveProfile(p, file);
+    const saved = saveProfileKeeping(p, file);
+    // The measurement is shown either way; the exit code says it is not where asked.
+    if (saved.error) err(`moecap calibrate: ERR_IO: ${saved.error}\n`);
+    status = saved.error ? 1 : 0;
+    file = saved.file;
   }
   if (o.json) {
     out(JSON.stringify(p, null, 2) + '\n');
-    return 0;
+    return status;
   }
   out(`${reused ? 'saved profile (use --recalibrate to measure again)' : 'measured now and saved'}: ${file}\n`);
   out(`machine: ${p.cpuModel}, ${p.cores} threads, ${(p.memoryBytes / 2 ** 30).toFixed(1)} GiB, ISA ${p.isa}, measured ${p.measuredAt}\n`);
@@ -55,5 +61,5 @@ async function calibrateAndShow(o: Record<string, unknown>, out: (s: string) => 
   out(`int8 dot peak      ${fmt(p.peakFlops.int8, 1e9, 'GOP/s')}\n`);
   out(`offload file read  ${fmt(p.offloadReadBandwidth, 1e9, 'GB/s')}  (cold: page cache dropped per repeat)\n`);
   for (const w of profileWarnings(p)) out(`warning: ${w.message}\n`);
-  return 0;
+  return status;
 }

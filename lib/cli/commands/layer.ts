@@ -7,6 +7,7 @@ import { fidelity } from '../../fidelity';
 import { MoecapRangeError } from '../../errors';
 import { median } from '../../cap/metrics';
 import { naturalTokens } from '../../cap/routing';
+import { checkPassFits } from '../../cap/pass_memory';
 import type { OptionSpec } from '../args';
 import type { Command } from '../command';
 
@@ -54,7 +55,23 @@ export const layerCommand: Command = {
   run: async ({ options }, io) => runLayer(options, io.out),
 };
 
+/** Refuses bad counts before the layer (and its inputs) are built: every entry of --tokens must be a
+ * positive integer whose pass fits in memory; --repeats and --sample at least 1. */
+function checkCounts(o: Record<string, unknown>): void {
+  for (const name of ['repeats', 'sample'])
+    if (!Number.isInteger(o[name]) || (o[name] as number) < 1)
+      throw new MoecapRangeError('ERR_INVALID_OPTION', `--${name} must be an integer >= 1, got ${o[name]}`);
+  const shape = { hidden: o.hidden as number, intermediate: o.intermediate as number, topK: o['top-k'] as number };
+  for (const T of o.tokens as number[]) {
+    if (!Number.isInteger(T) || T < 1) throw new MoecapRangeError('ERR_INVALID_OPTION', `--tokens entries must be positive integers, got ${T}`);
+    if (Number.isInteger(shape.hidden) && shape.hidden > 0) checkPassFits(T, shape, INPUT_VARIANTS, `--tokens ${T}`);
+  }
+}
+
+const INPUT_VARIANTS = 4;
+
 async function runLayer(o: Record<string, unknown>, out: (s: string) => void): Promise<number> {
+  checkCounts(o);
   const layer = await createMoeLayer({
     hidden: o.hidden as number,
     intermediate: o.intermediate as number,
@@ -89,10 +106,9 @@ async function runLayer(o: Record<string, unknown>, out: (s: string) => void): P
               `${info.offload.scratch ? 'scratch file (removed on exit)' : 'file ' + info.offload.path}\n`
             : ''),
       );
-    const repeats = Math.max(1, Math.floor(o.repeats as number));
+    const repeats = o.repeats as number;
     for (const T of o.tokens as number[]) {
-      if (!Number.isInteger(T) || T < 1) throw new MoecapRangeError('ERR_INVALID_OPTION', `--tokens entries must be positive integers, got ${T}`);
-      const inputs = [0, 1, 2, 3].map((i) => naturalTokens(T, info.hidden, 1000 * T + i));
+      const inputs = Array.from({ length: INPUT_VARIANTS }, (_, i) => i).map((i) => naturalTokens(T, info.hidden, 1000 * T + i));
       await layer.forward(inputs[0]);  // warm-up
       if (info.offload) layer.resetOffloadStats();
       const times: number[] = [];

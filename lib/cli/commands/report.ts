@@ -11,12 +11,15 @@ export const reportCommand: Command = {
   summary: 'render a results.json (or run folder) as a self-contained HTML CAP report',
   description: SUMMARY,
   positional: '<results.json|dir>',
-  options: [{ name: 'out', type: 'string', description: 'the HTML file to write (default: report.html beside results.json)' }],
+  options: [
+    { name: 'out', type: 'string', description: 'the HTML file to write (default: report.html beside results.json)' },
+    { name: 'force', type: 'boolean', description: 'with --out: replace a file that is not an earlier report' },
+  ],
   async run({ options, positional }, { out }) {
     if (positional.length !== 1) throw new UsageError('report needs one results.json file or run folder');
     // Loaded here, not at start-up: Vega and the schema validator cost ~0.5 s that other commands need not pay.
     const { writeReport } = await import('../../report/write_report');
-    const { file, results } = await writeReport(positional[0], options.out as string | undefined);
+    const { file, results } = await writeReport(positional[0], options.out as string | undefined, { force: Boolean(options.force) });
     out(`wrote ${file} (${results.view.configs.length} configs from ${results.file})\n`);
     return 0;
   },

@@ -47,6 +47,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'ep', type: 'number', description: 'expert parallelism over N ranks: launch as `mpirun -np N npx moecap run --ep N ...` (one preset, phase, batch, dtype; needs npm run build:mpi)' },
   { name: 'ep-placement', type: 'string', description: 'with --ep: contiguous, balanced (from --trace, else from routing this run\'s input)', default: 'contiguous' },
   { name: 'ep-redundant', type: 'number', description: 'with --ep: replicate the R hottest experts on one more rank each', default: 0 },
+  { name: 'force', type: 'boolean', description: "with --out: replace an earlier run's results in that folder" },
 ];
 
 const SUMMARY =
@@ -139,7 +140,7 @@ export const runCommand: Command = {
       try {
         const quiet = Boolean(o.quiet) || Boolean(o.json);
         results = await run(plan, {
-          outDir, resume: resume !== undefined, signal: ac.signal, onProgress: (p) => sink.update(p),
+          outDir, resume: resume !== undefined, force: Boolean(o.force), signal: ac.signal, onProgress: (p) => sink.update(p),
           onNotice: (m) => { if (!quiet) io.err(m + '\n'); },
         });
       } finally {
