@@ -53,6 +53,7 @@ moecap::LayerConfig to_layer_config(const moecap_cuda_config_t& c) {
   if (c.selection_bias) l.selection_bias.assign(c.selection_bias, c.selection_bias + c.experts);
   l.group_count = c.group_count;
   l.group_keep = c.group_keep;
+  l.group_score = c.group_score == MOECAP_CUDA_GROUP_MAX ? moecap::GroupScore::Max : moecap::GroupScore::Top2Sum;
   l.shared_intermediate = c.shared_intermediate;
   l.shared_gated = c.shared_gated != 0;
   l.capacity_factor = c.capacity_factor;
@@ -133,6 +134,8 @@ struct moecap_cuda_layer {
     if (c.dtype < 0 || c.dtype > 3) moecap::throw_range("dtype must be f32, bf16, int8 or int4");
     if (c.experts > 1024) moecap::throw_range("experts must be at most 1024 for the CUDA router");
     if (c.group_count > 32) moecap::throw_range("groups.count must be at most 32 for the CUDA router");
+    if (c.group_score != MOECAP_CUDA_GROUP_TOP2_SUM && c.group_score != MOECAP_CUDA_GROUP_MAX)
+      moecap::throw_range("group_score must be MOECAP_CUDA_GROUP_TOP2_SUM or _MAX (groups.score 'top2-sum' or 'max')");
     if (c.max_tokens <= 0) moecap::throw_range("maxTokens must be a positive integer");
     if (c.offload && c.cache_slots <= 0) moecap::throw_range("offload needs cacheSlots >= 1");
     if (c.cache_policy < MOECAP_CUDA_LRU || c.cache_policy > MOECAP_CUDA_STATIC)
@@ -292,6 +295,7 @@ struct moecap_cuda_layer {
     ra.tokens = T, ra.hidden = H, ra.experts = E, ra.top_k = k;
     ra.scoring = cfg.scoring, ra.renormalize = cfg.renormalize, ra.scaling = cfg.routed_scaling_factor;
     ra.bias = bias, ra.group_count = cfg.group_count, ra.group_keep = cfg.group_keep;
+    ra.group_max = cfg.group_score == MOECAP_CUDA_GROUP_MAX;
     ra.shared_gated = router_rows > E;
     launch_router_topk(logits, ld_logits, ra, ids, rw, sg, stream);
     launch_build_plan(ids, rw, sg, T, k, E, cap, block, shared, plan, stream);

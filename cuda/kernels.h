@@ -16,12 +16,13 @@ struct RouterArgs {
   float scaling = 1.0f;
   const float* bias = nullptr;  // device [E] or null
   int group_count = 0, group_keep = 0;
+  int group_max = 0;            // groups scored by their best expert, else by their top-2 sum
   int shared_gated = 0;         // logits row has E+1 entries, the last is the shared-expert gate
 };
 // logits[t][j] = x[t]·w[j] in fp32 for j < rows (rows = E, or E+1 with the shared gate), row stride ld.
 void launch_router_logits(const float* x, const float* w, int T, int H, int rows, float* logits, int ld,
                           cudaStream_t s);
-// One warp per token: scores, bias, grouped top-k, k rounds of warp argmax (lower index wins
+// One warp per token: scores, bias, grouped top-k (dropped groups' experts score 0.0), k rounds of warp argmax (lower index wins
 // ties), renormalise, scale. shared_gate [T] gets sigmoid(logit E) when gated, else 1.
 void launch_router_topk(const float* logits, int ld, const RouterArgs& a, int32_t* ids, float* weights,
                         float* shared_gate, cudaStream_t s);

@@ -109,7 +109,8 @@ __global__ void router_topk_kernel(const float* __restrict__ logits, int ld, Rou
   __syncwarp();
 
   if (a.group_count > 0) {
-    // Lane g scores group g (sum of its two best selection scores) exactly like the CPU loop.
+    // Lane g scores group g (its best selection score, or the sum of its two best) exactly like
+    // the CPU loop.
     const int G = a.group_count, gs = E / G;
     float gscore = neg_inf;
     if (lane < G) {
@@ -123,7 +124,7 @@ __global__ void router_topk_kernel(const float* __restrict__ logits, int ld, Rou
           y = v;
         }
       }
-      gscore = gs >= 2 ? x + y : x;
+      gscore = a.group_max || gs < 2 ? x : x + y;
     }
     unsigned keep = 0;
     for (int r = 0; r < a.group_keep; ++r) {
@@ -134,7 +135,7 @@ __global__ void router_topk_kernel(const float* __restrict__ logits, int ld, Rou
     }
     __syncwarp();
     for (int e = lane; e < E; e += 32)
-      if (!((keep >> (e / gs)) & 1u)) sel[e] = neg_inf;
+      if (!((keep >> (e / gs)) & 1u)) sel[e] = 0.f;  // masked_fill(~mask, 0.0), as on the CPU
     __syncwarp();
   }
 

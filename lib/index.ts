@@ -12,6 +12,8 @@ export {
   type ForwardStats,
   type LayerInfo,
   type Scoring,
+  type RouterGroups,
+  type GroupScore,
   type DType,
   type Isa,
   type KernelIsa,

@@ -16,6 +16,7 @@ import type {
   OffloadStats,
   ReferenceResult,
   RouteResult,
+  RouterGroups,
   Scoring,
   SystemInfo,
 } from './types';
@@ -33,6 +34,8 @@ export type {
   OffloadStats,
   ReferenceResult,
   RouteResult,
+  RouterGroups,
+  GroupScore,
   Scoring,
   SystemInfo,
 } from './types';
@@ -67,8 +70,13 @@ export interface MoeLayerOptions {
   routedScalingFactor?: number;
   /** [E]: added to the scores for expert selection only (DeepSeek-V3 e_score_correction_bias). */
   selectionBias?: Float32Array;
-  /** Grouped top-k: E experts in `count` groups, keep the best `keep` groups. */
-  groups?: { count: number; keep: number };
+  /**
+   * Grouped top-k: E experts in `count` groups, keep the best `keep` groups; experts of the other
+   * groups score 0.0 for the selection (as the DeepSeek code). `score`: how a group is scored,
+   * 'top2-sum' (default, DeepSeek-V3 noaux_tc: its two best selection scores) or 'max'
+   * (DeepSeek-V2 group_limited_greedy: its best one).
+   */
+  groups?: RouterGroups;
   sharedExperts?: { intermediate: number; gated?: boolean };
   /** Expert capacity C = ceil(capacityFactor·T·k/E); 0 or absent = unlimited. */
   capacityFactor?: number;

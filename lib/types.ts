@@ -3,6 +3,14 @@
 // change in the binding cannot silently change what users see.
 
 export type Scoring = 'softmax' | 'sigmoid';
+/** How grouped top-k scores a group: its two best selection scores summed (DeepSeek-V3 noaux_tc) or its best one (DeepSeek-V2 group_limited_greedy). */
+export type GroupScore = 'top2-sum' | 'max';
+/** Grouped top-k: E experts in `count` groups, keep the best `keep`; `score` defaults to 'top2-sum'. */
+export interface RouterGroups {
+  count: number;
+  keep: number;
+  score?: GroupScore;
+}
 export type DType = 'f32' | 'bf16' | 'int8' | 'int4';
 /** The kernel ISA asked for ('auto': the best this CPU has). */
 export type Isa = 'auto' | 'avx512' | 'avx2' | 'generic';

@@ -18,6 +18,7 @@ describe('createMoeLayer rejects', () => {
     ['k > E', () => ({ ...good(), topK: 5 }), 'RangeError', /topK \(5\) must not exceed experts \(4\)/],
     ['groups that do not divide E', () => ({ ...good(), groups: { count: 3, keep: 1 } }), 'RangeError', /groups.count \(3\) must divide experts \(4\)/],
     ['keep > count', () => ({ ...good(), groups: { count: 2, keep: 3 } }), 'RangeError', /groups.keep \(3\) must not exceed groups.count \(2\)/],
+    ['an unknown group score', () => ({ ...good(), groups: { count: 2, keep: 1, score: 'sum' as 'max' } }), 'TypeError', /groups.score must be 'top2-sum' or 'max'/],
     ['an unknown scoring', () => ({ ...good(), scoring: 'relu' as 'softmax' }), 'TypeError', /scoring must be 'softmax' or 'sigmoid'/],
     ['an unknown dtype', () => ({ ...good(), dtype: 'fp8' as 'f32' }), 'TypeError', /dtype must be/],
     ['an unknown isa', () => ({ ...good(), isa: 'neon' as 'auto' }), 'RangeError', /isa must be/],

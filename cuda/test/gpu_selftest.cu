@@ -107,6 +107,8 @@ struct RouterCase {
   int T, E, k, scoring, G, Gk;
   bool bias, renorm, ties;
   float scaling;
+  int group_max = 0;        // groups scored by their best expert (DeepSeek-V2)
+  float bias_shift = 0.f;   // added to every bias: negative makes 0.0-masked experts outrank kept ones
 };
 
 void check_router(const RouterCase& c) {
@@ -115,12 +117,14 @@ void check_router(const RouterCase& c) {
   if (c.ties)  // duplicate router rows → exactly equal logits → the lower index must win
     for (int e = 1; e < c.E; e += 3) std::copy(w.begin() + size_t(e - 1) * H, w.begin() + size_t(e) * H, w.begin() + size_t(e) * H);
   std::vector<float> bias = gaussian(size_t(c.E), 0.05f);
+  for (float& b : bias) b += c.bias_shift;
   float *dx = to_dev(x), *dw = to_dev(w), *dbias = c.bias ? to_dev(bias) : nullptr;
   float* dlog = dev_zero<float>(size_t(c.T) * c.E);
   launch_router_logits(dx, dw, c.T, H, c.E, dlog, c.E, 0);
   RouterArgs a;
   a.tokens = c.T, a.hidden = H, a.experts = c.E, a.top_k = c.k, a.scoring = c.scoring, a.renormalize = c.renorm;
   a.scaling = c.scaling, a.bias = dbias, a.group_count = c.G, a.group_keep = c.Gk;
+  a.group_max = c.group_max;
   int32_t* dids = dev_zero<int32_t>(size_t(c.T) * c.k);
   float* dwt = dev_zero<float>(size_t(c.T) * c.k);
   float* dsg = dev_zero<float>(size_t(c.T));
@@ -143,6 +147,7 @@ void check_router(const RouterCase& c) {
   p.experts = c.E, p.top_k = c.k, p.scoring = c.scoring ? moecap::Scoring::Sigmoid : moecap::Scoring::Softmax;
   p.renormalize = c.renorm, p.scaling = c.scaling, p.bias = c.bias ? bias.data() : nullptr;
   p.group_count = c.G, p.group_keep = c.Gk;
+  p.group_score = c.group_max ? moecap::GroupScore::Max : moecap::GroupScore::Top2Sum;
   std::vector<float> scratch(size_t(2 * c.E + 2 * c.G + 16));
   std::vector<int32_t> cids(size_t(c.k));
   std::vector<float> cw(size_t(c.k));
@@ -156,7 +161,7 @@ void check_router(const RouterCase& c) {
     }
   }
   const std::string name = fmt("T=%d E=%d k=%d %s%s%s%s", c.T, c.E, c.k, c.scoring ? "sigmoid" : "softmax",
-                               c.G ? fmt(" groups=%d/%d", c.Gk, c.G).c_str() : "", c.bias ? " bias" : "",
+                               c.G ? fmt(" groups=%d/%d%s", c.Gk, c.G, c.group_max ? " max" : "").c_str() : "", c.bias ? " bias" : "",
                                c.ties ? " ties" : "");
   report(id_mismatch == 0 && max_w_err <= 1e-5, "router_topk",
          fmt("%s: id mismatches %d, max weight rel err %.2e", name.c_str(), id_mismatch, max_w_err));
@@ -686,7 +691,10 @@ int main(int argc, char** argv) {
                                                        {77, 256, 8, 1, 8, 4, true, true, false, 2.5f},
                                                        {33, 256, 8, 1, 8, 4, true, true, true, 2.5f},
                                                        {51, 33, 33, 1, 0, 0, false, true, false, 1.0f},
-                                                       {19, 128, 6, 0, 16, 3, false, true, true, 16.0f}})
+                                                       {19, 128, 6, 0, 16, 3, false, true, true, 16.0f},
+                                                       {45, 160, 6, 0, 8, 3, false, true, false, 16.0f, 1},
+                                                       {41, 96, 8, 1, 8, 2, true, true, false, 2.5f, 0, -0.6f},
+                                                       {29, 72, 6, 1, 6, 2, true, false, true, 1.0f, 1, -0.6f}})
       check_router(c);
     // Plan: one-token path, odd T, capacity drops, tensor padding, shared expert.
     check_plan(1, 8, 64, 0, 1, false);

@@ -7,6 +7,7 @@ import { MoecapError, MoecapRangeError } from '../errors';
 import { loadAddon } from '../native/loader';
 import { callNative } from '../native/call';
 import type { ExplicitWeights, MoeLayerOptions } from '../moe_layer';
+import type { RouterGroups } from '../types';
 import { planFromGguf, planFromHfConfig, type FamilyPlan, type LayerSources, type TensorSlice } from './families';
 import { GGML_TYPES, ggufTensorMap, readGgufFile } from './gguf';
 import { readSafetensorsCheckpoint, SAFETENSORS_DTYPE_BYTES } from './safetensors';
@@ -168,16 +169,6 @@ export function readLayer(ck: Checkpoint, layer: number): Omit<MoeLayerOptions, 
     if (src.shared.gateWeight) weights.shared.gateWeight = readSlices(ck, src.shared.gateWeight, H);
   }
   const selectionBias = src.selectionBias ? readSlices(ck, src.selectionBias, E) : undefined;
-  // The modelling code masks dropped groups with 0.0, the engine with -inf: they agree while every
-  // kept biased score is positive, which a non-negative bias guarantees (sigmoid scores are > 0).
-  if (selectionBias && p.groups && p.groups.keep < p.groups.count) {
-    const min = selectionBias.reduce((a, b) => Math.min(a, b), Infinity);
-    if (min < 0)
-      throw new MoecapError(
-        'ERR_INVALID_OPTION',
-        `not yet supported: ${src.selectionBias![0].tensor} has negative entries (min ${min}); the family's code masks experts of dropped groups with 0.0, the engine with -inf, and the two select differently once a biased score is negative`,
-      );
-  }
   return {
     hidden: H, intermediate: F, experts: E, topK: p.topK, scoring: p.scoring, renormalize: p.renormalize, routedScalingFactor: p.routedScalingFactor,
     ...(p.groups ? { groups: p.groups } : {}),
@@ -209,10 +200,15 @@ export function resolveCheckpointOptions(o: CheckpointLayerOptions): MoeLayerOpt
     const given = (rest as Record<string, unknown>)[key];
     if (given === undefined) continue;
     const own = (fromFile as Record<string, unknown>)[key];
-    if (JSON.stringify(given) !== JSON.stringify(own) && !(key === 'sharedExperts' && sharedEqual(given, own)))
+    if (JSON.stringify(given) !== JSON.stringify(own) && !(key === 'sharedExperts' && sharedEqual(given, own)) && !(key === 'groups' && groupsEqual(given, own)))
       throw new MoecapError('ERR_INVALID_OPTION', `option ${key} ${JSON.stringify(given)} contradicts the checkpoint ${checkpoint}, whose layer ${layer} has ${key} ${JSON.stringify(own) ?? 'unset'}`);
   }
   return { ...rest, ...fromFile } as MoeLayerOptions;
+}
+
+function groupsEqual(a: unknown, b: unknown): boolean {
+  const x = a as RouterGroups | undefined, y = b as RouterGroups | undefined;
+  return !!x && !!y && x.count === y.count && x.keep === y.keep && (x.score ?? 'top2-sum') === (y.score ?? 'top2-sum');
 }
 
 function sharedEqual(a: unknown, b: unknown): boolean {

@@ -3,6 +3,7 @@
 import * as path from 'path';
 import { checkLayer, rowBytes, summariseLayers, type Checkpoint } from './checkpoint';
 import type { TensorSlice } from './families';
+import type { RouterGroups } from '../types';
 
 export interface CheckpointDescription {
   path: string;
@@ -23,7 +24,7 @@ export interface CheckpointDescription {
     scoring: string;
     renormalize: boolean;
     routedScalingFactor: number;
-    groups: { count: number; keep: number } | null;
+    groups: RouterGroups | null;
     selectionBias: boolean;
   };
   /** The tensors of the first MoE layer: shape and on-disk dtype. */

@@ -4,7 +4,7 @@
 // (huggingface/transformers models/*/modeling_*.py; llama.cpp for the GGUF spellings). A family
 // whose rule the engine's router does not implement exactly is refused, naming the difference.
 import { MoecapError } from '../errors';
-import type { Scoring } from '../types';
+import type { RouterGroups, Scoring } from '../types';
 import type { GgufValue } from './gguf';
 
 /** `rows` consecutive rows (of the tensor's last dimension) starting at row `rowStart`. */
@@ -46,7 +46,7 @@ export interface FamilyPlan {
   scoring: Scoring;
   renormalize: boolean;
   routedScalingFactor: number;
-  groups?: { count: number; keep: number };
+  groups?: RouterGroups;
   sharedExperts?: { intermediate: number; gated: boolean };
   /** The layer carries a selection bias (DeepSeek-V3 e_score_correction_bias). */
   selectionBias: boolean;
@@ -232,6 +232,15 @@ export function planFromHfConfig(cfg: Json, file: string): FamilyPlan {
   }
 }
 
+/** DeepSeek's n_group / topk_group as the engine's groups, checked as the family's code needs them. */
+function groupsOf(file: string, E: number, k: number, nGroup: number, topkGroup: number, minSize: number): RouterGroups {
+  if (E % nGroup !== 0 || E / nGroup < minSize)
+    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: n_routed_experts ${E} must split into n_group ${nGroup} groups of at least ${minSize}`);
+  if (topkGroup < 1 || topkGroup > nGroup || topkGroup * (E / nGroup) < k)
+    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: topk_group ${topkGroup} of ${nGroup} groups leaves fewer than num_experts_per_tok ${k} experts`);
+  return { count: nGroup, keep: topkGroup };
+}
+
 function planDeepseek(cfg: Json, file: string, arch: string, H: number, L: number, k: number): FamilyPlan {
   const v3 = arch === 'DeepseekV3ForCausalLM';
   const E = cfgInt(cfg, 'n_routed_experts', file);
@@ -246,30 +255,22 @@ function planDeepseek(cfg: Json, file: string, arch: string, H: number, L: numbe
   const nGroup = cfgInt(cfg, 'n_group', file, 1);
   const topkGroup = cfgInt(cfg, 'topk_group', file, nGroup);
   const renormalize = norm && k > 1;
-  let scoring: Scoring, scaling: number, groups: { count: number; keep: number } | undefined, rule: string;
+  let scoring: Scoring, scaling: number, groups: RouterGroups | undefined, rule: string;
   if (v3) {
     if (scoringFunc !== 'sigmoid') throw notSupported(`${file}: DeepSeek-V3 scoring_func ${scoringFunc} (the family's code scores with sigmoid)`);
     if (topkMethod !== 'noaux_tc') throw notSupported(`${file}: DeepSeek-V3 topk_method ${topkMethod} (only noaux_tc)`);
     scoring = 'sigmoid';
     scaling = rsf;
-    if (nGroup > 1) {
-      if (E % nGroup !== 0 || E / nGroup < 2) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: n_routed_experts ${E} must split into n_group ${nGroup} groups of at least 2`);
-      if (topkGroup < 1 || topkGroup > nGroup || topkGroup * (E / nGroup) < k)
-        throw new MoecapError('ERR_CORRUPT_FILE', `${file}: topk_group ${topkGroup} of ${nGroup} groups leaves fewer than num_experts_per_tok ${k} experts`);
-      groups = { count: nGroup, keep: topkGroup };
-    }
+    if (nGroup > 1) groups = groupsOf(file, E, k, nGroup, topkGroup, 2);
     rule = `sigmoid; selection on score + e_score_correction_bias${groups ? `, ${nGroup} groups scored by the sum of their top-2 biased scores, best ${topkGroup} kept` : ''}; top-k; weights = unbiased scores${renormalize ? ', renormalised' : ''} × ${rsf}`;
   } else {
     if (scoringFunc !== 'softmax') throw notSupported(`${file}: DeepSeek-V2 scoring_func ${scoringFunc} (the family's code scores with softmax)`);
-    if (topkMethod === 'group_limited_greedy' && nGroup > 1 && topkGroup < nGroup && E / nGroup >= 2)
-      throw notSupported(
-        `${file}: DeepSeek-V2 topk_method group_limited_greedy scores each group by its best expert (max); the engine's grouped top-k scores a group by the sum of its top-2 scores`,
-      );
     if (topkMethod !== 'greedy' && topkMethod !== 'gready' && topkMethod !== 'group_limited_greedy') throw notSupported(`${file}: DeepSeek-V2 topk_method ${topkMethod}`);
     scoring = 'softmax';
     // The V2 code normalises *or* scales: routed_scaling_factor applies only without renormalisation.
     scaling = renormalize ? 1 : rsf;
-    rule = `softmax, top-k (${topkMethod})${renormalize ? ', renormalise' : `, × ${rsf}`}`;
+    if (topkMethod === 'group_limited_greedy' && nGroup > 1) groups = { ...groupsOf(file, E, k, nGroup, topkGroup, 1), score: 'max' };
+    rule = `softmax, top-k (${topkMethod}${groups ? `: ${nGroup} groups scored by their best expert, best ${topkGroup} kept` : ''})${renormalize ? ', renormalise' : `, × ${rsf}`}`;
   }
   const moeLayers = range(L).filter((l) => E > 0 && l >= firstDense && freq > 0 && l % freq === 0);
   const Fs = nShared * F;
@@ -341,7 +342,7 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
   const declaredF = meta.has(key('expert_feed_forward_length')) ? metaInt(meta, key('expert_feed_forward_length'), file) : undefined;
   if (declaredF !== undefined && declaredF !== F)
     throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key('expert_feed_forward_length')} ${declaredF} does not match blk.${moeLayers[0]}.ffn_gate_exps.weight [${gateShape.join(', ')}]`);
-  let scoring: Scoring = 'softmax', renormalize = true, scaling = 1, groups: { count: number; keep: number } | undefined;
+  let scoring: Scoring = 'softmax', renormalize = true, scaling = 1, groups: RouterGroups | undefined;
   let rule = 'softmax, top-k, renormalise';
   let Fs = 0, sharedGated = false, bias = false;
   switch (arch) {
@@ -369,10 +370,11 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
         if (nGroup > 1) groups = { count: nGroup, keep };
         rule = `sigmoid${bias ? '; selection on score + exp_probs_b' : ''}${groups ? `; ${nGroup} groups by top-2 sum, best ${keep} kept` : ''}; top-k; unbiased scores${renormalize ? ', renormalised' : ''} × ${scaling}`;
       } else if (gating === 1) {
-        if (nGroup > 1 && keep < nGroup) throw notSupported(`${file}: DeepSeek-V2 group-limited routing scores a group by its best expert (max); the engine scores a group by its top-2 sum`);
+        // Softmax with groups is V2's group_limited_greedy: a group scores its best expert.
+        if (nGroup > 1) groups = { ...groupsOf(file, E, k, nGroup, keep, 1), score: 'max' };
         // As the V2 modelling code: normalise *or* scale (llama.cpp would do both).
         if (renormalize) scaling = 1;
-        rule = `softmax, top-k${renormalize ? ', renormalise' : ''} × ${scaling}`;
+        rule = `softmax${groups ? `; ${nGroup} groups by their best expert, best ${keep} kept` : ''}; top-k${renormalize ? ', renormalise' : ''} × ${scaling}`;
       } else throw notSupported(`${file}: ${key('expert_gating_func')} ${gating} (1 softmax and 2 sigmoid are known)`);
       if (Fs > 0) rule += `; ${nShared} shared expert(s)`;
       break;

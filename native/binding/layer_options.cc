@@ -244,11 +244,18 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value, 
     c.selection_bias = get_f32(env, o.Get("selectionBias"), "selectionBias", c.experts, "[experts]");
   if (has(o, "groups")) {
     Napi::Value g = o.Get("groups");
-    if (!g.IsObject()) type_error(env, "groups must be an object { count, keep }");
+    if (!g.IsObject()) type_error(env, "groups must be an object { count, keep, score? }");
     Napi::Object go = g.As<Napi::Object>();
     check_keys(env, go, kGroupKeys, "groups.");
     c.group_count = get_int(env, go, "count", "groups.count", true, 0, 1);
     c.group_keep = get_int(env, go, "keep", "groups.keep", true, 0, 1);
+    if (has(go, "score")) {
+      Napi::Value gs = go.Get("score");
+      std::string v = gs.IsString() ? gs.As<Napi::String>().Utf8Value() : "";
+      if (v == "top2-sum") c.group_score = moecap::GroupScore::Top2Sum;
+      else if (v == "max") c.group_score = moecap::GroupScore::Max;
+      else type_error(env, "groups.score must be 'top2-sum' or 'max'");
+    }
   }
   if (has(o, "sharedExperts")) {
     Napi::Value s = o.Get("sharedExperts");

@@ -9,6 +9,9 @@
 namespace moecap {
 
 enum class Scoring { Softmax, Sigmoid };
+// How grouped top-k scores a group: sum of its two best selection scores (DeepSeek-V3 noaux_tc)
+// or its best one (DeepSeek-V2 group_limited_greedy).
+enum class GroupScore { Top2Sum, Max };
 
 struct LayerConfig {
   int hidden = 0;        // H
@@ -21,6 +24,7 @@ struct LayerConfig {
   std::vector<float> selection_bias;  // [E] or empty; affects selection only
   int group_count = 0;                // 0 = plain top-k
   int group_keep = 0;
+  GroupScore group_score = GroupScore::Top2Sum;
   int shared_intermediate = 0;  // 0 = no shared expert
   bool shared_gated = false;    // Qwen-style sigmoid(x·g) gate on the shared expert
   double capacity_factor = 0;   // 0 = unlimited

@@ -169,24 +169,22 @@ describe('families refused, with what differs', () => {
     refuse('Llama4ForConditionalGeneration', {}, /not yet supported/, /scales the expert \*input\*/);
     refuse('PhimoeForCausalLM', {}, /not yet supported/, /sparsemixer/);
   });
-  test('DeepSeek-V2 group_limited_greedy (max per group) and a non-SiLU activation', () => {
-    refuse('DeepseekV2ForCausalLM', { n_routed_experts: 8, moe_intermediate_size: 8, topk_method: 'group_limited_greedy', n_group: 4, topk_group: 2 }, /not yet supported/, /group_limited_greedy .* \(max\)/);
+  test('a non-SiLU activation', () => {
     refuse('MixtralForCausalLM', { num_local_experts: 4, intermediate_size: 8, hidden_act: 'gelu' }, /hidden_act "gelu"/);
   });
-  test('DeepSeek-V3 with a negative e_score_correction_bias (0.0 vs -inf masking)', async () => {
-    const s: RefSpec = { family: 'deepseek_v3', H: 16, F: 8, E: 8, k: 2, nGroup: 4, topkGroup: 2 };
-    const dir = path.join(tmp, 'negbias');
-    const cfg = { architectures: ['DeepseekV3ForCausalLM'], ...base, n_routed_experts: 8, moe_intermediate_size: 8, n_group: 4, topk_group: 2 };
-    buildSafetensors(dir, s, cfg, [0], () => 'F32', rng(3));
-    const f = path.join(dir, 'model.safetensors');
-    const parsed = readSafetensorsFile(f);
-    const bias = parsed.tensors.find((t) => t.name.endsWith('e_score_correction_bias'))!;
-    const fd = fs.openSync(f, 'r+');
-    const b = Buffer.alloc(4);
-    b.writeFloatLE(-0.5);
-    fs.writeSync(fd, b, 0, 4, bias.offset + 8);
-    fs.closeSync(fd);
-    await expect(createMoeLayer({ checkpoint: dir, layer: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/not yet supported: .*e_score_correction_bias has negative entries \(min -0\.5\)/) });
+});
+
+describe('DeepSeek groups that the family code could not run', () => {
+  const base = { hidden_size: 16, num_hidden_layers: 1, num_experts_per_tok: 3, moe_intermediate_size: 8 };
+  const corrupt = (name: string, cfg: object, ...parts: RegExp[]) => {
+    const dir = path.join(tmp, `groups-${name}`);
+    writeSafetensorsCheckpoint(dir, { ...base, ...cfg }, []);
+    expectError(() => openCheckpoint(dir), 'ERR_CORRUPT_FILE', ...parts);
+  };
+  test('group_limited_greedy / noaux_tc groups that do not divide the experts or leave fewer than k', () => {
+    corrupt('v2-divide', { architectures: ['DeepseekV2ForCausalLM'], n_routed_experts: 8, topk_method: 'group_limited_greedy', n_group: 3, topk_group: 2 }, /n_routed_experts 8 must split into n_group 3/);
+    corrupt('v2-few', { architectures: ['DeepseekV2ForCausalLM'], n_routed_experts: 8, topk_method: 'group_limited_greedy', n_group: 4, topk_group: 1 }, /topk_group 1 of 4 groups leaves fewer than num_experts_per_tok 3/);
+    corrupt('v3-few', { architectures: ['DeepseekV3ForCausalLM'], n_routed_experts: 8, n_group: 4, topk_group: 1 }, /topk_group 1 of 4 groups leaves fewer than num_experts_per_tok 3/);
   });
 });
 

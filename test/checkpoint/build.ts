@@ -27,7 +27,7 @@ export function logicalTensors(s: RefSpec, layer: number, r: () => number): Logi
   const p = mixtral ? `model.layers.${layer}.block_sparse_moe.` : `model.layers.${layer}.mlp.`;
   add(`${p}gate.weight`, [E, H], router);
   if (s.family === 'deepseek_v3') {
-    out.push({ name: `${p}gate.e_score_correction_bias`, shape: [E], values: randomArray(r, E, 0.05).map((v) => v + 0.05) });
+    out.push({ name: `${p}gate.e_score_correction_bias`, shape: [E], values: randomArray(r, E, 0.05).map((v) => v + 0.05 + (s.biasShift ?? 0)) });
   }
   const [g, u, d] = mixtral ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
   for (let e = 0; e < E; e++) {

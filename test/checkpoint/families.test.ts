@@ -7,7 +7,7 @@ import * as path from 'path';
 import { createMoeLayer } from '../../lib';
 import { inspectCommand } from '../../lib/cli/commands/inspect';
 import { buildGguf, buildSafetensors } from './build';
-import { referenceForward, type RefSpec, type Weights } from './family_reference';
+import { referenceForward, type RefOut, type RefSpec, type Weights } from './family_reference';
 import { randomArray, rng, type DiskDType, type GgufKv } from './writers';
 
 let tmp: string;
@@ -16,8 +16,7 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function checkAgainstReference(checkpoint: string, layer: number, spec: RefSpec, W: Weights, seed: number): Promise<void> {
-  const T = 7;
+async function checkAgainstReference(checkpoint: string, layer: number, spec: RefSpec, W: Weights, seed: number, T = 7): Promise<RefOut> {
   const x = Float32Array.from(randomArray(rng(seed), T * spec.H, 1));
   const ref = referenceForward(spec, W, layer, x);
   const moe = await createMoeLayer({ checkpoint, layer, threads: 2, poison: true });
@@ -37,6 +36,7 @@ async function checkAgainstReference(checkpoint: string, layer: number, spec: Re
   } finally {
     moe.close();
   }
+  return ref;
 }
 
 async function inspectJson(p: string): Promise<Record<string, any>> {
@@ -106,6 +106,30 @@ describe('safetensors checkpoints against each family reference', () => {
     expect(d).toMatchObject({ moeLayers: [1, 2], denseLayers: [0], routing: { scoring: 'sigmoid', groups: { count: 4, keep: 2 }, selectionBias: true, routedScalingFactor: 2.5 } });
   });
 
+  test('DeepSeek-V2 group_limited_greedy: groups scored by their best expert, dropped ones masked with 0.0', async () => {
+    const s: RefSpec = { family: 'deepseek_v2', H: 24, F: 8, E: 12, k: 3, normTopkProb: true, nGroup: 4, topkGroup: 2, topkMethod: 'group_limited_greedy', sharedF: 8 };
+    const dir = path.join(tmp, 'dsv2-glg');
+    const cfg = { ...hfBase('DeepseekV2ForCausalLM', s, 1), moe_intermediate_size: 8, n_routed_experts: 12, n_shared_experts: 1, norm_topk_prob: true, routed_scaling_factor: 1, scoring_func: 'softmax', topk_method: 'group_limited_greedy', n_group: 4, topk_group: 2 };
+    const W = buildSafetensors(dir, s, cfg, [0], () => 'F32', rng(8));
+    await checkAgainstReference(dir, 0, s, W, 18, 19);
+    expect((await inspectJson(dir)).routing).toMatchObject({ scoring: 'softmax', groups: { count: 4, keep: 2, score: 'max' } });
+    // The groups option may be given with or without the score it implies, not with another one.
+    (await createMoeLayer({ checkpoint: dir, layer: 0, groups: { count: 4, keep: 2, score: 'max' } })).close();
+    await expect(createMoeLayer({ checkpoint: dir, layer: 0, groups: { count: 4, keep: 2 } })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/option groups .* contradicts/) });
+  });
+
+  test('DeepSeek-V3 with negative e_score_correction_bias: dropped groups at 0.0 outrank negative kept scores', async () => {
+    const s: RefSpec = { family: 'deepseek_v3', H: 24, F: 8, E: 8, k: 3, normTopkProb: true, routedScalingFactor: 2.5, nGroup: 4, topkGroup: 2, biasShift: -0.6 };
+    const dir = path.join(tmp, 'dsv3-negbias');
+    const cfg = { ...hfBase('DeepseekV3ForCausalLM', s, 1), moe_intermediate_size: 8, n_routed_experts: 8, norm_topk_prob: true, routed_scaling_factor: 2.5, scoring_func: 'sigmoid', topk_method: 'noaux_tc', n_group: 4, topk_group: 2 };
+    const W = buildSafetensors(dir, s, cfg, [0], (n) => (n.endsWith('bias') ? 'F32' : 'BF16'), rng(9));
+    expect(Math.max(...W.get('model.layers.0.mlp.gate.e_score_correction_bias')!)).toBeLessThan(0);
+    const ref = await checkAgainstReference(dir, 0, s, W, 19, 23);
+    expect(ref.maskedPicks).toBeGreaterThan(0);  // the case the old -inf masking got wrong occurs
+    (await createMoeLayer({ checkpoint: dir, layer: 0, groups: { count: 4, keep: 2 } })).close();
+    (await createMoeLayer({ checkpoint: dir, layer: 0, groups: { count: 4, keep: 2, score: 'top2-sum' } })).close();
+  });
+
   test('Granite MoE, BF16, fused input_linear (gate rows first)', async () => {
     const s: RefSpec = { family: 'granitemoe', H: 16, F: 12, E: 5, k: 2 };
     const dir = path.join(tmp, 'granite');
@@ -164,6 +188,15 @@ describe('GGUF v3 checkpoints against each family reference', () => {
         ['deepseek2.expert_gating_func', 'u32', 1], ['deepseek2.expert_weights_norm', 'bool', false], ['deepseek2.expert_weights_scale', 'f32', 1.5],
       ],
       blocks: 2, layers: [1], layer: 1,
+    },
+    {
+      name: 'deepseek2 (V2 rules), softmax with groups = group_limited_greedy, renormalised', arch: 'deepseek2',
+      spec: { family: 'deepseek_v2', H, F, E: 8, k: 2, normTopkProb: true, nGroup: 4, topkGroup: 2, topkMethod: 'group_limited_greedy' }, dt: 'F16',
+      kv: [
+        ['deepseek2.expert_feed_forward_length', 'u32', F], ['deepseek2.expert_gating_func', 'u32', 1], ['deepseek2.expert_weights_norm', 'bool', true],
+        ['deepseek2.expert_group_count', 'u32', 4], ['deepseek2.expert_group_used_count', 'u32', 2],
+      ],
+      blocks: 1, layers: [0], layer: 0,
     },
   ];
   for (const c of cases)

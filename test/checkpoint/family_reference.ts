@@ -6,6 +6,8 @@ export type Weights = Map<string, Float32Array>;
 export interface RefOut {
   out: Float64Array;
   ids: number[][];
+  /** DeepSeek grouped routing: picks from dropped groups (taken at the masked score 0.0). */
+  maskedPicks: number;
 }
 
 function matvec(W: Float32Array, rows: number, cols: number, x: ArrayLike<number>, xOff = 0, wOff = 0): Float64Array {
@@ -48,7 +50,11 @@ export interface RefSpec {
   routedScalingFactor?: number;
   nGroup?: number;
   topkGroup?: number;
+  /** DeepSeek-V2 topk_method (default greedy). */
+  topkMethod?: 'greedy' | 'group_limited_greedy';
   sharedF?: number;
+  /** Added to every DeepSeek-V3 e_score_correction_bias entry the test builder writes. */
+  biasShift?: number;
 }
 
 export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float32Array): RefOut {
@@ -56,6 +62,7 @@ export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float
   const T = x.length / H;
   const out = new Float64Array(T * H);
   const ids: number[][] = [];
+  let maskedPicks = 0;
   const granite = s.family === 'granitemoe';
   const p = s.family === 'mixtral' || granite ? `model.layers.${layer}.block_sparse_moe.` : `model.layers.${layer}.mlp.`;
   const get = (n: string) => {
@@ -93,8 +100,20 @@ export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float
       }
       case 'deepseek_v2': {
         const sc = softmax(logits);
-        sel = topk(sc, k);
-        w = sel.map((e) => sc[e]);
+        if (s.topkMethod === 'group_limited_greedy') {
+          // A group scores its best expert; experts of dropped groups become 0.0 and the weights
+          // are the masked scores' top-k values.
+          const G = s.nGroup ?? 1, gs = E / G;
+          const groupScore = Array.from({ length: G }, (_, g) => Math.max(...sc.subarray(g * gs, (g + 1) * gs)));
+          const keep = new Set(topk(groupScore, s.topkGroup ?? G));
+          const masked = sc.map((v, e) => (keep.has(Math.floor(e / gs)) ? v : 0.0));
+          sel = topk(masked, k);
+          maskedPicks += sel.filter((e) => !keep.has(Math.floor(e / gs))).length;
+          w = sel.map((e) => masked[e]);
+        } else {
+          sel = topk(sc, k);
+          w = sel.map((e) => sc[e]);
+        }
         if (k > 1 && s.normTopkProb) {
           const den = w.reduce((a, b) => a + b, 0) + 1e-20;
           w = w.map((v) => v / den);
@@ -113,6 +132,7 @@ export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float
         const keep = new Set(topk(groupScore, s.topkGroup ?? G));
         const masked = choice.map((v, e) => (keep.has(Math.floor(e / gs)) ? v : 0.0));
         sel = topk(masked, k);
+        maskedPicks += sel.filter((e) => !keep.has(Math.floor(e / gs))).length;
         w = sel.map((e) => sc[e]);
         if (s.normTopkProb) {
           const den = w.reduce((a, b) => a + b, 0) + 1e-20;
@@ -143,5 +163,5 @@ export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float
       for (let h = 0; h < H; h++) out[t * H + h] += g * y[h];
     }
   }
-  return { out, ids };
+  return { out, ids, maskedPicks };
 }

@@ -9,7 +9,7 @@ export interface RefConfig {
   renormalize: boolean;
   routedScalingFactor?: number;
   selectionBias?: Float32Array;
-  groups?: { count: number; keep: number };
+  groups?: { count: number; keep: number; score?: 'top2-sum' | 'max' };
   sharedExperts?: { intermediate: number; gated?: boolean };
   capacityFactor?: number;
 }
@@ -27,6 +27,8 @@ export interface RefRouting {
   weights: Float64Array; // [T,k]
   kept: Uint8Array; // [T,k] 0 when dropped by capacity
   dropped: number;
+  /** Picks from dropped groups (selected at the masked score 0.0). */
+  maskedPicks: number;
 }
 
 export function refRoute(c: RefConfig, w: RefWeights, x: Float32Array): RefRouting {
@@ -34,6 +36,7 @@ export function refRoute(c: RefConfig, w: RefWeights, x: Float32Array): RefRouti
   const T = x.length / H;
   const ids = new Int32Array(T * k);
   const weights = new Float64Array(T * k);
+  let maskedPicks = 0;
   for (let t = 0; t < T; t++) {
     const logits = new Float64Array(E);
     for (let e = 0; e < E; e++) {
@@ -51,12 +54,13 @@ export function refRoute(c: RefConfig, w: RefWeights, x: Float32Array): RefRouti
       scores = logits.map((l) => 1 / (1 + Math.exp(-l)));
     }
     const sel = scores.map((s, e) => s + (c.selectionBias ? c.selectionBias[e] : 0));
+    let inDroppedGroup = (_e: number) => false;
     if (c.groups) {
       const gs = E / c.groups.count;
       const gscore: number[] = [];
       for (let g = 0; g < c.groups.count; g++) {
         const vals = Array.from(sel.subarray(g * gs, (g + 1) * gs)).sort((a, b) => b - a);
-        gscore.push(gs >= 2 ? vals[0] + vals[1] : vals[0]);
+        gscore.push(c.groups.score === 'max' || gs < 2 ? vals[0] : vals[0] + vals[1]);
       }
       const keep = new Set<number>();
       for (let r = 0; r < c.groups.keep; r++) {
@@ -64,13 +68,16 @@ export function refRoute(c: RefConfig, w: RefWeights, x: Float32Array): RefRouti
         for (let g = 0; g < gscore.length; g++) if (!keep.has(g) && (best < 0 || gscore[g] > gscore[best])) best = g;
         keep.add(best);
       }
-      for (let e = 0; e < E; e++) if (!keep.has(Math.floor(e / gs))) sel[e] = -Infinity;
+      // As the DeepSeek code's masked_fill(~mask, 0.0): dropped experts stay selectable at 0.0.
+      for (let e = 0; e < E; e++) if (!keep.has(Math.floor(e / gs))) sel[e] = 0;
+      inDroppedGroup = (e) => !keep.has(Math.floor(e / gs));
     }
     let sum = 0;
     for (let j = 0; j < k; j++) {
       let best = -1;
       for (let e = 0; e < E; e++) if (sel[e] !== -Infinity && (best < 0 || sel[e] > sel[best])) best = e;
       ids[t * k + j] = best;
+      if (inDroppedGroup(best)) maskedPicks++;
       weights[t * k + j] = scores[best];
       sum += scores[best];
       sel[best] = -Infinity;
@@ -94,7 +101,7 @@ export function refRoute(c: RefConfig, w: RefWeights, x: Float32Array): RefRouti
       }
     }
   }
-  return { ids, weights, kept, dropped };
+  return { ids, weights, kept, dropped, maskedPicks };
 }
 
 function swiglu(x: Float32Array, t: number, H: number, F: number, gate: Float32Array, up: Float32Array, down: Float32Array,

@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define MOECAP_CUDA_ABI_VERSION 2
+#define MOECAP_CUDA_ABI_VERSION 3
 
 #if defined(_WIN32)
 #define MOECAP_CUDA_API __declspec(dllexport)
@@ -43,6 +43,7 @@ MOECAP_CUDA_API int moecap_cuda_probe(int device, moecap_cuda_probe_t* out);
 
 /* ---- a layer ---- */
 enum { MOECAP_CUDA_SOFTMAX = 0, MOECAP_CUDA_SIGMOID = 1 };
+enum { MOECAP_CUDA_GROUP_TOP2_SUM = 0, MOECAP_CUDA_GROUP_MAX = 1 }; /* = moecap::GroupScore */
 enum { MOECAP_CUDA_F32 = 0, MOECAP_CUDA_BF16 = 1, MOECAP_CUDA_I8 = 2, MOECAP_CUDA_I4 = 3 }; /* = moecap::DType */
 /* AUTO: tensor cores for bf16 when T >= tensor_min_tokens, else SIMT. TENSOR_BASIC: the 4-warp
  * 64×64-tile tensor kernel instead of the default 8-warp 64×128 one (kept for comparison). */
@@ -58,6 +59,7 @@ typedef struct {
   float routed_scaling_factor;
   const float* selection_bias; /* [experts] or NULL (copied) */
   int group_count, group_keep; /* 0, 0 = plain top-k */
+  int group_score;             /* MOECAP_CUDA_GROUP_TOP2_SUM | MOECAP_CUDA_GROUP_MAX */
   int shared_intermediate;     /* 0 = no shared expert */
   int shared_gated;
   double capacity_factor;      /* 0 = unlimited */

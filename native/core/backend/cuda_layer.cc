@@ -29,6 +29,7 @@ CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, std::shared_ptr<c
   g.routed_scaling_factor = c.routed_scaling_factor;
   g.selection_bias = c.selection_bias.empty() ? nullptr : c.selection_bias.data();
   g.group_count = c.group_count, g.group_keep = c.group_keep;
+  g.group_score = int(c.group_score);  // the MOECAP_CUDA_GROUP_* values are moecap::GroupScore's
   g.shared_intermediate = c.shared_intermediate, g.shared_gated = c.shared_gated;
   g.capacity_factor = c.capacity_factor;
   g.dtype = int(c.dtype);

@@ -28,17 +28,18 @@ void route_token_t(const RouterParams& p, const R* logits, R* scratch, int32_t* 
     R* gscore = scratch + 2 * E;
     R* keep = gscore + G;
     for (int g = 0; g < G; ++g) {
-      // Sum of the two largest selection scores in the group (the one, for groups of one).
+      // The two largest selection scores in the group (the one, for groups of one).
       R a = neg_inf, b = neg_inf;
       for (int e = g * gs; e < (g + 1) * gs; ++e) {
         R v = sel[e];
         if (v > a) { b = a; a = v; }
         else if (v > b) b = v;
       }
-      gscore[g] = gs >= 2 ? a + b : a;
+      gscore[g] = p.group_score == GroupScore::Max || gs < 2 ? a : a + b;
       keep[g] = 0;
     }
-    // Keep the best `group_keep` groups (lower index wins ties); experts of the others get -inf.
+    // Keep the best `group_keep` groups (lower index wins ties); experts of the others score 0.0
+    // and stay selectable, exactly as the modelling code's masked_fill(~mask, 0.0).
     for (int round = 0; round < p.group_keep; ++round) {
       int best = -1;
       for (int g = 0; g < G; ++g)
@@ -46,9 +47,10 @@ void route_token_t(const RouterParams& p, const R* logits, R* scratch, int32_t* 
       keep[best] = 1;
     }
     for (int e = 0; e < E; ++e)
-      if (!keep[e / gs]) sel[e] = neg_inf;
+      if (!keep[e / gs]) sel[e] = R(0);
   }
 
+  // -inf marks an expert already taken (selection scores are finite, or NaN from NaN logits).
   R sum = 0;
   for (int j = 0; j < p.top_k; ++j) {
     int best = -1;
