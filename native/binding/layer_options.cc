@@ -28,7 +28,7 @@ const Keys kLayerKeys = {"hidden", "intermediate", "experts", "topK", "scoring",
                          "poison", "isa", "offload", "backend", "maxTokens", "cudaDevice", "cudaCacheSlots", "weights"};
 const Keys kOffloadKeys = {"capacity", "policy", "prefetch", "path", "coldCache"};
 const Keys kCapacityKeys = {"bytes", "fraction"};
-const Keys kGroupKeys = {"count", "keep"};
+const Keys kGroupKeys = {"count", "keep", "score"};
 const Keys kSharedExpertKeys = {"intermediate", "gated"};
 const Keys kWeightKeys = {"seed", "router", "gate", "up", "down", "shared"};  // { seed } or the explicit arrays
 const Keys kSharedWeightKeys = {"gate", "up", "down", "gateWeight"};
