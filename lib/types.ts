@@ -4,8 +4,10 @@
 
 export type Scoring = 'softmax' | 'sigmoid';
 export type DType = 'f32' | 'bf16' | 'int8' | 'int4';
-/** The kernel ISA asked for ('auto': the best this CPU has). */
-export type Isa = 'auto' | 'avx512' | 'avx2' | 'generic';
+/** The kernel ISA names `isa` / MOECAP_ISA accept (the native list, kernel_table.h kIsaNames). */
+export const ISA_NAMES = ['auto', 'avx512', 'avx2', 'neon', 'generic'] as const;
+/** The kernel ISA asked for ('auto': the best this CPU has; a named one must be one this CPU runs). */
+export type Isa = (typeof ISA_NAMES)[number];
 /** The kernels a layer runs: a CPU ISA, or 'cuda' on the CUDA backend. */
 export type KernelIsa = Exclude<Isa, 'auto'> | 'cuda';
 export type CachePolicy = 'lru' | 'lfu' | 'lfru' | 'static';

@@ -1,4 +1,6 @@
 // The shapes the native addon exchanges with TypeScript (see native/binding/).
+import type { Isa } from '../types';
+
 export interface NativeStats {
   tokens: number;
   distinctExperts: number;
@@ -220,7 +222,7 @@ export interface NativeCalibrateOptions {
   repeats?: number;
   /** default: all CPUs this process may use */
   threads?: number;
-  isa?: 'auto' | 'avx512' | 'avx2' | 'generic';
+  isa?: Isa;
   /** false: measure the read bandwidth only (default true) */
   compute?: boolean;
 }

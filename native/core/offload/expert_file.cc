@@ -11,6 +11,7 @@
 
 #include "error.h"
 #include "offload/xxhash64.h"
+#include "runtime/file_io.h"
 
 namespace moecap {
 namespace {
@@ -193,7 +194,7 @@ ExpertFile::ExpertFile(const std::string& path, const ExpertFileShape& shape, bo
     }
     if (cold_) {
       drop_cache();
-      direct_fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);  // -1: buffered + DONTNEED
+      direct_fd_ = open_direct_read(path.c_str());  // -1: buffered + DONTNEED
     }
   } catch (...) {
     ::close(fd_);
@@ -247,7 +248,7 @@ size_t ExpertFile::read_expert(int e, ExpertWeights& w, bool verify) const {
     err = 0;
     got = read_all(fd_, w.w13.data.data(), a, x.offset, &err);
     if (got == a) got += read_all(fd_, w.w2.data.data(), b, x.offset + a, &err);
-    if (cold_) ::posix_fadvise(fd_, off_t(x.offset), off_t(x.size), POSIX_FADV_DONTNEED);
+    if (cold_) advise_file(fd_, off_t(x.offset), off_t(x.size), FileAdvice::DontNeed);
   }
   if (got != a + b)
     throw_runtime(who + ": read " + std::to_string(got) + " of " + std::to_string(a + b) + " bytes at offset " +
@@ -267,12 +268,12 @@ void ExpertFile::verify_expert(int e, const ExpertWeights& w) const {
 void ExpertFile::advise_willneed(int e) const {
   if (direct()) return;  // readahead would fill a page cache the direct reads never use
   const Entry& x = entries_[size_t(e)];
-  ::posix_fadvise(fd_, off_t(x.offset), off_t(x.size), POSIX_FADV_WILLNEED);
+  advise_file(fd_, off_t(x.offset), off_t(x.size), FileAdvice::WillNeed);
 }
 
 void ExpertFile::drop_cache() const {
-  ::fdatasync(fd_);
-  ::posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED);
+  sync_file_data(fd_);
+  advise_file(fd_, 0, 0, FileAdvice::DontNeed);
 }
 
 }  // namespace moecap
