@@ -124,11 +124,15 @@ export interface LayerInfo {
   topK: number;
   dtype: DType;
   isa: KernelIsa;
+  /** A note on the ISA choice, or null (a named ISA this CPU cannot run is refused, not lowered). */
   isaNote: string | null;
   threads: number;
   /** CPU: each compute thread kept on a CPU of its own (the pool uses every CPU the process may
    * run on and MOECAP_PIN is not '0'); the calling thread moves to the first one for each pass. */
   pinnedThreads?: boolean;
+  /** CPU: large weight buffers are asked to be backed by transparent huge pages (Linux, unless
+   * MOECAP_NO_HUGEPAGES is set; false where the OS has no such request, e.g. macOS). */
+  hugePages?: boolean;
   packedBytes: number;
   /** Packed bytes of one routed expert (in the GPU layout on the CUDA backend). */
   expertBytes: number;

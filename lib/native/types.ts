@@ -102,6 +102,7 @@ export interface NativeLayerInfo {
   /** CPU: each compute thread kept on a CPU of its own (the pool uses every CPU the process may
    * run on and MOECAP_PIN is not '0'); the calling thread moves to the first one for each pass. */
   pinnedThreads?: boolean;
+  hugePages?: boolean;
   packedBytes: number;
   /** Packed bytes of one routed expert (in the GPU layout on the CUDA backend). */
   expertBytes: number;

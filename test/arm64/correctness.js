@@ -230,7 +230,14 @@ async function isaChoice(info) {
     layer.close();
     return isa;
   };
-  const refusal = async (opts) => addon.createLayer({ ...cfg, ...opts }).then(() => null, (e) => e);
+  const refusal = async (opts) => {  // the addon refuses synchronously or by rejection
+    try {
+      (await addon.createLayer({ ...cfg, ...opts })).close();
+      return null;
+    } catch (e) {
+      return e;
+    }
+  };
   check(`isa 'auto' = best (${info.bestIsa})`, (await isaOf({ isa: 'auto' })) === info.bestIsa);
   try {
     for (const isa of info.supportedIsas) {
@@ -257,6 +264,9 @@ async function isaChoice(info) {
 // emulation only that they run is checked, the figures mean nothing.
 async function ceilings(info) {
   const c = await addon.calibrate({ isa: info.bestIsa, readBytes: 8 << 20, repeats: 1, threads: 2 });
+  const g = (m) => (m ? (m.median / 1e9).toFixed(2) : 'none');
+  console.log(`calibrate ${c.isa} (emulated: figures meaningless): read ${g(c.readBandwidth)} GB/s, fp32 ${g(c.fp32Flops)}, ` +
+    `bf16 ${g(c.bf16Flops)} GFLOP/s, int8 ${g(c.int8Ops)} GOP/s`);
   check(`calibrate ${c.isa}: isa`, c.isa === info.bestIsa, c.isa);
   check(`calibrate ${c.isa}: read bandwidth > 0`, c.readBandwidth.median > 0);
   check(`calibrate ${c.isa}: fp32 FMA loop > 0`, c.fp32Flops && c.fp32Flops.median > 0);

@@ -104,6 +104,7 @@ LayerInfo MoeLayer::info() const {
   i.isa_note = isa_note_;
   i.threads = threads();
   i.pinned_threads = pinned_threads();
+  i.huge_pages = huge_pages_asked();
   i.packed_bytes = packed_bytes();
   i.expert_bytes = expert_bytes();
   i.splits_compute_time = true;

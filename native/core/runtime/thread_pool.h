@@ -34,8 +34,8 @@ class PassLock {
  private:
   ThreadPool& pool_;
   std::unique_lock<std::recursive_mutex> lock_;
-  bool restore_ = false;
 #if defined(MOECAP_THREAD_AFFINITY)
+  bool restore_ = false;
   cpu_set_t saved_;  // the caller's CPU mask while pinned
 #endif
 };

@@ -5,8 +5,11 @@ namespace moecap {
 namespace neon {
 
 float peak_dot_bf16(long iters) {
-  bfloat16x8_t a = vreinterpretq_bf16_u16(vdupq_n_u16(0x3F80)), b = vreinterpretq_bf16_u16(vdupq_n_u16(0x3A83));  // 1.0, ~1e-3
-  __asm__ volatile("" : "+w"(a), "+w"(b));
+  // bf16 1.0 and ~1e-3 in every lane, built as 32-bit words (GCC 12 otherwise emits an fp16
+  // fmov immediate this TU's +bf16 target does not allow).
+  uint32x4_t ua = vdupq_n_u32(0x3F803F80u), ub = vdupq_n_u32(0x3A833A83u);
+  __asm__ volatile("" : "+w"(ua), "+w"(ub));
+  const bfloat16x8_t a = vreinterpretq_bf16_u32(ua), b = vreinterpretq_bf16_u32(ub);
   float32x4_t acc[kPeakChains];
   for (int i = 0; i < kPeakChains; ++i) acc[i] = vdupq_n_f32(float(i));
   for (long it = 0; it < iters; ++it)
