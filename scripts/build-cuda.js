@@ -54,8 +54,9 @@ const defines = ['-DCMAKE_BUILD_TYPE=Release', `-DCMAKE_CUDA_COMPILER=${nvcc}`, 
 const t0 = Date.now();
 const cmakeJs = process.env.MOECAP_CUDA_CMAKE === 'plain' ? null : findCmakeJs();
 if (cmakeJs) {
-  // cmake-js spells a cache definition --CDNAME=VALUE.
-  run(process.execPath, [cmakeJs, 'build', '-d', path.join(root, 'cuda'), '-O', build, '-p', jobs,
+  // cmake-js spells a cache definition --CDNAME=VALUE; -m: Makefiles, the generator plain cmake
+  // picks, so either tool can build in build-cuda/ after the other.
+  run(process.execPath, [cmakeJs, 'build', '-d', path.join(root, 'cuda'), '-O', build, '-m', '-p', jobs,
     ...defines.map((d) => (d.startsWith('-D') ? `--CD${d.slice(2)}` : d))]);
 } else {
   run('cmake', ['-S', path.join(root, 'cuda'), '-B', build, ...defines]);
