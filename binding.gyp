@@ -43,8 +43,8 @@
         "native/core/kernels/generic/peak_generic.cc",
         "native/core/calibrate/calibrate.cc",
         "native/core/calibrate/file_read_bandwidth.cc",
+        "native/core/kernels/cpu_features.cc",
         "native/core/kernels/isa_select.cc",
-        "native/core/kernels/peak_other_arch.cc",
         "native/core/runtime/thread_pool.cc",
         "native/core/runtime/memory_info.cc",
         "native/core/runtime/environment.cc",
@@ -134,14 +134,14 @@
           "target_name": "moecap_isa_neon",
           "type": "static_library",
           "sources": ["native/core/kernels/neon/linear_neon.cc", "native/core/kernels/neon/linear_neon_bf16.cc",
-                      "native/core/kernels/neon/linear_neon_quant.cc"],
+                      "native/core/kernels/neon/linear_neon_quant.cc", "native/core/kernels/neon/peak_neon.cc"],
           "cflags_cc": ["<@(neon_flags)"],
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["<@(neon_flags)"]}
         },
         {
           "target_name": "moecap_isa_neon_dotprod",
           "type": "static_library",
-          "sources": ["native/core/kernels/neon/linear_neon_dotprod.cc"],
+          "sources": ["native/core/kernels/neon/linear_neon_dotprod.cc", "native/core/kernels/neon/peak_neon_dotprod.cc"],
           "cflags_cc": ["<@(neon_dotprod_flags)"],
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["<@(neon_dotprod_flags)"]}
         },
@@ -155,7 +155,7 @@
         {
           "target_name": "moecap_isa_neon_bf16",
           "type": "static_library",
-          "sources": ["native/core/kernels/neon/linear_neon_bf16dot.cc"],
+          "sources": ["native/core/kernels/neon/linear_neon_bf16dot.cc", "native/core/kernels/neon/peak_neon_bf16.cc"],
           "cflags_cc": ["<@(neon_bf16_flags)"],
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["<@(neon_bf16_flags)"]}
         }

@@ -87,7 +87,7 @@ export interface MoeLayerOptions {
   pinThreads?: boolean;
   /** Weight storage format (default f32). */
   dtype?: DType;
-  /** Kernel ISA; can only lower the best the CPU has. Default: MOECAP_ISA (read and checked by the addon) or 'auto'. */
+  /** Kernel ISA: 'auto' or one of systemInfo().supportedIsas (others are refused, ERR_INVALID_OPTION). Default: MOECAP_ISA (read and checked by the addon) or 'auto'. */
   isa?: Isa;
   weights: SeededWeights | ExplicitWeights;
   /** Keep the routed experts in a weights file and only a bounded cache of them in memory. */

@@ -12,8 +12,10 @@ export interface RouterGroups {
   score?: GroupScore;
 }
 export type DType = 'f32' | 'bf16' | 'int8' | 'int4';
-/** The kernel ISA asked for ('auto': the best this CPU has). */
-export type Isa = 'auto' | 'avx512' | 'avx2' | 'generic';
+/** The kernel ISA names `isa` / MOECAP_ISA accept (the native list, kernel_table.h kIsaNames). */
+export const ISA_NAMES = ['auto', 'avx512', 'avx2', 'neon', 'generic'] as const;
+/** The kernel ISA asked for ('auto': the best this CPU has; a named one must be one this CPU runs). */
+export type Isa = (typeof ISA_NAMES)[number];
 /** The kernels a layer runs: a CPU ISA, or 'cuda' on the CUDA backend. */
 export type KernelIsa = Exclude<Isa, 'auto'> | 'cuda';
 export type CachePolicy = 'lru' | 'lfu' | 'lfru' | 'static';
@@ -130,11 +132,15 @@ export interface LayerInfo {
   topK: number;
   dtype: DType;
   isa: KernelIsa;
+  /** A note on the ISA choice, or null (a named ISA this CPU cannot run is refused, not lowered). */
   isaNote: string | null;
   threads: number;
   /** CPU: each compute thread kept on a CPU of its own (the pool uses every CPU the process may
    * run on and MOECAP_PIN is not '0'); the calling thread moves to the first one for each pass. */
   pinnedThreads?: boolean;
+  /** CPU: large weight buffers are asked to be backed by transparent huge pages (Linux, unless
+   * MOECAP_NO_HUGEPAGES is set; false where the OS has no such request, e.g. macOS). */
+  hugePages?: boolean;
   packedBytes: number;
   /** Packed bytes of one routed expert (in the GPU layout on the CUDA backend). */
   expertBytes: number;

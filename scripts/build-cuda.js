@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// `npm run build:cuda`: configures and builds cuda/CMakeLists.txt into build-cuda/ with plain
-// cmake (the CMakeLists also works under cmake-js; plain cmake needs no Node headers download).
+// `npm run build:cuda`: configures and builds cuda/CMakeLists.txt into build-cuda/ with cmake-js
+// (a devDependency; offline: cuda/package.json declares a Node-API project, so cmake-js takes the
+// node-api-headers package and downloads no Node headers, and the library includes none), or with
+// plain cmake where cmake-js is not installed or MOECAP_CUDA_CMAKE=plain.
 // Output: build-cuda/libmoecap_cuda.so (+ gpu_selftest). Exits 0 with a skip note when no nvcc
 // is found, so CPU-only machines are not broken by it; MOECAP_REQUIRE_CUDA=1 makes that an error.
 // Extra cmake arguments pass through: npm run build:cuda -- -DCMAKE_CUDA_ARCHITECTURES=90-real
@@ -21,6 +23,15 @@ function findNvcc() {
   return cands.find((c) => fs.existsSync(c));
 }
 
+// cmake-js's CLI, when the devDependency is installed.
+function findCmakeJs() {
+  try {
+    return require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
+  } catch {
+    return null;
+  }
+}
+
 function run(cmd, args) {
   console.log(`> ${cmd} ${args.join(' ')}`);
   const r = spawnSync(cmd, args, { stdio: 'inherit' });
@@ -39,8 +50,16 @@ if (!nvcc) {
   process.exit(0);
 }
 const jobs = process.env.MOECAP_BUILD_JOBS || '2';
+const defines = ['-DCMAKE_BUILD_TYPE=Release', `-DCMAKE_CUDA_COMPILER=${nvcc}`, ...process.argv.slice(2)];
 const t0 = Date.now();
-run('cmake', ['-S', path.join(root, 'cuda'), '-B', build, '-DCMAKE_BUILD_TYPE=Release', `-DCMAKE_CUDA_COMPILER=${nvcc}`,
-  ...process.argv.slice(2)]);
-run('cmake', ['--build', build, '-j', jobs]);
+const cmakeJs = process.env.MOECAP_CUDA_CMAKE === 'plain' ? null : findCmakeJs();
+if (cmakeJs) {
+  // cmake-js spells a cache definition --CDNAME=VALUE; -m: Makefiles, the generator plain cmake
+  // picks, so either tool can build in build-cuda/ after the other.
+  run(process.execPath, [cmakeJs, 'build', '-d', path.join(root, 'cuda'), '-O', build, '-m', '-p', jobs,
+    ...defines.map((d) => (d.startsWith('-D') ? `--CD${d.slice(2)}` : d))]);
+} else {
+  run('cmake', ['-S', path.join(root, 'cuda'), '-B', build, ...defines]);
+  run('cmake', ['--build', build, '-j', jobs]);
+}
 console.log(`build:cuda: ${path.join(build, 'libmoecap_cuda.so')} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);

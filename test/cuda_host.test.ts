@@ -47,7 +47,7 @@ describe('index arithmetic and GPU weight layout (C++ on the CPU)', () => {
     const sources = [
       'cuda/test/host_index_test.cc', 'cuda/weight_pack.cc', 'native/core/weights/packed_matrix.cc',
       'native/core/weights/weight_source.cc', 'native/core/weights/dtype.cc', 'native/core/layer_config.cc',
-      'native/core/dispatch/routing_plan.cc', 'native/core/runtime/thread_pool.cc', 'native/core/runtime/environment.cc', 'native/core/offload/xxhash64.cc', 'native/core/weights/block_quant.cc',
+      'native/core/dispatch/routing_plan.cc', 'native/core/runtime/thread_pool.cc', 'native/core/runtime/environment.cc', 'native/core/kernels/cpu_features.cc', 'native/core/offload/xxhash64.cc', 'native/core/weights/block_quant.cc',
     ].map((s) => path.join(ROOT, s));
     execFileSync('g++', ['-std=c++17', '-O1', '-Wall', `-I${path.join(ROOT, 'cuda')}`, `-I${CORE}`, '-o', exe, ...sources, '-pthread'],
       { stdio: 'pipe' });

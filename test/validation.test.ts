@@ -1,7 +1,8 @@
 // Bad input: a TypeError or RangeError that names the argument, never a crash.
 import { execFileSync } from 'child_process';
 import * as path from 'path';
-import { createMoeLayer, type MoeLayerOptions } from '../lib';
+import { createMoeLayer, loadAddon, systemInfo, type MoeLayerOptions } from '../lib';
+import { ISA_NAMES } from '../lib/types';
 import { gaussian, makeWeights } from './helpers';
 
 // Native errors come from the main realm, jest's globals from a vm context: compare by name.
@@ -21,7 +22,8 @@ describe('createMoeLayer rejects', () => {
     ['an unknown group score', () => ({ ...good(), groups: { count: 2, keep: 1, score: 'sum' as 'max' } }), 'TypeError', /groups.score must be 'top2-sum' or 'max'/],
     ['an unknown scoring', () => ({ ...good(), scoring: 'relu' as 'softmax' }), 'TypeError', /scoring must be 'softmax' or 'sigmoid'/],
     ['an unknown dtype', () => ({ ...good(), dtype: 'fp8' as 'f32' }), 'TypeError', /dtype must be/],
-    ['an unknown isa', () => ({ ...good(), isa: 'neon' as 'auto' }), 'RangeError', /isa must be/],
+    // The native list (kernel_table.h kIsaNames) and lib's ISA_NAMES are the same list.
+    ['an unknown isa', () => ({ ...good(), isa: 'sse9' as 'auto' }), 'RangeError', new RegExp(`isa must be one of ${ISA_NAMES.join(', ')}, got 'sse9'`)],
     ['a wrong typed-array type', () => { const o = good(); (o.weights as { router: unknown }).router = Array.from((o.weights as { router: Float32Array }).router); return o; }, 'TypeError', /weights.router must be a Float32Array/],
     ['a wrong typed-array length', () => { const o = good(); (o.weights as { gate: Float32Array }).gate = new Float32Array(10).fill(1); return o; }, 'RangeError', /weights.gate must have \[experts, intermediate, hidden\] = 512 elements, got 10/],
     ['a NaN weight', () => { const o = good(); (o.weights as { up: Float32Array }).up[37] = NaN; return o; }, 'RangeError', /weights.up\[37\] is NaN/],
@@ -52,6 +54,51 @@ describe('createMoeLayer rejects', () => {
     const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, MOECAP_ISA: 'sse9' }, encoding: 'utf8' });
     expect(out).toMatch(/MOECAP_ISA must be one of/);
     expect(out).toMatch(/^RangeError: /);
+  });
+});
+
+// A named kernel set the CPU cannot run is refused with the list of those it runs (never a
+// silent fallback): on x86 that is neon, on arm64 avx512 and avx2.
+describe('an ISA this CPU cannot run', () => {
+  const addon = loadAddon();
+  const supported = systemInfo().supportedIsas as string[];
+  const foreign = (['neon', 'avx512', 'avx2'] as const).filter((i) => !supported.includes(i));
+  const runs = new RegExp(`it runs: ${supported.join(', ')}$`);
+
+  test('systemInfo lists what it runs, best first, generic last', () => {
+    expect(supported[0]).toBe(systemInfo().bestIsa);
+    expect(supported[supported.length - 1]).toBe('generic');
+    if (process.arch === 'x64') expect(supported).not.toContain('neon');
+    if (process.arch === 'arm64') expect(supported).toEqual(['neon', 'generic']);
+  });
+
+  test.each(foreign)('isa: %s is refused (ERR_INVALID_OPTION), naming what this CPU runs', async (isa) => {
+    const err = await createMoeLayer({ ...good(), isa }).then(() => null, (e: unknown) => e);
+    expect(err).toMatchObject({ name: 'RangeError', code: 'ERR_INVALID_OPTION' });
+    expect((err as Error).message).toMatch(new RegExp(`^isa '${isa}' needs .+, which this CPU lacks; `));
+    expect((err as Error).message).toMatch(runs);
+  });
+
+  test.each(foreign)('calibrate({ isa: %s }) is refused the same way', (isa) => {
+    let err: unknown = null;
+    try { void addon.calibrate({ isa, readBytes: 1 << 20, repeats: 1 }); } catch (e) { err = e; }
+    expect(err).toMatchObject({ name: 'RangeError', code: 'ERR_INVALID_OPTION' });
+    expect((err as Error).message).toMatch(runs);
+  });
+
+  test.each(foreign)('MOECAP_ISA=%s is refused, naming the variable', (isa) => {
+    const script = `require(${JSON.stringify(path.join(__dirname, '..', 'dist'))}).createMoeLayer(${JSON.stringify({ ...cfg, weights: { seed: 1 } })})
+      .then(() => process.stdout.write('created'), (e) => process.stdout.write(e.name + ' ' + e.code + ': ' + e.message));`;
+    const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, MOECAP_ISA: isa }, encoding: 'utf8' });
+    expect(out).toMatch(new RegExp(`^RangeError ERR_INVALID_OPTION: MOECAP_ISA '${isa}' needs .+, which this CPU lacks; it runs: ${supported.join(', ')}$`));
+  });
+
+  test('every ISA it lists is accepted by name', async () => {
+    for (const isa of supported) {
+      const layer = await createMoeLayer({ ...good(), isa: isa as 'auto' });
+      expect(layer.info().isa).toBe(isa);
+      layer.close();
+    }
   });
 });
 

@@ -1,4 +1,6 @@
 // The shapes the native addon exchanges with TypeScript (see native/binding/).
+import type { Isa } from '../types';
+
 export interface NativeStats {
   tokens: number;
   distinctExperts: number;
@@ -100,6 +102,7 @@ export interface NativeLayerInfo {
   /** CPU: each compute thread kept on a CPU of its own (the pool uses every CPU the process may
    * run on and MOECAP_PIN is not '0'); the calling thread moves to the first one for each pass. */
   pinnedThreads?: boolean;
+  hugePages?: boolean;
   packedBytes: number;
   /** Packed bytes of one routed expert (in the GPU layout on the CUDA backend). */
   expertBytes: number;
@@ -222,7 +225,7 @@ export interface NativeCalibrateOptions {
   repeats?: number;
   /** default: all CPUs this process may use */
   threads?: number;
-  isa?: 'auto' | 'avx512' | 'avx2' | 'generic';
+  isa?: Isa;
   /** false: measure the read bandwidth only (default true) */
   compute?: boolean;
   /** milliseconds per compute window (default 50) */

@@ -19,13 +19,11 @@ namespace moecap_binding {
 static Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  const char* note = nullptr;
-  o.Set("bestIsa", moecap::select_kernels("auto", &note).isa);
+  o.Set("bestIsa", moecap::select_kernels("auto", "isa").isa);
+  const char* names[4];
+  const int n = moecap::supported_isas(names);
   Napi::Array isas = Napi::Array::New(env);
-  uint32_t i = 0;
-  if (moecap::cpu_has_avx512()) isas.Set(i++, "avx512");
-  if (moecap::cpu_has_avx2()) isas.Set(i++, "avx2");
-  isas.Set(i++, "generic");
+  for (int i = 0; i < n; ++i) isas.Set(uint32_t(i), names[i]);
   o.Set("supportedIsas", isas);
   o.Set("hardwareThreads", moecap::hardware_threads());
   o.Set("availableMemory", double(moecap::available_memory_bytes()));

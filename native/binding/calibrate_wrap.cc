@@ -6,8 +6,9 @@
 
 #include "calibrate/calibrate.h"
 #include "calibrate/file_read_bandwidth.h"
+#include "js_error.h"
+#include "kernels/kernel_table.h"
 #include "promise_worker.h"
-#include "runtime/environment.h"
 
 namespace moecap_binding {
 namespace {
@@ -109,8 +110,9 @@ Napi::Value Calibrate(const Napi::CallbackInfo& info) {
     if (o.Has("isa") && !o.Get("isa").IsUndefined()) {
       Napi::Value v = o.Get("isa");
       std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
-      if (!moecap::is_isa_name(s))
-        throw_js_type(env, moecap::ErrorCode::InvalidOption, "isa must be 'auto', 'avx512', 'avx2' or 'generic'");
+      if (!moecap::isa_name_known(s.c_str()))
+        throw_js_type(env, moecap::ErrorCode::InvalidOption, "isa must be one of " + moecap::isa_names_text());
+      call_core(env, [&] { moecap::check_isa_runs(s, "isa"); });  // one this CPU cannot run
       opts.isa = s;
     }
   }

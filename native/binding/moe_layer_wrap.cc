@@ -211,6 +211,7 @@ Napi::Value MoeLayerWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("isaNote", li.isa_note.empty() ? env.Null() : Napi::String::New(env, li.isa_note));
   o.Set("threads", li.threads);
   if (li.pinned_threads) o.Set("pinnedThreads", *li.pinned_threads);
+  if (li.huge_pages) o.Set("hugePages", *li.huge_pages);
   o.Set("packedBytes", li.packed_bytes);
   o.Set("expertBytes", li.expert_bytes);
   o.Set("backend", backend_);

@@ -141,15 +141,10 @@ function cpuHasBf16() {
   return true;  // unknown: skip the bitwise bf16 comparison
 }
 
-// The binding's option parser does not know 'neon' yet (native/binding is outside the kernels'
-// reach): the best ISA is asked for as 'auto' and checked in info().isa.
-let BEST = 'auto';
-const asked = (isa) => (isa === BEST ? 'auto' : isa);
-
 async function kernels(isa, shape, dtype) {
   const cfg = { ...shape, scoring: 'softmax', renormalize: true };
   const weights = makeWeights(cfg, 5 + shape.hidden);
-  const layer = await addon.createLayer({ ...cfg, dtype, isa: asked(isa), threads: 2, poison: true, weights });
+  const layer = await addon.createLayer({ ...cfg, dtype, isa, threads: 2, poison: true, weights });
   const tag = `${isa} ${dtype} H=${shape.hidden}`;
   check(`${tag}: isa`, layer.info().isa === isa, layer.info().isa);
   const outs = [], refs = [];
@@ -179,7 +174,7 @@ async function sameAsGeneric(dtype) {
   const shape = { hidden: 67, intermediate: 45, experts: 1, topK: 1 };
   const cfg = { ...shape, scoring: 'softmax', renormalize: true };
   const weights = makeWeights(cfg, 71 + shape.hidden);
-  const a = await addon.createLayer({ ...cfg, dtype, isa: asked('neon'), threads: 2, poison: true, weights });
+  const a = await addon.createLayer({ ...cfg, dtype, isa: 'neon', threads: 2, poison: true, weights });
   const g = await addon.createLayer({ ...cfg, dtype, isa: 'generic', threads: 2, poison: true, weights });
   for (const T of TOKENS) {
     const x = gaussian(T * shape.hidden, 3000 + T);
@@ -224,12 +219,74 @@ async function offload(dtype) {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+// The ISA chosen by name: 'auto' takes the best, MOECAP_ISA (read at each createLayer, so setting
+// it in process.env reaches the addon) and the isa option name any supported one, and one this
+// CPU cannot run is refused (ERR_INVALID_OPTION) with the list of those it runs.
+async function isaChoice(info) {
+  const cfg = { hidden: 40, intermediate: 24, experts: 4, topK: 2, weights: { seed: 3 } };
+  const isaOf = async (opts) => {
+    const layer = await addon.createLayer({ ...cfg, ...opts });
+    const isa = layer.info().isa;
+    layer.close();
+    return isa;
+  };
+  const refusal = async (opts) => {  // the addon refuses synchronously or by rejection
+    try {
+      (await addon.createLayer({ ...cfg, ...opts })).close();
+      return null;
+    } catch (e) {
+      return e;
+    }
+  };
+  check(`isa 'auto' = best (${info.bestIsa})`, (await isaOf({ isa: 'auto' })) === info.bestIsa);
+  try {
+    for (const isa of info.supportedIsas) {
+      check(`isa: '${isa}' runs ${isa}`, (await isaOf({ isa })) === isa);
+      process.env.MOECAP_ISA = isa;
+      check(`MOECAP_ISA=${isa} runs ${isa}`, (await isaOf({})) === isa);
+    }
+    const runs = `it runs: ${info.supportedIsas.join(', ')}`;
+    for (const isa of ['avx512', 'avx2', 'neon'].filter((i) => !info.supportedIsas.includes(i))) {
+      delete process.env.MOECAP_ISA;
+      const e = await refusal({ isa });
+      check(`isa: '${isa}' refused, naming what this CPU runs`, e && e.code === 'ERR_INVALID_OPTION' && e.message.endsWith(runs), e && e.message);
+      process.env.MOECAP_ISA = isa;
+      const v = await refusal({});
+      check(`MOECAP_ISA=${isa} refused, naming the variable`, v && v.code === 'ERR_INVALID_OPTION' && /^MOECAP_ISA '/.test(v.message), v && v.message);
+    }
+  } finally {
+    delete process.env.MOECAP_ISA;
+  }
+}
+
+// The arithmetic ceilings' loops of the best ISA run and give positive figures; on arm64 the dot
+// loops exist exactly where the CPU has the unit (bfdot: FEAT_BF16, sdot: FEAT_DotProd). Under
+// emulation only that they run is checked, the figures mean nothing.
+async function ceilings(info) {
+  const c = await addon.calibrate({ isa: info.bestIsa, readBytes: 8 << 20, repeats: 1, threads: 2 });
+  const g = (m) => (m ? (m.median / 1e9).toFixed(2) : 'none');
+  console.log(`calibrate ${c.isa} (emulated: figures meaningless): read ${g(c.readBandwidth)} GB/s, fp32 ${g(c.fp32Flops)}, ` +
+    `bf16 ${g(c.bf16Flops)} GFLOP/s, int8 ${g(c.int8Ops)} GOP/s`);
+  check(`calibrate ${c.isa}: isa`, c.isa === info.bestIsa, c.isa);
+  check(`calibrate ${c.isa}: read bandwidth > 0`, c.readBandwidth.median > 0);
+  check(`calibrate ${c.isa}: fp32 FMA loop > 0`, c.fp32Flops && c.fp32Flops.median > 0);
+  if (process.arch !== 'arm64') return;
+  const feats = process.env.MOECAP_TEST_CPU_FEATURES;
+  const has = (f) => (feats === undefined ? null : new RegExp(`\\b${f}\\b`).test(feats));
+  for (const [name, m, feat] of [['bf16 bfdot', c.bf16Flops, 'bf16'], ['int8 sdot', c.int8Ops, 'dotprod']]) {
+    if (m) check(`calibrate neon: ${name} loop > 0`, m.median > 0 && m.min > 0);
+    if (has(feat) !== null) check(`calibrate neon: ${name} loop ${has(feat) ? 'present' : 'absent'} as the CPU`, !!m === has(feat));
+  }
+}
+
 async function main() {
   const info = addon.systemInfo();
   console.log(`arch ${process.arch}, best ISA ${info.bestIsa}, supported ${info.supportedIsas.join(', ')}`);
-  BEST = info.bestIsa;
   const isas = [info.bestIsa, ...info.supportedIsas].filter((v, i, a) => a.indexOf(v) === i);
   if (process.arch === 'arm64') check('arm64 picks neon', info.bestIsa === 'neon', info.bestIsa);
+  if (process.arch === 'arm64') check('arm64 runs neon, generic', info.supportedIsas.join() === 'neon,generic', info.supportedIsas);
+  await isaChoice(info);
+  await ceilings(info);
   for (const isa of isas) for (const dtype of DTYPES) for (const shape of SHAPES) await kernels(isa, shape, dtype);
   if (isas.includes('neon')) {
     await sameAsGeneric('int8');

@@ -6,6 +6,7 @@ import { createMoeLayer, type CachePolicy, type DType, type Isa } from '../../mo
 import { fidelity } from '../../fidelity';
 import { MoecapRangeError } from '../../errors';
 import { median } from '../../cap/metrics';
+import { ISA_NAMES } from '../../types';
 import { naturalTokens } from '../../cap/routing';
 import { checkPassFits } from '../../cap/pass_memory';
 import type { OptionSpec } from '../args';
@@ -21,7 +22,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'threads', type: 'number', description: 'compute threads (default: all CPUs)' },
   { name: 'repeats', type: 'number', description: 'timed passes per token count', default: 10 },
   { name: 'seed', type: 'number', description: 'weight seed', default: 1 },
-  { name: 'isa', type: 'string', description: 'auto, avx512, avx2, generic' },
+  { name: 'isa', type: 'string', description: ISA_NAMES.join(', ') },
   { name: 'sample', type: 'number', description: 'tokens checked against the fp64 reference', default: 4 },
   { name: 'offload', type: 'number', description: 'fraction of experts resident (0..1]; the rest in a weights file' },
   { name: 'offload-policy', type: 'string', description: 'lru, lfu, lfru, static (with --offload)', default: 'lru' },

@@ -29,9 +29,14 @@ Measured summarise_samples(std::vector<double> v) {
 
 namespace {
 
+// Each architecture's loops are only built, and referenced, on that architecture.
 const PeakLoops& loops_for(const char* isa) {
+#if defined(__x86_64__) || defined(_M_X64)
   if (std::strcmp(isa, "avx512") == 0) return avx512_peak_loops();
   if (std::strcmp(isa, "avx2") == 0) return avx2_peak_loops();
+#elif defined(__aarch64__) || defined(_M_ARM64)
+  if (std::strcmp(isa, "neon") == 0) return neon_peak_loops();
+#endif
   return generic_peak_loops();
 }
 
@@ -78,8 +83,7 @@ Measured time_compute(ThreadPool& pool, int repeats, double seconds, double per_
 
 CalibrateResult calibrate(const CalibrateOptions& o) {
   if (o.repeats < 1 || o.repeats > 1000) throw_option("repeats must be an integer in [1, 1000]");
-  const char* note = nullptr;
-  const KernelTable& kt = select_kernels(o.isa.c_str(), &note);
+  const KernelTable& kt = select_kernels(o.isa, "isa");
   const PeakLoops& loops = loops_for(kt.isa);
   ThreadPool pool(o.threads > 0 ? o.threads : hardware_threads());
   const int threads = pool.size();

@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "runtime/clock.h"
+#include "runtime/file_io.h"
 #include "weights/aligned_buffer.h"
 
 namespace moecap {
@@ -26,13 +27,13 @@ void timed_reads(int fd_buffered, const std::string& path, size_t bytes, int rep
                  FileReadResult& r) {
   const size_t block = buf.size();
   Fd d;
-  if (direct) d.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+  if (direct) d.fd = open_direct_read(path.c_str());
   std::vector<double> bw;
   r.cache_dropped = true;
   for (int rep = 0; rep < repeats; ++rep) {
-    if (fdatasync(fd_buffered) != 0 && errno != EROFS && errno != EINVAL) r.cache_dropped = false;
-    if (posix_fadvise(fd_buffered, 0, 0, POSIX_FADV_DONTNEED) != 0) r.cache_dropped = false;
-    posix_fadvise(fd_buffered, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (sync_file_data(fd_buffered) != 0 && errno != EROFS && errno != EINVAL) r.cache_dropped = false;
+    if (advise_file(fd_buffered, 0, 0, FileAdvice::DontNeed) != 0) r.cache_dropped = false;
+    advise_file(fd_buffered, 0, 0, FileAdvice::Sequential);
     int fd = d.fd >= 0 ? d.fd : fd_buffered;
     if (fd == d.fd && pread(fd, buf.data(), block, 0) < 0 && errno == EINVAL) {
       fd = fd_buffered;  // O_DIRECT opened but refused on read
@@ -72,7 +73,7 @@ FileReadResult measure_file_read(const std::string& folder, size_t bytes, int re
     if (w != ssize_t(block))
       throw_range("writing the scratch file '" + r.path + "' failed: " + std::strerror(w < 0 ? errno : ENOSPC), ErrorCode::Io);
   }
-  if (fdatasync(f.fd) != 0) throw_range("fdatasync of '" + r.path + "' failed: " + std::strerror(errno), ErrorCode::Io);
+  if (sync_file_data(f.fd) != 0) throw_range("fdatasync of '" + r.path + "' failed: " + std::strerror(errno), ErrorCode::Io);
   timed_reads(f.fd, r.path, bytes, repeats, direct, buf, r);
   return r;
 }

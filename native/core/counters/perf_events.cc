@@ -1,5 +1,6 @@
 #include "counters/perf_events.h"
 
+#if defined(__linux__)
 #include <dirent.h>
 #include <linux/perf_event.h>
 #include <sys/ioctl.h>
@@ -10,7 +11,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#endif
+
 namespace moecap {
+#if defined(__linux__)
 namespace {
 
 long perf_open(perf_event_attr* attr, pid_t tid) {
@@ -157,5 +161,15 @@ CounterList PerfEvents::probe() const {
   }
   return out;
 }
+
+#else
+// perf_event_open is Linux's: elsewhere no process counters are offered (an empty list; the
+// energy and GPU counters are separate sources).
+PerfEvents::PerfEvents() {}
+PerfEvents::~PerfEvents() {}
+void PerfEvents::start() {}
+CounterList PerfEvents::stop() { return {}; }
+CounterList PerfEvents::probe() const { return {}; }
+#endif
 
 }  // namespace moecap

@@ -1,144 +1,18 @@
-// Picks the kernel table once from what the CPU has: cpuid (and the OS's saved-state mask, so
-// AVX-512 is only used where the kernel enables zmm state) on x86-64; the hwcaps (Linux) or
-// hw.optional.arm.FEAT_* (macOS) on arm64. MOECAP_ISA / the `isa` option can only lower the
-// choice. Each architecture's code is only compiled, and referenced, on that architecture.
-#include <cstdint>
+// Picks the kernel table: the best this CPU runs, or the one MOECAP_ISA / the `isa` option names.
+// Each architecture's tables are only compiled, and referenced, on that architecture.
 #include <cstring>
-#include <initializer_list>
 #include <string>
 
+#include "error.h"
 #include "kernels/kernel_table.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define MOECAP_X86 1
-#if defined(_MSC_VER)
-#include <immintrin.h>
-#include <intrin.h>
-#else
-#include <cpuid.h>
-#endif
 #elif defined(__aarch64__) || defined(_M_ARM64)
 #define MOECAP_ARM64 1
-#if defined(__linux__)
-#include <sys/auxv.h>
-#elif defined(__APPLE__)
-#include <sys/sysctl.h>
-#endif
 #endif
 
 namespace moecap {
-namespace {
-
-struct CpuFeatures {
-  bool avx2 = false, fma = false, f16c = false;
-  bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
-  bool avx512bf16 = false, avx512vnni = false;
-  bool os_avx = false, os_avx512 = false;
-  bool neon = false, dotprod = false, bf16 = false, i8mm = false;
-};
-
-#if defined(MOECAP_X86)
-void cpuid(unsigned leaf, unsigned sub, unsigned r[4]) {
-#if defined(_MSC_VER)
-  int v[4];
-  __cpuidex(v, int(leaf), int(sub));
-  for (int i = 0; i < 4; ++i) r[i] = unsigned(v[i]);
-#else
-  __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
-#endif
-}
-
-uint64_t xgetbv0() {
-#if defined(_MSC_VER)
-  return _xgetbv(0);
-#else
-  uint32_t lo, hi;
-  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  return (uint64_t(hi) << 32) | lo;
-#endif
-}
-
-CpuFeatures detect() {
-  CpuFeatures f;
-  unsigned r[4];
-  cpuid(0, 0, r);
-  const unsigned max_leaf = r[0];
-  if (max_leaf < 1) return f;
-  cpuid(1, 0, r);
-  const unsigned c1 = r[2];
-  f.fma = c1 & (1u << 12);
-  f.f16c = c1 & (1u << 29);
-  if (c1 & (1u << 27)) {  // osxsave
-    const uint64_t xcr0 = xgetbv0();
-    f.os_avx = (xcr0 & 0x6) == 0x6;
-    f.os_avx512 = (xcr0 & 0xE6) == 0xE6;
-  }
-  if (max_leaf >= 7) {
-    cpuid(7, 0, r);
-    const unsigned b = r[1], c = r[2];
-    f.avx2 = b & (1u << 5);
-    f.avx512f = b & (1u << 16);
-    f.avx512dq = b & (1u << 17);
-    f.avx512bw = b & (1u << 30);
-    f.avx512vl = b & (1u << 31);
-    f.avx512vnni = c & (1u << 11);
-    cpuid(7, 1, r);
-    f.avx512bf16 = r[0] & (1u << 5);
-  }
-  return f;
-}
-#elif defined(MOECAP_ARM64)
-#if defined(__APPLE__)
-bool sysctl_flag(const char* name) {
-  int v = 0;
-  size_t n = sizeof v;
-  return sysctlbyname(name, &v, &n, nullptr, 0) == 0 && v != 0;
-}
-#endif
-
-CpuFeatures detect() {
-  CpuFeatures f;
-  f.neon = true;  // Advanced SIMD and the fp16 conversions are part of every AArch64 CPU
-#if defined(__linux__)
-  // The bits of the Linux arm64 hwcap ABI (asm/hwcap.h), spelled out for older libc headers.
-  const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
-  f.dotprod = hw & (1ul << 20);  // HWCAP_ASIMDDP
-  f.i8mm = hw2 & (1ul << 13);    // HWCAP2_I8MM
-  f.bf16 = hw2 & (1ul << 14);    // HWCAP2_BF16
-#elif defined(__APPLE__)
-  f.dotprod = sysctl_flag("hw.optional.arm.FEAT_DotProd");
-  f.bf16 = sysctl_flag("hw.optional.arm.FEAT_BF16");
-  f.i8mm = sysctl_flag("hw.optional.arm.FEAT_I8MM");
-#endif
-  return f;
-}
-#else
-CpuFeatures detect() { return CpuFeatures(); }
-#endif
-
-const CpuFeatures& features() {
-  static const CpuFeatures f = detect();
-  return f;
-}
-
-}  // namespace
-
-bool cpu_has_avx2() {
-  const auto& f = features();
-  return f.os_avx && f.avx2 && f.fma && f.f16c;
-}
-
-bool cpu_has_avx512() {
-  const auto& f = features();
-  return cpu_has_avx2() && f.os_avx512 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512bf16 &&
-         f.avx512vnni;
-}
-
-bool cpu_has_neon() { return features().neon; }
-bool cpu_has_neon_dotprod() { return features().neon && features().dotprod; }
-bool cpu_has_neon_bf16() { return features().neon && features().bf16; }
-bool cpu_has_neon_i8mm() { return features().neon && features().i8mm; }
-
 namespace {
 
 const KernelTable& best_kernels() {
@@ -151,67 +25,23 @@ const KernelTable& best_kernels() {
   return generic_kernels();
 }
 
-// The table for an ISA named in MOECAP_ISA / `isa`, or null where this CPU lacks it (`lacks`
-// then says what is missing). Only the tables built for this architecture are referenced.
-const KernelTable* named_kernels(const std::string& want, const char** lacks) {
-  *lacks = nullptr;
-  if (want == "generic") return &generic_kernels();
-  if (want == "avx2") {
+// The table of a named ISA this CPU runs (check_isa_runs() has refused the others).
+const KernelTable& named_kernels(const std::string& want) {
 #if defined(MOECAP_X86)
-    if (cpu_has_avx2()) return &avx2_kernels();
+  if (want == "avx512") return avx512_kernels();
+  if (want == "avx2") return avx2_kernels();
+#elif defined(MOECAP_ARM64)
+  if (want == "neon") return neon_kernels();
 #endif
-    *lacks = "AVX2/FMA/F16C";
-  } else if (want == "avx512") {
-#if defined(MOECAP_X86)
-    if (cpu_has_avx512()) return &avx512_kernels();
-#endif
-    *lacks = "AVX-512 F/BW/VL/DQ/BF16/VNNI";
-  } else if (want == "neon") {
-#if defined(MOECAP_ARM64)
-    if (cpu_has_neon()) return &neon_kernels();
-#endif
-    *lacks = "arm64 NEON";
-  }
-  return nullptr;
+  return generic_kernels();
 }
 
 }  // namespace
 
-bool isa_name_known(const char* name) {
-  for (const char* n : {"auto", "avx512", "avx2", "neon", "generic"})
-    if (std::strcmp(name, n) == 0) return true;
-  return false;
-}
-
-int supported_isas(const char* out[4]) {
-  int n = 0;
-  if (cpu_has_avx512()) out[n++] = "avx512";
-  if (cpu_has_avx2()) out[n++] = "avx2";
-  if (cpu_has_neon()) out[n++] = "neon";
-  out[n++] = "generic";
-  return n;
-}
-
-const KernelTable& select_kernels(const char* requested, const char** note) {
-  static thread_local std::string msg;
-  msg.clear();
-  std::string want = requested && *requested ? requested : "auto";
-  const KernelTable& best = best_kernels();
-  const KernelTable* pick = &best;
-  const char* lacks = nullptr;
-  if (want == "avx512" || want == "avx2" || want == "neon" || want == "generic") {
-    const KernelTable* named = named_kernels(want, &lacks);
-    if (named) {
-      // Only ever lower: on an AVX-512 CPU avx512 is the best, so asking for it changes nothing.
-      pick = named;
-    } else {
-      msg = "MOECAP_ISA=" + want + " asked for, but this CPU lacks " + lacks + "; using " + std::string(best.isa);
-    }
-  } else if (want != "auto") {
-    msg = "unknown ISA '" + want + "' (expected avx512, avx2, neon, generic or auto); using " + std::string(best.isa);
-  }
-  if (note) *note = msg.empty() ? nullptr : msg.c_str();
-  return *pick;
+const KernelTable& select_kernels(const std::string& requested, const char* what) {
+  check_isa_runs(requested, what);
+  if (requested.empty() || requested == "auto") return best_kernels();
+  return named_kernels(requested);
 }
 
 }  // namespace moecap

@@ -1,8 +1,10 @@
 // The per-ISA kernel entry points, chosen once at load time from cpuid on x86-64 and from the
-// hwcaps (Linux) or sysctl (macOS) on arm64 (see isa_select.cc). Each ISA lives in its own
+// hwcaps (Linux) or sysctl (macOS) on arm64 (cpu_features.cc, isa_select.cc). Each ISA lives in its own
 // translation units compiled with their own flags, so one binary runs on any CPU of its
 // architecture and uses the best the CPU has.
 #pragma once
+
+#include <string>
 
 #include "kernels/linear_job.h"
 
@@ -23,13 +25,22 @@ const KernelTable& avx2_kernels();
 const KernelTable& avx512_kernels();
 const KernelTable& neon_kernels();  // arm64 only; its entries follow the optional features below
 
-// Best table for this CPU, or the one forced by MOECAP_ISA (never above what the CPU has).
-// `reason` explains a refused override.
-const KernelTable& select_kernels(const char* requested, const char** note);
-// The ISA names MOECAP_ISA / `isa` accept ("auto", "avx512", "avx2", "neon", "generic"), and the
-// ones this CPU runs, best first (at most 4; returns the count), for argument checks and info().
+// The ISA names MOECAP_ISA / `isa` accept: the one list (lib/types.ts mirrors it as ISA_NAMES).
+inline constexpr const char* kIsaNames[] = {"auto", "avx512", "avx2", "neon", "generic"};
 bool isa_name_known(const char* name);
+std::string isa_names_text();  // "auto, avx512, avx2, neon, generic"
+// The ISAs this CPU runs, best first (at most 4; returns the count), for checks and info().
 int supported_isas(const char* out[4]);
+std::string supported_isas_text();  // e.g. "avx512, avx2, generic"
+// What the CPU lacks for a named kernel set ("AVX2/FMA/F16C", ...), or null when it runs it.
+const char* isa_lacks(const char* name);
+// Throws ERR_INVALID_OPTION naming `what` (e.g. "isa", "MOECAP_ISA") for an unknown name or an
+// ISA this CPU cannot run (saying which ones it runs); "" and "auto" pass.
+void check_isa_runs(const std::string& isa, const char* what);
+
+// The best table for this CPU ("" or "auto"), or the named one; check_isa_runs() refusals.
+const KernelTable& select_kernels(const std::string& requested, const char* what);
+
 bool cpu_has_avx512();  // avx512f+bw+vl+dq+bf16+vnni, the set our avx512 TU is built for
 bool cpu_has_avx2();    // avx2+fma+f16c
 bool cpu_has_neon();           // arm64: Advanced SIMD with fp16 conversion (every AArch64 CPU)

@@ -24,5 +24,6 @@ struct PeakLoops {
 const PeakLoops& generic_peak_loops();
 const PeakLoops& avx2_peak_loops();
 const PeakLoops& avx512_peak_loops();
+const PeakLoops& neon_peak_loops();  // arm64 only; its dot loops follow the CPU's features
 
 }  // namespace moecap

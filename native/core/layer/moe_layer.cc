@@ -31,15 +31,6 @@ double layer_packed_bytes(const LayerConfig& c, int resident_experts) {
   return b;
 }
 
-static const KernelTable& pick_kernels(const std::string& isa, std::string& note) {
-  if (!isa.empty() && !is_isa_name(isa))
-    throw_option("isa must be 'auto', 'avx512', 'avx2' or 'generic', got '" + isa + "'");
-  const char* n = nullptr;
-  const KernelTable& k = select_kernels(isa.c_str(), &n);
-  if (n) note = n;
-  return k;
-}
-
 std::shared_ptr<ThreadPool> make_thread_pool(const LayerConfig& c) {
   return std::make_shared<ThreadPool>(c.threads > 0 ? c.threads : hardware_threads(), c.pin_threads);
 }
@@ -60,7 +51,7 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
                    const std::vector<bool>& held)
     : cfg_(config),
       source_(std::move(weights)),
-      kernels_(&pick_kernels(isa, isa_note_)),
+      kernels_(&select_kernels(isa, "isa")),
       pool_(pool ? std::move(pool) : make_thread_pool(config)) {
   validate_config(cfg_);
   if (!held.empty() && (held.size() != size_t(cfg_.experts) || offload.enabled))
@@ -119,6 +110,7 @@ LayerInfo MoeLayer::info() const {
   i.isa_note = isa_note_;
   i.threads = threads();
   i.pinned_threads = pinned_threads();
+  i.huge_pages = huge_pages_asked();
   i.packed_bytes = packed_bytes();
   i.expert_bytes = expert_bytes();
   i.splits_compute_time = true;

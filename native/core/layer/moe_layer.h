@@ -39,7 +39,7 @@ std::shared_ptr<ThreadPool> make_thread_pool(const LayerConfig& c);
 // The CPU backend.
 class MoeLayer : public LayerBackend {
  public:
-  // `isa`: "auto" (or empty), "avx512", "avx2", "generic": never above what the CPU has.
+  // `isa`: "auto" (or empty) or a kernel set this CPU runs (kernel_table.h: kIsaNames); others throw.
   // With offload.enabled the routed experts live in a weights file (written here unless
   // offload.path names a valid one) and only a bounded cache of them stays resident; `io` is the
   // I/O thread to share (a model's layers share one), or null for the layer's own. `pool`: the

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "offload/xxhash64.h"
 #include "runtime/checked_size.h"
+#include "runtime/file_io.h"
 
 namespace moecap {
 namespace {
@@ -105,6 +106,10 @@ int open_regular_file(const std::string& path, const std::string& who, struct st
 // The O_DIRECT descriptor of the file already opened as `st`: reopened by name, so it is kept
 // only if it is still the same inode (otherwise reads stay buffered on the validated descriptor).
 int open_direct_same_file(const std::string& path, const struct stat& st) {
+#if !defined(O_DIRECT)
+  (void)path, (void)st;
+  return -1;  // no page-cache bypass on this OS (file_io.h): buffered reads
+#else
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return -1;
   struct stat now;
@@ -115,6 +120,7 @@ int open_direct_same_file(const std::string& path, const struct stat& st) {
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
   return fd;
+#endif
 }
 
 std::string folder_of(const std::string& path) {
@@ -361,7 +367,7 @@ size_t ExpertFile::read_expert(int e, ExpertWeights& w, bool verify) const {
     err = 0;
     got = read_all(fd_, w.w13.data.data(), a, x.offset, &err);
     if (got == a) got += read_all(fd_, w.w2.data.data(), b, x.offset + a, &err);
-    if (cold_) ::posix_fadvise(fd_, off_t(x.offset), off_t(x.size), POSIX_FADV_DONTNEED);
+    if (cold_) advise_file(fd_, off_t(x.offset), off_t(x.size), FileAdvice::DontNeed);
   }
   if (got != a + b)
     throw_io(who + ": read " + std::to_string(got) + " of " + std::to_string(a + b) + " bytes at offset " +
@@ -381,12 +387,12 @@ void ExpertFile::verify_expert(int e, const ExpertWeights& w) const {
 void ExpertFile::advise_willneed(int e) const {
   if (direct()) return;  // readahead would fill a page cache the direct reads never use
   const Entry& x = entries_[size_t(e)];
-  ::posix_fadvise(fd_, off_t(x.offset), off_t(x.size), POSIX_FADV_WILLNEED);
+  advise_file(fd_, off_t(x.offset), off_t(x.size), FileAdvice::WillNeed);
 }
 
 void ExpertFile::drop_cache() const {
-  ::fdatasync(fd_);
-  ::posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED);
+  sync_file_data(fd_);
+  advise_file(fd_, 0, 0, FileAdvice::DontNeed);
 }
 
 }  // namespace moecap

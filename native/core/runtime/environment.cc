@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "error.h"
+#include "kernels/kernel_table.h"
 
 namespace moecap {
 
@@ -31,17 +32,13 @@ Environment read_environment() {
   return e;
 }
 
-const char* const kIsaNames = "auto, avx512, avx2, generic";
-
-bool is_isa_name(const std::string& isa) {
-  return isa == "auto" || isa == "avx512" || isa == "avx2" || isa == "generic";
-}
-
 std::string env_isa(const Environment& env, const std::string& option) {
-  if (!option.empty()) return option;
+  if (!option.empty()) {
+    check_isa_runs(option, "isa");
+    return option;
+  }
   if (env.isa.empty()) return "auto";
-  if (!is_isa_name(env.isa))
-    throw_option(std::string("MOECAP_ISA must be one of ") + kIsaNames + ", got '" + env.isa + "'");
+  check_isa_runs(env.isa, "MOECAP_ISA");
   return env.isa;
 }
 

@@ -3,9 +3,9 @@
 // backend, starting a thread pool), so a process may change them between calls.
 //
 //   variable              values                          effect
-//   MOECAP_ISA            auto | avx512 | avx2 | generic  kernel set when a layer's `isa` option is not
-//                                                         given (never above what the CPU has); any
-//                                                         other value is an error naming the variable
+//   MOECAP_ISA            auto | avx512 | avx2 | neon |   kernel set when a layer's `isa` option is not
+//                         generic                         given; an unknown name or one this CPU cannot
+//                                                         run is an error naming the variable
 //   MOECAP_BACKEND        cpu | cuda | auto               overrides a layer's `backend` option and
 //                                                         backendInfo()'s argument; other values: error
 //   MOECAP_PIN            0 | anything else               0: never pin compute threads to CPUs
@@ -39,12 +39,9 @@ struct Environment {
 
 Environment read_environment();
 
-// The kernel sets a layer's isa may name ("auto" and the three kernel sets), for messages.
-extern const char* const kIsaNames;  // "auto, avx512, avx2, generic"
-bool is_isa_name(const std::string& isa);
-
 // The ISA a layer runs: `option` when given (non-empty), else MOECAP_ISA, else "auto". Throws a
-// RangeError (ERR_INVALID_OPTION) naming MOECAP_ISA and the allowed values for a bad variable.
+// RangeError (ERR_INVALID_OPTION) naming `isa` or MOECAP_ISA for an unknown name or one this CPU
+// cannot run (kernels/kernel_table.h: check_isa_runs()).
 std::string env_isa(const Environment& env, const std::string& option);
 // MOECAP_BACKEND: "" when unset, else "cpu" | "cuda" | "auto"; throws (ERR_INVALID_OPTION) naming
 // the variable for any other value.

@@ -1,6 +1,5 @@
 #include "runtime/thread_pool.h"
 
-#include <sched.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -12,30 +11,40 @@
 namespace moecap {
 
 int hardware_threads() {
+#if defined(MOECAP_THREAD_AFFINITY)
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) {
     int n = CPU_COUNT(&set);
     if (n > 0) return n;
   }
+#endif
   unsigned n = std::thread::hardware_concurrency();
   return n ? (int)n : 1;
 }
 
 static bool pin_cpu(int cpu) {
+#if defined(MOECAP_THREAD_AFFINITY)
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   return sched_setaffinity(0, sizeof(set), &set) == 0;
+#else
+  (void)cpu;
+  return false;
+#endif
 }
 
-// The CPU of each thread when the pool may pin (see ThreadPool::pinned), else empty.
+// The CPU of each thread when the pool may pin (see ThreadPool::pinned), else empty (always
+// where the OS has no CPU masks).
 static std::vector<int> pinning_cpus(int threads, bool allow_pin) {
-  cpu_set_t set;
   if (!allow_pin || threads < 2 || !read_environment().pin_threads) return {};
-  if (sched_getaffinity(0, sizeof(set), &set) != 0 || CPU_COUNT(&set) != threads) return {};
   std::vector<int> cpus;
+#if defined(MOECAP_THREAD_AFFINITY)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0 || CPU_COUNT(&set) != threads) return {};
   for (int c = 0; c < CPU_SETSIZE; ++c)
     if (CPU_ISSET(c, &set)) cpus.push_back(c);
+#endif
   return cpus;
 }
 
@@ -58,12 +67,16 @@ PassLock::PassLock(ThreadPool& pool) : pool_(pool), lock_(pool.call_mutex_) {
   if (pool_.pass_depth_++ > 0) return;
   pool_.poke();
   if (pool_.cpus_.empty()) return;
+#if defined(MOECAP_THREAD_AFFINITY)
   if (sched_getaffinity(0, sizeof(saved_), &saved_) == 0) restore_ = pin_cpu(pool_.cpus_[0]);
+#endif
 }
 
 PassLock::~PassLock() {
   --pool_.pass_depth_;
+#if defined(MOECAP_THREAD_AFFINITY)
   if (restore_) sched_setaffinity(0, sizeof(saved_), &saved_);
+#endif
 }
 
 ThreadPool::~ThreadPool() {

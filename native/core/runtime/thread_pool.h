@@ -2,7 +2,12 @@
 // counter (dynamic scheduling, so uneven experts balance themselves) and the calling thread
 // takes part. Calls from different threads are serialised: one forward at a time per pool.
 #pragma once
+#if defined(__linux__)
 #include <sched.h>
+// CPU masks (sched_{get,set}affinity) exist on Linux; elsewhere threads are never pinned
+// (pinned() is false, info().pinnedThreads says so) and all hardware threads count.
+#define MOECAP_THREAD_AFFINITY 1
+#endif
 
 #include <atomic>
 #include <condition_variable>
@@ -29,8 +34,10 @@ class PassLock {
  private:
   ThreadPool& pool_;
   std::unique_lock<std::recursive_mutex> lock_;
+#if defined(MOECAP_THREAD_AFFINITY)
   bool restore_ = false;
   cpu_set_t saved_;  // the caller's CPU mask while pinned
+#endif
 };
 
 class ThreadPool {

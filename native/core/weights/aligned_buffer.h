@@ -11,6 +11,17 @@
 
 namespace moecap {
 
+// Whether buffers of 2 MiB and more are asked to be backed by transparent huge pages: where the
+// OS has MADV_HUGEPAGE (Linux) and MOECAP_NO_HUGEPAGES is unset. Elsewhere (macOS) they are plain
+// 2 MiB aligned allocations; the kernel decides either way.
+inline bool huge_pages_asked() {
+#ifdef MADV_HUGEPAGE
+  return std::getenv("MOECAP_NO_HUGEPAGES") == nullptr;
+#else
+  return false;
+#endif
+}
+
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
@@ -64,7 +75,7 @@ class AlignedBuffer {
     const size_t align = rounded >= huge ? huge : rounded >= 4096 ? 4096 : 64;
     if (posix_memalign(&p, align, rounded) != 0) throw std::bad_alloc();
 #ifdef MADV_HUGEPAGE
-    if (align == huge && !std::getenv("MOECAP_NO_HUGEPAGES")) madvise(p, rounded & ~(huge - 1), MADV_HUGEPAGE);
+    if (align == huge && huge_pages_asked()) madvise(p, rounded & ~(huge - 1), MADV_HUGEPAGE);
 #endif
     data_ = static_cast<uint8_t*>(p);
     size_ = capacity_ = bytes;

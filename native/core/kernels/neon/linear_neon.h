@@ -22,6 +22,14 @@ void linear_int4_dotprod(const LinearJob& job);
 void linear_int8_i8mm(const LinearJob& job);     // FEAT_I8MM (and FEAT_DotProd for a lone row)
 void linear_int4_i8mm(const LinearJob& job);
 
+// The ceiling loops of the feature TUs (peak_neon.cc has the baseline ones and the table):
+// kPeakChains independent accumulator chains; operations per iteration below.
+constexpr int kPeakChains = 24;
+float peak_dot_bf16(long iters);    // FEAT_BF16: bfdot
+int32_t peak_dot_int8(long iters);  // FEAT_DotProd: sdot
+constexpr double kPeakDotBf16PerIter = kPeakChains * 4 * 2 * 2.0;  // 4 lanes × 2 products, each a multiply-add
+constexpr double kPeakDotInt8PerIter = kPeakChains * 4 * 4 * 2.0;  // 4 lanes × 4 byte products, each a multiply-add
+
 // A tile's MR rows × 32 outputs (8 q-registers per row) through the job's epilogue.
 template <int MR>
 static inline void store_tile(const LinearJob& job, int r0, int p, float32x4_t (&acc)[MR][8]) {
