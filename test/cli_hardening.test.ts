@@ -93,7 +93,9 @@ describe('outputs do not silently replace earlier results', () => {
     const r = await cli(['run', ...TINY, '--out', run1, '--batch', '2']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/holds an earlier run: \d+ file\(s\) .*results\.json.*\(2 measured config\(s\)\); use --resume/);
-    const model = fs.readdirSync(run1).find((d) => fs.statSync(path.join(run1, d)).isDirectory())!;
+    // MoE-CAP's files: <out>/<org>/<model>/.
+    const sub = (d: string) => path.join(d, fs.readdirSync(d).find((e) => fs.statSync(path.join(d, e)).isDirectory())!);
+    const model = path.relative(run1, sub(sub(run1)));
     const oldFiles = fs.readdirSync(path.join(run1, model));
     await new Promise((res) => setTimeout(res, 1100)); // MoE-CAP file names carry the second
     const r2 = await cli(['run', ...TINY, '--out', run1, '--batch', '2', '--force']);

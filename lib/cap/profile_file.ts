@@ -31,16 +31,27 @@ export function readProfileFile(file: string): CpuMeasuredProfile | null {
   return p;
 }
 
-const isFigure = (f: unknown) => typeof f === 'object' && f !== null && typeof (f as { value?: unknown }).value === 'number' && Number.isFinite((f as { value: number }).value) && (f as { value: number }).value > 0;
+const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+/** A measured figure: a positive value; the fields printed with it (spread, repeats, statistic),
+ * when present, of their own type (a nested array there once overflowed the stack when printed). */
+const isFigure = (f: unknown) => {
+  if (typeof f !== 'object' || f === null) return false;
+  const x = f as { value?: unknown; spread?: unknown; repeats?: unknown; statistic?: unknown };
+  return finite(x.value) && (x.value as number) > 0 && (x.spread === undefined || finite(x.spread)) &&
+    (x.repeats === undefined || Number.isInteger(x.repeats)) && (x.statistic === undefined || typeof x.statistic === 'string');
+};
+
+const FIGURE = 'must be a measured figure: a positive value, and a number for spread, an integer for repeats, a string for statistic';
 
 /** What is wrong with the fields runs read from a profile (peaks.ts, hardware.ts), or null. */
 function profileProblem(p: CpuMeasuredProfile): string | null {
   if (typeof p !== 'object' || p === null || p.kind !== 'cpu-measured') return "kind must be 'cpu-measured'";
   for (const k of ['key', 'cpuModel', 'measuredAt'] as const) if (typeof p[k] !== 'string') return `${k} must be a string`;
-  if (!isFigure(p.readBandwidth)) return 'readBandwidth.value must be a positive number';
+  if (!isFigure(p.readBandwidth)) return `readBandwidth ${FIGURE}`;
+  if (p.copyBandwidth != null && !isFigure(p.copyBandwidth)) return `copyBandwidth ${FIGURE}`;
   if (typeof p.peakFlops !== 'object' || p.peakFlops === null || Array.isArray(p.peakFlops)) return 'peakFlops must be an object';
-  for (const [d, f] of Object.entries(p.peakFlops)) if (f !== undefined && f !== null && !isFigure(f)) return `peakFlops.${d}.value must be a positive number`;
-  if (p.offloadReadBandwidth != null && !isFigure(p.offloadReadBandwidth)) return 'offloadReadBandwidth.value must be a positive number';
+  for (const [d, f] of Object.entries(p.peakFlops)) if (f !== undefined && f !== null && !isFigure(f)) return `peakFlops.${d} ${FIGURE}`;
+  if (p.offloadReadBandwidth != null && !isFigure(p.offloadReadBandwidth)) return `offloadReadBandwidth ${FIGURE}`;
   if (p.tdpW != null && !(typeof p.tdpW === 'number' && Number.isFinite(p.tdpW) && p.tdpW >= 0)) return 'tdpW must be a number >= 0';
   return null;
 }

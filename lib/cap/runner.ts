@@ -385,17 +385,22 @@ function removeIfEmpty(top: string | null): void {
   } catch { /* best effort: the run's own error matters more */ }
 }
 
-/** An earlier run's files in `dir`: results.json, report.html and the MoE-CAP files (<model>/cap_metrics_*, metrics_*, metadata_*). */
+/** An earlier run's files in `dir`: results.json, report.html and the MoE-CAP files (<org>/<model>/metrics_*, …). */
 export function earlierRunFiles(dir: string): string[] {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) return [];
   const out = ['results.json', 'report.html'].map((f) => path.join(dir, f)).filter((f) => fs.existsSync(f));
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    if (!e.isDirectory()) continue;
-    for (const f of fs.readdirSync(path.join(dir, e.name)))
-      if (/^(cap_metrics|metrics|metadata)_.*\.json$/.test(f)) out.push(path.join(dir, e.name, f));
-  }
+  // MoE-CAP's files sit in <out>/<org>/<model>/ (moecap_files.ts); two folder levels are searched.
+  const walk = (d: string, depth: number) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory() && depth < 2) walk(p, depth + 1);
+      else if (e.isFile() && depth > 0 && MOECAP_FILE.test(e.name)) out.push(p);
+    }
+  };
+  walk(dir, 0);
   return out;
 }
+const MOECAP_FILE = /^((cap_metrics|metrics|metadata)_.*\.json|(output_data|detailed_results)_.*\.jsonl)$/;
 
 /** A new run into a folder holding an earlier one: refused (naming what would be lost) unless
  * `force`, which removes the earlier files so old and new MoE-CAP files never mix. */
