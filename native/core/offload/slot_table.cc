@@ -22,19 +22,9 @@ SlotTable::SlotTable(int experts, int slots, CachePolicy policy, int stream_slot
   std::make_heap(free_.begin(), free_.end(), std::greater<int>());
 }
 
-bool SlotTable::Order::before(int a, int b) const {
-  const int ea = t->slots_[size_t(a)].expert, eb = t->slots_[size_t(b)].expert;
-  return evict_before(t->policy_, t->usage_[size_t(ea)], ea, t->usage_[size_t(eb)], eb, t->pass_);
-}
-
-int64_t SlotTable::Order::flips(int w, int l) const {
-  const int ew = t->slots_[size_t(w)].expert, el = t->slots_[size_t(l)].expert;
-  return evict_order_flips(t->policy_, t->usage_[size_t(ew)], ew, t->usage_[size_t(el)], el, t->pass_);
-}
-
 bool SlotTable::candidate(int s) const {
   const Slot& c = slots_[size_t(s)];
-  return c.expert >= 0 && !c.needed && !c.loading && !static_[size_t(c.expert)] && !masked_[size_t(s)];
+  return c.expert >= 0 && !c.loading && !static_[size_t(c.expert)] && !masked_[size_t(s)];
 }
 
 void SlotTable::refresh(int s, bool rekey) {
@@ -43,13 +33,14 @@ void SlotTable::refresh(int s, bool rekey) {
   tree_.set(s, want, Order{this});
 }
 
-// The policy's earliest candidate that `protect` leaves: protected ones are taken out for the call.
+// The policy's earliest candidate that is not needed and not protected: those are taken out of
+// the tree while the call looks further.
 int SlotTable::victim(const std::vector<char>* protect) {
   std::vector<int> masked;
   int v;
   for (;;) {
     v = tree_.min(Order{this});
-    if (v < 0 || !protect || !(*protect)[size_t(slots_[size_t(v)].expert)]) break;
+    if (v < 0 || (!slots_[size_t(v)].needed && !(protect && (*protect)[size_t(slots_[size_t(v)].expert)]))) break;
     masked_[size_t(v)] = 1;
     refresh(v);
     masked.push_back(v);
@@ -70,24 +61,19 @@ void SlotTable::begin_pass(const std::vector<int>& needed) {
   in_pass_ = true;
   ++pass_;
   ++stats_.passes;
-  for (int s : touched_) {
-    slots_[size_t(s)].needed = false, slots_[size_t(s)].fills = 0;
-    refresh(s);
-  }
+  for (int s : touched_) slots_[size_t(s)].needed = false, slots_[size_t(s)].fills = 0;
   touched_.clear();
   for (int e : needed) {
-    const int s = slot_of_[size_t(e)];
-    if (s >= 0) {  // out of the victim tree before its key changes
-      slots_[size_t(s)].needed = true;
-      refresh(s);
-    }
     note_use(usage_[size_t(e)], ++tick_, pass_);
+    const int s = slot_of_[size_t(e)];
     if (s < 0) {
       ++stats_.misses;
       continue;
     }
+    refresh(s, /*rekey=*/true);
     Slot& slot = slots_[size_t(s)];
     ++stats_.hits;
+    slot.needed = true;
     slot.fills = 1;
     touch(s);
     if (slot.prefetched) {
@@ -137,9 +123,7 @@ void SlotTable::drop(int e) {
 
 void SlotTable::done(int e) {
   const int s = slot_of_[size_t(e)];
-  if (s < 0) return;
-  slots_[size_t(s)].needed = false;
-  refresh(s);
+  if (s >= 0) slots_[size_t(s)].needed = false;
 }
 
 void SlotTable::end_pass() {
@@ -149,7 +133,6 @@ void SlotTable::end_pass() {
     waves = std::max(waves, s.fills);
     s.needed = false;
     s.fills = 0;
-    refresh(i);
   }
   touched_.clear();
   stats_.waves += waves;

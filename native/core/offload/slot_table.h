@@ -108,6 +108,17 @@ class SlotTable {
   SlotStats stats_;
 };
 
+inline bool SlotTable::Order::before(int a, int b) const {
+  const int ea = t->slots_[size_t(a)].expert, eb = t->slots_[size_t(b)].expert;
+  return evict_before(t->policy_, t->usage_[size_t(ea)], ea, t->usage_[size_t(eb)], eb, t->pass_);
+}
+
+inline int64_t SlotTable::Order::flips(int w, int l) const {
+  if (t->policy_ != CachePolicy::LFRU) return VictimTree::kNever;
+  const int ew = t->slots_[size_t(w)].expert, el = t->slots_[size_t(l)].expert;
+  return evict_order_flips(t->policy_, t->usage_[size_t(ew)], ew, t->usage_[size_t(el)], el, t->pass_);
+}
+
 // One pass in waves: begin_pass, then the resident experts first and the misses after them (each
 // group in the order of `needed`). Loads are started as far ahead as free or reusable slots allow
 // (load(e, slot)); each expert is computed once its turn comes (compute(e, slot)) and then done(),

@@ -32,7 +32,14 @@ class VictimTree {
   void set(int leaf, bool candidate, const Order& order) {
     size_t i = size_t(n_ + leaf);
     win_[i] = candidate ? leaf : -1;
-    for (i /= 2; i >= 1; i /= 2) recompute(i, order);
+    // Up to the first node that stays as it was and whose winner is another leaf: the nodes
+    // above it compare the same keys as before.
+    for (i /= 2; i >= 1; i /= 2) {
+      const int w = win_[i];
+      const int64_t f = flip_[i], u = sub_[i];
+      recompute(i, order);
+      if (w == win_[i] && w != leaf && f == flip_[i] && u == sub_[i]) break;
+    }
   }
 
   // The candidate to evict now, or -1.
