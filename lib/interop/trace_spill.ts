@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { MoecapError } from '../errors';
-import { corrupt, jsonlLines, parseLine } from './jsonl_lines';
+import { corrupt, jsonlBlocks, parseLine } from './jsonl_lines';
 
 const WHAT = 'trace';
 const MAX_LINE = 64 * 1024;
@@ -68,40 +68,66 @@ export class TraceSpill {
       fs.writeSync(fds[l], new Uint8Array(bufs[l].buffer, 0, fill[l] * 4));
       fill[l] = 0;
     };
+    // One routing line's values, checked in the order of the messages: layer and token, then
+    // (`ex` holding n values) the ids.
+    const head = (line: number, l: unknown, t: unknown) => {
+      if (!Number.isInteger(l) || (l as number) < 0 || (l as number) > 4095) throw corrupt(file, WHAT, line, 'layer', `must be an integer in [0, 4096), got ${JSON.stringify(l)}`);
+      if (!Number.isInteger(t) || (t as number) < 0) throw corrupt(file, WHAT, line, 'token', `must be an integer >= 0, got ${JSON.stringify(t)}`);
+    };
+    const record = (line: number, l: unknown, t: unknown, ex: ArrayLike<unknown>, n: number) => {
+      const bad = (field: string, msg: string) => corrupt(file, WHAT, line, field, msg);
+      if (k === 0) k = n;
+      if (n !== k || k === 0) throw bad('experts', `has ${n} ids, expected k = ${k || '>= 1'} (k must be the same on every line)`);
+      for (let j = 0; j < n; j++) {
+        const e = ex[j] as number;
+        if (!Number.isInteger(e) || e < 0 || (E !== undefined && e >= E)) throw bad('experts', `expert id ${JSON.stringify(e)} out of range [0, ${E ?? '∞'})`);
+      }
+      if (!distinct(ex as ArrayLike<number>, n)) throw bad('experts', 'expert ids of a token must be distinct');
+      const L = l as number;
+      while (fds.length <= L) {
+        fds.push(fs.openSync(path.join(dir, `layer${fds.length}.bin`), 'w'));
+        bufs.push(new Int32Array(FLUSH_IDS * k));
+        fill.push(0);
+        lastToken.push(-1);
+        tokens.push(0);
+      }
+      if ((t as number) <= lastToken[L])
+        throw bad('token', `token ${t} of layer ${L} comes after token ${lastToken[L]} (tokens of a layer must be in increasing order)`);
+      lastToken[L] = t as number;
+      const b = bufs[L];
+      for (let j = 0; j < k; j++) {
+        const e = ex[j] as number;
+        b[fill[L]++] = e;
+        if (e + 1 > maxExpert) maxExpert = e + 1;
+      }
+      tokens[L]++;
+      if (fill[L] === b.length) flush(L);
+    };
+    const scan = new CanonicalScan();
     try {
-      for (const ln of jsonlLines(file, WHAT, MAX_LINE)) {
-        const o = parseLine(file, WHAT, ln) as Record<string, unknown>;
-        const bad = (field: string, msg: string) => corrupt(file, WHAT, ln.line, field, msg);
-        if (o === null || typeof o !== 'object' || Array.isArray(o)) throw bad('(line)', 'expected an object {layer, token, experts}');
-        const l = o.layer, t = o.token, ex = o.experts;
-        if (!Number.isInteger(l) || (l as number) < 0 || (l as number) > 4095) throw bad('layer', `must be an integer in [0, 4096), got ${JSON.stringify(l)}`);
-        if (!Number.isInteger(t) || (t as number) < 0) throw bad('token', `must be an integer >= 0, got ${JSON.stringify(t)}`);
-        if (!Array.isArray(ex)) throw bad('experts', `must be an array of expert ids, got ${JSON.stringify(ex)}`);
-        if (k === 0) k = ex.length;
-        if (ex.length !== k || k === 0) throw bad('experts', `has ${ex.length} ids, expected k = ${k || '>= 1'} (k must be the same on every line)`);
-        for (const e of ex)
-          if (!Number.isInteger(e) || e < 0 || (E !== undefined && e >= E))
-            throw bad('experts', `expert id ${JSON.stringify(e)} out of range [0, ${E ?? '∞'})`);
-        if (new Set(ex).size !== k) throw bad('experts', 'expert ids of a token must be distinct');
-        const L = l as number;
-        while (fds.length <= L) {
-          fds.push(fs.openSync(path.join(dir, `layer${fds.length}.bin`), 'w'));
-          bufs.push(new Int32Array(FLUSH_IDS * k));
-          fill.push(0);
-          lastToken.push(-1);
-          tokens.push(0);
+      for (const blk of jsonlBlocks(file, WHAT, MAX_LINE)) {
+        let line = blk.line;
+        for (let start = 0; start < blk.end; line++) {
+          let nl = blk.buf.indexOf(10, start);
+          if (nl < 0 || nl >= blk.end) nl = blk.end;
+          const n = scan.line(blk.buf, start, nl);
+          if (n >= 0) {
+            head(line, scan.layer, scan.token);
+            record(line, scan.layer, scan.token, scan.ids, n);
+          } else if (n === NOT_CANONICAL) {
+            // Anything else goes through JSON.parse, so its errors are the same as ever.
+            const text = blk.buf.toString('utf8', start, nl);
+            if (text.trim()) {
+              const o = parseLine(file, WHAT, { line, text }) as Record<string, unknown>;
+              if (o === null || typeof o !== 'object' || Array.isArray(o)) throw corrupt(file, WHAT, line, '(line)', 'expected an object {layer, token, experts}');
+              head(line, o.layer, o.token);
+              const ex = o.experts;
+              if (!Array.isArray(ex)) throw corrupt(file, WHAT, line, 'experts', `must be an array of expert ids, got ${JSON.stringify(ex)}`);
+              record(line, o.layer, o.token, ex, ex.length);
+            }
+          }
+          start = nl + 1;
         }
-        if ((t as number) <= lastToken[L])
-          throw bad('token', `token ${t} of layer ${L} comes after token ${lastToken[L]} (tokens of a layer must be in increasing order)`);
-        lastToken[L] = t as number;
-        const b = bufs[L];
-        for (let j = 0; j < k; j++) {
-          const e = ex[j] as number;
-          b[fill[L]++] = e;
-          if (e + 1 > maxExpert) maxExpert = e + 1;
-        }
-        tokens[L]++;
-        if (fill[L] === b.length) flush(L);
       }
       for (let l = 0; l < fds.length; l++) flush(l);
     } finally {
@@ -111,5 +137,96 @@ export class TraceSpill {
     const missing = tokens.findIndex((n) => n === 0);
     if (missing >= 0) throw new MoecapError('ERR_CORRUPT_FILE', `trace '${file}': layer ${missing} has no tokens (layers must be 0..${tokens.length - 1})`);
     return new TraceSpill(file, dir, k, tokens, maxExpert);
+  }
+}
+
+function distinct(ex: ArrayLike<number>, n: number): boolean {
+  if (n > 32) return new Set(Array.from({ length: n }, (_, j) => ex[j])).size === n;
+  for (let a = 1; a < n; a++) for (let b = 0; b < a; b++) if (ex[a] === ex[b]) return false;
+  return true;
+}
+
+const BLANK = -2;
+const NOT_CANONICAL = -1;
+const MAX_IDS = 1024;
+const KEY_LAYER = Buffer.from('"layer"');
+const KEY_TOKEN = Buffer.from('"token"');
+const KEY_EXPERTS = Buffer.from('"experts"');
+
+/**
+ * The trace line as our writers print it, {"layer":L,"token":T,"experts":[e1,...]} (keys in that
+ * order, ASCII spaces/tabs allowed, plain non-negative integers), read from the bytes without
+ * JSON.parse. line() → the number of ids (in `ids`), BLANK, or NOT_CANONICAL for anything else
+ * (then the caller parses the line as JSON and checks it the general way).
+ */
+class CanonicalScan {
+  layer = 0;
+  token = 0;
+  readonly ids = new Float64Array(MAX_IDS);
+  private b: Buffer = Buffer.alloc(0);
+  private i = 0;
+  private end = 0;
+
+  line(b: Buffer, start: number, end: number): number {
+    this.b = b;
+    this.i = start;
+    this.end = end;
+    this.ws();
+    if (this.i === end) return BLANK;
+    if (!this.byte(123) || !this.key(KEY_LAYER)) return NOT_CANONICAL; // {
+    const l = this.int();
+    if (l < 0 || !this.byte(44) || !this.key(KEY_TOKEN)) return NOT_CANONICAL; // ,
+    const t = this.int();
+    if (t < 0 || !this.byte(44) || !this.key(KEY_EXPERTS) || !this.byte(91)) return NOT_CANONICAL; // [
+    let n = 0;
+    if (!this.byte(93)) {
+      for (;;) {
+        const e = this.int();
+        if (e < 0 || n === MAX_IDS) return NOT_CANONICAL;
+        this.ids[n++] = e;
+        if (this.byte(93)) break; // ]
+        if (!this.byte(44)) return NOT_CANONICAL;
+      }
+    }
+    if (!this.byte(125)) return NOT_CANONICAL; // }
+    if (this.i !== end) return NOT_CANONICAL;
+    this.layer = l;
+    this.token = t;
+    return n;
+  }
+
+  private ws(): void {
+    const b = this.b;
+    while (this.i < this.end && (b[this.i] === 32 || b[this.i] === 9 || b[this.i] === 13)) this.i++;
+  }
+
+  /** The byte c, then blanks. */
+  private byte(c: number): boolean {
+    if (this.i >= this.end || this.b[this.i] !== c) return false;
+    this.i++;
+    this.ws();
+    return true;
+  }
+
+  /** "key", blanks, colon, blanks. */
+  private key(k: Buffer): boolean {
+    if (this.end - this.i < k.length) return false;
+    for (let j = 0; j < k.length; j++) if (this.b[this.i + j] !== k[j]) return false;
+    this.i += k.length;
+    this.ws();
+    return this.byte(58);
+  }
+
+  /** A JSON integer >= 0 of at most 15 digits (no sign, fraction or exponent), then blanks; -1 if not. */
+  private int(): number {
+    const b = this.b;
+    const s = this.i;
+    let v = 0;
+    while (this.i < this.end && b[this.i] >= 48 && b[this.i] <= 57) v = v * 10 + (b[this.i++] - 48);
+    const digits = this.i - s;
+    if (digits === 0 || digits > 15 || (digits > 1 && b[s] === 48)) return -1;
+    if (this.i < this.end && (b[this.i] === 46 || b[this.i] === 101 || b[this.i] === 69)) return -1; // . e E
+    this.ws();
+    return v;
   }
 }
