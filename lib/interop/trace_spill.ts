@@ -1,5 +1,5 @@
 // A moecap routing trace (JSONL {"layer", "token", "experts"}, lib/cap/routing.ts) read once and
-// split into one binary file of int32 ids per layer in a temporary folder, so a trace far larger
+// split into one binary file of ids per layer (uint8/uint16 when the experts fit) in a temporary folder, so a trace far larger
 // than memory (61 layers × 1M tokens × k) can be replayed or summarised one layer at a time.
 import * as fs from 'fs';
 import * as os from 'os';
@@ -27,6 +27,8 @@ export class TraceSpill {
     readonly tokens: number[],
     /** max id + 1 seen. */
     readonly maxExpert: number,
+    /** Bytes per id in the spill files: 1 or 2 when the shape's experts allow it (less to write), else 4. */
+    private readonly idBytes: 1 | 2 | 4,
   ) {}
 
   get layers(): number {
@@ -36,6 +38,9 @@ export class TraceSpill {
   /** Layer l's ids [tokens, topK], in token order. */
   layer(l: number): Int32Array {
     const b = fs.readFileSync(path.join(this.dir, `layer${l}.bin`));
+    const w = this.idBytes;
+    if (w === 1) return Int32Array.from(b);
+    if (w === 2) return Int32Array.from(new Uint16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)));
     if (b.byteOffset % 4 === 0) return new Int32Array(b.buffer, b.byteOffset, b.length / 4);
     return new Int32Array(new Uint8Array(b).buffer);
   }
@@ -58,14 +63,16 @@ export class TraceSpill {
     let k = shape.topK ?? 0;
     const E = shape.experts;
     const fds: number[] = [];
-    const bufs: Int32Array[] = [];
+    const idBytes = E !== undefined && E <= 256 ? 1 : E !== undefined && E <= 65536 ? 2 : 4;
+    const IdArray = idBytes === 1 ? Uint8Array : idBytes === 2 ? Uint16Array : Int32Array;
+    const bufs: Array<Uint8Array | Uint16Array | Int32Array> = [];
     const fill: number[] = [];
     const lastToken: number[] = [];
     const tokens: number[] = [];
     let maxExpert = 0;
     const flush = (l: number) => {
       if (fill[l] === 0) return;
-      fs.writeSync(fds[l], new Uint8Array(bufs[l].buffer, 0, fill[l] * 4));
+      fs.writeSync(fds[l], new Uint8Array(bufs[l].buffer, 0, fill[l] * idBytes));
       fill[l] = 0;
     };
     // One routing line's values, checked in the order of the messages: layer and token, then
@@ -75,7 +82,7 @@ export class TraceSpill {
       if (!Number.isInteger(t) || (t as number) < 0) throw corrupt(file, WHAT, line, 'token', `must be an integer >= 0, got ${JSON.stringify(t)}`);
     };
     const record = (line: number, l: unknown, t: unknown, ex: ArrayLike<unknown>, n: number) => {
-      const bad = (field: string, msg: string) => corrupt(file, WHAT, line, field, msg);
+      const bad = (field: string, msg: string) => corrupt(file, WHAT, line, field, msg);  // only called on a failure
       if (k === 0) k = n;
       if (n !== k || k === 0) throw bad('experts', `has ${n} ids, expected k = ${k || '>= 1'} (k must be the same on every line)`);
       for (let j = 0; j < n; j++) {
@@ -86,7 +93,7 @@ export class TraceSpill {
       const L = l as number;
       while (fds.length <= L) {
         fds.push(fs.openSync(path.join(dir, `layer${fds.length}.bin`), 'w'));
-        bufs.push(new Int32Array(FLUSH_IDS * k));
+        bufs.push(new IdArray(FLUSH_IDS * k));
         fill.push(0);
         lastToken.push(-1);
         tokens.push(0);
@@ -136,7 +143,7 @@ export class TraceSpill {
     if (tokens.length === 0) throw new MoecapError('ERR_CORRUPT_FILE', `trace '${file}' has no routing lines`);
     const missing = tokens.findIndex((n) => n === 0);
     if (missing >= 0) throw new MoecapError('ERR_CORRUPT_FILE', `trace '${file}': layer ${missing} has no tokens (layers must be 0..${tokens.length - 1})`);
-    return new TraceSpill(file, dir, k, tokens, maxExpert);
+    return new TraceSpill(file, dir, k, tokens, maxExpert, idBytes);
   }
 }
 
@@ -155,78 +162,90 @@ const KEY_EXPERTS = Buffer.from('"experts"');
 
 /**
  * The trace line as our writers print it, {"layer":L,"token":T,"experts":[e1,...]} (keys in that
- * order, ASCII spaces/tabs allowed, plain non-negative integers), read from the bytes without
+ * order, ASCII blanks allowed, plain non-negative integers), read from the bytes without
  * JSON.parse. line() → the number of ids (in `ids`), BLANK, or NOT_CANONICAL for anything else
- * (then the caller parses the line as JSON and checks it the general way).
+ * (then the caller parses the line as JSON and checks it the general way). Plain functions over
+ * locals: this runs once per byte of a multi-GB trace.
  */
 class CanonicalScan {
   layer = 0;
   token = 0;
   readonly ids = new Float64Array(MAX_IDS);
-  private b: Buffer = Buffer.alloc(0);
-  private i = 0;
-  private end = 0;
 
   line(b: Buffer, start: number, end: number): number {
-    this.b = b;
-    this.i = start;
-    this.end = end;
-    this.ws();
-    if (this.i === end) return BLANK;
-    if (!this.byte(123) || !this.key(KEY_LAYER)) return NOT_CANONICAL; // {
-    const l = this.int();
-    if (l < 0 || !this.byte(44) || !this.key(KEY_TOKEN)) return NOT_CANONICAL; // ,
-    const t = this.int();
-    if (t < 0 || !this.byte(44) || !this.key(KEY_EXPERTS) || !this.byte(91)) return NOT_CANONICAL; // [
+    let i = skipBlanks(b, start, end);
+    if (i === end) return BLANK;
+    if (b[i] !== 123) return NOT_CANONICAL; // {
+    i = keyColon(b, skipBlanks(b, i + 1, end), end, KEY_LAYER);
+    if (i < 0) return NOT_CANONICAL;
+    const l = readInt(b, i, end);
+    i = afterInt;
+    if (l < 0 || b[i] !== 44) return NOT_CANONICAL; // ,
+    i = keyColon(b, skipBlanks(b, i + 1, end), end, KEY_TOKEN);
+    if (i < 0) return NOT_CANONICAL;
+    const t = readInt(b, i, end);
+    i = afterInt;
+    if (t < 0 || b[i] !== 44) return NOT_CANONICAL;
+    i = keyColon(b, skipBlanks(b, i + 1, end), end, KEY_EXPERTS);
+    if (i < 0 || b[i] !== 91) return NOT_CANONICAL; // [
+    i = skipBlanks(b, i + 1, end);
     let n = 0;
-    if (!this.byte(93)) {
+    if (b[i] === 93) i++; // ]
+    else {
       for (;;) {
-        const e = this.int();
-        if (e < 0 || n === MAX_IDS) return NOT_CANONICAL;
+        const e = readInt(b, i, end);
+        i = afterInt;
+        if (e < 0 || n === MAX_IDS || i >= end) return NOT_CANONICAL;
         this.ids[n++] = e;
-        if (this.byte(93)) break; // ]
-        if (!this.byte(44)) return NOT_CANONICAL;
+        const c = b[i++];
+        if (c === 93) break;
+        if (c !== 44) return NOT_CANONICAL;
+        i = skipBlanks(b, i, end);
       }
     }
-    if (!this.byte(125)) return NOT_CANONICAL; // }
-    if (this.i !== end) return NOT_CANONICAL;
+    i = skipBlanks(b, i, end);
+    if (i >= end || b[i] !== 125 || skipBlanks(b, i + 1, end) !== end) return NOT_CANONICAL; // }
     this.layer = l;
     this.token = t;
     return n;
   }
+}
 
-  private ws(): void {
-    const b = this.b;
-    while (this.i < this.end && (b[this.i] === 32 || b[this.i] === 9 || b[this.i] === 13)) this.i++;
+function skipBlanks(b: Buffer, i: number, end: number): number {
+  while (i < end) {
+    const c = b[i];
+    if (c !== 32 && c !== 9 && c !== 13) break;
+    i++;
   }
+  return i;
+}
 
-  /** The byte c, then blanks. */
-  private byte(c: number): boolean {
-    if (this.i >= this.end || this.b[this.i] !== c) return false;
-    this.i++;
-    this.ws();
-    return true;
-  }
+/** "key", blanks, colon, blanks → the index after them, or -1. */
+function keyColon(b: Buffer, i: number, end: number, k: Buffer): number {
+  if (end - i < k.length) return -1;
+  for (let j = 0; j < k.length; j++) if (b[i + j] !== k[j]) return -1;
+  i = skipBlanks(b, i + k.length, end);
+  if (i >= end || b[i] !== 58) return -1;
+  return skipBlanks(b, i + 1, end);
+}
 
-  /** "key", blanks, colon, blanks. */
-  private key(k: Buffer): boolean {
-    if (this.end - this.i < k.length) return false;
-    for (let j = 0; j < k.length; j++) if (this.b[this.i + j] !== k[j]) return false;
-    this.i += k.length;
-    this.ws();
-    return this.byte(58);
+let afterInt = 0;
+/** A JSON integer >= 0 of at most 15 digits (no sign, fraction or exponent), or -1; afterInt: past it and its blanks. */
+function readInt(b: Buffer, i: number, end: number): number {
+  const s = i;
+  let v = 0;
+  while (i < end) {
+    const c = b[i];
+    if (c < 48 || c > 57) break;
+    v = v * 10 + (c - 48);
+    i++;
   }
-
-  /** A JSON integer >= 0 of at most 15 digits (no sign, fraction or exponent), then blanks; -1 if not. */
-  private int(): number {
-    const b = this.b;
-    const s = this.i;
-    let v = 0;
-    while (this.i < this.end && b[this.i] >= 48 && b[this.i] <= 57) v = v * 10 + (b[this.i++] - 48);
-    const digits = this.i - s;
-    if (digits === 0 || digits > 15 || (digits > 1 && b[s] === 48)) return -1;
-    if (this.i < this.end && (b[this.i] === 46 || b[this.i] === 101 || b[this.i] === 69)) return -1; // . e E
-    this.ws();
-    return v;
+  const digits = i - s;
+  if (digits === 0 || digits > 15 || (digits > 1 && b[s] === 48)) return -1;
+  if (i < end) {
+    const c = b[i];
+    if (c === 46 || c === 101 || c === 69) return -1; // . e E
   }
+  afterInt = skipBlanks(b, i, end);
+  return v;
 }
