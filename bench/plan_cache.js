@@ -82,7 +82,9 @@ async function main() {
     t0 = Date.now();
     const trace = TraceSpill.read(file, { experts: model.experts, topK: model.topK });
     const read = (Date.now() - t0) / 1e3;
-    console.log(`read + spill ${(bytes / 1e9).toFixed(2)} GB, ${L * N} lines: ${read.toFixed(1)} s (${(bytes / 1e6 / read).toFixed(0)} MB/s)`);
+    const lines = trace.tokens.reduce((a, b) => a + b, 0);
+    console.log(`read + spill ${(bytes / 1e9).toFixed(2)} GB, ${lines} lines (${trace.layers} layers × ${trace.tokens[0]} tokens): ` +
+      `${read.toFixed(1)} s (${(bytes / 1e6 / read).toFixed(0)} MB/s)`);
     const threads = os.availableParallelism();
     const c = replayConcurrency(threads, trace.layers, CAPACITIES.length * POLICIES.length);
     t0 = Date.now();
@@ -98,7 +100,7 @@ async function main() {
     }
     const replay = (Date.now() - t0) / 1e3;
     const cpu = process.cpuUsage(cpu0);
-    console.log(`replay ${L} layers × ${CAPACITIES.length * POLICIES.length} configs: ${replay.toFixed(1)} s wall, ` +
+    console.log(`replay ${trace.layers} layers × ${CAPACITIES.length * POLICIES.length} configs: ${replay.toFixed(1)} s wall, ` +
       `${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU (${threads} threads: ${c.layersAtOnce} layers at once × ${c.threadsPerLayer})`);
     for (const r of plan.rows) console.log(`  capacity ${String(r.capacity).padStart(2)} ${r.policy.padEnd(6)} hit rate ${(100 * r.hitRate).toFixed(2)}%`);
     console.log(`plan-cache total ${(read + replay).toFixed(1)} s, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
