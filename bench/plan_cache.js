@@ -1,34 +1,111 @@
-// Times the native cache replay at DeepSeek-V3's routing shape: 61 layers × 256 experts, k = 8,
-// BENCH_TOKENS tokens (default 1M), decode (T = 1), one capacity per policy. The ids are drawn
-// Zipf(1.0) per layer in memory (no JSONL parsing: that cost is separate, see the README).
-// node bench/plan_cache.js   (needs the built addon: npx node-gyp rebuild)
-const { replayLayer } = require('../dist/interop/cache_replay.js');
-const { sampleRouting, zipfWeights } = require('../dist/cap/routing.js');
+// `moecap plan-cache` end to end at DeepSeek-V3's routing shape: a trace JSONL of BENCH_LAYERS
+// layers (61) × 256 experts, k = 8, BENCH_TOKENS tokens (1M) is written once to a temporary file
+// (token-major, one line per token and layer, Zipf(1.0) over a per-layer permutation of the
+// experts), then read and replayed the way the command does it (TraceSpill.read, planCache) with
+// capacities 8,16,32 and all five policies. Prints the time of each stage and the peak RSS.
+// node bench/plan_cache.js   (needs the built addon and dist/: npx node-gyp rebuild && npx tsc)
+// BENCH_KEEP=FILE keeps (or reuses) the trace file.
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { TraceSpill } = require('../dist/interop/trace_spill.js');
+const { planCache, replayConcurrency } = require('../dist/interop/cache_plan.js');
+const { resolveModel } = require('../dist/interop/model_shape.js');
+
+const L = Number(process.env.BENCH_LAYERS || 61), E = 256, k = 8, N = Number(process.env.BENCH_TOKENS || 1e6);
+const CAPACITIES = [8, 16, 32];
+const POLICIES = ['lru', 'lfu', 'lfru', 'static', 'belady'];
+
+function xorshift(seed) {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13; s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5; s >>>= 0;
+    return s / 4294967296;
+  };
+}
+
+// Per layer: the Zipf(1.0) CDF over a permutation of the experts (hot sets differ by layer).
+function layerSamplers() {
+  const u = xorshift(12345);
+  return Array.from({ length: L }, () => {
+    const perm = Array.from({ length: E }, (_, e) => e);
+    for (let i = E - 1; i > 0; i--) { const j = Math.floor(u() * (i + 1)); [perm[i], perm[j]] = [perm[j], perm[i]]; }
+    const cdf = new Float64Array(E);
+    let acc = 0;
+    for (let e = 0; e < E; e++) cdf[e] = acc += 1 / (e + 1);
+    for (let e = 0; e < E; e++) cdf[e] /= acc;
+    return { perm, cdf };
+  });
+}
+
+function writeTrace(file) {
+  const samplers = layerSamplers();
+  const u = xorshift(777);
+  const fd = fs.openSync(file, 'w');
+  const out = Buffer.allocUnsafe(8 << 20);
+  let n = 0;
+  const put = (s) => { n += out.write(s, n, 'latin1'); };
+  const ids = new Int32Array(k);
+  for (let t = 0; t < N; t++) {
+    for (let l = 0; l < L; l++) {
+      const { perm, cdf } = samplers[l];
+      for (let j = 0; j < k;) {
+        const r = u();
+        let lo = 0, hi = E - 1;
+        while (lo < hi) { const m = (lo + hi) >> 1; if (cdf[m] < r) lo = m + 1; else hi = m; }
+        const e = perm[lo];
+        let dup = false;
+        for (let i = 0; i < j; i++) if (ids[i] === e) dup = true;
+        if (!dup) ids[j++] = e;
+      }
+      put(`{"layer":${l},"token":${t},"experts":[${ids.join(',')}]}\n`);
+      if (n > out.length - 4096) { fs.writeSync(fd, out, 0, n); n = 0; }
+    }
+  }
+  fs.writeSync(fd, out, 0, n);
+  fs.closeSync(fd);
+}
 
 async function main() {
-  const L = Number(process.env.BENCH_LAYERS || 61), E = 256, k = 8, N = Number(process.env.BENCH_TOKENS || 1e6);
-  const cap = Number(process.env.BENCH_CAPACITY || 32);
-  const policies = (process.env.BENCH_POLICIES || 'lru,lfu,lfru,static,belady').split(',');
-  const w = zipfWeights(E, 1.0);
-  const t0 = Date.now();
-  let gen = 0, rss = 0;
-  const totals = Object.fromEntries(policies.map((p) => [p, { hits: 0, misses: 0, ms: 0 }]));
-  for (let l = 0; l < L; l++) {
-    const g0 = Date.now();
-    const ids = sampleRouting(N, k, w, 1000 + l);
-    gen += Date.now() - g0;
-    for (const p of policies) {
-      const s = Date.now();
-      const [r] = await replayLayer({ ids, topK: k, experts: E, tokensPerPass: 1, staticProfilePasses: 1000, configs: [{ capacity: cap, policy: p }] });
-      totals[p].ms += Date.now() - s;
-      totals[p].hits += r.hits;
-      totals[p].misses += r.misses;
-    }
-    rss = Math.max(rss, process.memoryUsage().rss);
+  const keep = process.env.BENCH_KEEP;
+  const file = keep || path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-bench-')), 'trace.jsonl');
+  let t0 = Date.now();
+  if (!(keep && fs.existsSync(keep))) {
+    writeTrace(file);
+    console.log(`write trace: ${((Date.now() - t0) / 1e3).toFixed(1)} s (not part of plan-cache)`);
   }
-  console.log(`${L} layers × ${N} tokens × k=${k}, E=${E}, capacity ${cap}: id generation ${(gen / 1e3).toFixed(1)} s (not replay)`);
-  for (const p of policies)
-    console.log(`${p.padEnd(7)} replay ${(totals[p].ms / 1e3).toFixed(2)} s  hit rate ${((100 * totals[p].hits) / (totals[p].hits + totals[p].misses)).toFixed(2)}%`);
-  console.log(`peak RSS ${(rss / 1e6).toFixed(0)} MB, wall ${((Date.now() - t0) / 1e3).toFixed(1)} s`);
+  const bytes = fs.statSync(file).size;
+  const model = resolveModel(undefined, 'deepseek-v3');
+  try {
+    t0 = Date.now();
+    const trace = TraceSpill.read(file, { experts: model.experts, topK: model.topK });
+    const read = (Date.now() - t0) / 1e3;
+    const lines = trace.tokens.reduce((a, b) => a + b, 0);
+    console.log(`read + spill ${(bytes / 1e9).toFixed(2)} GB, ${lines} lines (${trace.layers} layers × ${trace.tokens[0]} tokens): ` +
+      `${read.toFixed(1)} s (${(bytes / 1e6 / read).toFixed(0)} MB/s)`);
+    const threads = os.availableParallelism();
+    const c = replayConcurrency(threads, trace.layers, CAPACITIES.length * POLICIES.length);
+    t0 = Date.now();
+    const cpu0 = process.cpuUsage();
+    let plan;
+    try {
+      plan = await planCache({
+        trace, model, dtype: 'bf16', capacities: CAPACITIES, policies: POLICIES, tokensPerPass: 1, staticProfilePasses: 100,
+        slowTierBandwidth: null, memoryBandwidth: null, peakFlops: null,
+      });
+    } finally {
+      trace.close();
+    }
+    const replay = (Date.now() - t0) / 1e3;
+    const cpu = process.cpuUsage(cpu0);
+    console.log(`replay ${trace.layers} layers × ${CAPACITIES.length * POLICIES.length} configs: ${replay.toFixed(1)} s wall, ` +
+      `${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU (${threads} threads: ${c.layersAtOnce} layers at once × ${c.threadsPerLayer})`);
+    for (const r of plan.rows) console.log(`  capacity ${String(r.capacity).padStart(2)} ${r.policy.padEnd(6)} hit rate ${(100 * r.hitRate).toFixed(2)}%`);
+    console.log(`plan-cache total ${(read + replay).toFixed(1)} s, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+  } finally {
+    if (!keep) fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  }
 }
 main().catch((e) => { console.error(e); process.exit(1); });

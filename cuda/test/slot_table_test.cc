@@ -1,7 +1,8 @@
 // CPU unit test of the offload slot table (native/core/offload/slot_table.{h,cc}) that the CUDA
 // store drives: eviction order of each policy on a scripted sequence worked out by hand, capacity 1
 // and waves, static pinning, prefetch, and a randomised check of the wave schedule against a model
-// of the device slots. Built and run by test/cuda_host.test.ts with g++; exits non-zero on a failure.
+// of the device slots, and the tree-based victim choice against a scan of every slot
+// (slot_table_reference.h) under the same random operations. Built and run by test/cuda_host.test.ts with g++; exits non-zero on a failure.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +13,7 @@
 
 #include "expect.h"
 #include "offload/slot_table.h"
+#include "slot_table_reference.h"
 
 using moecap::CachePolicy;
 using moecap::SlotTable;
@@ -193,11 +195,171 @@ static void test_random_schedules() {
               passes);
 }
 
+// evict_order_flips against evict_before evaluated pass by pass, on small counts so that exact
+// score ties (decided by recency, then id) are frequent.
+static void test_lfru_flip_times() {
+  std::mt19937 rng(5);
+  int pairs = 0, flipping = 0;
+  for (int i = 0; i < 20000; ++i) {
+    moecap::ExpertUsage a, b;
+    const int64_t pass = 1 + int64_t(rng() % 30);
+    a.uses = int64_t(rng() % 8), b.uses = int64_t(rng() % 8);
+    a.last_pass = a.uses ? 1 + int64_t(rng() % pass) : 0, b.last_pass = b.uses ? 1 + int64_t(rng() % pass) : 0;
+    a.last_tick = a.last_pass * 4 + int64_t(rng() % 4), b.last_tick = b.last_pass * 4 + int64_t(rng() % 4);
+    const int ea = int(rng() % 3), eb = ea + 1;
+    const CachePolicy pol = CachePolicy::LFRU;
+    for (int swap = 0; swap < 2; ++swap) {
+      const moecap::ExpertUsage& x = swap ? b : a;
+      const moecap::ExpertUsage& y = swap ? a : b;
+      const int ex = swap ? eb : ea, ey = swap ? ea : eb;
+      if (!moecap::evict_before(pol, x, ex, y, ey, pass)) continue;
+      ++pairs;
+      const int64_t f = moecap::evict_order_flips(pol, x, ex, y, ey, pass);
+      EXPECT(f > pass, "flip after now");
+      const int64_t until = f == INT64_MAX ? pass + 200 : f;
+      for (int64_t q = pass; q < until && q < pass + 200; ++q)
+        EXPECT(moecap::evict_before(pol, x, ex, y, ey, q), "order holds before the flip at %lld (pass %lld)", (long long)f, (long long)q);
+      if (f != INT64_MAX) {
+        ++flipping;
+        EXPECT(!moecap::evict_before(pol, x, ex, y, ey, f), "order flipped at %lld", (long long)f);
+      }
+    }
+  }
+  std::printf("ok   lfru flip times exact (%d ordered pairs, %d that flip)\n", pairs, flipping);
+}
+
+// The same random operations on SlotTable and on the reference scan: every assign must return the
+// same slot and evict the same expert, for every policy, with needed, loading, protected and static
+// slots excluded, over histories long enough for lfru's scores to reorder as passes go by.
+static void test_victims_match_linear_scan() {
+  std::mt19937 rng(11);
+  int64_t assigns = 0, evictions = 0;
+  int trials = 0;
+  for (int trial = 0; trial < 240; ++trial, ++trials) {
+    const bool big = trial % 6 == 0;
+    const int E = big ? 64 + int(rng() % 257) : 1 + int(rng() % 40);
+    const int slots = 1 + int(rng() % E);
+    const CachePolicy p = CachePolicy(trial % 4);
+    const int stream = 1 + int(rng() % 4);
+    const int passes = big ? 1500 : 200;
+    SlotTable t(E, slots, p, stream);
+    ReferenceSlotTable r(E, slots, p, stream);
+    // Skewed routing whose hot set drifts, so frequencies and ages both matter.
+    std::vector<double> w(static_cast<size_t>(E));
+    int shift = 0;
+    std::vector<int> loading;
+    const auto same_slots = [&](const char* when, int pass) {
+      for (int e = 0; e < E; ++e)
+        EXPECT(t.slot_of(e) == r.slot_of(e), "%s trial %d pass %d (%s): expert %d in slot %d, reference %d", name(p), trial,
+               pass, when, e, t.slot_of(e), r.slot_of(e));
+    };
+    const auto assign_both = [&](int e, bool prefetch, const std::vector<char>* protect, int pass) {
+      int ev = -2, rev = -2;
+      const int s = t.assign(e, prefetch, protect, &ev), rs = r.assign(e, prefetch, protect, &rev);
+      EXPECT(s == rs && ev == rev, "%s trial %d pass %d: assign %d → slot %d evicting %d, reference slot %d evicting %d",
+             name(p), trial, pass, e, s, ev, rs, rev);
+      ++assigns;
+      if (ev >= 0) ++evictions;
+      return s;
+    };
+    for (int pass = 0; pass < passes; ++pass) {
+      if (pass % 97 == 0) shift = int(rng() % E);
+      for (int e = 0; e < E; ++e) w[size_t((e + shift) % E)] = 1.0 / (1 + e);
+      std::discrete_distribution<int> pick(w.begin(), w.end());
+      std::vector<char> in(size_t(E), 0);
+      std::vector<int> needed;
+      const int n = rng() % 9 == 0 ? 0 : 1 + int(rng() % std::min(E, 12));
+      for (int i = 0; i < n; ++i) {
+        const int e = pick(rng);
+        if (!in[size_t(e)]) in[size_t(e)] = 1, needed.push_back(e);
+      }
+      t.begin_pass(needed);
+      r.begin_pass(needed);
+      std::shuffle(needed.begin(), needed.end(), rng);
+      std::vector<int> todo;  // needed and not yet done
+      for (int e : needed) todo.push_back(e);
+      while (!todo.empty()) {
+        const size_t i = rng() % todo.size();
+        const int e = todo[i];
+        if (t.slot_of(e) < 0) {
+          std::vector<char> protect;
+          const bool prot = rng() % 4 == 0;
+          if (prot) {
+            protect.assign(size_t(E), 0);
+            for (int j = 0; j < E; ++j) protect[size_t(j)] = rng() % 3 == 0;
+          }
+          const int s = assign_both(e, false, prot ? &protect : nullptr, pass);
+          if (s < 0) {  // no candidate: finish another expert of the pass, or the loads in flight
+            bool freed = false;
+            for (size_t j = 0; j < todo.size() && !freed; ++j)
+              if (t.slot_of(todo[j]) >= 0) {
+                t.done(todo[j]), r.done(todo[j]);
+                todo.erase(todo.begin() + long(j));
+                freed = true;
+              }
+            if (!freed && !loading.empty()) {
+              for (int ls : loading) t.set_loading(ls, false), r.set_loading(ls, false);
+              loading.clear();
+              freed = true;
+            }
+            if (!freed) {  // only protection was in the way: retry without it
+              EXPECT(prot, "%s trial %d: no slot for %d although nothing blocks", name(p), trial, e);
+            }
+            continue;
+          }
+          if (rng() % 5 == 0) t.set_loading(s, true), r.set_loading(s, true), loading.push_back(s);
+          if (rng() % 40 == 0) {  // a failed load: the slot is empty again
+            t.drop(e), r.drop(e);
+            loading.erase(std::remove(loading.begin(), loading.end(), s), loading.end());
+            continue;
+          }
+        }
+        if (rng() % 3 == 0 && !loading.empty()) {
+          const size_t j = rng() % loading.size();
+          t.set_loading(loading[j], false), r.set_loading(loading[j], false);
+          loading.erase(loading.begin() + long(j));
+        }
+        t.done(e), r.done(e);
+        todo.erase(todo.begin() + long(i));
+      }
+      t.end_pass();
+      r.end_pass();
+      same_slots("after the pass", pass);
+      if (rng() % 6 == 0) {
+        std::vector<int> pred;
+        for (int i = 0; i < 1 + int(rng() % 4); ++i) pred.push_back(pick(rng));
+        EXPECT(t.prefetch(pred) == r.prefetch(pred), "%s trial %d pass %d: same prefetch loads", name(p), trial, pass);
+      }
+      if (rng() % 10 == 0) {  // a load between passes (prefetch=true) with some experts protected
+        const int e = int(rng() % E);
+        if (t.slot_of(e) < 0) {
+          std::vector<char> protect(size_t(E), 0);
+          for (int j = 0; j < E; ++j) protect[size_t(j)] = rng() % 2 == 0;
+          assign_both(e, true, &protect, pass);
+        }
+      }
+      if (p == CachePolicy::Static && (pass == passes / 3 || (big && pass == 2 * passes / 3)))
+        EXPECT(t.pin_static() == r.pin_static(), "%s trial %d: same static pins", name(p), trial);
+      same_slots("between passes", pass);
+    }
+    const auto& a = t.stats();
+    const auto& b = r.stats();
+    EXPECT(a.passes == b.passes && a.hits == b.hits && a.misses == b.misses && a.evictions == b.evictions &&
+               a.loads == b.loads && a.prefetch_issued == b.prefetch_issued && a.prefetch_used == b.prefetch_used &&
+               a.waves == b.waves,
+           "%s trial %d: same counters", name(p), trial);
+  }
+  std::printf("ok   victims identical to a scan of every slot (%d tables, 4 policies, %lld assigns, %lld evictions)\n", trials,
+              (long long)assigns, (long long)evictions);
+}
+
 int main() {
   test_policy_order();
   test_capacity_one();
   test_prefetch();
   test_random_schedules();
+  test_lfru_flip_times();
+  test_victims_match_linear_scan();
   std::printf("all %d checks passed\n", g_checks);
   return 0;
 }

@@ -1,6 +1,7 @@
 // Cache planning from real routing: replay a trace per layer through each (capacity, policy),
 // then turn hits and loads into bytes from the slow tier per token and the time per token they
 // imply with the slow tier's bandwidth and the compute side's memory bandwidth and peak.
+import * as os from 'os';
 import { expertBytes, bytesPerWeight } from '../cap/presets';
 import { flopsPerToken } from '../cap/metrics';
 import { MoecapError } from '../errors';
@@ -22,7 +23,7 @@ export interface CachePlanInputs {
   /** Compute side: memory bandwidth B/s and dense peak FLOP/s for the dtype (null: left out). */
   memoryBandwidth: number | null;
   peakFlops: number | null;
-  /** How many replays run at once (libuv threads). */
+  /** CPU threads for the replays (default: the machine's cores). */
   parallel?: number;
 }
 
@@ -62,6 +63,18 @@ export function resolveCapacity(c: number, experts: number): number {
   return Math.min(c, experts);
 }
 
+/**
+ * How `threads` CPU threads are spread: layers replay at once on libuv's pool (UV_THREADPOOL_SIZE,
+ * 4 by default), each layer's configs on threads of their own. A layer in flight holds its ids,
+ * pass sets and next-use arrays, so memory grows with layersAtOnce, never with the trace's layers.
+ */
+export function replayConcurrency(threads: number, layers: number, configs: number): { layersAtOnce: number; threadsPerLayer: number } {
+  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  const t = Math.max(1, Math.floor(threads));
+  const layersAtOnce = Math.max(1, Math.min(t, pool, layers));
+  return { layersAtOnce, threadsPerLayer: Math.max(1, Math.min(configs, Math.ceil(t / layersAtOnce))) };
+}
+
 export async function planCache(i: CachePlanInputs): Promise<CachePlan> {
   const { trace, model } = i;
   if (trace.maxExpert > model.experts)
@@ -74,13 +87,12 @@ export async function planCache(i: CachePlanInputs): Promise<CachePlan> {
   const perLayerTokens: number[] = [];
   let loadsPerToken = configs.map(() => 0);
   let distinct = 0, passes = 0;
-  const layers = [...Array(trace.layers).keys()];
-  const parallel = Math.max(1, i.parallel ?? 2);
+  const { layersAtOnce, threadsPerLayer } = replayConcurrency(i.parallel ?? os.availableParallelism(), trace.layers, configs.length);
   const runOne = async (l: number) => {
     const ids = trace.layer(l);
     const tokens = ids.length / trace.topK;
     perLayerTokens[l] = tokens;
-    const r = await replayLayer({ ids, topK: trace.topK, experts: model.experts, tokensPerPass: i.tokensPerPass, staticProfilePasses: i.staticProfilePasses, configs });
+    const r = await replayLayer({ ids, topK: trace.topK, experts: model.experts, tokensPerPass: i.tokensPerPass, staticProfilePasses: i.staticProfilePasses, configs, threads: threadsPerLayer });
     r.forEach((c, j) => {
       const t = totals[j];
       t.passes += c.passes; t.hits += c.hits; t.misses += c.misses; t.loads += c.loads; t.evictions += c.evictions;
@@ -90,7 +102,12 @@ export async function planCache(i: CachePlanInputs): Promise<CachePlan> {
     distinct += acc.hits + acc.misses;
     passes += acc.passes;
   };
-  for (let s = 0; s < layers.length; s += parallel) await Promise.all(layers.slice(s, s + parallel).map(runOne));
+  // A queue of layers: each worker takes the next as soon as its replay is done.
+  let nextLayer = 0;
+  const worker = async () => {
+    while (nextLayer < trace.layers) await runOne(nextLayer++);
+  };
+  await Promise.all(Array.from({ length: layersAtOnce }, worker));
   const layerScale = model.moeLayers / trace.layers;
   loadsPerToken = loadsPerToken.map((v) => v * layerScale);
   const se = expertBytes(model, bytesPerWeight(i.dtype));

@@ -24,6 +24,8 @@ export interface ReplayOptions {
   /** Static policy: passes replayed before the hot set is pinned (the profile run). */
   staticProfilePasses?: number;
   configs: Array<{ capacity: number; policy: ReplayPolicy }>;
+  /** Threads the configs share (default 1). */
+  threads?: number;
 }
 
 interface ReplayAddon {

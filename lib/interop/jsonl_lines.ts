@@ -19,42 +19,73 @@ function openOrThrow(file: string, what: string): number {
   }
 }
 
-/** Non-blank lines of `file`, in order. `what` names the file kind in errors ("trace", "vLLM routing file"). */
-export function* jsonlLines(file: string, what: string, maxLineBytes: number): Generator<JsonlLine> {
+/** A block of whole lines: buf[0, end) (each ends in '\n' but maybe the file's last); `line` is the first one's number. */
+export interface JsonlBlock {
+  buf: Buffer;
+  end: number;
+  line: number;
+}
+
+/**
+ * The file in blocks of whole lines, about CHUNK bytes each, all lines (blank ones too) in order.
+ * The buffer is reused: a block is valid until the next one is asked for. A line longer than
+ * `maxLineBytes` ends the blocks before it and throws when it is reached.
+ */
+export function* jsonlBlocks(file: string, what: string, maxLineBytes: number): Generator<JsonlBlock> {
   const fd = openOrThrow(file, what);
   try {
-    const buf = Buffer.allocUnsafe(CHUNK);
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
+    // Grown while an unfinished line needs it, up to a chunk plus the longest line allowed.
+    let buf = Buffer.allocUnsafe(Math.min(2 * CHUNK, CHUNK + maxLineBytes + 1));
+    let have = 0; // bytes of an unfinished line carried to the front
     let lineNo = 1;
     for (;;) {
-      const n = fs.readSync(fd, buf, 0, CHUNK, null);
+      if (buf.length - have < CHUNK && buf.length < CHUNK + maxLineBytes + 1) {
+        const grown = Buffer.allocUnsafe(Math.min(Math.max(2 * buf.length, have + CHUNK), CHUNK + maxLineBytes + 1));
+        buf.copy(grown, 0, 0, have);
+        buf = grown;
+      }
+      const n = fs.readSync(fd, buf, have, buf.length - have, null);
       if (n === 0) break;
-      let start = 0;
-      for (;;) {
-        const nl = buf.indexOf(10, start);
-        if (nl < 0 || nl >= n) break;
-        const part = buf.subarray(start, nl);
-        if (pendingBytes + part.length > maxLineBytes) tooLong(file, what, lineNo, maxLineBytes);
-        const text = (pendingBytes ? Buffer.concat([...pending, part]) : part).toString('utf8');
-        pending = [];
-        pendingBytes = 0;
-        if (text.trim()) yield { line: lineNo, text };
-        lineNo++;
+      const total = have + n;
+      const last = buf.lastIndexOf(10, total - 1);
+      if (last < 0) {
+        if (total > maxLineBytes) tooLong(file, what, lineNo, maxLineBytes);
+        have = total;
+        continue;
+      }
+      // Count the lines, checking each one's length before handing out the block.
+      let start = 0, lines = 0;
+      for (let nl = buf.indexOf(10, 0); nl >= 0 && nl <= last; nl = buf.indexOf(10, start)) {
+        if (nl - start > maxLineBytes) {
+          if (start > 0) yield { buf, end: start, line: lineNo };
+          tooLong(file, what, lineNo + lines, maxLineBytes);
+        }
+        lines++;
         start = nl + 1;
       }
-      if (start < n) {
-        if (pendingBytes + (n - start) > maxLineBytes) tooLong(file, what, lineNo, maxLineBytes);
-        pending.push(Buffer.from(buf.subarray(start, n)));
-        pendingBytes += n - start;
-      }
+      yield { buf, end: last + 1, line: lineNo };
+      lineNo += lines;
+      have = total - (last + 1);
+      if (have > maxLineBytes) tooLong(file, what, lineNo, maxLineBytes);
+      buf.copy(buf, 0, last + 1, total);
     }
-    if (pendingBytes) {
-      const text = Buffer.concat(pending).toString('utf8');
-      if (text.trim()) yield { line: lineNo, text };
-    }
+    if (have) yield { buf, end: have, line: lineNo };
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** Non-blank lines of `file`, in order. `what` names the file kind in errors ("trace", "vLLM routing file"). */
+export function* jsonlLines(file: string, what: string, maxLineBytes: number): Generator<JsonlLine> {
+  for (const b of jsonlBlocks(file, what, maxLineBytes)) {
+    let line = b.line;
+    for (let start = 0; start < b.end; line++) {
+      let nl = b.buf.indexOf(10, start);
+      if (nl < 0 || nl >= b.end) nl = b.end;
+      const text = b.buf.toString('utf8', start, nl);
+      if (text.trim()) yield { line, text };
+      start = nl + 1;
+    }
   }
 }
 

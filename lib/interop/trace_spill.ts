@@ -1,11 +1,11 @@
 // A moecap routing trace (JSONL {"layer", "token", "experts"}, lib/cap/routing.ts) read once and
-// split into one binary file of int32 ids per layer in a temporary folder, so a trace far larger
+// split into one binary file of ids per layer (uint8/uint16 when the experts fit) in a temporary folder, so a trace far larger
 // than memory (61 layers × 1M tokens × k) can be replayed or summarised one layer at a time.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { MoecapError } from '../errors';
-import { corrupt, jsonlLines, parseLine } from './jsonl_lines';
+import { corrupt, jsonlBlocks, parseLine } from './jsonl_lines';
 
 const WHAT = 'trace';
 const MAX_LINE = 64 * 1024;
@@ -27,6 +27,8 @@ export class TraceSpill {
     readonly tokens: number[],
     /** max id + 1 seen. */
     readonly maxExpert: number,
+    /** Bytes per id in the spill files: 1 or 2 when the shape's experts allow it (less to write), else 4. */
+    private readonly idBytes: 1 | 2 | 4,
   ) {}
 
   get layers(): number {
@@ -36,6 +38,9 @@ export class TraceSpill {
   /** Layer l's ids [tokens, topK], in token order. */
   layer(l: number): Int32Array {
     const b = fs.readFileSync(path.join(this.dir, `layer${l}.bin`));
+    const w = this.idBytes;
+    if (w === 1) return Int32Array.from(b);
+    if (w === 2) return Int32Array.from(new Uint16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)));
     if (b.byteOffset % 4 === 0) return new Int32Array(b.buffer, b.byteOffset, b.length / 4);
     return new Int32Array(new Uint8Array(b).buffer);
   }
@@ -58,50 +63,78 @@ export class TraceSpill {
     let k = shape.topK ?? 0;
     const E = shape.experts;
     const fds: number[] = [];
-    const bufs: Int32Array[] = [];
+    const idBytes = E !== undefined && E <= 256 ? 1 : E !== undefined && E <= 65536 ? 2 : 4;
+    const IdArray = idBytes === 1 ? Uint8Array : idBytes === 2 ? Uint16Array : Int32Array;
+    const bufs: Array<Uint8Array | Uint16Array | Int32Array> = [];
     const fill: number[] = [];
     const lastToken: number[] = [];
     const tokens: number[] = [];
     let maxExpert = 0;
     const flush = (l: number) => {
       if (fill[l] === 0) return;
-      fs.writeSync(fds[l], new Uint8Array(bufs[l].buffer, 0, fill[l] * 4));
+      fs.writeSync(fds[l], new Uint8Array(bufs[l].buffer, 0, fill[l] * idBytes));
       fill[l] = 0;
     };
+    // One routing line's values, checked in the order of the messages: layer and token, then
+    // (`ex` holding n values) the ids.
+    const head = (line: number, l: unknown, t: unknown) => {
+      if (!Number.isInteger(l) || (l as number) < 0 || (l as number) > 4095) throw corrupt(file, WHAT, line, 'layer', `must be an integer in [0, 4096), got ${JSON.stringify(l)}`);
+      if (!Number.isInteger(t) || (t as number) < 0) throw corrupt(file, WHAT, line, 'token', `must be an integer >= 0, got ${JSON.stringify(t)}`);
+    };
+    const record = (line: number, l: unknown, t: unknown, ex: ArrayLike<unknown>, n: number) => {
+      const bad = (field: string, msg: string) => corrupt(file, WHAT, line, field, msg);  // only called on a failure
+      if (k === 0) k = n;
+      if (n !== k || k === 0) throw bad('experts', `has ${n} ids, expected k = ${k || '>= 1'} (k must be the same on every line)`);
+      for (let j = 0; j < n; j++) {
+        const e = ex[j] as number;
+        if (!Number.isInteger(e) || e < 0 || (E !== undefined && e >= E)) throw bad('experts', `expert id ${JSON.stringify(e)} out of range [0, ${E ?? '∞'})`);
+      }
+      if (!distinct(ex as ArrayLike<number>, n)) throw bad('experts', 'expert ids of a token must be distinct');
+      const L = l as number;
+      while (fds.length <= L) {
+        fds.push(fs.openSync(path.join(dir, `layer${fds.length}.bin`), 'w'));
+        bufs.push(new IdArray(FLUSH_IDS * k));
+        fill.push(0);
+        lastToken.push(-1);
+        tokens.push(0);
+      }
+      if ((t as number) <= lastToken[L])
+        throw bad('token', `token ${t} of layer ${L} comes after token ${lastToken[L]} (tokens of a layer must be in increasing order)`);
+      lastToken[L] = t as number;
+      const b = bufs[L];
+      for (let j = 0; j < k; j++) {
+        const e = ex[j] as number;
+        b[fill[L]++] = e;
+        if (e + 1 > maxExpert) maxExpert = e + 1;
+      }
+      tokens[L]++;
+      if (fill[L] === b.length) flush(L);
+    };
+    const scan = new CanonicalScan();
     try {
-      for (const ln of jsonlLines(file, WHAT, MAX_LINE)) {
-        const o = parseLine(file, WHAT, ln) as Record<string, unknown>;
-        const bad = (field: string, msg: string) => corrupt(file, WHAT, ln.line, field, msg);
-        if (o === null || typeof o !== 'object' || Array.isArray(o)) throw bad('(line)', 'expected an object {layer, token, experts}');
-        const l = o.layer, t = o.token, ex = o.experts;
-        if (!Number.isInteger(l) || (l as number) < 0 || (l as number) > 4095) throw bad('layer', `must be an integer in [0, 4096), got ${JSON.stringify(l)}`);
-        if (!Number.isInteger(t) || (t as number) < 0) throw bad('token', `must be an integer >= 0, got ${JSON.stringify(t)}`);
-        if (!Array.isArray(ex)) throw bad('experts', `must be an array of expert ids, got ${JSON.stringify(ex)}`);
-        if (k === 0) k = ex.length;
-        if (ex.length !== k || k === 0) throw bad('experts', `has ${ex.length} ids, expected k = ${k || '>= 1'} (k must be the same on every line)`);
-        for (const e of ex)
-          if (!Number.isInteger(e) || e < 0 || (E !== undefined && e >= E))
-            throw bad('experts', `expert id ${JSON.stringify(e)} out of range [0, ${E ?? '∞'})`);
-        if (new Set(ex).size !== k) throw bad('experts', 'expert ids of a token must be distinct');
-        const L = l as number;
-        while (fds.length <= L) {
-          fds.push(fs.openSync(path.join(dir, `layer${fds.length}.bin`), 'w'));
-          bufs.push(new Int32Array(FLUSH_IDS * k));
-          fill.push(0);
-          lastToken.push(-1);
-          tokens.push(0);
+      for (const blk of jsonlBlocks(file, WHAT, MAX_LINE)) {
+        let line = blk.line;
+        for (let start = 0; start < blk.end; line++) {
+          let nl = blk.buf.indexOf(10, start);
+          if (nl < 0 || nl >= blk.end) nl = blk.end;
+          const n = scan.line(blk.buf, start, nl);
+          if (n >= 0) {
+            head(line, scan.layer, scan.token);
+            record(line, scan.layer, scan.token, scan.ids, n);
+          } else if (n === NOT_CANONICAL) {
+            // Anything else goes through JSON.parse, so its errors are the same as ever.
+            const text = blk.buf.toString('utf8', start, nl);
+            if (text.trim()) {
+              const o = parseLine(file, WHAT, { line, text }) as Record<string, unknown>;
+              if (o === null || typeof o !== 'object' || Array.isArray(o)) throw corrupt(file, WHAT, line, '(line)', 'expected an object {layer, token, experts}');
+              head(line, o.layer, o.token);
+              const ex = o.experts;
+              if (!Array.isArray(ex)) throw corrupt(file, WHAT, line, 'experts', `must be an array of expert ids, got ${JSON.stringify(ex)}`);
+              record(line, o.layer, o.token, ex, ex.length);
+            }
+          }
+          start = nl + 1;
         }
-        if ((t as number) <= lastToken[L])
-          throw bad('token', `token ${t} of layer ${L} comes after token ${lastToken[L]} (tokens of a layer must be in increasing order)`);
-        lastToken[L] = t as number;
-        const b = bufs[L];
-        for (let j = 0; j < k; j++) {
-          const e = ex[j] as number;
-          b[fill[L]++] = e;
-          if (e + 1 > maxExpert) maxExpert = e + 1;
-        }
-        tokens[L]++;
-        if (fill[L] === b.length) flush(L);
       }
       for (let l = 0; l < fds.length; l++) flush(l);
     } finally {
@@ -110,6 +143,109 @@ export class TraceSpill {
     if (tokens.length === 0) throw new MoecapError('ERR_CORRUPT_FILE', `trace '${file}' has no routing lines`);
     const missing = tokens.findIndex((n) => n === 0);
     if (missing >= 0) throw new MoecapError('ERR_CORRUPT_FILE', `trace '${file}': layer ${missing} has no tokens (layers must be 0..${tokens.length - 1})`);
-    return new TraceSpill(file, dir, k, tokens, maxExpert);
+    return new TraceSpill(file, dir, k, tokens, maxExpert, idBytes);
   }
+}
+
+function distinct(ex: ArrayLike<number>, n: number): boolean {
+  if (n > 32) return new Set(Array.from({ length: n }, (_, j) => ex[j])).size === n;
+  for (let a = 1; a < n; a++) for (let b = 0; b < a; b++) if (ex[a] === ex[b]) return false;
+  return true;
+}
+
+const BLANK = -2;
+const NOT_CANONICAL = -1;
+const MAX_IDS = 1024;
+const KEY_LAYER = Buffer.from('"layer"');
+const KEY_TOKEN = Buffer.from('"token"');
+const KEY_EXPERTS = Buffer.from('"experts"');
+
+/**
+ * The trace line as our writers print it, {"layer":L,"token":T,"experts":[e1,...]} (keys in that
+ * order, ASCII blanks allowed, plain non-negative integers), read from the bytes without
+ * JSON.parse. line() → the number of ids (in `ids`), BLANK, or NOT_CANONICAL for anything else
+ * (then the caller parses the line as JSON and checks it the general way). Plain functions over
+ * locals: this runs once per byte of a multi-GB trace.
+ */
+class CanonicalScan {
+  layer = 0;
+  token = 0;
+  readonly ids = new Float64Array(MAX_IDS);
+
+  line(b: Buffer, start: number, end: number): number {
+    let i = skipBlanks(b, start, end);
+    if (i === end) return BLANK;
+    if (b[i] !== 123) return NOT_CANONICAL; // {
+    i = keyColon(b, skipBlanks(b, i + 1, end), end, KEY_LAYER);
+    if (i < 0) return NOT_CANONICAL;
+    const l = readInt(b, i, end);
+    i = afterInt;
+    if (l < 0 || b[i] !== 44) return NOT_CANONICAL; // ,
+    i = keyColon(b, skipBlanks(b, i + 1, end), end, KEY_TOKEN);
+    if (i < 0) return NOT_CANONICAL;
+    const t = readInt(b, i, end);
+    i = afterInt;
+    if (t < 0 || b[i] !== 44) return NOT_CANONICAL;
+    i = keyColon(b, skipBlanks(b, i + 1, end), end, KEY_EXPERTS);
+    if (i < 0 || b[i] !== 91) return NOT_CANONICAL; // [
+    i = skipBlanks(b, i + 1, end);
+    let n = 0;
+    if (b[i] === 93) i++; // ]
+    else {
+      for (;;) {
+        const e = readInt(b, i, end);
+        i = afterInt;
+        if (e < 0 || n === MAX_IDS || i >= end) return NOT_CANONICAL;
+        this.ids[n++] = e;
+        const c = b[i++];
+        if (c === 93) break;
+        if (c !== 44) return NOT_CANONICAL;
+        i = skipBlanks(b, i, end);
+      }
+    }
+    i = skipBlanks(b, i, end);
+    if (i >= end || b[i] !== 125 || skipBlanks(b, i + 1, end) !== end) return NOT_CANONICAL; // }
+    this.layer = l;
+    this.token = t;
+    return n;
+  }
+}
+
+function skipBlanks(b: Buffer, i: number, end: number): number {
+  while (i < end) {
+    const c = b[i];
+    if (c !== 32 && c !== 9 && c !== 13) break;
+    i++;
+  }
+  return i;
+}
+
+/** "key", blanks, colon, blanks → the index after them, or -1. */
+function keyColon(b: Buffer, i: number, end: number, k: Buffer): number {
+  if (end - i < k.length) return -1;
+  for (let j = 0; j < k.length; j++) if (b[i + j] !== k[j]) return -1;
+  i = skipBlanks(b, i + k.length, end);
+  if (i >= end || b[i] !== 58) return -1;
+  return skipBlanks(b, i + 1, end);
+}
+
+let afterInt = 0;
+/** A JSON integer >= 0 of at most 15 digits (no sign, fraction or exponent), or -1; afterInt: past it and its blanks. */
+function readInt(b: Buffer, i: number, end: number): number {
+  const s = i;
+  let v = 0;
+  while (i < end) {
+    const c = b[i];
+    if (c < 48 || c > 57) break;
+    v = v * 10 + (c - 48);
+    i++;
+  }
+  const digits = i - s;
+  if (digits === 0 || digits > 15 || (digits > 1 && b[s] === 48)) return -1;
+  if (i < end) {
+    const c = b[i];
+    if (c === 46 || c === 101 || c === 69) return -1; // . e E
+  }
+  afterInt = skipBlanks(b, i, end);
+  return v;
 }

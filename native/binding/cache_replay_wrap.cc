@@ -11,10 +11,11 @@ namespace {
 
 class ReplayWorker : public PromiseWorker {
  public:
-  ReplayWorker(Napi::Env env, std::vector<int32_t> ids, moecap::ReplayLayer layer, std::vector<moecap::ReplayConfig> configs)
-      : PromiseWorker(env), ids_(std::move(ids)), layer_(layer), configs_(std::move(configs)) {}
+  ReplayWorker(Napi::Env env, std::vector<int32_t> ids, moecap::ReplayLayer layer, std::vector<moecap::ReplayConfig> configs,
+               int threads)
+      : PromiseWorker(env), ids_(std::move(ids)), layer_(layer), configs_(std::move(configs)), threads_(threads) {}
   void Run() override {
-    out_ = moecap::replay_layer(ids_.data(), int64_t(ids_.size() / size_t(layer_.top_k)), layer_, configs_);
+    out_ = moecap::replay_layer(ids_.data(), int64_t(ids_.size() / size_t(layer_.top_k)), layer_, configs_, threads_);
     std::vector<int32_t>().swap(ids_);
   }
   Napi::Value Result(Napi::Env env) override {
@@ -36,6 +37,7 @@ class ReplayWorker : public PromiseWorker {
   moecap::ReplayLayer layer_;
   std::vector<moecap::ReplayConfig> configs_;
   std::vector<moecap::ReplayCounts> out_;
+  int threads_;
 };
 
 int int_option(Napi::Env env, const Napi::Object& o, const char* key, int lo, int def, bool required) {
@@ -53,7 +55,7 @@ int int_option(Napi::Env env, const Napi::Object& o, const char* key, int lo, in
 
 }  // namespace
 
-// { ids: Int32Array [tokens * topK], topK, experts, tokensPerPass?, staticProfilePasses?,
+// { ids: Int32Array [tokens * topK], topK, experts, tokensPerPass?, staticProfilePasses?, threads?,
 //   configs: [{ capacity, policy: 'lru'|'lfu'|'lfru'|'static'|'belady' }] }
 Napi::Value ReplayCache(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -64,6 +66,7 @@ Napi::Value ReplayCache(const Napi::CallbackInfo& info) {
   layer.top_k = int_option(env, o, "topK", 1, 0, true);
   layer.tokens_per_pass = int_option(env, o, "tokensPerPass", 1, 1, false);
   layer.static_profile_passes = int_option(env, o, "staticProfilePasses", 0, 0, false);
+  const int threads = int_option(env, o, "threads", 1, 1, false);
   Napi::Value idsv = o.Get("ids");
   if (!idsv.IsTypedArray() || idsv.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
     throw Napi::TypeError::New(env, "ids must be an Int32Array");
@@ -87,7 +90,7 @@ Napi::Value ReplayCache(const Napi::CallbackInfo& info) {
     configs.push_back(rc);
   }
   std::vector<int32_t> copy(ids.Data(), ids.Data() + ids.ElementLength());
-  auto* w = new ReplayWorker(env, std::move(copy), layer, std::move(configs));
+  auto* w = new ReplayWorker(env, std::move(copy), layer, std::move(configs), threads);
   w->Queue();
   return w->Promise();
 }

@@ -232,3 +232,77 @@ describe('large and hostile files with bounded memory', () => {
     expect(grown).toBeLessThan(size); // bounded: less than the file itself
   }, 120000);
 });
+
+describe('trace reading: the byte scanner of canonical lines and JSON.parse agree', () => {
+  const read = (body: string): { layers: number[][]; k: number } | string => {
+    const f = path.join(dir, 'scan.jsonl');
+    fs.writeFileSync(f, body);
+    try {
+      const tr = TraceSpill.read(f, { experts: 16 });
+      try {
+        return { layers: Array.from({ length: tr.layers }, (_, l) => Array.from(tr.layer(l))), k: tr.topK };
+      } finally { tr.close(); }
+    } catch (e) {
+      expect(e).toMatchObject({ code: 'ERR_CORRUPT_FILE' });
+      return String((e as Error).message);
+    }
+  };
+  // The same line as our writer prints it and reshaped so that only JSON.parse reads it.
+  const canonical = (l: unknown, t: unknown, ex: unknown[]) => `{"layer":${l},"token":${t},"experts":[${ex.join(',')}]}`;
+  const reshaped = (l: unknown, t: unknown, ex: unknown[]) => `{"experts": [${ex.join(', ')}], "token": ${t}, "layer": ${l}, "x": null}`;
+
+  test('random traces give the same ids either way, blank lines, CRLF and spaces included', () => {
+    const u = rng(9);
+    for (let trial = 0; trial < 20; trial++) {
+      const L = 1 + Math.floor(u() * 4), N = 1 + Math.floor(u() * 30), k = 1 + Math.floor(u() * 4);
+      const recs: Array<[number, number, number[]]> = [];
+      for (let t = 0; t < N; t++) for (let l = 0; l < L; l++) {
+        const s = new Set<number>();
+        while (s.size < k) s.add(Math.floor(u() * 16));
+        recs.push([l, t * 3 + 1, [...s]]);
+      }
+      const mixed = recs.map(([l, t, ex], i) => {
+        const c = canonical(l, t, ex);
+        switch (i % 5) {
+          case 0: return c;
+          case 1: return reshaped(l, t, ex);
+          case 2: return c.replace(/:/g, ' : ').replace(/,/g, ' ,\t') + '\r';
+          case 3: return `${c}\n   \n`;
+          default: return `  ${c}  `;
+        }
+      });
+      const a = read(recs.map(([l, t, ex]) => canonical(l, t, ex)).join('\n') + '\n');
+      const b = read(recs.map(([l, t, ex]) => reshaped(l, t, ex)).join('\n'));
+      const c = read(mixed.join('\n') + '\n');
+      expect(typeof a).toBe('object');
+      expect(b).toEqual(a);
+      expect(c).toEqual(a);
+    }
+  });
+
+  test('bad values: the same message from the scanner as from JSON.parse, naming line and field', () => {
+    const cases: Array<[unknown, unknown, unknown[], RegExp]> = [
+      [5000, 0, [0, 1], /line 2 field 'layer': must be an integer in \[0, 4096\), got 5000/],
+      [0, 0, [0, 1], /line 2 field 'token': token 0 of layer 0 comes after token 7/],
+      [0, 9, [0, 1, 2], /line 2 field 'experts': has 3 ids, expected k = 2/],
+      [0, 9, [0, 16], /line 2 field 'experts': expert id 16 out of range \[0, 16\)/],
+      [0, 9, [3, 3], /line 2 field 'experts': expert ids of a token must be distinct/],
+      [0, 9, [], /line 2 field 'experts': has 0 ids, expected k = 2/],
+      [0, 9, [1.5, 2], /line 2 field 'experts': expert id 1.5 out of range/],
+      [1.5, 9, [1, 2], /line 2 field 'layer': must be an integer in \[0, 4096\), got 1.5/],
+      [0, -1, [1, 2], /line 2 field 'token': must be an integer >= 0, got -1/],
+    ];
+    const first = canonical(0, 7, [4, 5]);
+    for (const [l, t, ex, re] of cases) {
+      const a = read(`${first}\n${canonical(l, t, ex)}\n`);
+      const b = read(`${first}\n${reshaped(l, t, ex)}\n`);
+      expect(a).toMatch(re);
+      expect(b).toBe(a);
+    }
+    // Not JSON at all (a leading zero, a cut line): the parse error with the line number.
+    expect(read(`${first}\n{"layer":0,"token":08,"experts":[1,2]}\n`)).toMatch(/line 2: not valid JSON/);
+    expect(read(`${first}\n\n{"layer":0,"token":9,"experts":[1,`)).toMatch(/line 3: not valid JSON/);
+    // Exponents are JSON integers too: read through JSON.parse, accepted.
+    expect(read(`${first}\n{"layer":0,"token":1e1,"experts":[1,2E0]}\n`)).toEqual({ layers: [[4, 5, 1, 2]], k: 2 });
+  });
+});

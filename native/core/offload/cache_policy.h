@@ -39,6 +39,22 @@ inline bool evict_before(CachePolicy p, const ExpertUsage& a, int ea, const Expe
   return ea < eb;
 }
 
+// Given evict_before(p, a, ea, b, eb, pass): the first pass after `pass` at which it is false, or
+// INT64_MAX when it stays true while both keys are unchanged. Only lfru's order moves with the pass:
+// d(P) = b.uses*(1+P-a.last) - a.uses*(1+P-b.last) is linear in P, so it changes sign at most once,
+// and only when a has more uses than b.
+inline int64_t evict_order_flips(CachePolicy p, const ExpertUsage& a, int ea, const ExpertUsage& b, int eb, int64_t pass) {
+  constexpr int64_t never = INT64_MAX;
+  if (p != CachePolicy::LFRU || b.uses >= a.uses) return never;
+  const int64_t D = a.uses - b.uses;  // d(P) = B - D*P
+  const int64_t B = b.uses * (1 - a.last_pass) - a.uses * (1 - b.last_pass);
+  const auto floor_div = [](int64_t x, int64_t y) { return x / y - ((x % y != 0) && ((x < 0) != (y < 0))); };
+  const bool tie_to_a = a.last_tick != b.last_tick ? a.last_tick < b.last_tick : ea < eb;
+  // a stays first while d > 0, and at d == 0 when the tie goes to a.
+  const int64_t at = tie_to_a ? floor_div(B, D) + 1 : -floor_div(-B, D);
+  return std::max(at, pass + 1);
+}
+
 // Static policy: the `n` most used experts so far (the profile run; ties to the lower id, never an
 // unused one), marked in `is_static` [E] and returned ascending. Shared by the CPU cache and the
 // CUDA slot table.

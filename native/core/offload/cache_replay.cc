@@ -1,9 +1,11 @@
 #include "offload/cache_replay.h"
 
 #include <algorithm>
-#include <limits>
-#include <set>
+#include <atomic>
+#include <cstdint>
+#include <exception>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "error.h"
@@ -72,25 +74,36 @@ ReplayCounts replay_policy(const PassSets& p, const ReplayLayer& layer, int capa
   return r;
 }
 
-ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capacity) {
-  check_layer(layer);
-  if (capacity < 1) throw_range("capacity must be >= 1, got " + std::to_string(capacity));
+// next[j]: the pass that next needs the expert of entry j of the pass sets; never again: past the
+// end, distinct per expert (P + 1 + id), so the farthest of those goes first.
+static std::vector<int32_t> next_uses(const PassSets& p, int experts) {
   const int64_t P = p.passes();
-  const size_t n = p.experts.size();
-  // next[j]: the pass that next needs the expert of entry j (never again: past the end, by id).
-  std::vector<int64_t> next(n);
-  std::vector<int64_t> upcoming(size_t(layer.experts));
-  for (int e = 0; e < layer.experts; ++e) upcoming[size_t(e)] = P + 1 + e;
+  if (P + 1 + experts > INT32_MAX) throw_range("too many passes for one layer: " + std::to_string(P));
+  std::vector<int32_t> next(p.experts.size());
+  std::vector<int32_t> upcoming(static_cast<size_t>(experts));
+  for (int e = 0; e < experts; ++e) upcoming[size_t(e)] = int32_t(P + 1 + e);
   for (int64_t i = P - 1; i >= 0; --i)
     for (int64_t j = p.offsets[size_t(i)]; j < p.offsets[size_t(i + 1)]; ++j) {
       const int e = p.experts[size_t(j)];
       next[size_t(j)] = upcoming[size_t(e)];
-      upcoming[size_t(e)] = i;
+      upcoming[size_t(e)] = int32_t(i);
     }
-  // Resident set ordered by next use; after each pass keep the `capacity` needed soonest. Keeping
-  // any subset of (resident ∪ needed) is at least as free as an online cache, so this bounds them.
-  std::set<std::pair<int64_t, int>> resident;
-  std::vector<int64_t> key(size_t(layer.experts), -1);  // -1: not resident
+  return next;
+}
+
+ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capacity) {
+  check_layer(layer);
+  if (capacity < 1) throw_range("capacity must be >= 1, got " + std::to_string(capacity));
+  const int64_t P = p.passes();
+  const std::vector<int32_t> next = next_uses(p, layer.experts);
+  // The resident experts in a max-heap of (next use, id); an entry whose key is no longer the
+  // expert's is stale and skipped when it surfaces. After each pass the `capacity` needed soonest
+  // stay. Keeping any subset of (resident ∪ needed) is at least as free as an online cache, so
+  // this bounds them.
+  using Entry = std::pair<int32_t, int32_t>;
+  std::vector<Entry> heap;
+  std::vector<int32_t> key(size_t(layer.experts), -1);  // -1: not resident
+  int64_t resident = 0;
   ReplayCounts r;
   for (int64_t i = 0; i < P; ++i) {
     ++r.passes;
@@ -98,31 +111,57 @@ ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capa
       const int e = p.experts[size_t(j)];
       if (key[size_t(e)] >= 0) {
         ++r.hits;
-        resident.erase({key[size_t(e)], e});
       } else {
         ++r.misses;
         ++r.loads;
+        ++resident;
       }
       key[size_t(e)] = next[size_t(j)];
-      resident.insert({key[size_t(e)], e});
+      heap.emplace_back(next[size_t(j)], e);
+      std::push_heap(heap.begin(), heap.end());
     }
-    while ((int64_t)resident.size() > capacity) {
-      auto last = std::prev(resident.end());
-      key[size_t(last->second)] = -1;
-      resident.erase(last);
+    while (resident > capacity) {
+      std::pop_heap(heap.begin(), heap.end());
+      const Entry top = heap.back();
+      heap.pop_back();
+      if (key[size_t(top.second)] != top.first) continue;  // stale
+      key[size_t(top.second)] = -1;
+      --resident;
       ++r.evictions;
+    }
+    if (heap.size() > size_t(4 * (resident + 16))) {  // drop the stale entries
+      heap.erase(std::remove_if(heap.begin(), heap.end(), [&](const Entry& x) { return key[size_t(x.second)] != x.first; }),
+                 heap.end());
+      std::make_heap(heap.begin(), heap.end());
     }
   }
   return r;
 }
 
 std::vector<ReplayCounts> replay_layer(const int32_t* ids, int64_t tokens, const ReplayLayer& layer,
-                                       const std::vector<ReplayConfig>& configs) {
+                                       const std::vector<ReplayConfig>& configs, int threads) {
   const PassSets p = build_pass_sets(ids, tokens, layer);
-  std::vector<ReplayCounts> out;
-  out.reserve(configs.size());
-  for (const ReplayConfig& c : configs)
-    out.push_back(c.belady ? replay_belady(p, layer, c.capacity) : replay_policy(p, layer, c.capacity, c.policy));
+  std::vector<ReplayCounts> out(configs.size());
+  std::vector<std::exception_ptr> errors(configs.size());
+  // The configs share the pass sets and nothing else: each thread takes the next one.
+  std::atomic<size_t> next{0};
+  const auto work = [&] {
+    for (size_t c; (c = next.fetch_add(1)) < configs.size();) {
+      try {
+        const ReplayConfig& cfg = configs[c];
+        out[c] = cfg.belady ? replay_belady(p, layer, cfg.capacity) : replay_policy(p, layer, cfg.capacity, cfg.policy);
+      } catch (...) {
+        errors[c] = std::current_exception();
+      }
+    }
+  };
+  const size_t n = std::min(configs.size(), size_t(std::max(1, threads)));
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < n; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
   return out;
 }
 

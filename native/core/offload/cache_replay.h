@@ -1,7 +1,7 @@
 // Replays a routing trace through the expert cache's bookkeeping without loading or computing
 // anything: per pass, the distinct experts of T consecutive tokens go through SlotTable (the same
 // eviction order, waves and static pins as the engines' caches), or through Belády's optimal
-// choice (keep the experts needed soonest), which bounds every online policy from above.
+// choice (keep the experts needed soonest; a max-heap of next uses, O(log slots) per access), which bounds every online policy from above.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -44,8 +44,9 @@ PassSets build_pass_sets(const int32_t* ids, int64_t tokens, const ReplayLayer& 
 ReplayCounts replay_policy(const PassSets& p, const ReplayLayer& layer, int capacity, CachePolicy policy);
 ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capacity);
 
-// Every config over the same passes, in order.
+// Every config over the same passes (built once), results in the order of `configs`; the configs
+// run on up to `threads` threads (the caller's included).
 std::vector<ReplayCounts> replay_layer(const int32_t* ids, int64_t tokens, const ReplayLayer& layer,
-                                       const std::vector<ReplayConfig>& configs);
+                                       const std::vector<ReplayConfig>& configs, int threads = 1);
 
 }  // namespace moecap

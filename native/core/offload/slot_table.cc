@@ -1,6 +1,7 @@
 #include "offload/slot_table.h"
 
 #include <algorithm>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -15,13 +16,53 @@ SlotTable::SlotTable(int experts, int slots, CachePolicy policy, int stream_slot
   slot_of_.assign(size_t(experts), -1);
   usage_.resize(size_t(experts));
   static_.assign(size_t(experts), 0);
+  masked_.assign(slots_.size(), 0);
+  tree_.reset(int(slots_.size()));
+  for (int i = int(slots_.size()) - 1; i >= 0; --i) free_.push_back(i);
+  std::make_heap(free_.begin(), free_.end(), std::greater<int>());
+}
+
+bool SlotTable::candidate(int s) const {
+  const Slot& c = slots_[size_t(s)];
+  return c.expert >= 0 && !c.loading && !static_[size_t(c.expert)] && !masked_[size_t(s)];
+}
+
+void SlotTable::refresh(int s, bool rekey) {
+  const bool want = candidate(s);
+  if (want == tree_.present(s) && !(want && rekey)) return;
+  tree_.set(s, want, Order{this});
+}
+
+// The policy's earliest candidate that is not needed and not protected: those are taken out of
+// the tree while the call looks further.
+int SlotTable::victim(const std::vector<char>* protect) {
+  std::vector<int> masked;
+  int v;
+  for (;;) {
+    v = tree_.min(Order{this});
+    if (v < 0 || (!slots_[size_t(v)].needed && !(protect && (*protect)[size_t(slots_[size_t(v)].expert)]))) break;
+    masked_[size_t(v)] = 1;
+    refresh(v);
+    masked.push_back(v);
+  }
+  for (int s : masked) {
+    masked_[size_t(s)] = 0;
+    refresh(s);
+  }
+  return v;
+}
+
+void SlotTable::set_loading(int s, bool loading) {
+  slots_[size_t(s)].loading = loading;
+  refresh(s);
 }
 
 void SlotTable::begin_pass(const std::vector<int>& needed) {
   in_pass_ = true;
   ++pass_;
   ++stats_.passes;
-  for (auto& s : slots_) s.needed = false, s.fills = 0;
+  for (int s : touched_) slots_[size_t(s)].needed = false, slots_[size_t(s)].fills = 0;
+  touched_.clear();
   for (int e : needed) {
     note_use(usage_[size_t(e)], ++tick_, pass_);
     const int s = slot_of_[size_t(e)];
@@ -29,10 +70,12 @@ void SlotTable::begin_pass(const std::vector<int>& needed) {
       ++stats_.misses;
       continue;
     }
+    refresh(s, /*rekey=*/true);
     Slot& slot = slots_[size_t(s)];
     ++stats_.hits;
     slot.needed = true;
     slot.fills = 1;
+    touch(s);
     if (slot.prefetched) {
       ++stats_.prefetch_used;
       slot.prefetched = false;
@@ -43,16 +86,12 @@ void SlotTable::begin_pass(const std::vector<int>& needed) {
 int SlotTable::assign(int e, bool prefetch, const std::vector<char>* protect, int* evicted) {
   if (evicted) *evicted = -1;
   int best = -1;
-  for (size_t s = 0; s < slots_.size() && best < 0; ++s)
-    if (slots_[s].expert < 0) best = int(s);
-  if (best < 0) {
-    for (size_t s = 0; s < slots_.size(); ++s) {
-      const Slot& c = slots_[s];
-      if (c.needed || c.loading || static_[size_t(c.expert)] || (protect && (*protect)[size_t(c.expert)])) continue;
-      if (best < 0 || evict_before(policy_, usage_[size_t(c.expert)], c.expert, usage_[size_t(slots_[best].expert)],
-                                   slots_[best].expert, pass_))
-        best = int(s);
-    }
+  if (!free_.empty()) {
+    std::pop_heap(free_.begin(), free_.end(), std::greater<int>());
+    best = free_.back();
+    free_.pop_back();
+  } else {
+    best = victim(protect);
     if (best < 0) return -1;
     Slot& v = slots_[size_t(best)];
     if (evicted) *evicted = v.expert;
@@ -65,6 +104,8 @@ int SlotTable::assign(int e, bool prefetch, const std::vector<char>* protect, in
   s.prefetched = prefetch;
   if (!prefetch && in_pass_) ++s.fills;
   slot_of_[size_t(e)] = best;
+  if (!prefetch) touch(best);
+  refresh(best, /*rekey=*/true);
   ++stats_.loads;
   if (prefetch) ++stats_.prefetch_issued;
   return best;
@@ -75,6 +116,9 @@ void SlotTable::drop(int e) {
   if (s < 0) return;
   slots_[size_t(s)] = Slot();
   slot_of_[size_t(e)] = -1;
+  refresh(s);
+  free_.push_back(s);
+  std::push_heap(free_.begin(), free_.end(), std::greater<int>());
 }
 
 void SlotTable::done(int e) {
@@ -84,11 +128,13 @@ void SlotTable::done(int e) {
 
 void SlotTable::end_pass() {
   int waves = 0;
-  for (auto& s : slots_) {
+  for (int i : touched_) {
+    Slot& s = slots_[size_t(i)];
     waves = std::max(waves, s.fills);
     s.needed = false;
     s.fills = 0;
   }
+  touched_.clear();
   stats_.waves += waves;
   in_pass_ = false;
 }
@@ -107,7 +153,11 @@ std::vector<std::pair<int, int>> SlotTable::prefetch(const std::vector<int>& exp
   return loads;
 }
 
-std::vector<int> SlotTable::pin_static() { return choose_static(usage_, std::max(0, slots() - stream_slots_), static_); }
+std::vector<int> SlotTable::pin_static() {
+  std::vector<int> pinned = choose_static(usage_, std::max(0, slots() - stream_slots_), static_);
+  for (int s = 0; s < slots(); ++s) refresh(s);
+  return pinned;
+}
 
 std::vector<int> SlotTable::resident() const {
   std::vector<int> r;

@@ -4,7 +4,8 @@
 // with it, so there is one victim selection: the CPU ExpertCache (offload/expert_cache.cc, reads
 // from a file) and the CUDA store (cuda/offload.cu, device copies). It has no I/O and no CUDA in
 // it, so the eviction order and the wave schedule are unit-tested on the CPU
-// (cuda/test/slot_table_test.cc).
+// (cuda/test/slot_table_test.cc). The victim comes from a tournament tree over the candidate slots
+// (victim_tree.h) and a pass touches only the slots it uses, so a miss costs O(log slots).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -12,6 +13,7 @@
 
 #include "offload/cache_policy.h"
 #include "offload/offload_config.h"
+#include "offload/victim_tree.h"
 
 namespace moecap {
 
@@ -58,7 +60,7 @@ class SlotTable {
   void end_pass();
   // A slot whose load is still in flight is never a victim (a cache that loads asynchronously marks
   // it from the start of the read to its end; drop() clears it too).
-  void set_loading(int s, bool loading) { slots_[size_t(s)].loading = loading; }
+  void set_loading(int s, bool loading);
 
   // Loads for a future pass, in the order given, into slots nobody is using; at most slots() of
   // them, never evicting one of `experts` → the (expert, slot) pairs to load.
@@ -77,16 +79,45 @@ class SlotTable {
     bool loading = false;     // a load in flight (set_loading)
     int fills = 0;            // needed experts that went through this slot in the current pass
   };
+  // The order evict_before gives at the current pass, between the experts of two slots.
+  struct Order {
+    const SlotTable* t;
+    int64_t now() const { return t->pass_; }
+    bool before(int a, int b) const;
+    int64_t flips(int w, int l) const;
+  };
+  bool candidate(int s) const;
+  // Puts slot s in the victim tree or takes it out as its flags say; `rekey`: its key changed.
+  void refresh(int s, bool rekey = false);
+  int victim(const std::vector<char>* protect);
+  // Slots whose needed/fills the current pass may have set (cleared by begin_pass and end_pass).
+  void touch(int s) { touched_.push_back(s); }
+
   const CachePolicy policy_;
   const int stream_slots_;
   std::vector<Slot> slots_;
   std::vector<int> slot_of_;
   std::vector<ExpertUsage> usage_;
   std::vector<char> static_;
+  VictimTree tree_;
+  std::vector<int> free_;      // empty slots, a min-heap (the lowest index is taken first)
+  std::vector<int> touched_;
+  std::vector<char> masked_;   // [slots] protected during one victim() call
   int64_t tick_ = 0, pass_ = 0;
   bool in_pass_ = false;
   SlotStats stats_;
 };
+
+inline bool SlotTable::Order::before(int a, int b) const {
+  const int ea = t->slots_[size_t(a)].expert, eb = t->slots_[size_t(b)].expert;
+  return evict_before(t->policy_, t->usage_[size_t(ea)], ea, t->usage_[size_t(eb)], eb, t->pass_);
+}
+
+inline int64_t SlotTable::Order::flips(int w, int l) const {
+  if (t->policy_ != CachePolicy::LFRU) return VictimTree::kNever;
+  const int ew = t->slots_[size_t(w)].expert, el = t->slots_[size_t(l)].expert;
+  return evict_order_flips(t->policy_, t->usage_[size_t(ew)], ew, t->usage_[size_t(el)], el, t->pass_);
+}
 
 // One pass in waves: begin_pass, then the resident experts first and the misses after them (each
 // group in the order of `needed`). Loads are started as far ahead as free or reusable slots allow
