@@ -6,7 +6,6 @@ import * as path from 'path';
 
 const ROOT = path.join(__dirname, '..');
 // The binary lib/ loads: build/Release, else the prebuild for this platform.
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const addon: string = (require('node-gyp-build') as { path(dir: string): string }).path(ROOT);
 
 test('correctness.js passes on the host addon', () => {

@@ -96,7 +96,7 @@ describe('offload: multi-layer model', () => {
     const l0 = await native.createLayer({ ...SHAPE, weights: { seed: 11 } });
     const l1 = await native.createLayer({ ...SHAPE, weights: { seed: 12 } });
     const x = tokens(4, SHAPE.hidden, 77);
-    const h1 = x.map((v, i) => v);
+    const h1 = x.slice();
     const y0 = (await l0.forward(x)).output;
     for (let i = 0; i < h1.length; i++) h1[i] += y0[i];
     const y1 = (await l1.forward(h1)).output;
