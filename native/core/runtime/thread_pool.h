@@ -80,10 +80,8 @@ class ThreadPool {
   uint64_t generation_ = 0;
   // Mirror of generation_ read without the lock: workers spin on it for a short while after a
   // parallel_for before sleeping, because a forward pass is several parallel_for calls in a row
-  // and a condition-variable wake-up costs tens of microseconds (a decode pass is ~1 ms). Longer
-  // spins (to bridge the ~70 µs between decode passes from JavaScript) were measured: 0–4 %
-  // faster decode but 10–30 % slower offload passes that read on the caller, as a spinning
-  // worker slows the other vCPU of this 2-vCPU VM; not worth it.
+  // and a condition-variable wake-up costs tens of microseconds (a decode pass is ~1 ms). The spin
+  // stays short: a spinning worker slows offload passes that read on the caller (bench/kernel-notes.md).
   std::atomic<uint64_t> published_{0};
   bool stop_ = false;
   std::vector<int> cpus_;  // CPU of thread i when pinned, else empty
