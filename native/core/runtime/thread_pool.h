@@ -63,7 +63,7 @@ class ThreadPool {
   friend class PassLock;
   // Wakes sleeping workers to spin for a while: called as a pass starts, so their wake-up
   // (tens of µs on this VM) overlaps the caller's routing instead of delaying the first
-  // parallel_for. Decode passes from JavaScript come ~70 µs apart, longer than the spin.
+  // parallel_for. Decode passes from JavaScript come further apart than the spin lasts.
   void poke();
   void worker_loop(int index);
   void run_tasks(int thread_index);
