@@ -1,7 +1,7 @@
 // CPU unit test of the offload slot table (native/core/offload/slot_table.{h,cc}) that the CUDA
 // store drives: eviction order of each policy on a scripted sequence worked out by hand, capacity 1
 // and waves, static pinning, prefetch, and a randomised check of the wave schedule against a model
-// of the device slots. Built and run by test/cuda_host.test.ts with g++; exits non-zero on a failure.
+// of the device slots. Built and run by test/cuda/cuda_host.test.ts with g++; exits non-zero on a failure.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>

@@ -6,13 +6,13 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { native, scriptedOptions, tempDir, SCRIPT } from './offload/helpers';
-import { xxhash64 } from './offload/xxhash64';
+import { native, scriptedOptions, tempDir, SCRIPT } from './helpers';
+import { xxhash64 } from './xxhash64';
 
 const HEADER = 88, ENTRY = 24, E = SCRIPT.experts;
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const opts = (p: string) => scriptedOptions(1, { capacity: 2, path: p });
-const loader = path.resolve(__dirname, '../dist/native/loader.js');
+const loader = path.resolve(__dirname, '../../dist/native/loader.js');
 
 // Creates a layer in a child process (a hang there is killed, not inherited by jest) and returns
 // what it printed.

@@ -1,8 +1,8 @@
 // Counters are measured or say why not: never a silent zero.
 import { execFileSync } from 'child_process';
 import * as path from 'path';
-import { Counters, createMoeLayer } from '../lib';
-import { gaussian } from './helpers';
+import { Counters, createMoeLayer } from '../../lib';
+import { gaussian } from '../helpers';
 
 test('every reading has a value and a source, or a reason and no value', async () => {
   const layer = await createMoeLayer({ hidden: 256, intermediate: 256, experts: 8, topK: 2, weights: { seed: 1 } });
@@ -38,7 +38,7 @@ test('stop without start is an error', () => {
 });
 
 test('moecap counters lists availability with reasons', () => {
-  const out = execFileSync(process.execPath, [path.join(__dirname, '..', 'bin', 'moecap.js'), 'counters'], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, [path.join(__dirname, '..', '..', 'bin', 'moecap.js'), 'counters'], { encoding: 'utf8' });
   expect(out).toMatch(/^cycles\s+(available|unavailable)/m);
   expect(out).toMatch(/^energy\S*\s+(available|unavailable)/m);
   expect(out).toMatch(/^gpu\s+(available|unavailable)/m);

@@ -1,7 +1,7 @@
 // Router and routing-plan cases with exact expectations.
-import { createMoeLayer, type MoeLayerOptions } from '../lib';
-import { refRoute, type RefConfig } from './reference/moe_reference';
-import { gaussian, makeWeights } from './helpers';
+import { createMoeLayer, type MoeLayerOptions } from '../../lib';
+import { refRoute, type RefConfig } from '../reference/moe_reference';
+import { gaussian, makeWeights } from '../helpers';
 
 async function layerFor(c: RefConfig, router?: Float32Array) {
   const w = makeWeights(c, 3);

@@ -1,6 +1,6 @@
 // Eviction order of each policy and hit/miss counts on scripted routing sequences (see
 // scriptedOptions: a token with a large value at hidden index e is routed to expert e).
-import { native, sameBits, scriptedOptions, scriptedTokens } from './offload/helpers';
+import { native, sameBits, scriptedOptions, scriptedTokens } from './helpers';
 
 // Runs one pass per step (each step: the experts of one token, top-1), returns resident sets and
 // per-pass hit/miss counts.

@@ -1,6 +1,6 @@
 // The offload API through lib/: createMoeLayer({ offload }) and createMoeModel.
-import { createMoeLayer, createMoeModel } from '../lib';
-import { sameBits, tokens } from './offload/helpers';
+import { createMoeLayer, createMoeModel } from '../../lib';
+import { sameBits, tokens } from './helpers';
 
 const SHAPE = { hidden: 40, intermediate: 24, experts: 8, topK: 2, threads: 2, weights: { seed: 5 } };
 
@@ -45,7 +45,7 @@ test('createMoeModel: residual stack, offload with prediction, per-layer stats',
 
 test('moecap run --offload 0.25 reports hit rate and slow-tier bandwidth, same fidelity', () => {
   const { execFileSync, spawnSync } = require('child_process');
-  const BIN = require('path').join(__dirname, '..', 'bin', 'moecap.js');
+  const BIN = require('path').join(__dirname, '..', '..', 'bin', 'moecap.js');
   const small = ['--hidden', '64', '--intermediate', '32', '--experts', '8', '--top-k', '2', '--tokens', '1,5', '--repeats', '3'];
   const out: string = execFileSync(process.execPath, [BIN, 'layer', ...small, '--offload', '0.25', '--offload-policy', 'lfu', '--cold'], { encoding: 'utf8' });
   expect(out).toMatch(/offload: 2 of 8 experts resident, policy lfu, cold page cache/);

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-const BIN = path.join(__dirname, '..', 'bin', 'moecap.js');
+const BIN = path.join(__dirname, '..', '..', 'bin', 'moecap.js');
 const small = ['--repeats', '2', '--read-bytes', String(64 << 20), '--file-bytes', String(16 << 20)];
 
 test('calibrate measures, saves, reuses; a CAP run then reports S-MBU/S-MFU from it', () => {

@@ -1,7 +1,7 @@
 // fidelity() (the public one) and the CAP runner's layerFidelity share one implementation of the
 // error measures; the cosine of a zero vector is defined once: both zero → 1, one zero → 0.
-import { fidelity, vectorErrors } from '../lib/fidelity';
-import { layerFidelity } from '../lib/cap/accuracy';
+import { fidelity, vectorErrors } from '../../lib/fidelity';
+import { layerFidelity } from '../../lib/cap/accuracy';
 
 function rand(n: number, seed: number): number[] {
   let s = seed >>> 0;

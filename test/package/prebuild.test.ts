@@ -5,9 +5,9 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { loadAddon } from '../lib/native/loader';
+import { loadAddon } from '../../lib/native/loader';
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const prebuildDir = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`);
 
 test('a prebuilt binary exists (npm run prebuild)', () => {

@@ -1,7 +1,7 @@
 // The fp32 engine against the plain fp64 reference, for every ISA this CPU supports.
-import { createMoeLayer, systemInfo, type MoeLayerOptions } from '../lib';
-import { refForward, refForwardDense, refRoute, type RefConfig } from './reference/moe_reference';
-import { bitwiseEqual, gaussian, makeWeights, relL2 } from './helpers';
+import { createMoeLayer, systemInfo, type MoeLayerOptions } from '../../lib';
+import { refForward, refForwardDense, refRoute, type RefConfig } from '../reference/moe_reference';
+import { bitwiseEqual, gaussian, makeWeights, relL2 } from '../helpers';
 
 const ISAS = systemInfo().supportedIsas as ('avx512' | 'avx2' | 'generic')[];
 

@@ -1,12 +1,12 @@
 // The package as users load it: `require('moecap')` and `import ... from 'moecap'` resolved through
 // package.json (exports, main, types) from a folder whose node_modules/moecap links to this
-// repository, and the public types checked by compiling test/types/public_api.ts against dist/.
+// repository, and the public types checked by compiling test/package/types/public_api.ts against dist/.
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const NAMES = ['createMoeLayer', 'createMoeModel', 'MoeLayer', 'MoeModel', 'systemInfo', 'backendInfo', 'fidelity', 'run', 'calibrate',
   'writeReport', 'PRESETS', 'VERSION', 'MoecapError', 'MoecapTypeError', 'MoecapRangeError', 'UsageError', 'PlanError', 'ReportInputError', 'ERROR_CODES'];
 let dir: string;

@@ -1,6 +1,6 @@
 // Offloaded experts give bitwise the all-resident output: every dtype, policy, capacity 1..E,
 // with and without prefetch, single layers, concurrent passes, and multi-layer models.
-import { DTYPES, POLICIES, native, sameBits, tokens } from './offload/helpers';
+import { DTYPES, POLICIES, native, sameBits, tokens } from './helpers';
 
 const SHAPE = { hidden: 67, intermediate: 45, experts: 6, topK: 2, threads: 2, weights: { seed: 11 } };
 const INPUTS = [5, 1, 16, 3].map((T, i) => ({ T, x: tokens(T, SHAPE.hidden, 100 + i) }));

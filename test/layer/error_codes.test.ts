@@ -1,8 +1,8 @@
 // Native errors carry the stable code of lib/errors.ts besides their class (TypeError, RangeError,
 // Error): the core gives every error a code and the binding maps both in one place.
-import { backendInfo } from '../lib/backend';
-import { createMoeLayer } from '../lib';
-import { makeWeights } from './helpers';
+import { backendInfo } from '../../lib/backend';
+import { createMoeLayer } from '../../lib';
+import { makeWeights } from '../helpers';
 
 const cfg = { hidden: 16, intermediate: 8, experts: 4, topK: 2, scoring: 'softmax' as const, renormalize: true };
 // Errors come from the main realm, jest's globals from a vm context: compare by name and code (the

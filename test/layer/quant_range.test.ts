@@ -2,8 +2,8 @@
 // maximum the fp16 scale can express: outside that range the layer is refused at load with a
 // RangeError naming the expert, the matrix row and the block, never built with garbage levels
 // (scale 0: every weight zero; scale inf: non-finite outputs). f32/bf16 hold the same weights.
-import { createMoeLayer, type DType } from '../lib';
-import { gaussian, makeWeights, relL2 } from './helpers';
+import { createMoeLayer, type DType } from '../../lib';
+import { gaussian, makeWeights, relL2 } from '../helpers';
 
 const named = (name: string) => expect.objectContaining({ name });
 const cfg = { hidden: 72, intermediate: 40, experts: 4, topK: 2, scoring: 'softmax' as const, renormalize: true };

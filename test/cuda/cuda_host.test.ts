@@ -6,10 +6,10 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { createMoeLayer } from '../lib/moe_layer';
-import { loadAddon } from '../lib/native/loader';
+import { createMoeLayer } from '../../lib/moe_layer';
+import { loadAddon } from '../../lib/native/loader';
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const CORE = path.join(ROOT, 'native', 'core');
 const BUILD = path.join(ROOT, 'build-cuda');
 const LIB = path.join(BUILD, 'libmoecap_cuda.so');

@@ -2,7 +2,7 @@
 import { execFileSync, spawnSync } from 'child_process';
 import * as path from 'path';
 
-const BIN = path.join(__dirname, '..', 'bin', 'moecap.js');
+const BIN = path.join(__dirname, '..', '..', 'bin', 'moecap.js');
 const small = ['--hidden', '64', '--intermediate', '32', '--experts', '8', '--top-k', '2', '--tokens', '1,5', '--repeats', '3'];
 
 test('moecap layer prints the table with measured figures and the fp64 error', () => {

@@ -3,8 +3,8 @@
 // panels and partial quantisation blocks. Also: a token alone equals the same token inside a
 // batch bit for bit (the kernels accumulate every element in one fixed order whatever the tile
 // shape), and repeated passes are bitwise identical.
-import { createMoeLayer, systemInfo, type DType, type Isa } from '../lib';
-import { bitwiseEqual, gaussian, makeWeights, relL2 } from './helpers';
+import { createMoeLayer, systemInfo, type DType, type Isa } from '../../lib';
+import { bitwiseEqual, gaussian, makeWeights, relL2 } from '../helpers';
 
 const ISAS = systemInfo().supportedIsas as Isa[];
 const DTYPES: DType[] = ['f32', 'bf16', 'int8', 'int4'];

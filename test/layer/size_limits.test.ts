@@ -1,7 +1,7 @@
 // Shapes whose byte counts pass 2^31 (or 2^64): sizes are computed in checked 64-bit arithmetic
 // (native/core/runtime/checked_size.h), so the layer is refused with a RangeError that says what
 // does not fit, never sized from a wrapped int (undefined behaviour, caught by scripts/sanitize.sh).
-import { createMoeLayer, type DType } from '../lib';
+import { createMoeLayer, type DType } from '../../lib';
 
 const named = (name: string) => expect.objectContaining({ name });
 const BIG = 2 ** 31 - 1;

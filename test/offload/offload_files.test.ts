@@ -4,8 +4,8 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { native, sameBits, scriptedOptions, scriptedTokens, tempDir, tokens, SCRIPT } from './offload/helpers';
-import { xxhash64 } from './offload/xxhash64';
+import { native, sameBits, scriptedOptions, scriptedTokens, tempDir, tokens, SCRIPT } from './helpers';
+import { xxhash64 } from './xxhash64';
 
 const HEADER = 88, ENTRY = 24, E = SCRIPT.experts;
 const entryOffset = (buf: Buffer, e: number) => Number(buf.readBigUInt64LE(HEADER + ENTRY * e));
@@ -99,7 +99,7 @@ describe('offload: weights file', () => {
   test('a failed write (file size limit, as on a full disk) leaves no file and no temp file', async () => {
     const sub = fs.mkdtempSync(path.join(dir, 'full-'));
     const p = path.join(sub, 'experts.bin');
-    const loader = path.resolve(__dirname, '../dist/native/loader.js');
+    const loader = path.resolve(__dirname, '../../dist/native/loader.js');
     const helpers = `const m = require(${JSON.stringify(loader)}).loadAddon();
       const o = { hidden: 64, intermediate: 64, experts: 8, topK: 2, weights: { seed: 5 }, offload: { capacity: 2, path: ${JSON.stringify(p)} } };
       m.createLayer(o).then(() => console.log('CREATED'), (e) => console.log('REJECTED ' + e.message));`;

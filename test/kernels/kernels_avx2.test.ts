@@ -10,8 +10,8 @@
 //     kernels compute the same integer block dots and round the same fp32 operations in the same
 //     order (a bf16 × bf16 product is exact, so FMA rounds as the portable mul + add does).
 // Skipped where the CPU has no AVX2/FMA/F16C.
-import { createMoeLayer, systemInfo, type DType } from '../lib';
-import { bitwiseEqual, gaussian, makeWeights, relL2 } from './helpers';
+import { createMoeLayer, systemInfo, type DType } from '../../lib';
+import { bitwiseEqual, gaussian, makeWeights, relL2 } from '../helpers';
 
 const HAS_AVX2 = (systemInfo().supportedIsas as string[]).includes('avx2');
 const DTYPES: DType[] = ['f32', 'bf16', 'int8', 'int4'];

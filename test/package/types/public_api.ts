@@ -1,4 +1,4 @@
-// Compiled with `tsc --noEmit` by test/package.test.ts against the published declarations
+// Compiled with `tsc --noEmit` by test/package/package.test.ts against the published declarations
 // (dist/index.d.ts through the package name): the public API with correct types, and wrong uses
 // that must not compile (each `@ts-expect-error` fails the compile if the line below it is accepted).
 import {

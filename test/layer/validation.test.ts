@@ -1,8 +1,8 @@
 // Bad input: a TypeError or RangeError that names the argument, never a crash.
 import { execFileSync } from 'child_process';
 import * as path from 'path';
-import { createMoeLayer, type MoeLayerOptions } from '../lib';
-import { gaussian, makeWeights } from './helpers';
+import { createMoeLayer, type MoeLayerOptions } from '../../lib';
+import { gaussian, makeWeights } from '../helpers';
 
 // Native errors come from the main realm, jest's globals from a vm context: compare by name.
 const named = (name: string) => expect.objectContaining({ name });
@@ -46,7 +46,7 @@ describe('createMoeLayer rejects', () => {
   // The addon reads MOECAP_ISA from the process environment, which jest's process.env copy never
   // reaches: the layer is created in a Node process started with the variable set.
   test('an invalid MOECAP_ISA', () => {
-    const script = `require(${JSON.stringify(path.join(__dirname, '..', 'dist'))}).createMoeLayer(${JSON.stringify({ ...cfg, weights: { seed: 1 } })})
+    const script = `require(${JSON.stringify(path.join(__dirname, '..', '..', 'dist'))}).createMoeLayer(${JSON.stringify({ ...cfg, weights: { seed: 1 } })})
       .then(() => process.stdout.write('created'), (e) => process.stdout.write(e.name + ': ' + e.message));`;
     const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, MOECAP_ISA: 'sse9' }, encoding: 'utf8' });
     expect(out).toMatch(/MOECAP_ISA must be one of/);

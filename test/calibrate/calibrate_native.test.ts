@@ -1,6 +1,6 @@
 // The addon's calibrate(): the machine's ceilings (native/core/calibrate), as the bench and the CAP runner use
 // them. Only the shape and sanity of the figures are asserted — they are measurements.
-import { loadAddon, systemInfo } from '../lib';
+import { loadAddon, systemInfo } from '../../lib';
 
 const addon = loadAddon();
 const ISAS = systemInfo().supportedIsas as ('avx512' | 'avx2' | 'generic')[];
