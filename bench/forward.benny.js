@@ -12,7 +12,7 @@ function loadEngine() {
   try {
     const lib = require(path.join(root, 'dist'));
     return (o) => lib.createMoeLayer(o);
-  } catch (e) {
+  } catch {
     const addon = require(path.join(root, 'build', 'Release', 'moecap.node'));
     return (o) => addon.createLayer(o);
   }

@@ -137,7 +137,7 @@ async function measure(label, opts, T, passes, warm, profile) {
   console.log(`# moecap offload bench — ${new Date().toISOString()}`);
   console.log(`shape: ${LAYERS} layers × OLMoE (H ${SHAPE.hidden}, F ${SHAPE.intermediate}, E ${E}, top-${SHAPE.topK}), dtype ${dtype}, ` +
     `isa ${info.bestIsa}, ${info.hardwareThreads} threads; files ${prefix}.<layer>`);
-  let t0 = Date.now();
+  const t0 = Date.now();
   const probeOptions = { ...SHAPE, layers: LAYERS, offload: { capacity: 1, path: prefix, coldCache: true } };
   let probe;
   try {

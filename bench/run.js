@@ -28,7 +28,7 @@ function loadEngine() {
   try {
     const lib = require(path.join(root, 'dist'));
     return { createLayer: (o) => lib.createMoeLayer(o), addon: lib.loadAddon() };
-  } catch (e) {
+  } catch {
     const addon = require(path.join(root, 'build', 'Release', 'moecap.node'));
     return { createLayer: (o) => addon.createLayer(o), addon };
   }

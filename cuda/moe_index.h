@@ -1,5 +1,5 @@
 // Index arithmetic shared by the CUDA kernels and their host code (and unit-tested on the CPU by
-// test/cuda_host.test.ts through cuda/test/host_index_test.cc): padded per-expert segments, the
+// test/cuda/cuda_host.test.ts through cuda/test/host_index_test.cc): padded per-expert segments, the
 // tile → segment lookup of the grouped GEMM, expert capacity; the GPU weight layout lives on the
 // core side (backend/gpu_weight_layout.h), which the CPU loader reads too.
 // Plain integer code only, so it compiles with g++ as well as nvcc.

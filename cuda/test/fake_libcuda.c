@@ -1,4 +1,4 @@
-/* A stand-in for libcuda.so.1 for the loader tests (test/cuda_host.test.ts): compiled with
+/* A stand-in for libcuda.so.1 for the loader tests (test/cuda/cuda_host.test.ts): compiled with
  * -DFAKE_VERSION=… -DFAKE_DEVICES=… and named by MOECAP_CUDA_DRIVER, so every reason the loader
  * can give is reachable on a machine without a GPU. Never used outside the tests. */
 int cuInit(unsigned flags) {

@@ -1,5 +1,5 @@
 // CPU unit test of the host/device index arithmetic (cuda/moe_index.h) and the GPU weight packing
-// (cuda/weight_pack.cc) against the CPU core. Built and run by test/cuda_host.test.ts with g++;
+// (cuda/weight_pack.cc) against the CPU core. Built and run by test/cuda/cuda_host.test.ts with g++;
 // prints one line per check and exits non-zero on the first failure.
 #include <cstdio>
 #include <cstdlib>

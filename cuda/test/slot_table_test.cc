@@ -2,7 +2,7 @@
 // store drives: eviction order of each policy on a scripted sequence worked out by hand, capacity 1
 // and waves, static pinning, prefetch, and a randomised check of the wave schedule against a model
 // of the device slots, and the tree-based victim choice against a scan of every slot
-// (slot_table_reference.h) under the same random operations. Built and run by test/cuda_host.test.ts with g++; exits non-zero on a failure.
+// (slot_table_reference.h) under the same random operations. Built and run by test/cuda/cuda_host.test.ts with g++; exits non-zero on a failure.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>

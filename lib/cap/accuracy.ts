@@ -1,4 +1,4 @@
-// Layer fidelity against the fp64 reference (shared/REFERENCE.md "Accuracy"): relative L2, max abs
+// Layer fidelity against the fp64 reference (test/reference/moe_reference.ts): relative L2, max abs
 // error, cosine, routing agreement, drop rate. Arithmetic on results only.
 import { routingAgreement, vectorErrors } from '../fidelity';
 

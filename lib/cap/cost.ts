@@ -1,4 +1,4 @@
-// Cost per million tokens (shared/REFERENCE.md "Cost model"):
+// Cost per million tokens:
 //   cost = (hardware price / (amortisation hours · utilisation) + power W · $/kWh / 1000)
 //          × seconds per 1M tokens / 3600
 // Utilisation spreads the purchase over the hours the hardware is busy (1 = always busy).

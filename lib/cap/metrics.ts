@@ -1,4 +1,4 @@
-// Sparsity-aware metrics of MoE-CAP §4 (shared/REFERENCE.md): distinct experts, S-MBU, S-MFU,
+// Sparsity-aware metrics of the MoE-CAP paper (§4): distinct experts, S-MBU, S-MFU,
 // latency figures and percentiles. Pure arithmetic on measured inputs; nothing here measures.
 import { MoecapRangeError } from '../errors';
 

@@ -1,5 +1,5 @@
 // Model presets: the MoE layer shape and router semantics of public MoE models
-// (shared/REFERENCE.md "Model shapes", taken from each model's public config.json), plus a tiny
+// (taken from each model's public config.json), plus a tiny
 // preset for tests. One preset describes ONE MoE layer; `moeLayers` says how many the model has.
 import { MoecapRangeError, PlanError } from '../errors';
 import type { Scoring } from '../moe_layer';

@@ -4,6 +4,7 @@
 //   detailed_results_<ds>_<ts>.jsonl one forward pass per line: forward_mode, expert_activation (mean distinct
 //                                    experts per layer), batch_size, seq_lens_sum, ttft (prefill) | tpot (decode) seconds
 //   cap_metrics_<ds>_<ts>.json       older flat file: prefill_smbu, prefill_smfu, decoding_smbu, decoding_smfu, …, gpu_type "<n>x<name>"
+/* eslint-disable @typescript-eslint/no-explicit-any -- MoE-CAP files are external JSON of loose shape, read field by field */
 import * as fs from 'fs';
 import * as path from 'path';
 import { MoecapError } from '../errors';

@@ -36,10 +36,11 @@ export function loadAddon(root: string = PACKAGE_ROOT): NativeAddon {
   if (cached && root === PACKAGE_ROOT) return cached;
   let addon: NativeAddon;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- node-gyp-build ships no type declarations
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
     // MOECAP_ADDON_PATH: an addon built elsewhere (scripts/sanitize.sh's sanitized build).
     const override = process.env.MOECAP_ADDON_PATH;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a .node file at a path known only at run time
     addon = (override ? require(path.resolve(override)) : nodeGypBuild(root)) as NativeAddon;
   } catch (err) {
     const tried = candidatePaths(root)

@@ -1,4 +1,4 @@
-// Shape and behaviour of one MoE layer (see shared/REFERENCE.md for the formulas).
+// Shape and behaviour of one MoE layer (the README's *API* section lists the options).
 #pragma once
 #include <cstdint>
 #include <string>

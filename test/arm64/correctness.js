@@ -121,7 +121,7 @@ function refForward(c, w, x, routing) {
   return out;
 }
 
-// Relative L2 bounds pooled over the tokens of one shape (those of test/kernels_dtypes.test.ts).
+// Relative L2 bounds pooled over the tokens of one shape (those of test/kernels/kernels_dtypes.test.ts).
 const BOUND = { f32: 7e-7, bf16: 9e-3, int8: 2e-2, int4: 1.5e-1 };
 const DTYPES = ['f32', 'bf16', 'int8', 'int4'];
 const TOKENS = [1, 5, 33];

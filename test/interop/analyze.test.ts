@@ -58,7 +58,7 @@ describe('moecap analyze', () => {
     const text = out.join('');
     expect(text).toMatch(/prefill \(1 passes/);
     expect(text).toMatch(/decode \(2 passes/);
-    expect(text).toMatch(/S-MFU  theirs [\d.]+%  ours [\d.]+%  ×[\d.]+  reason: k = 8/);
+    expect(text).toMatch(/S-MFU {2}theirs [\d.]+% {2}ours [\d.]+% {2}×[\d.]+ {2}reason: k = 8/);
     expect(text).toMatch(/their qwen3 path/);
     expect(text).toMatch(/measured by MoE-CAP on sglang/);
   });

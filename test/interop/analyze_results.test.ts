@@ -135,7 +135,7 @@ describe('analyze --out: results.json that moecap report draws', () => {
     expect(dec.counters.available).toBe(false);
     expect(r.taskAccuracy[0]).toMatchObject({ task: 'gsm8k', accuracy: 0.93 });
     expect(r.cap.phases.decode.points).toHaveLength(1);
-    expect(text.join('')).toMatch(/cost   theirs \$\d+/);
+    expect(text.join('')).toMatch(/cost {3}theirs \$\d+/);
     const { file } = await writeReport(out);
     const html = fs.readFileSync(file, 'utf8');
     expect(html).toContain(`${ds}-prefill`);

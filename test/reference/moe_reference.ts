@@ -1,5 +1,5 @@
 // A plain fp64 MoE layer, written for clarity, not speed: the yardstick every engine result is
-// compared with (shared/REFERENCE.md, "The MoE layer").
+// compared with.
 export interface RefConfig {
   hidden: number;
   intermediate: number;

@@ -1,7 +1,7 @@
 // Byte layout of an int8/int4 weight panel (32 output lanes; see weights/packed_matrix.h): block b
 // of 32 inputs holds its values, then the 32 fp16 scales of those values, so a panel is one
-// sequential stream. (With all scales after all blocks, the scales were a second, slow stream
-// per panel: the decode kernels ran ~20 % below the read bandwidth.) Plain constants only, so
+// sequential stream (scales stored apart would be a second, slower stream per panel; see
+// bench/kernel-notes.md). Plain constants only, so
 // the ISA translation units may include it (see linear_job.h).
 #pragma once
 #include <stddef.h>

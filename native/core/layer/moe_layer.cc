@@ -307,7 +307,7 @@ void MoeLayer::plan_expert_rows(const float* x, int T, const ForwardResult& out)
   const int Hp = round_up(H, 32);
   const size_t hab = activation_row_bytes(dt, fp), habs = shared_ ? activation_row_bytes(dt, fps) : 0;
   // Grow-only work buffers: re-allocating them every pass costs a page fault (and zeroing) per
-  // page touched, ~10% of a prefill pass.
+  // page touched, a noticeable share of a prefill pass.
   ws_.h.reserve((size_t(kept) * fp + size_t(ns) * fps) * 4);
   ws_.h_act.reserve(size_t(kept) * hab + size_t(ns) * habs);
   ws_.out.reserve(size_t(rows) * Hp * 4);

@@ -70,7 +70,7 @@ class ThreadPool {
   friend class PassLock;
   // Wakes sleeping workers to spin for a while: called as a pass starts, so their wake-up
   // (tens of µs on this VM) overlaps the caller's routing instead of delaying the first
-  // parallel_for. Decode passes from JavaScript come ~70 µs apart, longer than the spin.
+  // parallel_for. Decode passes from JavaScript come further apart than the spin lasts.
   void poke();
   void worker_loop(int index);
   void run_tasks(int thread_index);
@@ -87,10 +87,8 @@ class ThreadPool {
   uint64_t generation_ = 0;
   // Mirror of generation_ read without the lock: workers spin on it for a short while after a
   // parallel_for before sleeping, because a forward pass is several parallel_for calls in a row
-  // and a condition-variable wake-up costs tens of microseconds (a decode pass is ~1 ms). Longer
-  // spins (to bridge the ~70 µs between decode passes from JavaScript) were measured: 0–4 %
-  // faster decode but 10–30 % slower offload passes that read on the caller, as a spinning
-  // worker slows the other vCPU of this 2-vCPU VM; not worth it.
+  // and a condition-variable wake-up costs tens of microseconds (a decode pass is ~1 ms). The spin
+  // stays short: a spinning worker slows offload passes that read on the caller (bench/kernel-notes.md).
   std::atomic<uint64_t> published_{0};
   bool stop_ = false;
   std::vector<int> cpus_;  // CPU of thread i when pinned, else empty

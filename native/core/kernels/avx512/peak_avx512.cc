@@ -67,7 +67,7 @@ int32_t dot_int8(long iters) {
 }
 
 // Four interleaved sequential streams (quarters of the range): one stream per core leaves
-// bandwidth unused on current cores (measured here: 38 GB/s with 1, 46 GB/s with 2 to 8).
+// bandwidth unused on current cores (bench/kernel-notes.md).
 uint64_t read_sum(const void* p, size_t bytes) {
   const size_t q = bytes / 4 / 64;  // zmm per stream (bytes: a multiple of 512)
   const __m512i* v0 = static_cast<const __m512i*>(p);

@@ -77,9 +77,7 @@ static inline void store_partial(float* part, __m512 (&acc)[MR][NP][2]) {
 // Panels per tile for a row count. f32/bf16 tiles hold 2 fp32 accumulators per (row, panel)
 // (MR·NP·2 + NP·2 weight registers within the 32 zmm). The quantised tiles hold 4 (an int32 block
 // accumulator next to the fp32 one) and take at most 2 panels, i.e. two weight streams per core:
-// with the VM's memory at ~80 GB/s, int4 decode at one row per expert ran at 93–97% of the read
-// bandwidth with 2 panels against 84–87% with 4 (Mixtral shape; OLMoE 90–100% against 83–93%),
-// and 1 panel was lower again (83–91%); int8 and f32/bf16 did not change (same-process A/B).
+// that keeps int4 decode closest to the read bandwidth (figures: bench/kernel-notes.md).
 constexpr int max_np(int mr) { return mr <= 2 ? 4 : mr == 3 ? 3 : mr <= 6 ? 2 : 1; }
 constexpr int max_np_wide(int mr) { return mr <= 3 ? 2 : 1; }
 

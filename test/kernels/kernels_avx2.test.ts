@@ -1,0 +1,85 @@
+// The AVX2 kernels (bf16 widened to fp32 with FMA; int8/int4 with vpmaddubsw + vpmaddwd) on every
+// weight dtype, at sizes that are not multiples of 32 (partial panels, partial quantisation blocks,
+// odd K for the bf16 k-pairs) and one with K above the bf16 kernel's 512-value activation chunk:
+//   - against the fp64 reference from the fp32 master weights, relative L2 pooled over the tokens
+//     of T = 1, 3, 7, 33 (decode, a 2-row tile plus its 1-row tail, many tiles);
+//   - output and workspaces poisoned with NaN before each pass (an unwritten element shows);
+//   - each token alone equals the same token inside the batch, bitwise;
+//   - with one expert (routing weight exactly 1, so the fp32 router's rounding cannot reach the
+//     output) the bf16, int8 and int4 outputs equal the portable kernels' bit for bit: the AVX2
+//     kernels compute the same integer block dots and round the same fp32 operations in the same
+//     order (a bf16 × bf16 product is exact, so FMA rounds as the portable mul + add does).
+// Skipped where the CPU has no AVX2/FMA/F16C.
+import { createMoeLayer, systemInfo, type DType } from '../../lib';
+import { bitwiseEqual, gaussian, makeWeights, relL2 } from '../helpers';
+
+const HAS_AVX2 = (systemInfo().supportedIsas as string[]).includes('avx2');
+const DTYPES: DType[] = ['f32', 'bf16', 'int8', 'int4'];
+const TOKENS = [1, 3, 7, 33];
+// The bounds the kernels issue sets per dtype (relative L2 vs the fp64 reference).
+const BOUND: Record<DType, number> = { f32: 1e-5, bf16: 1e-2, int8: 2e-2, int4: 1.5e-1 };
+
+const SHAPES = [
+  { hidden: 67, intermediate: 45, experts: 5, topK: 2 },
+  { hidden: 555, intermediate: 83, experts: 4, topK: 2 },
+];
+
+const d = HAS_AVX2 ? describe : describe.skip;
+
+d('avx2 kernels', () => {
+  describe.each(DTYPES)('%s weights', (dtype) => {
+    test.each(SHAPES)('H=$hidden F=$intermediate E=$experts k=$topK vs the fp64 reference; alone == in batch', async (shape) => {
+      const cfg = { ...shape, scoring: 'softmax' as const, renormalize: true };
+      const layer = await createMoeLayer({ ...cfg, dtype, isa: 'avx2', threads: 2, poison: true, weights: makeWeights(cfg, 31 + shape.hidden) });
+      expect(layer.info().isa).toBe('avx2');
+      expect(layer.info().dtype).toBe(dtype);
+      const H = shape.hidden;
+      const outs: number[] = [], refs: number[] = [];
+      for (const T of TOKENS) {
+        const x = gaussian(T * H, 2000 + 13 * T + H);
+        const r = await layer.forward(x);
+        const ref = await layer.reference(x);
+        expect(r.output.length).toBe(T * H);
+        expect(r.output.every(Number.isFinite)).toBe(true);
+        expect(Array.from(r.expertIds)).toEqual(Array.from(ref.expertIds));
+        outs.push(...r.output);
+        refs.push(...ref.output);
+        for (let t = 0; t < T; t++) {
+          const alone = await layer.forward(x.slice(t * H, (t + 1) * H));
+          expect(bitwiseEqual(alone.output, r.output.subarray(t * H, (t + 1) * H))).toBe(true);
+        }
+      }
+      const err = relL2(outs, refs);
+      expect(err).toBeLessThan(BOUND[dtype]);
+      expect(err).toBeGreaterThan(0);
+      layer.close();
+    });
+  });
+
+  describe.each(['bf16', 'int8', 'int4'] as DType[])('%s weights, one expert', (dtype) => {
+    test.each([
+      { hidden: 67, intermediate: 45 },
+      { hidden: 555, intermediate: 83 },
+    ])('H=$hidden F=$intermediate: bitwise equal to the portable kernels', async (shape) => {
+      const cfg = { ...shape, experts: 1, topK: 1, scoring: 'softmax' as const, renormalize: true };
+      const weights = makeWeights(cfg, 71 + shape.hidden);
+      const avx2 = await createMoeLayer({ ...cfg, dtype, isa: 'avx2', threads: 2, poison: true, weights });
+      const generic = await createMoeLayer({ ...cfg, dtype, isa: 'generic', threads: 2, poison: true, weights });
+      expect(avx2.info().isa).toBe('avx2');
+      expect(generic.info().isa).toBe('generic');
+      for (const T of TOKENS) {
+        const x = gaussian(T * shape.hidden, 3000 + T);
+        const a = await avx2.forward(x);
+        const g = await generic.forward(x);
+        expect(Array.from(a.expertWeights)).toEqual(new Array(T).fill(1));
+        expect(a.output.every(Number.isFinite)).toBe(true);
+        expect(bitwiseEqual(a.output, g.output)).toBe(true);
+        // Not vacuous: the quantised output is not the fp64 reference's.
+        const ref = await avx2.reference(x);
+        expect(relL2(a.output, ref.output)).toBeGreaterThan(0);
+      }
+      avx2.close();
+      generic.close();
+    });
+  });
+});
