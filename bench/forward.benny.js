@@ -23,19 +23,27 @@ const { gaussian } = require('./inputs');
 async function main() {
   const dtype = process.env.BENCH_DTYPE || 'f32';
   const H = 2048;
-  const layer = await loadEngine()({ hidden: H, intermediate: 1024, experts: 64, topK: 8, dtype, threads: 2,
-    weights: { seed: 1234 } });
+  const layer = await loadEngine()({ hidden: H, intermediate: 1024, experts: 64, topK: 8, dtype, threads: 2, weights: { seed: 1234 } });
   const cases = [1, 16, 256].map((T) => {
     const xs = Array.from({ length: 8 }, (_, i) => gaussian(T * H, 17 + 31 * i + T));
     let i = 0;
-    return b.add(`OLMoE ${dtype} forward T=${T}`, async () => {
-      await layer.forward(xs[i++ % xs.length]);
-    }, { minSamples: 5, maxTime: T === 256 ? 6 : 3 });
+    return b.add(
+      `OLMoE ${dtype} forward T=${T}`,
+      async () => {
+        await layer.forward(xs[i++ % xs.length]);
+      },
+      { minSamples: 5, maxTime: T === 256 ? 6 : 3 },
+    );
   });
-  await b.suite(`moecap forward, OLMoE shape, ${dtype}, 2 threads`, ...cases, b.cycle(), b.complete((summary) => {
-    for (const r of summary.results)
-      console.log(`  ${r.name}: ${(1000 / r.ops).toFixed(3)} ms/pass (mean, ±${r.margin}%, ${r.samples} samples)`);
-  }), b.save({ file: `forward-${dtype}`, folder: path.join(__dirname, 'results'), format: 'json' }));
+  await b.suite(
+    `moecap forward, OLMoE shape, ${dtype}, 2 threads`,
+    ...cases,
+    b.cycle(),
+    b.complete((summary) => {
+      for (const r of summary.results) console.log(`  ${r.name}: ${(1000 / r.ops).toFixed(3)} ms/pass (mean, ±${r.margin}%, ${r.samples} samples)`);
+    }),
+    b.save({ file: `forward-${dtype}`, folder: path.join(__dirname, 'results'), format: 'json' }),
+  );
   layer.close();
 }
 

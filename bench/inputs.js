@@ -3,7 +3,11 @@
 function gaussian(n, seed) {
   let s = seed >>> 0 || 1;
   const u = () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     return (s + 0.5) / 4294967296;
   };
   const a = new Float32Array(n);

@@ -9,9 +9,14 @@ const path = require('path');
 const { sampleRouting, zipfWeights } = require('../dist/cap/routing.js');
 
 const out = process.argv[2] || 'offload-check';
-const E = Number(process.env.E || 64), K = Number(process.env.K || 8), L = Number(process.env.LAYERS || 2);
-const T = Number(process.env.T || 4), V = Number(process.env.V || 4), CYCLES = Number(process.env.CYCLES || 64);
-const SKEW = Number(process.env.SKEW || 1.0), SEED = Number(process.env.SEED || 7);
+const E = Number(process.env.E || 64),
+  K = Number(process.env.K || 8),
+  L = Number(process.env.LAYERS || 2);
+const T = Number(process.env.T || 4),
+  V = Number(process.env.V || 4),
+  CYCLES = Number(process.env.CYCLES || 64);
+const SKEW = Number(process.env.SKEW || 1.0),
+  SEED = Number(process.env.SEED || 7);
 fs.mkdirSync(out, { recursive: true });
 const ids = [];
 for (let l = 0; l < L; l++) ids.push(sampleRouting(V * T, K, zipfWeights(E, SKEW), SEED + l));
@@ -24,4 +29,6 @@ const write = (file, cycles) => {
 };
 write('run.trace.jsonl', 1);
 write('plan.trace.jsonl', CYCLES);
-console.log(`${out}: run.trace.jsonl (${V * T} tokens × ${L} layers), plan.trace.jsonl (${V * T * CYCLES} tokens × ${L} layers), E=${E} k=${K} Zipf(${SKEW}) seed ${SEED}`);
+console.log(
+  `${out}: run.trace.jsonl (${V * T} tokens × ${L} layers), plan.trace.jsonl (${V * T * CYCLES} tokens × ${L} layers), E=${E} k=${K} Zipf(${SKEW}) seed ${SEED}`,
+);

@@ -12,16 +12,21 @@ const { TraceSpill } = require('../dist/interop/trace_spill.js');
 const { planCache, replayConcurrency } = require('../dist/interop/cache_plan.js');
 const { resolveModel } = require('../dist/interop/model_shape.js');
 
-const L = Number(process.env.BENCH_LAYERS || 61), E = 256, k = 8, N = Number(process.env.BENCH_TOKENS || 1e6);
+const L = Number(process.env.BENCH_LAYERS || 61),
+  E = 256,
+  k = 8,
+  N = Number(process.env.BENCH_TOKENS || 1e6);
 const CAPACITIES = [8, 16, 32];
 const POLICIES = ['lru', 'lfu', 'lfru', 'static', 'belady'];
 
 function xorshift(seed) {
   let s = seed >>> 0 || 1;
   return () => {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     return s / 4294967296;
   };
 }
@@ -31,7 +36,10 @@ function layerSamplers() {
   const u = xorshift(12345);
   return Array.from({ length: L }, () => {
     const perm = Array.from({ length: E }, (_, e) => e);
-    for (let i = E - 1; i > 0; i--) { const j = Math.floor(u() * (i + 1)); [perm[i], perm[j]] = [perm[j], perm[i]]; }
+    for (let i = E - 1; i > 0; i--) {
+      const j = Math.floor(u() * (i + 1));
+      [perm[i], perm[j]] = [perm[j], perm[i]];
+    }
     const cdf = new Float64Array(E);
     let acc = 0;
     for (let e = 0; e < E; e++) cdf[e] = acc += 1 / (e + 1);
@@ -46,22 +54,32 @@ function writeTrace(file) {
   const fd = fs.openSync(file, 'w');
   const out = Buffer.allocUnsafe(8 << 20);
   let n = 0;
-  const put = (s) => { n += out.write(s, n, 'latin1'); };
+  const put = (s) => {
+    n += out.write(s, n, 'latin1');
+  };
   const ids = new Int32Array(k);
   for (let t = 0; t < N; t++) {
     for (let l = 0; l < L; l++) {
       const { perm, cdf } = samplers[l];
       for (let j = 0; j < k;) {
         const r = u();
-        let lo = 0, hi = E - 1;
-        while (lo < hi) { const m = (lo + hi) >> 1; if (cdf[m] < r) lo = m + 1; else hi = m; }
+        let lo = 0,
+          hi = E - 1;
+        while (lo < hi) {
+          const m = (lo + hi) >> 1;
+          if (cdf[m] < r) lo = m + 1;
+          else hi = m;
+        }
         const e = perm[lo];
         let dup = false;
         for (let i = 0; i < j; i++) if (ids[i] === e) dup = true;
         if (!dup) ids[j++] = e;
       }
       put(`{"layer":${l},"token":${t},"experts":[${ids.join(',')}]}\n`);
-      if (n > out.length - 4096) { fs.writeSync(fd, out, 0, n); n = 0; }
+      if (n > out.length - 4096) {
+        fs.writeSync(fd, out, 0, n);
+        n = 0;
+      }
     }
   }
   fs.writeSync(fd, out, 0, n);
@@ -83,8 +101,10 @@ async function main() {
     const trace = TraceSpill.read(file, { experts: model.experts, topK: model.topK });
     const read = (Date.now() - t0) / 1e3;
     const lines = trace.tokens.reduce((a, b) => a + b, 0);
-    console.log(`read + spill ${(bytes / 1e9).toFixed(2)} GB, ${lines} lines (${trace.layers} layers × ${trace.tokens[0]} tokens): ` +
-      `${read.toFixed(1)} s (${(bytes / 1e6 / read).toFixed(0)} MB/s)`);
+    console.log(
+      `read + spill ${(bytes / 1e9).toFixed(2)} GB, ${lines} lines (${trace.layers} layers × ${trace.tokens[0]} tokens): ` +
+        `${read.toFixed(1)} s (${(bytes / 1e6 / read).toFixed(0)} MB/s)`,
+    );
     const threads = os.availableParallelism();
     const c = replayConcurrency(threads, trace.layers, CAPACITIES.length * POLICIES.length);
     t0 = Date.now();
@@ -92,20 +112,33 @@ async function main() {
     let plan;
     try {
       plan = await planCache({
-        trace, model, dtype: 'bf16', capacities: CAPACITIES, policies: POLICIES, tokensPerPass: 1, staticProfilePasses: 100,
-        slowTierBandwidth: null, memoryBandwidth: null, peakFlops: null,
+        trace,
+        model,
+        dtype: 'bf16',
+        capacities: CAPACITIES,
+        policies: POLICIES,
+        tokensPerPass: 1,
+        staticProfilePasses: 100,
+        slowTierBandwidth: null,
+        memoryBandwidth: null,
+        peakFlops: null,
       });
     } finally {
       trace.close();
     }
     const replay = (Date.now() - t0) / 1e3;
     const cpu = process.cpuUsage(cpu0);
-    console.log(`replay ${trace.layers} layers × ${CAPACITIES.length * POLICIES.length} configs: ${replay.toFixed(1)} s wall, ` +
-      `${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU (${threads} threads: ${c.layersAtOnce} layers at once × ${c.threadsPerLayer})`);
+    console.log(
+      `replay ${trace.layers} layers × ${CAPACITIES.length * POLICIES.length} configs: ${replay.toFixed(1)} s wall, ` +
+        `${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU (${threads} threads: ${c.layersAtOnce} layers at once × ${c.threadsPerLayer})`,
+    );
     for (const r of plan.rows) console.log(`  capacity ${String(r.capacity).padStart(2)} ${r.policy.padEnd(6)} hit rate ${(100 * r.hitRate).toFixed(2)}%`);
     console.log(`plan-cache total ${(read + replay).toFixed(1)} s, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
   } finally {
     if (!keep) fs.rmSync(path.dirname(file), { recursive: true, force: true });
   }
 }
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -48,7 +48,8 @@ const N_INPUTS = 8;
 
 const { gaussian } = require('./inputs');
 const median = (v) => {
-  const s = [...v].sort((a, b) => a - b), n = s.length;
+  const s = [...v].sort((a, b) => a - b),
+    n = s.length;
   return n % 2 ? s[(n - 1) / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
 };
 
@@ -69,16 +70,26 @@ async function measure(layer, H, T, seedBase) {
   const first = await layer.forward(xs[0]);
   const { warmup, reps } = plan(first.stats.timeNs);
   for (let i = 0; i < warmup; i++) await layer.forward(xs[(i + 1) % N_INPUTS]);
-  const time = [], gbs = [], gflops = [], distinct = [];
+  const time = [],
+    gbs = [],
+    gflops = [],
+    distinct = [];
   for (let i = 0; i < reps; i++) {
     const s = (await layer.forward(xs[i % N_INPUTS])).stats;
     time.push(s.timeNs);
-    gbs.push((s.expertBytes + s.sharedBytes) / s.timeNs);  // bytes/ns = GB/s
+    gbs.push((s.expertBytes + s.sharedBytes) / s.timeNs); // bytes/ns = GB/s
     gflops.push(s.flops / s.timeNs);
     distinct.push(s.distinctExperts);
   }
-  return { reps, ms: median(time) / 1e6, gbs: median(gbs), gflops: median(gflops), distinct: median(distinct),
-           minMs: Math.min(...time) / 1e6, maxMs: Math.max(...time) / 1e6 };
+  return {
+    reps,
+    ms: median(time) / 1e6,
+    gbs: median(gbs),
+    gflops: median(gflops),
+    distinct: median(distinct),
+    minMs: Math.min(...time) / 1e6,
+    maxMs: Math.max(...time) / 1e6,
+  };
 }
 
 async function accuracy(layer, H, samples) {
@@ -87,7 +98,8 @@ async function accuracy(layer, H, samples) {
   const y = (await layer.forward(x)).output;
   const sample = Int32Array.from({ length: samples }, (_, i) => Math.floor((i * T) / samples));
   const ref = (await layer.reference(x, sample)).output;
-  let d = 0, r = 0;
+  let d = 0,
+    r = 0;
   for (let s = 0; s < samples; s++)
     for (let h = 0; h < H; h++) {
       const v = ref[s * H + h];
@@ -113,7 +125,8 @@ async function main() {
   console.log(`moecap bench · ${os.cpus()[0].model} · ${sys.bestIsa} · ${THREADS} threads · node ${process.version}`);
   console.log('measuring ceilings (1 GiB read, FMA/dot loops, all threads) ...');
   const ceil = await addon.calibrate({ threads: THREADS, repeats: QUICK ? 5 : 9 });
-  const bw = ceil.readBandwidth.median, fp32Peak = ceil.fp32Flops.median;
+  const bw = ceil.readBandwidth.median,
+    fp32Peak = ceil.fp32Flops.median;
   const g = (m) => (m ? `${fmt(m.median / 1e9, 0)} (${fmt(m.min / 1e9, 0)}–${fmt(m.max / 1e9, 0)})` : 'n/a');
   console.log(`  read bandwidth ${fmt(bw / 1e9, 1)} GB/s (min ${fmt(ceil.readBandwidth.min / 1e9, 1)}, max ${fmt(ceil.readBandwidth.max / 1e9, 1)})`);
   console.log(`  fp32 FMA peak ${g(ceil.fp32Flops)} GFLOP/s · bf16 dot peak ${g(ceil.bf16Flops)} GFLOP/s · int8 dot peak ${g(ceil.int8Ops)} GOP/s`);
@@ -126,8 +139,15 @@ async function main() {
     const shape = SHAPES[key];
     for (const dtype of DTYPES) {
       const tc = Date.now();
-      const layer = await createLayer({ hidden: shape.hidden, intermediate: shape.intermediate, experts: shape.experts,
-        topK: shape.topK, dtype, threads: THREADS, weights: { seed: 1234 } });
+      const layer = await createLayer({
+        hidden: shape.hidden,
+        intermediate: shape.intermediate,
+        experts: shape.experts,
+        topK: shape.topK,
+        dtype,
+        threads: THREADS,
+        weights: { seed: 1234 },
+      });
       const createS = (Date.now() - tc) / 1000;
       const info = layer.info();
       const err = await accuracy(layer, shape.hidden, key === 'mixtral' ? 4 : 8);
@@ -135,7 +155,11 @@ async function main() {
         // The machine's memory bandwidth can switch level (here ~50 ↔ ~80 GB/s) in the middle of
         // a row; then neither level describes the row. Re-measure such a row (up to 2 more times)
         // and flag it (column "BW" with a "~") if it never ran at one level.
-        let m, bwRow, bw0, bw1, tries = 0;
+        let m,
+          bwRow,
+          bw0,
+          bw1,
+          tries = 0;
         do {
           bw0 = await readBandwidthNow(addon);
           m = await measure(layer, shape.hidden, T, 99);
@@ -143,17 +167,52 @@ async function main() {
           bwRow = 0.5 * (bw0 + bw1);
         } while (Math.abs(bw0 - bw1) > 0.15 * Math.max(bw0, bw1) && ++tries < 3);
         const steady = Math.abs(bw0 - bw1) <= 0.15 * Math.max(bw0, bw1);
-        const row = { shape: shape.name, hidden: shape.hidden, intermediate: shape.intermediate, experts: shape.experts,
-          topK: shape.topK, dtype, tokens: T, threads: THREADS, isa: info.isa, medianMs: m.ms, minMs: m.minMs, maxMs: m.maxMs,
-          repeats: m.reps, distinctExperts: m.distinct, expertGBs: m.gbs, readBandwidthGBs: bwRow / 1e9,
-          bandwidthRatio: m.gbs * 1e9 / bwRow, runBandwidthRatio: m.gbs * 1e9 / bw, gflops: m.gflops,
-          fp32PeakRatio: m.gflops * 1e9 / fp32Peak, relL2: err, packedBytes: info.packedBytes, createSeconds: createS,
-          readBandwidthBeforeGBs: bw0 / 1e9, readBandwidthAfterGBs: bw1 / 1e9, bandwidthSteady: steady, retries: tries };
+        const row = {
+          shape: shape.name,
+          hidden: shape.hidden,
+          intermediate: shape.intermediate,
+          experts: shape.experts,
+          topK: shape.topK,
+          dtype,
+          tokens: T,
+          threads: THREADS,
+          isa: info.isa,
+          medianMs: m.ms,
+          minMs: m.minMs,
+          maxMs: m.maxMs,
+          repeats: m.reps,
+          distinctExperts: m.distinct,
+          expertGBs: m.gbs,
+          readBandwidthGBs: bwRow / 1e9,
+          bandwidthRatio: (m.gbs * 1e9) / bwRow,
+          runBandwidthRatio: (m.gbs * 1e9) / bw,
+          gflops: m.gflops,
+          fp32PeakRatio: (m.gflops * 1e9) / fp32Peak,
+          relL2: err,
+          packedBytes: info.packedBytes,
+          createSeconds: createS,
+          readBandwidthBeforeGBs: bw0 / 1e9,
+          readBandwidthAfterGBs: bw1 / 1e9,
+          bandwidthSteady: steady,
+          retries: tries,
+        };
         rows.push(row);
-        console.log([shape.name.padEnd(8), dtype.padEnd(8), String(T).padStart(8), fmt(m.ms, 3).padStart(8),
-          fmt(m.distinct, 0).padStart(8), fmt(m.gbs, 1).padStart(8), ((steady ? '' : '~') + fmt(bwRow / 1e9, 1)).padStart(8), pct(row.bandwidthRatio).padStart(8),
-          fmt(m.gflops, 0).padStart(8), pct(row.fp32PeakRatio).padStart(8), err.toExponential(1).padStart(8),
-          String(m.reps).padStart(8)].join(''));
+        console.log(
+          [
+            shape.name.padEnd(8),
+            dtype.padEnd(8),
+            String(T).padStart(8),
+            fmt(m.ms, 3).padStart(8),
+            fmt(m.distinct, 0).padStart(8),
+            fmt(m.gbs, 1).padStart(8),
+            ((steady ? '' : '~') + fmt(bwRow / 1e9, 1)).padStart(8),
+            pct(row.bandwidthRatio).padStart(8),
+            fmt(m.gflops, 0).padStart(8),
+            pct(row.fp32PeakRatio).padStart(8),
+            err.toExponential(1).padStart(8),
+            String(m.reps).padStart(8),
+          ].join(''),
+        );
       }
       layer.close();
       if (global.gc) global.gc();
@@ -162,11 +221,19 @@ async function main() {
   // The ceilings again: on a shared machine they move, and the ratios above are only as good as
   // the two measurements agree.
   const after = await addon.calibrate({ threads: THREADS, repeats: QUICK ? 3 : 5 });
-  console.log(`\nceilings again after the runs: read bandwidth ${fmt(after.readBandwidth.median / 1e9, 1)} GB/s, ` +
-    `fp32 FMA ${g(after.fp32Flops)} GFLOP/s, bf16 dot ${g(after.bf16Flops)} GFLOP/s, int8 dot ${g(after.int8Ops)} GOP/s`);
-  const out = { date: new Date().toISOString(), machine: { cpu: os.cpus()[0].model, cpus: os.cpus().length,
-    memory: os.totalmem(), node: process.version, isa: sys.bestIsa }, threads: THREADS, ceilings: ceil, ceilingsAfter: after, rows,
-    seconds: (Date.now() - t0) / 1000 };
+  console.log(
+    `\nceilings again after the runs: read bandwidth ${fmt(after.readBandwidth.median / 1e9, 1)} GB/s, ` +
+      `fp32 FMA ${g(after.fp32Flops)} GFLOP/s, bf16 dot ${g(after.bf16Flops)} GFLOP/s, int8 dot ${g(after.int8Ops)} GOP/s`,
+  );
+  const out = {
+    date: new Date().toISOString(),
+    machine: { cpu: os.cpus()[0].model, cpus: os.cpus().length, memory: os.totalmem(), node: process.version, isa: sys.bestIsa },
+    threads: THREADS,
+    ceilings: ceil,
+    ceilingsAfter: after,
+    rows,
+    seconds: (Date.now() - t0) / 1000,
+  };
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, out.date.replace(/[:.]/g, '-') + '.json');

@@ -2,4 +2,6 @@
 'use strict';
 require('../dist/cli/main.js')
   .main(process.argv.slice(2))
-  .then((code) => { process.exitCode = code; });
+  .then((code) => {
+    process.exitCode = code;
+  });

@@ -97,9 +97,9 @@ struct moecap_cuda_layer {
   // weights
   float* router = nullptr;  // [router_rows][H]
   float* bias = nullptr;
-  std::vector<uint8_t*> blobs;   // resident device blobs [E+1] (E = shared), empty entries when offloaded
-  uint8_t** wptr = nullptr;      // device [E+1]
-  uint8_t** wptr_host = nullptr; // pinned [E+1]
+  std::vector<uint8_t*> blobs;    // resident device blobs [E+1] (E = shared), empty entries when offloaded
+  uint8_t** wptr = nullptr;       // device [E+1]
+  uint8_t** wptr_host = nullptr;  // pinned [E+1]
   std::unique_ptr<ExpertStore> store;
   // workspace
   float *x = nullptr, *logits = nullptr, *rw = nullptr, *sg = nullptr, *h_f32 = nullptr, *out_rows = nullptr,
@@ -115,10 +115,27 @@ struct moecap_cuda_layer {
   ~moecap_cuda_layer() {
     if (stream) cudaStreamSynchronize(stream);
     store.reset();
-    for (void* p : {(void*)router, (void*)bias, (void*)wptr, (void*)x, (void*)logits, (void*)rw, (void*)sg,
-                    (void*)h_f32, (void*)out_rows, (void*)y, (void*)ids, (void*)plan.counts, (void*)plan.offsets,
-                    (void*)plan.active, (void*)plan.scalars, (void*)plan.scratch, (void*)plan.token_slot,
-                    (void*)plan.slot_token, (void*)plan.slot_scale, (void*)x_act, (void*)h_act})
+    for (void* p : {(void*)router,
+                    (void*)bias,
+                    (void*)wptr,
+                    (void*)x,
+                    (void*)logits,
+                    (void*)rw,
+                    (void*)sg,
+                    (void*)h_f32,
+                    (void*)out_rows,
+                    (void*)y,
+                    (void*)ids,
+                    (void*)plan.counts,
+                    (void*)plan.offsets,
+                    (void*)plan.active,
+                    (void*)plan.scalars,
+                    (void*)plan.scratch,
+                    (void*)plan.token_slot,
+                    (void*)plan.slot_token,
+                    (void*)plan.slot_scale,
+                    (void*)x_act,
+                    (void*)h_act})
       if (p) cudaFree(p);
     for (uint8_t* b : blobs)
       if (b) cudaFree(b);
@@ -139,9 +156,11 @@ struct moecap_cuda_layer {
     if (c.max_tokens <= 0) moecap::throw_range("maxTokens must be a positive integer");
     if (c.offload && c.cache_slots <= 0) moecap::throw_range("offload needs cacheSlots >= 1");
     if (c.cache_policy < MOECAP_CUDA_LRU || c.cache_policy > MOECAP_CUDA_STATIC)
-      moecap::throw_range("cache_policy must be MOECAP_CUDA_LRU, _LFU, _LFRU or _STATIC (lru, lfu, lfru, static), got " +
-                          std::to_string(c.cache_policy));
-    if (c.expert_path < 0 || c.expert_path > MOECAP_CUDA_PATH_TENSOR_BASIC) moecap::throw_range("expertPath is not a MOECAP_CUDA_PATH_* value");
+      moecap::throw_range(
+          "cache_policy must be MOECAP_CUDA_LRU, _LFU, _LFRU or _STATIC (lru, lfu, lfru, static), got " +
+          std::to_string(c.cache_policy));
+    if (c.expert_path < 0 || c.expert_path > MOECAP_CUDA_PATH_TENSOR_BASIC)
+      moecap::throw_range("expertPath is not a MOECAP_CUDA_PATH_* value");
     E = c.experts, H = c.hidden, F = c.intermediate, Fs = c.shared_intermediate, k = c.top_k, dt = c.dtype;
     max_T = c.max_tokens;
     shared = Fs > 0;
@@ -157,10 +176,12 @@ struct moecap_cuda_layer {
     if (w.use_seed) {
       src.reset(new moecap::SeededWeights(w.seed));
     } else {
-      if (!w.router || !w.gate || !w.up || !w.down) moecap::throw_type("weights: router, gate, up and down are required");
+      if (!w.router || !w.gate || !w.up || !w.down)
+        moecap::throw_type("weights: router, gate, up and down are required");
       if (shared && (!w.shared_gate || !w.shared_up || !w.shared_down))
         moecap::throw_type("weights: the shared expert needs sharedGate, sharedUp and sharedDown");
-      if (shared && c.shared_gated && !w.shared_gate_weight) moecap::throw_type("weights: sharedGateWeight is required");
+      if (shared && c.shared_gated && !w.shared_gate_weight)
+        moecap::throw_type("weights: sharedGateWeight is required");
       auto* a = new ArrayWeights();
       a->w = w;
       a->H = H, a->F = F, a->Fs = Fs;
@@ -281,7 +302,8 @@ struct moecap_cuda_layer {
 
   void forward(const float* hx, int T, float* hy, int32_t* hids, float* hw, moecap_cuda_stats_t* st) {
     if (T <= 0 || T > max_T)
-      moecap::throw_range("x: tokens must be in [1, " + std::to_string(max_T) + "] (maxTokens), got " + std::to_string(T));
+      moecap::throw_range("x: tokens must be in [1, " + std::to_string(max_T) + "] (maxTokens), got " +
+                          std::to_string(T));
     check(cudaSetDevice(cfg.device), "cudaSetDevice");
     const bool tensor = dt == kBF16 && (cfg.expert_path == MOECAP_CUDA_PATH_TENSOR ||
                                         cfg.expert_path == MOECAP_CUDA_PATH_TENSOR_BASIC ||
@@ -333,7 +355,8 @@ struct moecap_cuda_layer {
     launch_combine(out_rows, plan.token_slot, plan.offsets, T, k, H, E, shared, y, stream);
     check(cudaEventRecord(ev[3], stream), "cudaEventRecord");
     if (hy) check(cudaMemcpyAsync(hy, y, size_t(T) * H * 4, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(y)");
-    if (hids) check(cudaMemcpyAsync(hids, ids, size_t(T) * k * 4, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(ids)");
+    if (hids)
+      check(cudaMemcpyAsync(hids, ids, size_t(T) * k * 4, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(ids)");
     if (hw) check(cudaMemcpyAsync(hw, rw, size_t(T) * k * 4, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(w)");
     check(cudaMemcpyAsync(host_counts.data(), plan.counts, sizeof(int) * (E + 1), cudaMemcpyDeviceToHost, stream),
           "cudaMemcpyAsync(counts)");

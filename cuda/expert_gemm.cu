@@ -97,7 +97,8 @@ struct ChunkDot<kBF16> {
 template <>
 struct ChunkDot<kI8> {
   static __device__ int chunks(int Kp) { return Kp / kQBlock; }
-  static __device__ __forceinline__ float dot(const uint8_t* w, const uint16_t* ws, const uint8_t* x, int xs_off, int b) {
+  static __device__ __forceinline__ float dot(const uint8_t* w, const uint16_t* ws, const uint8_t* x, int xs_off,
+                                              int b) {
     const uint4 w0 = __ldg(reinterpret_cast<const uint4*>(w) + 2 * b);
     const uint4 w1 = __ldg(reinterpret_cast<const uint4*>(w) + 2 * b + 1);
     const uint4 x0 = *(reinterpret_cast<const uint4*>(x) + 2 * b);
@@ -124,7 +125,8 @@ struct ChunkDot<kI4> {
     d = __dp4a(int(lo), int(xa), d);
     return __dp4a(int(hi), int(xb), d);
   }
-  static __device__ __forceinline__ float dot(const uint8_t* w, const uint16_t* ws, const uint8_t* x, int xs_off, int b) {
+  static __device__ __forceinline__ float dot(const uint8_t* w, const uint16_t* ws, const uint8_t* x, int xs_off,
+                                              int b) {
     const uint4 wv = __ldg(reinterpret_cast<const uint4*>(w) + b);
     const uint4 x0 = *(reinterpret_cast<const uint4*>(x) + 2 * b);
     const uint4 x1 = *(reinterpret_cast<const uint4*>(x) + 2 * b + 1);
@@ -173,7 +175,8 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32) experts_simt_kernel(Expert
   const int mrows = GLU ? 2 * Fseg : a.H;
   const uint8_t* mat = a.wptr[seg] + (GLU ? L.w13 : L.w2);
   const size_t rvb = row_value_bytes(DT, K);
-  const uint16_t* scales = is_quantised(DT) ? reinterpret_cast<const uint16_t*>(mat + scales_offset(DT, mrows, K)) : nullptr;
+  const uint16_t* scales =
+      is_quantised(DT) ? reinterpret_cast<const uint16_t*>(mat + scales_offset(DT, mrows, K)) : nullptr;
   const int nb = Kp / kQBlock;
   const uint8_t* w0 = mat + size_t(row) * rvb;
   const uint8_t* w1 = GLU ? mat + size_t(Fseg + row) * rvb : nullptr;
@@ -215,7 +218,8 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32) experts_simt_kernel(Expert
         if (GLU) {
           const float h = silu_f(g) * u;
           if (DT == kF32) reinterpret_cast<float*>(a.h_act + slot * a.h_stride)[row] = h;
-          else if (DT == kBF16) reinterpret_cast<__nv_bfloat16*>(a.h_act + slot * a.h_stride)[row] = __float2bfloat16_rn(h);
+          else if (DT == kBF16)
+            reinterpret_cast<__nv_bfloat16*>(a.h_act + slot * a.h_stride)[row] = __float2bfloat16_rn(h);
           else a.h_f32[size_t(slot) * fp_max(a) + row] = h;
         } else {
           a.out[size_t(slot) * a.H + row] = a.slot_scale[slot] * g;
@@ -354,7 +358,8 @@ __global__ void __launch_bounds__(kTensorThreads) experts_tensor_kernel(ExpertAr
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 2; ++j) {
       wmma::store_matrix_sync(C0 + (wm * 32 + i * 16) * LDC + wn * 32 + j * 16, c0[i][j], LDC, wmma::mem_row_major);
-      if (GLU) wmma::store_matrix_sync(C1 + (wm * 32 + i * 16) * LDC + wn * 32 + j * 16, c1[i][j], LDC, wmma::mem_row_major);
+      if (GLU)
+        wmma::store_matrix_sync(C1 + (wm * 32 + i * 16) * LDC + wn * 32 + j * 16, c1[i][j], LDC, wmma::mem_row_major);
     }
   __syncthreads();
   for (int idx = tid; idx < BM * BN; idx += kTensorThreads) {
@@ -370,7 +375,6 @@ __global__ void __launch_bounds__(kTensorThreads) experts_tensor_kernel(ExpertAr
     }
   }
 }
-
 
 // Wider variant (default): 8 warps as 2 (M) × 4 (N), tile 64 rows × 128 columns (for gate/up:
 // 128 f, i.e. 256 weight rows per k-step), so each byte loaded feeds twice the MMAs of the basic
@@ -392,7 +396,9 @@ __device__ __forceinline__ void cp_async16(void* smem_dst, const void* gmem_src,
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
 
 template <bool GLU>
 __global__ void __launch_bounds__(kWideThreads, 2) experts_tensor_wide_kernel(ExpertArgs a) {
@@ -405,8 +411,8 @@ __global__ void __launch_bounds__(kWideThreads, 2) experts_tensor_wide_kernel(Ex
   const int Fseg = seg == a.E ? a.Fs : a.F;
   const int n0 = blockIdx.y * BNW;
   const int K = GLU ? a.H : Fseg, Kp = padded_k(K);
-  const int N = GLU ? Fseg : a.H;                        // valid output columns
-  const int Nw = GLU ? padded_k(Fseg) : a.H;             // columns written (h padding gets zeros)
+  const int N = GLU ? Fseg : a.H;             // valid output columns
+  const int Nw = GLU ? padded_k(Fseg) : a.H;  // columns written (h padding gets zeros)
   if (n0 >= Nw) return;
   const ExpertLayout L = expert_layout(kBF16, a.H, Fseg);
   const uint8_t* mat = a.wptr[seg] + (GLU ? L.w13 : L.w2);
@@ -494,7 +500,9 @@ __global__ void __launch_bounds__(kWideThreads, 2) experts_tensor_wide_kernel(Ex
   for (int r = 0; r < 32; ++r) {
     const int slot = m0 + wm * 32 + r;
     const float v = W[r * LDW + lane];
-    if (GLU) reinterpret_cast<__nv_bfloat16*>(a.h_act + size_t(slot) * a.h_stride)[col] = __float2bfloat16_rn(col < N ? v : 0.0f);
+    if (GLU)
+      reinterpret_cast<__nv_bfloat16*>(a.h_act + size_t(slot) * a.h_stride)[col] =
+          __float2bfloat16_rn(col < N ? v : 0.0f);
     else a.out[size_t(slot) * a.H + col] = a.slot_scale[slot] * v;
   }
 }
@@ -503,7 +511,8 @@ template <bool GLU>
 void launch_wide(const ExpertArgs& a, dim3 grid, cudaStream_t s) {
   static bool configured = false;  // the dynamic shared memory opt-in, once per kernel
   if (!configured) {
-    cudaFuncSetAttribute(experts_tensor_wide_kernel<GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kWideSmemBytes));
+    cudaFuncSetAttribute(experts_tensor_wide_kernel<GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         int(kWideSmemBytes));
     configured = true;
   }
   experts_tensor_wide_kernel<GLU><<<grid, kWideThreads, kWideSmemBytes, s>>>(a);

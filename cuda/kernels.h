@@ -16,14 +16,14 @@ struct RouterArgs {
   float scaling = 1.0f;
   const float* bias = nullptr;  // device [E] or null
   int group_count = 0, group_keep = 0;
-  int group_max = 0;            // groups scored by their best expert, else by their top-2 sum
-  int shared_gated = 0;         // logits row has E+1 entries, the last is the shared-expert gate
+  int group_max = 0;     // groups scored by their best expert, else by their top-2 sum
+  int shared_gated = 0;  // logits row has E+1 entries, the last is the shared-expert gate
 };
 // logits[t][j] = x[t]·w[j] in fp32 for j < rows (rows = E, or E+1 with the shared gate), row stride ld.
 void launch_router_logits(const float* x, const float* w, int T, int H, int rows, float* logits, int ld,
                           cudaStream_t s);
-// One warp per token: scores, bias, grouped top-k (dropped groups' experts score 0.0), k rounds of warp argmax (lower index wins
-// ties), renormalise, scale. shared_gate [T] gets sigmoid(logit E) when gated, else 1.
+// One warp per token: scores, bias, grouped top-k (dropped groups' experts score 0.0), k rounds of warp argmax (lower
+// index wins ties), renormalise, scale. shared_gate [T] gets sigmoid(logit E) when gated, else 1.
 void launch_router_topk(const float* logits, int ld, const RouterArgs& a, int32_t* ids, float* weights,
                         float* shared_gate, cudaStream_t s);
 
@@ -31,11 +31,11 @@ void launch_router_topk(const float* logits, int ld, const RouterArgs& a, int32_
 // The routing plan on the device. Segments 0..E-1 are the routed experts, segment E the shared
 // expert (all T tokens, when present). Rows are padded per segment to `block`.
 struct PlanDev {
-  int* counts;        // [E+1] kept rows per segment
-  int* offsets;       // [E+2] padded segment starts; offsets[E+1] = total rows
-  int* active;        // [E+1] non-empty segments in ascending order
-  int* scalars;       // [4]: n_active, distinct routed experts, dropped, total rows
-  int* scratch;       // [plan_scratch_ints(T, k, E)]
+  int* counts;          // [E+1] kept rows per segment
+  int* offsets;         // [E+2] padded segment starts; offsets[E+1] = total rows
+  int* active;          // [E+1] non-empty segments in ascending order
+  int* scalars;         // [4]: n_active, distinct routed experts, dropped, total rows
+  int* scratch;         // [plan_scratch_ints(T, k, E)]
   int32_t* token_slot;  // [T·k] row of (t, j) or -1 when dropped
   int32_t* slot_token;  // [rows] token of each row or -1 (padding)
   float* slot_scale;    // [rows] router weight (shared gate for the shared segment), 0 for padding
@@ -63,17 +63,17 @@ struct ExpertArgs {
   const int* offsets = nullptr;
   const int* active = nullptr;
   const int* scalars = nullptr;
-  int fixed_seg = -1;                    // ≥ 0: run only this segment (offload waves)
-  int grid_segments = 0;                 // launch width in segments (upper bound of n_active)
+  int fixed_seg = -1;     // ≥ 0: run only this segment (offload waves)
+  int grid_segments = 0;  // launch width in segments (upper bound of n_active)
   const int32_t* slot_token = nullptr;
   const float* slot_scale = nullptr;
-  const uint8_t* x_act = nullptr;        // [T] activation rows of x (act_row_bytes(dtype, H) apart)
-  uint8_t* h_act = nullptr;              // [rows] intermediate rows in the dtype's format (stride h_stride)
+  const uint8_t* x_act = nullptr;  // [T] activation rows of x (act_row_bytes(dtype, H) apart)
+  uint8_t* h_act = nullptr;        // [rows] intermediate rows in the dtype's format (stride h_stride)
   size_t h_stride = 0;
-  float* h_f32 = nullptr;                // [rows][Fpmax] fp32 intermediate (int8/int4 only)
-  float* out = nullptr;                  // [rows][H] fp32, router weight applied
-  int rows_bound = 0;                    // rows the workspace holds
-  int tensor_variant = 0;                // 0: 8-warp 64×128 tiles, 1: basic 4-warp 64×64 tiles
+  float* h_f32 = nullptr;  // [rows][Fpmax] fp32 intermediate (int8/int4 only)
+  float* out = nullptr;    // [rows][H] fp32, router weight applied
+  int rows_bound = 0;      // rows the workspace holds
+  int tensor_variant = 0;  // 0: 8-warp 64×128 tiles, 1: basic 4-warp 64×64 tiles
 };
 MOECAP_HD int fp_max(const ExpertArgs& a) {
   const int f = padded_k(a.F), fs = a.Fs > 0 ? padded_k(a.Fs) : 0;

@@ -38,7 +38,8 @@ Nvml& nvml() {
     }
     n.init = reinterpret_cast<int (*)()>(dlsym(n.lib, "nvmlInit_v2"));
     n.by_pci = reinterpret_cast<int (*)(const char*, void**)>(dlsym(n.lib, "nvmlDeviceGetHandleByPciBusId_v2"));
-    n.energy = reinterpret_cast<int (*)(void*, unsigned long long*)>(dlsym(n.lib, "nvmlDeviceGetTotalEnergyConsumption"));
+    n.energy =
+        reinterpret_cast<int (*)(void*, unsigned long long*)>(dlsym(n.lib, "nvmlDeviceGetTotalEnergyConsumption"));
     n.power = reinterpret_cast<int (*)(void*, unsigned*)>(dlsym(n.lib, "nvmlDeviceGetPowerUsage"));
     n.clock = reinterpret_cast<int (*)(void*, int, unsigned*)>(dlsym(n.lib, "nvmlDeviceGetClockInfo"));
     n.memory = reinterpret_cast<int (*)(void*, NvmlMemory*)>(dlsym(n.lib, "nvmlDeviceGetMemoryInfo"));

@@ -18,7 +18,8 @@ ExpertStore::ExpertStore(size_t blob_bytes, int experts, int slots, moecap::Cach
   } else {
     cudaGetLastError();  // clear the sticky-free error of the failed pinning
     host_ = static_cast<uint8_t*>(std::malloc(total));
-    if (!host_) throw std::runtime_error("out of host memory for " + std::to_string(total) + " bytes of offloaded experts");
+    if (!host_)
+      throw std::runtime_error("out of host memory for " + std::to_string(total) + " bytes of offloaded experts");
     warning_ = "cudaHostAlloc of " + std::to_string(total >> 20) +
                " MiB failed: offloaded experts use pageable memory, so host-to-device copies are staged "
                "and slower";

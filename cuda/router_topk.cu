@@ -181,7 +181,8 @@ void launch_router_logits(const float* x, const float* w, int T, int H, int rows
                           cudaStream_t s) {
   if (T <= 0) return;
   dim3 grid(ceil_div(rows, kWarps), ceil_div(T, kTokensPerWarp));
-  const bool vec = H % 4 == 0 && (reinterpret_cast<uintptr_t>(x) % 16 == 0) && (reinterpret_cast<uintptr_t>(w) % 16 == 0);
+  const bool vec =
+      H % 4 == 0 && (reinterpret_cast<uintptr_t>(x) % 16 == 0) && (reinterpret_cast<uintptr_t>(w) % 16 == 0);
   if (vec) router_logits_kernel<true><<<grid, kWarps * 32, 0, s>>>(x, w, T, H, rows, logits, ld);
   else router_logits_kernel<false><<<grid, kWarps * 32, 0, s>>>(x, w, T, H, rows, logits, ld);
 }

@@ -93,10 +93,19 @@ float unpack_value(int dt, const uint8_t* mat, int rows, int K, int row, int k) 
   const size_t off = value_offset(dt, row, k, K, &high);
   float scale = 1;
   if (is_quantised(dt))
-    scale = moecap::f16_to_f32(reinterpret_cast<const uint16_t*>(mat + scales_offset(dt, rows, K))[scale_index(row, k, K)]);
+    scale =
+        moecap::f16_to_f32(reinterpret_cast<const uint16_t*>(mat + scales_offset(dt, rows, K))[scale_index(row, k, K)]);
   switch (dt) {
-    case kF32: { float f; std::memcpy(&f, mat + off, 4); return f; }
-    case kBF16: { uint16_t h; std::memcpy(&h, mat + off, 2); return moecap::bf16_to_f32(h); }
+    case kF32: {
+      float f;
+      std::memcpy(&f, mat + off, 4);
+      return f;
+    }
+    case kBF16: {
+      uint16_t h;
+      std::memcpy(&h, mat + off, 2);
+      return moecap::bf16_to_f32(h);
+    }
     case kI8: return float(int8_t(mat[off])) * scale;
     default: return float(int((high ? mat[off] >> 4 : mat[off] & 15)) - 8) * scale;
   }

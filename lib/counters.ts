@@ -5,12 +5,10 @@ import { loadAddon } from './native/loader';
 import { callNative } from './native/call';
 
 export type CounterReading =
-  | { name: string; available: true; value: number; unit?: string; source: string }
-  | { name: string; available: false; unit?: string; reason: string };
+  { name: string; available: true; value: number; unit?: string; source: string } | { name: string; available: false; unit?: string; reason: string };
 
 export type CounterAvailability =
-  | { name: string; available: true; unit?: string; source: string }
-  | { name: string; available: false; unit?: string; reason: string };
+  { name: string; available: true; unit?: string; source: string } | { name: string; available: false; unit?: string; reason: string };
 
 interface NativeCounters {
   start(): void;

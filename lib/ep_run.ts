@@ -6,7 +6,17 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { UsageError } from './errors';
-import { calibrateLink, createEpLayer, finalizeEp, imbalance, initEp, rankFirstToken, type EpPlacementKind, type EpRankStats, type LinkCalibration } from './ep';
+import {
+  calibrateLink,
+  createEpLayer,
+  finalizeEp,
+  imbalance,
+  initEp,
+  rankFirstToken,
+  type EpPlacementKind,
+  type EpRankStats,
+  type LinkCalibration,
+} from './ep';
 import { findPreset } from './cap/presets';
 import { naturalTokens, parseTrace } from './cap/routing';
 import type { DType, MoeLayerOptions } from './moe_layer';
@@ -66,10 +76,18 @@ const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / Math.max(1, a.lengt
 function layerOptions(plan: EpRunPlan): MoeLayerOptions {
   const p = findPreset(plan.preset);
   return {
-    hidden: p.hidden, intermediate: p.intermediate, experts: p.experts, topK: p.topK,
-    scoring: p.router.scoring, renormalize: p.router.renormalize, routedScalingFactor: p.router.routedScalingFactor,
-    groups: p.router.groups, sharedExperts: p.shared ? { intermediate: p.shared.intermediate, gated: p.shared.gated } : undefined,
-    threads: plan.threads ?? undefined, dtype: plan.dtype as DType, weights: { seed: plan.seed },
+    hidden: p.hidden,
+    intermediate: p.intermediate,
+    experts: p.experts,
+    topK: p.topK,
+    scoring: p.router.scoring,
+    renormalize: p.router.renormalize,
+    routedScalingFactor: p.router.routedScalingFactor,
+    groups: p.router.groups,
+    sharedExperts: p.shared ? { intermediate: p.shared.intermediate, gated: p.shared.gated } : undefined,
+    threads: plan.threads ?? undefined,
+    dtype: plan.dtype as DType,
+    weights: { seed: plan.seed },
   };
 }
 
@@ -87,9 +105,20 @@ async function expertLoads(plan: EpRunPlan, opts: MoeLayerOptions, x: Float32Arr
   return loads;
 }
 
-function summarise(plan: EpRunPlan, T: number, world: ReturnType<typeof initEp>, link: LinkCalibration, perRankPasses: EpRankStats[][], experts: number[][]): EpResults {
-  const P = plan.ranks, passes = perRankPasses[0].length;
-  const passNs: number[] = [], dispatch: number[] = [], combine: number[] = [], imb: number[] = [];
+function summarise(
+  plan: EpRunPlan,
+  T: number,
+  world: ReturnType<typeof initEp>,
+  link: LinkCalibration,
+  perRankPasses: EpRankStats[][],
+  experts: number[][],
+): EpResults {
+  const P = plan.ranks,
+    passes = perRankPasses[0].length;
+  const passNs: number[] = [],
+    dispatch: number[] = [],
+    combine: number[] = [],
+    imb: number[] = [];
   for (let i = 0; i < passes; i++) {
     const slowest = Math.max(...perRankPasses.map((r) => r[i].totalNs));
     passNs.push(slowest);
@@ -98,18 +127,34 @@ function summarise(plan: EpRunPlan, T: number, world: ReturnType<typeof initEp>,
     imb.push(imbalance(perRankPasses[0][i].rankComputeNs));
   }
   const perRank: EpRankSummary[] = perRankPasses.map((r, rank) => ({
-    rank, experts: experts[rank],
-    dispatchNs: mean(r.map((s) => s.dispatchNs)), computeNs: mean(r.map((s) => s.computeNs)),
-    combineNs: mean(r.map((s) => s.combineNs)), totalNs: mean(r.map((s) => s.totalNs)),
-    bytesSent: mean(r.map((s) => s.bytesSent)), bytesReceived: mean(r.map((s) => s.bytesReceived)),
-    rowsSent: mean(r.map((s) => s.rowsSent)), rowsReceived: mean(r.map((s) => s.rowsReceived)),
+    rank,
+    experts: experts[rank],
+    dispatchNs: mean(r.map((s) => s.dispatchNs)),
+    computeNs: mean(r.map((s) => s.computeNs)),
+    combineNs: mean(r.map((s) => s.combineNs)),
+    totalNs: mean(r.map((s) => s.totalNs)),
+    bytesSent: mean(r.map((s) => s.bytesSent)),
+    bytesReceived: mean(r.map((s) => s.bytesReceived)),
+    rowsSent: mean(r.map((s) => s.rowsSent)),
+    rowsReceived: mean(r.map((s) => s.rowsReceived)),
   }));
   return {
-    schema: 'moecap-ep/1', ranks: P, placement: plan.placement, redundant: plan.redundant, preset: plan.preset,
-    phase: plan.phase, tokens: T, dtype: plan.dtype,
+    schema: 'moecap-ep/1',
+    ranks: P,
+    placement: plan.placement,
+    redundant: plan.redundant,
+    preset: plan.preset,
+    phase: plan.phase,
+    tokens: T,
+    dtype: plan.dtype,
     mpi: { library: world.library, built: world.builtMpi, runtime: world.runtimeMpi },
-    link, perRank, passNs: mean(passNs), dispatchShare: mean(dispatch), combineShare: mean(combine),
-    imbalance: mean(imb), tokensPerSecond: T / (mean(passNs) / 1e9),
+    link,
+    perRank,
+    passNs: mean(passNs),
+    dispatchShare: mean(dispatch),
+    combineShare: mean(combine),
+    imbalance: mean(imb),
+    tokensPerSecond: T / (mean(passNs) / 1e9),
   };
 }
 
@@ -119,7 +164,10 @@ export function renderEp(r: EpResults): string {
     `expert parallelism: ${r.ranks} ranks, ${r.placement}${r.redundant ? ` + ${r.redundant} replicas` : ''}, ${r.preset} ${r.phase} T=${r.tokens} ${r.dtype} (${r.mpi.runtime})`,
     `link: latency ${(r.link.latencySeconds * 1e6).toFixed(2)} µs, bandwidth ${(r.link.bandwidthBytesPerSecond / 1e9).toFixed(2)} GB/s (ping-pong 4 MiB)`,
     'rank  experts  dispatch ms  compute ms  combine ms  total ms  sent KiB  recv KiB',
-    ...r.perRank.map((p) => `${String(p.rank).padStart(4)}  ${String(p.experts.length).padStart(7)}  ${ms(p.dispatchNs).padStart(11)}  ${ms(p.computeNs).padStart(10)}  ${ms(p.combineNs).padStart(10)}  ${ms(p.totalNs).padStart(8)}  ${(p.bytesSent / 1024).toFixed(1).padStart(8)}  ${(p.bytesReceived / 1024).toFixed(1).padStart(8)}`),
+    ...r.perRank.map(
+      (p) =>
+        `${String(p.rank).padStart(4)}  ${String(p.experts.length).padStart(7)}  ${ms(p.dispatchNs).padStart(11)}  ${ms(p.computeNs).padStart(10)}  ${ms(p.combineNs).padStart(10)}  ${ms(p.totalNs).padStart(8)}  ${(p.bytesSent / 1024).toFixed(1).padStart(8)}  ${(p.bytesReceived / 1024).toFixed(1).padStart(8)}`,
+    ),
     `pass ${ms(r.passNs)} ms (slowest rank), dispatch ${(100 * r.dispatchShare).toFixed(1)}%, combine ${(100 * r.combineShare).toFixed(1)}%, imbalance ${r.imbalance.toFixed(2)}, ${r.tokensPerSecond.toFixed(0)} tokens/s`,
   ];
   return lines.join('\n') + '\n';
@@ -135,7 +183,8 @@ export async function runEp(plan: EpRunPlan, outDir: string): Promise<EpResults 
   const loads = await expertLoads(plan, opts, x);
   const layer = await createEpLayer(opts, { ranks: plan.ranks, placement: plan.placement, redundant: plan.redundant, loads });
   const link = await calibrateLink();
-  const t0 = rankFirstToken(T, plan.ranks, world.rank), t1 = rankFirstToken(T, plan.ranks, world.rank + 1);
+  const t0 = rankFirstToken(T, plan.ranks, world.rank),
+    t1 = rankFirstToken(T, plan.ranks, world.rank + 1);
   const mine = x.subarray(t0 * H, t1 * H);
   const passes: EpRankStats[] = [];
   for (let i = 0; i < plan.warmup + plan.repeats; i++) {
@@ -146,7 +195,14 @@ export async function runEp(plan: EpRunPlan, outDir: string): Promise<EpResults 
   let results: EpResults | null = null;
   if (world.rank === 0) {
     const parsed = all.map((b) => JSON.parse(Buffer.from(b).toString()) as { passes: EpRankStats[]; experts: number[] });
-    results = summarise(plan, T, world, link, parsed.map((p) => p.passes), parsed.map((p) => p.experts));
+    results = summarise(
+      plan,
+      T,
+      world,
+      link,
+      parsed.map((p) => p.passes),
+      parsed.map((p) => p.experts),
+    );
     fs.mkdirSync(outDir, { recursive: true });
     const file = path.join(outDir, 'ep_results.json');
     fs.writeFileSync(file + '.tmp', JSON.stringify(results, null, 2) + '\n');
@@ -175,8 +231,18 @@ export function epPlanFromArgs(o: Record<string, unknown>, given: ReadonlySet<st
   if (phase !== 'prefill' && phase !== 'decode') throw new UsageError(`--phase must be prefill or decode, got '${phase}'`);
   const trace = o.trace === undefined ? null : path.resolve(String(o.trace));
   return {
-    ranks, placement, redundant, preset: one<string>('preset'), phase, batch: one<number>('batch'), seqLen: one<number>('seq'),
-    dtype: one<string>('dtype'), threads: one<number | undefined>('threads') ?? null, seed: o.seed as number,
-    repeats: o.repeats as number, warmup: o.warmup as number, trace,
+    ranks,
+    placement,
+    redundant,
+    preset: one<string>('preset'),
+    phase,
+    batch: one<number>('batch'),
+    seqLen: one<number>('seq'),
+    dtype: one<string>('dtype'),
+    threads: one<number | undefined>('threads') ?? null,
+    seed: o.seed as number,
+    repeats: o.repeats as number,
+    warmup: o.warmup as number,
+    trace,
   };
 }

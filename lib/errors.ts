@@ -46,7 +46,12 @@ export class MoecapError extends Error {
     brand(this, code);
   }
   static [Symbol.hasInstance](x: unknown): boolean {
-    return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[MOECAP] === true && (this === MoecapError || Function.prototype[Symbol.hasInstance].call(this, x));
+    return (
+      typeof x === 'object' &&
+      x !== null &&
+      (x as Record<symbol, unknown>)[MOECAP] === true &&
+      (this === MoecapError || Function.prototype[Symbol.hasInstance].call(this, x))
+    );
   }
 }
 

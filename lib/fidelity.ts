@@ -4,10 +4,10 @@
 import { MoecapRangeError } from './errors';
 
 export interface Fidelity {
-  relativeL2: number;     // ‖y − y_ref‖ / ‖y_ref‖ over the sample
+  relativeL2: number; // ‖y − y_ref‖ / ‖y_ref‖ over the sample
   maxAbsError: number;
   cosine: number;
-  routingAgreement: number;  // fraction of tokens whose top-k set equals the fp64 router's
+  routingAgreement: number; // fraction of tokens whose top-k set equals the fp64 router's
   tokensCompared: number;
 }
 
@@ -18,7 +18,11 @@ export interface Fidelity {
  */
 export function vectorErrors(y: ArrayLike<number>, r: ArrayLike<number>): { relativeL2: number; maxAbsError: number; cosine: number } {
   if (y.length !== r.length) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `length mismatch: ${y.length} vs ${r.length}`);
-  let d2 = 0, r2 = 0, y2 = 0, dot = 0, maxAbs = 0;
+  let d2 = 0,
+    r2 = 0,
+    y2 = 0,
+    dot = 0,
+    maxAbs = 0;
   for (let i = 0; i < y.length; i++) {
     const d = y[i] - r[i];
     d2 += d * d;

@@ -34,16 +34,7 @@ export {
   type ModelOffloadStats,
   type Prediction,
 } from './moe_model';
-export {
-  MoecapError,
-  MoecapTypeError,
-  MoecapRangeError,
-  UsageError,
-  PlanError,
-  ReportInputError,
-  ERROR_CODES,
-  type ErrorCode,
-} from './errors';
+export { MoecapError, MoecapTypeError, MoecapRangeError, UsageError, PlanError, ReportInputError, ERROR_CODES, type ErrorCode } from './errors';
 export { loadAddon } from './native/loader';
 export { backendInfo, type Backend, type BackendInfo } from './backend';
 export { fidelity, type Fidelity } from './fidelity';

@@ -126,7 +126,10 @@ export interface OffloadOptions {
 }
 export class MoeLayer {
   /** @internal */
-  constructor(private readonly native: NativeMoeLayer, readonly options: Readonly<MoeLayerOptions>) {}
+  constructor(
+    private readonly native: NativeMoeLayer,
+    readonly options: Readonly<MoeLayerOptions>,
+  ) {}
 
   /** Runs the layer on x [T, H] off the main thread. */
   async forward(x: Float32Array): Promise<ForwardResult> {

@@ -19,7 +19,10 @@ export interface MoeModelOptions extends Omit<MoeLayerOptions, 'weights' | 'pois
 
 export class MoeModel {
   /** @internal */
-  constructor(private readonly native: NativeMoeModel, readonly options: Readonly<MoeModelOptions>) {}
+  constructor(
+    private readonly native: NativeMoeModel,
+    readonly options: Readonly<MoeModelOptions>,
+  ) {}
 
   /** Runs all layers on x [T, H] off the main thread; stats per layer, offload and prediction. */
   async forward(x: Float32Array): Promise<ModelForwardResult> {

@@ -38,8 +38,8 @@ int moecap_ep_abi_version(void) { return MOECAP_EP_ABI_VERSION; }
 
 const char* moecap_ep_built_mpi(void) {
 #if defined(OMPI_MAJOR_VERSION)
-  static const std::string v = "Open MPI " + std::to_string(OMPI_MAJOR_VERSION) + "." + std::to_string(OMPI_MINOR_VERSION) +
-                               "." + std::to_string(OMPI_RELEASE_VERSION);
+  static const std::string v = "Open MPI " + std::to_string(OMPI_MAJOR_VERSION) + "." +
+                               std::to_string(OMPI_MINOR_VERSION) + "." + std::to_string(OMPI_RELEASE_VERSION);
 #elif defined(MPICH_VERSION)
   static const std::string v = std::string("MPICH ") + MPICH_VERSION;
 #else
@@ -97,8 +97,8 @@ int moecap_ep_alltoallv(const void* send, const int64_t* send_bytes, void* recv,
   }
   // MPI forbids null buffers only in theory; give it a valid address for empty exchanges.
   static char empty[1];
-  const int r = MPI_Alltoallv(so ? send : empty, sc.data(), sd.data(), MPI_BYTE, ro ? recv : empty, rc.data(), rd.data(),
-                              MPI_BYTE, MPI_COMM_WORLD);
+  const int r = MPI_Alltoallv(so ? send : empty, sc.data(), sd.data(), MPI_BYTE, ro ? recv : empty, rc.data(),
+                              rd.data(), MPI_BYTE, MPI_COMM_WORLD);
   return r == MPI_SUCCESS ? 0 : fail("MPI_Alltoallv", r);
 }
 
@@ -115,7 +115,8 @@ int moecap_ep_pingpong(int64_t bytes, int iters, double* seconds) {
       int r;
       if (me == 0) {
         r = MPI_Send(buf.data(), int(bytes), MPI_BYTE, peer, 7, MPI_COMM_WORLD);
-        if (r == MPI_SUCCESS) r = MPI_Recv(buf.data(), int(bytes), MPI_BYTE, peer, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        if (r == MPI_SUCCESS)
+          r = MPI_Recv(buf.data(), int(bytes), MPI_BYTE, peer, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
       } else {
         r = MPI_Recv(buf.data(), int(bytes), MPI_BYTE, peer, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         if (r == MPI_SUCCESS) r = MPI_Send(buf.data(), int(bytes), MPI_BYTE, peer, 7, MPI_COMM_WORLD);

@@ -56,8 +56,18 @@ const cmakeJs = process.env.MOECAP_CUDA_CMAKE === 'plain' ? null : findCmakeJs()
 if (cmakeJs) {
   // cmake-js spells a cache definition --CDNAME=VALUE; -m: Makefiles, the generator plain cmake
   // picks, so either tool can build in build-cuda/ after the other.
-  run(process.execPath, [cmakeJs, 'build', '-d', path.join(root, 'cuda'), '-O', build, '-m', '-p', jobs,
-    ...defines.map((d) => (d.startsWith('-D') ? `--CD${d.slice(2)}` : d))]);
+  run(process.execPath, [
+    cmakeJs,
+    'build',
+    '-d',
+    path.join(root, 'cuda'),
+    '-O',
+    build,
+    '-m',
+    '-p',
+    jobs,
+    ...defines.map((d) => (d.startsWith('-D') ? `--CD${d.slice(2)}` : d)),
+  ]);
 } else {
   run('cmake', ['-S', path.join(root, 'cuda'), '-B', build, ...defines]);
   run('cmake', ['--build', build, '-j', jobs]);

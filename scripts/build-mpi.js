@@ -38,6 +38,16 @@ if (!mpicxx) {
 const t0 = Date.now();
 fs.mkdirSync(build, { recursive: true });
 const out = path.join(build, 'libmoecap_mpi.so');
-run(mpicxx, ['-O2', '-std=c++17', '-fPIC', '-shared', '-Wall', `-I${path.join(root, 'native', 'core')}`,
-  path.join(root, 'mpi', 'ep_mpi.cc'), '-o', out, ...process.argv.slice(2)]);
+run(mpicxx, [
+  '-O2',
+  '-std=c++17',
+  '-fPIC',
+  '-shared',
+  '-Wall',
+  `-I${path.join(root, 'native', 'core')}`,
+  path.join(root, 'mpi', 'ep_mpi.cc'),
+  '-o',
+  out,
+  ...process.argv.slice(2),
+]);
 console.log(`build:mpi: ${out} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);

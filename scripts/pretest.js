@@ -23,14 +23,24 @@ function newest(dirs, re) {
   let t = 0;
   const walk = (p) => {
     let st;
-    try { st = fs.statSync(p); } catch { return; }
+    try {
+      st = fs.statSync(p);
+    } catch {
+      return;
+    }
     if (st.isDirectory()) for (const e of fs.readdirSync(p)) walk(path.join(p, e));
     else if (re.test(p)) t = Math.max(t, st.mtimeMs);
   };
   dirs.forEach((d) => walk(path.join(root, d)));
   return t;
 }
-const mtime = (f) => { try { return fs.statSync(f).mtimeMs; } catch { return 0; } };
+const mtime = (f) => {
+  try {
+    return fs.statSync(f).mtimeMs;
+  } catch {
+    return 0;
+  }
+};
 
 function npmRun(script, env = {}) {
   log(`npm run ${script}`);

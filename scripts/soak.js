@@ -56,7 +56,9 @@ async function layerRound(i) {
 
 async function offloadRound(i) {
   const layer = await m.createMoeLayer({
-    ...SHAPE, dtype: i % 2 ? 'bf16' : 'int8', weights: { seed: i },
+    ...SHAPE,
+    dtype: i % 2 ? 'bf16' : 'int8',
+    weights: { seed: i },
     offload: { capacity: 4, policy: ['lru', 'lfu', 'lfru'][i % 3], coldCache: i % 4 === 0 },
   });
   for (let r = 0; r < 4; r++) await layer.forward(tokens(1 + r * 3, i + r));
@@ -93,10 +95,16 @@ function slope(points, key) {
   const n = points.length;
   if (n < 2) return NaN;
   const t0 = points[0].t;
-  const xs = points.map((p) => (p.t - t0) / 60000), ys = points.map((p) => p[key]);
-  const mx = xs.reduce((a, b) => a + b, 0) / n, my = ys.reduce((a, b) => a + b, 0) / n;
-  let sxy = 0, sxx = 0;
-  for (let i = 0; i < n; i++) { sxy += (xs[i] - mx) * (ys[i] - my); sxx += (xs[i] - mx) ** 2; }
+  const xs = points.map((p) => (p.t - t0) / 60000),
+    ys = points.map((p) => p[key]);
+  const mx = xs.reduce((a, b) => a + b, 0) / n,
+    my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0,
+    sxx = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (xs[i] - mx) * (ys[i] - my);
+    sxx += (xs[i] - mx) ** 2;
+  }
   return sxx > 0 ? sxy / sxx : NaN;
 }
 
@@ -107,10 +115,22 @@ async function main() {
   let next = Date.now() + sampleSeconds * 1000;
   console.log(`soak: ${minutes} min, sampling every ${sampleSeconds} s (pid ${process.pid}, ${os.cpus().length} CPUs)`);
   for (let i = 0; Date.now() < end; i++) {
-    if (only.has('layer')) { await layerRound(i); counts.layer++; }
-    if (only.has('offload') && i % 2 === 0) { await offloadRound(i); counts.offload++; }
-    if (only.has('model') && i % 3 === 0) { await modelRound(i); counts.model++; }
-    if (only.has('worker') && i % 4 === 0) { await workerRound(i); counts.worker++; }
+    if (only.has('layer')) {
+      await layerRound(i);
+      counts.layer++;
+    }
+    if (only.has('offload') && i % 2 === 0) {
+      await offloadRound(i);
+      counts.offload++;
+    }
+    if (only.has('model') && i % 3 === 0) {
+      await modelRound(i);
+      counts.model++;
+    }
+    if (only.has('worker') && i % 4 === 0) {
+      await workerRound(i);
+      counts.worker++;
+    }
     if (Date.now() >= next) {
       if (global.gc) global.gc();
       const s = sample();
@@ -124,12 +144,17 @@ async function main() {
   console.log(`rounds: ${counts.layer} layer, ${counts.offload} offload, ${counts.model} model, ${counts.worker} worker terminations`);
   console.log('least-squares slope per minute   whole run       second half');
   const row = (label, key, scale, unit) =>
-    console.log(`  ${label.padEnd(30)} ${(slope(samples, key) / scale).toFixed(3).padStart(9)} ${unit.padEnd(6)} ${(slope(half, key) / scale).toFixed(3).padStart(9)} ${unit}`);
+    console.log(
+      `  ${label.padEnd(30)} ${(slope(samples, key) / scale).toFixed(3).padStart(9)} ${unit.padEnd(6)} ${(slope(half, key) / scale).toFixed(3).padStart(9)} ${unit}`,
+    );
   row('resident memory', 'rss', 2 ** 20, 'MiB');
   row('open file descriptors', 'fds', 1, 'fds');
   row('threads', 'threads', 1, 'thr');
-  const first = samples[0], last = samples[samples.length - 1];
-  console.log(`first → last sample: rss ${(first.rss / 2 ** 20).toFixed(1)} → ${(last.rss / 2 ** 20).toFixed(1)} MiB, fds ${first.fds} → ${last.fds}, threads ${first.threads} → ${last.threads}`);
+  const first = samples[0],
+    last = samples[samples.length - 1];
+  console.log(
+    `first → last sample: rss ${(first.rss / 2 ** 20).toFixed(1)} → ${(last.rss / 2 ** 20).toFixed(1)} MiB, fds ${first.fds} → ${last.fds}, threads ${first.threads} → ${last.threads}`,
+  );
 }
 
 main().catch((e) => {

@@ -74,13 +74,29 @@ test('a bad CLI flag: UsageError ERR_USAGE, one line, exit code 2', async () => 
   expectCoded(e, 'ERR_USAGE');
   expect(e).toBeInstanceOf(UsageError);
   let err = '';
-  const code = await main(['counters', '--nope'], () => undefined, (s) => (err += s));
+  const code = await main(
+    ['counters', '--nope'],
+    () => undefined,
+    (s) => (err += s),
+  );
   expect(code).toBe(2);
   expect(err).toMatch(/^moecap: ERR_USAGE: unknown option --nope \(known: --json --help\)\n$/);
   err = '';
-  expect(await main(['frobnicate'], () => undefined, (s) => (err += s))).toBe(2);
+  expect(
+    await main(
+      ['frobnicate'],
+      () => undefined,
+      (s) => (err += s),
+    ),
+  ).toBe(2);
   expect(err).toMatch(/^moecap: ERR_USAGE: unknown command 'frobnicate'/);
-  expect(await main(['counters', 'extra'], () => undefined, () => undefined)).toBe(2);
+  expect(
+    await main(
+      ['counters', 'extra'],
+      () => undefined,
+      () => undefined,
+    ),
+  ).toBe(2);
 });
 
 test('bad report input: ReportInputError with ERR_CORRUPT_FILE or ERR_IO, exit code 1', async () => {
@@ -94,7 +110,13 @@ test('bad report input: ReportInputError with ERR_CORRUPT_FILE or ERR_IO, exit c
     expect((e as Error).name).toBe('ReportInputError');
     expectCoded(await caught(() => loadResults(path.join(dir, 'missing.json'))), 'ERR_IO');
     let err = '';
-    expect(await main(['report', empty], () => undefined, (s) => (err += s))).toBe(1);
+    expect(
+      await main(
+        ['report', empty],
+        () => undefined,
+        (s) => (err += s),
+      ),
+    ).toBe(1);
     expect(err).toMatch(/^moecap: ERR_CORRUPT_FILE: .*empty\.json: the file is empty\n$/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -124,7 +146,11 @@ describe('fromNative: the addon error as a moecap error', () => {
     expect(fromNative(already)).toBe(already);
   });
   test('callNative converts throws and rejections', async () => {
-    expect(() => callNative(() => { throw new TypeError('bad'); })).toThrow(MoecapTypeError);
+    expect(() =>
+      callNative(() => {
+        throw new TypeError('bad');
+      }),
+    ).toThrow(MoecapTypeError);
     await expect(callNative(() => Promise.reject(new RangeError('bad')))).rejects.toBeInstanceOf(MoecapRangeError);
     expect(callNative(() => 7)).toBe(7);
     await expect(callNative(() => Promise.resolve(8))).resolves.toBe(8);

@@ -2,9 +2,13 @@
 import type { RefConfig, RefWeights } from './reference/moe_reference';
 
 export function rng(seed: number): () => number {
-  let s = (seed >>> 0) || 0x9e3779b9;
+  let s = seed >>> 0 || 0x9e3779b9;
   return () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     return (s + 0.5) / 4294967296;
   };
 }
@@ -37,7 +41,8 @@ export function makeWeights(c: RefConfig, seed: number): RefWeights {
 }
 
 export function relL2(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let d = 0, r = 0;
+  let d = 0,
+    r = 0;
   for (let i = 0; i < ref.length; i++) {
     d += (a[i] - ref[i]) ** 2;
     r += ref[i] ** 2;
@@ -47,7 +52,8 @@ export function relL2(a: ArrayLike<number>, ref: ArrayLike<number>): number {
 
 export function bitwiseEqual(a: Float32Array, b: Float32Array): boolean {
   if (a.length !== b.length) return false;
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length),
+    ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
   for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return false;
   return true;
 }

@@ -5,13 +5,13 @@
 #include <cstdlib>
 
 static int g_checks = 0;
-#define EXPECT(cond, ...)                                              \
-  do {                                                                 \
-    ++g_checks;                                                        \
-    if (!(cond)) {                                                     \
-      std::printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);      \
-      std::printf(__VA_ARGS__);                                        \
-      std::printf("\n");                                               \
-      std::exit(1);                                                    \
-    }                                                                  \
+#define EXPECT(cond, ...)                                         \
+  do {                                                            \
+    ++g_checks;                                                   \
+    if (!(cond)) {                                                \
+      std::printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+      std::printf(__VA_ARGS__);                                   \
+      std::printf("\n");                                          \
+      std::exit(1);                                               \
+    }                                                             \
   } while (0)

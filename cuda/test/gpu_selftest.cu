@@ -47,13 +47,13 @@ namespace {
 int g_failures = 0;
 std::mt19937_64 g_rng;
 
-#define CK(call)                                                                                  \
-  do {                                                                                            \
-    cudaError_t e_ = (call);                                                                      \
-    if (e_ != cudaSuccess) {                                                                      \
+#define CK(call)                                                                                      \
+  do {                                                                                                \
+    cudaError_t e_ = (call);                                                                          \
+    if (e_ != cudaSuccess) {                                                                          \
       std::printf("CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #call); \
-      std::exit(2);                                                                               \
-    }                                                                                             \
+      std::exit(2);                                                                                   \
+    }                                                                                                 \
   } while (0)
 
 void report(bool ok, const char* name, const std::string& detail) {
@@ -107,15 +107,16 @@ struct RouterCase {
   int T, E, k, scoring, G, Gk;
   bool bias, renorm, ties;
   float scaling;
-  int group_max = 0;        // groups scored by their best expert (DeepSeek-V2)
-  float bias_shift = 0.f;   // added to every bias: negative makes 0.0-masked experts outrank kept ones
+  int group_max = 0;       // groups scored by their best expert (DeepSeek-V2)
+  float bias_shift = 0.f;  // added to every bias: negative makes 0.0-masked experts outrank kept ones
 };
 
 void check_router(const RouterCase& c) {
   const int H = 97;  // odd
   std::vector<float> x = gaussian(size_t(c.T) * H), w = gaussian(size_t(c.E) * H, 1.0f / std::sqrt(float(H)));
   if (c.ties)  // duplicate router rows → exactly equal logits → the lower index must win
-    for (int e = 1; e < c.E; e += 3) std::copy(w.begin() + size_t(e - 1) * H, w.begin() + size_t(e) * H, w.begin() + size_t(e) * H);
+    for (int e = 1; e < c.E; e += 3)
+      std::copy(w.begin() + size_t(e - 1) * H, w.begin() + size_t(e) * H, w.begin() + size_t(e) * H);
   std::vector<float> bias = gaussian(size_t(c.E), 0.05f);
   for (float& b : bias) b += c.bias_shift;
   float *dx = to_dev(x), *dw = to_dev(w), *dbias = c.bias ? to_dev(bias) : nullptr;
@@ -161,8 +162,8 @@ void check_router(const RouterCase& c) {
     }
   }
   const std::string name = fmt("T=%d E=%d k=%d %s%s%s%s", c.T, c.E, c.k, c.scoring ? "sigmoid" : "softmax",
-                               c.G ? fmt(" groups=%d/%d%s", c.Gk, c.G, c.group_max ? " max" : "").c_str() : "", c.bias ? " bias" : "",
-                               c.ties ? " ties" : "");
+                               c.G ? fmt(" groups=%d/%d%s", c.Gk, c.G, c.group_max ? " max" : "").c_str() : "",
+                               c.bias ? " bias" : "", c.ties ? " ties" : "");
   report(id_mismatch == 0 && max_w_err <= 1e-5, "router_topk",
          fmt("%s: id mismatches %d, max weight rel err %.2e", name.c_str(), id_mismatch, max_w_err));
   report(max_logit_err <= 1e-5, "router_logits", fmt("%s: max rel err vs fp64 %.2e", name.c_str(), max_logit_err));
@@ -217,8 +218,10 @@ void check_plan(int T, int k, int E, double cf, int block, bool shared) {
   padded_offsets(want.data(), E + 1, block, off.data());
   for (int e = 0; e <= E + 1 && why.empty(); ++e)
     if (offsets[e] != off[e]) why = fmt("offset %d: %d vs %d", e, offsets[e], off[e]);
-  if (why.empty() && scalars[kDropped] != cpu.dropped) why = fmt("dropped %d vs cpu %lld", scalars[kDropped], (long long)cpu.dropped);
-  if (why.empty() && scalars[kDistinct] != cpu.distinct) why = fmt("distinct %d vs cpu %d", scalars[kDistinct], cpu.distinct);
+  if (why.empty() && scalars[kDropped] != cpu.dropped)
+    why = fmt("dropped %d vs cpu %lld", scalars[kDropped], (long long)cpu.dropped);
+  if (why.empty() && scalars[kDistinct] != cpu.distinct)
+    why = fmt("distinct %d vs cpu %d", scalars[kDistinct], cpu.distinct);
   for (int a = 0; a < T * k && why.empty(); ++a) {
     const int e = ids[a], cs = cpu.token_slot[a], gs = token_slot[a];
     if ((cs < 0) != (gs < 0)) why = fmt("assignment %d dropped on one side only", a);
@@ -236,8 +239,10 @@ void check_plan(int T, int k, int E, double cf, int block, bool shared) {
       if (slot_token[offsets[E] + t] != t || slot_scale[offsets[E] + t] != sg[t]) why = fmt("shared row %d", t);
   report(why.empty(), "plan",
          fmt("T=%d k=%d E=%d cf=%.2f block=%d%s: %s", T, k, E, cf, block, shared ? " shared" : "",
-             why.empty() ? fmt("dropped %d, distinct %d, rows %d", scalars[kDropped], scalars[kDistinct], scalars[kTotalRows]).c_str()
-                         : why.c_str()));
+             why.empty()
+                 ? fmt("dropped %d, distinct %d, rows %d", scalars[kDropped], scalars[kDistinct], scalars[kTotalRows])
+                       .c_str()
+                 : why.c_str()));
   for (void* q : {(void*)p.counts, (void*)p.offsets, (void*)p.active, (void*)p.scalars, (void*)p.scratch,
                   (void*)p.token_slot, (void*)p.slot_token, (void*)p.slot_scale, (void*)dids, (void*)dw, (void*)dsg})
     cudaFree(q);
@@ -266,7 +271,8 @@ void check_act_rows(int dt, int rows, int K) {
       bad += std::memcmp(g + Kp, v.scale, size_t(nb) * 4) != 0;
     }
   }
-  report(bad == 0, "act_rows", fmt("%s rows=%d K=%d: %d rows differ from make_activation_row", dt == kBF16 ? "bf16" : "int8", rows, K, bad));
+  report(bad == 0, "act_rows",
+         fmt("%s rows=%d K=%d: %d rows differ from make_activation_row", dt == kBF16 ? "bf16" : "int8", rows, K, bad));
   cudaFree(dx);
   cudaFree(dout);
 }
@@ -385,8 +391,12 @@ void check_layer(const LayerCase& c, int dt) {
       report(ok, "layer",
              fmt("%s %s %s T=%d: rel err %.2e (tol %.0e), routing differs on %d tokens, dropped %lld/%lld, "
                  "repeat %s",
-                 c.name, dt_name(dt), path == MOECAP_CUDA_PATH_TENSOR ? "tensor" : path == MOECAP_CUDA_PATH_TENSOR_BASIC ? "tensor-basic" : "simt", T, rel, tol, differ,
-                 (long long)r.st.dropped, (long long)ref.stats.dropped, det ? "bitwise equal" : "DIFFERS"));
+                 c.name, dt_name(dt),
+                 path == MOECAP_CUDA_PATH_TENSOR         ? "tensor"
+                 : path == MOECAP_CUDA_PATH_TENSOR_BASIC ? "tensor-basic"
+                                                         : "simt",
+                 T, rel, tol, differ, (long long)r.st.dropped, (long long)ref.stats.dropped,
+                 det ? "bitwise equal" : "DIFFERS"));
       if (lo && gpu_forward(lo, x, T, c.k, c.H, ro))
         report(ro.y == r.y && ro.ids == r.ids, "offload",
                fmt("%s %s T=%d slots=%d: %s, hits %lld misses %lld evictions %lld", c.name, dt_name(dt), T,
@@ -480,12 +490,18 @@ void check_offload(const LayerCase& c, int dt) {
           const moecap_cuda_stats_t& st = r.st;
           const int64_t n = (int64_t)need.size(), eff = std::min(slots, c.E);
           const int64_t want_waves = (n + eff - 1) / eff;
-          if (st.cache_hits + st.cache_misses != n) bad = fmt("hits %lld + misses %lld != %lld routed experts", (long long)st.cache_hits, (long long)st.cache_misses, (long long)n);
-          else if (st.loads != st.cache_misses + st.prefetch_issued) bad = fmt("loads %lld != misses + prefetches", (long long)st.loads);
-          else if (st.h2d_bytes != double(st.loads) * blob) bad = fmt("h2d bytes %.0f != %lld loads x %.0f", st.h2d_bytes, (long long)st.loads, blob);
-          else if (pinned ? st.waves < want_waves : st.waves != want_waves) bad = fmt("waves %lld, want %lld", (long long)st.waves, (long long)want_waves);
+          if (st.cache_hits + st.cache_misses != n)
+            bad = fmt("hits %lld + misses %lld != %lld routed experts", (long long)st.cache_hits,
+                      (long long)st.cache_misses, (long long)n);
+          else if (st.loads != st.cache_misses + st.prefetch_issued)
+            bad = fmt("loads %lld != misses + prefetches", (long long)st.loads);
+          else if (st.h2d_bytes != double(st.loads) * blob)
+            bad = fmt("h2d bytes %.0f != %lld loads x %.0f", st.h2d_bytes, (long long)st.loads, blob);
+          else if (pinned ? st.waves < want_waves : st.waves != want_waves)
+            bad = fmt("waves %lld, want %lld", (long long)st.waves, (long long)want_waves);
           else if (slots == 1 && st.cache_hits > 1) bad = fmt("capacity 1 with %lld hits", (long long)st.cache_hits);
-          else if (st.resident_count > eff || st.resident_count < std::min<int64_t>(n, eff)) bad = fmt("%d resident", st.resident_count);
+          else if (st.resident_count > eff || st.resident_count < std::min<int64_t>(n, eff))
+            bad = fmt("%d resident", st.resident_count);
           else if (pre && fits && (st.cache_misses != 0 || st.prefetch_used != st.prefetch_issued))
             bad = fmt("prefetched pass: misses %lld, prefetch used %lld of %lld", (long long)st.cache_misses,
                       (long long)st.prefetch_used, (long long)st.prefetch_issued);
@@ -537,8 +553,12 @@ double time_ms(F&& f, int warm, int reps) {
 
 // cuBLAS through dlopen (no link dependency): C = Aᵀ·B in bf16 with fp32 compute.
 double cublas_bf16_tflops(int n, std::string& source) {
-  const char* names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so", "/usr/local/cuda/lib64/libcublas.so.13",
-                         "/usr/local/cuda/lib64/libcublas.so.12", "/usr/local/cuda/lib64/libcublas.so"};
+  const char* names[] = {"libcublas.so.13",
+                         "libcublas.so.12",
+                         "libcublas.so",
+                         "/usr/local/cuda/lib64/libcublas.so.13",
+                         "/usr/local/cuda/lib64/libcublas.so.12",
+                         "/usr/local/cuda/lib64/libcublas.so"};
   void* h = nullptr;
   for (const char* nm : names)
     if ((h = dlopen(nm, RTLD_NOW | RTLD_LOCAL))) {
@@ -563,7 +583,8 @@ double cublas_bf16_tflops(int n, std::string& source) {
   const float one = 1, zero = 0;
   int rc = 0;
   // CUBLAS_OP_T = 1, CUBLAS_OP_N = 0, CUDA_R_16BF = 14, CUBLAS_COMPUTE_32F = 68, CUBLAS_GEMM_DEFAULT = -1
-  const double ms = time_ms([&] { rc |= gemm(handle, 1, 0, n, n, n, &one, A, 14, n, B, 14, n, &zero, C, 14, n, 68, -1); }, 3, 10);
+  const double ms =
+      time_ms([&] { rc |= gemm(handle, 1, 0, n, n, n, &one, A, 14, n, B, 14, n, &zero, C, 14, n, 68, -1); }, 3, 10);
   cudaFree(A);
   cudaFree(B);
   cudaFree(C);
@@ -731,8 +752,10 @@ int main(int argc, char** argv) {
     if (!nvml) std::printf("nvml: unavailable: %s\n", n0.reason);
     const auto bench_start = std::chrono::steady_clock::now();
     const Ceilings c = measure_ceilings();
-    std::printf("ceilings (measured now): device copy %.0f GB/s (read+write), pinned H2D %.1f GB/s, bf16 GEMM %.0f TFLOP/s [%s]\n",
-                c.d2d_gbs, c.h2d_gbs, c.gemm_tflops, c.gemm_source.c_str());
+    std::printf(
+        "ceilings (measured now): device copy %.0f GB/s (read+write), pinned H2D %.1f GB/s, bf16 GEMM %.0f TFLOP/s "
+        "[%s]\n",
+        c.d2d_gbs, c.h2d_gbs, c.gemm_tflops, c.gemm_source.c_str());
     const std::vector<int> decode = quick ? std::vector<int>{1, 16} : std::vector<int>{1, 4, 16};
     bench_layer("OLMoE", 2048, 1024, 64, 8, kBF16, {1, 4, 16, 4096}, c, false, 0);
     bench_layer("OLMoE", 2048, 1024, 64, 8, kI4, decode, c, false, 0);
@@ -742,17 +765,19 @@ int main(int argc, char** argv) {
     bench_layer("OLMoE", 2048, 1024, 64, 8, kBF16, {1, 16}, c, true, 16);
     if (nvml && moecap_cuda_nvml_sample(0, &n1) == 0) {
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - bench_start).count();
-      std::printf("nvml (measured): %.0f J over the %.1f s bench = %.0f W average; now %.0f W, SM %d MHz, memory %d MHz, "
-                  "%.1f of %.1f GiB used\n",
-                  n1.energy_j - n0.energy_j, s, (n1.energy_j - n0.energy_j) / s, n1.power_w, n1.sm_clock_mhz,
-                  n1.mem_clock_mhz, n1.memory_used / 1073741824.0, n1.memory_total / 1073741824.0);
+      std::printf(
+          "nvml (measured): %.0f J over the %.1f s bench = %.0f W average; now %.0f W, SM %d MHz, memory %d MHz, "
+          "%.1f of %.1f GiB used\n",
+          n1.energy_j - n0.energy_j, s, (n1.energy_j - n0.energy_j) / s, n1.power_w, n1.sm_clock_mhz, n1.mem_clock_mhz,
+          n1.memory_used / 1073741824.0, n1.memory_total / 1073741824.0);
     }
     std::printf("\n%-8s %-26s %10s %12s %12s %7s\n", "shape", "case", "ms", "achieved", "ceiling", "ratio");
     for (const auto& r : g_rows)
       std::printf("%-8s %-26s %10.3f %8.1f %-3s %8.1f %-3s %6.0f%%\n", r.shape.c_str(), r.what.c_str(), r.ms, r.value,
                   r.unit == "TFLOP/s" ? "TF" : "GB", r.ceiling, r.unit == "TFLOP/s" ? "TF" : "GB", 100 * r.ratio);
-    std::printf("(decode: distinct-expert bytes / expert-phase time vs device copy; prefill: expert FLOP / expert-phase "
-                "time vs dense bf16 GEMM; offload: H2D bytes / copy time vs pinned copy)\n");
+    std::printf(
+        "(decode: distinct-expert bytes / expert-phase time vs device copy; prefill: expert FLOP / expert-phase "
+        "time vs dense bf16 GEMM; offload: H2D bytes / copy time vs pinned copy)\n");
   }
   std::printf("%s: %d check%s failed\n", g_failures ? "FAIL" : "OK", g_failures, g_failures == 1 ? "" : "s");
   return g_failures ? 1 : 0;

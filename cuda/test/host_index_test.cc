@@ -18,9 +18,9 @@
 
 using namespace moecap_cuda;
 
-
 static void test_padding_and_segments(std::mt19937& rng) {
-  EXPECT(round_up(0, 64) == 0 && round_up(1, 64) == 64 && round_up(64, 64) == 64 && round_up(65, 64) == 128, "round_up");
+  EXPECT(round_up(0, 64) == 0 && round_up(1, 64) == 64 && round_up(64, 64) == 64 && round_up(65, 64) == 128,
+         "round_up");
   EXPECT(padded_k(1) == 64 && padded_k(200) == 256 && padded_k(14336) == 14336, "padded_k");
   for (int trial = 0; trial < 300; ++trial) {
     const int n = 1 + int(rng() % 70), block = trial % 3 == 0 ? 1 : int(1 + rng() % 80);
@@ -111,8 +111,8 @@ struct RandomWeights : moecap::WeightSource {
     std::mt19937 g(seed ^ (uint32_t(m) * 7919u) ^ (uint32_t(e) * 104729u) ^ uint32_t(r) * 2654435761u);
     std::normal_distribution<float> d(0.0f, 1.0f);
     for (int c = 0; c < cols; ++c) out[c] = d(g);
-    if (r % 5 == 0) out[0] = 0;         // zeros
-    if (r % 7 == 0)                     // an all-zero block (scale 0)
+    if (r % 5 == 0) out[0] = 0;  // zeros
+    if (r % 7 == 0)              // an all-zero block (scale 0)
       for (int c = 0; c < std::min(cols, 32); ++c) out[c] = 0;
   }
 };
@@ -128,20 +128,22 @@ static void test_weight_layout() {
       std::vector<uint8_t> gpu(matrix_bytes(dt, rows, K));
       pack_matrix(dt, src, moecap::Matrix::Gate, 3, 0, rows, K, gpu.data(), 3);
       moecap::PackedMatrix cpu;
-      moecap::pack_matrix(cpu, moecap::DType(dt), K, (rows + 31) / 32,
-                          [&](int p, int lane, float* v) {
-                            const int r = p * 32 + lane;
-                            if (r >= rows) return false;
-                            src.row(moecap::Matrix::Gate, 3, r, K, v);
-                            return true;
-                          },
-                          nullptr);
+      moecap::pack_matrix(
+          cpu, moecap::DType(dt), K, (rows + 31) / 32,
+          [&](int p, int lane, float* v) {
+            const int r = p * 32 + lane;
+            if (r >= rows) return false;
+            src.row(moecap::Matrix::Gate, 3, r, K, v);
+            return true;
+          },
+          nullptr);
       std::vector<float> lane(static_cast<size_t>(K));
       for (int r = 0; r < rows; ++r) {
         moecap::unpack_lane(cpu, r / 32, r % 32, lane.data());
         for (int k = 0; k < K; ++k) {
           const float g = unpack_value(dt, gpu.data(), rows, K, r, k);
-          EXPECT(std::memcmp(&g, &lane[k], 4) == 0, "%s K=%d row %d k %d: gpu %g cpu %g", names[dt], K, r, k, g, lane[k]);
+          EXPECT(std::memcmp(&g, &lane[k], 4) == 0, "%s K=%d row %d k %d: gpu %g cpu %g", names[dt], K, r, k, g,
+                 lane[k]);
         }
         // K padding dequantises to zero (the kernels read whole padded rows).
         for (int k = K; k < padded_k(K); ++k)
@@ -160,14 +162,18 @@ static void test_weight_layout() {
         const size_t off = value_offset(dt, r, k, K, &hi);
         const size_t width = dt == kF32 ? 4 : dt == kBF16 ? 2 : 1;
         for (size_t b = 0; b < width; ++b) ++hits[(off + b) * 2 + (dt == kI4 ? hi : 0)];
-        if (dt != kI4) for (size_t b = 0; b < width; ++b) ++hits[(off + b) * 2 + 1];
+        if (dt != kI4)
+          for (size_t b = 0; b < width; ++b) ++hits[(off + b) * 2 + 1];
       }
     }
-    for (size_t i = 0; i < hits.size(); ++i) EXPECT(hits[i] == 1, "%s: byte/nibble %zu used %d times", names[dt], i / 2, hits[i]);
+    for (size_t i = 0; i < hits.size(); ++i)
+      EXPECT(hits[i] == 1, "%s: byte/nibble %zu used %d times", names[dt], i / 2, hits[i]);
   }
   const ExpertLayout l = expert_layout(kI4, 200, 72);
   EXPECT(l.w2 == matrix_bytes(kI4, 144, 200) && l.bytes == l.w2 + matrix_bytes(kI4, 200, 72), "expert layout");
-  std::printf("ok   GPU weight layout: packed values == CPU core's unpack_lane bitwise (4 dtypes × 5 K), offsets cover each byte once\n");
+  std::printf(
+      "ok   GPU weight layout: packed values == CPU core's unpack_lane bitwise (4 dtypes × 5 K), offsets cover each "
+      "byte once\n");
 }
 
 int main() {

@@ -49,8 +49,9 @@ class ReferenceSlotTable {
       for (size_t s = 0; s < slots_.size(); ++s) {
         const Slot& c = slots_[s];
         if (c.needed || c.loading || static_[size_t(c.expert)] || (protect && (*protect)[size_t(c.expert)])) continue;
-        if (best < 0 || moecap::evict_before(policy_, usage_[size_t(c.expert)], c.expert,
-                                             usage_[size_t(slots_[size_t(best)].expert)], slots_[size_t(best)].expert, pass_))
+        if (best < 0 ||
+            moecap::evict_before(policy_, usage_[size_t(c.expert)], c.expert,
+                                 usage_[size_t(slots_[size_t(best)].expert)], slots_[size_t(best)].expert, pass_))
           best = int(s);
       }
       if (best < 0) return -1;

@@ -2,7 +2,8 @@
 // store drives: eviction order of each policy on a scripted sequence worked out by hand, capacity 1
 // and waves, static pinning, prefetch, and a randomised check of the wave schedule against a model
 // of the device slots, and the tree-based victim choice against a scan of every slot
-// (slot_table_reference.h) under the same random operations. Built and run by test/cuda/cuda_host.test.ts with g++; exits non-zero on a failure.
+// (slot_table_reference.h) under the same random operations. Built and run by test/cuda/cuda_host.test.ts with g++;
+// exits non-zero on a failure.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -17,7 +18,6 @@
 
 using moecap::CachePolicy;
 using moecap::SlotTable;
-
 
 // A model of the device: what each slot holds, kept from the load calls alone, and the event
 // sequence ("L5@0" = load expert 5 into slot 0, "C5@0" = compute expert 5 from slot 0).
@@ -79,7 +79,9 @@ static void test_policy_order() {
            d.evicted.empty() ? -2 : d.evicted[0]);
     EXPECT(t.stats().evictions == 2 && t.stats().passes == 10, "%s evictions", name(w.p));
   }
-  std::printf("ok   eviction order on a scripted sequence: lru evicts 0 then 2, lfu 1 then 3, lfru 2 then 1, static 1 then 3\n");
+  std::printf(
+      "ok   eviction order on a scripted sequence: lru evicts 0 then 2, lfu 1 then 3, lfru 2 then 1, static 1 then "
+      "3\n");
 }
 
 static void test_capacity_one() {
@@ -167,7 +169,8 @@ static void test_random_schedules() {
           t, needed,
           [&](int e, int s) {
             const int old = d.held[size_t(s)];
-            EXPECT(old < 0 || !need[size_t(old)] || computed[size_t(old)], "load %d overwrites %d before it computed", e, old);
+            EXPECT(old < 0 || !need[size_t(old)] || computed[size_t(old)], "load %d overwrites %d before it computed",
+                   e, old);
             EXPECT(need[size_t(e)] && !computed[size_t(e)], "load of %d that the pass does not need", e);
             d.held[size_t(s)] = e;
             ++fills[size_t(s)];
@@ -176,14 +179,15 @@ static void test_random_schedules() {
             EXPECT(d.held[size_t(s)] == e, "compute %d from slot %d holding %d", e, s, d.held[size_t(s)]);
             ++computed[size_t(e)];
           });
-      for (int e = 0; e < E; ++e) EXPECT(computed[size_t(e)] == need[size_t(e)], "expert %d computed %d times", e, computed[size_t(e)]);
+      for (int e = 0; e < E; ++e)
+        EXPECT(computed[size_t(e)] == need[size_t(e)], "expert %d computed %d times", e, computed[size_t(e)]);
       int max_fill = 0;
       for (int f : fills) max_fill = std::max(max_fill, f);
       const int64_t waves = t.stats().waves - waves0;
       EXPECT(waves == max_fill, "waves %lld vs %d", (long long)waves, max_fill);
       if (!pinned && !needed.empty())
-        EXPECT(waves == ((int)needed.size() + slots - 1) / slots, "waves %lld for %zu experts in %d slots", (long long)waves,
-               needed.size(), slots);
+        EXPECT(waves == ((int)needed.size() + slots - 1) / slots, "waves %lld for %zu experts in %d slots",
+               (long long)waves, needed.size(), slots);
       std::vector<int> held;
       for (int e : d.held)
         if (e >= 0) held.push_back(e);
@@ -191,8 +195,9 @@ static void test_random_schedules() {
       EXPECT(t.resident() == held, "table and device model agree on the resident experts");
     }
   }
-  std::printf("ok   random schedules (%d passes, 4 policies, capacity 1..E, prefetch, static pins) against a device model\n",
-              passes);
+  std::printf(
+      "ok   random schedules (%d passes, 4 policies, capacity 1..E, prefetch, static pins) against a device model\n",
+      passes);
 }
 
 // evict_order_flips against evict_before evaluated pass by pass, on small counts so that exact
@@ -218,7 +223,8 @@ static void test_lfru_flip_times() {
       EXPECT(f > pass, "flip after now");
       const int64_t until = f == INT64_MAX ? pass + 200 : f;
       for (int64_t q = pass; q < until && q < pass + 200; ++q)
-        EXPECT(moecap::evict_before(pol, x, ex, y, ey, q), "order holds before the flip at %lld (pass %lld)", (long long)f, (long long)q);
+        EXPECT(moecap::evict_before(pol, x, ex, y, ey, q), "order holds before the flip at %lld (pass %lld)",
+               (long long)f, (long long)q);
       if (f != INT64_MAX) {
         ++flipping;
         EXPECT(!moecap::evict_before(pol, x, ex, y, ey, f), "order flipped at %lld", (long long)f);
@@ -250,14 +256,15 @@ static void test_victims_match_linear_scan() {
     std::vector<int> loading;
     const auto same_slots = [&](const char* when, int pass) {
       for (int e = 0; e < E; ++e)
-        EXPECT(t.slot_of(e) == r.slot_of(e), "%s trial %d pass %d (%s): expert %d in slot %d, reference %d", name(p), trial,
-               pass, when, e, t.slot_of(e), r.slot_of(e));
+        EXPECT(t.slot_of(e) == r.slot_of(e), "%s trial %d pass %d (%s): expert %d in slot %d, reference %d", name(p),
+               trial, pass, when, e, t.slot_of(e), r.slot_of(e));
     };
     const auto assign_both = [&](int e, bool prefetch, const std::vector<char>* protect, int pass) {
       int ev = -2, rev = -2;
       const int s = t.assign(e, prefetch, protect, &ev), rs = r.assign(e, prefetch, protect, &rev);
-      EXPECT(s == rs && ev == rev, "%s trial %d pass %d: assign %d → slot %d evicting %d, reference slot %d evicting %d",
-             name(p), trial, pass, e, s, ev, rs, rev);
+      EXPECT(s == rs && ev == rev,
+             "%s trial %d pass %d: assign %d → slot %d evicting %d, reference slot %d evicting %d", name(p), trial,
+             pass, e, s, ev, rs, rev);
       ++assigns;
       if (ev >= 0) ++evictions;
       return s;
@@ -349,8 +356,8 @@ static void test_victims_match_linear_scan() {
                a.waves == b.waves,
            "%s trial %d: same counters", name(p), trial);
   }
-  std::printf("ok   victims identical to a scan of every slot (%d tables, 4 policies, %lld assigns, %lld evictions)\n", trials,
-              (long long)assigns, (long long)evictions);
+  std::printf("ok   victims identical to a scan of every slot (%d tables, 4 policies, %lld assigns, %lld evictions)\n",
+              trials, (long long)assigns, (long long)evictions);
 }
 
 int main() {

@@ -24,10 +24,20 @@ export interface MemoryNeed {
 
 /** Memory a configuration of `layers` MoE layers needs; see MemoryNeed. */
 export function memoryNeed(a: {
-  layers: number; experts: number; residentExperts: number; expertBytes: number; routerBytes: number; sharedBytes: number;
-  tokens: number; hidden: number; intermediate: number; topK: number; kvCacheBytes?: number;
+  layers: number;
+  experts: number;
+  residentExperts: number;
+  expertBytes: number;
+  routerBytes: number;
+  sharedBytes: number;
+  tokens: number;
+  hidden: number;
+  intermediate: number;
+  topK: number;
+  kvCacheBytes?: number;
 }): MemoryNeed {
-  if (!(a.residentExperts >= 0 && a.residentExperts <= a.experts)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'residentExperts must be in [0, experts]');
+  if (!(a.residentExperts >= 0 && a.residentExperts <= a.experts))
+    throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'residentExperts must be in [0, experts]');
   // fp32 activations: x and y [T, H], each token's k expert rows of gate/up output [T·k, F] and down output [T·k, H].
   const bufferBytes = 4 * a.tokens * (2 * a.hidden + a.topK * (a.intermediate + a.hidden));
   return {
@@ -42,8 +52,14 @@ const MODELLED = 'modelled from the layer shapes and dtype';
 
 function line(name: string, quantity: number, unit: string, entry: { priceUsd: number; powerW: number; source: string }, basis: string): CostComponent {
   return {
-    name, quantity, unit, unitPriceUsd: entry.priceUsd, priceUsd: quantity * entry.priceUsd, powerW: quantity * entry.powerW,
-    source: entry.source, basis,
+    name,
+    quantity,
+    unit,
+    unitPriceUsd: entry.priceUsd,
+    priceUsd: quantity * entry.priceUsd,
+    powerW: quantity * entry.powerW,
+    source: entry.source,
+    basis,
   };
 }
 
@@ -54,8 +70,15 @@ export function cpuBillOfMaterials(prices: PriceTable, a: { cores: number; need:
   const dramGB = (n.residentWeightBytes + n.bufferBytes + n.kvCacheBytes) / GB;
   const out = [
     line('cpu cores', a.cores, 'core', prices.cpuPerCore, 'the compute threads of the configuration'),
-    line('dram', dramGB, 'GB', prices.dramPerGB, `resident weights ${(n.residentWeightBytes / GB).toPrecision(3)} GB + buffers ${(n.bufferBytes / GB).toPrecision(3)} GB` +
-      (n.kvCacheBytes ? ` + KV cache ${(n.kvCacheBytes / GB).toPrecision(3)} GB` : ' (no KV cache: MoE layers only)') + `; ${MODELLED}`),
+    line(
+      'dram',
+      dramGB,
+      'GB',
+      prices.dramPerGB,
+      `resident weights ${(n.residentWeightBytes / GB).toPrecision(3)} GB + buffers ${(n.bufferBytes / GB).toPrecision(3)} GB` +
+        (n.kvCacheBytes ? ` + KV cache ${(n.kvCacheBytes / GB).toPrecision(3)} GB` : ' (no KV cache: MoE layers only)') +
+        `; ${MODELLED}`,
+    ),
   ];
   if (n.offloadedBytes > 0) out.push(line('nvme (offload tier)', n.offloadedBytes / GB, 'GB', prices.nvmePerGB, `offloaded experts; ${MODELLED}`));
   return out;
@@ -74,8 +97,11 @@ export function gpuBillOfMaterials(prices: PriceTable, a: { gpu: string; gpuMemo
   const n = a.need;
   const resident = n.residentWeightBytes + n.bufferBytes + n.kvCacheBytes;
   const count = gpusNeeded(resident, a.gpuMemoryBytes);
-  const out = [line(a.gpu, count, 'GPU', e, `${(resident / GB).toPrecision(3)} GB resident over ${(a.gpuMemoryBytes / GB).toPrecision(3)} GB per GPU; ${MODELLED}`)];
-  if (n.offloadedBytes > 0) out.push(line('host dram (offload tier)', n.offloadedBytes / GB, 'GB', prices.dramPerGB, `experts offloaded to pinned host memory; ${MODELLED}`));
+  const out = [
+    line(a.gpu, count, 'GPU', e, `${(resident / GB).toPrecision(3)} GB resident over ${(a.gpuMemoryBytes / GB).toPrecision(3)} GB per GPU; ${MODELLED}`),
+  ];
+  if (n.offloadedBytes > 0)
+    out.push(line('host dram (offload tier)', n.offloadedBytes / GB, 'GB', prices.dramPerGB, `experts offloaded to pinned host memory; ${MODELLED}`));
   return out;
 }
 

@@ -43,7 +43,13 @@ export function profilePath(): string {
   return defaultProfilePath(thisMachineKey());
 }
 
-interface Windows { read: number[]; copy: number[]; f32: number[]; bf16: number[]; int8: number[] }
+interface Windows {
+  read: number[];
+  copy: number[];
+  f32: number[];
+  bf16: number[];
+  int8: number[];
+}
 
 /**
  * Rounds of short windows (read, copy, fp32 FMA, bf16 and int8 dot) until the best windows of every
@@ -55,11 +61,18 @@ async function measureWindows(o: CalibrateOptions): Promise<{ w: Windows; rounds
   const minRounds = o.minRounds ?? 3;
   const w: Windows = { read: [], copy: [], f32: [], bf16: [], int8: [] };
   const t0 = Date.now();
-  let rounds = 0, threads = 0, isa = '';
+  let rounds = 0,
+    threads = 0,
+    isa = '';
   for (;;) {
-    const c = await callNative(() => addon.calibrate({
-      repeats: o.repeats ?? 3, threads: o.threads, readBytes: o.readBytes ?? bandwidthWindowBytes(), computeMs: o.computeMs ?? 20,
-    }));
+    const c = await callNative(() =>
+      addon.calibrate({
+        repeats: o.repeats ?? 3,
+        threads: o.threads,
+        readBytes: o.readBytes ?? bandwidthWindowBytes(),
+        computeMs: o.computeMs ?? 20,
+      }),
+    );
     if (!c.fp32Flops || !c.copyBandwidth) throw new MoecapError('ERR_INTERNAL', 'calibrate() returned no compute or copy figures');
     rounds++;
     threads = c.threads;
@@ -78,7 +91,9 @@ async function measureWindows(o: CalibrateOptions): Promise<{ w: Windows; rounds
   return { w, rounds, threads, isa };
 }
 
-export async function calibrate(o: CalibrateOptions = {}): Promise<CpuMeasuredProfile & { offloadRead?: { folder: string; bytes: number; cacheDropped: boolean } }> {
+export async function calibrate(
+  o: CalibrateOptions = {},
+): Promise<CpuMeasuredProfile & { offloadRead?: { folder: string; bytes: number; cacheDropped: boolean } }> {
   const addon = loadAddon();
   const folder = o.offloadDir ?? os.tmpdir();
   if (!o.skipFileRead && (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()))
@@ -141,7 +156,9 @@ export function bandwidthWindowBytes(): number {
  */
 export async function readBandwidthNow(o: { threads?: number; readBytes?: number; repeats?: number } = {}): Promise<number> {
   const addon = loadAddon();
-  const r = await callNative(() => addon.calibrate({ threads: o.threads, readBytes: o.readBytes ?? bandwidthWindowBytes(), repeats: o.repeats ?? 15, compute: false }));
+  const r = await callNative(() =>
+    addon.calibrate({ threads: o.threads, readBytes: o.readBytes ?? bandwidthWindowBytes(), repeats: o.repeats ?? 15, compute: false }),
+  );
   return r.readBandwidth.max;
 }
 

@@ -28,17 +28,29 @@ export function peakFigure(samples: readonly number[], unit: string): MeasuredFi
   const sorted = [...samples].sort((a, b) => a - b);
   const best = sorted[sorted.length - 1];
   return {
-    value: best, unit, repeats: samples.length, spread: topSpread(samples), min: sorted[0], max: best,
+    value: best,
+    unit,
+    repeats: samples.length,
+    spread: topSpread(samples),
+    min: sorted[0],
+    max: best,
     statistic: `best of ${samples.length} windows (the best ${Math.min(TOP_WINDOWS, samples.length)} within ${(100 * topSpread(samples)).toFixed(1)}%)`,
   };
 }
 
 /** A bandwidth: the p90 of the windows as the ceiling, with p10/p50/p90; `spread` is (p90 − p10)/p50. */
 export function bandwidthFigure(samples: readonly number[], unit: string): MeasuredFigure {
-  const p10 = percentile(samples, 0.1), p50 = percentile(samples, 0.5), p90 = percentile(samples, 0.9);
+  const p10 = percentile(samples, 0.1),
+    p50 = percentile(samples, 0.5),
+    p90 = percentile(samples, 0.9);
   return {
-    value: p90, unit, repeats: samples.length, spread: p50 > 0 ? (p90 - p10) / p50 : 1,
-    min: Math.min(...samples), max: Math.max(...samples), percentiles: { p10, p50, p90 },
+    value: p90,
+    unit,
+    repeats: samples.length,
+    spread: p50 > 0 ? (p90 - p10) / p50 : 1,
+    min: Math.min(...samples),
+    max: Math.max(...samples),
+    percentiles: { p10, p50, p90 },
     statistic: `p90 of ${samples.length} windows`,
   };
 }
@@ -76,17 +88,31 @@ export interface ProfileWarning {
 /** Everything about a profile a reader should be told before trusting its ratios. */
 export function profileWarnings(p: CpuMeasuredProfile, now: Date = new Date(), ageLimitDays = PROFILE_AGE_LIMIT_DAYS): ProfileWarning[] {
   const w: ProfileWarning[] = [];
-  const compute: Array<[string, MeasuredFigure | undefined]> = [['fp32 FMA', p.peakFlops.f32], ['bf16 dot', p.peakFlops.bf16], ['int8 dot', p.peakFlops.int8]];
+  const compute: Array<[string, MeasuredFigure | undefined]> = [
+    ['fp32 FMA', p.peakFlops.f32],
+    ['bf16 dot', p.peakFlops.bf16],
+    ['int8 dot', p.peakFlops.int8],
+  ];
   for (const [name, f] of compute)
     if (f && f.spread > PEAK_SPREAD_LIMIT)
-      w.push({ kind: 'spread', message: `${name} peak: its best windows differ by ${(100 * f.spread).toFixed(0)}% (over ${(100 * PEAK_SPREAD_LIMIT).toFixed(0)}%): the machine was busy; run \`moecap calibrate --recalibrate\` when it is quieter` });
+      w.push({
+        kind: 'spread',
+        message: `${name} peak: its best windows differ by ${(100 * f.spread).toFixed(0)}% (over ${(100 * PEAK_SPREAD_LIMIT).toFixed(0)}%): the machine was busy; run \`moecap calibrate --recalibrate\` when it is quieter`,
+      });
   if (p.readBandwidth.spread > BANDWIDTH_SPREAD_LIMIT)
-    w.push({ kind: 'spread', message: `read bandwidth varies by ${(100 * p.readBandwidth.spread).toFixed(0)}% (p10–p90 over p50): S-MBU is computed against the bandwidth measured around each config` });
+    w.push({
+      kind: 'spread',
+      message: `read bandwidth varies by ${(100 * p.readBandwidth.spread).toFixed(0)}% (p10–p90 over p50): S-MBU is computed against the bandwidth measured around each config`,
+    });
   const ageDays = (now.getTime() - new Date(p.measuredAt).getTime()) / 86400e3;
   if (Number.isFinite(ageDays) && ageDays > ageLimitDays)
     w.push({ kind: 'age', message: `profile is ${Math.floor(ageDays)} days old (measured ${p.measuredAt}); run \`moecap calibrate --recalibrate\`` });
   for (const m of orderingViolations(p)) w.push({ kind: 'ordering', message: m });
-  if (p.quick) w.push({ kind: 'quick', message: `quick calibration (${p.budgetSeconds ?? '?'} s) taken by a first \`moecap run\`; \`moecap calibrate --recalibrate\` measures longer` });
+  if (p.quick)
+    w.push({
+      kind: 'quick',
+      message: `quick calibration (${p.budgetSeconds ?? '?'} s) taken by a first \`moecap run\`; \`moecap calibrate --recalibrate\` measures longer`,
+    });
   return w;
 }
 
@@ -95,15 +121,17 @@ export function likelyCauseAbove1(
   metric: 'S-MBU' | 'S-MFU',
   ctx: { bandwidthBefore?: number | null; bandwidthAfter?: number | null; peakSpread?: number | null; workingSetBytes?: number; projected?: boolean },
 ): string {
-  if (ctx.projected) return 'the peaks are another device\'s datasheet figures (a projection), not this machine\'s';
+  if (ctx.projected) return "the peaks are another device's datasheet figures (a projection), not this machine's";
   if (metric === 'S-MBU') {
     const causes: string[] = [];
-    const a = ctx.bandwidthBefore, b = ctx.bandwidthAfter;
+    const a = ctx.bandwidthBefore,
+      b = ctx.bandwidthAfter;
     if (a && b && Math.abs(a - b) / Math.min(a, b) > 0.1)
       causes.push(`the read bandwidth moved during the config (${(a / 1e9).toFixed(1)} GB/s before, ${(b / 1e9).toFixed(1)} after)`);
     if (ctx.workingSetBytes !== undefined && ctx.workingSetBytes < 64 * 2 ** 20)
       causes.push(`part of each pass's ${(ctx.workingSetBytes / 2 ** 20).toFixed(0)} MiB was still in the caches from the previous pass`);
-    if (causes.length === 0) causes.push('the bandwidth measured around the config was lower than during it (neighbours left), or some bytes came from the caches');
+    if (causes.length === 0)
+      causes.push('the bandwidth measured around the config was lower than during it (neighbours left), or some bytes came from the caches');
     return causes.join('; ');
   }
   if (ctx.peakSpread !== undefined && ctx.peakSpread !== null && ctx.peakSpread > PEAK_SPREAD_LIMIT)

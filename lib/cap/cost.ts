@@ -42,15 +42,18 @@ export const DEFAULT_PRICES: PriceTable = {
     l40s: { priceUsd: 8000, powerW: 350, source: `${ASSUMED}; power: datasheet TDP` },
   },
   cpuPerCore: {
-    priceUsd: 123, powerW: 3.75,
+    priceUsd: 123,
+    powerW: 3.75,
     source: 'assumption: AMD EPYC 9654 launch list price $11,805 and 360 W TDP over 96 cores (Nov 2022)',
   },
   dramPerGB: {
-    priceUsd: 4, powerW: 0.375,
+    priceUsd: 4,
+    powerW: 0.375,
     source: 'assumption: DDR5 RDIMM ~$4/GB (2024 street) and ~12 W per 32 GB module',
   },
   nvmePerGB: {
-    priceUsd: 0.1, powerW: 0.0025,
+    priceUsd: 0.1,
+    powerW: 0.0025,
     source: 'assumption: enterprise TLC NVMe ~$100/TB (2024 street) and ~10 W active per 3.84 TB drive',
   },
   amortisationYears: 3,
@@ -72,9 +75,7 @@ export interface CostComponent {
   basis?: string;
 }
 
-export type PowerSource =
-  | { kind: 'measured'; watts: number; source: string }
-  | { kind: 'tdp-model'; watts: number; source: string };
+export type PowerSource = { kind: 'measured'; watts: number; source: string } | { kind: 'tdp-model'; watts: number; source: string };
 
 export interface CostInputs {
   components: CostComponent[];
@@ -128,7 +129,7 @@ export function powerFrom(components: CostComponent[], energyJoules: number | nu
   return {
     kind: 'tdp-model',
     watts: components.reduce((a, c) => a + c.powerW, 0),
-    source: 'sum of the components\' TDP-style figures (no energy counter on this machine)',
+    source: "sum of the components' TDP-style figures (no energy counter on this machine)",
   };
 }
 
@@ -145,21 +146,34 @@ export function mergePrices(base: PriceTable, o: unknown): PriceTable {
     if (v === null || typeof v !== 'object') throw new MoecapTypeError('ERR_INVALID_OPTION', `price override '${k}' must be an object`);
     const e = v as Record<string, unknown>;
     return {
-      priceUsd: e.priceUsd !== undefined ? num(`${k}.priceUsd`, e.priceUsd) : prev?.priceUsd ?? num(`${k}.priceUsd`, undefined),
-      powerW: e.powerW !== undefined ? num(`${k}.powerW`, e.powerW) : prev?.powerW ?? num(`${k}.powerW`, undefined),
+      priceUsd: e.priceUsd !== undefined ? num(`${k}.priceUsd`, e.priceUsd) : (prev?.priceUsd ?? num(`${k}.priceUsd`, undefined)),
+      powerW: e.powerW !== undefined ? num(`${k}.powerW`, e.powerW) : (prev?.powerW ?? num(`${k}.powerW`, undefined)),
       source: typeof e.source === 'string' ? e.source : 'user override',
     };
   };
   for (const [k, v] of Object.entries(obj)) {
     switch (k) {
-      case 'amortisationYears': case 'utilisation': case 'usdPerKWh': r[k] = num(k, v); break;
-      case 'cpuPerCore': case 'dramPerGB': case 'nvmePerGB': r[k] = entry(k, v, r[k]); break;
+      case 'amortisationYears':
+      case 'utilisation':
+      case 'usdPerKWh':
+        r[k] = num(k, v);
+        break;
+      case 'cpuPerCore':
+      case 'dramPerGB':
+      case 'nvmePerGB':
+        r[k] = entry(k, v, r[k]);
+        break;
       case 'gpu':
         if (v === null || typeof v !== 'object') throw new MoecapTypeError('ERR_INVALID_OPTION', "price override 'gpu' must be an object");
         for (const [g, e] of Object.entries(v as object)) r.gpu[g] = entry(`gpu.${g}`, e, r.gpu[g]);
         break;
-      case 'note': break;
-      default: throw new MoecapTypeError('ERR_INVALID_OPTION', `unknown price override '${k}' (known: gpu, cpuPerCore, dramPerGB, nvmePerGB, amortisationYears, utilisation, usdPerKWh)`);
+      case 'note':
+        break;
+      default:
+        throw new MoecapTypeError(
+          'ERR_INVALID_OPTION',
+          `unknown price override '${k}' (known: gpu, cpuPerCore, dramPerGB, nvmePerGB, amortisationYears, utilisation, usdPerKWh)`,
+        );
     }
   }
   if (!(r.utilisation > 0 && r.utilisation <= 1)) throw new PlanError('utilisation must be in (0, 1]');

@@ -15,7 +15,10 @@ export function raplEnergy(readings: Counter[]): EnergyReading | null {
     .filter((r): r is Extract<Counter, { available: true }> => r.available && r.unit === 'J' && r.name.startsWith('energy:'))
     .map((r) => {
       const m = /\((intel-rapl:[0-9:]+)\)\s*$/.exec(r.name);
-      const label = r.name.slice('energy:'.length).replace(/\s*\(.*\)\s*$/, '').trim();
+      const label = r.name
+        .slice('energy:'.length)
+        .replace(/\s*\(.*\)\s*$/, '')
+        .trim();
       return { r, zone: m ? m[1] : null, label };
     });
   if (zones.length === 0) return null;

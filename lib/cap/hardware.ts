@@ -27,37 +27,84 @@ const GIB = 1024 ** 3;
 /** Vendor datasheets (dense tensor-core peaks; fp32 = non-tensor CUDA-core peak). */
 export const DATASHEETS: readonly DatasheetEntry[] = [
   {
-    name: 'h100-sxm', label: 'NVIDIA H100 SXM5 80GB', kind: 'gpu', tdpW: 700, memoryBandwidth: 3.35 * TB, memoryBytes: 80 * GIB,
-    peakFlops: { f32: 67 * T, bf16: 989.4 * T, int8: 1978.9 * T }, source: 'NVIDIA H100 Tensor Core GPU datasheet (dense figures)',
+    name: 'h100-sxm',
+    label: 'NVIDIA H100 SXM5 80GB',
+    kind: 'gpu',
+    tdpW: 700,
+    memoryBandwidth: 3.35 * TB,
+    memoryBytes: 80 * GIB,
+    peakFlops: { f32: 67 * T, bf16: 989.4 * T, int8: 1978.9 * T },
+    source: 'NVIDIA H100 Tensor Core GPU datasheet (dense figures)',
   },
   {
-    name: 'h100-pcie', label: 'NVIDIA H100 PCIe 80GB', kind: 'gpu', tdpW: 350, memoryBandwidth: 2.0 * TB, memoryBytes: 80 * GIB,
-    peakFlops: { f32: 51 * T, bf16: 756.5 * T, int8: 1513 * T }, source: 'NVIDIA H100 Tensor Core GPU datasheet (dense figures)',
+    name: 'h100-pcie',
+    label: 'NVIDIA H100 PCIe 80GB',
+    kind: 'gpu',
+    tdpW: 350,
+    memoryBandwidth: 2.0 * TB,
+    memoryBytes: 80 * GIB,
+    peakFlops: { f32: 51 * T, bf16: 756.5 * T, int8: 1513 * T },
+    source: 'NVIDIA H100 Tensor Core GPU datasheet (dense figures)',
   },
   {
-    name: 'h200', label: 'NVIDIA H200 SXM 141GB', kind: 'gpu', tdpW: 700, memoryBandwidth: 4.8 * TB, memoryBytes: 141 * GB,
-    peakFlops: { f32: 67 * T, bf16: 989.4 * T, int8: 1978.9 * T }, source: 'NVIDIA H200 Tensor Core GPU datasheet (dense figures)',
+    name: 'h200',
+    label: 'NVIDIA H200 SXM 141GB',
+    kind: 'gpu',
+    tdpW: 700,
+    memoryBandwidth: 4.8 * TB,
+    memoryBytes: 141 * GB,
+    peakFlops: { f32: 67 * T, bf16: 989.4 * T, int8: 1978.9 * T },
+    source: 'NVIDIA H200 Tensor Core GPU datasheet (dense figures)',
   },
   {
-    name: 'a100-sxm', label: 'NVIDIA A100 SXM4 80GB', kind: 'gpu', tdpW: 400, memoryBandwidth: 2.039 * TB, memoryBytes: 80 * GIB,
-    peakFlops: { f32: 19.5 * T, bf16: 312 * T, int8: 624 * T }, source: 'NVIDIA A100 Tensor Core GPU datasheet (dense figures)',
+    name: 'a100-sxm',
+    label: 'NVIDIA A100 SXM4 80GB',
+    kind: 'gpu',
+    tdpW: 400,
+    memoryBandwidth: 2.039 * TB,
+    memoryBytes: 80 * GIB,
+    peakFlops: { f32: 19.5 * T, bf16: 312 * T, int8: 624 * T },
+    source: 'NVIDIA A100 Tensor Core GPU datasheet (dense figures)',
   },
   {
-    name: 'a100-pcie', label: 'NVIDIA A100 PCIe 80GB', kind: 'gpu', tdpW: 300, memoryBandwidth: 1.935 * TB, memoryBytes: 80 * GIB,
-    peakFlops: { f32: 19.5 * T, bf16: 312 * T, int8: 624 * T }, source: 'NVIDIA A100 Tensor Core GPU datasheet (dense figures)',
+    name: 'a100-pcie',
+    label: 'NVIDIA A100 PCIe 80GB',
+    kind: 'gpu',
+    tdpW: 300,
+    memoryBandwidth: 1.935 * TB,
+    memoryBytes: 80 * GIB,
+    peakFlops: { f32: 19.5 * T, bf16: 312 * T, int8: 624 * T },
+    source: 'NVIDIA A100 Tensor Core GPU datasheet (dense figures)',
   },
   {
-    name: 'rtx-4090', label: 'NVIDIA GeForce RTX 4090', kind: 'gpu', tdpW: 450, memoryBandwidth: 1.008 * TB, memoryBytes: 24 * GIB,
+    name: 'rtx-4090',
+    label: 'NVIDIA GeForce RTX 4090',
+    kind: 'gpu',
+    tdpW: 450,
+    memoryBandwidth: 1.008 * TB,
+    memoryBytes: 24 * GIB,
     peakFlops: { f32: 82.6 * T, bf16: 165.2 * T, int8: 660.6 * T },
     source: 'NVIDIA Ada Lovelace architecture whitepaper (bf16 with fp32 accumulate, dense)',
   },
   {
-    name: 'a6000', label: 'NVIDIA RTX A6000', kind: 'gpu', tdpW: 300, memoryBandwidth: 768 * GB, memoryBytes: 48 * GIB,
-    peakFlops: { f32: 38.7 * T, bf16: 154.8 * T, int8: 309.7 * T }, source: 'NVIDIA RTX A6000 datasheet (dense figures)',
+    name: 'a6000',
+    label: 'NVIDIA RTX A6000',
+    kind: 'gpu',
+    tdpW: 300,
+    memoryBandwidth: 768 * GB,
+    memoryBytes: 48 * GIB,
+    peakFlops: { f32: 38.7 * T, bf16: 154.8 * T, int8: 309.7 * T },
+    source: 'NVIDIA RTX A6000 datasheet (dense figures)',
   },
   {
-    name: 'l40s', label: 'NVIDIA L40S', kind: 'gpu', tdpW: 350, memoryBandwidth: 864 * GB, memoryBytes: 48 * GIB,
-    peakFlops: { f32: 91.6 * T, bf16: 362.05 * T, int8: 733 * T }, source: 'NVIDIA L40S datasheet (dense figures)',
+    name: 'l40s',
+    label: 'NVIDIA L40S',
+    kind: 'gpu',
+    tdpW: 350,
+    memoryBandwidth: 864 * GB,
+    memoryBytes: 48 * GIB,
+    peakFlops: { f32: 91.6 * T, bf16: 362.05 * T, int8: 733 * T },
+    source: 'NVIDIA L40S datasheet (dense figures)',
   },
 ];
 
@@ -144,8 +191,13 @@ export function findDatasheet(name: string): DatasheetEntry {
 
 export function peaksFromDatasheet(e: DatasheetEntry): PeakSource {
   return {
-    kind: 'datasheet', name: e.name, memoryBandwidth: e.memoryBandwidth, peakFlops: { ...e.peakFlops },
-    offloadBandwidth: null, tdpW: e.tdpW, source: e.source,
+    kind: 'datasheet',
+    name: e.name,
+    memoryBandwidth: e.memoryBandwidth,
+    peakFlops: { ...e.peakFlops },
+    offloadBandwidth: null,
+    tdpW: e.tdpW,
+    source: e.source,
   };
 }
 
@@ -155,18 +207,26 @@ function detailOf(f: MeasuredFigure | undefined): PeakDetail | undefined {
 
 export function peaksFromProfile(p: CpuMeasuredProfile, now: Date = new Date()): PeakSource {
   const detail: NonNullable<PeakSource['detail']> = {};
-  const put = (k: keyof typeof detail, f: MeasuredFigure | undefined) => { const d = detailOf(f); if (d) detail[k] = d; };
+  const put = (k: keyof typeof detail, f: MeasuredFigure | undefined) => {
+    const d = detailOf(f);
+    if (d) detail[k] = d;
+  };
   put('memoryBandwidth', p.readBandwidth);
   put('f32', p.peakFlops.f32);
   put('bf16', p.peakFlops.bf16);
   put('int8', p.peakFlops.int8);
   put('offloadBandwidth', p.offloadReadBandwidth);
   return {
-    kind: 'measured', name: p.key, memoryBandwidth: p.readBandwidth.value,
+    kind: 'measured',
+    name: p.key,
+    memoryBandwidth: p.readBandwidth.value,
     peakFlops: { f32: p.peakFlops.f32?.value ?? null, bf16: p.peakFlops.bf16?.value ?? null, int8: p.peakFlops.int8?.value ?? null },
-    offloadBandwidth: p.offloadReadBandwidth?.value ?? null, tdpW: p.tdpW ?? null,
+    offloadBandwidth: p.offloadReadBandwidth?.value ?? null,
+    tdpW: p.tdpW ?? null,
     source: `moecap calibrate${p.quick ? ' (quick, by the first run)' : ''} on ${p.cpuModel}, ${p.measuredAt}`,
-    measuredAt: p.measuredAt, detail, warnings: profileWarnings(p, now).map((w) => w.message),
+    measuredAt: p.measuredAt,
+    detail,
+    warnings: profileWarnings(p, now).map((w) => w.message),
   };
 }
 
@@ -176,17 +236,24 @@ export function peaksFromProfile(p: CpuMeasuredProfile, now: Date = new Date()):
  */
 export function computePeakFor(dtype: string, peaks: PeakSource): { value: number | null; which: string } {
   switch (dtype) {
-    case 'f32': return { value: peaks.peakFlops.f32, which: 'f32' };
-    case 'bf16': return { value: peaks.peakFlops.bf16, which: 'bf16' };
+    case 'f32':
+      return { value: peaks.peakFlops.f32, which: 'f32' };
+    case 'bf16':
+      return { value: peaks.peakFlops.bf16, which: 'bf16' };
     case 'int8':
-    case 'int4': return { value: peaks.peakFlops.int8, which: 'int8' };
-    default: throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `unknown dtype '${dtype}'`);
+    case 'int4':
+      return { value: peaks.peakFlops.int8, which: 'int8' };
+    default:
+      throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `unknown dtype '${dtype}'`);
   }
 }
 
 /** A stable key for this machine's measured profile: CPU model, logical CPUs, memory (GiB). */
 export function machineKey(cpuModel: string, logicalCpus: number, memoryBytes: number): string {
-  const model = cpuModel.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  const model = cpuModel
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
   return `${model}-${logicalCpus}c-${Math.round(memoryBytes / 1024 ** 3)}g`;
 }
 

@@ -112,7 +112,11 @@ export async function measureSamples(layers: MoeLayer[], m: MeasureSpec, report:
   const bytes: number[] = [];
   const A: number[][] = layers.map(() => []);
   const hist: number[][] = layers.map(() => new Array(E).fill(0));
-  let dropped = 0, assigned = 0, agreeSum = 0, agreeN = 0, sharedBytesSeen = 0;
+  let dropped = 0,
+    assigned = 0,
+    agreeSum = 0,
+    agreeN = 0,
+    sharedBytesSeen = 0;
   let s = 0;
   report('timed', 0, target);
   for (let rep = 0; rep < m.repeats; rep++) {
@@ -154,19 +158,40 @@ export async function measureSamples(layers: MoeLayer[], m: MeasureSpec, report:
   }
   const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   return {
-    seconds, bytes, distinct: A, histogram: hist, dropped, assigned, agreeSum, agreeN, sharedBytes: sharedBytesSeen,
-    offload, wallSeconds, counters: readCounters(counters, unavailable), count: s,
+    seconds,
+    bytes,
+    distinct: A,
+    histogram: hist,
+    dropped,
+    assigned,
+    agreeSum,
+    agreeN,
+    sharedBytes: sharedBytesSeen,
+    offload,
+    wallSeconds,
+    counters: readCounters(counters, unavailable),
+    count: s,
   };
 }
 
 /** Fidelity of one layer on input x: an evenly spaced sample of `tokens` tokens against the fp64 reference. */
-export async function measureFidelity(layer: MoeLayer, x: Float32Array, T: number, tokens: number, hidden: number, topK: number): Promise<ConfigResult['fidelity']> {
+export async function measureFidelity(
+  layer: MoeLayer,
+  x: Float32Array,
+  T: number,
+  tokens: number,
+  hidden: number,
+  topK: number,
+): Promise<ConfigResult['fidelity']> {
   try {
     const fwd = await layer.forward(x);
     const n = Math.min(T, tokens);
     const sample = Int32Array.from({ length: n }, (_, i) => Math.floor((i * T) / n));
     const ref = await layer.reference(x, sample);
-    return { ...layerFidelity({ output: fwd.output, ids: fwd.expertIds, reference: ref, hidden, topK, dropped: fwd.stats.dropped, assignments: T * topK }), layer: 0 };
+    return {
+      ...layerFidelity({ output: fwd.output, ids: fwd.expertIds, reference: ref, hidden, topK, dropped: fwd.stats.dropped, assignments: T * topK }),
+      layer: 0,
+    };
   } catch (e) {
     return { available: false, reason: `reference check failed: ${(e as Error).message}` };
   }

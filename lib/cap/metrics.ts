@@ -69,7 +69,14 @@ export function smbu(bytes: number, seconds: number, peakBandwidth: number): num
  * FLOPs per token of one MoE layer, the paper's formula: 2·H·E (router) + 2·k·3·H·F (the k routed
  * experts: gate, up, down) + 2·3·H·F_shared (shared) + attention (given by the caller, 0 here).
  */
-export function flopsPerToken(s: { hidden: number; experts: number; topK: number; intermediate: number; sharedIntermediate?: number; attentionFlops?: number }): number {
+export function flopsPerToken(s: {
+  hidden: number;
+  experts: number;
+  topK: number;
+  intermediate: number;
+  sharedIntermediate?: number;
+  attentionFlops?: number;
+}): number {
   const H = s.hidden;
   return 2 * H * s.experts + 2 * s.topK * 3 * H * s.intermediate + 2 * 3 * H * (s.sharedIntermediate ?? 0) + (s.attentionFlops ?? 0);
 }

@@ -160,9 +160,19 @@ export function moecapRecords(results: Results): MoeCapRecords[] {
         `ttft/tpot cover those layers only (median of the timed samples, seconds)`,
       'cost: USD per 1M tokens of the phase (decode when present, else prefill), see results.json for inputs',
       'null: not measured/computable in this run (e.g. no peaks for S-MBU/S-MFU), never a stand-in zero',
-      ...cs.flatMap((c) => ([['S-MBU', c.smbu], ['S-MFU', c.smfu]] as const)
-        .flatMap(([name, u]) => ('value' in u && u.above1 ? [`${c.options.phase} ${name} ${u.value.toPrecision(3)} is above 1: ${u.above1}`] : []))),
-      ...(results.projected ? [`S-MBU/S-MFU are a projection for ${results.projected.device} from ${results.device?.kind === 'gpu' ? results.device.name : 'CPU'} measurements (${results.projected.method}); hardware is the device that ran`] : []),
+      ...cs.flatMap((c) =>
+        (
+          [
+            ['S-MBU', c.smbu],
+            ['S-MFU', c.smfu],
+          ] as const
+        ).flatMap(([name, u]) => ('value' in u && u.above1 ? [`${c.options.phase} ${name} ${u.value.toPrecision(3)} is above 1: ${u.above1}`] : [])),
+      ),
+      ...(results.projected
+        ? [
+            `S-MBU/S-MFU are a projection for ${results.projected.device} from ${results.device?.kind === 'gpu' ? results.device.name : 'CPU'} measurements (${results.projected.method}); hardware is the device that ran`,
+          ]
+        : []),
     ];
     const legacy: Record<string, unknown> = {
       prefill_smbu: pre ? val(pre.smbu, 'value' as never) : null,
@@ -223,7 +233,15 @@ export function moecapRecords(results: Results): MoeCapRecords[] {
         avg_batch_size_decode: dec ? dec.options.batch : 0,
       },
     };
-    out.push({ dataset, modelSimpleName: modelSimpleName(modelName), legacy, metrics, metadata, outputData: requests, detailedResults: detailedResults(pre, dec) });
+    out.push({
+      dataset,
+      modelSimpleName: modelSimpleName(modelName),
+      legacy,
+      metrics,
+      metadata,
+      outputData: requests,
+      detailedResults: detailedResults(pre, dec),
+    });
   }
   return out;
 }
@@ -241,12 +259,19 @@ export function writeMoecapFiles(outDir: string, results: Results, when = new Da
   for (const r of moecapRecords(results)) {
     const dir = path.join(outDir, ...r.modelSimpleName.split('/'));
     fs.mkdirSync(dir, { recursive: true });
-    for (const [prefix, body] of [['cap_metrics', r.legacy], ['metrics', r.metrics], ['metadata', r.metadata]] as const) {
+    for (const [prefix, body] of [
+      ['cap_metrics', r.legacy],
+      ['metrics', r.metrics],
+      ['metadata', r.metadata],
+    ] as const) {
       const f = path.join(dir, `${prefix}_${r.dataset}_${ts}.json`);
       writeJsonAtomic(f, body);
       written.push(f);
     }
-    for (const [prefix, rows] of [['output_data', r.outputData], ['detailed_results', r.detailedResults]] as const) {
+    for (const [prefix, rows] of [
+      ['output_data', r.outputData],
+      ['detailed_results', r.detailedResults],
+    ] as const) {
       const f = path.join(dir, `${prefix}_${r.dataset}_${ts}.jsonl`);
       writeTextAtomic(f, rows.map((x) => JSON.stringify(x) + '\n').join(''));
       written.push(f);

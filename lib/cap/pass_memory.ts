@@ -31,5 +31,8 @@ export function checkPassFits(T: number, s: PassShape, inputs: number, what: str
   if (T > MAX_TOKENS_PER_PASS) throw new PlanError(`${what}: ${T} tokens per pass is more than the ${MAX_TOKENS_PER_PASS} one pass takes`);
   const need = passBytes(T, s, inputs);
   if (need > available)
-    throw new PlanError(`${what}: ${T} tokens per pass need about ${gb(need)} of memory for inputs and workspace, ${gb(available)} available`, 'ERR_OUT_OF_MEMORY');
+    throw new PlanError(
+      `${what}: ${T} tokens per pass need about ${gb(need)} of memory for inputs and workspace, ${gb(available)} available`,
+      'ERR_OUT_OF_MEMORY',
+    );
 }

@@ -14,7 +14,10 @@ export function resolvePeaks(hardware: string | null, profileFile: string | null
   const cached = defaultProfilePath(machineKey(os.cpus()[0]?.model ?? 'unknown', os.cpus().length, os.totalmem()));
   const file = profileFile ?? process.env.MOECAP_HARDWARE_PROFILE ?? (fs.existsSync(cached) ? cached : null);
   if (!file)
-    return { available: false, reason: `no peaks: no measured hardware profile (run \`moecap calibrate\` to create ${cached}, or pass --hardware-profile FILE) and no --hardware NAME` };
+    return {
+      available: false,
+      reason: `no peaks: no measured hardware profile (run \`moecap calibrate\` to create ${cached}, or pass --hardware-profile FILE) and no --hardware NAME`,
+    };
   const p = readProfileOrReason(file, file === cached && profileFile === null && !process.env.MOECAP_HARDWARE_PROFILE);
   return 'available' in p ? p : peaksFromProfile(p);
 }

@@ -105,8 +105,7 @@ export function closestName(name: string, known: readonly string[]): string {
 
 function ints(name: string, v: unknown[], min: number): void {
   if (!Array.isArray(v) || v.length === 0) throw new PlanError(`${name} needs at least one value`);
-  for (const x of v)
-    if (!Number.isInteger(x) || (x as number) < min) throw new PlanError(`${name} values must be integers >= ${min}, got ${shown(x)}`);
+  for (const x of v) if (!Number.isInteger(x) || (x as number) < min) throw new PlanError(`${name} values must be integers >= ${min}, got ${shown(x)}`);
 }
 
 /** Checks a plan; throws a RangeError/TypeError naming the option. Returns a normalised copy. */
@@ -117,7 +116,8 @@ export function validatePlan(p: Partial<RunPlan>): RunPlan {
     if (!known.includes(k))
       throw new MoecapTypeError('ERR_INVALID_OPTION', `unknown plan option '${k}' (did you mean '${closestName(k, known)}'? known: ${known.join(', ')})`);
   for (const k of ['coldCache'] as const)
-    if (p[k] !== undefined && typeof p[k] !== 'boolean') throw new MoecapTypeError('ERR_INVALID_OPTION', `${k} must be a boolean (true or false), got ${shown(p[k])}`);
+    if (p[k] !== undefined && typeof p[k] !== 'boolean')
+      throw new MoecapTypeError('ERR_INVALID_OPTION', `${k} must be a boolean (true or false), got ${shown(p[k])}`);
   let copy: Partial<RunPlan>;
   try {
     copy = JSON.parse(JSON.stringify(p));
@@ -128,7 +128,8 @@ export function validatePlan(p: Partial<RunPlan>): RunPlan {
   // Shapes first (a plan may come from a file: `--resume`): lists are arrays, names strings or null.
   for (const k of LIST_KEYS) if (!Array.isArray(plan[k])) throw new PlanError(`${k} must be a list, got ${shown(plan[k])}`);
   for (const k of ['hardware', 'hardwareProfile', 'prices', 'taskAccuracy'] as const)
-    if (plan[k] !== null && typeof plan[k] !== 'string') throw new MoecapTypeError('ERR_INVALID_OPTION', `${k} must be a string or null, got ${shown(plan[k])}`);
+    if (plan[k] !== null && typeof plan[k] !== 'string')
+      throw new MoecapTypeError('ERR_INVALID_OPTION', `${k} must be a string or null, got ${shown(plan[k])}`);
   if (plan.presets.length === 0) throw new PlanError('presets needs at least one value');
   plan.presets = plan.presets.map((n) => {
     if (typeof n !== 'string') throw new PlanError(`presets must be names, got ${shown(n)}`);
@@ -145,20 +146,26 @@ export function validatePlan(p: Partial<RunPlan>): RunPlan {
   if (!plan.threads?.length) throw new PlanError('threads needs at least one value');
   for (const t of plan.threads) if (t !== null && (!Number.isInteger(t) || t < 1)) throw new PlanError(`threads values must be integers >= 1, got ${shown(t)}`);
   if (!plan.capacityFactor?.length) throw new PlanError('capacityFactor needs at least one value');
-  for (const c of plan.capacityFactor) if (!(typeof c === 'number' && Number.isFinite(c) && c >= 0)) throw new PlanError(`capacity factor must be a number >= 0, got ${shown(c)}`);
+  for (const c of plan.capacityFactor)
+    if (!(typeof c === 'number' && Number.isFinite(c) && c >= 0)) throw new PlanError(`capacity factor must be a number >= 0, got ${shown(c)}`);
   if (!plan.residentFraction?.length) throw new PlanError('residentFraction needs at least one value');
-  for (const f of plan.residentFraction) if (!(typeof f === 'number' && f > 0 && f <= 1)) throw new PlanError(`offload (resident fraction) must be in (0, 1], got ${shown(f)}`);
-  if (!['lru', 'lfu', 'lfru', 'static'].includes(plan.offloadPolicy)) throw new PlanError(`offload policy must be lru, lfu, lfru or static, got ${quoted(plan.offloadPolicy)}`);
+  for (const f of plan.residentFraction)
+    if (!(typeof f === 'number' && f > 0 && f <= 1)) throw new PlanError(`offload (resident fraction) must be in (0, 1], got ${shown(f)}`);
+  if (!['lru', 'lfu', 'lfru', 'static'].includes(plan.offloadPolicy))
+    throw new PlanError(`offload policy must be lru, lfu, lfru or static, got ${quoted(plan.offloadPolicy)}`);
   if (typeof plan.coldCache !== 'boolean') throw new MoecapTypeError('ERR_INVALID_OPTION', 'coldCache must be a boolean');
   if (!plan.skew?.length) throw new PlanError('skew needs at least one value');
   for (const s of plan.skew) if (!(typeof s === 'number' && Number.isFinite(s) && s >= 0)) throw new PlanError(`skew must be a number >= 0, got ${shown(s)}`);
   if (plan.trace !== null && typeof plan.trace !== 'string') throw new MoecapTypeError('ERR_INVALID_OPTION', 'trace must be a file path');
   if (!Number.isInteger(plan.repeats) || plan.repeats < 1) throw new PlanError(`repeats must be an integer >= 1, got ${shown(plan.repeats)}`);
-  if (plan.budgetSeconds !== null && !(typeof plan.budgetSeconds === 'number' && plan.budgetSeconds > 0)) throw new PlanError(`budget must be a number of seconds > 0, got ${shown(plan.budgetSeconds)}`);
+  if (plan.budgetSeconds !== null && !(typeof plan.budgetSeconds === 'number' && plan.budgetSeconds > 0))
+    throw new PlanError(`budget must be a number of seconds > 0, got ${shown(plan.budgetSeconds)}`);
   if (!Number.isInteger(plan.warmup) || plan.warmup < 0) throw new PlanError(`warmup must be an integer >= 0, got ${shown(plan.warmup)}`);
-  if (!Number.isInteger(plan.fidelityTokens) || plan.fidelityTokens < 1) throw new PlanError(`fidelity tokens must be an integer >= 1, got ${shown(plan.fidelityTokens)}`);
+  if (!Number.isInteger(plan.fidelityTokens) || plan.fidelityTokens < 1)
+    throw new PlanError(`fidelity tokens must be an integer >= 1, got ${shown(plan.fidelityTokens)}`);
   if (!Number.isSafeInteger(plan.seed) || plan.seed < 0) throw new PlanError(`seed must be a non-negative integer, got ${shown(plan.seed)}`);
-  if (plan.radarMethod !== 'ratio-to-best' && plan.radarMethod !== 'min-max') throw new PlanError(`radar method must be ratio-to-best or min-max, got ${quoted(plan.radarMethod)}`);
+  if (plan.radarMethod !== 'ratio-to-best' && plan.radarMethod !== 'min-max')
+    throw new PlanError(`radar method must be ratio-to-best or min-max, got ${quoted(plan.radarMethod)}`);
   if (plan.backend !== 'cpu' && plan.backend !== 'cuda') throw new PlanError(`backend must be cpu or cuda, got ${quoted(plan.backend)}`);
   if (typeof plan.calibrateIfMissing !== 'boolean') throw new MoecapTypeError('ERR_INVALID_OPTION', 'calibrateIfMissing must be a boolean');
   if (typeof plan.bandwidthCheck !== 'boolean') throw new MoecapTypeError('ERR_INVALID_OPTION', 'bandwidthCheck must be a boolean');
@@ -176,18 +183,34 @@ export function expandPlan(plan: RunPlan): ConfigOptions[] {
     : [...new Set(plan.skew)].map((s) => (s === 0 ? { kind: 'natural' } : { kind: 'skewed', skew: s }));
   const out: ConfigOptions[] = [];
   const seen = new Set<string>();
-  for (const [preset, layers, dtype, threads, cf, res] of cartesian<unknown>([plan.presets, plan.layers, plan.dtypes, plan.threads, plan.capacityFactor, plan.residentFraction])) {
+  for (const [preset, layers, dtype, threads, cf, res] of cartesian<unknown>([
+    plan.presets,
+    plan.layers,
+    plan.dtypes,
+    plan.threads,
+    plan.capacityFactor,
+    plan.residentFraction,
+  ])) {
     for (const [routing, phase, batch, seqLen, steps] of cartesian<unknown>([routings, plan.phases, plan.batch, plan.seqLen, plan.steps])) {
       const o: ConfigOptions = {
-        preset: preset as string, layers: layers as number, phase: phase as 'prefill' | 'decode', batch: batch as number,
+        preset: preset as string,
+        layers: layers as number,
+        phase: phase as 'prefill' | 'decode',
+        batch: batch as number,
         seqLen: phase === 'prefill' ? (seqLen as number) : 1,
         steps: phase === 'decode' ? (steps as number) : 1,
-        dtype: dtype as string, threads: threads as number | null, capacityFactor: cf as number,
+        dtype: dtype as string,
+        threads: threads as number | null,
+        capacityFactor: cf as number,
         residentFraction: res as number,
-        routing: routing as RoutingSpec, seed: plan.seed,
+        routing: routing as RoutingSpec,
+        seed: plan.seed,
       };
       const key = JSON.stringify(o);
-      if (!seen.has(key)) { seen.add(key); out.push(o); }
+      if (!seen.has(key)) {
+        seen.add(key);
+        out.push(o);
+      }
     }
   }
   return out;

@@ -24,7 +24,10 @@ export function readProfileFile(file: string): CpuMeasuredProfile | null {
   try {
     p = JSON.parse(text);
   } catch (e) {
-    throw new MoecapError('ERR_CORRUPT_FILE', `hardware profile '${file}' is not valid JSON (truncated or corrupt: ${(e as Error).message}); ${RECALIBRATE}, or delete it`);
+    throw new MoecapError(
+      'ERR_CORRUPT_FILE',
+      `hardware profile '${file}' is not valid JSON (truncated or corrupt: ${(e as Error).message}); ${RECALIBRATE}, or delete it`,
+    );
   }
   const bad = profileProblem(p);
   if (bad) throw new MoecapError('ERR_CORRUPT_FILE', `hardware profile '${file}' is not a cpu-measured profile (${bad}); ${RECALIBRATE}`);
@@ -37,8 +40,13 @@ const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
 const isFigure = (f: unknown) => {
   if (typeof f !== 'object' || f === null) return false;
   const x = f as { value?: unknown; spread?: unknown; repeats?: unknown; statistic?: unknown };
-  return finite(x.value) && (x.value as number) > 0 && (x.spread === undefined || finite(x.spread)) &&
-    (x.repeats === undefined || Number.isInteger(x.repeats)) && (x.statistic === undefined || typeof x.statistic === 'string');
+  return (
+    finite(x.value) &&
+    (x.value as number) > 0 &&
+    (x.spread === undefined || finite(x.spread)) &&
+    (x.repeats === undefined || Number.isInteger(x.repeats)) &&
+    (x.statistic === undefined || typeof x.statistic === 'string')
+  );
 };
 
 const FIGURE = 'must be a measured figure: a positive value, and a number for spread, an integer for repeats, a string for statistic';

@@ -18,11 +18,16 @@ export function progressSink(stream: NodeJS.WriteStream & { isTTY?: boolean } = 
     let started = false;
     return {
       update(p) {
-        if (!started) { bar.start(p.configCount, 0, { stage: p.stage, id: p.configId }); started = true; }
+        if (!started) {
+          bar.start(p.configCount, 0, { stage: p.stage, id: p.configId });
+          started = true;
+        }
         const done = p.configIndex + (p.stage === 'done' || p.stage === 'skipped' ? 1 : 0);
         bar.update(done, { stage: p.stage === 'timed' ? `${p.samplesDone}/${p.samplesTarget}` : p.stage, id: p.configId });
       },
-      stop() { if (started) bar.stop(); },
+      stop() {
+        if (started) bar.stop();
+      },
     };
   }
   return {

@@ -21,14 +21,17 @@ export function radarScores(points: readonly CapPoint[], method: RadarMethod = '
   if (points.length === 0) return [];
   for (const p of points) {
     if (!(p.cost > 0) && method === 'ratio-to-best') throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `config '${p.id}': cost must be > 0 for ratio-to-best`);
-    if (!(p.performance >= 0) || !(p.accuracy >= 0)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `config '${p.id}': accuracy and performance must be >= 0`);
+    if (!(p.performance >= 0) || !(p.accuracy >= 0))
+      throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `config '${p.id}': accuracy and performance must be >= 0`);
   }
   const axis = (k: 'cost' | 'accuracy' | 'performance') => points.map((p) => p[k]);
   const [c, a, f] = [axis('cost'), axis('accuracy'), axis('performance')];
   const min = (v: number[]) => Math.min(...v);
   const max = (v: number[]) => Math.max(...v);
   if (method === 'ratio-to-best') {
-    const cMin = min(c), aMax = max(a), fMax = max(f);
+    const cMin = min(c),
+      aMax = max(a),
+      fMax = max(f);
     return points.map((p) => ({
       id: p.id,
       cost: cMin / p.cost,
@@ -36,8 +39,7 @@ export function radarScores(points: readonly CapPoint[], method: RadarMethod = '
       performance: fMax > 0 ? p.performance / fMax : 1,
     }));
   }
-  const scale = (v: number, lo: number, hi: number, invert: boolean) =>
-    hi === lo ? 1 : invert ? (hi - v) / (hi - lo) : (v - lo) / (hi - lo);
+  const scale = (v: number, lo: number, hi: number, invert: boolean) => (hi === lo ? 1 : invert ? (hi - v) / (hi - lo) : (v - lo) / (hi - lo));
   return points.map((p) => ({
     id: p.id,
     cost: scale(p.cost, min(c), max(c), true),

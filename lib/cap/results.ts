@@ -18,8 +18,7 @@ export interface Unavailable {
 }
 
 export type Counter =
-  | { name: string; available: true; value: number; unit?: string; source: string }
-  | { name: string; available: false; unit?: string; reason: string };
+  { name: string; available: true; value: number; unit?: string; source: string } | { name: string; available: false; unit?: string; reason: string };
 
 export interface RoutingSpec {
   kind: 'natural' | 'skewed' | 'trace';
@@ -52,12 +51,12 @@ export interface OffloadResult {
   /** Slow-tier utilisation: tierBandwidth / the measured offload-folder read bandwidth; null without that peak. */
   value: number | null;
   valueReason?: string;
-  bytesMoved: number;       // mean bytes read from the weights file per sample
-  tierBandwidth: number;    // bytesMoved / median sample time (B/s)
-  ioBandwidth: number | null;  // bytes read / time the I/O thread spent reading (B/s)
+  bytesMoved: number; // mean bytes read from the weights file per sample
+  tierBandwidth: number; // bytesMoved / median sample time (B/s)
+  ioBandwidth: number | null; // bytes read / time the I/O thread spent reading (B/s)
   hitRate: number | null;
-  stallMs: number;          // mean time per sample the compute waited for loads
-  cacheExperts: number;     // resident slots per layer
+  stallMs: number; // mean time per sample the compute waited for loads
+  cacheExperts: number; // resident slots per layer
   residentFraction: number;
   policy: string;
   coldCache: boolean;
@@ -69,8 +68,17 @@ export interface ConfigResult {
   index: number;
   options: ConfigOptions;
   layer: {
-    hidden: number; intermediate: number; experts: number; topK: number; sharedIntermediate: number;
-    dtype: string; isa: string; threads: number; expertBytes: number; routerBytes: number; sharedBytes: number;
+    hidden: number;
+    intermediate: number;
+    experts: number;
+    topK: number;
+    sharedIntermediate: number;
+    dtype: string;
+    isa: string;
+    threads: number;
+    expertBytes: number;
+    routerBytes: number;
+    sharedBytes: number;
   };
   /** Tokens in one pass (prefill: batch × seqLen; decode: batch). */
   tokensPerPass: number;
@@ -100,22 +108,35 @@ export interface ConfigResult {
   passes?: { seconds: number[]; distinctExperts: number[] };
   /** Bytes/s and FLOP/s the config achieved (always recorded, whatever the peaks). */
   achieved: { bytesPerSecond: number; flopsPerSecond: number };
-  smbu: ({
-    value: number; bytesPerSample: number; peakBandwidth: number; peaks: string;
-    /** Read bandwidth measured right before and after the config (B/s), when S-MBU is against it. */
-    bandwidthNow?: { before: number; after: number };
-    /** The same bytes against the profile's bandwidth, for comparison. */
-    calibrated?: { value: number; peakBandwidth: number; peaks: string };
-    /** Present when value > 1: the likely cause. */
-    above1?: string;
-  } | Unavailable);
-  smfu: ({
-    value: number; flopsPerToken: number; peakFlops: number; peakDtype: string; peaks: string;
-    peakSamples?: number; peakStatistic?: string; above1?: string;
-  } | Unavailable);
-  offload: (OffloadResult | Unavailable);
+  smbu:
+    | {
+        value: number;
+        bytesPerSample: number;
+        peakBandwidth: number;
+        peaks: string;
+        /** Read bandwidth measured right before and after the config (B/s), when S-MBU is against it. */
+        bandwidthNow?: { before: number; after: number };
+        /** The same bytes against the profile's bandwidth, for comparison. */
+        calibrated?: { value: number; peakBandwidth: number; peaks: string };
+        /** Present when value > 1: the likely cause. */
+        above1?: string;
+      }
+    | Unavailable;
+  smfu:
+    | {
+        value: number;
+        flopsPerToken: number;
+        peakFlops: number;
+        peakDtype: string;
+        peaks: string;
+        peakSamples?: number;
+        peakStatistic?: string;
+        above1?: string;
+      }
+    | Unavailable;
+  offload: OffloadResult | Unavailable;
   counters: Counter[] | Unavailable;
-  cost: (CostResult | Unavailable);
+  cost: CostResult | Unavailable;
   fidelity: (LayerFidelity & { layer: number }) | Unavailable;
 }
 
@@ -173,7 +194,7 @@ export function schemaPath(): string {
   return path.join(__dirname, '..', '..', 'schema', 'results.schema.json');
 }
 
-let validator: ((v: unknown) => boolean) & { errors?: unknown } | null = null;
+let validator: (((v: unknown) => boolean) & { errors?: unknown }) | null = null;
 
 /** Validates against schema/results.schema.json; returns the error messages (empty when valid). */
 export function validateResults(value: unknown): string[] {

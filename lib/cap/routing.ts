@@ -55,7 +55,10 @@ export function sampleRouting(T: number, k: number, weights: number[], seed: num
     for (let j = 0; j < k; j++) {
       let r = u() * total;
       let e = 0;
-      while (e < E - 1 && (r >= w[e] || w[e] === 0)) { r -= w[e]; e++; }
+      while (e < E - 1 && (r >= w[e] || w[e] === 0)) {
+        r -= w[e];
+        e++;
+      }
       while (w[e] === 0) e = (e + 1) % E; // rounding at the end of the walk
       ids[t * k + j] = e;
       total -= w[e];
@@ -104,7 +107,8 @@ export function parseTrace(file: string, experts: number, topK: number): Routing
     for (const e of r.experts)
       if (!Number.isInteger(e) || e < 0 || e >= experts) throw new PlanError(`${where}: expert id ${shown(e)} out of range [0, ${experts})`);
     if (new Set(r.experts).size !== topK) throw new PlanError(`${where}: expert ids must be distinct`);
-    const l = r.layer as number, t = r.token as number;
+    const l = r.layer as number,
+      t = r.token as number;
     if (!perLayer.has(l)) perLayer.set(l, new Map());
     if (perLayer.get(l)!.has(t)) throw new PlanError(`${where}: token ${t} of layer ${l} appears twice`);
     perLayer.get(l)!.set(t, r.experts as number[]);
@@ -136,8 +140,13 @@ export function traceSlice(trace: RoutingTrace, layer: number, offset: number, T
 /** Solves W x = z for designed routing (see the file comment). */
 export class InputDesigner {
   private readonly P: Float64Array; // [H, E] = Wᵀ (W Wᵀ)⁻¹
-  constructor(private readonly W: Float32Array, readonly experts: number, readonly hidden: number) {
-    const E = experts, H = hidden;
+  constructor(
+    private readonly W: Float32Array,
+    readonly experts: number,
+    readonly hidden: number,
+  ) {
+    const E = experts,
+      H = hidden;
     if (E > H) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `designed routing needs experts <= hidden (E=${E}, H=${H})`);
     // Gram matrix and its Cholesky factor (W has full row rank with probability 1).
     const G = new Float64Array(E * E);
@@ -183,7 +192,10 @@ export class InputDesigner {
 
   /** Inputs [T, H] whose router logits select `ids` ([T, k], in selection order). */
   design(ids: Int32Array, topK: number, seed: number, margin = 4): Float32Array {
-    const E = this.experts, H = this.hidden, W = this.W, P = this.P;
+    const E = this.experts,
+      H = this.hidden,
+      W = this.W,
+      P = this.P;
     const T = ids.length / topK;
     const g = gaussian(rng(seed));
     const x = new Float32Array(T * H);

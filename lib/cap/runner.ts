@@ -32,7 +32,17 @@ import { writeJsonAtomic } from '../io/atomic_write';
 import { MoecapError, PlanError } from '../errors';
 import { writeMoecapFiles } from './moecap_files';
 import { checkPassFits } from './pass_memory';
-import { SCHEMA_VERSION, validateResults, type CapPhase, type CapSummary, type ConfigOptions, type ConfigResult, type Counter, type Results, type Unavailable } from './results';
+import {
+  SCHEMA_VERSION,
+  validateResults,
+  type CapPhase,
+  type CapSummary,
+  type ConfigOptions,
+  type ConfigResult,
+  type Counter,
+  type Results,
+  type Unavailable,
+} from './results';
 
 export interface Progress {
   configIndex: number;
@@ -91,15 +101,22 @@ interface Prepared {
  * CUDA: the GPU as NVML names it (`gpuName`), its datasheet peaks (no GPU calibration yet); --hardware
  * names the GPU when NVML cannot, and another GPU's --hardware is a projection.
  */
-export function deviceAndPeaks(plan: RunPlan, gpuName: string | null = null): Pick<Prepared, 'device' | 'projected' | 'peaks' | 'costDevice' | 'costUnavailable'> {
+export function deviceAndPeaks(
+  plan: RunPlan,
+  gpuName: string | null = null,
+): Pick<Prepared, 'device' | 'projected' | 'peaks' | 'costDevice' | 'costUnavailable'> {
   const cpuName = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';
   const ds = plan.hardware ? findDatasheet(plan.hardware) : null;
   if (plan.backend === 'cuda') {
     const ran = gpuName ? datasheetForGpuName(gpuName) : ds;
     const peaksOf = ds ?? ran;
-    const projected = ds && gpuName && ran?.name !== ds.name
-      ? { device: ds.name, method: `datasheet peaks of the ${ds.label} applied to the bytes, FLOPs and times measured on the ${gpuName}; the run itself, its cost and its files are that GPU's` }
-      : null;
+    const projected =
+      ds && gpuName && ran?.name !== ds.name
+        ? {
+            device: ds.name,
+            method: `datasheet peaks of the ${ds.label} applied to the bytes, FLOPs and times measured on the ${gpuName}; the run itself, its cost and its files are that GPU's`,
+          }
+        : null;
     return {
       device: { kind: 'gpu', name: gpuName ?? ds?.label ?? 'CUDA device (unnamed: pass --hardware NAME)', count: 1 },
       projected,
@@ -113,7 +130,10 @@ export function deviceAndPeaks(plan: RunPlan, gpuName: string | null = null): Pi
   return {
     device: { kind: 'cpu', name: cpuName, count: 1 },
     projected: ds
-      ? { device: ds.name, method: `datasheet peaks of the ${ds.label} applied to the bytes, FLOPs and times measured on the CPU (${cpuName}); the run itself, its cost and its files are the CPU's` }
+      ? {
+          device: ds.name,
+          method: `datasheet peaks of the ${ds.label} applied to the bytes, FLOPs and times measured on the CPU (${cpuName}); the run itself, its cost and its files are the CPU's`,
+        }
       : null,
     peaks: resolvePeaks(plan.hardware, plan.hardwareProfile),
     costDevice: { kind: 'cpu', cores: 1 },
@@ -196,17 +216,26 @@ async function buildLayers(p: ModelPreset, o: ConfigOptions, plan: RunPlan): Pro
     for (let l = 0; l < o.layers; l++)
       layers.push(
         await createMoeLayer({
-          hidden: p.hidden, intermediate: p.intermediate, experts: p.experts, topK: p.topK,
-          scoring: p.router.scoring, renormalize: p.router.renormalize, routedScalingFactor: p.router.routedScalingFactor,
-          groups: p.router.groups, sharedExperts: p.shared ? { intermediate: p.shared.intermediate, gated: p.shared.gated } : undefined,
+          hidden: p.hidden,
+          intermediate: p.intermediate,
+          experts: p.experts,
+          topK: p.topK,
+          scoring: p.router.scoring,
+          renormalize: p.router.renormalize,
+          routedScalingFactor: p.router.routedScalingFactor,
+          groups: p.router.groups,
+          sharedExperts: p.shared ? { intermediate: p.shared.intermediate, gated: p.shared.gated } : undefined,
           capacityFactor: o.capacityFactor > 0 ? o.capacityFactor : undefined,
-          threads: o.threads ?? undefined, dtype: o.dtype as DType, weights: { seed: o.seed + l },
+          threads: o.threads ?? undefined,
+          dtype: o.dtype as DType,
+          weights: { seed: o.seed + l },
           // Explicit, never 'auto': the peaks, cost and labels follow the device the plan names.
           backend: plan.backend,
           // Offload: the experts live in a scratch weights file; a bounded cache holds the resident share.
-          offload: o.residentFraction < 1
-            ? { capacity: { fraction: o.residentFraction }, policy: plan.offloadPolicy, prefetch: true, coldCache: plan.coldCache }
-            : undefined,
+          offload:
+            o.residentFraction < 1
+              ? { capacity: { fraction: o.residentFraction }, policy: plan.offloadPolicy, prefetch: true, coldCache: plan.coldCache }
+              : undefined,
         }),
       );
   } catch (e) {
@@ -229,9 +258,7 @@ function makeInputs(p: ModelPreset, o: ConfigOptions, T: number, trace: RoutingT
         continue;
       }
       if (!designers.has(l)) designers.set(l, new InputDesigner(seededRouter(o.seed + l, p.experts, p.hidden), p.experts, p.hidden));
-      const ids = o.routing.kind === 'skewed'
-        ? sampleRouting(T, p.topK, zipfWeights(p.experts, o.routing.skew!), s)
-        : traceSlice(trace!, l, v * T, T);
+      const ids = o.routing.kind === 'skewed' ? sampleRouting(T, p.topK, zipfWeights(p.experts, o.routing.skew!), s) : traceSlice(trace!, l, v * T, T);
       row.push({ x: designers.get(l)!.design(ids, p.topK, s ^ 0x5bd1e995, DESIGN_MARGIN), ids });
     }
     out.push(row);
@@ -240,14 +267,20 @@ function makeInputs(p: ModelPreset, o: ConfigOptions, T: number, trace: RoutingT
 }
 
 async function measureConfig(
-  prep: Prepared, index: number, layers: MoeLayer[], designers: Map<number, InputDesigner>,
-  report: (stage: Progress['stage'], done: number, target: number) => void, signal?: AbortSignal,
+  prep: Prepared,
+  index: number,
+  layers: MoeLayer[],
+  designers: Map<number, InputDesigner>,
+  report: (stage: Progress['stage'], done: number, target: number) => void,
+  signal?: AbortSignal,
 ): Promise<ConfigResult | null> {
   const { plan } = prep;
   const { id, options: o } = prep.configs[index];
   const p = findPreset(o.preset);
   const T = o.phase === 'prefill' ? o.batch * o.seqLen : o.batch;
-  const k = p.topK, E = p.experts, H = p.hidden;
+  const k = p.topK,
+    E = p.experts,
+    H = p.hidden;
   const inputs = makeInputs(p, o, T, prep.traces.get(o.preset), designers);
   const info = layers[0].info();
   // The bandwidth of this moment, as the bench does: S-MBU divides by it (the machine's memory
@@ -255,12 +288,24 @@ async function measureConfig(
   const checkBandwidth = plan.bandwidthCheck && prep.device.kind === 'cpu' && !prep.projected && !('available' in prep.peaks) && prep.peaks.kind === 'measured';
   const bwBefore = checkBandwidth ? await readBandwidthNow({ threads: info.threads }) : null;
 
-  const m = await measureSamples(layers, {
-    inputs, warmup: plan.warmup, repeats: plan.repeats, stepsPerRepeat: o.phase === 'decode' ? o.steps : 1,
-    budgetSeconds: plan.budgetSeconds, tokens: T, topK: k, experts: E, expertBytes: info.expertBytes,
-    // Static policy: the warm-up passes were the profile run; pin their most used experts.
-    pinStaticAfterWarmup: o.residentFraction < 1 && plan.offloadPolicy === 'static',
-  }, report, signal);
+  const m = await measureSamples(
+    layers,
+    {
+      inputs,
+      warmup: plan.warmup,
+      repeats: plan.repeats,
+      stepsPerRepeat: o.phase === 'decode' ? o.steps : 1,
+      budgetSeconds: plan.budgetSeconds,
+      tokens: T,
+      topK: k,
+      experts: E,
+      expertBytes: info.expertBytes,
+      // Static policy: the warm-up passes were the profile run; pin their most used experts.
+      pinStaticAfterWarmup: o.residentFraction < 1 && plan.offloadPolicy === 'static',
+    },
+    report,
+    signal,
+  );
   if (!m) return null;
   const bwAfter = checkBandwidth ? await readBandwidthNow({ threads: info.threads }) : null;
   const target = plan.repeats * (o.phase === 'decode' ? o.steps : 1);
@@ -275,30 +320,64 @@ async function measureConfig(
   const sharedIntermediate = p.shared?.intermediate ?? 0;
   const fpt = layers.length * flopsPerToken({ hidden: H, experts: E, topK: k, intermediate: p.intermediate, sharedIntermediate });
   const util = utilisation(prep.peaks, {
-    dtype: o.dtype, meanBytes, medianSeconds: pass.median, tokensPerSecond: tps, flopsPerToken: fpt,
+    dtype: o.dtype,
+    meanBytes,
+    medianSeconds: pass.median,
+    tokensPerSecond: tps,
+    flopsPerToken: fpt,
     bandwidthNow: bwBefore !== null && bwAfter !== null ? bandwidthNow(bwBefore, bwAfter) : null,
     // The bytes the timed samples touched: the experts any sample selected, the routers, shared experts.
     projected: prep.projected !== null,
     workingSetBytes: m.histogram.reduce((a, h) => a + h.filter((n) => n > 0).length * info.expertBytes + E * H * 4 + m.sharedBytes, 0),
   });
   const offload = offloadFigures(prep.peaks, {
-    residentFraction: o.residentFraction, samples: m.seconds.length, medianSeconds: pass.median, totals: m.offload,
-    cacheExperts: info.offload?.capacity ?? 0, policy: plan.offloadPolicy, coldCache: plan.coldCache,
+    residentFraction: o.residentFraction,
+    samples: m.seconds.length,
+    medianSeconds: pass.median,
+    totals: m.offload,
+    cacheExperts: info.offload?.capacity ?? 0,
+    policy: plan.offloadPolicy,
+    coldCache: plan.coldCache,
   });
   const need = memoryNeed({
-    layers: layers.length, experts: E, residentExperts: info.offload?.capacity ?? E, expertBytes: info.expertBytes, routerBytes: E * H * 4,
-    sharedBytes: m.sharedBytes, tokens: T, hidden: H, intermediate: p.intermediate, topK: k,
+    layers: layers.length,
+    experts: E,
+    residentExperts: info.offload?.capacity ?? E,
+    expertBytes: info.expertBytes,
+    routerBytes: E * H * 4,
+    sharedBytes: m.sharedBytes,
+    tokens: T,
+    hidden: H,
+    intermediate: p.intermediate,
+    topK: k,
   });
   const cost = prep.costDevice
-    ? configCost(prep.prices, { device: prep.costDevice.kind === 'cpu' ? { kind: 'cpu', cores: info.threads } : prep.costDevice, need, counters: m.counters, wallSeconds: m.wallSeconds, tokensPerSecond: tps })
+    ? configCost(prep.prices, {
+        device: prep.costDevice.kind === 'cpu' ? { kind: 'cpu', cores: info.threads } : prep.costDevice,
+        need,
+        counters: m.counters,
+        wallSeconds: m.wallSeconds,
+        tokensPerSecond: tps,
+      })
     : { available: false as const, reason: prep.costUnavailable ?? 'no device to price' };
 
   const distinct = m.distinct.map(median);
   return {
-    id, index, options: o,
+    id,
+    index,
+    options: o,
     layer: {
-      hidden: H, intermediate: p.intermediate, experts: E, topK: k, sharedIntermediate, dtype: info.dtype, isa: info.isa,
-      threads: info.threads, expertBytes: info.expertBytes, routerBytes: E * H * 4, sharedBytes: m.sharedBytes,
+      hidden: H,
+      intermediate: p.intermediate,
+      experts: E,
+      topK: k,
+      sharedIntermediate,
+      dtype: info.dtype,
+      isa: info.isa,
+      threads: info.threads,
+      expertBytes: info.expertBytes,
+      routerBytes: E * H * 4,
+      sharedBytes: m.sharedBytes,
     },
     tokensPerPass: T,
     warmupPasses: plan.warmup,
@@ -316,7 +395,10 @@ async function measureConfig(
       distinctExperts: distinct,
       meanDistinctExperts: distinct.reduce((a, b) => a + b, 0) / distinct.length,
       expectedUniform: expectedDistinctUniform(E, k, T),
-      expertShare: m.histogram.map((h) => { const t = h.reduce((a, b) => a + b, 0); return h.map((c) => (t > 0 ? c / t : 0)); }),
+      expertShare: m.histogram.map((h) => {
+        const t = h.reduce((a, b) => a + b, 0);
+        return h.map((c) => (t > 0 ? c / t : 0));
+      }),
       designAgreement: m.agreeN > 0 ? m.agreeSum / m.agreeN : null,
       dropRate: m.assigned > 0 ? m.dropped / m.assigned : 0,
     },
@@ -378,11 +460,12 @@ function checkOutDir(dir: string): string | null {
 /** Removes `top` (a folder this run created) when the run left nothing in it. */
 function removeIfEmpty(top: string | null): void {
   if (!top) return;
-  const empty = (d: string): boolean =>
-    fs.readdirSync(d, { withFileTypes: true }).every((e) => e.isDirectory() && empty(path.join(d, e.name)));
+  const empty = (d: string): boolean => fs.readdirSync(d, { withFileTypes: true }).every((e) => e.isDirectory() && empty(path.join(d, e.name)));
   try {
     if (empty(top)) fs.rmSync(top, { recursive: true });
-  } catch { /* best effort: the run's own error matters more */ }
+  } catch {
+    /* best effort: the run's own error matters more */
+  }
 }
 
 /** An earlier run's files in `dir`: results.json, report.html and the MoE-CAP files (<org>/<model>/metrics_*, …). */
@@ -412,10 +495,15 @@ function claimOutDir(dir: string, force: boolean): void {
     try {
       const n = (JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')) as { configs?: unknown[] }).configs?.length;
       if (typeof n === 'number') configs = ` (${n} measured config(s))`;
-    } catch { /* unreadable: named by file only */ }
+    } catch {
+      /* unreadable: named by file only */
+    }
     throw new PlanError(
       `output folder '${dir}' holds an earlier run: ${old.length} file(s) would be replaced or mixed with this run's, ` +
-        `${old.map((f) => path.relative(dir, f)).slice(0, 4).join(', ')}${old.length > 4 ? ', …' : ''}${configs}; ` +
+        `${old
+          .map((f) => path.relative(dir, f))
+          .slice(0, 4)
+          .join(', ')}${old.length > 4 ? ', …' : ''}${configs}; ` +
         `use --resume ${dir} to continue it, --force to replace it, or another --out`,
     );
   }
@@ -534,7 +622,8 @@ export async function run(planIn: Partial<RunPlan>, opts: RunOptions = {}): Prom
   };
 
   const startedAt = Date.now();
-  let measuredSeconds = 0, measuredCount = 0;
+  let measuredSeconds = 0,
+    measuredCount = 0;
   let layers: MoeLayer[] | null = null;
   let layersKey = '';
   let designers = new Map<number, InputDesigner>();
@@ -546,8 +635,15 @@ export async function run(planIn: Partial<RunPlan>, opts: RunOptions = {}): Prom
       const eta = (finished: boolean) => (measuredCount ? (measuredSeconds / measuredCount) * (n - i - (finished ? 1 : 0)) : null);
       const report = (stage: Progress['stage'], d: number, t: number, result?: ConfigResult) =>
         opts.onProgress?.({
-          configIndex: i, configCount: n, configId: id, stage, samplesDone: d, samplesTarget: t,
-          elapsedSeconds: (Date.now() - startedAt) / 1e3, etaSeconds: eta(stage === 'done' || stage === 'skipped'), result,
+          configIndex: i,
+          configCount: n,
+          configId: id,
+          stage,
+          samplesDone: d,
+          samplesTarget: t,
+          elapsedSeconds: (Date.now() - startedAt) / 1e3,
+          etaSeconds: eta(stage === 'done' || stage === 'skipped'),
+          result,
         });
       const prev = done.get(id);
       if (prev) {
@@ -580,7 +676,12 @@ export async function run(planIn: Partial<RunPlan>, opts: RunOptions = {}): Prom
     results.status = 'interrupted';
     results.error = (e as Error).message;
     // Keep the finished configs on disk; a schema failure here is a bug, so do not mask the error.
-    if (results.configs.length) try { save(); } catch { /* the original error matters more */ }
+    if (results.configs.length)
+      try {
+        save();
+      } catch {
+        /* the original error matters more */
+      }
     else removeIfEmpty(createdDir);
     throw e;
   } finally {

@@ -32,27 +32,40 @@ export function bandwidthNow(before: number, after: number): BandwidthNow {
 export function utilisation(
   peaks: PeakSource | Unavailable,
   a: {
-    dtype: string; meanBytes: number; medianSeconds: number; tokensPerSecond: number; flopsPerToken: number;
-    bandwidthNow?: BandwidthNow | null; projected?: boolean; workingSetBytes?: number;
+    dtype: string;
+    meanBytes: number;
+    medianSeconds: number;
+    tokensPerSecond: number;
+    flopsPerToken: number;
+    bandwidthNow?: BandwidthNow | null;
+    projected?: boolean;
+    workingSetBytes?: number;
   },
 ): { smbu: ConfigResult['smbu']; smfu: ConfigResult['smfu'] } {
   if ('available' in peaks) return { smbu: { available: false, reason: peaks.reason }, smfu: { available: false, reason: peaks.reason } };
   const label = `${peaks.kind}: ${peaks.name} (${peaks.source})`;
-  const now = peaks.kind === 'measured' && !a.projected ? a.bandwidthNow ?? null : null;
+  const now = peaks.kind === 'measured' && !a.projected ? (a.bandwidthNow ?? null) : null;
   let smbuR: ConfigResult['smbu'];
   if (now && now.value > 0) {
     const v = smbu(a.meanBytes, a.medianSeconds, now.value);
     smbuR = {
-      value: v, bytesPerSample: a.meanBytes, peakBandwidth: now.value,
+      value: v,
+      bytesPerSample: a.meanBytes,
+      peakBandwidth: now.value,
       peaks: `read bandwidth measured around this config (best of 15 windows: ${(now.before / 1e9).toFixed(1)} GB/s before, ${(now.after / 1e9).toFixed(1)} after)`,
       bandwidthNow: { before: now.before, after: now.after },
-      ...(peaks.memoryBandwidth ? { calibrated: { value: smbu(a.meanBytes, a.medianSeconds, peaks.memoryBandwidth), peakBandwidth: peaks.memoryBandwidth, peaks: label } } : {}),
+      ...(peaks.memoryBandwidth
+        ? { calibrated: { value: smbu(a.meanBytes, a.medianSeconds, peaks.memoryBandwidth), peakBandwidth: peaks.memoryBandwidth, peaks: label } }
+        : {}),
       ...(v > 1 ? { above1: likelyCauseAbove1('S-MBU', { bandwidthBefore: now.before, bandwidthAfter: now.after, workingSetBytes: a.workingSetBytes }) } : {}),
     };
   } else if (peaks.memoryBandwidth) {
     const v = smbu(a.meanBytes, a.medianSeconds, peaks.memoryBandwidth);
     smbuR = {
-      value: v, bytesPerSample: a.meanBytes, peakBandwidth: peaks.memoryBandwidth, peaks: label,
+      value: v,
+      bytesPerSample: a.meanBytes,
+      peakBandwidth: peaks.memoryBandwidth,
+      peaks: label,
       ...(v > 1 ? { above1: likelyCauseAbove1('S-MBU', { workingSetBytes: a.workingSetBytes, projected: a.projected }) } : {}),
     };
   } else smbuR = { available: false, reason: `${peaks.name} gives no memory bandwidth` };
@@ -62,7 +75,11 @@ export function utilisation(
     const v = smfu(a.tokensPerSecond, a.flopsPerToken, cp.value);
     const detail = peaks.detail?.[cp.which as 'f32' | 'bf16' | 'int8'];
     smfuR = {
-      value: v, flopsPerToken: a.flopsPerToken, peakFlops: cp.value, peakDtype: cp.which, peaks: label,
+      value: v,
+      flopsPerToken: a.flopsPerToken,
+      peakFlops: cp.value,
+      peakDtype: cp.which,
+      peaks: label,
       ...(detail ? { peakSamples: detail.samples, peakStatistic: detail.statistic } : {}),
       ...(v > 1 ? { above1: likelyCauseAbove1('S-MFU', { peakSpread: detail?.spread ?? null, projected: a.projected }) } : {}),
     };
@@ -88,13 +105,15 @@ export function offloadFigures(
   return {
     value: peak ? tierBandwidth / peak : null,
     ...(peak ? {} : { valueReason: 'no measured offload-folder read bandwidth (run `moecap calibrate`)' }),
-    bytesMoved, tierBandwidth,
+    bytesMoved,
+    tierBandwidth,
     ioBandwidth: t.ioNs > 0 ? t.bytes / (t.ioNs * 1e-9) : null,
     hitRate: lookups > 0 ? t.hits / lookups : null,
     stallMs: t.stallNs / n / 1e6,
     cacheExperts: a.cacheExperts,
     residentFraction: a.residentFraction,
-    policy: a.policy, coldCache: a.coldCache,
+    policy: a.policy,
+    coldCache: a.coldCache,
     peakBandwidth: peak,
   };
 }
@@ -110,13 +129,18 @@ export function configCost(
   prices: PriceTable,
   a: { device: CostDevice; need: MemoryNeed; counters: Counter[] | Unavailable; wallSeconds: number; tokensPerSecond: number },
 ): ConfigResult['cost'] {
-  const components = a.device.kind === 'cpu'
-    ? cpuBillOfMaterials(prices, { cores: a.device.cores, need: a.need })
-    : gpuBillOfMaterials(prices, { gpu: a.device.gpu, gpuMemoryBytes: a.device.gpuMemoryBytes, need: a.need });
+  const components =
+    a.device.kind === 'cpu'
+      ? cpuBillOfMaterials(prices, { cores: a.device.cores, need: a.need })
+      : gpuBillOfMaterials(prices, { gpu: a.device.gpu, gpuMemoryBytes: a.device.gpuMemoryBytes, need: a.need });
   const energy = Array.isArray(a.counters) ? (a.device.kind === 'gpu' ? nvmlEnergy(a.counters) : raplEnergy(a.counters)) : null;
   const power = powerFrom(components, energy?.joules ?? null, a.wallSeconds, energy?.source);
   return costPerMillionTokens({
-    components, amortisationYears: prices.amortisationYears, utilisation: prices.utilisation,
-    usdPerKWh: prices.usdPerKWh, power, secondsPer1MTokens: 1e6 / a.tokensPerSecond,
+    components,
+    amortisationYears: prices.amortisationYears,
+    utilisation: prices.utilisation,
+    usdPerKWh: prices.usdPerKWh,
+    power,
+    secondsPer1MTokens: 1e6 / a.tokensPerSecond,
   });
 }

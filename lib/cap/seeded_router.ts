@@ -28,7 +28,8 @@ export function seededRouter(seed: number, experts: number, hidden: number): Flo
     for (let c = 0; c < hidden; c++) {
       const r = splitmix64(off);
       off = (off + step) & M64;
-      const lo = Number(r & 0xffffffffn), hi = Number(r >> 32n);
+      const lo = Number(r & 0xffffffffn),
+        hi = Number(r >> 32n);
       // float sums in the same order as the C++ (each term exact in fp32; the sum fits in 18 bits)
       const s = (lo & 0xffff) + (lo >>> 16) + (hi & 0xffff) + (hi >>> 16);
       out[e * hidden + c] = Math.fround(Math.fround(Math.fround(s * inv16) - 2) * scale);

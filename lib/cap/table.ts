@@ -27,10 +27,13 @@ export function peaksLines(r: Results): string[] {
     part('bf16', p.peakFlops.bf16, 1e9, 'GFLOP/s', d.bf16),
     part('int8/int4', p.peakFlops.int8, 1e9, 'GOP/s', d.int8),
   ].filter((x): x is string => x !== null);
-  if (r.projected) out.push(`peaks: projected for ${r.projected.device} from ${r.device?.kind === 'gpu' ? r.device.name : 'CPU'} measurements — ${r.projected.method}`);
+  if (r.projected)
+    out.push(`peaks: projected for ${r.projected.device} from ${r.device?.kind === 'gpu' ? r.device.name : 'CPU'} measurements — ${r.projected.method}`);
   out.push(`peaks: ${p.kind} ${p.name} (${p.source}): ${parts.join(', ')}`);
   if (p.kind === 'measured' && r.configs.some((c) => 'bandwidthNow' in c.smbu && c.smbu.bandwidthNow))
-    out.push('S-MBU: against the read bandwidth measured right before and after each config (as `npm run bench` does); against the calibrated figure in results.json (smbu.calibrated)');
+    out.push(
+      'S-MBU: against the read bandwidth measured right before and after each config (as `npm run bench` does); against the calibrated figure in results.json (smbu.calibrated)',
+    );
   for (const w of p.warnings ?? []) out.push(`warning: ${w}`);
   return out;
 }
@@ -44,7 +47,23 @@ function fmt(v: number, digits = 3): string {
 }
 
 export function renderTable(r: Results): string {
-  const header = ['config', 'tokens', 'n', 'p50 ms', 'p90 ms', 'p99 ms', 'tokens/s', 'A/layer (unif.)', 'GB/s', 'GFLOP/s', 'S-MBU', 'S-MFU', '$/1M tok', 'rel L2', 'route agree'];
+  const header = [
+    'config',
+    'tokens',
+    'n',
+    'p50 ms',
+    'p90 ms',
+    'p99 ms',
+    'tokens/s',
+    'A/layer (unif.)',
+    'GB/s',
+    'GFLOP/s',
+    'S-MBU',
+    'S-MFU',
+    '$/1M tok',
+    'rel L2',
+    'route agree',
+  ];
   const anyOffload = r.configs.some((c) => 'bytesMoved' in c.offload);
   if (anyOffload) header.push('hit rate', 'tier GB/s');
   const rows = r.configs.map((c) => {
@@ -53,7 +72,9 @@ export function renderTable(r: Results): string {
       c.id,
       String(c.tokensPerPass),
       String(t.n) + (t.n < FEW_SAMPLES ? '*' : ''),
-      fmt(t.p50 * 1e3), fmt(t.p90 * 1e3), fmt(t.p99 * 1e3),
+      fmt(t.p50 * 1e3),
+      fmt(t.p90 * 1e3),
+      fmt(t.p99 * 1e3),
       fmt(c.tokensPerSecond, 4),
       `${fmt(c.routing.meanDistinctExperts)} (${fmt(c.routing.expectedUniform)})`,
       c.achieved ? fmt(c.achieved.bytesPerSecond / 1e9) : '–',
@@ -75,18 +96,25 @@ export function renderTable(r: Results): string {
   const out: string[] = [line(header), ...rows.map(line)];
   out.push('');
   out.push('times: native pass timers summed over the layers of a sample (prefill: one pass = TTFT-equivalent; decode: one step = TPOT);');
-  out.push('percentiles: linear interpolation between closest ranks. A: distinct experts per layer measured from the routing (median), uniform-routing expectation in brackets.');
+  out.push(
+    'percentiles: linear interpolation between closest ranks. A: distinct experts per layer measured from the routing (median), uniform-routing expectation in brackets.',
+  );
   if (r.configs.some((c) => c.timing.passSeconds.n < FEW_SAMPLES))
     out.push(`n*: fewer than ${FEW_SAMPLES} timed samples: p90/p99 rest on few samples (p99 is then about the maximum); raise --repeats or --steps`);
   out.push(`ran on: ${r.device ? `${r.device.kind} ${r.device.name}` : 'cpu'}`);
   out.push(...peaksLines(r));
   for (const c of r.configs)
-    for (const [name, u] of [['S-MBU', c.smbu], ['S-MFU', c.smfu]] as const)
+    for (const [name, u] of [
+      ['S-MBU', c.smbu],
+      ['S-MFU', c.smfu],
+    ] as const)
       if ('value' in u && u.above1) out.push(`! ${c.id}: ${name} ${fmt(u.value)} is above 1: ${u.above1}`);
   const priced = r.configs.filter((c) => 'inputs' in c.cost);
   if (priced.length) {
     const i0 = (priced[0].cost as Extract<ConfigResult['cost'], { inputs: unknown }>).inputs;
-    out.push(`cost: the hardware each config needs, ${i0.amortisationYears} y, utilisation ${i0.utilisation}, $${i0.usdPerKWh}/kWh; prices are assumptions (--prices FILE overrides):`);
+    out.push(
+      `cost: the hardware each config needs, ${i0.amortisationYears} y, utilisation ${i0.utilisation}, $${i0.usdPerKWh}/kWh; prices are assumptions (--prices FILE overrides):`,
+    );
     for (const c of priced) {
       if (!('inputs' in c.cost)) continue;
       const i = c.cost.inputs;

@@ -25,14 +25,11 @@ export function loadTaskAccuracy(file: string): TaskAccuracy[] {
     const where = `task accuracy file '${file}'${Array.isArray(v) ? ` entry ${i}` : ''}`;
     if (e === null || typeof e !== 'object') throw new PlanError(`${where}: expected an object {task, accuracy, source}`);
     const o = e as Record<string, unknown>;
-    for (const k of Object.keys(o))
-      if (!['task', 'accuracy', 'source', 'preset', 'dtype'].includes(k)) throw new PlanError(`${where}: unknown field '${k}'`);
+    for (const k of Object.keys(o)) if (!['task', 'accuracy', 'source', 'preset', 'dtype'].includes(k)) throw new PlanError(`${where}: unknown field '${k}'`);
     if (typeof o.task !== 'string' || !o.task) throw new PlanError(`${where}: 'task' must be a non-empty string`);
-    if (typeof o.accuracy !== 'number' || !(o.accuracy >= 0 && o.accuracy <= 1))
-      throw new PlanError(`${where}: 'accuracy' must be a fraction in [0, 1]`);
+    if (typeof o.accuracy !== 'number' || !(o.accuracy >= 0 && o.accuracy <= 1)) throw new PlanError(`${where}: 'accuracy' must be a fraction in [0, 1]`);
     if (typeof o.source !== 'string' || !o.source) throw new PlanError(`${where}: 'source' must say where the figure comes from`);
-    for (const k of ['preset', 'dtype'] as const)
-      if (o[k] !== undefined && typeof o[k] !== 'string') throw new PlanError(`${where}: '${k}' must be a string`);
+    for (const k of ['preset', 'dtype'] as const) if (o[k] !== undefined && typeof o[k] !== 'string') throw new PlanError(`${where}: '${k}' must be a string`);
     const r: TaskAccuracy = { task: o.task, accuracy: o.accuracy, source: o.source };
     if (o.preset !== undefined) r.preset = o.preset as string;
     if (o.dtype !== undefined) r.dtype = o.dtype as string;

@@ -42,7 +42,8 @@ function isGgufFile(p: string): boolean {
 
 /** Opens a checkpoint folder (config.json + safetensors), a .safetensors file (config.json beside it) or a .gguf file. */
 export function openCheckpoint(p: string): Checkpoint {
-  if (typeof p !== 'string' || p === '') throw new MoecapError('ERR_INVALID_OPTION', 'checkpoint must be a path to a folder, a .safetensors file or a .gguf file');
+  if (typeof p !== 'string' || p === '')
+    throw new MoecapError('ERR_INVALID_OPTION', 'checkpoint must be a path to a folder, a .safetensors file or a .gguf file');
   let st: fs.Stats;
   try {
     st = fs.statSync(p);
@@ -54,7 +55,11 @@ export function openCheckpoint(p: string): Checkpoint {
   else if (st.isDirectory() && !fs.existsSync(path.join(p, 'config.json'))) {
     const ggufs = fs.readdirSync(p).filter((f) => f.endsWith('.gguf'));
     if (ggufs.length === 1) ggufPath = path.join(p, ggufs[0]);
-    else throw new MoecapError('ERR_INVALID_OPTION', `checkpoint folder ${p} has no config.json${ggufs.length > 1 ? ` and ${ggufs.length} .gguf files (name one)` : ''}`);
+    else
+      throw new MoecapError(
+        'ERR_INVALID_OPTION',
+        `checkpoint folder ${p} has no config.json${ggufs.length > 1 ? ` and ${ggufs.length} .gguf files (name one)` : ''}`,
+      );
   }
   if (ggufPath) {
     const g = readGgufFile(ggufPath);
@@ -69,7 +74,10 @@ export function openCheckpoint(p: string): Checkpoint {
     cfg = JSON.parse(fs.readFileSync(configFile, 'utf8'));
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new MoecapError(missing ? 'ERR_INVALID_OPTION' : 'ERR_CORRUPT_FILE', `${configFile}: ${missing ? 'missing (a safetensors checkpoint needs its config.json)' : `not valid JSON (${(e as Error).message})`}`);
+    throw new MoecapError(
+      missing ? 'ERR_INVALID_OPTION' : 'ERR_CORRUPT_FILE',
+      `${configFile}: ${missing ? 'missing (a safetensors checkpoint needs its config.json)' : `not valid JSON (${(e as Error).message})`}`,
+    );
   }
   if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw new MoecapError('ERR_CORRUPT_FILE', `${configFile}: not a JSON object`);
   const plan = planFromHfConfig(cfg as Record<string, unknown>, configFile);
@@ -83,7 +91,8 @@ function sameShape(a: number[], b: number[]): boolean {
     while (out.length > 1 && out[0] === 1) out.shift();
     return out;
   };
-  const x = strip(a), y = strip(b);
+  const x = strip(a),
+    y = strip(b);
   return x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
@@ -91,7 +100,10 @@ function sameShape(a: number[], b: number[]): boolean {
 export function checkLayer(ck: Checkpoint, layer: number, readable = true): LayerSources {
   const plan = ck.plan;
   if (!Number.isInteger(layer) || layer < 0 || layer >= plan.layers)
-    throw new MoecapRangeError('ERR_INVALID_OPTION', `layer must be an integer in [0, ${plan.layers - 1}] (${ck.path} has ${plan.layers} layers), got ${layer}`);
+    throw new MoecapRangeError(
+      'ERR_INVALID_OPTION',
+      `layer must be an integer in [0, ${plan.layers - 1}] (${ck.path} has ${plan.layers} layers), got ${layer}`,
+    );
   if (!plan.moeLayers.includes(layer))
     throw new MoecapRangeError('ERR_INVALID_OPTION', `layer ${layer} of ${ck.path} is a dense layer, not MoE (MoE layers: ${summariseLayers(plan.moeLayers)})`);
   const sources = plan.sources(layer);
@@ -99,9 +111,15 @@ export function checkLayer(ck: Checkpoint, layer: number, readable = true): Laye
     const t = ck.tensors.get(want.tensor);
     if (!t) throw new MoecapError('ERR_CORRUPT_FILE', `${ck.format === 'gguf' ? ck.files[0] : ck.path}: tensor ${want.tensor} (layer ${layer}) is missing`);
     if (!sameShape(t.shape, want.shape))
-      throw new MoecapError('ERR_CORRUPT_FILE', `${t.file}: tensor ${want.tensor} has shape [${t.shape.join(', ')}] but ${path.basename(ck.configFile)} implies [${want.shape.join(', ')}]`);
+      throw new MoecapError(
+        'ERR_CORRUPT_FILE',
+        `${t.file}: tensor ${want.tensor} has shape [${t.shape.join(', ')}] but ${path.basename(ck.configFile)} implies [${want.shape.join(', ')}]`,
+      );
     if (readable && !(READABLE_DTYPES as readonly string[]).includes(t.dtype))
-      throw new MoecapError('ERR_INVALID_OPTION', `not yet supported: ${t.file}: tensor ${want.tensor} is ${t.dtype} (readable: ${READABLE_DTYPES.join(', ')})`);
+      throw new MoecapError(
+        'ERR_INVALID_OPTION',
+        `not yet supported: ${t.file}: tensor ${want.tensor} is ${t.dtype} (readable: ${READABLE_DTYPES.join(', ')})`,
+      );
   }
   return sources;
 }
@@ -109,7 +127,7 @@ export function checkLayer(ck: Checkpoint, layer: number, readable = true): Laye
 export function summariseLayers(ls: number[]): string {
   if (ls.length === 0) return 'none';
   const parts: string[] = [];
-  for (let i = 0; i < ls.length; ) {
+  for (let i = 0; i < ls.length;) {
     let j = i;
     while (j + 1 < ls.length && ls[j + 1] === ls[j] + 1) j++;
     parts.push(j > i ? `${ls[i]}-${ls[j]}` : `${ls[i]}`);
@@ -165,12 +183,22 @@ export function readLayer(ck: Checkpoint, layer: number): Omit<MoeLayerOptions, 
   };
   if (src.shared && p.sharedExperts) {
     const Fs = p.sharedExperts.intermediate;
-    weights.shared = { gate: readSlices(ck, src.shared.gate, Fs * H), up: readSlices(ck, src.shared.up, Fs * H), down: readSlices(ck, src.shared.down, H * Fs) };
+    weights.shared = {
+      gate: readSlices(ck, src.shared.gate, Fs * H),
+      up: readSlices(ck, src.shared.up, Fs * H),
+      down: readSlices(ck, src.shared.down, H * Fs),
+    };
     if (src.shared.gateWeight) weights.shared.gateWeight = readSlices(ck, src.shared.gateWeight, H);
   }
   const selectionBias = src.selectionBias ? readSlices(ck, src.selectionBias, E) : undefined;
   return {
-    hidden: H, intermediate: F, experts: E, topK: p.topK, scoring: p.scoring, renormalize: p.renormalize, routedScalingFactor: p.routedScalingFactor,
+    hidden: H,
+    intermediate: F,
+    experts: E,
+    topK: p.topK,
+    scoring: p.scoring,
+    renormalize: p.renormalize,
+    routedScalingFactor: p.routedScalingFactor,
     ...(p.groups ? { groups: p.groups } : {}),
     ...(p.sharedExperts ? { sharedExperts: p.sharedExperts } : {}),
     ...(selectionBias ? { selectionBias } : {}),
@@ -191,8 +219,10 @@ const FROM_CHECKPOINT = ['hidden', 'intermediate', 'experts', 'topK', 'scoring',
 /** Resolves checkpoint options into the engine's explicit-weight options; a given option that contradicts the checkpoint is an error naming both values. */
 export function resolveCheckpointOptions(o: CheckpointLayerOptions): MoeLayerOptions {
   const { checkpoint, layer, ...rest } = o as CheckpointLayerOptions & { weights?: unknown; selectionBias?: unknown };
-  if ((rest as { weights?: unknown }).weights !== undefined) throw new MoecapError('ERR_INVALID_OPTION', 'weights cannot be given with checkpoint (the checkpoint holds them)');
-  if ((rest as { selectionBias?: unknown }).selectionBias !== undefined) throw new MoecapError('ERR_INVALID_OPTION', 'selectionBias cannot be given with checkpoint (the checkpoint holds it)');
+  if ((rest as { weights?: unknown }).weights !== undefined)
+    throw new MoecapError('ERR_INVALID_OPTION', 'weights cannot be given with checkpoint (the checkpoint holds them)');
+  if ((rest as { selectionBias?: unknown }).selectionBias !== undefined)
+    throw new MoecapError('ERR_INVALID_OPTION', 'selectionBias cannot be given with checkpoint (the checkpoint holds it)');
   if (typeof layer !== 'number') throw new MoecapError('ERR_INVALID_OPTION', 'layer (the decoder layer index) is required with checkpoint');
   const ck = openCheckpoint(checkpoint);
   const fromFile = readLayer(ck, layer);
@@ -200,18 +230,27 @@ export function resolveCheckpointOptions(o: CheckpointLayerOptions): MoeLayerOpt
     const given = (rest as Record<string, unknown>)[key];
     if (given === undefined) continue;
     const own = (fromFile as Record<string, unknown>)[key];
-    if (JSON.stringify(given) !== JSON.stringify(own) && !(key === 'sharedExperts' && sharedEqual(given, own)) && !(key === 'groups' && groupsEqual(given, own)))
-      throw new MoecapError('ERR_INVALID_OPTION', `option ${key} ${JSON.stringify(given)} contradicts the checkpoint ${checkpoint}, whose layer ${layer} has ${key} ${JSON.stringify(own) ?? 'unset'}`);
+    if (
+      JSON.stringify(given) !== JSON.stringify(own) &&
+      !(key === 'sharedExperts' && sharedEqual(given, own)) &&
+      !(key === 'groups' && groupsEqual(given, own))
+    )
+      throw new MoecapError(
+        'ERR_INVALID_OPTION',
+        `option ${key} ${JSON.stringify(given)} contradicts the checkpoint ${checkpoint}, whose layer ${layer} has ${key} ${JSON.stringify(own) ?? 'unset'}`,
+      );
   }
   return { ...rest, ...fromFile } as MoeLayerOptions;
 }
 
 function groupsEqual(a: unknown, b: unknown): boolean {
-  const x = a as RouterGroups | undefined, y = b as RouterGroups | undefined;
+  const x = a as RouterGroups | undefined,
+    y = b as RouterGroups | undefined;
   return !!x && !!y && x.count === y.count && x.keep === y.keep && (x.score ?? 'top2-sum') === (y.score ?? 'top2-sum');
 }
 
 function sharedEqual(a: unknown, b: unknown): boolean {
-  const x = a as { intermediate?: number; gated?: boolean } | undefined, y = b as { intermediate?: number; gated?: boolean } | undefined;
+  const x = a as { intermediate?: number; gated?: boolean } | undefined,
+    y = b as { intermediate?: number; gated?: boolean } | undefined;
   return !!x && !!y && x.intermediate === y.intermediate && !!x.gated === !!y.gated;
 }

@@ -100,7 +100,8 @@ function cfgInt(cfg: Json, key: string, file: string, def?: number): number {
 }
 function cfgNum(cfg: Json, key: string, file: string, def: number): number {
   const v = cfg[key] ?? def;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key} must be a number, got ${JSON.stringify(cfg[key])}`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key} must be a number, got ${JSON.stringify(cfg[key])}`);
   return v;
 }
 function cfgBool(cfg: Json, key: string, file: string, def: boolean): boolean {
@@ -116,7 +117,10 @@ function cfgStr(cfg: Json, key: string, file: string, def: string): string {
 
 /** Per-expert HF tensors `${p}experts.{e}.{g,u,d}.weight` ([F,H], [F,H], [H,F]). */
 function perExpert(p: string, E: number, F: number, H: number, names: [string, string, string]) {
-  const gate: TensorSlice[] = [], up: TensorSlice[] = [], down: TensorSlice[] = [], expected: ExpectedTensor[] = [];
+  const gate: TensorSlice[] = [],
+    up: TensorSlice[] = [],
+    down: TensorSlice[] = [],
+    expected: ExpectedTensor[] = [];
   for (let e = 0; e < E; e++) {
     const [g, u, d] = names.map((n) => `${p}experts.${e}.${n}.weight`);
     gate.push({ tensor: g, rowStart: 0, rows: F });
@@ -170,23 +174,44 @@ export function planFromHfConfig(cfg: Json, file: string): FamilyPlan {
       const F = cfgInt(cfg, 'intermediate_size', file);
       const granite = arch === 'GraniteMoeForCausalLM';
       return {
-        family: granite ? 'granitemoe' : 'mixtral', architecture: arch, layers: L, moeLayers: range(L), denseLayers: [],
-        hidden: H, intermediate: F, experts: E, topK: k, scoring: 'softmax', renormalize: true, routedScalingFactor: 1, selectionBias: false,
+        family: granite ? 'granitemoe' : 'mixtral',
+        architecture: arch,
+        layers: L,
+        moeLayers: range(L),
+        denseLayers: [],
+        hidden: H,
+        intermediate: F,
+        experts: E,
+        topK: k,
+        scoring: 'softmax',
+        renormalize: true,
+        routedScalingFactor: 1,
+        selectionBias: false,
         routingRule: granite ? 'softmax over the top-k router logits (= softmax, top-k, renormalise)' : 'softmax, top-k, renormalise',
         sources(l) {
           const p = pre(l, 'block_sparse_moe');
           if (!granite) {
             const ex = perExpert(p, E, F, H, ['w1', 'w3', 'w2']);
-            return { router: [{ tensor: `${p}gate.weight`, rowStart: 0, rows: E }], ...ex, expected: [{ tensor: `${p}gate.weight`, shape: [E, H] }, ...ex.expected] };
+            return {
+              router: [{ tensor: `${p}gate.weight`, rowStart: 0, rows: E }],
+              ...ex,
+              expected: [{ tensor: `${p}gate.weight`, shape: [E, H] }, ...ex.expected],
+            };
           }
           // input_linear [E, 2F, H]: rows [0, F) of each expert are the gate, [F, 2F) the up projection.
-          const inp = `${p}input_linear.weight`, out = `${p}output_linear.weight`, router = `${p}router.layer.weight`;
+          const inp = `${p}input_linear.weight`,
+            out = `${p}output_linear.weight`,
+            router = `${p}router.layer.weight`;
           return {
             router: [{ tensor: router, rowStart: 0, rows: E }],
             gate: range(E).map((e) => ({ tensor: inp, rowStart: e * 2 * F, rows: F })),
             up: range(E).map((e) => ({ tensor: inp, rowStart: e * 2 * F + F, rows: F })),
             down: [{ tensor: out, rowStart: 0, rows: E * H }],
-            expected: [{ tensor: router, shape: [E, H] }, { tensor: inp, shape: [E, 2 * F, H] }, { tensor: out, shape: [E, H, F] }],
+            expected: [
+              { tensor: router, shape: [E, H] },
+              { tensor: inp, shape: [E, 2 * F, H] },
+              { tensor: out, shape: [E, H, F] },
+            ],
           };
         },
       };
@@ -204,19 +229,34 @@ export function planFromHfConfig(cfg: Json, file: string): FamilyPlan {
       if (!olmoe) {
         const step = cfgInt(cfg, 'decoder_sparse_step', file, 1);
         const mlpOnly = cfg.mlp_only_layers ?? [];
-        if (!Array.isArray(mlpOnly) || !mlpOnly.every((x) => Number.isInteger(x))) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: mlp_only_layers must be a list of layer indices`);
+        if (!Array.isArray(mlpOnly) || !mlpOnly.every((x) => Number.isInteger(x)))
+          throw new MoecapError('ERR_CORRUPT_FILE', `${file}: mlp_only_layers must be a list of layer indices`);
         moeLayers = moeLayers.filter((l) => !mlpOnly.includes(l) && E > 0 && step > 0 && (l + 1) % step === 0);
       }
       return {
-        family: olmoe ? 'olmoe' : qwen2 ? 'qwen2_moe' : 'qwen3_moe', architecture: arch, layers: L, moeLayers,
+        family: olmoe ? 'olmoe' : qwen2 ? 'qwen2_moe' : 'qwen3_moe',
+        architecture: arch,
+        layers: L,
+        moeLayers,
         denseLayers: range(L).filter((l) => !moeLayers.includes(l)),
-        hidden: H, intermediate: F, experts: E, topK: k, scoring: 'softmax', renormalize: norm, routedScalingFactor: 1, selectionBias: false,
+        hidden: H,
+        intermediate: F,
+        experts: E,
+        topK: k,
+        scoring: 'softmax',
+        renormalize: norm,
+        routedScalingFactor: 1,
+        selectionBias: false,
         sharedExperts: Fs > 0 ? { intermediate: Fs, gated: true } : undefined,
         routingRule: `softmax, top-k${norm ? ', renormalise (norm_topk_prob)' : ' (no renormalisation: norm_topk_prob false)'}${Fs > 0 ? '; shared expert × sigmoid(shared_expert_gate · x)' : ''}`,
         sources(l) {
           const p = pre(l, 'mlp');
           const ex = perExpert(p, E, F, H, ['gate_proj', 'up_proj', 'down_proj']);
-          const s: LayerSources = { router: [{ tensor: `${p}gate.weight`, rowStart: 0, rows: E }], ...ex, expected: [{ tensor: `${p}gate.weight`, shape: [E, H] }, ...ex.expected] };
+          const s: LayerSources = {
+            router: [{ tensor: `${p}gate.weight`, rowStart: 0, rows: E }],
+            ...ex,
+            expected: [{ tensor: `${p}gate.weight`, shape: [E, H] }, ...ex.expected],
+          };
           if (Fs > 0) {
             const sh = denseMlp(`${p}shared_expert.`, Fs, H);
             const g = `${p}shared_expert_gate.weight`;
@@ -265,7 +305,8 @@ function planDeepseek(cfg: Json, file: string, arch: string, H: number, L: numbe
     rule = `sigmoid; selection on score + e_score_correction_bias${groups ? `, ${nGroup} groups scored by the sum of their top-2 biased scores, best ${topkGroup} kept` : ''}; top-k; weights = unbiased scores${renormalize ? ', renormalised' : ''} × ${rsf}`;
   } else {
     if (scoringFunc !== 'softmax') throw notSupported(`${file}: DeepSeek-V2 scoring_func ${scoringFunc} (the family's code scores with softmax)`);
-    if (topkMethod !== 'greedy' && topkMethod !== 'gready' && topkMethod !== 'group_limited_greedy') throw notSupported(`${file}: DeepSeek-V2 topk_method ${topkMethod}`);
+    if (topkMethod !== 'greedy' && topkMethod !== 'gready' && topkMethod !== 'group_limited_greedy')
+      throw notSupported(`${file}: DeepSeek-V2 topk_method ${topkMethod}`);
     scoring = 'softmax';
     // The V2 code normalises *or* scales: routed_scaling_factor applies only without renormalisation.
     scaling = renormalize ? 1 : rsf;
@@ -275,14 +316,30 @@ function planDeepseek(cfg: Json, file: string, arch: string, H: number, L: numbe
   const moeLayers = range(L).filter((l) => E > 0 && l >= firstDense && freq > 0 && l % freq === 0);
   const Fs = nShared * F;
   return {
-    family: v3 ? 'deepseek_v3' : 'deepseek_v2', architecture: arch, layers: L, moeLayers, denseLayers: range(L).filter((l) => !moeLayers.includes(l)),
-    hidden: H, intermediate: F, experts: E, topK: k, scoring, renormalize, routedScalingFactor: scaling, groups, selectionBias: v3,
+    family: v3 ? 'deepseek_v3' : 'deepseek_v2',
+    architecture: arch,
+    layers: L,
+    moeLayers,
+    denseLayers: range(L).filter((l) => !moeLayers.includes(l)),
+    hidden: H,
+    intermediate: F,
+    experts: E,
+    topK: k,
+    scoring,
+    renormalize,
+    routedScalingFactor: scaling,
+    groups,
+    selectionBias: v3,
     sharedExperts: Fs > 0 ? { intermediate: Fs, gated: false } : undefined,
     routingRule: rule + (Fs > 0 ? `; ${nShared} shared expert(s) always added` : ''),
     sources(l) {
       const p = `model.layers.${l}.mlp.`;
       const ex = perExpert(p, E, F, H, ['gate_proj', 'up_proj', 'down_proj']);
-      const s: LayerSources = { router: [{ tensor: `${p}gate.weight`, rowStart: 0, rows: E }], ...ex, expected: [{ tensor: `${p}gate.weight`, shape: [E, H] }, ...ex.expected] };
+      const s: LayerSources = {
+        router: [{ tensor: `${p}gate.weight`, rowStart: 0, rows: E }],
+        ...ex,
+        expected: [{ tensor: `${p}gate.weight`, shape: [E, H] }, ...ex.expected],
+      };
       if (v3) {
         const b = `${p}gate.e_score_correction_bias`;
         s.selectionBias = [{ tensor: b, rowStart: 0, rows: 1 }];
@@ -306,7 +363,8 @@ function metaInt(m: Meta, key: string, file: string, def?: number): number {
   let v = m.get(key);
   if (typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER)) v = Number(v);
   v = v ?? def;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: metadata ${key} must be a non-negative integer, got ${String(m.get(key))}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: metadata ${key} must be a non-negative integer, got ${String(m.get(key))}`);
   return v;
 }
 function metaNum(m: Meta, key: string, file: string, def: number): number {
@@ -330,21 +388,31 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
     throw new MoecapError('ERR_INVALID_OPTION', `${file}: unknown or non-MoE GGUF architecture ${arch} (known: ${SUPPORTED_GGUF_ARCHITECTURES.join(', ')})`);
   const key = (k: string) => `${arch}.${k}`;
   const E = metaInt(meta, key('expert_count'), file, 0);
-  if (E === 0) throw new MoecapError('ERR_INVALID_OPTION', `${file}: ${arch} file without experts (${key('expert_count')} missing or 0): not an MoE checkpoint`);
+  if (E === 0)
+    throw new MoecapError('ERR_INVALID_OPTION', `${file}: ${arch} file without experts (${key('expert_count')} missing or 0): not an MoE checkpoint`);
   const k = metaInt(meta, key('expert_used_count'), file);
   const H = metaInt(meta, key('embedding_length'), file);
   const L = metaInt(meta, key('block_count'), file);
   const moeLayers = range(L).filter((l) => shapeOf(`blk.${l}.ffn_gate_inp.weight`) !== undefined);
   if (moeLayers.length === 0) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: no blk.N.ffn_gate_inp.weight tensor: no MoE layer found`);
   const gateShape = shapeOf(`blk.${moeLayers[0]}.ffn_gate_exps.weight`);
-  if (!gateShape || gateShape.length !== 3) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: blk.${moeLayers[0]}.ffn_gate_exps.weight missing or not 3-dimensional`);
+  if (!gateShape || gateShape.length !== 3)
+    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: blk.${moeLayers[0]}.ffn_gate_exps.weight missing or not 3-dimensional`);
   const F = gateShape[1];
   const declaredF = meta.has(key('expert_feed_forward_length')) ? metaInt(meta, key('expert_feed_forward_length'), file) : undefined;
   if (declaredF !== undefined && declaredF !== F)
-    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key('expert_feed_forward_length')} ${declaredF} does not match blk.${moeLayers[0]}.ffn_gate_exps.weight [${gateShape.join(', ')}]`);
-  let scoring: Scoring = 'softmax', renormalize = true, scaling = 1, groups: RouterGroups | undefined;
+    throw new MoecapError(
+      'ERR_CORRUPT_FILE',
+      `${file}: ${key('expert_feed_forward_length')} ${declaredF} does not match blk.${moeLayers[0]}.ffn_gate_exps.weight [${gateShape.join(', ')}]`,
+    );
+  let scoring: Scoring = 'softmax',
+    renormalize = true,
+    scaling = 1,
+    groups: RouterGroups | undefined;
   let rule = 'softmax, top-k, renormalise';
-  let Fs = 0, sharedGated = false, bias = false;
+  let Fs = 0,
+    sharedGated = false,
+    bias = false;
   switch (arch) {
     case 'qwen2moe':
       renormalize = false;
@@ -383,8 +451,20 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
       break;
   }
   return {
-    family: arch === 'llama' ? 'mixtral' : arch, architecture: arch, layers: L, moeLayers, denseLayers: range(L).filter((l) => !moeLayers.includes(l)),
-    hidden: H, intermediate: F, experts: E, topK: k, scoring, renormalize, routedScalingFactor: scaling, groups, selectionBias: bias,
+    family: arch === 'llama' ? 'mixtral' : arch,
+    architecture: arch,
+    layers: L,
+    moeLayers,
+    denseLayers: range(L).filter((l) => !moeLayers.includes(l)),
+    hidden: H,
+    intermediate: F,
+    experts: E,
+    topK: k,
+    scoring,
+    renormalize,
+    routedScalingFactor: scaling,
+    groups,
+    selectionBias: bias,
     sharedExperts: Fs > 0 ? { intermediate: Fs, gated: sharedGated } : undefined,
     routingRule: rule,
     sources(l) {
@@ -411,7 +491,11 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
           up: [{ tensor: t('ffn_up_shexp'), rowStart: 0, rows: Fs }],
           down: [{ tensor: t('ffn_down_shexp'), rowStart: 0, rows: H }],
         };
-        s.expected.push({ tensor: t('ffn_gate_shexp'), shape: [Fs, H] }, { tensor: t('ffn_up_shexp'), shape: [Fs, H] }, { tensor: t('ffn_down_shexp'), shape: [H, Fs] });
+        s.expected.push(
+          { tensor: t('ffn_gate_shexp'), shape: [Fs, H] },
+          { tensor: t('ffn_up_shexp'), shape: [Fs, H] },
+          { tensor: t('ffn_down_shexp'), shape: [H, Fs] },
+        );
         if (sharedGated) {
           s.shared.gateWeight = [{ tensor: t('ffn_gate_inp_shexp'), rowStart: 0, rows: 1 }];
           s.expected.push({ tensor: t('ffn_gate_inp_shexp'), shape: [H] });

@@ -64,7 +64,11 @@ class Cursor {
   private buf: Buffer = Buffer.alloc(0);
   private base = 0;
   pos = 0;
-  constructor(readonly file: string, readonly size: number, private readonly fetch: (offset: number, length: number) => Buffer) {}
+  constructor(
+    readonly file: string,
+    readonly size: number,
+    private readonly fetch: (offset: number, length: number) => Buffer,
+  ) {}
 
   private need(n: number, what: string): void {
     if (this.pos + n > this.size) throw corrupt(this.file, `file ends inside ${what} at byte ${this.pos} (needs ${n} more bytes; truncated?)`);
@@ -96,21 +100,31 @@ class Cursor {
   scalar(type: number, what: string): GgufValue {
     const b = this.view(SCALAR_BYTES[type], what);
     switch (type) {
-      case GGUF_TYPE.U8: return b.readUInt8(0);
-      case GGUF_TYPE.I8: return b.readInt8(0);
-      case GGUF_TYPE.U16: return b.readUInt16LE(0);
-      case GGUF_TYPE.I16: return b.readInt16LE(0);
-      case GGUF_TYPE.U32: return b.readUInt32LE(0);
-      case GGUF_TYPE.I32: return b.readInt32LE(0);
-      case GGUF_TYPE.F32: return b.readFloatLE(0);
+      case GGUF_TYPE.U8:
+        return b.readUInt8(0);
+      case GGUF_TYPE.I8:
+        return b.readInt8(0);
+      case GGUF_TYPE.U16:
+        return b.readUInt16LE(0);
+      case GGUF_TYPE.I16:
+        return b.readInt16LE(0);
+      case GGUF_TYPE.U32:
+        return b.readUInt32LE(0);
+      case GGUF_TYPE.I32:
+        return b.readInt32LE(0);
+      case GGUF_TYPE.F32:
+        return b.readFloatLE(0);
       case GGUF_TYPE.BOOL: {
         const v = b.readUInt8(0);
         if (v > 1) throw corrupt(this.file, `${what}: bool value ${v} is neither 0 nor 1`);
         return v === 1;
       }
-      case GGUF_TYPE.U64: return b.readBigUInt64LE(0);
-      case GGUF_TYPE.I64: return b.readBigInt64LE(0);
-      default: return b.readDoubleLE(0);
+      case GGUF_TYPE.U64:
+        return b.readBigUInt64LE(0);
+      case GGUF_TYPE.I64:
+        return b.readBigInt64LE(0);
+      default:
+        return b.readDoubleLE(0);
     }
   }
   value(type: number, what: string, depth = 0): GgufValue {
@@ -121,7 +135,7 @@ class Cursor {
     const elemType = this.u32(`${what} element type`);
     const n = this.count(`${what} element count`);
     // Every element takes at least one byte (strings and arrays at least 8): refuse counts the file cannot hold.
-    const minBytes = elemType === GGUF_TYPE.STRING || elemType === GGUF_TYPE.ARRAY ? 8 : SCALAR_BYTES[elemType] ?? 1;
+    const minBytes = elemType === GGUF_TYPE.STRING || elemType === GGUF_TYPE.ARRAY ? 8 : (SCALAR_BYTES[elemType] ?? 1);
     if (n * minBytes > this.size - this.pos) throw corrupt(this.file, `${what}: array of ${n} elements runs past the end of the file`);
     const out: GgufValue[] = new Array(n);
     for (let i = 0; i < n; i++) out[i] = this.value(elemType, `${what}[${i}]`, depth + 1);
@@ -176,10 +190,17 @@ export function parseGguf(file: string, size: number, fetch: (offset: number, le
   return { file, version, metadata, tensors, alignment, dataStart };
 }
 
-function tensorEntry(file: string, t: { name: string; dims: number[]; type: number; rel: number }, alignment: number, dataStart: number, size: number): TensorEntry {
+function tensorEntry(
+  file: string,
+  t: { name: string; dims: number[]; type: number; rel: number },
+  alignment: number,
+  dataStart: number,
+  size: number,
+): TensorEntry {
   const ty = GGML_TYPES[t.type];
   if (!ty) throw corrupt(file, `tensor ${t.name}: unknown ggml type ${t.type}`);
-  if (t.dims[0] % ty.block !== 0) throw corrupt(file, `tensor ${t.name}: row of ${t.dims[0]} elements is not a whole number of ${ty.name} blocks (${ty.block})`);
+  if (t.dims[0] % ty.block !== 0)
+    throw corrupt(file, `tensor ${t.name}: row of ${t.dims[0]} elements is not a whole number of ${ty.name} blocks (${ty.block})`);
   if (t.rel % alignment !== 0) throw corrupt(file, `tensor ${t.name}: offset ${t.rel} is not a multiple of the alignment ${alignment}`);
   let elements = 1;
   for (const d of t.dims) elements *= d;

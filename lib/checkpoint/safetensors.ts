@@ -10,8 +10,22 @@ import { checkNoOverlap, corrupt, openForRead, product, readRange, type TensorEn
 
 /** Bytes per element of the safetensors dtypes (sub-byte FP4/FP6 are not listed: not sizable per element here). */
 export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<string, number>> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
-  F8_E4M3: 1, F8_E5M2: 1, F8_E8M0: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  F8_E8M0: 1,
 };
 
 /** Largest header accepted (the format's own limit). */
@@ -39,8 +53,7 @@ export function validateSafetensorsHeader(file: string, header: unknown, dataSta
   let metadata: Record<string, string> = {};
   for (const [name, v] of Object.entries(header)) {
     if (name === '__metadata__') {
-      if (!isPlainObject(v) || !Object.values(v).every((x) => typeof x === 'string'))
-        throw corrupt(file, '__metadata__ must map strings to strings');
+      if (!isPlainObject(v) || !Object.values(v).every((x) => typeof x === 'string')) throw corrupt(file, '__metadata__ must map strings to strings');
       metadata = v as Record<string, string>;
       continue;
     }
@@ -109,7 +122,11 @@ export function readSafetensorsCheckpoint(p: string): { tensors: TensorMap; file
     weightMap = readIndex(indexPath);
     files = [...new Set(Object.values(weightMap))].sort().map((f) => path.join(dir, f));
   } else {
-    files = fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort().map((f) => path.join(dir, f));
+    files = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.safetensors'))
+      .sort()
+      .map((f) => path.join(dir, f));
     if (files.length !== 1)
       throw new MoecapError('ERR_INVALID_OPTION', `${dir}: expected one .safetensors file or ${SAFETENSORS_INDEX}, found ${files.length} .safetensors files`);
   }
@@ -122,7 +139,10 @@ export function readSafetensorsCheckpoint(p: string): { tensors: TensorMap; file
       const prev = tensors.get(t.name);
       if (prev) throw corrupt(f, `tensor ${t.name} is also in ${prev.file}`);
       if (weightMap && path.join(dir, weightMap[t.name] ?? '') !== f)
-        throw corrupt(indexPath, `tensor ${t.name} is in ${path.basename(f)} but the weight_map ${weightMap[t.name] === undefined ? 'has no entry for it' : `says ${weightMap[t.name]}`}`);
+        throw corrupt(
+          indexPath,
+          `tensor ${t.name} is in ${path.basename(f)} but the weight_map ${weightMap[t.name] === undefined ? 'has no entry for it' : `says ${weightMap[t.name]}`}`,
+        );
       tensors.set(t.name, t);
     }
   }

@@ -55,8 +55,7 @@ export function checkNoOverlap(file: string, entries: TensorEntry[]): void {
   const sorted = entries.filter((e) => e.byteLength > 0).sort((a, b) => a.offset - b.offset);
   for (let i = 1; i < sorted.length; i++) {
     const prev = sorted[i - 1];
-    if (sorted[i].offset < prev.offset + prev.byteLength)
-      throw corrupt(file, `tensor ${sorted[i].name} overlaps tensor ${prev.name}`);
+    if (sorted[i].offset < prev.offset + prev.byteLength) throw corrupt(file, `tensor ${sorted[i].name} overlaps tensor ${prev.name}`);
   }
 }
 

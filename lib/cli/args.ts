@@ -56,10 +56,21 @@ export function parseArgs(argv: string[], specs: OptionSpec[]): { options: Parse
       value = argv[++i];
     }
     switch (spec.type) {
-      case 'string': options[name] = value; break;
-      case 'number': options[name] = toNumber(name, value); break;
-      case 'number-list': options[name] = value.split(',').map((v) => toNumber(name, v)); break;
-      case 'string-list': options[name] = value.split(',').map((v) => v.trim()).filter(Boolean); break;
+      case 'string':
+        options[name] = value;
+        break;
+      case 'number':
+        options[name] = toNumber(name, value);
+        break;
+      case 'number-list':
+        options[name] = value.split(',').map((v) => toNumber(name, v));
+        break;
+      case 'string-list':
+        options[name] = value
+          .split(',')
+          .map((v) => v.trim())
+          .filter(Boolean);
+        break;
     }
   }
   return { options, positional, given };

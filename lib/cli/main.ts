@@ -37,8 +37,7 @@ async function dispatch(command: Command, argv: string[], io: CommandIo): Promis
     io.out(usage(name, command.description ?? command.summary, options));
     return 0;
   }
-  if (!command.positional && parsed.positional.length)
-    throw new UsageError(`unexpected argument '${parsed.positional[0]}' (options start with --)`);
+  if (!command.positional && parsed.positional.length) throw new UsageError(`unexpected argument '${parsed.positional[0]}' (options start with --)`);
   return command.run(parsed, io);
 }
 

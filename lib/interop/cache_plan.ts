@@ -86,16 +86,29 @@ export async function planCache(i: CachePlanInputs): Promise<CachePlan> {
   const totals = configs.map(() => ({ passes: 0, hits: 0, misses: 0, loads: 0, evictions: 0 }) as ReplayCounts);
   const perLayerTokens: number[] = [];
   let loadsPerToken = configs.map(() => 0);
-  let distinct = 0, passes = 0;
+  let distinct = 0,
+    passes = 0;
   const { layersAtOnce, threadsPerLayer } = replayConcurrency(i.parallel ?? os.availableParallelism(), trace.layers, configs.length);
   const runOne = async (l: number) => {
     const ids = trace.layer(l);
     const tokens = ids.length / trace.topK;
     perLayerTokens[l] = tokens;
-    const r = await replayLayer({ ids, topK: trace.topK, experts: model.experts, tokensPerPass: i.tokensPerPass, staticProfilePasses: i.staticProfilePasses, configs, threads: threadsPerLayer });
+    const r = await replayLayer({
+      ids,
+      topK: trace.topK,
+      experts: model.experts,
+      tokensPerPass: i.tokensPerPass,
+      staticProfilePasses: i.staticProfilePasses,
+      configs,
+      threads: threadsPerLayer,
+    });
     r.forEach((c, j) => {
       const t = totals[j];
-      t.passes += c.passes; t.hits += c.hits; t.misses += c.misses; t.loads += c.loads; t.evictions += c.evictions;
+      t.passes += c.passes;
+      t.hits += c.hits;
+      t.misses += c.misses;
+      t.loads += c.loads;
+      t.evictions += c.evictions;
       loadsPerToken[j] += c.loads / tokens;
     });
     const acc = r[0];
@@ -114,15 +127,28 @@ export async function planCache(i: CachePlanInputs): Promise<CachePlan> {
   // Compute side per token: every distinct expert of a pass is read from memory once per pass.
   const T = i.tokensPerPass;
   const meanDistinct = distinct / passes;
-  const memBytesPerToken = (model.moeLayers * (meanDistinct * se + (model.sharedIntermediate ? 3 * model.hidden * model.sharedIntermediate * bytesPerWeight(i.dtype) : 0))) / T;
-  const flops = model.moeLayers * flopsPerToken({ hidden: model.hidden, experts: model.experts, topK: model.topK, intermediate: model.intermediate, sharedIntermediate: model.sharedIntermediate });
+  const memBytesPerToken =
+    (model.moeLayers * (meanDistinct * se + (model.sharedIntermediate ? 3 * model.hidden * model.sharedIntermediate * bytesPerWeight(i.dtype) : 0))) / T;
+  const flops =
+    model.moeLayers *
+    flopsPerToken({
+      hidden: model.hidden,
+      experts: model.experts,
+      topK: model.topK,
+      intermediate: model.intermediate,
+      sharedIntermediate: model.sharedIntermediate,
+    });
   const compute = i.memoryBandwidth && i.peakFlops ? Math.max(memBytesPerToken / i.memoryBandwidth, flops / i.peakFlops) : null;
   const rows = configs.map((c, j): CachePlanRow => {
     const t = totals[j];
     const slowBytes = loadsPerToken[j] * se;
     const slow = i.slowTierBandwidth ? slowBytes / i.slowTierBandwidth : null;
     return {
-      capacity: c.capacity, policy: c.policy, hits: t.hits, misses: t.misses, loads: t.loads,
+      capacity: c.capacity,
+      policy: c.policy,
+      hits: t.hits,
+      misses: t.misses,
+      loads: t.loads,
       hitRate: t.hits / Math.max(1, t.hits + t.misses),
       slowBytesPerToken: slowBytes,
       slowSecondsPerToken: slow,
@@ -131,5 +157,13 @@ export async function planCache(i: CachePlanInputs): Promise<CachePlan> {
       secondsPerTokenSerial: slow !== null && compute !== null ? slow + compute : null,
     };
   });
-  return { rows, traceLayers: trace.layers, modelLayers: model.moeLayers, layerScale, expertBytes: se, tokens: perLayerTokens[0], meanDistinctPerPass: meanDistinct };
+  return {
+    rows,
+    traceLayers: trace.layers,
+    modelLayers: model.moeLayers,
+    layerScale,
+    expertBytes: se,
+    tokens: perLayerTokens[0],
+    meanDistinctPerPass: meanDistinct,
+  };
 }

@@ -54,7 +54,8 @@ export function* jsonlBlocks(file: string, what: string, maxLineBytes: number): 
         continue;
       }
       // Count the lines, checking each one's length before handing out the block.
-      let start = 0, lines = 0;
+      let start = 0,
+        lines = 0;
       for (let nl = buf.indexOf(10, 0); nl >= 0 && nl <= last; nl = buf.indexOf(10, start)) {
         if (nl - start > maxLineBytes) {
           if (start > 0) yield { buf, end: start, line: lineNo };

@@ -30,11 +30,21 @@ export interface ModelShape {
 export function shapeFromPreset(p: ModelPreset): ModelShape {
   const a = p.attention;
   return {
-    name: p.modelId, source: `preset ${p.name} (${p.source})`,
-    layers: p.layers, moeLayers: p.moeLayers, denseLayers: p.layers - p.moeLayers, denseIntermediate: p.denseIntermediate ?? 0,
-    hidden: p.hidden, experts: p.experts, topK: p.topK, intermediate: p.intermediate,
-    sharedIntermediate: p.shared?.intermediate ?? 0, sharedCount: p.shared?.count ?? 0,
-    heads: a?.heads ?? 0, kvHeads: a?.kvHeads ?? 0, headDim: a?.headDim ?? 0,
+    name: p.modelId,
+    source: `preset ${p.name} (${p.source})`,
+    layers: p.layers,
+    moeLayers: p.moeLayers,
+    denseLayers: p.layers - p.moeLayers,
+    denseIntermediate: p.denseIntermediate ?? 0,
+    hidden: p.hidden,
+    experts: p.experts,
+    topK: p.topK,
+    intermediate: p.intermediate,
+    sharedIntermediate: p.shared?.intermediate ?? 0,
+    sharedCount: p.shared?.count ?? 0,
+    heads: a?.heads ?? 0,
+    kvHeads: a?.kvHeads ?? 0,
+    headDim: a?.headDim ?? 0,
     mla: a?.mla ? { kvLoraRank: a.mla.kvLoraRank, ropeDim: a.mla.ropeDim, nopeDim: 128, vHeadDim: 128, qLoraRank: p.name === 'deepseek-v3' ? 1536 : 0 } : null,
   };
 }
@@ -76,18 +86,32 @@ export function shapeFromConfig(p: string): ModelShape {
   const heads = num(cfg, file, ['num_attention_heads', 'n_heads'], 0);
   const kvHeads = num(cfg, file, ['num_key_value_heads'], heads);
   const headDim = num(cfg, file, ['head_dim'], heads ? hidden / heads : 0);
-  if (!(experts >= 1 && topK >= 1 && topK <= experts)) throw new MoecapError('ERR_CORRUPT_FILE', `model config '${file}': needs 1 <= num_experts_per_tok (${topK}) <= experts (${experts})`);
+  if (!(experts >= 1 && topK >= 1 && topK <= experts))
+    throw new MoecapError('ERR_CORRUPT_FILE', `model config '${file}': needs 1 <= num_experts_per_tok (${topK}) <= experts (${experts})`);
   const kvLora = num(cfg, file, ['kv_lora_rank'], 0);
   return {
-    name: String(cfg._name_or_path ?? path.basename(path.dirname(path.resolve(file)))), source: file,
-    layers, moeLayers: layers - dense, denseLayers: dense, denseIntermediate: dense ? denseF : 0,
-    hidden, experts, topK, intermediate: moeF,
-    sharedIntermediate: nShared ? nShared * moeF : qwenShared, sharedCount: nShared || (qwenShared ? 1 : 0),
-    heads, kvHeads, headDim,
+    name: String(cfg._name_or_path ?? path.basename(path.dirname(path.resolve(file)))),
+    source: file,
+    layers,
+    moeLayers: layers - dense,
+    denseLayers: dense,
+    denseIntermediate: dense ? denseF : 0,
+    hidden,
+    experts,
+    topK,
+    intermediate: moeF,
+    sharedIntermediate: nShared ? nShared * moeF : qwenShared,
+    sharedCount: nShared || (qwenShared ? 1 : 0),
+    heads,
+    kvHeads,
+    headDim,
     mla: kvLora
       ? {
-          kvLoraRank: kvLora, ropeDim: num(cfg, file, ['qk_rope_head_dim'], 64), nopeDim: num(cfg, file, ['qk_nope_head_dim'], 128),
-          vHeadDim: num(cfg, file, ['v_head_dim'], 128), qLoraRank: num(cfg, file, ['q_lora_rank'], 0),
+          kvLoraRank: kvLora,
+          ropeDim: num(cfg, file, ['qk_rope_head_dim'], 64),
+          nopeDim: num(cfg, file, ['qk_nope_head_dim'], 128),
+          vHeadDim: num(cfg, file, ['v_head_dim'], 128),
+          qLoraRank: num(cfg, file, ['q_lora_rank'], 0),
         }
       : null,
   };

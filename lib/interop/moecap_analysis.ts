@@ -11,17 +11,28 @@ import { bytesPerParam, datasheetForGpu, differenceReasons, oursForPass, theirPa
 // MoE-CAP's peak table (moe_cap/utils/hardware_utils.py PEAK_FLOPS_DICT) for the GPUs we have
 // datasheets of: its bf16/fp16 entries are sparse figures, its float32 ones the dense bf16 figure.
 const THEIR_PEAK: Record<string, { f32: number; b16: number; i8: number }> = {
-  'h100-sxm': { f32: 989e12, b16: 1979e12, i8: 3958e12 }, 'h100-pcie': { f32: 756e12, b16: 1513e12, i8: 3026e12 },
-  h200: { f32: 989e12, b16: 1979e12, i8: 3958e12 }, 'a100-sxm': { f32: 312e12, b16: 624e12, i8: 1248e12 },
-  'a100-pcie': { f32: 312e12, b16: 624e12, i8: 1248e12 }, a6000: { f32: 309.7e12, b16: 309.7e12, i8: 309.7e12 },
+  'h100-sxm': { f32: 989e12, b16: 1979e12, i8: 3958e12 },
+  'h100-pcie': { f32: 756e12, b16: 1513e12, i8: 3026e12 },
+  h200: { f32: 989e12, b16: 1979e12, i8: 3958e12 },
+  'a100-sxm': { f32: 312e12, b16: 624e12, i8: 1248e12 },
+  'a100-pcie': { f32: 312e12, b16: 624e12, i8: 1248e12 },
+  a6000: { f32: 309.7e12, b16: 309.7e12, i8: 309.7e12 },
 };
 
 // Its bandwidth table (MEM_BW_DICT), keyed by the names it detects: the 40 GB A100s and the H100
 // PCIe differ from our datasheets.
 const THEIR_BW: Record<string, number> = {
-  'NVIDIA-A100-PCIe-80GB': 1935e9, 'NVIDIA-A100-PCIe-40GB': 1555e9, 'NVIDIA-A100-SXM4-80GB': 2039e9, 'NVIDIA-A100-SXM4-40GB': 1555e9,
-  'NVIDIA-H100-PCIe-80GB': 2039e9, 'NVIDIA-RTX-A5000-24GB': 768e9, 'NVIDIA-RTX-A6000-48GB': 768e9, 'NVIDIA-H100-HBM3-80GB': 3350e9,
-  'NVIDIA-H200-141GB': 4800e9, 'NVIDIA-H200-140GB': 4800e9, 'NVIDIA-GH200-96GB': 4096e9,
+  'NVIDIA-A100-PCIe-80GB': 1935e9,
+  'NVIDIA-A100-PCIe-40GB': 1555e9,
+  'NVIDIA-A100-SXM4-80GB': 2039e9,
+  'NVIDIA-A100-SXM4-40GB': 1555e9,
+  'NVIDIA-H100-PCIe-80GB': 2039e9,
+  'NVIDIA-RTX-A5000-24GB': 768e9,
+  'NVIDIA-RTX-A6000-48GB': 768e9,
+  'NVIDIA-H100-HBM3-80GB': 3350e9,
+  'NVIDIA-H200-141GB': 4800e9,
+  'NVIDIA-H200-140GB': 4800e9,
+  'NVIDIA-GH200-96GB': 4096e9,
 };
 
 export interface PhaseAnalysis {
@@ -67,20 +78,36 @@ export function analyzeRun(run: MoecapRun, model: ModelShape, prices: PriceTable
     if (!ps.length) continue;
     const ours = ps.map((p) => oursForPass(p, model, precision, d, run.numGpus));
     const legacyKey = phase === 'prefill' ? 'prefill' : 'decoding';
-    const published = run.legacy && typeof run.legacy[`${legacyKey}_smbu`] === 'number'
-      ? { smbu: run.legacy[`${legacyKey}_smbu`] as number, smfu: run.legacy[`${legacyKey}_smfu`] as number, from: 'their cap_metrics file' }
+    const published =
+      run.legacy && typeof run.legacy[`${legacyKey}_smbu`] === 'number'
+        ? { smbu: run.legacy[`${legacyKey}_smbu`] as number, smfu: run.legacy[`${legacyKey}_smfu`] as number, from: 'their cap_metrics file' }
+        : null;
+    const derived = theirPeak
+      ? ps.map((p) => theirsForPass(p, model, modelName, precision, (run.gpuName && THEIR_BW[run.gpuName]) || d.memoryBandwidth, theirPeak, run.numGpus))
       : null;
-    const derived = theirPeak ? ps.map((p) => theirsForPass(p, model, modelName, precision, (run.gpuName && THEIR_BW[run.gpuName]) || d.memoryBandwidth, theirPeak, run.numGpus)) : null;
-    const theirs = published ?? (derived ? { smbu: mean(derived.map((x) => x.smbu)), smfu: mean(derived.map((x) => x.smfu)), from: `their ${path} path, re-derived` } : null);
+    const theirs =
+      published ??
+      (derived ? { smbu: mean(derived.map((x) => x.smbu)), smfu: mean(derived.map((x) => x.smfu)), from: `their ${path} path, re-derived` } : null);
     phases.push({
-      phase, passes: ps, ours,
+      phase,
+      passes: ps,
+      ours,
       oursMean: { smbu: mean(ours.map((x) => x.smbu)), smfu: mean(ours.map((x) => x.smfu)) },
-      theirs, theirPath: path, reasons: differenceReasons(path, model),
+      theirs,
+      theirPath: path,
+      reasons: differenceReasons(path, model),
       costPerPass: ps.map((p) => ourCost([p], prices, d, run.numGpus).usdPer1MTokens),
       cost: ourCost(ps, prices, d, run.numGpus),
     });
   }
   const legacyCost = run.legacy && (typeof run.legacy.cost === 'number' || run.legacy.cost === null) ? run.legacy.cost : undefined;
   const tc = theirCost(run.metadata?.hardware?.gpu_type ?? run.gpuName, run.numGpus, makespanOf(run));
-  return { run, datasheet: d, precision, modelName, phases, theirCost: legacyCost !== undefined ? { ...tc, value: legacyCost, note: `${tc.note} (value from their cap_metrics file)` } : tc };
+  return {
+    run,
+    datasheet: d,
+    precision,
+    modelName,
+    phases,
+    theirCost: legacyCost !== undefined ? { ...tc, value: legacyCost, note: `${tc.note} (value from their cap_metrics file)` } : tc,
+  };
 }

@@ -12,19 +12,38 @@ import type { MoecapPass, MoecapRun } from './moecap_folder';
 // MoE-CAP's tables, as keyed there. Its detected H100 SXM name is "NVIDIA-H100-HBM3-80GB"
 // (get_gpu_details), but this table spells it "NVIDIA-H100-80GB-HBM3", so that GPU gets None.
 const THEIR_GPU_COST: Record<string, number> = {
-  'NVIDIA-A100-PCIe-40GB': 9000, 'NVIDIA-A100-PCIe-80GB': 19000, 'NVIDIA-A100-SXM4-40GB': 12000, 'NVIDIA-A100-SXM4-80GB': 19000,
-  'NVIDIA-H100-PCIe-80GB': 28000, 'NVIDIA-H200-141GB': 35000, 'NVIDIA-H100-80GB-HBM3': 38000,
-  'NVIDIA-RTX-A5000-24GB': 2400, 'NVIDIA-RTX-A6000-48GB': 4500, 'NVIDIA-RTX-PRO-6000-Blackwell-Server-Edition-96GB': 8000,
-  'NVIDIA-GB10-UnknownGB': 3999, 'NVIDIA-GB10-128GB': 3999,
+  'NVIDIA-A100-PCIe-40GB': 9000,
+  'NVIDIA-A100-PCIe-80GB': 19000,
+  'NVIDIA-A100-SXM4-40GB': 12000,
+  'NVIDIA-A100-SXM4-80GB': 19000,
+  'NVIDIA-H100-PCIe-80GB': 28000,
+  'NVIDIA-H200-141GB': 35000,
+  'NVIDIA-H100-80GB-HBM3': 38000,
+  'NVIDIA-RTX-A5000-24GB': 2400,
+  'NVIDIA-RTX-A6000-48GB': 4500,
+  'NVIDIA-RTX-PRO-6000-Blackwell-Server-Edition-96GB': 8000,
+  'NVIDIA-GB10-UnknownGB': 3999,
+  'NVIDIA-GB10-128GB': 3999,
 };
 const THEIR_GPU_TDP: Record<string, number> = {
-  'NVIDIA-A100-PCIe-40GB': 250, 'NVIDIA-A100-PCIe-80GB': 300, 'NVIDIA-A100-SXM4-40GB': 400, 'NVIDIA-A100-SXM4-80GB': 400,
-  'NVIDIA-H100-PCIe-80GB': 350, 'NVIDIA-H200-141GB': 350, 'NVIDIA-H100-80GB-HBM3': 700,
-  'NVIDIA-RTX-A5000-24GB': 230, 'NVIDIA-RTX-A6000-48GB': 300, 'NVIDIA-RTX-PRO-6000-Blackwell-Server-Edition-96GB': 600,
-  'NVIDIA-GB10-UnknownGB': 140, 'NVIDIA-GB10-128GB': 140,
+  'NVIDIA-A100-PCIe-40GB': 250,
+  'NVIDIA-A100-PCIe-80GB': 300,
+  'NVIDIA-A100-SXM4-40GB': 400,
+  'NVIDIA-A100-SXM4-80GB': 400,
+  'NVIDIA-H100-PCIe-80GB': 350,
+  'NVIDIA-H200-141GB': 350,
+  'NVIDIA-H100-80GB-HBM3': 700,
+  'NVIDIA-RTX-A5000-24GB': 230,
+  'NVIDIA-RTX-A6000-48GB': 300,
+  'NVIDIA-RTX-PRO-6000-Blackwell-Server-Edition-96GB': 600,
+  'NVIDIA-GB10-UnknownGB': 140,
+  'NVIDIA-GB10-128GB': 140,
 };
-const THEIR_CPU_COST = 7214, THEIR_CPU_TDP = 350, THEIR_USD_PER_KWH = 0.15;
-const THEIR_SCALE_ENERGY_TERM = 1.2, THEIR_SCALE_CAPITAL_TERM = 1.25;
+const THEIR_CPU_COST = 7214,
+  THEIR_CPU_TDP = 350,
+  THEIR_USD_PER_KWH = 0.15;
+const THEIR_SCALE_ENERGY_TERM = 1.2,
+  THEIR_SCALE_CAPITAL_TERM = 1.25;
 
 export interface TheirCost {
   /** What MoE-CAP prints for `cost` (null = its None). */
@@ -39,7 +58,7 @@ export interface TheirCost {
 export function theirCost(gpuType: string | null, numGpus: number, makespanSeconds: number | null): TheirCost {
   const formula = (key: string) =>
     (THEIR_GPU_COST[key] * numGpus + THEIR_CPU_COST) * THEIR_SCALE_CAPITAL_TERM +
-    (((THEIR_GPU_TDP[key] * numGpus + THEIR_CPU_TDP) / 1000) * THEIR_USD_PER_KWH * (makespanSeconds ?? 0) / 3600) * THEIR_SCALE_ENERGY_TERM;
+    ((((THEIR_GPU_TDP[key] * numGpus + THEIR_CPU_TDP) / 1000) * THEIR_USD_PER_KWH * (makespanSeconds ?? 0)) / 3600) * THEIR_SCALE_ENERGY_TERM;
   const inTable = gpuType !== null && gpuType in THEIR_GPU_COST;
   const fixedKey = gpuType === 'NVIDIA-H100-HBM3-80GB' ? 'NVIDIA-H100-80GB-HBM3' : null;
   return {
@@ -56,10 +75,14 @@ export function theirCost(gpuType: string | null, numGpus: number, makespanSecon
 
 /** The run's makespan: MoE-CAP stores e2e_s = makespan / requests; requests from its token profile. */
 export function makespanOf(run: MoecapRun): number | null {
-  const perf = run.metrics?.performance, prof = run.metrics?.batch_token_profile;
-  const e2e = perf?.e2e_s, tokens = prof?.prefill_tokens, perReq = prof?.prefill_tokens_per_request;
+  const perf = run.metrics?.performance,
+    prof = run.metrics?.batch_token_profile;
+  const e2e = perf?.e2e_s,
+    tokens = prof?.prefill_tokens,
+    perReq = prof?.prefill_tokens_per_request;
   if (typeof e2e === 'number' && typeof tokens === 'number' && typeof perReq === 'number' && perReq > 0) return e2e * Math.round(tokens / perReq);
-  const total = run.metrics?.quality?.total, rps = perf?.['request/s'];
+  const total = run.metrics?.quality?.total,
+    rps = perf?.['request/s'];
   if (typeof total === 'number' && typeof rps === 'number' && rps > 0) return total / rps;
   return null;
 }
@@ -77,7 +100,7 @@ export function ourCost(passes: MoecapPass[], prices: PriceTable, d: DatasheetEn
     amortisationYears: prices.amortisationYears,
     utilisation: prices.utilisation,
     usdPerKWh: prices.usdPerKWh,
-    power: { kind: 'tdp-model', watts: components.reduce((a, c) => a + c.powerW, 0), source: 'the GPUs\' TDP from the price table (MoE-CAP records no energy)' },
+    power: { kind: 'tdp-model', watts: components.reduce((a, c) => a + c.powerW, 0), source: "the GPUs' TDP from the price table (MoE-CAP records no energy)" },
     secondsPer1MTokens: (seconds / tokens) * 1e6,
   });
 }

@@ -61,7 +61,14 @@ function readPasses(file: string): MoecapPass[] {
     const secKey = r.latency !== undefined ? 'latency' : phase === 'prefill' ? 'ttft' : 'tpot';
     const ea = r.expert_activation;
     if (ea === null || (typeof ea === 'number' && ea < 0)) continue; // MoE-CAP skips these too
-    out.push({ line: ln.line, phase, expertActivation: n('expert_activation', ea), batchSize: n('batch_size', r.batch_size), seqLensSum: n('seq_lens_sum', r.seq_lens_sum), seconds: n(secKey, r[secKey]) });
+    out.push({
+      line: ln.line,
+      phase,
+      expertActivation: n('expert_activation', ea),
+      batchSize: n('batch_size', r.batch_size),
+      seqLensSum: n('seq_lens_sum', r.seq_lens_sum),
+      seconds: n(secKey, r[secKey]),
+    });
   }
   return out;
 }
@@ -76,19 +83,25 @@ export function readMoecapFolder(dir: string): MoecapRun[] {
   }
   const runs = new Map<string, MoecapRun>();
   const get = (key: string) => {
-    if (!runs.has(key)) runs.set(key, { key, metadata: null, metrics: null, legacy: null, passes: [], gpuName: null, numGpus: 1, precision: null, modelName: null });
+    if (!runs.has(key))
+      runs.set(key, { key, metadata: null, metrics: null, legacy: null, passes: [], gpuName: null, numGpus: 1, precision: null, modelName: null });
     return runs.get(key)!;
   };
   for (const n of names.sort()) {
     const m = /^(metadata|metrics|detailed_results|cap_metrics)_(.+)\.(json|jsonl)$/.exec(n);
     if (!m) continue;
-    const f = path.join(dir, n), r = get(m[2]);
+    const f = path.join(dir, n),
+      r = get(m[2]);
     if (m[1] === 'metadata') r.metadata = readJson(f);
     else if (m[1] === 'metrics') r.metrics = readJson(f);
     else if (m[1] === 'cap_metrics') r.legacy = readJson(f);
     else r.passes = readPasses(f);
   }
-  if (runs.size === 0) throw new MoecapError('ERR_CORRUPT_FILE', `'${dir}' holds no MoE-CAP files (metrics_*.json, metadata_*.json, detailed_results_*.jsonl, cap_metrics_*.json)`);
+  if (runs.size === 0)
+    throw new MoecapError(
+      'ERR_CORRUPT_FILE',
+      `'${dir}' holds no MoE-CAP files (metrics_*.json, metadata_*.json, detailed_results_*.jsonl, cap_metrics_*.json)`,
+    );
   for (const r of runs.values()) {
     const hw = r.metadata?.hardware ?? {};
     const legacyGpu = typeof r.legacy?.gpu_type === 'string' ? /^(\d+)x(.+)$/.exec(r.legacy.gpu_type) : null;

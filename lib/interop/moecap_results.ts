@@ -26,7 +26,10 @@ export function dtypeLabel(precision: string): string {
 
 const engineOf = (a: RunAnalysis) => {
   const env = a.run.metadata?.system_environment ?? {};
-  return { name: typeof env.inference_engine === 'string' ? env.inference_engine : null, version: typeof env.inference_engine_version === 'string' ? env.inference_engine_version : null };
+  return {
+    name: typeof env.inference_engine === 'string' ? env.inference_engine : null,
+    version: typeof env.inference_engine_version === 'string' ? env.inference_engine_version : null,
+  };
 };
 
 function configFor(a: RunAnalysis, ph: PhaseAnalysis, model: ModelShape, index: number): ConfigResult {
@@ -46,16 +49,31 @@ function configFor(a: RunAnalysis, ph: PhaseAnalysis, model: ModelShape, index: 
     id: `${run.key}-${ph.phase}`,
     index,
     options: {
-      preset: a.modelName, layers: model.layers, phase: ph.phase, batch,
+      preset: a.modelName,
+      layers: model.layers,
+      phase: ph.phase,
+      batch,
       seqLen: ph.phase === 'prefill' ? Math.max(1, Math.round(tokens / ph.passes.length / batch)) : 1,
-      steps: 1, dtype: dtypeLabel(a.precision), threads: null,
+      steps: 1,
+      dtype: dtypeLabel(a.precision),
+      threads: null,
       capacityFactor: 0, // engines route dropless: no capacity limit
-      residentFraction: 1, routing: { kind: 'natural' }, seed: 0,
+      residentFraction: 1,
+      routing: { kind: 'natural' },
+      seed: 0,
     },
     layer: {
-      hidden: model.hidden, intermediate: model.intermediate, experts: model.experts, topK: model.topK, sharedIntermediate: model.sharedIntermediate,
-      dtype: a.precision, isa: `GPU: ${run.numGpus}× ${run.gpuName ?? d.name} (${eng.name ?? 'engine not recorded'})`, threads: 0,
-      expertBytes: 3 * model.hidden * model.intermediate * b, routerBytes: model.hidden * model.experts * b, sharedBytes: 3 * model.hidden * model.sharedIntermediate * b,
+      hidden: model.hidden,
+      intermediate: model.intermediate,
+      experts: model.experts,
+      topK: model.topK,
+      sharedIntermediate: model.sharedIntermediate,
+      dtype: a.precision,
+      isa: `GPU: ${run.numGpus}× ${run.gpuName ?? d.name} (${eng.name ?? 'engine not recorded'})`,
+      threads: 0,
+      expertBytes: 3 * model.hidden * model.intermediate * b,
+      routerBytes: model.hidden * model.experts * b,
+      sharedBytes: 3 * model.hidden * model.sharedIntermediate * b,
     },
     tokensPerPass,
     warmupPasses: 0,
@@ -79,16 +97,23 @@ function configFor(a: RunAnalysis, ph: PhaseAnalysis, model: ModelShape, index: 
       designAgreement: null,
       dropRate: 0,
     },
-    smbu: { value: ph.oursMean.smbu, bytesPerSample: ph.ours.reduce((s, o) => s + o.bytes, 0) / ph.ours.length, peakBandwidth: run.numGpus * d.memoryBandwidth, peaks },
+    smbu: {
+      value: ph.oursMean.smbu,
+      bytesPerSample: ph.ours.reduce((s, o) => s + o.bytes, 0) / ph.ours.length,
+      peakBandwidth: run.numGpus * d.memoryBandwidth,
+      peaks,
+    },
     smfu: Number.isFinite(peak)
       ? { value: ph.oursMean.smfu, flopsPerToken: ph.ours[0].flopsPerToken, peakFlops: run.numGpus * peak, peakDtype: dtypeLabel(a.precision), peaks }
       : { available: false, reason: `datasheet ${d.name} has no dense peak for ${a.precision}` },
     offload: { available: false, reason: 'engine run with every expert in GPU memory; MoE-CAP measures no offload' },
     counters: { available: false, reason: 'MoE-CAP records no hardware counters' },
     cost: ph.cost,
-    fidelity: { available: false, reason: 'no layer fidelity for an engine run; the accuracy axis is MoE-CAP\'s task accuracy' },
+    fidelity: { available: false, reason: "no layer fidelity for an engine run; the accuracy axis is MoE-CAP's task accuracy" },
     source: {
-      measuredBy: 'MoE-CAP', engine: eng.name, engineVersion: eng.version,
+      measuredBy: 'MoE-CAP',
+      engine: eng.name,
+      engineVersion: eng.version,
       theirs: ph.theirs ? { smbu: ph.theirs.smbu, smfu: ph.theirs.smfu, from: ph.theirs.from } : null,
       theirPath: ph.theirPath,
       reasons: ph.reasons,
@@ -103,7 +128,13 @@ function taskAccuracyOf(a: RunAnalysis): TaskAccuracy | null {
   const acc = q.acc > 1 ? q.acc / 100 : q.acc; // MoE-CAP prints some accuracies in percent
   if (acc > 1) return null;
   const dataset = a.run.key.replace(/_\d{8}_\d{6}$/, '');
-  return { task: dataset, accuracy: acc, source: `measured by MoE-CAP (${dataset}, ${q.total ?? '?'} samples) on ${engineOf(a).name ?? 'the engine'}`, preset: a.modelName, dtype: dtypeLabel(a.precision) };
+  return {
+    task: dataset,
+    accuracy: acc,
+    source: `measured by MoE-CAP (${dataset}, ${q.total ?? '?'} samples) on ${engineOf(a).name ?? 'the engine'}`,
+    preset: a.modelName,
+    dtype: dtypeLabel(a.precision),
+  };
 }
 
 /** Every run of a folder as one results object (configs: run × phase). */
@@ -121,7 +152,11 @@ export function buildResults(analyses: RunAnalysis[], model: ModelShape, prices:
     status: 'complete',
     createdAt: now,
     updatedAt: now,
-    planFingerprint: crypto.createHash('sha256').update(`${folder}|${analyses.map((x) => x.run.key).join(',')}`).digest('hex').slice(0, 16),
+    planFingerprint: crypto
+      .createHash('sha256')
+      .update(`${folder}|${analyses.map((x) => x.run.key).join(',')}`)
+      .digest('hex')
+      .slice(0, 16),
     plan: { importedFrom: folder, model: model.source },
     machine: {
       cpuModel: 'host CPU not recorded by MoE-CAP',
@@ -138,9 +173,18 @@ export function buildResults(analyses: RunAnalysis[], model: ModelShape, prices:
     source: {
       kind: 'imported',
       measuredBy: 'MoE-CAP',
-      engines: analyses.map((x) => ({ run: x.run.key, engine: engineOf(x).name, engineVersion: engineOf(x).version, gpu: x.run.gpuName, numGpus: x.run.numGpus, precision: x.precision, model: x.modelName, theirCost: x.theirCost })),
+      engines: analyses.map((x) => ({
+        run: x.run.key,
+        engine: engineOf(x).name,
+        engineVersion: engineOf(x).version,
+        gpu: x.run.gpuName,
+        numGpus: x.run.numGpus,
+        precision: x.precision,
+        model: x.modelName,
+        theirCost: x.theirCost,
+      })),
       folder,
-      recomputed: 'S-MBU, S-MFU and cost per 1M tokens by moecap analyze (lib/interop); timings, expert activation and accuracy are MoE-CAP\'s',
+      recomputed: "S-MBU, S-MFU and cost per 1M tokens by moecap analyze (lib/interop); timings, expert activation and accuracy are MoE-CAP's",
     },
   } as Results;
 }

@@ -37,7 +37,9 @@ export function densePeak(d: DatasheetEntry, precision: string): number | null {
 /** Attention weights per layer (params) and KV cache per token per layer (values). */
 export function attentionParams(m: ModelShape): { weights: number; kvPerToken: number } {
   if (m.mla) {
-    const q = m.mla.qLoraRank ? m.hidden * m.mla.qLoraRank + m.mla.qLoraRank * m.heads * (m.mla.nopeDim + m.mla.ropeDim) : m.hidden * m.heads * (m.mla.nopeDim + m.mla.ropeDim);
+    const q = m.mla.qLoraRank
+      ? m.hidden * m.mla.qLoraRank + m.mla.qLoraRank * m.heads * (m.mla.nopeDim + m.mla.ropeDim)
+      : m.hidden * m.heads * (m.mla.nopeDim + m.mla.ropeDim);
     const kv = m.hidden * (m.mla.kvLoraRank + m.mla.ropeDim) + m.mla.kvLoraRank * m.heads * (m.mla.nopeDim + m.mla.vHeadDim);
     return { weights: q + kv + m.heads * m.mla.vHeadDim * m.hidden, kvPerToken: m.mla.kvLoraRank + m.mla.ropeDim };
   }
@@ -71,7 +73,14 @@ export function oursForPass(p: MoecapPass, m: ModelShape, precision: string, d: 
   const tps = tokens / p.seconds;
   const flopsPerTok = 2 * (m.moeLayers * (m.topK * expert + shared + m.hidden * m.experts) + m.layers * att.weights + dense);
   const peak = densePeak(d, precision) ?? NaN;
-  return { smbu: bytes / p.seconds / (gpus * d.memoryBandwidth), smfu: (tps * flopsPerTok) / (gpus * peak), tokensPerSecond: tps, bytes, flopsPerToken: flopsPerTok, peakFlops: peak };
+  return {
+    smbu: bytes / p.seconds / (gpus * d.memoryBandwidth),
+    smfu: (tps * flopsPerTok) / (gpus * peak),
+    tokensPerSecond: tps,
+    bytes,
+    flopsPerToken: flopsPerTok,
+    peakFlops: peak,
+  };
 }
 
 /** Which of MoE-CAP's model paths (basic_utils.py dispatch on the HF model name) applies. */
@@ -137,13 +146,14 @@ export function theirsForPass(p: MoecapPass, m: ModelShape, modelName: string, p
 
 /** Why ours differs from theirs on this path (printed beside the figures). */
 export function differenceReasons(path: TheirPath, m: ModelShape): { smbu: string; smfu: string } {
-  const shared = m.sharedCount === 0 && path !== 'deepseek'
-    ? 'no shared experts in either'
-    : path === 'deepseek'
-      ? `shared experts: theirs hard-codes 2 of the routed width (${2 * m.intermediate}), ours reads the config (${m.sharedCount}, width ${m.sharedIntermediate})`
-      : path === 'qwen3' || path === 'default'
-        ? `shared experts: theirs none on this path, ours ${m.sharedCount} (width ${m.sharedIntermediate})`
-        : `shared experts: both count width ${m.sharedIntermediate}`;
+  const shared =
+    m.sharedCount === 0 && path !== 'deepseek'
+      ? 'no shared experts in either'
+      : path === 'deepseek'
+        ? `shared experts: theirs hard-codes 2 of the routed width (${2 * m.intermediate}), ours reads the config (${m.sharedCount}, width ${m.sharedIntermediate})`
+        : path === 'qwen3' || path === 'default'
+          ? `shared experts: theirs none on this path, ours ${m.sharedCount} (width ${m.sharedIntermediate})`
+          : `shared experts: both count width ${m.sharedIntermediate}`;
   const layers = path === 'qwen' || path === 'default' ? `; theirs treats all ${m.layers} layers as MoE, ours ${m.moeLayers} MoE + ${m.denseLayers} dense` : '';
   return {
     smbu: `${shared}; ours adds the router (H·E per MoE layer)${layers}`,

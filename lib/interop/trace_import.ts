@@ -75,7 +75,11 @@ export function importTrace(input: string, output: string, o: ImportOptions): Im
     fs.renameSync(tmp, output);
     return { ...s, lines: w.lines };
   } catch (e) {
-    try { fs.closeSync(fd); } catch { /* already closed */ }
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already closed */
+    }
     fs.rmSync(tmp, { force: true });
     throw e;
   }
@@ -111,7 +115,8 @@ function tokenIds(raw: unknown, sh: Shape, bad: (field: string, msg: string) => 
 function importVllm(file: string, w: Writer, o: ImportOptions): Omit<ImportSummary, 'lines'> {
   const what = WHAT.vllm;
   const sh: Shape = { k: o.topK ?? 0, layers: o.layers ?? 0, E: o.experts };
-  let token = 0, records = 0;
+  let token = 0,
+    records = 0;
   for (const ln of jsonlLines(file, what, MAX_LINE.vllm)) {
     const rec = parseLine(file, what, ln) as Record<string, unknown>;
     const bad = (f: string, m: string) => corrupt(file, what, ln.line, f, m);
@@ -134,7 +139,8 @@ function importVllm(file: string, w: Writer, o: ImportOptions): Omit<ImportSumma
 function importSglang(file: string, w: Writer, o: ImportOptions): Omit<ImportSummary, 'lines'> {
   const what = WHAT.sglang;
   const sh: Shape = { k: o.topK ?? 0, layers: o.layers ?? 0, E: o.experts };
-  let token = 0, records = 0;
+  let token = 0,
+    records = 0;
   let map: number[][] | undefined;
   for (const ln of jsonlLines(file, what, MAX_LINE.sglang)) {
     const rec = parseLine(file, what, ln) as Record<string, unknown>;
@@ -148,7 +154,10 @@ function importSglang(file: string, w: Writer, o: ImportOptions): Omit<ImportSum
     }
     if (rec.topk_ids_of_layer === undefined) {
       if (rec.global_physical_count !== undefined || rec.logical_count !== undefined)
-        throw bad('topk_ids_of_layer', 'missing: this is a per_pass/stat record (expert counts, no per-token ids); record with --expert-distribution-recorder-mode per_token');
+        throw bad(
+          'topk_ids_of_layer',
+          'missing: this is a per_pass/stat record (expert counts, no per-token ids); record with --expert-distribution-recorder-mode per_token',
+        );
       if (ptl !== undefined) continue;
       throw bad('topk_ids_of_layer', 'missing');
     }
@@ -162,8 +171,7 @@ function importSglang(file: string, w: Writer, o: ImportOptions): Omit<ImportSum
       if (!Array.isArray(toks) || toks.length !== n) throw bad(`topk_ids_of_layer[${l}]`, `must hold the same ${n} tokens as layer 0`);
     });
     for (let t = 0; t < n; t++)
-      for (let l = 0; l < sh.layers; l++)
-        w.push(l, token + t, tokenIds((tl[l] as unknown[])[t], sh, bad, `topk_ids_of_layer[${l}][${t}]`, true, map?.[l]));
+      for (let l = 0; l < sh.layers; l++) w.push(l, token + t, tokenIds((tl[l] as unknown[])[t], sh, bad, `topk_ids_of_layer[${l}][${t}]`, true, map?.[l]));
     token += n;
     records++;
   }
@@ -175,14 +183,17 @@ function importMoecap(file: string, w: Writer, o: ImportOptions): Omit<ImportSum
   const what = WHAT.moecap;
   const sh: Shape = { k: o.topK ?? 0, layers: 0, E: o.experts };
   const last: number[] = [];
-  let records = 0, tokens = 0;
+  let records = 0,
+    tokens = 0;
   for (const ln of jsonlLines(file, what, MAX_LINE.moecap)) {
     const r = parseLine(file, what, ln) as Record<string, unknown>;
     const bad = (f: string, m: string) => corrupt(file, what, ln.line, f, m);
     if (r === null || typeof r !== 'object' || Array.isArray(r)) throw bad('(line)', 'expected an object {layer, token, experts}');
-    if (!Number.isInteger(r.layer) || (r.layer as number) < 0 || (r.layer as number) > 4095) throw bad('layer', `must be an integer in [0, 4096), got ${JSON.stringify(r.layer)}`);
+    if (!Number.isInteger(r.layer) || (r.layer as number) < 0 || (r.layer as number) > 4095)
+      throw bad('layer', `must be an integer in [0, 4096), got ${JSON.stringify(r.layer)}`);
     if (!Number.isInteger(r.token) || (r.token as number) < 0) throw bad('token', `must be an integer >= 0, got ${JSON.stringify(r.token)}`);
-    const l = r.layer as number, t = r.token as number;
+    const l = r.layer as number,
+      t = r.token as number;
     if (o.layers !== undefined && l >= o.layers) throw bad('layer', `layer ${l} out of range [0, ${o.layers})`);
     while (last.length <= l) last.push(-1);
     if (t <= last[l]) throw bad('token', `token ${t} of layer ${l} comes after token ${last[l]} (tokens of a layer must be in increasing order)`);

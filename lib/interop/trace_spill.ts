@@ -78,11 +78,12 @@ export class TraceSpill {
     // One routing line's values, checked in the order of the messages: layer and token, then
     // (`ex` holding n values) the ids.
     const head = (line: number, l: unknown, t: unknown) => {
-      if (!Number.isInteger(l) || (l as number) < 0 || (l as number) > 4095) throw corrupt(file, WHAT, line, 'layer', `must be an integer in [0, 4096), got ${JSON.stringify(l)}`);
+      if (!Number.isInteger(l) || (l as number) < 0 || (l as number) > 4095)
+        throw corrupt(file, WHAT, line, 'layer', `must be an integer in [0, 4096), got ${JSON.stringify(l)}`);
       if (!Number.isInteger(t) || (t as number) < 0) throw corrupt(file, WHAT, line, 'token', `must be an integer >= 0, got ${JSON.stringify(t)}`);
     };
     const record = (line: number, l: unknown, t: unknown, ex: ArrayLike<unknown>, n: number) => {
-      const bad = (field: string, msg: string) => corrupt(file, WHAT, line, field, msg);  // only called on a failure
+      const bad = (field: string, msg: string) => corrupt(file, WHAT, line, field, msg); // only called on a failure
       if (k === 0) k = n;
       if (n !== k || k === 0) throw bad('experts', `has ${n} ids, expected k = ${k || '>= 1'} (k must be the same on every line)`);
       for (let j = 0; j < n; j++) {
@@ -126,7 +127,8 @@ export class TraceSpill {
             const text = blk.buf.toString('utf8', start, nl);
             if (text.trim()) {
               const o = parseLine(file, WHAT, { line, text }) as Record<string, unknown>;
-              if (o === null || typeof o !== 'object' || Array.isArray(o)) throw corrupt(file, WHAT, line, '(line)', 'expected an object {layer, token, experts}');
+              if (o === null || typeof o !== 'object' || Array.isArray(o))
+                throw corrupt(file, WHAT, line, '(line)', 'expected an object {layer, token, experts}');
               head(line, o.layer, o.token);
               const ex = o.experts;
               if (!Array.isArray(ex)) throw corrupt(file, WHAT, line, 'experts', `must be an array of expert ids, got ${JSON.stringify(ex)}`);
@@ -190,7 +192,8 @@ class CanonicalScan {
     if (i < 0 || b[i] !== 91) return NOT_CANONICAL; // [
     i = skipBlanks(b, i + 1, end);
     let n = 0;
-    if (b[i] === 93) i++; // ]
+    if (b[i] === 93)
+      i++; // ]
     else {
       for (;;) {
         const e = readInt(b, i, end);

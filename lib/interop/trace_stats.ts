@@ -58,14 +58,20 @@ function layerStats(l: number, ids: Int32Array, next: Int32Array | null, k: numb
   for (let i = 0; i < ids.length; i++) if (ids[i] >= 0) load[ids[i]]++;
   // Distinct experts per batch of T consecutive tokens (full batches only).
   const seen = new Int32Array(E).fill(-1);
-  let batches = 0, distinct = 0;
+  let batches = 0,
+    distinct = 0;
   for (let b = 0; (b + 1) * o.batch <= n; b++, batches++)
     for (let i = b * o.batch * k; i < (b + 1) * o.batch * k; i++) {
       const e = ids[i];
-      if (e >= 0 && seen[e] !== b) { seen[e] = b; distinct++; }
+      if (e >= 0 && seen[e] !== b) {
+        seen[e] = b;
+        distinct++;
+      }
     }
   // Hot-set stability across windows of `window` tokens.
-  let prev: Set<number> | null = null, jac = 0, pairs = 0;
+  let prev: Set<number> | null = null,
+    jac = 0,
+    pairs = 0;
   const wl = new Float64Array(E);
   for (let w0 = 0; w0 + o.window <= n; w0 += o.window) {
     wl.fill(0);
@@ -92,7 +98,8 @@ function layerStats(l: number, ids: Int32Array, next: Int32Array | null, k: numb
         for (let b = 0; b < k; b++) if (next[t * k + b] >= 0) co[e * E + next[t * k + b]]++;
       }
     const score = new Float64Array(E);
-    let found = 0, total = 0;
+    let found = 0,
+      total = 0;
     for (let t = half; t < n; t++) {
       score.fill(0);
       for (let a = 0; a < k; a++) {
@@ -111,7 +118,12 @@ function layerStats(l: number, ids: Int32Array, next: Int32Array | null, k: numb
   }
   const h = entropyBits(load);
   return {
-    layer: l, tokens: n, load, gini: gini(load), entropyBits: h, entropyNorm: E > 1 ? h / Math.log2(E) : 1,
+    layer: l,
+    tokens: n,
+    load,
+    gini: gini(load),
+    entropyBits: h,
+    entropyNorm: E > 1 ? h / Math.log2(E) : 1,
     meanDistinctPerBatch: batches ? distinct / batches : NaN,
     expectedUniform: expectedDistinctUniform(E, k, o.batch),
     hotSetStability: pairs ? jac / pairs : null,

@@ -10,13 +10,7 @@ export function fromNative(e: unknown): unknown {
   const given = (e as { code?: unknown }).code;
   const isType = e instanceof TypeError || name === 'TypeError';
   const isRange = e instanceof RangeError || name === 'RangeError';
-  const code: ErrorCode = isErrorCode(given)
-    ? given
-    : /\bclosed\b/.test(message)
-      ? 'ERR_CLOSED'
-      : isType || isRange
-        ? 'ERR_INVALID_ARGUMENT'
-        : 'ERR_INTERNAL';
+  const code: ErrorCode = isErrorCode(given) ? given : /\bclosed\b/.test(message) ? 'ERR_CLOSED' : isType || isRange ? 'ERR_INVALID_ARGUMENT' : 'ERR_INTERNAL';
   if (isType) return new MoecapTypeError(code, message, { cause: e });
   if (isRange) return new MoecapRangeError(code, message, { cause: e });
   // Keeps the addon's class name ('Error'), as the Type/Range cases keep theirs.

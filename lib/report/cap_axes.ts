@@ -34,7 +34,7 @@ export function reportCap(view: ResultsView): ReportCap {
     performanceAxis: 'tokens/s',
     costAxis: 'USD per 1M tokens',
     normalisation:
-      'results.json has no CAP summary (run not finished); computed by the report with the runner\'s ratio-to-best radar and Pareto code, per phase',
+      "results.json has no CAP summary (run not finished); computed by the report with the runner's ratio-to-best radar and Pareto code, per phase",
     phases,
   };
 }

@@ -42,13 +42,17 @@ function fact(name: string, value: string): string {
 }
 
 function header(v: ResultsView, sourceName: string): string {
-  const mc = v.machine, p = v.peaks;
+  const mc = v.machine,
+    p = v.peaks;
   const available = v.counters.filter((c) => c.available);
   const unavailable = v.counters.filter((c) => !c.available);
-  const flops = Object.entries(p.flops).map(([d, f]) => {
-    const det = p.detail2[d];
-    return `${esc(d === 'int8' ? 'int8/int4' : d)} ${si(f, d === 'int8' ? 'OP/s' : 'FLOP/s')}${det ? ` <span class="note">(${esc(det.statistic)})</span>` : ''}`;
-  }).join(', ') || 'none given';
+  const flops =
+    Object.entries(p.flops)
+      .map(([d, f]) => {
+        const det = p.detail2[d];
+        return `${esc(d === 'int8' ? 'int8/int4' : d)} ${si(f, d === 'int8' ? 'OP/s' : 'FLOP/s')}${det ? ` <span class="note">(${esc(det.statistic)})</span>` : ''}`;
+      })
+      .join(', ') || 'none given';
   const counterList = (cs: typeof v.counters, cls: string, why: (c: (typeof v.counters)[0]) => string | null) =>
     cs.length === 0
       ? `<span class="note">${v.countersNote ? esc(v.countersNote) : 'none'}</span>`
@@ -70,12 +74,22 @@ ${fact('backend', esc(mc.backend))}
 ${fact('moecap version', esc(v.moecapVersion))}
 ${fact('date', `${esc(v.createdAt)}${v.updatedAt !== v.createdAt ? ` (updated ${esc(v.updatedAt)})` : ''}`)}
 ${fact('peaks used', peaks)}
-${fact('counters available', counterList(available, 'available', (c) => c.source))}
-${fact('counters unavailable', counterList(unavailable, 'unavailable', (c) => c.reason))}
+${fact(
+  'counters available',
+  counterList(available, 'available', (c) => c.source),
+)}
+${fact(
+  'counters unavailable',
+  counterList(unavailable, 'unavailable', (c) => c.reason),
+)}
 </dl>
-${unavailable.length ? `<details><summary class="note">why counters are unavailable</summary><table><tr><th class="l">counter</th><th class="l">reason</th></tr>${unavailable
-    .map((c) => `<tr><td class="l">${esc(c.name)}</td><td class="l unavailable">unavailable: ${esc(c.reason ?? '')}</td></tr>`)
-    .join('')}</table></details>` : ''}
+${
+  unavailable.length
+    ? `<details><summary class="note">why counters are unavailable</summary><table><tr><th class="l">counter</th><th class="l">reason</th></tr>${unavailable
+        .map((c) => `<tr><td class="l">${esc(c.name)}</td><td class="l unavailable">unavailable: ${esc(c.reason ?? '')}</td></tr>`)
+        .join('')}</table></details>`
+    : ''
+}
 </header>`;
 }
 
@@ -102,7 +116,9 @@ function configCells(c: ConfigView): string {
     a ? `<td>${sig(a.relativeL2)}</td><td>${sig(a.cosine)}</td><td>${percent(a.routingAgreement)}</td><td>${percent(a.dropRate)}</td>` : na + na + na + na,
     `<td>${c.task ? `${esc(c.task.name)} ${sig(c.task.value)} <span class="note">(${esc(c.task.source)})</span>` : '<span class="note">not given</span>'}</td>`,
     `<td>${sig(c.tpotMs, 'n/a')}</td><td>${sig(c.ttftMs, 'n/a')}</td>`,
-    c.ttftP90Ms === null ? '<td>n/a</td>' : `<td${c.samples < FEW_SAMPLES ? ' class="few" title="fewer than 20 samples: p90/p99 rest on few samples"' : ''}>${sig(c.ttftP90Ms)} / ${sig(c.ttftP99Ms)} (n=${c.samples}${c.samples < FEW_SAMPLES ? ', few' : ''})</td>`,
+    c.ttftP90Ms === null
+      ? '<td>n/a</td>'
+      : `<td${c.samples < FEW_SAMPLES ? ' class="few" title="fewer than 20 samples: p90/p99 rest on few samples"' : ''}>${sig(c.ttftP90Ms)} / ${sig(c.ttftP99Ms)} (n=${c.samples}${c.samples < FEW_SAMPLES ? ', few' : ''})</td>`,
     `<td>${sig(c.tokensPerSecond)}</td>`,
   ].join('');
 }
@@ -141,11 +157,15 @@ ${cap.origin === 'report' ? esc(cap.normalisation) + '.' : ''}${costBases.length
 
 function radarLegend(phase: CapPhaseView, shown: Set<string>, cap: ReportCap): string {
   const raw = new Map(phase.points.map((p) => [p.id, p]));
-  const rows = phase.radar.filter((r) => shown.has(r.id)).map((r) => {
-    const p = raw.get(r.id)!;
-    return `<tr><td class="l">${esc(r.id)}</td><td>${money(p.cost)}</td><td>${sig(p.accuracy)}</td><td>${sig(p.performance)}</td>` +
-      `<td>${sig(r.cost)}</td><td>${sig(r.accuracy)}</td><td>${sig(r.performance)}</td></tr>`;
-  });
+  const rows = phase.radar
+    .filter((r) => shown.has(r.id))
+    .map((r) => {
+      const p = raw.get(r.id)!;
+      return (
+        `<tr><td class="l">${esc(r.id)}</td><td>${money(p.cost)}</td><td>${sig(p.accuracy)}</td><td>${sig(p.performance)}</td>` +
+        `<td>${sig(r.cost)}</td><td>${sig(r.accuracy)}</td><td>${sig(r.performance)}</td></tr>`
+      );
+    });
   return `<table id="radar-values-${phase.phase}"><caption class="l">Radar values (${phase.phase}): raw and normalised</caption>
 <tr><th class="l">config</th><th title="${esc(cap.costAxis)}">cost / 1M tokens</th><th title="${esc(cap.accuracyAxis)}">accuracy</th><th>tokens/s</th><th>Cost axis</th><th>Accuracy axis</th><th>Performance axis</th></tr>
 ${rows.join('\n')}</table>`;
@@ -168,10 +188,16 @@ async function radarSection(v: ResultsView, cap: ReportCap): Promise<string> {
       out.push(`<p class="unavailable">${ph.phase}: no config has all three CAP figures; the radar is unavailable.${excluded}</p>`);
       continue;
     }
-    const rows = radarRows(ph.radar.filter((r) => shown.has(r.id)), (id) => describeConfig(byId.get(id)!));
+    const rows = radarRows(
+      ph.radar.filter((r) => shown.has(r.id)),
+      (id) => describeConfig(byId.get(id)!),
+    );
     out.push(
-      await figure(`radar-${ph.phase}`, radarSpec(rows, `CAP radar, ${ph.phase}`),
-        `${which}; 1 = best on each axis (${cap.origin === 'runner' ? 'normalised by the CAP runner' : 'normalised by the report'}: ${esc(cap.normalisation)}).${excluded}`),
+      await figure(
+        `radar-${ph.phase}`,
+        radarSpec(rows, `CAP radar, ${ph.phase}`),
+        `${which}; 1 = best on each axis (${cap.origin === 'runner' ? 'normalised by the CAP runner' : 'normalised by the report'}: ${esc(cap.normalisation)}).${excluded}`,
+      ),
       radarLegend(ph, shown, cap),
     );
   }
@@ -183,10 +209,13 @@ export async function renderReportHtml(v: ResultsView, sourceName: string, rawJs
   const radar = await radarSection(v, cap);
   const roofSpec = rooflineSpec(v);
   const roofline = roofSpec
-    ? await figure('roofline', roofSpec,
+    ? await figure(
+        'roofline',
+        roofSpec,
         `Achieved FLOP/s and bytes/s of each config (S-MFU's FLOP count × tokens/s; S-MBU's byte count ÷ median time) against the ${v.peaks.source} ceilings` +
           `${v.peaks.slowTierBandwidth !== null && v.configs.some((c) => c.residentFraction !== null && c.residentFraction < 1) ? ' (memory, slow tier' : ' (memory'} and the compute peak per dtype; int8/int4 in OP/s). Points on or near the memory slope are memory-bound; ` +
-          'a point above it read faster than that ceiling (its working set fit in cache).')
+          'a point above it read faster than that ceiling (its working set fit in cache).',
+      )
     : `<p class="unavailable" id="roofline-absent">Roofline unavailable: ${esc(v.configs.find((c) => c.smbuReason)?.smbuReason ?? 'no config has both a byte and a FLOP count')}.</p>`;
   const smfuMissing = [...new Set(v.configs.filter((c) => c.smfu === null).map((c) => `${c.dtype} (${c.smfuReason ?? 'no figure'})`))];
   const util = utilisationSpec(v);
@@ -194,23 +223,30 @@ export async function renderReportHtml(v: ResultsView, sourceName: string, rawJs
     ...(c.smbuAbove1 ? [`${c.id}: S-MBU ${percent(c.smbu)}: ${c.smbuAbove1}`] : []),
     ...(c.smfuAbove1 ? [`${c.id}: S-MFU ${percent(c.smfu)}: ${c.smfuAbove1}`] : []),
   ]);
-  const aboveList = above.length
-    ? `<ul class="above1" id="above-100">${above.map((a) => `<li>above 100%: ${esc(a)}</li>`).join('')}</ul>`
-    : '';
+  const aboveList = above.length ? `<ul class="above1" id="above-100">${above.map((a) => `<li>above 100%: ${esc(a)}</li>`).join('')}</ul>` : '';
   const sweeps = [
     await figure('throughput', throughputSpec(v), 'Tokens/s (all configs) and time per output token (decode configs, median) versus batch size.'),
     util
-      ? await figure('utilisation', util,
+      ? (await figure(
+          'utilisation',
+          util,
           `S-MBU and S-MFU by MoE-CAP's formulas against the ${v.peaks.source} peaks (S-MBU: against the read bandwidth measured around each config when the run measured it); ` +
             'the dashed line is 100%; a triangle marks a point above it.' +
-            (smfuMissing.length ? ` <span class="unavailable">S-MFU unavailable for ${smfuMissing.map(esc).join(', ')}.</span>` : '')) + aboveList
+            (smfuMissing.length ? ` <span class="unavailable">S-MFU unavailable for ${smfuMissing.map(esc).join(', ')}.</span>` : ''),
+        )) + aboveList
       : `<p class="unavailable" id="utilisation-absent">S-MBU and S-MFU unavailable: ${esc(v.peaks.detail)}.</p>`,
-    await figure('experts', expertsSpec(v), 'Distinct experts per layer A measured from the routing (mean over layers), beside the uniform-routing expectation.'),
+    await figure(
+      'experts',
+      expertsSpec(v),
+      'Distinct experts per layer A measured from the routing (mean over layers), beside the uniform-routing expectation.',
+    ),
   ];
   const off = offloadSpec(v);
-  sweeps.push(off
-    ? await figure('offload', off, 'Offload: fast-tier hit rate and stall time per pass versus the number of experts cached.')
-    : '<p class="note" id="offload-absent">No offload hit rate or stall figures in this results file (no config ran with a slow tier).</p>');
+  sweeps.push(
+    off
+      ? await figure('offload', off, 'Offload: fast-tier hit rate and stall time per pass versus the number of experts cached.')
+      : '<p class="note" id="offload-absent">No offload hit rate or stall figures in this results file (no config ran with a slow tier).</p>',
+  );
   return `<!doctype html>
 <html lang="en">
 <head>

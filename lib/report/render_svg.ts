@@ -5,11 +5,22 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 
 /** Vega-Lite's warnings (a channel it ignored, a bad scale) are errors here: a chart must say what the spec says. */
 const strictLogger = {
-  level(): number { return 0; },
-  warn(...args: unknown[]) { throw new Error(`vega-lite: ${args.map(String).join(' ')}`); return strictLogger; },
-  info() { return strictLogger; },
-  debug() { return strictLogger; },
-  error(...args: unknown[]) { throw new Error(`vega-lite: ${args.map(String).join(' ')}`); },
+  level(): number {
+    return 0;
+  },
+  warn(...args: unknown[]) {
+    throw new Error(`vega-lite: ${args.map(String).join(' ')}`);
+    return strictLogger;
+  },
+  info() {
+    return strictLogger;
+  },
+  debug() {
+    return strictLogger;
+  },
+  error(...args: unknown[]) {
+    throw new Error(`vega-lite: ${args.map(String).join(' ')}`);
+  },
 };
 
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {

@@ -187,7 +187,9 @@ function costBasis(cost: Obj): string | null {
   const w = sig(numOr(p.watts));
   const power = p.kind === 'measured' ? `measured power ${w} W (${strOr(p.source, '')})` : `TDP model ${w} W (${strOr(p.source, '')})`;
   const lines = Array.isArray(i.components)
-    ? (i.components as Obj[]).map((c) => `${strOr(c.name)} ${typeof c.quantity === 'number' ? `${sig(c.quantity)} ${strOr(c.unit, '')} ` : ''}${money(numOr(c.priceUsd))}`).join(' + ')
+    ? (i.components as Obj[])
+        .map((c) => `${strOr(c.name)} ${typeof c.quantity === 'number' ? `${sig(c.quantity)} ${strOr(c.unit, '')} ` : ''}${money(numOr(c.priceUsd))}`)
+        .join(' + ')
     : null;
   return `hardware ${money(numOr(cost.hardwarePriceUsd))}${lines ? ` (${lines})` : ''} over ${numOr(i.amortisationYears)} years at ${numOr(i.utilisation)} utilisation, ${power}, $${numOr(i.usdPerKWh)}/kWh`;
 }
@@ -196,7 +198,11 @@ function config(c: Obj, taskAccuracy: Obj[] | null): ConfigView {
   const o = c.options as Obj;
   const t = c.timing as Obj;
   const r = c.routing as Obj;
-  const sm = c.smbu as Obj, sf = c.smfu as Obj, cost = c.cost as Obj, fid = c.fidelity as Obj, off = c.offload as Obj;
+  const sm = c.smbu as Obj,
+    sf = c.smfu as Obj,
+    cost = c.cost as Obj,
+    fid = c.fidelity as Obj,
+    off = c.offload as Obj;
   const tps = c.tokensPerSecond as number;
   const pass = (t.passSeconds as Obj).median as number;
   const median = (s: unknown) => (isObj(s) ? (s.median as number) * 1e3 : null);
@@ -264,16 +270,20 @@ function checkCapIds(name: string, cap: unknown, phaseOf: Map<string, string>): 
     const pareto = isObj(p.pareto) ? p.pareto : {};
     const dominated = isObj(pareto.dominatedBy) ? pareto.dominatedBy : {};
     const refs: Array<[string, unknown]> = [
-      ...(['points', 'radar', 'excluded'] as const).flatMap((k) => (Array.isArray(p[k]) ? (p[k] as unknown[]) : []).map((e): [string, unknown] => [k, isObj(e) ? e.id : e])),
+      ...(['points', 'radar', 'excluded'] as const).flatMap((k) =>
+        (Array.isArray(p[k]) ? (p[k] as unknown[]) : []).map((e): [string, unknown] => [k, isObj(e) ? e.id : e]),
+      ),
       ...(Array.isArray(pareto.frontier) ? pareto.frontier : []).map((id): [string, unknown] => ['pareto.frontier', id]),
-      ...Object.entries(dominated).flatMap(([k, v]): Array<[string, unknown]> => [['pareto.dominatedBy', k], ['pareto.dominatedBy', v]]),
+      ...Object.entries(dominated).flatMap(([k, v]): Array<[string, unknown]> => [
+        ['pareto.dominatedBy', k],
+        ['pareto.dominatedBy', v],
+      ]),
     ];
     for (const [where, id] of refs) {
       const at = `${name}: cap.phases.${phase}.${where}`;
       if (typeof id !== 'string' || !phaseOf.has(id))
         throw new ReportInputError(`${at} names config '${String(id)}', which is not a config of this file (corrupt or edited)`);
-      if (phaseOf.get(id) !== phase)
-        throw new ReportInputError(`${at} names config '${id}', which is a ${phaseOf.get(id)} config (corrupt or edited)`);
+      if (phaseOf.get(id) !== phase) throw new ReportInputError(`${at} names config '${id}', which is a ${phaseOf.get(id)} config (corrupt or edited)`);
     }
   }
 }
@@ -330,10 +340,12 @@ export function toResultsView(raw: unknown, name = 'results.json'): ResultsView 
   let peaks: PeaksView;
   const ranOn = isObj(raw.device) && raw.device.kind === 'gpu' ? (raw.device.name as string) : 'CPU';
   const proj = isObj(raw.projected) ? `projected for ${raw.projected.device as string} from ${ranOn} measurements: ${raw.projected.method as string}` : null;
-  if (unavailable(p)) peaks = { source: 'unavailable', detail: p.reason, memoryBandwidth: null, slowTierBandwidth: null, flops, projected: null, warnings: [], detail2: {} };
+  if (unavailable(p))
+    peaks = { source: 'unavailable', detail: p.reason, memoryBandwidth: null, slowTierBandwidth: null, flops, projected: null, warnings: [], detail2: {} };
   else {
     const d2: PeaksView['detail2'] = {};
-    if (isObj(p.detail)) for (const [k, d] of Object.entries(p.detail)) if (isObj(d)) d2[k] = { statistic: strOr(d.statistic, '')!, samples: numOr(d.samples, 0)! };
+    if (isObj(p.detail))
+      for (const [k, d] of Object.entries(p.detail)) if (isObj(d)) d2[k] = { statistic: strOr(d.statistic, '')!, samples: numOr(d.samples, 0)! };
     for (const [d, f] of Object.entries(p.peakFlops as Obj)) if (typeof f === 'number' && f > 0) flops[d] = f;
     peaks = {
       source: p.kind === 'measured' ? 'calibrated' : 'datasheet',
@@ -360,7 +372,8 @@ export function toResultsView(raw: unknown, name = 'results.json'): ResultsView 
 
   const models: ModelView[] = [];
   for (const c of configsRaw) {
-    const co = c.options as Obj, l = c.layer as Obj;
+    const co = c.options as Obj,
+      l = c.layer as Obj;
     if (models.some((mv) => mv.preset === co.preset && mv.layers === co.layers)) continue;
     models.push({
       preset: co.preset as string,

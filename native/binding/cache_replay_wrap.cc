@@ -11,8 +11,8 @@ namespace {
 
 class ReplayWorker : public PromiseWorker {
  public:
-  ReplayWorker(Napi::Env env, std::vector<int32_t> ids, moecap::ReplayLayer layer, std::vector<moecap::ReplayConfig> configs,
-               int threads)
+  ReplayWorker(Napi::Env env, std::vector<int32_t> ids, moecap::ReplayLayer layer,
+               std::vector<moecap::ReplayConfig> configs, int threads)
       : PromiseWorker(env), ids_(std::move(ids)), layer_(layer), configs_(std::move(configs)), threads_(threads) {}
   void Run() override {
     out_ = moecap::replay_layer(ids_.data(), int64_t(ids_.size() / size_t(layer_.top_k)), layer_, configs_, threads_);
@@ -59,7 +59,8 @@ int int_option(Napi::Env env, const Napi::Object& o, const char* key, int lo, in
 //   configs: [{ capacity, policy: 'lru'|'lfu'|'lfru'|'static'|'belady' }] }
 Napi::Value ReplayCache(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "replayCache(options): options must be an object");
+  if (info.Length() < 1 || !info[0].IsObject())
+    throw Napi::TypeError::New(env, "replayCache(options): options must be an object");
   Napi::Object o = info[0].As<Napi::Object>();
   moecap::ReplayLayer layer;
   layer.experts = int_option(env, o, "experts", 1, 0, true);
@@ -72,7 +73,8 @@ Napi::Value ReplayCache(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "ids must be an Int32Array");
   Napi::Int32Array ids = idsv.As<Napi::Int32Array>();
   if (ids.ElementLength() % size_t(layer.top_k) != 0)
-    throw Napi::RangeError::New(env, "ids length " + std::to_string(ids.ElementLength()) + " is not a multiple of topK");
+    throw Napi::RangeError::New(env,
+                                "ids length " + std::to_string(ids.ElementLength()) + " is not a multiple of topK");
   Napi::Value cv = o.Get("configs");
   if (!cv.IsArray()) throw Napi::TypeError::New(env, "configs must be an array");
   Napi::Array ca = cv.As<Napi::Array>();
@@ -86,7 +88,8 @@ Napi::Value ReplayCache(const Napi::CallbackInfo& info) {
     const std::string p = pv.IsString() ? pv.As<Napi::String>().Utf8Value() : "";
     if (p == "belady") rc.belady = true;
     else if (!moecap::parse_policy(p, &rc.policy))
-      throw Napi::RangeError::New(env, "configs[" + std::to_string(i) + "].policy must be lru, lfu, lfru, static or belady");
+      throw Napi::RangeError::New(env,
+                                  "configs[" + std::to_string(i) + "].policy must be lru, lfu, lfru, static or belady");
     configs.push_back(rc);
   }
   std::vector<int32_t> copy(ids.Data(), ids.Data() + ids.ElementLength());

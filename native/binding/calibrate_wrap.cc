@@ -34,7 +34,7 @@ class CalibrateWorker : public PromiseWorker {
     Napi::Object o = Napi::Object::New(env);
     o.Set("readBandwidth", measured(env, r_.read_bandwidth, "B/s"));
     o.Set("copyBandwidth", measured(env, r_.copy_bandwidth, "B/s"));  // null with compute: false
-    o.Set("fp32Flops", measured(env, r_.fp32_flops, "FLOP/s"));        // null with compute: false
+    o.Set("fp32Flops", measured(env, r_.fp32_flops, "FLOP/s"));       // null with compute: false
     o.Set("bf16Flops", measured(env, r_.bf16_flops, "FLOP/s"));
     o.Set("int8Ops", measured(env, r_.int8_ops, "OP/s"));
     o.Set("threads", r_.threads);
@@ -58,8 +58,7 @@ class FileReadWorker : public PromiseWorker {
     struct stat st;
     if (::stat(folder_.c_str(), &st) == 0 && S_ISREG(st.st_mode))
       r_ = moecap::measure_existing_file_read(folder_, bytes_, repeats_, direct_);
-    else
-      r_ = moecap::measure_file_read(folder_, bytes_, repeats_, direct_);
+    else r_ = moecap::measure_file_read(folder_, bytes_, repeats_, direct_);
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
@@ -85,8 +84,9 @@ double number_option(Napi::Env env, const Napi::Object& o, const char* key, doub
   if (!v.IsNumber()) throw_js_type(env, moecap::ErrorCode::InvalidOption, std::string(key) + " must be a number");
   double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || std::floor(d) != d || d < lo || d > hi)
-    throw_js_range(env, moecap::ErrorCode::InvalidOption, std::string(key) + " must be an integer in [" + std::to_string((long long)lo) +
-                                         ", " + std::to_string((long long)hi) + "], got " + v.ToString().Utf8Value());
+    throw_js_range(env, moecap::ErrorCode::InvalidOption,
+                   std::string(key) + " must be an integer in [" + std::to_string((long long)lo) + ", " +
+                       std::to_string((long long)hi) + "], got " + v.ToString().Utf8Value());
   return d;
 }
 
@@ -96,7 +96,9 @@ Napi::Value Calibrate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   moecap::CalibrateOptions opts;
   if (info.Length() > 0 && !info[0].IsUndefined()) {
-    if (!info[0].IsObject()) throw_js_type(env, moecap::ErrorCode::InvalidOption, "options must be an object { readBytes?, repeats?, threads?, isa? }");
+    if (!info[0].IsObject())
+      throw_js_type(env, moecap::ErrorCode::InvalidOption,
+                    "options must be an object { readBytes?, repeats?, threads?, isa? }");
     Napi::Object o = info[0].As<Napi::Object>();
     opts.read_bytes = size_t(number_option(env, o, "readBytes", 1 << 20, 1ull << 40, double(opts.read_bytes)));
     opts.repeats = int(number_option(env, o, "repeats", 1, 1000, opts.repeats));
@@ -104,7 +106,8 @@ Napi::Value Calibrate(const Napi::CallbackInfo& info) {
     // Milliseconds per compute window: short windows let a caller keep the best of many.
     opts.compute_seconds = number_option(env, o, "computeMs", 1, 10000, opts.compute_seconds * 1e3) * 1e-3;
     if (o.Has("compute") && !o.Get("compute").IsUndefined()) {
-      if (!o.Get("compute").IsBoolean()) throw_js_type(env, moecap::ErrorCode::InvalidOption, "compute must be a boolean");
+      if (!o.Get("compute").IsBoolean())
+        throw_js_type(env, moecap::ErrorCode::InvalidOption, "compute must be a boolean");
       opts.compute = o.Get("compute").As<Napi::Boolean>().Value();
     }
     if (o.Has("isa") && !o.Get("isa").IsUndefined()) {
@@ -119,21 +122,24 @@ Napi::Value Calibrate(const Napi::CallbackInfo& info) {
   return queue_worker<CalibrateWorker>(env, std::move(opts));
 }
 
-// measureFileRead(folder | file, { bytes?, repeats?, direct? }) → Promise<{ bandwidth, bytes, cacheDropped, direct, path }>
-// A folder: a scratch file of `bytes` is written there and read; a regular file: its first `bytes`.
+// measureFileRead(folder | file, { bytes?, repeats?, direct? }) → Promise<{ bandwidth, bytes, cacheDropped, direct,
+// path }> A folder: a scratch file of `bytes` is written there and read; a regular file: its first `bytes`.
 Napi::Value MeasureFileRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) throw_js_type(env, moecap::ErrorCode::InvalidArgument, "folder must be a string (a directory or file path)");
+  if (info.Length() < 1 || !info[0].IsString())
+    throw_js_type(env, moecap::ErrorCode::InvalidArgument, "folder must be a string (a directory or file path)");
   size_t bytes = size_t(256) << 20;
   int repeats = 3;
   bool direct = false;
   if (info.Length() > 1 && !info[1].IsUndefined()) {
-    if (!info[1].IsObject()) throw_js_type(env, moecap::ErrorCode::InvalidOption, "options must be an object { bytes?, repeats?, direct? }");
+    if (!info[1].IsObject())
+      throw_js_type(env, moecap::ErrorCode::InvalidOption, "options must be an object { bytes?, repeats?, direct? }");
     Napi::Object o = info[1].As<Napi::Object>();
     bytes = size_t(number_option(env, o, "bytes", 8 << 20, 1ull << 40, double(bytes)));
     repeats = int(number_option(env, o, "repeats", 1, 100, repeats));
     if (o.Has("direct") && !o.Get("direct").IsUndefined()) {
-      if (!o.Get("direct").IsBoolean()) throw_js_type(env, moecap::ErrorCode::InvalidOption, "direct must be a boolean");
+      if (!o.Get("direct").IsBoolean())
+        throw_js_type(env, moecap::ErrorCode::InvalidOption, "direct must be a boolean");
       direct = o.Get("direct").As<Napi::Boolean>().Value();
     }
   }

@@ -24,24 +24,27 @@ struct EpOptions {
 };
 
 int read_int(Napi::Env env, const Napi::Value& v, const std::string& name, int lo) {
-  if (!v.IsNumber()) throw_js_type(env, ErrorCode::InvalidOption, name + " must be an integer >= " + std::to_string(lo));
+  if (!v.IsNumber())
+    throw_js_type(env, ErrorCode::InvalidOption, name + " must be an integer >= " + std::to_string(lo));
   const double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= lo) || d != double(int64_t(d)) || d > 1e6)
-    throw_js_range(env, ErrorCode::InvalidOption, name + " must be an integer >= " + std::to_string(lo) + ", got " +
-                                                      v.ToString().Utf8Value());
+    throw_js_range(env, ErrorCode::InvalidOption,
+                   name + " must be an integer >= " + std::to_string(lo) + ", got " + v.ToString().Utf8Value());
   return int(d);
 }
 
 // The `ep` object: {ranks, placement?, redundant?, loads?}; unknown keys are refused.
 EpOptions parse_ep_options(Napi::Env env, const Napi::Value& v) {
-  if (!v.IsObject() || v.IsArray()) throw_js_type(env, ErrorCode::InvalidOption, "ep must be an object {ranks, placement?, redundant?, loads?}");
+  if (!v.IsObject() || v.IsArray())
+    throw_js_type(env, ErrorCode::InvalidOption, "ep must be an object {ranks, placement?, redundant?, loads?}");
   Napi::Object o = v.As<Napi::Object>();
   const std::set<std::string> known = {"ranks", "placement", "redundant", "loads"};
   Napi::Array keys = o.GetPropertyNames();
   for (uint32_t i = 0; i < keys.Length(); ++i) {
     const std::string k = keys.Get(i).ToString().Utf8Value();
     if (!known.count(k) && !o.Get(k).IsUndefined())
-      throw_js_range(env, ErrorCode::InvalidOption, "ep." + k + " is not an option (ranks, placement, redundant, loads)");
+      throw_js_range(env, ErrorCode::InvalidOption,
+                     "ep." + k + " is not an option (ranks, placement, redundant, loads)");
   }
   EpOptions e;
   e.ranks = read_int(env, o.Get("ranks"), "ep.ranks", 1);
@@ -207,26 +210,27 @@ class EpCreateWorker : public PromiseWorker {
     std::vector<int> held = layer->held();
     o.Set("experts", int_array(env, held));
     o.Set("forward", Napi::Function::New(env, [layer, H](const Napi::CallbackInfo& info) -> Napi::Value {
-      Napi::Env e = info.Env();
-      int T = 0;
-      std::vector<float> x;
-      const bool empty = info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array &&
-                         info[0].As<Napi::TypedArray>().ElementLength() == 0;
-      if (!empty) x = read_tokens(e, info[0], H, "x", &T);
-      return queue_worker<EpForwardWorker>(e, layer, std::move(x), T);
-    }));
+            Napi::Env e = info.Env();
+            int T = 0;
+            std::vector<float> x;
+            const bool empty = info[0].IsTypedArray() &&
+                               info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array &&
+                               info[0].As<Napi::TypedArray>().ElementLength() == 0;
+            if (!empty) x = read_tokens(e, info[0], H, "x", &T);
+            return queue_worker<EpForwardWorker>(e, layer, std::move(x), T);
+          }));
     o.Set("route", Napi::Function::New(env, [layer, H](const Napi::CallbackInfo& info) -> Napi::Value {
-      int T = 0;
-      std::vector<float> x = read_tokens(info.Env(), info[0], H, "x", &T);
-      return queue_worker<EpRouteWorker>(info.Env(), layer, std::move(x), T);
-    }));
+            int T = 0;
+            std::vector<float> x = read_tokens(info.Env(), info[0], H, "x", &T);
+            return queue_worker<EpRouteWorker>(info.Env(), layer, std::move(x), T);
+          }));
     o.Set("gather", Napi::Function::New(env, [layer](const Napi::CallbackInfo& info) -> Napi::Value {
-      Napi::Env e = info.Env();
-      if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-        throw_js_type(e, ErrorCode::InvalidArgument, "data must be a Uint8Array");
-      Napi::Uint8Array a = info[0].As<Napi::Uint8Array>();
-      return queue_worker<EpGatherWorker>(e, layer, std::vector<uint8_t>(a.Data(), a.Data() + a.ElementLength()));
-    }));
+            Napi::Env e = info.Env();
+            if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+              throw_js_type(e, ErrorCode::InvalidArgument, "data must be a Uint8Array");
+            Napi::Uint8Array a = info[0].As<Napi::Uint8Array>();
+            return queue_worker<EpGatherWorker>(e, layer, std::vector<uint8_t>(a.Data(), a.Data() + a.ElementLength()));
+          }));
     return o;
   }
 
@@ -290,12 +294,12 @@ Napi::Value EpCreateLayer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ParsedLayerOptions opts = parse_layer_options(env, info[0]);
   const EpOptions ep = parse_ep_options(env, info[1]);
-  if (opts.offload.enabled) throw_js_range(env, ErrorCode::InvalidOption, "ep: expert parallelism does not work with offload yet");
+  if (opts.offload.enabled)
+    throw_js_range(env, ErrorCode::InvalidOption, "ep: expert parallelism does not work with offload yet");
   if (opts.config.capacity_factor > 0)
     throw_js_range(env, ErrorCode::InvalidOption, "ep: expert parallelism does not work with capacityFactor yet");
-  moecap::ExpertPlacement pl = call_core(env, [&] {
-    return moecap::place_experts(opts.config.experts, ep.ranks, ep.placement, ep.redundant, ep.loads);
-  });
+  moecap::ExpertPlacement pl = call_core(
+      env, [&] { return moecap::place_experts(opts.config.experts, ep.ranks, ep.placement, ep.redundant, ep.loads); });
   const moecap::EpWorld& w = call_core(env, [&]() -> const moecap::EpWorld& { return moecap::ep_world(ep.ranks); });
   return queue_worker<EpCreateWorker>(env, std::move(opts), std::move(pl), w);
 }
@@ -322,12 +326,12 @@ Napi::Value EpSimulate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ParsedLayerOptions opts = parse_layer_options(env, info[0]);
   const EpOptions ep = parse_ep_options(env, info[1]);
-  if (opts.offload.enabled) throw_js_range(env, ErrorCode::InvalidOption, "ep: expert parallelism does not work with offload yet");
+  if (opts.offload.enabled)
+    throw_js_range(env, ErrorCode::InvalidOption, "ep: expert parallelism does not work with offload yet");
   if (opts.config.capacity_factor > 0)
     throw_js_range(env, ErrorCode::InvalidOption, "ep: expert parallelism does not work with capacityFactor yet");
-  moecap::ExpertPlacement pl = call_core(env, [&] {
-    return moecap::place_experts(opts.config.experts, ep.ranks, ep.placement, ep.redundant, ep.loads);
-  });
+  moecap::ExpertPlacement pl = call_core(
+      env, [&] { return moecap::place_experts(opts.config.experts, ep.ranks, ep.placement, ep.redundant, ep.loads); });
   int T = 0;
   std::vector<float> x = read_tokens(env, info[2], opts.config.hidden, "x", &T);
   return queue_worker<SimulateWorker>(env, std::move(opts), std::move(pl), std::move(x), T);

@@ -23,9 +23,28 @@ using moecap::LayerConfig;
 // The known keys of each level of the options object (one list per level); any other key is
 // refused, naming the closest known one, so a misspelt option never runs with its default.
 using Keys = std::vector<std::string>;
-const Keys kLayerKeys = {"hidden", "intermediate", "experts", "topK", "scoring", "renormalize", "routedScalingFactor",
-                         "selectionBias", "groups", "sharedExperts", "capacityFactor", "threads", "pinThreads", "dtype",
-                         "poison", "isa", "offload", "backend", "maxTokens", "cudaDevice", "cudaCacheSlots", "weights"};
+const Keys kLayerKeys = {"hidden",
+                         "intermediate",
+                         "experts",
+                         "topK",
+                         "scoring",
+                         "renormalize",
+                         "routedScalingFactor",
+                         "selectionBias",
+                         "groups",
+                         "sharedExperts",
+                         "capacityFactor",
+                         "threads",
+                         "pinThreads",
+                         "dtype",
+                         "poison",
+                         "isa",
+                         "offload",
+                         "backend",
+                         "maxTokens",
+                         "cudaDevice",
+                         "cudaCacheSlots",
+                         "weights"};
 const Keys kOffloadKeys = {"capacity", "policy", "prefetch", "path", "coldCache"};
 const Keys kCapacityKeys = {"bytes", "fraction"};
 const Keys kGroupKeys = {"count", "keep", "score"};
@@ -72,8 +91,8 @@ void check_keys(Napi::Env env, const Napi::Object& o, const Keys& known, const s
     if (std::find(all.begin(), all.end(), key) != all.end()) continue;
     std::string list;
     for (const auto& k : all) list += (list.empty() ? "" : ", ") + k;
-    type_error(env, "unknown option " + level + key + " (did you mean " + level + closest_key(key, all) + "? known: " +
-                        list + ")");
+    type_error(env, "unknown option " + level + key + " (did you mean " + level + closest_key(key, all) +
+                        "? known: " + list + ")");
   }
 }
 
@@ -92,10 +111,11 @@ int get_int(Napi::Env env, const Napi::Object& o, const char* key, const std::st
   Napi::Value v = o.Get(key);
   if (!v.IsNumber()) type_error(env, name + " must be a number, got " + v.ToString().Utf8Value());
   double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || std::floor(d) != d) range_error(env, name + " must be an integer, got " + v.ToString().Utf8Value());
+  if (!std::isfinite(d) || std::floor(d) != d)
+    range_error(env, name + " must be an integer, got " + v.ToString().Utf8Value());
   if (d < min_value || d > 2147483647.0)
     range_error(env, name + " must be an integer in [" + std::to_string(min_value) + ", 2147483647], got " +
-                             v.ToString().Utf8Value());
+                         v.ToString().Utf8Value());
   return int(d);
 }
 
@@ -121,7 +141,10 @@ std::vector<float> get_f32(Napi::Env env, const Napi::Value& v, const std::strin
   if (!out.empty()) std::memcpy(out.data(), a.Data(), out.size() * sizeof(float));
   for (size_t i = 0; i < out.size(); ++i)
     if (!std::isfinite(out[i]))
-      range_error(env, name + "[" + std::to_string(i) + "] is " + (std::isnan(out[i]) ? "NaN" : out[i] < 0 ? "-Infinity" : "Infinity") +
+      range_error(env, name + "[" + std::to_string(i) + "] is " +
+                           (std::isnan(out[i]) ? "NaN"
+                            : out[i] < 0       ? "-Infinity"
+                                               : "Infinity") +
                            " (weights must be finite)");
   return out;
 }
@@ -213,7 +236,8 @@ void parse_backend_options(Napi::Env env, const Napi::Object& o, ParsedLayerOpti
 
 }  // namespace
 
-ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value, const std::vector<std::string>& extra_keys) {
+ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value,
+                                       const std::vector<std::string>& extra_keys) {
   if (!value.IsObject()) type_error(env, "options must be an object");
   Napi::Object o = value.As<Napi::Object>();
   check_keys(env, o, kLayerKeys, "", extra_keys);
@@ -224,7 +248,8 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value, 
   c.experts = get_int(env, o, "experts", "experts", true, 0, 1);
   c.top_k = get_int(env, o, "topK", "topK", true, 0, 1);
   if (c.top_k > c.experts)
-    range_error(env, "topK (" + std::to_string(c.top_k) + ") must not exceed experts (" + std::to_string(c.experts) + ")");
+    range_error(env,
+                "topK (" + std::to_string(c.top_k) + ") must not exceed experts (" + std::to_string(c.experts) + ")");
 
   if (has(o, "scoring")) {
     Napi::Value s = o.Get("scoring");
@@ -299,8 +324,9 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value, 
   if (has(w, "seed")) {
     for (const char* k : {"router", "gate", "up", "down", "shared"})
       if (has(w, k))
-        type_error(env, std::string("weights takes { seed } or { router, gate, up, down, shared? }, not both (got seed and ") +
-                            k + ")");
+        type_error(
+            env, std::string("weights takes { seed } or { router, gate, up, down, shared? }, not both (got seed and ") +
+                     k + ")");
     Napi::Value s = w.Get("seed");
     if (!s.IsNumber()) type_error(env, "weights.seed must be a number");
     double d = s.As<Napi::Number>().DoubleValue();
@@ -348,15 +374,18 @@ std::vector<float> read_tokens(Napi::Env env, const Napi::Value& v, int hidden, 
   size_t n = a.ElementLength();
   if (n == 0 || n % size_t(hidden) != 0)
     range_error(std::string(name) + " must hold tokens·hidden values (a positive multiple of hidden = " +
-                         std::to_string(hidden) + "), got " + std::to_string(n));
+                std::to_string(hidden) + "), got " + std::to_string(n));
   if (n / size_t(hidden) > 16777216) range_error(std::string(name) + " holds more than 16777216 tokens");
   std::vector<float> x(n);
   std::memcpy(x.data(), a.Data(), n * sizeof(float));
   for (size_t i = 0; i < n; ++i)
     if (!std::isfinite(x[i]))
       range_error(std::string(name) + " is not finite at token " + std::to_string(i / size_t(hidden)) +
-                           ", hidden index " + std::to_string(i % size_t(hidden)) + " (" +
-                           (std::isnan(x[i]) ? "NaN" : x[i] < 0 ? "-Infinity" : "Infinity") + ")");
+                  ", hidden index " + std::to_string(i % size_t(hidden)) + " (" +
+                  (std::isnan(x[i]) ? "NaN"
+                   : x[i] < 0       ? "-Infinity"
+                                    : "Infinity") +
+                  ")");
   *tokens = int(n / size_t(hidden));
   return x;
 }

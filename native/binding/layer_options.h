@@ -17,7 +17,7 @@ namespace moecap_binding {
 struct ParsedLayerOptions {
   moecap::LayerConfig config;
   std::shared_ptr<moecap::WeightSource> weights;
-  std::string isa;                // the `isa` option, else MOECAP_ISA, else "auto"
+  std::string isa;  // the `isa` option, else MOECAP_ISA, else "auto"
   moecap::OffloadConfig offload;
   std::string backend = "auto";   // 'cpu' | 'cuda' | 'auto' (MOECAP_BACKEND overrides, at choose_backend)
   moecap::CudaLayerOptions cuda;  // maxTokens, cudaDevice, cudaCacheSlots, and `offload` on the GPU
@@ -26,7 +26,8 @@ struct ParsedLayerOptions {
 // Throws Napi::TypeError / Napi::RangeError with code ERR_INVALID_OPTION; an unknown key at any
 // level is refused naming the closest known one (`extra_keys`: the top-level keys a caller such as
 // createModel adds).
-ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value, const std::vector<std::string>& extra_keys = {});
+ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value,
+                                       const std::vector<std::string>& extra_keys = {});
 
 // x: a Float32Array of T·H finite values. Copies it. Throws naming `name` (ERR_INVALID_ARGUMENT).
 std::vector<float> read_tokens(Napi::Env env, const Napi::Value& value, int hidden, const char* name, int* tokens);

@@ -89,7 +89,8 @@ class CreateWorker : public PromiseWorker {
 // forward/route: the same result object whatever the backend.
 class ForwardWorker : public PromiseWorker {
  public:
-  ForwardWorker(Napi::Env env, std::shared_ptr<moecap::LayerBackend> layer, std::vector<float> x, int T, bool route_only)
+  ForwardWorker(Napi::Env env, std::shared_ptr<moecap::LayerBackend> layer, std::vector<float> x, int T,
+                bool route_only)
       : PromiseWorker(env), layer_(std::move(layer)), x_(std::move(x)), T_(T), route_only_(route_only) {}
   void Run() override {
     if (route_only_) layer_->route(x_.data(), T_, r_);
@@ -159,15 +160,14 @@ std::vector<int32_t> read_sample(Napi::Env env, const Napi::CallbackInfo& info, 
 }  // namespace
 
 Napi::Function MoeLayerWrap::Define(Napi::Env env) {
-  return DefineClass(env, "NativeMoeLayer",
-                     {InstanceMethod<&MoeLayerWrap::Forward>("forward"), InstanceMethod<&MoeLayerWrap::Route>("route"),
-                      InstanceMethod<&MoeLayerWrap::Reference>("reference"), InstanceMethod<&MoeLayerWrap::Info>("info"),
-                      InstanceMethod<&MoeLayerWrap::Close>("close"),
-                     InstanceMethod<&MoeLayerWrap::OffloadInfo>("offloadInfo"),
-                     InstanceMethod<&MoeLayerWrap::PinStatic>("pinStatic"),
-                     InstanceMethod<&MoeLayerWrap::ResetOffloadStats>("resetOffloadStats"),
-                     InstanceMethod<&MoeLayerWrap::DropCache>("dropCache"),
-                      InstanceAccessor<&MoeLayerWrap::IsClosed>("closed")});
+  return DefineClass(
+      env, "NativeMoeLayer",
+      {InstanceMethod<&MoeLayerWrap::Forward>("forward"), InstanceMethod<&MoeLayerWrap::Route>("route"),
+       InstanceMethod<&MoeLayerWrap::Reference>("reference"), InstanceMethod<&MoeLayerWrap::Info>("info"),
+       InstanceMethod<&MoeLayerWrap::Close>("close"), InstanceMethod<&MoeLayerWrap::OffloadInfo>("offloadInfo"),
+       InstanceMethod<&MoeLayerWrap::PinStatic>("pinStatic"),
+       InstanceMethod<&MoeLayerWrap::ResetOffloadStats>("resetOffloadStats"),
+       InstanceMethod<&MoeLayerWrap::DropCache>("dropCache"), InstanceAccessor<&MoeLayerWrap::IsClosed>("closed")});
 }
 
 MoeLayerWrap::MoeLayerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MoeLayerWrap>(info) {}

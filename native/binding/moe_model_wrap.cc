@@ -26,7 +26,8 @@ class CreateModelWorker : public PromiseWorker {
   CreateModelWorker(Napi::Env env, ParsedModelOptions opts) : PromiseWorker(env), opts_(std::move(opts)) {}
   void Run() override {
     std::vector<std::shared_ptr<const moecap::WeightSource>> w;
-    for (int l = 0; l < opts_.layers; ++l) w.push_back(std::make_shared<moecap::SeededWeights>(opts_.seed + uint64_t(l)));
+    for (int l = 0; l < opts_.layers; ++l)
+      w.push_back(std::make_shared<moecap::SeededWeights>(opts_.seed + uint64_t(l)));
     model_ = std::make_shared<moecap::MoeModel>(opts_.layer.config, w, opts_.layer.isa, opts_.layer.offload);
   }
   Napi::Value Result(Napi::Env env) override {
@@ -66,9 +67,9 @@ class ModelForwardWorker : public PromiseWorker {
       Napi::Object pred = Napi::Object::New(env);
       pred.Set("correct", double(r_.predicted_correct));
       pred.Set("total", double(r_.predicted_total));
-      pred.Set("accuracy", r_.predicted_total > 0 ? Napi::Number::New(env, double(r_.predicted_correct) /
-                                                                              double(r_.predicted_total))
-                                                  : env.Null());
+      pred.Set("accuracy", r_.predicted_total > 0
+                               ? Napi::Number::New(env, double(r_.predicted_correct) / double(r_.predicted_total))
+                               : env.Null());
       st.Set("prediction", pred);
     }
     o.Set("stats", st);
@@ -85,14 +86,14 @@ class ModelForwardWorker : public PromiseWorker {
 }  // namespace
 
 Napi::Function MoeModelWrap::Define(Napi::Env env) {
-  return DefineClass(env, "NativeMoeModel",
-                     {InstanceMethod<&MoeModelWrap::Forward>("forward"), InstanceMethod<&MoeModelWrap::Info>("info"),
-                      InstanceMethod<&MoeModelWrap::OffloadStats>("offloadStats"),
-                      InstanceMethod<&MoeModelWrap::PinStatic>("pinStatic"),
-                      InstanceMethod<&MoeModelWrap::ResetOffloadStats>("resetOffloadStats"),
-                      InstanceMethod<&MoeModelWrap::DropCache>("dropCache"),
-                      InstanceMethod<&MoeModelWrap::Close>("close"),
-                      InstanceAccessor<&MoeModelWrap::IsClosed>("closed")});
+  return DefineClass(
+      env, "NativeMoeModel",
+      {InstanceMethod<&MoeModelWrap::Forward>("forward"), InstanceMethod<&MoeModelWrap::Info>("info"),
+       InstanceMethod<&MoeModelWrap::OffloadStats>("offloadStats"),
+       InstanceMethod<&MoeModelWrap::PinStatic>("pinStatic"),
+       InstanceMethod<&MoeModelWrap::ResetOffloadStats>("resetOffloadStats"),
+       InstanceMethod<&MoeModelWrap::DropCache>("dropCache"), InstanceMethod<&MoeModelWrap::Close>("close"),
+       InstanceAccessor<&MoeModelWrap::IsClosed>("closed")});
 }
 
 MoeModelWrap::MoeModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MoeModelWrap>(info) {}
@@ -197,7 +198,8 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
   if (!lv.IsNumber()) throw_js_type(env, ErrorCode::InvalidOption, "layers is required (an integer in [1, 1024])");
   const double ld = lv.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(ld) || std::floor(ld) != ld || ld < 1 || ld > 1024)
-    throw_js_range(env, ErrorCode::InvalidOption, "layers must be an integer in [1, 1024], got " + lv.ToString().Utf8Value());
+    throw_js_range(env, ErrorCode::InvalidOption,
+                   "layers must be an integer in [1, 1024], got " + lv.ToString().Utf8Value());
   p.layers = int(ld);
   p.layer = parse_layer_options(env, info[0], {"layers"});
   Napi::Object wo = o.Get("weights").As<Napi::Object>();  // parse_layer_options checked it is an object

@@ -20,7 +20,8 @@ Napi::Object offload_stats_object(Napi::Env env, const moecap::OffloadStats& s) 
   o.Set("prefetchUsed", double(s.prefetch_used));
   o.Set("waves", double(s.waves));
   o.Set("verifyNs", double(s.verify_ns));
-  o.Set("tierBytesPerSecond", s.io_ns > 0 ? Napi::Number::New(env, s.bytes_read / (double(s.io_ns) * 1e-9)) : env.Null());
+  o.Set("tierBytesPerSecond",
+        s.io_ns > 0 ? Napi::Number::New(env, s.bytes_read / (double(s.io_ns) * 1e-9)) : env.Null());
   return o;
 }
 

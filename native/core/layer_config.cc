@@ -22,24 +22,23 @@ void validate_config(const LayerConfig& c) {
   if (!c.selection_bias.empty()) {
     if ((int)c.selection_bias.size() != c.experts)
       throw_option("selectionBias must have experts (" + std::to_string(c.experts) + ") elements, got " +
-                  std::to_string(c.selection_bias.size()));
+                   std::to_string(c.selection_bias.size()));
     for (size_t i = 0; i < c.selection_bias.size(); ++i)
-      if (!std::isfinite(c.selection_bias[i]))
-        throw_option("selectionBias[" + std::to_string(i) + "] is not finite");
+      if (!std::isfinite(c.selection_bias[i])) throw_option("selectionBias[" + std::to_string(i) + "] is not finite");
   }
   if (c.group_count != 0 || c.group_keep != 0) {
     positive(c.group_count, "groups.count");
     positive(c.group_keep, "groups.keep");
     if (c.experts % c.group_count != 0)
       throw_option("groups.count (" + std::to_string(c.group_count) + ") must divide experts (" +
-                  std::to_string(c.experts) + ")");
+                   std::to_string(c.experts) + ")");
     if (c.group_keep > c.group_count)
       throw_option("groups.keep (" + std::to_string(c.group_keep) + ") must not exceed groups.count (" +
-                  std::to_string(c.group_count) + ")");
+                   std::to_string(c.group_count) + ")");
     int selectable = c.group_keep * (c.experts / c.group_count);
     if (c.top_k > selectable)
       throw_option("topK (" + std::to_string(c.top_k) + ") exceeds the experts left by groups.keep (" +
-                  std::to_string(selectable) + ")");
+                   std::to_string(selectable) + ")");
   }
   if (c.shared_intermediate < 0) throw_option("sharedExperts.intermediate must be a positive integer");
   if (!(c.capacity_factor >= 0) || !std::isfinite(c.capacity_factor))

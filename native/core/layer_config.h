@@ -31,7 +31,7 @@ struct LayerConfig {
   int threads = 0;              // 0 = all hardware threads
   bool pin_threads = true;      // pin the pool's threads when it uses every CPU (runtime/thread_pool.h)
   DType dtype = DType::F32;
-  bool poison = false;          // fill workspaces with NaN before each pass (tests: catches unwritten rows)
+  bool poison = false;  // fill workspaces with NaN before each pass (tests: catches unwritten rows)
 };
 
 // Throws moecap::Error naming the offending field when the config is inconsistent.

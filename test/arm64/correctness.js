@@ -19,7 +19,8 @@ const fs = require('fs');
 const addonPath = path.resolve(process.argv[2] || path.join(__dirname, '..', '..', 'build-arm64', 'Release', 'moecap.node'));
 const addon = require(addonPath);
 
-let passed = 0, failed = 0;
+let passed = 0,
+  failed = 0;
 function check(name, ok, detail) {
   if (ok) passed++;
   else {
@@ -30,14 +31,19 @@ function check(name, ok, detail) {
 
 // ---- random inputs (xorshift, Box-Muller; never zeros) ----
 function rng(seed) {
-  let s = (seed >>> 0) || 0x9e3779b9;
+  let s = seed >>> 0 || 0x9e3779b9;
   return () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     return (s + 0.5) / 4294967296;
   };
 }
 function gaussian(n, seed, std = 1) {
-  const u = rng(seed), a = new Float32Array(n);
+  const u = rng(seed),
+    a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = std * Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
   return a;
 }
@@ -51,21 +57,28 @@ function makeWeights(c, seed) {
   };
 }
 function relL2(a, ref) {
-  let d = 0, r = 0;
-  for (let i = 0; i < ref.length; i++) { d += (a[i] - ref[i]) ** 2; r += ref[i] ** 2; }
+  let d = 0,
+    r = 0;
+  for (let i = 0; i < ref.length; i++) {
+    d += (a[i] - ref[i]) ** 2;
+    r += ref[i] ** 2;
+  }
   return Math.sqrt(d / r);
 }
 function bitwiseEqual(a, b) {
   if (a.length !== b.length) return false;
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length),
+    ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
   for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return false;
   return true;
 }
 
 // ---- fp64 reference: token-choice routing, then Σ weight · down(silu(gate·x) ⊙ up·x) ----
 function refRoute(c, w, x) {
-  const { hidden: H, experts: E, topK: k } = c, T = x.length / H;
-  const ids = new Int32Array(T * k), weights = new Float64Array(T * k);
+  const { hidden: H, experts: E, topK: k } = c,
+    T = x.length / H;
+  const ids = new Int32Array(T * k),
+    weights = new Float64Array(T * k);
   for (let t = 0; t < T; t++) {
     const logits = new Float64Array(E);
     for (let e = 0; e < E; e++) {
@@ -75,7 +88,9 @@ function refRoute(c, w, x) {
     }
     let scores;
     if (c.scoring === 'softmax') {
-      const m = Math.max(...logits), ex = logits.map((l) => Math.exp(l - m)), s = ex.reduce((a, b) => a + b, 0);
+      const m = Math.max(...logits),
+        ex = logits.map((l) => Math.exp(l - m)),
+        s = ex.reduce((a, b) => a + b, 0);
       scores = ex.map((v) => v / s);
     } else {
       scores = logits.map((l) => 1 / (1 + Math.exp(-l)));
@@ -98,13 +113,18 @@ function refRoute(c, w, x) {
   return { ids, weights };
 }
 function refForward(c, w, x, routing) {
-  const { hidden: H, intermediate: F, topK: k } = c, T = x.length / H;
-  const out = new Float64Array(T * H), a = new Float64Array(F);
+  const { hidden: H, intermediate: F, topK: k } = c,
+    T = x.length / H;
+  const out = new Float64Array(T * H),
+    a = new Float64Array(F);
   for (let t = 0; t < T; t++) {
     for (let j = 0; j < k; j++) {
-      const e = routing.ids[t * k + j], go = e * F * H, dof = e * H * F;
+      const e = routing.ids[t * k + j],
+        go = e * F * H,
+        dof = e * H * F;
       for (let f = 0; f < F; f++) {
-        let g = 0, u = 0;
+        let g = 0,
+          u = 0;
         for (let h = 0; h < H; h++) {
           g += x[t * H + h] * w.gate[go + f * H + h];
           u += x[t * H + h] * w.up[go + f * H + h];
@@ -137,8 +157,10 @@ function cpuHasBf16() {
   try {
     const m = /^Features\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
     if (m) return /\bbf16\b/.test(m[1]);
-  } catch { /* no cpuinfo */ }
-  return true;  // unknown: skip the bitwise bf16 comparison
+  } catch {
+    /* no cpuinfo */
+  }
+  return true; // unknown: skip the bitwise bf16 comparison
 }
 
 async function kernels(isa, shape, dtype) {
@@ -147,12 +169,17 @@ async function kernels(isa, shape, dtype) {
   const layer = await addon.createLayer({ ...cfg, dtype, isa, threads: 2, poison: true, weights });
   const tag = `${isa} ${dtype} H=${shape.hidden}`;
   check(`${tag}: isa`, layer.info().isa === isa, layer.info().isa);
-  const outs = [], refs = [];
+  const outs = [],
+    refs = [];
   for (const T of TOKENS) {
-    const H = shape.hidden, x = gaussian(T * H, 1000 + T * 7 + H);
+    const H = shape.hidden,
+      x = gaussian(T * H, 1000 + T * 7 + H);
     const r = await layer.forward(x);
     const routing = refRoute(cfg, weights, x);
-    check(`${tag} T=${T}: expert ids = reference`, r.expertIds.every((v, i) => v === routing.ids[i]));
+    check(
+      `${tag} T=${T}: expert ids = reference`,
+      r.expertIds.every((v, i) => v === routing.ids[i]),
+    );
     const ref = refForward(cfg, weights, x, routing);
     for (const v of r.output) outs.push(v);
     for (const v of ref) refs.push(v);
@@ -178,7 +205,8 @@ async function sameAsGeneric(dtype) {
   const g = await addon.createLayer({ ...cfg, dtype, isa: 'generic', threads: 2, poison: true, weights });
   for (const T of TOKENS) {
     const x = gaussian(T * shape.hidden, 3000 + T);
-    const ra = await a.forward(x), rg = await g.forward(x);
+    const ra = await a.forward(x),
+      rg = await g.forward(x);
     check(`neon ${dtype} T=${T}: bitwise = generic`, bitwiseEqual(ra.output, rg.output));
   }
   a.close();
@@ -187,7 +215,10 @@ async function sameAsGeneric(dtype) {
 
 async function router() {
   const shape = { hidden: 61, intermediate: 16, experts: 9, topK: 3 };
-  for (const opts of [{ scoring: 'softmax', renormalize: true }, { scoring: 'sigmoid', renormalize: false, routedScalingFactor: 2.5 }]) {
+  for (const opts of [
+    { scoring: 'softmax', renormalize: true },
+    { scoring: 'sigmoid', renormalize: false, routedScalingFactor: 2.5 },
+  ]) {
     const cfg = { ...shape, ...opts };
     const weights = makeWeights(cfg, 211);
     const layer = await addon.createLayer({ ...cfg, dtype: 'f32', threads: 2, weights });
@@ -196,7 +227,10 @@ async function router() {
     const ref = refRoute(cfg, weights, x);
     let worst = 0;
     for (let i = 0; i < ref.weights.length; i++) worst = Math.max(worst, Math.abs(r.expertWeights[i] - ref.weights[i]) / Math.abs(ref.weights[i]));
-    check(`router ${opts.scoring}: ids`, r.expertIds.every((v, i) => v === ref.ids[i]));
+    check(
+      `router ${opts.scoring}: ids`,
+      r.expertIds.every((v, i) => v === ref.ids[i]),
+    );
     check(`router ${opts.scoring}: weights rel err ${worst.toExponential(2)} < 1e-5`, worst < 1e-5);
     layer.close();
   }
@@ -230,7 +264,8 @@ async function isaChoice(info) {
     layer.close();
     return isa;
   };
-  const refusal = async (opts) => {  // the addon refuses synchronously or by rejection
+  const refusal = async (opts) => {
+    // the addon refuses synchronously or by rejection
     try {
       (await addon.createLayer({ ...cfg, ...opts })).close();
       return null;
@@ -265,15 +300,20 @@ async function isaChoice(info) {
 async function ceilings(info) {
   const c = await addon.calibrate({ isa: info.bestIsa, readBytes: 8 << 20, repeats: 1, threads: 2 });
   const g = (m) => (m ? (m.median / 1e9).toFixed(2) : 'none');
-  console.log(`calibrate ${c.isa} (emulated: figures meaningless): read ${g(c.readBandwidth)} GB/s, fp32 ${g(c.fp32Flops)}, ` +
-    `bf16 ${g(c.bf16Flops)} GFLOP/s, int8 ${g(c.int8Ops)} GOP/s`);
+  console.log(
+    `calibrate ${c.isa} (emulated: figures meaningless): read ${g(c.readBandwidth)} GB/s, fp32 ${g(c.fp32Flops)}, ` +
+      `bf16 ${g(c.bf16Flops)} GFLOP/s, int8 ${g(c.int8Ops)} GOP/s`,
+  );
   check(`calibrate ${c.isa}: isa`, c.isa === info.bestIsa, c.isa);
   check(`calibrate ${c.isa}: read bandwidth > 0`, c.readBandwidth.median > 0);
   check(`calibrate ${c.isa}: fp32 FMA loop > 0`, c.fp32Flops && c.fp32Flops.median > 0);
   if (process.arch !== 'arm64') return;
   const feats = process.env.MOECAP_TEST_CPU_FEATURES;
   const has = (f) => (feats === undefined ? null : new RegExp(`\\b${f}\\b`).test(feats));
-  for (const [name, m, feat] of [['bf16 bfdot', c.bf16Flops, 'bf16'], ['int8 sdot', c.int8Ops, 'dotprod']]) {
+  for (const [name, m, feat] of [
+    ['bf16 bfdot', c.bf16Flops, 'bf16'],
+    ['int8 sdot', c.int8Ops, 'dotprod'],
+  ]) {
     if (m) check(`calibrate neon: ${name} loop > 0`, m.median > 0 && m.min > 0);
     if (has(feat) !== null) check(`calibrate neon: ${name} loop ${has(feat) ? 'present' : 'absent'} as the CPU`, !!m === has(feat));
   }

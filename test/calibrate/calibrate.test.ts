@@ -27,7 +27,10 @@ test('calibrate measures, saves, reuses; a CAP run then reports S-MBU/S-MFU from
     expect(again.stdout).toMatch(/saved profile/);
     expect(again.stdout).toContain(p.measuredAt);
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-run-'));
-    const run = spawnSync(process.execPath, [BIN, 'run', '--preset', 'tiny', '--batch', '1', '--phase', 'decode', '--repeats', '2', '--quiet', '--out', out], { env, encoding: 'utf8' });
+    const run = spawnSync(process.execPath, [BIN, 'run', '--preset', 'tiny', '--batch', '1', '--phase', 'decode', '--repeats', '2', '--quiet', '--out', out], {
+      env,
+      encoding: 'utf8',
+    });
     expect(run.status).toBe(0);
     const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
     expect(JSON.stringify(results)).toContain('moecap calibrate');
@@ -40,7 +43,10 @@ test('calibrate measures, saves, reuses; a CAP run then reports S-MBU/S-MFU from
 test('a missing offload folder is one clear line and a non-zero exit', () => {
   const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-cache-'));
   try {
-    const r = spawnSync(process.execPath, [BIN, 'calibrate', ...small, '--offload-dir', '/nonexistent/dir'], { env: { ...process.env, XDG_CACHE_HOME: cache }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [BIN, 'calibrate', ...small, '--offload-dir', '/nonexistent/dir'], {
+      env: { ...process.env, XDG_CACHE_HOME: cache },
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/offload folder '\/nonexistent\/dir' is not a directory/);

@@ -66,7 +66,9 @@ describe('measureFileRead', () => {
   const os = require('os') as typeof import('os');
   const path = require('path') as typeof import('path');
   let dir: string;
-  beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-fileread-')); });
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-fileread-'));
+  });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   test.each([false, true])('an existing file is read, not written (direct %s)', async (direct) => {
@@ -75,10 +77,14 @@ describe('measureFileRead', () => {
     for (let i = 0; i < data.length; i += 4096) data.writeUInt32LE((i * 2654435761) >>> 0, i);
     fs.writeFileSync(file, data);
     let directOk = true;
-    try { fs.closeSync(fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_DIRECT)); } catch { directOk = false; }
+    try {
+      fs.closeSync(fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_DIRECT));
+    } catch {
+      directOk = false;
+    }
     const r = await addon.measureFileRead(file, { bytes: 64 << 20, repeats: 2, direct });
     expect(r.path).toBe(file);
-    expect(r.bytes).toBe(16 << 20);  // whole 8 MiB reads, at most the file's size
+    expect(r.bytes).toBe(16 << 20); // whole 8 MiB reads, at most the file's size
     expect(r.direct).toBe(direct && directOk);
     expect(r.bandwidth.min).toBeGreaterThan(0);
     expect(r.bandwidth.unit).toBe('B/s');

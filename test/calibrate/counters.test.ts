@@ -7,7 +7,7 @@ import { gaussian } from '../helpers';
 test('every reading has a value and a source, or a reason and no value', async () => {
   const layer = await createMoeLayer({ hidden: 256, intermediate: 256, experts: 8, topK: 2, weights: { seed: 1 } });
   const x = gaussian(256 * 256, 1);
-  await layer.forward(x);  // warm-up: creates the pool and libuv threads before counting
+  await layer.forward(x); // warm-up: creates the pool and libuv threads before counting
   const c = new Counters();
   c.start();
   for (let i = 0; i < 40; i++) await layer.forward(x);

@@ -22,9 +22,13 @@ describe('fidelity arithmetic', () => {
   test('layer fidelity on a sample of tokens', () => {
     // T=3 H=2 k=1; sample tokens 0 and 2; reference ids for every token
     const f = layerFidelity({
-      output: [1, 1, 9, 9, 2, 2], ids: [0, 1, 3],
+      output: [1, 1, 9, 9, 2, 2],
+      ids: [0, 1, 3],
       reference: { output: [1, 1, 2, 3], expertIds: [0, 1, 2], sample: [0, 2] },
-      hidden: 2, topK: 1, dropped: 1, assignments: 4,
+      hidden: 2,
+      topK: 1,
+      dropped: 1,
+      assignments: 4,
     });
     expect(f.tokensCompared).toBe(2);
     expect(f.maxAbsError).toBe(1);

@@ -6,8 +6,14 @@ import { utilisation, bandwidthNow } from '../../lib/cap/scoring';
 
 const fig = (value: number, spread = 0.01) => ({ value, unit: 'FLOP/s', repeats: 40, spread });
 const base: CpuMeasuredProfile = {
-  kind: 'cpu-measured', key: 'box', cpuModel: 'Test CPU', cores: 2, memoryBytes: 1e10, isa: 'avx512',
-  measuredAt: '2026-12-01T00:00:00Z', readBandwidth: { value: 5e10, unit: 'B/s', repeats: 30, spread: 0.1 },
+  kind: 'cpu-measured',
+  key: 'box',
+  cpuModel: 'Test CPU',
+  cores: 2,
+  memoryBytes: 1e10,
+  isa: 'avx512',
+  measuredAt: '2026-12-01T00:00:00Z',
+  readBandwidth: { value: 5e10, unit: 'B/s', repeats: 30, spread: 0.1 },
   peakFlops: { f32: fig(5e11), bf16: fig(1e12), int8: fig(2e12) },
 };
 const NOW = new Date('2026-12-02T00:00:00Z');
@@ -17,15 +23,29 @@ test('a peak is the best window; its spread is how far the best three are apart'
   expect(f).toMatchObject({ value: 100, repeats: 5, min: 40, max: 100 });
   expect(f.spread).toBeCloseTo((100 - 97) / 100, 12);
   expect(topSpread([1, 2])).toBe(1); // too few windows to trust
-  expect(peaksConverged([[100, 99, 98.5], [10, 9.9, 9.95]])).toBe(true);
-  expect(peaksConverged([[100, 99, 98.5], [10, 5, 9]])).toBe(false);
+  expect(
+    peaksConverged([
+      [100, 99, 98.5],
+      [10, 9.9, 9.95],
+    ]),
+  ).toBe(true);
+  expect(
+    peaksConverged([
+      [100, 99, 98.5],
+      [10, 5, 9],
+    ]),
+  ).toBe(false);
 });
 
 test('bandwidth keeps its distribution: p90 as the ceiling, p10/p50/p90 and (p90 − p10)/p50', () => {
   const s = [30, 65, 40, 50, 60, 35, 45, 55, 62, 33].map((g) => g * 1e9);
   const f = bandwidthFigure(s, 'B/s');
   const sorted = [...s].sort((a, b) => a - b);
-  const q = (p: number) => { const h = (sorted.length - 1) * p, lo = Math.floor(h); return sorted[lo] + (h - lo) * (sorted[Math.min(lo + 1, sorted.length - 1)] - sorted[lo]); };
+  const q = (p: number) => {
+    const h = (sorted.length - 1) * p,
+      lo = Math.floor(h);
+    return sorted[lo] + (h - lo) * (sorted[Math.min(lo + 1, sorted.length - 1)] - sorted[lo]);
+  };
   expect(f.value).toBeCloseTo(q(0.9), 3);
   expect(f.percentiles).toEqual({ p10: expect.closeTo(q(0.1), 3), p50: expect.closeTo(q(0.5), 3), p90: expect.closeTo(q(0.9), 3) });
   expect(f.spread).toBeCloseTo((q(0.9) - q(0.1)) / q(0.5), 12);

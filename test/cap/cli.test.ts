@@ -30,8 +30,26 @@ test('moecap presets lists every preset', () => {
   const h = cap(['run', '--help']);
   expect(h.status).toBe(0);
   expect(h.stdout).toMatch(/Usage: moecap run \[options\]/);
-  for (const f of ['--preset', '--layers', '--batch', '--dtype', '--seq', '--steps', '--skew', '--trace', '--threads', '--capacity-factor',
-    '--repeats', '--budget', '--out', '--json', '--resume', '--task-accuracy', '--hardware']) expect(h.stdout).toContain(`  ${f} `);
+  for (const f of [
+    '--preset',
+    '--layers',
+    '--batch',
+    '--dtype',
+    '--seq',
+    '--steps',
+    '--skew',
+    '--trace',
+    '--threads',
+    '--capacity-factor',
+    '--repeats',
+    '--budget',
+    '--out',
+    '--json',
+    '--resume',
+    '--task-accuracy',
+    '--hardware',
+  ])
+    expect(h.stdout).toContain(`  ${f} `);
 });
 
 test('a sweep writes results.json (schema-valid) and the MoE-CAP files, and prints the table', () => {
@@ -71,12 +89,41 @@ test('a sweep writes results.json (schema-valid) and the MoE-CAP files, and prin
   expect(files.filter((f) => f.startsWith('cap_metrics_'))).toHaveLength(4); // one per (dtype, batch)
   expect(files.filter((f) => f.startsWith('metrics_'))).toHaveLength(4);
   expect(files.filter((f) => f.startsWith('metadata_'))).toHaveLength(4);
-  const legacy = JSON.parse(fs.readFileSync(path.join(modelDir, files.find((f) => f.startsWith('cap_metrics_moecap-natural-bf16-b4'))!), 'utf8'));
-  for (const k of ['prefill_smbu', 'prefill_smfu', 'decoding_smbu', 'decoding_smfu', 'ttft', 'tpot', 'decoding_throughput', 'prefill_tp', 'cost', 'model_name', 'precision', 'gpu_type'])
+  const legacy = JSON.parse(
+    fs.readFileSync(
+      path.join(
+        modelDir,
+        files.find((f) => f.startsWith('cap_metrics_moecap-natural-bf16-b4'))!,
+      ),
+      'utf8',
+    ),
+  );
+  for (const k of [
+    'prefill_smbu',
+    'prefill_smfu',
+    'decoding_smbu',
+    'decoding_smfu',
+    'ttft',
+    'tpot',
+    'decoding_throughput',
+    'prefill_tp',
+    'cost',
+    'model_name',
+    'precision',
+    'gpu_type',
+  ])
     expect(legacy).toHaveProperty(k);
   expect(legacy).toMatchObject({ model_name: 'moecap/tiny', precision: 'bfloat16', gpu_type: expect.stringMatching(/^1xCPU-/), batch_size: 4 });
   expect(legacy.ttft).toBeGreaterThan(0);
-  const meta = JSON.parse(fs.readFileSync(path.join(modelDir, files.find((f) => f.startsWith('metadata_'))!), 'utf8'));
+  const meta = JSON.parse(
+    fs.readFileSync(
+      path.join(
+        modelDir,
+        files.find((f) => f.startsWith('metadata_'))!,
+      ),
+      'utf8',
+    ),
+  );
   expect(meta.system_environment.inference_engine).toBe('moecap');
   expect(meta.hardware).toEqual({ gpu_type: expect.stringMatching(/^CPU-.*-\d+GB$/), num_gpus: 1 });
   expect(fs.readdirSync(out).filter((f) => f.endsWith('.tmp'))).toEqual([]);
@@ -93,7 +140,11 @@ test('a first run without a profile takes a quick calibration, says so, and has 
   const res = readResults(out);
   expect(res.peaks).toMatchObject({ kind: 'measured', source: expect.stringMatching(/quick/) });
   const c = res.configs[0];
-  expect(c.smbu).toMatchObject({ value: expect.any(Number), bandwidthNow: { before: expect.any(Number), after: expect.any(Number) }, calibrated: expect.any(Object) });
+  expect(c.smbu).toMatchObject({
+    value: expect.any(Number),
+    bandwidthNow: { before: expect.any(Number), after: expect.any(Number) },
+    calibrated: expect.any(Object),
+  });
   expect(c.smfu).toMatchObject({ value: expect.any(Number), peakSamples: expect.any(Number) });
   expect(r.stdout).toMatch(/peaks: measured .*memory .* GB\/s \(p90 of \d+ windows\), fp32 .* GFLOP\/s \(best of \d+ windows/);
   fs.rmSync(c2, { recursive: true, force: true });
@@ -142,12 +193,21 @@ test('skewed and replayed routing are realised and measured', () => {
 
 test('--task-accuracy feeds the accuracy axis and the MoE-CAP quality field', () => {
   const ta = path.join(tmp, 'ta.json');
-  fs.writeFileSync(ta, JSON.stringify([{ task: 'gsm8k', accuracy: 0.8, source: 'test fixture' }, { task: 'gsm8k', accuracy: 0.7, source: 'test fixture', dtype: 'bf16' }]));
+  fs.writeFileSync(
+    ta,
+    JSON.stringify([
+      { task: 'gsm8k', accuracy: 0.8, source: 'test fixture' },
+      { task: 'gsm8k', accuracy: 0.7, source: 'test fixture', dtype: 'bf16' },
+    ]),
+  );
   const out = path.join(tmp, 'ta');
   expect(cap(['run', ...TINY, '--phase', 'decode', '--dtype', 'f32,bf16', '--task-accuracy', ta, '--out', out]).status).toBe(0);
   const res = readResults(out);
   expect(res.cap!.phases.decode!.points.map((p) => p.accuracy)).toEqual([0.8, 0.7]);
-  const m = fs.readdirSync(path.join(out, 'moecap', 'tiny')).filter((f) => f.startsWith('metrics_')).map((f) => JSON.parse(fs.readFileSync(path.join(out, 'moecap', 'tiny', f), 'utf8')));
+  const m = fs
+    .readdirSync(path.join(out, 'moecap', 'tiny'))
+    .filter((f) => f.startsWith('metrics_'))
+    .map((f) => JSON.parse(fs.readFileSync(path.join(out, 'moecap', 'tiny', f), 'utf8')));
   expect(m.map((x) => x.quality.acc).sort()).toEqual([0.7, 0.8]);
 });
 
@@ -192,7 +252,24 @@ describe('bad input: one clear line, non-zero exit, no results file', () => {
 
 test('a killed sweep keeps its finished configs and --resume continues it', async () => {
   const out = path.join(tmp, 'resume');
-  const args = ['run', '--preset', 'tiny', '--layers', '1', '--phase', 'prefill', '--seq', '64', '--batch', '1,2,3,4,5,6,7,8', '--repeats', '400', '--quiet', '--out', out];
+  const args = [
+    'run',
+    '--preset',
+    'tiny',
+    '--layers',
+    '1',
+    '--phase',
+    'prefill',
+    '--seq',
+    '64',
+    '--batch',
+    '1,2,3,4,5,6,7,8',
+    '--repeats',
+    '400',
+    '--quiet',
+    '--out',
+    out,
+  ];
   const child = spawn(process.execPath, [LAUNCH, ...args], { stdio: 'ignore', env: ENV });
   const file = path.join(out, 'results.json');
   const deadline = Date.now() + 60_000;
@@ -201,7 +278,10 @@ test('a killed sweep keeps its finished configs and --resume continues it', asyn
     await new Promise((r) => setTimeout(r, 50));
     if (!fs.existsSync(file)) continue;
     const r = readResults(out);
-    if (r.configs.length >= 1) { before = r; break; }
+    if (r.configs.length >= 1) {
+      before = r;
+      break;
+    }
   }
   child.kill('SIGKILL');
   await new Promise((r) => child.on('exit', r));
@@ -237,14 +317,39 @@ test('default output folder is ./moecap-results/<timestamp>/', () => {
 
 test('plain progress lines when not a terminal; threads and capacity factor sweep', () => {
   const out = path.join(tmp, 'progress');
-  const r = cap(['run', '--preset', 'tiny', '--layers', '1', '--phase', 'prefill', '--seq', '16', '--batch', '2', '--repeats', '2',
-    '--threads', '1,2', '--capacity-factor', '0,0.5', '--skip-calibration', '--out', out]);
+  const r = cap([
+    'run',
+    '--preset',
+    'tiny',
+    '--layers',
+    '1',
+    '--phase',
+    'prefill',
+    '--seq',
+    '16',
+    '--batch',
+    '2',
+    '--repeats',
+    '2',
+    '--threads',
+    '1,2',
+    '--capacity-factor',
+    '0,0.5',
+    '--skip-calibration',
+    '--out',
+    out,
+  ]);
   expect(r.status).toBe(0);
   const lines = r.stderr.trim().split('\n');
   expect(lines).toHaveLength(4);
   expect(lines[0]).toMatch(/^\[1\/4\] 0-tiny-L1-prefill-b2s16-f32-t1-natural: .* tokens\/s \(.* s/);
   const res = readResults(out);
-  expect(res.configs.map((c) => [c.layer.threads, c.options.capacityFactor])).toEqual([[1, 0], [1, 0.5], [2, 0], [2, 0.5]]);
+  expect(res.configs.map((c) => [c.layer.threads, c.options.capacityFactor])).toEqual([
+    [1, 0],
+    [1, 0.5],
+    [2, 0],
+    [2, 0.5],
+  ]);
   // C = ceil(0.5 · 32 · 2 / 8) = 4 slots per expert for 64 assignments over 8 experts: some must drop
   expect(res.configs[0].routing.dropRate).toBe(0);
   expect(res.configs[1].routing.dropRate).toBeGreaterThan(0);

@@ -37,7 +37,16 @@ describe('cost per 1M tokens', () => {
     expect(() => mergePrices(DEFAULT_PRICES, { bogus: 1 })).toThrow(/unknown price override 'bogus'/);
     expect(() => mergePrices(DEFAULT_PRICES, { utilisation: 2 })).toThrow(/utilisation/);
     expect(() => mergePrices(DEFAULT_PRICES, { usdPerKWh: 'x' })).toThrow(/usdPerKWh/);
-    expect(() => costPerMillionTokens({ components: [], amortisationYears: 3, utilisation: 1, usdPerKWh: 0.1, power: { kind: 'tdp-model', watts: 1, source: '' }, secondsPer1MTokens: 0 })).toThrow(RangeError);
+    expect(() =>
+      costPerMillionTokens({
+        components: [],
+        amortisationYears: 3,
+        utilisation: 1,
+        usdPerKWh: 0.1,
+        power: { kind: 'tdp-model', watts: 1, source: '' },
+        secondsPer1MTokens: 0,
+      }),
+    ).toThrow(RangeError);
   });
 });
 
@@ -80,13 +89,15 @@ describe('radar normalisation', () => {
   });
 });
 
-
 describe('RAPL energy without double counting', () => {
   const e = (name: string, value: number) => ({ name, available: true as const, unit: 'J', value, source: 'powercap' });
   test('packages + dram subzones; core subzones are inside their package', () => {
     const r = raplEnergy([
-      e('energy:package-0 (intel-rapl:0)', 100), e('energy:core (intel-rapl:0:0)', 60), e('energy:dram (intel-rapl:0:1)', 10),
-      e('energy:package-1 (intel-rapl:1)', 90), { name: 'gpu', available: false, reason: 'no driver' },
+      e('energy:package-0 (intel-rapl:0)', 100),
+      e('energy:core (intel-rapl:0:0)', 60),
+      e('energy:dram (intel-rapl:0:1)', 10),
+      e('energy:package-1 (intel-rapl:1)', 90),
+      { name: 'gpu', available: false, reason: 'no driver' },
     ]);
     expect(r!.joules).toBe(200);
     expect(r!.source).toMatch(/package-0.*dram.*package-1/);

@@ -30,7 +30,7 @@ test('a CPU run with --hardware is a projection, the device stays the CPU', () =
   expect(d.costDevice).toEqual({ kind: 'cpu', cores: 1 });
 });
 
-test('a CUDA run: the GPU NVML names, its datasheet peaks and price; another GPU\'s --hardware is a projection', () => {
+test("a CUDA run: the GPU NVML names, its datasheet peaks and price; another GPU's --hardware is a projection", () => {
   const d = deviceAndPeaks(plan({ backend: 'cuda' }), 'NVIDIA H100 80GB HBM3');
   expect(d.device).toEqual({ kind: 'gpu', name: 'NVIDIA H100 80GB HBM3', count: 1 });
   expect(d.projected).toBeNull();
@@ -54,7 +54,13 @@ test('NVML energy prices a GPU configuration; device names come from the counter
   expect(nvmlDeviceNames(counters)).toEqual(['NVIDIA H100 80GB HBM3', 'NVIDIA H100 80GB HBM3']);
   expect(nvmlEnergy(counters)?.joules).toBe(1000);
   const need = { residentWeightBytes: 10e9, bufferBytes: 0, kvCacheBytes: 0, offloadedBytes: 0 };
-  const c = configCost(DEFAULT_PRICES, { device: { kind: 'gpu', gpu: 'h100-sxm', gpuMemoryBytes: 80 * 1024 ** 3 }, need, counters, wallSeconds: 2, tokensPerSecond: 1000 });
+  const c = configCost(DEFAULT_PRICES, {
+    device: { kind: 'gpu', gpu: 'h100-sxm', gpuMemoryBytes: 80 * 1024 ** 3 },
+    need,
+    counters,
+    wallSeconds: 2,
+    tokensPerSecond: 1000,
+  });
   if (!('inputs' in c)) throw new Error('expected a cost');
   expect(c.inputs.power).toMatchObject({ kind: 'measured', watts: 500 }); // 1000 J over 2 s, NVML only
   expect(c.hardwarePriceUsd).toBe(30000);

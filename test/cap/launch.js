@@ -1,2 +1,6 @@
 // Test launcher for the CAP subcommands (built dist/, as the published bin runs it).
-require('../../dist/cli/main.js').main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+require('../../dist/cli/main.js')
+  .main(process.argv.slice(2))
+  .then((code) => {
+    process.exitCode = code;
+  });

@@ -1,12 +1,35 @@
-import { distinctExperts, expectedDistinctUniform, expertHistogram, flopsPerToken, layerBytes, percentile, smbu, smfu, summarize, tierUtilisation } from '../../lib/cap/metrics';
+import {
+  distinctExperts,
+  expectedDistinctUniform,
+  expertHistogram,
+  flopsPerToken,
+  layerBytes,
+  percentile,
+  smbu,
+  smfu,
+  summarize,
+  tierUtilisation,
+} from '../../lib/cap/metrics';
 import { expertBytes, bytesPerWeight, findPreset, PRESETS } from '../../lib/cap/presets';
 import { computePeakFor, findDatasheet, peaksFromDatasheet, DATASHEETS } from '../../lib/cap/hardware';
 
 describe('presets', () => {
   test('every REFERENCE.md model plus tiny, with consistent shapes', () => {
     const names = PRESETS.map((p) => p.name);
-    for (const n of ['tiny', 'mixtral-8x7b', 'mixtral-8x22b', 'dbrx', 'qwen1.5-moe-a2.7b', 'qwen3-30b-a3b', 'qwen3-235b-a22b',
-      'deepseek-v2-lite', 'deepseek-v3', 'olmoe-1b-7b', 'gpt-oss-120b']) expect(names).toContain(n);
+    for (const n of [
+      'tiny',
+      'mixtral-8x7b',
+      'mixtral-8x22b',
+      'dbrx',
+      'qwen1.5-moe-a2.7b',
+      'qwen3-30b-a3b',
+      'qwen3-235b-a22b',
+      'deepseek-v2-lite',
+      'deepseek-v3',
+      'olmoe-1b-7b',
+      'gpt-oss-120b',
+    ])
+      expect(names).toContain(n);
     for (const p of PRESETS) {
       expect(p.topK).toBeLessThanOrEqual(p.experts);
       expect(p.moeLayers).toBeLessThanOrEqual(p.layers);
@@ -68,8 +91,9 @@ describe('S-MFU', () => {
     expect(f).toBe(2 * 4096 * 8 + 2 * 2 * 3 * 4096 * 14336); // 704,708,608: k = 2 experts, not 1
     expect(f).toBe(704708608);
     const q = findPreset('qwen1.5-moe-a2.7b');
-    expect(flopsPerToken({ hidden: q.hidden, experts: q.experts, topK: q.topK, intermediate: q.intermediate, sharedIntermediate: 5632 }))
-      .toBe(2 * 2048 * 60 + 2 * 4 * 3 * 2048 * 1408 + 2 * 3 * 2048 * 5632);
+    expect(flopsPerToken({ hidden: q.hidden, experts: q.experts, topK: q.topK, intermediate: q.intermediate, sharedIntermediate: 5632 })).toBe(
+      2 * 2048 * 60 + 2 * 4 * 3 * 2048 * 1408 + 2 * 3 * 2048 * 5632,
+    );
     const peak = computePeakFor('bf16', peaksFromDatasheet(findDatasheet('h100-sxm')));
     expect(peak).toEqual({ value: 989.4e12, which: 'bf16' });
     // 1000 tokens/s through 32 layers

@@ -10,8 +10,31 @@ const LAUNCH = path.join(__dirname, 'launch.js');
 test('offloaded configs report hit rate and tier bandwidth, with the same fidelity as all-resident', () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-off-'));
   try {
-    const r = spawnSync(process.execPath, [LAUNCH, 'run', '--preset', 'tiny', '--phase', 'decode', '--batch', '1,4', '--offload', '1,0.25',
-      '--offload-policy', 'lfu', '--repeats', '3', '--quiet', '--hardware', 'h100-sxm', '--out', out], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        LAUNCH,
+        'run',
+        '--preset',
+        'tiny',
+        '--phase',
+        'decode',
+        '--batch',
+        '1,4',
+        '--offload',
+        '1,0.25',
+        '--offload-policy',
+        'lfu',
+        '--repeats',
+        '3',
+        '--quiet',
+        '--hardware',
+        'h100-sxm',
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/hit rate\s+tier GB\/s/);
@@ -23,7 +46,7 @@ test('offloaded configs report hit rate and tier bandwidth, with the same fideli
     for (const c of res) expect(c.offload.available).toBe(false);
     for (const c of off) {
       expect(c.id).toMatch(/-res0\.25-/);
-      expect(c.offload.cacheExperts).toBe(2);  // 25 % of 8 experts
+      expect(c.offload.cacheExperts).toBe(2); // 25 % of 8 experts
       expect(c.offload.policy).toBe('lfu');
       expect(c.offload.bytesMoved).toBeGreaterThan(0);
       expect(c.offload.hitRate).toBeGreaterThanOrEqual(0);

@@ -50,7 +50,9 @@ describe('designed routing', () => {
     for (const c of cu) expect(Math.abs(c - 1000)).toBeLessThan(150);
   });
   test('designed inputs hit the target logits exactly (W x = z)', () => {
-    const E = 8, H = 64, k = 2;
+    const E = 8,
+      H = 64,
+      k = 2;
     const W = seededRouter(3, E, H);
     const d = new InputDesigner(W, E, H);
     const ids = Int32Array.from([5, 1, 0, 7, 3, 2]);
@@ -65,21 +67,32 @@ describe('designed routing', () => {
     expect(() => new InputDesigner(new Float32Array(8 * 4), 8, 4)).toThrow(/experts <= hidden/);
   });
   test('the seeded router regenerated in TS routes like the native layer', async () => {
-    const E = 8, H = 64, k = 2, T = 64;
+    const E = 8,
+      H = 64,
+      k = 2,
+      T = 64;
     const layer = await createMoeLayer({ hidden: H, intermediate: 32, experts: E, topK: k, weights: { seed: 5 } });
     try {
       const designer = new InputDesigner(seededRouter(5, E, H), E, H);
       const ids = sampleRouting(T, k, zipfWeights(E, 1), 1);
       const r = await layer.route(designer.design(ids, k, 2));
-      for (let t = 0; t < T; t++)
-        expect([...r.expertIds.subarray(t * k, t * k + k)].sort()).toEqual([...ids.subarray(t * k, t * k + k)].sort());
+      for (let t = 0; t < T; t++) expect([...r.expertIds.subarray(t * k, t * k + k)].sort()).toEqual([...ids.subarray(t * k, t * k + k)].sort());
       // and natural tokens agree with the TS logits' top-k
       const x = naturalTokens(T, H, 9);
       const W = seededRouter(5, E, H);
       const n = await layer.route(x);
       for (let t = 0; t < T; t++) {
-        const logits = Array.from({ length: E }, (_, e) => { let s = 0; for (let h = 0; h < H; h++) s += W[e * H + h] * x[t * H + h]; return s; });
-        const top = logits.map((v, e) => [v, e]).sort((a, b) => b[0] - a[0]).slice(0, k).map((p) => p[1]).sort();
+        const logits = Array.from({ length: E }, (_, e) => {
+          let s = 0;
+          for (let h = 0; h < H; h++) s += W[e * H + h] * x[t * H + h];
+          return s;
+        });
+        const top = logits
+          .map((v, e) => [v, e])
+          .sort((a, b) => b[0] - a[0])
+          .slice(0, k)
+          .map((p) => p[1])
+          .sort();
         expect([...n.expertIds.subarray(t * k, t * k + k)].sort()).toEqual(top);
       }
     } finally {
@@ -89,10 +102,19 @@ describe('designed routing', () => {
 });
 
 test('designed routing through a grouped sigmoid router with scaling (DeepSeek-V3 style)', async () => {
-  const E = 16, H = 64, k = 4;
+  const E = 16,
+    H = 64,
+    k = 4;
   const layer = await createMoeLayer({
-    hidden: H, intermediate: 16, experts: E, topK: k, scoring: 'sigmoid', renormalize: true, routedScalingFactor: 2.5,
-    groups: { count: 4, keep: 2 }, weights: { seed: 21 },
+    hidden: H,
+    intermediate: 16,
+    experts: E,
+    topK: k,
+    scoring: 'sigmoid',
+    renormalize: true,
+    routedScalingFactor: 2.5,
+    groups: { count: 4, keep: 2 },
+    weights: { seed: 21 },
   });
   try {
     const designer = new InputDesigner(seededRouter(21, E, H), E, H);
@@ -110,12 +132,19 @@ test('designed routing through a grouped sigmoid router with scaling (DeepSeek-V
 
 describe('routing traces', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-trace-'));
-  const write = (name: string, text: string) => { const f = path.join(dir, name); fs.writeFileSync(f, text); return f; };
+  const write = (name: string, text: string) => {
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, text);
+    return f;
+  };
   afterAll(() => fs.rmSync(dir, { recursive: true }));
   test('parses, orders tokens, wraps around', () => {
     const f = write('ok.jsonl', '{"layer":0,"token":1,"experts":[2,3]}\n\n{"layer":0,"token":0,"experts":[0,1]}\n{"layer":1,"token":0,"experts":[4,5]}\n');
     const t = parseTrace(f, 8, 2);
-    expect(t.layers.map((l) => [...l])).toEqual([[0, 1, 2, 3], [4, 5]]);
+    expect(t.layers.map((l) => [...l])).toEqual([
+      [0, 1, 2, 3],
+      [4, 5],
+    ]);
     expect([...traceSlice(t, 0, 1, 3)]).toEqual([2, 3, 0, 1, 2, 3]);
     expect([...traceSlice(t, 3, 0, 1)]).toEqual([4, 5]); // layer 3 → trace layer 1
   });

@@ -10,15 +10,23 @@ import { main } from '../../lib/cli/main';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-profile-'));
 const savedXdg = process.env.XDG_CACHE_HOME;
-beforeAll(() => { process.env.XDG_CACHE_HOME = path.join(tmp, 'cache'); });
+beforeAll(() => {
+  process.env.XDG_CACHE_HOME = path.join(tmp, 'cache');
+});
 afterAll(() => {
-  if (savedXdg === undefined) delete process.env.XDG_CACHE_HOME; else process.env.XDG_CACHE_HOME = savedXdg;
+  if (savedXdg === undefined) delete process.env.XDG_CACHE_HOME;
+  else process.env.XDG_CACHE_HOME = savedXdg;
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 async function cli(args: string[]) {
-  let stdout = '', stderr = '';
-  const status = await main(args, (s) => void (stdout += s), (s) => void (stderr += s));
+  let stdout = '',
+    stderr = '';
+  const status = await main(
+    args,
+    (s) => void (stdout += s),
+    (s) => void (stderr += s),
+  );
   return { status, stdout, stderr };
 }
 
@@ -42,11 +50,19 @@ test('a truncated --hardware-profile is ERR_CORRUPT_FILE naming the file, not a 
 test('a profile whose figure fields have the wrong type is ERR_CORRUPT_FILE (a nested spread once overflowed the stack)', () => {
   const file = path.join(tmp, 'nested.json');
   const fig = (value: number) => ({ value, unit: 'B/s', repeats: 3, spread: 0.1, statistic: 'best of 3 windows' });
-  const p = { kind: 'cpu-measured', key: 'k', cpuModel: 'cpu', measuredAt: new Date().toISOString(), readBandwidth: fig(5e10),
-    peakFlops: { f32: fig(4e11), int8: fig(1.6e12) } };
+  const p = {
+    kind: 'cpu-measured',
+    key: 'k',
+    cpuModel: 'cpu',
+    measuredAt: new Date().toISOString(),
+    readBandwidth: fig(5e10),
+    peakFlops: { f32: fig(4e11), int8: fig(1.6e12) },
+  };
   const nested = '['.repeat(20000) + '0.1' + ']'.repeat(20000);
   fs.writeFileSync(file, JSON.stringify(p).replace('"spread":0.1,"statistic":"best of 3 windows"}}}', `"spread":${nested},"statistic":"best of 3 windows"}}}`));
-  expect(() => resolvePeaks(null, file)).toThrow(expect.objectContaining({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/nested\.json.*peakFlops\.int8 must be a measured figure/) }));
+  expect(() => resolvePeaks(null, file)).toThrow(
+    expect.objectContaining({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/nested\.json.*peakFlops\.int8 must be a measured figure/) }),
+  );
 });
 
 test('moecap calibrate with a truncated saved profile names it and suggests --recalibrate', async () => {

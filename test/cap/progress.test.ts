@@ -2,12 +2,29 @@ import { progressSink } from '../../lib/cap/progress';
 import type { Progress } from '../../lib/cap/runner';
 
 const p = (over: Partial<Progress>): Progress => ({
-  configIndex: 0, configCount: 2, configId: 'c0', stage: 'build', samplesDone: 0, samplesTarget: 0, elapsedSeconds: 0, etaSeconds: null, ...over,
+  configIndex: 0,
+  configCount: 2,
+  configId: 'c0',
+  stage: 'build',
+  samplesDone: 0,
+  samplesTarget: 0,
+  elapsedSeconds: 0,
+  etaSeconds: null,
+  ...over,
 });
 
 test('a bar with ETA on a terminal', () => {
   let buf = '';
-  const tty = { isTTY: true, columns: 120, write: (s: string) => ((buf += s), true), cursorTo: () => true, clearLine: () => true, moveCursor: () => true, on() {}, removeListener() {} };
+  const tty = {
+    isTTY: true,
+    columns: 120,
+    write: (s: string) => ((buf += s), true),
+    cursorTo: () => true,
+    clearLine: () => true,
+    moveCursor: () => true,
+    on() {},
+    removeListener() {},
+  };
   const sink = progressSink(tty as unknown as NodeJS.WriteStream);
   sink.update(p({}));
   sink.update(p({ stage: 'done', etaSeconds: 1 }));

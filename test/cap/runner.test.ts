@@ -31,10 +31,15 @@ test('resolves to schema-valid results and reports progress in order', async () 
 
 test('an aborted run resolves as interrupted with the configs it finished', async () => {
   const ac = new AbortController();
-  const r = await run({ ...TINY, batch: [1, 2, 3] , phases: ['decode'] }, {
-    signal: ac.signal,
-    onProgress: (p) => { if (p.stage === 'done' && p.configIndex === 0) ac.abort(); },
-  });
+  const r = await run(
+    { ...TINY, batch: [1, 2, 3], phases: ['decode'] },
+    {
+      signal: ac.signal,
+      onProgress: (p) => {
+        if (p.stage === 'done' && p.configIndex === 0) ac.abort();
+      },
+    },
+  );
   expect(r.status).toBe('interrupted');
   expect(r.configs).toHaveLength(1);
   expect(validateResults(r)).toEqual([]);
@@ -46,14 +51,20 @@ test('budget bounds the repeats', async () => {
   expect(r.configs[0].samples).toBeLessThan(100000);
 });
 
-
 describe('peaks from a measured profile, price overrides', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-prof-'));
   afterAll(() => fs.rmSync(dir, { recursive: true }));
   const fig = (value: number, unit: string) => ({ value, unit, repeats: 5, spread: 0.02 });
   const profile: CpuMeasuredProfile = {
-    kind: 'cpu-measured', key: 'test-box', cpuModel: 'Test CPU', cores: 2, memoryBytes: 1e10, isa: 'avx512',
-    measuredAt: '2026-11-28T12:00:00Z', readBandwidth: fig(3.3e10, 'B/s'), peakFlops: { f32: fig(2.1e11, 'FLOP/s') },
+    kind: 'cpu-measured',
+    key: 'test-box',
+    cpuModel: 'Test CPU',
+    cores: 2,
+    memoryBytes: 1e10,
+    isa: 'avx512',
+    measuredAt: '2026-11-28T12:00:00Z',
+    readBandwidth: fig(3.3e10, 'B/s'),
+    peakFlops: { f32: fig(2.1e11, 'FLOP/s') },
   };
   test('S-MBU/S-MFU use the measured peaks and say so; bf16 without a measured peak is unavailable', async () => {
     const f = path.join(dir, 'profile.json');
@@ -66,7 +77,10 @@ describe('peaks from a measured profile, price overrides', () => {
     expect(r.peaks).toMatchObject({ kind: 'measured', name: 'test-box', memoryBandwidth: 3.3e10 });
     const [f32, bf16] = r.configs;
     // S-MBU against the read bandwidth measured around the config; the profile's figure kept for comparison
-    expect(f32.smbu).toMatchObject({ peaks: expect.stringMatching(/^read bandwidth measured around this config/), calibrated: { peakBandwidth: 3.3e10, peaks: expect.stringMatching(/^measured: test-box/) } });
+    expect(f32.smbu).toMatchObject({
+      peaks: expect.stringMatching(/^read bandwidth measured around this config/),
+      calibrated: { peakBandwidth: 3.3e10, peaks: expect.stringMatching(/^measured: test-box/) },
+    });
     expect(f32.smfu).toMatchObject({ peakFlops: 2.1e11, peakDtype: 'f32' });
     if ('value' in f32.smbu && f32.smbu.bandwidthNow) {
       expect(f32.smbu.peakBandwidth).toBe(Math.max(f32.smbu.bandwidthNow.before, f32.smbu.bandwidthNow.after));
@@ -76,7 +90,7 @@ describe('peaks from a measured profile, price overrides', () => {
     expect(f32.achieved.bytesPerSecond).toBeCloseTo(f32.smbu.bytesPerSample / f32.timing.passSeconds.median, 3);
     expect(bf16.smfu).toEqual({ available: false, reason: 'test-box gives no bf16 peak' });
     // cost by hand: 2 cores × $100 over 3 years, no energy price
-    if ('usdPer1MTokens' in f32.cost) expect(f32.cost.usdPer1MTokens).toBeCloseTo((200 / (3 * 8760)) * (1e6 / f32.tokensPerSecond) / 3600, 12);
+    if ('usdPer1MTokens' in f32.cost) expect(f32.cost.usdPer1MTokens).toBeCloseTo(((200 / (3 * 8760)) * (1e6 / f32.tokensPerSecond)) / 3600, 12);
     expect(r.prices.cpuPerCore.source).toBe('test');
   });
   test('bad profile and price files are input errors', async () => {

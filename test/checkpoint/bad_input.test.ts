@@ -55,19 +55,48 @@ describe('safetensors headers', () => {
   test('not JSON, not an object, bad entries', () => {
     expectError(() => readSafetensorsFile(headerFile('nojson.safetensors', '{"a": ', 0)), 'ERR_CORRUPT_FILE', /not valid JSON/);
     expectError(() => readSafetensorsFile(headerFile('arr.safetensors', '[1,2]', 0)), 'ERR_CORRUPT_FILE', /not a JSON object/);
-    expectError(() => readSafetensorsFile(headerFile('dt.safetensors', { w: { dtype: 'F33', shape: [1], data_offsets: [0, 4] } }, 4)), 'ERR_CORRUPT_FILE', /tensor w: unknown dtype "F33"/);
-    expectError(() => readSafetensorsFile(headerFile('shape.safetensors', { w: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, 4)), 'ERR_CORRUPT_FILE', /tensor w: shape/);
-    expectError(() => readSafetensorsFile(headerFile('rev.safetensors', { w: { dtype: 'F32', shape: [1], data_offsets: [4, 0] } }, 4)), 'ERR_CORRUPT_FILE', /tensor w: data_offsets/);
+    expectError(
+      () => readSafetensorsFile(headerFile('dt.safetensors', { w: { dtype: 'F33', shape: [1], data_offsets: [0, 4] } }, 4)),
+      'ERR_CORRUPT_FILE',
+      /tensor w: unknown dtype "F33"/,
+    );
+    expectError(
+      () => readSafetensorsFile(headerFile('shape.safetensors', { w: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, 4)),
+      'ERR_CORRUPT_FILE',
+      /tensor w: shape/,
+    );
+    expectError(
+      () => readSafetensorsFile(headerFile('rev.safetensors', { w: { dtype: 'F32', shape: [1], data_offsets: [4, 0] } }, 4)),
+      'ERR_CORRUPT_FILE',
+      /tensor w: data_offsets/,
+    );
     expectError(() => readSafetensorsFile(headerFile('meta.safetensors', { __metadata__: { a: 1 } }, 0)), 'ERR_CORRUPT_FILE', /__metadata__/);
   });
 
   test('offsets out of range, overlapping, or not matching shape × dtype size', () => {
-    expectError(() => readSafetensorsFile(headerFile('oob.safetensors', { w: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, 8)), 'ERR_CORRUPT_FILE', /oob\.safetensors/, /tensor w: data_offsets \[0, 16\] run past the end/);
     expectError(
-      () => readSafetensorsFile(headerFile('overlap.safetensors', { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, 12)),
-      'ERR_CORRUPT_FILE', /tensor b overlaps tensor a/,
+      () => readSafetensorsFile(headerFile('oob.safetensors', { w: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, 8)),
+      'ERR_CORRUPT_FILE',
+      /oob\.safetensors/,
+      /tensor w: data_offsets \[0, 16\] run past the end/,
     );
-    expectError(() => readSafetensorsFile(headerFile('size.safetensors', { w: { dtype: 'BF16', shape: [3], data_offsets: [0, 8] } }, 8)), 'ERR_CORRUPT_FILE', /tensor w: 8 bytes do not match shape \[3\] of BF16 \(6 bytes\)/);
+    expectError(
+      () =>
+        readSafetensorsFile(
+          headerFile(
+            'overlap.safetensors',
+            { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } },
+            12,
+          ),
+        ),
+      'ERR_CORRUPT_FILE',
+      /tensor b overlaps tensor a/,
+    );
+    expectError(
+      () => readSafetensorsFile(headerFile('size.safetensors', { w: { dtype: 'BF16', shape: [3], data_offsets: [0, 8] } }, 8)),
+      'ERR_CORRUPT_FILE',
+      /tensor w: 8 bytes do not match shape \[3\] of BF16 \(6 bytes\)/,
+    );
   });
 
   test('a truncated shard is refused by name', () => {
@@ -87,7 +116,12 @@ describe('safetensors headers', () => {
     const indexPath = path.join(dir, 'model.safetensors.index.json');
     const index = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
     fs.writeFileSync(indexPath, JSON.stringify({ ...index, weight_map: { x: index.weight_map.x, y: index.weight_map.y } }));
-    expectError(() => readSafetensorsCheckpoint(dir), 'ERR_CORRUPT_FILE', /model\.safetensors\.index\.json/, /tensor z is in model-00001-of-00002\.safetensors but the weight_map has no entry/);
+    expectError(
+      () => readSafetensorsCheckpoint(dir),
+      'ERR_CORRUPT_FILE',
+      /model\.safetensors\.index\.json/,
+      /tensor z is in model-00001-of-00002\.safetensors but the weight_map has no entry/,
+    );
     fs.writeFileSync(indexPath, JSON.stringify({ ...index, weight_map: { ...index.weight_map, w: index.weight_map.x } }));
     expectError(() => readSafetensorsCheckpoint(dir), 'ERR_CORRUPT_FILE', /tensor w listed in model\.safetensors\.index\.json is missing/);
     fs.writeFileSync(indexPath, JSON.stringify({ weight_map: { x: '../etc/passwd' } }));
@@ -97,7 +131,15 @@ describe('safetensors headers', () => {
 
 describe('checkpoints against their config', () => {
   const s: RefSpec = { family: 'qwen3_moe', H: 16, F: 8, E: 4, k: 2, normTopkProb: true };
-  const cfg = { architectures: ['Qwen3MoeForCausalLM'], hidden_size: 16, num_hidden_layers: 1, num_experts_per_tok: 2, moe_intermediate_size: 8, num_experts: 4, norm_topk_prob: true };
+  const cfg = {
+    architectures: ['Qwen3MoeForCausalLM'],
+    hidden_size: 16,
+    num_hidden_layers: 1,
+    num_experts_per_tok: 2,
+    moe_intermediate_size: 8,
+    num_experts: 4,
+    norm_topk_prob: true,
+  };
   const build = (name: string, config: object = cfg, dtype: 'F32' | 'BF16' = 'F32') => {
     const dir = path.join(tmp, name);
     buildSafetensors(dir, s, config, [0], () => dtype, rng(9));
@@ -114,25 +156,41 @@ describe('checkpoints against their config', () => {
 
   test('a missing tensor', async () => {
     const dir = build('missing');
-    rewrite(dir, (ts) => ts.splice(ts.findIndex((t) => t.name === 'model.layers.0.mlp.experts.3.up_proj.weight'), 1));
-    await expect(createMoeLayer({ checkpoint: dir, layer: 0 })).rejects.toMatchObject({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/tensor model\.layers\.0\.mlp\.experts\.3\.up_proj\.weight \(layer 0\) is missing/) });
+    rewrite(dir, (ts) =>
+      ts.splice(
+        ts.findIndex((t) => t.name === 'model.layers.0.mlp.experts.3.up_proj.weight'),
+        1,
+      ),
+    );
+    await expect(createMoeLayer({ checkpoint: dir, layer: 0 })).rejects.toMatchObject({
+      code: 'ERR_CORRUPT_FILE',
+      message: expect.stringMatching(/tensor model\.layers\.0\.mlp\.experts\.3\.up_proj\.weight \(layer 0\) is missing/),
+    });
   });
 
   test('a shape that contradicts config.json', async () => {
     const dir = build('shape', { ...cfg, moe_intermediate_size: 6 });
     await expect(createMoeLayer({ checkpoint: dir, layer: 0 })).rejects.toMatchObject({
       code: 'ERR_CORRUPT_FILE',
-      message: expect.stringMatching(/model\.safetensors: tensor model\.layers\.0\.mlp\.experts\.0\.gate_proj\.weight has shape \[8, 16\] but config\.json implies \[6, 16\]/),
+      message: expect.stringMatching(
+        /model\.safetensors: tensor model\.layers\.0\.mlp\.experts\.0\.gate_proj\.weight has shape \[8, 16\] but config\.json implies \[6, 16\]/,
+      ),
     });
   });
 
   test('NaN or Inf in the weights names the file and the tensor', async () => {
     const dir = build('nan');
     rewrite(dir, (ts) => ts.find((t) => t.name.endsWith('experts.2.down_proj.weight'))!.bytes.writeFloatLE(NaN, 12));
-    await expect(createMoeLayer({ checkpoint: dir, layer: 0 })).rejects.toMatchObject({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/experts\.2\.down_proj\.weight in .*model\.safetensors holds NaN/) });
+    await expect(createMoeLayer({ checkpoint: dir, layer: 0 })).rejects.toMatchObject({
+      code: 'ERR_CORRUPT_FILE',
+      message: expect.stringMatching(/experts\.2\.down_proj\.weight in .*model\.safetensors holds NaN/),
+    });
     const dir2 = build('inf', cfg, 'BF16');
     rewrite(dir2, (ts) => ts.find((t) => t.name.endsWith('gate.weight'))!.bytes.writeUInt16LE(0x7f80, 2));
-    await expect(createMoeLayer({ checkpoint: dir2, layer: 0 })).rejects.toMatchObject({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/mlp\.gate\.weight in .* holds Inf/) });
+    await expect(createMoeLayer({ checkpoint: dir2, layer: 0 })).rejects.toMatchObject({
+      code: 'ERR_CORRUPT_FILE',
+      message: expect.stringMatching(/mlp\.gate\.weight in .* holds Inf/),
+    });
   });
 
   test('an on-disk dtype the reader cannot convert yet', async () => {
@@ -142,12 +200,18 @@ describe('checkpoints against their config', () => {
       t.dtype = 'F8_E4M3';
       t.bytes = Buffer.alloc(8 * 16, 0x30);
     });
-    await expect(createMoeLayer({ checkpoint: dir, layer: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/not yet supported: .* is F8_E4M3/) });
+    await expect(createMoeLayer({ checkpoint: dir, layer: 0 })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      message: expect.stringMatching(/not yet supported: .* is F8_E4M3/),
+    });
   });
 
   test('config.json missing or unreadable; weights with a checkpoint', async () => {
     const dir = build('nocfg');
-    await expect(createMoeLayer({ checkpoint: dir, layer: 0, weights: { seed: 1 } } as never)).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/weights cannot be given with checkpoint/) });
+    await expect(createMoeLayer({ checkpoint: dir, layer: 0, weights: { seed: 1 } } as never)).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      message: expect.stringMatching(/weights cannot be given with checkpoint/),
+    });
     fs.writeFileSync(path.join(dir, 'config.json'), '{');
     expectError(() => openCheckpoint(dir), 'ERR_CORRUPT_FILE', /config\.json: not valid JSON/);
     fs.rmSync(path.join(dir, 'config.json'));
@@ -182,19 +246,55 @@ describe('DeepSeek groups that the family code could not run', () => {
     expectError(() => openCheckpoint(dir), 'ERR_CORRUPT_FILE', ...parts);
   };
   test('group_limited_greedy / noaux_tc groups that do not divide the experts or leave fewer than k', () => {
-    corrupt('v2-divide', { architectures: ['DeepseekV2ForCausalLM'], n_routed_experts: 8, topk_method: 'group_limited_greedy', n_group: 3, topk_group: 2 }, /n_routed_experts 8 must split into n_group 3/);
-    corrupt('v2-few', { architectures: ['DeepseekV2ForCausalLM'], n_routed_experts: 8, topk_method: 'group_limited_greedy', n_group: 4, topk_group: 1 }, /topk_group 1 of 4 groups leaves fewer than num_experts_per_tok 3/);
-    corrupt('v3-few', { architectures: ['DeepseekV3ForCausalLM'], n_routed_experts: 8, n_group: 4, topk_group: 1 }, /topk_group 1 of 4 groups leaves fewer than num_experts_per_tok 3/);
+    corrupt(
+      'v2-divide',
+      { architectures: ['DeepseekV2ForCausalLM'], n_routed_experts: 8, topk_method: 'group_limited_greedy', n_group: 3, topk_group: 2 },
+      /n_routed_experts 8 must split into n_group 3/,
+    );
+    corrupt(
+      'v2-few',
+      { architectures: ['DeepseekV2ForCausalLM'], n_routed_experts: 8, topk_method: 'group_limited_greedy', n_group: 4, topk_group: 1 },
+      /topk_group 1 of 4 groups leaves fewer than num_experts_per_tok 3/,
+    );
+    corrupt(
+      'v3-few',
+      { architectures: ['DeepseekV3ForCausalLM'], n_routed_experts: 8, n_group: 4, topk_group: 1 },
+      /topk_group 1 of 4 groups leaves fewer than num_experts_per_tok 3/,
+    );
   });
 });
 
 describe('GGUF headers', () => {
-  const kv: GgufKv[] = [['general.architecture', 'string', 'qwen3moe'], ['tokenizer.ggml.tokens', 'strings', ['a', 'bc']]];
-  const t = (name: string, extra: object = {}) => ({ name, dims: [32, 2], type: 'F32' as const, bytes: encode(new Float64Array(64).fill(0.25), 'F32').bytes, ...extra });
+  const kv: GgufKv[] = [
+    ['general.architecture', 'string', 'qwen3moe'],
+    ['tokenizer.ggml.tokens', 'strings', ['a', 'bc']],
+  ];
+  const t = (name: string, extra: object = {}) => ({
+    name,
+    dims: [32, 2],
+    type: 'F32' as const,
+    bytes: encode(new Float64Array(64).fill(0.25), 'F32').bytes,
+    ...extra,
+  });
   const gg = (name: string, bytes: Buffer) => file(name, bytes);
 
   test('a valid file parses: metadata of every kind, alignment, dims reversed', () => {
-    const f = gg('ok.gguf', ggufBytes([...kv, ['general.alignment', 'u32', 64], ['x.count', 'u64', 7], ['x.flag', 'bool', true], ['x.ids', 'u32s', [1, 2, 3]], ['x.f', 'f32', 0.5], ['x.i', 'i32', -3]], [t('a'), t('b')], 64));
+    const f = gg(
+      'ok.gguf',
+      ggufBytes(
+        [
+          ...kv,
+          ['general.alignment', 'u32', 64],
+          ['x.count', 'u64', 7],
+          ['x.flag', 'bool', true],
+          ['x.ids', 'u32s', [1, 2, 3]],
+          ['x.f', 'f32', 0.5],
+          ['x.i', 'i32', -3],
+        ],
+        [t('a'), t('b')],
+        64,
+      ),
+    );
     const g = readGgufFile(f);
     expect(g.alignment).toBe(64);
     expect(g.dataStart % 64).toBe(0);
@@ -207,7 +307,12 @@ describe('GGUF headers', () => {
 
   test('magic, version, truncation, counts and lengths past the end', () => {
     const good = ggufBytes(kv, [t('a')]);
-    expectError(() => readGgufFile(gg('magic.gguf', Buffer.concat([Buffer.from('GGUX'), good.subarray(4)]))), 'ERR_CORRUPT_FILE', /magic\.gguf/, /not a GGUF file/);
+    expectError(
+      () => readGgufFile(gg('magic.gguf', Buffer.concat([Buffer.from('GGUX'), good.subarray(4)]))),
+      'ERR_CORRUPT_FILE',
+      /magic\.gguf/,
+      /not a GGUF file/,
+    );
     const v2 = Buffer.from(good);
     v2.writeUInt32LE(2, 4);
     expectError(() => readGgufFile(gg('v2.gguf', v2)), 'ERR_CORRUPT_FILE', /version 2 is not supported/);
@@ -227,13 +332,29 @@ describe('GGUF headers', () => {
   });
 
   test('tensor infos: misaligned, overlapping, unknown type, bad dims, bad alignment, duplicate keys', () => {
-    expectError(() => readGgufFile(gg('mis.gguf', ggufBytes(kv, [t('a', { offset: 4 })]))), 'ERR_CORRUPT_FILE', /tensor a: offset 4 is not a multiple of the alignment 32/);
+    expectError(
+      () => readGgufFile(gg('mis.gguf', ggufBytes(kv, [t('a', { offset: 4 })]))),
+      'ERR_CORRUPT_FILE',
+      /tensor a: offset 4 is not a multiple of the alignment 32/,
+    );
     expectError(() => readGgufFile(gg('ovl.gguf', ggufBytes(kv, [t('a'), t('b', { offset: 128 })]))), 'ERR_CORRUPT_FILE', /tensor b overlaps tensor a/);
     expectError(() => readGgufFile(gg('type.gguf', ggufBytes(kv, [t('a', { typeId: 77 })]))), 'ERR_CORRUPT_FILE', /tensor a: unknown ggml type 77/);
     expectError(() => readGgufFile(gg('dims.gguf', ggufBytes(kv, [t('a', { dims: [2, 2, 2, 2, 2, 2] })]))), 'ERR_CORRUPT_FILE', /tensor a: 6 dimensions/);
-    expectError(() => readGgufFile(gg('q8.gguf', ggufBytes(kv, [t('a', { dims: [20, 2], typeId: 8 })]))), 'ERR_CORRUPT_FILE', /not a whole number of Q8_0 blocks/);
-    expectError(() => readGgufFile(gg('align.gguf', ggufBytes([...kv, ['general.alignment', 'u32', 24]], [t('a')]))), 'ERR_CORRUPT_FILE', /general\.alignment must be a power of two/);
-    expectError(() => readGgufFile(gg('dup.gguf', ggufBytes([...kv, ['general.architecture', 'string', 'x']], [t('a')]))), 'ERR_CORRUPT_FILE', /key general\.architecture appears twice/);
+    expectError(
+      () => readGgufFile(gg('q8.gguf', ggufBytes(kv, [t('a', { dims: [20, 2], typeId: 8 })]))),
+      'ERR_CORRUPT_FILE',
+      /not a whole number of Q8_0 blocks/,
+    );
+    expectError(
+      () => readGgufFile(gg('align.gguf', ggufBytes([...kv, ['general.alignment', 'u32', 24]], [t('a')]))),
+      'ERR_CORRUPT_FILE',
+      /general\.alignment must be a power of two/,
+    );
+    expectError(
+      () => readGgufFile(gg('dup.gguf', ggufBytes([...kv, ['general.architecture', 'string', 'x']], [t('a')]))),
+      'ERR_CORRUPT_FILE',
+      /key general\.architecture appears twice/,
+    );
     expectError(() => readGgufFile(gg('duptensor.gguf', ggufBytes(kv, [t('a'), t('a')]))), 'ERR_CORRUPT_FILE', /tensor a appears twice/);
   });
 
@@ -241,7 +362,11 @@ describe('GGUF headers', () => {
     const s: RefSpec = { family: 'qwen3_moe', H: 32, F: 32, E: 4, k: 2, normTopkProb: true };
     const f = path.join(tmp, 'arch.gguf');
     buildGguf(f, s, 'qwen3moe', 1, [0], [['qwen3moe.expert_feed_forward_length', 'u32', 64]], 'F32', rng(1));
-    expectError(() => openCheckpoint(f), 'ERR_CORRUPT_FILE', /qwen3moe\.expert_feed_forward_length 64 does not match blk\.0\.ffn_gate_exps\.weight \[4, 32, 32\]/);
+    expectError(
+      () => openCheckpoint(f),
+      'ERR_CORRUPT_FILE',
+      /qwen3moe\.expert_feed_forward_length 64 does not match blk\.0\.ffn_gate_exps\.weight \[4, 32, 32\]/,
+    );
     buildGguf(f, s, 'gpt-oss', 1, [0], [], 'F32', rng(1));
     expectError(() => openCheckpoint(f), 'ERR_INVALID_OPTION', /not yet supported: gpt-oss/);
     buildGguf(f, s, 'mamba', 1, [0], [], 'F32', rng(1));
@@ -254,6 +379,9 @@ describe('GGUF headers', () => {
     buf.write('blk.1.ffn_up_exps.wei9ht', at);
     fs.writeFileSync(f, buf);
     expect(g.tensors.length).toBeGreaterThan(0);
-    return expect(createMoeLayer({ checkpoint: f, layer: 1 })).rejects.toMatchObject({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/tensor blk\.1\.ffn_up_exps\.weight \(layer 1\) is missing/) });
+    return expect(createMoeLayer({ checkpoint: f, layer: 1 })).rejects.toMatchObject({
+      code: 'ERR_CORRUPT_FILE',
+      message: expect.stringMatching(/tensor blk\.1\.ffn_up_exps\.weight \(layer 1\) is missing/),
+    });
   });
 });

@@ -14,8 +14,18 @@ export interface Logical {
 export function logicalTensors(s: RefSpec, layer: number, r: () => number): Logical[] {
   const { H, F, E } = s;
   const out: Logical[] = [];
-  const add = (name: string, shape: number[], scale: number) => out.push({ name, shape, values: randomArray(r, shape.reduce((a, b) => a * b, 1), scale) });
-  const ws = 1 / Math.sqrt(H), router = 3 / Math.sqrt(H);
+  const add = (name: string, shape: number[], scale: number) =>
+    out.push({
+      name,
+      shape,
+      values: randomArray(
+        r,
+        shape.reduce((a, b) => a * b, 1),
+        scale,
+      ),
+    });
+  const ws = 1 / Math.sqrt(H),
+    router = 3 / Math.sqrt(H);
   if (s.family === 'granitemoe') {
     const p = `model.layers.${layer}.block_sparse_moe.`;
     add(`${p}router.layer.weight`, [E, H], router);
@@ -46,7 +56,15 @@ export function logicalTensors(s: RefSpec, layer: number, r: () => number): Logi
 }
 
 /** Writes a safetensors checkpoint (single file or shards); `dtypeOf` picks each tensor's dtype. */
-export function buildSafetensors(dir: string, s: RefSpec, config: object, layers: number[], dtypeOf: (name: string) => DiskDType, r: () => number, shards = 1): Weights {
+export function buildSafetensors(
+  dir: string,
+  s: RefSpec,
+  config: object,
+  layers: number[],
+  dtypeOf: (name: string) => DiskDType,
+  r: () => number,
+  shards = 1,
+): Weights {
   const W: Weights = new Map();
   const tensors: StTensor[] = [];
   for (const l of layers)
@@ -74,7 +92,17 @@ function concat(arrays: Float64Array[]): Float64Array {
  * Writes a GGUF v3 file of llama.cpp's layout: experts stacked into blk.N.ffn_{gate,up,down}_exps with
  * ggml dims {H, F, E} / {F, H, E} (fastest first), router ffn_gate_inp {H, E}, and so on.
  */
-export function buildGguf(file: string, s: RefSpec, arch: string, blockCount: number, layers: number[], kv: GgufKv[], expertDType: DiskDType, r: () => number, alignment = 32): Weights {
+export function buildGguf(
+  file: string,
+  s: RefSpec,
+  arch: string,
+  blockCount: number,
+  layers: number[],
+  kv: GgufKv[],
+  expertDType: DiskDType,
+  r: () => number,
+  alignment = 32,
+): Weights {
   const { H, F, E } = s;
   const W: Weights = new Map();
   const tensors: GgufTensor[] = [];
@@ -89,7 +117,11 @@ export function buildGguf(file: string, s: RefSpec, arch: string, blockCount: nu
     const [g, u, d] = s.family === 'mixtral' ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
     const one = (hf: string, gg: string, dims: number[], dt: DiskDType) => put(gg, dims, byName.get(hf)!.values, dt, (dec) => W.set(hf, dec));
     one(`${p}gate.weight`, `blk.${l}.ffn_gate_inp.weight`, [H, E], 'F32');
-    for (const [hfName, gg, dims] of [[g, 'ffn_gate_exps', [H, F, E]], [u, 'ffn_up_exps', [H, F, E]], [d, 'ffn_down_exps', [F, H, E]]] as const) {
+    for (const [hfName, gg, dims] of [
+      [g, 'ffn_gate_exps', [H, F, E]],
+      [u, 'ffn_up_exps', [H, F, E]],
+      [d, 'ffn_down_exps', [F, H, E]],
+    ] as const) {
       const names = Array.from({ length: E }, (_, e) => `${p}experts.${e}.${hfName}.weight`);
       put(`blk.${l}.${gg}.weight`, [...dims], concat(names.map((n) => byName.get(n)!.values)), expertDType, (dec) => {
         const per = dec.length / E;

@@ -26,7 +26,8 @@ async function checkAgainstReference(checkpoint: string, layer: number, spec: Re
       const got = Array.from(res.expertIds.subarray(t * spec.k, (t + 1) * spec.k)).sort((a, b) => a - b);
       expect(got).toEqual(ref.ids[t]);
     }
-    let maxRef = 0, maxErr = 0;
+    let maxRef = 0,
+      maxErr = 0;
     for (let i = 0; i < ref.out.length; i++) {
       maxRef = Math.max(maxRef, Math.abs(ref.out[i]));
       maxErr = Math.max(maxErr, Math.abs(res.output[i] - ref.out[i]));
@@ -46,7 +47,13 @@ async function inspectJson(p: string): Promise<Record<string, any>> {
   return JSON.parse(text);
 }
 
-const hfBase = (arch: string, s: RefSpec, L: number) => ({ architectures: [arch], hidden_size: s.H, num_hidden_layers: L, num_experts_per_tok: s.k, hidden_act: 'silu' });
+const hfBase = (arch: string, s: RefSpec, L: number) => ({
+  architectures: [arch],
+  hidden_size: s.H,
+  num_hidden_layers: L,
+  num_experts_per_tok: s.k,
+  hidden_act: 'silu',
+});
 
 describe('safetensors checkpoints against each family reference', () => {
   test('Mixtral, one F32 file', async () => {
@@ -55,13 +62,29 @@ describe('safetensors checkpoints against each family reference', () => {
     const W = buildSafetensors(dir, s, { ...hfBase('MixtralForCausalLM', s, 2), intermediate_size: 20, num_local_experts: 6 }, [0, 1], () => 'F32', rng(1));
     await checkAgainstReference(dir, 1, s, W, 11);
     const d = await inspectJson(dir);
-    expect(d).toMatchObject({ architecture: 'MixtralForCausalLM', experts: 6, topK: 2, intermediate: 20, hidden: 24, moeLayers: [0, 1], denseLayers: [], bytesPerExpert: 3 * 20 * 24 * 4 });
+    expect(d).toMatchObject({
+      architecture: 'MixtralForCausalLM',
+      experts: 6,
+      topK: 2,
+      intermediate: 20,
+      hidden: 24,
+      moeLayers: [0, 1],
+      denseLayers: [],
+      bytesPerExpert: 3 * 20 * 24 * 4,
+    });
   });
 
   test('OLMoE, BF16, no renormalisation', async () => {
     const s: RefSpec = { family: 'olmoe', H: 24, F: 12, E: 7, k: 3, normTopkProb: false };
     const dir = path.join(tmp, 'olmoe');
-    const W = buildSafetensors(dir, s, { ...hfBase('OlmoeForCausalLM', s, 1), intermediate_size: 12, num_experts: 7, norm_topk_prob: false }, [0], () => 'BF16', rng(2));
+    const W = buildSafetensors(
+      dir,
+      s,
+      { ...hfBase('OlmoeForCausalLM', s, 1), intermediate_size: 12, num_experts: 7, norm_topk_prob: false },
+      [0],
+      () => 'BF16',
+      rng(2),
+    );
     await checkAgainstReference(dir, 0, s, W, 12);
     const d = await inspectJson(path.join(dir, 'model.safetensors'));
     expect(d.tensors[0]).toMatchObject({ name: 'model.layers.0.mlp.gate.weight', dtype: 'BF16', shape: [7, 24] });
@@ -71,17 +94,33 @@ describe('safetensors checkpoints against each family reference', () => {
   test('Qwen3-MoE, F16, norm_topk_prob, mlp_only_layers dense and refused', async () => {
     const s: RefSpec = { family: 'qwen3_moe', H: 20, F: 12, E: 8, k: 2, normTopkProb: true };
     const dir = path.join(tmp, 'qwen3');
-    const cfg = { ...hfBase('Qwen3MoeForCausalLM', s, 3), moe_intermediate_size: 12, num_experts: 8, norm_topk_prob: true, mlp_only_layers: [0], decoder_sparse_step: 1 };
+    const cfg = {
+      ...hfBase('Qwen3MoeForCausalLM', s, 3),
+      moe_intermediate_size: 12,
+      num_experts: 8,
+      norm_topk_prob: true,
+      mlp_only_layers: [0],
+      decoder_sparse_step: 1,
+    };
     const W = buildSafetensors(dir, s, cfg, [1, 2], () => 'F16', rng(3));
     await checkAgainstReference(dir, 2, s, W, 13);
-    await expect(createMoeLayer({ checkpoint: dir, layer: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/layer 0 .* dense/) });
+    await expect(createMoeLayer({ checkpoint: dir, layer: 0 })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      message: expect.stringMatching(/layer 0 .* dense/),
+    });
     expect((await inspectJson(dir)).denseLayers).toEqual([0]);
   });
 
   test('Qwen2-MoE, three shards with an index, sigmoid-gated shared expert', async () => {
     const s: RefSpec = { family: 'qwen2_moe', H: 24, F: 10, E: 6, k: 2, normTopkProb: false, sharedF: 16 };
     const dir = path.join(tmp, 'qwen2');
-    const cfg = { ...hfBase('Qwen2MoeForCausalLM', s, 1), moe_intermediate_size: 10, num_experts: 6, shared_expert_intermediate_size: 16, norm_topk_prob: false };
+    const cfg = {
+      ...hfBase('Qwen2MoeForCausalLM', s, 1),
+      moe_intermediate_size: 10,
+      num_experts: 6,
+      shared_expert_intermediate_size: 16,
+      norm_topk_prob: false,
+    };
     const W = buildSafetensors(dir, s, cfg, [0], (n) => (n.includes('shared') ? 'F32' : 'BF16'), rng(4), 3);
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors'))).toHaveLength(3);
     await checkAgainstReference(dir, 0, s, W, 14);
@@ -91,7 +130,20 @@ describe('safetensors checkpoints against each family reference', () => {
   test('DeepSeek-V2, greedy, softmax, scaled (no renormalisation), two shared experts, first layer dense', async () => {
     const s: RefSpec = { family: 'deepseek_v2', H: 24, F: 8, E: 6, k: 2, normTopkProb: false, routedScalingFactor: 1.5, sharedF: 16 };
     const dir = path.join(tmp, 'dsv2');
-    const cfg = { ...hfBase('DeepseekV2ForCausalLM', s, 2), moe_intermediate_size: 8, n_routed_experts: 6, n_shared_experts: 2, first_k_dense_replace: 1, moe_layer_freq: 1, norm_topk_prob: false, routed_scaling_factor: 1.5, scoring_func: 'softmax', topk_method: 'greedy', n_group: 1, topk_group: 1 };
+    const cfg = {
+      ...hfBase('DeepseekV2ForCausalLM', s, 2),
+      moe_intermediate_size: 8,
+      n_routed_experts: 6,
+      n_shared_experts: 2,
+      first_k_dense_replace: 1,
+      moe_layer_freq: 1,
+      norm_topk_prob: false,
+      routed_scaling_factor: 1.5,
+      scoring_func: 'softmax',
+      topk_method: 'greedy',
+      n_group: 1,
+      topk_group: 1,
+    };
     const W = buildSafetensors(dir, s, cfg, [1], () => 'BF16', rng(5), 2);
     await checkAgainstReference(dir, 1, s, W, 15);
   });
@@ -99,33 +151,95 @@ describe('safetensors checkpoints against each family reference', () => {
   test('DeepSeek-V3, sigmoid, bias for selection, top-2-sum groups, renormalised × 2.5, shared, dense layer 0', async () => {
     const s: RefSpec = { family: 'deepseek_v3', H: 24, F: 8, E: 8, k: 3, normTopkProb: true, routedScalingFactor: 2.5, nGroup: 4, topkGroup: 2, sharedF: 8 };
     const dir = path.join(tmp, 'dsv3');
-    const cfg = { ...hfBase('DeepseekV3ForCausalLM', s, 3), moe_intermediate_size: 8, n_routed_experts: 8, n_shared_experts: 1, first_k_dense_replace: 1, norm_topk_prob: true, routed_scaling_factor: 2.5, scoring_func: 'sigmoid', topk_method: 'noaux_tc', n_group: 4, topk_group: 2 };
+    const cfg = {
+      ...hfBase('DeepseekV3ForCausalLM', s, 3),
+      moe_intermediate_size: 8,
+      n_routed_experts: 8,
+      n_shared_experts: 1,
+      first_k_dense_replace: 1,
+      norm_topk_prob: true,
+      routed_scaling_factor: 2.5,
+      scoring_func: 'sigmoid',
+      topk_method: 'noaux_tc',
+      n_group: 4,
+      topk_group: 2,
+    };
     const W = buildSafetensors(dir, s, cfg, [1, 2], (n) => (n.endsWith('bias') ? 'F32' : 'BF16'), rng(6), 2);
     await checkAgainstReference(dir, 2, s, W, 16);
     const d = await inspectJson(dir);
-    expect(d).toMatchObject({ moeLayers: [1, 2], denseLayers: [0], routing: { scoring: 'sigmoid', groups: { count: 4, keep: 2 }, selectionBias: true, routedScalingFactor: 2.5 } });
+    expect(d).toMatchObject({
+      moeLayers: [1, 2],
+      denseLayers: [0],
+      routing: { scoring: 'sigmoid', groups: { count: 4, keep: 2 }, selectionBias: true, routedScalingFactor: 2.5 },
+    });
   });
 
   test('DeepSeek-V2 group_limited_greedy: groups scored by their best expert, dropped ones masked with 0.0', async () => {
-    const s: RefSpec = { family: 'deepseek_v2', H: 24, F: 8, E: 12, k: 3, normTopkProb: true, nGroup: 4, topkGroup: 2, topkMethod: 'group_limited_greedy', sharedF: 8 };
+    const s: RefSpec = {
+      family: 'deepseek_v2',
+      H: 24,
+      F: 8,
+      E: 12,
+      k: 3,
+      normTopkProb: true,
+      nGroup: 4,
+      topkGroup: 2,
+      topkMethod: 'group_limited_greedy',
+      sharedF: 8,
+    };
     const dir = path.join(tmp, 'dsv2-glg');
-    const cfg = { ...hfBase('DeepseekV2ForCausalLM', s, 1), moe_intermediate_size: 8, n_routed_experts: 12, n_shared_experts: 1, norm_topk_prob: true, routed_scaling_factor: 1, scoring_func: 'softmax', topk_method: 'group_limited_greedy', n_group: 4, topk_group: 2 };
+    const cfg = {
+      ...hfBase('DeepseekV2ForCausalLM', s, 1),
+      moe_intermediate_size: 8,
+      n_routed_experts: 12,
+      n_shared_experts: 1,
+      norm_topk_prob: true,
+      routed_scaling_factor: 1,
+      scoring_func: 'softmax',
+      topk_method: 'group_limited_greedy',
+      n_group: 4,
+      topk_group: 2,
+    };
     const W = buildSafetensors(dir, s, cfg, [0], () => 'F32', rng(8));
     await checkAgainstReference(dir, 0, s, W, 18, 19);
     expect((await inspectJson(dir)).routing).toMatchObject({ scoring: 'softmax', groups: { count: 4, keep: 2, score: 'max' } });
     // The groups option may be given with or without the score it implies, not with another one.
     (await createMoeLayer({ checkpoint: dir, layer: 0, groups: { count: 4, keep: 2, score: 'max' } })).close();
-    await expect(createMoeLayer({ checkpoint: dir, layer: 0, groups: { count: 4, keep: 2 } })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/option groups .* contradicts/) });
+    await expect(createMoeLayer({ checkpoint: dir, layer: 0, groups: { count: 4, keep: 2 } })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      message: expect.stringMatching(/option groups .* contradicts/),
+    });
   });
 
   test('DeepSeek-V3 with negative e_score_correction_bias: dropped groups at 0.0 outrank negative kept scores', async () => {
-    const s: RefSpec = { family: 'deepseek_v3', H: 24, F: 8, E: 8, k: 3, normTopkProb: true, routedScalingFactor: 2.5, nGroup: 4, topkGroup: 2, biasShift: -0.6 };
+    const s: RefSpec = {
+      family: 'deepseek_v3',
+      H: 24,
+      F: 8,
+      E: 8,
+      k: 3,
+      normTopkProb: true,
+      routedScalingFactor: 2.5,
+      nGroup: 4,
+      topkGroup: 2,
+      biasShift: -0.6,
+    };
     const dir = path.join(tmp, 'dsv3-negbias');
-    const cfg = { ...hfBase('DeepseekV3ForCausalLM', s, 1), moe_intermediate_size: 8, n_routed_experts: 8, norm_topk_prob: true, routed_scaling_factor: 2.5, scoring_func: 'sigmoid', topk_method: 'noaux_tc', n_group: 4, topk_group: 2 };
+    const cfg = {
+      ...hfBase('DeepseekV3ForCausalLM', s, 1),
+      moe_intermediate_size: 8,
+      n_routed_experts: 8,
+      norm_topk_prob: true,
+      routed_scaling_factor: 2.5,
+      scoring_func: 'sigmoid',
+      topk_method: 'noaux_tc',
+      n_group: 4,
+      topk_group: 2,
+    };
     const W = buildSafetensors(dir, s, cfg, [0], (n) => (n.endsWith('bias') ? 'F32' : 'BF16'), rng(9));
     expect(Math.max(...W.get('model.layers.0.mlp.gate.e_score_correction_bias')!)).toBeLessThan(0);
     const ref = await checkAgainstReference(dir, 0, s, W, 19, 23);
-    expect(ref.maskedPicks).toBeGreaterThan(0);  // the case the old -inf masking got wrong occurs
+    expect(ref.maskedPicks).toBeGreaterThan(0); // the case the old -inf masking got wrong occurs
     (await createMoeLayer({ checkpoint: dir, layer: 0, groups: { count: 4, keep: 2 } })).close();
     (await createMoeLayer({ checkpoint: dir, layer: 0, groups: { count: 4, keep: 2, score: 'top2-sum' } })).close();
   });
@@ -154,49 +268,127 @@ describe('safetensors checkpoints against each family reference', () => {
     expect(Array.from(viaTier.output)).toEqual(Array.from((await resident.forward(x)).output));
     resident.close();
     offloaded.close();
-    await expect(createMoeLayer({ checkpoint: dir, layer: 0, topK: 3 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/topK 3 .* topK 2/) });
-    await expect(createMoeLayer({ checkpoint: dir, layer: 0, scoring: 'sigmoid' })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/"sigmoid".*"softmax"/) });
+    await expect(createMoeLayer({ checkpoint: dir, layer: 0, topK: 3 })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      message: expect.stringMatching(/topK 3 .* topK 2/),
+    });
+    await expect(createMoeLayer({ checkpoint: dir, layer: 0, scoring: 'sigmoid' })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      message: expect.stringMatching(/"sigmoid".*"softmax"/),
+    });
     await expect(createMoeLayer({ checkpoint: dir, layer: 5 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
   });
 });
 
 describe('GGUF v3 checkpoints against each family reference', () => {
-  const H = 64, F = 32;
-  const cases: Array<{ name: string; arch: string; spec: RefSpec; dt: DiskDType; kv: GgufKv[]; blocks: number; layers: number[]; layer: number; alignment?: number }> = [
-    { name: 'llama (Mixtral), F16 experts', arch: 'llama', spec: { family: 'mixtral', H, F, E: 4, k: 2 }, dt: 'F16', kv: [['llama.feed_forward_length', 'u32', F]], blocks: 1, layers: [0], layer: 0 },
-    { name: 'qwen3moe, Q8_0 experts', arch: 'qwen3moe', spec: { family: 'qwen3_moe', H, F, E: 6, k: 2, normTopkProb: true }, dt: 'Q8_0', kv: [['qwen3moe.expert_feed_forward_length', 'u32', F]], blocks: 2, layers: [0, 1], layer: 1, alignment: 64 },
-    { name: 'olmoe, BF16 experts', arch: 'olmoe', spec: { family: 'olmoe', H, F, E: 5, k: 2, normTopkProb: false }, dt: 'BF16', kv: [], blocks: 1, layers: [0], layer: 0 },
+  const H = 64,
+    F = 32;
+  const cases: Array<{
+    name: string;
+    arch: string;
+    spec: RefSpec;
+    dt: DiskDType;
+    kv: GgufKv[];
+    blocks: number;
+    layers: number[];
+    layer: number;
+    alignment?: number;
+  }> = [
     {
-      name: 'qwen2moe, Q8_0 experts, gated shared expert', arch: 'qwen2moe', spec: { family: 'qwen2_moe', H, F, E: 4, k: 2, normTopkProb: false, sharedF: 32 }, dt: 'Q8_0',
-      kv: [['qwen2moe.expert_feed_forward_length', 'u32', F], ['qwen2moe.expert_shared_feed_forward_length', 'u32', 32]], blocks: 1, layers: [0], layer: 0,
+      name: 'llama (Mixtral), F16 experts',
+      arch: 'llama',
+      spec: { family: 'mixtral', H, F, E: 4, k: 2 },
+      dt: 'F16',
+      kv: [['llama.feed_forward_length', 'u32', F]],
+      blocks: 1,
+      layers: [0],
+      layer: 0,
     },
     {
-      name: 'deepseek2 (V3 rules), Q8_0, exp_probs_b, groups, shared, leading dense block', arch: 'deepseek2',
-      spec: { family: 'deepseek_v3', H, F, E: 8, k: 3, normTopkProb: true, routedScalingFactor: 2.5, nGroup: 4, topkGroup: 2, sharedF: F }, dt: 'Q8_0',
-      kv: [
-        ['deepseek2.expert_feed_forward_length', 'u32', F], ['deepseek2.expert_shared_count', 'u32', 1], ['deepseek2.leading_dense_block_count', 'u32', 1],
-        ['deepseek2.expert_gating_func', 'u32', 2], ['deepseek2.expert_weights_norm', 'bool', true], ['deepseek2.expert_weights_scale', 'f32', 2.5],
-        ['deepseek2.expert_group_count', 'u32', 4], ['deepseek2.expert_group_used_count', 'u32', 2],
-      ],
-      blocks: 2, layers: [1], layer: 1,
+      name: 'qwen3moe, Q8_0 experts',
+      arch: 'qwen3moe',
+      spec: { family: 'qwen3_moe', H, F, E: 6, k: 2, normTopkProb: true },
+      dt: 'Q8_0',
+      kv: [['qwen3moe.expert_feed_forward_length', 'u32', F]],
+      blocks: 2,
+      layers: [0, 1],
+      layer: 1,
+      alignment: 64,
     },
     {
-      name: 'deepseek2 (V2 rules), softmax, scaled, two shared experts, leading dense block', arch: 'deepseek2',
-      spec: { family: 'deepseek_v2', H, F, E: 6, k: 2, normTopkProb: false, routedScalingFactor: 1.5, sharedF: 2 * F }, dt: 'BF16',
-      kv: [
-        ['deepseek2.expert_feed_forward_length', 'u32', F], ['deepseek2.expert_shared_count', 'u32', 2], ['deepseek2.leading_dense_block_count', 'u32', 1],
-        ['deepseek2.expert_gating_func', 'u32', 1], ['deepseek2.expert_weights_norm', 'bool', false], ['deepseek2.expert_weights_scale', 'f32', 1.5],
-      ],
-      blocks: 2, layers: [1], layer: 1,
+      name: 'olmoe, BF16 experts',
+      arch: 'olmoe',
+      spec: { family: 'olmoe', H, F, E: 5, k: 2, normTopkProb: false },
+      dt: 'BF16',
+      kv: [],
+      blocks: 1,
+      layers: [0],
+      layer: 0,
     },
     {
-      name: 'deepseek2 (V2 rules), softmax with groups = group_limited_greedy, renormalised', arch: 'deepseek2',
-      spec: { family: 'deepseek_v2', H, F, E: 8, k: 2, normTopkProb: true, nGroup: 4, topkGroup: 2, topkMethod: 'group_limited_greedy' }, dt: 'F16',
+      name: 'qwen2moe, Q8_0 experts, gated shared expert',
+      arch: 'qwen2moe',
+      spec: { family: 'qwen2_moe', H, F, E: 4, k: 2, normTopkProb: false, sharedF: 32 },
+      dt: 'Q8_0',
       kv: [
-        ['deepseek2.expert_feed_forward_length', 'u32', F], ['deepseek2.expert_gating_func', 'u32', 1], ['deepseek2.expert_weights_norm', 'bool', true],
-        ['deepseek2.expert_group_count', 'u32', 4], ['deepseek2.expert_group_used_count', 'u32', 2],
+        ['qwen2moe.expert_feed_forward_length', 'u32', F],
+        ['qwen2moe.expert_shared_feed_forward_length', 'u32', 32],
       ],
-      blocks: 1, layers: [0], layer: 0,
+      blocks: 1,
+      layers: [0],
+      layer: 0,
+    },
+    {
+      name: 'deepseek2 (V3 rules), Q8_0, exp_probs_b, groups, shared, leading dense block',
+      arch: 'deepseek2',
+      spec: { family: 'deepseek_v3', H, F, E: 8, k: 3, normTopkProb: true, routedScalingFactor: 2.5, nGroup: 4, topkGroup: 2, sharedF: F },
+      dt: 'Q8_0',
+      kv: [
+        ['deepseek2.expert_feed_forward_length', 'u32', F],
+        ['deepseek2.expert_shared_count', 'u32', 1],
+        ['deepseek2.leading_dense_block_count', 'u32', 1],
+        ['deepseek2.expert_gating_func', 'u32', 2],
+        ['deepseek2.expert_weights_norm', 'bool', true],
+        ['deepseek2.expert_weights_scale', 'f32', 2.5],
+        ['deepseek2.expert_group_count', 'u32', 4],
+        ['deepseek2.expert_group_used_count', 'u32', 2],
+      ],
+      blocks: 2,
+      layers: [1],
+      layer: 1,
+    },
+    {
+      name: 'deepseek2 (V2 rules), softmax, scaled, two shared experts, leading dense block',
+      arch: 'deepseek2',
+      spec: { family: 'deepseek_v2', H, F, E: 6, k: 2, normTopkProb: false, routedScalingFactor: 1.5, sharedF: 2 * F },
+      dt: 'BF16',
+      kv: [
+        ['deepseek2.expert_feed_forward_length', 'u32', F],
+        ['deepseek2.expert_shared_count', 'u32', 2],
+        ['deepseek2.leading_dense_block_count', 'u32', 1],
+        ['deepseek2.expert_gating_func', 'u32', 1],
+        ['deepseek2.expert_weights_norm', 'bool', false],
+        ['deepseek2.expert_weights_scale', 'f32', 1.5],
+      ],
+      blocks: 2,
+      layers: [1],
+      layer: 1,
+    },
+    {
+      name: 'deepseek2 (V2 rules), softmax with groups = group_limited_greedy, renormalised',
+      arch: 'deepseek2',
+      spec: { family: 'deepseek_v2', H, F, E: 8, k: 2, normTopkProb: true, nGroup: 4, topkGroup: 2, topkMethod: 'group_limited_greedy' },
+      dt: 'F16',
+      kv: [
+        ['deepseek2.expert_feed_forward_length', 'u32', F],
+        ['deepseek2.expert_gating_func', 'u32', 1],
+        ['deepseek2.expert_weights_norm', 'bool', true],
+        ['deepseek2.expert_group_count', 'u32', 4],
+        ['deepseek2.expert_group_used_count', 'u32', 2],
+      ],
+      blocks: 1,
+      layers: [0],
+      layer: 0,
     },
   ];
   for (const c of cases)
@@ -206,7 +398,7 @@ describe('GGUF v3 checkpoints against each family reference', () => {
       await checkAgainstReference(file, c.layer, c.spec, W, 21);
       const d = await inspectJson(file);
       expect(d).toMatchObject({ format: 'gguf', experts: c.spec.E, topK: c.spec.k, intermediate: F, hidden: H, moeLayers: c.layers });
-      const perExpert = c.dt === 'Q8_0' ? (3 * F * H / 32) * 34 : 3 * F * H * (c.dt === 'F32' ? 4 : 2);
+      const perExpert = c.dt === 'Q8_0' ? ((3 * F * H) / 32) * 34 : 3 * F * H * (c.dt === 'F32' ? 4 : 2);
       expect(d.bytesPerExpert).toBe(perExpert);
       expect(d.tensors.find((t: { name: string }) => t.name.endsWith('ffn_down_exps.weight'))).toMatchObject({ shape: [c.spec.E, H, F], dtype: c.dt });
     });
@@ -218,7 +410,15 @@ describe('moecap inspect on the command line', () => {
     const { execFileSync, spawnSync } = require('child_process') as typeof import('child_process');
     const s: RefSpec = { family: 'deepseek_v3', H: 16, F: 8, E: 8, k: 2, nGroup: 4, topkGroup: 2, sharedF: 8 };
     const dir = path.join(tmp, 'cli-dsv3');
-    const cfg = { ...hfBase('DeepseekV3ForCausalLM', s, 3), moe_intermediate_size: 8, n_routed_experts: 8, n_shared_experts: 1, first_k_dense_replace: 1, n_group: 4, topk_group: 2 };
+    const cfg = {
+      ...hfBase('DeepseekV3ForCausalLM', s, 3),
+      moe_intermediate_size: 8,
+      n_routed_experts: 8,
+      n_shared_experts: 1,
+      first_k_dense_replace: 1,
+      n_group: 4,
+      topk_group: 2,
+    };
     buildSafetensors(dir, s, cfg, [1, 2], () => 'BF16', rng(8));
     const out = execFileSync(process.execPath, [BIN, 'inspect', dir], { encoding: 'utf8' });
     expect(out).toMatch(/architecture\s+DeepseekV3ForCausalLM \(family deepseek_v3\)/);
@@ -237,17 +437,31 @@ describe('moecap inspect on the command line', () => {
 
 test('GGUF k-quant experts: inspect describes them, loading refuses the dtype by name', async () => {
   const { ggufBytes } = await import('./writers');
-  const H = 256, F = 256, E = 2;
+  const H = 256,
+    F = 256,
+    E = 2;
   const q4k = (dims: number[]) => Buffer.alloc((dims.reduce((a, b) => a * b, 1) / 256) * 144, 0x11);
   const f = path.join(tmp, 'q4k.gguf');
   const router = { name: 'blk.0.ffn_gate_inp.weight', dims: [H, E], type: 'F32' as const, bytes: Buffer.alloc(H * E * 4) };
   const exps = (n: string, dims: number[]) => ({ name: `blk.0.${n}.weight`, dims, type: 'F32' as const, typeId: 12, bytes: q4k(dims) });
-  fs.writeFileSync(f, ggufBytes(
-    [['general.architecture', 'string', 'qwen3moe'], ['qwen3moe.block_count', 'u32', 1], ['qwen3moe.embedding_length', 'u32', H], ['qwen3moe.expert_count', 'u32', E], ['qwen3moe.expert_used_count', 'u32', 1]],
-    [router, exps('ffn_gate_exps', [H, F, E]), exps('ffn_up_exps', [H, F, E]), exps('ffn_down_exps', [F, H, E])],
-  ));
+  fs.writeFileSync(
+    f,
+    ggufBytes(
+      [
+        ['general.architecture', 'string', 'qwen3moe'],
+        ['qwen3moe.block_count', 'u32', 1],
+        ['qwen3moe.embedding_length', 'u32', H],
+        ['qwen3moe.expert_count', 'u32', E],
+        ['qwen3moe.expert_used_count', 'u32', 1],
+      ],
+      [router, exps('ffn_gate_exps', [H, F, E]), exps('ffn_up_exps', [H, F, E]), exps('ffn_down_exps', [F, H, E])],
+    ),
+  );
   const d = await inspectJson(f);
   expect(d.bytesPerExpert).toBe(((3 * F * H) / 256) * 144);
   expect(d.tensors.find((t: { name: string }) => t.name === 'blk.0.ffn_up_exps.weight')).toMatchObject({ dtype: 'Q4_K', shape: [E, F, H] });
-  await expect(createMoeLayer({ checkpoint: f, layer: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/not yet supported: .*q4k\.gguf: tensor blk\.0\.ffn_gate_exps\.weight is Q4_K/) });
+  await expect(createMoeLayer({ checkpoint: f, layer: 0 })).rejects.toMatchObject({
+    code: 'ERR_INVALID_OPTION',
+    message: expect.stringMatching(/not yet supported: .*q4k\.gguf: tensor blk\.0\.ffn_gate_exps\.weight is Q4_K/),
+  });
 });

@@ -30,12 +30,26 @@ function softmax(l: Float64Array): Float64Array {
 }
 /** Indices of the k largest values. */
 function topk(v: ArrayLike<number>, k: number): number[] {
-  return Array.from({ length: v.length }, (_, i) => i).sort((a, b) => v[b] - v[a]).slice(0, k);
+  return Array.from({ length: v.length }, (_, i) => i)
+    .sort((a, b) => v[b] - v[a])
+    .slice(0, k);
 }
 
 /** SwiGLU MLP: down(silu(gate x) * up x) with gate/up [F,H] at gOff/uOff, down [H,F] at dOff. */
-function mlp(x: Float32Array, t: number, H: number, F: number, gate: Float32Array, up: Float32Array, down: Float32Array, gOff = 0, uOff = 0, dOff = 0): Float64Array {
-  const g = matvec(gate, F, H, x, t * H, gOff), u = matvec(up, F, H, x, t * H, uOff);
+function mlp(
+  x: Float32Array,
+  t: number,
+  H: number,
+  F: number,
+  gate: Float32Array,
+  up: Float32Array,
+  down: Float32Array,
+  gOff = 0,
+  uOff = 0,
+  dOff = 0,
+): Float64Array {
+  const g = matvec(gate, F, H, x, t * H, gOff),
+    u = matvec(up, F, H, x, t * H, uOff);
   const a = g.map((v, i) => silu(v) * u[i]);
   return matvec(down, H, F, a, 0, dOff);
 }
@@ -103,7 +117,8 @@ export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float
         if (s.topkMethod === 'group_limited_greedy') {
           // A group scores its best expert; experts of dropped groups become 0.0 and the weights
           // are the masked scores' top-k values.
-          const G = s.nGroup ?? 1, gs = E / G;
+          const G = s.nGroup ?? 1,
+            gs = E / G;
           const groupScore = Array.from({ length: G }, (_, g) => Math.max(...sc.subarray(g * gs, (g + 1) * gs)));
           const keep = new Set(topk(groupScore, s.topkGroup ?? G));
           const masked = sc.map((v, e) => (keep.has(Math.floor(e / gs)) ? v : 0.0));
@@ -124,7 +139,8 @@ export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float
         const sc = logits.map(sigmoid);
         const bias = get('gate.e_score_correction_bias');
         const choice = sc.map((v, e) => v + bias[e]);
-        const G = s.nGroup ?? 1, gs = E / G;
+        const G = s.nGroup ?? 1,
+          gs = E / G;
         const groupScore = Array.from({ length: G }, (_, g) => {
           const v = topk(choice.subarray(g * gs, (g + 1) * gs), 2).map((i) => choice[g * gs + i]);
           return v[0] + v[1];
@@ -146,7 +162,8 @@ export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float
     sel.forEach((e, j) => {
       let y: Float64Array;
       if (granite) {
-        const inp = get('input_linear.weight'), o = get('output_linear.weight');
+        const inp = get('input_linear.weight'),
+          o = get('output_linear.weight');
         y = mlp(x, t, H, F, inp, inp, o, e * 2 * F * H, e * 2 * F * H + F * H, e * H * F);
       } else if (s.family === 'mixtral') {
         y = mlp(x, t, H, F, get(`experts.${e}.w1.weight`), get(`experts.${e}.w3.weight`), get(`experts.${e}.w2.weight`));

@@ -28,13 +28,33 @@ const parsers: Record<'safetensors' | 'gguf', Parser> = {
 };
 
 function seeds(): Record<'safetensors' | 'gguf', Buffer[]> {
-  const t = (name: string, dtype: 'F32' | 'BF16', shape: number[]) => ({ name, dtype, shape, bytes: encode(new Float64Array(shape.reduce((a, b) => a * b, 1)).fill(0.5), dtype).bytes });
-  const st = safetensorsBytes([t('model.layers.0.mlp.gate.weight', 'F32', [4, 8]), t('model.layers.0.mlp.experts.0.up_proj.weight', 'BF16', [3, 8]), t('e', 'F32', [0])], { format: 'pt' });
-  const gt = (name: string, dims: number[]) => ({ name, dims, type: 'F32' as const, bytes: encode(new Float64Array(dims.reduce((a, b) => a * b, 1)).fill(0.25), 'F32').bytes });
+  const t = (name: string, dtype: 'F32' | 'BF16', shape: number[]) => ({
+    name,
+    dtype,
+    shape,
+    bytes: encode(new Float64Array(shape.reduce((a, b) => a * b, 1)).fill(0.5), dtype).bytes,
+  });
+  const st = safetensorsBytes(
+    [t('model.layers.0.mlp.gate.weight', 'F32', [4, 8]), t('model.layers.0.mlp.experts.0.up_proj.weight', 'BF16', [3, 8]), t('e', 'F32', [0])],
+    { format: 'pt' },
+  );
+  const gt = (name: string, dims: number[]) => ({
+    name,
+    dims,
+    type: 'F32' as const,
+    bytes: encode(new Float64Array(dims.reduce((a, b) => a * b, 1)).fill(0.25), 'F32').bytes,
+  });
   const gg = ggufBytes(
     [
-      ['general.architecture', 'string', 'qwen3moe'], ['general.alignment', 'u32', 32], ['qwen3moe.expert_count', 'u32', 4], ['qwen3moe.flag', 'bool', true],
-      ['qwen3moe.scale', 'f32', 2.5], ['qwen3moe.big', 'u64', 9], ['tokenizer.ggml.tokens', 'strings', ['a', 'bb', '']], ['x.ids', 'u32s', [1, 2]], ['x.neg', 'i32', -1],
+      ['general.architecture', 'string', 'qwen3moe'],
+      ['general.alignment', 'u32', 32],
+      ['qwen3moe.expert_count', 'u32', 4],
+      ['qwen3moe.flag', 'bool', true],
+      ['qwen3moe.scale', 'f32', 2.5],
+      ['qwen3moe.big', 'u64', 9],
+      ['tokenizer.ggml.tokens', 'strings', ['a', 'bb', '']],
+      ['x.ids', 'u32s', [1, 2]],
+      ['x.neg', 'i32', -1],
     ],
     [gt('blk.0.ffn_gate_inp.weight', [8, 4]), gt('blk.0.ffn_gate_exps.weight', [8, 2, 4])],
   );
@@ -54,7 +74,25 @@ function check(kind: string, parse: Parser, buf: Buffer, label: string): string 
 }
 
 const INTERESTING_U64 = [0n, 1n, 7n, 8n, 0xffffffffn, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n];
-const JSON_TOKENS = ['{', '}', '[', ']', ',', ':', '"', '-1', '1e400', '9007199254740993', 'null', 'true', '"F32"', '"data_offsets"', '"__metadata__"', '\\u0000', ' '];
+const JSON_TOKENS = [
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  ':',
+  '"',
+  '-1',
+  '1e400',
+  '9007199254740993',
+  'null',
+  'true',
+  '"F32"',
+  '"data_offsets"',
+  '"__metadata__"',
+  '\\u0000',
+  ' ',
+];
 
 function mutate(kind: 'safetensors' | 'gguf', seed: Buffer, r: () => number): Buffer {
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)];
@@ -71,7 +109,8 @@ function mutate(kind: 'safetensors' | 'gguf', seed: Buffer, r: () => number): Bu
     else if (op === 4 && kind === 'safetensors') {
       // Splice a JSON token into the header and fix the length field so the JSON is what changes.
       const json = b.subarray(8, headerEnd).toString('latin1');
-      const pos = Math.floor(r() * json.length), del = Math.floor(r() * 3);
+      const pos = Math.floor(r() * json.length),
+        del = Math.floor(r() * 3);
       const edited = Buffer.from(json.slice(0, pos) + pick(JSON_TOKENS) + json.slice(pos + del), 'latin1');
       const len = Buffer.alloc(8);
       len.writeBigUInt64LE(BigInt(edited.length));
@@ -83,7 +122,12 @@ function mutate(kind: 'safetensors' | 'gguf', seed: Buffer, r: () => number): Bu
 
 function corpusFiles(kind: string): string[] {
   const dir = path.join(CORPUS, kind);
-  return fs.existsSync(dir) ? fs.readdirSync(dir).sort().map((f) => path.join(dir, f)) : [];
+  return fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .sort()
+        .map((f) => path.join(dir, f))
+    : [];
 }
 
 function save(kind: string, buf: Buffer, prefix: string): void {

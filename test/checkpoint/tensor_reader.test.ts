@@ -39,7 +39,8 @@ test('BF16 → f32 is the 16 bits shifted left, for every finite pattern, at an 
   const out = new Float32Array(patterns.length + 5).fill(NaN);
   read(f, 3, 'BF16', patterns.length, out);
   const bits = new Uint32Array(out.buffer);
-  for (let i = 0; i < patterns.length; i++) if (bits[i] !== patterns[i] << 16 >>> 0) throw new Error(`bf16 ${patterns[i].toString(16)} → ${bits[i].toString(16)}`);
+  for (let i = 0; i < patterns.length; i++)
+    if (bits[i] !== (patterns[i] << 16) >>> 0) throw new Error(`bf16 ${patterns[i].toString(16)} → ${bits[i].toString(16)}`);
   expect(Number.isNaN(out[patterns.length])).toBe(true); // nothing written past the range
 });
 
@@ -51,7 +52,8 @@ test('F16 → f32 exact for every finite pattern (subnormals and signed zeros in
   fs.writeFileSync(f, buf);
   const out = new Float32Array(patterns.length);
   read(f, 0, 'F16', patterns.length, out);
-  for (let i = 0; i < patterns.length; i++) if (!Object.is(out[i], f16Value(patterns[i]))) throw new Error(`f16 ${patterns[i].toString(16)}: ${out[i]} vs ${f16Value(patterns[i])}`);
+  for (let i = 0; i < patterns.length; i++)
+    if (!Object.is(out[i], f16Value(patterns[i]))) throw new Error(`f16 ${patterns[i].toString(16)}: ${out[i]} vs ${f16Value(patterns[i])}`);
 });
 
 test('Q8_0 dequantises exactly: value = fp32(q · d) for random scales (incl. subnormal halves) and all q', () => {
@@ -91,12 +93,18 @@ test('F32 little-endian, a range past the end is a truncated file, NaN and parti
   const out = new Float32Array(8);
   read(f, 0, 'F32', 8, out);
   for (let i = 0; i < 8; i++) expect(out[i]).toBe(buf.readFloatLE(4 * i));
-  expect(() => read(f, 8, 'F32', 8, out, 0, 'layer.w')).toThrow(expect.objectContaining({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/f32\.bin ends inside tensor layer\.w \(truncated\)/) }));
+  expect(() => read(f, 8, 'F32', 8, out, 0, 'layer.w')).toThrow(
+    expect.objectContaining({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/f32\.bin ends inside tensor layer\.w \(truncated\)/) }),
+  );
   buf.writeFloatLE(Infinity, 12);
   fs.writeFileSync(f, buf);
-  expect(() => read(f, 0, 'F32', 8, out, 0, 'layer.w')).toThrow(expect.objectContaining({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/tensor layer\.w in .*f32\.bin holds Inf at element 3/) }));
+  expect(() => read(f, 0, 'F32', 8, out, 0, 'layer.w')).toThrow(
+    expect.objectContaining({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/tensor layer\.w in .*f32\.bin holds Inf at element 3/) }),
+  );
   expect(() => read(f, 0, 'Q8_0', 20, out)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
   expect(() => read(f, 0, 'F32', 8, out, 1)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/too short/) }));
   expect(() => read(f, 0, 'Q4_K', 8, out)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
-  expect(() => read(path.join(tmp, 'absent.bin'), 0, 'F32', 1, out)).toThrow(expect.objectContaining({ code: 'ERR_IO', message: expect.stringMatching(/absent\.bin/) }));
+  expect(() => read(path.join(tmp, 'absent.bin'), 0, 'F32', 1, out)).toThrow(
+    expect.objectContaining({ code: 'ERR_IO', message: expect.stringMatching(/absent\.bin/) }),
+  );
 });

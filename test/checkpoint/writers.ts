@@ -21,7 +21,8 @@ export function bf16Value(bits: number): number {
 /** IEEE half from its bits, computed in doubles (exact). */
 export function f16Value(bits: number): number {
   const s = bits & 0x8000 ? -1 : 1;
-  const e = (bits >> 10) & 0x1f, m = bits & 0x3ff;
+  const e = (bits >> 10) & 0x1f,
+    m = bits & 0x3ff;
   if (e === 0) return s * m * 2 ** -24;
   if (e === 31) return m ? NaN : s * Infinity;
   return s * (1 + m / 1024) * 2 ** (e - 15);
@@ -31,7 +32,8 @@ const HALVES: Array<[number, number]> = [];
 for (let b = 0; b < 0x7c00; b++) HALVES.push([f16Value(b), b]);
 export function f16Bits(x: number): number {
   const a = Math.abs(x);
-  let lo = 0, hi = HALVES.length - 1;
+  let lo = 0,
+    hi = HALVES.length - 1;
   while (lo < hi) {
     const mid = (lo + hi + 1) >> 1;
     if (HALVES[mid][0] <= a) lo = mid;
@@ -39,7 +41,8 @@ export function f16Bits(x: number): number {
   }
   let b = HALVES[lo][1];
   if (lo + 1 < HALVES.length) {
-    const d0 = a - HALVES[lo][0], d1 = HALVES[lo + 1][0] - a;
+    const d0 = a - HALVES[lo][0],
+      d1 = HALVES[lo + 1][0] - a;
     if (d1 < d0 || (d1 === d0 && (HALVES[lo + 1][1] & 1) === 0)) b = HALVES[lo + 1][1];
   }
   return (x < 0 || Object.is(x, -0) ? 0x8000 : 0) | b;
@@ -168,14 +171,36 @@ function u64b(v: number | bigint): Buffer {
 function kvBytes([key, type, value]: GgufKv): Buffer {
   const parts = [ggufString(key)];
   switch (type) {
-    case 'u32': parts.push(u32b(4), u32b(value as number)); break;
-    case 'i32': { const b = Buffer.alloc(4); b.writeInt32LE(value as number); parts.push(u32b(5), b); break; }
-    case 'f32': { const b = Buffer.alloc(4); b.writeFloatLE(value as number); parts.push(u32b(6), b); break; }
-    case 'bool': parts.push(u32b(7), Buffer.from([value ? 1 : 0])); break;
-    case 'string': parts.push(u32b(8), ggufString(value as string)); break;
-    case 'u64': parts.push(u32b(10), u64b(value as number)); break;
-    case 'strings': parts.push(u32b(9), u32b(8), u64b((value as string[]).length), ...(value as string[]).map(ggufString)); break;
-    case 'u32s': parts.push(u32b(9), u32b(4), u64b((value as number[]).length), ...(value as number[]).map(u32b)); break;
+    case 'u32':
+      parts.push(u32b(4), u32b(value as number));
+      break;
+    case 'i32': {
+      const b = Buffer.alloc(4);
+      b.writeInt32LE(value as number);
+      parts.push(u32b(5), b);
+      break;
+    }
+    case 'f32': {
+      const b = Buffer.alloc(4);
+      b.writeFloatLE(value as number);
+      parts.push(u32b(6), b);
+      break;
+    }
+    case 'bool':
+      parts.push(u32b(7), Buffer.from([value ? 1 : 0]));
+      break;
+    case 'string':
+      parts.push(u32b(8), ggufString(value as string));
+      break;
+    case 'u64':
+      parts.push(u32b(10), u64b(value as number));
+      break;
+    case 'strings':
+      parts.push(u32b(9), u32b(8), u64b((value as string[]).length), ...(value as string[]).map(ggufString));
+      break;
+    case 'u32s':
+      parts.push(u32b(9), u32b(4), u64b((value as number[]).length), ...(value as number[]).map(u32b));
+      break;
   }
   return Buffer.concat(parts);
 }

@@ -10,9 +10,14 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-hard-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 async function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string; ms: number }> {
-  let stdout = '', stderr = '';
+  let stdout = '',
+    stderr = '';
   const t0 = Date.now();
-  const status = await main(args, (s) => void (stdout += s), (s) => void (stderr += s));
+  const status = await main(
+    args,
+    (s) => void (stdout += s),
+    (s) => void (stderr += s),
+  );
   return { status, stdout, stderr, ms: Date.now() - t0 };
 }
 
@@ -94,7 +99,11 @@ describe('outputs do not silently replace earlier results', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/holds an earlier run: \d+ file\(s\) .*results\.json.*\(2 measured config\(s\)\); use --resume/);
     // MoE-CAP's files: <out>/<org>/<model>/.
-    const sub = (d: string) => path.join(d, fs.readdirSync(d).find((e) => fs.statSync(path.join(d, e)).isDirectory())!);
+    const sub = (d: string) =>
+      path.join(
+        d,
+        fs.readdirSync(d).find((e) => fs.statSync(path.join(d, e)).isDirectory())!,
+      );
     const model = path.relative(run1, sub(sub(run1)));
     const oldFiles = fs.readdirSync(path.join(run1, model));
     await new Promise((res) => setTimeout(res, 1100)); // MoE-CAP file names carry the second
@@ -108,7 +117,15 @@ describe('outputs do not silently replace earlier results', () => {
 
 describe('flags take explicit boolean words', () => {
   const spec = [{ name: 'cold', type: 'boolean' as const, description: '' }];
-  test.each([['true', true], ['1', true], ['yes', true], ['false', false], ['0', false], ['no', false], ['NO', false]])('--cold=%s', (v, want) => {
+  test.each([
+    ['true', true],
+    ['1', true],
+    ['yes', true],
+    ['false', false],
+    ['0', false],
+    ['no', false],
+    ['NO', false],
+  ])('--cold=%s', (v, want) => {
     expect(parseArgs([`--cold=${v}`], spec).options.cold).toBe(want);
   });
   test('--cold=nope is refused (it once counted as true)', async () => {

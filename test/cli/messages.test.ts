@@ -16,13 +16,22 @@ test('-Infinity in x is reported as -Infinity, with its position', async () => {
 test('a -Infinity weight is named with its sign', async () => {
   const bias = new Float32Array(4);
   bias[2] = -Infinity;
-  await expect(createMoeLayer({ ...shape, selectionBias: bias })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/selectionBias\[2\] is -Infinity/) });
+  await expect(createMoeLayer({ ...shape, selectionBias: bias })).rejects.toMatchObject({
+    code: 'ERR_INVALID_OPTION',
+    message: expect.stringMatching(/selectionBias\[2\] is -Infinity/),
+  });
 });
 
 test('a closed layer is an Error with ERR_CLOSED (as the README says), sync and async', async () => {
   const l = await createMoeLayer(shape);
   l.close();
-  const sync = (() => { try { l.info(); } catch (e) { return e as Error & { code: string }; } })();
+  const sync = (() => {
+    try {
+      l.info();
+    } catch (e) {
+      return e as Error & { code: string };
+    }
+  })();
   expect(sync).toMatchObject({ code: 'ERR_CLOSED', name: 'Error' });
   await expect(l.forward(new Float32Array(8))).rejects.toMatchObject({ code: 'ERR_CLOSED', name: 'Error' });
 });

@@ -19,8 +19,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 function which(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
-const nvcc = ['/usr/local/cuda/bin/nvcc', process.env.CUDACXX ?? ''].find((p) => p && fs.existsSync(p)) ??
-  (which('nvcc') ? 'nvcc' : undefined);
+const nvcc = ['/usr/local/cuda/bin/nvcc', process.env.CUDACXX ?? ''].find((p) => p && fs.existsSync(p)) ?? (which('nvcc') ? 'nvcc' : undefined);
 const haveCxx = which('g++');
 const haveCc = which('cc');
 
@@ -45,12 +44,20 @@ describe('index arithmetic and GPU weight layout (C++ on the CPU)', () => {
   (haveCxx ? test : test.skip)('host_index_test passes against the CPU core', () => {
     const exe = path.join(tmp, 'host_index_test');
     const sources = [
-      'cuda/test/host_index_test.cc', 'cuda/weight_pack.cc', 'native/core/weights/packed_matrix.cc',
-      'native/core/weights/weight_source.cc', 'native/core/weights/dtype.cc', 'native/core/layer_config.cc',
-      'native/core/dispatch/routing_plan.cc', 'native/core/runtime/thread_pool.cc', 'native/core/runtime/environment.cc', 'native/core/kernels/cpu_features.cc', 'native/core/offload/xxhash64.cc', 'native/core/weights/block_quant.cc',
+      'cuda/test/host_index_test.cc',
+      'cuda/weight_pack.cc',
+      'native/core/weights/packed_matrix.cc',
+      'native/core/weights/weight_source.cc',
+      'native/core/weights/dtype.cc',
+      'native/core/layer_config.cc',
+      'native/core/dispatch/routing_plan.cc',
+      'native/core/runtime/thread_pool.cc',
+      'native/core/runtime/environment.cc',
+      'native/core/kernels/cpu_features.cc',
+      'native/core/offload/xxhash64.cc',
+      'native/core/weights/block_quant.cc',
     ].map((s) => path.join(ROOT, s));
-    execFileSync('g++', ['-std=c++17', '-O1', '-Wall', `-I${path.join(ROOT, 'cuda')}`, `-I${CORE}`, '-o', exe, ...sources, '-pthread'],
-      { stdio: 'pipe' });
+    execFileSync('g++', ['-std=c++17', '-O1', '-Wall', `-I${path.join(ROOT, 'cuda')}`, `-I${CORE}`, '-o', exe, ...sources, '-pthread'], { stdio: 'pipe' });
     const out = execFileSync(exe, { encoding: 'utf8' });
     expect(out).toMatch(/all \d+ checks passed/);
     expect(out).toContain('capacity_for == moecap::expert_capacity');
@@ -90,10 +97,13 @@ describe('backend choice', () => {
 
   test('MOECAP_BACKEND overrides the argument and is validated', () => {
     expect(infoWith({ MOECAP_BACKEND: 'cpu' }, 'cuda')).toMatchObject({
-      backend: 'cpu', requested: 'cpu', reason: 'MOECAP_BACKEND=cpu',
+      backend: 'cpu',
+      requested: 'cpu',
+      reason: 'MOECAP_BACKEND=cpu',
     });
     expect(infoWith({ MOECAP_BACKEND: 'gpu' })).toEqual({
-      name: 'RangeError', error: "MOECAP_BACKEND must be 'cpu', 'cuda' or 'auto', got 'gpu'",
+      name: 'RangeError',
+      error: "MOECAP_BACKEND must be 'cpu', 'cuda' or 'auto', got 'gpu'",
     });
   });
 
@@ -113,8 +123,15 @@ describe('backend choice', () => {
   function fakeDriver(version: number, devices: number): string {
     const so = path.join(tmp, `fake_libcuda_${version}_${devices}.so`);
     if (!fs.existsSync(so))
-      execFileSync('cc', ['-shared', '-fPIC', `-DFAKE_VERSION=${version}`, `-DFAKE_DEVICES=${devices}`, '-o', so,
-        path.join(ROOT, 'cuda', 'test', 'fake_libcuda.c')]);
+      execFileSync('cc', [
+        '-shared',
+        '-fPIC',
+        `-DFAKE_VERSION=${version}`,
+        `-DFAKE_DEVICES=${devices}`,
+        '-o',
+        so,
+        path.join(ROOT, 'cuda', 'test', 'fake_libcuda.c'),
+      ]);
     return so;
   }
   const fake = haveCc ? test : test.skip;
@@ -174,8 +191,7 @@ describe('createMoeLayer backend option', () => {
   });
 
   test('bad backend options name the option', async () => {
-    await expect(createMoeLayer({ ...base, backend: 'gpu' as 'cpu' })).rejects.toThrow(
-      "backend must be 'cpu', 'cuda' or 'auto', got 'gpu'");
+    await expect(createMoeLayer({ ...base, backend: 'gpu' as 'cpu' })).rejects.toThrow("backend must be 'cpu', 'cuda' or 'auto', got 'gpu'");
     await expect(createMoeLayer({ ...base, maxTokens: 0 })).rejects.toThrow('maxTokens must be an integer in [1, 1048576], got 0');
     await expect(createMoeLayer({ ...base, cudaCacheSlots: 1.5 })).rejects.toThrow('cudaCacheSlots must be an integer');
   });
@@ -188,8 +204,16 @@ describe('npm run build:cuda', () => {
   t('produced build-cuda/libmoecap_cuda.so exporting the versioned C ABI (run npm run build:cuda first)', () => {
     expect(fs.existsSync(LIB)).toBe(true);
     const syms = execFileSync('nm', ['-D', '--defined-only', LIB], { encoding: 'utf8' });
-    for (const s of ['moecap_cuda_abi_version', 'moecap_cuda_probe', 'moecap_cuda_layer_create', 'moecap_cuda_layer_forward',
-      'moecap_cuda_layer_pin_static', 'moecap_cuda_layer_destroy', 'moecap_cuda_last_error', 'moecap_cuda_nvml_sample'])
+    for (const s of [
+      'moecap_cuda_abi_version',
+      'moecap_cuda_probe',
+      'moecap_cuda_layer_create',
+      'moecap_cuda_layer_forward',
+      'moecap_cuda_layer_pin_static',
+      'moecap_cuda_layer_destroy',
+      'moecap_cuda_last_error',
+      'moecap_cuda_nvml_sample',
+    ])
       expect(syms).toMatch(new RegExp(`\\bT ${s}\\b`));
     // Only the C ABI is exported, and the CUDA runtime is linked statically (the driver is all it needs).
     expect(syms.split('\n').filter((l) => / T /.test(l) && !/ T moecap_cuda_/.test(l) && !/ T _(init|fini)$/.test(l))).toEqual([]);
@@ -201,7 +225,7 @@ describe('npm run build:cuda', () => {
     const exe = path.join(BUILD, 'gpu_selftest');
     expect(fs.existsSync(exe)).toBe(true);
     const info = infoWith({}) as Info;
-    if (info.backend === 'cuda') return;  // a GPU machine: scripts/gpu-check.sh runs the real thing
+    if (info.backend === 'cuda') return; // a GPU machine: scripts/gpu-check.sh runs the real thing
     const r = spawnSync(exe, ['--no-bench'], { encoding: 'utf8', timeout: 60000 });
     expect(r.status).toBe(77);
     expect(r.stdout).toMatch(/^no CUDA device: \S/);

@@ -5,8 +5,13 @@ import * as path from 'path';
 import { main } from '../../lib/cli/main';
 
 async function cli(args: string[]) {
-  let out = '', err = '';
-  const code = await main(args, (s) => void (out += s), (s) => void (err += s));
+  let out = '',
+    err = '';
+  const code = await main(
+    args,
+    (s) => void (out += s),
+    (s) => void (err += s),
+  );
   return { code, out, err };
 }
 
@@ -39,7 +44,9 @@ describe('moecap run --ep: bad flags', () => {
     try {
       const r = await cli([...base, '--ep', '2']);
       expect(r.code).toBe(1);
-      expect(r.err).toMatch(/^moecap: ERR_BACKEND_UNAVAILABLE: expert parallelism over 2 ranks needs one process per rank started by mpirun.*`mpirun -np 2 npx moecap run --ep 2 \.\.\.`/);
+      expect(r.err).toMatch(
+        /^moecap: ERR_BACKEND_UNAVAILABLE: expert parallelism over 2 ranks needs one process per rank started by mpirun.*`mpirun -np 2 npx moecap run --ep 2 \.\.\.`/,
+      );
       expect(fs.readdirSync(dir)).toEqual([]);
     } finally {
       Object.assign(process.env, saved);

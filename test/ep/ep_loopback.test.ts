@@ -26,12 +26,18 @@ function loadsOf(ids: Int32Array, E: number): number[] {
 }
 
 describe('expert parallelism (loopback ranks)', () => {
-  const cases: Array<[string, { H: number; F: number; E: number; k: number; T: number; dtype?: MoeLayerOptions['dtype']; shared?: boolean }, (loads: number[]) => EpOptions]> = [
+  const cases: Array<
+    [string, { H: number; F: number; E: number; k: number; T: number; dtype?: MoeLayerOptions['dtype']; shared?: boolean }, (loads: number[]) => EpOptions]
+  > = [
     ['contiguous, 2 ranks', { H: 64, F: 48, E: 8, k: 2, T: 37 }, () => ({ ranks: 2 })],
     ['contiguous, 3 ranks, odd E, shared expert', { H: 96, F: 40, E: 7, k: 3, T: 29, shared: true }, () => ({ ranks: 3 })],
     ['balanced from the trace, 2 ranks', { H: 64, F: 48, E: 9, k: 2, T: 41 }, (l) => ({ ranks: 2, placement: 'balanced', loads: l })],
     ['redundant 2 hottest, 2 ranks', { H: 64, F: 48, E: 8, k: 2, T: 33 }, (l) => ({ ranks: 2, redundant: 2, loads: l })],
-    ['balanced + redundant 3, 4 ranks, int8', { H: 128, F: 64, E: 11, k: 2, T: 50, dtype: 'int8' }, (l) => ({ ranks: 4, placement: 'balanced', redundant: 3, loads: l })],
+    [
+      'balanced + redundant 3, 4 ranks, int8',
+      { H: 128, F: 64, E: 11, k: 2, T: 50, dtype: 'int8' },
+      (l) => ({ ranks: 4, placement: 'balanced', redundant: 3, loads: l }),
+    ],
     ['contiguous, 2 ranks, bf16', { H: 64, F: 48, E: 6, k: 2, T: 19, dtype: 'bf16' }, () => ({ ranks: 2 })],
     ['contiguous, 2 ranks, int4', { H: 128, F: 64, E: 6, k: 2, T: 21, dtype: 'int4' }, () => ({ ranks: 2 })],
     ['more ranks than tokens', { H: 64, F: 32, E: 8, k: 2, T: 3 }, () => ({ ranks: 5 })],
@@ -48,7 +54,8 @@ describe('expert parallelism (loopback ranks)', () => {
       const held = new Set<number>();
       for (const s of r.ranks) for (const e of s.experts!) held.add(e);
       expect(held.size).toBe(c.E);
-      const sent = r.ranks.reduce((a, s) => a + s.rowsSent, 0), received = r.ranks.reduce((a, s) => a + s.rowsReceived, 0);
+      const sent = r.ranks.reduce((a, s) => a + s.rowsSent, 0),
+        received = r.ranks.reduce((a, s) => a + s.rowsReceived, 0);
       expect(sent).toBe(received);
       for (const s of r.ranks) {
         expect(s.rankComputeNs).toHaveLength(r.ranks.length);
@@ -95,6 +102,9 @@ describe('expert parallelism (loopback ranks)', () => {
     for (const [ep, msg] of bad) {
       await expect(simulateEp(opts, ep as EpOptions, x)).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(msg) });
     }
-    await expect(simulateEp({ ...opts, capacityFactor: 1 }, { ranks: 2 }, x)).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/capacityFactor/) });
+    await expect(simulateEp({ ...opts, capacityFactor: 1 }, { ranks: 2 }, x)).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      message: expect.stringMatching(/capacityFactor/),
+    });
   });
 });

@@ -10,7 +10,11 @@ const root = path.resolve(__dirname, '..', '..');
 const library = path.join(root, 'build-mpi', 'libmoecap_mpi.so');
 const rankScript = path.join(__dirname, 'mpi_rank.js');
 const hasMpirun = spawnSync('sh', ['-c', 'command -v mpirun'], { encoding: 'utf8' }).status === 0;
-const skipReason = !hasMpirun ? 'mpirun not found (apt-get install openmpi-bin libopenmpi-dev)' : !fs.existsSync(library) ? `${library} not built (npm run build:mpi)` : '';
+const skipReason = !hasMpirun
+  ? 'mpirun not found (apt-get install openmpi-bin libopenmpi-dev)'
+  : !fs.existsSync(library)
+    ? `${library} not built (npm run build:mpi)`
+    : '';
 if (skipReason) console.log(`ep_mpi: mpirun tests skipped: ${skipReason}`);
 const mpiTest = skipReason ? test.skip : test;
 
@@ -18,7 +22,9 @@ const rootEnv = { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '
 
 function mpirun(args: string[]) {
   return spawnSync('mpirun', ['-np', '2', '--oversubscribe', 'node', rankScript, ...args], {
-    encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...rootEnv },
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, ...rootEnv },
   });
 }
 
@@ -40,14 +46,15 @@ describe('expert parallelism over mpirun -np 2', () => {
       expect(r.stderr).not.toMatch(/Error/);
       expect(r.status).toBe(0);
       const res = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8'));
-      const a = floats(res.epOutput), b = floats(res.singleOutput);
+      const a = floats(res.epOutput),
+        b = floats(res.singleOutput);
       expect(a.length).toBe(23 * 64);
       expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
       expect(res.world).toMatchObject({ ranks: 2, builtMpi: expect.stringMatching(/MPI/) });
       expect(res.ranks).toHaveLength(2);
       const held = new Set<number>(res.ranks.flatMap((s: { experts: number[] }) => s.experts));
       expect(held.size).toBe(7);
-      if (mode === 'balanced') expect(res.ranks[0].experts.length + res.ranks[1].experts.length).toBe(9);  // 2 replicas
+      if (mode === 'balanced') expect(res.ranks[0].experts.length + res.ranks[1].experts.length).toBe(9); // 2 replicas
       expect(res.ranks[0].rowsSent + res.ranks[1].rowsSent).toBe(res.ranks[0].rowsReceived + res.ranks[1].rowsReceived);
       expect(res.ranks[0].bytesSent).toBeGreaterThan(0);
       expect(res.link.latencySeconds).toBeGreaterThan(0);
@@ -58,9 +65,38 @@ describe('expert parallelism over mpirun -np 2', () => {
 
   mpiTest('moecap run --ep 2 --ep-placement balanced --ep-redundant 2: rank 0 writes the results, with the link figures', () => {
     const out = path.join(dir, 'out');
-    const r = spawnSync('mpirun', ['-np', '2', '--oversubscribe', process.execPath, path.join(root, 'bin', 'moecap.js'), 'run', '--ep', '2',
-      '--ep-placement', 'balanced', '--ep-redundant', '2', '--preset', 'tiny', '--phase', 'prefill', '--batch', '2', '--seq', '16',
-      '--threads', '1', '--repeats', '2', '--out', out], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...rootEnv } });
+    const r = spawnSync(
+      'mpirun',
+      [
+        '-np',
+        '2',
+        '--oversubscribe',
+        process.execPath,
+        path.join(root, 'bin', 'moecap.js'),
+        'run',
+        '--ep',
+        '2',
+        '--ep-placement',
+        'balanced',
+        '--ep-redundant',
+        '2',
+        '--preset',
+        'tiny',
+        '--phase',
+        'prefill',
+        '--batch',
+        '2',
+        '--seq',
+        '16',
+        '--threads',
+        '1',
+        '--repeats',
+        '2',
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...rootEnv } },
+    );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/expert parallelism: 2 ranks, balanced \+ 2 replicas/);
@@ -98,7 +134,9 @@ function initError(env: Record<string, string>, ranks = 2): { code?: string; mes
 // A stand-in library: the moecap_ep_* symbols with chosen versions, optionally needing a libmpi that is gone.
 function stubLibrary(dir: string, o: { abi?: number; built?: string; runtime?: string; needsGoneLibmpi?: boolean }): string {
   const c = path.join(dir, 'stub.c');
-  fs.writeFileSync(c, `#include <stdint.h>
+  fs.writeFileSync(
+    c,
+    `#include <stdint.h>
 int moecap_ep_abi_version(void) { return ${o.abi ?? 1}; }
 const char* moecap_ep_built_mpi(void) { return "${o.built ?? 'Open MPI 4.1.4'}"; }
 const char* moecap_ep_runtime_mpi(void) { return "${o.runtime ?? 'Open MPI v4.1.4'}"; }
@@ -110,7 +148,8 @@ int moecap_ep_barrier(void) { return 0; }
 void moecap_ep_abort(int c) {}
 int moecap_ep_finalize(void) { return 0; }
 const char* moecap_ep_last_error(void) { return "stub"; }
-`);
+`,
+  );
   const out = path.join(dir, 'libstub.so');
   const args = ['-shared', '-fPIC', c, '-o', out];
   if (o.needsGoneLibmpi) {
@@ -148,12 +187,18 @@ describe('expert parallelism: one clear error per cause', () => {
   test('libmpi missing', () => {
     const lib = stubLibrary(fs.mkdtempSync(path.join(dir, 'gone-')), { needsGoneLibmpi: true });
     const e = initError({ ...launched, MOECAP_MPI_LIBRARY: lib });
-    expect(e).toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE', message: expect.stringMatching(/^libmpi missing: .*libmpi_gone.so.*apt-get install openmpi-bin/) });
+    expect(e).toMatchObject({
+      code: 'ERR_BACKEND_UNAVAILABLE',
+      message: expect.stringMatching(/^libmpi missing: .*libmpi_gone.so.*apt-get install openmpi-bin/),
+    });
   });
   test('mismatched MPI (built against MPICH, Open MPI loaded)', () => {
     const lib = stubLibrary(fs.mkdtempSync(path.join(dir, 'mm-')), { built: 'MPICH 4.0.2' });
     const e = initError({ ...launched, MOECAP_MPI_LIBRARY: lib });
-    expect(e).toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE', message: expect.stringMatching(/mismatched MPI: .*built against MPICH 4.0.2 but Open MPI v4.1.4 is loaded.*npm run build:mpi/) });
+    expect(e).toMatchObject({
+      code: 'ERR_BACKEND_UNAVAILABLE',
+      message: expect.stringMatching(/mismatched MPI: .*built against MPICH 4.0.2 but Open MPI v4.1.4 is loaded.*npm run build:mpi/),
+    });
   });
   test('another C ABI version', () => {
     const lib = stubLibrary(fs.mkdtempSync(path.join(dir, 'abi-')), { abi: 99 });
@@ -164,6 +209,9 @@ describe('expert parallelism: one clear error per cause', () => {
     // The stub's world has 2 ranks; the launcher variable agrees with --ep 3 but MPI does not.
     const lib = stubLibrary(fs.mkdtempSync(path.join(dir, 'size-')), {});
     const e = initError({ OMPI_COMM_WORLD_SIZE: '3', MOECAP_MPI_LIBRARY: lib }, 3);
-    expect(e).toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE', message: expect.stringMatching(/MPI_COMM_WORLD has 2 ranks but expert parallelism asks for 3/) });
+    expect(e).toMatchObject({
+      code: 'ERR_BACKEND_UNAVAILABLE',
+      message: expect.stringMatching(/MPI_COMM_WORLD has 2 ranks but expert parallelism asks for 3/),
+    });
   });
 });

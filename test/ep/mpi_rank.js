@@ -10,7 +10,9 @@ const { createMoeLayer } = require(path.join(dist, 'moe_layer'));
 const ep = require(path.join(dist, 'ep'));
 
 const [outDir, mode] = process.argv.slice(2);
-const P = 2, T = 23, H = 64;
+const P = 2,
+  T = 23,
+  H = 64;
 const layer = { hidden: H, intermediate: 40, experts: 7, topK: 2, threads: 1, poison: true, sharedExperts: { intermediate: 24 }, weights: { seed: 11 } };
 
 function input() {
@@ -26,7 +28,8 @@ async function main() {
   const l = await ep.createEpLayer(layer, opts);
   if (mode === 'die' && world.rank === 1) process.exit(3);
   const x = input();
-  const t0 = ep.rankFirstToken(T, P, world.rank), t1 = ep.rankFirstToken(T, P, world.rank + 1);
+  const t0 = ep.rankFirstToken(T, P, world.rank),
+    t1 = ep.rankFirstToken(T, P, world.rank + 1);
   const r = await l.forward(x.subarray(t0 * H, t1 * H));
   const link = await ep.calibrateLink();
   const parts = await l.gather(new Uint8Array(r.output.buffer, r.output.byteOffset, r.output.byteLength));

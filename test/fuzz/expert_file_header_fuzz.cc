@@ -60,7 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     const size_t need = moecap::expert_file_head_bytes(file.data(), file.size(), shape, file_bytes, "fuzz");
     if (need != head) __builtin_trap();  // the head size follows from the layer's expert count alone
-    const moecap::ExpertFileLayout L = moecap::validate_expert_file_head(file.data(), file.size(), shape, file_bytes, "fuzz");
+    const moecap::ExpertFileLayout L =
+        moecap::validate_expert_file_head(file.data(), file.size(), shape, file_bytes, "fuzz");
     // A layout that validates describes experts inside the file, past the header.
     for (const auto& x : L.entries)
       if (x.offset < head || x.offset > file_bytes || x.size > file_bytes - x.offset || x.size != L.expert_bytes)

@@ -34,50 +34,69 @@ interface Target {
 const TARGETS: Target[] = [
   { name: 'results', file: 'results.json', parse: (f) => loadResults(f) },
   {
-    name: 'results', file: 'results.json', seedsMayBeRefused: true,
+    name: 'results',
+    file: 'results.json',
+    seedsMayBeRefused: true,
     parse: (_f, dir) => readResumable(dir, planFingerprint(planFromResults(dir))),
   },
   { name: 'trace', file: 'trace.jsonl', jsonl: true, parse: (f) => parseTrace(f, 8, 2) },
-  { name: 'profile', file: 'profile.json', parse: (f) => { readProfileFile(f); return resolvePeaks(null, f); } },
+  {
+    name: 'profile',
+    file: 'profile.json',
+    parse: (f) => {
+      readProfileFile(f);
+      return resolvePeaks(null, f);
+    },
+  },
   { name: 'prices', file: 'prices.json', parse: (f) => loadPrices(f) },
   { name: 'task_accuracy', file: 'task.json', parse: (f) => loadTaskAccuracy(f) },
 ];
 
 function seeds(name: string): string[] {
   const dir = path.join(CORPUS, name);
-  return fs.readdirSync(dir).sort().map((f) => fs.readFileSync(path.join(dir, f), 'utf8'));
+  return fs
+    .readdirSync(dir)
+    .sort()
+    .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'));
 }
 
-test.each(TARGETS.map((t, i) => [`${t.name}#${i}`, t] as const))('fuzz %s: every input parses or is a coded MoecapError', (label, t) => {
-  const corpus = seeds(t.name);
-  expect(corpus.length).toBeGreaterThan(0);
-  // The seeds themselves parse (the mutations start from valid files).
-  const dir = fs.mkdtempSync(path.join(tmp, `${t.name}-`));
-  const file = path.join(dir, t.file);
-  const rng = new Rng(SEED ^ (label.length * 7919));
-  const failures: string[] = [];
-  const t0 = Date.now();
-  let n = 0, refused = 0;
-  for (; Date.now() - t0 < BUDGET_MS && failures.length < 3; n++) {
-    const input = n < corpus.length ? corpus[n] : mutate(corpus, rng, t.jsonl);
-    fs.writeFileSync(file, input);
-    const s = Date.now();
-    try {
-      t.parse(file, dir);
-      if (n < corpus.length) continue;
-    } catch (e) {
-      const ok = e instanceof MoecapError && isErrorCode((e as { code?: unknown }).code);
-      if ((n < corpus.length && !t.seedsMayBeRefused) || !ok) {
-        const keep = path.join(os.tmpdir(), `moecap-fuzz-${t.name}-${SEED}-${n}${path.extname(t.file)}`);
-        fs.writeFileSync(keep, input);
-        failures.push(`${n < corpus.length ? 'seed' : 'input'} ${n} (saved as ${keep}): ${(e as Error)?.constructor?.name}: ${String((e as Error)?.message).slice(0, 300)}`);
+test.each(TARGETS.map((t, i) => [`${t.name}#${i}`, t] as const))(
+  'fuzz %s: every input parses or is a coded MoecapError',
+  (label, t) => {
+    const corpus = seeds(t.name);
+    expect(corpus.length).toBeGreaterThan(0);
+    // The seeds themselves parse (the mutations start from valid files).
+    const dir = fs.mkdtempSync(path.join(tmp, `${t.name}-`));
+    const file = path.join(dir, t.file);
+    const rng = new Rng(SEED ^ (label.length * 7919));
+    const failures: string[] = [];
+    const t0 = Date.now();
+    let n = 0,
+      refused = 0;
+    for (; Date.now() - t0 < BUDGET_MS && failures.length < 3; n++) {
+      const input = n < corpus.length ? corpus[n] : mutate(corpus, rng, t.jsonl);
+      fs.writeFileSync(file, input);
+      const s = Date.now();
+      try {
+        t.parse(file, dir);
+        if (n < corpus.length) continue;
+      } catch (e) {
+        const ok = e instanceof MoecapError && isErrorCode((e as { code?: unknown }).code);
+        if ((n < corpus.length && !t.seedsMayBeRefused) || !ok) {
+          const keep = path.join(os.tmpdir(), `moecap-fuzz-${t.name}-${SEED}-${n}${path.extname(t.file)}`);
+          fs.writeFileSync(keep, input);
+          failures.push(
+            `${n < corpus.length ? 'seed' : 'input'} ${n} (saved as ${keep}): ${(e as Error)?.constructor?.name}: ${String((e as Error)?.message).slice(0, 300)}`,
+          );
+        }
+        refused++;
       }
-      refused++;
+      const took = Date.now() - s;
+      if (took > SLOW_MS) failures.push(`input ${n} took ${took} ms`);
     }
-    const took = Date.now() - s;
-    if (took > SLOW_MS) failures.push(`input ${n} took ${took} ms`);
-  }
-  expect(failures).toEqual([]);
-  expect(n).toBeGreaterThan(corpus.length + 20);
-  expect(refused).toBeGreaterThan(0);
-}, BUDGET_MS * 4 + 30_000);
+    expect(failures).toEqual([]);
+    expect(n).toBeGreaterThan(corpus.length + 20);
+    expect(refused).toBeGreaterThan(0);
+  },
+  BUDGET_MS * 4 + 30_000,
+);

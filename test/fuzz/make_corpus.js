@@ -9,15 +9,22 @@ const path = require('path');
 const { loadAddon } = require('../../dist/native/loader.js');
 
 const out = path.join(__dirname, 'corpus', 'expert_file_header');
-const HEAD = 88 + 24 * 6 + 8;  // 6 experts
-const EXTRA = 1 << 2;  // mode bits 2-7 = 1: the file extends 64 KiB past the given bytes
+const HEAD = 88 + 24 * 6 + 8; // 6 experts
+const EXTRA = 1 << 2; // mode bits 2-7 = 1: the file extends 64 KiB past the given bytes
 
 async function head(dtype) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-corpus-'));
   try {
     const p = path.join(dir, 'e.bin');
-    const l = await loadAddon().createLayer({ hidden: 16, intermediate: 8, experts: 6, topK: 1, dtype,
-                                              weights: { seed: 3 }, offload: { capacity: 2, path: p } });
+    const l = await loadAddon().createLayer({
+      hidden: 16,
+      intermediate: 8,
+      experts: 6,
+      topK: 1,
+      dtype,
+      weights: { seed: 3 },
+      offload: { capacity: 2, path: p },
+    });
     l.close();
     return fs.readFileSync(p).subarray(0, HEAD);
   } finally {
@@ -33,7 +40,11 @@ async function head(dtype) {
   for (const dtype of ['bf16', 'int8', 'int4']) put(`valid-${dtype}`, EXTRA | 2, await head(dtype));
   put('truncated-header', EXTRA, f32.subarray(0, 50));
   put('truncated-table', EXTRA, f32.subarray(0, 150));
-  const flip = (off, bit, mode) => { const b = Buffer.from(f32); b[off] ^= bit; return [mode, b]; };
+  const flip = (off, bit, mode) => {
+    const b = Buffer.from(f32);
+    b[off] ^= bit;
+    return [mode, b];
+  };
   put('flipped-table-bytes', ...flip(80, 1, EXTRA));
   put('flipped-experts', ...flip(24, 1, EXTRA));
   put('flipped-w13-k-resealed', ...flip(32, 2, EXTRA | 1));

@@ -12,13 +12,39 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 // A folder in MoE-CAP's exact shape (openai_api_profile.py): Qwen3-30B-A3B on 1× H100 SXM, bf16.
 const ds = 'gsm8k_20250101_120000';
-fs.writeFileSync(path.join(dir, `metadata_${ds}.json`), JSON.stringify({ hardware: { gpu_type: 'NVIDIA-H100-HBM3-80GB', num_gpus: 1 }, model_config: { model_name: 'Qwen/Qwen3-30B-A3B', precision: 'bfloat16' }, system_environment: { inference_engine: 'sglang', inference_engine_version: '0.4.9', batch_size: null, avg_batch_size_prefill: 1, avg_batch_size_decode: 4 } }));
-fs.writeFileSync(path.join(dir, `metrics_${ds}.json`), JSON.stringify({ performance: { e2e_s: 1.5, 'request/s': 2.0, ttft: 0.05, prefill_pass_latency_s: 0.05, tpot: 0.01 }, expert_activation: { avg_expert_activation_prefill: 100, avg_expert_activation_decode: 24 }, batch_token_profile: {}, quality: { acc: 0.9, total: 10 } }));
-fs.writeFileSync(path.join(dir, `detailed_results_${ds}.jsonl`), [
-  { index: 0, forward_mode: 'prefill', expert_activation: 100, batch_size: 1, seq_lens_sum: 512, ttft: 0.05 },
-  { index: 1, forward_mode: 'decode', expert_activation: 24, batch_size: 4, seq_lens_sum: 2048, tpot: 0.01 },
-  { index: 2, forward_mode: 'decode', expert_activation: 26, batch_size: 4, seq_lens_sum: 2052, tpot: 0.012 },
-].map((r) => JSON.stringify(r)).join('\n') + '\n');
+fs.writeFileSync(
+  path.join(dir, `metadata_${ds}.json`),
+  JSON.stringify({
+    hardware: { gpu_type: 'NVIDIA-H100-HBM3-80GB', num_gpus: 1 },
+    model_config: { model_name: 'Qwen/Qwen3-30B-A3B', precision: 'bfloat16' },
+    system_environment: {
+      inference_engine: 'sglang',
+      inference_engine_version: '0.4.9',
+      batch_size: null,
+      avg_batch_size_prefill: 1,
+      avg_batch_size_decode: 4,
+    },
+  }),
+);
+fs.writeFileSync(
+  path.join(dir, `metrics_${ds}.json`),
+  JSON.stringify({
+    performance: { e2e_s: 1.5, 'request/s': 2.0, ttft: 0.05, prefill_pass_latency_s: 0.05, tpot: 0.01 },
+    expert_activation: { avg_expert_activation_prefill: 100, avg_expert_activation_decode: 24 },
+    batch_token_profile: {},
+    quality: { acc: 0.9, total: 10 },
+  }),
+);
+fs.writeFileSync(
+  path.join(dir, `detailed_results_${ds}.jsonl`),
+  [
+    { index: 0, forward_mode: 'prefill', expert_activation: 100, batch_size: 1, seq_lens_sum: 512, ttft: 0.05 },
+    { index: 1, forward_mode: 'decode', expert_activation: 24, batch_size: 4, seq_lens_sum: 2048, tpot: 0.01 },
+    { index: 2, forward_mode: 'decode', expert_activation: 26, batch_size: 4, seq_lens_sum: 2052, tpot: 0.012 },
+  ]
+    .map((r) => JSON.stringify(r))
+    .join('\n') + '\n',
+);
 
 describe('moecap analyze', () => {
   const m = shapeFromPreset(findPreset('qwen3-30b-a3b'));
@@ -26,14 +52,22 @@ describe('moecap analyze', () => {
     const [run] = readMoecapFolder(dir);
     expect(run.gpuName).toBe('NVIDIA-H100-HBM3-80GB');
     expect(run.precision).toBe('bfloat16');
-    expect(run.passes.map((p) => [p.phase, p.seconds])).toEqual([['prefill', 0.05], ['decode', 0.01], ['decode', 0.012]]);
+    expect(run.passes.map((p) => [p.phase, p.seconds])).toEqual([
+      ['prefill', 0.05],
+      ['decode', 0.01],
+      ['decode', 0.012],
+    ]);
     expect(datasheetForGpu(run.gpuName!)!.name).toBe('h100-sxm');
   });
 
   test('hand-computed decode pass: S-MFU differs by exactly the k experts and the peak halving', () => {
     const p = { line: 2, phase: 'decode' as const, expertActivation: 24, batchSize: 4, seqLensSum: 2048, seconds: 0.01 };
     const d = datasheetForGpu('NVIDIA-H100-HBM3-80GB')!;
-    const H = 2048, F = 768, L = 48, E = 128, k = 8;
+    const H = 2048,
+      F = 768,
+      L = 48,
+      E = 128,
+      k = 8;
     const attn = H * (32 * 128 + 2 * 4 * 128) + 32 * 128 * H;
     // Theirs: (L·(attn + 3HF) + score)·2·tps / (1979e12/2), score = 2048·L·32·128·2.
     const tps = 4 / 0.01;
@@ -48,13 +82,19 @@ describe('moecap analyze', () => {
     expect(o.smfu).toBeCloseTo(ourSmfu, 12);
     // Without attention and score terms the factor is exactly k (peaks 989.4 vs 1979/2 = 989.5).
     const mNoAttn = { ...m, heads: 0, kvHeads: 0, headDim: 0 };
-    const ratio = oursForPass(p, { ...mNoAttn, experts: 0 }, 'bfloat16', d, 1).smfu / theirsForPass(p, mNoAttn, 'Qwen/Qwen3-30B-A3B', 'bfloat16', 3.35e12, 1979e12, 1).smfu;
+    const ratio =
+      oursForPass(p, { ...mNoAttn, experts: 0 }, 'bfloat16', d, 1).smfu / theirsForPass(p, mNoAttn, 'Qwen/Qwen3-30B-A3B', 'bfloat16', 3.35e12, 1979e12, 1).smfu;
     expect(ratio).toBeCloseTo(k * (989.5 / 989.4), 9);
   });
 
   test('the command prints theirs, ours, the factor and the reason per phase', async () => {
     const out: string[] = [];
-    expect(await analyzeCommand.run({ options: { preset: 'qwen3-30b-a3b' }, positional: [dir], given: new Set() }, { out: (s) => out.push(s), err: (s) => out.push(s) })).toBe(0);
+    expect(
+      await analyzeCommand.run(
+        { options: { preset: 'qwen3-30b-a3b' }, positional: [dir], given: new Set() },
+        { out: (s) => out.push(s), err: (s) => out.push(s) },
+      ),
+    ).toBe(0);
     const text = out.join('');
     expect(text).toMatch(/prefill \(1 passes/);
     expect(text).toMatch(/decode \(2 passes/);
@@ -66,10 +106,18 @@ describe('moecap analyze', () => {
   test('a truncated detailed_results line is an error naming file, line and field', () => {
     const bad = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-analyze-bad-'));
     try {
-      fs.writeFileSync(path.join(bad, 'detailed_results_x_1.jsonl'), '{"forward_mode":"decode","expert_activation":3,"batch_size":"4","seq_lens_sum":1,"tpot":0.1}\n{"forward_mode":"dec');
+      fs.writeFileSync(
+        path.join(bad, 'detailed_results_x_1.jsonl'),
+        '{"forward_mode":"decode","expert_activation":3,"batch_size":"4","seq_lens_sum":1,"tpot":0.1}\n{"forward_mode":"dec',
+      );
       expect(() => readMoecapFolder(bad)).toThrow(/line 1 field 'batch_size': must be a number/);
-      fs.writeFileSync(path.join(bad, 'detailed_results_x_1.jsonl'), '{"forward_mode":"decode","expert_activation":3,"batch_size":4,"seq_lens_sum":1,"tpot":0.1}\n{"forward_mode":"dec');
+      fs.writeFileSync(
+        path.join(bad, 'detailed_results_x_1.jsonl'),
+        '{"forward_mode":"decode","expert_activation":3,"batch_size":4,"seq_lens_sum":1,"tpot":0.1}\n{"forward_mode":"dec',
+      );
       expect(() => readMoecapFolder(bad)).toThrow(/line 2: not valid JSON/);
-    } finally { fs.rmSync(bad, { recursive: true, force: true }); }
+    } finally {
+      fs.rmSync(bad, { recursive: true, force: true });
+    }
   });
 });

@@ -11,12 +11,16 @@ import { rng, sampleRouting, zipfWeights } from '../../lib/cap/routing';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-interop-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-const io = () => { const out: string[] = []; return { out, io: { out: (s: string) => out.push(s), err: (s: string) => out.push(s) } }; };
+const io = () => {
+  const out: string[] = [];
+  return { out, io: { out: (s: string) => out.push(s), err: (s: string) => out.push(s) } };
+};
 
 function writeTrace(file: string, layers: Int32Array[], k: number): void {
   const lines: string[] = [];
   const n = layers[0].length / k;
-  for (let t = 0; t < n; t++) for (let l = 0; l < layers.length; l++) lines.push(JSON.stringify({ layer: l, token: t, experts: Array.from(layers[l].subarray(t * k, t * k + k)) }));
+  for (let t = 0; t < n; t++)
+    for (let l = 0; l < layers.length; l++) lines.push(JSON.stringify({ layer: l, token: t, experts: Array.from(layers[l].subarray(t * k, t * k + k)) }));
   fs.writeFileSync(file, lines.join('\n') + '\n');
 }
 
@@ -27,7 +31,11 @@ function lruReference(ids: Int32Array, k: number, T: number, cap: number): numbe
   for (let t0 = 0; t0 < ids.length / k; t0 += T) {
     const need = [...new Set(Array.from(ids.subarray(t0 * k, Math.min(ids.length, (t0 + T) * k))))].sort((a, b) => a - b);
     for (const e of need) if (order.includes(e)) hits++;
-    for (const e of need) { const i = order.indexOf(e); if (i >= 0) order.splice(i, 1); order.push(e); }
+    for (const e of need) {
+      const i = order.indexOf(e);
+      if (i >= 0) order.splice(i, 1);
+      order.push(e);
+    }
     while (order.length > Math.max(cap, 0)) order.shift();
   }
   return hits;
@@ -35,7 +43,12 @@ function lruReference(ids: Int32Array, k: number, T: number, cap: number): numbe
 
 describe('cache replay (native SlotTable policies + Belády)', () => {
   test('Belády >= every policy on every trace, at several capacities and batch sizes', async () => {
-    for (const [seed, E, k, skew] of [[1, 16, 2, 1.2], [2, 64, 8, 0.8], [3, 37, 3, 0], [4, 8, 2, 2]] as const) {
+    for (const [seed, E, k, skew] of [
+      [1, 16, 2, 1.2],
+      [2, 64, 8, 0.8],
+      [3, 37, 3, 0],
+      [4, 8, 2, 2],
+    ] as const) {
       const ids = sampleRouting(3000, k, zipfWeights(E, skew), seed);
       for (const T of [1, 4]) {
         const caps = [k, Math.floor(E / 2), E - 1];
@@ -55,7 +68,8 @@ describe('cache replay (native SlotTable policies + Belády)', () => {
   });
 
   test('LRU matches a plain reference LRU, full capacity only misses the first touch', async () => {
-    const E = 12, k = 3;
+    const E = 12,
+      k = 3;
     const ids = sampleRouting(500, k, zipfWeights(E, 1), 9);
     for (const cap of [3, 5, 8]) {
       const [lru] = await replayLayer({ ids, topK: k, experts: E, configs: [{ capacity: cap, policy: 'lru' }] });
@@ -67,20 +81,29 @@ describe('cache replay (native SlotTable policies + Belády)', () => {
   });
 
   test('bad ids and options are clear errors', async () => {
-    await expect(replayLayer({ ids: new Int32Array([0, 9]), topK: 2, experts: 8, configs: [{ capacity: 2, policy: 'lru' }] })).rejects.toThrow(/expert id 9 at token 0 is out of range \[0, 8\)/);
+    await expect(replayLayer({ ids: new Int32Array([0, 9]), topK: 2, experts: 8, configs: [{ capacity: 2, policy: 'lru' }] })).rejects.toThrow(
+      /expert id 9 at token 0 is out of range \[0, 8\)/,
+    );
     await expect(replayLayer({ ids: new Int32Array([0, 1, 2]), topK: 2, experts: 8, configs: [] })).rejects.toThrow(/multiple of topK/);
-    await expect(replayLayer({ ids: new Int32Array([0, 1]), topK: 2, experts: 8, configs: [{ capacity: 2, policy: 'mru' as never }] })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    await expect(replayLayer({ ids: new Int32Array([0, 1]), topK: 2, experts: 8, configs: [{ capacity: 2, policy: 'mru' as never }] })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+    });
   });
 });
 
 describe('trace import from vLLM and SGLang shapes', () => {
-  const L = 3, k = 2, E = 8;
+  const L = 3,
+    k = 2,
+    E = 8;
   const layers = [0, 1, 2].map((l) => sampleRouting(10, k, zipfWeights(E, 1), 100 + l));
   const at = (l: number, t: number) => Array.from(layers[l].subarray(t * k, t * k + k));
 
   test('vLLM: routed_experts [tokens][layers][k] per request, requests concatenated', () => {
     const f = path.join(dir, 'vllm.jsonl');
-    const req = (t0: number, n: number) => ({ request_id: `r${t0}`, routed_experts: Array.from({ length: n }, (_, i) => Array.from({ length: L }, (_, l) => at(l, t0 + i))) });
+    const req = (t0: number, n: number) => ({
+      request_id: `r${t0}`,
+      routed_experts: Array.from({ length: n }, (_, i) => Array.from({ length: L }, (_, l) => at(l, t0 + i))),
+    });
     fs.writeFileSync(f, JSON.stringify(req(0, 4)) + '\n' + JSON.stringify(req(4, 6)) + '\n');
     const out = path.join(dir, 'vllm.trace.jsonl');
     const s = importTrace(f, out, { format: 'vllm', experts: E, topK: k });
@@ -88,7 +111,9 @@ describe('trace import from vLLM and SGLang shapes', () => {
     const tr = TraceSpill.read(out, { experts: E });
     try {
       for (let l = 0; l < L; l++) expect(Array.from(tr.layer(l))).toEqual(Array.from(layers[l]));
-    } finally { tr.close(); }
+    } finally {
+      tr.close();
+    }
   });
 
   test('SGLang per_token records: [layers][tokens][8] padded with -1, physical→logical map', () => {
@@ -96,7 +121,13 @@ describe('trace import from vLLM and SGLang shapes', () => {
     const phys = (e: number) => (e + 3) % E; // physical id p holds logical map[p]
     const map = Array.from({ length: L }, () => Array.from({ length: E }, (_, p) => (p - 3 + E) % E));
     const rec = (t0: number, n: number, extra: object = {}) => ({
-      forward_pass_id: t0, rank: 0, gatherer_key: 'primary', forward_mode: 1, input_ids: [], positions: [], extend_seq_lens: [n],
+      forward_pass_id: t0,
+      rank: 0,
+      gatherer_key: 'primary',
+      forward_mode: 1,
+      input_ids: [],
+      positions: [],
+      extend_seq_lens: [n],
       topk_ids_of_layer: Array.from({ length: L }, (_, l) => Array.from({ length: n }, (_, i) => [...at(l, t0 + i).map(phys), -1, -1, -1, -1, -1, -1])),
       ...extra,
     });
@@ -106,26 +137,102 @@ describe('trace import from vLLM and SGLang shapes', () => {
     const tr = TraceSpill.read(out);
     try {
       for (let l = 0; l < L; l++) expect(Array.from(tr.layer(l))).toEqual(Array.from(layers[l]));
-    } finally { tr.close(); }
+    } finally {
+      tr.close();
+    }
   });
 
   test('hostile inputs: one error naming file, line and field; no output left behind', () => {
     const cases: Array<[string, string, string, RegExp]> = [
-      ['vllm', JSON.stringify({ routed_experts: [[[0, 1], [2, 3], [4, 5]]] }) + '\n{"routed_experts": [[[0,1],[2,', 'vllm', /line 2: not valid JSON/],
-      ['vllm', JSON.stringify({ routed_experts: [[[0, 1], [2, 3], [4, 9]]] }), 'vllm', /line 1 field 'routed_experts\[0\]\[2\]': expert id 9 out of range \[0, 8\)/],
-      ['vllm', JSON.stringify({ routed_experts: [[[0, 1], [2, 3], [4, 5, 6]]] }), 'vllm', /field 'routed_experts\[0\]\[2\]': has 3 expert ids, expected k = 2/],
-      ['vllm', JSON.stringify({ routed_experts: [[[0, 1], [2, 3]]] }), 'vllm', /has 2 layers, expected 3/],
-      ['vllm', JSON.stringify({ routed_experts: [[[0, '1'], [2, 3], [4, 5]]] }), 'vllm', /expert id "1" is not an integer/],
+      [
+        'vllm',
+        JSON.stringify({
+          routed_experts: [
+            [
+              [0, 1],
+              [2, 3],
+              [4, 5],
+            ],
+          ],
+        }) + '\n{"routed_experts": [[[0,1],[2,',
+        'vllm',
+        /line 2: not valid JSON/,
+      ],
+      [
+        'vllm',
+        JSON.stringify({
+          routed_experts: [
+            [
+              [0, 1],
+              [2, 3],
+              [4, 9],
+            ],
+          ],
+        }),
+        'vllm',
+        /line 1 field 'routed_experts\[0\]\[2\]': expert id 9 out of range \[0, 8\)/,
+      ],
+      [
+        'vllm',
+        JSON.stringify({
+          routed_experts: [
+            [
+              [0, 1],
+              [2, 3],
+              [4, 5, 6],
+            ],
+          ],
+        }),
+        'vllm',
+        /field 'routed_experts\[0\]\[2\]': has 3 expert ids, expected k = 2/,
+      ],
+      [
+        'vllm',
+        JSON.stringify({
+          routed_experts: [
+            [
+              [0, 1],
+              [2, 3],
+            ],
+          ],
+        }),
+        'vllm',
+        /has 2 layers, expected 3/,
+      ],
+      [
+        'vllm',
+        JSON.stringify({
+          routed_experts: [
+            [
+              [0, '1'],
+              [2, 3],
+              [4, 5],
+            ],
+          ],
+        }),
+        'vllm',
+        /expert id "1" is not an integer/,
+      ],
       ['sglang', JSON.stringify({ forward_pass_id: 1, global_physical_count: [[1, 2]] }), 'sglang', /per_pass\/stat record/],
-      ['moecap', '{"layer":0,"token":1,"experts":[0,1]}\n{"layer":0,"token":0,"experts":[2,3]}', 'moecap', /line 2 field 'token': token 0 of layer 0 comes after token 1/],
+      [
+        'moecap',
+        '{"layer":0,"token":1,"experts":[0,1]}\n{"layer":0,"token":0,"experts":[2,3]}',
+        'moecap',
+        /line 2 field 'token': token 0 of layer 0 comes after token 1/,
+      ],
       ['moecap', '{"layer":-1,"token":0,"experts":[0,1]}', 'moecap', /field 'layer'/],
       ['moecap', '{"layer":0,"token":0,"experts":[1,1]}', 'moecap', /distinct/],
     ];
     cases.forEach(([fmt, body, , re], i) => {
-      const f = path.join(dir, `bad${i}.jsonl`), out = path.join(dir, `bad${i}.out`);
+      const f = path.join(dir, `bad${i}.jsonl`),
+        out = path.join(dir, `bad${i}.out`);
       fs.writeFileSync(f, body);
       let err: unknown;
-      try { importTrace(f, out, { format: fmt as 'vllm', experts: 8, layers: fmt === 'moecap' ? undefined : 3 }); } catch (e) { err = e; }
+      try {
+        importTrace(f, out, { format: fmt as 'vllm', experts: 8, layers: fmt === 'moecap' ? undefined : 3 });
+      } catch (e) {
+        err = e;
+      }
       expect(err).toMatchObject({ code: 'ERR_CORRUPT_FILE' });
       expect(String((err as Error).message)).toMatch(re);
       expect(String((err as Error).message)).toContain(f);
@@ -144,7 +251,9 @@ describe('trace stats', () => {
   });
 
   test('a routing where layer l+1 = layer l + 1 is fully predictable; the CLI prints per layer', async () => {
-    const E = 16, k = 1, n = 400;
+    const E = 16,
+      k = 1,
+      n = 400;
     const l0 = sampleRouting(n, k, zipfWeights(E, 1.1), 5);
     const l1 = l0.map((e) => (e + 1) % E);
     const f = path.join(dir, 'pred.jsonl');
@@ -156,7 +265,9 @@ describe('trace stats', () => {
       expect(s[1].nextLayerPrecision).toBeNull();
       expect(s[0].load.reduce((a, b) => a + b, 0)).toBe(n * k);
       expect(s[0].gini).toBeCloseTo(s[1].gini, 12);
-    } finally { tr.close(); }
+    } finally {
+      tr.close();
+    }
     const o = io();
     expect(await traceCommand.run({ options: { batch: 4, window: 100 }, positional: ['stats', f], given: new Set() }, o.io)).toBe(0);
     expect(o.out.join('')).toMatch(/2 layers, 400 tokens, k = 1/);
@@ -165,12 +276,29 @@ describe('trace stats', () => {
 
 describe('plan-cache', () => {
   test('prints every capacity × policy, Belády on top; times from --slow-bw and a datasheet', async () => {
-    const E = 8, k = 2;
+    const E = 8,
+      k = 2;
     const layers = [0, 1].map((l) => sampleRouting(2000, k, zipfWeights(E, 1.2), 40 + l));
     const f = path.join(dir, 'tiny.jsonl');
     writeTrace(f, layers, k);
     const o = io();
-    const rc = await planCacheCommand.run({ options: { preset: 'tiny', capacity: [2, 4], policy: ['lru', 'lfu', 'lfru', 'static', 'belady'], batch: 1, dtype: 'f32', 'static-profile': 100, 'slow-bw': 10, hardware: 'h100-sxm' }, positional: [f], given: new Set() }, o.io);
+    const rc = await planCacheCommand.run(
+      {
+        options: {
+          preset: 'tiny',
+          capacity: [2, 4],
+          policy: ['lru', 'lfu', 'lfru', 'static', 'belady'],
+          batch: 1,
+          dtype: 'f32',
+          'static-profile': 100,
+          'slow-bw': 10,
+          hardware: 'h100-sxm',
+        },
+        positional: [f],
+        given: new Set(),
+      },
+      o.io,
+    );
     expect(rc).toBe(0);
     const text = o.out.join('');
     const rows = text.split('\n').filter((l) => /^\s+\d+\s+(lru|lfu|lfru|static|belady)/.test(l));
@@ -187,8 +315,16 @@ describe('plan-cache', () => {
   test('trace ids beyond the model are refused', async () => {
     const f = path.join(dir, 'big.jsonl');
     fs.writeFileSync(f, '{"layer":0,"token":0,"experts":[0,12]}\n');
-    await expect(planCacheCommand.run({ options: { preset: 'tiny', capacity: [2], policy: ['lru'], batch: 1, dtype: 'f32', 'static-profile': 1, 'slow-bw': 1 }, positional: [f], given: new Set() }, io().io))
-      .rejects.toMatchObject({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/line 1 field 'experts': expert id 12 out of range \[0, 8\)/) });
+    await expect(
+      planCacheCommand.run(
+        {
+          options: { preset: 'tiny', capacity: [2], policy: ['lru'], batch: 1, dtype: 'f32', 'static-profile': 1, 'slow-bw': 1 },
+          positional: [f],
+          given: new Set(),
+        },
+        io().io,
+      ),
+    ).rejects.toMatchObject({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/line 1 field 'experts': expert id 12 out of range \[0, 8\)/) });
   });
 });
 
@@ -207,7 +343,8 @@ describe('large and hostile files with bounded memory', () => {
     const big = path.join(dir, 'big-valid.jsonl');
     const w = fs.openSync(big, 'w');
     const u = rng(3);
-    const L = 58, N = 20000;
+    const L = 58,
+      N = 20000;
     for (let t = 0; t < N; t++) {
       const lines: string[] = [];
       for (let l = 0; l < L; l++) {
@@ -227,7 +364,10 @@ describe('large and hostile files with bounded memory', () => {
     try {
       expect(tr.layers).toBe(L);
       expect(tr.tokens.every((n) => n === N)).toBe(true);
-    } finally { tr.close(); fs.rmSync(big); }
+    } finally {
+      tr.close();
+      fs.rmSync(big);
+    }
     expect(size).toBeGreaterThan(70e6);
     expect(grown).toBeLessThan(size); // bounded: less than the file itself
   }, 120000);
@@ -241,7 +381,9 @@ describe('trace reading: the byte scanner of canonical lines and JSON.parse agre
       const tr = TraceSpill.read(f, { experts: 16 });
       try {
         return { layers: Array.from({ length: tr.layers }, (_, l) => Array.from(tr.layer(l))), k: tr.topK };
-      } finally { tr.close(); }
+      } finally {
+        tr.close();
+      }
     } catch (e) {
       expect(e).toMatchObject({ code: 'ERR_CORRUPT_FILE' });
       return String((e as Error).message);
@@ -254,21 +396,29 @@ describe('trace reading: the byte scanner of canonical lines and JSON.parse agre
   test('random traces give the same ids either way, blank lines, CRLF and spaces included', () => {
     const u = rng(9);
     for (let trial = 0; trial < 20; trial++) {
-      const L = 1 + Math.floor(u() * 4), N = 1 + Math.floor(u() * 30), k = 1 + Math.floor(u() * 4);
+      const L = 1 + Math.floor(u() * 4),
+        N = 1 + Math.floor(u() * 30),
+        k = 1 + Math.floor(u() * 4);
       const recs: Array<[number, number, number[]]> = [];
-      for (let t = 0; t < N; t++) for (let l = 0; l < L; l++) {
-        const s = new Set<number>();
-        while (s.size < k) s.add(Math.floor(u() * 16));
-        recs.push([l, t * 3 + 1, [...s]]);
-      }
+      for (let t = 0; t < N; t++)
+        for (let l = 0; l < L; l++) {
+          const s = new Set<number>();
+          while (s.size < k) s.add(Math.floor(u() * 16));
+          recs.push([l, t * 3 + 1, [...s]]);
+        }
       const mixed = recs.map(([l, t, ex], i) => {
         const c = canonical(l, t, ex);
         switch (i % 5) {
-          case 0: return c;
-          case 1: return reshaped(l, t, ex);
-          case 2: return c.replace(/:/g, ' : ').replace(/,/g, ' ,\t') + '\r';
-          case 3: return `${c}\n   \n`;
-          default: return `  ${c}  `;
+          case 0:
+            return c;
+          case 1:
+            return reshaped(l, t, ex);
+          case 2:
+            return c.replace(/:/g, ' : ').replace(/,/g, ' ,\t') + '\r';
+          case 3:
+            return `${c}\n   \n`;
+          default:
+            return `  ${c}  `;
         }
       });
       const a = read(recs.map(([l, t, ex]) => canonical(l, t, ex)).join('\n') + '\n');

@@ -34,7 +34,8 @@ d('avx2 kernels', () => {
       expect(layer.info().isa).toBe('avx2');
       expect(layer.info().dtype).toBe(dtype);
       const H = shape.hidden;
-      const outs: number[] = [], refs: number[] = [];
+      const outs: number[] = [],
+        refs: number[] = [];
       for (const T of TOKENS) {
         const x = gaussian(T * H, 2000 + 13 * T + H);
         const r = await layer.forward(x);

@@ -39,7 +39,8 @@ describe.each(ISAS)('%s kernels', (isa) => {
       expect(layer.info().isa).toBe(isa);
       expect(layer.info().dtype).toBe(dtype);
       const H = shape.hidden;
-      const outs: number[] = [], refs: number[] = [];
+      const outs: number[] = [],
+        refs: number[] = [];
       for (const T of TOKENS) {
         const x = gaussian(T * H, 1000 + T * 7 + H);
         const r = await layer.forward(x);

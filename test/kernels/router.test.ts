@@ -30,10 +30,20 @@ test('dropped groups score 0.0, as the DeepSeek code: with negative biases they 
   // topk(masked_fill(~mask, 0.0)) takes a dropped group's expert fourth, never expert 3 (the old
   // -inf masking took expert 3). Among the tied 0.0s the lowest index, 4, wins.
   const bias = Float32Array.from([3, 3, 2.5, -3, -2, -2, -2.5, -2.5]);
-  const c: RefConfig = { hidden: 24, intermediate: 8, experts: 8, topK: 4, scoring: 'sigmoid', renormalize: true,
-    routedScalingFactor: 2.5, groups: { count: 4, keep: 2 }, selectionBias: bias };
+  const c: RefConfig = {
+    hidden: 24,
+    intermediate: 8,
+    experts: 8,
+    topK: 4,
+    scoring: 'sigmoid',
+    renormalize: true,
+    routedScalingFactor: 2.5,
+    groups: { count: 4, keep: 2 },
+    selectionBias: bias,
+  };
   const { layer, w } = await layerFor(c);
-  const T = 9, x = gaussian(T * 24, 6);
+  const T = 9,
+    x = gaussian(T * 24, 6);
   const r = await layer.route(x);
   const ref = refRoute(c, w, x);
   expect(Array.from(r.expertIds)).toEqual(Array.from(ref.ids));
@@ -56,12 +66,23 @@ test('dropped groups score 0.0, as the DeepSeek code: with negative biases they 
 test('grouped top-k at odd sizes with negative biases matches the fp64 reference (top2-sum and max)', async () => {
   // 45 experts in 5 groups of 9, keep 2, k = 7: biases around -0.6 make many kept selection
   // scores negative, so 0.0-masked experts are chosen for some tokens; both group scores.
-  const E = 45, H = 37, T = 61;
+  const E = 45,
+    H = 37,
+    T = 61;
   const bias = gaussian(E, 21, 0.3).map((v) => v - 0.6);
   let maskedPicks = 0;
   for (const score of ['top2-sum', 'max'] as const) {
-    const c: RefConfig = { hidden: H, intermediate: 8, experts: E, topK: 7, scoring: 'sigmoid', renormalize: true,
-      routedScalingFactor: 1.5, groups: { count: 5, keep: 2, score }, selectionBias: bias };
+    const c: RefConfig = {
+      hidden: H,
+      intermediate: 8,
+      experts: E,
+      topK: 7,
+      scoring: 'sigmoid',
+      renormalize: true,
+      routedScalingFactor: 1.5,
+      groups: { count: 5, keep: 2, score },
+      selectionBias: bias,
+    };
     const { layer, w } = await layerFor(c);
     const x = gaussian(T * H, 22);
     const r = await layer.route(x);
@@ -77,8 +98,16 @@ test('grouped top-k at odd sizes with negative biases matches the fp64 reference
 test("groups scored by their best expert ('max', DeepSeek-V2 group_limited_greedy) differ from top2-sum", async () => {
   // Softmax over 39 experts in 3 groups of 13, keep 1, k = 5: the fp64 reference under each rule;
   // the two rules keep different groups for some tokens, and the engine follows the one asked for.
-  const base: RefConfig = { hidden: 29, intermediate: 8, experts: 39, topK: 5, scoring: 'softmax', renormalize: false,
-    routedScalingFactor: 16, groups: { count: 3, keep: 1 } };
+  const base: RefConfig = {
+    hidden: 29,
+    intermediate: 8,
+    experts: 39,
+    topK: 5,
+    scoring: 'softmax',
+    renormalize: false,
+    routedScalingFactor: 16,
+    groups: { count: 3, keep: 1 },
+  };
   const x = gaussian(53 * 29, 23, 2);
   const ids: Record<string, Int32Array> = {};
   for (const score of [undefined, 'top2-sum', 'max'] as const) {
@@ -97,7 +126,7 @@ test("groups scored by their best expert ('max', DeepSeek-V2 group_limited_greed
 
 test('the bias affects selection only, not the weights', async () => {
   const bias = new Float32Array(6).fill(0);
-  bias[5] = 10;  // expert 5 always selected
+  bias[5] = 10; // expert 5 always selected
   const c: RefConfig = { hidden: 20, intermediate: 8, experts: 6, topK: 2, scoring: 'sigmoid', renormalize: false, selectionBias: bias };
   const { layer, w } = await layerFor(c);
   const x = gaussian(4 * 20, 7);
@@ -105,7 +134,7 @@ test('the bias affects selection only, not the weights', async () => {
   const ref = refRoute(c, w, x);
   for (let t = 0; t < 4; t++) {
     expect(r.expertIds[2 * t]).toBe(5);
-    expect(r.expertWeights[2 * t]).toBeLessThan(1);  // a sigmoid score, not score + 10
+    expect(r.expertWeights[2 * t]).toBeLessThan(1); // a sigmoid score, not score + 10
     expect(r.expertWeights[2 * t]).toBeCloseTo(ref.weights[2 * t], 6);
   }
   layer.close();
@@ -132,7 +161,7 @@ test('capacity drops are counted exactly, latest tokens first', async () => {
   const { layer } = await layerFor(c);
   const r = await layer.forward(gaussian(10 * 16, 9));
   expect(r.stats.capacity).toBe(5);
-  expect(r.stats.dropped).toBe(10);  // 10 tokens × 2 choices, 5 kept per expert
+  expect(r.stats.dropped).toBe(10); // 10 tokens × 2 choices, 5 kept per expert
   expect(r.stats.assignments).toBe(10);
   expect(Array.from(r.stats.expertCounts)).toEqual([5, 5, 0, 0]);
   // Tokens 5..9 got nothing from the routed experts.

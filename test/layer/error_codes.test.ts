@@ -13,8 +13,7 @@ describe('native error codes', () => {
   test('a wrong typed array is ERR_INVALID_ARGUMENT', async () => {
     const layer = await createMoeLayer({ ...cfg, weights: makeWeights(cfg, 1) });
     try {
-      await expect(layer.forward(new Float64Array(32) as unknown as Float32Array)).rejects.toEqual(
-        coded('TypeError', 'ERR_INVALID_ARGUMENT'));
+      await expect(layer.forward(new Float64Array(32) as unknown as Float32Array)).rejects.toEqual(coded('TypeError', 'ERR_INVALID_ARGUMENT'));
       await expect(layer.forward(new Float32Array(15))).rejects.toEqual(coded('RangeError', 'ERR_INVALID_ARGUMENT'));
     } finally {
       layer.close();
@@ -22,10 +21,8 @@ describe('native error codes', () => {
   });
 
   test('a bad option value is ERR_INVALID_OPTION', async () => {
-    await expect(createMoeLayer({ ...cfg, dtype: 'fp8' as 'f32', weights: { seed: 1 } })).rejects.toEqual(
-      coded('TypeError', 'ERR_INVALID_OPTION'));
-    await expect(createMoeLayer({ ...cfg, groups: { count: 3, keep: 1 }, weights: { seed: 1 } })).rejects.toEqual(
-      coded('RangeError', 'ERR_INVALID_OPTION'));
+    await expect(createMoeLayer({ ...cfg, dtype: 'fp8' as 'f32', weights: { seed: 1 } })).rejects.toEqual(coded('TypeError', 'ERR_INVALID_OPTION'));
+    await expect(createMoeLayer({ ...cfg, groups: { count: 3, keep: 1 }, weights: { seed: 1 } })).rejects.toEqual(coded('RangeError', 'ERR_INVALID_OPTION'));
   });
 
   test('a closed layer is ERR_CLOSED', async () => {
@@ -36,8 +33,9 @@ describe('native error codes', () => {
   });
 
   test('a layer too large for memory is ERR_OUT_OF_MEMORY', async () => {
-    await expect(createMoeLayer({ hidden: 65536, intermediate: 65536, experts: 4096, topK: 2, weights: { seed: 1 } }))
-      .rejects.toEqual(coded('RangeError', 'ERR_OUT_OF_MEMORY'));
+    await expect(createMoeLayer({ hidden: 65536, intermediate: 65536, experts: 4096, topK: 2, weights: { seed: 1 } })).rejects.toEqual(
+      coded('RangeError', 'ERR_OUT_OF_MEMORY'),
+    );
   });
 
   // experts = 2^31 - 1: the router's panel count (experts + 31) / 32 overflowed a 32-bit int, and
@@ -45,13 +43,13 @@ describe('native error codes', () => {
   test('a layer of 2^31 - 1 experts is refused with its true size, before allocating', async () => {
     const p = createMoeLayer({ hidden: 32, intermediate: 16, experts: 2147483647, topK: 1, weights: { seed: 1 } });
     await expect(p).rejects.toEqual(coded('RangeError', 'ERR_OUT_OF_MEMORY'));
-    await expect(createMoeLayer({ hidden: 32, intermediate: 16, experts: 2147483647, topK: 1, weights: { seed: 1 } }))
-      .rejects.toThrow(/weights of this layer need 12\.25 TiB in f32 but only/);
+    await expect(createMoeLayer({ hidden: 32, intermediate: 16, experts: 2147483647, topK: 1, weights: { seed: 1 } })).rejects.toThrow(
+      /weights of this layer need 12\.25 TiB in f32 but only/,
+    );
   });
 
   test("backend 'cuda' where it cannot run is ERR_BACKEND_UNAVAILABLE", async () => {
-    if (process.env.MOECAP_BACKEND || backendInfo('cuda').backend === 'cuda') return;  // a usable GPU, or forced
-    await expect(createMoeLayer({ ...cfg, backend: 'cuda', weights: { seed: 1 } })).rejects.toEqual(
-      coded('MoecapError', 'ERR_BACKEND_UNAVAILABLE'));
+    if (process.env.MOECAP_BACKEND || backendInfo('cuda').backend === 'cuda') return; // a usable GPU, or forced
+    await expect(createMoeLayer({ ...cfg, backend: 'cuda', weights: { seed: 1 } })).rejects.toEqual(coded('MoecapError', 'ERR_BACKEND_UNAVAILABLE'));
   });
 });

@@ -19,7 +19,9 @@ test('cosine of zero vectors: both zero is 1, one zero is 0', () => {
 });
 
 test('fidelity() and layerFidelity() give the same errors on random outputs', () => {
-  const T = 7, H = 5, k = 2;
+  const T = 7,
+    H = 5,
+    k = 2;
   const output = Float32Array.from(rand(T * H, 3));
   const sample = Int32Array.from([0, 3, 6]);
   const refOut = Float64Array.from(rand(sample.length * H, 4));
@@ -34,7 +36,14 @@ test('fidelity() and layerFidelity() give the same errors on random outputs', ()
   expect(f.routingAgreement).toBeCloseTo(6 / 7, 14); // over every token
   expect(g.routingAgreement).toBeCloseTo(2 / 3, 14); // over the sampled tokens
   // by hand
-  let d2 = 0, r2 = 0;
-  sample.forEach((t, s) => { for (let h = 0; h < H; h++) { const d = output[t * H + h] - refOut[s * H + h]; d2 += d * d; r2 += refOut[s * H + h] ** 2; } });
+  let d2 = 0,
+    r2 = 0;
+  sample.forEach((t, s) => {
+    for (let h = 0; h < H; h++) {
+      const d = output[t * H + h] - refOut[s * H + h];
+      d2 += d * d;
+      r2 += refOut[s * H + h] ** 2;
+    }
+  });
   expect(f.relativeL2).toBeCloseTo(Math.sqrt(d2 / r2), 14);
 });

@@ -18,16 +18,33 @@ const CASES: Case[] = [
   { name: 'k=1', cfg: { ...base, hidden: 50, intermediate: 24, experts: 6, topK: 1 }, tokens: [1, 31] },
   { name: 'k=E', cfg: { ...base, hidden: 40, intermediate: 20, experts: 5, topK: 5 }, tokens: [1, 13] },
   { name: 'sigmoid, renormalised', cfg: { ...base, scoring: 'sigmoid', hidden: 64, intermediate: 48, experts: 16, topK: 4 }, tokens: [7] },
-  { name: 'sigmoid, not renormalised', cfg: { ...base, scoring: 'sigmoid', renormalize: false, hidden: 64, intermediate: 48, experts: 16, topK: 4 }, tokens: [7] },
+  {
+    name: 'sigmoid, not renormalised',
+    cfg: { ...base, scoring: 'sigmoid', renormalize: false, hidden: 64, intermediate: 48, experts: 16, topK: 4 },
+    tokens: [7],
+  },
   { name: 'scaling factor 2.5', cfg: { ...base, routedScalingFactor: 2.5, hidden: 48, intermediate: 32, experts: 8, topK: 2 }, tokens: [5] },
   {
     name: 'grouped top-k with negative bias (DeepSeek-V3 style)',
-    cfg: { ...base, scoring: 'sigmoid', routedScalingFactor: 2.5, hidden: 40, intermediate: 24, experts: 16, topK: 4,
-           groups: { count: 4, keep: 2 }, selectionBias: gaussian(16, 77, 0.3).map((v) => -Math.abs(v)) },
+    cfg: {
+      ...base,
+      scoring: 'sigmoid',
+      routedScalingFactor: 2.5,
+      hidden: 40,
+      intermediate: 24,
+      experts: 16,
+      topK: 4,
+      groups: { count: 4, keep: 2 },
+      selectionBias: gaussian(16, 77, 0.3).map((v) => -Math.abs(v)),
+    },
     tokens: [1, 21],
   },
   { name: 'shared expert', cfg: { ...base, hidden: 48, intermediate: 16, experts: 6, topK: 2, sharedExperts: { intermediate: 40 } }, tokens: [1, 11] },
-  { name: 'gated shared expert, no renorm (Qwen)', cfg: { ...base, renormalize: false, hidden: 48, intermediate: 16, experts: 6, topK: 2, sharedExperts: { intermediate: 40, gated: true } }, tokens: [11] },
+  {
+    name: 'gated shared expert, no renorm (Qwen)',
+    cfg: { ...base, renormalize: false, hidden: 48, intermediate: 16, experts: 6, topK: 2, sharedExperts: { intermediate: 40, gated: true } },
+    tokens: [11],
+  },
   { name: 'E=70 k=6 (3 router panels)', cfg: { ...base, hidden: 40, intermediate: 24, experts: 70, topK: 6 }, tokens: [1, 3, 40] },
   { name: 'capacity factor 0.5', cfg: { ...base, hidden: 40, intermediate: 24, experts: 4, topK: 2, capacityFactor: 0.5 }, tokens: [37] },
 ];
@@ -70,7 +87,9 @@ describe('identities', () => {
   describe.each(ISAS)('%s', (isa) => {
     test.each(ALONE)('a token alone equals the same token inside a batch, bitwise (%s)', async (_name, c, seed) => {
       const layer = await createMoeLayer(layerOptions(c, seed, isa));
-      const T = 40, H = c.hidden, k = c.topK;
+      const T = 40,
+        H = c.hidden,
+        k = c.topK;
       const x = gaussian(T * H, 9 + seed);
       const batch = await layer.forward(x);
       for (const t of [0, 17, 39]) {
@@ -87,7 +106,7 @@ describe('identities', () => {
     const all = systemInfo().hardwareThreads;
     const x = gaussian(5 * cfg.hidden, 12);
     const pinned = await createMoeLayer({ ...layerOptions(cfg, 6, 'auto'), threads: all });
-    expect(pinned.info().pinnedThreads).toBe(all > 1 && process.platform === 'linux');  // no CPU masks elsewhere
+    expect(pinned.info().pinnedThreads).toBe(all > 1 && process.platform === 'linux'); // no CPU masks elsewhere
     const one = await createMoeLayer({ ...layerOptions(cfg, 6, 'auto'), threads: 1 });
     expect(one.info().pinnedThreads).toBe(false);
     const free = await createMoeLayer({ ...layerOptions(cfg, 6, 'auto'), threads: all, pinThreads: false });
@@ -145,7 +164,7 @@ describe('identities', () => {
   test('several forwards in flight on one and on several layers', async () => {
     const a = await createMoeLayer(layerOptions(cfg, 5, 'auto'));
     const b = await createMoeLayer(layerOptions(cfg, 6, 'auto'));
-    const xs = [1, 2, 3, 4, 5, 6].map((i) => gaussian((i * 7) * cfg.hidden, 200 + i));
+    const xs = [1, 2, 3, 4, 5, 6].map((i) => gaussian(i * 7 * cfg.hidden, 200 + i));
     const serial: Float32Array[] = [];
     for (const x of xs) serial.push((await a.forward(x)).output);
     const parallel = await Promise.all([...xs.map((x) => a.forward(x)), ...xs.map((x) => b.forward(x))]);

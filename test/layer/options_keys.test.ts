@@ -20,8 +20,16 @@ describe('unknown option keys', () => {
     ['top level (thread)', { ...shape, thread: 2 }, /unknown option thread \(did you mean threads\?/],
     ['offload.polcy', { ...shape, offload: { capacity: 2, polcy: 'lfu' } }, /unknown option offload\.polcy \(did you mean offload\.policy\?/],
     ['offload.coldcache', { ...shape, offload: { capacity: 2, coldcache: true } }, /unknown option offload\.coldcache \(did you mean offload\.coldCache\?/],
-    ['offload.capacity.fractoin', { ...shape, offload: { capacity: { fractoin: 0.5 } } }, /offload\.capacity\.fractoin \(did you mean offload\.capacity\.fraction\?/],
-    ['sharedExperts.gate', { ...shape, sharedExperts: { intermediate: 8, gate: true } }, /unknown option sharedExperts\.gate \(did you mean sharedExperts\.gated\?/],
+    [
+      'offload.capacity.fractoin',
+      { ...shape, offload: { capacity: { fractoin: 0.5 } } },
+      /offload\.capacity\.fractoin \(did you mean offload\.capacity\.fraction\?/,
+    ],
+    [
+      'sharedExperts.gate',
+      { ...shape, sharedExperts: { intermediate: 8, gate: true } },
+      /unknown option sharedExperts\.gate \(did you mean sharedExperts\.gated\?/,
+    ],
     ['groups.keeps', { ...shape, groups: { count: 2, keeps: 1 } }, /unknown option groups\.keeps \(did you mean groups\.keep\?/],
     ['weights.sed', { ...shape, weights: { sed: 1 } }, /unknown option weights\.sed \(did you mean weights\.seed\?/],
   ];
@@ -65,11 +73,17 @@ describe('CAP run plans', () => {
   // Imported here so the layer tests above do not load the CAP runner.
   const { validatePlan } = require('../../lib/cap/plan') as typeof import('../../lib/cap/plan');
   test('an unknown plan key names the closest known one', () => {
-    expect(() => validatePlan({ dtype: ['f32'] } as never)).toThrow(expect.objectContaining({
-      code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/unknown plan option 'dtype' \(did you mean 'dtypes'\?/) }));
+    expect(() => validatePlan({ dtype: ['f32'] } as never)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_INVALID_OPTION',
+        message: expect.stringMatching(/unknown plan option 'dtype' \(did you mean 'dtypes'\?/),
+      }),
+    );
     expect(() => validatePlan({ coldcache: true } as never)).toThrow(/did you mean 'coldCache'/);
   });
   test("coldCache must be a boolean ('false' is not)", () => {
-    expect(() => validatePlan({ coldCache: 'false' } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/coldCache must be a boolean/) }));
+    expect(() => validatePlan({ coldCache: 'false' } as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/coldCache must be a boolean/) }),
+    );
   });
 });

@@ -25,7 +25,11 @@ function scaledWeights(factor: number) {
 function outOfRange(factor: number, dtype: 'int8' | 'int4'): boolean {
   const w = scaledWeights(factor);
   const [lo, hi] = RANGE[dtype];
-  const rows: [Float32Array, number][] = [[w.gate, cfg.hidden], [w.up, cfg.hidden], [w.down, cfg.intermediate]];
+  const rows: [Float32Array, number][] = [
+    [w.gate, cfg.hidden],
+    [w.up, cfg.hidden],
+    [w.down, cfg.intermediate],
+  ];
   for (const [m, K] of rows)
     for (let r = 0; r < m.length / K; r++)
       for (let k0 = 0; k0 < K; k0 += 32) {
@@ -63,8 +67,12 @@ describe.each([1e-7, 1e7])('expert weights scaled by %p', (factor) => {
     await expect(make()).rejects.toEqual(named('RangeError'));
     const re = new RegExp(
       `${dtype} weights out of range at expert \\d+, (gate|up|down) row \\d+, block \\d+ \\(inputs from \\d+\\): ` +
-      `max\\|w\\| = ([\\d.e+-]+), but ${dtype} with fp16 block scales holds max\\|w\\| in \\[([\\d.e+-]+), ([\\d.e+-]+)\\]`);
-    const msg = await make().then(() => '', (e: Error) => e.message);
+        `max\\|w\\| = ([\\d.e+-]+), but ${dtype} with fp16 block scales holds max\\|w\\| in \\[([\\d.e+-]+), ([\\d.e+-]+)\\]`,
+    );
+    const msg = await make().then(
+      () => '',
+      (e: Error) => e.message,
+    );
     expect(msg).toMatch(re);
     const [, , amax, lo, hi] = re.exec(msg)!.map(Number);
     expect(lo / RANGE[dtype][0]).toBeCloseTo(1, 2);
@@ -85,7 +93,8 @@ test('a block beyond the range in one lane is refused naming that lane; ordinary
   // expert 2, down row 5 (down is [E, H, F]): its second block (inputs 32..39) scaled to 1e-9.
   for (let k = 32; k < cfg.intermediate; k++) w.down[(2 * H + 5) * cfg.intermediate + k] *= 1e-9 / 0.2;
   await expect(createMoeLayer({ ...cfg, dtype: 'int8', weights: w })).rejects.toThrow(
-    /int8 weights out of range at expert 2, down row 5, block 1 \(inputs from 32\): max\|w\| = 7\.6e-10/);
+    /int8 weights out of range at expert 2, down row 5, block 1 \(inputs from 32\): max\|w\| = 7\.6e-10/,
+  );
   for (const dtype of ['int8', 'int4'] as DType[]) expect(await error(dtype, 1)).toBeLessThan(BOUND[dtype]);
   // An all-zero block is exact (scale 0) and loads.
   const z = makeWeights(cfg, 13);

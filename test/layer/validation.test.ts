@@ -19,14 +19,46 @@ describe('createMoeLayer rejects', () => {
     ['k > E', () => ({ ...good(), topK: 5 }), 'RangeError', /topK \(5\) must not exceed experts \(4\)/],
     ['groups that do not divide E', () => ({ ...good(), groups: { count: 3, keep: 1 } }), 'RangeError', /groups.count \(3\) must divide experts \(4\)/],
     ['keep > count', () => ({ ...good(), groups: { count: 2, keep: 3 } }), 'RangeError', /groups.keep \(3\) must not exceed groups.count \(2\)/],
-    ['an unknown group score', () => ({ ...good(), groups: { count: 2, keep: 1, score: 'sum' as 'max' } }), 'TypeError', /groups.score must be 'top2-sum' or 'max'/],
+    [
+      'an unknown group score',
+      () => ({ ...good(), groups: { count: 2, keep: 1, score: 'sum' as 'max' } }),
+      'TypeError',
+      /groups.score must be 'top2-sum' or 'max'/,
+    ],
     ['an unknown scoring', () => ({ ...good(), scoring: 'relu' as 'softmax' }), 'TypeError', /scoring must be 'softmax' or 'sigmoid'/],
     ['an unknown dtype', () => ({ ...good(), dtype: 'fp8' as 'f32' }), 'TypeError', /dtype must be/],
     // The native list (kernel_table.h kIsaNames) and lib's ISA_NAMES are the same list.
     ['an unknown isa', () => ({ ...good(), isa: 'sse9' as 'auto' }), 'RangeError', new RegExp(`isa must be one of ${ISA_NAMES.join(', ')}, got 'sse9'`)],
-    ['a wrong typed-array type', () => { const o = good(); (o.weights as { router: unknown }).router = Array.from((o.weights as { router: Float32Array }).router); return o; }, 'TypeError', /weights.router must be a Float32Array/],
-    ['a wrong typed-array length', () => { const o = good(); (o.weights as { gate: Float32Array }).gate = new Float32Array(10).fill(1); return o; }, 'RangeError', /weights.gate must have \[experts, intermediate, hidden\] = 512 elements, got 10/],
-    ['a NaN weight', () => { const o = good(); (o.weights as { up: Float32Array }).up[37] = NaN; return o; }, 'RangeError', /weights.up\[37\] is NaN/],
+    [
+      'a wrong typed-array type',
+      () => {
+        const o = good();
+        (o.weights as { router: unknown }).router = Array.from((o.weights as { router: Float32Array }).router);
+        return o;
+      },
+      'TypeError',
+      /weights.router must be a Float32Array/,
+    ],
+    [
+      'a wrong typed-array length',
+      () => {
+        const o = good();
+        (o.weights as { gate: Float32Array }).gate = new Float32Array(10).fill(1);
+        return o;
+      },
+      'RangeError',
+      /weights.gate must have \[experts, intermediate, hidden\] = 512 elements, got 10/,
+    ],
+    [
+      'a NaN weight',
+      () => {
+        const o = good();
+        (o.weights as { up: Float32Array }).up[37] = NaN;
+        return o;
+      },
+      'RangeError',
+      /weights.up\[37\] is NaN/,
+    ],
     ['a bias of the wrong length', () => ({ ...good(), selectionBias: new Float32Array(3) }), 'RangeError', /selectionBias must have \[experts\] = 4 elements/],
     ['a negative capacity factor', () => ({ ...good(), capacityFactor: -1 }), 'RangeError', /capacityFactor/],
     ['a non-boolean pinThreads', () => ({ ...good(), pinThreads: 1 as unknown as boolean }), 'TypeError', /pinThreads must be a boolean/],
@@ -73,7 +105,10 @@ describe('an ISA this CPU cannot run', () => {
   });
 
   test.each(foreign)('isa: %s is refused (ERR_INVALID_OPTION), naming what this CPU runs', async (isa) => {
-    const err = await createMoeLayer({ ...good(), isa }).then(() => null, (e: unknown) => e);
+    const err = await createMoeLayer({ ...good(), isa }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ name: 'RangeError', code: 'ERR_INVALID_OPTION' });
     expect((err as Error).message).toMatch(new RegExp(`^isa '${isa}' needs .+, which this CPU lacks; `));
     expect((err as Error).message).toMatch(runs);
@@ -81,7 +116,11 @@ describe('an ISA this CPU cannot run', () => {
 
   test.each(foreign)('calibrate({ isa: %s }) is refused the same way', (isa) => {
     let err: unknown = null;
-    try { void addon.calibrate({ isa, readBytes: 1 << 20, repeats: 1 }); } catch (e) { err = e; }
+    try {
+      void addon.calibrate({ isa, readBytes: 1 << 20, repeats: 1 });
+    } catch (e) {
+      err = e;
+    }
     expect(err).toMatchObject({ name: 'RangeError', code: 'ERR_INVALID_OPTION' });
     expect((err as Error).message).toMatch(runs);
   });
@@ -104,7 +143,9 @@ describe('an ISA this CPU cannot run', () => {
 
 describe('forward rejects', () => {
   let layer: Awaited<ReturnType<typeof createMoeLayer>>;
-  beforeAll(async () => { layer = await createMoeLayer(good()); });
+  beforeAll(async () => {
+    layer = await createMoeLayer(good());
+  });
   afterAll(() => layer.close());
 
   test('x of the wrong type', async () => {

@@ -23,8 +23,7 @@ export function tokens(T: number, H: number, seed: number): Float32Array {
 }
 
 export function sameBits(a: Float32Array, b: Float32Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
-    Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
 export function tempDir(): string {
@@ -40,7 +39,11 @@ export function scriptedOptions(topK: number, offload: object | undefined, seed 
   for (let e = 0; e < E; e++) router[e * H + e] = 1;
   const rnd = (n: number, s: number) => tokens(1, n, s).map((v) => v * 0.3);
   return {
-    hidden: H, intermediate: F, experts: E, topK, threads: 2,
+    hidden: H,
+    intermediate: F,
+    experts: E,
+    topK,
+    threads: 2,
     weights: { router, gate: rnd(E * F * H, seed), up: rnd(E * F * H, seed + 1), down: rnd(E * H * F, seed + 2) },
     ...(offload ? { offload } : {}),
   };

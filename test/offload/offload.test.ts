@@ -20,8 +20,7 @@ describe('offload: bitwise equal to the all-resident layer', () => {
               if (policy === 'static' && round === 1) l.pinStatic();
               for (let i = 0; i < INPUTS.length; i++) {
                 const r = await l.forward(INPUTS[i].x);
-                if (!sameBits(r.output, want[i]))
-                  throw new Error(`${dtype} ${policy} capacity ${capacity} prefetch ${prefetch} input ${i}: differs`);
+                if (!sameBits(r.output, want[i])) throw new Error(`${dtype} ${policy} capacity ${capacity} prefetch ${prefetch} input ${i}: differs`);
                 const o = r.stats.offload;
                 expect(o.hits + o.misses).toBe(r.stats.distinctExperts);
                 expect(o.resident.length).toBeLessThanOrEqual(capacity);
@@ -38,8 +37,7 @@ describe('offload: bitwise equal to the all-resident layer', () => {
     expect(l.offloadInfo().capacity).toBe(2);
     const f = await native.createLayer({ ...SHAPE, offload: { capacity: { fraction: 0.5 } } });
     expect(f.offloadInfo().capacity).toBe(3);
-    await expect(native.createLayer({ ...SHAPE, offload: { capacity: { bytes: 10 } } })).rejects.toThrow(
-      /offload\.capacity\.bytes .* smaller than one expert/);
+    await expect(native.createLayer({ ...SHAPE, offload: { capacity: { bytes: 10 } } })).rejects.toThrow(/offload\.capacity\.bytes .* smaller than one expert/);
   });
 
   test('all resident after the first pass when capacity covers every expert', async () => {

@@ -53,8 +53,8 @@ test('moecap run --offload 0.25 reports hit rate and slow-tier bandwidth, same f
   expect(rows).toHaveLength(2);
   for (const r of rows) {
     const cells = r.trim().split(/\s+/);
-    expect(Number(cells[6])).toBeLessThan(1e-5);  // rel L2 vs fp64, as without offload
-    expect(Number(cells[8])).toBeGreaterThanOrEqual(0);  // hit rate
+    expect(Number(cells[6])).toBeLessThan(1e-5); // rel L2 vs fp64, as without offload
+    expect(Number(cells[8])).toBeGreaterThanOrEqual(0); // hit rate
   }
   const bad = spawnSync(process.execPath, [BIN, 'layer', ...small, '--offload', '2'], { encoding: 'utf8' });
   expect(bad.status).not.toBe(0);
@@ -74,7 +74,11 @@ test.each(['f32', 'bf16', 'int8', 'int4'] as const)('coldCache (O_DIRECT where s
     const file = path.join(dir, `experts-${dtype}.bin`);
     const ref = await createMoeLayer({ ...SHAPE, dtype });
     const layers = [];
-    for (const [capacity, prefetch] of [[1, true], [3, false], [8, true]] as const)
+    for (const [capacity, prefetch] of [
+      [1, true],
+      [3, false],
+      [8, true],
+    ] as const)
       layers.push(await createMoeLayer({ ...SHAPE, dtype, offload: { capacity, prefetch, path: file, coldCache: true } }));
     let directOk = true;
     try {

@@ -7,7 +7,9 @@ import * as path from 'path';
 import { native, sameBits, scriptedOptions, scriptedTokens, tempDir, tokens, SCRIPT } from './helpers';
 import { xxhash64 } from './xxhash64';
 
-const HEADER = 88, ENTRY = 24, E = SCRIPT.experts;
+const HEADER = 88,
+  ENTRY = 24,
+  E = SCRIPT.experts;
 const entryOffset = (buf: Buffer, e: number) => Number(buf.readBigUInt64LE(HEADER + ENTRY * e));
 function reseal(buf: Buffer) {
   const n = HEADER + ENTRY * E;
@@ -46,8 +48,7 @@ describe('offload: weights file', () => {
 
   test('truncated file → error naming the file and the first expert past the end', async () => {
     const p = copy('trunc.bin', (b) => b.subarray(0, entryOffset(b, 3) + 100));
-    await expect(native.createLayer(opts(p))).rejects.toThrow(
-      new RegExp(`${esc(p)}.*expert 3: bytes .* past the end of the file`));
+    await expect(native.createLayer(opts(p))).rejects.toThrow(new RegExp(`${esc(p)}.*expert 3: bytes .* past the end of the file`));
     const q = copy('trunc-header.bin', (b) => b.subarray(0, 50));
     await expect(native.createLayer(opts(q))).rejects.toThrow(new RegExp(`${esc(q)}.*truncated header`));
     const z = copy('empty.bin', () => Buffer.alloc(0));
@@ -55,37 +56,48 @@ describe('offload: weights file', () => {
   });
 
   test.each([true, false])('flipped byte in expert 4 → checksum error on the pass that needs it (prefetch %s)', async (prefetch) => {
-    const p = copy(`flip-${prefetch}.bin`, (b) => { b[entryOffset(b, 4) + 123] ^= 0x10; return b; });
+    const p = copy(`flip-${prefetch}.bin`, (b) => {
+      b[entryOffset(b, 4) + 123] ^= 0x10;
+      return b;
+    });
     const l = await native.createLayer(opts(p, { prefetch }));
     const ref = await native.createLayer(scriptedOptions(1, undefined));
     const ok = scriptedTokens([[0], [1]]);
     expect(sameBits((await l.forward(ok)).output, (await ref.forward(ok)).output)).toBe(true);
     const bad = scriptedTokens([[2], [4]]);
     await expect(l.forward(bad)).rejects.toThrow(new RegExp(`${esc(p)}.*expert 4: checksum mismatch`));
-    await expect(l.forward(bad)).rejects.toThrow(/expert 4: checksum mismatch/);  // never cached
+    await expect(l.forward(bad)).rejects.toThrow(/expert 4: checksum mismatch/); // never cached
     expect(Array.from(l.offloadInfo().resident)).not.toContain(4);
     expect(sameBits((await l.forward(ok)).output, (await ref.forward(ok)).output)).toBe(true);
   });
 
   test('header pointing past the end (checksum re-sealed) → error naming the expert', async () => {
-    const p = copy('past-end.bin', (b) => { b.writeBigUInt64LE(BigInt(b.length - 100), HEADER + ENTRY * 2); reseal(b); return b; });
+    const p = copy('past-end.bin', (b) => {
+      b.writeBigUInt64LE(BigInt(b.length - 100), HEADER + ENTRY * 2);
+      reseal(b);
+      return b;
+    });
     await expect(native.createLayer(opts(p))).rejects.toThrow(new RegExp(`${esc(p)}.*expert 2: bytes .* past the end`));
-    const q = copy('bad-size.bin', (b) => { b.writeBigUInt64LE(12n, HEADER + ENTRY * 5 + 8); reseal(b); return b; });
+    const q = copy('bad-size.bin', (b) => {
+      b.writeBigUInt64LE(12n, HEADER + ENTRY * 5 + 8);
+      reseal(b);
+      return b;
+    });
     await expect(native.createLayer(opts(q))).rejects.toThrow(new RegExp(`${esc(q)}.*expert 5: size 12`));
   });
 
   test('flipped header byte, garbage, other shape or weights → refused', async () => {
-    const h = copy('header-flip.bin', (b) => { b[20] ^= 1; return b; });
+    const h = copy('header-flip.bin', (b) => {
+      b[20] ^= 1;
+      return b;
+    });
     await expect(native.createLayer(opts(h))).rejects.toThrow(new RegExp(`${esc(h)}.*header checksum mismatch`));
     const g = copy('garbage.bin', (b) => b.fill(7));
     await expect(native.createLayer(opts(g))).rejects.toThrow(/bad magic/);
     const other = { hidden: 16, intermediate: 12, experts: 6, topK: 1, weights: { seed: 1 } };
-    await expect(native.createLayer({ ...other, offload: { capacity: 2, path: good } })).rejects.toThrow(
-      new RegExp(`${esc(good)}.*another shape`));
-    await expect(native.createLayer({ ...other, experts: 5, offload: { capacity: 2, path: good } })).rejects.toThrow(
-      /holds 6 experts, the layer has 5/);
-    await expect(native.createLayer(scriptedOptions(1, { capacity: 2, path: good }, 99))).rejects.toThrow(
-      /written from other weights/);
+    await expect(native.createLayer({ ...other, offload: { capacity: 2, path: good } })).rejects.toThrow(new RegExp(`${esc(good)}.*another shape`));
+    await expect(native.createLayer({ ...other, experts: 5, offload: { capacity: 2, path: good } })).rejects.toThrow(/holds 6 experts, the layer has 5/);
+    await expect(native.createLayer(scriptedOptions(1, { capacity: 2, path: good }, 99))).rejects.toThrow(/written from other weights/);
     await expect(native.createLayer({ ...opts(good), dtype: 'bf16' })).rejects.toThrow(/another shape \(dtype f32/);
   });
 
@@ -140,8 +152,8 @@ test('model: corrupt experts loaded by next-layer prefetch fail the pass that ta
     const m = await native.createModel({ ...base, offload });
     const esc = f1.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     await expect(m.forward(x)).rejects.toThrow(new RegExp(`${esc}.*expert \\d+: checksum mismatch`));
-    expect(m.offloadStats().prefetchIssued).toBeGreaterThan(0);  // layer 1's experts came by prefetch
-    await expect(m.forward(x)).rejects.toThrow(/checksum mismatch/);  // a corrupt expert is never kept
+    expect(m.offloadStats().prefetchIssued).toBeGreaterThan(0); // layer 1's experts came by prefetch
+    await expect(m.forward(x)).rejects.toThrow(/checksum mismatch/); // a corrupt expert is never kept
     m.close();
     // Intact files give the output of the first model.
     const clean = await native.createModel({ ...base, offload: { ...offload, path: path.join(dir, 'clean') } });

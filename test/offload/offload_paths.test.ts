@@ -9,7 +9,9 @@ import * as path from 'path';
 import { native, scriptedOptions, tempDir, SCRIPT } from './helpers';
 import { xxhash64 } from './xxhash64';
 
-const HEADER = 88, ENTRY = 24, E = SCRIPT.experts;
+const HEADER = 88,
+  ENTRY = 24,
+  E = SCRIPT.experts;
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const opts = (p: string) => scriptedOptions(1, { capacity: 2, path: p });
 const loader = path.resolve(__dirname, '../../dist/native/loader.js');
@@ -26,7 +28,9 @@ function createInChild(p: string): { out: string; status: number | null; signal:
 
 describe('offload.path', () => {
   let dir: string;
-  beforeAll(() => { dir = tempDir(); });
+  beforeAll(() => {
+    dir = tempDir();
+  });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   test('a FIFO is refused at once, naming it, and the process exits', () => {
@@ -34,10 +38,10 @@ describe('offload.path', () => {
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
     const t0 = Date.now();
     const r = createInChild(fifo);
-    expect(r.signal).toBeNull();  // not killed by the timeout
+    expect(r.signal).toBeNull(); // not killed by the timeout
     expect(r.out).toMatch(new RegExp(`RangeError offload file '${esc(fifo)}' is a FIFO; offload.path must name a regular file`));
     expect(Date.now() - t0).toBeLessThan(20000);
-    expect(fs.statSync(fifo).isFIFO()).toBe(true);  // left as it was
+    expect(fs.statSync(fifo).isFIFO()).toBe(true); // left as it was
   });
 
   test('a directory is reported as a directory, not as a truncated header', async () => {
@@ -69,7 +73,8 @@ describe('offload.path', () => {
     const p = `${target}\0.evil`;
     await expect(native.createLayer(opts(p))).rejects.toEqual(expect.objectContaining({ name: 'RangeError' }));
     await expect(native.createLayer(opts(p))).rejects.toThrow(
-      new RegExp(`offload.path contains a NUL character at index ${target.length} \\('${esc(target)}\\\\0\\.evil'\\)`));
+      new RegExp(`offload.path contains a NUL character at index ${target.length} \\('${esc(target)}\\\\0\\.evil'\\)`),
+    );
     expect(fs.readdirSync(dir).filter((f) => f.startsWith('nul.bin'))).toEqual([]);
     // Also when the part before the NUL names an existing, valid file.
     const good = path.join(dir, 'good.bin');
@@ -101,26 +106,49 @@ describe('weights file header fields', () => {
   };
 
   test('a flipped table_bytes names the field and both values (was "holds 6 experts, the layer has 6")', async () => {
-    const p = variant('table-bytes.bin', (b) => { b[80] ^= 0x01; });
+    const p = variant('table-bytes.bin', (b) => {
+      b[80] ^= 0x01;
+    });
     const want = ENTRY * E + 8;
-    await expect(native.createLayer(opts(p))).rejects.toThrow(new RegExp(
-      `${esc(p)}': header field table_bytes is ${want ^ 1}, expected ${want} for ${E} experts`));
-    const huge = variant('table-huge.bin', (b) => { b[87] ^= 0x80; });
+    await expect(native.createLayer(opts(p))).rejects.toThrow(
+      new RegExp(`${esc(p)}': header field table_bytes is ${want ^ 1}, expected ${want} for ${E} experts`),
+    );
+    const huge = variant('table-huge.bin', (b) => {
+      b[87] ^= 0x80;
+    });
     await expect(native.createLayer(opts(huge))).rejects.toThrow(/header field table_bytes is 9223372036854775960, expected 152 for 6 experts/);
   });
 
   test.each([
-    ['w13_panels', 28, 4], ['w13_k', 32, 4], ['w2_panels', 36, 4], ['w2_k', 40, 4],
-    ['w13_panel_bytes', 48, 8], ['w2_panel_bytes', 56, 8], ['expert_bytes', 64, 8],
+    ['w13_panels', 28, 4],
+    ['w13_k', 32, 4],
+    ['w2_panels', 36, 4],
+    ['w2_k', 40, 4],
+    ['w13_panel_bytes', 48, 8],
+    ['w2_panel_bytes', 56, 8],
+    ['expert_bytes', 64, 8],
   ])('packing field %s (checksum re-sealed) is named with both values', async (field, off, size) => {
-    const p = variant(`${field}.bin`, (b) => { b[off as number] ^= 0x02; }, true);
+    const p = variant(
+      `${field}.bin`,
+      (b) => {
+        b[off as number] ^= 0x02;
+      },
+      true,
+    );
     const was = size === 4 ? bytes.readInt32LE(off as number) : Number(bytes.readBigUInt64LE(off as number));
-    await expect(native.createLayer(opts(p))).rejects.toThrow(new RegExp(
-      `${esc(p)}': header field ${field} is ${was ^ 2}, this build packs ${was} for the layer's shape`));
+    await expect(native.createLayer(opts(p))).rejects.toThrow(
+      new RegExp(`${esc(p)}': header field ${field} is ${was ^ 2}, this build packs ${was} for the layer's shape`),
+    );
   });
 
   test('an expert whose bytes lie inside the header is refused, saying so', async () => {
-    const p = variant('inside.bin', (b) => { b.writeBigUInt64LE(64n, HEADER + ENTRY * 1); }, true);
+    const p = variant(
+      'inside.bin',
+      (b) => {
+        b.writeBigUInt64LE(64n, HEADER + ENTRY * 1);
+      },
+      true,
+    );
     await expect(native.createLayer(opts(p))).rejects.toThrow(/expert 1: bytes \[64, \d+\) lie inside the header \(data starts at 4096\)/);
   });
 });

@@ -43,10 +43,17 @@ describe('offload: eviction order per policy (capacity 2, one expert per pass)',
 
   test('static pins the most used experts of the profile run', async () => {
     const l = await native.createLayer(scriptedOptions(1, { capacity: 3, policy: 'static' }));
-    await run(l, [[0], [0], [1], [0], [2], [1]]);  // profile: 0 ×3, 1 ×2, 2 ×1
-    expect(Array.from(l.pinStatic())).toEqual([0, 1]);  // capacity 3 keeps 1 streaming slot
+    await run(l, [[0], [0], [1], [0], [2], [1]]); // profile: 0 ×3, 1 ×2, 2 ×1
+    expect(Array.from(l.pinStatic())).toEqual([0, 1]); // capacity 3 keeps 1 streaming slot
     const t = await run(l, [[3], [4], [5], [0], [1], [3]]);
-    expect(residents(t)).toEqual([[0, 1, 3], [0, 1, 4], [0, 1, 5], [0, 1, 5], [0, 1, 5], [0, 1, 3]]);
+    expect(residents(t)).toEqual([
+      [0, 1, 3],
+      [0, 1, 4],
+      [0, 1, 5],
+      [0, 1, 5],
+      [0, 1, 5],
+      [0, 1, 3],
+    ]);
     expect(t.map((s) => s.hits)).toEqual([0, 0, 0, 1, 1, 0]);
     // LRU on the same sequence evicts the hot experts.
     const lru = await native.createLayer(scriptedOptions(1, { capacity: 3, policy: 'lru' }));
@@ -59,10 +66,22 @@ describe('offload: eviction order per policy (capacity 2, one expert per pass)',
 describe('offload: hit/miss counts on a scripted sequence', () => {
   // Two tokens per pass, top-2: a pass needs up to 4 experts; capacity 3 forces waves.
   const passes = [
-    [[0, 1], [2, 3]],
-    [[0, 1], [1, 0]],
-    [[4, 5], [0, 4]],
-    [[2, 0], [1, 0]],
+    [
+      [0, 1],
+      [2, 3],
+    ],
+    [
+      [0, 1],
+      [1, 0],
+    ],
+    [
+      [4, 5],
+      [0, 4],
+    ],
+    [
+      [2, 0],
+      [1, 0],
+    ],
   ];
   async function runScripted(prefetch: boolean) {
     const l = await native.createLayer(scriptedOptions(2, { capacity: 3, policy: 'lru', prefetch }));
@@ -85,8 +104,18 @@ describe('offload: hit/miss counts on a scripted sequence', () => {
     // pass 2 {0,1}: 1 hits; 0 misses and evicts 2 (LRU: 2 and 3 last used in pass 1, 2 earlier) → {0,1,3}.
     // pass 3 {0,4,5}: 0 hits; 4, 5 miss and evict 3, then 1 → {0,4,5}.
     // pass 4 {0,1,2}: 0 hits; 1, 2 miss and evict 4, 5 → {0,1,2}.
-    expect(counts).toEqual([[0, 4], [1, 1], [1, 2], [1, 2]]);
-    expect(residentSets).toEqual([[1, 2, 3], [0, 1, 3], [0, 4, 5], [0, 1, 2]]);
+    expect(counts).toEqual([
+      [0, 4],
+      [1, 1],
+      [1, 2],
+      [1, 2],
+    ]);
+    expect(residentSets).toEqual([
+      [1, 2, 3],
+      [0, 1, 3],
+      [0, 4, 5],
+      [0, 1, 2],
+    ]);
     expect(l.offloadInfo().stats).toMatchObject({ hits: 3, misses: 9, loads: 9 });
   });
 
@@ -101,7 +130,7 @@ describe('offload: hit/miss counts on a scripted sequence', () => {
       expect(set.length).toBe(3);
       for (const e of set) expect(needed[i].has(e) || (i > 0 && residentSets[i - 1].includes(e))).toBe(true);
     });
-    expect(residentSets[2]).toEqual([0, 4, 5]);  // {0,4,5} needs all three slots
+    expect(residentSets[2]).toEqual([0, 4, 5]); // {0,4,5} needs all three slots
     const st = l.offloadInfo().stats;
     expect(st.hits + st.misses).toBe(needed.reduce((n, s) => n + s.size, 0));
     expect(st.loads).toBe(st.misses);
@@ -110,7 +139,12 @@ describe('offload: hit/miss counts on a scripted sequence', () => {
   test('capacity 1 streams every expert of a pass in waves and never errors', async () => {
     const l = await native.createLayer(scriptedOptions(2, { capacity: 1, policy: 'lfu' }));
     const ref = await native.createLayer(scriptedOptions(2, undefined));
-    const x = scriptedTokens([[0, 1], [2, 3], [4, 5], [5, 0]]);
+    const x = scriptedTokens([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+      [5, 0],
+    ]);
     const [a, b] = [await ref.forward(x), await l.forward(x)];
     expect(sameBits(a.output, b.output)).toBe(true);
     expect(b.stats.offload).toMatchObject({ hits: 0, misses: 6, loads: 6 });

@@ -7,8 +7,27 @@ import * as os from 'os';
 import * as path from 'path';
 
 const ROOT = path.join(__dirname, '..', '..');
-const NAMES = ['createMoeLayer', 'createMoeModel', 'MoeLayer', 'MoeModel', 'systemInfo', 'backendInfo', 'fidelity', 'run', 'calibrate',
-  'writeReport', 'PRESETS', 'VERSION', 'MoecapError', 'MoecapTypeError', 'MoecapRangeError', 'UsageError', 'PlanError', 'ReportInputError', 'ERROR_CODES'];
+const NAMES = [
+  'createMoeLayer',
+  'createMoeModel',
+  'MoeLayer',
+  'MoeModel',
+  'systemInfo',
+  'backendInfo',
+  'fidelity',
+  'run',
+  'calibrate',
+  'writeReport',
+  'PRESETS',
+  'VERSION',
+  'MoecapError',
+  'MoecapTypeError',
+  'MoecapRangeError',
+  'UsageError',
+  'PlanError',
+  'ReportInputError',
+  'ERROR_CODES',
+];
 let dir: string;
 
 beforeAll(() => {
@@ -22,18 +41,24 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const node = (args: string[]) => spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8' });
 
 test("require('moecap') gives the named exports", () => {
-  const r = node(['-e', `const m = require('moecap'); console.log(JSON.stringify(${JSON.stringify(NAMES)}.filter((n) => m[n] === undefined)), typeof m.createMoeLayer)`]);
+  const r = node([
+    '-e',
+    `const m = require('moecap'); console.log(JSON.stringify(${JSON.stringify(NAMES)}.filter((n) => m[n] === undefined)), typeof m.createMoeLayer)`,
+  ]);
   expect(r.stderr).toBe('');
   expect(r.stdout.trim()).toBe('[] function');
 });
 
 test("import { createMoeLayer } from 'moecap' works from ESM, with every named export", () => {
-  const r = node(['--input-type=module', '-e',
+  const r = node([
+    '--input-type=module',
+    '-e',
     `import { createMoeLayer, MoecapError } from 'moecap'; import * as m from 'moecap';
      const l = await createMoeLayer({ hidden: 16, intermediate: 8, experts: 4, topK: 2, threads: 1, weights: { seed: 1 } });
      const y = await l.forward(new Float32Array(16).fill(0.5)); l.close();
      let code = null; try { l.info(); } catch (e) { code = e instanceof MoecapError ? e.code : 'not moecap'; }
-     console.log(JSON.stringify(${JSON.stringify(NAMES)}.filter((n) => m[n] === undefined)), y.output.length, code);`]);
+     console.log(JSON.stringify(${JSON.stringify(NAMES)}.filter((n) => m[n] === undefined)), y.output.length, code);`,
+  ]);
   expect(r.stderr).toBe('');
   expect(r.stdout.trim()).toBe('[] 16 ERR_CLOSED');
 });

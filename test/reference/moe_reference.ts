@@ -54,7 +54,7 @@ export function refRoute(c: RefConfig, w: RefWeights, x: Float32Array): RefRouti
       scores = logits.map((l) => 1 / (1 + Math.exp(-l)));
     }
     const sel = scores.map((s, e) => s + (c.selectionBias ? c.selectionBias[e] : 0));
-    let inDroppedGroup = (_e: number) => false;
+    let inDroppedGroup: (e: number) => boolean = () => false;
     if (c.groups) {
       const gs = E / c.groups.count;
       const gscore: number[] = [];
@@ -104,11 +104,21 @@ export function refRoute(c: RefConfig, w: RefWeights, x: Float32Array): RefRouti
   return { ids, weights, kept, dropped, maskedPicks };
 }
 
-function swiglu(x: Float32Array, t: number, H: number, F: number, gate: Float32Array, up: Float32Array, down: Float32Array,
-                goff: number, doff: number): Float64Array {
+function swiglu(
+  x: Float32Array,
+  t: number,
+  H: number,
+  F: number,
+  gate: Float32Array,
+  up: Float32Array,
+  down: Float32Array,
+  goff: number,
+  doff: number,
+): Float64Array {
   const a = new Float64Array(F);
   for (let f = 0; f < F; f++) {
-    let g = 0, u = 0;
+    let g = 0,
+      u = 0;
     for (let h = 0; h < H; h++) {
       g += x[t * H + h] * gate[goff + f * H + h];
       u += x[t * H + h] * up[goff + f * H + h];
@@ -161,7 +171,8 @@ export function refForwardDense(c: RefConfig, w: RefWeights, x: Float32Array): F
 
 function addShared(c: RefConfig, w: RefWeights, x: Float32Array, t: number, out: Float64Array) {
   if (!c.sharedExperts || !w.shared) return;
-  const H = c.hidden, Fs = c.sharedExperts.intermediate;
+  const H = c.hidden,
+    Fs = c.sharedExperts.intermediate;
   let g = 1;
   if (c.sharedExperts.gated && w.shared.gateWeight) {
     let d = 0;

@@ -21,7 +21,12 @@ function figure(values: number[], unit: string): MeasuredFigure {
 }
 
 /** Best achieved rate over a few passes of one layer: bytes/s (all experts read) or FLOP/s. */
-async function bestRate(dtype: DType, shape: { hidden: number; intermediate: number; experts: number; topK: number }, T: number, what: 'bytes' | 'flops'): Promise<number[]> {
+async function bestRate(
+  dtype: DType,
+  shape: { hidden: number; intermediate: number; experts: number; topK: number },
+  T: number,
+  what: 'bytes' | 'flops',
+): Promise<number[]> {
   const layer = await createMoeLayer({ ...shape, dtype, threads: systemInfo().hardwareThreads, weights: { seed: 3 } });
   try {
     const x = gaussian(T * shape.hidden, 11);

@@ -12,12 +12,24 @@ import { writeReport } from '../../lib/report/write_report';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
 ];
 const skip = process.env.MOECAP_SKIP_BROWSER === '1';
 
-interface Box { id: string; x: number; y: number; width: number; height: number }
+interface Box {
+  id: string;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
 
 (skip ? test.skip : test)('the report opens in headless Chromium without errors and every chart is drawn', async () => {
   if (!fs.existsSync(CHROMIUM))
@@ -36,13 +48,15 @@ interface Box { id: string; x: number; y: number; width: number; height: number 
     const page = await context.newPage();
     const problems: string[] = [];
     const requests: string[] = [];
-    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`console.${m.type()}: ${m.text()}`); });
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console.${m.type()}: ${m.text()}`);
+    });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     page.on('request', (r) => requests.push(r.url()));
     const url = pathToFileURL(file).href;
     await page.goto(url, { waitUntil: 'load' });
     expect(problems).toEqual([]);
-    expect(requests).toEqual([url]);  // nothing fetched but the file itself
+    expect(requests).toEqual([url]); // nothing fetched but the file itself
 
     // The inlined script turned each point's figures into a hover title.
     const titles = await page.$$eval('figure.chart svg title', (t) => t.map((e) => e.textContent ?? ''));
@@ -56,7 +70,14 @@ interface Box { id: string; x: number; y: number; width: number; height: number 
         return { id: s.parentElement!.id, x: r.x + w.scrollX, y: r.y + w.scrollY, width: r.width, height: r.height };
       }),
     );
-    expect(boxes.map((b) => b.id)).toEqual(['chart-radar-decode', 'chart-radar-prefill', 'chart-roofline', 'chart-throughput', 'chart-utilisation', 'chart-experts']);
+    expect(boxes.map((b) => b.id)).toEqual([
+      'chart-radar-decode',
+      'chart-radar-prefill',
+      'chart-roofline',
+      'chart-throughput',
+      'chart-utilisation',
+      'chart-experts',
+    ]);
 
     const shot = path.join(dir, 'report.png');
     await page.screenshot({ path: shot, fullPage: true });
@@ -65,8 +86,10 @@ interface Box { id: string; x: number; y: number; width: number; height: number 
       expect(b.width).toBeGreaterThan(200);
       expect(b.height).toBeGreaterThan(200);
       let ink = 0;
-      const x0 = Math.round(b.x), y0 = Math.round(b.y);
-      const x1 = Math.min(png.width, Math.round(b.x + b.width)), y1 = Math.min(png.height, Math.round(b.y + b.height));
+      const x0 = Math.round(b.x),
+        y0 = Math.round(b.y);
+      const x1 = Math.min(png.width, Math.round(b.x + b.width)),
+        y1 = Math.min(png.height, Math.round(b.y + b.height));
       for (let y = y0; y < y1; y++)
         for (let x = x0; x < x1; x++) {
           const i = 4 * (y * png.width + x);

@@ -19,12 +19,51 @@ afterAll(() => {
 
 type Mut = (r: any) => void;
 const cases: Array<[string, Mut, RegExp]> = [
-  ['a Pareto frontier id', (r) => { r.cap.phases.decode.pareto.frontier[0] = 'ghost'; }, /cap\.phases\.decode\.pareto\.frontier.*'ghost'/],
-  ['a CAP point id', (r) => { r.cap.phases.decode.points[0].id = 'ghost'; }, /cap\.phases\.decode\.points.*'ghost'/],
-  ['a radar id', (r) => { r.cap.phases.decode.radar[1].id = 'ghost'; }, /cap\.phases\.decode\.radar.*'ghost'/],
-  ['a config id renamed', (r) => { r.configs[0].id = 'renamed'; }, /cap\.phases\.decode\.\w+.*is not a config of this file/],
-  ['a dominatedBy target', (r) => { const d = r.cap.phases.decode.pareto.dominatedBy; const k = Object.keys(d)[0] ?? 'x'; d[k] = 'ghost'; r.cap.phases.decode.pareto.dominatedBy = d; }, /'(ghost|x)'/],
-  ['a point in the wrong phase', (r) => { r.cap.phases.prefill = JSON.parse(JSON.stringify(r.cap.phases.decode)); }, /cap\.phases\.prefill.*is a decode config/],
+  [
+    'a Pareto frontier id',
+    (r) => {
+      r.cap.phases.decode.pareto.frontier[0] = 'ghost';
+    },
+    /cap\.phases\.decode\.pareto\.frontier.*'ghost'/,
+  ],
+  [
+    'a CAP point id',
+    (r) => {
+      r.cap.phases.decode.points[0].id = 'ghost';
+    },
+    /cap\.phases\.decode\.points.*'ghost'/,
+  ],
+  [
+    'a radar id',
+    (r) => {
+      r.cap.phases.decode.radar[1].id = 'ghost';
+    },
+    /cap\.phases\.decode\.radar.*'ghost'/,
+  ],
+  [
+    'a config id renamed',
+    (r) => {
+      r.configs[0].id = 'renamed';
+    },
+    /cap\.phases\.decode\.\w+.*is not a config of this file/,
+  ],
+  [
+    'a dominatedBy target',
+    (r) => {
+      const d = r.cap.phases.decode.pareto.dominatedBy;
+      const k = Object.keys(d)[0] ?? 'x';
+      d[k] = 'ghost';
+      r.cap.phases.decode.pareto.dominatedBy = d;
+    },
+    /'(ghost|x)'/,
+  ],
+  [
+    'a point in the wrong phase',
+    (r) => {
+      r.cap.phases.prefill = JSON.parse(JSON.stringify(r.cap.phases.decode));
+    },
+    /cap\.phases\.prefill.*is a decode config/,
+  ],
 ];
 
 test.each(cases)('%s that is not a config: ERR_CORRUPT_FILE naming the file and the id', async (_n, mutate, message) => {
@@ -33,7 +72,11 @@ test.each(cases)('%s that is not a config: ERR_CORRUPT_FILE naming the file and 
   const file = path.join(dir, `bad-${Math.random().toString(36).slice(2)}.json`);
   fs.writeFileSync(file, JSON.stringify(r));
   let stderr = '';
-  const status = await main(['report', file, '--out', file + '.html'], () => {}, (s) => void (stderr += s));
+  const status = await main(
+    ['report', file, '--out', file + '.html'],
+    () => {},
+    (s) => void (stderr += s),
+  );
   expect(stderr).toMatch(/^moecap: ERR_CORRUPT_FILE: /);
   expect(stderr).toContain(path.basename(file));
   expect(stderr).toMatch(message);

@@ -30,7 +30,7 @@ function count(s: string, re: RegExp): number {
 function tableRows(id: string): string[] {
   const m = html.match(new RegExp(`<table id="${id}">([\\s\\S]*?)</table>`));
   if (!m) throw new Error(`no table ${id}`);
-  return m[1].split('<tr>').slice(2);  // [0]: caption, [1]: header
+  return m[1].split('<tr>').slice(2); // [0]: caption, [1]: header
 }
 
 beforeAll(async () => {
@@ -51,7 +51,7 @@ test('the page is one self-contained document', () => {
   expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=|<img[^>]+src="(?!data:)|url\(http|@import/i);
   expect(html).toContain('<style>');
   const ids = [...html.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]);
-  expect(new Set(ids).size).toBe(ids.length);  // SVG clip-path ids must not collide between charts
+  expect(new Set(ids).size).toBe(ids.length); // SVG clip-path ids must not collide between charts
   expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
 });
 
@@ -104,7 +104,9 @@ test('each chart is an SVG with its marks', () => {
 });
 
 test('the points carry the figures of the results file', () => {
-  const raw = readResults(dir) as { configs: Array<{ id: string; tokensPerSecond: number; routing: { meanDistinctExperts: number; expectedUniform: number } }> };
+  const raw = readResults(dir) as {
+    configs: Array<{ id: string; tokensPerSecond: number; routing: { meanDistinctExperts: number; expectedUniform: number } }>;
+  };
   for (const c of raw.configs) {
     expect(figure('throughput')).toContain(`aria-label="${c.id}: ${c.tokensPerSecond.toPrecision(4)} tokens/s`);
     expect(figure('experts')).toContain(`${c.routing.meanDistinctExperts.toPrecision(3)} distinct experts per layer`);
@@ -124,7 +126,8 @@ test('the Pareto tables list the frontier and each dominated config with one tha
       const [, id, by] = row.match(/<td class="l">([^<]+)<\/td><td class="l">([^<]+)<\/td>/)!;
       expect(ph.frontier).toContain(by);
       expect(ph.dominatedBy[id]).toBe(by);
-      const a = point.get(by)!, b = point.get(id)!;
+      const a = point.get(by)!,
+        b = point.get(id)!;
       // the named config really dominates: no worse anywhere
       expect(a.cost).toBeLessThanOrEqual(b.cost);
       expect(a.accuracy).toBeGreaterThanOrEqual(b.accuracy);
@@ -229,7 +232,11 @@ test('moecap run --report writes report.html beside results.json', () => {
   const out = fs.mkdtempSync(path.join(require('os').tmpdir(), 'moecap-runrep-'));
   try {
     const bin = path.join(__dirname, '..', '..', 'bin', 'moecap.js');
-    const stdout = execFileSync(process.execPath, [bin, 'run', '--preset', 'tiny', '--phase', 'decode', '--batch', '1,4', '--repeats', '2', '--quiet', '--skip-calibration', '--report', '--out', out], { encoding: 'utf8' });
+    const stdout = execFileSync(
+      process.execPath,
+      [bin, 'run', '--preset', 'tiny', '--phase', 'decode', '--batch', '1,4', '--repeats', '2', '--quiet', '--skip-calibration', '--report', '--out', out],
+      { encoding: 'utf8' },
+    );
     expect(stdout).toContain(`report: ${path.join(out, 'report.html')}`);
     const page = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
     expect(page).toMatch(/<svg/);

@@ -37,9 +37,12 @@ const usd = (v: number) => `$${v < 0.01 ? v.toPrecision(3) : v.toFixed(4)}`;
 function printRun(a: RunAnalysis, io: { out: (s: string) => void }, perPass: boolean): void {
   const { run, datasheet: d } = a;
   const env = run.metadata?.system_environment ?? {};
-  io.out(`${run.key}: ${a.modelName} on ${run.numGpus}× ${run.gpuName ?? d.name} (datasheet ${d.name}), ${a.precision}, ${run.passes.length} passes, measured by MoE-CAP on ${env.inference_engine ?? 'an engine not recorded'}\n`);
+  io.out(
+    `${run.key}: ${a.modelName} on ${run.numGpus}× ${run.gpuName ?? d.name} (datasheet ${d.name}), ${a.precision}, ${run.passes.length} passes, measured by MoE-CAP on ${env.inference_engine ?? 'an engine not recorded'}\n`,
+  );
   for (const ph of a.phases) {
-    const t = ph.theirs, o = ph.oursMean;
+    const t = ph.theirs,
+      o = ph.oursMean;
     io.out(`  ${ph.phase} (${ph.passes.length} passes, mean per pass; their ${ph.theirPath} path)\n`);
     io.out(`    S-MBU  theirs ${t ? pct(t.smbu) : 'n/a'}  ours ${pct(o.smbu)}  ${t ? `diff ${pct(o.smbu - t.smbu)}` : ''}  reason: ${ph.reasons.smbu}\n`);
     io.out(`    S-MFU  theirs ${t ? pct(t.smfu) : 'n/a'}  ours ${pct(o.smfu)}  ${t ? `×${(o.smfu / t.smfu).toFixed(2)}` : ''}  reason: ${ph.reasons.smfu}\n`);
@@ -47,19 +50,27 @@ function printRun(a: RunAnalysis, io: { out: (s: string) => void }, perPass: boo
     const pp = summarize(ph.costPerPass);
     const c = ph.cost;
     io.out(`    cost   ours ${usd(c.usdPer1MTokens)} per 1M tokens (phase total); per pass min ${usd(pp.min)} median ${usd(pp.median)} max ${usd(pp.max)}\n`);
-    io.out(`           inputs (assumptions, override with --prices): hardware $${c.hardwarePriceUsd} over ${c.inputs.amortisationYears} y at utilisation ${c.inputs.utilisation}, ${c.inputs.power.watts} W at $${c.inputs.usdPerKWh}/kWh\n`);
-    if (perPass) for (let i = 0; i < ph.passes.length; i++) {
-      const p = ph.passes[i], x = ph.ours[i];
-      io.out(`      line ${p.line}: ${p.phase === 'prefill' ? p.seqLensSum : p.batchSize} tokens in ${p.seconds}s, A=${p.expertActivation}, S-MBU ${pct(x.smbu)} S-MFU ${pct(x.smfu)} cost ${usd(ph.costPerPass[i])}/1M\n`);
-    }
+    io.out(
+      `           inputs (assumptions, override with --prices): hardware $${c.hardwarePriceUsd} over ${c.inputs.amortisationYears} y at utilisation ${c.inputs.utilisation}, ${c.inputs.power.watts} W at $${c.inputs.usdPerKWh}/kWh\n`,
+    );
+    if (perPass)
+      for (let i = 0; i < ph.passes.length; i++) {
+        const p = ph.passes[i],
+          x = ph.ours[i];
+        io.out(
+          `      line ${p.line}: ${p.phase === 'prefill' ? p.seqLensSum : p.batchSize} tokens in ${p.seconds}s, A=${p.expertActivation}, S-MBU ${pct(x.smbu)} S-MFU ${pct(x.smfu)} cost ${usd(ph.costPerPass[i])}/1M\n`,
+        );
+      }
   }
   const tc = a.theirCost;
-  io.out(`  cost   theirs ${tc.value === null ? 'None' : `$${tc.value.toFixed(2)}`} (${tc.note})${tc.value === null && tc.ifKeyMatched !== null ? `; with the key fixed it would print $${tc.ifKeyMatched.toFixed(2)}` : ''}\n`);
+  io.out(
+    `  cost   theirs ${tc.value === null ? 'None' : `$${tc.value.toFixed(2)}`} (${tc.note})${tc.value === null && tc.ifKeyMatched !== null ? `; with the key fixed it would print $${tc.ifKeyMatched.toFixed(2)}` : ''}\n`,
+  );
 }
 
 export const analyzeCommand: Command = {
   name: 'analyze',
-  summary: 'recompute S-MBU/S-MFU and cost of a MoE-CAP output folder (vLLM/SGLang runs) with moecap\'s definitions',
+  summary: "recompute S-MBU/S-MFU and cost of a MoE-CAP output folder (vLLM/SGLang runs) with moecap's definitions",
   positional: 'DIR',
   options: [
     { name: 'model', type: 'string', description: 'checkpoint folder (config.json) of the model that ran' },

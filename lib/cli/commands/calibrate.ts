@@ -39,8 +39,12 @@ async function calibrateAndShow(o: Record<string, unknown>, out: (s: string) => 
   const reused = p !== null;
   if (!p) {
     p = await calibrate({
-      repeats: o.repeats as number, budgetSeconds: o.budget as number, threads: o.threads as number | undefined, offloadDir: o['offload-dir'] as string | undefined,
-      readBytes: o['read-bytes'] as number | undefined, fileBytes: o['file-bytes'] as number | undefined,
+      repeats: o.repeats as number,
+      budgetSeconds: o.budget as number,
+      threads: o.threads as number | undefined,
+      offloadDir: o['offload-dir'] as string | undefined,
+      readBytes: o['read-bytes'] as number | undefined,
+      fileBytes: o['file-bytes'] as number | undefined,
     });
     const saved = saveProfileKeeping(p, file);
     // The measurement is shown either way; the exit code says it is not where asked.

@@ -14,8 +14,7 @@ export const countersCommand: Command = {
       return 0;
     }
     const w = Math.max(...list.map((c) => c.name.length));
-    for (const c of list)
-      out(`${c.name.padEnd(w)}  ${c.available ? 'available    ' + c.source : 'unavailable  ' + c.reason}\n`);
+    for (const c of list) out(`${c.name.padEnd(w)}  ${c.available ? 'available    ' + c.source : 'unavailable  ' + c.reason}\n`);
     return 0;
   },
 };

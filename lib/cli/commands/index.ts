@@ -12,4 +12,16 @@ import { traceCommand } from './trace';
 import { planCacheCommand } from './plan_cache';
 import { inspectCommand } from './inspect';
 
-export const COMMANDS: readonly Command[] = [runCommand, presetsCommand, layerCommand, infoCommand, calibrateCommand, countersCommand, reportCommand, analyzeCommand, traceCommand, planCacheCommand, inspectCommand];
+export const COMMANDS: readonly Command[] = [
+  runCommand,
+  presetsCommand,
+  layerCommand,
+  infoCommand,
+  calibrateCommand,
+  countersCommand,
+  reportCommand,
+  analyzeCommand,
+  traceCommand,
+  planCacheCommand,
+  inspectCommand,
+];

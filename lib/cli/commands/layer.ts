@@ -110,10 +110,12 @@ async function runLayer(o: Record<string, unknown>, out: (s: string) => void): P
     const repeats = o.repeats as number;
     for (const T of o.tokens as number[]) {
       const inputs = Array.from({ length: INPUT_VARIANTS }, (_, i) => i).map((i) => naturalTokens(T, info.hidden, 1000 * T + i));
-      await layer.forward(inputs[0]);  // warm-up
+      await layer.forward(inputs[0]); // warm-up
       if (info.offload) layer.resetOffloadStats();
       const times: number[] = [];
-      let bytes = 0, flops = 0, distinct = 0;
+      let bytes = 0,
+        flops = 0,
+        distinct = 0;
       for (let r = 0; r < repeats; r++) {
         const res = await layer.forward(inputs[r % inputs.length]);
         times.push(res.stats.timeNs / 1e6);
@@ -165,9 +167,7 @@ async function runLayer(o: Record<string, unknown>, out: (s: string) => void): P
     (r.flopsPerSecond / 1e9).toFixed(1),
     r.relativeL2.toExponential(2),
     (100 * r.routingAgreement).toFixed(0) + '%',
-    ...(offloaded
-      ? [r.hitRate == null ? '–' : r.hitRate.toFixed(3), r.tierBytesPerSecond == null ? '–' : (r.tierBytesPerSecond / 1e9).toFixed(2)]
-      : []),
+    ...(offloaded ? [r.hitRate == null ? '–' : r.hitRate.toFixed(3), r.tierBytesPerSecond == null ? '–' : (r.tierBytesPerSecond / 1e9).toFixed(2)] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');

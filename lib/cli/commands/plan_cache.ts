@@ -12,7 +12,7 @@ import { REPLAY_POLICIES, type ReplayPolicy } from '../../interop/cache_replay';
 
 export const planCacheCommand: Command = {
   name: 'plan-cache',
-  summary: 'replay a routing trace through the expert cache policies (and Belády\'s bound): hit rate, slow-tier bytes and time per token',
+  summary: "replay a routing trace through the expert cache policies (and Belády's bound): hit rate, slow-tier bytes and time per token",
   positional: 'TRACE',
   options: [
     { name: 'model', type: 'string', description: 'checkpoint folder (config.json)' },
@@ -23,16 +23,22 @@ export const planCacheCommand: Command = {
     { name: 'dtype', type: 'string', description: 'expert storage: f32, bf16, int8, int4', default: 'bf16' },
     { name: 'static-profile', type: 'number', description: 'static: passes replayed before the hot set is pinned', default: 100 },
     { name: 'slow-bw', type: 'number', description: 'slow tier read bandwidth, GB/s (default: the calibrated offload read bandwidth)' },
-    { name: 'hardware', type: 'string', description: 'compute side from a datasheet GPU (default: this machine\'s calibrated profile)' },
+    { name: 'hardware', type: 'string', description: "compute side from a datasheet GPU (default: this machine's calibrated profile)" },
     { name: 'hardware-profile', type: 'string', description: 'a calibrated profile file' },
   ],
   async run({ options, positional }, io) {
     if (positional.length !== 1) throw new MoecapError('ERR_USAGE', 'usage: moecap plan-cache TRACE --model PATH|--preset NAME');
     const model = resolveModel(options.model as string | undefined, options.preset as string | undefined);
     const policies = options.policy as string[];
-    for (const p of policies) if (!(REPLAY_POLICIES as readonly string[]).includes(p)) throw new MoecapError('ERR_INVALID_OPTION', `--policy ${p}: known ${REPLAY_POLICIES.join(', ')}`);
+    for (const p of policies)
+      if (!(REPLAY_POLICIES as readonly string[]).includes(p))
+        throw new MoecapError('ERR_INVALID_OPTION', `--policy ${p}: known ${REPLAY_POLICIES.join(', ')}`);
     const dtype = options.dtype as string;
-    try { bytesPerWeight(dtype); } catch (e) { throw new MoecapError('ERR_INVALID_OPTION', `--dtype: ${(e as Error).message}`); }
+    try {
+      bytesPerWeight(dtype);
+    } catch (e) {
+      throw new MoecapError('ERR_INVALID_OPTION', `--dtype: ${(e as Error).message}`);
+    }
     const batch = options.batch as number;
     if (!(Number.isInteger(batch) && batch >= 1)) throw new MoecapError('ERR_INVALID_OPTION', '--batch must be an integer >= 1');
     let peaks;
@@ -42,23 +48,41 @@ export const planCacheCommand: Command = {
       throw new MoecapError('ERR_INVALID_OPTION', (e as Error).message);
     }
     const havePeaks = !('available' in peaks);
-    const slowBw = options['slow-bw'] !== undefined ? (options['slow-bw'] as number) * 1e9 : havePeaks ? (peaks as { offloadBandwidth: number | null }).offloadBandwidth : null;
+    const slowBw =
+      options['slow-bw'] !== undefined
+        ? (options['slow-bw'] as number) * 1e9
+        : havePeaks
+          ? (peaks as { offloadBandwidth: number | null }).offloadBandwidth
+          : null;
     const p = havePeaks ? (peaks as import('../../cap/hardware').PeakSource) : null;
     const trace = TraceSpill.read(positional[0], { experts: model.experts, topK: model.topK });
     try {
       const plan = await planCache({
-        trace, model, dtype, capacities: options.capacity as number[], policies: policies as ReplayPolicy[], tokensPerPass: batch,
-        staticProfilePasses: options['static-profile'] as number, slowTierBandwidth: slowBw,
-        memoryBandwidth: p?.memoryBandwidth ?? null, peakFlops: p ? computePeakFor(dtype, p).value : null,
+        trace,
+        model,
+        dtype,
+        capacities: options.capacity as number[],
+        policies: policies as ReplayPolicy[],
+        tokensPerPass: batch,
+        staticProfilePasses: options['static-profile'] as number,
+        slowTierBandwidth: slowBw,
+        memoryBandwidth: p?.memoryBandwidth ?? null,
+        peakFlops: p ? computePeakFor(dtype, p).value : null,
       });
-      io.out(`${positional[0]}: ${plan.tokens} tokens × ${plan.traceLayers} layers (model ${model.name}: ${plan.modelLayers} MoE layers${plan.layerScale !== 1 ? `, each trace layer counted ${plan.layerScale.toFixed(2)}×` : ''}), ` +
-        `T = ${batch}, expert ${(plan.expertBytes / 1e6).toFixed(2)} MB (${dtype}), ${plan.meanDistinctPerPass.toFixed(2)} distinct experts per pass per layer\n`);
-      io.out(`slow tier: ${slowBw ? `${(slowBw / 1e9).toFixed(2)} GB/s${options['slow-bw'] !== undefined ? ' (--slow-bw)' : ' (calibrated)'}` : 'unknown (run moecap calibrate or give --slow-bw): no times'}; ` +
-        `compute side: ${p ? `${p.name} (${p.kind})` : 'no peaks: no times'}\n`);
+      io.out(
+        `${positional[0]}: ${plan.tokens} tokens × ${plan.traceLayers} layers (model ${model.name}: ${plan.modelLayers} MoE layers${plan.layerScale !== 1 ? `, each trace layer counted ${plan.layerScale.toFixed(2)}×` : ''}), ` +
+          `T = ${batch}, expert ${(plan.expertBytes / 1e6).toFixed(2)} MB (${dtype}), ${plan.meanDistinctPerPass.toFixed(2)} distinct experts per pass per layer\n`,
+      );
+      io.out(
+        `slow tier: ${slowBw ? `${(slowBw / 1e9).toFixed(2)} GB/s${options['slow-bw'] !== undefined ? ' (--slow-bw)' : ' (calibrated)'}` : 'unknown (run moecap calibrate or give --slow-bw): no times'}; ` +
+          `compute side: ${p ? `${p.name} (${p.kind})` : 'no peaks: no times'}\n`,
+      );
       io.out('capacity  policy   hit rate   slow-tier MB/token   slow ms/token   compute ms/token   ms/token overlapped..serial\n');
       const ms = (v: number | null) => (v === null ? 'n/a' : (v * 1e3).toFixed(3));
       for (const r of plan.rows)
-        io.out(`${String(r.capacity).padStart(8)}  ${r.policy.padEnd(7)}  ${(r.hitRate * 100).toFixed(2).padStart(7)}%   ${(r.slowBytesPerToken / 1e6).toFixed(3).padStart(18)}   ${ms(r.slowSecondsPerToken).padStart(13)}   ${ms(r.computeSecondsPerToken).padStart(16)}   ${ms(r.secondsPerTokenOverlapped)}..${ms(r.secondsPerTokenSerial)}\n`);
+        io.out(
+          `${String(r.capacity).padStart(8)}  ${r.policy.padEnd(7)}  ${(r.hitRate * 100).toFixed(2).padStart(7)}%   ${(r.slowBytesPerToken / 1e6).toFixed(3).padStart(18)}   ${ms(r.slowSecondsPerToken).padStart(13)}   ${ms(r.computeSecondsPerToken).padStart(16)}   ${ms(r.secondsPerTokenOverlapped)}..${ms(r.secondsPerTokenSerial)}\n`,
+        );
     } finally {
       trace.close();
     }

@@ -14,16 +14,32 @@ export const presetsCommand: Command = {
     }
     const header = ['preset', 'MoE L', 'H', 'E', 'k', 'F', 'shared', 'router', 'S_e bf16'];
     const rows = PRESETS.map((p) => [
-      p.name, `${p.moeLayers}/${p.layers}`, String(p.hidden), String(p.experts), String(p.topK), String(p.intermediate),
+      p.name,
+      `${p.moeLayers}/${p.layers}`,
+      String(p.hidden),
+      String(p.experts),
+      String(p.topK),
+      String(p.intermediate),
       p.shared ? `${p.shared.count}×${p.shared.intermediate / p.shared.count}${p.shared.gated ? ' gated' : ''}` : '–',
-      [p.router.scoring, p.router.renormalize ? 'renorm' : 'no-renorm', p.router.routedScalingFactor !== 1 ? `×${p.router.routedScalingFactor}` : '',
-        p.router.groups ? `groups ${p.router.groups.count}/keep ${p.router.groups.keep}` : '', p.router.selectionBias ? 'bias' : ''].filter(Boolean).join(' '),
+      [
+        p.router.scoring,
+        p.router.renormalize ? 'renorm' : 'no-renorm',
+        p.router.routedScalingFactor !== 1 ? `×${p.router.routedScalingFactor}` : '',
+        p.router.groups ? `groups ${p.router.groups.count}/keep ${p.router.groups.keep}` : '',
+        p.router.selectionBias ? 'bias' : '',
+      ]
+        .filter(Boolean)
+        .join(' '),
       `${(expertBytes(p, 2) / 1e6).toFixed(1)} MB`,
     ]);
     const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const line = (c: string[]) => c.map((x, i) => (i === 0 || i >= 6 ? x.padEnd(w[i]) : x.padStart(w[i]))).join('  ').trimEnd();
+    const line = (c: string[]) =>
+      c
+        .map((x, i) => (i === 0 || i >= 6 ? x.padEnd(w[i]) : x.padStart(w[i])))
+        .join('  ')
+        .trimEnd();
     io.out([line(header), ...rows.map(line)].join('\n') + '\n');
-    io.out('MoE L: MoE layers / all layers. S_e: bytes of one routed expert (3·H·F·2). Sources: each model\'s public config.json (--json).\n');
+    io.out("MoE L: MoE layers / all layers. S_e: bytes of one routed expert (3·H·F·2). Sources: each model's public config.json (--json).\n");
     return 0;
   },
 };

@@ -21,7 +21,12 @@ const OPTIONS: OptionSpec[] = [
   { name: 'dtype', type: 'string-list', description: 'weights: f32, bf16, int8, int4', default: DEFAULT_PLAN.dtypes },
   { name: 'threads', type: 'number-list', description: 'compute threads (default: all CPUs)' },
   { name: 'capacity-factor', type: 'number-list', description: 'expert capacity factor (0 = unlimited)', default: DEFAULT_PLAN.capacityFactor },
-  { name: 'offload', type: 'number-list', description: 'fraction of experts resident (0..1]; the rest stream from a weights file', default: DEFAULT_PLAN.residentFraction },
+  {
+    name: 'offload',
+    type: 'number-list',
+    description: 'fraction of experts resident (0..1]; the rest stream from a weights file',
+    default: DEFAULT_PLAN.residentFraction,
+  },
   { name: 'offload-policy', type: 'string', description: 'expert cache policy with --offload: lru, lfu, lfru, static', default: DEFAULT_PLAN.offloadPolicy },
   { name: 'cold', type: 'boolean', description: 'with --offload: drop the weights file page cache so loads reach the device' },
   { name: 'skew', type: 'number-list', description: 'Zipf exponent of designed routing (0 = natural router)', default: DEFAULT_PLAN.skew },
@@ -31,8 +36,18 @@ const OPTIONS: OptionSpec[] = [
   { name: 'warmup', type: 'number', description: 'untimed samples first', default: DEFAULT_PLAN.warmup },
   { name: 'fidelity-tokens', type: 'number', description: 'tokens checked against the fp64 reference', default: DEFAULT_PLAN.fidelityTokens },
   { name: 'seed', type: 'number', description: 'weight and input seed', default: DEFAULT_PLAN.seed },
-  { name: 'hardware', type: 'string', description: 'datasheet peaks (h100-sxm, h100-pcie, h200, a100-sxm, a100-pcie, rtx-4090, a6000, l40s): a projection on the CPU backend; with --backend cuda, the GPU that runs' },
-  { name: 'backend', type: 'string', description: 'where the layers run: cpu, cuda (refused with the reason when CUDA is unusable)', default: DEFAULT_PLAN.backend },
+  {
+    name: 'hardware',
+    type: 'string',
+    description:
+      'datasheet peaks (h100-sxm, h100-pcie, h200, a100-sxm, a100-pcie, rtx-4090, a6000, l40s): a projection on the CPU backend; with --backend cuda, the GPU that runs',
+  },
+  {
+    name: 'backend',
+    type: 'string',
+    description: 'where the layers run: cpu, cuda (refused with the reason when CUDA is unusable)',
+    default: DEFAULT_PLAN.backend,
+  },
   { name: 'skip-calibration', type: 'boolean', description: 'with no hardware profile, do not take the quick calibration (S-MBU/S-MFU unavailable)' },
   { name: 'no-bandwidth-check', type: 'boolean', description: 'do not measure the read bandwidth around each config (S-MBU against the profile)' },
   { name: 'hardware-profile', type: 'string', description: 'measured peaks from `moecap calibrate` (JSON)' },
@@ -44,8 +59,18 @@ const OPTIONS: OptionSpec[] = [
   { name: 'json', type: 'boolean', description: 'print the results object instead of the table' },
   { name: 'report', type: 'boolean', description: 'also write the HTML CAP report (report.html in the output folder)' },
   { name: 'quiet', type: 'boolean', description: 'no progress output' },
-  { name: 'ep', type: 'number', description: 'expert parallelism over N ranks: launch as `mpirun -np N npx moecap run --ep N ...` (one preset, phase, batch, dtype; needs npm run build:mpi)' },
-  { name: 'ep-placement', type: 'string', description: 'with --ep: contiguous, balanced (from --trace, else from routing this run\'s input)', default: 'contiguous' },
+  {
+    name: 'ep',
+    type: 'number',
+    description:
+      'expert parallelism over N ranks: launch as `mpirun -np N npx moecap run --ep N ...` (one preset, phase, batch, dtype; needs npm run build:mpi)',
+  },
+  {
+    name: 'ep-placement',
+    type: 'string',
+    description: "with --ep: contiguous, balanced (from --trace, else from routing this run's input)",
+    default: 'contiguous',
+  },
   { name: 'ep-redundant', type: 'number', description: 'with --ep: replicate the R hottest experts on one more rank each', default: 0 },
   { name: 'force', type: 'boolean', description: "with --out: replace an earlier run's results in that folder" },
 ];
@@ -55,9 +80,35 @@ const SUMMARY =
   'TTFT-equivalent/TPOT, tokens/s, distinct experts, S-MBU/S-MFU, $/1M tokens, fidelity vs fp64, Pareto frontier.\n' +
   'Writes results.json (schema/results.schema.json) and MoE-CAP files (cap_metrics_*, metrics_*, metadata_*).';
 
-const PLAN_FLAGS = ['preset', 'layers', 'phase', 'batch', 'seq', 'steps', 'dtype', 'threads', 'capacity-factor', 'offload', 'offload-policy', 'cold', 'skew', 'trace',
-  'repeats', 'budget', 'warmup', 'fidelity-tokens', 'seed', 'hardware', 'hardware-profile', 'prices', 'task-accuracy', 'radar', 'backend',
-  'skip-calibration', 'no-bandwidth-check'];
+const PLAN_FLAGS = [
+  'preset',
+  'layers',
+  'phase',
+  'batch',
+  'seq',
+  'steps',
+  'dtype',
+  'threads',
+  'capacity-factor',
+  'offload',
+  'offload-policy',
+  'cold',
+  'skew',
+  'trace',
+  'repeats',
+  'budget',
+  'warmup',
+  'fidelity-tokens',
+  'seed',
+  'hardware',
+  'hardware-profile',
+  'prices',
+  'task-accuracy',
+  'radar',
+  'backend',
+  'skip-calibration',
+  'no-bandwidth-check',
+];
 
 export function timestampFolder(d = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');
@@ -140,8 +191,14 @@ export const runCommand: Command = {
       try {
         const quiet = Boolean(o.quiet) || Boolean(o.json);
         results = await run(plan, {
-          outDir, resume: resume !== undefined, force: Boolean(o.force), signal: ac.signal, onProgress: (p) => sink.update(p),
-          onNotice: (m) => { if (!quiet) io.err(m + '\n'); },
+          outDir,
+          resume: resume !== undefined,
+          force: Boolean(o.force),
+          signal: ac.signal,
+          onProgress: (p) => sink.update(p),
+          onNotice: (m) => {
+            if (!quiet) io.err(m + '\n');
+          },
         });
       } finally {
         sink.stop();

@@ -43,14 +43,28 @@ export const traceCommand: Command = {
       const trace = TraceSpill.read(file, { experts: model?.experts, topK: model?.topK });
       try {
         const E = model?.experts ?? trace.maxExpert;
-        const stats = traceStats(trace, { experts: E, batch: options.batch as number, window: options.window as number, hotSize: (options.hot as number | undefined) ?? trace.topK });
-        io.out(`${file}: ${trace.layers} layers, ${trace.tokens[0]} tokens, k = ${trace.topK}, E = ${E}${model ? '' : ' (max id + 1; give --model for the real count)'}\n`);
+        const stats = traceStats(trace, {
+          experts: E,
+          batch: options.batch as number,
+          window: options.window as number,
+          hotSize: (options.hot as number | undefined) ?? trace.topK,
+        });
+        io.out(
+          `${file}: ${trace.layers} layers, ${trace.tokens[0]} tokens, k = ${trace.topK}, E = ${E}${model ? '' : ' (max id + 1; give --model for the real count)'}\n`,
+        );
         io.out(`layer  gini  entropy  distinct/T=${options.batch} (uniform)  hot-set stability  next-layer precision  top experts (share)\n`);
         for (const s of stats) {
           const total = s.load.reduce((a, b) => a + b, 0);
-          const top = s.load.map((v, e) => [e, v]).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([e, v]) => `${e} (${((100 * v) / total).toFixed(1)}%)`).join(' ');
-          io.out(`${String(s.layer).padStart(5)}  ${s.gini.toFixed(3)}  ${s.entropyNorm.toFixed(3)}    ${s.meanDistinctPerBatch.toFixed(1).padStart(6)} (${s.expectedUniform.toFixed(1)})` +
-            `          ${pct(s.hotSetStability).padStart(6)}             ${pct(s.nextLayerPrecision).padStart(6)}           ${top}\n`);
+          const top = s.load
+            .map((v, e) => [e, v])
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, 3)
+            .map(([e, v]) => `${e} (${((100 * v) / total).toFixed(1)}%)`)
+            .join(' ');
+          io.out(
+            `${String(s.layer).padStart(5)}  ${s.gini.toFixed(3)}  ${s.entropyNorm.toFixed(3)}    ${s.meanDistinctPerBatch.toFixed(1).padStart(6)} (${s.expectedUniform.toFixed(1)})` +
+              `          ${pct(s.hotSetStability).padStart(6)}             ${pct(s.nextLayerPrecision).padStart(6)}           ${top}\n`,
+          );
         }
       } finally {
         trace.close();

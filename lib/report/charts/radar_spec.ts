@@ -23,8 +23,7 @@ export function radarRows(points: RadarPoint[], describe: (id: string) => string
   const rows: RadarRow[] = [];
   for (const p of points) {
     const values = [p.cost, p.accuracy, p.performance];
-    for (let k = 0; k <= 3; k++)
-      rows.push({ config: p.id, axis: RADAR_AXES[k % 3], k, value: values[k % 3], description: describe(p.id) });
+    for (let k = 0; k <= 3; k++) rows.push({ config: p.id, axis: RADAR_AXES[k % 3], k, value: values[k % 3], description: describe(p.id) });
   }
   return rows;
 }
@@ -36,7 +35,7 @@ const Y = { axis: null, scale: { domain: [-0.72, 1.18], nice: false } };
 const WIDTH = 380;
 
 export function radarSpec(rows: RadarRow[], title: string): TopLevelSpec {
-  const order = [...new Set(rows.map((r) => r.config))];  // legend in the file's config order
+  const order = [...new Set(rows.map((r) => r.config))]; // legend in the file's config order
   const grid = [0.25, 0.5, 0.75, 1].flatMap((ring) => [0, 1, 2, 3].map((k) => ({ ring, k })));
   const spokes = [0, 1, 2].map((k) => ({ k, axis: RADAR_AXES[k] }));
   return {

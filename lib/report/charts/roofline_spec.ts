@@ -30,7 +30,7 @@ export function rooflineSpec(view: ResultsView): TopLevelSpec | null {
         flops: c.achievedFlops!,
         description:
           `${c.id}: ${si(c.achievedFlops, 'FLOP/s')}, ${si(c.achievedBandwidth, 'B/s')}, ${intensity.toPrecision(3)} FLOP/byte` +
-          (Number.isFinite(roof) ? `; ${(100 * c.achievedFlops! / roof).toPrecision(3)}% of the roof` : ''),
+          (Number.isFinite(roof) ? `; ${((100 * c.achievedFlops!) / roof).toPrecision(3)}% of the roof` : ''),
       };
     });
   if (points.length === 0) return null;

@@ -48,7 +48,8 @@ export function throughputSpec(view: ResultsView): TopLevelSpec {
   }));
   const legend = seriesTitle(view.configs);
   const panels = [panel(values, 'tokensPerSecond', 'Tokens/s vs batch', 'tokens/s', '.3s', 'batch', 'batch size', legend)];
-  if (values.some((r) => r.tpotMs !== null)) panels.push(panel(values, 'tpotMs', 'TPOT vs batch (decode)', 'TPOT (ms)', undefined, 'batch', 'batch size', legend));
+  if (values.some((r) => r.tpotMs !== null))
+    panels.push(panel(values, 'tpotMs', 'TPOT vs batch (decode)', 'TPOT (ms)', undefined, 'batch', 'batch size', legend));
   return { $schema: SCHEMA, config: CHART_CONFIG, hconcat: panels } as unknown as TopLevelSpec;
 }
 
@@ -69,10 +70,16 @@ function utilisationPanel(values: Row[], field: string, title: string, legend: s
     layer: [
       { data: { values: data }, mark: { type: 'line', strokeWidth: 2, aria: false }, encoding: { x, y, color } },
       { data: { values: data }, mark: { type: 'point', filled: true, size: 50 }, encoding: { x, y, color, description: { field: 'description' } } },
-      { data: { values: [{ full: 1, label: '100%' }] }, mark: { type: 'rule', strokeDash: [5, 4], color: '#b35900' },
-        encoding: { y: { field: 'full', type: 'quantitative', scale: { domain: [0, top] } }, description: { field: 'label' } } },
-      { data: { values: data.filter((r) => (r[field] as number) > 1) }, mark: { type: 'point', shape: 'triangle-up', filled: true, size: 160, color: '#b35900' },
-        encoding: { x, y, description: { field: `${field}Above` } } },
+      {
+        data: { values: [{ full: 1, label: '100%' }] },
+        mark: { type: 'rule', strokeDash: [5, 4], color: '#b35900' },
+        encoding: { y: { field: 'full', type: 'quantitative', scale: { domain: [0, top] } }, description: { field: 'label' } },
+      },
+      {
+        data: { values: data.filter((r) => (r[field] as number) > 1) },
+        mark: { type: 'point', shape: 'triangle-up', filled: true, size: 160, color: '#b35900' },
+        encoding: { x, y, description: { field: `${field}Above` } },
+      },
     ],
   };
 }
@@ -85,15 +92,15 @@ export function utilisationSpec(view: ResultsView): TopLevelSpec | null {
     smfu: c.smfu,
     smbuAbove: `${c.id}: S-MBU above 100%: ${c.smbuAbove1 ?? 'above the ceiling'}`,
     smfuAbove: `${c.id}: S-MFU above 100%: ${c.smfuAbove1 ?? 'above the ceiling'}`,
-    description: describe(c, `S-MBU ${c.smbu === null ? 'unavailable' : (100 * c.smbu).toPrecision(3) + '%'}, S-MFU ${c.smfu === null ? 'unavailable' : (100 * c.smfu).toPrecision(3) + '%'}`),
+    description: describe(
+      c,
+      `S-MBU ${c.smbu === null ? 'unavailable' : (100 * c.smbu).toPrecision(3) + '%'}, S-MFU ${c.smfu === null ? 'unavailable' : (100 * c.smfu).toPrecision(3) + '%'}`,
+    ),
   }));
   return {
     $schema: SCHEMA,
     config: CHART_CONFIG,
-    hconcat: [
-      utilisationPanel(values, 'smbu', 'S-MBU', seriesTitle(view.configs)),
-      utilisationPanel(values, 'smfu', 'S-MFU', seriesTitle(view.configs)),
-    ],
+    hconcat: [utilisationPanel(values, 'smbu', 'S-MBU', seriesTitle(view.configs)), utilisationPanel(values, 'smfu', 'S-MFU', seriesTitle(view.configs))],
   } as unknown as TopLevelSpec;
 }
 
@@ -102,7 +109,10 @@ export function expertsSpec(view: ResultsView): TopLevelSpec {
   const values = rows(view, (c) => ({
     tokens: c.tokensPerPass,
     distinct: c.distinctExpertsPerLayer,
-    description: describe(c, `${c.distinctExpertsPerLayer.toPrecision(3)} distinct experts per layer at T = ${c.tokensPerPass} (uniform routing: ${c.expectedUniform.toPrecision(3)})`),
+    description: describe(
+      c,
+      `${c.distinctExpertsPerLayer.toPrecision(3)} distinct experts per layer at T = ${c.tokensPerPass} (uniform routing: ${c.expectedUniform.toPrecision(3)})`,
+    ),
   }));
   const maxT = Math.max(...view.configs.map((c) => c.tokensPerPass)) * 1.5;
   const maxE = Math.max(...view.configs.map((c) => c.experts));
@@ -158,7 +168,7 @@ export function offloadSpec(view: ResultsView): TopLevelSpec | null {
   const p = (field: string, title: string, yTitle: string, format?: string) => {
     const s = panel(values, field, title, yTitle, format, 'cache', 'cache size (experts)');
     s.encoding.x.scale = { type: 'linear' } as never;
-    s.encoding.color.title = 'dtype · batch';  // overrides the panel's legend title
+    s.encoding.color.title = 'dtype · batch'; // overrides the panel's legend title
     return s;
   };
   return {

@@ -22,14 +22,14 @@ extern "C" {
 
 /* ---- probing (no device memory is touched) ---- */
 typedef struct {
-  size_t size;                 /* sizeof(moecap_cuda_probe_t) */
-  int abi_version;             /* MOECAP_CUDA_ABI_VERSION of the library */
-  int runtime_version;         /* CUDA runtime the library was built with, e.g. 13000 */
-  int driver_version;          /* cudaDriverGetVersion, 0 when no driver */
-  int device_count;            /* 0 when unusable */
-  int device;                  /* the device described below */
+  size_t size;         /* sizeof(moecap_cuda_probe_t) */
+  int abi_version;     /* MOECAP_CUDA_ABI_VERSION of the library */
+  int runtime_version; /* CUDA runtime the library was built with, e.g. 13000 */
+  int driver_version;  /* cudaDriverGetVersion, 0 when no driver */
+  int device_count;    /* 0 when unusable */
+  int device;          /* the device described below */
   char name[256];
-  int cc_major, cc_minor;      /* compute capability */
+  int cc_major, cc_minor; /* compute capability */
   int sm_count;
   uint64_t total_memory;       /* bytes */
   double memory_bandwidth_gbs; /* from clock × bus width (a nominal figure, not measured) */
@@ -43,18 +43,23 @@ MOECAP_CUDA_API int moecap_cuda_probe(int device, moecap_cuda_probe_t* out);
 
 /* ---- a layer ---- */
 enum { MOECAP_CUDA_SOFTMAX = 0, MOECAP_CUDA_SIGMOID = 1 };
-enum { MOECAP_CUDA_GROUP_TOP2_SUM = 0, MOECAP_CUDA_GROUP_MAX = 1 }; /* = moecap::GroupScore */
+enum { MOECAP_CUDA_GROUP_TOP2_SUM = 0, MOECAP_CUDA_GROUP_MAX = 1 };                         /* = moecap::GroupScore */
 enum { MOECAP_CUDA_F32 = 0, MOECAP_CUDA_BF16 = 1, MOECAP_CUDA_I8 = 2, MOECAP_CUDA_I4 = 3 }; /* = moecap::DType */
 /* AUTO: tensor cores for bf16 when T >= tensor_min_tokens, else SIMT. TENSOR_BASIC: the 4-warp
  * 64×64-tile tensor kernel instead of the default 8-warp 64×128 one (kept for comparison). */
 /* Eviction policy of the offload cache slots (= moecap::CachePolicy; see native/core/offload/cache_policy.h). */
 enum { MOECAP_CUDA_LRU = 0, MOECAP_CUDA_LFU = 1, MOECAP_CUDA_LFRU = 2, MOECAP_CUDA_STATIC = 3 };
-enum { MOECAP_CUDA_PATH_AUTO = 0, MOECAP_CUDA_PATH_SIMT = 1, MOECAP_CUDA_PATH_TENSOR = 2, MOECAP_CUDA_PATH_TENSOR_BASIC = 3 };
+enum {
+  MOECAP_CUDA_PATH_AUTO = 0,
+  MOECAP_CUDA_PATH_SIMT = 1,
+  MOECAP_CUDA_PATH_TENSOR = 2,
+  MOECAP_CUDA_PATH_TENSOR_BASIC = 3
+};
 
 typedef struct {
   size_t size; /* sizeof(moecap_cuda_config_t) */
   int hidden, intermediate, experts, top_k;
-  int scoring;                 /* MOECAP_CUDA_SOFTMAX | MOECAP_CUDA_SIGMOID */
+  int scoring; /* MOECAP_CUDA_SOFTMAX | MOECAP_CUDA_SIGMOID */
   int renormalize;
   float routed_scaling_factor;
   const float* selection_bias; /* [experts] or NULL (copied) */
@@ -62,17 +67,17 @@ typedef struct {
   int group_score;             /* MOECAP_CUDA_GROUP_TOP2_SUM | MOECAP_CUDA_GROUP_MAX */
   int shared_intermediate;     /* 0 = no shared expert */
   int shared_gated;
-  double capacity_factor;      /* 0 = unlimited */
-  int dtype;                   /* MOECAP_CUDA_F32.. */
+  double capacity_factor; /* 0 = unlimited */
+  int dtype;              /* MOECAP_CUDA_F32.. */
   int device;
-  int max_tokens;              /* largest T a forward will get (sizes the workspace) */
-  int expert_path;             /* MOECAP_CUDA_PATH_*: AUTO = tensor cores for bf16 when T >= tensor_min_tokens */
-  int tensor_min_tokens;       /* 0 = 32 */
+  int max_tokens;        /* largest T a forward will get (sizes the workspace) */
+  int expert_path;       /* MOECAP_CUDA_PATH_*: AUTO = tensor cores for bf16 when T >= tensor_min_tokens */
+  int tensor_min_tokens; /* 0 = 32 */
   /* offload: experts in host memory, `cache_slots` of them on the device (0 = all resident) */
   int offload;
   int cache_slots;
-  int host_threads;            /* for packing; 0 = hardware threads */
-  int cache_policy;            /* MOECAP_CUDA_LRU.. (offload); STATIC pins at moecap_cuda_layer_pin_static */
+  int host_threads; /* for packing; 0 = hardware threads */
+  int cache_policy; /* MOECAP_CUDA_LRU.. (offload); STATIC pins at moecap_cuda_layer_pin_static */
 } moecap_cuda_config_t;
 
 /* fp32 master weights in HF layout (rows = outputs), or a seed for moecap::SeededWeights
@@ -87,7 +92,7 @@ typedef struct {
   const float* down;        /* [E][H,F] */
   const float* shared_gate; /* [Fs,H] */
   const float* shared_up;
-  const float* shared_down; /* [H,Fs] */
+  const float* shared_down;        /* [H,Fs] */
   const float* shared_gate_weight; /* [H] when shared_gated */
 } moecap_cuda_weights_t;
 
@@ -101,22 +106,22 @@ typedef struct {
   int used_tensor_path;
   /* offload (zero when everything is resident) */
   int64_t cache_hits, cache_misses, evictions;
-  double h2d_bytes, h2d_ms;        /* bytes copied host → device and the copy stream's busy time */
-  int32_t* expert_counts;          /* caller's [E] array or NULL */
+  double h2d_bytes, h2d_ms; /* bytes copied host → device and the copy stream's busy time */
+  int32_t* expert_counts;   /* caller's [E] array or NULL */
   /* offload, since the previous forward (so prefetches issued between passes count here) */
-  int64_t loads;                   /* copies into slots: misses + prefetches */
+  int64_t loads; /* copies into slots: misses + prefetches */
   int64_t prefetch_issued, prefetch_used;
-  int64_t waves;                   /* the most experts of the pass that went through one slot (1 when all fit) */
-  int32_t* resident;               /* caller's [E] array or NULL: experts on the device after the pass, ascending */
+  int64_t waves;     /* the most experts of the pass that went through one slot (1 when all fit) */
+  int32_t* resident; /* caller's [E] array or NULL: experts on the device after the pass, ascending */
   int resident_count;
 } moecap_cuda_stats_t;
 
 typedef struct {
   size_t size;
-  int available;      /* 0: see reason */
+  int available; /* 0: see reason */
   char reason[256];
-  double energy_j;    /* total since driver load (NVML mJ counter), -1 unavailable */
-  double power_w;     /* -1 unavailable */
+  double energy_j;                 /* total since driver load (NVML mJ counter), -1 unavailable */
+  double power_w;                  /* -1 unavailable */
   int sm_clock_mhz, mem_clock_mhz; /* -1 unavailable */
   uint64_t memory_used, memory_total;
 } moecap_cuda_nvml_t;

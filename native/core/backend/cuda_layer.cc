@@ -18,7 +18,7 @@ CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, std::shared_ptr<c
     opt_.cache_slots = int(std::min(double(c.experts), std::floor(opt_.cache_bytes / expert_bytes())));
     if (opt_.cache_slots < 1)
       throw_option("offload.capacity.bytes (" + std::to_string(opt_.cache_bytes) + ") holds no expert of " +
-                  std::to_string(expert_bytes()) + " bytes in the GPU layout");
+                   std::to_string(expert_bytes()) + " bytes in the GPU layout");
   }
   moecap_cuda_config_t g;
   std::memset(&g, 0, sizeof g);
@@ -48,7 +48,8 @@ CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, std::shared_ptr<c
   } else if (const ExplicitWeights* e = w.arrays()) {
     wt.router = e->router.data(), wt.gate = e->gate.data(), wt.up = e->up.data(), wt.down = e->down.data();
     if (c.shared_intermediate > 0) {
-      wt.shared_gate = e->shared_gate.data(), wt.shared_up = e->shared_up.data(), wt.shared_down = e->shared_down.data();
+      wt.shared_gate = e->shared_gate.data(), wt.shared_up = e->shared_up.data(),
+      wt.shared_down = e->shared_down.data();
       wt.shared_gate_weight = e->shared_gate_weight.empty() ? nullptr : e->shared_gate_weight.data();
     }
   } else {

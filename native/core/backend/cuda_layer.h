@@ -21,8 +21,8 @@ namespace moecap {
 struct CudaLayerOptions {
   int max_tokens = 4096;  // largest T of one pass (sizes the device workspace)
   int device = 0;
-  int cache_slots = 0;    // > 0: experts offloaded to pinned host memory, this many on the device
-  double cache_bytes = 0;  // cache_slots == 0: slots = whole GPU-layout experts in this many bytes
+  int cache_slots = 0;                    // > 0: experts offloaded to pinned host memory, this many on the device
+  double cache_bytes = 0;                 // cache_slots == 0: slots = whole GPU-layout experts in this many bytes
   CachePolicy policy = CachePolicy::LRU;  // eviction among the device slots (the CPU cache's policies)
 };
 
@@ -39,7 +39,7 @@ class CudaLayer : public LayerBackend {
   const CudaLayerOptions& options() const { return opt_; }
   LayerInfo info() const override;
   double device_bytes() const;
-  double expert_bytes() const;  // one routed expert in the GPU layout
+  double expert_bytes() const;                                  // one routed expert in the GPU layout
   void check_pass(int tokens, bool route_only) const override;  // T <= maxTokens
   // With offload, out.stats.offloaded and out.stats.offload (counters since the previous forward).
   void forward(const float* x, int tokens, ForwardResult& out) override;

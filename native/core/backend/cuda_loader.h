@@ -40,8 +40,8 @@ struct BackendChoice {
 };
 
 // `requested`: "cpu", "cuda" or "auto" (empty = "auto"). Throws moecap::Error (Range,
-// ERR_INVALID_OPTION) naming the argument (or MOECAP_BACKEND) for any other value. Never throws for a missing GPU stack:
-// the choice is "cpu" with the reason. The library stays loaded for the process once found.
+// ERR_INVALID_OPTION) naming the argument (or MOECAP_BACKEND) for any other value. Never throws for a missing GPU
+// stack: the choice is "cpu" with the reason. The library stays loaded for the process once found.
 BackendChoice choose_backend(const std::string& requested);
 
 // Where libmoecap_cuda.so is looked for, in order (MOECAP_CUDA_LIBRARY alone when set).

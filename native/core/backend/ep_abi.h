@@ -28,7 +28,8 @@ MOECAP_EP_API const char* moecap_ep_runtime_mpi(void);
 MOECAP_EP_API int moecap_ep_init(int* rank, int* size);
 /* Collective over MPI_COMM_WORLD: block sizes in bytes per rank, blocks back to back. Sizes are
  * exchanged by the caller first (counts, then payload). */
-MOECAP_EP_API int moecap_ep_alltoallv(const void* send, const int64_t* send_bytes, void* recv, const int64_t* recv_bytes);
+MOECAP_EP_API int moecap_ep_alltoallv(const void* send, const int64_t* send_bytes, void* recv,
+                                      const int64_t* recv_bytes);
 /* Ranks 0 and 1 bounce `bytes` bytes `iters` times (after a warm-up); the others wait.
  * *seconds: mean round trip, the same on every rank. */
 MOECAP_EP_API int moecap_ep_pingpong(int64_t bytes, int iters, double* seconds);

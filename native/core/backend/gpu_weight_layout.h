@@ -44,7 +44,9 @@ MOECAP_HD size_t row_value_bytes(int dt, int K) {
 }
 // Offset of the fp16 scale array after the values of `rows` rows (0 = none for f32/bf16).
 MOECAP_HD size_t scales_offset(int dt, int rows, int K) { return size_t(rows) * row_value_bytes(dt, K); }
-MOECAP_HD size_t scale_index(int row, int k, int K) { return size_t(row) * (padded_k(K) / kQBlock) + size_t(k / kQBlock); }
+MOECAP_HD size_t scale_index(int row, int k, int K) {
+  return size_t(row) * (padded_k(K) / kQBlock) + size_t(k / kQBlock);
+}
 MOECAP_HD size_t matrix_bytes(int dt, int rows, int K) {
   size_t b = size_t(rows) * row_value_bytes(dt, K);
   if (is_quantised(dt)) b += size_t(rows) * size_t(padded_k(K) / kQBlock) * 2;

@@ -56,11 +56,14 @@ EpWorld g_world;
 bool g_ready = false;
 
 void check_launch(const Environment& env, int ranks) {
-  const std::string cmd = "mpirun -np " + std::to_string(ranks) + " npx moecap run --ep " + std::to_string(ranks) + " ...";
+  const std::string cmd =
+      "mpirun -np " + std::to_string(ranks) + " npx moecap run --ep " + std::to_string(ranks) + " ...";
   if (!env.launched_by_mpi)
     unavailable("expert parallelism over " + std::to_string(ranks) +
                 " ranks needs one process per rank started by mpirun (no OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK "
-                "in the environment): launch it as `" + cmd + "` (as root also set OMPI_ALLOW_RUN_AS_ROOT=1 "
+                "in the environment): launch it as `" +
+                cmd +
+                "` (as root also set OMPI_ALLOW_RUN_AS_ROOT=1 "
                 "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1)");
   if (env.launcher_size > 0 && env.launcher_size != ranks)
     unavailable("mpirun started " + std::to_string(env.launcher_size) + " ranks but expert parallelism asks for " +
@@ -73,8 +76,9 @@ std::string find_library(const Environment& env) {
     if (file_exists(p)) return p;
   std::string list;
   for (const auto& p : tried) list += (list.empty() ? "" : ", ") + p;
-  unavailable("libmoecap_mpi.so not found (looked in: " + list +
-              "): build it with `npm run build:mpi` (needs an MPI's mpicxx, e.g. apt-get install openmpi-bin libopenmpi-dev)");
+  unavailable(
+      "libmoecap_mpi.so not found (looked in: " + list +
+      "): build it with `npm run build:mpi` (needs an MPI's mpicxx, e.g. apt-get install openmpi-bin libopenmpi-dev)");
 }
 
 void load(const std::string& path) {
@@ -109,7 +113,8 @@ void load(const std::string& path) {
   a.last_error = reinterpret_cast<decltype(a.last_error)>(sym("moecap_ep_last_error"));
   if (!ok) {
     dlclose(h);
-    unavailable(path + " lacks the moecap_ep_* C ABI symbols (not a moecap MPI library?); rebuild it with `npm run build:mpi`");
+    unavailable(
+        path + " lacks the moecap_ep_* C ABI symbols (not a moecap MPI library?); rebuild it with `npm run build:mpi`");
   }
   if (a.abi_version() != MOECAP_EP_ABI_VERSION) {
     const int v = a.abi_version();
@@ -128,7 +133,8 @@ void check_match(const Environment& env, const std::string& path) {
   if (b.first != r.first || b.second != r.second)
     unavailable("mismatched MPI: " + path + " was built against " + built + " but " + running + " is loaded" + fix);
   if (b.first == "Open MPI" && !env.open_mpi_launcher)
-    unavailable("mismatched MPI: " + path + " uses " + built + " but this process was started by another MPI's mpirun (PMI_SIZE set, no OMPI_COMM_WORLD_SIZE)" + fix);
+    unavailable("mismatched MPI: " + path + " uses " + built +
+                " but this process was started by another MPI's mpirun (PMI_SIZE set, no OMPI_COMM_WORLD_SIZE)" + fix);
 }
 
 }  // namespace

@@ -40,7 +40,6 @@ const PeakLoops& loops_for(const char* isa) {
   return generic_peak_loops();
 }
 
-
 std::atomic<uint64_t> g_sink{0};  // keeps the loops' results alive
 
 // Runs `loop(iters)` on every thread at once (one task per thread, each pinned to a task by a
@@ -100,7 +99,7 @@ CalibrateResult calibrate(const CalibrateOptions& o) {
   const double avail = double(available_memory_bytes());
   if (double(bytes) > 0.5 * avail)
     throw_option("readBytes (" + format_bytes(double(bytes)) + ") must be at most half the available memory (" +
-                format_bytes(avail) + ")");
+                 format_bytes(avail) + ")");
   r.read_bytes = bytes;
   AlignedBuffer buf(bytes);
   const size_t chunk = bytes / chunks;
@@ -109,7 +108,8 @@ CalibrateResult calibrate(const CalibrateOptions& o) {
   std::vector<double> bw;
   for (int rep = 0; rep < o.repeats; ++rep) {
     const int64_t t0 = now_ns();
-    pool.parallel_for(int(chunks), [&](int c, int) { g_sink += loops.read_sum(buf.data() + size_t(c) * chunk, chunk); });
+    pool.parallel_for(int(chunks),
+                      [&](int c, int) { g_sink += loops.read_sum(buf.data() + size_t(c) * chunk, chunk); });
     bw.push_back(double(bytes) / (double(now_ns() - t0) * 1e-9));
   }
   r.read_bandwidth = summarise_samples(bw);

@@ -12,10 +12,10 @@ namespace moecap {
 struct CalibrateOptions {
   size_t read_bytes = size_t(1) << 30;  // buffer read per repeat
   int repeats = 7;
-  int threads = 0;                      // 0: all CPUs this process may use
-  std::string isa;                      // "", "auto" or a kernel set this CPU runs (kIsaNames)
-  double compute_seconds = 0.05;        // target duration of one repeat of a compute loop
-  bool compute = true;                  // false: read bandwidth only (no copy, no compute loops)
+  int threads = 0;                // 0: all CPUs this process may use
+  std::string isa;                // "", "auto" or a kernel set this CPU runs (kIsaNames)
+  double compute_seconds = 0.05;  // target duration of one repeat of a compute loop
+  bool compute = true;            // false: read bandwidth only (no copy, no compute loops)
 };
 
 struct Measured {

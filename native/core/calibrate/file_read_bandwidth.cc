@@ -18,7 +18,9 @@ namespace moecap {
 namespace {
 struct Fd {
   int fd = -1;
-  ~Fd() { if (fd >= 0) close(fd); }
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
 };
 
 // Reads [0, bytes) front to back in 8 MiB reads, `repeats` times, the page cache dropped before
@@ -44,7 +46,8 @@ void timed_reads(int fd_buffered, const std::string& path, size_t bytes, int rep
     const int64_t t0 = now_ns();
     for (size_t off = 0; off < bytes; off += block) {
       ssize_t n = pread(fd, buf.data(), block, off_t(off));
-      if (n != ssize_t(block)) throw_range("reading '" + path + "' failed: " + std::strerror(n < 0 ? errno : EIO), ErrorCode::Io);
+      if (n != ssize_t(block))
+        throw_range("reading '" + path + "' failed: " + std::strerror(n < 0 ? errno : EIO), ErrorCode::Io);
     }
     bw.push_back(double(bytes) / (double(now_ns() - t0) * 1e-9));
   }
@@ -71,9 +74,11 @@ FileReadResult measure_file_read(const std::string& folder, size_t bytes, int re
   for (size_t off = 0; off < bytes; off += block) {
     ssize_t w = pwrite(f.fd, buf.data(), block, off_t(off));
     if (w != ssize_t(block))
-      throw_range("writing the scratch file '" + r.path + "' failed: " + std::strerror(w < 0 ? errno : ENOSPC), ErrorCode::Io);
+      throw_range("writing the scratch file '" + r.path + "' failed: " + std::strerror(w < 0 ? errno : ENOSPC),
+                  ErrorCode::Io);
   }
-  if (sync_file_data(f.fd) != 0) throw_range("fdatasync of '" + r.path + "' failed: " + std::strerror(errno), ErrorCode::Io);
+  if (sync_file_data(f.fd) != 0)
+    throw_range("fdatasync of '" + r.path + "' failed: " + std::strerror(errno), ErrorCode::Io);
   timed_reads(f.fd, r.path, bytes, repeats, direct, buf, r);
   return r;
 }

@@ -99,11 +99,14 @@ CounterList NvmlCounters::stop() {
     bool e = energy_ok_[i] && api_->energy(devices_[i], &mj) == 0;
     item("gpuEnergy", "J", e, double(mj - start_mj_[i]) * 1e-3, "nvmlDeviceGetTotalEnergyConsumption not supported");
     unsigned mw = 0;
-    item("gpuPower", "W", api_->power && api_->power(devices_[i], &mw) == 0, mw * 1e-3, "nvmlDeviceGetPowerUsage failed");
+    item("gpuPower", "W", api_->power && api_->power(devices_[i], &mw) == 0, mw * 1e-3,
+         "nvmlDeviceGetPowerUsage failed");
     unsigned mhz = 0;
-    item("gpuSmClock", "MHz", api_->clock && api_->clock(devices_[i], 1, &mhz) == 0, mhz, "nvmlDeviceGetClockInfo failed");
+    item("gpuSmClock", "MHz", api_->clock && api_->clock(devices_[i], 1, &mhz) == 0, mhz,
+         "nvmlDeviceGetClockInfo failed");
     NvmlMemory m{0, 0, 0};
-    item("gpuMemoryUsed", "B", api_->memory && api_->memory(devices_[i], &m) == 0, double(m.used), "nvmlDeviceGetMemoryInfo failed");
+    item("gpuMemoryUsed", "B", api_->memory && api_->memory(devices_[i], &m) == 0, double(m.used),
+         "nvmlDeviceGetMemoryInfo failed");
   }
   return out;
 }
@@ -113,7 +116,9 @@ CounterList NvmlCounters::probe() const {
   CounterValue v;
   v.name = "gpu";
   v.available = !devices_.empty();
-  v.source = v.available ? "nvml (" + std::to_string(devices_.size()) + " devices: " + names_[0] + (devices_.size() > 1 ? ", ..." : "") + ")" : "";
+  v.source = v.available ? "nvml (" + std::to_string(devices_.size()) + " devices: " + names_[0] +
+                               (devices_.size() > 1 ? ", ..." : "") + ")"
+                         : "";
   v.reason = reason_;
   out.push_back(v);
   return out;

@@ -38,12 +38,9 @@ std::string errno_reason(int err) {
     case EOPNOTSUPP:
       return "not supported by this CPU/kernel/hypervisor (perf_event_open: " + std::string(std::strerror(err)) + ")";
     case EACCES:
-    case EPERM:
-      return "not permitted (perf_event_paranoid or missing CAP_PERFMON): " + std::string(std::strerror(err));
-    case ENOSYS:
-      return "perf_event_open is not available in this kernel/sandbox";
-    default:
-      return std::string("perf_event_open failed: ") + std::strerror(err);
+    case EPERM: return "not permitted (perf_event_paranoid or missing CAP_PERFMON): " + std::string(std::strerror(err));
+    case ENOSYS: return "perf_event_open is not available in this kernel/sandbox";
+    default: return std::string("perf_event_open failed: ") + std::strerror(err);
   }
 }
 

@@ -17,8 +17,8 @@ class PerfEvents {
   PerfEvents(const PerfEvents&) = delete;
   PerfEvents& operator=(const PerfEvents&) = delete;
 
-  void start();            // reset and enable
-  CounterList stop();      // disable and read (values since start)
+  void start();               // reset and enable
+  CounterList stop();         // disable and read (values since start)
   CounterList probe() const;  // availability only
 
  private:

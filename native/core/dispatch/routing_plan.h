@@ -11,13 +11,13 @@ namespace moecap {
 
 struct RoutingPlan {
   int experts = 0;
-  std::vector<int32_t> counts;      // [E] kept assignments per expert
-  std::vector<int32_t> offsets;     // [E+1] first slot of each expert
-  std::vector<int32_t> slot_token;  // [kept] token of each slot
-  std::vector<int32_t> slot_choice; // [kept] index j of the token's choice
-  std::vector<int32_t> token_slot;  // [T·k] slot of (t, j), or -1 when dropped
+  std::vector<int32_t> counts;       // [E] kept assignments per expert
+  std::vector<int32_t> offsets;      // [E+1] first slot of each expert
+  std::vector<int32_t> slot_token;   // [kept] token of each slot
+  std::vector<int32_t> slot_choice;  // [kept] index j of the token's choice
+  std::vector<int32_t> token_slot;   // [T·k] slot of (t, j), or -1 when dropped
   int64_t dropped = 0;
-  int distinct = 0;                 // experts with at least one kept assignment
+  int distinct = 0;  // experts with at least one kept assignment
 
   int kept() const { return offsets.empty() ? 0 : offsets.back(); }
 };

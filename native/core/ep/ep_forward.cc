@@ -43,7 +43,8 @@ void MoeLayer::compute_partial(const std::vector<PartialRows>& parts) {
   int64_t rows = 0;
   for (const PartialRows& p : parts) {
     if (!holds(p.expert))
-      throw_runtime("expert " + std::to_string(p.expert) + " is not held by this layer (placements differ between ranks?)");
+      throw_runtime("expert " + std::to_string(p.expert) +
+                    " is not held by this layer (placements differ between ranks?)");
     rows += p.n;
   }
   ws_.ep_h.reserve(size_t(rows) * fp * 4);

@@ -31,7 +31,8 @@ std::vector<std::vector<uint8_t>> EpLayer::gather_to_root(const void* data, int6
   std::lock_guard<std::mutex> lock(mu_);
   const int P = transport_->size(), me = transport_->rank();
   const std::vector<int64_t> mine(static_cast<size_t>(P), bytes), eight(static_cast<size_t>(P), 8);
-  std::vector<int64_t> sizes(static_cast<size_t>(P), 0), send(static_cast<size_t>(P), 0), recv(static_cast<size_t>(P), 0);
+  std::vector<int64_t> sizes(static_cast<size_t>(P), 0), send(static_cast<size_t>(P), 0),
+      recv(static_cast<size_t>(P), 0);
   transport_->alltoallv(mine.data(), eight.data(), sizes.data(), eight.data());
   send[0] = bytes;
   int64_t total = 0;

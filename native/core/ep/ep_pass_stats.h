@@ -13,9 +13,9 @@ struct EpPassStats {
   int64_t compute_ns = 0;   // the received rows through their experts
   int64_t combine_ns = 0;   // results back, shared expert, weighted combine
   int64_t total_ns = 0;
-  int64_t rows_sent = 0, rows_received = 0;        // routed rows out to experts / in from origins
-  double bytes_sent = 0, bytes_received = 0;       // counts, rows and results, both directions
-  std::vector<int64_t> rank_compute_ns;            // [ranks]
+  int64_t rows_sent = 0, rows_received = 0;   // routed rows out to experts / in from origins
+  double bytes_sent = 0, bytes_received = 0;  // counts, rows and results, both directions
+  std::vector<int64_t> rank_compute_ns;       // [ranks]
 };
 
 }  // namespace moecap

@@ -15,9 +15,9 @@
 namespace moecap {
 
 struct EpSimulationResult {
-  std::vector<float> output;       // [T, H]
-  std::vector<int32_t> ids;        // [T, k]
-  std::vector<EpPassStats> ranks;  // [P]
+  std::vector<float> output;           // [T, H]
+  std::vector<int32_t> ids;            // [T, k]
+  std::vector<EpPassStats> ranks;      // [P]
   std::vector<std::vector<int>> held;  // [P] experts each rank holds
 };
 

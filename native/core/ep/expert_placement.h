@@ -11,7 +11,7 @@ namespace moecap {
 
 struct ExpertPlacement {
   int ranks = 0, experts = 0;
-  std::string kind;                       // "contiguous" | "balanced"
+  std::string kind;  // "contiguous" | "balanced"
   int redundant = 0;
   std::vector<std::vector<int>> holders;  // [E] ranks holding expert e, ascending
 

@@ -23,7 +23,8 @@ void LoopbackHub::barrier(std::unique_lock<std::mutex>& lock) {
 
 // Post the send blocks; once every rank has, each copies its blocks out; a second barrier keeps
 // the send buffers alive until every rank has copied.
-void LoopbackHub::exchange(int rank, const void* send, const int64_t* send_bytes, void* recv, const int64_t* recv_bytes) {
+void LoopbackHub::exchange(int rank, const void* send, const int64_t* send_bytes, void* recv,
+                           const int64_t* recv_bytes) {
   std::unique_lock<std::mutex> lock(mu_);
   send_[size_t(rank)] = static_cast<const uint8_t*>(send);
   send_bytes_[size_t(rank)] = send_bytes;

@@ -16,11 +16,11 @@ class ThreadPool;
 struct ExpertRows {
   const ExpertWeights* w = nullptr;
   int n = 0;
-  const void* const* in = nullptr;   // [n] activation rows in the dtype's format
-  float* const* h = nullptr;         // [n] intermediate rows, f_padded() floats
-  void* const* h_act = nullptr;      // [n] h re-encoded for the down kernel (null for f32)
-  float* const* out = nullptr;       // [n] output rows, H padded to 32
-  const float* scale = nullptr;      // [n] router weight, folded into the down epilogue
+  const void* const* in = nullptr;  // [n] activation rows in the dtype's format
+  float* const* h = nullptr;        // [n] intermediate rows, f_padded() floats
+  void* const* h_act = nullptr;     // [n] h re-encoded for the down kernel (null for f32)
+  float* const* out = nullptr;      // [n] output rows, H padded to 32
+  const float* scale = nullptr;     // [n] router weight, folded into the down epilogue
 };
 
 void run_expert_ffn(ThreadPool& pool, const KernelTable& kernels, DType dtype, const std::vector<ExpertRows>& groups);

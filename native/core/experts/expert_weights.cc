@@ -10,10 +10,12 @@ namespace moecap {
 
 size_t expert_packed_bytes(DType dtype, int H, int F) {
   // The down projection's K is F padded to 16, an int like every K.
-  if (F > INT_MAX - 15) throw_range("intermediate = " + std::to_string(F) + " is too large to pack (at most " +
-                                    std::to_string(INT_MAX - 15) + ")");
+  if (F > INT_MAX - 15)
+    throw_range("intermediate = " + std::to_string(F) + " is too large to pack (at most " +
+                std::to_string(INT_MAX - 15) + ")");
   const size_t w13 = checked_mul(ceil_div_size(F, 16), panel_bytes_for(dtype, H), "expert gate/up matrix");
-  const size_t w2 = checked_mul(ceil_div_size(H, 32), panel_bytes_for(dtype, int(round_up_size(F, 16))), "expert down matrix");
+  const size_t w2 =
+      checked_mul(ceil_div_size(H, 32), panel_bytes_for(dtype, int(round_up_size(F, 16))), "expert down matrix");
   return checked_add(w13, w2, "expert");
 }
 
@@ -32,24 +34,26 @@ void pack_expert(ExpertWeights& out, DType dtype, int H, int F, const WeightSour
   out.hidden = H;
   out.intermediate = F;
   const int w13_panels = int(ceil_div_size(F, 16)), w2_panels = int(ceil_div_size(H, 32));
-  pack_matrix(out.w13, dtype, H, w13_panels,
-              [&](int p, int lane, float* v) {
-                int f = p * 16 + (lane & 15);
-                if (f >= F) return false;
-                src.row(lane < 16 ? gate : up, e, f, H, v);
-                return true;
-              },
-              pool, [&](int p, int lane) { return row_name(lane < 16 ? gate : up, e, p * 16 + (lane & 15)); });
+  pack_matrix(
+      out.w13, dtype, H, w13_panels,
+      [&](int p, int lane, float* v) {
+        int f = p * 16 + (lane & 15);
+        if (f >= F) return false;
+        src.row(lane < 16 ? gate : up, e, f, H, v);
+        return true;
+      },
+      pool, [&](int p, int lane) { return row_name(lane < 16 ? gate : up, e, p * 16 + (lane & 15)); });
   const int fp = out.f_padded();
-  pack_matrix(out.w2, dtype, fp, w2_panels,
-              [&](int p, int lane, float* v) {
-                int h = p * 32 + lane;
-                if (h >= H) return false;
-                src.row(down, e, h, F, v);
-                std::fill(v + F, v + fp, 0.0f);
-                return true;
-              },
-              pool, [&](int p, int lane) { return row_name(down, e, p * 32 + lane); });
+  pack_matrix(
+      out.w2, dtype, fp, w2_panels,
+      [&](int p, int lane, float* v) {
+        int h = p * 32 + lane;
+        if (h >= H) return false;
+        src.row(down, e, h, F, v);
+        std::fill(v + F, v + fp, 0.0f);
+        return true;
+      },
+      pool, [&](int p, int lane) { return row_name(down, e, p * 32 + lane); });
 }
 
 }  // namespace moecap

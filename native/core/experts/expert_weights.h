@@ -17,7 +17,7 @@ struct ExpertWeights {
 // Packed size of one expert without building it (for memory checks and byte counts).
 size_t expert_packed_bytes(DType dtype, int hidden, int intermediate);
 
-void pack_expert(ExpertWeights& out, DType dtype, int hidden, int intermediate, const WeightSource& src,
-                 Matrix gate, Matrix up, Matrix down, int expert, ThreadPool* pool);
+void pack_expert(ExpertWeights& out, DType dtype, int hidden, int intermediate, const WeightSource& src, Matrix gate,
+                 Matrix up, Matrix down, int expert, ThreadPool* pool);
 
 }  // namespace moecap

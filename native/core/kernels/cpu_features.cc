@@ -180,8 +180,8 @@ void check_isa_runs(const std::string& isa, const char* what) {
   if (!isa_name_known(isa.c_str()))
     throw_option(std::string(what) + " must be one of " + isa_names_text() + ", got '" + isa + "'");
   if (const char* lacks = isa_lacks(isa.c_str()))
-    throw_option(std::string(what) + " '" + isa + "' needs " + lacks + ", which this CPU lacks; it runs: " +
-                 supported_isas_text());
+    throw_option(std::string(what) + " '" + isa + "' needs " + lacks +
+                 ", which this CPU lacks; it runs: " + supported_isas_text());
 }
 
 }  // namespace moecap

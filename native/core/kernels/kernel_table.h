@@ -15,9 +15,9 @@ namespace moecap {
 using QuantRowFn = void (*)(const float* x, int K, void* out);
 
 struct KernelTable {
-  const char* isa;          // "avx512", "avx2", "neon" or "generic"
-  LinearFn linear[4];       // indexed by DType
-  QuantRowFn quant_row;     // activation rows for int8 and int4 (once per token and per h row)
+  const char* isa;       // "avx512", "avx2", "neon" or "generic"
+  LinearFn linear[4];    // indexed by DType
+  QuantRowFn quant_row;  // activation rows for int8 and int4 (once per token and per h row)
 };
 
 const KernelTable& generic_kernels();
@@ -41,11 +41,11 @@ void check_isa_runs(const std::string& isa, const char* what);
 // The best table for this CPU ("" or "auto"), or the named one; check_isa_runs() refusals.
 const KernelTable& select_kernels(const std::string& requested, const char* what);
 
-bool cpu_has_avx512();  // avx512f+bw+vl+dq+bf16+vnni, the set our avx512 TU is built for
-bool cpu_has_avx2();    // avx2+fma+f16c
-bool cpu_has_neon();           // arm64: Advanced SIMD with fp16 conversion (every AArch64 CPU)
-bool cpu_has_neon_dotprod();   // arm64 FEAT_DotProd (sdot/udot)
-bool cpu_has_neon_bf16();      // arm64 FEAT_BF16 (bfdot/bfmmla)
-bool cpu_has_neon_i8mm();      // arm64 FEAT_I8MM (smmla)
+bool cpu_has_avx512();        // avx512f+bw+vl+dq+bf16+vnni, the set our avx512 TU is built for
+bool cpu_has_avx2();          // avx2+fma+f16c
+bool cpu_has_neon();          // arm64: Advanced SIMD with fp16 conversion (every AArch64 CPU)
+bool cpu_has_neon_dotprod();  // arm64 FEAT_DotProd (sdot/udot)
+bool cpu_has_neon_bf16();     // arm64 FEAT_BF16 (bfdot/bfmmla)
+bool cpu_has_neon_i8mm();     // arm64 FEAT_I8MM (smmla)
 
 }  // namespace moecap

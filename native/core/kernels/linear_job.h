@@ -16,7 +16,7 @@ enum class Epilogue {
 // Activation rows in the format the weight dtype wants (see weights/activation_rows.h):
 // f32 → float[K]; bf16 → uint16[K rounded to even]; int8/int4 → quantised rows.
 struct LinearJob {
-  const uint8_t* panels = nullptr;   // panel p starts at panels + p·panel_bytes
+  const uint8_t* panels = nullptr;  // panel p starts at panels + p·panel_bytes
   size_t panel_bytes = 0;
   int K = 0;                          // input length
   int p0 = 0, p1 = 0;                 // panels [p0, p1)
@@ -24,7 +24,7 @@ struct LinearJob {
   const void* const* rows = nullptr;  // n row pointers
   float* const* out = nullptr;        // n output row pointers (column 0 of the matrix output)
   Epilogue epilogue = Epilogue::Store;
-  const float* row_scale = nullptr;   // [n], for Epilogue::Scaled
+  const float* row_scale = nullptr;  // [n], for Epilogue::Scaled
 };
 
 using LinearFn = void (*)(const LinearJob&);

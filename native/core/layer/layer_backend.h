@@ -15,15 +15,15 @@ class ExpertCache;
 
 // What info() reports of a layer besides its config.
 struct LayerInfo {
-  std::string isa;                    // kernel set, or "cuda"
-  std::string isa_note;               // a note on the ISA choice ("" if none; a named ISA the CPU lacks is refused)
-  int threads = 0;                    // compute threads (0 on the GPU)
-  std::optional<bool> pinned_threads; // CPU only: each compute thread on a CPU of its own
-  std::optional<bool> huge_pages;     // CPU only: large weight buffers asked for transparent huge pages
-  std::optional<int> max_tokens;      // CUDA only: largest T of one pass
-  double packed_bytes = 0;            // the layer's weights as allocated (host or device)
-  double expert_bytes = 0;            // one routed expert as stored
-  bool splits_compute_time = false;   // forward stats separate compute from waits (compute_ns)
+  std::string isa;                     // kernel set, or "cuda"
+  std::string isa_note;                // a note on the ISA choice ("" if none; a named ISA the CPU lacks is refused)
+  int threads = 0;                     // compute threads (0 on the GPU)
+  std::optional<bool> pinned_threads;  // CPU only: each compute thread on a CPU of its own
+  std::optional<bool> huge_pages;      // CPU only: large weight buffers asked for transparent huge pages
+  std::optional<int> max_tokens;       // CUDA only: largest T of one pass
+  double packed_bytes = 0;             // the layer's weights as allocated (host or device)
+  double expert_bytes = 0;             // one routed expert as stored
+  bool splits_compute_time = false;    // forward stats separate compute from waits (compute_ns)
 };
 
 class LayerBackend {

@@ -42,7 +42,7 @@ static int offload_capacity(const LayerConfig& c, const OffloadConfig& off) {
   const double n = std::floor(off.capacity_bytes / double(eb));
   if (n < 1)
     throw_option("offload.capacity.bytes (" + format_bytes(off.capacity_bytes) + ") is smaller than one expert (" +
-                std::to_string(eb) + " bytes in " + dtype_name(c.dtype) + ")");
+                 std::to_string(eb) + " bytes in " + dtype_name(c.dtype) + ")");
   return int(std::min(n, double(c.experts)));
 }
 
@@ -60,20 +60,21 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
   const double need = layer_packed_bytes(cfg_, offload.enabled ? offload_capacity(cfg_, offload) : n_held);
   const double avail = double(available_memory_bytes());
   if (need > avail)
-    throw_out_of_memory("weights of this layer need " + format_bytes(need) + " in " + dtype_name(cfg_.dtype) +
-                " but only " + format_bytes(avail) + " of memory is available (hidden=" +
-                std::to_string(cfg_.hidden) + ", intermediate=" + std::to_string(cfg_.intermediate) +
-                ", experts=" + std::to_string(cfg_.experts) + ")");
+    throw_out_of_memory(
+        "weights of this layer need " + format_bytes(need) + " in " + dtype_name(cfg_.dtype) + " but only " +
+        format_bytes(avail) + " of memory is available (hidden=" + std::to_string(cfg_.hidden) +
+        ", intermediate=" + std::to_string(cfg_.intermediate) + ", experts=" + std::to_string(cfg_.experts) + ")");
   const int H = cfg_.hidden, E = cfg_.experts;
   try {
-    pack_matrix(router_, DType::F32, H, int((int64_t(E) + 31) / 32),
-                [&](int p, int lane, float* v) {
-                  int e = p * 32 + lane;
-                  if (e >= E) return false;
-                  source_->row(Matrix::Router, 0, e, H, v);
-                  return true;
-                },
-                pool_.get());
+    pack_matrix(
+        router_, DType::F32, H, int((int64_t(E) + 31) / 32),
+        [&](int p, int lane, float* v) {
+          int e = p * 32 + lane;
+          if (e >= E) return false;
+          source_->row(Matrix::Router, 0, e, H, v);
+          return true;
+        },
+        pool_.get());
     if (offload.enabled) {
       setup_offload(offload, std::move(io));
     } else {
@@ -83,8 +84,8 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
         if (held.empty() || held[size_t(e)]) arena_.bind(experts_[e], slot++);
       for (int e = 0; e < E; ++e)
         if (held.empty() || held[size_t(e)])
-          pack_expert(experts_[e], cfg_.dtype, H, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down, e,
-                      pool_.get());
+          pack_expert(experts_[e], cfg_.dtype, H, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down,
+                      e, pool_.get());
     }
     if (cfg_.shared_intermediate > 0) {
       shared_.reset(new ExpertWeights());
@@ -100,9 +101,7 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
   }
 }
 
-double MoeLayer::packed_bytes() const {
-  return layer_packed_bytes(cfg_, cache_ ? cache_->capacity() : cfg_.experts);
-}
+double MoeLayer::packed_bytes() const { return layer_packed_bytes(cfg_, cache_ ? cache_->capacity() : cfg_.experts); }
 
 LayerInfo MoeLayer::info() const {
   LayerInfo i;
@@ -243,9 +242,8 @@ void MoeLayer::predict_and_prefetch(const float* x, int T, std::vector<int>& exp
   experts.clear();
   for (int e = 0; e < cfg_.experts; ++e)
     if (r.stats.expert_counts[size_t(e)] > 0) experts.push_back(e);
-  std::stable_sort(experts.begin(), experts.end(), [&](int a, int b) {
-    return r.stats.expert_counts[size_t(a)] > r.stats.expert_counts[size_t(b)];
-  });
+  std::stable_sort(experts.begin(), experts.end(),
+                   [&](int a, int b) { return r.stats.expert_counts[size_t(a)] > r.stats.expert_counts[size_t(b)]; });
   if (cache_) cache_->prefetch(experts);
 }
 
@@ -327,8 +325,8 @@ void MoeLayer::plan_expert_rows(const float* x, int T, const ForwardResult& out)
     const int t = sh ? s - kept : plan.slot_token[s];
     ws_.in_ptrs[s] = act_row(x, t);
     ws_.h_ptrs[s] = sh ? hbase + size_t(kept) * fp + size_t(s - kept) * fps : hbase + size_t(s) * fp;
-    ws_.hact_ptrs[s] = sh ? ws_.h_act.data() + size_t(kept) * hab + size_t(s - kept) * habs
-                          : ws_.h_act.data() + size_t(s) * hab;
+    ws_.hact_ptrs[s] =
+        sh ? ws_.h_act.data() + size_t(kept) * hab + size_t(s - kept) * habs : ws_.h_act.data() + size_t(s) * hab;
     ws_.out_ptrs[s] = obase + size_t(s) * Hp;
     ws_.scales[s] = sh ? ws_.shared_gate[t] : out.weights[size_t(t) * k + plan.slot_choice[s]];
   }

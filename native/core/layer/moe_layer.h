@@ -95,10 +95,10 @@ class MoeLayer : public LayerBackend {
 
  private:
   struct Workspace {
-    std::vector<uint8_t> act;               // per-token activation rows (non-f32 dtypes)
-    std::vector<float> logits;              // [T, E padded to 32]
-    std::vector<float> route_scratch;       // per thread
-    AlignedBuffer h, h_act, out;            // per slot rows
+    std::vector<uint8_t> act;          // per-token activation rows (non-f32 dtypes)
+    std::vector<float> logits;         // [T, E padded to 32]
+    std::vector<float> route_scratch;  // per thread
+    AlignedBuffer h, h_act, out;       // per slot rows
     std::vector<const void*> in_ptrs;
     std::vector<float*> h_ptrs, out_ptrs;
     std::vector<void*> hact_ptrs;

@@ -14,12 +14,12 @@
 namespace moecap {
 
 struct ModelResult {
-  std::vector<float> output;          // [T, H]
-  std::vector<ForwardStats> layers;   // per layer
+  std::vector<float> output;         // [T, H]
+  std::vector<ForwardStats> layers;  // per layer
   int64_t total_ns = 0, compute_ns = 0;
-  OffloadStats offload;               // summed over layers, this pass
-  int64_t predicted_correct = 0;      // |predicted ∩ used|, summed over layers 1..N-1
-  int64_t predicted_total = 0;        // |used| of the predicted layers
+  OffloadStats offload;           // summed over layers, this pass
+  int64_t predicted_correct = 0;  // |predicted ∩ used|, summed over layers 1..N-1
+  int64_t predicted_total = 0;    // |used| of the predicted layers
 };
 
 class MoeModel {

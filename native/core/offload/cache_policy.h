@@ -43,7 +43,8 @@ inline bool evict_before(CachePolicy p, const ExpertUsage& a, int ea, const Expe
 // INT64_MAX when it stays true while both keys are unchanged. Only lfru's order moves with the pass:
 // d(P) = b.uses*(1+P-a.last) - a.uses*(1+P-b.last) is linear in P, so it changes sign at most once,
 // and only when a has more uses than b.
-inline int64_t evict_order_flips(CachePolicy p, const ExpertUsage& a, int ea, const ExpertUsage& b, int eb, int64_t pass) {
+inline int64_t evict_order_flips(CachePolicy p, const ExpertUsage& a, int ea, const ExpertUsage& b, int eb,
+                                 int64_t pass) {
   constexpr int64_t never = INT64_MAX;
   if (p != CachePolicy::LFRU || b.uses >= a.uses) return never;
   const int64_t D = a.uses - b.uses;  // d(P) = B - D*P
@@ -62,7 +63,8 @@ inline std::vector<int> choose_static(const std::vector<ExpertUsage>& usage, int
   const int E = (int)usage.size();
   std::vector<int> order(size_t(E), 0);
   for (int e = 0; e < E; ++e) order[size_t(e)] = e;
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return usage[size_t(a)].uses > usage[size_t(b)].uses; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return usage[size_t(a)].uses > usage[size_t(b)].uses; });
   std::fill(is_static.begin(), is_static.end(), 0);
   std::vector<int> pinned;
   for (int i = 0; i < n && i < E; ++i) {

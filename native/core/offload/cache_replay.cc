@@ -15,8 +15,7 @@ namespace moecap {
 
 static void check_layer(const ReplayLayer& l) {
   if (l.experts < 1) throw_range("experts must be >= 1, got " + std::to_string(l.experts));
-  if (l.top_k < 1 || l.top_k > l.experts)
-    throw_range("topK must be in [1, experts], got " + std::to_string(l.top_k));
+  if (l.top_k < 1 || l.top_k > l.experts) throw_range("topK must be in [1, experts], got " + std::to_string(l.top_k));
   if (l.tokens_per_pass < 1) throw_range("tokensPerPass must be >= 1, got " + std::to_string(l.tokens_per_pass));
   if (l.static_profile_passes < 0) throw_range("staticProfilePasses must be >= 0");
 }
@@ -130,8 +129,9 @@ ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capa
       ++r.evictions;
     }
     if (heap.size() > size_t(4 * (resident + 16))) {  // drop the stale entries
-      heap.erase(std::remove_if(heap.begin(), heap.end(), [&](const Entry& x) { return key[size_t(x.second)] != x.first; }),
-                 heap.end());
+      heap.erase(
+          std::remove_if(heap.begin(), heap.end(), [&](const Entry& x) { return key[size_t(x.second)] != x.first; }),
+          heap.end());
       std::make_heap(heap.begin(), heap.end());
     }
   }

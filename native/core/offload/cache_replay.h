@@ -1,7 +1,8 @@
 // Replays a routing trace through the expert cache's bookkeeping without loading or computing
 // anything: per pass, the distinct experts of T consecutive tokens go through SlotTable (the same
 // eviction order, waves and static pins as the engines' caches), or through Belády's optimal
-// choice (keep the experts needed soonest; a max-heap of next uses, O(log slots) per access), which bounds every online policy from above.
+// choice (keep the experts needed soonest; a max-heap of next uses, O(log slots) per access), which bounds every online
+// policy from above.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -11,8 +12,8 @@
 namespace moecap {
 
 struct ReplayConfig {
-  int capacity = 0;          // resident slots (>= 1)
-  bool belady = false;       // true: Belády's optimal; false: `policy` through SlotTable
+  int capacity = 0;     // resident slots (>= 1)
+  bool belady = false;  // true: Belády's optimal; false: `policy` through SlotTable
   CachePolicy policy = CachePolicy::LRU;
 };
 
@@ -26,8 +27,8 @@ struct ReplayCounts {
 
 struct ReplayLayer {
   int experts = 0;
-  int top_k = 0;               // ids per token; negative ids (dropped) are skipped
-  int tokens_per_pass = 1;     // T
+  int top_k = 0;                  // ids per token; negative ids (dropped) are skipped
+  int tokens_per_pass = 1;        // T
   int static_profile_passes = 0;  // static: pin after this many passes (the profile run)
 };
 

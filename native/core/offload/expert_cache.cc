@@ -11,17 +11,34 @@ constexpr int kBatchWhileWaiting = 4;
 
 OffloadStats OffloadStats::operator-(const OffloadStats& o) const {
   OffloadStats d;
-  d.passes = passes - o.passes; d.hits = hits - o.hits; d.misses = misses - o.misses;
-  d.evictions = evictions - o.evictions; d.loads = loads - o.loads; d.bytes_read = bytes_read - o.bytes_read;
-  d.io_ns = io_ns - o.io_ns; d.stall_ns = stall_ns - o.stall_ns; d.prefetch_issued = prefetch_issued - o.prefetch_issued;
-  d.prefetch_used = prefetch_used - o.prefetch_used; d.waves = waves - o.waves; d.verify_ns = verify_ns - o.verify_ns;
+  d.passes = passes - o.passes;
+  d.hits = hits - o.hits;
+  d.misses = misses - o.misses;
+  d.evictions = evictions - o.evictions;
+  d.loads = loads - o.loads;
+  d.bytes_read = bytes_read - o.bytes_read;
+  d.io_ns = io_ns - o.io_ns;
+  d.stall_ns = stall_ns - o.stall_ns;
+  d.prefetch_issued = prefetch_issued - o.prefetch_issued;
+  d.prefetch_used = prefetch_used - o.prefetch_used;
+  d.waves = waves - o.waves;
+  d.verify_ns = verify_ns - o.verify_ns;
   return d;
 }
 
 OffloadStats& OffloadStats::operator+=(const OffloadStats& o) {
-  passes += o.passes; hits += o.hits; misses += o.misses; evictions += o.evictions; loads += o.loads;
-  bytes_read += o.bytes_read; io_ns += o.io_ns; stall_ns += o.stall_ns; prefetch_issued += o.prefetch_issued;
-  prefetch_used += o.prefetch_used; waves += o.waves; verify_ns += o.verify_ns;
+  passes += o.passes;
+  hits += o.hits;
+  misses += o.misses;
+  evictions += o.evictions;
+  loads += o.loads;
+  bytes_read += o.bytes_read;
+  io_ns += o.io_ns;
+  stall_ns += o.stall_ns;
+  prefetch_issued += o.prefetch_issued;
+  prefetch_used += o.prefetch_used;
+  waves += o.waves;
+  verify_ns += o.verify_ns;
   return *this;
 }
 
@@ -32,7 +49,9 @@ static int checked_capacity(int capacity) {
 
 ExpertCache::ExpertCache(std::unique_ptr<ExpertFile> file, int experts, int capacity, CachePolicy policy, bool async,
                          std::shared_ptr<Prefetcher> io, int stream_slots)
-    : file_(std::move(file)), async_(async), io_(std::move(io)),
+    : file_(std::move(file)),
+      async_(async),
+      io_(std::move(io)),
       table_(experts, checked_capacity(capacity), policy, stream_slots) {
   if (async_ && !io_) io_ = std::make_shared<Prefetcher>();
   slots_.resize(size_t(table_.slots()));

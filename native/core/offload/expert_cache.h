@@ -65,7 +65,9 @@ class ExpertCache {
 
   struct PassGuard {
     ExpertCache* c;
-    ~PassGuard() { if (c) c->end_pass(); }
+    ~PassGuard() {
+      if (c) c->end_pass();
+    }
   };
 
  private:
@@ -75,7 +77,7 @@ class ExpertCache {
   struct Slot {
     ExpertWeights w;
     State state = State::Empty;
-    bool verified = false;    // checksum checked since the last load
+    bool verified = false;  // checksum checked since the last load
   };
 
   void empty_slot_locked(int slot);  // the load failed, never started or was corrupt
@@ -93,15 +95,15 @@ class ExpertCache {
   std::condition_variable cv_;
   ExpertArena arena_;  // the slots' bytes: huge pages, page-aligned extents for O_DIRECT reads
   SlotTable table_;
-  std::vector<Slot> slots_;               // [table_.slots()]
+  std::vector<Slot> slots_;  // [table_.slots()]
   int inflight_ = 0;
-  int reading_ = 0;             // reads in progress (io_ns counts while > 0)
+  int reading_ = 0;  // reads in progress (io_ns counts while > 0)
   int64_t reading_since_ = 0;
   // Current pass.
-  std::vector<int> pending_;              // needed, no slot yet (in order)
-  std::vector<int> ready_;                // needed, ready, not handed out yet
-  std::vector<int> sync_loads_;           // slots to read on the caller (sync mode)
-  int outstanding_ = 0;                   // needed and not handed out yet
+  std::vector<int> pending_;     // needed, no slot yet (in order)
+  std::vector<int> ready_;       // needed, ready, not handed out yet
+  std::vector<int> sync_loads_;  // slots to read on the caller (sync mode)
+  int outstanding_ = 0;          // needed and not handed out yet
   std::exception_ptr error_;
   // The counters the table does not keep (passes, hits, misses, evictions and prefetch counts are
   // the table's): completed loads, bytes, times, waves (batches handed out).

@@ -61,7 +61,10 @@ size_t read_all(int fd, void* data, size_t n, uint64_t offset, int* err) {
   while (got < n) {
     ssize_t r = ::pread(fd, p + got, n - got, off_t(offset + got));
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) { *err = errno; break; }
+    if (r < 0) {
+      *err = errno;
+      break;
+    }
     if (r == 0) break;
     got += size_t(r);
   }
@@ -135,7 +138,7 @@ void check_offload_path(const std::string& path) {
   const size_t nul = path.find('\0');
   if (nul != std::string::npos)
     throw_option("offload.path contains a NUL character at index " + std::to_string(nul) + " ('" +
-                printable_path(path) + "'); a file name cannot hold one");
+                 printable_path(path) + "'); a file name cannot hold one");
 }
 
 void write_expert_file(const std::string& path, const ExpertFileShape& shape, const ExpertPacker& pack) {
@@ -163,8 +166,12 @@ void write_expert_file(const std::string& path, const ExpertFileShape& shape, co
     for (int e = 0; e < E; ++e) {
       pack(e, w);
       if (e == 0) {
-        h.w13_panels = w.w13.panels; h.w13_k = w.w13.K; h.w13_panel_bytes = w.w13.panel_bytes;
-        h.w2_panels = w.w2.panels; h.w2_k = w.w2.K; h.w2_panel_bytes = w.w2.panel_bytes;
+        h.w13_panels = w.w13.panels;
+        h.w13_k = w.w13.K;
+        h.w13_panel_bytes = w.w13.panel_bytes;
+        h.w2_panels = w.w2.panels;
+        h.w2_k = w.w2.K;
+        h.w2_panel_bytes = w.w2.panel_bytes;
         h.expert_bytes = w.bytes();
       }
       XxHash64 sum;
@@ -172,7 +179,8 @@ void write_expert_file(const std::string& path, const ExpertFileShape& shape, co
       sum.update(w.w2.data.data(), w.w2.bytes());
       table[e] = {offset, w.bytes(), sum.digest()};
       write_all(fd, w.w13.data.data(), w.w13.bytes(), offset, who + ": writing expert " + std::to_string(e));
-      write_all(fd, w.w2.data.data(), w.w2.bytes(), offset + w.w13.bytes(), who + ": writing expert " + std::to_string(e));
+      write_all(fd, w.w2.data.data(), w.w2.bytes(), offset + w.w13.bytes(),
+                who + ": writing expert " + std::to_string(e));
       offset = align_up(offset + w.bytes());
     }
     // Header last: until it is complete the file cannot validate.
@@ -184,7 +192,10 @@ void write_expert_file(const std::string& path, const ExpertFileShape& shape, co
     write_all(fd, head.data(), head.size(), 0, who + ": writing header");
     if (::ftruncate(fd, off_t(offset)) != 0) throw_io(who + ": ftruncate: " + errno_text(errno));
     if (::fsync(fd) != 0) throw_io(who + ": fsync: " + errno_text(errno));
-    if (::close(fd) != 0) { fd = -1; throw_io(who + ": close: " + errno_text(errno)); }
+    if (::close(fd) != 0) {
+      fd = -1;
+      throw_io(who + ": close: " + errno_text(errno));
+    }
     fd = -1;
     if (::rename(tmp.c_str(), path.c_str()) != 0) throw_io(who + ": rename: " + errno_text(errno));
   } catch (...) {
@@ -236,8 +247,8 @@ ExpertFileLayout validate_expert_file_head(const uint8_t* data, size_t n, const 
                                            uint64_t file_bytes, const std::string& who) {
   const size_t head = expert_file_head_bytes(data, n, shape, file_bytes, who);
   if (n < head)
-    throw_corrupt(who + ": truncated expert table (" + std::to_string(file_bytes) + " bytes, the header and table need " +
-                  std::to_string(head) + ")");
+    throw_corrupt(who + ": truncated expert table (" + std::to_string(file_bytes) +
+                  " bytes, the header and table need " + std::to_string(head) + ")");
   FileHeader h;
   std::memcpy(&h, data, sizeof h);
   uint64_t stored;
@@ -273,14 +284,14 @@ ExpertFileLayout validate_expert_file_head(const uint8_t* data, size_t n, const 
     ExpertEntry x;
     std::memcpy(&x, data + sizeof(FileHeader) + sizeof(ExpertEntry) * size_t(e), sizeof x);
     if (x.size != L.expert_bytes)
-      throw_corrupt(who + ": expert " + std::to_string(e) + ": size " + std::to_string(x.size) + " in the header, expected " +
-                    std::to_string(L.expert_bytes));
+      throw_corrupt(who + ": expert " + std::to_string(e) + ": size " + std::to_string(x.size) +
+                    " in the header, expected " + std::to_string(L.expert_bytes));
     if (x.offset < data_start || x.offset > file_bytes || x.size > file_bytes - x.offset)
       throw_corrupt(who + ": expert " + std::to_string(e) + ": bytes [" + std::to_string(x.offset) + ", " +
                     std::to_string(x.offset + x.size) + ") lie " +
-                    (x.offset < data_start ? "inside the header (data starts at " + std::to_string(data_start) + ")"
-                                           : "past the end of the file (" + std::to_string(file_bytes) +
-                                                 " bytes; truncated?)"));
+                    (x.offset < data_start
+                         ? "inside the header (data starts at " + std::to_string(data_start) + ")"
+                         : "past the end of the file (" + std::to_string(file_bytes) + " bytes; truncated?)"));
     L.entries[size_t(e)] = {x.offset, x.size, x.checksum};
   }
   return L;
@@ -298,13 +309,18 @@ ExpertFile::ExpertFile(const std::string& path, const ExpertFileShape& shape, bo
     int err = 0;
     const size_t got = read_all(fd_, &h, sizeof h, 0, &err);
     if (err) throw_io(who + ": reading the header: " + errno_text(err));
-    const size_t head_bytes = expert_file_head_bytes(reinterpret_cast<const uint8_t*>(&h), got, shape, file_bytes_, who);
+    const size_t head_bytes =
+        expert_file_head_bytes(reinterpret_cast<const uint8_t*>(&h), got, shape, file_bytes_, who);
     std::vector<uint8_t> head(head_bytes);
     const size_t n = read_all(fd_, head.data(), head.size(), 0, &err);
     if (err) throw_io(who + ": reading the expert table: " + errno_text(err));
     ExpertFileLayout L = validate_expert_file_head(head.data(), n, shape, file_bytes_, who);
-    w13_panels_ = L.w13_panels; w13_k_ = L.w13_k; w13_panel_bytes_ = L.w13_panel_bytes;
-    w2_panels_ = L.w2_panels; w2_k_ = L.w2_k; w2_panel_bytes_ = L.w2_panel_bytes;
+    w13_panels_ = L.w13_panels;
+    w13_k_ = L.w13_k;
+    w13_panel_bytes_ = L.w13_panel_bytes;
+    w2_panels_ = L.w2_panels;
+    w2_k_ = L.w2_k;
+    w2_panel_bytes_ = L.w2_panel_bytes;
     expert_bytes_ = L.expert_bytes;
     entries_.reset(new Entry[size_t(shape.experts)]);
     for (int e = 0; e < shape.experts; ++e) {
@@ -336,8 +352,12 @@ void ExpertFile::init_slot(ExpertWeights& w) const {
   w.hidden = shape_.hidden;
   w.intermediate = shape_.intermediate;
   w.w13.dtype = w.w2.dtype = shape_.dtype;
-  w.w13.K = w13_k_; w.w13.panels = w13_panels_; w.w13.panel_bytes = w13_panel_bytes_;
-  w.w2.K = w2_k_; w.w2.panels = w2_panels_; w.w2.panel_bytes = w2_panel_bytes_;
+  w.w13.K = w13_k_;
+  w.w13.panels = w13_panels_;
+  w.w13.panel_bytes = w13_panel_bytes_;
+  w.w2.K = w2_k_;
+  w.w2.panels = w2_panels_;
+  w.w2.panel_bytes = w2_panel_bytes_;
   if (w.w13.data.size() != w.w13.bytes()) w.w13.data.resize(w.w13.bytes());
   if (w.w2.data.size() != w.w2.bytes()) w.w2.data.resize(w.w2.bytes());
 }
@@ -371,7 +391,7 @@ size_t ExpertFile::read_expert(int e, ExpertWeights& w, bool verify) const {
   }
   if (got != a + b)
     throw_io(who + ": read " + std::to_string(got) + " of " + std::to_string(a + b) + " bytes at offset " +
-                  std::to_string(x.offset) + (err ? " (" + errno_text(err) + ")" : std::string(" (file truncated)")));
+             std::to_string(x.offset) + (err ? " (" + errno_text(err) + ")" : std::string(" (file truncated)")));
   if (verify) verify_expert(e, w);
   return a + b;
 }
@@ -381,7 +401,8 @@ void ExpertFile::verify_expert(int e, const ExpertWeights& w) const {
   sum.update(w.w13.data.data(), w.w13.bytes());
   sum.update(w.w2.data.data(), w.w2.bytes());
   if (sum.digest() != entries_[size_t(e)].checksum)
-    throw_corrupt("offload file '" + path_ + "': expert " + std::to_string(e) + ": checksum mismatch (the file is corrupt)");
+    throw_corrupt("offload file '" + path_ + "': expert " + std::to_string(e) +
+                  ": checksum mismatch (the file is corrupt)");
 }
 
 void ExpertFile::advise_willneed(int e) const {

@@ -107,7 +107,7 @@ class ExpertFile {
   };
   std::string path_;
   int fd_ = -1;
-  int direct_fd_ = -1;                           // O_DIRECT descriptor (cold mode), or -1
+  int direct_fd_ = -1;                              // O_DIRECT descriptor (cold mode), or -1
   mutable std::atomic<bool> direct_failed_{false};  // the device refused an O_DIRECT read
   bool cold_ = false, unlinked_ = false;
   ExpertFileShape shape_;

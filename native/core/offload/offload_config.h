@@ -9,12 +9,12 @@ enum class CachePolicy { LRU, LFU, LFRU, Static };
 
 struct OffloadConfig {
   bool enabled = false;
-  int capacity_experts = 0;    // resident slots; 0 = use capacity_bytes
-  double capacity_bytes = 0;   // resident budget in bytes (floor to whole experts)
+  int capacity_experts = 0;   // resident slots; 0 = use capacity_bytes
+  double capacity_bytes = 0;  // resident budget in bytes (floor to whole experts)
   CachePolicy policy = CachePolicy::LRU;
-  bool prefetch = true;        // loads on the I/O thread, overlapped with compute
-  std::string path;            // weights file; empty = a scratch file in $TMPDIR, removed on close
-  bool cold = false;           // drop the file's page cache so reads reach the device
+  bool prefetch = true;  // loads on the I/O thread, overlapped with compute
+  std::string path;      // weights file; empty = a scratch file in $TMPDIR, removed on close
+  bool cold = false;     // drop the file's page cache so reads reach the device
 };
 
 inline const char* policy_name(CachePolicy p) {

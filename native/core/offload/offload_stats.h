@@ -7,8 +7,8 @@ namespace moecap {
 
 struct OffloadStats {
   int64_t passes = 0;
-  int64_t hits = 0;             // needed experts that needed no load of their own pass
-  int64_t misses = 0;           // needed experts loaded on demand
+  int64_t hits = 0;    // needed experts that needed no load of their own pass
+  int64_t misses = 0;  // needed experts loaded on demand
   int64_t evictions = 0;
   int64_t loads = 0;            // reads from the slow tier (demand + prefetch)
   double bytes_read = 0;        // bytes read from the slow tier

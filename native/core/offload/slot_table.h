@@ -20,13 +20,13 @@ namespace moecap {
 // Same meanings as OffloadStats (expert_cache.h) for the fields both have.
 struct SlotStats {
   int64_t passes = 0;
-  int64_t hits = 0;             // needed experts resident (or on their way) at begin_pass
-  int64_t misses = 0;           // needed experts loaded by their own pass
+  int64_t hits = 0;    // needed experts resident (or on their way) at begin_pass
+  int64_t misses = 0;  // needed experts loaded by their own pass
   int64_t evictions = 0;
-  int64_t loads = 0;            // demand + prefetch
+  int64_t loads = 0;  // demand + prefetch
   int64_t prefetch_issued = 0;
-  int64_t prefetch_used = 0;    // prefetched experts a later pass needed while still resident
-  int64_t waves = 0;            // per pass: the most needed experts that went through one slot
+  int64_t prefetch_used = 0;  // prefetched experts a later pass needed while still resident
+  int64_t waves = 0;          // per pass: the most needed experts that went through one slot
 };
 
 class SlotTable {
@@ -100,9 +100,9 @@ class SlotTable {
   std::vector<ExpertUsage> usage_;
   std::vector<char> static_;
   VictimTree tree_;
-  std::vector<int> free_;      // empty slots, a min-heap (the lowest index is taken first)
+  std::vector<int> free_;  // empty slots, a min-heap (the lowest index is taken first)
   std::vector<int> touched_;
-  std::vector<char> masked_;   // [slots] protected during one victim() call
+  std::vector<char> masked_;  // [slots] protected during one victim() call
   int64_t tick_ = 0, pass_ = 0;
   bool in_pass_ = false;
   SlotStats stats_;

@@ -72,9 +72,9 @@ class VictimTree {
   }
 
   int n_ = 1;
-  std::vector<int> win_;        // [2n]: leaves n..2n-1 (the leaf itself or -1), inner nodes 1..n-1
-  std::vector<int64_t> flip_;   // inner nodes: when their comparison flips
-  std::vector<int64_t> sub_;    // min of flip_ over the subtree
+  std::vector<int> win_;       // [2n]: leaves n..2n-1 (the leaf itself or -1), inner nodes 1..n-1
+  std::vector<int64_t> flip_;  // inner nodes: when their comparison flips
+  std::vector<int64_t> sub_;   // min of flip_ over the subtree
 };
 
 }  // namespace moecap

@@ -32,8 +32,10 @@ void route_token_t(const RouterParams& p, const R* logits, R* scratch, int32_t* 
       R a = neg_inf, b = neg_inf;
       for (int e = g * gs; e < (g + 1) * gs; ++e) {
         R v = sel[e];
-        if (v > a) { b = a; a = v; }
-        else if (v > b) b = v;
+        if (v > a) {
+          b = a;
+          a = v;
+        } else if (v > b) b = v;
       }
       gscore[g] = p.group_score == GroupScore::Max || gs < 2 ? a : a + b;
       keep[g] = 0;
@@ -75,7 +77,6 @@ void route_token_t(const RouterParams& p, const R* logits, R* scratch, int32_t* 
   if (p.scaling != 1.0f)
     for (int j = 0; j < p.top_k; ++j) weights[j] *= R(p.scaling);
 }
-
 
 void route_token(const RouterParams& p, const float* logits, float* scratch, int32_t* ids, float* weights) {
   route_token_t<float>(p, logits, scratch, ids, weights);

@@ -24,16 +24,16 @@
 namespace moecap {
 
 struct Environment {
-  std::string isa;           // MOECAP_ISA as set ("" = unset); checked by env_isa()
-  std::string backend;       // MOECAP_BACKEND as set ("" = unset); checked by env_backend()
-  bool pin_threads = true;   // MOECAP_PIN != "0"
-  bool huge_pages = true;    // MOECAP_NO_HUGEPAGES unset
-  std::string cuda_library;  // MOECAP_CUDA_LIBRARY ("" = search the default places)
-  std::string cuda_driver;   // MOECAP_CUDA_DRIVER, default "libcuda.so.1"
-  std::string tmpdir;        // TMPDIR, default "/tmp"
-  std::string mpi_library;   // MOECAP_MPI_LIBRARY ("" = search the default places)
-  int launcher_size = 0;     // ranks mpirun started (OMPI_COMM_WORLD_SIZE or PMI_SIZE), 0 = none
-  bool launched_by_mpi = false;  // any of OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK set
+  std::string isa;                 // MOECAP_ISA as set ("" = unset); checked by env_isa()
+  std::string backend;             // MOECAP_BACKEND as set ("" = unset); checked by env_backend()
+  bool pin_threads = true;         // MOECAP_PIN != "0"
+  bool huge_pages = true;          // MOECAP_NO_HUGEPAGES unset
+  std::string cuda_library;        // MOECAP_CUDA_LIBRARY ("" = search the default places)
+  std::string cuda_driver;         // MOECAP_CUDA_DRIVER, default "libcuda.so.1"
+  std::string tmpdir;              // TMPDIR, default "/tmp"
+  std::string mpi_library;         // MOECAP_MPI_LIBRARY ("" = search the default places)
+  int launcher_size = 0;           // ranks mpirun started (OMPI_COMM_WORLD_SIZE or PMI_SIZE), 0 = none
+  bool launched_by_mpi = false;    // any of OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK set
   bool open_mpi_launcher = false;  // OMPI_COMM_WORLD_SIZE or PMIX_RANK set (Open MPI's mpirun)
 };
 

@@ -33,7 +33,7 @@ enum class FileAdvice { DontNeed, WillNeed, Sequential };
 // posix_fadvise where the OS has it; elsewhere nothing is done and -1 is returned (advice not taken).
 inline int advise_file(int fd, off_t offset, off_t len, FileAdvice a) {
 #if defined(POSIX_FADV_DONTNEED)
-  const int adv = a == FileAdvice::DontNeed ? POSIX_FADV_DONTNEED
+  const int adv = a == FileAdvice::DontNeed   ? POSIX_FADV_DONTNEED
                   : a == FileAdvice::WillNeed ? POSIX_FADV_WILLNEED
                                               : POSIX_FADV_SEQUENTIAL;
   return ::posix_fadvise(fd, offset, len, adv);

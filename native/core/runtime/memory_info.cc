@@ -37,7 +37,10 @@ uint64_t available_memory_bytes() {
 std::string format_bytes(double b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
   int u = 0;
-  while (b >= 1024 && u < 5) { b /= 1024; ++u; }
+  while (b >= 1024 && u < 5) {
+    b /= 1024;
+    ++u;
+  }
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.2f %s", b, units[u]);
   return buf;

@@ -6,8 +6,16 @@
 
 namespace moecap {
 
-static inline uint32_t f32_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
-static inline float bits_f32(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+static inline uint32_t f32_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+static inline float bits_f32(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
 
 // Round-to-nearest-even fp32 → bf16 (NaN stays NaN).
 static inline uint16_t f32_to_bf16(float f) {
@@ -25,8 +33,8 @@ static inline uint16_t f32_to_f16(float f) {
   uint32_t ax = x & 0x7FFFFFFFu;
   if (ax >= 0x7F800000u) return uint16_t(sign | 0x7C00u | (ax > 0x7F800000u ? 0x200u : 0u));
   if (ax >= 0x477FF000u) return uint16_t(sign | 0x7C00u);  // rounds to inf
-  if (ax < 0x38800000u) {                                   // half subnormal or zero
-    float v = bits_f32(ax) * 16777216.0f;                   // scale by 2^24: ulp of subnormal half = 2^-24
+  if (ax < 0x38800000u) {                                  // half subnormal or zero
+    float v = bits_f32(ax) * 16777216.0f;                  // scale by 2^24: ulp of subnormal half = 2^-24
     uint32_t m = uint32_t(std::nearbyint(v));
     return uint16_t(sign | m);
   }

@@ -33,7 +33,7 @@ constexpr int kQuantBlock = 32;
 
 struct PackedMatrix {
   DType dtype = DType::F32;
-  int K = 0;        // logical input length (activations hold exactly K values)
+  int K = 0;  // logical input length (activations hold exactly K values)
   int panels = 0;
   size_t panel_bytes = 0;
   AlignedBuffer data;

@@ -10,13 +10,13 @@ namespace moecap {
 
 // Matrices of one layer, in HF layout (rows = outputs, cols = inputs).
 enum class Matrix : int {
-  Router = 0,      // [E,H]
-  Gate = 1,        // [E][F,H]
-  Up = 2,          // [E][F,H]
-  Down = 3,        // [E][H,F]
-  SharedGate = 4,  // [Fs,H]
-  SharedUp = 5,    // [Fs,H]
-  SharedDown = 6,  // [H,Fs]
+  Router = 0,            // [E,H]
+  Gate = 1,              // [E][F,H]
+  Up = 2,                // [E][F,H]
+  Down = 3,              // [E][H,F]
+  SharedGate = 4,        // [Fs,H]
+  SharedUp = 5,          // [Fs,H]
+  SharedDown = 6,        // [H,Fs]
   SharedGateWeight = 7,  // [1,H]
 };
 
@@ -28,7 +28,10 @@ class WeightSource {
   // Writes row `row` of matrix `m` for expert `expert` (0 for non-expert matrices): `cols` floats.
   virtual void row(Matrix m, int expert, int row, int cols, float* out) const = 0;
   // How another backend (CUDA) can get the same master weights without RTTI: the seed, or the arrays.
-  virtual bool seed(uint64_t* out) const { (void)out; return false; }
+  virtual bool seed(uint64_t* out) const {
+    (void)out;
+    return false;
+  }
   virtual const ExplicitWeights* arrays() const { return nullptr; }
   // Identifies the weights (an offload file written from other weights is refused).
   virtual uint64_t fingerprint() const = 0;

@@ -59,7 +59,8 @@ export async function usesTheApi(): Promise<void> {
 }
 
 export function classifies(e: unknown): ErrorCode | null {
-  if (e instanceof MoecapTypeError || e instanceof MoecapRangeError || e instanceof UsageError || e instanceof PlanError || e instanceof ReportInputError) return e.code;
+  if (e instanceof MoecapTypeError || e instanceof MoecapRangeError || e instanceof UsageError || e instanceof PlanError || e instanceof ReportInputError)
+    return e.code;
   if (e instanceof MoecapError) return e.code;
   // @ts-expect-error not an error code
   const bad: ErrorCode = 'ERR_NOPE';

@@ -23,8 +23,7 @@ void tile_f32(const LinearJob& job, int r0, int p) {
     for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_setzero_ps();
   for (int k = 0; k < K; ++k) {
     const float* w = W + size_t(k) * 32;
-    __m256 b0 = _mm256_load_ps(w), b1 = _mm256_load_ps(w + 8), b2 = _mm256_load_ps(w + 16),
-           b3 = _mm256_load_ps(w + 24);
+    __m256 b0 = _mm256_load_ps(w), b1 = _mm256_load_ps(w + 8), b2 = _mm256_load_ps(w + 16), b3 = _mm256_load_ps(w + 24);
 #pragma GCC unroll 3
     for (int r = 0; r < MR; ++r) {
       __m256 a = _mm256_broadcast_ss(x[r] + k);
@@ -51,8 +50,8 @@ void linear_f32(const LinearJob& job) {
 }  // namespace avx2
 
 const KernelTable& avx2_kernels() {
-  static const KernelTable t = {"avx2", {avx2::linear_f32, avx2::linear_bf16, avx2::linear_int8, avx2::linear_int4},
-                                generic_kernels().quant_row};
+  static const KernelTable t = {
+      "avx2", {avx2::linear_f32, avx2::linear_bf16, avx2::linear_int8, avx2::linear_int4}, generic_kernels().quant_row};
   return t;
 }
 

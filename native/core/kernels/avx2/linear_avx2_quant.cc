@@ -23,7 +23,6 @@ namespace moecap {
 namespace avx2 {
 namespace {
 
-
 static inline __m256i broadcast_quad(const int8_t* q) {
   int v;
   __builtin_memcpy(&v, q, 4);
@@ -64,7 +63,8 @@ void tile_int8(const LinearJob& job, int r0, int p) {
         xa[r] = _mm256_abs_epi8(xs[r]);
       }
       for (int v = 0; v < 4; ++v) {
-        const __m256i w = _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + j * 128 + v * 32)), flip);
+        const __m256i w =
+            _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + j * 128 + v * 32)), flip);
         for (int r = 0; r < MR; ++r) {
           const __m256i s16 = _mm256_maddubs_epi16(xa[r], _mm256_sign_epi8(w, xs[r]));
           dot[r][v] = _mm256_add_epi32(dot[r][v], _mm256_madd_epi16(s16, ones));

@@ -37,7 +37,8 @@ uint64_t read_sum(const void* p, size_t bytes) {
     s3 = _mm256_add_epi64(s3, _mm256_add_epi64(_mm256_load_si256(v3 + i), _mm256_load_si256(v3 + i + 1)));
   }
   alignas(32) uint64_t o[4];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(o), _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3)));
+  _mm256_store_si256(reinterpret_cast<__m256i*>(o),
+                     _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3)));
   return o[0] + o[1] + o[2] + o[3];
 }
 

@@ -11,7 +11,7 @@ namespace {
 template <int MR, int NP>
 struct TileBF16 {
   static constexpr size_t kBytesPerIter = 32 * 2 * 2;  // one k-pair of the panel
-  static constexpr int kBlockIters = 256;               // 32 KB of panel per K-block
+  static constexpr int kBlockIters = 256;              // 32 KB of panel per K-block
   static int iterations(int K) { return (K + 1) / 2; }
   static void run(const LinearJob& job, int r0, int p, int ps, int k20, int k21, float* part, Prefetch pf) {
     const int K2 = (job.K + 1) / 2;

@@ -86,9 +86,12 @@ uint64_t read_sum(const void* p, size_t bytes) {
 
 const PeakLoops& avx512_peak_loops() {
   static const PeakLoops t = {"avx512",
-                              fma_f32,  kChains * 16 * 2.0,       // 16 lanes × multiply-add
-                              dot_bf16, kChains * 16 * 2 * 2.0,   // 16 lanes × 2 products, each a multiply-add
-                              dot_int8, kChains * 16 * 4 * 2.0,   // 16 lanes × 4 byte products, each a multiply-add
+                              fma_f32,
+                              kChains * 16 * 2.0,  // 16 lanes × multiply-add
+                              dot_bf16,
+                              kChains * 16 * 2 * 2.0,  // 16 lanes × 2 products, each a multiply-add
+                              dot_int8,
+                              kChains * 16 * 4 * 2.0,  // 16 lanes × 4 byte products, each a multiply-add
                               read_sum};
   return t;
 }

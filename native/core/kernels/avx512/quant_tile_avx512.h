@@ -15,7 +15,6 @@
 namespace moecap {
 namespace avx512 {
 
-
 template <bool Q4>
 struct QuantTile {
   template <int MR, int NP>
@@ -23,7 +22,7 @@ struct QuantTile {
     static constexpr int kOffset = Q4 ? 8 : 128;
 
     static constexpr size_t kBytesPerIter = quant_block_stride(Q4);  // one 32-k block and its scales
-    static constexpr int kBlockIters = Q4 ? 64 : 32;               // ~35 KB of panel per K-block
+    static constexpr int kBlockIters = Q4 ? 64 : 32;                 // ~35 KB of panel per K-block
     static int iterations(int K) { return (K + 31) / 32; }
     static void run(const LinearJob& job, int r0, int p, int ps, int b0, int b1, float* part, Prefetch pf) {
       const int nb = (job.K + 31) / 32;

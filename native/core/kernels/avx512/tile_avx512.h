@@ -45,9 +45,7 @@ static inline void store_tile(const LinearJob& job, int r0, int p, int ps, __m51
           _mm512_storeu_ps(y + pp * 32 + 16, _mm512_mul_ps(s, acc[r][q][1]));
           break;
         }
-        case Epilogue::SwiGLU:
-          _mm512_storeu_ps(y + pp * 16, _mm512_mul_ps(silu_ps(acc[r][q][0]), acc[r][q][1]));
-          break;
+        case Epilogue::SwiGLU: _mm512_storeu_ps(y + pp * 16, _mm512_mul_ps(silu_ps(acc[r][q][0]), acc[r][q][1])); break;
       }
     }
   }

@@ -38,8 +38,7 @@ void linear_bf16(const LinearJob& job) {
       for (int k2 = 0; k2 < K2; ++k2) {
         const float x0 = bf16_to_f32(x[2 * k2]), x1 = bf16_to_f32(x[2 * k2 + 1]);
         const uint16_t* w = W + size_t(k2) * 64;
-        for (int j = 0; j < 32; ++j)
-          acc[j] = (acc[j] + x1 * bf16_to_f32(w[2 * j + 1])) + x0 * bf16_to_f32(w[2 * j]);
+        for (int j = 0; j < 32; ++j) acc[j] = (acc[j] + x1 * bf16_to_f32(w[2 * j + 1])) + x0 * bf16_to_f32(w[2 * j]);
       }
       store_epilogue_scalar(job, r, p, acc);
     }
@@ -86,7 +85,8 @@ void quant_row(const float* x, int K, void* out) { make_activation_row(DType::I8
 }  // namespace
 
 const KernelTable& generic_kernels() {
-  static const KernelTable t = {"generic", {linear_f32, linear_bf16, linear_quant<false>, linear_quant<true>}, quant_row};
+  static const KernelTable t = {
+      "generic", {linear_f32, linear_bf16, linear_quant<false>, linear_quant<true>}, quant_row};
   return t;
 }
 

@@ -40,12 +40,15 @@ void linear_f32(const LinearJob& job) { for_row_tiles<2, tile_f32<2>, tile_f32<1
 // kernels otherwise. All int8/int4 variants give the same bits (exact integer block dots).
 const KernelTable& neon_kernels() {
   static const bool mmla = cpu_has_neon_i8mm() && cpu_has_neon_dotprod(), dot = cpu_has_neon_dotprod();
-  static const KernelTable t = {
-      "neon",
-      {neon::linear_f32, cpu_has_neon_bf16() ? neon::linear_bf16_bfdot : neon::linear_bf16,
-       mmla ? neon::linear_int8_i8mm : dot ? neon::linear_int8_dotprod : neon::linear_int8,
-       mmla ? neon::linear_int4_i8mm : dot ? neon::linear_int4_dotprod : neon::linear_int4},
-      generic_kernels().quant_row};
+  static const KernelTable t = {"neon",
+                                {neon::linear_f32, cpu_has_neon_bf16() ? neon::linear_bf16_bfdot : neon::linear_bf16,
+                                 mmla  ? neon::linear_int8_i8mm
+                                 : dot ? neon::linear_int8_dotprod
+                                       : neon::linear_int8,
+                                 mmla  ? neon::linear_int4_i8mm
+                                 : dot ? neon::linear_int4_dotprod
+                                       : neon::linear_int4},
+                                generic_kernels().quant_row};
   return t;
 }
 

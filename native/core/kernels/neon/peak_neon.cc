@@ -42,9 +42,12 @@ uint64_t read_sum(const void* p, size_t bytes) {
 const PeakLoops& neon_peak_loops() {
   static const bool bf16 = cpu_has_neon_bf16(), dot = cpu_has_neon_dotprod();
   static const PeakLoops t = {"neon",
-                              fma_f32, neon::kPeakChains * 4 * 2.0,  // 4 lanes × multiply-add
-                              bf16 ? neon::peak_dot_bf16 : nullptr, neon::kPeakDotBf16PerIter,
-                              dot ? neon::peak_dot_int8 : nullptr, neon::kPeakDotInt8PerIter,
+                              fma_f32,
+                              neon::kPeakChains * 4 * 2.0,  // 4 lanes × multiply-add
+                              bf16 ? neon::peak_dot_bf16 : nullptr,
+                              neon::kPeakDotBf16PerIter,
+                              dot ? neon::peak_dot_int8 : nullptr,
+                              neon::kPeakDotInt8PerIter,
                               read_sum};
   return t;
 }
