@@ -6,7 +6,8 @@ import { makeWeights } from '../helpers';
 
 const cfg = { hidden: 16, intermediate: 8, experts: 4, topK: 2, scoring: 'softmax' as const, renormalize: true };
 // Errors come from the main realm, jest's globals from a vm context: compare by name and code (the
-// API re-raises the addon's plain Error as MoecapError, TypeError and RangeError keep their class).
+// API re-raises addon errors as MoecapError / MoecapTypeError / MoecapRangeError with the addon's
+// name: 'Error', 'TypeError', 'RangeError').
 const coded = (name: string, code: string) => expect.objectContaining({ name, code });
 
 describe('native error codes', () => {
@@ -28,7 +29,7 @@ describe('native error codes', () => {
   test('a closed layer is ERR_CLOSED', async () => {
     const layer = await createMoeLayer({ ...cfg, weights: { seed: 1 } });
     layer.close();
-    await expect(layer.forward(new Float32Array(16))).rejects.toEqual(coded('MoecapError', 'ERR_CLOSED'));
+    await expect(layer.forward(new Float32Array(16))).rejects.toEqual(coded('Error', 'ERR_CLOSED'));
     expect(() => layer.info()).toThrow(expect.objectContaining({ code: 'ERR_CLOSED' }));
   });
 
@@ -50,6 +51,6 @@ describe('native error codes', () => {
 
   test("backend 'cuda' where it cannot run is ERR_BACKEND_UNAVAILABLE", async () => {
     if (process.env.MOECAP_BACKEND || backendInfo('cuda').backend === 'cuda') return; // a usable GPU, or forced
-    await expect(createMoeLayer({ ...cfg, backend: 'cuda', weights: { seed: 1 } })).rejects.toEqual(coded('MoecapError', 'ERR_BACKEND_UNAVAILABLE'));
+    await expect(createMoeLayer({ ...cfg, backend: 'cuda', weights: { seed: 1 } })).rejects.toEqual(coded('Error', 'ERR_BACKEND_UNAVAILABLE'));
   });
 });
