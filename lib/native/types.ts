@@ -1,80 +1,25 @@
 // The shapes the native addon exchanges with TypeScript (see native/binding/).
-import type { Isa } from '../types';
+import type {
+  BackendInfo,
+  ForwardStats,
+  Isa,
+  LayerInfo,
+  ModelInfo,
+  ModelStats,
+  OffloadInfo,
+  OffloadPassStats,
+  OffloadStats,
+  Prediction,
+  ReferenceResult,
+  SystemInfo,
+} from '../types';
+// The addon returns exactly the public result shapes (lib/types.ts declares them); these names are
+// the binding's side of them.
 
-export interface NativeStats {
-  tokens: number;
-  distinctExperts: number;
-  assignments: number;
-  dropped: number;
-  capacity: number | null;
-  expertBytes: number;
-  sharedBytes: number;
-  routerBytes: number;
-  flops: number;
-  timeNs: number;
-  routeNs: number;
-  expertsNs: number;
-  combineNs: number;
-  expertCounts: Int32Array;
-  isa: string;
-  threads: number;
-  dtype: string;
-  /** Time computing (route, experts, combine) as opposed to waiting for loads. */
-  computeNs: number;
-  /** This pass's offload counters (only when the layer offloads). */
-  offload?: NativeOffloadPassStats;
-}
-
-/** Offload counters (per pass or cumulative). Rates are null when undefined. */
-export interface NativeOffloadStats {
-  passes: number;
-  /** Needed experts that needed no load of their own pass (prefetched ones included). */
-  hits: number;
-  /** Needed experts loaded on demand. */
-  misses: number;
-  hitRate: number | null;
-  evictions: number;
-  /** Reads from the slow tier (demand + prefetch). */
-  loads: number;
-  bytesRead: number;
-  /** Time the I/O path spent reading and verifying. */
-  ioNs: number;
-  /** Time the compute thread waited for loads. */
-  stallNs: number;
-  prefetchIssued: number;
-  prefetchUsed: number;
-  /** Compute batches (waves). */
-  waves: number;
-  /** Checksum checks of loaded experts, on the compute thread (the I/O threads only read). */
-  verifyNs: number;
-  /** bytesRead / ioNs. */
-  tierBytesPerSecond: number | null;
-}
-
-export interface NativeOffloadPassStats extends NativeOffloadStats {
-  /** max(ioNs, computeNs) / timeNs (CPU only: the CUDA layer does not split compute from copy waits). */
-  overlapEfficiency?: number;
-  /** Experts resident after the pass. */
-  resident: Int32Array;
-}
-
-export interface NativeOffloadInfo {
-  capacity: number;
-  policy: string;
-  prefetch: boolean;
-  path: string;
-  /** True when `path` was a scratch file, already removed from its folder (held open). */
-  scratch: boolean;
-  coldCache: boolean;
-  /** Cold mode reads experts with O_DIRECT (false: buffered reads + page cache dropped, or not cold). */
-  directIo: boolean;
-  expertBytes: number;
-  fileBytes: number;
-  resident: Int32Array;
-  /** Cumulative since creation or resetOffloadStats(). */
-  stats: NativeOffloadStats;
-}
-
+export type NativeStats = ForwardStats;
+export type NativeOffloadStats = OffloadStats;
+export type NativeOffloadPassStats = OffloadPassStats;
+export type NativeOffloadInfo = OffloadInfo;
 export interface NativeForwardResult {
   output?: Float32Array;
   expertIds: Int32Array;
@@ -82,38 +27,8 @@ export interface NativeForwardResult {
   stats: NativeStats;
 }
 
-export interface NativeReferenceResult {
-  output: Float64Array;
-  expertIds: Int32Array;
-  expertWeights: Float64Array;
-  dropped: number;
-  sample: Int32Array;
-}
-
-export interface NativeLayerInfo {
-  hidden: number;
-  intermediate: number;
-  experts: number;
-  topK: number;
-  dtype: string;
-  isa: string;
-  isaNote: string | null;
-  threads: number;
-  /** CPU: each compute thread kept on a CPU of its own (the pool uses every CPU the process may
-   * run on and MOECAP_PIN is not '0'); the calling thread moves to the first one for each pass. */
-  pinnedThreads?: boolean;
-  hugePages?: boolean;
-  packedBytes: number;
-  /** Packed bytes of one routed expert (in the GPU layout on the CUDA backend). */
-  expertBytes: number;
-  /** Where the layer runs, and why (e.g. 'libcuda.so.1 not found …' when 'auto' fell back to the CPU). */
-  backend: 'cpu' | 'cuda';
-  backendReason: string;
-  /** CUDA only: largest T of one pass. */
-  maxTokens?: number;
-  offload: NativeOffloadInfo | null;
-}
-
+export type NativeReferenceResult = ReferenceResult;
+export type NativeLayerInfo = LayerInfo;
 export interface NativeMoeLayer {
   forward(x: Float32Array): Promise<NativeForwardResult>;
   route(x: Float32Array): Promise<NativeForwardResult>;
@@ -127,41 +42,14 @@ export interface NativeMoeLayer {
   readonly closed: boolean;
 }
 
-export interface NativePrediction {
-  /** |predicted ∩ used| distinct experts, over layers 1..N-1. */
-  correct: number;
-  total: number;
-  accuracy: number | null;
-}
-
-export interface NativeModelStats {
-  tokens: number;
-  timeNs: number;
-  computeNs: number;
-  layers: NativeStats[];
-  offload?: NativeOffloadStats & { overlapEfficiency: number };
-  prediction?: NativePrediction;
-}
-
+export type NativePrediction = Prediction;
+export type NativeModelStats = ModelStats;
 export interface NativeModelResult {
   output: Float32Array;
   stats: NativeModelStats;
 }
 
-export interface NativeModelInfo {
-  layers: number;
-  hidden: number;
-  intermediate: number;
-  experts: number;
-  topK: number;
-  dtype: string;
-  isa: string;
-  threads: number;
-  packedBytes: number;
-  expertBytes: number;
-  offload: NativeOffloadInfo[] | null;
-}
-
+export type NativeModelInfo = ModelInfo;
 export interface NativeMoeModel {
   forward(x: Float32Array): Promise<NativeModelResult>;
   info(): NativeModelInfo;
@@ -173,24 +61,9 @@ export interface NativeMoeModel {
   readonly closed: boolean;
 }
 
-export interface NativeSystemInfo {
-  bestIsa: string;
-  supportedIsas: string[];
-  hardwareThreads: number;
-  availableMemory: number;
-  totalMemory: number;
-}
-
+export type NativeSystemInfo = SystemInfo;
 // Which backend a layer would run on here, and why (native/core/backend/cuda_loader.cc).
-export interface NativeBackendInfo {
-  backend: 'cpu' | 'cuda';
-  requested: 'cpu' | 'cuda' | 'auto';
-  reason: string;
-  library: string | null;
-  driverVersion: number;
-  runtimeVersion: number;
-}
-
+export type NativeBackendInfo = BackendInfo;
 /** One measured ceiling: median, min and max over the repeats. */
 export interface NativeMeasured {
   median: number;
