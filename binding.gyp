@@ -67,6 +67,7 @@
         "native/core/counters/powercap_energy.cc",
         "native/core/counters/nvml_counters.cc",
         "native/core/counters/counter_session.cc",
+        "native/core/backend/library_files.cc",
         "native/core/backend/cuda_loader.cc",
         "native/core/backend/cuda_layer.cc",
         "native/core/ep/expert_placement.cc",

@@ -1,10 +1,10 @@
 #include "backend/cuda_loader.h"
 
 #include <dlfcn.h>
-#include <sys/stat.h>
 
 #include <mutex>
 
+#include "backend/library_files.h"
 #include "error.h"
 #include "runtime/environment.h"
 
@@ -12,29 +12,6 @@ namespace moecap {
 namespace {
 
 std::string version_text(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
-
-bool file_exists(const std::string& p) {
-  struct stat st;
-  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
-std::string dir_of(const std::string& p) {
-  const size_t s = p.rfind('/');
-  return s == std::string::npos ? "." : p.substr(0, s);
-}
-
-// The file this code was loaded from (the addon), to find the package root from it.
-std::string self_path() {
-  Dl_info info;
-  if (dladdr(reinterpret_cast<void*>(&self_path), &info) && info.dli_fname) return info.dli_fname;
-  return "";
-}
-
-std::string first_line(const char* s) {
-  std::string t = s ? s : "";
-  const size_t n = t.find('\n');
-  return n == std::string::npos ? t : t.substr(0, n);
-}
 
 // The driver: cuInit + cuDriverGetVersion + cuDeviceGetCount through dlopen.
 bool probe_driver(const std::string& name, std::string& reason, int& driver_version) {
@@ -116,22 +93,10 @@ bool load_library(const std::string& path, std::string& reason) {
 std::vector<std::string> cuda_library_candidates() { return cuda_library_candidates(read_environment()); }
 
 std::vector<std::string> cuda_library_candidates(const Environment& env) {
-  std::vector<std::string> out;
-  if (!env.cuda_library.empty()) {
-    out.push_back(env.cuda_library);
-    return out;
-  }
+  if (!env.cuda_library.empty()) return {env.cuda_library};
   // The addon sits in <root>/build/Release or <root>/prebuilds/<platform>/: try the package root's
   // CUDA build folders (never prebuilds/<platform>/ itself), then the addon's own folder.
-  const std::string self = self_path();
-  if (!self.empty()) {
-    const std::string dir = dir_of(self);
-    const std::string root = dir_of(dir_of(dir));
-    out.push_back(root + "/build-cuda/libmoecap_cuda.so");
-    out.push_back(root + "/cuda/build/libmoecap_cuda.so");
-    out.push_back(dir + "/libmoecap_cuda.so");
-  }
-  return out;
+  return package_library_candidates({"build-cuda", "cuda/build"}, "libmoecap_cuda.so");
 }
 
 BackendChoice choose_backend(const std::string& requested_arg) {
@@ -154,7 +119,7 @@ BackendChoice choose_backend(const std::string& requested_arg) {
     const std::vector<std::string> tried = cuda_library_candidates(env);
     std::string found;
     for (const auto& p : tried)
-      if (file_exists(p)) {
+      if (regular_file_exists(p)) {
         found = p;
         break;
       }

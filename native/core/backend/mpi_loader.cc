@@ -1,40 +1,18 @@
 #include "backend/mpi_loader.h"
 
 #include <dlfcn.h>
-#include <sys/stat.h>
 
 #include <cctype>
 #include <cstdlib>
 #include <mutex>
 
+#include "backend/library_files.h"
 #include "error.h"
 
 namespace moecap {
 namespace {
 
 [[noreturn]] void unavailable(const std::string& m) { throw_runtime(m, ErrorCode::BackendUnavailable); }
-
-bool file_exists(const std::string& p) {
-  struct stat st;
-  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
-std::string dir_of(const std::string& p) {
-  const size_t s = p.rfind('/');
-  return s == std::string::npos ? "." : p.substr(0, s);
-}
-
-std::string self_path() {
-  Dl_info info;
-  if (dladdr(reinterpret_cast<void*>(&self_path), &info) && info.dli_fname) return info.dli_fname;
-  return "";
-}
-
-std::string first_line(const char* s) {
-  std::string t = s ? s : "";
-  const size_t n = t.find('\n');
-  return n == std::string::npos ? t : t.substr(0, n);
-}
 
 // "Open MPI" | "MPICH" | "" and the major version, from "Open MPI v4.1.4" or "MPICH 4.0.2".
 std::pair<std::string, int> mpi_family(const std::string& v) {
@@ -73,7 +51,7 @@ void check_launch(const Environment& env, int ranks) {
 std::string find_library(const Environment& env) {
   const std::vector<std::string> tried = mpi_library_candidates(env);
   for (const auto& p : tried)
-    if (file_exists(p)) return p;
+    if (regular_file_exists(p)) return p;
   std::string list;
   for (const auto& p : tried) list += (list.empty() ? "" : ", ") + p;
   unavailable(
@@ -141,14 +119,7 @@ void check_match(const Environment& env, const std::string& path) {
 
 std::vector<std::string> mpi_library_candidates(const Environment& env) {
   if (!env.mpi_library.empty()) return {env.mpi_library};
-  std::vector<std::string> out;
-  const std::string self = self_path();
-  if (!self.empty()) {
-    const std::string dir = dir_of(self);
-    out.push_back(dir_of(dir_of(dir)) + "/build-mpi/libmoecap_mpi.so");
-    out.push_back(dir + "/libmoecap_mpi.so");
-  }
-  return out;
+  return package_library_candidates({"build-mpi"}, "libmoecap_mpi.so");
 }
 
 const EpWorld& ep_world(int ranks) {
