@@ -17,7 +17,7 @@ import {
   type EpRankStats,
   type LinkCalibration,
 } from './ep';
-import { findPreset } from './cap/presets';
+import { findPreset, presetLayerOptions } from './cap/presets';
 import { naturalTokens, parseTrace } from './cap/routing';
 import type { DType, MoeLayerOptions } from './moe_layer';
 
@@ -74,21 +74,7 @@ export interface EpResults {
 const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
 
 function layerOptions(plan: EpRunPlan): MoeLayerOptions {
-  const p = findPreset(plan.preset);
-  return {
-    hidden: p.hidden,
-    intermediate: p.intermediate,
-    experts: p.experts,
-    topK: p.topK,
-    scoring: p.router.scoring,
-    renormalize: p.router.renormalize,
-    routedScalingFactor: p.router.routedScalingFactor,
-    groups: p.router.groups,
-    sharedExperts: p.shared ? { intermediate: p.shared.intermediate, gated: p.shared.gated } : undefined,
-    threads: plan.threads ?? undefined,
-    dtype: plan.dtype as DType,
-    weights: { seed: plan.seed },
-  };
+  return presetLayerOptions(findPreset(plan.preset), { dtype: plan.dtype as DType, seed: plan.seed, threads: plan.threads });
 }
 
 // Per-expert loads for balanced / redundant placement: the routing trace's first layer, else this

@@ -2,7 +2,8 @@
 // (taken from each model's public config.json), plus a tiny
 // preset for tests. One preset describes ONE MoE layer; `moeLayers` says how many the model has.
 import { MoecapRangeError, PlanError } from '../errors';
-import type { Scoring } from '../moe_layer';
+import type { MoeLayerOptions, Scoring } from '../moe_layer';
+import type { DType } from '../types';
 
 export interface RouterSemantics {
   scoring: Scoring;
@@ -242,4 +243,23 @@ export function bytesPerWeight(dtype: string): number {
     default:
       throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `unknown dtype '${dtype}' (known: f32, bf16, int8, int4)`);
   }
+}
+
+/** The layer options of one MoE layer of a preset (seeded weights): its shape and router semantics. */
+export function presetLayerOptions(p: ModelPreset, o: { dtype: DType; seed: number; threads?: number | null; capacityFactor?: number }): MoeLayerOptions {
+  return {
+    hidden: p.hidden,
+    intermediate: p.intermediate,
+    experts: p.experts,
+    topK: p.topK,
+    scoring: p.router.scoring,
+    renormalize: p.router.renormalize,
+    routedScalingFactor: p.router.routedScalingFactor,
+    groups: p.router.groups,
+    sharedExperts: p.shared ? { intermediate: p.shared.intermediate, gated: p.shared.gated } : undefined,
+    capacityFactor: o.capacityFactor !== undefined && o.capacityFactor > 0 ? o.capacityFactor : undefined,
+    threads: o.threads ?? undefined,
+    dtype: o.dtype,
+    weights: { seed: o.seed },
+  };
 }

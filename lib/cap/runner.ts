@@ -11,7 +11,7 @@ import * as path from 'path';
 import { createMoeLayer, systemInfo, type MoeLayer, type DType } from '../moe_layer';
 import { VERSION } from '../version';
 import { validatePlan, expandPlan, configId, planFingerprint, type RunPlan } from './plan';
-import { findPreset, type ModelPreset } from './presets';
+import { findPreset, presetLayerOptions, type ModelPreset } from './presets';
 import { datasheetForGpuName, findDatasheet, peaksFromDatasheet, peaksFromProfile, type PeakSource } from './hardware';
 import { Counters } from '../counters';
 import { nvmlDeviceNames } from './energy';
@@ -216,19 +216,7 @@ async function buildLayers(p: ModelPreset, o: ConfigOptions, plan: RunPlan): Pro
     for (let l = 0; l < o.layers; l++)
       layers.push(
         await createMoeLayer({
-          hidden: p.hidden,
-          intermediate: p.intermediate,
-          experts: p.experts,
-          topK: p.topK,
-          scoring: p.router.scoring,
-          renormalize: p.router.renormalize,
-          routedScalingFactor: p.router.routedScalingFactor,
-          groups: p.router.groups,
-          sharedExperts: p.shared ? { intermediate: p.shared.intermediate, gated: p.shared.gated } : undefined,
-          capacityFactor: o.capacityFactor > 0 ? o.capacityFactor : undefined,
-          threads: o.threads ?? undefined,
-          dtype: o.dtype as DType,
-          weights: { seed: o.seed + l },
+          ...presetLayerOptions(p, { dtype: o.dtype as DType, seed: o.seed + l, threads: o.threads, capacityFactor: o.capacityFactor }),
           // Explicit, never 'auto': the peaks, cost and labels follow the device the plan names.
           backend: plan.backend,
           // Offload: the experts live in a scratch weights file; a bounded cache holds the resident share.
