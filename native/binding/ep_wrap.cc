@@ -290,18 +290,31 @@ Napi::Value EpInit(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// The layer options and the ep options of a call (arguments 0 and 1), checked together, and the
+// experts' placement over the ranks.
+struct EpCall {
+  ParsedLayerOptions opts;
+  EpOptions ep;
+  moecap::ExpertPlacement placement;
+};
+
+EpCall parse_ep_call(Napi::Env env, const Napi::CallbackInfo& info) {
+  EpCall c{parse_layer_options(env, info[0]), parse_ep_options(env, info[1]), {}};
+  if (c.opts.offload.enabled)
+    throw_js_range(env, ErrorCode::InvalidOption, "ep: expert parallelism does not work with offload yet");
+  if (c.opts.config.capacity_factor > 0)
+    throw_js_range(env, ErrorCode::InvalidOption, "ep: expert parallelism does not work with capacityFactor yet");
+  c.placement = call_core(env, [&] {
+    return moecap::place_experts(c.opts.config.experts, c.ep.ranks, c.ep.placement, c.ep.redundant, c.ep.loads);
+  });
+  return c;
+}
+
 Napi::Value EpCreateLayer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ParsedLayerOptions opts = parse_layer_options(env, info[0]);
-  const EpOptions ep = parse_ep_options(env, info[1]);
-  if (opts.offload.enabled)
-    throw_js_range(env, ErrorCode::InvalidOption, "ep: expert parallelism does not work with offload yet");
-  if (opts.config.capacity_factor > 0)
-    throw_js_range(env, ErrorCode::InvalidOption, "ep: expert parallelism does not work with capacityFactor yet");
-  moecap::ExpertPlacement pl = call_core(
-      env, [&] { return moecap::place_experts(opts.config.experts, ep.ranks, ep.placement, ep.redundant, ep.loads); });
-  const moecap::EpWorld& w = call_core(env, [&]() -> const moecap::EpWorld& { return moecap::ep_world(ep.ranks); });
-  return queue_worker<EpCreateWorker>(env, std::move(opts), std::move(pl), w);
+  EpCall c = parse_ep_call(env, info);
+  const moecap::EpWorld& w = call_core(env, [&]() -> const moecap::EpWorld& { return moecap::ep_world(c.ep.ranks); });
+  return queue_worker<EpCreateWorker>(env, std::move(c.opts), std::move(c.placement), w);
 }
 
 Napi::Value EpCalibrateLink(const Napi::CallbackInfo& info) {
@@ -324,17 +337,10 @@ Napi::Value EpFinalize(const Napi::CallbackInfo& info) {
 
 Napi::Value EpSimulate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ParsedLayerOptions opts = parse_layer_options(env, info[0]);
-  const EpOptions ep = parse_ep_options(env, info[1]);
-  if (opts.offload.enabled)
-    throw_js_range(env, ErrorCode::InvalidOption, "ep: expert parallelism does not work with offload yet");
-  if (opts.config.capacity_factor > 0)
-    throw_js_range(env, ErrorCode::InvalidOption, "ep: expert parallelism does not work with capacityFactor yet");
-  moecap::ExpertPlacement pl = call_core(
-      env, [&] { return moecap::place_experts(opts.config.experts, ep.ranks, ep.placement, ep.redundant, ep.loads); });
+  EpCall c = parse_ep_call(env, info);
   int T = 0;
-  std::vector<float> x = read_tokens(env, info[2], opts.config.hidden, "x", &T);
-  return queue_worker<SimulateWorker>(env, std::move(opts), std::move(pl), std::move(x), T);
+  std::vector<float> x = read_tokens(env, info[2], c.opts.config.hidden, "x", &T);
+  return queue_worker<SimulateWorker>(env, std::move(c.opts), std::move(c.placement), std::move(x), T);
 }
 
 }  // namespace moecap_binding
