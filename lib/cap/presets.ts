@@ -175,11 +175,12 @@ export const PRESETS: readonly ModelPreset[] = [
     experts: 256,
     topK: 8,
     intermediate: 2048,
+    denseIntermediate: 18432,
     shared: { intermediate: 2048, count: 1, gated: false },
     router: { scoring: 'sigmoid', renormalize: true, routedScalingFactor: 2.5, groups: { count: 8, keep: 4 }, selectionBias: true },
     attention: { heads: 128, kvHeads: 128, headDim: 128, mla: { kvLoraRank: 512, ropeDim: 64 }, note: 'MLA' },
     notes:
-      'sigmoid, selection bias, 8 groups keep 4, top-8, renormalised, scale 2.5; first 3 layers dense. ' +
+      'sigmoid, selection bias, 8 groups keep 4, top-8, renormalised, scale 2.5; first 3 layers dense (FFN 18432). ' +
       'The learned bias is not public in a config: runs use a zero bias unless skew is asked for',
     modelId: 'deepseek-ai/DeepSeek-V3',
     source: 'deepseek-ai/DeepSeek-V3 config.json',

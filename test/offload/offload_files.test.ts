@@ -123,12 +123,19 @@ describe('offload: weights file', () => {
     expect(ok.offloadInfo().fileBytes).toBe(fs.statSync(p).size);
   });
 
-  test('scratch files (no path) are removed while the layer holds them open', async () => {
-    const before = fs.readdirSync(require('os').tmpdir()).filter((f: string) => f.startsWith('moecap-experts-')).length;
-    const l = await native.createLayer(scriptedOptions(1, { capacity: 1 }));
-    await l.forward(scriptedTokens([[1]]));
-    const after = fs.readdirSync(require('os').tmpdir()).filter((f: string) => f.startsWith('moecap-experts-')).length;
-    expect(after).toBe(before);
+  // In a child process with its own TMPDIR, so moecap runs elsewhere on the machine cannot change the count.
+  test('scratch files (no path) are removed while the layer holds them open', () => {
+    const scratch = fs.mkdtempSync(path.join(dir, 'scratch-'));
+    const loader = path.resolve(__dirname, '../../dist/native/loader.js');
+    const script = `const m = require(${JSON.stringify(loader)}).loadAddon();
+      const fs = require('fs');
+      (async () => {
+        const l = await m.createLayer({ hidden: 64, intermediate: 64, experts: 8, topK: 2, weights: { seed: 5 }, offload: { capacity: 2 } });
+        await l.forward(Float32Array.from({ length: 3 * 64 }, (_, i) => Math.sin(i + 1)));
+        console.log('HELD ' + l.offloadInfo().fileBytes + ' ' + JSON.stringify(fs.readdirSync(process.env.TMPDIR)));
+      })().catch((e) => console.log('FAILED ' + e.message));`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, TMPDIR: scratch } });
+    expect(r.stdout).toMatch(/^HELD [1-9]\d* \[\]$/m);
   });
 });
 
