@@ -85,7 +85,8 @@ export interface EpResults {
   residentFraction: number | null;
   mpi: { library: string; built: string; runtime: string };
   link: LinkCalibration;
-  /** Per rank, means over the timed passes of the sum over layers (offload: totals). */
+  /** Per rank, means over the timed passes of the sum over layers (offload: totals); `experts`
+   *  are the first layer's (perLayer has each layer's). */
   perRank: EpRankSummary[];
   /** Each layer's figures. */
   perLayer: EpLayerSummary[];
@@ -158,6 +159,7 @@ function rankSummary(rank: number, experts: number[], passes: EpRankStats[][]): 
 }
 
 // The figures over the given layers of every rank's passes ([rank][pass][layer]).
+// `experts`: [rank] the experts each rank holds (of the first of `layers`).
 function figures(ranks: RankPasses[], experts: number[][], layers: number[]) {
   const pick = (r: RankPasses) => r.map((p) => layers.map((l) => p[l]));
   const picked = ranks.map(pick);
@@ -185,9 +187,14 @@ function figures(ranks: RankPasses[], experts: number[][], layers: number[]) {
   };
 }
 
-function summarise(plan: EpRunPlan, T: number, world: ReturnType<typeof initEp>, link: LinkCalibration, ranks: RankPasses[], experts: number[][]): EpResults {
+// experts: [rank][layer] the experts each rank holds.
+function summarise(plan: EpRunPlan, T: number, world: ReturnType<typeof initEp>, link: LinkCalibration, ranks: RankPasses[], experts: number[][][]): EpResults {
   const all = Array.from({ length: plan.layers }, (_, l) => l);
-  const whole = figures(ranks, experts, all);
+  const whole = figures(
+    ranks,
+    experts.map((e) => e[0]),
+    all,
+  );
   return {
     schema: 'moecap-ep/1',
     ranks: plan.ranks,
@@ -203,7 +210,11 @@ function summarise(plan: EpRunPlan, T: number, world: ReturnType<typeof initEp>,
     link,
     perRank: whole.perRank,
     perLayer: all.map((l) => {
-      const f = figures(ranks, experts, [l]);
+      const f = figures(
+        ranks,
+        experts.map((e) => e[l]),
+        [l],
+      );
       return { layer: l, ...f };
     }),
     passNs: whole.passNs,
@@ -262,10 +273,10 @@ export async function runEp(plan: EpRunPlan, outDir: string): Promise<EpResults 
     for (let l = 0; l < plan.layers; l++) pass.push((await layers[l].forward(inputs[l])).stats);
     if (i >= plan.warmup) passes.push(pass);
   }
-  const all = await layers[0].gather(Buffer.from(JSON.stringify({ passes, experts: Array.from(layers[0].experts) })));
+  const all = await layers[0].gather(Buffer.from(JSON.stringify({ passes, experts: layers.map((l) => Array.from(l.experts)) })));
   let results: EpResults | null = null;
   if (world.rank === 0) {
-    const parsed = all.map((b) => JSON.parse(Buffer.from(b).toString()) as { passes: RankPasses; experts: number[] });
+    const parsed = all.map((b) => JSON.parse(Buffer.from(b).toString()) as { passes: RankPasses; experts: number[][] });
     results = summarise(
       plan,
       T,
@@ -291,8 +302,7 @@ export function epPlanFromArgs(o: Record<string, unknown>, given: ReadonlySet<st
   if (placement !== 'contiguous' && placement !== 'balanced') throw new UsageError(`--ep-placement must be contiguous or balanced, got '${placement}'`);
   const redundant = o['ep-redundant'] as number;
   if (!Number.isInteger(redundant) || redundant < 0) throw new UsageError(`--ep-redundant must be an integer >= 0, got ${String(redundant)}`);
-  for (const f of ['capacity-factor', 'resume', 'skew', 'report'])
-    if (given.has(f)) throw new UsageError(`--${f} does not work with --ep yet`);
+  for (const f of ['capacity-factor', 'resume', 'skew', 'report']) if (given.has(f)) throw new UsageError(`--${f} does not work with --ep yet`);
   const one = <T>(k: string): T => {
     const v = o[k] as T[] | undefined;
     if (Array.isArray(v) && v.length > 1 && given.has(k)) throw new UsageError(`--${k}: with --ep give one value, got ${v.join(',')}`);
@@ -304,7 +314,8 @@ export function epPlanFromArgs(o: Record<string, unknown>, given: ReadonlySet<st
   const layers = one<number>('layers');
   if (!Number.isInteger(layers) || layers < 1) throw new UsageError(`--layers must be an integer >= 1, got ${String(layers)}`);
   const fraction = one<number>('offload');
-  if (!(fraction > 0 && fraction <= 1)) throw new UsageError(`--offload must be in (0, 1] (the share of each rank's experts resident), got ${String(fraction)}`);
+  if (!(fraction > 0 && fraction <= 1))
+    throw new UsageError(`--offload must be in (0, 1] (the share of each rank's experts resident), got ${String(fraction)}`);
   const policy = o['offload-policy'] as string;
   if (!['lru', 'lfu', 'lfru', 'static'].includes(policy)) throw new UsageError(`--offload-policy must be lru, lfu, lfru or static, got '${policy}'`);
   return {

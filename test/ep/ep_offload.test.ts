@@ -29,11 +29,17 @@ function loadsOf(ids: Int32Array, E: number): number[] {
 }
 
 describe('expert parallelism with offload on each rank (loopback ranks)', () => {
-  const cases: Array<[string, { H: number; F: number; E: number; k: number; T: number; dtype: MoeLayerOptions['dtype']; shared?: boolean }, (l: number[]) => EpOptions]> = [
+  const cases: Array<
+    [string, { H: number; F: number; E: number; k: number; T: number; dtype: MoeLayerOptions['dtype']; shared?: boolean }, (l: number[]) => EpOptions]
+  > = [
     ['contiguous, 2 ranks, f32, shared expert', { H: 64, F: 48, E: 8, k: 2, T: 31, dtype: 'f32', shared: true }, () => ({ ranks: 2 })],
     ['balanced, 3 ranks, bf16, odd E', { H: 64, F: 40, E: 9, k: 3, T: 27, dtype: 'bf16' }, (l) => ({ ranks: 3, placement: 'balanced', loads: l })],
     ['redundant 2, 2 ranks, int8', { H: 128, F: 64, E: 8, k: 2, T: 35, dtype: 'int8' }, (l) => ({ ranks: 2, redundant: 2, loads: l })],
-    ['balanced + redundant 1, 2 ranks, int4', { H: 128, F: 64, E: 7, k: 2, T: 25, dtype: 'int4' }, (l) => ({ ranks: 2, placement: 'balanced', redundant: 1, loads: l })],
+    [
+      'balanced + redundant 1, 2 ranks, int4',
+      { H: 128, F: 64, E: 7, k: 2, T: 25, dtype: 'int4' },
+      (l) => ({ ranks: 2, placement: 'balanced', redundant: 1, loads: l }),
+    ],
   ];
   for (const [name, c, ep] of cases) {
     test(`${name}: a cache of half each rank's experts, bitwise equal to the resident single-process layer`, async () => {
