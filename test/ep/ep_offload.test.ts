@@ -64,6 +64,18 @@ describe('expert parallelism with offload on each rank (loopback ranks)', () => 
     });
   }
 
+  test('more ranks than experts: the rank holding none has no cache (offload null); still bitwise equal', async () => {
+    const c = { H: 64, F: 32, E: 3, k: 1, T: 13 };
+    const opts = options({ ...c, dtype: 'bf16', seed: 6 });
+    const x = gaussian(c.T * c.H, 12);
+    const ref = await resident(opts, x);
+    const r = await simulateEp({ ...opts, offload: { capacity: { fraction: 0.5 } } }, { ranks: 4 }, x);
+    expect(bitwiseEqual(r.output, ref.pass.output)).toBe(true);
+    expect(Array.from(r.ranks[3].experts!)).toEqual([]);
+    expect(r.ranks[3].offload).toBeNull();
+    expect(r.ranks.slice(0, 3).every((s) => s.offload !== null)).toBe(true);
+  });
+
   test('offload.path: one file per rank (".rank<r>-of-<P>"), reused by the next run; resident runs report offload null', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-ep-off-'));
     try {

@@ -59,7 +59,9 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
   if (!held.empty() && held.size() != size_t(cfg_.experts)) throw_runtime("held experts: one flag per expert");
   held_ = held.empty() ? std::vector<bool>(size_t(cfg_.experts), true) : held;
   const int n_held = int(std::count(held_.begin(), held_.end(), true));
-  const double need = layer_packed_bytes(cfg_, offload.enabled ? offload_capacity(cfg_, offload, n_held) : n_held);
+  // An expert-parallel rank that holds no routed expert has nothing to offload (and no file).
+  const bool offloaded = offload.enabled && n_held > 0;
+  const double need = layer_packed_bytes(cfg_, offloaded ? offload_capacity(cfg_, offload, n_held) : n_held);
   const double avail = double(available_memory_bytes());
   if (need > avail)
     throw_out_of_memory(
@@ -77,7 +79,7 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
           return true;
         },
         pool_.get());
-    if (offload.enabled) {
+    if (offloaded) {
       setup_offload(offload, std::move(io));
     } else {
       experts_.resize(size_t(E));
