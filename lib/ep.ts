@@ -6,6 +6,8 @@ import { MoecapTypeError } from './errors';
 import { loadAddon } from './native/loader';
 import { callNative } from './native/call';
 import type { MoeLayerOptions } from './moe_layer';
+import type { OffloadStats } from './types';
+import { openCheckpoint, resolveCheckpointOptions, type CheckpointLayerOptions } from './checkpoint/checkpoint';
 
 export type EpPlacementKind = 'contiguous' | 'balanced';
 
@@ -35,6 +37,8 @@ export interface EpRankStats {
   bytesReceived: number;
   /** Every rank's expert compute time of this pass. */
   rankComputeNs: number[];
+  /** This rank's expert cache over this pass (the experts it computed), or null when not offloaded. */
+  offload: OffloadStats | null;
   /** Experts this rank holds (simulation). */
   experts?: Int32Array;
 }
@@ -56,7 +60,20 @@ export function rankFirstToken(tokens: number, ranks: number, rank: number): num
   return Math.floor((tokens * rank) / ranks);
 }
 
-/** Runs one expert-parallel pass of x [T, H] over `ep.ranks` in-process ranks. */
+/**
+ * The experts each rank holds under `ep` (the placement createEpLayer and simulateEp make): [ranks]
+ * of ascending expert ids.
+ */
+export function placeExperts(experts: number, ep: EpOptions): Int32Array[] {
+  const addon = loadAddon();
+  return callNative(() => addon.epPlace(experts, ep));
+}
+
+/**
+ * Runs one expert-parallel pass of x [T, H] over `ep.ranks` in-process ranks. With `offload`, each
+ * rank's experts stream from a weights file of its own through its own cache (capacity.fraction is
+ * of the experts the rank holds).
+ */
 export async function simulateEp(layer: MoeLayerOptions, ep: EpOptions, x: Float32Array): Promise<EpSimulation> {
   if (layer === null || typeof layer !== 'object') throw new MoecapTypeError('ERR_INVALID_ARGUMENT', 'layer options must be an object');
   const addon = loadAddon();
@@ -120,11 +137,24 @@ export class EpLayer {
   }
 }
 
-/** Collective: each rank builds its share (the experts its placement gives it). Calls initEp. */
-export async function createEpLayer(layer: MoeLayerOptions, ep: EpOptions): Promise<EpLayer> {
+/**
+ * Collective: each rank builds its share (the experts its placement gives it). Calls initEp.
+ * `offload`: the rank's experts live in its own weights file (a given path gets a
+ * ".rank<r>-of-<P>" suffix) behind its own cache; capacity.fraction is of the experts it holds.
+ * `{ checkpoint, layer }`: the rank reads the router, the shared expert and only its own routed
+ * experts' bytes from the checkpoint.
+ */
+export async function createEpLayer(layer: MoeLayerOptions | CheckpointLayerOptions, ep: EpOptions): Promise<EpLayer> {
   if (layer === null || typeof layer !== 'object') throw new MoecapTypeError('ERR_INVALID_ARGUMENT', 'layer options must be an object');
   const addon = loadAddon();
-  return new EpLayer(await callNative(() => addon.epCreateLayer(layer, ep)));
+  if ('checkpoint' in layer && layer.checkpoint !== undefined) {
+    const world = initEp(ep?.ranks);
+    const experts = openCheckpoint(layer.checkpoint).plan.experts;
+    const mine = placeExperts(experts, ep)[world.rank];
+    layer = resolveCheckpointOptions(layer as CheckpointLayerOptions, Array.from(mine));
+  }
+  const opts = layer as MoeLayerOptions;
+  return new EpLayer(await callNative(() => addon.epCreateLayer(opts, ep)));
 }
 
 export interface LinkCalibration {

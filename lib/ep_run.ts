@@ -1,7 +1,10 @@
-// `moecap run --ep N` under `mpirun -np N`: one preset layer with its experts placed over the
-// ranks; every rank routes its share of the tokens and computes the rows its experts receive.
-// Measured per pass and per rank: dispatch/compute/combine time, bytes, imbalance (slowest
-// rank's expert compute over the mean) and tokens/s; the link calibrated in the same run.
+// `moecap run --ep N` under `mpirun -np N`: the preset's MoE layers (--layers L, each with its own
+// seeded weights and input, run in sequence as the single-process run does) with their experts
+// placed over the ranks; every rank routes its share of the tokens and computes the rows its
+// experts receive, one exchange per layer. With --offload F each rank's experts stream from its own
+// weights file through a cache of F of the experts it holds. Measured per pass, layer and rank:
+// dispatch/compute/combine time, bytes, offload hits/misses/bytes read, imbalance (slowest rank's
+// expert compute over the mean) and tokens/s; the link calibrated in the same run.
 // Rank 0 writes ep_results.json (whole or not at all); the other ranks only compute.
 import * as fs from 'fs';
 import * as path from 'path';
@@ -19,13 +22,19 @@ import {
 } from './ep';
 import { findPreset, presetLayerOptions } from './cap/presets';
 import { naturalTokens, parseTrace } from './cap/routing';
-import type { DType, MoeLayerOptions } from './moe_layer';
+import type { CachePolicy, DType, MoeLayerOptions } from './moe_layer';
 
 export interface EpRunPlan {
   ranks: number;
   placement: EpPlacementKind;
   redundant: number;
   preset: string;
+  /** MoE layers run in sequence (one exchange each per pass). */
+  layers: number;
+  /** Share of each rank's experts resident (null: all resident, no offload). */
+  residentFraction: number | null;
+  offloadPolicy: CachePolicy;
+  cold: boolean;
   phase: 'prefill' | 'decode';
   batch: number;
   seqLen: number;
@@ -48,6 +57,18 @@ export interface EpRankSummary {
   bytesReceived: number;
   rowsSent: number;
   rowsReceived: number;
+  /** Offloaded: this rank's cache over the timed passes (all layers); null when resident. */
+  offload: { hits: number; misses: number; hitRate: number | null; bytesRead: number; loads: number } | null;
+}
+
+/** One layer's figures (the whole run's have the same meaning, summed over its layers). */
+export interface EpLayerSummary {
+  layer: number;
+  perRank: EpRankSummary[];
+  passNs: number;
+  dispatchShare: number;
+  combineShare: number;
+  imbalance: number;
 }
 
 export interface EpResults {
@@ -59,11 +80,18 @@ export interface EpResults {
   phase: string;
   tokens: number;
   dtype: string;
+  layers: number;
+  /** Share of each rank's experts resident, or null (no offload). */
+  residentFraction: number | null;
   mpi: { library: string; built: string; runtime: string };
   link: LinkCalibration;
-  /** Per rank, means over the timed passes. */
+  /** Per rank, means over the timed passes of the sum over layers (offload: totals); `experts`
+   *  are the first layer's (perLayer has each layer's). */
   perRank: EpRankSummary[];
-  /** Means over passes: the slowest rank's pass time, dispatch and combine share of it, imbalance. */
+  /** Each layer's figures. */
+  perLayer: EpLayerSummary[];
+  /** Means over passes of the whole (all layers): the slowest rank's pass time, dispatch and
+   *  combine share of it, imbalance (slowest rank's expert compute over the mean). */
   passNs: number;
   dispatchShare: number;
   combineShare: number;
@@ -73,88 +101,153 @@ export interface EpResults {
 
 const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
 
-function layerOptions(plan: EpRunPlan): MoeLayerOptions {
-  return presetLayerOptions(findPreset(plan.preset), { dtype: plan.dtype as DType, seed: plan.seed, threads: plan.threads });
+// Layer l's weights: the preset's, seeded seed + l (as the single-process run builds its layers).
+function layerOptions(plan: EpRunPlan, l: number): MoeLayerOptions {
+  const o = presetLayerOptions(findPreset(plan.preset), { dtype: plan.dtype as DType, seed: plan.seed + l, threads: plan.threads });
+  if (plan.residentFraction !== null && plan.residentFraction < 1)
+    o.offload = { capacity: { fraction: plan.residentFraction }, policy: plan.offloadPolicy, prefetch: true, coldCache: plan.cold };
+  return o;
 }
 
-// Per-expert loads for balanced / redundant placement: the routing trace's first layer, else this
+// Per-expert loads for balanced / redundant placement: the routing trace's layer l, else this
 // run's own input routed by the layer's router (every rank gets the same counts).
-async function expertLoads(plan: EpRunPlan, opts: MoeLayerOptions, x: Float32Array): Promise<number[] | undefined> {
+async function expertLoads(plan: EpRunPlan, opts: MoeLayerOptions, x: Float32Array, l: number): Promise<number[] | undefined> {
   if (plan.placement === 'contiguous' && plan.redundant === 0) return undefined;
   const loads = new Array<number>(opts.experts).fill(0);
   if (plan.trace) {
-    for (const e of parseTrace(plan.trace, opts.experts, opts.topK).layers[0] ?? []) loads[e]++;
+    for (const e of parseTrace(plan.trace, opts.experts, opts.topK).layers[l] ?? []) loads[e]++;
     return loads;
   }
-  const probe = await createEpLayer(opts, { ranks: plan.ranks });
+  const probe = await createEpLayer({ ...opts, offload: undefined }, { ranks: plan.ranks });
   for (const e of await probe.route(x)) loads[e]++;
   return loads;
 }
 
-function summarise(
-  plan: EpRunPlan,
-  T: number,
-  world: ReturnType<typeof initEp>,
-  link: LinkCalibration,
-  perRankPasses: EpRankStats[][],
-  experts: number[][],
-): EpResults {
-  const P = plan.ranks,
-    passes = perRankPasses[0].length;
+// One rank's passes over the layers: [pass][layer].
+type RankPasses = EpRankStats[][];
+
+const sum = (a: number[]) => a.reduce((s, v) => s + v, 0);
+
+function rankSummary(rank: number, experts: number[], passes: EpRankStats[][]): EpRankSummary {
+  // Per pass the sum over the given layers, then the mean over passes.
+  const per = (k: 'dispatchNs' | 'computeNs' | 'combineNs' | 'totalNs' | 'bytesSent' | 'bytesReceived' | 'rowsSent' | 'rowsReceived') =>
+    mean(passes.map((p) => sum(p.map((s) => s[k]))));
+  const all = passes.flat().filter((s) => s.offload);
+  const hits = sum(all.map((s) => s.offload!.hits)),
+    misses = sum(all.map((s) => s.offload!.misses));
+  return {
+    rank,
+    experts,
+    dispatchNs: per('dispatchNs'),
+    computeNs: per('computeNs'),
+    combineNs: per('combineNs'),
+    totalNs: per('totalNs'),
+    bytesSent: per('bytesSent'),
+    bytesReceived: per('bytesReceived'),
+    rowsSent: per('rowsSent'),
+    rowsReceived: per('rowsReceived'),
+    offload: all.length
+      ? {
+          hits,
+          misses,
+          hitRate: hits + misses > 0 ? hits / (hits + misses) : null,
+          bytesRead: sum(all.map((s) => s.offload!.bytesRead)),
+          loads: sum(all.map((s) => s.offload!.loads)),
+        }
+      : null,
+  };
+}
+
+// The figures over the given layers of every rank's passes ([rank][pass][layer]).
+// `experts`: [rank] the experts each rank holds (of the first of `layers`).
+function figures(ranks: RankPasses[], experts: number[][], layers: number[]) {
+  const pick = (r: RankPasses) => r.map((p) => layers.map((l) => p[l]));
+  const picked = ranks.map(pick);
+  const passes = picked[0].length;
   const passNs: number[] = [],
     dispatch: number[] = [],
     combine: number[] = [],
     imb: number[] = [];
   for (let i = 0; i < passes; i++) {
-    const slowest = Math.max(...perRankPasses.map((r) => r[i].totalNs));
+    const total = (r: EpRankStats[][], k: 'totalNs' | 'dispatchNs' | 'combineNs') => sum(r[i].map((s) => s[k]));
+    const slowest = Math.max(...picked.map((r) => total(r, 'totalNs')));
     passNs.push(slowest);
-    dispatch.push(mean(perRankPasses.map((r) => r[i].dispatchNs)) / slowest);
-    combine.push(mean(perRankPasses.map((r) => r[i].combineNs)) / slowest);
-    imb.push(imbalance(perRankPasses[0][i].rankComputeNs));
+    dispatch.push(mean(picked.map((r) => total(r, 'dispatchNs'))) / slowest);
+    combine.push(mean(picked.map((r) => total(r, 'combineNs'))) / slowest);
+    // Every rank's expert compute of this pass, summed over the layers.
+    const compute = picked[0][i][0].rankComputeNs.map((_, q) => sum(picked[0][i].map((s) => s.rankComputeNs[q])));
+    imb.push(imbalance(compute));
   }
-  const perRank: EpRankSummary[] = perRankPasses.map((r, rank) => ({
-    rank,
-    experts: experts[rank],
-    dispatchNs: mean(r.map((s) => s.dispatchNs)),
-    computeNs: mean(r.map((s) => s.computeNs)),
-    combineNs: mean(r.map((s) => s.combineNs)),
-    totalNs: mean(r.map((s) => s.totalNs)),
-    bytesSent: mean(r.map((s) => s.bytesSent)),
-    bytesReceived: mean(r.map((s) => s.bytesReceived)),
-    rowsSent: mean(r.map((s) => s.rowsSent)),
-    rowsReceived: mean(r.map((s) => s.rowsReceived)),
-  }));
+  return {
+    perRank: picked.map((r, rank) => rankSummary(rank, experts[rank], r)),
+    passNs: mean(passNs),
+    dispatchShare: mean(dispatch),
+    combineShare: mean(combine),
+    imbalance: mean(imb),
+  };
+}
+
+// experts: [rank][layer] the experts each rank holds.
+function summarise(plan: EpRunPlan, T: number, world: ReturnType<typeof initEp>, link: LinkCalibration, ranks: RankPasses[], experts: number[][][]): EpResults {
+  const all = Array.from({ length: plan.layers }, (_, l) => l);
+  const whole = figures(
+    ranks,
+    experts.map((e) => e[0]),
+    all,
+  );
   return {
     schema: 'moecap-ep/1',
-    ranks: P,
+    ranks: plan.ranks,
     placement: plan.placement,
     redundant: plan.redundant,
     preset: plan.preset,
     phase: plan.phase,
     tokens: T,
     dtype: plan.dtype,
+    layers: plan.layers,
+    residentFraction: plan.residentFraction,
     mpi: { library: world.library, built: world.builtMpi, runtime: world.runtimeMpi },
     link,
-    perRank,
-    passNs: mean(passNs),
-    dispatchShare: mean(dispatch),
-    combineShare: mean(combine),
-    imbalance: mean(imb),
-    tokensPerSecond: T / (mean(passNs) / 1e9),
+    perRank: whole.perRank,
+    perLayer: all.map((l) => {
+      const f = figures(
+        ranks,
+        experts.map((e) => e[l]),
+        [l],
+      );
+      return { layer: l, ...f };
+    }),
+    passNs: whole.passNs,
+    dispatchShare: whole.dispatchShare,
+    combineShare: whole.combineShare,
+    imbalance: whole.imbalance,
+    tokensPerSecond: T / (whole.passNs / 1e9),
   };
 }
 
 export function renderEp(r: EpResults): string {
   const ms = (ns: number) => (ns / 1e6).toFixed(3);
   const lines = [
-    `expert parallelism: ${r.ranks} ranks, ${r.placement}${r.redundant ? ` + ${r.redundant} replicas` : ''}, ${r.preset} ${r.phase} T=${r.tokens} ${r.dtype} (${r.mpi.runtime})`,
+    `expert parallelism: ${r.ranks} ranks, ${r.placement}${r.redundant ? ` + ${r.redundant} replicas` : ''}, ${r.preset} ${r.layers} layer${r.layers > 1 ? 's' : ''} ${r.phase} T=${r.tokens} ${r.dtype}${r.residentFraction !== null ? ` offload ${r.residentFraction}` : ''} (${r.mpi.runtime})`,
     `link: latency ${(r.link.latencySeconds * 1e6).toFixed(2)} µs, bandwidth ${(r.link.bandwidthBytesPerSecond / 1e9).toFixed(2)} GB/s (ping-pong 4 MiB)`,
     'rank  experts  dispatch ms  compute ms  combine ms  total ms  sent KiB  recv KiB',
     ...r.perRank.map(
       (p) =>
         `${String(p.rank).padStart(4)}  ${String(p.experts.length).padStart(7)}  ${ms(p.dispatchNs).padStart(11)}  ${ms(p.computeNs).padStart(10)}  ${ms(p.combineNs).padStart(10)}  ${ms(p.totalNs).padStart(8)}  ${(p.bytesSent / 1024).toFixed(1).padStart(8)}  ${(p.bytesReceived / 1024).toFixed(1).padStart(8)}`,
     ),
-    `pass ${ms(r.passNs)} ms (slowest rank), dispatch ${(100 * r.dispatchShare).toFixed(1)}%, combine ${(100 * r.combineShare).toFixed(1)}%, imbalance ${r.imbalance.toFixed(2)}, ${r.tokensPerSecond.toFixed(0)} tokens/s`,
+    ...r.perRank
+      .filter((p) => p.offload)
+      .map(
+        (p) =>
+          `rank ${p.rank} offload: hit rate ${p.offload!.hitRate === null ? 'n/a' : (100 * p.offload!.hitRate).toFixed(1) + '%'} (${p.offload!.hits} hits, ${p.offload!.misses} misses), ${(p.offload!.bytesRead / 2 ** 20).toFixed(1)} MiB read`,
+      ),
+    ...(r.layers > 1
+      ? r.perLayer.map(
+          (l) =>
+            `layer ${l.layer}: pass ${ms(l.passNs)} ms, dispatch ${(100 * l.dispatchShare).toFixed(1)}%, combine ${(100 * l.combineShare).toFixed(1)}%, imbalance ${l.imbalance.toFixed(2)}`,
+        )
+      : []),
+    `pass ${ms(r.passNs)} ms (slowest rank${r.layers > 1 ? ', all layers' : ''}), dispatch ${(100 * r.dispatchShare).toFixed(1)}%, combine ${(100 * r.combineShare).toFixed(1)}%, imbalance ${r.imbalance.toFixed(2)}, ${r.tokensPerSecond.toFixed(0)} tokens/s`,
   ];
   return lines.join('\n') + '\n';
 }
@@ -162,25 +255,28 @@ export function renderEp(r: EpResults): string {
 /** One rank's part of the run; rank 0 writes `${outDir}/ep_results.json` and returns the results. */
 export async function runEp(plan: EpRunPlan, outDir: string): Promise<EpResults | null> {
   const world = initEp(plan.ranks);
-  const opts = layerOptions(plan);
-  const H = opts.hidden;
   const T = plan.phase === 'prefill' ? plan.batch * plan.seqLen : plan.batch;
-  const x = naturalTokens(T, H, plan.seed);
-  const loads = await expertLoads(plan, opts, x);
-  const layer = await createEpLayer(opts, { ranks: plan.ranks, placement: plan.placement, redundant: plan.redundant, loads });
-  const link = await calibrateLink();
-  const t0 = rankFirstToken(T, plan.ranks, world.rank),
-    t1 = rankFirstToken(T, plan.ranks, world.rank + 1);
-  const mine = x.subarray(t0 * H, t1 * H);
-  const passes: EpRankStats[] = [];
-  for (let i = 0; i < plan.warmup + plan.repeats; i++) {
-    const r = await layer.forward(mine);
-    if (i >= plan.warmup) passes.push(r.stats);
+  const layers: Awaited<ReturnType<typeof createEpLayer>>[] = [];
+  const inputs: Float32Array[] = [];
+  for (let l = 0; l < plan.layers; l++) {
+    const opts = layerOptions(plan, l);
+    const x = naturalTokens(T, opts.hidden, plan.seed + l);
+    const loads = await expertLoads(plan, opts, x, l);
+    layers.push(await createEpLayer(opts, { ranks: plan.ranks, placement: plan.placement, redundant: plan.redundant, loads }));
+    const H = opts.hidden;
+    inputs.push(x.subarray(rankFirstToken(T, plan.ranks, world.rank) * H, rankFirstToken(T, plan.ranks, world.rank + 1) * H));
   }
-  const all = await layer.gather(Buffer.from(JSON.stringify({ passes, experts: Array.from(layer.experts) })));
+  const link = await calibrateLink();
+  const passes: RankPasses = [];
+  for (let i = 0; i < plan.warmup + plan.repeats; i++) {
+    const pass: EpRankStats[] = [];
+    for (let l = 0; l < plan.layers; l++) pass.push((await layers[l].forward(inputs[l])).stats);
+    if (i >= plan.warmup) passes.push(pass);
+  }
+  const all = await layers[0].gather(Buffer.from(JSON.stringify({ passes, experts: layers.map((l) => Array.from(l.experts)) })));
   let results: EpResults | null = null;
   if (world.rank === 0) {
-    const parsed = all.map((b) => JSON.parse(Buffer.from(b).toString()) as { passes: EpRankStats[]; experts: number[] });
+    const parsed = all.map((b) => JSON.parse(Buffer.from(b).toString()) as { passes: RankPasses; experts: number[][] });
     results = summarise(
       plan,
       T,
@@ -206,8 +302,7 @@ export function epPlanFromArgs(o: Record<string, unknown>, given: ReadonlySet<st
   if (placement !== 'contiguous' && placement !== 'balanced') throw new UsageError(`--ep-placement must be contiguous or balanced, got '${placement}'`);
   const redundant = o['ep-redundant'] as number;
   if (!Number.isInteger(redundant) || redundant < 0) throw new UsageError(`--ep-redundant must be an integer >= 0, got ${String(redundant)}`);
-  for (const f of ['offload', 'capacity-factor', 'resume', 'skew', 'layers', 'report'])
-    if (given.has(f)) throw new UsageError(`--${f} does not work with --ep yet`);
+  for (const f of ['capacity-factor', 'resume', 'skew', 'report']) if (given.has(f)) throw new UsageError(`--${f} does not work with --ep yet`);
   const one = <T>(k: string): T => {
     const v = o[k] as T[] | undefined;
     if (Array.isArray(v) && v.length > 1 && given.has(k)) throw new UsageError(`--${k}: with --ep give one value, got ${v.join(',')}`);
@@ -216,11 +311,22 @@ export function epPlanFromArgs(o: Record<string, unknown>, given: ReadonlySet<st
   const phase = one<string>('phase');
   if (phase !== 'prefill' && phase !== 'decode') throw new UsageError(`--phase must be prefill or decode, got '${phase}'`);
   const trace = o.trace === undefined ? null : path.resolve(String(o.trace));
+  const layers = one<number>('layers');
+  if (!Number.isInteger(layers) || layers < 1) throw new UsageError(`--layers must be an integer >= 1, got ${String(layers)}`);
+  const fraction = one<number>('offload');
+  if (!(fraction > 0 && fraction <= 1))
+    throw new UsageError(`--offload must be in (0, 1] (the share of each rank's experts resident), got ${String(fraction)}`);
+  const policy = o['offload-policy'] as string;
+  if (!['lru', 'lfu', 'lfru', 'static'].includes(policy)) throw new UsageError(`--offload-policy must be lru, lfu, lfru or static, got '${policy}'`);
   return {
     ranks,
     placement,
     redundant,
     preset: one<string>('preset'),
+    layers,
+    residentFraction: fraction < 1 ? fraction : null,
+    offloadPolicy: policy as CachePolicy,
+    cold: Boolean(o.cold),
     phase,
     batch: one<number>('batch'),
     seqLen: one<number>('seq'),

@@ -138,6 +138,12 @@ export function summariseLayers(ls: number[]): string {
 
 interface ReaderAddon {
   readTensorElements(file: string, offset: number, dtype: string, elements: number, out: Float32Array, outOffset: number, tensor: string): void;
+  tensorReadCounters(): { preads: number; bytes: number };
+}
+
+/** Checkpoint reads of this process so far (every pread that returned bytes, and their bytes). */
+export function checkpointReadCounters(): { preads: number; bytes: number } {
+  return (loadAddon() as unknown as ReaderAddon).tensorReadCounters();
 }
 
 /** On-disk bytes of one row (last dimension) of `t`, for any dtype its container knows. */
@@ -149,8 +155,13 @@ export function rowBytes(t: TensorEntry): number {
 }
 const GGML_BLOCKS = new Map(Object.values(GGML_TYPES).map((t) => [t.name, t]));
 
-/** Reads the slices, in order, into one Float32Array of `elements` values. */
-function readSlices(ck: Checkpoint, slices: TensorSlice[], elements: number): Float32Array {
+/**
+ * Reads the slices, in order, into one Float32Array of `elements` values. `keep` (optional): the
+ * element ranges [start, end) of the result to read, ascending and disjoint (an expert-parallel
+ * rank's experts); the rest stays zero and its bytes are never read. A range must start and end on
+ * a row of each slice it cuts.
+ */
+function readSlices(ck: Checkpoint, slices: TensorSlice[], elements: number, keep?: Array<[number, number]>): Float32Array {
   let out: Float32Array;
   try {
     out = new Float32Array(elements);
@@ -163,23 +174,49 @@ function readSlices(ck: Checkpoint, slices: TensorSlice[], elements: number): Fl
     const t = ck.tensors.get(s.tensor)!;
     const rowLen = t.shape.length ? t.shape[t.shape.length - 1] : 1;
     const n = s.rows * rowLen;
-    callNative(() => addon.readTensorElements(t.file, t.offset + s.rowStart * rowBytes(t), t.dtype, n, out, at, s.tensor));
+    for (const [lo, hi] of keep ?? [[at, at + n]]) {
+      const a = Math.max(lo, at),
+        b = Math.min(hi, at + n);
+      if (a >= b) continue;
+      if ((a - at) % rowLen !== 0 || (b - at) % rowLen !== 0)
+        throw new MoecapError('ERR_INTERNAL', `${s.tensor}: an expert's weights do not start on a row (row length ${rowLen})`);
+      const row = s.rowStart + (a - at) / rowLen;
+      callNative(() => addon.readTensorElements(t.file, t.offset + row * rowBytes(t), t.dtype, b - a, out, a, s.tensor));
+    }
     at += n;
   }
   if (at !== elements) throw new MoecapError('ERR_INTERNAL', `read ${at} of ${elements} values for ${slices[0]?.tensor}`);
   return out;
 }
 
+/** Element ranges of the held experts in an expert-major [E, per] matrix, adjacent ones merged. */
+function expertRanges(held: readonly number[], per: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const e of [...held].sort((a, b) => a - b)) {
+    const last = out[out.length - 1];
+    if (last && last[1] === e * per) last[1] = (e + 1) * per;
+    else out.push([e * per, (e + 1) * per]);
+  }
+  return out;
+}
+
 /** The layer's shape, routing and explicit fp32 weights, read from the checkpoint. */
-export function readLayer(ck: Checkpoint, layer: number): Omit<MoeLayerOptions, 'weights'> & { weights: ExplicitWeights } {
+/**
+ * `experts` (expert parallelism): read only these routed experts' weights (the others stay zero and
+ * their bytes are never read); the router and shared expert are read whole.
+ */
+export function readLayer(ck: Checkpoint, layer: number, experts?: readonly number[]): Omit<MoeLayerOptions, 'weights'> & { weights: ExplicitWeights } {
   const src = checkLayer(ck, layer);
   const p = ck.plan;
   const { hidden: H, intermediate: F, experts: E } = p;
+  if (experts && experts.some((e) => !Number.isInteger(e) || e < 0 || e >= E))
+    throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `experts must be expert indices in [0, ${E - 1}] (${ck.path} layer ${layer})`);
+  const keep = experts ? expertRanges(experts, F * H) : undefined;
   const weights: ExplicitWeights = {
     router: readSlices(ck, src.router, E * H),
-    gate: readSlices(ck, src.gate, E * F * H),
-    up: readSlices(ck, src.up, E * F * H),
-    down: readSlices(ck, src.down, E * H * F),
+    gate: readSlices(ck, src.gate, E * F * H, keep),
+    up: readSlices(ck, src.up, E * F * H, keep),
+    down: readSlices(ck, src.down, E * H * F, keep),
   };
   if (src.shared && p.sharedExperts) {
     const Fs = p.sharedExperts.intermediate;
@@ -216,8 +253,12 @@ export type CheckpointLayerOptions = Partial<Omit<MoeLayerOptions, 'weights' | '
 
 const FROM_CHECKPOINT = ['hidden', 'intermediate', 'experts', 'topK', 'scoring', 'renormalize', 'routedScalingFactor', 'groups', 'sharedExperts'] as const;
 
-/** Resolves checkpoint options into the engine's explicit-weight options; a given option that contradicts the checkpoint is an error naming both values. */
-export function resolveCheckpointOptions(o: CheckpointLayerOptions): MoeLayerOptions {
+/**
+ * Resolves checkpoint options into the engine's explicit-weight options; a given option that
+ * contradicts the checkpoint is an error naming both values. `experts`: read only these routed
+ * experts (readLayer).
+ */
+export function resolveCheckpointOptions(o: CheckpointLayerOptions, experts?: readonly number[]): MoeLayerOptions {
   const { checkpoint, layer, ...rest } = o as CheckpointLayerOptions & { weights?: unknown; selectionBias?: unknown };
   if ((rest as { weights?: unknown }).weights !== undefined)
     throw new MoecapError('ERR_INVALID_OPTION', 'weights cannot be given with checkpoint (the checkpoint holds them)');
@@ -225,7 +266,7 @@ export function resolveCheckpointOptions(o: CheckpointLayerOptions): MoeLayerOpt
     throw new MoecapError('ERR_INVALID_OPTION', 'selectionBias cannot be given with checkpoint (the checkpoint holds it)');
   if (typeof layer !== 'number') throw new MoecapError('ERR_INVALID_OPTION', 'layer (the decoder layer index) is required with checkpoint');
   const ck = openCheckpoint(checkpoint);
-  const fromFile = readLayer(ck, layer);
+  const fromFile = readLayer(ck, layer, experts);
   for (const key of FROM_CHECKPOINT) {
     const given = (rest as Record<string, unknown>)[key];
     if (given === undefined) continue;

@@ -128,6 +128,7 @@ export interface NativeAddon {
   epSimulate(layer: object, ep: object, x: Float32Array): Promise<unknown>;
   epInit(ranks: number): { rank: number; ranks: number; library: string; builtMpi: string; runtimeMpi: string };
   epCreateLayer(layer: object, ep: object): Promise<NativeEpLayer>;
+  epPlace(experts: number, ep: object): Int32Array[];
   epCalibrateLink(): Promise<unknown>;
   epAbort(code: number): void;
   epFinalize(): void;

@@ -46,9 +46,11 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeMoeModel", state->model_ctor.Value());
   exports.Set("NativeCounters", CountersWrap::Define(env));
   exports.Set("readTensorElements", Napi::Function::New(env, ReadTensorElements, "readTensorElements"));
+  exports.Set("tensorReadCounters", Napi::Function::New(env, TensorReadCounters, "tensorReadCounters"));
   exports.Set("epSimulate", Napi::Function::New(env, EpSimulate, "epSimulate"));
   exports.Set("epInit", Napi::Function::New(env, EpInit, "epInit"));
   exports.Set("epCreateLayer", Napi::Function::New(env, EpCreateLayer, "epCreateLayer"));
+  exports.Set("epPlace", Napi::Function::New(env, EpPlace, "epPlace"));
   exports.Set("epCalibrateLink", Napi::Function::New(env, EpCalibrateLink, "epCalibrateLink"));
   exports.Set("epAbort", Napi::Function::New(env, EpAbort, "epAbort"));
   exports.Set("epFinalize", Napi::Function::New(env, EpFinalize, "epFinalize"));

@@ -47,4 +47,12 @@ Napi::Value ReadTensorElements(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value TensorReadCounters(const Napi::CallbackInfo& info) {
+  const moecap::TensorReadCounters c = moecap::tensor_read_counters();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("preads", double(c.preads));
+  o.Set("bytes", double(c.bytes));
+  return o;
+}
+
 }  // namespace moecap_binding

@@ -6,5 +6,7 @@
 namespace moecap_binding {
 
 Napi::Value ReadTensorElements(const Napi::CallbackInfo& info);
+// tensorReadCounters() → { preads, bytes }: checkpoint reads of this process so far.
+Napi::Value TensorReadCounters(const Napi::CallbackInfo& info);
 
 }  // namespace moecap_binding

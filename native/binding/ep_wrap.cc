@@ -8,6 +8,7 @@
 #include "ep/expert_placement.h"
 #include "js_error.h"
 #include "layer_options.h"
+#include "offload_stats.h"
 #include "promise_worker.h"
 
 namespace moecap_binding {
@@ -88,6 +89,7 @@ Napi::Object pass_stats_object(Napi::Env env, const moecap::EpPassStats& s) {
   Napi::Array c = Napi::Array::New(env, s.rank_compute_ns.size());
   for (size_t i = 0; i < s.rank_compute_ns.size(); ++i) c.Set(uint32_t(i), double(s.rank_compute_ns[i]));
   o.Set("rankComputeNs", c);
+  o.Set("offload", s.offloaded ? Napi::Value(offload_stats_object(env, s.offload)) : env.Null());
   return o;
 }
 
@@ -101,7 +103,9 @@ class SimulateWorker : public PromiseWorker {
  public:
   SimulateWorker(Napi::Env env, ParsedLayerOptions opts, moecap::ExpertPlacement pl, std::vector<float> x, int T)
       : PromiseWorker(env), opts_(std::move(opts)), pl_(std::move(pl)), x_(std::move(x)), T_(T) {}
-  void Run() override { r_ = moecap::simulate_ep(opts_.config, opts_.weights, opts_.isa, pl_, x_.data(), T_); }
+  void Run() override {
+    r_ = moecap::simulate_ep(opts_.config, opts_.weights, opts_.isa, pl_, x_.data(), T_, opts_.offload);
+  }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
     Napi::Float32Array out = Napi::Float32Array::New(env, r_.output.size());
@@ -199,7 +203,7 @@ class EpCreateWorker : public PromiseWorker {
       : PromiseWorker(env), opts_(std::move(opts)), pl_(std::move(pl)), w_(w) {}
   void Run() override {
     layer_ = std::make_shared<moecap::EpLayer>(opts_.config, opts_.weights, opts_.isa, pl_,
-                                               std::make_shared<moecap::MpiTransport>(w_));
+                                               std::make_shared<moecap::MpiTransport>(w_), opts_.offload);
   }
   Napi::Value Result(Napi::Env env) override {
     std::shared_ptr<moecap::EpLayer> layer = layer_;
@@ -300,8 +304,6 @@ struct EpCall {
 
 EpCall parse_ep_call(Napi::Env env, const Napi::CallbackInfo& info) {
   EpCall c{parse_layer_options(env, info[0]), parse_ep_options(env, info[1]), {}};
-  if (c.opts.offload.enabled)
-    throw_js_range(env, ErrorCode::InvalidOption, "ep: expert parallelism does not work with offload yet");
   if (c.opts.config.capacity_factor > 0)
     throw_js_range(env, ErrorCode::InvalidOption, "ep: expert parallelism does not work with capacityFactor yet");
   c.placement = call_core(env, [&] {
@@ -315,6 +317,25 @@ Napi::Value EpCreateLayer(const Napi::CallbackInfo& info) {
   EpCall c = parse_ep_call(env, info);
   const moecap::EpWorld& w = call_core(env, [&]() -> const moecap::EpWorld& { return moecap::ep_world(c.ep.ranks); });
   return queue_worker<EpCreateWorker>(env, std::move(c.opts), std::move(c.placement), w);
+}
+
+// epPlace(experts, ep) → [ranks] the experts each rank holds: the placement createEpLayer makes,
+// for a caller that must know a rank's share first (a checkpoint rank reads only its experts).
+Napi::Value EpPlace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int experts = read_int(env, info[0], "experts", 1);
+  const EpOptions ep = parse_ep_options(env, info[1]);
+  const moecap::ExpertPlacement pl =
+      call_core(env, [&] { return moecap::place_experts(experts, ep.ranks, ep.placement, ep.redundant, ep.loads); });
+  Napi::Array a = Napi::Array::New(env, size_t(pl.ranks));
+  for (int r = 0; r < pl.ranks; ++r) {
+    const std::vector<bool> h = pl.held_by(r);
+    std::vector<int> held;
+    for (int e = 0; e < experts; ++e)
+      if (h[size_t(e)]) held.push_back(e);
+    a.Set(uint32_t(r), int_array(env, held));
+  }
+  return a;
 }
 
 Napi::Value EpCalibrateLink(const Napi::CallbackInfo& info) {

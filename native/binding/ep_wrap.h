@@ -13,6 +13,8 @@ Napi::Value EpSimulate(const Napi::CallbackInfo& info);
 Napi::Value EpInit(const Napi::CallbackInfo& info);
 // epCreateLayer(layerOptions, epOptions) → Promise<{rank, ranks, experts, forward(x), gather(bytes)}>.
 Napi::Value EpCreateLayer(const Napi::CallbackInfo& info);
+// epPlace(experts, epOptions) → Int32Array[ranks]: the experts each rank holds.
+Napi::Value EpPlace(const Napi::CallbackInfo& info);
 // epCalibrateLink() → Promise<{latencySeconds, bandwidthBytesPerSecond, pingpong, alltoall}> (collective).
 Napi::Value EpCalibrateLink(const Napi::CallbackInfo& info);
 Napi::Value EpAbort(const Napi::CallbackInfo& info);

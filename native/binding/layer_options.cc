@@ -182,6 +182,7 @@ moecap::OffloadConfig parse_offload(Napi::Env env, const Napi::Value& v, int exp
       double f = get_number(env, co, "fraction", "offload.capacity.fraction", 0);
       if (!(f > 0 && f <= 1)) range_error(env, "offload.capacity.fraction must be in (0, 1]");
       off.capacity_experts = std::max(1, int(std::ceil(f * experts - 1e-9)));
+      off.capacity_fraction = f;
     } else {
       type_error(env, "offload.capacity must be a number of experts, { bytes } or { fraction }");
     }

@@ -6,6 +6,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
+import { checkpointReadCounters, resolveCheckpointOptions } from '../../lib/checkpoint/checkpoint';
+import { buildGguf } from '../checkpoint/build';
+import type { RefSpec } from '../checkpoint/family_reference';
+import { rng } from '../checkpoint/writers';
+
 const root = path.resolve(__dirname, '..', '..');
 const library = path.join(root, 'build-mpi', 'libmoecap_mpi.so');
 const rankScript = path.join(__dirname, 'mpi_rank.js');
@@ -63,54 +68,114 @@ describe('expert parallelism over mpirun -np 2', () => {
     });
   }
 
-  mpiTest('moecap run --ep 2 --ep-placement balanced --ep-redundant 2: rank 0 writes the results, with the link figures', () => {
-    const out = path.join(dir, 'out');
-    const r = spawnSync(
-      'mpirun',
-      [
-        '-np',
-        '2',
-        '--oversubscribe',
-        process.execPath,
-        path.join(root, 'bin', 'moecap.js'),
-        'run',
-        '--ep',
-        '2',
-        '--ep-placement',
-        'balanced',
-        '--ep-redundant',
-        '2',
-        '--preset',
-        'tiny',
-        '--phase',
-        'prefill',
-        '--batch',
-        '2',
-        '--seq',
-        '16',
-        '--threads',
-        '1',
-        '--repeats',
-        '2',
-        '--out',
-        out,
-      ],
-      { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...rootEnv } },
-    );
-    expect(r.stderr).toBe('');
+  mpiTest('offload on each rank (int8, redundant 2, a cache of half its experts): bitwise equal to the resident layer, per-rank cache counters', () => {
+    const r = mpirun([dir, 'offload']);
+    expect(r.stderr).not.toMatch(/Error/);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/expert parallelism: 2 ranks, balanced \+ 2 replicas/);
-    expect(fs.readdirSync(out)).toEqual(['ep_results.json']);
-    const res = JSON.parse(fs.readFileSync(path.join(out, 'ep_results.json'), 'utf8'));
-    expect(res).toMatchObject({ schema: 'moecap-ep/1', ranks: 2, placement: 'balanced', redundant: 2, tokens: 32 });
-    expect(res.perRank).toHaveLength(2);
-    expect(res.perRank[0].experts.length + res.perRank[1].experts.length).toBe(8 + 2);
-    for (const p of res.perRank) for (const k of ['dispatchNs', 'computeNs', 'combineNs', 'bytesSent', 'bytesReceived']) expect(p[k]).toBeGreaterThanOrEqual(0);
-    expect(res.imbalance).toBeGreaterThanOrEqual(1);
-    expect(res.tokensPerSecond).toBeGreaterThan(0);
-    expect(res.link.latencySeconds).toBeGreaterThan(0);
-    expect(res.link.pingpong.length).toBe(5);
+    const res = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8'));
+    const a = floats(res.epOutput),
+      b = floats(res.singleOutput);
+    expect(a.length).toBe(23 * 128);
+    expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
+    for (const s of res.ranks) {
+      // First pass: every expert this rank computed was a hit (resident at build) or a miss.
+      expect(s.first.offload.hits + s.first.offload.misses).toBeLessThanOrEqual(s.experts.length);
+      expect(s.first.offload.bytesRead).toBeGreaterThanOrEqual(0);
+      expect(s.offload).toMatchObject({ passes: expect.any(Number), hits: expect.any(Number), misses: expect.any(Number) });
+    }
+    expect(res.ranks.reduce((n: number, s: { first: { offload: { misses: number } } }) => n + s.first.offload.misses, 0)).toBeGreaterThan(0);
   });
+
+  mpiTest("from a checkpoint: each rank reads only its experts' bytes, output bitwise equal to the single-process checkpoint layer", () => {
+    const H = 64,
+      F = 32,
+      E = 6;
+    const file = path.join(dir, 'qwen3.gguf');
+    const s: RefSpec = { family: 'qwen3_moe', H, F, E, k: 2, normTopkProb: true };
+    buildGguf(file, s, 'qwen3moe', 1, [0], [['qwen3moe.expert_feed_forward_length', 'u32', F]], 'Q8_0', rng(7));
+    const before = checkpointReadCounters();
+    resolveCheckpointOptions({ checkpoint: file, layer: 0 });
+    const whole = checkpointReadCounters().bytes - before.bytes;
+    const r = mpirun([dir, 'checkpoint', file]);
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(r.status).toBe(0);
+    const res = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8'));
+    const a = floats(res.epOutput),
+      b = floats(res.singleOutput);
+    expect(a.length).toBe(23 * H);
+    expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
+    const perExpert = ((3 * F * H) / 32) * 34;
+    for (const rank of res.ranks) {
+      expect(rank.read.preads).toBeGreaterThan(0);
+      expect(rank.read.bytes).toBe(whole - (E - rank.experts.length) * perExpert);
+    }
+  });
+
+  mpiTest(
+    'moecap run --ep 2 --ep-placement balanced --ep-redundant 2 --layers 2 --offload 0.5: rank 0 writes the results per layer and whole, with the link figures and per-rank cache counters',
+    () => {
+      const out = path.join(dir, 'out');
+      const r = spawnSync(
+        'mpirun',
+        [
+          '-np',
+          '2',
+          '--oversubscribe',
+          process.execPath,
+          path.join(root, 'bin', 'moecap.js'),
+          'run',
+          '--ep',
+          '2',
+          '--ep-placement',
+          'balanced',
+          '--ep-redundant',
+          '2',
+          '--preset',
+          'tiny',
+          '--phase',
+          'prefill',
+          '--batch',
+          '2',
+          '--seq',
+          '16',
+          '--threads',
+          '1',
+          '--repeats',
+          '2',
+          '--layers',
+          '2',
+          '--offload',
+          '0.5',
+          '--out',
+          out,
+        ],
+        { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...rootEnv } },
+      );
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/expert parallelism: 2 ranks, balanced \+ 2 replicas/);
+      expect(fs.readdirSync(out)).toEqual(['ep_results.json']);
+      const res = JSON.parse(fs.readFileSync(path.join(out, 'ep_results.json'), 'utf8'));
+      expect(res).toMatchObject({ schema: 'moecap-ep/1', ranks: 2, placement: 'balanced', redundant: 2, tokens: 32, layers: 2, residentFraction: 0.5 });
+      expect(res.perLayer.map((l: { layer: number }) => l.layer)).toEqual([0, 1]);
+      // The whole pass is the layers in sequence: each rank's time is the sum of its layers' times.
+      for (let q = 0; q < 2; q++) expect(res.perRank[q].totalNs).toBeCloseTo(res.perLayer[0].perRank[q].totalNs + res.perLayer[1].perRank[q].totalNs, 0);
+      for (const p of res.perRank) {
+        expect(p.offload.hits + p.offload.misses).toBeGreaterThan(0);
+        expect(p.offload.bytesRead).toBeGreaterThanOrEqual(0);
+      }
+      expect(r.stdout).toMatch(/rank 0 offload: hit rate/);
+      expect(r.stdout).toMatch(/layer 1: pass/);
+      expect(res.perRank).toHaveLength(2);
+      expect(res.perRank[0].experts.length + res.perRank[1].experts.length).toBe(8 + 2);
+      for (const p of res.perRank)
+        for (const k of ['dispatchNs', 'computeNs', 'combineNs', 'bytesSent', 'bytesReceived']) expect(p[k]).toBeGreaterThanOrEqual(0);
+      expect(res.imbalance).toBeGreaterThanOrEqual(1);
+      expect(res.tokensPerSecond).toBeGreaterThan(0);
+      expect(res.link.latencySeconds).toBeGreaterThan(0);
+      expect(res.link.pingpong.length).toBe(5);
+    },
+  );
 
   mpiTest('a rank that exits mid-run: mpirun aborts naming the rank, no result file, nothing half-written', () => {
     const r = mpirun([dir, 'die']);

@@ -1,7 +1,9 @@
-// One rank of the mpirun test (test/ep/ep_mpi.test.ts): node test/ep/mpi_rank.js OUT_DIR [die]
+// One rank of the mpirun test (test/ep/ep_mpi.test.ts): node test/ep/mpi_rank.js OUT_DIR [MODE [CHECKPOINT]]
 // Every rank runs its share of an expert-parallel pass; rank 0 gathers the outputs, runs the
 // single-process layer on the same weights and inputs, and writes OUT_DIR/result.json atomically.
-// With `die`, rank 1 exits with code 3 mid-run (after building its share, before the pass).
+// Modes: contiguous (default); balanced (+ 2 replicas); offload (int8, redundant 2, each rank a
+// cache of half its experts, two passes); checkpoint (layer 0 of CHECKPOINT, each rank's bytes
+// read counted); die (rank 1 exits with code 3 after building its share, before the pass).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -9,13 +11,22 @@ const dist = path.resolve(__dirname, '..', '..', 'dist');
 const { createMoeLayer } = require(path.join(dist, 'moe_layer'));
 const ep = require(path.join(dist, 'ep'));
 
-const [outDir, mode] = process.argv.slice(2);
+const { checkpointReadCounters } = require(path.join(dist, 'checkpoint', 'checkpoint'));
+
+const [outDir, mode, checkpoint] = process.argv.slice(2);
 const P = 2,
   T = 23,
   H = 64;
-const layer = { hidden: H, intermediate: 40, experts: 7, topK: 2, threads: 1, poison: true, sharedExperts: { intermediate: 24 }, weights: { seed: 11 } };
+const seeded = { hidden: H, intermediate: 40, experts: 7, topK: 2, threads: 1, poison: true, sharedExperts: { intermediate: 24 }, weights: { seed: 11 } };
+const layer =
+  mode === 'checkpoint'
+    ? { checkpoint, layer: 0, threads: 1, poison: true }
+    : mode === 'offload'
+      ? { ...seeded, hidden: 128, dtype: 'int8', offload: { capacity: { fraction: 0.5 } } }
+      : seeded;
+const hidden = mode === 'offload' ? 128 : H;
 
-function input() {
+function input(H) {
   const x = new Float32Array(T * H);
   for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.731 + 0.2) * (1 + (i % 7) / 5);
   return x;
@@ -23,25 +34,33 @@ function input() {
 
 async function main() {
   const world = ep.initEp(P);
-  const loads = mode === 'balanced' ? [9, 1, 1, 7, 3, 2, 5] : undefined;
-  const opts = mode === 'balanced' ? { ranks: P, placement: 'balanced', redundant: 2, loads } : { ranks: P };
+  const loads = mode === 'balanced' || mode === 'offload' ? [9, 1, 1, 7, 3, 2, 5] : undefined;
+  const opts =
+    mode === 'balanced' ? { ranks: P, placement: 'balanced', redundant: 2, loads } : mode === 'offload' ? { ranks: P, redundant: 2, loads } : { ranks: P };
+  const before = checkpointReadCounters();
   const l = await ep.createEpLayer(layer, opts);
+  const after = checkpointReadCounters();
+  const read = { preads: after.preads - before.preads, bytes: after.bytes - before.bytes };
   if (mode === 'die' && world.rank === 1) process.exit(3);
-  const x = input();
+  const x = input(hidden);
   const t0 = ep.rankFirstToken(T, P, world.rank),
     t1 = ep.rankFirstToken(T, P, world.rank + 1);
-  const r = await l.forward(x.subarray(t0 * H, t1 * H));
+  let r = await l.forward(x.subarray(t0 * hidden, t1 * hidden));
+  const first = r.stats;
+  if (mode === 'offload') r = await l.forward(x.subarray(t0 * hidden, t1 * hidden)); // a second pass: hits
   const link = await ep.calibrateLink();
   const parts = await l.gather(new Uint8Array(r.output.buffer, r.output.byteOffset, r.output.byteLength));
-  const stats = await l.gather(Buffer.from(JSON.stringify({ ...r.stats, experts: Array.from(l.experts) })));
+  const stats = await l.gather(Buffer.from(JSON.stringify({ ...r.stats, first, read, experts: Array.from(l.experts) })));
   if (world.rank === 0) {
-    const single = await createMoeLayer(layer);
+    const single = await createMoeLayer({ ...layer, offload: undefined }); // all resident
+
     const ref = (await single.forward(x)).output;
     single.close();
     const epOut = Buffer.concat(parts.map((p) => Buffer.from(p)));
     const result = {
       world,
       placement: mode === 'balanced' ? 'balanced' : 'contiguous',
+      mode,
       epOutput: epOut.toString('base64'),
       singleOutput: Buffer.from(ref.buffer, ref.byteOffset, ref.byteLength).toString('base64'),
       ranks: stats.map((b) => JSON.parse(Buffer.from(b).toString())),

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -20,6 +21,8 @@ constexpr uint64_t kQ8Block = 32;
 constexpr uint64_t kQ8BlockBytes = 34;
 // Converted in pieces so a large range needs only a bounded staging buffer.
 constexpr uint64_t kChunkBytes = uint64_t(4) << 20;
+
+std::atomic<uint64_t> g_preads{0}, g_bytes{0};
 
 uint16_t load_u16(const uint8_t* p) { return uint16_t(p[0] | (uint16_t(p[1]) << 8)); }
 
@@ -44,6 +47,8 @@ bool pread_all(int fd, uint8_t* dst, uint64_t n, uint64_t offset, const std::str
       throw_io("cannot read checkpoint file " + path + ": " + std::strerror(errno));
     }
     if (r == 0) return false;
+    g_preads.fetch_add(1, std::memory_order_relaxed);
+    g_bytes.fetch_add(uint64_t(r), std::memory_order_relaxed);
     dst += r;
     n -= uint64_t(r);
     offset += uint64_t(r);
@@ -52,6 +57,10 @@ bool pread_all(int fd, uint8_t* dst, uint64_t n, uint64_t offset, const std::str
 }
 
 }  // namespace
+
+TensorReadCounters tensor_read_counters() {
+  return {g_preads.load(std::memory_order_relaxed), g_bytes.load(std::memory_order_relaxed)};
+}
 
 bool parse_tensor_dtype(const std::string& name, TensorDType* out) {
   if (name == "F32") *out = TensorDType::F32;

@@ -26,4 +26,11 @@ void convert_to_f32(TensorDType dt, const uint8_t* src, uint64_t elements, float
 void read_tensor_elements(const std::string& path, uint64_t offset, TensorDType dt, uint64_t elements, float* out,
                           const std::string& tensor);
 
+// Checkpoint reads of this process since it started (every pread that returned bytes): what an
+// expert-parallel rank read, to check it read only its experts' bytes.
+struct TensorReadCounters {
+  uint64_t preads = 0, bytes = 0;
+};
+TensorReadCounters tensor_read_counters();
+
 }  // namespace moecap

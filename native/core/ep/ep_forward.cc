@@ -35,16 +35,21 @@ double off_rank(const std::vector<int64_t>& bytes, int me) {
 
 }  // namespace
 
-void MoeLayer::compute_partial(const std::vector<PartialRows>& parts) {
+void MoeLayer::compute_partial(const std::vector<PartialRows>& parts, OffloadStats* offload) {
   auto lock = pool_->acquire();
   const DType dt = cfg_.dtype;
   const int fp = round_up(cfg_.intermediate, 16);
   const size_t hab = activation_row_bytes(dt, fp);
   int64_t rows = 0;
-  for (const PartialRows& p : parts) {
+  std::vector<int> first_row(size_t(cfg_.experts), -1), part_of(size_t(cfg_.experts), -1);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const PartialRows& p = parts[i];
     if (!holds(p.expert))
       throw_runtime("expert " + std::to_string(p.expert) +
                     " is not held by this layer (placements differ between ranks?)");
+    if (part_of[size_t(p.expert)] >= 0) throw_runtime("compute_partial: expert " + std::to_string(p.expert) + " twice");
+    part_of[size_t(p.expert)] = int(i);
+    first_row[size_t(p.expert)] = int(rows);
     rows += p.n;
   }
   ws_.ep_h.reserve(size_t(rows) * fp * 4);
@@ -56,21 +61,44 @@ void MoeLayer::compute_partial(const std::vector<PartialRows>& parts) {
     hact[size_t(i)] = ws_.ep_hact.data() + size_t(i) * hab;
   }
   std::vector<ExpertRows> groups;
-  int64_t first = 0;
-  for (const PartialRows& p : parts) {
-    if (p.n == 0) continue;
+  auto add_group = [&](int e, const ExpertWeights* w) {
+    const PartialRows& p = parts[size_t(part_of[size_t(e)])];
     ExpertRows g;
-    g.w = &experts_[size_t(p.expert)];
+    g.w = w;
     g.n = p.n;
     g.in = p.in;
-    g.h = h.data() + first;
-    g.h_act = hact.data() + first;
+    g.h = h.data() + first_row[size_t(e)];
+    g.h_act = hact.data() + first_row[size_t(e)];
     g.out = p.out;
     g.scale = p.scale;
     groups.push_back(g);
-    first += p.n;
+  };
+  if (!cache_) {
+    for (const PartialRows& p : parts)
+      if (p.n > 0) add_group(p.expert, &experts_[size_t(p.expert)]);
+    if (!groups.empty()) run_expert_ffn(*pool_, *kernels_, dt, groups);
+    return;
   }
-  if (!groups.empty()) run_expert_ffn(*pool_, *kernels_, dt, groups);
+  // Offloaded: the same waves as run_experts (resident experts first, then each load as it lands);
+  // an expert's rows are computed exactly as when resident.
+  std::vector<int> needed;
+  for (const PartialRows& p : parts)
+    if (p.n > 0) needed.push_back(p.expert);
+  const OffloadStats before = cache_->stats();
+  cache_->begin_pass(to_entries(needed));
+  ExpertCache::PassGuard guard{cache_.get()};
+  std::vector<ExpertCache::Ready> batch;
+  for (bool first = true;; first = false) {
+    cache_->next_ready(batch, /*wait=*/!first);
+    groups.clear();
+    for (const auto& r : batch) add_group(file_expert_[size_t(r.expert)], r.weights);
+    if (!groups.empty()) {
+      run_expert_ffn(*pool_, *kernels_, dt, groups);
+      cache_->release(batch);
+    }
+    if (!first && batch.empty()) break;
+  }
+  if (offload) *offload = cache_->stats() - before;
 }
 
 void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTransport& tr, const ExpertPlacement& pl,
@@ -80,7 +108,6 @@ void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTrans
   if (pl.ranks != P || pl.experts != E)
     throw_runtime("expert placement is for " + std::to_string(pl.ranks) + " ranks and " + std::to_string(pl.experts) +
                   " experts, the transport has " + std::to_string(P) + " ranks and the layer " + std::to_string(E));
-  if (cache_) throw_option("expert parallelism does not work with offload yet");
   if (cfg_.capacity_factor > 0) throw_option("expert parallelism does not work with a capacity factor yet");
   st = EpPassStats();
   st.rank = me;
@@ -188,7 +215,8 @@ void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTrans
     g.out = outp.data() + start;
     parts.push_back(g);
   }
-  compute_partial(parts);
+  compute_partial(parts, cache_ ? &st.offload : nullptr);
+  st.offloaded = cache_ != nullptr;
   const int64_t t_computed = now_ns();
 
   // 4. Results back to their origins, then the shared expert and forward()'s combine.
@@ -227,6 +255,11 @@ void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTrans
   out.stats.combine_ns = st.combine_ns;
   out.stats.total_ns = st.total_ns;
   out.stats.compute_ns = st.route_ns + st.compute_ns;
+  if (cache_) {
+    out.stats.offloaded = true;
+    out.stats.offload = st.offload;
+    out.stats.resident = resident();
+  }
 
   // 5. Every rank's expert compute time, for the imbalance (slowest vs mean).
   const std::vector<int64_t> mine(size_t(P), st.compute_ns), eight(size_t(P), 8);

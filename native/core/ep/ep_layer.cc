@@ -4,14 +4,21 @@
 
 namespace moecap {
 
+OffloadConfig rank_offload(const OffloadConfig& offload, int rank, int ranks) {
+  OffloadConfig o = offload;
+  if (o.enabled && !o.path.empty()) o.path += ".rank" + std::to_string(rank) + "-of-" + std::to_string(ranks);
+  return o;
+}
+
 EpLayer::EpLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa,
-                 ExpertPlacement placement, std::shared_ptr<ExpertTransport> transport)
+                 ExpertPlacement placement, std::shared_ptr<ExpertTransport> transport, const OffloadConfig& offload)
     : placement_(std::move(placement)), transport_(std::move(transport)) {
   if (placement_.ranks != transport_->size())
     throw_option("ep.ranks (" + std::to_string(placement_.ranks) + ") differs from the ranks running (" +
                  std::to_string(transport_->size()) + ")");
-  layer_.reset(new MoeLayer(config, std::move(weights), isa, OffloadConfig(), nullptr, nullptr,
-                            placement_.held_by(transport_->rank())));
+  const int me = transport_->rank();
+  layer_.reset(new MoeLayer(config, std::move(weights), isa, rank_offload(offload, me, placement_.ranks), nullptr,
+                            nullptr, placement_.held_by(me)));
 }
 
 void EpLayer::forward(const float* x, int T, ForwardResult& out, EpPassStats& stats) {

@@ -13,10 +13,17 @@
 
 namespace moecap {
 
+// A rank's offload: its share of the experts in a weights file of its own. A given path gets a
+// ".rank<r>-of-<P>" suffix (the ranks may share a folder); empty stays a scratch file.
+OffloadConfig rank_offload(const OffloadConfig& offload, int rank, int ranks);
+
 class EpLayer {
  public:
+  // `offload` (enabled or not): this rank's held experts stream from its own weights file through
+  // the layer's cache (rank_offload names the file).
   EpLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa,
-          ExpertPlacement placement, std::shared_ptr<ExpertTransport> transport);
+          ExpertPlacement placement, std::shared_ptr<ExpertTransport> transport,
+          const OffloadConfig& offload = OffloadConfig());
   void forward(const float* x, int tokens, ForwardResult& out, EpPassStats& stats);
   // Router only, on this rank alone (no exchange): e.g. per-expert loads for a placement.
   void route(const float* x, int tokens, ForwardResult& out) { layer_->route(x, tokens, out); }

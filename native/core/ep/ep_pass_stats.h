@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "offload/offload_stats.h"
+
 namespace moecap {
 
 struct EpPassStats {
@@ -16,6 +18,8 @@ struct EpPassStats {
   int64_t rows_sent = 0, rows_received = 0;   // routed rows out to experts / in from origins
   double bytes_sent = 0, bytes_received = 0;  // counts, rows and results, both directions
   std::vector<int64_t> rank_compute_ns;       // [ranks]
+  bool offloaded = false;                     // this rank's experts stream from its weights file
+  OffloadStats offload;                       // this rank's cache, this pass (the experts it computed)
 };
 
 }  // namespace moecap

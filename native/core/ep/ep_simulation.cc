@@ -3,6 +3,7 @@
 #include <exception>
 #include <thread>
 
+#include "ep/ep_layer.h"
 #include "ep/loopback_transport.h"
 #include "error.h"
 #include "layer/moe_layer.h"
@@ -10,12 +11,13 @@
 namespace moecap {
 
 EpSimulationResult simulate_ep(const LayerConfig& cfg, std::shared_ptr<const WeightSource> weights,
-                               const std::string& isa, const ExpertPlacement& pl, const float* x, int T) {
+                               const std::string& isa, const ExpertPlacement& pl, const float* x, int T,
+                               const OffloadConfig& offload) {
   const int P = pl.ranks, H = cfg.hidden, k = cfg.top_k;
   std::vector<std::unique_ptr<MoeLayer>> layers;
   EpSimulationResult res;
   for (int r = 0; r < P; ++r) {
-    layers.emplace_back(new MoeLayer(cfg, weights, isa, OffloadConfig(), nullptr, nullptr, pl.held_by(r)));
+    layers.emplace_back(new MoeLayer(cfg, weights, isa, rank_offload(offload, r, P), nullptr, nullptr, pl.held_by(r)));
     std::vector<int> held;
     for (int e = 0; e < cfg.experts; ++e)
       if (layers.back()->holds(e)) held.push_back(e);

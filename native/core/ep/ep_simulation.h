@@ -10,6 +10,7 @@
 #include "ep/expert_placement.h"
 #include "layer/forward_result.h"
 #include "layer_config.h"
+#include "offload/offload_config.h"
 #include "weights/weight_source.h"
 
 namespace moecap {
@@ -24,7 +25,9 @@ struct EpSimulationResult {
 // First token of rank r's share of T tokens over P ranks.
 inline int ep_first_token(int T, int P, int r) { return int(int64_t(T) * r / P); }
 
+// `offload`: each rank's experts stream from its own weights file (rank_offload), as in a real run.
 EpSimulationResult simulate_ep(const LayerConfig& config, std::shared_ptr<const WeightSource> weights,
-                               const std::string& isa, const ExpertPlacement& placement, const float* x, int tokens);
+                               const std::string& isa, const ExpertPlacement& placement, const float* x, int tokens,
+                               const OffloadConfig& offload = OffloadConfig());
 
 }  // namespace moecap

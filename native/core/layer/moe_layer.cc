@@ -35,15 +35,17 @@ std::shared_ptr<ThreadPool> make_thread_pool(const LayerConfig& c) {
   return std::make_shared<ThreadPool>(c.threads > 0 ? c.threads : hardware_threads(), c.pin_threads);
 }
 
-// Resident slots an offload config asks for (experts), or an error naming the option.
-static int offload_capacity(const LayerConfig& c, const OffloadConfig& off) {
+// Resident slots an offload config asks for (experts) out of the `held` experts the layer keeps in
+// its file, or an error naming the option.
+static int offload_capacity(const LayerConfig& c, const OffloadConfig& off, int held) {
   const size_t eb = expert_packed_bytes(c.dtype, c.hidden, c.intermediate);
-  if (off.capacity_experts > 0) return std::min(off.capacity_experts, c.experts);
+  if (off.capacity_fraction > 0) return std::max(1, int(std::ceil(off.capacity_fraction * held - 1e-9)));
+  if (off.capacity_experts > 0) return std::min(off.capacity_experts, held);
   const double n = std::floor(off.capacity_bytes / double(eb));
   if (n < 1)
     throw_option("offload.capacity.bytes (" + format_bytes(off.capacity_bytes) + ") is smaller than one expert (" +
                  std::to_string(eb) + " bytes in " + dtype_name(c.dtype) + ")");
-  return int(std::min(n, double(c.experts)));
+  return int(std::min(n, double(held)));
 }
 
 MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa,
@@ -54,10 +56,12 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
       kernels_(&select_kernels(isa, "isa")),
       pool_(pool ? std::move(pool) : make_thread_pool(config)) {
   validate_config(cfg_);
-  if (!held.empty() && (held.size() != size_t(cfg_.experts) || offload.enabled))
-    throw_runtime("held experts: one flag per expert, and not with offload");
-  const int n_held = held.empty() ? cfg_.experts : int(std::count(held.begin(), held.end(), true));
-  const double need = layer_packed_bytes(cfg_, offload.enabled ? offload_capacity(cfg_, offload) : n_held);
+  if (!held.empty() && held.size() != size_t(cfg_.experts)) throw_runtime("held experts: one flag per expert");
+  held_ = held.empty() ? std::vector<bool>(size_t(cfg_.experts), true) : held;
+  const int n_held = int(std::count(held_.begin(), held_.end(), true));
+  // An expert-parallel rank that holds no routed expert has nothing to offload (and no file).
+  const bool offloaded = offload.enabled && n_held > 0;
+  const double need = layer_packed_bytes(cfg_, offloaded ? offload_capacity(cfg_, offload, n_held) : n_held);
   const double avail = double(available_memory_bytes());
   if (need > avail)
     throw_out_of_memory(
@@ -75,15 +79,15 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
           return true;
         },
         pool_.get());
-    if (offload.enabled) {
+    if (offloaded) {
       setup_offload(offload, std::move(io));
     } else {
       experts_.resize(size_t(E));
       arena_.allocate(cfg_.dtype, H, cfg_.intermediate, n_held);
       for (int e = 0, slot = 0; e < E; ++e)
-        if (held.empty() || held[size_t(e)]) arena_.bind(experts_[e], slot++);
+        if (held_[size_t(e)]) arena_.bind(experts_[e], slot++);
       for (int e = 0; e < E; ++e)
-        if (held.empty() || held[size_t(e)])
+        if (held_[size_t(e)])
           pack_expert(experts_[e], cfg_.dtype, H, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down,
                       e, pool_.get());
     }
@@ -101,7 +105,9 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
   }
 }
 
-double MoeLayer::packed_bytes() const { return layer_packed_bytes(cfg_, cache_ ? cache_->capacity() : cfg_.experts); }
+double MoeLayer::packed_bytes() const {
+  return layer_packed_bytes(cfg_, cache_ ? cache_->capacity() : int(std::count(held_.begin(), held_.end(), true)));
+}
 
 LayerInfo MoeLayer::info() const {
   LayerInfo i;
@@ -136,18 +142,48 @@ void MoeLayer::check_pass(int T, bool route_only) const {
 
 std::vector<int> MoeLayer::pin_static() {
   if (!cache_) throw_runtime("offload is not enabled (create it with an `offload` option)", ErrorCode::InvalidOption);
-  return cache_->pin_static();
+  return to_experts(cache_->pin_static());
 }
+
+std::vector<int> MoeLayer::to_experts(const std::vector<int>& entries) const {
+  std::vector<int> out;
+  out.reserve(entries.size());
+  for (int i : entries) out.push_back(file_expert_[size_t(i)]);
+  return out;
+}
+
+std::vector<int> MoeLayer::to_entries(const std::vector<int>& experts) const {
+  std::vector<int> out;
+  out.reserve(experts.size());
+  for (int e : experts)
+    if (holds(e)) out.push_back(file_entry_[size_t(e)]);
+  return out;
+}
+
+std::vector<int> MoeLayer::resident() const { return cache_ ? to_experts(cache_->resident()) : std::vector<int>(); }
 
 void MoeLayer::setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetcher> io) {
   static std::atomic<uint64_t> scratch_counter{0};
-  const int cap = offload_capacity(cfg_, off);
+  // The file holds the experts this layer holds, in expert order (all of them unless an
+  // expert-parallel rank holds a share); a share's fingerprint also names its experts, so a file
+  // of another share is refused.
+  file_entry_.assign(size_t(cfg_.experts), -1);
+  file_expert_.clear();
+  for (int e = 0; e < cfg_.experts; ++e)
+    if (held_[size_t(e)]) {
+      file_entry_[size_t(e)] = int(file_expert_.size());
+      file_expert_.push_back(e);
+    }
+  const int n_file = int(file_expert_.size());
+  const int cap = offload_capacity(cfg_, off, n_file);
   ExpertFileShape shape;
   shape.dtype = cfg_.dtype;
   shape.hidden = cfg_.hidden;
   shape.intermediate = cfg_.intermediate;
-  shape.experts = cfg_.experts;
+  shape.experts = n_file;
   shape.fingerprint = source_->fingerprint();
+  if (n_file < cfg_.experts)
+    shape.fingerprint = xxhash64(file_expert_.data(), file_expert_.size() * sizeof(int), shape.fingerprint);
   std::string path = off.path;
   const bool scratch = path.empty();
   if (scratch) {
@@ -157,9 +193,9 @@ void MoeLayer::setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetche
   // An existing file is used as it is (and must validate); otherwise the experts are packed one at
   // a time straight into a new file, so packing never holds more than one expert.
   if (scratch || ::access(path.c_str(), F_OK) != 0)
-    write_expert_file(path, shape, [&](int e, ExpertWeights& w) {
-      pack_expert(w, cfg_.dtype, cfg_.hidden, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down, e,
-                  pool_.get());
+    write_expert_file(path, shape, [&](int i, ExpertWeights& w) {
+      pack_expert(w, cfg_.dtype, cfg_.hidden, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down,
+                  file_expert_[size_t(i)], pool_.get());
     });
   std::unique_ptr<ExpertFile> file;
   try {
@@ -171,7 +207,7 @@ void MoeLayer::setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetche
   if (scratch) file->unlink_now();  // the open descriptor keeps it until the layer goes
   // Static policy: keep a few slots for the experts outside the profiled hot set.
   const int stream = std::max(1, std::min(cfg_.top_k, cap / 2));
-  cache_.reset(new ExpertCache(std::move(file), cfg_.experts, cap, off.policy, off.prefetch, std::move(io), stream));
+  cache_.reset(new ExpertCache(std::move(file), n_file, cap, off.policy, off.prefetch, std::move(io), stream));
 }
 
 const void* MoeLayer::act_row(const float* x, int t) const {
@@ -244,7 +280,7 @@ void MoeLayer::predict_and_prefetch(const float* x, int T, std::vector<int>& exp
     if (r.stats.expert_counts[size_t(e)] > 0) experts.push_back(e);
   std::stable_sort(experts.begin(), experts.end(),
                    [&](int a, int b) { return r.stats.expert_counts[size_t(a)] > r.stats.expert_counts[size_t(b)]; });
-  if (cache_) cache_->prefetch(experts);
+  if (cache_) cache_->prefetch(to_entries(experts));
 }
 
 // A pass: activation rows, route, plan the expert rows, the experts (in waves when offloaded),
@@ -366,14 +402,17 @@ int64_t MoeLayer::run_experts(ForwardResult& out, const std::function<void()>* b
   for (int e = 0; e < cfg_.experts; ++e)
     if (plan.counts[e] > 0) needed.push_back(e);
   const OffloadStats before = cache_->stats();
-  cache_->begin_pass(needed);
+  cache_->begin_pass(to_entries(needed));
   ExpertCache::PassGuard guard{cache_.get()};
   if (before_experts) (*before_experts)();
   std::vector<ExpertCache::Ready> batch;
   for (bool first = true;; first = false) {
     cache_->next_ready(batch, /*wait=*/!first);
     groups.clear();
-    for (const auto& r : batch) add_group(r.weights, plan.offsets[r.expert], plan.counts[r.expert]);
+    for (const auto& r : batch) {
+      const int e = file_expert_[size_t(r.expert)];
+      add_group(r.weights, plan.offsets[e], plan.counts[e]);
+    }
     if (first && ns) add_group(shared_.get(), kept, ns);
     if (!groups.empty()) {
       const int64_t c0 = now_ns();
@@ -385,7 +424,7 @@ int64_t MoeLayer::run_experts(ForwardResult& out, const std::function<void()>* b
   }
   out.stats.offloaded = true;
   out.stats.offload = cache_->stats() - before;
-  out.stats.resident = cache_->resident();
+  out.stats.resident = resident();
   return compute_ns;
 }
 

@@ -46,7 +46,7 @@ class MoeLayer : public LayerBackend {
   // worker threads to share (a model's layers share one, so no layer's idle workers spin while
   // another computes), or null for the layer's own of config.threads.
   // `held` (expert parallelism): which routed experts this layer packs ([E], empty = all); the
-  // others are never computed here.
+  // others are never computed here. With offload, the weights file holds only those.
   MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa,
            const OffloadConfig& offload = OffloadConfig(), std::shared_ptr<Prefetcher> io = nullptr,
            std::shared_ptr<ThreadPool> pool = nullptr, const std::vector<bool>& held = {});
@@ -88,8 +88,12 @@ class MoeLayer : public LayerBackend {
     const float* scale = nullptr;     // [n] router weights
     float* const* out = nullptr;      // [n] output rows
   };
-  void compute_partial(const std::vector<PartialRows>& groups);
-  bool holds(int expert) const { return size_t(expert) < experts_.size() && experts_[size_t(expert)].w13.panels > 0; }
+  // Offloaded, the experts come through the cache and `offload` (may be null) gets its counters of
+  // this call.
+  void compute_partial(const std::vector<PartialRows>& groups, OffloadStats* offload = nullptr);
+  bool holds(int expert) const { return expert >= 0 && size_t(expert) < held_.size() && held_[size_t(expert)]; }
+  // Offloaded: the routed experts resident now (ascending); empty when not offloaded.
+  std::vector<int> resident() const;
   // fp64 reference from the master weights (layer/moe_layer_reference.cc).
   void reference(const float* x, int tokens, const std::vector<int32_t>& sample, ReferenceResult& out) override;
 
@@ -116,6 +120,9 @@ class MoeLayer : public LayerBackend {
   void combine(int T, ForwardResult& out);
   const void* act_row(const float* x, int t) const;
   void setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetcher> io);
+  // The cache numbers the experts of its file (the held ones, in order): expert ids ↔ entries.
+  std::vector<int> to_experts(const std::vector<int>& entries) const;
+  std::vector<int> to_entries(const std::vector<int>& experts) const;  // held experts only
 
   LayerConfig cfg_;
   std::shared_ptr<const WeightSource> source_;
@@ -126,6 +133,9 @@ class MoeLayer : public LayerBackend {
   ExpertArena arena_;                   // the resident experts' bytes (one huge-page buffer)
   std::vector<ExpertWeights> experts_;  // [E] all resident (views of arena_), or empty when offloaded
   std::unique_ptr<ExpertCache> cache_;  // offloaded experts
+  std::vector<bool> held_;              // [E] the routed experts this layer computes
+  std::vector<int> file_entry_;         // offloaded: [E] expert → its entry in the file (-1: not held)
+  std::vector<int> file_expert_;        // offloaded: entry → expert
   std::unique_ptr<ExpertWeights> shared_;
   std::vector<float> shared_gate_weight_;  // [H] when gated
   Workspace ws_;

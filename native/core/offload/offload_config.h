@@ -11,6 +11,9 @@ struct OffloadConfig {
   bool enabled = false;
   int capacity_experts = 0;   // resident slots; 0 = use capacity_bytes
   double capacity_bytes = 0;  // resident budget in bytes (floor to whole experts)
+  // With `fraction`: that share of the experts the layer holds (an expert-parallel rank holds a
+  // part; capacity_experts is the same share of all experts, for layers that hold them all).
+  double capacity_fraction = 0;
   CachePolicy policy = CachePolicy::LRU;
   bool prefetch = true;  // loads on the I/O thread, overlapped with compute
   std::string path;      // weights file; empty = a scratch file in $TMPDIR, removed on close
