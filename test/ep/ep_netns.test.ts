@@ -5,6 +5,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { main } from '../../lib/cli/main';
 
 const root = path.resolve(__dirname, '..', '..');
 const script = path.join(root, 'scripts', 'ep-netns.sh');
@@ -48,7 +49,8 @@ describe('expert parallelism, 2 ranks in two network namespaces over TCP', () =>
     expect(res.ranks[0].bytesSent).toBeGreaterThan(0);
   });
 
-  netnsTest('a 1 Gbit/s link: lower calibrated bandwidth and a larger communication share than the unlimited one', () => {
+  netnsTest('a 1 Gbit/s link: lower calibrated bandwidth and a larger communication share than the unlimited one', async () => {
+    const files: string[] = [];
     // 2048 tokens of the tiny preset: ~1 MiB each way per rank and pass, milliseconds at 1 Gbit/s.
     const run = (rate: string) => {
       const out = path.join(dir, rate);
@@ -74,6 +76,7 @@ describe('expert parallelism, 2 ranks in two network namespaces over TCP', () =>
         out,
       ]);
       expect(r.status).toBe(0);
+      files.push(path.join(out, 'ep_results.json'));
       return JSON.parse(fs.readFileSync(path.join(out, 'ep_results.json'), 'utf8')) as {
         link: Link;
         dispatchShare: number;
@@ -88,5 +91,16 @@ describe('expert parallelism, 2 ranks in two network namespaces over TCP', () =>
     expect(slow.link.bandwidthBytesPerSecond).toBeLessThan(fast.link.bandwidthBytesPerSecond);
     expect(slow.perRank[0].bytesSent).toBe(fast.perRank[0].bytesSent); // same routing, same bytes
     expect(slow.dispatchShare + slow.combineShare).toBeGreaterThan(fast.dispatchShare + fast.combineShare);
+    // The planner (moecap ep-plan) counts the bytes each rank sent exactly.
+    for (const f of files) {
+      let out = '';
+      const code = await main(
+        ['ep-plan', '--check', f],
+        (s) => void (out += s),
+        () => undefined,
+      );
+      expect(out.match(/ yes /g)).toHaveLength(2);
+      expect(code).toBe(0);
+    }
   });
 });
