@@ -4,16 +4,21 @@
 // library carries it in a real run. Checks every received byte of odd-sized blocks with an empty
 // pair, then times a 64 MiB exchange.
 //   nccl_selftest [RANKS]      exit 0 ok, 1 a check failed, 77 NCCL not installed or no GPU
+//   nccl_selftest --share-id N  only the unique id's trip from rank 0 to N ranks over a host
+//                               transport (loopback threads standing in for MPI); no GPU needed
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "ep/loopback_transport.h"
 #include "error.h"
 #include "nccl_transport.h"
 
@@ -112,9 +117,42 @@ int run_rank(int me, int P, int id_in, const std::vector<int>& id_out) {
   return failed ? 1 : 0;
 }
 
+// NcclTransport::share_unique_id over N loopback ranks: every rank must get rank 0's id.
+int share_id_test(int P) {
+  const moecap::NcclApi& api = moecap::load_nccl();
+  auto hub = std::make_shared<moecap::LoopbackHub>(P);
+  std::vector<NcclUniqueId> got(static_cast<size_t>(P));
+  std::vector<std::string> errors(static_cast<size_t>(P));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < P; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        moecap::LoopbackTransport host(hub, r);
+        got[size_t(r)] = moecap::NcclTransport::share_unique_id(api, host);
+      } catch (const std::exception& e) {
+        errors[size_t(r)] = e.what();
+        hub->abort(e.what());
+      }
+    });
+  for (auto& t : threads) t.join();
+  int failed = 0;
+  for (int r = 0; r < P; ++r) {
+    const bool same = std::memcmp(&got[size_t(r)], &got[0], sizeof(NcclUniqueId)) == 0;
+    const bool nonzero =
+        std::any_of(got[0].internal, got[0].internal + sizeof got[0].internal, [](char c) { return c; });
+    const bool ok = errors[size_t(r)].empty() && same && nonzero;
+    std::printf("%s nccl unique id on rank %d/%d%s%s\n", ok ? "PASS" : "FAIL", r, P, ok ? ": rank 0's" : ": ",
+                errors[size_t(r)].c_str());
+    failed += !ok;
+  }
+  return failed ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  const bool share_id = argc > 1 && std::string(argv[1]) == "--share-id";
+  if (share_id) argv++, argc--;
   const int P = argc > 1 ? std::atoi(argv[1]) : 1;
   if (P < 1 || P > 64) {
     std::fprintf(stderr, "usage: nccl_selftest [RANKS 1..64]\n");
@@ -129,6 +167,7 @@ int main(int argc, char** argv) {
     return 77;
   }
   std::fflush(stdout);
+  if (share_id) return share_id_test(P);
   std::vector<int> rd(static_cast<size_t>(P), -1), wr(static_cast<size_t>(P), -1);
   for (int r = 1; r < P; ++r) {
     int fd[2];

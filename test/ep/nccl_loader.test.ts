@@ -43,4 +43,22 @@ describe('NCCL loader', () => {
     expect(r.status).toBe(77);
     expect(r.stdout).toMatch(/^ERR_BACKEND_UNAVAILABLE: NCCL not installed: .*libnccl_old\.so has no ncclSend \(NCCL 2\.7 or newer is needed\)/);
   });
+
+  ncclTest("the unique id: rank 0's reaches every rank over the host transport (stub NCCL, loopback ranks)", () => {
+    const c = path.join(dir, 'stub.c');
+    fs.writeFileSync(
+      c,
+      `int ncclGetVersion(int* v) { *v = 21805; return 0; }
+int ncclGetUniqueId(char* id) { for (int i = 0; i < 128; i++) id[i] = (char)(i * 7 + 3); return 0; }
+${['ncclCommInitRank', 'ncclCommDestroy', 'ncclGroupStart', 'ncclGroupEnd', 'ncclSend', 'ncclRecv'].map((f) => `int ${f}(void) { return 1; }`).join('\n')}
+const char* ncclGetErrorString(int r) { return "stub"; }
+`,
+    );
+    const so = path.join(dir, 'libnccl_stub.so');
+    expect(spawnSync('cc', ['-shared', '-fPIC', c, '-o', so]).status).toBe(0);
+    const r = spawnSync(exe, ['--share-id', '3'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, MOECAP_NCCL_LIBRARY: so } });
+    expect(r.stdout).toMatch(/^NCCL 21805 /);
+    expect(r.stdout.match(/^PASS nccl unique id on rank \d\/3: rank 0's$/gm)).toHaveLength(3);
+    expect(r.status).toBe(0);
+  });
 });
