@@ -14,7 +14,7 @@ RATE=unlimited
 CHECK=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --rate) RATE="$2"; shift 2 ;;
+    --rate) RATE="${2:-}"; shift 2 || shift ;;
     --check) CHECK=1; shift ;;
     --) shift; break ;;
     *) echo "ep-netns: unknown option $1 (usage: scripts/ep-netns.sh [--rate R] [--check] -- CMD ...)" >&2; exit 2 ;;
@@ -24,6 +24,16 @@ skip() { echo "ep-netns: skipped: $*" >&2; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces and veth)"
 for c in ip tc mpirun; do command -v "$c" >/dev/null || skip "'$c' not found"; done
 [ "$CHECK" = 1 ] || [ $# -gt 0 ] || { echo "ep-netns: no command given" >&2; exit 2; }
+# tbf's bucket: about 1 ms at the rate (a bigger one lets whole calibration messages through at
+# memory speed after an idle gap), but at least 256 KiB so a GSO segment (64 KiB on veth) fits.
+BURST=256kb
+case "$RATE" in
+  unlimited) ;;
+  *gbit) n=${RATE%gbit}; [[ "$n" =~ ^[0-9]+$ ]] || { echo "ep-netns: --rate: Ngbit, Nmbit or unlimited, got $RATE" >&2; exit 2; }
+    [ $((n * 125)) -gt 256 ] && BURST=$((n * 125))kb ;;
+  *mbit) [[ "${RATE%mbit}" =~ ^[0-9]+$ ]] || { echo "ep-netns: --rate: Ngbit, Nmbit or unlimited, got $RATE" >&2; exit 2; } ;;
+  *) echo "ep-netns: --rate: Ngbit, Nmbit or unlimited, got $RATE" >&2; exit 2 ;;
+esac
 
 # Names unique per run (interface names are at most 15 characters). Layout: a bridge in this
 # namespace with one veth pair to each rank's namespace. The ranks talk to each other through it,
@@ -43,16 +53,6 @@ trap 'exit 130' INT TERM
 ip netns add "$A" 2>/dev/null && ip netns add "$B" 2>/dev/null || skip "cannot create network namespaces (ip netns add)"
 ip link add "$BR" type bridge 2>/dev/null && ip addr add "$NET.254/24" dev "$BR" && ip link set "$BR" up ||
   skip "cannot create a bridge"
-# tbf's bucket: about 1 ms at the rate (a bigger one lets whole calibration messages through at
-# memory speed after an idle gap), but at least 256 KiB so a GSO segment (64 KiB on veth) fits.
-BURST=256kb
-case "$RATE" in
-  unlimited) ;;
-  *gbit) n=${RATE%gbit}; [[ "$n" =~ ^[0-9]+$ ]] || { echo "ep-netns: --rate: Ngbit, Nmbit or unlimited, got $RATE" >&2; exit 2; }
-    [ $((n * 125)) -gt 256 ] && BURST=$((n * 125))kb ;;
-  *mbit) [[ "${RATE%mbit}" =~ ^[0-9]+$ ]] || { echo "ep-netns: --rate: Ngbit, Nmbit or unlimited, got $RATE" >&2; exit 2; } ;;
-  *) echo "ep-netns: --rate: Ngbit, Nmbit or unlimited, got $RATE" >&2; exit 2 ;;
-esac
 i=0
 for ns in "$A" "$B"; do
   i=$((i + 1))

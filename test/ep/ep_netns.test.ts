@@ -103,4 +103,16 @@ describe('expert parallelism, 2 ranks in two network namespaces over TCP', () =>
       expect(code).toBe(0);
     }
   });
+
+  test('refusals: a bad --rate (usage, exit 2); not root (exit 77 with the reason)', () => {
+    const r = spawnSync('bash', [script, '--rate', 'fast', '--', 'true'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--rate: Ngbit, Nmbit or unlimited, got fast/);
+    const isRoot = process.getuid?.() === 0;
+    const hasSetpriv = spawnSync('sh', ['-c', 'command -v setpriv'], { encoding: 'utf8' }).status === 0;
+    if (!isRoot || !hasSetpriv) return console.log('ep_netns: the not-root check needs root and setpriv');
+    const u = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'bash', script, '--check'], { encoding: 'utf8' });
+    expect(u.status).toBe(77);
+    expect(u.stderr).toMatch(/ep-netns: skipped: needs root/);
+  });
 });
