@@ -87,7 +87,8 @@
         "native/binding/backend_info.cc",
         "native/binding/cache_replay_wrap.cc",
         "native/binding/checkpoint_wrap.cc",
-        "native/binding/ep_wrap.cc"
+        "native/binding/ep_wrap.cc",
+        "native/binding/ep_wire_wrap.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       # SWALLOW_UNTHROWABLE_EXCEPTIONS: in a worker_thread being terminated, an error raised by a call

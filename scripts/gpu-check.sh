@@ -3,8 +3,10 @@
 #   1. build cuda/ for this GPU only (sm from nvidia-smi) into build-gpu-check/ — or, when nvcc is
 #      missing, use a prebuilt build-cuda/gpu_selftest (carried from `npm run build:cuda`);
 #   2. run gpu_selftest: every kernel vs the CPU core, then timings vs measured ceilings;
-#   3. when Node and the addon are present, check that backendInfo('auto') picks CUDA;
-#   4. print a short table last.
+#   3. the NCCL exchange self-test (nccl_selftest, one rank per GPU) when libnccl.so.2 is found,
+#      "NCCL not installed" otherwise;
+#   4. when Node and the addon are present, check that backendInfo('auto') picks CUDA;
+#   5. print a short table last.
 # Usage: scripts/gpu-check.sh [--prebuilt] [--sanitize] [--quick] [--no-bench]
 #   --prebuilt  use build-cuda/gpu_selftest as is (no build; carry build-cuda/ from `npm run build:cuda`)
 #   --sanitize  first run the checks (no bench) under compute-sanitizer memcheck
@@ -67,6 +69,30 @@ echo "== $EXE ${ARGS[*]:-}"
 timeout 420 "$EXE" ${ARGS[@]+"${ARGS[@]}"} 2>&1 | tee -a "$LOG"
 rc=${PIPESTATUS[0]}
 
+# NCCL: the expert-parallel exchange between GPU ranks (one process per GPU, at most 8), when
+# libnccl.so.2 is found (the system's, or a pip nvidia-nccl wheel's); "NCCL not installed" otherwise.
+nccl="not run"
+NCCL_EXE=${EXE%/gpu_selftest}/nccl_selftest
+if [ -x "$NCCL_EXE" ]; then
+  if [ -z "${MOECAP_NCCL_LIBRARY:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libnccl.so.2 '; then
+    w=$(ls /usr/local/lib/python3*/dist-packages/nvidia/nccl/lib/libnccl.so.2 /usr/lib/python3/dist-packages/nvidia/nccl/lib/libnccl.so.2 \
+      "$HOME"/.local/lib/python3*/site-packages/nvidia/nccl/lib/libnccl.so.2 2>/dev/null | head -1)
+    [ -n "$w" ] && export MOECAP_NCCL_LIBRARY="$w"
+  fi
+  GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+  [ "$GPUS" -ge 1 ] || GPUS=1
+  [ "$GPUS" -le 8 ] || GPUS=8
+  echo "== $NCCL_EXE $GPUS"
+  timeout 120 "$NCCL_EXE" "$GPUS" 2>&1 | tee -a "$LOG"
+  case "${PIPESTATUS[0]}" in
+    0) nccl="ok ($GPUS ranks)" ;;
+    77) nccl=$(grep -q 'NCCL not installed' "$LOG" && echo "NCCL not installed" || echo "skipped (no GPU)") ;;
+    *) nccl="FAILED"; [ "$rc" = 0 ] && rc=1 ;;
+  esac
+else
+  nccl="no $NCCL_EXE (built by npm run build:cuda with this tree)"
+fi
+
 loader="node or addon not present"
 if command -v node >/dev/null 2>&1 && [ -f build/Release/moecap.node ]; then
   [ -f build-cuda/libmoecap_cuda.so ] || export MOECAP_CUDA_LIBRARY="$PWD/build-gpu-check/libmoecap_cuda.so"
@@ -80,6 +106,7 @@ grep -E '^(PASS|FAIL) ' "$LOG" | awk '{n[$1]++} END {printf "checks: %d passed, 
 grep -E '^FAIL ' "$LOG" | head -20
 grep -E '^(device|ceilings)' "$LOG"
 echo "loader backendInfo('auto'): $loader"
+echo "nccl exchange: $nccl"
 sed -n '/^shape /,/^(decode:/p' "$LOG"
 grep -E '^(OK|FAIL):|^no CUDA device' "$LOG" | tail -1
 exit "$rc"

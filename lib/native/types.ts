@@ -132,6 +132,7 @@ export interface NativeAddon {
   epCalibrateLink(): Promise<unknown>;
   epAbort(code: number): void;
   epFinalize(): void;
+  epWireSizes(dtype: string, hidden: number, experts: number): import('../ep_plan').EpWireSizes;
 }
 
 export interface NativeEpLayer {

@@ -7,6 +7,7 @@
 #include "calibrate_wrap.h"
 #include "checkpoint_wrap.h"
 #include "counters_wrap.h"
+#include "ep_wire_wrap.h"
 #include "ep_wrap.h"
 #include "kernels/kernel_table.h"
 #include "moe_layer_wrap.h"
@@ -54,6 +55,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("epCalibrateLink", Napi::Function::New(env, EpCalibrateLink, "epCalibrateLink"));
   exports.Set("epAbort", Napi::Function::New(env, EpAbort, "epAbort"));
   exports.Set("epFinalize", Napi::Function::New(env, EpFinalize, "epFinalize"));
+  exports.Set("epWireSizes", Napi::Function::New(env, EpWireSizes, "epWireSizes"));
   exports.Set("replayCache", Napi::Function::New(env, ReplayCache, "replayCache"));
   return exports;
 }

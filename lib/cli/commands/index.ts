@@ -11,6 +11,7 @@ import { analyzeCommand } from './analyze';
 import { traceCommand } from './trace';
 import { planCacheCommand } from './plan_cache';
 import { inspectCommand } from './inspect';
+import { epPlanCommand } from './ep_plan';
 
 export const COMMANDS: readonly Command[] = [
   runCommand,
@@ -24,4 +25,5 @@ export const COMMANDS: readonly Command[] = [
   traceCommand,
   planCacheCommand,
   inspectCommand,
+  epPlanCommand,
 ];

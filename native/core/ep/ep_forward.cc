@@ -10,6 +10,7 @@
 #include "ep/ep_pass_stats.h"
 #include "ep/expert_placement.h"
 #include "ep/expert_transport.h"
+#include "ep/ep_wire.h"
 #include "error.h"
 #include "experts/expert_ffn.h"
 #include "int_math.h"
@@ -20,10 +21,6 @@
 namespace moecap {
 
 namespace {
-
-// One dispatched row: its activation row, then its router weight, padded to 64 bytes so every
-// row stays aligned for the kernels.
-size_t record_bytes(size_t act_bytes) { return (act_bytes + sizeof(float) + 63) / 64 * 64; }
 
 // The bytes of a per-rank list that leave (or reach) this rank: its own block stays in memory.
 double off_rank(const std::vector<int64_t>& bytes, int me) {
@@ -123,11 +120,9 @@ void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTrans
   const int64_t t_routed = now_ns();
 
   // 2. Dispatch: rows grouped by destination rank, then expert, then token.
-  const size_t ab = activation_row_bytes(cfg_.dtype, H);
-  const size_t act = ab ? ab : size_t(H) * sizeof(float);
-  const size_t rec = record_bytes(act);
+  const EpWireSizes wire = ep_wire_sizes(cfg_.dtype, H, E);
+  const size_t act = wire.activation_bytes, rec = wire.record_bytes, ob = wire.result_bytes;
   const int Hp = round_up(H, 32);
-  const size_t ob = size_t(Hp) * sizeof(float);
   std::vector<int32_t> send_counts(size_t(P) * E, 0), recv_counts(size_t(P) * E, 0);  // [rank][expert]
   std::vector<int> dest(static_cast<size_t>(kept));
   for (int e = 0; e < E; ++e)
@@ -155,7 +150,7 @@ void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTrans
       std::memset(r + act + sizeof(float), 0, rec - act - sizeof(float));
     }
   });
-  const std::vector<int64_t> count_bytes(size_t(P), int64_t(E) * 4);
+  const std::vector<int64_t> count_bytes(size_t(P), wire.counts_bytes);
   tr.alltoallv(send_counts.data(), count_bytes.data(), recv_counts.data(), count_bytes.data());
   int64_t recv_rows = 0;
   for (int p = 0; p < P; ++p) {
@@ -175,8 +170,8 @@ void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTrans
   }
   ws_.ep_recv.reserve(size_t(recv_rows) * rec);
   tr.alltoallv(send, sb.data(), ws_.ep_recv.data(), rb.data());
-  st.bytes_sent += off_rank(sb, me) + double(P - 1) * E * 4;
-  st.bytes_received += off_rank(rb, me) + double(P - 1) * E * 4;
+  st.bytes_sent += off_rank(sb, me) + double(P - 1) * double(wire.counts_bytes);
+  st.bytes_received += off_rank(rb, me) + double(P - 1) * double(wire.counts_bytes);
   st.rows_sent = kept - rows_to[size_t(me)];
   st.rows_received = recv_rows - rows_from[size_t(me)];
   const int64_t t_dispatched = now_ns();
