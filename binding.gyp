@@ -24,8 +24,11 @@
           "OTHER_CPLUSPLUSFLAGS": ["-O3", "-fno-math-errno", "-Wall", "-Wno-unused-function"]
         }
       }],
+      # MSVC (not built or tested here): C++17, /EHsc, <windows.h> without min/max macros, and the
+      # kernels' "#pragma GCC unroll" lines ignored without a warning (C4068).
       ["OS=='win'", {
-        "msvs_settings": {"VCCLCompilerTool": {"ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17"]}}
+        "defines": ["NOMINMAX", "WIN32_LEAN_AND_MEAN"],
+        "msvs_settings": {"VCCLCompilerTool": {"ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17", "/EHsc", "/wd4068"]}}
       }]
     ]
   },
@@ -48,6 +51,7 @@
         "native/core/runtime/thread_pool.cc",
         "native/core/runtime/memory_info.cc",
         "native/core/runtime/environment.cc",
+        "native/core/runtime/file_io.cc",
         "native/core/router/router_topk.cc",
         "native/core/dispatch/routing_plan.cc",
         "native/core/experts/expert_weights.cc",
@@ -101,7 +105,8 @@
           "cflags_cc": ["-ffp-contract=off"],
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["-ffp-contract=off"]}
         }],
-        ["OS!='win'", {"libraries": ["-pthread", "-ldl"]}]
+        ["OS!='win'", {"libraries": ["-pthread", "-ldl"]}],
+        ["OS=='win'", {"libraries": ["psapi.lib"]}]
       ]
     }
   ],

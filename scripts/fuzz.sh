@@ -14,7 +14,7 @@ mkdir -p "$out/corpus"
 src="native/core/offload/expert_file.cc native/core/offload/xxhash64.cc native/core/experts/expert_weights.cc
      native/core/weights/packed_matrix.cc native/core/weights/block_quant.cc native/core/weights/dtype.cc
      native/core/weights/weight_source.cc native/core/runtime/thread_pool.cc native/core/runtime/environment.cc
-     native/core/kernels/cpu_features.cc"
+     native/core/kernels/cpu_features.cc native/core/runtime/file_io.cc"
 t0=$(date +%s)
 # shellcheck disable=SC2086
 "$cxx" -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

@@ -1,7 +1,5 @@
 #include "backend/cuda_loader.h"
 
-#include <dlfcn.h>
-
 #include <mutex>
 
 #include "backend/library_files.h"
@@ -15,16 +13,17 @@ std::string version_text(int v) { return std::to_string(v / 1000) + "." + std::t
 
 // The driver: cuInit + cuDriverGetVersion + cuDeviceGetCount through dlopen.
 bool probe_driver(const std::string& name, std::string& reason, int& driver_version) {
-  void* h = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+  std::string error;
+  void* h = open_library(name, false, &error);
   if (!h) {
-    reason = name + " not found (no NVIDIA driver on this machine): " + first_line(dlerror());
+    reason = name + " not found (no NVIDIA driver on this machine): " + error;
     return false;
   }
   using InitFn = int (*)(unsigned);
   using IntFn = int (*)(int*);
-  auto init = reinterpret_cast<InitFn>(dlsym(h, "cuInit"));
-  auto ver = reinterpret_cast<IntFn>(dlsym(h, "cuDriverGetVersion"));
-  auto count = reinterpret_cast<IntFn>(dlsym(h, "cuDeviceGetCount"));
+  auto init = reinterpret_cast<InitFn>(library_symbol(h, "cuInit"));
+  auto ver = reinterpret_cast<IntFn>(library_symbol(h, "cuDriverGetVersion"));
+  auto count = reinterpret_cast<IntFn>(library_symbol(h, "cuDeviceGetCount"));
   if (!init || !ver || !count) {
     reason = name + " lacks cuInit/cuDriverGetVersion/cuDeviceGetCount";
     return false;
@@ -48,9 +47,10 @@ std::mutex g_mutex;
 CudaApi g_api;  // process-wide: a dlopened library is process-wide anyway
 
 bool load_library(const std::string& path, std::string& reason) {
-  void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  std::string error;
+  void* h = open_library(path, false, &error);
   if (!h) {
-    reason = "libmoecap_cuda.so at " + path + " failed to load: " + first_line(dlerror());
+    reason = std::string(kCudaLibraryFile) + " at " + path + " failed to load: " + error;
     return false;
   }
   CudaApi a;
@@ -58,7 +58,7 @@ bool load_library(const std::string& path, std::string& reason) {
   a.path = path;
   bool ok = true;
   auto sym = [&](const char* n) {
-    void* s = dlsym(h, n);
+    void* s = library_symbol(h, n);
     if (!s) ok = false;
     return s;
   };
@@ -75,13 +75,13 @@ bool load_library(const std::string& path, std::string& reason) {
   a.last_error = reinterpret_cast<const char* (*)()>(sym("moecap_cuda_last_error"));
   if (!ok) {
     reason = path + " lacks the moecap_cuda_* C ABI symbols (not a moecap CUDA backend?)";
-    dlclose(h);
+    close_library(h);
     return false;
   }
   if (a.abi_version() != MOECAP_CUDA_ABI_VERSION) {
     reason = path + " has C ABI version " + std::to_string(a.abi_version()) + ", this addon needs " +
              std::to_string(MOECAP_CUDA_ABI_VERSION) + " (rebuild it: npm run build:cuda)";
-    dlclose(h);
+    close_library(h);
     return false;
   }
   g_api = a;
@@ -96,7 +96,7 @@ std::vector<std::string> cuda_library_candidates(const Environment& env) {
   if (!env.cuda_library.empty()) return {env.cuda_library};
   // The addon sits in <root>/build/Release or <root>/prebuilds/<platform>/: try the package root's
   // CUDA build folders (never prebuilds/<platform>/ itself), then the addon's own folder.
-  return package_library_candidates({"build-cuda", "cuda/build"}, "libmoecap_cuda.so");
+  return package_library_candidates({"build-cuda", "cuda/build"}, kCudaLibraryFile);
 }
 
 BackendChoice choose_backend(const std::string& requested_arg) {
@@ -126,7 +126,8 @@ BackendChoice choose_backend(const std::string& requested_arg) {
     if (found.empty()) {
       std::string list;
       for (const auto& p : tried) list += (list.empty() ? "" : ", ") + p;
-      c.reason = "libmoecap_cuda.so not found (looked in: " + list + "); build it with `npm run build:cuda`";
+      c.reason =
+          std::string(kCudaLibraryFile) + " not found (looked in: " + list + "); build it with `npm run build:cuda`";
       return c;
     }
     if (!load_library(found, c.reason)) return c;

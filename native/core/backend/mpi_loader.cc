@@ -1,7 +1,5 @@
 #include "backend/mpi_loader.h"
 
-#include <dlfcn.h>
-
 #include <cctype>
 #include <cstdlib>
 #include <mutex>
@@ -55,26 +53,26 @@ std::string find_library(const Environment& env) {
   std::string list;
   for (const auto& p : tried) list += (list.empty() ? "" : ", ") + p;
   unavailable(
-      "libmoecap_mpi.so not found (looked in: " + list +
+      std::string(kMpiLibraryFile) + " not found (looked in: " + list +
       "): build it with `npm run build:mpi` (needs an MPI's mpicxx, e.g. apt-get install openmpi-bin libopenmpi-dev)");
 }
 
 void load(const std::string& path) {
   // RTLD_GLOBAL: Open MPI's own plugins resolve libmpi's symbols from the global scope.
-  void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  std::string why;
+  void* h = open_library(path, true, &why);
   if (!h) {
-    const std::string why = first_line(dlerror());
     if (why.find("libmpi") != std::string::npos)
       unavailable("libmpi missing: " + path + " was built against an MPI library that is not installed here (" + why +
                   "); install that MPI (Debian: apt-get install openmpi-bin libopenmpi-dev) or rebuild it with "
                   "`npm run build:mpi` against the MPI you launch with");
-    unavailable("libmoecap_mpi.so at " + path + " failed to load: " + why);
+    unavailable(std::string(kMpiLibraryFile) + " at " + path + " failed to load: " + why);
   }
   EpMpiApi a;
   a.handle = h;
   bool ok = true;
   auto sym = [&](const char* n) {
-    void* s = dlsym(h, n);
+    void* s = library_symbol(h, n);
     if (!s) ok = false;
     return s;
   };
@@ -90,13 +88,13 @@ void load(const std::string& path) {
   a.finalize = reinterpret_cast<decltype(a.finalize)>(sym("moecap_ep_finalize"));
   a.last_error = reinterpret_cast<decltype(a.last_error)>(sym("moecap_ep_last_error"));
   if (!ok) {
-    dlclose(h);
+    close_library(h);
     unavailable(
         path + " lacks the moecap_ep_* C ABI symbols (not a moecap MPI library?); rebuild it with `npm run build:mpi`");
   }
   if (a.abi_version() != MOECAP_EP_ABI_VERSION) {
     const int v = a.abi_version();
-    dlclose(h);
+    close_library(h);
     unavailable(path + " has C ABI version " + std::to_string(v) + ", this addon needs " +
                 std::to_string(MOECAP_EP_ABI_VERSION) + " (rebuild it: npm run build:mpi)");
   }
@@ -119,7 +117,7 @@ void check_match(const Environment& env, const std::string& path) {
 
 std::vector<std::string> mpi_library_candidates(const Environment& env) {
   if (!env.mpi_library.empty()) return {env.mpi_library};
-  return package_library_candidates({"build-mpi"}, "libmoecap_mpi.so");
+  return package_library_candidates({"build-mpi"}, kMpiLibraryFile);
 }
 
 const EpWorld& ep_world(int ranks) {

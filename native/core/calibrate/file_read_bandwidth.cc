@@ -1,8 +1,5 @@
 #include "calibrate/file_read_bandwidth.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -19,7 +16,7 @@ namespace {
 struct Fd {
   int fd = -1;
   ~Fd() {
-    if (fd >= 0) close(fd);
+    if (fd >= 0) close_file(fd);
   }
 };
 
@@ -29,7 +26,7 @@ void timed_reads(int fd_buffered, const std::string& path, size_t bytes, int rep
                  FileReadResult& r) {
   const size_t block = buf.size();
   Fd d;
-  if (direct) d.fd = open_direct_read(path.c_str());
+  if (direct) d.fd = open_direct_read(path);
   std::vector<double> bw;
   r.cache_dropped = true;
   for (int rep = 0; rep < repeats; ++rep) {
@@ -37,16 +34,16 @@ void timed_reads(int fd_buffered, const std::string& path, size_t bytes, int rep
     if (advise_file(fd_buffered, 0, 0, FileAdvice::DontNeed) != 0) r.cache_dropped = false;
     advise_file(fd_buffered, 0, 0, FileAdvice::Sequential);
     int fd = d.fd >= 0 ? d.fd : fd_buffered;
-    if (fd == d.fd && pread(fd, buf.data(), block, 0) < 0 && errno == EINVAL) {
+    if (fd == d.fd && read_at(fd, buf.data(), block, 0) < 0 && errno == EINVAL) {
       fd = fd_buffered;  // O_DIRECT opened but refused on read
-      close(d.fd);
+      close_file(d.fd);
       d.fd = -1;
     }
     if (rep == 0) r.direct = fd == d.fd;
     const int64_t t0 = now_ns();
     for (size_t off = 0; off < bytes; off += block) {
-      ssize_t n = pread(fd, buf.data(), block, off_t(off));
-      if (n != ssize_t(block))
+      const int64_t n = read_at(fd, buf.data(), block, off);
+      if (n != int64_t(block))
         throw_range("reading '" + path + "' failed: " + std::strerror(n < 0 ? errno : EIO), ErrorCode::Io);
     }
     bw.push_back(double(bytes) / (double(now_ns() - t0) * 1e-9));
@@ -60,20 +57,20 @@ FileReadResult measure_file_read(const std::string& folder, size_t bytes, int re
   const size_t block = size_t(8) << 20;
   bytes = std::max(block, bytes / block * block);
   FileReadResult r;
-  r.path = folder + "/.moecap-calibrate-" + std::to_string(getpid()) + ".tmp";
+  r.path = folder + "/.moecap-calibrate-" + std::to_string(process_id()) + ".tmp";
   r.bytes = bytes;
   AlignedBuffer buf(block);
   for (size_t i = 0; i < block; ++i) buf.data()[i] = uint8_t(i * 131 + 7);  // not sparse, not zeros
   Fd f;
-  f.fd = open(r.path.c_str(), O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600);
+  f.fd = create_scratch(r.path);
   if (f.fd < 0) throw_range("cannot create a scratch file in '" + folder + "': " + std::strerror(errno), ErrorCode::Io);
   struct Unlink {
     const std::string& p;
-    ~Unlink() { unlink(p.c_str()); }
+    ~Unlink() { remove_file(p); }
   } unlink_guard{r.path};
   for (size_t off = 0; off < bytes; off += block) {
-    ssize_t w = pwrite(f.fd, buf.data(), block, off_t(off));
-    if (w != ssize_t(block))
+    const int64_t w = write_at(f.fd, buf.data(), block, off);
+    if (w != int64_t(block))
       throw_range("writing the scratch file '" + r.path + "' failed: " + std::strerror(w < 0 ? errno : ENOSPC),
                   ErrorCode::Io);
   }
@@ -89,10 +86,10 @@ FileReadResult measure_existing_file_read(const std::string& path, size_t bytes,
   FileReadResult r;
   r.path = path;
   Fd f;
-  f.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  f.fd = open_read(path);
   if (f.fd < 0) throw_range("cannot open '" + path + "': " + std::strerror(errno), ErrorCode::Io);
-  const off_t size = lseek(f.fd, 0, SEEK_END);
-  if (size < off_t(block)) throw_range("'" + path + "' is smaller than one 8 MiB read");
+  const int64_t size = file_size(f.fd);
+  if (size < int64_t(block)) throw_range("'" + path + "' is smaller than one 8 MiB read");
   bytes = std::min(bytes, size_t(size)) / block * block;
   r.bytes = bytes;
   AlignedBuffer buf(block);

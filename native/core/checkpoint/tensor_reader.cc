@@ -1,8 +1,5 @@
 #include "checkpoint/tensor_reader.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -11,6 +8,7 @@
 #include <vector>
 
 #include "error.h"
+#include "runtime/file_io.h"
 #include "weights/numeric.h"
 
 namespace moecap {
@@ -30,7 +28,7 @@ class Fd {
  public:
   explicit Fd(int fd) : fd_(fd) {}
   ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0) close_file(fd_);
   }
   int get() const { return fd_; }
 
@@ -41,7 +39,7 @@ class Fd {
 // Reads exactly n bytes at `offset`; false when the file ends first.
 bool pread_all(int fd, uint8_t* dst, uint64_t n, uint64_t offset, const std::string& path) {
   while (n > 0) {
-    ssize_t r = ::pread(fd, dst, size_t(n), off_t(offset));
+    const int64_t r = read_at(fd, dst, size_t(n), offset);
     if (r < 0) {
       if (errno == EINTR) continue;
       throw_io("cannot read checkpoint file " + path + ": " + std::strerror(errno));
@@ -110,7 +108,7 @@ void read_tensor_elements(const std::string& path, uint64_t offset, TensorDType 
                           const std::string& tensor) {
   if (dt == TensorDType::Q8_0 && elements % kQ8Block != 0)
     throw_range("Q8_0 reads must cover whole 32-element blocks (tensor " + tensor + ")");
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  Fd fd(open_read(path));
   if (fd.get() < 0) throw_io("cannot open checkpoint file " + path + ": " + std::strerror(errno));
   // Whole Q8_0 blocks per chunk; 2-byte and 4-byte elements divide kChunkBytes.
   const uint64_t chunk_elements =

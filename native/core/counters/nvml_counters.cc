@@ -1,6 +1,6 @@
 #include "counters/nvml_counters.h"
 
-#include <dlfcn.h>
+#include "backend/library_files.h"
 
 namespace moecap {
 
@@ -21,13 +21,13 @@ struct NvmlCounters::Api {
 };
 
 NvmlCounters::NvmlCounters() {
-  lib_ = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+  lib_ = open_library(kNvmlFile, false, nullptr);
   if (!lib_) {
-    reason_ = "libnvidia-ml.so.1 not found (no NVIDIA driver on this machine)";
+    reason_ = std::string(kNvmlFile) + " not found (no NVIDIA driver on this machine)";
     return;
   }
   api_ = new Api();
-  auto sym = [&](const char* n) { return dlsym(lib_, n); };
+  auto sym = [&](const char* n) { return library_symbol(lib_, n); };
   api_->init = reinterpret_cast<int (*)()>(sym("nvmlInit_v2"));
   api_->shutdown = reinterpret_cast<int (*)()>(sym("nvmlShutdown"));
   api_->count = reinterpret_cast<int (*)(unsigned*)>(sym("nvmlDeviceGetCount_v2"));
@@ -38,7 +38,7 @@ NvmlCounters::NvmlCounters() {
   api_->memory = reinterpret_cast<int (*)(void*, NvmlMemory*)>(sym("nvmlDeviceGetMemoryInfo"));
   api_->name = reinterpret_cast<int (*)(void*, char*, unsigned)>(sym("nvmlDeviceGetName"));
   if (!api_->init || !api_->count || !api_->handle) {
-    reason_ = "libnvidia-ml.so.1 lacks nvmlInit_v2/nvmlDeviceGetCount_v2";
+    reason_ = std::string(kNvmlFile) + " lacks nvmlInit_v2/nvmlDeviceGetCount_v2";
     return;
   }
   int rc = api_->init();
@@ -66,7 +66,7 @@ NvmlCounters::NvmlCounters() {
 NvmlCounters::~NvmlCounters() {
   if (api_ && api_->shutdown && !devices_.empty()) api_->shutdown();
   delete api_;
-  if (lib_) dlclose(lib_);
+  if (lib_) close_library(lib_);
 }
 
 void NvmlCounters::start() {

@@ -1,6 +1,8 @@
 #include "counters/powercap_energy.h"
 
+#if !defined(_WIN32)
 #include <dirent.h>
+#endif
 
 #include <cerrno>
 #include <cstring>
@@ -34,6 +36,9 @@ std::string read_line(const std::string& path) {
 }  // namespace
 
 PowercapEnergy::PowercapEnergy(const std::string& root) {
+#if defined(_WIN32)
+  reason_ = "RAPL/powercap is a Linux interface (" + root + "); Windows exposes no package energy to programs";
+#else
   DIR* d = opendir(root.c_str());
   if (!d) {
     reason_ = "no " + root + " (RAPL/powercap not exposed on this machine or VM)";
@@ -56,6 +61,7 @@ PowercapEnergy::PowercapEnergy(const std::string& root) {
   }
   closedir(d);
   if (domains_.empty()) reason_ = "no intel-rapl:* domains under " + root + " (RAPL not exposed)";
+#endif
 }
 
 void PowercapEnergy::start() {

@@ -6,8 +6,6 @@
 #include <atomic>
 #include <cstdlib>
 
-#include <unistd.h>
-
 #include "error.h"
 #include "experts/expert_ffn.h"
 #include "int_math.h"
@@ -15,6 +13,7 @@
 #include "router/router_topk.h"
 #include "runtime/clock.h"
 #include "runtime/environment.h"
+#include "runtime/file_io.h"
 #include "runtime/memory_info.h"
 #include "weights/activation_rows.h"
 
@@ -187,12 +186,12 @@ void MoeLayer::setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetche
   std::string path = off.path;
   const bool scratch = path.empty();
   if (scratch) {
-    path = read_environment().tmpdir + "/moecap-experts-" + std::to_string(::getpid()) + "-" +
+    path = read_environment().tmpdir + "/moecap-experts-" + std::to_string(process_id()) + "-" +
            std::to_string(scratch_counter++) + ".bin";
   }
   // An existing file is used as it is (and must validate); otherwise the experts are packed one at
   // a time straight into a new file, so packing never holds more than one expert.
-  if (scratch || ::access(path.c_str(), F_OK) != 0)
+  if (scratch || !path_exists(path))
     write_expert_file(path, shape, [&](int i, ExpertWeights& w) {
       pack_expert(w, cfg_.dtype, cfg_.hidden, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down,
                   file_expert_[size_t(i)], pool_.get());
@@ -201,7 +200,7 @@ void MoeLayer::setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetche
   try {
     file.reset(new ExpertFile(path, shape, off.cold));
   } catch (...) {
-    if (scratch) ::unlink(path.c_str());
+    if (scratch) remove_file(path);
     throw;
   }
   if (scratch) file->unlink_now();  // the open descriptor keeps it until the layer goes

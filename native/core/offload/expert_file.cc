@@ -1,10 +1,6 @@
 #include "offload/expert_file.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include <cerrno>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -44,7 +40,7 @@ std::string errno_text(int e) { return std::string(std::strerror(e)); }
 void write_all(int fd, const void* data, size_t n, uint64_t offset, const std::string& what) {
   const uint8_t* p = static_cast<const uint8_t*>(data);
   while (n > 0) {
-    ssize_t w = ::pwrite(fd, p, n, off_t(offset));
+    const int64_t w = write_at(fd, p, n, offset);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) throw_io(what + ": " + (w < 0 ? errno_text(errno) : std::string("short write")));
     p += w;
@@ -59,7 +55,7 @@ size_t read_all(int fd, void* data, size_t n, uint64_t offset, int* err) {
   size_t got = 0;
   *err = 0;
   while (got < n) {
-    ssize_t r = ::pread(fd, p + got, n - got, off_t(offset + got));
+    const int64_t r = read_at(fd, p + got, n - got, offset + got);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
       *err = errno;
@@ -79,55 +75,22 @@ std::string printable_path(const std::string& path) {
   return out;
 }
 
-// Opens an existing path read-only without blocking (a FIFO's open waits for a writer; O_NONBLOCK
-// returns at once) and keeps it only if it is a regular file, judged on the opened descriptor so
-// the path cannot change between the check and the use. O_NONBLOCK is then cleared.
-int open_regular_file(const std::string& path, const std::string& who, struct stat* st) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) throw_io(who + ": cannot open: " + errno_text(errno));
+// Opens an existing path read-only, kept only if it is a regular file (file_io.h).
+int open_regular_file(const std::string& path, const std::string& who, uint64_t* size) {
   const char* kind = nullptr;
-  if (::fstat(fd, st) != 0) {
-    const int e = errno;
-    ::close(fd);
-    throw_io(who + ": fstat: " + errno_text(e));
-  }
-  if (S_ISDIR(st->st_mode)) kind = "a directory";
-  else if (S_ISFIFO(st->st_mode)) kind = "a FIFO";
-  else if (S_ISSOCK(st->st_mode)) kind = "a socket";
-  else if (S_ISCHR(st->st_mode)) kind = "a character device";
-  else if (S_ISBLK(st->st_mode)) kind = "a block device";
-  else if (!S_ISREG(st->st_mode)) kind = "not a regular file";
-  if (kind) {
-    ::close(fd);
+  const int fd = open_regular_read(path, &kind, size);
+  if (fd == -2)
     throw_option(who + " is " + kind + "; offload.path must name a regular file (or a missing one to create)");
-  }
-  const int flags = ::fcntl(fd, F_GETFL);
-  if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  if (fd < 0) throw_io(who + ": cannot open: " + errno_text(errno));
   return fd;
-}
-
-// The O_DIRECT descriptor of the file already opened as `st`: reopened by name, so it is kept
-// only if it is still the same inode (otherwise reads stay buffered on the validated descriptor).
-int open_direct_same_file(const std::string& path, const struct stat& st) {
-#if !defined(O_DIRECT)
-  (void)path, (void)st;
-  return -1;  // no page-cache bypass on this OS (file_io.h): buffered reads
-#else
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return -1;
-  struct stat now;
-  if (::fstat(fd, &now) != 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino || !S_ISREG(now.st_mode)) {
-    ::close(fd);
-    return -1;
-  }
-  const int flags = ::fcntl(fd, F_GETFL);
-  if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-  return fd;
-#endif
 }
 
 std::string folder_of(const std::string& path) {
+#if defined(_WIN32)
+  size_t s = path.find_last_of("/\\");
+#else
   size_t s = path.find_last_of('/');
+#endif
   if (s == std::string::npos) return ".";
   return s == 0 ? "/" : path.substr(0, s);
 }
@@ -145,8 +108,8 @@ void write_expert_file(const std::string& path, const ExpertFileShape& shape, co
   const std::string who = "offload file '" + printable_path(path) + "'";
   check_offload_path(path);
   std::random_device rd;
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  const std::string tmp = path + ".tmp-" + std::to_string(process_id()) + "-" + std::to_string(rd());
+  int fd = create_exclusive(tmp);
   if (fd < 0) throw_io(who + ": cannot create '" + tmp + "': " + errno_text(errno));
   try {
     const int E = shape.experts;
@@ -190,25 +153,20 @@ void write_expert_file(const std::string& path, const ExpertFileShape& shape, co
     const uint64_t hsum = xxhash64(head.data(), head.size() - 8);
     std::memcpy(head.data() + head.size() - 8, &hsum, 8);
     write_all(fd, head.data(), head.size(), 0, who + ": writing header");
-    if (::ftruncate(fd, off_t(offset)) != 0) throw_io(who + ": ftruncate: " + errno_text(errno));
-    if (::fsync(fd) != 0) throw_io(who + ": fsync: " + errno_text(errno));
-    if (::close(fd) != 0) {
+    if (truncate_file(fd, offset) != 0) throw_io(who + ": ftruncate: " + errno_text(errno));
+    if (sync_file(fd) != 0) throw_io(who + ": fsync: " + errno_text(errno));
+    if (close_file(fd) != 0) {
       fd = -1;
       throw_io(who + ": close: " + errno_text(errno));
     }
     fd = -1;
-    if (::rename(tmp.c_str(), path.c_str()) != 0) throw_io(who + ": rename: " + errno_text(errno));
+    if (replace_file(tmp, path) != 0) throw_io(who + ": rename: " + errno_text(errno));
   } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
+    if (fd >= 0) close_file(fd);
+    remove_file(tmp);
     throw;
   }
-  // Make the rename itself durable.
-  int dfd = ::open(folder_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  sync_folder(folder_of(path));  // makes the rename itself durable
 }
 
 size_t expert_file_head_bytes(const uint8_t* data, size_t n, const ExpertFileShape& shape, uint64_t file_bytes,
@@ -301,10 +259,8 @@ ExpertFile::ExpertFile(const std::string& path, const ExpertFileShape& shape, bo
     : path_(path), cold_(cold), shape_(shape) {
   const std::string who = "offload file '" + printable_path(path) + "'";
   check_offload_path(path);
-  struct stat st;
-  fd_ = open_regular_file(path, who, &st);
+  fd_ = open_regular_file(path, who, &file_bytes_);
   try {
-    file_bytes_ = uint64_t(st.st_size);
     FileHeader h;
     int err = 0;
     const size_t got = read_all(fd_, &h, sizeof h, 0, &err);
@@ -329,22 +285,22 @@ ExpertFile::ExpertFile(const std::string& path, const ExpertFileShape& shape, bo
     }
     if (cold_) {
       drop_cache();
-      direct_fd_ = open_direct_same_file(path, st);  // -1: buffered + DONTNEED
+      direct_fd_ = open_direct_same_file(path, fd_);  // -1: buffered + DONTNEED
     }
   } catch (...) {
-    ::close(fd_);
+    close_file(fd_);
     fd_ = -1;
     throw;
   }
 }
 
 ExpertFile::~ExpertFile() {
-  if (fd_ >= 0) ::close(fd_);
-  if (direct_fd_ >= 0) ::close(direct_fd_);
+  if (fd_ >= 0) close_file(fd_);
+  if (direct_fd_ >= 0) close_file(direct_fd_);
 }
 
 void ExpertFile::unlink_now() {
-  ::unlink(path_.c_str());
+  remove_file(path_);
   unlinked_ = true;
 }
 
@@ -387,7 +343,7 @@ size_t ExpertFile::read_expert(int e, ExpertWeights& w, bool verify) const {
     err = 0;
     got = read_all(fd_, w.w13.data.data(), a, x.offset, &err);
     if (got == a) got += read_all(fd_, w.w2.data.data(), b, x.offset + a, &err);
-    if (cold_) advise_file(fd_, off_t(x.offset), off_t(x.size), FileAdvice::DontNeed);
+    if (cold_) advise_file(fd_, int64_t(x.offset), int64_t(x.size), FileAdvice::DontNeed);
   }
   if (got != a + b)
     throw_io(who + ": read " + std::to_string(got) + " of " + std::to_string(a + b) + " bytes at offset " +
@@ -408,7 +364,7 @@ void ExpertFile::verify_expert(int e, const ExpertWeights& w) const {
 void ExpertFile::advise_willneed(int e) const {
   if (direct()) return;  // readahead would fill a page cache the direct reads never use
   const Entry& x = entries_[size_t(e)];
-  advise_file(fd_, off_t(x.offset), off_t(x.size), FileAdvice::WillNeed);
+  advise_file(fd_, int64_t(x.offset), int64_t(x.size), FileAdvice::WillNeed);
 }
 
 void ExpertFile::drop_cache() const {

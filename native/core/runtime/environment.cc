@@ -3,13 +3,46 @@
 #include <cstdlib>
 
 #include "error.h"
+#include "backend/library_files.h"
 #include "kernels/kernel_table.h"
+
+#if defined(_WIN32)
+#include <windows.h>
+#endif
 
 namespace moecap {
 
-static std::string var(const char* name) {
+// Whether `name` is set (even empty), and its value. On Windows from the process environment block,
+// which Node's process.env writes: the C runtime's getenv keeps its own copy from start-up and
+// would miss a variable set from JavaScript afterwards (names here are ASCII; values UTF-8).
+static bool lookup(const char* name, std::string* value) {
+#if defined(_WIN32)
+  const std::wstring wname(name, name + std::char_traits<char>::length(name));
+  std::wstring buf(256, L'\0');
+  for (;;) {
+    SetLastError(ERROR_SUCCESS);
+    const DWORD n = GetEnvironmentVariableW(wname.c_str(), &buf[0], DWORD(buf.size()));
+    if (n == 0 && GetLastError() == ERROR_ENVVAR_NOT_FOUND) return false;
+    if (n < buf.size()) {
+      buf.resize(n);
+      break;
+    }
+    buf.assign(n, L'\0');  // n: the size needed, terminator included
+  }
+  const int b = WideCharToMultiByte(CP_UTF8, 0, buf.data(), int(buf.size()), nullptr, 0, nullptr, nullptr);
+  value->assign(size_t(b > 0 ? b : 0), '\0');
+  if (b > 0) WideCharToMultiByte(CP_UTF8, 0, buf.data(), int(buf.size()), &(*value)[0], b, nullptr, nullptr);
+  return true;
+#else
   const char* v = std::getenv(name);
-  return v ? std::string(v) : std::string();
+  if (v) *value = v;
+  return v != nullptr;
+#endif
+}
+
+static std::string var(const char* name) {
+  std::string v;
+  return lookup(name, &v) ? v : std::string();
 }
 
 Environment read_environment() {
@@ -17,12 +50,18 @@ Environment read_environment() {
   e.isa = var("MOECAP_ISA");
   e.backend = var("MOECAP_BACKEND");
   e.pin_threads = var("MOECAP_PIN") != "0";
-  e.huge_pages = std::getenv("MOECAP_NO_HUGEPAGES") == nullptr;
+  std::string ignored;
+  e.huge_pages = !lookup("MOECAP_NO_HUGEPAGES", &ignored);
   e.cuda_library = var("MOECAP_CUDA_LIBRARY");
   e.cuda_driver = var("MOECAP_CUDA_DRIVER");
-  if (e.cuda_driver.empty()) e.cuda_driver = "libcuda.so.1";
+  if (e.cuda_driver.empty()) e.cuda_driver = kCudaDriverFile;
   e.tmpdir = var("TMPDIR");
+#if defined(_WIN32)
+  if (e.tmpdir.empty()) e.tmpdir = var("TEMP");
+  if (e.tmpdir.empty()) e.tmpdir = ".";
+#else
   if (e.tmpdir.empty()) e.tmpdir = "/tmp";
+#endif
   e.mpi_library = var("MOECAP_MPI_LIBRARY");
   std::string size = var("OMPI_COMM_WORLD_SIZE");
   if (size.empty()) size = var("PMI_SIZE");

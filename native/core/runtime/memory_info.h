@@ -1,4 +1,6 @@
-// What this machine can hold: MemAvailable from /proc/meminfo (falls back to physical pages).
+// What this machine can hold: MemAvailable from /proc/meminfo (Linux), free + inactive + purgeable
+// pages (macOS), GlobalMemoryStatusEx's available physical memory (Windows); falls back to the
+// physical memory elsewhere.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,12 +1,14 @@
 #include "runtime/thread_pool.h"
 
-#include <unistd.h>
-
 #include <cstdlib>
 #include <cstring>
 
 #include "runtime/clock.h"
 #include "runtime/environment.h"
+
+#if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#include <intrin.h>  // _mm_pause
+#endif
 
 namespace moecap {
 
@@ -111,6 +113,8 @@ static bool spin_for(int64_t ns, Ready ready) {
       if (ready()) return true;
 #if defined(__x86_64__) || defined(__i386__)
       __builtin_ia32_pause();
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+      _mm_pause();
 #endif
     }
     if (now_ns() > until) return false;

@@ -7,13 +7,18 @@
 #include <new>
 #include <utility>
 
+#if defined(_WIN32)
+#include <malloc.h>
+#else
 #include <sys/mman.h>
+#endif
 
 namespace moecap {
 
 // Whether buffers of 2 MiB and more are asked to be backed by transparent huge pages: where the
-// OS has MADV_HUGEPAGE (Linux) and MOECAP_NO_HUGEPAGES is unset. Elsewhere (macOS) they are plain
-// 2 MiB aligned allocations; the kernel decides either way.
+// OS has MADV_HUGEPAGE (Linux) and MOECAP_NO_HUGEPAGES is unset. Elsewhere (macOS, Windows: large
+// pages there need a privilege and locked memory) they are plain 2 MiB aligned allocations and
+// info().hugePages is false.
 inline bool huge_pages_asked() {
 #ifdef MADV_HUGEPAGE
   return std::getenv("MOECAP_NO_HUGEPAGES") == nullptr;
@@ -22,12 +27,29 @@ inline bool huge_pages_asked() {
 #endif
 }
 
+// posix_memalign/free, or the CRT's aligned heap on Windows (whose blocks need _aligned_free).
+inline void* allocate_aligned(size_t align, size_t bytes) {
+#if defined(_WIN32)
+  return _aligned_malloc(bytes, align);
+#else
+  void* p = nullptr;
+  return posix_memalign(&p, align, bytes) == 0 ? p : nullptr;
+#endif
+}
+inline void free_aligned(void* p) {
+#if defined(_WIN32)
+  _aligned_free(p);
+#else
+  std::free(p);
+#endif
+}
+
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
   explicit AlignedBuffer(size_t bytes) { resize(bytes); }
   ~AlignedBuffer() {
-    if (owned_) std::free(data_);
+    if (owned_) free_aligned(data_);
   }
   AlignedBuffer(AlignedBuffer&& o) noexcept : data_(o.data_), size_(o.size_), capacity_(o.capacity_), owned_(o.owned_) {
     o.data_ = nullptr;
@@ -44,7 +66,7 @@ class AlignedBuffer {
   // A view of `capacity` bytes at p (not freed here; the owner outlives the view). resize()
   // within the capacity only sets the size, so packers fill views exactly as owned buffers.
   void view(uint8_t* p, size_t capacity) {
-    if (owned_) std::free(data_);
+    if (owned_) free_aligned(data_);
     data_ = p;
     size_ = 0;
     capacity_ = capacity;
@@ -61,11 +83,10 @@ class AlignedBuffer {
       size_ = bytes;
       return;
     }
-    std::free(data_);
+    free_aligned(data_);
     data_ = nullptr;
     size_ = 0;
     if (bytes == 0) return;
-    void* p = nullptr;
     const size_t rounded = (bytes + 63) & ~size_t(63);
     // Buffers of 2 MiB and more (packed experts, the calibration buffer) are 2 MiB aligned and
     // asked to be backed by transparent huge pages: the weight streams then cross no 4 KiB page
@@ -73,7 +94,8 @@ class AlignedBuffer {
     const size_t huge = size_t(2) << 20;
     // 4 KiB alignment for page-sized buffers: expert slots are read with O_DIRECT.
     const size_t align = rounded >= huge ? huge : rounded >= 4096 ? 4096 : 64;
-    if (posix_memalign(&p, align, rounded) != 0) throw std::bad_alloc();
+    void* p = allocate_aligned(align, rounded);
+    if (!p) throw std::bad_alloc();
 #ifdef MADV_HUGEPAGE
     if (align == huge && huge_pages_asked()) madvise(p, rounded & ~(huge - 1), MADV_HUGEPAGE);
 #endif

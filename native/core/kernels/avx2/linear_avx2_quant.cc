@@ -18,6 +18,7 @@
 #include "kernels/quant_panel_layout.h"
 #include "kernels/quant_row_layout.h"
 #include "kernels/avx2/linear_avx2.h"
+#include "kernels/x86_compiler.h"
 
 namespace moecap {
 namespace avx2 {
@@ -25,7 +26,7 @@ namespace {
 
 static inline __m256i broadcast_quad(const int8_t* q) {
   int v;
-  __builtin_memcpy(&v, q, 4);
+  MOECAP_MEMCPY(&v, q, 4);
   return _mm256_set1_epi32(v);
 }
 

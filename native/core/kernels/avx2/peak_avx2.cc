@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "kernels/peak_loops.h"
+#include "kernels/x86_compiler.h"
 
 namespace moecap {
 namespace {
@@ -11,7 +12,7 @@ constexpr int kChains = 12;
 
 float fma_f32(long iters) {
   __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-3f);
-  __asm__ volatile("" : "+x"(a), "+x"(b));
+  MOECAP_OPAQUE_YMM(a, b);
   __m256 acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(float(i));
   for (long it = 0; it < iters; ++it)

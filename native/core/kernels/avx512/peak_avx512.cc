@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "kernels/peak_loops.h"
+#include "kernels/x86_compiler.h"
 
 namespace moecap {
 namespace {
@@ -29,7 +30,7 @@ static inline uint64_t hsum_epi64(__m512i v) {
 
 float fma_f32(long iters) {
   __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
-  __asm__ volatile("" : "+v"(a), "+v"(b));
+  MOECAP_OPAQUE_ZMM(a, b);
   __m512 acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(float(i));
   for (long it = 0; it < iters; ++it)
@@ -42,7 +43,7 @@ float fma_f32(long iters) {
 
 float dot_bf16(long iters) {
   __m512bh a = (__m512bh)_mm512_set1_epi16(0x3F80), b = (__m512bh)_mm512_set1_epi16(0x3A83);  // 1.0, ~1e-3
-  __asm__ volatile("" : "+v"(a), "+v"(b));
+  MOECAP_OPAQUE_ZMM(a, b);
   __m512 acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(float(i));
   for (long it = 0; it < iters; ++it)
@@ -55,7 +56,7 @@ float dot_bf16(long iters) {
 
 int32_t dot_int8(long iters) {
   __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-1);
-  __asm__ volatile("" : "+v"(a), "+v"(b));
+  MOECAP_OPAQUE_ZMM(a, b);
   __m512i acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_epi32(i);
   for (long it = 0; it < iters; ++it)

@@ -11,6 +11,7 @@
 #include "kernels/quant_panel_layout.h"
 #include "kernels/quant_row_layout.h"
 #include "kernels/avx512/tile_avx512.h"
+#include "kernels/x86_compiler.h"
 
 namespace moecap {
 namespace avx512 {
@@ -77,7 +78,7 @@ struct QuantTile {
 #pragma GCC unroll 8
           for (int r = 0; r < MR; ++r) {
             int quad;
-            __builtin_memcpy(&quad, x[r].q + b * 32 + j * 4, 4);
+            MOECAP_MEMCPY(&quad, x[r].q + b * 32 + j * 4, 4);
             const __m512i a = _mm512_set1_epi32(quad);
 #pragma GCC unroll 4
             for (int q = 0; q < NP; ++q) {

@@ -1,0 +1,22 @@
+// What the x86 kernel files use beyond the intrinsics, spelled for each compiler. GCC and clang:
+// the builtins and empty asm statements as written before this header; MSVC has neither inline
+// asm on x64 nor __builtin_memcpy, so there a volatile round trip hides a value from the optimiser
+// and std::memcpy (an intrinsic there too) copies. Not compiled with MSVC here: unverified.
+#pragma once
+#include <cstring>
+
+#if defined(_MSC_VER) && !defined(__clang__)
+#define MOECAP_MEMCPY(dst, src, n) std::memcpy(dst, src, n)
+template <class T>
+inline void moecap_opaque(T& v) {
+  volatile T t = v;
+  v = t;
+}
+// Keeps the peak loops' operands out of constant folding (a and b: vector registers).
+#define MOECAP_OPAQUE_ZMM(a, b) (moecap_opaque(a), moecap_opaque(b))
+#define MOECAP_OPAQUE_YMM(a, b) (moecap_opaque(a), moecap_opaque(b))
+#else
+#define MOECAP_MEMCPY(dst, src, n) __builtin_memcpy(dst, src, n)
+#define MOECAP_OPAQUE_ZMM(a, b) __asm__ volatile("" : "+v"(a), "+v"(b))
+#define MOECAP_OPAQUE_YMM(a, b) __asm__ volatile("" : "+x"(a), "+x"(b))
+#endif
