@@ -7,7 +7,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { createMoeLayer } from '../../lib';
+import { createMoeLayer, createMoeModel } from '../../lib';
 import { openCheckpoint, readLayer } from '../../lib/checkpoint/checkpoint';
 import { buildGguf, buildSafetensors } from './build';
 import type { RefSpec } from './family_reference';
@@ -239,6 +239,34 @@ describe('failures leave no expert file', () => {
     moe.close();
     expect(fs.readdirSync(folder).sort()).toEqual(['layer0-f32.experts', 'layer0-f32.experts.json']);
   }, 60000);
+});
+
+test("createMoeModel({ checkpoint, layers: 'all' }): each layer from the file, equal to the layers run one after the other with residuals", async () => {
+  const dir = path.join(tmp, 'model');
+  buildSafetensors(dir, S, mixtralCfg(S, 2), [0, 1], () => 'BF16', rng(17));
+  const cacheDir = path.join(tmp, 'cache-model');
+  const x = Float32Array.from(randomArray(rng(4), 5 * S.H, 1));
+  const model = await createMoeModel({ checkpoint: dir, layers: 'all', dtype: 'bf16', offload: { capacity: { fraction: 0.5 } }, cacheDir, threads: 2 });
+  expect(model.checkpointLayers).toEqual([0, 1]);
+  expect(model.expertStores!.map((s) => [s.layer, s.reused])).toEqual([
+    [0, false],
+    [1, false],
+  ]);
+  const got = (await model.forward(x)).output;
+  model.close();
+  // The same with resident layers, one at a time: h ← h + moe_l(h).
+  const h = Float32Array.from(x);
+  for (const layer of [0, 1]) {
+    const moe = await createMoeLayer({ checkpoint: dir, layer, dtype: 'bf16', threads: 2 });
+    const y = (await moe.forward(h)).output;
+    moe.close();
+    for (let i = 0; i < h.length; i++) h[i] += y[i];
+  }
+  expect(Buffer.from(got.buffer).equals(Buffer.from(h.buffer))).toBe(true);
+  const again = await createMoeModel({ checkpoint: dir, layers: [1], dtype: 'bf16', offload: { capacity: 2 }, cacheDir, threads: 2 });
+  expect(again.expertStores).toEqual([{ layer: 1, file: expect.stringMatching(/layer1-bf16\.experts$/), reused: true }]);
+  again.close();
+  await expect(createMoeModel({ checkpoint: dir, layers: [0], experts: 8 })).rejects.toThrow(/option experts 8 contradicts .* has experts 6/);
 });
 
 describe('checkpoint options', () => {
