@@ -13,7 +13,7 @@
 //   node bench/checkpoint_convert.js [--layers 3] [--dtype bf16] [--fraction 0.125] [--dir DIR] [--keep]
 'use strict';
 const { execFileSync } = require('child_process');
-const crypto = require('crypto');
+const { randomBytes } = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -37,7 +37,7 @@ const dist = path.join(__dirname, '..', 'dist', 'index.js');
 
 /** Random finite BF16 bits (|v| in [2^-8, 2^-6)), n values. */
 function bf16(n) {
-  const b = crypto.randomBytes(2 * n);
+  const b = randomBytes(2 * n);
   const u = new Uint16Array(b.buffer, b.byteOffset, n);
   for (let i = 0; i < n; i++) u[i] = (u[i] & 0x807f) | (i & 1 ? 0x3c00 : 0x3b80);
   return b;
