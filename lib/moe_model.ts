@@ -94,7 +94,9 @@ export async function createMoeModel(options: MoeModelOptions | CheckpointModelO
       'ERR_INVALID_OPTION',
       `layers must be 'all' or a non-empty list of decoder layer indices with checkpoint, got ${JSON.stringify(which)}`,
     );
-  const prepared = layers.map((layer) => prepareCheckpointLayer({ ...rest, layer } as CheckpointLayerOptions));
+  // An explicit offload.path is a prefix, as for seeded models: layer L's file is "<path>.<L>".
+  const own = (layer: number) => (rest.offload?.path ? { offload: { ...rest.offload, path: `${rest.offload.path}.${layer}` } } : {});
+  const prepared = layers.map((layer) => prepareCheckpointLayer({ ...rest, ...own(layer), layer } as CheckpointLayerOptions));
   const native = await callNative(() => addon.createModel({ layers: prepared.map((p) => p.options) }));
   const stores: Array<{ layer: number; store: ExpertStore }> = [];
   prepared.forEach((p, i) => p.store && stores.push({ layer: layers[i], store: p.store }));
