@@ -103,3 +103,9 @@ export function commitExpertStore(s: ExpertStore): void {
     throw new MoecapError('ERR_IO', `cannot write the expert manifest ${s.manifest}: ${(e as Error).message}`);
   }
 }
+
+/** Removes a cached file found damaged (its manifest matched but the file does not validate), so the layer converts again. */
+export function discardExpertStore(s: ExpertStore): ExpertStore {
+  for (const f of [s.file, s.manifest]) fs.rmSync(f, { force: true });
+  return { ...s, reused: false };
+}

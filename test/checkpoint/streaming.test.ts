@@ -124,6 +124,16 @@ describe('streaming conversion into the expert file', () => {
     // The new manifest's key holds the shards' new mtimes.
     expect(fs.readFileSync(`${file}.json`, 'utf8')).not.toBe(manifest1);
     expect(fs.readdirSync(path.dirname(file)).filter((n) => n.includes('.tmp-'))).toEqual([]);
+    // A cached file damaged on disk (its manifest still matches): converted again, not an error.
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, Buffer.from([0xff]), 0, 1, 40);
+    fs.closeSync(fd);
+    const e = await open('bf16');
+    expect(e.expertStore).toEqual({ file, reused: false });
+    e.close();
+    const f = await open('bf16');
+    expect(f.expertStore!.reused).toBe(true);
+    f.close();
   });
 });
 
