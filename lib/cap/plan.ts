@@ -249,5 +249,10 @@ export function configId(o: ConfigOptions, index: number): string {
 
 /** Identifies the plan (what is measured), so `--resume` only continues the same sweep. */
 export function planFingerprint(plan: RunPlan): string {
-  return createHash('sha256').update(JSON.stringify(plan)).digest('hex').slice(0, 16);
+  // Without a model the fingerprint is the one plans had before `model` existed (their results resume).
+  const { model, ...rest } = plan;
+  return createHash('sha256')
+    .update(JSON.stringify(model === null ? rest : plan))
+    .digest('hex')
+    .slice(0, 16);
 }
