@@ -28,6 +28,7 @@ export {
   createMoeModel,
   MoeModel,
   type MoeModelOptions,
+  type CheckpointModelOptions,
   type ModelForwardResult,
   type ModelInfo,
   type ModelStats,

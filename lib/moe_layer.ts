@@ -1,11 +1,12 @@
 // The public MoE layer: a thin wrapper over the native layer. Argument checking happens in the
 // binding (one options parser, messages naming the argument); this file only shapes types and
 // routes every addon call through callNative (errors with a stable `code`).
-import { MoecapTypeError } from './errors';
+import { MoecapTypeError, type MoecapError } from './errors';
 import { loadAddon } from './native/loader';
 import { callNative } from './native/call';
 import type { NativeMoeLayer } from './native/types';
-import { resolveCheckpointOptions, type CheckpointLayerOptions } from './checkpoint/checkpoint';
+import { prepareCheckpointLayer, type CheckpointLayerOptions } from './checkpoint/checkpoint';
+import { commitExpertStore, discardExpertStore, type ExpertStore } from './checkpoint/expert_store';
 import type {
   CachePolicy,
   DType,
@@ -60,6 +61,33 @@ export interface SeededWeights {
   seed: number;
 }
 
+/** Rows of one tensor in a checkpoint file (lib/checkpoint fills these; rows are read on demand). */
+export interface CheckpointSliceSpec {
+  file: string;
+  tensor: string;
+  /** Byte offset of the first row in `file`. */
+  offset: number;
+  /** Index of the first row in the tensor. */
+  row: number;
+  rows: number;
+  cols: number;
+  /** On-disk dtype: F32, F16, BF16, Q8_0. */
+  dtype: string;
+}
+
+/** Weights read natively from a checkpoint's files, row by row (createMoeLayer({ checkpoint }) builds it). */
+export interface CheckpointWeightsSpec {
+  checkpoint: {
+    /** Identifies the source (files, sizes, mtimes, slices): an expert file written from other weights is refused. */
+    key: string;
+    router: CheckpointSliceSpec[];
+    gate: CheckpointSliceSpec[];
+    up: CheckpointSliceSpec[];
+    down: CheckpointSliceSpec[];
+    shared?: { gate: CheckpointSliceSpec[]; up: CheckpointSliceSpec[]; down: CheckpointSliceSpec[]; gateWeight?: CheckpointSliceSpec[] };
+  };
+}
+
 export interface MoeLayerOptions {
   hidden: number;
   intermediate: number;
@@ -89,7 +117,7 @@ export interface MoeLayerOptions {
   dtype?: DType;
   /** Kernel ISA: 'auto' or one of systemInfo().supportedIsas (others are refused, ERR_INVALID_OPTION). Default: MOECAP_ISA (read and checked by the addon) or 'auto'. */
   isa?: Isa;
-  weights: SeededWeights | ExplicitWeights;
+  weights: SeededWeights | ExplicitWeights | CheckpointWeightsSpec;
   /** Keep the routed experts in a weights file and only a bounded cache of them in memory. */
   offload?: OffloadOptions;
   /** Testing aid: fill the engine's work buffers with NaN before every pass. */
@@ -118,6 +146,8 @@ export interface OffloadOptions {
   policy?: CachePolicy;
   /** Load misses on an I/O thread, overlapped with compute (default true). */
   prefetch?: boolean;
+  /** A progress bar with this label on stderr while the weights file is written (default: none). */
+  progress?: string;
   /** Weights file (reused when it exists and matches; written atomically otherwise). Default: a
    *  scratch file in $TMPDIR, removed on close. For a model, layer l uses `${path}.${l}`. */
   path?: string;
@@ -125,6 +155,8 @@ export interface OffloadOptions {
   coldCache?: boolean;
 }
 export class MoeLayer {
+  /** A checkpoint layer with offload: its converted expert file, and whether this run reused it. */
+  expertStore?: { file: string; reused: boolean };
   /** @internal */
   constructor(
     private readonly native: NativeMoeLayer,
@@ -191,15 +223,28 @@ export class MoeLayer {
 
 /**
  * Creates a layer from explicit or seeded weights, or from one MoE layer of a checkpoint
- * (`{ checkpoint, layer }`: shapes, routing and weights come from the file; the layer's fp32
- * weights are read into memory).
+ * (`{ checkpoint, layer }`: shapes, routing and weights come from the file; the core reads the rows
+ * as it packs, one expert at a time. With `offload`, the experts are converted once into an expert
+ * file under `cacheDir` and reused while the checkpoint's files keep their size and mtime).
  */
 export async function createMoeLayer(options: MoeLayerOptions | CheckpointLayerOptions): Promise<MoeLayer> {
   if (options === null || typeof options !== 'object') throw new MoecapTypeError('ERR_INVALID_ARGUMENT', 'options must be an object');
-  if ('checkpoint' in options && options.checkpoint !== undefined) options = resolveCheckpointOptions(options as CheckpointLayerOptions);
+  let store: ExpertStore | null = null;
+  if ('checkpoint' in options && options.checkpoint !== undefined) ({ options, store } = prepareCheckpointLayer(options as CheckpointLayerOptions));
   const addon = loadAddon();
-  const native = await callNative(() => addon.createLayer(options));
-  return new MoeLayer(native, options as MoeLayerOptions);
+  let native;
+  try {
+    native = await callNative(() => addon.createLayer(options));
+  } catch (e) {
+    // A cached expert file whose manifest matches but which no longer validates (damaged on disk): convert again, once.
+    if (!store?.reused || (e as MoecapError).code !== 'ERR_CORRUPT_FILE' || !String((e as Error).message).includes(store.file)) throw e;
+    store = discardExpertStore(store);
+    native = await callNative(() => addon.createLayer(options));
+  }
+  if (store && !store.reused) commitExpertStore(store);
+  const layer = new MoeLayer(native, options as MoeLayerOptions);
+  if (store) layer.expertStore = { file: store.file, reused: store.reused };
+  return layer;
 }
 
 export function systemInfo(): SystemInfo {

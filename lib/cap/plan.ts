@@ -1,6 +1,7 @@
 // A CAP run plan: list-valued options whose cartesian product is the sweep. Expansion order puts
 // the options that need new layers (preset, layers, dtype, threads, capacity factor) outermost so
 // the runner builds each set of layers once.
+import { registerCheckpointModel, type ModelPlan } from '../checkpoint/run_model';
 import { MoecapTypeError, PlanError, shown } from '../errors';
 import { createHash } from 'crypto';
 import { findPreset } from './presets';
@@ -47,6 +48,8 @@ export interface RunPlan {
   calibrateIfMissing: boolean;
   /** Measure the read bandwidth right before and after every config; S-MBU is against it. */
   bandwidthCheck: boolean;
+  /** A checkpoint run (`--model PATH`): its layers replace the presets; null = presets with seeded weights. */
+  model: ModelPlan | null;
 }
 
 export const DEFAULT_PLAN: RunPlan = {
@@ -77,6 +80,7 @@ export const DEFAULT_PLAN: RunPlan = {
   backend: 'cpu',
   calibrateIfMissing: true,
   bandwidthCheck: true,
+  model: null,
 };
 
 const DTYPES = ['f32', 'bf16', 'int8', 'int4'];
@@ -130,6 +134,23 @@ export function validatePlan(p: Partial<RunPlan>): RunPlan {
   for (const k of ['hardware', 'hardwareProfile', 'prices', 'taskAccuracy'] as const)
     if (plan[k] !== null && typeof plan[k] !== 'string')
       throw new MoecapTypeError('ERR_INVALID_OPTION', `${k} must be a string or null, got ${shown(plan[k])}`);
+  if (plan.model !== null) {
+    const m = plan.model;
+    if (
+      typeof m !== 'object' ||
+      !Array.isArray(m.layers) ||
+      (m.cacheDir !== null && typeof m.cacheDir !== 'string') ||
+      (m.activations !== null && typeof m.activations !== 'string')
+    )
+      throw new PlanError(`model must be { path, layers, cacheDir, activations }, got ${shown(m)}`);
+    for (const l of m.layers)
+      if (!Number.isInteger(l) || l < 0) throw new PlanError(`with a model, layers are decoder layer indices (integers >= 0), got ${shown(l)}`);
+    if (plan.trace || plan.skew.some((x) => x !== 0)) throw new PlanError('a checkpoint run routes with its own router: drop --skew/--trace');
+    const r = registerCheckpointModel(m);
+    plan.model = { ...m, layers: r.layers };
+    plan.presets = [r.preset];
+    plan.layers = [r.layers.length];
+  }
   if (plan.presets.length === 0) throw new PlanError('presets needs at least one value');
   plan.presets = plan.presets.map((n) => {
     if (typeof n !== 'string') throw new PlanError(`presets must be names, got ${shown(n)}`);
@@ -228,5 +249,10 @@ export function configId(o: ConfigOptions, index: number): string {
 
 /** Identifies the plan (what is measured), so `--resume` only continues the same sweep. */
 export function planFingerprint(plan: RunPlan): string {
-  return createHash('sha256').update(JSON.stringify(plan)).digest('hex').slice(0, 16);
+  // Without a model the fingerprint is the one plans had before `model` existed (their results resume).
+  const { model, ...rest } = plan;
+  return createHash('sha256')
+    .update(JSON.stringify(model === null ? rest : plan))
+    .digest('hex')
+    .slice(0, 16);
 }

@@ -215,8 +215,17 @@ export const PRESETS: readonly ModelPreset[] = [
   },
 ];
 
+/** Shapes registered at run time (a checkpoint run: `moecap run --model PATH`), found by name like the built-in presets. */
+const REGISTERED: ModelPreset[] = [];
+
+export function registerPreset(p: ModelPreset): void {
+  const i = REGISTERED.findIndex((q) => q.name === p.name);
+  if (i >= 0) REGISTERED[i] = p;
+  else REGISTERED.push(p);
+}
+
 export function findPreset(name: string): ModelPreset {
-  const p = PRESETS.find((q) => q.name === name.toLowerCase());
+  const p = PRESETS.find((q) => q.name === name.toLowerCase()) ?? REGISTERED.find((q) => q.name === name);
   if (!p) throw new PlanError(`unknown preset '${name}' (known: ${PRESETS.map((q) => q.name).join(', ')})`);
   return p;
 }

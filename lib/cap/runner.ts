@@ -10,6 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { createMoeLayer, systemInfo, type MoeLayer, type DType } from '../moe_layer';
 import { VERSION } from '../version';
+import { checkpointInputs, type ModelPlan } from '../checkpoint/run_model';
 import { validatePlan, expandPlan, configId, planFingerprint, type RunPlan } from './plan';
 import { findPreset, presetLayerOptions, type ModelPreset } from './presets';
 import { datasheetForGpuName, findDatasheet, peaksFromDatasheet, peaksFromProfile, type PeakSource } from './hardware';
@@ -213,7 +214,32 @@ function layerKey(o: ConfigOptions): string {
 async function buildLayers(p: ModelPreset, o: ConfigOptions, plan: RunPlan): Promise<MoeLayer[]> {
   const layers: MoeLayer[] = [];
   try {
-    for (let l = 0; l < o.layers; l++)
+    const offload =
+      o.residentFraction < 1
+        ? {
+            capacity: { fraction: o.residentFraction },
+            policy: plan.offloadPolicy,
+            prefetch: true,
+            coldCache: plan.coldCache,
+            ...(process.stderr.isTTY ? { progress: 'converting experts' } : {}),
+          }
+        : undefined;
+    // A checkpoint run: the layers come from the file (converted once into cached expert files when offloaded).
+    if (plan.model)
+      for (const layer of plan.model.layers)
+        layers.push(
+          await createMoeLayer({
+            checkpoint: plan.model.path,
+            layer,
+            dtype: o.dtype as DType,
+            threads: o.threads ?? undefined,
+            capacityFactor: o.capacityFactor > 0 ? o.capacityFactor : undefined,
+            backend: plan.backend,
+            offload,
+            ...(plan.model.cacheDir ? { cacheDir: plan.model.cacheDir } : {}),
+          }),
+        );
+    for (let l = 0; l < (plan.model ? 0 : o.layers); l++)
       layers.push(
         await createMoeLayer({
           ...presetLayerOptions(p, { dtype: o.dtype as DType, seed: o.seed + l, threads: o.threads, capacityFactor: o.capacityFactor }),
@@ -234,13 +260,24 @@ async function buildLayers(p: ModelPreset, o: ConfigOptions, plan: RunPlan): Pro
 }
 
 /** Input variants per layer: [layer][variant] → { x [T,H], designed ids or null }. */
-function makeInputs(p: ModelPreset, o: ConfigOptions, T: number, trace: RoutingTrace | undefined, designers: Map<number, InputDesigner>): LayerInput[][] {
+function makeInputs(
+  p: ModelPreset,
+  o: ConfigOptions,
+  T: number,
+  trace: RoutingTrace | undefined,
+  designers: Map<number, InputDesigner>,
+  model: ModelPlan | null,
+): LayerInput[][] {
   const out: LayerInput[][] = [];
   const variants = inputVariants(T, p.hidden);
   for (let l = 0; l < o.layers; l++) {
     const row: LayerInput[] = [];
     for (let v = 0; v < variants; v++) {
       const s = seedOf(o.preset, l, o.phase, T, v, o.routing.kind, o.routing.skew ?? 0, o.seed);
+      if (model) {
+        row.push({ x: checkpointInputs(model, model.layers[l], T, s, v).x, ids: null });
+        continue;
+      }
       if (o.routing.kind === 'natural') {
         row.push({ x: naturalTokens(T, p.hidden, s), ids: null });
         continue;
@@ -269,7 +306,7 @@ async function measureConfig(
   const k = p.topK,
     E = p.experts,
     H = p.hidden;
-  const inputs = makeInputs(p, o, T, prep.traces.get(o.preset), designers);
+  const inputs = makeInputs(p, o, T, prep.traces.get(o.preset), designers, plan.model);
   const info = layers[0].info();
   // The bandwidth of this moment, as the bench does: S-MBU divides by it (the machine's memory
   // bandwidth moves with its neighbours), the profile's figure is kept for comparison.
@@ -568,6 +605,11 @@ export async function run(planIn: Partial<RunPlan>, opts: RunOptions = {}): Prom
   requireBackend(prep.plan);
   if (prep.plan.backend === 'cuda') Object.assign(prep, deviceAndPeaks(prep.plan, gpuNameNow()));
   const notice = opts.onNotice ?? (() => {});
+  const m = prep.plan.model;
+  if (m) {
+    notice(`model: ${findPreset(prep.plan.presets[0]).notes}`);
+    for (const l of m.layers) notice(`inputs of layer ${l}: ${checkpointInputs(m, l, 1, 0, 0).what}`);
+  }
   if (!(opts.outDir && opts.resume)) await quickCalibration(prep, notice);
   const fingerprint = planFingerprint(prep.plan);
   const outDir = opts.outDir ?? null;

@@ -1,17 +1,19 @@
 // A user's MoE checkpoint opened for one layer: the container (safetensors file, shards with an
 // index, or a GGUF v3 file), its family plan, and the layer's explicit fp32 weights read range by
-// range through the native tensor reader. This path holds one layer's fp32 weights in memory.
+// range through the native tensor reader. createMoeLayer uses the streaming source (the core reads
+// rows from the files as it packs, one expert at a time); readLayer holds the layer's fp32 in memory.
 import * as fs from 'fs';
 import * as path from 'path';
 import { MoecapError, MoecapRangeError } from '../errors';
 import { loadAddon } from '../native/loader';
 import { callNative } from '../native/call';
-import type { ExplicitWeights, MoeLayerOptions } from '../moe_layer';
+import type { CheckpointSliceSpec, CheckpointWeightsSpec, ExplicitWeights, MoeLayerOptions } from '../moe_layer';
 import type { RouterGroups } from '../types';
 import { planFromGguf, planFromHfConfig, type FamilyPlan, type LayerSources, type TensorSlice } from './families';
 import { GGML_TYPES, ggufTensorMap, readGgufFile } from './gguf';
 import { readSafetensorsCheckpoint, SAFETENSORS_DTYPE_BYTES } from './safetensors';
 import type { TensorEntry, TensorMap } from './tensor_map';
+import { openExpertStore, type ExpertStore } from './expert_store';
 
 export interface Checkpoint {
   path: string;
@@ -243,30 +245,101 @@ export function readLayer(ck: Checkpoint, layer: number, experts?: readonly numb
   };
 }
 
+/** The layer's matrices as native row ranges (read on demand by the core), and the key that identifies them. */
+export function layerWeightsSpec(ck: Checkpoint, layer: number, src: LayerSources): CheckpointWeightsSpec {
+  const spec = (slices: TensorSlice[]): CheckpointSliceSpec[] =>
+    slices.map((s) => {
+      const t = ck.tensors.get(s.tensor)!;
+      const cols = t.shape.length ? t.shape[t.shape.length - 1] : 1;
+      return { file: t.file, tensor: s.tensor, offset: t.offset + s.rowStart * rowBytes(t), row: s.rowStart, rows: s.rows, cols, dtype: t.dtype };
+    });
+  const w: Omit<CheckpointWeightsSpec['checkpoint'], 'key'> = { router: spec(src.router), gate: spec(src.gate), up: spec(src.up), down: spec(src.down) };
+  if (src.shared && ck.plan.sharedExperts)
+    w.shared = {
+      gate: spec(src.shared.gate),
+      up: spec(src.shared.up),
+      down: spec(src.shared.down),
+      ...(src.shared.gateWeight ? { gateWeight: spec(src.shared.gateWeight) } : {}),
+    };
+  // Each source file's size and mtime: a shard rewritten or touched gives another key.
+  const files = [...new Set([w.router, w.gate, w.up, w.down, ...(w.shared ? Object.values(w.shared) : [])].flat().map((x) => x.file))].sort();
+  const stamp = files.map((f) => {
+    const st = fs.statSync(f);
+    return [path.resolve(f), st.size, st.mtimeMs];
+  });
+  const key = JSON.stringify({ v: 1, layer, files: stamp, shape: [ck.plan.hidden, ck.plan.intermediate, ck.plan.experts], w });
+  return { checkpoint: { key, ...w } };
+}
+
 /** createMoeLayer's options when they name a checkpoint. */
 export type CheckpointLayerOptions = Partial<Omit<MoeLayerOptions, 'weights' | 'selectionBias'>> & {
   /** A checkpoint folder (config.json + safetensors), a .safetensors file or a .gguf file. */
   checkpoint: string;
   /** The decoder layer index (an MoE layer). */
   layer: number;
+  /** With `offload`: the folder of converted expert files reused across runs (default defaultCacheDir()). */
+  cacheDir?: string;
 };
 
 const FROM_CHECKPOINT = ['hidden', 'intermediate', 'experts', 'topK', 'scoring', 'renormalize', 'routedScalingFactor', 'groups', 'sharedExperts'] as const;
 
 /**
- * Resolves checkpoint options into the engine's explicit-weight options; a given option that
- * contradicts the checkpoint is an error naming both values. `experts`: read only these routed
- * experts (readLayer).
+ * Resolves checkpoint options into the engine's options; a given option that contradicts the
+ * checkpoint is an error naming both values. `experts` (an expert-parallel rank's share): read only
+ * these routed experts into memory (readLayer); without it the weights stream from the files.
  */
 export function resolveCheckpointOptions(o: CheckpointLayerOptions, experts?: readonly number[]): MoeLayerOptions {
-  const { checkpoint, layer, ...rest } = o as CheckpointLayerOptions & { weights?: unknown; selectionBias?: unknown };
+  return prepareCheckpointLayer(o, experts).options;
+}
+
+/**
+ * The engine options of a checkpoint layer, weights as native row ranges (the core reads and packs
+ * them one expert at a time), and with `offload` the expert file in the cache folder: reused when
+ * its manifest's key matches, else converted by createLayer and then committed (commitExpertStore).
+ * With `experts`, only those experts' bytes are read, into fp32 arrays, and no cache file is kept.
+ */
+export function prepareCheckpointLayer(o: CheckpointLayerOptions, experts?: readonly number[]): { options: MoeLayerOptions; store: ExpertStore | null } {
+  const { checkpoint, layer, cacheDir, ...rest } = o as CheckpointLayerOptions & { weights?: unknown; selectionBias?: unknown };
   if ((rest as { weights?: unknown }).weights !== undefined)
     throw new MoecapError('ERR_INVALID_OPTION', 'weights cannot be given with checkpoint (the checkpoint holds them)');
   if ((rest as { selectionBias?: unknown }).selectionBias !== undefined)
     throw new MoecapError('ERR_INVALID_OPTION', 'selectionBias cannot be given with checkpoint (the checkpoint holds it)');
   if (typeof layer !== 'number') throw new MoecapError('ERR_INVALID_OPTION', 'layer (the decoder layer index) is required with checkpoint');
+  if (cacheDir !== undefined && (typeof cacheDir !== 'string' || cacheDir === ''))
+    throw new MoecapError('ERR_INVALID_OPTION', 'cacheDir must be a non-empty string');
   const ck = openCheckpoint(checkpoint);
-  const fromFile = readLayer(ck, layer, experts);
+  if (experts !== undefined) {
+    const held = readLayer(ck, layer, experts);
+    rejectContradictions(rest, held, checkpoint, layer);
+    return { options: { ...rest, ...held } as MoeLayerOptions, store: null };
+  }
+  const src = checkLayer(ck, layer);
+  const p = ck.plan;
+  const fromFile: Omit<MoeLayerOptions, 'weights'> = {
+    hidden: p.hidden,
+    intermediate: p.intermediate,
+    experts: p.experts,
+    topK: p.topK,
+    scoring: p.scoring,
+    renormalize: p.renormalize,
+    routedScalingFactor: p.routedScalingFactor,
+    ...(p.groups ? { groups: p.groups } : {}),
+    ...(p.sharedExperts ? { sharedExperts: p.sharedExperts } : {}),
+  };
+  rejectContradictions(rest, fromFile, checkpoint, layer);
+  const weights = layerWeightsSpec(ck, layer, src);
+  const selectionBias = src.selectionBias ? readSlices(ck, src.selectionBias, p.experts) : undefined;
+  const options = { ...rest, ...fromFile, ...(selectionBias ? { selectionBias } : {}), weights } as MoeLayerOptions;
+  let store: ExpertStore | null = null;
+  if (options.offload && typeof options.offload === 'object') {
+    store = openExpertStore({ checkpoint, layer, dtype: options.dtype ?? 'f32', key: weights.checkpoint.key, cacheDir, file: options.offload.path });
+    options.offload = { ...options.offload, path: store.file };
+  }
+  return { options, store };
+}
+
+/** A given option that differs from the checkpoint's value is an error naming both. */
+function rejectContradictions(rest: object, fromFile: object, checkpoint: string, layer: number): void {
   for (const key of FROM_CHECKPOINT) {
     const given = (rest as Record<string, unknown>)[key];
     if (given === undefined) continue;
@@ -281,7 +354,6 @@ export function resolveCheckpointOptions(o: CheckpointLayerOptions, experts?: re
         `option ${key} ${JSON.stringify(given)} contradicts the checkpoint ${checkpoint}, whose layer ${layer} has ${key} ${JSON.stringify(own) ?? 'unset'}`,
       );
   }
-  return { ...rest, ...fromFile } as MoeLayerOptions;
 }
 
 function groupsEqual(a: unknown, b: unknown): boolean {

@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <map>
 #include <vector>
 
+#include "checkpoint/checkpoint_weights.h"
 #include "js_error.h"
 #include "runtime/environment.h"
 #include "weights/dtype.h"
@@ -45,11 +47,14 @@ const Keys kLayerKeys = {"hidden",
                          "cudaDevice",
                          "cudaCacheSlots",
                          "weights"};
-const Keys kOffloadKeys = {"capacity", "policy", "prefetch", "path", "coldCache"};
+const Keys kOffloadKeys = {"capacity", "policy", "prefetch", "path", "coldCache", "progress"};
 const Keys kCapacityKeys = {"bytes", "fraction"};
 const Keys kGroupKeys = {"count", "keep", "score"};
 const Keys kSharedExpertKeys = {"intermediate", "gated"};
-const Keys kWeightKeys = {"seed", "router", "gate", "up", "down", "shared"};  // { seed } or the explicit arrays
+const Keys kWeightKeys = {"seed", "router", "gate",      "up",
+                          "down", "shared", "checkpoint"};  // { seed }, the explicit arrays, or { checkpoint }
+const Keys kCheckpointKeys = {"key", "router", "gate", "up", "down", "shared"};
+const Keys kSliceKeys = {"file", "tensor", "offset", "row", "rows", "cols", "dtype"};
 const Keys kSharedWeightKeys = {"gate", "up", "down", "gateWeight"};
 
 // Edit distance, case-insensitive (a misspelling and a wrong case are both near).
@@ -201,7 +206,86 @@ moecap::OffloadConfig parse_offload(Napi::Env env, const Napi::Value& v, int exp
     off.path = o.Get("path").As<Napi::String>().Utf8Value();
     if (off.path.empty()) range_error(env, "offload.path must not be empty");
   }
+  if (has(o, "progress")) {
+    if (!o.Get("progress").IsString()) type_error(env, "offload.progress must be a string (the progress bar's label)");
+    off.progress = o.Get("progress").As<Napi::String>().Utf8Value();
+  }
   return off;
+}
+
+// One matrix of weights.checkpoint: slices whose rows add up to `rows` rows of `cols` elements.
+std::vector<moecap::CheckpointSlice> parse_slices(Napi::Env env, const Napi::Value& v, const std::string& name,
+                                                  double rows, double cols) {
+  if (!v.IsArray()) type_error(env, name + " must be an array of { file, tensor, offset, row, rows, cols, dtype }");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<moecap::CheckpointSlice> out;
+  double total = 0;
+  auto count = [&](const Napi::Object& o, const char* k, const std::string& at) {
+    const Napi::Value x = o.Get(k);
+    const double d = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : -1;
+    if (!std::isfinite(d) || d < 0 || std::floor(d) != d || d > 9007199254740991.0)
+      type_error(env, at + "." + k + " must be a non-negative safe integer");
+    return uint64_t(d);
+  };
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    const std::string at = name + "[" + std::to_string(i) + "]";
+    if (!a.Get(i).IsObject()) type_error(env, at + " must be an object");
+    Napi::Object o = a.Get(i).As<Napi::Object>();
+    check_keys(env, o, kSliceKeys, at + ".");
+    moecap::CheckpointSlice sl;
+    if (!o.Get("file").IsString() || !o.Get("tensor").IsString() || !o.Get("dtype").IsString())
+      type_error(env, at + ": file, tensor and dtype must be strings");
+    sl.file = o.Get("file").As<Napi::String>().Utf8Value();
+    sl.tensor = o.Get("tensor").As<Napi::String>().Utf8Value();
+    if (!moecap::parse_tensor_dtype(o.Get("dtype").As<Napi::String>().Utf8Value(), &sl.dtype))
+      type_error(env, at + ".dtype must be 'F32', 'F16', 'BF16' or 'Q8_0'");
+    sl.offset = count(o, "offset", at);
+    sl.tensor_row = count(o, "row", at);
+    sl.rows = count(o, "rows", at);
+    sl.cols = count(o, "cols", at);
+    if (double(sl.cols) != cols)
+      range_error(env, at + ": rows of " + std::to_string(sl.cols) + " elements, the matrix has " +
+                           std::to_string(uint64_t(cols)));
+    total += double(sl.rows);
+    out.push_back(std::move(sl));
+  }
+  if (total != rows)
+    range_error(env, name + ": slices hold " + std::to_string(uint64_t(total)) + " rows, the matrix has " +
+                         std::to_string(uint64_t(rows)));
+  return out;
+}
+
+// weights.checkpoint: where each matrix's rows lie in the checkpoint's files (lib/checkpoint).
+std::shared_ptr<moecap::WeightSource> parse_checkpoint_weights(Napi::Env env, const Napi::Value& v,
+                                                               const LayerConfig& c) {
+  if (!v.IsObject()) type_error(env, "weights.checkpoint must be an object { key, router, gate, up, down, shared? }");
+  Napi::Object o = v.As<Napi::Object>();
+  check_keys(env, o, kCheckpointKeys, "weights.checkpoint.");
+  if (!o.Get("key").IsString()) type_error(env, "weights.checkpoint.key must be a string");
+  const double H = c.hidden, F = c.intermediate, E = c.experts;
+  using moecap::Matrix;
+  std::map<Matrix, std::vector<moecap::CheckpointSlice>> m;
+  m[Matrix::Router] = parse_slices(env, o.Get("router"), "weights.checkpoint.router", E, H);
+  m[Matrix::Gate] = parse_slices(env, o.Get("gate"), "weights.checkpoint.gate", E * F, H);
+  m[Matrix::Up] = parse_slices(env, o.Get("up"), "weights.checkpoint.up", E * F, H);
+  m[Matrix::Down] = parse_slices(env, o.Get("down"), "weights.checkpoint.down", E * H, F);
+  if (c.shared_intermediate > 0) {
+    if (!has(o, "shared") || !o.Get("shared").IsObject())
+      type_error(env, "weights.checkpoint.shared { gate, up, down } is required with sharedExperts");
+    Napi::Object s = o.Get("shared").As<Napi::Object>();
+    check_keys(env, s, kSharedWeightKeys, "weights.checkpoint.shared.");
+    const double Fs = c.shared_intermediate;
+    m[Matrix::SharedGate] = parse_slices(env, s.Get("gate"), "weights.checkpoint.shared.gate", Fs, H);
+    m[Matrix::SharedUp] = parse_slices(env, s.Get("up"), "weights.checkpoint.shared.up", Fs, H);
+    m[Matrix::SharedDown] = parse_slices(env, s.Get("down"), "weights.checkpoint.shared.down", H, Fs);
+    if (c.shared_gated)
+      m[Matrix::SharedGateWeight] =
+          parse_slices(env, s.Get("gateWeight"), "weights.checkpoint.shared.gateWeight", 1, H);
+  } else if (has(o, "shared")) {
+    type_error(env, "weights.checkpoint.shared was given but sharedExperts is not set");
+  }
+  const std::string key = o.Get("key").As<Napi::String>().Utf8Value();
+  return call_core(env, [&] { return std::make_shared<moecap::CheckpointWeights>(m, c.experts, key); });
 }
 
 // backend and the CUDA options: maxTokens, cudaDevice, cudaCacheSlots; `offload` on the CUDA
@@ -322,6 +406,12 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value,
     type_error(env, "weights must be { seed } or { router, gate, up, down, shared? }");
   Napi::Object w = o.Get("weights").As<Napi::Object>();
   check_keys(env, w, kWeightKeys, "weights.");
+  if (has(w, "checkpoint")) {
+    for (const char* k : {"seed", "router", "gate", "up", "down", "shared"})
+      if (has(w, k)) type_error(env, std::string("weights.checkpoint cannot be given with weights.") + k);
+    p.weights = parse_checkpoint_weights(env, w.Get("checkpoint"), c);
+    return p;
+  }
   if (has(w, "seed")) {
     for (const char* k : {"router", "gate", "up", "down", "shared"})
       if (has(w, k))

@@ -19,6 +19,7 @@ struct ParsedModelOptions {
   ParsedLayerOptions layer;
   int layers = 0;
   uint64_t seed = 0;
+  std::vector<ParsedLayerOptions> each;  // { layers: [layer options...] }: one per layer
 };
 
 class CreateModelWorker : public PromiseWorker {
@@ -26,6 +27,17 @@ class CreateModelWorker : public PromiseWorker {
   CreateModelWorker(Napi::Env env, ParsedModelOptions opts) : PromiseWorker(env), opts_(std::move(opts)) {}
   void Run() override {
     std::vector<std::shared_ptr<const moecap::WeightSource>> w;
+    if (!opts_.each.empty()) {
+      std::vector<moecap::LayerConfig> cfgs;
+      std::vector<moecap::OffloadConfig> offs;
+      for (auto& e : opts_.each) {
+        cfgs.push_back(e.config);
+        offs.push_back(e.offload);
+        w.push_back(e.weights);
+      }
+      model_ = std::make_shared<moecap::MoeModel>(cfgs, w, opts_.each[0].isa, offs);
+      return;
+    }
     for (int l = 0; l < opts_.layers; ++l)
       w.push_back(std::make_shared<moecap::SeededWeights>(opts_.seed + uint64_t(l)));
     model_ = std::make_shared<moecap::MoeModel>(opts_.layer.config, w, opts_.layer.isa, opts_.layer.offload);
@@ -195,6 +207,17 @@ Napi::Value CreateModel(const Napi::CallbackInfo& info) {
   Napi::Object o = info[0].As<Napi::Object>();
   ParsedModelOptions p;
   Napi::Value lv = o.Get("layers");
+  if (lv.IsArray()) {
+    // A checkpoint model (lib/moe_model.ts builds it): each element a full layer's options.
+    Napi::Array a = lv.As<Napi::Array>();
+    if (a.Length() < 1 || a.Length() > 1024)
+      throw_js_range(env, ErrorCode::InvalidOption, "layers must hold 1 to 1024 layer options");
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      p.each.push_back(parse_layer_options(env, a.Get(i)));
+      call_core(env, [&] { moecap::validate_config(p.each.back().config); });
+    }
+    return queue_worker<CreateModelWorker>(env, std::move(p));
+  }
   if (!lv.IsNumber()) throw_js_type(env, ErrorCode::InvalidOption, "layers is required (an integer in [1, 1024])");
   const double ld = lv.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(ld) || std::floor(ld) != ld || ld < 1 || ld > 1024)

@@ -13,7 +13,20 @@ import { epPlanFromArgs, renderEp, runEp } from '../../ep_run';
 
 const OPTIONS: OptionSpec[] = [
   { name: 'preset', type: 'string-list', description: "model presets (see 'moecap presets')", default: DEFAULT_PLAN.presets },
-  { name: 'layers', type: 'number-list', description: 'MoE layers run in sequence', default: DEFAULT_PLAN.layers },
+  {
+    name: 'layers',
+    type: 'number-list',
+    description: 'MoE layers run in sequence; with --model, the decoder layer indices (default: its first MoE layer)',
+    default: DEFAULT_PLAN.layers,
+  },
+  { name: 'model', type: 'string', description: 'a checkpoint (folder with config.json + safetensors, or .gguf) whose layers run instead of the presets' },
+  {
+    name: 'cache-dir',
+    type: 'string',
+    description:
+      'with --model and --offload: folder of converted expert files, reused while the checkpoint is unchanged (default $MOECAP_CACHE_DIR or ~/.cache/moecap)',
+  },
+  { name: 'activations', type: 'string', description: 'with --model: captured hidden states [T, H] (safetensors or .npy, f32/f16/bf16) fed to every layer' },
   { name: 'phase', type: 'string-list', description: 'prefill, decode', default: DEFAULT_PLAN.phases },
   { name: 'batch', type: 'number-list', description: 'sequences per pass', default: DEFAULT_PLAN.batch },
   { name: 'seq', type: 'number-list', description: 'prefill tokens per sequence (T = batch × seq)', default: DEFAULT_PLAN.seqLen },
@@ -108,6 +121,9 @@ const PLAN_FLAGS = [
   'backend',
   'skip-calibration',
   'no-bandwidth-check',
+  'model',
+  'cache-dir',
+  'activations',
 ];
 
 export function timestampFolder(d = new Date()): string {
@@ -116,12 +132,18 @@ export function timestampFolder(d = new Date()): string {
 }
 
 /** CLI options → plan (list-valued options as given; validation happens in the runner). */
-export function planFromArgs(o: Record<string, unknown>): Partial<RunPlan> {
+export function planFromArgs(o: Record<string, unknown>, given: ReadonlySet<string> = new Set()): Partial<RunPlan> {
   // Files are stored absolute in the plan so `--resume` works from any folder.
   const file = (k: string) => (o[k] === undefined ? null : path.resolve(String(o[k])));
+  const model = file('model');
+  if (!model) for (const k of ['cache-dir', 'activations']) if (given.has(k)) throw new UsageError(`--${k} needs --model PATH`);
+  if (model && given.has('preset')) throw new UsageError("--model runs the checkpoint's layers; drop --preset");
   return {
     presets: o.preset as string[],
-    layers: o.layers as number[],
+    layers: model ? DEFAULT_PLAN.layers : (o.layers as number[]),
+    model: model
+      ? { path: model, layers: given.has('layers') ? (o.layers as number[]) : [], cacheDir: file('cache-dir'), activations: file('activations') }
+      : null,
     phases: o.phase as RunPlan['phases'],
     batch: o.batch as number[],
     seqLen: o.seq as number[],
@@ -181,7 +203,7 @@ export const runCommand: Command = {
         plan = planFromResults(resume);
         outDir = resume;
       } else {
-        plan = planFromArgs(o);
+        plan = planFromArgs(o, given);
         outDir = (o.out as string | undefined) ?? path.join('moecap-results', timestampFolder());
       }
       const progress = io.progress ?? process.stderr;

@@ -11,7 +11,12 @@ namespace moecap {
 
 CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, std::shared_ptr<const WeightSource> weights,
                      const CudaLayerOptions& o)
-    : api_(api), cfg_(c), weights_(std::move(weights)), opt_(o) {
+    : api_(api),
+      cfg_(c),
+      // A checkpoint source is read into arrays here: the device takes whole matrices.
+      weights_(seed_or_arrays(std::move(weights), c.hidden, c.intermediate, c.experts, c.shared_intermediate,
+                              c.shared_gated)),
+      opt_(o) {
   if (!api_) throw_runtime("the CUDA backend is not loaded", ErrorCode::BackendUnavailable);
   const WeightSource& w = *weights_;
   if (opt_.cache_slots == 0 && opt_.cache_bytes > 0) {

@@ -106,10 +106,15 @@ void convert_to_f32(TensorDType dt, const uint8_t* src, uint64_t elements, float
 
 void read_tensor_elements(const std::string& path, uint64_t offset, TensorDType dt, uint64_t elements, float* out,
                           const std::string& tensor) {
-  if (dt == TensorDType::Q8_0 && elements % kQ8Block != 0)
-    throw_range("Q8_0 reads must cover whole 32-element blocks (tensor " + tensor + ")");
   Fd fd(open_read(path));
   if (fd.get() < 0) throw_io("cannot open checkpoint file " + path + ": " + std::strerror(errno));
+  read_tensor_elements_fd(fd.get(), path, offset, dt, elements, out, tensor);
+}
+
+void read_tensor_elements_fd(int fd, const std::string& path, uint64_t offset, TensorDType dt, uint64_t elements,
+                             float* out, const std::string& tensor, uint64_t first_element) {
+  if (dt == TensorDType::Q8_0 && elements % kQ8Block != 0)
+    throw_range("Q8_0 reads must cover whole 32-element blocks (tensor " + tensor + ")");
   // Whole Q8_0 blocks per chunk; 2-byte and 4-byte elements divide kChunkBytes.
   const uint64_t chunk_elements =
       dt == TensorDType::Q8_0 ? kChunkBytes / kQ8BlockBytes * kQ8Block : kChunkBytes / tensor_bytes(dt, 1);
@@ -117,13 +122,14 @@ void read_tensor_elements(const std::string& path, uint64_t offset, TensorDType 
   for (uint64_t done = 0; done < elements;) {
     const uint64_t n = std::min(chunk_elements, elements - done);
     const uint64_t bytes = tensor_bytes(dt, n);
-    if (!pread_all(fd.get(), staging.data(), bytes, offset + tensor_bytes(dt, done), path))
+    if (!pread_all(fd, staging.data(), bytes, offset + tensor_bytes(dt, done), path))
       throw_corrupt("checkpoint file " + path + " ends inside tensor " + tensor + " (truncated)");
     convert_to_f32(dt, staging.data(), n, out + done);
     for (uint64_t i = 0; i < n; ++i)
       if (!std::isfinite(out[done + i]))
         throw_corrupt("tensor " + tensor + " in " + path + " holds " + (std::isnan(out[done + i]) ? "NaN" : "Inf") +
-                      " at element " + std::to_string(done + i) + " of the range read (weights must be finite)");
+                      " at element " + std::to_string(first_element + done + i) +
+                      (first_element ? "" : " of the range read") + " (weights must be finite)");
     done += n;
   }
 }

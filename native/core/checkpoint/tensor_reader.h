@@ -33,4 +33,9 @@ struct TensorReadCounters {
 };
 TensorReadCounters tensor_read_counters();
 
+// The same on a descriptor already open on `path` (thread-safe: pread only). `first_element`:
+// the index in the tensor of the first element read, for the NaN/Inf message.
+void read_tensor_elements_fd(int fd, const std::string& path, uint64_t offset, TensorDType dt, uint64_t elements,
+                             float* out, const std::string& tensor, uint64_t first_element = 0);
+
 }  // namespace moecap

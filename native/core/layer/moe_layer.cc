@@ -9,6 +9,7 @@
 #include "error.h"
 #include "experts/expert_ffn.h"
 #include "int_math.h"
+#include "offload/progress_bar.h"
 #include "offload/xxhash64.h"
 #include "router/router_topk.h"
 #include "runtime/clock.h"
@@ -191,11 +192,18 @@ void MoeLayer::setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetche
   }
   // An existing file is used as it is (and must validate); otherwise the experts are packed one at
   // a time straight into a new file, so packing never holds more than one expert.
-  if (scratch || !path_exists(path))
-    write_expert_file(path, shape, [&](int i, ExpertWeights& w) {
-      pack_expert(w, cfg_.dtype, cfg_.hidden, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down,
-                  file_expert_[size_t(i)], pool_.get());
-    });
+  if (scratch || !path_exists(path)) {
+    std::unique_ptr<ProgressBar> bar(off.progress.empty() ? nullptr : new ProgressBar(off.progress));
+    write_expert_file(
+        path, shape,
+        [&](int i, ExpertWeights& w) {
+          pack_expert(w, cfg_.dtype, cfg_.hidden, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down,
+                      file_expert_[size_t(i)], pool_.get());
+        },
+        [&](int done, int total, uint64_t bytes) {
+          if (bar) bar->update(done, total, bytes);
+        });
+  }
   std::unique_ptr<ExpertFile> file;
   try {
     file.reset(new ExpertFile(path, shape, off.cold));

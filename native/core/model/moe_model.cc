@@ -22,6 +22,26 @@ MoeModel::MoeModel(const LayerConfig& config, const std::vector<std::shared_ptr<
   }
 }
 
+MoeModel::MoeModel(const std::vector<LayerConfig>& configs,
+                   const std::vector<std::shared_ptr<const WeightSource>>& weights, const std::string& isa,
+                   const std::vector<OffloadConfig>& offloads) {
+  if (weights.empty()) throw_option("layers must be >= 1");
+  if (configs.size() != weights.size() || offloads.size() != weights.size())
+    throw_runtime("model: one config, weight source and offload config per layer");
+  offload_ = offloads[0];
+  for (size_t l = 1; l < configs.size(); ++l) {
+    if (configs[l].hidden != configs[0].hidden)
+      throw_option("layer " + std::to_string(l) + " has hidden size " + std::to_string(configs[l].hidden) +
+                   ", layer 0 has " + std::to_string(configs[0].hidden) + " (the residual stream needs one size)");
+    if (offloads[l].enabled != offload_.enabled || offloads[l].prefetch != offload_.prefetch)
+      throw_option("every layer of a model offloads alike (layer " + std::to_string(l) + " differs from layer 0)");
+  }
+  if (offload_.enabled && offload_.prefetch) io_ = std::make_shared<Prefetcher>();
+  auto pool = make_thread_pool(configs[0]);
+  for (size_t l = 0; l < weights.size(); ++l)
+    layers_.emplace_back(new MoeLayer(configs[l], weights[l], isa, offloads[l], io_, pool));
+}
+
 void MoeModel::forward(const float* x, int T, ModelResult& out) {
   std::lock_guard<std::mutex> lock(mutex_);
   const int64_t t0 = now_ns();

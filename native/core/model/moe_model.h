@@ -28,6 +28,10 @@ class MoeModel {
   // layer l's file is "<path>.<l>".
   MoeModel(const LayerConfig& config, const std::vector<std::shared_ptr<const WeightSource>>& weights,
            const std::string& isa, const OffloadConfig& offload);
+  // Each layer its own shape, routing and offload file (a checkpoint's layers): every layer needs
+  // the same hidden size (the residual stream) and the same offload on/off and prefetch.
+  MoeModel(const std::vector<LayerConfig>& configs, const std::vector<std::shared_ptr<const WeightSource>>& weights,
+           const std::string& isa, const std::vector<OffloadConfig>& offloads);
 
   int layers() const { return (int)layers_.size(); }
   MoeLayer& layer(int l) { return *layers_[size_t(l)]; }

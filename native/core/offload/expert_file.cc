@@ -104,7 +104,8 @@ void check_offload_path(const std::string& path) {
                  printable_path(path) + "'); a file name cannot hold one");
 }
 
-void write_expert_file(const std::string& path, const ExpertFileShape& shape, const ExpertPacker& pack) {
+void write_expert_file(const std::string& path, const ExpertFileShape& shape, const ExpertPacker& pack,
+                       const ExpertFileProgress& progress) {
   const std::string who = "offload file '" + printable_path(path) + "'";
   check_offload_path(path);
   std::random_device rd;
@@ -145,6 +146,7 @@ void write_expert_file(const std::string& path, const ExpertFileShape& shape, co
       write_all(fd, w.w2.data.data(), w.w2.bytes(), offset + w.w13.bytes(),
                 who + ": writing expert " + std::to_string(e));
       offset = align_up(offset + w.bytes());
+      if (progress) progress(e + 1, E, uint64_t(e + 1) * w.bytes());
     }
     // Header last: until it is complete the file cannot validate.
     std::vector<uint8_t> head(sizeof(FileHeader) + size_t(h.table_bytes));

@@ -58,9 +58,13 @@ ExpertFileLayout validate_expert_file_head(const uint8_t* data, size_t n, const 
 // Packs expert e into `out` (reused between calls).
 using ExpertPacker = std::function<void(int expert, ExpertWeights& out)>;
 
+// Told after each expert is written: experts done, of total, and packed bytes written so far.
+using ExpertFileProgress = std::function<void(int done, int total, uint64_t bytes)>;
+
 // Writes the file atomically (temp file in the same folder + fsync + rename + fsync of the folder).
 // Throws moecap::Error naming the file on any failure, after removing the temp file.
-void write_expert_file(const std::string& path, const ExpertFileShape& shape, const ExpertPacker& pack);
+void write_expert_file(const std::string& path, const ExpertFileShape& shape, const ExpertPacker& pack,
+                       const ExpertFileProgress& progress = nullptr);
 
 class ExpertFile {
  public:

@@ -18,6 +18,7 @@ struct OffloadConfig {
   bool prefetch = true;  // loads on the I/O thread, overlapped with compute
   std::string path;      // weights file; empty = a scratch file in $TMPDIR, removed on close
   bool cold = false;     // drop the file's page cache so reads reach the device
+  std::string progress;  // non-empty: a progress bar with this label on stderr while the file is written
 };
 
 inline const char* policy_name(CachePolicy p) {

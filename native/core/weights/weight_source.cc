@@ -57,4 +57,28 @@ void ExplicitWeights::row(Matrix m, int expert, int r, int cols, float* out) con
   std::memcpy(out, src, sizeof(float) * size_t(cols));
 }
 
+std::shared_ptr<const WeightSource> seed_or_arrays(std::shared_ptr<const WeightSource> src, int H, int F, int E, int Fs,
+                                                   bool gated) {
+  uint64_t seed;
+  if (src->seed(&seed) || src->arrays()) return src;
+  auto w = std::make_shared<ExplicitWeights>();
+  w->hidden = H, w->intermediate = F, w->experts = E, w->shared_intermediate = Fs;
+  auto fill = [&](std::vector<float>& out, Matrix m, int experts, int rows, int cols) {
+    out.resize(size_t(experts) * size_t(rows) * size_t(cols));
+    for (int e = 0; e < experts; ++e)
+      for (int r = 0; r < rows; ++r) src->row(m, e, r, cols, out.data() + (size_t(e) * rows + r) * size_t(cols));
+  };
+  fill(w->router, Matrix::Router, 1, E, H);
+  fill(w->gate, Matrix::Gate, E, F, H);
+  fill(w->up, Matrix::Up, E, F, H);
+  fill(w->down, Matrix::Down, E, H, F);
+  if (Fs > 0) {
+    fill(w->shared_gate, Matrix::SharedGate, 1, Fs, H);
+    fill(w->shared_up, Matrix::SharedUp, 1, Fs, H);
+    fill(w->shared_down, Matrix::SharedDown, 1, H, Fs);
+    if (gated) fill(w->shared_gate_weight, Matrix::SharedGateWeight, 1, 1, H);
+  }
+  return w;
+}
+
 }  // namespace moecap

@@ -63,4 +63,10 @@ struct ExplicitWeights : public WeightSource {
   uint64_t fingerprint() const override;  // hash of the expert matrices
 };
 
+// The source itself when it has a seed or arrays; otherwise (a checkpoint read row by row) a copy of
+// its matrices as fp32 arrays, for a backend that takes only those (CUDA uploads whole matrices).
+std::shared_ptr<const WeightSource> seed_or_arrays(std::shared_ptr<const WeightSource> src, int hidden,
+                                                   int intermediate, int experts, int shared_intermediate,
+                                                   bool shared_gated);
+
 }  // namespace moecap
