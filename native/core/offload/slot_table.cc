@@ -24,7 +24,10 @@ SlotTable::SlotTable(int experts, int slots, CachePolicy policy, int stream_slot
 
 bool SlotTable::candidate(int s) const {
   const Slot& c = slots_[size_t(s)];
-  return c.expert >= 0 && !c.loading && !static_[size_t(c.expert)] && !masked_[size_t(s)];
+  // A needed slot is out of the tree (not merely skipped by victim()): a pass's own slots, the
+  // freshly loaded ones especially, are often the policy's earliest, and skipping them one by one
+  // made every miss cost O(k log slots).
+  return c.expert >= 0 && !c.needed && !c.loading && !static_[size_t(c.expert)] && !masked_[size_t(s)];
 }
 
 void SlotTable::refresh(int s, bool rekey) {
@@ -57,24 +60,29 @@ void SlotTable::set_loading(int s, bool loading) {
   refresh(s);
 }
 
-void SlotTable::begin_pass(const std::vector<int>& needed) {
+void SlotTable::begin_pass(const int* needed, size_t n) {
   in_pass_ = true;
   ++pass_;
   ++stats_.passes;
-  for (int s : touched_) slots_[size_t(s)].needed = false, slots_[size_t(s)].fills = 0;
+  for (int s : touched_) {
+    slots_[size_t(s)].needed = false, slots_[size_t(s)].fills = 0;
+    refresh(s);
+  }
   touched_.clear();
-  for (int e : needed) {
+  for (size_t i = 0; i < n; ++i) {
+    const int e = needed[i];
     note_use(usage_[size_t(e)], ++tick_, pass_);
     const int s = slot_of_[size_t(e)];
     if (s < 0) {
       ++stats_.misses;
       continue;
     }
-    refresh(s, /*rekey=*/true);
     Slot& slot = slots_[size_t(s)];
+    slot.use = usage_[size_t(e)];
     ++stats_.hits;
     slot.needed = true;
     slot.fills = 1;
+    refresh(s);  // out of the tree while needed (its key changed: done() puts it back rekeyed)
     touch(s);
     if (slot.prefetched) {
       ++stats_.prefetch_used;
@@ -100,6 +108,7 @@ int SlotTable::assign(int e, bool prefetch, const std::vector<char>* protect, in
   }
   Slot& s = slots_[size_t(best)];
   s.expert = e;
+  s.use = usage_[size_t(e)];
   s.needed = !prefetch;
   s.prefetched = prefetch;
   if (!prefetch && in_pass_) ++s.fills;
@@ -123,7 +132,9 @@ void SlotTable::drop(int e) {
 
 void SlotTable::done(int e) {
   const int s = slot_of_[size_t(e)];
-  if (s >= 0) slots_[size_t(s)].needed = false;
+  if (s < 0 || !slots_[size_t(s)].needed) return;
+  slots_[size_t(s)].needed = false;
+  refresh(s);
 }
 
 void SlotTable::end_pass() {
@@ -131,8 +142,11 @@ void SlotTable::end_pass() {
   for (int i : touched_) {
     Slot& s = slots_[size_t(i)];
     waves = std::max(waves, s.fills);
-    s.needed = false;
     s.fills = 0;
+    if (s.needed) {
+      s.needed = false;
+      refresh(i);
+    }
   }
   touched_.clear();
   stats_.waves += waves;
@@ -167,42 +181,9 @@ std::vector<int> SlotTable::resident() const {
   return r;
 }
 
-void stream_pass(SlotTable& t, const std::vector<int>& needed, const std::function<void(int, int)>& load,
-                 const std::function<void(int, int)>& compute) {
-  struct EndPass {
-    SlotTable& t;
-    ~EndPass() { t.end_pass(); }
-  };
-  t.begin_pass(needed);
-  EndPass guard{t};
-  // Hits first: they compute while the misses' loads are on their way.
-  std::vector<int> order;
-  order.reserve(needed.size());
-  for (int e : needed)
-    if (t.slot_of(e) >= 0) order.push_back(e);
-  const size_t hits = order.size();
-  for (int e : needed)
-    if (t.slot_of(e) < 0) order.push_back(e);
-  size_t next = hits;  // the next miss to load
-  for (size_t i = 0; i < order.size(); ++i) {
-    for (; next < order.size(); ++next) {
-      const int s = t.assign(order[next], false);
-      if (s < 0) break;  // every slot is still needed: the rest waits for the next done()
-      try {
-        load(order[next], s);
-      } catch (...) {
-        t.drop(order[next]);
-        throw;
-      }
-    }
-    // Cannot fail: experts [0, i) are done, and static pins leave at least one slot streaming.
-    if (next <= i)
-      throw std::logic_error("slot table: no slot for expert " + std::to_string(order[i]) + " although " +
-                             std::to_string(i) + " experts of the pass are done");
-    const int e = order[i];
-    compute(e, t.slot_of(e));
-    t.done(e);
-  }
+void throw_no_stream_slot(int expert, size_t done) {
+  throw std::logic_error("slot table: no slot for expert " + std::to_string(expert) + " although " +
+                         std::to_string(done) + " experts of the pass are done");
 }
 
 }  // namespace moecap
