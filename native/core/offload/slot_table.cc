@@ -22,31 +22,18 @@ SlotTable::SlotTable(int experts, int slots, CachePolicy policy, int stream_slot
   std::make_heap(free_.begin(), free_.end(), std::greater<int>());
 }
 
-bool SlotTable::candidate(int s) const {
-  const Slot& c = slots_[size_t(s)];
-  // A needed slot is out of the tree (not merely skipped by victim()): a pass's own slots, the
-  // freshly loaded ones especially, are often the policy's earliest, and skipping them one by one
-  // made every miss cost O(k log slots).
-  return c.expert >= 0 && !c.needed && !c.loading && !static_[size_t(c.expert)] && !masked_[size_t(s)];
-}
-
-void SlotTable::refresh(int s, bool rekey) {
-  const bool want = candidate(s);
-  if (want == tree_.present(s) && !(want && rekey)) return;
-  tree_.set(s, want, Order{this});
-}
-
 // The policy's earliest candidate that is not needed and not protected: those are taken out of
 // the tree while the call looks further.
 int SlotTable::victim(const std::vector<char>* protect) {
+  int v = tree_.min(Order{this});
+  if (!protect || v < 0) return v;  // needed slots are out of the tree: the minimum is the victim
   std::vector<int> masked;
-  int v;
   for (;;) {
-    v = tree_.min(Order{this});
-    if (v < 0 || (!slots_[size_t(v)].needed && !(protect && (*protect)[size_t(slots_[size_t(v)].expert)]))) break;
+    if (v < 0 || !(*protect)[size_t(slots_[size_t(v)].expert)]) break;
     masked_[size_t(v)] = 1;
     refresh(v);
     masked.push_back(v);
+    v = tree_.min(Order{this});
   }
   for (int s : masked) {
     masked_[size_t(s)] = 0;

@@ -122,6 +122,20 @@ inline int64_t SlotTable::Order::flips(int w, int l) const {
   return evict_order_flips(t->policy_, sw.use, sw.expert, sl.use, sl.expert, t->pass_);
 }
 
+inline bool SlotTable::candidate(int s) const {
+  const Slot& c = slots_[size_t(s)];
+  // A needed slot is out of the tree (not merely skipped by victim()): a pass's own slots, the
+  // freshly loaded ones especially, are often the policy's earliest, and skipping them one by one
+  // made every miss cost O(k log slots).
+  return c.expert >= 0 && !c.needed && !c.loading && !static_[size_t(c.expert)] && !masked_[size_t(s)];
+}
+
+inline void SlotTable::refresh(int s, bool rekey) {
+  const bool want = candidate(s);
+  if (want == tree_.present(s) && !(want && rekey)) return;
+  tree_.set(s, want, Order{this});
+}
+
 [[noreturn]] void throw_no_stream_slot(int expert, size_t done);
 
 // One pass in waves: begin_pass, then the resident experts first and the misses after them (each
