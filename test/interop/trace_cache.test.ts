@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import { execFileSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
 import { replayLayer, REPLAY_POLICIES } from '../../lib/interop/cache_replay';
@@ -371,6 +372,78 @@ describe('large and hostile files with bounded memory', () => {
     expect(size).toBeGreaterThan(70e6);
     expect(grown).toBeLessThan(size); // bounded: less than the file itself
   }, 120000);
+});
+
+// The hostile trace's size below: 1 GiB by default (about 10 s to write and read on a 2-core VM);
+// MOECAP_BIG_TRACE_MB lowers it where disk or time is short.
+const BIG_TRACE_MB = Number(process.env.MOECAP_BIG_TRACE_MB ?? 1024);
+
+describe('a large valid trace with one bad id at its end', () => {
+  test(`~${BIG_TRACE_MB} MB: the error names the last line and its field; the reader's peak RSS stays bounded`, () => {
+    // 61 layers × 8 of 256 experts, the canonical line with the layer padded to two characters and
+    // the token to seven digits, so one block of lines is written again and again with only the
+    // token digits rewritten (tokens of a layer must increase).
+    const L = 61,
+      k = 8,
+      E = 256,
+      TOK = 1000; // tokens per block
+    const u = rng(11);
+    const parts: string[] = [];
+    const tokenAt: number[] = []; // byte offset of each line's token digits
+    let off = 0;
+    for (let t = 0; t < TOK; t++)
+      for (let l = 0; l < L; l++) {
+        const s = new Set<number>();
+        while (s.size < k) s.add(Math.floor(u() * E));
+        const head = `{"layer":${String(l).padStart(2, ' ')},"token":`;
+        const line = `${head}1000000,"experts":[${[...s].join(',')}]}\n`;
+        tokenAt.push(off + head.length);
+        parts.push(line);
+        off += line.length;
+      }
+    const block = Buffer.from(parts.join(''), 'latin1');
+    const blocks = Math.max(1, Math.floor((BIG_TRACE_MB * 2 ** 20) / block.length));
+    expect(TOK * blocks).toBeLessThan(9e6); // 7 digits from 1000000
+    const f = path.join(dir, 'big-bad-last.jsonl');
+    const fd = fs.openSync(f, 'w');
+    try {
+      for (let b = 0; b < blocks; b++) {
+        for (let t = 0; t < TOK; t++) {
+          const digits = String(1000000 + b * TOK + t);
+          for (let l = 0; l < L; l++) block.write(digits, tokenAt[t * L + l], 'latin1');
+        }
+        fs.writeSync(fd, block);
+      }
+      fs.writeSync(fd, `{"layer": 0,"token":${1000000 + blocks * TOK},"experts":[0,1,2,3,4,5,6,${E}]}\n`);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const lines = blocks * TOK * L + 1;
+    const size = fs.statSync(f).size;
+    // The read runs in a child (the built dist/) so that its peak RSS is its own, not this
+    // process's (the 512 MiB line cap above already raised ours). `ms` and `maxRss` are printed
+    // with MOECAP_BIG_TRACE_LOG=1.
+    const script = `const { TraceSpill } = require(${JSON.stringify(path.join(__dirname, '../../dist/interop/trace_spill.js'))});
+      const t0 = Date.now(); let err = null;
+      try { TraceSpill.read(process.argv[1], { experts: ${E}, topK: ${k} }).close(); } catch (e) { err = { code: e.code, message: e.message }; }
+      // VmHWM where there is /proc: getrusage's maxrss keeps the forked parent's peak across exec.
+      const hwm = (() => { try { return /VmHWM:\\s*(\\d+) kB/.exec(require('fs').readFileSync('/proc/self/status', 'utf8')); } catch { return null; } })();
+      process.stdout.write(JSON.stringify({ err, ms: Date.now() - t0, maxRss: (hwm ? Number(hwm[1]) : process.resourceUsage().maxRSS) * 1024 }));`;
+    let r: { err: { code: string; message: string } | null; ms: number; maxRss: number };
+    try {
+      r = JSON.parse(execFileSync(process.execPath, ['-e', script, f], { encoding: 'utf8', maxBuffer: 1 << 20 }));
+    } finally {
+      fs.rmSync(f);
+    }
+    if (process.env.MOECAP_BIG_TRACE_LOG) console.log(`${size} B trace: read to the bad line in ${r.ms} ms, peak RSS ${r.maxRss} B`);
+    expect(size).toBeGreaterThan(0.9 * BIG_TRACE_MB * 2 ** 20);
+    expect(r.err).toEqual({
+      code: 'ERR_CORRUPT_FILE',
+      message: `trace '${f}' line ${lines} field 'experts': expert id ${E} out of range [0, ${E})`,
+    });
+    // Bounded: a node process (~50 MB) plus 1-2 MiB read blocks and 61 spill buffers, whatever the file's size.
+    expect(r.maxRss).toBeLessThan(256 * 2 ** 20);
+  }, 300000);
 });
 
 describe('trace reading: the byte scanner of canonical lines and JSON.parse agree', () => {

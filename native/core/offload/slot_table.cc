@@ -22,28 +22,18 @@ SlotTable::SlotTable(int experts, int slots, CachePolicy policy, int stream_slot
   std::make_heap(free_.begin(), free_.end(), std::greater<int>());
 }
 
-bool SlotTable::candidate(int s) const {
-  const Slot& c = slots_[size_t(s)];
-  return c.expert >= 0 && !c.loading && !static_[size_t(c.expert)] && !masked_[size_t(s)];
-}
-
-void SlotTable::refresh(int s, bool rekey) {
-  const bool want = candidate(s);
-  if (want == tree_.present(s) && !(want && rekey)) return;
-  tree_.set(s, want, Order{this});
-}
-
 // The policy's earliest candidate that is not needed and not protected: those are taken out of
 // the tree while the call looks further.
 int SlotTable::victim(const std::vector<char>* protect) {
+  int v = tree_.min(Order{this});
+  if (!protect || v < 0) return v;  // needed slots are out of the tree: the minimum is the victim
   std::vector<int> masked;
-  int v;
   for (;;) {
-    v = tree_.min(Order{this});
-    if (v < 0 || (!slots_[size_t(v)].needed && !(protect && (*protect)[size_t(slots_[size_t(v)].expert)]))) break;
+    if (v < 0 || !(*protect)[size_t(slots_[size_t(v)].expert)]) break;
     masked_[size_t(v)] = 1;
     refresh(v);
     masked.push_back(v);
+    v = tree_.min(Order{this});
   }
   for (int s : masked) {
     masked_[size_t(s)] = 0;
@@ -57,24 +47,29 @@ void SlotTable::set_loading(int s, bool loading) {
   refresh(s);
 }
 
-void SlotTable::begin_pass(const std::vector<int>& needed) {
+void SlotTable::begin_pass(const int* needed, size_t n) {
   in_pass_ = true;
   ++pass_;
   ++stats_.passes;
-  for (int s : touched_) slots_[size_t(s)].needed = false, slots_[size_t(s)].fills = 0;
+  for (int s : touched_) {
+    slots_[size_t(s)].needed = false, slots_[size_t(s)].fills = 0;
+    refresh(s);
+  }
   touched_.clear();
-  for (int e : needed) {
+  for (size_t i = 0; i < n; ++i) {
+    const int e = needed[i];
     note_use(usage_[size_t(e)], ++tick_, pass_);
     const int s = slot_of_[size_t(e)];
     if (s < 0) {
       ++stats_.misses;
       continue;
     }
-    refresh(s, /*rekey=*/true);
     Slot& slot = slots_[size_t(s)];
+    slot.use = usage_[size_t(e)];
     ++stats_.hits;
     slot.needed = true;
     slot.fills = 1;
+    refresh(s);  // out of the tree while needed (its key changed: done() puts it back rekeyed)
     touch(s);
     if (slot.prefetched) {
       ++stats_.prefetch_used;
@@ -100,6 +95,7 @@ int SlotTable::assign(int e, bool prefetch, const std::vector<char>* protect, in
   }
   Slot& s = slots_[size_t(best)];
   s.expert = e;
+  s.use = usage_[size_t(e)];
   s.needed = !prefetch;
   s.prefetched = prefetch;
   if (!prefetch && in_pass_) ++s.fills;
@@ -123,7 +119,9 @@ void SlotTable::drop(int e) {
 
 void SlotTable::done(int e) {
   const int s = slot_of_[size_t(e)];
-  if (s >= 0) slots_[size_t(s)].needed = false;
+  if (s < 0 || !slots_[size_t(s)].needed) return;
+  slots_[size_t(s)].needed = false;
+  refresh(s);
 }
 
 void SlotTable::end_pass() {
@@ -131,8 +129,11 @@ void SlotTable::end_pass() {
   for (int i : touched_) {
     Slot& s = slots_[size_t(i)];
     waves = std::max(waves, s.fills);
-    s.needed = false;
     s.fills = 0;
+    if (s.needed) {
+      s.needed = false;
+      refresh(i);
+    }
   }
   touched_.clear();
   stats_.waves += waves;
@@ -167,42 +168,9 @@ std::vector<int> SlotTable::resident() const {
   return r;
 }
 
-void stream_pass(SlotTable& t, const std::vector<int>& needed, const std::function<void(int, int)>& load,
-                 const std::function<void(int, int)>& compute) {
-  struct EndPass {
-    SlotTable& t;
-    ~EndPass() { t.end_pass(); }
-  };
-  t.begin_pass(needed);
-  EndPass guard{t};
-  // Hits first: they compute while the misses' loads are on their way.
-  std::vector<int> order;
-  order.reserve(needed.size());
-  for (int e : needed)
-    if (t.slot_of(e) >= 0) order.push_back(e);
-  const size_t hits = order.size();
-  for (int e : needed)
-    if (t.slot_of(e) < 0) order.push_back(e);
-  size_t next = hits;  // the next miss to load
-  for (size_t i = 0; i < order.size(); ++i) {
-    for (; next < order.size(); ++next) {
-      const int s = t.assign(order[next], false);
-      if (s < 0) break;  // every slot is still needed: the rest waits for the next done()
-      try {
-        load(order[next], s);
-      } catch (...) {
-        t.drop(order[next]);
-        throw;
-      }
-    }
-    // Cannot fail: experts [0, i) are done, and static pins leave at least one slot streaming.
-    if (next <= i)
-      throw std::logic_error("slot table: no slot for expert " + std::to_string(order[i]) + " although " +
-                             std::to_string(i) + " experts of the pass are done");
-    const int e = order[i];
-    compute(e, t.slot_of(e));
-    t.done(e);
-  }
+void throw_no_stream_slot(int expert, size_t done) {
+  throw std::logic_error("slot table: no slot for expert " + std::to_string(expert) + " although " +
+                         std::to_string(done) + " experts of the pass are done");
 }
 
 }  // namespace moecap

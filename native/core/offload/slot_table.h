@@ -8,7 +8,7 @@
 // (victim_tree.h) and a pass touches only the slots it uses, so a miss costs O(log slots).
 #pragma once
 #include <cstdint>
-#include <functional>
+#include <cstddef>
 #include <vector>
 
 #include "offload/cache_policy.h"
@@ -48,14 +48,15 @@ class SlotTable {
 
   // `needed`: the pass's distinct experts. Counts uses and hits/misses; resident ones are marked
   // needed so no load of this pass evicts them before done().
-  void begin_pass(const std::vector<int>& needed);
+  void begin_pass(const int* needed, size_t n);
+  void begin_pass(const std::vector<int>& needed) { begin_pass(needed.data(), needed.size()); }
   // A slot for e (not resident): a free one, else the policy's victim among slots not needed, not
   // statically pinned and whose expert is not in `protect` ([E] flags, may be null); -1 when there
   // is none. The slot then holds e: needed when `prefetch` is false. *evicted: the expert it held or -1.
   int assign(int e, bool prefetch, const std::vector<char>* protect = nullptr, int* evicted = nullptr);
   // The load into e's slot failed or never started: the slot is empty again (no eviction counted).
   void drop(int e);
-  // The pass's reads of e are issued: its slot may take a later load.
+  // The pass's reads of e are issued: its slot may take a later load (it is a victim candidate again).
   void done(int e);
   void end_pass();
   // A slot whose load is still in flight is never a victim (a cache that loads asynchronously marks
@@ -78,11 +79,13 @@ class SlotTable {
     bool prefetched = false;  // loaded by prefetch(), not used by a pass yet
     bool loading = false;     // a load in flight (set_loading)
     int fills = 0;            // needed experts that went through this slot in the current pass
+    ExpertUsage use;          // usage_[expert], mirrored so a tree comparison reads one slot, not two arrays
   };
   // The order evict_before gives at the current pass, between the experts of two slots.
   struct Order {
     const SlotTable* t;
     int64_t now() const { return t->pass_; }
+    bool kinetic() const { return t->policy_ == CachePolicy::LFRU; }  // only lfru's order moves with time
     bool before(int a, int b) const;
     int64_t flips(int w, int l) const;
   };
@@ -109,23 +112,79 @@ class SlotTable {
 };
 
 inline bool SlotTable::Order::before(int a, int b) const {
-  const int ea = t->slots_[size_t(a)].expert, eb = t->slots_[size_t(b)].expert;
-  return evict_before(t->policy_, t->usage_[size_t(ea)], ea, t->usage_[size_t(eb)], eb, t->pass_);
+  const Slot &sa = t->slots_[size_t(a)], &sb = t->slots_[size_t(b)];
+  return evict_before(t->policy_, sa.use, sa.expert, sb.use, sb.expert, t->pass_);
 }
 
 inline int64_t SlotTable::Order::flips(int w, int l) const {
   if (t->policy_ != CachePolicy::LFRU) return VictimTree::kNever;
-  const int ew = t->slots_[size_t(w)].expert, el = t->slots_[size_t(l)].expert;
-  return evict_order_flips(t->policy_, t->usage_[size_t(ew)], ew, t->usage_[size_t(el)], el, t->pass_);
+  const Slot &sw = t->slots_[size_t(w)], &sl = t->slots_[size_t(l)];
+  return evict_order_flips(t->policy_, sw.use, sw.expert, sl.use, sl.expert, t->pass_);
 }
+
+inline bool SlotTable::candidate(int s) const {
+  const Slot& c = slots_[size_t(s)];
+  // A needed slot is out of the tree (not merely skipped by victim()): a pass's own slots, the
+  // freshly loaded ones especially, are often the policy's earliest, and skipping them one by one
+  // made every miss cost O(k log slots).
+  return c.expert >= 0 && !c.needed && !c.loading && !static_[size_t(c.expert)] && !masked_[size_t(s)];
+}
+
+inline void SlotTable::refresh(int s, bool rekey) {
+  const bool want = candidate(s);
+  if (want == tree_.present(s) && !(want && rekey)) return;
+  tree_.set(s, want, Order{this});
+}
+
+[[noreturn]] void throw_no_stream_slot(int expert, size_t done);
 
 // One pass in waves: begin_pass, then the resident experts first and the misses after them (each
 // group in the order of `needed`). Loads are started as far ahead as free or reusable slots allow
 // (load(e, slot)); each expert is computed once its turn comes (compute(e, slot)) and then done(),
 // so its slot can take a later miss. Any capacity >= 1 completes: when the loads stop for want of
 // a slot, every expert before the next one to compute is done, so a slot is free for it.
-// end_pass always runs (also when a callback throws).
-void stream_pass(SlotTable& t, const std::vector<int>& needed, const std::function<void(int, int)>& load,
-                 const std::function<void(int, int)>& compute);
+// end_pass always runs (also when a callback throws). A template so that a replay's no-op
+// callbacks cost nothing (cache_replay.cc runs billions of passes).
+template <class Load, class Compute>
+void stream_pass(SlotTable& t, const int* needed, size_t n, Load&& load, Compute&& compute) {
+  struct EndPass {
+    SlotTable& t;
+    ~EndPass() { t.end_pass(); }
+  };
+  t.begin_pass(needed, n);
+  EndPass guard{t};
+  // Hits first: they compute while the misses' loads are on their way. The order is kept per
+  // thread so a pass allocates nothing (so a callback must not run a pass of its own).
+  thread_local std::vector<int> order;
+  order.clear();
+  for (size_t j = 0; j < n; ++j)
+    if (t.slot_of(needed[j]) >= 0) order.push_back(needed[j]);
+  const size_t hits = order.size();
+  for (size_t j = 0; j < n; ++j)
+    if (t.slot_of(needed[j]) < 0) order.push_back(needed[j]);
+  size_t next = hits;  // the next miss to load
+  for (size_t i = 0; i < order.size(); ++i) {
+    for (; next < order.size(); ++next) {
+      const int s = t.assign(order[next], false);
+      if (s < 0) break;  // every slot is still needed: the rest waits for the next done()
+      try {
+        load(order[next], s);
+      } catch (...) {
+        t.drop(order[next]);
+        throw;
+      }
+    }
+    // Cannot fail: experts [0, i) are done, and static pins leave at least one slot streaming.
+    if (next <= i) throw_no_stream_slot(order[i], i);
+    const int e = order[i];
+    compute(e, t.slot_of(e));
+    t.done(e);
+  }
+}
+
+template <class Load, class Compute>
+void stream_pass(SlotTable& t, const std::vector<int>& needed, Load&& load, Compute&& compute) {
+  stream_pass(t, needed.data(), needed.size(), load, compute);
+}
 
 }  // namespace moecap

@@ -25,31 +25,47 @@ class VictimTree {
   }
   bool present(int leaf) const { return win_[size_t(n_ + leaf)] >= 0; }
 
-  // `order` has now(), before(a, b) (a is evicted before b now) and flips(w, l) (the first time
-  // after now at which w stops being before l, kNever when it never does). A candidate's key may
-  // only change while it is out of the tree (or by setting it again).
+  // `order` has now(), before(a, b) (a is evicted before b now), flips(w, l) (the first time
+  // after now at which w stops being before l, kNever when it never does) and kinetic() (false:
+  // flips is always kNever, so the flip times need no upkeep). A candidate's key may only change
+  // while it is out of the tree (or by setting it again).
   template <class Order>
   void set(int leaf, bool candidate, const Order& order) {
-    size_t i = size_t(n_ + leaf);
-    win_[i] = candidate ? leaf : -1;
-    // Up to the first node that stays as it was and whose winner is another leaf: the nodes
-    // above it compare the same keys as before.
-    for (i /= 2; i >= 1; i /= 2) {
+    win_[size_t(n_ + leaf)] = candidate ? leaf : -1;
+    if (order.kinetic()) set_kinetic(leaf, order);
+    else set_static(leaf, order);
+  }
+
+  // The candidate to evict now, or -1.
+  template <class Order>
+  int min(const Order& order) {
+    if (order.kinetic()) advance(1, order);
+    return win_[1];
+  }
+
+ private:
+  // An order that never flips: only the winners along the leaf's path, up to the first node that
+  // keeps its winner, another leaf (the nodes above compare the same keys as before).
+  template <class Order>
+  void set_static(int leaf, const Order& order) {
+    for (size_t i = size_t(n_ + leaf) / 2; i >= 1; i /= 2) {
+      const int w = win_[i];
+      const int a = win_[2 * i], b = win_[2 * i + 1];
+      const int x = a < 0 ? b : b < 0 ? a : order.before(b, a) ? b : a;
+      if (x == w && w != leaf) return;
+      win_[i] = x;
+    }
+  }
+  // Up to the first node that stays as it was and whose winner is another leaf, flip times included.
+  template <class Order>
+  __attribute__((noinline)) void set_kinetic(int leaf, const Order& order) {
+    for (size_t i = size_t(n_ + leaf) / 2; i >= 1; i /= 2) {
       const int w = win_[i];
       const int64_t f = flip_[i], u = sub_[i];
       recompute(i, order);
       if (w == win_[i] && w != leaf && f == flip_[i] && u == sub_[i]) break;
     }
   }
-
-  // The candidate to evict now, or -1.
-  template <class Order>
-  int min(const Order& order) {
-    advance(1, order);
-    return win_[1];
-  }
-
- private:
   template <class Order>
   void recompute(size_t i, const Order& order) {
     int a = win_[2 * i], b = win_[2 * i + 1];
