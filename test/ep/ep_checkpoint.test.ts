@@ -32,7 +32,14 @@ async function check(checkpoint: string, layer: number, s: RefSpec, perExpertByt
   const single = await createMoeLayer({ checkpoint, layer, threads: 1, poison: true });
   const ref = await single.forward(x);
   single.close();
-  const whole = bytesRead(() => resolveCheckpointOptions({ checkpoint, layer }));
+  // Without a share the weights stream from the files when packed; with every expert as the share, the
+  // whole layer is read now.
+  const whole = bytesRead(() =>
+    resolveCheckpointOptions(
+      { checkpoint, layer },
+      Array.from({ length: s.E }, (_, e) => e),
+    ),
+  );
   for (const ep of eps) {
     const shares = placeExperts(s.E, ep);
     for (const held of shares) {

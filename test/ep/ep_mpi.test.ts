@@ -94,7 +94,10 @@ describe('expert parallelism over mpirun -np 2', () => {
     const s: RefSpec = { family: 'qwen3_moe', H, F, E, k: 2, normTopkProb: true };
     buildGguf(file, s, 'qwen3moe', 1, [0], [['qwen3moe.expert_feed_forward_length', 'u32', F]], 'Q8_0', rng(7));
     const before = checkpointReadCounters();
-    resolveCheckpointOptions({ checkpoint: file, layer: 0 });
+    resolveCheckpointOptions(
+      { checkpoint: file, layer: 0 },
+      Array.from({ length: E }, (_, e) => e),
+    ); // the whole layer, read now
     const whole = checkpointReadCounters().bytes - before.bytes;
     const r = mpirun([dir, 'checkpoint', file]);
     expect(r.stderr).not.toMatch(/Error/);
