@@ -3,6 +3,7 @@
 // products into fp32 — 64 flops per instruction, twice the fp32 FMA's, on half the bytes.
 #include "kernels/avx512/linear_avx512.h"
 #include "kernels/avx512/tile_avx512.h"
+#include "kernels/x86_compiler.h"
 
 namespace moecap {
 namespace avx512 {
@@ -33,12 +34,12 @@ struct TileBF16 {
       __m512bh b[NP][2];
 #pragma GCC unroll 4
       for (int q = 0; q < NP; ++q) {
-        b[q][0] = (__m512bh)_mm512_load_si512(W[q] + size_t(k2) * 64);
-        b[q][1] = (__m512bh)_mm512_load_si512(W[q] + size_t(k2) * 64 + 32);
+        b[q][0] = MOECAP_AS_BF16_PAIRS(_mm512_load_si512(W[q] + size_t(k2) * 64));
+        b[q][1] = MOECAP_AS_BF16_PAIRS(_mm512_load_si512(W[q] + size_t(k2) * 64 + 32));
       }
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
-        __m512bh a = (__m512bh)_mm512_set1_epi32(x[r][k2]);
+        __m512bh a = MOECAP_AS_BF16_PAIRS(_mm512_set1_epi32(x[r][k2]));
 #pragma GCC unroll 4
         for (int q = 0; q < NP; ++q) {
           acc[r][q][0] = _mm512_dpbf16_ps(acc[r][q][0], a, b[q][0]);

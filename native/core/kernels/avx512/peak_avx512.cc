@@ -42,7 +42,8 @@ float fma_f32(long iters) {
 }
 
 float dot_bf16(long iters) {
-  __m512bh a = (__m512bh)_mm512_set1_epi16(0x3F80), b = (__m512bh)_mm512_set1_epi16(0x3A83);  // 1.0, ~1e-3
+  __m512bh a = MOECAP_AS_BF16_PAIRS(_mm512_set1_epi16(0x3F80)),
+           b = MOECAP_AS_BF16_PAIRS(_mm512_set1_epi16(0x3A83));  // 1.0, ~1e-3
   MOECAP_OPAQUE_ZMM(a, b);
   __m512 acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(float(i));
