@@ -8,7 +8,7 @@ import { loadAddon } from '../native/loader';
 import { callNative } from '../native/call';
 import type { ExplicitWeights, MoeLayerOptions } from '../moe_layer';
 import type { RouterGroups } from '../types';
-import { planFromGguf, planFromHfConfig, type FamilyPlan, type LayerSources, type TensorSlice } from './families';
+import { planFromGguf, planFromHfConfig, splitInterleavedBias, untransposeExperts, type FamilyPlan, type LayerSources, type TensorSlice } from './families';
 import { GGML_TYPES, ggufTensorMap, readGgufFile } from './gguf';
 import { readSafetensorsCheckpoint, SAFETENSORS_DTYPE_BYTES } from './safetensors';
 import type { TensorEntry, TensorMap } from './tensor_map';
@@ -175,12 +175,26 @@ export function readLayer(ck: Checkpoint, layer: number): Omit<MoeLayerOptions, 
   const src = checkLayer(ck, layer);
   const p = ck.plan;
   const { hidden: H, intermediate: F, experts: E } = p;
-  const weights: ExplicitWeights = {
-    router: readSlices(ck, src.router, E * H),
-    gate: readSlices(ck, src.gate, E * F * H),
-    up: readSlices(ck, src.up, E * F * H),
-    down: readSlices(ck, src.down, E * H * F),
-  };
+  const router = readSlices(ck, src.router, E * H);
+  const weights: ExplicitWeights = src.transposed
+    ? {
+        router,
+        ...untransposeExperts(
+          readSlices(ck, src.transposed.gateUp, E * H * 2 * F),
+          readSlices(ck, src.transposed.down, E * F * H),
+          E,
+          F,
+          H,
+          src.transposed.interleaved,
+        ),
+      }
+    : { router, gate: readSlices(ck, src.gate, E * F * H), up: readSlices(ck, src.up, E * F * H), down: readSlices(ck, src.down, E * H * F) };
+  const variant: Partial<MoeLayerOptions> = {};
+  if (src.routerBias) variant.routerBias = readSlices(ck, src.routerBias, E);
+  if (src.expertBiases)
+    variant.expertBiases = { ...splitInterleavedBias(readSlices(ck, src.expertBiases.gateUp, E * 2 * F), E, F), down: readSlices(ck, src.expertBiases.down, E * H) };
+  if (p.clampedSwiglu) variant.clampedSwiglu = p.clampedSwiglu;
+  if (p.scoreOnInput) variant.scoreOnInput = true;
   if (src.shared && p.sharedExperts) {
     const Fs = p.sharedExperts.intermediate;
     weights.shared = {
@@ -202,27 +216,41 @@ export function readLayer(ck: Checkpoint, layer: number): Omit<MoeLayerOptions, 
     ...(p.groups ? { groups: p.groups } : {}),
     ...(p.sharedExperts ? { sharedExperts: p.sharedExperts } : {}),
     ...(selectionBias ? { selectionBias } : {}),
+    ...variant,
     weights,
   };
 }
 
 /** createMoeLayer's options when they name a checkpoint. */
-export type CheckpointLayerOptions = Partial<Omit<MoeLayerOptions, 'weights' | 'selectionBias'>> & {
+export type CheckpointLayerOptions = Partial<Omit<MoeLayerOptions, 'weights' | 'selectionBias' | 'routerBias' | 'expertBiases'>> & {
   /** A checkpoint folder (config.json + safetensors), a .safetensors file or a .gguf file. */
   checkpoint: string;
   /** The decoder layer index (an MoE layer). */
   layer: number;
 };
 
-const FROM_CHECKPOINT = ['hidden', 'intermediate', 'experts', 'topK', 'scoring', 'renormalize', 'routedScalingFactor', 'groups', 'sharedExperts'] as const;
+const FROM_CHECKPOINT = [
+  'hidden',
+  'intermediate',
+  'experts',
+  'topK',
+  'scoring',
+  'renormalize',
+  'routedScalingFactor',
+  'groups',
+  'sharedExperts',
+  'clampedSwiglu',
+  'scoreOnInput',
+] as const;
 
 /** Resolves checkpoint options into the engine's explicit-weight options; a given option that contradicts the checkpoint is an error naming both values. */
 export function resolveCheckpointOptions(o: CheckpointLayerOptions): MoeLayerOptions {
   const { checkpoint, layer, ...rest } = o as CheckpointLayerOptions & { weights?: unknown; selectionBias?: unknown };
   if ((rest as { weights?: unknown }).weights !== undefined)
     throw new MoecapError('ERR_INVALID_OPTION', 'weights cannot be given with checkpoint (the checkpoint holds them)');
-  if ((rest as { selectionBias?: unknown }).selectionBias !== undefined)
-    throw new MoecapError('ERR_INVALID_OPTION', 'selectionBias cannot be given with checkpoint (the checkpoint holds it)');
+  for (const key of ['selectionBias', 'routerBias', 'expertBiases'])
+    if ((rest as Record<string, unknown>)[key] !== undefined)
+      throw new MoecapError('ERR_INVALID_OPTION', `${key} cannot be given with checkpoint (the checkpoint holds it)`);
   if (typeof layer !== 'number') throw new MoecapError('ERR_INVALID_OPTION', 'layer (the decoder layer index) is required with checkpoint');
   const ck = openCheckpoint(checkpoint);
   const fromFile = readLayer(ck, layer);

@@ -40,7 +40,8 @@ export function describeCheckpoint(ck: Checkpoint): CheckpointDescription {
   const first = p.moeLayers[0];
   const src = checkLayer(ck, first, false);
   const bytes = (slices: TensorSlice[]) => slices.reduce((a, s) => a + s.rows * rowBytes(ck.tensors.get(s.tensor)!), 0);
-  const bytesPerExpert = (bytes(src.gate) + bytes(src.up) + bytes(src.down)) / p.experts;
+  const experts = src.transposed ? [...src.transposed.gateUp, ...src.transposed.down, ...(src.expertBiases ? [...src.expertBiases.gateUp, ...src.expertBiases.down] : [])] : [...src.gate, ...src.up, ...src.down];
+  const bytesPerExpert = bytes(experts) / p.experts;
   return {
     path: ck.path,
     format: ck.format,

@@ -27,6 +27,16 @@ export interface LayerSources {
   up: TensorSlice[]; // [E, F, H]
   down: TensorSlice[]; // [E, H, F]
   selectionBias?: TensorSlice[]; // [E]
+  /** gpt-oss: router bias [E]. */
+  routerBias?: TensorSlice[];
+  /**
+   * Experts stored transposed, as the modelling code multiplies them (x @ W): gateUp [E, H, 2F]
+   * and down [E, F, H]. `interleaved`: gate = even, up = odd columns (gpt-oss); else the first
+   * half is the gate and the second the up projection (Llama 4). When set, gate/up/down are empty.
+   */
+  transposed?: { gateUp: TensorSlice[]; down: TensorSlice[]; interleaved: boolean };
+  /** gpt-oss per-expert biases: gateUp [E, 2F] (interleaved as the weights), down [E, H]. */
+  expertBiases?: { gateUp: TensorSlice[]; down: TensorSlice[] };
   shared?: { gate: TensorSlice[]; up: TensorSlice[]; down: TensorSlice[]; gateWeight?: TensorSlice[] };
   expected: ExpectedTensor[];
 }
@@ -50,6 +60,11 @@ export interface FamilyPlan {
   sharedExperts?: { intermediate: number; gated: boolean };
   /** The layer carries a selection bias (DeepSeek-V3 e_score_correction_bias). */
   selectionBias: boolean;
+  /** Expert variants beyond the plain SwiGLU expert (layer_config.h in the core). */
+  clampedSwiglu?: { limit: number; alpha: number };
+  scoreOnInput?: boolean;
+  /** The layer carries a router bias and per-expert biases (gpt-oss). */
+  biases?: boolean;
   /** The routing rule in words. */
   routingRule: string;
   sources(layer: number): LayerSources;
@@ -63,6 +78,9 @@ export const SUPPORTED_HF_ARCHITECTURES = [
   'DeepseekV2ForCausalLM',
   'DeepseekV3ForCausalLM',
   'GraniteMoeForCausalLM',
+  'GptOssForCausalLM',
+  'Llama4ForCausalLM',
+  'Llama4ForConditionalGeneration',
 ] as const;
 
 export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'olmoe', 'qwen2moe', 'qwen3moe', 'deepseek2', 'granitemoe'] as const;
@@ -71,11 +89,8 @@ export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'olmoe', 'qwen2moe', 'qwen
 const NOT_YET: Record<string, string> = {
   PhimoeForCausalLM: 'Phi-3.5-MoE routes with sparsemixer (a masked, threshold-limited second choice), not softmax top-k',
   phimoe: 'Phi-3.5-MoE routes with sparsemixer (a masked, threshold-limited second choice), not softmax top-k',
-  GptOssForCausalLM: 'gpt-oss experts need biases, a clamped SwiGLU (σ(1.702·g), (up + 1)) and MXFP4 weights; the engine has none of these',
-  'gpt-oss': 'gpt-oss experts need biases, a clamped SwiGLU (σ(1.702·g), (up + 1)) and MXFP4 weights; the engine has none of these',
-  Llama4ForCausalLM: 'Llama 4 scales the expert *input* by the sigmoid router score and fuses gate_up; the engine scales expert outputs',
-  Llama4ForConditionalGeneration: 'Llama 4 scales the expert *input* by the sigmoid router score and fuses gate_up; the engine scales expert outputs',
-  llama4: 'Llama 4 scales the expert *input* by the sigmoid router score and fuses gate_up; the engine scales expert outputs',
+  'gpt-oss': 'gpt-oss GGUF files are not mapped yet (the safetensors release is)',
+  llama4: 'Llama 4 GGUF files are not mapped yet (the safetensors release is)',
   GraniteMoeSharedForCausalLM: 'Granite MoE with a shared MLP (shared_mlp input_linear) is not mapped yet',
   GraniteMoeHybridForCausalLM: 'Granite MoE hybrid (Mamba layers) is not mapped yet',
 };
@@ -162,6 +177,7 @@ export function planFromHfConfig(cfg: Json, file: string): FamilyPlan {
   if (NOT_YET[arch]) throw notSupported(`${arch}: ${NOT_YET[arch]}`);
   if (!(SUPPORTED_HF_ARCHITECTURES as readonly string[]).includes(arch))
     throw new MoecapError('ERR_INVALID_OPTION', `${file}: unknown architecture ${arch} (known: ${SUPPORTED_HF_ARCHITECTURES.join(', ')})`);
+  if (arch.startsWith('Llama4')) return planLlama4(cfg, file, arch);
   checkSilu(cfg, file);
   const H = cfgInt(cfg, 'hidden_size', file);
   const L = cfgInt(cfg, 'num_hidden_layers', file);
@@ -267,9 +283,157 @@ export function planFromHfConfig(cfg: Json, file: string): FamilyPlan {
         },
       };
     }
+    case 'GptOssForCausalLM':
+      return planGptOss(cfg, file, arch, H, L, k);
     default:
       return planDeepseek(cfg, file, arch, H, L, k);
   }
+}
+
+/** The modelling code's GLU constant for gpt-oss (GptOssExperts.alpha; not in config.json). */
+const GPT_OSS_ALPHA = 1.702;
+
+// gpt-oss (transformers models/gpt_oss): router = linear with bias; top-k on the logits, softmax
+// over the k (= softmax, top-k, renormalise); experts x @ gate_up_proj [E, H, 2F] + bias, gate =
+// even and up = odd columns, gate ≤ limit, |up| ≤ limit, h = (up + 1)·gate·σ(1.702·gate), out =
+// h @ down_proj [E, F, H] + bias, times the routing weight. Every layer is MoE.
+function planGptOss(cfg: Json, file: string, arch: string, H: number, L: number, k: number): FamilyPlan {
+  const E = cfgInt(cfg, 'num_local_experts', file);
+  const F = cfgInt(cfg, 'intermediate_size', file);
+  const limit = cfgNum(cfg, 'swiglu_limit', file, 7.0);
+  if (!(limit > 0)) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: swiglu_limit must be > 0, got ${limit}`);
+  return {
+    family: 'gpt_oss',
+    architecture: arch,
+    layers: L,
+    moeLayers: range(L),
+    denseLayers: [],
+    hidden: H,
+    intermediate: F,
+    experts: E,
+    topK: k,
+    scoring: 'softmax',
+    renormalize: true,
+    routedScalingFactor: 1,
+    selectionBias: false,
+    biases: true,
+    clampedSwiglu: { limit, alpha: GPT_OSS_ALPHA },
+    routingRule: `router logits + bias; top-k on the logits, softmax over the k; experts with biases, clamped SwiGLU (limit ${limit}, α ${GPT_OSS_ALPHA}, (up + 1)·glu)`,
+    sources(l) {
+      const p = `model.layers.${l}.mlp.`;
+      const gu = `${p}experts.gate_up_proj`,
+        dn = `${p}experts.down_proj`;
+      return {
+        router: [{ tensor: `${p}router.weight`, rowStart: 0, rows: E }],
+        routerBias: [{ tensor: `${p}router.bias`, rowStart: 0, rows: 1 }],
+        gate: [],
+        up: [],
+        down: [],
+        transposed: { gateUp: [{ tensor: gu, rowStart: 0, rows: E * H }], down: [{ tensor: dn, rowStart: 0, rows: E * F }], interleaved: true },
+        expertBiases: { gateUp: [{ tensor: `${gu}_bias`, rowStart: 0, rows: E }], down: [{ tensor: `${dn}_bias`, rowStart: 0, rows: E }] },
+        expected: [
+          { tensor: `${p}router.weight`, shape: [E, H] },
+          { tensor: `${p}router.bias`, shape: [E] },
+          { tensor: gu, shape: [E, H, 2 * F] },
+          { tensor: `${gu}_bias`, shape: [E, 2 * F] },
+          { tensor: dn, shape: [E, F, H] },
+          { tensor: `${dn}_bias`, shape: [E, H] },
+        ],
+      };
+    },
+  };
+}
+
+// Llama 4 (transformers models/llama4): text settings under text_config; router = linear without
+// bias; top-k on the logits, score = sigmoid of those k logits; the routed expert's *input* is
+// x·score (its output is not scaled); experts x @ gate_up_proj [E, H, 2F] (first half gate, second
+// half up, SiLU), @ down_proj [E, F, H]; a shared SwiGLU expert (width intermediate_size) always
+// added. MoE layers: config moe_layers, else every interleave_moe_layer_step-th layer (from step-1).
+function planLlama4(outer: Json, file: string, arch: string): FamilyPlan {
+  const nested = arch === 'Llama4ForConditionalGeneration';
+  const tc = outer.text_config;
+  const cfg: Json = tc && typeof tc === 'object' && !Array.isArray(tc) ? (tc as Json) : nested ? {} : outer;
+  if (nested && cfg === outer) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${arch} without text_config`);
+  checkSilu(cfg, file);
+  const H = cfgInt(cfg, 'hidden_size', file);
+  const L = cfgInt(cfg, 'num_hidden_layers', file);
+  const k = cfgInt(cfg, 'num_experts_per_tok', file, 1);
+  const E = cfgInt(cfg, 'num_local_experts', file);
+  const F = cfgInt(cfg, 'intermediate_size', file);
+  const step = cfgInt(cfg, 'interleave_moe_layer_step', file, 1);
+  let moeLayers: number[];
+  if (Array.isArray(cfg.moe_layers)) {
+    if (!cfg.moe_layers.every((x) => Number.isInteger(x) && x >= 0 && x < L))
+      throw new MoecapError('ERR_CORRUPT_FILE', `${file}: moe_layers must be a list of layer indices below ${L}`);
+    moeLayers = [...new Set(cfg.moe_layers as number[])].sort((a, b) => a - b);
+  } else moeLayers = step > 0 ? range(L).filter((l) => l % step === step - 1) : [];
+  const root = nested ? 'language_model.model.layers.' : 'model.layers.';
+  return {
+    family: 'llama4',
+    architecture: arch,
+    layers: L,
+    moeLayers,
+    denseLayers: range(L).filter((l) => !moeLayers.includes(l)),
+    hidden: H,
+    intermediate: F,
+    experts: E,
+    topK: k,
+    scoring: 'sigmoid',
+    renormalize: false,
+    routedScalingFactor: 1,
+    selectionBias: false,
+    scoreOnInput: true,
+    sharedExperts: { intermediate: F, gated: false },
+    routingRule: 'top-k on the router logits, score = sigmoid(logit); the expert input is x·score (output unscaled); shared expert always added',
+    sources(l) {
+      const p = `${root}${l}.feed_forward.`;
+      const gu = `${p}experts.gate_up_proj`,
+        dn = `${p}experts.down_proj`;
+      const sh = denseMlp(`${p}shared_expert.`, F, H);
+      return {
+        router: [{ tensor: `${p}router.weight`, rowStart: 0, rows: E }],
+        gate: [],
+        up: [],
+        down: [],
+        transposed: { gateUp: [{ tensor: gu, rowStart: 0, rows: E * H }], down: [{ tensor: dn, rowStart: 0, rows: E * F }], interleaved: false },
+        shared: { gate: sh.gate, up: sh.up, down: sh.down },
+        expected: [{ tensor: `${p}router.weight`, shape: [E, H] }, { tensor: gu, shape: [E, H, 2 * F] }, { tensor: dn, shape: [E, F, H] }, ...sh.expected],
+      };
+    },
+  };
+}
+
+/**
+ * Experts stored transposed (LayerSources.transposed) → the engine's [E, F, H] gate and up and
+ * [E, H, F] down. gateUp: [E, H, 2F]; down: [E, F, H].
+ */
+export function untransposeExperts(gateUp: Float32Array, down: Float32Array, E: number, F: number, H: number, interleaved: boolean) {
+  const gate = new Float32Array(E * F * H),
+    up = new Float32Array(E * F * H),
+    dn = new Float32Array(E * H * F);
+  for (let e = 0; e < E; e++)
+    for (let h = 0; h < H; h++) {
+      const row = (e * H + h) * 2 * F;
+      for (let f = 0; f < F; f++) {
+        const gi = interleaved ? 2 * f : f,
+          ui = interleaved ? 2 * f + 1 : F + f;
+        gate[(e * F + f) * H + h] = gateUp[row + gi];
+        up[(e * F + f) * H + h] = gateUp[row + ui];
+        dn[(e * H + h) * F + f] = down[(e * F + f) * H + h];
+      }
+    }
+  return { gate, up, down: dn };
+}
+
+/** gpt-oss's interleaved gate/up bias [E, 2F] → gate and up biases [E, F] each. */
+export function splitInterleavedBias(b: Float32Array, E: number, F: number) {
+  const gate = new Float32Array(E * F),
+    up = new Float32Array(E * F);
+  for (let i = 0; i < E * F; i++) {
+    gate[i] = b[2 * i];
+    up[i] = b[2 * i + 1];
+  }
+  return { gate, up };
 }
 
 /** DeepSeek's n_group / topk_group as the engine's groups, checked as the family's code needs them. */

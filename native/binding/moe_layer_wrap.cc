@@ -265,6 +265,13 @@ Napi::Value CreateLayer(const Napi::CallbackInfo& info) {
   moecap::BackendChoice choice = call_core(env, [&] { return moecap::choose_backend(opts.backend); });
   if (choice.requested == "cuda" && choice.backend != "cuda")
     throw_js_error(env, ErrorCode::BackendUnavailable, "backend 'cuda' is not usable here: " + choice.reason);
+  if (choice.api && moecap::has_expert_variant(opts.config)) {
+    const char* why = "the CUDA backend has no router bias, expert biases, clamped SwiGLU or input scaling yet";
+    if (choice.requested == "cuda") throw_js_error(env, ErrorCode::BackendUnavailable, std::string("backend 'cuda': ") + why);
+    choice.api = nullptr;
+    choice.backend = "cpu";
+    choice.reason = why;
+  }
   return queue_worker<CreateWorker>(env, std::move(opts), std::move(choice));
 }
 

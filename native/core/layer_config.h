@@ -27,12 +27,27 @@ struct LayerConfig {
   GroupScore group_score = GroupScore::Top2Sum;
   int shared_intermediate = 0;  // 0 = no shared expert
   bool shared_gated = false;    // Qwen-style sigmoid(x·g) gate on the shared expert
+  // Expert variants of the families that need them (empty / 0 / false = the plain SwiGLU expert).
+  std::vector<float> router_bias;  // [E] added to the logits (gpt-oss), for selection and weights
+  std::vector<float> gate_bias, up_bias;  // [E·F] per-expert biases of gate and up (gpt-oss)
+  std::vector<float> down_bias;           // [E·H] per-expert bias of down, before the routing weight
+  // gpt-oss clamped SwiGLU: g = min(gate, limit), u = clamp(up, ±limit), h = (u + 1)·g·σ(α·g).
+  float swiglu_limit = 0;  // 0 = plain SwiGLU h = silu(gate)·up
+  float swiglu_alpha = 1.0f;
+  // Llama 4: the routed expert's input is x·score and its output is not scaled. Applied to the
+  // gate/up accumulators (s·(x·W) = (s·x)·W), so the activation rows stay shared by all choices.
+  bool score_on_input = false;
   double capacity_factor = 0;   // 0 = unlimited
   int threads = 0;              // 0 = all hardware threads
   bool pin_threads = true;      // pin the pool's threads when it uses every CPU (runtime/thread_pool.h)
   DType dtype = DType::F32;
   bool poison = false;  // fill workspaces with NaN before each pass (tests: catches unwritten rows)
 };
+
+// True when the layer's experts or router use a family variant above (not yet in the CUDA backend).
+inline bool has_expert_variant(const LayerConfig& c) {
+  return !c.router_bias.empty() || !c.gate_bias.empty() || c.swiglu_limit != 0 || c.score_on_input;
+}
 
 // Throws moecap::Error naming the offending field when the config is inconsistent.
 void validate_config(const LayerConfig& c);

@@ -13,6 +13,9 @@ CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, std::shared_ptr<c
                      const CudaLayerOptions& o)
     : api_(api), cfg_(c), weights_(std::move(weights)), opt_(o) {
   if (!api_) throw_runtime("the CUDA backend is not loaded", ErrorCode::BackendUnavailable);
+  if (has_expert_variant(c))
+    throw_runtime("the CUDA backend has no router bias, expert biases, clamped SwiGLU or input scaling yet",
+                  ErrorCode::BackendUnavailable);
   const WeightSource& w = *weights_;
   if (opt_.cache_slots == 0 && opt_.cache_bytes > 0) {
     opt_.cache_slots = int(std::min(double(c.experts), std::floor(opt_.cache_bytes / expert_bytes())));

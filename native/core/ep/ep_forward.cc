@@ -67,6 +67,7 @@ void MoeLayer::compute_partial(const std::vector<PartialRows>& parts) {
     g.h_act = hact.data() + first;
     g.out = p.out;
     g.scale = p.scale;
+    set_variant(g, p.expert);
     groups.push_back(g);
     first += p.n;
   }
