@@ -8,7 +8,7 @@ import { loadAddon } from '../native/loader';
 import { callNative } from '../native/call';
 import type { ExplicitWeights, MoeLayerOptions } from '../moe_layer';
 import type { RouterGroups } from '../types';
-import { planFromGguf, planFromHfConfig, splitInterleavedBias, untransposeExperts, type FamilyPlan, type LayerSources, type TensorSlice } from './families';
+import { planFromGguf, planFromHfConfig, splitInterleavedBias, splitInterleavedRows, untransposeExperts, type FamilyPlan, type LayerSources, type TensorSlice } from './families';
 import { GGML_TYPES, ggufTensorMap, readGgufFile } from './gguf';
 import { readSafetensorsCheckpoint, SAFETENSORS_DTYPE_BYTES } from './safetensors';
 import type { TensorEntry, TensorMap } from './tensor_map';
@@ -24,7 +24,7 @@ export interface Checkpoint {
 }
 
 /** On-disk dtypes the native reader converts to fp32. */
-export const READABLE_DTYPES = ['F32', 'F16', 'BF16', 'Q8_0'] as const;
+export const READABLE_DTYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'MXFP4'] as const;
 
 function isGgufFile(p: string): boolean {
   try {
@@ -115,7 +115,9 @@ export function checkLayer(ck: Checkpoint, layer: number, readable = true): Laye
         'ERR_CORRUPT_FILE',
         `${t.file}: tensor ${want.tensor} has shape [${t.shape.join(', ')}] but ${path.basename(ck.configFile)} implies [${want.shape.join(', ')}]`,
       );
-    if (readable && !(READABLE_DTYPES as readonly string[]).includes(t.dtype))
+    // gpt-oss's MXFP4 pairs are bytes (U8) the MXFP4 reader decodes.
+    const mxPart = sources.mxfp4 && /_(blocks|scales)$/.test(want.tensor) && t.dtype === 'U8';
+    if (readable && !mxPart && !(READABLE_DTYPES as readonly string[]).includes(t.dtype))
       throw new MoecapError(
         'ERR_INVALID_OPTION',
         `not yet supported: ${t.file}: tensor ${want.tensor} is ${t.dtype} (readable: ${READABLE_DTYPES.join(', ')})`,
@@ -138,6 +140,26 @@ export function summariseLayers(ls: number[]): string {
 
 interface ReaderAddon {
   readTensorElements(file: string, offset: number, dtype: string, elements: number, out: Float32Array, outOffset: number, tensor: string): void;
+  readMxfp4Elements(
+    blocksFile: string,
+    blocksOffset: number,
+    scalesFile: string,
+    scalesOffset: number,
+    elements: number,
+    out: Float32Array,
+    outOffset: number,
+    tensor: string,
+  ): void;
+}
+
+/** A whole gpt-oss MXFP4 tensor (`${name}_blocks` + `${name}_scales`), exactly, as fp32 [.., rows, cols]. */
+function readMxfp4(ck: Checkpoint, name: string, elements: number): Float32Array {
+  const b = ck.tensors.get(`${name}_blocks`)!,
+    s = ck.tensors.get(`${name}_scales`)!;
+  const out = new Float32Array(elements);
+  const addon = loadAddon() as unknown as ReaderAddon;
+  callNative(() => addon.readMxfp4Elements(b.file, b.offset, s.file, s.offset, elements, out, 0, name));
+  return out;
 }
 
 /** On-disk bytes of one row (last dimension) of `t`, for any dtype its container knows. */
@@ -176,7 +198,9 @@ export function readLayer(ck: Checkpoint, layer: number): Omit<MoeLayerOptions, 
   const p = ck.plan;
   const { hidden: H, intermediate: F, experts: E } = p;
   const router = readSlices(ck, src.router, E * H);
-  const weights: ExplicitWeights = src.transposed
+  const weights: ExplicitWeights = src.mxfp4
+    ? { router, ...splitInterleavedRows(readMxfp4(ck, src.mxfp4.gateUp, E * 2 * F * H), E, F, H), down: readMxfp4(ck, src.mxfp4.down, E * H * F) }
+    : src.transposed
     ? {
         router,
         ...untransposeExperts(

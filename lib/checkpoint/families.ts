@@ -35,6 +35,12 @@ export interface LayerSources {
    * half is the gate and the second the up projection (Llama 4). When set, gate/up/down are empty.
    */
   transposed?: { gateUp: TensorSlice[]; down: TensorSlice[]; interleaved: boolean };
+  /**
+   * gpt-oss's MXFP4 release: `${name}_blocks` U8 [E, rows, cols/32, 16] + `${name}_scales` U8
+   * [E, rows, cols/32], stored [out, in] (the modelling code's parameter is their transpose):
+   * gateUp rows = 2F interleaved (gate even, up odd) of H; down rows = H of F. Replaces `transposed`.
+   */
+  mxfp4?: { gateUp: string; down: string };
   /** gpt-oss per-expert biases: gateUp [E, 2F] (interleaved as the weights), down [E, H]. */
   expertBiases?: { gateUp: TensorSlice[]; down: TensorSlice[] };
   shared?: { gate: TensorSlice[]; up: TensorSlice[]; down: TensorSlice[]; gateWeight?: TensorSlice[] };
@@ -302,6 +308,12 @@ function planGptOss(cfg: Json, file: string, arch: string, H: number, L: number,
   const F = cfgInt(cfg, 'intermediate_size', file);
   const limit = cfgNum(cfg, 'swiglu_limit', file, 7.0);
   if (!(limit > 0)) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: swiglu_limit must be > 0, got ${limit}`);
+  const q = cfg.quantization_config as Json | undefined;
+  const method = q && typeof q === 'object' ? q.quant_method : undefined;
+  if (method !== undefined && method !== 'mxfp4') throw notSupported(`${file}: gpt-oss quantization_config.quant_method ${JSON.stringify(method)} (mxfp4 is known)`);
+  const mx = method === 'mxfp4';
+  if (mx && (H % 32 !== 0 || F % 32 !== 0))
+    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: MXFP4 experts need hidden_size (${H}) and intermediate_size (${F}) multiples of 32`);
   return {
     family: 'gpt_oss',
     architecture: arch,
@@ -323,20 +335,32 @@ function planGptOss(cfg: Json, file: string, arch: string, H: number, L: number,
       const p = `model.layers.${l}.mlp.`;
       const gu = `${p}experts.gate_up_proj`,
         dn = `${p}experts.down_proj`;
+      const experts: ExpectedTensor[] = mx
+        ? [
+            { tensor: `${gu}_blocks`, shape: [E, 2 * F, H / 32, 16] },
+            { tensor: `${gu}_scales`, shape: [E, 2 * F, H / 32] },
+            { tensor: `${dn}_blocks`, shape: [E, H, F / 32, 16] },
+            { tensor: `${dn}_scales`, shape: [E, H, F / 32] },
+          ]
+        : [
+            { tensor: gu, shape: [E, H, 2 * F] },
+            { tensor: dn, shape: [E, F, H] },
+          ];
       return {
         router: [{ tensor: `${p}router.weight`, rowStart: 0, rows: E }],
         routerBias: [{ tensor: `${p}router.bias`, rowStart: 0, rows: 1 }],
         gate: [],
         up: [],
         down: [],
-        transposed: { gateUp: [{ tensor: gu, rowStart: 0, rows: E * H }], down: [{ tensor: dn, rowStart: 0, rows: E * F }], interleaved: true },
+        ...(mx
+          ? { mxfp4: { gateUp: gu, down: dn } }
+          : { transposed: { gateUp: [{ tensor: gu, rowStart: 0, rows: E * H }], down: [{ tensor: dn, rowStart: 0, rows: E * F }], interleaved: true } }),
         expertBiases: { gateUp: [{ tensor: `${gu}_bias`, rowStart: 0, rows: E }], down: [{ tensor: `${dn}_bias`, rowStart: 0, rows: E }] },
         expected: [
           { tensor: `${p}router.weight`, shape: [E, H] },
           { tensor: `${p}router.bias`, shape: [E] },
-          { tensor: gu, shape: [E, H, 2 * F] },
+          ...experts,
           { tensor: `${gu}_bias`, shape: [E, 2 * F] },
-          { tensor: dn, shape: [E, F, H] },
           { tensor: `${dn}_bias`, shape: [E, H] },
         ],
       };
@@ -423,6 +447,17 @@ export function untransposeExperts(gateUp: Float32Array, down: Float32Array, E: 
       }
     }
   return { gate, up, down: dn };
+}
+
+/** gpt-oss's MXFP4 gate_up [E, 2F, H] (rows interleaved: gate even, up odd) → gate and up [E, F, H]. */
+export function splitInterleavedRows(gu: Float32Array, E: number, F: number, H: number) {
+  const gate = new Float32Array(E * F * H),
+    up = new Float32Array(E * F * H);
+  for (let r = 0; r < E * F; r++) {
+    gate.set(gu.subarray(2 * r * H, (2 * r + 1) * H), r * H);
+    up.set(gu.subarray((2 * r + 1) * H, (2 * r + 2) * H), r * H);
+  }
+  return { gate, up };
 }
 
 /** gpt-oss's interleaved gate/up bias [E, 2F] → gate and up biases [E, F] each. */
