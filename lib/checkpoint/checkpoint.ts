@@ -215,8 +215,12 @@ export function readLayer(ck: Checkpoint, layer: number): Omit<MoeLayerOptions, 
     : { router, gate: readSlices(ck, src.gate, E * F * H), up: readSlices(ck, src.up, E * F * H), down: readSlices(ck, src.down, E * H * F) };
   const variant: Partial<MoeLayerOptions> = {};
   if (src.routerBias) variant.routerBias = readSlices(ck, src.routerBias, E);
-  if (src.expertBiases)
-    variant.expertBiases = { ...splitInterleavedBias(readSlices(ck, src.expertBiases.gateUp, E * 2 * F), E, F), down: readSlices(ck, src.expertBiases.down, E * H) };
+  const eb = src.expertBiases;
+  if (eb)
+    variant.expertBiases = {
+      ...(eb.gateUp ? splitInterleavedBias(readSlices(ck, eb.gateUp, E * 2 * F), E, F) : { gate: readSlices(ck, eb.gate!, E * F), up: readSlices(ck, eb.up!, E * F) }),
+      down: readSlices(ck, eb.down, E * H),
+    };
   if (p.clampedSwiglu) variant.clampedSwiglu = p.clampedSwiglu;
   if (p.scoreOnInput) variant.scoreOnInput = true;
   if (src.shared && p.sharedExperts) {

@@ -41,8 +41,8 @@ export interface LayerSources {
    * gateUp rows = 2F interleaved (gate even, up odd) of H; down rows = H of F. Replaces `transposed`.
    */
   mxfp4?: { gateUp: string; down: string };
-  /** gpt-oss per-expert biases: gateUp [E, 2F] (interleaved as the weights), down [E, H]. */
-  expertBiases?: { gateUp: TensorSlice[]; down: TensorSlice[] };
+  /** gpt-oss per-expert biases: gateUp [E, 2F] (interleaved as the weights; safetensors) or gate and up [E, F] (GGUF), down [E, H]. */
+  expertBiases?: { gateUp?: TensorSlice[]; gate?: TensorSlice[]; up?: TensorSlice[]; down: TensorSlice[] };
   shared?: { gate: TensorSlice[]; up: TensorSlice[]; down: TensorSlice[]; gateWeight?: TensorSlice[] };
   expected: ExpectedTensor[];
 }
@@ -89,13 +89,12 @@ export const SUPPORTED_HF_ARCHITECTURES = [
   'Llama4ForConditionalGeneration',
 ] as const;
 
-export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'olmoe', 'qwen2moe', 'qwen3moe', 'deepseek2', 'granitemoe'] as const;
+export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'olmoe', 'qwen2moe', 'qwen3moe', 'deepseek2', 'granitemoe', 'gpt-oss'] as const;
 
 /** Known MoE architectures the engine cannot run yet, and what is missing. */
 const NOT_YET: Record<string, string> = {
   PhimoeForCausalLM: 'Phi-3.5-MoE routes with sparsemixer (a masked, threshold-limited second choice), not softmax top-k',
   phimoe: 'Phi-3.5-MoE routes with sparsemixer (a masked, threshold-limited second choice), not softmax top-k',
-  'gpt-oss': 'gpt-oss GGUF files are not mapped yet (the safetensors release is)',
   llama4: 'Llama 4 GGUF files are not mapped yet (the safetensors release is)',
   GraniteMoeSharedForCausalLM: 'Granite MoE with a shared MLP (shared_mlp input_linear) is not mapped yet',
   GraniteMoeHybridForCausalLM: 'Granite MoE hybrid (Mamba layers) is not mapped yet',
@@ -611,8 +610,16 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
   let rule = 'softmax, top-k, renormalise';
   let Fs = 0,
     sharedGated = false,
-    bias = false;
+    bias = false,
+    gptOss = false;
   switch (arch) {
+    case 'gpt-oss':
+      // llama.cpp's openai-moe graph: ffn_gate_inp with its bias, SOFTMAX_WEIGHT gating (softmax
+      // over the top-k logits), biased ffn_{gate,up,down}_exps, swiglu_oai with α 1.702 and limit
+      // 7.0 (constants in its graph code, not in the file).
+      gptOss = true;
+      rule = `router logits + bias; top-k on the logits, softmax over the k; experts with biases, clamped SwiGLU (limit 7, α ${GPT_OSS_ALPHA}, (up + 1)·glu)`;
+      break;
     case 'qwen2moe':
       renormalize = false;
       Fs = metaInt(meta, key('expert_shared_feed_forward_length'), file, 0);
@@ -665,9 +672,11 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
     groups,
     selectionBias: bias,
     sharedExperts: Fs > 0 ? { intermediate: Fs, gated: sharedGated } : undefined,
+    ...(gptOss ? { biases: true, clampedSwiglu: { limit: 7.0, alpha: GPT_OSS_ALPHA } } : {}),
     routingRule: rule,
     sources(l) {
       const t = (n: string) => `blk.${l}.${n}.weight`;
+      const b = (n: string) => `blk.${l}.${n}.bias`;
       const s: LayerSources = {
         router: [{ tensor: t('ffn_gate_inp'), rowStart: 0, rows: E }],
         gate: [{ tensor: t('ffn_gate_exps'), rowStart: 0, rows: E * F }],
@@ -680,6 +689,20 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
           { tensor: t('ffn_down_exps'), shape: [E, H, F] },
         ],
       };
+      if (gptOss) {
+        s.routerBias = [{ tensor: b('ffn_gate_inp'), rowStart: 0, rows: 1 }];
+        s.expertBiases = {
+          gate: [{ tensor: b('ffn_gate_exps'), rowStart: 0, rows: E }],
+          up: [{ tensor: b('ffn_up_exps'), rowStart: 0, rows: E }],
+          down: [{ tensor: b('ffn_down_exps'), rowStart: 0, rows: E }],
+        };
+        s.expected.push(
+          { tensor: b('ffn_gate_inp'), shape: [E] },
+          { tensor: b('ffn_gate_exps'), shape: [E, F] },
+          { tensor: b('ffn_up_exps'), shape: [E, F] },
+          { tensor: b('ffn_down_exps'), shape: [E, H] },
+        );
+      }
       if (bias) {
         s.selectionBias = [{ tensor: `blk.${l}.exp_probs_b.bias`, rowStart: 0, rows: 1 }];
         s.expected.push({ tensor: `blk.${l}.exp_probs_b.bias`, shape: [E] });

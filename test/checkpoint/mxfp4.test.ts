@@ -8,7 +8,7 @@ import * as path from 'path';
 import { createMoeLayer } from '../../lib';
 import { loadAddon } from '../../lib/native/loader';
 import { referenceForward, type RefSpec, type Weights } from './family_reference';
-import { encode, f16Value, randomArray, rng, writeSafetensorsCheckpoint, type StTensor } from './writers';
+import { encode, f16Value, ggufBytes, randomArray, rng, writeSafetensorsCheckpoint, type GgufKv, type GgufTensor, type StTensor } from './writers';
 
 interface Hooks {
   quantiseInt8Blocks(v: Float32Array): { levels: Int8Array; scales: Uint16Array };
@@ -149,4 +149,96 @@ test('gpt-oss MXFP4 release layout: f32 and int8 layers against the fp64 referen
     expect(Array.from(v).filter((w, i) => q.levels[i] * f16Value(q.scales[i >> 5]) !== w)).toEqual([]);
   }
   expect(await err('int8')).toBeLessThan(2e-2);
+});
+
+test('gpt-oss GGUF (llama.cpp layout): MXFP4 experts (type 39, low nibbles = first 16), biases, fixed limit 7 against the fp64 reference', async () => {
+  const s: RefSpec = { family: 'gpt_oss', H: 64, F: 32, E: 4, k: 2 };
+  const { H, F, E } = s;
+  const r = rng(91);
+  const KV = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12];
+  // ggml block_mxfp4 rows: per 32 values one E8M0 byte then 16 bytes; value = kvalues·2^(e − 128).
+  const ggmlMx = (rows: number, cols: number) => {
+    const nb = (rows * cols) / 32;
+    const bytes = Buffer.alloc(nb * 17),
+      values = new Float32Array(rows * cols);
+    for (let b = 0; b < nb; b++) {
+      const e = 125 + Math.floor(r() * 4);
+      bytes[b * 17] = e;
+      for (let j = 0; j < 16; j++) {
+        const lo = Math.floor(r() * 16),
+          hi = Math.floor(r() * 16);
+        bytes[b * 17 + 1 + j] = lo | (hi << 4);
+        values[b * 32 + j] = KV[lo] * 2 ** (e - 128);
+        values[b * 32 + 16 + j] = KV[hi] * 2 ** (e - 128);
+      }
+    }
+    return { bytes, values };
+  };
+  const f32 = (n: number, scale: number) => Float32Array.from(randomArray(r, n, scale));
+  const router = f32(E * H, 3 / Math.sqrt(H)),
+    rb = f32(E, 0.5),
+    gb = f32(E * F, 0.3),
+    ub = f32(E * F, 0.3),
+    db = f32(E * H, 0.3);
+  const gate = ggmlMx(E * F, H),
+    up = ggmlMx(E * F, H),
+    down = ggmlMx(E * H, F);
+  const buf = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  const tensors: GgufTensor[] = [
+    { name: 'blk.0.ffn_gate_inp.weight', dims: [H, E], type: 'F32', bytes: buf(router) },
+    { name: 'blk.0.ffn_gate_inp.bias', dims: [E], type: 'F32', bytes: buf(rb) },
+    { name: 'blk.0.ffn_gate_exps.weight', dims: [H, F, E], type: 'F32', typeId: 39, bytes: gate.bytes },
+    { name: 'blk.0.ffn_up_exps.weight', dims: [H, F, E], type: 'F32', typeId: 39, bytes: up.bytes },
+    { name: 'blk.0.ffn_down_exps.weight', dims: [F, H, E], type: 'F32', typeId: 39, bytes: down.bytes },
+    { name: 'blk.0.ffn_gate_exps.bias', dims: [F, E], type: 'F32', bytes: buf(gb) },
+    { name: 'blk.0.ffn_up_exps.bias', dims: [F, E], type: 'F32', bytes: buf(ub) },
+    { name: 'blk.0.ffn_down_exps.bias', dims: [H, E], type: 'F32', bytes: buf(db) },
+  ];
+  const kv: GgufKv[] = [
+    ['general.architecture', 'string', 'gpt-oss'],
+    ['gpt-oss.block_count', 'u32', 1],
+    ['gpt-oss.embedding_length', 'u32', H],
+    ['gpt-oss.expert_count', 'u32', E],
+    ['gpt-oss.expert_used_count', 'u32', s.k],
+    ['gpt-oss.expert_feed_forward_length', 'u32', F],
+  ];
+  const file = path.join(tmp, 'gpt-oss.gguf');
+  fs.writeFileSync(file, ggufBytes(kv, tensors));
+  // The reference reads the modelling code's tensors: gate_up [E, H, 2F] interleaved, down [E, F, H].
+  const p = 'model.layers.0.mlp.';
+  const gu = new Float32Array(E * H * 2 * F),
+    gub = new Float32Array(E * 2 * F),
+    dn = new Float32Array(E * F * H);
+  for (let e = 0; e < E; e++)
+    for (let f = 0; f < F; f++) {
+      gub[e * 2 * F + 2 * f] = gb[e * F + f];
+      gub[e * 2 * F + 2 * f + 1] = ub[e * F + f];
+      for (let h = 0; h < H; h++) {
+        gu[(e * H + h) * 2 * F + 2 * f] = gate.values[(e * F + f) * H + h];
+        gu[(e * H + h) * 2 * F + 2 * f + 1] = up.values[(e * F + f) * H + h];
+        dn[(e * F + f) * H + h] = down.values[(e * H + h) * F + f];
+      }
+    }
+  const W: Weights = new Map([
+    [`${p}router.weight`, router],
+    [`${p}router.bias`, rb],
+    [`${p}experts.gate_up_proj`, gu],
+    [`${p}experts.gate_up_proj_bias`, gub],
+    [`${p}experts.down_proj`, dn],
+    [`${p}experts.down_proj_bias`, db],
+  ]);
+  const x = Float32Array.from(randomArray(rng(12), 7 * H, 1));
+  const ref = referenceForward(s, W, 0, x);
+  expect(ref.clamped).toBeGreaterThan(0); // limit 7 acts on these larger weights
+  const moe = await createMoeLayer({ checkpoint: file, layer: 0, threads: 2, poison: true });
+  const res = await moe.forward(x);
+  moe.close();
+  for (let t = 0; t < 7; t++) expect(Array.from(res.expertIds.subarray(t * s.k, (t + 1) * s.k)).sort((a, b) => a - b)).toEqual(ref.ids[t]);
+  let maxRef = 0,
+    maxErr = 0;
+  for (let i = 0; i < ref.out.length; i++) {
+    maxRef = Math.max(maxRef, Math.abs(ref.out[i]));
+    maxErr = Math.max(maxErr, Math.abs(res.output[i] - ref.out[i]));
+  }
+  expect(maxErr / maxRef).toBeLessThan(2e-5);
 });
