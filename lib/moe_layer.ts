@@ -78,6 +78,8 @@ export interface MoeLayerOptions {
   clampedSwiglu?: { limit: number; alpha: number };
   /** Llama 4: the routed expert's input is x·weight and its output is not scaled. */
   scoreOnInput?: boolean;
+  /** scoring 'sparsemixer' (Phi-3.5-MoE): the mask threshold, the config's router_jitter_noise (default 0.01). */
+  jitterEps?: number;
   /**
    * Grouped top-k: E experts in `count` groups, keep the best `keep` groups; experts of the other
    * groups score 0.0 for the selection (as the DeepSeek code). `score`: how a group is scored,

@@ -223,6 +223,7 @@ export function readLayer(ck: Checkpoint, layer: number): Omit<MoeLayerOptions, 
     };
   if (p.clampedSwiglu) variant.clampedSwiglu = p.clampedSwiglu;
   if (p.scoreOnInput) variant.scoreOnInput = true;
+  if (p.jitterEps !== undefined) variant.jitterEps = p.jitterEps;
   if (src.shared && p.sharedExperts) {
     const Fs = p.sharedExperts.intermediate;
     weights.shared = {
@@ -269,6 +270,7 @@ const FROM_CHECKPOINT = [
   'sharedExperts',
   'clampedSwiglu',
   'scoreOnInput',
+  'jitterEps',
 ] as const;
 
 /** Resolves checkpoint options into the engine's explicit-weight options; a given option that contradicts the checkpoint is an error naming both values. */

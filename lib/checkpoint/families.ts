@@ -66,6 +66,8 @@ export interface FamilyPlan {
   sharedExperts?: { intermediate: number; gated: boolean };
   /** The layer carries a selection bias (DeepSeek-V3 e_score_correction_bias). */
   selectionBias: boolean;
+  /** scoring 'sparsemixer': its mask threshold (router_jitter_noise). */
+  jitterEps?: number;
   /** Expert variants beyond the plain SwiGLU expert (layer_config.h in the core). */
   clampedSwiglu?: { limit: number; alpha: number };
   scoreOnInput?: boolean;
@@ -87,14 +89,14 @@ export const SUPPORTED_HF_ARCHITECTURES = [
   'GptOssForCausalLM',
   'Llama4ForCausalLM',
   'Llama4ForConditionalGeneration',
+  'PhimoeForCausalLM',
 ] as const;
 
 export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'olmoe', 'qwen2moe', 'qwen3moe', 'deepseek2', 'granitemoe', 'gpt-oss'] as const;
 
 /** Known MoE architectures the engine cannot run yet, and what is missing. */
 const NOT_YET: Record<string, string> = {
-  PhimoeForCausalLM: 'Phi-3.5-MoE routes with sparsemixer (a masked, threshold-limited second choice), not softmax top-k',
-  phimoe: 'Phi-3.5-MoE routes with sparsemixer (a masked, threshold-limited second choice), not softmax top-k',
+  phimoe: 'Phi-3.5-MoE GGUF files are not mapped yet (the safetensors release is)',
   llama4: 'Llama 4 GGUF files are not mapped yet (the safetensors release is)',
   GraniteMoeSharedForCausalLM: 'Granite MoE with a shared MLP (shared_mlp input_linear) is not mapped yet',
   GraniteMoeHybridForCausalLM: 'Granite MoE hybrid (Mamba layers) is not mapped yet',
@@ -189,6 +191,38 @@ export function planFromHfConfig(cfg: Json, file: string): FamilyPlan {
   const k = cfgInt(cfg, 'num_experts_per_tok', file);
   const pre = (l: number, block: string) => `model.layers.${l}.${block}.`;
   switch (arch) {
+    case 'PhimoeForCausalLM': {
+      // Phi-3.5-MoE (transformers models/phimoe): Mixtral's tensors (block_sparse_moe.gate,
+      // experts.N.w1/w3/w2, SiLU), routed by sparsemixer with jitter_eps = router_jitter_noise;
+      // the jitter noises themselves act only in training.
+      if (k !== 2) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: Phi-3.5-MoE's sparsemixer selects 2 experts, num_experts_per_tok is ${k}`);
+      const E = cfgInt(cfg, 'num_local_experts', file);
+      const F = cfgInt(cfg, 'intermediate_size', file);
+      const eps = cfgNum(cfg, 'router_jitter_noise', file, 0.01);
+      if (!(eps >= 0)) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: router_jitter_noise must be >= 0, got ${eps}`);
+      return {
+        family: 'phimoe',
+        architecture: arch,
+        layers: L,
+        moeLayers: range(L),
+        denseLayers: [],
+        hidden: H,
+        intermediate: F,
+        experts: E,
+        topK: 2,
+        scoring: 'sparsemixer',
+        renormalize: false,
+        routedScalingFactor: 1,
+        selectionBias: false,
+        jitterEps: eps,
+        routingRule: `sparsemixer (inference): expert 1 = argmax logit, expert 2 = argmax of the rest; each weight = softmax at its pick over the logits within relative distance 2·${eps} of that pick`,
+        sources(l) {
+          const p = pre(l, 'block_sparse_moe');
+          const ex = perExpert(p, E, F, H, ['w1', 'w3', 'w2']);
+          return { router: [{ tensor: `${p}gate.weight`, rowStart: 0, rows: E }], ...ex, expected: [{ tensor: `${p}gate.weight`, shape: [E, H] }, ...ex.expected] };
+        },
+      };
+    }
     case 'MixtralForCausalLM':
     case 'GraniteMoeForCausalLM': {
       const E = cfgInt(cfg, 'num_local_experts', file);

@@ -35,6 +35,7 @@ const Keys kLayerKeys = {"hidden",
                          "expertBiases",
                          "clampedSwiglu",
                          "scoreOnInput",
+                         "jitterEps",
                          "groups",
                          "sharedExperts",
                          "capacityFactor",
@@ -262,7 +263,8 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value,
     std::string v = s.IsString() ? s.As<Napi::String>().Utf8Value() : "";
     if (v == "softmax") c.scoring = moecap::Scoring::Softmax;
     else if (v == "sigmoid") c.scoring = moecap::Scoring::Sigmoid;
-    else type_error(env, "scoring must be 'softmax' or 'sigmoid'");
+    else if (v == "sparsemixer") c.scoring = moecap::Scoring::SparseMixer;
+    else type_error(env, "scoring must be 'softmax', 'sigmoid' or 'sparsemixer'");
   }
   if (has(o, "renormalize")) {
     Napi::Value r = o.Get("renormalize");
@@ -297,6 +299,8 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value,
     if (!(c.swiglu_alpha > 0) || !std::isfinite(c.swiglu_alpha)) range_error(env, "clampedSwiglu.alpha must be a finite number > 0");
   }
   c.score_on_input = get_bool(env, o, "scoreOnInput", "scoreOnInput", false);
+  c.jitter_eps = float(get_number(env, o, "jitterEps", "jitterEps", 0.01));
+  if (!(c.jitter_eps >= 0)) range_error(env, "jitterEps must be >= 0");
   if (has(o, "groups")) {
     Napi::Value g = o.Get("groups");
     if (!g.IsObject()) type_error(env, "groups must be an object { count, keep, score? }");

@@ -55,6 +55,12 @@ void validate_config(const LayerConfig& c) {
     throw_option("expert biases: gateBias, upBias and downBias go together");
   if (!(c.swiglu_limit >= 0) || !std::isfinite(c.swiglu_limit)) throw_option("clampedSwiglu.limit must be a finite number > 0");
   if (!(c.swiglu_alpha > 0) || !std::isfinite(c.swiglu_alpha)) throw_option("clampedSwiglu.alpha must be a finite number > 0");
+  if (c.scoring == Scoring::SparseMixer) {
+    if (c.top_k != 2) throw_option("scoring 'sparsemixer' selects exactly 2 experts (topK 2), got topK " + std::to_string(c.top_k));
+    if (c.group_count != 0 || !c.selection_bias.empty())
+      throw_option("scoring 'sparsemixer' takes no groups or selectionBias");
+    if (!(c.jitter_eps >= 0) || !std::isfinite(c.jitter_eps)) throw_option("jitterEps must be a finite number >= 0");
+  }
   if (c.score_on_input && !c.down_bias.empty())
     throw_option("scoreOnInput with expert biases: no supported family has both (the down bias would be unscaled)");
   if (c.shared_intermediate < 0) throw_option("sharedExperts.intermediate must be a positive integer");

@@ -8,7 +8,8 @@
 
 namespace moecap {
 
-enum class Scoring { Softmax, Sigmoid };
+// SparseMixer: Phi-3.5-MoE's top-2 rule at inference (router/router_topk.h).
+enum class Scoring { Softmax, Sigmoid, SparseMixer };
 // How grouped top-k scores a group: sum of its two best selection scores (DeepSeek-V3 noaux_tc)
 // or its best one (DeepSeek-V2 group_limited_greedy).
 enum class GroupScore { Top2Sum, Max };
@@ -19,8 +20,9 @@ struct LayerConfig {
   int experts = 0;       // E
   int top_k = 0;         // k
   Scoring scoring = Scoring::Softmax;
-  bool renormalize = true;
+  bool renormalize = true;  // (not used by SparseMixer)
   float routed_scaling_factor = 1.0f;
+  float jitter_eps = 0.01f;  // SparseMixer's mask threshold (Phi-3.5-MoE router_jitter_noise)
   std::vector<float> selection_bias;  // [E] or empty; affects selection only
   int group_count = 0;                // 0 = plain top-k
   int group_keep = 0;
@@ -44,10 +46,12 @@ struct LayerConfig {
   bool poison = false;  // fill workspaces with NaN before each pass (tests: catches unwritten rows)
 };
 
-// True when the layer's experts or router use a family variant above (not yet in the CUDA backend).
+// True when the layer's experts or router use a family variant above.
 inline bool has_expert_variant(const LayerConfig& c) {
   return !c.router_bias.empty() || !c.gate_bias.empty() || c.swiglu_limit != 0 || c.score_on_input;
 }
+// The CUDA router implements softmax and sigmoid scoring, not SparseMixer.
+inline bool cuda_router_supports(const LayerConfig& c) { return c.scoring != Scoring::SparseMixer; }
 
 // Throws moecap::Error naming the offending field when the config is inconsistent.
 void validate_config(const LayerConfig& c);

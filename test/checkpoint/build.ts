@@ -50,7 +50,7 @@ export function logicalTensors(s: RefSpec, layer: number, r: () => number): Logi
     add(`${p}output_linear.weight`, [E, H, F], 1 / Math.sqrt(F));
     return out;
   }
-  const mixtral = s.family === 'mixtral';
+  const mixtral = s.family === 'mixtral' || s.family === 'phimoe';
   const p = mixtral ? `model.layers.${layer}.block_sparse_moe.` : `model.layers.${layer}.mlp.`;
   add(`${p}gate.weight`, [E, H], router);
   if (s.family === 'deepseek_v3') {

@@ -314,6 +314,19 @@ describe('safetensors checkpoints against each family reference', () => {
     }
   });
 
+  test('Phi-3.5-MoE, BF16: sparsemixer top-2 (masked softmax at each pick), Mixtral tensors', async () => {
+    // router_jitter_noise 0.3 (the release has 0.01) so that the masks keep some candidates and drop others.
+    const s: RefSpec = { family: 'phimoe', H: 32, F: 24, E: 8, k: 2, jitterEps: 0.3 };
+    const dir = path.join(tmp, 'phimoe');
+    const cfg = { ...hfBase('PhimoeForCausalLM', s, 1), intermediate_size: 24, num_local_experts: 8, router_jitter_noise: 0.3 };
+    const W = buildSafetensors(dir, s, cfg, [0], () => 'BF16', rng(41));
+    const r = await checkAgainstReference(dir, 0, s, W, 43, 24);
+    expect(r.partialMasks).toBeGreaterThan(0);
+    const d = await inspectJson(dir);
+    expect(d).toMatchObject({ family: 'phimoe', topK: 2, routing: { scoring: 'sparsemixer' } });
+    await expect(createMoeLayer({ checkpoint: dir, layer: 0, jitterEps: 0.01 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+  });
+
   test('options that agree pass; one that contradicts names both values', async () => {
     const s: RefSpec = { family: 'mixtral', H: 24, F: 20, E: 6, k: 2 };
     const dir = path.join(tmp, 'mixtral-options');

@@ -10,6 +10,8 @@ export interface RefOut {
   maskedPicks: number;
   /** gpt-oss: gate/up pre-activations the clamps changed. */
   clamped: number;
+  /** Phi-3.5-MoE: sparsemixer rounds whose mask kept more than the pick but not every candidate. */
+  partialMasks: number;
 }
 
 function matvec(W: Float32Array, rows: number, cols: number, x: ArrayLike<number>, xOff = 0, wOff = 0): Float64Array {
@@ -57,7 +59,9 @@ function mlp(
 }
 
 export interface RefSpec {
-  family: 'mixtral' | 'olmoe' | 'qwen2_moe' | 'qwen3_moe' | 'deepseek_v2' | 'deepseek_v3' | 'granitemoe' | 'gpt_oss' | 'llama4';
+  family: 'mixtral' | 'olmoe' | 'qwen2_moe' | 'qwen3_moe' | 'deepseek_v2' | 'deepseek_v3' | 'granitemoe' | 'gpt_oss' | 'llama4' | 'phimoe';
+  /** Phi-3.5-MoE router_jitter_noise (sparsemixer's eps; default 0.01). */
+  jitterEps?: number;
   H: number;
   F: number;
   E: number;
@@ -79,7 +83,7 @@ export interface RefSpec {
 
 /** The HF tensor prefix of a layer's MoE block. */
 export function blockPrefix(s: RefSpec, layer: number): string {
-  if (s.family === 'mixtral' || s.family === 'granitemoe') return `model.layers.${layer}.block_sparse_moe.`;
+  if (s.family === 'mixtral' || s.family === 'granitemoe' || s.family === 'phimoe') return `model.layers.${layer}.block_sparse_moe.`;
   if (s.family === 'llama4') return `${s.llama4Nested ? 'language_model.' : ''}model.layers.${layer}.feed_forward.`;
   return `model.layers.${layer}.mlp.`;
 }
@@ -148,7 +152,8 @@ export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float
   const T = x.length / H;
   const out = new Float64Array(T * H);
   const ids: number[][] = [];
-  let maskedPicks = 0;
+  let maskedPicks = 0,
+    partialMasks = 0;
   const st = { clamped: 0 };
   const granite = s.family === 'granitemoe';
   const p = blockPrefix(s, layer);
@@ -171,6 +176,26 @@ export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float
         sel = topk(sc, k);
         const sum = sel.reduce((a, e) => a + sc[e], 0);
         w = sel.map((e) => sc[e] / sum);
+        break;
+      }
+      case 'phimoe': {
+        // transformers models/phimoe sparsemixer, eval mode: the pick is the argmax; its weight is
+        // the softmax, taken at the pick, of the scores left after masking those with
+        // (max − score) / max(|score|, max) > 2·eps; round 2 repeats with the first pick at −inf
+        // (the mask still compares the original scores).
+        const eps2 = 2 * (s.jitterEps ?? 0.01);
+        const round = (scores: Float64Array) => {
+          const pick = topk(scores, 1)[0],
+            m = scores[pick];
+          const masked = scores.map((v, e) => ((m - logits[e]) / Math.max(Math.abs(logits[e]), m) > eps2 ? -Infinity : v));
+          const kept = masked.filter((v) => v !== -Infinity).length;
+          if (kept > 1 && kept < scores.filter((v) => v !== -Infinity).length) partialMasks++;
+          return { pick, w: softmax(masked)[pick] };
+        };
+        const r1 = round(logits);
+        const r2 = round(logits.map((v, e) => (e === r1.pick ? -Infinity : v)));
+        sel = [r1.pick, r2.pick];
+        w = [r1.w, r2.w];
         break;
       }
       case 'granitemoe': {
@@ -243,7 +268,7 @@ export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float
         const inp = get('input_linear.weight'),
           o = get('output_linear.weight');
         y = mlp(x, t, H, F, inp, inp, o, e * 2 * F * H, e * 2 * F * H + F * H, e * H * F);
-      } else if (s.family === 'mixtral') {
+      } else if (s.family === 'mixtral' || s.family === 'phimoe') {
         y = mlp(x, t, H, F, get(`experts.${e}.w1.weight`), get(`experts.${e}.w3.weight`), get(`experts.${e}.w2.weight`));
       } else {
         y = mlp(x, t, H, F, get(`experts.${e}.gate_proj.weight`), get(`experts.${e}.up_proj.weight`), get(`experts.${e}.down_proj.weight`));
@@ -258,5 +283,5 @@ export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float
       for (let h = 0; h < H; h++) out[t * H + h] += g * y[h];
     }
   }
-  return { out, ids, maskedPicks, clamped: st.clamped };
+  return { out, ids, maskedPicks, clamped: st.clamped, partialMasks };
 }
