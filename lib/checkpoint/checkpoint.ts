@@ -8,7 +8,16 @@ import { loadAddon } from '../native/loader';
 import { callNative } from '../native/call';
 import type { ExplicitWeights, MoeLayerOptions } from '../moe_layer';
 import type { RouterGroups } from '../types';
-import { planFromGguf, planFromHfConfig, splitInterleavedBias, splitInterleavedRows, untransposeExperts, type FamilyPlan, type LayerSources, type TensorSlice } from './families';
+import {
+  planFromGguf,
+  planFromHfConfig,
+  splitInterleavedBias,
+  splitInterleavedRows,
+  untransposeExperts,
+  type FamilyPlan,
+  type LayerSources,
+  type TensorSlice,
+} from './families';
 import { GGML_TYPES, ggufTensorMap, readGgufFile } from './gguf';
 import { readSafetensorsCheckpoint, SAFETENSORS_DTYPE_BYTES } from './safetensors';
 import type { TensorEntry, TensorMap } from './tensor_map';
@@ -201,24 +210,26 @@ export function readLayer(ck: Checkpoint, layer: number): Omit<MoeLayerOptions, 
   const weights: ExplicitWeights = src.mxfp4
     ? { router, ...splitInterleavedRows(readMxfp4(ck, src.mxfp4.gateUp, E * 2 * F * H), E, F, H), down: readMxfp4(ck, src.mxfp4.down, E * H * F) }
     : src.transposed
-    ? {
-        router,
-        ...untransposeExperts(
-          readSlices(ck, src.transposed.gateUp, E * H * 2 * F),
-          readSlices(ck, src.transposed.down, E * F * H),
-          E,
-          F,
-          H,
-          src.transposed.interleaved,
-        ),
-      }
-    : { router, gate: readSlices(ck, src.gate, E * F * H), up: readSlices(ck, src.up, E * F * H), down: readSlices(ck, src.down, E * H * F) };
+      ? {
+          router,
+          ...untransposeExperts(
+            readSlices(ck, src.transposed.gateUp, E * H * 2 * F),
+            readSlices(ck, src.transposed.down, E * F * H),
+            E,
+            F,
+            H,
+            src.transposed.interleaved,
+          ),
+        }
+      : { router, gate: readSlices(ck, src.gate, E * F * H), up: readSlices(ck, src.up, E * F * H), down: readSlices(ck, src.down, E * H * F) };
   const variant: Partial<MoeLayerOptions> = {};
   if (src.routerBias) variant.routerBias = readSlices(ck, src.routerBias, E);
   const eb = src.expertBiases;
   if (eb)
     variant.expertBiases = {
-      ...(eb.gateUp ? splitInterleavedBias(readSlices(ck, eb.gateUp, E * 2 * F), E, F) : { gate: readSlices(ck, eb.gate!, E * F), up: readSlices(ck, eb.up!, E * F) }),
+      ...(eb.gateUp
+        ? splitInterleavedBias(readSlices(ck, eb.gateUp, E * 2 * F), E, F)
+        : { gate: readSlices(ck, eb.gate!, E * F), up: readSlices(ck, eb.up!, E * F) }),
       down: readSlices(ck, eb.down, E * H),
     };
   if (p.clampedSwiglu) variant.clampedSwiglu = p.clampedSwiglu;

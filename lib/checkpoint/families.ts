@@ -219,7 +219,11 @@ export function planFromHfConfig(cfg: Json, file: string): FamilyPlan {
         sources(l) {
           const p = pre(l, 'block_sparse_moe');
           const ex = perExpert(p, E, F, H, ['w1', 'w3', 'w2']);
-          return { router: [{ tensor: `${p}gate.weight`, rowStart: 0, rows: E }], ...ex, expected: [{ tensor: `${p}gate.weight`, shape: [E, H] }, ...ex.expected] };
+          return {
+            router: [{ tensor: `${p}gate.weight`, rowStart: 0, rows: E }],
+            ...ex,
+            expected: [{ tensor: `${p}gate.weight`, shape: [E, H] }, ...ex.expected],
+          };
         },
       };
     }
@@ -343,7 +347,8 @@ function planGptOss(cfg: Json, file: string, arch: string, H: number, L: number,
   if (!(limit > 0)) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: swiglu_limit must be > 0, got ${limit}`);
   const q = cfg.quantization_config as Json | undefined;
   const method = q && typeof q === 'object' ? q.quant_method : undefined;
-  if (method !== undefined && method !== 'mxfp4') throw notSupported(`${file}: gpt-oss quantization_config.quant_method ${JSON.stringify(method)} (mxfp4 is known)`);
+  if (method !== undefined && method !== 'mxfp4')
+    throw notSupported(`${file}: gpt-oss quantization_config.quant_method ${JSON.stringify(method)} (mxfp4 is known)`);
   const mx = method === 'mxfp4';
   if (mx && (H % 32 !== 0 || F % 32 !== 0))
     throw new MoecapError('ERR_CORRUPT_FILE', `${file}: MXFP4 experts need hidden_size (${H}) and intermediate_size (${F}) multiples of 32`);

@@ -71,11 +71,13 @@ Napi::Value ReadMxfp4Elements(const Napi::CallbackInfo& info) {
 
 Napi::Value QuantiseInt8Blocks(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
     bad(env, "quantiseInt8Blocks(values: Float32Array)");
   Napi::Float32Array v = info[0].As<Napi::Float32Array>();
   const size_t K = v.ElementLength();
-  if (K == 0 || K > (size_t(1) << 30)) throw_js_range(env, ErrorCode::InvalidArgument, "values must hold 1 to 2^30 elements");
+  if (K == 0 || K > (size_t(1) << 30))
+    throw_js_range(env, ErrorCode::InvalidArgument, "values must hold 1 to 2^30 elements");
   const size_t nb = (K + moecap::kQuantBlockSize - 1) / moecap::kQuantBlockSize;
   Napi::Int8Array levels = Napi::Int8Array::New(env, nb * moecap::kQuantBlockSize);
   Napi::Uint16Array scales = Napi::Uint16Array::New(env, nb);

@@ -295,8 +295,10 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value,
     if (!has(ao, "limit") || !has(ao, "alpha")) type_error(env, "clampedSwiglu needs both limit and alpha");
     c.swiglu_limit = float(get_number(env, ao, "limit", "clampedSwiglu.limit", 0));
     c.swiglu_alpha = float(get_number(env, ao, "alpha", "clampedSwiglu.alpha", 1));
-    if (!(c.swiglu_limit > 0) || !std::isfinite(c.swiglu_limit)) range_error(env, "clampedSwiglu.limit must be a finite number > 0");
-    if (!(c.swiglu_alpha > 0) || !std::isfinite(c.swiglu_alpha)) range_error(env, "clampedSwiglu.alpha must be a finite number > 0");
+    if (!(c.swiglu_limit > 0) || !std::isfinite(c.swiglu_limit))
+      range_error(env, "clampedSwiglu.limit must be a finite number > 0");
+    if (!(c.swiglu_alpha > 0) || !std::isfinite(c.swiglu_alpha))
+      range_error(env, "clampedSwiglu.alpha must be a finite number > 0");
   }
   c.score_on_input = get_bool(env, o, "scoreOnInput", "scoreOnInput", false);
   c.jitter_eps = float(get_number(env, o, "jitterEps", "jitterEps", 0.01));

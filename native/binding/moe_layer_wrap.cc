@@ -267,7 +267,8 @@ Napi::Value CreateLayer(const Napi::CallbackInfo& info) {
     throw_js_error(env, ErrorCode::BackendUnavailable, "backend 'cuda' is not usable here: " + choice.reason);
   if (choice.api && !moecap::cuda_router_supports(opts.config)) {
     const char* why = "the CUDA router has no 'sparsemixer' scoring (Phi-3.5-MoE)";
-    if (choice.requested == "cuda") throw_js_error(env, ErrorCode::BackendUnavailable, std::string("backend 'cuda': ") + why);
+    if (choice.requested == "cuda")
+      throw_js_error(env, ErrorCode::BackendUnavailable, std::string("backend 'cuda': ") + why);
     choice.api = nullptr;  // 'auto': the CPU, with the reason
     choice.backend = "cpu";
     choice.reason = why;

@@ -22,7 +22,7 @@ struct LayerConfig {
   Scoring scoring = Scoring::Softmax;
   bool renormalize = true;  // (not used by SparseMixer)
   float routed_scaling_factor = 1.0f;
-  float jitter_eps = 0.01f;  // SparseMixer's mask threshold (Phi-3.5-MoE router_jitter_noise)
+  float jitter_eps = 0.01f;           // SparseMixer's mask threshold (Phi-3.5-MoE router_jitter_noise)
   std::vector<float> selection_bias;  // [E] or empty; affects selection only
   int group_count = 0;                // 0 = plain top-k
   int group_keep = 0;
@@ -30,7 +30,7 @@ struct LayerConfig {
   int shared_intermediate = 0;  // 0 = no shared expert
   bool shared_gated = false;    // Qwen-style sigmoid(x·g) gate on the shared expert
   // Expert variants of the families that need them (empty / 0 / false = the plain SwiGLU expert).
-  std::vector<float> router_bias;  // [E] added to the logits (gpt-oss), for selection and weights
+  std::vector<float> router_bias;         // [E] added to the logits (gpt-oss), for selection and weights
   std::vector<float> gate_bias, up_bias;  // [E·F] per-expert biases of gate and up (gpt-oss)
   std::vector<float> down_bias;           // [E·H] per-expert bias of down, before the routing weight
   // gpt-oss clamped SwiGLU: g = min(gate, limit), u = clamp(up, ±limit), h = (u + 1)·g·σ(α·g).
@@ -39,9 +39,9 @@ struct LayerConfig {
   // Llama 4: the routed expert's input is x·score and its output is not scaled. Applied to the
   // gate/up accumulators (s·(x·W) = (s·x)·W), so the activation rows stay shared by all choices.
   bool score_on_input = false;
-  double capacity_factor = 0;   // 0 = unlimited
-  int threads = 0;              // 0 = all hardware threads
-  bool pin_threads = true;      // pin the pool's threads when it uses every CPU (runtime/thread_pool.h)
+  double capacity_factor = 0;  // 0 = unlimited
+  int threads = 0;             // 0 = all hardware threads
+  bool pin_threads = true;     // pin the pool's threads when it uses every CPU (runtime/thread_pool.h)
   DType dtype = DType::F32;
   bool poison = false;  // fill workspaces with NaN before each pass (tests: catches unwritten rows)
 };

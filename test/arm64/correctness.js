@@ -334,7 +334,9 @@ function refVariant(c, w, v, x) {
       for (let h = 0; h < H; h++) d += x[t * H + h] * w.router[e * H + h];
       l[e] = d;
     }
-    const order = Array.from({ length: E }, (_, e) => e).sort((a, b) => l[b] - l[a] || a - b).slice(0, k);
+    const order = Array.from({ length: E }, (_, e) => e)
+      .sort((a, b) => l[b] - l[a] || a - b)
+      .slice(0, k);
     const m = l[order[0]];
     const ex = order.map((e) => Math.exp(l[e] - m)),
       s = ex.reduce((a, b) => a + b, 0);
@@ -350,7 +352,10 @@ function refVariant(c, w, v, x) {
           g += x[t * H + h] * inScale * w.gate[(e * F + f) * H + h];
           u += x[t * H + h] * inScale * w.up[(e * F + f) * H + h];
         }
-        if (v.expertBiases) (g += v.expertBiases.gate[e * F + f]), (u += v.expertBiases.up[e * F + f]);
+        if (v.expertBiases) {
+          g += v.expertBiases.gate[e * F + f];
+          u += v.expertBiases.up[e * F + f];
+        }
         if (v.clampedSwiglu) {
           const lim = v.clampedSwiglu.limit;
           g = Math.min(g, lim);

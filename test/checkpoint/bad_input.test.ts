@@ -228,7 +228,14 @@ describe('families refused, with what differs', () => {
     expectError(() => openCheckpoint(dir), 'ERR_INVALID_OPTION', ...parts);
   };
   test('an unknown architecture names the known ones', () => {
-    refuse('FooForCausalLM', {}, /unknown architecture FooForCausalLM/, /known: MixtralForCausalLM, OlmoeForCausalLM/, /GptOssForCausalLM/, /PhimoeForCausalLM/);
+    refuse(
+      'FooForCausalLM',
+      {},
+      /unknown architecture FooForCausalLM/,
+      /known: MixtralForCausalLM, OlmoeForCausalLM/,
+      /GptOssForCausalLM/,
+      /PhimoeForCausalLM/,
+    );
   });
   test('a non-SiLU activation', () => {
     refuse('MixtralForCausalLM', { num_local_experts: 4, intermediate_size: 8, hidden_act: 'gelu' }, /hidden_act "gelu"/);

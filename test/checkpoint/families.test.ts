@@ -296,7 +296,10 @@ describe('safetensors checkpoints against each family reference', () => {
     await checkAgainstReference(dir, 3, s, W, 33, 8);
     const d = await inspectJson(dir);
     expect(d).toMatchObject({ family: 'llama4', moeLayers: [1, 3], denseLayers: [0, 2], topK: 2 });
-    await expect(createMoeLayer({ checkpoint: dir, layer: 2 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/dense layer/) });
+    await expect(createMoeLayer({ checkpoint: dir, layer: 2 })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      message: expect.stringMatching(/dense layer/),
+    });
     // int8 and bf16 experts: the same routing; error against the fp64 reference measured.
     const x = Float32Array.from(randomArray(rng(4), 4 * s.H, 1));
     const ref = referenceForward(s, W, 1, x);

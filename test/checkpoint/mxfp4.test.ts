@@ -105,7 +105,8 @@ test('gpt-oss MXFP4 release layout: f32 and int8 layers against the fp64 referen
     tensors.push({ name: `${name}_blocks`, dtype: 'U8', shape: [E, rows, cols / 32, 16], bytes: m.blocks });
     tensors.push({ name: `${name}_scales`, dtype: 'U8', shape: [E, rows, cols / 32], bytes: m.scales });
     const t = new Float32Array(E * rows * cols);
-    for (let e = 0; e < E; e++) for (let i = 0; i < rows; i++) for (let c = 0; c < cols; c++) t[(e * cols + c) * rows + i] = m.values[(e * rows + i) * cols + c];
+    for (let e = 0; e < E; e++)
+      for (let i = 0; i < rows; i++) for (let c = 0; c < cols; c++) t[(e * cols + c) * rows + i] = m.values[(e * rows + i) * cols + c];
     W.set(name, t);
     return m.values;
   };

@@ -118,11 +118,12 @@ float mxfp4_value(uint8_t nibble, uint8_t e) {
 }
 
 // Whole-range checks shared by the readers: a NaN/Inf value is a corrupt file.
-static void check_finite(const float* v, uint64_t n, uint64_t first, const std::string& path, const std::string& tensor) {
+static void check_finite(const float* v, uint64_t n, uint64_t first, const std::string& path,
+                         const std::string& tensor) {
   for (uint64_t i = 0; i < n; ++i)
     if (!std::isfinite(v[i]))
-      throw_corrupt("tensor " + tensor + " in " + path + " holds " + (std::isnan(v[i]) ? "NaN" : "Inf") + " at element " +
-                    std::to_string(first + i) + " of the range read (weights must be finite)");
+      throw_corrupt("tensor " + tensor + " in " + path + " holds " + (std::isnan(v[i]) ? "NaN" : "Inf") +
+                    " at element " + std::to_string(first + i) + " of the range read (weights must be finite)");
 }
 
 void read_mxfp4_split(const std::string& blocks_path, uint64_t blocks_offset, const std::string& scales_path,
@@ -134,7 +135,8 @@ void read_mxfp4_split(const std::string& blocks_path, uint64_t blocks_offset, co
   if (fs.get() < 0) throw_io("cannot open checkpoint file " + scales_path + ": " + std::strerror(errno));
   const uint64_t chunk_blocks = kChunkBytes / 16;
   const uint64_t nblocks = elements / kQ8Block;
-  std::vector<uint8_t> blocks(size_t(std::min(chunk_blocks, nblocks) * 16)), scales(size_t(std::min(chunk_blocks, nblocks)));
+  std::vector<uint8_t> blocks(size_t(std::min(chunk_blocks, nblocks) * 16)),
+      scales(size_t(std::min(chunk_blocks, nblocks)));
   for (uint64_t done = 0; done < nblocks;) {
     const uint64_t n = std::min(chunk_blocks, nblocks - done);
     if (!pread_all(fb.get(), blocks.data(), n * 16, blocks_offset + done * 16, blocks_path))

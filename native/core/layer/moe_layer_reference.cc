@@ -1,5 +1,5 @@
-// The fp64 reference of a layer: routing and SwiGLU experts (and the family variants) in double precision from the master
-// weights (never the packed ones), for measuring the error of the packed kernels.
+// The fp64 reference of a layer: routing and SwiGLU experts (and the family variants) in double precision from the
+// master weights (never the packed ones), for measuring the error of the packed kernels.
 #include <algorithm>
 #include <cmath>
 #include <utility>
