@@ -280,6 +280,12 @@ describe('safetensors checkpoints against each family reference', () => {
       // A token alone equals it in a batch, bitwise.
       expect(Array.from(one.output)).toEqual(Array.from(res.output.subarray(2 * s.H, 3 * s.H)));
     }
+    // Offloaded experts keep their biases (held by the layer): the same output, bitwise.
+    const resident = await createMoeLayer({ checkpoint: dir, layer: 0, threads: 1 });
+    const offloaded = await createMoeLayer({ checkpoint: dir, layer: 0, threads: 1, offload: { capacity: 2, path: path.join(tmp, 'gpt-oss-l0.bin') } });
+    expect(Array.from((await offloaded.forward(x)).output)).toEqual(Array.from((await resident.forward(x)).output));
+    resident.close();
+    offloaded.close();
     await expect(createMoeLayer({ checkpoint: dir, layer: 0, clampedSwiglu: { limit: 7, alpha: 1.702 } })).rejects.toMatchObject({
       code: 'ERR_INVALID_OPTION',
       message: expect.stringMatching(/clampedSwiglu .*limit":7.*limit":0.3/),
@@ -315,6 +321,14 @@ describe('safetensors checkpoints against each family reference', () => {
       }
       expect(maxErr / maxRef).toBeLessThan(dtype === 'bf16' ? 2e-2 : 4e-2);
     }
+    // Routed experts in the offload tier: the same output, bitwise (the score still goes into the input).
+    const resident = await createMoeLayer({ checkpoint: dir, layer: 1, threads: 1 });
+    const offloaded = await createMoeLayer({ checkpoint: dir, layer: 1, threads: 1, offload: { capacity: 2, path: path.join(tmp, 'llama4-l1.bin') } });
+    const viaTier = await offloaded.forward(x);
+    expect(viaTier.stats.offload!.loads).toBeGreaterThan(0);
+    expect(Array.from(viaTier.output)).toEqual(Array.from((await resident.forward(x)).output));
+    resident.close();
+    offloaded.close();
   });
 
   test('Phi-3.5-MoE, BF16: sparsemixer top-2 (masked softmax at each pick), Mixtral tensors', async () => {
