@@ -55,7 +55,7 @@ void validate_config(const LayerConfig& c) {
   if (c.gate_bias.empty() != c.up_bias.empty() || c.gate_bias.empty() != c.down_bias.empty())
     throw_option("expert biases: gateBias, upBias and downBias go together");
   if (!(c.swiglu_limit >= 0) || !std::isfinite(c.swiglu_limit))
-    throw_option("clampedSwiglu.limit must be a finite number > 0");
+    throw_option("clampedSwiglu.limit must be a finite number >= 0 (0 = plain SwiGLU)");
   if (!(c.swiglu_alpha > 0) || !std::isfinite(c.swiglu_alpha))
     throw_option("clampedSwiglu.alpha must be a finite number > 0");
   if (c.scoring == Scoring::SparseMixer) {

@@ -46,10 +46,6 @@ struct LayerConfig {
   bool poison = false;  // fill workspaces with NaN before each pass (tests: catches unwritten rows)
 };
 
-// True when the layer's experts or router use a family variant above.
-inline bool has_expert_variant(const LayerConfig& c) {
-  return !c.router_bias.empty() || !c.gate_bias.empty() || c.swiglu_limit != 0 || c.score_on_input;
-}
 // The CUDA router implements softmax and sigmoid scoring, not SparseMixer.
 inline bool cuda_router_supports(const LayerConfig& c) { return c.scoring != Scoring::SparseMixer; }
 

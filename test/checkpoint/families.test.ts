@@ -34,6 +34,12 @@ async function checkAgainstReference(checkpoint: string, layer: number, spec: Re
     }
     expect(maxRef).toBeGreaterThan(1e-3);
     expect(maxErr / maxRef).toBeLessThan(2e-5);
+    // The engine's own fp64 reference (moe_layer_reference.cc) agrees with this independent one, up
+    // to its options held in fp32 (gpt-oss's swiglu_limit 0.3 is 0.30000001 there: ~1e-8).
+    const own = await moe.reference(x);
+    let refErr = 0;
+    for (let i = 0; i < ref.out.length; i++) refErr = Math.max(refErr, Math.abs(own.output[i] - ref.out[i]));
+    expect(refErr / maxRef).toBeLessThan(1e-7);
   } finally {
     moe.close();
   }
