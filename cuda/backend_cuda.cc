@@ -58,6 +58,14 @@ moecap::LayerConfig to_layer_config(const moecap_cuda_config_t& c) {
   l.shared_gated = c.shared_gated != 0;
   l.capacity_factor = c.capacity_factor;
   l.dtype = moecap::DType(c.dtype);
+  const size_t EF = size_t(c.experts) * size_t(c.intermediate), EH = size_t(c.experts) * size_t(c.hidden);
+  if (c.router_bias) l.router_bias.assign(c.router_bias, c.router_bias + c.experts);
+  if (c.gate_bias) l.gate_bias.assign(c.gate_bias, c.gate_bias + EF);
+  if (c.up_bias) l.up_bias.assign(c.up_bias, c.up_bias + EF);
+  if (c.down_bias) l.down_bias.assign(c.down_bias, c.down_bias + EH);
+  l.swiglu_limit = c.swiglu_limit;
+  l.swiglu_alpha = c.swiglu_alpha > 0 ? c.swiglu_alpha : 1.0f;
+  l.score_on_input = c.score_on_input != 0;
   return l;
 }
 
@@ -97,6 +105,8 @@ struct moecap_cuda_layer {
   // weights
   float* router = nullptr;  // [router_rows][H]
   float* bias = nullptr;
+  // expert variants (device copies, or null)
+  float *router_bias = nullptr, *gate_bias = nullptr, *up_bias = nullptr, *down_bias = nullptr;
   std::vector<uint8_t*> blobs;    // resident device blobs [E+1] (E = shared), empty entries when offloaded
   uint8_t** wptr = nullptr;       // device [E+1]
   uint8_t** wptr_host = nullptr;  // pinned [E+1]
@@ -117,6 +127,10 @@ struct moecap_cuda_layer {
     store.reset();
     for (void* p : {(void*)router,
                     (void*)bias,
+                    (void*)router_bias,
+                    (void*)gate_bias,
+                    (void*)up_bias,
+                    (void*)down_bias,
                     (void*)wptr,
                     (void*)x,
                     (void*)logits,
@@ -199,6 +213,18 @@ struct moecap_cuda_layer {
       bias = dev_alloc<float>(size_t(E), "cudaMalloc(bias)");
       check(cudaMemcpy(bias, c.selection_bias, size_t(E) * 4, cudaMemcpyHostToDevice), "cudaMemcpy(bias)");
     }
+    // Expert variants: small, always resident (offload moves only the packed experts).
+    auto upload = [&](const float* host_v, size_t n, const char* what) -> float* {
+      if (!host_v) return nullptr;
+      float* d = dev_alloc<float>(n, what);
+      check(cudaMemcpy(d, host_v, n * 4, cudaMemcpyHostToDevice), what);
+      device_bytes += double(n) * 4;
+      return d;
+    };
+    router_bias = upload(c.router_bias, size_t(E), "cudaMemcpy(router_bias)");
+    gate_bias = upload(c.gate_bias, size_t(E) * F, "cudaMemcpy(gate_bias)");
+    up_bias = upload(c.up_bias, size_t(E) * F, "cudaMemcpy(up_bias)");
+    down_bias = upload(c.down_bias, size_t(E) * H, "cudaMemcpy(down_bias)");
 
     // Experts: packed on the host (threads), then uploaded, or kept in the offload store.
     blob_bytes = expert_layout(dt, H, F).bytes;
@@ -292,6 +318,10 @@ struct moecap_cuda_layer {
     a.out = out_rows;
     a.rows_bound = int(plan_rows_bound(T, k, E, kTensorBM, shared));
     a.tensor_variant = cfg.expert_path == MOECAP_CUDA_PATH_TENSOR_BASIC ? 1 : 0;
+    a.gate_bias = gate_bias, a.up_bias = up_bias, a.down_bias = down_bias;
+    a.clamp_limit = cfg.swiglu_limit;
+    a.alpha = cfg.swiglu_alpha > 0 ? cfg.swiglu_alpha : 1.0f;
+    a.score_on_input = cfg.score_on_input;
     return a;
   }
 
@@ -317,6 +347,7 @@ struct moecap_cuda_layer {
     ra.tokens = T, ra.hidden = H, ra.experts = E, ra.top_k = k;
     ra.scoring = cfg.scoring, ra.renormalize = cfg.renormalize, ra.scaling = cfg.routed_scaling_factor;
     ra.bias = bias, ra.group_count = cfg.group_count, ra.group_keep = cfg.group_keep;
+    ra.logit_bias = router_bias;
     ra.group_max = cfg.group_score == MOECAP_CUDA_GROUP_MAX;
     ra.shared_gated = router_rows > E;
     launch_router_topk(logits, ld_logits, ra, ids, rw, sg, stream);

@@ -22,6 +22,37 @@ __device__ __forceinline__ float bf16_hi(uint32_t v) { return __uint_as_float(v 
 __device__ __forceinline__ float silu_f(float g) { return g / (1.0f + expf(-g)); }
 __device__ __forceinline__ float half_bits_to_float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 
+// The gate/up epilogue of row f of segment seg for a slot (the CPU's Epilogue::GatedVariant):
+// input score (Llama 4), biases, then silu(g)·u or gpt-oss's (clamp(u) + 1)·g·σ(α·g), g ≤ limit.
+__device__ __forceinline__ float glu_epilogue(const ExpertArgs& a, int seg, int slot, int f, float g, float u) {
+  if (seg < a.E) {
+    if (a.score_on_input) {
+      const float s = a.slot_scale[slot];
+      g *= s;
+      u *= s;
+    }
+    if (a.gate_bias) {
+      g += a.gate_bias[size_t(seg) * a.F + f];
+      u += a.up_bias[size_t(seg) * a.F + f];
+    }
+    if (a.clamp_limit != 0.0f) {
+      const float lim = a.clamp_limit;
+      g = g > lim ? lim : g;
+      u = u > lim ? lim : (u < -lim ? -lim : u);
+      return (u + 1.0f) * (g / (1.0f + expf(-a.alpha * g)));
+    }
+  }
+  return silu_f(g) * u;
+}
+// The down epilogue of output h: router weight · (acc + bias), or acc when the score went in.
+__device__ __forceinline__ float down_epilogue(const ExpertArgs& a, int seg, int slot, int h, float acc) {
+  if (seg < a.E) {
+    if (a.down_bias) acc += a.down_bias[size_t(seg) * a.H + h];
+    if (a.score_on_input) return acc;
+  }
+  return a.slot_scale[slot] * acc;
+}
+
 // ---- activation rows ----
 __global__ void make_act_rows_kernel(int dt, const float* __restrict__ in, int ld_in, int rows, int K,
                                      uint8_t* __restrict__ out, const int* __restrict__ total) {
@@ -216,13 +247,13 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32) experts_simt_kernel(Expert
       if (lane == 0) {
         const int slot = base + r0 + i;
         if (GLU) {
-          const float h = silu_f(g) * u;
+          const float h = glu_epilogue(a, seg, slot, row, g, u);
           if (DT == kF32) reinterpret_cast<float*>(a.h_act + slot * a.h_stride)[row] = h;
           else if (DT == kBF16)
             reinterpret_cast<__nv_bfloat16*>(a.h_act + slot * a.h_stride)[row] = __float2bfloat16_rn(h);
           else a.h_f32[size_t(slot) * fp_max(a) + row] = h;
         } else {
-          a.out[size_t(slot) * a.H + row] = a.slot_scale[slot] * g;
+          a.out[size_t(slot) * a.H + row] = down_epilogue(a, seg, slot, row, g);
         }
       }
     }
@@ -367,11 +398,11 @@ __global__ void __launch_bounds__(kTensorThreads) experts_tensor_kernel(ExpertAr
     const int col = n0 + c, slot = m0 + r;
     if (GLU) {
       if (col >= padded_k(Fseg)) continue;
-      const float h = col < Fseg ? silu_f(C0[r * LDC + c]) * C1[r * LDC + c] : 0.0f;
+      const float h = col < Fseg ? glu_epilogue(a, seg, slot, col, C0[r * LDC + c], C1[r * LDC + c]) : 0.0f;
       reinterpret_cast<__nv_bfloat16*>(a.h_act + size_t(slot) * a.h_stride)[col] = __float2bfloat16_rn(h);
     } else {
       if (col >= a.H) continue;
-      a.out[size_t(slot) * a.H + col] = a.slot_scale[slot] * C0[r * LDC + c];
+      a.out[size_t(slot) * a.H + col] = down_epilogue(a, seg, slot, col, C0[r * LDC + c]);
     }
   }
 }
@@ -537,7 +568,10 @@ void launch_experts_simt(const ExpertArgs& a, int T, cudaStream_t s) {
 
 void launch_experts_tensor(const ExpertArgs& a, cudaStream_t s) {
   const int mtiles = ceil_div(a.rows_bound, BM);
-  if (a.tensor_variant == 1) {
+  // The wide kernel applies SwiGLU on wmma fragments, whose element → column map is opaque, so
+  // the expert variants (per-column biases) take the basic kernel's shared-memory epilogue.
+  const bool variant = a.gate_bias || a.down_bias || a.clamp_limit != 0.0f || a.score_on_input;
+  if (a.tensor_variant == 1 || variant) {
     experts_tensor_kernel<true><<<dim3(mtiles, ceil_div(fp_max(a), BN)), kTensorThreads, 0, s>>>(a);
     experts_tensor_kernel<false><<<dim3(mtiles, ceil_div(a.H, BN)), kTensorThreads, 0, s>>>(a);
   } else {

@@ -14,7 +14,8 @@ struct RouterArgs {
   int scoring = 0;  // 0 softmax, 1 sigmoid
   int renormalize = 1;
   float scaling = 1.0f;
-  const float* bias = nullptr;  // device [E] or null
+  const float* bias = nullptr;        // device [E] or null: selection bias
+  const float* logit_bias = nullptr;  // device [E] or null: added to the logits (gpt-oss router bias)
   int group_count = 0, group_keep = 0;
   int group_max = 0;     // groups scored by their best expert, else by their top-2 sum
   int shared_gated = 0;  // logits row has E+1 entries, the last is the shared-expert gate
@@ -73,6 +74,14 @@ struct ExpertArgs {
   float* h_f32 = nullptr;  // [rows][Fpmax] fp32 intermediate (int8/int4 only)
   float* out = nullptr;    // [rows][H] fp32, router weight applied
   int rows_bound = 0;      // rows the workspace holds
+  // Expert variants of the routed experts (segments < E; the shared expert is plain SwiGLU), as
+  // in the CPU core's layer_config.h: biases [E][F] / [E][F] / [E][H] (device, or null),
+  // clamped SwiGLU when clamp_limit > 0, and the routing score applied to the input (Llama 4).
+  const float* gate_bias = nullptr;
+  const float* up_bias = nullptr;
+  const float* down_bias = nullptr;
+  float clamp_limit = 0.0f, alpha = 1.0f;
+  int score_on_input = 0;
   int tensor_variant = 0;  // 0: 8-warp 64×128 tiles, 1: basic 4-warp 64×64 tiles
 };
 MOECAP_HD int fp_max(const ExpertArgs& a) {

@@ -89,21 +89,23 @@ __global__ void router_topk_kernel(const float* __restrict__ logits, int ld, Rou
   float* sel = scores + E;
   const float* l = logits + size_t(t) * ld;
   const float neg_inf = -INFINITY;
+  // gpt-oss's router bias joins the logits before scoring (selection and weights).
+  auto lg = [&](int e) { return a.logit_bias ? l[e] + a.logit_bias[e] : l[e]; };
 
   if (a.scoring == 0) {
     float m = neg_inf;
-    for (int e = lane; e < E; e += 32) m = fmaxf(m, l[e]);
+    for (int e = lane; e < E; e += 32) m = fmaxf(m, lg(e));
     m = warp_max(m);
     float s = 0.f;
     for (int e = lane; e < E; e += 32) {
-      const float v = expf(l[e] - m);
+      const float v = expf(lg(e) - m);
       scores[e] = v;
       s += v;
     }
     const float inv = 1.0f / warp_sum(s);
     for (int e = lane; e < E; e += 32) scores[e] *= inv;
   } else {
-    for (int e = lane; e < E; e += 32) scores[e] = 1.0f / (1.0f + expf(-l[e]));
+    for (int e = lane; e < E; e += 32) scores[e] = 1.0f / (1.0f + expf(-lg(e)));
   }
   for (int e = lane; e < E; e += 32) sel[e] = a.bias ? scores[e] + a.bias[e] : scores[e];
   __syncwarp();

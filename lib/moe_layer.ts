@@ -98,6 +98,16 @@ export interface MoeLayerOptions {
   routedScalingFactor?: number;
   /** [E]: added to the scores for expert selection only (DeepSeek-V3 e_score_correction_bias). */
   selectionBias?: Float32Array;
+  /** [E]: added to the router logits, for selection and weights (gpt-oss router bias). */
+  routerBias?: Float32Array;
+  /** Per-expert biases (gpt-oss): gate/up [E, F] added to x·W1ᵀ / x·W3ᵀ, down [E, H] added before the routing weight. */
+  expertBiases?: { gate: Float32Array; up: Float32Array; down: Float32Array };
+  /** gpt-oss clamped SwiGLU: g = min(gate, limit), u = clamp(up, ±limit), h = (u + 1)·g·σ(alpha·g). */
+  clampedSwiglu?: { limit: number; alpha: number };
+  /** Llama 4: the routed expert's input is x·weight and its output is not scaled. */
+  scoreOnInput?: boolean;
+  /** scoring 'sparsemixer' (Phi-3.5-MoE): the mask threshold, the config's router_jitter_noise (default 0.01). */
+  jitterEps?: number;
   /**
    * Grouped top-k: E experts in `count` groups, keep the best `keep` groups; experts of the other
    * groups score 0.0 for the selection (as the DeepSeek code). `score`: how a group is scored,

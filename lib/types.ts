@@ -2,7 +2,7 @@
 // (lib/native/types.ts), so the published .d.ts says `dtype: DType`, not `dtype: string`, and a
 // change in the binding cannot silently change what users see.
 
-export type Scoring = 'softmax' | 'sigmoid';
+export type Scoring = 'softmax' | 'sigmoid' | 'sparsemixer';
 /** How grouped top-k scores a group: its two best selection scores summed (DeepSeek-V3 noaux_tc) or its best one (DeepSeek-V2 group_limited_greedy). */
 export type GroupScore = 'top2-sum' | 'max';
 /** Grouped top-k: E experts in `count` groups, keep the best `keep`; `score` defaults to 'top2-sum'. */

@@ -286,7 +286,34 @@ struct LayerCase {
   bool bias;
   float scaling;
   double cf;
+  int variant = 0;  // 1: gpt-oss (router bias, expert biases, clamped SwiGLU), 2: Llama 4 (score on the input)
 };
+
+// The expert-variant arrays of a case (empty when it has none), shared by the CPU and GPU layers.
+struct VariantArrays {
+  std::vector<float> router, gate, up, down;
+};
+VariantArrays variant_arrays(const LayerCase& c) {
+  VariantArrays v;
+  if (c.variant == 1) {
+    v.router = gaussian(size_t(c.E), 0.5f);
+    v.gate = gaussian(size_t(c.E) * c.F, 0.3f);
+    v.up = gaussian(size_t(c.E) * c.F, 0.3f);
+    v.down = gaussian(size_t(c.E) * c.H, 0.3f);
+  }
+  return v;
+}
+void set_variant(moecap::LayerConfig& lc, const LayerCase& c, const VariantArrays& v) {
+  lc.router_bias = v.router, lc.gate_bias = v.gate, lc.up_bias = v.up, lc.down_bias = v.down;
+  if (c.variant == 1) lc.swiglu_limit = 0.5f, lc.swiglu_alpha = 1.702f;  // a small limit so the clamps act
+  lc.score_on_input = c.variant == 2;
+}
+void set_variant(moecap_cuda_config_t& g, const LayerCase& c, const VariantArrays& v) {
+  auto ptr = [](const std::vector<float>& a) { return a.empty() ? nullptr : a.data(); };
+  g.router_bias = ptr(v.router), g.gate_bias = ptr(v.gate), g.up_bias = ptr(v.up), g.down_bias = ptr(v.down);
+  if (c.variant == 1) g.swiglu_limit = 0.5f, g.swiglu_alpha = 1.702f;
+  g.score_on_input = c.variant == 2;
+}
 
 const char* dt_name(int dt) { return dt == 0 ? "f32" : dt == 1 ? "bf16" : dt == 2 ? "int8" : "int4"; }
 
@@ -340,6 +367,8 @@ void check_layer(const LayerCase& c, int dt) {
   if (c.bias) lc.selection_bias = bias;
   lc.group_count = c.G, lc.group_keep = c.Gk, lc.shared_intermediate = c.Fs, lc.shared_gated = c.gated;
   lc.capacity_factor = c.cf, lc.dtype = moecap::DType(dt), lc.threads = 0;
+  const VariantArrays va = variant_arrays(c);
+  set_variant(lc, c, va);
   auto src = std::make_shared<moecap::SeededWeights>(seed);
   moecap::MoeLayer cpu(lc, src, "auto");
   const int maxT = 67;
@@ -351,6 +380,7 @@ void check_layer(const LayerCase& c, int dt) {
   for (int path : paths) {
     moecap_cuda_config_t g = abi_config(c, dt, bias, maxT);
     g.expert_path = path;
+    set_variant(g, c, va);
     moecap_cuda_weights_t w = seeded(seed);
     moecap_cuda_layer* l = moecap_cuda_layer_create(&g, &w);
     if (!l) {
@@ -737,6 +767,14 @@ int main(int argc, char** argv) {
         {"capacity", 64, 33, 8, 2, 0, false, 0, 0, 0, false, 1.0f, 1.0},
     };
     for (const auto& c : layers)
+      for (int dt = 0; dt < 4; ++dt) check_layer(c, dt);
+    // Expert variants against the CPU core: gpt-oss (router bias, expert biases, clamped SwiGLU)
+    // and Llama 4 (sigmoid, the score applied to the expert input, shared expert).
+    const std::vector<LayerCase> variants = {
+        {"gpt-oss", 96, 40, 8, 2, 0, false, 0, 0, 0, false, 1.0f, 0, 1},
+        {"llama4", 72, 36, 6, 2, 36, false, 1, 0, 0, false, 1.0f, 0, 2},
+    };
+    for (const auto& c : variants)
       for (int dt = 0; dt < 4; ++dt) check_layer(c, dt);
     // Offload: every policy, capacity 1 and E/2, against the resident layer (bf16: tensor path at T = 67).
     for (const auto& c : layers)

@@ -9,7 +9,16 @@ import { loadAddon } from '../native/loader';
 import { callNative } from '../native/call';
 import type { CheckpointSliceSpec, CheckpointWeightsSpec, ExplicitWeights, MoeLayerOptions } from '../moe_layer';
 import type { RouterGroups } from '../types';
-import { planFromGguf, planFromHfConfig, type FamilyPlan, type LayerSources, type TensorSlice } from './families';
+import {
+  planFromGguf,
+  planFromHfConfig,
+  splitInterleavedBias,
+  splitInterleavedRows,
+  untransposeExperts,
+  type FamilyPlan,
+  type LayerSources,
+  type TensorSlice,
+} from './families';
 import { GGML_TYPES, ggufTensorMap, readGgufFile } from './gguf';
 import { readSafetensorsCheckpoint, SAFETENSORS_DTYPE_BYTES } from './safetensors';
 import type { TensorEntry, TensorMap } from './tensor_map';
@@ -26,7 +35,7 @@ export interface Checkpoint {
 }
 
 /** On-disk dtypes the native reader converts to fp32. */
-export const READABLE_DTYPES = ['F32', 'F16', 'BF16', 'Q8_0'] as const;
+export const READABLE_DTYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'MXFP4'] as const;
 
 function isGgufFile(p: string): boolean {
   try {
@@ -117,7 +126,9 @@ export function checkLayer(ck: Checkpoint, layer: number, readable = true): Laye
         'ERR_CORRUPT_FILE',
         `${t.file}: tensor ${want.tensor} has shape [${t.shape.join(', ')}] but ${path.basename(ck.configFile)} implies [${want.shape.join(', ')}]`,
       );
-    if (readable && !(READABLE_DTYPES as readonly string[]).includes(t.dtype))
+    // gpt-oss's MXFP4 pairs are bytes (U8) the MXFP4 reader decodes.
+    const mxPart = sources.mxfp4 && /_(blocks|scales)$/.test(want.tensor) && t.dtype === 'U8';
+    if (readable && !mxPart && !(READABLE_DTYPES as readonly string[]).includes(t.dtype))
       throw new MoecapError(
         'ERR_INVALID_OPTION',
         `not yet supported: ${t.file}: tensor ${want.tensor} is ${t.dtype} (readable: ${READABLE_DTYPES.join(', ')})`,
@@ -141,11 +152,31 @@ export function summariseLayers(ls: number[]): string {
 interface ReaderAddon {
   readTensorElements(file: string, offset: number, dtype: string, elements: number, out: Float32Array, outOffset: number, tensor: string): void;
   tensorReadCounters(): { preads: number; bytes: number };
+  readMxfp4Elements(
+    blocksFile: string,
+    blocksOffset: number,
+    scalesFile: string,
+    scalesOffset: number,
+    elements: number,
+    out: Float32Array,
+    outOffset: number,
+    tensor: string,
+  ): void;
 }
 
 /** Checkpoint reads of this process so far (every pread that returned bytes, and their bytes). */
 export function checkpointReadCounters(): { preads: number; bytes: number } {
   return (loadAddon() as unknown as ReaderAddon).tensorReadCounters();
+}
+
+/** A whole gpt-oss MXFP4 tensor (`${name}_blocks` + `${name}_scales`), exactly, as fp32 [.., rows, cols]. */
+function readMxfp4(ck: Checkpoint, name: string, elements: number): Float32Array {
+  const b = ck.tensors.get(`${name}_blocks`)!,
+    s = ck.tensors.get(`${name}_scales`)!;
+  const out = new Float32Array(elements);
+  const addon = loadAddon() as unknown as ReaderAddon;
+  callNative(() => addon.readMxfp4Elements(b.file, b.offset, s.file, s.offset, elements, out, 0, name));
+  return out;
 }
 
 /** On-disk bytes of one row (last dimension) of `t`, for any dtype its container knows. */
@@ -213,13 +244,31 @@ export function readLayer(ck: Checkpoint, layer: number, experts?: readonly numb
   const { hidden: H, intermediate: F, experts: E } = p;
   if (experts && experts.some((e) => !Number.isInteger(e) || e < 0 || e >= E))
     throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `experts must be expert indices in [0, ${E - 1}] (${ck.path} layer ${layer})`);
+  // A rank's share: only those experts' rows of per-expert or stacked [E, F, H] tensors. Transposed
+  // (gpt-oss, Llama 4) and MXFP4 tensors are read whole.
   const keep = experts ? expertRanges(experts, F * H) : undefined;
-  const weights: ExplicitWeights = {
-    router: readSlices(ck, src.router, E * H),
-    gate: readSlices(ck, src.gate, E * F * H, keep),
-    up: readSlices(ck, src.up, E * F * H, keep),
-    down: readSlices(ck, src.down, E * H * F, keep),
-  };
+  const router = readSlices(ck, src.router, E * H);
+  const weights: ExplicitWeights = src.mxfp4
+    ? { router, ...splitInterleavedRows(readMxfp4(ck, src.mxfp4.gateUp, E * 2 * F * H), E, F, H), down: readMxfp4(ck, src.mxfp4.down, E * H * F) }
+    : src.transposed
+      ? {
+          router,
+          ...untransposeExperts(
+            readSlices(ck, src.transposed.gateUp, E * H * 2 * F),
+            readSlices(ck, src.transposed.down, E * F * H),
+            E,
+            F,
+            H,
+            src.transposed.interleaved,
+          ),
+        }
+      : {
+          router,
+          gate: readSlices(ck, src.gate, E * F * H, keep),
+          up: readSlices(ck, src.up, E * F * H, keep),
+          down: readSlices(ck, src.down, E * H * F, keep),
+        };
+  const variant = layerVariant(ck, src);
   if (src.shared && p.sharedExperts) {
     const Fs = p.sharedExperts.intermediate;
     weights.shared = {
@@ -241,8 +290,31 @@ export function readLayer(ck: Checkpoint, layer: number, experts?: readonly numb
     ...(p.groups ? { groups: p.groups } : {}),
     ...(p.sharedExperts ? { sharedExperts: p.sharedExperts } : {}),
     ...(selectionBias ? { selectionBias } : {}),
+    ...variant,
     weights,
   };
+}
+
+/** The expert and router variant a family's layer needs (gpt-oss, Llama 4, Phi-3.5-MoE), from its files and config. */
+function layerVariant(ck: Checkpoint, src: LayerSources): Partial<MoeLayerOptions> {
+  const p = ck.plan,
+    E = p.experts,
+    F = p.intermediate,
+    H = p.hidden;
+  const variant: Partial<MoeLayerOptions> = {};
+  if (src.routerBias) variant.routerBias = readSlices(ck, src.routerBias, E);
+  const eb = src.expertBiases;
+  if (eb)
+    variant.expertBiases = {
+      ...(eb.gateUp
+        ? splitInterleavedBias(readSlices(ck, eb.gateUp, E * 2 * F), E, F)
+        : { gate: readSlices(ck, eb.gate!, E * F), up: readSlices(ck, eb.up!, E * F) }),
+      down: readSlices(ck, eb.down, E * H),
+    };
+  if (p.clampedSwiglu) variant.clampedSwiglu = p.clampedSwiglu;
+  if (p.scoreOnInput) variant.scoreOnInput = true;
+  if (p.jitterEps !== undefined) variant.jitterEps = p.jitterEps;
+  return variant;
 }
 
 /** The layer's matrices as native row ranges (read on demand by the core), and the key that identifies them. */
@@ -272,7 +344,7 @@ export function layerWeightsSpec(ck: Checkpoint, layer: number, src: LayerSource
 }
 
 /** createMoeLayer's options when they name a checkpoint. */
-export type CheckpointLayerOptions = Partial<Omit<MoeLayerOptions, 'weights' | 'selectionBias'>> & {
+export type CheckpointLayerOptions = Partial<Omit<MoeLayerOptions, 'weights' | 'selectionBias' | 'routerBias' | 'expertBiases'>> & {
   /** A checkpoint folder (config.json + safetensors), a .safetensors file or a .gguf file. */
   checkpoint: string;
   /** The decoder layer index (an MoE layer). */
@@ -281,7 +353,20 @@ export type CheckpointLayerOptions = Partial<Omit<MoeLayerOptions, 'weights' | '
   cacheDir?: string;
 };
 
-const FROM_CHECKPOINT = ['hidden', 'intermediate', 'experts', 'topK', 'scoring', 'renormalize', 'routedScalingFactor', 'groups', 'sharedExperts'] as const;
+const FROM_CHECKPOINT = [
+  'hidden',
+  'intermediate',
+  'experts',
+  'topK',
+  'scoring',
+  'renormalize',
+  'routedScalingFactor',
+  'groups',
+  'sharedExperts',
+  'clampedSwiglu',
+  'scoreOnInput',
+  'jitterEps',
+] as const;
 
 /**
  * Resolves checkpoint options into the engine's options; a given option that contradicts the
@@ -302,18 +387,21 @@ export function prepareCheckpointLayer(o: CheckpointLayerOptions, experts?: read
   const { checkpoint, layer, cacheDir, ...rest } = o as CheckpointLayerOptions & { weights?: unknown; selectionBias?: unknown };
   if ((rest as { weights?: unknown }).weights !== undefined)
     throw new MoecapError('ERR_INVALID_OPTION', 'weights cannot be given with checkpoint (the checkpoint holds them)');
-  if ((rest as { selectionBias?: unknown }).selectionBias !== undefined)
-    throw new MoecapError('ERR_INVALID_OPTION', 'selectionBias cannot be given with checkpoint (the checkpoint holds it)');
+  for (const key of ['selectionBias', 'routerBias', 'expertBiases'])
+    if ((rest as Record<string, unknown>)[key] !== undefined)
+      throw new MoecapError('ERR_INVALID_OPTION', `${key} cannot be given with checkpoint (the checkpoint holds it)`);
   if (typeof layer !== 'number') throw new MoecapError('ERR_INVALID_OPTION', 'layer (the decoder layer index) is required with checkpoint');
   if (cacheDir !== undefined && (typeof cacheDir !== 'string' || cacheDir === ''))
     throw new MoecapError('ERR_INVALID_OPTION', 'cacheDir must be a non-empty string');
   const ck = openCheckpoint(checkpoint);
-  if (experts !== undefined) {
+  // Transposed or MXFP4 expert tensors (gpt-oss, Llama 4) have no row ranges the core's streaming
+  // source reads: those layers are read whole into memory (readLayer).
+  const src = checkLayer(ck, layer);
+  if (experts !== undefined || src.transposed || src.mxfp4) {
     const held = readLayer(ck, layer, experts);
     rejectContradictions(rest, held, checkpoint, layer);
     return { options: { ...rest, ...held } as MoeLayerOptions, store: null };
   }
-  const src = checkLayer(ck, layer);
   const p = ck.plan;
   const fromFile: Omit<MoeLayerOptions, 'weights'> = {
     hidden: p.hidden,
@@ -325,6 +413,7 @@ export function prepareCheckpointLayer(o: CheckpointLayerOptions, experts?: read
     routedScalingFactor: p.routedScalingFactor,
     ...(p.groups ? { groups: p.groups } : {}),
     ...(p.sharedExperts ? { sharedExperts: p.sharedExperts } : {}),
+    ...layerVariant(ck, src),
   };
   rejectContradictions(rest, fromFile, checkpoint, layer);
   const weights = layerWeightsSpec(ck, layer, src);

@@ -40,7 +40,23 @@ export function describeCheckpoint(ck: Checkpoint): CheckpointDescription {
   const first = p.moeLayers[0];
   const src = checkLayer(ck, first, false);
   const bytes = (slices: TensorSlice[]) => slices.reduce((a, s) => a + s.rows * rowBytes(ck.tensors.get(s.tensor)!), 0);
-  const bytesPerExpert = (bytes(src.gate) + bytes(src.up) + bytes(src.down)) / p.experts;
+  const mx = src.mxfp4
+    ? [src.mxfp4.gateUp, src.mxfp4.down].flatMap((n) =>
+        ['_blocks', '_scales'].map((x) => ({
+          tensor: n + x,
+          rowStart: 0,
+          rows: ck.tensors
+            .get(n + x)!
+            .shape.slice(0, -1)
+            .reduce((a, b) => a * b, 1),
+        })),
+      )
+    : [];
+  const eb = src.expertBiases
+    ? [...(src.expertBiases.gateUp ?? []), ...(src.expertBiases.gate ?? []), ...(src.expertBiases.up ?? []), ...src.expertBiases.down]
+    : [];
+  const experts = [...(src.mxfp4 ? mx : src.transposed ? [...src.transposed.gateUp, ...src.transposed.down] : [...src.gate, ...src.up, ...src.down]), ...eb];
+  const bytesPerExpert = bytes(experts) / p.experts;
   return {
     path: ck.path,
     format: ck.format,

@@ -27,6 +27,22 @@ export interface LayerSources {
   up: TensorSlice[]; // [E, F, H]
   down: TensorSlice[]; // [E, H, F]
   selectionBias?: TensorSlice[]; // [E]
+  /** gpt-oss: router bias [E]. */
+  routerBias?: TensorSlice[];
+  /**
+   * Experts stored transposed, as the modelling code multiplies them (x @ W): gateUp [E, H, 2F]
+   * and down [E, F, H]. `interleaved`: gate = even, up = odd columns (gpt-oss); else the first
+   * half is the gate and the second the up projection (Llama 4). When set, gate/up/down are empty.
+   */
+  transposed?: { gateUp: TensorSlice[]; down: TensorSlice[]; interleaved: boolean };
+  /**
+   * gpt-oss's MXFP4 release: `${name}_blocks` U8 [E, rows, cols/32, 16] + `${name}_scales` U8
+   * [E, rows, cols/32], stored [out, in] (the modelling code's parameter is their transpose):
+   * gateUp rows = 2F interleaved (gate even, up odd) of H; down rows = H of F. Replaces `transposed`.
+   */
+  mxfp4?: { gateUp: string; down: string };
+  /** gpt-oss per-expert biases: gateUp [E, 2F] (interleaved as the weights; safetensors) or gate and up [E, F] (GGUF), down [E, H]. */
+  expertBiases?: { gateUp?: TensorSlice[]; gate?: TensorSlice[]; up?: TensorSlice[]; down: TensorSlice[] };
   shared?: { gate: TensorSlice[]; up: TensorSlice[]; down: TensorSlice[]; gateWeight?: TensorSlice[] };
   expected: ExpectedTensor[];
 }
@@ -50,6 +66,13 @@ export interface FamilyPlan {
   sharedExperts?: { intermediate: number; gated: boolean };
   /** The layer carries a selection bias (DeepSeek-V3 e_score_correction_bias). */
   selectionBias: boolean;
+  /** scoring 'sparsemixer': its mask threshold (router_jitter_noise). */
+  jitterEps?: number;
+  /** Expert variants beyond the plain SwiGLU expert (layer_config.h in the core). */
+  clampedSwiglu?: { limit: number; alpha: number };
+  scoreOnInput?: boolean;
+  /** The layer carries a router bias and per-expert biases (gpt-oss). */
+  biases?: boolean;
   /** The routing rule in words. */
   routingRule: string;
   sources(layer: number): LayerSources;
@@ -63,19 +86,18 @@ export const SUPPORTED_HF_ARCHITECTURES = [
   'DeepseekV2ForCausalLM',
   'DeepseekV3ForCausalLM',
   'GraniteMoeForCausalLM',
+  'GptOssForCausalLM',
+  'Llama4ForCausalLM',
+  'Llama4ForConditionalGeneration',
+  'PhimoeForCausalLM',
 ] as const;
 
-export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'olmoe', 'qwen2moe', 'qwen3moe', 'deepseek2', 'granitemoe'] as const;
+export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'olmoe', 'qwen2moe', 'qwen3moe', 'deepseek2', 'granitemoe', 'gpt-oss'] as const;
 
 /** Known MoE architectures the engine cannot run yet, and what is missing. */
 const NOT_YET: Record<string, string> = {
-  PhimoeForCausalLM: 'Phi-3.5-MoE routes with sparsemixer (a masked, threshold-limited second choice), not softmax top-k',
-  phimoe: 'Phi-3.5-MoE routes with sparsemixer (a masked, threshold-limited second choice), not softmax top-k',
-  GptOssForCausalLM: 'gpt-oss experts need biases, a clamped SwiGLU (σ(1.702·g), (up + 1)) and MXFP4 weights; the engine has none of these',
-  'gpt-oss': 'gpt-oss experts need biases, a clamped SwiGLU (σ(1.702·g), (up + 1)) and MXFP4 weights; the engine has none of these',
-  Llama4ForCausalLM: 'Llama 4 scales the expert *input* by the sigmoid router score and fuses gate_up; the engine scales expert outputs',
-  Llama4ForConditionalGeneration: 'Llama 4 scales the expert *input* by the sigmoid router score and fuses gate_up; the engine scales expert outputs',
-  llama4: 'Llama 4 scales the expert *input* by the sigmoid router score and fuses gate_up; the engine scales expert outputs',
+  phimoe: 'Phi-3.5-MoE GGUF files are not mapped yet (the safetensors release is)',
+  llama4: 'Llama 4 GGUF files are not mapped yet (the safetensors release is)',
   GraniteMoeSharedForCausalLM: 'Granite MoE with a shared MLP (shared_mlp input_linear) is not mapped yet',
   GraniteMoeHybridForCausalLM: 'Granite MoE hybrid (Mamba layers) is not mapped yet',
 };
@@ -162,12 +184,49 @@ export function planFromHfConfig(cfg: Json, file: string): FamilyPlan {
   if (NOT_YET[arch]) throw notSupported(`${arch}: ${NOT_YET[arch]}`);
   if (!(SUPPORTED_HF_ARCHITECTURES as readonly string[]).includes(arch))
     throw new MoecapError('ERR_INVALID_OPTION', `${file}: unknown architecture ${arch} (known: ${SUPPORTED_HF_ARCHITECTURES.join(', ')})`);
+  if (arch.startsWith('Llama4')) return planLlama4(cfg, file, arch);
   checkSilu(cfg, file);
   const H = cfgInt(cfg, 'hidden_size', file);
   const L = cfgInt(cfg, 'num_hidden_layers', file);
   const k = cfgInt(cfg, 'num_experts_per_tok', file);
   const pre = (l: number, block: string) => `model.layers.${l}.${block}.`;
   switch (arch) {
+    case 'PhimoeForCausalLM': {
+      // Phi-3.5-MoE (transformers models/phimoe): Mixtral's tensors (block_sparse_moe.gate,
+      // experts.N.w1/w3/w2, SiLU), routed by sparsemixer with jitter_eps = router_jitter_noise;
+      // the jitter noises themselves act only in training.
+      if (k !== 2) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: Phi-3.5-MoE's sparsemixer selects 2 experts, num_experts_per_tok is ${k}`);
+      const E = cfgInt(cfg, 'num_local_experts', file);
+      const F = cfgInt(cfg, 'intermediate_size', file);
+      const eps = cfgNum(cfg, 'router_jitter_noise', file, 0.01);
+      if (!(eps >= 0)) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: router_jitter_noise must be >= 0, got ${eps}`);
+      return {
+        family: 'phimoe',
+        architecture: arch,
+        layers: L,
+        moeLayers: range(L),
+        denseLayers: [],
+        hidden: H,
+        intermediate: F,
+        experts: E,
+        topK: 2,
+        scoring: 'sparsemixer',
+        renormalize: false,
+        routedScalingFactor: 1,
+        selectionBias: false,
+        jitterEps: eps,
+        routingRule: `sparsemixer (inference): expert 1 = argmax logit, expert 2 = argmax of the rest; each weight = softmax at its pick over the logits within relative distance 2·${eps} of that pick`,
+        sources(l) {
+          const p = pre(l, 'block_sparse_moe');
+          const ex = perExpert(p, E, F, H, ['w1', 'w3', 'w2']);
+          return {
+            router: [{ tensor: `${p}gate.weight`, rowStart: 0, rows: E }],
+            ...ex,
+            expected: [{ tensor: `${p}gate.weight`, shape: [E, H] }, ...ex.expected],
+          };
+        },
+      };
+    }
     case 'MixtralForCausalLM':
     case 'GraniteMoeForCausalLM': {
       const E = cfgInt(cfg, 'num_local_experts', file);
@@ -267,9 +326,187 @@ export function planFromHfConfig(cfg: Json, file: string): FamilyPlan {
         },
       };
     }
+    case 'GptOssForCausalLM':
+      return planGptOss(cfg, file, arch, H, L, k);
     default:
       return planDeepseek(cfg, file, arch, H, L, k);
   }
+}
+
+/** The modelling code's GLU constant for gpt-oss (GptOssExperts.alpha; not in config.json). */
+const GPT_OSS_ALPHA = 1.702;
+
+// gpt-oss (transformers models/gpt_oss): router = linear with bias; top-k on the logits, softmax
+// over the k (= softmax, top-k, renormalise); experts x @ gate_up_proj [E, H, 2F] + bias, gate =
+// even and up = odd columns, gate ≤ limit, |up| ≤ limit, h = (up + 1)·gate·σ(1.702·gate), out =
+// h @ down_proj [E, F, H] + bias, times the routing weight. Every layer is MoE.
+function planGptOss(cfg: Json, file: string, arch: string, H: number, L: number, k: number): FamilyPlan {
+  const E = cfgInt(cfg, 'num_local_experts', file);
+  const F = cfgInt(cfg, 'intermediate_size', file);
+  const limit = cfgNum(cfg, 'swiglu_limit', file, 7.0);
+  if (!(limit > 0)) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: swiglu_limit must be > 0, got ${limit}`);
+  const q = cfg.quantization_config as Json | undefined;
+  const method = q && typeof q === 'object' ? q.quant_method : undefined;
+  if (method !== undefined && method !== 'mxfp4')
+    throw notSupported(`${file}: gpt-oss quantization_config.quant_method ${JSON.stringify(method)} (mxfp4 is known)`);
+  const mx = method === 'mxfp4';
+  if (mx && (H % 32 !== 0 || F % 32 !== 0))
+    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: MXFP4 experts need hidden_size (${H}) and intermediate_size (${F}) multiples of 32`);
+  return {
+    family: 'gpt_oss',
+    architecture: arch,
+    layers: L,
+    moeLayers: range(L),
+    denseLayers: [],
+    hidden: H,
+    intermediate: F,
+    experts: E,
+    topK: k,
+    scoring: 'softmax',
+    renormalize: true,
+    routedScalingFactor: 1,
+    selectionBias: false,
+    biases: true,
+    clampedSwiglu: { limit, alpha: GPT_OSS_ALPHA },
+    routingRule: `router logits + bias; top-k on the logits, softmax over the k; experts with biases, clamped SwiGLU (limit ${limit}, α ${GPT_OSS_ALPHA}, (up + 1)·glu)`,
+    sources(l) {
+      const p = `model.layers.${l}.mlp.`;
+      const gu = `${p}experts.gate_up_proj`,
+        dn = `${p}experts.down_proj`;
+      const experts: ExpectedTensor[] = mx
+        ? [
+            { tensor: `${gu}_blocks`, shape: [E, 2 * F, H / 32, 16] },
+            { tensor: `${gu}_scales`, shape: [E, 2 * F, H / 32] },
+            { tensor: `${dn}_blocks`, shape: [E, H, F / 32, 16] },
+            { tensor: `${dn}_scales`, shape: [E, H, F / 32] },
+          ]
+        : [
+            { tensor: gu, shape: [E, H, 2 * F] },
+            { tensor: dn, shape: [E, F, H] },
+          ];
+      return {
+        router: [{ tensor: `${p}router.weight`, rowStart: 0, rows: E }],
+        routerBias: [{ tensor: `${p}router.bias`, rowStart: 0, rows: 1 }],
+        gate: [],
+        up: [],
+        down: [],
+        ...(mx
+          ? { mxfp4: { gateUp: gu, down: dn } }
+          : { transposed: { gateUp: [{ tensor: gu, rowStart: 0, rows: E * H }], down: [{ tensor: dn, rowStart: 0, rows: E * F }], interleaved: true } }),
+        expertBiases: { gateUp: [{ tensor: `${gu}_bias`, rowStart: 0, rows: E }], down: [{ tensor: `${dn}_bias`, rowStart: 0, rows: E }] },
+        expected: [
+          { tensor: `${p}router.weight`, shape: [E, H] },
+          { tensor: `${p}router.bias`, shape: [E] },
+          ...experts,
+          { tensor: `${gu}_bias`, shape: [E, 2 * F] },
+          { tensor: `${dn}_bias`, shape: [E, H] },
+        ],
+      };
+    },
+  };
+}
+
+// Llama 4 (transformers models/llama4): text settings under text_config; router = linear without
+// bias; top-k on the logits, score = sigmoid of those k logits; the routed expert's *input* is
+// x·score (its output is not scaled); experts x @ gate_up_proj [E, H, 2F] (first half gate, second
+// half up, SiLU), @ down_proj [E, F, H]; a shared SwiGLU expert (width intermediate_size) always
+// added. MoE layers: config moe_layers, else every interleave_moe_layer_step-th layer (from step-1).
+function planLlama4(outer: Json, file: string, arch: string): FamilyPlan {
+  const nested = arch === 'Llama4ForConditionalGeneration';
+  const tc = outer.text_config;
+  const cfg: Json = tc && typeof tc === 'object' && !Array.isArray(tc) ? (tc as Json) : nested ? {} : outer;
+  if (nested && cfg === outer) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${arch} without text_config`);
+  checkSilu(cfg, file);
+  const H = cfgInt(cfg, 'hidden_size', file);
+  const L = cfgInt(cfg, 'num_hidden_layers', file);
+  const k = cfgInt(cfg, 'num_experts_per_tok', file, 1);
+  const E = cfgInt(cfg, 'num_local_experts', file);
+  const F = cfgInt(cfg, 'intermediate_size', file);
+  const step = cfgInt(cfg, 'interleave_moe_layer_step', file, 1);
+  let moeLayers: number[];
+  if (Array.isArray(cfg.moe_layers)) {
+    if (!cfg.moe_layers.every((x) => Number.isInteger(x) && x >= 0 && x < L))
+      throw new MoecapError('ERR_CORRUPT_FILE', `${file}: moe_layers must be a list of layer indices below ${L}`);
+    moeLayers = [...new Set(cfg.moe_layers as number[])].sort((a, b) => a - b);
+  } else moeLayers = step > 0 ? range(L).filter((l) => l % step === step - 1) : [];
+  const root = nested ? 'language_model.model.layers.' : 'model.layers.';
+  return {
+    family: 'llama4',
+    architecture: arch,
+    layers: L,
+    moeLayers,
+    denseLayers: range(L).filter((l) => !moeLayers.includes(l)),
+    hidden: H,
+    intermediate: F,
+    experts: E,
+    topK: k,
+    scoring: 'sigmoid',
+    renormalize: false,
+    routedScalingFactor: 1,
+    selectionBias: false,
+    scoreOnInput: true,
+    sharedExperts: { intermediate: F, gated: false },
+    routingRule: 'top-k on the router logits, score = sigmoid(logit); the expert input is x·score (output unscaled); shared expert always added',
+    sources(l) {
+      const p = `${root}${l}.feed_forward.`;
+      const gu = `${p}experts.gate_up_proj`,
+        dn = `${p}experts.down_proj`;
+      const sh = denseMlp(`${p}shared_expert.`, F, H);
+      return {
+        router: [{ tensor: `${p}router.weight`, rowStart: 0, rows: E }],
+        gate: [],
+        up: [],
+        down: [],
+        transposed: { gateUp: [{ tensor: gu, rowStart: 0, rows: E * H }], down: [{ tensor: dn, rowStart: 0, rows: E * F }], interleaved: false },
+        shared: { gate: sh.gate, up: sh.up, down: sh.down },
+        expected: [{ tensor: `${p}router.weight`, shape: [E, H] }, { tensor: gu, shape: [E, H, 2 * F] }, { tensor: dn, shape: [E, F, H] }, ...sh.expected],
+      };
+    },
+  };
+}
+
+/**
+ * Experts stored transposed (LayerSources.transposed) → the engine's [E, F, H] gate and up and
+ * [E, H, F] down. gateUp: [E, H, 2F]; down: [E, F, H].
+ */
+export function untransposeExperts(gateUp: Float32Array, down: Float32Array, E: number, F: number, H: number, interleaved: boolean) {
+  const gate = new Float32Array(E * F * H),
+    up = new Float32Array(E * F * H),
+    dn = new Float32Array(E * H * F);
+  for (let e = 0; e < E; e++)
+    for (let h = 0; h < H; h++) {
+      const row = (e * H + h) * 2 * F;
+      for (let f = 0; f < F; f++) {
+        const gi = interleaved ? 2 * f : f,
+          ui = interleaved ? 2 * f + 1 : F + f;
+        gate[(e * F + f) * H + h] = gateUp[row + gi];
+        up[(e * F + f) * H + h] = gateUp[row + ui];
+        dn[(e * H + h) * F + f] = down[(e * F + f) * H + h];
+      }
+    }
+  return { gate, up, down: dn };
+}
+
+/** gpt-oss's MXFP4 gate_up [E, 2F, H] (rows interleaved: gate even, up odd) → gate and up [E, F, H]. */
+export function splitInterleavedRows(gu: Float32Array, E: number, F: number, H: number) {
+  const gate = new Float32Array(E * F * H),
+    up = new Float32Array(E * F * H);
+  for (let r = 0; r < E * F; r++) {
+    gate.set(gu.subarray(2 * r * H, (2 * r + 1) * H), r * H);
+    up.set(gu.subarray((2 * r + 1) * H, (2 * r + 2) * H), r * H);
+  }
+  return { gate, up };
+}
+
+/** gpt-oss's interleaved gate/up bias [E, 2F] → gate and up biases [E, F] each. */
+export function splitInterleavedBias(b: Float32Array, E: number, F: number) {
+  const gate = new Float32Array(E * F),
+    up = new Float32Array(E * F);
+  for (let i = 0; i < E * F; i++) {
+    gate[i] = b[2 * i];
+    up[i] = b[2 * i + 1];
+  }
+  return { gate, up };
 }
 
 /** DeepSeek's n_group / topk_group as the engine's groups, checked as the family's code needs them. */
@@ -412,8 +649,16 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
   let rule = 'softmax, top-k, renormalise';
   let Fs = 0,
     sharedGated = false,
-    bias = false;
+    bias = false,
+    gptOss = false;
   switch (arch) {
+    case 'gpt-oss':
+      // llama.cpp's openai-moe graph: ffn_gate_inp with its bias, SOFTMAX_WEIGHT gating (softmax
+      // over the top-k logits), biased ffn_{gate,up,down}_exps, swiglu_oai with α 1.702 and limit
+      // 7.0 (constants in its graph code, not in the file).
+      gptOss = true;
+      rule = `router logits + bias; top-k on the logits, softmax over the k; experts with biases, clamped SwiGLU (limit 7, α ${GPT_OSS_ALPHA}, (up + 1)·glu)`;
+      break;
     case 'qwen2moe':
       renormalize = false;
       Fs = metaInt(meta, key('expert_shared_feed_forward_length'), file, 0);
@@ -466,9 +711,11 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
     groups,
     selectionBias: bias,
     sharedExperts: Fs > 0 ? { intermediate: Fs, gated: sharedGated } : undefined,
+    ...(gptOss ? { biases: true, clampedSwiglu: { limit: 7.0, alpha: GPT_OSS_ALPHA } } : {}),
     routingRule: rule,
     sources(l) {
       const t = (n: string) => `blk.${l}.${n}.weight`;
+      const b = (n: string) => `blk.${l}.${n}.bias`;
       const s: LayerSources = {
         router: [{ tensor: t('ffn_gate_inp'), rowStart: 0, rows: E }],
         gate: [{ tensor: t('ffn_gate_exps'), rowStart: 0, rows: E * F }],
@@ -481,6 +728,20 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
           { tensor: t('ffn_down_exps'), shape: [E, H, F] },
         ],
       };
+      if (gptOss) {
+        s.routerBias = [{ tensor: b('ffn_gate_inp'), rowStart: 0, rows: 1 }];
+        s.expertBiases = {
+          gate: [{ tensor: b('ffn_gate_exps'), rowStart: 0, rows: E }],
+          up: [{ tensor: b('ffn_up_exps'), rowStart: 0, rows: E }],
+          down: [{ tensor: b('ffn_down_exps'), rowStart: 0, rows: E }],
+        };
+        s.expected.push(
+          { tensor: b('ffn_gate_inp'), shape: [E] },
+          { tensor: b('ffn_gate_exps'), shape: [E, F] },
+          { tensor: b('ffn_up_exps'), shape: [E, F] },
+          { tensor: b('ffn_down_exps'), shape: [E, H] },
+        );
+      }
       if (bias) {
         s.selectionBias = [{ tensor: `blk.${l}.exp_probs_b.bias`, rowStart: 0, rows: 1 }];
         s.expected.push({ tensor: `blk.${l}.exp_probs_b.bias`, shape: [E] });

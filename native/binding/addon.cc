@@ -48,6 +48,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeCounters", CountersWrap::Define(env));
   exports.Set("readTensorElements", Napi::Function::New(env, ReadTensorElements, "readTensorElements"));
   exports.Set("tensorReadCounters", Napi::Function::New(env, TensorReadCounters, "tensorReadCounters"));
+  exports.Set("readMxfp4Elements", Napi::Function::New(env, ReadMxfp4Elements, "readMxfp4Elements"));
+  exports.Set("quantiseInt8Blocks", Napi::Function::New(env, QuantiseInt8Blocks, "quantiseInt8Blocks"));
   exports.Set("epSimulate", Napi::Function::New(env, EpSimulate, "epSimulate"));
   exports.Set("epInit", Napi::Function::New(env, EpInit, "epInit"));
   exports.Set("epCreateLayer", Napi::Function::New(env, EpCreateLayer, "epCreateLayer"));

@@ -33,6 +33,11 @@ const Keys kLayerKeys = {"hidden",
                          "renormalize",
                          "routedScalingFactor",
                          "selectionBias",
+                         "routerBias",
+                         "expertBiases",
+                         "clampedSwiglu",
+                         "scoreOnInput",
+                         "jitterEps",
                          "groups",
                          "sharedExperts",
                          "capacityFactor",
@@ -55,6 +60,8 @@ const Keys kWeightKeys = {"seed", "router", "gate",      "up",
                           "down", "shared", "checkpoint"};  // { seed }, the explicit arrays, or { checkpoint }
 const Keys kCheckpointKeys = {"key", "router", "gate", "up", "down", "shared"};
 const Keys kSliceKeys = {"file", "tensor", "offset", "row", "rows", "cols", "dtype"};
+const Keys kExpertBiasKeys = {"gate", "up", "down"};
+const Keys kClampedSwigluKeys = {"limit", "alpha"};
 const Keys kSharedWeightKeys = {"gate", "up", "down", "gateWeight"};
 
 // Edit distance, case-insensitive (a misspelling and a wrong case are both near).
@@ -341,7 +348,8 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value,
     std::string v = s.IsString() ? s.As<Napi::String>().Utf8Value() : "";
     if (v == "softmax") c.scoring = moecap::Scoring::Softmax;
     else if (v == "sigmoid") c.scoring = moecap::Scoring::Sigmoid;
-    else type_error(env, "scoring must be 'softmax' or 'sigmoid'");
+    else if (v == "sparsemixer") c.scoring = moecap::Scoring::SparseMixer;
+    else type_error(env, "scoring must be 'softmax', 'sigmoid' or 'sparsemixer'");
   }
   if (has(o, "renormalize")) {
     Napi::Value r = o.Get("renormalize");
@@ -352,6 +360,34 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value,
   if (!(c.routed_scaling_factor > 0)) range_error(env, "routedScalingFactor must be > 0");
   if (has(o, "selectionBias"))
     c.selection_bias = get_f32(env, o.Get("selectionBias"), "selectionBias", c.experts, "[experts]");
+  // The family variants (layer_config.h).
+  if (has(o, "routerBias")) c.router_bias = get_f32(env, o.Get("routerBias"), "routerBias", c.experts, "[experts]");
+  if (has(o, "expertBiases")) {
+    Napi::Value b = o.Get("expertBiases");
+    if (!b.IsObject()) type_error(env, "expertBiases must be an object { gate, up, down }");
+    Napi::Object bo = b.As<Napi::Object>();
+    check_keys(env, bo, kExpertBiasKeys, "expertBiases.");
+    const double EF = double(c.experts) * c.intermediate, EH = double(c.experts) * c.hidden;
+    c.gate_bias = get_f32(env, bo.Get("gate"), "expertBiases.gate", EF, "[experts, intermediate]");
+    c.up_bias = get_f32(env, bo.Get("up"), "expertBiases.up", EF, "[experts, intermediate]");
+    c.down_bias = get_f32(env, bo.Get("down"), "expertBiases.down", EH, "[experts, hidden]");
+  }
+  if (has(o, "clampedSwiglu")) {
+    Napi::Value a = o.Get("clampedSwiglu");
+    if (!a.IsObject()) type_error(env, "clampedSwiglu must be an object { limit, alpha }");
+    Napi::Object ao = a.As<Napi::Object>();
+    check_keys(env, ao, kClampedSwigluKeys, "clampedSwiglu.");
+    if (!has(ao, "limit") || !has(ao, "alpha")) type_error(env, "clampedSwiglu needs both limit and alpha");
+    c.swiglu_limit = float(get_number(env, ao, "limit", "clampedSwiglu.limit", 0));
+    c.swiglu_alpha = float(get_number(env, ao, "alpha", "clampedSwiglu.alpha", 1));
+    if (!(c.swiglu_limit > 0) || !std::isfinite(c.swiglu_limit))
+      range_error(env, "clampedSwiglu.limit must be a finite number > 0");
+    if (!(c.swiglu_alpha > 0) || !std::isfinite(c.swiglu_alpha))
+      range_error(env, "clampedSwiglu.alpha must be a finite number > 0");
+  }
+  c.score_on_input = get_bool(env, o, "scoreOnInput", "scoreOnInput", false);
+  c.jitter_eps = float(get_number(env, o, "jitterEps", "jitterEps", 0.01));
+  if (!(c.jitter_eps >= 0)) range_error(env, "jitterEps must be >= 0");
   if (has(o, "groups")) {
     Napi::Value g = o.Get("groups");
     if (!g.IsObject()) type_error(env, "groups must be an object { count, keep, score? }");

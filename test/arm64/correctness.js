@@ -319,6 +319,86 @@ async function ceilings(info) {
   }
 }
 
+// ---- the expert variants of the gpt-oss and Llama 4 families (layer_config.h) ----
+// gpt-oss: logits + router bias, softmax over the top-k logits, gate/up/down biases, clamped
+// SwiGLU (u + 1)·g·σ(α·g) with g ≤ limit, |u| ≤ limit. Llama 4: sigmoid of the top-k logits,
+// the score applied to the expert input, the output unscaled.
+function refVariant(c, w, v, x) {
+  const { hidden: H, intermediate: F, experts: E, topK: k } = c,
+    T = x.length / H;
+  const out = new Float64Array(T * H);
+  for (let t = 0; t < T; t++) {
+    const l = new Float64Array(E);
+    for (let e = 0; e < E; e++) {
+      let d = v.routerBias ? v.routerBias[e] : 0;
+      for (let h = 0; h < H; h++) d += x[t * H + h] * w.router[e * H + h];
+      l[e] = d;
+    }
+    const order = Array.from({ length: E }, (_, e) => e)
+      .sort((a, b) => l[b] - l[a] || a - b)
+      .slice(0, k);
+    const m = l[order[0]];
+    const ex = order.map((e) => Math.exp(l[e] - m)),
+      s = ex.reduce((a, b) => a + b, 0);
+    order.forEach((e, j) => {
+      const score = v.scoreOnInput ? 1 / (1 + Math.exp(-l[e])) : ex[j] / s;
+      const inScale = v.scoreOnInput ? score : 1,
+        outScale = v.scoreOnInput ? 1 : score;
+      const a = new Float64Array(F);
+      for (let f = 0; f < F; f++) {
+        let g = 0,
+          u = 0;
+        for (let h = 0; h < H; h++) {
+          g += x[t * H + h] * inScale * w.gate[(e * F + f) * H + h];
+          u += x[t * H + h] * inScale * w.up[(e * F + f) * H + h];
+        }
+        if (v.expertBiases) {
+          g += v.expertBiases.gate[e * F + f];
+          u += v.expertBiases.up[e * F + f];
+        }
+        if (v.clampedSwiglu) {
+          const lim = v.clampedSwiglu.limit;
+          g = Math.min(g, lim);
+          u = Math.max(-lim, Math.min(u, lim));
+          a[f] = (u + 1) * (g / (1 + Math.exp(-v.clampedSwiglu.alpha * g)));
+        } else a[f] = (g / (1 + Math.exp(-g))) * u;
+      }
+      for (let h = 0; h < H; h++) {
+        let d = v.expertBiases ? v.expertBiases.down[e * H + h] : 0;
+        for (let f = 0; f < F; f++) d += w.down[(e * H + h) * F + f] * a[f];
+        out[t * H + h] += outScale * d;
+      }
+    });
+  }
+  return out;
+}
+
+async function variants(isa, dtype) {
+  const shape = { hidden: 72, intermediate: 40, experts: 7, topK: 3 };
+  const weights = makeWeights(shape, 91);
+  const kinds = {
+    'gpt-oss': {
+      scoring: 'softmax',
+      renormalize: true,
+      routerBias: gaussian(7, 92, 0.5),
+      expertBiases: { gate: gaussian(7 * 40, 93, 0.3), up: gaussian(7 * 40, 94, 0.3), down: gaussian(7 * 72, 95, 0.3) },
+      clampedSwiglu: { limit: 0.5, alpha: 1.702 },
+    },
+    llama4: { scoring: 'sigmoid', renormalize: false, scoreOnInput: true },
+  };
+  for (const [name, v] of Object.entries(kinds)) {
+    const layer = await addon.createLayer({ ...shape, ...v, dtype, isa, threads: 2, poison: true, weights });
+    const x = gaussian(9 * shape.hidden, 96);
+    const r = await layer.forward(x);
+    const one = await layer.forward(x.slice(4 * shape.hidden, 5 * shape.hidden));
+    const ref = refVariant(shape, weights, v, x);
+    const err = relL2(r.output, ref);
+    check(`${isa} ${dtype} ${name}: rel L2 ${err.toExponential(2)} <= ${BOUND[dtype]}`, err <= BOUND[dtype]);
+    check(`${isa} ${dtype} ${name}: a token alone = in a batch`, bitwiseEqual(one.output, r.output.subarray(4 * shape.hidden, 5 * shape.hidden)));
+    layer.close();
+  }
+}
+
 async function main() {
   const info = addon.systemInfo();
   console.log(`arch ${process.arch}, best ISA ${info.bestIsa}, supported ${info.supportedIsas.join(', ')}`);
@@ -334,6 +414,7 @@ async function main() {
     if (!cpuHasBf16()) await sameAsGeneric('bf16');
   }
   await router();
+  for (const isa of isas) for (const dtype of ['f32', 'int8']) await variants(isa, dtype);
   for (const dtype of ['f32', 'int4']) await offload(dtype);
 }
 

@@ -2,7 +2,7 @@
 // decoded fp32 values (by Hugging Face tensor name) the reference computes with.
 import * as fs from 'fs';
 import { encode, ggufBytes, randomArray, writeSafetensorsCheckpoint, type DiskDType, type GgufKv, type GgufTensor, type StTensor } from './writers';
-import type { RefSpec, Weights } from './family_reference';
+import { blockPrefix, type RefSpec, type Weights } from './family_reference';
 
 export interface Logical {
   name: string;
@@ -26,6 +26,23 @@ export function logicalTensors(s: RefSpec, layer: number, r: () => number): Logi
     });
   const ws = 1 / Math.sqrt(H),
     router = 3 / Math.sqrt(H);
+  if (s.family === 'gpt_oss' || s.family === 'llama4') {
+    // The modelling code's transposed, fused layout: gate_up_proj [E, H, 2F], down_proj [E, F, H].
+    const p = blockPrefix(s, layer);
+    add(`${p}router.weight`, [E, H], router);
+    add(`${p}experts.gate_up_proj`, [E, H, 2 * F], ws);
+    add(`${p}experts.down_proj`, [E, F, H], 1 / Math.sqrt(F));
+    if (s.family === 'gpt_oss') {
+      add(`${p}router.bias`, [E], 0.5);
+      add(`${p}experts.gate_up_proj_bias`, [E, 2 * F], 0.3);
+      add(`${p}experts.down_proj_bias`, [E, H], 0.3);
+    } else {
+      add(`${p}shared_expert.gate_proj.weight`, [F, H], ws);
+      add(`${p}shared_expert.up_proj.weight`, [F, H], ws);
+      add(`${p}shared_expert.down_proj.weight`, [H, F], 1 / Math.sqrt(F));
+    }
+    return out;
+  }
   if (s.family === 'granitemoe') {
     const p = `model.layers.${layer}.block_sparse_moe.`;
     add(`${p}router.layer.weight`, [E, H], router);
@@ -33,7 +50,7 @@ export function logicalTensors(s: RefSpec, layer: number, r: () => number): Logi
     add(`${p}output_linear.weight`, [E, H, F], 1 / Math.sqrt(F));
     return out;
   }
-  const mixtral = s.family === 'mixtral';
+  const mixtral = s.family === 'mixtral' || s.family === 'phimoe';
   const p = mixtral ? `model.layers.${layer}.block_sparse_moe.` : `model.layers.${layer}.mlp.`;
   add(`${p}gate.weight`, [E, H], router);
   if (s.family === 'deepseek_v3') {

@@ -34,6 +34,12 @@ async function checkAgainstReference(checkpoint: string, layer: number, spec: Re
     }
     expect(maxRef).toBeGreaterThan(1e-3);
     expect(maxErr / maxRef).toBeLessThan(2e-5);
+    // The engine's own fp64 reference (moe_layer_reference.cc) agrees with this independent one, up
+    // to its options held in fp32 (gpt-oss's swiglu_limit 0.3 is 0.30000001 there: ~1e-8).
+    const own = await moe.reference(x);
+    let refErr = 0;
+    for (let i = 0; i < ref.out.length; i++) refErr = Math.max(refErr, Math.abs(own.output[i] - ref.out[i]));
+    expect(refErr / maxRef).toBeLessThan(1e-7);
   } finally {
     moe.close();
   }
@@ -249,6 +255,99 @@ describe('safetensors checkpoints against each family reference', () => {
     const dir = path.join(tmp, 'granite');
     const W = buildSafetensors(dir, s, { ...hfBase('GraniteMoeForCausalLM', s, 1), intermediate_size: 12, num_local_experts: 5 }, [0], () => 'BF16', rng(7));
     await checkAgainstReference(dir, 0, s, W, 17);
+  });
+
+  test('gpt-oss, BF16: router bias, softmax over the top-k logits, interleaved transposed gate_up, biases, clamped SwiGLU', async () => {
+    // swiglu_limit 0.3 (the release has 7.0) so the clamps act on these small random values.
+    const s: RefSpec = { family: 'gpt_oss', H: 40, F: 24, E: 6, k: 3, swigluLimit: 0.3 };
+    const dir = path.join(tmp, 'gpt-oss');
+    const cfg = { ...hfBase('GptOssForCausalLM', s, 2), intermediate_size: 24, num_local_experts: 6, swiglu_limit: 0.3 };
+    const W = buildSafetensors(dir, s, cfg, [0, 1], (n) => (n.endsWith('bias') ? 'F32' : 'BF16'), rng(21));
+    const r = await checkAgainstReference(dir, 1, s, W, 31, 9);
+    // The clamps engaged: some gate/up pre-activations of the chosen experts lie beyond ±limit.
+    expect(r.clamped).toBeGreaterThan(0);
+    const d = await inspectJson(dir);
+    expect(d).toMatchObject({ architecture: 'GptOssForCausalLM', family: 'gpt_oss', experts: 6, topK: 3, moeLayers: [0, 1] });
+    // Every ISA of this CPU agrees with the reference (the epilogues are per ISA).
+    const x = Float32Array.from(randomArray(rng(3), 5 * s.H, 1));
+    const ref = referenceForward(s, W, 0, x);
+    for (const isa of (await import('../../lib')).systemInfo().supportedIsas) {
+      const moe = await createMoeLayer({ checkpoint: dir, layer: 0, threads: 2, isa, poison: true });
+      const res = await moe.forward(x);
+      const one = await moe.forward(x.subarray(2 * s.H, 3 * s.H));
+      moe.close();
+      let maxRef = 0,
+        maxErr = 0;
+      for (let i = 0; i < ref.out.length; i++) {
+        maxRef = Math.max(maxRef, Math.abs(ref.out[i]));
+        maxErr = Math.max(maxErr, Math.abs(res.output[i] - ref.out[i]));
+      }
+      expect(maxErr / maxRef).toBeLessThan(2e-5);
+      // A token alone equals it in a batch, bitwise.
+      expect(Array.from(one.output)).toEqual(Array.from(res.output.subarray(2 * s.H, 3 * s.H)));
+    }
+    // Offloaded experts keep their biases (held by the layer): the same output, bitwise.
+    const resident = await createMoeLayer({ checkpoint: dir, layer: 0, threads: 1 });
+    const offloaded = await createMoeLayer({ checkpoint: dir, layer: 0, threads: 1, offload: { capacity: 2, path: path.join(tmp, 'gpt-oss-l0.bin') } });
+    expect(Array.from((await offloaded.forward(x)).output)).toEqual(Array.from((await resident.forward(x)).output));
+    resident.close();
+    offloaded.close();
+    await expect(createMoeLayer({ checkpoint: dir, layer: 0, clampedSwiglu: { limit: 7, alpha: 1.702 } })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      message: expect.stringMatching(/clampedSwiglu .*limit":7.*limit":0.3/),
+    });
+  });
+
+  test('Llama 4 (ConditionalGeneration, text_config), F32: sigmoid of the top-k logits scales the expert input, shared expert, dense layers refused', async () => {
+    const s: RefSpec = { family: 'llama4', H: 32, F: 20, E: 5, k: 2, llama4Nested: true };
+    const dir = path.join(tmp, 'llama4');
+    const text = { ...hfBase('x', s, 4), intermediate_size: 20, intermediate_size_mlp: 48, num_local_experts: 5, interleave_moe_layer_step: 2 };
+    delete (text as { architectures?: unknown }).architectures;
+    const cfg = { architectures: ['Llama4ForConditionalGeneration'], text_config: text };
+    const W = buildSafetensors(dir, s, cfg, [1, 3], (n) => (n.includes('shared') ? 'BF16' : 'F32'), rng(23));
+    await checkAgainstReference(dir, 3, s, W, 33, 8);
+    const d = await inspectJson(dir);
+    expect(d).toMatchObject({ family: 'llama4', moeLayers: [1, 3], denseLayers: [0, 2], topK: 2 });
+    await expect(createMoeLayer({ checkpoint: dir, layer: 2 })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      message: expect.stringMatching(/dense layer/),
+    });
+    // int8 and bf16 experts: the same routing; error against the fp64 reference measured.
+    const x = Float32Array.from(randomArray(rng(4), 4 * s.H, 1));
+    const ref = referenceForward(s, W, 1, x);
+    for (const dtype of ['bf16', 'int8'] as const) {
+      const moe = await createMoeLayer({ checkpoint: dir, layer: 1, threads: 2, dtype });
+      const res = await moe.forward(x);
+      moe.close();
+      let maxRef = 0,
+        maxErr = 0;
+      for (let i = 0; i < ref.out.length; i++) {
+        maxRef = Math.max(maxRef, Math.abs(ref.out[i]));
+        maxErr = Math.max(maxErr, Math.abs(res.output[i] - ref.out[i]));
+      }
+      expect(maxErr / maxRef).toBeLessThan(dtype === 'bf16' ? 2e-2 : 4e-2);
+    }
+    // Routed experts in the offload tier: the same output, bitwise (the score still goes into the input).
+    const resident = await createMoeLayer({ checkpoint: dir, layer: 1, threads: 1 });
+    const offloaded = await createMoeLayer({ checkpoint: dir, layer: 1, threads: 1, offload: { capacity: 2, path: path.join(tmp, 'llama4-l1.bin') } });
+    const viaTier = await offloaded.forward(x);
+    expect(viaTier.stats.offload!.loads).toBeGreaterThan(0);
+    expect(Array.from(viaTier.output)).toEqual(Array.from((await resident.forward(x)).output));
+    resident.close();
+    offloaded.close();
+  });
+
+  test('Phi-3.5-MoE, BF16: sparsemixer top-2 (masked softmax at each pick), Mixtral tensors', async () => {
+    // router_jitter_noise 0.3 (the release has 0.01) so that the masks keep some candidates and drop others.
+    const s: RefSpec = { family: 'phimoe', H: 32, F: 24, E: 8, k: 2, jitterEps: 0.3 };
+    const dir = path.join(tmp, 'phimoe');
+    const cfg = { ...hfBase('PhimoeForCausalLM', s, 1), intermediate_size: 24, num_local_experts: 8, router_jitter_noise: 0.3 };
+    const W = buildSafetensors(dir, s, cfg, [0], () => 'BF16', rng(41));
+    const r = await checkAgainstReference(dir, 0, s, W, 43, 24);
+    expect(r.partialMasks).toBeGreaterThan(0);
+    const d = await inspectJson(dir);
+    expect(d).toMatchObject({ family: 'phimoe', topK: 2, routing: { scoring: 'sparsemixer' } });
+    await expect(createMoeLayer({ checkpoint: dir, layer: 0, jitterEps: 0.01 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
   });
 
   test('options that agree pass; one that contradicts names both values', async () => {

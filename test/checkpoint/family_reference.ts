@@ -8,6 +8,10 @@ export interface RefOut {
   ids: number[][];
   /** DeepSeek grouped routing: picks from dropped groups (taken at the masked score 0.0). */
   maskedPicks: number;
+  /** gpt-oss: gate/up pre-activations the clamps changed. */
+  clamped: number;
+  /** Phi-3.5-MoE: sparsemixer rounds whose mask kept more than the pick but not every candidate. */
+  partialMasks: number;
 }
 
 function matvec(W: Float32Array, rows: number, cols: number, x: ArrayLike<number>, xOff = 0, wOff = 0): Float64Array {
@@ -55,7 +59,9 @@ function mlp(
 }
 
 export interface RefSpec {
-  family: 'mixtral' | 'olmoe' | 'qwen2_moe' | 'qwen3_moe' | 'deepseek_v2' | 'deepseek_v3' | 'granitemoe';
+  family: 'mixtral' | 'olmoe' | 'qwen2_moe' | 'qwen3_moe' | 'deepseek_v2' | 'deepseek_v3' | 'granitemoe' | 'gpt_oss' | 'llama4' | 'phimoe';
+  /** Phi-3.5-MoE router_jitter_noise (sparsemixer's eps; default 0.01). */
+  jitterEps?: number;
   H: number;
   F: number;
   E: number;
@@ -69,6 +75,76 @@ export interface RefSpec {
   sharedF?: number;
   /** Added to every DeepSeek-V3 e_score_correction_bias entry the test builder writes. */
   biasShift?: number;
+  /** gpt-oss config swiglu_limit (default 7.0). */
+  swigluLimit?: number;
+  /** Llama 4: tensors under language_model. (Llama4ForConditionalGeneration). */
+  llama4Nested?: boolean;
+}
+
+/** The HF tensor prefix of a layer's MoE block. */
+export function blockPrefix(s: RefSpec, layer: number): string {
+  if (s.family === 'mixtral' || s.family === 'granitemoe' || s.family === 'phimoe') return `model.layers.${layer}.block_sparse_moe.`;
+  if (s.family === 'llama4') return `${s.llama4Nested ? 'language_model.' : ''}model.layers.${layer}.feed_forward.`;
+  return `model.layers.${layer}.mlp.`;
+}
+
+/** x_t @ W[e] for W [E, rows, cols] (the modelling code's transposed layout): cols outputs. */
+function xTimes(W: Float32Array, e: number, rows: number, cols: number, x: ArrayLike<number>, xOff: number, xScale = 1): Float64Array {
+  const y = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) {
+    const xv = x[xOff + r] * xScale;
+    for (let c = 0; c < cols; c++) y[c] += xv * W[(e * rows + r) * cols + c];
+  }
+  return y;
+}
+
+// gpt-oss (transformers GptOssTopKRouter / GptOssExperts): logits = x·Wᵀ + b; top-k on the
+// logits; softmax over the k; gate_up = x @ gate_up_proj[e] + bias; gate = even, up = odd
+// columns; gate ≤ limit; |up| ≤ limit; glu = gate·σ(1.702·gate); out = ((up + 1)·glu) @
+// down_proj[e] + bias, times the routing weight.
+function gptOssBlock(s: RefSpec, get: (n: string) => Float32Array, x: Float32Array, t: number, out: Float64Array, st: { clamped: number }): number[] {
+  const { H, F, E, k } = s;
+  const limit = s.swigluLimit ?? 7.0,
+    alpha = 1.702;
+  const logits = matvec(get('router.weight'), E, H, x, t * H).map((v, e) => v + get('router.bias')[e]);
+  const sel = topk(logits, k);
+  const w = softmax(Float64Array.from(sel.map((e) => logits[e])));
+  sel.forEach((e, j) => {
+    const gu = xTimes(get('experts.gate_up_proj'), e, H, 2 * F, x, t * H);
+    const b = get('experts.gate_up_proj_bias');
+    const h = new Float64Array(F);
+    for (let f = 0; f < F; f++) {
+      const g0 = gu[2 * f] + b[e * 2 * F + 2 * f],
+        u0 = gu[2 * f + 1] + b[e * 2 * F + 2 * f + 1];
+      const gate = Math.min(g0, limit);
+      const up = Math.max(-limit, Math.min(u0, limit));
+      st.clamped += Number(gate !== g0) + Number(up !== u0);
+      h[f] = (up + 1) * (gate * sigmoid(gate * alpha));
+    }
+    const y = xTimes(get('experts.down_proj'), e, F, H, h, 0);
+    for (let i = 0; i < H; i++) out[t * H + i] += w[j] * (y[i] + get('experts.down_proj_bias')[e * H + i]);
+  });
+  return sel;
+}
+
+// Llama 4 (transformers Llama4TextMoe / Llama4Router / Llama4TextExperts): logits = x·Wᵀ; top-k;
+// score = sigmoid(logit) for the k (the others −inf → 0); routed_in = x·score; gate_up =
+// routed_in @ gate_up_proj[e], gate = first half, up = second; out = (up·silu(gate)) @
+// down_proj[e], unscaled; plus the shared expert (SwiGLU, Llama4TextMLP).
+function llama4Block(s: RefSpec, get: (n: string) => Float32Array, x: Float32Array, t: number, out: Float64Array): number[] {
+  const { H, F, E, k } = s;
+  const logits = matvec(get('router.weight'), E, H, x, t * H);
+  const sel = topk(logits, k);
+  for (const e of sel) {
+    const gu = xTimes(get('experts.gate_up_proj'), e, H, 2 * F, x, t * H, sigmoid(logits[e]));
+    const h = new Float64Array(F);
+    for (let f = 0; f < F; f++) h[f] = gu[F + f] * silu(gu[f]);
+    const y = xTimes(get('experts.down_proj'), e, F, H, h, 0);
+    for (let i = 0; i < H; i++) out[t * H + i] += y[i];
+  }
+  const y = mlp(x, t, H, F, get('shared_expert.gate_proj.weight'), get('shared_expert.up_proj.weight'), get('shared_expert.down_proj.weight'));
+  for (let i = 0; i < H; i++) out[t * H + i] += y[i];
+  return sel;
 }
 
 export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float32Array): RefOut {
@@ -76,15 +152,22 @@ export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float
   const T = x.length / H;
   const out = new Float64Array(T * H);
   const ids: number[][] = [];
-  let maskedPicks = 0;
+  let maskedPicks = 0,
+    partialMasks = 0;
+  const st = { clamped: 0 };
   const granite = s.family === 'granitemoe';
-  const p = s.family === 'mixtral' || granite ? `model.layers.${layer}.block_sparse_moe.` : `model.layers.${layer}.mlp.`;
+  const p = blockPrefix(s, layer);
   const get = (n: string) => {
     const w = W.get(p + n);
     if (!w) throw new Error(`reference: no tensor ${p + n}`);
     return w;
   };
   for (let t = 0; t < T; t++) {
+    if (s.family === 'gpt_oss' || s.family === 'llama4') {
+      const sel = s.family === 'gpt_oss' ? gptOssBlock(s, get, x, t, out, st) : llama4Block(s, get, x, t, out);
+      ids.push([...sel].sort((a, b) => a - b));
+      continue;
+    }
     const logits = matvec(get(granite ? 'router.layer.weight' : 'gate.weight'), E, H, x, t * H);
     let sel: number[], w: number[];
     switch (s.family) {
@@ -93,6 +176,26 @@ export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float
         sel = topk(sc, k);
         const sum = sel.reduce((a, e) => a + sc[e], 0);
         w = sel.map((e) => sc[e] / sum);
+        break;
+      }
+      case 'phimoe': {
+        // transformers models/phimoe sparsemixer, eval mode: the pick is the argmax; its weight is
+        // the softmax, taken at the pick, of the scores left after masking those with
+        // (max − score) / max(|score|, max) > 2·eps; round 2 repeats with the first pick at −inf
+        // (the mask still compares the original scores).
+        const eps2 = 2 * (s.jitterEps ?? 0.01);
+        const round = (scores: Float64Array) => {
+          const pick = topk(scores, 1)[0],
+            m = scores[pick];
+          const masked = scores.map((v, e) => ((m - logits[e]) / Math.max(Math.abs(logits[e]), m) > eps2 ? -Infinity : v));
+          const kept = masked.filter((v) => v !== -Infinity).length;
+          if (kept > 1 && kept < scores.filter((v) => v !== -Infinity).length) partialMasks++;
+          return { pick, w: softmax(masked)[pick] };
+        };
+        const r1 = round(logits);
+        const r2 = round(logits.map((v, e) => (e === r1.pick ? -Infinity : v)));
+        sel = [r1.pick, r2.pick];
+        w = [r1.w, r2.w];
         break;
       }
       case 'granitemoe': {
@@ -165,7 +268,7 @@ export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float
         const inp = get('input_linear.weight'),
           o = get('output_linear.weight');
         y = mlp(x, t, H, F, inp, inp, o, e * 2 * F * H, e * 2 * F * H + F * H, e * H * F);
-      } else if (s.family === 'mixtral') {
+      } else if (s.family === 'mixtral' || s.family === 'phimoe') {
         y = mlp(x, t, H, F, get(`experts.${e}.w1.weight`), get(`experts.${e}.w3.weight`), get(`experts.${e}.w2.weight`));
       } else {
         y = mlp(x, t, H, F, get(`experts.${e}.gate_proj.weight`), get(`experts.${e}.up_proj.weight`), get(`experts.${e}.down_proj.weight`));
@@ -180,5 +283,5 @@ export function referenceForward(s: RefSpec, W: Weights, layer: number, x: Float
       for (let h = 0; h < H; h++) out[t * H + h] += g * y[h];
     }
   }
-  return { out, ids, maskedPicks };
+  return { out, ids, maskedPicks, clamped: st.clamped, partialMasks };
 }

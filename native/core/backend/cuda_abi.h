@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define MOECAP_CUDA_ABI_VERSION 3
+#define MOECAP_CUDA_ABI_VERSION 4
 
 #if defined(_WIN32)
 #define MOECAP_CUDA_API __declspec(dllexport)
@@ -78,6 +78,13 @@ typedef struct {
   int cache_slots;
   int host_threads; /* for packing; 0 = hardware threads */
   int cache_policy; /* MOECAP_CUDA_LRU.. (offload); STATIC pins at moecap_cuda_layer_pin_static */
+  /* Expert variants (moecap::LayerConfig; all NULL / 0 = the plain SwiGLU expert), copied: */
+  const float* router_bias;         /* [E] added to the logits (gpt-oss) */
+  const float* gate_bias;           /* [E][F] (gpt-oss), with up_bias and down_bias */
+  const float* up_bias;             /* [E][F] */
+  const float* down_bias;           /* [E][H] */
+  float swiglu_limit, swiglu_alpha; /* limit > 0: gpt-oss's clamped SwiGLU */
+  int score_on_input;               /* Llama 4: the routed expert's input is x·score */
 } moecap_cuda_config_t;
 
 /* fp32 master weights in HF layout (rows = outputs), or a seed for moecap::SeededWeights

@@ -18,6 +18,9 @@ CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, std::shared_ptr<c
                               c.shared_gated)),
       opt_(o) {
   if (!api_) throw_runtime("the CUDA backend is not loaded", ErrorCode::BackendUnavailable);
+  if (!cuda_router_supports(c))
+    throw_runtime("the CUDA router has no 'sparsemixer' scoring (Phi-3.5-MoE); use the CPU backend",
+                  ErrorCode::BackendUnavailable);
   const WeightSource& w = *weights_;
   if (opt_.cache_slots == 0 && opt_.cache_bytes > 0) {
     opt_.cache_slots = int(std::min(double(c.experts), std::floor(opt_.cache_bytes / expert_bytes())));
@@ -43,6 +46,11 @@ CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, std::shared_ptr<c
   g.offload = opt_.cache_slots > 0;
   g.cache_slots = opt_.cache_slots;
   g.cache_policy = int(opt_.policy);  // the MOECAP_CUDA_* values are moecap::CachePolicy's
+  auto ptr = [](const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); };
+  g.router_bias = ptr(c.router_bias);
+  g.gate_bias = ptr(c.gate_bias), g.up_bias = ptr(c.up_bias), g.down_bias = ptr(c.down_bias);
+  g.swiglu_limit = c.swiglu_limit, g.swiglu_alpha = c.swiglu_alpha;
+  g.score_on_input = c.score_on_input;
   moecap_cuda_weights_t wt;
   std::memset(&wt, 0, sizeof wt);
   wt.size = sizeof wt;

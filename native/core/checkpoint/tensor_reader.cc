@@ -17,6 +17,7 @@ namespace {
 
 constexpr uint64_t kQ8Block = 32;
 constexpr uint64_t kQ8BlockBytes = 34;
+constexpr uint64_t kMxBlockBytes = 17;  // ggml block_mxfp4
 // Converted in pieces so a large range needs only a bounded staging buffer.
 constexpr uint64_t kChunkBytes = uint64_t(4) << 20;
 
@@ -65,6 +66,7 @@ bool parse_tensor_dtype(const std::string& name, TensorDType* out) {
   else if (name == "F16") *out = TensorDType::F16;
   else if (name == "BF16") *out = TensorDType::BF16;
   else if (name == "Q8_0") *out = TensorDType::Q8_0;
+  else if (name == "MXFP4") *out = TensorDType::MXFP4;
   else return false;
   return true;
 }
@@ -75,6 +77,7 @@ uint64_t tensor_bytes(TensorDType dt, uint64_t elements) {
     case TensorDType::F16:
     case TensorDType::BF16: return elements * 2;
     case TensorDType::Q8_0: return elements / kQ8Block * kQ8BlockBytes;
+    case TensorDType::MXFP4: return elements / kQ8Block * kMxBlockBytes;
   }
   return 0;
 }
@@ -101,6 +104,63 @@ void convert_to_f32(TensorDType dt, const uint8_t* src, uint64_t elements, float
         for (uint64_t j = 0; j < kQ8Block; ++j) out[b * kQ8Block + j] = float(int8_t(blk[2 + j])) * d;
       }
       break;
+    case TensorDType::MXFP4:
+      for (uint64_t b = 0; b < elements / kQ8Block; ++b) {
+        const uint8_t* blk = src + b * kMxBlockBytes;
+        float* y = out + b * kQ8Block;
+        for (int j = 0; j < 16; ++j) {
+          y[j] = mxfp4_value(blk[1 + j] & 0x0F, blk[0]);
+          y[j + 16] = mxfp4_value(blk[1 + j] >> 4, blk[0]);
+        }
+      }
+      break;
+  }
+}
+
+float mxfp4_value(uint8_t nibble, uint8_t e) {
+  static const float kDoubled[8] = {0, 1, 2, 3, 4, 6, 8, 12};
+  if (e == 255) return std::nanf("");
+  const float m = std::ldexp(kDoubled[nibble & 7], int(e) - 128);
+  return (nibble & 8) ? -m : m;
+}
+
+// Whole-range checks shared by the readers: a NaN/Inf value is a corrupt file.
+// `first`: the index of v[0], in the tensor when `in_tensor`, else in the range read.
+static void check_finite(const float* v, uint64_t n, uint64_t first, const std::string& path, const std::string& tensor,
+                         bool in_tensor = false) {
+  for (uint64_t i = 0; i < n; ++i)
+    if (!std::isfinite(v[i]))
+      throw_corrupt("tensor " + tensor + " in " + path + " holds " + (std::isnan(v[i]) ? "NaN" : "Inf") +
+                    " at element " + std::to_string(first + i) + (in_tensor ? "" : " of the range read") +
+                    " (weights must be finite)");
+}
+
+void read_mxfp4_split(const std::string& blocks_path, uint64_t blocks_offset, const std::string& scales_path,
+                      uint64_t scales_offset, uint64_t elements, float* out, const std::string& tensor) {
+  if (elements % kQ8Block != 0) throw_range("MXFP4 reads must cover whole 32-element blocks (tensor " + tensor + ")");
+  Fd fb(open_read(blocks_path));
+  if (fb.get() < 0) throw_io("cannot open checkpoint file " + blocks_path + ": " + std::strerror(errno));
+  Fd fs(open_read(scales_path));
+  if (fs.get() < 0) throw_io("cannot open checkpoint file " + scales_path + ": " + std::strerror(errno));
+  const uint64_t chunk_blocks = kChunkBytes / 16;
+  const uint64_t nblocks = elements / kQ8Block;
+  std::vector<uint8_t> blocks(size_t(std::min(chunk_blocks, nblocks) * 16)),
+      scales(size_t(std::min(chunk_blocks, nblocks)));
+  for (uint64_t done = 0; done < nblocks;) {
+    const uint64_t n = std::min(chunk_blocks, nblocks - done);
+    if (!pread_all(fb.get(), blocks.data(), n * 16, blocks_offset + done * 16, blocks_path))
+      throw_corrupt("checkpoint file " + blocks_path + " ends inside tensor " + tensor + "_blocks (truncated)");
+    if (!pread_all(fs.get(), scales.data(), n, scales_offset + done, scales_path))
+      throw_corrupt("checkpoint file " + scales_path + " ends inside tensor " + tensor + "_scales (truncated)");
+    float* y = out + done * kQ8Block;
+    for (uint64_t b = 0; b < n; ++b)
+      for (int j = 0; j < 16; ++j) {
+        const uint8_t byte = blocks[size_t(b * 16 + uint64_t(j))];
+        y[b * kQ8Block + uint64_t(2 * j)] = mxfp4_value(byte & 0x0F, scales[size_t(b)]);
+        y[b * kQ8Block + uint64_t(2 * j + 1)] = mxfp4_value(byte >> 4, scales[size_t(b)]);
+      }
+    check_finite(y, n * kQ8Block, done * kQ8Block, blocks_path, tensor);
+    done += n;
   }
 }
 
@@ -113,11 +173,12 @@ void read_tensor_elements(const std::string& path, uint64_t offset, TensorDType 
 
 void read_tensor_elements_fd(int fd, const std::string& path, uint64_t offset, TensorDType dt, uint64_t elements,
                              float* out, const std::string& tensor, uint64_t first_element) {
-  if (dt == TensorDType::Q8_0 && elements % kQ8Block != 0)
-    throw_range("Q8_0 reads must cover whole 32-element blocks (tensor " + tensor + ")");
+  if ((dt == TensorDType::Q8_0 || dt == TensorDType::MXFP4) && elements % kQ8Block != 0)
+    throw_range("Q8_0 and MXFP4 reads must cover whole 32-element blocks (tensor " + tensor + ")");
   // Whole Q8_0 blocks per chunk; 2-byte and 4-byte elements divide kChunkBytes.
-  const uint64_t chunk_elements =
-      dt == TensorDType::Q8_0 ? kChunkBytes / kQ8BlockBytes * kQ8Block : kChunkBytes / tensor_bytes(dt, 1);
+  const uint64_t chunk_elements = dt == TensorDType::Q8_0    ? kChunkBytes / kQ8BlockBytes * kQ8Block
+                                  : dt == TensorDType::MXFP4 ? kChunkBytes / kMxBlockBytes * kQ8Block
+                                                             : kChunkBytes / tensor_bytes(dt, 1);
   std::vector<uint8_t> staging(size_t(std::min(tensor_bytes(dt, chunk_elements), tensor_bytes(dt, elements))));
   for (uint64_t done = 0; done < elements;) {
     const uint64_t n = std::min(chunk_elements, elements - done);
@@ -125,11 +186,7 @@ void read_tensor_elements_fd(int fd, const std::string& path, uint64_t offset, T
     if (!pread_all(fd, staging.data(), bytes, offset + tensor_bytes(dt, done), path))
       throw_corrupt("checkpoint file " + path + " ends inside tensor " + tensor + " (truncated)");
     convert_to_f32(dt, staging.data(), n, out + done);
-    for (uint64_t i = 0; i < n; ++i)
-      if (!std::isfinite(out[done + i]))
-        throw_corrupt("tensor " + tensor + " in " + path + " holds " + (std::isnan(out[done + i]) ? "NaN" : "Inf") +
-                      " at element " + std::to_string(first_element + done + i) +
-                      (first_element ? "" : " of the range read") + " (weights must be finite)");
+    check_finite(out + done, n, first_element + done, path, tensor, first_element != 0);
     done += n;
   }
 }

@@ -8,10 +8,12 @@
 namespace moecap {
 
 // On-disk element formats the reader converts. Q8_0 is ggml's block format: per 32 elements an
-// fp16 scale d and 32 int8 q, value = q·d (34 bytes a block).
-enum class TensorDType { F32, F16, BF16, Q8_0 };
+// fp16 scale d and 32 int8 q, value = q·d (34 bytes a block). MXFP4 is ggml's block_mxfp4: per
+// 32 elements an E8M0 byte e then 16 bytes of E2M1 nibbles, element j < 16 in the low nibble of
+// byte j and element j + 16 in its high nibble (17 bytes a block).
+enum class TensorDType { F32, F16, BF16, Q8_0, MXFP4 };
 
-// "F32", "F16", "BF16", "Q8_0" → dtype; false for any other name.
+// "F32", "F16", "BF16", "Q8_0", "MXFP4" → dtype; false for any other name.
 bool parse_tensor_dtype(const std::string& name, TensorDType* out);
 
 // Bytes that `elements` elements occupy (Q8_0: elements must be a multiple of 32).
@@ -37,5 +39,16 @@ TensorReadCounters tensor_read_counters();
 // the index in the tensor of the first element read, for the NaN/Inf message.
 void read_tensor_elements_fd(int fd, const std::string& path, uint64_t offset, TensorDType dt, uint64_t elements,
                              float* out, const std::string& tensor, uint64_t first_element = 0);
+// One MXFP4 value: E2M1 nibble (sign bit 3) times the E8M0 scale 2^(e − 127), computed as the
+// doubled E2M1 magnitude (an integer in {0, 1, 2, 3, 4, 6, 8, 12}) times 2^(e − 128): exact in
+// fp32 (at most 2 significant bits), NaN for e = 255 (E8M0's NaN).
+float mxfp4_value(uint8_t nibble, uint8_t e);
+
+// gpt-oss's safetensors MXFP4 (`*_blocks` U8 [..., G, 16] + `*_scales` U8 [..., G]): per 32
+// elements 16 bytes, element 2j in the low nibble of byte j and 2j + 1 in the high one, and one
+// E8M0 scale byte. Reads `elements` (a multiple of 32) starting at the blocks' and scales' byte
+// offsets. Errors as read_tensor_elements.
+void read_mxfp4_split(const std::string& blocks_path, uint64_t blocks_offset, const std::string& scales_path,
+                      uint64_t scales_offset, uint64_t elements, float* out, const std::string& tensor);
 
 }  // namespace moecap

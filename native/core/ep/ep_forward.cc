@@ -68,6 +68,7 @@ void MoeLayer::compute_partial(const std::vector<PartialRows>& parts, OffloadSta
     g.h_act = hact.data() + first_row[size_t(e)];
     g.out = p.out;
     g.scale = p.scale;
+    set_variant(g, p.expert);
     groups.push_back(g);
   };
   if (!cache_) {

@@ -67,12 +67,18 @@ void run_expert_ffn(ThreadPool& pool, const KernelTable& kernels, DType dtype, c
       if (down) {
         job.rows = dtype == DType::F32 ? reinterpret_cast<const void* const*>(g.h) : g.h_act;
         job.out = g.out;
-        job.epilogue = Epilogue::Scaled;
+        // No scale: the routing score went into the input (ExpertRows::in_scale).
+        job.epilogue = g.b2 ? Epilogue::ScaledBias : g.scale ? Epilogue::Scaled : Epilogue::Store;
         job.row_scale = g.scale;
+        job.bias = g.b2;
       } else {
         job.rows = g.in;
         job.out = g.h;
-        job.epilogue = Epilogue::SwiGLU;
+        job.epilogue = g.variant() ? Epilogue::GatedVariant : Epilogue::SwiGLU;
+        job.row_scale = g.in_scale;
+        job.bias = g.b13;
+        job.clamp_limit = g.clamp_limit;
+        job.alpha = g.alpha;
       }
       linear(job);
       // acq_rel: the last task of the group sees every other task's h columns.

@@ -91,6 +91,22 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
           pack_expert(experts_[e], cfg_.dtype, H, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down,
                       e, pool_.get());
     }
+    if (!cfg_.gate_bias.empty()) {
+      // Panel p of w13 = 16 gate | 16 up rows of f ∈ [16p, 16p+16); of w2 = 32 output rows.
+      const int F = cfg_.intermediate, p13 = (F + 15) / 16, p2 = (H + 31) / 32;
+      b13_stride_ = size_t(p13) * 32;
+      b2_stride_ = size_t(p2) * 32;
+      b13_.assign(size_t(E) * b13_stride_, 0.0f);
+      b2_.assign(size_t(E) * b2_stride_, 0.0f);
+      for (int e = 0; e < E; ++e) {
+        float* b13 = b13_.data() + size_t(e) * b13_stride_;
+        for (int f = 0; f < F; ++f) {
+          b13[size_t(f / 16) * 32 + size_t(f % 16)] = cfg_.gate_bias[size_t(e) * F + f];
+          b13[size_t(f / 16) * 32 + 16 + size_t(f % 16)] = cfg_.up_bias[size_t(e) * F + f];
+        }
+        std::copy_n(cfg_.down_bias.data() + size_t(e) * H, H, b2_.data() + size_t(e) * b2_stride_);
+      }
+    }
     if (cfg_.shared_intermediate > 0) {
       shared_.reset(new ExpertWeights());
       pack_expert(*shared_, cfg_.dtype, H, cfg_.shared_intermediate, *source_, Matrix::SharedGate, Matrix::SharedUp,
@@ -249,6 +265,9 @@ void MoeLayer::route_locked(const float* x, int T, ForwardResult& out) {
     job.out = outs;
     job.epilogue = Epilogue::Store;
     kernels_->linear[int(DType::F32)](job);
+    if (!cfg_.router_bias.empty())
+      for (int i = 0; i < n; ++i)
+        for (int e = 0; e < E; ++e) outs[i][e] += cfg_.router_bias[size_t(e)];
     float* s = ws_.route_scratch.data() + scratch * size_t(thread);
     for (int i = 0; i < n; ++i) {
       const int t = t0 + i;
@@ -385,7 +404,7 @@ int64_t MoeLayer::run_experts(ForwardResult& out, const std::function<void()>* b
   const int kept = plan.kept();
   const int ns = shared_ ? out.stats.tokens : 0;
   std::vector<ExpertRows> groups;
-  auto add_group = [&](const ExpertWeights* w, int first, int n) {
+  auto add_group = [&](const ExpertWeights* w, int first, int n, int expert) {
     ExpertRows g;
     g.w = w;
     g.n = n;
@@ -394,13 +413,14 @@ int64_t MoeLayer::run_experts(ForwardResult& out, const std::function<void()>* b
     g.h_act = ws_.hact_ptrs.data() + first;
     g.out = ws_.out_ptrs.data() + first;
     g.scale = ws_.scales.data() + first;
+    set_variant(g, expert);
     groups.push_back(g);
   };
   int64_t compute_ns = 0;
   if (!cache_) {
     for (int e = 0; e < cfg_.experts; ++e)
-      if (plan.counts[e] > 0) add_group(&experts_[e], plan.offsets[e], plan.counts[e]);
-    if (ns) add_group(shared_.get(), kept, ns);
+      if (plan.counts[e] > 0) add_group(&experts_[e], plan.offsets[e], plan.counts[e], e);
+    if (ns) add_group(shared_.get(), kept, ns, -1);
     run_expert_ffn(*pool_, *kernels_, dt, groups);
     if (before_experts) (*before_experts)();
     return compute_ns;
@@ -418,9 +438,9 @@ int64_t MoeLayer::run_experts(ForwardResult& out, const std::function<void()>* b
     groups.clear();
     for (const auto& r : batch) {
       const int e = file_expert_[size_t(r.expert)];
-      add_group(r.weights, plan.offsets[e], plan.counts[e]);
+      add_group(r.weights, plan.offsets[e], plan.counts[e], e);
     }
-    if (first && ns) add_group(shared_.get(), kept, ns);
+    if (first && ns) add_group(shared_.get(), kept, ns, -1);
     if (!groups.empty()) {
       const int64_t c0 = now_ns();
       run_expert_ffn(*pool_, *kernels_, dt, groups);
@@ -433,6 +453,20 @@ int64_t MoeLayer::run_experts(ForwardResult& out, const std::function<void()>* b
   out.stats.offload = cache_->stats() - before;
   out.stats.resident = resident();
   return compute_ns;
+}
+
+void MoeLayer::set_variant(ExpertRows& g, int expert) const {
+  if (expert < 0) return;  // the shared expert is always the plain SwiGLU one
+  if (cfg_.score_on_input) {
+    g.in_scale = g.scale;
+    g.scale = nullptr;
+  }
+  if (!b13_.empty()) {
+    g.b13 = b13_.data() + size_t(expert) * b13_stride_;
+    g.b2 = b2_.data() + size_t(expert) * b2_stride_;
+  }
+  g.clamp_limit = cfg_.swiglu_limit;
+  g.alpha = cfg_.swiglu_alpha;
 }
 
 // Weighted combine in a fixed order (choices j = 0..k-1, then the shared expert), so a token's

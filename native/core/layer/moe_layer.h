@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dispatch/routing_plan.h"
+#include "experts/expert_ffn.h"
 #include "experts/expert_arena.h"
 #include "experts/expert_weights.h"
 #include "kernels/kernel_table.h"
@@ -119,6 +120,8 @@ class MoeLayer : public LayerBackend {
   int64_t run_experts(ForwardResult& out, const std::function<void()>* before_experts);
   void combine(int T, ForwardResult& out);
   const void* act_row(const float* x, int t) const;
+  // The family variant of routed expert `expert`'s rows (biases, clamped SwiGLU, input scaling).
+  void set_variant(ExpertRows& g, int expert) const;
   void setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetcher> io);
   // The cache numbers the experts of its file (the held ones, in order): expert ids ↔ entries.
   std::vector<int> to_experts(const std::vector<int>& entries) const;
@@ -138,6 +141,9 @@ class MoeLayer : public LayerBackend {
   std::vector<int> file_expert_;        // offloaded: entry → expert
   std::unique_ptr<ExpertWeights> shared_;
   std::vector<float> shared_gate_weight_;  // [H] when gated
+  // Expert biases in panel order (kernels/linear_job.h): per expert b13_stride_ / b2_stride_ floats.
+  std::vector<float> b13_, b2_;
+  size_t b13_stride_ = 0, b2_stride_ = 0;
   Workspace ws_;
 };
 

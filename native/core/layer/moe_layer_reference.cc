@@ -1,5 +1,6 @@
-// The fp64 reference of a layer: routing and SwiGLU experts in double precision from the master
-// weights (never the packed ones), for measuring the error of the packed kernels.
+// The fp64 reference of a layer: routing and SwiGLU experts (and the family variants) in double precision from the
+// master weights (never the packed ones), for measuring the error of the packed kernels.
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -22,7 +23,7 @@ void MoeLayer::reference(const float* x, int T, const std::vector<int32_t>& samp
     for (int e = 0; e < E; ++e) {
       double d = 0;
       for (int h = 0; h < H; ++h) d += double(xt[h]) * double(router[size_t(e) * H + h]);
-      logits[e] = d;
+      logits[e] = d + (cfg_.router_bias.empty() ? 0.0 : double(cfg_.router_bias[size_t(e)]));
     }
     route_token(rp, logits.data(), scratch.data(), r.ids.data() + size_t(t) * k, r.weights.data() + size_t(t) * k);
   });
@@ -71,6 +72,25 @@ void MoeLayer::reference(const float* x, int T, const std::vector<int32_t>& samp
           g += double(xt[h]) * double(rg[h]);
           v += double(xt[h]) * double(ru[h]);
         }
+        if (!sh) {
+          // The family variants: Llama 4 scales the input by the score (x·s)·W = s·(x·W);
+          // gpt-oss adds biases and clamps.
+          if (cfg_.score_on_input) {
+            g *= users[i].second;
+            v *= users[i].second;
+          }
+          if (!cfg_.gate_bias.empty()) {
+            g += double(cfg_.gate_bias[size_t(e) * F + f]);
+            v += double(cfg_.up_bias[size_t(e) * F + f]);
+          }
+          if (cfg_.swiglu_limit != 0) {
+            const double lim = cfg_.swiglu_limit;
+            g = std::min(g, lim);
+            v = std::max(-lim, std::min(v, lim));
+            act[i * Fu + f] = (v + 1.0) * (g / (1.0 + std::exp(-double(cfg_.swiglu_alpha) * g)));
+            continue;
+          }
+        }
         act[i * Fu + f] = g / (1.0 + std::exp(-g)) * v;
       }
     }
@@ -81,7 +101,9 @@ void MoeLayer::reference(const float* x, int T, const std::vector<int32_t>& samp
       for (size_t i = 0; i < U; ++i) {
         double d = 0;
         for (int f = 0; f < Fu; ++f) d += double(rd[f]) * act[i * Fu + f];
-        out[size_t(users[i].first) * H + h] += users[i].second * d;
+        if (!sh && !cfg_.down_bias.empty()) d += double(cfg_.down_bias[size_t(e) * H + h]);
+        const double w = !sh && cfg_.score_on_input ? 1.0 : users[i].second;
+        out[size_t(users[i].first) * H + h] += w * d;
       }
     }
   });

@@ -1,15 +1,51 @@
 #include "router/router_topk.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 namespace moecap {
+
+// Phi-3.5-MoE's sparsemixer at inference (no jitter noise; the straight-through gradient terms
+// are training only). `out` marks excluded experts with −inf in `l` (a copy of the logits).
+template <class R>
+void sparsemixer_t(const RouterParams& p, const R* logits, R* l, int32_t* ids, R* weights) {
+  const int E = p.experts;
+  const R neg_inf = -std::numeric_limits<R>::infinity();
+  const R eps2 = R(2) * R(p.jitter_eps);
+  for (int e = 0; e < E; ++e) l[e] = logits[e];
+  for (int j = 0; j < 2; ++j) {
+    int best = -1;
+    for (int e = 0; e < E; ++e)
+      if (l[e] != neg_inf && (best < 0 || l[e] > l[best])) best = e;
+    if (best < 0) best = j == 0 ? 0 : (ids[0] == 0 ? 1 : 0);  // only with non-finite logits
+    const R m = l[best];
+    // The mask compares the original logits with m (the modelling code's `scores`); factor =
+    // max(|l_e|, m). A NaN ratio (0/0) does not mask, as torch's comparison.
+    R sum = 0;
+    for (int e = 0; e < E; ++e) {
+      if (l[e] == neg_inf) continue;
+      const R factor = std::max(std::fabs(logits[e]), m);
+      if ((m - logits[e]) / factor > eps2) continue;
+      sum += std::exp(l[e] - m);
+    }
+    ids[j] = best;
+    weights[j] = R(1) / sum;  // exp(m − m) = 1 over the unmasked sum
+    l[best] = neg_inf;
+  }
+}
 
 template <class R>
 void route_token_t(const RouterParams& p, const R* logits, R* scratch, int32_t* ids, R* weights) {
   const int E = p.experts;
   R* scores = scratch;
   R* sel = scratch + E;
+  if (p.scoring == Scoring::SparseMixer) {
+    sparsemixer_t(p, logits, scratch, ids, weights);
+    if (p.scaling != 1.0f)
+      for (int j = 0; j < 2; ++j) weights[j] *= R(p.scaling);
+    return;
+  }
   if (p.scoring == Scoring::Softmax) {
     R m = logits[0];
     for (int e = 1; e < E; ++e) m = logits[e] > m ? logits[e] : m;

@@ -14,6 +14,7 @@ struct RouterParams {
   Scoring scoring = Scoring::Softmax;
   bool renormalize = true;
   float scaling = 1.0f;
+  float jitter_eps = 0.01f;     // SparseMixer
   const float* bias = nullptr;  // [E] or null
   int group_count = 0, group_keep = 0;
   GroupScore group_score = GroupScore::Top2Sum;
@@ -25,6 +26,7 @@ struct RouterParams {
     p.scoring = c.scoring;
     p.renormalize = c.renormalize;
     p.scaling = c.routed_scaling_factor;
+    p.jitter_eps = c.jitter_eps;
     p.bias = c.selection_bias.empty() ? nullptr : c.selection_bias.data();
     p.group_count = c.group_count;
     p.group_keep = c.group_keep;

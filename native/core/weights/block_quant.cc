@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "weights/numeric.h"
 
@@ -10,12 +11,46 @@ namespace moecap {
 // Round to nearest even without a libm call (|v| < 2^22, which clamped levels always are).
 static inline float round_even(float v) { return (v + 12582912.0f) - 12582912.0f; }
 
+// Exponent of the lowest set bit of a finite non-zero float (v = odd integer · 2^result).
+static int low_bit_exponent(float v) {
+  const uint32_t u = f32_bits(v) & 0x7FFFFFFFu;
+  const uint32_t e = u >> 23;
+  const uint32_t m = e ? (u & 0x7FFFFFu) | 0x800000u : u & 0x7FFFFFu;
+  return (e ? int(e) - 150 : -149) + __builtin_ctz(m);
+}
+
+bool exact_int8_block(const float* v, int n, uint16_t* scale) {
+  int low = INT32_MAX;
+  float amax = 0;
+  for (int i = 0; i < n; ++i) {
+    if (v[i] == 0) continue;
+    if (!std::isfinite(v[i])) return false;
+    low = std::min(low, low_bit_exponent(v[i]));
+    amax = std::max(amax, std::fabs(v[i]));
+  }
+  if (low == INT32_MAX) return false;  // all zero: the plain rule is exact already
+  // The scale 2^s must be an fp16 value (2^-24 … 2^15) with every level |v|/2^s ≤ 127; s ≤ low
+  // keeps the levels integers.
+  const int s = std::min(low, 15);
+  if (s < -24 || std::ldexp(amax, -s) > 127.0f) return false;
+  *scale = f32_to_f16(std::ldexp(1.0f, s));
+  return true;
+}
+
 // int8: symmetric block quantisation of one lane, q = round(v / s) ∈ [-127, 127],
 // s = max|v| / 127 stored fp16; q uses the fp16-rounded scale so dequantisation is exact to it.
+// A block that int8 holds exactly (exact_int8_block) keeps its values: q·2^s = v.
 void quantise_block_int8(const float* v, int K, int8_t* q, uint16_t* scales) {
   const int nb = (K + kQuantBlockSize - 1) / kQuantBlockSize;
   for (int b = 0; b < nb; ++b) {
     int k0 = b * kQuantBlockSize, k1 = std::min(K, k0 + kQuantBlockSize);
+    uint16_t exact;
+    if (exact_int8_block(v + k0, k1 - k0, &exact)) {
+      scales[b] = exact;
+      const float inv = 1.0f / f16_to_f32(exact);  // a power of two: v·inv is exact
+      for (int k = k0; k < k0 + kQuantBlockSize; ++k) q[k] = int8_t(k < k1 ? int(v[k] * inv) : 0);
+      continue;
+    }
     float amax = 0;
     for (int k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(v[k]));
     uint16_t h = f32_to_f16(amax / 127.0f);
@@ -89,7 +124,8 @@ int first_unrepresentable_block(const float* v, int K, bool int4, float* amax) {
     const int k1 = std::min(K, k0 + kQuantBlockSize);
     float m = 0;
     for (int k = k0; k < k1; ++k) m = std::max(m, std::fabs(v[k]));
-    if (m != 0 && (m < r.lo || m > r.hi)) {
+    uint16_t exact;
+    if (m != 0 && (m < r.lo || m > r.hi) && !(!int4 && exact_int8_block(v + k0, k1 - k0, &exact))) {
       *amax = m;
       return k0 / kQuantBlockSize;
     }

@@ -12,6 +12,12 @@ constexpr int kQuantBlockSize = 32;
 void quantise_block_int8(const float* v, int K, int8_t* q, uint16_t* scales);  // q ∈ [-127, 127]
 void quantise_block_int4(const float* v, int K, int8_t* q, uint16_t* scales);  // q ∈ [-8, 7]
 
+// True when the n values (one block) are each an integer in [-127, 127] times one power of two
+// 2^s that fp16 holds (2^-24 … 2^15): int8 then keeps them exactly with scale 2^s (*scale, fp16
+// bits). MXFP4 blocks (E2M1 × E8M0: doubled E2M1 magnitudes are integers ≤ 12) are such blocks
+// whenever their E8M0 scale is in fp16's range. All-zero blocks return false.
+bool exact_int8_block(const float* v, int n, uint16_t* scale);
+
 // The block maxima max|w| whose fp16 scale is finite and keeps at least 8 significant bits (so
 // rounding the scale adds at most half a quantisation step): int8 scales are max|w|/127, int4
 // scales max|w|/d for d ∈ [7.5, 9.5] (the error search). Outside it the levels are garbage

@@ -56,4 +56,15 @@ static inline float f16_to_f32(uint16_t h) {
 
 static inline float silu(float g) { return g / (1.0f + std::exp(-g)); }
 
+// The gated activation of an expert variant (kernels/linear_job.h, Epilogue::GatedVariant):
+// limit 0 = silu(g)·u; else gpt-oss's clamped form (up + 1)·g·σ(α·g), g ≤ limit, |u| ≤ limit.
+// The comparisons keep a NaN (torch.clamp propagates it).
+static inline float gated_variant(float g, float u, float limit, float alpha) {
+  if (limit == 0) return silu(g) * u;
+  if (g > limit) g = limit;
+  if (u > limit) u = limit;
+  if (u < -limit) u = -limit;
+  return (u + 1.0f) * (g / (1.0f + std::exp(-alpha * g)));
+}
+
 }  // namespace moecap

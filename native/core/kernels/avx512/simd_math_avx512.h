@@ -27,5 +27,18 @@ static inline __m512 silu_ps(__m512 g) {
   return _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
 }
 
+// Epilogue::GatedVariant after scaling and bias: limit 0 = silu(g)·u, else gpt-oss's clamped
+// (min(u, ±limit) + 1)·g·σ(α·g) with g ≤ limit. min/max take the limit as their first operand,
+// so a NaN accumulator stays NaN (as torch.clamp).
+static inline __m512 gated_variant_ps(__m512 g, __m512 u, float limit, float alpha) {
+  if (limit == 0) return _mm512_mul_ps(silu_ps(g), u);
+  const __m512 lim = _mm512_set1_ps(limit);
+  g = _mm512_min_ps(lim, g);
+  u = _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), lim), _mm512_min_ps(lim, u));
+  const __m512 e = exp_ps(_mm512_mul_ps(_mm512_set1_ps(-alpha), g));
+  const __m512 glu = _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+  return _mm512_mul_ps(_mm512_add_ps(u, _mm512_set1_ps(1.0f)), glu);
+}
+
 }  // namespace avx512
 }  // namespace moecap

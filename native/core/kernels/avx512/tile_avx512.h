@@ -46,6 +46,27 @@ static inline void store_tile(const LinearJob& job, int r0, int p, int ps, __m51
           break;
         }
         case Epilogue::SwiGLU: _mm512_storeu_ps(y + pp * 16, _mm512_mul_ps(silu_ps(acc[r][q][0]), acc[r][q][1])); break;
+        case Epilogue::GatedVariant: {
+          __m512 g = acc[r][q][0], u = acc[r][q][1];
+          if (job.row_scale) {
+            const __m512 s = _mm512_set1_ps(job.row_scale[r0 + r]);
+            g = _mm512_mul_ps(s, g);
+            u = _mm512_mul_ps(s, u);
+          }
+          if (job.bias) {
+            g = _mm512_add_ps(g, _mm512_loadu_ps(job.bias + size_t(pp) * 32));
+            u = _mm512_add_ps(u, _mm512_loadu_ps(job.bias + size_t(pp) * 32 + 16));
+          }
+          _mm512_storeu_ps(y + pp * 16, gated_variant_ps(g, u, job.clamp_limit, job.alpha));
+          break;
+        }
+        case Epilogue::ScaledBias: {
+          const __m512 s = _mm512_set1_ps(job.row_scale[r0 + r]);
+          const float* b = job.bias + size_t(pp) * 32;
+          _mm512_storeu_ps(y + pp * 32, _mm512_mul_ps(s, _mm512_add_ps(acc[r][q][0], _mm512_loadu_ps(b))));
+          _mm512_storeu_ps(y + pp * 32 + 16, _mm512_mul_ps(s, _mm512_add_ps(acc[r][q][1], _mm512_loadu_ps(b + 16))));
+          break;
+        }
       }
     }
   }
