@@ -3,7 +3,8 @@
 // single-process layer on the same weights and inputs, and writes OUT_DIR/result.json atomically.
 // Modes: contiguous (default); balanced (+ 2 replicas); offload (int8, redundant 2, each rank a
 // cache of half its experts, two passes); checkpoint (layer 0 of CHECKPOINT, each rank's bytes
-// read counted); die (rank 1 exits with code 3 after building its share, before the pass).
+// read counted); checkpoint-offload (the same, each rank's experts converted into its own cached
+// expert file under OUT_DIR, or reused from there); die (rank 1 exits with code 3 after building its share, before the pass).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -21,9 +22,11 @@ const seeded = { hidden: H, intermediate: 40, experts: 7, topK: 2, threads: 1, p
 const layer =
   mode === 'checkpoint'
     ? { checkpoint, layer: 0, threads: 1, poison: true }
-    : mode === 'offload'
-      ? { ...seeded, hidden: 128, dtype: 'int8', offload: { capacity: { fraction: 0.5 } } }
-      : seeded;
+    : mode === 'checkpoint-offload'
+      ? { checkpoint, layer: 0, threads: 1, poison: true, offload: { capacity: { fraction: 0.5 } }, cacheDir: outDir }
+      : mode === 'offload'
+        ? { ...seeded, hidden: 128, dtype: 'int8', offload: { capacity: { fraction: 0.5 } } }
+        : seeded;
 const hidden = mode === 'offload' ? 128 : H;
 
 function input(H) {
