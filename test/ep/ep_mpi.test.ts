@@ -109,6 +109,12 @@ describe('expert parallelism over mpirun -np 2', () => {
     expect(res.ranks.reduce((n: number, s: { first: { offload: { misses: number } } }) => n + s.first.offload.misses, 0)).toBeGreaterThan(0);
   });
 
+  mpiTest("capacityFactor 0.5: the drops are decided over both ranks' tokens, output bitwise equal to the single-process layer", () => {
+    const res = runRanks([dir, 'capacity'], 64);
+    expect(res.singleDropped).toBeGreaterThan(0);
+    expect(res.ranks).toHaveLength(2);
+  });
+
   mpiTest("from a checkpoint: each rank reads only its experts' bytes, output bitwise equal to the single-process checkpoint layer", async () => {
     const H = 64,
       F = 32,
