@@ -7,7 +7,8 @@ import { loadAddon } from './native/loader';
 import { callNative } from './native/call';
 import type { MoeLayerOptions } from './moe_layer';
 import type { OffloadStats } from './types';
-import { openCheckpoint, resolveCheckpointOptions, type CheckpointLayerOptions } from './checkpoint/checkpoint';
+import { openCheckpoint, prepareCheckpointLayer, type CheckpointLayerOptions } from './checkpoint/checkpoint';
+import { buildWithExpertStore, type ExpertStore } from './checkpoint/expert_store';
 
 export type EpPlacementKind = 'contiguous' | 'balanced';
 
@@ -142,19 +143,23 @@ export class EpLayer {
  * `offload`: the rank's experts live in its own weights file (a given path gets a
  * ".rank<r>-of-<P>" suffix) behind its own cache; capacity.fraction is of the experts it holds.
  * `{ checkpoint, layer }`: the rank reads the router, the shared expert and only its own routed
- * experts' bytes from the checkpoint.
+ * experts' rows from the checkpoint, as it packs them; with offload, its experts convert once into
+ * its own cached expert file (cacheDir, or offload.path, with the rank suffix), keyed by its share.
  */
 export async function createEpLayer(layer: MoeLayerOptions | CheckpointLayerOptions, ep: EpOptions): Promise<EpLayer> {
   if (layer === null || typeof layer !== 'object') throw new MoecapTypeError('ERR_INVALID_ARGUMENT', 'layer options must be an object');
   const addon = loadAddon();
+  let store: ExpertStore | null = null;
   if ('checkpoint' in layer && layer.checkpoint !== undefined) {
+    // The weights stay row ranges of the files: the core packs, and so reads, only this rank's experts.
     const world = initEp(ep?.ranks);
     const experts = openCheckpoint(layer.checkpoint).plan.experts;
-    const mine = placeExperts(experts, ep)[world.rank];
-    layer = resolveCheckpointOptions(layer as CheckpointLayerOptions, Array.from(mine));
+    const share = { rank: world.rank, ranks: world.ranks, experts: Array.from(placeExperts(experts, ep)[world.rank]) };
+    ({ options: layer, store } = prepareCheckpointLayer(layer as CheckpointLayerOptions, share));
   }
   const opts = layer as MoeLayerOptions;
-  return new EpLayer(await callNative(() => addon.epCreateLayer(opts, ep)));
+  const { built } = await buildWithExpertStore(store, () => callNative(() => addon.epCreateLayer(opts, ep)));
+  return new EpLayer(built);
 }
 
 export interface LinkCalibration {

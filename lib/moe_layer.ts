@@ -1,12 +1,12 @@
 // The public MoE layer: a thin wrapper over the native layer. Argument checking happens in the
 // binding (one options parser, messages naming the argument); this file only shapes types and
 // routes every addon call through callNative (errors with a stable `code`).
-import { MoecapTypeError, type MoecapError } from './errors';
+import { MoecapTypeError } from './errors';
 import { loadAddon } from './native/loader';
 import { callNative } from './native/call';
 import type { NativeMoeLayer } from './native/types';
 import { prepareCheckpointLayer, type CheckpointLayerOptions } from './checkpoint/checkpoint';
-import { commitExpertStore, discardExpertStore, type ExpertStore } from './checkpoint/expert_store';
+import { buildWithExpertStore, type ExpertStore } from './checkpoint/expert_store';
 import type {
   CachePolicy,
   DType,
@@ -243,15 +243,7 @@ export async function createMoeLayer(options: MoeLayerOptions | CheckpointLayerO
   if ('checkpoint' in options && options.checkpoint !== undefined) ({ options, store } = prepareCheckpointLayer(options as CheckpointLayerOptions));
   const addon = loadAddon();
   let native;
-  try {
-    native = await callNative(() => addon.createLayer(options));
-  } catch (e) {
-    // A cached expert file whose manifest matches but which no longer validates (damaged on disk): convert again, once.
-    if (!store?.reused || (e as MoecapError).code !== 'ERR_CORRUPT_FILE' || !String((e as Error).message).includes(store.file)) throw e;
-    store = discardExpertStore(store);
-    native = await callNative(() => addon.createLayer(options));
-  }
-  if (store && !store.reused) commitExpertStore(store);
+  ({ built: native, store } = await buildWithExpertStore(store, () => callNative(() => addon.createLayer(options))));
   const layer = new MoeLayer(native, options as MoeLayerOptions);
   if (store) layer.expertStore = { file: store.file, reused: store.reused };
   return layer;

@@ -1,7 +1,8 @@
 // A user's MoE checkpoint opened for one layer: the container (safetensors file, shards with an
 // index, or a GGUF v3 file), its family plan, and the layer's explicit fp32 weights read range by
-// range through the native tensor reader. createMoeLayer uses the streaming source (the core reads
-// rows from the files as it packs, one expert at a time); readLayer holds the layer's fp32 in memory.
+// range through the native tensor reader. createMoeLayer and an expert-parallel rank use the
+// streaming source (the core reads rows from the files as it packs, one expert at a time, a rank
+// only its own experts'); readLayer holds the whole layer's fp32 in memory (a test reference).
 import * as fs from 'fs';
 import * as path from 'path';
 import { MoecapError, MoecapRangeError } from '../errors';
@@ -188,13 +189,8 @@ export function rowBytes(t: TensorEntry): number {
 }
 const GGML_BLOCKS = new Map(Object.values(GGML_TYPES).map((t) => [t.name, t]));
 
-/**
- * Reads the slices, in order, into one Float32Array of `elements` values. `keep` (optional): the
- * element ranges [start, end) of the result to read, ascending and disjoint (an expert-parallel
- * rank's experts); the rest stays zero and its bytes are never read. A range must start and end on
- * a row of each slice it cuts.
- */
-function readSlices(ck: Checkpoint, slices: TensorSlice[], elements: number, keep?: Array<[number, number]>): Float32Array {
+/** Reads the slices, in order, into one Float32Array of `elements` values. */
+function readSlices(ck: Checkpoint, slices: TensorSlice[], elements: number): Float32Array {
   let out: Float32Array;
   try {
     out = new Float32Array(elements);
@@ -207,46 +203,19 @@ function readSlices(ck: Checkpoint, slices: TensorSlice[], elements: number, kee
     const t = ck.tensors.get(s.tensor)!;
     const rowLen = t.shape.length ? t.shape[t.shape.length - 1] : 1;
     const n = s.rows * rowLen;
-    for (const [lo, hi] of keep ?? [[at, at + n]]) {
-      const a = Math.max(lo, at),
-        b = Math.min(hi, at + n);
-      if (a >= b) continue;
-      if ((a - at) % rowLen !== 0 || (b - at) % rowLen !== 0)
-        throw new MoecapError('ERR_INTERNAL', `${s.tensor}: an expert's weights do not start on a row (row length ${rowLen})`);
-      const row = s.rowStart + (a - at) / rowLen;
-      callNative(() => addon.readTensorElements(t.file, t.offset + row * rowBytes(t), t.dtype, b - a, out, a, s.tensor));
-    }
+    callNative(() => addon.readTensorElements(t.file, t.offset + s.rowStart * rowBytes(t), t.dtype, n, out, at, s.tensor));
     at += n;
   }
   if (at !== elements) throw new MoecapError('ERR_INTERNAL', `read ${at} of ${elements} values for ${slices[0]?.tensor}`);
   return out;
 }
 
-/** Element ranges of the held experts in an expert-major [E, per] matrix, adjacent ones merged. */
-function expertRanges(held: readonly number[], per: number): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  for (const e of [...held].sort((a, b) => a - b)) {
-    const last = out[out.length - 1];
-    if (last && last[1] === e * per) last[1] = (e + 1) * per;
-    else out.push([e * per, (e + 1) * per]);
-  }
-  return out;
-}
-
-/** The layer's shape, routing and explicit fp32 weights, read from the checkpoint. */
-/**
- * `experts` (expert parallelism): read only these routed experts' weights (the others stay zero and
- * their bytes are never read); the router and shared expert are read whole.
- */
-export function readLayer(ck: Checkpoint, layer: number, experts?: readonly number[]): Omit<MoeLayerOptions, 'weights'> & { weights: ExplicitWeights } {
+/** The layer's shape, routing and explicit fp32 weights, read whole from the checkpoint (a reference for tests). */
+export function readLayer(ck: Checkpoint, layer: number): Omit<MoeLayerOptions, 'weights'> & { weights: ExplicitWeights } {
   const src = checkLayer(ck, layer);
   const p = ck.plan;
   const { hidden: H, intermediate: F, experts: E } = p;
-  if (experts && experts.some((e) => !Number.isInteger(e) || e < 0 || e >= E))
-    throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `experts must be expert indices in [0, ${E - 1}] (${ck.path} layer ${layer})`);
-  // A rank's share: only those experts' rows of per-expert or stacked [E, F, H] tensors. Transposed
-  // (gpt-oss, Llama 4) and MXFP4 tensors are read whole.
-  const keep = experts ? expertRanges(experts, F * H) : undefined;
+  // Transposed (gpt-oss, Llama 4) and MXFP4 tensors, untransposed or decoded here.
   const router = readSlices(ck, src.router, E * H);
   const weights: ExplicitWeights = src.mxfp4
     ? { router, ...splitInterleavedRows(readMxfp4(ck, src.mxfp4.gateUp, E * 2 * F * H), E, F, H), down: readMxfp4(ck, src.mxfp4.down, E * H * F) }
@@ -262,12 +231,7 @@ export function readLayer(ck: Checkpoint, layer: number, experts?: readonly numb
             src.transposed.interleaved,
           ),
         }
-      : {
-          router,
-          gate: readSlices(ck, src.gate, E * F * H, keep),
-          up: readSlices(ck, src.up, E * F * H, keep),
-          down: readSlices(ck, src.down, E * H * F, keep),
-        };
+      : { router, gate: readSlices(ck, src.gate, E * F * H), up: readSlices(ck, src.up, E * F * H), down: readSlices(ck, src.down, E * H * F) };
   const variant = layerVariant(ck, src);
   if (src.shared && p.sharedExperts) {
     const Fs = p.sharedExperts.intermediate;
@@ -369,21 +333,30 @@ const FROM_CHECKPOINT = [
 ] as const;
 
 /**
- * Resolves checkpoint options into the engine's options; a given option that contradicts the
- * checkpoint is an error naming both values. `experts` (an expert-parallel rank's share): read only
- * these routed experts into memory (readLayer); without it the weights stream from the files.
+ * Resolves checkpoint options into the engine's options (weights as native row ranges, read as the
+ * layer packs); a given option that contradicts the checkpoint is an error naming both values.
  */
-export function resolveCheckpointOptions(o: CheckpointLayerOptions, experts?: readonly number[]): MoeLayerOptions {
-  return prepareCheckpointLayer(o, experts).options;
+export function resolveCheckpointOptions(o: CheckpointLayerOptions): MoeLayerOptions {
+  return prepareCheckpointLayer(o).options;
+}
+
+/** An expert-parallel rank's share of a checkpoint layer: the core packs (and so reads) only `experts`. */
+export interface CheckpointShare {
+  rank: number;
+  ranks: number;
+  /** The routed experts this rank holds (placeExperts). */
+  experts: readonly number[];
 }
 
 /**
  * The engine options of a checkpoint layer, weights as native row ranges (the core reads and packs
  * them one expert at a time), and with `offload` the expert file in the cache folder: reused when
  * its manifest's key matches, else converted by createLayer and then committed (commitExpertStore).
- * With `experts`, only those experts' bytes are read, into fp32 arrays, and no cache file is kept.
+ * With `share` (an expert-parallel rank), the core packs only the share's experts, so only their
+ * rows are read; the rank's expert file is its own (the engine's ".rank<r>-of-<P>" file) and its
+ * key names the share.
  */
-export function prepareCheckpointLayer(o: CheckpointLayerOptions, experts?: readonly number[]): { options: MoeLayerOptions; store: ExpertStore | null } {
+export function prepareCheckpointLayer(o: CheckpointLayerOptions, share?: CheckpointShare): { options: MoeLayerOptions; store: ExpertStore | null } {
   const { checkpoint, layer, cacheDir, ...rest } = o as CheckpointLayerOptions & { weights?: unknown; selectionBias?: unknown };
   if ((rest as { weights?: unknown }).weights !== undefined)
     throw new MoecapError('ERR_INVALID_OPTION', 'weights cannot be given with checkpoint (the checkpoint holds them)');
@@ -395,12 +368,12 @@ export function prepareCheckpointLayer(o: CheckpointLayerOptions, experts?: read
     throw new MoecapError('ERR_INVALID_OPTION', 'cacheDir must be a non-empty string');
   const ck = openCheckpoint(checkpoint);
   // Transposed or MXFP4 expert tensors (gpt-oss, Llama 4) have no row ranges the core's streaming
-  // source reads: those layers are read whole into memory (readLayer).
+  // source reads: those layers are read whole into memory (readLayer), on every rank.
   const src = checkLayer(ck, layer);
-  if (experts !== undefined || src.transposed || src.mxfp4) {
-    const held = readLayer(ck, layer, experts);
-    rejectContradictions(rest, held, checkpoint, layer);
-    return { options: { ...rest, ...held } as MoeLayerOptions, store: null };
+  if (src.transposed || src.mxfp4) {
+    const whole = readLayer(ck, layer);
+    rejectContradictions(rest, whole, checkpoint, layer);
+    return { options: { ...rest, ...whole } as MoeLayerOptions, store: null };
   }
   const p = ck.plan;
   const fromFile: Omit<MoeLayerOptions, 'weights'> = {
@@ -420,9 +393,12 @@ export function prepareCheckpointLayer(o: CheckpointLayerOptions, experts?: read
   const selectionBias = src.selectionBias ? readSlices(ck, src.selectionBias, p.experts) : undefined;
   const options = { ...rest, ...fromFile, ...(selectionBias ? { selectionBias } : {}), weights } as MoeLayerOptions;
   let store: ExpertStore | null = null;
-  if (options.offload && typeof options.offload === 'object') {
-    store = openExpertStore({ checkpoint, layer, dtype: options.dtype ?? 'f32', key: weights.checkpoint.key, cacheDir, file: options.offload.path });
-    options.offload = { ...options.offload, path: store.file };
+  // A rank holding no routed expert has no expert file (the engine writes none).
+  if (options.offload && typeof options.offload === 'object' && (!share || share.experts.length > 0)) {
+    const key = share ? JSON.stringify({ layer: weights.checkpoint.key, ranks: share.ranks, experts: [...share.experts] }) : weights.checkpoint.key;
+    const rank = share ? { rank: share.rank, ranks: share.ranks } : undefined;
+    store = openExpertStore({ checkpoint, layer, dtype: options.dtype ?? 'f32', key, cacheDir, file: options.offload.path, rank });
+    options.offload = { ...options.offload, path: store.offloadPath };
   }
   return { options, store };
 }

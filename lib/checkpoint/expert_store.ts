@@ -19,8 +19,10 @@ export function defaultCacheDir(): string {
 }
 
 export interface ExpertStore {
-  /** The engine expert file (offload.path). */
+  /** The engine expert file. */
   file: string;
+  /** The engine's offload.path: `file`, or for an expert-parallel rank `file` less the ".rank<r>-of-<P>" the engine appends. */
+  offloadPath: string;
   manifest: string;
   key: string;
   /** True when a file converted from this exact key is already there. */
@@ -54,11 +56,20 @@ function alive(pid: number): boolean {
 
 /**
  * Decides where the experts of one layer go and whether the file there can be reused. `file`:
- * an explicit offload.path (manifest `${file}.json`), else a name under `cacheDir`. A stale file
- * (key differs, or no manifest) and leftovers of conversions whose process died are removed, so
- * the layer converts afresh.
+ * an explicit offload.path (manifest `${file}.json`), else a name under `cacheDir`. `rank` (an
+ * expert-parallel rank): the file is the rank's own, the name with the ".rank<r>-of-<P>" suffix the
+ * engine gives a rank's offload.path. A stale file (key differs, or no manifest) and leftovers of
+ * conversions whose process died are removed, so the layer converts afresh.
  */
-export function openExpertStore(o: { checkpoint: string; layer: number; dtype: string; key: string; cacheDir?: string; file?: string }): ExpertStore {
+export function openExpertStore(o: {
+  checkpoint: string;
+  layer: number;
+  dtype: string;
+  key: string;
+  cacheDir?: string;
+  file?: string;
+  rank?: { rank: number; ranks: number };
+}): ExpertStore {
   let file = o.file;
   if (!file) {
     const abs = path.resolve(o.checkpoint);
@@ -76,6 +87,8 @@ export function openExpertStore(o: { checkpoint: string; layer: number; dtype: s
     }
     file = path.join(dir, `layer${o.layer}-${o.dtype}.experts`);
   }
+  const offloadPath = file;
+  if (o.rank) file += `.rank${o.rank.rank}-of-${o.rank.ranks}`;
   const manifest = `${file}.json`;
   const m = readManifest(manifest);
   const reused = m !== null && m.key === o.key && fs.existsSync(file);
@@ -88,7 +101,25 @@ export function openExpertStore(o: { checkpoint: string; layer: number; dtype: s
       if (Number.isInteger(pid) && pid > 0 && !alive(pid)) fs.rmSync(path.join(dir, name), { force: true });
     }
   }
-  return { file, manifest, key: o.key, reused };
+  return { file, offloadPath, manifest, key: o.key, reused };
+}
+
+/**
+ * Builds a layer over a store: a cached file whose manifest matches but which no longer validates
+ * (damaged on disk, ERR_CORRUPT_FILE naming it) is discarded and converted again, once; a file just
+ * converted is then committed. Returns the store as it ends (null without offload).
+ */
+export async function buildWithExpertStore<T>(store: ExpertStore | null, build: () => Promise<T>): Promise<{ built: T; store: ExpertStore | null }> {
+  let built: T;
+  try {
+    built = await build();
+  } catch (e) {
+    if (!store?.reused || (e as MoecapError).code !== 'ERR_CORRUPT_FILE' || !String((e as Error).message).includes(store.file)) throw e;
+    store = discardExpertStore(store);
+    built = await build();
+  }
+  if (store && !store.reused) commitExpertStore(store);
+  return { built, store };
 }
 
 /** Records the key of a file just converted (temp + rename, so a reader never sees half a manifest). */

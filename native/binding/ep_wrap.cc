@@ -304,8 +304,6 @@ struct EpCall {
 
 EpCall parse_ep_call(Napi::Env env, const Napi::CallbackInfo& info) {
   EpCall c{parse_layer_options(env, info[0]), parse_ep_options(env, info[1]), {}};
-  if (c.opts.config.capacity_factor > 0)
-    throw_js_range(env, ErrorCode::InvalidOption, "ep: expert parallelism does not work with capacityFactor yet");
   c.placement = call_core(env, [&] {
     return moecap::place_experts(c.opts.config.experts, c.ep.ranks, c.ep.placement, c.ep.redundant, c.ep.loads);
   });

@@ -102,9 +102,36 @@ describe('expert parallelism (loopback ranks)', () => {
     for (const [ep, msg] of bad) {
       await expect(simulateEp(opts, ep as EpOptions, x)).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(msg) });
     }
-    await expect(simulateEp({ ...opts, capacityFactor: 1 }, { ranks: 2 }, x)).rejects.toMatchObject({
-      code: 'ERR_INVALID_OPTION',
-      message: expect.stringMatching(/capacityFactor/),
-    });
   });
+});
+
+describe('expert parallelism with a capacity factor (loopback ranks)', () => {
+  // Capacity C = ceil(cf·T·k/E) of the whole batch; an expert keeps its first C assignments in token
+  // order across the ranks' shares, exactly as the single-process layer drops them.
+  const cases: Array<[string, { H: number; F: number; E: number; k: number; T: number; cf: number; shared?: boolean }, (loads: number[]) => EpOptions]> = [
+    ['cf 0.5, 2 ranks', { H: 64, F: 48, E: 8, k: 2, T: 37, cf: 0.5 }, () => ({ ranks: 2 })],
+    ['cf 1, 3 ranks, odd E, shared expert', { H: 96, F: 40, E: 7, k: 3, T: 29, cf: 1, shared: true }, () => ({ ranks: 3 })],
+    [
+      'cf 0.75, balanced + redundant 2, 4 ranks',
+      { H: 64, F: 48, E: 9, k: 2, T: 41, cf: 0.75 },
+      (l) => ({ ranks: 4, placement: 'balanced', redundant: 2, loads: l }),
+    ],
+    ['cf 0.3, more ranks than tokens', { H: 64, F: 32, E: 8, k: 2, T: 3, cf: 0.3 }, () => ({ ranks: 5 })],
+  ];
+  for (const [name, c, ep] of cases) {
+    test(`${name}: output bitwise equal to the single-process layer, the same assignments dropped`, async () => {
+      const opts = { ...options({ ...c, seed: c.T + 7 }), capacityFactor: c.cf };
+      const x = gaussian(c.T * c.H, 2000 + c.T);
+      const ref = await single(opts, x);
+      const unlimited = await single({ ...opts, capacityFactor: 0 }, x);
+      expect(ref.stats.dropped).toBeGreaterThan(0);
+      expect(bitwiseEqual(ref.output, unlimited.output)).toBe(false); // the drops change the output
+      const r = await simulateEp(opts, ep(loadsOf(ref.expertIds, c.E)), x);
+      expect(Array.from(r.expertIds)).toEqual(Array.from(ref.expertIds));
+      expect(bitwiseEqual(r.output, ref.output)).toBe(true);
+      const sent = r.ranks.reduce((a, s) => a + s.rowsSent, 0),
+        received = r.ranks.reduce((a, s) => a + s.rowsReceived, 0);
+      expect(sent).toBe(received);
+    });
+  }
 });

@@ -6,7 +6,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-import { checkpointReadCounters, resolveCheckpointOptions } from '../../lib/checkpoint/checkpoint';
+import { createMoeLayer } from '../../lib';
+import { checkpointReadCounters } from '../../lib/checkpoint/checkpoint';
 import { buildGguf } from '../checkpoint/build';
 import type { RefSpec } from '../checkpoint/family_reference';
 import { rng } from '../checkpoint/writers';
@@ -31,6 +32,28 @@ function mpirun(args: string[]) {
     timeout: 120_000,
     env: { ...process.env, ...rootEnv },
   });
+}
+
+const perExpertQ8 = (F: number, H: number) => ((3 * F * H) / 32) * 34; // gate, up, down rows in Q8_0 blocks
+
+/** Checkpoint bytes the single-process layer reads (it packs every expert). */
+async function wholeLayerRead(checkpoint: string): Promise<number> {
+  const before = checkpointReadCounters().bytes;
+  (await createMoeLayer({ checkpoint, layer: 0, threads: 1 })).close();
+  return checkpointReadCounters().bytes - before;
+}
+
+/** Runs the 2 ranks; rank 0's result, its gathered output checked bitwise against the single-process layer's. */
+function runRanks(args: string[], H: number) {
+  const r = mpirun(args);
+  expect(r.stderr).not.toMatch(/Error/);
+  expect(r.status).toBe(0);
+  const res = JSON.parse(fs.readFileSync(path.join(args[0], 'result.json'), 'utf8'));
+  const a = floats(res.epOutput),
+    b = floats(res.singleOutput);
+  expect(a.length).toBe(23 * H);
+  expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
+  return res;
 }
 
 function floats(b64: string): Float32Array {
@@ -86,32 +109,59 @@ describe('expert parallelism over mpirun -np 2', () => {
     expect(res.ranks.reduce((n: number, s: { first: { offload: { misses: number } } }) => n + s.first.offload.misses, 0)).toBeGreaterThan(0);
   });
 
-  mpiTest("from a checkpoint: each rank reads only its experts' bytes, output bitwise equal to the single-process checkpoint layer", () => {
+  mpiTest("capacityFactor 0.5: the drops are decided over both ranks' tokens, output bitwise equal to the single-process layer", () => {
+    const res = runRanks([dir, 'capacity'], 64);
+    expect(res.singleDropped).toBeGreaterThan(0);
+    expect(res.ranks).toHaveLength(2);
+  });
+
+  mpiTest("from a checkpoint: each rank reads only its experts' bytes, output bitwise equal to the single-process checkpoint layer", async () => {
     const H = 64,
       F = 32,
       E = 6;
     const file = path.join(dir, 'qwen3.gguf');
     const s: RefSpec = { family: 'qwen3_moe', H, F, E, k: 2, normTopkProb: true };
     buildGguf(file, s, 'qwen3moe', 1, [0], [['qwen3moe.expert_feed_forward_length', 'u32', F]], 'Q8_0', rng(7));
-    const before = checkpointReadCounters();
-    resolveCheckpointOptions(
-      { checkpoint: file, layer: 0 },
-      Array.from({ length: E }, (_, e) => e),
-    ); // the whole layer, read now
-    const whole = checkpointReadCounters().bytes - before.bytes;
-    const r = mpirun([dir, 'checkpoint', file]);
-    expect(r.stderr).not.toMatch(/Error/);
-    expect(r.status).toBe(0);
-    const res = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8'));
-    const a = floats(res.epOutput),
-      b = floats(res.singleOutput);
-    expect(a.length).toBe(23 * H);
-    expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
-    const perExpert = ((3 * F * H) / 32) * 34;
+    const whole = await wholeLayerRead(file);
+    const res = runRanks([dir, 'checkpoint', file], H);
     for (const rank of res.ranks) {
       expect(rank.read.preads).toBeGreaterThan(0);
-      expect(rank.read.bytes).toBe(whole - (E - rank.experts.length) * perExpert);
+      expect(rank.read.bytes).toBe(whole - (E - rank.experts.length) * perExpertQ8(F, H));
     }
+  });
+
+  mpiTest('from a checkpoint with offload: each rank converts only its experts into its own cached file, which the next run reuses', async () => {
+    const H = 64,
+      F = 32,
+      E = 6;
+    const file = path.join(dir, 'qwen3.gguf');
+    buildGguf(
+      file,
+      { family: 'qwen3_moe', H, F, E, k: 2, normTopkProb: true },
+      'qwen3moe',
+      1,
+      [0],
+      [['qwen3moe.expert_feed_forward_length', 'u32', F]],
+      'Q8_0',
+      rng(9),
+    );
+    const whole = await wholeLayerRead(file);
+    const first = runRanks([dir, 'checkpoint-offload', file], H);
+    const [folder] = fs.readdirSync(path.join(dir, 'experts'));
+    const cached = fs.readdirSync(path.join(dir, 'experts', folder)).sort();
+    expect(cached).toEqual([
+      'layer0-f32.experts.rank0-of-2',
+      'layer0-f32.experts.rank0-of-2.json',
+      'layer0-f32.experts.rank1-of-2',
+      'layer0-f32.experts.rank1-of-2.json',
+    ]);
+    for (const [r, rank] of first.ranks.entries()) {
+      expect(rank.read.bytes).toBe(whole - (E - rank.experts.length) * perExpertQ8(F, H)); // converted: its experts read once
+      const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'experts', folder, `layer0-f32.experts.rank${r}-of-2.json`), 'utf8'));
+      expect(JSON.parse(manifest.key)).toMatchObject({ ranks: 2, experts: rank.experts });
+    }
+    const second = runRanks([dir, 'checkpoint-offload', file], H);
+    for (const rank of second.ranks) expect(rank.read.bytes).toBe(whole - E * perExpertQ8(F, H)); // reused: the router only
   });
 
   mpiTest(

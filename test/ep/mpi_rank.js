@@ -3,7 +3,9 @@
 // single-process layer on the same weights and inputs, and writes OUT_DIR/result.json atomically.
 // Modes: contiguous (default); balanced (+ 2 replicas); offload (int8, redundant 2, each rank a
 // cache of half its experts, two passes); checkpoint (layer 0 of CHECKPOINT, each rank's bytes
-// read counted); die (rank 1 exits with code 3 after building its share, before the pass).
+// read counted); capacity (capacityFactor 0.5: drops decided over both ranks' tokens);
+// checkpoint-offload (the same, each rank's experts converted into its own cached
+// expert file under OUT_DIR, or reused from there); die (rank 1 exits with code 3 after building its share, before the pass).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -21,9 +23,13 @@ const seeded = { hidden: H, intermediate: 40, experts: 7, topK: 2, threads: 1, p
 const layer =
   mode === 'checkpoint'
     ? { checkpoint, layer: 0, threads: 1, poison: true }
-    : mode === 'offload'
-      ? { ...seeded, hidden: 128, dtype: 'int8', offload: { capacity: { fraction: 0.5 } } }
-      : seeded;
+    : mode === 'checkpoint-offload'
+      ? { checkpoint, layer: 0, threads: 1, poison: true, offload: { capacity: { fraction: 0.5 } }, cacheDir: outDir }
+      : mode === 'offload'
+        ? { ...seeded, hidden: 128, dtype: 'int8', offload: { capacity: { fraction: 0.5 } } }
+        : mode === 'capacity'
+          ? { ...seeded, capacityFactor: 0.5 }
+          : seeded;
 const hidden = mode === 'offload' ? 128 : H;
 
 function input(H) {
@@ -54,7 +60,8 @@ async function main() {
   if (world.rank === 0) {
     const single = await createMoeLayer({ ...layer, offload: undefined }); // all resident
 
-    const ref = (await single.forward(x)).output;
+    const refPass = await single.forward(x);
+    const ref = refPass.output;
     single.close();
     const epOut = Buffer.concat(parts.map((p) => Buffer.from(p)));
     const result = {
@@ -63,6 +70,7 @@ async function main() {
       mode,
       epOutput: epOut.toString('base64'),
       singleOutput: Buffer.from(ref.buffer, ref.byteOffset, ref.byteLength).toString('base64'),
+      singleDropped: refPass.stats.dropped,
       ranks: stats.map((b) => JSON.parse(Buffer.from(b).toString())),
       link,
     };

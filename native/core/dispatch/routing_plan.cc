@@ -3,6 +3,11 @@
 namespace moecap {
 
 void build_routing_plan(const int32_t* ids, int T, int k, int E, int64_t capacity, RoutingPlan& plan) {
+  build_routing_plan(ids, T, k, E, std::vector<int64_t>(size_t(E), capacity), plan);
+}
+
+void build_routing_plan(const int32_t* ids, int T, int k, int E, const std::vector<int64_t>& capacity,
+                        RoutingPlan& plan) {
   plan.experts = E;
   plan.counts.assign(size_t(E), 0);
   plan.offsets.assign(size_t(E) + 1, 0);
@@ -11,7 +16,7 @@ void build_routing_plan(const int32_t* ids, int T, int k, int E, int64_t capacit
   // Histogram with capacity: assignment order is token order, so drops hit the latest tokens.
   for (int64_t a = 0; a < int64_t(T) * k; ++a) {
     int32_t& c = plan.counts[ids[a]];
-    if (c < capacity) {
+    if (c < capacity[size_t(ids[a])]) {
       plan.token_slot[a] = c;  // rank within the expert for now
       ++c;
     } else {

@@ -24,5 +24,9 @@ struct RoutingPlan {
 
 // ids: [T·k] expert ids in [0, E). capacity: max kept assignments per expert.
 void build_routing_plan(const int32_t* ids, int tokens, int k, int experts, int64_t capacity, RoutingPlan& plan);
+// The same with a capacity of its own per expert ([E]): an expert-parallel rank keeps what the
+// ranks before it left of each expert's capacity.
+void build_routing_plan(const int32_t* ids, int tokens, int k, int experts, const std::vector<int64_t>& capacity,
+                        RoutingPlan& plan);
 
 }  // namespace moecap

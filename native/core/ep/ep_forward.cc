@@ -106,7 +106,6 @@ void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTrans
   if (pl.ranks != P || pl.experts != E)
     throw_runtime("expert placement is for " + std::to_string(pl.ranks) + " ranks and " + std::to_string(pl.experts) +
                   " experts, the transport has " + std::to_string(P) + " ranks and the layer " + std::to_string(E));
-  if (cfg_.capacity_factor > 0) throw_option("expert parallelism does not work with a capacity factor yet");
   st = EpPassStats();
   st.rank = me;
   st.ranks = P;
@@ -115,6 +114,29 @@ void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTrans
   // 1. Route and plan this rank's tokens (forward()'s own steps).
   prepare_activations(x, T);
   route_locked(x, T, out);
+  if (cfg_.capacity_factor > 0) {
+    // The single-process layer's capacity: C from the whole batch's tokens, and an expert keeps
+    // its first C assignments in token order, tokens split over ranks in rank order. Every rank
+    // sends every rank its tokens and per-expert assignment counts; this rank keeps of each
+    // expert what the ranks before it left of C.
+    std::vector<int64_t> mine(size_t(E) + 1, 0), all(size_t(P) * (E + 1));
+    for (int64_t a = 0; a < int64_t(T) * cfg_.top_k; ++a) ++mine[size_t(out.ids[size_t(a)])];
+    mine[size_t(E)] = T;
+    std::vector<int64_t> send(size_t(P) * (E + 1));
+    for (int p = 0; p < P; ++p) std::copy(mine.begin(), mine.end(), send.begin() + size_t(p) * (E + 1));
+    const std::vector<int64_t> block(size_t(P), int64_t(E + 1) * 8);
+    tr.alltoallv(send.data(), block.data(), all.data(), block.data());
+    st.bytes_sent += double(P - 1) * double(E + 1) * 8;
+    st.bytes_received += double(P - 1) * double(E + 1) * 8;
+    int64_t tokens = 0;
+    for (int p = 0; p < P; ++p) tokens += all[size_t(p) * (E + 1) + size_t(E)];
+    const int64_t cap = expert_capacity(cfg_, tokens);
+    std::vector<int64_t> left(size_t(E), cap);
+    for (int p = 0; p < me; ++p)
+      for (int e = 0; e < E; ++e)
+        left[size_t(e)] = std::max<int64_t>(0, left[size_t(e)] - all[size_t(p) * (E + 1) + e]);
+    plan_routes(T, out, left, cap);
+  }
   plan_expert_rows(x, T, out);
   const RoutingPlan& plan = ws_.plan;
   const int kept = plan.kept();

@@ -275,7 +275,12 @@ void MoeLayer::route_locked(const float* x, int T, ForwardResult& out) {
     }
   });
   const int64_t cap = expert_capacity(cfg_, T);
-  build_routing_plan(out.ids.data(), T, k, E, cap, ws_.plan);
+  plan_routes(T, out, std::vector<int64_t>(size_t(E), cap), cap);
+}
+
+void MoeLayer::plan_routes(int T, ForwardResult& out, const std::vector<int64_t>& capacity, int64_t cap) {
+  const int H = cfg_.hidden, E = cfg_.experts, k = cfg_.top_k;
+  build_routing_plan(out.ids.data(), T, k, E, capacity, ws_.plan);
   ForwardStats& st = out.stats;
   st.tokens = T;
   st.distinct_experts = ws_.plan.distinct;

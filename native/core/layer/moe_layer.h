@@ -116,6 +116,9 @@ class MoeLayer : public LayerBackend {
   // The steps of forward(), in order (the pass lock held).
   void prepare_activations(const float* x, int T);
   void route_locked(const float* x, int T, ForwardResult& out);
+  // The routing plan of the routed ids and its stats: `capacity` per expert ([E]), `reported` the
+  // layer's capacity C (stats.capacity).
+  void plan_routes(int T, ForwardResult& out, const std::vector<int64_t>& capacity, int64_t reported);
   void plan_expert_rows(const float* x, int T, const ForwardResult& out);
   int64_t run_experts(ForwardResult& out, const std::function<void()>* before_experts);
   void combine(int T, ForwardResult& out);
