@@ -47,6 +47,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeMoeModel", state->model_ctor.Value());
   exports.Set("NativeCounters", CountersWrap::Define(env));
   exports.Set("readTensorElements", Napi::Function::New(env, ReadTensorElements, "readTensorElements"));
+  exports.Set("conversionError", Napi::Function::New(env, ConversionError, "conversionError"));
   exports.Set("tensorReadCounters", Napi::Function::New(env, TensorReadCounters, "tensorReadCounters"));
   exports.Set("epSimulate", Napi::Function::New(env, EpSimulate, "epSimulate"));
   exports.Set("epInit", Napi::Function::New(env, EpInit, "epInit"));
