@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "weights/numeric.h"
 
@@ -36,6 +37,11 @@ void quantise_block_int8(const float* v, int K, int8_t* q, uint16_t* scales) {
 // under which every value is exactly a level times s, or 0 when there is none (the usual case for
 // weights that were not int4 already: the first test, m / j exact in fp16 with j·s == m, fails at once).
 static uint16_t exact_int4_scale(const float* blk, float m) {
+  // j·s has at most 3 + 11 significant bits (|j| ≤ 8, an fp16 significand), always a normal fp32:
+  // its low 10 mantissa bits are zero. Ordinary fp32 weights fail this at once.
+  uint32_t mb;
+  std::memcpy(&mb, &m, 4);
+  if ((mb & 0x3FFu) != 0) return 0;
   static const int kLevels[15] = {-8, 7, -7, 6, -6, 5, -5, 4, -4, 3, -3, 2, -2, 1, -1};
   for (int j : kLevels) {
     const uint16_t h = f32_to_f16(m / float(j));
