@@ -72,7 +72,7 @@ Napi::Value ReadTensorElements(const Napi::CallbackInfo& info) {
   if (out_offset > out.ElementLength() || elements > out.ElementLength() - out_offset)
     throw_js_range(env, ErrorCode::InvalidArgument, "out is too short for outOffset + elements");
   const std::string tensor = info[6].As<Napi::String>().Utf8Value();
-  const bool scaled = info.Length() > 8 && !info[7].IsUndefined();
+  const bool scaled = info.Length() > 7 && !info[7].IsUndefined();
   moecap::BlockScaleSpec spec;
   uint64_t first_row = 0;
   if (scaled) {

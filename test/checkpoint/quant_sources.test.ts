@@ -250,7 +250,7 @@ const dsv3 = (s: RefSpec, block?: number[], method = 'fp8') => ({
 });
 
 /** A DeepSeek-V3 layer 0 whose expert and shared-expert weights are FP8 with scale_inv blocks (router, bias F32). */
-function buildFp8(dir: string, s: RefSpec, block: [number, number], seed: number, cfgBlock: number[] | undefined = block): Weights {
+function buildFp8(dir: string, s: RefSpec, block: [number, number], seed: number, cfgBlock: number[] | null = block): Weights {
   const W: Weights = new Map();
   const tensors: StTensor[] = [];
   for (const t of logicalTensors(s, 0, rng(seed))) {
@@ -264,7 +264,7 @@ function buildFp8(dir: string, s: RefSpec, block: [number, number], seed: number
       W.set(t.name, q.decoded);
     }
   }
-  writeSafetensorsCheckpoint(dir, dsv3(s, cfgBlock), tensors, 2);
+  writeSafetensorsCheckpoint(dir, dsv3(s, cfgBlock ?? undefined), tensors, 2);
   return W;
 }
 
@@ -280,9 +280,19 @@ describe('FP8 E4M3 with weight_scale_inv blocks', () => {
     expect(Array.from(held.weights.down.subarray(3 * s.H * s.F))).toEqual(Array.from(want));
     const text = await inspect([dir], {});
     expect(text).toMatch(/F8_E4M3/);
+    // Per expert: three 20×24 / 24×20 fp8 matrices and their 2×3 F32 scale tensors.
+    expect(JSON.parse(await inspect([dir], { json: true })).bytesPerExpert).toBe(3 * (20 * 24 + 2 * 3 * 4));
   });
 
-  test('128×128 by default; rows read by range pick their blocks (200×300: partial last row and column blocks)', () => {
+  test('no weight_block_size in quantization_config: 128×128 blocks', () => {
+    const dir = path.join(tmp, 'fp8-default');
+    const W = buildFp8(dir, s, [128, 128], 55, null);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).quantization_config.weight_block_size).toBeUndefined();
+    const held = readLayer(openCheckpoint(dir), 0);
+    expect(Array.from(held.weights.gate.subarray(0, s.F * s.H))).toEqual(Array.from(W.get('model.layers.0.mlp.experts.0.gate_proj.weight')!));
+  });
+
+  test('rows read by range pick their 128×128 blocks (200×300: partial last row and column blocks)', () => {
     const R = 200,
       C = 300;
     const vals = randomArray(rng(61), R * C, 3);
