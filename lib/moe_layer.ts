@@ -71,8 +71,21 @@ export interface CheckpointSliceSpec {
   row: number;
   rows: number;
   cols: number;
-  /** On-disk dtype: F32, F16, BF16, Q8_0. */
+  /** On-disk dtype: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, F8_E4M3 (the last with `scales`). */
   dtype: string;
+  /** Block scales of a block-scaled dtype (lib/checkpoint/checkpoint.ts blockScalesOf). */
+  scales?: {
+    file: string;
+    tensor: string;
+    offset: number;
+    dtype: string;
+    rows: number;
+    cols: number;
+    blockRows: number;
+    blockCols: number;
+    weightRows: number;
+    weightCols: number;
+  };
 }
 
 /** Weights read natively from a checkpoint's files, row by row (createMoeLayer({ checkpoint }) builds it). */

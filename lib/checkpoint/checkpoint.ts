@@ -33,10 +33,87 @@ export interface Checkpoint {
   /** Where the family configuration came from (config.json, or the GGUF file). */
   configFile: string;
   plan: FamilyPlan;
+  /** config.json's quantization_config for fp8 (block-scaled F8_E4M3 weights): the block each scale covers. */
+  fp8Block?: [number, number];
 }
 
-/** On-disk dtypes the native reader converts to fp32. */
-export const READABLE_DTYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'MXFP4'] as const;
+/** On-disk dtypes the native reader converts to fp32 (F8_E4M3 with its block scales). */
+export const READABLE_DTYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'MXFP4', 'Q4_0', 'Q4_K', 'Q6_K', 'F8_E4M3'] as const;
+
+/** quantization_config methods whose tensors this reader knows how to find (fp8: `<weight>_scale_inv` per block). */
+const KNOWN_QUANT_METHODS = ['fp8', 'mxfp4'];
+
+/** Validates config.json's quantization_config; for fp8, the [rows, cols] block its scales cover (default 128×128). */
+function quantConfig(cfg: Record<string, unknown>, configFile: string): [number, number] | undefined {
+  const q = cfg.quantization_config;
+  if (q === undefined) return undefined;
+  if (typeof q !== 'object' || q === null || Array.isArray(q))
+    throw new MoecapError('ERR_CORRUPT_FILE', `${configFile}: quantization_config must be an object`);
+  const method = (q as Record<string, unknown>).quant_method;
+  if (typeof method !== 'string' || !KNOWN_QUANT_METHODS.includes(method))
+    throw new MoecapError(
+      'ERR_INVALID_OPTION',
+      `not yet supported: ${configFile}: quantization_config.quant_method ${JSON.stringify(method)} (known: ${KNOWN_QUANT_METHODS.join(', ')})`,
+    );
+  if (method !== 'fp8') return undefined;
+  const fmt = (q as Record<string, unknown>).fmt;
+  if (fmt !== undefined && fmt !== 'e4m3')
+    throw new MoecapError('ERR_INVALID_OPTION', `not yet supported: ${configFile}: quantization_config.fmt ${JSON.stringify(fmt)} (known: e4m3)`);
+  const b = (q as Record<string, unknown>).weight_block_size ?? [128, 128];
+  if (!Array.isArray(b) || b.length !== 2 || !b.every((x) => Number.isSafeInteger(x) && (x as number) > 0))
+    throw new MoecapError('ERR_CORRUPT_FILE', `${configFile}: quantization_config.weight_block_size must be two positive integers, got ${JSON.stringify(b)}`);
+  return [b[0] as number, b[1] as number];
+}
+
+/** The native form of a block-scaled tensor's scales (F8_E4M3: its `<name>_scale_inv`), validated. */
+export interface BlockScalesSpec {
+  file: string;
+  tensor: string;
+  offset: number;
+  dtype: string;
+  rows: number;
+  cols: number;
+  blockRows: number;
+  blockCols: number;
+  weightRows: number;
+  weightCols: number;
+}
+
+export function blockScalesOf(ck: Checkpoint, t: TensorEntry): BlockScalesSpec | undefined {
+  if (t.dtype !== 'F8_E4M3') return undefined;
+  if (!ck.fp8Block)
+    throw new MoecapError(
+      'ERR_CORRUPT_FILE',
+      `${t.file}: tensor ${t.name} is F8_E4M3 but ${path.basename(ck.configFile)} has no quantization_config with quant_method "fp8" (its block scales are unknown)`,
+    );
+  if (t.shape.length !== 2)
+    throw new MoecapError('ERR_INVALID_OPTION', `not yet supported: ${t.file}: F8_E4M3 tensor ${t.name} has ${t.shape.length} dimensions (2 expected)`);
+  const name = `${t.name}_scale_inv`;
+  const s = ck.tensors.get(name);
+  if (!s) throw new MoecapError('ERR_CORRUPT_FILE', `${t.file}: F8_E4M3 tensor ${t.name} has no scale tensor ${name}`);
+  const [br, bc] = ck.fp8Block;
+  const [R, C] = t.shape;
+  const want = [Math.ceil(R / br), Math.ceil(C / bc)];
+  if (!sameShape(s.shape, want))
+    throw new MoecapError(
+      'ERR_CORRUPT_FILE',
+      `${s.file}: scale tensor ${name} has shape [${s.shape.join(', ')}] but ${t.name} [${R}, ${C}] in ${br}×${bc} blocks needs [${want.join(', ')}]`,
+    );
+  if (!['F32', 'BF16', 'F16'].includes(s.dtype))
+    throw new MoecapError('ERR_CORRUPT_FILE', `${s.file}: scale tensor ${name} is ${s.dtype} (F32, BF16 or F16 expected)`);
+  return {
+    file: s.file,
+    tensor: name,
+    offset: s.offset,
+    dtype: s.dtype,
+    rows: want[0],
+    cols: want[1],
+    blockRows: br,
+    blockCols: bc,
+    weightRows: R,
+    weightCols: C,
+  };
+}
 
 function isGgufFile(p: string): boolean {
   try {
@@ -93,8 +170,9 @@ export function openCheckpoint(p: string): Checkpoint {
   }
   if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw new MoecapError('ERR_CORRUPT_FILE', `${configFile}: not a JSON object`);
   const plan = planFromHfConfig(cfg as Record<string, unknown>, configFile);
+  const fp8Block = quantConfig(cfg as Record<string, unknown>, configFile);
   const { tensors, files } = readSafetensorsCheckpoint(p);
-  return { path: p, format: 'safetensors', files, tensors, configFile, plan };
+  return { path: p, format: 'safetensors', files, tensors, configFile, plan, ...(fp8Block ? { fp8Block } : {}) };
 }
 
 function sameShape(a: number[], b: number[]): boolean {
@@ -134,6 +212,7 @@ export function checkLayer(ck: Checkpoint, layer: number, readable = true): Laye
         'ERR_INVALID_OPTION',
         `not yet supported: ${t.file}: tensor ${want.tensor} is ${t.dtype} (readable: ${READABLE_DTYPES.join(', ')})`,
       );
+    if (readable) blockScalesOf(ck, t);
   }
   return sources;
 }
@@ -151,7 +230,17 @@ export function summariseLayers(ls: number[]): string {
 }
 
 interface ReaderAddon {
-  readTensorElements(file: string, offset: number, dtype: string, elements: number, out: Float32Array, outOffset: number, tensor: string): void;
+  readTensorElements(
+    file: string,
+    offset: number,
+    dtype: string,
+    elements: number,
+    out: Float32Array,
+    outOffset: number,
+    tensor: string,
+    scales?: BlockScalesSpec,
+    row?: number,
+  ): void;
   tensorReadCounters(): { preads: number; bytes: number };
   readMxfp4Elements(
     blocksFile: string,
@@ -190,6 +279,31 @@ export function rowBytes(t: TensorEntry): number {
 const GGML_BLOCKS = new Map(Object.values(GGML_TYPES).map((t) => [t.name, t]));
 
 /** Reads the slices, in order, into one Float32Array of `elements` values. */
+/**
+ * Rows [first, first + rows) of the matrix the slices form one after another (an expert's rows of a
+ * stacked or per-expert weight), read alone: what `inspect --error` samples without reading the layer.
+ */
+export function readSliceRows(ck: Checkpoint, slices: TensorSlice[], first: number, rows: number): Float32Array {
+  const addon = loadAddon() as unknown as ReaderAddon;
+  let out: Float32Array | undefined;
+  let row = 0;
+  for (const s of slices) {
+    const t = ck.tensors.get(s.tensor)!;
+    const cols = t.shape.length ? t.shape[t.shape.length - 1] : 1;
+    out ??= new Float32Array(rows * cols);
+    const lo = Math.max(first, row),
+      hi = Math.min(first + rows, row + s.rows);
+    if (lo < hi) {
+      const r = s.rowStart + (lo - row);
+      const scales = blockScalesOf(ck, t);
+      callNative(() => addon.readTensorElements(t.file, t.offset + r * rowBytes(t), t.dtype, (hi - lo) * cols, out!, (lo - first) * cols, s.tensor, scales, r));
+    }
+    row += s.rows;
+  }
+  if (!out || row < first + rows) throw new MoecapError('ERR_INTERNAL', `rows ${first}..${first + rows} are past the ${row} rows of ${slices[0]?.tensor}`);
+  return out;
+}
+
 function readSlices(ck: Checkpoint, slices: TensorSlice[], elements: number): Float32Array {
   let out: Float32Array;
   try {
@@ -203,7 +317,8 @@ function readSlices(ck: Checkpoint, slices: TensorSlice[], elements: number): Fl
     const t = ck.tensors.get(s.tensor)!;
     const rowLen = t.shape.length ? t.shape[t.shape.length - 1] : 1;
     const n = s.rows * rowLen;
-    callNative(() => addon.readTensorElements(t.file, t.offset + s.rowStart * rowBytes(t), t.dtype, n, out, at, s.tensor));
+    const scales = blockScalesOf(ck, t);
+    callNative(() => addon.readTensorElements(t.file, t.offset + s.rowStart * rowBytes(t), t.dtype, n, out, at, s.tensor, scales, s.rowStart));
     at += n;
   }
   if (at !== elements) throw new MoecapError('ERR_INTERNAL', `read ${at} of ${elements} values for ${slices[0]?.tensor}`);
@@ -287,7 +402,17 @@ export function layerWeightsSpec(ck: Checkpoint, layer: number, src: LayerSource
     slices.map((s) => {
       const t = ck.tensors.get(s.tensor)!;
       const cols = t.shape.length ? t.shape[t.shape.length - 1] : 1;
-      return { file: t.file, tensor: s.tensor, offset: t.offset + s.rowStart * rowBytes(t), row: s.rowStart, rows: s.rows, cols, dtype: t.dtype };
+      const scales = blockScalesOf(ck, t);
+      return {
+        file: t.file,
+        tensor: s.tensor,
+        offset: t.offset + s.rowStart * rowBytes(t),
+        row: s.rowStart,
+        rows: s.rows,
+        cols,
+        dtype: t.dtype,
+        ...(scales ? { scales } : {}),
+      };
     });
   const w: Omit<CheckpointWeightsSpec['checkpoint'], 'key'> = { router: spec(src.router), gate: spec(src.gate), up: spec(src.up), down: spec(src.down) };
   if (src.shared && ck.plan.sharedExperts)
@@ -298,7 +423,11 @@ export function layerWeightsSpec(ck: Checkpoint, layer: number, src: LayerSource
       ...(src.shared.gateWeight ? { gateWeight: spec(src.shared.gateWeight) } : {}),
     };
   // Each source file's size and mtime: a shard rewritten or touched gives another key.
-  const files = [...new Set([w.router, w.gate, w.up, w.down, ...(w.shared ? Object.values(w.shared) : [])].flat().map((x) => x.file))].sort();
+  const files = [
+    ...new Set(
+      [w.router, w.gate, w.up, w.down, ...(w.shared ? Object.values(w.shared) : [])].flat().flatMap((x) => (x.scales ? [x.file, x.scales.file] : [x.file])),
+    ),
+  ].sort();
   const stamp = files.map((f) => {
     const st = fs.statSync(f);
     return [path.resolve(f), st.size, st.mtimeMs];

@@ -39,7 +39,13 @@ export function describeCheckpoint(ck: Checkpoint): CheckpointDescription {
   const p = ck.plan;
   const first = p.moeLayers[0];
   const src = checkLayer(ck, first, false);
-  const bytes = (slices: TensorSlice[]) => slices.reduce((a, s) => a + s.rows * rowBytes(ck.tensors.get(s.tensor)!), 0);
+  // Block-scaled FP8 weights count their scale_inv tensor's share too.
+  const bytes = (slices: TensorSlice[]) =>
+    slices.reduce((a, s) => {
+      const t = ck.tensors.get(s.tensor)!;
+      const sc = t.dtype === 'F8_E4M3' ? ck.tensors.get(`${s.tensor}_scale_inv`) : undefined;
+      return a + s.rows * rowBytes(t) + (sc ? (sc.byteLength * s.rows) / t.shape[0] : 0);
+    }, 0);
   const mx = src.mxfp4
     ? [src.mxfp4.gateUp, src.mxfp4.down].flatMap((n) =>
         ['_blocks', '_scales'].map((x) => ({

@@ -47,6 +47,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeMoeModel", state->model_ctor.Value());
   exports.Set("NativeCounters", CountersWrap::Define(env));
   exports.Set("readTensorElements", Napi::Function::New(env, ReadTensorElements, "readTensorElements"));
+  exports.Set("conversionError", Napi::Function::New(env, ConversionError, "conversionError"));
   exports.Set("tensorReadCounters", Napi::Function::New(env, TensorReadCounters, "tensorReadCounters"));
   exports.Set("readMxfp4Elements", Napi::Function::New(env, ReadMxfp4Elements, "readMxfp4Elements"));
   exports.Set("quantiseInt8Blocks", Napi::Function::New(env, QuantiseInt8Blocks, "quantiseInt8Blocks"));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "checkpoint/checkpoint_weights.h"
+#include "checkpoint_wrap.h"
 #include "js_error.h"
 #include "runtime/environment.h"
 #include "weights/dtype.h"
@@ -59,7 +60,7 @@ const Keys kSharedExpertKeys = {"intermediate", "gated"};
 const Keys kWeightKeys = {"seed", "router", "gate",      "up",
                           "down", "shared", "checkpoint"};  // { seed }, the explicit arrays, or { checkpoint }
 const Keys kCheckpointKeys = {"key", "router", "gate", "up", "down", "shared"};
-const Keys kSliceKeys = {"file", "tensor", "offset", "row", "rows", "cols", "dtype"};
+const Keys kSliceKeys = {"file", "tensor", "offset", "row", "rows", "cols", "dtype", "scales"};
 const Keys kExpertBiasKeys = {"gate", "up", "down"};
 const Keys kClampedSwigluKeys = {"limit", "alpha"};
 const Keys kSharedWeightKeys = {"gate", "up", "down", "gateWeight"};
@@ -245,7 +246,7 @@ std::vector<moecap::CheckpointSlice> parse_slices(Napi::Env env, const Napi::Val
     sl.file = o.Get("file").As<Napi::String>().Utf8Value();
     sl.tensor = o.Get("tensor").As<Napi::String>().Utf8Value();
     if (!moecap::parse_tensor_dtype(o.Get("dtype").As<Napi::String>().Utf8Value(), &sl.dtype))
-      type_error(env, at + ".dtype must be 'F32', 'F16', 'BF16' or 'Q8_0'");
+      type_error(env, at + ".dtype must be one of " + moecap::tensor_dtype_names());
     sl.offset = count(o, "offset", at);
     sl.tensor_row = count(o, "row", at);
     sl.rows = count(o, "rows", at);
@@ -253,6 +254,12 @@ std::vector<moecap::CheckpointSlice> parse_slices(Napi::Env env, const Napi::Val
     if (double(sl.cols) != cols)
       range_error(env, at + ": rows of " + std::to_string(sl.cols) + " elements, the matrix has " +
                            std::to_string(uint64_t(cols)));
+    if (o.Has("scales") && !o.Get("scales").IsUndefined()) {
+      sl.scaled = true;
+      sl.scales = parse_block_scales(env, o.Get("scales"), at + ".scales");
+    } else if (sl.dtype == moecap::TensorDType::F8_E4M3) {
+      type_error(env, at + ": an F8_E4M3 tensor needs its block scales");
+    }
     total += double(sl.rows);
     out.push_back(std::move(sl));
   }

@@ -116,10 +116,11 @@ export function buildGguf(
   blockCount: number,
   layers: number[],
   kv: GgufKv[],
-  expertDType: DiskDType,
+  expertDType: DiskDType | ((kind: 'gate' | 'up' | 'down') => DiskDType),
   r: () => number,
   alignment = 32,
 ): Weights {
+  const dtOf = typeof expertDType === 'function' ? expertDType : () => expertDType;
   const { H, F, E } = s;
   const W: Weights = new Map();
   const tensors: GgufTensor[] = [];
@@ -134,13 +135,13 @@ export function buildGguf(
     const [g, u, d] = s.family === 'mixtral' ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
     const one = (hf: string, gg: string, dims: number[], dt: DiskDType) => put(gg, dims, byName.get(hf)!.values, dt, (dec) => W.set(hf, dec));
     one(`${p}gate.weight`, `blk.${l}.ffn_gate_inp.weight`, [H, E], 'F32');
-    for (const [hfName, gg, dims] of [
-      [g, 'ffn_gate_exps', [H, F, E]],
-      [u, 'ffn_up_exps', [H, F, E]],
-      [d, 'ffn_down_exps', [F, H, E]],
+    for (const [hfName, gg, dims, kind] of [
+      [g, 'ffn_gate_exps', [H, F, E], 'gate'],
+      [u, 'ffn_up_exps', [H, F, E], 'up'],
+      [d, 'ffn_down_exps', [F, H, E], 'down'],
     ] as const) {
       const names = Array.from({ length: E }, (_, e) => `${p}experts.${e}.${hfName}.weight`);
-      put(`blk.${l}.${gg}.weight`, [...dims], concat(names.map((n) => byName.get(n)!.values)), expertDType, (dec) => {
+      put(`blk.${l}.${gg}.weight`, [...dims], concat(names.map((n) => byName.get(n)!.values)), dtOf(kind), (dec) => {
         const per = dec.length / E;
         names.forEach((n, e) => W.set(n, dec.slice(e * per, (e + 1) * per)));
       });

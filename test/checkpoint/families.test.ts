@@ -415,6 +415,16 @@ describe('GGUF v3 checkpoints against each family reference', () => {
       alignment: 64,
     },
     {
+      name: 'qwen3moe, Q4_0 experts',
+      arch: 'qwen3moe',
+      spec: { family: 'qwen3_moe', H, F, E: 5, k: 2, normTopkProb: true },
+      dt: 'Q4_0',
+      kv: [['qwen3moe.expert_feed_forward_length', 'u32', F]],
+      blocks: 1,
+      layers: [0],
+      layer: 0,
+    },
+    {
       name: 'olmoe, BF16 experts',
       arch: 'olmoe',
       spec: { family: 'olmoe', H, F, E: 5, k: 2, normTopkProb: false },
@@ -497,7 +507,7 @@ describe('GGUF v3 checkpoints against each family reference', () => {
       await checkAgainstReference(file, c.layer, c.spec, W, 21);
       const d = await inspectJson(file);
       expect(d).toMatchObject({ format: 'gguf', experts: c.spec.E, topK: c.spec.k, intermediate: F, hidden: H, moeLayers: c.layers });
-      const perExpert = c.dt === 'Q8_0' ? ((3 * F * H) / 32) * 34 : 3 * F * H * (c.dt === 'F32' ? 4 : 2);
+      const perExpert = c.dt === 'Q8_0' ? ((3 * F * H) / 32) * 34 : c.dt === 'Q4_0' ? ((3 * F * H) / 32) * 18 : 3 * F * H * (c.dt === 'F32' ? 4 : 2);
       expect(d.bytesPerExpert).toBe(perExpert);
       expect(d.tensors.find((t: { name: string }) => t.name.endsWith('ffn_down_exps.weight'))).toMatchObject({ shape: [c.spec.E, H, F], dtype: c.dt });
     });
@@ -534,15 +544,15 @@ describe('moecap inspect on the command line', () => {
   });
 });
 
-test('GGUF k-quant experts: inspect describes them, loading refuses the dtype by name', async () => {
+test('GGUF Q5_K experts (a k-quant not read yet): inspect describes them, loading refuses the dtype by name', async () => {
   const { ggufBytes } = await import('./writers');
   const H = 256,
     F = 256,
     E = 2;
-  const q4k = (dims: number[]) => Buffer.alloc((dims.reduce((a, b) => a * b, 1) / 256) * 144, 0x11);
-  const f = path.join(tmp, 'q4k.gguf');
+  const q5k = (dims: number[]) => Buffer.alloc((dims.reduce((a, b) => a * b, 1) / 256) * 176, 0x11);
+  const f = path.join(tmp, 'q5k.gguf');
   const router = { name: 'blk.0.ffn_gate_inp.weight', dims: [H, E], type: 'F32' as const, bytes: Buffer.alloc(H * E * 4) };
-  const exps = (n: string, dims: number[]) => ({ name: `blk.0.${n}.weight`, dims, type: 'F32' as const, typeId: 12, bytes: q4k(dims) });
+  const exps = (n: string, dims: number[]) => ({ name: `blk.0.${n}.weight`, dims, type: 'F32' as const, typeId: 13, bytes: q5k(dims) });
   fs.writeFileSync(
     f,
     ggufBytes(
@@ -557,10 +567,10 @@ test('GGUF k-quant experts: inspect describes them, loading refuses the dtype by
     ),
   );
   const d = await inspectJson(f);
-  expect(d.bytesPerExpert).toBe(((3 * F * H) / 256) * 144);
-  expect(d.tensors.find((t: { name: string }) => t.name === 'blk.0.ffn_up_exps.weight')).toMatchObject({ dtype: 'Q4_K', shape: [E, F, H] });
+  expect(d.bytesPerExpert).toBe(((3 * F * H) / 256) * 176);
+  expect(d.tensors.find((t: { name: string }) => t.name === 'blk.0.ffn_up_exps.weight')).toMatchObject({ dtype: 'Q5_K', shape: [E, F, H] });
   await expect(createMoeLayer({ checkpoint: f, layer: 0 })).rejects.toMatchObject({
     code: 'ERR_INVALID_OPTION',
-    message: expect.stringMatching(/not yet supported: .*q4k\.gguf: tensor blk\.0\.ffn_gate_exps\.weight is Q4_K/),
+    message: expect.stringMatching(/not yet supported: .*q5k\.gguf: tensor blk\.0\.ffn_gate_exps\.weight is Q5_K/),
   });
 });

@@ -48,7 +48,7 @@ export function f16Bits(x: number): number {
   return (x < 0 || Object.is(x, -0) ? 0x8000 : 0) | b;
 }
 
-export type DiskDType = 'F32' | 'F16' | 'BF16' | 'Q8_0';
+export type DiskDType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q6_K';
 
 /** Encodes values; returns the bytes and the exact fp32 values the file now holds. */
 export function encode(values: ArrayLike<number>, dtype: DiskDType): { bytes: Buffer; decoded: Float32Array } {
@@ -71,6 +71,7 @@ export function encode(values: ArrayLike<number>, dtype: DiskDType): { bytes: Bu
     }
     return { bytes: b, decoded };
   }
+  if (dtype === 'Q4_0' || dtype === 'Q4_K' || dtype === 'Q6_K') return encodeGgmlQuant(values, dtype);
   if (n % 32 !== 0) throw new Error('Q8_0 needs whole 32-element blocks');
   const b = Buffer.alloc((n / 32) * 34);
   for (let blk = 0; blk < n / 32; blk++) {
@@ -84,6 +85,143 @@ export function encode(values: ArrayLike<number>, dtype: DiskDType): { bytes: Bu
       b.writeInt8(q, blk * 34 + 2 + j);
       decoded[blk * 32 + j] = Math.fround(q * d);
     }
+  }
+  return { bytes: b, decoded };
+}
+
+// ------------------------------------------------------------------ ggml Q4_0 / Q4_K / Q6_K
+
+/** Bytes of one block of 32 (Q4_0) or 256 (Q4_K, Q6_K) elements. */
+export const GGML_QUANT_BLOCK = { Q4_0: [32, 18], Q4_K: [256, 144], Q6_K: [256, 210] } as const;
+
+/**
+ * The fp32 values a ggml block holds, decoded in doubles from the format's definition (ggml's
+ * block_q4_0 / block_q4_K / block_q6_K) and rounded once to fp32 (each formula is one rounding of
+ * exact products when the fp16 scales stay within a few binades of each other, as the tests' do).
+ */
+export function decodeGgmlBlock(dtype: 'Q4_0' | 'Q4_K' | 'Q6_K', b: Buffer, at: number, out: Float32Array, o: number): void {
+  if (dtype === 'Q4_0') {
+    const d = f16Value(b.readUInt16LE(at));
+    for (let i = 0; i < 32; i++) {
+      const byte = b[at + 2 + (i % 16)];
+      out[o + i] = Math.fround(((i < 16 ? byte & 15 : byte >> 4) - 8) * d);
+    }
+    return;
+  }
+  if (dtype === 'Q4_K') {
+    const d = f16Value(b.readUInt16LE(at)),
+      dmin = f16Value(b.readUInt16LE(at + 2));
+    const sc = (j: number): [number, number] => {
+      const q = (k: number) => b[at + 4 + k];
+      return j < 4 ? [q(j) & 63, q(j + 4) & 63] : [(q(j + 4) & 15) | ((q(j - 4) >> 6) << 4), (q(j + 4) >> 4) | ((q(j) >> 6) << 4)];
+    };
+    for (let i = 0; i < 256; i++) {
+      const sub = i >> 5; // 32-element sub-block: its 6-bit scale and min
+      const byte = b[at + 16 + (sub >> 1) * 32 + (i & 31)];
+      const q = sub & 1 ? byte >> 4 : byte & 15;
+      const [s, m] = sc(sub);
+      out[o + i] = Math.fround(d * s * q - dmin * m);
+    }
+    return;
+  }
+  const d = f16Value(b.readUInt16LE(at + 208));
+  for (let i = 0; i < 256; i++) {
+    const half = i >> 7,
+      r = i & 127,
+      quarter = r >> 5,
+      l = r & 31;
+    // quarter 0/1: low nibbles of ql[l] / ql[l+32]; 2/3: their high nibbles; qh bits 2·quarter.
+    const qlByte = b[at + half * 64 + l + (quarter & 1) * 32];
+    const low = quarter < 2 ? qlByte & 15 : qlByte >> 4;
+    const high = (b[at + 128 + half * 32 + l] >> (2 * quarter)) & 3;
+    const scale = b.readInt8(at + 192 + half * 8 + (l >> 4) + 2 * quarter);
+    out[o + i] = Math.fround(d * scale * ((low | (high << 4)) - 32));
+  }
+}
+
+/** Rough quantisers for building test checkpoints (any valid block will do: the tests use the decoded values). */
+function encodeGgmlQuant(values: ArrayLike<number>, dtype: 'Q4_0' | 'Q4_K' | 'Q6_K'): { bytes: Buffer; decoded: Float32Array } {
+  const [be, bb] = GGML_QUANT_BLOCK[dtype];
+  const n = values.length;
+  if (n % be !== 0) throw new Error(`${dtype} needs whole ${be}-element blocks`);
+  const b = Buffer.alloc((n / be) * bb);
+  const decoded = new Float32Array(n);
+  const v = (i: number) => values[i];
+  for (let blk = 0; blk < n / be; blk++) {
+    const at = blk * bb,
+      i0 = blk * be;
+    if (dtype === 'Q4_0') {
+      let m = 0;
+      for (let j = 0; j < 32; j++) if (Math.abs(v(i0 + j)) > Math.abs(m)) m = v(i0 + j);
+      const dBits = f16Bits(m / -8),
+        d = f16Value(dBits);
+      b.writeUInt16LE(dBits, at);
+      for (let j = 0; j < 32; j++) {
+        const q = d === 0 ? 8 : Math.max(0, Math.min(15, Math.round(v(i0 + j) / d) + 8));
+        b[at + 2 + (j % 16)] |= j < 16 ? q : q << 4;
+      }
+    } else if (dtype === 'Q4_K') {
+      // Per sub-block: min ≤ 0 and a scale covering [min, max]; both 6-bit multiples of d, dmin.
+      const mins: number[] = [],
+        scales: number[] = [];
+      for (let s = 0; s < 8; s++) {
+        let lo = 0,
+          hi = 0;
+        for (let j = 0; j < 32; j++) {
+          lo = Math.min(lo, v(i0 + 32 * s + j));
+          hi = Math.max(hi, v(i0 + 32 * s + j));
+        }
+        mins.push(-lo);
+        scales.push((hi - lo) / 15);
+      }
+      const dBits = f16Bits(Math.max(...scales) / 63),
+        mBits = f16Bits(Math.max(...mins) / 63);
+      const d = f16Value(dBits),
+        dmin = f16Value(mBits);
+      b.writeUInt16LE(dBits, at);
+      b.writeUInt16LE(mBits, at + 2);
+      for (let s = 0; s < 8; s++) {
+        const sc = d === 0 ? 0 : Math.min(63, Math.round(scales[s] / d)),
+          mn = dmin === 0 ? 0 : Math.min(63, Math.round(mins[s] / dmin));
+        if (s < 4) {
+          b[at + 4 + s] |= sc;
+          b[at + 8 + s] |= mn;
+        } else {
+          b[at + 8 + s] |= (sc & 15) | ((mn & 15) << 4);
+          b[at + 4 + s - 4] |= (sc >> 4) << 6;
+          b[at + 4 + s] |= (mn >> 4) << 6;
+        }
+        for (let j = 0; j < 32; j++) {
+          const q = sc === 0 ? 0 : Math.max(0, Math.min(15, Math.round((v(i0 + 32 * s + j) + dmin * mn) / (d * sc))));
+          b[at + 16 + (s >> 1) * 32 + j] |= s & 1 ? q << 4 : q;
+        }
+      }
+    } else {
+      // Q6_K: 16 sub-blocks of 16 with int8 scales; q ∈ [0, 63] stored as low nibble + 2 high bits.
+      const sub: number[] = [];
+      for (let s = 0; s < 16; s++) {
+        let a = 0;
+        for (let j = 0; j < 16; j++) a = Math.max(a, Math.abs(v(i0 + 16 * s + j)));
+        sub.push(a / 31);
+      }
+      const dBits = f16Bits(Math.max(...sub) / 127),
+        d = f16Value(dBits);
+      b.writeUInt16LE(dBits, at + 208);
+      for (let i = 0; i < 256; i++) {
+        const half = i >> 7,
+          r = i & 127,
+          quarter = r >> 5,
+          l = r & 31;
+        const scIdx = half * 8 + (l >> 4) + 2 * quarter;
+        const sc = d === 0 ? 0 : Math.min(127, Math.round(sub[Math.floor(i / 16)] / d));
+        b.writeInt8(sc, at + 192 + scIdx); // the same value for every element of its 16
+        const q = sc === 0 ? 32 : Math.max(0, Math.min(63, Math.round(v(i0 + i) / (d * sc)) + 32));
+        const qlAt = at + half * 64 + l + (quarter & 1) * 32;
+        b[qlAt] |= quarter < 2 ? q & 15 : (q & 15) << 4;
+        b[at + 128 + half * 32 + l] |= (q >> 4) << (2 * quarter);
+      }
+    }
+    decodeGgmlBlock(dtype, b, at, decoded, i0);
   }
   return { bytes: b, decoded };
 }
@@ -149,7 +287,7 @@ export interface GgufTensor {
   typeId?: number;
 }
 
-const GGML_TYPE_ID: Record<DiskDType, number> = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 };
+const GGML_TYPE_ID: Record<DiskDType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q4_K: 12, Q6_K: 14, BF16: 30 };
 
 function ggufString(s: string): Buffer {
   const b = Buffer.from(s, 'utf8');

@@ -26,16 +26,19 @@ CheckpointWeights::CheckpointWeights(const std::map<Matrix, std::vector<Checkpoi
       Source& s = matrices_[kv.first];
       for (const CheckpointSlice& sl : kv.second) {
         if (sl.cols == 0 || sl.rows == 0) throw_range("checkpoint slice of tensor " + sl.tensor + " is empty");
-        if (sl.dtype == TensorDType::Q8_0 && sl.cols % 32 != 0)
-          throw_range("tensor " + sl.tensor + " is Q8_0 with rows of " + std::to_string(sl.cols) +
-                      " elements (not whole 32-element blocks)");
+        const uint64_t block = tensor_block_elements(sl.dtype);
+        if (sl.cols % block != 0)
+          throw_range("tensor " + sl.tensor + " is " + tensor_dtype_name(sl.dtype) + " with rows of " +
+                      std::to_string(sl.cols) + " elements (not whole " + std::to_string(block) + "-element blocks)");
         auto it = fds_.find(sl.file);
         if (it == fds_.end()) {
           const int fd = ::open(sl.file.c_str(), O_RDONLY | O_CLOEXEC);
           if (fd < 0) throw_io("cannot open checkpoint file " + sl.file + ": " + std::strerror(errno));
           it = fds_.emplace(sl.file, fd).first;
         }
-        s.runs.push_back({sl, s.rows, it->second});
+        std::shared_ptr<const BlockScales> scales;
+        if (sl.scaled) scales = std::make_shared<const BlockScales>(sl.scales, sl.tensor);
+        s.runs.push_back({sl, s.rows, it->second, scales});
         s.rows += sl.rows;
       }
       s.rows_per_expert = is_expert_matrix(kv.first) && experts > 0 ? s.rows / uint64_t(experts) : s.rows;
@@ -66,6 +69,7 @@ void CheckpointWeights::row(Matrix m, int expert, int r, int cols, float* out) c
   const uint64_t in_slice = g - run->first_row;
   read_tensor_elements_fd(run->fd, sl.file, sl.offset + in_slice * tensor_bytes(sl.dtype, sl.cols), sl.dtype, sl.cols,
                           out, sl.tensor, (sl.tensor_row + in_slice) * sl.cols);
+  if (run->scales) run->scales->apply(sl.tensor_row + in_slice, 1, out, sl.tensor, sl.file);
 }
 
 }  // namespace moecap

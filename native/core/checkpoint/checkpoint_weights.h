@@ -5,9 +5,11 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "checkpoint/block_scales.h"
 #include "checkpoint/tensor_reader.h"
 #include "weights/weight_source.h"
 
@@ -20,6 +22,9 @@ struct CheckpointSlice {
   uint64_t offset = 0, tensor_row = 0;
   TensorDType dtype = TensorDType::F32;
   uint64_t rows = 0, cols = 0;
+  // Block-scaled formats (F8_E4M3): the scale tensor, applied to each row as it is read.
+  bool scaled = false;
+  BlockScaleSpec scales;
 };
 
 class CheckpointWeights : public WeightSource {
@@ -43,6 +48,7 @@ class CheckpointWeights : public WeightSource {
     CheckpointSlice slice;
     uint64_t first_row;  // index of its first row in the matrix
     int fd;
+    std::shared_ptr<const BlockScales> scales;  // when slice.scaled
   };
   struct Source {
     std::vector<Run> runs;

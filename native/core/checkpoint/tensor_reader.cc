@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "checkpoint/quant_formats.h"
 #include "error.h"
 #include "runtime/file_io.h"
 #include "weights/numeric.h"
@@ -67,19 +68,59 @@ bool parse_tensor_dtype(const std::string& name, TensorDType* out) {
   else if (name == "BF16") *out = TensorDType::BF16;
   else if (name == "Q8_0") *out = TensorDType::Q8_0;
   else if (name == "MXFP4") *out = TensorDType::MXFP4;
+  else if (name == "Q4_0") *out = TensorDType::Q4_0;
+  else if (name == "Q4_K") *out = TensorDType::Q4_K;
+  else if (name == "Q6_K") *out = TensorDType::Q6_K;
+  else if (name == "F8_E4M3") *out = TensorDType::F8_E4M3;
   else return false;
   return true;
 }
 
-uint64_t tensor_bytes(TensorDType dt, uint64_t elements) {
+const char* tensor_dtype_name(TensorDType dt) {
   switch (dt) {
-    case TensorDType::F32: return elements * 4;
+    case TensorDType::F32: return "F32";
+    case TensorDType::F16: return "F16";
+    case TensorDType::BF16: return "BF16";
+    case TensorDType::Q8_0: return "Q8_0";
+    case TensorDType::MXFP4: return "MXFP4";
+    case TensorDType::Q4_0: return "Q4_0";
+    case TensorDType::Q4_K: return "Q4_K";
+    case TensorDType::Q6_K: return "Q6_K";
+    case TensorDType::F8_E4M3: return "F8_E4M3";
+  }
+  return "?";
+}
+
+const char* tensor_dtype_names() { return "F32, F16, BF16, Q8_0, MXFP4, Q4_0, Q4_K, Q6_K, F8_E4M3"; }
+
+uint64_t tensor_block_elements(TensorDType dt) {
+  switch (dt) {
+    case TensorDType::Q8_0:
+    case TensorDType::MXFP4: return kQ8Block;
+    case TensorDType::Q4_0: return kQ4_0Elements;
+    case TensorDType::Q4_K: return kQ4_KElements;
+    case TensorDType::Q6_K: return kQ6_KElements;
+    default: return 1;
+  }
+}
+
+uint64_t tensor_block_bytes(TensorDType dt) {
+  switch (dt) {
+    case TensorDType::F32: return 4;
     case TensorDType::F16:
-    case TensorDType::BF16: return elements * 2;
-    case TensorDType::Q8_0: return elements / kQ8Block * kQ8BlockBytes;
-    case TensorDType::MXFP4: return elements / kQ8Block * kMxBlockBytes;
+    case TensorDType::BF16: return 2;
+    case TensorDType::Q8_0: return kQ8BlockBytes;
+    case TensorDType::Q4_0: return kQ4_0Bytes;
+    case TensorDType::Q4_K: return kQ4_KBytes;
+    case TensorDType::Q6_K: return kQ6_KBytes;
+    case TensorDType::F8_E4M3: return 1;
+    case TensorDType::MXFP4: return kMxBlockBytes;
   }
   return 0;
+}
+
+uint64_t tensor_bytes(TensorDType dt, uint64_t elements) {
+  return elements / tensor_block_elements(dt) * tensor_block_bytes(dt);
 }
 
 void convert_to_f32(TensorDType dt, const uint8_t* src, uint64_t elements, float* out) {
@@ -103,6 +144,21 @@ void convert_to_f32(TensorDType dt, const uint8_t* src, uint64_t elements, float
         const float d = f16_to_f32(load_u16(blk));
         for (uint64_t j = 0; j < kQ8Block; ++j) out[b * kQ8Block + j] = float(int8_t(blk[2 + j])) * d;
       }
+      break;
+    case TensorDType::Q4_0:
+      for (uint64_t b = 0; b < elements / kQ4_0Elements; ++b)
+        decode_q4_0_block(src + b * kQ4_0Bytes, out + b * kQ4_0Elements);
+      break;
+    case TensorDType::Q4_K:
+      for (uint64_t b = 0; b < elements / kQ4_KElements; ++b)
+        decode_q4_k_block(src + b * kQ4_KBytes, out + b * kQ4_KElements);
+      break;
+    case TensorDType::Q6_K:
+      for (uint64_t b = 0; b < elements / kQ6_KElements; ++b)
+        decode_q6_k_block(src + b * kQ6_KBytes, out + b * kQ6_KElements);
+      break;
+    case TensorDType::F8_E4M3:
+      for (uint64_t i = 0; i < elements; ++i) out[i] = fp8_e4m3_to_f32(src[i]);
       break;
     case TensorDType::MXFP4:
       for (uint64_t b = 0; b < elements / kQ8Block; ++b) {
@@ -173,12 +229,12 @@ void read_tensor_elements(const std::string& path, uint64_t offset, TensorDType 
 
 void read_tensor_elements_fd(int fd, const std::string& path, uint64_t offset, TensorDType dt, uint64_t elements,
                              float* out, const std::string& tensor, uint64_t first_element) {
-  if ((dt == TensorDType::Q8_0 || dt == TensorDType::MXFP4) && elements % kQ8Block != 0)
-    throw_range("Q8_0 and MXFP4 reads must cover whole 32-element blocks (tensor " + tensor + ")");
-  // Whole Q8_0 blocks per chunk; 2-byte and 4-byte elements divide kChunkBytes.
-  const uint64_t chunk_elements = dt == TensorDType::Q8_0    ? kChunkBytes / kQ8BlockBytes * kQ8Block
-                                  : dt == TensorDType::MXFP4 ? kChunkBytes / kMxBlockBytes * kQ8Block
-                                                             : kChunkBytes / tensor_bytes(dt, 1);
+  const uint64_t block = tensor_block_elements(dt);
+  if (elements % block != 0)
+    throw_range(std::string(tensor_dtype_name(dt)) + " reads must cover whole " + std::to_string(block) +
+                "-element blocks (tensor " + tensor + ")");
+  // Whole blocks per chunk.
+  const uint64_t chunk_elements = kChunkBytes / tensor_block_bytes(dt) * block;
   std::vector<uint8_t> staging(size_t(std::min(tensor_bytes(dt, chunk_elements), tensor_bytes(dt, elements))));
   for (uint64_t done = 0; done < elements;) {
     const uint64_t n = std::min(chunk_elements, elements - done);

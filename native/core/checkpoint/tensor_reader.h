@@ -10,13 +10,23 @@ namespace moecap {
 // On-disk element formats the reader converts. Q8_0 is ggml's block format: per 32 elements an
 // fp16 scale d and 32 int8 q, value = q·d (34 bytes a block). MXFP4 is ggml's block_mxfp4: per
 // 32 elements an E8M0 byte e then 16 bytes of E2M1 nibbles, element j < 16 in the low nibble of
-// byte j and element j + 16 in its high nibble (17 bytes a block).
-enum class TensorDType { F32, F16, BF16, Q8_0, MXFP4 };
+// byte j and element j + 16 in its high nibble (17 bytes a block). Q4_0, Q4_K, Q6_K and F8_E4M3
+// are decoded by quant_formats.h (F8_E4M3 here is the bare element; its block scales are applied
+// by the caller, read_scaled_rows).
+enum class TensorDType { F32, F16, BF16, Q8_0, MXFP4, Q4_0, Q4_K, Q6_K, F8_E4M3 };
 
-// "F32", "F16", "BF16", "Q8_0", "MXFP4" → dtype; false for any other name.
+// The dtype's name ("F32", "Q4_K", "MXFP4", …) → dtype; false for any other name.
 bool parse_tensor_dtype(const std::string& name, TensorDType* out);
+// The dtype's name.
+const char* tensor_dtype_name(TensorDType dt);
+// The names parse_tensor_dtype knows, comma separated (for messages).
+const char* tensor_dtype_names();
 
-// Bytes that `elements` elements occupy (Q8_0: elements must be a multiple of 32).
+// Elements of one block of the format (1 for the element formats) and that block's bytes.
+uint64_t tensor_block_elements(TensorDType dt);
+uint64_t tensor_block_bytes(TensorDType dt);
+
+// Bytes that `elements` elements occupy (a multiple of tensor_block_elements for block formats).
 uint64_t tensor_bytes(TensorDType dt, uint64_t elements);
 
 // Converts `elements` elements of `src` (tensor_bytes(dt, elements) bytes) to fp32 in `out`.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "weights/numeric.h"
 
@@ -65,6 +66,32 @@ void quantise_block_int8(const float* v, int K, int8_t* q, uint16_t* scales) {
   }
 }
 
+// A block that already lies on an int4 grid, v = q·s with q ∈ [-8, 7] and s an fp16 (a ggml Q4_0
+// block decoded: (nibble − 8)·d), is kept exactly: its largest-magnitude value m is some level j
+// times s, so s = m / j for one of the 15 non-zero levels. Returns the first such s (as fp16 bits)
+// under which every value is exactly a level times s, or 0 when there is none (the usual case for
+// weights that were not int4 already: the first test, m / j exact in fp16 with j·s == m, fails at once).
+static uint16_t exact_int4_scale(const float* blk, float m) {
+  // j·s has at most 3 + 11 significant bits (|j| ≤ 8, an fp16 significand), always a normal fp32:
+  // its low 10 mantissa bits are zero. Ordinary fp32 weights fail this at once.
+  uint32_t mb;
+  std::memcpy(&mb, &m, 4);
+  if ((mb & 0x3FFu) != 0) return 0;
+  static const int kLevels[15] = {-8, 7, -7, 6, -6, 5, -5, 4, -4, 3, -3, 2, -2, 1, -1};
+  for (int j : kLevels) {
+    const uint16_t h = f32_to_f16(m / float(j));
+    const float s = f16_to_f32(h);
+    if (s == 0 || !std::isfinite(s) || s * float(j) != m) continue;
+    bool exact = true;
+    for (int i = 0; i < kQuantBlockSize && exact; ++i) {
+      const float x = round_even(blk[i] / s);
+      exact = x >= -8.0f && x <= 7.0f && x * s == blk[i];
+    }
+    if (exact) return h;
+  }
+  return 0;
+}
+
 // int4: w = q · s with q ∈ [-8, 7] and a signed fp16 scale. With only 16 levels the plain
 // max|v|/7 scale wastes level -8 and over-weights the one largest value, so each block tries
 // s = m / -d (m = the block's largest-magnitude value, d ∈ {7.5, 7.75, …, 9.5}: d = 8 maps m
@@ -81,9 +108,10 @@ void quantise_block_int4(const float* v, int K, int8_t* q, uint16_t* scales) {
     float m = 0;
     for (int i = 0; i < n; ++i)
       if (std::fabs(blk[i]) > std::fabs(m)) m = blk[i];
-    uint16_t best_h = 0;
+    uint16_t best_h = m != 0 ? exact_int4_scale(blk, m) : 0;
+    const bool exact = best_h != 0;
     float best_err = INFINITY;
-    if (m != 0) {
+    if (m != 0 && best_h == 0) {
       for (int c = 0; c <= 8; ++c) {
         const float d = 7.5f + 0.25f * float(c);
         const uint16_t h = f32_to_f16(m / -d);
@@ -106,7 +134,8 @@ void quantise_block_int4(const float* v, int K, int8_t* q, uint16_t* scales) {
     const float s = f16_to_f32(best_h);
     const float inv = s != 0 ? 1.0f / s : 0.0f;
     for (int i = 0; i < kQuantBlockSize; ++i) {
-      float x = round_even(blk[i] * inv);
+      // blk·(1/s) can land a hair off an exact level; the division does not.
+      float x = round_even(exact ? blk[i] / s : blk[i] * inv);
       x = x < -8.0f ? -8.0f : x > 7.0f ? 7.0f : x;
       q[k0 + i] = int8_t(i < n ? int(x) : 0);
     }

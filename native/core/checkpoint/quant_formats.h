@@ -1,0 +1,29 @@
+// Exact decoders of the quantised source formats a checkpoint may hold, one block at a time, to
+// fp32: ggml's Q4_0, Q4_K and Q6_K blocks and the FP8 E4M3 (e4m3fn) element. Each value is the
+// format's own dequantisation formula evaluated in fp32 exactly as ggml / the release does it, so
+// the decoded values are the checkpoint's values, not an approximation of them.
+#pragma once
+#include <cstdint>
+
+namespace moecap {
+
+// Q4_0: 32 elements in 18 bytes, fp16 d then 16 bytes of nibbles; byte j holds element j (low
+// nibble) and element j+16 (high nibble); value = (nibble − 8)·d.
+constexpr uint64_t kQ4_0Elements = 32, kQ4_0Bytes = 18;
+void decode_q4_0_block(const uint8_t* blk, float* out);
+
+// Q4_K: 256 elements in 144 bytes: fp16 d, fp16 dmin, 12 bytes of eight 6-bit (scale, min) pairs,
+// 128 bytes of nibbles. Sub-block s (32 elements) is value = (d·scale_s)·q − (dmin·min_s).
+constexpr uint64_t kQ4_KElements = 256, kQ4_KBytes = 144;
+void decode_q4_k_block(const uint8_t* blk, float* out);
+
+// Q6_K: 256 elements in 210 bytes: 128 bytes of low nibbles, 64 of high 2-bit pairs, 16 int8
+// scales, fp16 d. Value = (d·scale)·(q − 32), q the 6-bit level.
+constexpr uint64_t kQ6_KElements = 256, kQ6_KBytes = 210;
+void decode_q6_k_block(const uint8_t* blk, float* out);
+
+// FP8 E4M3 "fn" (no infinities): sign, 4 exponent bits (bias 7), 3 mantissa bits; S.1111.111 is
+// NaN; exponent 0 is subnormal (m·2^-9). Every pattern is exact in fp32.
+float fp8_e4m3_to_f32(uint8_t b);
+
+}  // namespace moecap
