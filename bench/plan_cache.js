@@ -2,15 +2,26 @@
 // layers (61) × 256 experts, k = 8, BENCH_TOKENS tokens (1M) is written once to a temporary file
 // (token-major, one line per token and layer, Zipf(1.0) over a per-layer permutation of the
 // experts), then read and replayed the way the command does it (TraceSpill.read, planCache) with
-// capacities 8,16,32 and all five policies. Prints the time of each stage and the peak RSS.
+// capacities 8,16,32 and all five policies. Prints the time of each stage, the peak RSS (VmHWM of
+// this process) and the load average. Then the same from the binary trace (.mctrace) written from
+// it: the conversion, and plan-cache reading the binary file (no JSONL parse, no spill).
 // node bench/plan_cache.js   (needs the built addon and dist/: npx node-gyp rebuild && npx tsc)
-// BENCH_KEEP=FILE keeps (or reuses) the trace file.
+// BENCH_KEEP=FILE keeps (or reuses) the trace file; BENCH_BINARY=0 skips the binary run.
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { TraceSpill } = require('../dist/interop/trace_spill.js');
 const { planCache, replayConcurrency } = require('../dist/interop/cache_plan.js');
 const { resolveModel } = require('../dist/interop/model_shape.js');
+const { writeBinaryTrace } = require('../dist/interop/trace_binary.js');
+
+// Peak resident set of this process (VmHWM), MB.
+const peakRssMb = () => Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
+const load = () =>
+  os
+    .loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ');
 
 const L = Number(process.env.BENCH_LAYERS || 61),
   E = 256,
@@ -94,24 +105,14 @@ async function main() {
     writeTrace(file);
     console.log(`write trace: ${((Date.now() - t0) / 1e3).toFixed(1)} s (not part of plan-cache)`);
   }
-  const bytes = fs.statSync(file).size;
-  const model = resolveModel(undefined, 'deepseek-v3');
   try {
-    t0 = Date.now();
-    const trace = TraceSpill.read(file, { experts: model.experts, topK: model.topK });
-    const read = (Date.now() - t0) / 1e3;
-    const lines = trace.tokens.reduce((a, b) => a + b, 0);
-    console.log(
-      `read + spill ${(bytes / 1e9).toFixed(2)} GB, ${lines} lines (${trace.layers} layers × ${trace.tokens[0]} tokens): ` +
-        `${read.toFixed(1)} s (${(bytes / 1e6 / read).toFixed(0)} MB/s)`,
-    );
-    const threads = os.availableParallelism();
-    const c = replayConcurrency(threads, trace.layers, CAPACITIES.length * POLICIES.length);
-    t0 = Date.now();
-    const cpu0 = process.cpuUsage();
-    let plan;
-    try {
-      plan = await planCache({
+    const model = resolveModel(undefined, 'deepseek-v3');
+    const replayAll = async (trace, label, read) => {
+      const threads = os.availableParallelism();
+      const c = replayConcurrency(threads, trace.layers, CAPACITIES.length * POLICIES.length);
+      const t0 = Date.now();
+      const cpu0 = process.cpuUsage();
+      const plan = await planCache({
         trace,
         model,
         dtype: 'bf16',
@@ -123,17 +124,48 @@ async function main() {
         memoryBandwidth: null,
         peakFlops: null,
       });
+      const replay = (Date.now() - t0) / 1e3;
+      const cpu = process.cpuUsage(cpu0);
+      console.log(
+        `${label}: replay ${trace.layers} layers × ${CAPACITIES.length * POLICIES.length} configs: ${replay.toFixed(1)} s wall, ` +
+          `${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU (${threads} threads: ${c.layersAtOnce} layers at once × ${c.threadsPerLayer}); ` +
+          `plan-cache total ${(read + replay).toFixed(1)} s; peak RSS so far ${peakRssMb().toFixed(0)} MB; load ${load()}`,
+      );
+      return plan;
+    };
+    t0 = Date.now();
+    const trace = TraceSpill.read(file, { experts: model.experts, topK: model.topK });
+    let plan;
+    try {
+      const bytes = fs.statSync(file).size;
+      const read = (Date.now() - t0) / 1e3;
+      const lines = trace.tokens.reduce((a, b) => a + b, 0);
+      console.log(
+        `read + spill ${(bytes / 1e9).toFixed(2)} GB, ${lines} lines (${trace.layers} layers × ${trace.tokens[0]} tokens): ` +
+          `${read.toFixed(1)} s (${(bytes / 1e6 / read).toFixed(0)} MB/s); load ${load()}`,
+      );
+      plan = await replayAll(trace, 'jsonl', read);
+      if (process.env.BENCH_BINARY !== '0') {
+        const bin = `${file}.mctrace`;
+        t0 = Date.now();
+        const size = writeBinaryTrace(bin, trace, model.experts);
+        console.log(`write binary trace ${(size / 1e9).toFixed(2)} GB: ${((Date.now() - t0) / 1e3).toFixed(1)} s (once, not part of plan-cache)`);
+        try {
+          t0 = Date.now();
+          const btrace = TraceSpill.read(bin, { experts: model.experts, topK: model.topK });
+          const bplan = await replayAll(btrace, 'mctrace', (Date.now() - t0) / 1e3);
+          const same = JSON.stringify(bplan.rows) === JSON.stringify(plan.rows);
+          console.log(`binary trace rows identical to the JSONL's: ${same}`);
+          if (!same) process.exitCode = 1;
+        } finally {
+          if (!keep) fs.rmSync(bin, { force: true });
+        }
+      }
     } finally {
       trace.close();
     }
-    const replay = (Date.now() - t0) / 1e3;
-    const cpu = process.cpuUsage(cpu0);
-    console.log(
-      `replay ${trace.layers} layers × ${CAPACITIES.length * POLICIES.length} configs: ${replay.toFixed(1)} s wall, ` +
-        `${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU (${threads} threads: ${c.layersAtOnce} layers at once × ${c.threadsPerLayer})`,
-    );
     for (const r of plan.rows) console.log(`  capacity ${String(r.capacity).padStart(2)} ${r.policy.padEnd(6)} hit rate ${(100 * r.hitRate).toFixed(2)}%`);
-    console.log(`plan-cache total ${(read + replay).toFixed(1)} s, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+    console.log(`peak RSS ${peakRssMb().toFixed(0)} MB (VmHWM)`);
   } finally {
     if (!keep) fs.rmSync(path.dirname(file), { recursive: true, force: true });
   }

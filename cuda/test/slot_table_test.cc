@@ -241,10 +241,11 @@ static void test_victims_match_linear_scan() {
   std::mt19937 rng(11);
   int64_t assigns = 0, evictions = 0;
   int trials = 0;
-  for (int trial = 0; trial < 240; ++trial, ++trials) {
+  for (int trial = 0; trial < 960; ++trial, ++trials) {
     const bool big = trial % 6 == 0;
     const int E = big ? 64 + int(rng() % 257) : 1 + int(rng() % 40);
-    const int slots = 1 + int(rng() % E);
+    // The edges too: one slot (every miss evicts), and as many slots as experts (none does).
+    const int slots = trial % 8 == 1 ? 1 : trial % 8 == 2 ? E : 1 + int(rng() % E);
     const CachePolicy p = CachePolicy(trial % 4);
     const int stream = 1 + int(rng() % 4);
     const int passes = big ? 1500 : 200;

@@ -1,11 +1,13 @@
 // A moecap routing trace (JSONL {"layer", "token", "experts"}, lib/cap/routing.ts) read once and
 // split into one binary file of ids per layer (uint8/uint16 when the experts fit) in a temporary folder, so a trace far larger
 // than memory (61 layers × 1M tokens × k) can be replayed or summarised one layer at a time.
+// A binary trace (trace_binary.ts, found by its magic) is read in place: nothing to spill.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { MoecapError } from '../errors';
 import { corrupt, jsonlBlocks, parseLine } from './jsonl_lines';
+import { isBinaryTrace, readBinaryTraceHeader, readBinaryTraceLayer, type BinaryTraceHeader } from './trace_binary';
 
 const WHAT = 'trace';
 const MAX_LINE = 64 * 1024;
@@ -25,10 +27,12 @@ export class TraceSpill {
     readonly topK: number,
     /** Tokens per layer, index = layer. */
     readonly tokens: number[],
-    /** max id + 1 seen. */
+    /** max id + 1 seen (a binary trace: its declared expert count, which bounds its ids). */
     readonly maxExpert: number,
     /** Bytes per id in the spill files: 1 or 2 when the shape's experts allow it (less to write), else 4. */
     private readonly idBytes: 1 | 2 | 4,
+    /** Set for a binary trace: its layers are read from `file` itself (dir is unused). */
+    private readonly binary?: BinaryTraceHeader,
   ) {}
 
   get layers(): number {
@@ -37,6 +41,7 @@ export class TraceSpill {
 
   /** Layer l's ids [tokens, topK], in token order. */
   layer(l: number): Int32Array {
+    if (this.binary) return readBinaryTraceLayer(this.file, this.binary, l);
     const b = fs.readFileSync(path.join(this.dir, `layer${l}.bin`));
     const w = this.idBytes;
     if (w === 1) return Int32Array.from(b);
@@ -46,10 +51,12 @@ export class TraceSpill {
   }
 
   close(): void {
+    if (this.binary) return;
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
   static read(file: string, shape: TraceShape = {}): TraceSpill {
+    if (isBinaryTrace(file)) return TraceSpill.readBinary(file, shape);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-trace-'));
     try {
       return TraceSpill.readInto(file, dir, shape);
@@ -57,6 +64,14 @@ export class TraceSpill {
       fs.rmSync(dir, { recursive: true, force: true });
       throw e;
     }
+  }
+
+  private static readBinary(file: string, shape: TraceShape): TraceSpill {
+    const h = readBinaryTraceHeader(file);
+    const bad = (field: string, msg: string) => new MoecapError('ERR_CORRUPT_FILE', `binary trace '${file}' field '${field}': ${msg}`);
+    if (shape.topK !== undefined && shape.topK !== h.topK) throw bad('topK', `is ${h.topK}, the model routes k = ${shape.topK}`);
+    if (shape.experts !== undefined && h.experts > shape.experts) throw bad('experts', `is ${h.experts}, more than the model's ${shape.experts}`);
+    return new TraceSpill(file, '', h.topK, h.tokens, h.experts, h.idBytes, h);
   }
 
   private static readInto(file: string, dir: string, shape: TraceShape): TraceSpill {

@@ -60,6 +60,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("epFinalize", Napi::Function::New(env, EpFinalize, "epFinalize"));
   exports.Set("epWireSizes", Napi::Function::New(env, EpWireSizes, "epWireSizes"));
   exports.Set("replayCache", Napi::Function::New(env, ReplayCache, "replayCache"));
+  exports.Set("xxhash64", Napi::Function::New(env, XxHash64Hex, "xxhash64"));
   return exports;
 }
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "offload/cache_replay.h"
+#include "offload/xxhash64.h"
 #include "promise_worker.h"
 
 namespace moecap_binding {
@@ -96,6 +97,26 @@ Napi::Value ReplayCache(const Napi::CallbackInfo& info) {
   auto* w = new ReplayWorker(env, std::move(copy), layer, std::move(configs), threads);
   w->Queue();
   return w->Promise();
+}
+
+// xxhash64(bytes: Uint8Array, seed = 0) → 16 lowercase hex digits: the checksums of a binary trace
+// (lib/interop/trace_binary.ts), with the core's one XXH64.
+Napi::Value XxHash64Hex(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throw Napi::TypeError::New(env, "xxhash64(bytes, seed): bytes must be a Uint8Array");
+  Napi::Uint8Array b = info[0].As<Napi::Uint8Array>();
+  uint64_t seed = 0;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "xxhash64(bytes, seed): seed must be a number");
+    seed = uint64_t(info[1].As<Napi::Number>().Int64Value());
+  }
+  const uint64_t h = moecap::xxhash64(b.Data(), b.ByteLength(), seed);
+  char hex[17];
+  for (int i = 0; i < 16; ++i) hex[i] = "0123456789abcdef"[(h >> (60 - 4 * i)) & 15];
+  hex[16] = 0;
+  return Napi::String::New(env, hex);
 }
 
 }  // namespace moecap_binding

@@ -6,5 +6,6 @@
 namespace moecap_binding {
 
 Napi::Value ReplayCache(const Napi::CallbackInfo& info);
+Napi::Value XxHash64Hex(const Napi::CallbackInfo& info);
 
 }  // namespace moecap_binding

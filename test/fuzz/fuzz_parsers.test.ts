@@ -14,6 +14,10 @@ import { readProfileFile } from '../../lib/cap/profile_file';
 import { resolvePeaks } from '../../lib/cap/peaks';
 import { loadTaskAccuracy } from '../../lib/cap/task_accuracy';
 import { mutate, Rng } from './ts/mutate';
+import { TraceSpill } from '../../lib/interop/trace_spill';
+import { writeBinaryTrace } from '../../lib/interop/trace_binary';
+import { sampleRouting, zipfWeights } from '../../lib/cap/routing';
+import { loadAddon } from '../../lib/native/loader';
 
 const BUDGET_MS = Number(process.env.MOECAP_FUZZ_MS ?? 2000);
 const SEED = Number(process.env.MOECAP_FUZZ_SEED ?? 20261202);
@@ -96,6 +100,70 @@ test.each(TARGETS.map((t, i) => [`${t.name}#${i}`, t] as const))(
     }
     expect(failures).toEqual([]);
     expect(n).toBeGreaterThan(corpus.length + 20);
+    expect(refused).toBeGreaterThan(0);
+  },
+  BUDGET_MS * 4 + 30_000,
+);
+
+// The binary trace's header and table (lib/interop/trace_binary.ts): bytes flipped, set to edge
+// values, truncated or appended, with the header checksum redone half the time so the checks
+// behind it are reached too. Seeds are written by writeBinaryTrace (8-bit and 16-bit ids).
+test(
+  'fuzz mctrace: every input reads or is a coded MoecapError',
+  () => {
+    const xxh = (b: Uint8Array) => BigInt('0x' + (loadAddon() as unknown as { xxhash64(b: Uint8Array): string }).xxhash64(b));
+    const dir = fs.mkdtempSync(path.join(tmp, 'mctrace-'));
+    const seedsBin = [
+      [8, 2, 2, 40],
+      [300, 4, 1, 25],
+    ].map(([E, k, L, T], i) => {
+      const f = path.join(dir, `seed${i}.mctrace`);
+      const layers = Array.from({ length: L }, (_, l) => sampleRouting(T, k, zipfWeights(E, 1), 5 + l));
+      writeBinaryTrace(f, { layers: L, topK: k, tokens: layers.map(() => T), layer: (l) => layers[l] }, E);
+      return fs.readFileSync(f);
+    });
+    const rng = new Rng(SEED ^ 0x6d63);
+    const file = path.join(dir, 'in.mctrace');
+    const failures: string[] = [];
+    let n = 0,
+      refused = 0;
+    const t0 = Date.now();
+    for (; Date.now() - t0 < BUDGET_MS && failures.length < 3; n++) {
+      let b = Buffer.from(seedsBin[rng.int(seedsBin.length)]);
+      const L = b.readUInt32LE(12);
+      const edits = n < seedsBin.length ? 0 : 1 + rng.int(4);
+      for (let j = 0; j < edits; j++) {
+        const r = rng.int(5);
+        const at = rng.int(Math.min(b.length, 64 + 16 * L + 8));
+        if (r === 0) b[at] ^= 1 << rng.int(8);
+        else if (r === 1 && at + 4 <= b.length) b.writeUInt32LE([0, 1, 255, 256, 65536, 0xffffffff][rng.int(6)], at & ~3);
+        else if (r === 2) b = b.subarray(0, rng.int(b.length + 1));
+        else if (r === 3) b = Buffer.concat([b, Buffer.alloc(1 + rng.int(64), rng.int(256))]);
+        else b[at] = rng.int(256);
+      }
+      if (rng.int(2) === 0 && b.length >= 64) {
+        const Lb = Math.min(b.readUInt32LE(12), 4096);
+        if (64 + 16 * Lb <= b.length) b.writeBigUInt64LE(xxh(Buffer.concat([b.subarray(0, 40), b.subarray(64, 64 + 16 * Lb)])), 40);
+      }
+      fs.writeFileSync(file, b);
+      const s = Date.now();
+      try {
+        const t = TraceSpill.read(file);
+        for (let l = 0; l < t.layers; l++) t.layer(l);
+        t.close();
+      } catch (e) {
+        const ok = e instanceof MoecapError && isErrorCode((e as { code?: unknown }).code);
+        if (n < seedsBin.length || !ok) {
+          const keep = path.join(os.tmpdir(), `moecap-fuzz-mctrace-${SEED}-${n}.mctrace`);
+          fs.writeFileSync(keep, b);
+          failures.push(`input ${n} (saved as ${keep}): ${(e as Error)?.constructor?.name}: ${String((e as Error)?.message).slice(0, 300)}`);
+        }
+        refused++;
+      }
+      if (Date.now() - s > SLOW_MS) failures.push(`input ${n} took ${Date.now() - s} ms`);
+    }
+    expect(failures).toEqual([]);
+    expect(n).toBeGreaterThan(seedsBin.length + 20);
     expect(refused).toBeGreaterThan(0);
   },
   BUDGET_MS * 4 + 30_000,

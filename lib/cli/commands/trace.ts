@@ -1,8 +1,12 @@
 // `moecap trace import FILE --format vllm|sglang|moecap --out TRACE` and `moecap trace stats TRACE`.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import type { Command } from '../command';
 import { MoecapError } from '../../errors';
 import { importTrace, TRACE_FORMATS, type TraceFormat } from '../../interop/trace_import';
 import { TraceSpill } from '../../interop/trace_spill';
+import { writeBinaryTrace } from '../../interop/trace_binary';
 import { traceStats } from '../../interop/trace_stats';
 import { resolveModel } from '../../interop/model_shape';
 
@@ -12,12 +16,12 @@ export const traceCommand: Command = {
   name: 'trace',
   summary: 'import routing records of vLLM/SGLang into a moecap trace; routing statistics of a trace',
   description:
-    'moecap trace import FILE --format vllm|sglang|moecap [--out TRACE] [--model PATH|--preset NAME]\n' +
+    'moecap trace import FILE --format vllm|sglang|moecap [--out TRACE | --out TRACE.mctrace (binary)] [--model PATH|--preset NAME]\n' +
     'moecap trace stats TRACE [--batch T] [--window N] [--hot N] [--model PATH|--preset NAME]',
   positional: 'import FILE | stats TRACE',
   options: [
     { name: 'format', type: 'string', description: 'import: vllm (routed_experts per request), sglang (per_token recorder records), moecap' },
-    { name: 'out', type: 'string', description: 'import: the trace to write (default FILE.trace.jsonl)' },
+    { name: 'out', type: 'string', description: 'import: the trace to write (default FILE.trace.jsonl; a name ending .mctrace: the binary trace)' },
     { name: 'model', type: 'string', description: 'checkpoint folder (config.json): expert count and k to check ids against' },
     { name: 'preset', type: 'string', description: 'model preset instead of --model' },
     { name: 'batch', type: 'number', description: 'stats: tokens per batch for distinct experts', default: 16 },
@@ -33,6 +37,25 @@ export const traceCommand: Command = {
       if (!format || !TRACE_FORMATS.includes(format as TraceFormat))
         throw new MoecapError('ERR_INVALID_OPTION', `--format must be one of ${TRACE_FORMATS.join(', ')}`);
       const out = (options.out as string | undefined) ?? `${file}.trace.jsonl`;
+      if (out.endsWith('.mctrace')) {
+        // The records become a moecap JSONL first (unless they are one), then one block per layer.
+        const tmp = format === 'moecap' ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-import-'));
+        try {
+          const jsonl = tmp ? path.join(tmp, 'trace.jsonl') : file;
+          if (tmp) importTrace(file, jsonl, { format: format as TraceFormat, experts: model?.experts, topK: model?.topK, layers: model?.moeLayers });
+          const trace = TraceSpill.read(jsonl, { experts: model?.experts, topK: model?.topK });
+          try {
+            const E = model?.experts ?? trace.maxExpert;
+            const bytes = writeBinaryTrace(out, trace, E);
+            io.out(`${out}: binary trace, ${trace.tokens[0]} tokens × ${trace.layers} layers, k = ${trace.topK}, E = ${E}, ${bytes} bytes\n`);
+          } finally {
+            trace.close();
+          }
+        } finally {
+          if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+        }
+        return 0;
+      }
       const s = importTrace(file, out, { format: format as TraceFormat, experts: model?.experts, topK: model?.topK, layers: model?.moeLayers });
       io.out(`${out}: ${s.tokens} tokens × ${s.layers} layers, k = ${s.topK}, from ${s.records} ${format} records (${s.lines} lines)\n`);
       return 0;

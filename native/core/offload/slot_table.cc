@@ -8,7 +8,7 @@
 namespace moecap {
 
 SlotTable::SlotTable(int experts, int slots, CachePolicy policy, int stream_slots)
-    : policy_(policy), stream_slots_(std::max(1, std::min(stream_slots, slots))) {
+    : policy_(policy), stream_slots_(std::max(1, std::min(stream_slots, slots))), list_(policy != CachePolicy::LFRU) {
   if (experts < 1 || slots < 1)
     throw std::invalid_argument("slot table needs experts >= 1 and slots >= 1, got " + std::to_string(experts) +
                                 " and " + std::to_string(slots));
@@ -17,14 +17,28 @@ SlotTable::SlotTable(int experts, int slots, CachePolicy policy, int stream_slot
   usage_.resize(size_t(experts));
   static_.assign(size_t(experts), 0);
   masked_.assign(slots_.size(), 0);
-  tree_.reset(int(slots_.size()));
+  if (list_) {
+    const size_t H = slots_.size();
+    prev_.assign(H + 1, -1);
+    next_.assign(H + 1, -1);
+    prev_[H] = next_[H] = int(H);  // the empty list: the sentinel alone
+  } else {
+    tree_.reset(int(slots_.size()));
+  }
   for (int i = int(slots_.size()) - 1; i >= 0; --i) free_.push_back(i);
   std::make_heap(free_.begin(), free_.end(), std::greater<int>());
 }
 
-// The policy's earliest candidate that is not needed and not protected: those are taken out of
-// the tree while the call looks further.
+// The policy's earliest candidate that is not needed and not protected: the list is walked past
+// protected slots; the tree has them taken out while the call looks further.
 int SlotTable::victim(const std::vector<char>* protect) {
+  if (list_) {
+    const int H = slots();
+    int v = next_[size_t(H)];
+    if (protect)
+      while (v != H && (*protect)[size_t(slots_[size_t(v)].expert)]) v = next_[size_t(v)];
+    return v == H ? -1 : v;
+  }
   int v = tree_.min(Order{this});
   if (!protect || v < 0) return v;  // needed slots are out of the tree: the minimum is the victim
   std::vector<int> masked;

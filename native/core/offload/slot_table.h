@@ -4,8 +4,11 @@
 // with it, so there is one victim selection: the CPU ExpertCache (offload/expert_cache.cc, reads
 // from a file) and the CUDA store (cuda/offload.cu, device copies). It has no I/O and no CUDA in
 // it, so the eviction order and the wave schedule are unit-tested on the CPU
-// (cuda/test/slot_table_test.cc). The victim comes from a tournament tree over the candidate slots
-// (victim_tree.h) and a pass touches only the slots it uses, so a miss costs O(log slots).
+// (cuda/test/slot_table_test.cc). The candidate slots are kept in eviction order, so the victim is
+// the first one: lru, lfu and static in a list sorted by their (fixed while listed) keys, lfru,
+// whose scores age with the pass, in a kinetic tournament tree (victim_tree.h). A pass touches
+// only the slots it uses, so a miss costs O(1) victim + a sorted insertion that walks from both
+// ends (a used slot goes back among the most recent: a step or two for lru), O(log slots) for lfru.
 #pragma once
 #include <cstdint>
 #include <cstddef>
@@ -90,8 +93,11 @@ class SlotTable {
     int64_t flips(int w, int l) const;
   };
   bool candidate(int s) const;
-  // Puts slot s in the victim tree or takes it out as its flags say; `rekey`: its key changed.
+  // Puts slot s among the candidates or takes it out as its flags say; `rekey`: its key changed.
   void refresh(int s, bool rekey = false);
+  bool listed(int s) const { return list_ ? prev_[size_t(s)] >= 0 : tree_.present(s); }
+  void link_sorted(int s);
+  void unlink(int s);
   int victim(const std::vector<char>* protect);
   // Slots whose needed/fills the current pass may have set (cleared by begin_pass and end_pass).
   void touch(int s) { touched_.push_back(s); }
@@ -102,6 +108,10 @@ class SlotTable {
   std::vector<int> slot_of_;
   std::vector<ExpertUsage> usage_;
   std::vector<char> static_;
+  // Candidates in eviction order: a list for the orders that never change while keys are fixed
+  // (prev_/next_ over slots, sentinel at index slots(); prev_ -1: not listed), else the tree.
+  const bool list_;
+  std::vector<int> prev_, next_;
   VictimTree tree_;
   std::vector<int> free_;  // empty slots, a min-heap (the lowest index is taken first)
   std::vector<int> touched_;
@@ -124,7 +134,7 @@ inline int64_t SlotTable::Order::flips(int w, int l) const {
 
 inline bool SlotTable::candidate(int s) const {
   const Slot& c = slots_[size_t(s)];
-  // A needed slot is out of the tree (not merely skipped by victim()): a pass's own slots, the
+  // A needed slot is out of the candidates (not merely skipped by victim()): a pass's own slots, the
   // freshly loaded ones especially, are often the policy's earliest, and skipping them one by one
   // made every miss cost O(k log slots).
   return c.expert >= 0 && !c.needed && !c.loading && !static_[size_t(c.expert)] && !masked_[size_t(s)];
@@ -132,8 +142,41 @@ inline bool SlotTable::candidate(int s) const {
 
 inline void SlotTable::refresh(int s, bool rekey) {
   const bool want = candidate(s);
-  if (want == tree_.present(s) && !(want && rekey)) return;
-  tree_.set(s, want, Order{this});
+  if (want == listed(s) && !(want && rekey)) return;
+  if (!list_) return tree_.set(s, want, Order{this});
+  if (prev_[size_t(s)] >= 0) unlink(s);
+  if (want) link_sorted(s);
+}
+
+inline void SlotTable::unlink(int s) {
+  const int p = prev_[size_t(s)], n = next_[size_t(s)];
+  next_[size_t(p)] = n;
+  prev_[size_t(n)] = p;
+  prev_[size_t(s)] = -1;
+}
+
+// Walks from the front and from the back at once, so the cost is the distance to the nearer end.
+inline void SlotTable::link_sorted(int s) {
+  const int H = slots();
+  const Order o{this};
+  int f = next_[size_t(H)], b = prev_[size_t(H)], at;  // s goes before `at`
+  for (;;) {
+    if (f == H || !o.before(f, s)) {  // every slot before f is evicted before s, f after it
+      at = f;
+      break;
+    }
+    if (b == H || o.before(b, s)) {  // every slot after b is evicted after s, b before it
+      at = next_[size_t(b)];
+      break;
+    }
+    f = next_[size_t(f)];
+    b = prev_[size_t(b)];
+  }
+  const int p = prev_[size_t(at)];
+  prev_[size_t(s)] = p;
+  next_[size_t(s)] = at;
+  next_[size_t(p)] = s;
+  prev_[size_t(at)] = s;
 }
 
 [[noreturn]] void throw_no_stream_slot(int expert, size_t done);
