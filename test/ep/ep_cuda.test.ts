@@ -122,3 +122,61 @@ describe('moecap run --ep: GPU flags', () => {
     });
   }
 });
+
+// The whole GPU-rank path but the kernels, under a real mpirun: the CUDA loader, the binding, the
+// core's exchange (ep_forward_cuda.cc) and the C ABI calls, with a host stand-in for
+// libmoecap_cuda.so (cuda/test/fake_libmoecap_cuda.cc: a toy layer whose single-process forward
+// and expert-parallel calls use the same functions) and a stand-in driver with one device. Equal
+// bitwise only when every row reaches its expert's rank and every result its assignment.
+describe('GPU ranks over mpirun -np 2 with a host stand-in for the CUDA library', () => {
+  const mpiLib = path.join(ROOT, 'build-mpi', 'libmoecap_mpi.so');
+  const have = (c: string) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0;
+  const skip = !have('mpirun') ? 'mpirun not found' : !fs.existsSync(mpiLib) ? 'npm run build:mpi first' : !have('g++') || !haveCc ? 'no g++/cc' : '';
+  if (skip) console.log(`ep_cuda: stand-in mpirun tests skipped: ${skip}`);
+  const t = skip ? test.skip : test;
+  let lib = '';
+  beforeAll(() => {
+    if (skip) return;
+    lib = path.join(tmp, 'fake_libmoecap_cuda.so');
+    execFileSync('g++', [
+      '-std=c++17',
+      '-O1',
+      '-shared',
+      '-fPIC',
+      '-I',
+      path.join(ROOT, 'native', 'core'),
+      '-o',
+      lib,
+      path.join(ROOT, 'cuda', 'test', 'fake_libmoecap_cuda.cc'),
+    ]);
+  });
+  for (const mode of ['cuda', 'cuda-int8', 'cuda-bf16']) {
+    t(`${mode}: equal to the single-process layer bitwise, rows crossing both ways`, () => {
+      const dir = fs.mkdtempSync(path.join(tmp, `${mode}-`));
+      const r = spawnSync('mpirun', ['-np', '2', '--oversubscribe', 'node', path.join(__dirname, 'mpi_rank.js'), dir, mode], {
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: {
+          ...process.env,
+          OMPI_ALLOW_RUN_AS_ROOT: '1',
+          OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1',
+          OMPI_MCA_rmaps_base_oversubscribe: '1',
+          MOECAP_CUDA_DRIVER: fakeDriver(13000, 1),
+          MOECAP_CUDA_LIBRARY: lib,
+        },
+      });
+      expect(r.stderr).not.toMatch(/Error/);
+      expect(r.status).toBe(0);
+      const res = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8'));
+      const ep = Buffer.from(res.epOutput, 'base64'),
+        single = Buffer.from(res.singleOutput, 'base64');
+      expect(ep.length).toBe((mode === 'cuda-bf16' ? 40 : 23) * 64 * 4);
+      expect(ep.equals(single)).toBe(true);
+      expect(new Float32Array(ep.buffer, ep.byteOffset, ep.length / 4).some((v) => v !== 0)).toBe(true);
+      expect(res.backend).toBe('cuda');
+      expect(res.devices).toEqual([0, 0]); // one device: both ranks share it
+      for (const k of res.ranks) expect(k.rowsSent).toBeGreaterThan(0);
+      expect(res.ranks[0].experts.length + res.ranks[1].experts.length).toBe(mode === 'cuda-int8' ? 7 + 2 : 7);
+    });
+  }
+});
