@@ -29,6 +29,7 @@ void cuda_forward_ep(CudaLayer& layer, const float* x, int T, ForwardResult& out
   if (cfg.capacity_factor > 0) throw_option("expert parallelism does not work with a capacity factor yet");
   if (layer.options().cache_slots > 0)
     throw_option("expert parallelism on the CUDA backend does not work with offload yet");
+  layer.check_pass(T, false);  // before the first collective (this rank's T within maxTokens)
   st = EpPassStats();
   st.rank = me;
   st.ranks = P;

@@ -59,7 +59,8 @@ void EpLayer::route(const float* x, int T, ForwardResult& out) {
   // The device holds only this rank's experts: the router steps alone (a pass of T tokens).
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<uint8_t> rows;
-  cuda_->ep_route(x, T, T, out, rows);
+  out = ForwardResult();
+  if (T > 0) cuda_->ep_route(x, T, T, out, rows);
 }
 
 std::vector<int> EpLayer::held() const {
