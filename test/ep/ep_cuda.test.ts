@@ -150,6 +150,25 @@ describe('GPU ranks over mpirun -np 2 with a host stand-in for the CUDA library'
       path.join(ROOT, 'cuda', 'test', 'fake_libmoecap_cuda.cc'),
     ]);
   });
+  t("ep.transport 'nccl' on GPU ranks: ERR_BACKEND_UNAVAILABLE saying it is not wired yet, before MPI starts", () => {
+    const r = createWith(
+      { MOECAP_CUDA_DRIVER: fakeDriver(13000, 1), MOECAP_CUDA_LIBRARY: lib },
+      { ...seeded, backend: 'cuda' },
+      { ranks: 2, transport: 'nccl' },
+    );
+    expect(r.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(r.message).toMatch(/^ep\.transport 'nccl': the device-direct exchange is not wired .* use transport 'mpi' or 'auto'/);
+  });
+
+  t('offload on GPU ranks: ERR_INVALID_OPTION before MPI starts', () => {
+    const r = createWith(
+      { MOECAP_CUDA_DRIVER: fakeDriver(13000, 1), MOECAP_CUDA_LIBRARY: lib },
+      { ...seeded, backend: 'cuda', cudaCacheSlots: 2 },
+      { ranks: 2 },
+    );
+    expect(r).toEqual({ code: 'ERR_INVALID_OPTION', message: 'ep: expert parallelism on the CUDA backend does not work with offload yet' });
+  });
+
   for (const mode of ['cuda', 'cuda-int8', 'cuda-bf16']) {
     t(`${mode}: equal to the single-process layer bitwise, rows crossing both ways`, () => {
       const dir = fs.mkdtempSync(path.join(tmp, `${mode}-`));
