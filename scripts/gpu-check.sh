@@ -2,7 +2,8 @@
 # GPU check of the CUDA backend, for a machine with an NVIDIA GPU (H100/H200 in < 6 min):
 #   1. build cuda/ for this GPU only (sm from nvidia-smi) into build-gpu-check/ — or, when nvcc is
 #      missing, use a prebuilt build-cuda/gpu_selftest (carried from `npm run build:cuda`);
-#   2. run gpu_selftest: every kernel vs the CPU core, then timings vs measured ceilings;
+#   2. run gpu_selftest: every kernel vs the CPU core, expert parallelism in one process (two ranks'
+#      layers, bitwise vs the single-process layer), then timings vs measured ceilings;
 #   3. the NCCL exchange self-test (nccl_selftest, one rank per GPU) when libnccl.so.2 is found,
 #      "NCCL not installed" otherwise;
 #   4. when Node and the addon are present, check that backendInfo('auto') picks CUDA;
