@@ -8,17 +8,6 @@
 
 namespace moecap {
 
-namespace {
-
-double off_rank(const std::vector<int64_t>& bytes, int me) {
-  double b = 0;
-  for (size_t p = 0; p < bytes.size(); ++p)
-    if (int(p) != me) b += double(bytes[p]);
-  return b;
-}
-
-}  // namespace
-
 void cuda_forward_ep(CudaLayer& layer, const float* x, int T, ForwardResult& out, ExpertTransport& tr,
                      const ExpertPlacement& pl, EpPassStats& st) {
   const LayerConfig& cfg = layer.config();
