@@ -81,6 +81,7 @@
         "native/core/backend/cuda_layer.cc",
         "native/core/ep/expert_placement.cc",
         "native/core/ep/ep_forward.cc",
+        "native/core/ep/ep_forward_cuda.cc",
         "native/core/ep/loopback_transport.cc",
         "native/core/ep/ep_simulation.cc",
         "native/core/ep/ep_layer.cc",

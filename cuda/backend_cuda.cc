@@ -121,10 +121,29 @@ struct moecap_cuda_layer {
   int rows_bound = 0;
   std::vector<int32_t> host_counts;
   int host_scalars[4] = {0, 0, 0, 0};
+  // Expert parallelism: the last ep_route's tokens and plan rows on the host, and the workspace
+  // of ep_compute (its own plan and rows, grown on demand, so the routed pass's plan survives).
+  int ep_T = -1;
+  std::vector<int32_t> ep_token_slot;
+  int ep_routed_rows = 0;  // offsets[E]: rows of the routed segments in the local plan
+  struct EpWork {
+    PlanDev plan{};
+    uint8_t *x_act = nullptr, *h_act = nullptr;
+    float *h_f32 = nullptr, *out = nullptr;
+    int rows_cap = 0;
+    void release() {
+      for (void* p :
+           {(void*)plan.counts, (void*)plan.offsets, (void*)plan.active, (void*)plan.scalars, (void*)plan.slot_token,
+            (void*)plan.slot_scale, (void*)x_act, (void*)h_act, (void*)h_f32, (void*)out})
+        if (p) cudaFree(p);
+      *this = EpWork();
+    }
+  } epw;
 
   ~moecap_cuda_layer() {
     if (stream) cudaStreamSynchronize(stream);
     store.reset();
+    epw.release();
     for (void* p : {(void*)router,
                     (void*)bias,
                     (void*)router_bias,
@@ -173,6 +192,7 @@ struct moecap_cuda_layer {
       moecap::throw_range(
           "cache_policy must be MOECAP_CUDA_LRU, _LFU, _LFRU or _STATIC (lru, lfu, lfru, static), got " +
           std::to_string(c.cache_policy));
+    if (c.held && c.offload) moecap::throw_range("held (an expert-parallel share) does not work with offload yet");
     if (c.expert_path < 0 || c.expert_path > MOECAP_CUDA_PATH_TENSOR_BASIC)
       moecap::throw_range("expertPath is not a MOECAP_CUDA_PATH_* value");
     E = c.experts, H = c.hidden, F = c.intermediate, Fs = c.shared_intermediate, k = c.top_k, dt = c.dtype;
@@ -242,6 +262,7 @@ struct moecap_cuda_layer {
       device_bytes += store->device_bytes();
     } else {
       for (int e = 0; e < E; ++e) {
+        if (c.held && !c.held[e]) continue;  // another rank's expert
         pack_expert(dt, *src, moecap::Matrix::Gate, moecap::Matrix::Up, moecap::Matrix::Down, e, H, F, staging.data(),
                     threads);
         blobs[e] = dev_alloc<uint8_t>(blob_bytes, "cudaMalloc(expert weights)");
@@ -439,6 +460,153 @@ struct moecap_cuda_layer {
     }
     if (counts_out) std::memcpy(counts_out, host_counts.data(), sizeof(int32_t) * E);
   }
+
+  // ---- expert parallelism ----
+  bool tensor_for(int global_T) const {
+    return dt == kBF16 &&
+           (cfg.expert_path == MOECAP_CUDA_PATH_TENSOR || cfg.expert_path == MOECAP_CUDA_PATH_TENSOR_BASIC ||
+            (cfg.expert_path == MOECAP_CUDA_PATH_AUTO && global_T >= tensor_min));
+  }
+
+  void ep_check(int global_T) const {
+    if (store) moecap::throw_range("expert parallelism on the CUDA backend does not work with offload yet");
+    if (cfg.capacity_factor > 0) moecap::throw_range("expert parallelism does not work with a capacity factor yet");
+    if (global_T <= 0) moecap::throw_range("global_tokens must be positive");
+  }
+
+  void ep_route(const float* hx, int T, int global_T, int32_t* hids, float* hw, uint8_t* hx_act) {
+    ep_check(global_T);
+    if (T < 0 || T > max_T)
+      moecap::throw_range("x: tokens must be in [0, " + std::to_string(max_T) + "] (maxTokens), got " +
+                          std::to_string(T));
+    check(cudaSetDevice(cfg.device), "cudaSetDevice");
+    ep_T = T;
+    ep_routed_rows = 0;
+    ep_token_slot.assign(size_t(T) * k, -1);
+    if (T == 0) return;
+    // forward()'s first steps, with the plan padded as a pass of global_T tokens pads it.
+    const int block = tensor_for(global_T) ? kTensorBM : 1;
+    check(cudaMemcpyAsync(x, hx, size_t(T) * H * 4, cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync(x)");
+    launch_router_logits(x, router, T, H, router_rows, logits, ld_logits, stream);
+    RouterArgs ra;
+    ra.tokens = T, ra.hidden = H, ra.experts = E, ra.top_k = k;
+    ra.scoring = cfg.scoring, ra.renormalize = cfg.renormalize, ra.scaling = cfg.routed_scaling_factor;
+    ra.bias = bias, ra.group_count = cfg.group_count, ra.group_keep = cfg.group_keep;
+    ra.group_max = cfg.group_score == MOECAP_CUDA_GROUP_MAX;
+    ra.shared_gated = router_rows > E;
+    launch_router_topk(logits, ld_logits, ra, ids, rw, sg, stream);
+    launch_build_plan(ids, rw, sg, T, k, E, capacity_for(0, T, k, E), block, shared, plan, stream);
+    launch_make_act_rows(dt, x, H, T, H, x_act, nullptr, stream);
+    std::vector<int> offsets(size_t(E) + 2);
+    check(cudaMemcpyAsync(hids, ids, size_t(T) * k * 4, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(ids)");
+    check(cudaMemcpyAsync(hw, rw, size_t(T) * k * 4, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(w)");
+    check(cudaMemcpyAsync(hx_act, x_act, size_t(T) * act_row_bytes(dt, H), cudaMemcpyDeviceToHost, stream),
+          "cudaMemcpyAsync(x rows)");
+    check(cudaMemcpyAsync(ep_token_slot.data(), plan.token_slot, size_t(T) * k * 4, cudaMemcpyDeviceToHost, stream),
+          "cudaMemcpyAsync(token slots)");
+    check(cudaMemcpyAsync(offsets.data(), plan.offsets, sizeof(int) * (E + 2), cudaMemcpyDeviceToHost, stream),
+          "cudaMemcpyAsync(offsets)");
+    check(cudaStreamSynchronize(stream), "ep_route");
+    ep_routed_rows = offsets[size_t(E)];
+  }
+
+  void ep_grow(int rows) {
+    if (rows <= epw.rows_cap) return;
+    epw.release();
+    const int cap = std::max(rows, 64);
+    const int fpm = std::max(padded_k(F), shared ? padded_k(Fs) : 0);
+    epw.plan.counts = dev_alloc<int>(size_t(E) + 1, "cudaMalloc(ep plan)");
+    epw.plan.offsets = dev_alloc<int>(size_t(E) + 2, "cudaMalloc(ep plan)");
+    epw.plan.active = dev_alloc<int>(size_t(E) + 1, "cudaMalloc(ep plan)");
+    epw.plan.scalars = dev_alloc<int>(4, "cudaMalloc(ep plan)");
+    epw.plan.slot_token = dev_alloc<int32_t>(size_t(cap), "cudaMalloc(ep plan)");
+    epw.plan.slot_scale = dev_alloc<float>(size_t(cap), "cudaMalloc(ep plan)");
+    epw.x_act = dev_alloc<uint8_t>(size_t(cap) * act_row_bytes(dt, H), "cudaMalloc(ep rows)");
+    epw.h_act = dev_alloc<uint8_t>(size_t(cap) * h_stride, "cudaMalloc(ep h rows)");
+    check(cudaMemset(epw.h_act, 0, size_t(cap) * h_stride), "cudaMemset(ep h rows)");
+    if (is_quantised(dt)) epw.h_f32 = dev_alloc<float>(size_t(cap) * fpm, "cudaMalloc(ep h fp32)");
+    epw.out = dev_alloc<float>(size_t(cap) * H, "cudaMalloc(ep outputs)");
+    epw.rows_cap = cap;
+  }
+
+  void ep_compute(int global_T, const int32_t* counts, const uint8_t* rows, const float* scales, float* hout) {
+    ep_check(global_T);
+    check(cudaSetDevice(cfg.device), "cudaSetDevice");
+    const bool tensor = tensor_for(global_T);
+    const int block = tensor ? kTensorBM : 1;
+    // The plan on the host: segment e holds expert e's rows in the order given (slot = row index).
+    std::vector<int> cnt(size_t(E) + 1, 0), off(size_t(E) + 2, 0), active;
+    int64_t n = 0;
+    for (int e = 0; e < E; ++e) {
+      if (counts[e] < 0) moecap::throw_range("counts must be non-negative");
+      if (counts[e] > 0 && !blobs[size_t(e)])
+        moecap::throw_range("expert " + std::to_string(e) + " is not held by this layer (placements differ?)");
+      cnt[size_t(e)] = counts[e];
+      n += counts[e];
+      if (counts[e] > 0) active.push_back(e);
+    }
+    if (n == 0) return;
+    padded_offsets(cnt.data(), E + 1, block, off.data());
+    const int total = off[size_t(E) + 1];
+    std::vector<int32_t> slot_token(size_t(total), -1);
+    std::vector<float> slot_scale(size_t(total), 0.0f);
+    for (int e = 0, r = 0; e < E; ++e)
+      for (int i = 0; i < cnt[size_t(e)]; ++i, ++r) {
+        slot_token[size_t(off[size_t(e)] + i)] = r;
+        slot_scale[size_t(off[size_t(e)] + i)] = scales[r];
+      }
+    const int scalars[4] = {int(active.size()), int(active.size()), 0, total};
+    active.resize(size_t(E) + 1, 0);
+    ep_grow(std::max<int>(total, int(n)));
+    const size_t arb = act_row_bytes(dt, H);
+    check(cudaMemcpyAsync(epw.plan.counts, cnt.data(), sizeof(int) * (E + 1), cudaMemcpyHostToDevice, stream), "ep");
+    check(cudaMemcpyAsync(epw.plan.offsets, off.data(), sizeof(int) * (E + 2), cudaMemcpyHostToDevice, stream), "ep");
+    check(cudaMemcpyAsync(epw.plan.active, active.data(), sizeof(int) * (E + 1), cudaMemcpyHostToDevice, stream), "ep");
+    check(cudaMemcpyAsync(epw.plan.scalars, scalars, sizeof scalars, cudaMemcpyHostToDevice, stream), "ep");
+    check(cudaMemcpyAsync(epw.plan.slot_token, slot_token.data(), 4 * size_t(total), cudaMemcpyHostToDevice, stream),
+          "ep");
+    check(cudaMemcpyAsync(epw.plan.slot_scale, slot_scale.data(), 4 * size_t(total), cudaMemcpyHostToDevice, stream),
+          "ep");
+    check(cudaMemcpyAsync(epw.x_act, rows, size_t(n) * arb, cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync(rows)");
+    ExpertArgs a = expert_args(global_T);
+    a.counts = epw.plan.counts, a.offsets = epw.plan.offsets, a.active = epw.plan.active;
+    a.scalars = epw.plan.scalars, a.slot_token = epw.plan.slot_token, a.slot_scale = epw.plan.slot_scale;
+    a.x_act = epw.x_act, a.h_act = epw.h_act, a.h_f32 = epw.h_f32, a.out = epw.out;
+    a.grid_segments = scalars[kNActive];
+    a.rows_bound = total;
+    run_experts(a, global_T, tensor);
+    for (int e = 0, r = 0; e < E; r += cnt[size_t(e)], ++e)
+      if (cnt[size_t(e)] > 0)
+        check(cudaMemcpyAsync(hout + size_t(r) * H, epw.out + size_t(off[size_t(e)]) * H,
+                              sizeof(float) * size_t(cnt[size_t(e)]) * H, cudaMemcpyDeviceToHost, stream),
+              "cudaMemcpyAsync(outputs)");
+    check(cudaStreamSynchronize(stream), "ep_compute");
+  }
+
+  void ep_combine(int global_T, const float* results, float* hy) {
+    ep_check(global_T);
+    if (ep_T < 0) moecap::throw_range("ep_combine without ep_route");
+    const int T = ep_T;
+    ep_T = -1;
+    if (T == 0) return;
+    check(cudaSetDevice(cfg.device), "cudaSetDevice");
+    // Each assignment's result at its row of the routed plan, then forward()'s last steps.
+    std::vector<float> staged(size_t(ep_routed_rows) * H, 0.0f);
+    for (int64_t i = 0; i < int64_t(T) * k; ++i) {
+      const int32_t slot = ep_token_slot[size_t(i)];
+      if (slot >= 0) std::memcpy(staged.data() + size_t(slot) * H, results + size_t(i) * H, sizeof(float) * H);
+    }
+    check(cudaMemcpyAsync(out_rows, staged.data(), staged.size() * 4, cudaMemcpyHostToDevice, stream),
+          "cudaMemcpyAsync(results)");
+    if (shared) {
+      ExpertArgs a = expert_args(T);
+      a.fixed_seg = E;
+      run_experts(a, global_T, tensor_for(global_T));
+    }
+    launch_combine(out_rows, plan.token_slot, plan.offsets, T, k, H, E, shared, y, stream);
+    check(cudaMemcpyAsync(hy, y, size_t(T) * H * 4, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(y)");
+    check(cudaStreamSynchronize(stream), "ep_combine");
+  }
 };
 
 namespace {
@@ -574,6 +742,35 @@ MOECAP_CUDA_API double moecap_cuda_layer_device_bytes(const moecap_cuda_layer* l
 }
 
 MOECAP_CUDA_API void moecap_cuda_layer_destroy(moecap_cuda_layer* layer) { delete layer; }
+
+MOECAP_CUDA_API size_t moecap_cuda_act_row_bytes(int dtype, int hidden) { return act_row_bytes(dtype, hidden); }
+
+MOECAP_CUDA_API int moecap_cuda_layer_ep_route(moecap_cuda_layer* layer, const float* x, int tokens, int global_tokens,
+                                               int32_t* ids, float* weights, uint8_t* x_act) {
+  if (!layer || (tokens > 0 && (!x || !ids || !weights || !x_act))) {
+    g_last_error = "moecap_cuda_layer_ep_route: layer, x, ids, weights and x_act are required";
+    return -1;
+  }
+  return guarded([&] { layer->ep_route(x, tokens, global_tokens, ids, weights, x_act); });
+}
+
+MOECAP_CUDA_API int moecap_cuda_layer_ep_compute(moecap_cuda_layer* layer, int global_tokens, const int32_t* counts,
+                                                 const uint8_t* rows, const float* scales, float* out) {
+  if (!layer || !counts) {
+    g_last_error = "moecap_cuda_layer_ep_compute: layer and counts are required";
+    return -1;
+  }
+  return guarded([&] { layer->ep_compute(global_tokens, counts, rows, scales, out); });
+}
+
+MOECAP_CUDA_API int moecap_cuda_layer_ep_combine(moecap_cuda_layer* layer, int global_tokens, const float* results,
+                                                 float* y) {
+  if (!layer) {
+    g_last_error = "moecap_cuda_layer_ep_combine: layer is required";
+    return -1;
+  }
+  return guarded([&] { layer->ep_combine(global_tokens, results, y); });
+}
 
 MOECAP_CUDA_API const char* moecap_cuda_last_error(void) { return g_last_error.c_str(); }
 

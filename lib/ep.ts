@@ -11,6 +11,9 @@ import { openCheckpoint, prepareCheckpointLayer, type CheckpointLayerOptions } f
 import { buildWithExpertStore, type ExpertStore } from './checkpoint/expert_store';
 
 export type EpPlacementKind = 'contiguous' | 'balanced';
+/** How rows travel between ranks: 'mpi' moves host buffers (GPU ranks stage rows through host
+ *  memory); 'nccl' (device buffers) is refused until it is wired; 'auto' is 'mpi' until then. */
+export type EpTransportKind = 'mpi' | 'nccl' | 'auto';
 
 export interface EpOptions {
   /** Ranks (processes under mpirun; threads in simulateEp). */
@@ -21,6 +24,8 @@ export interface EpOptions {
   redundant?: number;
   /** [E] per-expert loads (e.g. rows per expert of a routing trace); needed by 'balanced' and redundant > 0. */
   loads?: ArrayLike<number>;
+  /** Default 'mpi'. Another name: ERR_INVALID_OPTION. */
+  transport?: EpTransportKind;
 }
 
 /** One rank's measurements of one pass. Bytes and rows count only what crosses to other ranks. */
@@ -124,6 +129,14 @@ export class EpLayer {
   get experts(): Int32Array {
     return this.native.experts;
   }
+  /** Where this rank's experts compute ('cuda' with the layer option backend: 'cuda'). */
+  get backend(): 'cpu' | 'cuda' {
+    return this.native.backend;
+  }
+  /** The GPU of this rank (its local rank modulo the node's devices), or null on the CPU. */
+  get device(): number | null {
+    return this.native.device ?? null;
+  }
   /** Collective: this rank's tokens x [T_rank, H] (may be empty) through the layer. */
   async forward(x: Float32Array): Promise<EpPass> {
     return (await callNative(() => this.native.forward(x))) as EpPass;
@@ -142,6 +155,10 @@ export class EpLayer {
  * Collective: each rank builds its share (the experts its placement gives it). Calls initEp.
  * `offload`: the rank's experts live in its own weights file (a given path gets a
  * ".rank<r>-of-<P>" suffix) behind its own cache; capacity.fraction is of the experts it holds.
+ * `backend: 'cuda'`: the rank's experts live on its GPU (local rank modulo the node's devices) and
+ * its received rows compute there, staged through host memory; the output equals the
+ * single-process CUDA layer's bitwise. ERR_BACKEND_UNAVAILABLE naming what is missing (driver,
+ * device, library) before MPI starts; offload is refused (ERR_INVALID_OPTION).
  * `{ checkpoint, layer }`: the rank reads the router, the shared expert and only its own routed
  * experts' rows from the checkpoint, as it packs them; with offload, its experts convert once into
  * its own cached expert file (cacheDir, or offload.path, with the rank suffix), keyed by its share.

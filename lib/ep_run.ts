@@ -18,6 +18,7 @@ import {
   rankFirstToken,
   type EpPlacementKind,
   type EpRankStats,
+  type EpTransportKind,
   type LinkCalibration,
 } from './ep';
 import { findPreset, presetLayerOptions } from './cap/presets';
@@ -44,6 +45,9 @@ export interface EpRunPlan {
   repeats: number;
   warmup: number;
   trace: string | null;
+  /** Where each rank's experts compute: 'cuda' = its GPU (local rank modulo the node's devices). */
+  backend: 'cpu' | 'cuda';
+  transport: EpTransportKind;
 }
 
 export interface EpRankSummary {
@@ -83,6 +87,7 @@ export interface EpResults {
   layers: number;
   /** Share of each rank's experts resident, or null (no offload). */
   residentFraction: number | null;
+  backend: 'cpu' | 'cuda';
   mpi: { library: string; built: string; runtime: string };
   link: LinkCalibration;
   /** Per rank, means over the timed passes of the sum over layers (offload: totals); `experts`
@@ -104,6 +109,7 @@ const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / Math.max(1, a.lengt
 // Layer l's weights: the preset's, seeded seed + l (as the single-process run builds its layers).
 function layerOptions(plan: EpRunPlan, l: number): MoeLayerOptions {
   const o = presetLayerOptions(findPreset(plan.preset), { dtype: plan.dtype as DType, seed: plan.seed + l, threads: plan.threads });
+  if (plan.backend === 'cuda') o.backend = 'cuda';
   if (plan.residentFraction !== null && plan.residentFraction < 1)
     o.offload = { capacity: { fraction: plan.residentFraction }, policy: plan.offloadPolicy, prefetch: true, coldCache: plan.cold };
   return o;
@@ -206,6 +212,7 @@ function summarise(plan: EpRunPlan, T: number, world: ReturnType<typeof initEp>,
     dtype: plan.dtype,
     layers: plan.layers,
     residentFraction: plan.residentFraction,
+    backend: plan.backend,
     mpi: { library: world.library, built: world.builtMpi, runtime: world.runtimeMpi },
     link,
     perRank: whole.perRank,
@@ -228,7 +235,7 @@ function summarise(plan: EpRunPlan, T: number, world: ReturnType<typeof initEp>,
 export function renderEp(r: EpResults): string {
   const ms = (ns: number) => (ns / 1e6).toFixed(3);
   const lines = [
-    `expert parallelism: ${r.ranks} ranks, ${r.placement}${r.redundant ? ` + ${r.redundant} replicas` : ''}, ${r.preset} ${r.layers} layer${r.layers > 1 ? 's' : ''} ${r.phase} T=${r.tokens} ${r.dtype}${r.residentFraction !== null ? ` offload ${r.residentFraction}` : ''} (${r.mpi.runtime})`,
+    `expert parallelism: ${r.ranks} ranks, ${r.placement}${r.redundant ? ` + ${r.redundant} replicas` : ''}, ${r.preset} ${r.layers} layer${r.layers > 1 ? 's' : ''} ${r.phase} T=${r.tokens} ${r.dtype}${r.residentFraction !== null ? ` offload ${r.residentFraction}` : ''}${r.backend === 'cuda' ? ' on GPUs' : ''} (${r.mpi.runtime})`,
     `link: latency ${(r.link.latencySeconds * 1e6).toFixed(2)} µs, bandwidth ${(r.link.bandwidthBytesPerSecond / 1e9).toFixed(2)} GB/s (ping-pong 4 MiB)`,
     'rank  experts  dispatch ms  compute ms  combine ms  total ms  sent KiB  recv KiB',
     ...r.perRank.map(
@@ -262,7 +269,7 @@ export async function runEp(plan: EpRunPlan, outDir: string): Promise<EpResults 
     const opts = layerOptions(plan, l);
     const x = naturalTokens(T, opts.hidden, plan.seed + l);
     const loads = await expertLoads(plan, opts, x, l);
-    layers.push(await createEpLayer(opts, { ranks: plan.ranks, placement: plan.placement, redundant: plan.redundant, loads }));
+    layers.push(await createEpLayer(opts, { ranks: plan.ranks, placement: plan.placement, redundant: plan.redundant, loads, transport: plan.transport }));
     const H = opts.hidden;
     inputs.push(x.subarray(rankFirstToken(T, plan.ranks, world.rank) * H, rankFirstToken(T, plan.ranks, world.rank + 1) * H));
   }
@@ -318,6 +325,11 @@ export function epPlanFromArgs(o: Record<string, unknown>, given: ReadonlySet<st
     throw new UsageError(`--offload must be in (0, 1] (the share of each rank's experts resident), got ${String(fraction)}`);
   const policy = o['offload-policy'] as string;
   if (!['lru', 'lfu', 'lfru', 'static'].includes(policy)) throw new UsageError(`--offload-policy must be lru, lfu, lfru or static, got '${policy}'`);
+  const backend = (o.backend as string | undefined) ?? 'cpu';
+  if (backend !== 'cpu' && backend !== 'cuda') throw new UsageError(`--backend with --ep must be cpu or cuda, got '${backend}'`);
+  if (backend === 'cuda' && fraction < 1) throw new UsageError('--offload does not work with --ep --backend cuda yet');
+  const transport = (o['ep-transport'] as string | undefined) ?? 'mpi';
+  if (transport !== 'mpi' && transport !== 'nccl' && transport !== 'auto') throw new UsageError(`--ep-transport must be mpi, nccl or auto, got '${transport}'`);
   return {
     ranks,
     placement,
@@ -336,5 +348,7 @@ export function epPlanFromArgs(o: Record<string, unknown>, given: ReadonlySet<st
     repeats: o.repeats as number,
     warmup: o.warmup as number,
     trace,
+    backend,
+    transport,
   };
 }

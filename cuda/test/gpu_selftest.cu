@@ -438,6 +438,101 @@ void check_layer(const LayerCase& c, int dt) {
   }
 }
 
+// Expert parallelism (moecap_cuda_layer_ep_*): two "ranks" in this process, each a layer holding
+// half the experts (contiguous) and a share of the tokens (split in order), the exchange done
+// here on the host as the core's does it (an expert's rows in origin, then token order). The
+// output and routing must equal the single-process layer's bitwise (T = 67 takes the bf16 tensor
+// path, T = 1 leaves rank 0 without tokens).
+void check_ep(const LayerCase& c, int dt) {
+  const uint64_t seed = g_rng();
+  std::vector<float> bias = gaussian(size_t(c.E), 0.05f);
+  const int maxT = 67, P = 2;
+  moecap_cuda_weights_t w = seeded(seed);
+  moecap_cuda_config_t g = abi_config(c, dt, bias, maxT);
+  moecap_cuda_layer* full = moecap_cuda_layer_create(&g, &w);
+  std::vector<std::vector<uint8_t>> held(P, std::vector<uint8_t>(size_t(c.E), 0));
+  std::vector<moecap_cuda_layer*> rank(P, nullptr);
+  for (int e = 0; e < c.E; ++e) held[size_t(e * P / c.E)][size_t(e)] = 1;
+  for (int r = 0; r < P; ++r) {
+    moecap_cuda_config_t gr = g;
+    gr.held = held[size_t(r)].data();
+    rank[size_t(r)] = moecap_cuda_layer_create(&gr, &w);
+  }
+  if (!full || !rank[0] || !rank[1]) {
+    report(false, "ep", fmt("%s %s create: %s", c.name, dt_name(dt), moecap_cuda_last_error()));
+  } else {
+    const size_t arb = moecap_cuda_act_row_bytes(dt, c.H);
+    for (int T : {1, 5, maxT}) {
+      std::vector<float> x = gaussian(size_t(T) * c.H);
+      GpuRun ref;
+      if (!gpu_forward(full, x, T, c.k, c.H, ref)) continue;
+      bool ok = true;
+      std::string why;
+      auto fail = [&](const std::string& m) {
+        if (ok) why = m;
+        ok = false;
+      };
+      std::vector<int> first(P + 1);
+      for (int r = 0; r <= P; ++r) first[size_t(r)] = T * r / P;
+      std::vector<std::vector<int32_t>> ids(P);
+      std::vector<std::vector<float>> wts(P), res(P);
+      std::vector<std::vector<uint8_t>> act(P);
+      for (int r = 0; r < P; ++r) {
+        const int Tr = first[size_t(r) + 1] - first[size_t(r)];
+        ids[size_t(r)].assign(size_t(Tr) * c.k, 0), wts[size_t(r)].assign(size_t(Tr) * c.k, 0);
+        act[size_t(r)].assign(size_t(Tr) * arb + 1, 0), res[size_t(r)].assign(size_t(Tr) * c.k * c.H + 1, 0);
+        if (moecap_cuda_layer_ep_route(rank[size_t(r)], x.data() + size_t(first[size_t(r)]) * c.H, Tr, T,
+                                       ids[size_t(r)].data(), wts[size_t(r)].data(), act[size_t(r)].data()) != 0)
+          fail(std::string("ep_route: ") + moecap_cuda_last_error());
+      }
+      for (int q = 0; ok && q < P; ++q) {
+        std::vector<int32_t> counts(size_t(c.E), 0);
+        std::vector<uint8_t> rows;
+        std::vector<float> scales;
+        std::vector<std::pair<int, int64_t>> back;  // (origin, assignment) of each row
+        for (int e = 0; e < c.E; ++e) {
+          if (!held[size_t(q)][size_t(e)]) continue;
+          for (int r = 0; r < P; ++r)
+            for (size_t a = 0; a < ids[size_t(r)].size(); ++a)
+              if (ids[size_t(r)][a] == e) {
+                const uint8_t* row = act[size_t(r)].data() + (a / size_t(c.k)) * arb;
+                rows.insert(rows.end(), row, row + arb);
+                scales.push_back(wts[size_t(r)][a]);
+                back.emplace_back(r, int64_t(a));
+                ++counts[size_t(e)];
+              }
+        }
+        std::vector<float> out(back.size() * c.H + 1);
+        if (!back.empty() && moecap_cuda_layer_ep_compute(rank[size_t(q)], T, counts.data(), rows.data(), scales.data(),
+                                                          out.data()) != 0)
+          fail(std::string("ep_compute: ") + moecap_cuda_last_error());
+        for (size_t i = 0; i < back.size(); ++i)
+          std::memcpy(res[size_t(back[i].first)].data() + size_t(back[i].second) * c.H, out.data() + i * c.H,
+                      sizeof(float) * c.H);
+      }
+      std::vector<float> y(size_t(T) * c.H + 1, 0);
+      std::vector<int32_t> all_ids;
+      for (int r = 0; ok && r < P; ++r) {
+        if (moecap_cuda_layer_ep_combine(rank[size_t(r)], T, res[size_t(r)].data(),
+                                         y.data() + size_t(first[size_t(r)]) * c.H) != 0)
+          fail(std::string("ep_combine: ") + moecap_cuda_last_error());
+        all_ids.insert(all_ids.end(), ids[size_t(r)].begin(), ids[size_t(r)].end());
+      }
+      y.pop_back();
+      int differ = 0;
+      for (size_t i = 0; i < y.size(); ++i) differ += std::memcmp(&y[i], &ref.y[i], 4) != 0;
+      if (ok && all_ids != ref.ids) fail("routing differs from the single-process layer");
+      if (ok && differ) fail(fmt("%d of %zu outputs differ from the single-process layer", differ, y.size()));
+      report(ok, "ep",
+             fmt("%s %s T=%d over 2 ranks: %s", c.name, dt_name(dt), T,
+                 ok ? "bitwise equal to the single-process layer" : why.c_str()));
+    }
+  }
+  if (full) moecap_cuda_layer_destroy(full);
+  for (auto* l : rank)
+    if (l) moecap_cuda_layer_destroy(l);
+}
+
 // Offload == resident, bitwise, for every policy at capacity 1 and a mid capacity, over a
 // sequence of passes run twice (hits and evictions in the second round; static pins before it;
 // prefetch of the next pass for LRU). Counters against values computed here from the resident
@@ -776,6 +871,10 @@ int main(int argc, char** argv) {
     };
     for (const auto& c : variants)
       for (int dt = 0; dt < 4; ++dt) check_layer(c, dt);
+    // Expert parallelism: two ranks in this process, bitwise vs the single-process layer (no capacity factor).
+    for (const auto& c : layers)
+      if (c.cf == 0)
+        for (int dt = 0; dt < 4; ++dt) check_ep(c, dt);
     // Offload: every policy, capacity 1 and E/2, against the resident layer (bf16: tensor path at T = 67).
     for (const auto& c : layers)
       for (int dt : {kBF16, kI4}) check_offload(c, dt);

@@ -139,6 +139,8 @@ export interface NativeEpLayer {
   rank: number;
   ranks: number;
   experts: Int32Array;
+  backend: 'cpu' | 'cuda';
+  device?: number;
   forward(x: Float32Array): Promise<unknown>;
   gather(data: Uint8Array): Promise<Uint8Array[]>;
   route(x: Float32Array): Promise<Int32Array>;

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "backend/cuda_loader.h"
 #include "backend/mpi_loader.h"
 #include "ep/ep_layer.h"
 #include "ep/ep_simulation.h"
@@ -22,6 +23,7 @@ struct EpOptions {
   std::string placement = "contiguous";
   int redundant = 0;
   std::vector<double> loads;
+  std::string transport = "mpi";  // how rows travel: 'mpi' (host buffers), 'nccl' (device buffers), 'auto'
 };
 
 int read_int(Napi::Env env, const Napi::Value& v, const std::string& name, int lo) {
@@ -34,18 +36,19 @@ int read_int(Napi::Env env, const Napi::Value& v, const std::string& name, int l
   return int(d);
 }
 
-// The `ep` object: {ranks, placement?, redundant?, loads?}; unknown keys are refused.
+// The `ep` object: {ranks, placement?, redundant?, loads?, transport?}; unknown keys are refused.
 EpOptions parse_ep_options(Napi::Env env, const Napi::Value& v) {
   if (!v.IsObject() || v.IsArray())
-    throw_js_type(env, ErrorCode::InvalidOption, "ep must be an object {ranks, placement?, redundant?, loads?}");
+    throw_js_type(env, ErrorCode::InvalidOption,
+                  "ep must be an object {ranks, placement?, redundant?, loads?, transport?}");
   Napi::Object o = v.As<Napi::Object>();
-  const std::set<std::string> known = {"ranks", "placement", "redundant", "loads"};
+  const std::set<std::string> known = {"ranks", "placement", "redundant", "loads", "transport"};
   Napi::Array keys = o.GetPropertyNames();
   for (uint32_t i = 0; i < keys.Length(); ++i) {
     const std::string k = keys.Get(i).ToString().Utf8Value();
     if (!known.count(k) && !o.Get(k).IsUndefined())
       throw_js_range(env, ErrorCode::InvalidOption,
-                     "ep." + k + " is not an option (ranks, placement, redundant, loads)");
+                     "ep." + k + " is not an option (ranks, placement, redundant, loads, transport)");
   }
   EpOptions e;
   e.ranks = read_int(env, o.Get("ranks"), "ep.ranks", 1);
@@ -55,6 +58,13 @@ EpOptions parse_ep_options(Napi::Env env, const Napi::Value& v) {
     e.placement = o.Get("placement").As<Napi::String>().Utf8Value();
   }
   if (!o.Get("redundant").IsUndefined()) e.redundant = read_int(env, o.Get("redundant"), "ep.redundant", 0);
+  const Napi::Value tv = o.Get("transport");
+  if (!tv.IsUndefined()) {
+    e.transport = tv.IsString() ? tv.As<Napi::String>().Utf8Value() : "";
+    if (e.transport != "mpi" && e.transport != "nccl" && e.transport != "auto")
+      throw_js_range(env, ErrorCode::InvalidOption,
+                     "ep.transport must be 'mpi', 'nccl' or 'auto', got " + tv.ToString().Utf8Value());
+  }
   const Napi::Value l = o.Get("loads");
   if (!l.IsUndefined()) {
     if (l.IsArray()) {
@@ -199,18 +209,23 @@ class EpGatherWorker : public PromiseWorker {
 
 class EpCreateWorker : public PromiseWorker {
  public:
-  EpCreateWorker(Napi::Env env, ParsedLayerOptions opts, moecap::ExpertPlacement pl, const moecap::EpWorld& w)
-      : PromiseWorker(env), opts_(std::move(opts)), pl_(std::move(pl)), w_(w) {}
+  // `cuda`: the CUDA backend's entry points (backend 'cuda' chosen and usable), else null (CPU).
+  EpCreateWorker(Napi::Env env, ParsedLayerOptions opts, moecap::ExpertPlacement pl, const moecap::EpWorld& w,
+                 const moecap::CudaApi* cuda)
+      : PromiseWorker(env), opts_(std::move(opts)), pl_(std::move(pl)), w_(w), cuda_(cuda) {}
   void Run() override {
-    layer_ = std::make_shared<moecap::EpLayer>(opts_.config, opts_.weights, opts_.isa, pl_,
-                                               std::make_shared<moecap::MpiTransport>(w_), opts_.offload);
+    auto tr = std::make_shared<moecap::MpiTransport>(w_);
+    if (cuda_) layer_ = std::make_shared<moecap::EpLayer>(cuda_, opts_.config, opts_.weights, opts_.cuda, pl_, tr);
+    else layer_ = std::make_shared<moecap::EpLayer>(opts_.config, opts_.weights, opts_.isa, pl_, tr, opts_.offload);
   }
   Napi::Value Result(Napi::Env env) override {
     std::shared_ptr<moecap::EpLayer> layer = layer_;
-    const int H = layer->layer().config().hidden;
+    const int H = layer->config().hidden;
     Napi::Object o = Napi::Object::New(env);
     o.Set("rank", w_.rank);
     o.Set("ranks", w_.size);
+    o.Set("backend", layer->cuda() ? "cuda" : "cpu");
+    if (layer->cuda()) o.Set("device", layer->cuda()->options().device);
     std::vector<int> held = layer->held();
     o.Set("experts", int_array(env, held));
     o.Set("forward", Napi::Function::New(env, [layer, H](const Napi::CallbackInfo& info) -> Napi::Value {
@@ -242,6 +257,7 @@ class EpCreateWorker : public PromiseWorker {
   ParsedLayerOptions opts_;
   moecap::ExpertPlacement pl_;
   moecap::EpWorld w_;
+  const moecap::CudaApi* cuda_;
   std::shared_ptr<moecap::EpLayer> layer_;
 };
 
@@ -310,11 +326,37 @@ EpCall parse_ep_call(Napi::Env env, const Napi::CallbackInfo& info) {
   return c;
 }
 
+// The CUDA backend's entry points when the call asks for backend 'cuda' (option or MOECAP_BACKEND),
+// else null: expert parallelism runs on the GPU only when asked ('auto' stays on the CPU). Checked
+// before MPI starts, so a missing GPU is named as such, whatever the launch.
+const moecap::CudaApi* ep_cuda_backend(Napi::Env env, const ParsedLayerOptions& o) {
+  const moecap::BackendChoice choice = call_core(env, [&] { return moecap::choose_backend(o.backend); });
+  if (choice.requested != "cuda") return nullptr;
+  if (choice.backend != "cuda")
+    throw_js_error(env, ErrorCode::BackendUnavailable, "ep: backend 'cuda' is not usable here: " + choice.reason);
+  if (o.cuda.cache_slots > 0 || o.cuda.cache_bytes > 0)
+    throw_js_range(env, ErrorCode::InvalidOption,
+                   "ep: expert parallelism on the CUDA backend does not work with offload yet");
+  return choice.api;
+}
+
+// The exchange: 'mpi' moves host buffers (on the CUDA backend, rows staged through host memory);
+// 'auto' is 'mpi' until the device-direct exchange is wired; 'nccl' is refused until then.
+void check_transport(Napi::Env env, const EpOptions& ep, bool cuda) {
+  if (ep.transport != "nccl") return;
+  if (!cuda) throw_js_range(env, ErrorCode::InvalidOption, "ep.transport 'nccl' needs backend 'cuda' (GPU ranks)");
+  throw_js_error(env, ErrorCode::BackendUnavailable,
+                 "ep.transport 'nccl': the device-direct exchange is not wired into the CUDA expert-parallel pass "
+                 "yet (rows go through host memory over MPI: use transport 'mpi' or 'auto')");
+}
+
 Napi::Value EpCreateLayer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   EpCall c = parse_ep_call(env, info);
+  const moecap::CudaApi* cuda = ep_cuda_backend(env, c.opts);
+  check_transport(env, c.ep, cuda != nullptr);
   const moecap::EpWorld& w = call_core(env, [&]() -> const moecap::EpWorld& { return moecap::ep_world(c.ep.ranks); });
-  return queue_worker<EpCreateWorker>(env, std::move(c.opts), std::move(c.placement), w);
+  return queue_worker<EpCreateWorker>(env, std::move(c.opts), std::move(c.placement), w, cuda);
 }
 
 // epPlace(experts, ep) → [ranks] the experts each rank holds: the placement createEpLayer makes,
@@ -357,6 +399,8 @@ Napi::Value EpFinalize(const Napi::CallbackInfo& info) {
 Napi::Value EpSimulate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   EpCall c = parse_ep_call(env, info);
+  if (c.ep.transport == "nccl")
+    throw_js_range(env, ErrorCode::InvalidOption, "ep.transport 'nccl': simulateEp runs its ranks in this process");
   int T = 0;
   std::vector<float> x = read_tokens(env, info[2], c.opts.config.hidden, "x", &T);
   return queue_worker<SimulateWorker>(env, std::move(c.opts), std::move(c.placement), std::move(x), T);

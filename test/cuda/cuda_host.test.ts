@@ -213,6 +213,10 @@ describe('npm run build:cuda', () => {
       'moecap_cuda_layer_destroy',
       'moecap_cuda_last_error',
       'moecap_cuda_nvml_sample',
+      'moecap_cuda_act_row_bytes',
+      'moecap_cuda_layer_ep_route',
+      'moecap_cuda_layer_ep_compute',
+      'moecap_cuda_layer_ep_combine',
     ])
       expect(syms).toMatch(new RegExp(`\\bT ${s}\\b`));
     // Only the C ABI is exported, and the CUDA runtime is linked statically (the driver is all it needs).

@@ -5,7 +5,10 @@
 // cache of half its experts, two passes); checkpoint (layer 0 of CHECKPOINT, each rank's bytes
 // read counted); capacity (capacityFactor 0.5: drops decided over both ranks' tokens);
 // checkpoint-offload (the same, each rank's experts converted into its own cached
-// expert file under OUT_DIR, or reused from there); die (rank 1 exits with code 3 after building its share, before the pass).
+// expert file under OUT_DIR, or reused from there); die (rank 1 exits with code 3 after building its share, before the pass);
+// cuda, cuda-bf16, cuda-int8 (backend 'cuda': each rank's experts on its GPU, compared with the
+// single-process CUDA layer; bf16 at T = 40 takes the tensor-core path, int8 adds 2 replicas;
+// run by scripts/gpu-check.sh, as the GPU check needs a GPU).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -17,11 +20,13 @@ const { checkpointReadCounters } = require(path.join(dist, 'checkpoint', 'checkp
 
 const [outDir, mode, checkpoint] = process.argv.slice(2);
 const P = 2,
-  T = 23,
+  T = mode === 'cuda-bf16' ? 40 : 23,
   H = 64;
+const cudaDtype = { cuda: 'f32', 'cuda-bf16': 'bf16', 'cuda-int8': 'int8' }[mode];
 const seeded = { hidden: H, intermediate: 40, experts: 7, topK: 2, threads: 1, poison: true, sharedExperts: { intermediate: 24 }, weights: { seed: 11 } };
-const layer =
-  mode === 'checkpoint'
+const layer = cudaDtype
+  ? { ...seeded, backend: 'cuda', dtype: cudaDtype }
+  : mode === 'checkpoint'
     ? { checkpoint, layer: 0, threads: 1, poison: true }
     : mode === 'checkpoint-offload'
       ? { checkpoint, layer: 0, threads: 1, poison: true, offload: { capacity: { fraction: 0.5 } }, cacheDir: outDir }
@@ -40,9 +45,13 @@ function input(H) {
 
 async function main() {
   const world = ep.initEp(P);
-  const loads = mode === 'balanced' || mode === 'offload' ? [9, 1, 1, 7, 3, 2, 5] : undefined;
+  const loads = mode === 'balanced' || mode === 'offload' || mode === 'cuda-int8' ? [9, 1, 1, 7, 3, 2, 5] : undefined;
   const opts =
-    mode === 'balanced' ? { ranks: P, placement: 'balanced', redundant: 2, loads } : mode === 'offload' ? { ranks: P, redundant: 2, loads } : { ranks: P };
+    mode === 'balanced'
+      ? { ranks: P, placement: 'balanced', redundant: 2, loads }
+      : mode === 'offload' || mode === 'cuda-int8'
+        ? { ranks: P, redundant: 2, loads }
+        : { ranks: P };
   const before = checkpointReadCounters();
   const l = await ep.createEpLayer(layer, opts);
   const after = checkpointReadCounters();
@@ -56,7 +65,7 @@ async function main() {
   if (mode === 'offload') r = await l.forward(x.subarray(t0 * hidden, t1 * hidden)); // a second pass: hits
   const link = await ep.calibrateLink();
   const parts = await l.gather(new Uint8Array(r.output.buffer, r.output.byteOffset, r.output.byteLength));
-  const stats = await l.gather(Buffer.from(JSON.stringify({ ...r.stats, first, read, experts: Array.from(l.experts) })));
+  const stats = await l.gather(Buffer.from(JSON.stringify({ ...r.stats, first, read, experts: Array.from(l.experts), device: l.device })));
   if (world.rank === 0) {
     const single = await createMoeLayer({ ...layer, offload: undefined }); // all resident
 
@@ -68,6 +77,8 @@ async function main() {
       world,
       placement: mode === 'balanced' ? 'balanced' : 'contiguous',
       mode,
+      backend: l.backend,
+      devices: stats.map((b) => JSON.parse(Buffer.from(b).toString()).device),
       epOutput: epOut.toString('base64'),
       singleOutput: Buffer.from(ref.buffer, ref.byteOffset, ref.byteLength).toString('base64'),
       singleDropped: refPass.stats.dropped,

@@ -85,6 +85,12 @@ const OPTIONS: OptionSpec[] = [
     default: 'contiguous',
   },
   { name: 'ep-redundant', type: 'number', description: 'with --ep: replicate the R hottest experts on one more rank each', default: 0 },
+  {
+    name: 'ep-transport',
+    type: 'string',
+    description: 'with --ep: mpi (host buffers; GPU ranks stage rows through host memory), nccl (not wired yet: refused), auto (= mpi)',
+    default: 'mpi',
+  },
   { name: 'force', type: 'boolean', description: "with --out: replace an earlier run's results in that folder" },
 ];
 
@@ -193,6 +199,7 @@ export const runCommand: Command = {
         return 0;
       }
       if (given.has('ep-placement') || given.has('ep-redundant')) throw new UsageError('--ep-placement and --ep-redundant need --ep N');
+      if (given.has('ep-transport')) throw new UsageError('--ep-transport needs --ep N');
       let plan: Partial<RunPlan>;
       let outDir: string;
       const resume = o.resume as string | undefined;

@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define MOECAP_CUDA_ABI_VERSION 4
+#define MOECAP_CUDA_ABI_VERSION 5
 
 #if defined(_WIN32)
 #define MOECAP_CUDA_API __declspec(dllexport)
@@ -85,6 +85,9 @@ typedef struct {
   const float* down_bias;           /* [E][H] */
   float swiglu_limit, swiglu_alpha; /* limit > 0: gpt-oss's clamped SwiGLU */
   int score_on_input;               /* Llama 4: the routed expert's input is x·score */
+  /* [experts] or NULL (all): the routed experts this layer holds on the device (an expert-parallel
+   * rank's share; the others are never packed nor uploaded). Not with offload. */
+  const uint8_t* held;
 } moecap_cuda_config_t;
 
 /* fp32 master weights in HF layout (rows = outputs), or a seed for moecap::SeededWeights
@@ -149,6 +152,28 @@ MOECAP_CUDA_API int moecap_cuda_layer_pin_static(moecap_cuda_layer* layer, int32
 /* Device bytes held by the layer (weights + workspace). */
 MOECAP_CUDA_API double moecap_cuda_layer_device_bytes(const moecap_cuda_layer* layer);
 MOECAP_CUDA_API void moecap_cuda_layer_destroy(moecap_cuda_layer* layer);
+
+/* ---- expert parallelism: a rank's share of a pass, rows staged through host memory ----
+ * `global_tokens` is the pass's tokens over all ranks: it picks the expert path (SIMT or tensor
+ * cores) and the SIMT kernel's rows per weight stream exactly as a single-process forward of that
+ * many tokens does, so every row goes through the same kernel and the combine sums the same
+ * values in the same order: the output equals the single-process layer's bitwise. No offload and
+ * no capacity factor. Calls of one pass: ep_route, then ep_compute (the rows this rank received),
+ * then ep_combine. */
+/* Bytes of one activation row of `hidden` values as the expert kernels read it (what a rank sends). */
+MOECAP_CUDA_API size_t moecap_cuda_act_row_bytes(int dtype, int hidden);
+/* x: host [T,H] (T may be 0). Router, top-k, routing plan and activation rows; ids and weights
+ * [T,k] and x_act [T][act_row_bytes(dtype, H)] to host. */
+MOECAP_CUDA_API int moecap_cuda_layer_ep_route(moecap_cuda_layer* layer, const float* x, int tokens, int global_tokens,
+                                               int32_t* ids, float* weights, uint8_t* x_act);
+/* counts [E]: rows per expert (only held experts); rows [n][act_row_bytes] and scales [n] (router
+ * weights) expert-major, n = sum of counts → out [n][H] fp32, router weight applied. */
+MOECAP_CUDA_API int moecap_cuda_layer_ep_compute(moecap_cuda_layer* layer, int global_tokens, const int32_t* counts,
+                                                 const uint8_t* rows, const float* scales, float* out);
+/* results [T*k][H]: the expert output of each assignment (t, j) of the last ep_route (dropped
+ * ones unread) → shared expert and combine → y [T,H] on the host. */
+MOECAP_CUDA_API int moecap_cuda_layer_ep_combine(moecap_cuda_layer* layer, int global_tokens, const float* results,
+                                                 float* y);
 
 MOECAP_CUDA_API int moecap_cuda_nvml_sample(int device, moecap_cuda_nvml_t* out);
 

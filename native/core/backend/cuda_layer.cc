@@ -51,6 +51,11 @@ CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, std::shared_ptr<c
   g.gate_bias = ptr(c.gate_bias), g.up_bias = ptr(c.up_bias), g.down_bias = ptr(c.down_bias);
   g.swiglu_limit = c.swiglu_limit, g.swiglu_alpha = c.swiglu_alpha;
   g.score_on_input = c.score_on_input;
+  std::vector<uint8_t> held(opt_.held.begin(), opt_.held.end());
+  if (!held.empty()) {
+    if (int(held.size()) != c.experts) throw_runtime("CUDA layer: held must have one entry per expert");
+    g.held = held.data();
+  }
   moecap_cuda_weights_t wt;
   std::memset(&wt, 0, sizeof wt);
   wt.size = sizeof wt;
@@ -166,6 +171,31 @@ std::vector<int> CudaLayer::pin_static() {
   const int n = api_->layer_pin_static(layer_, out.data(), cfg_.experts);
   if (n < 0) throw_runtime(std::string("CUDA pinStatic: ") + api_->last_error());
   return std::vector<int>(out.begin(), out.begin() + n);
+}
+
+size_t CudaLayer::ep_row_bytes() const { return api_->act_row_bytes(int(cfg_.dtype), cfg_.hidden); }
+
+void CudaLayer::ep_route(const float* x, int T, int global_T, ForwardResult& out, std::vector<uint8_t>& x_act) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const int k = cfg_.top_k;
+  out.ids.resize(size_t(T) * k);
+  out.weights.resize(size_t(T) * k);
+  x_act.resize(size_t(T) * ep_row_bytes());
+  if (api_->layer_ep_route(layer_, x, T, global_T, out.ids.data(), out.weights.data(), x_act.data()) != 0)
+    throw_runtime(std::string("CUDA expert-parallel route: ") + api_->last_error());
+}
+
+void CudaLayer::ep_compute(int global_T, const int32_t* counts, const uint8_t* rows, const float* scales, float* out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (api_->layer_ep_compute(layer_, global_T, counts, rows, scales, out) != 0)
+    throw_runtime(std::string("CUDA expert-parallel compute: ") + api_->last_error());
+}
+
+void CudaLayer::ep_combine(int global_T, const float* results, ForwardResult& out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  out.output.resize(out.ids.size() / size_t(cfg_.top_k) * size_t(cfg_.hidden));
+  if (api_->layer_ep_combine(layer_, global_T, results, out.output.data()) != 0)
+    throw_runtime(std::string("CUDA expert-parallel combine: ") + api_->last_error());
 }
 
 }  // namespace moecap

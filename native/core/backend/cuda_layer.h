@@ -24,6 +24,7 @@ struct CudaLayerOptions {
   int cache_slots = 0;                    // > 0: experts offloaded to pinned host memory, this many on the device
   double cache_bytes = 0;                 // cache_slots == 0: slots = whole GPU-layout experts in this many bytes
   CachePolicy policy = CachePolicy::LRU;  // eviction among the device slots (the CPU cache's policies)
+  std::vector<bool> held;                 // [E] or empty (all): an expert-parallel rank's routed experts
 };
 
 class CudaLayer : public LayerBackend {
@@ -50,6 +51,17 @@ class CudaLayer : public LayerBackend {
   void reference(const float* x, int tokens, const std::vector<int32_t>& sample, ReferenceResult& out) override;
   // Static policy: pins the most used experts so far → the experts pinned, ascending.
   std::vector<int> pin_static() override;
+
+  // Expert parallelism, one pass in three calls (cuda_abi.h: moecap_cuda_layer_ep_*); global_T is
+  // the pass's tokens over all ranks (it picks the kernels as a single-process pass of that many).
+  bool holds(int expert) const { return opt_.held.empty() || opt_.held[size_t(expert)]; }
+  size_t ep_row_bytes() const;  // one activation row as the GPU kernels read it
+  // This rank's x [T,H] (T may be 0): out.ids and out.weights [T,k]; x_act [T][ep_row_bytes()].
+  void ep_route(const float* x, int T, int global_T, ForwardResult& out, std::vector<uint8_t>& x_act);
+  // Rows of held experts, expert-major: counts [E], rows [n][ep_row_bytes()], scales [n] → out [n][H].
+  void ep_compute(int global_T, const int32_t* counts, const uint8_t* rows, const float* scales, float* out);
+  // results [T·k][H] of the last ep_route's assignments → out.output [T,H].
+  void ep_combine(int global_T, const float* results, ForwardResult& out);
 
  private:
   const CudaApi* api_;

@@ -84,6 +84,16 @@ bool load_library(const std::string& path, std::string& reason) {
     close_library(h);
     return false;
   }
+  // Looked up after the version check, so an older library is refused for its version.
+  a.act_row_bytes = reinterpret_cast<decltype(a.act_row_bytes)>(sym("moecap_cuda_act_row_bytes"));
+  a.layer_ep_route = reinterpret_cast<decltype(a.layer_ep_route)>(sym("moecap_cuda_layer_ep_route"));
+  a.layer_ep_compute = reinterpret_cast<decltype(a.layer_ep_compute)>(sym("moecap_cuda_layer_ep_compute"));
+  a.layer_ep_combine = reinterpret_cast<decltype(a.layer_ep_combine)>(sym("moecap_cuda_layer_ep_combine"));
+  if (!ok) {
+    reason = path + " lacks the expert-parallel moecap_cuda_* symbols (rebuild it: npm run build:cuda)";
+    close_library(h);
+    return false;
+  }
   g_api = a;
   return true;
 }

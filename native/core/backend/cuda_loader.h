@@ -27,6 +27,11 @@ struct CudaApi {
   double (*layer_device_bytes)(const moecap_cuda_layer*) = nullptr;
   void (*layer_destroy)(moecap_cuda_layer*) = nullptr;
   int (*nvml_sample)(int, moecap_cuda_nvml_t*) = nullptr;
+  // Expert parallelism (a rank's share of a pass).
+  size_t (*act_row_bytes)(int, int) = nullptr;
+  int (*layer_ep_route)(moecap_cuda_layer*, const float*, int, int, int32_t*, float*, uint8_t*) = nullptr;
+  int (*layer_ep_compute)(moecap_cuda_layer*, int, const int32_t*, const uint8_t*, const float*, float*) = nullptr;
+  int (*layer_ep_combine)(moecap_cuda_layer*, int, const float*, float*) = nullptr;
   const char* (*last_error)() = nullptr;
 };
 

@@ -20,18 +20,6 @@
 
 namespace moecap {
 
-namespace {
-
-// The bytes of a per-rank list that leave (or reach) this rank: its own block stays in memory.
-double off_rank(const std::vector<int64_t>& bytes, int me) {
-  double b = 0;
-  for (size_t p = 0; p < bytes.size(); ++p)
-    if (int(p) != me) b += double(bytes[p]);
-  return b;
-}
-
-}  // namespace
-
 void MoeLayer::compute_partial(const std::vector<PartialRows>& parts, OffloadStats* offload) {
   auto lock = pool_->acquire();
   const DType dt = cfg_.dtype;

@@ -1,8 +1,17 @@
 #include "ep/ep_layer.h"
 
+#include <cstring>
+
+#include "ep/ep_forward_cuda.h"
 #include "error.h"
+#include "runtime/environment.h"
 
 namespace moecap {
+
+int rank_device(int local_rank, int rank, int device_count) {
+  if (device_count < 1) return 0;
+  return (local_rank >= 0 ? local_rank : rank) % device_count;
+}
 
 OffloadConfig rank_offload(const OffloadConfig& offload, int rank, int ranks) {
   OffloadConfig o = offload;
@@ -21,15 +30,43 @@ EpLayer::EpLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> 
                             nullptr, placement_.held_by(me)));
 }
 
+EpLayer::EpLayer(const CudaApi* api, const LayerConfig& config, std::shared_ptr<const WeightSource> weights,
+                 CudaLayerOptions cuda, ExpertPlacement placement, std::shared_ptr<ExpertTransport> transport)
+    : placement_(std::move(placement)), transport_(std::move(transport)) {
+  if (placement_.ranks != transport_->size())
+    throw_option("ep.ranks (" + std::to_string(placement_.ranks) + ") differs from the ranks running (" +
+                 std::to_string(transport_->size()) + ")");
+  if (cuda.cache_slots > 0 || cuda.cache_bytes > 0)
+    throw_option("expert parallelism on the CUDA backend does not work with offload yet");
+  cuda.held = placement_.held_by(transport_->rank());
+  moecap_cuda_probe_t probe;
+  std::memset(&probe, 0, sizeof probe);
+  probe.size = sizeof probe;
+  if (api->probe(0, &probe) != 0 && probe.device_count == 0)
+    throw_runtime(std::string("CUDA backend: ") + probe.reason, ErrorCode::BackendUnavailable);
+  cuda.device = rank_device(read_environment().local_rank, transport_->rank(), probe.device_count);
+  cuda_.reset(new CudaLayer(api, config, std::move(weights), cuda));
+}
+
 void EpLayer::forward(const float* x, int T, ForwardResult& out, EpPassStats& stats) {
   std::lock_guard<std::mutex> lock(mu_);
-  layer_->forward_ep(x, T, out, *transport_, placement_, stats);
+  if (cuda_) cuda_forward_ep(*cuda_, x, T, out, *transport_, placement_, stats);
+  else layer_->forward_ep(x, T, out, *transport_, placement_, stats);
+}
+
+void EpLayer::route(const float* x, int T, ForwardResult& out) {
+  if (!cuda_) return layer_->route(x, T, out);
+  // The device holds only this rank's experts: the router steps alone (a pass of T tokens).
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<uint8_t> rows;
+  out = ForwardResult();
+  if (T > 0) cuda_->ep_route(x, T, T, out, rows);
 }
 
 std::vector<int> EpLayer::held() const {
   std::vector<int> h;
   for (int e = 0; e < placement_.experts; ++e)
-    if (layer_->holds(e)) h.push_back(e);
+    if (cuda_ ? cuda_->holds(e) : layer_->holds(e)) h.push_back(e);
   return h;
 }
 

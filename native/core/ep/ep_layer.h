@@ -6,6 +6,7 @@
 #include <mutex>
 #include <vector>
 
+#include "backend/cuda_layer.h"
 #include "ep/ep_pass_stats.h"
 #include "ep/expert_placement.h"
 #include "ep/expert_transport.h"
@@ -17,6 +18,11 @@ namespace moecap {
 // ".rank<r>-of-<P>" suffix (the ranks may share a folder); empty stays a scratch file.
 OffloadConfig rank_offload(const OffloadConfig& offload, int rank, int ranks);
 
+// The GPU of a rank on the CUDA backend: its index on its node (local_rank, from the launcher;
+// -1 = unknown, then the world rank) modulo the node's devices, so the ranks of a node spread over
+// its GPUs and share them round-robin when they outnumber them.
+int rank_device(int local_rank, int rank, int device_count);
+
 class EpLayer {
  public:
   // `offload` (enabled or not): this rank's held experts stream from its own weights file through
@@ -24,13 +30,18 @@ class EpLayer {
   EpLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> weights, const std::string& isa,
           ExpertPlacement placement, std::shared_ptr<ExpertTransport> transport,
           const OffloadConfig& offload = OffloadConfig());
+  // On the CUDA backend: this rank's held experts on its GPU (`cuda.device`), rows staged through
+  // host memory (ep_forward_cuda.h). No offload yet.
+  EpLayer(const CudaApi* api, const LayerConfig& config, std::shared_ptr<const WeightSource> weights,
+          CudaLayerOptions cuda, ExpertPlacement placement, std::shared_ptr<ExpertTransport> transport);
   void forward(const float* x, int tokens, ForwardResult& out, EpPassStats& stats);
   // Router only, on this rank alone (no exchange): e.g. per-expert loads for a placement.
-  void route(const float* x, int tokens, ForwardResult& out) { layer_->route(x, tokens, out); }
+  void route(const float* x, int tokens, ForwardResult& out);
   // Collective: every rank's bytes arrive at rank 0 (in rank order); other ranks get nothing.
   std::vector<std::vector<uint8_t>> gather_to_root(const void* data, int64_t bytes);
   const ExpertPlacement& placement() const { return placement_; }
-  const MoeLayer& layer() const { return *layer_; }
+  const LayerConfig& config() const { return cuda_ ? cuda_->config() : layer_->config(); }
+  const CudaLayer* cuda() const { return cuda_.get(); }  // null on the CPU
   int rank() const { return transport_->rank(); }
   std::vector<int> held() const;
 
@@ -38,7 +49,8 @@ class EpLayer {
   std::mutex mu_;
   ExpertPlacement placement_;
   std::shared_ptr<ExpertTransport> transport_;
-  std::unique_ptr<MoeLayer> layer_;
+  std::unique_ptr<MoeLayer> layer_;  // the CPU layer, or
+  std::unique_ptr<CudaLayer> cuda_;  // the CUDA one
 };
 
 }  // namespace moecap

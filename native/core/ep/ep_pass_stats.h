@@ -22,4 +22,12 @@ struct EpPassStats {
   OffloadStats offload;                       // this rank's cache, this pass (the experts it computed)
 };
 
+// The bytes of a per-rank list that leave (or reach) rank `me`: its own block stays in memory.
+inline double off_rank(const std::vector<int64_t>& bytes, int me) {
+  double b = 0;
+  for (size_t p = 0; p < bytes.size(); ++p)
+    if (int(p) != me) b += double(bytes[p]);
+  return b;
+}
+
 }  // namespace moecap

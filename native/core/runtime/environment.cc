@@ -67,6 +67,9 @@ Environment read_environment() {
   if (size.empty()) size = var("PMI_SIZE");
   e.launcher_size = size.empty() ? 0 : std::atoi(size.c_str());
   e.open_mpi_launcher = !var("OMPI_COMM_WORLD_SIZE").empty() || !var("PMIX_RANK").empty();
+  std::string local = var("OMPI_COMM_WORLD_LOCAL_RANK");
+  if (local.empty()) local = var("MPI_LOCALRANKID");
+  e.local_rank = local.empty() ? -1 : std::atoi(local.c_str());
   e.launched_by_mpi = !size.empty() || e.open_mpi_launcher;
   return e;
 }

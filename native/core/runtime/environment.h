@@ -16,6 +16,8 @@
 //   MOECAP_MPI_LIBRARY    a path                          the exact libmoecap_mpi.so to load (test hook)
 //   OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK             set by mpirun: expert parallelism checks it was
 //                                                         launched by one before initialising MPI
+//   OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID           a rank's index on its node (Open MPI, MPICH): the
+//                                                         GPU of an expert-parallel rank on the CUDA backend
 //   TMPDIR                a directory                     where scratch expert files go (default /tmp)
 // Otherwise an empty value counts as unset.
 #pragma once
@@ -35,6 +37,7 @@ struct Environment {
   int launcher_size = 0;           // ranks mpirun started (OMPI_COMM_WORLD_SIZE or PMI_SIZE), 0 = none
   bool launched_by_mpi = false;    // any of OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK set
   bool open_mpi_launcher = false;  // OMPI_COMM_WORLD_SIZE or PMIX_RANK set (Open MPI's mpirun)
+  int local_rank = -1;             // OMPI_COMM_WORLD_LOCAL_RANK or MPI_LOCALRANKID, -1 = unset
 };
 
 Environment read_environment();

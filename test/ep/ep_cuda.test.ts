@@ -1,0 +1,201 @@
+// Expert parallelism on the CUDA backend, host side (no GPU here): backend 'cuda' with `ep` is
+// refused before MPI starts with ERR_BACKEND_UNAVAILABLE naming what is missing (driver, device),
+// never a crash; bad transport names and combinations are ERR_INVALID_OPTION (ERR_USAGE on the
+// command line). The GPU run itself (2 ranks on one GPU, bitwise vs the single-process CUDA
+// layer) is scripts/gpu-check.sh's, through test/ep/mpi_rank.js mode cuda.
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { main } from '../../lib/cli/main';
+
+const ROOT = path.join(__dirname, '..', '..');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-ep-cuda-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const haveCc = spawnSync('sh', ['-c', 'command -v cc']).status === 0;
+
+const seeded = { hidden: 64, intermediate: 40, experts: 7, topK: 2, weights: { seed: 11 } };
+
+// createEpLayer in a fresh Node process (the native loader reads the real environment, which jest's
+// process.env copy does not reach), outside mpirun: → {code, message} of the rejection.
+function createWith(vars: Record<string, string>, layer: object, ep: object): { code?: string; message: string } {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (/^(OMPI_|PMI_|PMIX_|MOECAP_BACKEND|MOECAP_CUDA_)/.test(k)) delete env[k];
+  Object.assign(env, vars);
+  const script = `const ep = require(${JSON.stringify(path.join(ROOT, 'dist', 'ep'))});
+    ep.createEpLayer(${JSON.stringify(layer)}, ${JSON.stringify(ep)}).then(
+      () => process.stdout.write(JSON.stringify({ message: 'created' })),
+      (e) => process.stdout.write(JSON.stringify({ code: e.code, message: e.message })));`;
+  return JSON.parse(execFileSync(process.execPath, ['-e', script], { env, encoding: 'utf8', cwd: ROOT, timeout: 60_000 }));
+}
+
+function fakeDriver(version: number, devices: number): string {
+  const so = path.join(tmp, `fake_libcuda_${version}_${devices}.so`);
+  if (!fs.existsSync(so))
+    execFileSync('cc', [
+      '-shared',
+      '-fPIC',
+      `-DFAKE_VERSION=${version}`,
+      `-DFAKE_DEVICES=${devices}`,
+      '-o',
+      so,
+      path.join(ROOT, 'cuda', 'test', 'fake_libcuda.c'),
+    ]);
+  return so;
+}
+
+describe("createEpLayer with backend 'cuda' and no usable GPU", () => {
+  test('no driver: ERR_BACKEND_UNAVAILABLE naming libcuda, before MPI is asked for', () => {
+    const r = createWith({ MOECAP_CUDA_DRIVER: path.join(tmp, 'nope', 'libcuda.so.1') }, { ...seeded, backend: 'cuda' }, { ranks: 2 });
+    expect(r.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(r.message).toMatch(/^ep: backend 'cuda' is not usable here: .*libcuda\.so\.1/);
+    expect(r.message).not.toMatch(/mpirun/);
+  });
+
+  (haveCc ? test : test.skip)('a driver without devices: "no CUDA device"', () => {
+    const r = createWith({ MOECAP_CUDA_DRIVER: fakeDriver(13000, 0) }, { ...seeded, backend: 'cuda' }, { ranks: 2 });
+    expect(r.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(r.message).toMatch(/^ep: backend 'cuda' is not usable here: .*no CUDA device/);
+  });
+
+  test('MOECAP_BACKEND=cuda asks for it as the option does', () => {
+    const r = createWith({ MOECAP_BACKEND: 'cuda', MOECAP_CUDA_DRIVER: path.join(tmp, 'nope', 'libcuda.so.1') }, seeded, { ranks: 2 });
+    expect(r.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(r.message).toMatch(/^ep: backend 'cuda' is not usable here/);
+  });
+
+  test("backend 'cpu' is unchanged: the launch check names mpirun", () => {
+    const r = createWith({}, { ...seeded, backend: 'cpu' }, { ranks: 2 });
+    expect(r.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(r.message).toMatch(/mpirun/);
+  });
+});
+
+describe('ep.transport', () => {
+  test('an unknown name: ERR_INVALID_OPTION naming the option', () => {
+    for (const transport of ['tcp', '', 3]) {
+      const r = createWith({}, seeded, { ranks: 2, transport });
+      expect(r.code).toBe('ERR_INVALID_OPTION');
+      expect(r.message).toMatch(/^ep\.transport must be 'mpi', 'nccl' or 'auto', got /);
+    }
+  });
+
+  test("'nccl' on CPU ranks: ERR_INVALID_OPTION", () => {
+    const r = createWith({}, { ...seeded, backend: 'cpu' }, { ranks: 2, transport: 'nccl' });
+    expect(r).toEqual({ code: 'ERR_INVALID_OPTION', message: "ep.transport 'nccl' needs backend 'cuda' (GPU ranks)" });
+  });
+
+  test('simulateEp refuses a bad name and nccl (its ranks are threads of this process)', async () => {
+    const { simulateEp } = await import('../../lib/ep');
+    const x = new Float32Array(3 * 64).fill(0.5);
+    await expect(simulateEp(seeded, { ranks: 2, transport: 'tcp' as 'mpi' }, x)).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    await expect(simulateEp(seeded, { ranks: 2, transport: 'nccl' }, x)).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      message: "ep.transport 'nccl': simulateEp runs its ranks in this process",
+    });
+    // 'mpi' and 'auto' are the host exchange: the simulation runs.
+    for (const transport of ['mpi', 'auto'] as const) expect((await simulateEp(seeded, { ranks: 2, transport }, x)).output.length).toBe(3 * 64);
+  });
+});
+
+describe('moecap run --ep: GPU flags', () => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'cli-'));
+  const base = ['run', '--preset', 'tiny', '--phase', 'prefill', '--out', dir];
+  const cases: Array<[string[], RegExp]> = [
+    [['--ep', '2', '--ep-transport', 'tcp'], /--ep-transport must be mpi, nccl or auto, got 'tcp'/],
+    [['--ep', '2', '--backend', 'auto'], /--backend with --ep must be cpu or cuda, got 'auto'/],
+    [['--ep', '2', '--backend', 'cuda', '--offload', '0.5'], /--offload does not work with --ep --backend cuda yet/],
+    [['--ep-transport', 'mpi'], /--ep-transport needs --ep N/],
+  ];
+  for (const [flags, msg] of cases) {
+    test(flags.join(' '), async () => {
+      let err = '';
+      const code = await main(
+        [...base, ...flags],
+        () => undefined,
+        (s) => void (err += s),
+      );
+      expect(code).toBe(2);
+      expect(err).toMatch(/^moecap: ERR_USAGE: /);
+      expect(err).toMatch(msg);
+      expect(fs.readdirSync(dir)).toEqual([]);
+    });
+  }
+});
+
+// The whole GPU-rank path but the kernels, under a real mpirun: the CUDA loader, the binding, the
+// core's exchange (ep_forward_cuda.cc) and the C ABI calls, with a host stand-in for
+// libmoecap_cuda.so (cuda/test/fake_libmoecap_cuda.cc: a toy layer whose single-process forward
+// and expert-parallel calls use the same functions) and a stand-in driver with one device. Equal
+// bitwise only when every row reaches its expert's rank and every result its assignment.
+describe('GPU ranks over mpirun -np 2 with a host stand-in for the CUDA library', () => {
+  const mpiLib = path.join(ROOT, 'build-mpi', 'libmoecap_mpi.so');
+  const have = (c: string) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0;
+  const skip = !have('mpirun') ? 'mpirun not found' : !fs.existsSync(mpiLib) ? 'npm run build:mpi first' : !have('g++') || !haveCc ? 'no g++/cc' : '';
+  if (skip) console.log(`ep_cuda: stand-in mpirun tests skipped: ${skip}`);
+  const t = skip ? test.skip : test;
+  let lib = '';
+  beforeAll(() => {
+    if (skip) return;
+    lib = path.join(tmp, 'fake_libmoecap_cuda.so');
+    execFileSync('g++', [
+      '-std=c++17',
+      '-O1',
+      '-shared',
+      '-fPIC',
+      '-I',
+      path.join(ROOT, 'native', 'core'),
+      '-o',
+      lib,
+      path.join(ROOT, 'cuda', 'test', 'fake_libmoecap_cuda.cc'),
+    ]);
+  });
+  t("ep.transport 'nccl' on GPU ranks: ERR_BACKEND_UNAVAILABLE saying it is not wired yet, before MPI starts", () => {
+    const r = createWith(
+      { MOECAP_CUDA_DRIVER: fakeDriver(13000, 1), MOECAP_CUDA_LIBRARY: lib },
+      { ...seeded, backend: 'cuda' },
+      { ranks: 2, transport: 'nccl' },
+    );
+    expect(r.code).toBe('ERR_BACKEND_UNAVAILABLE');
+    expect(r.message).toMatch(/^ep\.transport 'nccl': the device-direct exchange is not wired .* use transport 'mpi' or 'auto'/);
+  });
+
+  t('offload on GPU ranks: ERR_INVALID_OPTION before MPI starts', () => {
+    const r = createWith(
+      { MOECAP_CUDA_DRIVER: fakeDriver(13000, 1), MOECAP_CUDA_LIBRARY: lib },
+      { ...seeded, backend: 'cuda', cudaCacheSlots: 2 },
+      { ranks: 2 },
+    );
+    expect(r).toEqual({ code: 'ERR_INVALID_OPTION', message: 'ep: expert parallelism on the CUDA backend does not work with offload yet' });
+  });
+
+  for (const mode of ['cuda', 'cuda-int8', 'cuda-bf16']) {
+    t(`${mode}: equal to the single-process layer bitwise, rows crossing both ways`, () => {
+      const dir = fs.mkdtempSync(path.join(tmp, `${mode}-`));
+      const r = spawnSync('mpirun', ['-np', '2', '--oversubscribe', 'node', path.join(__dirname, 'mpi_rank.js'), dir, mode], {
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: {
+          ...process.env,
+          OMPI_ALLOW_RUN_AS_ROOT: '1',
+          OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1',
+          OMPI_MCA_rmaps_base_oversubscribe: '1',
+          MOECAP_CUDA_DRIVER: fakeDriver(13000, 1),
+          MOECAP_CUDA_LIBRARY: lib,
+        },
+      });
+      expect(r.stderr).not.toMatch(/Error/);
+      expect(r.status).toBe(0);
+      const res = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8'));
+      const ep = Buffer.from(res.epOutput, 'base64'),
+        single = Buffer.from(res.singleOutput, 'base64');
+      expect(ep.length).toBe((mode === 'cuda-bf16' ? 40 : 23) * 64 * 4);
+      expect(ep.equals(single)).toBe(true);
+      expect(new Float32Array(ep.buffer, ep.byteOffset, ep.length / 4).some((v) => v !== 0)).toBe(true);
+      expect(res.backend).toBe('cuda');
+      expect(res.devices).toEqual([0, 0]); // one device: both ranks share it
+      for (const k of res.ranks) expect(k.rowsSent).toBeGreaterThan(0);
+      expect(res.ranks[0].experts.length + res.ranks[1].experts.length).toBe(mode === 'cuda-int8' ? 7 + 2 : 7);
+    });
+  }
+});
