@@ -163,22 +163,10 @@ void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTrans
   });
   const std::vector<int64_t> count_bytes(size_t(P), wire.counts_bytes);
   tr.alltoallv(send_counts.data(), count_bytes.data(), recv_counts.data(), count_bytes.data());
-  int64_t recv_rows = 0;
-  for (int p = 0; p < P; ++p) {
-    for (int e = 0; e < E; ++e) {
-      const int32_t n = recv_counts[size_t(p) * E + e];
-      if (n > 0 && !holds(e))
-        throw_runtime("rank " + std::to_string(p) + " sent rows of expert " + std::to_string(e) + " to rank " +
-                      std::to_string(me) + ", which does not hold it (placements differ between ranks?)");
-      rows_from[size_t(p)] += n;
-    }
-    recv_rows += rows_from[size_t(p)];
-  }
-  std::vector<int64_t> sb(static_cast<size_t>(P)), rb(static_cast<size_t>(P));
-  for (int p = 0; p < P; ++p) {
-    sb[size_t(p)] = rows_to[size_t(p)] * int64_t(rec);
-    rb[size_t(p)] = rows_from[size_t(p)] * int64_t(rec);
-  }
+  const int64_t recv_rows = rows_from_origins(
+      recv_counts, P, E, me, [&](int e) { return holds(e); }, rows_from);
+  std::vector<int64_t> sb, rb;
+  row_bytes_per_rank(rows_to, rows_from, rec, sb, rb);
   ws_.ep_recv.reserve(size_t(recv_rows) * rec);
   tr.alltoallv(send, sb.data(), ws_.ep_recv.data(), rb.data());
   st.bytes_sent += off_rank(sb, me) + double(P - 1) * double(wire.counts_bytes);

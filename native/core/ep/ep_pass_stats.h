@@ -2,7 +2,10 @@
 // (gathered after the pass) for the imbalance figure.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
+
+#include "error.h"
 
 #include "offload/offload_stats.h"
 
@@ -28,6 +31,35 @@ inline double off_rank(const std::vector<int64_t>& bytes, int me) {
   for (size_t p = 0; p < bytes.size(); ++p)
     if (int(p) != me) b += double(bytes[p]);
   return b;
+}
+
+// After the counts exchange: how many rows each origin rank p sends this rank (recv_counts is
+// [ranks][experts]); a row for an expert this rank does not hold means the ranks' placements differ.
+// Returns the total.
+template <class Holds>
+int64_t rows_from_origins(const std::vector<int32_t>& recv_counts, int P, int E, int me, Holds holds,
+                          std::vector<int64_t>& rows_from) {
+  int64_t total = 0;
+  for (int p = 0; p < P; ++p) {
+    for (int e = 0; e < E; ++e) {
+      const int32_t n = recv_counts[size_t(p) * E + e];
+      if (n > 0 && !holds(e))
+        throw_runtime("rank " + std::to_string(p) + " sent rows of expert " + std::to_string(e) + " to rank " +
+                      std::to_string(me) + ", which does not hold it (placements differ between ranks?)");
+      rows_from[size_t(p)] += n;
+    }
+    total += rows_from[size_t(p)];
+  }
+  return total;
+}
+
+// Bytes to send to and receive from each rank, `rec` bytes a row.
+inline void row_bytes_per_rank(const std::vector<int64_t>& rows_to, const std::vector<int64_t>& rows_from, size_t rec,
+                               std::vector<int64_t>& sb, std::vector<int64_t>& rb) {
+  sb.resize(rows_to.size());
+  rb.resize(rows_from.size());
+  for (size_t p = 0; p < rows_to.size(); ++p) sb[p] = rows_to[p] * int64_t(rec);
+  for (size_t p = 0; p < rows_from.size(); ++p) rb[p] = rows_from[p] * int64_t(rec);
 }
 
 }  // namespace moecap
