@@ -39,6 +39,8 @@ export interface EpRankStats {
   totalNs: number;
   rowsSent: number;
   rowsReceived: number;
+  /** Assignments of this rank's tokens dropped by the capacity factor (0 without one). */
+  dropped: number;
   bytesSent: number;
   bytesReceived: number;
   /** Every rank's expert compute time of this pass. */

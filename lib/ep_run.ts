@@ -48,6 +48,8 @@ export interface EpRunPlan {
   /** Where each rank's experts compute: 'cuda' = its GPU (local rank modulo the node's devices). */
   backend: 'cpu' | 'cuda';
   transport: EpTransportKind;
+  /** Expert capacity factor (0 = unlimited): drops decided over every rank's tokens, as one process would. */
+  capacityFactor: number;
 }
 
 export interface EpRankSummary {
@@ -61,6 +63,8 @@ export interface EpRankSummary {
   bytesReceived: number;
   rowsSent: number;
   rowsReceived: number;
+  /** Assignments of this rank's tokens dropped by the capacity factor. */
+  dropped: number;
   /** Offloaded: this rank's cache over the timed passes (all layers); null when resident. */
   offload: { hits: number; misses: number; hitRate: number | null; bytesRead: number; loads: number } | null;
 }
@@ -87,6 +91,8 @@ export interface EpResults {
   layers: number;
   /** Share of each rank's experts resident, or null (no offload). */
   residentFraction: number | null;
+  /** Expert capacity factor (0 = unlimited). */
+  capacityFactor: number;
   backend: 'cpu' | 'cuda';
   mpi: { library: string; built: string; runtime: string };
   link: LinkCalibration;
@@ -110,6 +116,7 @@ const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / Math.max(1, a.lengt
 function layerOptions(plan: EpRunPlan, l: number): MoeLayerOptions {
   const o = presetLayerOptions(findPreset(plan.preset), { dtype: plan.dtype as DType, seed: plan.seed + l, threads: plan.threads });
   if (plan.backend === 'cuda') o.backend = 'cuda';
+  if (plan.capacityFactor > 0) o.capacityFactor = plan.capacityFactor;
   if (plan.residentFraction !== null && plan.residentFraction < 1)
     o.offload = { capacity: { fraction: plan.residentFraction }, policy: plan.offloadPolicy, prefetch: true, coldCache: plan.cold };
   return o;
@@ -136,7 +143,7 @@ const sum = (a: number[]) => a.reduce((s, v) => s + v, 0);
 
 function rankSummary(rank: number, experts: number[], passes: EpRankStats[][]): EpRankSummary {
   // Per pass the sum over the given layers, then the mean over passes.
-  const per = (k: 'dispatchNs' | 'computeNs' | 'combineNs' | 'totalNs' | 'bytesSent' | 'bytesReceived' | 'rowsSent' | 'rowsReceived') =>
+  const per = (k: 'dispatchNs' | 'computeNs' | 'combineNs' | 'totalNs' | 'bytesSent' | 'bytesReceived' | 'rowsSent' | 'rowsReceived' | 'dropped') =>
     mean(passes.map((p) => sum(p.map((s) => s[k]))));
   const all = passes.flat().filter((s) => s.offload);
   const hits = sum(all.map((s) => s.offload!.hits)),
@@ -152,6 +159,7 @@ function rankSummary(rank: number, experts: number[], passes: EpRankStats[][]): 
     bytesReceived: per('bytesReceived'),
     rowsSent: per('rowsSent'),
     rowsReceived: per('rowsReceived'),
+    dropped: per('dropped'),
     offload: all.length
       ? {
           hits,
@@ -212,6 +220,7 @@ function summarise(plan: EpRunPlan, T: number, world: ReturnType<typeof initEp>,
     dtype: plan.dtype,
     layers: plan.layers,
     residentFraction: plan.residentFraction,
+    capacityFactor: plan.capacityFactor,
     backend: plan.backend,
     mpi: { library: world.library, built: world.builtMpi, runtime: world.runtimeMpi },
     link,
@@ -248,6 +257,11 @@ export function renderEp(r: EpResults): string {
         (p) =>
           `rank ${p.rank} offload: hit rate ${p.offload!.hitRate === null ? 'n/a' : (100 * p.offload!.hitRate).toFixed(1) + '%'} (${p.offload!.hits} hits, ${p.offload!.misses} misses), ${(p.offload!.bytesRead / 2 ** 20).toFixed(1)} MiB read`,
       ),
+    ...(r.capacityFactor > 0
+      ? [
+          `capacity factor ${r.capacityFactor}: assignments dropped per pass (mean, all layers), by the token's rank: ${r.perRank.map((p) => `rank ${p.rank} ${p.dropped.toFixed(1)}`).join(', ')}`,
+        ]
+      : []),
     ...(r.layers > 1
       ? r.perLayer.map(
           (l) =>
@@ -309,7 +323,7 @@ export function epPlanFromArgs(o: Record<string, unknown>, given: ReadonlySet<st
   if (placement !== 'contiguous' && placement !== 'balanced') throw new UsageError(`--ep-placement must be contiguous or balanced, got '${placement}'`);
   const redundant = o['ep-redundant'] as number;
   if (!Number.isInteger(redundant) || redundant < 0) throw new UsageError(`--ep-redundant must be an integer >= 0, got ${String(redundant)}`);
-  for (const f of ['capacity-factor', 'resume', 'skew', 'report']) if (given.has(f)) throw new UsageError(`--${f} does not work with --ep yet`);
+  for (const f of ['resume', 'skew', 'report']) if (given.has(f)) throw new UsageError(`--${f} does not work with --ep yet`);
   const one = <T>(k: string): T => {
     const v = o[k] as T[] | undefined;
     if (Array.isArray(v) && v.length > 1 && given.has(k)) throw new UsageError(`--${k}: with --ep give one value, got ${v.join(',')}`);
@@ -328,6 +342,10 @@ export function epPlanFromArgs(o: Record<string, unknown>, given: ReadonlySet<st
   const backend = (o.backend as string | undefined) ?? 'cpu';
   if (backend !== 'cpu' && backend !== 'cuda') throw new UsageError(`--backend with --ep must be cpu or cuda, got '${backend}'`);
   if (backend === 'cuda' && fraction < 1) throw new UsageError('--offload does not work with --ep --backend cuda yet');
+  const capacityFactor = one<number>('capacity-factor') ?? 0;
+  if (!(Number.isFinite(capacityFactor) && capacityFactor >= 0))
+    throw new UsageError(`--capacity-factor must be >= 0 (0 = unlimited), got ${String(capacityFactor)}`);
+  if (backend === 'cuda' && capacityFactor > 0) throw new UsageError('--capacity-factor does not work with --ep --backend cuda yet');
   const transport = (o['ep-transport'] as string | undefined) ?? 'mpi';
   if (transport !== 'mpi' && transport !== 'nccl' && transport !== 'auto') throw new UsageError(`--ep-transport must be mpi, nccl or auto, got '${transport}'`);
   return {
@@ -350,5 +368,6 @@ export function epPlanFromArgs(o: Record<string, unknown>, given: ReadonlySet<st
     trace,
     backend,
     transport,
+    capacityFactor,
   };
 }

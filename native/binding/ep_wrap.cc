@@ -94,6 +94,7 @@ Napi::Object pass_stats_object(Napi::Env env, const moecap::EpPassStats& s) {
   o.Set("totalNs", double(s.total_ns));
   o.Set("rowsSent", double(s.rows_sent));
   o.Set("rowsReceived", double(s.rows_received));
+  o.Set("dropped", double(s.dropped));
   o.Set("bytesSent", s.bytes_sent);
   o.Set("bytesReceived", s.bytes_received);
   Napi::Array c = Napi::Array::New(env, s.rank_compute_ns.size());

@@ -28,7 +28,9 @@ describe('moecap run --ep: bad flags', () => {
     [['--ep', '2', '--offload', '0'], /--offload must be in \(0, 1\]/],
     [['--ep', '2', '--layers', '0'], /--layers must be an integer >= 1/],
     [['--ep', '2', '--offload', '0.5', '--offload-policy', 'fifo'], /--offload-policy must be lru, lfu, lfru or static/],
-    [['--ep', '2', '--capacity-factor', '1'], /--capacity-factor does not work with --ep yet/],
+    [['--ep', '2', '--capacity-factor', '-1'], /--capacity-factor must be >= 0/],
+    [['--ep', '2', '--capacity-factor', '0.5,1'], /--capacity-factor: with --ep give one value, got 0.5,1/],
+    [['--ep', '2', '--capacity-factor', '1', '--backend', 'cuda'], /--capacity-factor does not work with --ep --backend cuda yet/],
     [['--ep', '2', '--batch', '1,4'], /--batch: with --ep give one value, got 1,4/],
     [['--ep-placement', 'balanced'], /--ep-placement and --ep-redundant need --ep N/],
   ];

@@ -230,6 +230,27 @@ describe('expert parallelism over mpirun -np 2', () => {
     },
   );
 
+  mpiTest("moecap run --ep 2 --capacity-factor 0.5: the plan carries the factor, each rank reports its tokens' dropped assignments", () => {
+    const out = path.join(dir, 'out-cf');
+    const args = ['run', '--ep', '2', '--preset', 'tiny', '--phase', 'prefill', '--batch', '2', '--seq', '16', '--threads', '1', '--repeats', '2'];
+    const r = spawnSync(
+      'mpirun',
+      ['-np', '2', '--oversubscribe', process.execPath, path.join(root, 'bin', 'moecap.js'), ...args, '--capacity-factor', '0.5', '--out', out],
+      {
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { ...process.env, ...rootEnv },
+      },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const res = JSON.parse(fs.readFileSync(path.join(out, 'ep_results.json'), 'utf8'));
+    expect(res.capacityFactor).toBe(0.5);
+    // 32 tokens × k over 8 experts with room for half of an even share each: some must drop.
+    expect(res.perRank[0].dropped + res.perRank[1].dropped).toBeGreaterThan(0);
+    expect(r.stdout).toMatch(/capacity factor 0\.5: assignments dropped per pass/);
+  });
+
   mpiTest('a rank that exits mid-run: mpirun aborts naming the rank, no result file, nothing half-written', () => {
     const r = mpirun([dir, 'die']);
     expect(r.status).not.toBe(0);

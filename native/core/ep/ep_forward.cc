@@ -128,6 +128,7 @@ void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTrans
   plan_expert_rows(x, T, out);
   const RoutingPlan& plan = ws_.plan;
   const int kept = plan.kept();
+  st.dropped = plan.dropped;
   const int64_t t_routed = now_ns();
 
   // 2. Dispatch: rows grouped by destination rank, then expert, then token.

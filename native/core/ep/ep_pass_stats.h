@@ -19,6 +19,7 @@ struct EpPassStats {
   int64_t combine_ns = 0;   // results back, shared expert, weighted combine
   int64_t total_ns = 0;
   int64_t rows_sent = 0, rows_received = 0;   // routed rows out to experts / in from origins
+  int64_t dropped = 0;                        // this rank's tokens' assignments over the capacity
   double bytes_sent = 0, bytes_received = 0;  // counts, rows and results, both directions
   std::vector<int64_t> rank_compute_ns;       // [ranks]
   bool offloaded = false;                     // this rank's experts stream from its weights file
