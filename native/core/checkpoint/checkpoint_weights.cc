@@ -1,14 +1,12 @@
 #include "checkpoint/checkpoint_weights.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "error.h"
 #include "offload/xxhash64.h"
+#include "runtime/file_io.h"
 
 namespace moecap {
 
@@ -32,7 +30,7 @@ CheckpointWeights::CheckpointWeights(const std::map<Matrix, std::vector<Checkpoi
                       std::to_string(sl.cols) + " elements (not whole " + std::to_string(block) + "-element blocks)");
         auto it = fds_.find(sl.file);
         if (it == fds_.end()) {
-          const int fd = ::open(sl.file.c_str(), O_RDONLY | O_CLOEXEC);
+          const int fd = open_read(sl.file);
           if (fd < 0) throw_io("cannot open checkpoint file " + sl.file + ": " + std::strerror(errno));
           it = fds_.emplace(sl.file, fd).first;
         }
@@ -44,13 +42,13 @@ CheckpointWeights::CheckpointWeights(const std::map<Matrix, std::vector<Checkpoi
       s.rows_per_expert = is_expert_matrix(kv.first) && experts > 0 ? s.rows / uint64_t(experts) : s.rows;
     }
   } catch (...) {
-    for (auto& kv : fds_) ::close(kv.second);
+    for (auto& kv : fds_) close_file(kv.second);
     throw;
   }
 }
 
 CheckpointWeights::~CheckpointWeights() {
-  for (auto& kv : fds_) ::close(kv.second);
+  for (auto& kv : fds_) close_file(kv.second);
 }
 
 void CheckpointWeights::row(Matrix m, int expert, int r, int cols, float* out) const {

@@ -1,6 +1,12 @@
 #include "offload/progress_bar.h"
 
+#if defined(_WIN32)
+#include <io.h>
+#define MOECAP_STDERR_IS_TTY() (_isatty(2) != 0)
+#else
 #include <unistd.h>
+#define MOECAP_STDERR_IS_TTY() (::isatty(2) == 1)
+#endif
 
 #include <cstdio>
 
@@ -8,7 +14,8 @@
 
 namespace moecap {
 
-ProgressBar::ProgressBar(std::string label) : label_(std::move(label)), start_ns_(now_ns()), tty_(::isatty(2) == 1) {}
+ProgressBar::ProgressBar(std::string label)
+    : label_(std::move(label)), start_ns_(now_ns()), tty_(MOECAP_STDERR_IS_TTY()) {}
 
 void ProgressBar::update(int done, int total, uint64_t bytes) {
   const int64_t now = now_ns();
