@@ -5,7 +5,7 @@ import { MoecapTypeError } from './errors';
 import { loadAddon } from './native/loader';
 import { callNative } from './native/call';
 import type { NativeMoeLayer } from './native/types';
-import { prepareCheckpointLayer, type CheckpointLayerOptions } from './checkpoint/checkpoint';
+import { prepareCheckpointLayer, type BlockScalesSpec, type CheckpointLayerOptions } from './checkpoint/checkpoint';
 import { buildWithExpertStore, type ExpertStore } from './checkpoint/expert_store';
 import type {
   CachePolicy,
@@ -74,18 +74,7 @@ export interface CheckpointSliceSpec {
   /** On-disk dtype: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, F8_E4M3 (the last with `scales`). */
   dtype: string;
   /** Block scales of a block-scaled dtype (lib/checkpoint/checkpoint.ts blockScalesOf). */
-  scales?: {
-    file: string;
-    tensor: string;
-    offset: number;
-    dtype: string;
-    rows: number;
-    cols: number;
-    blockRows: number;
-    blockCols: number;
-    weightRows: number;
-    weightCols: number;
-  };
+  scales?: BlockScalesSpec;
 }
 
 /** Weights read natively from a checkpoint's files, row by row (createMoeLayer({ checkpoint }) builds it). */
