@@ -347,7 +347,6 @@ export function readLayer(ck: Checkpoint, layer: number): Omit<MoeLayerOptions, 
           ),
         }
       : { router, gate: readSlices(ck, src.gate, E * F * H), up: readSlices(ck, src.up, E * F * H), down: readSlices(ck, src.down, E * H * F) };
-  const variant = layerVariant(ck, src);
   if (src.shared && p.sharedExperts) {
     const Fs = p.sharedExperts.intermediate;
     weights.shared = {
@@ -358,19 +357,23 @@ export function readLayer(ck: Checkpoint, layer: number): Omit<MoeLayerOptions, 
     if (src.shared.gateWeight) weights.shared.gateWeight = readSlices(ck, src.shared.gateWeight, H);
   }
   const selectionBias = src.selectionBias ? readSlices(ck, src.selectionBias, E) : undefined;
+  return { ...layerPlanOptions(ck, src), ...(selectionBias ? { selectionBias } : {}), weights };
+}
+
+/** The layer's shape, routing and expert variant as engine options (no weights), from its family plan. */
+function layerPlanOptions(ck: Checkpoint, src: LayerSources): Omit<MoeLayerOptions, 'weights'> {
+  const p = ck.plan;
   return {
-    hidden: H,
-    intermediate: F,
-    experts: E,
+    hidden: p.hidden,
+    intermediate: p.intermediate,
+    experts: p.experts,
     topK: p.topK,
     scoring: p.scoring,
     renormalize: p.renormalize,
     routedScalingFactor: p.routedScalingFactor,
     ...(p.groups ? { groups: p.groups } : {}),
     ...(p.sharedExperts ? { sharedExperts: p.sharedExperts } : {}),
-    ...(selectionBias ? { selectionBias } : {}),
-    ...variant,
-    weights,
+    ...layerVariant(ck, src),
   };
 }
 
@@ -505,18 +508,7 @@ export function prepareCheckpointLayer(o: CheckpointLayerOptions, share?: Checkp
     return { options: { ...rest, ...whole } as MoeLayerOptions, store: null };
   }
   const p = ck.plan;
-  const fromFile: Omit<MoeLayerOptions, 'weights'> = {
-    hidden: p.hidden,
-    intermediate: p.intermediate,
-    experts: p.experts,
-    topK: p.topK,
-    scoring: p.scoring,
-    renormalize: p.renormalize,
-    routedScalingFactor: p.routedScalingFactor,
-    ...(p.groups ? { groups: p.groups } : {}),
-    ...(p.sharedExperts ? { sharedExperts: p.sharedExperts } : {}),
-    ...layerVariant(ck, src),
-  };
+  const fromFile = layerPlanOptions(ck, src);
   rejectContradictions(rest, fromFile, checkpoint, layer);
   const weights = layerWeightsSpec(ck, layer, src);
   const selectionBias = src.selectionBias ? readSlices(ck, src.selectionBias, p.experts) : undefined;

@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { fakeDriver } from './fake_driver';
 import { createMoeLayer } from '../../lib/moe_layer';
 import { loadAddon } from '../../lib/native/loader';
 
@@ -120,20 +121,6 @@ describe('backend choice', () => {
   });
 
   // Stand-in driver libraries reach every reason without a GPU.
-  function fakeDriver(version: number, devices: number): string {
-    const so = path.join(tmp, `fake_libcuda_${version}_${devices}.so`);
-    if (!fs.existsSync(so))
-      execFileSync('cc', [
-        '-shared',
-        '-fPIC',
-        `-DFAKE_VERSION=${version}`,
-        `-DFAKE_DEVICES=${devices}`,
-        '-o',
-        so,
-        path.join(ROOT, 'cuda', 'test', 'fake_libcuda.c'),
-      ]);
-    return so;
-  }
   const fake = haveCc ? test : test.skip;
 
   fake('a missing driver library is named', () => {
@@ -143,20 +130,20 @@ describe('backend choice', () => {
   });
 
   fake('a driver without devices gives "no CUDA device"', () => {
-    const info = infoWith({ MOECAP_CUDA_DRIVER: fakeDriver(13000, 0) });
+    const info = infoWith({ MOECAP_CUDA_DRIVER: fakeDriver(tmp, 13000, 0) });
     expect(info).toMatchObject({ backend: 'cpu', reason: 'no CUDA device', driverVersion: 13000 });
   });
 
   fake('a missing libmoecap_cuda.so lists where it looked', () => {
     const missing = path.join(tmp, 'no-such-dir', 'libmoecap_cuda.so');
-    const info = infoWith({ MOECAP_CUDA_DRIVER: fakeDriver(13000, 1), MOECAP_CUDA_LIBRARY: missing }) as Info;
+    const info = infoWith({ MOECAP_CUDA_DRIVER: fakeDriver(tmp, 13000, 1), MOECAP_CUDA_LIBRARY: missing }) as Info;
     expect(info.backend).toBe('cpu');
     expect(info.reason).toBe(`libmoecap_cuda.so not found (looked in: ${missing}); build it with \`npm run build:cuda\``);
   });
 
   const withLib = haveCc && fs.existsSync(LIB) ? test : test.skip;
   withLib('an old driver gives "driver supports CUDA X, library needs Y"', () => {
-    const info = infoWith({ MOECAP_CUDA_DRIVER: fakeDriver(12040, 1), MOECAP_CUDA_LIBRARY: LIB }, 'cuda') as Info;
+    const info = infoWith({ MOECAP_CUDA_DRIVER: fakeDriver(tmp, 12040, 1), MOECAP_CUDA_LIBRARY: LIB }, 'cuda') as Info;
     expect(info.backend).toBe('cpu');
     expect(info.reason).toMatch(/^driver supports CUDA 12\.4, library needs 13\.\d+ /);
     expect(info.library).toBe(LIB);

@@ -2,18 +2,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../../lib/cli/main';
-
-async function cli(args: string[]) {
-  let out = '',
-    err = '';
-  const code = await main(
-    args,
-    (s) => void (out += s),
-    (s) => void (err += s),
-  );
-  return { code, out, err };
-}
+import { cli } from '../cli_capture';
 
 describe('moecap run --ep: bad flags', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-ep-cli-'));

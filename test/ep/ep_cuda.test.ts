@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { fakeDriver } from '../cuda/fake_driver';
 import { main } from '../../lib/cli/main';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -29,21 +30,6 @@ function createWith(vars: Record<string, string>, layer: object, ep: object): { 
   return JSON.parse(execFileSync(process.execPath, ['-e', script], { env, encoding: 'utf8', cwd: ROOT, timeout: 60_000 }));
 }
 
-function fakeDriver(version: number, devices: number): string {
-  const so = path.join(tmp, `fake_libcuda_${version}_${devices}.so`);
-  if (!fs.existsSync(so))
-    execFileSync('cc', [
-      '-shared',
-      '-fPIC',
-      `-DFAKE_VERSION=${version}`,
-      `-DFAKE_DEVICES=${devices}`,
-      '-o',
-      so,
-      path.join(ROOT, 'cuda', 'test', 'fake_libcuda.c'),
-    ]);
-  return so;
-}
-
 describe("createEpLayer with backend 'cuda' and no usable GPU", () => {
   test('no driver: ERR_BACKEND_UNAVAILABLE naming libcuda, before MPI is asked for', () => {
     const r = createWith({ MOECAP_CUDA_DRIVER: path.join(tmp, 'nope', 'libcuda.so.1') }, { ...seeded, backend: 'cuda' }, { ranks: 2 });
@@ -53,7 +39,7 @@ describe("createEpLayer with backend 'cuda' and no usable GPU", () => {
   });
 
   (haveCc ? test : test.skip)('a driver without devices: "no CUDA device"', () => {
-    const r = createWith({ MOECAP_CUDA_DRIVER: fakeDriver(13000, 0) }, { ...seeded, backend: 'cuda' }, { ranks: 2 });
+    const r = createWith({ MOECAP_CUDA_DRIVER: fakeDriver(tmp, 13000, 0) }, { ...seeded, backend: 'cuda' }, { ranks: 2 });
     expect(r.code).toBe('ERR_BACKEND_UNAVAILABLE');
     expect(r.message).toMatch(/^ep: backend 'cuda' is not usable here: .*no CUDA device/);
   });
@@ -152,7 +138,7 @@ describe('GPU ranks over mpirun -np 2 with a host stand-in for the CUDA library'
   });
   t("ep.transport 'nccl' on GPU ranks: ERR_BACKEND_UNAVAILABLE saying it is not wired yet, before MPI starts", () => {
     const r = createWith(
-      { MOECAP_CUDA_DRIVER: fakeDriver(13000, 1), MOECAP_CUDA_LIBRARY: lib },
+      { MOECAP_CUDA_DRIVER: fakeDriver(tmp, 13000, 1), MOECAP_CUDA_LIBRARY: lib },
       { ...seeded, backend: 'cuda' },
       { ranks: 2, transport: 'nccl' },
     );
@@ -162,7 +148,7 @@ describe('GPU ranks over mpirun -np 2 with a host stand-in for the CUDA library'
 
   t('offload on GPU ranks: ERR_INVALID_OPTION before MPI starts', () => {
     const r = createWith(
-      { MOECAP_CUDA_DRIVER: fakeDriver(13000, 1), MOECAP_CUDA_LIBRARY: lib },
+      { MOECAP_CUDA_DRIVER: fakeDriver(tmp, 13000, 1), MOECAP_CUDA_LIBRARY: lib },
       { ...seeded, backend: 'cuda', cudaCacheSlots: 2 },
       { ranks: 2 },
     );
@@ -180,7 +166,7 @@ describe('GPU ranks over mpirun -np 2 with a host stand-in for the CUDA library'
           OMPI_ALLOW_RUN_AS_ROOT: '1',
           OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1',
           OMPI_MCA_rmaps_base_oversubscribe: '1',
-          MOECAP_CUDA_DRIVER: fakeDriver(13000, 1),
+          MOECAP_CUDA_DRIVER: fakeDriver(tmp, 13000, 1),
           MOECAP_CUDA_LIBRARY: lib,
         },
       });

@@ -3,6 +3,7 @@
 import { createMoeLayer, type MoeLayerOptions } from '../../lib/moe_layer';
 import { imbalance, simulateEp, type EpOptions } from '../../lib/ep';
 import { bitwiseEqual, gaussian, makeWeights } from '../helpers';
+import { loadsOf } from './expert_loads';
 
 function options(o: { H: number; F: number; E: number; k: number; dtype?: MoeLayerOptions['dtype']; shared?: boolean; seed: number }): MoeLayerOptions {
   const c = { hidden: o.H, intermediate: o.F, experts: o.E, topK: o.k, sharedExperts: o.shared ? { intermediate: 24, gated: true } : undefined };
@@ -16,13 +17,6 @@ async function single(opts: MoeLayerOptions, x: Float32Array) {
   } finally {
     l.close();
   }
-}
-
-// Rows per expert of the single-process pass: the routing "trace" for balanced/redundant.
-function loadsOf(ids: Int32Array, E: number): number[] {
-  const n = new Array<number>(E).fill(0);
-  for (const e of ids) n[e]++;
-  return n;
 }
 
 describe('expert parallelism (loopback ranks)', () => {

@@ -7,6 +7,7 @@ import * as path from 'path';
 import { createMoeLayer, type MoeLayerOptions } from '../../lib/moe_layer';
 import { simulateEp, type EpOptions } from '../../lib/ep';
 import { bitwiseEqual, gaussian, makeWeights } from '../helpers';
+import { loadsOf } from './expert_loads';
 
 function options(o: { H: number; F: number; E: number; k: number; dtype?: MoeLayerOptions['dtype']; shared?: boolean; seed: number }): MoeLayerOptions {
   const c = { hidden: o.H, intermediate: o.F, experts: o.E, topK: o.k, sharedExperts: o.shared ? { intermediate: 24, gated: true } : undefined };
@@ -20,12 +21,6 @@ async function resident(opts: MoeLayerOptions, x: Float32Array) {
   } finally {
     l.close();
   }
-}
-
-function loadsOf(ids: Int32Array, E: number): number[] {
-  const n = new Array<number>(E).fill(0);
-  for (const e of ids) n[e]++;
-  return n;
 }
 
 describe('expert parallelism with offload on each rank (loopback ranks)', () => {

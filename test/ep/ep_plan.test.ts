@@ -4,24 +4,13 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../../lib/cli/main';
+import { cli } from '../cli_capture';
 import { simulateEp } from '../../lib/ep';
 import { epBytesSent, epPlanRow, epWireSizes, findLink, type EpPlanInputs } from '../../lib/ep_plan';
 import { findPreset } from '../../lib/cap/presets';
 import { findDatasheet, peaksFromDatasheet } from '../../lib/cap/hardware';
 import type { MoeLayerOptions } from '../../lib/moe_layer';
 import { gaussian, makeWeights } from '../helpers';
-
-async function cli(args: string[]) {
-  let out = '',
-    err = '';
-  const code = await main(
-    args,
-    (s) => void (out += s),
-    (s) => void (err += s),
-  );
-  return { code, out, err };
-}
 
 describe('ep-plan: wire sizes', () => {
   test('by hand: int8 rows are 32-blocks of (fp32 scale, int32 sum, 32 int8), padded to 64 with the router weight', () => {
