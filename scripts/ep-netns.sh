@@ -20,9 +20,6 @@ while [ $# -gt 0 ]; do
     *) echo "ep-netns: unknown option $1 (usage: scripts/ep-netns.sh [--rate R] [--check] -- CMD ...)" >&2; exit 2 ;;
   esac
 done
-skip() { echo "ep-netns: skipped: $*" >&2; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces and veth)"
-for c in ip tc mpirun; do command -v "$c" >/dev/null || skip "'$c' not found"; done
 [ "$CHECK" = 1 ] || [ $# -gt 0 ] || { echo "ep-netns: no command given" >&2; exit 2; }
 # tbf's bucket: about 1 ms at the rate (a bigger one lets whole calibration messages through at
 # memory speed after an idle gap), but at least 256 KiB so a GSO segment (64 KiB on veth) fits.
@@ -34,6 +31,10 @@ case "$RATE" in
   *mbit) [[ "${RATE%mbit}" =~ ^[0-9]+$ ]] || { echo "ep-netns: --rate: Ngbit, Nmbit or unlimited, got $RATE" >&2; exit 2; } ;;
   *) echo "ep-netns: --rate: Ngbit, Nmbit or unlimited, got $RATE" >&2; exit 2 ;;
 esac
+# Bad usage is refused (exit 2) before asking whether this machine can run it (exit 77).
+skip() { echo "ep-netns: skipped: $*" >&2; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces and veth)"
+for c in ip tc mpirun; do command -v "$c" >/dev/null || skip "'$c' not found"; done
 
 # Names unique per run (interface names are at most 15 characters). Layout: a bridge in this
 # namespace with one veth pair to each rank's namespace. The ranks talk to each other through it,
