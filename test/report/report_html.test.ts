@@ -92,8 +92,10 @@ test('each chart is an SVG with its marks', () => {
   const decode = view.configs.filter((c) => c.tpotMs !== null).length;
   expect(decode).toBe(n / 2);
   expect(count(figure('throughput'), /aria-roledescription="point"/g)).toBe(n + decode);
-  // S-MBU and S-MFU for every config (the profile has f32 and bf16 peaks).
-  expect(count(figure('utilisation'), /aria-roledescription="point"/g)).toBe(2 * n);
+  // S-MBU and S-MFU for every config (the profile has f32 and bf16 peaks), plus a triangle on each
+  // figure above 100% (a measured run on a noisy VM can land there: it is marked, not hidden).
+  const above = view.configs.filter((c) => (c.smbu ?? 0) > 1).length + view.configs.filter((c) => (c.smfu ?? 0) > 1).length;
+  expect(count(figure('utilisation'), /aria-roledescription="point"/g)).toBe(2 * n + above);
   // Distinct experts: measured points beside the uniform-routing curve drawn from E and k.
   const ex = figure('experts');
   expect(count(ex, /aria-roledescription="point"/g)).toBe(n);
