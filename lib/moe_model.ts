@@ -3,7 +3,7 @@
 // its own router and prefetched while the previous layer computes.
 import { MoecapError, MoecapTypeError } from './errors';
 import { openCheckpoint, prepareCheckpointLayer, type CheckpointLayerOptions } from './checkpoint/checkpoint';
-import { commitExpertStore, type ExpertStore } from './checkpoint/expert_store';
+import { buildWithExpertStores } from './checkpoint/expert_store';
 import { loadAddon } from './native/loader';
 import { callNative } from './native/call';
 import { type MoeLayerOptions, type SeededWeights } from './moe_layer';
@@ -97,12 +97,14 @@ export async function createMoeModel(options: MoeModelOptions | CheckpointModelO
   // An explicit offload.path is a prefix, as for seeded models: layer L's file is "<path>.<L>".
   const own = (layer: number) => (rest.offload?.path ? { offload: { ...rest.offload, path: `${rest.offload.path}.${layer}` } } : {});
   const prepared = layers.map((layer) => prepareCheckpointLayer({ ...rest, ...own(layer), layer } as CheckpointLayerOptions));
-  const native = await callNative(() => addon.createModel({ layers: prepared.map((p) => p.options) }));
-  const stores: Array<{ layer: number; store: ExpertStore }> = [];
-  prepared.forEach((p, i) => p.store && stores.push({ layer: layers[i], store: p.store }));
-  for (const s of stores) if (!s.store.reused) commitExpertStore(s.store);
+  // A damaged cached file is converted again (once per layer), as createMoeLayer does.
+  const { built: native, stores } = await buildWithExpertStores(
+    prepared.map((p) => p.store),
+    () => callNative(() => addon.createModel({ layers: prepared.map((p) => p.options) })),
+  );
   const model = new MoeModel(native, options);
   model.checkpointLayers = layers;
-  if (stores.length) model.expertStores = stores.map((s) => ({ layer: s.layer, file: s.store.file, reused: s.store.reused }));
+  const kept = stores.flatMap((s, i) => (s ? [{ layer: layers[i], file: s.file, reused: s.reused }] : []));
+  if (kept.length) model.expertStores = kept;
   return model;
 }

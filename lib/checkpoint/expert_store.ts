@@ -110,16 +110,31 @@ export function openExpertStore(o: {
  * converted is then committed. Returns the store as it ends (null without offload).
  */
 export async function buildWithExpertStore<T>(store: ExpertStore | null, build: () => Promise<T>): Promise<{ built: T; store: ExpertStore | null }> {
-  let built: T;
-  try {
-    built = await build();
-  } catch (e) {
-    if (!store?.reused || (e as MoecapError).code !== 'ERR_CORRUPT_FILE' || !String((e as Error).message).includes(store.file)) throw e;
-    store = discardExpertStore(store);
-    built = await build();
+  const { built, stores } = await buildWithExpertStores([store], build);
+  return { built, store: stores[0] };
+}
+
+/**
+ * The same over the stores of several layers built together (a model): each damaged cached file
+ * the build names is discarded and converted again, once per store; then every file just
+ * converted is committed. Returns the stores as they end, in the order given.
+ */
+export async function buildWithExpertStores<T>(
+  stores: Array<ExpertStore | null>,
+  build: () => Promise<T>,
+): Promise<{ built: T; stores: Array<ExpertStore | null> }> {
+  const now = [...stores];
+  for (;;) {
+    try {
+      const built = await build();
+      for (const s of now) if (s && !s.reused) commitExpertStore(s);
+      return { built, stores: now };
+    } catch (e) {
+      const damaged = (e as MoecapError).code === 'ERR_CORRUPT_FILE' ? now.findIndex((s) => s?.reused && String((e as Error).message).includes(s.file)) : -1;
+      if (damaged < 0) throw e;
+      now[damaged] = discardExpertStore(now[damaged]!);
+    }
   }
-  if (store && !store.reused) commitExpertStore(store);
-  return { built, store };
 }
 
 /** Records the key of a file just converted (temp + rename, so a reader never sees half a manifest). */

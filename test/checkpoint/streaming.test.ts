@@ -277,6 +277,19 @@ test("createMoeModel({ checkpoint, layers: 'all' }): each layer from the file, e
   const again = await createMoeModel({ checkpoint: dir, layers: [1], dtype: 'bf16', offload: { capacity: 2 }, cacheDir, threads: 2 });
   expect(again.expertStores).toEqual([{ layer: 1, file: expect.stringMatching(/layer1-bf16\.experts$/), reused: true }]);
   again.close();
+  // Layer 1's cached file damaged on disk (its manifest still matches): that layer is converted
+  // again, layer 0's file is reused, and the model computes the same output.
+  const damaged = again.expertStores![0].file;
+  const fd = fs.openSync(damaged, 'r+');
+  fs.writeSync(fd, Buffer.from([0xff]), 0, 1, 40);
+  fs.closeSync(fd);
+  const rebuilt = await createMoeModel({ checkpoint: dir, layers: 'all', dtype: 'bf16', offload: { capacity: { fraction: 0.5 } }, cacheDir, threads: 2 });
+  expect(rebuilt.expertStores!.map((s) => [s.layer, s.reused])).toEqual([
+    [0, true],
+    [1, false],
+  ]);
+  expect(Buffer.from((await rebuilt.forward(x)).output.buffer).equals(Buffer.from(got.buffer))).toBe(true);
+  rebuilt.close();
   await expect(createMoeModel({ checkpoint: dir, layers: [0], experts: 8 })).rejects.toThrow(/option experts 8 contradicts .* has experts 6/);
 });
 
