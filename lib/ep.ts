@@ -43,6 +43,20 @@ export interface EpRankStats {
   dropped: number;
   bytesSent: number;
   bytesReceived: number;
+  /** Of combineNs: the shared expert over this rank's tokens (0 without one, and on GPU ranks,
+   *  whose shared expert runs inside the device combine). */
+  sharedNs: number;
+  /** Rows this rank's experts computed (its own tokens' and received ones). */
+  rowsComputed: number;
+  /** Distinct held experts with at least one row this pass. */
+  expertsComputed: number;
+  /** This rank's tokens through the shared expert (0 without one, and on GPU ranks). */
+  sharedRows: number;
+  /** One routed expert's packed weights at the run's dtype, the shared expert's (0 without one). */
+  expertBytes: number;
+  sharedBytes: number;
+  /** A computed row's activations: its input as the kernels read it and its fp32 result. */
+  rowBytes: number;
   /** Every rank's expert compute time of this pass. */
   rankComputeNs: number[];
   /** This rank's expert cache over this pass (the experts it computed), or null when not offloaded. */

@@ -97,6 +97,13 @@ Napi::Object pass_stats_object(Napi::Env env, const moecap::EpPassStats& s) {
   o.Set("dropped", double(s.dropped));
   o.Set("bytesSent", s.bytes_sent);
   o.Set("bytesReceived", s.bytes_received);
+  o.Set("sharedNs", double(s.shared_ns));
+  o.Set("rowsComputed", double(s.rows_computed));
+  o.Set("expertsComputed", double(s.experts_computed));
+  o.Set("sharedRows", double(s.shared_rows));
+  o.Set("expertBytes", s.expert_bytes);
+  o.Set("sharedBytes", s.shared_bytes);
+  o.Set("rowBytes", s.row_bytes);
   Napi::Array c = Napi::Array::New(env, s.rank_compute_ns.size());
   for (size_t i = 0; i < s.rank_compute_ns.size(); ++i) c.Set(uint32_t(i), double(s.rank_compute_ns[i]));
   o.Set("rankComputeNs", c);
