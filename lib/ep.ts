@@ -11,8 +11,9 @@ import { openCheckpoint, prepareCheckpointLayer, type CheckpointLayerOptions } f
 import { buildWithExpertStore, type ExpertStore } from './checkpoint/expert_store';
 
 export type EpPlacementKind = 'contiguous' | 'balanced';
-/** How rows travel between ranks: 'mpi' moves host buffers (GPU ranks stage rows through host
- *  memory); 'nccl' (device buffers) is refused until it is wired; 'auto' is 'mpi' until then. */
+/** How rows travel between ranks: 'mpi' moves host buffers over MPI (GPU ranks stage rows through
+ *  host memory); 'nccl' (GPU ranks only) moves them between the GPUs over NCCL, from device buffers
+ *  (still staged through host memory on each side by the CUDA pass); 'auto' is 'mpi'. */
 export type EpTransportKind = 'mpi' | 'nccl' | 'auto';
 
 export interface EpOptions {

@@ -113,6 +113,8 @@ export interface EpResults {
   /** Expert capacity factor (0 = unlimited). */
   capacityFactor: number;
   backend: 'cpu' | 'cuda';
+  /** How the pass's rows crossed: 'mpi' or 'nccl' (--ep-transport; 'auto' is 'mpi'). */
+  transport: 'mpi' | 'nccl';
   mpi: { library: string; built: string; runtime: string };
   link: LinkCalibration;
   /** [rank] the ceilings each rank measured in this run, every rank at once (GPU ranks: unavailable). */
@@ -268,6 +270,7 @@ function summarise(
     residentFraction: plan.residentFraction,
     capacityFactor: plan.capacityFactor,
     backend: plan.backend,
+    transport: plan.transport === 'nccl' ? 'nccl' : 'mpi',
     mpi: { library: world.library, built: world.builtMpi, runtime: world.runtimeMpi },
     link,
     ceilings,
@@ -304,7 +307,7 @@ function utilisationLine(p: EpRankSummary, c: RankCeiling | Unavailable): string
 export function renderEp(r: EpResults): string {
   const ms = (ns: number) => (ns / 1e6).toFixed(3);
   const lines = [
-    `expert parallelism: ${r.ranks} ranks, ${r.placement}${r.redundant ? ` + ${r.redundant} replicas` : ''}, ${r.preset} ${r.layers} layer${r.layers > 1 ? 's' : ''} ${r.phase} T=${r.tokens} ${r.dtype}${r.residentFraction !== null ? ` offload ${r.residentFraction}` : ''}${r.backend === 'cuda' ? ' on GPUs' : ''} (${r.mpi.runtime})`,
+    `expert parallelism: ${r.ranks} ranks, ${r.placement}${r.redundant ? ` + ${r.redundant} replicas` : ''}, ${r.preset} ${r.layers} layer${r.layers > 1 ? 's' : ''} ${r.phase} T=${r.tokens} ${r.dtype}${r.residentFraction !== null ? ` offload ${r.residentFraction}` : ''}${r.backend === 'cuda' ? ` on GPUs, rows over ${r.transport === 'nccl' ? 'NCCL' : 'MPI'}` : ''} (${r.mpi.runtime})`,
     `link: latency ${(r.link.latencySeconds * 1e6).toFixed(2)} µs, bandwidth ${(r.link.bandwidthBytesPerSecond / 1e9).toFixed(2)} GB/s (ping-pong 4 MiB)`,
     'rank  experts  dispatch ms  compute ms  combine ms  total ms  sent KiB  recv KiB  S-MBU  S-MFU',
     ...r.perRank.map(
@@ -428,6 +431,7 @@ export function epPlanFromArgs(o: Record<string, unknown>, given: ReadonlySet<st
   if (backend === 'cuda' && capacityFactor > 0) throw new UsageError('--capacity-factor does not work with --ep --backend cuda yet');
   const transport = (o['ep-transport'] as string | undefined) ?? 'mpi';
   if (transport !== 'mpi' && transport !== 'nccl' && transport !== 'auto') throw new UsageError(`--ep-transport must be mpi, nccl or auto, got '${transport}'`);
+  if (transport === 'nccl' && backend !== 'cuda') throw new UsageError('--ep-transport nccl needs --backend cuda (GPU ranks)');
   return {
     ranks,
     placement,
