@@ -3,7 +3,8 @@
  * unique id names. A group's sends are written when the group ends, then its receives are read,
  * each checked to be exactly the size the receiver expects. FAKE_NCCL_LOG=FILE appends one line
  * per group: "rank R group G: send P:BYTES ... recv P:BYTES ..."; FAKE_NCCL_FAIL=send makes
- * ncclSend fail, FAKE_NCCL_FAIL=init ncclCommInitRank. Never used outside the tests. */
+ * ncclSend fail, FAKE_NCCL_FAIL=init ncclCommInitRank; the folders are made in $FAKE_NCCL_DIR (default
+ * /tmp). Never used outside the tests. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,8 +56,9 @@ const char* ncclGetErrorString(int r) {
 
 int ncclGetUniqueId(ncclUniqueId* id) {
   memset(id, 0, sizeof *id);
-  char t[] = "/tmp/fake-nccl-XXXXXX";
-  if (!mkdtemp(t)) return SYSTEM_ERROR;
+  const char* parent = getenv("FAKE_NCCL_DIR") ? getenv("FAKE_NCCL_DIR") : "/tmp";
+  char t[128];
+  if (snprintf(t, sizeof t, "%s/fake-nccl-XXXXXX", parent) >= (int)sizeof t || !mkdtemp(t)) return SYSTEM_ERROR;
   strcpy(id->internal, t);
   return SUCCESS;
 }

@@ -166,6 +166,7 @@ describe('GPU ranks over mpirun -np 2 with a host stand-in for the CUDA library'
         OMPI_MCA_rmaps_base_oversubscribe: '1',
         MOECAP_CUDA_DRIVER: fakeDriver(tmp, 13000, 1),
         MOECAP_CUDA_LIBRARY: lib,
+        FAKE_NCCL_DIR: tmp, // removed with it
         ...vars,
       },
     });
