@@ -24,7 +24,7 @@ import {
 } from './ep';
 import { findPreset, presetLayerOptions } from './cap/presets';
 import { naturalTokens, parseTrace } from './cap/routing';
-import { ceilingsNow, readBandwidthNow } from './cap/calibrate';
+import { ceilingsNow } from './cap/calibrate';
 import type { Unavailable } from './cap/results';
 import {
   meanWork,
@@ -374,7 +374,7 @@ export async function runEp(plan: EpRunPlan, outDir: string): Promise<EpResults 
   }
   await layers[0].gather(new Uint8Array(0));
   const ceiling: RankCeiling | Unavailable = before
-    ? rankCeiling(before, await readBandwidthNow({ threads: before.threads }))
+    ? rankCeiling(before, await ceilingsNow({ threads: before.threads }))
     : { available: false, reason: 'GPU ranks: no GPU ceilings are measured in an expert-parallel run yet' };
   const all = await layers[0].gather(Buffer.from(JSON.stringify({ passes, ceiling, experts: layers.map((l) => Array.from(l.experts)) })));
   let results: EpResults | null = null;

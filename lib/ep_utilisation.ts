@@ -18,19 +18,25 @@ export interface RankCeiling {
   /** Best read window (B/s) before the timed passes and after them. */
   bandwidthBefore: number;
   bandwidthAfter: number;
-  /** Best compute windows before the timed passes (FLOP/s; int8 in OP/s), null where the ISA has none. */
+  /** Best compute window before and after the timed passes (FLOP/s; int8 in OP/s), null where the ISA has none. */
   peakFlops: { f32: number | null; bf16: number | null; int8: number | null };
   statistic: string;
 }
 
-export function rankCeiling(before: CeilingsNow, bandwidthAfter: number): RankCeiling {
-  const f = before.peakFlops;
+/** A rank's ceilings from its windows before and after its passes: a peak is the best window of
+ *  both (other work only slows a window down), the bandwidths stay apart as the single-process run's. */
+export function rankCeiling(before: CeilingsNow, after: CeilingsNow): RankCeiling {
+  const best = (u: 'f32' | 'bf16' | 'int8') => {
+    const v = [before.peakFlops[u]?.value, after.peakFlops[u]?.value].filter((x): x is number => x !== undefined);
+    return v.length ? Math.max(...v) : null;
+  };
+  const n = (before.peakFlops.f32?.repeats ?? 0) + (after.peakFlops.f32?.repeats ?? 0);
   return {
     threads: before.threads,
     bandwidthBefore: before.readBandwidth,
-    bandwidthAfter,
-    peakFlops: { f32: f.f32?.value ?? null, bf16: f.bf16?.value ?? null, int8: f.int8?.value ?? null },
-    statistic: `read: best window (of the windows before and after); compute: ${f.f32?.statistic ?? 'no fp32 windows'}`,
+    bandwidthAfter: after.readBandwidth,
+    peakFlops: { f32: best('f32'), bf16: best('bf16'), int8: best('int8') },
+    statistic: `read: best window before and after the passes; compute: best of ${n} windows a unit, before and after`,
   };
 }
 

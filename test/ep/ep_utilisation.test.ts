@@ -109,13 +109,16 @@ describe('per-rank S-MBU and S-MFU', () => {
     expect(rankUtilisation(idle, ceiling, 'f32').smbu).toMatchObject({ available: false, reason: expect.stringMatching(/no rows/) });
   });
 
-  test("rankCeiling keeps the measured windows' best figures", () => {
+  test('rankCeiling: each peak the best window before or after, the bandwidths before and after', () => {
     const f = (v: number) => ({ value: v, unit: 'FLOP/s', repeats: 3, spread: 0, min: v, max: v, statistic: 'best of 3 windows' });
-    expect(rankCeiling({ threads: 2, readBandwidth: 5e9, peakFlops: { f32: f(1e11), int8: f(4e11) } }, 6e9)).toMatchObject({
+    const before = { threads: 2, readBandwidth: 5e9, peakFlops: { f32: f(1e11), int8: f(4e11) } };
+    const after = { threads: 2, readBandwidth: 6e9, peakFlops: { f32: f(0.5e11), int8: f(4.5e11) } };
+    expect(rankCeiling(before, after)).toMatchObject({
       threads: 2,
       bandwidthBefore: 5e9,
       bandwidthAfter: 6e9,
-      peakFlops: { f32: 1e11, bf16: null, int8: 4e11 },
+      peakFlops: { f32: 1e11, bf16: null, int8: 4.5e11 },
+      statistic: expect.stringMatching(/best of 6 windows/),
     });
   });
 });
