@@ -85,6 +85,7 @@
         "native/core/ep/loopback_transport.cc",
         "native/core/ep/ep_simulation.cc",
         "native/core/ep/ep_layer.cc",
+        "native/core/ep/cuda_nccl_transport.cc",
         "native/core/backend/mpi_loader.cc",
         "native/binding/addon.cc",
         "native/binding/js_error.cc",

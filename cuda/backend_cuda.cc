@@ -17,6 +17,7 @@
 #include "kernels.h"
 #include "layer_config.h"
 #include "offload.h"
+#include "abi_error.h"
 #include "weight_pack.h"
 #include "weights/weight_source.h"
 
@@ -608,6 +609,8 @@ struct moecap_cuda_layer {
     check(cudaStreamSynchronize(stream), "ep_combine");
   }
 };
+
+void moecap_cuda::set_last_error(const std::string& message) { g_last_error = message; }
 
 namespace {
 template <class F>

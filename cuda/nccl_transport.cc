@@ -106,17 +106,11 @@ void NcclTransport::alltoallv(const void* send, const int64_t* send_bytes, void*
 }
 
 NcclUniqueId NcclTransport::share_unique_id(const NcclApi& api, ExpertTransport& host) {
-  const int P = host.size(), me = host.rank();
   NcclUniqueId id;
   std::memset(&id, 0, sizeof id);
-  if (me == 0) check(api, api.get_unique_id(&id), "ncclGetUniqueId");
-  // Rank 0 sends its id to every rank (itself included); the others send nothing.
-  std::vector<NcclUniqueId> out(size_t(P), id);
-  std::vector<int64_t> sb(size_t(P), me == 0 ? int64_t(sizeof id) : 0), rb(size_t(P), 0);
-  rb[0] = sizeof id;
-  NcclUniqueId got;
-  host.alltoallv(out.data(), sb.data(), &got, rb.data());
-  return got;
+  if (host.rank() == 0) check(api, api.get_unique_id(&id), "ncclGetUniqueId");
+  broadcast_from_root(host, &id, sizeof id);
+  return id;
 }
 
 }  // namespace moecap

@@ -11,8 +11,9 @@ import { openCheckpoint, prepareCheckpointLayer, type CheckpointLayerOptions } f
 import { buildWithExpertStore, type ExpertStore } from './checkpoint/expert_store';
 
 export type EpPlacementKind = 'contiguous' | 'balanced';
-/** How rows travel between ranks: 'mpi' moves host buffers (GPU ranks stage rows through host
- *  memory); 'nccl' (device buffers) is refused until it is wired; 'auto' is 'mpi' until then. */
+/** How rows travel between ranks: 'mpi' moves host buffers over MPI (GPU ranks stage rows through
+ *  host memory); 'nccl' (GPU ranks only) moves them between the GPUs over NCCL, from device buffers
+ *  (still staged through host memory on each side by the CUDA pass); 'auto' is 'mpi'. */
 export type EpTransportKind = 'mpi' | 'nccl' | 'auto';
 
 export interface EpOptions {
@@ -43,6 +44,20 @@ export interface EpRankStats {
   dropped: number;
   bytesSent: number;
   bytesReceived: number;
+  /** Of combineNs: the shared expert over this rank's tokens (0 without one, and on GPU ranks,
+   *  whose shared expert runs inside the device combine). */
+  sharedNs: number;
+  /** Rows this rank's experts computed (its own tokens' and received ones). */
+  rowsComputed: number;
+  /** Distinct held experts with at least one row this pass. */
+  expertsComputed: number;
+  /** This rank's tokens through the shared expert (0 without one, and on GPU ranks). */
+  sharedRows: number;
+  /** One routed expert's packed weights at the run's dtype, the shared expert's (0 without one). */
+  expertBytes: number;
+  sharedBytes: number;
+  /** A computed row's activations: its input as the kernels read it and its fp32 result. */
+  rowBytes: number;
   /** Every rank's expert compute time of this pass. */
   rankComputeNs: number[];
   /** This rank's expert cache over this pass (the experts it computed), or null when not offloaded. */

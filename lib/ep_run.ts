@@ -4,7 +4,8 @@
 // experts receive, one exchange per layer. With --offload F each rank's experts stream from its own
 // weights file through a cache of F of the experts it holds. Measured per pass, layer and rank:
 // dispatch/compute/combine time, bytes, offload hits/misses/bytes read, imbalance (slowest rank's
-// expert compute over the mean) and tokens/s; the link calibrated in the same run.
+// expert compute over the mean) and tokens/s; the link calibrated in the same run; each rank's
+// S-MBU and S-MFU against the ceilings it measured itself in the same run (ep_utilisation.ts).
 // Rank 0 writes ep_results.json (whole or not at all); the other ranks only compute.
 import * as fs from 'fs';
 import * as path from 'path';
@@ -23,6 +24,19 @@ import {
 } from './ep';
 import { findPreset, presetLayerOptions } from './cap/presets';
 import { naturalTokens, parseTrace } from './cap/routing';
+import { ceilingsNow } from './cap/calibrate';
+import type { Unavailable } from './cap/results';
+import {
+  meanWork,
+  passWork,
+  rankCeiling,
+  rankUtilisation,
+  type LayerShape,
+  type RankCeiling,
+  type RankSmbu,
+  type RankSmfu,
+  type RankWork,
+} from './ep_utilisation';
 import type { CachePolicy, DType, MoeLayerOptions } from './moe_layer';
 
 export interface EpRunPlan {
@@ -67,6 +81,11 @@ export interface EpRankSummary {
   dropped: number;
   /** Offloaded: this rank's cache over the timed passes (all layers); null when resident. */
   offload: { hits: number; misses: number; hitRate: number | null; bytesRead: number; loads: number } | null;
+  /** Its expert compute per pass (means): time, rows, experts, bytes read, FLOPs. */
+  compute: RankWork;
+  /** Against this rank's own ceilings (EpResults.ceilings[rank]). */
+  smbu: RankSmbu;
+  smfu: RankSmfu;
 }
 
 /** One layer's figures (the whole run's have the same meaning, summed over its layers). */
@@ -94,8 +113,12 @@ export interface EpResults {
   /** Expert capacity factor (0 = unlimited). */
   capacityFactor: number;
   backend: 'cpu' | 'cuda';
+  /** How the pass's rows crossed: 'mpi' or 'nccl' (--ep-transport; 'auto' is 'mpi'). */
+  transport: 'mpi' | 'nccl';
   mpi: { library: string; built: string; runtime: string };
   link: LinkCalibration;
+  /** [rank] the ceilings each rank measured in this run, every rank at once (GPU ranks: unavailable). */
+  ceilings: Array<RankCeiling | Unavailable>;
   /** Per rank, means over the timed passes of the sum over layers (offload: totals); `experts`
    *  are the first layer's (perLayer has each layer's). */
   perRank: EpRankSummary[];
@@ -141,13 +164,21 @@ type RankPasses = EpRankStats[][];
 
 const sum = (a: number[]) => a.reduce((s, v) => s + v, 0);
 
-function rankSummary(rank: number, experts: number[], passes: EpRankStats[][]): EpRankSummary {
+// What the per-rank utilisation needs beyond the counts: the layer's shape, the dtype, the ceilings.
+interface UtilisationContext {
+  shape: LayerShape;
+  dtype: string;
+  ceilings: Array<RankCeiling | Unavailable>;
+}
+
+function rankSummary(rank: number, experts: number[], passes: EpRankStats[][], u: UtilisationContext): EpRankSummary {
   // Per pass the sum over the given layers, then the mean over passes.
   const per = (k: 'dispatchNs' | 'computeNs' | 'combineNs' | 'totalNs' | 'bytesSent' | 'bytesReceived' | 'rowsSent' | 'rowsReceived' | 'dropped') =>
     mean(passes.map((p) => sum(p.map((s) => s[k]))));
   const all = passes.flat().filter((s) => s.offload);
   const hits = sum(all.map((s) => s.offload!.hits)),
     misses = sum(all.map((s) => s.offload!.misses));
+  const compute = meanWork(passes.map((p) => passWork(p, u.shape)));
   return {
     rank,
     experts,
@@ -169,12 +200,14 @@ function rankSummary(rank: number, experts: number[], passes: EpRankStats[][]): 
           loads: sum(all.map((s) => s.offload!.loads)),
         }
       : null,
+    compute,
+    ...rankUtilisation(compute, u.ceilings[rank], u.dtype),
   };
 }
 
 // The figures over the given layers of every rank's passes ([rank][pass][layer]).
 // `experts`: [rank] the experts each rank holds (of the first of `layers`).
-function figures(ranks: RankPasses[], experts: number[][], layers: number[]) {
+function figures(ranks: RankPasses[], experts: number[][], layers: number[], u: UtilisationContext) {
   const pick = (r: RankPasses) => r.map((p) => layers.map((l) => p[l]));
   const picked = ranks.map(pick);
   const passes = picked[0].length;
@@ -193,7 +226,7 @@ function figures(ranks: RankPasses[], experts: number[][], layers: number[]) {
     imb.push(imbalance(compute));
   }
   return {
-    perRank: picked.map((r, rank) => rankSummary(rank, experts[rank], r)),
+    perRank: picked.map((r, rank) => rankSummary(rank, experts[rank], r, u)),
     passNs: mean(passNs),
     dispatchShare: mean(dispatch),
     combineShare: mean(combine),
@@ -202,12 +235,27 @@ function figures(ranks: RankPasses[], experts: number[][], layers: number[]) {
 }
 
 // experts: [rank][layer] the experts each rank holds.
-function summarise(plan: EpRunPlan, T: number, world: ReturnType<typeof initEp>, link: LinkCalibration, ranks: RankPasses[], experts: number[][][]): EpResults {
+function summarise(
+  plan: EpRunPlan,
+  T: number,
+  world: ReturnType<typeof initEp>,
+  link: LinkCalibration,
+  ranks: RankPasses[],
+  experts: number[][][],
+  ceilings: Array<RankCeiling | Unavailable>,
+): EpResults {
   const all = Array.from({ length: plan.layers }, (_, l) => l);
+  const p = findPreset(plan.preset);
+  const u: UtilisationContext = {
+    shape: { hidden: p.hidden, intermediate: p.intermediate, sharedIntermediate: p.shared?.intermediate ?? 0 },
+    dtype: plan.dtype,
+    ceilings,
+  };
   const whole = figures(
     ranks,
     experts.map((e) => e[0]),
     all,
+    u,
   );
   return {
     schema: 'moecap-ep/1',
@@ -222,14 +270,17 @@ function summarise(plan: EpRunPlan, T: number, world: ReturnType<typeof initEp>,
     residentFraction: plan.residentFraction,
     capacityFactor: plan.capacityFactor,
     backend: plan.backend,
+    transport: plan.transport === 'nccl' ? 'nccl' : 'mpi',
     mpi: { library: world.library, built: world.builtMpi, runtime: world.runtimeMpi },
     link,
+    ceilings,
     perRank: whole.perRank,
     perLayer: all.map((l) => {
       const f = figures(
         ranks,
         experts.map((e) => e[l]),
         [l],
+        u,
       );
       return { layer: l, ...f };
     }),
@@ -241,15 +292,36 @@ function summarise(plan: EpRunPlan, T: number, world: ReturnType<typeof initEp>,
   };
 }
 
+const ratio = (u: RankSmbu | RankSmfu) => ('available' in u ? 'n/a' : u.value.toFixed(3));
+
+// How a rank's S-MBU and S-MFU were computed: its bytes, FLOPs and time per pass, its ceilings.
+function utilisationLine(p: EpRankSummary, c: RankCeiling | Unavailable): string {
+  const w = p.compute;
+  const work = `${(w.bytes.total / 2 ** 20).toFixed(2)} MiB (experts ${(w.bytes.experts / 2 ** 20).toFixed(2)}, shared ${(w.bytes.shared / 2 ** 20).toFixed(2)}, activations ${(w.bytes.activations / 2 ** 20).toFixed(2)}) and ${(w.flops / 1e9).toFixed(3)} GFLOP in ${(w.seconds * 1e3).toFixed(3)} ms per pass (${w.rows.toFixed(0)} routed rows over ${w.experts.toFixed(1)} experts, ${w.sharedRows.toFixed(0)} shared rows)`;
+  if ('available' in c) return `${work}; S-MBU/S-MFU unavailable: ${c.reason}`;
+  const peak =
+    'available' in p.smfu ? p.smfu.reason : `${p.smfu.peakDtype} peak ${(p.smfu.peakFlops / 1e9).toFixed(1)} G${p.smfu.peakDtype === 'int8' ? 'OP' : 'FLOP'}/s`;
+  return `${work}; its ceilings (measured in this run, ${c.threads} threads, every rank at once): read ${(Math.max(c.bandwidthBefore, c.bandwidthAfter) / 1e9).toFixed(1)} GB/s (${(c.bandwidthBefore / 1e9).toFixed(1)} before, ${(c.bandwidthAfter / 1e9).toFixed(1)} after), ${peak}`;
+}
+
 export function renderEp(r: EpResults): string {
   const ms = (ns: number) => (ns / 1e6).toFixed(3);
   const lines = [
-    `expert parallelism: ${r.ranks} ranks, ${r.placement}${r.redundant ? ` + ${r.redundant} replicas` : ''}, ${r.preset} ${r.layers} layer${r.layers > 1 ? 's' : ''} ${r.phase} T=${r.tokens} ${r.dtype}${r.residentFraction !== null ? ` offload ${r.residentFraction}` : ''}${r.backend === 'cuda' ? ' on GPUs' : ''} (${r.mpi.runtime})`,
+    `expert parallelism: ${r.ranks} ranks, ${r.placement}${r.redundant ? ` + ${r.redundant} replicas` : ''}, ${r.preset} ${r.layers} layer${r.layers > 1 ? 's' : ''} ${r.phase} T=${r.tokens} ${r.dtype}${r.residentFraction !== null ? ` offload ${r.residentFraction}` : ''}${r.backend === 'cuda' ? ` on GPUs, rows over ${r.transport === 'nccl' ? 'NCCL' : 'MPI'}` : ''} (${r.mpi.runtime})`,
     `link: latency ${(r.link.latencySeconds * 1e6).toFixed(2)} µs, bandwidth ${(r.link.bandwidthBytesPerSecond / 1e9).toFixed(2)} GB/s (ping-pong 4 MiB)`,
-    'rank  experts  dispatch ms  compute ms  combine ms  total ms  sent KiB  recv KiB',
+    'rank  experts  dispatch ms  compute ms  combine ms  total ms  sent KiB  recv KiB  S-MBU  S-MFU',
     ...r.perRank.map(
       (p) =>
-        `${String(p.rank).padStart(4)}  ${String(p.experts.length).padStart(7)}  ${ms(p.dispatchNs).padStart(11)}  ${ms(p.computeNs).padStart(10)}  ${ms(p.combineNs).padStart(10)}  ${ms(p.totalNs).padStart(8)}  ${(p.bytesSent / 1024).toFixed(1).padStart(8)}  ${(p.bytesReceived / 1024).toFixed(1).padStart(8)}`,
+        `${String(p.rank).padStart(4)}  ${String(p.experts.length).padStart(7)}  ${ms(p.dispatchNs).padStart(11)}  ${ms(p.computeNs).padStart(10)}  ${ms(p.combineNs).padStart(10)}  ${ms(p.totalNs).padStart(8)}  ${(p.bytesSent / 1024).toFixed(1).padStart(8)}  ${(p.bytesReceived / 1024).toFixed(1).padStart(8)}  ${ratio(p.smbu).padStart(5)}  ${ratio(p.smfu).padStart(5)}`,
+    ),
+    ...r.perRank.map((p) => `rank ${p.rank} utilisation: ${utilisationLine(p, r.ceilings[p.rank])}`),
+    ...r.perRank.flatMap((p) =>
+      (
+        [
+          ['S-MBU', p.smbu],
+          ['S-MFU', p.smfu],
+        ] as const
+      ).flatMap(([name, u]) => ('above1' in u && u.above1 ? [`rank ${p.rank} ${name} above 1: likely ${u.above1}`] : [])),
     ),
     ...r.perRank
       .filter((p) => p.offload)
@@ -288,16 +360,26 @@ export async function runEp(plan: EpRunPlan, outDir: string): Promise<EpResults 
     inputs.push(x.subarray(rankFirstToken(T, plan.ranks, world.rank) * H, rankFirstToken(T, plan.ranks, world.rank + 1) * H));
   }
   const link = await calibrateLink();
+  // Each rank's own ceilings, every rank measuring at once (a collective first), since the ranks'
+  // expert compute also runs at once (each pass's exchanges line them up): on one machine a rank's
+  // ceiling is the share of the memory and cores it gets while the others work too.
+  const cpu = plan.backend === 'cpu';
+  await layers[0].gather(new Uint8Array(0));
+  const before = cpu ? await ceilingsNow({ threads: plan.threads ?? undefined }) : null;
   const passes: RankPasses = [];
   for (let i = 0; i < plan.warmup + plan.repeats; i++) {
     const pass: EpRankStats[] = [];
     for (let l = 0; l < plan.layers; l++) pass.push((await layers[l].forward(inputs[l])).stats);
     if (i >= plan.warmup) passes.push(pass);
   }
-  const all = await layers[0].gather(Buffer.from(JSON.stringify({ passes, experts: layers.map((l) => Array.from(l.experts)) })));
+  await layers[0].gather(new Uint8Array(0));
+  const ceiling: RankCeiling | Unavailable = before
+    ? rankCeiling(before, await ceilingsNow({ threads: before.threads }))
+    : { available: false, reason: 'GPU ranks: no GPU ceilings are measured in an expert-parallel run yet' };
+  const all = await layers[0].gather(Buffer.from(JSON.stringify({ passes, ceiling, experts: layers.map((l) => Array.from(l.experts)) })));
   let results: EpResults | null = null;
   if (world.rank === 0) {
-    const parsed = all.map((b) => JSON.parse(Buffer.from(b).toString()) as { passes: RankPasses; experts: number[][] });
+    const parsed = all.map((b) => JSON.parse(Buffer.from(b).toString()) as { passes: RankPasses; ceiling: RankCeiling | Unavailable; experts: number[][] });
     results = summarise(
       plan,
       T,
@@ -305,6 +387,7 @@ export async function runEp(plan: EpRunPlan, outDir: string): Promise<EpResults 
       link,
       parsed.map((p) => p.passes),
       parsed.map((p) => p.experts),
+      parsed.map((p) => p.ceiling),
     );
     fs.mkdirSync(outDir, { recursive: true });
     const file = path.join(outDir, 'ep_results.json');
@@ -348,6 +431,7 @@ export function epPlanFromArgs(o: Record<string, unknown>, given: ReadonlySet<st
   if (backend === 'cuda' && capacityFactor > 0) throw new UsageError('--capacity-factor does not work with --ep --backend cuda yet');
   const transport = (o['ep-transport'] as string | undefined) ?? 'mpi';
   if (transport !== 'mpi' && transport !== 'nccl' && transport !== 'auto') throw new UsageError(`--ep-transport must be mpi, nccl or auto, got '${transport}'`);
+  if (transport === 'nccl' && backend !== 'cuda') throw new UsageError('--ep-transport nccl needs --backend cuda (GPU ranks)');
   return {
     ranks,
     placement,

@@ -10,6 +10,8 @@
 #   5. when mpirun is found too, expert parallelism on GPU ranks: 2 ranks under mpirun (rank r on
 #      GPU r mod the GPUs; one GPU shared by both here), f32, bf16 (tensor cores) and int8 with
 #      replicas, each compared bitwise with the single-process CUDA layer (test/ep/mpi_rank.js);
+#      then the same three with the rows over NCCL (--ep-transport nccl) where there are 2 GPUs or
+#      more (NCCL refuses two ranks of one communicator on one device);
 #   6. print a short table last.
 # Usage: scripts/gpu-check.sh [--prebuilt] [--sanitize] [--quick] [--no-bench]
 #   --prebuilt  use build-cuda/gpu_selftest as is (no build; carry build-cuda/ from `npm run build:cuda`)
@@ -102,10 +104,11 @@ if command -v node >/dev/null 2>&1 && [ -f build/Release/moecap.node ]; then
   [ -f build-cuda/libmoecap_cuda.so ] || export MOECAP_CUDA_LIBRARY="$PWD/build-gpu-check/libmoecap_cuda.so"
   loader=$(node -e "const a=require('./build/Release/moecap.node');const i=a.backendInfo('auto');console.log(i.backend+': '+i.reason)" 2>&1 | tail -1)
 fi
-# Expert parallelism on GPU ranks (rows staged through host memory over MPI). Its failure marks
-# the run failed but the table still shows every step. NCCL's device-direct exchange is not wired
-# into the pass yet (ep.transport 'nccl' is refused), so only the host exchange runs here.
+# Expert parallelism on GPU ranks: rows staged through host memory over MPI, then over NCCL
+# between the GPUs (modes "+nccl", 2 GPUs or more). Its failure marks the run failed but the table
+# still shows every step.
 ep_gpu=" not run (needs node, mpirun, the addon and a GPU)"
+ep_nccl=""
 if [ "$rc" != 77 ] && command -v node >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 && [ -f build/Release/moecap.node ]; then
   [ -f dist/ep.js ] || timeout 180 npx tsc -p tsconfig.json >>"$LOG" 2>&1
   [ -f build-mpi/libmoecap_mpi.so ] || timeout 180 npm run build:mpi >>"$LOG" 2>&1
@@ -116,7 +119,14 @@ if [ "$rc" != 77 ] && command -v node >/dev/null 2>&1 && command -v mpirun >/dev
     # The library built above for this GPU, unless one is named already.
     [ -z "${MOECAP_CUDA_LIBRARY:-}" ] && [ -f build-gpu-check/libmoecap_cuda.so ] &&
       export MOECAP_CUDA_LIBRARY="$PWD/build-gpu-check/libmoecap_cuda.so"
-    for mode in cuda cuda-bf16 cuda-int8; do
+    EP_GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+    modes="cuda cuda-bf16 cuda-int8"
+    if [ "$EP_GPUS" -ge 2 ]; then
+      modes="$modes cuda+nccl cuda-bf16+nccl cuda-int8+nccl"
+    else
+      ep_nccl="not run: $EP_GPUS GPU (NCCL refuses two ranks on one device; needs 2 GPUs)"
+    fi
+    for mode in $modes; do
       d=$(mktemp -d /tmp/moecap-gpu-ep.XXXXXX)
       echo "== mpirun -np 2 node test/ep/mpi_rank.js $d $mode"
       OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
@@ -145,7 +155,7 @@ grep -E '^FAIL ' "$LOG" | head -20
 grep -E '^(device|ceilings)' "$LOG"
 echo "loader backendInfo('auto'): $loader"
 echo "nccl exchange: $nccl"
-echo "ep, 2 GPU ranks over MPI:$ep_gpu (nccl transport: not wired into the pass yet)"
+echo "ep, 2 GPU ranks (modes +nccl: rows over NCCL):$ep_gpu${ep_nccl:+ (nccl transport: $ep_nccl)}"
 sed -n '/^shape /,/^(decode:/p' "$LOG"
 grep -E '^(OK|FAIL):|^no CUDA device' "$LOG" | tail -1
 exit "$rc"

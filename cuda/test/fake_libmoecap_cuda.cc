@@ -6,11 +6,14 @@
 // mpirun equals the single-process forward bitwise exactly when the core's exchange (who sends
 // which row where, and where each result lands) is right. Never used outside the tests; not a
 // model of the real kernels (scripts/gpu-check.sh checks those).
+// Build: g++ -shared -fPIC -I native/core -I cuda -I cuda/test/fake_cuda_runtime
+//        cuda/test/fake_libmoecap_cuda.cc cuda/nccl_abi.cc cuda/nccl_transport.cc -ldl
 #include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "abi_error.h"
 #include "backend/cuda_abi.h"
 
 struct moecap_cuda_layer {
@@ -26,6 +29,14 @@ struct moecap_cuda_layer {
 namespace {
 
 thread_local std::string g_error;
+
+}  // namespace
+
+// The NCCL exchange's C ABI (cuda/nccl_abi.cc, built into this stand-in with the real
+// nccl_transport.cc over fake_cuda_runtime/) reports its failures here too.
+void moecap_cuda::set_last_error(const std::string& message) { g_error = message; }
+
+namespace {
 
 size_t row_bytes(int H) { return (size_t(H) * 4 + 15) / 16 * 16; }
 

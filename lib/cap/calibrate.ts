@@ -11,7 +11,7 @@ import { loadAddon } from '../native/loader';
 import { callNative } from '../native/call';
 import { MoecapError } from '../errors';
 import { writeJsonAtomic } from '../io/atomic_write';
-import { defaultProfilePath, machineKey, type CpuMeasuredProfile } from './hardware';
+import { defaultProfilePath, machineKey, type CpuMeasuredProfile, type MeasuredFigure } from './hardware';
 import { bandwidthFigure, peakFigure, peaksConverged } from './ceilings';
 import { readProfileFile } from './profile_file';
 
@@ -160,6 +160,31 @@ export async function readBandwidthNow(o: { threads?: number; readBytes?: number
     addon.calibrate({ threads: o.threads, readBytes: o.readBytes ?? bandwidthWindowBytes(), repeats: o.repeats ?? 15, compute: false }),
   );
   return r.readBandwidth.max;
+}
+
+/** What one rank of an expert-parallel run measures of its own ceilings (ep_utilisation.ts). */
+export interface CeilingsNow {
+  threads: number;
+  /** Best of the read windows (B/s), as readBandwidthNow. */
+  readBandwidth: number;
+  /** Each compute unit's windows kept as `moecap calibrate` keeps them (ceilings.ts peakFigure). */
+  peakFlops: { f32?: MeasuredFigure; bf16?: MeasuredFigure; int8?: MeasuredFigure };
+}
+
+/**
+ * The read bandwidth and compute peaks this process gets right now with `threads`: one round of
+ * the calibration loops (read windows, then fp32 FMA, bf16 and int8 dot windows).
+ */
+export async function ceilingsNow(o: { threads?: number; readBytes?: number; repeats?: number; computeMs?: number } = {}): Promise<CeilingsNow> {
+  const addon = loadAddon();
+  const c = await callNative(() =>
+    addon.calibrate({ threads: o.threads, readBytes: o.readBytes ?? bandwidthWindowBytes(), repeats: o.repeats ?? 7, computeMs: o.computeMs ?? 20 }),
+  );
+  const peakFlops: CeilingsNow['peakFlops'] = {};
+  if (c.fp32Flops) peakFlops.f32 = peakFigure(c.fp32Flops.samples, 'FLOP/s');
+  if (c.bf16Flops) peakFlops.bf16 = peakFigure(c.bf16Flops.samples, 'FLOP/s');
+  if (c.int8Ops) peakFlops.int8 = peakFigure(c.int8Ops.samples, 'OP/s');
+  return { threads: c.threads, readBandwidth: c.readBandwidth.max, peakFlops };
 }
 
 export function saveProfile(p: CpuMeasuredProfile, file = profilePath()): string {

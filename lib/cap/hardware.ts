@@ -234,7 +234,7 @@ export function peaksFromProfile(p: CpuMeasuredProfile, now: Date = new Date()):
  * The compute peak for a weight dtype: f32 → fp32; bf16 → bf16; int8/int4 → the int8 peak when the
  * source gives one (our int kernels compute with int8 dot products), else none.
  */
-export function computePeakFor(dtype: string, peaks: PeakSource): { value: number | null; which: string } {
+export function computePeakFor(dtype: string, peaks: Pick<PeakSource, 'peakFlops'>): { value: number | null; which: string } {
   switch (dtype) {
     case 'f32':
       return { value: peaks.peakFlops.f32, which: 'f32' };

@@ -38,6 +38,9 @@ export interface LayerBytes {
   shared: number;
   /** Attention weights and KV cache, when the run includes attention (it does not here). */
   attention: number;
+  /** Activation rows read and results written, where the caller counts them (an expert-parallel
+   *  rank's rows: its compute moves them as well as the weights); 0 for the single-process layer. */
+  activations: number;
   total: number;
 }
 
@@ -49,13 +52,15 @@ export function layerBytes(a: {
   sharedBytes?: number;
   attentionBytes?: number;
   kvBytes?: number;
+  activationBytes?: number;
 }): LayerBytes {
   for (const [k, v] of Object.entries(a))
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `${k} must be a finite number >= 0, got ${v}`);
   const experts = a.distinctExperts * a.expertBytes;
   const shared = a.sharedBytes ?? 0;
   const attention = (a.attentionBytes ?? 0) + (a.kvBytes ?? 0);
-  return { router: a.routerBytes, experts, shared, attention, total: a.routerBytes + experts + shared + attention };
+  const activations = a.activationBytes ?? 0;
+  return { router: a.routerBytes, experts, shared, attention, activations, total: a.routerBytes + experts + shared + attention + activations };
 }
 
 /** S-MBU = bytes / seconds / peak bandwidth (bytes/s). */
@@ -63,6 +68,11 @@ export function smbu(bytes: number, seconds: number, peakBandwidth: number): num
   if (!(seconds > 0)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'seconds must be > 0');
   if (!(peakBandwidth > 0)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'peakBandwidth must be > 0');
   return bytes / seconds / peakBandwidth;
+}
+
+/** FLOPs of one row through one expert of intermediate size F: 2·3·H·F (gate, up, down). */
+export function expertRowFlops(hidden: number, intermediate: number): number {
+  return 2 * 3 * hidden * intermediate;
 }
 
 /**
@@ -78,7 +88,7 @@ export function flopsPerToken(s: {
   attentionFlops?: number;
 }): number {
   const H = s.hidden;
-  return 2 * H * s.experts + 2 * s.topK * 3 * H * s.intermediate + 2 * 3 * H * (s.sharedIntermediate ?? 0) + (s.attentionFlops ?? 0);
+  return 2 * H * s.experts + s.topK * expertRowFlops(H, s.intermediate) + expertRowFlops(H, s.sharedIntermediate ?? 0) + (s.attentionFlops ?? 0);
 }
 
 /** S-MFU = tokens/s · FLOPs per token / peak FLOP/s. */

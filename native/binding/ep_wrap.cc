@@ -97,6 +97,13 @@ Napi::Object pass_stats_object(Napi::Env env, const moecap::EpPassStats& s) {
   o.Set("dropped", double(s.dropped));
   o.Set("bytesSent", s.bytes_sent);
   o.Set("bytesReceived", s.bytes_received);
+  o.Set("sharedNs", double(s.shared_ns));
+  o.Set("rowsComputed", double(s.rows_computed));
+  o.Set("expertsComputed", double(s.experts_computed));
+  o.Set("sharedRows", double(s.shared_rows));
+  o.Set("expertBytes", s.expert_bytes);
+  o.Set("sharedBytes", s.shared_bytes);
+  o.Set("rowBytes", s.row_bytes);
   Napi::Array c = Napi::Array::New(env, s.rank_compute_ns.size());
   for (size_t i = 0; i < s.rank_compute_ns.size(); ++i) c.Set(uint32_t(i), double(s.rank_compute_ns[i]));
   o.Set("rankComputeNs", c);
@@ -212,11 +219,12 @@ class EpCreateWorker : public PromiseWorker {
  public:
   // `cuda`: the CUDA backend's entry points (backend 'cuda' chosen and usable), else null (CPU).
   EpCreateWorker(Napi::Env env, ParsedLayerOptions opts, moecap::ExpertPlacement pl, const moecap::EpWorld& w,
-                 const moecap::CudaApi* cuda)
-      : PromiseWorker(env), opts_(std::move(opts)), pl_(std::move(pl)), w_(w), cuda_(cuda) {}
+                 const moecap::CudaApi* cuda, bool nccl)
+      : PromiseWorker(env), opts_(std::move(opts)), pl_(std::move(pl)), w_(w), cuda_(cuda), nccl_(nccl) {}
   void Run() override {
     auto tr = std::make_shared<moecap::MpiTransport>(w_);
-    if (cuda_) layer_ = std::make_shared<moecap::EpLayer>(cuda_, opts_.config, opts_.weights, opts_.cuda, pl_, tr);
+    if (cuda_)
+      layer_ = std::make_shared<moecap::EpLayer>(cuda_, opts_.config, opts_.weights, opts_.cuda, pl_, tr, nccl_);
     else layer_ = std::make_shared<moecap::EpLayer>(opts_.config, opts_.weights, opts_.isa, pl_, tr, opts_.offload);
   }
   Napi::Value Result(Napi::Env env) override {
@@ -259,6 +267,7 @@ class EpCreateWorker : public PromiseWorker {
   moecap::ExpertPlacement pl_;
   moecap::EpWorld w_;
   const moecap::CudaApi* cuda_;
+  bool nccl_;  // the pass exchanges over NCCL (ep.transport 'nccl')
   std::shared_ptr<moecap::EpLayer> layer_;
 };
 
@@ -341,14 +350,11 @@ const moecap::CudaApi* ep_cuda_backend(Napi::Env env, const ParsedLayerOptions& 
   return choice.api;
 }
 
-// The exchange: 'mpi' moves host buffers (on the CUDA backend, rows staged through host memory);
-// 'auto' is 'mpi' until the device-direct exchange is wired; 'nccl' is refused until then.
+// The exchange: 'mpi' moves host buffers over MPI (on the CUDA backend, rows staged through host
+// memory); 'nccl' moves them between the GPUs over NCCL (GPU ranks only); 'auto' is 'mpi'.
 void check_transport(Napi::Env env, const EpOptions& ep, bool cuda) {
-  if (ep.transport != "nccl") return;
-  if (!cuda) throw_js_range(env, ErrorCode::InvalidOption, "ep.transport 'nccl' needs backend 'cuda' (GPU ranks)");
-  throw_js_error(env, ErrorCode::BackendUnavailable,
-                 "ep.transport 'nccl': the device-direct exchange is not wired into the CUDA expert-parallel pass "
-                 "yet (rows go through host memory over MPI: use transport 'mpi' or 'auto')");
+  if (ep.transport == "nccl" && !cuda)
+    throw_js_range(env, ErrorCode::InvalidOption, "ep.transport 'nccl' needs backend 'cuda' (GPU ranks)");
 }
 
 Napi::Value EpCreateLayer(const Napi::CallbackInfo& info) {
@@ -357,7 +363,8 @@ Napi::Value EpCreateLayer(const Napi::CallbackInfo& info) {
   const moecap::CudaApi* cuda = ep_cuda_backend(env, c.opts);
   check_transport(env, c.ep, cuda != nullptr);
   const moecap::EpWorld& w = call_core(env, [&]() -> const moecap::EpWorld& { return moecap::ep_world(c.ep.ranks); });
-  return queue_worker<EpCreateWorker>(env, std::move(c.opts), std::move(c.placement), w, cuda);
+  return queue_worker<EpCreateWorker>(env, std::move(c.opts), std::move(c.placement), w, cuda,
+                                      c.ep.transport == "nccl");
 }
 
 // epPlace(experts, ep) → [ranks] the experts each rank holds: the placement createEpLayer makes,

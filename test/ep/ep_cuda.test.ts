@@ -92,6 +92,7 @@ describe('moecap run --ep: GPU flags', () => {
     [['--ep', '2', '--backend', 'auto'], /--backend with --ep must be cpu or cuda, got 'auto'/],
     [['--ep', '2', '--backend', 'cuda', '--offload', '0.5'], /--offload does not work with --ep --backend cuda yet/],
     [['--ep-transport', 'mpi'], /--ep-transport needs --ep N/],
+    [['--ep', '2', '--ep-transport', 'nccl'], /--ep-transport nccl needs --backend cuda \(GPU ranks\)/],
   ];
   for (const [flags, msg] of cases) {
     test(flags.join(' '), async () => {
@@ -113,17 +114,23 @@ describe('moecap run --ep: GPU flags', () => {
 // core's exchange (ep_forward_cuda.cc) and the C ABI calls, with a host stand-in for
 // libmoecap_cuda.so (cuda/test/fake_libmoecap_cuda.cc: a toy layer whose single-process forward
 // and expert-parallel calls use the same functions) and a stand-in driver with one device. Equal
-// bitwise only when every row reaches its expert's rank and every result its assignment.
+// bitwise only when every row reaches its expert's rank and every result its assignment. With
+// ep.transport 'nccl' the stand-in library also holds the real cuda/nccl_abi.cc and
+// cuda/nccl_transport.cc, built over a host stand-in for the CUDA runtime
+// (cuda/test/fake_cuda_runtime: a copy in the wrong direction fails), and NCCL is a stand-in
+// libnccl (cuda/test/fake_libnccl.c: ranks exchange through files, each group logged).
 describe('GPU ranks over mpirun -np 2 with a host stand-in for the CUDA library', () => {
   const mpiLib = path.join(ROOT, 'build-mpi', 'libmoecap_mpi.so');
   const have = (c: string) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0;
   const skip = !have('mpirun') ? 'mpirun not found' : !fs.existsSync(mpiLib) ? 'npm run build:mpi first' : !have('g++') || !haveCc ? 'no g++/cc' : '';
   if (skip) console.log(`ep_cuda: stand-in mpirun tests skipped: ${skip}`);
   const t = skip ? test.skip : test;
-  let lib = '';
+  let lib = '',
+    nccl = '';
   beforeAll(() => {
     if (skip) return;
     lib = path.join(tmp, 'fake_libmoecap_cuda.so');
+    const cuda = path.join(ROOT, 'cuda');
     execFileSync('g++', [
       '-std=c++17',
       '-O1',
@@ -131,19 +138,82 @@ describe('GPU ranks over mpirun -np 2 with a host stand-in for the CUDA library'
       '-fPIC',
       '-I',
       path.join(ROOT, 'native', 'core'),
+      '-I',
+      cuda,
+      '-I',
+      path.join(cuda, 'test', 'fake_cuda_runtime'),
       '-o',
       lib,
-      path.join(ROOT, 'cuda', 'test', 'fake_libmoecap_cuda.cc'),
+      path.join(cuda, 'test', 'fake_libmoecap_cuda.cc'),
+      path.join(cuda, 'nccl_abi.cc'),
+      path.join(cuda, 'nccl_transport.cc'),
+      '-ldl',
     ]);
+    nccl = path.join(tmp, 'fake_libnccl.so');
+    execFileSync('cc', ['-shared', '-fPIC', '-o', nccl, path.join(cuda, 'test', 'fake_libnccl.c')]);
   });
-  t("ep.transport 'nccl' on GPU ranks: ERR_BACKEND_UNAVAILABLE saying it is not wired yet, before MPI starts", () => {
-    const r = createWith(
-      { MOECAP_CUDA_DRIVER: fakeDriver(tmp, 13000, 1), MOECAP_CUDA_LIBRARY: lib },
-      { ...seeded, backend: 'cuda' },
-      { ranks: 2, transport: 'nccl' },
-    );
-    expect(r.code).toBe('ERR_BACKEND_UNAVAILABLE');
-    expect(r.message).toMatch(/^ep\.transport 'nccl': the device-direct exchange is not wired .* use transport 'mpi' or 'auto'/);
+
+  // mpirun -np 2 of test/ep/mpi_rank.js in `mode` with the stand-ins; extra environment in `vars`.
+  function ranks(mode: string, vars: Record<string, string> = {}) {
+    const dir = fs.mkdtempSync(path.join(tmp, `${mode.replace('+', '-')}-`));
+    const r = spawnSync('mpirun', ['-np', '2', '--oversubscribe', 'node', path.join(__dirname, 'mpi_rank.js'), dir, mode], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: {
+        ...process.env,
+        OMPI_ALLOW_RUN_AS_ROOT: '1',
+        OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1',
+        OMPI_MCA_rmaps_base_oversubscribe: '1',
+        MOECAP_CUDA_DRIVER: fakeDriver(tmp, 13000, 1),
+        MOECAP_CUDA_LIBRARY: lib,
+        FAKE_NCCL_DIR: tmp, // removed with it
+        ...vars,
+      },
+    });
+    const file = path.join(dir, 'result.json');
+    return { r, res: fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : null };
+  }
+
+  for (const mode of ['cuda+nccl', 'cuda-int8+nccl']) {
+    t(`${mode}: over the stand-in NCCL, equal to the single-process layer bitwise; each exchange one group, counts then rows`, () => {
+      const log = path.join(tmp, `${mode}.log`);
+      const { r, res } = ranks(mode, { MOECAP_NCCL_LIBRARY: nccl, FAKE_NCCL_LOG: log });
+      expect(r.stderr).not.toMatch(/Error/);
+      expect(r.status).toBe(0);
+      expect(res.transport).toBe('nccl');
+      expect(Buffer.from(res.epOutput, 'base64').equals(Buffer.from(res.singleOutput, 'base64'))).toBe(true);
+      for (const k of res.ranks) expect(k.rowsSent).toBeGreaterThan(0);
+      // Per rank and pass: tokens (8 B a peer), per-expert counts (E·4 = 28 B a peer), rows,
+      // results, compute times (8 B a peer); every pair of a group in one ncclGroupStart/End.
+      const groups = fs.readFileSync(log, 'utf8').trim().split('\n');
+      for (const rank of [0, 1]) {
+        const mine = groups.filter((g) => g.startsWith(`rank ${rank} `));
+        expect(mine).toHaveLength(5);
+        expect(mine[0]).toMatch(/: send 0:8 recv 0:8 send 1:8 recv 1:8$/);
+        expect(mine[1]).toMatch(/: send 0:28 recv 0:28 send 1:28 recv 1:28$/);
+        expect(mine[4]).toMatch(/: send 0:8 recv 0:8 send 1:8 recv 1:8$/);
+      }
+      // The rows each rank sent to the other are the bytes the other received from it.
+      const bytes = (rank: number, dir: string, peer: number) =>
+        Number(new RegExp(`${dir} ${peer}:(\\d+)`).exec(groups.filter((g) => g.startsWith(`rank ${rank} group 2`))[0])![1]);
+      expect(bytes(0, 'send', 1)).toBe(bytes(1, 'recv', 0));
+      expect(bytes(1, 'send', 0)).toBe(bytes(0, 'recv', 1));
+      expect(bytes(0, 'send', 1)).toBeGreaterThan(0);
+    });
+  }
+
+  t("ep.transport 'nccl' without NCCL: every rank fails with ERR_BACKEND_UNAVAILABLE 'NCCL not installed', nothing written", () => {
+    const { r, res } = ranks('cuda+nccl', { MOECAP_NCCL_LIBRARY: path.join(tmp, 'nope', 'libnccl.so.2') });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/NCCL not installed: cannot load .*nope\/libnccl\.so\.2/);
+    expect(res).toBeNull();
+  });
+
+  t('a failing ncclSend: the pass fails naming the NCCL call and its error', () => {
+    const { r, res } = ranks('cuda+nccl', { MOECAP_NCCL_LIBRARY: nccl, FAKE_NCCL_FAIL: 'send' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/NCCL exchange: ncclSend\/ncclRecv failed: stand-in: failure asked for by FAKE_NCCL_FAIL \(3\)/);
+    expect(res).toBeNull();
   });
 
   t('offload on GPU ranks: ERR_INVALID_OPTION before MPI starts', () => {

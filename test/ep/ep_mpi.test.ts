@@ -251,6 +251,74 @@ describe('expert parallelism over mpirun -np 2', () => {
     expect(r.stdout).toMatch(/capacity factor 0\.5: assignments dropped per pass/);
   });
 
+  mpiTest(
+    "moecap run --ep 2 (bf16, a shared expert, above the caches): each rank's S-MBU and S-MFU, finite, in (0, 1.5), from its counted rows and bytes",
+    () => {
+      const out = path.join(dir, 'out-util');
+      const args = [
+        'run',
+        '--ep',
+        '2',
+        '--preset',
+        'qwen1.5-moe-a2.7b',
+        '--dtype',
+        'bf16',
+        '--phase',
+        'decode',
+        '--batch',
+        '4',
+        '--threads',
+        '1',
+        '--repeats',
+        '2',
+        '--warmup',
+        '1',
+      ];
+      const r = spawnSync('mpirun', ['-np', '2', '--oversubscribe', process.execPath, path.join(root, 'bin', 'moecap.js'), ...args, '--out', out], {
+        encoding: 'utf8',
+        timeout: 180_000,
+        env: { ...process.env, ...rootEnv },
+      });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/S-MBU\s+S-MFU/);
+      expect(r.stdout).toMatch(/rank 1 utilisation: .* its ceilings \(measured in this run, 1 threads, every rank at once\)/);
+      const res = JSON.parse(fs.readFileSync(path.join(out, 'ep_results.json'), 'utf8'));
+      const H = 2048,
+        F = 1408,
+        Fs = 5632,
+        k = 4;
+      expect(res.ceilings).toHaveLength(2);
+      let rows = 0;
+      for (const p of res.perRank) {
+        const c = res.ceilings[p.rank];
+        expect(c.threads).toBe(1);
+        const w = p.compute;
+        // Every routed row of the pass is computed on exactly one rank; the shared expert runs on the token's rank.
+        rows += w.rows;
+        expect(w.rows).toBeGreaterThanOrEqual(p.rowsReceived);
+        expect(w.sharedRows).toBe(2);
+        // Bytes: its distinct experts' weights at bf16 (3·H·F·2 each), the shared expert's, its rows' activations.
+        expect(w.bytes.experts).toBeCloseTo(w.experts * 3 * H * F * 2, 0);
+        expect(w.bytes.shared).toBe(3 * H * Fs * 2);
+        expect(w.bytes.total).toBeCloseTo(w.bytes.experts + w.bytes.shared + w.bytes.activations, 0);
+        expect(w.flops).toBeCloseTo(w.rows * 6 * H * F + w.sharedRows * 6 * H * Fs, 0);
+        for (const u of [p.smbu, p.smfu]) {
+          expect(Number.isFinite(u.value)).toBe(true);
+          expect(u.value).toBeGreaterThan(0);
+          expect(u.value).toBeLessThan(1.5);
+        }
+        // The figures are the counted bytes and FLOPs over the rank's compute time and its own ceilings.
+        expect(p.smbu.bytesPerPass).toBe(w.bytes.total);
+        expect(p.smbu.peakBandwidth).toBe(Math.max(c.bandwidthBefore, c.bandwidthAfter));
+        expect(p.smbu.value).toBeCloseTo(w.bytes.total / w.seconds / p.smbu.peakBandwidth, 9);
+        expect(p.smfu).toMatchObject({ peakDtype: 'bf16', peakFlops: c.peakFlops.bf16, flopsPerPass: w.flops });
+        expect(p.smfu.value).toBeCloseTo(w.flops / w.seconds / c.peakFlops.bf16, 9);
+      }
+      expect(rows).toBe(4 * k);
+    },
+  );
+
   mpiTest('a rank that exits mid-run: mpirun aborts naming the rank, no result file, nothing half-written', () => {
     const r = mpirun([dir, 'die']);
     expect(r.status).not.toBe(0);

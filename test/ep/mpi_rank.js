@@ -8,7 +8,8 @@
 // expert file under OUT_DIR, or reused from there); die (rank 1 exits with code 3 after building its share, before the pass);
 // cuda, cuda-bf16, cuda-int8 (backend 'cuda': each rank's experts on its GPU, compared with the
 // single-process CUDA layer; bf16 at T = 40 takes the tensor-core path, int8 adds 2 replicas;
-// run by scripts/gpu-check.sh, as the GPU check needs a GPU).
+// run by scripts/gpu-check.sh, as the GPU check needs a GPU). A mode ending in "+nccl" (cuda+nccl,
+// cuda-int8+nccl, ...) exchanges the GPU ranks' rows over NCCL (ep.transport 'nccl').
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -18,7 +19,9 @@ const ep = require(path.join(dist, 'ep'));
 
 const { checkpointReadCounters } = require(path.join(dist, 'checkpoint', 'checkpoint'));
 
-const [outDir, mode, checkpoint] = process.argv.slice(2);
+const [outDir, modeArg, checkpoint] = process.argv.slice(2);
+const nccl = /\+nccl$/.test(modeArg ?? '');
+const mode = nccl ? modeArg.replace(/\+nccl$/, '') : modeArg;
 const P = 2,
   T = mode === 'cuda-bf16' ? 40 : 23,
   H = 64;
@@ -53,7 +56,7 @@ async function main() {
         ? { ranks: P, redundant: 2, loads }
         : { ranks: P };
   const before = checkpointReadCounters();
-  const l = await ep.createEpLayer(layer, opts);
+  const l = await ep.createEpLayer(layer, nccl ? { ...opts, transport: 'nccl' } : opts);
   const after = checkpointReadCounters();
   const read = { preads: after.preads - before.preads, bytes: after.bytes - before.bytes };
   if (mode === 'die' && world.rank === 1) process.exit(3);
@@ -78,6 +81,7 @@ async function main() {
       placement: mode === 'balanced' ? 'balanced' : 'contiguous',
       mode,
       backend: l.backend,
+      transport: nccl ? 'nccl' : 'mpi',
       devices: stats.map((b) => JSON.parse(Buffer.from(b).toString()).device),
       epOutput: epOut.toString('base64'),
       singleOutput: Buffer.from(ref.buffer, ref.byteOffset, ref.byteLength).toString('base64'),

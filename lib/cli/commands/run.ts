@@ -88,7 +88,8 @@ const OPTIONS: OptionSpec[] = [
   {
     name: 'ep-transport',
     type: 'string',
-    description: 'with --ep: mpi (host buffers; GPU ranks stage rows through host memory), nccl (not wired yet: refused), auto (= mpi)',
+    description:
+      'with --ep: mpi (host buffers; GPU ranks stage rows through host memory), nccl (GPU ranks: between the GPUs over NCCL; needs --backend cuda), auto (= mpi)',
     default: 'mpi',
   },
   { name: 'force', type: 'boolean', description: "with --out: replace an earlier run's results in that folder" },

@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define MOECAP_CUDA_ABI_VERSION 5
+#define MOECAP_CUDA_ABI_VERSION 6
 
 #if defined(_WIN32)
 #define MOECAP_CUDA_API __declspec(dllexport)
@@ -174,6 +174,23 @@ MOECAP_CUDA_API int moecap_cuda_layer_ep_compute(moecap_cuda_layer* layer, int g
  * ones unread) → shared expert and combine → y [T,H] on the host. */
 MOECAP_CUDA_API int moecap_cuda_layer_ep_combine(moecap_cuda_layer* layer, int global_tokens, const float* results,
                                                  float* y);
+
+/* ---- the expert-parallel exchange over NCCL (ep.transport 'nccl'; cuda/nccl_abi.cc) ----
+ * libnccl.so.2 (or $MOECAP_NCCL_LIBRARY) is dlopened at the first call. Each call returns 0, or
+ * MOECAP_CUDA_NCCL_UNAVAILABLE when NCCL is not installed (or lacks an entry point), or -1 on any
+ * other failure; moecap_cuda_last_error says which. */
+#define MOECAP_CUDA_NCCL_ID_BYTES 128
+#define MOECAP_CUDA_NCCL_UNAVAILABLE 1
+typedef struct moecap_cuda_nccl moecap_cuda_nccl;
+/* Rank 0: a new ncclUniqueId, MOECAP_CUDA_NCCL_ID_BYTES bytes, for the caller to give every rank. */
+MOECAP_CUDA_API int moecap_cuda_nccl_unique_id(void* id);
+/* Collective over `ranks`: this rank's communicator on `device` from rank 0's id → *out. */
+MOECAP_CUDA_API int moecap_cuda_nccl_create(int device, int rank, int ranks, const void* id, moecap_cuda_nccl** out);
+/* Collective: host blocks (send_bytes[p] to rank p back to back in `send`; recv_bytes[p] from rank p
+ * into `recv`) copied to device buffers, exchanged as one group of ncclSend/ncclRecv pairs, copied back. */
+MOECAP_CUDA_API int moecap_cuda_nccl_alltoallv(moecap_cuda_nccl* comm, const void* send, const int64_t* send_bytes,
+                                               void* recv, const int64_t* recv_bytes);
+MOECAP_CUDA_API void moecap_cuda_nccl_destroy(moecap_cuda_nccl* comm);
 
 MOECAP_CUDA_API int moecap_cuda_nvml_sample(int device, moecap_cuda_nvml_t* out);
 

@@ -89,6 +89,10 @@ bool load_library(const std::string& path, std::string& reason) {
   a.layer_ep_route = reinterpret_cast<decltype(a.layer_ep_route)>(sym("moecap_cuda_layer_ep_route"));
   a.layer_ep_compute = reinterpret_cast<decltype(a.layer_ep_compute)>(sym("moecap_cuda_layer_ep_compute"));
   a.layer_ep_combine = reinterpret_cast<decltype(a.layer_ep_combine)>(sym("moecap_cuda_layer_ep_combine"));
+  a.nccl_unique_id = reinterpret_cast<decltype(a.nccl_unique_id)>(sym("moecap_cuda_nccl_unique_id"));
+  a.nccl_create = reinterpret_cast<decltype(a.nccl_create)>(sym("moecap_cuda_nccl_create"));
+  a.nccl_alltoallv = reinterpret_cast<decltype(a.nccl_alltoallv)>(sym("moecap_cuda_nccl_alltoallv"));
+  a.nccl_destroy = reinterpret_cast<decltype(a.nccl_destroy)>(sym("moecap_cuda_nccl_destroy"));
   if (!ok) {
     reason = path + " lacks the expert-parallel moecap_cuda_* symbols (rebuild it: npm run build:cuda)";
     close_library(h);

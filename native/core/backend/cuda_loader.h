@@ -32,6 +32,11 @@ struct CudaApi {
   int (*layer_ep_route)(moecap_cuda_layer*, const float*, int, int, int32_t*, float*, uint8_t*) = nullptr;
   int (*layer_ep_compute)(moecap_cuda_layer*, int, const int32_t*, const uint8_t*, const float*, float*) = nullptr;
   int (*layer_ep_combine)(moecap_cuda_layer*, int, const float*, float*) = nullptr;
+  // The expert-parallel exchange over NCCL (ep.transport 'nccl').
+  int (*nccl_unique_id)(void*) = nullptr;
+  int (*nccl_create)(int, int, int, const void*, moecap_cuda_nccl**) = nullptr;
+  int (*nccl_alltoallv)(moecap_cuda_nccl*, const void*, const int64_t*, void*, const int64_t*) = nullptr;
+  void (*nccl_destroy)(moecap_cuda_nccl*) = nullptr;
   const char* (*last_error)() = nullptr;
 };
 

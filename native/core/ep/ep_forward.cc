@@ -212,6 +212,10 @@ void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTrans
   }
   compute_partial(parts, cache_ ? &st.offload : nullptr);
   st.offloaded = cache_ != nullptr;
+  st.rows_computed = recv_rows;
+  st.experts_computed = int64_t(parts.size());
+  st.expert_bytes = expert_bytes();
+  st.row_bytes = double(act + ob);
   const int64_t t_computed = now_ns();
 
   // 4. Results back to their origins, then the shared expert and forward()'s combine.
@@ -226,6 +230,7 @@ void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTrans
   st.bytes_received += off_rank(rb, me);
   float* ret = ws_.ep_ret.as<float>();
   for (int s = 0; s < kept; ++s) ws_.out_ptrs[size_t(s)] = ret + size_t(send_pos[size_t(s)]) * Hp;
+  const int64_t t_shared = now_ns();
   if (shared_ && T > 0) {
     ExpertRows g;
     g.w = shared_.get();
@@ -236,7 +241,10 @@ void MoeLayer::forward_ep(const float* x, int T, ForwardResult& out, ExpertTrans
     g.out = ws_.out_ptrs.data() + kept;
     g.scale = ws_.scales.data() + kept;
     run_expert_ffn(*pool_, *kernels_, cfg_.dtype, {g});
+    st.shared_rows = T;
+    st.shared_bytes = double(shared_->bytes());
   }
+  st.shared_ns = now_ns() - t_shared;
   combine(T, out);
   const int64_t t_end = now_ns();
 

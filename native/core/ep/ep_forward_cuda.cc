@@ -124,6 +124,10 @@ void cuda_forward_ep(CudaLayer& layer, const float* x, int T, ForwardResult& out
   for (int64_t r = 0; r < recv_rows; ++r)
     std::memcpy(results_out.data() + size_t(recv_pos[size_t(r)]) * ob, computed.data() + size_t(r) * H, ob);
   const int64_t t_computed = now_ns();
+  st.rows_computed = recv_rows;
+  for (int e = 0; e < E; ++e) st.experts_computed += counts[size_t(e)] > 0;
+  st.row_bytes = double(arb + ob);
+  st.expert_bytes = layer.expert_bytes();  // the shared expert runs inside ep_combine: not separated here
 
   // 4. Results back to their origins, each at its assignment (t, j); shared expert and combine.
   for (int p = 0; p < P; ++p) {

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "ep/cuda_nccl_transport.h"
 #include "ep/ep_forward_cuda.h"
 #include "error.h"
 #include "runtime/environment.h"
@@ -31,7 +32,8 @@ EpLayer::EpLayer(const LayerConfig& config, std::shared_ptr<const WeightSource> 
 }
 
 EpLayer::EpLayer(const CudaApi* api, const LayerConfig& config, std::shared_ptr<const WeightSource> weights,
-                 CudaLayerOptions cuda, ExpertPlacement placement, std::shared_ptr<ExpertTransport> transport)
+                 CudaLayerOptions cuda, ExpertPlacement placement, std::shared_ptr<ExpertTransport> transport,
+                 bool nccl)
     : placement_(std::move(placement)), transport_(std::move(transport)) {
   if (placement_.ranks != transport_->size())
     throw_option("ep.ranks (" + std::to_string(placement_.ranks) + ") differs from the ranks running (" +
@@ -46,11 +48,12 @@ EpLayer::EpLayer(const CudaApi* api, const LayerConfig& config, std::shared_ptr<
     throw_runtime(std::string("CUDA backend: ") + probe.reason, ErrorCode::BackendUnavailable);
   cuda.device = rank_device(read_environment().local_rank, transport_->rank(), probe.device_count);
   cuda_.reset(new CudaLayer(api, config, std::move(weights), cuda));
+  if (nccl) exchange_ = std::make_shared<CudaNcclTransport>(api, cuda.device, *transport_);
 }
 
 void EpLayer::forward(const float* x, int T, ForwardResult& out, EpPassStats& stats) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (cuda_) cuda_forward_ep(*cuda_, x, T, out, *transport_, placement_, stats);
+  if (cuda_) cuda_forward_ep(*cuda_, x, T, out, exchange_ ? *exchange_ : *transport_, placement_, stats);
   else layer_->forward_ep(x, T, out, *transport_, placement_, stats);
 }
 

@@ -31,9 +31,11 @@ class EpLayer {
           ExpertPlacement placement, std::shared_ptr<ExpertTransport> transport,
           const OffloadConfig& offload = OffloadConfig());
   // On the CUDA backend: this rank's held experts on its GPU (`cuda.device`), rows staged through
-  // host memory (ep_forward_cuda.h). No offload yet.
+  // host memory (ep_forward_cuda.h), exchanged over `transport` or, with `nccl`, over NCCL between
+  // the GPUs (cuda_nccl_transport.h; its id travels over `transport`). No offload yet.
   EpLayer(const CudaApi* api, const LayerConfig& config, std::shared_ptr<const WeightSource> weights,
-          CudaLayerOptions cuda, ExpertPlacement placement, std::shared_ptr<ExpertTransport> transport);
+          CudaLayerOptions cuda, ExpertPlacement placement, std::shared_ptr<ExpertTransport> transport,
+          bool nccl = false);
   void forward(const float* x, int tokens, ForwardResult& out, EpPassStats& stats);
   // Router only, on this rank alone (no exchange): e.g. per-expert loads for a placement.
   void route(const float* x, int tokens, ForwardResult& out);
@@ -48,9 +50,10 @@ class EpLayer {
  private:
   std::mutex mu_;
   ExpertPlacement placement_;
-  std::shared_ptr<ExpertTransport> transport_;
-  std::unique_ptr<MoeLayer> layer_;  // the CPU layer, or
-  std::unique_ptr<CudaLayer> cuda_;  // the CUDA one
+  std::shared_ptr<ExpertTransport> transport_;  // host: gathers, and the pass unless exchange_ is set
+  std::shared_ptr<ExpertTransport> exchange_;   // the pass's exchange (NCCL), or null
+  std::unique_ptr<MoeLayer> layer_;             // the CPU layer, or
+  std::unique_ptr<CudaLayer> cuda_;             // the CUDA one
 };
 
 }  // namespace moecap

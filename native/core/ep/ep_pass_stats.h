@@ -17,13 +17,21 @@ struct EpPassStats {
   int64_t dispatch_ns = 0;  // pack rows, exchange counts, exchange rows
   int64_t compute_ns = 0;   // the received rows through their experts
   int64_t combine_ns = 0;   // results back, shared expert, weighted combine
+  int64_t shared_ns = 0;    // of combine_ns: the shared expert over this rank's tokens
   int64_t total_ns = 0;
   int64_t rows_sent = 0, rows_received = 0;   // routed rows out to experts / in from origins
   int64_t dropped = 0;                        // this rank's tokens' assignments over the capacity
   double bytes_sent = 0, bytes_received = 0;  // counts, rows and results, both directions
-  std::vector<int64_t> rank_compute_ns;       // [ranks]
-  bool offloaded = false;                     // this rank's experts stream from its weights file
-  OffloadStats offload;                       // this rank's cache, this pass (the experts it computed)
+  // What this rank's expert compute read, for its S-MBU and S-MFU (lib/ep_run.ts does the arithmetic):
+  int64_t rows_computed = 0;     // rows its experts computed (its own tokens' and received ones)
+  int64_t experts_computed = 0;  // distinct held experts with at least one row this pass
+  int64_t shared_rows = 0;       // its tokens through the shared expert (0 without one)
+  double expert_bytes = 0;       // one routed expert's packed weights at the run's dtype
+  double shared_bytes = 0;       // the shared expert's packed weights (0 without one)
+  double row_bytes = 0;          // a computed row's activations: its input as the kernels read it + its fp32 result
+  std::vector<int64_t> rank_compute_ns;  // [ranks]
+  bool offloaded = false;                // this rank's experts stream from its weights file
+  OffloadStats offload;                  // this rank's cache, this pass (the experts it computed)
 };
 
 // The bytes of a per-rank list that leave (or reach) rank `me`: its own block stays in memory.
