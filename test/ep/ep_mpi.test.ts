@@ -252,7 +252,7 @@ describe('expert parallelism over mpirun -np 2', () => {
   });
 
   mpiTest(
-    "moecap run --ep 2 (bf16, a shared expert, above the caches): each rank's S-MBU and S-MFU, finite, in (0, 1.5), from its counted rows and bytes",
+    "moecap run --ep 2 (bf16, a shared expert, above the caches): each rank's S-MBU and S-MFU, finite, positive (a cause beside any above 1), from its counted rows and bytes",
     () => {
       const out = path.join(dir, 'out-util');
       const args = [
@@ -306,7 +306,10 @@ describe('expert parallelism over mpirun -np 2', () => {
         for (const u of [p.smbu, p.smfu]) {
           expect(Number.isFinite(u.value)).toBe(true);
           expect(u.value).toBeGreaterThan(0);
-          expect(u.value).toBeLessThan(1.5);
+          // Above 1 happens when a loaded machine slows the ceiling windows more than the passes:
+          // then the result carries its likely cause (and the CLI prints it), never a bare figure.
+          if (u.value > 1) expect(u.above1).toMatch(/\w/);
+          else expect(u.above1).toBeUndefined();
         }
         // The figures are the counted bytes and FLOPs over the rank's compute time and its own ceilings.
         expect(p.smbu.bytesPerPass).toBe(w.bytes.total);
