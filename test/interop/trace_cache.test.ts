@@ -81,6 +81,22 @@ describe('cache replay (native SlotTable policies + Belády)', () => {
     for (const x of full) expect(x.misses).toBe(firstTouch);
   });
 
+  test('every count is the one recorded before the replay was made faster (seeded routings, lists and tree)', async () => {
+    // Capacities up to E: lfru keeps its candidates in a bit mask up to 64 slots, in the tree above.
+    const pinned = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'replay_counts.json'), 'utf8')) as {
+      cases: Array<{ seed: number; E: number; k: number; skew: number; tokens: number; T: number; counts: Array<[number, string, ...number[]]> }>;
+    };
+    expect(pinned.cases.length).toBe(8);
+    for (const c of pinned.cases) {
+      const ids = sampleRouting(c.tokens, c.k, zipfWeights(c.E, c.skew), c.seed);
+      const configs = c.counts.map(([capacity, policy]) => ({ capacity, policy: policy as (typeof REPLAY_POLICIES)[number] }));
+      expect(configs.some((x) => x.capacity > 64 && x.policy === 'lfru') || c.E <= 64).toBe(true);
+      const r = await replayLayer({ ids, topK: c.k, experts: c.E, tokensPerPass: c.T, staticProfilePasses: 50, configs, threads: 2 });
+      const got = r.map((x, i) => [configs[i].capacity, configs[i].policy, x.passes, x.hits, x.misses, x.loads, x.evictions]);
+      expect(got).toEqual(c.counts);
+    }
+  });
+
   test('bad ids and options are clear errors', async () => {
     await expect(replayLayer({ ids: new Int32Array([0, 9]), topK: 2, experts: 8, configs: [{ capacity: 2, policy: 'lru' }] })).rejects.toThrow(
       /expert id 9 at token 0 is out of range \[0, 8\)/,
