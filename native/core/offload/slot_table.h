@@ -32,6 +32,10 @@ struct SlotStats {
   int64_t waves = 0;          // per pass: the most needed experts that went through one slot
 };
 
+class SlotTable;
+template <class Load, class Compute>
+void stream_pass(SlotTable& t, const int* needed, size_t n, Load&& load, Compute&& compute);
+
 class SlotTable {
  public:
   // stream_slots: for static pins, slots kept for the experts outside the hot set (clamped to
@@ -76,6 +80,8 @@ class SlotTable {
   void reset_stats() { stats_ = SlotStats(); }
 
  private:
+  template <class Load, class Compute>
+  friend void stream_pass(SlotTable& t, const int* needed, size_t n, Load&& load, Compute&& compute);
   struct Slot {
     int expert = -1;
     bool needed = false;
@@ -123,7 +129,8 @@ class SlotTable {
   VictimTree tree_;
   std::vector<int> free_;  // empty slots, a min-heap (the lowest index is taken first)
   std::vector<int> touched_;
-  std::vector<char> masked_;  // [slots] protected during one victim() call
+  std::vector<int> pass_order_;  // stream_pass's hits-then-misses order, reused pass after pass
+  std::vector<char> masked_;     // [slots] protected during one victim() call
   int64_t tick_ = 0, pass_ = 0;
   bool in_pass_ = false;
   SlotStats stats_;
@@ -297,9 +304,10 @@ void stream_pass(SlotTable& t, const int* needed, size_t n, Load&& load, Compute
   };
   t.begin_pass(needed, n);
   EndPass guard{t};
-  // Hits first: they compute while the misses' loads are on their way. The order is kept per
-  // thread so a pass allocates nothing (so a callback must not run a pass of its own).
-  thread_local std::vector<int> order;
+  // Hits first: they compute while the misses' loads are on their way. The order is kept in the
+  // table so a pass allocates nothing (not per thread: thread_local costs a call per pass in a
+  // shared library).
+  std::vector<int>& order = t.pass_order_;
   order.clear();
   for (size_t j = 0; j < n; ++j)
     if (t.slot_of(needed[j]) >= 0) order.push_back(needed[j]);
