@@ -76,6 +76,32 @@ int SlotTable::victim(const std::vector<char>* protect) {
   return v;
 }
 
+// Walks from the back and from the front at once, so the cost is the distance to the nearer end
+// (the back first: a slot just used is usually the latest, one comparison for lru and static).
+// Out of line, so refresh() stays small enough to inline where it only unlinks.
+void SlotTable::link_sorted(int s) {
+  const int H = nslots_;
+  const Order o{this};
+  int f = next_[size_t(H)], b = prev_[size_t(H)], at;  // s goes before `at`
+  for (;;) {
+    if (b == H || o.before(b, s)) {  // every slot after b is evicted after s, b before it
+      at = next_[size_t(b)];
+      break;
+    }
+    if (f == H || !o.before(f, s)) {  // every slot before f is evicted before s, f after it
+      at = f;
+      break;
+    }
+    f = next_[size_t(f)];
+    b = prev_[size_t(b)];
+  }
+  const int p = prev_[size_t(at)];
+  prev_[size_t(s)] = p;
+  next_[size_t(s)] = at;
+  next_[size_t(p)] = s;
+  prev_[size_t(at)] = s;
+}
+
 void SlotTable::set_loading(int s, bool loading) {
   slots_[size_t(s)].loading = loading;
   refresh(s);
