@@ -4,11 +4,13 @@
 // with it, so there is one victim selection: the CPU ExpertCache (offload/expert_cache.cc, reads
 // from a file) and the CUDA store (cuda/offload.cu, device copies). It has no I/O and no CUDA in
 // it, so the eviction order and the wave schedule are unit-tested on the CPU
-// (cuda/test/slot_table_test.cc). The candidate slots are kept in eviction order, so the victim is
-// the first one: lru, lfu and static in a list sorted by their (fixed while listed) keys, lfru,
-// whose scores age with the pass, in a kinetic tournament tree (victim_tree.h). A pass touches
-// only the slots it uses, so a miss costs O(1) victim + a sorted insertion that walks from both
-// ends (a used slot goes back among the most recent: a step or two for lru), O(log slots) for lfru.
+// (cuda/test/slot_table_test.cc). lru, lfu and static keep the candidate slots in a list sorted
+// by their (fixed while listed) keys, so the victim is the first one; lfru, whose scores age with
+// the pass, marks its candidates in a bit mask up to 64 slots and scans them for the victim (a few
+// dozen comparisons, cheaper than keeping a tree up to date on every use), and above that keeps a
+// kinetic tournament tree (victim_tree.h). A pass touches only the slots it uses, so a miss costs
+// O(1) victim + a sorted insertion that walks from both ends (a used slot goes back among the most
+// recent: a step or two for lru); for lfru O(candidates) up to 64 slots, O(log slots) above.
 #pragma once
 #include <cstdint>
 #include <cstddef>
