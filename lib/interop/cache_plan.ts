@@ -83,11 +83,10 @@ export async function planCache(i: CachePlanInputs): Promise<CachePlan> {
     throw new MoecapError('ERR_CORRUPT_FILE', `trace '${trace.file}': ${trace.topK} experts per token, the model routes to k = ${model.topK}`);
   const configs: Array<{ capacity: number; policy: ReplayPolicy }> = [];
   for (const c of i.capacities) for (const p of i.policies) configs.push({ capacity: resolveCapacity(c, model.experts), policy: p });
-  const totals = configs.map(() => ({ passes: 0, hits: 0, misses: 0, loads: 0, evictions: 0 }) as ReplayCounts);
+  // Per layer, summed in layer order once all are in: layers finish in any order, and a float sum
+  // in finishing order would make the plan differ in its last bits from run to run.
+  const perLayer: ReplayCounts[][] = [];
   const perLayerTokens: number[] = [];
-  let loadsPerToken = configs.map(() => 0);
-  let distinct = 0,
-    passes = 0;
   const { layersAtOnce, threadsPerLayer } = replayConcurrency(i.parallel ?? os.availableParallelism(), trace.layers, configs.length);
   const runOne = async (l: number) => {
     const ids = trace.layer(l);
@@ -102,18 +101,7 @@ export async function planCache(i: CachePlanInputs): Promise<CachePlan> {
       configs,
       threads: threadsPerLayer,
     });
-    r.forEach((c, j) => {
-      const t = totals[j];
-      t.passes += c.passes;
-      t.hits += c.hits;
-      t.misses += c.misses;
-      t.loads += c.loads;
-      t.evictions += c.evictions;
-      loadsPerToken[j] += c.loads / tokens;
-    });
-    const acc = r[0];
-    distinct += acc.hits + acc.misses;
-    passes += acc.passes;
+    perLayer[l] = r;
   };
   // A queue of layers: each worker takes the next as soon as its replay is done.
   let nextLayer = 0;
@@ -121,6 +109,23 @@ export async function planCache(i: CachePlanInputs): Promise<CachePlan> {
     while (nextLayer < trace.layers) await runOne(nextLayer++);
   };
   await Promise.all(Array.from({ length: layersAtOnce }, worker));
+  const totals = configs.map(() => ({ passes: 0, hits: 0, misses: 0, loads: 0, evictions: 0 }) as ReplayCounts);
+  let loadsPerToken = configs.map(() => 0);
+  let distinct = 0,
+    passes = 0;
+  perLayer.forEach((r, l) => {
+    r.forEach((c, j) => {
+      const t = totals[j];
+      t.passes += c.passes;
+      t.hits += c.hits;
+      t.misses += c.misses;
+      t.loads += c.loads;
+      t.evictions += c.evictions;
+      loadsPerToken[j] += c.loads / perLayerTokens[l];
+    });
+    distinct += r[0].hits + r[0].misses;
+    passes += r[0].passes;
+  });
   const layerScale = model.moeLayers / trace.layers;
   loadsPerToken = loadsPerToken.map((v) => v * layerScale);
   const se = expertBytes(model, bytesPerWeight(i.dtype));

@@ -8,6 +8,8 @@ import { TraceSpill } from '../../lib/interop/trace_spill';
 import { traceStats, gini, entropyBits } from '../../lib/interop/trace_stats';
 import { traceCommand } from '../../lib/cli/commands/trace';
 import { planCacheCommand } from '../../lib/cli/commands/plan_cache';
+import { planCache } from '../../lib/interop/cache_plan';
+import { resolveModel } from '../../lib/interop/model_shape';
 import { rng, sampleRouting, zipfWeights } from '../../lib/cap/routing';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-interop-'));
@@ -79,6 +81,22 @@ describe('cache replay (native SlotTable policies + Belády)', () => {
     const full = await replayLayer({ ids, topK: k, experts: E, configs: REPLAY_POLICIES.map((p) => ({ capacity: E, policy: p })) });
     const firstTouch = new Set(Array.from(ids)).size;
     for (const x of full) expect(x.misses).toBe(firstTouch);
+  });
+
+  test('every count is the one recorded before the replay was made faster (seeded routings, lists and tree)', async () => {
+    // Capacities up to E: lfru keeps its candidates in a bit mask up to 64 slots, in the tree above.
+    const pinned = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'replay_counts.json'), 'utf8')) as {
+      cases: Array<{ seed: number; E: number; k: number; skew: number; tokens: number; T: number; counts: Array<[number, string, ...number[]]> }>;
+    };
+    expect(pinned.cases.length).toBe(8);
+    for (const c of pinned.cases) {
+      const ids = sampleRouting(c.tokens, c.k, zipfWeights(c.E, c.skew), c.seed);
+      const configs = c.counts.map(([capacity, policy]) => ({ capacity, policy: policy as (typeof REPLAY_POLICIES)[number] }));
+      expect(configs.some((x) => x.capacity > 64 && x.policy === 'lfru') || c.E <= 64).toBe(true);
+      const r = await replayLayer({ ids, topK: c.k, experts: c.E, tokensPerPass: c.T, staticProfilePasses: 50, configs, threads: 2 });
+      const got = r.map((x, i) => [configs[i].capacity, configs[i].policy, x.passes, x.hits, x.misses, x.loads, x.evictions]);
+      expect(got).toEqual(c.counts);
+    }
   });
 
   test('bad ids and options are clear errors', async () => {
@@ -276,6 +294,37 @@ describe('trace stats', () => {
 });
 
 describe('plan-cache', () => {
+  test('the plan sums its layers in layer order, whichever layer finishes first (the same bits every run)', async () => {
+    const model = resolveModel(undefined, 'tiny');
+    const k = model.topK,
+      E = model.experts;
+    // Layer 0 is long, the others short: run at once, they finish before it.
+    const layers = [30000, 700, 300, 1100].map((n, l) => sampleRouting(n, k, zipfWeights(E, 0.9), 90 + l));
+    const trace = { file: 'mem', layers: layers.length, topK: k, maxExpert: E, layer: (l: number) => layers[l] } as unknown as TraceSpill;
+    const inputs = {
+      trace,
+      model,
+      dtype: 'f32',
+      capacities: [1, 3, 5],
+      policies: [...REPLAY_POLICIES],
+      tokensPerPass: 1,
+      staticProfilePasses: 20,
+      slowTierBandwidth: 1e9,
+      memoryBandwidth: null,
+      peakFlops: null,
+    };
+    const one = await planCache({ ...inputs, parallel: 1 });
+    const four = await planCache({ ...inputs, parallel: 4 });
+    expect(four.rows).toEqual(one.rows);
+    const configs = inputs.capacities.flatMap((c) => REPLAY_POLICIES.map((p) => ({ capacity: c, policy: p })));
+    const perLayer = await Promise.all(layers.map((ids) => replayLayer({ ids, topK: k, experts: E, staticProfilePasses: 20, configs })));
+    one.rows.forEach((row, j) => {
+      let loadsPerToken = 0;
+      perLayer.forEach((r, l) => (loadsPerToken += r[j].loads / (layers[l].length / k)));
+      expect(row.slowBytesPerToken).toBe(loadsPerToken * (model.moeLayers / layers.length) * one.expertBytes);
+    });
+  });
+
   test('prints every capacity × policy, Belády on top; times from --slow-bw and a datasheet', async () => {
     const E = 8,
       k = 2;

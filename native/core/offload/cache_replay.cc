@@ -96,46 +96,45 @@ ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capa
   if (capacity < 1) throw_range("capacity must be >= 1, got " + std::to_string(capacity));
   const int64_t P = p.passes();
   const std::vector<int32_t> next = next_uses(p, layer.experts);
-  // The resident experts in a max-heap of (next use, id); an entry whose key is no longer the
-  // expert's is stale and skipped when it surfaces. After each pass the `capacity` needed soonest
-  // stay. Keeping any subset of (resident ∪ needed) is at least as free as an online cache, so
-  // this bounds them.
-  using Entry = std::pair<int32_t, int32_t>;
-  std::vector<Entry> heap;
-  std::vector<int32_t> key(size_t(layer.experts), -1);  // -1: not resident
-  int64_t resident = 0;
+  // The resident experts and their next uses in two small arrays (at most capacity + one pass's
+  // experts long); at[e]: e's index there, -1 when not resident. After each pass the `capacity`
+  // needed soonest stay: the latest next use goes first, found by a scan (a few dozen entries,
+  // cheaper than a heap's upkeep). Of two with the same next use either may go: both are needed
+  // by that pass and neither before, so the counts are the same. Keeping any subset of
+  // (resident ∪ needed) is at least as free as an online cache, so this bounds them.
+  std::vector<int32_t> when, who;
+  when.reserve(size_t(capacity) + 64);
+  who.reserve(size_t(capacity) + 64);
+  std::vector<int32_t> at(size_t(layer.experts), -1);
   ReplayCounts r;
   for (int64_t i = 0; i < P; ++i) {
     ++r.passes;
     for (int64_t j = p.offsets[size_t(i)]; j < p.offsets[size_t(i + 1)]; ++j) {
       const int e = p.experts[size_t(j)];
-      if (key[size_t(e)] >= 0) {
+      if (at[size_t(e)] >= 0) {
         ++r.hits;
+        when[size_t(at[size_t(e)])] = next[size_t(j)];
       } else {
         ++r.misses;
-        ++r.loads;
-        ++resident;
+        at[size_t(e)] = int32_t(when.size());
+        when.push_back(next[size_t(j)]);
+        who.push_back(e);
       }
-      key[size_t(e)] = next[size_t(j)];
-      heap.emplace_back(next[size_t(j)], e);
-      std::push_heap(heap.begin(), heap.end());
     }
-    while (resident > capacity) {
-      std::pop_heap(heap.begin(), heap.end());
-      const Entry top = heap.back();
-      heap.pop_back();
-      if (key[size_t(top.second)] != top.first) continue;  // stale
-      key[size_t(top.second)] = -1;
-      --resident;
+    for (size_t n = when.size(); n > size_t(capacity); --n) {
+      const int32_t* w = when.data();
+      int32_t latest = w[0];
+      for (size_t x = 1; x < n; ++x) latest = std::max(latest, w[x]);  // no branch: vectorizes
+      size_t m = 0;
+      while (w[m] != latest) ++m;
+      at[size_t(who[m])] = -1;
+      when[m] = when[n - 1], who[m] = who[n - 1];
+      if (m < n - 1) at[size_t(who[m])] = int32_t(m);
+      when.pop_back(), who.pop_back();
       ++r.evictions;
     }
-    if (heap.size() > size_t(4 * (resident + 16))) {  // drop the stale entries
-      heap.erase(
-          std::remove_if(heap.begin(), heap.end(), [&](const Entry& x) { return key[size_t(x.second)] != x.first; }),
-          heap.end());
-      std::make_heap(heap.begin(), heap.end());
-    }
   }
+  r.loads = r.misses;
   return r;
 }
 

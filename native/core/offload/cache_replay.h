@@ -1,8 +1,8 @@
 // Replays a routing trace through the expert cache's bookkeeping without loading or computing
 // anything: per pass, the distinct experts of T consecutive tokens go through SlotTable (the same
 // eviction order, waves and static pins as the engines' caches), or through Belády's optimal
-// choice (keep the experts needed soonest; a max-heap of next uses, O(log slots) per access), which bounds every online
-// policy from above.
+// choice (keep the experts needed soonest: next uses computed once, the resident ones scanned for
+// the latest at each eviction, O(capacity)), which bounds every online policy from above.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -8,21 +8,26 @@
 namespace moecap {
 
 SlotTable::SlotTable(int experts, int slots, CachePolicy policy, int stream_slots)
-    : policy_(policy), stream_slots_(std::max(1, std::min(stream_slots, slots))), list_(policy != CachePolicy::LFRU) {
+    : policy_(policy),
+      stream_slots_(std::max(1, std::min(stream_slots, slots))),
+      store_(policy != CachePolicy::LFRU              ? Store::List
+             : std::min(slots, experts) <= kMaskSlots ? Store::Mask
+                                                      : Store::Tree) {
   if (experts < 1 || slots < 1)
     throw std::invalid_argument("slot table needs experts >= 1 and slots >= 1, got " + std::to_string(experts) +
                                 " and " + std::to_string(slots));
   slots_.resize(size_t(std::min(slots, experts)));
+  nslots_ = int(slots_.size());
   slot_of_.assign(size_t(experts), -1);
   usage_.resize(size_t(experts));
   static_.assign(size_t(experts), 0);
   masked_.assign(slots_.size(), 0);
-  if (list_) {
+  if (store_ == Store::List) {
     const size_t H = slots_.size();
     prev_.assign(H + 1, -1);
     next_.assign(H + 1, -1);
     prev_[H] = next_[H] = int(H);  // the empty list: the sentinel alone
-  } else {
+  } else if (store_ == Store::Tree) {
     tree_.reset(int(slots_.size()));
   }
   for (int i = int(slots_.size()) - 1; i >= 0; --i) free_.push_back(i);
@@ -32,7 +37,22 @@ SlotTable::SlotTable(int experts, int slots, CachePolicy policy, int stream_slot
 // The policy's earliest candidate that is not needed and not protected: the list is walked past
 // protected slots; the tree has them taken out while the call looks further.
 int SlotTable::victim(const std::vector<char>* protect) {
-  if (list_) {
+  if (store_ == Store::Mask) {  // the earliest by a scan, the best so far held in locals
+    const Slot* slot = slots_.data();
+    const CachePolicy p = policy_;
+    const int64_t now = pass_;
+    int v = -1;
+    ExpertUsage vu;
+    int ve = -1;
+    for (uint64_t m = mask_; m; m &= m - 1) {
+      const int s = __builtin_ctzll(m);
+      const Slot& c = slot[s];
+      if (protect && (*protect)[size_t(c.expert)]) continue;
+      if (v < 0 || evict_before(p, c.use, c.expert, vu, ve, now)) v = s, vu = c.use, ve = c.expert;
+    }
+    return v;
+  }
+  if (store_ == Store::List) {
     const int H = slots();
     int v = next_[size_t(H)];
     if (protect)
@@ -56,69 +76,35 @@ int SlotTable::victim(const std::vector<char>* protect) {
   return v;
 }
 
+// Walks from the back and from the front at once, so the cost is the distance to the nearer end
+// (the back first: a slot just used is usually the latest, one comparison for lru and static).
+// Out of line, so refresh() stays small enough to inline where it only unlinks.
+void SlotTable::link_sorted(int s) {
+  const int H = nslots_;
+  const Order o{this};
+  int f = next_[size_t(H)], b = prev_[size_t(H)], at;  // s goes before `at`
+  for (;;) {
+    if (b == H || o.before(b, s)) {  // every slot after b is evicted after s, b before it
+      at = next_[size_t(b)];
+      break;
+    }
+    if (f == H || !o.before(f, s)) {  // every slot before f is evicted before s, f after it
+      at = f;
+      break;
+    }
+    f = next_[size_t(f)];
+    b = prev_[size_t(b)];
+  }
+  const int p = prev_[size_t(at)];
+  prev_[size_t(s)] = p;
+  next_[size_t(s)] = at;
+  next_[size_t(p)] = s;
+  prev_[size_t(at)] = s;
+}
+
 void SlotTable::set_loading(int s, bool loading) {
   slots_[size_t(s)].loading = loading;
   refresh(s);
-}
-
-void SlotTable::begin_pass(const int* needed, size_t n) {
-  in_pass_ = true;
-  ++pass_;
-  ++stats_.passes;
-  for (int s : touched_) {
-    slots_[size_t(s)].needed = false, slots_[size_t(s)].fills = 0;
-    refresh(s);
-  }
-  touched_.clear();
-  for (size_t i = 0; i < n; ++i) {
-    const int e = needed[i];
-    note_use(usage_[size_t(e)], ++tick_, pass_);
-    const int s = slot_of_[size_t(e)];
-    if (s < 0) {
-      ++stats_.misses;
-      continue;
-    }
-    Slot& slot = slots_[size_t(s)];
-    slot.use = usage_[size_t(e)];
-    ++stats_.hits;
-    slot.needed = true;
-    slot.fills = 1;
-    refresh(s);  // out of the tree while needed (its key changed: done() puts it back rekeyed)
-    touch(s);
-    if (slot.prefetched) {
-      ++stats_.prefetch_used;
-      slot.prefetched = false;
-    }
-  }
-}
-
-int SlotTable::assign(int e, bool prefetch, const std::vector<char>* protect, int* evicted) {
-  if (evicted) *evicted = -1;
-  int best = -1;
-  if (!free_.empty()) {
-    std::pop_heap(free_.begin(), free_.end(), std::greater<int>());
-    best = free_.back();
-    free_.pop_back();
-  } else {
-    best = victim(protect);
-    if (best < 0) return -1;
-    Slot& v = slots_[size_t(best)];
-    if (evicted) *evicted = v.expert;
-    slot_of_[size_t(v.expert)] = -1;
-    ++stats_.evictions;
-  }
-  Slot& s = slots_[size_t(best)];
-  s.expert = e;
-  s.use = usage_[size_t(e)];
-  s.needed = !prefetch;
-  s.prefetched = prefetch;
-  if (!prefetch && in_pass_) ++s.fills;
-  slot_of_[size_t(e)] = best;
-  if (!prefetch) touch(best);
-  refresh(best, /*rekey=*/true);
-  ++stats_.loads;
-  if (prefetch) ++stats_.prefetch_issued;
-  return best;
 }
 
 void SlotTable::drop(int e) {
@@ -129,29 +115,6 @@ void SlotTable::drop(int e) {
   refresh(s);
   free_.push_back(s);
   std::push_heap(free_.begin(), free_.end(), std::greater<int>());
-}
-
-void SlotTable::done(int e) {
-  const int s = slot_of_[size_t(e)];
-  if (s < 0 || !slots_[size_t(s)].needed) return;
-  slots_[size_t(s)].needed = false;
-  refresh(s);
-}
-
-void SlotTable::end_pass() {
-  int waves = 0;
-  for (int i : touched_) {
-    Slot& s = slots_[size_t(i)];
-    waves = std::max(waves, s.fills);
-    s.fills = 0;
-    if (s.needed) {
-      s.needed = false;
-      refresh(i);
-    }
-  }
-  touched_.clear();
-  stats_.waves += waves;
-  in_pass_ = false;
 }
 
 std::vector<std::pair<int, int>> SlotTable::prefetch(const std::vector<int>& experts) {

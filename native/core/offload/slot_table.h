@@ -4,11 +4,13 @@
 // with it, so there is one victim selection: the CPU ExpertCache (offload/expert_cache.cc, reads
 // from a file) and the CUDA store (cuda/offload.cu, device copies). It has no I/O and no CUDA in
 // it, so the eviction order and the wave schedule are unit-tested on the CPU
-// (cuda/test/slot_table_test.cc). The candidate slots are kept in eviction order, so the victim is
-// the first one: lru, lfu and static in a list sorted by their (fixed while listed) keys, lfru,
-// whose scores age with the pass, in a kinetic tournament tree (victim_tree.h). A pass touches
-// only the slots it uses, so a miss costs O(1) victim + a sorted insertion that walks from both
-// ends (a used slot goes back among the most recent: a step or two for lru), O(log slots) for lfru.
+// (cuda/test/slot_table_test.cc). lru, lfu and static keep the candidate slots in a list sorted
+// by their (fixed while listed) keys, so the victim is the first one; lfru, whose scores age with
+// the pass, marks its candidates in a bit mask up to 64 slots and scans them for the victim (a few
+// dozen comparisons, cheaper than keeping a tree up to date on every use), and above that keeps a
+// kinetic tournament tree (victim_tree.h). A pass touches only the slots it uses, so a miss costs
+// O(1) victim + a sorted insertion that walks from both ends (a used slot goes back among the most
+// recent: a step or two for lru); for lfru O(candidates) up to 64 slots, O(log slots) above.
 #pragma once
 #include <cstdint>
 #include <cstddef>
@@ -32,6 +34,10 @@ struct SlotStats {
   int64_t waves = 0;          // per pass: the most needed experts that went through one slot
 };
 
+class SlotTable;
+template <class Load, class Compute>
+void stream_pass(SlotTable& t, const int* needed, size_t n, Load&& load, Compute&& compute);
+
 class SlotTable {
  public:
   // stream_slots: for static pins, slots kept for the experts outside the hot set (clamped to
@@ -39,7 +45,7 @@ class SlotTable {
   SlotTable(int experts, int slots, CachePolicy policy, int stream_slots);
 
   int experts() const { return (int)slot_of_.size(); }
-  int slots() const { return (int)slots_.size(); }
+  int slots() const { return nslots_; }
   CachePolicy policy() const { return policy_; }
   int slot_of(int e) const { return slot_of_[size_t(e)]; }  // -1: not resident
   int owner(int s) const { return slots_[size_t(s)].expert; }
@@ -76,6 +82,8 @@ class SlotTable {
   void reset_stats() { stats_ = SlotStats(); }
 
  private:
+  template <class Load, class Compute>
+  friend void stream_pass(SlotTable& t, const int* needed, size_t n, Load&& load, Compute&& compute);
   struct Slot {
     int expert = -1;
     bool needed = false;
@@ -95,7 +103,9 @@ class SlotTable {
   bool candidate(int s) const;
   // Puts slot s among the candidates or takes it out as its flags say; `rekey`: its key changed.
   void refresh(int s, bool rekey = false);
-  bool listed(int s) const { return list_ ? prev_[size_t(s)] >= 0 : tree_.present(s); }
+  bool listed(int s) const {
+    return store_ == Store::List ? prev_[size_t(s)] >= 0 : store_ == Store::Mask ? (mask_ >> s) & 1 : tree_.present(s);
+  }
   void link_sorted(int s);
   void unlink(int s);
   int victim(const std::vector<char>* protect);
@@ -104,18 +114,25 @@ class SlotTable {
 
   const CachePolicy policy_;
   const int stream_slots_;
+  int nslots_ = 0;  // slots_.size(), kept as an int: read on every list insertion
   std::vector<Slot> slots_;
   std::vector<int> slot_of_;
   std::vector<ExpertUsage> usage_;
   std::vector<char> static_;
   // Candidates in eviction order: a list for the orders that never change while keys are fixed
-  // (prev_/next_ over slots, sentinel at index slots(); prev_ -1: not listed), else the tree.
-  const bool list_;
+  // (prev_/next_ over slots, sentinel at index slots(); prev_ -1: not listed); for lfru a bit per
+  // slot up to kMaskSlots slots (victim() scans the candidates: cheaper than a tree kept up to
+  // date on every use when there are few), else the tree.
+  enum class Store { List, Mask, Tree };
+  static constexpr int kMaskSlots = 64;
+  const Store store_;
+  uint64_t mask_ = 0;
   std::vector<int> prev_, next_;
   VictimTree tree_;
   std::vector<int> free_;  // empty slots, a min-heap (the lowest index is taken first)
   std::vector<int> touched_;
-  std::vector<char> masked_;  // [slots] protected during one victim() call
+  std::vector<int> pass_order_;  // stream_pass's hits-then-misses order, reused pass after pass
+  std::vector<char> masked_;     // [slots] protected during one victim() call
   int64_t tick_ = 0, pass_ = 0;
   bool in_pass_ = false;
   SlotStats stats_;
@@ -142,10 +159,17 @@ inline bool SlotTable::candidate(int s) const {
 
 inline void SlotTable::refresh(int s, bool rekey) {
   const bool want = candidate(s);
-  if (want == listed(s) && !(want && rekey)) return;
-  if (!list_) return tree_.set(s, want, Order{this});
-  if (prev_[size_t(s)] >= 0) unlink(s);
-  if (want) link_sorted(s);
+  if (store_ == Store::List) {
+    const bool in = prev_[size_t(s)] >= 0;
+    if (want == in && !(want && rekey)) return;
+    if (in) unlink(s);
+    if (want) link_sorted(s);
+  } else if (store_ == Store::Mask) {  // victim() reads the keys when it runs: nothing to keep sorted
+    const uint64_t bit = uint64_t(1) << s;
+    mask_ = want ? mask_ | bit : mask_ & ~bit;
+  } else if (want != tree_.present(s) || (want && rekey)) {
+    tree_.set(s, want, Order{this});
+  }
 }
 
 inline void SlotTable::unlink(int s) {
@@ -155,28 +179,89 @@ inline void SlotTable::unlink(int s) {
   prev_[size_t(s)] = -1;
 }
 
-// Walks from the front and from the back at once, so the cost is the distance to the nearer end.
-inline void SlotTable::link_sorted(int s) {
-  const int H = slots();
-  const Order o{this};
-  int f = next_[size_t(H)], b = prev_[size_t(H)], at;  // s goes before `at`
-  for (;;) {
-    if (f == H || !o.before(f, s)) {  // every slot before f is evicted before s, f after it
-      at = f;
-      break;
-    }
-    if (b == H || o.before(b, s)) {  // every slot after b is evicted after s, b before it
-      at = next_[size_t(b)];
-      break;
-    }
-    f = next_[size_t(f)];
-    b = prev_[size_t(b)];
+// The per-pass operations are inline: stream_pass runs them for every expert of every pass, and
+// inlined there the constant arguments (no prefetch, nothing protected) fold away.
+inline void SlotTable::begin_pass(const int* needed, size_t n) {
+  in_pass_ = true;
+  ++pass_;
+  ++stats_.passes;
+  for (int s : touched_) {
+    slots_[size_t(s)].needed = false, slots_[size_t(s)].fills = 0;
+    refresh(s);
   }
-  const int p = prev_[size_t(at)];
-  prev_[size_t(s)] = p;
-  next_[size_t(s)] = at;
-  next_[size_t(p)] = s;
-  prev_[size_t(at)] = s;
+  touched_.clear();
+  for (size_t i = 0; i < n; ++i) {
+    const int e = needed[i];
+    note_use(usage_[size_t(e)], ++tick_, pass_);
+    const int s = slot_of_[size_t(e)];
+    if (s < 0) {
+      ++stats_.misses;
+      continue;
+    }
+    Slot& slot = slots_[size_t(s)];
+    slot.use = usage_[size_t(e)];
+    ++stats_.hits;
+    slot.needed = true;
+    slot.fills = 1;
+    refresh(s);  // out of the tree while needed (its key changed: done() puts it back rekeyed)
+    touch(s);
+    if (slot.prefetched) {
+      ++stats_.prefetch_used;
+      slot.prefetched = false;
+    }
+  }
+}
+
+inline int SlotTable::assign(int e, bool prefetch, const std::vector<char>* protect, int* evicted) {
+  if (evicted) *evicted = -1;
+  int best = -1;
+  if (!free_.empty()) {
+    std::pop_heap(free_.begin(), free_.end(), std::greater<int>());
+    best = free_.back();
+    free_.pop_back();
+  } else {
+    best = victim(protect);
+    if (best < 0) return -1;
+    Slot& v = slots_[size_t(best)];
+    if (evicted) *evicted = v.expert;
+    slot_of_[size_t(v.expert)] = -1;
+    ++stats_.evictions;
+  }
+  Slot& s = slots_[size_t(best)];
+  s.expert = e;
+  s.use = usage_[size_t(e)];
+  s.needed = !prefetch;
+  s.prefetched = prefetch;
+  if (!prefetch && in_pass_) ++s.fills;
+  slot_of_[size_t(e)] = best;
+  if (!prefetch) touch(best);
+  refresh(best, /*rekey=*/true);
+  ++stats_.loads;
+  if (prefetch) ++stats_.prefetch_issued;
+  return best;
+}
+
+inline void SlotTable::done(int e) {
+  const int s = slot_of_[size_t(e)];
+  if (s < 0 || !slots_[size_t(s)].needed) return;
+  slots_[size_t(s)].needed = false;
+  refresh(s);
+}
+
+inline void SlotTable::end_pass() {
+  int waves = 0;
+  for (int i : touched_) {
+    Slot& s = slots_[size_t(i)];
+    waves = std::max(waves, s.fills);
+    s.fills = 0;
+    if (s.needed) {
+      s.needed = false;
+      refresh(i);
+    }
+  }
+  touched_.clear();
+  stats_.waves += waves;
+  in_pass_ = false;
 }
 
 [[noreturn]] void throw_no_stream_slot(int expert, size_t done);
@@ -196,9 +281,10 @@ void stream_pass(SlotTable& t, const int* needed, size_t n, Load&& load, Compute
   };
   t.begin_pass(needed, n);
   EndPass guard{t};
-  // Hits first: they compute while the misses' loads are on their way. The order is kept per
-  // thread so a pass allocates nothing (so a callback must not run a pass of its own).
-  thread_local std::vector<int> order;
+  // Hits first: they compute while the misses' loads are on their way. The order is kept in the
+  // table so a pass allocates nothing (not per thread: thread_local costs a call per pass in a
+  // shared library).
+  std::vector<int>& order = t.pass_order_;
   order.clear();
   for (size_t j = 0; j < n; ++j)
     if (t.slot_of(needed[j]) >= 0) order.push_back(needed[j]);
