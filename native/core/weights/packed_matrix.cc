@@ -23,6 +23,8 @@ size_t panel_bytes_for(DType dtype, int K) {
     case DType::BF16: return checked_mul(round_up_size(K, 2), kPanelWidth * 2, "bf16 panel");
     case DType::I8: return checked_mul(nb, quant_block_stride(false), "int8 panel");
     case DType::I4: return checked_mul(nb, quant_block_stride(true), "int4 panel");
+    case DType::MXFP4: return checked_mul((nb + 1) / 2, kMx4PairStride, "mxfp4 panel");
+    case DType::FP8: return checked_mul(ceil_div_size(K, kFp8Block), kFp8BlockStride, "fp8 panel");
   }
   return 0;
 }
@@ -49,6 +51,22 @@ static void check_quant_range(const float* v, int K, DType dtype, const std::str
   throw_range(buf);
 }
 
+void put_mxfp4_lane(uint8_t* panel, int b, int l, const uint8_t* codes, uint8_t scale) {
+  uint8_t* blk = const_cast<uint8_t*>(mx4_block(panel, b));
+  for (int kk = 0; kk < kQuantBlock; ++kk) {
+    const uint8_t nib = codes[kk] & 0x0F;
+    uint8_t& byte = blk[(kk / 4) * 64 + (l & 15) * 4 + (kk % 4)];
+    byte = l < 16 ? uint8_t((byte & 0xF0) | nib) : uint8_t((byte & 0x0F) | (nib << 4));
+  }
+  const_cast<uint8_t*>(mx4_block_scales(panel, b))[l] = scale;
+}
+
+void put_fp8_lane(uint8_t* panel, int b, int l, const uint8_t* codes, float scale) {
+  uint8_t* blk = const_cast<uint8_t*>(fp8_block(panel, b));
+  for (int kk = 0; kk < kFp8Block; ++kk) blk[size_t(kk) * kPanelWidth + l] = codes[kk];
+  const_cast<float*>(fp8_block_scales(panel, b))[l] = scale;
+}
+
 static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const LaneName& name) {
   const int K = m.K;
   const int nb = m.blocks();
@@ -58,6 +76,8 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const Lane
   std::vector<float> lane(static_cast<size_t>(std::max(K, 1)));
   std::vector<int8_t> q(Kq);
   std::vector<uint16_t> sc(static_cast<size_t>(nb));
+  std::vector<uint8_t> codes;
+  std::vector<float> fsc;
   for (int l = 0; l < kPanelWidth; ++l) {
     if (!src(p, l, lane.data())) continue;  // zero lane: memset above
     for (int k = 0; k < K; ++k)
@@ -96,6 +116,20 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const Lane
           }
           quant_block_scales(dst, true, b)[l] = sc[b];
         }
+        break;
+      }
+      case DType::MXFP4: {
+        codes.resize(Kq + size_t(nb));
+        quantise_mxfp4(lane.data(), K, codes.data(), codes.data() + Kq);
+        for (int b = 0; b < nb; ++b) put_mxfp4_lane(dst, b, l, codes.data() + size_t(b) * kQuantBlock, codes[Kq + b]);
+        break;
+      }
+      case DType::FP8: {
+        const int nb8 = int(ceil_div_size(K, kFp8Block));
+        codes.resize(size_t(nb8) * kFp8Block);
+        fsc.resize(size_t(nb8));
+        quantise_fp8(lane.data(), K, codes.data(), fsc.data());
+        for (int b = 0; b < nb8; ++b) put_fp8_lane(dst, b, l, codes.data() + size_t(b) * kFp8Block, fsc[b]);
         break;
       }
     }
@@ -142,7 +176,26 @@ void unpack_lane(const PackedMatrix& m, int p, int l, float* out) {
       }
       break;
     }
+    case DType::MXFP4:
+      for (int k = 0; k < K; ++k) {
+        const uint8_t c = mxfp4_code(src, l, k);
+        out[k] = float(e2m1_twice(c)) * e8m0_half(mx4_block_scales(src, k / kQuantBlock)[l]);
+      }
+      break;
+    case DType::FP8:
+      for (int k = 0; k < K; ++k) out[k] = e4m3_to_f32(fp8_code(src, l, k)) * fp8_block_scales(src, k / kFp8Block)[l];
+      break;
   }
+}
+
+uint8_t mxfp4_code(const uint8_t* panel, int l, int k) {
+  const int kk = k % kQuantBlock;
+  const uint8_t byte = mx4_block(panel, k / kQuantBlock)[(kk / 4) * 64 + (l & 15) * 4 + (kk % 4)];
+  return l < 16 ? (byte & 0x0F) : (byte >> 4);
+}
+
+uint8_t fp8_code(const uint8_t* panel, int l, int k) {
+  return fp8_block(panel, k / kFp8Block)[size_t(k % kFp8Block) * kPanelWidth + l];
 }
 
 }  // namespace moecap
