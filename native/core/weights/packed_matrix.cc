@@ -67,7 +67,29 @@ void put_fp8_lane(uint8_t* panel, int b, int l, const uint8_t* codes, float scal
   const_cast<float*>(fp8_block_scales(panel, b))[l] = scale;
 }
 
-static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const LaneName& name) {
+// A lane from the source's stored codes (bitwise), when it has them.
+static LaneCodesResult put_stored_lane(PackedMatrix& m, uint8_t* dst, int p, int l, const LaneCodes& codes,
+                                       std::vector<uint8_t>& buf) {
+  const int K = m.K;
+  const bool mx = m.dtype == DType::MXFP4;
+  const size_t nblk = mx ? ceil_div_size(K, kQuantBlock) : ceil_div_size(K, kFp8Block);
+  const size_t ncodes = nblk * (mx ? kQuantBlock : kFp8Block);
+  buf.assign(ncodes + nblk * 4, 0);
+  uint8_t* sc = buf.data() + ncodes;
+  const LaneCodesResult r = codes(p, l, buf.data(), sc);
+  if (r != kCodesFilled) return r;
+  for (size_t b = 0; b < nblk; ++b) {
+    if (mx) put_mxfp4_lane(dst, int(b), l, buf.data() + b * kQuantBlock, sc[b]);
+    else {
+      float s;
+      std::memcpy(&s, sc + 4 * b, 4);
+      put_fp8_lane(dst, int(b), l, buf.data() + b * kFp8Block, s);
+    }
+  }
+  return r;
+}
+
+static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const LaneName& name, const LaneCodes& stored) {
   const int K = m.K;
   const int nb = m.blocks();
   const size_t Kq = size_t(nb) * kQuantBlock;
@@ -79,6 +101,10 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const Lane
   std::vector<uint8_t> codes;
   std::vector<float> fsc;
   for (int l = 0; l < kPanelWidth; ++l) {
+    if (stored && (m.dtype == DType::MXFP4 || m.dtype == DType::FP8)) {
+      const LaneCodesResult r = put_stored_lane(m, dst, p, l, stored, codes);
+      if (r != kCodesUnavailable) continue;  // stored codes, or a zero lane
+    }
     if (!src(p, l, lane.data())) continue;  // zero lane: memset above
     for (int k = 0; k < K; ++k)
       if (!std::isfinite(lane[k]))
@@ -137,15 +163,15 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const Lane
 }
 
 void pack_matrix(PackedMatrix& m, DType dtype, int K, int panels, const LaneSource& src, ThreadPool* pool,
-                 const LaneName& name) {
+                 const LaneName& name, const LaneCodes& codes) {
   m.dtype = dtype;
   m.K = K;
   m.panels = panels;
   m.panel_bytes = panel_bytes_for(dtype, K);
   m.data.resize(checked_mul(size_t(panels), m.panel_bytes, "packed matrix"));
-  if (pool) pool->parallel_for(panels, [&](int p, int) { pack_panel(m, p, src, name); });
+  if (pool) pool->parallel_for(panels, [&](int p, int) { pack_panel(m, p, src, name, codes); });
   else
-    for (int p = 0; p < panels; ++p) pack_panel(m, p, src, name);
+    for (int p = 0; p < panels; ++p) pack_panel(m, p, src, name, codes);
 }
 
 void unpack_lane(const PackedMatrix& m, int p, int l, float* out) {

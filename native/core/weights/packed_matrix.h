@@ -56,11 +56,18 @@ using LaneSource = std::function<bool(int panel, int lane, float* out)>;
 // errors say "panel p, lane l".
 using LaneName = std::function<std::string(int panel, int lane)>;
 
+// mxfp4/fp8 only: fills lane `lane` of panel `panel` with the source's stored codes and scales
+// (WeightSource::stored_codes layout: K codes one a byte, zero past the source's columns; the
+// block scales) → kCodesFilled; kCodesAbsent for a zero-padded lane; kCodesUnavailable when the
+// source does not hold them, and the packer quantises the LaneSource's floats instead.
+enum LaneCodesResult { kCodesUnavailable = 0, kCodesFilled = 1, kCodesAbsent = 2 };
+using LaneCodes = std::function<LaneCodesResult(int panel, int lane, uint8_t* codes, void* scales)>;
+
 // Packs `panels` panels; runs over the pool when one is given. Throws a RangeError naming the
 // lane for a non-finite weight, and for int8/int4 for a block whose max|w| the fp16 scales
 // cannot hold (block_quant.h).
 void pack_matrix(PackedMatrix& m, DType dtype, int K, int panels, const LaneSource& src, ThreadPool* pool,
-                 const LaneName& name = nullptr);
+                 const LaneName& name = nullptr, const LaneCodes& codes = nullptr);
 
 // A kernel job over all of `m`'s panels (kernels never see PackedMatrix itself).
 inline LinearJob linear_job(const PackedMatrix& m) {
