@@ -125,6 +125,7 @@
           "type": "static_library",
           "sources": ["native/core/kernels/avx512/linear_avx512_f32.cc", "native/core/kernels/avx512/linear_avx512_bf16.cc",
                       "native/core/kernels/avx512/linear_avx512_int8.cc", "native/core/kernels/avx512/linear_avx512_int4.cc",
+                      "native/core/kernels/avx512/linear_avx512_mxfp4.cc", "native/core/kernels/avx512/linear_avx512_fp8.cc",
                       "native/core/kernels/avx512/kernels_avx512.cc", "native/core/kernels/avx512/peak_avx512.cc",
                       "native/core/kernels/avx512/quant_row_avx512.cc"],
           "cflags_cc": ["<@(avx512_flags)"],

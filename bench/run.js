@@ -16,7 +16,7 @@
 //   GFLOP/s = 2·H·E·T + 6·H·F·(T·k) over pass time, median; %fp32 = that / the fp32 FMA peak.
 //   relL2 = ‖y − y_ref‖ / ‖y_ref‖ over a sample of tokens of one T = 16 batch, y_ref the fp64
 //   reference from the fp32 master weights.
-// Options (env): BENCH_THREADS (2), BENCH_SHAPES (olmoe,mixtral), BENCH_DTYPES (f32,bf16,int8,int4),
+// Options (env): BENCH_THREADS (2), BENCH_SHAPES (olmoe,mixtral), BENCH_DTYPES (f32,bf16,int8,int4,mxfp4,fp8),
 //   BENCH_TOKENS (1,4,16,256), BENCH_QUICK=1 (fewer repeats).
 'use strict';
 const fs = require('fs');
@@ -41,7 +41,7 @@ const SHAPES = {
 const env = (k, d) => (process.env[k] ? process.env[k].split(',').map((s) => s.trim()) : d);
 const THREADS = Number(process.env.BENCH_THREADS || 2);
 const SHAPE_KEYS = env('BENCH_SHAPES', ['olmoe', 'mixtral']);
-const DTYPES = env('BENCH_DTYPES', ['f32', 'bf16', 'int8', 'int4']);
+const DTYPES = env('BENCH_DTYPES', ['f32', 'bf16', 'int8', 'int4', 'mxfp4', 'fp8']);
 const TOKENS = env('BENCH_TOKENS', ['1', '4', '16', '256']).map(Number);
 const QUICK = process.env.BENCH_QUICK === '1';
 const N_INPUTS = 8;

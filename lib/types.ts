@@ -11,7 +11,8 @@ export interface RouterGroups {
   keep: number;
   score?: GroupScore;
 }
-export type DType = 'f32' | 'bf16' | 'int8' | 'int4';
+/** Weight storage: mxfp4 (E2M1 + E8M0 per 32 inputs, gpt-oss) and fp8 (E4M3 + fp32 scale per 128 inputs, DeepSeek-V3) as released. */
+export type DType = 'f32' | 'bf16' | 'int8' | 'int4' | 'mxfp4' | 'fp8';
 /** The kernel ISA names `isa` / MOECAP_ISA accept (the native list, kernel_table.h kIsaNames). */
 export const ISA_NAMES = ['auto', 'avx512', 'avx2', 'neon', 'generic'] as const;
 /** The kernel ISA asked for ('auto': the best this CPU has; a named one must be one this CPU runs). */

@@ -22,7 +22,7 @@ import { findPreset } from './presets';
 import type { ConfigResult, Results } from './results';
 import { matchTaskAccuracy } from './task_accuracy';
 
-const PRECISION: Record<string, string> = { f32: 'float32', bf16: 'bfloat16', int8: 'int8', int4: 'int4' };
+const PRECISION: Record<string, string> = { f32: 'float32', bf16: 'bfloat16', int8: 'int8', int4: 'int4', mxfp4: 'mxfp4', fp8: 'fp8' };
 
 /** Configs that differ only in phase (and the phase's own length) share one MoE-CAP record. */
 export function groupKey(c: ConfigResult): string {

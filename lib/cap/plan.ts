@@ -83,7 +83,7 @@ export const DEFAULT_PLAN: RunPlan = {
   model: null,
 };
 
-const DTYPES = ['f32', 'bf16', 'int8', 'int4'];
+const DTYPES = ['f32', 'bf16', 'int8', 'int4', 'mxfp4', 'fp8'];
 const LIST_KEYS = ['presets', 'layers', 'phases', 'batch', 'seqLen', 'steps', 'dtypes', 'threads', 'capacityFactor', 'residentFraction', 'skew'] as const;
 
 /** A string value in quotes as before; anything else (a nested array from a file) shown safely. */

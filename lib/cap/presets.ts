@@ -238,7 +238,9 @@ export function expertBytes(p: Pick<ModelPreset, 'hidden' | 'intermediate'>, byt
 /**
  * Bytes of weight storage per dtype as the engine packs them, for sizes that are multiples of 32.
  * int8/int4 store each block of 32 inputs × 32 outputs with 32 fp16 scales (64 bytes) after its
- * values: int8 (1024 + 64) / 1024, int4 (512 + 64) / 1024.
+ * values: int8 (1024 + 64) / 1024, int4 (512 + 64) / 1024. mxfp4: two blocks of 32 × 32 nibbles
+ * then their 2 × 32 E8M0 bytes, (1024 + 64) / 2048 = 4.25 bits; fp8: 128 × 32 E4M3 bytes then 32
+ * fp32 scales, (4096 + 128) / 4096 = 8.25 bits (packed_matrix.h).
  */
 export function bytesPerWeight(dtype: string): number {
   switch (dtype) {
@@ -250,8 +252,12 @@ export function bytesPerWeight(dtype: string): number {
       return 1088 / 1024;
     case 'int4':
       return 576 / 1024;
+    case 'mxfp4':
+      return 1088 / 2048;
+    case 'fp8':
+      return 4224 / 4096;
     default:
-      throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `unknown dtype '${dtype}' (known: f32, bf16, int8, int4)`);
+      throw new MoecapRangeError('ERR_INVALID_ARGUMENT', `unknown dtype '${dtype}' (known: f32, bf16, int8, int4, mxfp4, fp8)`);
   }
 }
 

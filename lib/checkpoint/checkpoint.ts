@@ -9,7 +9,7 @@ import { MoecapError, MoecapRangeError } from '../errors';
 import { loadAddon } from '../native/loader';
 import { callNative } from '../native/call';
 import type { CheckpointSliceSpec, CheckpointWeightsSpec, ExplicitWeights, MoeLayerOptions } from '../moe_layer';
-import type { RouterGroups } from '../types';
+import type { DType, RouterGroups } from '../types';
 import {
   planFromGguf,
   planFromHfConfig,
@@ -440,7 +440,9 @@ export function layerWeightsSpec(ck: Checkpoint, layer: number, src: LayerSource
 }
 
 /** createMoeLayer's options when they name a checkpoint. */
-export type CheckpointLayerOptions = Partial<Omit<MoeLayerOptions, 'weights' | 'selectionBias' | 'routerBias' | 'expertBiases'>> & {
+export type CheckpointLayerOptions = Partial<Omit<MoeLayerOptions, 'weights' | 'selectionBias' | 'routerBias' | 'expertBiases' | 'dtype'>> & {
+  /** Expert storage; 'native': the dtype the checkpoint stores them in (nativeDtype). */
+  dtype?: DType | 'native';
   /** A checkpoint folder (config.json + safetensors), a .safetensors file or a .gguf file. */
   checkpoint: string;
   /** The decoder layer index (an MoE layer). */
@@ -502,6 +504,7 @@ export function prepareCheckpointLayer(o: CheckpointLayerOptions, share?: Checkp
   // Transposed or MXFP4 expert tensors (gpt-oss, Llama 4) have no row ranges the core's streaming
   // source reads: those layers are read whole into memory (readLayer), on every rank.
   const src = checkLayer(ck, layer);
+  if (rest.dtype === 'native') rest.dtype = nativeDtype(ck, src);
   if (src.transposed || src.mxfp4) {
     const whole = readLayer(ck, layer);
     rejectContradictions(rest, whole, checkpoint, layer);
@@ -522,6 +525,28 @@ export function prepareCheckpointLayer(o: CheckpointLayerOptions, share?: Checkp
     options.offload = { ...options.offload, path: store.offloadPath };
   }
   return { options, store };
+}
+
+/** On-disk expert formats → the engine dtype that holds their values as stored. */
+const NATIVE_DTYPES: Record<string, DType> = { MXFP4: 'mxfp4', F8_E4M3: 'fp8', BF16: 'bf16', F16: 'bf16', F32: 'f32', Q8_0: 'int8' };
+
+/**
+ * dtype 'native': the engine dtype of the layer's expert tensors as stored — MXFP4 (gpt-oss
+ * `_blocks`/`_scales`, GGUF MXFP4) → mxfp4, kept bitwise; F8_E4M3 with 128-wide block scales → fp8,
+ * codes and scales kept bitwise; BF16 → bf16, F32 → f32, Q8_0 → int8. F16 maps to bf16 (the engine
+ * has no f16 storage). Any other format, or experts in several formats, is an error naming them.
+ */
+export function nativeDtype(ck: Checkpoint, src: LayerSources): DType {
+  if (src.mxfp4) return 'mxfp4';
+  const slices = src.transposed ? [...src.transposed.gateUp, ...src.transposed.down] : [...src.gate, ...src.up, ...src.down];
+  const formats = [...new Set(slices.map((s) => ck.tensors.get(s.tensor)!.dtype))];
+  const dt = formats.length === 1 ? NATIVE_DTYPES[formats[0]] : undefined;
+  if (!dt)
+    throw new MoecapError(
+      'ERR_INVALID_OPTION',
+      `dtype 'native': ${ck.path} stores this layer's experts as ${formats.join(', ')}, which no engine dtype holds as stored (${Object.keys(NATIVE_DTYPES).join(', ')} do); pick a dtype`,
+    );
+  return dt;
 }
 
 /** A given option that differs from the checkpoint's value is an error naming both. */

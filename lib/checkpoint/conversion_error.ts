@@ -7,7 +7,7 @@ import { loadAddon } from '../native/loader';
 import { callNative } from '../native/call';
 import { checkLayer, readSliceRows, type Checkpoint } from './checkpoint';
 
-export const ERROR_DTYPES = ['f32', 'bf16', 'int8', 'int4'] as const;
+export const ERROR_DTYPES = ['f32', 'bf16', 'int8', 'int4', 'mxfp4', 'fp8'] as const;
 export type ErrorDType = (typeof ERROR_DTYPES)[number];
 
 export interface ConversionErrorRow {

@@ -103,7 +103,7 @@ Napi::Value ConversionError(const Napi::CallbackInfo& info) {
     throw_js_range(env, ErrorCode::InvalidArgument, "values must hold rows × cols values (cols ≥ 1)");
   moecap::DType dt;
   if (!moecap::parse_dtype(info[3].As<Napi::String>().Utf8Value(), &dt))
-    bad(env, "dtype must be 'f32', 'bf16', 'int8' or 'int4'");
+    bad(env, "dtype must be 'f32', 'bf16', 'int8', 'int4', 'mxfp4' or 'fp8'");
   moecap::ConversionError e;
   call_core(env, [&] {
     moecap::measure_conversion_error(v.Data(), rows, int(cols), dt, &e);

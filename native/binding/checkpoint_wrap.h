@@ -16,7 +16,7 @@ moecap::BlockScaleSpec parse_block_scales(Napi::Env env, const Napi::Value& v, c
 
 Napi::Value ReadTensorElements(const Napi::CallbackInfo& info);
 // conversionError(values: Float32Array, rows, cols, dtype) → { maxAbs, sumSqErr, sumSqRef, values }:
-// the engine's conversion of each row of `values` to dtype ('f32' | 'bf16' | 'int8' | 'int4')
+// the engine's conversion of each row of `values` to dtype ('f32' | 'bf16' | 'int8' | 'int4' | 'mxfp4' | 'fp8')
 // against the values themselves (native/core/weights/conversion_error.h).
 Napi::Value ConversionError(const Napi::CallbackInfo& info);
 // tensorReadCounters() → { preads, bytes }: checkpoint reads of this process so far.

@@ -13,7 +13,7 @@ Napi::Value EpWireSizes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   moecap::DType dtype;
   if (!info[0].IsString() || !moecap::parse_dtype(info[0].As<Napi::String>().Utf8Value(), &dtype))
-    throw_js_range(env, ErrorCode::InvalidArgument, "dtype must be one of f32, bf16, int8, int4");
+    throw_js_range(env, ErrorCode::InvalidArgument, "dtype must be one of f32, bf16, int8, int4, mxfp4, fp8");
   int dims[2] = {0, 0};
   const char* names[2] = {"hidden", "experts"};
   for (int i = 0; i < 2; ++i) {

@@ -432,7 +432,7 @@ ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value,
   if (has(o, "dtype")) {
     Napi::Value d = o.Get("dtype");
     if (!d.IsString() || !moecap::parse_dtype(d.As<Napi::String>().Utf8Value(), &c.dtype))
-      type_error(env, "dtype must be 'f32', 'bf16', 'int8' or 'int4'");
+      type_error(env, "dtype must be 'f32', 'bf16', 'int8', 'int4', 'mxfp4' or 'fp8'");
   }
   c.poison = get_bool(env, o, "poison", "poison", c.poison);
   std::string isa;

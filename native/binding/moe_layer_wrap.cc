@@ -265,8 +265,7 @@ Napi::Value CreateLayer(const Napi::CallbackInfo& info) {
   moecap::BackendChoice choice = call_core(env, [&] { return moecap::choose_backend(opts.backend); });
   if (choice.requested == "cuda" && choice.backend != "cuda")
     throw_js_error(env, ErrorCode::BackendUnavailable, "backend 'cuda' is not usable here: " + choice.reason);
-  if (choice.api && !moecap::cuda_router_supports(opts.config)) {
-    const char* why = "the CUDA router has no 'sparsemixer' scoring (Phi-3.5-MoE)";
+  if (const char* why = choice.api ? moecap::cuda_unsupported_reason(opts.config) : nullptr) {
     if (choice.requested == "cuda")
       throw_js_error(env, ErrorCode::BackendUnavailable, std::string("backend 'cuda': ") + why);
     choice.api = nullptr;  // 'auto': the CPU, with the reason

@@ -224,7 +224,7 @@ describe('bad input: one clear line, non-zero exit, no results file', () => {
   test('unknown option', () => bad(['--bogus', '1'], /unknown option --bogus/));
   test('bad values', () => {
     bad(['--batch', '0'], /batch values must be integers >= 1/);
-    bad(['--dtype', 'fp8'], /dtype must be one of/);
+    bad(['--dtype', 'fp16'], /dtype must be one of/);
     bad(['--hardware', 'tpu-v9'], /unknown hardware 'tpu-v9'/);
     bad(['--repeats', 'x'], /--repeats expects a number/);
   });

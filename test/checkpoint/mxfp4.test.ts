@@ -12,6 +12,7 @@ import { encode, f16Value, ggufBytes, randomArray, rng, writeSafetensorsCheckpoi
 
 interface Hooks {
   quantiseInt8Blocks(v: Float32Array): { levels: Int8Array; scales: Uint16Array };
+  conversionError(v: Float32Array, rows: number, cols: number, dtype: string): { maxAbs: number };
   readMxfp4Elements(bf: string, bo: number, sf: string, so: number, n: number, out: Float32Array, at: number, name: string): void;
 }
 const addon = loadAddon() as unknown as Hooks;
@@ -128,8 +129,9 @@ test('gpt-oss MXFP4 release layout: f32 and int8 layers against the fp64 referen
   const x = Float32Array.from(randomArray(rng(8), 6 * H, 1));
   const ref = referenceForward(s, W, 0, x);
   expect(ref.clamped).toBeGreaterThan(0);
-  const err = async (dtype: 'f32' | 'int8') => {
+  const err = async (dtype: 'f32' | 'int8' | 'native', want: string = dtype) => {
     const moe = await createMoeLayer({ checkpoint: dir, layer: 0, threads: 2, dtype, poison: true });
+    expect(moe.info().dtype).toBe(want);
     const res = await moe.forward(x);
     moe.close();
     for (let t = 0; t < 6; t++) expect(Array.from(res.expertIds.subarray(t * s.k, (t + 1) * s.k)).sort((a, b) => a - b)).toEqual(ref.ids[t]);
@@ -150,6 +152,11 @@ test('gpt-oss MXFP4 release layout: f32 and int8 layers against the fp64 referen
     expect(Array.from(v).filter((w, i) => q.levels[i] * f16Value(q.scales[i >> 5]) !== w)).toEqual([]);
   }
   expect(await err('int8')).toBeLessThan(2e-2);
+  // dtype 'native' → mxfp4: the engine's E2M1 × E8M0 packing holds every MXFP4 value exactly (a
+  // block whose largest code is ±4 or ±6 keeps its scale byte and codes; a smaller one is the same
+  // values on a finer scale), so again only the int8 activations' error remains.
+  for (const m of [gu]) expect(addon.conversionError(m, m.length / H, H, 'mxfp4').maxAbs).toBe(0);
+  expect(await err('native', 'mxfp4')).toBeLessThan(2e-2);
 });
 
 test('gpt-oss GGUF (llama.cpp layout): MXFP4 experts (type 39, low nibbles = first 16), biases, fixed limit 7 against the fp64 reference', async () => {
@@ -242,4 +249,62 @@ test('gpt-oss GGUF (llama.cpp layout): MXFP4 experts (type 39, low nibbles = fir
     maxErr = Math.max(maxErr, Math.abs(res.output[i] - ref.out[i]));
   }
   expect(maxErr / maxRef).toBeLessThan(2e-5);
+
+  // dtype 'native' → mxfp4, packed from the stored bytes: the expert file's panels hold the GGUF
+  // E8M0 bytes and E2M1 nibbles themselves (engine layout: packed_matrix.h, quant_panel_layout.h).
+  const nat = await createMoeLayer({ checkpoint: file, layer: 0, threads: 2, dtype: 'native', offload: { capacity: 1 }, cacheDir: path.join(tmp, 'cache-mx') });
+  expect(nat.info().dtype).toBe('mxfp4');
+  const natOut = (await nat.forward(x)).output;
+  const ef = nat.expertStore!.file;
+  nat.close();
+  let natErr = 0;
+  for (let i = 0; i < ref.out.length; i++) natErr = Math.max(natErr, Math.abs(natOut[i] - ref.out[i]));
+  expect(natErr / maxRef).toBeLessThan(2e-2); // the int8 activation rows' error only
+  for (let e = 0; e < E; e++) {
+    const eb = expertBytesOf(ef, e);
+    // [code, scale] of row `row` (of K inputs) of a ggml MXFP4 tensor, input k.
+    const ggml = (t: Buffer, row: number, K: number, k: number) => {
+      const at = (row * (K / 32) + Math.floor(k / 32)) * 17;
+      const j = k % 32;
+      return [j < 16 ? t[at + 1 + j] & 15 : t[at + 1 + j - 16] >> 4, t[at]];
+    };
+    // [code, scale] of panel p, lane l, input k of an engine mxfp4 matrix starting at `base`.
+    const engine = (base: number, panelBytes: number, p: number, l: number, k: number) => {
+      const b = Math.floor(k / 32),
+        kk = k % 32;
+      const pair = base + p * panelBytes + Math.floor(b / 2) * 1088;
+      const byte = eb[pair + (b & 1) * 512 + Math.floor(kk / 4) * 64 + (l & 15) * 4 + (kk % 4)];
+      return [l < 16 ? byte & 15 : byte >> 4, eb[pair + 1024 + (b & 1) * 32 + l]];
+    };
+    const w13Panel = Math.ceil(H / 64) * 1088;
+    for (let p = 0; p < F / 16; p++)
+      for (let l = 0; l < 32; l++)
+        for (let k = 0; k < H; k++) expect(engine(0, w13Panel, p, l, k)).toEqual(ggml(l < 16 ? gate.bytes : up.bytes, e * F + p * 16 + (l & 15), H, k));
+    const w2Panel = Math.ceil(F / 64) * 1088;
+    for (let p = 0; p < H / 32; p++)
+      for (let l = 0; l < 32; l++)
+        for (let k = 0; k < F; k++) expect(engine((F / 16) * w13Panel, w2Panel, p, l, k)).toEqual(ggml(down.bytes, e * H + p * 32 + l, F, k));
+    expect(eb.length).toBe((F / 16) * w13Panel + (H / 32) * w2Panel);
+  }
+
+  // A NaN scale byte (E8M0 0xFF) in the stored bytes: refused naming the file, tensor and row.
+  const bad = Buffer.from(fs.readFileSync(file));
+  const at = bad.indexOf(gate.bytes.subarray(0, 64));
+  expect(at).toBeGreaterThan(0);
+  bad[at + 17 * 5] = 0xff;
+  const badFile = path.join(tmp, 'gpt-oss-nan.gguf');
+  fs.writeFileSync(badFile, bad);
+  await expect(createMoeLayer({ checkpoint: badFile, layer: 0, threads: 2, dtype: 'mxfp4' })).rejects.toMatchObject({
+    code: 'ERR_CORRUPT_FILE',
+    message: expect.stringMatching(/blk\.0\.ffn_gate_exps\.weight.*row 2: block 1 has the E8M0 scale 0xFF \(NaN\)/),
+  });
 });
+
+/** Packed bytes of expert e of an engine expert file (header: 88 bytes, then {offset, size, xxh64} per expert). */
+function expertBytesOf(file: string, e: number): Buffer {
+  const b = fs.readFileSync(file);
+  const at = 88 + 24 * e;
+  const off = Number(b.readBigUInt64LE(at)),
+    size = Number(b.readBigUInt64LE(at + 8));
+  return b.subarray(off, off + size);
+}

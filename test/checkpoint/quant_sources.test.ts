@@ -36,10 +36,10 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function checkAgainstReference(checkpoint: string, layer: number, spec: RefSpec, W: Weights, seed: number, T = 5): Promise<void> {
+async function checkAgainstReference(checkpoint: string, layer: number, spec: RefSpec, W: Weights, seed: number, T = 5, dtype?: 'native'): Promise<void> {
   const x = Float32Array.from(randomArray(rng(seed), T * spec.H, 1));
   const ref = referenceForward(spec, W, layer, x);
-  const moe = await createMoeLayer({ checkpoint, layer, threads: 2, poison: true });
+  const moe = await createMoeLayer({ checkpoint, layer, threads: 2, poison: true, ...(dtype ? { dtype } : {}) });
   try {
     const res = await moe.forward(x);
     for (let t = 0; t < T; t++) expect(Array.from(res.expertIds.subarray(t * spec.k, (t + 1) * spec.k)).sort((a, b) => a - b)).toEqual(ref.ids[t]);
@@ -325,6 +325,86 @@ describe('FP8 E4M3 with weight_scale_inv blocks', () => {
       callNative(() => addon.readTensorElements(w.file, w.offset + r0 * C, 'F8_E4M3', n * C, out, 0, 'w', spec, r0));
       expect(Array.from(out)).toEqual(Array.from(q.decoded.subarray(r0 * C, (r0 + n) * C)));
     }
+  });
+
+  // dtype 'native' → fp8 from the stored bytes: the expert file's panels hold the checkpoint's E4M3
+  // bytes and fp32 scale_inv values bitwise (engine layout: per 128 inputs [128][32] codes, then 32
+  // fp32 scales; packed_matrix.h), and the layer matches the reference of the decoded values to fp32
+  // accumulation. H = 136, F = 40: partial 128-column blocks, two 128-row blocks in the down matrix.
+  test('128×128 blocks, dtype native: fp8 panels hold the E4M3 bytes and scales bitwise; NaN codes refused', async () => {
+    const s2: RefSpec = { ...s, H: 136, F: 40, sharedF: 40 };
+    const dir = path.join(tmp, 'fp8-native');
+    const W = buildFp8(dir, s2, [128, 128], 81);
+    await checkAgainstReference(dir, 0, s2, W, 82, 5, 'native');
+    const moe = await createMoeLayer({
+      checkpoint: dir,
+      layer: 0,
+      threads: 2,
+      dtype: 'native',
+      offload: { capacity: 1 },
+      cacheDir: path.join(tmp, 'cache-fp8'),
+    });
+    expect(moe.info().dtype).toBe('fp8');
+    const ef = moe.expertStore!.file;
+    moe.close();
+    const ck = openCheckpoint(dir);
+    const bytesOf = (name: string) => {
+      const t = ck.tensors.get(name)!;
+      const b = Buffer.alloc(t.byteLength);
+      const fd = fs.openSync(t.file, 'r');
+      fs.readSync(fd, b, 0, t.byteLength, t.offset);
+      fs.closeSync(fd);
+      return b;
+    };
+    const { H, F } = s2;
+    const fp = Math.ceil(F / 16) * 16;
+    for (let e = 0; e < s2.E; e++) {
+      const eb = expertBytes(ef, e);
+      const m = (n: string) => `model.layers.0.mlp.experts.${e}.${n}_proj.weight`;
+      const [gate, up, down] = ['gate', 'up', 'down'].map((n) => bytesOf(m(n)));
+      const [gs, us, ds] = ['gate', 'up', 'down'].map((n) => bytesOf(`${m(n)}_scale_inv`));
+      // Checks every lane of a matrix: rows(p, l) → [codes, scales, row] of the checkpoint or null (zero lane).
+      const check = (base: number, K: number, panels: number, rows: (p: number, l: number) => [Buffer, Buffer, number, number] | null) => {
+        const panelBytes = Math.ceil(K / 128) * 4224;
+        let bad = 0;
+        for (let p = 0; p < panels; p++)
+          for (let l = 0; l < 32; l++) {
+            const src = rows(p, l);
+            for (let k = 0; k < K; k++) {
+              const blk = base + p * panelBytes + Math.floor(k / 128) * 4224;
+              const code = eb[blk + (k % 128) * 32 + l],
+                scale = eb.readUInt32LE(blk + 4096 + 4 * l);
+              if (!src) bad += code !== 0 ? 1 : 0;
+              else {
+                const [c, sc, r, cols] = src;
+                const want = k < cols ? c[r * cols + k] : 0;
+                const wantScale = sc.readUInt32LE(4 * (Math.floor(r / 128) * Math.ceil(cols / 128) + Math.floor(k / 128)));
+                bad += code !== want || (k < cols && scale !== wantScale) ? 1 : 0;
+              }
+            }
+          }
+        expect(bad).toBe(0);
+        return panels * panelBytes;
+      };
+      const w13 = check(0, H, Math.ceil(F / 16), (p, l) => {
+        const f = p * 16 + (l & 15);
+        return f < F ? [l < 16 ? gate : up, l < 16 ? gs : us, f, H] : null;
+      });
+      const w2 = check(w13, fp, Math.ceil(H / 32), (p, l) => (p * 32 + l < H ? [down, ds, p * 32 + l, F] : null));
+      expect(eb.length).toBe(w13 + w2);
+    }
+    // An E4M3 NaN code (0x7F) in a stored weight: refused naming the tensor, row and element.
+    const bad = path.join(tmp, 'fp8-nan');
+    fs.cpSync(dir, bad, { recursive: true });
+    const t = ck.tensors.get('model.layers.0.mlp.experts.2.up_proj.weight')!;
+    const file = path.join(bad, path.basename(t.file));
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, Buffer.from([0x7f]), 0, 1, t.offset + 3 * H + 7);
+    fs.closeSync(fd);
+    await expect(createMoeLayer({ checkpoint: bad, layer: 0, threads: 2, dtype: 'fp8' })).rejects.toMatchObject({
+      code: 'ERR_CORRUPT_FILE',
+      message: expect.stringMatching(/tensor model\.layers\.0\.mlp\.experts\.2\.up_proj\.weight in .*, row 3: element 7 is an E4M3 NaN code/),
+    });
   });
 
   test('bad scale tensors and configs: one clear error naming the file and tensor', async () => {

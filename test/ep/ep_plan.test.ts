@@ -21,7 +21,7 @@ describe('ep-plan: wire sizes', () => {
     expect(epWireSizes('bf16', 100, 8)).toMatchObject({ activationBytes: 256, recordBytes: 320, resultBytes: 128 * 4 });
   });
   test('bad arguments', () => {
-    expect(() => epWireSizes('fp8', 64, 8)).toThrow(
+    expect(() => epWireSizes('fp16', 64, 8)).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/dtype must be one of/) }),
     );
     expect(() => epWireSizes('int8', 0, 8)).toThrow(/hidden must be an integer/);
@@ -90,7 +90,7 @@ describe('moecap ep-plan', () => {
     [['--ranks', '0'], /--ranks must be an integer in \[1, 4096\]/],
     [['--ranks', '512'], /--ranks 512: deepseek-v3 has only 256 experts/],
     [['--batch', '0'], /--batch must be integers in \[1, 65536\]/],
-    [['--dtype', 'fp8'], /--dtype: unknown dtype 'fp8'/],
+    [['--dtype', 'fp16'], /--dtype: unknown dtype 'fp16'/],
     [['--hardware', 'abacus'], /--hardware: unknown hardware 'abacus'/],
     [['--preset', 'gpt-5'], /--preset: unknown preset 'gpt-5'/],
   ];

@@ -13,7 +13,7 @@ const RANGE: Record<'int8' | 'int4', [number, number]> = {
   int8: [127 * 2 ** -17, 127 * 65504],
   int4: [9.5 * 2 ** -17, 7.5 * 65504],
 };
-const BOUND: Record<DType, number> = { f32: 7e-7, bf16: 9e-3, int8: 2e-2, int4: 1.5e-1 };
+const BOUND: Record<string, number> = { f32: 7e-7, bf16: 9e-3, int8: 2e-2, int4: 1.5e-1 };
 
 function scaledWeights(factor: number) {
   const w = makeWeights(cfg, 11);

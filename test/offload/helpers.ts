@@ -9,7 +9,7 @@ import { loadAddon } from '../../lib/native/loader';
 // binding directly, including options lib/ only passes through.
 export const native: any = loadAddon();
 
-export const DTYPES = ['f32', 'bf16', 'int8', 'int4'];
+export const DTYPES = ['f32', 'bf16', 'int8', 'int4', 'mxfp4', 'fp8'];
 export const POLICIES = ['lru', 'lfu', 'lfru', 'static'];
 
 export function tokens(T: number, H: number, seed: number): Float32Array {

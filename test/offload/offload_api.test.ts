@@ -65,7 +65,7 @@ test('moecap run --offload 0.25 reports hit rate and slow-tier bandwidth, same f
 // with fs.openSync), else buffered with the page cache dropped; either way bit-identical output.
 // Odd shapes make every expert's length a non-multiple of 4 KiB, so the last expert's rounded
 // direct read runs past the end of the file.
-test.each(['f32', 'bf16', 'int8', 'int4'] as const)('coldCache (O_DIRECT where supported) matches the resident layer, %s', async (dtype) => {
+test.each(['f32', 'bf16', 'int8', 'int4', 'mxfp4', 'fp8'] as const)('coldCache (O_DIRECT where supported) matches the resident layer, %s', async (dtype) => {
   const fs = await import('fs');
   const os = await import('os');
   const path = await import('path');

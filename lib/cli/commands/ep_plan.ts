@@ -59,7 +59,7 @@ export const epPlanCommand: Command = {
     { name: 'ranks', type: 'number', description: 'expert-parallel ranks', default: 8 },
     { name: 'batch', type: 'number-list', description: 'tokens per rank per pass', default: [1, 64, 1024] },
     { name: 'link', type: 'string-list', description: `links: ${LINKS.map((l) => l.name).join(', ')}`, default: LINKS.map((l) => l.name) },
-    { name: 'dtype', type: 'string', description: 'expert weights (and so the activation rows sent): f32, bf16, int8, int4', default: 'int8' },
+    { name: 'dtype', type: 'string', description: 'expert weights (and so the activation rows sent): f32, bf16, int8, int4, mxfp4, fp8', default: 'int8' },
     { name: 'hardware', type: 'string', description: 'the compute side of each rank: a datasheet GPU', default: 'h100-sxm' },
     { name: 'check', type: 'string', description: 'a measured ep_results.json to compare with (other options ignored)' },
     { name: 'json', type: 'boolean', description: 'print JSON' },

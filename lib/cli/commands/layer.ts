@@ -18,7 +18,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'intermediate', type: 'number', description: 'expert intermediate size F', default: 1024 },
   { name: 'experts', type: 'number', description: 'routed experts E', default: 64 },
   { name: 'top-k', type: 'number', description: 'experts per token k', default: 8 },
-  { name: 'dtype', type: 'string', description: 'weights: f32, bf16, int8, int4', default: 'f32' },
+  { name: 'dtype', type: 'string', description: 'weights: f32, bf16, int8, int4, mxfp4, fp8', default: 'f32' },
   { name: 'threads', type: 'number', description: 'compute threads (default: all CPUs)' },
   { name: 'repeats', type: 'number', description: 'timed passes per token count', default: 10 },
   { name: 'seed', type: 'number', description: 'weight seed', default: 1 },

@@ -20,7 +20,7 @@ export const planCacheCommand: Command = {
     { name: 'capacity', type: 'number-list', description: 'resident experts per layer (or fractions < 1 of the experts)', default: [8, 16, 32] },
     { name: 'policy', type: 'string-list', description: 'lru, lfu, lfru, static, belady', default: [...REPLAY_POLICIES] },
     { name: 'batch', type: 'number', description: 'tokens per pass (1: one decoding sequence)', default: 1 },
-    { name: 'dtype', type: 'string', description: 'expert storage: f32, bf16, int8, int4', default: 'bf16' },
+    { name: 'dtype', type: 'string', description: 'expert storage: f32, bf16, int8, int4, mxfp4, fp8', default: 'bf16' },
     { name: 'static-profile', type: 'number', description: 'static: passes replayed before the hot set is pinned', default: 100 },
     { name: 'slow-bw', type: 'number', description: 'slow tier read bandwidth, GB/s (default: the calibrated offload read bandwidth)' },
     { name: 'hardware', type: 'string', description: "compute side from a datasheet GPU (default: this machine's calibrated profile)" },

@@ -31,7 +31,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'batch', type: 'number-list', description: 'sequences per pass', default: DEFAULT_PLAN.batch },
   { name: 'seq', type: 'number-list', description: 'prefill tokens per sequence (T = batch × seq)', default: DEFAULT_PLAN.seqLen },
   { name: 'steps', type: 'number-list', description: 'decode steps per repeat (T = batch per step)', default: DEFAULT_PLAN.steps },
-  { name: 'dtype', type: 'string-list', description: 'weights: f32, bf16, int8, int4', default: DEFAULT_PLAN.dtypes },
+  { name: 'dtype', type: 'string-list', description: 'weights: f32, bf16, int8, int4, mxfp4, fp8', default: DEFAULT_PLAN.dtypes },
   { name: 'threads', type: 'number-list', description: 'compute threads (default: all CPUs)' },
   { name: 'capacity-factor', type: 'number-list', description: 'expert capacity factor (0 = unlimited)', default: DEFAULT_PLAN.capacityFactor },
   {

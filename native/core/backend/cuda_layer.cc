@@ -18,9 +18,8 @@ CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, std::shared_ptr<c
                               c.shared_gated)),
       opt_(o) {
   if (!api_) throw_runtime("the CUDA backend is not loaded", ErrorCode::BackendUnavailable);
-  if (!cuda_router_supports(c))
-    throw_runtime("the CUDA router has no 'sparsemixer' scoring (Phi-3.5-MoE); use the CPU backend",
-                  ErrorCode::BackendUnavailable);
+  if (const char* why = cuda_unsupported_reason(c))
+    throw_runtime(std::string(why) + "; use the CPU backend", ErrorCode::BackendUnavailable);
   const WeightSource& w = *weights_;
   if (opt_.cache_slots == 0 && opt_.cache_bytes > 0) {
     opt_.cache_slots = int(std::min(double(c.experts), std::floor(opt_.cache_bytes / expert_bytes())));

@@ -31,6 +31,11 @@ class BlockScales {
   // scales; a product that overflows is ERR_CORRUPT_FILE naming the weight and `file`.
   void apply(uint64_t first_row, uint64_t rows, float* values, const std::string& weight,
              const std::string& file) const;
+  // The scale of weight row `row`, column block `col_block` (of block_cols() columns), as read.
+  float at(uint64_t row, uint64_t col_block) const {
+    return scales_[size_t(row / spec_.block_rows * spec_.cols + col_block)];
+  }
+  uint64_t block_cols() const { return spec_.block_cols; }
 
  private:
   BlockScaleSpec spec_;

@@ -7,6 +7,7 @@
 #include "error.h"
 #include "offload/xxhash64.h"
 #include "runtime/file_io.h"
+#include "weights/numeric.h"
 
 namespace moecap {
 
@@ -51,7 +52,8 @@ CheckpointWeights::~CheckpointWeights() {
   for (auto& kv : fds_) close_file(kv.second);
 }
 
-void CheckpointWeights::row(Matrix m, int expert, int r, int cols, float* out) const {
+const CheckpointWeights::Run& CheckpointWeights::find_run(Matrix m, int expert, int r, int cols,
+                                                          uint64_t* in_slice) const {
   auto it = matrices_.find(m);
   if (it == matrices_.end()) throw_runtime("checkpoint weights: matrix " + std::to_string(int(m)) + " was not given");
   const Source& s = it->second;
@@ -64,10 +66,54 @@ void CheckpointWeights::row(Matrix m, int expert, int r, int cols, float* out) c
   if (uint64_t(cols) != sl.cols)
     throw_runtime("checkpoint weights: tensor " + sl.tensor + " has rows of " + std::to_string(sl.cols) +
                   " elements, the layer reads " + std::to_string(cols));
-  const uint64_t in_slice = g - run->first_row;
-  read_tensor_elements_fd(run->fd, sl.file, sl.offset + in_slice * tensor_bytes(sl.dtype, sl.cols), sl.dtype, sl.cols,
+  *in_slice = g - run->first_row;
+  return *run;
+}
+
+void CheckpointWeights::row(Matrix m, int expert, int r, int cols, float* out) const {
+  uint64_t in_slice;
+  const Run& run = find_run(m, expert, r, cols, &in_slice);
+  const CheckpointSlice& sl = run.slice;
+  read_tensor_elements_fd(run.fd, sl.file, sl.offset + in_slice * tensor_bytes(sl.dtype, sl.cols), sl.dtype, sl.cols,
                           out, sl.tensor, (sl.tensor_row + in_slice) * sl.cols);
-  if (run->scales) run->scales->apply(sl.tensor_row + in_slice, 1, out, sl.tensor, sl.file);
+  if (run.scales) run.scales->apply(sl.tensor_row + in_slice, 1, out, sl.tensor, sl.file);
+}
+
+bool CheckpointWeights::stored_codes(Matrix m, int expert, int r, int cols, DType dtype, uint8_t* codes,
+                                     void* scales) const {
+  uint64_t in_slice;
+  const Run& run = find_run(m, expert, r, cols, &in_slice);
+  const CheckpointSlice& sl = run.slice;
+  const uint64_t trow = sl.tensor_row + in_slice, offset = sl.offset + in_slice * tensor_bytes(sl.dtype, sl.cols);
+  auto bad = [&](const std::string& what) {
+    throw_corrupt("tensor " + sl.tensor + " in " + sl.file + ", row " + std::to_string(trow) + ": " + what);
+  };
+  if (dtype == DType::MXFP4 && sl.dtype == TensorDType::MXFP4) {
+    // ggml block_mxfp4: E8M0 byte, then element j < 16 in the low nibble of byte j, j + 16 in its high one.
+    const uint64_t nb = sl.cols / 32;
+    std::vector<uint8_t> raw(size_t(nb * 17));
+    read_tensor_bytes_fd(run.fd, sl.file, offset, raw.size(), raw.data(), sl.tensor);
+    uint8_t* e8 = static_cast<uint8_t*>(scales);
+    for (uint64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = raw.data() + b * 17;
+      if (blk[0] == 0xFF) bad("block " + std::to_string(b) + " has the E8M0 scale 0xFF (NaN)");
+      e8[b] = blk[0];
+      for (int j = 0; j < 16; ++j) {
+        codes[b * 32 + j] = blk[1 + j] & 0x0F;
+        codes[b * 32 + 16 + j] = blk[1 + j] >> 4;
+      }
+    }
+    return true;
+  }
+  if (dtype == DType::FP8 && sl.dtype == TensorDType::F8_E4M3 && run.scales && run.scales->block_cols() == 128) {
+    read_tensor_bytes_fd(run.fd, sl.file, offset, sl.cols, codes, sl.tensor);
+    for (uint64_t c = 0; c < sl.cols; ++c)
+      if (e4m3_is_nan(codes[c])) bad("element " + std::to_string(c) + " is an E4M3 NaN code");
+    float* s = static_cast<float*>(scales);
+    for (uint64_t b = 0; b < (sl.cols + 127) / 128; ++b) s[b] = run.scales->at(trow, b);
+    return true;
+  }
+  return false;
 }
 
 }  // namespace moecap

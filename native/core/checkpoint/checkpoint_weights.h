@@ -42,6 +42,9 @@ class CheckpointWeights : public WeightSource {
   // NaN/Inf is ERR_CORRUPT_FILE naming the file and the tensor.
   void row(Matrix m, int expert, int row, int cols, float* out) const override;
   uint64_t fingerprint() const override { return fingerprint_; }
+  // GGUF MXFP4 rows as mxfp4, and F8_E4M3 rows whose block scales are 128 columns wide as fp8. A
+  // NaN code (E4M3 0x7F/0xFF) or NaN scale (E8M0 0xFF) is ERR_CORRUPT_FILE naming file, tensor, row.
+  bool stored_codes(Matrix m, int expert, int row, int cols, DType dtype, uint8_t* codes, void* scales) const override;
 
  private:
   struct Run {
@@ -54,6 +57,7 @@ class CheckpointWeights : public WeightSource {
     std::vector<Run> runs;
     uint64_t rows = 0, rows_per_expert = 0;
   };
+  const Run& find_run(Matrix m, int expert, int row, int cols, uint64_t* in_slice) const;
   std::map<Matrix, Source> matrices_;
   std::map<std::string, int> fds_;
   uint64_t fingerprint_;

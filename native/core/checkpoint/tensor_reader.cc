@@ -227,6 +227,12 @@ void read_tensor_elements(const std::string& path, uint64_t offset, TensorDType 
   read_tensor_elements_fd(fd.get(), path, offset, dt, elements, out, tensor);
 }
 
+void read_tensor_bytes_fd(int fd, const std::string& path, uint64_t offset, uint64_t n, uint8_t* dst,
+                          const std::string& tensor) {
+  if (!pread_all(fd, dst, n, offset, path))
+    throw_corrupt("checkpoint file " + path + " ends inside tensor " + tensor + " (truncated)");
+}
+
 void read_tensor_elements_fd(int fd, const std::string& path, uint64_t offset, TensorDType dt, uint64_t elements,
                              float* out, const std::string& tensor, uint64_t first_element) {
   const uint64_t block = tensor_block_elements(dt);

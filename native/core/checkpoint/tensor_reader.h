@@ -49,6 +49,10 @@ TensorReadCounters tensor_read_counters();
 // the index in the tensor of the first element read, for the NaN/Inf message.
 void read_tensor_elements_fd(int fd, const std::string& path, uint64_t offset, TensorDType dt, uint64_t elements,
                              float* out, const std::string& tensor, uint64_t first_element = 0);
+// preads `n` raw bytes of `path` at `offset` into dst (a short read is ERR_CORRUPT_FILE naming
+// `path` and `tensor`): for packing a checkpoint's codes bitwise (WeightSource::stored_codes).
+void read_tensor_bytes_fd(int fd, const std::string& path, uint64_t offset, uint64_t n, uint8_t* dst,
+                          const std::string& tensor);
 // One MXFP4 value: E2M1 nibble (sign bit 3) times the E8M0 scale 2^(e − 127), computed as the
 // doubled E2M1 magnitude (an integer in {0, 1, 2, 3, 4, 6, 8, 12}) times 2^(e − 128): exact in
 // fp32 (at most 2 significant bits), NaN for e = 255 (E8M0's NaN).

@@ -41,7 +41,7 @@ void run_expert_ffn(ThreadPool& pool, const KernelTable& kernels, DType dtype, c
   // h re-encoded for the down projection's dot-product instructions (bf16, int8/int4 rows) by
   // whichever thread finishes the last gate/up task of a group: no separate parallel phase (a
   // decode pass is ~1 ms, each phase boundary costs a barrier and its tail).
-  const bool encode = dtype != DType::F32;
+  const bool encode = activation_row_bytes(dtype, 1) != 0;
   std::unique_ptr<std::atomic<int>[]> pending(new std::atomic<int>[groups.size() + 1]);
   auto encode_group = [&](const ExpertRows& g) {
     for (int r = 0; r < g.n; ++r) {
@@ -65,7 +65,7 @@ void run_expert_ffn(ThreadPool& pool, const KernelTable& kernels, DType dtype, c
       job.p1 = task.p1;
       job.n = g.n;
       if (down) {
-        job.rows = dtype == DType::F32 ? reinterpret_cast<const void* const*>(g.h) : g.h_act;
+        job.rows = !encode ? reinterpret_cast<const void* const*>(g.h) : g.h_act;
         job.out = g.out;
         // No scale: the routing score went into the input (ExpertRows::in_scale).
         job.epilogue = g.b2 ? Epilogue::ScaledBias : g.scale ? Epilogue::Scaled : Epilogue::Store;

@@ -42,7 +42,13 @@ void pack_expert(ExpertWeights& out, DType dtype, int H, int F, const WeightSour
         src.row(lane < 16 ? gate : up, e, f, H, v);
         return true;
       },
-      pool, [&](int p, int lane) { return row_name(lane < 16 ? gate : up, e, p * 16 + (lane & 15)); });
+      pool, [&](int p, int lane) { return row_name(lane < 16 ? gate : up, e, p * 16 + (lane & 15)); },
+      [&](int p, int lane, uint8_t* codes, void* scales) {
+        const int f = p * 16 + (lane & 15);
+        if (f >= F) return kCodesAbsent;
+        return src.stored_codes(lane < 16 ? gate : up, e, f, H, dtype, codes, scales) ? kCodesFilled
+                                                                                      : kCodesUnavailable;
+      });
   const int fp = out.f_padded();
   pack_matrix(
       out.w2, dtype, fp, w2_panels,
@@ -53,7 +59,13 @@ void pack_expert(ExpertWeights& out, DType dtype, int H, int F, const WeightSour
         std::fill(v + F, v + fp, 0.0f);
         return true;
       },
-      pool, [&](int p, int lane) { return row_name(down, e, p * 32 + lane); });
+      pool, [&](int p, int lane) { return row_name(down, e, p * 32 + lane); },
+      // Codes past F stay zero (the buffer comes zeroed); the scale blocks are those of F's columns.
+      [&](int p, int lane, uint8_t* codes, void* scales) {
+        const int h = p * 32 + lane;
+        if (h >= H) return kCodesAbsent;
+        return src.stored_codes(down, e, h, F, dtype, codes, scales) ? kCodesFilled : kCodesUnavailable;
+      });
 }
 
 }  // namespace moecap

@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "kernels/kernel_table.h"
+#include "weights/dtype.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define MOECAP_X86 1
@@ -13,6 +14,7 @@
 #endif
 
 namespace moecap {
+static_assert(sizeof(KernelTable::linear) / sizeof(LinearFn) == kDTypeCount, "one kernel per DType");
 namespace {
 
 const KernelTable& best_kernels() {

@@ -10,14 +10,14 @@
 
 namespace moecap {
 
-// Quantises one activation row of K floats into the int8/int4 kernels' format
+// Quantises one activation row of K floats into the int8/int4/mxfp4 kernels' format
 // (weights/activation_rows.h: per 32-block fp32 scale, int32 sum, int8 values).
 using QuantRowFn = void (*)(const float* x, int K, void* out);
 
 struct KernelTable {
   const char* isa;       // "avx512", "avx2", "neon" or "generic"
-  LinearFn linear[4];    // indexed by DType
-  QuantRowFn quant_row;  // activation rows for int8 and int4 (once per token and per h row)
+  LinearFn linear[6];    // indexed by DType (weights/dtype.h; isa_select.cc checks the count)
+  QuantRowFn quant_row;  // activation rows for int8, int4, mxfp4 (once per token and per h row)
 };
 
 const KernelTable& generic_kernels();

@@ -216,7 +216,7 @@ ExpertFileLayout validate_expert_file_head(const uint8_t* data, size_t n, const 
   if (xxhash64(data, head - 8) != stored) throw_corrupt(who + ": header checksum mismatch");
   if (h.dtype != uint32_t(shape.dtype) || h.hidden != shape.hidden || h.intermediate != shape.intermediate)
     throw_corrupt(who + ": written for another shape (dtype " +
-                  std::string(h.dtype <= 3 ? dtype_name(DType(h.dtype)) : "?") + ", hidden " +
+                  std::string(h.dtype < uint32_t(kDTypeCount) ? dtype_name(DType(h.dtype)) : "?") + ", hidden " +
                   std::to_string(h.hidden) + ", intermediate " + std::to_string(h.intermediate) +
                   "), the layer is dtype " + dtype_name(shape.dtype) + ", hidden " + std::to_string(shape.hidden) +
                   ", intermediate " + std::to_string(shape.intermediate));

@@ -12,10 +12,12 @@ size_t activation_row_bytes(DType dtype, int K) {
   const size_t nb = size_t((K + 31) / 32);
   size_t b = 0;
   switch (dtype) {
-    case DType::F32: return 0;
+    case DType::F32:
+    case DType::FP8: return 0;
     case DType::BF16: b = size_t((K + 1) / 2) * 4; break;
     case DType::I8:
-    case DType::I4: b = nb * 8 + nb * 32; break;
+    case DType::I4:
+    case DType::MXFP4: b = nb * 8 + nb * 32; break;
   }
   return (b + 63) & ~size_t(63);
 }
@@ -27,7 +29,7 @@ void make_activation_row(DType dtype, const float* x, int K, void* out) {
     if (K & 1) d[K] = 0;
     return;
   }
-  if (dtype != DType::I8 && dtype != DType::I4) return;
+  if (!quantised_activations(dtype)) return;
   const int nb = (K + 31) / 32;
   uint8_t* p = static_cast<uint8_t*>(out);
   float* scale = reinterpret_cast<float*>(p);

@@ -162,4 +162,63 @@ int first_unrepresentable_block(const float* v, int K, bool int4, float* amax) {
   return -1;
 }
 
+// Nearest E2M1 code of q: the 8 magnitudes searched, a tie going to the even code (mantissa bit 0).
+uint8_t e2m1_nearest(double q) {
+  static constexpr double kMag[8] = {0, 0.5, 1, 1.5, 2, 3, 4, 6};
+  const double a = std::fabs(q);
+  int best = 0;
+  for (int c = 1; c < 8; ++c) {
+    const double d = std::fabs(a - kMag[c]), db = std::fabs(a - kMag[best]);
+    if (d < db || (d == db && (c & 1) == 0)) best = c;
+  }
+  return uint8_t(best == 0 ? 0 : (q < 0 ? 8 : 0) | best);
+}
+
+// Nearest E4M3 code of q (RNE, saturating at ±448): subnormals in steps of 2^-9, normals with 3
+// mantissa bits; a mantissa that rounds up to 8 carries into the exponent by the addition.
+uint8_t e4m3_nearest(double q) {
+  const double a = std::fabs(q);
+  const uint8_t sign = q < 0 ? 0x80 : 0;
+  int code;
+  if (a >= 448) code = 0x7E;
+  else if (a < 0.015625) code = int(std::nearbyint(a * 512));  // 2^-6: subnormal (8 = 2^-6 itself)
+  else {
+    int e;
+    const double m = std::frexp(a, &e);  // a = m·2^e, m ∈ [0.5, 1)
+    code = ((e - 1 + 7) << 3) + int(std::nearbyint((2 * m - 1) * 8));
+    if (code > 0x7E) code = 0x7E;
+  }
+  return uint8_t(code == 0 ? 0 : sign | code);
+}
+
+void quantise_mxfp4(const float* v, int K, uint8_t* codes, uint8_t* scales) {
+  const int nb = (K + kQuantBlockSize - 1) / kQuantBlockSize;
+  for (int b = 0; b < nb; ++b) {
+    const int k0 = b * kQuantBlockSize, k1 = std::min(K, k0 + kQuantBlockSize);
+    float amax = 0;
+    for (int k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(v[k]));
+    int e = 0;
+    if (amax > 0) {
+      int ex;
+      std::frexp(amax, &ex);  // floor(log2 amax) = ex − 1
+      e = std::min(254, std::max(0, ex - 1 - 2 + 127));
+    }
+    scales[b] = uint8_t(e);
+    for (int k = k0; k < k0 + kQuantBlockSize; ++k)
+      codes[k] = k < k1 ? e2m1_nearest(std::ldexp(double(v[k]), 127 - e)) : 0;
+  }
+}
+
+void quantise_fp8(const float* v, int K, uint8_t* codes, float* scales) {
+  const int nb = (K + kFp8BlockSize - 1) / kFp8BlockSize;
+  for (int b = 0; b < nb; ++b) {
+    const int k0 = b * kFp8BlockSize, k1 = std::min(K, k0 + kFp8BlockSize);
+    float amax = 0;
+    for (int k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(v[k]));
+    const float s = amax / 448.0f;
+    scales[b] = s;
+    for (int k = k0; k < k0 + kFp8BlockSize; ++k) codes[k] = k < k1 && s > 0 ? e4m3_nearest(double(v[k]) / s) : 0;
+  }
+}
+
 }  // namespace moecap

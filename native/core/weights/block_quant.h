@@ -12,6 +12,17 @@ constexpr int kQuantBlockSize = 32;
 void quantise_block_int8(const float* v, int K, int8_t* q, uint16_t* scales);  // q ∈ [-127, 127]
 void quantise_block_int4(const float* v, int K, int8_t* q, uint16_t* scales);  // q ∈ [-8, 7]
 
+// MXFP4 (OCP MX): per block of 32, scale 2^(floor(log2 max|v|) − 2) as an E8M0 byte (clamped to
+// [0, 254]; an all-zero block gets 0), values the nearest E2M1 (ties to even, saturating at ±6).
+// codes: ceil(K/32)·32 nibble codes, one a byte (zero past K); scales: ceil(K/32) bytes.
+void quantise_mxfp4(const float* v, int K, uint8_t* codes, uint8_t* scales);
+// FP8: per block of 128, scale = max|v|/448 (fp32), values the nearest E4M3 of v/scale (ties to
+// even). codes: ceil(K/128)·128 bytes (zero past K); scales: ceil(K/128) floats.
+constexpr int kFp8BlockSize = 128;
+void quantise_fp8(const float* v, int K, uint8_t* codes, float* scales);
+uint8_t e2m1_nearest(double q);  // q in units of the block scale
+uint8_t e4m3_nearest(double q);
+
 // True when the n values (one block) are each an integer in [-127, 127] times one power of two
 // 2^s that fp16 holds (2^-24 … 2^15): int8 then keeps them exactly with scale 2^s (*scale, fp16
 // bits). MXFP4 blocks (E2M1 × E8M0: doubled E2M1 magnitudes are integers ≤ 12) are such blocks

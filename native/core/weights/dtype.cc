@@ -8,6 +8,8 @@ const char* dtype_name(DType d) {
     case DType::BF16: return "bf16";
     case DType::I8: return "int8";
     case DType::I4: return "int4";
+    case DType::MXFP4: return "mxfp4";
+    case DType::FP8: return "fp8";
   }
   return "?";
 }
@@ -17,6 +19,8 @@ bool parse_dtype(const std::string& s, DType* out) {
   else if (s == "bf16") *out = DType::BF16;
   else if (s == "int8") *out = DType::I8;
   else if (s == "int4") *out = DType::I4;
+  else if (s == "mxfp4") *out = DType::MXFP4;
+  else if (s == "fp8") *out = DType::FP8;
   else return false;
   return true;
 }

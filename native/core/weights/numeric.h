@@ -54,6 +54,22 @@ static inline float f16_to_f32(uint16_t h) {
   return bits_f32(sign | ((exp + 112) << 23) | (mant << 13));
 }
 
+// Microscaling element formats (weights/dtype.h). E2M1 code c (sign in bit 3) → 2·value, an
+// integer in [-12, 12]: integer kernels take it from a 16-entry table, exactly.
+static inline int e2m1_twice(uint8_t c) {
+  static constexpr int8_t kTwice[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+  return kTwice[c & 15];
+}
+// E8M0 byte e (0xFF = NaN, refused at packing) → 2^(e−128): the block scale 2^(e−127) halved, the
+// factor of e2m1_twice(). e = 0, 1 give fp32 subnormals, still exact.
+static inline float e8m0_half(uint8_t e) { return bits_f32(e >= 2 ? uint32_t(e - 1) << 23 : 0x200000u << e); }
+// E4M3 byte (bias 7, no inf; 0x7F/0xFF = NaN, refused at packing) → fp16 bits of value·2^-8: the
+// same bits moved, exact for normals and subnormals alike (fp16 has bias 15 and subnormals below
+// 2^-14 = 2^-6·2^-8), so SIMD kernels decode with a shift and vcvtph2ps.
+static inline uint16_t e4m3_f16_scaled(uint8_t x) { return uint16_t(((x & 0x80u) << 8) | ((x & 0x7Fu) << 7)); }
+static inline float e4m3_to_f32(uint8_t x) { return f16_to_f32(e4m3_f16_scaled(x)) * 256.0f; }
+static inline bool e4m3_is_nan(uint8_t x) { return (x & 0x7F) == 0x7F; }
+
 static inline float silu(float g) { return g / (1.0f + std::exp(-g)); }
 
 // The gated activation of an expert variant (kernels/linear_job.h, Epilogue::GatedVariant):

@@ -23,6 +23,8 @@ size_t panel_bytes_for(DType dtype, int K) {
     case DType::BF16: return checked_mul(round_up_size(K, 2), kPanelWidth * 2, "bf16 panel");
     case DType::I8: return checked_mul(nb, quant_block_stride(false), "int8 panel");
     case DType::I4: return checked_mul(nb, quant_block_stride(true), "int4 panel");
+    case DType::MXFP4: return checked_mul((nb + 1) / 2, kMx4PairStride, "mxfp4 panel");
+    case DType::FP8: return checked_mul(ceil_div_size(K, kFp8Block), kFp8BlockStride, "fp8 panel");
   }
   return 0;
 }
@@ -49,7 +51,45 @@ static void check_quant_range(const float* v, int K, DType dtype, const std::str
   throw_range(buf);
 }
 
-static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const LaneName& name) {
+void put_mxfp4_lane(uint8_t* panel, int b, int l, const uint8_t* codes, uint8_t scale) {
+  uint8_t* blk = const_cast<uint8_t*>(mx4_block(panel, b));
+  for (int kk = 0; kk < kQuantBlock; ++kk) {
+    const uint8_t nib = codes[kk] & 0x0F;
+    uint8_t& byte = blk[(kk / 4) * 64 + (l & 15) * 4 + (kk % 4)];
+    byte = l < 16 ? uint8_t((byte & 0xF0) | nib) : uint8_t((byte & 0x0F) | (nib << 4));
+  }
+  const_cast<uint8_t*>(mx4_block_scales(panel, b))[l] = scale;
+}
+
+void put_fp8_lane(uint8_t* panel, int b, int l, const uint8_t* codes, float scale) {
+  uint8_t* blk = const_cast<uint8_t*>(fp8_block(panel, b));
+  for (int kk = 0; kk < kFp8Block; ++kk) blk[size_t(kk) * kPanelWidth + l] = codes[kk];
+  const_cast<float*>(fp8_block_scales(panel, b))[l] = scale;
+}
+
+// A lane from the source's stored codes (bitwise), when it has them.
+static LaneCodesResult put_stored_lane(PackedMatrix& m, uint8_t* dst, int p, int l, const LaneCodes& codes,
+                                       std::vector<uint8_t>& buf) {
+  const int K = m.K;
+  const bool mx = m.dtype == DType::MXFP4;
+  const size_t nblk = mx ? ceil_div_size(K, kQuantBlock) : ceil_div_size(K, kFp8Block);
+  const size_t ncodes = nblk * (mx ? kQuantBlock : kFp8Block);
+  buf.assign(ncodes + nblk * 4, 0);
+  uint8_t* sc = buf.data() + ncodes;
+  const LaneCodesResult r = codes(p, l, buf.data(), sc);
+  if (r != kCodesFilled) return r;
+  for (size_t b = 0; b < nblk; ++b) {
+    if (mx) put_mxfp4_lane(dst, int(b), l, buf.data() + b * kQuantBlock, sc[b]);
+    else {
+      float s;
+      std::memcpy(&s, sc + 4 * b, 4);
+      put_fp8_lane(dst, int(b), l, buf.data() + b * kFp8Block, s);
+    }
+  }
+  return r;
+}
+
+static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const LaneName& name, const LaneCodes& stored) {
   const int K = m.K;
   const int nb = m.blocks();
   const size_t Kq = size_t(nb) * kQuantBlock;
@@ -58,7 +98,13 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const Lane
   std::vector<float> lane(static_cast<size_t>(std::max(K, 1)));
   std::vector<int8_t> q(Kq);
   std::vector<uint16_t> sc(static_cast<size_t>(nb));
+  std::vector<uint8_t> codes;
+  std::vector<float> fsc;
   for (int l = 0; l < kPanelWidth; ++l) {
+    if (stored && (m.dtype == DType::MXFP4 || m.dtype == DType::FP8)) {
+      const LaneCodesResult r = put_stored_lane(m, dst, p, l, stored, codes);
+      if (r != kCodesUnavailable) continue;  // stored codes, or a zero lane
+    }
     if (!src(p, l, lane.data())) continue;  // zero lane: memset above
     for (int k = 0; k < K; ++k)
       if (!std::isfinite(lane[k]))
@@ -98,20 +144,34 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const Lane
         }
         break;
       }
+      case DType::MXFP4: {
+        codes.resize(Kq + size_t(nb));
+        quantise_mxfp4(lane.data(), K, codes.data(), codes.data() + Kq);
+        for (int b = 0; b < nb; ++b) put_mxfp4_lane(dst, b, l, codes.data() + size_t(b) * kQuantBlock, codes[Kq + b]);
+        break;
+      }
+      case DType::FP8: {
+        const int nb8 = int(ceil_div_size(K, kFp8Block));
+        codes.resize(size_t(nb8) * kFp8Block);
+        fsc.resize(size_t(nb8));
+        quantise_fp8(lane.data(), K, codes.data(), fsc.data());
+        for (int b = 0; b < nb8; ++b) put_fp8_lane(dst, b, l, codes.data() + size_t(b) * kFp8Block, fsc[b]);
+        break;
+      }
     }
   }
 }
 
 void pack_matrix(PackedMatrix& m, DType dtype, int K, int panels, const LaneSource& src, ThreadPool* pool,
-                 const LaneName& name) {
+                 const LaneName& name, const LaneCodes& codes) {
   m.dtype = dtype;
   m.K = K;
   m.panels = panels;
   m.panel_bytes = panel_bytes_for(dtype, K);
   m.data.resize(checked_mul(size_t(panels), m.panel_bytes, "packed matrix"));
-  if (pool) pool->parallel_for(panels, [&](int p, int) { pack_panel(m, p, src, name); });
+  if (pool) pool->parallel_for(panels, [&](int p, int) { pack_panel(m, p, src, name, codes); });
   else
-    for (int p = 0; p < panels; ++p) pack_panel(m, p, src, name);
+    for (int p = 0; p < panels; ++p) pack_panel(m, p, src, name, codes);
 }
 
 void unpack_lane(const PackedMatrix& m, int p, int l, float* out) {
@@ -142,7 +202,26 @@ void unpack_lane(const PackedMatrix& m, int p, int l, float* out) {
       }
       break;
     }
+    case DType::MXFP4:
+      for (int k = 0; k < K; ++k) {
+        const uint8_t c = mxfp4_code(src, l, k);
+        out[k] = float(e2m1_twice(c)) * e8m0_half(mx4_block_scales(src, k / kQuantBlock)[l]);
+      }
+      break;
+    case DType::FP8:
+      for (int k = 0; k < K; ++k) out[k] = e4m3_to_f32(fp8_code(src, l, k)) * fp8_block_scales(src, k / kFp8Block)[l];
+      break;
   }
+}
+
+uint8_t mxfp4_code(const uint8_t* panel, int l, int k) {
+  const int kk = k % kQuantBlock;
+  const uint8_t byte = mx4_block(panel, k / kQuantBlock)[(kk / 4) * 64 + (l & 15) * 4 + (kk % 4)];
+  return l < 16 ? (byte & 0x0F) : (byte >> 4);
+}
+
+uint8_t fp8_code(const uint8_t* panel, int l, int k) {
+  return fp8_block(panel, k / kFp8Block)[size_t(k % kFp8Block) * kPanelWidth + l];
 }
 
 }  // namespace moecap

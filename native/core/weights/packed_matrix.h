@@ -11,6 +11,9 @@
 //          (q+8) of lane l, k=4j+i in its low nibble and (q+8) of lane l+16 in its high nibble;
 //          then the block's 32 fp16 scales (576 bytes a block). w = q · scale, q ∈ [-8, 7], the
 //          scale signed and chosen per block for the least squared error (see quantise_block_int4).
+//   mxfp4: the int4 nibble order holding E2M1 codes, one E8M0 scale byte per lane and block of
+//          32, blocks in pairs with their scales after both (kernels/quant_panel_layout.h).
+//   fp8  : per block of 128 k: uint8 E4M3 [128][32], then the block's 32 fp32 scales.
 //   Each block's scales follow its values so that a panel streams as one sequence
 //   (kernels/quant_panel_layout.h).
 //   K is padded with zero weights up to a multiple of 32 for int8/int4.
@@ -53,11 +56,18 @@ using LaneSource = std::function<bool(int panel, int lane, float* out)>;
 // errors say "panel p, lane l".
 using LaneName = std::function<std::string(int panel, int lane)>;
 
+// mxfp4/fp8 only: fills lane `lane` of panel `panel` with the source's stored codes and scales
+// (WeightSource::stored_codes layout: K codes one a byte, zero past the source's columns; the
+// block scales) → kCodesFilled; kCodesAbsent for a zero-padded lane; kCodesUnavailable when the
+// source does not hold them, and the packer quantises the LaneSource's floats instead.
+enum LaneCodesResult { kCodesUnavailable = 0, kCodesFilled = 1, kCodesAbsent = 2 };
+using LaneCodes = std::function<LaneCodesResult(int panel, int lane, uint8_t* codes, void* scales)>;
+
 // Packs `panels` panels; runs over the pool when one is given. Throws a RangeError naming the
 // lane for a non-finite weight, and for int8/int4 for a block whose max|w| the fp16 scales
 // cannot hold (block_quant.h).
 void pack_matrix(PackedMatrix& m, DType dtype, int K, int panels, const LaneSource& src, ThreadPool* pool,
-                 const LaneName& name = nullptr);
+                 const LaneName& name = nullptr, const LaneCodes& codes = nullptr);
 
 // A kernel job over all of `m`'s panels (kernels never see PackedMatrix itself).
 inline LinearJob linear_job(const PackedMatrix& m) {
@@ -73,5 +83,12 @@ inline LinearJob linear_job(const PackedMatrix& m) {
 // Inverse of the packing (dequantised), for tests and for the reference path: lane values of
 // one panel, K floats.
 void unpack_lane(const PackedMatrix& m, int panel, int lane, float* out);
+
+// One lane's block of stored codes and its scale, written in place (the packer and the exact
+// checkpoint path share these); and the stored code of lane l, input k, for checks.
+void put_mxfp4_lane(uint8_t* panel, int block, int lane, const uint8_t* codes32, uint8_t e8m0);
+void put_fp8_lane(uint8_t* panel, int block, int lane, const uint8_t* codes128, float scale);
+uint8_t mxfp4_code(const uint8_t* panel, int lane, int k);
+uint8_t fp8_code(const uint8_t* panel, int lane, int k);
 
 }  // namespace moecap

@@ -6,6 +6,8 @@
 #include <memory>
 #include <vector>
 
+#include "weights/dtype.h"
+
 namespace moecap {
 
 // Matrices of one layer, in HF layout (rows = outputs, cols = inputs).
@@ -33,6 +35,14 @@ class WeightSource {
     return false;
   }
   virtual const ExplicitWeights* arrays() const { return nullptr; }
+  // The row's stored element codes when the source holds it in `dtype`'s own format, so packing
+  // keeps them bitwise: mxfp4 → `cols` E2M1 codes (one a byte) and ceil(cols/32) E8M0 bytes in
+  // `scales`; fp8 → `cols` E4M3 bytes and ceil(cols/128) floats. False when it does not (the
+  // packer then quantises row()).
+  virtual bool stored_codes(Matrix m, int expert, int row, int cols, DType dtype, uint8_t* codes, void* scales) const {
+    (void)m, (void)expert, (void)row, (void)cols, (void)dtype, (void)codes, (void)scales;
+    return false;
+  }
   // Identifies the weights (an offload file written from other weights is refused).
   virtual uint64_t fingerprint() const = 0;
 };

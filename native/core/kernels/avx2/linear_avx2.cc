@@ -50,8 +50,11 @@ void linear_f32(const LinearJob& job) {
 }  // namespace avx2
 
 const KernelTable& avx2_kernels() {
-  static const KernelTable t = {
-      "avx2", {avx2::linear_f32, avx2::linear_bf16, avx2::linear_int8, avx2::linear_int4}, generic_kernels().quant_row};
+  static const KernelTable t = {"avx2",
+                                // mxfp4 and fp8: the portable kernels (no AVX2 ones yet).
+                                {avx2::linear_f32, avx2::linear_bf16, avx2::linear_int8, avx2::linear_int4,
+                                 generic_kernels().linear[4], generic_kernels().linear[5]},
+                                generic_kernels().quant_row};
   return t;
 }
 

@@ -7,7 +7,7 @@
 namespace moecap {
 namespace avx512 {
 
-void linear_int4(const LinearJob& job) { Driver<QuantTile<true>::Tile, 4>::run(job); }
+void linear_int4(const LinearJob& job) { Driver<QuantTile<QuantFormat::Int4>::Tile, 4>::run(job); }
 
 }  // namespace avx512
 }  // namespace moecap

@@ -5,7 +5,7 @@
 namespace moecap {
 namespace avx512 {
 
-void linear_int8(const LinearJob& job) { Driver<QuantTile<false>::Tile, 4>::run(job); }
+void linear_int8(const LinearJob& job) { Driver<QuantTile<QuantFormat::Int8>::Tile, 4>::run(job); }
 
 }  // namespace avx512
 }  // namespace moecap

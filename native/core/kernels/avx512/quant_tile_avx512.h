@@ -1,5 +1,6 @@
-// Register tile shared by the int8 and int4 kernels (AVX-512 VNNI). Per 32-k block:
-//   dot = Σ w_u8 · x_s8  with vpdpbusd (weights stored unsigned, q+128 or q+8, as the unsigned
+// Register tile shared by the int8, int4 and mxfp4 kernels (AVX-512 VNNI). Per 32-k block:
+//   dot = Σ w_u8 · x_s8  with vpdpbusd (weights unsigned: q+128, q+8, or 2·E2M1 + 12 looked up by
+//         vpshufb from the mxfp4 nibble, as the unsigned
 //         operand; the activation k-quad broadcast as the signed one), the accumulator starting at
 //         -offset·Σx_q so the result is exactly Σ q_w · q_x;
 //   acc += float(dot) · (scale_w · scale_x)   (scale_w fp16 → fp32 with vcvtph2ps).
@@ -16,14 +17,17 @@
 namespace moecap {
 namespace avx512 {
 
-template <bool Q4>
+template <QuantFormat F>
 struct QuantTile {
   template <int MR, int NP>
   struct Tile {
-    static constexpr int kOffset = Q4 ? 8 : 128;
+    static constexpr bool Q4 = F == QuantFormat::Int4;
+    static constexpr bool MX = F == QuantFormat::Mx4;
+    static constexpr int kOffset = Q4 ? 8 : MX ? 12 : 128;
 
-    static constexpr size_t kBytesPerIter = quant_block_stride(Q4);  // one 32-k block and its scales
-    static constexpr int kBlockIters = Q4 ? 64 : 32;                 // ~35 KB of panel per K-block
+    // one 32-k block and its scales (mxfp4: half a block pair)
+    static constexpr size_t kBytesPerIter = MX ? kMx4PairStride / 2 : quant_block_stride(Q4);
+    static constexpr int kBlockIters = Q4 ? 64 : 32;  // ~35 KB of panel per K-block
     static int iterations(int K) { return (K + 31) / 32; }
     static void run(const LinearJob& job, int r0, int p, int ps, int b0, int b1, float* part, Prefetch pf) {
       const int nb = (job.K + 31) / 32;
@@ -32,6 +36,9 @@ struct QuantTile {
       QuantRowPtrs x[MR];
       for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
       const __m512i nib = _mm512_set1_epi8(0x0F);
+      // mxfp4: E2M1 code → 2·value + 12 ∈ [0, 24] (numeric.h e2m1_twice), per 128-bit lane.
+      // Bytes 12 13 14 15 16 18 20 24 | 12 11 10 9 8 6 4 0, little-endian dwords.
+      const __m512i lut = _mm512_set4_epi32(0x00040608, 0x090A0B0C, 0x18141210, 0x0F0E0D0C);
       __m512 acc[MR][NP][2];
       if (b0 == 0) {
 #pragma GCC unroll 8
@@ -62,8 +69,12 @@ struct QuantTile {
           __m512i w[NP][2];
 #pragma GCC unroll 4
           for (int q = 0; q < NP; ++q) {
-            const uint8_t* blk = quant_block(P[q], Q4, b);
-            if (Q4) {
+            const uint8_t* blk = MX ? mx4_block(P[q], b) : quant_block(P[q], Q4, b);
+            if (MX) {
+              const __m512i v = _mm512_load_si512(blk + j * 64);
+              w[q][0] = _mm512_shuffle_epi8(lut, _mm512_and_si512(v, nib));
+              w[q][1] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(v, 4), nib));
+            } else if (Q4) {
               const __m512i v = _mm512_load_si512(blk + j * 64);
               // One mask per load: the high nibbles in place (16·u_hi ≤ 240, an unsigned byte;
               // the exact 16 comes out of the scale below) and the raw byte for the low half
@@ -96,6 +107,18 @@ struct QuantTile {
         __m512 sw[NP][2];
 #pragma GCC unroll 4
         for (int q = 0; q < NP; ++q) {
+          if (MX) {
+            // 2^(e−128) (numeric.h e8m0_half): vscalefps makes the subnormal ones (e < 2) exactly.
+            const uint8_t* S = mx4_block_scales(P[q], b);
+            const __m512 one = _mm512_set1_ps(1.0f), bias = _mm512_set1_ps(128.0f);
+            const __m512 e0 =
+                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(S))));
+            const __m512 e1 =
+                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(S + 16))));
+            sw[q][0] = _mm512_scalef_ps(one, _mm512_sub_ps(e0, bias));
+            sw[q][1] = _mm512_scalef_ps(one, _mm512_sub_ps(e1, bias));
+            continue;
+          }
           const uint16_t* S = quant_block_scales(P[q], Q4, b);
           sw[q][0] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(S)));
           sw[q][1] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(S + 16)));

@@ -47,7 +47,9 @@ const KernelTable& neon_kernels() {
                                        : neon::linear_int8,
                                  mmla  ? neon::linear_int4_i8mm
                                  : dot ? neon::linear_int4_dotprod
-                                       : neon::linear_int4},
+                                       : neon::linear_int4,
+                                 // mxfp4 and fp8: the portable kernels (no NEON ones yet).
+                                 generic_kernels().linear[4], generic_kernels().linear[5]},
                                 generic_kernels().quant_row};
   return t;
 }

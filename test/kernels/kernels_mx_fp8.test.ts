@@ -1,0 +1,155 @@
+// The mxfp4 and fp8 weight dtypes on every ISA this CPU runs. The master weights are snapped onto
+// each format's grid first (mxfp4: E2M1 values × 2^e per 32 inputs with a ±6 in every block, so the
+// packer's OCP scale rule picks that 2^e; fp8: E4M3 values × s per 128 inputs with a ±448 in every
+// block, so the packer's max/448 scale is s): packing is then exact (conversionError says 0), the
+// stored bytes dequantise to the master weights, and the fp64 reference of the master weights is
+// the reference of the stored bytes. What remains is the kernels' own arithmetic: fp32 accumulation
+// (fp8) and the int8 activation rows (mxfp4, as for int8/int4). Odd sizes (partial panels, partial
+// 32/128 blocks, an odd number of mxfp4 blocks), T = 1 (decode tiles) and T > 1 (prefill tiles),
+// outputs and workspaces poisoned, a token alone equal to it in the batch bit for bit.
+import { createMoeLayer, systemInfo, type Isa } from '../../lib';
+import { loadAddon } from '../../lib/native/loader';
+import { bitwiseEqual, gaussian, makeWeights, relL2 } from '../helpers';
+import type { RefWeights } from '../reference/moe_reference';
+
+const ISAS = systemInfo().supportedIsas as Isa[];
+type ErrorAddon = { conversionError(v: Float32Array, rows: number, cols: number, dtype: string): { maxAbs: number; sumSqErr: number; sumSqRef: number } };
+const addon = loadAddon() as unknown as ErrorAddon;
+const E2M1 = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
+
+// Nearest value of a sorted grid (ties either way: any grid value is exact).
+function nearestE2M1(a: number): number {
+  let best = 0;
+  for (const g of E2M1) if (Math.abs(a - g) < Math.abs(a - best)) best = g;
+  return best;
+}
+function nearestE4M3(a: number): number {
+  if (a >= 448) return 448;
+  if (a < 2 ** -6) return Math.round(a * 512) / 512;
+  const e = Math.floor(Math.log2(a));
+  return (Math.round((a / 2 ** e) * 8) / 8) * 2 ** e;
+}
+
+// Snaps every row (length K) of `m` in place onto the format's grid, block by block.
+export function snapRows(m: Float32Array, K: number, dtype: 'mxfp4' | 'fp8', seed: number): void {
+  const block = dtype === 'mxfp4' ? 32 : 128;
+  let n = seed;
+  for (let r = 0; r < m.length / K; r++)
+    for (let k0 = 0; k0 < K; k0 += block) {
+      const k1 = Math.min(K, k0 + block);
+      let amax = 0,
+        at = k0;
+      for (let k = k0; k < k1; k++)
+        if (Math.abs(m[r * K + k]) > amax) {
+          amax = Math.abs(m[r * K + k]);
+          at = r * K + k;
+        }
+      // mxfp4: 2^e with amax/2^e in [4, 8); fp8: s = amax/448 kept to 8 significant bits.
+      const e = Math.floor(Math.log2(amax)) - 2;
+      const s = dtype === 'mxfp4' ? 2 ** e : Math.fround(2 ** (Math.floor(Math.log2(amax / 448)) - 7) * (128 + (n++ % 128)));
+      for (let k = r * K + k0; k < r * K + k1; k++) {
+        const a = Math.abs(m[k]) / s;
+        const g = k === at ? (dtype === 'mxfp4' ? 6 : 448) : dtype === 'mxfp4' ? nearestE2M1(a) : nearestE4M3(a);
+        m[k] = Math.sign(m[k] || 1) * g * s;
+      }
+    }
+}
+
+function snapWeights(w: RefWeights, H: number, F: number, dtype: 'mxfp4' | 'fp8'): RefWeights {
+  const gate = w.gate.slice(),
+    up = w.up.slice(),
+    down = w.down.slice();
+  snapRows(gate, H, dtype, 1);
+  snapRows(up, H, dtype, 2);
+  snapRows(down, F, dtype, 3);
+  return { ...w, gate, up, down };
+}
+
+// Relative L2 bounds vs the fp64 reference, pooled over the tokens of one shape. With exact weights:
+// fp8 is fp32 accumulation only (f32's own bound in kernels_dtypes.test.ts is 1e-5 for 4100-long
+// sums); mxfp4 carries the int8 activation rows (int8's bound, 2e-2, includes int8 weights too).
+const BOUND = { mxfp4: 2e-2, fp8: 1e-5 };
+const TOKENS = [1, 4, 19];
+const ROUTER = { scoring: 'softmax' as const, renormalize: true };
+const SHAPES = [
+  { hidden: 72, intermediate: 40, experts: 5, topK: 2 },
+  { hidden: 161, intermediate: 99, experts: 4, topK: 2 },
+  { hidden: 1100, intermediate: 70, experts: 2, topK: 1 },
+];
+
+describe.each(['mxfp4', 'fp8'] as const)('%s', (dtype) => {
+  test.each(SHAPES)('exact packing of on-grid weights (H=$hidden F=$intermediate)', (shape) => {
+    const w = snapWeights(makeWeights({ ...shape, ...ROUTER }, 7 + shape.hidden), shape.hidden, shape.intermediate, dtype);
+    for (const [m, K] of [
+      [w.gate, shape.hidden],
+      [w.down, shape.intermediate],
+    ] as const) {
+      const e = addon.conversionError(m, m.length / K, K, dtype);
+      expect(e.sumSqRef).toBeGreaterThan(0);
+      expect(e.maxAbs).toBe(0);
+    }
+    // Off-grid weights are not exact (so the zero above is not vacuous), but close.
+    const g = makeWeights({ ...shape, ...ROUTER }, 7 + shape.hidden).gate;
+    const e = addon.conversionError(g, g.length / shape.hidden, shape.hidden, dtype);
+    expect(e.maxAbs).toBeGreaterThan(0);
+    expect(Math.sqrt(e.sumSqErr / e.sumSqRef)).toBeLessThan(dtype === 'fp8' ? 4e-2 : 1.5e-1);
+  });
+
+  describe.each(ISAS)('%s kernels', (isa) => {
+    test.each(SHAPES)('H=$hidden F=$intermediate E=$experts k=$topK vs the fp64 reference of the stored values', async (shape) => {
+      const cfg = { ...shape, ...ROUTER };
+      const weights = snapWeights(makeWeights(cfg, 7 + shape.hidden), shape.hidden, shape.intermediate, dtype);
+      const layer = await createMoeLayer({ ...cfg, dtype, isa, threads: 2, poison: true, weights });
+      expect(layer.info().isa).toBe(isa);
+      expect(layer.info().dtype).toBe(dtype);
+      const H = shape.hidden;
+      const outs: number[] = [],
+        refs: number[] = [];
+      for (const T of TOKENS) {
+        const x = gaussian(T * H, 300 + T * 5 + H);
+        const r = await layer.forward(x);
+        const ref = await layer.reference(x);
+        expect(r.output.every(Number.isFinite)).toBe(true);
+        expect(Array.from(r.expertIds)).toEqual(Array.from(ref.expertIds));
+        outs.push(...r.output);
+        refs.push(...ref.output);
+        for (let t = 0; t < T; t++) {
+          const alone = await layer.forward(x.slice(t * H, (t + 1) * H));
+          expect(bitwiseEqual(alone.output, r.output.subarray(t * H, (t + 1) * H))).toBe(true);
+        }
+      }
+      const err = relL2(outs, refs);
+      expect(err).toBeLessThan(BOUND[dtype]);
+      expect(err).toBeGreaterThan(0);
+      layer.close();
+    });
+
+    // The family epilogues (gpt-oss: router bias, expert biases, clamped SwiGLU; llama4: the
+    // routing score on the input) on the same exact weights, against the layer's fp64 reference.
+    test.each([
+      [
+        'gpt-oss',
+        {
+          scoring: 'softmax' as const,
+          renormalize: true,
+          routerBias: gaussian(5, 92, 0.5),
+          expertBiases: { gate: gaussian(5 * 40, 93, 0.3), up: gaussian(5 * 40, 94, 0.3), down: gaussian(5 * 72, 95, 0.3) },
+          clampedSwiglu: { limit: 0.5, alpha: 1.702 },
+        },
+      ],
+      ['llama4', { scoring: 'sigmoid' as const, renormalize: false, scoreOnInput: true }],
+    ])('%s epilogue', async (_name, v) => {
+      const shape = { hidden: 72, intermediate: 40, experts: 5, topK: 2 };
+      const weights = snapWeights(makeWeights({ ...shape, ...ROUTER }, 91), shape.hidden, shape.intermediate, dtype);
+      const layer = await createMoeLayer({ ...shape, ...v, dtype, isa, threads: 2, poison: true, weights });
+      const x = gaussian(9 * shape.hidden, 96);
+      const r = await layer.forward(x);
+      const err = relL2(r.output, (await layer.reference(x)).output);
+      expect(err).toBeLessThan(2 * BOUND[dtype]);
+      expect(err).toBeGreaterThan(0);
+      const one = await layer.forward(x.slice(4 * shape.hidden, 5 * shape.hidden));
+      expect(bitwiseEqual(one.output, r.output.subarray(4 * shape.hidden, 5 * shape.hidden))).toBe(true);
+      layer.close();
+    });
+  });
+});
