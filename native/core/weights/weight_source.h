@@ -33,6 +33,9 @@ class WeightSource {
     return false;
   }
   virtual const ExplicitWeights* arrays() const { return nullptr; }
+  // A hint that expert `expert`'s rows are asked for next (packing experts one after another): a
+  // source reading files starts reading them now, in the background.
+  virtual void will_read_expert(int expert) const { (void)expert; }
   // Identifies the weights (an offload file written from other weights is refused).
   virtual uint64_t fingerprint() const = 0;
 };
