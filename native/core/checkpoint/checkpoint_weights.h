@@ -31,6 +31,7 @@ class CheckpointWeights : public WeightSource {
   // NaN/Inf is ERR_CORRUPT_FILE naming the file and the tensor.
   void row(Matrix m, int expert, int row, int cols, float* out) const override;
   void will_read_expert(int expert) const override { stager_->prefetch(expert); }
+  void done_reading_experts() const override { stager_->clear(); }
   uint64_t fingerprint() const override { return fingerprint_; }
 
  private:

@@ -45,6 +45,11 @@ void StagingBuffers::give(std::vector<uint8_t>&& buf) {
   free_.push_back(std::move(buf));
 }
 
+void StagingBuffers::clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  free_.clear();
+}
+
 StagedBytes staged_expert_bytes() { return {g_staged_now.load(), g_staged_peak.load()}; }
 void reset_staged_peak() { g_staged_peak.store(g_staged_now.load()); }
 
@@ -238,11 +243,27 @@ void ExpertStager::prefetch(int expert) {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& s : slots_)
       if (s->expert == expert) return;
-    if (queued_.size() >= 2) return;
+    if (queued_.size() + (reading_ ? 1 : 0) >= 2) return;
     queued_.push_back(add_slot(expert));
     if (!reader_.joinable()) reader_ = std::thread([this] { reader_loop(); });
   }
   cv_.notify_all();
+}
+
+void ExpertStager::clear() {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (const auto& s : queued_) {  // not started: whoever waits for one gets an error, not a hang
+      s->ready = true;
+      s->error = std::make_exception_ptr(
+          Error(ErrorKind::Runtime, ErrorCode::Internal, "staged expert read dropped (packing was done)"));
+    }
+    queued_.clear();
+    cv_.wait(lock, [&] { return !reading_; });
+    slots_.clear();
+  }
+  cv_.notify_all();
+  buffers_->clear();
 }
 
 void ExpertStager::reader_loop() {
@@ -250,11 +271,13 @@ void ExpertStager::reader_loop() {
   for (;;) {
     cv_.wait(lock, [&] { return stop_ || !queued_.empty(); });
     if (stop_) return;
-    const std::shared_ptr<Slot> slot = queued_.front();
-    lock.unlock();
-    stage(slot);
-    lock.lock();
+    reading_ = queued_.front();
     queued_.pop_front();
+    lock.unlock();
+    stage(reading_);
+    lock.lock();
+    reading_.reset();
+    cv_.notify_all();
   }
 }
 

@@ -27,6 +27,7 @@ class StagingBuffers {
  public:
   std::vector<uint8_t> take();
   void give(std::vector<uint8_t>&& buf);
+  void clear();
 
  private:
   std::mutex mu_;
@@ -80,6 +81,9 @@ class ExpertStager {
 
   // The staged expert (read now unless held or in flight); rethrows its read's error. Thread-safe.
   std::shared_ptr<const StagedExpert> get(int expert);
+  // Drops the staged experts and their buffers (waiting for a read in flight; queued reads are
+  // dropped): packing is done. Later gets read again.
+  void clear();
   // Queues `expert` for the background reader (a hint: its error surfaces in get). At most two
   // are queued or in flight, so at most four experts' bytes are held (three when packing in order).
   void prefetch(int expert);
@@ -102,6 +106,7 @@ class ExpertStager {
   std::list<std::shared_ptr<Slot>> slots_;
   std::shared_ptr<StagingBuffers> buffers_;
   std::deque<std::shared_ptr<Slot>> queued_;  // the background reader's next experts
+  std::shared_ptr<Slot> reading_;             // the one it reads now
   std::thread reader_;
   bool stop_ = false;
 };

@@ -96,6 +96,7 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
           pack_expert(experts_[e], cfg_.dtype, H, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down,
                       e, pool_.get());
         }
+      source_->done_reading_experts();
     }
     if (!cfg_.gate_bias.empty()) {
       // Panel p of w13 = 16 gate | 16 up rows of f ∈ [16p, 16p+16); of w2 = 32 output rows.
@@ -226,6 +227,7 @@ void MoeLayer::setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetche
         [&](int done, int total, uint64_t bytes) {
           if (bar) bar->update(done, total, bytes);
         });
+    source_->done_reading_experts();
   }
   std::unique_ptr<ExpertFile> file;
   try {

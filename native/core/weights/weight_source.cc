@@ -80,6 +80,7 @@ std::shared_ptr<const WeightSource> seed_or_arrays(std::shared_ptr<const WeightS
     for (int f = 0; f < F; ++f) src->row(Matrix::Up, e, f, H, w->up.data() + at + size_t(f) * size_t(H));
     for (int h = 0; h < H; ++h) src->row(Matrix::Down, e, h, F, w->down.data() + at + size_t(h) * size_t(F));
   }
+  src->done_reading_experts();
   if (Fs > 0) {
     fill(w->shared_gate, Matrix::SharedGate, 1, Fs, H);
     fill(w->shared_up, Matrix::SharedUp, 1, Fs, H);
