@@ -357,12 +357,12 @@ describe('gpt-oss and Llama 4 stream expert by expert (transposed, interleaved o
         moe.close();
         expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer))).toBe(true);
         // Each expert's slab read once (gate and up share it), the router, biases, shared expert
-        // besides: never the layer twice; the staging held at most four experts' bytes at once.
+        // besides: never the layer twice; the staging held at most three experts' bytes at once.
         const layerExpertBytes = c.s.E * expertSourceBytes(c.s, c.elementBytes);
         expect(after.bytes - before.bytes).toBeGreaterThanOrEqual(layerExpertBytes);
         expect(after.bytes - before.bytes).toBeLessThan(layerExpertBytes * 1.5);
         expect(after.stagedPeakBytes).toBeGreaterThanOrEqual(expertSourceBytes(c.s, c.elementBytes));
-        expect(after.stagedPeakBytes).toBeLessThanOrEqual(4 * expertSourceBytes(c.s, c.elementBytes));
+        expect(after.stagedPeakBytes).toBeLessThanOrEqual(3 * expertSourceBytes(c.s, c.elementBytes));
       }
     });
 });

@@ -188,13 +188,13 @@ std::shared_ptr<ExpertStager::Slot> ExpertStager::add_slot(int expert) {
   auto slot = std::make_shared<Slot>();
   slot->expert = expert;
   slots_.push_front(slot);
-  // The oldest ready slots beyond kSlots go (a caller still using one keeps it alive through its
-  // shared_ptr); slots still being read stay.
+  // The oldest used slots beyond kSlots go (a caller still using one keeps it alive through its
+  // shared_ptr); slots still being read, or read ahead and not asked for yet, stay.
   size_t ready = 0;
-  for (const auto& s : slots_) ready += s->ready ? 1 : 0;
+  for (const auto& s : slots_) ready += s->ready && s->used ? 1 : 0;
   for (auto it = slots_.end(); ready > kSlots && it != slots_.begin();) {
     --it;
-    if ((*it)->ready) {
+    if ((*it)->ready && (*it)->used) {
       it = slots_.erase(it);
       --ready;
     }
@@ -233,6 +233,7 @@ std::shared_ptr<const StagedExpert> ExpertStager::get(int expert) {
     slot = *it;
     slots_.splice(slots_.begin(), slots_, it);  // most recently used first
   }
+  slot->used = true;
   cv_.wait(lock, [&] { return slot->ready; });
   if (slot->error) std::rethrow_exception(slot->error);
   return slot->staged;

@@ -69,8 +69,8 @@ struct StagedBytes {
 StagedBytes staged_expert_bytes();
 void reset_staged_peak();
 
-// The staged experts of one layer: the last two read (packing's current expert and the one before
-// or after it), and background reads of the next ones (prefetch) so reading overlaps converting.
+// The staged experts of one layer: the last one read (packing's current expert), and background
+// reads of the next ones (prefetch) so reading overlaps converting.
 class ExpertStager {
  public:
   explicit ExpertStager(const std::map<Matrix, CheckpointMatrix>& matrices)
@@ -85,17 +85,18 @@ class ExpertStager {
   // dropped): packing is done. Later gets read again.
   void clear();
   // Queues `expert` for the background reader (a hint: its error surfaces in get). At most two
-  // are queued or in flight, so at most four experts' bytes are held (three when packing in order).
+  // are queued or in flight, so at most three experts' bytes are held (the current one and the
+  // next when packing in order, plus the one after while the current one is being replaced).
   void prefetch(int expert);
 
  private:
   struct Slot {
     int expert = -1;
-    bool ready = false;
+    bool ready = false, used = false;  // read; asked for by get
     std::shared_ptr<const StagedExpert> staged;
     std::exception_ptr error;
   };
-  static constexpr size_t kSlots = 2;
+  static constexpr size_t kSlots = 1;             // ready experts kept
   std::shared_ptr<Slot> add_slot(int expert);     // most recent first; evicts the oldest ready beyond kSlots
   void stage(const std::shared_ptr<Slot>& slot);  // reads it (unlocked), then marks it ready
   void reader_loop();
