@@ -64,6 +64,7 @@
         "native/core/checkpoint/quant_formats.cc",
         "native/core/checkpoint/block_scales.cc",
         "native/core/checkpoint/checkpoint_weights.cc",
+        "native/core/checkpoint/expert_staging.cc",
         "native/core/offload/xxhash64.cc",
         "native/core/offload/expert_file.cc",
         "native/core/offload/progress_bar.cc",

@@ -8,7 +8,8 @@
 //               every expert read, converted and packed into the cached expert file, then one pass;
 //   reuse       the same again: the expert file is reused (no conversion), read cold;
 // and reports the conversion rate (GB/s of checkpoint bytes read) against the cold read, the time
-// to the first pass, and each child's peak RSS against the resident cache plus one expert.
+// to the first pass, and each child's peak RSS against the resident cache plus one expert and the
+// converter's staged checkpoint bytes (an expert's rows read ahead of packing).
 //
 //   node bench/checkpoint_convert.js [--layers 3] [--dtype bf16] [--fraction 0.125] [--dir DIR] [--keep]
 'use strict';
@@ -137,7 +138,8 @@ const firstPass = (label) => `${dropShard}
   const r = await moe.forward(x);
   const t2 = process.hrtime.bigint();
   const info = moe.offloadInfo();
-  const out = { label: ${JSON.stringify(label)}, createS: Number(t1 - t0) / 1e9, firstPassS: Number(t2 - t0) / 1e9, reused: moe.expertStore.reused, capacity: info.capacity, expertBytes: info.expertBytes ?? moe.info().expertBytes };
+  const staged = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'checkpoint', 'checkpoint.js'))}).checkpointReadCounters().stagedPeakBytes;
+  const out = { label: ${JSON.stringify(label)}, createS: Number(t1 - t0) / 1e9, firstPassS: Number(t2 - t0) / 1e9, reused: moe.expertStore.reused, capacity: info.capacity, expertBytes: info.expertBytes ?? moe.info().expertBytes, stagedPeakBytes: staged };
   moe.close();
   return out;`;
 const base = child(`return {};`);
@@ -177,7 +179,7 @@ console.log(
 );
 console.log(`| peak RSS: bare node + addon | ${mb(base.maxRssBytes)} MB | |`);
 console.log(
-  `| peak RSS: converting + first pass | ${mb(conv.maxRssBytes)} MB | +${mb(conv.maxRssBytes - base.maxRssBytes)} MB over bare; resident cache ${mb(residentBytes)} MB + one expert ${mb(conv.expertBytes)} MB = ${mb(residentBytes + conv.expertBytes)} MB; layer ${mb(E * conv.expertBytes)} MB, checkpoint ${mb(totalBytes)} MB |`,
+  `| peak RSS: converting + first pass | ${mb(conv.maxRssBytes)} MB | +${mb(conv.maxRssBytes - base.maxRssBytes)} MB over bare; resident cache ${mb(residentBytes)} MB + one packed expert ${mb(conv.expertBytes)} MB + staged checkpoint bytes at most ${mb(conv.stagedPeakBytes)} MB (${(conv.stagedPeakBytes / expertSrcBytes).toFixed(1)} experts) = ${mb(residentBytes + conv.expertBytes + conv.stagedPeakBytes)} MB; layer ${mb(E * conv.expertBytes)} MB, checkpoint ${mb(totalBytes)} MB |`,
 );
 console.log(`| peak RSS: reuse + first pass | ${mb(reuse.maxRssBytes)} MB | +${mb(reuse.maxRssBytes - base.maxRssBytes)} MB over bare |`);
 if (!args.includes('--keep')) fs.rmSync(dir, { recursive: true, force: true });

@@ -75,6 +75,19 @@ export interface CheckpointSliceSpec {
   dtype: string;
   /** Block scales of a block-scaled dtype (lib/checkpoint/checkpoint.ts blockScalesOf). */
   scales?: BlockScalesSpec;
+  /**
+   * Expert matrices only: where the rows lie when they are not the tensor's consecutive rows
+   * (native/core/checkpoint/checkpoint_slice.h). The tensor is viewed as rows of `tensorCols`
+   * elements (default `cols`). Row layout: matrix row i = tensor row `row` + i·`rowStep`.
+   * `transposed`: matrix row i = column `colStart` + i·`colStep` of the `cols` tensor rows from `row`.
+   */
+  rowStep?: number;
+  transposed?: boolean;
+  colStart?: number;
+  colStep?: number;
+  tensorCols?: number;
+  /** gpt-oss's split MXFP4 (dtype MXFP4): `offset` in the `*_blocks` tensor, the same row's E8M0 scales here. */
+  mxScales?: { file: string; offset: number };
 }
 
 /** Weights read natively from a checkpoint's files, row by row (createMoeLayer({ checkpoint }) builds it). */

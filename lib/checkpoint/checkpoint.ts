@@ -241,7 +241,7 @@ interface ReaderAddon {
     scales?: BlockScalesSpec,
     row?: number,
   ): void;
-  tensorReadCounters(): { preads: number; bytes: number };
+  tensorReadCounters(resetPeak?: boolean): CheckpointReadCounters;
   readMxfp4Elements(
     blocksFile: string,
     blocksOffset: number,
@@ -254,9 +254,18 @@ interface ReaderAddon {
   ): void;
 }
 
-/** Checkpoint reads of this process so far (every pread that returned bytes, and their bytes). */
-export function checkpointReadCounters(): { preads: number; bytes: number } {
-  return (loadAddon() as unknown as ReaderAddon).tensorReadCounters();
+export interface CheckpointReadCounters {
+  /** Every pread of checkpoint bytes that returned bytes, and their bytes. */
+  preads: number;
+  bytes: number;
+  /** Bytes the staged experts (an expert's raw rows, read ahead of packing) hold now, and at most since the last reset. */
+  stagedBytes: number;
+  stagedPeakBytes: number;
+}
+
+/** Checkpoint reads of this process so far; `resetPeak`: stagedPeakBytes starts again from now. */
+export function checkpointReadCounters(resetPeak = false): CheckpointReadCounters {
+  return (loadAddon() as unknown as ReaderAddon).tensorReadCounters(resetPeak);
 }
 
 /** A whole gpt-oss MXFP4 tensor (`${name}_blocks` + `${name}_scales`), exactly, as fp32 [.., rows, cols]. */
@@ -417,7 +426,11 @@ export function layerWeightsSpec(ck: Checkpoint, layer: number, src: LayerSource
         ...(scales ? { scales } : {}),
       };
     });
-  const w: Omit<CheckpointWeightsSpec['checkpoint'], 'key'> = { router: spec(src.router), gate: spec(src.gate), up: spec(src.up), down: spec(src.down) };
+  const experts = src.transposed ? transposedExpertSpecs(ck, src.transposed) : src.mxfp4 ? mxfp4ExpertSpecs(ck, src.mxfp4) : null;
+  const w: Omit<CheckpointWeightsSpec['checkpoint'], 'key'> = {
+    router: spec(src.router),
+    ...(experts ?? { gate: spec(src.gate), up: spec(src.up), down: spec(src.down) }),
+  };
   if (src.shared && ck.plan.sharedExperts)
     w.shared = {
       gate: spec(src.shared.gate),
@@ -428,7 +441,9 @@ export function layerWeightsSpec(ck: Checkpoint, layer: number, src: LayerSource
   // Each source file's size and mtime: a shard rewritten or touched gives another key.
   const files = [
     ...new Set(
-      [w.router, w.gate, w.up, w.down, ...(w.shared ? Object.values(w.shared) : [])].flat().flatMap((x) => (x.scales ? [x.file, x.scales.file] : [x.file])),
+      [w.router, w.gate, w.up, w.down, ...(w.shared ? Object.values(w.shared) : [])]
+        .flat()
+        .flatMap((x) => [x.file, ...(x.scales ? [x.scales.file] : []), ...(x.mxScales ? [x.mxScales.file] : [])]),
     ),
   ].sort();
   const stamp = files.map((f) => {
@@ -437,6 +452,61 @@ export function layerWeightsSpec(ck: Checkpoint, layer: number, src: LayerSource
   });
   const key = JSON.stringify({ v: 1, layer, files: stamp, shape: [ck.plan.hidden, ck.plan.intermediate, ck.plan.experts], w });
   return { checkpoint: { key, ...w } };
+}
+
+/**
+ * gpt-oss's and Llama 4's transposed experts (x @ W: gate_up [E, H, 2F], down [E, F, H]) as
+ * per-expert column slices: gate row f of expert e is column f (gpt-oss interleaved: 2f) of the
+ * expert's H rows of 2F, up row f column F + f (2f + 1); down row h is column h of its F rows of H.
+ * The core reads the expert's whole slab once and gathers the columns as it packs.
+ */
+function transposedExpertSpecs(ck: Checkpoint, tr: NonNullable<LayerSources['transposed']>) {
+  const { hidden: H, intermediate: F, experts: E } = ck.plan;
+  const gu = ck.tensors.get(tr.gateUp[0].tensor)!,
+    dn = ck.tensors.get(tr.down[0].tensor)!;
+  const column = (t: TensorEntry, e: number, inRows: number, rows: number, colStart: number, colStep: number): CheckpointSliceSpec => ({
+    file: t.file,
+    tensor: t.name,
+    offset: t.offset + e * inRows * rowBytes(t),
+    row: e * inRows,
+    rows,
+    cols: inRows,
+    dtype: t.dtype,
+    transposed: true,
+    tensorCols: t.shape[t.shape.length - 1],
+    colStart,
+    colStep,
+  });
+  const experts = Array.from({ length: E }, (_, e) => e);
+  return {
+    gate: experts.map((e) => column(gu, e, H, F, 0, tr.interleaved ? 2 : 1)),
+    up: experts.map((e) => column(gu, e, H, F, tr.interleaved ? 1 : F, tr.interleaved ? 2 : 1)),
+    down: experts.map((e) => column(dn, e, F, H, 0, 1)),
+  };
+}
+
+/**
+ * gpt-oss's MXFP4 release (`*_blocks` [E, rows, cols/32, 16] + `*_scales` [E, rows, cols/32],
+ * [out, in]): gate = the even rows of gate_up, up = the odd ones (row step 2), down its rows.
+ */
+function mxfp4ExpertSpecs(ck: Checkpoint, mx: NonNullable<LayerSources['mxfp4']>) {
+  const { hidden: H, intermediate: F, experts: E } = ck.plan;
+  const rows = (name: string, cols: number, first: number, count: number, step: number): CheckpointSliceSpec => {
+    const b = ck.tensors.get(`${name}_blocks`)!,
+      s = ck.tensors.get(`${name}_scales`)!;
+    return {
+      file: b.file,
+      tensor: name,
+      offset: b.offset + (first * cols) / 2,
+      row: first,
+      rows: count,
+      cols,
+      dtype: 'MXFP4',
+      ...(step !== 1 ? { rowStep: step } : {}),
+      mxScales: { file: s.file, offset: s.offset + (first * cols) / 32 },
+    };
+  };
+  return { gate: [rows(mx.gateUp, H, 0, E * F, 2)], up: [rows(mx.gateUp, H, 1, E * F, 2)], down: [rows(mx.down, F, 0, E * H, 1)] };
 }
 
 /** createMoeLayer's options when they name a checkpoint. */
@@ -501,15 +571,8 @@ export function prepareCheckpointLayer(o: CheckpointLayerOptions, share?: Checkp
   if (cacheDir !== undefined && (typeof cacheDir !== 'string' || cacheDir === ''))
     throw new MoecapError('ERR_INVALID_OPTION', 'cacheDir must be a non-empty string');
   const ck = openCheckpoint(checkpoint);
-  // Transposed or MXFP4 expert tensors (gpt-oss, Llama 4) have no row ranges the core's streaming
-  // source reads: those layers are read whole into memory (readLayer), on every rank.
   const src = checkLayer(ck, layer);
   if (rest.dtype === 'native') rest.dtype = nativeDtype(ck, src);
-  if (src.transposed || src.mxfp4) {
-    const whole = readLayer(ck, layer);
-    rejectContradictions(rest, whole, checkpoint, layer);
-    return { options: { ...rest, ...whole } as MoeLayerOptions, store: null };
-  }
   const p = ck.plan;
   const fromFile = layerPlanOptions(ck, src);
   rejectContradictions(rest, fromFile, checkpoint, layer);

@@ -632,15 +632,22 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
   const L = metaInt(meta, key('block_count'), file);
   const moeLayers = range(L).filter((l) => shapeOf(`blk.${l}.ffn_gate_inp.weight`) !== undefined);
   if (moeLayers.length === 0) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: no blk.N.ffn_gate_inp.weight tensor: no MoE layer found`);
-  const gateShape = shapeOf(`blk.${moeLayers[0]}.ffn_gate_exps.weight`);
-  if (!gateShape || gateShape.length !== 3)
-    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: blk.${moeLayers[0]}.ffn_gate_exps.weight missing or not 3-dimensional`);
-  const F = gateShape[1];
+  // Some conversions stack gate and up into one tensor, blk.N.ffn_gate_up_exps {H, 2F, E} =
+  // [E, 2F, H]. llama.cpp's build_moe_ffn multiplies by it once and views the first n_ff = 2F/2
+  // outputs as the gate and the next n_ff as the up projection: per expert, gate = its first F
+  // rows, up = the last F.
+  const fusedGateUp = (l: number) => shapeOf(`blk.${l}.ffn_gate_exps.weight`) === undefined && shapeOf(`blk.${l}.ffn_gate_up_exps.weight`) !== undefined;
+  const gateName = `blk.${moeLayers[0]}.${fusedGateUp(moeLayers[0]) ? 'ffn_gate_up_exps' : 'ffn_gate_exps'}.weight`;
+  const gateShape = shapeOf(gateName);
+  if (!gateShape || gateShape.length !== 3) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${gateName} missing or not 3-dimensional`);
+  if (fusedGateUp(moeLayers[0]) && gateShape[1] % 2 !== 0)
+    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${gateName} [${gateShape.join(', ')}] has an odd number of gate|up rows per expert`);
+  const F = fusedGateUp(moeLayers[0]) ? gateShape[1] / 2 : gateShape[1];
   const declaredF = meta.has(key('expert_feed_forward_length')) ? metaInt(meta, key('expert_feed_forward_length'), file) : undefined;
   if (declaredF !== undefined && declaredF !== F)
     throw new MoecapError(
       'ERR_CORRUPT_FILE',
-      `${file}: ${key('expert_feed_forward_length')} ${declaredF} does not match blk.${moeLayers[0]}.ffn_gate_exps.weight [${gateShape.join(', ')}]`,
+      `${file}: ${key('expert_feed_forward_length')} ${declaredF} does not match ${gateName} [${gateShape.join(', ')}]`,
     );
   let scoring: Scoring = 'softmax',
     renormalize = true,
@@ -716,18 +723,33 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
     sources(l) {
       const t = (n: string) => `blk.${l}.${n}.weight`;
       const b = (n: string) => `blk.${l}.${n}.bias`;
+      const fused = fusedGateUp(l);
+      const experts = range(E);
       const s: LayerSources = {
         router: [{ tensor: t('ffn_gate_inp'), rowStart: 0, rows: E }],
-        gate: [{ tensor: t('ffn_gate_exps'), rowStart: 0, rows: E * F }],
-        up: [{ tensor: t('ffn_up_exps'), rowStart: 0, rows: E * F }],
+        gate: fused
+          ? experts.map((e) => ({ tensor: t('ffn_gate_up_exps'), rowStart: 2 * F * e, rows: F }))
+          : [{ tensor: t('ffn_gate_exps'), rowStart: 0, rows: E * F }],
+        up: fused
+          ? experts.map((e) => ({ tensor: t('ffn_gate_up_exps'), rowStart: 2 * F * e + F, rows: F }))
+          : [{ tensor: t('ffn_up_exps'), rowStart: 0, rows: E * F }],
         down: [{ tensor: t('ffn_down_exps'), rowStart: 0, rows: E * H }],
         expected: [
           { tensor: t('ffn_gate_inp'), shape: [E, H] },
-          { tensor: t('ffn_gate_exps'), shape: [E, F, H] },
-          { tensor: t('ffn_up_exps'), shape: [E, F, H] },
+          ...(fused
+            ? [{ tensor: t('ffn_gate_up_exps'), shape: [E, 2 * F, H] }]
+            : [
+                { tensor: t('ffn_gate_exps'), shape: [E, F, H] },
+                { tensor: t('ffn_up_exps'), shape: [E, F, H] },
+              ]),
           { tensor: t('ffn_down_exps'), shape: [E, H, F] },
         ],
       };
+      // gpt-oss's fused form carries a fused bias [E, 2F] whose halves are not whole rows of it.
+      if (gptOss && fused)
+        throw notSupported(
+          `${file}: gpt-oss with a fused blk.${l}.ffn_gate_up_exps tensor (its biases come in separate ffn_gate_exps/ffn_up_exps tensors only)`,
+        );
       if (gptOss) {
         s.routerBias = [{ tensor: b('ffn_gate_inp'), rowStart: 0, rows: 1 }];
         s.expertBiases = {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "checkpoint/expert_staging.h"
 #include "checkpoint/tensor_reader.h"
 #include "weights/block_quant.h"
 #include "weights/conversion_error.h"
@@ -122,6 +123,10 @@ Napi::Value TensorReadCounters(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("preads", double(c.preads));
   o.Set("bytes", double(c.bytes));
+  const moecap::StagedBytes st = moecap::staged_expert_bytes();
+  o.Set("stagedBytes", double(st.now));
+  o.Set("stagedPeakBytes", double(st.peak));
+  if (info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value()) moecap::reset_staged_peak();
   return o;
 }
 

@@ -19,7 +19,8 @@ Napi::Value ReadTensorElements(const Napi::CallbackInfo& info);
 // the engine's conversion of each row of `values` to dtype ('f32' | 'bf16' | 'int8' | 'int4' | 'mxfp4' | 'fp8')
 // against the values themselves (native/core/weights/conversion_error.h).
 Napi::Value ConversionError(const Napi::CallbackInfo& info);
-// tensorReadCounters() → { preads, bytes }: checkpoint reads of this process so far.
+// tensorReadCounters(resetPeak?) → { preads, bytes, stagedBytes, stagedPeakBytes }: checkpoint
+// reads of this process so far, the staged experts' bytes now and at most (since the last reset).
 Napi::Value TensorReadCounters(const Napi::CallbackInfo& info);
 // readMxfp4Elements(blocksPath, blocksOffset, scalesPath, scalesOffset, elements, out, outOffset, tensor):
 // gpt-oss's split MXFP4 (`*_blocks` + `*_scales`) to fp32, exactly. Synchronous.

@@ -60,7 +60,9 @@ const Keys kSharedExpertKeys = {"intermediate", "gated"};
 const Keys kWeightKeys = {"seed", "router", "gate",      "up",
                           "down", "shared", "checkpoint"};  // { seed }, the explicit arrays, or { checkpoint }
 const Keys kCheckpointKeys = {"key", "router", "gate", "up", "down", "shared"};
-const Keys kSliceKeys = {"file", "tensor", "offset", "row", "rows", "cols", "dtype", "scales"};
+const Keys kSliceKeys = {"file",   "tensor",  "offset",     "row",      "rows",    "cols",       "dtype",
+                         "scales", "rowStep", "transposed", "colStart", "colStep", "tensorCols", "mxScales"};
+const Keys kMxScalesKeys = {"file", "offset"};
 const Keys kExpertBiasKeys = {"gate", "up", "down"};
 const Keys kClampedSwigluKeys = {"limit", "alpha"};
 const Keys kSharedWeightKeys = {"gate", "up", "down", "gateWeight"};
@@ -254,6 +256,25 @@ std::vector<moecap::CheckpointSlice> parse_slices(Napi::Env env, const Napi::Val
     if (double(sl.cols) != cols)
       range_error(env, at + ": rows of " + std::to_string(sl.cols) + " elements, the matrix has " +
                            std::to_string(uint64_t(cols)));
+    // The layout of expert rows in their tensor (checkpoint_slice.h); defaults: plain rows.
+    auto optional_count = [&](const char* k, uint64_t def) { return o.Has(k) ? count(o, k, at) : def; };
+    sl.row_step = optional_count("rowStep", 1);
+    sl.col_start = optional_count("colStart", 0);
+    sl.col_step = optional_count("colStep", 1);
+    sl.tensor_cols = optional_count("tensorCols", 0);
+    if (o.Has("transposed")) {
+      if (!o.Get("transposed").IsBoolean()) type_error(env, at + ".transposed must be a boolean");
+      sl.transposed = o.Get("transposed").As<Napi::Boolean>().Value();
+    }
+    if (o.Has("mxScales")) {
+      if (!o.Get("mxScales").IsObject()) type_error(env, at + ".mxScales must be an object { file, offset }");
+      Napi::Object mx = o.Get("mxScales").As<Napi::Object>();
+      check_keys(env, mx, kMxScalesKeys, at + ".mxScales.");
+      if (!mx.Get("file").IsString()) type_error(env, at + ".mxScales.file must be a string");
+      sl.mx_split = true;
+      sl.mx_scales_file = mx.Get("file").As<Napi::String>().Utf8Value();
+      sl.mx_scales_offset = count(mx, "offset", at + ".mxScales");
+    }
     if (o.Has("scales") && !o.Get("scales").IsUndefined()) {
       sl.scaled = true;
       sl.scales = parse_block_scales(env, o.Get("scales"), at + ".scales");

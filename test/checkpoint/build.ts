@@ -108,6 +108,7 @@ function concat(arrays: Float64Array[]): Float64Array {
 /**
  * Writes a GGUF v3 file of llama.cpp's layout: experts stacked into blk.N.ffn_{gate,up,down}_exps with
  * ggml dims {H, F, E} / {F, H, E} (fastest first), router ffn_gate_inp {H, E}, and so on.
+ * `fusedGateUp`: gate and up stacked as blk.N.ffn_gate_up_exps {H, 2F, E} instead.
  */
 export function buildGguf(
   file: string,
@@ -119,6 +120,7 @@ export function buildGguf(
   expertDType: DiskDType | ((kind: 'gate' | 'up' | 'down') => DiskDType),
   r: () => number,
   alignment = 32,
+  fusedGateUp = false,
 ): Weights {
   const dtOf = typeof expertDType === 'function' ? expertDType : () => expertDType;
   const { H, F, E } = s;
@@ -135,11 +137,19 @@ export function buildGguf(
     const [g, u, d] = s.family === 'mixtral' ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
     const one = (hf: string, gg: string, dims: number[], dt: DiskDType) => put(gg, dims, byName.get(hf)!.values, dt, (dec) => W.set(hf, dec));
     one(`${p}gate.weight`, `blk.${l}.ffn_gate_inp.weight`, [H, E], 'F32');
+    if (fusedGateUp) {
+      // blk.N.ffn_gate_up_exps {H, 2F, E}: per expert its F gate rows, then its F up rows.
+      const names = Array.from({ length: E }, (_, e) => [`${p}experts.${e}.${g}.weight`, `${p}experts.${e}.${u}.weight`]);
+      put(`blk.${l}.ffn_gate_up_exps.weight`, [H, 2 * F, E], concat(names.flat().map((n) => byName.get(n)!.values)), dtOf('gate'), (dec) => {
+        names.flat().forEach((n, i) => W.set(n, dec.slice(i * F * H, (i + 1) * F * H)));
+      });
+    }
     for (const [hfName, gg, dims, kind] of [
       [g, 'ffn_gate_exps', [H, F, E], 'gate'],
       [u, 'ffn_up_exps', [H, F, E], 'up'],
       [d, 'ffn_down_exps', [F, H, E], 'down'],
     ] as const) {
+      if (fusedGateUp && kind !== 'down') continue;
       const names = Array.from({ length: E }, (_, e) => `${p}experts.${e}.${hfName}.weight`);
       put(`blk.${l}.${gg}.weight`, [...dims], concat(names.map((n) => byName.get(n)!.values)), dtOf(kind), (dec) => {
         const per = dec.length / E;

@@ -513,6 +513,33 @@ describe('GGUF v3 checkpoints against each family reference', () => {
     });
 });
 
+test("GGUF fused blk.N.ffn_gate_up_exps {H, 2F, E} (gate = each expert's first F rows, up = the last F), Q8_0: against the reference, bitwise the separate-tensor file", async () => {
+  const F = 32,
+    H = 64;
+  const spec: RefSpec = { family: 'qwen3_moe', H, F, E: 6, k: 2, normTopkProb: true };
+  const kv: GgufKv[] = [['qwen3moe.expert_feed_forward_length', 'u32', F]];
+  const fused = path.join(tmp, 'fused-gate-up.gguf'),
+    separate = path.join(tmp, 'separate-gate-up.gguf');
+  const W = buildGguf(fused, spec, 'qwen3moe', 1, [0], kv, 'Q8_0', rng(61), 32, true);
+  const W2 = buildGguf(separate, spec, 'qwen3moe', 1, [0], kv, 'Q8_0', rng(61));
+  expect(Array.from(W.get('model.layers.0.mlp.experts.4.up_proj.weight')!)).toEqual(Array.from(W2.get('model.layers.0.mlp.experts.4.up_proj.weight')!));
+  const d = await inspectJson(fused);
+  expect(d.tensors.find((t: { name: string }) => t.name === 'blk.0.ffn_gate_up_exps.weight')).toMatchObject({ shape: [6, 2 * F, H], dtype: 'Q8_0' });
+  expect(d).toMatchObject({ intermediate: F, experts: 6 });
+  await checkAgainstReference(fused, 0, spec, W, 62);
+  // The same values in separate ffn_gate_exps / ffn_up_exps tensors: the same output, bitwise, also offloaded.
+  const x = Float32Array.from(randomArray(rng(63), 5 * H, 1));
+  const run = async (file: string, offload?: { capacity: number; path: string }) => {
+    const moe = await createMoeLayer({ checkpoint: file, layer: 0, dtype: 'int8', threads: 2, offload });
+    const out = (await moe.forward(x)).output;
+    moe.close();
+    return Buffer.from(out.buffer);
+  };
+  const want = await run(separate);
+  expect((await run(fused)).equals(want)).toBe(true);
+  expect((await run(fused, { capacity: 2, path: path.join(tmp, 'fused.experts') })).equals(want)).toBe(true);
+});
+
 describe('moecap inspect on the command line', () => {
   const BIN = path.join(__dirname, '..', '..', 'bin', 'moecap.js');
   test('text output names the family, layers, shapes and dtypes; a corrupt file exits 1 with its name', () => {

@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { createMoeLayer } from '../../lib';
+import { checkpointReadCounters, openCheckpoint, readLayer } from '../../lib/checkpoint/checkpoint';
 import { loadAddon } from '../../lib/native/loader';
 import { referenceForward, type RefSpec, type Weights } from './family_reference';
 import { encode, f16Value, ggufBytes, randomArray, rng, writeSafetensorsCheckpoint, type GgufKv, type GgufTensor, type StTensor } from './writers';
@@ -157,6 +158,26 @@ test('gpt-oss MXFP4 release layout: f32 and int8 layers against the fp64 referen
   // values on a finer scale), so again only the int8 activations' error remains.
   for (const m of [gu]) expect(addon.conversionError(m, m.length / H, H, 'mxfp4').maxAbs).toBe(0);
   expect(await err('native', 'mxfp4')).toBeLessThan(2e-2);
+  // Streamed expert by expert (gate = the even rows, up = the odd ones, read per expert with their
+  // scales; resident and offloaded): bitwise the whole-read layer (readLayer decodes the tensors
+  // whole and splits the rows in TypeScript), with at most three experts' bytes staged at once.
+  const whole = await createMoeLayer({ ...readLayer(openCheckpoint(dir), 0), dtype: 'f32', threads: 2 });
+  const want = (await whole.forward(x)).output;
+  whole.close();
+  const expertBytes = (2 * F * H + H * F) * (1 / 2 + 1 / 32);
+  for (const offload of [undefined, { capacity: 1, path: path.join(tmp, 'gpt-oss-mxfp4.experts') }]) {
+    checkpointReadCounters(true);
+    const before = checkpointReadCounters().bytes;
+    const moe = await createMoeLayer({ checkpoint: dir, layer: 0, dtype: 'f32', threads: 2, poison: true, offload });
+    const after = checkpointReadCounters();
+    const got = (await moe.forward(x)).output;
+    moe.close();
+    expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+    expect(after.bytes - before).toBeGreaterThanOrEqual(E * expertBytes);
+    expect(after.bytes - before).toBeLessThan(E * expertBytes * 1.5);
+    expect(after.stagedPeakBytes).toBeGreaterThanOrEqual(expertBytes);
+    expect(after.stagedPeakBytes).toBeLessThanOrEqual(3 * expertBytes);
+  }
 });
 
 test('gpt-oss GGUF (llama.cpp layout): MXFP4 experts (type 39, low nibbles = first 16), biases, fixed limit 7 against the fp64 reference', async () => {

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { createMoeLayer, createMoeModel } from '../../lib';
-import { openCheckpoint, readLayer } from '../../lib/checkpoint/checkpoint';
+import { checkpointReadCounters, openCheckpoint, readLayer } from '../../lib/checkpoint/checkpoint';
 import { buildGguf, buildSafetensors } from './build';
 import type { RefSpec } from './family_reference';
 import { randomArray, rng, writeSafetensorsCheckpoint, type StTensor } from './writers';
@@ -303,4 +303,116 @@ describe('checkpoint options', () => {
     });
     await expect(createMoeLayer({ checkpoint: dir, layer: 0, offload: { capacity: 1 }, cacheDir: '' })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
   });
+});
+
+describe('gpt-oss and Llama 4 stream expert by expert (transposed, interleaved or halved gate_up)', () => {
+  /** Source bytes of one expert: gate_up [H, 2F] and down [F, H], BF16 or F32. */
+  const expertSourceBytes = (s: RefSpec, bytes: number) => 3 * s.H * s.F * bytes;
+  const cases: { name: string; s: RefSpec; cfg: object; layer: number; dtypeOf: (n: string) => 'F32' | 'BF16'; elementBytes: number }[] = [
+    {
+      name: 'gpt-oss BF16 (interleaved gate/up columns)',
+      s: { family: 'gpt_oss', H: 40, F: 24, E: 6, k: 3, swigluLimit: 0.3 },
+      cfg: {
+        architectures: ['GptOssForCausalLM'],
+        hidden_size: 40,
+        num_hidden_layers: 1,
+        num_experts_per_tok: 3,
+        hidden_act: 'silu',
+        intermediate_size: 24,
+        num_local_experts: 6,
+        swiglu_limit: 0.3,
+      },
+      layer: 0,
+      dtypeOf: (n) => (n.endsWith('bias') ? 'F32' : 'BF16'),
+      elementBytes: 2,
+    },
+    {
+      name: 'Llama 4 F32 (gate | up halves)',
+      s: { family: 'llama4', H: 32, F: 20, E: 5, k: 2 },
+      cfg: {
+        architectures: ['Llama4ForCausalLM'],
+        hidden_size: 32,
+        num_hidden_layers: 1,
+        num_experts_per_tok: 2,
+        hidden_act: 'silu',
+        intermediate_size: 20,
+        intermediate_size_mlp: 48,
+        num_local_experts: 5,
+      },
+      layer: 0,
+      dtypeOf: () => 'F32',
+      elementBytes: 4,
+    },
+  ];
+  for (const c of cases)
+    test(`${c.name}: bitwise the whole-read layer, resident and offloaded; staging holds a few experts`, async () => {
+      const dir = path.join(tmp, c.s.family + '-stream');
+      buildSafetensors(dir, c.s, c.cfg, [c.layer], c.dtypeOf, rng(41));
+      const x = Float32Array.from(randomArray(rng(42), 7 * c.s.H, 1));
+      // The whole-read path (readLayer: the transposition done in TypeScript) is the reference.
+      const whole = await createMoeLayer({ ...readLayer(openCheckpoint(dir), c.layer), dtype: 'f32', threads: 2 });
+      const want = (await whole.forward(x)).output;
+      whole.close();
+      for (const offload of [undefined, { capacity: 2 }]) {
+        checkpointReadCounters(true);
+        const before = checkpointReadCounters();
+        const moe = await createMoeLayer({
+          checkpoint: dir,
+          layer: c.layer,
+          dtype: 'f32',
+          threads: 2,
+          poison: true,
+          offload,
+          cacheDir: path.join(tmp, `cache-${c.s.family}`),
+        });
+        const after = checkpointReadCounters();
+        const got = (await moe.forward(x)).output;
+        moe.close();
+        expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+        // Each expert's slab read once (gate and up share it), the router, biases, shared expert
+        // besides: never the layer twice; the staging held at most three experts' bytes at once.
+        const layerExpertBytes = c.s.E * expertSourceBytes(c.s, c.elementBytes);
+        expect(after.bytes - before.bytes).toBeGreaterThanOrEqual(layerExpertBytes);
+        expect(after.bytes - before.bytes).toBeLessThan(layerExpertBytes * 1.5);
+        expect(after.stagedPeakBytes).toBeGreaterThanOrEqual(expertSourceBytes(c.s, c.elementBytes));
+        expect(after.stagedPeakBytes).toBeLessThanOrEqual(3 * expertSourceBytes(c.s, c.elementBytes));
+      }
+    });
+});
+
+test('gpt-oss: a file truncated after it was opened is one error naming it and the tensor; no expert file', async () => {
+  const s: RefSpec = { family: 'gpt_oss', H: 32, F: 16, E: 4, k: 2 };
+  const dir = path.join(tmp, 'gpt-oss-trunc');
+  const cfg = {
+    architectures: ['GptOssForCausalLM'],
+    hidden_size: 32,
+    num_hidden_layers: 1,
+    num_experts_per_tok: 2,
+    hidden_act: 'silu',
+    intermediate_size: 16,
+    num_local_experts: 4,
+  };
+  buildSafetensors(dir, s, cfg, [0], (n) => (n.endsWith('bias') ? 'F32' : 'BF16'), rng(43));
+  const ck = openCheckpoint(dir);
+  // Cut inside the last expert's down slab (the expert tensor last in the file: the experts before
+  // it convert, then the read of the last one comes up short).
+  const dn = ck.tensors.get('model.layers.0.mlp.experts.down_proj')!;
+  expect(dn.offset).toBeGreaterThan(ck.tensors.get('model.layers.0.mlp.experts.gate_up_proj')!.offset);
+  const { prepareCheckpointLayer } = await import('../../lib/checkpoint/checkpoint');
+  const { options } = prepareCheckpointLayer({
+    checkpoint: dir,
+    layer: 0,
+    offload: { capacity: 1 },
+    cacheDir: path.join(tmp, 'cache-gpt-oss-trunc'),
+    threads: 2,
+  });
+  const f = dn.file;
+  const keep = fs.readFileSync(f).subarray(0, dn.offset + dn.byteLength - 100);
+  fs.writeFileSync(f, keep);
+  await expect(createMoeLayer(options)).rejects.toMatchObject({
+    code: 'ERR_CORRUPT_FILE',
+    message: expect.stringMatching(/model\.safetensors ends inside tensor model\.layers\.0\.mlp\.experts\.down_proj \(truncated\)/),
+  });
+  expect(fs.existsSync(options.offload!.path!)).toBe(false);
+  expect(fs.readdirSync(path.dirname(options.offload!.path!)).filter((n) => n.includes('.tmp-'))).toEqual([]);
 });

@@ -53,6 +53,27 @@ void read_tensor_elements_fd(int fd, const std::string& path, uint64_t offset, T
 // `path` and `tensor`): for packing a checkpoint's codes bitwise (WeightSource::stored_codes).
 void read_tensor_bytes_fd(int fd, const std::string& path, uint64_t offset, uint64_t n, uint8_t* dst,
                           const std::string& tensor);
+// Reads up to n bytes of `path` at `offset` into dst through `fd` (counted as above); returns the
+// bytes read, fewer only where the file ends. An I/O error is ERR_IO naming `path`.
+uint64_t read_checkpoint_bytes(int fd, const std::string& path, uint64_t offset, uint64_t n, uint8_t* dst);
+
+// convert_to_f32, then a NaN/Inf value is ERR_CORRUPT_FILE naming `path`, `tensor` and the element
+// (`first_element` + i: an index in the tensor when `in_tensor`, else in the range read).
+void convert_tensor_elements(TensorDType dt, const uint8_t* src, uint64_t elements, float* out, const std::string& path,
+                             const std::string& tensor, uint64_t first_element, bool in_tensor);
+
+// A NaN/Inf among v[0..n) is ERR_CORRUPT_FILE naming `path`, `tensor` and the element (`first` + i,
+// in the tensor when `in_tensor`, else in the range read).
+void check_finite(const float* v, uint64_t n, uint64_t first, const std::string& path, const std::string& tensor,
+                  bool in_tensor);
+
+// `n` elements of an element format (F32, F16, BF16, F8_E4M3: not a block format) `stride` bytes
+// apart (a column of a row-major tensor) to fp32.
+void convert_strided(TensorDType dt, const uint8_t* src, uint64_t stride, uint64_t n, float* out);
+
+// gpt-oss's split MXFP4 (below) from memory: `nblocks` 16-byte blocks and their E8M0 scale bytes.
+void decode_mxfp4_split(const uint8_t* blocks, const uint8_t* scales, uint64_t nblocks, float* out);
+
 // One MXFP4 value: E2M1 nibble (sign bit 3) times the E8M0 scale 2^(e − 127), computed as the
 // doubled E2M1 magnitude (an integer in {0, 1, 2, 3, 4, 6, 8, 12}) times 2^(e − 128): exact in
 // fp32 (at most 2 significant bits), NaN for e = 255 (E8M0's NaN).

@@ -87,9 +87,16 @@ MoeLayer::MoeLayer(const LayerConfig& config, std::shared_ptr<const WeightSource
       for (int e = 0, slot = 0; e < E; ++e)
         if (held_[size_t(e)]) arena_.bind(experts_[e], slot++);
       for (int e = 0; e < E; ++e)
-        if (held_[size_t(e)])
+        if (held_[size_t(e)]) {
+          for (int n = e + 1; n < E; ++n)
+            if (held_[size_t(n)]) {
+              source_->will_read_expert(n);
+              break;
+            }
           pack_expert(experts_[e], cfg_.dtype, H, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down,
                       e, pool_.get());
+        }
+      source_->done_reading_experts();
     }
     if (!cfg_.gate_bias.empty()) {
       // Panel p of w13 = 16 gate | 16 up rows of f ∈ [16p, 16p+16); of w2 = 32 output rows.
@@ -213,12 +220,14 @@ void MoeLayer::setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetche
     write_expert_file(
         path, shape,
         [&](int i, ExpertWeights& w) {
+          if (size_t(i) + 1 < file_expert_.size()) source_->will_read_expert(file_expert_[size_t(i) + 1]);
           pack_expert(w, cfg_.dtype, cfg_.hidden, cfg_.intermediate, *source_, Matrix::Gate, Matrix::Up, Matrix::Down,
                       file_expert_[size_t(i)], pool_.get());
         },
         [&](int done, int total, uint64_t bytes) {
           if (bar) bar->update(done, total, bytes);
         });
+    source_->done_reading_experts();
   }
   std::unique_ptr<ExpertFile> file;
   try {

@@ -95,7 +95,8 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const Lane
   const size_t Kq = size_t(nb) * kQuantBlock;
   uint8_t* dst = m.data.data() + size_t(p) * m.panel_bytes;
   std::memset(dst, 0, m.panel_bytes);
-  std::vector<float> lane(static_cast<size_t>(std::max(K, 1)));
+  std::vector<float> lane(static_cast<size_t>(std::max(K, 1)) + 1);  // + the pad of an odd K (bf16)
+  std::vector<uint32_t> pair(m.dtype == DType::BF16 ? size_t(K + 1) / 2 : 0);
   std::vector<int8_t> q(Kq);
   std::vector<uint16_t> sc(static_cast<size_t>(nb));
   std::vector<uint8_t> codes;
@@ -106,7 +107,10 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const Lane
       if (r != kCodesUnavailable) continue;  // stored codes, or a zero lane
     }
     if (!src(p, l, lane.data())) continue;  // zero lane: memset above
-    for (int k = 0; k < K; ++k)
+    // Branch-free over the exponent bits (it vectorises), the search only on a NaN or Inf.
+    uint32_t special = 0;
+    for (int k = 0; k < K; ++k) special |= uint32_t((f32_bits(lane[k]) & 0x7F800000u) == 0x7F800000u);
+    for (int k = 0; special && k < K; ++k)
       if (!std::isfinite(lane[k]))
         throw_range("weight is not finite (" + lane_name(name, p, l) + ", input " + std::to_string(k) + ")");
     if (m.dtype == DType::I8 || m.dtype == DType::I4) check_quant_range(lane.data(), K, m.dtype, lane_name(name, p, l));
@@ -117,8 +121,18 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const Lane
         break;
       }
       case DType::BF16: {
-        uint16_t* d = reinterpret_cast<uint16_t*>(dst);
-        for (int k = 0; k < K; ++k) d[size_t(k / 2) * 64 + l * 2 + (k & 1)] = f32_to_bf16(lane[k]);
+        // Inputs k, k+1 of a lane side by side (k even low): rounded in one contiguous pass (the
+        // values are finite, checked above: no NaN case, so it vectorises), then one 32-bit store
+        // a pair.
+        const int pairs = (K + 1) / 2;
+        if (K & 1) lane[size_t(K)] = 0.0f;  // odd K: the pad half is 0
+        for (int j = 0; j < pairs; ++j) {
+          const uint32_t lo = f32_bits(lane[size_t(2 * j)]), hi = f32_bits(lane[size_t(2 * j + 1)]);
+          pair[size_t(j)] =
+              ((lo + 0x7FFFu + ((lo >> 16) & 1u)) >> 16) | ((hi + 0x7FFFu + ((hi >> 16) & 1u)) & 0xFFFF0000u);
+        }
+        uint32_t* d = reinterpret_cast<uint32_t*>(dst);
+        for (int j = 0; j < pairs; ++j) d[size_t(j) * kPanelWidth + l] = pair[size_t(j)];
         break;
       }
       case DType::I8: {

@@ -43,6 +43,11 @@ class WeightSource {
     (void)m, (void)expert, (void)row, (void)cols, (void)dtype, (void)codes, (void)scales;
     return false;
   }
+  // A hint that expert `expert`'s rows are asked for next (packing experts one after another): a
+  // source reading files starts reading them now, in the background.
+  virtual void will_read_expert(int expert) const { (void)expert; }
+  // Packing is done: a source that staged experts' bytes frees them (the layer keeps its source).
+  virtual void done_reading_experts() const {}
   // Identifies the weights (an offload file written from other weights is refused).
   virtual uint64_t fingerprint() const = 0;
 };
