@@ -406,7 +406,7 @@ export function epPlanFromArgs(o: Record<string, unknown>, given: ReadonlySet<st
   if (placement !== 'contiguous' && placement !== 'balanced') throw new UsageError(`--ep-placement must be contiguous or balanced, got '${placement}'`);
   const redundant = o['ep-redundant'] as number;
   if (!Number.isInteger(redundant) || redundant < 0) throw new UsageError(`--ep-redundant must be an integer >= 0, got ${String(redundant)}`);
-  for (const f of ['resume', 'skew', 'report']) if (given.has(f)) throw new UsageError(`--${f} does not work with --ep yet`);
+  for (const f of ['resume', 'skew']) if (given.has(f)) throw new UsageError(`--${f} does not work with --ep yet`);
   const one = <T>(k: string): T => {
     const v = o[k] as T[] | undefined;
     if (Array.isArray(v) && v.length > 1 && given.has(k)) throw new UsageError(`--${k}: with --ep give one value, got ${v.join(',')}`);

@@ -13,7 +13,7 @@ import { expertsSpec, offloadSpec, throughputSpec, utilisationSpec } from './cha
 /** Above this many configs the radar shows only the Pareto-optimal ones. */
 export const RADAR_MAX_POLYGONS = 8;
 
-const STYLE = `
+export const STYLE = `
 body { font: 14px/1.45 Helvetica, Arial, sans-serif; color: #222; margin: 24px auto; max-width: 1200px; padding: 0 16px; background: #fff; }
 h1 { font-size: 22px; margin: 0 0 4px; } h3 { font-size: 15px; margin: 16px 0 4px; } h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 .sub { color: #666; margin: 0 0 12px; }
@@ -29,7 +29,7 @@ td.l, th.l { text-align: left; }
 `;
 
 // Vega's SVG carries each point's figures as aria-label; this turns them into hover titles.
-const SCRIPT = `
+export const SCRIPT = `
 document.querySelectorAll('figure.chart svg [role="graphics-symbol"][aria-label]').forEach(function (el) {
   var t = document.createElementNS('http://www.w3.org/2000/svg', 'title');
   t.textContent = el.getAttribute('aria-label');
@@ -37,7 +37,7 @@ document.querySelectorAll('figure.chart svg [role="graphics-symbol"][aria-label]
 });
 `;
 
-function fact(name: string, value: string): string {
+export function fact(name: string, value: string): string {
   return `<dt>${esc(name)}</dt><dd>${value}</dd>`;
 }
 
@@ -102,7 +102,7 @@ function describeConfig(c: ConfigView): string {
   );
 }
 
-async function figure(id: string, spec: TopLevelSpec, caption: string): Promise<string> {
+export async function figure(id: string, spec: TopLevelSpec, caption: string): Promise<string> {
   const svg = await renderSvg(spec);
   return `<figure class="chart" id="chart-${id}" data-chart="${id}">${svg}<figcaption>${caption}</figcaption></figure>`;
 }

@@ -70,7 +70,11 @@ const OPTIONS: OptionSpec[] = [
   { name: 'out', type: 'string', description: 'output folder (default ./moecap-results/<timestamp>/)' },
   { name: 'resume', type: 'string', description: 'continue the sweep in this folder (plan from its results.json)' },
   { name: 'json', type: 'boolean', description: 'print the results object instead of the table' },
-  { name: 'report', type: 'boolean', description: 'also write the HTML CAP report (report.html in the output folder)' },
+  {
+    name: 'report',
+    type: 'boolean',
+    description: 'also write the HTML report (report.html in the output folder; with --ep, rank 0 writes it beside ep_results.json)',
+  },
   { name: 'quiet', type: 'boolean', description: 'no progress output' },
   {
     name: 'ep',
@@ -195,8 +199,15 @@ export const runCommand: Command = {
     try {
       if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}' (options start with --)`);
       if (given.has('ep')) {
-        const r = await runEp(epPlanFromArgs(o, given), (o.out as string | undefined) ?? path.join('moecap-results', timestampFolder()));
+        const epOut = (o.out as string | undefined) ?? path.join('moecap-results', timestampFolder());
+        const r = await runEp(epPlanFromArgs(o, given), epOut);
         if (r) io.out(o.json ? JSON.stringify(r, null, 2) + '\n' : renderEp(r));
+        if (r && o.report) {
+          // Rank 0 only (the others have no results): report.html beside ep_results.json.
+          const { writeEpReport } = await import('../../report/write_report');
+          const { file } = await writeEpReport([epOut]);
+          if (!o.json) io.out(`report: ${file}\n`);
+        }
         return 0;
       }
       if (given.has('ep-placement') || given.has('ep-redundant')) throw new UsageError('--ep-placement and --ep-redundant need --ep N');

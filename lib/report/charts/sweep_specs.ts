@@ -4,11 +4,11 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { ConfigView, ResultsView } from '../results_view';
 import { CHART_CONFIG, mixedPhases, mixedPresets, seriesName, seriesTitle } from './common';
 
-const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
+export const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 const W = 300;
 const H = 230;
 
-type Row = Record<string, string | number | null>;
+export type Row = Record<string, string | number | null>;
 
 function rows(view: ResultsView, pick: (c: ConfigView) => Row): Row[] {
   const mixed = mixedPhases(view.configs);
@@ -17,7 +17,7 @@ function rows(view: ResultsView, pick: (c: ConfigView) => Row): Row[] {
 }
 
 /** One panel: a line per series over batch (log scale), with points carrying the config's figures. */
-function panel(values: Row[], field: string, title: string, yTitle: string, format?: string, xField = 'batch', xTitle = 'batch size', legend = 'dtype') {
+export function panel(values: Row[], field: string, title: string, yTitle: string, format?: string, xField = 'batch', xTitle = 'batch size', legend = 'dtype') {
   const data = values.filter((r) => r[field] !== null);
   return {
     title,
@@ -57,10 +57,11 @@ export function throughputSpec(view: ResultsView): TopLevelSpec {
  * A utilisation panel: a line per series, a dashed 100% rule, and a triangle on each point above
  * it (its hover text carries the cause the runner recorded). The y scale always shows 100%.
  */
-function utilisationPanel(values: Row[], field: string, title: string, legend: string) {
+export function utilisationPanel(values: Row[], field: string, title: string, legend: string, xTitle = 'batch size') {
   const data = values.filter((r) => r[field] !== null);
   const top = Math.max(1.1, ...data.map((r) => (r[field] as number) * 1.1));
-  const x = { field: 'batch', type: 'quantitative', title: 'batch size', scale: { type: 'log' } };
+  const above = data.filter((r) => (r[field] as number) > 1);
+  const x = { field: 'batch', type: 'quantitative', title: xTitle, scale: { type: 'log' } };
   const y = { field, type: 'quantitative', title, axis: { format: '.0%' }, scale: { domain: [0, top] } };
   const color = { field: 'series', type: 'nominal', title: legend };
   return {
@@ -75,11 +76,16 @@ function utilisationPanel(values: Row[], field: string, title: string, legend: s
         mark: { type: 'rule', strokeDash: [5, 4], color: '#b35900' },
         encoding: { y: { field: 'full', type: 'quantitative', scale: { domain: [0, top] } }, description: { field: 'label' } },
       },
-      {
-        data: { values: data.filter((r) => (r[field] as number) > 1) },
-        mark: { type: 'point', shape: 'triangle-up', filled: true, size: 160, color: '#b35900' },
-        encoding: { x, y, description: { field: `${field}Above` } },
-      },
+      // Only when a point is above: an empty layer leaves vega an infinite x extent to warn about.
+      ...(above.length
+        ? [
+            {
+              data: { values: above },
+              mark: { type: 'point', shape: 'triangle-up', filled: true, size: 160, color: '#b35900' },
+              encoding: { x, y, description: { field: `${field}Above` } },
+            },
+          ]
+        : []),
     ],
   };
 }
