@@ -123,7 +123,8 @@ bool CheckpointWeights::stored_codes(Matrix m, int expert, int r, int cols, DTyp
   const CheckpointSlice& sl = run.slice;
   // Codes are kept only from plain row-major rows (GGUF MXFP4, safetensors F8_E4M3); the other
   // layouts (transposed, strided, split MXFP4) are packed from their exact fp32 values.
-  if (sl.transposed || sl.mx_split || sl.row_step != 1 || (sl.tensor_cols != 0 && sl.tensor_cols != sl.cols)) return false;
+  if (sl.transposed || sl.mx_split || sl.row_step != 1 || (sl.tensor_cols != 0 && sl.tensor_cols != sl.cols))
+    return false;
   const uint64_t trow = sl.tensor_row + in_slice, offset = sl.offset + in_slice * tensor_bytes(sl.dtype, sl.cols);
   auto bad = [&](const std::string& what) {
     throw_corrupt("tensor " + sl.tensor + " in " + sl.file + ", row " + std::to_string(trow) + ": " + what);
