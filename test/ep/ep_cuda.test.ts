@@ -227,22 +227,9 @@ describe('GPU ranks over mpirun -np 2 with a host stand-in for the CUDA library'
 
   for (const mode of ['cuda', 'cuda-int8', 'cuda-bf16']) {
     t(`${mode}: equal to the single-process layer bitwise, rows crossing both ways`, () => {
-      const dir = fs.mkdtempSync(path.join(tmp, `${mode}-`));
-      const r = spawnSync('mpirun', ['-np', '2', '--oversubscribe', 'node', path.join(__dirname, 'mpi_rank.js'), dir, mode], {
-        encoding: 'utf8',
-        timeout: 120_000,
-        env: {
-          ...process.env,
-          OMPI_ALLOW_RUN_AS_ROOT: '1',
-          OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1',
-          OMPI_MCA_rmaps_base_oversubscribe: '1',
-          MOECAP_CUDA_DRIVER: fakeDriver(tmp, 13000, 1),
-          MOECAP_CUDA_LIBRARY: lib,
-        },
-      });
+      const { r, res } = ranks(mode);
       expect(r.stderr).not.toMatch(/Error/);
       expect(r.status).toBe(0);
-      const res = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8'));
       const ep = Buffer.from(res.epOutput, 'base64'),
         single = Buffer.from(res.singleOutput, 'base64');
       expect(ep.length).toBe((mode === 'cuda-bf16' ? 40 : 23) * 64 * 4);

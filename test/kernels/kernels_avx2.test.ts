@@ -11,7 +11,7 @@
 //     order (a bf16 × bf16 product is exact, so FMA rounds as the portable mul + add does).
 // Skipped where the CPU has no AVX2/FMA/F16C.
 import { createMoeLayer, systemInfo, type DType } from '../../lib';
-import { bitwiseEqual, gaussian, makeWeights, relL2 } from '../helpers';
+import { bitwiseEqual, forwardAgainstReference, gaussian, makeWeights, relL2 } from '../helpers';
 
 const HAS_AVX2 = (systemInfo().supportedIsas as string[]).includes('avx2');
 const DTYPES: DType[] = ['f32', 'bf16', 'int8', 'int4'];
@@ -33,24 +33,7 @@ d('avx2 kernels', () => {
       const layer = await createMoeLayer({ ...cfg, dtype, isa: 'avx2', threads: 2, poison: true, weights: makeWeights(cfg, 31 + shape.hidden) });
       expect(layer.info().isa).toBe('avx2');
       expect(layer.info().dtype).toBe(dtype);
-      const H = shape.hidden;
-      const outs: number[] = [],
-        refs: number[] = [];
-      for (const T of TOKENS) {
-        const x = gaussian(T * H, 2000 + 13 * T + H);
-        const r = await layer.forward(x);
-        const ref = await layer.reference(x);
-        expect(r.output.length).toBe(T * H);
-        expect(r.output.every(Number.isFinite)).toBe(true);
-        expect(Array.from(r.expertIds)).toEqual(Array.from(ref.expertIds));
-        outs.push(...r.output);
-        refs.push(...ref.output);
-        for (let t = 0; t < T; t++) {
-          const alone = await layer.forward(x.slice(t * H, (t + 1) * H));
-          expect(bitwiseEqual(alone.output, r.output.subarray(t * H, (t + 1) * H))).toBe(true);
-        }
-      }
-      const err = relL2(outs, refs);
+      const err = await forwardAgainstReference(layer, shape.hidden, TOKENS, (T) => 2000 + 13 * T + shape.hidden);
       expect(err).toBeLessThan(BOUND[dtype]);
       expect(err).toBeGreaterThan(0);
       layer.close();

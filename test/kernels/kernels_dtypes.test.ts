@@ -4,7 +4,7 @@
 // batch bit for bit (the kernels accumulate every element in one fixed order whatever the tile
 // shape), and repeated passes are bitwise identical.
 import { createMoeLayer, systemInfo, type DType, type Isa } from '../../lib';
-import { bitwiseEqual, gaussian, makeWeights, relL2 } from '../helpers';
+import { forwardAgainstReference, makeWeights } from '../helpers';
 
 const ISAS = systemInfo().supportedIsas as Isa[];
 const DTYPES: DType[] = ['f32', 'bf16', 'int8', 'int4'];
@@ -38,25 +38,7 @@ describe.each(ISAS)('%s kernels', (isa) => {
       const layer = await createMoeLayer({ ...cfg, dtype, isa, threads: 2, poison: true, weights });
       expect(layer.info().isa).toBe(isa);
       expect(layer.info().dtype).toBe(dtype);
-      const H = shape.hidden;
-      const outs: number[] = [],
-        refs: number[] = [];
-      for (const T of TOKENS) {
-        const x = gaussian(T * H, 1000 + T * 7 + H);
-        const r = await layer.forward(x);
-        const ref = await layer.reference(x);
-        expect(Array.from(r.expertIds)).toEqual(Array.from(ref.expertIds));
-        for (const v of r.output) outs.push(v);
-        for (const v of ref.output) refs.push(v);
-        // Repeat pass: bitwise identical.
-        expect(bitwiseEqual((await layer.forward(x)).output, r.output)).toBe(true);
-        // Each token alone == the same token inside the batch, bitwise.
-        for (let t = 0; t < T; t++) {
-          const alone = await layer.forward(x.slice(t * H, (t + 1) * H));
-          expect(bitwiseEqual(alone.output, r.output.subarray(t * H, (t + 1) * H))).toBe(true);
-        }
-      }
-      const err = relL2(outs, refs);
+      const err = await forwardAgainstReference(layer, shape.hidden, TOKENS, (T) => 1000 + T * 7 + shape.hidden);
       expect(err).toBeLessThan(dtype === 'f32' ? f32Bound : BOUND[dtype]);
       expect(err).toBeGreaterThan(0);
       layer.close();

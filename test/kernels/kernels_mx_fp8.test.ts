@@ -9,7 +9,7 @@
 // outputs and workspaces poisoned, a token alone equal to it in the batch bit for bit.
 import { createMoeLayer, systemInfo, type Isa } from '../../lib';
 import { loadAddon } from '../../lib/native/loader';
-import { bitwiseEqual, gaussian, makeWeights, relL2 } from '../helpers';
+import { bitwiseEqual, forwardAgainstReference, gaussian, makeWeights, relL2 } from '../helpers';
 import type { RefWeights } from '../reference/moe_reference';
 
 const ISAS = systemInfo().supportedIsas as Isa[];
@@ -102,23 +102,7 @@ describe.each(['mxfp4', 'fp8'] as const)('%s', (dtype) => {
       const layer = await createMoeLayer({ ...cfg, dtype, isa, threads: 2, poison: true, weights });
       expect(layer.info().isa).toBe(isa);
       expect(layer.info().dtype).toBe(dtype);
-      const H = shape.hidden;
-      const outs: number[] = [],
-        refs: number[] = [];
-      for (const T of TOKENS) {
-        const x = gaussian(T * H, 300 + T * 5 + H);
-        const r = await layer.forward(x);
-        const ref = await layer.reference(x);
-        expect(r.output.every(Number.isFinite)).toBe(true);
-        expect(Array.from(r.expertIds)).toEqual(Array.from(ref.expertIds));
-        outs.push(...r.output);
-        refs.push(...ref.output);
-        for (let t = 0; t < T; t++) {
-          const alone = await layer.forward(x.slice(t * H, (t + 1) * H));
-          expect(bitwiseEqual(alone.output, r.output.subarray(t * H, (t + 1) * H))).toBe(true);
-        }
-      }
-      const err = relL2(outs, refs);
+      const err = await forwardAgainstReference(layer, shape.hidden, TOKENS, (T) => 300 + T * 5 + shape.hidden);
       expect(err).toBeLessThan(BOUND[dtype]);
       expect(err).toBeGreaterThan(0);
       layer.close();
