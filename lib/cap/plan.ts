@@ -1,7 +1,7 @@
 // A CAP run plan: list-valued options whose cartesian product is the sweep. Expansion order puts
 // the options that need new layers (preset, layers, dtype, threads, capacity factor) outermost so
 // the runner builds each set of layers once.
-import { registerCheckpointModel, type ModelPlan } from '../checkpoint/run_model';
+import { checkpointNativeDtype, registerCheckpointModel, type ModelPlan } from '../checkpoint/run_model';
 import { MoecapTypeError, PlanError, shown } from '../errors';
 import { createHash } from 'crypto';
 import { findPreset } from './presets';
@@ -150,7 +150,15 @@ export function validatePlan(p: Partial<RunPlan>): RunPlan {
     plan.model = { ...m, layers: r.layers };
     plan.presets = [r.preset];
     plan.layers = [r.layers.length];
+    // 'native': the precision the checkpoint stores its experts in, resolved here so config ids,
+    // bytes per weight and the results name the engine dtype that ran.
+    if (Array.isArray(plan.dtypes) && plan.dtypes.includes('native')) {
+      const own = checkpointNativeDtype(plan.model);
+      plan.dtypes = [...new Set(plan.dtypes.map((d) => (d === 'native' ? own : d)))];
+    }
   }
+  if (Array.isArray(plan.dtypes) && plan.dtypes.includes('native'))
+    throw new PlanError('dtype native needs --model (the precision a checkpoint stores its experts in)');
   if (plan.presets.length === 0) throw new PlanError('presets needs at least one value');
   plan.presets = plan.presets.map((n) => {
     if (typeof n !== 'string') throw new PlanError(`presets must be names, got ${shown(n)}`);

@@ -591,13 +591,14 @@ export function prepareCheckpointLayer(o: CheckpointLayerOptions, share?: Checkp
 }
 
 /** On-disk expert formats → the engine dtype that holds their values as stored. */
-const NATIVE_DTYPES: Record<string, DType> = { MXFP4: 'mxfp4', F8_E4M3: 'fp8', BF16: 'bf16', F16: 'bf16', F32: 'f32', Q8_0: 'int8' };
+// F16 → f32: the engine has no f16 storage and bf16 would round F16's 10-bit mantissas; f32 holds them exactly.
+const NATIVE_DTYPES: Record<string, DType> = { MXFP4: 'mxfp4', F8_E4M3: 'fp8', BF16: 'bf16', F16: 'f32', F32: 'f32', Q8_0: 'int8', Q4_0: 'int4' };
 
 /**
  * dtype 'native': the engine dtype of the layer's expert tensors as stored — MXFP4 (gpt-oss
  * `_blocks`/`_scales`, GGUF MXFP4) → mxfp4, kept bitwise; F8_E4M3 with 128-wide block scales → fp8,
- * codes and scales kept bitwise; BF16 → bf16, F32 → f32, Q8_0 → int8. F16 maps to bf16 (the engine
- * has no f16 storage). Any other format, or experts in several formats, is an error naming them.
+ * codes and scales kept bitwise; BF16 → bf16, F32 → f32, Q8_0 → int8, Q4_0 → int4 (every value kept).
+ * F16 maps to f32 (exact). Any other format, or experts in several formats, is an error naming them.
  */
 export function nativeDtype(ck: Checkpoint, src: LayerSources): DType {
   if (src.mxfp4) return 'mxfp4';

@@ -3,7 +3,8 @@
 import * as path from 'path';
 import { PlanError } from '../errors';
 import { registerPreset, type ModelPreset } from '../cap/presets';
-import { checkLayer, openCheckpoint, summariseLayers, type Checkpoint } from './checkpoint';
+import { checkLayer, nativeDtype, openCheckpoint, summariseLayers, type Checkpoint } from './checkpoint';
+import type { DType } from '../types';
 import { normWeight, normalisedInputs, readActivations } from './inputs';
 
 export interface ModelPlan {
@@ -26,6 +27,21 @@ export function checkpointOf(m: ModelPlan): Checkpoint {
     opened.set(m.path, ck);
   }
   return ck;
+}
+
+/**
+ * `--dtype native` of a checkpoint run: the engine dtype that holds the layers' experts as stored
+ * (nativeDtype); one dtype for all the layers run, else an error naming each layer's.
+ */
+export function checkpointNativeDtype(m: ModelPlan): DType {
+  const ck = checkpointOf(m);
+  const per = m.layers.map((l) => [l, nativeDtype(ck, checkLayer(ck, l))] as const);
+  const kinds = new Set(per.map(([, d]) => d));
+  if (kinds.size !== 1)
+    throw new PlanError(
+      `dtype native: the layers run store their experts in different precisions (${per.map(([l, d]) => `layer ${l}: ${d}`).join(', ')}); pick a dtype`,
+    );
+  return per[0][1];
 }
 
 /** Validates the model plan, registers the checkpoint's shape as a preset; returns its name and the layers. */

@@ -85,6 +85,22 @@ test('layers, dtypes, offload and batches from the command line; shapes and inpu
   ]);
 });
 
+test('--dtype native (the default with --model): the precision the checkpoint stores its experts in (BF16 → bf16), named in the results; without --model an error', () => {
+  const out = path.join(tmp, 'out-native');
+  const r = run('--dtype', 'native,int8', '--out', out);
+  expect(r.stderr).not.toMatch(/Error/);
+  expect(r.status).toBe(0);
+  const res = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
+  expect(res.configs.map((c: { options: { dtype: string } }) => c.options.dtype).sort()).toEqual(['bf16', 'int8']);
+  // The default with --model.
+  const def = run('--out', path.join(tmp, 'out-default'));
+  expect(def.status).toBe(0);
+  expect(JSON.parse(fs.readFileSync(path.join(tmp, 'out-default', 'results.json'), 'utf8')).configs[0].options.dtype).toBe('bf16');
+  const bare = spawnSync(process.execPath, [BIN, 'run', '--preset', 'tiny', '--dtype', 'native', '--out', path.join(tmp, 'out-bare')], { encoding: 'utf8' });
+  expect(bare.status).not.toBe(0);
+  expect(bare.stderr).toMatch(/dtype native needs --model/);
+});
+
 test('a layer that is not in the checkpoint, --preset with --model, designed routing: one clear line, exit 2', () => {
   let r = run('--layers', '1');
   expect(r.status).not.toBe(0);

@@ -31,7 +31,12 @@ const OPTIONS: OptionSpec[] = [
   { name: 'batch', type: 'number-list', description: 'sequences per pass', default: DEFAULT_PLAN.batch },
   { name: 'seq', type: 'number-list', description: 'prefill tokens per sequence (T = batch × seq)', default: DEFAULT_PLAN.seqLen },
   { name: 'steps', type: 'number-list', description: 'decode steps per repeat (T = batch per step)', default: DEFAULT_PLAN.steps },
-  { name: 'dtype', type: 'string-list', description: 'weights: f32, bf16, int8, int4, mxfp4, fp8', default: DEFAULT_PLAN.dtypes },
+  {
+    name: 'dtype',
+    type: 'string-list',
+    description: "weights: f32, bf16, int8, int4, mxfp4, fp8; with --model also native (the checkpoint's stored precision, its default)",
+    default: DEFAULT_PLAN.dtypes,
+  },
   { name: 'threads', type: 'number-list', description: 'compute threads (default: all CPUs)' },
   { name: 'capacity-factor', type: 'number-list', description: 'expert capacity factor (0 = unlimited)', default: DEFAULT_PLAN.capacityFactor },
   {
@@ -159,7 +164,8 @@ export function planFromArgs(o: Record<string, unknown>, given: ReadonlySet<stri
     batch: o.batch as number[],
     seqLen: o.seq as number[],
     steps: o.steps as number[],
-    dtypes: o.dtype as string[],
+    // A checkpoint runs at the precision it stores its experts in unless --dtype says otherwise.
+    dtypes: model && !given.has('dtype') ? ['native'] : (o.dtype as string[]),
     threads: (o.threads as number[] | undefined) ?? [null],
     capacityFactor: o['capacity-factor'] as number[],
     residentFraction: o.offload as number[],
