@@ -137,7 +137,8 @@
           "target_name": "moecap_isa_avx2",
           "type": "static_library",
           "sources": ["native/core/kernels/avx2/linear_avx2.cc", "native/core/kernels/avx2/linear_avx2_bf16.cc",
-                      "native/core/kernels/avx2/linear_avx2_quant.cc", "native/core/kernels/avx2/peak_avx2.cc"],
+                      "native/core/kernels/avx2/linear_avx2_quant.cc", "native/core/kernels/avx2/linear_avx2_fp8.cc",
+                      "native/core/kernels/avx2/peak_avx2.cc"],
           "cflags_cc": ["<@(avx2_flags)"],
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["<@(avx2_flags)"]},
           "msvs_settings": {"VCCLCompilerTool": {"AdditionalOptions": ["/arch:AVX2", "/fp:precise"]}}

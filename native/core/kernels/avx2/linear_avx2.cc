@@ -1,9 +1,9 @@
 // AVX2 + FMA + F16C kernels, for CPUs without AVX-512 and for AVX-512 CPUs without BF16/VNNI
 // (cpu_has_avx512() requires both): fp32 here, tiles of up to 3 rows × one panel (4 ymm per
-// row); bf16 in linear_avx2_bf16.cc (widened to fp32, FMA); int8 and int4 in
-// linear_avx2_quant.cc (vpmaddubsw + vpmaddwd, exact integer block dots). The int8/int4
-// activation quantiser stays the portable one (make_activation_row), so every ISA feeds the
-// kernels bitwise the same rows.
+// row); bf16 in linear_avx2_bf16.cc (widened to fp32, FMA); int8, int4 and mxfp4 in
+// linear_avx2_quant.cc (vpmaddubsw + vpmaddwd, exact integer block dots); fp8 in
+// linear_avx2_fp8.cc (fp16 bit move, vcvtph2ps, FMA). The int8/int4/mxfp4 activation quantiser stays the portable one
+// (make_activation_row), so every ISA feeds the kernels bitwise the same rows.
 #include <immintrin.h>
 
 #include "kernels/avx2/linear_avx2.h"
@@ -50,11 +50,10 @@ void linear_f32(const LinearJob& job) {
 }  // namespace avx2
 
 const KernelTable& avx2_kernels() {
-  static const KernelTable t = {"avx2",
-                                // mxfp4 and fp8: the portable kernels (no AVX2 ones yet).
-                                {avx2::linear_f32, avx2::linear_bf16, avx2::linear_int8, avx2::linear_int4,
-                                 generic_kernels().linear[4], generic_kernels().linear[5]},
-                                generic_kernels().quant_row};
+  static const KernelTable t = {
+      "avx2",
+      {avx2::linear_f32, avx2::linear_bf16, avx2::linear_int8, avx2::linear_int4, avx2::linear_mxfp4, avx2::linear_fp8},
+      generic_kernels().quant_row};
   return t;
 }
 

@@ -14,6 +14,8 @@ void linear_f32(const LinearJob& job);
 void linear_bf16(const LinearJob& job);
 void linear_int8(const LinearJob& job);
 void linear_int4(const LinearJob& job);
+void linear_mxfp4(const LinearJob& job);
+void linear_fp8(const LinearJob& job);
 
 // A tile's MR rows × 32 outputs (4 ymm per row) through the job's epilogue.
 template <int MR>

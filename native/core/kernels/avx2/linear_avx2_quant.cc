@@ -1,12 +1,15 @@
-// int8 and int4 weights (block 32, fp16 scales) × int8-quantised activation rows on AVX2 (no
-// VNNI): vpmaddubsw (u8 × s8 → s16 pair sums) then vpmaddwd by 1 (→ s32). The integer block dot
-// Σ q_w · q_x is exact, with no 16-bit pair sum able to saturate:
+// int8, int4 (block 32, fp16 scales) and mxfp4 (block 32, E8M0 scales) weights × int8-quantised activation rows on AVX2
+// (no VNNI): vpmaddubsw (u8 × s8 → s16 pair sums) then vpmaddwd by 1 (→ s32). The integer block dot Σ q_w · q_x is
+// exact, with no 16-bit pair sum able to saturate:
 //   int8: weights stored u8 = q + 128 become s8 q by xor 0x80 (|q| ≤ 127); the unsigned operand
 //         is |x_q| and the signed one q_w · sign(x_q) (vpsignb), so a pair sum is at most
 //         2·127·127 = 32258 < 32767; vpmaddwd every k-quad.
 //   int4: the nibble u = q + 8 ∈ [0, 15] is the unsigned operand against s8 x_q directly; a pair
 //         sum is at most 2·15·127 = 3810, so the eight k-quads of a block add in s16 (≤ 30480)
 //         and vpmaddwd runs once per block; then dot = Σ u·x_q − 8·Σx_q (the row's block sum).
+//   mxfp4: the int4 tile with u = 2·E2M1 value + 12 ∈ [0, 24] by a vpshufb table (the offset makes
+//         it unsigned, so the dot stays exact) and vpmaddwd every four k-quads (4·2·24·128 =
+//         24576); dot = Σ u·x_q − 12·Σx_q; scale_w = 2^(e−128) built in the exponent bits.
 // Then, per block in block order, the portable kernel's fp32 arithmetic exactly (mul, mul, add;
 // this TU is built with -ffp-contract=off so they are not fused):
 //   acc += float(dot) · (scale_w · scale_x)
@@ -79,8 +82,41 @@ void tile_int8(const LinearJob& job, int r0, int p) {
   store_tile<MR>(job, r0, p, acc);
 }
 
-template <int MR>
-void tile_int4(const LinearJob& job, int r0, int p) {
+// The nibble formats: int4 (u = q + 8) and mxfp4 (u = 2·E2M1 value + 12 ∈ [0, 24] looked up by
+// vpshufb from the code, numeric.h e2m1_twice), both unsigned operands against s8 x_q.
+template <QuantFormat F>
+struct Nibble {
+  static constexpr bool MX = F == QuantFormat::Mx4;
+  static constexpr int kOffset = MX ? 12 : 8;
+  // k-quads whose s16 pair sums add before vpmaddwd: 8·2·15·127 = 30480 (int4), 4·2·24·128 =
+  // 24576 (mxfp4; eight would overflow s16).
+  static constexpr int kQuadsPerWiden = MX ? 4 : 8;
+  static const uint8_t* block(const uint8_t* P, int b) { return MX ? mx4_block(P, b) : quant_block(P, true, b); }
+  static void scales(const uint8_t* P, int b, __m256 sw[4]) {
+    if (!MX) return load_scales(quant_block_scales(P, true, b), sw);
+    // E8M0 e → 2^(e−128) (numeric.h e8m0_half) in the exponent bits: (e−1) << 23 for e ≥ 2,
+    // the subnormals 0x200000 << e for e = 0, 1.
+    const uint8_t* S = mx4_block_scales(P, b);
+    const __m256i one = _mm256_set1_epi32(1), sub = _mm256_set1_epi32(0x200000);
+    for (int v = 0; v < 4; ++v) {
+      const __m256i e = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(S + 8 * v)));
+      const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(e, one), 23);
+      const __m256i tiny = _mm256_sllv_epi32(sub, e);
+      sw[v] = _mm256_castsi256_ps(_mm256_blendv_epi8(tiny, normal, _mm256_cmpgt_epi32(e, one)));
+    }
+  }
+  // The table per 128-bit lane: bytes 12 13 14 15 16 18 20 24 | 12 11 10 9 8 6 4 0.
+  static __m256i lookup(__m256i u) {
+    if (!MX) return u;
+    const __m256i lut = _mm256_set_epi32(0x00040608, 0x090A0B0C, 0x18141210, 0x0F0E0D0C, 0x00040608, 0x090A0B0C,
+                                         0x18141210, 0x0F0E0D0C);
+    return _mm256_shuffle_epi8(lut, u);
+  }
+};
+
+template <QuantFormat F, int MR>
+void tile_nibble(const LinearJob& job, int r0, int p) {
+  using N = Nibble<F>;
   const int nb = (job.K + 31) / 32;
   const uint8_t* P = job_panel(job, p);
   QuantRowPtrs x[MR];
@@ -90,10 +126,11 @@ void tile_int4(const LinearJob& job, int r0, int p) {
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_setzero_ps();
   for (int b = 0; b < nb; ++b) {
-    const uint8_t* blk = quant_block(P, true, b);
-    __m256i d16[MR][4];  // s16 pair sums of Σ u·x_q over the block's k-quads
+    const uint8_t* blk = N::block(P, b);
+    __m256i d16[MR][4];  // s16 pair sums of Σ u·x_q over up to kQuadsPerWiden k-quads
+    __m256i dot[MR][4];  // s32 Σ u·x_q over the block
     for (int r = 0; r < MR; ++r)
-      for (int v = 0; v < 4; ++v) d16[r][v] = _mm256_setzero_si256();
+      for (int v = 0; v < 4; ++v) d16[r][v] = dot[r][v] = _mm256_setzero_si256();
 #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) {
       // 64 bytes per k-quad: bytes 0..31 hold lanes 0..7 (low nibbles) and 16..23 (high),
@@ -101,22 +138,28 @@ void tile_int4(const LinearJob& job, int r0, int p) {
       const __m256i v0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + j * 64));
       const __m256i v1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(blk + j * 64 + 32));
       __m256i u[4];
-      u[0] = _mm256_and_si256(v0, nib);
-      u[1] = _mm256_and_si256(v1, nib);
-      u[2] = _mm256_and_si256(_mm256_srli_epi16(v0, 4), nib);
-      u[3] = _mm256_and_si256(_mm256_srli_epi16(v1, 4), nib);
+      u[0] = N::lookup(_mm256_and_si256(v0, nib));
+      u[1] = N::lookup(_mm256_and_si256(v1, nib));
+      u[2] = N::lookup(_mm256_and_si256(_mm256_srli_epi16(v0, 4), nib));
+      u[3] = N::lookup(_mm256_and_si256(_mm256_srli_epi16(v1, 4), nib));
       for (int r = 0; r < MR; ++r) {
         const __m256i xs = broadcast_quad(x[r].q + b * 32 + j * 4);
         for (int v = 0; v < 4; ++v) d16[r][v] = _mm256_add_epi16(d16[r][v], _mm256_maddubs_epi16(u[v], xs));
       }
+      if ((j + 1) % N::kQuadsPerWiden == 0) {
+        for (int r = 0; r < MR; ++r)
+          for (int v = 0; v < 4; ++v) {
+            dot[r][v] = _mm256_add_epi32(dot[r][v], _mm256_madd_epi16(d16[r][v], ones));
+            d16[r][v] = _mm256_setzero_si256();
+          }
+      }
     }
     __m256 sw[4];
-    load_scales(quant_block_scales(P, true, b), sw);
+    N::scales(P, b, sw);
     for (int r = 0; r < MR; ++r) {
-      const __m256i off = _mm256_set1_epi32(8 * x[r].sum[b]);
-      __m256i dot[4];
-      for (int v = 0; v < 4; ++v) dot[v] = _mm256_sub_epi32(_mm256_madd_epi16(d16[r][v], ones), off);
-      scale_block(acc[r], dot, sw, x[r].scale[b]);
+      const __m256i off = _mm256_set1_epi32(N::kOffset * x[r].sum[b]);
+      for (int v = 0; v < 4; ++v) dot[r][v] = _mm256_sub_epi32(dot[r][v], off);
+      scale_block(acc[r], dot[r], sw, x[r].scale[b]);
     }
   }
   store_tile<MR>(job, r0, p, acc);
@@ -125,7 +168,12 @@ void tile_int4(const LinearJob& job, int r0, int p) {
 }  // namespace
 
 void linear_int8(const LinearJob& job) { for_row_tiles<2, tile_int8<2>, tile_int8<1>>(job); }
-void linear_int4(const LinearJob& job) { for_row_tiles<2, tile_int4<2>, tile_int4<1>>(job); }
+void linear_int4(const LinearJob& job) {
+  for_row_tiles<2, tile_nibble<QuantFormat::Int4, 2>, tile_nibble<QuantFormat::Int4, 1>>(job);
+}
+void linear_mxfp4(const LinearJob& job) {
+  for_row_tiles<2, tile_nibble<QuantFormat::Mx4, 2>, tile_nibble<QuantFormat::Mx4, 1>>(job);
+}
 
 }  // namespace avx2
 }  // namespace moecap
