@@ -1,12 +1,12 @@
-// The AVX2 kernels (bf16 widened to fp32 with FMA; int8/int4 with vpmaddubsw + vpmaddwd) on every
-// weight dtype, at sizes that are not multiples of 32 (partial panels, partial quantisation blocks,
+// The AVX2 kernels (bf16 widened to fp32 with FMA; int8/int4/mxfp4 with vpmaddubsw + vpmaddwd) on
+// every weight dtype (mxfp4 and fp8 against the stored values: kernels_mx_fp8.test.ts), at sizes that are not multiples of 32 (partial panels, partial quantisation blocks,
 // odd K for the bf16 k-pairs) and one with K above the bf16 kernel's 512-value activation chunk:
 //   - against the fp64 reference from the fp32 master weights, relative L2 pooled over the tokens
 //     of T = 1, 3, 7, 33 (decode, a 2-row tile plus its 1-row tail, many tiles);
 //   - output and workspaces poisoned with NaN before each pass (an unwritten element shows);
 //   - each token alone equals the same token inside the batch, bitwise;
 //   - with one expert (routing weight exactly 1, so the fp32 router's rounding cannot reach the
-//     output) the bf16, int8 and int4 outputs equal the portable kernels' bit for bit: the AVX2
+//     output) the bf16, int8, int4 and mxfp4 outputs equal the portable kernels' bit for bit: the AVX2
 //     kernels compute the same integer block dots and round the same fp32 operations in the same
 //     order (a bf16 × bf16 product is exact, so FMA rounds as the portable mul + add does).
 // Skipped where the CPU has no AVX2/FMA/F16C.
@@ -40,7 +40,7 @@ d('avx2 kernels', () => {
     });
   });
 
-  describe.each(['bf16', 'int8', 'int4'] as DType[])('%s weights, one expert', (dtype) => {
+  describe.each(['bf16', 'int8', 'int4', 'mxfp4'] as DType[])('%s weights, one expert', (dtype) => {
     test.each([
       { hidden: 67, intermediate: 45 },
       { hidden: 555, intermediate: 83 },
