@@ -1,6 +1,6 @@
-// int8, int4 (block 32, fp16 scales) and mxfp4 (block 32, E8M0 scales) weights × int8-quantised activation rows on AVX2
-// (no VNNI): vpmaddubsw (u8 × s8 → s16 pair sums) then vpmaddwd by 1 (→ s32). The integer block dot Σ q_w · q_x is
-// exact, with no 16-bit pair sum able to saturate:
+// int8, int4 (block 32, fp16 scales) and mxfp4 (block 32, E8M0 scales) weights × int8-quantised
+// activation rows on AVX2 (no VNNI): vpmaddubsw (u8 × s8 → s16 pair sums) then vpmaddwd by 1
+// (→ s32). The integer block dot Σ q_w · q_x is exact, with no 16-bit pair sum able to saturate:
 //   int8: weights stored u8 = q + 128 become s8 q by xor 0x80 (|q| ≤ 127); the unsigned operand
 //         is |x_q| and the signed one q_w · sign(x_q) (vpsignb), so a pair sum is at most
 //         2·127·127 = 32258 < 32767; vpmaddwd every k-quad.
