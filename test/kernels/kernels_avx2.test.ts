@@ -1,6 +1,7 @@
 // The AVX2 kernels (bf16 widened to fp32 with FMA; int8/int4/mxfp4 with vpmaddubsw + vpmaddwd) on
 // every weight dtype (mxfp4 and fp8 against the stored values: kernels_mx_fp8.test.ts), at sizes
-// that are not multiples of 32 (partial panels, partial quantisation blocks, odd K for the bf16 k-pairs) and one with K above the bf16 kernel's 512-value activation chunk:
+// that are not multiples of 32 (partial panels, partial quantisation blocks, odd K for the bf16
+// k-pairs) and one with K above the bf16 kernel's 512-value activation chunk:
 //   - against the fp64 reference from the fp32 master weights, relative L2 pooled over the tokens
 //     of T = 1, 3, 7, 33 (decode, a 2-row tile plus its 1-row tail, many tiles);
 //   - output and workspaces poisoned with NaN before each pass (an unwritten element shows);
