@@ -511,7 +511,7 @@ function mxfp4ExpertSpecs(ck: Checkpoint, mx: NonNullable<LayerSources['mxfp4']>
 
 /** createMoeLayer's options when they name a checkpoint. */
 export type CheckpointLayerOptions = Partial<Omit<MoeLayerOptions, 'weights' | 'selectionBias' | 'routerBias' | 'expertBiases' | 'dtype'>> & {
-  /** Expert storage; 'native': the dtype the checkpoint stores them in (nativeDtype). */
+  /** Expert storage; 'native' (the default): the dtype the checkpoint stores them in (nativeDtype). */
   dtype?: DType | 'native';
   /** A checkpoint folder (config.json + safetensors), a .safetensors file or a .gguf file. */
   checkpoint: string;
@@ -572,7 +572,8 @@ export function prepareCheckpointLayer(o: CheckpointLayerOptions, share?: Checkp
     throw new MoecapError('ERR_INVALID_OPTION', 'cacheDir must be a non-empty string');
   const ck = openCheckpoint(checkpoint);
   const src = checkLayer(ck, layer);
-  if (rest.dtype === 'native') rest.dtype = nativeDtype(ck, src);
+  // A checkpoint runs at its own precision unless a dtype is asked for.
+  if (rest.dtype === undefined || rest.dtype === 'native') rest.dtype = nativeDtype(ck, src);
   const p = ck.plan;
   const fromFile = layerPlanOptions(ck, src);
   rejectContradictions(rest, fromFile, checkpoint, layer);

@@ -19,7 +19,8 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 async function checkAgainstReference(checkpoint: string, layer: number, spec: RefSpec, W: Weights, seed: number, T = 7): Promise<RefOut> {
   const x = Float32Array.from(randomArray(rng(seed), T * spec.H, 1));
   const ref = referenceForward(spec, W, layer, x);
-  const moe = await createMoeLayer({ checkpoint, layer, threads: 2, poison: true });
+  // f32 storage: the family's semantics at fp32 accuracy (the default, 'native', is tested on its own).
+  const moe = await createMoeLayer({ checkpoint, layer, threads: 2, poison: true, dtype: 'f32' });
   try {
     const res = await moe.forward(x);
     for (let t = 0; t < T; t++) {
@@ -272,7 +273,7 @@ describe('safetensors checkpoints against each family reference', () => {
     const x = Float32Array.from(randomArray(rng(3), 5 * s.H, 1));
     const ref = referenceForward(s, W, 0, x);
     for (const isa of (await import('../../lib')).systemInfo().supportedIsas) {
-      const moe = await createMoeLayer({ checkpoint: dir, layer: 0, threads: 2, isa, poison: true });
+      const moe = await createMoeLayer({ checkpoint: dir, layer: 0, threads: 2, isa, poison: true, dtype: 'f32' });
       const res = await moe.forward(x);
       const one = await moe.forward(x.subarray(2 * s.H, 3 * s.H));
       moe.close();

@@ -259,7 +259,7 @@ test('gpt-oss GGUF (llama.cpp layout): MXFP4 experts (type 39, low nibbles = fir
   const x = Float32Array.from(randomArray(rng(12), 7 * H, 1));
   const ref = referenceForward(s, W, 0, x);
   expect(ref.clamped).toBeGreaterThan(0); // limit 7 acts on these larger weights
-  const moe = await createMoeLayer({ checkpoint: file, layer: 0, threads: 2, poison: true });
+  const moe = await createMoeLayer({ checkpoint: file, layer: 0, threads: 2, poison: true, dtype: 'f32' });
   const res = await moe.forward(x);
   moe.close();
   for (let t = 0; t < 7; t++) expect(Array.from(res.expertIds.subarray(t * s.k, (t + 1) * s.k)).sort((a, b) => a - b)).toEqual(ref.ids[t]);
@@ -281,6 +281,11 @@ test('gpt-oss GGUF (llama.cpp layout): MXFP4 experts (type 39, low nibbles = fir
   let natErr = 0;
   for (let i = 0; i < ref.out.length; i++) natErr = Math.max(natErr, Math.abs(natOut[i] - ref.out[i]));
   expect(natErr / maxRef).toBeLessThan(2e-2); // the int8 activation rows' error only
+  // No dtype given: a checkpoint runs at its own precision, the same layer as 'native', bitwise.
+  const dflt = await createMoeLayer({ checkpoint: file, layer: 0, threads: 2 });
+  expect(dflt.info().dtype).toBe('mxfp4');
+  expect(Array.from((await dflt.forward(x)).output)).toEqual(Array.from(natOut));
+  dflt.close();
   for (let e = 0; e < E; e++) {
     const eb = expertBytesOf(ef, e);
     // [code, scale] of row `row` (of K inputs) of a ggml MXFP4 tensor, input k.

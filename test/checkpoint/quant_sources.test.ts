@@ -39,7 +39,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 async function checkAgainstReference(checkpoint: string, layer: number, spec: RefSpec, W: Weights, seed: number, T = 5, dtype?: 'native'): Promise<void> {
   const x = Float32Array.from(randomArray(rng(seed), T * spec.H, 1));
   const ref = referenceForward(spec, W, layer, x);
-  const moe = await createMoeLayer({ checkpoint, layer, threads: 2, poison: true, ...(dtype ? { dtype } : {}) });
+  const moe = await createMoeLayer({ checkpoint, layer, threads: 2, poison: true, dtype: dtype ?? 'f32' });
   try {
     const res = await moe.forward(x);
     for (let t = 0; t < T; t++) expect(Array.from(res.expertIds.subarray(t * spec.k, (t + 1) * spec.k)).sort((a, b) => a - b)).toEqual(ref.ids[t]);
