@@ -92,12 +92,11 @@ export const SUPPORTED_HF_ARCHITECTURES = [
   'PhimoeForCausalLM',
 ] as const;
 
-export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'olmoe', 'qwen2moe', 'qwen3moe', 'deepseek2', 'granitemoe', 'gpt-oss'] as const;
+export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'olmoe', 'qwen2moe', 'qwen3moe', 'deepseek2', 'granitemoe', 'gpt-oss', 'llama4'] as const;
 
 /** Known MoE architectures the engine cannot run yet, and what is missing. */
 const NOT_YET: Record<string, string> = {
   phimoe: 'Phi-3.5-MoE GGUF files are not mapped yet (the safetensors release is)',
-  llama4: 'Llama 4 GGUF files are not mapped yet (the safetensors release is)',
   GraniteMoeSharedForCausalLM: 'Granite MoE with a shared MLP (shared_mlp input_linear) is not mapped yet',
   GraniteMoeHybridForCausalLM: 'Granite MoE hybrid (Mamba layers) is not mapped yet',
 };
@@ -657,8 +656,22 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
   let Fs = 0,
     sharedGated = false,
     bias = false,
-    gptOss = false;
+    gptOss = false,
+    scoreOnInput = false;
   switch (arch) {
+    case 'llama4': {
+      // llama.cpp's Llama 4 graph: sigmoid gating, no renormalisation, the chosen experts' weights
+      // multiply their input (not their output), and the shared expert (ffn_*_shexp {H, Fs}) is
+      // always added, ungated. MoE blocks are the ones with ffn_gate_inp (every
+      // interleave_moe_layer_step-th); the others are dense.
+      scoring = 'sigmoid';
+      renormalize = false;
+      scoreOnInput = true;
+      Fs = shapeOf(`blk.${moeLayers[0]}.ffn_gate_shexp.weight`)?.[0] ?? 0;
+      rule =
+        'top-k on the router logits, score = sigmoid(logit); the expert input is x·score (output unscaled)' + (Fs > 0 ? '; shared expert always added' : '');
+      break;
+    }
     case 'gpt-oss':
       // llama.cpp's openai-moe graph: ffn_gate_inp with its bias, SOFTMAX_WEIGHT gating (softmax
       // over the top-k logits), biased ffn_{gate,up,down}_exps, swiglu_oai with α 1.702 and limit
@@ -719,6 +732,7 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
     selectionBias: bias,
     sharedExperts: Fs > 0 ? { intermediate: Fs, gated: sharedGated } : undefined,
     ...(gptOss ? { biases: true, clampedSwiglu: { limit: 7.0, alpha: GPT_OSS_ALPHA } } : {}),
+    ...(scoreOnInput ? { scoreOnInput: true } : {}),
     routingRule: rule,
     sources(l) {
       const t = (n: string) => `blk.${l}.${n}.weight`;

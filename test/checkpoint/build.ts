@@ -132,6 +132,10 @@ export function buildGguf(
     split(decoded);
   };
   for (const l of layers) {
+    if (s.family === 'llama4') {
+      putLlama4Layer(s, l, r, put, W, dtOf);
+      continue;
+    }
     const byName = new Map(logicalTensors(s, l, r).map((t) => [t.name, t]));
     const p = s.family === 'mixtral' ? `model.layers.${l}.block_sparse_moe.` : `model.layers.${l}.mlp.`;
     const [g, u, d] = s.family === 'mixtral' ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
@@ -177,4 +181,54 @@ export function buildGguf(
   ];
   fs.writeFileSync(file, ggufBytes(meta, tensors, alignment));
   return W;
+}
+
+/**
+ * One Llama 4 MoE layer as llama.cpp's converter stores it: the HF transposed experts (gate_up_proj
+ * [E, H, 2F], down_proj [E, F, H]) become ffn_{gate,up}_exps {H, F, E} (row-major [E, F, H]) and
+ * ffn_down_exps {F, H, E} ([E, H, F]); the shared expert ffn_{gate,up}_shexp {H, F}, ffn_down_shexp
+ * {F, H}. The decoded values go back into W under the HF names and layouts the reference reads.
+ */
+function putLlama4Layer(
+  s: RefSpec,
+  l: number,
+  r: () => number,
+  put: (name: string, dims: number[], values: Float64Array, dt: DiskDType, split: (decoded: Float32Array) => void) => void,
+  W: Weights,
+  dtOf: (kind: 'gate' | 'up' | 'down') => DiskDType,
+): void {
+  const { H, F, E } = s;
+  const byName = new Map(logicalTensors(s, l, r).map((t) => [t.name, t.values]));
+  const p = blockPrefix(s, l);
+  const gu = byName.get(`${p}experts.gate_up_proj`)!,
+    dn = byName.get(`${p}experts.down_proj`)!;
+  // [E, F, H] of one half of gate_up_proj (half 0: gate, the first F columns; 1: up).
+  const half = (which: number) => {
+    const v = new Float64Array(E * F * H);
+    for (let e = 0; e < E; e++) for (let f = 0; f < F; f++) for (let h = 0; h < H; h++) v[(e * F + f) * H + h] = gu[(e * H + h) * 2 * F + which * F + f];
+    return v;
+  };
+  const guDecoded = new Float32Array(E * H * 2 * F);
+  const unhalf = (which: number) => (dec: Float32Array) => {
+    for (let e = 0; e < E; e++)
+      for (let f = 0; f < F; f++) for (let h = 0; h < H; h++) guDecoded[(e * H + h) * 2 * F + which * F + f] = dec[(e * F + f) * H + h];
+  };
+  const same = (name: string) => (dec: Float32Array) => W.set(name, dec);
+  put(`blk.${l}.ffn_gate_inp.weight`, [H, E], byName.get(`${p}router.weight`)!, 'F32', same(`${p}router.weight`));
+  put(`blk.${l}.ffn_gate_exps.weight`, [H, F, E], half(0), dtOf('gate'), unhalf(0));
+  put(`blk.${l}.ffn_up_exps.weight`, [H, F, E], half(1), dtOf('up'), unhalf(1));
+  W.set(`${p}experts.gate_up_proj`, guDecoded);
+  const down = new Float64Array(E * H * F);
+  for (let e = 0; e < E; e++) for (let f = 0; f < F; f++) for (let h = 0; h < H; h++) down[(e * H + h) * F + f] = dn[(e * F + f) * H + h];
+  put(`blk.${l}.ffn_down_exps.weight`, [F, H, E], down, dtOf('down'), (dec) => {
+    const back = new Float32Array(E * F * H);
+    for (let e = 0; e < E; e++) for (let f = 0; f < F; f++) for (let h = 0; h < H; h++) back[(e * F + f) * H + h] = dec[(e * H + h) * F + f];
+    W.set(`${p}experts.down_proj`, back);
+  });
+  for (const [hf, gg, dims] of [
+    ['gate_proj', 'ffn_gate_shexp', [H, F]],
+    ['up_proj', 'ffn_up_shexp', [H, F]],
+    ['down_proj', 'ffn_down_shexp', [F, H]],
+  ] as const)
+    put(`blk.${l}.${gg}.weight`, [...dims], byName.get(`${p}shared_expert.${hf}.weight`)!, 'F16', same(`${p}shared_expert.${hf}.weight`));
 }

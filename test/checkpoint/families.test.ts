@@ -500,6 +500,19 @@ describe('GGUF v3 checkpoints against each family reference', () => {
       layers: [0],
       layer: 0,
     },
+    {
+      name: 'llama4, Q8_0 experts: sigmoid of the top-k logits scales the expert input, ungated shared expert, dense blocks between',
+      arch: 'llama4',
+      spec: { family: 'llama4', H, F, E: 5, k: 2 },
+      dt: 'Q8_0',
+      kv: [
+        ['llama4.expert_feed_forward_length', 'u32', F],
+        ['llama4.interleave_moe_layer_step', 'u32', 2],
+      ],
+      blocks: 4,
+      layers: [1, 3],
+      layer: 3,
+    },
   ];
   for (const c of cases)
     test(c.name, async () => {
