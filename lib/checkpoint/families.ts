@@ -92,14 +92,16 @@ export const SUPPORTED_HF_ARCHITECTURES = [
   'PhimoeForCausalLM',
 ] as const;
 
-export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'olmoe', 'qwen2moe', 'qwen3moe', 'deepseek2', 'granitemoe', 'gpt-oss', 'llama4'] as const;
+export const SUPPORTED_GGUF_ARCHITECTURES = ['llama', 'olmoe', 'qwen2moe', 'qwen3moe', 'deepseek2', 'granitemoe', 'gpt-oss', 'llama4', 'phimoe'] as const;
 
 /** Known MoE architectures the engine cannot run yet, and what is missing. */
 const NOT_YET: Record<string, string> = {
-  phimoe: 'Phi-3.5-MoE GGUF files are not mapped yet (the safetensors release is)',
   GraniteMoeSharedForCausalLM: 'Granite MoE with a shared MLP (shared_mlp input_linear) is not mapped yet',
   GraniteMoeHybridForCausalLM: 'Granite MoE hybrid (Mamba layers) is not mapped yet',
 };
+
+/** Phi-3.5-MoE's router_jitter_noise (its config.json), the sparsemixer threshold a GGUF file does not carry. */
+const PHIMOE_JITTER_EPS = 0.01;
 
 function notSupported(what: string): MoecapError {
   return new MoecapError('ERR_INVALID_OPTION', `not yet supported: ${what}`);
@@ -197,7 +199,7 @@ export function planFromHfConfig(cfg: Json, file: string): FamilyPlan {
       if (k !== 2) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: Phi-3.5-MoE's sparsemixer selects 2 experts, num_experts_per_tok is ${k}`);
       const E = cfgInt(cfg, 'num_local_experts', file);
       const F = cfgInt(cfg, 'intermediate_size', file);
-      const eps = cfgNum(cfg, 'router_jitter_noise', file, 0.01);
+      const eps = cfgNum(cfg, 'router_jitter_noise', file, PHIMOE_JITTER_EPS);
       if (!(eps >= 0)) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: router_jitter_noise must be >= 0, got ${eps}`);
       return {
         family: 'phimoe',
@@ -657,8 +659,20 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
     sharedGated = false,
     bias = false,
     gptOss = false,
-    scoreOnInput = false;
+    scoreOnInput = false,
+    jitterEps: number | undefined;
   switch (arch) {
+    case 'phimoe':
+      // Phi-3.5-MoE routes by sparsemixer in its modelling code (llama.cpp's graph approximates
+      // it by a renormalised softmax top-2; the model's own rule is the one run here). Its mask
+      // threshold, router_jitter_noise, is not in the GGUF metadata: the release's 0.01, said in
+      // the rule.
+      if (k !== 2) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: Phi-3.5-MoE's sparsemixer selects 2 experts, ${key('expert_used_count')} is ${k}`);
+      scoring = 'sparsemixer';
+      renormalize = false;
+      jitterEps = PHIMOE_JITTER_EPS;
+      rule = `sparsemixer (inference): expert 1 = argmax logit, expert 2 = argmax of the rest; each weight = softmax at its pick over the logits within relative distance 2·${jitterEps} of that pick (router_jitter_noise ${jitterEps}: Phi-3.5-MoE's config value, not stored in GGUF)`;
+      break;
     case 'llama4': {
       // llama.cpp's Llama 4 graph: sigmoid gating, no renormalisation, the chosen experts' weights
       // multiply their input (not their output), and the shared expert (ffn_*_shexp {H, Fs}) is
@@ -733,6 +747,7 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
     sharedExperts: Fs > 0 ? { intermediate: Fs, gated: sharedGated } : undefined,
     ...(gptOss ? { biases: true, clampedSwiglu: { limit: 7.0, alpha: GPT_OSS_ALPHA } } : {}),
     ...(scoreOnInput ? { scoreOnInput: true } : {}),
+    ...(jitterEps !== undefined ? { jitterEps } : {}),
     routingRule: rule,
     sources(l) {
       const t = (n: string) => `blk.${l}.${n}.weight`;

@@ -371,8 +371,9 @@ describe('GGUF headers', () => {
       'ERR_CORRUPT_FILE',
       /qwen3moe\.expert_feed_forward_length 64 does not match blk\.0\.ffn_gate_exps\.weight \[4, 32, 32\]/,
     );
-    buildGguf(f, s, 'phimoe', 1, [0], [], 'F32', rng(1));
-    expectError(() => openCheckpoint(f), 'ERR_INVALID_OPTION', /not yet supported: phimoe/);
+    // phimoe is known; its sparsemixer picks 2, so another k is refused naming the key.
+    buildGguf(f, { ...s, family: 'phimoe', k: 3 }, 'phimoe', 1, [0], [], 'F32', rng(1));
+    expectError(() => openCheckpoint(f), 'ERR_CORRUPT_FILE', /sparsemixer selects 2 experts, phimoe\.expert_used_count is 3/);
     // gpt-oss is known; a file without its biases is refused naming the missing tensor.
     buildGguf(f, s, 'gpt-oss', 1, [0], [], 'F32', rng(1));
     expectError(() => checkLayer(openCheckpoint(f), 0), 'ERR_CORRUPT_FILE', /blk\.0\.ffn_gate_inp\.bias \(layer 0\) is missing/);

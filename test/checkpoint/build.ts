@@ -137,8 +137,9 @@ export function buildGguf(
       continue;
     }
     const byName = new Map(logicalTensors(s, l, r).map((t) => [t.name, t]));
-    const p = s.family === 'mixtral' ? `model.layers.${l}.block_sparse_moe.` : `model.layers.${l}.mlp.`;
-    const [g, u, d] = s.family === 'mixtral' ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
+    const mixtral = s.family === 'mixtral' || s.family === 'phimoe';
+    const p = mixtral ? `model.layers.${l}.block_sparse_moe.` : `model.layers.${l}.mlp.`;
+    const [g, u, d] = mixtral ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
     const one = (hf: string, gg: string, dims: number[], dt: DiskDType) => put(gg, dims, byName.get(hf)!.values, dt, (dec) => W.set(hf, dec));
     one(`${p}gate.weight`, `blk.${l}.ffn_gate_inp.weight`, [H, E], 'F32');
     if (fusedGateUp) {

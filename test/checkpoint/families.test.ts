@@ -501,6 +501,16 @@ describe('GGUF v3 checkpoints against each family reference', () => {
       layer: 0,
     },
     {
+      name: "phimoe, BF16 experts: sparsemixer top-2 with the release's router_jitter_noise 0.01",
+      arch: 'phimoe',
+      spec: { family: 'phimoe', H, F, E: 8, k: 2, jitterEps: 0.01 },
+      dt: 'BF16',
+      kv: [['phimoe.expert_feed_forward_length', 'u32', F]],
+      blocks: 1,
+      layers: [0],
+      layer: 0,
+    },
+    {
       name: 'llama4, Q8_0 experts: sigmoid of the top-k logits scales the expert input, ungated shared expert, dense blocks between',
       arch: 'llama4',
       spec: { family: 'llama4', H, F, E: 5, k: 2 },
