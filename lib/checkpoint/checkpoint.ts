@@ -38,7 +38,7 @@ export interface Checkpoint {
 }
 
 /** On-disk dtypes the native reader converts to fp32 (F8_E4M3 with its block scales). */
-export const READABLE_DTYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'MXFP4', 'Q4_0', 'Q4_K', 'Q6_K', 'F8_E4M3'] as const;
+export const READABLE_DTYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'MXFP4', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K', 'F8_E4M3'] as const;
 
 /** quantization_config methods whose tensors this reader knows how to find (fp8: `<weight>_scale_inv` per block). */
 const KNOWN_QUANT_METHODS = ['fp8', 'mxfp4'];

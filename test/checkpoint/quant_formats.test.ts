@@ -1,5 +1,5 @@
 // The quantised source formats decoded by the native reader, against independent fp64 decoders
-// written from the formats' definitions: ggml Q4_0 / Q4_K / Q6_K blocks with random bits (scales
+// written from the formats' definitions: ggml Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K blocks with random bits (scales
 // and levels, not values a quantiser would pick), read at an offset and by later block ranges;
 // FP8 E4M3 (e4m3fn) for all 256 patterns bitwise.
 import * as fs from 'fs';
@@ -35,11 +35,14 @@ function sameBits(got: Float32Array, want: Float32Array, what: string): void {
     if (g[i] !== w[i]) throw new Error(`${what} element ${i}: ${got[i]} (0x${g[i].toString(16)}) vs ${want[i]} (0x${w[i].toString(16)})`);
 }
 
-describe.each(['Q4_0', 'Q4_K', 'Q6_K'] as const)('%s blocks', (dtype) => {
+// Where each format keeps its fp16 scales (d, and m / dmin where it has one).
+const HALF_AT = { Q4_0: [0], Q4_1: [0, 2], Q5_0: [0], Q5_1: [0, 2], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] } as const;
+
+describe.each(['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'] as const)('%s blocks', (dtype) => {
   test('random blocks decode bitwise as the fp64 definition, whole and by a later range', () => {
     const [be, bb] = GGML_QUANT_BLOCK[dtype];
     const r = rng(dtype.length * 1000 + bb);
-    const blocks = dtype === 'Q4_0' ? 700 : 90;
+    const blocks = be === 32 ? 700 : 90;
     const lead = 5; // an odd file offset
     const buf = Buffer.alloc(lead + blocks * bb);
     for (let i = lead; i < buf.length; i++) buf[i] = Math.floor(r() * 256);
@@ -47,11 +50,7 @@ describe.each(['Q4_0', 'Q4_K', 'Q6_K'] as const)('%s blocks', (dtype) => {
       const at = lead + b * bb;
       // Scales: random finite halves within a few binades (subnormal ones in the first blocks).
       const half = () => (b < 2 ? Math.floor(r() * 0x400) | (b ? 0x8000 : 0) : randomHalf(r, 10, 18));
-      if (dtype === 'Q4_0') buf.writeUInt16LE(half(), at);
-      else if (dtype === 'Q4_K') {
-        buf.writeUInt16LE(half(), at);
-        buf.writeUInt16LE(half(), at + 2);
-      } else buf.writeUInt16LE(half(), at + 208);
+      for (const o of HALF_AT[dtype]) buf.writeUInt16LE(half(), at + o);
     }
     const f = path.join(tmp, `${dtype}.bin`);
     fs.writeFileSync(f, buf);

@@ -83,6 +83,41 @@ test('GGUF Q4_K gate/up and Q6_K down experts (256-wide rows) match the referenc
   expect(Buffer.from(held.weights.down.buffer, 2 * s.H * s.F * 4, s.H * s.F * 4).equals(Buffer.from(want.buffer))).toBe(true);
 });
 
+test.each([
+  ['Q5_K', 'Q4_1', 'Q5_0'],
+  ['Q5_0', 'Q5_1', 'Q5_K'],
+] as const)('GGUF %s gate, %s up, %s down experts match the reference on the decoded values', async (gate, up, down) => {
+  const s: RefSpec = { family: 'qwen3_moe', H: 256, F: 256, E: 3, k: 2, normTopkProb: true };
+  const file = path.join(tmp, `q5-${gate}-${up}-${down}.gguf`);
+  const W = buildGguf(
+    file,
+    s,
+    'qwen3moe',
+    1,
+    [0],
+    [['qwen3moe.expert_feed_forward_length', 'u32', s.F]],
+    (kind) => (kind === 'gate' ? gate : kind === 'up' ? up : down),
+    rng(33),
+  );
+  await checkAgainstReference(file, 0, s, W, 34);
+  const ck = openCheckpoint(file);
+  expect(ck.tensors.get('blk.0.ffn_down_exps.weight')).toMatchObject({ dtype: down });
+  const held = readLayer(ck, 0);
+  for (const [kind, name] of [
+    ['gate', 'gate_proj'],
+    ['up', 'up_proj'],
+    ['down', 'down_proj'],
+  ] as const) {
+    const want = W.get(`model.layers.0.mlp.experts.1.${name}.weight`)!;
+    expect(Buffer.from(held.weights[kind].buffer, s.H * s.F * 4, s.H * s.F * 4).equals(Buffer.from(want.buffer))).toBe(true);
+  }
+  // Not exact in any engine dtype: 'native' is refused naming the formats.
+  await expect(createMoeLayer({ checkpoint: file, layer: 0, threads: 1 })).rejects.toMatchObject({
+    code: 'ERR_INVALID_OPTION',
+    message: expect.stringMatching(new RegExp(`stores this layer's experts as .*${down}`)),
+  });
+});
+
 test('a GGUF Q4_K tensor whose rows are not whole 256-element super-blocks is refused naming it', async () => {
   const s: RefSpec = { family: 'qwen3_moe', H: 64, F: 32, E: 2, k: 1, normTopkProb: true };
   const file = path.join(tmp, 'badrow.gguf');

@@ -48,7 +48,8 @@ export function f16Bits(x: number): number {
   return (x < 0 || Object.is(x, -0) ? 0x8000 : 0) | b;
 }
 
-export type DiskDType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q6_K';
+export type DiskDType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1' | 'Q4_K' | 'Q5_K' | 'Q6_K';
+type GgmlQuant = 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1' | 'Q4_K' | 'Q5_K' | 'Q6_K';
 
 /** Encodes values; returns the bytes and the exact fp32 values the file now holds. */
 export function encode(values: ArrayLike<number>, dtype: DiskDType): { bytes: Buffer; decoded: Float32Array } {
@@ -71,7 +72,7 @@ export function encode(values: ArrayLike<number>, dtype: DiskDType): { bytes: Bu
     }
     return { bytes: b, decoded };
   }
-  if (dtype === 'Q4_0' || dtype === 'Q4_K' || dtype === 'Q6_K') return encodeGgmlQuant(values, dtype);
+  if (dtype in GGML_QUANT_BLOCK) return encodeGgmlQuant(values, dtype as GgmlQuant);
   if (n % 32 !== 0) throw new Error('Q8_0 needs whole 32-element blocks');
   const b = Buffer.alloc((n / 32) * 34);
   for (let blk = 0; blk < n / 32; blk++) {
@@ -89,26 +90,45 @@ export function encode(values: ArrayLike<number>, dtype: DiskDType): { bytes: Bu
   return { bytes: b, decoded };
 }
 
-// ------------------------------------------------------------------ ggml Q4_0 / Q4_K / Q6_K
+// ------------------------------------------------------------------ ggml Q4_0 … Q6_K
 
-/** Bytes of one block of 32 (Q4_0) or 256 (Q4_K, Q6_K) elements. */
-export const GGML_QUANT_BLOCK = { Q4_0: [32, 18], Q4_K: [256, 144], Q6_K: [256, 210] } as const;
+/** [elements, bytes] of one block: 32 (Q4_0, Q4_1, Q5_0, Q5_1) or 256 (Q4_K, Q5_K, Q6_K) elements. */
+export const GGML_QUANT_BLOCK = {
+  Q4_0: [32, 18],
+  Q4_1: [32, 20],
+  Q5_0: [32, 22],
+  Q5_1: [32, 24],
+  Q4_K: [256, 144],
+  Q5_K: [256, 176],
+  Q6_K: [256, 210],
+} as const;
 
 /**
  * The fp32 values a ggml block holds, decoded in doubles from the format's definition (ggml's
- * block_q4_0 / block_q4_K / block_q6_K) and rounded once to fp32 (each formula is one rounding of
- * exact products when the fp16 scales stay within a few binades of each other, as the tests' do).
+ * block_q4_0 / q4_1 / q5_0 / q5_1 / q4_K / q5_K / q6_K) and rounded once to fp32 (each formula is
+ * one rounding of exact products when the fp16 scales stay within a few binades of each other, as
+ * the tests' do).
  */
-export function decodeGgmlBlock(dtype: 'Q4_0' | 'Q4_K' | 'Q6_K', b: Buffer, at: number, out: Float32Array, o: number): void {
-  if (dtype === 'Q4_0') {
-    const d = f16Value(b.readUInt16LE(at));
+export function decodeGgmlBlock(dtype: GgmlQuant, b: Buffer, at: number, out: Float32Array, o: number): void {
+  if (dtype === 'Q4_0' || dtype === 'Q4_1' || dtype === 'Q5_0' || dtype === 'Q5_1') {
+    // d [, m] [, u32 of fifth bits], then 16 bytes: byte j = element j (low nibble), j + 16 (high).
+    const withMin = dtype === 'Q4_1' || dtype === 'Q5_1',
+      fifth = dtype === 'Q5_0' || dtype === 'Q5_1';
+    const d = f16Value(b.readUInt16LE(at)),
+      m = withMin ? f16Value(b.readUInt16LE(at + 2)) : 0;
+    const qhAt = at + (withMin ? 4 : 2),
+      qsAt = qhAt + (fifth ? 4 : 0);
+    const qh = fifth ? b.readUInt32LE(qhAt) : 0;
+    const offset = dtype === 'Q4_0' ? 8 : dtype === 'Q5_0' ? 16 : 0;
     for (let i = 0; i < 32; i++) {
-      const byte = b[at + 2 + (i % 16)];
-      out[o + i] = Math.fround(((i < 16 ? byte & 15 : byte >> 4) - 8) * d);
+      const byte = b[qsAt + (i % 16)];
+      const level = (i < 16 ? byte & 15 : byte >> 4) | (fifth ? ((qh >>> i) & 1) << 4 : 0);
+      out[o + i] = Math.fround(withMin ? (level - offset) * d + m : (level - offset) * d);
     }
     return;
   }
-  if (dtype === 'Q4_K') {
+  if (dtype === 'Q4_K' || dtype === 'Q5_K') {
+    const five = dtype === 'Q5_K';
     const d = f16Value(b.readUInt16LE(at)),
       dmin = f16Value(b.readUInt16LE(at + 2));
     const sc = (j: number): [number, number] => {
@@ -116,9 +136,9 @@ export function decodeGgmlBlock(dtype: 'Q4_0' | 'Q4_K' | 'Q6_K', b: Buffer, at: 
       return j < 4 ? [q(j) & 63, q(j + 4) & 63] : [(q(j + 4) & 15) | ((q(j - 4) >> 6) << 4), (q(j + 4) >> 4) | ((q(j) >> 6) << 4)];
     };
     for (let i = 0; i < 256; i++) {
-      const sub = i >> 5; // 32-element sub-block: its 6-bit scale and min
-      const byte = b[at + 16 + (sub >> 1) * 32 + (i & 31)];
-      const q = sub & 1 ? byte >> 4 : byte & 15;
+      const sub = i >> 5; // 32-element sub-block: its 6-bit scale and min; Q5_K: bit `sub` of qh[i & 31] is the fifth bit
+      const byte = b[at + (five ? 48 : 16) + (sub >> 1) * 32 + (i & 31)];
+      const q = (sub & 1 ? byte >> 4 : byte & 15) | (five ? ((b[at + 16 + (i & 31)] >> sub) & 1) << 4 : 0);
       const [s, m] = sc(sub);
       out[o + i] = Math.fround(d * s * q - dmin * m);
     }
@@ -140,7 +160,7 @@ export function decodeGgmlBlock(dtype: 'Q4_0' | 'Q4_K' | 'Q6_K', b: Buffer, at: 
 }
 
 /** Rough quantisers for building test checkpoints (any valid block will do: the tests use the decoded values). */
-function encodeGgmlQuant(values: ArrayLike<number>, dtype: 'Q4_0' | 'Q4_K' | 'Q6_K'): { bytes: Buffer; decoded: Float32Array } {
+function encodeGgmlQuant(values: ArrayLike<number>, dtype: GgmlQuant): { bytes: Buffer; decoded: Float32Array } {
   const [be, bb] = GGML_QUANT_BLOCK[dtype];
   const n = values.length;
   if (n % be !== 0) throw new Error(`${dtype} needs whole ${be}-element blocks`);
@@ -150,7 +170,34 @@ function encodeGgmlQuant(values: ArrayLike<number>, dtype: 'Q4_0' | 'Q4_K' | 'Q6
   for (let blk = 0; blk < n / be; blk++) {
     const at = blk * bb,
       i0 = blk * be;
-    if (dtype === 'Q4_0') {
+    if (dtype === 'Q4_1' || dtype === 'Q5_0' || dtype === 'Q5_1') {
+      // Q5_0: symmetric levels −16..15 around 0; Q4_1/Q5_1: levels 0..max from the block's min m.
+      const top = dtype === 'Q4_1' ? 15 : 31,
+        withMin = dtype !== 'Q5_0';
+      let lo = Infinity,
+        hi = -Infinity,
+        amax = 0;
+      for (let j = 0; j < 32; j++) {
+        lo = Math.min(lo, v(i0 + j));
+        hi = Math.max(hi, v(i0 + j));
+        amax = Math.max(amax, Math.abs(v(i0 + j)));
+      }
+      const dBits = f16Bits(withMin ? (hi - lo) / top : amax / 16),
+        d = f16Value(dBits);
+      const mBits = f16Bits(lo),
+        m = withMin ? f16Value(mBits) : 0;
+      b.writeUInt16LE(dBits, at);
+      if (withMin) b.writeUInt16LE(mBits, at + 2);
+      const qhAt = at + (withMin ? 4 : 2),
+        qsAt = qhAt + (dtype === 'Q4_1' ? 0 : 4);
+      let qh = 0;
+      for (let j = 0; j < 32; j++) {
+        const q = d === 0 ? (withMin ? 0 : 16) : Math.max(0, Math.min(top, Math.round((v(i0 + j) - m) / d) + (withMin ? 0 : 16)));
+        b[qsAt + (j % 16)] |= j < 16 ? q & 15 : (q & 15) << 4;
+        qh |= (q >> 4) << j;
+      }
+      if (dtype !== 'Q4_1') b.writeUInt32LE(qh >>> 0, qhAt);
+    } else if (dtype === 'Q4_0') {
       let m = 0;
       for (let j = 0; j < 32; j++) if (Math.abs(v(i0 + j)) > Math.abs(m)) m = v(i0 + j);
       const dBits = f16Bits(m / -8),
@@ -160,8 +207,10 @@ function encodeGgmlQuant(values: ArrayLike<number>, dtype: 'Q4_0' | 'Q4_K' | 'Q6
         const q = d === 0 ? 8 : Math.max(0, Math.min(15, Math.round(v(i0 + j) / d) + 8));
         b[at + 2 + (j % 16)] |= j < 16 ? q : q << 4;
       }
-    } else if (dtype === 'Q4_K') {
+    } else if (dtype === 'Q4_K' || dtype === 'Q5_K') {
       // Per sub-block: min ≤ 0 and a scale covering [min, max]; both 6-bit multiples of d, dmin.
+      const top = dtype === 'Q5_K' ? 31 : 15,
+        qsAt = at + (dtype === 'Q5_K' ? 48 : 16);
       const mins: number[] = [],
         scales: number[] = [];
       for (let s = 0; s < 8; s++) {
@@ -172,7 +221,7 @@ function encodeGgmlQuant(values: ArrayLike<number>, dtype: 'Q4_0' | 'Q4_K' | 'Q6
           hi = Math.max(hi, v(i0 + 32 * s + j));
         }
         mins.push(-lo);
-        scales.push((hi - lo) / 15);
+        scales.push((hi - lo) / top);
       }
       const dBits = f16Bits(Math.max(...scales) / 63),
         mBits = f16Bits(Math.max(...mins) / 63);
@@ -192,8 +241,9 @@ function encodeGgmlQuant(values: ArrayLike<number>, dtype: 'Q4_0' | 'Q4_K' | 'Q6
           b[at + 4 + s] |= (mn >> 4) << 6;
         }
         for (let j = 0; j < 32; j++) {
-          const q = sc === 0 ? 0 : Math.max(0, Math.min(15, Math.round((v(i0 + 32 * s + j) + dmin * mn) / (d * sc))));
-          b[at + 16 + (s >> 1) * 32 + j] |= s & 1 ? q << 4 : q;
+          const q = sc === 0 ? 0 : Math.max(0, Math.min(top, Math.round((v(i0 + 32 * s + j) + dmin * mn) / (d * sc))));
+          b[qsAt + (s >> 1) * 32 + j] |= s & 1 ? (q & 15) << 4 : q & 15;
+          if (q > 15) b[at + 16 + j] |= 1 << s; // Q5_K's fifth bit: bit s of qh[j]
         }
       }
     } else {
@@ -287,7 +337,7 @@ export interface GgufTensor {
   typeId?: number;
 }
 
-const GGML_TYPE_ID: Record<DiskDType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q4_K: 12, Q6_K: 14, BF16: 30 };
+const GGML_TYPE_ID: Record<DiskDType, number> = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q4_K: 12, Q5_K: 13, Q6_K: 14, BF16: 30 };
 
 function ggufString(s: string): Buffer {
   const b = Buffer.from(s, 'utf8');

@@ -34,6 +34,39 @@ void decode_q4_0_block(const uint8_t* blk, float* out) {
   }
 }
 
+// The legacy 32-element blocks: byte j of `qs` holds element j (low nibble) and j+16 (high);
+// `qh` (Q5) gives each element its fifth bit. level·d is exact in fp32 (5 × 11 bits), so the one
+// rounding is the addition of m (Q4_1, Q5_1), as in ggml's x·d + m.
+namespace {
+uint32_t load_u32(const uint8_t* p) {
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
+
+// `m` null: no offset added (Q5_0: level·d alone, so a zero level keeps d's sign as ggml's does).
+void decode_legacy_block(const uint8_t* qs, uint32_t qh, bool fifth, int offset, float d, const float* m, float* out) {
+  for (int j = 0; j < 16; ++j) {
+    const int hi0 = fifth ? int((qh >> j) & 1) << 4 : 0, hi1 = fifth ? int((qh >> (j + 16)) & 1) << 4 : 0;
+    const float v0 = float(int(qs[j] & 0x0F) + hi0 - offset) * d, v1 = float(int(qs[j] >> 4) + hi1 - offset) * d;
+    out[j] = m ? v0 + *m : v0;
+    out[j + 16] = m ? v1 + *m : v1;
+  }
+}
+}  // namespace
+
+void decode_q4_1_block(const uint8_t* blk, float* out) {
+  const float m = f16_to_f32(load_u16(blk + 2));
+  decode_legacy_block(blk + 4, 0, false, 0, f16_to_f32(load_u16(blk)), &m, out);
+}
+
+void decode_q5_0_block(const uint8_t* blk, float* out) {
+  decode_legacy_block(blk + 6, load_u32(blk + 2), true, 16, f16_to_f32(load_u16(blk)), nullptr, out);
+}
+
+void decode_q5_1_block(const uint8_t* blk, float* out) {
+  const float m = f16_to_f32(load_u16(blk + 2));
+  decode_legacy_block(blk + 8, load_u32(blk + 4), true, 0, f16_to_f32(load_u16(blk)), &m, out);
+}
+
 void decode_q4_k_block(const uint8_t* blk, float* out) {
   const float d = f16_to_f32(load_u16(blk)), dmin = f16_to_f32(load_u16(blk + 2));
   const uint8_t* sc = blk + 4;
@@ -48,6 +81,26 @@ void decode_q4_k_block(const uint8_t* blk, float* out) {
     for (int l = 0; l < 32; ++l) {
       out[l] = d0 * float(q[l] & 0x0F) - o0;
       out[32 + l] = d1 * float(q[l] >> 4) - o1;
+    }
+  }
+}
+
+void decode_q5_k_block(const uint8_t* blk, float* out) {
+  const float d = f16_to_f32(load_u16(blk)), dmin = f16_to_f32(load_u16(blk + 2));
+  const uint8_t* sc = blk + 4;
+  const uint8_t* qh = blk + 16;
+  const uint8_t* q = blk + 48;
+  // As Q4_K, each level carrying its fifth bit: group g's low nibbles take bit 2g of qh[l], its
+  // high nibbles bit 2g+1. d·s·level stays exact (11 + 6 + 5 bits); the subtraction rounds once.
+  for (int g = 0; g < 4; ++g, q += 32, out += 64) {
+    int s0, m0, s1, m1;
+    q4_k_scale_min(2 * g, sc, &s0, &m0);
+    q4_k_scale_min(2 * g + 1, sc, &s1, &m1);
+    const float d0 = d * float(s0), o0 = dmin * float(m0), d1 = d * float(s1), o1 = dmin * float(m1);
+    for (int l = 0; l < 32; ++l) {
+      const int h0 = (qh[l] >> (2 * g)) & 1, h1 = (qh[l] >> (2 * g + 1)) & 1;
+      out[l] = d0 * float((q[l] & 0x0F) | (h0 << 4)) - o0;
+      out[32 + l] = d1 * float((q[l] >> 4) | (h1 << 4)) - o1;
     }
   }
 }

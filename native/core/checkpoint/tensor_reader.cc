@@ -76,7 +76,11 @@ bool parse_tensor_dtype(const std::string& name, TensorDType* out) {
   else if (name == "Q8_0") *out = TensorDType::Q8_0;
   else if (name == "MXFP4") *out = TensorDType::MXFP4;
   else if (name == "Q4_0") *out = TensorDType::Q4_0;
+  else if (name == "Q4_1") *out = TensorDType::Q4_1;
+  else if (name == "Q5_0") *out = TensorDType::Q5_0;
+  else if (name == "Q5_1") *out = TensorDType::Q5_1;
   else if (name == "Q4_K") *out = TensorDType::Q4_K;
+  else if (name == "Q5_K") *out = TensorDType::Q5_K;
   else if (name == "Q6_K") *out = TensorDType::Q6_K;
   else if (name == "F8_E4M3") *out = TensorDType::F8_E4M3;
   else return false;
@@ -91,21 +95,31 @@ const char* tensor_dtype_name(TensorDType dt) {
     case TensorDType::Q8_0: return "Q8_0";
     case TensorDType::MXFP4: return "MXFP4";
     case TensorDType::Q4_0: return "Q4_0";
+    case TensorDType::Q4_1: return "Q4_1";
+    case TensorDType::Q5_0: return "Q5_0";
+    case TensorDType::Q5_1: return "Q5_1";
     case TensorDType::Q4_K: return "Q4_K";
+    case TensorDType::Q5_K: return "Q5_K";
     case TensorDType::Q6_K: return "Q6_K";
     case TensorDType::F8_E4M3: return "F8_E4M3";
   }
   return "?";
 }
 
-const char* tensor_dtype_names() { return "F32, F16, BF16, Q8_0, MXFP4, Q4_0, Q4_K, Q6_K, F8_E4M3"; }
+const char* tensor_dtype_names() {
+  return "F32, F16, BF16, Q8_0, MXFP4, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, F8_E4M3";
+}
 
 uint64_t tensor_block_elements(TensorDType dt) {
   switch (dt) {
     case TensorDType::Q8_0:
     case TensorDType::MXFP4: return kQ8Block;
     case TensorDType::Q4_0: return kQ4_0Elements;
+    case TensorDType::Q4_1: return kQ4_1Elements;
+    case TensorDType::Q5_0: return kQ5_0Elements;
+    case TensorDType::Q5_1: return kQ5_1Elements;
     case TensorDType::Q4_K: return kQ4_KElements;
+    case TensorDType::Q5_K: return kQ5_KElements;
     case TensorDType::Q6_K: return kQ6_KElements;
     default: return 1;
   }
@@ -118,7 +132,11 @@ uint64_t tensor_block_bytes(TensorDType dt) {
     case TensorDType::BF16: return 2;
     case TensorDType::Q8_0: return kQ8BlockBytes;
     case TensorDType::Q4_0: return kQ4_0Bytes;
+    case TensorDType::Q4_1: return kQ4_1Bytes;
+    case TensorDType::Q5_0: return kQ5_0Bytes;
+    case TensorDType::Q5_1: return kQ5_1Bytes;
     case TensorDType::Q4_K: return kQ4_KBytes;
+    case TensorDType::Q5_K: return kQ5_KBytes;
     case TensorDType::Q6_K: return kQ6_KBytes;
     case TensorDType::F8_E4M3: return 1;
     case TensorDType::MXFP4: return kMxBlockBytes;
@@ -156,9 +174,25 @@ void convert_to_f32(TensorDType dt, const uint8_t* src, uint64_t elements, float
       for (uint64_t b = 0; b < elements / kQ4_0Elements; ++b)
         decode_q4_0_block(src + b * kQ4_0Bytes, out + b * kQ4_0Elements);
       break;
+    case TensorDType::Q4_1:
+      for (uint64_t b = 0; b < elements / kQ4_1Elements; ++b)
+        decode_q4_1_block(src + b * kQ4_1Bytes, out + b * kQ4_1Elements);
+      break;
+    case TensorDType::Q5_0:
+      for (uint64_t b = 0; b < elements / kQ5_0Elements; ++b)
+        decode_q5_0_block(src + b * kQ5_0Bytes, out + b * kQ5_0Elements);
+      break;
+    case TensorDType::Q5_1:
+      for (uint64_t b = 0; b < elements / kQ5_1Elements; ++b)
+        decode_q5_1_block(src + b * kQ5_1Bytes, out + b * kQ5_1Elements);
+      break;
     case TensorDType::Q4_K:
       for (uint64_t b = 0; b < elements / kQ4_KElements; ++b)
         decode_q4_k_block(src + b * kQ4_KBytes, out + b * kQ4_KElements);
+      break;
+    case TensorDType::Q5_K:
+      for (uint64_t b = 0; b < elements / kQ5_KElements; ++b)
+        decode_q5_k_block(src + b * kQ5_KBytes, out + b * kQ5_KElements);
       break;
     case TensorDType::Q6_K:
       for (uint64_t b = 0; b < elements / kQ6_KElements; ++b)

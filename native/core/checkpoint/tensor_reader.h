@@ -13,7 +13,7 @@ namespace moecap {
 // byte j and element j + 16 in its high nibble (17 bytes a block). Q4_0, Q4_K, Q6_K and F8_E4M3
 // are decoded by quant_formats.h (F8_E4M3 here is the bare element; its block scales are applied
 // by the caller, read_scaled_rows).
-enum class TensorDType { F32, F16, BF16, Q8_0, MXFP4, Q4_0, Q4_K, Q6_K, F8_E4M3 };
+enum class TensorDType { F32, F16, BF16, Q8_0, MXFP4, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, F8_E4M3 };
 
 // The dtype's name ("F32", "Q4_K", "MXFP4", …) → dtype; false for any other name.
 bool parse_tensor_dtype(const std::string& name, TensorDType* out);
