@@ -209,6 +209,47 @@ async function kernels(isa, shape, dtype) {
   layer.close();
 }
 
+// E4M3 code → value (bias 7, subnormals k·2^-9; 0x7F/0xFF are NaN and not used here).
+function e4m3Value(c) {
+  const e = (c >> 3) & 15,
+    m = c & 7,
+    v = e ? (1 + m / 8) * 2 ** (e - 7) : m * 2 ** -9;
+  return c & 0x80 ? -v : v;
+}
+
+// fp8 decode of every code: the expert rows hold, after a ±448 at input 0 (so the packer's scale
+// is exactly s), E4M3 values × s cycling through `codes`; the activation at input 0 is small, so
+// the dot products are carried by those codes. Once over every finite code, once over the
+// subnormals and the smallest normals only (where a decode that flushed or misplaced them would
+// be off by a large fraction of the output), against the fp64 reference of these exact weights.
+async function fp8EveryCode(isa) {
+  const all = [...Array(256).keys()].filter((c) => (c & 0x7f) !== 0x7f);
+  const small = all.filter((c) => (c & 0x7f) < 0x10);
+  const shape = { hidden: 131, intermediate: 37, experts: 1, topK: 1, scoring: 'softmax', renormalize: true };
+  for (const [name, codes] of [
+    ['every finite code', all],
+    ['subnormals and the smallest normals', small],
+  ]) {
+    const w = makeWeights(shape, 808);
+    let n = 0;
+    const fill = (m, K) => {
+      const s = 2 ** -12 * (1 + (n % 7) / 8);
+      for (let r = 0; r < m.length / K; r++)
+        for (let k = 0; k < K; k++) m[r * K + k] = (k % 128 === 0 ? (r % 2 ? -448 : 448) : e4m3Value(codes[n++ % codes.length])) * s;
+    };
+    fill(w.gate, shape.hidden);
+    fill(w.up, shape.hidden);
+    fill(w.down, shape.intermediate);
+    const layer = await addon.createLayer({ ...shape, dtype: 'fp8', isa, threads: 2, poison: true, weights: w });
+    const x = gaussian(5 * shape.hidden, 809);
+    for (let t = 0; t < 5; t++) for (let k = 0; k < shape.hidden; k += 128) x[t * shape.hidden + k] *= 1e-4;
+    const r = await layer.forward(x);
+    const err = relL2(r.output, refForward(shape, w, x, refRoute(shape, w, x)));
+    check(`${isa} fp8 ${name}: rel L2 ${err.toExponential(2)} < ${BOUND.fp8}`, err < BOUND.fp8 && err > 0);
+    layer.close();
+  }
+}
+
 async function sameAsGeneric(dtype) {
   const shape = { hidden: 67, intermediate: 45, experts: 1, topK: 1 };
   const cfg = { ...shape, scoring: 'softmax', renormalize: true };
@@ -422,6 +463,7 @@ async function main() {
   await isaChoice(info);
   await ceilings(info);
   for (const isa of isas) for (const dtype of DTYPES) for (const shape of ON_GRID.has(dtype) ? GRID_SHAPES : SHAPES) await kernels(isa, shape, dtype);
+  for (const isa of isas) await fp8EveryCode(isa);
   if (isas.includes('neon')) {
     await sameAsGeneric('int8');
     await sameAsGeneric('int4');
