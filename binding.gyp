@@ -151,7 +151,8 @@
           "target_name": "moecap_isa_neon",
           "type": "static_library",
           "sources": ["native/core/kernels/neon/linear_neon.cc", "native/core/kernels/neon/linear_neon_bf16.cc",
-                      "native/core/kernels/neon/linear_neon_quant.cc", "native/core/kernels/neon/peak_neon.cc"],
+                      "native/core/kernels/neon/linear_neon_quant.cc", "native/core/kernels/neon/linear_neon_fp8.cc",
+                      "native/core/kernels/neon/peak_neon.cc"],
           "cflags_cc": ["<@(neon_flags)"],
           "xcode_settings": {"OTHER_CPLUSPLUSFLAGS": ["<@(neon_flags)"]}
         },

@@ -4,11 +4,12 @@
 // build-arm64/Release/moecap.node). Plain JS throughout, so the arm64 node runs it as is.
 //   - every weight dtype on every ISA the CPU offers (neon and generic on arm64) against an fp64
 //     reference written here, at odd sizes (partial panels and quantisation blocks), random
-//     inputs, poisoned outputs;
+//     inputs, poisoned outputs; mxfp4 and fp8 with weights snapped onto their grids
+//     (grid_snap.js), so the reference of the master weights is that of the stored values;
 //   - the router (ids and weights, softmax and sigmoid) against the same reference;
 //   - a token alone equals it in a batch bit for bit, and repeated passes are identical;
 //   - neon equals the portable kernels bit for bit where both do exact integer / exact-product
-//     work (int8, int4 always; bf16 where the widening kernel runs, i.e. without FEAT_BF16);
+//     work (int8, int4, mxfp4 always; bf16 where the widening kernel runs, i.e. without FEAT_BF16);
 //   - an offloaded layer equals the resident one bit for bit.
 // Last line: "N passed, M failed"; exit status 1 on any failure.
 'use strict';
@@ -18,6 +19,7 @@ const fs = require('fs');
 
 const addonPath = path.resolve(process.argv[2] || path.join(__dirname, '..', '..', 'build-arm64', 'Release', 'moecap.node'));
 const addon = require(addonPath);
+const { snapWeights } = require('./grid_snap.js');
 
 let passed = 0,
   failed = 0;
@@ -141,14 +143,24 @@ function refForward(c, w, x, routing) {
   return out;
 }
 
-// Relative L2 bounds pooled over the tokens of one shape (those of test/kernels/kernels_dtypes.test.ts).
-const BOUND = { f32: 7e-7, bf16: 9e-3, int8: 2e-2, int4: 1.5e-1 };
-const DTYPES = ['f32', 'bf16', 'int8', 'int4'];
+// Relative L2 bounds pooled over the tokens of one shape (those of test/kernels/kernels_dtypes.test.ts;
+// mxfp4 against its stored values as test/kernels/kernels_mx_fp8.test.ts; fp8, fp32 accumulation of
+// exact weights over sums of at most 161 here, tighter than that suite's 1e-5 for sums of 1100).
+const BOUND = { f32: 7e-7, bf16: 9e-3, int8: 2e-2, int4: 1.5e-1, mxfp4: 2e-2, fp8: 1e-6 };
+const DTYPES = ['f32', 'bf16', 'int8', 'int4', 'mxfp4', 'fp8'];
+const ON_GRID = new Set(['mxfp4', 'fp8']);
 const TOKENS = [1, 5, 33];
 const SHAPES = [
   { hidden: 72, intermediate: 40, experts: 7, topK: 3 },
   { hidden: 100, intermediate: 48, experts: 5, topK: 2 },
 ];
+// mxfp4 and fp8 also at a partial second fp8 block (161 = 128 + 33) and an odd mxfp4 block count (99: 4).
+const GRID_SHAPES = [...SHAPES, { hidden: 161, intermediate: 99, experts: 4, topK: 2 }];
+// The master weights of a layer: random, and for mxfp4/fp8 snapped onto the format's grid.
+function layerWeights(cfg, seed, dtype) {
+  const w = makeWeights(cfg, seed);
+  return ON_GRID.has(dtype) ? snapWeights(w, cfg.hidden, cfg.intermediate, dtype) : w;
+}
 
 // CPU features for the bf16 cross-ISA check: /proc/cpuinfo (qemu-user may not emulate it), else
 // MOECAP_TEST_CPU_FEATURES (set by scripts/test-arm64.sh from the qemu CPU model).
@@ -165,7 +177,7 @@ function cpuHasBf16() {
 
 async function kernels(isa, shape, dtype) {
   const cfg = { ...shape, scoring: 'softmax', renormalize: true };
-  const weights = makeWeights(cfg, 5 + shape.hidden);
+  const weights = layerWeights(cfg, 5 + shape.hidden, dtype);
   const layer = await addon.createLayer({ ...cfg, dtype, isa, threads: 2, poison: true, weights });
   const tag = `${isa} ${dtype} H=${shape.hidden}`;
   check(`${tag}: isa`, layer.info().isa === isa, layer.info().isa);
@@ -195,6 +207,47 @@ async function kernels(isa, shape, dtype) {
   const err = relL2(outs, refs);
   check(`${tag}: rel L2 ${err.toExponential(2)} < ${BOUND[dtype]}`, err < BOUND[dtype] && err > 0);
   layer.close();
+}
+
+// E4M3 code → value (bias 7, subnormals k·2^-9; 0x7F/0xFF are NaN and not used here).
+function e4m3Value(c) {
+  const e = (c >> 3) & 15,
+    m = c & 7,
+    v = e ? (1 + m / 8) * 2 ** (e - 7) : m * 2 ** -9;
+  return c & 0x80 ? -v : v;
+}
+
+// fp8 decode of every code: the expert rows hold, after a ±448 at input 0 (so the packer's scale
+// is exactly s), E4M3 values × s cycling through `codes`; the activation at input 0 is small, so
+// the dot products are carried by those codes. Once over every finite code, once over the
+// subnormals and the smallest normals only (where a decode that flushed or misplaced them would
+// be off by a large fraction of the output), against the fp64 reference of these exact weights.
+async function fp8EveryCode(isa) {
+  const all = [...Array(256).keys()].filter((c) => (c & 0x7f) !== 0x7f);
+  const small = all.filter((c) => (c & 0x7f) < 0x10);
+  const shape = { hidden: 131, intermediate: 37, experts: 1, topK: 1, scoring: 'softmax', renormalize: true };
+  for (const [name, codes] of [
+    ['every finite code', all],
+    ['subnormals and the smallest normals', small],
+  ]) {
+    const w = makeWeights(shape, 808);
+    let n = 0;
+    const fill = (m, K) => {
+      const s = 2 ** -12 * (1 + (n % 7) / 8);
+      for (let r = 0; r < m.length / K; r++)
+        for (let k = 0; k < K; k++) m[r * K + k] = (k % 128 === 0 ? (r % 2 ? -448 : 448) : e4m3Value(codes[n++ % codes.length])) * s;
+    };
+    fill(w.gate, shape.hidden);
+    fill(w.up, shape.hidden);
+    fill(w.down, shape.intermediate);
+    const layer = await addon.createLayer({ ...shape, dtype: 'fp8', isa, threads: 2, poison: true, weights: w });
+    const x = gaussian(5 * shape.hidden, 809);
+    for (let t = 0; t < 5; t++) for (let k = 0; k < shape.hidden; k += 128) x[t * shape.hidden + k] *= 1e-4;
+    const r = await layer.forward(x);
+    const err = relL2(r.output, refForward(shape, w, x, refRoute(shape, w, x)));
+    check(`${isa} fp8 ${name}: rel L2 ${err.toExponential(2)} < ${BOUND.fp8}`, err < BOUND.fp8 && err > 0);
+    layer.close();
+  }
 }
 
 async function sameAsGeneric(dtype) {
@@ -375,7 +428,7 @@ function refVariant(c, w, v, x) {
 
 async function variants(isa, dtype) {
   const shape = { hidden: 72, intermediate: 40, experts: 7, topK: 3 };
-  const weights = makeWeights(shape, 91);
+  const weights = layerWeights(shape, 91, dtype);
   const kinds = {
     'gpt-oss': {
       scoring: 'softmax',
@@ -393,7 +446,9 @@ async function variants(isa, dtype) {
     const one = await layer.forward(x.slice(4 * shape.hidden, 5 * shape.hidden));
     const ref = refVariant(shape, weights, v, x);
     const err = relL2(r.output, ref);
-    check(`${isa} ${dtype} ${name}: rel L2 ${err.toExponential(2)} <= ${BOUND[dtype]}`, err <= BOUND[dtype]);
+    // mxfp4/fp8: twice their bound, as test/kernels/kernels_mx_fp8.test.ts (fewer tokens pooled).
+    const bound = (ON_GRID.has(dtype) ? 2 : 1) * BOUND[dtype];
+    check(`${isa} ${dtype} ${name}: rel L2 ${err.toExponential(2)} <= ${bound}`, err <= bound);
     check(`${isa} ${dtype} ${name}: a token alone = in a batch`, bitwiseEqual(one.output, r.output.subarray(4 * shape.hidden, 5 * shape.hidden)));
     layer.close();
   }
@@ -407,15 +462,17 @@ async function main() {
   if (process.arch === 'arm64') check('arm64 runs neon, generic', info.supportedIsas.join() === 'neon,generic', info.supportedIsas);
   await isaChoice(info);
   await ceilings(info);
-  for (const isa of isas) for (const dtype of DTYPES) for (const shape of SHAPES) await kernels(isa, shape, dtype);
+  for (const isa of isas) for (const dtype of DTYPES) for (const shape of ON_GRID.has(dtype) ? GRID_SHAPES : SHAPES) await kernels(isa, shape, dtype);
+  for (const isa of isas) await fp8EveryCode(isa);
   if (isas.includes('neon')) {
     await sameAsGeneric('int8');
     await sameAsGeneric('int4');
+    await sameAsGeneric('mxfp4');
     if (!cpuHasBf16()) await sameAsGeneric('bf16');
   }
   await router();
-  for (const isa of isas) for (const dtype of ['f32', 'int8']) await variants(isa, dtype);
-  for (const dtype of ['f32', 'int4']) await offload(dtype);
+  for (const isa of isas) for (const dtype of ['f32', 'int8', 'mxfp4', 'fp8']) await variants(isa, dtype);
+  for (const dtype of ['f32', 'int4', 'mxfp4', 'fp8']) await offload(dtype);
 }
 
 main()

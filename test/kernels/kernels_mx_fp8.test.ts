@@ -15,55 +15,10 @@ import type { RefWeights } from '../reference/moe_reference';
 const ISAS = systemInfo().supportedIsas as Isa[];
 type ErrorAddon = { conversionError(v: Float32Array, rows: number, cols: number, dtype: string): { maxAbs: number; sumSqErr: number; sumSqRef: number } };
 const addon = loadAddon() as unknown as ErrorAddon;
-const E2M1 = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
-
-// Nearest value of a sorted grid (ties either way: any grid value is exact).
-function nearestE2M1(a: number): number {
-  let best = 0;
-  for (const g of E2M1) if (Math.abs(a - g) < Math.abs(a - best)) best = g;
-  return best;
-}
-function nearestE4M3(a: number): number {
-  if (a >= 448) return 448;
-  if (a < 2 ** -6) return Math.round(a * 512) / 512;
-  const e = Math.floor(Math.log2(a));
-  return (Math.round((a / 2 ** e) * 8) / 8) * 2 ** e;
-}
-
-// Snaps every row (length K) of `m` in place onto the format's grid, block by block.
-export function snapRows(m: Float32Array, K: number, dtype: 'mxfp4' | 'fp8', seed: number): void {
-  const block = dtype === 'mxfp4' ? 32 : 128;
-  let n = seed;
-  for (let r = 0; r < m.length / K; r++)
-    for (let k0 = 0; k0 < K; k0 += block) {
-      const k1 = Math.min(K, k0 + block);
-      let amax = 0,
-        at = k0;
-      for (let k = k0; k < k1; k++)
-        if (Math.abs(m[r * K + k]) > amax) {
-          amax = Math.abs(m[r * K + k]);
-          at = r * K + k;
-        }
-      // mxfp4: 2^e with amax/2^e in [4, 8); fp8: s = amax/448 kept to 8 significant bits.
-      const e = Math.floor(Math.log2(amax)) - 2;
-      const s = dtype === 'mxfp4' ? 2 ** e : Math.fround(2 ** (Math.floor(Math.log2(amax / 448)) - 7) * (128 + (n++ % 128)));
-      for (let k = r * K + k0; k < r * K + k1; k++) {
-        const a = Math.abs(m[k]) / s;
-        const g = k === at ? (dtype === 'mxfp4' ? 6 : 448) : dtype === 'mxfp4' ? nearestE2M1(a) : nearestE4M3(a);
-        m[k] = Math.sign(m[k] || 1) * g * s;
-      }
-    }
-}
-
-function snapWeights(w: RefWeights, H: number, F: number, dtype: 'mxfp4' | 'fp8'): RefWeights {
-  const gate = w.gate.slice(),
-    up = w.up.slice(),
-    down = w.down.slice();
-  snapRows(gate, H, dtype, 1);
-  snapRows(up, H, dtype, 2);
-  snapRows(down, F, dtype, 3);
-  return { ...w, gate, up, down };
-}
+// The grid snapping is shared with the plain-JS arm64 suite (test/arm64/correctness.js).
+const { snapWeights } = require('../arm64/grid_snap.js') as {
+  snapWeights(w: RefWeights, H: number, F: number, dtype: 'mxfp4' | 'fp8'): RefWeights;
+};
 
 // Relative L2 bounds vs the fp64 reference, pooled over the tokens of one shape. With exact weights:
 // fp8 is fp32 accumulation only (f32's own bound in kernels_dtypes.test.ts is 1e-5 for 4100-long

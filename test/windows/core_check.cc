@@ -1,8 +1,8 @@
 // Correctness of the native core without Node, for a Windows build (scripts/build-windows.sh
 // cross-compiles it with mingw-w64; scripts/test-windows.sh runs it under wine). Any OS runs it.
 //   - every weight dtype on every ISA the CPU offers, against an fp64 reference written here
-//     (routing and SwiGLU experts in double from the master weights), odd sizes, random inputs,
-//     poisoned workspaces;
+//     (routing and SwiGLU experts in double from the master weights; for mxfp4 and fp8 from the
+//     stored values, the packer's own rows unpacked), odd sizes, random inputs, poisoned workspaces;
 //   - the router's ids and weights against the same reference;
 //   - a token alone equals it in a batch bit for bit;
 //   - an offloaded layer (expert file in a temporary folder, and a scratch file removed while
@@ -25,6 +25,7 @@
 #include "runtime/environment.h"
 #include "runtime/file_io.h"
 #include "runtime/memory_info.h"
+#include "weights/packed_matrix.h"
 #include "weights/weight_source.h"
 
 #if defined(_WIN32)
@@ -129,6 +130,38 @@ Reference reference(const LayerConfig& c, const WeightSource& w, const std::vect
   return r;
 }
 
+// The values a layer of `dtype` stores for the expert matrices of `inner`: each row packed alone
+// (the formats' scales are per row and block, so alone = in its matrix) and unpacked; the router
+// and the other matrices as they are. The fp64 reference of these is that of the stored values.
+class StoredValues : public WeightSource {
+ public:
+  StoredValues(std::shared_ptr<const WeightSource> inner, DType dtype) : inner_(std::move(inner)), dtype_(dtype) {}
+  void row(Matrix m, int expert, int row, int cols, float* out) const override {
+    inner_->row(m, expert, row, cols, out);
+    if (m != Matrix::Gate && m != Matrix::Up && m != Matrix::Down) return;
+    std::vector<float> master(out, out + cols);
+    PackedMatrix packed;
+    const LaneSource lane0 = [&](int, int lane, float* v) {
+      if (lane != 0) return false;  // the other 31 lanes: zero padding
+      std::copy(master.begin(), master.end(), v);
+      return true;
+    };
+    pack_matrix(packed, dtype_, cols, 1, lane0, nullptr);
+    unpack_lane(packed, 0, 0, out);
+  }
+  uint64_t fingerprint() const override { return inner_->fingerprint(); }
+
+ private:
+  std::shared_ptr<const WeightSource> inner_;
+  DType dtype_;
+};
+
+// The weights the reference reads for a layer of `dt` built from `w`.
+std::shared_ptr<const WeightSource> reference_weights(std::shared_ptr<const WeightSource> w, DType dt) {
+  if (dt == DType::MXFP4 || dt == DType::FP8) return std::make_shared<StoredValues>(std::move(w), dt);
+  return w;
+}
+
 LayerConfig config(int H, int F, int E, int k, DType dt) {
   LayerConfig c;
   c.hidden = H;
@@ -141,21 +174,28 @@ LayerConfig config(int H, int F, int E, int k, DType dt) {
   return c;
 }
 
-// Relative L2 bounds pooled over the tokens of one shape (as test/kernels/kernels_dtypes.test.ts).
+// Relative L2 bounds pooled over the tokens of one shape (as test/kernels/kernels_dtypes.test.ts;
+// mxfp4 and fp8 against their stored values as test/arm64/correctness.js).
 double bound(DType d) {
   switch (d) {
     case DType::F32: return 7e-7;
     case DType::BF16: return 9e-3;
     case DType::I8: return 2e-2;
     case DType::I4: return 1.5e-1;
+    case DType::MXFP4: return 2e-2;
+    case DType::FP8: return 1e-6;
   }
   return 0;
 }
+
+// Every weight dtype, for the loops below.
+constexpr DType kAllDTypes[] = {DType::F32, DType::BF16, DType::I8, DType::I4, DType::MXFP4, DType::FP8};
 
 void kernels_against_reference(const char* isa, DType dt, int H, int F, int E, int k) {
   const LayerConfig c = config(H, F, E, k, dt);
   auto w = std::make_shared<SeededWeights>(uint64_t(5 + H));
   MoeLayer layer(c, w, isa);
+  const std::shared_ptr<const WeightSource> stored = reference_weights(w, dt);
   const std::string tag = std::string(isa) + " " + dtype_name(dt) + " H=" + std::to_string(H);
   check(tag + ": isa", std::strcmp(layer.isa(), isa) == 0, layer.isa());
   double d2 = 0, r2 = 0;
@@ -163,7 +203,7 @@ void kernels_against_reference(const char* isa, DType dt, int H, int F, int E, i
     const std::vector<float> x = gaussian(size_t(T) * H, uint32_t(1000 + T + H));
     ForwardResult out;
     layer.forward(x.data(), T, out);
-    const Reference ref = reference(c, *w, x, T);
+    const Reference ref = reference(c, *stored, x, T);
     for (size_t i = 0; i < ref.output.size(); ++i) {
       d2 += (out.output[i] - ref.output[i]) * (out.output[i] - ref.output[i]);
       r2 += ref.output[i] * ref.output[i];
@@ -318,12 +358,14 @@ int main() {
     const char* isas[4];
     const int n = supported_isas(isas);
     for (int i = 0; i < n; ++i)
-      for (DType dt : {DType::F32, DType::BF16, DType::I8, DType::I4}) {
+      for (DType dt : kAllDTypes) {
         kernels_against_reference(isas[i], dt, 72, 40, 7, 3);
         kernels_against_reference(isas[i], dt, 100, 48, 5, 2);
+        // A partial second fp8 block (161 = 128 + 33) and 4 mxfp4 blocks of the down rows (99).
+        if (dt == DType::MXFP4 || dt == DType::FP8) kernels_against_reference(isas[i], dt, 161, 99, 4, 2);
       }
     router_against_reference();
-    for (DType dt : {DType::F32, DType::BF16, DType::I8, DType::I4}) alone_equals_batch(dt);
+    for (DType dt : kAllDTypes) alone_equals_batch(dt);
     const std::string folder = temp_folder();
 #if defined(_WIN32)
     const bool made = CreateDirectoryA(folder.c_str(), nullptr) != 0;
@@ -332,9 +374,8 @@ int main() {
 #endif
     check("temporary folder " + folder, made);
     if (made) {
-      for (DType dt : {DType::F32, DType::BF16, DType::I8, DType::I4}) offload_equals_resident(dt, folder);
-      for (DType dt : {DType::F32, DType::BF16, DType::I8, DType::I4})
-        remove_file(folder + "/experts-" + dtype_name(dt) + ".bin");
+      for (DType dt : kAllDTypes) offload_equals_resident(dt, folder);
+      for (DType dt : kAllDTypes) remove_file(folder + "/experts-" + dtype_name(dt) + ".bin");
       file_io_round_trip(folder);
 #if defined(_WIN32)
       RemoveDirectoryA(folder.c_str());

@@ -37,7 +37,8 @@ void linear_f32(const LinearJob& job) { for_row_tiles<2, tile_f32<2>, tile_f32<1
 
 // One table whose entries follow the optional features: bfdot where the CPU has FEAT_BF16; smmla
 // where it has FEAT_I8MM (with FEAT_DotProd), else sdot where it has FEAT_DotProd; the baseline
-// kernels otherwise. All int8/int4 variants give the same bits (exact integer block dots).
+// kernels otherwise. All int8/int4/mxfp4 variants give the same bits (exact integer block dots);
+// fp8 has one kernel (fp32 FMA, no optional feature helps it).
 const KernelTable& neon_kernels() {
   static const bool mmla = cpu_has_neon_i8mm() && cpu_has_neon_dotprod(), dot = cpu_has_neon_dotprod();
   static const KernelTable t = {"neon",
@@ -48,8 +49,10 @@ const KernelTable& neon_kernels() {
                                  mmla  ? neon::linear_int4_i8mm
                                  : dot ? neon::linear_int4_dotprod
                                        : neon::linear_int4,
-                                 // mxfp4 and fp8: the portable kernels (no NEON ones yet).
-                                 generic_kernels().linear[4], generic_kernels().linear[5]},
+                                 mmla  ? neon::linear_mxfp4_i8mm
+                                 : dot ? neon::linear_mxfp4_dotprod
+                                       : neon::linear_mxfp4,
+                                 neon::linear_fp8},
                                 generic_kernels().quant_row};
   return t;
 }

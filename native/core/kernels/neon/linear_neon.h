@@ -1,9 +1,9 @@
-// Entry points of the arm64 NEON kernels and the helpers every NEON tile shares. Three groups of
+// Entry points of the arm64 NEON kernels and the helpers every NEON tile shares. Groups of
 // translation units, each with its own flags (binding.gyp): the baseline ones (armv8-a: fp32 FMA,
-// bf16 widened to fp32, int8/int4 by widening multiplies), the dotprod one (sdot), the i8mm one
-// (smmla for row pairs) and the bf16 one (bfdot); neon_kernels() (linear_neon.cc) takes each entry from the best group
-// the CPU has. Included only by those translation units, and the helpers are static (internal linkage), so no code
-// built for an optional feature can be merged into code that runs without it.
+// bf16 widened to fp32, int8/int4/mxfp4 by widening multiplies, fp8 decoded to fp32), the dotprod one (sdot), the i8mm
+// one (smmla for row pairs) and the bf16 one (bfdot); neon_kernels() (linear_neon.cc) takes each entry from the best
+// group the CPU has. Included only by those translation units, and the helpers are static (internal linkage), so no
+// code built for an optional feature can be merged into code that runs without it.
 #pragma once
 #include <arm_neon.h>
 
@@ -16,11 +16,15 @@ void linear_f32(const LinearJob& job);
 void linear_bf16(const LinearJob& job);  // widened to fp32 (any arm64)
 void linear_int8(const LinearJob& job);  // widening multiplies (any arm64)
 void linear_int4(const LinearJob& job);
+void linear_mxfp4(const LinearJob& job);         // E2M1 by tbl, widening multiplies (any arm64)
+void linear_fp8(const LinearJob& job);           // E4M3 → fp16 bits → fp32, FMA (any arm64)
 void linear_bf16_bfdot(const LinearJob& job);    // FEAT_BF16
 void linear_int8_dotprod(const LinearJob& job);  // FEAT_DotProd
 void linear_int4_dotprod(const LinearJob& job);
+void linear_mxfp4_dotprod(const LinearJob& job);
 void linear_int8_i8mm(const LinearJob& job);  // FEAT_I8MM (and FEAT_DotProd for a lone row)
 void linear_int4_i8mm(const LinearJob& job);
+void linear_mxfp4_i8mm(const LinearJob& job);
 
 // The ceiling loops of the feature TUs (peak_neon.cc has the baseline ones and the table):
 // kPeakChains independent accumulator chains; operations per iteration below.

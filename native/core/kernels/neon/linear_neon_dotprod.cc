@@ -1,4 +1,4 @@
-// int8 and int4 weights × int8-quantised activation rows with sdot (FEAT_DotProd; this TU alone
+// int8, int4 and mxfp4 weights × int8-quantised activation rows with sdot (FEAT_DotProd; this TU alone
 // is built with +dotprod): one sdot per 4 lanes per k-quad, s8 × s8 summed into s32. Exact
 // integers; see quant_tile_neon.h for the rest.
 #include "kernels/neon/quant_tile_neon.h"
@@ -7,10 +7,13 @@ namespace moecap {
 namespace neon {
 
 void linear_int8_dotprod(const LinearJob& job) {
-  for_row_tiles<2, tile_quant<false, SdotDot, 2>, tile_quant<false, SdotDot, 1>>(job);
+  for_row_tiles<2, tile_quant<QuantFormat::Int8, SdotDot, 2>, tile_quant<QuantFormat::Int8, SdotDot, 1>>(job);
 }
 void linear_int4_dotprod(const LinearJob& job) {
-  for_row_tiles<2, tile_quant<true, SdotDot, 2>, tile_quant<true, SdotDot, 1>>(job);
+  for_row_tiles<2, tile_quant<QuantFormat::Int4, SdotDot, 2>, tile_quant<QuantFormat::Int4, SdotDot, 1>>(job);
+}
+void linear_mxfp4_dotprod(const LinearJob& job) {
+  for_row_tiles<2, tile_quant<QuantFormat::Mx4, SdotDot, 2>, tile_quant<QuantFormat::Mx4, SdotDot, 1>>(job);
 }
 
 }  // namespace neon

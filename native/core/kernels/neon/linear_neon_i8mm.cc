@@ -1,4 +1,4 @@
-// int8 and int4 weights × int8-quantised activation rows with smmla (FEAT_I8MM; this TU alone is
+// int8, int4 and mxfp4 weights × int8-quantised activation rows with smmla (FEAT_I8MM; this TU alone is
 // built with +i8mm+dotprod, and runs only where the CPU has both): pairs of rows in one
 // instruction. smmla multiplies a 2×8 block of activations (two rows, 8 inputs) by an 8×2 block
 // of weights (two lanes) into the 2×2 int32 block, so a k-octet (two k-quads of the panel) is
@@ -11,7 +11,7 @@ namespace moecap {
 namespace neon {
 namespace {
 
-template <bool Q4>
+template <QuantFormat F>
 void tile_quant_mmla(const LinearJob& job, int r0, int p) {
   const int nb = (job.K + 31) / 32;
   const uint8_t* P = job_panel(job, p);
@@ -20,14 +20,14 @@ void tile_quant_mmla(const LinearJob& job, int r0, int p) {
   for (int r = 0; r < 2; ++r)
     for (int v = 0; v < 8; ++v) acc[r][v] = vdupq_n_f32(0.0f);
   for (int b = 0; b < nb; ++b) {
-    const uint8_t* blk = quant_block(P, Q4, b);
+    const uint8_t* blk = block_values<F>(P, b);
     // c[v][h]: [row0·lane a, row0·lane b, row1·lane a, row1·lane b] for lanes (4v+2h, 4v+2h+1).
     int32x4_t c[8][2];
     for (int v = 0; v < 8; ++v) c[v][0] = c[v][1] = vdupq_n_s32(0);
     for (int o = 0; o < 4; ++o) {
       int8x16_t w0[8], w1[8];
-      load_quad<Q4>(blk, 2 * o, w0);
-      load_quad<Q4>(blk, 2 * o + 1, w1);
+      load_quad<F>(blk, 2 * o, w0);
+      load_quad<F>(blk, 2 * o + 1, w1);
       const int8x16_t a = vcombine_s8(vld1_s8(x0.q + b * 32 + 8 * o), vld1_s8(x1.q + b * 32 + 8 * o));
       for (int v = 0; v < 8; ++v) {
         const int32x4_t q0 = vreinterpretq_s32_s8(w0[v]), q1 = vreinterpretq_s32_s8(w1[v]);
@@ -36,9 +36,9 @@ void tile_quant_mmla(const LinearJob& job, int r0, int p) {
       }
     }
     float32x4_t sw[8];
-    load_scales(quant_block_scales(P, Q4, b), sw);
+    load_scales<F>(P, b, sw);
     int32x4_t dot[2][8];
-    const int32x4_t off0 = vdupq_n_s32(Q4 ? 8 * x0.sum[b] : 0), off1 = vdupq_n_s32(Q4 ? 8 * x1.sum[b] : 0);
+    const int32x4_t off0 = block_offset<F>(x0, b), off1 = block_offset<F>(x1, b);
     for (int v = 0; v < 8; ++v) {
       const int64x2_t lo = vreinterpretq_s64_s32(c[v][0]), hi = vreinterpretq_s64_s32(c[v][1]);
       dot[0][v] = vsubq_s32(vreinterpretq_s32_s64(vzip1q_s64(lo, hi)), off0);
@@ -53,10 +53,13 @@ void tile_quant_mmla(const LinearJob& job, int r0, int p) {
 }  // namespace
 
 void linear_int8_i8mm(const LinearJob& job) {
-  for_row_tiles<2, tile_quant_mmla<false>, tile_quant<false, SdotDot, 1>>(job);
+  for_row_tiles<2, tile_quant_mmla<QuantFormat::Int8>, tile_quant<QuantFormat::Int8, SdotDot, 1>>(job);
 }
 void linear_int4_i8mm(const LinearJob& job) {
-  for_row_tiles<2, tile_quant_mmla<true>, tile_quant<true, SdotDot, 1>>(job);
+  for_row_tiles<2, tile_quant_mmla<QuantFormat::Int4>, tile_quant<QuantFormat::Int4, SdotDot, 1>>(job);
+}
+void linear_mxfp4_i8mm(const LinearJob& job) {
+  for_row_tiles<2, tile_quant_mmla<QuantFormat::Mx4>, tile_quant<QuantFormat::Mx4, SdotDot, 1>>(job);
 }
 
 }  // namespace neon
