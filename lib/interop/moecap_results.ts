@@ -14,11 +14,13 @@ import type { ModelShape } from './model_shape';
 import type { PhaseAnalysis, RunAnalysis } from './moecap_analysis';
 import { bytesPerParam } from './recompute';
 
-/** Our dtype label for an engine precision (bytes per weight decide the bandwidth figures); 4-bit
- * floats are labelled 'mxfp4', the name the engine's own dtype and runs use. */
+/** Our dtype label for an engine precision (bytes per weight decide the bandwidth figures): MXFP4
+ * is 'mxfp4', the engine's own dtype; another 4-bit float (NVFP4: 16-element blocks, fp8 scales)
+ * stays 'fp4'. */
 export function dtypeLabel(precision: string): string {
   const p = precision.toLowerCase();
-  if (/mxfp4|fp4/.test(p)) return 'mxfp4';
+  if (/mxfp4/.test(p)) return 'mxfp4';
+  if (/fp4/.test(p)) return 'fp4';
   if (/fp8|float8/.test(p)) return 'fp8';
   if (/^(float16|fp16|half)$/.test(p)) return 'fp16';
   const b = bytesPerParam(precision);
