@@ -1,7 +1,7 @@
 {
   "variables": {
     "core_flags": ["-O3", "-std=c++17", "-fPIC", "-fno-math-errno", "-Wall", "-Wno-unused-function"],
-    "avx512_flags": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx512vnni",
+    "avx512_flags": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx512vnni", "-mavx512vbmi",
                      "-mavx2", "-mfma", "-mf16c", "-Wno-maybe-uninitialized", "-Wno-array-bounds"],
     "avx2_flags": ["-mavx2", "-mfma", "-mf16c", "-ffp-contract=off"],
     "neon_flags": ["-ffp-contract=off"],

@@ -32,7 +32,7 @@ namespace {
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
-  bool avx512bf16 = false, avx512vnni = false;
+  bool avx512bf16 = false, avx512vnni = false, avx512vbmi = false;
   bool os_avx = false, os_avx512 = false;
   bool neon = false, dotprod = false, bf16 = false, i8mm = false;
 };
@@ -81,6 +81,7 @@ CpuFeatures detect() {
     f.avx512dq = b & (1u << 17);
     f.avx512bw = b & (1u << 30);
     f.avx512vl = b & (1u << 31);
+    f.avx512vbmi = c & (1u << 1);
     f.avx512vnni = c & (1u << 11);
     cpuid(7, 1, r);
     f.avx512bf16 = r[0] & (1u << 5);
@@ -131,7 +132,7 @@ bool cpu_has_avx2() {
 bool cpu_has_avx512() {
   const auto& f = features();
   return cpu_has_avx2() && f.os_avx512 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512bf16 &&
-         f.avx512vnni;
+         f.avx512vnni && f.avx512vbmi;
 }
 
 bool cpu_has_neon() { return features().neon; }

@@ -1,11 +1,10 @@
-// fp8 (E4M3, fp32 scale per lane and 128 inputs) × fp32 activations, AVX-512. Decode per 16
-// weights: vpmovsxbw, a shift by 7 and a mask give the fp16 bits of value·2^-8 (exact, subnormals
+// fp8 (E4M3, fp32 scale per lane and 128 inputs) × fp32 activations, AVX-512. Decode per k (32
+// weights): vpmovsxbw, a shift by 7 and a mask give the fp16 bits of value·2^-8 (exact, subnormals
 // included: weights/numeric.h e4m3_f16_scaled), vcvtph2ps gives fp32, then FMA against the
 // broadcast activation; 2^8 is folded into the block scale. Why not the bf16 dot path: E4M3 →
 // bf16 by bit moves yields bf16 subnormals for E4M3's small values, which vdpbf16ps flushes to
-// zero (exact only with a table lookup, AVX-512 VBMI, which the avx512 kernel set does not
-// assume); the fp16 route is exact and its decode, shared by every row of a tile, costs ~6 ops
-// per 16 weights (figures against the read bandwidth: bench/decode.js, README).
+// zero, and vdpbf16ps would round the fp32 activations to bf16; the fp16 route is exact and its
+// decode is shared by every row of a tile (figures against the read bandwidth: README).
 // Per block of 128: part = Σ x·w (fp32 FMA chain in input order), acc += part · (scale · 2^8);
 // the same operations for every element whatever the tile shape, so a row alone equals it in a batch.
 #include <immintrin.h>
@@ -18,9 +17,13 @@ namespace moecap {
 namespace avx512 {
 namespace {
 
-static inline __m512 decode16(const uint8_t* p, __m256i keep) {
-  const __m256i s = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  return _mm512_cvtph_ps(_mm256_and_si256(_mm256_slli_epi16(s, 7), keep));
+// One k of the panel, 32 lanes: the bit moves run once on all 32 (one zmm of fp16 bits), then
+// vcvtph2ps per 16-lane half — 10 µops per 32 weights with the 2 FMAs, 12 with 16-lane moves.
+static inline void decode32(const uint8_t* p, __m512i keep, __m512 (&w)[2]) {
+  const __m512i s = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  const __m512i h = _mm512_and_si512(_mm512_slli_epi16(s, 7), keep);
+  w[0] = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+  w[1] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
 }
 
 template <int MR, int NP>
@@ -35,7 +38,7 @@ struct Fp8Tile {
     const float* x[MR];
     for (int r = 0; r < MR; ++r) x[r] = static_cast<const float*>(job.rows[r0 + r]);
     // fp16 bits = (sign-extended byte << 7) with bit 14 (a sign copy) cleared.
-    const __m256i keep = _mm256_set1_epi16(short(0xBF80));
+    const __m512i keep = _mm512_set1_epi16(short(0xBF80));
     const __m512 two8 = _mm512_set1_ps(256.0f);
     __m512 acc[MR][NP][2];
     if (b0 == 0) {
@@ -60,10 +63,7 @@ struct Fp8Tile {
       for (int kk = 0; kk < n; ++kk) {
         __m512 w[NP][2];
 #pragma GCC unroll 4
-        for (int q = 0; q < NP; ++q) {
-          w[q][0] = decode16(blk[q] + kk * 32, keep);
-          w[q][1] = decode16(blk[q] + kk * 32 + 16, keep);
-        }
+        for (int q = 0; q < NP; ++q) decode32(blk[q] + kk * 32, keep, w[q]);
 #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r) {
           const __m512 a = _mm512_set1_ps(x[r][k0 + kk]);

@@ -1,6 +1,6 @@
 // Register tile shared by the int8, int4 and mxfp4 kernels (AVX-512 VNNI). Per 32-k block:
 //   dot = Σ w_u8 · x_s8  with vpdpbusd (weights unsigned: q+128, q+8, or 2·E2M1 + 12 looked up by
-//         vpshufb from the mxfp4 nibble, as the unsigned
+//         vpermb from the mxfp4 nibble, as the unsigned
 //         operand; the activation k-quad broadcast as the signed one), the accumulator starting at
 //         -offset·Σx_q so the result is exactly Σ q_w · q_x;
 //   acc += float(dot) · (scale_w · scale_x)   (scale_w fp16 → fp32 with vcvtph2ps).
@@ -36,7 +36,8 @@ struct QuantTile {
       QuantRowPtrs x[MR];
       for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
       const __m512i nib = _mm512_set1_epi8(0x0F);
-      // mxfp4: E2M1 code → 2·value + 12 ∈ [0, 24] (numeric.h e2m1_twice), per 128-bit lane.
+      // mxfp4: E2M1 code → 2·value + 12 ∈ [0, 24] (numeric.h e2m1_twice), the 16 entries repeated
+      // 4 times so that vpermb (which reads the low 6 bits of each index byte) needs no mask.
       // Bytes 12 13 14 15 16 18 20 24 | 12 11 10 9 8 6 4 0, little-endian dwords.
       const __m512i lut = _mm512_set4_epi32(0x00040608, 0x090A0B0C, 0x18141210, 0x0F0E0D0C);
       __m512 acc[MR][NP][2];
@@ -71,9 +72,11 @@ struct QuantTile {
           for (int q = 0; q < NP; ++q) {
             const uint8_t* blk = MX ? mx4_block(P[q], b) : quant_block(P[q], Q4, b);
             if (MX) {
+              // Index bits 4-5 (the other nibble, or the neighbour byte's after the word shift)
+              // select among equal copies of the table: 3 ops per 64 bytes besides the dots.
               const __m512i v = _mm512_load_si512(blk + j * 64);
-              w[q][0] = _mm512_shuffle_epi8(lut, _mm512_and_si512(v, nib));
-              w[q][1] = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(v, 4), nib));
+              w[q][0] = _mm512_permutexvar_epi8(v, lut);
+              w[q][1] = _mm512_permutexvar_epi8(_mm512_srli_epi16(v, 4), lut);
             } else if (Q4) {
               const __m512i v = _mm512_load_si512(blk + j * 64);
               // One mask per load: the high nibbles in place (16·u_hi ≤ 240, an unsigned byte;
@@ -108,15 +111,13 @@ struct QuantTile {
 #pragma GCC unroll 4
         for (int q = 0; q < NP; ++q) {
           if (MX) {
-            // 2^(e−128) (numeric.h e8m0_half): vscalefps makes the subnormal ones (e < 2) exactly.
+            // The exponent e − 128 of 2^(e−128) (numeric.h e8m0_half), applied below by vscalefps.
             const uint8_t* S = mx4_block_scales(P[q], b);
-            const __m512 one = _mm512_set1_ps(1.0f), bias = _mm512_set1_ps(128.0f);
-            const __m512 e0 =
-                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(S))));
-            const __m512 e1 =
-                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(S + 16))));
-            sw[q][0] = _mm512_scalef_ps(one, _mm512_sub_ps(e0, bias));
-            sw[q][1] = _mm512_scalef_ps(one, _mm512_sub_ps(e1, bias));
+            const __m512i bias = _mm512_set1_epi32(128);
+            sw[q][0] = _mm512_cvtepi32_ps(
+                _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(S))), bias));
+            sw[q][1] = _mm512_cvtepi32_ps(_mm512_sub_epi32(
+                _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(S + 16))), bias));
             continue;
           }
           const uint16_t* S = quant_block_scales(P[q], Q4, b);
@@ -131,8 +132,11 @@ struct QuantTile {
           const __m512 sx = _mm512_set1_ps(x[r].scale[b]);
 #pragma GCC unroll 4
           for (int q = 0; q < NP; ++q) {
-            acc[r][q][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r][q][0]), _mm512_mul_ps(sw[q][0], sx), acc[r][q][0]);
-            acc[r][q][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r][q][1]), _mm512_mul_ps(sw[q][1], sx), acc[r][q][1]);
+            // mxfp4: sx·2^(e−128) rounded once, as 2^(e−128) (exact, subnormal for e < 2) times sx.
+            const __m512 s0 = MX ? _mm512_scalef_ps(sx, sw[q][0]) : _mm512_mul_ps(sw[q][0], sx);
+            const __m512 s1 = MX ? _mm512_scalef_ps(sx, sw[q][1]) : _mm512_mul_ps(sw[q][1], sx);
+            acc[r][q][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r][q][0]), s0, acc[r][q][0]);
+            acc[r][q][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r][q][1]), s1, acc[r][q][1]);
           }
         }
       }
