@@ -20,12 +20,22 @@ static int low_bit_exponent(float v) {
   return (e ? int(e) - 150 : -149) + __builtin_ctz(m);
 }
 
+// The odd integer o with v = o · 2^low_bit_exponent(v) exceeds 127 (v finite, non-zero).
+static bool odd_part_above_127(float v) {
+  const uint32_t u = f32_bits(v) & 0x7FFFFFFFu;
+  const uint32_t m = u >> 23 ? (u & 0x7FFFFFu) | 0x800000u : u & 0x7FFFFFu;
+  return (m >> __builtin_ctz(m)) > 127u;
+}
+
 bool exact_int8_block(const float* v, int n, uint16_t* scale) {
   int low = INT32_MAX;
   float amax = 0;
   for (int i = 0; i < n; ++i) {
     if (v[i] == 0) continue;
     if (!std::isfinite(v[i])) return false;
+    // Every level is |v|/2^s with s ≤ low_bit_exponent(v): at least v's odd part, so one odd part
+    // over 127 settles it (most weights' first value does: the usual early answer).
+    if (odd_part_above_127(v[i])) return false;
     low = std::min(low, low_bit_exponent(v[i]));
     amax = std::max(amax, std::fabs(v[i]));
   }
@@ -58,6 +68,16 @@ void quantise_block_int8(const float* v, int K, int8_t* q, uint16_t* scales) {
     float s = f16_to_f32(h);
     scales[b] = h;
     float inv = s > 0 ? 1.0f / s : 0.0f;
+    if (k1 - k0 == kQuantBlockSize && s > 0) {
+      // A whole block without the tail test, clamped as floats (|x| < 2^22, so the same integer
+      // as clamping after the conversion): it vectorises.
+      for (int k = k0; k < k1; ++k) {
+        float x = round_even(v[k] * inv);
+        x = x < -127.0f ? -127.0f : x > 127.0f ? 127.0f : x;
+        q[k] = int8_t(int(x));
+      }
+      continue;
+    }
     for (int k = k0; k < k0 + kQuantBlockSize; ++k) {
       int x = 0;
       if (k < k1 && s > 0) x = std::max(-127, std::min(127, int(round_even(v[k] * inv))));
