@@ -221,8 +221,13 @@ uint8_t e4m3_nearest(double q) {
   if (a >= 448) code = 0x7E;
   else if (a < 0.015625) code = int(round_even_nonneg(a * 512));  // 2^-6: subnormal (8 = 2^-6 itself)
   else {
-    int e;
-    const double m = std::frexp(a, &e);  // a = m·2^e, m ∈ [0.5, 1)
+    // a = m·2^e, m ∈ [0.5, 1) (std::frexp of a normal double), from its bits.
+    uint64_t bits;
+    std::memcpy(&bits, &a, 8);
+    const int e = int(bits >> 52) - 1022;
+    bits = (bits & 0xFFFFFFFFFFFFFull) | (uint64_t(1022) << 52);
+    double m;
+    std::memcpy(&m, &bits, 8);
     code = ((e - 1 + 7) << 3) + int(round_even_nonneg((2 * m - 1) * 8));
     if (code > 0x7E) code = 0x7E;
   }
