@@ -129,14 +129,35 @@ bool CheckpointWeights::stored_codes(Matrix m, int expert, int r, int cols, DTyp
   auto bad = [&](const std::string& what) {
     throw_corrupt("tensor " + sl.tensor + " in " + sl.file + ", row " + std::to_string(trow) + ": " + what);
   };
+  // The row's stored bytes: an expert's from its staged expert (read with the expert's other rows
+  // in a few large reads), the router's and shared expert's read here.
+  std::shared_ptr<const StagedExpert> staged;
+  std::vector<uint8_t> raw;
+  auto stored_row = [&]() -> const uint8_t* {
+    if (is_expert_matrix(m)) {
+      staged = stager_->get(expert);
+      if (const uint8_t* b = staged->row_bytes(m, uint64_t(r))) return b;
+    }
+    raw.resize(size_t(tensor_bytes(sl.dtype, sl.cols)));
+    read_tensor_bytes_fd(run.fd, sl.file, offset, raw.size(), raw.data(), sl.tensor);
+    return raw.data();
+  };
+  if (dtype == DType::BF16 && sl.dtype == TensorDType::BF16 && !run.scales) {
+    // BF16 → bf16 is the identity on finite values: the bits are kept without the fp32 round trip.
+    const uint8_t* b = stored_row();
+    std::memcpy(codes, b, size_t(sl.cols) * 2);
+    uint32_t special = 0;  // branch-free over the exponent bits (it vectorises)
+    for (uint64_t c = 0; c < sl.cols; ++c)
+      special |= uint32_t(((uint32_t(b[2 * c]) | uint32_t(b[2 * c + 1]) << 8) & 0x7F80u) == 0x7F80u);
+    return special == 0;  // a NaN/Inf: row() reports it, naming the element
+  }
   if (dtype == DType::MXFP4 && sl.dtype == TensorDType::MXFP4) {
     // ggml block_mxfp4: E8M0 byte, then element j < 16 in the low nibble of byte j, j + 16 in its high one.
     const uint64_t nb = sl.cols / 32;
-    std::vector<uint8_t> raw(size_t(nb * 17));
-    read_tensor_bytes_fd(run.fd, sl.file, offset, raw.size(), raw.data(), sl.tensor);
+    const uint8_t* raw_blocks = stored_row();
     uint8_t* e8 = static_cast<uint8_t*>(scales);
     for (uint64_t b = 0; b < nb; ++b) {
-      const uint8_t* blk = raw.data() + b * 17;
+      const uint8_t* blk = raw_blocks + b * 17;
       if (blk[0] == 0xFF) bad("block " + std::to_string(b) + " has the E8M0 scale 0xFF (NaN)");
       e8[b] = blk[0];
       for (int j = 0; j < 16; ++j) {
@@ -147,7 +168,7 @@ bool CheckpointWeights::stored_codes(Matrix m, int expert, int r, int cols, DTyp
     return true;
   }
   if (dtype == DType::FP8 && sl.dtype == TensorDType::F8_E4M3 && run.scales && run.scales->block_cols() == 128) {
-    read_tensor_bytes_fd(run.fd, sl.file, offset, sl.cols, codes, sl.tensor);
+    std::memcpy(codes, stored_row(), size_t(sl.cols));
     for (uint64_t c = 0; c < sl.cols; ++c)
       if (e4m3_is_nan(codes[c])) bad("element " + std::to_string(c) + " is an E4M3 NaN code");
     float* s = static_cast<float*>(scales);

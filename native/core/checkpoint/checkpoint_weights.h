@@ -1,8 +1,9 @@
 // A layer's master weights read straight from the checkpoint's files on demand. Expert rows come
 // from a staged expert (expert_staging: the expert's rows read in a few large reads, the next
-// expert read in the background while this one packs); the router's and the shared expert's rows
-// are read one positioned read a row. Packing then streams: write_expert_file packs one expert at
-// a time from here, so converting a checkpoint larger than memory holds a few experts, not the layer.
+// expert read in the background while this one packs; stored codes come from there too); the
+// router's and the shared expert's rows are read one positioned read a row. Packing then streams: write_expert_file
+// packs one expert at a time from here, so converting a checkpoint larger than memory holds a few experts, not the
+// layer.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -33,8 +34,9 @@ class CheckpointWeights : public WeightSource {
   void will_read_expert(int expert) const override { stager_->prefetch(expert); }
   void done_reading_experts() const override { stager_->clear(); }
   uint64_t fingerprint() const override { return fingerprint_; }
-  // GGUF MXFP4 rows as mxfp4, and F8_E4M3 rows whose block scales are 128 columns wide as fp8. A
-  // NaN code (E4M3 0x7F/0xFF) or NaN scale (E8M0 0xFF) is ERR_CORRUPT_FILE naming file, tensor, row.
+  // GGUF MXFP4 rows as mxfp4, F8_E4M3 rows whose block scales are 128 columns wide as fp8, and
+  // unscaled BF16 rows as bf16 (a row holding a NaN/Inf is left to row(), which names it). A NaN
+  // code (E4M3 0x7F/0xFF) or NaN scale (E8M0 0xFF) is ERR_CORRUPT_FILE naming file, tensor, row.
   bool stored_codes(Matrix m, int expert, int row, int cols, DType dtype, uint8_t* codes, void* scales) const override;
 
  private:

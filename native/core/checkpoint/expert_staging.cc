@@ -145,14 +145,25 @@ StagedExpert::~StagedExpert() {
   buffers_->give(std::move(buf_));
 }
 
-void StagedExpert::row(Matrix m, uint64_t r, float* out) const {
+const StagedExpert::Piece& StagedExpert::piece(Matrix m, uint64_t r) const {
   auto it = pieces_.find(m);
   if (it == pieces_.end()) throw_runtime("staged expert: matrix " + std::to_string(int(m)) + " was not staged");
   const std::vector<Piece>& pieces = it->second;
   auto p = std::upper_bound(pieces.begin(), pieces.end(), r, [](uint64_t v, const Piece& x) { return v < x.first; });
   if (p == pieces.begin() || r >= (p - 1)->first + (p - 1)->count)
     throw_runtime("staged expert: row " + std::to_string(r) + " past the expert's rows");
-  --p;
+  return *(p - 1);
+}
+
+const uint8_t* StagedExpert::row_bytes(Matrix m, uint64_t r) const {
+  const Piece& p = piece(m, r);
+  const CheckpointSlice& sl = p.run->slice;
+  if (sl.transposed || sl.mx_split || sl.row_step != 1) return nullptr;
+  return buf_.data() + p.at + (r - p.first) * sl.row_bytes();
+}
+
+void StagedExpert::row(Matrix m, uint64_t r, float* out) const {
+  const Piece* p = &piece(m, r);
   const CheckpointSlice& sl = p->run->slice;
   const uint64_t i = p->i0 + (r - p->first);  // row in the slice
   const uint8_t* base = buf_.data() + p->at;

@@ -47,6 +47,9 @@ class StagedExpert {
   // Row `r` of the expert's matrix `m`, converted (a NaN/Inf is ERR_CORRUPT_FILE naming the
   // file, the tensor and the element). Thread-safe.
   void row(Matrix m, uint64_t r, float* out) const;
+  // Row `r`'s bytes as the file stores them, when its piece holds it as one plain row (not
+  // transposed, not split MXFP4, one tensor row a matrix row); nullptr otherwise. Thread-safe.
+  const uint8_t* row_bytes(Matrix m, uint64_t r) const;
   uint64_t bytes() const { return buf_.size(); }
 
  private:
@@ -56,6 +59,7 @@ class StagedExpert {
     uint64_t first, count, i0;
     size_t at = 0, scales_at = 0;  // where its bytes (and split-MXFP4 scale bytes) lie in buf_
   };
+  const Piece& piece(Matrix m, uint64_t r) const;  // the piece holding row r of m
   std::shared_ptr<StagingBuffers> buffers_;
   std::vector<uint8_t> buf_;
   std::map<Matrix, std::vector<Piece>> pieces_;

@@ -145,6 +145,9 @@ void write_expert_file(const std::string& path, const ExpertFileShape& shape, co
       write_all(fd, w.w13.data.data(), w.w13.bytes(), offset, who + ": writing expert " + std::to_string(e));
       write_all(fd, w.w2.data.data(), w.w2.bytes(), offset + w.w13.bytes(),
                 who + ": writing expert " + std::to_string(e));
+      // The disk writes this expert while the next one packs: otherwise the whole file (up to
+      // the page cache's dirty limit) waits for the final sync, a serial step as long as the write.
+      start_writeback(fd, offset, w.bytes());
       offset = align_up(offset + w.bytes());
       if (progress) progress(e + 1, E, uint64_t(e + 1) * w.bytes());
     }

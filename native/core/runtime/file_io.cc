@@ -86,6 +86,13 @@ int64_t file_size(int fd) {
 }
 int truncate_file(int fd, uint64_t bytes) { return ::ftruncate(fd, off_t(bytes)); }
 int sync_file(int fd) { return ::fsync(fd); }
+void start_writeback(int fd, uint64_t offset, uint64_t bytes) {
+#if defined(__linux__)
+  ::sync_file_range(fd, off64_t(offset), off64_t(bytes), SYNC_FILE_RANGE_WRITE);
+#else
+  (void)fd, (void)offset, (void)bytes;
+#endif
+}
 int replace_file(const std::string& from, const std::string& to) { return ::rename(from.c_str(), to.c_str()); }
 int remove_file(const std::string& path) { return ::unlink(path.c_str()); }
 bool path_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
@@ -218,6 +225,7 @@ int truncate_file(int fd, uint64_t bytes) {
 
 int sync_file(int fd) { return FlushFileBuffers(handle_of(fd)) ? 0 : fail(); }
 int sync_file_data(int fd) { return sync_file(fd); }
+void start_writeback(int fd, uint64_t offset, uint64_t bytes) { (void)fd, (void)offset, (void)bytes; }
 
 int replace_file(const std::string& from, const std::string& to) {
   return MoveFileExW(wide(from).c_str(), wide(to).c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) ? 0

@@ -45,6 +45,10 @@ int64_t file_size(int fd);
 int truncate_file(int fd, uint64_t bytes);
 // Data and metadata to the device (fsync).
 int sync_file(int fd);
+// Starts writing [offset, offset + bytes) of `fd` to the device without waiting (Linux
+// sync_file_range), so a large file written piece by piece is mostly on disk by its final
+// sync_file; a hint: nothing where the OS has no such call.
+void start_writeback(int fd, uint64_t offset, uint64_t bytes);
 // Renames `from` to `to`, replacing `to` if it exists, atomically where the OS can.
 int replace_file(const std::string& from, const std::string& to);
 int remove_file(const std::string& path);

@@ -20,12 +20,22 @@ static int low_bit_exponent(float v) {
   return (e ? int(e) - 150 : -149) + __builtin_ctz(m);
 }
 
+// The odd integer o with v = o · 2^low_bit_exponent(v) exceeds 127 (v finite, non-zero).
+static bool odd_part_above_127(float v) {
+  const uint32_t u = f32_bits(v) & 0x7FFFFFFFu;
+  const uint32_t m = u >> 23 ? (u & 0x7FFFFFu) | 0x800000u : u & 0x7FFFFFu;
+  return (m >> __builtin_ctz(m)) > 127u;
+}
+
 bool exact_int8_block(const float* v, int n, uint16_t* scale) {
   int low = INT32_MAX;
   float amax = 0;
   for (int i = 0; i < n; ++i) {
     if (v[i] == 0) continue;
     if (!std::isfinite(v[i])) return false;
+    // Every level is |v|/2^s with s ≤ low_bit_exponent(v): at least v's odd part, so one odd part
+    // over 127 settles it (most weights' first value does: the usual early answer).
+    if (odd_part_above_127(v[i])) return false;
     low = std::min(low, low_bit_exponent(v[i]));
     amax = std::max(amax, std::fabs(v[i]));
   }
@@ -58,6 +68,16 @@ void quantise_block_int8(const float* v, int K, int8_t* q, uint16_t* scales) {
     float s = f16_to_f32(h);
     scales[b] = h;
     float inv = s > 0 ? 1.0f / s : 0.0f;
+    if (k1 - k0 == kQuantBlockSize && s > 0) {
+      // A whole block without the tail test, clamped as floats (|x| < 2^22, so the same integer
+      // as clamping after the conversion): it vectorises.
+      for (int k = k0; k < k1; ++k) {
+        float x = round_even(v[k] * inv);
+        x = x < -127.0f ? -127.0f : x > 127.0f ? 127.0f : x;
+        q[k] = int8_t(int(x));
+      }
+      continue;
+    }
     for (int k = k0; k < k0 + kQuantBlockSize; ++k) {
       int x = 0;
       if (k < k1 && s > 0) x = std::max(-127, std::min(127, int(round_even(v[k] * inv))));
@@ -162,17 +182,35 @@ int first_unrepresentable_block(const float* v, int K, bool int4, float* amax) {
   return -1;
 }
 
-// Nearest E2M1 code of q: the 8 magnitudes searched, a tie going to the even code (mantissa bit 0).
+// Nearest E2M1 code of q: the 8 magnitudes searched, a tie going to the even code (mantissa bit
+// 0). Below 8 (every q the packer passes: a block's values over its scale) the distances are exact,
+// a tie lies at a midpoint between neighbours, and the search is a comparison with the midpoints,
+// each going to its even side (it runs per element); above, the search as it rounds.
 uint8_t e2m1_nearest(double q) {
-  static constexpr double kMag[8] = {0, 0.5, 1, 1.5, 2, 3, 4, 6};
   const double a = std::fabs(q);
-  int best = 0;
-  for (int c = 1; c < 8; ++c) {
-    const double d = std::fabs(a - kMag[c]), db = std::fabs(a - kMag[best]);
-    if (d < db || (d == db && (c & 1) == 0)) best = c;
+  if (!(a <= 8)) {
+    static constexpr double kMag[8] = {0, 0.5, 1, 1.5, 2, 3, 4, 6};
+    int best = 0;
+    for (int c = 1; c < 8; ++c) {
+      const double d = std::fabs(a - kMag[c]), db = std::fabs(a - kMag[best]);
+      if (d < db || (d == db && (c & 1) == 0)) best = c;
+    }
+    return uint8_t(best == 0 ? 0 : (q < 0 ? 8 : 0) | best);
   }
+  const int best = a <= 0.25   ? 0
+                   : a < 0.75  ? 1
+                   : a <= 1.25 ? 2
+                   : a < 1.75  ? 3
+                   : a <= 2.5  ? 4
+                   : a < 3.5   ? 5
+                   : a <= 5    ? 6
+                               : 7;
   return uint8_t(best == 0 ? 0 : (q < 0 ? 8 : 0) | best);
 }
+
+// std::nearbyint of 0 ≤ y < 2^52 under the default rounding (to nearest even), without the libm
+// call: adding 2^52 leaves no fraction bits.
+static inline double round_even_nonneg(double y) { return (y + 4503599627370496.0) - 4503599627370496.0; }
 
 // Nearest E4M3 code of q (RNE, saturating at ±448): subnormals in steps of 2^-9, normals with 3
 // mantissa bits; a mantissa that rounds up to 8 carries into the exponent by the addition.
@@ -181,11 +219,16 @@ uint8_t e4m3_nearest(double q) {
   const uint8_t sign = q < 0 ? 0x80 : 0;
   int code;
   if (a >= 448) code = 0x7E;
-  else if (a < 0.015625) code = int(std::nearbyint(a * 512));  // 2^-6: subnormal (8 = 2^-6 itself)
+  else if (a < 0.015625) code = int(round_even_nonneg(a * 512));  // 2^-6: subnormal (8 = 2^-6 itself)
   else {
-    int e;
-    const double m = std::frexp(a, &e);  // a = m·2^e, m ∈ [0.5, 1)
-    code = ((e - 1 + 7) << 3) + int(std::nearbyint((2 * m - 1) * 8));
+    // a = m·2^e, m ∈ [0.5, 1) (std::frexp of a normal double), from its bits.
+    uint64_t bits;
+    std::memcpy(&bits, &a, 8);
+    const int e = int(bits >> 52) - 1022;
+    bits = (bits & 0xFFFFFFFFFFFFFull) | (uint64_t(1022) << 52);
+    double m;
+    std::memcpy(&m, &bits, 8);
+    code = ((e - 1 + 7) << 3) + int(round_even_nonneg((2 * m - 1) * 8));
     if (code > 0x7E) code = 0x7E;
   }
   return uint8_t(code == 0 ? 0 : sign | code);
@@ -204,8 +247,8 @@ void quantise_mxfp4(const float* v, int K, uint8_t* codes, uint8_t* scales) {
       e = std::min(254, std::max(0, ex - 1 - 2 + 127));
     }
     scales[b] = uint8_t(e);
-    for (int k = k0; k < k0 + kQuantBlockSize; ++k)
-      codes[k] = k < k1 ? e2m1_nearest(std::ldexp(double(v[k]), 127 - e)) : 0;
+    const double pow2 = std::ldexp(1.0, 127 - e);  // v·2^(127−e) is exact in double: ldexp's value
+    for (int k = k0; k < k0 + kQuantBlockSize; ++k) codes[k] = k < k1 ? e2m1_nearest(double(v[k]) * pow2) : 0;
   }
 }
 

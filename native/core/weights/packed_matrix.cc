@@ -89,14 +89,38 @@ static LaneCodesResult put_stored_lane(PackedMatrix& m, uint8_t* dst, int p, int
   return r;
 }
 
+// Lane-major words (lane l's word j at l·n + j) into the panel's order (word j of lane l at
+// j·32 + l), for the lanes set in `filled` (the others stay as they are: zero). Tiles of 16 words
+// keep the 32 lanes' source lines in L1 while the panel is written front to back.
+static void store_lane_words(const uint32_t* src, size_t n, uint32_t filled, uint32_t* dst) {
+  constexpr size_t kTile = 16;
+  for (size_t j0 = 0; j0 < n; j0 += kTile) {
+    const size_t j1 = std::min(n, j0 + kTile);
+    for (int l = 0; l < kPanelWidth; ++l) {
+      if (!(filled >> l & 1u)) continue;
+      const uint32_t* s = src + size_t(l) * n;
+      for (size_t j = j0; j < j1; ++j) dst[j * kPanelWidth + size_t(l)] = s[j];
+    }
+  }
+}
+
 static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const LaneName& name, const LaneCodes& stored) {
   const int K = m.K;
   const int nb = m.blocks();
   const size_t Kq = size_t(nb) * kQuantBlock;
   uint8_t* dst = m.data.data() + size_t(p) * m.panel_bytes;
-  std::memset(dst, 0, m.panel_bytes);
+  const bool words = m.dtype == DType::F32 || m.dtype == DType::BF16;
+  if (!words) std::memset(dst, 0, m.panel_bytes);                    // f32/bf16: at the end, when a lane is zero
   std::vector<float> lane(static_cast<size_t>(std::max(K, 1)) + 1);  // + the pad of an odd K (bf16)
-  std::vector<uint32_t> pair(m.dtype == DType::BF16 ? size_t(K + 1) / 2 : 0);
+  // f32/bf16: each lane's words (a value, or a rounded pair) into a lane-major scratch, then the
+  // panel written in its own order. Storing a lane straight into the panel touches a cache line
+  // per word 32 times over (the panel is larger than L1): it was most of the packing time.
+  const size_t lane_words = m.dtype == DType::F32 ? size_t(K) : size_t(K + 1) / 2;
+  // Kept per thread: a panel's scratch (128 KiB at K = 2048) sits at malloc's mmap threshold,
+  // and mapping it afresh per panel costs page faults and page clearing.
+  thread_local std::vector<uint32_t> scratch;
+  if (words && scratch.size() < lane_words * kPanelWidth) scratch.resize(lane_words * kPanelWidth);
+  uint32_t filled = 0;  // lanes whose words are in the scratch (the others are zero lanes)
   std::vector<int8_t> q(Kq);
   std::vector<uint16_t> sc(static_cast<size_t>(nb));
   std::vector<uint8_t> codes;
@@ -106,7 +130,20 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const Lane
       const LaneCodesResult r = put_stored_lane(m, dst, p, l, stored, codes);
       if (r != kCodesUnavailable) continue;  // stored codes, or a zero lane
     }
-    if (!src(p, l, lane.data())) continue;  // zero lane: memset above
+    if (stored && m.dtype == DType::BF16) {
+      // The source's bf16 values as they are (finite: the source checked): the bits the rounding
+      // below would give, without the fp32 round trip.
+      codes.assign(size_t(K + 1) * 2, 0);  // zero past the source's columns and in an odd K's pad
+      const LaneCodesResult r = stored(p, l, codes.data(), nullptr);
+      if (r == kCodesAbsent) continue;
+      if (r == kCodesFilled) {
+        // Two little-endian bf16 values side by side are the pair word (input k low).
+        std::memcpy(scratch.data() + size_t(l) * lane_words, codes.data(), lane_words * 4);
+        filled |= 1u << l;
+        continue;
+      }
+    }
+    if (!src(p, l, lane.data())) continue;  // zero lane: its bytes are cleared
     // Branch-free over the exponent bits (it vectorises), the search only on a NaN or Inf.
     uint32_t special = 0;
     for (int k = 0; k < K; ++k) special |= uint32_t((f32_bits(lane[k]) & 0x7F800000u) == 0x7F800000u);
@@ -116,8 +153,8 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const Lane
     if (m.dtype == DType::I8 || m.dtype == DType::I4) check_quant_range(lane.data(), K, m.dtype, lane_name(name, p, l));
     switch (m.dtype) {
       case DType::F32: {
-        float* d = reinterpret_cast<float*>(dst);
-        for (int k = 0; k < K; ++k) d[size_t(k) * kPanelWidth + l] = lane[k];
+        std::memcpy(scratch.data() + size_t(l) * lane_words, lane.data(), size_t(K) * 4);
+        filled |= 1u << l;
         break;
       }
       case DType::BF16: {
@@ -126,13 +163,12 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const Lane
         // a pair.
         const int pairs = (K + 1) / 2;
         if (K & 1) lane[size_t(K)] = 0.0f;  // odd K: the pad half is 0
+        uint32_t* pair = scratch.data() + size_t(l) * lane_words;
         for (int j = 0; j < pairs; ++j) {
           const uint32_t lo = f32_bits(lane[size_t(2 * j)]), hi = f32_bits(lane[size_t(2 * j + 1)]);
-          pair[size_t(j)] =
-              ((lo + 0x7FFFu + ((lo >> 16) & 1u)) >> 16) | ((hi + 0x7FFFu + ((hi >> 16) & 1u)) & 0xFFFF0000u);
+          pair[j] = ((lo + 0x7FFFu + ((lo >> 16) & 1u)) >> 16) | ((hi + 0x7FFFu + ((hi >> 16) & 1u)) & 0xFFFF0000u);
         }
-        uint32_t* d = reinterpret_cast<uint32_t*>(dst);
-        for (int j = 0; j < pairs; ++j) d[size_t(j) * kPanelWidth + l] = pair[size_t(j)];
+        filled |= 1u << l;
         break;
       }
       case DType::I8: {
@@ -174,6 +210,9 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const Lane
       }
     }
   }
+  if (!words) return;
+  if (filled != ~0u) std::memset(dst, 0, m.panel_bytes);
+  store_lane_words(scratch.data(), lane_words, filled, reinterpret_cast<uint32_t*>(dst));
 }
 
 void pack_matrix(PackedMatrix& m, DType dtype, int K, int panels, const LaneSource& src, ThreadPool* pool,

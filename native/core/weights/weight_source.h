@@ -37,8 +37,8 @@ class WeightSource {
   virtual const ExplicitWeights* arrays() const { return nullptr; }
   // The row's stored element codes when the source holds it in `dtype`'s own format, so packing
   // keeps them bitwise: mxfp4 → `cols` E2M1 codes (one a byte) and ceil(cols/32) E8M0 bytes in
-  // `scales`; fp8 → `cols` E4M3 bytes and ceil(cols/128) floats. False when it does not (the
-  // packer then quantises row()).
+  // `scales`; fp8 → `cols` E4M3 bytes and ceil(cols/128) floats; bf16 → `cols` bf16 values (2
+  // bytes each, finite), `scales` unused. False when it does not (the packer then quantises row()).
   virtual bool stored_codes(Matrix m, int expert, int row, int cols, DType dtype, uint8_t* codes, void* scales) const {
     (void)m, (void)expert, (void)row, (void)cols, (void)dtype, (void)codes, (void)scales;
     return false;
