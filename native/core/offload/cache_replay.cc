@@ -119,37 +119,39 @@ static std::vector<int32_t> next_uses(const PassSets& p, int experts) {
   return next;
 }
 
-ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capacity) {
-  check_layer(layer);
+// Belády over pass sets whose next uses are known (next_uses: computed once per layer, shared by
+// every capacity).
+static ReplayCounts belady_counts(const PassSets& p, const std::vector<int32_t>& next, int experts, int capacity) {
   if (capacity < 1) throw_range("capacity must be >= 1, got " + std::to_string(capacity));
   const int64_t P = p.passes();
-  const std::vector<int32_t> next = next_uses(p, layer.experts);
   // The resident experts and their next uses in two small arrays (at most capacity + one pass's
   // experts long); at[e]: e's index there, -1 when not resident. After each pass the `capacity`
   // needed soonest stay: the latest next use goes first, found by a scan (a few dozen entries,
   // cheaper than a heap's upkeep). Of two with the same next use either may go: both are needed
   // by that pass and neither before, so the counts are the same. Keeping any subset of
   // (resident ∪ needed) is at least as free as an online cache, so this bounds them.
-  std::vector<int32_t> when, who;
-  when.reserve(size_t(capacity) + 64);
-  who.reserve(size_t(capacity) + 64);
-  std::vector<int32_t> at(size_t(layer.experts), -1);
+  const size_t room = size_t(capacity) + size_t(experts) + 1;
+  std::vector<int32_t> when(room), who(room);
+  std::vector<int32_t> at(size_t(experts), -1);
+  size_t n = 0;  // entries held in when/who
   ReplayCounts r;
+  const int32_t* ids = p.experts.data();
   for (int64_t i = 0; i < P; ++i) {
     ++r.passes;
+    // A hit rewrites its entry, a miss appends one: the same stores either way, the index picked
+    // without a branch (hit or miss is random, and a mispredict cost more than the entry's work).
     for (int64_t j = p.offsets[size_t(i)]; j < p.offsets[size_t(i + 1)]; ++j) {
-      const int e = p.experts[size_t(j)];
-      if (at[size_t(e)] >= 0) {
-        ++r.hits;
-        when[size_t(at[size_t(e)])] = next[size_t(j)];
-      } else {
-        ++r.misses;
-        at[size_t(e)] = int32_t(when.size());
-        when.push_back(next[size_t(j)]);
-        who.push_back(e);
-      }
+      const int e = ids[size_t(j)];
+      const int32_t a = at[size_t(e)];
+      const bool hit = a >= 0;
+      const size_t x = hit ? size_t(a) : n;
+      when[x] = next[size_t(j)];
+      who[x] = e;
+      at[size_t(e)] = int32_t(x);
+      n += !hit;
+      r.hits += hit;
     }
-    for (size_t n = when.size(); n > size_t(capacity); --n) {
+    for (; n > size_t(capacity); --n) {
       const int32_t* w = when.data();
       int32_t latest = w[0];
       for (size_t x = 1; x < n; ++x) latest = std::max(latest, w[x]);  // no branch: vectorizes
@@ -158,17 +160,25 @@ ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capa
       at[size_t(who[m])] = -1;
       when[m] = when[n - 1], who[m] = who[n - 1];
       if (m < n - 1) at[size_t(who[m])] = int32_t(m);
-      when.pop_back(), who.pop_back();
       ++r.evictions;
     }
   }
+  r.misses = int64_t(p.experts.size()) - r.hits;
   r.loads = r.misses;
   return r;
+}
+
+ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capacity) {
+  check_layer(layer);
+  return belady_counts(p, next_uses(p, layer.experts), layer.experts, capacity);
 }
 
 std::vector<ReplayCounts> replay_layer(const int32_t* ids, int64_t tokens, const ReplayLayer& layer,
                                        const std::vector<ReplayConfig>& configs, int threads) {
   const PassSets p = build_pass_sets(ids, tokens, layer);
+  std::vector<int32_t> next_use;  // Belády's next uses, once for all its capacities
+  for (const ReplayConfig& cfg : configs)
+    if (cfg.belady && next_use.empty()) next_use = next_uses(p, layer.experts);
   std::vector<ReplayCounts> out(configs.size());
   std::vector<std::exception_ptr> errors(configs.size());
   // The configs share the pass sets and nothing else: each thread takes the next one.
@@ -177,7 +187,8 @@ std::vector<ReplayCounts> replay_layer(const int32_t* ids, int64_t tokens, const
     for (size_t c; (c = next.fetch_add(1)) < configs.size();) {
       try {
         const ReplayConfig& cfg = configs[c];
-        out[c] = cfg.belady ? replay_belady(p, layer, cfg.capacity) : replay_policy(p, layer, cfg.capacity, cfg.policy);
+        out[c] = cfg.belady ? belady_counts(p, next_use, layer.experts, cfg.capacity)
+                            : replay_policy(p, layer, cfg.capacity, cfg.policy);
       } catch (...) {
         errors[c] = std::current_exception();
       }
