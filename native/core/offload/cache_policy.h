@@ -27,18 +27,16 @@ inline void note_use(ExpertUsage& u, int64_t tick, int64_t pass) {
   u.last_pass = pass;
 }
 
-// True when `a` should be evicted before `b`. Each comparison is combined with & and | rather
-// than returned early: a victim scan over the candidates (lfru's) then selects without a branch
-// per candidate, whose outcome is random and mispredicted about half the time.
+// True when `a` should be evicted before `b`.
 inline bool evict_before(CachePolicy p, const ExpertUsage& a, int ea, const ExpertUsage& b, int eb, int64_t pass) {
-  const bool by_recency = (a.last_tick < b.last_tick) | ((a.last_tick == b.last_tick) & (ea < eb));
-  if (p == CachePolicy::LFU) return (a.uses < b.uses) | ((a.uses == b.uses) & by_recency);
+  if (p == CachePolicy::LFU && a.uses != b.uses) return a.uses < b.uses;
   if (p == CachePolicy::LFRU) {
     // Compare uses_a / (1 + age_a) < uses_b / (1 + age_b) exactly, in integers.
     const int64_t sa = a.uses * (1 + pass - b.last_pass), sb = b.uses * (1 + pass - a.last_pass);
-    return (sa < sb) | ((sa == sb) & by_recency);
+    if (sa != sb) return sa < sb;
   }
-  return by_recency;
+  if (a.last_tick != b.last_tick) return a.last_tick < b.last_tick;
+  return ea < eb;
 }
 
 // Given evict_before(p, a, ea, b, eb, pass): the first pass after `pass` at which it is false, or

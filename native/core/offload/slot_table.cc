@@ -41,24 +41,14 @@ int SlotTable::victim(const std::vector<char>* protect) {
     const Slot* slot = slots_.data();
     const CachePolicy p = policy_;
     const int64_t now = pass_;
-    uint64_t m = mask_;
-    if (protect)
-      for (uint64_t q = m; q; q &= q - 1)
-        if ((*protect)[size_t(slot[__builtin_ctzll(q)].expert)]) m &= ~(uint64_t(1) << __builtin_ctzll(q));
-    if (!m) return -1;
-    int v = __builtin_ctzll(m);
-    ExpertUsage vu = slot[v].use;
-    int ve = slot[v].expert;
-    // Selected by conditional moves: which candidate wins a comparison is random.
-    for (m &= m - 1; m; m &= m - 1) {
+    int v = -1;
+    ExpertUsage vu;
+    int ve = -1;
+    for (uint64_t m = mask_; m; m &= m - 1) {
       const int s = __builtin_ctzll(m);
       const Slot& c = slot[s];
-      const bool b = evict_before(p, c.use, c.expert, vu, ve, now);
-      v = b ? s : v;
-      ve = b ? c.expert : ve;
-      vu.uses = b ? c.use.uses : vu.uses;
-      vu.last_tick = b ? c.use.last_tick : vu.last_tick;
-      vu.last_pass = b ? c.use.last_pass : vu.last_pass;
+      if (protect && (*protect)[size_t(c.expert)]) continue;
+      if (v < 0 || evict_before(p, c.use, c.expert, vu, ve, now)) v = s, vu = c.use, ve = c.expert;
     }
     return v;
   }
