@@ -97,15 +97,25 @@ export class TraceSpill {
         throw corrupt(file, WHAT, line, 'layer', `must be an integer in [0, 4096), got ${JSON.stringify(l)}`);
       if (!Number.isInteger(t) || (t as number) < 0) throw corrupt(file, WHAT, line, 'token', `must be an integer >= 0, got ${JSON.stringify(t)}`);
     };
+    // `stamp[e]`: the last line whose ids held e (the distinct check, one look-up per id).
+    let stamp = new Int32Array(E ?? 256);
     const record = (line: number, l: unknown, t: unknown, ex: ArrayLike<unknown>, n: number) => {
-      const bad = (field: string, msg: string) => corrupt(file, WHAT, line, field, msg); // only called on a failure
       if (k === 0) k = n;
-      if (n !== k || k === 0) throw bad('experts', `has ${n} ids, expected k = ${k || '>= 1'} (k must be the same on every line)`);
+      if (n !== k || k === 0) throw corrupt(file, WHAT, line, 'experts', `has ${n} ids, expected k = ${k || '>= 1'} (k must be the same on every line)`);
+      let dup = false;
       for (let j = 0; j < n; j++) {
         const e = ex[j] as number;
-        if (!Number.isInteger(e) || e < 0 || (E !== undefined && e >= E)) throw bad('experts', `expert id ${JSON.stringify(e)} out of range [0, ${E ?? '∞'})`);
+        if (!Number.isInteger(e) || e < 0 || (E !== undefined && e >= E))
+          throw corrupt(file, WHAT, line, 'experts', `expert id ${JSON.stringify(e)} out of range [0, ${E ?? '∞'})`);
+        if (e >= stamp.length) {
+          const grown = new Int32Array(Math.max(2 * stamp.length, e + 1));
+          grown.set(stamp);
+          stamp = grown;
+        }
+        dup ||= stamp[e] === line;
+        stamp[e] = line;
       }
-      if (!distinct(ex as ArrayLike<number>, n)) throw bad('experts', 'expert ids of a token must be distinct');
+      if (dup) throw corrupt(file, WHAT, line, 'experts', 'expert ids of a token must be distinct');
       const L = l as number;
       while (fds.length <= L) {
         fds.push(fs.openSync(path.join(dir, `layer${fds.length}.bin`), 'w'));
@@ -115,29 +125,35 @@ export class TraceSpill {
         tokens.push(0);
       }
       if ((t as number) <= lastToken[L])
-        throw bad('token', `token ${t} of layer ${L} comes after token ${lastToken[L]} (tokens of a layer must be in increasing order)`);
+        throw corrupt(file, WHAT, line, 'token', `token ${t} of layer ${L} comes after token ${lastToken[L]} (tokens of a layer must be in increasing order)`);
       lastToken[L] = t as number;
       const b = bufs[L];
+      let f = fill[L];
       for (let j = 0; j < k; j++) {
         const e = ex[j] as number;
-        b[fill[L]++] = e;
-        if (e + 1 > maxExpert) maxExpert = e + 1;
+        b[f++] = e;
+        if (e >= maxExpert) maxExpert = e + 1;
       }
+      fill[L] = f;
       tokens[L]++;
-      if (fill[L] === b.length) flush(L);
+      if (f === b.length) flush(L);
     };
     const scan = new CanonicalScan();
     try {
       for (const blk of jsonlBlocks(file, WHAT, MAX_LINE)) {
         let line = blk.line;
         for (let start = 0; start < blk.end; line++) {
-          let nl = blk.buf.indexOf(10, start);
-          if (nl < 0 || nl >= blk.end) nl = blk.end;
-          const n = scan.line(blk.buf, start, nl);
+          // The scanner finds the line's end itself when the line is canonical; else indexOf does.
+          const n = scan.line(blk.buf, start, blk.end);
+          let nl = scan.end;
           if (n >= 0) {
-            head(line, scan.layer, scan.token);
+            if (scan.layer > 4095) head(line, scan.layer, scan.token);
             record(line, scan.layer, scan.token, scan.ids, n);
-          } else if (n === NOT_CANONICAL) {
+          } else {
+            nl = blk.buf.indexOf(10, start);
+            if (nl < 0 || nl >= blk.end) nl = blk.end;
+          }
+          if (n === NOT_CANONICAL) {
             // Anything else goes through JSON.parse, so its errors are the same as ever.
             const text = blk.buf.toString('utf8', start, nl);
             if (text.trim()) {
@@ -164,12 +180,6 @@ export class TraceSpill {
   }
 }
 
-function distinct(ex: ArrayLike<number>, n: number): boolean {
-  if (n > 32) return new Set(Array.from({ length: n }, (_, j) => ex[j])).size === n;
-  for (let a = 1; a < n; a++) for (let b = 0; b < a; b++) if (ex[a] === ex[b]) return false;
-  return true;
-}
-
 const BLANK = -2;
 const NOT_CANONICAL = -1;
 const MAX_IDS = 1024;
@@ -189,9 +199,16 @@ class CanonicalScan {
   token = 0;
   readonly ids = new Float64Array(MAX_IDS);
 
-  line(b: Buffer, start: number, end: number): number {
+  /** Past the line's last byte (its newline or the block's end), set when line() returns >= 0. */
+  end = 0;
+
+  /** The line starting at `start` of a block ending at `limit`. */
+  line(b: Buffer, start: number, limit: number): number {
+    // Scanned up to the block's end: a newline is not a blank, so every step stops at it, and
+    // the line is canonical only when its closing brace is followed by blanks and the newline.
+    const end = limit;
     let i = skipBlanks(b, start, end);
-    if (i === end) return BLANK;
+    if (i === end || b[i] === 10) return BLANK;
     if (b[i] !== 123) return NOT_CANONICAL; // {
     i = keyColon(b, skipBlanks(b, i + 1, end), end, KEY_LAYER);
     if (i < 0) return NOT_CANONICAL;
@@ -222,7 +239,10 @@ class CanonicalScan {
       }
     }
     i = skipBlanks(b, i, end);
-    if (i >= end || b[i] !== 125 || skipBlanks(b, i + 1, end) !== end) return NOT_CANONICAL; // }
+    if (i >= end || b[i] !== 125) return NOT_CANONICAL; // }
+    i = skipBlanks(b, i + 1, end);
+    if (i < end && b[i] !== 10) return NOT_CANONICAL;
+    this.end = i;
     this.layer = l;
     this.token = t;
     return n;

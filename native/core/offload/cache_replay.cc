@@ -20,6 +20,34 @@ static void check_layer(const ReplayLayer& l) {
   if (l.static_profile_passes < 0) throw_range("staticProfilePasses must be >= 0");
 }
 
+// The distinct experts of one pass, ascending, without a sort: each id sets its bit in `word` (one
+// bit per expert) and its word's bit in `summary` (one bit per 64 experts), and the ids come out
+// in order by counting trailing zeros, the bits cleared on the way so the next pass starts empty.
+// A sort of a pass's 8 ids mispredicted on nearly every comparison; this costs O(distinct + E/4096).
+class PassBitmap {
+ public:
+  explicit PassBitmap(int experts) : word_(size_t(experts + 63) / 64), summary_((word_.size() + 63) / 64) {}
+  void add(int32_t e) {
+    word_[size_t(e) >> 6] |= uint64_t(1) << (e & 63);
+    summary_[size_t(e) >> 12] |= uint64_t(1) << ((e >> 6) & 63);
+  }
+  // Writes the ids at `out` (room for every id added) → past the last one written.
+  int32_t* drain(int32_t* out) {
+    for (size_t s = 0; s < summary_.size(); ++s) {
+      for (uint64_t m = summary_[s]; m; m &= m - 1) {
+        const size_t w = s * 64 + size_t(__builtin_ctzll(m));
+        for (uint64_t b = word_[w]; b; b &= b - 1) *out++ = int32_t(w * 64 + size_t(__builtin_ctzll(b)));
+        word_[w] = 0;
+      }
+      summary_[s] = 0;
+    }
+    return out;
+  }
+
+ private:
+  std::vector<uint64_t> word_, summary_;
+};
+
 PassSets build_pass_sets(const int32_t* ids, int64_t tokens, const ReplayLayer& layer) {
   check_layer(layer);
   if (tokens < 0) throw_range("tokens must be >= 0");
@@ -27,24 +55,24 @@ PassSets build_pass_sets(const int32_t* ids, int64_t tokens, const ReplayLayer& 
   PassSets p;
   p.offsets.reserve(size_t(tokens / T + 2));
   p.offsets.push_back(0);
-  std::vector<int64_t> seen(size_t(layer.experts), -1);  // pass that last added the expert
-  int64_t pass = 0;
-  for (int64_t t0 = 0; t0 < tokens; t0 += T, ++pass) {
+  // Sized for every id (no pass holds more than its tokens' ids), trimmed to the distinct ones at the end.
+  p.experts.resize(size_t(tokens * k));
+  int32_t* out = p.experts.data();
+  PassBitmap pass(layer.experts);
+  for (int64_t t0 = 0; t0 < tokens; t0 += T) {
     const int64_t t1 = std::min(tokens, t0 + T);
-    const size_t begin = p.experts.size();
     for (int64_t i = t0 * k; i < t1 * k; ++i) {
       const int32_t e = ids[i];
       if (e < 0) continue;
       if (e >= layer.experts)
         throw_range("expert id " + std::to_string(e) + " at token " + std::to_string(i / k) + " is out of range [0, " +
                     std::to_string(layer.experts) + ")");
-      if (seen[size_t(e)] == pass) continue;
-      seen[size_t(e)] = pass;
-      p.experts.push_back(e);
+      pass.add(e);
     }
-    std::sort(p.experts.begin() + long(begin), p.experts.end());
-    p.offsets.push_back(int64_t(p.experts.size()));
+    out = pass.drain(out);
+    p.offsets.push_back(int64_t(out - p.experts.data()));
   }
+  p.experts.resize(size_t(out - p.experts.data()));
   return p;
 }
 
@@ -91,37 +119,39 @@ static std::vector<int32_t> next_uses(const PassSets& p, int experts) {
   return next;
 }
 
-ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capacity) {
-  check_layer(layer);
+// Belády over pass sets whose next uses are known (next_uses: computed once per layer, shared by
+// every capacity).
+static ReplayCounts belady_counts(const PassSets& p, const std::vector<int32_t>& next, int experts, int capacity) {
   if (capacity < 1) throw_range("capacity must be >= 1, got " + std::to_string(capacity));
   const int64_t P = p.passes();
-  const std::vector<int32_t> next = next_uses(p, layer.experts);
   // The resident experts and their next uses in two small arrays (at most capacity + one pass's
   // experts long); at[e]: e's index there, -1 when not resident. After each pass the `capacity`
   // needed soonest stay: the latest next use goes first, found by a scan (a few dozen entries,
   // cheaper than a heap's upkeep). Of two with the same next use either may go: both are needed
   // by that pass and neither before, so the counts are the same. Keeping any subset of
   // (resident ∪ needed) is at least as free as an online cache, so this bounds them.
-  std::vector<int32_t> when, who;
-  when.reserve(size_t(capacity) + 64);
-  who.reserve(size_t(capacity) + 64);
-  std::vector<int32_t> at(size_t(layer.experts), -1);
+  const size_t room = size_t(capacity) + size_t(experts) + 1;
+  std::vector<int32_t> when(room), who(room);
+  std::vector<int32_t> at(size_t(experts), -1);
+  size_t n = 0;  // entries held in when/who
   ReplayCounts r;
+  const int32_t* ids = p.experts.data();
   for (int64_t i = 0; i < P; ++i) {
     ++r.passes;
+    // A hit rewrites its entry, a miss appends one: the same stores either way, the index picked
+    // without a branch (hit or miss is random, and a mispredict cost more than the entry's work).
     for (int64_t j = p.offsets[size_t(i)]; j < p.offsets[size_t(i + 1)]; ++j) {
-      const int e = p.experts[size_t(j)];
-      if (at[size_t(e)] >= 0) {
-        ++r.hits;
-        when[size_t(at[size_t(e)])] = next[size_t(j)];
-      } else {
-        ++r.misses;
-        at[size_t(e)] = int32_t(when.size());
-        when.push_back(next[size_t(j)]);
-        who.push_back(e);
-      }
+      const int e = ids[size_t(j)];
+      const int32_t a = at[size_t(e)];
+      const bool hit = a >= 0;
+      const size_t x = hit ? size_t(a) : n;
+      when[x] = next[size_t(j)];
+      who[x] = e;
+      at[size_t(e)] = int32_t(x);
+      n += !hit;
+      r.hits += hit;
     }
-    for (size_t n = when.size(); n > size_t(capacity); --n) {
+    for (; n > size_t(capacity); --n) {
       const int32_t* w = when.data();
       int32_t latest = w[0];
       for (size_t x = 1; x < n; ++x) latest = std::max(latest, w[x]);  // no branch: vectorizes
@@ -130,17 +160,25 @@ ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capa
       at[size_t(who[m])] = -1;
       when[m] = when[n - 1], who[m] = who[n - 1];
       if (m < n - 1) at[size_t(who[m])] = int32_t(m);
-      when.pop_back(), who.pop_back();
       ++r.evictions;
     }
   }
+  r.misses = int64_t(p.experts.size()) - r.hits;
   r.loads = r.misses;
   return r;
+}
+
+ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capacity) {
+  check_layer(layer);
+  return belady_counts(p, next_uses(p, layer.experts), layer.experts, capacity);
 }
 
 std::vector<ReplayCounts> replay_layer(const int32_t* ids, int64_t tokens, const ReplayLayer& layer,
                                        const std::vector<ReplayConfig>& configs, int threads) {
   const PassSets p = build_pass_sets(ids, tokens, layer);
+  std::vector<int32_t> next_use;  // Belády's next uses, once for all its capacities
+  for (const ReplayConfig& cfg : configs)
+    if (cfg.belady && next_use.empty()) next_use = next_uses(p, layer.experts);
   std::vector<ReplayCounts> out(configs.size());
   std::vector<std::exception_ptr> errors(configs.size());
   // The configs share the pass sets and nothing else: each thread takes the next one.
@@ -149,7 +187,8 @@ std::vector<ReplayCounts> replay_layer(const int32_t* ids, int64_t tokens, const
     for (size_t c; (c = next.fetch_add(1)) < configs.size();) {
       try {
         const ReplayConfig& cfg = configs[c];
-        out[c] = cfg.belady ? replay_belady(p, layer, cfg.capacity) : replay_policy(p, layer, cfg.capacity, cfg.policy);
+        out[c] = cfg.belady ? belady_counts(p, next_use, layer.experts, cfg.capacity)
+                            : replay_policy(p, layer, cfg.capacity, cfg.policy);
       } catch (...) {
         errors[c] = std::current_exception();
       }

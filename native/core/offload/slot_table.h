@@ -284,28 +284,38 @@ void stream_pass(SlotTable& t, const int* needed, size_t n, Load&& load, Compute
   // Hits first: they compute while the misses' loads are on their way. The order is kept in the
   // table so a pass allocates nothing (not per thread: thread_local costs a call per pass in a
   // shared library).
+  // Both groups are written without a branch on hit or miss (a replay's hits and misses alternate
+  // at random, and each mispredicted branch cost more than the pass's bookkeeping): each id is
+  // stored at the end of both, only the group it belongs to advances; the misses, gathered after
+  // room for n, then move down behind the hits.
   std::vector<int>& order = t.pass_order_;
-  order.clear();
-  for (size_t j = 0; j < n; ++j)
-    if (t.slot_of(needed[j]) >= 0) order.push_back(needed[j]);
-  const size_t hits = order.size();
-  for (size_t j = 0; j < n; ++j)
-    if (t.slot_of(needed[j]) < 0) order.push_back(needed[j]);
+  if (order.size() < 2 * n + 1) order.resize(2 * n + 1);
+  int* const o = order.data();
+  size_t hits = 0, misses = 0;
+  for (size_t j = 0; j < n; ++j) {
+    const int e = needed[j];
+    const bool hit = t.slot_of(e) >= 0;
+    o[hits] = e;
+    o[n + misses] = e;
+    hits += hit;
+    misses += !hit;
+  }
+  std::copy(o + n, o + n + misses, o + hits);
   size_t next = hits;  // the next miss to load
-  for (size_t i = 0; i < order.size(); ++i) {
-    for (; next < order.size(); ++next) {
-      const int s = t.assign(order[next], false);
+  for (size_t i = 0; i < n; ++i) {
+    for (; next < n; ++next) {
+      const int s = t.assign(o[next], false);
       if (s < 0) break;  // every slot is still needed: the rest waits for the next done()
       try {
-        load(order[next], s);
+        load(o[next], s);
       } catch (...) {
-        t.drop(order[next]);
+        t.drop(o[next]);
         throw;
       }
     }
     // Cannot fail: experts [0, i) are done, and static pins leave at least one slot streaming.
-    if (next <= i) throw_no_stream_slot(order[i], i);
-    const int e = order[i];
+    if (next <= i) throw_no_stream_slot(o[i], i);
+    const int e = o[i];
     compute(e, t.slot_of(e));
     t.done(e);
   }
