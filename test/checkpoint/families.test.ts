@@ -595,15 +595,15 @@ describe('moecap inspect on the command line', () => {
   });
 });
 
-test('GGUF Q5_K experts (a k-quant not read yet): inspect describes them, loading refuses the dtype by name', async () => {
+test('GGUF Q3_K experts (a k-quant not read yet): inspect describes them, loading refuses the dtype by name', async () => {
   const { ggufBytes } = await import('./writers');
   const H = 256,
     F = 256,
     E = 2;
-  const q5k = (dims: number[]) => Buffer.alloc((dims.reduce((a, b) => a * b, 1) / 256) * 176, 0x11);
-  const f = path.join(tmp, 'q5k.gguf');
+  const q3k = (dims: number[]) => Buffer.alloc((dims.reduce((a, b) => a * b, 1) / 256) * 110, 0x11);
+  const f = path.join(tmp, 'q3k.gguf');
   const router = { name: 'blk.0.ffn_gate_inp.weight', dims: [H, E], type: 'F32' as const, bytes: Buffer.alloc(H * E * 4) };
-  const exps = (n: string, dims: number[]) => ({ name: `blk.0.${n}.weight`, dims, type: 'F32' as const, typeId: 13, bytes: q5k(dims) });
+  const exps = (n: string, dims: number[]) => ({ name: `blk.0.${n}.weight`, dims, type: 'F32' as const, typeId: 11, bytes: q3k(dims) });
   fs.writeFileSync(
     f,
     ggufBytes(
@@ -618,10 +618,10 @@ test('GGUF Q5_K experts (a k-quant not read yet): inspect describes them, loadin
     ),
   );
   const d = await inspectJson(f);
-  expect(d.bytesPerExpert).toBe(((3 * F * H) / 256) * 176);
-  expect(d.tensors.find((t: { name: string }) => t.name === 'blk.0.ffn_up_exps.weight')).toMatchObject({ dtype: 'Q5_K', shape: [E, F, H] });
-  await expect(createMoeLayer({ checkpoint: f, layer: 0 })).rejects.toMatchObject({
+  expect(d.bytesPerExpert).toBe(((3 * F * H) / 256) * 110);
+  expect(d.tensors.find((t: { name: string }) => t.name === 'blk.0.ffn_up_exps.weight')).toMatchObject({ dtype: 'Q3_K', shape: [E, F, H] });
+  await expect(createMoeLayer({ checkpoint: f, layer: 0, dtype: 'f32' })).rejects.toMatchObject({
     code: 'ERR_INVALID_OPTION',
-    message: expect.stringMatching(/not yet supported: .*q5k\.gguf: tensor blk\.0\.ffn_gate_exps\.weight is Q5_K/),
+    message: expect.stringMatching(/not yet supported: .*q3k\.gguf: tensor blk\.0\.ffn_gate_exps\.weight is Q3_K/),
   });
 });

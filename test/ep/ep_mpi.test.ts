@@ -149,15 +149,16 @@ describe('expert parallelism over mpirun -np 2', () => {
     const first = runRanks([dir, 'checkpoint-offload', file], H);
     const [folder] = fs.readdirSync(path.join(dir, 'experts'));
     const cached = fs.readdirSync(path.join(dir, 'experts', folder)).sort();
+    // No dtype given: the checkpoint's own precision, Q8_0 → int8.
     expect(cached).toEqual([
-      'layer0-f32.experts.rank0-of-2',
-      'layer0-f32.experts.rank0-of-2.json',
-      'layer0-f32.experts.rank1-of-2',
-      'layer0-f32.experts.rank1-of-2.json',
+      'layer0-int8.experts.rank0-of-2',
+      'layer0-int8.experts.rank0-of-2.json',
+      'layer0-int8.experts.rank1-of-2',
+      'layer0-int8.experts.rank1-of-2.json',
     ]);
     for (const [r, rank] of first.ranks.entries()) {
       expect(rank.read.bytes).toBe(whole - (E - rank.experts.length) * perExpertQ8(F, H)); // converted: its experts read once
-      const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'experts', folder, `layer0-f32.experts.rank${r}-of-2.json`), 'utf8'));
+      const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'experts', folder, `layer0-int8.experts.rank${r}-of-2.json`), 'utf8'));
       expect(JSON.parse(manifest.key)).toMatchObject({ ranks: 2, experts: rank.experts });
     }
     const second = runRanks([dir, 'checkpoint-offload', file], H);
