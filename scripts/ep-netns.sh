@@ -75,7 +75,12 @@ NET=10.213.$(($$ % 250))
 TUN=10.77.1
 EMU_DIR=
 EMU_PID=
+MPI_PID=
 cleanup() {
+  if [ -n "$MPI_PID" ]; then # interrupted: end the ranks before their namespaces go
+    kill -TERM "$MPI_PID" 2>/dev/null
+    wait "$MPI_PID" 2>/dev/null
+  fi
   if [ -n "$EMU_PID" ]; then # its statistics (packets, drops, lateness) are the run's last lines
     kill -TERM "$EMU_PID" 2>/dev/null
     wait "$EMU_PID" 2>/dev/null
@@ -142,5 +147,11 @@ fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export PMIX_MCA_ptl_tcp_if_include="$BR" PMIX_MCA_ptl_tcp_remote_connections=1
 echo "ep-netns: rank 0 in $A ($NET.1), rank 1 in $B ($NET.2), $LINK" >&2
+# In the background, so that INT/TERM run the traps at once rather than when mpirun ends.
 mpirun --oversubscribe --mca btl tcp,self --mca btl_tcp_if_include "$BTL_NET" --mca oob_tcp_if_include "$BR" \
-  -np 1 ip netns exec "$A" "$@" : -np 1 ip netns exec "$B" "$@"
+  -np 1 ip netns exec "$A" "$@" : -np 1 ip netns exec "$B" "$@" 0<&0 &
+MPI_PID=$!
+wait "$MPI_PID"
+rc=$?
+MPI_PID=
+exit $rc

@@ -25,8 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { kLateBins = 10001 };  // lateness histogram: 1 µs bins up to 10 ms, then one overflow bin
-enum { kReadBurst = 16 };    // packets read per wake-up before due ones are written again
+enum { kLateBins = 100001 };  // lateness histogram: 1 µs bins up to 100 ms, then one overflow bin
+enum { kReadBurst = 16 };     // packets read per wake-up before due ones are written again
 
 // The link, the same both ways.
 typedef struct {
@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
   signal(SIGTERM, on_signal);
   signal(SIGINT, on_signal);
 
-  Direction dir[2];
+  static Direction dir[2];  // the lateness histograms are 800 KB each
   init_direction(&dir[0], "A->B", a, b, &link);
   init_direction(&dir[1], "B->A", b, a, &link);
   struct pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
