@@ -14,8 +14,8 @@ const script = path.join(root, 'scripts', 'ep-netns.sh');
 const library = path.join(root, 'build-mpi', 'libmoecap_mpi.so');
 
 // `link`: the script's link options (--rate R, and --delay D for the emulated link).
-function netns(link: string[], cmd: string[]) {
-  return spawnSync('bash', [script, ...link, '--', ...cmd], { encoding: 'utf8', timeout: 90_000 });
+function netns(link: string[], cmd: string[], env: NodeJS.ProcessEnv = process.env) {
+  return spawnSync('bash', [script, ...link, '--', ...cmd], { encoding: 'utf8', timeout: 110_000, env });
 }
 
 function reason(): string {
@@ -124,9 +124,13 @@ describe('expert parallelism, 2 ranks in two network namespaces over TCP', () =>
   emulatorTest('an emulated 1 Gbit/s link with 200 µs one-way delay: calibrated latency up by the delay, a larger communication share', () => {
     const base = fast ?? run('unlimited', ['--rate', 'unlimited']);
     const delay = 200e-6;
-    // Over the emulated link (tun devices, the TCP BTL on their subnet) the output is still bitwise equal.
+    // Over the emulated link (tun devices, the TCP BTL on their subnet) the output is still bitwise equal
+    // (without the link calibration, which the run below makes: through the delay it takes seconds).
     const eq = fs.mkdtempSync(path.join(dir, 'eq-delay-'));
-    const r = netns(['--rate', '1gbit', '--delay', '200us'], [process.execPath, path.join(__dirname, 'mpi_rank.js'), eq, 'balanced']);
+    const r = netns(['--rate', '1gbit', '--delay', '200us'], [process.execPath, path.join(__dirname, 'mpi_rank.js'), eq, 'balanced'], {
+      ...process.env,
+      MOECAP_TEST_NO_CALIBRATION: '1',
+    });
     expect(r.stderr).toMatch(/tun devices 10\.77\.1\.1 and 10\.77\.1\.2 joined by scripts\/linkemu\.c, link rate 1gbit, one-way delay 200us/);
     expect(r.stderr).toMatch(/linkemu: A->B: [1-9]\d* packets/); // its statistics: the ranks' traffic went through it
     expect(r.status).toBe(0);
@@ -142,10 +146,13 @@ describe('expert parallelism, 2 ranks in two network namespaces over TCP', () =>
     expect(slow.dispatchShare + slow.combineShare).toBeGreaterThan(base.dispatchShare + base.combineShare);
   });
 
-  test('refusals: a bad --rate (usage, exit 2); not root (exit 77 with the reason)', () => {
+  test('refusals: a bad --rate or --delay (usage, exit 2); not root (exit 77 with the reason)', () => {
     const r = spawnSync('bash', [script, '--rate', 'fast', '--', 'true'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--rate: Ngbit, Nmbit or unlimited, got fast/);
+    const d = spawnSync('bash', [script, '--delay', '5s', '--', 'true'], { encoding: 'utf8' });
+    expect(d.status).toBe(2);
+    expect(d.stderr).toMatch(/--delay: 0, Nus or Nms, got 5s/);
     const isRoot = process.getuid?.() === 0;
     const hasSetpriv = spawnSync('sh', ['-c', 'command -v setpriv'], { encoding: 'utf8' }).status === 0;
     if (!isRoot || !hasSetpriv) return console.log('ep_netns: the not-root check needs root and setpriv');
