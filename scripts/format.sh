@@ -22,7 +22,7 @@ fi
 
 # Tracked and new (not ignored) files, so a fresh merge is covered before it is committed.
 mapfile -t cxx < <(git ls-files --cached --others --exclude-standard -- \
-  'native/*.h' 'native/*.cc' 'mpi/*.h' 'mpi/*.cc' 'cuda/*.h' 'cuda/*.cc' 'cuda/*.cu' 'cuda/*.c' 'test/native/*.cc' 'test/fuzz/*.cc' 'test/windows/*.cc' |
+  'native/*.h' 'native/*.cc' 'scripts/*.c' 'mpi/*.h' 'mpi/*.cc' 'cuda/*.h' 'cuda/*.cc' 'cuda/*.cu' 'cuda/*.c' 'test/native/*.cc' 'test/fuzz/*.cc' 'test/windows/*.cc' |
   while read -r f; do [ -f "$f" ] && echo "$f"; done)
 
 status=0
