@@ -67,43 +67,34 @@ void decode_q5_1_block(const uint8_t* blk, float* out) {
   decode_legacy_block(blk + 8, load_u32(blk + 4), true, 0, f16_to_f32(load_u16(blk)), &m, out);
 }
 
-void decode_q4_k_block(const uint8_t* blk, float* out) {
-  const float d = f16_to_f32(load_u16(blk)), dmin = f16_to_f32(load_u16(blk + 2));
-  const uint8_t* sc = blk + 4;
-  const uint8_t* q = blk + 16;
-  // 64 elements per group of 32 bytes: low nibbles are sub-block 2g, high nibbles sub-block 2g+1.
-  for (int g = 0; g < 4; ++g, q += 32, out += 64) {
-    int s0, m0, s1, m1;
-    q4_k_scale_min(2 * g, sc, &s0, &m0);
-    q4_k_scale_min(2 * g + 1, sc, &s1, &m1);
-    // d·s and dmin·m are exact in fp32 (11 × 6 bits); the one rounding is the final subtraction.
-    const float d0 = d * float(s0), o0 = dmin * float(m0), d1 = d * float(s1), o1 = dmin * float(m1);
-    for (int l = 0; l < 32; ++l) {
-      out[l] = d0 * float(q[l] & 0x0F) - o0;
-      out[32 + l] = d1 * float(q[l] >> 4) - o1;
-    }
-  }
-}
-
-void decode_q5_k_block(const uint8_t* blk, float* out) {
+namespace {
+// Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit (scale, min) pairs; 64 elements per group of 32
+// nibble bytes, low nibbles sub-block 2g, high nibbles 2g+1. Q5_K adds a fifth bit per element:
+// bit 2g (low) or 2g+1 (high) of qh[l]. d·s·level is exact in fp32 (11 + 6 + 5 bits, and
+// dmin·m 11 × 6), so the one rounding is the final subtraction, as in ggml.
+template <bool kFifth>
+void decode_k_block(const uint8_t* blk, float* out) {
   const float d = f16_to_f32(load_u16(blk)), dmin = f16_to_f32(load_u16(blk + 2));
   const uint8_t* sc = blk + 4;
   const uint8_t* qh = blk + 16;
-  const uint8_t* q = blk + 48;
-  // As Q4_K, each level carrying its fifth bit: group g's low nibbles take bit 2g of qh[l], its
-  // high nibbles bit 2g+1. d·s·level stays exact (11 + 6 + 5 bits); the subtraction rounds once.
+  const uint8_t* q = blk + (kFifth ? 48 : 16);
   for (int g = 0; g < 4; ++g, q += 32, out += 64) {
     int s0, m0, s1, m1;
     q4_k_scale_min(2 * g, sc, &s0, &m0);
     q4_k_scale_min(2 * g + 1, sc, &s1, &m1);
     const float d0 = d * float(s0), o0 = dmin * float(m0), d1 = d * float(s1), o1 = dmin * float(m1);
     for (int l = 0; l < 32; ++l) {
-      const int h0 = (qh[l] >> (2 * g)) & 1, h1 = (qh[l] >> (2 * g + 1)) & 1;
-      out[l] = d0 * float((q[l] & 0x0F) | (h0 << 4)) - o0;
-      out[32 + l] = d1 * float((q[l] >> 4) | (h1 << 4)) - o1;
+      const int h0 = kFifth ? ((qh[l] >> (2 * g)) & 1) << 4 : 0, h1 = kFifth ? ((qh[l] >> (2 * g + 1)) & 1) << 4 : 0;
+      out[l] = d0 * float((q[l] & 0x0F) | h0) - o0;
+      out[32 + l] = d1 * float((q[l] >> 4) | h1) - o1;
     }
   }
 }
+}  // namespace
+
+void decode_q4_k_block(const uint8_t* blk, float* out) { decode_k_block<false>(blk, out); }
+
+void decode_q5_k_block(const uint8_t* blk, float* out) { decode_k_block<true>(blk, out); }
 
 void decode_q6_k_block(const uint8_t* blk, float* out) {
   const uint8_t* ql = blk;

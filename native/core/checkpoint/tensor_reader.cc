@@ -148,6 +148,12 @@ uint64_t tensor_bytes(TensorDType dt, uint64_t elements) {
   return elements / tensor_block_elements(dt) * tensor_block_bytes(dt);
 }
 
+// Whole blocks of a ggml quant format, one decoder call each.
+static void decode_blocks(const uint8_t* src, uint64_t elements, float* out, uint64_t block_elements,
+                          uint64_t block_bytes, void (*decode)(const uint8_t*, float*)) {
+  for (uint64_t b = 0; b < elements / block_elements; ++b) decode(src + b * block_bytes, out + b * block_elements);
+}
+
 void convert_to_f32(TensorDType dt, const uint8_t* src, uint64_t elements, float* out) {
   switch (dt) {
     case TensorDType::F32:
@@ -170,34 +176,13 @@ void convert_to_f32(TensorDType dt, const uint8_t* src, uint64_t elements, float
         for (uint64_t j = 0; j < kQ8Block; ++j) out[b * kQ8Block + j] = float(int8_t(blk[2 + j])) * d;
       }
       break;
-    case TensorDType::Q4_0:
-      for (uint64_t b = 0; b < elements / kQ4_0Elements; ++b)
-        decode_q4_0_block(src + b * kQ4_0Bytes, out + b * kQ4_0Elements);
-      break;
-    case TensorDType::Q4_1:
-      for (uint64_t b = 0; b < elements / kQ4_1Elements; ++b)
-        decode_q4_1_block(src + b * kQ4_1Bytes, out + b * kQ4_1Elements);
-      break;
-    case TensorDType::Q5_0:
-      for (uint64_t b = 0; b < elements / kQ5_0Elements; ++b)
-        decode_q5_0_block(src + b * kQ5_0Bytes, out + b * kQ5_0Elements);
-      break;
-    case TensorDType::Q5_1:
-      for (uint64_t b = 0; b < elements / kQ5_1Elements; ++b)
-        decode_q5_1_block(src + b * kQ5_1Bytes, out + b * kQ5_1Elements);
-      break;
-    case TensorDType::Q4_K:
-      for (uint64_t b = 0; b < elements / kQ4_KElements; ++b)
-        decode_q4_k_block(src + b * kQ4_KBytes, out + b * kQ4_KElements);
-      break;
-    case TensorDType::Q5_K:
-      for (uint64_t b = 0; b < elements / kQ5_KElements; ++b)
-        decode_q5_k_block(src + b * kQ5_KBytes, out + b * kQ5_KElements);
-      break;
-    case TensorDType::Q6_K:
-      for (uint64_t b = 0; b < elements / kQ6_KElements; ++b)
-        decode_q6_k_block(src + b * kQ6_KBytes, out + b * kQ6_KElements);
-      break;
+    case TensorDType::Q4_0: decode_blocks(src, elements, out, kQ4_0Elements, kQ4_0Bytes, decode_q4_0_block); break;
+    case TensorDType::Q4_1: decode_blocks(src, elements, out, kQ4_1Elements, kQ4_1Bytes, decode_q4_1_block); break;
+    case TensorDType::Q5_0: decode_blocks(src, elements, out, kQ5_0Elements, kQ5_0Bytes, decode_q5_0_block); break;
+    case TensorDType::Q5_1: decode_blocks(src, elements, out, kQ5_1Elements, kQ5_1Bytes, decode_q5_1_block); break;
+    case TensorDType::Q4_K: decode_blocks(src, elements, out, kQ4_KElements, kQ4_KBytes, decode_q4_k_block); break;
+    case TensorDType::Q5_K: decode_blocks(src, elements, out, kQ5_KElements, kQ5_KBytes, decode_q5_k_block); break;
+    case TensorDType::Q6_K: decode_blocks(src, elements, out, kQ6_KElements, kQ6_KBytes, decode_q6_k_block); break;
     case TensorDType::F8_E4M3:
       for (uint64_t i = 0; i < elements; ++i) out[i] = fp8_e4m3_to_f32(src[i]);
       break;
