@@ -308,7 +308,7 @@ export function renderEp(r: EpResults): string {
   const ms = (ns: number) => (ns / 1e6).toFixed(3);
   const lines = [
     `expert parallelism: ${r.ranks} ranks, ${r.placement}${r.redundant ? ` + ${r.redundant} replicas` : ''}, ${r.preset} ${r.layers} layer${r.layers > 1 ? 's' : ''} ${r.phase} T=${r.tokens} ${r.dtype}${r.residentFraction !== null ? ` offload ${r.residentFraction}` : ''}${r.backend === 'cuda' ? ` on GPUs, rows over ${r.transport === 'nccl' ? 'NCCL' : 'MPI'}` : ''} (${r.mpi.runtime})`,
-    `link: latency ${(r.link.latencySeconds * 1e6).toFixed(2)} µs, bandwidth ${(r.link.bandwidthBytesPerSecond / 1e9).toFixed(2)} GB/s (ping-pong 4 MiB)`,
+    `link: latency ${(r.link.latencySeconds * 1e6).toFixed(2)} µs, bandwidth ${(r.link.bandwidthBytesPerSecond / 1e9).toFixed(2)} GB/s (MPI ping-pong 4 MiB${r.transport === 'nccl' ? '; the rows went over NCCL, whose link is not calibrated: these are the MPI path between the hosts' : ''})`,
     'rank  experts  dispatch ms  compute ms  combine ms  total ms  sent KiB  recv KiB  S-MBU  S-MFU',
     ...r.perRank.map(
       (p) =>

@@ -25,7 +25,8 @@ function header(runs: readonly EpRun[]): string {
   const links = runs
     .map(
       ({ results: r }) =>
-        `T=${r.tokens}: latency ${sig(r.link.latencySeconds * 1e6)} µs (ping-pong 8 B), bandwidth ${si(r.link.bandwidthBytesPerSecond, 'B/s')} (ping-pong 4 MiB)`,
+        `T=${r.tokens}: latency ${sig(r.link.latencySeconds * 1e6)} µs (ping-pong 8 B), bandwidth ${si(r.link.bandwidthBytesPerSecond, 'B/s')} (ping-pong 4 MiB)` +
+        (r.transport === 'nccl' ? ' over MPI: the rows went over NCCL, whose link is not calibrated' : ''),
     )
     .join('<br>');
   const offload = runs.some((r) => r.results.residentFraction !== null) ? distinct(runs, (r) => String(r.residentFraction ?? 1)) : null;
