@@ -147,7 +147,7 @@ export class TraceSpill {
           const n = scan.line(blk.buf, start, blk.end);
           let nl = scan.end;
           if (n >= 0) {
-            if (scan.layer > 4095) head(line, scan.layer, scan.token);
+            head(line, scan.layer, scan.token);
             record(line, scan.layer, scan.token, scan.ids, n);
           } else {
             nl = blk.buf.indexOf(10, start);
@@ -202,11 +202,10 @@ class CanonicalScan {
   /** Past the line's last byte (its newline or the block's end), set when line() returns >= 0. */
   end = 0;
 
-  /** The line starting at `start` of a block ending at `limit`. */
-  line(b: Buffer, start: number, limit: number): number {
+  /** The line starting at `start` of a block ending at `end`. */
+  line(b: Buffer, start: number, end: number): number {
     // Scanned up to the block's end: a newline is not a blank, so every step stops at it, and
     // the line is canonical only when its closing brace is followed by blanks and the newline.
-    const end = limit;
     let i = skipBlanks(b, start, end);
     if (i === end || b[i] === 10) return BLANK;
     if (b[i] !== 123) return NOT_CANONICAL; // {

@@ -1,9 +1,9 @@
 // A layer's master weights read straight from the checkpoint's files on demand. Expert rows come
 // from a staged expert (expert_staging: the expert's rows read in a few large reads, the next
 // expert read in the background while this one packs; stored codes come from there too); the
-// router's and the shared expert's rows are read one positioned read a row. Packing then streams: write_expert_file
-// packs one expert at a time from here, so converting a checkpoint larger than memory holds a few experts, not the
-// layer.
+// router's and the shared expert's rows are read one positioned read a row. Packing then
+// streams: write_expert_file packs one expert at a time from here, so converting a checkpoint
+// larger than memory holds a few experts, not the layer.
 #pragma once
 #include <cstdint>
 #include <map>

@@ -24,24 +24,13 @@ void q4_k_scale_min(int j, const uint8_t* q, int* scale, int* min) {
   }
 }
 
-}  // namespace
-
-void decode_q4_0_block(const uint8_t* blk, float* out) {
-  const float d = f16_to_f32(load_u16(blk));
-  for (int j = 0; j < 16; ++j) {
-    out[j] = float(int(blk[2 + j] & 0x0F) - 8) * d;
-    out[j + 16] = float(int(blk[2 + j] >> 4) - 8) * d;
-  }
+uint32_t load_u32(const uint8_t* p) {
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
 }
 
 // The legacy 32-element blocks: byte j of `qs` holds element j (low nibble) and j+16 (high);
 // `qh` (Q5) gives each element its fifth bit. level·d is exact in fp32 (5 × 11 bits), so the one
 // rounding is the addition of m (Q4_1, Q5_1), as in ggml's x·d + m.
-namespace {
-uint32_t load_u32(const uint8_t* p) {
-  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
-}
-
 // `m` null: no offset added (Q5_0: level·d alone, so a zero level keeps d's sign as ggml's does).
 void decode_legacy_block(const uint8_t* qs, uint32_t qh, bool fifth, int offset, float d, const float* m, float* out) {
   for (int j = 0; j < 16; ++j) {
@@ -51,23 +40,7 @@ void decode_legacy_block(const uint8_t* qs, uint32_t qh, bool fifth, int offset,
     out[j + 16] = m ? v1 + *m : v1;
   }
 }
-}  // namespace
 
-void decode_q4_1_block(const uint8_t* blk, float* out) {
-  const float m = f16_to_f32(load_u16(blk + 2));
-  decode_legacy_block(blk + 4, 0, false, 0, f16_to_f32(load_u16(blk)), &m, out);
-}
-
-void decode_q5_0_block(const uint8_t* blk, float* out) {
-  decode_legacy_block(blk + 6, load_u32(blk + 2), true, 16, f16_to_f32(load_u16(blk)), nullptr, out);
-}
-
-void decode_q5_1_block(const uint8_t* blk, float* out) {
-  const float m = f16_to_f32(load_u16(blk + 2));
-  decode_legacy_block(blk + 8, load_u32(blk + 4), true, 0, f16_to_f32(load_u16(blk)), &m, out);
-}
-
-namespace {
 // Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit (scale, min) pairs; 64 elements per group of 32
 // nibble bytes, low nibbles sub-block 2g, high nibbles 2g+1. Q5_K adds a fifth bit per element:
 // bit 2g (low) or 2g+1 (high) of qh[l]. d·s·level is exact in fp32 (11 + 6 + 5 bits, and
@@ -90,7 +63,30 @@ void decode_k_block(const uint8_t* blk, float* out) {
     }
   }
 }
+
 }  // namespace
+
+void decode_q4_0_block(const uint8_t* blk, float* out) {
+  const float d = f16_to_f32(load_u16(blk));
+  for (int j = 0; j < 16; ++j) {
+    out[j] = float(int(blk[2 + j] & 0x0F) - 8) * d;
+    out[j + 16] = float(int(blk[2 + j] >> 4) - 8) * d;
+  }
+}
+
+void decode_q4_1_block(const uint8_t* blk, float* out) {
+  const float m = f16_to_f32(load_u16(blk + 2));
+  decode_legacy_block(blk + 4, 0, false, 0, f16_to_f32(load_u16(blk)), &m, out);
+}
+
+void decode_q5_0_block(const uint8_t* blk, float* out) {
+  decode_legacy_block(blk + 6, load_u32(blk + 2), true, 16, f16_to_f32(load_u16(blk)), nullptr, out);
+}
+
+void decode_q5_1_block(const uint8_t* blk, float* out) {
+  const float m = f16_to_f32(load_u16(blk + 2));
+  decode_legacy_block(blk + 8, load_u32(blk + 4), true, 0, f16_to_f32(load_u16(blk)), &m, out);
+}
 
 void decode_q4_k_block(const uint8_t* blk, float* out) { decode_k_block<false>(blk, out); }
 

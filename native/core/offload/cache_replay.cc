@@ -176,9 +176,9 @@ ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capa
 std::vector<ReplayCounts> replay_layer(const int32_t* ids, int64_t tokens, const ReplayLayer& layer,
                                        const std::vector<ReplayConfig>& configs, int threads) {
   const PassSets p = build_pass_sets(ids, tokens, layer);
-  std::vector<int32_t> next_use;  // Belády's next uses, once for all its capacities
-  for (const ReplayConfig& cfg : configs)
-    if (cfg.belady && next_use.empty()) next_use = next_uses(p, layer.experts);
+  // Belády's next uses, once for all its capacities.
+  const bool belady = std::any_of(configs.begin(), configs.end(), [](const ReplayConfig& c) { return c.belady; });
+  const std::vector<int32_t> next_use = belady ? next_uses(p, layer.experts) : std::vector<int32_t>();
   std::vector<ReplayCounts> out(configs.size());
   std::vector<std::exception_ptr> errors(configs.size());
   // The configs share the pass sets and nothing else: each thread takes the next one.

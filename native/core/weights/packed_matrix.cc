@@ -67,10 +67,18 @@ void put_fp8_lane(uint8_t* panel, int b, int l, const uint8_t* codes, float scal
   const_cast<float*>(fp8_block_scales(panel, b))[l] = scale;
 }
 
-// A lane from the source's stored codes (bitwise), when it has them.
+// A lane from the source's stored codes (bitwise), when it has them: mxfp4/fp8 into the panel
+// `dst`; bf16 as its pair words (two little-endian bf16 values side by side, input k low, an odd
+// K's pad zero) into `words`, the lane's row of the packer's lane-major scratch.
 static LaneCodesResult put_stored_lane(PackedMatrix& m, uint8_t* dst, int p, int l, const LaneCodes& codes,
-                                       std::vector<uint8_t>& buf) {
+                                       std::vector<uint8_t>& buf, uint32_t* words) {
   const int K = m.K;
+  if (m.dtype == DType::BF16) {
+    buf.assign(size_t(K + 1) * 2, 0);  // zero past the source's columns and in an odd K's pad
+    const LaneCodesResult r = codes(p, l, buf.data(), nullptr);
+    if (r == kCodesFilled) std::memcpy(words, buf.data(), size_t(K + 1) / 2 * 4);
+    return r;
+  }
   const bool mx = m.dtype == DType::MXFP4;
   const size_t nblk = mx ? ceil_div_size(K, kQuantBlock) : ceil_div_size(K, kFp8Block);
   const size_t ncodes = nblk * (mx ? kQuantBlock : kFp8Block);
@@ -126,22 +134,13 @@ static void pack_panel(PackedMatrix& m, int p, const LaneSource& src, const Lane
   std::vector<uint8_t> codes;
   std::vector<float> fsc;
   for (int l = 0; l < kPanelWidth; ++l) {
-    if (stored && (m.dtype == DType::MXFP4 || m.dtype == DType::FP8)) {
-      const LaneCodesResult r = put_stored_lane(m, dst, p, l, stored, codes);
+    // bf16 stored values (finite: the source checked) are the bits the rounding below would give,
+    // without the fp32 round trip.
+    if (stored && (m.dtype == DType::MXFP4 || m.dtype == DType::FP8 || m.dtype == DType::BF16)) {
+      const LaneCodesResult r =
+          put_stored_lane(m, dst, p, l, stored, codes, words ? scratch.data() + size_t(l) * lane_words : nullptr);
+      if (r == kCodesFilled && words) filled |= 1u << l;
       if (r != kCodesUnavailable) continue;  // stored codes, or a zero lane
-    }
-    if (stored && m.dtype == DType::BF16) {
-      // The source's bf16 values as they are (finite: the source checked): the bits the rounding
-      // below would give, without the fp32 round trip.
-      codes.assign(size_t(K + 1) * 2, 0);  // zero past the source's columns and in an odd K's pad
-      const LaneCodesResult r = stored(p, l, codes.data(), nullptr);
-      if (r == kCodesAbsent) continue;
-      if (r == kCodesFilled) {
-        // Two little-endian bf16 values side by side are the pair word (input k low).
-        std::memcpy(scratch.data() + size_t(l) * lane_words, codes.data(), lane_words * 4);
-        filled |= 1u << l;
-        continue;
-      }
     }
     if (!src(p, l, lane.data())) continue;  // zero lane: its bytes are cleared
     // Branch-free over the exponent bits (it vectorises), the search only on a NaN or Inf.

@@ -56,10 +56,11 @@ using LaneSource = std::function<bool(int panel, int lane, float* out)>;
 // errors say "panel p, lane l".
 using LaneName = std::function<std::string(int panel, int lane)>;
 
-// mxfp4/fp8/bf16 only: fills lane `lane` of panel `panel` with the source's stored codes and scales
-// (WeightSource::stored_codes layout: K codes one a byte, or for bf16 K 2-byte values, zero past
-// the source's columns; the block scales) → kCodesFilled; kCodesAbsent for a zero-padded lane; kCodesUnavailable when
-// the source does not hold them, and the packer quantises the LaneSource's floats instead.
+// mxfp4/fp8/bf16 only: fills lane `lane` of panel `panel` with the source's stored codes and
+// scales (WeightSource::stored_codes layout: K codes one a byte, or for bf16 K 2-byte values, zero
+// past the source's columns; the block scales) → kCodesFilled; kCodesAbsent for a zero-padded
+// lane; kCodesUnavailable when the source does not hold them, and the packer quantises the
+// LaneSource's floats instead.
 enum LaneCodesResult { kCodesUnavailable = 0, kCodesFilled = 1, kCodesAbsent = 2 };
 using LaneCodes = std::function<LaneCodesResult(int panel, int lane, uint8_t* codes, void* scales)>;
 
