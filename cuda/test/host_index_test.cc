@@ -121,9 +121,9 @@ struct RandomWeights : moecap::WeightSource {
 static void test_weight_layout() {
   RandomWeights src;
   src.seed = 12345;
-  const char* names[] = {"f32", "bf16", "int8", "int4"};
-  for (int dt = 0; dt < 4; ++dt)
-    for (int K : {1, 31, 33, 200, 256}) {
+  const char* names[] = {"f32", "bf16", "int8", "int4", "mxfp4", "fp8"};
+  for (int dt = 0; dt < kGpuDTypes; ++dt)
+    for (int K : {1, 31, 33, 200, 256, 300}) {
       const int rows = 37;
       std::vector<uint8_t> gpu(matrix_bytes(dt, rows, K));
       pack_matrix(dt, src, moecap::Matrix::Gate, 3, 0, rows, K, gpu.data(), 3);
@@ -152,7 +152,7 @@ static void test_weight_layout() {
       EXPECT(matrix_bytes(dt, rows, K) % kPartAlign == 0, "alignment");
     }
   // Byte offsets: every (row, k) has its own byte (or nibble) and rows start 16-byte aligned.
-  for (int dt = 0; dt < 4; ++dt) {
+  for (int dt = 0; dt < kGpuDTypes; ++dt) {
     const int K = 200, rows = 3;
     std::vector<int> hits(scales_offset(dt, rows, K) * 2, 0);
     for (int r = 0; r < rows; ++r) {
@@ -161,18 +161,31 @@ static void test_weight_layout() {
         bool hi = false;
         const size_t off = value_offset(dt, r, k, K, &hi);
         const size_t width = dt == kF32 ? 4 : dt == kBF16 ? 2 : 1;
-        for (size_t b = 0; b < width; ++b) ++hits[(off + b) * 2 + (dt == kI4 ? hi : 0)];
-        if (dt != kI4)
+        for (size_t b = 0; b < width; ++b) ++hits[(off + b) * 2 + (is_nibbles(dt) ? hi : 0)];
+        if (!is_nibbles(dt))
           for (size_t b = 0; b < width; ++b) ++hits[(off + b) * 2 + 1];
       }
     }
     for (size_t i = 0; i < hits.size(); ++i)
       EXPECT(hits[i] == 1, "%s: byte/nibble %zu used %d times", names[dt], i / 2, hits[i]);
   }
+  // Scale arrays: one scale per 32 padded inputs (per 128 for fp8) of each row, inside the matrix.
+  for (int dt = kI8; dt < kGpuDTypes; ++dt)
+    for (int K : {1, 64, 128, 200, 300}) {
+      const int rows = 5, blk = dt == kFP8 ? kFp8QBlock : kQBlock;
+      EXPECT(row_scales(dt, K) == (padded_k(K) + blk - 1) / blk, "%s K=%d: row_scales %d", names[dt], K, row_scales(dt, K));
+      EXPECT(scale_index(dt, rows - 1, padded_k(K) - 1, K) == size_t(rows * row_scales(dt, K) - 1),
+             "%s K=%d last scale", names[dt], K);
+      EXPECT(scales_offset(dt, rows, K) + size_t(rows * row_scales(dt, K)) * scale_bytes(dt) <=
+                 matrix_bytes(dt, rows, K),
+             "%s K=%d scales inside", names[dt], K);
+    }
+  EXPECT(act_row_bytes(kFP8, 200) == act_row_bytes(kBF16, 200) && act_row_bytes(kMX4, 200) == act_row_bytes(kI8, 200),
+         "activation rows: fp8 reads bf16 rows, mxfp4 int8 rows");
   const ExpertLayout l = expert_layout(kI4, 200, 72);
   EXPECT(l.w2 == matrix_bytes(kI4, 144, 200) && l.bytes == l.w2 + matrix_bytes(kI4, 200, 72), "expert layout");
   std::printf(
-      "ok   GPU weight layout: packed values == CPU core's unpack_lane bitwise (4 dtypes × 5 K), offsets cover each "
+      "ok   GPU weight layout: packed values == CPU core's unpack_lane bitwise (6 dtypes × 6 K), offsets cover each "
       "byte once\n");
 }
 
