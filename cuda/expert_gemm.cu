@@ -11,6 +11,7 @@
 #include <cuda_fp16.h>
 #include <mma.h>
 
+#include "block_decode.h"
 #include "kernels.h"
 
 namespace moecap_cuda {
@@ -173,26 +174,13 @@ struct ChunkDot<kI4> {
   }
 };
 
-// mxfp4: E2M1 codes as 2·value, signed integers in [-12, 12] (weights/numeric.h e2m1_twice), four
-// codes at a time: the magnitude from an 8-byte table by byte permute, the sign by negating the
-// bytes whose code has bit 3 set, then the same exact dp4a block dot as int4. The block scale is
-// the E8M0 byte's 2^(e−127) halved (the factor of 2·value), as the CPU's e8m0_half.
-__device__ __forceinline__ uint32_t e2m1_twice4(uint32_t codes) {  // 4 codes, one a byte (0..15)
-  const uint32_t t = codes | (codes >> 4);                    // selector nibbles: byte i's code at bits 4i
-  const uint32_t sel = ((t & 0xFFu) | ((t >> 8) & 0xFF00u)) & 0x7777u;
-  const uint32_t mag = __byte_perm(0x03020100u, 0x0C080604u, sel);  // |2·value| of codes 0..7
-  const uint32_t neg = ((codes >> 3) & 0x01010101u) * 0xFFu;        // 0xFF in the negative bytes
-  return __vsub4(mag ^ neg, neg);                                   // (m ^ 0xFF) − 0xFF = −m per byte
-}
-__device__ __forceinline__ float e8m0_half_f(uint8_t e) {
-  return __uint_as_float(e >= 2 ? uint32_t(e - 1) << 23 : 0x200000u << e);
-}
-
+// mxfp4: E2M1 codes as 2·value (block_decode.h), the same exact dp4a block dot as int4, × the
+// E8M0 scale halved, as the CPU's integer kernels.
 template <>
 struct ChunkDot<kMX4> {
   static __device__ int chunks(int Kp) { return Kp / kQBlock; }
   static __device__ __forceinline__ int code_dot(uint32_t w, uint32_t xa, uint32_t xb, int d) {
-    d = __dp4a(int(e2m1_twice4(w & 0x0F0F0F0Fu)), int(xa), d);         // k .. k+3
+    d = __dp4a(int(e2m1_twice4(w & 0x0F0F0F0Fu)), int(xa), d);            // k .. k+3
     return __dp4a(int(e2m1_twice4((w >> 4) & 0x0F0F0F0Fu)), int(xb), d);  // k+4 .. k+7
   }
   static __device__ __forceinline__ float dot(const uint8_t* w, const uint8_t* ws, const uint8_t* x, int xs_off,
@@ -205,20 +193,18 @@ struct ChunkDot<kMX4> {
     d = code_dot(wv.z, x1.x, x1.y, d);
     d = code_dot(wv.w, x1.z, x1.w, d);
     const float xs = reinterpret_cast<const float*>(x + xs_off)[b];
-    return float(d) * (e8m0_half_f(__ldg(ws + b)) * xs);
+    return float(d) * (__uint_as_float(e8m0_half_bits(__ldg(ws + b))) * xs);
   }
 };
 
-// fp8: 16 E4M3 codes against 16 bf16 activations. A code's bits moved into an fp16 are its value
-// times 2^-8 exactly (weights/numeric.h e4m3_f16_scaled), two codes per half2 by byte permute and
-// masks; the products are summed in fp32 and × (block scale · 2^8), the CPU's order of scaling.
+// fp8: 16 E4M3 codes against 16 bf16 activations. The codes' bits moved into fp16 are value·2^-8
+// exactly (block_decode.h); products summed in fp32, then × (block scale · 2^8), the CPU's order.
 __device__ __forceinline__ float2 e4m3_pair_scaled(uint32_t w, uint32_t sel) {
-  const uint32_t x = __byte_perm(w, 0u, sel);  // the two codes in the high bytes of the halves
-  const uint32_t h = (x & 0x80008000u) | ((x & 0x7F007F00u) >> 1);
+  const uint32_t h = e4m3_pair_f16_scaled(w, sel);
   return __half22float2(*reinterpret_cast<const __half2*>(&h));
 }
 __device__ __forceinline__ float fp8_word_dot(uint32_t w, uint32_t xa, uint32_t xb, float acc) {
-  const float2 p = e4m3_pair_scaled(w, 0x1404u), q = e4m3_pair_scaled(w, 0x3424u);  // codes 0,1 and 2,3
+  const float2 p = e4m3_pair_scaled(w, kE4m3Pair01), q = e4m3_pair_scaled(w, kE4m3Pair23);  // codes 0,1 and 2,3
   acc = fmaf(p.x, bf16_lo(xa), acc);
   acc = fmaf(p.y, bf16_hi(xa), acc);
   acc = fmaf(q.x, bf16_lo(xb), acc);

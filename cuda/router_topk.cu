@@ -100,7 +100,7 @@ __device__ void sparsemixer_token(const RouterArgs& a, Logit lg, float* l, int32
         if (l[e] == neg_inf) continue;
         const float le = lg(e);
         const float al = fabsf(le), factor = al < m ? m : al;  // std::max(|l_e|, m), NaN cases alike
-        if (__fdiv_rn(m - le, factor) > eps2) continue;  // a NaN ratio does not mask, as on the CPU
+        if (__fdiv_rn(m - le, factor) > eps2) continue;        // a NaN ratio does not mask, as on the CPU
         sum += expf(l[e] - m);
       }
       ids[j] = best;

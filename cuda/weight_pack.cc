@@ -66,7 +66,8 @@ void pack_matrix(int dt, const moecap::WeightSource& src, moecap::Matrix m, int 
     std::vector<float> v(size_t(padded_k(K)), 0.0f);
     for (int r = r0; r < r1; ++r) {
       src.row(m, expert, row0 + r, K, v.data());
-      pack_row(dt, v.data(), K, dst + size_t(r) * rvb, row_scale_bytes ? scales + size_t(r) * row_scale_bytes : nullptr);
+      pack_row(dt, v.data(), K, dst + size_t(r) * rvb,
+               row_scale_bytes ? scales + size_t(r) * row_scale_bytes : nullptr);
     }
   };
   threads = std::max(1, std::min(threads, rows / 16 + 1));

@@ -12,8 +12,8 @@
 //                   CPU's int8 rows; fp8: bf16 rows, where the CPU core has fp32 ones)
 //   layer           full forward through the C ABI vs moecap::MoeLayer (same seeded weights):
 //                   ids equal (except near-ties of the fp32 logits, reported), output rel error
-//                   per dtype (f32, bf16, int8, int4, mxfp4, fp8); SIMT and tensor-core paths; offload == resident bitwise (every
-//                   cache policy, capacity 1 and E/2, prefetch, static pins; counters checked); repeat
+//                   per dtype (f32, bf16, int8, int4, mxfp4, fp8); SIMT and tensor-core paths; offload == resident
+//                   bitwise (every cache policy, capacity 1 and E/2, prefetch, static pins; counters checked); repeat
 //                   forward bitwise equal (deterministic)
 // Bench (OLMoE and Mixtral shapes, bf16, int4/int8 and mxfp4/fp8 decode, bf16 prefill, offloaded decode):
 //   CUDA events, warm-up, median; ceilings: device-to-device copy, pinned host-to-device copy,

@@ -43,7 +43,7 @@ MOECAP_CUDA_API int moecap_cuda_probe(int device, moecap_cuda_probe_t* out);
 
 /* ---- a layer ---- */
 enum { MOECAP_CUDA_SOFTMAX = 0, MOECAP_CUDA_SIGMOID = 1, MOECAP_CUDA_SPARSEMIXER = 2 }; /* = moecap::Scoring */
-enum { MOECAP_CUDA_GROUP_TOP2_SUM = 0, MOECAP_CUDA_GROUP_MAX = 1 };                         /* = moecap::GroupScore */
+enum { MOECAP_CUDA_GROUP_TOP2_SUM = 0, MOECAP_CUDA_GROUP_MAX = 1 };                     /* = moecap::GroupScore */
 enum {
   MOECAP_CUDA_F32 = 0,
   MOECAP_CUDA_BF16 = 1,
