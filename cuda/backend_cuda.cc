@@ -48,7 +48,10 @@ moecap::LayerConfig to_layer_config(const moecap_cuda_config_t& c) {
   l.intermediate = c.intermediate;
   l.experts = c.experts;
   l.top_k = c.top_k;
-  l.scoring = c.scoring == MOECAP_CUDA_SIGMOID ? moecap::Scoring::Sigmoid : moecap::Scoring::Softmax;
+  l.scoring = c.scoring == MOECAP_CUDA_SIGMOID       ? moecap::Scoring::Sigmoid
+              : c.scoring == MOECAP_CUDA_SPARSEMIXER ? moecap::Scoring::SparseMixer
+                                                     : moecap::Scoring::Softmax;
+  l.jitter_eps = c.jitter_eps;
   l.renormalize = c.renormalize != 0;
   l.routed_scaling_factor = c.routed_scaling_factor;
   if (c.selection_bias) l.selection_bias.assign(c.selection_bias, c.selection_bias + c.experts);
@@ -182,7 +185,9 @@ struct moecap_cuda_layer {
   void create(const moecap_cuda_config_t& c, const moecap_cuda_weights_t& w) {
     cfg = c;
     moecap::validate_config(to_layer_config(c));
-    if (c.dtype < 0 || c.dtype > 3) moecap::throw_range("dtype must be f32, bf16, int8 or int4");
+    if (c.dtype < 0 || c.dtype >= kGpuDTypes) moecap::throw_range("dtype must be f32, bf16, int8, int4, mxfp4 or fp8");
+    if (c.scoring < MOECAP_CUDA_SOFTMAX || c.scoring > MOECAP_CUDA_SPARSEMIXER)
+      moecap::throw_range("scoring must be MOECAP_CUDA_SOFTMAX, _SIGMOID or _SPARSEMIXER");
     if (c.experts > 1024) moecap::throw_range("experts must be at most 1024 for the CUDA router");
     if (c.group_count > 32) moecap::throw_range("groups.count must be at most 32 for the CUDA router");
     if (c.group_score != MOECAP_CUDA_GROUP_TOP2_SUM && c.group_score != MOECAP_CUDA_GROUP_MAX)
@@ -310,7 +315,7 @@ struct moecap_cuda_layer {
     h_act = dev_alloc<uint8_t>(size_t(rows_bound) * h_stride, "cudaMalloc(h rows)");
     track(size_t(rows_bound) * h_stride);
     check(cudaMemset(h_act, 0, size_t(rows_bound) * h_stride), "cudaMemset(h rows)");
-    if (is_quantised(dt)) {
+    if (act_dtype(dt) == kI8) {  // h is re-encoded as int8 rows for the down projection
       h_f32 = dev_alloc<float>(size_t(rows_bound) * fpm, "cudaMalloc(h fp32)");
       track(size_t(rows_bound) * fpm * 4);
     }
@@ -368,6 +373,7 @@ struct moecap_cuda_layer {
     RouterArgs ra;
     ra.tokens = T, ra.hidden = H, ra.experts = E, ra.top_k = k;
     ra.scoring = cfg.scoring, ra.renormalize = cfg.renormalize, ra.scaling = cfg.routed_scaling_factor;
+    ra.jitter_eps = cfg.jitter_eps;
     ra.bias = bias, ra.group_count = cfg.group_count, ra.group_keep = cfg.group_keep;
     ra.logit_bias = router_bias;
     ra.group_max = cfg.group_score == MOECAP_CUDA_GROUP_MAX;
@@ -492,6 +498,7 @@ struct moecap_cuda_layer {
     RouterArgs ra;
     ra.tokens = T, ra.hidden = H, ra.experts = E, ra.top_k = k;
     ra.scoring = cfg.scoring, ra.renormalize = cfg.renormalize, ra.scaling = cfg.routed_scaling_factor;
+    ra.jitter_eps = cfg.jitter_eps;
     ra.bias = bias, ra.group_count = cfg.group_count, ra.group_keep = cfg.group_keep;
     ra.group_max = cfg.group_score == MOECAP_CUDA_GROUP_MAX;
     ra.shared_gated = router_rows > E;
@@ -525,7 +532,7 @@ struct moecap_cuda_layer {
     epw.x_act = dev_alloc<uint8_t>(size_t(cap) * act_row_bytes(dt, H), "cudaMalloc(ep rows)");
     epw.h_act = dev_alloc<uint8_t>(size_t(cap) * h_stride, "cudaMalloc(ep h rows)");
     check(cudaMemset(epw.h_act, 0, size_t(cap) * h_stride), "cudaMemset(ep h rows)");
-    if (is_quantised(dt)) epw.h_f32 = dev_alloc<float>(size_t(cap) * fpm, "cudaMalloc(ep h fp32)");
+    if (act_dtype(dt) == kI8) epw.h_f32 = dev_alloc<float>(size_t(cap) * fpm, "cudaMalloc(ep h fp32)");
     epw.out = dev_alloc<float>(size_t(cap) * H, "cudaMalloc(ep outputs)");
     epw.rows_cap = cap;
   }

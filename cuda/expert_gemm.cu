@@ -1,15 +1,17 @@
 // Expert FFN kernels over the routing plan's segments (see kernels.h):
-//   make_act_rows   fp32 rows → the dtype's activation rows (bf16 RNE, or int8 per block of 32
-//                   with the CPU core's scale rule), so integer dot products match the CPU's.
-//   experts_simt    decode: one warp per output row of one expert, 16-byte weight loads, the
-//                   row is streamed once per 16 rows of its segment; SwiGLU fused into gate/up,
-//                   router weight fused into the down projection's store.
+//   make_act_rows   fp32 rows → the dtype's activation rows (bf16 RNE for bf16/fp8, or int8 per
+//                   block of 32 for int8/int4/mxfp4 with the CPU core's scale rule), so integer
+//                   dot products match the CPU's.
+//   experts_simt    decode (and the prefill of the block formats): one warp per output row of one
+//                   expert, 16-byte weight loads, the row is streamed once per 16 rows of its
+//                   segment; SwiGLU fused into gate/up, router weight fused into the down store.
 //   experts_tensor  prefill (bf16): grouped GEMM over block-padded segments with wmma
 //                   m16n16k16 bf16 → fp32, gate and up tiles in one block so SwiGLU is fused.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <mma.h>
 
+#include "block_decode.h"
 #include "kernels.h"
 
 namespace moecap_cuda {
@@ -62,10 +64,11 @@ __global__ void make_act_rows_kernel(int dt, const float* __restrict__ in, int l
   const int Kp = padded_k(K);
   const float* x = in + size_t(r) * ld_in;
   uint8_t* o = out + size_t(r) * act_row_bytes(dt, K);
-  if (dt == kF32 || dt == kBF16) {
+  const int adt = act_dtype(dt);
+  if (adt == kF32 || adt == kBF16) {
     for (int k = lane; k < Kp; k += 32) {
       const float v = k < K ? x[k] : 0.0f;
-      if (dt == kF32) reinterpret_cast<float*>(o)[k] = v;
+      if (adt == kF32) reinterpret_cast<float*>(o)[k] = v;
       else reinterpret_cast<__nv_bfloat16*>(o)[k] = __float2bfloat16_rn(v);
     }
     return;
@@ -89,15 +92,16 @@ __global__ void make_act_rows_kernel(int dt, const float* __restrict__ in, int l
 }
 
 // ---- SIMT (decode) ----
-// Lane-partial dot products of one 16-byte chunk (f32: 4 values, bf16: 8) or one 32-value
-// block (int8: 32 bytes, int4: 16 bytes) of a weight row with NT activation rows.
+// Lane-partial dot products of one 16-byte chunk (f32: 4 values, bf16: 8, fp8: 16) or one
+// 32-value block (int8: 32 bytes, int4/mxfp4: 16 bytes) of a weight row with an activation row;
+// ws: the row's scales (fp16, E8M0 bytes or fp32 by dtype).
 template <int DT>
 struct ChunkDot;
 
 template <>
 struct ChunkDot<kF32> {
   static __device__ int chunks(int Kp) { return Kp / 4; }
-  static __device__ __forceinline__ float dot(const uint8_t* w, const uint16_t*, const uint8_t* x, int xs_off, int c) {
+  static __device__ __forceinline__ float dot(const uint8_t* w, const uint8_t*, const uint8_t* x, int xs_off, int c) {
     const float4 wv = __ldg(reinterpret_cast<const float4*>(w) + c);
     const float4 xv = *(reinterpret_cast<const float4*>(x) + c);
     float acc = wv.x * xv.x;
@@ -110,7 +114,7 @@ struct ChunkDot<kF32> {
 template <>
 struct ChunkDot<kBF16> {
   static __device__ int chunks(int Kp) { return Kp / 8; }
-  static __device__ __forceinline__ float dot(const uint8_t* w, const uint16_t*, const uint8_t* x, int xs_off, int c) {
+  static __device__ __forceinline__ float dot(const uint8_t* w, const uint8_t*, const uint8_t* x, int xs_off, int c) {
     const uint4 wv = __ldg(reinterpret_cast<const uint4*>(w) + c);
     const uint4 xv = *(reinterpret_cast<const uint4*>(x) + c);
     float acc = bf16_lo(wv.x) * bf16_lo(xv.x);
@@ -128,7 +132,7 @@ struct ChunkDot<kBF16> {
 template <>
 struct ChunkDot<kI8> {
   static __device__ int chunks(int Kp) { return Kp / kQBlock; }
-  static __device__ __forceinline__ float dot(const uint8_t* w, const uint16_t* ws, const uint8_t* x, int xs_off,
+  static __device__ __forceinline__ float dot(const uint8_t* w, const uint8_t* ws, const uint8_t* x, int xs_off,
                                               int b) {
     const uint4 w0 = __ldg(reinterpret_cast<const uint4*>(w) + 2 * b);
     const uint4 w1 = __ldg(reinterpret_cast<const uint4*>(w) + 2 * b + 1);
@@ -143,7 +147,7 @@ struct ChunkDot<kI8> {
     d = __dp4a(int(w1.z), int(x1.z), d);
     d = __dp4a(int(w1.w), int(x1.w), d);
     const float xs = reinterpret_cast<const float*>(x + xs_off)[b];
-    return float(d) * (half_bits_to_float(ws[b]) * xs);
+    return float(d) * (half_bits_to_float(reinterpret_cast<const uint16_t*>(ws)[b]) * xs);
   }
 };
 
@@ -156,7 +160,7 @@ struct ChunkDot<kI4> {
     d = __dp4a(int(lo), int(xa), d);
     return __dp4a(int(hi), int(xb), d);
   }
-  static __device__ __forceinline__ float dot(const uint8_t* w, const uint16_t* ws, const uint8_t* x, int xs_off,
+  static __device__ __forceinline__ float dot(const uint8_t* w, const uint8_t* ws, const uint8_t* x, int xs_off,
                                               int b) {
     const uint4 wv = __ldg(reinterpret_cast<const uint4*>(w) + b);
     const uint4 x0 = *(reinterpret_cast<const uint4*>(x) + 2 * b);
@@ -166,7 +170,60 @@ struct ChunkDot<kI4> {
     d = nib_dot(wv.z, x1.x, x1.y, d);
     d = nib_dot(wv.w, x1.z, x1.w, d);
     const float xs = reinterpret_cast<const float*>(x + xs_off)[b];
-    return float(d) * (half_bits_to_float(ws[b]) * xs);
+    return float(d) * (half_bits_to_float(reinterpret_cast<const uint16_t*>(ws)[b]) * xs);
+  }
+};
+
+// mxfp4: E2M1 codes as 2·value (block_decode.h), the same exact dp4a block dot as int4, × the
+// E8M0 scale halved, as the CPU's integer kernels.
+template <>
+struct ChunkDot<kMX4> {
+  static __device__ int chunks(int Kp) { return Kp / kQBlock; }
+  static __device__ __forceinline__ int code_dot(uint32_t w, uint32_t xa, uint32_t xb, int d) {
+    d = __dp4a(int(e2m1_twice4(w & 0x0F0F0F0Fu)), int(xa), d);            // k .. k+3
+    return __dp4a(int(e2m1_twice4((w >> 4) & 0x0F0F0F0Fu)), int(xb), d);  // k+4 .. k+7
+  }
+  static __device__ __forceinline__ float dot(const uint8_t* w, const uint8_t* ws, const uint8_t* x, int xs_off,
+                                              int b) {
+    const uint4 wv = __ldg(reinterpret_cast<const uint4*>(w) + b);
+    const uint4 x0 = *(reinterpret_cast<const uint4*>(x) + 2 * b);
+    const uint4 x1 = *(reinterpret_cast<const uint4*>(x) + 2 * b + 1);
+    int d = code_dot(wv.x, x0.x, x0.y, 0);
+    d = code_dot(wv.y, x0.z, x0.w, d);
+    d = code_dot(wv.z, x1.x, x1.y, d);
+    d = code_dot(wv.w, x1.z, x1.w, d);
+    const float xs = reinterpret_cast<const float*>(x + xs_off)[b];
+    return float(d) * (__uint_as_float(e8m0_half_bits(__ldg(ws + b))) * xs);
+  }
+};
+
+// fp8: 16 E4M3 codes against 16 bf16 activations. The codes' bits moved into fp16 are value·2^-8
+// exactly (block_decode.h); products summed in fp32, then × (block scale · 2^8), the CPU's order.
+__device__ __forceinline__ float2 e4m3_pair_scaled(uint32_t w, uint32_t sel) {
+  const uint32_t h = e4m3_pair_f16_scaled(w, sel);
+  return __half22float2(*reinterpret_cast<const __half2*>(&h));
+}
+__device__ __forceinline__ float fp8_word_dot(uint32_t w, uint32_t xa, uint32_t xb, float acc) {
+  const float2 p = e4m3_pair_scaled(w, kE4m3Pair01), q = e4m3_pair_scaled(w, kE4m3Pair23);  // codes 0,1 and 2,3
+  acc = fmaf(p.x, bf16_lo(xa), acc);
+  acc = fmaf(p.y, bf16_hi(xa), acc);
+  acc = fmaf(q.x, bf16_lo(xb), acc);
+  return fmaf(q.y, bf16_hi(xb), acc);
+}
+
+template <>
+struct ChunkDot<kFP8> {
+  static __device__ int chunks(int Kp) { return Kp / 16; }
+  static __device__ __forceinline__ float dot(const uint8_t* w, const uint8_t* ws, const uint8_t* x, int, int c) {
+    const uint4 wv = __ldg(reinterpret_cast<const uint4*>(w) + c);
+    const uint4 x0 = *(reinterpret_cast<const uint4*>(x) + 2 * c);
+    const uint4 x1 = *(reinterpret_cast<const uint4*>(x) + 2 * c + 1);
+    float acc = fp8_word_dot(wv.x, x0.x, x0.y, 0.0f);
+    acc = fp8_word_dot(wv.y, x0.z, x0.w, acc);
+    acc = fp8_word_dot(wv.z, x1.x, x1.y, acc);
+    acc = fp8_word_dot(wv.w, x1.z, x1.w, acc);
+    const float s = __ldg(reinterpret_cast<const float*>(ws) + c / (kFp8QBlock / 16));
+    return acc * (s * 256.0f);
   }
 };
 
@@ -193,11 +250,12 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32) experts_simt_kernel(Expert
   const int Kp = padded_k(K);
   const int n = a.counts[seg], base = a.offsets[seg];
   if (GLU ? row >= padded_k(Fseg) : row >= a.H) return;
+  const int ADT = act_dtype(DT);
   if (GLU && row >= Fseg) {  // K padding of h must be zero for the down projection
     for (int r = lane; r < n; r += 32) {
       const int slot = base + r;
-      if (DT == kF32) reinterpret_cast<float*>(a.h_act + slot * a.h_stride)[row] = 0.0f;
-      else if (DT == kBF16) reinterpret_cast<uint16_t*>(a.h_act + slot * a.h_stride)[row] = 0;
+      if (ADT == kF32) reinterpret_cast<float*>(a.h_act + slot * a.h_stride)[row] = 0.0f;
+      else if (ADT == kBF16) reinterpret_cast<uint16_t*>(a.h_act + slot * a.h_stride)[row] = 0;
       else a.h_f32[size_t(slot) * fp_max(a) + row] = 0.0f;
     }
     return;
@@ -206,13 +264,12 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32) experts_simt_kernel(Expert
   const int mrows = GLU ? 2 * Fseg : a.H;
   const uint8_t* mat = a.wptr[seg] + (GLU ? L.w13 : L.w2);
   const size_t rvb = row_value_bytes(DT, K);
-  const uint16_t* scales =
-      is_quantised(DT) ? reinterpret_cast<const uint16_t*>(mat + scales_offset(DT, mrows, K)) : nullptr;
-  const int nb = Kp / kQBlock;
+  const size_t rsb = size_t(row_scales(DT, K)) * scale_bytes(DT);  // a row's scale bytes
+  const uint8_t* scales = rsb ? mat + scales_offset(DT, mrows, K) : nullptr;
   const uint8_t* w0 = mat + size_t(row) * rvb;
   const uint8_t* w1 = GLU ? mat + size_t(Fseg + row) * rvb : nullptr;
-  const uint16_t* s0 = scales ? scales + size_t(row) * nb : nullptr;
-  const uint16_t* s1 = scales && GLU ? scales + size_t(Fseg + row) * nb : nullptr;
+  const uint8_t* s0 = scales ? scales + size_t(row) * rsb : nullptr;
+  const uint8_t* s1 = scales && GLU ? scales + size_t(Fseg + row) * rsb : nullptr;
   const size_t x_stride = act_row_bytes(DT, a.H);
   const int nchunks = ChunkDot<DT>::chunks(Kp);
   // Byte offset of the int8 rows' scales: x rows were quantised with K = H, h rows with K = Fpmax.
@@ -248,8 +305,8 @@ __global__ void __launch_bounds__(kRowsPerBlock * 32) experts_simt_kernel(Expert
         const int slot = base + r0 + i;
         if (GLU) {
           const float h = glu_epilogue(a, seg, slot, row, g, u);
-          if (DT == kF32) reinterpret_cast<float*>(a.h_act + slot * a.h_stride)[row] = h;
-          else if (DT == kBF16)
+          if (ADT == kF32) reinterpret_cast<float*>(a.h_act + slot * a.h_stride)[row] = h;
+          else if (ADT == kBF16)
             reinterpret_cast<__nv_bfloat16*>(a.h_act + slot * a.h_stride)[row] = __float2bfloat16_rn(h);
           else a.h_f32[size_t(slot) * fp_max(a) + row] = h;
         } else {
@@ -265,7 +322,7 @@ void launch_simt_dt(const ExpertArgs& a, cudaStream_t s) {
   const int segs = a.fixed_seg >= 0 ? 1 : a.grid_segments;
   const int fp = fp_max(a);
   experts_simt_kernel<DT, NT, true><<<dim3(ceil_div(fp, kRowsPerBlock), segs), kRowsPerBlock * 32, 0, s>>>(a);
-  if (is_quantised(DT))  // re-encode h as int8 blocks for the down projection's dp4a
+  if (act_dtype(DT) == kI8)  // re-encode h as int8 blocks for the down projection's dp4a
     launch_make_act_rows(DT, a.h_f32, fp, a.rows_bound, fp, a.h_act, a.scalars + kTotalRows, s);
   experts_simt_kernel<DT, NT, false><<<dim3(ceil_div(a.H, kRowsPerBlock), segs), kRowsPerBlock * 32, 0, s>>>(a);
 }
@@ -562,7 +619,9 @@ void launch_experts_simt(const ExpertArgs& a, int T, cudaStream_t s) {
     case kF32: launch_simt_nt<kF32>(a, T, s); break;
     case kBF16: launch_simt_nt<kBF16>(a, T, s); break;
     case kI8: launch_simt_nt<kI8>(a, T, s); break;
-    default: launch_simt_nt<kI4>(a, T, s); break;
+    case kI4: launch_simt_nt<kI4>(a, T, s); break;
+    case kMX4: launch_simt_nt<kMX4>(a, T, s); break;
+    default: launch_simt_nt<kFP8>(a, T, s); break;
   }
 }
 

@@ -11,7 +11,8 @@ namespace moecap_cuda {
 // ---- router_topk.cu ----
 struct RouterArgs {
   int tokens = 0, hidden = 0, experts = 0, top_k = 0;
-  int scoring = 0;  // 0 softmax, 1 sigmoid
+  int scoring = 0;           // 0 softmax, 1 sigmoid, 2 sparsemixer (top-2; MOECAP_CUDA_* values)
+  float jitter_eps = 0.01f;  // sparsemixer's mask threshold
   int renormalize = 1;
   float scaling = 1.0f;
   const float* bias = nullptr;        // device [E] or null: selection bias

@@ -78,6 +78,41 @@ __device__ __forceinline__ void warp_argmax(float& v, int& i) {
   }
 }
 
+// Phi-3.5-MoE's sparsemixer (top-2 at inference), the CPU's sparsemixer_t step by step on lane 0
+// (same fp32 operations in the same order; E is small): per round the best remaining logit m,
+// the sum of exp(l_e − m) over the experts not masked by (m − l_e) / max(|l_e|, m) > 2·eps, weight
+// 1 / sum, then the winner leaves. `l` (E floats of shared memory) holds the remaining logits.
+template <class Logit>
+__device__ void sparsemixer_token(const RouterArgs& a, Logit lg, float* l, int32_t* ids, float* weights, int lane) {
+  if (lane == 0) {
+    const int E = a.experts;
+    const float neg_inf = -INFINITY;
+    const float eps2 = 2.0f * a.jitter_eps;
+    for (int e = 0; e < E; ++e) l[e] = lg(e);
+    for (int j = 0; j < 2; ++j) {
+      int best = -1;
+      for (int e = 0; e < E; ++e)
+        if (l[e] != neg_inf && (best < 0 || l[e] > l[best])) best = e;
+      if (best < 0) best = j == 0 ? 0 : (ids[0] == 0 ? 1 : 0);  // only with non-finite logits
+      const float m = l[best];
+      float sum = 0.f;
+      for (int e = 0; e < E; ++e) {
+        if (l[e] == neg_inf) continue;
+        const float le = lg(e);
+        const float al = fabsf(le), factor = al < m ? m : al;  // std::max(|l_e|, m), NaN cases alike
+        if (__fdiv_rn(m - le, factor) > eps2) continue;        // a NaN ratio does not mask, as on the CPU
+        sum += expf(l[e] - m);
+      }
+      ids[j] = best;
+      weights[j] = __fdiv_rn(1.0f, sum);
+      l[best] = neg_inf;
+    }
+    if (a.scaling != 1.0f)
+      for (int j = 0; j < 2; ++j) weights[j] *= a.scaling;
+  }
+  __syncwarp();
+}
+
 __global__ void router_topk_kernel(const float* __restrict__ logits, int ld, RouterArgs a, int32_t* __restrict__ ids,
                                    float* __restrict__ weights, float* __restrict__ shared_gate) {
   extern __shared__ float smem[];
@@ -91,6 +126,11 @@ __global__ void router_topk_kernel(const float* __restrict__ logits, int ld, Rou
   const float neg_inf = -INFINITY;
   // gpt-oss's router bias joins the logits before scoring (selection and weights).
   auto lg = [&](int e) { return a.logit_bias ? l[e] + a.logit_bias[e] : l[e]; };
+  if (a.scoring == 2) {
+    sparsemixer_token(a, lg, scores, ids + size_t(t) * k, weights + size_t(t) * k, lane);
+    if (lane == 0 && shared_gate) shared_gate[t] = a.shared_gated ? 1.0f / (1.0f + expf(-l[E])) : 1.0f;
+    return;
+  }
 
   if (a.scoring == 0) {
     float m = neg_inf;

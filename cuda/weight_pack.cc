@@ -12,7 +12,17 @@
 
 namespace moecap_cuda {
 
-void pack_row(int dt, const float* v, int K, uint8_t* values, uint16_t* scales) {
+namespace {
+// Level or code k of a row into its byte (or nibble, in int4's order) of the GPU row.
+void put_value(int dt, int k, int K, uint8_t v, uint8_t* values) {
+  bool high = false;
+  const size_t off = value_offset(dt, 0, k, K, &high);
+  if (!is_nibbles(dt)) values[off] = v;
+  else values[off] = high ? uint8_t((values[off] & 0x0F) | (v << 4)) : uint8_t((values[off] & 0xF0) | (v & 0x0F));
+}
+}  // namespace
+
+void pack_row(int dt, const float* v, int K, uint8_t* values, uint8_t* scales) {
   const int Kp = padded_k(K);
   std::memset(values, 0, row_value_bytes(dt, K));
   switch (dt) {
@@ -24,35 +34,40 @@ void pack_row(int dt, const float* v, int K, uint8_t* values, uint16_t* scales) 
     }
     default: break;
   }
-  // int8 / int4: the core's block quantisation (weights/block_quant), so the levels and scales
-  // are bitwise the CPU's; only the byte layout here is the GPU's.
-  std::vector<int8_t> q(static_cast<size_t>(Kp));
-  if (dt == kI8) moecap::quantise_block_int8(v, K, q.data(), scales);
-  else moecap::quantise_block_int4(v, K, q.data(), scales);
-  for (int k = 0; k < Kp; ++k) {
-    if (dt == kI8) {
-      values[k] = uint8_t(q[k]);
-      continue;
+  // The block formats: the core's quantisers (weights/block_quant), so the levels, codes and
+  // scales are bitwise the CPU's; only the byte layout here is the GPU's.
+  if (dt == kMX4 || dt == kFP8) {
+    // Codes one a byte, the quantiser's whole blocks (fp8's last block may reach past Kp).
+    std::vector<uint8_t> c(size_t(moecap::round_up(K, dt == kFP8 ? kFp8QBlock : kQBlock)) + size_t(Kp), 0);
+    if (dt == kMX4) moecap::quantise_mxfp4(v, K, c.data(), scales);
+    else {
+      std::vector<float> s(size_t(row_scales(dt, K)), 0.0f);
+      moecap::quantise_fp8(v, K, c.data(), s.data());
+      std::memcpy(scales, s.data(), s.size() * sizeof(float));
     }
-    bool high = false;
-    const size_t off = value_offset(kI4, 0, k, K, &high);
-    const uint8_t nib = uint8_t(q[k] + 8);
-    values[off] = high ? uint8_t((values[off] & 0x0F) | (nib << 4)) : uint8_t((values[off] & 0xF0) | nib);
+    for (int k = 0; k < Kp; ++k) put_value(dt, k, K, c[size_t(k)], values);
+    return;
   }
+  std::vector<int8_t> q(static_cast<size_t>(Kp));
+  uint16_t* s16 = reinterpret_cast<uint16_t*>(scales);
+  if (dt == kI8) moecap::quantise_block_int8(v, K, q.data(), s16);
+  else moecap::quantise_block_int4(v, K, q.data(), s16);
+  for (int k = 0; k < Kp; ++k) put_value(dt, k, K, dt == kI8 ? uint8_t(q[k]) : uint8_t(q[k] + 8), values);
 }
 
 void pack_matrix(int dt, const moecap::WeightSource& src, moecap::Matrix m, int expert, int row0, int rows, int K,
                  uint8_t* dst, int threads) {
   std::memset(dst, 0, matrix_bytes(dt, rows, K));
   const size_t rvb = row_value_bytes(dt, K);
-  uint16_t* scales = reinterpret_cast<uint16_t*>(dst + scales_offset(dt, rows, K));
-  const int nb = padded_k(K) / kQBlock;
+  uint8_t* scales = dst + scales_offset(dt, rows, K);
+  const size_t row_scale_bytes = size_t(row_scales(dt, K)) * scale_bytes(dt);
   // Zero int4 rows must hold nibble 8 (q = 0) everywhere, including the K padding.
   auto work = [&](int r0, int r1) {
     std::vector<float> v(size_t(padded_k(K)), 0.0f);
     for (int r = r0; r < r1; ++r) {
       src.row(m, expert, row0 + r, K, v.data());
-      pack_row(dt, v.data(), K, dst + size_t(r) * rvb, is_quantised(dt) ? scales + size_t(r) * nb : nullptr);
+      pack_row(dt, v.data(), K, dst + size_t(r) * rvb,
+               row_scale_bytes ? scales + size_t(r) * row_scale_bytes : nullptr);
     }
   };
   threads = std::max(1, std::min(threads, rows / 16 + 1));
@@ -91,10 +106,8 @@ void pack_expert(int dt, const moecap::WeightSource& src, moecap::Matrix gate, m
 float unpack_value(int dt, const uint8_t* mat, int rows, int K, int row, int k) {
   bool high = false;
   const size_t off = value_offset(dt, row, k, K, &high);
-  float scale = 1;
-  if (is_quantised(dt))
-    scale =
-        moecap::f16_to_f32(reinterpret_cast<const uint16_t*>(mat + scales_offset(dt, rows, K))[scale_index(row, k, K)]);
+  const uint8_t* scale = mat + scales_offset(dt, rows, K) + scale_index(dt, row, k, K) * scale_bytes(dt);
+  const uint8_t byte = mat[off], nibble = uint8_t(high ? byte >> 4 : byte & 15);
   switch (dt) {
     case kF32: {
       float f;
@@ -106,8 +119,17 @@ float unpack_value(int dt, const uint8_t* mat, int rows, int K, int row, int k) 
       std::memcpy(&h, mat + off, 2);
       return moecap::bf16_to_f32(h);
     }
-    case kI8: return float(int8_t(mat[off])) * scale;
-    default: return float(int((high ? mat[off] >> 4 : mat[off] & 15)) - 8) * scale;
+    case kMX4: return float(moecap::e2m1_twice(nibble)) * moecap::e8m0_half(*scale);
+    case kFP8: {
+      float s;
+      std::memcpy(&s, scale, 4);
+      return moecap::e4m3_to_f32(byte) * s;
+    }
+    default: {
+      uint16_t s;
+      std::memcpy(&s, scale, 2);
+      return float(dt == kI8 ? int(int8_t(byte)) : int(nibble) - 8) * moecap::f16_to_f32(s);
+    }
   }
 }
 

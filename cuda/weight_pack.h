@@ -1,5 +1,6 @@
 // Host-side packing of fp32 master weights into the GPU layout of moe_index.h, quantising
-// exactly as the CPU core does (so the CPU and GPU layers hold identical int8/int4/bf16 values).
+// exactly as the CPU core does (so the CPU and GPU layers hold identical bf16/int8/int4/mxfp4/fp8
+// values).
 // Plain C++ (no CUDA): built into libmoecap_cuda.so, the self-test and the host unit test.
 #pragma once
 #include <cstdint>
@@ -9,8 +10,9 @@
 
 namespace moecap_cuda {
 
-// One row of K values → row values (row_value_bytes) and, for int8/int4, Kp/32 fp16 scales.
-void pack_row(int dtype, const float* v, int K, uint8_t* values, uint16_t* scales);
+// One row of K values → row values (row_value_bytes) and, for the block formats, its
+// row_scales(dtype, K) scales of scale_bytes(dtype) bytes each (fp16, E8M0 or fp32).
+void pack_row(int dtype, const float* v, int K, uint8_t* values, uint8_t* scales);
 
 // A whole matrix (`rows` rows of matrix m of expert e, K inputs) into dst (matrix_bytes bytes),
 // rows [row0, row0 + rows) of the source; `threads` host threads.

@@ -3,17 +3,19 @@
 // CUDA device (skipped), 2 a CUDA call failed.
 //   gpu_selftest [--quick] [--no-bench] [--no-checks] [--seed N]
 // Checks (fresh random inputs each run unless --seed; odd sizes, ties, grouped top-k, all dtypes):
-//   router_topk     ids bitwise equal to moecap::route_token on the same fp32 logits; weights rel 1e-5
+//   router_topk     ids bitwise equal to moecap::route_token on the same fp32 logits (softmax,
+//                   sigmoid, sparsemixer); weights rel 1e-5
 //   router_logits   against an fp64 dot product, rel 1e-5
 //   plan            counts, drops and each assignment's rank within its expert equal to
 //                   moecap::build_routing_plan; padding rows empty; offsets = padded scan
-//   act_rows        bf16 and int8 rows bitwise equal to moecap::make_activation_row
+//   act_rows        bf16 and int8 rows bitwise equal to moecap::make_activation_row (mxfp4: the
+//                   CPU's int8 rows; fp8: bf16 rows, where the CPU core has fp32 ones)
 //   layer           full forward through the C ABI vs moecap::MoeLayer (same seeded weights):
 //                   ids equal (except near-ties of the fp32 logits, reported), output rel error
-//                   per dtype; SIMT and tensor-core paths; offload == resident bitwise (every
-//                   cache policy, capacity 1 and E/2, prefetch, static pins; counters checked); repeat
+//                   per dtype (f32, bf16, int8, int4, mxfp4, fp8); SIMT and tensor-core paths; offload == resident
+//                   bitwise (every cache policy, capacity 1 and E/2, prefetch, static pins; counters checked); repeat
 //                   forward bitwise equal (deterministic)
-// Bench (OLMoE and Mixtral shapes, bf16 and int4/int8 decode, bf16 prefill, offloaded decode):
+// Bench (OLMoE and Mixtral shapes, bf16, int4/int8 and mxfp4/fp8 decode, bf16 prefill, offloaded decode):
 //   CUDA events, warm-up, median; ceilings: device-to-device copy, pinned host-to-device copy,
 //   dense bf16 GEMM (cuBLAS via dlopen when present, else this library's tensor-core kernel).
 #include <cuda_runtime.h>
@@ -109,7 +111,12 @@ struct RouterCase {
   float scaling;
   int group_max = 0;       // groups scored by their best expert (DeepSeek-V2)
   float bias_shift = 0.f;  // added to every bias: negative makes 0.0-masked experts outrank kept ones
+  float jitter = 0.01f;    // sparsemixer's mask threshold
 };
+const char* scoring_name(int s) { return s == 0 ? "softmax" : s == 1 ? "sigmoid" : "sparsemixer"; }
+moecap::Scoring core_scoring(int s) {
+  return s == 0 ? moecap::Scoring::Softmax : s == 1 ? moecap::Scoring::Sigmoid : moecap::Scoring::SparseMixer;
+}
 
 void check_router(const RouterCase& c) {
   const int H = 97;  // odd
@@ -126,6 +133,7 @@ void check_router(const RouterCase& c) {
   a.tokens = c.T, a.hidden = H, a.experts = c.E, a.top_k = c.k, a.scoring = c.scoring, a.renormalize = c.renorm;
   a.scaling = c.scaling, a.bias = dbias, a.group_count = c.G, a.group_keep = c.Gk;
   a.group_max = c.group_max;
+  a.jitter_eps = c.jitter;
   int32_t* dids = dev_zero<int32_t>(size_t(c.T) * c.k);
   float* dwt = dev_zero<float>(size_t(c.T) * c.k);
   float* dsg = dev_zero<float>(size_t(c.T));
@@ -145,7 +153,7 @@ void check_router(const RouterCase& c) {
       max_logit_err = std::max(max_logit_err, std::fabs(logits[size_t(t) * c.E + e] - d) / (n + 1e-30));
     }
   moecap::RouterParams p;
-  p.experts = c.E, p.top_k = c.k, p.scoring = c.scoring ? moecap::Scoring::Sigmoid : moecap::Scoring::Softmax;
+  p.experts = c.E, p.top_k = c.k, p.scoring = core_scoring(c.scoring), p.jitter_eps = c.jitter;
   p.renormalize = c.renorm, p.scaling = c.scaling, p.bias = c.bias ? bias.data() : nullptr;
   p.group_count = c.G, p.group_keep = c.Gk;
   p.group_score = c.group_max ? moecap::GroupScore::Max : moecap::GroupScore::Top2Sum;
@@ -161,7 +169,7 @@ void check_router(const RouterCase& c) {
       max_w_err = std::max(max_w_err, double(std::fabs(cw[j] - wt[size_t(t) * c.k + j])) / (std::fabs(cw[j]) + 1e-30));
     }
   }
-  const std::string name = fmt("T=%d E=%d k=%d %s%s%s%s", c.T, c.E, c.k, c.scoring ? "sigmoid" : "softmax",
+  const std::string name = fmt("T=%d E=%d k=%d %s%s%s%s", c.T, c.E, c.k, scoring_name(c.scoring),
                                c.G ? fmt(" groups=%d/%d%s", c.Gk, c.G, c.group_max ? " max" : "").c_str() : "",
                                c.bias ? " bias" : "", c.ties ? " ties" : "");
   report(id_mismatch == 0 && max_w_err <= 1e-5, "router_topk",
@@ -257,13 +265,15 @@ void check_act_rows(int dt, int rows, int K) {
   launch_make_act_rows(dt, dx, K, rows, K, dout, nullptr, 0);
   CK(cudaDeviceSynchronize());
   auto out = to_host(dout, size_t(rows) * act_row_bytes(dt, K));
-  std::vector<uint8_t> cpu(moecap::activation_row_bytes(moecap::DType(dt), K));
+  // The CPU core's rows of the same kind: fp8 reads bf16 rows here (fp32 ones on the CPU).
+  const moecap::DType cdt = act_dtype(dt) == kBF16 ? moecap::DType::BF16 : moecap::DType(dt);
+  std::vector<uint8_t> cpu(moecap::activation_row_bytes(cdt, K));
   int bad = 0;
   const int nb = (K + 31) / 32, Kp = padded_k(K);
   for (int r = 0; r < rows; ++r) {
-    moecap::make_activation_row(moecap::DType(dt), x.data() + size_t(r) * K, K, cpu.data());
+    moecap::make_activation_row(cdt, x.data() + size_t(r) * K, K, cpu.data());
     const uint8_t* g = out.data() + size_t(r) * act_row_bytes(dt, K);
-    if (dt == kBF16) {
+    if (cdt == moecap::DType::BF16) {
       bad += std::memcmp(g, cpu.data(), size_t(K) * 2) != 0;
     } else {
       moecap::QuantRowView v = moecap::quant_row_view(cpu.data(), K);
@@ -272,7 +282,8 @@ void check_act_rows(int dt, int rows, int K) {
     }
   }
   report(bad == 0, "act_rows",
-         fmt("%s rows=%d K=%d: %d rows differ from make_activation_row", dt == kBF16 ? "bf16" : "int8", rows, K, bad));
+         fmt("%s (%s) rows=%d K=%d: %d rows differ from make_activation_row", moecap::dtype_name(moecap::DType(dt)),
+             cdt == moecap::DType::BF16 ? "bf16" : "int8", rows, K, bad));
   cudaFree(dx);
   cudaFree(dout);
 }
@@ -315,7 +326,7 @@ void set_variant(moecap_cuda_config_t& g, const LayerCase& c, const VariantArray
   g.score_on_input = c.variant == 2;
 }
 
-const char* dt_name(int dt) { return dt == 0 ? "f32" : dt == 1 ? "bf16" : dt == 2 ? "int8" : "int4"; }
+const char* dt_name(int dt) { return moecap::dtype_name(moecap::DType(dt)); }
 
 moecap_cuda_config_t abi_config(const LayerCase& c, int dt, const std::vector<float>& bias, int maxT) {
   moecap_cuda_config_t g;
@@ -326,6 +337,7 @@ moecap_cuda_config_t abi_config(const LayerCase& c, int dt, const std::vector<fl
   g.selection_bias = c.bias ? bias.data() : nullptr;
   g.group_count = c.G, g.group_keep = c.Gk, g.shared_intermediate = c.Fs, g.shared_gated = c.gated;
   g.capacity_factor = c.cf, g.dtype = dt, g.device = 0, g.max_tokens = maxT;
+  g.jitter_eps = moecap::LayerConfig().jitter_eps;
   return g;
 }
 
@@ -362,7 +374,7 @@ void check_layer(const LayerCase& c, int dt) {
   std::vector<float> bias = gaussian(size_t(c.E), 0.05f);
   moecap::LayerConfig lc;
   lc.hidden = c.H, lc.intermediate = c.F, lc.experts = c.E, lc.top_k = c.k;
-  lc.scoring = c.scoring ? moecap::Scoring::Sigmoid : moecap::Scoring::Softmax;
+  lc.scoring = core_scoring(c.scoring);
   lc.routed_scaling_factor = c.scaling;
   if (c.bias) lc.selection_bias = bias;
   lc.group_count = c.G, lc.group_keep = c.Gk, lc.shared_intermediate = c.Fs, lc.shared_gated = c.gated;
@@ -415,6 +427,8 @@ void check_layer(const LayerCase& c, int dt) {
         }
       }
       const double rel = std::sqrt(num / (den + 1e-300));
+      // int8/int4/mxfp4: int8 activation rows on both sides; fp8: bf16 rows here, fp32 ones on the
+      // CPU core, so its x and h roundings add to the accumulation order (the int8 rows' budget).
       const double tol = dt == kF32 ? 1e-5 : dt == kBF16 ? 2e-3 : 5e-3;
       const bool det = r.y == r2.y && r.ids == r2.ids;
       const bool ok = rel <= tol && differ <= std::max(0, T / 50) && det && r.st.dropped == ref.stats.dropped;
@@ -842,6 +856,12 @@ int main(int argc, char** argv) {
                                                        {41, 96, 8, 1, 8, 2, true, true, false, 2.5f, 0, -0.6f},
                                                        {29, 72, 6, 1, 6, 2, true, false, true, 1.0f, 1, -0.6f}})
       check_router(c);
+    // Sparsemixer (Phi-3.5-MoE, top-2): default and a wide mask threshold, ties, scaling.
+    for (const RouterCase& c : std::vector<RouterCase>{{1, 16, 2, 2, 0, 0, false, false, false, 1.0f},
+                                                       {53, 16, 2, 2, 0, 0, false, false, true, 1.0f},
+                                                       {67, 61, 2, 2, 0, 0, false, false, false, 1.0f, 0, 0.f, 0.3f},
+                                                       {31, 8, 2, 2, 0, 0, false, false, true, 2.0f, 0, 0.f, 1.0f}})
+      check_router(c);
     // Plan: one-token path, odd T, capacity drops, tensor padding, shared expert.
     check_plan(1, 8, 64, 0, 1, false);
     check_plan(1, 2, 8, 0, 1, true);
@@ -854,15 +874,18 @@ int main(int argc, char** argv) {
     check_act_rows(kBF16, 9, 201);
     check_act_rows(kI8, 9, 201);
     check_act_rows(kI8, 3, 1024);
+    check_act_rows(kMX4, 9, 201);
+    check_act_rows(kFP8, 9, 201);
     // Whole layer: every dtype, odd sizes, shared + gated, grouped sigmoid with bias, capacity.
     const std::vector<LayerCase> layers = {
         {"plain", 200, 72, 12, 3, 0, false, 0, 0, 0, false, 1.0f, 0},
         {"shared", 136, 100, 9, 2, 40, true, 0, 0, 0, false, 1.0f, 0},
         {"grouped", 96, 48, 16, 4, 0, false, 1, 4, 2, true, 2.5f, 0},
         {"capacity", 64, 33, 8, 2, 0, false, 0, 0, 0, false, 1.0f, 1.0},
+        {"sparsemixer", 104, 56, 16, 2, 0, false, 2, 0, 0, false, 1.0f, 0},
     };
     for (const auto& c : layers)
-      for (int dt = 0; dt < 4; ++dt) check_layer(c, dt);
+      for (int dt = 0; dt < kGpuDTypes; ++dt) check_layer(c, dt);
     // Expert variants against the CPU core: gpt-oss (router bias, expert biases, clamped SwiGLU)
     // and Llama 4 (sigmoid, the score applied to the expert input, shared expert).
     const std::vector<LayerCase> variants = {
@@ -870,14 +893,14 @@ int main(int argc, char** argv) {
         {"llama4", 72, 36, 6, 2, 36, false, 1, 0, 0, false, 1.0f, 0, 2},
     };
     for (const auto& c : variants)
-      for (int dt = 0; dt < 4; ++dt) check_layer(c, dt);
+      for (int dt = 0; dt < kGpuDTypes; ++dt) check_layer(c, dt);
     // Expert parallelism: two ranks in this process, bitwise vs the single-process layer (no capacity factor).
     for (const auto& c : layers)
       if (c.cf == 0)
-        for (int dt = 0; dt < 4; ++dt) check_ep(c, dt);
+        for (int dt = 0; dt < kGpuDTypes; ++dt) check_ep(c, dt);
     // Offload: every policy, capacity 1 and E/2, against the resident layer (bf16: tensor path at T = 67).
     for (const auto& c : layers)
-      for (int dt : {kBF16, kI4}) check_offload(c, dt);
+      for (int dt : {kBF16, kI4, kMX4, kFP8}) check_offload(c, dt);
     std::printf("checks: %d failed\n", g_failures);
   }
 
@@ -899,6 +922,11 @@ int main(int argc, char** argv) {
     bench_layer("OLMoE", 2048, 1024, 64, 8, kBF16, {4096}, c, false, 0, MOECAP_CUDA_PATH_TENSOR_BASIC);
     bench_layer("Mixtral", 4096, 14336, 8, 2, kBF16, {1, 4, 16, 4096}, c, false, 0);
     if (!quick) bench_layer("Mixtral", 4096, 14336, 8, 2, kI8, decode, c, false, 0);
+    // The block formats' decode (and their SIMT prefill) on the same shapes, vs the same copy ceiling.
+    bench_layer("OLMoE", 2048, 1024, 64, 8, kMX4, {1, 4, 16, 512}, c, false, 0);
+    bench_layer("OLMoE", 2048, 1024, 64, 8, kFP8, {1, 4, 16, 512}, c, false, 0);
+    if (!quick) bench_layer("Mixtral", 4096, 14336, 8, 2, kMX4, decode, c, false, 0);
+    if (!quick) bench_layer("Mixtral", 4096, 14336, 8, 2, kFP8, decode, c, false, 0);
     bench_layer("OLMoE", 2048, 1024, 64, 8, kBF16, {1, 16}, c, true, 16);
     if (nvml && moecap_cuda_nvml_sample(0, &n1) == 0) {
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - bench_start).count();

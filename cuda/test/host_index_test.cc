@@ -8,11 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "block_decode.h"
 #include "expect.h"
 #include "dispatch/routing_plan.h"
 #include "layer_config.h"
 #include "moe_index.h"
 #include "weight_pack.h"
+#include "weights/numeric.h"
 #include "weights/packed_matrix.h"
 #include "weights/weight_source.h"
 
@@ -121,9 +123,9 @@ struct RandomWeights : moecap::WeightSource {
 static void test_weight_layout() {
   RandomWeights src;
   src.seed = 12345;
-  const char* names[] = {"f32", "bf16", "int8", "int4"};
-  for (int dt = 0; dt < 4; ++dt)
-    for (int K : {1, 31, 33, 200, 256}) {
+  const char* names[] = {"f32", "bf16", "int8", "int4", "mxfp4", "fp8"};
+  for (int dt = 0; dt < kGpuDTypes; ++dt)
+    for (int K : {1, 31, 33, 200, 256, 300}) {
       const int rows = 37;
       std::vector<uint8_t> gpu(matrix_bytes(dt, rows, K));
       pack_matrix(dt, src, moecap::Matrix::Gate, 3, 0, rows, K, gpu.data(), 3);
@@ -152,7 +154,7 @@ static void test_weight_layout() {
       EXPECT(matrix_bytes(dt, rows, K) % kPartAlign == 0, "alignment");
     }
   // Byte offsets: every (row, k) has its own byte (or nibble) and rows start 16-byte aligned.
-  for (int dt = 0; dt < 4; ++dt) {
+  for (int dt = 0; dt < kGpuDTypes; ++dt) {
     const int K = 200, rows = 3;
     std::vector<int> hits(scales_offset(dt, rows, K) * 2, 0);
     for (int r = 0; r < rows; ++r) {
@@ -161,19 +163,64 @@ static void test_weight_layout() {
         bool hi = false;
         const size_t off = value_offset(dt, r, k, K, &hi);
         const size_t width = dt == kF32 ? 4 : dt == kBF16 ? 2 : 1;
-        for (size_t b = 0; b < width; ++b) ++hits[(off + b) * 2 + (dt == kI4 ? hi : 0)];
-        if (dt != kI4)
+        for (size_t b = 0; b < width; ++b) ++hits[(off + b) * 2 + (is_nibbles(dt) ? hi : 0)];
+        if (!is_nibbles(dt))
           for (size_t b = 0; b < width; ++b) ++hits[(off + b) * 2 + 1];
       }
     }
     for (size_t i = 0; i < hits.size(); ++i)
       EXPECT(hits[i] == 1, "%s: byte/nibble %zu used %d times", names[dt], i / 2, hits[i]);
   }
+  // Scale arrays: one scale per 32 padded inputs (per 128 for fp8) of each row, inside the matrix.
+  for (int dt = kI8; dt < kGpuDTypes; ++dt)
+    for (int K : {1, 64, 128, 200, 300}) {
+      const int rows = 5, blk = dt == kFP8 ? kFp8QBlock : kQBlock;
+      EXPECT(row_scales(dt, K) == (padded_k(K) + blk - 1) / blk, "%s K=%d: row_scales %d", names[dt], K,
+             row_scales(dt, K));
+      EXPECT(scale_index(dt, rows - 1, padded_k(K) - 1, K) == size_t(rows * row_scales(dt, K) - 1),
+             "%s K=%d last scale", names[dt], K);
+      EXPECT(
+          scales_offset(dt, rows, K) + size_t(rows * row_scales(dt, K)) * scale_bytes(dt) <= matrix_bytes(dt, rows, K),
+          "%s K=%d scales inside", names[dt], K);
+    }
+  EXPECT(act_row_bytes(kFP8, 200) == act_row_bytes(kBF16, 200) && act_row_bytes(kMX4, 200) == act_row_bytes(kI8, 200),
+         "activation rows: fp8 reads bf16 rows, mxfp4 int8 rows");
   const ExpertLayout l = expert_layout(kI4, 200, 72);
   EXPECT(l.w2 == matrix_bytes(kI4, 144, 200) && l.bytes == l.w2 + matrix_bytes(kI4, 200, 72), "expert layout");
   std::printf(
-      "ok   GPU weight layout: packed values == CPU core's unpack_lane bitwise (4 dtypes × 5 K), offsets cover each "
+      "ok   GPU weight layout: packed values == CPU core's unpack_lane bitwise (6 dtypes × 6 K), offsets cover each "
       "byte once\n");
+}
+
+// The SIMT kernels' code decoders (block_decode.h, the device's byte permute emulated) against the
+// CPU core's: every 4-code word of E2M1, every pair of E4M3 bytes (NaN codes excluded: refused at
+// packing), every E8M0 byte.
+static void test_block_decode() {
+  for (uint32_t w = 0; w < 65536; ++w) {
+    const uint32_t c[4] = {w & 15, (w >> 4) & 15, (w >> 8) & 15, (w >> 12) & 15};
+    const uint32_t r = e2m1_twice4(c[0] | c[1] << 8 | c[2] << 16 | c[3] << 24);
+    for (int i = 0; i < 4; ++i)
+      EXPECT(int8_t(r >> (8 * i)) == moecap::e2m1_twice(uint8_t(c[i])), "e2m1 codes %04x byte %d", w, i);
+  }
+  for (uint32_t a = 0; a < 256; ++a)
+    for (uint32_t b = 0; b < 256; ++b) {
+      if (moecap::e4m3_is_nan(uint8_t(a)) || moecap::e4m3_is_nan(uint8_t(b))) continue;
+      const uint32_t w = a | b << 8 | b << 16 | a << 24;  // pair 0,1 = (a, b), pair 2,3 = (b, a)
+      const uint32_t p = e4m3_pair_f16_scaled(w, kE4m3Pair01), q = e4m3_pair_f16_scaled(w, kE4m3Pair23);
+      EXPECT(uint16_t(p) == moecap::e4m3_f16_scaled(uint8_t(a)) &&
+                 uint16_t(p >> 16) == moecap::e4m3_f16_scaled(uint8_t(b)),
+             "e4m3 pair 0,1 of %02x %02x", a, b);
+      EXPECT(uint16_t(q) == moecap::e4m3_f16_scaled(uint8_t(b)) &&
+                 uint16_t(q >> 16) == moecap::e4m3_f16_scaled(uint8_t(a)),
+             "e4m3 pair 2,3 of %02x %02x", b, a);
+    }
+  for (uint32_t e = 0; e < 255; ++e) {
+    const float want = moecap::e8m0_half(uint8_t(e));
+    uint32_t bits;
+    std::memcpy(&bits, &want, 4);
+    EXPECT(e8m0_half_bits(e) == bits, "e8m0 %u", e);
+  }
+  std::printf("ok   SIMT code decoders == CPU core's: E2M1 (all 4-code words), E4M3 (all pairs), E8M0 (all scales)\n");
 }
 
 int main() {
@@ -182,6 +229,7 @@ int main() {
   test_capacity(rng);
   test_plan_rows(rng);
   test_weight_layout();
+  test_block_decode();
   std::printf("all %d checks passed\n", g_checks);
   return 0;
 }

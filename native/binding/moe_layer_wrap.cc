@@ -265,13 +265,6 @@ Napi::Value CreateLayer(const Napi::CallbackInfo& info) {
   moecap::BackendChoice choice = call_core(env, [&] { return moecap::choose_backend(opts.backend); });
   if (choice.requested == "cuda" && choice.backend != "cuda")
     throw_js_error(env, ErrorCode::BackendUnavailable, "backend 'cuda' is not usable here: " + choice.reason);
-  if (const char* why = choice.api ? moecap::cuda_unsupported_reason(opts.config) : nullptr) {
-    if (choice.requested == "cuda")
-      throw_js_error(env, ErrorCode::BackendUnavailable, std::string("backend 'cuda': ") + why);
-    choice.api = nullptr;  // 'auto': the CPU, with the reason
-    choice.backend = "cpu";
-    choice.reason = why;
-  }
   return queue_worker<CreateWorker>(env, std::move(opts), std::move(choice));
 }
 

@@ -46,15 +46,6 @@ struct LayerConfig {
   bool poison = false;  // fill workspaces with NaN before each pass (tests: catches unwritten rows)
 };
 
-// Why the CUDA backend cannot run this layer, or null: its router implements softmax and sigmoid
-// scoring, not SparseMixer; its expert kernels hold f32, bf16, int8 and int4, not mxfp4 or fp8.
-inline const char* cuda_unsupported_reason(const LayerConfig& c) {
-  if (c.scoring == Scoring::SparseMixer) return "the CUDA router has no 'sparsemixer' scoring (Phi-3.5-MoE)";
-  if (c.dtype == DType::MXFP4) return "the CUDA expert kernels have no dtype 'mxfp4' (f32, bf16, int8, int4)";
-  if (c.dtype == DType::FP8) return "the CUDA expert kernels have no dtype 'fp8' (f32, bf16, int8, int4)";
-  return nullptr;
-}
-
 // Throws moecap::Error naming the offending field when the config is inconsistent.
 void validate_config(const LayerConfig& c);
 

@@ -62,7 +62,8 @@ describe('index arithmetic and GPU weight layout (C++ on the CPU)', () => {
     const out = execFileSync(exe, { encoding: 'utf8' });
     expect(out).toMatch(/all \d+ checks passed/);
     expect(out).toContain('capacity_for == moecap::expert_capacity');
-    expect(out).toContain("packed values == CPU core's unpack_lane bitwise");
+    expect(out).toContain("packed values == CPU core's unpack_lane bitwise (6 dtypes");
+    expect(out).toContain("SIMT code decoders == CPU core's");
   });
 });
 

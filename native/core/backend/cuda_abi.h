@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define MOECAP_CUDA_ABI_VERSION 6
+#define MOECAP_CUDA_ABI_VERSION 7
 
 #if defined(_WIN32)
 #define MOECAP_CUDA_API __declspec(dllexport)
@@ -42,9 +42,16 @@ MOECAP_CUDA_API int moecap_cuda_runtime_version(void); /* compile-time CUDART_VE
 MOECAP_CUDA_API int moecap_cuda_probe(int device, moecap_cuda_probe_t* out);
 
 /* ---- a layer ---- */
-enum { MOECAP_CUDA_SOFTMAX = 0, MOECAP_CUDA_SIGMOID = 1 };
-enum { MOECAP_CUDA_GROUP_TOP2_SUM = 0, MOECAP_CUDA_GROUP_MAX = 1 };                         /* = moecap::GroupScore */
-enum { MOECAP_CUDA_F32 = 0, MOECAP_CUDA_BF16 = 1, MOECAP_CUDA_I8 = 2, MOECAP_CUDA_I4 = 3 }; /* = moecap::DType */
+enum { MOECAP_CUDA_SOFTMAX = 0, MOECAP_CUDA_SIGMOID = 1, MOECAP_CUDA_SPARSEMIXER = 2 }; /* = moecap::Scoring */
+enum { MOECAP_CUDA_GROUP_TOP2_SUM = 0, MOECAP_CUDA_GROUP_MAX = 1 };                     /* = moecap::GroupScore */
+enum {
+  MOECAP_CUDA_F32 = 0,
+  MOECAP_CUDA_BF16 = 1,
+  MOECAP_CUDA_I8 = 2,
+  MOECAP_CUDA_I4 = 3,
+  MOECAP_CUDA_MXFP4 = 4,
+  MOECAP_CUDA_FP8 = 5
+}; /* = moecap::DType */
 /* AUTO: tensor cores for bf16 when T >= tensor_min_tokens, else SIMT. TENSOR_BASIC: the 4-warp
  * 64×64-tile tensor kernel instead of the default 8-warp 64×128 one (kept for comparison). */
 /* Eviction policy of the offload cache slots (= moecap::CachePolicy; see native/core/offload/cache_policy.h). */
@@ -59,7 +66,7 @@ enum {
 typedef struct {
   size_t size; /* sizeof(moecap_cuda_config_t) */
   int hidden, intermediate, experts, top_k;
-  int scoring; /* MOECAP_CUDA_SOFTMAX | MOECAP_CUDA_SIGMOID */
+  int scoring; /* MOECAP_CUDA_SOFTMAX | MOECAP_CUDA_SIGMOID | MOECAP_CUDA_SPARSEMIXER (top_k 2) */
   int renormalize;
   float routed_scaling_factor;
   const float* selection_bias; /* [experts] or NULL (copied) */
@@ -88,6 +95,7 @@ typedef struct {
   /* [experts] or NULL (all): the routed experts this layer holds on the device (an expert-parallel
    * rank's share; the others are never packed nor uploaded). Not with offload. */
   const uint8_t* held;
+  float jitter_eps; /* MOECAP_CUDA_SPARSEMIXER's mask threshold (moecap::LayerConfig::jitter_eps) */
 } moecap_cuda_config_t;
 
 /* fp32 master weights in HF layout (rows = outputs), or a seed for moecap::SeededWeights

@@ -18,8 +18,6 @@ CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, std::shared_ptr<c
                               c.shared_gated)),
       opt_(o) {
   if (!api_) throw_runtime("the CUDA backend is not loaded", ErrorCode::BackendUnavailable);
-  if (const char* why = cuda_unsupported_reason(c))
-    throw_runtime(std::string(why) + "; use the CPU backend", ErrorCode::BackendUnavailable);
   const WeightSource& w = *weights_;
   if (opt_.cache_slots == 0 && opt_.cache_bytes > 0) {
     opt_.cache_slots = int(std::min(double(c.experts), std::floor(opt_.cache_bytes / expert_bytes())));
@@ -31,7 +29,10 @@ CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, std::shared_ptr<c
   std::memset(&g, 0, sizeof g);
   g.size = sizeof g;
   g.hidden = c.hidden, g.intermediate = c.intermediate, g.experts = c.experts, g.top_k = c.top_k;
-  g.scoring = c.scoring == Scoring::Sigmoid ? MOECAP_CUDA_SIGMOID : MOECAP_CUDA_SOFTMAX;
+  g.scoring = c.scoring == Scoring::Sigmoid       ? MOECAP_CUDA_SIGMOID
+              : c.scoring == Scoring::SparseMixer ? MOECAP_CUDA_SPARSEMIXER
+                                                  : MOECAP_CUDA_SOFTMAX;
+  g.jitter_eps = c.jitter_eps;
   g.renormalize = c.renormalize;
   g.routed_scaling_factor = c.routed_scaling_factor;
   g.selection_bias = c.selection_bias.empty() ? nullptr : c.selection_bias.data();
