@@ -37,6 +37,11 @@ function loadEngine() {
 const SHAPES = {
   olmoe: { name: 'OLMoE', hidden: 2048, intermediate: 1024, experts: 64, topK: 8 },
   mixtral: { name: 'Mixtral', hidden: 4096, intermediate: 14336, experts: 8, topK: 2 },
+  // Not a model: every expert used by every pass and ~0.8 MB of fp8 weights per thread, so the
+  // weights stay in the caches (L2 for the 1-byte dtypes and below on a 1 MB-L2 core) and GB/s is
+  // the kernels' compute rate on packed bytes; beside the read bandwidth of the same run it says
+  // whether a dtype's decode is compute- or memory-bound (BENCH_SHAPES=cache; not in the default).
+  cache: { name: 'Cache', hidden: 512, intermediate: 256, experts: 4, topK: 4 },
 };
 const env = (k, d) => (process.env[k] ? process.env[k].split(',').map((s) => s.trim()) : d);
 const THREADS = Number(process.env.BENCH_THREADS || 2);
