@@ -22,47 +22,46 @@ namespace moecap {
 namespace avx512 {
 namespace {
 
-// The high and low bytes of e4m3_bf16 for the 128 magnitudes (vpermi2b reads 7 index bits).
+// The high and low bytes of e4m3_bf16 for the 128 magnitudes (vpermi2b reads 7 index bits), and
+// the vpermb order that puts lane l's (k, k+1) codes side by side (byte (k-offset)·32 + l of the 64
+// loaded) such that vpunpcklbw/vpunpckhbw of the looked-up bytes, which interleave within each
+// 128-bit lane, give lanes 0..15 and 16..31 as bf16 k-pairs in order: 128-bit lane q's bytes
+// 0..7 are lanes 4q..4q+3, its bytes 8..15 lanes 16+4q..16+4q+3.
 struct E4m3Tables {
   alignas(64) uint8_t hi[128];
   alignas(64) uint8_t lo[128];
-  // Byte indices of the k-pair interleave: output word w of half h is the code of lane 16·h + w/2
-  // at k + (w & 1) (byte (w & 1)·32 + 16·h + w/2 of the 64 loaded), its low byte from `lo`'s
-  // lookup (index < 64) and its high byte from `hi`'s (index + 64).
-  alignas(64) uint8_t pair[2][64];
-  constexpr E4m3Tables() : hi(), lo(), pair() {
+  alignas(64) uint8_t pairs[64];
+  constexpr E4m3Tables() : hi(), lo(), pairs() {
     for (int c = 0; c < 128; ++c) {
       hi[c] = uint8_t(e4m3_bf16(uint8_t(c)) >> 8);
       lo[c] = uint8_t(e4m3_bf16(uint8_t(c)) & 0xFF);
     }
-    for (int h = 0; h < 2; ++h)
-      for (int w = 0; w < 32; ++w) {
-        const int src = (w & 1) * 32 + 16 * h + w / 2;
-        pair[h][2 * w] = uint8_t(src);
-        pair[h][2 * w + 1] = uint8_t(64 + src);
+    for (int q = 0; q < 4; ++q)
+      for (int t = 0; t < 16; ++t) {
+        const int lane = (t < 8 ? 0 : 16) + 4 * q + (t & 7) / 2;
+        pairs[16 * q + t] = uint8_t((t & 1) * 32 + lane);
       }
   }
 };
 constexpr E4m3Tables kTables;
 
 struct Decoder {
-  __m512i hi0, hi1, lo0, lo1, pair0, pair1, sign;
+  __m512i hi0, hi1, lo0, lo1, pairs, sign;
   Decoder()
       : hi0(_mm512_load_si512(kTables.hi)),
         hi1(_mm512_load_si512(kTables.hi + 64)),
         lo0(_mm512_load_si512(kTables.lo)),
         lo1(_mm512_load_si512(kTables.lo + 64)),
-        pair0(_mm512_load_si512(kTables.pair[0])),
-        pair1(_mm512_load_si512(kTables.pair[1])),
+        pairs(_mm512_load_si512(kTables.pairs)),
         sign(_mm512_set1_epi8(char(0x80))) {}
   // One k-pair of the panel (k, k+1 × 32 lanes) → lanes 0..15 and 16..31 as bf16 k-pairs.
   inline void pair(const uint8_t* p, __m512bh (&w)[2]) const {
-    const __m512i v = _mm512_load_si512(p);
+    const __m512i v = _mm512_permutexvar_epi8(pairs, _mm512_load_si512(p));
     // high byte: the magnitude's, or the code's sign bit (0xF8: a | (b & c))
     const __m512i h = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, v, hi1), v, sign, 0xF8);
     const __m512i l = _mm512_permutex2var_epi8(lo0, v, lo1);
-    w[0] = MOECAP_AS_BF16_PAIRS(_mm512_permutex2var_epi8(l, pair0, h));
-    w[1] = MOECAP_AS_BF16_PAIRS(_mm512_permutex2var_epi8(l, pair1, h));
+    w[0] = MOECAP_AS_BF16_PAIRS(_mm512_unpacklo_epi8(l, h));
+    w[1] = MOECAP_AS_BF16_PAIRS(_mm512_unpackhi_epi8(l, h));
   }
 };
 
