@@ -231,16 +231,16 @@ export function peaksFromProfile(p: CpuMeasuredProfile, now: Date = new Date()):
 }
 
 /**
- * The compute peak for a weight dtype: f32 → fp32; bf16 and fp8 → bf16 (fp8 decodes to bf16 for the bf16 dots);
+ * The compute peak for a weight dtype: f32 and fp8 → fp32 (fp8 decodes to fp32 FMAs); bf16 → bf16;
  * int8/int4/mxfp4 → the int8 peak when the source gives one (those kernels compute with int8 dot
  * products), else none.
  */
 export function computePeakFor(dtype: string, peaks: Pick<PeakSource, 'peakFlops'>): { value: number | null; which: string } {
   switch (dtype) {
     case 'f32':
+    case 'fp8':
       return { value: peaks.peakFlops.f32, which: 'f32' };
     case 'bf16':
-    case 'fp8':
       return { value: peaks.peakFlops.bf16, which: 'bf16' };
     case 'int8':
     case 'int4':

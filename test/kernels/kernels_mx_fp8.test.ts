@@ -3,8 +3,8 @@
 // packer's OCP scale rule picks that 2^e; fp8: E4M3 values × s per 128 inputs with a ±448 in every
 // block, so the packer's max/448 scale is s): packing is then exact (conversionError says 0), the
 // stored bytes dequantise to the master weights, and the fp64 reference of the master weights is
-// the reference of the stored bytes. What remains is the kernels' own arithmetic: the bf16
-// activation rows (fp8, as for bf16) and the int8 activation rows (mxfp4, as for int8/int4). Odd sizes (partial panels, partial
+// the reference of the stored bytes. What remains is the kernels' own arithmetic: fp32 accumulation
+// (fp8) and the int8 activation rows (mxfp4, as for int8/int4). Odd sizes (partial panels, partial
 // 32/128 blocks, an odd number of mxfp4 blocks), T = 1 (decode tiles) and T > 1 (prefill tiles),
 // outputs and workspaces poisoned, a token alone equal to it in the batch bit for bit.
 import { createMoeLayer, systemInfo, type Isa } from '../../lib';
@@ -21,9 +21,9 @@ const { snapWeights } = require('../arm64/grid_snap.js') as {
 };
 
 // Relative L2 bounds vs the fp64 reference, pooled over the tokens of one shape. With exact weights:
-// fp8 carries the bf16 activation rows (bf16's bound, 9e-3, includes bf16 weights too); mxfp4 the
-// int8 activation rows (int8's bound, 2e-2, includes int8 weights too).
-const BOUND = { mxfp4: 2e-2, fp8: 9e-3 };
+// fp8 is fp32 accumulation only (f32's own bound in kernels_dtypes.test.ts is 1e-5 for 4100-long
+// sums); mxfp4 carries the int8 activation rows (int8's bound, 2e-2, includes int8 weights too).
+const BOUND = { mxfp4: 2e-2, fp8: 1e-5 };
 const TOKENS = [1, 4, 19];
 const ROUTER = { scoring: 'softmax' as const, renormalize: true };
 const SHAPES = [
@@ -91,24 +91,4 @@ describe.each(['mxfp4', 'fp8'] as const)('%s', (dtype) => {
       layer.close();
     });
   });
-});
-
-// fp8, one expert (routing weight exactly 1): every ISA computes the same operations in the same
-// order, the vdpbf16ps pair order (AVX-512) that the others follow with exact bf16 products and
-// FMA, and one FMA per block scale. (mxfp4: avx2 against the portable kernels in kernels_avx2.test.ts.)
-test.each([
-  { hidden: 72, intermediate: 40 },
-  { hidden: 161, intermediate: 99 },
-])('fp8, one expert (H=$hidden F=$intermediate): every ISA bitwise equal to the portable kernels', async (shape) => {
-  const cfg = { ...shape, experts: 1, topK: 1, ...ROUTER };
-  const weights = snapWeights(makeWeights(cfg, 51 + shape.hidden), shape.hidden, shape.intermediate, 'fp8');
-  const layers = await Promise.all(ISAS.map((isa) => createMoeLayer({ ...cfg, dtype: 'fp8', isa, threads: 2, poison: true, weights })));
-  const generic = layers[ISAS.indexOf('generic')];
-  for (const T of [1, 4, 19]) {
-    const x = gaussian(T * shape.hidden, 600 + T);
-    const g = await generic.forward(x);
-    expect(g.output.every(Number.isFinite)).toBe(true);
-    for (const layer of layers) expect(bitwiseEqual((await layer.forward(x)).output, g.output)).toBe(true);
-  }
-  for (const layer of layers) layer.close();
 });

@@ -45,7 +45,7 @@ void run_expert_ffn(ThreadPool& pool, const KernelTable& kernels, DType dtype, c
   std::unique_ptr<std::atomic<int>[]> pending(new std::atomic<int>[groups.size() + 1]);
   auto encode_group = [&](const ExpertRows& g) {
     for (int r = 0; r < g.n; ++r) {
-      if (bf16_activations(dtype)) make_activation_row(dtype, g.h[r], g.w->f_padded(), g.h_act[r]);
+      if (dtype == DType::BF16) make_activation_row(dtype, g.h[r], g.w->f_padded(), g.h_act[r]);
       else kernels.quant_row(g.h[r], g.w->f_padded(), g.h_act[r]);
     }
   };

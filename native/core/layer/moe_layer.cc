@@ -355,7 +355,7 @@ void MoeLayer::prepare_activations(const float* x, int T) {
     pool_->parallel_for((T + 15) / 16, [&](int task, int) {
       for (int t = task * 16; t < std::min(T, task * 16 + 16); ++t) {
         const float* xt = x + size_t(t) * H;
-        if (ab && bf16_activations(dt)) make_activation_row(dt, xt, H, ws_.act.data() + size_t(t) * ab);
+        if (ab && dt == DType::BF16) make_activation_row(dt, xt, H, ws_.act.data() + size_t(t) * ab);
         else if (ab) kernels_->quant_row(xt, H, ws_.act.data() + size_t(t) * ab);
         if (!shared_gate_weight_.empty()) {
           float dot = 0;

@@ -12,9 +12,9 @@ size_t activation_row_bytes(DType dtype, int K) {
   const size_t nb = size_t((K + 31) / 32);
   size_t b = 0;
   switch (dtype) {
-    case DType::F32: return 0;
-    case DType::BF16:
-    case DType::FP8: b = size_t((K + 1) / 2) * 4; break;
+    case DType::F32:
+    case DType::FP8: return 0;
+    case DType::BF16: b = size_t((K + 1) / 2) * 4; break;
     case DType::I8:
     case DType::I4:
     case DType::MXFP4: b = nb * 8 + nb * 32; break;
@@ -23,7 +23,7 @@ size_t activation_row_bytes(DType dtype, int K) {
 }
 
 void make_activation_row(DType dtype, const float* x, int K, void* out) {
-  if (bf16_activations(dtype)) {
+  if (dtype == DType::BF16) {
     uint16_t* d = static_cast<uint16_t*>(out);
     for (int k = 0; k < K; ++k) d[k] = f32_to_bf16(x[k]);
     if (K & 1) d[K] = 0;

@@ -2,8 +2,8 @@
 // activations once per token (not per expert) is what lets the bf16 and int8/int4 kernels use
 // the CPU's dot-product instructions (vdpbf16ps, vpdpbusd); accumulation stays fp32 (int32
 // inside a 32-wide quantisation block).
-//   f32 : float[K] (the caller's row itself, no copy)
-//   bf16, fp8 : uint16[K rounded up to even], RNE, zero padded (fp8 weights are exact bf16 values)
+//   f32, fp8 : float[K] (the caller's row itself, no copy)
+//   bf16 : uint16[K rounded up to even], RNE, zero padded
 //   int8, int4, mxfp4 : QuantRow — per block of 32: fp32 scale (max|x|/127), int32 sum of q, then the
 //          int8 values q = round(x/scale), zero padded to whole blocks.
 #pragma once
@@ -19,8 +19,6 @@ using QuantRowView = QuantRowPtrs;  // scale[nb], sum[nb], q[nb·32] (kernels/qu
 
 // The dtypes whose kernels take the int8 QuantRow (made by KernelTable::quant_row).
 inline bool quantised_activations(DType d) { return d == DType::I8 || d == DType::I4 || d == DType::MXFP4; }
-// The dtypes whose kernels take bf16 rows (vdpbf16ps on AVX-512, its pair order elsewhere).
-inline bool bf16_activations(DType d) { return d == DType::BF16 || d == DType::FP8; }
 
 size_t activation_row_bytes(DType dtype, int K);  // multiple of 64; 0 for f32 (no copy)
 void make_activation_row(DType dtype, const float* x, int K, void* out);

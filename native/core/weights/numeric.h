@@ -69,16 +69,6 @@ static inline float e8m0_half(uint8_t e) { return bits_f32(e >= 2 ? uint32_t(e -
 static inline uint16_t e4m3_f16_scaled(uint8_t x) { return uint16_t(((x & 0x80u) << 8) | ((x & 0x7Fu) << 7)); }
 static inline float e4m3_to_f32(uint8_t x) { return f16_to_f32(e4m3_f16_scaled(x)) * 256.0f; }
 static inline bool e4m3_is_nan(uint8_t x) { return (x & 0x7F) == 0x7F; }
-// E4M3 byte → the bf16 bits of its value, exact and never a bf16 subnormal (bf16's exponent range
-// holds E4M3's subnormals m·2^-9 as normals, which vdpbf16ps needs: it reads subnormals as zero).
-// Equals e4m3_to_f32 for every byte (the NaN codes give 480 like the fp16 route).
-static constexpr uint16_t e4m3_bf16(uint8_t x) {
-  const unsigned s = (x & 0x80u) << 8, e = (x >> 3) & 15u, m = x & 7u;
-  if (e) return uint16_t(s | ((e + 120u) << 7) | (m << 4));  // bias 7 → 127
-  if (!m) return uint16_t(s);
-  const unsigned lead = m >= 4 ? 2u : m >= 2 ? 1u : 0u;  // m·2^-9 = (m/2^lead)·2^(lead-9)
-  return uint16_t(s | ((118u + lead) << 7) | ((m - (1u << lead)) << (7u - lead)));
-}
 
 static inline float silu(float g) { return g / (1.0f + std::exp(-g)); }
 

@@ -1,13 +1,9 @@
-// fp8 (E4M3, fp32 scale per lane and 128 inputs) × bf16 activation rows, AVX2 + F16C + FMA (no
-// bf16 dot product at this ISA level). Per 8 weights: vpmovsxbw, a shift by 7 and a mask give the
-// fp16 bits of value·2^-8 (exact, subnormals included: weights/numeric.h e4m3_f16_scaled),
-// vcvtph2ps gives fp32; 2^8 is folded into the block scale. The activation row (bf16) is widened
-// to fp32 a block at a time into a stack buffer.
-// Per block of 128, per k-pair in order: part = fma(x_odd, w_odd, part); part = fma(x_even,
-// w_even, part) — a bf16 × bf16 product is exact, so this is the AVX-512 kernel's vdpbf16ps chain
-// and the portable kernel's (part + x1·w1) + x0·w0, all scaled by 2^-8 exactly; then
-// acc += part · (scale · 2^8). The same operations for every element whatever the tile shape,
-// so a row alone equals it in a batch.
+// fp8 (E4M3, fp32 scale per lane and 128 inputs) × fp32 activations, AVX2 + F16C + FMA: the
+// AVX-512 kernel's decode at half width. Per 8 weights: vpmovsxbw, a shift by 7 and a mask give
+// the fp16 bits of value·2^-8 (exact, subnormals included: weights/numeric.h e4m3_f16_scaled),
+// vcvtph2ps gives fp32, then FMA against the broadcast activation; 2^8 is folded into the scale.
+// Per block of 128: part = Σ x·w (fp32 FMA chain in input order), acc += part · (scale · 2^8);
+// the same operations for every element whatever the tile shape, so a row alone equals it in a batch.
 // Tiles: 2 rows × one panel (32 outputs = 4 ymm per row); the block sums and one decoded ymm at a
 // time fit the 16 registers.
 #include <immintrin.h>
@@ -32,36 +28,29 @@ template <int MR>
 void tile_fp8(const LinearJob& job, int r0, int p) {
   const int K = job.K, nb = (K + kFp8Block - 1) / kFp8Block;
   const uint8_t* P = job_panel(job, p);
-  const uint16_t* x[MR];
-  for (int r = 0; r < MR; ++r) x[r] = static_cast<const uint16_t*>(job.rows[r0 + r]);
-  alignas(32) float xf[MR][kFp8Block];
+  const float* x[MR];
+  for (int r = 0; r < MR; ++r) x[r] = static_cast<const float*>(job.rows[r0 + r]);
   const __m256i keep = _mm256_set1_epi16(short(0xBF80));
   const __m256 two8 = _mm256_set1_ps(256.0f);
   __m256 acc[MR][4];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_setzero_ps();
   for (int b = 0; b < nb; ++b) {
-    const int k0 = b * kFp8Block, n2 = ((K - k0 < kFp8Block ? K - k0 : kFp8Block) + 1) / 2;
+    const int k0 = b * kFp8Block, n = K - k0 < kFp8Block ? K - k0 : kFp8Block;
     const uint8_t* blk = fp8_block(P, b);
-    for (int r = 0; r < MR; ++r) {
-      uint32_t* d = reinterpret_cast<uint32_t*>(xf[r]);
-      for (int i = 0; i < 2 * n2; ++i) d[i] = uint32_t(x[r][k0 + i]) << 16;
-    }
     __m256 sum[MR][4];
     for (int r = 0; r < MR; ++r)
       for (int v = 0; v < 4; ++v) sum[r][v] = _mm256_setzero_ps();
-    for (int i = 0; i < n2; ++i) {
-      // the odd k first, then the even one (the vdpbf16ps order)
-      for (int kk = 2 * i + 1; kk >= 2 * i; --kk) {
-        __m256 a[MR];
-        for (int r = 0; r < MR; ++r) a[r] = _mm256_broadcast_ss(&xf[r][kk]);
-        for (int h = 0; h < 2; ++h) {
-          __m256 w0, w1;
-          decode16(blk + kk * 32 + 16 * h, keep, w0, w1);
-          for (int r = 0; r < MR; ++r) {
-            sum[r][2 * h] = _mm256_fmadd_ps(a[r], w0, sum[r][2 * h]);
-            sum[r][2 * h + 1] = _mm256_fmadd_ps(a[r], w1, sum[r][2 * h + 1]);
-          }
+#pragma GCC unroll 2
+    for (int kk = 0; kk < n; ++kk) {
+      __m256 a[MR];
+      for (int r = 0; r < MR; ++r) a[r] = _mm256_broadcast_ss(x[r] + k0 + kk);
+      for (int h = 0; h < 2; ++h) {
+        __m256 w0, w1;
+        decode16(blk + kk * 32 + 16 * h, keep, w0, w1);
+        for (int r = 0; r < MR; ++r) {
+          sum[r][2 * h] = _mm256_fmadd_ps(a[r], w0, sum[r][2 * h]);
+          sum[r][2 * h + 1] = _mm256_fmadd_ps(a[r], w1, sum[r][2 * h + 1]);
         }
       }
     }

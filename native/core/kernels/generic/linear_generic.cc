@@ -1,6 +1,5 @@
 // Portable kernels: plain loops, any CPU. Same packed layouts and activation formats as the
 // SIMD kernels, so every ISA computes the same quantity (integer dot products are exact).
-#include <cmath>
 #include <cstring>
 
 #include "kernels/epilogue_scalar.h"
@@ -86,29 +85,25 @@ void linear_quant(const LinearJob& job) {
   }
 }
 
-// fp8 × bf16 activation rows: per block of 128 inputs a partial sum over its k-pairs in the bf16
-// kernel's order (the weights are exact bf16 values, weights/numeric.h e4m3_bf16, so each product
-// is exact), then acc = fma(partial, scale, acc) — one rounding, as the SIMD kernels' FMA, so
-// every ISA gives the same bits.
+// fp8 × f32 activations: per block of 128 inputs a partial sum of x·(value·2^-8) (the decoded
+// fp16, exactly), then acc += partial · (scale · 2^8).
 void linear_fp8(const LinearJob& job) {
   const int K = job.K, nb = (K + kFp8Block - 1) / kFp8Block;
   for (int p = job.p0; p < job.p1; ++p) {
     const uint8_t* P = job_panel(job, p);
     for (int r = 0; r < job.n; ++r) {
-      const uint16_t* x = static_cast<const uint16_t*>(job.rows[r]);
+      const float* x = static_cast<const float*>(job.rows[r]);
       float acc[32] = {0};
       for (int b = 0; b < nb; ++b) {
         const uint8_t* blk = fp8_block(P, b);
-        const int k0 = b * kFp8Block, n2 = ((K - k0 < kFp8Block ? K - k0 : kFp8Block) + 1) / 2;
+        const int n = K - b * kFp8Block < kFp8Block ? K - b * kFp8Block : kFp8Block;
         float part[32] = {0};
-        for (int i = 0; i < n2; ++i) {
-          const float x0 = bf16_to_f32(x[k0 + 2 * i]), x1 = bf16_to_f32(x[k0 + 2 * i + 1]);
-          const uint8_t* w = blk + i * 64;
-          for (int j = 0; j < 32; ++j)
-            part[j] = (part[j] + x1 * bf16_to_f32(e4m3_bf16(w[32 + j]))) + x0 * bf16_to_f32(e4m3_bf16(w[j]));
+        for (int kk = 0; kk < n; ++kk) {
+          const float xk = x[b * kFp8Block + kk];
+          for (int j = 0; j < 32; ++j) part[j] += xk * f16_to_f32(e4m3_f16_scaled(blk[kk * 32 + j]));
         }
         const float* s = fp8_block_scales(P, b);
-        for (int j = 0; j < 32; ++j) acc[j] = std::fma(part[j], s[j], acc[j]);
+        for (int j = 0; j < 32; ++j) acc[j] += part[j] * (s[j] * 256.0f);
       }
       store_epilogue_scalar(job, r, p, acc);
     }

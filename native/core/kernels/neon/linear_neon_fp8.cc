@@ -1,12 +1,10 @@
-// fp8 (E4M3, fp32 scale per lane and 128 inputs) × bf16 activation rows on any arm64. Decode per 8
+// fp8 (E4M3, fp32 scale per lane and 128 inputs) × fp32 activations on any arm64. Decode per 8
 // weights: sshll #7 (sign-extend to 16 bits and shift in one) and a mask give the fp16 bits of
-// value·2^-8 (exact, subnormals included: weights/numeric.h e4m3_f16_scaled), fcvtl gives fp32;
-// 2^8 is folded into the block scale. The decode of a k-step (32 weights) is shared by the tile's
-// rows; the bf16 activations widen to fp32 by a shift.
-// Per block of 128, per k-pair in order: part = fma(x_odd, w_odd, part); part = fma(x_even,
-// w_even, part) — a bf16 × bf16 product is exact, so this is the AVX-512 kernel's vdpbf16ps chain
-// and the portable kernel's, scaled by 2^-8 exactly; then acc = fma(part, scale · 2^8, acc), as
-// the x86 kernels do. The same operations for every element whatever the tile shape, so a row
+// value·2^-8 (exact, subnormals included: weights/numeric.h e4m3_f16_scaled), fcvtl gives fp32,
+// then FMA against the broadcast activation; 2^8 is folded into the block scale. The decode of a
+// k-step (32 weights) is shared by the tile's rows.
+// Per block of 128: part = Σ x·w (fp32 FMA chain in input order), acc = fma(part, scale · 2^8, acc),
+// as the x86 kernels do; the same operations for every element whatever the tile shape, so a row
 // alone equals it in a batch. Tiles: 2 rows × one panel (8 q-registers of block sums per row).
 #include "kernels/neon/linear_neon.h"
 #include "kernels/quant_panel_layout.h"
@@ -31,28 +29,27 @@ template <int MR>
 void tile_fp8(const LinearJob& job, int r0, int p) {
   const int K = job.K, nb = (K + kFp8Block - 1) / kFp8Block;
   const uint8_t* P = job_panel(job, p);
-  const uint16_t* x[MR];
-  for (int r = 0; r < MR; ++r) x[r] = static_cast<const uint16_t*>(job.rows[r0 + r]);
+  const float* x[MR];
+  for (int r = 0; r < MR; ++r) x[r] = static_cast<const float*>(job.rows[r0 + r]);
   const int16x8_t keep = vdupq_n_s16(int16_t(0xBF80));
   float32x4_t acc[MR][8];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < 8; ++v) acc[r][v] = vdupq_n_f32(0.0f);
   for (int b = 0; b < nb; ++b) {
-    const int k0 = b * kFp8Block, n2 = ((K - k0 < kFp8Block ? K - k0 : kFp8Block) + 1) / 2;
+    const int k0 = b * kFp8Block, n = K - k0 < kFp8Block ? K - k0 : kFp8Block;
     const uint8_t* blk = fp8_block(P, b);
     float32x4_t sum[MR][8];
     for (int r = 0; r < MR; ++r)
       for (int v = 0; v < 8; ++v) sum[r][v] = vdupq_n_f32(0.0f);
-    for (int i = 0; i < n2; ++i)
-      for (int kk = 2 * i + 1; kk >= 2 * i; --kk) {  // the odd k first (the vdpbf16ps order)
-        float32x4_t w[8];
-        decode16(blk + kk * 32, keep, w);
-        decode16(blk + kk * 32 + 16, keep, w + 4);
-        for (int r = 0; r < MR; ++r) {
-          const float32x4_t a = vreinterpretq_f32_u32(vdupq_n_u32(uint32_t(x[r][k0 + kk]) << 16));
-          for (int v = 0; v < 8; ++v) sum[r][v] = vfmaq_f32(sum[r][v], a, w[v]);
-        }
+    for (int kk = 0; kk < n; ++kk) {
+      float32x4_t w[8];
+      decode16(blk + kk * 32, keep, w);
+      decode16(blk + kk * 32 + 16, keep, w + 4);
+      for (int r = 0; r < MR; ++r) {
+        const float32x4_t a = vdupq_n_f32(x[r][k0 + kk]);
+        for (int v = 0; v < 8; ++v) sum[r][v] = vfmaq_f32(sum[r][v], a, w[v]);
       }
+    }
     const float* S = fp8_block_scales(P, b);
     for (int v = 0; v < 8; ++v) {
       const float32x4_t s = vmulq_n_f32(vld1q_f32(S + 4 * v), 256.0f);
