@@ -16,7 +16,7 @@
 //   GFLOP/s = 2·H·E·T + 6·H·F·(T·k) over pass time, median; %fp32 = that / the fp32 FMA peak.
 //   relL2 = ‖y − y_ref‖ / ‖y_ref‖ over a sample of tokens of one T = 16 batch, y_ref the fp64
 //   reference from the fp32 master weights.
-// Options (env): BENCH_THREADS (2), BENCH_SHAPES (olmoe,mixtral), BENCH_DTYPES (f32,bf16,int8,int4,mxfp4,fp8),
+// Options (env): BENCH_THREADS (2), BENCH_SHAPES (olmoe,mixtral; also cache: see SHAPES), BENCH_DTYPES (f32,bf16,int8,int4,mxfp4,fp8),
 //   BENCH_TOKENS (1,4,16,256), BENCH_QUICK=1 (fewer repeats).
 'use strict';
 const fs = require('fs');
@@ -37,6 +37,12 @@ function loadEngine() {
 const SHAPES = {
   olmoe: { name: 'OLMoE', hidden: 2048, intermediate: 1024, experts: 64, topK: 8 },
   mixtral: { name: 'Mixtral', hidden: 4096, intermediate: 14336, experts: 8, topK: 2 },
+  // Not a model: every expert used by every pass, ~9 MB of fp8 weights (18 MB bf16), so after the
+  // warm-up they are read from the last-level cache (tens of MB on the server CPUs this runs on,
+  // not the memory), and GB/s is the kernels' own rate on packed bytes; beside the read bandwidth
+  // of the same run it says whether a dtype's decode is compute- or memory-bound. Large enough
+  // that a pass (~0.2 ms) is mostly kernel time (BENCH_SHAPES=cache; not in the default).
+  cache: { name: 'Cache', hidden: 1024, intermediate: 768, experts: 4, topK: 4 },
 };
 const env = (k, d) => (process.env[k] ? process.env[k].split(',').map((s) => s.trim()) : d);
 const THREADS = Number(process.env.BENCH_THREADS || 2);

@@ -1,0 +1,106 @@
+// One AVX-512 decode kernel (T = 1, K = 2048) on one thread, its rate in GB/s of packed bytes by
+// thread CPU time, the best of `reps` calls: with the panels in L2 (~1 MB) that is the kernel's
+// compute rate, the figure to set beside the read bandwidth (a T = 1 pass is compute-bound where
+// threads × this rate is not well above it). Thread CPU time, not wall time, because the
+// development VM shares its 2 cores: another process's share does not count against the kernel.
+// Built and run by bench/kernel_rate.sh against the addon's kernel objects (build/Release).
+// Weights: arbitrary codes with ordinary scales (no NaN codes, no subnormal scale products, which
+// would time microcode assists instead of the kernel).
+//   kernel_rate <dtype> <panels> <reps>     dtype: fp8 bf16 int8 int4 mxfp4
+#include <time.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/linear_job.h"
+#include "kernels/quant_panel_layout.h"
+
+namespace moecap {
+namespace avx512 {
+void linear_fp8(const LinearJob&);
+void linear_bf16(const LinearJob&);
+void linear_int8(const LinearJob&);
+void linear_int4(const LinearJob&);
+void linear_mxfp4(const LinearJob&);
+}  // namespace avx512
+}  // namespace moecap
+using namespace moecap;
+
+static double thread_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    std::fprintf(stderr, "usage: kernel_rate <fp8|bf16|int8|int4|mxfp4> <panels> <reps>\n");
+    return 2;
+  }
+  const std::string dtype = argv[1];
+  const int K = 2048, panels = std::atoi(argv[2]), reps = std::atoi(argv[3]);
+  size_t pb = 0;  // bytes per panel
+  LinearFn fn = nullptr;
+  if (dtype == "fp8") pb = size_t(K / kFp8Block) * kFp8BlockStride, fn = avx512::linear_fp8;
+  else if (dtype == "bf16") pb = size_t(K) * 64, fn = avx512::linear_bf16;
+  else if (dtype == "int8") pb = size_t(K / 32) * quant_block_stride(false), fn = avx512::linear_int8;
+  else if (dtype == "int4") pb = size_t(K / 32) * quant_block_stride(true), fn = avx512::linear_int4;
+  else if (dtype == "mxfp4") pb = size_t(K / 64) * kMx4PairStride, fn = avx512::linear_mxfp4;
+  if (!fn || panels < 1 || reps < 1) {
+    std::fprintf(stderr, "kernel_rate: bad arguments\n");
+    return 2;
+  }
+  std::vector<uint8_t> buf(pb * size_t(panels) + 64);
+  uint8_t* W = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t(63));
+  for (size_t i = 0; i < pb * size_t(panels); ++i) W[i] = uint8_t(((i * 2654435761u) >> 13) % 0x7E);
+  for (int p = 0; p < panels; ++p) {
+    uint8_t* P = W + size_t(p) * pb;
+    const uint16_t half_scale = 0x1400;  // fp16 2^-10
+    if (dtype == "fp8")
+      for (int b = 0; b < K / kFp8Block; ++b)
+        for (int j = 0; j < 32; ++j) const_cast<float*>(fp8_block_scales(P, b))[j] = 1e-3f;
+    if (dtype == "int8" || dtype == "int4")
+      for (int b = 0; b < K / 32; ++b)
+        for (int j = 0; j < 32; ++j) quant_block_scales(P, dtype == "int4", b)[j] = half_scale;
+    if (dtype == "mxfp4")
+      for (int b = 0; b < K / 32; ++b) std::memset(const_cast<uint8_t*>(mx4_block_scales(P, b)), 120, 32);
+  }
+  // The activation row in the dtype's format (weights/activation_rows.h): fp32 (fp8), bf16, or
+  // the int8 QuantRow (scale[nb], sum[nb], q[K]).
+  alignas(64) static uint8_t row[16384];
+  for (size_t i = 0; i < sizeof row; ++i) row[i] = uint8_t(i * 7);
+  if (dtype == "fp8")
+    for (int k = 0; k < K; ++k) reinterpret_cast<float*>(row)[k] = 0.01f * float(k % 13);
+  if (dtype == "bf16")
+    for (int k = 0; k < K; ++k) reinterpret_cast<uint16_t*>(row)[k] = uint16_t(0x3C00 + k % 13);
+  if (dtype == "int8" || dtype == "int4" || dtype == "mxfp4")
+    for (int b = 0; b < K / 32; ++b) {
+      reinterpret_cast<float*>(row)[b] = 0.01f;
+      reinterpret_cast<int32_t*>(row + 4 * (K / 32))[b] = 0;
+    }
+  std::vector<float> out(size_t(panels) * 32);
+  const void* rows[1] = {row};
+  float* outs[1] = {out.data()};
+  LinearJob job;
+  job.panels = W;
+  job.panel_bytes = pb;
+  job.K = K;
+  job.p0 = 0;
+  job.p1 = panels;
+  job.n = 1;
+  job.rows = rows;
+  job.out = outs;
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = thread_seconds();
+    fn(job);
+    const double t = thread_seconds() - t0;
+    if (t < best) best = t;
+  }
+  std::printf("%s %.2f MB %.1f GB/s (best of %d, thread CPU time)\n", dtype.c_str(), double(pb) * panels / 1e6,
+              double(pb) * panels / best / 1e9, reps);
+  return 0;
+}
