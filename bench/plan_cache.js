@@ -134,7 +134,7 @@ async function main() {
       return plan;
     };
     t0 = Date.now();
-    const trace = TraceSpill.read(file, { experts: model.experts, topK: model.topK });
+    const trace = await TraceSpill.read(file, { experts: model.experts, topK: model.topK });
     let plan;
     try {
       const bytes = fs.statSync(file).size;
@@ -152,7 +152,7 @@ async function main() {
         console.log(`write binary trace ${(size / 1e9).toFixed(2)} GB: ${((Date.now() - t0) / 1e3).toFixed(1)} s (once, not part of plan-cache)`);
         try {
           t0 = Date.now();
-          const btrace = TraceSpill.read(bin, { experts: model.experts, topK: model.topK });
+          const btrace = await TraceSpill.read(bin, { experts: model.experts, topK: model.topK });
           const bplan = await replayAll(btrace, 'mctrace', (Date.now() - t0) / 1e3);
           const same = JSON.stringify(bplan.rows) === JSON.stringify(plan.rows);
           console.log(`binary trace rows identical to the JSONL's: ${same}`);
