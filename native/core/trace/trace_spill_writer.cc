@@ -82,16 +82,29 @@ void TraceSpillWriter::check_ids(const TraceLineValues& v) {
            "expert id " + (v.json ? (*v.json)[3 + j] : js_integer(e)) + " out of range [0, " +
                (experts_ > 0 ? std::to_string(experts_) : std::string(e >= kInt32Ids ? "2147483648" : "∞")) + ")");
   }
-  bool dup = false;
-  if (v.n <= kPairwiseIds) {
-    for (size_t i = 1; i < v.n && !dup; ++i)
-      for (size_t j = 0; j < i; ++j) dup |= v.ids[i] == v.ids[j];
-  } else {
-    sorted_.assign(v.ids, v.ids + v.n);
-    std::sort(sorted_.begin(), sorted_.end());
-    dup = std::adjacent_find(sorted_.begin(), sorted_.end()) != sorted_.end();
+  if (has_duplicate(v.ids, v.n)) fail(v.line, "experts", "expert ids of a token must be distinct");
+}
+
+// Ids below 256 (every id of such a model): one bit each; else pairwise for a short line, sorted
+// for a long one.
+bool TraceSpillWriter::has_duplicate(const double* ids, size_t n) {
+  uint64_t seen[4] = {0, 0, 0, 0};
+  size_t j = 0;
+  for (; j < n && ids[j] < 256; ++j) {
+    const unsigned e = unsigned(ids[j]);
+    if ((seen[e >> 6] >> (e & 63)) & 1) return true;
+    seen[e >> 6] |= uint64_t(1) << (e & 63);
   }
-  if (dup) fail(v.line, "experts", "expert ids of a token must be distinct");
+  if (j == n) return false;
+  if (n <= kPairwiseIds) {
+    for (size_t a = 1; a < n; ++a)
+      for (size_t b = 0; b < a; ++b)
+        if (ids[a] == ids[b]) return true;
+    return false;
+  }
+  sorted_.assign(ids, ids + n);
+  std::sort(sorted_.begin(), sorted_.end());
+  return std::adjacent_find(sorted_.begin(), sorted_.end()) != sorted_.end();
 }
 
 TraceSpillWriter::Layer& TraceSpillWriter::layer(int l) {

@@ -62,6 +62,7 @@ class TraceSpillWriter {
   [[noreturn]] void fail(int64_t line, const char* field, const std::string& msg) const;
   void check_head(const TraceLineValues& v) const;
   void check_ids(const TraceLineValues& v);
+  bool has_duplicate(const double* ids, size_t n);
   Layer& layer(int l);
   void store(Layer& L, const double* ids);
   void flush(Layer& L);
