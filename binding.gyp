@@ -72,6 +72,9 @@
         "native/core/offload/slot_table.cc",
         "native/core/offload/expert_cache.cc",
         "native/core/offload/cache_replay.cc",
+        "native/core/trace/canonical_trace_line.cc",
+        "native/core/trace/trace_spill_writer.cc",
+        "native/core/trace/jsonl_trace_reader.cc",
         "native/core/model/moe_model.cc",
         "native/core/counters/perf_events.cc",
         "native/core/counters/powercap_energy.cc",
@@ -98,6 +101,7 @@
         "native/binding/counters_wrap.cc",
         "native/binding/backend_info.cc",
         "native/binding/cache_replay_wrap.cc",
+        "native/binding/trace_spill_wrap.cc",
         "native/binding/checkpoint_wrap.cc",
         "native/binding/ep_wrap.cc",
         "native/binding/ep_wire_wrap.cc"

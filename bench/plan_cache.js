@@ -17,6 +17,15 @@ const { writeBinaryTrace } = require('../dist/interop/trace_binary.js');
 
 // Peak resident set of this process (VmHWM), MB.
 const peakRssMb = () => Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
+// Seconds to read `file` in 1 MiB blocks and do nothing with it: the read's ceiling, same run.
+function plainReadSeconds(file) {
+  const t0 = Date.now();
+  const fd = fs.openSync(file, 'r');
+  const b = Buffer.allocUnsafe(1 << 20);
+  for (let pos = 0, n; (n = fs.readSync(fd, b, 0, b.length, pos)) > 0;) pos += n;
+  fs.closeSync(fd);
+  return Math.max(1e-3, (Date.now() - t0) / 1e3);
+}
 const load = () =>
   os
     .loadavg()
@@ -133,16 +142,20 @@ async function main() {
       );
       return plan;
     };
+    const ceiling = plainReadSeconds(file);
     t0 = Date.now();
-    const trace = TraceSpill.read(file, { experts: model.experts, topK: model.topK });
+    const cpu0 = process.cpuUsage();
+    const trace = await TraceSpill.read(file, { experts: model.experts, topK: model.topK });
     let plan;
     try {
       const bytes = fs.statSync(file).size;
       const read = (Date.now() - t0) / 1e3;
+      const cpu = process.cpuUsage(cpu0);
       const lines = trace.tokens.reduce((a, b) => a + b, 0);
       console.log(
         `read + spill ${(bytes / 1e9).toFixed(2)} GB, ${lines} lines (${trace.layers} layers × ${trace.tokens[0]} tokens): ` +
-          `${read.toFixed(1)} s (${(bytes / 1e6 / read).toFixed(0)} MB/s); load ${load()}`,
+          `${read.toFixed(1)} s (${(bytes / 1e6 / read).toFixed(0)} MB/s; ${(bytes / 1e6 / ((cpu.user + cpu.system) / 1e6)).toFixed(0)} MB per CPU s); ` +
+          `ceiling: the same file read in 1 MiB blocks, nothing parsed, ${(bytes / 1e6 / ceiling).toFixed(0)} MB/s (ratio ${(ceiling / read).toFixed(2)}); load ${load()}`,
       );
       plan = await replayAll(trace, 'jsonl', read);
       if (process.env.BENCH_BINARY !== '0') {
@@ -152,7 +165,7 @@ async function main() {
         console.log(`write binary trace ${(size / 1e9).toFixed(2)} GB: ${((Date.now() - t0) / 1e3).toFixed(1)} s (once, not part of plan-cache)`);
         try {
           t0 = Date.now();
-          const btrace = TraceSpill.read(bin, { experts: model.experts, topK: model.topK });
+          const btrace = await TraceSpill.read(bin, { experts: model.experts, topK: model.topK });
           const bplan = await replayAll(btrace, 'mctrace', (Date.now() - t0) / 1e3);
           const same = JSON.stringify(bplan.rows) === JSON.stringify(plan.rows);
           console.log(`binary trace rows identical to the JSONL's: ${same}`);

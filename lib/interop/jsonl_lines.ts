@@ -20,7 +20,7 @@ function openOrThrow(file: string, what: string): number {
 }
 
 /** A block of whole lines: buf[0, end) (each ends in '\n' but maybe the file's last); `line` is the first one's number. */
-export interface JsonlBlock {
+interface JsonlBlock {
   buf: Buffer;
   end: number;
   line: number;
@@ -31,7 +31,7 @@ export interface JsonlBlock {
  * The buffer is reused: a block is valid until the next one is asked for. A line longer than
  * `maxLineBytes` ends the blocks before it and throws when it is reached.
  */
-export function* jsonlBlocks(file: string, what: string, maxLineBytes: number): Generator<JsonlBlock> {
+function* jsonlBlocks(file: string, what: string, maxLineBytes: number): Generator<JsonlBlock> {
   const fd = openOrThrow(file, what);
   try {
     // Grown while an unfinished line needs it, up to a chunk plus the longest line allowed.

@@ -32,7 +32,17 @@ interface Target {
   jsonl?: boolean;
   /** The seeds may be refused too (a resumed run measured on another machine is). */
   seedsMayBeRefused?: boolean;
+  /** May return a promise (awaited). */
   parse: (file: string, dir: string) => unknown;
+}
+
+async function readTraceSpill(file: string): Promise<void> {
+  const t = await TraceSpill.read(file, { experts: 16 });
+  try {
+    for (let l = 0; l < t.layers; l++) t.layer(l);
+  } finally {
+    t.close();
+  }
 }
 
 const TARGETS: Target[] = [
@@ -44,6 +54,8 @@ const TARGETS: Target[] = [
     parse: (_f, dir) => readResumable(dir, planFingerprint(planFromResults(dir))),
   },
   { name: 'trace', file: 'trace.jsonl', jsonl: true, parse: (f) => parseTrace(f, 8, 2) },
+  // The core's JSONL trace reader (native/core/trace) and the JSON.parse path of its odd lines.
+  { name: 'trace_spill', file: 'trace.jsonl', jsonl: true, parse: readTraceSpill },
   {
     name: 'profile',
     file: 'profile.json',
@@ -66,7 +78,7 @@ function seeds(name: string): string[] {
 
 test.each(TARGETS.map((t, i) => [`${t.name}#${i}`, t] as const))(
   'fuzz %s: every input parses or is a coded MoecapError',
-  (label, t) => {
+  async (label, t) => {
     const corpus = seeds(t.name);
     expect(corpus.length).toBeGreaterThan(0);
     // The seeds themselves parse (the mutations start from valid files).
@@ -82,7 +94,7 @@ test.each(TARGETS.map((t, i) => [`${t.name}#${i}`, t] as const))(
       fs.writeFileSync(file, input);
       const s = Date.now();
       try {
-        t.parse(file, dir);
+        await t.parse(file, dir);
         if (n < corpus.length) continue;
       } catch (e) {
         const ok = e instanceof MoecapError && isErrorCode((e as { code?: unknown }).code);
@@ -110,7 +122,7 @@ test.each(TARGETS.map((t, i) => [`${t.name}#${i}`, t] as const))(
 // behind it are reached too. Seeds are written by writeBinaryTrace (8-bit and 16-bit ids).
 test(
   'fuzz mctrace: every input reads or is a coded MoecapError',
-  () => {
+  async () => {
     const xxh = (b: Uint8Array) => BigInt('0x' + (loadAddon() as unknown as { xxhash64(b: Uint8Array): string }).xxhash64(b));
     const dir = fs.mkdtempSync(path.join(tmp, 'mctrace-'));
     const seedsBin = [
@@ -148,7 +160,7 @@ test(
       fs.writeFileSync(file, b);
       const s = Date.now();
       try {
-        const t = TraceSpill.read(file);
+        const t = await TraceSpill.read(file);
         for (let l = 0; l < t.layers; l++) t.layer(l);
         t.close();
       } catch (e) {

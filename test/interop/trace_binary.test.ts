@@ -66,7 +66,7 @@ describe('binary trace', () => {
       b = await planCache(bin);
     expect(a).toMatch(/belady/);
     expect(b).toBe(a);
-    const t = TraceSpill.read(bin, { experts: E, topK: k });
+    const t = await TraceSpill.read(bin, { experts: E, topK: k });
     try {
       expect(t.tokens).toEqual([1500, 1500, 1500]);
       for (let l = 0; l < 3; l++) expect(Array.from(t.layer(l))).toEqual(Array.from(layers[l]));
@@ -76,12 +76,12 @@ describe('binary trace', () => {
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
-  test('16-bit ids for more than 256 experts round-trip', () => {
+  test('16-bit ids for more than 256 experts round-trip', async () => {
     const ids = sampleRouting(300, 4, zipfWeights(300, 0.7), 9);
     const f = path.join(dir, 'wide.mctrace');
     writeBinaryTrace(f, { layers: 1, topK: 4, tokens: [300], layer: () => ids }, 300);
     expect(fs.statSync(f).size).toBe(64 + 16 + 300 * 4 * 2);
-    const t = TraceSpill.read(f);
+    const t = await TraceSpill.read(f);
     expect(t.maxExpert).toBe(300);
     expect(Array.from(t.layer(0))).toEqual(Array.from(ids));
   });
@@ -99,11 +99,11 @@ describe('binary trace', () => {
     b.writeBigUInt64LE(xxh(Buffer.concat([b.subarray(0, 40), b.subarray(64, 64 + 16 * L)])), 40);
     return b;
   };
-  const readErr = (b: Buffer) => {
+  const readErr = async (b: Buffer) => {
     const f = path.join(dir, 'bad.mctrace');
     fs.writeFileSync(f, b);
     try {
-      const t = TraceSpill.read(f, { experts: E, topK: k });
+      const t = await TraceSpill.read(f, { experts: E, topK: k });
       for (let l = 0; l < t.layers; l++) t.layer(l);
     } catch (e) {
       return e as { code: string; message: string };
@@ -133,29 +133,29 @@ describe('binary trace', () => {
     ],
     ['layer checksum', (b: Buffer) => (b[64 + 48 + 5] ^= 1), false, /field 'layer 0 checksum': xxhash64 of its ids is [0-9a-f]{16}, the table says/],
     ['id out of range', (b: Buffer) => (b[64 + 48 + 2 * 1500 + 7] = 8), true, /field 'layer 1 experts': id 8 at token 3 out of range \[0, 8\)/],
-  ])('%s → ERR_CORRUPT_FILE naming the file and field', (_name, edit, redoSums, msg) => {
+  ])('%s → ERR_CORRUPT_FILE naming the file and field', async (_name, edit, redoSums, msg) => {
     const b = good();
     edit(b);
-    const e = readErr(redoSums ? resum(b) : b);
+    const e = await readErr(redoSums ? resum(b) : b);
     expect(e.code).toBe('ERR_CORRUPT_FILE');
     expect(e.message).toContain('bad.mctrace');
     expect(e.message).toMatch(msg);
   });
 
-  test('magic, truncation and appended bytes; the model shape is checked', () => {
+  test('magic, truncation and appended bytes; the model shape is checked', async () => {
     const b = good();
     // Without the magic it is not a binary trace: read as JSONL, whose first line is not valid.
     const nomagic = Buffer.from(b);
     nomagic[0] = 0x4e;
-    expect(readErr(nomagic).code).toBe('ERR_CORRUPT_FILE');
+    expect((await readErr(nomagic)).code).toBe('ERR_CORRUPT_FILE');
     expect(parseBinaryTraceHeaderError(nomagic)).toMatch(/field 'magic'/);
     for (const n of [8, 63, 64 + 10, b.length - 1])
-      expect(readErr(b.subarray(0, n))).toMatchObject({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/field '(header|fileSize)'/) });
-    expect(readErr(Buffer.concat([b, Buffer.from([0])])).message).toMatch(/field 'fileSize'/);
+      expect(await readErr(b.subarray(0, n))).toMatchObject({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/field '(header|fileSize)'/) });
+    expect((await readErr(Buffer.concat([b, Buffer.from([0])]))).message).toMatch(/field 'fileSize'/);
     const f = path.join(dir, 'shape.mctrace');
     fs.writeFileSync(f, b);
-    expect(() => TraceSpill.read(f, { experts: 4, topK: k })).toThrow(/field 'experts': is 8, more than the model's 4/);
-    expect(() => TraceSpill.read(f, { experts: E, topK: 3 })).toThrow(/field 'topK': is 2, the model routes k = 3/);
+    await expect(TraceSpill.read(f, { experts: 4, topK: k })).rejects.toThrow(/field 'experts': is 8, more than the model's 4/);
+    await expect(TraceSpill.read(f, { experts: E, topK: 3 })).rejects.toThrow(/field 'topK': is 2, the model routes k = 3/);
   });
 
   test('a write that fails leaves no file', () => {

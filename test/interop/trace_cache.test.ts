@@ -117,7 +117,7 @@ describe('trace import from vLLM and SGLang shapes', () => {
   const layers = [0, 1, 2].map((l) => sampleRouting(10, k, zipfWeights(E, 1), 100 + l));
   const at = (l: number, t: number) => Array.from(layers[l].subarray(t * k, t * k + k));
 
-  test('vLLM: routed_experts [tokens][layers][k] per request, requests concatenated', () => {
+  test('vLLM: routed_experts [tokens][layers][k] per request, requests concatenated', async () => {
     const f = path.join(dir, 'vllm.jsonl');
     const req = (t0: number, n: number) => ({
       request_id: `r${t0}`,
@@ -127,7 +127,7 @@ describe('trace import from vLLM and SGLang shapes', () => {
     const out = path.join(dir, 'vllm.trace.jsonl');
     const s = importTrace(f, out, { format: 'vllm', experts: E, topK: k });
     expect(s).toMatchObject({ records: 2, tokens: 10, layers: L, topK: k, lines: 30 });
-    const tr = TraceSpill.read(out, { experts: E });
+    const tr = await TraceSpill.read(out, { experts: E });
     try {
       for (let l = 0; l < L; l++) expect(Array.from(tr.layer(l))).toEqual(Array.from(layers[l]));
     } finally {
@@ -135,7 +135,7 @@ describe('trace import from vLLM and SGLang shapes', () => {
     }
   });
 
-  test('SGLang per_token records: [layers][tokens][8] padded with -1, physical→logical map', () => {
+  test('SGLang per_token records: [layers][tokens][8] padded with -1, physical→logical map', async () => {
     const f = path.join(dir, 'sglang.jsonl');
     const phys = (e: number) => (e + 3) % E; // physical id p holds logical map[p]
     const map = Array.from({ length: L }, () => Array.from({ length: E }, (_, p) => (p - 3 + E) % E));
@@ -153,7 +153,7 @@ describe('trace import from vLLM and SGLang shapes', () => {
     fs.writeFileSync(f, [JSON.stringify({ last_physical_to_logical_map: map }), JSON.stringify(rec(0, 7)), JSON.stringify(rec(7, 3))].join('\n'));
     const out = path.join(dir, 'sglang.trace.jsonl');
     expect(importTrace(f, out, { format: 'sglang', experts: E })).toMatchObject({ records: 2, tokens: 10, layers: L, topK: k });
-    const tr = TraceSpill.read(out);
+    const tr = await TraceSpill.read(out);
     try {
       for (let l = 0; l < L; l++) expect(Array.from(tr.layer(l))).toEqual(Array.from(layers[l]));
     } finally {
@@ -277,7 +277,7 @@ describe('trace stats', () => {
     const l1 = l0.map((e) => (e + 1) % E);
     const f = path.join(dir, 'pred.jsonl');
     writeTrace(f, [l0, l1], k);
-    const tr = TraceSpill.read(f, { experts: E });
+    const tr = await TraceSpill.read(f, { experts: E });
     try {
       const s = traceStats(tr, { experts: E, batch: 4, window: 100, hotSize: 1 });
       expect(s[0].nextLayerPrecision).toBe(1);
@@ -379,14 +379,14 @@ describe('plan-cache', () => {
 });
 
 describe('large and hostile files with bounded memory', () => {
-  test('a 1 GB line without a newline is refused after 64 KiB; a large valid trace streams with bounded RSS', () => {
+  test('a 1 GB line without a newline is refused after 64 KiB; a large valid trace streams with bounded RSS', async () => {
     const huge = path.join(dir, 'huge.jsonl');
     const fd = fs.openSync(huge, 'w');
     const chunk = Buffer.alloc(16 << 20, 0x31); // '1' × 16 MiB, no newline
     for (let i = 0; i < 64; i++) fs.writeSync(fd, chunk);
     fs.closeSync(fd);
     expect(fs.statSync(huge).size).toBe(1 << 30);
-    expect(() => TraceSpill.read(huge)).toThrow(/line 1: longer than 65536 bytes/);
+    await expect(TraceSpill.read(huge)).rejects.toThrow(/line 1: longer than 65536 bytes/);
     expect(() => importTrace(huge, huge + '.out', { format: 'vllm' })).toThrow(/line 1: longer than 536870912 bytes/);
     fs.rmSync(huge);
     // ~78 MB valid trace (58 layers × 20k tokens, k = 8), written streamed.
@@ -409,7 +409,7 @@ describe('large and hostile files with bounded memory', () => {
     // Growth measured from just before the read: the file writer above and the 512 MiB line cap of
     // importTrace leave their own garbage, which is not the reader's.
     const rss0 = process.memoryUsage().rss;
-    const tr = TraceSpill.read(big, { experts: 256, topK: 8 });
+    const tr = await TraceSpill.read(big, { experts: 256, topK: 8 });
     const grown = process.memoryUsage().rss - rss0;
     try {
       expect(tr.layers).toBe(L);
@@ -474,10 +474,10 @@ describe('a large valid trace with one bad id at its end', () => {
     // with MOECAP_BIG_TRACE_LOG=1.
     const script = `const { TraceSpill } = require(${JSON.stringify(path.join(__dirname, '../../dist/interop/trace_spill.js'))});
       const t0 = Date.now(); let err = null;
-      try { TraceSpill.read(process.argv[1], { experts: ${E}, topK: ${k} }).close(); } catch (e) { err = { code: e.code, message: e.message }; }
+      TraceSpill.read(process.argv[1], { experts: ${E}, topK: ${k} }).then((t) => t.close(), (e) => { err = { code: e.code, message: e.message }; }).then(() => {
       // VmHWM where there is /proc: getrusage's maxrss keeps the forked parent's peak across exec.
       const hwm = (() => { try { return /VmHWM:\\s*(\\d+) kB/.exec(require('fs').readFileSync('/proc/self/status', 'utf8')); } catch { return null; } })();
-      process.stdout.write(JSON.stringify({ err, ms: Date.now() - t0, maxRss: (hwm ? Number(hwm[1]) : process.resourceUsage().maxRSS) * 1024 }));`;
+      process.stdout.write(JSON.stringify({ err, ms: Date.now() - t0, maxRss: (hwm ? Number(hwm[1]) : process.resourceUsage().maxRSS) * 1024 })); });`;
     let r: { err: { code: string; message: string } | null; ms: number; maxRss: number };
     try {
       r = JSON.parse(execFileSync(process.execPath, ['-e', script, f], { encoding: 'utf8', maxBuffer: 1 << 20 }));
@@ -496,11 +496,11 @@ describe('a large valid trace with one bad id at its end', () => {
 });
 
 describe('trace reading: the byte scanner of canonical lines and JSON.parse agree', () => {
-  const read = (body: string): { layers: number[][]; k: number } | string => {
+  const read = async (body: string): Promise<{ layers: number[][]; k: number } | string> => {
     const f = path.join(dir, 'scan.jsonl');
     fs.writeFileSync(f, body);
     try {
-      const tr = TraceSpill.read(f, { experts: 16 });
+      const tr = await TraceSpill.read(f, { experts: 16 });
       try {
         return { layers: Array.from({ length: tr.layers }, (_, l) => Array.from(tr.layer(l))), k: tr.topK };
       } finally {
@@ -515,7 +515,7 @@ describe('trace reading: the byte scanner of canonical lines and JSON.parse agre
   const canonical = (l: unknown, t: unknown, ex: unknown[]) => `{"layer":${l},"token":${t},"experts":[${ex.join(',')}]}`;
   const reshaped = (l: unknown, t: unknown, ex: unknown[]) => `{"experts": [${ex.join(', ')}], "token": ${t}, "layer": ${l}, "x": null}`;
 
-  test('random traces give the same ids either way, blank lines, CRLF and spaces included', () => {
+  test('random traces give the same ids either way, blank lines, CRLF and spaces included', async () => {
     const u = rng(9);
     for (let trial = 0; trial < 20; trial++) {
       const L = 1 + Math.floor(u() * 4),
@@ -543,16 +543,16 @@ describe('trace reading: the byte scanner of canonical lines and JSON.parse agre
             return `  ${c}  `;
         }
       });
-      const a = read(recs.map(([l, t, ex]) => canonical(l, t, ex)).join('\n') + '\n');
-      const b = read(recs.map(([l, t, ex]) => reshaped(l, t, ex)).join('\n'));
-      const c = read(mixed.join('\n') + '\n');
+      const a = await read(recs.map(([l, t, ex]) => canonical(l, t, ex)).join('\n') + '\n');
+      const b = await read(recs.map(([l, t, ex]) => reshaped(l, t, ex)).join('\n'));
+      const c = await read(mixed.join('\n') + '\n');
       expect(typeof a).toBe('object');
       expect(b).toEqual(a);
       expect(c).toEqual(a);
     }
   });
 
-  test('bad values: the same message from the scanner as from JSON.parse, naming line and field', () => {
+  test('bad values: the same message from the scanner as from JSON.parse, naming line and field', async () => {
     const cases: Array<[unknown, unknown, unknown[], RegExp]> = [
       [5000, 0, [0, 1], /line 2 field 'layer': must be an integer in \[0, 4096\), got 5000/],
       [0, 0, [0, 1], /line 2 field 'token': token 0 of layer 0 comes after token 7/],
@@ -566,15 +566,15 @@ describe('trace reading: the byte scanner of canonical lines and JSON.parse agre
     ];
     const first = canonical(0, 7, [4, 5]);
     for (const [l, t, ex, re] of cases) {
-      const a = read(`${first}\n${canonical(l, t, ex)}\n`);
-      const b = read(`${first}\n${reshaped(l, t, ex)}\n`);
+      const a = await read(`${first}\n${canonical(l, t, ex)}\n`);
+      const b = await read(`${first}\n${reshaped(l, t, ex)}\n`);
       expect(a).toMatch(re);
       expect(b).toBe(a);
     }
     // Not JSON at all (a leading zero, a cut line): the parse error with the line number.
-    expect(read(`${first}\n{"layer":0,"token":08,"experts":[1,2]}\n`)).toMatch(/line 2: not valid JSON/);
-    expect(read(`${first}\n\n{"layer":0,"token":9,"experts":[1,`)).toMatch(/line 3: not valid JSON/);
+    expect(await read(`${first}\n{"layer":0,"token":08,"experts":[1,2]}\n`)).toMatch(/line 2: not valid JSON/);
+    expect(await read(`${first}\n\n{"layer":0,"token":9,"experts":[1,`)).toMatch(/line 3: not valid JSON/);
     // Exponents are JSON integers too: read through JSON.parse, accepted.
-    expect(read(`${first}\n{"layer":0,"token":1e1,"experts":[1,2E0]}\n`)).toEqual({ layers: [[4, 5, 1, 2]], k: 2 });
+    expect(await read(`${first}\n{"layer":0,"token":1e1,"experts":[1,2E0]}\n`)).toEqual({ layers: [[4, 5, 1, 2]], k: 2 });
   });
 });

@@ -55,7 +55,7 @@ export const planCacheCommand: Command = {
           ? (peaks as { offloadBandwidth: number | null }).offloadBandwidth
           : null;
     const p = havePeaks ? (peaks as import('../../cap/hardware').PeakSource) : null;
-    const trace = TraceSpill.read(positional[0], { experts: model.experts, topK: model.topK });
+    const trace = await TraceSpill.read(positional[0], { experts: model.experts, topK: model.topK });
     try {
       const plan = await planCache({
         trace,

@@ -43,7 +43,7 @@ export const traceCommand: Command = {
         try {
           const jsonl = tmp ? path.join(tmp, 'trace.jsonl') : file;
           if (tmp) importTrace(file, jsonl, { format: format as TraceFormat, experts: model?.experts, topK: model?.topK, layers: model?.moeLayers });
-          const trace = TraceSpill.read(jsonl, { experts: model?.experts, topK: model?.topK });
+          const trace = await TraceSpill.read(jsonl, { experts: model?.experts, topK: model?.topK });
           try {
             const E = model?.experts ?? trace.maxExpert;
             const bytes = writeBinaryTrace(out, trace, E);
@@ -63,7 +63,7 @@ export const traceCommand: Command = {
     if (sub === 'stats') {
       for (const k of ['batch', 'window'] as const)
         if (!(Number.isInteger(options[k]) && (options[k] as number) >= 1)) throw new MoecapError('ERR_INVALID_OPTION', `--${k} must be an integer >= 1`);
-      const trace = TraceSpill.read(file, { experts: model?.experts, topK: model?.topK });
+      const trace = await TraceSpill.read(file, { experts: model?.experts, topK: model?.topK });
       try {
         const E = model?.experts ?? trace.maxExpert;
         const stats = traceStats(trace, {
