@@ -78,6 +78,14 @@ class SlotTable {
   // Static policy: pin the most used experts so far (the profile run) → the experts pinned, ascending.
   std::vector<int> pin_static();
   std::vector<int> resident() const;  // ascending
+  // Runs passes [0, passes) of a replay, pass i needing ids[offsets[i] .. offsets[i + 1]) (distinct),
+  // with nothing loaded or computed: after each pass the slots, candidates, usage and counters are
+  // exactly what stream_pass with no-op callbacks leaves. A pass whose misses all fit into the free
+  // slots and the candidates it does not need itself (no waves) takes a short path: its hits leave
+  // the candidates, its misses take free slots then the earliest candidates in order, and its slots
+  // go back with their new keys (lru and static: at the back, their ticks are the newest). Any
+  // other pass, an lfru table on the tree, or a call inside a pass, goes through stream_pass.
+  void replay(const int* ids, const int64_t* offsets, int64_t passes);
   const SlotStats& stats() const { return stats_; }
   void reset_stats() { stats_ = SlotStats(); }
 
@@ -107,7 +115,15 @@ class SlotTable {
     return store_ == Store::List ? prev_[size_t(s)] >= 0 : store_ == Store::Mask ? (mask_ >> s) & 1 : tree_.present(s);
   }
   void link_sorted(int s);
+  void link_last(int s);
   void unlink(int s);
+  template <CachePolicy P>
+  void replay_as(const int* ids, const int64_t* offsets, int64_t passes);
+  template <CachePolicy P>
+  bool replay_pass(const int* needed, size_t n, bool pins, SlotStats& st);
+  // lfru's mask: the `count` earliest candidates at the current pass, in order, into `out`.
+  template <CachePolicy P>
+  void earliest_in_mask(int* out, int count) const;
   int victim(const std::vector<char>* protect);
   // Slots whose needed/fills the current pass may have set (cleared by begin_pass and end_pass).
   void touch(int s) { touched_.push_back(s); }
@@ -128,6 +144,7 @@ class SlotTable {
   const Store store_;
   uint64_t mask_ = 0;
   std::vector<int> prev_, next_;
+  int listed_ = 0;  // slots in the list
   VictimTree tree_;
   std::vector<int> free_;  // empty slots, a min-heap (the lowest index is taken first)
   std::vector<int> touched_;
@@ -177,6 +194,7 @@ inline void SlotTable::unlink(int s) {
   next_[size_t(p)] = n;
   prev_[size_t(n)] = p;
   prev_[size_t(s)] = -1;
+  --listed_;
 }
 
 // The per-pass operations are inline: stream_pass runs them for every expert of every pass, and
