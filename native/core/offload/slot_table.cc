@@ -179,7 +179,9 @@ void SlotTable::replay_as(const int* ids, const int64_t* offsets, int64_t passes
   for (int64_t i = 0; i < passes; ++i) {
     const int* needed = ids + offsets[i];
     const size_t n = size_t(offsets[i + 1] - offsets[i]);
-    if (!short_path || !replay_pass<P>(needed, n, pins, st)) stream_pass(*this, needed, n, noop, noop);
+    const bool done = short_path && (store_ == Store::List ? replay_pass<P, true>(needed, n, pins, st)
+                                                           : replay_pass<P, false>(needed, n, pins, st));
+    if (!done) stream_pass(*this, needed, n, noop, noop);
   }
   stats_.passes += st.passes;
   stats_.hits += st.hits;
@@ -190,11 +192,11 @@ void SlotTable::replay_as(const int* ids, const int64_t* offsets, int64_t passes
   stats_.waves += st.waves;
 }
 
-// One pass without waves, or false (nothing changed) when its misses do not all fit. `pins`: some
-// expert is statically pinned (its slot never goes back among the candidates).
-template <CachePolicy P>
+// One pass without waves, or false (nothing changed) when its misses do not all fit. `list`: the
+// store is the list (else the mask). `pins`: some expert is statically pinned (its slot never goes
+// back among the candidates).
+template <CachePolicy P, bool list>
 bool SlotTable::replay_pass(const int* needed, size_t n, bool pins, SlotStats& st) {
-  const bool list = store_ == Store::List;
   // Fits when misses <= free slots + candidates that are not hits of this pass; misses + such hits
   // <= n, so only a pass larger than free + candidates needs counting (no branch per id: hit or
   // miss is random in a replay).
@@ -205,7 +207,7 @@ bool SlotTable::replay_pass(const int* needed, size_t n, bool pins, SlotStats& s
       const int s = slot_of_[size_t(needed[j])];
       const bool hit = s >= 0;
       misses += !hit;
-      listed_hits += hit & listed(hit ? s : 0);
+      listed_hits += hit & (list ? prev_[size_t(hit ? s : 0)] >= 0 : (mask_ >> (hit ? s : 0)) & 1);
     }
     if (misses > room - listed_hits) return false;
   }

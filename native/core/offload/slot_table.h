@@ -119,7 +119,7 @@ class SlotTable {
   void unlink(int s);
   template <CachePolicy P>
   void replay_as(const int* ids, const int64_t* offsets, int64_t passes);
-  template <CachePolicy P>
+  template <CachePolicy P, bool list>
   bool replay_pass(const int* needed, size_t n, bool pins, SlotStats& st);
   // lfru's mask: the `count` earliest candidates at the current pass, in order, into `out`.
   template <CachePolicy P>
