@@ -4,13 +4,15 @@
 // with it, so there is one victim selection: the CPU ExpertCache (offload/expert_cache.cc, reads
 // from a file) and the CUDA store (cuda/offload.cu, device copies). It has no I/O and no CUDA in
 // it, so the eviction order and the wave schedule are unit-tested on the CPU
-// (cuda/test/slot_table_test.cc). lru, lfu and static keep the candidate slots in a list sorted
-// by their (fixed while listed) keys, so the victim is the first one; lfru, whose scores age with
-// the pass, marks its candidates in a bit mask up to 64 slots and scans them for the victim (a few
-// dozen comparisons, cheaper than keeping a tree up to date on every use), and above that keeps a
-// kinetic tournament tree (victim_tree.h). A pass touches only the slots it uses, so a miss costs
-// O(1) victim + a sorted insertion that walks from both ends (a used slot goes back among the most
-// recent: a step or two for lru); for lfru O(candidates) up to 64 slots, O(log slots) above.
+// (cuda/test/slot_table_test.cc). lru and static keep the candidate slots in a list sorted by
+// their (fixed while listed) keys, so the victim is the first one; lfu and lfru mark their
+// candidates in a bit mask up to 64 slots and scan them for the victim (a few dozen comparisons,
+// cheaper than keeping an order up to date on every use: lfru's scores age with the pass); above
+// that lfu keeps the sorted list and lfru a kinetic tournament tree (victim_tree.h). A pass touches
+// only the slots it uses, so a miss costs O(1) victim + a sorted insertion that walks from both
+// ends (a used slot goes back among the most recent: a step or two for lru); with the mask
+// O(candidates) up to 64 slots, with the tree O(log slots). replay() runs a trace's passes with
+// the same results and a shorter path for passes without waves.
 #pragma once
 #include <cstdint>
 #include <cstddef>
@@ -136,9 +138,9 @@ class SlotTable {
   std::vector<ExpertUsage> usage_;
   std::vector<char> static_;
   // Candidates in eviction order: a list for the orders that never change while keys are fixed
-  // (prev_/next_ over slots, sentinel at index slots(); prev_ -1: not listed); for lfru a bit per
-  // slot up to kMaskSlots slots (victim() scans the candidates: cheaper than a tree kept up to
-  // date on every use when there are few), else the tree.
+  // (prev_/next_ over slots, sentinel at index slots(); prev_ -1: not listed); for lfu and lfru a
+  // bit per slot up to kMaskSlots slots (victim() scans the candidates: cheaper than an order kept
+  // up to date on every use when there are few), else lfu the list and lfru the tree.
   enum class Store { List, Mask, Tree };
   static constexpr int kMaskSlots = 64;
   const Store store_;
