@@ -361,6 +361,97 @@ static void test_victims_match_linear_scan() {
               trials, (long long)assigns, (long long)evictions);
 }
 
+// SlotTable::replay (the trace replay's entry point, with a short path for passes without waves)
+// against stream_pass with no-op callbacks, pass by pass, on twin tables: after every batch of
+// passes the slots, usage, flags and every counter agree, and so do the victims of the batches
+// after it. Passes up to E experts (waves, so the stream_pass fallback) and empty ones, needed in
+// any order, capacity 1 and E, mask, list and tree, static pins taken between batches (on any
+// policy), prefetches and slots loading between batches.
+static void test_replay_matches_stream_pass() {
+  std::mt19937 rng(23);
+  int64_t passes_run = 0;
+  int tables = 0;
+  for (int trial = 0; trial < 1200; ++trial, ++tables) {
+    const bool big = trial % 6 == 0;
+    const int E = big ? 64 + int(rng() % 257) : 1 + int(rng() % 40);
+    const int slots = trial % 8 == 1 ? 1 : trial % 8 == 2 ? E : 1 + int(rng() % E);
+    const CachePolicy p = CachePolicy(trial % 4);
+    const int stream = 1 + int(rng() % 4);
+    SlotTable a(E, slots, p, stream), b(E, slots, p, stream);
+    const auto noop = [](int, int) {};
+    std::vector<double> w(static_cast<size_t>(E));
+    const int batches = big ? 40 : 25;
+    const int wide = int(rng() % 3);  // 0: passes of up to 12 experts, 1: up to E, 2: up to the slots
+    int loading = -1;
+    bool pinned = false;
+    for (int batch = 0; batch < batches; ++batch) {
+      const int shift = int(rng() % E);
+      for (int e = 0; e < E; ++e) w[size_t((e + shift) % E)] = 1.0 / (1 + e);
+      std::discrete_distribution<int> pick(w.begin(), w.end());
+      std::vector<int> ids;
+      std::vector<int64_t> offsets{0};
+      const int count = 1 + int(rng() % 30);
+      for (int i = 0; i < count; ++i) {
+        const int most = wide == 0 ? std::min(E, 12) : wide == 1 ? E : slots;
+        const int n = rng() % 9 == 0 ? 0 : 1 + int(rng() % most);
+        std::vector<char> in(size_t(E), 0);
+        std::vector<int> pass;
+        for (int j = 0; j < n; ++j) {
+          const int e = pick(rng);
+          if (!in[size_t(e)]) in[size_t(e)] = 1, pass.push_back(e);
+        }
+        if (rng() % 2) std::sort(pass.begin(), pass.end());
+        ids.insert(ids.end(), pass.begin(), pass.end());
+        offsets.push_back(int64_t(ids.size()));
+      }
+      a.replay(ids.data(), offsets.data(), count);
+      for (int i = 0; i < count; ++i)
+        moecap::stream_pass(b, ids.data() + offsets[size_t(i)], size_t(offsets[size_t(i) + 1] - offsets[size_t(i)]),
+                            noop, noop);
+      passes_run += count;
+      for (int e = 0; e < E; ++e) {
+        const moecap::ExpertUsage &ua = a.usage(e), &ub = b.usage(e);
+        EXPECT(a.slot_of(e) == b.slot_of(e) && ua.uses == ub.uses && ua.last_tick == ub.last_tick &&
+                   ua.last_pass == ub.last_pass,
+               "%s trial %d batch %d: expert %d in slot %d (replay) vs %d (stream_pass), or its usage differs", name(p),
+               trial, batch, e, a.slot_of(e), b.slot_of(e));
+      }
+      for (int s = 0; s < a.slots(); ++s)
+        EXPECT(a.owner(s) == b.owner(s) && a.needed(s) == b.needed(s) && a.prefetched(s) == b.prefetched(s) &&
+                   a.loading(s) == b.loading(s),
+               "%s trial %d batch %d: slot %d", name(p), trial, batch, s);
+      const auto &x = a.stats(), &y = b.stats();
+      EXPECT(x.passes == y.passes && x.hits == y.hits && x.misses == y.misses && x.evictions == y.evictions &&
+                 x.loads == y.loads && x.prefetch_issued == y.prefetch_issued && x.prefetch_used == y.prefetch_used &&
+                 x.waves == y.waves,
+             "%s trial %d batch %d: counters (hits %lld/%lld evictions %lld/%lld waves %lld/%lld)", name(p), trial,
+             batch, (long long)x.hits, (long long)y.hits, (long long)x.evictions, (long long)y.evictions,
+             (long long)x.waves, (long long)y.waves);
+      // Between batches, as an engine's cache might: a static pin, a prefetch, a slot loading.
+      if (batch == batches / 3 && (p == CachePolicy::Static || rng() % 4 == 0)) {
+        const std::vector<int> pins = a.pin_static();
+        EXPECT(pins == b.pin_static(), "%s trial %d: same static pins", name(p), trial);
+        pinned = !pins.empty();
+      }
+      if (rng() % 5 == 0) {
+        std::vector<int> pred;
+        for (int i = 0; i < 1 + int(rng() % 4); ++i) pred.push_back(pick(rng));
+        EXPECT(a.prefetch(pred) == b.prefetch(pred), "%s trial %d batch %d: same prefetch loads", name(p), trial,
+               batch);
+      }
+      if (loading >= 0) {
+        a.set_loading(loading, false), b.set_loading(loading, false);
+        loading = -1;
+      } else if (rng() % 8 == 0 && slots >= 2 && !pinned) {  // another slot still streams
+        const int s = int(rng() % slots);
+        if (a.owner(s) >= 0) a.set_loading(s, true), b.set_loading(s, true), loading = s;
+      }
+    }
+  }
+  std::printf("ok   replay() identical to stream_pass pass by pass (%d tables, %lld passes, waves, pins, prefetch)\n",
+              tables, (long long)passes_run);
+}
+
 int main() {
   test_policy_order();
   test_capacity_one();
@@ -368,6 +459,7 @@ int main() {
   test_random_schedules();
   test_lfru_flip_times();
   test_victims_match_linear_scan();
+  test_replay_matches_stream_pass();
   std::printf("all %d checks passed\n", g_checks);
   return 0;
 }

@@ -83,14 +83,15 @@ ReplayCounts replay_policy(const PassSets& p, const ReplayLayer& layer, int capa
   const int cap = std::min(capacity, layer.experts);
   const int stream = std::max(1, std::min(layer.top_k, cap / 2));
   SlotTable table(layer.experts, cap, policy, stream);
-  const auto noop = [](int, int) {};
   const int64_t P = p.passes();
   static_assert(sizeof(int32_t) == sizeof(int), "pass sets hand their ids to the table as int");
   const int* ids = reinterpret_cast<const int*>(p.experts.data());
-  for (int64_t i = 0; i < P; ++i) {
-    if (policy == CachePolicy::Static && i == layer.static_profile_passes) table.pin_static();
-    const int64_t b = p.offsets[size_t(i)];
-    stream_pass(table, ids + b, size_t(p.offsets[size_t(i + 1)] - b), noop, noop);
+  // Static: the passes before the pin (the profile run), the pin, the rest.
+  const int64_t pin_at = policy == CachePolicy::Static ? std::min(P, int64_t(layer.static_profile_passes)) : P;
+  table.replay(ids, p.offsets.data(), pin_at);
+  if (pin_at < P) {
+    table.pin_static();
+    table.replay(ids, p.offsets.data() + pin_at, P - pin_at);
   }
   const SlotStats& s = table.stats();
   ReplayCounts r;

@@ -4,13 +4,15 @@
 // with it, so there is one victim selection: the CPU ExpertCache (offload/expert_cache.cc, reads
 // from a file) and the CUDA store (cuda/offload.cu, device copies). It has no I/O and no CUDA in
 // it, so the eviction order and the wave schedule are unit-tested on the CPU
-// (cuda/test/slot_table_test.cc). lru, lfu and static keep the candidate slots in a list sorted
-// by their (fixed while listed) keys, so the victim is the first one; lfru, whose scores age with
-// the pass, marks its candidates in a bit mask up to 64 slots and scans them for the victim (a few
-// dozen comparisons, cheaper than keeping a tree up to date on every use), and above that keeps a
-// kinetic tournament tree (victim_tree.h). A pass touches only the slots it uses, so a miss costs
-// O(1) victim + a sorted insertion that walks from both ends (a used slot goes back among the most
-// recent: a step or two for lru); for lfru O(candidates) up to 64 slots, O(log slots) above.
+// (cuda/test/slot_table_test.cc). lru and static keep the candidate slots in a list sorted by
+// their (fixed while listed) keys, so the victim is the first one; lfu and lfru mark their
+// candidates in a bit mask up to 64 slots and scan them for the victim (a few dozen comparisons,
+// cheaper than keeping an order up to date on every use: lfru's scores age with the pass); above
+// that lfu keeps the sorted list and lfru a kinetic tournament tree (victim_tree.h). A pass touches
+// only the slots it uses, so a miss costs O(1) victim + a sorted insertion that walks from both
+// ends (a used slot goes back among the most recent: a step or two for lru); with the mask
+// O(candidates) up to 64 slots, with the tree O(log slots). replay() runs a trace's passes with
+// the same results and a shorter path for passes without waves.
 #pragma once
 #include <cstdint>
 #include <cstddef>
@@ -78,6 +80,14 @@ class SlotTable {
   // Static policy: pin the most used experts so far (the profile run) → the experts pinned, ascending.
   std::vector<int> pin_static();
   std::vector<int> resident() const;  // ascending
+  // Runs passes [0, passes) of a replay, pass i needing ids[offsets[i] .. offsets[i + 1]) (distinct),
+  // with nothing loaded or computed: after each pass the slots, candidates, usage and counters are
+  // exactly what stream_pass with no-op callbacks leaves. A pass whose misses all fit into the free
+  // slots and the candidates it does not need itself (no waves) takes a short path: its hits leave
+  // the candidates, its misses take free slots then the earliest candidates in order, and its slots
+  // go back with their new keys (lru and static: at the back, their ticks are the newest). Any
+  // other pass, an lfru table on the tree, or a call inside a pass, goes through stream_pass.
+  void replay(const int* ids, const int64_t* offsets, int64_t passes);
   const SlotStats& stats() const { return stats_; }
   void reset_stats() { stats_ = SlotStats(); }
 
@@ -107,7 +117,15 @@ class SlotTable {
     return store_ == Store::List ? prev_[size_t(s)] >= 0 : store_ == Store::Mask ? (mask_ >> s) & 1 : tree_.present(s);
   }
   void link_sorted(int s);
+  void link_last(int s);
   void unlink(int s);
+  template <CachePolicy P>
+  void replay_as(const int* ids, const int64_t* offsets, int64_t passes);
+  template <CachePolicy P, bool list>
+  bool replay_pass(const int* needed, size_t n, bool pins, SlotStats& st);
+  // lfru's mask: the `count` earliest candidates at the current pass, in order, into `out`.
+  template <CachePolicy P>
+  void earliest_in_mask(int* out, int count) const;
   int victim(const std::vector<char>* protect);
   // Slots whose needed/fills the current pass may have set (cleared by begin_pass and end_pass).
   void touch(int s) { touched_.push_back(s); }
@@ -120,14 +138,15 @@ class SlotTable {
   std::vector<ExpertUsage> usage_;
   std::vector<char> static_;
   // Candidates in eviction order: a list for the orders that never change while keys are fixed
-  // (prev_/next_ over slots, sentinel at index slots(); prev_ -1: not listed); for lfru a bit per
-  // slot up to kMaskSlots slots (victim() scans the candidates: cheaper than a tree kept up to
-  // date on every use when there are few), else the tree.
+  // (prev_/next_ over slots, sentinel at index slots(); prev_ -1: not listed); for lfu and lfru a
+  // bit per slot up to kMaskSlots slots (victim() scans the candidates: cheaper than an order kept
+  // up to date on every use when there are few), else lfu the list and lfru the tree.
   enum class Store { List, Mask, Tree };
   static constexpr int kMaskSlots = 64;
   const Store store_;
   uint64_t mask_ = 0;
   std::vector<int> prev_, next_;
+  int listed_ = 0;  // slots in the list
   VictimTree tree_;
   std::vector<int> free_;  // empty slots, a min-heap (the lowest index is taken first)
   std::vector<int> touched_;
@@ -177,6 +196,7 @@ inline void SlotTable::unlink(int s) {
   next_[size_t(p)] = n;
   prev_[size_t(n)] = p;
   prev_[size_t(s)] = -1;
+  --listed_;
 }
 
 // The per-pass operations are inline: stream_pass runs them for every expert of every pass, and
