@@ -151,47 +151,52 @@ struct ChunkDot<kI8> {
   }
 };
 
+// The exact integer dot of block b of 32 packed nibbles (16 bytes, int4's order: a 32-bit word's low
+// nibbles are k..k+3, its high ones k+4..k+7) against its 32 int8 activations; `Bytes` turns four
+// nibbles (one per byte) into four signed bytes for dp4a. int4 and mxfp4 differ only there.
+template <class Bytes>
+__device__ __forceinline__ int nibble_block_dot(const uint8_t* w, const uint8_t* x, int b) {
+  const uint4 wv = __ldg(reinterpret_cast<const uint4*>(w) + b);
+  const uint4 x0 = *(reinterpret_cast<const uint4*>(x) + 2 * b);
+  const uint4 x1 = *(reinterpret_cast<const uint4*>(x) + 2 * b + 1);
+  const uint32_t words[4] = {wv.x, wv.y, wv.z, wv.w}, xs[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+  int d = 0;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    d = __dp4a(int(Bytes::of(words[i] & 0x0F0F0F0Fu)), int(xs[2 * i]), d);
+    d = __dp4a(int(Bytes::of((words[i] >> 4) & 0x0F0F0F0Fu)), int(xs[2 * i + 1]), d);
+  }
+  return d;
+}
+
+// int4 levels: nibble − 8.
+struct Int4Bytes {
+  static __device__ __forceinline__ uint32_t of(uint32_t v) { return __vsub4(v, 0x08080808u); }
+};
+// mxfp4: E2M1 codes as 2·value (block_decode.h).
+struct E2m1Bytes {
+  static __device__ __forceinline__ uint32_t of(uint32_t v) { return e2m1_twice4(v); }
+};
+
 template <>
 struct ChunkDot<kI4> {
   static __device__ int chunks(int Kp) { return Kp / kQBlock; }
-  static __device__ __forceinline__ int nib_dot(uint32_t w, uint32_t xa, uint32_t xb, int d) {
-    const uint32_t lo = __vsub4(w & 0x0F0F0F0Fu, 0x08080808u);         // k .. k+3
-    const uint32_t hi = __vsub4((w >> 4) & 0x0F0F0F0Fu, 0x08080808u);  // k+4 .. k+7
-    d = __dp4a(int(lo), int(xa), d);
-    return __dp4a(int(hi), int(xb), d);
-  }
   static __device__ __forceinline__ float dot(const uint8_t* w, const uint8_t* ws, const uint8_t* x, int xs_off,
                                               int b) {
-    const uint4 wv = __ldg(reinterpret_cast<const uint4*>(w) + b);
-    const uint4 x0 = *(reinterpret_cast<const uint4*>(x) + 2 * b);
-    const uint4 x1 = *(reinterpret_cast<const uint4*>(x) + 2 * b + 1);
-    int d = nib_dot(wv.x, x0.x, x0.y, 0);
-    d = nib_dot(wv.y, x0.z, x0.w, d);
-    d = nib_dot(wv.z, x1.x, x1.y, d);
-    d = nib_dot(wv.w, x1.z, x1.w, d);
+    const int d = nibble_block_dot<Int4Bytes>(w, x, b);
     const float xs = reinterpret_cast<const float*>(x + xs_off)[b];
     return float(d) * (half_bits_to_float(reinterpret_cast<const uint16_t*>(ws)[b]) * xs);
   }
 };
 
-// mxfp4: E2M1 codes as 2·value (block_decode.h), the same exact dp4a block dot as int4, × the
-// E8M0 scale halved, as the CPU's integer kernels.
+// mxfp4: the same exact dp4a block dot as int4 on 2·value, × the E8M0 scale halved, as the CPU's
+// integer kernels.
 template <>
 struct ChunkDot<kMX4> {
   static __device__ int chunks(int Kp) { return Kp / kQBlock; }
-  static __device__ __forceinline__ int code_dot(uint32_t w, uint32_t xa, uint32_t xb, int d) {
-    d = __dp4a(int(e2m1_twice4(w & 0x0F0F0F0Fu)), int(xa), d);            // k .. k+3
-    return __dp4a(int(e2m1_twice4((w >> 4) & 0x0F0F0F0Fu)), int(xb), d);  // k+4 .. k+7
-  }
   static __device__ __forceinline__ float dot(const uint8_t* w, const uint8_t* ws, const uint8_t* x, int xs_off,
                                               int b) {
-    const uint4 wv = __ldg(reinterpret_cast<const uint4*>(w) + b);
-    const uint4 x0 = *(reinterpret_cast<const uint4*>(x) + 2 * b);
-    const uint4 x1 = *(reinterpret_cast<const uint4*>(x) + 2 * b + 1);
-    int d = code_dot(wv.x, x0.x, x0.y, 0);
-    d = code_dot(wv.y, x0.z, x0.w, d);
-    d = code_dot(wv.z, x1.x, x1.y, d);
-    d = code_dot(wv.w, x1.z, x1.w, d);
+    const int d = nibble_block_dot<E2m1Bytes>(w, x, b);
     const float xs = reinterpret_cast<const float*>(x + xs_off)[b];
     return float(d) * (__uint_as_float(e8m0_half_bits(__ldg(ws + b))) * xs);
   }
