@@ -117,23 +117,6 @@ bool has(const Napi::Object& o, const char* key) {
   return !v.IsUndefined() && !v.IsNull();
 }
 
-int get_int(Napi::Env env, const Napi::Object& o, const char* key, const std::string& name, bool required, int def,
-            int min_value) {
-  if (!has(o, key)) {
-    if (required) type_error(env, name + " is required (a positive integer)");
-    return def;
-  }
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) type_error(env, name + " must be a number, got " + v.ToString().Utf8Value());
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || std::floor(d) != d)
-    range_error(env, name + " must be an integer, got " + v.ToString().Utf8Value());
-  if (d < min_value || d > 2147483647.0)
-    range_error(env, name + " must be an integer in [" + std::to_string(min_value) + ", 2147483647], got " +
-                         v.ToString().Utf8Value());
-  return int(d);
-}
-
 double get_number(Napi::Env env, const Napi::Object& o, const char* key, const std::string& name, double def) {
   if (!has(o, key)) return def;
   Napi::Value v = o.Get(key);
@@ -355,6 +338,23 @@ void parse_backend_options(Napi::Env env, const Napi::Object& o, ParsedLayerOpti
 }
 
 }  // namespace
+
+int get_int(Napi::Env env, const Napi::Object& o, const char* key, const std::string& name, bool required, int def,
+            int min_value) {
+  if (!has(o, key)) {
+    if (required) type_error(env, name + " is required (a positive integer)");
+    return def;
+  }
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) type_error(env, name + " must be a number, got " + v.ToString().Utf8Value());
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d)
+    range_error(env, name + " must be an integer, got " + v.ToString().Utf8Value());
+  if (d < min_value || d > 2147483647.0)
+    range_error(env, name + " must be an integer in [" + std::to_string(min_value) + ", 2147483647], got " +
+                         v.ToString().Utf8Value());
+  return int(d);
+}
 
 ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value,
                                        const std::vector<std::string>& extra_keys) {

@@ -29,6 +29,11 @@ struct ParsedLayerOptions {
 ParsedLayerOptions parse_layer_options(Napi::Env env, const Napi::Value& value,
                                        const std::vector<std::string>& extra_keys = {});
 
+// The integer option `key` of `o`, in [min_value, 2147483647], messages naming it `name`
+// (ERR_INVALID_OPTION); absent (or null): `def`, or an error when `required`.
+int get_int(Napi::Env env, const Napi::Object& o, const char* key, const std::string& name, bool required, int def,
+            int min_value);
+
 // x: a Float32Array of T·H finite values. Copies it. Throws naming `name` (ERR_INVALID_ARGUMENT).
 std::vector<float> read_tokens(Napi::Env env, const Napi::Value& value, int hidden, const char* name, int* tokens);
 

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "layer_options.h"
 #include "promise_worker.h"
 #include "trace/jsonl_trace_reader.h"
 
@@ -21,10 +22,15 @@ struct TraceHandle {
   std::shared_ptr<std::atomic<bool>> busy = std::make_shared<std::atomic<bool>>(false);
 };
 
-TraceHandle& handle_arg(const Napi::CallbackInfo& info) {
+TraceHandle& handle_of(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsExternal())
     throw_js_type(info.Env(), ErrorCode::InvalidArgument, "handle must be a trace spill handle (traceSpillOpen)");
-  TraceHandle& h = *info[0].As<Napi::External<TraceHandle>>().Data();
+  return *info[0].As<Napi::External<TraceHandle>>().Data();
+}
+
+// The handle of an open spill with no run in flight.
+TraceHandle& handle_arg(const Napi::CallbackInfo& info) {
+  TraceHandle& h = handle_of(info);
   if (!h.reader) throw_js_error(info.Env(), ErrorCode::Closed, "the trace spill is closed");
   if (*h.busy)
     throw_js_error(info.Env(), ErrorCode::InvalidArgument, "the trace spill is still reading (await traceSpillRun)");
@@ -55,15 +61,6 @@ class RunWorker : public PromiseWorker {
   bool odd_ = false;
 };
 
-double optional_count(const Napi::Object& o, const char* key) {
-  const Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return 0;
-  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-  if (!(d >= 1 && d <= 2147483647.0) || d != double(int64_t(d)))
-    throw_js_range(o.Env(), ErrorCode::InvalidArgument, std::string(key) + " must be an integer >= 1");
-  return d;
-}
-
 }  // namespace
 
 Napi::Value TraceSpillOpen(const Napi::CallbackInfo& info) {
@@ -73,16 +70,14 @@ Napi::Value TraceSpillOpen(const Napi::CallbackInfo& info) {
   const Napi::Object o = info[0].As<Napi::Object>();
   if (!o.Get("file").IsString() || !o.Get("dir").IsString())
     throw_js_type(env, ErrorCode::InvalidArgument, "file and dir must be strings");
-  moecap::TraceShapeHint shape;
-  shape.experts = int64_t(optional_count(o, "experts"));
-  shape.top_k = int(optional_count(o, "topK"));
-  const double max_line = optional_count(o, "maxLineBytes");
-  if (max_line == 0) throw_js_type(env, ErrorCode::InvalidArgument, "maxLineBytes is required");
+  moecap::TraceShapeHint shape;  // 0: unknown
+  shape.experts = get_int(env, o, "experts", "experts", false, 0, 1);
+  shape.top_k = get_int(env, o, "topK", "topK", false, 0, 1);
+  const int max_line = get_int(env, o, "maxLineBytes", "maxLineBytes", true, 0, 1);
   auto h = std::make_unique<TraceHandle>();
   h->reader = call_core(env, [&] {
     return std::make_shared<moecap::JsonlTraceReader>(o.Get("file").As<Napi::String>().Utf8Value(),
-                                                      o.Get("dir").As<Napi::String>().Utf8Value(), shape,
-                                                      int64_t(max_line));
+                                                      o.Get("dir").As<Napi::String>().Utf8Value(), shape, max_line);
   });
   return Napi::External<TraceHandle>::New(env, h.release(), [](Napi::Env, TraceHandle* p) { delete p; });
 }
@@ -134,9 +129,7 @@ Napi::Value TraceSpillFinish(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TraceSpillClose(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsExternal())
-    throw_js_type(info.Env(), ErrorCode::InvalidArgument, "handle must be a trace spill handle (traceSpillOpen)");
-  TraceHandle& h = *info[0].As<Napi::External<TraceHandle>>().Data();
+  TraceHandle& h = handle_of(info);
   // A run in flight keeps its own reference; the reader closes when that run is done.
   if (h.reader && !*h.busy) h.reader->close();
   h.reader.reset();

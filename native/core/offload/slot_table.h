@@ -123,7 +123,7 @@ class SlotTable {
   void replay_as(const int* ids, const int64_t* offsets, int64_t passes);
   template <CachePolicy P, bool list>
   bool replay_pass(const int* needed, size_t n, bool pins, SlotStats& st);
-  // lfru's mask: the `count` earliest candidates at the current pass, in order, into `out`.
+  // The mask's (lfu, lfru) `count` earliest candidates at the current pass, in order, into `out`.
   template <CachePolicy P>
   void earliest_in_mask(int* out, int count) const;
   int victim(const std::vector<char>* protect);

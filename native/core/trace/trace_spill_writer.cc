@@ -16,8 +16,6 @@ namespace {
 constexpr int kMaxLayers = 4096;
 // Bytes buffered per layer before a write: 61 layers hold 4 MiB.
 constexpr size_t kFlushBytes = 64 << 10;
-// Ids of a line up to this many are checked for duplicates pairwise, longer lines by sorting.
-constexpr size_t kPairwiseIds = 32;
 // Without the model's expert count, ids are stored as int32.
 constexpr double kInt32Ids = 2147483648.0;
 
@@ -85,8 +83,7 @@ void TraceSpillWriter::check_ids(const TraceLineValues& v) {
   if (has_duplicate(v.ids, v.n)) fail(v.line, "experts", "expert ids of a token must be distinct");
 }
 
-// Ids below 256 (every id of such a model): one bit each; else pairwise for a short line, sorted
-// for a long one.
+// Ids below 256 (every id of such a model): one bit each; a line with a larger id is sorted.
 bool TraceSpillWriter::has_duplicate(const double* ids, size_t n) {
   uint64_t seen[4] = {0, 0, 0, 0};
   size_t j = 0;
@@ -96,12 +93,6 @@ bool TraceSpillWriter::has_duplicate(const double* ids, size_t n) {
     seen[e >> 6] |= uint64_t(1) << (e & 63);
   }
   if (j == n) return false;
-  if (n <= kPairwiseIds) {
-    for (size_t a = 1; a < n; ++a)
-      for (size_t b = 0; b < a; ++b)
-        if (ids[a] == ids[b]) return true;
-    return false;
-  }
   sorted_.assign(ids, ids + n);
   std::sort(sorted_.begin(), sorted_.end());
   return std::adjacent_find(sorted_.begin(), sorted_.end()) != sorted_.end();
