@@ -11,6 +11,7 @@ import { checkpointReadCounters } from '../../lib/checkpoint/checkpoint';
 import { buildGguf } from '../checkpoint/build';
 import type { RefSpec } from '../checkpoint/family_reference';
 import { rng } from '../checkpoint/writers';
+import { writeBinaryTrace } from '../../lib/interop/trace_binary';
 
 const root = path.resolve(__dirname, '..', '..');
 const library = path.join(root, 'build-mpi', 'libmoecap_mpi.so');
@@ -230,6 +231,41 @@ describe('expert parallelism over mpirun -np 2', () => {
       expect(res.link.pingpong.length).toBe(5);
     },
   );
+
+  mpiTest('moecap run --ep 2 --ep-placement balanced --trace: placement from the trace (JSONL or binary .mctrace), a bad trace refused by the core', () => {
+    // every token on experts {0, 1} in layer 0 and {6, 7} in layer 1: contiguous would put each pair on one rank
+    const jsonl = path.join(dir, 'pairs.jsonl');
+    const lines: string[] = [];
+    for (let t = 0; t < 32; t++) lines.push(JSON.stringify({ layer: 0, token: t, experts: [0, 1] }), JSON.stringify({ layer: 1, token: t, experts: [6, 7] }));
+    fs.writeFileSync(jsonl, lines.join('\n') + '\n');
+    const bin = path.join(dir, 'pairs.mctrace');
+    const pairs = [Int32Array.from({ length: 64 }, (_, i) => i % 2), Int32Array.from({ length: 64 }, (_, i) => 6 + (i % 2))];
+    writeBinaryTrace(bin, { layers: 2, topK: 2, tokens: [32, 32], layer: (l) => pairs[l] }, 8);
+    const args = ['run', '--ep', '2', '--ep-placement', 'balanced', '--preset', 'tiny', '--phase', 'prefill', '--batch', '2', '--seq', '16'];
+    const launch = (trace: string, out: string) =>
+      spawnSync(
+        'mpirun',
+        ['-np', '2', '--oversubscribe', process.execPath, path.join(root, 'bin', 'moecap.js'), ...args, '--threads', '1', '--repeats', '1', '--layers', '2', '--trace', trace, '--out', out],
+        { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...rootEnv } },
+      );
+    const placements = (trace: string) => {
+      const out = path.join(dir, `out-${path.basename(trace)}`);
+      const r = launch(trace, out);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const res = JSON.parse(fs.readFileSync(path.join(out, 'ep_results.json'), 'utf8'));
+      return res.perLayer.map((l: { perRank: Array<{ experts: number[] }> }) => l.perRank.map((p) => p.experts));
+    };
+    const fromJsonl = placements(jsonl);
+    const rankOf = (layer: number, e: number) => fromJsonl[layer].findIndex((ex: number[]) => ex.includes(e));
+    expect(rankOf(0, 0)).not.toBe(rankOf(0, 1));
+    expect(rankOf(1, 6)).not.toBe(rankOf(1, 7));
+    expect(placements(bin)).toEqual(fromJsonl);
+    fs.writeFileSync(jsonl, '{"layer":0,"token":0,"experts":[0,8]}\n');
+    const r = launch(jsonl, path.join(dir, 'out-bad'));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/moecap: ERR_CORRUPT_FILE: trace '.*pairs\.jsonl' line 1 field 'experts': expert id 8 out of range \[0, 8\)/);
+  });
 
   mpiTest("moecap run --ep 2 --capacity-factor 0.5: the plan carries the factor, each rank reports its tokens' dropped assignments", () => {
     const out = path.join(dir, 'out-cf');
