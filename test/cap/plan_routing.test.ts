@@ -162,8 +162,14 @@ describe('routing traces', () => {
     }
     expect(await readRoutingTrace(bin, 8, 2)).toEqual({ ...(await readRoutingTrace(f, 8, 2)), file: bin });
     // checked against the model's shape like a JSONL trace
-    await expect(readRoutingTrace(bin, 8, 3)).rejects.toMatchObject({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/two\.mctrace' field 'topK': is 2/) });
-    await expect(readRoutingTrace(bin, 4, 2)).rejects.toMatchObject({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(/two\.mctrace' field 'experts': is 8, more than the model's 4/) });
+    await expect(readRoutingTrace(bin, 8, 3)).rejects.toMatchObject({
+      code: 'ERR_CORRUPT_FILE',
+      message: expect.stringMatching(/two\.mctrace' field 'topK': is 2/),
+    });
+    await expect(readRoutingTrace(bin, 4, 2)).rejects.toMatchObject({
+      code: 'ERR_CORRUPT_FILE',
+      message: expect.stringMatching(/two\.mctrace' field 'experts': is 8, more than the model's 4/),
+    });
   });
   test("malformed traces: the core's ERR_CORRUPT_FILE naming the file, line and field", async () => {
     const bad = (name: string, text: string, re: RegExp) =>
@@ -179,6 +185,9 @@ describe('routing traces', () => {
     await bad('g', L0 + '{"layer":0,"token":0,"experts":[2,3]}', /trace '.*\/g' line 2 field 'token': token 0 of layer 0 comes after token 0/);
     await bad('h', '{"layer":0,"token":1,"experts":[0,1]}\n' + L0, /trace '.*\/h' line 2 field 'token': token 0 of layer 0 comes after token 1/);
     await bad('i', '{"layer":-1,"token":0,"experts":[0,1]}', /trace '.*\/i' line 1 field 'layer': must be an integer/);
-    await expect(readRoutingTrace(path.join(dir, 'missing'), 8, 2)).rejects.toMatchObject({ code: 'ERR_IO', message: expect.stringMatching(/cannot read trace '.*missing'/) });
+    await expect(readRoutingTrace(path.join(dir, 'missing'), 8, 2)).rejects.toMatchObject({
+      code: 'ERR_IO',
+      message: expect.stringMatching(/cannot read trace '.*missing'/),
+    });
   });
 });

@@ -245,7 +245,24 @@ describe('expert parallelism over mpirun -np 2', () => {
     const launch = (trace: string, out: string) =>
       spawnSync(
         'mpirun',
-        ['-np', '2', '--oversubscribe', process.execPath, path.join(root, 'bin', 'moecap.js'), ...args, '--threads', '1', '--repeats', '1', '--layers', '2', '--trace', trace, '--out', out],
+        [
+          '-np',
+          '2',
+          '--oversubscribe',
+          process.execPath,
+          path.join(root, 'bin', 'moecap.js'),
+          ...args,
+          '--threads',
+          '1',
+          '--repeats',
+          '1',
+          '--layers',
+          '2',
+          '--trace',
+          trace,
+          '--out',
+          out,
+        ],
         { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...rootEnv } },
       );
     const placements = (trace: string) => {
