@@ -6,8 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { validateResults, type Results } from '../../lib/cap/results';
 import { sampleRouting, zipfWeights } from '../../lib/cap/routing';
-import { TraceSpill } from '../../lib/interop/trace_spill';
-import { writeBinaryTrace } from '../../lib/interop/trace_binary';
+import { writeJsonlTrace, writeMctrace } from '../trace_files';
 
 const LAUNCH = path.join(__dirname, 'launch.js');
 const TINY = ['--preset', 'tiny', '--layers', '2', '--seq', '8', '--steps', '3', '--repeats', '3', '--quiet'];
@@ -194,20 +193,13 @@ test('skewed and replayed routing are realised and measured', () => {
   expect(skew.routing.expertShare[0][0]).toBeGreaterThan(nat.routing.expertShare[0][0]);
 });
 
-test('run --trace reads a binary .mctrace as the JSONL it was written from', async () => {
+test('run --trace reads a binary .mctrace as the JSONL of the same trace', () => {
   // 40 tokens × 2 layers of Zipf-skewed routing over tiny's 8 experts (varied, so equal routing means something)
+  const layers = [0, 1].map((l) => sampleRouting(40, 2, zipfWeights(8, 1), 11 + l));
   const jsonl = path.join(tmp, 'zipf.trace.jsonl');
-  const ids = [0, 1].map((l) => sampleRouting(40, 2, zipfWeights(8, 1), 11 + l));
-  const lines: string[] = [];
-  for (let t = 0; t < 40; t++) for (const l of [0, 1]) lines.push(JSON.stringify({ layer: l, token: t, experts: [...ids[l].subarray(2 * t, 2 * t + 2)] }));
-  fs.writeFileSync(jsonl, lines.join('\n') + '\n');
   const bin = path.join(tmp, 'zipf.mctrace');
-  const spill = await TraceSpill.read(jsonl, { experts: 8, topK: 2 });
-  try {
-    writeBinaryTrace(bin, spill, 8);
-  } finally {
-    spill.close();
-  }
+  writeJsonlTrace(jsonl, layers, 2);
+  writeMctrace(bin, layers, 2, 8);
   const routings = (trace: string) => {
     const out = path.join(tmp, `trace-${path.basename(trace)}`);
     const r = cap(['run', ...TINY, '--batch', '4', '--phase', 'decode', '--skip-calibration', '--trace', trace, '--out', out]);
@@ -269,7 +261,7 @@ describe('bad input: one clear line, non-zero exit, no results file', () => {
     bad(['--trace', f], /trace '.*bad\.jsonl' line 1 field 'experts': has 3 ids, expected k = 2/, 1);
     // a binary trace is checked against the preset too
     const bin = path.join(tmp, 'k3.mctrace');
-    writeBinaryTrace(bin, { layers: 1, topK: 3, tokens: [1], layer: () => Int32Array.from([0, 1, 2]) }, 8);
+    writeMctrace(bin, [Int32Array.from([0, 1, 2])], 3, 8);
     bad(['--trace', bin], /binary trace '.*k3\.mctrace' field 'topK': is 3, the model routes k = 2/, 1);
   });
   test('malformed task-accuracy file', () => {
