@@ -23,7 +23,7 @@ import {
   type LinkCalibration,
 } from './ep';
 import { findPreset, presetLayerOptions } from './cap/presets';
-import { naturalTokens, parseTrace } from './cap/routing';
+import { naturalTokens, readRoutingTrace, type RoutingTrace } from './cap/routing';
 import { ceilingsNow } from './cap/calibrate';
 import type { Unavailable } from './cap/results';
 import {
@@ -145,13 +145,16 @@ function layerOptions(plan: EpRunPlan, l: number): MoeLayerOptions {
   return o;
 }
 
+// Whether placement needs per-expert loads (contiguous placement without copies does not).
+const needsLoads = (plan: EpRunPlan) => plan.placement !== 'contiguous' || plan.redundant > 0;
+
 // Per-expert loads for balanced / redundant placement: the routing trace's layer l, else this
 // run's own input routed by the layer's router (every rank gets the same counts).
-async function expertLoads(plan: EpRunPlan, opts: MoeLayerOptions, x: Float32Array, l: number): Promise<number[] | undefined> {
-  if (plan.placement === 'contiguous' && plan.redundant === 0) return undefined;
+async function expertLoads(plan: EpRunPlan, trace: RoutingTrace | null, opts: MoeLayerOptions, x: Float32Array, l: number): Promise<number[] | undefined> {
+  if (!needsLoads(plan)) return undefined;
   const loads = new Array<number>(opts.experts).fill(0);
-  if (plan.trace) {
-    for (const e of parseTrace(plan.trace, opts.experts, opts.topK).layers[l] ?? []) loads[e]++;
+  if (trace) {
+    for (const e of trace.layers[l] ?? []) loads[e]++;
     return loads;
   }
   const probe = await createEpLayer({ ...opts, offload: undefined }, { ranks: plan.ranks });
@@ -351,10 +354,13 @@ export async function runEp(plan: EpRunPlan, outDir: string): Promise<EpResults 
   const T = plan.phase === 'prefill' ? plan.batch * plan.seqLen : plan.batch;
   const layers: Awaited<ReturnType<typeof createEpLayer>>[] = [];
   const inputs: Float32Array[] = [];
+  // The trace is read once (every layer has the preset's shape), by the core's reader.
+  const shape = layerOptions(plan, 0);
+  const trace = plan.trace && needsLoads(plan) ? await readRoutingTrace(plan.trace, shape.experts, shape.topK) : null;
   for (let l = 0; l < plan.layers; l++) {
     const opts = layerOptions(plan, l);
     const x = naturalTokens(T, opts.hidden, plan.seed + l);
-    const loads = await expertLoads(plan, opts, x, l);
+    const loads = await expertLoads(plan, trace, opts, x, l);
     layers.push(await createEpLayer(opts, { ranks: plan.ranks, placement: plan.placement, redundant: plan.redundant, loads, transport: plan.transport }));
     const H = opts.hidden;
     inputs.push(x.subarray(rankFirstToken(T, plan.ranks, world.rank) * H, rankFirstToken(T, plan.ranks, world.rank + 1) * H));

@@ -2,7 +2,7 @@
 //   natural: N(0,1) tokens through the layer's random router (logits ≈ N(0,1) per expert).
 //   skewed:  each token's k experts drawn without replacement from Zipf(α) over expert index
 //            (p_e ∝ (e+1)^−α, expert 0 most popular), then realised by designing the input.
-//   trace:   the k experts of each token read from a JSONL trace, realised the same way.
+//   trace:   the k experts of each token read from a routing trace (JSONL or binary), realised the same way.
 // Why design inputs rather than bias the router: `selectionBias` shifts selection only, in score
 // units, so a bias cannot produce a chosen distribution across softmax/sigmoid routers. Instead,
 // with the router W [E, H] (regenerated from the seed, seeded_router.ts) and E <= H, the input
@@ -11,8 +11,8 @@
 // apart) and the rest at −4; x keeps N(0,1)-like magnitude in the null space of W. Every router
 // (softmax/sigmoid, renormalised or not, grouped when the chosen experts fit in the kept groups)
 // then selects the designed set. The runner measures how often it did (designAgreement).
-import { MoecapRangeError, PlanError, shown } from '../errors';
-import * as fs from 'fs';
+import { MoecapRangeError } from '../errors';
+import { TraceSpill } from '../interop/trace_spill';
 
 /** mulberry32: small deterministic PRNG (inputs must be reproducible across resumed runs). */
 export function rng(seed: number): () => number {
@@ -68,7 +68,7 @@ export function sampleRouting(T: number, k: number, weights: number[], seed: num
   return ids;
 }
 
-/** A parsed routing trace: per layer, the k expert ids of each token in file order. */
+/** A routing trace in memory: per layer, the k expert ids of each token in token order. */
 export interface RoutingTrace {
   file: string;
   topK: number;
@@ -76,55 +76,17 @@ export interface RoutingTrace {
 }
 
 /**
- * JSONL, one object per line: {"layer": l, "token": t, "experts": [e1, …, ek]}; blank lines skipped.
- * Tokens of a layer are taken in increasing `token` order. Errors name the file and line.
+ * A routing trace (JSONL or binary .mctrace) read by the core's reader (TraceSpill: its checks and
+ * ERR_CORRUPT_FILE messages naming the file, line and field), against the model's shape, and held
+ * in memory: a run replays a few passes of tokens, not a whole serving trace.
  */
-export function parseTrace(file: string, experts: number, topK: number): RoutingTrace {
-  let text: string;
+export async function readRoutingTrace(file: string, experts: number, topK: number): Promise<RoutingTrace> {
+  const spill = await TraceSpill.read(file, { experts, topK });
   try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new PlanError(`cannot read trace '${file}': ${(e as Error).message}`);
+    return { file, topK: spill.topK, layers: Array.from({ length: spill.layers }, (_, l) => spill.layer(l)) };
+  } finally {
+    spill.close();
   }
-  const perLayer = new Map<number, Map<number, number[]>>();
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].trim();
-    if (!line) continue;
-    const where = `trace '${file}' line ${i + 1}`;
-    let o: unknown;
-    try {
-      o = JSON.parse(line);
-    } catch {
-      throw new PlanError(`${where}: not valid JSON`);
-    }
-    const r = o as { layer?: unknown; token?: unknown; experts?: unknown };
-    if (r === null || typeof r !== 'object') throw new PlanError(`${where}: expected an object {layer, token, experts}`);
-    if (!Number.isInteger(r.layer) || (r.layer as number) < 0) throw new PlanError(`${where}: 'layer' must be an integer >= 0`);
-    if (!Number.isInteger(r.token) || (r.token as number) < 0) throw new PlanError(`${where}: 'token' must be an integer >= 0`);
-    if (!Array.isArray(r.experts) || r.experts.length !== topK)
-      throw new PlanError(`${where}: 'experts' must be an array of ${topK} expert ids (the preset's k)`);
-    for (const e of r.experts)
-      if (!Number.isInteger(e) || e < 0 || e >= experts) throw new PlanError(`${where}: expert id ${shown(e)} out of range [0, ${experts})`);
-    if (new Set(r.experts).size !== topK) throw new PlanError(`${where}: expert ids must be distinct`);
-    const l = r.layer as number,
-      t = r.token as number;
-    if (!perLayer.has(l)) perLayer.set(l, new Map());
-    if (perLayer.get(l)!.has(t)) throw new PlanError(`${where}: token ${t} of layer ${l} appears twice`);
-    perLayer.get(l)!.set(t, r.experts as number[]);
-  }
-  if (perLayer.size === 0) throw new PlanError(`trace '${file}' has no routing lines`);
-  const maxLayer = Math.max(...perLayer.keys());
-  const layers: Int32Array[] = [];
-  for (let l = 0; l <= maxLayer; l++) {
-    const m = perLayer.get(l);
-    if (!m) throw new PlanError(`trace '${file}': layer ${l} is missing (layers must be 0..${maxLayer})`);
-    const toks = [...m.keys()].sort((a, b) => a - b);
-    const ids = new Int32Array(toks.length * topK);
-    toks.forEach((t, i) => ids.set(m.get(t)!, i * topK));
-    layers.push(ids);
-  }
-  return { file, topK, layers };
 }
 
 /** T tokens of trace layer (layer mod trace layers), starting at token `offset`, wrapping around. */

@@ -27,7 +27,7 @@ import { paretoFrontier } from './pareto';
 import { radarScores } from './radar';
 import { loadTaskAccuracy, matchTaskAccuracy } from './task_accuracy';
 import { resolvePeaks } from './peaks';
-import { naturalTokens, parseTrace, sampleRouting, traceSlice, zipfWeights, InputDesigner, type RoutingTrace } from './routing';
+import { naturalTokens, readRoutingTrace, sampleRouting, traceSlice, zipfWeights, InputDesigner, type RoutingTrace } from './routing';
 import { seededRouter } from './seeded_router';
 import { writeJsonAtomic } from '../io/atomic_write';
 import { MoecapError, PlanError } from '../errors';
@@ -152,17 +152,11 @@ export function loadPrices(file: string): PriceTable {
   return mergePrices(DEFAULT_PRICES, o);
 }
 
-function prepare(planIn: Partial<RunPlan>): Prepared {
+async function prepare(planIn: Partial<RunPlan>): Promise<Prepared> {
   const plan = validatePlan(planIn);
   const prices = plan.prices ? loadPrices(plan.prices) : DEFAULT_PRICES;
   const devicePeaks = deviceAndPeaks(plan);
   const taskAccuracy = plan.taskAccuracy ? loadTaskAccuracy(plan.taskAccuracy) : null;
-  const traces = new Map<string, RoutingTrace>();
-  if (plan.trace)
-    for (const name of plan.presets) {
-      const p = findPreset(name);
-      traces.set(name, parseTrace(plan.trace, p.experts, p.topK));
-    }
   for (const name of plan.presets) {
     const p = findPreset(name);
     if ((plan.trace || plan.skew.some((s) => s > 0)) && p.experts > p.hidden)
@@ -170,7 +164,18 @@ function prepare(planIn: Partial<RunPlan>): Prepared {
   }
   const configs = expandPlan(plan).map((options, i) => ({ id: configId(options, i), options }));
   checkPassesFit(configs.map((c) => c.options));
-  return { plan, configs, prices, taskAccuracy, traces, ...devicePeaks };
+  return { plan, configs, prices, taskAccuracy, traces: await readTraces(plan), ...devicePeaks };
+}
+
+/** The plan's trace, read and checked against each preset's experts and k (the core's reader). */
+async function readTraces(plan: RunPlan): Promise<Map<string, RoutingTrace>> {
+  const traces = new Map<string, RoutingTrace>();
+  if (plan.trace)
+    for (const name of plan.presets) {
+      const p = findPreset(name);
+      traces.set(name, await readRoutingTrace(plan.trace, p.experts, p.topK));
+    }
+  return traces;
 }
 
 /** Every config's pass (its inputs for all layers, and the workspace) must fit in memory: refused
@@ -601,7 +606,7 @@ async function quickCalibration(prep: Prepared, notice: (m: string) => void): Pr
 }
 
 export async function run(planIn: Partial<RunPlan>, opts: RunOptions = {}): Promise<Results> {
-  const prep = prepare(planIn);
+  const prep = await prepare(planIn);
   requireBackend(prep.plan);
   if (prep.plan.backend === 'cuda') Object.assign(prep, deviceAndPeaks(prep.plan, gpuNameNow()));
   const notice = opts.onNotice ?? (() => {});

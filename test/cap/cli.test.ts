@@ -5,6 +5,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { validateResults, type Results } from '../../lib/cap/results';
+import { sampleRouting, zipfWeights } from '../../lib/cap/routing';
+import { writeJsonlTrace, writeMctrace } from '../trace_files';
 
 const LAUNCH = path.join(__dirname, 'launch.js');
 const TINY = ['--preset', 'tiny', '--layers', '2', '--seq', '8', '--steps', '3', '--repeats', '3', '--quiet'];
@@ -191,6 +193,27 @@ test('skewed and replayed routing are realised and measured', () => {
   expect(skew.routing.expertShare[0][0]).toBeGreaterThan(nat.routing.expertShare[0][0]);
 });
 
+test('run --trace reads a binary .mctrace as the JSONL of the same trace', () => {
+  // 40 tokens × 2 layers of Zipf-skewed routing over tiny's 8 experts (varied, so equal routing means something)
+  const layers = [0, 1].map((l) => sampleRouting(40, 2, zipfWeights(8, 1), 11 + l));
+  const jsonl = path.join(tmp, 'zipf.trace.jsonl');
+  const bin = path.join(tmp, 'zipf.mctrace');
+  writeJsonlTrace(jsonl, layers, 2);
+  writeMctrace(bin, layers, 2, 8);
+  const routings = (trace: string) => {
+    const out = path.join(tmp, `trace-${path.basename(trace)}`);
+    const r = cap(['run', ...TINY, '--batch', '4', '--phase', 'decode', '--skip-calibration', '--trace', trace, '--out', out]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    return readResults(out).configs.map((c) => c.routing);
+  };
+  const fromJsonl = routings(jsonl);
+  expect(fromJsonl).toHaveLength(1);
+  expect(fromJsonl[0].designAgreement).toBe(1);
+  expect(fromJsonl[0].distinctExperts.every((a) => a > 2)).toBe(true);
+  expect(routings(bin)).toEqual(fromJsonl);
+});
+
 test('--task-accuracy feeds the accuracy axis and the MoE-CAP quality field', () => {
   const ta = path.join(tmp, 'ta.json');
   fs.writeFileSync(
@@ -212,10 +235,11 @@ test('--task-accuracy feeds the accuracy axis and the MoE-CAP quality field', ()
 });
 
 describe('bad input: one clear line, non-zero exit, no results file', () => {
-  const bad = (args: string[], re: RegExp) => {
+  // Exit 2 for bad options; a corrupt input file (ERR_CORRUPT_FILE) exits 1, as in every command.
+  const bad = (args: string[], re: RegExp, status = 2) => {
     const out = path.join(tmp, `bad-${Math.random().toString(36).slice(2)}`);
     const r = cap(['run', ...TINY, '--out', out, ...args]);
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(status);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(re);
     expect(fs.existsSync(path.join(out, 'results.json'))).toBe(false);
@@ -231,7 +255,14 @@ describe('bad input: one clear line, non-zero exit, no results file', () => {
   test('malformed trace', () => {
     const f = path.join(tmp, 'bad.jsonl');
     fs.writeFileSync(f, '{"layer":0,"token":0,"experts":[0,1]}\n{"layer":0,"token":1,"experts":[0,12]}\n');
-    bad(['--trace', f], /trace '.*bad\.jsonl' line 2: expert id 12 out of range/);
+    bad(['--trace', f], /^moecap: ERR_CORRUPT_FILE: trace '.*bad\.jsonl' line 2 field 'experts': expert id 12 out of range \[0, 8\)/, 1);
+    // the preset's k is every line's k
+    fs.writeFileSync(f, '{"layer":0,"token":0,"experts":[0,1,2]}\n');
+    bad(['--trace', f], /trace '.*bad\.jsonl' line 1 field 'experts': has 3 ids, expected k = 2/, 1);
+    // a binary trace is checked against the preset too
+    const bin = path.join(tmp, 'k3.mctrace');
+    writeMctrace(bin, [Int32Array.from([0, 1, 2])], 3, 8);
+    bad(['--trace', bin], /binary trace '.*k3\.mctrace' field 'topK': is 3, the model routes k = 2/, 1);
   });
   test('malformed task-accuracy file', () => {
     const f = path.join(tmp, 'ta-bad.json');

@@ -2,7 +2,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { configId, expandPlan, planFingerprint, validatePlan } from '../../lib/cap/plan';
-import { InputDesigner, parseTrace, sampleRouting, traceSlice, zipfWeights, naturalTokens } from '../../lib/cap/routing';
+import { InputDesigner, readRoutingTrace, sampleRouting, traceSlice, zipfWeights, naturalTokens } from '../../lib/cap/routing';
+import { TraceSpill } from '../../lib/interop/trace_spill';
+import { writeBinaryTrace } from '../../lib/interop/trace_binary';
 import { seededRouter } from '../../lib/cap/seeded_router';
 import { createMoeLayer } from '../../lib/moe_layer';
 
@@ -138,9 +140,10 @@ describe('routing traces', () => {
     return f;
   };
   afterAll(() => fs.rmSync(dir, { recursive: true }));
-  test('parses, orders tokens, wraps around', () => {
-    const f = write('ok.jsonl', '{"layer":0,"token":1,"experts":[2,3]}\n\n{"layer":0,"token":0,"experts":[0,1]}\n{"layer":1,"token":0,"experts":[4,5]}\n');
-    const t = parseTrace(f, 8, 2);
+  test('reads layers in token order, wraps around', async () => {
+    const f = write('ok.jsonl', '{"layer":0,"token":0,"experts":[0,1]}\n\n{"layer":1,"token":0,"experts":[4,5]}\n{"layer":0,"token":2,"experts":[2,3]}\n');
+    const t = await readRoutingTrace(f, 8, 2);
+    expect(t.topK).toBe(2);
     expect(t.layers.map((l) => [...l])).toEqual([
       [0, 1, 2, 3],
       [4, 5],
@@ -148,13 +151,43 @@ describe('routing traces', () => {
     expect([...traceSlice(t, 0, 1, 3)]).toEqual([2, 3, 0, 1, 2, 3]);
     expect([...traceSlice(t, 3, 0, 1)]).toEqual([4, 5]); // layer 3 → trace layer 1
   });
-  test('malformed traces name the file and line', () => {
-    expect(() => parseTrace(write('a', '{"layer":0,"token":0,"experts":[0,1]}\nnot json\n'), 8, 2)).toThrow(/line 2: not valid JSON/);
-    expect(() => parseTrace(write('b', '{"layer":0,"token":0,"experts":[0,9]}'), 8, 2)).toThrow(/line 1: expert id 9 out of range/);
-    expect(() => parseTrace(write('c', '{"layer":0,"token":0,"experts":[0]}'), 8, 2)).toThrow(/array of 2 expert ids/);
-    expect(() => parseTrace(write('d', '{"layer":0,"token":0,"experts":[1,1]}'), 8, 2)).toThrow(/distinct/);
-    expect(() => parseTrace(write('e', '{"layer":1,"token":0,"experts":[0,1]}'), 8, 2)).toThrow(/layer 0 is missing/);
-    expect(() => parseTrace(write('f', ''), 8, 2)).toThrow(/no routing lines/);
-    expect(() => parseTrace(path.join(dir, 'missing'), 8, 2)).toThrow(/cannot read trace/);
+  test('a binary trace reads as the JSONL it was written from', async () => {
+    const f = write('two.jsonl', '{"layer":0,"token":0,"experts":[7,1]}\n{"layer":0,"token":1,"experts":[2,3]}\n{"layer":1,"token":0,"experts":[4,5]}\n');
+    const spill = await TraceSpill.read(f, { experts: 8, topK: 2 });
+    const bin = path.join(dir, 'two.mctrace');
+    try {
+      writeBinaryTrace(bin, spill, 8);
+    } finally {
+      spill.close();
+    }
+    expect(await readRoutingTrace(bin, 8, 2)).toEqual({ ...(await readRoutingTrace(f, 8, 2)), file: bin });
+    // checked against the model's shape like a JSONL trace
+    await expect(readRoutingTrace(bin, 8, 3)).rejects.toMatchObject({
+      code: 'ERR_CORRUPT_FILE',
+      message: expect.stringMatching(/two\.mctrace' field 'topK': is 2/),
+    });
+    await expect(readRoutingTrace(bin, 4, 2)).rejects.toMatchObject({
+      code: 'ERR_CORRUPT_FILE',
+      message: expect.stringMatching(/two\.mctrace' field 'experts': is 8, more than the model's 4/),
+    });
+  });
+  test("malformed traces: the core's ERR_CORRUPT_FILE naming the file, line and field", async () => {
+    const bad = (name: string, text: string, re: RegExp) =>
+      expect(readRoutingTrace(write(name, text), 8, 2)).rejects.toMatchObject({ code: 'ERR_CORRUPT_FILE', message: expect.stringMatching(re) });
+    const L0 = '{"layer":0,"token":0,"experts":[0,1]}\n';
+    await bad('a', L0 + 'not json\n', /trace '.*\/a' line 2: not valid JSON/);
+    await bad('b', '{"layer":0,"token":0,"experts":[0,9]}', /trace '.*\/b' line 1 field 'experts': expert id 9 out of range \[0, 8\)/);
+    await bad('c', L0 + '{"layer":0,"token":1,"experts":[0]}', /trace '.*\/c' line 2 field 'experts': has 1 ids, expected k = 2/);
+    await bad('d', '{"layer":0,"token":0,"experts":[1,1]}', /trace '.*\/d' line 1 field 'experts': expert ids of a token must be distinct/);
+    await bad('e', '{"layer":1,"token":0,"experts":[0,1]}', /trace '.*\/e': layer 0 has no tokens \(layers must be 0\.\.1\)/);
+    await bad('f', '', /trace '.*\/f' has no routing lines/);
+    // tokens of a layer in increasing order: a repeated or earlier token is refused, not sorted
+    await bad('g', L0 + '{"layer":0,"token":0,"experts":[2,3]}', /trace '.*\/g' line 2 field 'token': token 0 of layer 0 comes after token 0/);
+    await bad('h', '{"layer":0,"token":1,"experts":[0,1]}\n' + L0, /trace '.*\/h' line 2 field 'token': token 0 of layer 0 comes after token 1/);
+    await bad('i', '{"layer":-1,"token":0,"experts":[0,1]}', /trace '.*\/i' line 1 field 'layer': must be an integer/);
+    await expect(readRoutingTrace(path.join(dir, 'missing'), 8, 2)).rejects.toMatchObject({
+      code: 'ERR_IO',
+      message: expect.stringMatching(/cannot read trace '.*missing'/),
+    });
   });
 });

@@ -11,6 +11,7 @@ import { checkpointReadCounters } from '../../lib/checkpoint/checkpoint';
 import { buildGguf } from '../checkpoint/build';
 import type { RefSpec } from '../checkpoint/family_reference';
 import { rng } from '../checkpoint/writers';
+import { writeJsonlTrace, writeMctrace } from '../trace_files';
 
 const root = path.resolve(__dirname, '..', '..');
 const library = path.join(root, 'build-mpi', 'libmoecap_mpi.so');
@@ -30,6 +31,15 @@ function mpirun(args: string[]) {
   return spawnSync('mpirun', ['-np', '2', '--oversubscribe', 'node', rankScript, ...args], {
     encoding: 'utf8',
     timeout: 120_000,
+    env: { ...process.env, ...rootEnv },
+  });
+}
+
+/** `moecap ARGS` (the published bin) as 2 ranks under mpirun. */
+function moecapRanks(args: string[], timeout = 120_000) {
+  return spawnSync('mpirun', ['-np', '2', '--oversubscribe', process.execPath, path.join(root, 'bin', 'moecap.js'), ...args], {
+    encoding: 'utf8',
+    timeout,
     env: { ...process.env, ...rootEnv },
   });
 }
@@ -169,42 +179,8 @@ describe('expert parallelism over mpirun -np 2', () => {
     'moecap run --ep 2 --ep-placement balanced --ep-redundant 2 --layers 2 --offload 0.5: rank 0 writes the results per layer and whole, with the link figures and per-rank cache counters',
     () => {
       const out = path.join(dir, 'out');
-      const r = spawnSync(
-        'mpirun',
-        [
-          '-np',
-          '2',
-          '--oversubscribe',
-          process.execPath,
-          path.join(root, 'bin', 'moecap.js'),
-          'run',
-          '--ep',
-          '2',
-          '--ep-placement',
-          'balanced',
-          '--ep-redundant',
-          '2',
-          '--preset',
-          'tiny',
-          '--phase',
-          'prefill',
-          '--batch',
-          '2',
-          '--seq',
-          '16',
-          '--threads',
-          '1',
-          '--repeats',
-          '2',
-          '--layers',
-          '2',
-          '--offload',
-          '0.5',
-          '--out',
-          out,
-        ],
-        { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...rootEnv } },
-      );
+      const args = ['run', '--ep', '2', '--ep-placement', 'balanced', '--ep-redundant', '2', '--preset', 'tiny', '--phase', 'prefill'];
+      const r = moecapRanks([...args, '--batch', '2', '--seq', '16', '--threads', '1', '--repeats', '2', '--layers', '2', '--offload', '0.5', '--out', out]);
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(/expert parallelism: 2 ranks, balanced \+ 2 replicas/);
@@ -231,18 +207,38 @@ describe('expert parallelism over mpirun -np 2', () => {
     },
   );
 
+  mpiTest('moecap run --ep 2 --ep-placement balanced --trace: placement from the trace (JSONL or binary .mctrace), a bad trace refused by the core', () => {
+    // every token on experts {0, 1} in layer 0 and {6, 7} in layer 1: contiguous would put each pair on one rank
+    const pairs = [Int32Array.from({ length: 64 }, (_, i) => i % 2), Int32Array.from({ length: 64 }, (_, i) => 6 + (i % 2))];
+    const jsonl = path.join(dir, 'pairs.jsonl');
+    const bin = path.join(dir, 'pairs.mctrace');
+    writeJsonlTrace(jsonl, pairs, 2);
+    writeMctrace(bin, pairs, 2, 8);
+    const args = ['run', '--ep', '2', '--ep-placement', 'balanced', '--preset', 'tiny', '--phase', 'prefill', '--batch', '2', '--seq', '16'];
+    const launch = (trace: string, out: string) => moecapRanks([...args, '--threads', '1', '--repeats', '1', '--layers', '2', '--trace', trace, '--out', out]);
+    const placements = (trace: string) => {
+      const out = path.join(dir, `out-${path.basename(trace)}`);
+      const r = launch(trace, out);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const res = JSON.parse(fs.readFileSync(path.join(out, 'ep_results.json'), 'utf8'));
+      return res.perLayer.map((l: { perRank: Array<{ experts: number[] }> }) => l.perRank.map((p) => p.experts));
+    };
+    const fromJsonl = placements(jsonl);
+    const rankOf = (layer: number, e: number) => fromJsonl[layer].findIndex((ex: number[]) => ex.includes(e));
+    expect(rankOf(0, 0)).not.toBe(rankOf(0, 1));
+    expect(rankOf(1, 6)).not.toBe(rankOf(1, 7));
+    expect(placements(bin)).toEqual(fromJsonl);
+    fs.writeFileSync(jsonl, '{"layer":0,"token":0,"experts":[0,8]}\n');
+    const r = launch(jsonl, path.join(dir, 'out-bad'));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/moecap: ERR_CORRUPT_FILE: trace '.*pairs\.jsonl' line 1 field 'experts': expert id 8 out of range \[0, 8\)/);
+  });
+
   mpiTest("moecap run --ep 2 --capacity-factor 0.5: the plan carries the factor, each rank reports its tokens' dropped assignments", () => {
     const out = path.join(dir, 'out-cf');
     const args = ['run', '--ep', '2', '--preset', 'tiny', '--phase', 'prefill', '--batch', '2', '--seq', '16', '--threads', '1', '--repeats', '2'];
-    const r = spawnSync(
-      'mpirun',
-      ['-np', '2', '--oversubscribe', process.execPath, path.join(root, 'bin', 'moecap.js'), ...args, '--capacity-factor', '0.5', '--out', out],
-      {
-        encoding: 'utf8',
-        timeout: 120_000,
-        env: { ...process.env, ...rootEnv },
-      },
-    );
+    const r = moecapRanks([...args, '--capacity-factor', '0.5', '--out', out]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const res = JSON.parse(fs.readFileSync(path.join(out, 'ep_results.json'), 'utf8'));
@@ -275,11 +271,7 @@ describe('expert parallelism over mpirun -np 2', () => {
         '--warmup',
         '1',
       ];
-      const r = spawnSync('mpirun', ['-np', '2', '--oversubscribe', process.execPath, path.join(root, 'bin', 'moecap.js'), ...args, '--out', out], {
-        encoding: 'utf8',
-        timeout: 180_000,
-        env: { ...process.env, ...rootEnv },
-      });
+      const r = moecapRanks([...args, '--out', out], 180_000);
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(/S-MBU\s+S-MFU/);

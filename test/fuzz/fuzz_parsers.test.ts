@@ -8,7 +8,6 @@ import * as path from 'path';
 import { isErrorCode, MoecapError } from '../../lib/errors';
 import { loadResults } from '../../lib/report/write_report';
 import { planFromResults, readResumable, loadPrices } from '../../lib/cap/runner';
-import { parseTrace } from '../../lib/cap/routing';
 import { planFingerprint } from '../../lib/cap/plan';
 import { readProfileFile } from '../../lib/cap/profile_file';
 import { resolvePeaks } from '../../lib/cap/peaks';
@@ -16,7 +15,7 @@ import { loadTaskAccuracy } from '../../lib/cap/task_accuracy';
 import { mutate, Rng } from './ts/mutate';
 import { TraceSpill } from '../../lib/interop/trace_spill';
 import { writeBinaryTrace } from '../../lib/interop/trace_binary';
-import { sampleRouting, zipfWeights } from '../../lib/cap/routing';
+import { readRoutingTrace, sampleRouting, zipfWeights } from '../../lib/cap/routing';
 import { loadAddon } from '../../lib/native/loader';
 
 const BUDGET_MS = Number(process.env.MOECAP_FUZZ_MS ?? 2000);
@@ -53,7 +52,8 @@ const TARGETS: Target[] = [
     seedsMayBeRefused: true,
     parse: (_f, dir) => readResumable(dir, planFingerprint(planFromResults(dir))),
   },
-  { name: 'trace', file: 'trace.jsonl', jsonl: true, parse: (f) => parseTrace(f, 8, 2) },
+  // A run's trace (moecap run --trace): the same reader against the preset's experts and k.
+  { name: 'trace', file: 'trace.jsonl', jsonl: true, parse: (f) => readRoutingTrace(f, 8, 2) },
   // The core's JSONL trace reader (native/core/trace) and the JSON.parse path of its odd lines.
   { name: 'trace_spill', file: 'trace.jsonl', jsonl: true, parse: readTraceSpill },
   {

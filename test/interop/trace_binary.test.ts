@@ -10,6 +10,7 @@ import { traceCommand } from '../../lib/cli/commands/trace';
 import { planCacheCommand } from '../../lib/cli/commands/plan_cache';
 import { sampleRouting, zipfWeights } from '../../lib/cap/routing';
 import { loadAddon } from '../../lib/native/loader';
+import { writeJsonlTrace } from '../trace_files';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-mctrace-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -18,13 +19,6 @@ const io = () => {
   return { out, io: { out: (s: string) => out.push(s), err: (s: string) => out.push(s) } };
 };
 const xxh = (b: Uint8Array) => BigInt('0x' + (loadAddon() as unknown as { xxhash64(b: Uint8Array): string }).xxhash64(b));
-
-function writeJsonl(file: string, layers: Int32Array[], k: number): void {
-  const lines: string[] = [];
-  for (let t = 0; t < layers[0].length / k; t++)
-    for (let l = 0; l < layers.length; l++) lines.push(JSON.stringify({ layer: l, token: t, experts: Array.from(layers[l].subarray(t * k, t * k + k)) }));
-  fs.writeFileSync(file, lines.join('\n') + '\n');
-}
 
 async function planCache(file: string): Promise<string> {
   const o = io();
@@ -54,7 +48,7 @@ describe('binary trace', () => {
   const layers = [0, 1, 2].map((l) => sampleRouting(1500, k, zipfWeights(E, 1.1), 70 + l));
   const jsonl = path.join(dir, 't.jsonl');
   const bin = path.join(dir, 't.mctrace');
-  beforeAll(() => writeJsonl(jsonl, layers, k));
+  beforeAll(() => writeJsonlTrace(jsonl, layers, k));
 
   test('trace import --out X.mctrace; plan-cache prints the same as from the JSONL; the same ids', async () => {
     const o = io();

@@ -11,6 +11,7 @@ import { planCacheCommand } from '../../lib/cli/commands/plan_cache';
 import { planCache } from '../../lib/interop/cache_plan';
 import { resolveModel } from '../../lib/interop/model_shape';
 import { rng, sampleRouting, zipfWeights } from '../../lib/cap/routing';
+import { writeJsonlTrace } from '../trace_files';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-interop-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -18,14 +19,6 @@ const io = () => {
   const out: string[] = [];
   return { out, io: { out: (s: string) => out.push(s), err: (s: string) => out.push(s) } };
 };
-
-function writeTrace(file: string, layers: Int32Array[], k: number): void {
-  const lines: string[] = [];
-  const n = layers[0].length / k;
-  for (let t = 0; t < n; t++)
-    for (let l = 0; l < layers.length; l++) lines.push(JSON.stringify({ layer: l, token: t, experts: Array.from(layers[l].subarray(t * k, t * k + k)) }));
-  fs.writeFileSync(file, lines.join('\n') + '\n');
-}
 
 // A plain reference LRU over pass sets (the same definition: hits counted at the pass start).
 function lruReference(ids: Int32Array, k: number, T: number, cap: number): number {
@@ -276,7 +269,7 @@ describe('trace stats', () => {
     const l0 = sampleRouting(n, k, zipfWeights(E, 1.1), 5);
     const l1 = l0.map((e) => (e + 1) % E);
     const f = path.join(dir, 'pred.jsonl');
-    writeTrace(f, [l0, l1], k);
+    writeJsonlTrace(f, [l0, l1], k);
     const tr = await TraceSpill.read(f, { experts: E });
     try {
       const s = traceStats(tr, { experts: E, batch: 4, window: 100, hotSize: 1 });
@@ -330,7 +323,7 @@ describe('plan-cache', () => {
       k = 2;
     const layers = [0, 1].map((l) => sampleRouting(2000, k, zipfWeights(E, 1.2), 40 + l));
     const f = path.join(dir, 'tiny.jsonl');
-    writeTrace(f, layers, k);
+    writeJsonlTrace(f, layers, k);
     const o = io();
     const rc = await planCacheCommand.run(
       {

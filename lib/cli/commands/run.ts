@@ -48,7 +48,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'offload-policy', type: 'string', description: 'expert cache policy with --offload: lru, lfu, lfru, static', default: DEFAULT_PLAN.offloadPolicy },
   { name: 'cold', type: 'boolean', description: 'with --offload: drop the weights file page cache so loads reach the device' },
   { name: 'skew', type: 'number-list', description: 'Zipf exponent of designed routing (0 = natural router)', default: DEFAULT_PLAN.skew },
-  { name: 'trace', type: 'string', description: 'replay routing from a JSONL trace {layer, token, experts}' },
+  { name: 'trace', type: 'string', description: 'replay routing from a trace: JSONL {layer, token, experts} or binary .mctrace (as plan-cache reads it)' },
   { name: 'repeats', type: 'number', description: 'timed repeats per config', default: DEFAULT_PLAN.repeats },
   { name: 'budget', type: 'number', description: 'seconds per config (stops repeating once spent)' },
   { name: 'warmup', type: 'number', description: 'untimed samples first', default: DEFAULT_PLAN.warmup },
