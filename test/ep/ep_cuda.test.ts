@@ -171,7 +171,13 @@ describe('GPU ranks over mpirun -np 2 with a host stand-in for the CUDA library'
       },
     });
     const file = path.join(dir, 'result.json');
-    return { r, res: fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : null };
+    // The ranks' errors as they wrote them (mpi_rank.js), whatever mpirun forwarded before the abort.
+    const errors = fs
+      .readdirSync(dir)
+      .filter((f) => /^error\.\d+\.txt$/.test(f))
+      .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'))
+      .join('\n');
+    return { r, res: fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : null, errors };
   }
 
   for (const mode of ['cuda+nccl', 'cuda-int8+nccl']) {
@@ -203,16 +209,16 @@ describe('GPU ranks over mpirun -np 2 with a host stand-in for the CUDA library'
   }
 
   t("ep.transport 'nccl' without NCCL: every rank fails with ERR_BACKEND_UNAVAILABLE 'NCCL not installed', nothing written", () => {
-    const { r, res } = ranks('cuda+nccl', { MOECAP_NCCL_LIBRARY: path.join(tmp, 'nope', 'libnccl.so.2') });
+    const { r, res, errors } = ranks('cuda+nccl', { MOECAP_NCCL_LIBRARY: path.join(tmp, 'nope', 'libnccl.so.2') });
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/NCCL not installed: cannot load .*nope\/libnccl\.so\.2/);
+    expect(errors).toMatch(/NCCL not installed: cannot load .*nope\/libnccl\.so\.2/);
     expect(res).toBeNull();
   });
 
   t('a failing ncclSend: the pass fails naming the NCCL call and its error', () => {
-    const { r, res } = ranks('cuda+nccl', { MOECAP_NCCL_LIBRARY: nccl, FAKE_NCCL_FAIL: 'send' });
+    const { r, res, errors } = ranks('cuda+nccl', { MOECAP_NCCL_LIBRARY: nccl, FAKE_NCCL_FAIL: 'send' });
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/NCCL exchange: ncclSend\/ncclRecv failed: stand-in: failure asked for by FAKE_NCCL_FAIL \(3\)/);
+    expect(errors).toMatch(/NCCL exchange: ncclSend\/ncclRecv failed: stand-in: failure asked for by FAKE_NCCL_FAIL \(3\)/);
     expect(res).toBeNull();
   });
 

@@ -98,6 +98,9 @@ async function main() {
 }
 
 main().catch((e) => {
-  console.error(`rank ${process.env.OMPI_COMM_WORLD_RANK}: ${e.stack || e}`);
+  const msg = `rank ${process.env.OMPI_COMM_WORLD_RANK}: ${e.stack || e}`;
+  console.error(msg);
+  // Also to a file: MPI_Abort may tear the job down before mpirun has forwarded this rank's stderr.
+  fs.writeFileSync(path.join(outDir, `error.${process.env.OMPI_COMM_WORLD_RANK}.txt`), msg);
   ep.abortEp(1);
 });
