@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <thread>
 
 #include "backend/gpu_weight_layout.h"
+#include "backend/gpu_weight_pack.h"
 #include "error.h"
 
 namespace moecap {
@@ -14,8 +16,7 @@ CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, std::shared_ptr<c
     : api_(api),
       cfg_(c),
       // A checkpoint source is read into arrays here: the device takes whole matrices.
-      weights_(seed_or_arrays(std::move(weights), c.hidden, c.intermediate, c.experts, c.shared_intermediate,
-                              c.shared_gated)),
+      weights_(seed_or_arrays(weights, c.hidden, c.intermediate, c.experts, c.shared_intermediate, c.shared_gated)),
       opt_(o) {
   if (!api_) throw_runtime("the CUDA backend is not loaded", ErrorCode::BackendUnavailable);
   const WeightSource& w = *weights_;
@@ -72,6 +73,22 @@ CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, std::shared_ptr<c
     }
   } else {
     throw_runtime("the CUDA backend takes seeded or explicit fp32 weights");
+  }
+  // A source that may hold stored codes (a checkpoint's fp8/mxfp4/bf16 rows): its experts are packed
+  // here from those codes, since the fp32 masters cannot carry them bitwise (an fp8 128×128 block
+  // scale is not the row's own max-based scale the library would pick).
+  std::vector<uint8_t> packed, shared_packed;
+  const int dt = int(c.dtype), threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  if (weights.get() != weights_.get() && moecap_cuda::has_stored_codes(dt)) {
+    packed.resize(size_t(c.experts) * moecap_cuda::expert_layout(dt, c.hidden, c.intermediate).bytes);
+    moecap_cuda::pack_routed_experts(dt, *weights, c.experts, c.hidden, c.intermediate, g.held, packed.data(), threads);
+    wt.experts_packed = packed.data();
+    if (c.shared_intermediate > 0) {
+      shared_packed.resize(moecap_cuda::expert_layout(dt, c.hidden, c.shared_intermediate).bytes);
+      moecap_cuda::pack_expert(dt, *weights, Matrix::SharedGate, Matrix::SharedUp, Matrix::SharedDown, 0, c.hidden,
+                               c.shared_intermediate, shared_packed.data(), threads);
+      wt.shared_packed = shared_packed.data();
+    }
   }
   layer_ = api_->layer_create(&g, &wt);
   if (!layer_) throw_runtime(std::string("CUDA layer: ") + api_->last_error(), ErrorCode::BackendUnavailable);
