@@ -40,7 +40,7 @@ struct StoredCodeWeights : moecap::WeightSource {
     const uint64_t h = hash(m, e, -1 - rb, cb);
     return std::ldexp(1.0f + float(h % 1000) / 1000.0f, -12 + int(h >> 20 & 3));
   }
-  uint8_t e8m0(moecap::Matrix m, int e, int r, int b) const { return uint8_t(116 + hash(m, e, r, -1 - b) % 16); }
+  uint8_t e8m0(moecap::Matrix m, int e, int r, int b) const { return uint8_t(118 + hash(m, e, r, -1 - b) % 8); }
   // The checkpoint's value of element (r, c): what a device holding its codes decodes.
   float value(moecap::Matrix m, int e, int r, int c) const {
     const uint8_t q = code(m, e, r, c);
