@@ -83,6 +83,7 @@
         "native/core/backend/library_files.cc",
         "native/core/backend/cuda_loader.cc",
         "native/core/backend/cuda_layer.cc",
+        "native/core/backend/gpu_weight_pack.cc",
         "native/core/ep/expert_placement.cc",
         "native/core/ep/ep_forward.cc",
         "native/core/ep/ep_forward_cuda.cc",

@@ -18,7 +18,7 @@
 #include "layer_config.h"
 #include "offload.h"
 #include "abi_error.h"
-#include "weight_pack.h"
+#include "backend/gpu_weight_pack.h"
 #include "weights/weight_source.h"
 
 using namespace moecap_cuda;
@@ -216,10 +216,11 @@ struct moecap_cuda_layer {
     if (w.use_seed) {
       src.reset(new moecap::SeededWeights(w.seed));
     } else {
-      if (!w.router || !w.gate || !w.up || !w.down)
-        moecap::throw_type("weights: router, gate, up and down are required");
-      if (shared && (!w.shared_gate || !w.shared_up || !w.shared_down))
-        moecap::throw_type("weights: the shared expert needs sharedGate, sharedUp and sharedDown");
+      // Pre-packed experts (experts_packed, shared_packed) stand in for their fp32 masters.
+      if (!w.router || (!w.experts_packed && (!w.gate || !w.up || !w.down)))
+        moecap::throw_type("weights: router, and gate, up and down (or experts_packed) are required");
+      if (shared && !w.shared_packed && (!w.shared_gate || !w.shared_up || !w.shared_down))
+        moecap::throw_type("weights: the shared expert needs sharedGate, sharedUp and sharedDown (or shared_packed)");
       if (shared && c.shared_gated && !w.shared_gate_weight)
         moecap::throw_type("weights: sharedGateWeight is required");
       auto* a = new ArrayWeights();
@@ -252,33 +253,38 @@ struct moecap_cuda_layer {
     up_bias = upload(c.up_bias, size_t(E) * F, "cudaMemcpy(up_bias)");
     down_bias = upload(c.down_bias, size_t(E) * H, "cudaMemcpy(down_bias)");
 
-    // Experts: packed on the host (threads), then uploaded, or kept in the offload store.
+    // Experts: the caller's pre-packed blobs (a checkpoint's stored codes, packed by the core), or
+    // packed here on the host (threads); then uploaded, or kept in the offload store.
     blob_bytes = expert_layout(dt, H, F).bytes;
     shared_blob_bytes = shared ? expert_layout(dt, H, Fs).bytes : 0;
     blobs.assign(size_t(E) + 1, nullptr);
     std::vector<uint8_t> staging(std::max(blob_bytes, shared_blob_bytes));
+    // Expert e's blob into `out` (blob_bytes): the caller's bytes, or packed from the masters.
+    auto routed_blob = [&](int e, uint8_t* out) {
+      if (w.experts_packed) std::memcpy(out, w.experts_packed + size_t(e) * blob_bytes, blob_bytes);
+      else pack_expert(dt, *src, moecap::Matrix::Gate, moecap::Matrix::Up, moecap::Matrix::Down, e, H, F, out, threads);
+    };
     if (c.offload) {
       // Static policy: as on the CPU, keep max(1, min(topK, slots / 2)) slots for the experts outside the hot set.
       const int slots = std::min(c.cache_slots, E);
       store.reset(new ExpertStore(blob_bytes, E, slots, moecap::CachePolicy(c.cache_policy),
                                   std::max(1, std::min(k, slots / 2))));
-      for (int e = 0; e < E; ++e)
-        pack_expert(dt, *src, moecap::Matrix::Gate, moecap::Matrix::Up, moecap::Matrix::Down, e, H, F,
-                    store->host_blob(e), threads);
+      for (int e = 0; e < E; ++e) routed_blob(e, store->host_blob(e));
       device_bytes += store->device_bytes();
     } else {
       for (int e = 0; e < E; ++e) {
         if (c.held && !c.held[e]) continue;  // another rank's expert
-        pack_expert(dt, *src, moecap::Matrix::Gate, moecap::Matrix::Up, moecap::Matrix::Down, e, H, F, staging.data(),
-                    threads);
+        routed_blob(e, staging.data());
         blobs[e] = dev_alloc<uint8_t>(blob_bytes, "cudaMalloc(expert weights)");
         check(cudaMemcpy(blobs[e], staging.data(), blob_bytes, cudaMemcpyHostToDevice), "cudaMemcpy(expert)");
         device_bytes += double(blob_bytes);
       }
     }
     if (shared) {  // the shared expert is used by every token: always resident
-      pack_expert(dt, *src, moecap::Matrix::SharedGate, moecap::Matrix::SharedUp, moecap::Matrix::SharedDown, 0, H, Fs,
-                  staging.data(), threads);
+      if (w.shared_packed) std::memcpy(staging.data(), w.shared_packed, shared_blob_bytes);
+      else
+        pack_expert(dt, *src, moecap::Matrix::SharedGate, moecap::Matrix::SharedUp, moecap::Matrix::SharedDown, 0, H,
+                    Fs, staging.data(), threads);
       blobs[E] = dev_alloc<uint8_t>(shared_blob_bytes, "cudaMalloc(shared expert)");
       check(cudaMemcpy(blobs[E], staging.data(), shared_blob_bytes, cudaMemcpyHostToDevice), "cudaMemcpy(shared)");
       device_bytes += double(shared_blob_bytes);

@@ -14,7 +14,8 @@
 //                   ids equal (except near-ties of the fp32 logits, reported), output rel error
 //                   per dtype (f32, bf16, int8, int4, mxfp4, fp8); SIMT and tensor-core paths; offload == resident
 //                   bitwise (every cache policy, capacity 1 and E/2, prefetch, static pins; counters checked); repeat
-//                   forward bitwise equal (deterministic)
+//                   forward bitwise equal (deterministic); mxfp4/fp8 also from a release's stored codes
+//                   (stored_code_weights.h) handed over pre-packed, as CudaLayer does for a checkpoint
 // Bench (OLMoE and Mixtral shapes, bf16, int4/int8 and mxfp4/fp8 decode, bf16 prefill, offloaded decode):
 //   CUDA events, warm-up, median; ceilings: device-to-device copy, pinned host-to-device copy,
 //   dense bf16 GEMM (cuBLAS via dlopen when present, else this library's tensor-core kernel).
@@ -41,6 +42,8 @@
 #include "weights/activation_rows.h"
 #include "weights/numeric.h"
 #include "weights/weight_source.h"
+#include "backend/gpu_weight_pack.h"
+#include "stored_code_weights.h"
 
 using namespace moecap_cuda;
 
@@ -350,6 +353,35 @@ moecap_cuda_weights_t seeded(uint64_t seed) {
   return w;
 }
 
+// The weights as CudaLayer hands over a checkpoint's: fp32 router (and shared gate) rows, the
+// experts packed by the core from the source's stored codes (experts_packed, shared_packed).
+struct Prepacked {
+  std::vector<float> router, shared_gate_weight;
+  std::vector<uint8_t> experts, shared;
+  moecap_cuda_weights_t w;
+};
+void prepack(const moecap::WeightSource& src, const LayerCase& c, int dt, Prepacked& p) {
+  std::memset(&p.w, 0, sizeof p.w);
+  p.w.size = sizeof p.w;
+  p.router.resize(size_t(c.E) * c.H);
+  for (int e = 0; e < c.E; ++e) src.row(moecap::Matrix::Router, 0, e, c.H, p.router.data() + size_t(e) * c.H);
+  p.w.router = p.router.data();
+  p.experts.resize(size_t(c.E) * expert_layout(dt, c.H, c.F).bytes);
+  pack_routed_experts(dt, src, c.E, c.H, c.F, nullptr, p.experts.data(), 4);
+  p.w.experts_packed = p.experts.data();
+  if (c.Fs > 0) {
+    p.shared.resize(expert_layout(dt, c.H, c.Fs).bytes);
+    pack_expert(dt, src, moecap::Matrix::SharedGate, moecap::Matrix::SharedUp, moecap::Matrix::SharedDown, 0, c.H, c.Fs,
+                p.shared.data(), 4);
+    p.w.shared_packed = p.shared.data();
+  }
+  if (c.gated) {
+    p.shared_gate_weight.resize(size_t(c.H));
+    src.row(moecap::Matrix::SharedGateWeight, 0, 0, c.H, p.shared_gate_weight.data());
+    p.w.shared_gate_weight = p.shared_gate_weight.data();
+  }
+}
+
 struct GpuRun {
   std::vector<float> y, w;
   std::vector<int32_t> ids;
@@ -369,7 +401,8 @@ bool gpu_forward(moecap_cuda_layer* l, const std::vector<float>& x, int T, int k
   return true;
 }
 
-void check_layer(const LayerCase& c, int dt) {
+// stored: the weights are a release's stored codes (mxfp4/fp8), pre-packed as CudaLayer hands them.
+void check_layer(const LayerCase& c, int dt, bool stored = false) {
   const uint64_t seed = g_rng();
   std::vector<float> bias = gaussian(size_t(c.E), 0.05f);
   moecap::LayerConfig lc;
@@ -381,8 +414,19 @@ void check_layer(const LayerCase& c, int dt) {
   lc.capacity_factor = c.cf, lc.dtype = moecap::DType(dt), lc.threads = 0;
   const VariantArrays va = variant_arrays(c);
   set_variant(lc, c, va);
-  auto src = std::make_shared<moecap::SeededWeights>(seed);
+  std::shared_ptr<moecap::WeightSource> src;
+  if (stored) {
+    auto s = std::make_shared<StoredCodeWeights>();
+    s->dtype = moecap::DType(dt), s->seed = seed;
+    src = s;
+  } else {
+    src = std::make_shared<moecap::SeededWeights>(seed);
+  }
   moecap::MoeLayer cpu(lc, src, "auto");
+  Prepacked pre;
+  if (stored) prepack(*src, c, dt, pre);
+  const std::string label = stored ? std::string("stored-codes ") + c.name : std::string(c.name);
+  const char* name = label.c_str();
   const int maxT = 67;
   std::vector<int> paths = {MOECAP_CUDA_PATH_SIMT};
   if (dt == kBF16) {
@@ -393,16 +437,16 @@ void check_layer(const LayerCase& c, int dt) {
     moecap_cuda_config_t g = abi_config(c, dt, bias, maxT);
     g.expert_path = path;
     set_variant(g, c, va);
-    moecap_cuda_weights_t w = seeded(seed);
+    moecap_cuda_weights_t w = stored ? pre.w : seeded(seed);
     moecap_cuda_layer* l = moecap_cuda_layer_create(&g, &w);
     if (!l) {
-      report(false, "layer", fmt("%s %s create: %s", c.name, dt_name(dt), moecap_cuda_last_error()));
+      report(false, "layer", fmt("%s %s create: %s", name, dt_name(dt), moecap_cuda_last_error()));
       continue;
     }
     g.offload = 1;
     g.cache_slots = std::max(1, c.k - 1);  // fewer slots than experts per token: waves and evictions
     moecap_cuda_layer* lo = moecap_cuda_layer_create(&g, &w);
-    if (!lo) report(false, "offload", fmt("%s create: %s", c.name, moecap_cuda_last_error()));
+    if (!lo) report(false, "offload", fmt("%s create: %s", name, moecap_cuda_last_error()));
     for (int T : {1, 5, maxT}) {
       std::vector<float> x = gaussian(size_t(T) * c.H);
       moecap::ForwardResult ref;
@@ -435,7 +479,7 @@ void check_layer(const LayerCase& c, int dt) {
       report(ok, "layer",
              fmt("%s %s %s T=%d: rel err %.2e (tol %.0e), routing differs on %d tokens, dropped %lld/%lld, "
                  "repeat %s",
-                 c.name, dt_name(dt),
+                 name, dt_name(dt),
                  path == MOECAP_CUDA_PATH_TENSOR         ? "tensor"
                  : path == MOECAP_CUDA_PATH_TENSOR_BASIC ? "tensor-basic"
                                                          : "simt",
@@ -443,9 +487,9 @@ void check_layer(const LayerCase& c, int dt) {
                  det ? "bitwise equal" : "DIFFERS"));
       if (lo && gpu_forward(lo, x, T, c.k, c.H, ro))
         report(ro.y == r.y && ro.ids == r.ids, "offload",
-               fmt("%s %s T=%d slots=%d: %s, hits %lld misses %lld evictions %lld", c.name, dt_name(dt), T,
-                   g.cache_slots, ro.y == r.y ? "bitwise equal to resident" : "DIFFERS from resident",
-                   (long long)ro.st.cache_hits, (long long)ro.st.cache_misses, (long long)ro.st.evictions));
+               fmt("%s %s T=%d slots=%d: %s, hits %lld misses %lld evictions %lld", name, dt_name(dt), T, g.cache_slots,
+                   ro.y == r.y ? "bitwise equal to resident" : "DIFFERS from resident", (long long)ro.st.cache_hits,
+                   (long long)ro.st.cache_misses, (long long)ro.st.evictions));
     }
     moecap_cuda_layer_destroy(l);
     if (lo) moecap_cuda_layer_destroy(lo);
@@ -894,6 +938,9 @@ int main(int argc, char** argv) {
     };
     for (const auto& c : variants)
       for (int dt = 0; dt < kGpuDTypes; ++dt) check_layer(c, dt);
+    // A release's stored codes (fp8 128×128 block scales, raised mxfp4 scales), pre-packed by the core.
+    for (const auto& c : layers)
+      for (int dt : {kMX4, kFP8}) check_layer(c, dt, true);
     // Expert parallelism: two ranks in this process, bitwise vs the single-process layer (no capacity factor).
     for (const auto& c : layers)
       if (c.cf == 0)

@@ -1,5 +1,6 @@
 // CPU unit test of the host/device index arithmetic (cuda/moe_index.h) and the GPU weight packing
-// (cuda/weight_pack.cc) against the CPU core. Built and run by test/cuda/cuda_host.test.ts with g++;
+// (native/core/backend/gpu_weight_pack.cc) against the CPU core, from fp32 masters and from a
+// release's stored fp8/mxfp4 codes. Built and run by test/cuda/cuda_host.test.ts with g++;
 // prints one line per check and exits non-zero on the first failure.
 #include <cstdio>
 #include <cstdlib>
@@ -12,8 +13,9 @@
 #include "expect.h"
 #include "dispatch/routing_plan.h"
 #include "layer_config.h"
+#include "backend/gpu_weight_pack.h"
 #include "moe_index.h"
-#include "weight_pack.h"
+#include "stored_code_weights.h"
 #include "weights/numeric.h"
 #include "weights/packed_matrix.h"
 #include "weights/weight_source.h"
@@ -192,6 +194,134 @@ static void test_weight_layout() {
       "byte once\n");
 }
 
+// A release's stored codes (fp8 with 128×128 block scales, mxfp4 with E8M0 scales above the
+// max-based choice): (a) the GPU bytes packed from them hold the release's codes and scales and
+// decode bitwise to its values, which are the CPU core's (its stored-code packing); (b) packed from
+// the fp32 values alone (the ABI's fp32 masters before experts_packed), fp8 decodes to other
+// values and mxfp4 holds other codes and scales (the same values: E2M1 × power-of-two scales
+// re-quantise exactly).
+static void test_stored_codes() {
+  struct Case {
+    moecap::DType dtype;
+    int rows, K;
+  };
+  const Case cases[] = {{moecap::DType::FP8, 150, 300},
+                        {moecap::DType::FP8, 37, 128},
+                        {moecap::DType::FP8, 260, 72},
+                        {moecap::DType::MXFP4, 37, 224},
+                        {moecap::DType::MXFP4, 70, 96}};
+  for (const Case& cs : cases) {
+    const int dt = int(cs.dtype), rows = cs.rows, K = cs.K, e = 2;
+    const char* name = dt == kFP8 ? "fp8" : "mxfp4";
+    const moecap::Matrix m = moecap::Matrix::Down;
+    StoredCodeWeights src;
+    src.dtype = cs.dtype;
+    src.seed = 0xC0DE + uint64_t(rows);
+    StoredCodeWeights fp32_only = src;
+    fp32_only.hide_codes = true;
+    std::vector<uint8_t> gpu(matrix_bytes(dt, rows, K)), old(gpu.size());
+    pack_matrix(dt, src, m, e, 0, rows, K, gpu.data(), 3);
+    pack_matrix(dt, fp32_only, m, e, 0, rows, K, old.data(), 3);
+    // The CPU core's packing of the same rows from the stored codes.
+    moecap::PackedMatrix cpu;
+    moecap::pack_matrix(
+        cpu, cs.dtype, K, (rows + 31) / 32,
+        [&](int p, int l, float* v) {
+          if (p * 32 + l >= rows) return false;
+          src.row(m, e, p * 32 + l, K, v);
+          return true;
+        },
+        nullptr, nullptr,
+        [&](int p, int l, uint8_t* codes, void* scales) {
+          if (p * 32 + l >= rows) return moecap::kCodesAbsent;
+          return src.stored_codes(m, e, p * 32 + l, K, cs.dtype, codes, scales) ? moecap::kCodesFilled
+                                                                                : moecap::kCodesUnavailable;
+        });
+    const uint8_t* sc = gpu.data() + scales_offset(dt, rows, K);
+    const uint8_t* old_sc = old.data() + scales_offset(dt, rows, K);
+    std::vector<float> lane(static_cast<size_t>(K));
+    int64_t old_values_differ = 0, old_codes_differ = 0, old_scales_differ = 0, scales_not_max_based = 0;
+    for (int r = 0; r < rows; ++r) {
+      moecap::unpack_lane(cpu, r / 32, r % 32, lane.data());
+      for (int k = 0; k < K; ++k) {
+        const float want = src.value(m, e, r, k), g = unpack_value(dt, gpu.data(), rows, K, r, k);
+        EXPECT(std::memcmp(&g, &want, 4) == 0, "%s %dx%d (%d, %d): gpu %g, release %g", name, rows, K, r, k, g, want);
+        EXPECT(std::memcmp(&g, &lane[size_t(k)], 4) == 0, "%s %dx%d (%d, %d): gpu %g, cpu %g", name, rows, K, r, k, g,
+               lane[size_t(k)]);
+        bool hi = false;
+        const size_t off = value_offset(dt, r, k, K, &hi);
+        auto stored = [&](const uint8_t* mat) {
+          return dt == kFP8 ? mat[off] : uint8_t(hi ? mat[off] >> 4 : mat[off] & 15);
+        };
+        EXPECT(stored(gpu.data()) == src.code(m, e, r, k), "%s (%d, %d): code", name, r, k);
+        const float o = unpack_value(dt, old.data(), rows, K, r, k);
+        old_values_differ += std::memcmp(&o, &want, 4) != 0;
+        old_codes_differ += stored(old.data()) != src.code(m, e, r, k);
+      }
+      const int blk = dt == kFP8 ? kFp8QBlock : kQBlock;
+      for (int b = 0; b < (K + blk - 1) / blk; ++b) {
+        const size_t at = scale_index(dt, r, b * blk, K) * scale_bytes(dt);
+        if (dt == kFP8) {
+          float s, so;
+          std::memcpy(&s, sc + at, 4);
+          std::memcpy(&so, old_sc + at, 4);
+          EXPECT(s == src.fp8_scale(m, e, r / 128, b), "fp8 row %d block %d: the release's 128×128 block scale", r, b);
+          old_scales_differ += so != s;
+        } else {
+          EXPECT(sc[at] == src.e8m0(m, e, r, b), "mxfp4 row %d block %d: the release's E8M0 scale", r, b);
+          old_scales_differ += old_sc[at] != sc[at];
+          scales_not_max_based += b % 2;
+        }
+      }
+    }
+    if (dt == kFP8)
+      EXPECT(old_values_differ > 0, "fp8 %dx%d: the fp32 re-quantisation kept every value (the test proves nothing)",
+             rows, K);
+    else
+      EXPECT(old_values_differ == 0 && old_scales_differ >= scales_not_max_based && old_codes_differ > 0,
+             "mxfp4 %dx%d: fp32 path: %lld values, %lld scales (of %lld raised), %lld codes differ", rows, K,
+             (long long)old_values_differ, (long long)old_scales_differ, (long long)scales_not_max_based,
+             (long long)old_codes_differ);
+    std::printf(
+        "ok   %s %dx%d from stored codes: release's codes, scales and values bitwise (== CPU core); fp32 path: "
+        "%lld of %lld values, %lld codes, %lld scales differ\n",
+        name, rows, K, (long long)old_values_differ, (long long)rows * K, (long long)old_codes_differ,
+        (long long)old_scales_differ);
+  }
+  // A whole expert (gate and up rows stacked into w13, down into w2) and a layer's held experts.
+  StoredCodeWeights src;
+  const int H = 160, F = 72, E = 3;
+  const size_t blob = expert_layout(kFP8, H, F).bytes;
+  std::vector<uint8_t> all(size_t(E) * blob, 0xAB), one(blob);
+  const uint8_t held[E] = {1, 0, 1};
+  pack_routed_experts(kFP8, src, E, H, F, held, all.data(), 2);
+  for (int e = 0; e < E; ++e) {
+    const uint8_t* b = all.data() + size_t(e) * blob;
+    if (!held[e]) {
+      bool zero = true;
+      for (size_t i = 0; i < blob; ++i) zero &= b[i] == 0;
+      EXPECT(zero, "expert %d is not held: its blob is zero", e);
+      continue;
+    }
+    pack_expert(kFP8, src, moecap::Matrix::Gate, moecap::Matrix::Up, moecap::Matrix::Down, e, H, F, one.data(), 2);
+    EXPECT(std::memcmp(one.data(), b, blob) == 0, "expert %d: pack_routed_experts == pack_expert", e);
+    const uint8_t* w13 = b + expert_layout(kFP8, H, F).w13;
+    const uint8_t* w2 = b + expert_layout(kFP8, H, F).w2;
+    for (int r = 0; r < 2 * F; ++r)
+      for (int k = 0; k < H; ++k) {
+        const float g = unpack_value(kFP8, w13, 2 * F, H, r, k);
+        const float want = src.value(r < F ? moecap::Matrix::Gate : moecap::Matrix::Up, e, r % F, k);
+        EXPECT(std::memcmp(&g, &want, 4) == 0, "expert %d w13 (%d, %d)", e, r, k);
+      }
+    for (int r = 0; r < H; ++r)
+      for (int k = 0; k < F; ++k) {
+        const float g = unpack_value(kFP8, w2, H, F, r, k), want = src.value(moecap::Matrix::Down, e, r, k);
+        EXPECT(std::memcmp(&g, &want, 4) == 0, "expert %d w2 (%d, %d)", e, r, k);
+      }
+  }
+  std::printf("ok   stored-code experts: w13 = gate ‖ up and w2 hold the release's fp8 values; unheld experts zero\n");
+}
+
 // The SIMT kernels' code decoders (block_decode.h, the device's byte permute emulated) against the
 // CPU core's: every 4-code word of E2M1, every pair of E4M3 bytes (NaN codes excluded: refused at
 // packing), every E8M0 byte.
@@ -229,6 +359,7 @@ int main() {
   test_capacity(rng);
   test_plan_rows(rng);
   test_weight_layout();
+  test_stored_codes();
   test_block_decode();
   std::printf("all %d checks passed\n", g_checks);
   return 0;

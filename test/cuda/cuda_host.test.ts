@@ -46,7 +46,7 @@ describe('index arithmetic and GPU weight layout (C++ on the CPU)', () => {
     const exe = path.join(tmp, 'host_index_test');
     const sources = [
       'cuda/test/host_index_test.cc',
-      'cuda/weight_pack.cc',
+      'native/core/backend/gpu_weight_pack.cc',
       'native/core/weights/packed_matrix.cc',
       'native/core/weights/weight_source.cc',
       'native/core/weights/dtype.cc',
@@ -63,6 +63,9 @@ describe('index arithmetic and GPU weight layout (C++ on the CPU)', () => {
     expect(out).toMatch(/all \d+ checks passed/);
     expect(out).toContain('capacity_for == moecap::expert_capacity');
     expect(out).toContain("packed values == CPU core's unpack_lane bitwise (6 dtypes");
+    // A release's stored codes reach the GPU layout bitwise (fp8 128×128 block scales, raised mxfp4 scales).
+    expect(out.match(/^ok {3}(fp8|mxfp4) \d+x\d+ from stored codes: release's codes, scales and values bitwise/gm)).toHaveLength(5);
+    expect(out).toContain('stored-code experts: w13 = gate ‖ up and w2');
     expect(out).toContain("SIMT code decoders == CPU core's");
   });
 });

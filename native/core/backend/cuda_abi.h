@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define MOECAP_CUDA_ABI_VERSION 7
+#define MOECAP_CUDA_ABI_VERSION 8
 
 #if defined(_WIN32)
 #define MOECAP_CUDA_API __declspec(dllexport)
@@ -99,7 +99,10 @@ typedef struct {
 } moecap_cuda_config_t;
 
 /* fp32 master weights in HF layout (rows = outputs), or a seed for moecap::SeededWeights
- * (the same generator as the CPU core, so both backends hold identical weights). */
+ * (the same generator as the CPU core, so both backends hold identical weights). Experts may come
+ * already in the GPU layout instead (experts_packed, shared_packed: the core's packer,
+ * backend/gpu_weight_pack.h, from a checkpoint's stored fp8/mxfp4/bf16 codes, which fp32 could
+ * not carry bitwise); their fp32 matrices are then not read (may be NULL). */
 typedef struct {
   size_t size; /* sizeof(moecap_cuda_weights_t) */
   int use_seed;
@@ -112,6 +115,8 @@ typedef struct {
   const float* shared_up;
   const float* shared_down;        /* [H,Fs] */
   const float* shared_gate_weight; /* [H] when shared_gated */
+  const uint8_t* experts_packed;   /* NULL, or [E][expert_layout(dtype, H, F).bytes] (non-held experts unread) */
+  const uint8_t* shared_packed;    /* NULL, or [expert_layout(dtype, H, Fs).bytes] */
 } moecap_cuda_weights_t;
 
 typedef struct {

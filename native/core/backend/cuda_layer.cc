@@ -3,22 +3,67 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <thread>
 
 #include "backend/gpu_weight_layout.h"
+#include "backend/gpu_weight_pack.h"
 #include "error.h"
 
 namespace moecap {
 
+namespace {
+// The weights the library takes (cuda_abi.h) and the buffers behind them, alive for the create call.
+struct AbiWeights {
+  std::shared_ptr<const WeightSource> masters;  // the seed or fp32 arrays
+  std::vector<uint8_t> packed, shared_packed;   // experts in the GPU layout, or empty
+  moecap_cuda_weights_t wt;
+};
+
+// A seed, or fp32 arrays (a checkpoint's read into arrays: the library takes whole matrices). A
+// checkpoint's experts in a dtype whose codes it may keep (fp8, mxfp4, bf16) are packed here from
+// those codes instead, since fp32 cannot carry them bitwise (an fp8 128×128 block scale is not the
+// max-based scale the library would give each row); their fp32 arrays are then not read at all.
+void abi_weights(const LayerConfig& c, const std::shared_ptr<const WeightSource>& src, const uint8_t* held,
+                 AbiWeights& out) {
+  const int dt = int(c.dtype), H = c.hidden, F = c.intermediate, E = c.experts, Fs = c.shared_intermediate;
+  uint64_t seed = 0;
+  const bool prepack = !src->seed(&seed) && !src->arrays() && moecap_cuda::has_stored_codes(dt);
+  out.masters = seed_or_arrays(src, H, F, E, Fs, c.shared_gated, !prepack);
+  moecap_cuda_weights_t& wt = out.wt;
+  std::memset(&wt, 0, sizeof wt);
+  wt.size = sizeof wt;
+  if (out.masters->seed(&seed)) {
+    wt.use_seed = 1;
+    wt.seed = seed;
+  } else if (const ExplicitWeights* e = out.masters->arrays()) {
+    wt.router = e->router.data();
+    if (!prepack) wt.gate = e->gate.data(), wt.up = e->up.data(), wt.down = e->down.data();
+    if (Fs > 0) {
+      wt.shared_gate = e->shared_gate.data(), wt.shared_up = e->shared_up.data(),
+      wt.shared_down = e->shared_down.data();
+      wt.shared_gate_weight = e->shared_gate_weight.empty() ? nullptr : e->shared_gate_weight.data();
+    }
+  } else {
+    throw_runtime("the CUDA backend takes seeded or explicit fp32 weights");
+  }
+  if (!prepack) return;
+  const int threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  out.packed.resize(size_t(E) * moecap_cuda::expert_layout(dt, H, F).bytes);
+  moecap_cuda::pack_routed_experts(dt, *src, E, H, F, held, out.packed.data(), threads);
+  wt.experts_packed = out.packed.data();
+  if (Fs > 0) {
+    out.shared_packed.resize(moecap_cuda::expert_layout(dt, H, Fs).bytes);
+    moecap_cuda::pack_expert(dt, *src, Matrix::SharedGate, Matrix::SharedUp, Matrix::SharedDown, 0, H, Fs,
+                             out.shared_packed.data(), threads);
+    wt.shared_packed = out.shared_packed.data();
+  }
+}
+}  // namespace
+
 CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, std::shared_ptr<const WeightSource> weights,
                      const CudaLayerOptions& o)
-    : api_(api),
-      cfg_(c),
-      // A checkpoint source is read into arrays here: the device takes whole matrices.
-      weights_(seed_or_arrays(std::move(weights), c.hidden, c.intermediate, c.experts, c.shared_intermediate,
-                              c.shared_gated)),
-      opt_(o) {
+    : api_(api), cfg_(c), weights_(std::move(weights)), opt_(o) {
   if (!api_) throw_runtime("the CUDA backend is not loaded", ErrorCode::BackendUnavailable);
-  const WeightSource& w = *weights_;
   if (opt_.cache_slots == 0 && opt_.cache_bytes > 0) {
     opt_.cache_slots = int(std::min(double(c.experts), std::floor(opt_.cache_bytes / expert_bytes())));
     if (opt_.cache_slots < 1)
@@ -56,24 +101,9 @@ CudaLayer::CudaLayer(const CudaApi* api, const LayerConfig& c, std::shared_ptr<c
     if (int(held.size()) != c.experts) throw_runtime("CUDA layer: held must have one entry per expert");
     g.held = held.data();
   }
-  moecap_cuda_weights_t wt;
-  std::memset(&wt, 0, sizeof wt);
-  wt.size = sizeof wt;
-  uint64_t seed = 0;
-  if (w.seed(&seed)) {
-    wt.use_seed = 1;
-    wt.seed = seed;
-  } else if (const ExplicitWeights* e = w.arrays()) {
-    wt.router = e->router.data(), wt.gate = e->gate.data(), wt.up = e->up.data(), wt.down = e->down.data();
-    if (c.shared_intermediate > 0) {
-      wt.shared_gate = e->shared_gate.data(), wt.shared_up = e->shared_up.data(),
-      wt.shared_down = e->shared_down.data();
-      wt.shared_gate_weight = e->shared_gate_weight.empty() ? nullptr : e->shared_gate_weight.data();
-    }
-  } else {
-    throw_runtime("the CUDA backend takes seeded or explicit fp32 weights");
-  }
-  layer_ = api_->layer_create(&g, &wt);
+  AbiWeights w;
+  abi_weights(c, weights_, g.held, w);
+  layer_ = api_->layer_create(&g, &w.wt);
   if (!layer_) throw_runtime(std::string("CUDA layer: ") + api_->last_error(), ErrorCode::BackendUnavailable);
 }
 

@@ -58,7 +58,7 @@ void ExplicitWeights::row(Matrix m, int expert, int r, int cols, float* out) con
 }
 
 std::shared_ptr<const WeightSource> seed_or_arrays(std::shared_ptr<const WeightSource> src, int H, int F, int E, int Fs,
-                                                   bool gated) {
+                                                   bool gated, bool routed_experts) {
   uint64_t seed;
   if (src->seed(&seed) || src->arrays()) return src;
   auto w = std::make_shared<ExplicitWeights>();
@@ -70,17 +70,19 @@ std::shared_ptr<const WeightSource> seed_or_arrays(std::shared_ptr<const WeightS
   };
   fill(w->router, Matrix::Router, 1, E, H);
   // Expert by expert (a checkpoint source reads an expert's three matrices at once).
-  w->gate.resize(size_t(E) * size_t(F) * size_t(H));
-  w->up.resize(w->gate.size());
-  w->down.resize(w->gate.size());
-  for (int e = 0; e < E; ++e) {
-    if (e + 1 < E) src->will_read_expert(e + 1);
-    const size_t at = size_t(e) * size_t(F) * size_t(H);
-    for (int f = 0; f < F; ++f) src->row(Matrix::Gate, e, f, H, w->gate.data() + at + size_t(f) * size_t(H));
-    for (int f = 0; f < F; ++f) src->row(Matrix::Up, e, f, H, w->up.data() + at + size_t(f) * size_t(H));
-    for (int h = 0; h < H; ++h) src->row(Matrix::Down, e, h, F, w->down.data() + at + size_t(h) * size_t(F));
+  if (routed_experts) {
+    w->gate.resize(size_t(E) * size_t(F) * size_t(H));
+    w->up.resize(w->gate.size());
+    w->down.resize(w->gate.size());
+    for (int e = 0; e < E; ++e) {
+      if (e + 1 < E) src->will_read_expert(e + 1);
+      const size_t at = size_t(e) * size_t(F) * size_t(H);
+      for (int f = 0; f < F; ++f) src->row(Matrix::Gate, e, f, H, w->gate.data() + at + size_t(f) * size_t(H));
+      for (int f = 0; f < F; ++f) src->row(Matrix::Up, e, f, H, w->up.data() + at + size_t(f) * size_t(H));
+      for (int h = 0; h < H; ++h) src->row(Matrix::Down, e, h, F, w->down.data() + at + size_t(h) * size_t(F));
+    }
+    src->done_reading_experts();
   }
-  src->done_reading_experts();
   if (Fs > 0) {
     fill(w->shared_gate, Matrix::SharedGate, 1, Fs, H);
     fill(w->shared_up, Matrix::SharedUp, 1, Fs, H);

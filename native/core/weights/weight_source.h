@@ -79,9 +79,10 @@ struct ExplicitWeights : public WeightSource {
 };
 
 // The source itself when it has a seed or arrays; otherwise (a checkpoint read row by row) a copy of
-// its matrices as fp32 arrays, for a backend that takes only those (CUDA uploads whole matrices).
+// its matrices as fp32 arrays, for a backend that takes only those (CUDA uploads whole matrices);
+// without `routed_experts`, the routed experts' gate, up and down are left empty (not to be read).
 std::shared_ptr<const WeightSource> seed_or_arrays(std::shared_ptr<const WeightSource> src, int hidden,
                                                    int intermediate, int experts, int shared_intermediate,
-                                                   bool shared_gated);
+                                                   bool shared_gated, bool routed_experts = true);
 
 }  // namespace moecap
