@@ -5,6 +5,7 @@
 #include <cstring>
 #include <atomic>
 #include <cstdlib>
+#include <memory>
 
 #include "error.h"
 #include "experts/expert_ffn.h"
@@ -258,10 +259,18 @@ void MoeLayer::route_locked(const float* x, int T, ForwardResult& out) {
   const RouterParams rp = RouterParams::from(cfg_);
   const size_t scratch = 2 * size_t(E) + 2 * size_t(cfg_.group_count) + 16;
   ws_.route_scratch.resize(scratch * size_t(pool_->size()));
+  // Tasks: chunks of 8 tokens; with fewer chunks than threads (decode) each chunk's router panels
+  // are split too, so the router read (E·H·4 bytes, from memory after the experts' stream) is not
+  // one thread's. A panel's logits come out bitwise the same whichever task computes them; the
+  // task that finishes a chunk's last part adds the bias and picks the chunk's experts.
   const int chunk = 8;
-  const int tasks = (T + chunk - 1) / chunk;
-  pool_->parallel_for(tasks, [&](int task, int thread) {
-    const int t0 = task * chunk, n = std::min(chunk, T - t0);
+  const int chunks = (T + chunk - 1) / chunk;
+  const int parts = chunks > 0 ? std::max(1, std::min(router_.panels, pool_->size() / chunks)) : 1;
+  std::unique_ptr<std::atomic<int>[]> pending(new std::atomic<int>[size_t(chunks)]);
+  for (int c = 0; c < chunks; ++c) pending[size_t(c)].store(parts, std::memory_order_relaxed);
+  pool_->parallel_for(chunks * parts, [&](int task, int thread) {
+    const int c = task / parts, part = task % parts;
+    const int t0 = c * chunk, n = std::min(chunk, T - t0);
     const void* rows[chunk];
     float* outs[chunk];
     for (int i = 0; i < n; ++i) {
@@ -269,11 +278,15 @@ void MoeLayer::route_locked(const float* x, int T, ForwardResult& out) {
       outs[i] = ws_.logits.data() + size_t(t0 + i) * Ep;
     }
     LinearJob job = linear_job(router_);
+    job.p0 = int(int64_t(router_.panels) * part / parts);
+    job.p1 = int(int64_t(router_.panels) * (part + 1) / parts);
     job.n = n;
     job.rows = rows;
     job.out = outs;
     job.epilogue = Epilogue::Store;
     kernels_->linear[int(DType::F32)](job);
+    // acq_rel: the chunk's last part sees the other parts' logits.
+    if (parts > 1 && pending[size_t(c)].fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     if (!cfg_.router_bias.empty())
       for (int i = 0; i < n; ++i)
         for (int e = 0; e < E; ++e) outs[i][e] += cfg_.router_bias[size_t(e)];
