@@ -148,13 +148,13 @@ function layerOptions(plan: EpRunPlan, l: number): MoeLayerOptions {
 // Whether placement needs per-expert loads (contiguous placement without copies does not).
 const needsLoads = (plan: EpRunPlan) => plan.placement !== 'contiguous' || plan.redundant > 0;
 
-// Per-expert loads for balanced / redundant placement: the routing trace's layer l, else this
+// Per-expert loads for balanced / redundant placement: the routing trace's layer l (l mod its layers, as a run replays it), else this
 // run's own input routed by the layer's router (every rank gets the same counts).
 async function expertLoads(plan: EpRunPlan, trace: RoutingTrace | null, opts: MoeLayerOptions, x: Float32Array, l: number): Promise<number[] | undefined> {
   if (!needsLoads(plan)) return undefined;
   const loads = new Array<number>(opts.experts).fill(0);
   if (trace) {
-    for (const e of trace.layers[l] ?? []) loads[e]++;
+    for (const e of trace.layers[l % trace.layers.length]) loads[e]++;
     return loads;
   }
   const probe = await createEpLayer({ ...opts, offload: undefined }, { ranks: plan.ranks });
