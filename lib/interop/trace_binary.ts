@@ -141,12 +141,20 @@ export function readBinaryTraceLayer(file: string, h: BinaryTraceHeader, l: numb
     );
   const ab = b.buffer.slice(b.byteOffset, b.byteOffset + b.length);
   const ids = h.idBytes === 1 ? Int32Array.from(new Uint8Array(ab)) : h.idBytes === 2 ? Int32Array.from(new Uint16Array(ab)) : new Int32Array(ab);
-  for (let i = 0; i < n; i++)
-    if (ids[i] < 0 || ids[i] >= h.experts)
-      throw new MoecapError(
-        'ERR_CORRUPT_FILE',
-        `binary trace '${file}' field 'layer ${l} experts': id ${ids[i]} at token ${Math.floor(i / h.topK)} out of range [0, ${h.experts})`,
-      );
+  // In range, and a token's k ids distinct (a token routes to k different experts, as the JSONL reader requires).
+  const bad = (e: number, t: number, what: string) =>
+    new MoecapError('ERR_CORRUPT_FILE', `binary trace '${file}' field 'layer ${l} experts': id ${e} at token ${t} ${what}`);
+  const seenAt = new Int32Array(h.experts).fill(-1); // the last token that used each expert
+  for (let i = 0, t = 0, j = 0; i < n; i++) {
+    const e = ids[i];
+    if (e < 0 || e >= h.experts) throw bad(e, t, `out of range [0, ${h.experts})`);
+    if (seenAt[e] === t) throw bad(e, t, `repeated (a token's ${h.topK} ids must be distinct)`);
+    seenAt[e] = t;
+    if (++j === h.topK) {
+      j = 0;
+      t++;
+    }
+  }
   return ids;
 }
 

@@ -127,6 +127,12 @@ describe('binary trace', () => {
     ],
     ['layer checksum', (b: Buffer) => (b[64 + 48 + 5] ^= 1), false, /field 'layer 0 checksum': xxhash64 of its ids is [0-9a-f]{16}, the table says/],
     ['id out of range', (b: Buffer) => (b[64 + 48 + 2 * 1500 + 7] = 8), true, /field 'layer 1 experts': id 8 at token 3 out of range \[0, 8\)/],
+    [
+      'id repeated in a token',
+      (b: Buffer) => (b[64 + 48 + 2 * 1500 + 7] = b[64 + 48 + 2 * 1500 + 6]),
+      true,
+      /field 'layer 1 experts': id \d+ at token 3 repeated \(a token's 2 ids must be distinct\)/,
+    ],
   ])('%s → ERR_CORRUPT_FILE naming the file and field', async (_name, edit, redoSums, msg) => {
     const b = good();
     edit(b);
