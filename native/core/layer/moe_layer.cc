@@ -5,7 +5,6 @@
 #include <cstring>
 #include <atomic>
 #include <cstdlib>
-#include <memory>
 
 #include "error.h"
 #include "experts/expert_ffn.h"
@@ -266,8 +265,11 @@ void MoeLayer::route_locked(const float* x, int T, ForwardResult& out) {
   const int chunk = 8;
   const int chunks = (T + chunk - 1) / chunk;
   const int parts = chunks > 0 ? std::max(1, std::min(router_.panels, pool_->size() / chunks)) : 1;
-  std::unique_ptr<std::atomic<int>[]> pending(new std::atomic<int>[size_t(chunks)]);
-  for (int c = 0; c < chunks; ++c) pending[size_t(c)].store(parts, std::memory_order_relaxed);
+  // parts > 1 only when chunks <= threads / 2, so the pool-sized counters always suffice.
+  if (parts > 1 && !ws_.route_pending) ws_.route_pending.reset(new std::atomic<int>[size_t(pool_->size())]);
+  std::atomic<int>* const pending = ws_.route_pending.get();
+  if (parts > 1)
+    for (int c = 0; c < chunks; ++c) pending[c].store(parts, std::memory_order_relaxed);
   pool_->parallel_for(chunks * parts, [&](int task, int thread) {
     const int c = task / parts, part = task % parts;
     const int t0 = c * chunk, n = std::min(chunk, T - t0);
@@ -286,7 +288,7 @@ void MoeLayer::route_locked(const float* x, int T, ForwardResult& out) {
     job.epilogue = Epilogue::Store;
     kernels_->linear[int(DType::F32)](job);
     // acq_rel: the chunk's last part sees the other parts' logits.
-    if (parts > 1 && pending[size_t(c)].fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    if (parts > 1 && pending[c].fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     if (!cfg_.router_bias.empty())
       for (int i = 0; i < n; ++i)
         for (int e = 0; e < E; ++e) outs[i][e] += cfg_.router_bias[size_t(e)];

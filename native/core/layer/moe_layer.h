@@ -2,6 +2,7 @@
 // Weights are packed once at construction; forward() is safe to call from several threads at
 // once (passes are serialised on the layer's thread pool, each uses the layer's workspace).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -103,7 +104,9 @@ class MoeLayer : public LayerBackend {
     std::vector<uint8_t> act;          // per-token activation rows (non-f32 dtypes)
     std::vector<float> logits;         // [T, E padded to 32]
     std::vector<float> route_scratch;  // per thread
-    AlignedBuffer h, h_act, out;       // per slot rows
+    // Per chunk whose router panels are split over threads (decode: chunks < threads): parts left.
+    std::unique_ptr<std::atomic<int>[]> route_pending;  // pool size, allocated on first split
+    AlignedBuffer h, h_act, out;                        // per slot rows
     std::vector<const void*> in_ptrs;
     std::vector<float*> h_ptrs, out_ptrs;
     std::vector<void*> hact_ptrs;
