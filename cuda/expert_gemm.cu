@@ -332,10 +332,13 @@ void launch_simt_dt(const ExpertArgs& a, cudaStream_t s) {
   experts_simt_kernel<DT, NT, false><<<dim3(ceil_div(a.H, kRowsPerBlock), segs), kRowsPerBlock * 32, 0, s>>>(a);
 }
 
+// Tokens per pass over a row. NT = 16 takes 128–170 registers (1–2 blocks an SM), so at decode
+// sizes it starves the loads: on an H200, T = 16 ran 1.4–2.2× slower with 16 than with 4 (8 was
+// between), each dtype, OLMoE and Mixtral shapes. T in 17..64 was not measured and keeps 16.
 template <int DT>
 void launch_simt_nt(const ExpertArgs& a, int T, cudaStream_t s) {
   if (T <= 1) launch_simt_dt<DT, 1>(a, s);
-  else if (T <= 4) launch_simt_dt<DT, 4>(a, s);
+  else if (T <= 16) launch_simt_dt<DT, 4>(a, s);
   else launch_simt_dt<DT, 16>(a, s);
 }
 

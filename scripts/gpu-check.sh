@@ -6,7 +6,9 @@
 #      layers, bitwise vs the single-process layer), then timings vs measured ceilings;
 #   3. the NCCL exchange self-test (nccl_selftest, one rank per GPU) when libnccl.so.2 is found,
 #      "NCCL not installed" otherwise;
-#   4. when Node and the addon are present, check that backendInfo('auto') picks CUDA;
+#   4. when Node and the addon are present, check that backendInfo('auto') picks CUDA, run a
+#      release's stored fp8/mxfp4 codes through the addon's CUDA layer against the CPU
+#      (scripts/gpu-checkpoint-check.js), and the main job on the GPU (moecap run --backend cuda);
 #   5. when mpirun is found too, expert parallelism on GPU ranks: 2 ranks under mpirun (rank r on
 #      GPU r mod the GPUs; one GPU shared by both here), f32, bf16 (tensor cores) and int8 with
 #      replicas, each compared bitwise with the single-process CUDA layer (test/ep/mpi_rank.js);
@@ -74,6 +76,7 @@ fi
 echo "== $EXE ${ARGS[*]:-}"
 timeout 420 "$EXE" ${ARGS[@]+"${ARGS[@]}"} 2>&1 | tee -a "$LOG"
 rc=${PIPESTATUS[0]}
+selftest_rc=$rc
 
 # NCCL: the expert-parallel exchange between GPU ranks (one process per GPU, at most 8), when
 # libnccl.so.2 is found (the system's, or a pip nvidia-nccl wheel's); "NCCL not installed" otherwise.
@@ -103,6 +106,28 @@ loader="node or addon not present"
 if command -v node >/dev/null 2>&1 && [ -f build/Release/moecap.node ]; then
   [ -f build-cuda/libmoecap_cuda.so ] || export MOECAP_CUDA_LIBRARY="$PWD/build-gpu-check/libmoecap_cuda.so"
   loader=$(node -e "const a=require('./build/Release/moecap.node');const i=a.backendInfo('auto');console.log(i.backend+': '+i.reason)" 2>&1 | tail -1)
+fi
+# A release's stored codes (fp8 128×128 scale_inv, mxfp4 blocks/scales) through the addon's CUDA
+# layer, against the CPU's f32 layer on the same checkpoint; then the main job on the GPU.
+ckpt="not run (needs node, dist/ and the addon)"
+cli="not run (needs node, dist/ and the addon)"
+if [ "$rc" != 77 ] && command -v node >/dev/null 2>&1 && [ -f build/Release/moecap.node ] && [ -f dist/index.js ]; then
+  [ -z "${MOECAP_CUDA_LIBRARY:-}" ] && [ -f build-gpu-check/libmoecap_cuda.so ] &&
+    export MOECAP_CUDA_LIBRARY="$PWD/build-gpu-check/libmoecap_cuda.so"
+  echo "== node scripts/gpu-checkpoint-check.js"
+  timeout 180 node scripts/gpu-checkpoint-check.js 2>&1 | tee -a "$LOG"
+  case "${PIPESTATUS[0]}" in
+    0) ckpt="ok" ;;
+    77) ckpt="skipped (CUDA unusable: see the log)" ;;
+    *) ckpt="FAILED"; [ "$rc" = 0 ] && rc=1 ;;
+  esac
+  d=$(mktemp -d /tmp/moecap-gpu-run.XXXXXX)
+  echo "== node bin/moecap.js run --backend cuda --out $d/run"
+  timeout 180 node bin/moecap.js run --backend cuda --out "$d/run" 2>&1 | tee -a "$LOG"
+  case "${PIPESTATUS[0]}" in
+    0) cli="ok ($d/run)" ;;
+    *) cli="FAILED"; [ "$rc" = 0 ] && rc=1 ;;
+  esac
 fi
 # Expert parallelism on GPU ranks: rows staged through host memory over MPI, then over NCCL
 # between the GPUs (modes "+nccl", 2 GPUs or more). Its failure marks the run failed but the table
@@ -155,7 +180,15 @@ grep -E '^FAIL ' "$LOG" | head -20
 grep -E '^(device|ceilings)' "$LOG"
 echo "loader backendInfo('auto'): $loader"
 echo "nccl exchange: $nccl"
+echo "checkpoint stored codes on the GPU (vs CPU f32): $ckpt"
+grep -E '^(PASS|FAIL) ckpt' "$LOG"
+echo "moecap run --backend cuda: $cli"
 echo "ep, 2 GPU ranks (modes +nccl: rows over NCCL):$ep_gpu${ep_nccl:+ (nccl transport: $ep_nccl)}"
 sed -n '/^shape /,/^(decode:/p' "$LOG"
-grep -E '^(OK|FAIL):|^no CUDA device' "$LOG" | tail -1
+case "$selftest_rc" in
+  0 | 1 | 77) grep -E '^(OK|FAIL):|^no CUDA device' "$LOG" | tail -1 ;;
+  2) echo "gpu_selftest: exit 2 (a CUDA call failed: see the log)" ;;
+  124) echo "gpu_selftest: killed at its 420 s limit (exit 124): the checks above are those that finished" ;;
+  *) echo "gpu_selftest: CRASHED (exit $selftest_rc): the checks above are those before the crash; see the log" ;;
+esac
 exit "$rc"

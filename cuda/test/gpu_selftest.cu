@@ -107,6 +107,17 @@ std::string fmt(const char* f, ...) {
   return buf;
 }
 
+// A check that throws (the CPU core refusing its inputs, say) is one failed check, named with the
+// reason; the checks after it still run.
+template <class Check>
+void guarded(const char* name, Check&& check) {
+  try {
+    check();
+  } catch (const std::exception& e) {
+    report(false, name, fmt("threw: %s", e.what()));
+  }
+}
+
 // ---------------------------------------------------------------- router
 struct RouterCase {
   int T, E, k, scoring, G, Gk;
@@ -471,9 +482,11 @@ void check_layer(const LayerCase& c, int dt, bool stored = false) {
         }
       }
       const double rel = std::sqrt(num / (den + 1e-300));
-      // int8/int4/mxfp4: int8 activation rows on both sides; fp8: bf16 rows here, fp32 ones on the
-      // CPU core, so its x and h roundings add to the accumulation order (the int8 rows' budget).
-      const double tol = dt == kF32 ? 1e-5 : dt == kBF16 ? 2e-3 : 5e-3;
+      // int8/int4/mxfp4: int8 activation rows on both sides; they differ only where a value of h
+      // lands on the other side of an int8 rounding (at most 7e-4 seen on an H200). fp8: bf16 rows
+      // here (x and h), fp32 ones on the CPU core: 73 fp8 checks of two H200 runs (random seeds)
+      // ranged 2e-3..5.3e-3, so its budget is bf16 operands' 1e-2.
+      const double tol = dt == kF32 ? 1e-5 : dt == kBF16 ? 2e-3 : dt == kFP8 ? 1e-2 : 5e-3;
       const bool det = r.y == r2.y && r.ids == r2.ids;
       const bool ok = rel <= tol && differ <= std::max(0, T / 50) && det && r.st.dropped == ref.stats.dropped;
       report(ok, "layer",
@@ -876,6 +889,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--seed") && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
   }
   g_rng.seed(seed);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // a crash after a check keeps every line before it
   moecap_cuda_probe_t p;
   std::memset(&p, 0, sizeof p);
   p.size = sizeof p;
@@ -899,37 +913,40 @@ int main(int argc, char** argv) {
                                                        {45, 160, 6, 0, 8, 3, false, true, false, 16.0f, 1},
                                                        {41, 96, 8, 1, 8, 2, true, true, false, 2.5f, 0, -0.6f},
                                                        {29, 72, 6, 1, 6, 2, true, false, true, 1.0f, 1, -0.6f}})
-      check_router(c);
+      guarded("router", [&] { check_router(c); });
     // Sparsemixer (Phi-3.5-MoE, top-2): default and a wide mask threshold, ties, scaling.
     for (const RouterCase& c : std::vector<RouterCase>{{1, 16, 2, 2, 0, 0, false, false, false, 1.0f},
                                                        {53, 16, 2, 2, 0, 0, false, false, true, 1.0f},
                                                        {67, 61, 2, 2, 0, 0, false, false, false, 1.0f, 0, 0.f, 0.3f},
                                                        {31, 8, 2, 2, 0, 0, false, false, true, 2.0f, 0, 0.f, 1.0f}})
-      check_router(c);
+      guarded("router", [&] { check_router(c); });
     // Plan: one-token path, odd T, capacity drops, tensor padding, shared expert.
-    check_plan(1, 8, 64, 0, 1, false);
-    check_plan(1, 2, 8, 0, 1, true);
-    check_plan(7, 3, 13, 0, 1, false);
-    check_plan(517, 8, 64, 1.0, 1, true);
-    check_plan(517, 8, 64, 0, 64, true);
-    check_plan(4099, 2, 8, 1.25, 64, false);
-    check_plan(333, 6, 160, 0.75, 64, true);
+    guarded("plan", [&] { check_plan(1, 8, 64, 0, 1, false); });
+    guarded("plan", [&] { check_plan(1, 2, 8, 0, 1, true); });
+    guarded("plan", [&] { check_plan(7, 3, 13, 0, 1, false); });
+    guarded("plan", [&] { check_plan(517, 8, 64, 1.0, 1, true); });
+    guarded("plan", [&] { check_plan(517, 8, 64, 0, 64, true); });
+    guarded("plan", [&] { check_plan(4099, 2, 8, 1.25, 64, false); });
+    guarded("plan", [&] { check_plan(333, 6, 160, 0.75, 64, true); });
     // Activation rows.
-    check_act_rows(kBF16, 9, 201);
-    check_act_rows(kI8, 9, 201);
-    check_act_rows(kI8, 3, 1024);
-    check_act_rows(kMX4, 9, 201);
-    check_act_rows(kFP8, 9, 201);
+    guarded("act rows", [&] { check_act_rows(kBF16, 9, 201); });
+    guarded("act rows", [&] { check_act_rows(kI8, 9, 201); });
+    guarded("act rows", [&] { check_act_rows(kI8, 3, 1024); });
+    guarded("act rows", [&] { check_act_rows(kMX4, 9, 201); });
+    guarded("act rows", [&] { check_act_rows(kFP8, 9, 201); });
     // Whole layer: every dtype, odd sizes, shared + gated, grouped sigmoid with bias, capacity.
     const std::vector<LayerCase> layers = {
         {"plain", 200, 72, 12, 3, 0, false, 0, 0, 0, false, 1.0f, 0},
         {"shared", 136, 100, 9, 2, 40, true, 0, 0, 0, false, 1.0f, 0},
         {"grouped", 96, 48, 16, 4, 0, false, 1, 4, 2, true, 2.5f, 0},
-        {"capacity", 64, 33, 8, 2, 0, false, 0, 0, 0, false, 1.0f, 1.0},
+        // F = 45: int8/int4 blocks of 13 in the tail. A tail of one seeded value (F = 33) falls below
+        // the int8 fp16-scale floor (max|w| >= 127 * 2^-17) in about one row of 100, and the CPU
+        // core rightly refuses such a layer.
+        {"capacity", 64, 45, 8, 2, 0, false, 0, 0, 0, false, 1.0f, 1.0},
         {"sparsemixer", 104, 56, 16, 2, 0, false, 2, 0, 0, false, 1.0f, 0},
     };
     for (const auto& c : layers)
-      for (int dt = 0; dt < kGpuDTypes; ++dt) check_layer(c, dt);
+      for (int dt = 0; dt < kGpuDTypes; ++dt) guarded("layer", [&] { check_layer(c, dt); });
     // Expert variants against the CPU core: gpt-oss (router bias, expert biases, clamped SwiGLU)
     // and Llama 4 (sigmoid, the score applied to the expert input, shared expert).
     const std::vector<LayerCase> variants = {
@@ -937,17 +954,17 @@ int main(int argc, char** argv) {
         {"llama4", 72, 36, 6, 2, 36, false, 1, 0, 0, false, 1.0f, 0, 2},
     };
     for (const auto& c : variants)
-      for (int dt = 0; dt < kGpuDTypes; ++dt) check_layer(c, dt);
+      for (int dt = 0; dt < kGpuDTypes; ++dt) guarded("layer", [&] { check_layer(c, dt); });
     // A release's stored codes (fp8 128×128 block scales, raised mxfp4 scales), pre-packed by the core.
     for (const auto& c : layers)
-      for (int dt : {kMX4, kFP8}) check_layer(c, dt, true);
+      for (int dt : {kMX4, kFP8}) guarded("layer", [&] { check_layer(c, dt, true); });
     // Expert parallelism: two ranks in this process, bitwise vs the single-process layer (no capacity factor).
     for (const auto& c : layers)
       if (c.cf == 0)
-        for (int dt = 0; dt < kGpuDTypes; ++dt) check_ep(c, dt);
+        for (int dt = 0; dt < kGpuDTypes; ++dt) guarded("ep", [&] { check_ep(c, dt); });
     // Offload: every policy, capacity 1 and E/2, against the resident layer (bf16: tensor path at T = 67).
     for (const auto& c : layers)
-      for (int dt : {kBF16, kI4, kMX4, kFP8}) check_offload(c, dt);
+      for (int dt : {kBF16, kI4, kMX4, kFP8}) guarded("offload", [&] { check_offload(c, dt); });
     std::printf("checks: %d failed\n", g_failures);
   }
 
@@ -964,17 +981,19 @@ int main(int argc, char** argv) {
         "[%s]\n",
         c.d2d_gbs, c.h2d_gbs, c.gemm_tflops, c.gemm_source.c_str());
     const std::vector<int> decode = quick ? std::vector<int>{1, 16} : std::vector<int>{1, 4, 16};
-    bench_layer("OLMoE", 2048, 1024, 64, 8, kBF16, {1, 4, 16, 4096}, c, false, 0);
-    bench_layer("OLMoE", 2048, 1024, 64, 8, kI4, decode, c, false, 0);
-    bench_layer("OLMoE", 2048, 1024, 64, 8, kBF16, {4096}, c, false, 0, MOECAP_CUDA_PATH_TENSOR_BASIC);
-    bench_layer("Mixtral", 4096, 14336, 8, 2, kBF16, {1, 4, 16, 4096}, c, false, 0);
-    if (!quick) bench_layer("Mixtral", 4096, 14336, 8, 2, kI8, decode, c, false, 0);
+    guarded("bench", [&] { bench_layer("OLMoE", 2048, 1024, 64, 8, kBF16, {1, 4, 16, 4096}, c, false, 0); });
+    guarded("bench", [&] { bench_layer("OLMoE", 2048, 1024, 64, 8, kI4, decode, c, false, 0); });
+    guarded("bench", [&] {
+      bench_layer("OLMoE", 2048, 1024, 64, 8, kBF16, {4096}, c, false, 0, MOECAP_CUDA_PATH_TENSOR_BASIC);
+    });
+    guarded("bench", [&] { bench_layer("Mixtral", 4096, 14336, 8, 2, kBF16, {1, 4, 16, 4096}, c, false, 0); });
+    if (!quick) guarded("bench", [&] { bench_layer("Mixtral", 4096, 14336, 8, 2, kI8, decode, c, false, 0); });
     // The block formats' decode (and their SIMT prefill) on the same shapes, vs the same copy ceiling.
-    bench_layer("OLMoE", 2048, 1024, 64, 8, kMX4, {1, 4, 16, 512}, c, false, 0);
-    bench_layer("OLMoE", 2048, 1024, 64, 8, kFP8, {1, 4, 16, 512}, c, false, 0);
-    if (!quick) bench_layer("Mixtral", 4096, 14336, 8, 2, kMX4, decode, c, false, 0);
-    if (!quick) bench_layer("Mixtral", 4096, 14336, 8, 2, kFP8, decode, c, false, 0);
-    bench_layer("OLMoE", 2048, 1024, 64, 8, kBF16, {1, 16}, c, true, 16);
+    guarded("bench", [&] { bench_layer("OLMoE", 2048, 1024, 64, 8, kMX4, {1, 4, 16, 512}, c, false, 0); });
+    guarded("bench", [&] { bench_layer("OLMoE", 2048, 1024, 64, 8, kFP8, {1, 4, 16, 512}, c, false, 0); });
+    if (!quick) guarded("bench", [&] { bench_layer("Mixtral", 4096, 14336, 8, 2, kMX4, decode, c, false, 0); });
+    if (!quick) guarded("bench", [&] { bench_layer("Mixtral", 4096, 14336, 8, 2, kFP8, decode, c, false, 0); });
+    guarded("bench", [&] { bench_layer("OLMoE", 2048, 1024, 64, 8, kBF16, {1, 16}, c, true, 16); });
     if (nvml && moecap_cuda_nvml_sample(0, &n1) == 0) {
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - bench_start).count();
       std::printf(

@@ -1,8 +1,34 @@
 #include "counters/nvml_counters.h"
 
+#include <cstdio>
+
 #include "backend/library_files.h"
 
 namespace moecap {
+
+CounterValue nvml_window_energy(bool read_ok, unsigned long long start_mj, unsigned long long stop_mj,
+                                double window_s) {
+  CounterValue v;
+  v.name = "gpuEnergy";
+  v.unit = "J";
+  char why[240];
+  if (!read_ok) {
+    v.reason = "nvmlDeviceGetTotalEnergyConsumption not supported";
+  } else if (window_s < kNvmlMinEnergyWindowS) {
+    std::snprintf(why, sizeof why,
+                  "a %.3f s window is shorter than %.0f s: NVML's energy counter is refreshed at driver intervals, "
+                  "so its difference is not this window's energy",
+                  window_s, kNvmlMinEnergyWindowS);
+    v.reason = why;
+  } else if (stop_mj <= start_mj) {
+    std::snprintf(why, sizeof why, "NVML's energy counter did not advance over %.3f s", window_s);
+    v.reason = why;
+  } else {
+    v.available = true;
+    v.value = double(stop_mj - start_mj) * 1e-3;
+  }
+  return v;
+}
 
 struct NvmlMemory {
   unsigned long long total, free, used;
@@ -70,6 +96,7 @@ NvmlCounters::~NvmlCounters() {
 }
 
 void NvmlCounters::start() {
+  start_time_ = std::chrono::steady_clock::now();
   for (size_t i = 0; i < devices_.size(); ++i)
     energy_ok_[i] = api_->energy && api_->energy(devices_[i], &start_mj_[i]) == 0;
 }
@@ -83,6 +110,8 @@ CounterList NvmlCounters::stop() {
     out.push_back(v);
     return out;
   }
+  // Each reading is taken in a statement of its own before it is passed on: argument order is
+  // unspecified, and g++ copied `mw` before the call that fills it (0 W on an H200).
   for (size_t i = 0; i < devices_.size(); ++i) {
     const std::string src = "nvml:" + std::to_string(i) + " (" + names_[i] + ")";
     auto item = [&](const std::string& name, const std::string& unit, bool ok, double value, const char* why) {
@@ -96,17 +125,21 @@ CounterList NvmlCounters::stop() {
       out.push_back(v);
     };
     unsigned long long mj = 0;
-    bool e = energy_ok_[i] && api_->energy(devices_[i], &mj) == 0;
-    item("gpuEnergy", "J", e, double(mj - start_mj_[i]) * 1e-3, "nvmlDeviceGetTotalEnergyConsumption not supported");
+    const bool e = energy_ok_[i] && api_->energy(devices_[i], &mj) == 0;
+    const double window_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time_).count();
+    CounterValue energy = nvml_window_energy(e, start_mj_[i], mj, window_s);
+    energy.name += ":" + std::to_string(i);
+    energy.source = energy.available ? src : "";
+    out.push_back(energy);
     unsigned mw = 0;
-    item("gpuPower", "W", api_->power && api_->power(devices_[i], &mw) == 0, mw * 1e-3,
-         "nvmlDeviceGetPowerUsage failed");
+    const bool power_ok = api_->power && api_->power(devices_[i], &mw) == 0;
+    item("gpuPower", "W", power_ok, mw * 1e-3, "nvmlDeviceGetPowerUsage failed");
     unsigned mhz = 0;
-    item("gpuSmClock", "MHz", api_->clock && api_->clock(devices_[i], 1, &mhz) == 0, mhz,
-         "nvmlDeviceGetClockInfo failed");
+    const bool clock_ok = api_->clock && api_->clock(devices_[i], 1, &mhz) == 0;
+    item("gpuSmClock", "MHz", clock_ok, mhz, "nvmlDeviceGetClockInfo failed");
     NvmlMemory m{0, 0, 0};
-    item("gpuMemoryUsed", "B", api_->memory && api_->memory(devices_[i], &m) == 0, double(m.used),
-         "nvmlDeviceGetMemoryInfo failed");
+    const bool memory_ok = api_->memory && api_->memory(devices_[i], &m) == 0;
+    item("gpuMemoryUsed", "B", memory_ok, double(m.used), "nvmlDeviceGetMemoryInfo failed");
   }
   return out;
 }
