@@ -18,6 +18,9 @@
 # Usage: scripts/gpu-check.sh [--prebuilt] [--sanitize] [--quick] [--no-bench]
 #   --prebuilt  use build-cuda/gpu_selftest as is (no build; carry build-cuda/ from `npm run build:cuda`)
 #   --sanitize  first run the checks (no bench) under compute-sanitizer memcheck
+# A GPU machine without Node (the lent H200 had none): carry a Node binary (`xz -c "$(command -v node)"`,
+# 24 MB), build/Release/moecap.node, dist/ and the run-time packages (ajv and its four dependencies,
+# cli-progress and its, node-gyp-build; NODE_PATH=that folder), unpack node onto PATH, then run this.
 # Exit: the self-test's code (0 ok, 1 a check failed, 77 no GPU, 2 a CUDA call failed).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -138,7 +141,9 @@ if [ "$rc" != 77 ] && command -v node >/dev/null 2>&1 && command -v mpirun >/dev
   [ -f dist/ep.js ] || timeout 180 npx tsc -p tsconfig.json >>"$LOG" 2>&1
   [ -f build-mpi/libmoecap_mpi.so ] || timeout 180 npm run build:mpi >>"$LOG" 2>&1
   if [ ! -f dist/ep.js ] || [ ! -f build-mpi/libmoecap_mpi.so ]; then
-    ep_gpu=" not run: dist/ or build-mpi/libmoecap_mpi.so missing (npx tsc; npm run build:mpi)"
+    ep_gpu=" not run: missing"
+    [ -f dist/ep.js ] || ep_gpu="$ep_gpu dist/ep.js (npx tsc)"
+    [ -f build-mpi/libmoecap_mpi.so ] || ep_gpu="$ep_gpu build-mpi/libmoecap_mpi.so (npm run build:mpi; carry build-mpi/ where the GPU machine has no npm or mpicxx)"
   else
     ep_gpu=""
     # The library built above for this GPU, unless one is named already.
