@@ -9,15 +9,21 @@ mkdir -p "$out"
 src=$(python3 -c "
 import re; s = open('binding.gyp').read()
 print(' '.join(x for x in re.findall(r'\"(native/core/[^\"]+\.cc)\"', s) if 'counters' not in x and '/kernels/neon/' not in x))")
-isa="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni -mavx512vbmi -mavx2 -mfma -mf16c"
+# Each ISA's kernels get that ISA's flags and nothing else does, as in binding.gyp: with the AVX-512
+# flags on every file the compiler put AVX-512 instructions into common code, and the binary died
+# with SIGILL on an AVX2-only CPU before the core's dispatch could choose.
+avx512="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni -mavx512vbmi -mavx2 -mfma -mf16c"
+avx2="-mavx2 -mfma -mf16c -ffp-contract=off"
 jobs=$(nproc 2>/dev/null || echo 2)
 for san in address thread; do
   obj=$out/obj-$san
   rm -rf "$obj" && mkdir -p "$obj"
-  flags="-std=c++17 -O1 -g -fsanitize=$san -fno-omit-frame-pointer -Inative/core $isa"
+  flags="-std=c++17 -O1 -g -fsanitize=$san -fno-omit-frame-pointer -Inative/core"
   # One object per source, named after its path (two folders may hold files of the same name).
   printf '%s\n' $src test/native/offload_stress.cc |
-    xargs -P "$jobs" -I{} sh -c 'g++ $1 -c "$2" -o "$3/$(echo "$2" | tr / _).o"' _ "$flags" {} "$obj"
+    xargs -P "$jobs" -I{} sh -c '
+      case "$2" in */kernels/avx512/*) isa="$4" ;; */kernels/avx2/*) isa="$5" ;; *) isa="" ;; esac
+      g++ $1 $isa -c "$2" -o "$3/$(echo "$2" | tr / _).o"' _ "$flags" {} "$obj" "$avx512" "$avx2"
   g++ -fsanitize=$san "$obj"/*.o -o "$out/stress-$san" -pthread
   "$out/stress-$san"
 done
