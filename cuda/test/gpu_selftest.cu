@@ -107,8 +107,8 @@ std::string fmt(const char* f, ...) {
   return buf;
 }
 
-// A check that throws (the CPU core refusing its inputs, say) is one failed check, named with the
-// reason; the checks after it still run.
+// A check that throws (the CPU core refusing its inputs, say) is one failed check, named with its
+// case and the reason; the checks after it still run.
 template <class Check>
 void guarded(const char* name, Check&& check) {
   try {
@@ -946,7 +946,8 @@ int main(int argc, char** argv) {
         {"sparsemixer", 104, 56, 16, 2, 0, false, 2, 0, 0, false, 1.0f, 0},
     };
     for (const auto& c : layers)
-      for (int dt = 0; dt < kGpuDTypes; ++dt) guarded("layer", [&] { check_layer(c, dt); });
+      for (int dt = 0; dt < kGpuDTypes; ++dt)
+        guarded(fmt("layer %s %s", c.name, dt_name(dt)).c_str(), [&] { check_layer(c, dt); });
     // Expert variants against the CPU core: gpt-oss (router bias, expert biases, clamped SwiGLU)
     // and Llama 4 (sigmoid, the score applied to the expert input, shared expert).
     const std::vector<LayerCase> variants = {
@@ -954,17 +955,21 @@ int main(int argc, char** argv) {
         {"llama4", 72, 36, 6, 2, 36, false, 1, 0, 0, false, 1.0f, 0, 2},
     };
     for (const auto& c : variants)
-      for (int dt = 0; dt < kGpuDTypes; ++dt) guarded("layer", [&] { check_layer(c, dt); });
+      for (int dt = 0; dt < kGpuDTypes; ++dt)
+        guarded(fmt("layer %s %s", c.name, dt_name(dt)).c_str(), [&] { check_layer(c, dt); });
     // A release's stored codes (fp8 128×128 block scales, raised mxfp4 scales), pre-packed by the core.
     for (const auto& c : layers)
-      for (int dt : {kMX4, kFP8}) guarded("layer", [&] { check_layer(c, dt, true); });
+      for (int dt : {kMX4, kFP8})
+        guarded(fmt("layer stored-codes %s %s", c.name, dt_name(dt)).c_str(), [&] { check_layer(c, dt, true); });
     // Expert parallelism: two ranks in this process, bitwise vs the single-process layer (no capacity factor).
     for (const auto& c : layers)
       if (c.cf == 0)
-        for (int dt = 0; dt < kGpuDTypes; ++dt) guarded("ep", [&] { check_ep(c, dt); });
+        for (int dt = 0; dt < kGpuDTypes; ++dt)
+          guarded(fmt("ep %s %s", c.name, dt_name(dt)).c_str(), [&] { check_ep(c, dt); });
     // Offload: every policy, capacity 1 and E/2, against the resident layer (bf16: tensor path at T = 67).
     for (const auto& c : layers)
-      for (int dt : {kBF16, kI4, kMX4, kFP8}) guarded("offload", [&] { check_offload(c, dt); });
+      for (int dt : {kBF16, kI4, kMX4, kFP8})
+        guarded(fmt("offload %s %s", c.name, dt_name(dt)).c_str(), [&] { check_offload(c, dt); });
     std::printf("checks: %d failed\n", g_failures);
   }
 
