@@ -66,6 +66,11 @@ if [ -z "$EXE" ]; then
   echo "no gpu_selftest: no nvcc here and no build-cuda/gpu_selftest (run npm run build:cuda on a machine with nvcc)"
   exit 2
 fi
+# The CUDA library every later step loads (the loader check, the checkpoint check, the CLI run and
+# the GPU ranks): the one built above for this GPU, unless one is named already.
+if [ -z "${MOECAP_CUDA_LIBRARY:-}" ] && [ "$EXE" = build-gpu-check/gpu_selftest ]; then
+  export MOECAP_CUDA_LIBRARY="$PWD/build-gpu-check/libmoecap_cuda.so"
+fi
 
 if [ "$SANITIZE" = 1 ]; then
   CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
@@ -107,7 +112,6 @@ fi
 
 loader="node or addon not present"
 if command -v node >/dev/null 2>&1 && [ -f build/Release/moecap.node ]; then
-  [ -f build-cuda/libmoecap_cuda.so ] || export MOECAP_CUDA_LIBRARY="$PWD/build-gpu-check/libmoecap_cuda.so"
   loader=$(node -e "const a=require('./build/Release/moecap.node');const i=a.backendInfo('auto');console.log(i.backend+': '+i.reason)" 2>&1 | tail -1)
 fi
 # A release's stored codes (fp8 128×128 scale_inv, mxfp4 blocks/scales) through the addon's CUDA
@@ -115,8 +119,6 @@ fi
 ckpt="not run (needs node, dist/ and the addon)"
 cli="not run (needs node, dist/ and the addon)"
 if [ "$rc" != 77 ] && command -v node >/dev/null 2>&1 && [ -f build/Release/moecap.node ] && [ -f dist/index.js ]; then
-  [ -z "${MOECAP_CUDA_LIBRARY:-}" ] && [ -f build-gpu-check/libmoecap_cuda.so ] &&
-    export MOECAP_CUDA_LIBRARY="$PWD/build-gpu-check/libmoecap_cuda.so"
   echo "== node scripts/gpu-checkpoint-check.js"
   timeout 180 node scripts/gpu-checkpoint-check.js 2>&1 | tee -a "$LOG"
   case "${PIPESTATUS[0]}" in
@@ -146,9 +148,6 @@ if [ "$rc" != 77 ] && command -v node >/dev/null 2>&1 && command -v mpirun >/dev
     [ -f build-mpi/libmoecap_mpi.so ] || ep_gpu="$ep_gpu build-mpi/libmoecap_mpi.so (npm run build:mpi; carry build-mpi/ where the GPU machine has no npm or mpicxx)"
   else
     ep_gpu=""
-    # The library built above for this GPU, unless one is named already.
-    [ -z "${MOECAP_CUDA_LIBRARY:-}" ] && [ -f build-gpu-check/libmoecap_cuda.so ] &&
-      export MOECAP_CUDA_LIBRARY="$PWD/build-gpu-check/libmoecap_cuda.so"
     EP_GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
     modes="cuda cuda-bf16 cuda-int8"
     if [ "$EP_GPUS" -ge 2 ]; then

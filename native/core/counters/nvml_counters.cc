@@ -5,7 +5,14 @@
 #include "backend/library_files.h"
 
 namespace moecap {
+namespace {
 
+// NVML's total-energy counter is refreshed by the driver at its own intervals, so a reading is up to
+// one refresh stale at each end of a window: below this length the difference is not the window's
+// energy (on an H200 here, decode windows of a few ms read 0 J).
+constexpr double kNvmlMinEnergyWindowS = 1.0;
+
+// gpuEnergy of one window from the counter's two readings (mJ), or why it is not measured.
 CounterValue nvml_window_energy(bool read_ok, unsigned long long start_mj, unsigned long long stop_mj,
                                 double window_s) {
   CounterValue v;
@@ -29,6 +36,8 @@ CounterValue nvml_window_energy(bool read_ok, unsigned long long start_mj, unsig
   }
   return v;
 }
+
+}  // namespace
 
 struct NvmlMemory {
   unsigned long long total, free, used;

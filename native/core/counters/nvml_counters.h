@@ -1,5 +1,6 @@
 // NVIDIA GPU counters through NVML, loaded with dlopen so the addon needs no GPU stack: energy
-// (J, between start and stop), power (W), SM clock (MHz) and memory used (B) per device.
+// (J, between start and stop; unavailable for a window under 1 s), power (W), SM clock (MHz) and
+// memory used (B) per device.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -9,14 +10,6 @@
 #include "counters/counter_value.h"
 
 namespace moecap {
-
-// NVML's total-energy counter is refreshed by the driver at its own intervals, so a reading is up to
-// one refresh stale at each end of a window: below this length the difference is not the window's
-// energy (on an H200 here, decode windows of a few ms read 0 J).
-constexpr double kNvmlMinEnergyWindowS = 1.0;
-
-/** gpuEnergy of one window from the counter's two readings (mJ), or why it is not measured. */
-CounterValue nvml_window_energy(bool read_ok, unsigned long long start_mj, unsigned long long stop_mj, double window_s);
 
 class NvmlCounters {
  public:
