@@ -1,4 +1,5 @@
-// One AVX-512 decode kernel (T = 1, K = 2048) on one thread, its rate in GB/s of packed bytes by
+// One decode kernel (T = 1, K = 2048; the AVX-512 set, or the AVX2 one when built with
+// -DKERNEL_RATE_ISA=avx2) on one thread, its rate in GB/s of packed bytes by
 // thread CPU time, the best of `reps` calls: with the panels in L2 (~1 MB) that is the kernel's
 // compute rate, the figure to set beside the read bandwidth (a T = 1 pass is compute-bound where
 // threads × this rate is not well above it). Thread CPU time, not wall time, because the
@@ -18,14 +19,18 @@
 #include "kernels/linear_job.h"
 #include "kernels/quant_panel_layout.h"
 
+#ifndef KERNEL_RATE_ISA
+#define KERNEL_RATE_ISA avx512
+#endif
+
 namespace moecap {
-namespace avx512 {
+namespace KERNEL_RATE_ISA {
 void linear_fp8(const LinearJob&);
 void linear_bf16(const LinearJob&);
 void linear_int8(const LinearJob&);
 void linear_int4(const LinearJob&);
 void linear_mxfp4(const LinearJob&);
-}  // namespace avx512
+}  // namespace KERNEL_RATE_ISA
 }  // namespace moecap
 using namespace moecap;
 
@@ -44,11 +49,11 @@ int main(int argc, char** argv) {
   const int K = 2048, panels = std::atoi(argv[2]), reps = std::atoi(argv[3]);
   size_t pb = 0;  // bytes per panel
   LinearFn fn = nullptr;
-  if (dtype == "fp8") pb = size_t(K / kFp8Block) * kFp8BlockStride, fn = avx512::linear_fp8;
-  else if (dtype == "bf16") pb = size_t(K) * 64, fn = avx512::linear_bf16;
-  else if (dtype == "int8") pb = size_t(K / 32) * quant_block_stride(false), fn = avx512::linear_int8;
-  else if (dtype == "int4") pb = size_t(K / 32) * quant_block_stride(true), fn = avx512::linear_int4;
-  else if (dtype == "mxfp4") pb = size_t(K / 64) * kMx4PairStride, fn = avx512::linear_mxfp4;
+  if (dtype == "fp8") pb = size_t(K / kFp8Block) * kFp8BlockStride, fn = KERNEL_RATE_ISA::linear_fp8;
+  else if (dtype == "bf16") pb = size_t(K) * 64, fn = KERNEL_RATE_ISA::linear_bf16;
+  else if (dtype == "int8") pb = size_t(K / 32) * quant_block_stride(false), fn = KERNEL_RATE_ISA::linear_int8;
+  else if (dtype == "int4") pb = size_t(K / 32) * quant_block_stride(true), fn = KERNEL_RATE_ISA::linear_int4;
+  else if (dtype == "mxfp4") pb = size_t(K / 64) * kMx4PairStride, fn = KERNEL_RATE_ISA::linear_mxfp4;
   if (!fn || panels < 1 || reps < 1) {
     std::fprintf(stderr, "kernel_rate: bad arguments\n");
     return 2;

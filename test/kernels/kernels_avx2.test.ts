@@ -13,6 +13,11 @@
 // Skipped where the CPU has no AVX2/FMA/F16C.
 import { createMoeLayer, systemInfo, type DType } from '../../lib';
 import { bitwiseEqual, forwardAgainstReference, gaussian, makeWeights, relL2 } from '../helpers';
+import type { RefWeights } from '../reference/moe_reference';
+
+const { snapWeights } = require('../arm64/grid_snap.js') as {
+  snapWeights(w: RefWeights, H: number, F: number, dtype: 'mxfp4' | 'fp8'): RefWeights;
+};
 
 const HAS_AVX2 = (systemInfo().supportedIsas as string[]).includes('avx2');
 const DTYPES: DType[] = ['f32', 'bf16', 'int8', 'int4'];
@@ -65,6 +70,38 @@ d('avx2 kernels', () => {
       }
       avx2.close();
       generic.close();
+    });
+  });
+
+  // One row takes 2 or 3 panels at once (strided, each a weight stream of its own) and the panels
+  // its task leaves over one at a time; with one thread the tasks are 8 panels of the 129 (down:
+  // H = 4100; gate/up: 2F = 4100), so both shapes go through both paths.
+  describe.each(['f32', 'bf16', 'int8', 'int4', 'mxfp4', 'fp8'] as DType[])('%s weights, decode tiles over many panels', (dtype) => {
+    test.each([
+      { hidden: 4100, intermediate: 45 },
+      { hidden: 67, intermediate: 2050 },
+    ])('H=$hidden F=$intermediate, one thread: a token alone == in a batch of 3 (and == the portable kernels where those are exact)', async (shape) => {
+      const cfg = { ...shape, experts: 1, topK: 1, scoring: 'softmax' as const, renormalize: true };
+      // mxfp4 and fp8 on their grids (as in kernels_mx_fp8.test.ts), so the bound is the kernels' own.
+      const master = makeWeights(cfg, 17 + shape.hidden);
+      const weights = dtype === 'mxfp4' || dtype === 'fp8' ? snapWeights(master, shape.hidden, shape.intermediate, dtype) : master;
+      const avx2 = await createMoeLayer({ ...cfg, dtype, isa: 'avx2', threads: 1, poison: true, weights });
+      const x = gaussian(3 * shape.hidden, 500 + shape.hidden);
+      const batch = (await avx2.forward(x)).output;
+      expect(batch.every(Number.isFinite)).toBe(true);
+      for (let t = 0; t < 3; ++t) {
+        const alone = (await avx2.forward(x.subarray(t * shape.hidden, (t + 1) * shape.hidden))).output;
+        expect(bitwiseEqual(alone, batch.subarray(t * shape.hidden, (t + 1) * shape.hidden))).toBe(true);
+      }
+      if (['bf16', 'int8', 'int4', 'mxfp4'].includes(dtype)) {
+        const generic = await createMoeLayer({ ...cfg, dtype, isa: 'generic', threads: 1, poison: true, weights });
+        expect(bitwiseEqual(batch, (await generic.forward(x)).output)).toBe(true);
+        generic.close();
+      }
+      const err = relL2(batch, (await avx2.reference(x)).output);
+      expect(err).toBeLessThan(dtype === 'mxfp4' ? 2e-2 : dtype === 'fp8' ? 1e-5 : BOUND[dtype]);
+      expect(err).toBeGreaterThan(0);
+      avx2.close();
     });
   });
 });

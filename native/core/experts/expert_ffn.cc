@@ -16,8 +16,8 @@ struct Task {
 
 // Splits every group's panels into chunks of about equal work (rows × panels), about 16 per
 // thread, so dynamic scheduling evens out experts with more rows and the tail. Chunks are
-// multiples of 4 panels (the f32/bf16 decode tiles take 4 panels × 1 row at a time, the int8/int4
-// ones 2).
+// multiples of 4 panels (the AVX-512 f32/bf16 decode tiles take 4 panels × 1 row at a time, the
+// int8/int4 ones 2; the AVX2 ones 2 or 3).
 void make_tasks(const std::vector<ExpertRows>& groups, bool down, int threads, std::vector<Task>& tasks) {
   tasks.clear();
   double total = 0;

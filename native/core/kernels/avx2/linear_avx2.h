@@ -17,23 +17,36 @@ void linear_int4(const LinearJob& job);
 void linear_mxfp4(const LinearJob& job);
 void linear_fp8(const LinearJob& job);
 
-// A tile's MR rows × 32 outputs (4 ymm per row) through the job's epilogue.
-template <int MR>
-static inline void store_tile(const LinearJob& job, int r0, int p, __m256 (&acc)[MR][4]) {
-  for (int r = 0; r < MR; ++r) {
-    alignas(32) float out[32];
-    for (int v = 0; v < 4; ++v) _mm256_store_ps(out + 8 * v, acc[r][v]);
-    store_epilogue_scalar(job, r0 + r, p, out);
-  }
+// One row's 32 outputs of one panel (4 ymm) through the job's epilogue.
+static inline void store_row(const LinearJob& job, int r, int p, const __m256 (&acc)[4]) {
+  alignas(32) float out[32];
+  for (int v = 0; v < 4; ++v) _mm256_store_ps(out + 8 * v, acc[v]);
+  store_epilogue_scalar(job, r, p, out);
 }
 
-// Every panel of the job, its rows in tiles of MR rows (Tile) and the rest one row at a time (Tail).
-template <int MR, void (*Tile)(const LinearJob&, int, int), void (*Tail)(const LinearJob&, int, int)>
-static inline void for_row_tiles(const LinearJob& job) {
-  for (int p = job.p0; p < job.p1; ++p) {
+// Runs a kernel's tiles over the job. `Tile<R, NP>::run(job, r0, p, ps)` computes R rows × NP
+// panels p, p + ps, …, p + (NP − 1)·ps. Every output element is one chain in input order whatever
+// the tile, so a row alone equals it in a batch.
+//  - one row (decode): NP panels at once, `stride` apart, so each of the NP weight streams walks
+//    on through adjacent panels from one tile to the next. One core reads memory faster through
+//    several sequential streams than through one (hardware prefetchers ramp up per stream), and
+//    NP × 4 chains hide the FMA latency;
+//  - several rows: MR rows × one panel, the rest of the rows in a smaller tile (the panel then
+//    comes from cache).
+template <template <int, int> class Tile, int MR, int NP>
+static inline void run_tiles(const LinearJob& job) {
+  int p = job.p0;
+  if (job.n == 1 && NP > 1) {
+    const int count = (job.p1 - job.p0) / NP * NP, stride = count / NP;
+    for (int i = 0; i < stride; ++i) Tile<1, NP>::run(job, 0, job.p0 + i, stride);
+    p += count;
+  }
+  for (; p < job.p1; ++p) {
     int r = 0;
-    for (; r + MR <= job.n; r += MR) Tile(job, r, p);
-    for (; r < job.n; ++r) Tail(job, r, p);
+    for (; r + MR <= job.n; r += MR) Tile<MR, 1>::run(job, r, p, 1);
+    if constexpr (MR > 2)
+      if (job.n - r >= 2) Tile<2, 1>::run(job, r, p, 1), r += 2;
+    for (; r < job.n; ++r) Tile<1, 1>::run(job, r, p, 1);
   }
 }
 }  // namespace avx2

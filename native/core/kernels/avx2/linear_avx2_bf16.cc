@@ -17,54 +17,56 @@ namespace {
 
 constexpr int kChunk = 256;  // k-pairs of activations widened per pass (2 KB per row)
 
-template <int MR>
-void tile_bf16(const LinearJob& job, int r0, int p) {
-  const int K2 = (job.K + 1) / 2;
-  const uint16_t* W = reinterpret_cast<const uint16_t*>(job_panel(job, p));
-  const uint16_t* x[MR];
-  for (int r = 0; r < MR; ++r) x[r] = static_cast<const uint16_t*>(job.rows[r0 + r]);
-  alignas(32) float xf[MR][2 * kChunk];
-  const __m256i hi = _mm256_set1_epi32(int(0xFFFF0000u));
-  __m256 acc[MR][4];
-  for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_setzero_ps();
-  for (int c0 = 0; c0 < K2; c0 += kChunk) {
-    const int n2 = K2 - c0 < kChunk ? K2 - c0 : kChunk;
-    for (int r = 0; r < MR; ++r) {
-      const uint16_t* xs = x[r] + 2 * size_t(c0);
-      uint32_t* d = reinterpret_cast<uint32_t*>(xf[r]);
-      for (int i = 0; i < 2 * n2; ++i) d[i] = uint32_t(xs[i]) << 16;
-    }
-    for (int i = 0; i < n2; ++i) {
-      const uint16_t* w = W + size_t(c0 + i) * 64;
-      __m256i raw[4];
-      for (int v = 0; v < 4; ++v) raw[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16 * v));
-      {
-        __m256 b[4];
-        for (int v = 0; v < 4; ++v) b[v] = _mm256_castsi256_ps(_mm256_and_si256(raw[v], hi));
-#pragma GCC unroll 4
+template <int MR, int NP>
+struct TileBf16 {
+  static void run(const LinearJob& job, int r0, int p, int ps) {
+    const int K2 = (job.K + 1) / 2;
+    const uint16_t* W[NP];
+    for (int q = 0; q < NP; ++q) W[q] = reinterpret_cast<const uint16_t*>(job_panel(job, p + q * ps));
+    const uint16_t* x[MR];
+    for (int r = 0; r < MR; ++r) x[r] = static_cast<const uint16_t*>(job.rows[r0 + r]);
+    alignas(32) float xf[MR][2 * kChunk];
+    const __m256i hi = _mm256_set1_epi32(int(0xFFFF0000u));
+    __m256 acc[MR][NP][4];
+    for (int r = 0; r < MR; ++r)
+      for (int q = 0; q < NP; ++q)
+        for (int v = 0; v < 4; ++v) acc[r][q][v] = _mm256_setzero_ps();
+    for (int c0 = 0; c0 < K2; c0 += kChunk) {
+      const int n2 = K2 - c0 < kChunk ? K2 - c0 : kChunk;
+      for (int r = 0; r < MR; ++r) {
+        const uint16_t* xs = x[r] + 2 * size_t(c0);
+        uint32_t* d = reinterpret_cast<uint32_t*>(xf[r]);
+        for (int i = 0; i < 2 * n2; ++i) d[i] = uint32_t(xs[i]) << 16;
+      }
+      for (int i = 0; i < n2; ++i) {
+        __m256 a_odd[MR], a_even[MR];
         for (int r = 0; r < MR; ++r) {
-          const __m256 a = _mm256_broadcast_ss(&xf[r][2 * i + 1]);
-          for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
+          a_odd[r] = _mm256_broadcast_ss(&xf[r][2 * i + 1]);
+          a_even[r] = _mm256_broadcast_ss(&xf[r][2 * i]);
+        }
+#pragma GCC unroll 4
+        for (int q = 0; q < NP; ++q) {
+          const uint16_t* w = W[q] + size_t(c0 + i) * 64;
+          for (int v = 0; v < 4; ++v) {
+            const __m256i raw = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16 * v));
+            const __m256 odd = _mm256_castsi256_ps(_mm256_and_si256(raw, hi));
+            const __m256 even = _mm256_castsi256_ps(_mm256_slli_epi32(raw, 16));
+            for (int r = 0; r < MR; ++r) {
+              acc[r][q][v] = _mm256_fmadd_ps(a_odd[r], odd, acc[r][q][v]);
+              acc[r][q][v] = _mm256_fmadd_ps(a_even[r], even, acc[r][q][v]);
+            }
+          }
         }
       }
-      {
-        __m256 b[4];
-        for (int v = 0; v < 4; ++v) b[v] = _mm256_castsi256_ps(_mm256_slli_epi32(raw[v], 16));
-#pragma GCC unroll 4
-        for (int r = 0; r < MR; ++r) {
-          const __m256 a = _mm256_broadcast_ss(&xf[r][2 * i]);
-          for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
-        }
-      }
     }
+    for (int r = 0; r < MR; ++r)
+      for (int q = 0; q < NP; ++q) store_row(job, r0 + r, p + q * ps, acc[r][q]);
   }
-  store_tile<MR>(job, r0, p, acc);
-}
+};
 
 }  // namespace
 
-void linear_bf16(const LinearJob& job) { for_row_tiles<2, tile_bf16<2>, tile_bf16<1>>(job); }
+void linear_bf16(const LinearJob& job) { run_tiles<TileBf16, 2, 3>(job); }
 
 }  // namespace avx2
 }  // namespace moecap

@@ -4,8 +4,9 @@
 // vcvtph2ps gives fp32, then FMA against the broadcast activation; 2^8 is folded into the scale.
 // Per block of 128: part = Σ x·w (fp32 FMA chain in input order), acc += part · (scale · 2^8);
 // the same operations for every element whatever the tile shape, so a row alone equals it in a batch.
-// Tiles: 2 rows × one panel (32 outputs = 4 ymm per row); the block sums and one decoded ymm at a
-// time fit the 16 registers.
+// Tiles (run_tiles, linear_avx2.h): 2 rows × one panel, or one row × 3 panels for decode (32
+// outputs = 4 ymm per row and panel); the block sums and one decoded ymm at a time fit the 16
+// registers, the running totals go to the stack between blocks.
 #include <immintrin.h>
 
 #include "kernels/avx2/linear_avx2.h"
@@ -24,48 +25,57 @@ static inline void decode16(const uint8_t* p, __m256i keep, __m256& lo, __m256& 
   hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
 }
 
-template <int MR>
-void tile_fp8(const LinearJob& job, int r0, int p) {
-  const int K = job.K, nb = (K + kFp8Block - 1) / kFp8Block;
-  const uint8_t* P = job_panel(job, p);
-  const float* x[MR];
-  for (int r = 0; r < MR; ++r) x[r] = static_cast<const float*>(job.rows[r0 + r]);
-  const __m256i keep = _mm256_set1_epi16(short(0xBF80));
-  const __m256 two8 = _mm256_set1_ps(256.0f);
-  __m256 acc[MR][4];
-  for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_setzero_ps();
-  for (int b = 0; b < nb; ++b) {
-    const int k0 = b * kFp8Block, n = K - k0 < kFp8Block ? K - k0 : kFp8Block;
-    const uint8_t* blk = fp8_block(P, b);
-    __m256 sum[MR][4];
+template <int MR, int NP>
+struct TileFp8 {
+  static void run(const LinearJob& job, int r0, int p, int ps) {
+    const int K = job.K, nb = (K + kFp8Block - 1) / kFp8Block;
+    const uint8_t* P[NP];
+    for (int q = 0; q < NP; ++q) P[q] = job_panel(job, p + q * ps);
+    const float* x[MR];
+    for (int r = 0; r < MR; ++r) x[r] = static_cast<const float*>(job.rows[r0 + r]);
+    const __m256i keep = _mm256_set1_epi16(short(0xBF80));
+    const __m256 two8 = _mm256_set1_ps(256.0f);
+    __m256 acc[MR][NP][4];
     for (int r = 0; r < MR; ++r)
-      for (int v = 0; v < 4; ++v) sum[r][v] = _mm256_setzero_ps();
+      for (int q = 0; q < NP; ++q)
+        for (int v = 0; v < 4; ++v) acc[r][q][v] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; ++b) {
+      const int k0 = b * kFp8Block, n = K - k0 < kFp8Block ? K - k0 : kFp8Block;
+      __m256 sum[MR][NP][4];
+      for (int r = 0; r < MR; ++r)
+        for (int q = 0; q < NP; ++q)
+          for (int v = 0; v < 4; ++v) sum[r][q][v] = _mm256_setzero_ps();
 #pragma GCC unroll 2
-    for (int kk = 0; kk < n; ++kk) {
-      __m256 a[MR];
-      for (int r = 0; r < MR; ++r) a[r] = _mm256_broadcast_ss(x[r] + k0 + kk);
-      for (int h = 0; h < 2; ++h) {
-        __m256 w0, w1;
-        decode16(blk + kk * 32 + 16 * h, keep, w0, w1);
-        for (int r = 0; r < MR; ++r) {
-          sum[r][2 * h] = _mm256_fmadd_ps(a[r], w0, sum[r][2 * h]);
-          sum[r][2 * h + 1] = _mm256_fmadd_ps(a[r], w1, sum[r][2 * h + 1]);
+      for (int kk = 0; kk < n; ++kk) {
+        __m256 a[MR];
+        for (int r = 0; r < MR; ++r) a[r] = _mm256_broadcast_ss(x[r] + k0 + kk);
+#pragma GCC unroll 4
+        for (int q = 0; q < NP; ++q)
+          for (int h = 0; h < 2; ++h) {
+            __m256 w0, w1;
+            decode16(fp8_block(P[q], b) + kk * 32 + 16 * h, keep, w0, w1);
+            for (int r = 0; r < MR; ++r) {
+              sum[r][q][2 * h] = _mm256_fmadd_ps(a[r], w0, sum[r][q][2 * h]);
+              sum[r][q][2 * h + 1] = _mm256_fmadd_ps(a[r], w1, sum[r][q][2 * h + 1]);
+            }
+          }
+      }
+      for (int q = 0; q < NP; ++q) {
+        const float* S = fp8_block_scales(P[q], b);
+        for (int v = 0; v < 4; ++v) {
+          const __m256 s = _mm256_mul_ps(_mm256_loadu_ps(S + 8 * v), two8);
+          for (int r = 0; r < MR; ++r) acc[r][q][v] = _mm256_fmadd_ps(sum[r][q][v], s, acc[r][q][v]);
         }
       }
     }
-    const float* S = fp8_block_scales(P, b);
-    for (int v = 0; v < 4; ++v) {
-      const __m256 s = _mm256_mul_ps(_mm256_loadu_ps(S + 8 * v), two8);
-      for (int r = 0; r < MR; ++r) acc[r][v] = _mm256_fmadd_ps(sum[r][v], s, acc[r][v]);
-    }
+    for (int r = 0; r < MR; ++r)
+      for (int q = 0; q < NP; ++q) store_row(job, r0 + r, p + q * ps, acc[r][q]);
   }
-  store_tile<MR>(job, r0, p, acc);
-}
+};
 
 }  // namespace
 
-void linear_fp8(const LinearJob& job) { for_row_tiles<2, tile_fp8<2>, tile_fp8<1>>(job); }
+void linear_fp8(const LinearJob& job) { run_tiles<TileFp8, 2, 3>(job); }
 
 }  // namespace avx2
 }  // namespace moecap
