@@ -1,22 +1,20 @@
 #!/usr/bin/env bash
 # The decode kernels' compute rates, one thread, panels in L2 (bench/kernel_rate.cc), after
 # `npx node-gyp build`: ROUNDS rounds over the dtypes in turn (so a busy moment of a shared machine
-# hits them alike), each dtype's rates listed, best last. ISA: avx512 (needs AVX-512
-# BF16/VNNI/VBMI) where the CPU has it, else avx2; or named.
+# hits them alike), each dtype's rates listed, best last. ISA: the addon's choice for this CPU
+# (avx512 needs AVX-512 BF16/VNNI/VBMI), or named.
 #   bash bench/kernel_rate.sh [ROUNDS] [avx512|avx2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-isa=${2:-avx2}
-if [ -z "${2:-}" ] && grep -q avx512_vbmi /proc/cpuinfo && grep -q avx512_bf16 /proc/cpuinfo && grep -q avx512_vnni /proc/cpuinfo; then
-  isa=avx512
-fi
+# Unnamed: the set the addon's kernel selection picks for this CPU.
+isa=${2:-$(node -p "require('./build/Release/moecap.node').systemInfo().bestIsa")}
 obj=build/Release/obj.target/moecap_isa_$isa/native/core/kernels/$isa
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 case $isa in
   avx512) objs=("$obj"/linear_avx512_{fp8,bf16,int8,int4,mxfp4}.o) ;;
   avx2) objs=("$obj"/linear_avx2_{fp8,bf16,quant}.o) ;;
-  *) echo "kernel_rate.sh: unknown ISA '$isa' (avx512 or avx2)" >&2; exit 2 ;;
+  *) echo "kernel_rate.sh: no x86 kernel set '$isa' (avx512 or avx2)" >&2; exit 2 ;;
 esac
 echo "isa $isa"
 g++ -O2 -std=c++17 -DKERNEL_RATE_ISA="$isa" -I native/core bench/kernel_rate.cc "${objs[@]}" -o "$out/kernel_rate"

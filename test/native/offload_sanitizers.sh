@@ -12,8 +12,13 @@ print(' '.join(x for x in re.findall(r'\"(native/core/[^\"]+\.cc)\"', s) if 'cou
 # Each ISA's kernels get that ISA's flags and nothing else does, as in binding.gyp: with the AVX-512
 # flags on every file the compiler put AVX-512 instructions into common code, and the binary died
 # with SIGILL on an AVX2-only CPU before the core's dispatch could choose.
-avx512="-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mavx512vnni -mavx512vbmi -mavx2 -mfma -mf16c"
-avx2="-mavx2 -mfma -mf16c -ffp-contract=off"
+isa_flags() {
+  python3 -c "
+import re, sys; s = open('binding.gyp').read()
+print(' '.join(re.findall(r'\"(-[^\"]+)\"', re.search(r'\"' + sys.argv[1] + r'\": \[([^\]]*)\]', s).group(1))))" "$1"
+}
+avx512=$(isa_flags avx512_flags)
+avx2=$(isa_flags avx2_flags)
 jobs=$(nproc 2>/dev/null || echo 2)
 for san in address thread; do
   obj=$out/obj-$san

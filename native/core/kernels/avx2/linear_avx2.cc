@@ -22,9 +22,7 @@ struct TileF32 {
     const float* x[MR];
     for (int r = 0; r < MR; ++r) x[r] = static_cast<const float*>(job.rows[r0 + r]);
     __m256 acc[MR][NP][4];
-    for (int r = 0; r < MR; ++r)
-      for (int q = 0; q < NP; ++q)
-        for (int v = 0; v < 4; ++v) acc[r][q][v] = _mm256_setzero_ps();
+    zero_tile(acc);
     for (int k = 0; k < K; ++k) {
       __m256 a[MR];
       for (int r = 0; r < MR; ++r) a[r] = _mm256_broadcast_ss(x[r] + k);
@@ -37,8 +35,7 @@ struct TileF32 {
         }
       }
     }
-    for (int r = 0; r < MR; ++r)
-      for (int q = 0; q < NP; ++q) store_row(job, r0 + r, p + q * ps, acc[r][q]);
+    store_tile(job, r0, p, ps, acc);
   }
 };
 

@@ -17,11 +17,23 @@ void linear_int4(const LinearJob& job);
 void linear_mxfp4(const LinearJob& job);
 void linear_fp8(const LinearJob& job);
 
-// One row's 32 outputs of one panel (4 ymm) through the job's epilogue.
-static inline void store_row(const LinearJob& job, int r, int p, const __m256 (&acc)[4]) {
-  alignas(32) float out[32];
-  for (int v = 0; v < 4; ++v) _mm256_store_ps(out + 8 * v, acc[v]);
-  store_epilogue_scalar(job, r, p, out);
+// A tile's accumulators: MR rows × NP panels × 32 outputs (4 ymm).
+template <int MR, int NP>
+static inline void zero_tile(__m256 (&acc)[MR][NP][4]) {
+  for (int r = 0; r < MR; ++r)
+    for (int q = 0; q < NP; ++q)
+      for (int v = 0; v < 4; ++v) acc[r][q][v] = _mm256_setzero_ps();
+}
+
+// Rows r0.. of panels p, p + ps, … through the job's epilogue.
+template <int MR, int NP>
+static inline void store_tile(const LinearJob& job, int r0, int p, int ps, const __m256 (&acc)[MR][NP][4]) {
+  for (int r = 0; r < MR; ++r)
+    for (int q = 0; q < NP; ++q) {
+      alignas(32) float out[32];
+      for (int v = 0; v < 4; ++v) _mm256_store_ps(out + 8 * v, acc[r][q][v]);
+      store_epilogue_scalar(job, r0 + r, p + q * ps, out);
+    }
 }
 
 // Runs a kernel's tiles over the job. `Tile<R, NP>::run(job, r0, p, ps)` computes R rows × NP

@@ -28,9 +28,7 @@ struct TileBf16 {
     alignas(32) float xf[MR][2 * kChunk];
     const __m256i hi = _mm256_set1_epi32(int(0xFFFF0000u));
     __m256 acc[MR][NP][4];
-    for (int r = 0; r < MR; ++r)
-      for (int q = 0; q < NP; ++q)
-        for (int v = 0; v < 4; ++v) acc[r][q][v] = _mm256_setzero_ps();
+    zero_tile(acc);
     for (int c0 = 0; c0 < K2; c0 += kChunk) {
       const int n2 = K2 - c0 < kChunk ? K2 - c0 : kChunk;
       for (int r = 0; r < MR; ++r) {
@@ -59,8 +57,7 @@ struct TileBf16 {
         }
       }
     }
-    for (int r = 0; r < MR; ++r)
-      for (int q = 0; q < NP; ++q) store_row(job, r0 + r, p + q * ps, acc[r][q]);
+    store_tile(job, r0, p, ps, acc);
   }
 };
 

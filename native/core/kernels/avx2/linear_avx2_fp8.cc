@@ -36,15 +36,11 @@ struct TileFp8 {
     const __m256i keep = _mm256_set1_epi16(short(0xBF80));
     const __m256 two8 = _mm256_set1_ps(256.0f);
     __m256 acc[MR][NP][4];
-    for (int r = 0; r < MR; ++r)
-      for (int q = 0; q < NP; ++q)
-        for (int v = 0; v < 4; ++v) acc[r][q][v] = _mm256_setzero_ps();
+    zero_tile(acc);
     for (int b = 0; b < nb; ++b) {
       const int k0 = b * kFp8Block, n = K - k0 < kFp8Block ? K - k0 : kFp8Block;
       __m256 sum[MR][NP][4];
-      for (int r = 0; r < MR; ++r)
-        for (int q = 0; q < NP; ++q)
-          for (int v = 0; v < 4; ++v) sum[r][q][v] = _mm256_setzero_ps();
+      zero_tile(sum);
 #pragma GCC unroll 2
       for (int kk = 0; kk < n; ++kk) {
         __m256 a[MR];
@@ -68,8 +64,7 @@ struct TileFp8 {
         }
       }
     }
-    for (int r = 0; r < MR; ++r)
-      for (int q = 0; q < NP; ++q) store_row(job, r0 + r, p + q * ps, acc[r][q]);
+    store_tile(job, r0, p, ps, acc);
   }
 };
 

@@ -57,9 +57,7 @@ struct TileInt8 {
     for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
     const __m256i flip = _mm256_set1_epi8(char(0x80)), ones = _mm256_set1_epi16(1);
     __m256 acc[MR][NP][4];
-    for (int r = 0; r < MR; ++r)
-      for (int q = 0; q < NP; ++q)
-        for (int v = 0; v < 4; ++v) acc[r][q][v] = _mm256_setzero_ps();
+    zero_tile(acc);
     for (int b = 0; b < nb; ++b) {
       __m256i dot[MR][NP][4];
       for (int r = 0; r < MR; ++r)
@@ -91,8 +89,7 @@ struct TileInt8 {
         for (int r = 0; r < MR; ++r) scale_block(acc[r][q], dot[r][q], sw, x[r].scale[b]);
       }
     }
-    for (int r = 0; r < MR; ++r)
-      for (int q = 0; q < NP; ++q) store_row(job, r0 + r, p + q * ps, acc[r][q]);
+    store_tile(job, r0, p, ps, acc);
   }
 };
 
@@ -145,9 +142,7 @@ struct TileNibble {
       for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
       const __m256i nib = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
       __m256 acc[MR][NP][4];
-      for (int r = 0; r < MR; ++r)
-        for (int q = 0; q < NP; ++q)
-          for (int v = 0; v < 4; ++v) acc[r][q][v] = _mm256_setzero_ps();
+      zero_tile(acc);
       for (int b = 0; b < nb; ++b) {
         __m256i d16[MR][NP][4];  // s16 pair sums of Σ u·x_q over up to kQuadsPerWiden k-quads
         __m256i dot[MR][NP][4];  // s32 Σ u·x_q over the block
@@ -196,8 +191,7 @@ struct TileNibble {
           }
         }
       }
-      for (int r = 0; r < MR; ++r)
-        for (int q = 0; q < NP; ++q) store_row(job, r0 + r, p + q * ps, acc[r][q]);
+      store_tile(job, r0, p, ps, acc);
     }
   };
 };
