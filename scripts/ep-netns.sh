@@ -127,7 +127,7 @@ start_link_emulator() {
     1000 4194304 2>"$EMU_DIR/emu.log" &
   EMU_PID=$!
   for _ in $(seq 50); do
-    ip -n "$A" link show "mcept1-$$" | grep -q LOWER_UP && ip -n "$B" link show "mcept2-$$" | grep -q LOWER_UP &&
+    grep -q LOWER_UP <<<"$(ip -n "$A" link show "mcept1-$$")" && grep -q LOWER_UP <<<"$(ip -n "$B" link show "mcept2-$$")" &&
       return 0
     kill -0 "$EMU_PID" 2>/dev/null || { EMU_PID=; skip "the link emulator failed: $(head -c 500 "$EMU_DIR/emu.log")"; }
     sleep 0.1

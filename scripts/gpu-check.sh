@@ -76,7 +76,9 @@ if [ "$SANITIZE" = 1 ]; then
   CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   if [ -x "$CS" ]; then
     echo "== compute-sanitizer memcheck (checks only)"
-    timeout 300 "$CS" --tool memcheck --print-limit 20 "$EXE" --no-bench 2>&1 | grep -E 'ERROR SUMMARY|Invalid|FAIL|^=========  ' | head -40
+    # To a file first: a pipe into head would cut memcheck short at head's 40th line.
+    timeout 300 "$CS" --tool memcheck --print-limit 20 "$EXE" --no-bench >"$LOG.memcheck" 2>&1
+    grep -E 'ERROR SUMMARY|Invalid|FAIL|^=========  ' "$LOG.memcheck" | head -40
   else
     echo "compute-sanitizer not found"
   fi
@@ -91,7 +93,7 @@ selftest_rc=$rc
 nccl="not run"
 NCCL_EXE=${EXE%/gpu_selftest}/nccl_selftest
 if [ -x "$NCCL_EXE" ]; then
-  if [ -z "${MOECAP_NCCL_LIBRARY:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libnccl.so.2 '; then
+  if [ -z "${MOECAP_NCCL_LIBRARY:-}" ] && ! grep -q 'libnccl.so.2 ' <<<"$(ldconfig -p 2>/dev/null)"; then
     w=$(ls /usr/local/lib/python3*/dist-packages/nvidia/nccl/lib/libnccl.so.2 /usr/lib/python3/dist-packages/nvidia/nccl/lib/libnccl.so.2 \
       "$HOME"/.local/lib/python3*/site-packages/nvidia/nccl/lib/libnccl.so.2 2>/dev/null | head -1)
     [ -n "$w" ] && export MOECAP_NCCL_LIBRARY="$w"
