@@ -92,3 +92,64 @@ describe.each(['mxfp4', 'fp8'] as const)('%s', (dtype) => {
     });
   });
 });
+
+// fp8 stored codes the snapped Gaussian weights above almost never hold: every E4M3 code, the 14
+// subnormals (m·2^-9) among them, in every 128-input block of gate, up and down, with the ±448 that
+// fixes the block's scale at position 0. For gate/up the input at those positions is 2^-20, so the
+// outputs are made of the other codes and a subnormal decoded wrong (as 0, or as a normal) is far
+// past the bound. Then the same weights scaled by 2^-100 against inputs of ~2^66: the AVX2 kernel's
+// fast decode scales activations by 2^64, so such a job has to take its exact fallback.
+describe('fp8 every E4M3 code', () => {
+  const shape = { hidden: 300, intermediate: 136, experts: 2, topK: 1 };
+  const e4m3 = (c: number) => (c >> 3 === 0 ? (c & 7) * 2 ** -9 : (1 + (c & 7) / 8) * 2 ** ((c >> 3) - 7));
+  // Rows of length K: position 0 of each block ±448·s, the others codes in turn with a sign pattern:
+  // 0..126, or (so that they make those rows' sums) 0..7, zero and the subnormals, or 0..23, those
+  // and the smallest normals.
+  const codeRows = (rows: number, K: number, s: number, seed: number) => {
+    const m = new Float32Array(rows * K);
+    for (let r = 0; r < rows; r++)
+      for (let k = 0; k < K; k++) {
+        const sign = (r * 31 + k * 7 + seed) % 3 === 0 ? -1 : 1;
+        m[r * K + k] = k % 128 === 0 ? sign * 448 * s : sign * e4m3((r * 13 + k + seed) % [127, 8, 24][r % 3]) * s;
+      }
+    return m;
+  };
+  const weightsAt = (s: number): RefWeights => {
+    const { hidden: H, intermediate: F, experts: E } = shape;
+    const w = makeWeights({ ...shape, ...ROUTER }, 501);
+    return { ...w, gate: codeRows(E * F, H, s, 1), up: codeRows(E * F, H, s, 2), down: codeRows(E * H, F, 2 ** -8, 3) };
+  };
+  const input = (T: number, scale: number) => {
+    const x = gaussian(T * shape.hidden, 502 + T);
+    for (let i = 0; i < x.length; i++) x[i] = (i % shape.hidden) % 128 === 0 ? 2 ** -20 : x[i] * scale;
+    return x;
+  };
+
+  test('the codes pack exactly', () => {
+    for (const s of [2 ** -8, 2 ** -100]) {
+      const w = weightsAt(s);
+      expect(w.gate.filter((v) => v !== 0 && Math.abs(v) < 2 ** -6 * s).length).toBeGreaterThan(100);
+      expect(addon.conversionError(w.gate, w.gate.length / shape.hidden, shape.hidden, 'fp8').maxAbs).toBe(0);
+      expect(addon.conversionError(w.down, w.down.length / shape.intermediate, shape.intermediate, 'fp8').maxAbs).toBe(0);
+    }
+  });
+
+  test.each(ISAS)('%s kernels against the fp64 reference', async (isa) => {
+    for (const [s, scale] of [
+      [2 ** -8, 1],
+      [2 ** -100, 2 ** 66],
+    ]) {
+      const layer = await createMoeLayer({ ...shape, ...ROUTER, dtype: 'fp8', isa, threads: 2, poison: true, weights: weightsAt(s) });
+      for (const T of [1, 5]) {
+        const x = input(T, scale);
+        const r = await layer.forward(x);
+        const ref = await layer.reference(x);
+        expect(r.output.every(Number.isFinite)).toBe(true);
+        const err = relL2(r.output, ref.output);
+        expect(err).toBeLessThan(BOUND.fp8);
+        expect(err).toBeGreaterThan(0);
+      }
+      layer.close();
+    }
+  });
+});

@@ -36,29 +36,29 @@ static inline void store_tile(const LinearJob& job, int r0, int p, int ps, const
     }
 }
 
-// Runs a kernel's tiles over the job. `Tile<R, NP>::run(job, r0, p, ps)` computes R rows × NP
-// panels p, p + ps, …, p + (NP − 1)·ps. Every output element is one chain in input order whatever
-// the tile, so a row alone equals it in a batch.
+// Runs a kernel's tiles over the job. `Tile<R, NP>::run(job, r0, p, ps, extra…)` computes R rows × NP
+// panels p, p + ps, …, p + (NP − 1)·ps (`extra`: what the kernel computed once for the whole job). Every output element
+// is one chain in input order whatever the tile, so a row alone equals it in a batch.
 //  - one row (decode): NP panels at once, `stride` apart, so each of the NP weight streams walks
 //    on through adjacent panels from one tile to the next. One core reads memory faster through
 //    several sequential streams than through one (hardware prefetchers ramp up per stream), and
 //    NP × 4 chains hide the FMA latency;
 //  - several rows: MR rows × one panel, the rest of the rows in a smaller tile (the panel then
 //    comes from cache).
-template <template <int, int> class Tile, int MR, int NP>
-static inline void run_tiles(const LinearJob& job) {
+template <template <int, int> class Tile, int MR, int NP, class... Extra>
+static inline void run_tiles(const LinearJob& job, const Extra&... extra) {
   int p = job.p0;
   if (job.n == 1 && NP > 1) {
     const int count = (job.p1 - job.p0) / NP * NP, stride = count / NP;
-    for (int i = 0; i < stride; ++i) Tile<1, NP>::run(job, 0, job.p0 + i, stride);
+    for (int i = 0; i < stride; ++i) Tile<1, NP>::run(job, 0, job.p0 + i, stride, extra...);
     p += count;
   }
   for (; p < job.p1; ++p) {
     int r = 0;
-    for (; r + MR <= job.n; r += MR) Tile<MR, 1>::run(job, r, p, 1);
+    for (; r + MR <= job.n; r += MR) Tile<MR, 1>::run(job, r, p, 1, extra...);
     if constexpr (MR > 2)
-      if (job.n - r >= 2) Tile<2, 1>::run(job, r, p, 1), r += 2;
-    for (; r < job.n; ++r) Tile<1, 1>::run(job, r, p, 1);
+      if (job.n - r >= 2) Tile<2, 1>::run(job, r, p, 1, extra...), r += 2;
+    for (; r < job.n; ++r) Tile<1, 1>::run(job, r, p, 1, extra...);
   }
 }
 }  // namespace avx2
