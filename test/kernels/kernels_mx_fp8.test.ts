@@ -149,6 +149,13 @@ describe('fp8 every E4M3 code', () => {
         expect(err).toBeLessThan(BOUND.fp8);
         expect(err).toBeGreaterThan(0);
       }
+      // A row of zeros (no max|x| to scale by) between two others: zeros out, the others as alone.
+      const x = input(3, scale);
+      x.fill(0, shape.hidden, 2 * shape.hidden);
+      const r = await layer.forward(x);
+      expect(r.output.subarray(shape.hidden, 2 * shape.hidden).every((v) => v === 0)).toBe(true);
+      const last = await layer.forward(x.slice(2 * shape.hidden));
+      expect(bitwiseEqual(last.output, r.output.subarray(2 * shape.hidden))).toBe(true);
       layer.close();
     }
   });

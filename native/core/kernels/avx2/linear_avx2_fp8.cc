@@ -60,8 +60,8 @@ RowScales row_scales(const LinearJob& job, std::vector<float>& store) {
   store.resize(2 * size_t(job.n));
   for (int r = 0; r < job.n; ++r) {
     const float m = row_max_abs(static_cast<const float*>(job.rows[r]), job.K);
-    // 0, inf and NaN maxima (ilogb's special values) land on the clamps; any scale serves them.
-    const int e = std::clamp(20 - std::ilogb(m), -6, 126);
+    // A zero, inf or NaN maximum: any scale serves (and ilogb's INT_MIN for 0 and NaN must not be negated).
+    const int e = std::isfinite(m) && m > 0 ? std::clamp(20 - std::ilogb(m), -6, 126) : 0;
     store[r] = std::ldexp(1.0f, e);
     store[job.n + r] = std::ldexp(1.0f, 120 - e);
   }
