@@ -15,15 +15,16 @@ namespace {
 // fp32 panels: per input k, 32 weights (4 ymm) per panel, one FMA each against the broadcast input.
 template <int MR, int NP>
 struct TileF32 {
-  static void run(const LinearJob& job, int r0, int p, int ps) {
-    const int K = job.K;
+  static constexpr int kBlockIters = 256;  // k per K-block: 32 KB of panel
+  static int iterations(int K) { return K; }
+  static void run(const LinearJob& job, int r0, int p, int ps, int k0, int k1, float* part) {
     const float* W[NP];
     for (int q = 0; q < NP; ++q) W[q] = reinterpret_cast<const float*>(job_panel(job, p + q * ps));
     const float* x[MR];
     for (int r = 0; r < MR; ++r) x[r] = static_cast<const float*>(job.rows[r0 + r]);
     __m256 acc[MR][NP][4];
-    zero_tile(acc);
-    for (int k = 0; k < K; ++k) {
+    begin_tile(k0, part, acc);
+    for (int k = k0; k < k1; ++k) {
       __m256 a[MR];
       for (int r = 0; r < MR; ++r) a[r] = _mm256_broadcast_ss(x[r] + k);
 #pragma GCC unroll 4
@@ -35,7 +36,7 @@ struct TileF32 {
         }
       }
     }
-    store_tile(job, r0, p, ps, acc);
+    end_tile(job, r0, p, ps, k1 == job.K, part, acc);
   }
 };
 

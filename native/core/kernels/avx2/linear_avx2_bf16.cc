@@ -19,8 +19,9 @@ constexpr int kChunk = 256;  // k-pairs of activations widened per pass (2 KB pe
 
 template <int MR, int NP>
 struct TileBf16 {
-  static void run(const LinearJob& job, int r0, int p, int ps) {
-    const int K2 = (job.K + 1) / 2;
+  static constexpr int kBlockIters = 256;  // k-pairs per K-block: 32 KB of panel
+  static int iterations(int K) { return (K + 1) / 2; }
+  static void run(const LinearJob& job, int r0, int p, int ps, int i0, int i1, float* part) {
     const uint16_t* W[NP];
     for (int q = 0; q < NP; ++q) W[q] = reinterpret_cast<const uint16_t*>(job_panel(job, p + q * ps));
     const uint16_t* x[MR];
@@ -28,9 +29,9 @@ struct TileBf16 {
     alignas(32) float xf[MR][2 * kChunk];
     const __m256i hi = _mm256_set1_epi32(int(0xFFFF0000u));
     __m256 acc[MR][NP][4];
-    zero_tile(acc);
-    for (int c0 = 0; c0 < K2; c0 += kChunk) {
-      const int n2 = K2 - c0 < kChunk ? K2 - c0 : kChunk;
+    begin_tile(i0, part, acc);
+    for (int c0 = i0; c0 < i1; c0 += kChunk) {
+      const int n2 = i1 - c0 < kChunk ? i1 - c0 : kChunk;
       for (int r = 0; r < MR; ++r) {
         const uint16_t* xs = x[r] + 2 * size_t(c0);
         uint32_t* d = reinterpret_cast<uint32_t*>(xf[r]);
@@ -57,7 +58,7 @@ struct TileBf16 {
         }
       }
     }
-    store_tile(job, r0, p, ps, acc);
+    end_tile(job, r0, p, ps, i1 == iterations(job.K), part, acc);
   }
 };
 

@@ -70,8 +70,10 @@ RowScales row_scales(const LinearJob& job, std::vector<float>& store) {
 
 template <int MR, int NP>
 struct TileFp8 {
-  static void run(const LinearJob& job, int r0, int p, int ps, const RowScales& rs) {
-    const int K = job.K, nb = (K + kFp8Block - 1) / kFp8Block;
+  static constexpr int kBlockIters = 8;  // 128-k blocks per K-block: ~33 KB of panel
+  static int iterations(int K) { return (K + kFp8Block - 1) / kFp8Block; }
+  static void run(const LinearJob& job, int r0, int p, int ps, int b0, int b1, float* part, const RowScales& rs) {
+    const int K = job.K;
     const uint8_t* P[NP];
     for (int q = 0; q < NP; ++q) P[q] = job_panel(job, p + q * ps);
     const float* x[MR];
@@ -82,9 +84,7 @@ struct TileFp8 {
       sum_scale[r] = _mm256_set1_ps(rs.sum[r0 + r]);
     }
     const __m256i keep = _mm256_set1_epi32(int(0x87F00000u));
-    __m256 acc[MR][NP][4];
-    zero_tile(acc);
-    for (int b = 0; b < nb; ++b) {
+    for (int b = b0; b < b1; ++b) {
       const int k0 = b * kFp8Block, n = K - k0 < kFp8Block ? K - k0 : kFp8Block;
       __m256 sum[MR][NP][4];
       zero_tile(sum);
@@ -103,6 +103,10 @@ struct TileFp8 {
             }
           }
       }
+      // The running totals pass from block to block through `part`: in registers they would
+      // crowd the block sums out of them in the loop above.
+      __m256 acc[MR][NP][4];
+      begin_tile(b, part, acc);
       for (int q = 0; q < NP; ++q) {
         const float* S = fp8_block_scales(P[q], b);
         for (int v = 0; v < 4; ++v) {
@@ -111,8 +115,8 @@ struct TileFp8 {
             acc[r][q][v] = _mm256_fmadd_ps(_mm256_mul_ps(sum[r][q][v], sum_scale[r]), s, acc[r][q][v]);
         }
       }
+      end_tile(job, r0, p, ps, b + 1 == iterations(K), part, acc);
     }
-    store_tile(job, r0, p, ps, acc);
   }
 };
 

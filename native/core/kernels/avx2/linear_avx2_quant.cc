@@ -49,16 +49,18 @@ static inline void load_scales(const uint16_t* s, __m256 sw[4]) {
 
 template <int MR, int NP>
 struct TileInt8 {
-  static void run(const LinearJob& job, int r0, int p, int ps) {
-    const int nb = (job.K + 31) / 32;
+  static constexpr int kBlockIters = 32;  // 32-k blocks per K-block: 34 KB of panel
+  static int iterations(int K) { return (K + 31) / 32; }
+  static void run(const LinearJob& job, int r0, int p, int ps, int b0, int b1, float* part) {
+    const int nb = iterations(job.K);
     const uint8_t* P[NP];
     for (int q = 0; q < NP; ++q) P[q] = job_panel(job, p + q * ps);
     QuantRowPtrs x[MR];
     for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
     const __m256i flip = _mm256_set1_epi8(char(0x80)), ones = _mm256_set1_epi16(1);
     __m256 acc[MR][NP][4];
-    zero_tile(acc);
-    for (int b = 0; b < nb; ++b) {
+    begin_tile(b0, part, acc);
+    for (int b = b0; b < b1; ++b) {
       __m256i dot[MR][NP][4];
       for (int r = 0; r < MR; ++r)
         for (int q = 0; q < NP; ++q)
@@ -89,7 +91,7 @@ struct TileInt8 {
         for (int r = 0; r < MR; ++r) scale_block(acc[r][q], dot[r][q], sw, x[r].scale[b]);
       }
     }
-    store_tile(job, r0, p, ps, acc);
+    end_tile(job, r0, p, ps, b1 == nb, part, acc);
   }
 };
 
@@ -133,17 +135,19 @@ template <QuantFormat F>
 struct TileNibble {
   template <int MR, int NP>
   struct Tile {
-    static void run(const LinearJob& job, int r0, int p, int ps) {
+    static constexpr int kBlockIters = 64;  // 32-k blocks per K-block: ~35 KB of panel
+    static int iterations(int K) { return (K + 31) / 32; }
+    static void run(const LinearJob& job, int r0, int p, int ps, int b0, int b1, float* part) {
       using N = Nibble<F>;
-      const int nb = (job.K + 31) / 32;
+      const int nb = iterations(job.K);
       const uint8_t* P[NP];
       for (int q = 0; q < NP; ++q) P[q] = job_panel(job, p + q * ps);
       QuantRowPtrs x[MR];
       for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
       const __m256i nib = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
       __m256 acc[MR][NP][4];
-      zero_tile(acc);
-      for (int b = 0; b < nb; ++b) {
+      begin_tile(b0, part, acc);
+      for (int b = b0; b < b1; ++b) {
         __m256i d16[MR][NP][4];  // s16 pair sums of Σ u·x_q over up to kQuadsPerWiden k-quads
         __m256i dot[MR][NP][4];  // s32 Σ u·x_q over the block
         for (int r = 0; r < MR; ++r)
@@ -191,7 +195,7 @@ struct TileNibble {
           }
         }
       }
-      store_tile(job, r0, p, ps, acc);
+      end_tile(job, r0, p, ps, b1 == nb, part, acc);
     }
   };
 };
