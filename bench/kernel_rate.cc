@@ -41,12 +41,12 @@ static double thread_seconds() {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: kernel_rate <fp8|bf16|int8|int4|mxfp4> <panels> <reps>\n");
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: kernel_rate <fp8|bf16|int8|int4|mxfp4> <panels> <reps> [rows, 1-16]\n");
     return 2;
   }
   const std::string dtype = argv[1];
-  const int K = 2048, panels = std::atoi(argv[2]), reps = std::atoi(argv[3]);
+  const int K = 2048, panels = std::atoi(argv[2]), reps = std::atoi(argv[3]), n = argc == 5 ? std::atoi(argv[4]) : 1;
   size_t pb = 0;  // bytes per panel
   LinearFn fn = nullptr;
   if (dtype == "fp8") pb = size_t(K / kFp8Block) * kFp8BlockStride, fn = KERNEL_RATE_ISA::linear_fp8;
@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   else if (dtype == "int8") pb = size_t(K / 32) * quant_block_stride(false), fn = KERNEL_RATE_ISA::linear_int8;
   else if (dtype == "int4") pb = size_t(K / 32) * quant_block_stride(true), fn = KERNEL_RATE_ISA::linear_int4;
   else if (dtype == "mxfp4") pb = size_t(K / 64) * kMx4PairStride, fn = KERNEL_RATE_ISA::linear_mxfp4;
-  if (!fn || panels < 1 || reps < 1) {
+  if (!fn || panels < 1 || reps < 1 || n < 1 || n > 16) {
     std::fprintf(stderr, "kernel_rate: bad arguments\n");
     return 2;
   }
@@ -86,16 +86,18 @@ int main(int argc, char** argv) {
       reinterpret_cast<float*>(row)[b] = 0.01f;
       reinterpret_cast<int32_t*>(row + 4 * (K / 32))[b] = 0;
     }
-  std::vector<float> out(size_t(panels) * 32);
-  const void* rows[1] = {row};
-  float* outs[1] = {out.data()};
+  // n rows (the prefill tiles) all read the one activation row; each has its own output.
+  std::vector<float> out(size_t(n) * panels * 32);
+  const void* rows[16];
+  float* outs[16];
+  for (int r = 0; r < n; ++r) rows[r] = row, outs[r] = out.data() + size_t(r) * panels * 32;
   LinearJob job;
   job.panels = W;
   job.panel_bytes = pb;
   job.K = K;
   job.p0 = 0;
   job.p1 = panels;
-  job.n = 1;
+  job.n = n;
   job.rows = rows;
   job.out = outs;
   double best = 1e30;
@@ -105,7 +107,8 @@ int main(int argc, char** argv) {
     const double t = thread_seconds() - t0;
     if (t < best) best = t;
   }
-  std::printf("%s %.2f MB %.1f GB/s (best of %d, thread CPU time)\n", dtype.c_str(), double(pb) * panels / 1e6,
-              double(pb) * panels / best / 1e9, reps);
+  // GB/s of panel bytes per pass, whatever n (n rows: n times the multiply-adds on the same bytes).
+  std::printf("%s %.2f MB %.1f GB/s (best of %d, thread CPU time, %d row%s)\n", dtype.c_str(), double(pb) * panels / 1e6,
+              double(pb) * panels / best / 1e9, reps, n, n == 1 ? "" : "s");
   return 0;
 }

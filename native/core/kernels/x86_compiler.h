@@ -8,6 +8,7 @@
 
 #if defined(_MSC_VER) && !defined(__clang__)
 #define MOECAP_MEMCPY(dst, src, n) std::memcpy(dst, src, n)
+#define MOECAP_NOINLINE __declspec(noinline)
 template <class T>
 inline void moecap_opaque(T& v) {
   volatile T t = v;
@@ -27,6 +28,7 @@ inline To moecap_bits_as(const From& v) {
 #define MOECAP_AS_BF16_PAIRS(v) moecap_bits_as<__m512bh>(v)
 #else
 #define MOECAP_MEMCPY(dst, src, n) __builtin_memcpy(dst, src, n)
+#define MOECAP_NOINLINE __attribute__((noinline))
 #define MOECAP_OPAQUE_ZMM(a, b) __asm__ volatile("" : "+v"(a), "+v"(b))
 #define MOECAP_OPAQUE_YMM(a, b) __asm__ volatile("" : "+x"(a), "+x"(b))
 // A 512-bit integer vector as the bf16 pairs vdpbf16ps takes: a vector cast, no instruction.

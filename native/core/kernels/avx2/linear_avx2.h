@@ -7,6 +7,7 @@
 
 #include "kernels/epilogue_scalar.h"
 #include "kernels/kernel_table.h"
+#include "kernels/x86_compiler.h"
 
 namespace moecap {
 namespace avx2 {
@@ -36,13 +37,12 @@ static inline void store_tile(const LinearJob& job, int r0, int p, int ps, const
     }
 }
 
-// A tile over iterations [it0, it1) of its input loop starts from zero at it0 = 0, else from the
-// partial sums `part` (MR·NP × 32 floats) an earlier K-block left; it ends with the epilogue after
-// the last iteration, else by storing `part`. fp32 values store and reload exactly, so K-blocking
-// leaves every element's chain of operations as it was.
+// Partial sums of a K-blocked tile in `part` (MR·NP × 32 floats). fp32 values store and reload
+// exactly, so K-blocking leaves every element's chain of operations as it was. The copies are fully
+// unrolled: read by a loop over rows (store_tile's, kept rolled by the epilogue call) GCC keeps the
+// accumulators in memory and stores them on every input iteration (fp32 prefill ran at 2/5 of the speed).
 template <int MR, int NP>
-static inline void begin_tile(int it0, const float* part, __m256 (&acc)[MR][NP][4]) {
-  if (it0 == 0) return zero_tile(acc);
+static inline void load_partial(const float* part, __m256 (&acc)[MR][NP][4]) {
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
@@ -50,24 +50,44 @@ static inline void begin_tile(int it0, const float* part, __m256 (&acc)[MR][NP][
 #pragma GCC unroll 4
       for (int v = 0; v < 4; ++v) acc[r][q][v] = _mm256_load_ps(part + (r * NP + q) * 32 + 8 * v);
 }
-// The copies are fully unrolled: read by a loop over rows (store_tile's, kept rolled by the
-// epilogue call) GCC keeps the accumulators in memory and stores them on every input iteration
-// (fp32 prefill ran at 2/5 of the speed). The decode tiles (several panels), whose 12 accumulators
-// spill some anyway, measured faster with store_tile's rolled copy (bf16 ~1.3x).
 template <int MR, int NP>
-static inline void end_tile(const LinearJob& job, int r0, int p, int ps, bool last, float* part,
-                            const __m256 (&acc)[MR][NP][4]) {
-  if (NP > 1 && last) return store_tile(job, r0, p, ps, acc);
-  alignas(32) float buf[MR * NP * 32];
-  float* out = last ? buf : part;
+static inline void store_partial(float* part, const __m256 (&acc)[MR][NP][4]) {
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
     for (int q = 0; q < NP; ++q)
 #pragma GCC unroll 4
-      for (int v = 0; v < 4; ++v) _mm256_store_ps(out + (r * NP + q) * 32 + 8 * v, acc[r][q][v]);
-  if (last)
+      for (int v = 0; v < 4; ++v) _mm256_store_ps(part + (r * NP + q) * 32 + 8 * v, acc[r][q][v]);
+}
+
+// The end of a tile's input: its rows through the epilogue. The decode tiles (several panels),
+// whose 12 accumulators spill some anyway, measured faster with store_tile's rolled copy (bf16 ~1.3x).
+template <int MR, int NP>
+static inline void finish_tile(const LinearJob& job, int r0, int p, int ps, const __m256 (&acc)[MR][NP][4]) {
+  if constexpr (NP > 1) {
+    store_tile(job, r0, p, ps, acc);
+  } else {
+    alignas(32) float buf[MR * 32];
+    store_partial(buf, acc);
     for (int r = 0; r < MR; ++r) store_epilogue_scalar(job, r0 + r, p, buf + r * 32);
+  }
+}
+
+// A tile over iterations [it0, it1) of its input loop starts from zero at it0 = 0, else from the
+// partial sums an earlier K-block left in `part`; it ends with the epilogue after the last
+// iteration, else by storing `part`. Decode tiles (NP > 1) always take the whole input (run_tiles),
+// so for them both are settled at compile time: the run-time branches cost bf16 decode 13% (one
+// thread, panels in cache: 44-46 against 51 GB/s).
+template <int MR, int NP>
+static inline void begin_tile(int it0, const float* part, __m256 (&acc)[MR][NP][4]) {
+  if (NP > 1 || it0 == 0) zero_tile(acc);
+  else load_partial(part, acc);
+}
+template <int MR, int NP>
+static inline void end_tile(const LinearJob& job, int r0, int p, int ps, bool last, float* part,
+                            const __m256 (&acc)[MR][NP][4]) {
+  if (NP > 1 || last) finish_tile(job, r0, p, ps, acc);
+  else store_partial(part, acc);
 }
 
 // Runs a kernel's tiles over the job. `Tile<R, NP>::run(job, r0, p, ps, it0, it1, part, extra…)`
@@ -81,11 +101,21 @@ static inline void end_tile(const LinearJob& job, int r0, int p, int ps, bool la
 //    NP × 4 chains hide the FMA latency;
 //  - several rows (prefill): chunks of up to kChunkRows rows; per panel, the input in K-blocks
 //    (a ~32 KB slice of the panel, which stays in L1 while every row tile of the chunk uses it
-//    instead of streaming the whole panel from L2 once per tile; as the AVX-512 driver does, though
-//    on a 2-core Zen 3 VM it measured neither faster nor slower than whole-K tiles), MR rows × one
-//    panel per tile and the rest of the chunk's rows in smaller tiles. Partial sums go to a stack
-//    buffer.
+//    instead of streaming the whole panel once per tile, as the AVX-512 driver does; on a Zen 3,
+//    f32 T = 256: no change at OLMoE's shape, whose 256 KB panels sit in L2, and 1.1-1.2x at
+//    Mixtral's, whose down panels are 1.8 MB), MR rows × one panel per tile and the rest of the
+//    chunk's rows in smaller tiles. Partial sums go to a stack buffer.
 constexpr int kChunkRows = 48;
+
+// A decode tile in a function of its own (as the tiles all were before the prefill K-blocks): inlined
+// into run_tiles beside the prefill loops, its code measured slower (one thread, panels in cache:
+// bf16 48-50 against 50-52 GB/s, int8 ~2%), while the prefill tiles need the inlining (f32 T = 256
+// ran 3x slower as functions of their own, their accumulators stored to the stack every iteration).
+template <template <int, int> class Tile, int NP, class... Extra>
+MOECAP_NOINLINE void decode_tile(const LinearJob& job, int p, int stride, int iters, float* part,
+                                 const Extra&... extra) {
+  Tile<1, NP>::run(job, 0, p, stride, 0, iters, part, extra...);
+}
 
 template <template <int, int> class Tile, int MR, int NP, class... Extra>
 static inline void run_tiles(const LinearJob& job, const Extra&... extra) {
@@ -95,7 +125,7 @@ static inline void run_tiles(const LinearJob& job, const Extra&... extra) {
     int p = job.p0;
     if (NP > 1) {
       const int count = (job.p1 - job.p0) / NP * NP, stride = count / NP;
-      for (int i = 0; i < stride; ++i) Tile<1, NP>::run(job, 0, job.p0 + i, stride, 0, iters, part, extra...);
+      for (int i = 0; i < stride; ++i) decode_tile<Tile, NP>(job, job.p0 + i, stride, iters, part, extra...);
       p += count;
     }
     for (; p < job.p1; ++p) Tile<1, 1>::run(job, 0, p, 1, 0, iters, part, extra...);

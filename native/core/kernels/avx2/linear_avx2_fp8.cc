@@ -103,10 +103,11 @@ struct TileFp8 {
             }
           }
       }
-      // The running totals pass from block to block through `part`: in registers they would
-      // crowd the block sums out of them in the loop above.
+      // The running totals pass from block to block through `part`, decode tiles' too: in
+      // registers they would crowd the block sums out of them in the loop above.
       __m256 acc[MR][NP][4];
-      begin_tile(b, part, acc);
+      if (b == 0) zero_tile(acc);
+      else load_partial(part, acc);
       for (int q = 0; q < NP; ++q) {
         const float* S = fp8_block_scales(P[q], b);
         for (int v = 0; v < 4; ++v) {
@@ -115,7 +116,8 @@ struct TileFp8 {
             acc[r][q][v] = _mm256_fmadd_ps(_mm256_mul_ps(sum[r][q][v], sum_scale[r]), s, acc[r][q][v]);
         }
       }
-      end_tile(job, r0, p, ps, b + 1 == iterations(K), part, acc);
+      if (b + 1 == iterations(K)) finish_tile(job, r0, p, ps, acc);
+      else store_partial(part, acc);
     }
   }
 };

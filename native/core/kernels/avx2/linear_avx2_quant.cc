@@ -24,7 +24,6 @@
 #include "kernels/quant_panel_layout.h"
 #include "kernels/quant_row_layout.h"
 #include "kernels/avx2/linear_avx2.h"
-#include "kernels/x86_compiler.h"
 
 namespace moecap {
 namespace avx2 {
