@@ -73,6 +73,32 @@ d('avx2 kernels', () => {
     });
   });
 
+  // One expert, one thread, T tokens: each token alone == in the batch bit for bit, the batch ==
+  // the portable kernels where those are exact, and within the dtype's bound of the fp64 reference
+  // (mxfp4 and fp8 on their grids, as in kernels_mx_fp8.test.ts, so the bound is the kernels' own).
+  async function checkTiles(dtype: DType, shape: { hidden: number; intermediate: number }, T: number, seed: number, xSeed: number) {
+    const cfg = { ...shape, experts: 1, topK: 1, scoring: 'softmax' as const, renormalize: true };
+    const master = makeWeights(cfg, seed + shape.hidden);
+    const weights = dtype === 'mxfp4' || dtype === 'fp8' ? snapWeights(master, shape.hidden, shape.intermediate, dtype) : master;
+    const avx2 = await createMoeLayer({ ...cfg, dtype, isa: 'avx2', threads: 1, poison: true, weights });
+    const x = gaussian(T * shape.hidden, xSeed + shape.hidden);
+    const batch = (await avx2.forward(x)).output;
+    expect(batch.every(Number.isFinite)).toBe(true);
+    for (let t = 0; t < T; ++t) {
+      const alone = (await avx2.forward(x.subarray(t * shape.hidden, (t + 1) * shape.hidden))).output;
+      expect(bitwiseEqual(alone, batch.subarray(t * shape.hidden, (t + 1) * shape.hidden))).toBe(true);
+    }
+    if (['bf16', 'int8', 'int4', 'mxfp4'].includes(dtype)) {
+      const generic = await createMoeLayer({ ...cfg, dtype, isa: 'generic', threads: 1, poison: true, weights });
+      expect(bitwiseEqual(batch, (await generic.forward(x)).output)).toBe(true);
+      generic.close();
+    }
+    const err = relL2(batch, (await avx2.reference(x)).output);
+    expect(err).toBeLessThan(dtype === 'mxfp4' ? 2e-2 : dtype === 'fp8' ? 1e-5 : BOUND[dtype]);
+    expect(err).toBeGreaterThan(0);
+    avx2.close();
+  }
+
   // One row takes 2 or 3 panels at once (strided, each a weight stream of its own) and the panels
   // its task leaves over one at a time; with one thread the tasks are 8 panels of the 129 (down:
   // H = 4100; gate/up: 2F = 4100), so both shapes go through both paths.
@@ -80,58 +106,16 @@ d('avx2 kernels', () => {
     test.each([
       { hidden: 4100, intermediate: 45 },
       { hidden: 67, intermediate: 2050 },
-    ])('H=$hidden F=$intermediate, one thread: a token alone == in a batch of 3 (and == the portable kernels where those are exact)', async (shape) => {
-      const cfg = { ...shape, experts: 1, topK: 1, scoring: 'softmax' as const, renormalize: true };
-      // mxfp4 and fp8 on their grids (as in kernels_mx_fp8.test.ts), so the bound is the kernels' own.
-      const master = makeWeights(cfg, 17 + shape.hidden);
-      const weights = dtype === 'mxfp4' || dtype === 'fp8' ? snapWeights(master, shape.hidden, shape.intermediate, dtype) : master;
-      const avx2 = await createMoeLayer({ ...cfg, dtype, isa: 'avx2', threads: 1, poison: true, weights });
-      const x = gaussian(3 * shape.hidden, 500 + shape.hidden);
-      const batch = (await avx2.forward(x)).output;
-      expect(batch.every(Number.isFinite)).toBe(true);
-      for (let t = 0; t < 3; ++t) {
-        const alone = (await avx2.forward(x.subarray(t * shape.hidden, (t + 1) * shape.hidden))).output;
-        expect(bitwiseEqual(alone, batch.subarray(t * shape.hidden, (t + 1) * shape.hidden))).toBe(true);
-      }
-      if (['bf16', 'int8', 'int4', 'mxfp4'].includes(dtype)) {
-        const generic = await createMoeLayer({ ...cfg, dtype, isa: 'generic', threads: 1, poison: true, weights });
-        expect(bitwiseEqual(batch, (await generic.forward(x)).output)).toBe(true);
-        generic.close();
-      }
-      const err = relL2(batch, (await avx2.reference(x)).output);
-      expect(err).toBeLessThan(dtype === 'mxfp4' ? 2e-2 : dtype === 'fp8' ? 1e-5 : BOUND[dtype]);
-      expect(err).toBeGreaterThan(0);
-      avx2.close();
-    });
+    ])('H=$hidden F=$intermediate, one thread: a token alone == in a batch of 3 (and == the portable kernels where those are exact)', (shape) =>
+      checkTiles(dtype, shape, 3, 17, 500),
+    );
   });
 
   // Prefill in K-blocks (run_tiles, linear_avx2.h): K = 2100 is no multiple of any dtype's K-block
   // (f32 256 inputs, bf16 512, fp8 1024, int8 1024, int4/mxfp4 2048) and spans two or more of each;
   // 101 rows are three row chunks (48, 48, 5), each ending in tiles smaller than the 2- or 3-row one.
   describe.each(['f32', 'bf16', 'int8', 'int4', 'mxfp4', 'fp8'] as DType[])('%s weights, prefill K-blocks', (dtype) => {
-    test('H=2100 F=300, T=101, one thread: each token alone == in the batch (and == the portable kernels where those are exact)', async () => {
-      const shape = { hidden: 2100, intermediate: 300 };
-      const cfg = { ...shape, experts: 1, topK: 1, scoring: 'softmax' as const, renormalize: true };
-      const master = makeWeights(cfg, 23 + shape.hidden);
-      const weights = dtype === 'mxfp4' || dtype === 'fp8' ? snapWeights(master, shape.hidden, shape.intermediate, dtype) : master;
-      const avx2 = await createMoeLayer({ ...cfg, dtype, isa: 'avx2', threads: 1, poison: true, weights });
-      const T = 101;
-      const x = gaussian(T * shape.hidden, 700 + shape.hidden);
-      const batch = (await avx2.forward(x)).output;
-      expect(batch.every(Number.isFinite)).toBe(true);
-      for (let t = 0; t < T; ++t) {
-        const alone = (await avx2.forward(x.subarray(t * shape.hidden, (t + 1) * shape.hidden))).output;
-        expect(bitwiseEqual(alone, batch.subarray(t * shape.hidden, (t + 1) * shape.hidden))).toBe(true);
-      }
-      if (['bf16', 'int8', 'int4', 'mxfp4'].includes(dtype)) {
-        const generic = await createMoeLayer({ ...cfg, dtype, isa: 'generic', threads: 1, poison: true, weights });
-        expect(bitwiseEqual(batch, (await generic.forward(x)).output)).toBe(true);
-        generic.close();
-      }
-      const err = relL2(batch, (await avx2.reference(x)).output);
-      expect(err).toBeLessThan(dtype === 'mxfp4' ? 2e-2 : dtype === 'fp8' ? 1e-5 : BOUND[dtype]);
-      expect(err).toBeGreaterThan(0);
-      avx2.close();
-    });
+    test('H=2100 F=300, T=101, one thread: each token alone == in the batch (and == the portable kernels where those are exact)', () =>
+      checkTiles(dtype, { hidden: 2100, intermediate: 300 }, 101, 23, 700));
   });
 });
