@@ -107,13 +107,14 @@ static inline void end_tile(const LinearJob& job, int r0, int p, int ps, bool la
 //    chunk's rows in smaller tiles. Partial sums go to a stack buffer.
 constexpr int kChunkRows = 48;
 
-// A decode tile in a function of its own (as the tiles all were before the prefill K-blocks): inlined
-// into run_tiles beside the prefill loops, its code measured slower (one thread, panels in cache:
-// bf16 48-50 against 50-52 GB/s, int8 ~2%), while the prefill tiles need the inlining (f32 T = 256
-// ran 3x slower as functions of their own, their accumulators stored to the stack every iteration).
+// A decode tile in a function of its own (as the tiles all were before the prefill K-blocks):
+// inlined into run_tiles beside the prefill loops, its code measured slower (one thread, panels in
+// cache: bf16 47.6-49.5 against 51.4-52.3 GB/s, int8 47.8-48.6 against 49.2-51.0), while the
+// prefill tiles need the inlining (f32 T = 256 ran 3x slower as functions of their own, their
+// accumulators stored to the stack every iteration).
 template <template <int, int> class Tile, int NP, class... Extra>
-MOECAP_NOINLINE void decode_tile(const LinearJob& job, int p, int stride, int iters, float* part,
-                                 const Extra&... extra) {
+MOECAP_NOINLINE static void decode_tile(const LinearJob& job, int p, int stride, int iters, float* part,
+                                        const Extra&... extra) {
   Tile<1, NP>::run(job, 0, p, stride, 0, iters, part, extra...);
 }
 
@@ -131,7 +132,7 @@ static inline void run_tiles(const LinearJob& job, const Extra&... extra) {
     for (; p < job.p1; ++p) Tile<1, 1>::run(job, 0, p, 1, 0, iters, part, extra...);
     return;
   }
-  // K-blocks only where at least 4 row tiles share a slice: fewer gain little from keeping it in L1.
+  // K-blocks only where at least 4 row tiles share a slice (a choice, not a measured optimum).
   const int kb = job.n >= 4 * MR ? Tile<1, 1>::kBlockIters : iters;
   for (int c0 = 0; c0 < job.n; c0 += kChunkRows) {
     const int c1 = job.n - c0 < kChunkRows ? job.n : c0 + kChunkRows;
