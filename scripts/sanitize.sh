@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The addon under AddressSanitizer + UndefinedBehaviorSanitizer, driven by the native-heavy jest
 # suites; any finding fails (UBSan halts on the first error, ASan always does). Then the offload
-# stress test under ASan and TSan (test/native/offload_sanitizers.sh).
+# stress test under ASan and TSan (test/native/offload_sanitizers.sh) and the cache replay's C++
+# test (test/native/stack_replay_test.cc: stack walks against table replays) under ASan + UBSan.
 #
 # Build: node-gyp has no build-folder option, so the sanitized addon is built from a second
 # project folder, .tmp/sanitize/ (git-ignored), holding binding.gyp and a link to native/: its
@@ -58,4 +59,9 @@ if [ $# -eq 0 ]; then
   t0=$(date +%s)
   bash test/native/offload_sanitizers.sh
   echo "== sanitize: offload stress (ASan, TSan) in $(( $(date +%s) - t0 )) s"
+  t0=$(date +%s)
+  g++ -std=c++17 $san -fno-sanitize-recover=all -Inative/core -o "$work/stack_replay_test" test/native/stack_replay_test.cc \
+    native/core/offload/stack_replay.cc native/core/offload/cache_replay.cc native/core/offload/slot_table.cc -pthread
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$work/stack_replay_test"
+  echo "== sanitize: cache replay test (ASan + UBSan) in $(( $(date +%s) - t0 )) s"
 fi

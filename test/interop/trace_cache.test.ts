@@ -1,5 +1,5 @@
 import * as fs from 'fs';
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
 import { replayLayer, REPLAY_POLICIES } from '../../lib/interop/cache_replay';
@@ -91,6 +91,32 @@ describe('cache replay (native SlotTable policies + Belády)', () => {
       expect(got).toEqual(c.counts);
     }
   });
+
+  // Belády at every capacity and lru/lfu/lfru at capacities no pass exceeds come from one stack walk
+  // per policy: the C++ test checks each capacity's counts against its own replay.
+  const haveCxx = spawnSync('sh', ['-c', 'command -v g++']).status === 0;
+  (haveCxx ? test : test.skip)(
+    'stack walks give the counts of one replay per capacity (test/native/stack_replay_test.cc)',
+    () => {
+      const root = path.join(__dirname, '..', '..');
+      const exe = path.join(dir, 'stack_replay_test');
+      const sources = ['test/native/stack_replay_test.cc', ...['stack_replay', 'cache_replay', 'slot_table'].map((f) => `native/core/offload/${f}.cc`)];
+      execFileSync(
+        'g++',
+        ['-std=c++17', '-O1', '-Wall', `-I${path.join(root, 'native', 'core')}`, '-o', exe, ...sources.map((f) => path.join(root, f)), '-pthread'],
+        {
+          stdio: 'pipe',
+        },
+      );
+      const out = execFileSync(exe, { encoding: 'utf8' });
+      expect(out).toMatch(/all \d+ checks passed/);
+      const compared = /stack == one replay per capacity: (\d+) \(routing, policy, capacity\) counts over 12 shapes x 3 seeds/.exec(out);
+      expect(Number(compared?.[1])).toBeGreaterThan(8000);
+      expect(out).toContain('ok   replay_layer: 35 configs in the order asked, stacks and tables, 1 and 3 threads');
+      expect(out).toContain('ok   refusals:');
+    },
+    120_000,
+  );
 
   test('bad ids and options are clear errors', async () => {
     await expect(replayLayer({ ids: new Int32Array([0, 9]), topK: 2, experts: 8, configs: [{ capacity: 2, policy: 'lru' }] })).rejects.toThrow(

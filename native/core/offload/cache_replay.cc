@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "offload/slot_table.h"
+#include "offload/stack_replay.h"
 
 namespace moecap {
 
@@ -103,9 +104,7 @@ ReplayCounts replay_policy(const PassSets& p, const ReplayLayer& layer, int capa
   return r;
 }
 
-// next[j]: the pass that next needs the expert of entry j of the pass sets; never again: past the
-// end, distinct per expert (P + 1 + id), so the farthest of those goes first.
-static std::vector<int32_t> next_uses(const PassSets& p, int experts) {
+std::vector<int32_t> next_uses(const PassSets& p, int experts) {
   const int64_t P = p.passes();
   if (P + 1 + experts > INT32_MAX) throw_range("too many passes for one layer: " + std::to_string(P));
   std::vector<int32_t> next(p.experts.size());
@@ -174,28 +173,80 @@ ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capa
   return belady_counts(p, next_uses(p, layer.experts), layer.experts, capacity);
 }
 
+// The work of one layer: each job a config through SlotTable, or one policy's stack walk giving
+// several configs at once (stack_replay.h): Belády at every capacity, lru/lfu/lfru at the
+// capacities no pass exceeds (smaller ones stream in waves, which only SlotTable replays).
+struct ReplayJob {
+  bool stack = false;
+  bool belady = false;
+  CachePolicy policy = CachePolicy::LRU;
+  std::vector<int> capacities;
+  std::vector<size_t> slots;  // where each capacity's counts go in the result
+};
+
+static std::vector<ReplayJob> plan_jobs(const std::vector<ReplayConfig>& configs, const ReplayLayer& layer,
+                                        int largest) {
+  std::vector<ReplayJob> table, stacks;
+  const auto stack_for = [&stacks](bool belady, CachePolicy policy) -> ReplayJob& {
+    for (ReplayJob& j : stacks)
+      if (j.belady == belady && (belady || j.policy == policy)) return j;
+    ReplayJob j;
+    j.stack = true, j.belady = belady, j.policy = policy;
+    stacks.push_back(j);
+    return stacks.back();
+  };
+  for (size_t c = 0; c < configs.size(); ++c) {
+    const ReplayConfig& cfg = configs[c];
+    if (cfg.capacity < 1) throw_range("capacity must be >= 1, got " + std::to_string(cfg.capacity));
+    const int cap = std::min(cfg.capacity, layer.experts);
+    const bool stack = cfg.belady || (cfg.policy != CachePolicy::Static && cap >= largest);
+    if (stack) {
+      ReplayJob& j = stack_for(cfg.belady, cfg.policy);
+      j.capacities.push_back(cap);
+      j.slots.push_back(c);
+    } else {
+      ReplayJob j;
+      j.policy = cfg.policy;
+      j.capacities = {cfg.capacity};
+      j.slots = {c};
+      table.push_back(j);
+    }
+  }
+  // The table replays first: each costs about what a whole stack walk does.
+  table.insert(table.end(), stacks.begin(), stacks.end());
+  return table;
+}
+
 std::vector<ReplayCounts> replay_layer(const int32_t* ids, int64_t tokens, const ReplayLayer& layer,
                                        const std::vector<ReplayConfig>& configs, int threads) {
   const PassSets p = build_pass_sets(ids, tokens, layer);
+  const std::vector<ReplayJob> jobs = plan_jobs(configs, layer, std::max(1, largest_pass(p)));
   // Belády's next uses, once for all its capacities.
   const bool belady = std::any_of(configs.begin(), configs.end(), [](const ReplayConfig& c) { return c.belady; });
   const std::vector<int32_t> next_use = belady ? next_uses(p, layer.experts) : std::vector<int32_t>();
   std::vector<ReplayCounts> out(configs.size());
-  std::vector<std::exception_ptr> errors(configs.size());
-  // The configs share the pass sets and nothing else: each thread takes the next one.
+  std::vector<std::exception_ptr> errors(jobs.size());
+  const auto run = [&](const ReplayJob& j) {
+    if (!j.stack) {
+      out[j.slots[0]] = replay_policy(p, layer, j.capacities[0], j.policy);
+      return;
+    }
+    const std::vector<ReplayCounts> r = j.belady ? replay_belady_stack(p, next_use, layer, j.capacities)
+                                                 : replay_online_stack(p, layer, j.policy, j.capacities);
+    for (size_t i = 0; i < r.size(); ++i) out[j.slots[i]] = r[i];
+  };
+  // The jobs share the pass sets and nothing else: each thread takes the next one.
   std::atomic<size_t> next{0};
   const auto work = [&] {
-    for (size_t c; (c = next.fetch_add(1)) < configs.size();) {
+    for (size_t j; (j = next.fetch_add(1)) < jobs.size();) {
       try {
-        const ReplayConfig& cfg = configs[c];
-        out[c] = cfg.belady ? belady_counts(p, next_use, layer.experts, cfg.capacity)
-                            : replay_policy(p, layer, cfg.capacity, cfg.policy);
+        run(jobs[j]);
       } catch (...) {
-        errors[c] = std::current_exception();
+        errors[j] = std::current_exception();
       }
     }
   };
-  const size_t n = std::min(configs.size(), size_t(std::max(1, threads)));
+  const size_t n = std::min(jobs.size(), size_t(std::max(1, threads)));
   std::vector<std::thread> pool;
   for (size_t t = 1; t < n; ++t) pool.emplace_back(work);
   work();

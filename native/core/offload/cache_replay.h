@@ -3,6 +3,8 @@
 // eviction order, waves and static pins as the engines' caches), or through Belády's optimal
 // choice (keep the experts needed soonest: next uses computed once, the resident ones scanned for
 // the latest at each eviction, O(capacity)), which bounds every online policy from above.
+// replay_layer gives Belády at every capacity, and lru/lfu/lfru at the capacities no pass exceeds,
+// from one stack walk per policy (stack_replay.h: the same counts, all capacities at once).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -42,11 +44,15 @@ struct PassSets {
 // ids [tokens * top_k]; throws Error(Range) naming the first id outside [-1, experts).
 PassSets build_pass_sets(const int32_t* ids, int64_t tokens, const ReplayLayer& layer);
 
+// next[j]: the pass that next needs the expert of entry j of the pass sets; never again: past the
+// end, distinct per expert (P + 1 + id), so the farthest of those goes first.
+std::vector<int32_t> next_uses(const PassSets& p, int experts);
+
 ReplayCounts replay_policy(const PassSets& p, const ReplayLayer& layer, int capacity, CachePolicy policy);
 ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capacity);
 
-// Every config over the same passes (built once), results in the order of `configs`; the configs
-// run on up to `threads` threads (the caller's included).
+// Every config over the same passes (built once), results in the order of `configs`; the jobs
+// (a stack walk or a table replay each) run on up to `threads` threads (the caller's included).
 std::vector<ReplayCounts> replay_layer(const int32_t* ids, int64_t tokens, const ReplayLayer& layer,
                                        const std::vector<ReplayConfig>& configs, int threads = 1);
 

@@ -1,0 +1,171 @@
+// The stack replays (native/core/offload/stack_replay.cc) against one replay per capacity
+// (SlotTable for lru/lfu/lfru, belady_counts for Belády): on seeded routings of many shapes, every
+// capacity from the largest pass (online) or 1 (Belády) up to E, all five counts equal. Shapes: E
+// from 1 to 256 (lfru's candidates in the bit mask up to 64 slots, in the tree above), k up to 8,
+// T = 1..5 (passes of varying size), skew 0 to 2, dropped ids (-1), long runs (lfru's scores age
+// with the pass). Also through replay_layer (the configs split between stacks and tables), and the
+// refusals. Built and run by test/interop/trace_cache.test.ts with g++; exits non-zero on a failure.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "../../cuda/test/expect.h"
+#include "error.h"
+#include "offload/cache_replay.h"
+#include "offload/stack_replay.h"
+
+using namespace moecap;
+
+// k distinct ids per token from a Zipf(skew) over a seeded permutation of the experts; with `drop`,
+// about one id in 20 is -1 (a dropped token slot).
+static std::vector<int32_t> routing(uint64_t seed, int tokens, int E, int k, double skew, bool drop) {
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  const auto next = [&s] {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    return double(s >> 11) / 9007199254740992.0;
+  };
+  std::vector<int> perm(static_cast<size_t>(E));
+  for (int e = 0; e < E; ++e) perm[size_t(e)] = e;
+  for (int i = E - 1; i > 0; --i) std::swap(perm[size_t(i)], perm[size_t(int(next() * (i + 1)))]);
+  std::vector<double> cdf(static_cast<size_t>(E));
+  double sum = 0;
+  for (int r = 0; r < E; ++r) cdf[size_t(r)] = (sum += 1.0 / std::pow(r + 1.0, skew));
+  std::vector<int32_t> ids;
+  std::vector<char> taken(static_cast<size_t>(E));
+  for (int t = 0; t < tokens; ++t) {
+    std::fill(taken.begin(), taken.end(), 0);
+    for (int j = 0; j < k; ++j) {
+      int e;
+      do {
+        const double u = next() * sum;
+        int r = 0;
+        while (r < E - 1 && cdf[size_t(r)] < u) ++r;
+        e = perm[size_t(r)];
+      } while (taken[size_t(e)]);
+      taken[size_t(e)] = 1;
+      ids.push_back(drop && next() < 0.05 ? -1 : e);
+    }
+  }
+  return ids;
+}
+
+static bool same(const ReplayCounts& a, const ReplayCounts& b) {
+  return a.passes == b.passes && a.hits == b.hits && a.misses == b.misses && a.loads == b.loads &&
+         a.evictions == b.evictions;
+}
+
+static std::string str(const ReplayCounts& r) {
+  return std::to_string(r.passes) + "/" + std::to_string(r.hits) + "/" + std::to_string(r.misses) + "/" +
+         std::to_string(r.loads) + "/" + std::to_string(r.evictions);
+}
+
+struct Shape {
+  int E, k, T, tokens;
+  double skew;
+  bool drop;
+};
+
+static int compared = 0;
+
+static void check_shape(uint64_t seed, const Shape& sh) {
+  const std::vector<int32_t> ids = routing(seed, sh.tokens, sh.E, sh.k, sh.skew, sh.drop);
+  ReplayLayer layer;
+  layer.experts = sh.E, layer.top_k = sh.k, layer.tokens_per_pass = sh.T, layer.static_profile_passes = 10;
+  const PassSets p = build_pass_sets(ids.data(), sh.tokens, layer);
+  const int largest = std::max(1, largest_pass(p));
+  std::vector<int> online, all;
+  for (int c = 1; c <= sh.E; ++c) {
+    all.push_back(c);
+    if (c >= largest) online.push_back(c);
+  }
+  for (CachePolicy pol : {CachePolicy::LRU, CachePolicy::LFU, CachePolicy::LFRU}) {
+    const std::vector<ReplayCounts> st = replay_online_stack(p, layer, pol, online);
+    for (size_t i = 0; i < online.size(); ++i) {
+      const ReplayCounts t = replay_policy(p, layer, online[i], pol);
+      EXPECT(same(st[i], t), "seed %llu E %d k %d T %d %s capacity %d: stack %s, table %s", (unsigned long long)seed,
+             sh.E, sh.k, sh.T, policy_name(pol), online[i], str(st[i]).c_str(), str(t).c_str());
+      ++compared;
+    }
+  }
+  const std::vector<ReplayCounts> bs = replay_belady_stack(p, next_uses(p, sh.E), layer, all);
+  for (size_t i = 0; i < all.size(); ++i) {
+    const ReplayCounts b = replay_belady(p, layer, all[i]);
+    EXPECT(same(bs[i], b), "seed %llu E %d k %d T %d belady capacity %d: stack %s, scan %s", (unsigned long long)seed,
+           sh.E, sh.k, sh.T, all[i], str(bs[i]).c_str(), str(b).c_str());
+    ++compared;
+  }
+}
+
+// replay_layer splits the configs (stacks for Belády and the capacities no pass exceeds, tables
+// for the rest and static) and puts each result back in the order asked.
+static void check_layer_split() {
+  const Shape sh{40, 4, 2, 3000, 1.0, false};
+  const std::vector<int32_t> ids = routing(77, sh.tokens, sh.E, sh.k, sh.skew, sh.drop);
+  ReplayLayer layer;
+  layer.experts = sh.E, layer.top_k = sh.k, layer.tokens_per_pass = sh.T, layer.static_profile_passes = 20;
+  const PassSets p = build_pass_sets(ids.data(), sh.tokens, layer);
+  std::vector<ReplayConfig> configs;
+  for (int c : {33, 1, 8, 3, 50, 20, 5})
+    for (int b = 0; b < 5; ++b) {
+      ReplayConfig cfg;
+      cfg.capacity = c;
+      cfg.belady = b == 4;
+      cfg.policy = b < 4 ? CachePolicy(b) : CachePolicy::LRU;
+      configs.push_back(cfg);
+    }
+  for (int threads : {1, 3}) {
+    const std::vector<ReplayCounts> r = replay_layer(ids.data(), sh.tokens, layer, configs, threads);
+    for (size_t i = 0; i < configs.size(); ++i) {
+      const ReplayConfig& c = configs[i];
+      const ReplayCounts want =
+          c.belady ? replay_belady(p, layer, c.capacity) : replay_policy(p, layer, c.capacity, c.policy);
+      EXPECT(same(r[i], want), "replay_layer config %zu (capacity %d, %s), %d threads: %s, want %s", i, c.capacity,
+             c.belady ? "belady" : policy_name(c.policy), threads, str(r[i]).c_str(), str(want).c_str());
+    }
+  }
+  std::printf("ok   replay_layer: %zu configs in the order asked, stacks and tables, 1 and 3 threads\n",
+              configs.size());
+}
+
+static void check_refusals() {
+  const std::vector<int32_t> ids = routing(5, 50, 16, 4, 1.0, false);
+  ReplayLayer layer;
+  layer.experts = 16, layer.top_k = 4, layer.tokens_per_pass = 1;
+  const PassSets p = build_pass_sets(ids.data(), 50, layer);
+  const auto refused = [&](auto&& call, const char* want) {
+    try {
+      call();
+    } catch (const Error& e) {
+      EXPECT(std::string(e.what()).find(want) != std::string::npos, "message '%s' lacks '%s'", e.what(), want);
+      return;
+    }
+    EXPECT(false, "no error (wanted '%s')", want);
+  };
+  refused([&] { replay_online_stack(p, layer, CachePolicy::LRU, {3}); }, "lru: capacity 3 outside [4, 16]");
+  refused([&] { replay_online_stack(p, layer, CachePolicy::LFU, {17}); }, "lfu: capacity 17 outside [4, 16]");
+  refused([&] { replay_online_stack(p, layer, CachePolicy::Static, {8}); }, "static policy has no stack replay");
+  refused([&] { replay_belady_stack(p, next_uses(p, 16), layer, {0}); }, "belady: capacity 0 outside [1, 16]");
+  refused([&] { replay_belady_stack(p, {}, layer, {4}); }, "next uses do not match");
+  std::printf("ok   refusals: capacities below the largest pass or above E, static, Belády without next uses\n");
+}
+
+int main() {
+  const std::vector<Shape> shapes = {
+      {1, 1, 1, 200, 1.0, false},    {2, 1, 3, 300, 0.5, false},     {5, 2, 1, 500, 1.2, false},
+      {8, 2, 4, 800, 2.0, true},     {16, 4, 1, 2000, 1.0, false},   {37, 3, 5, 1500, 0.0, true},
+      {64, 8, 1, 2500, 0.8, false},  {65, 6, 2, 2000, 1.0, false},   {100, 8, 3, 1500, 1.1, true},
+      {256, 8, 1, 3000, 1.0, false}, {200, 2, 1, 20000, 1.5, false}, {50, 3, 2, 12, 1.0, false},
+  };
+  uint64_t seed = 1;
+  for (const Shape& sh : shapes)
+    for (int rep = 0; rep < 3; ++rep) check_shape(seed++, sh);
+  std::printf(
+      "ok   stack == one replay per capacity: %d (routing, policy, capacity) counts over %zu shapes x 3 seeds\n",
+      compared, shapes.size());
+  check_layer_split();
+  check_refusals();
+  std::printf("all %d checks passed\n", g_checks);
+  return 0;
+}
