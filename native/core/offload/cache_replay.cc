@@ -119,60 +119,6 @@ std::vector<int32_t> next_uses(const PassSets& p, int experts) {
   return next;
 }
 
-// Belády over pass sets whose next uses are known (next_uses: computed once per layer, shared by
-// every capacity).
-static ReplayCounts belady_counts(const PassSets& p, const std::vector<int32_t>& next, int experts, int capacity) {
-  if (capacity < 1) throw_range("capacity must be >= 1, got " + std::to_string(capacity));
-  const int64_t P = p.passes();
-  // The resident experts and their next uses in two small arrays (at most capacity + one pass's
-  // experts long); at[e]: e's index there, -1 when not resident. After each pass the `capacity`
-  // needed soonest stay: the latest next use goes first, found by a scan (a few dozen entries,
-  // cheaper than a heap's upkeep). Of two with the same next use either may go: both are needed
-  // by that pass and neither before, so the counts are the same. Keeping any subset of
-  // (resident ∪ needed) is at least as free as an online cache, so this bounds them.
-  const size_t room = size_t(capacity) + size_t(experts) + 1;
-  std::vector<int32_t> when(room), who(room);
-  std::vector<int32_t> at(size_t(experts), -1);
-  size_t n = 0;  // entries held in when/who
-  ReplayCounts r;
-  const int32_t* ids = p.experts.data();
-  for (int64_t i = 0; i < P; ++i) {
-    ++r.passes;
-    // A hit rewrites its entry, a miss appends one: the same stores either way, the index picked
-    // without a branch (hit or miss is random, and a mispredict cost more than the entry's work).
-    for (int64_t j = p.offsets[size_t(i)]; j < p.offsets[size_t(i + 1)]; ++j) {
-      const int e = ids[size_t(j)];
-      const int32_t a = at[size_t(e)];
-      const bool hit = a >= 0;
-      const size_t x = hit ? size_t(a) : n;
-      when[x] = next[size_t(j)];
-      who[x] = e;
-      at[size_t(e)] = int32_t(x);
-      n += !hit;
-      r.hits += hit;
-    }
-    for (; n > size_t(capacity); --n) {
-      const int32_t* w = when.data();
-      int32_t latest = w[0];
-      for (size_t x = 1; x < n; ++x) latest = std::max(latest, w[x]);  // no branch: vectorizes
-      size_t m = 0;
-      while (w[m] != latest) ++m;
-      at[size_t(who[m])] = -1;
-      when[m] = when[n - 1], who[m] = who[n - 1];
-      if (m < n - 1) at[size_t(who[m])] = int32_t(m);
-      ++r.evictions;
-    }
-  }
-  r.misses = int64_t(p.experts.size()) - r.hits;
-  r.loads = r.misses;
-  return r;
-}
-
-ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capacity) {
-  check_layer(layer);
-  return belady_counts(p, next_uses(p, layer.experts), layer.experts, capacity);
-}
-
 // The work of one layer: each job a config through SlotTable, or one policy's stack walk giving
 // several configs at once (stack_replay.h): Belády at every capacity, lru/lfu/lfru at the
 // capacities no pass exceeds (smaller ones stream in waves, which only SlotTable replays).

@@ -1,10 +1,9 @@
 // Replays a routing trace through the expert cache's bookkeeping without loading or computing
 // anything: per pass, the distinct experts of T consecutive tokens go through SlotTable (the same
-// eviction order, waves and static pins as the engines' caches), or through Belády's optimal
-// choice (keep the experts needed soonest: next uses computed once, the resident ones scanned for
-// the latest at each eviction, O(capacity)), which bounds every online policy from above.
+// eviction order, waves and static pins as the engines' caches), or Belády's optimal choice (after
+// each pass the experts needed soonest stay), which bounds every online policy from above.
 // replay_layer gives Belády at every capacity, and lru/lfu/lfru at the capacities no pass exceeds,
-// from one stack walk per policy (stack_replay.h: the same counts, all capacities at once).
+// from one stack walk per policy (stack_replay.h: the same counts as a replay per capacity).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -15,7 +14,7 @@ namespace moecap {
 
 struct ReplayConfig {
   int capacity = 0;     // resident slots (>= 1)
-  bool belady = false;  // true: Belády's optimal; false: `policy` through SlotTable
+  bool belady = false;  // true: Belády's optimal; false: `policy`
   CachePolicy policy = CachePolicy::LRU;
 };
 
@@ -49,7 +48,6 @@ PassSets build_pass_sets(const int32_t* ids, int64_t tokens, const ReplayLayer& 
 std::vector<int32_t> next_uses(const PassSets& p, int experts);
 
 ReplayCounts replay_policy(const PassSets& p, const ReplayLayer& layer, int capacity, CachePolicy policy);
-ReplayCounts replay_belady(const PassSets& p, const ReplayLayer& layer, int capacity);
 
 // Every config over the same passes (built once), results in the order of `configs`; the jobs
 // (a stack walk or a table replay each) run on up to `threads` threads (the caller's included).
