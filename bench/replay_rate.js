@@ -1,6 +1,6 @@
 // The cache replay's cost per expert use and config, one layer at DeepSeek-V3's routing shape
-// (E = 256, k = 8, T = 1, Zipf(1.0)), BENCH_TOKENS tokens (200k), capacities 8,16,32: each policy's
-// three configs in one replayCache call on one thread, ROUNDS rounds (3) with the policies in turn
+// (E = 256, k = 8, T = 1, Zipf(1.0)), BENCH_TOKENS tokens (200k), BENCH_CAPACITIES (8,16,32): each
+// policy's configs in one replayCache call on one thread, ROUNDS rounds (3) with the policies in turn
 // (so a busy moment of the shared machine hits them alike), best round kept. "ns/use" is the
 // call's wall time over (pass-set entries × configs), the pass-set build included. Counts printed
 // to check that two builds agree; MOECAP_ADDON_PATH runs another build of the addon.
@@ -12,7 +12,7 @@ const E = 256,
   k = 8,
   N = Number(process.env.BENCH_TOKENS || 2e5),
   ROUNDS = Number(process.env.ROUNDS || 3);
-const CAPACITIES = [8, 16, 32];
+const CAPACITIES = (process.env.BENCH_CAPACITIES || '8,16,32').split(',').map(Number);
 const POLICIES = ['lru', 'lfu', 'lfru', 'static', 'belady'];
 
 async function main() {
