@@ -2,11 +2,18 @@
 // part = Σ x·w (fp32 FMA chain in input order), acc += part · scale; the same operations for every
 // element whatever the tile shape, so a row alone equals it in a batch.
 //
-// Decode, per 8 weights: vpmovsxbd, a shift by 20 and a mask put the byte's exponent into the low 4
-// bits of the fp32 exponent and its mantissa into the top 3 mantissa bits: the fp32 bits of
-// value·2^-120, exact for every code (E4M3 subnormals become fp32 subnormals m·2^-129). These are
-// integer ops the vector pipes share, where the fp16 route (vcvtph2ps, two per 16 weights) runs
-// on one pipe and held the kernel to ~12 GB/s per core.
+// Decode, per 8 weights: a byte at the top of each 32-bit lane, an arithmetic shift right by 4 and a
+// mask put the byte's exponent into the low 4 bits of the fp32 exponent and its mantissa into the
+// top 3 mantissa bits: the fp32 bits of value·2^-120, exact for every code (E4M3 subnormals become
+// fp32 subnormals m·2^-129). The byte reaches the top by where the 32-byte load starts (p, p-1,
+// p-2, p-3 put bytes 4i+3, +2, +1, +0 there, from the previous k's row of the same block), so 8
+// weights cost one shift where the sign extension cost a shuffle and a shift: the shifts and
+// shuffles, not the loads, bound this loop (measured below). Each of the four ymm then holds every
+// fourth output; the block sums go back to output order (a 4x8 transpose, values moved, not
+// changed) once per block, so the results are bitwise those of the sign-extending decode.
+// Measured per core, panels in cache (bench/kernel_rate.cc, 1 row): the fp16 route (vcvtph2ps) ~12
+// GB/s; vpmovsxbd + shift + mask per 8 weights 18.7-19.8; this 23.2-23.3 (same runs; one load at p
+// and shifts for all four instead: 19.7-19.8, so it is the shifts, not the unaligned loads).
 // The products x·w·2^-120 would underflow, so each row is scaled by a power of two 2^e as it is
 // broadcast (e from the row's max|x|, RowScales) and each block sum by 2^(120-e) before its scale.
 // Powers of two are exact: this is the fp32 rounding of x·w, except that a product below 2^-126
@@ -27,13 +34,37 @@ namespace moecap {
 namespace avx2 {
 namespace {
 
-// 16 E4M3 bytes → lanes 0..7 and 8..15 as the fp32 bits of value·2^-120.
-static inline void decode16(const uint8_t* p, __m256i keep, __m256& lo, __m256& hi) {
-  const __m256i a = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-  const __m256i b = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8)));
-  // Sign-extended byte << 20: bits 27..20 the byte, 31..28 sign copies; keep the sign at 31 and 26..20.
-  lo = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(a, 20), keep));
-  hi = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(b, 20), keep));
+// One k of a panel (32 E4M3 bytes at p) → the fp32 bits of value·2^-120 of outputs 4i + v (i = 0..7)
+// for v = hi ? 3, 2 : 1, 0. A 32-byte load at p - t has byte 4i + 3 - t at the top of lane i.
+// `first`: the bytes before p may lie outside the weights (a block's first k), so the top bytes
+// of one load at p are shifted into place instead.
+template <bool first, bool hi>
+static inline void decode_pair(const uint8_t* p, __m256i keep, __m256& w_a, __m256& w_b) {
+  const auto at = [p](int t) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p - t)); };
+  __m256i a, b;  // outputs 4i + (hi ? 3 : 1) and 4i + (hi ? 2 : 0)
+  if (first) {
+    const __m256i raw = at(0);
+    a = hi ? raw : _mm256_slli_epi32(raw, 16);
+    b = _mm256_slli_epi32(raw, hi ? 8 : 24);
+  } else {
+    a = at(hi ? 0 : 2);
+    b = at(hi ? 1 : 3);
+  }
+  // Bits 31..24 the byte: >> 4 (arithmetic) leaves sign copies at 31..27 and bits 6..0 at 26..20.
+  w_a = _mm256_castsi256_ps(_mm256_and_si256(_mm256_srai_epi32(a, 4), keep));
+  w_b = _mm256_castsi256_ps(_mm256_and_si256(_mm256_srai_epi32(b, 4), keep));
+}
+
+// s[v] holds outputs 4i + v → s[u] holds outputs 8u .. 8u + 7 (values moved, not changed).
+static inline void to_output_order(__m256 s[4]) {
+  const __m256 t0 = _mm256_unpacklo_ps(s[0], s[1]), t1 = _mm256_unpackhi_ps(s[0], s[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(s[2], s[3]), t3 = _mm256_unpackhi_ps(s[2], s[3]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);  // 0..7 | 16..23
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);  // 8..15 | 24..31
+  s[0] = _mm256_permute2f128_ps(u0, u1, 0x20);
+  s[1] = _mm256_permute2f128_ps(u2, u3, 0x20);
+  s[2] = _mm256_permute2f128_ps(u0, u1, 0x31);
+  s[3] = _mm256_permute2f128_ps(u2, u3, 0x31);
 }
 
 // Per row of the job: activation scale 2^e and block-sum scale 2^(120-e), e bringing max|x| to
@@ -72,6 +103,27 @@ template <int MR, int NP>
 struct TileFp8 {
   static constexpr int kBlockIters = 8;  // 128-k blocks per K-block: ~33 KB of panel
   static int iterations(int K) { return (K + kFp8Block - 1) / kFp8Block; }
+  // One k of the block: sum[r][q][v] += x·2^e · w of outputs 4i + v.
+  template <bool first>
+  static inline void step(const float* const* x, int k0, int kk, const __m256* act_scale, const uint8_t* const* B,
+                          __m256i keep, __m256 (&sum)[MR][NP][4]) {
+    __m256 a[MR];
+    for (int r = 0; r < MR; ++r) a[r] = _mm256_mul_ps(_mm256_broadcast_ss(x[r] + k0 + kk), act_scale[r]);
+#pragma GCC unroll 4
+    for (int q = 0; q < NP; ++q) {
+      __m256 w3, w2, w1, w0;
+      decode_pair<first, true>(B[q] + kk * 32, keep, w3, w2);
+      for (int r = 0; r < MR; ++r) {
+        sum[r][q][3] = _mm256_fmadd_ps(a[r], w3, sum[r][q][3]);
+        sum[r][q][2] = _mm256_fmadd_ps(a[r], w2, sum[r][q][2]);
+      }
+      decode_pair<first, false>(B[q] + kk * 32, keep, w1, w0);
+      for (int r = 0; r < MR; ++r) {
+        sum[r][q][1] = _mm256_fmadd_ps(a[r], w1, sum[r][q][1]);
+        sum[r][q][0] = _mm256_fmadd_ps(a[r], w0, sum[r][q][0]);
+      }
+    }
+  }
   static void run(const LinearJob& job, int r0, int p, int ps, int b0, int b1, float* part, const RowScales& rs) {
     const int K = job.K;
     const uint8_t* P[NP];
@@ -86,23 +138,15 @@ struct TileFp8 {
     const __m256i keep = _mm256_set1_epi32(int(0x87F00000u));
     for (int b = b0; b < b1; ++b) {
       const int k0 = b * kFp8Block, n = K - k0 < kFp8Block ? K - k0 : kFp8Block;
-      __m256 sum[MR][NP][4];
+      __m256 sum[MR][NP][4];  // [v]: outputs 4i + v until the block ends
       zero_tile(sum);
+      const uint8_t* B[NP];
+      for (int q = 0; q < NP; ++q) B[q] = fp8_block(P[q], b);
+      step<true>(x, k0, 0, act_scale, B, keep, sum);
 #pragma GCC unroll 2
-      for (int kk = 0; kk < n; ++kk) {
-        __m256 a[MR];
-        for (int r = 0; r < MR; ++r) a[r] = _mm256_mul_ps(_mm256_broadcast_ss(x[r] + k0 + kk), act_scale[r]);
-#pragma GCC unroll 4
-        for (int q = 0; q < NP; ++q)
-          for (int h = 0; h < 2; ++h) {
-            __m256 w0, w1;
-            decode16(fp8_block(P[q], b) + kk * 32 + 16 * h, keep, w0, w1);
-            for (int r = 0; r < MR; ++r) {
-              sum[r][q][2 * h] = _mm256_fmadd_ps(a[r], w0, sum[r][q][2 * h]);
-              sum[r][q][2 * h + 1] = _mm256_fmadd_ps(a[r], w1, sum[r][q][2 * h + 1]);
-            }
-          }
-      }
+      for (int kk = 1; kk < n; ++kk) step<false>(x, k0, kk, act_scale, B, keep, sum);
+      for (int r = 0; r < MR; ++r)
+        for (int q = 0; q < NP; ++q) to_output_order(sum[r][q]);
       // The running totals pass from block to block through `part`, decode tiles' too: in
       // registers they would crowd the block sums out of them in the loop above.
       __m256 acc[MR][NP][4];
