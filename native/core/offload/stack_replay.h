@@ -11,10 +11,11 @@
 //    S_C ⊆ S_{C+1} ⊆ S_C ∪ {u} the result at C+1 holds the one at C.
 //  - Belády: the C needed soonest of S_C ∪ N stay, a top-C of a set growing by at most one
 //    element with C: nested too, at every capacity (passes larger than C included).
-// Each pass rewrites the stack in place: N goes on top (Belády: N enters the pool instead), and
-// down the old stack each entry not in N joins a small pool from which the best goes to the next
-// depth. Once every needed expert found in the stack has been passed and the pool is empty, the
-// rest of the stack is unchanged, so a pass of hits costs its deepest hit.
+// Each pass rewrites the stack, N on top (Belády: N enters the pool instead). lru: the old entries
+// not in N follow in their order (a compaction of the whole stack). lfu, lfru, Belády: down the
+// old stack each entry not in N joins a small pool from which the best goes to the next depth;
+// once every needed expert found in the stack has been passed and the pool is empty, the rest of
+// the stack is unchanged, so a pass of hits costs its deepest hit.
 #pragma once
 #include <cstdint>
 #include <vector>
