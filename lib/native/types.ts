@@ -83,7 +83,7 @@ export interface NativeCalibration {
   fp32Flops: NativeMeasured | null;
   /** null where the ISA has no bf16 dot-product unit */
   bf16Flops: NativeMeasured | null;
-  /** null where the ISA has no int8 dot-product unit */
+  /** null where the ISA has no int8 multiply-add loop (AVX2 has one: vpmaddubsw + vpaddw) */
   int8Ops: NativeMeasured | null;
   threads: number;
   isa: string;

@@ -28,6 +28,11 @@ describe('calibrate', () => {
     } else if (isa === 'neon') {
       // bfdot / sdot loops only where the CPU has FEAT_BF16 / FEAT_DotProd (test/arm64 checks which).
       for (const m of [c.bf16Flops, c.int8Ops]) if (m) expect(m.median).toBeGreaterThan(0);
+    } else if (isa === 'avx2') {
+      // vpmaddubsw + vpaddw chains (the int8/int4/mxfp4 kernels' multiply-add); no bf16 unit.
+      expect(c.int8Ops!.unit).toBe('OP/s');
+      expect(c.int8Ops!.median).toBeGreaterThan(0);
+      expect(c.bf16Flops).toBeNull();
     } else {
       expect(c.bf16Flops).toBeNull();
       expect(c.int8Ops).toBeNull();

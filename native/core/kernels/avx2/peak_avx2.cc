@@ -1,5 +1,7 @@
-// AVX2 ceilings: 12 chains of 256-bit FMA; no bf16 or int8 dot-product unit at this ISA level
-// (the bf16 kernel widens to fp32 FMA, int8/int4 use vpmaddubsw + vpmaddwd), so no loops for those.
+// AVX2 ceilings: 12 chains of 256-bit FMA, and int8 multiply-adds as the int8/int4/mxfp4 kernels
+// do them (vpmaddubsw: 32 u8 × s8 products summed in pairs to s16, then vpaddw into the total;
+// the kernels' vpmaddwd widening comes on top, so they stay below it). No bf16 unit at this ISA
+// level (the bf16 kernel widens to fp32 FMA), so no bf16 loop.
 #include <immintrin.h>
 
 #include "kernels/peak_loops.h"
@@ -25,6 +27,25 @@ float fma_f32(long iters) {
   return o[0] + o[1] + o[2] + o[3] + o[4] + o[5] + o[6] + o[7];
 }
 
+// Each chain multiplies its own total's bytes (so the products cannot be computed once for all
+// chains or hoisted out of the loop) and adds the pair sums back: 32 multiply-adds per step.
+int32_t dot_int8(long iters) {
+  __m256i b = _mm256_set1_epi8(-1), c = _mm256_set1_epi8(1);
+  MOECAP_OPAQUE_YMM(b, c);
+  __m256i acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_epi16(short(i + 1));
+  for (long it = 0; it < iters; ++it)
+#pragma GCC unroll 12
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm256_add_epi16(acc[i], _mm256_maddubs_epi16(acc[i], b));
+  __m256i s = c;
+  for (int i = 0; i < kChains; ++i) s = _mm256_add_epi16(s, acc[i]);
+  alignas(32) int16_t o[16];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(o), s);
+  int32_t r = 0;
+  for (int16_t v : o) r += v;
+  return r;
+}
+
 // Four interleaved sequential streams (quarters of the range), as in the AVX-512 loop.
 uint64_t read_sum(const void* p, size_t bytes) {
   const size_t q = bytes / 4 / 32;  // ymm per stream (bytes: a multiple of 512)
@@ -46,7 +67,14 @@ uint64_t read_sum(const void* p, size_t bytes) {
 }  // namespace
 
 const PeakLoops& avx2_peak_loops() {
-  static const PeakLoops t = {"avx2", fma_f32, kChains * 8 * 2.0, nullptr, 0, nullptr, 0, read_sum};
+  static const PeakLoops t = {"avx2",
+                              fma_f32,
+                              kChains * 8 * 2.0,
+                              nullptr,
+                              0,
+                              dot_int8,
+                              kChains * 32 * 2.0,  // 32 byte products per step, each a multiply-add
+                              read_sum};
   return t;
 }
 
