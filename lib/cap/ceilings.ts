@@ -81,7 +81,7 @@ export function orderingViolations(p: Pick<CpuMeasuredProfile, 'isa' | 'peakFlop
 }
 
 export interface ProfileWarning {
-  kind: 'spread' | 'age' | 'ordering' | 'quick';
+  kind: 'spread' | 'age' | 'ordering' | 'quick' | 'missing';
   message: string;
 }
 
@@ -108,6 +108,13 @@ export function profileWarnings(p: CpuMeasuredProfile, now: Date = new Date(), a
   if (Number.isFinite(ageDays) && ageDays > ageLimitDays)
     w.push({ kind: 'age', message: `profile is ${Math.floor(ageDays)} days old (measured ${p.measuredAt}); run \`moecap calibrate --recalibrate\`` });
   for (const m of orderingViolations(p)) w.push({ kind: 'ordering', message: m });
+  // Both x86 kernel sets have an int8 loop (AVX2's since 2026-12-05): a profile without that figure
+  // was measured before, and S-MFU of int8/int4/mxfp4 runs stays unavailable until it is remeasured.
+  if ((p.isa === 'avx2' || p.isa === 'avx512') && !p.peakFlops.int8)
+    w.push({
+      kind: 'missing',
+      message: `profile has no int8 dot peak, which this version measures on ${p.isa}: S-MFU of int8/int4/mxfp4 runs is unavailable until \`moecap calibrate --recalibrate\``,
+    });
   if (p.quick)
     w.push({
       kind: 'quick',

@@ -70,6 +70,12 @@ test('spread and age warnings; a quick profile says so; peaksFromProfile carries
   const old = profileWarnings({ ...base, measuredAt: '2026-09-01T00:00:00Z' }, NOW);
   expect(old).toEqual([{ kind: 'age', message: expect.stringMatching(/profile is 92 days old/) }]);
   expect(profileWarnings({ ...base, quick: true, budgetSeconds: 3 }, NOW)[0]).toMatchObject({ kind: 'quick' });
+  // An x86 profile measured before AVX2 had an int8 loop says how to get S-MFU back.
+  const noInt8 = { ...base, isa: 'avx2', peakFlops: { ...base.peakFlops, bf16: undefined, int8: undefined } };
+  expect(profileWarnings(noInt8, NOW)).toEqual([
+    { kind: 'missing', message: expect.stringMatching(/no int8 dot peak, which this version measures on avx2.*--recalibrate/) },
+  ]);
+  expect(profileWarnings({ ...noInt8, isa: 'generic' }, NOW)).toEqual([]);
   const p = peaksFromProfile({ ...noisy, quick: true }, NOW);
   expect(p.warnings).toHaveLength(3);
   expect(p.detail?.int8).toEqual({ statistic: 'median of 40 repeats', samples: 40, spread: 0.4 });
