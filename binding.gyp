@@ -73,6 +73,7 @@
         "native/core/offload/expert_cache.cc",
         "native/core/offload/cache_replay.cc",
         "native/core/offload/stack_replay.cc",
+        "native/core/offload/stream_replay.cc",
         "native/core/trace/canonical_trace_line.cc",
         "native/core/trace/trace_spill_writer.cc",
         "native/core/trace/jsonl_trace_reader.cc",

@@ -93,14 +93,18 @@ describe('cache replay (native SlotTable policies + Belády)', () => {
   });
 
   // Belády at every capacity and lru/lfu/lfru at capacities no pass exceeds come from one stack walk
-  // per policy: the C++ test checks each capacity's counts against its own replay.
+  // per policy, static and lru in waves from the streaming rule: the C++ test checks each
+  // capacity's counts against its own SlotTable replay.
   const haveCxx = spawnSync('sh', ['-c', 'command -v g++']).status === 0;
   (haveCxx ? test : test.skip)(
-    'stack walks give the counts of one replay per capacity (test/native/stack_replay_test.cc)',
+    'stack walks and streaming replays give the counts of one table replay per capacity (test/native/stack_replay_test.cc)',
     () => {
       const root = path.join(__dirname, '..', '..');
       const exe = path.join(dir, 'stack_replay_test');
-      const sources = ['test/native/stack_replay_test.cc', ...['stack_replay', 'cache_replay', 'slot_table'].map((f) => `native/core/offload/${f}.cc`)];
+      const sources = [
+        'test/native/stack_replay_test.cc',
+        ...['stack_replay', 'stream_replay', 'cache_replay', 'slot_table'].map((f) => `native/core/offload/${f}.cc`),
+      ];
       execFileSync(
         'g++',
         ['-std=c++17', '-O1', '-Wall', `-I${path.join(root, 'native', 'core')}`, '-o', exe, ...sources.map((f) => path.join(root, f)), '-pthread'],
@@ -112,6 +116,8 @@ describe('cache replay (native SlotTable policies + Belády)', () => {
       expect(out).toMatch(/all \d+ checks passed/);
       const compared = /stack == one replay per capacity: (\d+) \(routing, policy, capacity\) counts over 12 shapes x 3 seeds/.exec(out);
       expect(Number(compared?.[1])).toBeGreaterThan(7000);
+      const streamed = /streaming == SlotTable: (\d+) \(routing, policy, profile, capacity\) counts/.exec(out);
+      expect(Number(streamed?.[1])).toBeGreaterThan(4000);
       expect(out).toContain('ok   replay_layer: 35 configs in the order asked, stacks and tables, 1 and 3 threads');
       expect(out).toContain('ok   refusals:');
     },

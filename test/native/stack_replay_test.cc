@@ -1,11 +1,13 @@
 // The stack replays (native/core/offload/stack_replay.cc) against one replay per capacity
 // (SlotTable for lru/lfu/lfru; for Belády the plain reference below): on seeded routings of many
 // shapes, every capacity from the largest pass (online) or 1 (Belády) up to E, all five counts
-// equal (Belády's above 16 experts at every fifth capacity and E: its reference scans). Shapes: E
-// from 1 to 256 (lfru's candidates in the bit mask up to 64 slots, in the tree above), k up to 8,
-// T = 1..5 (passes of varying size), skew 0 to 2, dropped ids (-1), long runs (lfru's scores age
-// with the pass). Also through replay_layer (the configs split between stacks and tables), and the
-// refusals. Built and run by test/interop/trace_cache.test.ts with g++; exits non-zero on a failure.
+// equal (Belády's above 16 experts at every fifth capacity and E: its reference scans). The
+// streaming replays (stream_replay.cc: static, lru in waves) against SlotTable at the same
+// capacities (every one up to twice the largest pass), static with profile runs of 0, 1, 10 passes and longer than the
+// trace. Shapes: E from 1 to 256 (lfru's candidates in the bit mask up to 64 slots, in the tree above), k up to 8, T
+// = 1..5 (passes of varying size), skew 0 to 2, dropped ids (-1), long runs (lfru's scores age with the pass). Also
+// through replay_layer (the configs split between stacks and tables), and the refusals. Built and run by
+// test/interop/trace_cache.test.ts with g++; exits non-zero on a failure.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -17,6 +19,7 @@
 #include "error.h"
 #include "offload/cache_replay.h"
 #include "offload/stack_replay.h"
+#include "offload/stream_replay.h"
 
 using namespace moecap;
 
@@ -106,7 +109,7 @@ struct Shape {
   bool drop;
 };
 
-static int compared = 0;
+static int compared = 0, streamed = 0;
 
 static void check_shape(uint64_t seed, const Shape& sh) {
   const std::vector<int32_t> ids = routing(seed, sh.tokens, sh.E, sh.k, sh.skew, sh.drop);
@@ -127,6 +130,24 @@ static void check_shape(uint64_t seed, const Shape& sh) {
              sh.E, sh.k, sh.T, policy_name(pol), online[i], str(st[i]).c_str(), str(t).c_str());
       ++compared;
     }
+  }
+  // Streaming: lru at every capacity (waves below the largest pass), static after profiles of
+  // several lengths (0: nothing pinned; past the end: the pin never comes); every capacity up to
+  // twice the largest pass, then those of `all`, and E + 1.
+  for (int profile : {0, 1, 10, sh.tokens + 1}) {
+    ReplayLayer with = layer;
+    with.static_profile_passes = profile;
+    for (int c = 1; c <= sh.E + 1; ++c)
+      for (CachePolicy pol : {CachePolicy::Static, CachePolicy::LRU}) {
+        // Every capacity where passes wave or pins crowd the stream slots, above that as `all`.
+        if (c > 2 * largest + 2 && c <= sh.E && std::find(all.begin(), all.end(), c) == all.end()) continue;
+        if (pol == CachePolicy::LRU && profile != 10) continue;  // lru has no profile
+        const ReplayCounts s = replay_streaming(p, with, c, pol), t = replay_policy(p, with, c, pol);
+        EXPECT(same(s, t), "seed %llu E %d k %d T %d %s profile %d capacity %d: streaming %s, table %s",
+               (unsigned long long)seed, sh.E, sh.k, sh.T, policy_name(pol), profile, c, str(s).c_str(),
+               str(t).c_str());
+        ++streamed;
+      }
   }
   const std::vector<ReplayCounts> bs = replay_belady_stack(p, next_uses(p, sh.E), layer, all);
   for (size_t i = 0; i < all.size(); ++i) {
@@ -187,7 +208,10 @@ static void check_refusals() {
   refused([&] { replay_online_stack(p, layer, CachePolicy::Static, {8}); }, "static policy has no stack replay");
   refused([&] { replay_belady_stack(p, next_uses(p, 16), layer, {0}); }, "belady: capacity 0 outside [1, 16]");
   refused([&] { replay_belady_stack(p, {}, layer, {4}); }, "next uses do not match");
-  std::printf("ok   refusals: capacities below the largest pass or above E, static, Belády without next uses\n");
+  refused([&] { replay_streaming(p, layer, 4, CachePolicy::LFU); }, "streaming replay is for static and lru, not lfu");
+  refused([&] { replay_streaming(p, layer, 0, CachePolicy::Static); }, "capacity must be >= 1, got 0");
+  std::printf(
+      "ok   refusals: capacities below the largest pass or above E, static, Belády without next uses, streaming lfu\n");
 }
 
 int main() {
@@ -203,6 +227,7 @@ int main() {
   std::printf(
       "ok   stack == one replay per capacity: %d (routing, policy, capacity) counts over %zu shapes x 3 seeds\n",
       compared, shapes.size());
+  std::printf("ok   streaming == SlotTable: %d (routing, policy, profile, capacity) counts\n", streamed);
   check_layer_split();
   check_refusals();
   std::printf("all %d checks passed\n", g_checks);

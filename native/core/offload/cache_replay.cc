@@ -11,6 +11,7 @@
 #include "error.h"
 #include "offload/slot_table.h"
 #include "offload/stack_replay.h"
+#include "offload/stream_replay.h"
 
 namespace moecap {
 
@@ -119,11 +120,13 @@ std::vector<int32_t> next_uses(const PassSets& p, int experts) {
   return next;
 }
 
-// The work of one layer: each job a config through SlotTable, or one policy's stack walk giving
-// several configs at once (stack_replay.h): Belády at every capacity, lru/lfu/lfru at the
-// capacities no pass exceeds (smaller ones stream in waves, which only SlotTable replays).
+// The work of one layer: each job one policy's stack walk giving several configs at once
+// (stack_replay.h: Belády at every capacity, lru/lfu/lfru at the capacities no pass exceeds), or
+// one config by the streaming rule (stream_replay.h: static, and lru at the smaller capacities,
+// which stream in waves) or through SlotTable (lfu and lfru in waves).
 struct ReplayJob {
-  bool stack = false;
+  enum class Kind { Stack, Streaming, Table };
+  Kind kind = Kind::Table;
   bool belady = false;
   CachePolicy policy = CachePolicy::LRU;
   std::vector<int> capacities;
@@ -132,12 +135,12 @@ struct ReplayJob {
 
 static std::vector<ReplayJob> plan_jobs(const std::vector<ReplayConfig>& configs, const ReplayLayer& layer,
                                         int largest) {
-  std::vector<ReplayJob> table, stacks;
+  std::vector<ReplayJob> single, stacks;
   const auto stack_for = [&stacks](bool belady, CachePolicy policy) -> ReplayJob& {
     for (ReplayJob& j : stacks)
       if (j.belady == belady && (belady || j.policy == policy)) return j;
     ReplayJob j;
-    j.stack = true, j.belady = belady, j.policy = policy;
+    j.kind = ReplayJob::Kind::Stack, j.belady = belady, j.policy = policy;
     stacks.push_back(j);
     return stacks.back();
   };
@@ -152,15 +155,17 @@ static std::vector<ReplayJob> plan_jobs(const std::vector<ReplayConfig>& configs
       j.slots.push_back(c);
     } else {
       ReplayJob j;
+      const bool lru_slots = cfg.policy == CachePolicy::Static || cfg.policy == CachePolicy::LRU;
+      j.kind = lru_slots ? ReplayJob::Kind::Streaming : ReplayJob::Kind::Table;
       j.policy = cfg.policy;
       j.capacities = {cfg.capacity};
       j.slots = {c};
-      table.push_back(j);
+      single.push_back(j);
     }
   }
-  // The table replays first: each costs about what a whole stack walk does.
-  table.insert(table.end(), stacks.begin(), stacks.end());
-  return table;
+  // The single configs first: each costs about what a whole stack walk does.
+  single.insert(single.end(), stacks.begin(), stacks.end());
+  return single;
 }
 
 std::vector<ReplayCounts> replay_layer(const int32_t* ids, int64_t tokens, const ReplayLayer& layer,
@@ -173,8 +178,12 @@ std::vector<ReplayCounts> replay_layer(const int32_t* ids, int64_t tokens, const
   std::vector<ReplayCounts> out(configs.size());
   std::vector<std::exception_ptr> errors(jobs.size());
   const auto run = [&](const ReplayJob& j) {
-    if (!j.stack) {
+    if (j.kind == ReplayJob::Kind::Table) {
       out[j.slots[0]] = replay_policy(p, layer, j.capacities[0], j.policy);
+      return;
+    }
+    if (j.kind == ReplayJob::Kind::Streaming) {
+      out[j.slots[0]] = replay_streaming(p, layer, j.capacities[0], j.policy);
       return;
     }
     const std::vector<ReplayCounts> r = j.belady ? replay_belady_stack(p, next_use, layer, j.capacities)

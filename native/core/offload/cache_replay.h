@@ -3,7 +3,8 @@
 // eviction order, waves and static pins as the engines' caches), or Belády's optimal choice (after
 // each pass the experts needed soonest stay), which bounds every online policy from above.
 // replay_layer gives Belády at every capacity, and lru/lfu/lfru at the capacities no pass exceeds,
-// from one stack walk per policy (stack_replay.h: the same counts as a replay per capacity).
+// from one stack walk per policy (stack_replay.h: the same counts as a replay per capacity), and
+// static and lru's other capacities by SlotTable's rule for lru slots (stream_replay.h).
 #pragma once
 #include <cstdint>
 #include <vector>
