@@ -118,7 +118,7 @@ describe('cache replay (native SlotTable policies + Belády)', () => {
       expect(Number(compared?.[1])).toBeGreaterThan(7000);
       const streamed = /streaming == SlotTable: (\d+) \(routing, policy, profile, capacity\) counts/.exec(out);
       expect(Number(streamed?.[1])).toBeGreaterThan(4000);
-      expect(out).toContain('ok   replay_layer: 35 configs in the order asked, stacks and tables, 1 and 3 threads');
+      expect(out).toContain('ok   replay_layer: 35 configs in the order asked, stacks and streaming, 1 and 3 threads');
       expect(out).toContain('ok   refusals:');
     },
     120_000,

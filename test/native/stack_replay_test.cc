@@ -1,13 +1,16 @@
-// The stack replays (native/core/offload/stack_replay.cc) against one replay per capacity
-// (SlotTable for lru/lfu/lfru; for Belády the plain reference below): on seeded routings of many
-// shapes, every capacity from the largest pass (online) or 1 (Belády) up to E, all five counts
-// equal (Belády's above 16 experts at every fifth capacity and E: its reference scans). The
-// streaming replays (stream_replay.cc: static, lru in waves) against SlotTable at the same
-// capacities (every one up to twice the largest pass), static with profile runs of 0, 1, 10 passes and longer than the
-// trace. Shapes: E from 1 to 256 (lfru's candidates in the bit mask up to 64 slots, in the tree above), k up to 8, T
-// = 1..5 (passes of varying size), skew 0 to 2, dropped ids (-1), long runs (lfru's scores age with the pass). Also
-// through replay_layer (the configs split between stacks and tables), and the refusals. Built and run by
-// test/interop/trace_cache.test.ts with g++; exits non-zero on a failure.
+// The stack replays (native/core/offload/stack_replay.cc) and the streaming replays
+// (stream_replay.cc) against one SlotTable replay per config (replay_policy below; for Belády the
+// plain reference below), on seeded routings of many shapes, all five counts equal:
+//  - stacks: every capacity from the largest pass (lru/lfu/lfru) or 1 (Belády) up to E (Belády's
+//    above 16 experts at every fifth capacity and E: its reference scans);
+//  - streaming: all four policies at every capacity up to twice the largest pass (waves, pins
+//    crowding the stream slots), then every fifth, and E + 1; static with profile runs of 0, 1, 10
+//    passes and one longer than the trace.
+// Shapes: E from 1 to 256 (lfru's candidates in the bit mask up to 64 slots, in the tree above), k
+// up to 8, T = 1..5 (passes of varying size), skew 0 to 2, dropped ids (-1), long runs (lfru's
+// scores age with the pass). Also through replay_layer (the configs split between stacks and
+// streaming), and the refusals. Built and run by test/interop/trace_cache.test.ts with g++ (and
+// by scripts/sanitize.sh under ASan + UBSan); exits non-zero on a failure.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -18,6 +21,7 @@
 #include "../../cuda/test/expect.h"
 #include "error.h"
 #include "offload/cache_replay.h"
+#include "offload/slot_table.h"
 #include "offload/stack_replay.h"
 #include "offload/stream_replay.h"
 
@@ -64,6 +68,29 @@ static bool same(const ReplayCounts& a, const ReplayCounts& b) {
 static std::string str(const ReplayCounts& r) {
   return std::to_string(r.passes) + "/" + std::to_string(r.hits) + "/" + std::to_string(r.misses) + "/" +
          std::to_string(r.loads) + "/" + std::to_string(r.evictions);
+}
+
+// One config through SlotTable, pass by pass as the engines' caches keep their books: static
+// replays its profile passes, pins, then the rest.
+static ReplayCounts replay_policy(const PassSets& p, const ReplayLayer& layer, int capacity, CachePolicy policy) {
+  const int cap = std::min(capacity, layer.experts);
+  SlotTable table(layer.experts, cap, policy, std::max(1, std::min(layer.top_k, cap / 2)));
+  const int64_t P = p.passes();
+  const int* ids = reinterpret_cast<const int*>(p.experts.data());
+  const int64_t pin_at = policy == CachePolicy::Static ? std::min(P, int64_t(layer.static_profile_passes)) : P;
+  table.replay(ids, p.offsets.data(), pin_at);
+  if (pin_at < P) {
+    table.pin_static();
+    table.replay(ids, p.offsets.data() + pin_at, P - pin_at);
+  }
+  const SlotStats& s = table.stats();
+  ReplayCounts r;
+  r.passes = s.passes;
+  r.hits = s.hits;
+  r.misses = s.misses;
+  r.loads = s.loads;
+  r.evictions = s.evictions;
+  return r;
 }
 
 // Belády at one capacity, written plainly: after each pass, of the resident and needed experts the
@@ -131,17 +158,17 @@ static void check_shape(uint64_t seed, const Shape& sh) {
       ++compared;
     }
   }
-  // Streaming: lru at every capacity (waves below the largest pass), static after profiles of
+  // Streaming: lru, lfu, lfru at every capacity (waves below the largest pass), static after profiles of
   // several lengths (0: nothing pinned; past the end: the pin never comes); every capacity up to
   // twice the largest pass, then those of `all`, and E + 1.
   for (int profile : {0, 1, 10, sh.tokens + 1}) {
     ReplayLayer with = layer;
     with.static_profile_passes = profile;
     for (int c = 1; c <= sh.E + 1; ++c)
-      for (CachePolicy pol : {CachePolicy::Static, CachePolicy::LRU}) {
+      for (CachePolicy pol : {CachePolicy::Static, CachePolicy::LRU, CachePolicy::LFU, CachePolicy::LFRU}) {
         // Every capacity where passes wave or pins crowd the stream slots, above that as `all`.
         if (c > 2 * largest + 2 && c <= sh.E && std::find(all.begin(), all.end(), c) == all.end()) continue;
-        if (pol == CachePolicy::LRU && profile != 10) continue;  // lru has no profile
+        if (pol != CachePolicy::Static && profile != 10) continue;  // only static has a profile
         const ReplayCounts s = replay_streaming(p, with, c, pol), t = replay_policy(p, with, c, pol);
         EXPECT(same(s, t), "seed %llu E %d k %d T %d %s profile %d capacity %d: streaming %s, table %s",
                (unsigned long long)seed, sh.E, sh.k, sh.T, policy_name(pol), profile, c, str(s).c_str(),
@@ -158,7 +185,7 @@ static void check_shape(uint64_t seed, const Shape& sh) {
   }
 }
 
-// replay_layer splits the configs (stacks for Belády and the capacities no pass exceeds, tables
+// replay_layer splits the configs (stacks for Belády and the capacities no pass exceeds, streaming
 // for the rest and static) and puts each result back in the order asked.
 static void check_layer_split() {
   const Shape sh{40, 4, 2, 3000, 1.0, false};
@@ -185,7 +212,7 @@ static void check_layer_split() {
              c.belady ? "belady" : policy_name(c.policy), threads, str(r[i]).c_str(), str(want).c_str());
     }
   }
-  std::printf("ok   replay_layer: %zu configs in the order asked, stacks and tables, 1 and 3 threads\n",
+  std::printf("ok   replay_layer: %zu configs in the order asked, stacks and streaming, 1 and 3 threads\n",
               configs.size());
 }
 
@@ -208,10 +235,8 @@ static void check_refusals() {
   refused([&] { replay_online_stack(p, layer, CachePolicy::Static, {8}); }, "static policy has no stack replay");
   refused([&] { replay_belady_stack(p, next_uses(p, 16), layer, {0}); }, "belady: capacity 0 outside [1, 16]");
   refused([&] { replay_belady_stack(p, {}, layer, {4}); }, "next uses do not match");
-  refused([&] { replay_streaming(p, layer, 4, CachePolicy::LFU); }, "streaming replay is for static and lru, not lfu");
   refused([&] { replay_streaming(p, layer, 0, CachePolicy::Static); }, "capacity must be >= 1, got 0");
-  std::printf(
-      "ok   refusals: capacities below the largest pass or above E, static, Belády without next uses, streaming lfu\n");
+  std::printf("ok   refusals: capacities below the largest pass or above E, static, Belády without next uses\n");
 }
 
 int main() {

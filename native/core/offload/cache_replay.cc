@@ -9,7 +9,6 @@
 #include <utility>
 
 #include "error.h"
-#include "offload/slot_table.h"
 #include "offload/stack_replay.h"
 #include "offload/stream_replay.h"
 
@@ -78,33 +77,6 @@ PassSets build_pass_sets(const int32_t* ids, int64_t tokens, const ReplayLayer& 
   return p;
 }
 
-ReplayCounts replay_policy(const PassSets& p, const ReplayLayer& layer, int capacity, CachePolicy policy) {
-  check_layer(layer);
-  if (capacity < 1) throw_range("capacity must be >= 1, got " + std::to_string(capacity));
-  // The stream slots the engine's layer keeps beside a static hot set (moe_layer.cc).
-  const int cap = std::min(capacity, layer.experts);
-  const int stream = std::max(1, std::min(layer.top_k, cap / 2));
-  SlotTable table(layer.experts, cap, policy, stream);
-  const int64_t P = p.passes();
-  static_assert(sizeof(int32_t) == sizeof(int), "pass sets hand their ids to the table as int");
-  const int* ids = reinterpret_cast<const int*>(p.experts.data());
-  // Static: the passes before the pin (the profile run), the pin, the rest.
-  const int64_t pin_at = policy == CachePolicy::Static ? std::min(P, int64_t(layer.static_profile_passes)) : P;
-  table.replay(ids, p.offsets.data(), pin_at);
-  if (pin_at < P) {
-    table.pin_static();
-    table.replay(ids, p.offsets.data() + pin_at, P - pin_at);
-  }
-  const SlotStats& s = table.stats();
-  ReplayCounts r;
-  r.passes = s.passes;
-  r.hits = s.hits;
-  r.misses = s.misses;
-  r.loads = s.loads;
-  r.evictions = s.evictions;
-  return r;
-}
-
 std::vector<int32_t> next_uses(const PassSets& p, int experts) {
   const int64_t P = p.passes();
   if (P + 1 + experts > INT32_MAX) throw_range("too many passes for one layer: " + std::to_string(P));
@@ -122,11 +94,10 @@ std::vector<int32_t> next_uses(const PassSets& p, int experts) {
 
 // The work of one layer: each job one policy's stack walk giving several configs at once
 // (stack_replay.h: Belády at every capacity, lru/lfu/lfru at the capacities no pass exceeds), or
-// one config by the streaming rule (stream_replay.h: static, and lru at the smaller capacities,
-// which stream in waves) or through SlotTable (lfu and lfru in waves).
+// one config by SlotTable's rule (stream_replay.h: static, and the smaller capacities, which
+// stream in waves).
 struct ReplayJob {
-  enum class Kind { Stack, Streaming, Table };
-  Kind kind = Kind::Table;
+  bool stack = false;
   bool belady = false;
   CachePolicy policy = CachePolicy::LRU;
   std::vector<int> capacities;
@@ -140,7 +111,7 @@ static std::vector<ReplayJob> plan_jobs(const std::vector<ReplayConfig>& configs
     for (ReplayJob& j : stacks)
       if (j.belady == belady && (belady || j.policy == policy)) return j;
     ReplayJob j;
-    j.kind = ReplayJob::Kind::Stack, j.belady = belady, j.policy = policy;
+    j.stack = true, j.belady = belady, j.policy = policy;
     stacks.push_back(j);
     return stacks.back();
   };
@@ -155,8 +126,6 @@ static std::vector<ReplayJob> plan_jobs(const std::vector<ReplayConfig>& configs
       j.slots.push_back(c);
     } else {
       ReplayJob j;
-      const bool lru_slots = cfg.policy == CachePolicy::Static || cfg.policy == CachePolicy::LRU;
-      j.kind = lru_slots ? ReplayJob::Kind::Streaming : ReplayJob::Kind::Table;
       j.policy = cfg.policy;
       j.capacities = {cfg.capacity};
       j.slots = {c};
@@ -178,11 +147,7 @@ std::vector<ReplayCounts> replay_layer(const int32_t* ids, int64_t tokens, const
   std::vector<ReplayCounts> out(configs.size());
   std::vector<std::exception_ptr> errors(jobs.size());
   const auto run = [&](const ReplayJob& j) {
-    if (j.kind == ReplayJob::Kind::Table) {
-      out[j.slots[0]] = replay_policy(p, layer, j.capacities[0], j.policy);
-      return;
-    }
-    if (j.kind == ReplayJob::Kind::Streaming) {
+    if (!j.stack) {
       out[j.slots[0]] = replay_streaming(p, layer, j.capacities[0], j.policy);
       return;
     }

@@ -5,24 +5,36 @@
 #include <utility>
 
 #include "error.h"
+#include "offload/cache_policy.h"
 #include "offload/slot_table.h"
 
 namespace moecap {
 namespace {
 
-// The unpinned residents, least recent first, and the rule of stream_replay.h per pass.
+// The unpinned residents and the rule of stream_replay.h per pass. lru (and static's stream
+// slots) keep them least recent first, which is their eviction order; lfu and lfru keep them in
+// any order with every expert's usage (counted as SlotTable counts it) and choose a pass's victims
+// by cache_policy.h's order at that pass.
+template <CachePolicy P>
 class StreamSlots {
+  static constexpr bool kRecency = P == CachePolicy::LRU || P == CachePolicy::Static;
+
  public:
-  // `order`: the unpinned residents, least recent first (at most `slots`); `pinned`: [E] flags.
-  StreamSlots(int experts, int slots, std::vector<int32_t> order, std::vector<char> pinned)
+  // `residents`: the unpinned residents (lru, static: least recent first), at most `slots`;
+  // `pinned`: [E] flags; `usage`, `tick`, `passes_done`: the counters so far (lfu, lfru).
+  StreamSlots(int experts, int slots, std::vector<int32_t> residents, std::vector<char> pinned,
+              std::vector<ExpertUsage> usage, int64_t tick, int64_t passes_done)
       : slots_(slots),
-        order_(std::move(order)),
+        residents_(std::move(residents)),
         resident_(size_t(experts), 0),
         needed_at_(size_t(experts), -1),
         pinned_(std::move(pinned)),
+        usage_(std::move(usage)),
         hits_(size_t(experts) + 1),
-        misses_(size_t(experts) + 1) {
-    for (int32_t e : order_) resident_[size_t(e)] = 1;
+        misses_(size_t(experts) + 1),
+        tick_(tick),
+        pass_(passes_done) {
+    for (int32_t e : residents_) resident_[size_t(e)] = 1;
     next_.reserve(size_t(experts));
   }
 
@@ -36,52 +48,72 @@ class StreamSlots {
       const int32_t e = need[j];
       const int pin = pinned_[size_t(e)], res = resident_[size_t(e)];
       needed_at_[size_t(e)] = pass_;
+      if (!kRecency) note_use(usage_[size_t(e)], ++tick_, pass_);
       hits_[size_t(h)] = e;
       misses_[size_t(q)] = e;
       pinned += pin;
       h += res & (pin ^ 1);
       q += (res | pin) ^ 1;
     }
-    const int R = int(order_.size()), m = h + q;
+    const int R = int(residents_.size());
     ++r.passes;
     r.hits += pinned + h;
     r.misses += q;
     r.loads += q;
     r.evictions += q - std::min(q, slots_ - R);
     next_.clear();
-    if (m <= slots_) {
-      // The residents not needed keep their order; the first R + q − S of them leave.
-      int leave = std::max(0, R + q - slots_);
-      for (int32_t x : order_) {
-        if (needed_at_[size_t(x)] == pass_) continue;
-        if (leave > 0) {
-          --leave;
-          resident_[size_t(x)] = 0;
-          continue;
-        }
-        next_.push_back(x);
-      }
+    if (h + q <= slots_) {
+      keep_unneeded(std::max(0, R + q - slots_));
+      // The pass's experts, ascending (the order of their ticks).
       std::merge(hits_.begin(), hits_.begin() + h, misses_.begin(), misses_.begin() + q, std::back_inserter(next_));
     } else {
-      for (int32_t x : order_) resident_[size_t(x)] = 0;
-      // The last S of (hits, misses), ascending.
+      for (int32_t x : residents_) resident_[size_t(x)] = 0;
+      // Waves: the last S of (hits, misses), ascending.
       const int from_hits = std::max(0, slots_ - q);
       std::merge(hits_.begin() + (h - from_hits), hits_.begin() + h, misses_.begin() + std::max(0, q - slots_),
                  misses_.begin() + q, std::back_inserter(next_));
     }
     for (int32_t x : next_) resident_[size_t(x)] = 1;
-    order_.swap(next_);
+    residents_.swap(next_);
   }
 
  private:
+  // The residents the pass does not need go to next_ (lru: in their order), but the `leave`
+  // earliest of them in the policy's order, which are evicted.
+  void keep_unneeded(int leave) {
+    for (int32_t x : residents_)
+      if (needed_at_[size_t(x)] != pass_) next_.push_back(x);
+    if (leave == 0) return;
+    auto first = next_.begin();
+    if (!kRecency) {
+      const int64_t now = pass_;
+      const ExpertUsage* u = usage_.data();
+      std::nth_element(next_.begin(), next_.begin() + (leave - 1), next_.end(), [u, now](int32_t a, int32_t b) {
+        return evict_before(P, u[size_t(a)], a, u[size_t(b)], b, now);
+      });
+    }
+    for (auto it = first; it != first + leave; ++it) resident_[size_t(*it)] = 0;
+    next_.erase(first, first + leave);
+  }
+
   const int slots_;
-  std::vector<int32_t> order_, next_;  // unpinned residents, least recent first; the next pass's
-  std::vector<uint8_t> resident_;      // [E]: in order_
-  std::vector<int64_t> needed_at_;     // [E]: the last pass that needed e
-  std::vector<char> pinned_;           // [E]
+  std::vector<int32_t> residents_, next_;  // the unpinned residents; the next pass's
+  std::vector<uint8_t> resident_;          // [E]: in residents_
+  std::vector<int64_t> needed_at_;         // [E]: the last pass that needed e
+  std::vector<char> pinned_;               // [E]
+  std::vector<ExpertUsage> usage_;         // [E] (lfu, lfru)
   std::vector<int32_t> hits_, misses_;
-  int64_t pass_ = 0;
+  int64_t tick_, pass_;
 };
+
+template <CachePolicy P>
+void stream(const PassSets& p, int64_t from, int slots, std::vector<int32_t> residents, std::vector<char> pinned,
+            std::vector<ExpertUsage> usage, int64_t tick, ReplayCounts& r) {
+  const int E = int(pinned.size());
+  StreamSlots<P> s(E, slots, std::move(residents), std::move(pinned), std::move(usage), tick, from);
+  for (int64_t i = from; i < p.passes(); ++i)
+    s.pass(p.experts.data() + p.offsets[size_t(i)], int(p.offsets[size_t(i + 1)] - p.offsets[size_t(i)]), r);
+}
 
 ReplayCounts to_counts(const SlotStats& s) {
   ReplayCounts r;
@@ -103,53 +135,58 @@ std::vector<int32_t> unpinned_by_recency(const SlotTable& t) {
   return order;
 }
 
-}  // namespace
-
-ReplayCounts replay_streaming(const PassSets& p, const ReplayLayer& layer, int capacity, CachePolicy policy) {
-  if (policy != CachePolicy::Static && policy != CachePolicy::LRU)
-    throw_range(std::string("streaming replay is for static and lru, not ") + policy_name(policy));
-  if (capacity < 1) throw_range("capacity must be >= 1, got " + std::to_string(capacity));
-  const int E = layer.experts, cap = std::min(capacity, E);
+// Static: the profile run, the pin, then SlotTable until every pinned expert is resident (a
+// pinned miss takes a slot for good, so until then the stream slots change in number); the rest
+// streams beside the pins.
+ReplayCounts replay_static(const PassSets& p, const ReplayLayer& layer, int cap) {
+  const int E = layer.experts;
   const int64_t P = p.passes();
   const int32_t* ids = p.experts.data();
   const int64_t* at = p.offsets.data();
-  ReplayCounts r;
-  int64_t i = 0;
-  std::vector<int32_t> order;
-  std::vector<char> pinned(size_t(E), 0);
-  int pins = 0;
-  if (policy == CachePolicy::Static) {
-    // The stream slots the engine's layer keeps beside a static hot set (moe_layer.cc).
-    SlotTable table(E, cap, policy, std::max(1, std::min(layer.top_k, cap / 2)));
-    static_assert(sizeof(int32_t) == sizeof(int), "pass sets hand their ids to the table as int");
-    const int* tids = reinterpret_cast<const int*>(ids);
-    // The profile run, the pin, then the table until every pinned expert is resident (a pinned
-    // miss takes a slot for good, so until then the stream slots change in number).
-    i = std::min(P, int64_t(layer.static_profile_passes));
-    table.replay(tids, at, i);
-    if (i < P) {
-      const std::vector<int> pin = table.pin_static();
-      pins = int(pin.size());
-      std::vector<char> waiting(size_t(E), 0);
-      int missing = 0;
-      for (int e : pin) {
-        pinned[size_t(e)] = 1;
-        if (table.slot_of(e) < 0) waiting[size_t(e)] = 1, ++missing;
-      }
-      for (; i < P && missing > 0; ++i) {
-        for (int64_t j = at[i]; j < at[i + 1]; ++j) {
-          char& w = waiting[size_t(ids[j])];
-          missing -= w;
-          w = 0;
-        }
-        table.replay(tids, at + i, 1);
-      }
-    }
-    r = to_counts(table.stats());
-    order = unpinned_by_recency(table);
+  // The stream slots the engine's layer keeps beside a static hot set (moe_layer.cc).
+  SlotTable table(E, cap, CachePolicy::Static, std::max(1, std::min(layer.top_k, cap / 2)));
+  static_assert(sizeof(int32_t) == sizeof(int), "pass sets hand their ids to the table as int");
+  const int* tids = reinterpret_cast<const int*>(ids);
+  int64_t i = std::min(P, int64_t(layer.static_profile_passes));
+  table.replay(tids, at, i);
+  if (i == P) return to_counts(table.stats());
+  const std::vector<int> pin = table.pin_static();
+  std::vector<char> pinned(size_t(E), 0), waiting(size_t(E), 0);
+  int missing = 0;
+  for (int e : pin) {
+    pinned[size_t(e)] = 1;
+    if (table.slot_of(e) < 0) waiting[size_t(e)] = 1, ++missing;
   }
-  StreamSlots stream(E, cap - pins, std::move(order), std::move(pinned));
-  for (; i < P; ++i) stream.pass(ids + at[i], int(at[i + 1] - at[i]), r);
+  for (; i < P && missing > 0; ++i) {
+    for (int64_t j = at[i]; j < at[i + 1]; ++j) {
+      char& w = waiting[size_t(ids[j])];
+      missing -= w;
+      w = 0;
+    }
+    table.replay(tids, at + i, 1);
+  }
+  ReplayCounts r = to_counts(table.stats());
+  stream<CachePolicy::Static>(p, i, cap - int(pin.size()), unpinned_by_recency(table), std::move(pinned), {}, 0, r);
+  return r;
+}
+
+}  // namespace
+
+ReplayCounts replay_streaming(const PassSets& p, const ReplayLayer& layer, int capacity, CachePolicy policy) {
+  if (capacity < 1) throw_range("capacity must be >= 1, got " + std::to_string(capacity));
+  const int E = layer.experts, cap = std::min(capacity, E);
+  ReplayCounts r;
+  const std::vector<char> none(size_t(E), 0);
+  switch (policy) {
+    case CachePolicy::Static: return replay_static(p, layer, cap);
+    case CachePolicy::LRU: stream<CachePolicy::LRU>(p, 0, cap, {}, none, {}, 0, r); break;
+    case CachePolicy::LFU:
+      stream<CachePolicy::LFU>(p, 0, cap, {}, none, std::vector<ExpertUsage>(size_t(E)), 0, r);
+      break;
+    case CachePolicy::LFRU:
+      stream<CachePolicy::LFRU>(p, 0, cap, {}, none, std::vector<ExpertUsage>(size_t(E)), 0, r);
+      break;
+  }
   return r;
 }
 
