@@ -83,14 +83,7 @@ static ReplayCounts replay_policy(const PassSets& p, const ReplayLayer& layer, i
     table.pin_static();
     table.replay(ids, p.offsets.data() + pin_at, P - pin_at);
   }
-  const SlotStats& s = table.stats();
-  ReplayCounts r;
-  r.passes = s.passes;
-  r.hits = s.hits;
-  r.misses = s.misses;
-  r.loads = s.loads;
-  r.evictions = s.evictions;
-  return r;
+  return counts_of(table.stats());
 }
 
 // Belády at one capacity, written plainly: after each pass, of the resident and needed experts the

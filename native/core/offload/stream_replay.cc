@@ -115,16 +115,6 @@ void stream(const PassSets& p, int64_t from, int slots, std::vector<int32_t> res
     s.pass(p.experts.data() + p.offsets[size_t(i)], int(p.offsets[size_t(i + 1)] - p.offsets[size_t(i)]), r);
 }
 
-ReplayCounts to_counts(const SlotStats& s) {
-  ReplayCounts r;
-  r.passes = s.passes;
-  r.hits = s.hits;
-  r.misses = s.misses;
-  r.loads = s.loads;
-  r.evictions = s.evictions;
-  return r;
-}
-
 // The table's unpinned residents, least recent first (lru's and static's order is the last tick).
 std::vector<int32_t> unpinned_by_recency(const SlotTable& t) {
   std::vector<int32_t> order;
@@ -149,7 +139,7 @@ ReplayCounts replay_static(const PassSets& p, const ReplayLayer& layer, int cap)
   const int* tids = reinterpret_cast<const int*>(ids);
   int64_t i = std::min(P, int64_t(layer.static_profile_passes));
   table.replay(tids, at, i);
-  if (i == P) return to_counts(table.stats());
+  if (i == P) return counts_of(table.stats());
   const std::vector<int> pin = table.pin_static();
   std::vector<char> pinned(size_t(E), 0), waiting(size_t(E), 0);
   int missing = 0;
@@ -165,12 +155,22 @@ ReplayCounts replay_static(const PassSets& p, const ReplayLayer& layer, int cap)
     }
     table.replay(tids, at + i, 1);
   }
-  ReplayCounts r = to_counts(table.stats());
+  ReplayCounts r = counts_of(table.stats());
   stream<CachePolicy::Static>(p, i, cap - int(pin.size()), unpinned_by_recency(table), std::move(pinned), {}, 0, r);
   return r;
 }
 
 }  // namespace
+
+ReplayCounts counts_of(const SlotStats& s) {
+  ReplayCounts r;
+  r.passes = s.passes;
+  r.hits = s.hits;
+  r.misses = s.misses;
+  r.loads = s.loads;
+  r.evictions = s.evictions;
+  return r;
+}
 
 ReplayCounts replay_streaming(const PassSets& p, const ReplayLayer& layer, int capacity, CachePolicy policy) {
   if (capacity < 1) throw_range("capacity must be >= 1, got " + std::to_string(capacity));

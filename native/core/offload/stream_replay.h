@@ -17,6 +17,10 @@
 
 namespace moecap {
 
+struct SlotStats;
+// The five counts of a SlotTable's statistics.
+ReplayCounts counts_of(const SlotStats& s);
+
 // Counts of `policy` at `capacity` (>= 1, else Error(Range)) over the passes: static's profile
 // passes and the passes until every pinned expert has been loaded go through SlotTable (pins
 // still loading share the slots), the rest by the rule above.
