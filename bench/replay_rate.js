@@ -1,10 +1,10 @@
 // The cache replay's cost per expert use and config, one layer at DeepSeek-V3's routing shape
 // (E = 256, k = 8, Zipf(1.0)), BENCH_TOKENS tokens (200k), BENCH_T tokens per pass (1),
-// BENCH_CAPACITIES (8,16,32): each
-// policy's configs in one replayCache call on one thread, ROUNDS rounds (3) with the policies in turn
-// (so a busy moment of the shared machine hits them alike), best round kept. "ns/use" is the
-// call's wall time over (expert ids × configs), the pass-set build included. Counts printed
-// to check that two builds agree; MOECAP_ADDON_PATH runs another build of the addon.
+// BENCH_CAPACITIES (8,16,32): each policy's configs in one replayLayer call on one thread, ROUNDS
+// rounds (3) with the policies in turn (so a busy moment of the shared machine hits them alike),
+// best round kept. "ns/use" is the call's wall time over (expert ids × configs), the pass-set
+// build included. Counts printed to check that two builds agree; MOECAP_ADDON_PATH runs another
+// build of the addon.
 // node bench/replay_rate.js   (needs the built addon and dist/)
 const { replayLayer } = require('../dist/interop/cache_replay.js');
 const { sampleRouting, zipfWeights } = require('../dist/cap/routing.js');

@@ -132,9 +132,10 @@ static std::vector<ReplayJob> plan_jobs(const std::vector<ReplayConfig>& configs
       single.push_back(j);
     }
   }
-  // The single configs first: each costs about what a whole stack walk does.
-  single.insert(single.end(), stacks.begin(), stacks.end());
-  return single;
+  // The stack walks first: each costs several single configs' replays (the longest jobs first
+  // keep the threads evenly busy to the end).
+  stacks.insert(stacks.end(), single.begin(), single.end());
+  return stacks;
 }
 
 std::vector<ReplayCounts> replay_layer(const int32_t* ids, int64_t tokens, const ReplayLayer& layer,
