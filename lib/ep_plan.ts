@@ -7,7 +7,7 @@ import { MoecapRangeError } from './errors';
 import { loadAddon } from './native/loader';
 import { callNative } from './native/call';
 import { bytesPerWeight, expertBytes, type ModelPreset } from './cap/presets';
-import { computePeakFor, type PeakSource } from './cap/hardware';
+import { timeBoundPeakFor, type PeakSource } from './cap/hardware';
 import { expectedDistinctUniform, flopsPerToken } from './cap/metrics';
 
 /** Bytes of one expert-parallel pass's wire formats (ep_wire.h). */
@@ -111,7 +111,7 @@ function rankCompute(i: EpPlanInputs, batch: number): { seconds: number; bound: 
   const hitPerRank = expectedDistinctUniform(m.experts, m.topK, batch * P) / P;
   const b = bytesPerWeight(i.dtype);
   const bytes = hitPerRank * expertBytes(m, b) + (shared ? expertBytes({ hidden: m.hidden, intermediate: shared }, b) : 0) + m.hidden * m.experts * 4;
-  const peak = computePeakFor(i.dtype, i.peaks).value;
+  const peak = timeBoundPeakFor(i.dtype, i.peaks).value;
   const bw = i.peaks.memoryBandwidth;
   if (!peak || !bw) throw new MoecapRangeError('ERR_INVALID_OPTION', `${i.peaks.name} gives no ${i.dtype} peak or memory bandwidth`);
   const tf = flops / peak,

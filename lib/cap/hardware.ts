@@ -251,6 +251,20 @@ export function computePeakFor(dtype: string, peaks: Pick<PeakSource, 'peakFlops
   }
 }
 
+/**
+ * The compute peak that bounds a predicted time (plan-cache, ep-plan): computePeakFor's, except
+ * that bf16 on a measured CPU without a bf16 peak is the f32 peak. `moecap calibrate` times a
+ * bf16 loop only where the ISA has a bf16 dot instruction; elsewhere the engine's bf16 kernels
+ * widen the weights to fp32 and use the fp32 FMAs, so those bound their time. S-MFU keeps
+ * computePeakFor: a utilisation is against the precision's own unit, or unavailable.
+ */
+export function timeBoundPeakFor(dtype: string, peaks: Pick<PeakSource, 'peakFlops' | 'kind'>): { value: number | null; which: string; note?: string } {
+  const own = computePeakFor(dtype, peaks);
+  if (own.value === null && dtype === 'bf16' && peaks.kind === 'measured' && peaks.peakFlops.f32 !== null)
+    return { value: peaks.peakFlops.f32, which: 'f32', note: 'bf16 widened to fp32 FMAs: no bf16 dot here' };
+  return own;
+}
+
 /** A stable key for this machine's measured profile: CPU model, logical CPUs, memory (GiB). */
 export function machineKey(cpuModel: string, logicalCpus: number, memoryBytes: number): string {
   const model = cpuModel

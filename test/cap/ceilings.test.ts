@@ -1,7 +1,7 @@
 // Ceilings on a noisy machine: peaks from the best windows, bandwidth as a distribution, and the
 // warnings a profile must carry (spread, age, the ISA's ordering); flags above 1.
 import { bandwidthFigure, likelyCauseAbove1, orderingViolations, peakFigure, peaksConverged, profileWarnings, topSpread } from '../../lib/cap/ceilings';
-import { peaksFromProfile, type CpuMeasuredProfile } from '../../lib/cap/hardware';
+import { computePeakFor, findDatasheet, peaksFromDatasheet, peaksFromProfile, timeBoundPeakFor, type CpuMeasuredProfile } from '../../lib/cap/hardware';
 import { utilisation, bandwidthNow } from '../../lib/cap/scoring';
 
 const fig = (value: number, spread = 0.01) => ({ value, unit: 'FLOP/s', repeats: 40, spread });
@@ -105,4 +105,17 @@ test('S-MBU divides by the bandwidth measured around the config, keeps the calib
   const proj = utilisation(peaks, { ...a, bandwidthNow: bandwidthNow(40e9, 44e9), projected: true });
   expect('value' in proj.smbu && proj.smbu.peakBandwidth).toBe(5e10);
   expect(likelyCauseAbove1('S-MBU', { projected: true })).toMatch(/another device's datasheet/);
+});
+
+test('a predicted time on a CPU without a bf16 dot is bounded by its fp32 FMAs; S-MFU keeps the bf16 peak or none', () => {
+  const avx2 = peaksFromProfile({ ...base, isa: 'avx2', peakFlops: { f32: fig(2e11), int8: fig(3.2e11) } }, NOW);
+  expect(computePeakFor('bf16', avx2)).toEqual({ value: null, which: 'bf16' });
+  expect(timeBoundPeakFor('bf16', avx2)).toEqual({ value: 2e11, which: 'f32', note: 'bf16 widened to fp32 FMAs: no bf16 dot here' });
+  // Where calibrate measured a bf16 dot, that is the bound; other dtypes as computePeakFor.
+  const avx512 = peaksFromProfile(base, NOW);
+  expect(timeBoundPeakFor('bf16', avx512)).toEqual({ value: 1e12, which: 'bf16' });
+  for (const d of ['f32', 'fp8', 'int8', 'int4', 'mxfp4']) expect(timeBoundPeakFor(d, avx2)).toEqual(computePeakFor(d, avx2));
+  // Without an fp32 figure there is nothing to bound bf16 by; a datasheet's bf16 is its own.
+  expect(timeBoundPeakFor('bf16', peaksFromProfile({ ...base, peakFlops: {} }, NOW))).toEqual({ value: null, which: 'bf16' });
+  expect(timeBoundPeakFor('bf16', peaksFromDatasheet(findDatasheet('h200')))).toEqual(computePeakFor('bf16', peaksFromDatasheet(findDatasheet('h200'))));
 });

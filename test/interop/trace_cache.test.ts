@@ -387,6 +387,50 @@ describe('plan-cache', () => {
     expect(text).toMatch(/expert 0\.02 MB \(f32\)/);
   });
 
+  test('a measured CPU without a bf16 dot: bf16 compute times from its fp32 FMA peak, and the line says so', async () => {
+    const E = 8,
+      k = 2;
+    const f = path.join(dir, 'tiny-bf16.jsonl');
+    writeJsonlTrace(
+      f,
+      [0, 1].map((l) => sampleRouting(500, k, zipfWeights(E, 1.0), 60 + l)),
+      k,
+    );
+    const figure = (value: number, unit: string) => ({ value, unit, repeats: 9, spread: 0.01 });
+    const profile = path.join(dir, 'avx2-profile.json');
+    fs.writeFileSync(
+      profile,
+      JSON.stringify({
+        kind: 'cpu-measured',
+        key: 'avx2-box',
+        cpuModel: 'Test CPU',
+        cores: 2,
+        memoryBytes: 1e10,
+        isa: 'avx2',
+        measuredAt: new Date().toISOString(),
+        readBandwidth: figure(4e10, 'B/s'),
+        peakFlops: { f32: figure(2e11, 'FLOP/s'), int8: figure(3.2e11, 'OP/s') },
+      }),
+    );
+    const o = io();
+    const options = {
+      preset: 'tiny',
+      capacity: [4],
+      policy: ['lru'],
+      batch: 1,
+      dtype: 'bf16',
+      'static-profile': 10,
+      'slow-bw': 10,
+      'hardware-profile': profile,
+    };
+    expect(await planCacheCommand.run({ options, positional: [f], given: new Set() }, o.io)).toBe(0);
+    const text = o.out.join('');
+    expect(text).toContain('compute side: avx2-box (measured), f32 peak (bf16 widened to fp32 FMAs: no bf16 dot here)');
+    const row = text.split('\n').find((l) => /^\s+4\s+lru/.test(l))!;
+    // compute ms/token = max(bytes / read bandwidth, FLOPs / fp32 peak): a figure, not n/a.
+    expect(row.trim().split(/\s+/)[5]).toMatch(/^\d+\.\d{3}$/);
+  });
+
   test('trace ids beyond the model are refused', async () => {
     const f = path.join(dir, 'big.jsonl');
     fs.writeFileSync(f, '{"layer":0,"token":0,"experts":[0,12]}\n');

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import type { Command } from '../command';
 import { MoecapError } from '../../errors';
 import { findPreset, bytesPerWeight } from '../../cap/presets';
-import { findDatasheet, peaksFromDatasheet, computePeakFor } from '../../cap/hardware';
+import { findDatasheet, peaksFromDatasheet, timeBoundPeakFor } from '../../cap/hardware';
 import { LINKS, checkAgainstRun, commBoundFrom, epPlanRow, epWireSizes, findLink, type EpPlanInputs } from '../../ep_plan';
 
 const MAX_BATCH = 65536;
@@ -89,11 +89,11 @@ export const epPlanCommand: Command = {
         out.push({ model: model.name, ranks, dtype, hardware: peaks.name, wire, rows, from });
         continue;
       }
-      const peak = computePeakFor(dtype, peaks);
+      const peak = timeBoundPeakFor(dtype, peaks);
       io.out(
         `${model.name}: H ${model.hidden}, E ${model.experts}, k ${model.topK}, F ${model.intermediate}${model.shared ? `, shared F ${model.shared.intermediate}` : ''}; ` +
           `${ranks} ranks, ${dtype}: ${wire.recordBytes} B per row out, ${wire.resultBytes} B per result back, ${wire.countsBytes} B counts per peer; ` +
-          `compute ${peaks.name} (${(peak.value! / 1e12).toFixed(0)} T${peak.which} op/s, ${(peaks.memoryBandwidth! / 1e12).toFixed(2)} TB/s)\n`,
+          `compute ${peaks.name} (${(peak.value! / 1e12).toFixed(0)} T${peak.which} op/s${peak.note ? `, ${peak.note}` : ''}, ${(peaks.memoryBandwidth! / 1e12).toFixed(2)} TB/s)\n`,
       );
       io.out('batch/rank  link      KB/token/rank  MB/layer/rank  comm µs/layer  compute µs/layer  comm/compute\n');
       for (const r of rows)

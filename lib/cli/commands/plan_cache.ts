@@ -3,7 +3,7 @@
 import type { Command } from '../command';
 import { MoecapError } from '../../errors';
 import { resolvePeaks } from '../../cap/peaks';
-import { computePeakFor } from '../../cap/hardware';
+import { timeBoundPeakFor } from '../../cap/hardware';
 import { bytesPerWeight } from '../../cap/presets';
 import { resolveModel } from '../../interop/model_shape';
 import { TraceSpill } from '../../interop/trace_spill';
@@ -55,6 +55,7 @@ export const planCacheCommand: Command = {
           ? (peaks as { offloadBandwidth: number | null }).offloadBandwidth
           : null;
     const p = havePeaks ? (peaks as import('../../cap/hardware').PeakSource) : null;
+    const peak = p ? timeBoundPeakFor(dtype, p) : null;
     const trace = await TraceSpill.read(positional[0], { experts: model.experts, topK: model.topK });
     try {
       const plan = await planCache({
@@ -67,7 +68,7 @@ export const planCacheCommand: Command = {
         staticProfilePasses: options['static-profile'] as number,
         slowTierBandwidth: slowBw,
         memoryBandwidth: p?.memoryBandwidth ?? null,
-        peakFlops: p ? computePeakFor(dtype, p).value : null,
+        peakFlops: peak ? peak.value : null,
       });
       io.out(
         `${positional[0]}: ${plan.tokens} tokens × ${plan.traceLayers} layers (model ${model.name}: ${plan.modelLayers} MoE layers${plan.layerScale !== 1 ? `, each trace layer counted ${plan.layerScale.toFixed(2)}×` : ''}), ` +
@@ -75,7 +76,7 @@ export const planCacheCommand: Command = {
       );
       io.out(
         `slow tier: ${slowBw ? `${(slowBw / 1e9).toFixed(2)} GB/s${options['slow-bw'] !== undefined ? ' (--slow-bw)' : ' (calibrated)'}` : 'unknown (run moecap calibrate or give --slow-bw): no times'}; ` +
-          `compute side: ${p ? `${p.name} (${p.kind})` : 'no peaks: no times'}\n`,
+          `compute side: ${p && peak ? `${p.name} (${p.kind}), ${peak.value ? `${peak.which} peak${peak.note ? ` (${peak.note})` : ''}` : `no ${peak.which} peak: no compute times`}` : 'no peaks: no times'}\n`,
       );
       io.out('capacity  policy   hit rate   slow-tier MB/token   slow ms/token   compute ms/token   ms/token overlapped..serial\n');
       const ms = (v: number | null) => (v === null ? 'n/a' : (v * 1e3).toFixed(3));
