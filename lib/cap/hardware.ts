@@ -164,7 +164,9 @@ export interface PeakSource {
   offloadBandwidth: number | null;
   tdpW: number | null;
   source: string;
-  /** Measured profiles: when, how each figure was taken, and what a reader should be warned of. */
+  /** Measured profiles: the kernel set calibrated (avx512, avx2, neon…), when, how each figure was
+   * taken, and what a reader should be warned of. */
+  isa?: string;
   measuredAt?: string;
   detail?: { memoryBandwidth?: PeakDetail; f32?: PeakDetail; bf16?: PeakDetail; int8?: PeakDetail; offloadBandwidth?: PeakDetail };
   warnings?: string[];
@@ -224,6 +226,7 @@ export function peaksFromProfile(p: CpuMeasuredProfile, now: Date = new Date()):
     offloadBandwidth: p.offloadReadBandwidth?.value ?? null,
     tdpW: p.tdpW ?? null,
     source: `moecap calibrate${p.quick ? ' (quick, by the first run)' : ''} on ${p.cpuModel}, ${p.measuredAt}`,
+    isa: p.isa,
     measuredAt: p.measuredAt,
     detail,
     warnings: profileWarnings(p, now).map((w) => w.message),
@@ -254,13 +257,16 @@ export function computePeakFor(dtype: string, peaks: Pick<PeakSource, 'peakFlops
 /**
  * The compute peak that bounds a predicted time (plan-cache, ep-plan): computePeakFor's, except
  * that bf16 on a measured CPU without a bf16 peak is the f32 peak. `moecap calibrate` times a
- * bf16 loop only where the ISA has a bf16 dot instruction; elsewhere the engine's bf16 kernels
- * widen the weights to fp32 and use the fp32 FMAs, so those bound their time. S-MFU keeps
- * computePeakFor: a utilisation is against the precision's own unit, or unavailable.
+ * bf16 loop only where the kernels have a bf16 dot instruction (always on the avx512 set, which
+ * requires BF16; on NEON where the CPU has it); elsewhere the engine's bf16 kernels widen the
+ * weights to fp32 and use the fp32 FMAs, so those bound their time. An avx512 profile without the
+ * figure is incomplete, not a widening machine: no bound. S-MFU keeps computePeakFor: a
+ * utilisation is against the precision's own unit, or unavailable.
  */
-export function timeBoundPeakFor(dtype: string, peaks: Pick<PeakSource, 'peakFlops' | 'kind'>): { value: number | null; which: string; note?: string } {
+export function timeBoundPeakFor(dtype: string, peaks: Pick<PeakSource, 'peakFlops' | 'kind' | 'isa'>): { value: number | null; which: string; note?: string } {
   const own = computePeakFor(dtype, peaks);
-  if (own.value === null && dtype === 'bf16' && peaks.kind === 'measured' && peaks.peakFlops.f32 !== null)
+  const widens = peaks.kind === 'measured' && peaks.isa !== 'avx512';
+  if (own.value === null && dtype === 'bf16' && widens && peaks.peakFlops.f32 !== null)
     return { value: peaks.peakFlops.f32, which: 'f32', note: 'bf16 widened to fp32 FMAs: no bf16 dot here' };
   return own;
 }

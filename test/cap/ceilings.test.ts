@@ -116,6 +116,8 @@ test('a predicted time on a CPU without a bf16 dot is bounded by its fp32 FMAs; 
   expect(timeBoundPeakFor('bf16', avx512)).toEqual({ value: 1e12, which: 'bf16' });
   for (const d of ['f32', 'fp8', 'int8', 'int4', 'mxfp4']) expect(timeBoundPeakFor(d, avx2)).toEqual(computePeakFor(d, avx2));
   // Without an fp32 figure there is nothing to bound bf16 by; a datasheet's bf16 is its own.
-  expect(timeBoundPeakFor('bf16', peaksFromProfile({ ...base, peakFlops: {} }, NOW))).toEqual({ value: null, which: 'bf16' });
+  expect(timeBoundPeakFor('bf16', peaksFromProfile({ ...base, isa: 'avx2', peakFlops: {} }, NOW))).toEqual({ value: null, which: 'bf16' });
+  // The avx512 set always has a bf16 dot: a profile without its figure is incomplete, not widening.
+  expect(timeBoundPeakFor('bf16', peaksFromProfile({ ...base, peakFlops: { f32: fig(5e11) } }, NOW))).toEqual({ value: null, which: 'bf16' });
   expect(timeBoundPeakFor('bf16', peaksFromDatasheet(findDatasheet('h200')))).toEqual(computePeakFor('bf16', peaksFromDatasheet(findDatasheet('h200'))));
 });

@@ -93,8 +93,8 @@ describe('cache replay (native SlotTable policies + Belády)', () => {
   });
 
   // Belády at every capacity and lru/lfu/lfru at capacities no pass exceeds come from one stack walk
-  // per policy, static and lru in waves from the streaming rule: the C++ test checks each
-  // capacity's counts against its own SlotTable replay.
+  // per policy, static and every policy in waves from the slot table's rule (stream_replay.cc):
+  // the C++ test checks each config's counts against its own SlotTable replay.
   const haveCxx = spawnSync('sh', ['-c', 'command -v g++']).status === 0;
   (haveCxx ? test : test.skip)(
     'stack walks and streaming replays give the counts of one table replay per capacity (test/native/stack_replay_test.cc)',
