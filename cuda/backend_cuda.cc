@@ -265,10 +265,10 @@ struct moecap_cuda_layer {
       else pack_expert(dt, *src, moecap::Matrix::Gate, moecap::Matrix::Up, moecap::Matrix::Down, e, H, F, out, threads);
     };
     if (c.offload) {
-      // Static policy: as on the CPU, keep max(1, min(topK, slots / 2)) slots for the experts outside the hot set.
+      // Static policy: as on the CPU, slots kept for the experts outside the hot set.
       const int slots = std::min(c.cache_slots, E);
       store.reset(new ExpertStore(blob_bytes, E, slots, moecap::CachePolicy(c.cache_policy),
-                                  std::max(1, std::min(k, slots / 2))));
+                                  moecap::static_stream_slots(k, slots)));
       for (int e = 0; e < E; ++e) routed_blob(e, store->host_blob(e));
       device_bytes += store->device_bytes();
     } else {

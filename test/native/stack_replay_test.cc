@@ -74,7 +74,7 @@ static std::string str(const ReplayCounts& r) {
 // replays its profile passes, pins, then the rest.
 static ReplayCounts replay_policy(const PassSets& p, const ReplayLayer& layer, int capacity, CachePolicy policy) {
   const int cap = std::min(capacity, layer.experts);
-  SlotTable table(layer.experts, cap, policy, std::max(1, std::min(layer.top_k, cap / 2)));
+  SlotTable table(layer.experts, cap, policy, static_stream_slots(layer.top_k, cap));
   const int64_t P = p.passes();
   const int* ids = reinterpret_cast<const int*>(p.experts.data());
   const int64_t pin_at = policy == CachePolicy::Static ? std::min(P, int64_t(layer.static_profile_passes)) : P;

@@ -9,6 +9,7 @@
 #include "error.h"
 #include "experts/expert_ffn.h"
 #include "int_math.h"
+#include "offload/cache_policy.h"
 #include "offload/progress_bar.h"
 #include "offload/xxhash64.h"
 #include "router/router_topk.h"
@@ -238,7 +239,7 @@ void MoeLayer::setup_offload(const OffloadConfig& off, std::shared_ptr<Prefetche
   }
   if (scratch) file->unlink_now();  // the open descriptor keeps it until the layer goes
   // Static policy: keep a few slots for the experts outside the profiled hot set.
-  const int stream = std::max(1, std::min(cfg_.top_k, cap / 2));
+  const int stream = static_stream_slots(cfg_.top_k, cap);
   cache_.reset(new ExpertCache(std::move(file), n_file, cap, off.policy, off.prefetch, std::move(io), stream));
 }
 

@@ -56,6 +56,11 @@ inline int64_t evict_order_flips(CachePolicy p, const ExpertUsage& a, int ea, co
   return std::max(at, pass + 1);
 }
 
+// Static policy: the slots kept beside `slots` resident ones for the experts outside the hot set,
+// a pass's worth (top_k) where half the slots allow it, never none. The CPU layer, the CUDA store
+// and the cache replay all size them here.
+inline int static_stream_slots(int top_k, int slots) { return std::max(1, std::min(top_k, slots / 2)); }
+
 // Static policy: the `n` most used experts so far (the profile run; ties to the lower id, never an
 // unused one), marked in `is_static` [E] and returned ascending. Shared by the CPU cache and the
 // CUDA slot table.

@@ -133,8 +133,7 @@ ReplayCounts replay_static(const PassSets& p, const ReplayLayer& layer, int cap)
   const int64_t P = p.passes();
   const int32_t* ids = p.experts.data();
   const int64_t* at = p.offsets.data();
-  // The stream slots the engine's layer keeps beside a static hot set (moe_layer.cc).
-  SlotTable table(E, cap, CachePolicy::Static, std::max(1, std::min(layer.top_k, cap / 2)));
+  SlotTable table(E, cap, CachePolicy::Static, static_stream_slots(layer.top_k, cap));
   static_assert(sizeof(int32_t) == sizeof(int), "pass sets hand their ids to the table as int");
   const int* tids = reinterpret_cast<const int*>(ids);
   int64_t i = std::min(P, int64_t(layer.static_profile_passes));
