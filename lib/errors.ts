@@ -96,12 +96,36 @@ export class ReportInputError extends MoecapError {
   }
 }
 
-/** A value from outside input, short and safe for a message (no recursion into nested arrays). */
-export function shown(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? v.slice(0, 60) + '…' : v);
-  if (Array.isArray(v)) return `an array of ${v.length}`;
-  if (v !== null && typeof v === 'object') return 'an object';
-  return String(v);
+/** A value from outside input for a message: its JSON cut after about `room` characters ("…"). The
+ * walk stops there, so a huge or deeply nested value costs no more than a short one (JSON.stringify
+ * and String() of a nested array recurse until the stack overflows). */
+export function shown(v: unknown, room = 60): string {
+  let out = '';
+  const put = (s: string) => {
+    out += s;
+    return out.length < room;
+  };
+  const walk = (x: unknown): boolean => {
+    if (typeof x === 'string') return put(JSON.stringify(x.length > room ? x.slice(0, room) : x));
+    if (Array.isArray(x)) {
+      if (!put('[')) return false;
+      for (let i = 0; i < x.length; i++) if ((i > 0 && !put(',')) || !walk(x[i])) return false;
+      return put(']');
+    }
+    if (x !== null && typeof x === 'object') {
+      if (!put('{')) return false;
+      let first = true;
+      for (const k in x) {
+        if (!Object.prototype.hasOwnProperty.call(x, k)) continue;
+        if ((!first && !put(',')) || !put(`${JSON.stringify(k.length > room ? k.slice(0, room) : k)}:`) || !walk((x as Record<string, unknown>)[k]))
+          return false;
+        first = false;
+      }
+      return put('}');
+    }
+    return put(String(x));
+  };
+  return walk(v) ? out : `${out.slice(0, room)}…`;
 }
 
 /** The codes of bad input: a request that cannot run as asked (including one larger than the memory

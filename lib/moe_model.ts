@@ -1,7 +1,7 @@
 // A stack of MoE layers with residuals (x ← x + moe_l(x)), for offload across layers: with
 // offload + prefetch, each layer's experts are predicted from the previous layer's input through
 // its own router and prefetched while the previous layer computes.
-import { MoecapError, MoecapTypeError } from './errors';
+import { MoecapError, MoecapTypeError, shown } from './errors';
 import { openCheckpoint, prepareCheckpointLayer, type CheckpointLayerOptions } from './checkpoint/checkpoint';
 import { buildWithExpertStores } from './checkpoint/expert_store';
 import { loadAddon } from './native/loader';
@@ -89,11 +89,7 @@ export async function createMoeModel(options: MoeModelOptions | CheckpointModelO
   let layers: number[];
   if (which === 'all') layers = openCheckpoint(rest.checkpoint).plan.moeLayers;
   else if (Array.isArray(which) && which.length > 0 && which.every((l) => Number.isInteger(l))) layers = which;
-  else
-    throw new MoecapError(
-      'ERR_INVALID_OPTION',
-      `layers must be 'all' or a non-empty list of decoder layer indices with checkpoint, got ${JSON.stringify(which)}`,
-    );
+  else throw new MoecapError('ERR_INVALID_OPTION', `layers must be 'all' or a non-empty list of decoder layer indices with checkpoint, got ${shown(which)}`);
   // An explicit offload.path is a prefix, as for seeded models: layer L's file is "<path>.<L>".
   const own = (layer: number) => (rest.offload?.path ? { offload: { ...rest.offload, path: `${rest.offload.path}.${layer}` } } : {});
   const prepared = layers.map((layer) => prepareCheckpointLayer({ ...rest, ...own(layer), layer } as CheckpointLayerOptions));

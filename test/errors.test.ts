@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { createMoeLayer, ERROR_CODES, MoecapError, MoecapRangeError, MoecapTypeError, PlanError, ReportInputError, UsageError } from '../lib';
-import { exitCodeFor } from '../lib/errors';
+import { exitCodeFor, shown } from '../lib/errors';
 import { callNative, fromNative } from '../lib/native/call';
 import { parseArgs } from '../lib/cli/args';
 import { main } from '../lib/cli/main';
@@ -164,4 +164,19 @@ test('exit codes: bad input 2, anything else 1', () => {
   expect(exitCodeFor(new MoecapError('ERR_IO', 'x'))).toBe(1);
   expect(exitCodeFor(new RangeError('x'))).toBe(1);
   expect(exitCodeFor('x')).toBe(1);
+});
+
+test('shown: a value of outside input quoted as its JSON, cut after about 60 characters without walking the rest', () => {
+  expect(shown([128])).toBe('[128]');
+  expect(shown({ a: 1, b: [true, null, 'x'] })).toBe('{"a":1,"b":[true,null,"x"]}');
+  expect(shown('abc')).toBe('"abc"');
+  expect(shown(undefined)).toBe('undefined');
+  expect(shown(-1.5)).toBe('-1.5');
+  let deep: unknown[] = [1];
+  for (let i = 0; i < 200_000; i++) deep = [deep]; // JSON.stringify(deep) and String(deep) overflow the stack
+  expect(shown(deep)).toBe('['.repeat(60) + '…');
+  const long = shown(new Array(10_000_000).fill(7));
+  expect(long).toMatch(/^\[7,7,7,.*…$/);
+  expect(long.length).toBe(61);
+  expect(shown('x'.repeat(1000))).toBe('"' + 'x'.repeat(59) + '…');
 });

@@ -61,6 +61,11 @@ function profileProblem(p: CpuMeasuredProfile): string | null {
   for (const [d, f] of Object.entries(p.peakFlops)) if (f !== undefined && f !== null && !isFigure(f)) return `peakFlops.${d} ${FIGURE}`;
   if (p.offloadReadBandwidth != null && !isFigure(p.offloadReadBandwidth)) return `offloadReadBandwidth ${FIGURE}`;
   if (p.tdpW != null && !(typeof p.tdpW === 'number' && Number.isFinite(p.tdpW) && p.tdpW >= 0)) return 'tdpW must be a number >= 0';
+  // Printed in notes and warnings: a nested array there would recurse when turned into text.
+  if (p.isa !== undefined && typeof p.isa !== 'string') return 'isa must be a string';
+  for (const k of ['cores', 'memoryBytes', 'budgetSeconds', 'rounds'] as const)
+    if (p[k] !== undefined && !(finite(p[k]) && (p[k] as number) >= 0)) return `${k} must be a number >= 0`;
+  if (p.quick !== undefined && typeof p.quick !== 'boolean') return 'quick must be a boolean';
   return null;
 }
 

@@ -5,7 +5,7 @@
 // only its own experts'); readLayer holds the whole layer's fp32 in memory (a test reference).
 import * as fs from 'fs';
 import * as path from 'path';
-import { MoecapError, MoecapRangeError } from '../errors';
+import { MoecapError, MoecapRangeError, shown } from '../errors';
 import { loadAddon } from '../native/loader';
 import { callNative } from '../native/call';
 import type { CheckpointSliceSpec, CheckpointWeightsSpec, ExplicitWeights, MoeLayerOptions } from '../moe_layer';
@@ -53,15 +53,15 @@ function quantConfig(cfg: Record<string, unknown>, configFile: string): [number,
   if (typeof method !== 'string' || !KNOWN_QUANT_METHODS.includes(method))
     throw new MoecapError(
       'ERR_INVALID_OPTION',
-      `not yet supported: ${configFile}: quantization_config.quant_method ${JSON.stringify(method)} (known: ${KNOWN_QUANT_METHODS.join(', ')})`,
+      `not yet supported: ${configFile}: quantization_config.quant_method ${shown(method)} (known: ${KNOWN_QUANT_METHODS.join(', ')})`,
     );
   if (method !== 'fp8') return undefined;
   const fmt = (q as Record<string, unknown>).fmt;
   if (fmt !== undefined && fmt !== 'e4m3')
-    throw new MoecapError('ERR_INVALID_OPTION', `not yet supported: ${configFile}: quantization_config.fmt ${JSON.stringify(fmt)} (known: e4m3)`);
+    throw new MoecapError('ERR_INVALID_OPTION', `not yet supported: ${configFile}: quantization_config.fmt ${shown(fmt)} (known: e4m3)`);
   const b = (q as Record<string, unknown>).weight_block_size ?? [128, 128];
   if (!Array.isArray(b) || b.length !== 2 || !b.every((x) => Number.isSafeInteger(x) && (x as number) > 0))
-    throw new MoecapError('ERR_CORRUPT_FILE', `${configFile}: quantization_config.weight_block_size must be two positive integers, got ${JSON.stringify(b)}`);
+    throw new MoecapError('ERR_CORRUPT_FILE', `${configFile}: quantization_config.weight_block_size must be two positive integers, got ${shown(b)}`);
   return [b[0] as number, b[1] as number];
 }
 
@@ -627,7 +627,7 @@ function rejectContradictions(rest: object, fromFile: object, checkpoint: string
     )
       throw new MoecapError(
         'ERR_INVALID_OPTION',
-        `option ${key} ${JSON.stringify(given)} contradicts the checkpoint ${checkpoint}, whose layer ${layer} has ${key} ${JSON.stringify(own) ?? 'unset'}`,
+        `option ${key} ${shown(given)} contradicts the checkpoint ${checkpoint}, whose layer ${layer} has ${key} ${own === undefined ? 'unset' : shown(own)}`,
       );
   }
 }

@@ -3,7 +3,7 @@
 // matrix lies in the checkpoint's tensors. Semantics follow each family's modelling code
 // (huggingface/transformers models/*/modeling_*.py; llama.cpp for the GGUF spellings). A family
 // whose rule the engine's router does not implement exactly is refused, naming the difference.
-import { MoecapError } from '../errors';
+import { MoecapError, shown } from '../errors';
 import type { RouterGroups, Scoring } from '../types';
 import type { GgufValue } from './gguf';
 
@@ -118,23 +118,22 @@ type Json = Record<string, unknown>;
 function cfgInt(cfg: Json, key: string, file: string, def?: number): number {
   const v = cfg[key] ?? def;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
-    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key} must be a non-negative integer, got ${JSON.stringify(cfg[key])}`);
+    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key} must be a non-negative integer, got ${shown(cfg[key])}`);
   return v;
 }
 function cfgNum(cfg: Json, key: string, file: string, def: number): number {
   const v = cfg[key] ?? def;
-  if (typeof v !== 'number' || !Number.isFinite(v))
-    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key} must be a number, got ${JSON.stringify(cfg[key])}`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key} must be a number, got ${shown(cfg[key])}`);
   return v;
 }
 function cfgBool(cfg: Json, key: string, file: string, def: boolean): boolean {
   const v = cfg[key] ?? def;
-  if (typeof v !== 'boolean') throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key} must be a boolean, got ${JSON.stringify(cfg[key])}`);
+  if (typeof v !== 'boolean') throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key} must be a boolean, got ${shown(cfg[key])}`);
   return v;
 }
 function cfgStr(cfg: Json, key: string, file: string, def: string): string {
   const v = cfg[key] ?? def;
-  if (typeof v !== 'string') throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key} must be a string, got ${JSON.stringify(cfg[key])}`);
+  if (typeof v !== 'string') throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key} must be a string, got ${shown(cfg[key])}`);
   return v;
 }
 
@@ -170,7 +169,7 @@ function denseMlp(p: string, Fs: number, H: number) {
 
 function checkSilu(cfg: Json, file: string): void {
   const act = cfg.hidden_act ?? 'silu';
-  if (act !== 'silu' && act !== 'swish') throw notSupported(`${file}: hidden_act ${JSON.stringify(act)} (the engine's experts are SwiGLU with SiLU)`);
+  if (act !== 'silu' && act !== 'swish') throw notSupported(`${file}: hidden_act ${shown(act)} (the engine's experts are SwiGLU with SiLU)`);
 }
 
 function architectureOf(cfg: Json): string {
@@ -348,8 +347,7 @@ function planGptOss(cfg: Json, file: string, arch: string, H: number, L: number,
   if (!(limit > 0)) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: swiglu_limit must be > 0, got ${limit}`);
   const q = cfg.quantization_config as Json | undefined;
   const method = q && typeof q === 'object' ? q.quant_method : undefined;
-  if (method !== undefined && method !== 'mxfp4')
-    throw notSupported(`${file}: gpt-oss quantization_config.quant_method ${JSON.stringify(method)} (mxfp4 is known)`);
+  if (method !== undefined && method !== 'mxfp4') throw notSupported(`${file}: gpt-oss quantization_config.quant_method ${shown(method)} (mxfp4 is known)`);
   const mx = method === 'mxfp4';
   if (mx && (H % 32 !== 0 || F % 32 !== 0))
     throw new MoecapError('ERR_CORRUPT_FILE', `${file}: MXFP4 experts need hidden_size (${H}) and intermediate_size (${F}) multiples of 32`);

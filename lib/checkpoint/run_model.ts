@@ -1,7 +1,7 @@
 // A checkpoint as a CAP run's model (`moecap run --model PATH`): its shape registered as a preset
 // (so the sweep, cost and report code work unchanged), the layers it runs, and their inputs.
 import * as path from 'path';
-import { PlanError } from '../errors';
+import { PlanError, shown } from '../errors';
 import { registerPreset, type ModelPreset } from '../cap/presets';
 import { checkLayer, nativeDtype, openCheckpoint, summariseLayers, type Checkpoint } from './checkpoint';
 import type { DType } from '../types';
@@ -46,7 +46,7 @@ export function checkpointNativeDtype(m: ModelPlan): DType {
 
 /** Validates the model plan, registers the checkpoint's shape as a preset; returns its name and the layers. */
 export function registerCheckpointModel(m: ModelPlan): { preset: string; layers: number[] } {
-  if (typeof m.path !== 'string' || !path.isAbsolute(m.path)) throw new PlanError(`model.path must be an absolute path, got ${JSON.stringify(m.path)}`);
+  if (typeof m.path !== 'string' || !path.isAbsolute(m.path)) throw new PlanError(`model.path must be an absolute path, got ${shown(m.path)}`);
   const ck = checkpointOf(m);
   const p = ck.plan;
   const layers = m.layers.length ? m.layers : p.moeLayers.slice(0, 1);

@@ -5,7 +5,7 @@
 // before a byte of tensor data is read.
 import * as fs from 'fs';
 import * as path from 'path';
-import { MoecapError } from '../errors';
+import { MoecapError, shown } from '../errors';
 import { checkNoOverlap, corrupt, openForRead, product, readRange, type TensorEntry, type TensorMap } from './tensor_map';
 
 /** Bytes per element of the safetensors dtypes (sub-byte FP4/FP6 are not listed: not sizable per element here). */
@@ -60,7 +60,7 @@ export function validateSafetensorsHeader(file: string, header: unknown, dataSta
     if (!isPlainObject(v)) throw corrupt(file, `tensor ${name}: entry is not an object`);
     const { dtype, shape, data_offsets: offsets } = v;
     if (typeof dtype !== 'string' || !(dtype in SAFETENSORS_DTYPE_BYTES))
-      throw corrupt(file, `tensor ${name}: unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(SAFETENSORS_DTYPE_BYTES).join(', ')})`);
+      throw corrupt(file, `tensor ${name}: unknown dtype ${shown(dtype)} (known: ${Object.keys(SAFETENSORS_DTYPE_BYTES).join(', ')})`);
     if (!Array.isArray(shape) || !shape.every(isCount) || shape.length > 8)
       throw corrupt(file, `tensor ${name}: shape must be an array of at most 8 non-negative integers`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !isCount(offsets[0]) || !isCount(offsets[1]) || offsets[0] > offsets[1])
@@ -163,6 +163,6 @@ function readIndex(indexPath: string): Record<string, string> {
   if (!isPlainObject(wm)) throw corrupt(indexPath, 'weight_map must be an object {tensor: file}');
   for (const [name, f] of Object.entries(wm))
     if (typeof f !== 'string' || f === '' || f.includes('/') || f.includes('\\') || f === '.' || f === '..')
-      throw corrupt(indexPath, `weight_map[${name}] must be a file name in the checkpoint folder, got ${JSON.stringify(f)}`);
+      throw corrupt(indexPath, `weight_map[${name}] must be a file name in the checkpoint folder, got ${shown(f)}`);
   return wm as Record<string, string>;
 }

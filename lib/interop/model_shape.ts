@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { findPreset, type ModelPreset } from '../cap/presets';
-import { MoecapError } from '../errors';
+import { MoecapError, shown } from '../errors';
 
 export interface ModelShape {
   name: string;
@@ -54,7 +54,7 @@ function num(cfg: Record<string, unknown>, file: string, keys: string[], def?: n
     const v = cfg[k];
     if (v === undefined || v === null) continue;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
-      throw new MoecapError('ERR_CORRUPT_FILE', `model config '${file}' field '${k}': must be a number >= 0, got ${JSON.stringify(v)}`);
+      throw new MoecapError('ERR_CORRUPT_FILE', `model config '${file}' field '${k}': must be a number >= 0, got ${shown(v)}`);
     return v;
   }
   if (def !== undefined) return def;

@@ -78,10 +78,9 @@ export function analyzeRun(run: MoecapRun, model: ModelShape, prices: PriceTable
     if (!ps.length) continue;
     const ours = ps.map((p) => oursForPass(p, model, precision, d, run.numGpus));
     const legacyKey = phase === 'prefill' ? 'prefill' : 'decoding';
+    const [pubBu, pubFu] = [run.legacy?.[`${legacyKey}_smbu`], run.legacy?.[`${legacyKey}_smfu`]];
     const published =
-      run.legacy && typeof run.legacy[`${legacyKey}_smbu`] === 'number'
-        ? { smbu: run.legacy[`${legacyKey}_smbu`] as number, smfu: run.legacy[`${legacyKey}_smfu`] as number, from: 'their cap_metrics file' }
-        : null;
+      Number.isFinite(pubBu) && Number.isFinite(pubFu) ? { smbu: pubBu as number, smfu: pubFu as number, from: 'their cap_metrics file' } : null;
     const derived = theirPeak
       ? ps.map((p) => theirsForPass(p, model, modelName, precision, (run.gpuName && THEIR_BW[run.gpuName]) || d.memoryBandwidth, theirPeak, run.numGpus))
       : null;
@@ -100,8 +99,8 @@ export function analyzeRun(run: MoecapRun, model: ModelShape, prices: PriceTable
       cost: ourCost(ps, prices, d, run.numGpus),
     });
   }
-  const legacyCost = run.legacy && (typeof run.legacy.cost === 'number' || run.legacy.cost === null) ? run.legacy.cost : undefined;
-  const tc = theirCost(run.metadata?.hardware?.gpu_type ?? run.gpuName, run.numGpus, makespanOf(run));
+  const legacyCost = run.legacy && (Number.isFinite(run.legacy.cost) || run.legacy.cost === null) ? (run.legacy.cost as number | null) : undefined;
+  const tc = theirCost(run.gpuName, run.numGpus, makespanOf(run));
   return {
     run,
     datasheet: d,

@@ -80,10 +80,10 @@ export function makespanOf(run: MoecapRun): number | null {
   const e2e = perf?.e2e_s,
     tokens = prof?.prefill_tokens,
     perReq = prof?.prefill_tokens_per_request;
-  if (typeof e2e === 'number' && typeof tokens === 'number' && typeof perReq === 'number' && perReq > 0) return e2e * Math.round(tokens / perReq);
+  if (Number.isFinite(e2e) && Number.isFinite(tokens) && Number.isFinite(perReq) && perReq > 0) return e2e * Math.round(tokens / perReq);
   const total = run.metrics?.quality?.total,
     rps = perf?.['request/s'];
-  if (typeof total === 'number' && typeof rps === 'number' && rps > 0) return total / rps;
+  if (Number.isFinite(total) && Number.isFinite(rps) && rps > 0) return total / rps;
   return null;
 }
 

@@ -7,7 +7,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- MoE-CAP files are external JSON of loose shape, read field by field */
 import * as fs from 'fs';
 import * as path from 'path';
-import { MoecapError } from '../errors';
+import { MoecapError, shown } from '../errors';
 import { corrupt, jsonlLines, parseLine } from './jsonl_lines';
 
 export interface MoecapPass {
@@ -30,6 +30,9 @@ export interface MoecapRun {
   numGpus: number;
   precision: string | null;
   modelName: string | null;
+  /** system_environment.inference_engine and its version. */
+  engine: string | null;
+  engineVersion: string | null;
 }
 
 function readJson(file: string): Record<string, any> {
@@ -51,11 +54,11 @@ function readPasses(file: string): MoecapPass[] {
     const bad = (f: string, m: string) => corrupt(file, what, ln.line, f, m);
     if (r === null || typeof r !== 'object') throw bad('(line)', 'expected an object');
     const mode = r.forward_mode;
-    if (typeof mode !== 'string') throw bad('forward_mode', `must be a string, got ${JSON.stringify(mode)}`);
+    if (typeof mode !== 'string') throw bad('forward_mode', `must be a string, got ${shown(mode)}`);
     const phase = mode === 'prefill' || mode === 'extend' ? 'prefill' : mode === 'decode' || mode === 'decoding' || mode === 'mixed' ? 'decode' : null;
     if (!phase) continue; // idle / unknown passes carry no work
     const n = (f: string, v: unknown) => {
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad(f, `must be a number >= 0, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad(f, `must be a number >= 0, got ${shown(v)}`);
       return v;
     };
     const secKey = r.latency !== undefined ? 'latency' : phase === 'prefill' ? 'ttft' : 'tpot';
@@ -73,6 +76,36 @@ function readPasses(file: string): MoecapPass[] {
   return out;
 }
 
+/** The value at `keys` in a MoE-CAP file's JSON: undefined where absent (or null); a non-object on the way is a corrupt file. */
+function fieldAt(o: Record<string, any> | null, keys: readonly string[], file: string): unknown {
+  let v: unknown = o;
+  for (let i = 0; i < keys.length; i++) {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'object' || Array.isArray(v))
+      throw new MoecapError('ERR_CORRUPT_FILE', `MoE-CAP file '${file}': ${keys.slice(0, i).join('.')} must be an object, got ${shown(v)}`);
+    v = (v as Record<string, unknown>)[keys[i]];
+  }
+  return v ?? undefined;
+}
+
+/** A text field (GPU, precision, model, engine): absent → null, anything but a string → a corrupt file. */
+function textAt(o: Record<string, any> | null, keys: readonly string[], file: string): string | null {
+  const v = fieldAt(o, keys, file);
+  if (v === undefined) return null;
+  if (typeof v !== 'string') throw new MoecapError('ERR_CORRUPT_FILE', `MoE-CAP file '${file}': ${keys.join('.')} must be a string, got ${shown(v)}`);
+  return v;
+}
+
+/** num_gpus: an integer >= 1 (or its digits); absent → null. */
+function gpusAt(o: Record<string, any> | null, keys: readonly string[], file: string): number | null {
+  const v = fieldAt(o, keys, file);
+  if (v === undefined) return null;
+  const n = typeof v === 'string' && /^\d{1,6}$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1)
+    throw new MoecapError('ERR_CORRUPT_FILE', `MoE-CAP file '${file}': ${keys.join('.')} must be an integer >= 1, got ${shown(v)}`);
+  return n;
+}
+
 /** Every run (dataset + timestamp) in a folder, grouped by the `<ds>_<ts>` suffix of its files. */
 export function readMoecapFolder(dir: string): MoecapRun[] {
   let names: string[];
@@ -84,18 +117,37 @@ export function readMoecapFolder(dir: string): MoecapRun[] {
   const runs = new Map<string, MoecapRun>();
   const get = (key: string) => {
     if (!runs.has(key))
-      runs.set(key, { key, metadata: null, metrics: null, legacy: null, passes: [], gpuName: null, numGpus: 1, precision: null, modelName: null });
+      runs.set(key, {
+        key,
+        metadata: null,
+        metrics: null,
+        legacy: null,
+        passes: [],
+        gpuName: null,
+        numGpus: 1,
+        precision: null,
+        modelName: null,
+        engine: null,
+        engineVersion: null,
+      });
     return runs.get(key)!;
   };
+  const files = new Map<string, { metadata: string; legacy: string }>(); // the run's file names, for messages
   for (const n of names.sort()) {
     const m = /^(metadata|metrics|detailed_results|cap_metrics)_(.+)\.(json|jsonl)$/.exec(n);
     if (!m) continue;
     const f = path.join(dir, n),
       r = get(m[2]);
-    if (m[1] === 'metadata') r.metadata = readJson(f);
-    else if (m[1] === 'metrics') r.metrics = readJson(f);
-    else if (m[1] === 'cap_metrics') r.legacy = readJson(f);
-    else r.passes = readPasses(f);
+    const named = files.get(m[2]) ?? { metadata: '', legacy: '' };
+    files.set(m[2], named);
+    if (m[1] === 'metadata') {
+      r.metadata = readJson(f);
+      named.metadata = f;
+    } else if (m[1] === 'metrics') r.metrics = readJson(f);
+    else if (m[1] === 'cap_metrics') {
+      r.legacy = readJson(f);
+      named.legacy = f;
+    } else r.passes = readPasses(f);
   }
   if (runs.size === 0)
     throw new MoecapError(
@@ -103,12 +155,15 @@ export function readMoecapFolder(dir: string): MoecapRun[] {
       `'${dir}' holds no MoE-CAP files (metrics_*.json, metadata_*.json, detailed_results_*.jsonl, cap_metrics_*.json)`,
     );
   for (const r of runs.values()) {
-    const hw = r.metadata?.hardware ?? {};
-    const legacyGpu = typeof r.legacy?.gpu_type === 'string' ? /^(\d+)x(.+)$/.exec(r.legacy.gpu_type) : null;
-    r.gpuName = hw.gpu_type ?? legacyGpu?.[2] ?? null;
-    r.numGpus = Number(hw.num_gpus ?? legacyGpu?.[1] ?? 1) || 1;
-    r.precision = r.metadata?.model_config?.precision ?? r.legacy?.precision ?? null;
-    r.modelName = r.metadata?.model_config?.model_name ?? r.legacy?.model_name ?? null;
+    const { metadata: mf, legacy: lf } = files.get(r.key)!;
+    const legacyGpuType = textAt(r.legacy, ['gpu_type'], lf);
+    const legacyGpu = legacyGpuType === null ? null : /^(\d+)x(.+)$/.exec(legacyGpuType);
+    r.gpuName = textAt(r.metadata, ['hardware', 'gpu_type'], mf) ?? legacyGpu?.[2] ?? null;
+    r.numGpus = gpusAt(r.metadata, ['hardware', 'num_gpus'], mf) ?? (legacyGpu ? Number(legacyGpu[1]) || 1 : 1);
+    r.precision = textAt(r.metadata, ['model_config', 'precision'], mf) ?? textAt(r.legacy, ['precision'], lf);
+    r.modelName = textAt(r.metadata, ['model_config', 'model_name'], mf) ?? textAt(r.legacy, ['model_name'], lf);
+    r.engine = textAt(r.metadata, ['system_environment', 'inference_engine'], mf);
+    r.engineVersion = textAt(r.metadata, ['system_environment', 'inference_engine_version'], mf);
   }
   return [...runs.values()];
 }

@@ -27,13 +27,7 @@ export function dtypeLabel(precision: string): string {
   return b === 4 ? 'f32' : b === 2 ? 'bf16' : b === 1 ? 'int8' : 'int4';
 }
 
-const engineOf = (a: RunAnalysis) => {
-  const env = a.run.metadata?.system_environment ?? {};
-  return {
-    name: typeof env.inference_engine === 'string' ? env.inference_engine : null,
-    version: typeof env.inference_engine_version === 'string' ? env.inference_engine_version : null,
-  };
-};
+const engineOf = (a: RunAnalysis) => ({ name: a.run.engine, version: a.run.engineVersion });
 
 function configFor(a: RunAnalysis, ph: PhaseAnalysis, model: ModelShape, index: number): ConfigResult {
   const { run, datasheet: d } = a;
@@ -134,7 +128,7 @@ function taskAccuracyOf(a: RunAnalysis): TaskAccuracy | null {
   return {
     task: dataset,
     accuracy: acc,
-    source: `measured by MoE-CAP (${dataset}, ${q.total ?? '?'} samples) on ${engineOf(a).name ?? 'the engine'}`,
+    source: `measured by MoE-CAP (${dataset}, ${Number.isFinite(q.total) ? q.total : '?'} samples) on ${engineOf(a).name ?? 'the engine'}`,
     preset: a.modelName,
     dtype: dtypeLabel(a.precision),
   };

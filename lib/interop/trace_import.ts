@@ -11,7 +11,7 @@
 //           this file. Records of the per_pass and stat modes hold counts, not ids, and are refused.
 //   moecap: our own format, validated and rewritten in order.
 import * as fs from 'fs';
-import { MoecapError } from '../errors';
+import { MoecapError, shown } from '../errors';
 import { corrupt, jsonlLines, parseLine } from './jsonl_lines';
 
 export type TraceFormat = 'vllm' | 'sglang' | 'moecap';
@@ -93,10 +93,10 @@ interface Shape {
 
 /** Validates one token's ids of one layer: k consistent, ids in range, distinct (after dropping -1 padding when allowed). */
 function tokenIds(raw: unknown, sh: Shape, bad: (field: string, msg: string) => MoecapError, field: string, padded: boolean, map?: number[]): number[] {
-  if (!Array.isArray(raw)) throw bad(field, `must be an array of expert ids, got ${JSON.stringify(raw)?.slice(0, 40)}`);
+  if (!Array.isArray(raw)) throw bad(field, `must be an array of expert ids, got ${shown(raw)}`);
   const ids: number[] = [];
   for (const e of raw) {
-    if (!Number.isInteger(e)) throw bad(field, `expert id ${JSON.stringify(e)} is not an integer`);
+    if (!Number.isInteger(e)) throw bad(field, `expert id ${shown(e)} is not an integer`);
     if (e === -1 && padded) continue;
     let id = e as number;
     if (map) {
@@ -122,7 +122,7 @@ function importVllm(file: string, w: Writer, o: ImportOptions): Omit<ImportSumma
     const bad = (f: string, m: string) => corrupt(file, what, ln.line, f, m);
     if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) throw bad('(line)', 'expected an object with "routed_experts"');
     const re = rec.routed_experts;
-    if (!Array.isArray(re)) throw bad('routed_experts', `must be an array [tokens][layers][k], got ${JSON.stringify(re)?.slice(0, 40)}`);
+    if (!Array.isArray(re)) throw bad('routed_experts', `must be an array [tokens][layers][k], got ${shown(re)}`);
     re.forEach((tok, t) => {
       if (!Array.isArray(tok)) throw bad(`routed_experts[${t}]`, 'must be an array [layers][k]');
       if (sh.layers === 0) sh.layers = tok.length;
@@ -190,8 +190,8 @@ function importMoecap(file: string, w: Writer, o: ImportOptions): Omit<ImportSum
     const bad = (f: string, m: string) => corrupt(file, what, ln.line, f, m);
     if (r === null || typeof r !== 'object' || Array.isArray(r)) throw bad('(line)', 'expected an object {layer, token, experts}');
     if (!Number.isInteger(r.layer) || (r.layer as number) < 0 || (r.layer as number) > 4095)
-      throw bad('layer', `must be an integer in [0, 4096), got ${JSON.stringify(r.layer)}`);
-    if (!Number.isInteger(r.token) || (r.token as number) < 0) throw bad('token', `must be an integer >= 0, got ${JSON.stringify(r.token)}`);
+      throw bad('layer', `must be an integer in [0, 4096), got ${shown(r.layer)}`);
+    if (!Number.isInteger(r.token) || (r.token as number) < 0) throw bad('token', `must be an integer >= 0, got ${shown(r.token)}`);
     const l = r.layer as number,
       t = r.token as number;
     if (o.layers !== undefined && l >= o.layers) throw bad('layer', `layer ${l} out of range [0, ${o.layers})`);

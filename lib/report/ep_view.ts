@@ -2,7 +2,7 @@
 // expert-parallel report reads, checked before anything is drawn: a truncated, edited or foreign
 // file is refused with one line naming the field, never half-drawn. Nothing here measures.
 import type { EpResults } from '../ep_run';
-import { ReportInputError } from '../errors';
+import { ReportInputError, shown } from '../errors';
 
 /** The ep_results.json schema this report reads. */
 export const EP_SCHEMA = 'moecap-ep/1';
@@ -45,7 +45,7 @@ function checkRank(p: unknown, i: number, name: string): void {
 export function toEpResults(raw: unknown, name = 'ep_results.json'): EpResults {
   need(isObj(raw), name, 'the file', 'must be a JSON object');
   const r = raw as Obj;
-  if (r.schema !== EP_SCHEMA) throw new ReportInputError(`${name}: schema ${JSON.stringify(r.schema)} is not supported by this report (it reads ${EP_SCHEMA})`);
+  if (r.schema !== EP_SCHEMA) throw new ReportInputError(`${name}: schema ${shown(r.schema)} is not supported by this report (it reads ${EP_SCHEMA})`);
   need(Number.isInteger(r.ranks) && (r.ranks as number) >= 1, name, 'ranks', 'must be an integer >= 1');
   for (const k of ['placement', 'preset', 'phase', 'dtype', 'backend']) need(typeof r[k] === 'string', name, k, 'must be a string');
   need(Number.isInteger(r.tokens) && (r.tokens as number) >= 1, name, 'tokens', 'must be an integer >= 1');

@@ -3,7 +3,7 @@
 // changes, only this file changes. Nothing here measures anything: every number in a view is a
 // number of the file, or arithmetic on two of them that says which (achieved bytes/s and FLOP/s).
 import { SCHEMA_VERSION, validateResults } from '../cap/results';
-import { ReportInputError } from '../errors';
+import { ReportInputError, shown } from '../errors';
 import { money, sig } from './format';
 
 /** The major schema version this report reads (minor/patch additions are fine). */
@@ -318,7 +318,7 @@ export function toResultsView(raw: unknown, name = 'results.json'): ResultsView 
   if (!isObj(raw)) fail(name, 'expected a JSON object (a moecap results file)');
   const version = raw.schemaVersion;
   if (typeof version !== 'string' || version.split('.')[0] !== SUPPORTED_MAJOR)
-    fail(name, `schema version ${JSON.stringify(version)} is not supported by this report (it reads ${SUPPORTED_MAJOR}.x.x)`);
+    fail(name, `schema version ${shown(version)} is not supported by this report (it reads ${SUPPORTED_MAJOR}.x.x)`);
   if (Array.isArray(raw.configs) && raw.configs.length === 0) fail(name, 'the sweep is empty (no configs): nothing to report');
   const errors = validateResults(raw);
   if (errors.length)

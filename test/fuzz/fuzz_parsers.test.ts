@@ -17,6 +17,8 @@ import { TraceSpill } from '../../lib/interop/trace_spill';
 import { writeBinaryTrace } from '../../lib/interop/trace_binary';
 import { readRoutingTrace, sampleRouting, zipfWeights } from '../../lib/cap/routing';
 import { loadAddon } from '../../lib/native/loader';
+import { analyzeCommand } from '../../lib/cli/commands/analyze';
+import { importTrace, type TraceFormat } from '../../lib/interop/trace_import';
 
 const BUDGET_MS = Number(process.env.MOECAP_FUZZ_MS ?? 2000);
 const SEED = Number(process.env.MOECAP_FUZZ_SEED ?? 20261202);
@@ -44,7 +46,45 @@ async function readTraceSpill(file: string): Promise<void> {
   }
 }
 
+// A MoE-CAP output folder with one of its files mutated and the others valid (the first seed of
+// their kind), read by the whole `moecap analyze DIR --per-pass --out` (recompute, print, results.json).
+const MOECAP_RUN = 'gsm8k_20250101_120000';
+const MOECAP_FILES = {
+  moecap_metadata: `metadata_${MOECAP_RUN}.json`,
+  moecap_metrics: `metrics_${MOECAP_RUN}.json`,
+  moecap_detailed: `detailed_results_${MOECAP_RUN}.jsonl`,
+  moecap_cap_metrics: `cap_metrics_${MOECAP_RUN}.json`,
+};
+type MoecapKind = keyof typeof MOECAP_FILES;
+
+async function analyzeFolder(mutated: MoecapKind, dir: string): Promise<void> {
+  for (const [kind, name] of Object.entries(MOECAP_FILES)) if (kind !== mutated) fs.writeFileSync(path.join(dir, name), seeds(kind)[0]);
+  const options = { preset: 'qwen3-30b-a3b', 'per-pass': true, out: path.join(dir, 'out') };
+  await analyzeCommand.run({ options, positional: [dir], given: new Set(Object.keys(options)) }, { out: () => {}, err: () => {} });
+}
+
+const MOECAP_TARGETS: Target[] = (Object.keys(MOECAP_FILES) as MoecapKind[]).map((kind) => ({
+  name: kind,
+  file: MOECAP_FILES[kind],
+  jsonl: kind === 'moecap_detailed',
+  parse: (_f, dir) => analyzeFolder(kind, dir),
+}));
+
+// `moecap trace import`: each engine's records, without and with the model's shape to check against.
+const importTarget = (name: string, format: TraceFormat, shape: { experts?: number; topK?: number; layers?: number }): Target => ({
+  name,
+  file: 'records.jsonl',
+  jsonl: true,
+  parse: (f, dir) => importTrace(f, path.join(dir, 'imported.jsonl'), { format, ...shape }),
+});
+
 const TARGETS: Target[] = [
+  ...MOECAP_TARGETS,
+  importTarget('trace_vllm', 'vllm', {}),
+  importTarget('trace_vllm', 'vllm', { experts: 8, topK: 2, layers: 2 }),
+  importTarget('trace_sglang', 'sglang', {}),
+  importTarget('trace_sglang', 'sglang', { experts: 8, topK: 2, layers: 2 }),
+  importTarget('trace', 'moecap', {}),
   { name: 'results', file: 'results.json', parse: (f) => loadResults(f) },
   {
     name: 'results',
@@ -97,7 +137,9 @@ test.each(TARGETS.map((t, i) => [`${t.name}#${i}`, t] as const))(
         await t.parse(file, dir);
         if (n < corpus.length) continue;
       } catch (e) {
-        const ok = e instanceof MoecapError && isErrorCode((e as { code?: unknown }).code);
+        // ERR_INTERNAL is ours, not the input's (analyze's results.json failing our own schema).
+        const code = (e as { code?: unknown }).code;
+        const ok = e instanceof MoecapError && isErrorCode(code) && code !== 'ERR_INTERNAL';
         if ((n < corpus.length && !t.seedsMayBeRefused) || !ok) {
           const keep = path.join(os.tmpdir(), `moecap-fuzz-${t.name}-${SEED}-${n}${path.extname(t.file)}`);
           fs.writeFileSync(keep, input);

@@ -120,4 +120,39 @@ describe('moecap analyze', () => {
       fs.rmSync(bad, { recursive: true, force: true });
     }
   });
+
+  // Found by test/fuzz: metadata fields of the wrong type reached .toUpperCase() and friends (a
+  // TypeError), and a deeply nested value overflowed the stack when an error message quoted it.
+  test('metadata fields of the wrong type and deeply nested values are errors naming file and field', () => {
+    const bad = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-analyze-types-'));
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    const meta = (o: object) => fs.writeFileSync(path.join(bad, 'metadata_x_1.json'), JSON.stringify(o));
+    try {
+      fs.writeFileSync(
+        path.join(bad, 'detailed_results_x_1.jsonl'),
+        '{"forward_mode":"decode","expert_activation":3,"batch_size":4,"seq_lens_sum":1,"tpot":0.1}\n',
+      );
+      const cases: Array<[object, RegExp]> = [
+        [{ hardware: { gpu_type: 7 } }, /metadata_x_1\.json': hardware\.gpu_type must be a string, got 7/],
+        [{ hardware: 'H100' }, /metadata_x_1\.json': hardware must be an object, got "H100"/],
+        [{ hardware: { gpu_type: 'H100', num_gpus: [2] } }, /hardware\.num_gpus must be an integer >= 1, got \[2\]/],
+        [{ model_config: { precision: { bits: 16 } } }, /model_config\.precision must be a string, got \{"bits":16\}/],
+        [{ model_config: { model_name: ['a'] } }, /model_config\.model_name must be a string/],
+        [{ system_environment: { inference_engine: false } }, /system_environment\.inference_engine must be a string, got false/],
+      ];
+      for (const [o, re] of cases) {
+        meta(o);
+        expect(() => readMoecapFolder(bad)).toThrow(re);
+      }
+      meta({ hardware: { gpu_type: 'NVIDIA-H100-HBM3-80GB', num_gpus: '2' } });
+      expect(readMoecapFolder(bad)[0].numGpus).toBe(2);
+      fs.writeFileSync(
+        path.join(bad, 'detailed_results_x_1.jsonl'),
+        `{"forward_mode":"decode","expert_activation":3,"batch_size":${deep},"seq_lens_sum":1,"tpot":0.1}\n`,
+      );
+      expect(() => readMoecapFolder(bad)).toThrow(/line 1 field 'batch_size': must be a number >= 0, got \[\[\[\[.*…/);
+    } finally {
+      fs.rmSync(bad, { recursive: true, force: true });
+    }
+  });
 });

@@ -36,9 +36,8 @@ const usd = (v: number) => `$${v < 0.01 ? v.toPrecision(3) : v.toFixed(4)}`;
 
 function printRun(a: RunAnalysis, io: { out: (s: string) => void }, perPass: boolean): void {
   const { run, datasheet: d } = a;
-  const env = run.metadata?.system_environment ?? {};
   io.out(
-    `${run.key}: ${a.modelName} on ${run.numGpus}× ${run.gpuName ?? d.name} (datasheet ${d.name}), ${a.precision}, ${run.passes.length} passes, measured by MoE-CAP on ${env.inference_engine ?? 'an engine not recorded'}\n`,
+    `${run.key}: ${a.modelName} on ${run.numGpus}× ${run.gpuName ?? d.name} (datasheet ${d.name}), ${a.precision}, ${run.passes.length} passes, measured by MoE-CAP on ${run.engine ?? 'an engine not recorded'}\n`,
   );
   for (const ph of a.phases) {
     const t = ph.theirs,
