@@ -115,10 +115,18 @@ function range(n: number): number[] {
 
 type Json = Record<string, unknown>;
 
-function cfgInt(cfg: Json, key: string, file: string, def?: number): number {
+// Bounds of the counts a plan enumerates (its layer and expert lists): far above any released model,
+// low enough that a corrupt value is refused before a list of that length is built.
+const MAX_LAYERS = 4096;
+const MAX_EXPERTS = 1 << 16;
+
+function cfgInt(cfg: Json, key: string, file: string, def?: number, max = Number.MAX_SAFE_INTEGER): number {
   const v = cfg[key] ?? def;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
-    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${key} must be a non-negative integer, got ${shown(cfg[key])}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max)
+    throw new MoecapError(
+      'ERR_CORRUPT_FILE',
+      `${file}: ${key} must be a non-negative integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''}, got ${shown(cfg[key])}`,
+    );
   return v;
 }
 function cfgNum(cfg: Json, key: string, file: string, def: number): number {
@@ -187,7 +195,7 @@ export function planFromHfConfig(cfg: Json, file: string): FamilyPlan {
   if (arch.startsWith('Llama4')) return planLlama4(cfg, file, arch);
   checkSilu(cfg, file);
   const H = cfgInt(cfg, 'hidden_size', file);
-  const L = cfgInt(cfg, 'num_hidden_layers', file);
+  const L = cfgInt(cfg, 'num_hidden_layers', file, undefined, MAX_LAYERS);
   const k = cfgInt(cfg, 'num_experts_per_tok', file);
   const pre = (l: number, block: string) => `model.layers.${l}.${block}.`;
   switch (arch) {
@@ -196,7 +204,7 @@ export function planFromHfConfig(cfg: Json, file: string): FamilyPlan {
       // experts.N.w1/w3/w2, SiLU), routed by sparsemixer with jitter_eps = router_jitter_noise;
       // the jitter noises themselves act only in training.
       if (k !== 2) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: Phi-3.5-MoE's sparsemixer selects 2 experts, num_experts_per_tok is ${k}`);
-      const E = cfgInt(cfg, 'num_local_experts', file);
+      const E = cfgInt(cfg, 'num_local_experts', file, undefined, MAX_EXPERTS);
       const F = cfgInt(cfg, 'intermediate_size', file);
       const eps = cfgNum(cfg, 'router_jitter_noise', file, PHIMOE_JITTER_EPS);
       if (!(eps >= 0)) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: router_jitter_noise must be >= 0, got ${eps}`);
@@ -229,7 +237,7 @@ export function planFromHfConfig(cfg: Json, file: string): FamilyPlan {
     }
     case 'MixtralForCausalLM':
     case 'GraniteMoeForCausalLM': {
-      const E = cfgInt(cfg, 'num_local_experts', file);
+      const E = cfgInt(cfg, 'num_local_experts', file, undefined, MAX_EXPERTS);
       const F = cfgInt(cfg, 'intermediate_size', file);
       const granite = arch === 'GraniteMoeForCausalLM';
       return {
@@ -278,7 +286,7 @@ export function planFromHfConfig(cfg: Json, file: string): FamilyPlan {
     case 'OlmoeForCausalLM':
     case 'Qwen2MoeForCausalLM':
     case 'Qwen3MoeForCausalLM': {
-      const E = cfgInt(cfg, 'num_experts', file);
+      const E = cfgInt(cfg, 'num_experts', file, undefined, MAX_EXPERTS);
       const olmoe = arch === 'OlmoeForCausalLM';
       const F = cfgInt(cfg, olmoe ? 'intermediate_size' : 'moe_intermediate_size', file);
       const norm = cfgBool(cfg, 'norm_topk_prob', file, false);
@@ -341,7 +349,7 @@ const GPT_OSS_ALPHA = 1.702;
 // even and up = odd columns, gate ≤ limit, |up| ≤ limit, h = (up + 1)·gate·σ(1.702·gate), out =
 // h @ down_proj [E, F, H] + bias, times the routing weight. Every layer is MoE.
 function planGptOss(cfg: Json, file: string, arch: string, H: number, L: number, k: number): FamilyPlan {
-  const E = cfgInt(cfg, 'num_local_experts', file);
+  const E = cfgInt(cfg, 'num_local_experts', file, undefined, MAX_EXPERTS);
   const F = cfgInt(cfg, 'intermediate_size', file);
   const limit = cfgNum(cfg, 'swiglu_limit', file, 7.0);
   if (!(limit > 0)) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: swiglu_limit must be > 0, got ${limit}`);
@@ -417,9 +425,9 @@ function planLlama4(outer: Json, file: string, arch: string): FamilyPlan {
   if (nested && cfg === outer) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: ${arch} without text_config`);
   checkSilu(cfg, file);
   const H = cfgInt(cfg, 'hidden_size', file);
-  const L = cfgInt(cfg, 'num_hidden_layers', file);
+  const L = cfgInt(cfg, 'num_hidden_layers', file, undefined, MAX_LAYERS);
   const k = cfgInt(cfg, 'num_experts_per_tok', file, 1);
-  const E = cfgInt(cfg, 'num_local_experts', file);
+  const E = cfgInt(cfg, 'num_local_experts', file, undefined, MAX_EXPERTS);
   const F = cfgInt(cfg, 'intermediate_size', file);
   const step = cfgInt(cfg, 'interleave_moe_layer_step', file, 1);
   let moeLayers: number[];
@@ -519,7 +527,7 @@ function groupsOf(file: string, E: number, k: number, nGroup: number, topkGroup:
 
 function planDeepseek(cfg: Json, file: string, arch: string, H: number, L: number, k: number): FamilyPlan {
   const v3 = arch === 'DeepseekV3ForCausalLM';
-  const E = cfgInt(cfg, 'n_routed_experts', file);
+  const E = cfgInt(cfg, 'n_routed_experts', file, undefined, MAX_EXPERTS);
   const F = cfgInt(cfg, 'moe_intermediate_size', file);
   const nShared = cfgInt(cfg, 'n_shared_experts', file, 0);
   const firstDense = cfgInt(cfg, 'first_k_dense_replace', file, 0);
@@ -595,17 +603,20 @@ function planDeepseek(cfg: Json, file: string, arch: string, H: number, L: numbe
 
 type Meta = Map<string, GgufValue>;
 
-function metaInt(m: Meta, key: string, file: string, def?: number): number {
+function metaInt(m: Meta, key: string, file: string, def?: number, max = Number.MAX_SAFE_INTEGER): number {
   let v = m.get(key);
   if (typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER)) v = Number(v);
   v = v ?? def;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
-    throw new MoecapError('ERR_CORRUPT_FILE', `${file}: metadata ${key} must be a non-negative integer, got ${String(m.get(key))}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max)
+    throw new MoecapError(
+      'ERR_CORRUPT_FILE',
+      `${file}: metadata ${key} must be a non-negative integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''}, got ${shown(m.get(key))}`,
+    );
   return v;
 }
 function metaNum(m: Meta, key: string, file: string, def: number): number {
   const v = m.get(key) ?? def;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: metadata ${key} must be a number, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: metadata ${key} must be a number, got ${shown(v)}`);
   return v;
 }
 
@@ -623,12 +634,12 @@ export function planFromGguf(meta: Meta, file: string, shapeOf: ShapeLookup): Fa
   if (!(SUPPORTED_GGUF_ARCHITECTURES as readonly string[]).includes(arch))
     throw new MoecapError('ERR_INVALID_OPTION', `${file}: unknown or non-MoE GGUF architecture ${arch} (known: ${SUPPORTED_GGUF_ARCHITECTURES.join(', ')})`);
   const key = (k: string) => `${arch}.${k}`;
-  const E = metaInt(meta, key('expert_count'), file, 0);
+  const E = metaInt(meta, key('expert_count'), file, 0, MAX_EXPERTS);
   if (E === 0)
     throw new MoecapError('ERR_INVALID_OPTION', `${file}: ${arch} file without experts (${key('expert_count')} missing or 0): not an MoE checkpoint`);
   const k = metaInt(meta, key('expert_used_count'), file);
   const H = metaInt(meta, key('embedding_length'), file);
-  const L = metaInt(meta, key('block_count'), file);
+  const L = metaInt(meta, key('block_count'), file, undefined, MAX_LAYERS);
   const moeLayers = range(L).filter((l) => shapeOf(`blk.${l}.ffn_gate_inp.weight`) !== undefined);
   if (moeLayers.length === 0) throw new MoecapError('ERR_CORRUPT_FILE', `${file}: no blk.N.ffn_gate_inp.weight tensor: no MoE layer found`);
   // Some conversions stack gate and up into one tensor, blk.N.ffn_gate_up_exps {H, 2F, E} =

@@ -19,6 +19,10 @@ import { readRoutingTrace, sampleRouting, zipfWeights } from '../../lib/cap/rout
 import { loadAddon } from '../../lib/native/loader';
 import { analyzeCommand } from '../../lib/cli/commands/analyze';
 import { importTrace, type TraceFormat } from '../../lib/interop/trace_import';
+import { openCheckpoint } from '../../lib/checkpoint/checkpoint';
+import { readSafetensorsCheckpoint } from '../../lib/checkpoint/safetensors';
+import { shapeFromConfig } from '../../lib/interop/model_shape';
+import { safetensorsBytes } from '../checkpoint/writers';
 
 const BUDGET_MS = Number(process.env.MOECAP_FUZZ_MS ?? 2000);
 const SEED = Number(process.env.MOECAP_FUZZ_SEED ?? 20261202);
@@ -78,8 +82,35 @@ const importTarget = (name: string, format: TraceFormat, shape: { experts?: numb
   parse: (f, dir) => importTrace(f, path.join(dir, 'imported.jsonl'), { format, ...shape }),
 });
 
+// A checkpoint's config.json beside one small safetensors file: opened as `--model`/`checkpoint`
+// (the family plan and quantization_config) and read as analyze's and plan-cache's model shape.
+const tensor = (name: string, n: number) => ({ name, dtype: 'F32', shape: [n], bytes: Buffer.alloc(4 * n, 1) });
+function openConfig(f: string, dir: string): void {
+  const shard = path.join(dir, 'model.safetensors');
+  if (!fs.existsSync(shard)) fs.writeFileSync(shard, safetensorsBytes([tensor('model.layers.0.mlp.gate.weight', 4)]));
+  openCheckpoint(dir);
+  shapeFromConfig(f);
+}
+
+// model.safetensors.index.json over two valid shards holding the tensors of its seed.
+function openIndexed(_f: string, dir: string): void {
+  for (const l of [0, 1]) {
+    const shard = path.join(dir, `model-0000${l + 1}-of-00002.safetensors`);
+    if (!fs.existsSync(shard))
+      fs.writeFileSync(
+        shard,
+        safetensorsBytes(
+          ['mlp.gate.weight', 'mlp.experts.0.up_proj.weight', 'post_attention_layernorm.weight'].map((n, i) => tensor(`model.layers.${l}.${n}`, 2 + i)),
+        ),
+      );
+  }
+  readSafetensorsCheckpoint(dir);
+}
+
 const TARGETS: Target[] = [
   ...MOECAP_TARGETS,
+  { name: 'hf_config', file: 'config.json', parse: openConfig },
+  { name: 'safetensors_index', file: 'model.safetensors.index.json', parse: openIndexed },
   importTarget('trace_vllm', 'vllm', {}),
   importTarget('trace_vllm', 'vllm', { experts: 8, topK: 2, layers: 2 }),
   importTarget('trace_sglang', 'sglang', {}),

@@ -117,6 +117,8 @@ test('their S-MBU uses their bandwidth table for the GPU name they detected (H10
     numGpus: 1,
     precision: 'bfloat16',
     modelName: 'Qwen/Qwen3-30B-A3B',
+    engine: 'vllm',
+    engineVersion: null,
   };
   const a = analyzeRun(run, m, DEFAULT_PRICES);
   expect(a.datasheet.name).toBe('h100-pcie');
