@@ -1,13 +1,17 @@
-// Seeded fuzz of the safetensors and GGUF header parsers: mutations of valid headers (byte flips,
-// truncation, length and count fields set to edge values, JSON tokens spliced) must each parse or
-// throw a MoecapError with a stable code, quickly. The corpus under test/fuzz/corpus/checkpoint/
+// Seeded fuzz of the safetensors and GGUF header parsers, and of the GGUF metadata read as a family
+// plan (gguf_plan: parse, tensor map, planFromGguf on files buildGguf writes in llama.cpp's layout):
+// mutations of valid headers (byte flips, truncation, length and count fields set to edge values,
+// JSON tokens spliced) must each parse or throw a MoecapError with a stable code, quickly. The corpus under test/fuzz/corpus/checkpoint/
 // holds the seeds and every input that once failed; all of it is replayed first.
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { ERROR_CODES, MoecapError } from '../../lib/errors';
 import { parseSafetensors } from '../../lib/checkpoint/safetensors';
-import { parseGguf } from '../../lib/checkpoint/gguf';
+import * as os from 'os';
+import { parseGguf, ggufTensorMap } from '../../lib/checkpoint/gguf';
+import { planFromGguf } from '../../lib/checkpoint/families';
+import { buildGguf } from './build';
 import { corrupt } from '../../lib/checkpoint/tensor_map';
 import { encode, ggufBytes, rng, safetensorsBytes } from './writers';
 
@@ -22,12 +26,61 @@ function fetchFrom(name: string, buf: Buffer) {
     return buf.subarray(offset, offset + length);
   };
 }
-const parsers: Record<'safetensors' | 'gguf', Parser> = {
+type Kind = 'safetensors' | 'gguf' | 'gguf_plan';
+const parsers: Record<Kind, Parser> = {
   safetensors: (name, buf) => parseSafetensors(name, buf.length, fetchFrom(name, buf)),
   gguf: (name, buf) => parseGguf(name, buf.length, fetchFrom(name, buf)),
+  gguf_plan: (name, buf) => {
+    const g = parseGguf(name, buf.length, fetchFrom(name, buf));
+    const tensors = ggufTensorMap(g);
+    return planFromGguf(g.metadata, name, (t) => tensors.get(t)?.shape);
+  },
 };
 
-function seeds(): Record<'safetensors' | 'gguf', Buffer[]> {
+/** Whole GGUF files of two families (qwen3moe; deepseek2 with V3's groups, shared expert and a dense block). */
+function planSeeds(): Buffer[] {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-ggufplan-'));
+  try {
+    const H = 32, // Q8_0 rows are whole blocks of 32 (deepseek2's experts)
+      F = 32;
+    const q = path.join(dir, 'q.gguf'),
+      d = path.join(dir, 'd.gguf');
+    buildGguf(
+      q,
+      { family: 'qwen3_moe', H: 16, F: 8, E: 4, k: 2, normTopkProb: true },
+      'qwen3moe',
+      2,
+      [0, 1],
+      [['qwen3moe.expert_feed_forward_length', 'u32', 8]],
+      'F32',
+      rng(3),
+    );
+    buildGguf(
+      d,
+      { family: 'deepseek_v3', H, F, E: 8, k: 3, normTopkProb: true, routedScalingFactor: 2.5, nGroup: 4, topkGroup: 2, sharedF: F },
+      'deepseek2',
+      2,
+      [1],
+      [
+        ['deepseek2.expert_feed_forward_length', 'u32', F],
+        ['deepseek2.expert_shared_count', 'u32', 1],
+        ['deepseek2.leading_dense_block_count', 'u32', 1],
+        ['deepseek2.expert_gating_func', 'u32', 2],
+        ['deepseek2.expert_weights_norm', 'bool', true],
+        ['deepseek2.expert_weights_scale', 'f32', 2.5],
+        ['deepseek2.expert_group_count', 'u32', 4],
+        ['deepseek2.expert_group_used_count', 'u32', 2],
+      ],
+      'Q8_0',
+      rng(4),
+    );
+    return [fs.readFileSync(q), fs.readFileSync(d)];
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function seeds(): Record<Kind, Buffer[]> {
   const t = (name: string, dtype: 'F32' | 'BF16', shape: number[]) => ({
     name,
     dtype,
@@ -58,7 +111,7 @@ function seeds(): Record<'safetensors' | 'gguf', Buffer[]> {
     ],
     [gt('blk.0.ffn_gate_inp.weight', [8, 4]), gt('blk.0.ffn_gate_exps.weight', [8, 2, 4])],
   );
-  return { safetensors: [st], gguf: [gg] };
+  return { safetensors: [st], gguf: [gg], gguf_plan: planSeeds() };
 }
 
 /** Parses or throws a coded MoecapError, within a time bound; anything else is a finding. */
@@ -136,7 +189,7 @@ function save(kind: string, buf: Buffer, prefix: string): void {
   fs.writeFileSync(path.join(dir, `${prefix}-${crypto.createHash('sha256').update(buf).digest('hex').slice(0, 16)}.bin`), buf);
 }
 
-for (const kind of ['safetensors', 'gguf'] as const) {
+for (const kind of ['safetensors', 'gguf', 'gguf_plan'] as const) {
   test(`${kind}: the corpus replays and ${ITERATIONS} seeded mutations parse or throw a coded MoecapError`, () => {
     const own = seeds()[kind];
     // The seeds are part of the corpus (written once, then kept).
@@ -147,11 +200,11 @@ for (const kind of ['safetensors', 'gguf'] as const) {
       const problem = check(kind, parsers[kind], fs.readFileSync(f), path.basename(f));
       if (problem) findings.push(problem);
     }
-    const r = rng(kind === 'safetensors' ? 0x5afe : 0x66af);
+    const r = rng(kind === 'safetensors' ? 0x5afe : kind === 'gguf' ? 0x66af : 0x9a11);
     const start = Date.now();
     let ran = 0;
     for (; ran < ITERATIONS && Date.now() - start < 30_000; ran++) {
-      const input = mutate(kind, own[ran % own.length], r);
+      const input = mutate(kind === 'safetensors' ? kind : 'gguf', own[ran % own.length], r);
       const problem = check(kind, parsers[kind], input, `mutation ${ran}`);
       if (problem) {
         findings.push(problem);
