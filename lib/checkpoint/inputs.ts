@@ -88,9 +88,9 @@ function npyHeader(file: string, size: number, bad: (m: string) => Error): { dty
   const { fd } = openForRead(file);
   try {
     const pre = readRange(fd, file, 0, Math.min(12, size), 'the .npy header');
-    if (pre.length < 10) throw bad('truncated .npy header');
     const major = pre[6];
-    const wide = major >= 2;
+    const wide = major >= 2; // v2 and v3: a 4-byte header length
+    if (pre.length < (wide ? 12 : 10)) throw bad('truncated .npy header');
     const len = wide ? pre.readUInt32LE(8) : pre.readUInt16LE(8);
     const start = wide ? 12 : 10;
     if (start + len > size) throw bad(`.npy header of ${len} bytes runs past the end of the file (truncated)`);

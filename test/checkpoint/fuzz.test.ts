@@ -1,5 +1,6 @@
 // Seeded fuzz of the safetensors and GGUF header parsers, and of the GGUF metadata read as a family
-// plan (gguf_plan: parse, tensor map, planFromGguf on files buildGguf writes in llama.cpp's layout):
+// plan (gguf_plan: parse, tensor map, planFromGguf on files buildGguf writes in llama.cpp's layout),
+// and `--activations` files (npy: numpy's .npy v1/v2 headers, read by readActivations):
 // mutations of valid headers (byte flips, truncation, length and count fields set to edge values,
 // JSON tokens spliced) must each parse or throw a MoecapError with a stable code, quickly. The corpus under test/fuzz/corpus/checkpoint/
 // holds the seeds and every input that once failed; all of it is replayed first.
@@ -12,8 +13,9 @@ import * as os from 'os';
 import { parseGguf, ggufTensorMap } from '../../lib/checkpoint/gguf';
 import { planFromGguf } from '../../lib/checkpoint/families';
 import { buildGguf } from './build';
+import { readActivations } from '../../lib/checkpoint/inputs';
 import { corrupt } from '../../lib/checkpoint/tensor_map';
-import { encode, ggufBytes, rng, safetensorsBytes } from './writers';
+import { encode, ggufBytes, npyBytes, rng, safetensorsBytes } from './writers';
 
 const CORPUS = path.join(__dirname, '..', 'fuzz', 'corpus', 'checkpoint');
 const ITERATIONS = Number(process.env.MOECAP_FUZZ_ITERATIONS ?? 3000);
@@ -26,7 +28,9 @@ function fetchFrom(name: string, buf: Buffer) {
     return buf.subarray(offset, offset + length);
   };
 }
-type Kind = 'safetensors' | 'gguf' | 'gguf_plan';
+type Kind = 'safetensors' | 'gguf' | 'gguf_plan' | 'npy';
+const npyFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-npyfuzz-')), 'acts.npy');
+afterAll(() => fs.rmSync(path.dirname(npyFile), { recursive: true, force: true }));
 const parsers: Record<Kind, Parser> = {
   safetensors: (name, buf) => parseSafetensors(name, buf.length, fetchFrom(name, buf)),
   gguf: (name, buf) => parseGguf(name, buf.length, fetchFrom(name, buf)),
@@ -34,6 +38,10 @@ const parsers: Record<Kind, Parser> = {
     const g = parseGguf(name, buf.length, fetchFrom(name, buf));
     const tensors = ggufTensorMap(g);
     return planFromGguf(g.metadata, name, (t) => tensors.get(t)?.shape);
+  },
+  npy: (_name, buf) => {
+    fs.writeFileSync(npyFile, buf);
+    return readActivations(npyFile, 16);
   },
 };
 
@@ -111,7 +119,9 @@ function seeds(): Record<Kind, Buffer[]> {
     ],
     [gt('blk.0.ffn_gate_inp.weight', [8, 4]), gt('blk.0.ffn_gate_exps.weight', [8, 2, 4])],
   );
-  return { safetensors: [st], gguf: [gg], gguf_plan: planSeeds() };
+  const acts = (n: number, dt: 'F32' | 'F16' | 'BF16') => encode(new Float64Array(n).fill(0.75), dt).bytes;
+  const npy = [npyBytes('<f4', [3, 16], acts(48, 'F32')), npyBytes('<f2', [1, 2, 16], acts(32, 'F16'), 2), npyBytes('<V2', [1, 16], acts(16, 'BF16'))];
+  return { safetensors: [st], gguf: [gg], gguf_plan: planSeeds(), npy };
 }
 
 /** Parses or throws a coded MoecapError, within a time bound; anything else is a finding. */
@@ -189,7 +199,7 @@ function save(kind: string, buf: Buffer, prefix: string): void {
   fs.writeFileSync(path.join(dir, `${prefix}-${crypto.createHash('sha256').update(buf).digest('hex').slice(0, 16)}.bin`), buf);
 }
 
-for (const kind of ['safetensors', 'gguf', 'gguf_plan'] as const) {
+for (const kind of ['safetensors', 'gguf', 'gguf_plan', 'npy'] as const) {
   test(`${kind}: the corpus replays and ${ITERATIONS} seeded mutations parse or throw a coded MoecapError`, () => {
     const own = seeds()[kind];
     // The seeds are part of the corpus (written once, then kept).
@@ -200,7 +210,7 @@ for (const kind of ['safetensors', 'gguf', 'gguf_plan'] as const) {
       const problem = check(kind, parsers[kind], fs.readFileSync(f), path.basename(f));
       if (problem) findings.push(problem);
     }
-    const r = rng(kind === 'safetensors' ? 0x5afe : kind === 'gguf' ? 0x66af : 0x9a11);
+    const r = rng({ safetensors: 0x5afe, gguf: 0x66af, gguf_plan: 0x9a11, npy: 0x4e70 }[kind]);
     const start = Date.now();
     let ran = 0;
     for (; ran < ITERATIONS && Date.now() - start < 30_000; ran++) {

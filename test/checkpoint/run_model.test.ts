@@ -8,7 +8,7 @@ import * as path from 'path';
 import { readActivations } from '../../lib/checkpoint/inputs';
 import { buildSafetensors } from './build';
 import type { RefSpec } from './family_reference';
-import { encode, randomArray, rng, safetensorsBytes, type StTensor } from './writers';
+import { encode, npyBytes, randomArray, rng, safetensorsBytes, type StTensor } from './writers';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'moecap.js');
 let tmp: string, dir: string;
@@ -113,16 +113,7 @@ test('a layer that is not in the checkpoint, --preset with --model, designed rou
 });
 
 describe('--activations', () => {
-  const npy = (descr: string, shape: number[], data: Buffer) => {
-    let h = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-    while ((10 + h.length + 1) % 64) h += ' ';
-    h += '\n';
-    const pre = Buffer.alloc(10);
-    pre.write('\x93NUMPY', 0, 'latin1');
-    pre[6] = 1;
-    pre.writeUInt16LE(h.length, 8);
-    return Buffer.concat([pre, Buffer.from(h, 'latin1'), data]);
-  };
+  const npy = npyBytes;
   test('.npy f32 and safetensors bf16 are read; shape, dtype and truncation errors name the file', () => {
     const vals = randomArray(rng(5), 3 * S.H, 1);
     const f = path.join(tmp, 'acts.npy');

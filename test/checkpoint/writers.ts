@@ -285,6 +285,19 @@ export interface StTensor {
   bytes: Buffer;
 }
 
+/** A .npy file as numpy writes it: version 1 (2-byte header length) or 2 (4-byte), header padded to 64. */
+export function npyBytes(descr: string, shape: number[], data: Buffer, version: 1 | 2 = 1): Buffer {
+  const pre = Buffer.alloc(version === 1 ? 10 : 12);
+  let h = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  while ((pre.length + h.length + 1) % 64) h += ' ';
+  h += '\n';
+  pre.write('\x93NUMPY', 0, 'latin1');
+  pre[6] = version;
+  if (version === 1) pre.writeUInt16LE(h.length, 8);
+  else pre.writeUInt32LE(h.length, 8);
+  return Buffer.concat([pre, Buffer.from(h, 'latin1'), data]);
+}
+
 export function safetensorsBytes(tensors: StTensor[], metadata?: Record<string, string>): Buffer {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
