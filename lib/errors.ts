@@ -128,6 +128,9 @@ export function shown(v: unknown, room = 60): string {
   return walk(v) ? out : `${out.slice(0, room)}…`;
 }
 
+/** A name from outside input in quotes ('name'), any other value as shown() gives it. */
+export const quoted = (v: unknown): string => (typeof v === 'string' ? `'${v.length > 60 ? v.slice(0, 60) + '…' : v}'` : shown(v));
+
 /** The codes of bad input: a request that cannot run as asked (including one larger than the memory
  * available, refused before anything runs). Every command exits 2 for them. */
 const BAD_INPUT: readonly ErrorCode[] = ['ERR_USAGE', 'ERR_INVALID_OPTION', 'ERR_INVALID_ARGUMENT', 'ERR_OUT_OF_MEMORY'];

@@ -2,7 +2,7 @@
 // the options that need new layers (preset, layers, dtype, threads, capacity factor) outermost so
 // the runner builds each set of layers once.
 import { checkpointNativeDtype, registerCheckpointModel, type ModelPlan } from '../checkpoint/run_model';
-import { MoecapTypeError, PlanError, shown } from '../errors';
+import { MoecapTypeError, PlanError, quoted, shown } from '../errors';
 import { createHash } from 'crypto';
 import { findPreset } from './presets';
 import type { ConfigOptions, RoutingSpec } from './results';
@@ -87,7 +87,6 @@ const DTYPES = ['f32', 'bf16', 'int8', 'int4', 'mxfp4', 'fp8'];
 const LIST_KEYS = ['presets', 'layers', 'phases', 'batch', 'seqLen', 'steps', 'dtypes', 'threads', 'capacityFactor', 'residentFraction', 'skew'] as const;
 
 /** A string value in quotes as before; anything else (a nested array from a file) shown safely. */
-const quoted = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : shown(v));
 
 /** Edit distance, case-insensitive. */
 function editDistance(a: string, b: string): number {

@@ -3,7 +3,7 @@
 // changes, only this file changes. Nothing here measures anything: every number in a view is a
 // number of the file, or arithmetic on two of them that says which (achieved bytes/s and FLOP/s).
 import { SCHEMA_VERSION, validateResults } from '../cap/results';
-import { ReportInputError, shown } from '../errors';
+import { quoted, ReportInputError, shown } from '../errors';
 import { money, sig } from './format';
 
 /** The major schema version this report reads (minor/patch additions are fine). */
@@ -187,7 +187,8 @@ function costBasis(cost: Obj): string | null {
   const w = sig(numOr(p.watts));
   const power = p.kind === 'measured' ? `measured power ${w} W (${strOr(p.source, '')})` : `TDP model ${w} W (${strOr(p.source, '')})`;
   const lines = Array.isArray(i.components)
-    ? (i.components as Obj[])
+    ? i.components
+        .filter(isObj)
         .map((c) => `${strOr(c.name)} ${typeof c.quantity === 'number' ? `${sig(c.quantity)} ${strOr(c.unit, '')} ` : ''}${money(numOr(c.priceUsd))}`)
         .join(' + ')
     : null;
@@ -282,8 +283,8 @@ function checkCapIds(name: string, cap: unknown, phaseOf: Map<string, string>): 
     for (const [where, id] of refs) {
       const at = `${name}: cap.phases.${phase}.${where}`;
       if (typeof id !== 'string' || !phaseOf.has(id))
-        throw new ReportInputError(`${at} names config '${String(id)}', which is not a config of this file (corrupt or edited)`);
-      if (phaseOf.get(id) !== phase) throw new ReportInputError(`${at} names config '${id}', which is a ${phaseOf.get(id)} config (corrupt or edited)`);
+        throw new ReportInputError(`${at} names config ${quoted(id)}, which is not a config of this file (corrupt or edited)`);
+      if (phaseOf.get(id) !== phase) throw new ReportInputError(`${at} names config ${quoted(id)}, which is a ${phaseOf.get(id)} config (corrupt or edited)`);
     }
   }
 }
@@ -308,7 +309,7 @@ function capView(cap: unknown): CapView | null {
     accuracyAxis: cap.accuracyAxis as string,
     performanceAxis: cap.performanceAxis as string,
     costAxis: cap.costAxis as string,
-    normalisation: `${cap.radarMethod as string}: ${cap.radarNormalisation as string}`,
+    normalisation: `${strOr(cap.radarMethod, '?')}: ${strOr(cap.radarNormalisation, '?')}`,
     phases,
   };
 }
@@ -330,7 +331,7 @@ export function toResultsView(raw: unknown, name = 'results.json'): ResultsView 
   const configs = configsRaw.map((c) => config(c, ta));
   const ids = new Set<string>();
   for (const c of configs) {
-    if (ids.has(c.id)) fail(`${name}.configs`, `config id '${c.id}' appears twice`);
+    if (ids.has(c.id)) fail(`${name}.configs`, `config id ${quoted(c.id)} appears twice`);
     ids.add(c.id);
   }
   checkCapIds(name, raw.cap, new Map(configs.map((c) => [c.id, c.phase])));
@@ -338,8 +339,10 @@ export function toResultsView(raw: unknown, name = 'results.json'): ResultsView 
   const p = raw.peaks as Obj;
   const flops: Record<string, number> = {};
   let peaks: PeaksView;
-  const ranOn = isObj(raw.device) && raw.device.kind === 'gpu' ? (raw.device.name as string) : 'CPU';
-  const proj = isObj(raw.projected) ? `projected for ${raw.projected.device as string} from ${ranOn} measurements: ${raw.projected.method as string}` : null;
+  const ranOn = isObj(raw.device) && raw.device.kind === 'gpu' ? strOr(raw.device.name, 'GPU') : 'CPU';
+  const proj = isObj(raw.projected)
+    ? `projected for ${strOr(raw.projected.device, '?')} from ${ranOn} measurements: ${strOr(raw.projected.method, '?')}`
+    : null;
   if (unavailable(p))
     peaks = { source: 'unavailable', detail: p.reason, memoryBandwidth: null, slowTierBandwidth: null, flops, projected: null, warnings: [], detail2: {} };
   else {
@@ -349,7 +352,7 @@ export function toResultsView(raw: unknown, name = 'results.json'): ResultsView 
     for (const [d, f] of Object.entries(p.peakFlops as Obj)) if (typeof f === 'number' && f > 0) flops[d] = f;
     peaks = {
       source: p.kind === 'measured' ? 'calibrated' : 'datasheet',
-      detail: `${p.name as string}: ${p.source as string}`,
+      detail: `${strOr(p.name, '?')}: ${strOr(p.source, '?')}`,
       memoryBandwidth: numOr(p.memoryBandwidth),
       slowTierBandwidth: numOr(p.offloadBandwidth),
       flops,

@@ -6,7 +6,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { isErrorCode, MoecapError } from '../../lib/errors';
-import { loadResults } from '../../lib/report/write_report';
+import { loadEpRuns, loadResults } from '../../lib/report/write_report';
+import { renderEpReportHtml } from '../../lib/report/ep_page';
 import { planFromResults, readResumable, loadPrices } from '../../lib/cap/runner';
 import { planFingerprint } from '../../lib/cap/plan';
 import { readProfileFile } from '../../lib/cap/profile_file';
@@ -117,6 +118,8 @@ const TARGETS: Target[] = [
   importTarget('trace_sglang', 'sglang', { experts: 8, topK: 2, layers: 2 }),
   importTarget('trace', 'moecap', {}),
   { name: 'results', file: 'results.json', parse: (f) => loadResults(f) },
+  // `moecap report` of an expert-parallel run: read, then drawn.
+  { name: 'ep_results', file: 'ep_results.json', parse: (f) => renderEpReportHtml(loadEpRuns([f])) },
   {
     name: 'results',
     file: 'results.json',
