@@ -4,8 +4,8 @@ import type { CostResult, PriceTable } from '../cap/cost';
 import type { DatasheetEntry } from '../cap/hardware';
 import { MoecapError } from '../errors';
 import type { ModelShape } from './model_shape';
-import type { MoecapPass, MoecapRun } from './moecap_folder';
-import { makespanOf, ourCost, passTokens, theirCost, type TheirCost } from './moecap_cost';
+import { passTokens, type MoecapPass, type MoecapRun } from './moecap_folder';
+import { makespanOf, ourCost, theirCost, type TheirCost } from './moecap_cost';
 import { bytesPerParam, datasheetForGpu, differenceReasons, oursForPass, theirPathFor, theirsForPass, type OurFigures, type TheirPath } from './recompute';
 
 // MoE-CAP's peak table (moe_cap/utils/hardware_utils.py PEAK_FLOPS_DICT) for the GPUs we have
@@ -60,6 +60,19 @@ export interface RunAnalysis {
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+// Prefill passes that forwarded fewer tokens than their seq_lens_sum (a chunk, a cached prefix):
+// ours counts the forwarded ones, their formula seq_lens_sum; said beside the S-MFU reason.
+function withForwardedTokens(r: { smbu: string; smfu: string }, ps: MoecapPass[]): { smbu: string; smfu: string } {
+  const fewer = ps.filter((p) => p.phase === 'prefill' && p.scheduledTokens !== null && p.scheduledTokens < p.seqLensSum);
+  if (!fewer.length) return r;
+  const forwarded = fewer.reduce((a, p) => a + p.scheduledTokens!, 0),
+    lens = fewer.reduce((a, p) => a + p.seqLensSum, 0);
+  return {
+    ...r,
+    smfu: `${r.smfu}; tokens: ours the ${forwarded} forwarded (scheduled_tokens) of ${fewer.length} passes, theirs their seq_lens_sum ${lens}`,
+  };
+}
+
 export function analyzeRun(run: MoecapRun, model: ModelShape, prices: PriceTable, hardware?: string): RunAnalysis {
   const gpu = hardware ?? run.gpuName;
   const d = gpu ? datasheetForGpu(gpu) : null;
@@ -94,7 +107,7 @@ export function analyzeRun(run: MoecapRun, model: ModelShape, prices: PriceTable
       oursMean: { smbu: mean(ours.map((x) => x.smbu)), smfu: mean(ours.map((x) => x.smfu)) },
       theirs,
       theirPath: path,
-      reasons: differenceReasons(path, model),
+      reasons: withForwardedTokens(differenceReasons(path, model), ps),
       costPerPass: ps.map((p) => ourCost([p], prices, d, run.numGpus).usdPer1MTokens),
       cost: ourCost(ps, prices, d, run.numGpus),
     });

@@ -7,7 +7,7 @@
 //           name it detected is not a key of its price table.
 import { costPerMillionTokens, gpuComponents, type CostResult, type PriceTable } from '../cap/cost';
 import type { DatasheetEntry } from '../cap/hardware';
-import type { MoecapPass, MoecapRun } from './moecap_folder';
+import { passTokens, type MoecapPass, type MoecapRun } from './moecap_folder';
 
 // MoE-CAP's tables, as keyed there. Its detected H100 SXM name is "NVIDIA-H100-HBM3-80GB"
 // (get_gpu_details), but this table spells it "NVIDIA-H100-80GB-HBM3", so that GPU gets None.
@@ -86,9 +86,6 @@ export function makespanOf(run: MoecapRun): number | null {
   if (Number.isFinite(total) && Number.isFinite(rps) && rps > 0) return total / rps;
   return null;
 }
-
-/** Tokens a pass produces: prefill the whole seq_lens_sum, decode one per sequence. */
-export const passTokens = (p: MoecapPass) => (p.phase === 'prefill' ? p.seqLensSum : p.batchSize);
 
 /** Ours for a span of passes: its seconds per 1M tokens priced with the GPUs' amortisation and TDP power. */
 export function ourCost(passes: MoecapPass[], prices: PriceTable, d: DatasheetEntry, numGpus: number): CostResult {

@@ -2,7 +2,8 @@
 //   metadata_<ds>_<ts>.json          {hardware{gpu_type, num_gpus}, model_config{model_name, precision}, system_environment{…}}
 //   metrics_<ds>_<ts>.json           {performance{ttft, tpot, prefill_pass_latency_s, request/s, …}, expert_activation{…}, …}
 //   detailed_results_<ds>_<ts>.jsonl one forward pass per line: forward_mode, expert_activation (mean distinct
-//                                    experts per layer), batch_size, seq_lens_sum, ttft (prefill) | tpot (decode) seconds
+//                                    experts per layer), batch_size, seq_lens_sum, ttft (prefill) | tpot (decode) seconds,
+//                                    scheduled_tokens (tokens the pass forwarded; recorders since 2026-08)
 //   cap_metrics_<ds>_<ts>.json       older flat file: prefill_smbu, prefill_smfu, decoding_smbu, decoding_smfu, …, gpu_type "<n>x<name>"
 /* eslint-disable @typescript-eslint/no-explicit-any -- MoE-CAP files are external JSON of loose shape, read field by field */
 import * as fs from 'fs';
@@ -17,8 +18,18 @@ export interface MoecapPass {
   expertActivation: number;
   batchSize: number;
   seqLensSum: number;
+  /** Tokens the pass forwarded (a prefill chunk, without a cached prefix), where the recorder wrote them. */
+  scheduledTokens: number | null;
   seconds: number;
 }
+
+/** Tokens a pass computes: prefill the tokens it forwarded (scheduled_tokens where recorded, else the
+ * whole seq_lens_sum: under chunked prefill or a cached prefix that counts tokens it did not
+ * compute), decode one per sequence. */
+export const passTokens = (p: MoecapPass) => (p.phase === 'prefill' ? (p.scheduledTokens ?? p.seqLensSum) : p.batchSize);
+
+/** Passes of a detailed_results file that cannot be recomputed, by what they lack (MoE-CAP's own aggregates skip them too). */
+export type SkippedPasses = Record<'expert_activation' | 'duration' | 'batch_size' | 'seq_lens_sum', number>;
 
 export interface MoecapRun {
   key: string;
@@ -26,6 +37,7 @@ export interface MoecapRun {
   metrics: Record<string, any> | null;
   legacy: Record<string, any> | null;
   passes: MoecapPass[];
+  skipped: SkippedPasses;
   gpuName: string | null;
   numGpus: number;
   precision: string | null;
@@ -46,9 +58,12 @@ function readJson(file: string): Record<string, any> {
   return o as Record<string, any>;
 }
 
-function readPasses(file: string): MoecapPass[] {
+const noneSkipped = (): SkippedPasses => ({ expert_activation: 0, duration: 0, batch_size: 0, seq_lens_sum: 0 });
+
+function readPasses(file: string): { passes: MoecapPass[]; skipped: SkippedPasses } {
   const what = 'MoE-CAP detailed results';
   const out: MoecapPass[] = [];
+  const skipped = noneSkipped();
   for (const ln of jsonlLines(file, what, 16 << 20)) {
     const r = parseLine(file, what, ln) as Record<string, unknown>;
     const bad = (f: string, m: string) => corrupt(file, what, ln.line, f, m);
@@ -62,18 +77,34 @@ function readPasses(file: string): MoecapPass[] {
       return v;
     };
     const secKey = r.latency !== undefined ? 'latency' : phase === 'prefill' ? 'ttft' : 'tpot';
+    // A field the recorder left null (or MoE-CAP's -1) is a pass it could not measure: skipped and
+    // counted, as MoE-CAP's aggregates skip it. Any other value that is not a number is corrupt.
     const ea = r.expert_activation;
-    if (ea === null || (typeof ea === 'number' && ea < 0)) continue; // MoE-CAP skips these too
+    const lacking =
+      ea === null || (typeof ea === 'number' && ea < 0)
+        ? 'expert_activation'
+        : r[secKey] === null
+          ? 'duration'
+          : r.batch_size === null
+            ? 'batch_size'
+            : r.seq_lens_sum === null
+              ? 'seq_lens_sum'
+              : null;
+    if (lacking) {
+      skipped[lacking]++;
+      continue;
+    }
     out.push({
       line: ln.line,
       phase,
       expertActivation: n('expert_activation', ea),
       batchSize: n('batch_size', r.batch_size),
       seqLensSum: n('seq_lens_sum', r.seq_lens_sum),
+      scheduledTokens: r.scheduled_tokens === undefined || r.scheduled_tokens === null ? null : n('scheduled_tokens', r.scheduled_tokens),
       seconds: n(secKey, r[secKey]),
     });
   }
-  return out;
+  return { passes: out, skipped };
 }
 
 /** The value at `keys` in a MoE-CAP file's JSON: undefined where absent (or null); a non-object on the way is a corrupt file. */
@@ -123,6 +154,7 @@ export function readMoecapFolder(dir: string): MoecapRun[] {
         metrics: null,
         legacy: null,
         passes: [],
+        skipped: noneSkipped(),
         gpuName: null,
         numGpus: 1,
         precision: null,
@@ -147,7 +179,7 @@ export function readMoecapFolder(dir: string): MoecapRun[] {
     else if (m[1] === 'cap_metrics') {
       r.legacy = readJson(f);
       named.legacy = f;
-    } else r.passes = readPasses(f);
+    } else ({ passes: r.passes, skipped: r.skipped } = readPasses(f));
   }
   if (runs.size === 0)
     throw new MoecapError(

@@ -12,6 +12,7 @@ import { capSummary } from '../cap/runner';
 import { VERSION } from '../version';
 import type { ModelShape } from './model_shape';
 import type { PhaseAnalysis, RunAnalysis } from './moecap_analysis';
+import { passTokens } from './moecap_folder';
 import { bytesPerParam } from './recompute';
 
 /** Our dtype label for an engine precision (bytes per weight decide the bandwidth figures): MXFP4
@@ -34,7 +35,7 @@ function configFor(a: RunAnalysis, ph: PhaseAnalysis, model: ModelShape, index: 
   const eng = engineOf(a);
   const b = bytesPerParam(a.precision);
   const meanOf = (f: (p: PhaseAnalysis['passes'][number]) => number) => ph.passes.reduce((s, p) => s + f(p), 0) / ph.passes.length;
-  const tokens = ph.passes.reduce((s, p) => s + (ph.phase === 'prefill' ? p.seqLensSum : p.batchSize), 0);
+  const tokens = ph.passes.reduce((s, p) => s + passTokens(p), 0);
   const seconds = ph.passes.reduce((s, p) => s + p.seconds, 0);
   const batch = Math.max(1, Math.round(meanOf((p) => p.batchSize)));
   const tokensPerPass = Math.max(1, Math.round(tokens / ph.passes.length));

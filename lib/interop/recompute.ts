@@ -5,7 +5,7 @@
 //   Shared experts: its DeepSeek path assumes 2; we read the model config.
 import { findDatasheet, type DatasheetEntry } from '../cap/hardware';
 import type { ModelShape } from './model_shape';
-import type { MoecapPass } from './moecap_folder';
+import { passTokens, type MoecapPass } from './moecap_folder';
 
 /** MoE-CAP's GPU names (get_gpu_details: "NVIDIA-H100-HBM3-80GB") → our datasheet. */
 export function datasheetForGpu(name: string): DatasheetEntry | null {
@@ -69,8 +69,7 @@ export function oursForPass(p: MoecapPass, m: ModelShape, precision: string, d: 
   const dense = m.denseLayers * 3 * m.hidden * m.denseIntermediate;
   const params = m.moeLayers * (p.expertActivation * expert + shared + m.hidden * m.experts) + m.layers * att.weights + dense;
   const bytes = params * b + p.seqLensSum * m.layers * att.kvPerToken * b;
-  const tokens = p.phase === 'prefill' ? p.seqLensSum : p.batchSize;
-  const tps = tokens / p.seconds;
+  const tps = passTokens(p) / p.seconds;
   const flopsPerTok = 2 * (m.moeLayers * (m.topK * expert + shared + m.hidden * m.experts) + m.layers * att.weights + dense);
   const peak = densePeak(d, precision) ?? NaN;
   return {

@@ -61,7 +61,7 @@ describe('moecap analyze', () => {
   });
 
   test('hand-computed decode pass: S-MFU differs by exactly the k experts and the peak halving', () => {
-    const p = { line: 2, phase: 'decode' as const, expertActivation: 24, batchSize: 4, seqLensSum: 2048, seconds: 0.01 };
+    const p = { line: 2, phase: 'decode' as const, expertActivation: 24, batchSize: 4, seqLensSum: 2048, scheduledTokens: null, seconds: 0.01 };
     const d = datasheetForGpu('NVIDIA-H100-HBM3-80GB')!;
     const H = 2048,
       F = 768,
@@ -85,6 +85,49 @@ describe('moecap analyze', () => {
     const ratio =
       oursForPass(p, { ...mNoAttn, experts: 0 }, 'bfloat16', d, 1).smfu / theirsForPass(p, mNoAttn, 'Qwen/Qwen3-30B-A3B', 'bfloat16', 3.35e12, 1979e12, 1).smfu;
     expect(ratio).toBeCloseTo(k * (989.5 / 989.4), 9);
+  });
+
+  // Recorders since 2026-08 (Auto-CAP/MoE-CAP 268e2c5) write scheduled_tokens, and leave a pass's
+  // latency null where they have none (its aggregates skip those).
+  test('null durations are skipped and counted; a prefill pass counts its scheduled_tokens, not seq_lens_sum', async () => {
+    const d2 = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-analyze-sched-'));
+    try {
+      for (const f of fs.readdirSync(dir).filter((n) => !n.startsWith('detailed_results_'))) fs.copyFileSync(path.join(dir, f), path.join(d2, f));
+      const rows = [
+        { index: 0, forward_mode: 'prefill', expert_activation: 100, batch_size: 1, seq_lens_sum: 4096, scheduled_tokens: 1024, ttft: 0.05 },
+        { index: 1, forward_mode: 'prefill', expert_activation: 90, batch_size: 1, seq_lens_sum: 512, ttft: null },
+        { index: 2, forward_mode: 'decode', expert_activation: 24, batch_size: 4, seq_lens_sum: 2048, tpot: 0.01 },
+        { index: 3, forward_mode: 'decode', expert_activation: null, batch_size: 4, seq_lens_sum: 2052, tpot: 0.012 },
+        { index: 4, forward_mode: 'decode', expert_activation: 25, batch_size: null, seq_lens_sum: 2056, tpot: 0.011 },
+      ];
+      fs.writeFileSync(path.join(d2, `detailed_results_${ds}.jsonl`), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      const [run] = readMoecapFolder(d2);
+      expect(run.skipped).toEqual({ expert_activation: 1, duration: 1, batch_size: 1, seq_lens_sum: 0 });
+      expect(run.passes.map((p) => [p.line, p.scheduledTokens])).toEqual([
+        [1, 1024],
+        [3, null],
+      ]);
+      const dsheet = datasheetForGpu(run.gpuName!)!;
+      const pre = run.passes[0];
+      // 1024 tokens forwarded in 0.05 s: ours is 1/4 of what seq_lens_sum would give.
+      expect(oursForPass(pre, m, 'bfloat16', dsheet, 1).tokensPerSecond).toBeCloseTo(1024 / 0.05, 9);
+      expect(oursForPass({ ...pre, scheduledTokens: null }, m, 'bfloat16', dsheet, 1).smfu / oursForPass(pre, m, 'bfloat16', dsheet, 1).smfu).toBeCloseTo(
+        4,
+        12,
+      );
+      const out: string[] = [];
+      await analyzeCommand.run(
+        { options: { preset: 'qwen3-30b-a3b' }, positional: [d2], given: new Set() },
+        { out: (s) => out.push(s), err: (s) => out.push(s) },
+      );
+      const text = out.join('');
+      expect(text).toMatch(
+        /skipped: 1 passes without expert_activation, 1 passes without a duration \(ttft\/tpot\/latency null\), 1 passes without batch_size/,
+      );
+      expect(text).toMatch(/tokens: ours the 1024 forwarded \(scheduled_tokens\) of 1 passes, theirs their seq_lens_sum 4096/);
+    } finally {
+      fs.rmSync(d2, { recursive: true, force: true });
+    }
   });
 
   test('the command prints theirs, ours, the factor and the reason per phase', async () => {

@@ -53,7 +53,7 @@ describe('MoE-CAP model paths', () => {
   test('DeepSeek-V3 decode pass, hand-computed: theirs counts 2 shared experts, ours the 1 of the config', () => {
     const m = shapeFromConfig(path.dirname(v3File));
     expect([m.moeLayers, m.denseLayers, m.sharedCount, m.sharedIntermediate, m.denseIntermediate]).toEqual([58, 3, 1, 2048, 18432]);
-    const p = { line: 1, phase: 'decode' as const, expertActivation: 40, batchSize: 16, seqLensSum: 16384, seconds: 0.05 };
+    const p = { line: 1, phase: 'decode' as const, expertActivation: 40, batchSize: 16, seqLensSum: 16384, scheduledTokens: null, seconds: 0.05 };
     const H = 7168,
       L = 61,
       Lm = 58,
@@ -91,7 +91,7 @@ describe('MoE-CAP model paths', () => {
 
   test('Qwen1.5 path counts the shared expert in both and every layer as MoE', () => {
     const m = shapeFromPreset(findPreset('qwen1.5-moe-a2.7b'));
-    const p = { line: 1, phase: 'prefill' as const, expertActivation: 50, batchSize: 2, seqLensSum: 1000, seconds: 0.04 };
+    const p = { line: 1, phase: 'prefill' as const, expertActivation: 50, batchSize: 2, seqLensSum: 1000, scheduledTokens: null, seconds: 0.04 };
     const H = 2048,
       L = 24,
       Se = 3 * H * 1408,
@@ -106,13 +106,14 @@ describe('MoE-CAP model paths', () => {
 
 test('their S-MBU uses their bandwidth table for the GPU name they detected (H100 PCIe: 2039 GB/s, our datasheet 2.0 TB/s)', () => {
   const m = shapeFromPreset(findPreset('qwen3-30b-a3b'));
-  const p = { line: 1, phase: 'decode' as const, expertActivation: 24, batchSize: 4, seqLensSum: 2048, seconds: 0.01 };
+  const p = { line: 1, phase: 'decode' as const, expertActivation: 24, batchSize: 4, seqLensSum: 2048, scheduledTokens: null, seconds: 0.01 };
   const run = {
     key: 'x_1',
     metadata: null,
     metrics: null,
     legacy: null,
     passes: [p],
+    skipped: { expert_activation: 0, duration: 0, batch_size: 0, seq_lens_sum: 0 },
     gpuName: 'NVIDIA-H100-PCIe-80GB',
     numGpus: 1,
     precision: 'bfloat16',
@@ -138,7 +139,7 @@ describe('cost', () => {
 
   test('ours: amortised USD per 1M tokens per pass and in aggregate, from the (overridable) price table', () => {
     const d = datasheetForGpu('NVIDIA-H100-HBM3-80GB')!;
-    const a = { line: 1, phase: 'decode' as const, expertActivation: 24, batchSize: 4, seqLensSum: 2048, seconds: 0.01 };
+    const a = { line: 1, phase: 'decode' as const, expertActivation: 24, batchSize: 4, seqLensSum: 2048, scheduledTokens: null, seconds: 0.01 };
     const b = { ...a, line: 2, batchSize: 8, seconds: 0.03 };
     const perHour = 30000 / (3 * 8760) + (700 * 0.13) / 1000;
     expect(ourCost([a], DEFAULT_PRICES, d, 1).usdPer1MTokens).toBeCloseTo((perHour * (0.01 / 4) * 1e6) / 3600, 12);

@@ -39,6 +39,11 @@ function printRun(a: RunAnalysis, io: { out: (s: string) => void }, perPass: boo
   io.out(
     `${run.key}: ${a.modelName} on ${run.numGpus}× ${run.gpuName ?? d.name} (datasheet ${d.name}), ${a.precision}, ${run.passes.length} passes, measured by MoE-CAP on ${run.engine ?? 'an engine not recorded'}\n`,
   );
+  const skipped = Object.entries(run.skipped).filter(([, n]) => n > 0);
+  if (skipped.length)
+    io.out(
+      `  skipped: ${skipped.map(([what, n]) => `${n} passes without ${what === 'duration' ? 'a duration (ttft/tpot/latency null)' : what}`).join(', ')} (MoE-CAP's aggregates skip them too)\n`,
+    );
   for (const ph of a.phases) {
     const t = ph.theirs,
       o = ph.oursMean;
