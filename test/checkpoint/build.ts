@@ -233,3 +233,21 @@ function putLlama4Layer(
   ] as const)
     put(`blk.${l}.${gg}.weight`, [...dims], byName.get(`${p}shared_expert.${hf}.weight`)!, 'F16', same(`${p}shared_expert.${hf}.weight`));
 }
+
+/** DeepSeek-V3's routing as a deepseek2 GGUF states it (sigmoid gating, 4 groups keeping 2, one shared
+ * expert, weights renormalised and scaled by 2.5, one leading dense block), with 8 experts of width F. */
+export function deepseekV3Gguf(H: number, F: number): { spec: RefSpec; kv: GgufKv[] } {
+  return {
+    spec: { family: 'deepseek_v3', H, F, E: 8, k: 3, normTopkProb: true, routedScalingFactor: 2.5, nGroup: 4, topkGroup: 2, sharedF: F },
+    kv: [
+      ['deepseek2.expert_feed_forward_length', 'u32', F],
+      ['deepseek2.expert_shared_count', 'u32', 1],
+      ['deepseek2.leading_dense_block_count', 'u32', 1],
+      ['deepseek2.expert_gating_func', 'u32', 2],
+      ['deepseek2.expert_weights_norm', 'bool', true],
+      ['deepseek2.expert_weights_scale', 'f32', 2.5],
+      ['deepseek2.expert_group_count', 'u32', 4],
+      ['deepseek2.expert_group_used_count', 'u32', 2],
+    ],
+  };
+}

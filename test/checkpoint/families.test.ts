@@ -6,7 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { createMoeLayer } from '../../lib';
 import { inspectCommand } from '../../lib/cli/commands/inspect';
-import { buildGguf, buildSafetensors } from './build';
+import { buildGguf, buildSafetensors, deepseekV3Gguf } from './build';
 import { referenceForward, type RefOut, type RefSpec, type Weights } from './family_reference';
 import { randomArray, rng, type DiskDType, type GgufKv } from './writers';
 
@@ -451,18 +451,8 @@ describe('GGUF v3 checkpoints against each family reference', () => {
     {
       name: 'deepseek2 (V3 rules), Q8_0, exp_probs_b, groups, shared, leading dense block',
       arch: 'deepseek2',
-      spec: { family: 'deepseek_v3', H, F, E: 8, k: 3, normTopkProb: true, routedScalingFactor: 2.5, nGroup: 4, topkGroup: 2, sharedF: F },
+      ...deepseekV3Gguf(H, F),
       dt: 'Q8_0',
-      kv: [
-        ['deepseek2.expert_feed_forward_length', 'u32', F],
-        ['deepseek2.expert_shared_count', 'u32', 1],
-        ['deepseek2.leading_dense_block_count', 'u32', 1],
-        ['deepseek2.expert_gating_func', 'u32', 2],
-        ['deepseek2.expert_weights_norm', 'bool', true],
-        ['deepseek2.expert_weights_scale', 'f32', 2.5],
-        ['deepseek2.expert_group_count', 'u32', 4],
-        ['deepseek2.expert_group_used_count', 'u32', 2],
-      ],
       blocks: 2,
       layers: [1],
       layer: 1,

@@ -12,7 +12,7 @@ import { parseSafetensors } from '../../lib/checkpoint/safetensors';
 import * as os from 'os';
 import { parseGguf, ggufTensorMap } from '../../lib/checkpoint/gguf';
 import { planFromGguf } from '../../lib/checkpoint/families';
-import { buildGguf } from './build';
+import { buildGguf, deepseekV3Gguf } from './build';
 import { readActivations } from '../../lib/checkpoint/inputs';
 import { corrupt } from '../../lib/checkpoint/tensor_map';
 import { encode, ggufBytes, npyBytes, rng, safetensorsBytes } from './writers';
@@ -63,25 +63,8 @@ function planSeeds(): Buffer[] {
       'F32',
       rng(3),
     );
-    buildGguf(
-      d,
-      { family: 'deepseek_v3', H, F, E: 8, k: 3, normTopkProb: true, routedScalingFactor: 2.5, nGroup: 4, topkGroup: 2, sharedF: F },
-      'deepseek2',
-      2,
-      [1],
-      [
-        ['deepseek2.expert_feed_forward_length', 'u32', F],
-        ['deepseek2.expert_shared_count', 'u32', 1],
-        ['deepseek2.leading_dense_block_count', 'u32', 1],
-        ['deepseek2.expert_gating_func', 'u32', 2],
-        ['deepseek2.expert_weights_norm', 'bool', true],
-        ['deepseek2.expert_weights_scale', 'f32', 2.5],
-        ['deepseek2.expert_group_count', 'u32', 4],
-        ['deepseek2.expert_group_used_count', 'u32', 2],
-      ],
-      'Q8_0',
-      rng(4),
-    );
+    const ds = deepseekV3Gguf(H, F);
+    buildGguf(d, ds.spec, 'deepseek2', 2, [1], ds.kv, 'Q8_0', rng(4));
     return [fs.readFileSync(q), fs.readFileSync(d)];
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
