@@ -127,10 +127,10 @@ function textAt(o: Record<string, any> | null, keys: readonly string[], file: st
   return v;
 }
 
-/** num_gpus: an integer >= 1 (or its digits); absent → null. */
+/** num_gpus: an integer >= 1 (or its digits); absent, or MoE-CAP's "N/A" placeholder → null. */
 function gpusAt(o: Record<string, any> | null, keys: readonly string[], file: string): number | null {
   const v = fieldAt(o, keys, file);
-  if (v === undefined) return null;
+  if (v === undefined || v === 'N/A') return null;
   const n = typeof v === 'string' && /^\d{1,6}$/.test(v) ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1)
     throw new MoecapError('ERR_CORRUPT_FILE', `MoE-CAP file '${file}': ${keys.join('.')} must be an integer >= 1, got ${shown(v)}`);

@@ -189,6 +189,8 @@ describe('moecap analyze', () => {
       }
       meta({ hardware: { gpu_type: 'NVIDIA-H100-HBM3-80GB', num_gpus: '2' } });
       expect(readMoecapFolder(bad)[0].numGpus).toBe(2);
+      meta({ hardware: { gpu_type: 'NVIDIA-H100-HBM3-80GB', num_gpus: 'N/A' } }); // its placeholder: not recorded
+      expect(readMoecapFolder(bad)[0].numGpus).toBe(1);
       fs.writeFileSync(
         path.join(bad, 'detailed_results_x_1.jsonl'),
         `{"forward_mode":"decode","expert_activation":3,"batch_size":${deep},"seq_lens_sum":1,"tpot":0.1}\n`,
