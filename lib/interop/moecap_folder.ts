@@ -5,6 +5,8 @@
 //                                    experts per layer), batch_size, seq_lens_sum, ttft (prefill) | tpot (decode) seconds,
 //                                    scheduled_tokens (tokens the pass forwarded; recorders since 2026-08)
 //   cap_metrics_<ds>_<ts>.json       older flat file: prefill_smbu, prefill_smfu, decoding_smbu, decoding_smfu, …, gpu_type "<n>x<name>"
+//   detailed_results_<ds>.jsonl      beside it (openai_api_profile before 2026-03-19): one request per line (prompt_length,
+//                                    output_len, ttft, latency, itl), no forward passes: counted, not recomputed
 /* eslint-disable @typescript-eslint/no-explicit-any -- MoE-CAP files are external JSON of loose shape, read field by field */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -38,6 +40,8 @@ export interface MoecapRun {
   legacy: Record<string, any> | null;
   passes: MoecapPass[];
   skipped: SkippedPasses;
+  /** The older per-request detailed_results file of the run's dataset, where the folder has one. */
+  requestRecords: { file: string; requests: number } | null;
   gpuName: string | null;
   numGpus: number;
   precision: string | null;
@@ -60,14 +64,26 @@ function readJson(file: string): Record<string, any> {
 
 const noneSkipped = (): SkippedPasses => ({ expert_activation: 0, duration: 0, batch_size: 0, seq_lens_sum: 0 });
 
-function readPasses(file: string): { passes: MoecapPass[]; skipped: SkippedPasses } {
+// A record of the older per-request layout: no forward_mode, a request's token counts.
+const isRequestRecord = (r: Record<string, unknown>) => r.forward_mode === undefined && ('prompt_length' in r || 'output_len' in r);
+
+function readPasses(file: string): { passes: MoecapPass[]; skipped: SkippedPasses } | { requests: number } {
   const what = 'MoE-CAP detailed results';
   const out: MoecapPass[] = [];
   const skipped = noneSkipped();
+  let requests = 0,
+    layout: 'passes' | 'requests' | null = null;
   for (const ln of jsonlLines(file, what, 16 << 20)) {
     const r = parseLine(file, what, ln) as Record<string, unknown>;
     const bad = (f: string, m: string) => corrupt(file, what, ln.line, f, m);
     if (r === null || typeof r !== 'object') throw bad('(line)', 'expected an object');
+    // The file's first record decides its layout; a later one of the other layout is corrupt.
+    layout ??= isRequestRecord(r) ? 'requests' : 'passes';
+    if (layout === 'requests') {
+      if (!isRequestRecord(r)) throw bad('forward_mode', 'a forward pass among per-request records');
+      requests++;
+      continue;
+    }
     const mode = r.forward_mode;
     if (typeof mode !== 'string') throw bad('forward_mode', `must be a string, got ${shown(mode)}`);
     const phase = mode === 'prefill' || mode === 'extend' ? 'prefill' : mode === 'decode' || mode === 'decoding' || mode === 'mixed' ? 'decode' : null;
@@ -104,7 +120,7 @@ function readPasses(file: string): { passes: MoecapPass[]; skipped: SkippedPasse
       seconds: n(secKey, r[secKey]),
     });
   }
-  return { passes: out, skipped };
+  return layout === 'requests' ? { requests } : { passes: out, skipped };
 }
 
 /** The value at `keys` in a MoE-CAP file's JSON: undefined where absent (or null); a non-object on the way is a corrupt file. */
@@ -155,6 +171,7 @@ export function readMoecapFolder(dir: string): MoecapRun[] {
         legacy: null,
         passes: [],
         skipped: noneSkipped(),
+        requestRecords: null,
         gpuName: null,
         numGpus: 1,
         precision: null,
@@ -165,11 +182,17 @@ export function readMoecapFolder(dir: string): MoecapRun[] {
     return runs.get(key)!;
   };
   const files = new Map<string, { metadata: string; legacy: string }>(); // the run's file names, for messages
+  const requestFiles: Array<{ dataset: string; file: string; requests: number }> = [];
   for (const n of names.sort()) {
     const m = /^(metadata|metrics|detailed_results|cap_metrics)_(.+)\.(json|jsonl)$/.exec(n);
     if (!m) continue;
-    const f = path.join(dir, n),
-      r = get(m[2]);
+    const f = path.join(dir, n);
+    const detailed = m[1] === 'detailed_results' ? readPasses(f) : null;
+    if (detailed && 'requests' in detailed) {
+      requestFiles.push({ dataset: m[2], file: f, requests: detailed.requests });
+      continue;
+    }
+    const r = get(m[2]);
     const named = files.get(m[2]) ?? { metadata: '', legacy: '' };
     files.set(m[2], named);
     if (m[1] === 'metadata') {
@@ -179,12 +202,16 @@ export function readMoecapFolder(dir: string): MoecapRun[] {
     else if (m[1] === 'cap_metrics') {
       r.legacy = readJson(f);
       named.legacy = f;
-    } else ({ passes: r.passes, skipped: r.skipped } = readPasses(f));
+    } else if (detailed) ({ passes: r.passes, skipped: r.skipped } = detailed);
   }
+  // The per-request file belongs to the runs of its dataset (their files carry a timestamp, it does not).
+  for (const q of requestFiles) for (const r of runs.values()) if (r.key.startsWith(`${q.dataset}_`)) r.requestRecords = { file: q.file, requests: q.requests };
   if (runs.size === 0)
     throw new MoecapError(
       'ERR_CORRUPT_FILE',
-      `'${dir}' holds no MoE-CAP files (metrics_*.json, metadata_*.json, detailed_results_*.jsonl, cap_metrics_*.json)`,
+      requestFiles.length
+        ? `'${dir}' holds only per-request records (${requestFiles.map((q) => path.basename(q.file)).join(', ')}: MoE-CAP before 2026-03-19), no forward passes and no cap_metrics_*.json to compare`
+        : `'${dir}' holds no MoE-CAP files (metrics_*.json, metadata_*.json, detailed_results_*.jsonl, cap_metrics_*.json)`,
     );
   for (const r of runs.values()) {
     const { metadata: mf, legacy: lf } = files.get(r.key)!;

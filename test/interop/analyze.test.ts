@@ -130,6 +130,49 @@ describe('moecap analyze', () => {
     }
   });
 
+  // openai_api_profile before 2026-03-19 (Auto-CAP/MoE-CAP c76ed7f): a flat cap_metrics file and
+  // detailed_results_<dataset>.jsonl with one request per line.
+  test('the older per-request layout: counted beside its cap_metrics run, its published figures printed', async () => {
+    const d3 = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-analyze-old-'));
+    try {
+      const req = (i: number) => ({ index: i, prompt_length: 120 + i, success: true, output_len: 40, ttft: 0.05, latency: 0.9, itl: [0.02, 0.021], error: '' });
+      fs.writeFileSync(path.join(d3, 'detailed_results_gsm8k.jsonl'), [0, 1, 2].map((i) => JSON.stringify(req(i))).join('\n') + '\n');
+      const legacy = {
+        model_name: 'Qwen/Qwen3-30B-A3B',
+        gpu_type: '1xNVIDIA-H100-HBM3-80GB',
+        precision: 'bfloat16',
+        prefill_smbu: 0.12,
+        prefill_smfu: 0.31,
+        decoding_smbu: 0.44,
+        decoding_smfu: 0.02,
+        cost: null,
+      };
+      fs.writeFileSync(path.join(d3, 'cap_metrics_gsm8k_20251120_101010.json'), JSON.stringify(legacy));
+      const runs = readMoecapFolder(d3);
+      expect(runs.map((r) => [r.key, r.passes.length, r.requestRecords?.requests])).toEqual([['gsm8k_20251120_101010', 0, 3]]);
+      const out: string[] = [];
+      await analyzeCommand.run(
+        { options: { preset: 'qwen3-30b-a3b' }, positional: [d3], given: new Set() },
+        { out: (s) => out.push(s), err: (s) => out.push(s) },
+      );
+      const text = out.join('');
+      expect(text).toMatch(/detailed_results_gsm8k\.jsonl: 3 per-request records/);
+      expect(text).toMatch(/prefill: theirs S-MBU 12\.00% {2}S-MFU 31\.00%/);
+      expect(text).toMatch(/decode: theirs S-MBU 44\.00% {2}S-MFU 2\.00%/);
+      // A pass among request records is corrupt; a folder of request records alone has nothing to compare.
+      fs.appendFileSync(
+        path.join(d3, 'detailed_results_gsm8k.jsonl'),
+        JSON.stringify({ forward_mode: 'decode', expert_activation: 3, batch_size: 1, seq_lens_sum: 9, tpot: 0.1 }) + '\n',
+      );
+      expect(() => readMoecapFolder(d3)).toThrow(/line 4 field 'forward_mode': a forward pass among per-request records/);
+      fs.rmSync(path.join(d3, 'cap_metrics_gsm8k_20251120_101010.json'));
+      fs.writeFileSync(path.join(d3, 'detailed_results_gsm8k.jsonl'), JSON.stringify(req(0)) + '\n');
+      expect(() => readMoecapFolder(d3)).toThrow(/holds only per-request records \(detailed_results_gsm8k\.jsonl/);
+    } finally {
+      fs.rmSync(d3, { recursive: true, force: true });
+    }
+  });
+
   test('the command prints theirs, ours, the factor and the reason per phase', async () => {
     const out: string[] = [];
     expect(

@@ -39,6 +39,20 @@ function printRun(a: RunAnalysis, io: { out: (s: string) => void }, perPass: boo
   io.out(
     `${run.key}: ${a.modelName} on ${run.numGpus}× ${run.gpuName ?? d.name} (datasheet ${d.name}), ${a.precision}, ${run.passes.length} passes, measured by MoE-CAP on ${run.engine ?? 'an engine not recorded'}\n`,
   );
+  if (run.requestRecords)
+    io.out(
+      `  ${path.basename(run.requestRecords.file)}: ${run.requestRecords.requests} per-request records (MoE-CAP's layout before 2026-03-19), no forward passes: only their cap_metrics figures are shown\n`,
+    );
+  if (!a.phases.length && run.legacy)
+    for (const [phase, key] of [
+      ['prefill', 'prefill'],
+      ['decode', 'decoding'],
+    ]) {
+      const bu = run.legacy[`${key}_smbu`],
+        fu = run.legacy[`${key}_smfu`];
+      if (Number.isFinite(bu) && Number.isFinite(fu))
+        io.out(`  ${phase}: theirs S-MBU ${pct(bu)}  S-MFU ${pct(fu)} (their cap_metrics file; no forward passes to recompute ours)\n`);
+    }
   const skipped = Object.entries(run.skipped).filter(([, n]) => n > 0);
   if (skipped.length)
     io.out(
