@@ -60,6 +60,13 @@ export interface RunAnalysis {
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/** MoE-CAP's own S-MBU/S-MFU of a phase from its cap_metrics file (`prefill_*`, `decoding_*`), or null. */
+export function publishedFigures(run: MoecapRun, phase: 'prefill' | 'decode'): { smbu: number; smfu: number } | null {
+  const key = phase === 'prefill' ? 'prefill' : 'decoding';
+  const [smbu, smfu] = [run.legacy?.[`${key}_smbu`], run.legacy?.[`${key}_smfu`]];
+  return Number.isFinite(smbu) && Number.isFinite(smfu) ? { smbu, smfu } : null;
+}
+
 // Prefill passes that forwarded fewer tokens than their seq_lens_sum (a chunk, a cached prefix):
 // ours counts the forwarded ones, their formula seq_lens_sum; said beside the S-MFU reason.
 function withForwardedTokens(r: { smbu: string; smfu: string }, ps: MoecapPass[]): { smbu: string; smfu: string } {
@@ -90,10 +97,8 @@ export function analyzeRun(run: MoecapRun, model: ModelShape, prices: PriceTable
     const ps = run.passes.filter((p) => p.phase === phase && !(phase === 'prefill' && p.seqLensSum <= 10) && passTokens(p) > 0 && p.seconds > 0);
     if (!ps.length) continue;
     const ours = ps.map((p) => oursForPass(p, model, precision, d, run.numGpus));
-    const legacyKey = phase === 'prefill' ? 'prefill' : 'decoding';
-    const [pubBu, pubFu] = [run.legacy?.[`${legacyKey}_smbu`], run.legacy?.[`${legacyKey}_smfu`]];
-    const published =
-      Number.isFinite(pubBu) && Number.isFinite(pubFu) ? { smbu: pubBu as number, smfu: pubFu as number, from: 'their cap_metrics file' } : null;
+    const pub = publishedFigures(run, phase);
+    const published = pub ? { ...pub, from: 'their cap_metrics file' } : null;
     const derived = theirPeak
       ? ps.map((p) => theirsForPass(p, model, modelName, precision, (run.gpuName && THEIR_BW[run.gpuName]) || d.memoryBandwidth, theirPeak, run.numGpus))
       : null;

@@ -96,16 +96,13 @@ function readPasses(file: string): { passes: MoecapPass[]; skipped: SkippedPasse
     // A field the recorder left null (or MoE-CAP's -1) is a pass it could not measure: skipped and
     // counted, as MoE-CAP's aggregates skip it. Any other value that is not a number is corrupt.
     const ea = r.expert_activation;
-    const lacking =
-      ea === null || (typeof ea === 'number' && ea < 0)
-        ? 'expert_activation'
-        : r[secKey] === null
-          ? 'duration'
-          : r.batch_size === null
-            ? 'batch_size'
-            : r.seq_lens_sum === null
-              ? 'seq_lens_sum'
-              : null;
+    const missing: Array<[keyof SkippedPasses, boolean]> = [
+      ['expert_activation', ea === null || (typeof ea === 'number' && ea < 0)],
+      ['duration', r[secKey] === null],
+      ['batch_size', r.batch_size === null],
+      ['seq_lens_sum', r.seq_lens_sum === null],
+    ];
+    const lacking = missing.find(([, none]) => none)?.[0];
     if (lacking) {
       skipped[lacking]++;
       continue;
@@ -162,8 +159,10 @@ export function readMoecapFolder(dir: string): MoecapRun[] {
     throw new MoecapError('ERR_IO', `cannot read MoE-CAP folder '${dir}': ${(e as Error).message}`);
   }
   const runs = new Map<string, MoecapRun>();
+  const files = new Map<string, { metadata: string; legacy: string }>(); // each run's file names, for messages
   const get = (key: string) => {
-    if (!runs.has(key))
+    if (!runs.has(key)) {
+      files.set(key, { metadata: '', legacy: '' });
       runs.set(key, {
         key,
         metadata: null,
@@ -179,9 +178,9 @@ export function readMoecapFolder(dir: string): MoecapRun[] {
         engine: null,
         engineVersion: null,
       });
+    }
     return runs.get(key)!;
   };
-  const files = new Map<string, { metadata: string; legacy: string }>(); // the run's file names, for messages
   const requestFiles: Array<{ dataset: string; file: string; requests: number }> = [];
   for (const n of names.sort()) {
     const m = /^(metadata|metrics|detailed_results|cap_metrics)_(.+)\.(json|jsonl)$/.exec(n);
@@ -192,9 +191,8 @@ export function readMoecapFolder(dir: string): MoecapRun[] {
       requestFiles.push({ dataset: m[2], file: f, requests: detailed.requests });
       continue;
     }
-    const r = get(m[2]);
-    const named = files.get(m[2]) ?? { metadata: '', legacy: '' };
-    files.set(m[2], named);
+    const r = get(m[2]),
+      named = files.get(m[2])!;
     if (m[1] === 'metadata') {
       r.metadata = readJson(f);
       named.metadata = f;

@@ -92,7 +92,7 @@ export class TraceSpill {
           throw corrupt(file, WHAT, odd.line, '(line)', 'expected an object {layer, token, experts}');
         const ex = Array.isArray(o.experts) ? (o.experts as unknown[]) : [];
         const num = Float64Array.from([o.layer, o.token, ...ex], (v) => (typeof v === 'number' ? v : NaN));
-        const json = [o.layer, o.token, o.experts, ...ex].map(asJson);
+        const json = [o.layer, o.token, o.experts, ...ex].map((v) => shown(v));
         callNative(() => addon.traceSpillRecord(h, odd.line, num, json, Array.isArray(o.experts)));
       }
       const s = callNative(() => addon.traceSpillFinish(h));
@@ -100,15 +100,6 @@ export class TraceSpill {
     } finally {
       addon.traceSpillClose(h);
     }
-  }
-}
-
-/** A value's JSON for a message; one nested too deep for JSON.stringify is described instead. */
-function asJson(v: unknown): string {
-  try {
-    return String(JSON.stringify(v));
-  } catch {
-    return shown(v);
   }
 }
 

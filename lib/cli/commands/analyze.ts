@@ -12,7 +12,7 @@ import { summarize } from '../../cap/metrics';
 import { MoecapError } from '../../errors';
 import { resolveModel } from '../../interop/model_shape';
 import { readMoecapFolder } from '../../interop/moecap_folder';
-import { analyzeRun, type RunAnalysis } from '../../interop/moecap_analysis';
+import { analyzeRun, publishedFigures, type RunAnalysis } from '../../interop/moecap_analysis';
 import { buildResults } from '../../interop/moecap_results';
 
 /** --prices FILE: a JSON of overrides over the default assumptions, as `moecap run` takes. */
@@ -43,15 +43,10 @@ function printRun(a: RunAnalysis, io: { out: (s: string) => void }, perPass: boo
     io.out(
       `  ${path.basename(run.requestRecords.file)}: ${run.requestRecords.requests} per-request records (MoE-CAP's layout before 2026-03-19), no forward passes: only their cap_metrics figures are shown\n`,
     );
-  if (!a.phases.length && run.legacy)
-    for (const [phase, key] of [
-      ['prefill', 'prefill'],
-      ['decode', 'decoding'],
-    ]) {
-      const bu = run.legacy[`${key}_smbu`],
-        fu = run.legacy[`${key}_smfu`];
-      if (Number.isFinite(bu) && Number.isFinite(fu))
-        io.out(`  ${phase}: theirs S-MBU ${pct(bu)}  S-MFU ${pct(fu)} (their cap_metrics file; no forward passes to recompute ours)\n`);
+  if (!a.phases.length)
+    for (const phase of ['prefill', 'decode'] as const) {
+      const pub = publishedFigures(run, phase);
+      if (pub) io.out(`  ${phase}: theirs S-MBU ${pct(pub.smbu)}  S-MFU ${pct(pub.smfu)} (their cap_metrics file; no forward passes to recompute ours)\n`);
     }
   const skipped = Object.entries(run.skipped).filter(([, n]) => n > 0);
   if (skipped.length)

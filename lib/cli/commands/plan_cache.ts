@@ -56,6 +56,7 @@ export const planCacheCommand: Command = {
           : null;
     const p = havePeaks ? (peaks as import('../../cap/hardware').PeakSource) : null;
     const peak = p ? timeBoundPeakFor(dtype, p) : null;
+    const peakText = !peak ? '' : peak.value ? `${peak.which} peak${peak.note ? ` (${peak.note})` : ''}` : `no ${peak.which} peak: no compute times`;
     const trace = await TraceSpill.read(positional[0], { experts: model.experts, topK: model.topK });
     try {
       const plan = await planCache({
@@ -68,7 +69,7 @@ export const planCacheCommand: Command = {
         staticProfilePasses: options['static-profile'] as number,
         slowTierBandwidth: slowBw,
         memoryBandwidth: p?.memoryBandwidth ?? null,
-        peakFlops: peak ? peak.value : null,
+        peakFlops: peak?.value ?? null,
       });
       io.out(
         `${positional[0]}: ${plan.tokens} tokens × ${plan.traceLayers} layers (model ${model.name}: ${plan.modelLayers} MoE layers${plan.layerScale !== 1 ? `, each trace layer counted ${plan.layerScale.toFixed(2)}×` : ''}), ` +
@@ -76,7 +77,7 @@ export const planCacheCommand: Command = {
       );
       io.out(
         `slow tier: ${slowBw ? `${(slowBw / 1e9).toFixed(2)} GB/s${options['slow-bw'] !== undefined ? ' (--slow-bw)' : ' (calibrated)'}` : 'unknown (run moecap calibrate or give --slow-bw): no times'}; ` +
-          `compute side: ${p && peak ? `${p.name} (${p.kind}), ${peak.value ? `${peak.which} peak${peak.note ? ` (${peak.note})` : ''}` : `no ${peak.which} peak: no compute times`}` : 'no peaks: no times'}\n`,
+          `compute side: ${p ? `${p.name} (${p.kind}), ${peakText}` : 'no peaks: no times'}\n`,
       );
       io.out('capacity  policy   hit rate   slow-tier MB/token   slow ms/token   compute ms/token   ms/token overlapped..serial\n');
       const ms = (v: number | null) => (v === null ? 'n/a' : (v * 1e3).toFixed(3));
