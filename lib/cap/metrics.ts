@@ -108,8 +108,12 @@ export function tierUtilisation(bytesMoved: number, seconds: number, tierBandwid
  */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'percentile of an empty list');
+  return percentileOfSorted(Float64Array.from(values).sort(), p);
+}
+
+// The same on values sorted ascending (a summary sorts once for all its percentiles).
+function percentileOfSorted(s: ArrayLike<number>, p: number): number {
   if (!(p >= 0 && p <= 1)) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'p must be in [0, 1]');
-  const s = [...values].sort((a, b) => a - b);
   const h = (s.length - 1) * p;
   const lo = Math.floor(h);
   const hi = Math.min(lo + 1, s.length - 1);
@@ -132,16 +136,20 @@ export interface Summary {
   mean: number;
 }
 
+// Sorted once and read by index: no spread of the values into Math.min/max, which overflows the
+// stack past ~10^5 values (an engine run's decode steps).
 export function summarize(values: readonly number[]): Summary {
-  const p50 = median(values);
+  if (values.length === 0) throw new MoecapRangeError('ERR_INVALID_ARGUMENT', 'summary of an empty list');
+  const s = Float64Array.from(values).sort();
+  const p50 = percentileOfSorted(s, 0.5);
   return {
-    n: values.length,
+    n: s.length,
     median: p50,
     p50,
-    p90: percentile(values, 0.9),
-    p99: percentile(values, 0.99),
-    min: Math.min(...values),
-    max: Math.max(...values),
+    p90: percentileOfSorted(s, 0.9),
+    p99: percentileOfSorted(s, 0.99),
+    min: s[0],
+    max: s[s.length - 1],
     mean: values.reduce((a, b) => a + b, 0) / values.length,
   };
 }

@@ -5,6 +5,7 @@ import type { DatasheetEntry } from '../cap/hardware';
 import { MoecapError } from '../errors';
 import type { ModelShape } from './model_shape';
 import { passTokens, type MoecapPass, type MoecapRun } from './moecap_folder';
+import { requestLatency, type RequestLatency, type RequestRecords } from './moecap_requests';
 import { makespanOf, ourCost, theirCost, type TheirCost } from './moecap_cost';
 import { bytesPerParam, datasheetForGpu, differenceReasons, oursForPass, theirPathFor, theirsForPass, type OurFigures, type TheirPath } from './recompute';
 
@@ -49,12 +50,29 @@ export interface PhaseAnalysis {
   cost: CostResult;
 }
 
+/** One request-latency figure: MoE-CAP's published value, where it came from, and why ours differs. */
+export interface LatencyComparison {
+  theirs: number | null;
+  from: string;
+  reason: string;
+}
+
+/** The run's requests as the client measured them, beside MoE-CAP's TTFT and TPOT. */
+export interface RequestAnalysis {
+  records: RequestRecords;
+  latency: RequestLatency;
+  ttft: LatencyComparison;
+  tpot: LatencyComparison;
+}
+
 export interface RunAnalysis {
   run: MoecapRun;
   datasheet: DatasheetEntry;
   precision: string;
   modelName: string;
   phases: PhaseAnalysis[];
+  /** Null when the folder has no per-request records for the run. */
+  requests: RequestAnalysis | null;
   theirCost: TheirCost;
 }
 
@@ -65,6 +83,40 @@ export function publishedFigures(run: MoecapRun, phase: 'prefill' | 'decode'): {
   const key = phase === 'prefill' ? 'prefill' : 'decoding';
   const [smbu, smfu] = [run.legacy?.[`${key}_smbu`], run.legacy?.[`${key}_smfu`]];
   return Number.isFinite(smbu) && Number.isFinite(smfu) ? { smbu, smfu } : null;
+}
+
+const OUR_TTFT = "ours: the client's time to the first token of each request (what a user waits)";
+const OUR_TPOT =
+  "ours: (latency − TTFT) / (tokens − 1) of each request as the client saw it (scheduling gaps, preemptions and other requests' prefills between its tokens count)";
+
+// MoE-CAP's TTFT and TPOT: metrics performance.ttft/tpot, or the older cap_metrics ttft/tpot. Its
+// TTFT is server time: since 2026-07-30 (when performance gained prefill_pass_latency_s) a request's
+// prefill passes summed, before that the mean prefill pass. Its TPOT is the mean decode step.
+function theirLatency(run: MoecapRun): { ttft: LatencyComparison; tpot: LatencyComparison } {
+  const perf = run.metrics?.performance;
+  const src = perf && typeof perf === 'object' ? perf : run.legacy;
+  const file = src === perf ? 'metrics performance' : 'cap_metrics';
+  const value = (k: string) => (src && Number.isFinite(src[k]) && src[k] >= 0 ? (src[k] as number) : null);
+  const perRequest = src === perf && 'prefill_pass_latency_s' in perf;
+  return {
+    ttft: {
+      theirs: value('ttft'),
+      from: `their ${file}.ttft`,
+      reason: perRequest
+        ? `theirs: a request's prefill passes summed on the server (per pass where the records name no requests), without the queue before its first pass or the way to the client; ${OUR_TTFT}`
+        : `theirs: the mean server prefill pass (one pass, not one request's wait: the queue and a chunked prompt's other passes left out); ${OUR_TTFT}`,
+    },
+    tpot: {
+      theirs: value('tpot'),
+      from: `their ${file}.tpot`,
+      reason: `theirs: the mean server decode step (each step once, whatever its batch); ${OUR_TPOT}`,
+    },
+  };
+}
+
+function analyzeRequests(run: MoecapRun): RequestAnalysis | null {
+  if (!run.requests) return null;
+  return { records: run.requests, latency: requestLatency(run.requests), ...theirLatency(run) };
 }
 
 // Prefill passes that forwarded fewer tokens than their seq_lens_sum (a chunk, a cached prefix):
@@ -125,6 +177,7 @@ export function analyzeRun(run: MoecapRun, model: ModelShape, prices: PriceTable
     precision,
     modelName,
     phases,
+    requests: analyzeRequests(run),
     theirCost: legacyCost !== undefined ? { ...tc, value: legacyCost, note: `${tc.note} (value from their cap_metrics file)` } : tc,
   };
 }

@@ -5,13 +5,15 @@
 //                                    experts per layer), batch_size, seq_lens_sum, ttft (prefill) | tpot (decode) seconds,
 //                                    scheduled_tokens (tokens the pass forwarded; recorders since 2026-08)
 //   cap_metrics_<ds>_<ts>.json       older flat file: prefill_smbu, prefill_smfu, decoding_smbu, decoding_smfu, …, gpu_type "<n>x<name>"
+//   output_data_<ds>_<ts>.jsonl      one request per line, its client times since 2026-07-08 (moecap_requests.ts)
 //   detailed_results_<ds>.jsonl      beside it (openai_api_profile before 2026-03-19): one request per line (prompt_length,
-//                                    output_len, ttft, latency, itl), no forward passes: counted, not recomputed
+//                                    output_len, ttft, latency, itl), no forward passes
 /* eslint-disable @typescript-eslint/no-explicit-any -- MoE-CAP files are external JSON of loose shape, read field by field */
 import * as fs from 'fs';
 import * as path from 'path';
 import { MoecapError, shown } from '../errors';
 import { corrupt, jsonlLines, parseLine } from './jsonl_lines';
+import { isRequestRecord, readOutputData, requestFromRecord, type MoecapRequest, type RequestRecords } from './moecap_requests';
 
 export interface MoecapPass {
   line: number;
@@ -40,8 +42,8 @@ export interface MoecapRun {
   legacy: Record<string, any> | null;
   passes: MoecapPass[];
   skipped: SkippedPasses;
-  /** The older per-request detailed_results file of the run's dataset, where the folder has one. */
-  requestRecords: { file: string; requests: number } | null;
+  /** The run's per-request records: its output_data file, or the older per-request detailed_results of its dataset. */
+  requests: RequestRecords | null;
   gpuName: string | null;
   numGpus: number;
   precision: string | null;
@@ -64,15 +66,12 @@ function readJson(file: string): Record<string, any> {
 
 const noneSkipped = (): SkippedPasses => ({ expert_activation: 0, duration: 0, batch_size: 0, seq_lens_sum: 0 });
 
-// A record of the older per-request layout: no forward_mode, a request's token counts.
-const isRequestRecord = (r: Record<string, unknown>) => r.forward_mode === undefined && ('prompt_length' in r || 'output_len' in r);
-
-function readPasses(file: string): { passes: MoecapPass[]; skipped: SkippedPasses } | { requests: number } {
+function readPasses(file: string): { passes: MoecapPass[]; skipped: SkippedPasses } | { requests: MoecapRequest[] } {
   const what = 'MoE-CAP detailed results';
   const out: MoecapPass[] = [];
   const skipped = noneSkipped();
-  let requests = 0,
-    layout: 'passes' | 'requests' | null = null;
+  const requests: MoecapRequest[] = [];
+  let layout: 'passes' | 'requests' | null = null;
   for (const ln of jsonlLines(file, what, 16 << 20)) {
     const r = parseLine(file, what, ln) as Record<string, unknown>;
     const bad = (f: string, m: string) => corrupt(file, what, ln.line, f, m);
@@ -81,7 +80,7 @@ function readPasses(file: string): { passes: MoecapPass[]; skipped: SkippedPasse
     layout ??= isRequestRecord(r) ? 'requests' : 'passes';
     if (layout === 'requests') {
       if (!isRequestRecord(r)) throw bad('forward_mode', 'a forward pass among per-request records');
-      requests++;
+      requests.push(requestFromRecord(r as Record<string, any>, ln.line, 'per-request detailed_results', bad));
       continue;
     }
     const mode = r.forward_mode;
@@ -170,7 +169,7 @@ export function readMoecapFolder(dir: string): MoecapRun[] {
         legacy: null,
         passes: [],
         skipped: noneSkipped(),
-        requestRecords: null,
+        requests: null,
         gpuName: null,
         numGpus: 1,
         precision: null,
@@ -181,14 +180,14 @@ export function readMoecapFolder(dir: string): MoecapRun[] {
     }
     return runs.get(key)!;
   };
-  const requestFiles: Array<{ dataset: string; file: string; requests: number }> = [];
+  const requestFiles: Array<{ dataset: string; records: RequestRecords }> = [];
   for (const n of names.sort()) {
-    const m = /^(metadata|metrics|detailed_results|cap_metrics)_(.+)\.(json|jsonl)$/.exec(n);
+    const m = /^(metadata|metrics|detailed_results|cap_metrics|output_data)_(.+)\.(json|jsonl)$/.exec(n);
     if (!m) continue;
     const f = path.join(dir, n);
     const detailed = m[1] === 'detailed_results' ? readPasses(f) : null;
     if (detailed && 'requests' in detailed) {
-      requestFiles.push({ dataset: m[2], file: f, requests: detailed.requests });
+      requestFiles.push({ dataset: m[2], records: { file: f, layout: 'per-request detailed_results', requests: detailed.requests } });
       continue;
     }
     const r = get(m[2]),
@@ -200,16 +199,20 @@ export function readMoecapFolder(dir: string): MoecapRun[] {
     else if (m[1] === 'cap_metrics') {
       r.legacy = readJson(f);
       named.legacy = f;
-    } else if (detailed) ({ passes: r.passes, skipped: r.skipped } = detailed);
+    } else if (m[1] === 'output_data') r.requests = readOutputData(f);
+    else if (detailed) ({ passes: r.passes, skipped: r.skipped } = detailed);
   }
   // The per-request file belongs to the runs of its dataset (their files carry a timestamp, it does not).
-  for (const q of requestFiles) for (const r of runs.values()) if (r.key.startsWith(`${q.dataset}_`)) r.requestRecords = { file: q.file, requests: q.requests };
+  // (gsm8k's file is not gsm8k_hard's: the run key is exactly <dataset>_<YYYYmmdd>_<HHMMSS>.)
+  const ofDataset = (key: string, dataset: string) =>
+    key.length === dataset.length + 16 && key.startsWith(dataset) && /^_\d{8}_\d{6}$/.test(key.slice(dataset.length));
+  for (const q of requestFiles) for (const r of runs.values()) if (ofDataset(r.key, q.dataset)) r.requests ??= q.records;
   if (runs.size === 0)
     throw new MoecapError(
       'ERR_CORRUPT_FILE',
       requestFiles.length
-        ? `'${dir}' holds only per-request records (${requestFiles.map((q) => path.basename(q.file)).join(', ')}: MoE-CAP before 2026-03-19), no forward passes and no cap_metrics_*.json to compare`
-        : `'${dir}' holds no MoE-CAP files (metrics_*.json, metadata_*.json, detailed_results_*.jsonl, cap_metrics_*.json)`,
+        ? `'${dir}' holds only per-request records (${requestFiles.map((q) => path.basename(q.records.file)).join(', ')}: MoE-CAP before 2026-03-19), no forward passes and no cap_metrics_*.json to compare`
+        : `'${dir}' holds no MoE-CAP files (metrics_*.json, metadata_*.json, detailed_results_*.jsonl, cap_metrics_*.json, output_data_*.jsonl)`,
     );
   for (const r of runs.values()) {
     const { metadata: mf, legacy: lf } = files.get(r.key)!;

@@ -4,6 +4,7 @@
 // cost are ours, recomputed from them; what MoE-CAP does not record (per-layer routing, counters,
 // offload, layer fidelity, host CPU) is absent or {available:false, reason}.
 import * as crypto from 'crypto';
+import * as path from 'path';
 import type { PriceTable } from '../cap/cost';
 import { peaksFromDatasheet } from '../cap/hardware';
 import { expectedDistinctUniform, summarize } from '../cap/metrics';
@@ -43,6 +44,8 @@ function configFor(a: RunAnalysis, ph: PhaseAnalysis, model: ModelShape, index: 
   const passSeconds = summarize(ph.passes.map((p) => p.seconds));
   const peak = ph.ours[0].peakFlops;
   const peaks = `datasheet ${d.name} × ${run.numGpus} GPU(s)`;
+  // The client's request TTFT, where MoE-CAP recorded it, is the prefill config's TTFT.
+  const requestTtft = ph.phase === 'prefill' ? (a.requests?.latency.ttft ?? null) : null;
   return {
     id: `${run.key}-${ph.phase}`,
     index,
@@ -78,9 +81,9 @@ function configFor(a: RunAnalysis, ph: PhaseAnalysis, model: ModelShape, index: 
     samples: ph.passes.length,
     timing: {
       passSeconds,
-      ttftSeconds: null,
+      ttftSeconds: requestTtft,
       tpotSeconds: ph.phase === 'decode' ? passSeconds : null,
-      source: `measured by MoE-CAP (server-side forward-pass latency) on ${eng.name ?? 'the engine'}; one sample per forward pass in its detailed_results`,
+      source: `measured by MoE-CAP (server-side forward-pass latency) on ${eng.name ?? 'the engine'}; one sample per forward pass in its detailed_results${requestTtft ? `; TTFT per request, client-measured (${requestTtft.n} requests in ${path.basename(a.requests!.records.file)})` : ''}`,
     },
     tokensPerSecond: tokens / seconds,
     achieved: {
@@ -116,8 +119,28 @@ function configFor(a: RunAnalysis, ph: PhaseAnalysis, model: ModelShape, index: 
       theirPath: ph.theirPath,
       reasons: ph.reasons,
       costPerPass: summarize(ph.costPerPass),
+      requests: requestsSource(a),
     },
   } as ConfigResult;
+}
+
+// The run's request latency beside MoE-CAP's (both phases carry it: a request spans them).
+function requestsSource(a: RunAnalysis): Record<string, unknown> | null {
+  const r = a.requests;
+  if (!r) return null;
+  const l = r.latency;
+  return {
+    file: path.basename(r.records.file),
+    layout: r.records.layout,
+    measuredBy: 'MoE-CAP client',
+    attempted: l.attempted,
+    completed: l.completed,
+    ttftSeconds: l.ttft,
+    tpotSeconds: l.tpot,
+    e2eSeconds: l.e2e,
+    theirs: { ttft: r.ttft.theirs, tpot: r.tpot.theirs, from: `${r.ttft.from}, ${r.tpot.from}` },
+    reasons: { ttft: r.ttft.reason, tpot: r.tpot.reason },
+  };
 }
 
 function taskAccuracyOf(a: RunAnalysis): TaskAccuracy | null {

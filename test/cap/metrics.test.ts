@@ -118,5 +118,22 @@ describe('percentiles (linear interpolation, numpy default)', () => {
     expect(s).toMatchObject({ n: 5, median: 3, p50: 3, min: 1, max: 5, mean: 3 });
     expect(s.p90).toBeCloseTo(4.6, 12);
     expect(() => percentile([], 0.5)).toThrow(RangeError);
+    expect(() => summarize([])).toThrow(RangeError);
+  });
+
+  // An engine run's decode steps (moecap analyze) pass 10^5 easily: a spread into Math.min/max
+  // overflowed the stack there.
+  test('a summary of 300 000 values, in any order, against a plain sort', () => {
+    const n = 300_000;
+    const xs = Array.from({ length: n }, (_, i) => ((i * 7919) % n) / 1000 + 0.5);
+    const s = summarize(xs);
+    const sorted = [...xs].sort((a, b) => a - b);
+    expect(s.n).toBe(n);
+    expect(s.min).toBe(sorted[0]);
+    expect(s.max).toBe(sorted[n - 1]);
+    const h = (n - 1) * 0.99;
+    expect(s.p99).toBeCloseTo(sorted[Math.floor(h)] + (h - Math.floor(h)) * (sorted[Math.floor(h) + 1] - sorted[Math.floor(h)]), 9);
+    expect(s.median).toBeCloseTo((sorted[n / 2 - 1] + sorted[n / 2]) / 2, 9);
+    expect(s.mean).toBeCloseTo(sorted.reduce((a, b) => a + b, 0) / n, 9);
   });
 });

@@ -59,6 +59,7 @@ const MOECAP_FILES = {
   moecap_metrics: `metrics_${MOECAP_RUN}.json`,
   moecap_detailed: `detailed_results_${MOECAP_RUN}.jsonl`,
   moecap_cap_metrics: `cap_metrics_${MOECAP_RUN}.json`,
+  moecap_output_data: `output_data_${MOECAP_RUN}.jsonl`,
 };
 type MoecapKind = keyof typeof MOECAP_FILES;
 
@@ -71,7 +72,7 @@ async function analyzeFolder(mutated: MoecapKind, dir: string): Promise<void> {
 const MOECAP_TARGETS: Target[] = (Object.keys(MOECAP_FILES) as MoecapKind[]).map((kind) => ({
   name: kind,
   file: MOECAP_FILES[kind],
-  jsonl: kind === 'moecap_detailed',
+  jsonl: kind === 'moecap_detailed' || kind === 'moecap_output_data',
   parse: (_f, dir) => analyzeFolder(kind, dir),
 }));
 

@@ -132,7 +132,7 @@ describe('moecap analyze', () => {
 
   // openai_api_profile before 2026-03-19 (Auto-CAP/MoE-CAP c76ed7f): a flat cap_metrics file and
   // detailed_results_<dataset>.jsonl with one request per line.
-  test('the older per-request layout: counted beside its cap_metrics run, its published figures printed', async () => {
+  test("the older per-request layout: the client's request latency beside its cap_metrics figures", async () => {
     const d3 = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-analyze-old-'));
     try {
       const req = (i: number) => ({ index: i, prompt_length: 120 + i, success: true, output_len: 40, ttft: 0.05, latency: 0.9, itl: [0.02, 0.021], error: '' });
@@ -145,18 +145,34 @@ describe('moecap analyze', () => {
         prefill_smfu: 0.31,
         decoding_smbu: 0.44,
         decoding_smfu: 0.02,
+        ttft: 0.04,
+        tpot: 0.02,
         cost: null,
       };
       fs.writeFileSync(path.join(d3, 'cap_metrics_gsm8k_20251120_101010.json'), JSON.stringify(legacy));
+      // Another dataset whose name starts with this one's: the request file is not its.
+      fs.writeFileSync(path.join(d3, 'cap_metrics_gsm8k_hard_20251120_111111.json'), JSON.stringify(legacy));
       const runs = readMoecapFolder(d3);
-      expect(runs.map((r) => [r.key, r.passes.length, r.requestRecords?.requests])).toEqual([['gsm8k_20251120_101010', 0, 3]]);
+      expect(runs.map((r) => [r.key, r.passes.length, r.requests?.requests.length, r.requests?.layout])).toEqual([
+        ['gsm8k_20251120_101010', 0, 3, 'per-request detailed_results'],
+        ['gsm8k_hard_20251120_111111', 0, undefined, undefined],
+      ]);
+      fs.rmSync(path.join(d3, 'cap_metrics_gsm8k_hard_20251120_111111.json'));
       const out: string[] = [];
       await analyzeCommand.run(
         { options: { preset: 'qwen3-30b-a3b' }, positional: [d3], given: new Set() },
         { out: (s) => out.push(s), err: (s) => out.push(s) },
       );
       const text = out.join('');
-      expect(text).toMatch(/detailed_results_gsm8k\.jsonl: 3 per-request records/);
+      expect(text).toMatch(
+        /requests: detailed_results_gsm8k\.jsonl, 3 requests, 3 completed, client-measured \(MoE-CAP's layout before 2026-03-19: no forward passes/,
+      );
+      // Their ttft is the mean prefill pass (0.04 s); ours each request's first token (0.05 s);
+      // TPOT (0.9 − 0.05) / (40 − 1) per request.
+      expect(text).toMatch(
+        /TTFT {3}theirs 40 ms {2}ours mean 50 ms {2}p50 50 ms {2}p90 50 ms {2}p99 50 ms \(3 requests\) {2}diff \+10 ms {2}reason: theirs: the mean server prefill pass/,
+      );
+      expect(text).toContain(`TPOT   theirs 20 ms  ours mean ${+((0.85 / 39) * 1e3).toPrecision(4)} ms`);
       expect(text).toMatch(/prefill: theirs S-MBU 12\.00% {2}S-MFU 31\.00%/);
       expect(text).toMatch(/decode: theirs S-MBU 44\.00% {2}S-MFU 2\.00%/);
       // A pass among request records is corrupt; a folder of request records alone has nothing to compare.
@@ -170,6 +186,122 @@ describe('moecap analyze', () => {
       expect(() => readMoecapFolder(d3)).toThrow(/holds only per-request records \(detailed_results_gsm8k\.jsonl/);
     } finally {
       fs.rmSync(d3, { recursive: true, force: true });
+    }
+  });
+
+  // output_data since 2026-07-08: the client's times per request; MoE-CAP's 0 is a time not measured.
+  test("per-request records: the client's TTFT, TPOT and end-to-end latency beside MoE-CAP's, in the output and results.json", async () => {
+    const d4 = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-analyze-req-'));
+    try {
+      for (const f of fs.readdirSync(dir)) if (!fs.statSync(path.join(dir, f)).isDirectory()) fs.copyFileSync(path.join(dir, f), path.join(d4, f));
+      const req = (i: number, success: boolean, out: number, ttft: number, latency: number) => ({
+        index: i,
+        input_tokens: 512,
+        output_tokens: success ? 'text' : '',
+        input_token_count: 512,
+        output_token_count: out,
+        requested_output_tokens: 64,
+        success,
+        latency_s: latency,
+        ttft_s: ttft,
+      });
+      const requests = [
+        req(0, true, 11, 0.1, 1.1), // TPOT 1.0 / 10
+        req(1, true, 21, 0.2, 1.2), // TPOT 1.0 / 20
+        req(2, true, 1, 0.3, 0.3), // one token: no TPOT
+        req(3, false, 0, 0, 0), // failed: not counted
+        req(4, true, 5, 0, 0.9), // non-streaming: no first-token time, end-to-end only
+      ];
+      fs.writeFileSync(path.join(d4, `output_data_${ds}.jsonl`), requests.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      const [run] = readMoecapFolder(d4);
+      expect(run.requests!.requests.map((q) => [q.success, q.ttft, q.latency, q.outputTokens])).toEqual([
+        [true, 0.1, 1.1, 11],
+        [true, 0.2, 1.2, 21],
+        [true, 0.3, 0.3, 1],
+        [false, null, null, 0],
+        [true, null, 0.9, 5],
+      ]);
+      const out: string[] = [];
+      const options = { preset: 'qwen3-30b-a3b', out: path.join(d4, 'res') };
+      await analyzeCommand.run({ options, positional: [d4], given: new Set(Object.keys(options)) }, { out: (s) => out.push(s), err: (s) => out.push(s) });
+      const text = out.join('');
+      expect(text).toMatch(/requests: output_data_gsm8k_20250101_120000\.jsonl, 5 requests, 4 completed, client-measured\n/);
+      // TTFT of 0.1, 0.2, 0.3: mean 0.2, p90 0.2 + 0.8·0.1, p99 0.2 + 0.98·0.1; theirs (performance.ttft) 0.05.
+      expect(text).toMatch(
+        /TTFT {3}theirs 50 ms {2}ours mean 200 ms {2}p50 200 ms {2}p90 280 ms {2}p99 298 ms \(3 requests\) {2}diff \+150 ms {2}reason: theirs: a request's prefill passes summed/,
+      );
+      // TPOT of 0.1 and 0.05: mean 0.075, p90 0.05 + 0.9·0.05; theirs (performance.tpot) 0.01.
+      expect(text).toMatch(
+        /TPOT {3}theirs 10 ms {2}ours mean 75 ms {2}p50 75 ms {2}p90 95 ms {2}p99 99\.5 ms \(2 requests\) {2}diff \+65 ms {2}reason: theirs: the mean server decode step/,
+      );
+      // End-to-end of 1.1, 1.2, 0.3, 0.9: mean 0.875, p50 1.0.
+      expect(text).toMatch(/E2E {4}ours mean 875 ms {2}p50 1000 ms/);
+      const res = JSON.parse(fs.readFileSync(path.join(d4, 'res', 'results.json'), 'utf8'));
+      const [pre, dec] = res.configs;
+      expect(pre.timing.ttftSeconds.n).toBe(3);
+      expect(pre.timing.ttftSeconds.p90).toBeCloseTo(0.28, 12);
+      expect(pre.timing.source).toMatch(/TTFT per request, client-measured \(3 requests in output_data_/);
+      expect(dec.timing.ttftSeconds).toBeNull();
+      expect(dec.source.requests.tpotSeconds.mean).toBeCloseTo(0.075, 12);
+      expect(dec.source.requests.theirs).toEqual({ ttft: 0.05, tpot: 0.01, from: 'their metrics performance.ttft, their metrics performance.tpot' });
+      expect(dec.source.requests.completed).toBe(4);
+      // Records from before MoE-CAP wrote client times (2026-07-01 .. 07-08): counted, nothing recomputed.
+      fs.writeFileSync(
+        path.join(d4, `output_data_${ds}.jsonl`),
+        JSON.stringify({ index: 0, input_tokens: 5, output_tokens: 'a', success: true, output_token_count: 3 }) + '\n',
+      );
+      const out2: string[] = [];
+      await analyzeCommand.run(
+        { options: { preset: 'qwen3-30b-a3b' }, positional: [d4], given: new Set() },
+        { out: (s) => out2.push(s), err: (s) => out2.push(s) },
+      );
+      expect(out2.join('')).toMatch(/1 requests, 1 completed, client-measured\n {4}no request carries client times/);
+      // A time or flag of the wrong type names file, line and field.
+      fs.writeFileSync(
+        path.join(d4, `output_data_${ds}.jsonl`),
+        JSON.stringify(req(0, true, 3, 0.1, 0.5)) + '\n' + JSON.stringify({ ...req(1, true, 3, 0.1, 0.5), ttft_s: 'fast' }) + '\n',
+      );
+      expect(() => readMoecapFolder(d4)).toThrow(
+        /output data '.*output_data_gsm8k_20250101_120000\.jsonl' line 2 field 'ttft_s': must be seconds >= 0, got "fast"/,
+      );
+      fs.writeFileSync(path.join(d4, `output_data_${ds}.jsonl`), JSON.stringify({ ...req(0, true, 3, 0.1, 0.5), success: 'yes' }) + '\n');
+      expect(() => readMoecapFolder(d4)).toThrow(/line 1 field 'success': must be true or false/);
+      fs.writeFileSync(path.join(d4, `output_data_${ds}.jsonl`), JSON.stringify({ ...req(0, true, 3, 0.1, 0.5), output_token_count: 2.5 }) + '\n');
+      expect(() => readMoecapFolder(d4)).toThrow(/line 1 field 'output_token_count': must be an integer >= 0/);
+    } finally {
+      fs.rmSync(d4, { recursive: true, force: true });
+    }
+  });
+
+  // Long runs have 10^5+ decode steps: the per-pass summaries once spread them into Math.min and
+  // overflowed the stack (ERR_INTERNAL), losing the whole analysis.
+  test('a run of 150 000 decode steps is analysed and written', async () => {
+    const d5 = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-analyze-long-'));
+    try {
+      for (const f of [`metadata_${ds}.json`, `metrics_${ds}.json`]) fs.copyFileSync(path.join(dir, f), path.join(d5, f));
+      const n = 150_000;
+      const lines = [JSON.stringify({ forward_mode: 'prefill', expert_activation: 100, batch_size: 1, seq_lens_sum: 512, ttft: 0.05 })];
+      for (let i = 0; i < n; i++)
+        lines.push(
+          JSON.stringify({
+            forward_mode: 'decode',
+            expert_activation: 20 + (i % 9),
+            batch_size: 4,
+            seq_lens_sum: 2048 + (i % 64),
+            tpot: 0.01 + (i % 7) * 1e-3,
+          }),
+        );
+      fs.writeFileSync(path.join(d5, `detailed_results_${ds}.jsonl`), lines.join('\n') + '\n');
+      const out: string[] = [];
+      const options = { preset: 'qwen3-30b-a3b', out: path.join(d5, 'res') };
+      expect(
+        await analyzeCommand.run({ options, positional: [d5], given: new Set(Object.keys(options)) }, { out: (s) => out.push(s), err: (s) => out.push(s) }),
+      ).toBe(0);
+      expect(out.join('')).toMatch(/decode \(150000 passes/);
+      const res = JSON.parse(fs.readFileSync(path.join(d5, 'res', 'results.json'), 'utf8'));
+      expect(res.configs[1].timing.passSeconds).toMatchObject({ n, min: 0.01, max: 0.016 });
+    } finally {
+      fs.rmSync(d5, { recursive: true, force: true });
     }
   });
 

@@ -114,7 +114,7 @@ test('their S-MBU uses their bandwidth table for the GPU name they detected (H10
     legacy: null,
     passes: [p],
     skipped: { expert_activation: 0, duration: 0, batch_size: 0, seq_lens_sum: 0 },
-    requestRecords: null,
+    requests: null,
     gpuName: 'NVIDIA-H100-PCIe-80GB',
     numGpus: 1,
     precision: 'bfloat16',

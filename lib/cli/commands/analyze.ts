@@ -12,7 +12,8 @@ import { summarize } from '../../cap/metrics';
 import { MoecapError } from '../../errors';
 import { resolveModel } from '../../interop/model_shape';
 import { readMoecapFolder } from '../../interop/moecap_folder';
-import { analyzeRun, publishedFigures, type RunAnalysis } from '../../interop/moecap_analysis';
+import { analyzeRun, publishedFigures, type LatencyComparison, type RequestAnalysis, type RunAnalysis } from '../../interop/moecap_analysis';
+import type { Summary } from '../../cap/metrics';
 import { buildResults } from '../../interop/moecap_results';
 
 /** --prices FILE: a JSON of overrides over the default assumptions, as `moecap run` takes. */
@@ -33,16 +34,40 @@ export function loadPrices(file: string | undefined): PriceTable {
 
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
 const usd = (v: number) => `$${v < 0.01 ? v.toPrecision(3) : v.toFixed(4)}`;
+const ms = (seconds: number) => `${+(seconds * 1e3).toPrecision(4)} ms`;
+
+// One request-latency line: theirs, our mean and percentiles over the requests, the difference and why.
+function latencyLine(name: string, ours: Summary | null, theirs: LatencyComparison | null): string {
+  const t = theirs?.theirs ?? null;
+  const o = ours
+    ? `ours mean ${ms(ours.mean)}  p50 ${ms(ours.p50)}  p90 ${ms(ours.p90)}  p99 ${ms(ours.p99)} (${ours.n} requests)`
+    : 'ours n/a (no request with both times)';
+  const head = theirs ? `theirs ${t === null ? 'n/a' : ms(t)}  ` : '';
+  const diff = ours && t !== null ? `  diff ${ours.mean >= t ? '+' : '−'}${ms(Math.abs(ours.mean - t))}` : '';
+  return `    ${name.padEnd(5)}  ${head}${o}${diff}${theirs ? `  reason: ${theirs.reason}` : ''}\n`;
+}
+
+function printRequests(r: RequestAnalysis, io: { out: (s: string) => void }, hasPasses: boolean): void {
+  const { records: rec, latency: l } = r;
+  const older = rec.layout === 'per-request detailed_results';
+  const counts = `${l.attempted} requests${l.completed === null ? '' : `, ${l.completed} completed`}`;
+  io.out(
+    `  requests: ${path.basename(rec.file)}, ${counts}, client-measured${older ? ` (MoE-CAP's layout before 2026-03-19${hasPasses ? '' : ': no forward passes, so S-MBU/S-MFU are only their cap_metrics figures'})` : ''}\n`,
+  );
+  if (!l.ttft && !l.tpot && !l.e2e) {
+    io.out(`    no request carries client times (MoE-CAP wrote them from 2026-07-08): no request TTFT/TPOT to recompute\n`);
+    return;
+  }
+  io.out(latencyLine('TTFT', l.ttft, r.ttft));
+  io.out(latencyLine('TPOT', l.tpot, r.tpot));
+  io.out(latencyLine('E2E', l.e2e, null));
+}
 
 function printRun(a: RunAnalysis, io: { out: (s: string) => void }, perPass: boolean): void {
   const { run, datasheet: d } = a;
   io.out(
     `${run.key}: ${a.modelName} on ${run.numGpus}× ${run.gpuName ?? d.name} (datasheet ${d.name}), ${a.precision}, ${run.passes.length} passes, measured by MoE-CAP on ${run.engine ?? 'an engine not recorded'}\n`,
   );
-  if (run.requestRecords)
-    io.out(
-      `  ${path.basename(run.requestRecords.file)}: ${run.requestRecords.requests} per-request records (MoE-CAP's layout before 2026-03-19), no forward passes: only their cap_metrics figures are shown\n`,
-    );
   if (!a.phases.length)
     for (const phase of ['prefill', 'decode'] as const) {
       const pub = publishedFigures(run, phase);
@@ -75,6 +100,7 @@ function printRun(a: RunAnalysis, io: { out: (s: string) => void }, perPass: boo
         );
       }
   }
+  if (a.requests) printRequests(a.requests, io, run.passes.length > 0);
   const tc = a.theirCost;
   io.out(
     `  cost   theirs ${tc.value === null ? 'None' : `$${tc.value.toFixed(2)}`} (${tc.note})${tc.value === null && tc.ifKeyMatched !== null ? `; with the key fixed it would print $${tc.ifKeyMatched.toFixed(2)}` : ''}\n`,
