@@ -45,7 +45,9 @@ export interface MoecapRun {
   /** The run's per-request records: its output_data file, or the older per-request detailed_results of its dataset. */
   requests: RequestRecords | null;
   gpuName: string | null;
+  /** num_gpus as recorded, else 1 (then numGpusRecorded is false and analyze says it assumed 1). */
   numGpus: number;
+  numGpusRecorded: boolean;
   precision: string | null;
   modelName: string | null;
   /** system_environment.inference_engine and its version. */
@@ -172,6 +174,7 @@ export function readMoecapFolder(dir: string): MoecapRun[] {
         requests: null,
         gpuName: null,
         numGpus: 1,
+        numGpusRecorded: false,
         precision: null,
         modelName: null,
         engine: null,
@@ -219,7 +222,9 @@ export function readMoecapFolder(dir: string): MoecapRun[] {
     const legacyGpuType = textAt(r.legacy, ['gpu_type'], lf);
     const legacyGpu = legacyGpuType === null ? null : /^(\d+)x(.+)$/.exec(legacyGpuType);
     r.gpuName = textAt(r.metadata, ['hardware', 'gpu_type'], mf) ?? legacyGpu?.[2] ?? null;
-    r.numGpus = gpusAt(r.metadata, ['hardware', 'num_gpus'], mf) ?? (legacyGpu ? Number(legacyGpu[1]) || 1 : 1);
+    const gpus = gpusAt(r.metadata, ['hardware', 'num_gpus'], mf) ?? (legacyGpu && Number(legacyGpu[1]) >= 1 ? Number(legacyGpu[1]) : null);
+    r.numGpus = gpus ?? 1;
+    r.numGpusRecorded = gpus !== null;
     r.precision = textAt(r.metadata, ['model_config', 'precision'], mf) ?? textAt(r.legacy, ['precision'], lf);
     r.modelName = textAt(r.metadata, ['model_config', 'model_name'], mf) ?? textAt(r.legacy, ['model_name'], lf);
     r.engine = textAt(r.metadata, ['system_environment', 'inference_engine'], mf);

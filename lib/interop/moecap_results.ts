@@ -200,6 +200,7 @@ export function buildResults(analyses: RunAnalysis[], model: ModelShape, prices:
         engineVersion: engineOf(x).version,
         gpu: x.run.gpuName,
         numGpus: x.run.numGpus,
+        numGpusRecorded: x.run.numGpusRecorded,
         precision: x.precision,
         model: x.modelName,
         theirCost: x.theirCost,

@@ -173,6 +173,14 @@ describe('moecap analyze', () => {
         /TTFT {3}theirs 40 ms {2}ours mean 50 ms {2}p50 50 ms {2}p90 50 ms {2}p99 50 ms \(3 requests\) {2}diff \+10 ms {2}reason: theirs: the mean server prefill pass/,
       );
       expect(text).toContain(`TPOT   theirs 20 ms  ours mean ${+((0.85 / 39) * 1e3).toPrecision(4)} ms`);
+      // No passes, no configs: --out refuses (a results.json without configs is one report refuses) after the print.
+      const printed: string[] = [];
+      const withOut = { preset: 'qwen3-30b-a3b', out: path.join(d3, 'res') };
+      await expect(
+        analyzeCommand.run({ options: withOut, positional: [d3], given: new Set(Object.keys(withOut)) }, { out: (s) => printed.push(s), err: () => {} }),
+      ).rejects.toThrow(/--out: '.*' has no forward passes to write as configs .*nothing written/);
+      expect(printed.join('')).toMatch(/TTFT {3}theirs 40 ms/);
+      expect(fs.existsSync(path.join(d3, 'res'))).toBe(false);
       expect(text).toMatch(/prefill: theirs S-MBU 12\.00% {2}S-MFU 31\.00%/);
       expect(text).toMatch(/decode: theirs S-MBU 44\.00% {2}S-MFU 2\.00%/);
       // A pass among request records is corrupt; a folder of request records alone has nothing to compare.
@@ -341,7 +349,7 @@ describe('moecap analyze', () => {
 
   // Found by test/fuzz: metadata fields of the wrong type reached .toUpperCase() and friends (a
   // TypeError), and a deeply nested value overflowed the stack when an error message quoted it.
-  test('metadata fields of the wrong type and deeply nested values are errors naming file and field', () => {
+  test('metadata fields of the wrong type and deeply nested values are errors naming file and field', async () => {
     const bad = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-analyze-types-'));
     const deep = '['.repeat(100_000) + ']'.repeat(100_000);
     const meta = (o: object) => fs.writeFileSync(path.join(bad, 'metadata_x_1.json'), JSON.stringify(o));
@@ -363,9 +371,12 @@ describe('moecap analyze', () => {
         expect(() => readMoecapFolder(bad)).toThrow(re);
       }
       meta({ hardware: { gpu_type: 'NVIDIA-H100-HBM3-80GB', num_gpus: '2' } });
-      expect(readMoecapFolder(bad)[0].numGpus).toBe(2);
+      expect(readMoecapFolder(bad)[0]).toMatchObject({ numGpus: 2, numGpusRecorded: true });
       meta({ hardware: { gpu_type: 'NVIDIA-H100-HBM3-80GB', num_gpus: 'N/A' } }); // its placeholder: not recorded
-      expect(readMoecapFolder(bad)[0].numGpus).toBe(1);
+      expect(readMoecapFolder(bad)[0]).toMatchObject({ numGpus: 1, numGpusRecorded: false });
+      const out: string[] = [];
+      await analyzeCommand.run({ options: { preset: 'qwen3-30b-a3b' }, positional: [bad], given: new Set() }, { out: (s) => out.push(s), err: () => {} });
+      expect(out.join('')).toMatch(/on 1× NVIDIA-H100-HBM3-80GB \(datasheet h100-sxm; num_gpus not recorded: 1 assumed\)/);
       fs.writeFileSync(
         path.join(bad, 'detailed_results_x_1.jsonl'),
         `{"forward_mode":"decode","expert_activation":3,"batch_size":${deep},"seq_lens_sum":1,"tpot":0.1}\n`,

@@ -117,6 +117,7 @@ test('their S-MBU uses their bandwidth table for the GPU name they detected (H10
     requests: null,
     gpuName: 'NVIDIA-H100-PCIe-80GB',
     numGpus: 1,
+    numGpusRecorded: true,
     precision: 'bfloat16',
     modelName: 'Qwen/Qwen3-30B-A3B',
     engine: 'vllm',

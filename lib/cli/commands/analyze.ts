@@ -66,7 +66,7 @@ function printRequests(r: RequestAnalysis, io: { out: (s: string) => void }, has
 function printRun(a: RunAnalysis, io: { out: (s: string) => void }, perPass: boolean): void {
   const { run, datasheet: d } = a;
   io.out(
-    `${run.key}: ${a.modelName} on ${run.numGpus}× ${run.gpuName ?? d.name} (datasheet ${d.name}), ${a.precision}, ${run.passes.length} passes, measured by MoE-CAP on ${run.engine ?? 'an engine not recorded'}\n`,
+    `${run.key}: ${a.modelName} on ${run.numGpus}× ${run.gpuName ?? d.name} (datasheet ${d.name}${run.numGpusRecorded ? '' : '; num_gpus not recorded: 1 assumed'}), ${a.precision}, ${run.passes.length} passes, measured by MoE-CAP on ${run.engine ?? 'an engine not recorded'}\n`,
   );
   if (!a.phases.length)
     for (const phase of ['prefill', 'decode'] as const) {
@@ -127,6 +127,12 @@ export const analyzeCommand: Command = {
     for (const a of analyses) printRun(a, io, options['per-pass'] === true);
     const out = options.out as string | undefined;
     if (out) {
+      // A results.json without configs is one `report` refuses: say so here instead of writing it.
+      if (!analyses.some((a) => a.phases.length))
+        throw new MoecapError(
+          'ERR_INVALID_OPTION',
+          `--out: '${positional[0]}' has no forward passes to write as configs (MoE-CAP's layout before 2026-03-19 records requests, not passes); nothing written, the figures above are the analysis`,
+        );
       const results = buildResults(analyses, model, prices, path.resolve(positional[0]));
       const errs = validateResults(results);
       if (errs.length) throw new MoecapError('ERR_INTERNAL', `imported results do not match the schema: ${errs.slice(0, 3).join('; ')}`);
