@@ -620,16 +620,22 @@ function rejectContradictions(rest: object, fromFile: object, checkpoint: string
     const given = (rest as Record<string, unknown>)[key];
     if (given === undefined) continue;
     const own = (fromFile as Record<string, unknown>)[key];
-    if (
-      JSON.stringify(given) !== JSON.stringify(own) &&
-      !(key === 'sharedExperts' && sharedEqual(given, own)) &&
-      !(key === 'groups' && groupsEqual(given, own))
-    )
+    if (!sameValue(given, own) && !(key === 'sharedExperts' && sharedEqual(given, own)) && !(key === 'groups' && groupsEqual(given, own)))
       throw new MoecapError(
         'ERR_INVALID_OPTION',
         `option ${key} ${shown(given)} contradicts the checkpoint ${checkpoint}, whose layer ${layer} has ${key} ${own === undefined ? 'unset' : shown(own)}`,
       );
   }
+}
+
+// Equal values, objects by their defined fields whatever their order ({alpha, limit} is {limit, alpha}).
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
+  const fields = (o: object) => Object.keys(o).filter((k) => (o as Record<string, unknown>)[k] !== undefined);
+  const ka = fields(a),
+    kb = fields(b);
+  return ka.length === kb.length && ka.every((k) => kb.includes(k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
 function groupsEqual(a: unknown, b: unknown): boolean {

@@ -297,6 +297,12 @@ describe('safetensors checkpoints against each family reference', () => {
       code: 'ERR_INVALID_OPTION',
       message: expect.stringMatching(/clampedSwiglu .*limit":7.*limit":0.3/),
     });
+    // The checkpoint's own values, fields in another order, are no contradiction.
+    const same = await createMoeLayer({ checkpoint: dir, layer: 0, threads: 1, clampedSwiglu: { alpha: 1.702, limit: s.swigluLimit! } });
+    const plain = await createMoeLayer({ checkpoint: dir, layer: 0, threads: 1 });
+    expect(Array.from((await same.forward(x)).output)).toEqual(Array.from((await plain.forward(x)).output));
+    same.close();
+    plain.close();
   });
 
   test('Llama 4 (ConditionalGeneration, text_config), F32: sigmoid of the top-k logits scales the expert input, shared expert, dense layers refused', async () => {
