@@ -48,8 +48,8 @@ export function bandwidthFigure(samples: readonly number[], unit: string): Measu
     unit,
     repeats: samples.length,
     spread: p50 > 0 ? (p90 - p10) / p50 : 1,
-    min: Math.min(...samples),
-    max: Math.max(...samples),
+    min: samples.reduce((a, b) => Math.min(a, b), Infinity),
+    max: samples.reduce((a, b) => Math.max(a, b), -Infinity),
     percentiles: { p10, p50, p90 },
     statistic: `p90 of ${samples.length} windows`,
   };

@@ -136,7 +136,7 @@ async function runLayer(o: Record<string, unknown>, out: (s: string) => void): P
         tokens: T,
         passes: repeats,
         medianMs: med,
-        minMs: Math.min(...times),
+        minMs: times.reduce((a, b) => Math.min(a, b), Infinity),
         tokensPerSecond: T / (med / 1e3),
         distinctExperts: distinct / repeats,
         expertBytes: bytes / repeats,
