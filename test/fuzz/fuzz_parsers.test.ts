@@ -73,6 +73,8 @@ const MOECAP_TARGETS: Target[] = (Object.keys(MOECAP_FILES) as MoecapKind[]).map
   name: kind,
   file: MOECAP_FILES[kind],
   jsonl: kind === 'moecap_detailed' || kind === 'moecap_output_data',
+  // The older per-request seed has no forward passes: --out refuses it (nothing to write), by design.
+  seedsMayBeRefused: kind === 'moecap_detailed',
   parse: (_f, dir) => analyzeFolder(kind, dir),
 }));
 
