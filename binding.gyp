@@ -71,6 +71,7 @@
         "native/core/offload/prefetcher.cc",
         "native/core/offload/slot_table.cc",
         "native/core/offload/expert_cache.cc",
+        "native/core/offload/belady_replay.cc",
         "native/core/offload/cache_replay.cc",
         "native/core/offload/stack_replay.cc",
         "native/core/offload/stream_replay.cc",

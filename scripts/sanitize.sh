@@ -61,7 +61,7 @@ if [ $# -eq 0 ]; then
   echo "== sanitize: offload stress (ASan, TSan) in $(( $(date +%s) - t0 )) s"
   t0=$(date +%s)
   g++ -std=c++17 $san -fno-sanitize-recover=all -Inative/core -o "$work/stack_replay_test" test/native/stack_replay_test.cc \
-    native/core/offload/stack_replay.cc native/core/offload/stream_replay.cc native/core/offload/cache_replay.cc \
+    native/core/offload/stack_replay.cc native/core/offload/belady_replay.cc native/core/offload/stream_replay.cc native/core/offload/cache_replay.cc \
     native/core/offload/slot_table.cc -pthread
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$work/stack_replay_test"
   echo "== sanitize: cache replay test (ASan + UBSan) in $(( $(date +%s) - t0 )) s"

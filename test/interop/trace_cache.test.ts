@@ -103,7 +103,7 @@ describe('cache replay (native SlotTable policies + Belády)', () => {
       const exe = path.join(dir, 'stack_replay_test');
       const sources = [
         'test/native/stack_replay_test.cc',
-        ...['stack_replay', 'stream_replay', 'cache_replay', 'slot_table'].map((f) => `native/core/offload/${f}.cc`),
+        ...['stack_replay', 'belady_replay', 'stream_replay', 'cache_replay', 'slot_table'].map((f) => `native/core/offload/${f}.cc`),
       ];
       execFileSync(
         'g++',

@@ -1,8 +1,10 @@
-// The stack replays (native/core/offload/stack_replay.cc) and the streaming replays
-// (stream_replay.cc) against one SlotTable replay per config (replay_policy below; for Belády the
-// plain reference below), on seeded routings of many shapes, all five counts equal:
-//  - stacks: every capacity from the largest pass (lru/lfu/lfru) or 1 (Belády) up to E (Belády's
-//    above 16 experts at every fifth capacity and E: its reference scans);
+// The stack replays (native/core/offload/stack_replay.cc), Belády's interval packing
+// (belady_replay.cc) and the streaming replays (stream_replay.cc) against one SlotTable replay per
+// config (replay_policy below; for Belády the plain reference below), on seeded routings of many
+// shapes, all five counts equal:
+//  - stacks: every capacity from the largest pass (lru/lfu/lfru) up to E; Belády from 1 up to E
+//    (above 16 experts at every fifth capacity and E: its reference scans; 255 and 256 take the
+//    byte and the wide gap counts);
 //  - streaming: all four policies at every capacity up to twice the largest pass (waves, pins
 //    crowding the stream slots), then every fifth, and E + 1; static with profile runs of 0, 1, 10
 //    passes and one longer than the trace.
@@ -20,6 +22,7 @@
 
 #include "../../cuda/test/expect.h"
 #include "error.h"
+#include "offload/belady_replay.h"
 #include "offload/cache_replay.h"
 #include "offload/slot_table.h"
 #include "offload/stack_replay.h"
@@ -169,10 +172,10 @@ static void check_shape(uint64_t seed, const Shape& sh) {
         ++streamed;
       }
   }
-  const std::vector<ReplayCounts> bs = replay_belady_stack(p, next_uses(p, sh.E), layer, all);
+  const std::vector<ReplayCounts> bs = replay_belady(p, layer, all);
   for (size_t i = 0; i < all.size(); ++i) {
     const ReplayCounts b = belady_reference(p, sh.E, all[i]);
-    EXPECT(same(bs[i], b), "seed %llu E %d k %d T %d belady capacity %d: stack %s, reference %s",
+    EXPECT(same(bs[i], b), "seed %llu E %d k %d T %d belady capacity %d: intervals %s, reference %s",
            (unsigned long long)seed, sh.E, sh.k, sh.T, all[i], str(bs[i]).c_str(), str(b).c_str());
     ++compared;
   }
@@ -226,10 +229,29 @@ static void check_refusals() {
   refused([&] { replay_online_stack(p, layer, CachePolicy::LRU, {3}); }, "lru: capacity 3 outside [4, 16]");
   refused([&] { replay_online_stack(p, layer, CachePolicy::LFU, {17}); }, "lfu: capacity 17 outside [4, 16]");
   refused([&] { replay_online_stack(p, layer, CachePolicy::Static, {8}); }, "static policy has no stack replay");
-  refused([&] { replay_belady_stack(p, next_uses(p, 16), layer, {0}); }, "belady: capacity 0 outside [1, 16]");
-  refused([&] { replay_belady_stack(p, {}, layer, {4}); }, "next uses do not match");
+  refused([&] { replay_belady(p, layer, {0}); }, "belady: capacity 0 outside [1, 16]");
+  refused([&] { replay_belady(p, layer, {17}); }, "belady: capacity 17 outside [1, 16]");
   refused([&] { replay_streaming(p, layer, 0, CachePolicy::Static); }, "capacity must be >= 1, got 0");
-  std::printf("ok   refusals: capacities below the largest pass or above E, static, Belády without next uses\n");
+  std::printf("ok   refusals: capacities below the largest pass or above E, static, Belády outside [1, E]\n");
+}
+
+// Belády above 255 slots (four-byte gap counts) and at E (no gap counts): 300 experts.
+static void check_belady_wide() {
+  const Shape sh{300, 8, 1, 3000, 0.5, false};
+  for (uint64_t seed : {101, 102}) {
+    const std::vector<int32_t> ids = routing(seed, sh.tokens, sh.E, sh.k, sh.skew, sh.drop);
+    ReplayLayer layer;
+    layer.experts = sh.E, layer.top_k = sh.k, layer.tokens_per_pass = sh.T;
+    const PassSets p = build_pass_sets(ids.data(), sh.tokens, layer);
+    const std::vector<int> caps = {255, 256, 270, 299, 300};
+    const std::vector<ReplayCounts> bs = replay_belady(p, layer, caps);
+    for (size_t i = 0; i < caps.size(); ++i) {
+      const ReplayCounts b = belady_reference(p, sh.E, caps[i]);
+      EXPECT(same(bs[i], b), "seed %llu E 300 belady capacity %d: intervals %s, reference %s", (unsigned long long)seed,
+             caps[i], str(bs[i]).c_str(), str(b).c_str());
+    }
+  }
+  std::printf("ok   belady at 255..300 slots of 300 experts == the plain reference\n");
 }
 
 int main() {
@@ -246,6 +268,7 @@ int main() {
       "ok   stack == one replay per capacity: %d (routing, policy, capacity) counts over %zu shapes x 3 seeds\n",
       compared, shapes.size());
   std::printf("ok   streaming == SlotTable: %d (routing, policy, profile, capacity) counts\n", streamed);
+  check_belady_wide();
   check_layer_split();
   check_refusals();
   std::printf("all %d checks passed\n", g_checks);

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "error.h"
+#include "offload/belady_replay.h"
 #include "offload/stack_replay.h"
 #include "offload/stream_replay.h"
 
@@ -77,24 +78,9 @@ PassSets build_pass_sets(const int32_t* ids, int64_t tokens, const ReplayLayer& 
   return p;
 }
 
-std::vector<int32_t> next_uses(const PassSets& p, int experts) {
-  const int64_t P = p.passes();
-  if (P + 1 + experts > INT32_MAX) throw_range("too many passes for one layer: " + std::to_string(P));
-  std::vector<int32_t> next(p.experts.size());
-  std::vector<int32_t> upcoming(static_cast<size_t>(experts));
-  for (int e = 0; e < experts; ++e) upcoming[size_t(e)] = int32_t(P + 1 + e);
-  for (int64_t i = P - 1; i >= 0; --i)
-    for (int64_t j = p.offsets[size_t(i)]; j < p.offsets[size_t(i + 1)]; ++j) {
-      const int e = p.experts[size_t(j)];
-      next[size_t(j)] = upcoming[size_t(e)];
-      upcoming[size_t(e)] = int32_t(i);
-    }
-  return next;
-}
-
-// The work of one layer: each job one policy's stack walk giving several configs at once
-// (stack_replay.h: Belády at every capacity, lru/lfu/lfru at the capacities no pass exceeds), or
-// one config by SlotTable's rule (stream_replay.h: static, and the smaller capacities, which
+// The work of one layer: each job several configs of one policy at once (Belády at every capacity,
+// belady_replay.h; lru/lfu/lfru at the capacities no pass exceeds by a stack walk, stack_replay.h),
+// or one config by SlotTable's rule (stream_replay.h: static, and the smaller capacities, which
 // stream in waves).
 struct ReplayJob {
   bool stack = false;
@@ -142,9 +128,6 @@ std::vector<ReplayCounts> replay_layer(const int32_t* ids, int64_t tokens, const
                                        const std::vector<ReplayConfig>& configs, int threads) {
   const PassSets p = build_pass_sets(ids, tokens, layer);
   const std::vector<ReplayJob> jobs = plan_jobs(configs, layer, std::max(1, largest_pass(p)));
-  // Belády's next uses, once for all its capacities.
-  const bool belady = std::any_of(configs.begin(), configs.end(), [](const ReplayConfig& c) { return c.belady; });
-  const std::vector<int32_t> next_use = belady ? next_uses(p, layer.experts) : std::vector<int32_t>();
   std::vector<ReplayCounts> out(configs.size());
   std::vector<std::exception_ptr> errors(jobs.size());
   const auto run = [&](const ReplayJob& j) {
@@ -152,8 +135,8 @@ std::vector<ReplayCounts> replay_layer(const int32_t* ids, int64_t tokens, const
       out[j.slots[0]] = replay_streaming(p, layer, j.capacities[0], j.policy);
       return;
     }
-    const std::vector<ReplayCounts> r = j.belady ? replay_belady_stack(p, next_use, layer, j.capacities)
-                                                 : replay_online_stack(p, layer, j.policy, j.capacities);
+    const std::vector<ReplayCounts> r =
+        j.belady ? replay_belady(p, layer, j.capacities) : replay_online_stack(p, layer, j.policy, j.capacities);
     for (size_t i = 0; i < r.size(); ++i) out[j.slots[i]] = r[i];
   };
   // The jobs share the pass sets and nothing else: each thread takes the next one.

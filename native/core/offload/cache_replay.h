@@ -2,10 +2,11 @@
 // anything: per pass, the distinct experts of T consecutive tokens, with the counts SlotTable
 // gives (the same eviction order, waves and static pins as the engines' caches), or Belády's
 // optimal choice (after each pass the experts needed soonest stay), which bounds every online
-// policy from above. replay_layer gives Belády at every capacity, and lru/lfu/lfru at the
-// capacities no pass exceeds, from one stack walk per policy (stack_replay.h), and every other
-// config by SlotTable's rule (stream_replay.h); test/native/stack_replay_test.cc holds both to a
-// SlotTable replay per config.
+// policy from above. replay_layer gives Belády at every capacity from one packing of reuse
+// intervals (belady_replay.h), lru/lfu/lfru at the capacities no pass exceeds from one stack walk
+// per policy (stack_replay.h), and every other config by SlotTable's rule (stream_replay.h);
+// test/native/stack_replay_test.cc holds them to a SlotTable replay per config (Belády to a plain
+// one).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -44,10 +45,6 @@ struct PassSets {
 
 // ids [tokens * top_k]; throws Error(Range) naming the first id outside [-1, experts).
 PassSets build_pass_sets(const int32_t* ids, int64_t tokens, const ReplayLayer& layer);
-
-// next[j]: the pass that next needs the expert of entry j of the pass sets; never again: past the
-// end, distinct per expert (P + 1 + id), so the farthest of those goes first.
-std::vector<int32_t> next_uses(const PassSets& p, int experts);
 
 // Every config over the same passes (built once), results in the order of `configs`; the jobs
 // (a stack walk or a table replay each) run on up to `threads` threads (the caller's included).

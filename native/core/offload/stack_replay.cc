@@ -14,6 +14,25 @@ int largest_pass(const PassSets& p) {
   return int(m);
 }
 
+void check_capacities(const std::vector<int>& capacities, int lo, int experts, const char* what) {
+  for (int c : capacities)
+    if (c < lo || c > experts)
+      throw_range(std::string(what) + ": capacity " + std::to_string(c) + " outside [" + std::to_string(lo) + ", " +
+                  std::to_string(experts) + "]");
+}
+
+ReplayCounts counts_from_hits(int64_t passes, int64_t uses, int64_t hits, int capacity, int distinct) {
+  ReplayCounts r;
+  r.passes = passes;
+  r.hits = hits;
+  r.misses = uses - hits;
+  r.loads = r.misses;
+  // Every load fills a free slot until the cache is full (nothing leaves a cache before), so the
+  // loads past the first min(capacity, distinct) evict.
+  r.evictions = r.misses - std::min<int64_t>(capacity, distinct);
+  return r;
+}
+
 namespace {
 
 // The stack down to the deepest capacity asked for, where each expert stands, and the hits found
@@ -63,14 +82,14 @@ class Stack {
     entry_.swap(spare_);
   }
 
-  // Any order: depths [0, ntop) take `top`, each later depth the better of its old entry and the
-  // pool's best, the pool holding the old entries pushed down so far (those of the top's depths
-  // first). An old entry that beats the pool stays where it is; one that loses trades places
-  // with the pool's best; an emptied place takes the pool's best. Stops as soon as the pool is
-  // empty past the top (every needed expert in the stack has been met, so the rest stays where it
-  // is); what the pool still holds at the bottom leaves the stack.
+  // Any order: depths [0, n) take `top` (the pass's n experts), each later depth the better of
+  // its old entry and the pool's best, the pool holding the old entries pushed down so far (those
+  // of the top's depths first). An old entry that beats the pool stays where it is; one that loses
+  // trades places with the pool's best; an emptied place takes the pool's best. Stops as soon as
+  // the pool is empty past the top (every needed expert in the stack has been met, so the rest
+  // stays where it is); what the pool still holds at the bottom leaves the stack.
   template <class Pool>
-  void rewrite(const int32_t* top, int ntop, int n, int found, Pool& pool) {
+  void rewrite(const int32_t* top, int n, int found, Pool& pool) {
     const int old_size = size_;
     const int new_size = std::min(depth_, old_size + n - found);
     const auto put = [this](int j, int32_t y) {
@@ -78,7 +97,7 @@ class Stack {
       pos_[size_t(y)] = j;
     };
     int j = 0;
-    for (; j < std::min(ntop, new_size); ++j) {
+    for (; j < std::min(n, new_size); ++j) {
       if (j < old_size && entry_[size_t(j)] != kVacant) pool.push(entry_[size_t(j)]);
       put(j, top[j]);
     }
@@ -97,17 +116,7 @@ class Stack {
     std::vector<int64_t> hits_within(hits_at_.size(), 0);  // [c]: hits at depths < c
     for (size_t d = 1; d < hits_at_.size(); ++d) hits_within[d] = hits_within[d - 1] + hits_at_[d];
     std::vector<ReplayCounts> out;
-    for (int c : capacities) {
-      ReplayCounts r;
-      r.passes = passes;
-      r.hits = hits_within[size_t(c)];
-      r.misses = uses_ - r.hits;
-      r.loads = r.misses;
-      // Every load fills a free slot until the cache is full (nothing leaves a cache before), so
-      // the loads past the first min(c, distinct) evict.
-      r.evictions = r.misses - std::min<int64_t>(c, distinct);
-      out.push_back(r);
-    }
+    for (int c : capacities) out.push_back(counts_from_hits(passes, uses_, hits_within[size_t(c)], c, distinct));
     return out;
   }
 
@@ -149,13 +158,6 @@ class SortedPool {
   Before before_;
   size_t n_ = 0;
 };
-
-void check_capacities(const std::vector<int>& capacities, int lo, int experts, const char* what) {
-  for (int c : capacities)
-    if (c < lo || c > experts)
-      throw_range(std::string(what) + ": capacity " + std::to_string(c) + " outside [" + std::to_string(lo) + ", " +
-                  std::to_string(experts) + "]");
-}
 
 int deepest(const std::vector<int>& capacities) {
   return capacities.empty() ? 0 : *std::max_element(capacities.begin(), capacities.end());
@@ -206,7 +208,7 @@ void walk_usage(const PassSets& p, Stack& s, int experts, int depth) {
     ++pass;
     for (int j = 0; j < n; ++j) note_use(usage[size_t(need[j])], ++tick, pass);
     latest_first(need, n, top);
-    s.rewrite(top.data(), n, n, found, pool);
+    s.rewrite(top.data(), n, found, pool);
   }
 }
 
@@ -222,31 +224,6 @@ std::vector<ReplayCounts> replay_online_stack(const PassSets& p, const ReplayLay
   if (policy == CachePolicy::LRU) walk_recency(p, s);
   else if (policy == CachePolicy::LFU) walk_usage<CachePolicy::LFU>(p, s, E, depth);
   else walk_usage<CachePolicy::LFRU>(p, s, E, depth);
-  return s.counts(p.passes(), distinct_experts(p, E), capacities);
-}
-
-std::vector<ReplayCounts> replay_belady_stack(const PassSets& p, const std::vector<int32_t>& next,
-                                              const ReplayLayer& layer, const std::vector<int>& capacities) {
-  check_capacities(capacities, 1, layer.experts, "belady");
-  if (next.size() != p.experts.size()) throw_range("belady: next uses do not match the pass sets");
-  const int E = layer.experts;
-  Stack s(E, deepest(capacities));
-  // Each expert's next use as of the current pass; the pool keeps the soonest needed. Of two with
-  // the same next use either may stay: both are needed by that pass and neither before, so the
-  // counts are the same (and the never-again ones have distinct next uses, P + 1 + id).
-  std::vector<int32_t> upcoming(static_cast<size_t>(E), 0);
-  const auto before = [&upcoming](int32_t a, int32_t b) { return upcoming[size_t(a)] > upcoming[size_t(b)]; };
-  SortedPool<decltype(before)> pool(deepest(capacities) + E + 1, before);
-  for (int64_t i = 0; i < p.passes(); ++i) {
-    const int64_t at = p.offsets[size_t(i)];
-    const int32_t* need = p.experts.data() + at;
-    const int n = int(p.offsets[size_t(i + 1)] - at);
-    const int found = s.find(need, n);
-    for (int j = 0; j < n; ++j) upcoming[size_t(need[j])] = next[size_t(at + j)];
-    // Nothing is forced on top: the pass's experts compete with the stack for every depth.
-    for (int j = 0; j < n; ++j) pool.push(need[j]);
-    s.rewrite(nullptr, 0, n, found, pool);
-  }
   return s.counts(p.passes(), distinct_experts(p, E), capacities);
 }
 
