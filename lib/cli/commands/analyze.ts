@@ -8,12 +8,11 @@ import type { Command } from '../command';
 import { DEFAULT_PRICES, mergePrices, type PriceTable } from '../../cap/cost';
 import { writeJsonAtomic } from '../../io/atomic_write';
 import { validateResults } from '../../cap/results';
-import { summarize } from '../../cap/metrics';
+import { summarize, type Summary } from '../../cap/metrics';
 import { MoecapError } from '../../errors';
 import { resolveModel } from '../../interop/model_shape';
 import { readMoecapFolder } from '../../interop/moecap_folder';
 import { analyzeRun, publishedFigures, type LatencyComparison, type RequestAnalysis, type RunAnalysis } from '../../interop/moecap_analysis';
-import type { Summary } from '../../cap/metrics';
 import { buildResults } from '../../interop/moecap_results';
 
 /** --prices FILE: a JSON of overrides over the default assumptions, as `moecap run` takes. */
