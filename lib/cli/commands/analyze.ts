@@ -42,7 +42,7 @@ function latencyLine(name: string, ours: Summary | null, theirs: LatencyComparis
     ? `ours mean ${ms(ours.mean)}  p50 ${ms(ours.p50)}  p90 ${ms(ours.p90)}  p99 ${ms(ours.p99)} (${ours.n} requests)`
     : 'ours n/a (no request with both times)';
   const head = theirs ? `theirs ${t === null ? 'n/a' : ms(t)}  ` : '';
-  const diff = ours && t !== null ? `  diff ${ours.mean >= t ? '+' : '−'}${ms(Math.abs(ours.mean - t))}` : '';
+  const diff = ours && t !== null ? `  diff ${ours.mean >= t ? '+' : '-'}${ms(Math.abs(ours.mean - t))}` : '';
   return `    ${name.padEnd(5)}  ${head}${o}${diff}${theirs ? `  reason: ${theirs.reason}` : ''}\n`;
 }
 
