@@ -86,8 +86,6 @@ export const DEFAULT_PLAN: RunPlan = {
 const DTYPES = ['f32', 'bf16', 'int8', 'int4', 'mxfp4', 'fp8'];
 const LIST_KEYS = ['presets', 'layers', 'phases', 'batch', 'seqLen', 'steps', 'dtypes', 'threads', 'capacityFactor', 'residentFraction', 'skew'] as const;
 
-/** A string value in quotes as before; anything else (a nested array from a file) shown safely. */
-
 /** Edit distance, case-insensitive. */
 function editDistance(a: string, b: string): number {
   a = a.toLowerCase();

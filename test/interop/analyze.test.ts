@@ -46,6 +46,17 @@ fs.writeFileSync(
     .join('\n') + '\n',
 );
 
+// `moecap analyze DIR` with the preset and `extra` options → its exit code and everything it printed.
+async function analyzeDir(d: string, extra: Record<string, unknown> = {}): Promise<{ code: number; text: string }> {
+  const options = { preset: 'qwen3-30b-a3b', ...extra };
+  const out: string[] = [];
+  const code = await analyzeCommand.run(
+    { options, positional: [d], given: new Set(Object.keys(options)) },
+    { out: (s) => out.push(s), err: (s) => out.push(s) },
+  );
+  return { code, text: out.join('') };
+}
+
 describe('moecap analyze', () => {
   const m = shapeFromPreset(findPreset('qwen3-30b-a3b'));
   test('reads the folder: GPU, precision, passes with ttft/tpot as seconds', () => {
@@ -115,12 +126,7 @@ describe('moecap analyze', () => {
         4,
         12,
       );
-      const out: string[] = [];
-      await analyzeCommand.run(
-        { options: { preset: 'qwen3-30b-a3b' }, positional: [d2], given: new Set() },
-        { out: (s) => out.push(s), err: (s) => out.push(s) },
-      );
-      const text = out.join('');
+      const { text } = await analyzeDir(d2);
       expect(text).toMatch(
         /skipped: 1 passes without expert_activation, 1 passes without a duration \(ttft\/tpot\/latency null\), 1 passes without batch_size/,
       );
@@ -158,12 +164,7 @@ describe('moecap analyze', () => {
         ['gsm8k_hard_20251120_111111', 0, undefined, undefined],
       ]);
       fs.rmSync(path.join(d3, 'cap_metrics_gsm8k_hard_20251120_111111.json'));
-      const out: string[] = [];
-      await analyzeCommand.run(
-        { options: { preset: 'qwen3-30b-a3b' }, positional: [d3], given: new Set() },
-        { out: (s) => out.push(s), err: (s) => out.push(s) },
-      );
-      const text = out.join('');
+      const { text } = await analyzeDir(d3);
       expect(text).toMatch(
         /requests: detailed_results_gsm8k\.jsonl, 3 requests, 3 completed, client-measured \(MoE-CAP's layout before 2026-03-19: no forward passes/,
       );
@@ -229,10 +230,7 @@ describe('moecap analyze', () => {
         [false, null, null, 0],
         [true, null, 0.9, 5],
       ]);
-      const out: string[] = [];
-      const options = { preset: 'qwen3-30b-a3b', out: path.join(d4, 'res') };
-      await analyzeCommand.run({ options, positional: [d4], given: new Set(Object.keys(options)) }, { out: (s) => out.push(s), err: (s) => out.push(s) });
-      const text = out.join('');
+      const { text } = await analyzeDir(d4, { out: path.join(d4, 'res') });
       expect(text).toMatch(/requests: output_data_gsm8k_20250101_120000\.jsonl, 5 requests, 4 completed, client-measured\n/);
       // TTFT of 0.1, 0.2, 0.3: mean 0.2, p90 0.2 + 0.8·0.1, p99 0.2 + 0.98·0.1; theirs (performance.ttft) 0.05.
       expect(text).toMatch(
@@ -258,12 +256,7 @@ describe('moecap analyze', () => {
         path.join(d4, `output_data_${ds}.jsonl`),
         JSON.stringify({ index: 0, input_tokens: 5, output_tokens: 'a', success: true, output_token_count: 3 }) + '\n',
       );
-      const out2: string[] = [];
-      await analyzeCommand.run(
-        { options: { preset: 'qwen3-30b-a3b' }, positional: [d4], given: new Set() },
-        { out: (s) => out2.push(s), err: (s) => out2.push(s) },
-      );
-      expect(out2.join('')).toMatch(/1 requests, 1 completed, client-measured\n {4}no request carries client times/);
+      expect((await analyzeDir(d4)).text).toMatch(/1 requests, 1 completed, client-measured\n {4}no request carries client times/);
       // A time or flag of the wrong type names file, line and field.
       fs.writeFileSync(
         path.join(d4, `output_data_${ds}.jsonl`),
@@ -300,12 +293,9 @@ describe('moecap analyze', () => {
           }),
         );
       fs.writeFileSync(path.join(d5, `detailed_results_${ds}.jsonl`), lines.join('\n') + '\n');
-      const out: string[] = [];
-      const options = { preset: 'qwen3-30b-a3b', out: path.join(d5, 'res') };
-      expect(
-        await analyzeCommand.run({ options, positional: [d5], given: new Set(Object.keys(options)) }, { out: (s) => out.push(s), err: (s) => out.push(s) }),
-      ).toBe(0);
-      expect(out.join('')).toMatch(/decode \(150000 passes/);
+      const { code, text } = await analyzeDir(d5, { out: path.join(d5, 'res') });
+      expect(code).toBe(0);
+      expect(text).toMatch(/decode \(150000 passes/);
       const res = JSON.parse(fs.readFileSync(path.join(d5, 'res', 'results.json'), 'utf8'));
       expect(res.configs[1].timing.passSeconds).toMatchObject({ n, min: 0.01, max: 0.016 });
     } finally {
@@ -314,14 +304,8 @@ describe('moecap analyze', () => {
   });
 
   test('the command prints theirs, ours, the factor and the reason per phase', async () => {
-    const out: string[] = [];
-    expect(
-      await analyzeCommand.run(
-        { options: { preset: 'qwen3-30b-a3b' }, positional: [dir], given: new Set() },
-        { out: (s) => out.push(s), err: (s) => out.push(s) },
-      ),
-    ).toBe(0);
-    const text = out.join('');
+    const { code, text } = await analyzeDir(dir);
+    expect(code).toBe(0);
     expect(text).toMatch(/prefill \(1 passes/);
     expect(text).toMatch(/decode \(2 passes/);
     expect(text).toMatch(/S-MFU {2}theirs [\d.]+% {2}ours [\d.]+% {2}×[\d.]+ {2}reason: k = 8/);
@@ -374,9 +358,7 @@ describe('moecap analyze', () => {
       expect(readMoecapFolder(bad)[0]).toMatchObject({ numGpus: 2, numGpusRecorded: true });
       meta({ hardware: { gpu_type: 'NVIDIA-H100-HBM3-80GB', num_gpus: 'N/A' } }); // its placeholder: not recorded
       expect(readMoecapFolder(bad)[0]).toMatchObject({ numGpus: 1, numGpusRecorded: false });
-      const out: string[] = [];
-      await analyzeCommand.run({ options: { preset: 'qwen3-30b-a3b' }, positional: [bad], given: new Set() }, { out: (s) => out.push(s), err: () => {} });
-      expect(out.join('')).toMatch(/on 1× NVIDIA-H100-HBM3-80GB \(datasheet h100-sxm; num_gpus not recorded: 1 assumed\)/);
+      expect((await analyzeDir(bad)).text).toMatch(/on 1× NVIDIA-H100-HBM3-80GB \(datasheet h100-sxm; num_gpus not recorded: 1 assumed\)/);
       fs.writeFileSync(
         path.join(bad, 'detailed_results_x_1.jsonl'),
         `{"forward_mode":"decode","expert_activation":3,"batch_size":${deep},"seq_lens_sum":1,"tpot":0.1}\n`,
