@@ -10,7 +10,8 @@
 // all-time uses, the pass) are the same for every capacity, so with S_C ⊆ S_{C+1} ⊆ S_C ∪ {u} the
 // result at C+1 holds the one at C.
 // Each pass rewrites the stack, N on top. lru: the old entries not in N follow in their order (a
-// compaction of the whole stack). lfu, lfru: down the old stack each entry not in N joins a small
+// compaction down to the deepest expert of N found; the entries below it keep their order and
+// move down as one). lfu, lfru: down the old stack each entry not in N joins a small
 // pool from which the best goes to the next depth; once every needed expert found in the stack has
 // been passed and the pool is empty, the rest of the stack is unchanged, so a pass of hits costs
 // its deepest hit. (Belády's counts come from belady_replay.h.)
