@@ -10,6 +10,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { MoecapError } from '../errors';
+import { callNative } from '../native/call';
 import { loadAddon } from '../native/loader';
 
 export const MCTRACE_MAGIC = Buffer.from('MCTRACE\0', 'latin1');
@@ -119,43 +120,36 @@ export function readBinaryTraceHeader(file: string): BinaryTraceHeader {
   }
 }
 
-/** Layer l's ids [tokens, topK] from a checked header: its checksum and id range verified. */
+/**
+ * Layer l's ids [tokens, topK] from a checked header: read, checksum and ids (in range, a token's
+ * k distinct, as the JSONL reader requires) checked and widened by the core (trace_ids.h).
+ */
 export function readBinaryTraceLayer(file: string, h: BinaryTraceHeader, l: number): Int32Array {
-  const n = h.tokens[l] * h.topK;
-  const b = Buffer.alloc(n * h.idBytes);
-  const fd = fs.openSync(file, 'r');
-  try {
-    for (let got = 0; got < b.length;) {
-      const r = fs.readSync(fd, b, got, Math.min(b.length - got, 1 << 30), h.offsets[l] + got);
-      if (r === 0) throw new MoecapError('ERR_CORRUPT_FILE', `binary trace '${file}' layer ${l}: file ended early`);
-      got += r;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  const sum = hash(b);
-  if (sum !== h.checksums[l])
-    throw new MoecapError(
-      'ERR_CORRUPT_FILE',
-      `binary trace '${file}' field 'layer ${l} checksum': xxhash64 of its ids is ${hex(sum)}, the table says ${hex(h.checksums[l])}`,
-    );
-  const ab = b.buffer.slice(b.byteOffset, b.byteOffset + b.length);
-  const ids = h.idBytes === 1 ? Int32Array.from(new Uint8Array(ab)) : h.idBytes === 2 ? Int32Array.from(new Uint16Array(ab)) : new Int32Array(ab);
-  // In range, and a token's k ids distinct (a token routes to k different experts, as the JSONL reader requires).
-  const bad = (e: number, t: number, what: string) =>
-    new MoecapError('ERR_CORRUPT_FILE', `binary trace '${file}' field 'layer ${l} experts': id ${e} at token ${t} ${what}`);
-  const seenAt = new Int32Array(h.experts).fill(-1); // the last token that used each expert
-  for (let i = 0, t = 0, j = 0; i < n; i++) {
-    const e = ids[i];
-    if (e < 0 || e >= h.experts) throw bad(e, t, `out of range [0, ${h.experts})`);
-    if (seenAt[e] === t) throw bad(e, t, `repeated (a token's ${h.topK} ids must be distinct)`);
-    seenAt[e] = t;
-    if (++j === h.topK) {
-      j = 0;
-      t++;
-    }
-  }
-  return ids;
+  return callNative(() =>
+    (loadAddon() as unknown as TraceIdsAddon).readTraceIds({
+      file,
+      offset: h.offsets[l],
+      tokens: h.tokens[l],
+      topK: h.topK,
+      idBytes: h.idBytes,
+      layer: l,
+      experts: h.experts,
+      checksum: hex(h.checksums[l]),
+    }),
+  );
+}
+
+export interface TraceIdsAddon {
+  readTraceIds(o: {
+    file: string;
+    offset: number;
+    tokens: number;
+    topK: number;
+    idBytes: number;
+    layer: number;
+    experts?: number;
+    checksum?: string;
+  }): Int32Array;
 }
 
 /** A trace's layers (ids in [0, experts)) written as a binary trace; the file appears only when complete. */

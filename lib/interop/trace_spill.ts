@@ -10,7 +10,7 @@ import { MoecapError, shown } from '../errors';
 import { callNative } from '../native/call';
 import { loadAddon } from '../native/loader';
 import { corrupt, parseLine, type JsonlLine } from './jsonl_lines';
-import { isBinaryTrace, readBinaryTraceHeader, readBinaryTraceLayer, type BinaryTraceHeader } from './trace_binary';
+import { isBinaryTrace, readBinaryTraceHeader, readBinaryTraceLayer, type BinaryTraceHeader, type TraceIdsAddon } from './trace_binary';
 
 const WHAT = 'trace';
 const MAX_LINE = 64 * 1024;
@@ -44,12 +44,10 @@ export class TraceSpill {
   /** Layer l's ids [tokens, topK], in token order. */
   layer(l: number): Int32Array {
     if (this.binary) return readBinaryTraceLayer(this.file, this.binary, l);
-    const b = fs.readFileSync(path.join(this.dir, `layer${l}.bin`));
-    const w = this.idBytes;
-    if (w === 1) return Int32Array.from(b);
-    if (w === 2) return Int32Array.from(new Uint16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)));
-    if (b.byteOffset % 4 === 0) return new Int32Array(b.buffer, b.byteOffset, b.length / 4);
-    return new Int32Array(new Uint8Array(b).buffer);
+    // The core's own spill file: read and widened by the core, nothing left to check.
+    const file = path.join(this.dir, `layer${l}.bin`);
+    const addon = loadAddon() as unknown as TraceIdsAddon;
+    return callNative(() => addon.readTraceIds({ file, offset: 0, tokens: this.tokens[l], topK: this.topK, idBytes: this.idBytes, layer: l }));
   }
 
   close(): void {

@@ -14,6 +14,7 @@
 #include "moe_model_wrap.h"
 #include "runtime/memory_info.h"
 #include "runtime/thread_pool.h"
+#include "trace_ids_wrap.h"
 #include "trace_spill_wrap.h"
 
 namespace moecap_binding {
@@ -62,6 +63,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("epWireSizes", Napi::Function::New(env, EpWireSizes, "epWireSizes"));
   exports.Set("replayCache", Napi::Function::New(env, ReplayCache, "replayCache"));
   exports.Set("xxhash64", Napi::Function::New(env, XxHash64Hex, "xxhash64"));
+  exports.Set("readTraceIds", Napi::Function::New(env, ReadTraceIds, "readTraceIds"));
   exports.Set("traceSpillOpen", Napi::Function::New(env, TraceSpillOpen, "traceSpillOpen"));
   exports.Set("traceSpillRun", Napi::Function::New(env, TraceSpillRun, "traceSpillRun"));
   exports.Set("traceSpillRecord", Napi::Function::New(env, TraceSpillRecord, "traceSpillRecord"));
