@@ -12,6 +12,7 @@
 //    frees its slot for the next miss at once (it is the only candidate, whatever the policy),
 //    so the experts done first leave first and the last S of (hits, misses) stay.
 // In both, evictions = q - min(q, S - R). Pinned experts (static) are hits and take no stream slot.
+// Each pass costs O(pass + R) without a branch on which expert hits (stream_replay.cc).
 #pragma once
 #include "offload/cache_replay.h"
 
