@@ -16,14 +16,15 @@ namespace {
 // any order with every expert's usage (counted as SlotTable counts it) and choose a pass's victims
 // by cache_policy.h's order at that pass.
 //
-// A pass is three loops without a branch on the data (a replay's hits and misses alternate at
-// random): the pass's ids are marked needed, counted and its unpinned ones collected; the
-// residents not needed are compacted into the next list but the ones evicted; then the pass's
-// unpinned experts that stay are appended in ascending id (the order of their ticks). Each id is
-// written at the end of the next list and only a kept one moves the end, so the lists (at most
-// `slots` ids, one spare for that write) are allocated once. The needed mark is the pass number
-// in its own array: a plain store, where a flag in state_ would be a read-modify-write of the byte
-// the next loops read (static16 at E = 256, k = 8, T = 1: 5.1 against 5.8 ns per use).
+// A pass is two loops over its ids and one over the residents, none with a branch on which
+// expert hits (a replay's hits and misses alternate at random): the ids are marked needed and
+// written at the end of three lists (unpinned, hits, misses), only the one they belong to
+// growing; the residents not needed are compacted into the next list the same way but the ones
+// evicted; then the pass's experts that stay follow, ascending (the order of their ticks): every
+// unpinned one, or with waves the last S of (hits, misses) by a merge. The lists are allocated
+// once. The needed mark is the pass number in its own array: a plain store, where a flag in
+// state_ was a read-modify-write of the byte the next loops read (static16 at E = 256, k = 8,
+// T = 1: 5.1 against 5.8 ns per use).
 template <CachePolicy P>
 class StreamSlots {
   static constexpr bool kRecency = P == CachePolicy::LRU || P == CachePolicy::Static;
@@ -39,7 +40,9 @@ class StreamSlots {
         count_(int(residents.size())),
         residents_(size_t(slots) + 1),
         next_(size_t(slots) + 1),
-        pass_unpinned_(size_t(experts)),
+        unpinned_(size_t(experts)),
+        hits_(size_t(experts) + 1),
+        misses_(size_t(experts) + 1),
         needed_at_(size_t(experts), -1),
         state_(size_t(experts), 0),
         usage_(std::move(usage)),
@@ -53,48 +56,52 @@ class StreamSlots {
   void pass(const int32_t* need, int n, ReplayCounts& r) {
     ++pass_;
     uint8_t* st = state_.data();
-    int32_t* mine = pass_unpinned_.data();
-    int h = 0, m = 0;
+    int32_t *mine = unpinned_.data(), *hits = hits_.data(), *misses = misses_.data();
+    int h = 0, q = 0;
     for (int j = 0; j < n; ++j) {
       const int32_t e = need[j];
       const uint8_t s = st[e];
-      const int unpinned = (s >> 2) ^ 1;
       if (!kRecency) note_use(usage_[size_t(e)], ++tick_, pass_);
       needed_at_[size_t(e)] = pass_;
+      mine[h + q] = hits[h] = misses[q] = e;
       h += s & kResident;
-      mine[m] = e;
-      m += unpinned;
+      q += s == 0;
     }
-    const int q = m - h, R = count_, S = slots_;
+    const int m = h + q, R = count_, S = slots_;
     ++r.passes;
     r.hits += n - q;
     r.misses += q;
     r.loads += q;
     r.evictions += q - std::min(q, S - R);
-    const bool waves = m > S;
-    // No waves: the R + q - S earliest unneeded leave; waves: every unneeded one.
-    int c = keep_unneeded(waves ? R - h : std::max(0, R + q - S));
-    // The pass's unpinned experts that stay: all of them without waves; with waves the last S of
-    // (hits, misses), i.e. the misses from miss_from on and the hits from hit_from on.
-    const int miss_from = std::max(0, q - S), hit_from = std::max(0, h - std::max(0, S - q));
     int32_t* out = next_.data();
-    for (int j = 0, hr = 0, mr = 0; j < m; ++j) {
-      const int32_t e = mine[j];
-      const int hit = st[e] & kResident, miss = hit ^ 1;
-      const int keep = (hit & int(hr >= hit_from)) | (miss & int(mr >= miss_from));
-      hr += hit;
-      mr += miss;
-      out[c] = e;
-      c += keep;
-      st[e] = uint8_t(keep);
+    if (m <= S) {
+      // No waves: the R + q - S earliest unneeded leave, the pass's experts follow.
+      int c = keep_unneeded(std::max(0, R + q - S));
+      for (int j = 0; j < m; ++j, ++c) st[out[c] = mine[j]] = kResident;
+      count_ = c;
+    } else {
+      // Waves: every unneeded one leaves; the last S of (hits, misses) stay, merged ascending
+      // (INT32_MAX ends each list, so the merge runs S steps without a bound check).
+      keep_unneeded(R - h);
+      hits[h] = misses[q] = INT32_MAX;
+      const int32_t* a = hits + (h - std::max(0, S - q));
+      const int32_t* b = misses + std::max(0, q - S);
+      for (int j = 0; j < S; ++j) {
+        const int32_t x = *a, y = *b, first = int(x < y);
+        const int32_t e = first ? x : y;
+        a += first;
+        b += first ^ 1;
+        st[out[j] = e] = kResident;
+      }
+      count_ = S;
     }
-    count_ = c;
     residents_.swap(next_);
   }
 
  private:
   // The residents the pass does not need go to next_ (lru: in their order), but the `leave`
-  // earliest of them in the policy's order, which are evicted → how many stay.
+  // earliest of them in the policy's order, which are evicted → how many stay. Only those stay
+  // resident in state_ (the pass's own experts are marked after it).
   int keep_unneeded(int leave) {
     uint8_t* st = state_.data();
     const int32_t* res = residents_.data();
@@ -103,18 +110,20 @@ class StreamSlots {
     if (kRecency) {
       for (int i = 0, unneeded = 0; i < count_; ++i) {
         const int32_t x = res[i];
-        const uint8_t s = st[x];
         const int u = needed_at_[size_t(x)] != pass_, keep = u & int(unneeded >= leave);
         unneeded += u;
         out[c] = x;
         c += keep;
-        st[x] = uint8_t(s - (u & (keep ^ 1)));  // an evicted one is no longer resident
+        st[x] = uint8_t(keep);
       }
       return c;
     }
     for (int i = 0; i < count_; ++i) {
-      out[c] = res[i];
-      c += needed_at_[size_t(res[i])] != pass_;
+      const int32_t x = res[i];
+      const int u = needed_at_[size_t(x)] != pass_;
+      out[c] = x;
+      c += u;
+      st[x] = uint8_t(u);
     }
     if (leave == 0) return c;
     if (leave < c) {
@@ -130,12 +139,12 @@ class StreamSlots {
   }
 
   const int slots_;
-  int count_;                              // residents_ in use
-  std::vector<int32_t> residents_, next_;  // the unpinned residents; the next pass's (slots + 1 each)
-  std::vector<int32_t> pass_unpinned_;     // the pass's experts not pinned, ascending
-  std::vector<int64_t> needed_at_;         // [E]: the last pass that needed e
-  std::vector<uint8_t> state_;             // [E]: kResident or kPinned
-  std::vector<ExpertUsage> usage_;         // [E] (lfu, lfru)
+  int count_;                                      // residents_ in use
+  std::vector<int32_t> residents_, next_;          // the unpinned residents; the next pass's (slots + 1 each)
+  std::vector<int32_t> unpinned_, hits_, misses_;  // the pass's experts not pinned, ascending (+ a sentinel)
+  std::vector<int64_t> needed_at_;                 // [E]: the last pass that needed e
+  std::vector<uint8_t> state_;                     // [E]: kResident or kPinned
+  std::vector<ExpertUsage> usage_;                 // [E] (lfu, lfru)
   int64_t tick_, pass_;
 };
 
