@@ -54,15 +54,17 @@ class StreamSlots {
   }
 
   void pass(const int32_t* need, int n, ReplayCounts& r) {
-    ++pass_;
+    // Members read in the loops are copied first: a store through uint8_t* may alias any of them.
+    const int64_t now = ++pass_;
     uint8_t* st = state_.data();
+    int64_t* needed_at = needed_at_.data();
     int32_t *mine = unpinned_.data(), *hits = hits_.data(), *misses = misses_.data();
     int h = 0, q = 0;
     for (int j = 0; j < n; ++j) {
       const int32_t e = need[j];
       const uint8_t s = st[e];
-      if (!kRecency) note_use(usage_[size_t(e)], ++tick_, pass_);
-      needed_at_[size_t(e)] = pass_;
+      if (!kRecency) note_use(usage_[size_t(e)], ++tick_, now);
+      needed_at[e] = now;
       mine[h + q] = hits[h] = misses[q] = e;
       h += s & kResident;
       q += s == 0;
@@ -105,12 +107,15 @@ class StreamSlots {
   int keep_unneeded(int leave) {
     uint8_t* st = state_.data();
     const int32_t* res = residents_.data();
+    const int64_t* needed_at = needed_at_.data();
     int32_t* out = next_.data();
+    const int64_t now = pass_;
+    const int R = count_;
     int c = 0;
     if (kRecency) {
-      for (int i = 0, unneeded = 0; i < count_; ++i) {
+      for (int i = 0, unneeded = 0; i < R; ++i) {
         const int32_t x = res[i];
-        const int u = needed_at_[size_t(x)] != pass_, keep = u & int(unneeded >= leave);
+        const int u = needed_at[x] != now, keep = u & int(unneeded >= leave);
         unneeded += u;
         out[c] = x;
         c += keep;
@@ -118,16 +123,15 @@ class StreamSlots {
       }
       return c;
     }
-    for (int i = 0; i < count_; ++i) {
+    for (int i = 0; i < R; ++i) {
       const int32_t x = res[i];
-      const int u = needed_at_[size_t(x)] != pass_;
+      const int u = needed_at[x] != now;
       out[c] = x;
       c += u;
       st[x] = uint8_t(u);
     }
     if (leave == 0) return c;
     if (leave < c) {
-      const int64_t now = pass_;
       const ExpertUsage* u = usage_.data();
       std::nth_element(out, out + (leave - 1), out + c, [u, now](int32_t a, int32_t b) {
         return evict_before(P, u[size_t(a)], a, u[size_t(b)], b, now);
