@@ -19,12 +19,12 @@ namespace {
 // A pass builds the next list in place, with no loop that branches on which expert hits (a
 // replay's hits and misses alternate at random) and no copy: as its ids are marked needed, each is
 // written at the end of three lists (its unpinned experts, which sit at `1 + R` in the other
-// buffer; its hits; its misses), only the ones it belongs to growing. The residents that stay,
-// whose number is known by then, are compacted right before the unpinned ones, most recent first
-// from the end; with waves the last S of (hits, misses) are merged into the front instead. The
-// needed mark is the pass number in its own array: a plain store, where a flag in state_ was a
-// read-modify-write of the byte the next loops read (static16 at E = 256, k = 8, T = 1: 5.1
-// against 5.8 ns per use).
+// buffer; its misses, further on in that buffer; its hits), only the ones it belongs to growing.
+// The residents that stay, whose number is known by then, are compacted right before the
+// unpinned ones, most recent first from the end; with waves the last S misses are the next list
+// where they lie, or the last S of (hits, misses) are merged into the front. The needed mark is
+// the pass number in its own array: a plain store, where a flag in state_ was a read-modify-write
+// of the byte the next loops read (static16 at E = 256, k = 8, T = 1: 5.1 against 5.8 ns per use).
 template <CachePolicy P>
 class StreamSlots {
   static constexpr bool kRecency = P == CachePolicy::LRU || P == CachePolicy::Static;
@@ -38,10 +38,10 @@ class StreamSlots {
               std::vector<ExpertUsage> usage, int64_t tick, int64_t passes_done)
       : slots_(slots),
         count_(int(residents.size())),
-        residents_(size_t(slots) + size_t(experts) + 2),
+        misses_at_(slots + experts + 2),
+        residents_(size_t(misses_at_) + size_t(experts) + 1),
         next_(residents_.size()),
         hits_(size_t(experts) + 1),
-        misses_(size_t(experts) + 1),
         needed_at_(size_t(experts), -1),
         state_(size_t(experts), 0),
         usage_(std::move(usage)),
@@ -59,7 +59,7 @@ class StreamSlots {
     uint8_t* st = state_.data();
     int64_t* needed_at = needed_at_.data();
     int32_t* mine = next_.data() + 1 + R;  // room before it for every resident
-    int32_t *hits = hits_.data(), *misses = misses_.data();
+    int32_t *hits = hits_.data(), *misses = next_.data() + misses_at_;
     int h = 0, q = 0;
     for (int j = 0; j < n; ++j) {
       const int32_t e = need[j];
@@ -83,21 +83,27 @@ class StreamSlots {
       first_ = int(mine - next_.data()) - kept;
       count_ = kept + m;
     } else {
-      // Waves: every unneeded one leaves; the last S of (hits, misses) stay, merged ascending
-      // (INT32_MAX ends each list, so the merge runs S steps without a bound check).
+      // Waves: every unneeded one leaves; the last S of (hits, misses) stay: the last S misses
+      // where the misses fill the slots (they are the next list as they lie), else every miss
+      // and the last hits merged ascending (INT32_MAX ends each list, so the merge runs S steps
+      // without a bound check; it waits on its loads each step, so it runs only when needed).
       keep_unneeded(R - h, R - h, mine);
-      hits[h] = misses[q] = INT32_MAX;
-      const int32_t* a = hits + (h - std::max(0, S - q));
-      const int32_t* b = misses + std::max(0, q - S);
-      int32_t* out = next_.data();
-      for (int j = 0; j < S; ++j) {
-        const int32_t x = *a, y = *b, first = int(x < y);
-        const int32_t e = first ? x : y;
-        a += first;
-        b += first ^ 1;
-        st[out[j] = e] = kResident;
+      if (q >= S) {
+        first_ = int(misses - next_.data()) + q - S;
+        for (int j = q - S; j < q; ++j) st[misses[j]] = kResident;
+      } else {
+        hits[h] = misses[q] = INT32_MAX;
+        const int32_t *a = hits + h - (S - q), *b = misses;
+        int32_t* out = next_.data();
+        for (int j = 0; j < S; ++j) {
+          const int32_t x = *a, y = *b, first = int(x < y);
+          const int32_t e = first ? x : y;
+          a += first;
+          b += first ^ 1;
+          st[out[j] = e] = kResident;
+        }
+        first_ = 0;
       }
-      first_ = 0;
       count_ = S;
     }
     residents_.swap(next_);
@@ -149,12 +155,15 @@ class StreamSlots {
   }
 
   const int slots_;
-  int first_ = 0, count_;                  // residents_[first_, first_ + count_) in use
-  std::vector<int32_t> residents_, next_;  // the unpinned residents; the next pass's (room for slots + pass + 2)
-  std::vector<int32_t> hits_, misses_;     // the pass's hits and misses, ascending (+ a sentinel)
-  std::vector<int64_t> needed_at_;         // [E]: the last pass that needed e
-  std::vector<uint8_t> state_;             // [E]: kResident or kPinned
-  std::vector<ExpertUsage> usage_;         // [E] (lfu, lfru)
+  int first_ = 0, count_;  // residents_[first_, first_ + count_) in use
+  // The unpinned residents; the next pass's. Each buffer: a spare slot, room for the residents kept,
+  // the pass's unpinned experts, then from misses_at_ its misses (+ a sentinel).
+  const int misses_at_;
+  std::vector<int32_t> residents_, next_;
+  std::vector<int32_t> hits_;       // the pass's hits, ascending (+ a sentinel)
+  std::vector<int64_t> needed_at_;  // [E]: the last pass that needed e
+  std::vector<uint8_t> state_;      // [E]: kResident or kPinned
+  std::vector<ExpertUsage> usage_;  // [E] (lfu, lfru)
   int64_t tick_, pass_;
 };
 
