@@ -11,8 +11,9 @@
 // Shapes: E from 1 to 256 (lfru's candidates in the bit mask up to 64 slots, in the tree above), k
 // up to 8, T = 1..5 (passes of varying size), skew 0 to 2, dropped ids (-1), long runs (lfru's
 // scores age with the pass). Also through replay_layer (the configs split between stacks and
-// streaming), and the refusals. Built and run by test/interop/trace_cache.test.ts with g++ (and
-// by scripts/sanitize.sh under ASan + UBSan); exits non-zero on a failure.
+// streaming), build_pass_sets against sort + unique per pass, and the refusals. Built and run by
+// test/interop/trace_cache.test.ts with g++ (and by scripts/sanitize.sh under ASan + UBSan);
+// exits non-zero on a failure.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -181,6 +182,45 @@ static void check_shape(uint64_t seed, const Shape& sh) {
   }
 }
 
+// build_pass_sets against sort + unique per pass: every shape's routing, and by hand passes with
+// repeats and dropped ids at T * k from 1 to 64.
+static void check_pass_sets(const std::vector<Shape>& shapes) {
+  const auto check = [](const std::vector<int32_t>& ids, int E, int k, int T, int tokens) {
+    ReplayLayer layer;
+    layer.experts = E, layer.top_k = k, layer.tokens_per_pass = T;
+    const PassSets p = build_pass_sets(ids.data(), tokens, layer);
+    PassSets want;
+    want.offsets.push_back(0);
+    for (int t0 = 0; t0 < tokens; t0 += T) {
+      std::vector<int32_t> pass;
+      for (int i = t0 * k; i < std::min(tokens, t0 + T) * k; ++i)
+        if (ids[size_t(i)] >= 0) pass.push_back(ids[size_t(i)]);
+      std::sort(pass.begin(), pass.end());
+      pass.erase(std::unique(pass.begin(), pass.end()), pass.end());
+      want.experts.insert(want.experts.end(), pass.begin(), pass.end());
+      want.offsets.push_back(int64_t(want.experts.size()));
+    }
+    EXPECT(p.offsets == want.offsets && p.experts == want.experts, "pass sets of E %d k %d T %d tokens %d", E, k, T,
+           tokens);
+  };
+  uint64_t seed = 500;
+  for (const Shape& sh : shapes)
+    check(routing(seed++, sh.tokens, sh.E, sh.k, sh.skew, sh.drop), sh.E, sh.k, sh.T, sh.tokens);
+  uint64_t s = 7;
+  for (int E : {1, 2, 9, 300})
+    for (int k = 1; k <= 8 && k <= E; ++k)
+      for (int T : {1, 2, 3, 8})
+        for (int tokens : {0, 1, 5, 200}) {
+          std::vector<int32_t> ids;
+          for (int i = 0; i < tokens * k; ++i) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            ids.push_back(s % 10 == 0 ? -1 : int32_t((s >> 8) % uint64_t(s % 3 == 0 ? std::min(E, 3) : E)));
+          }
+          check(ids, E, k, T, tokens);
+        }
+  std::printf("ok   pass sets == sort + unique per pass\n");
+}
+
 // replay_layer splits the configs (stacks for Belády and the capacities no pass exceeds, streaming
 // for the rest and static) and puts each result back in the order asked.
 static void check_layer_split() {
@@ -232,7 +272,14 @@ static void check_refusals() {
   refused([&] { replay_belady(p, layer, {0}); }, "belady: capacity 0 outside [1, 16]");
   refused([&] { replay_belady(p, layer, {17}); }, "belady: capacity 17 outside [1, 16]");
   refused([&] { replay_streaming(p, layer, 0, CachePolicy::Static); }, "capacity must be >= 1, got 0");
-  std::printf("ok   refusals: capacities below the largest pass or above E, static, Belády outside [1, E]\n");
+  for (int T : {1, 3}) {
+    std::vector<int32_t> bad = ids;
+    bad[29] = 16;
+    layer.tokens_per_pass = T;
+    refused([&] { build_pass_sets(bad.data(), 50, layer); }, "expert id 16 at token 7 is out of range [0, 16)");
+  }
+  std::printf(
+      "ok   refusals: capacities below the largest pass or above E, static, Belády outside [1, E], ids above E\n");
 }
 
 // Belády above 255 slots (four-byte gap counts) and at E (no gap counts): 300 experts.
@@ -261,6 +308,7 @@ int main() {
       {64, 8, 1, 2500, 0.8, false},  {65, 6, 2, 2000, 1.0, false},   {100, 8, 3, 1500, 1.1, true},
       {256, 8, 1, 3000, 1.0, false}, {200, 2, 1, 20000, 1.5, false}, {50, 3, 2, 12, 1.0, false},
   };
+  check_pass_sets(shapes);  // first: every other check replays these sets
   uint64_t seed = 1;
   for (const Shape& sh : shapes)
     for (int rep = 0; rep < 3; ++rep) check_shape(seed++, sh);

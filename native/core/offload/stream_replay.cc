@@ -112,10 +112,9 @@ class StreamSlots {
  private:
   // The `unneeded` residents the pass does not need, but the `leave` earliest of them in the
   // policy's order (evicted), go right before `end` in the next buffer (lru: in their order) → how
-  // many. Each is
-  // written, most recent first, one place before the last one kept (so at worst at the buffer's
-  // first slot, which no list uses). Only the ones kept stay resident in state_ (the pass's own
-  // experts are marked after it).
+  // many. Each is written, most recent first, one place before the last one kept (so at worst at
+  // the buffer's first slot, which no list uses). Only the ones kept stay resident in state_ (the
+  // pass's own experts are marked after it).
   int keep_unneeded(int unneeded, int leave, int32_t* end) {
     uint8_t* st = state_.data();
     const int32_t* res = residents_.data() + first_;
