@@ -5,7 +5,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { TraceSpill } from '../../lib/interop/trace_spill';
-import { parseBinaryTraceHeader, writeBinaryTrace } from '../../lib/interop/trace_binary';
+import { parseBinaryTraceHeader, writeBinaryTrace, type TraceIdsAddon } from '../../lib/interop/trace_binary';
+import { callNative } from '../../lib/native/call';
 import { traceCommand } from '../../lib/cli/commands/trace';
 import { planCacheCommand } from '../../lib/cli/commands/plan_cache';
 import { sampleRouting, zipfWeights } from '../../lib/cap/routing';
@@ -164,6 +165,45 @@ describe('binary trace', () => {
     expect(() => writeBinaryTrace(f, { layers: 1, topK: 2, tokens: [1], layer: () => bad }, 8)).toThrow(/id 9 out of range \[0, 8\)/);
     expect(fs.existsSync(f)).toBe(false);
     expect(fs.readdirSync(dir).filter((x) => x.includes('fail'))).toEqual([]);
+  });
+
+  // The core's block reader behind readBinaryTraceLayer and the spill files (trace_ids.h).
+  test('readTraceIds: ids of each width widened; bad options, a missing or short file are coded errors', () => {
+    const addon = loadAddon() as unknown as TraceIdsAddon;
+    const f = path.join(dir, 'block.bin');
+    // 3 bytes of padding, then 2 tokens × 2 ids of 2 bytes each (little-endian): 300, 7 | 65535, 0.
+    fs.writeFileSync(f, Buffer.from([9, 9, 9, 0x2c, 0x01, 7, 0, 0xff, 0xff, 0, 0]));
+    expect(Array.from(addon.readTraceIds({ file: f, offset: 3, tokens: 2, topK: 2, idBytes: 2, layer: 0 }))).toEqual([300, 7, 65535, 0]);
+    expect(Array.from(addon.readTraceIds({ file: f, offset: 3, tokens: 2, topK: 1, idBytes: 4, layer: 0 }))).toEqual([0x0007012c, 0x0000ffff]);
+    expect(Array.from(addon.readTraceIds({ file: f, offset: 0, tokens: 0, topK: 8, idBytes: 1, layer: 0 }))).toEqual([]);
+    const sum = (b: Buffer) => xxh(b).toString(16).padStart(16, '0');
+    const block = fs.readFileSync(f).subarray(3, 7); // 300 and 7 as 2-byte ids
+    expect(Array.from(addon.readTraceIds({ file: f, offset: 3, tokens: 1, topK: 2, idBytes: 2, layer: 4, experts: 301, checksum: sum(block) }))).toEqual([
+      300, 7,
+    ]);
+    const err = (o: object) => {
+      try {
+        callNative(() => addon.readTraceIds(o as Parameters<TraceIdsAddon['readTraceIds']>[0]));
+      } catch (e) {
+        return { code: (e as { code: string }).code, message: (e as Error).message };
+      }
+      return { code: 'none', message: '' };
+    };
+    const base = { file: f, offset: 3, tokens: 1, topK: 2, idBytes: 2, layer: 4 };
+    expect(err({ ...base, experts: 300, checksum: sum(block) })).toEqual({
+      code: 'ERR_CORRUPT_FILE',
+      message: `binary trace '${f}' field 'layer 4 experts': id 300 at token 0 out of range [0, 300)`,
+    });
+    expect(err({ ...base, experts: 301, checksum: '0'.repeat(16) }).message).toMatch(
+      /field 'layer 4 checksum': xxhash64 of its ids is [0-9a-f]{16}, the table says 0{16}/,
+    );
+    expect(err({ ...base, tokens: 5 })).toEqual({ code: 'ERR_CORRUPT_FILE', message: `trace spill '${f}' layer 4: file ended early` });
+    expect(err({ ...base, file: path.join(dir, 'no-such-file') })).toMatchObject({ code: 'ERR_IO', message: expect.stringMatching(/cannot open trace/) });
+    expect(err({ ...base, idBytes: 3 }).code).toBe('ERR_INVALID_ARGUMENT');
+    expect(err({ ...base, offset: -1 }).code).toBe('ERR_INVALID_ARGUMENT');
+    expect(err({ ...base, tokens: 2 ** 50 }).message).toMatch(/too large/);
+    expect(err({ ...base, experts: 301, checksum: 'xyz' }).message).toMatch(/checksum must be 16 lowercase hex digits/);
+    expect(err({ ...base, file: 7 }).code).toBe('ERR_INVALID_ARGUMENT');
   });
 });
 
