@@ -196,9 +196,10 @@ test.each(TARGETS.map((t, i) => [`${t.name}#${i}`, t] as const))(
   BUDGET_MS * 4 + 30_000,
 );
 
-// The binary trace's header and table (lib/interop/trace_binary.ts): bytes flipped, set to edge
-// values, truncated or appended, with the header checksum redone half the time so the checks
-// behind it are reached too. Seeds are written by writeBinaryTrace (8-bit and 16-bit ids).
+// The binary trace (lib/interop/trace_binary.ts; its layers read by the core, trace_ids.h): bytes
+// flipped or set to edge values (mostly in the header and table, one edit in four anywhere),
+// truncated or appended, with the header's and the layers' checksums redone half the time so the
+// checks behind them are reached too. Seeds are written by writeBinaryTrace (8-bit and 16-bit ids).
 test(
   'fuzz mctrace: every input reads or is a coded MoecapError',
   async () => {
@@ -225,7 +226,8 @@ test(
       const edits = n < seedsBin.length ? 0 : 1 + rng.int(4);
       for (let j = 0; j < edits; j++) {
         const r = rng.int(5);
-        const at = rng.int(Math.min(b.length, 64 + 16 * L + 8));
+        // Mostly the header and table; one edit in four anywhere (the id blocks too).
+        const at = rng.int(rng.int(4) === 0 ? b.length : Math.min(b.length, 64 + 16 * L + 8));
         if (r === 0) b[at] ^= 1 << rng.int(8);
         else if (r === 1 && at + 4 <= b.length) b.writeUInt32LE([0, 1, 255, 256, 65536, 0xffffffff][rng.int(6)], at & ~3);
         else if (r === 2) b = b.subarray(0, rng.int(b.length + 1));
@@ -234,6 +236,13 @@ test(
       }
       if (rng.int(2) === 0 && b.length >= 64) {
         const Lb = Math.min(b.readUInt32LE(12), 4096);
+        // The layers' checksums redone too, so the core's id checks behind them are reached.
+        const tokenBytes = Math.min(b.readUInt32LE(20) * b.readUInt32LE(24), 2 ** 20);
+        for (let l = 0, at = 64 + 16 * Lb; l < Lb && 64 + 16 * l + 16 <= b.length; l++) {
+          const n = Number(b.readBigUInt64LE(64 + 16 * l)) * tokenBytes;
+          if (at + n <= b.length) b.writeBigUInt64LE(xxh(b.subarray(at, at + n)), 64 + 16 * l + 8);
+          at += n;
+        }
         if (64 + 16 * Lb <= b.length) b.writeBigUInt64LE(xxh(Buffer.concat([b.subarray(0, 40), b.subarray(64, 64 + 16 * Lb)])), 40);
       }
       fs.writeFileSync(file, b);
