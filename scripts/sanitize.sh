@@ -42,7 +42,8 @@ suites=("$@")
 if [ ${#suites[@]} -eq 0 ]; then
   suites=(test/layer/layer.test.ts test/kernels/kernels_dtypes.test.ts test/offload/offload.test.ts test/offload/offload_files.test.ts
           test/offload/offload_paths.test.ts test/layer/validation.test.ts test/kernels/router.test.ts test/layer/quant_range.test.ts
-          test/layer/size_limits.test.ts test/calibrate/calibrate_native.test.ts test/kernels/kernels_mx_fp8.test.ts)
+          test/layer/size_limits.test.ts test/calibrate/calibrate_native.test.ts test/kernels/kernels_mx_fp8.test.ts
+          test/interop/trace_binary.test.ts)
 fi
 t0=$(date +%s)
 # test/native/ubsan.supp lists known findings in code another change owns, each with its reason.

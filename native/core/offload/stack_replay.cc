@@ -42,10 +42,10 @@ namespace {
 // room is used up, the stack moves back to the end of the buffer (every few hundred passes).
 class Stack {
  public:
-  Stack(int experts, int depth, int largest_pass)
+  Stack(int experts, int depth, int largest)
       : depth_(depth),
         vacant_(experts),
-        room_(std::max<int64_t>(4096, 64 * int64_t(largest_pass))),
+        room_(std::max<int64_t>(4096, 64 * int64_t(largest))),
         slot_(size_t(1 + room_ + depth), 0),
         where_(size_t(experts) + 1, kOut),
         hits_at_(size_t(depth) + 1, 0),
@@ -259,10 +259,11 @@ std::vector<ReplayCounts> replay_online_stack(const PassSets& p, const ReplayLay
     throw_range("the static policy has no stack replay (its pins depend on the capacity)");
   const int E = layer.experts, largest = std::max(1, largest_pass(p));
   check_capacities(capacities, largest, E, policy_name(policy));
-  Stack s(E, deepest(capacities), largest);
+  const int depth = deepest(capacities);
+  Stack s(E, depth, largest);
   if (policy == CachePolicy::LRU) walk_recency(p, s);
-  else if (policy == CachePolicy::LFU) walk_usage<CachePolicy::LFU>(p, s, E, deepest(capacities));
-  else walk_usage<CachePolicy::LFRU>(p, s, E, deepest(capacities));
+  else if (policy == CachePolicy::LFU) walk_usage<CachePolicy::LFU>(p, s, E, depth);
+  else walk_usage<CachePolicy::LFRU>(p, s, E, depth);
   return s.counts(p.passes(), distinct_experts(p, E), capacities);
 }
 

@@ -21,9 +21,9 @@ std::string hex16(uint64_t v) {
 
 // The block's bytes, read whole (a short file is corrupt: its table promised them).
 std::vector<uint8_t> read_block(const TraceIdBlock& b, size_t bytes) {
+  std::vector<uint8_t> out(bytes);  // before the open: a failed allocation leaves no descriptor open
   const int fd = open_read(b.file);
   if (fd < 0) throw_io("cannot open trace '" + b.file + "': " + std::strerror(errno));
-  std::vector<uint8_t> out(bytes);
   size_t got = 0;
   while (got < bytes) {
     const size_t want = std::min<size_t>(bytes - got, size_t(1) << 30);
