@@ -112,11 +112,7 @@ Napi::Value XxHash64Hex(const Napi::CallbackInfo& info) {
     if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "xxhash64(bytes, seed): seed must be a number");
     seed = uint64_t(info[1].As<Napi::Number>().Int64Value());
   }
-  const uint64_t h = moecap::xxhash64(b.Data(), b.ByteLength(), seed);
-  char hex[17];
-  for (int i = 0; i < 16; ++i) hex[i] = "0123456789abcdef"[(h >> (60 - 4 * i)) & 15];
-  hex[16] = 0;
-  return Napi::String::New(env, hex);
+  return Napi::String::New(env, moecap::hex16(moecap::xxhash64(b.Data(), b.ByteLength(), seed)));
 }
 
 }  // namespace moecap_binding

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "js_error.h"
+#include "layer_options.h"
 #include "trace/trace_ids.h"
 
 namespace moecap_binding {
@@ -10,7 +11,7 @@ namespace {
 
 using moecap::ErrorCode;
 
-// A whole number in [0, 2^53) (file offsets and token counts past 2^31).
+// A whole number in [0, 2^53): file offsets and token counts pass get_int's 2^31.
 uint64_t whole(Napi::Env env, const Napi::Object& o, const char* key) {
   const Napi::Value v = o.Get(key);
   if (!v.IsNumber())
@@ -41,15 +42,11 @@ Napi::Value ReadTraceIds(const Napi::CallbackInfo& info) {
   b.file = o.Get("file").As<Napi::String>().Utf8Value();
   b.offset = whole(env, o, "offset");
   b.tokens = int64_t(whole(env, o, "tokens"));
-  b.top_k = int(std::min<uint64_t>(whole(env, o, "topK"), 1u << 30));
-  b.id_bytes = int(std::min<uint64_t>(whole(env, o, "idBytes"), 8));
-  b.layer = int(std::min<uint64_t>(whole(env, o, "layer"), 1u << 30));
-  const bool checked = !o.Get("experts").IsUndefined();
-  if (checked) {
-    b.experts = int(std::min<uint64_t>(whole(env, o, "experts"), 2147483647u));
-    if (b.experts < 1) throw_js_range(env, ErrorCode::InvalidArgument, "readTraceIds: experts must be >= 1");
-    b.checksum = parse_hex64(env, o.Get("checksum"));
-  }
+  b.top_k = get_int(env, o, "topK", "readTraceIds: topK", true, 0, 1);
+  b.id_bytes = get_int(env, o, "idBytes", "readTraceIds: idBytes", true, 0, 1);
+  b.layer = get_int(env, o, "layer", "readTraceIds: layer", true, 0, 0);
+  b.experts = get_int(env, o, "experts", "readTraceIds: experts", false, 0, 1);  // 0: unchecked
+  if (b.experts > 0) b.checksum = parse_hex64(env, o.Get("checksum"));
   const uint64_t n = call_core(env, [&b] { return moecap::trace_id_count(b); });
   Napi::Int32Array out = Napi::Int32Array::New(env, size_t(n));
   call_core(env, [&b, &out] { moecap::read_trace_ids(b, out.Data()); });

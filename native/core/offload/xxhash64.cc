@@ -106,4 +106,10 @@ uint64_t xxhash64(const void* data, size_t len, uint64_t seed) {
   return s.digest();
 }
 
+std::string hex16(uint64_t v) {
+  std::string s(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) s[size_t(i)] = "0123456789abcdef"[v & 15];
+  return s;
+}
+
 }  // namespace moecap

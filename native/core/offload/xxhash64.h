@@ -4,10 +4,14 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace moecap {
 
 uint64_t xxhash64(const void* data, size_t len, uint64_t seed = 0);
+
+// A checksum as the 16 lowercase hex digits files and messages show.
+std::string hex16(uint64_t v);
 
 // Streaming form for data that arrives in pieces (an expert's w13 then w2 bytes).
 class XxHash64 {

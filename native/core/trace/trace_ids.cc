@@ -12,13 +12,6 @@
 namespace moecap {
 namespace {
 
-std::string hex16(uint64_t v) {
-  static const char* digits = "0123456789abcdef";
-  std::string s(16, '0');
-  for (int i = 15; i >= 0; --i, v >>= 4) s[size_t(i)] = digits[v & 15];
-  return s;
-}
-
 // The block's bytes, read whole (a short file is corrupt: its table promised them).
 std::vector<uint8_t> read_block(const TraceIdBlock& b, size_t bytes) {
   std::vector<uint8_t> out(bytes);  // before the open: a failed allocation leaves no descriptor open
