@@ -30,6 +30,8 @@ const SHAPES = [
   { hidden: 72, intermediate: 40, experts: 5, topK: 2 },
   { hidden: 161, intermediate: 99, experts: 4, topK: 2 },
   { hidden: 1100, intermediate: 70, experts: 2, topK: 1 },
+  // K = 129 and 257: a last fp8 block of one input (the AVX-512 tile's lone-input step).
+  { hidden: 129, intermediate: 257, experts: 3, topK: 2 },
 ];
 
 describe.each(['mxfp4', 'fp8'] as const)('%s', (dtype) => {
