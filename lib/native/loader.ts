@@ -35,15 +35,16 @@ let cached: NativeAddon | undefined;
 export function loadAddon(root: string = PACKAGE_ROOT): NativeAddon {
   if (cached && root === PACKAGE_ROOT) return cached;
   let addon: NativeAddon;
+  // MOECAP_ADDON_PATH: an addon built elsewhere (scripts/sanitize.sh's sanitized build).
+  const override = process.env.MOECAP_ADDON_PATH;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- node-gyp-build ships no type declarations
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-    // MOECAP_ADDON_PATH: an addon built elsewhere (scripts/sanitize.sh's sanitized build).
-    const override = process.env.MOECAP_ADDON_PATH;
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a .node file at a path known only at run time
     addon = (override ? require(path.resolve(override)) : nodeGypBuild(root)) as NativeAddon;
   } catch (err) {
-    const tried = candidatePaths(root)
+    // With MOECAP_ADDON_PATH set, that file is the only one tried.
+    const tried = (override ? [path.resolve(override)] : candidatePaths(root))
       .map((p) => `  - ${p}${fs.existsSync(p) ? ' (exists, but failed to load)' : ' (missing)'}`)
       .join('\n');
     const cause = err instanceof Error ? err.message.split('\n')[0] : String(err);
@@ -53,7 +54,8 @@ export function loadAddon(root: string = PACKAGE_ROOT): NativeAddon {
         `Found: platform=${process.platform} arch=${process.arch} glibc=${glibcVersion()} node=${process.version} ` +
         `(N-API ${process.versions.napi})${process.env.PREBUILDS_ONLY ? ' PREBUILDS_ONLY=1' : ''}\n` +
         `Cause: ${cause}\n` +
-        `To fix: install on linux-x64 with glibc >= 2.28 to use the prebuilt binary, or build from source ` +
+        (override ? `To fix: point MOECAP_ADDON_PATH at a built addon, or unset it. Otherwise, ` : 'To fix: ') +
+        `install on linux-x64 with glibc >= 2.28 to use the prebuilt binary, or build from source ` +
         `(needs python3, make and a C++17 compiler): \`npm rebuild moecap\` or \`npx node-gyp rebuild\` in ${root}.`,
     );
     (e as Error & { cause?: unknown }).cause = err;

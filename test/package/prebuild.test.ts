@@ -46,3 +46,26 @@ test('a failed load lists the paths tried, the platform, and what to do', () => 
     fs.rmSync(empty, { recursive: true, force: true });
   }
 });
+
+test('an addon named by MOECAP_ADDON_PATH that does not load is the one path named, with no fall-back', () => {
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-empty-'));
+  const saved = process.env.MOECAP_ADDON_PATH;
+  const named = path.join(empty, 'elsewhere', 'moecap.node');
+  process.env.MOECAP_ADDON_PATH = named;
+  try {
+    const message = (() => {
+      try {
+        loadAddon(empty);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'loaded';
+    })();
+    expect(message).toContain(`Tried:\n  - ${named} (missing)\nFound:`);
+    expect(message).toContain('To fix: point MOECAP_ADDON_PATH at a built addon, or unset it.');
+  } finally {
+    if (saved === undefined) delete process.env.MOECAP_ADDON_PATH;
+    else process.env.MOECAP_ADDON_PATH = saved;
+    fs.rmSync(empty, { recursive: true, force: true });
+  }
+});
