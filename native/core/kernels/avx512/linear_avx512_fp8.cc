@@ -55,9 +55,7 @@ struct Fp8Tile {
     __m512 w[NP][4];
 #pragma GCC unroll 4
     for (int q = 0; q < NP; ++q) {
-      // Each weight stream fetched one block ahead: the hardware prefetchers alone left two
-      // streams per core well under the memory's rate (figures: bench/kernel-notes.md).
-      _mm_prefetch(reinterpret_cast<const char*>(B[q] + kk * 32 + kFp8BlockStride), _MM_HINT_T0);
+      prefetch_ahead(B[q] + kk * 32, kFp8BlockStride);  // one block ahead
       decode_pair<first>(B[q] + kk * 32, keep, w[q]);
     }
 #pragma GCC unroll 8

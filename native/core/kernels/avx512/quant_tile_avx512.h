@@ -29,7 +29,7 @@ struct QuantTile {
     static constexpr size_t kBytesPerIter = MX ? kMx4PairStride / 2 : quant_block_stride(Q4);
     static constexpr int kBlockIters = Q4 ? 64 : 32;  // ~35 KB of panel per K-block
     static int iterations(int K) { return (K + 31) / 32; }
-    static constexpr int kPrefetchAhead = 2048;
+    static constexpr size_t kPrefetchAhead = 2048;  // bytes (4 KB measured alike)
     static void run(const LinearJob& job, int r0, int p, int ps, int b0, int b1, float* part, Prefetch pf) {
       const int nb = (job.K + 31) / 32;
       const uint8_t* P[NP];
@@ -72,11 +72,8 @@ struct QuantTile {
 #pragma GCC unroll 4
           for (int q = 0; q < NP; ++q) {
             const uint8_t* blk = MX ? mx4_block(P[q], b) : quant_block(P[q], Q4, b);
-            // Each weight stream fetched kPrefetchAhead bytes ahead: the hardware prefetchers alone
-            // left two streams per core well under the memory's rate (figures: bench/kernel-notes.md).
-            _mm_prefetch(reinterpret_cast<const char*>(blk + j * (MX || Q4 ? 64 : 128) + kPrefetchAhead), _MM_HINT_T0);
-            if (!MX && !Q4)
-              _mm_prefetch(reinterpret_cast<const char*>(blk + j * 128 + 64 + kPrefetchAhead), _MM_HINT_T0);
+            prefetch_ahead(blk + j * (MX || Q4 ? 64 : 128), kPrefetchAhead);
+            if (!MX && !Q4) prefetch_ahead(blk + j * 128 + 64, kPrefetchAhead);
             if (MX) {
               // Index bits 4-5 (the other nibble, or the neighbour byte's after the word shift)
               // select among equal copies of the table: 3 ops per 64 bytes besides the dots.

@@ -4,6 +4,8 @@
 // (decode tiles) or inside a batch (prefill tiles).
 #pragma once
 #include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "kernels/avx512/simd_math_avx512.h"
 #include "kernels/kernel_table.h"
@@ -25,6 +27,14 @@ struct Prefetch {
     }
   }
 };
+
+// The decode tiles fetch each weight stream `ahead` bytes past where they read: with only the
+// hardware prefetchers two streams per core stayed well under the memory's rate (figures:
+// bench/kernel-notes.md). Past a stream's end the address lies outside the weights: a prefetch
+// never faults, and the address is formed as an integer, not as a pointer out of its allocation.
+static inline void prefetch_ahead(const uint8_t* p, size_t ahead) {
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + ahead), _MM_HINT_T0);
+}
 
 template <int MR, int NP>
 static inline void store_tile(const LinearJob& job, int r0, int p, int ps, __m512 (&acc)[MR][NP][2]) {
