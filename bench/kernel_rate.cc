@@ -6,10 +6,14 @@
 // development VM shares its 2 cores: another process's share does not count against the kernel.
 // Built and run by bench/kernel_rate.sh against the addon's kernel objects (build/Release).
 // Weights: arbitrary codes with ordinary scales (no NaN codes, no subnormal scale products, which
-// would time microcode assists instead of the kernel).
+// would time microcode assists instead of the kernel). fp8 codes: KERNEL_RATE_CODES=uniform (the
+// default: 0..125, 8 of them E4M3 subnormals) or normal (Gaussian weights rounded to E4M3 with each
+// lane's 128-k block scaled to ±448, as the checkpoints' block scales do: ~1e-4 subnormal codes).
 //   kernel_rate <dtype> <panels> <reps>     dtype: fp8 bf16 int8 int4 mxfp4
 #include <time.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -40,6 +44,47 @@ static double thread_seconds() {
   return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
+// E4M3 code 0..126 → its value (sign 0).
+static double e4m3_value(int c) {
+  const int e = c >> 3, m = c & 7;
+  return e ? std::ldexp(1.0 + m / 8.0, e - 7) : std::ldexp(m / 8.0, -6);
+}
+
+// Gaussian weights of each lane's 128-k blocks, max |w| of the block → 448, rounded to the nearest
+// E4M3 code (sign in bit 7). The first 64 panels are drawn, the rest repeat them (the stream's rate
+// does not depend on which codes repeat).
+static void fill_fp8_normal(uint8_t* W, size_t panels, int K) {
+  double value[127];
+  for (int c = 0; c < 127; ++c) value[c] = e4m3_value(c);
+  uint64_t s = 88172645463325252ull;
+  const auto uniform = [&s] {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    return (double(s >> 11) + 0.5) / 9007199254740992.0;
+  };
+  const size_t pb = size_t(K / kFp8Block) * kFp8BlockStride, drawn = std::min<size_t>(panels, 64);
+  std::vector<double> w(kFp8Block);
+  for (size_t p = 0; p < drawn; ++p)
+    for (int b = 0; b < K / kFp8Block; ++b)
+      for (int lane = 0; lane < 32; ++lane) {
+        double mx = 0;
+        for (double& v : w) {
+          v = std::sqrt(-2 * std::log(uniform())) * std::cos(6.283185307179586 * uniform());
+          mx = std::max(mx, std::fabs(v));
+        }
+        uint8_t* B = W + p * pb + size_t(b) * kFp8BlockStride;
+        for (int k = 0; k < kFp8Block; ++k) {
+          const double a = std::fabs(w[size_t(k)]) * 448 / mx;
+          int c = int(std::lower_bound(value, value + 127, a) - value);  // value[c - 1] < a <= value[c]
+          if (c == 127 || (c > 0 && a - value[c - 1] < value[c] - a)) --c;
+          B[k * 32 + lane] = uint8_t(c | (w[size_t(k)] < 0 ? 0x80 : 0));
+        }
+      }
+  for (size_t p = drawn; p < panels; ++p)
+    for (int b = 0; b < K / kFp8Block; ++b)
+      std::memcpy(W + p * pb + size_t(b) * kFp8BlockStride, W + (p % drawn) * pb + size_t(b) * kFp8BlockStride,
+                  size_t(kFp8Block) * 32);
+}
+
 int main(int argc, char** argv) {
   if (argc != 4 && argc != 5) {
     std::fprintf(stderr, "usage: kernel_rate <fp8|bf16|int8|int4|mxfp4> <panels> <reps> [rows, 1-16]\n");
@@ -61,6 +106,12 @@ int main(int argc, char** argv) {
   std::vector<uint8_t> buf(pb * size_t(panels) + 64);
   uint8_t* W = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t(63));
   for (size_t i = 0; i < pb * size_t(panels); ++i) W[i] = uint8_t(((i * 2654435761u) >> 13) % 0x7E);
+  const char* codes = std::getenv("KERNEL_RATE_CODES");
+  if (dtype == "fp8" && codes && std::string(codes) == "normal") fill_fp8_normal(W, size_t(panels), K);
+  // bf16: each value's high byte (sign and exponent) set to ±2^-7 .. 2^-5, so no product with the
+  // activation row is subnormal (the AVX2 kernel's FMAs would take assists on Intel, timing those).
+  if (dtype == "bf16")
+    for (size_t i = 1; i < pb * size_t(panels); i += 2) W[i] = uint8_t((0x3C + (W[i] & 3)) | ((W[i] & 4) << 5));
   for (int p = 0; p < panels; ++p) {
     uint8_t* P = W + size_t(p) * pb;
     const uint16_t half_scale = 0x1400;  // fp16 2^-10

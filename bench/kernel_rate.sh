@@ -6,6 +6,7 @@
 # far beyond the last-level cache, in two processes at once, one per CPU (taskset), and their rates
 # summed: the kernels' streaming rate from memory, to set beside the read bandwidth. The objects
 # come from build/Release, or from MOECAP_BUILD_DIR (another build, to compare two).
+# KERNEL_RATE_CODES=normal: fp8 codes of Gaussian weights instead of uniform ones (bench/kernel_rate.cc).
 #   bash bench/kernel_rate.sh [ROUNDS] [avx512|avx2] [stream]
 set -euo pipefail
 cd "$(dirname "$0")/.."

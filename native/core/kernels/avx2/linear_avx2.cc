@@ -2,8 +2,9 @@
 // (cpu_has_avx512() requires both): fp32 here, tiles of up to 3 rows × one panel, or one row ×
 // 3 panels for decode (4 ymm per row and panel; run_tiles in linear_avx2.h); bf16 in linear_avx2_bf16.cc (widened to
 // fp32, FMA); int8, int4 and mxfp4 in linear_avx2_quant.cc (vpmaddubsw + vpmaddwd, exact integer block dots); fp8 in
-// linear_avx2_fp8.cc (fp16 bit move, vcvtph2ps, FMA). The int8/int4/mxfp4 activation quantiser stays the portable one
-// (make_activation_row), so every ISA feeds the kernels bitwise the same rows.
+// linear_avx2_fp8.cc (bit moves to fp32, or to fp16 then vcvtph2ps where FMAs take assists on subnormals; FMA). The
+// int8/int4/mxfp4 activation quantiser stays the portable one (make_activation_row), so every ISA feeds the kernels
+// bitwise the same rows.
 #include <immintrin.h>
 
 #include "kernels/avx2/linear_avx2.h"

@@ -16,7 +16,13 @@ void linear_bf16(const LinearJob& job);
 void linear_int8(const LinearJob& job);
 void linear_int4(const LinearJob& job);
 void linear_mxfp4(const LinearJob& job);
-void linear_fp8(const LinearJob& job);
+void linear_fp8(const LinearJob& job);  // one of the two below, by fma_subnormals_slow()
+// fp8's two decodes (linear_avx2_fp8.cc): E4M3 → fp32 bits, or → fp16 bits then vcvtph2ps.
+void linear_fp8_fp32_bits(const LinearJob& job);
+void linear_fp8_fp16_bits(const LinearJob& job);
+// Whether an FMA with a subnormal operand is slow on this CPU (a microcode assist: Intel), measured
+// once per process (~0.1 ms; where it is slow, ~1 ms).
+bool fma_subnormals_slow();
 
 // A tile's accumulators: MR rows × NP panels × 32 outputs (4 ymm).
 template <int MR, int NP>

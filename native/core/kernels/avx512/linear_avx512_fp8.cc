@@ -3,7 +3,8 @@
 // starts), an arithmetic shift by 1 and a mask give the fp16 bits of value·2^-8 (exact, subnormals
 // included: weights/numeric.h e4m3_f16_scaled), vcvtph2ps gives fp32, then FMA against the
 // broadcast activation; 2^8 is folded into the block scale. Why fp16 and not fp32 bits directly (a
-// shift and a mask per 16 weights, as the AVX2 kernel does): E4M3's subnormal codes would become
+// shift and a mask per 16 weights, as the AVX2 kernel does on CPUs without the penalty below):
+// E4M3's subnormal codes would become
 // fp32 subnormals, and on Intel an FMA with a subnormal operand takes a microcode assist (~50 ns
 // each, measured on a Xeon: random codes decoded 30x slower); vcvtph2ps takes fp16 subnormals at
 // full rate. Why not the bf16 dot path: vdpbf16ps flushes bf16 subnormals to zero and would round
