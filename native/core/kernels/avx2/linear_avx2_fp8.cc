@@ -15,11 +15,11 @@
 //    one at p byte 2i + 1; an arithmetic shift by 1 and a mask give the fp16 bits of value·2^-8
 //    (exact, subnormals included: weights/numeric.h e4m3_f16_scaled), vcvtph2ps gives fp32, and
 //    2^8 is folded into the block scale: the AVX-512 kernel's arithmetic.
-// Why two: on Intel an FMA with a subnormal operand takes a microcode assist (~40-50 ns; scalar
-// and vector mul and add with one do not), so the fp32-bits decode ran at 0.7 GB/s per core on a
-// Xeon with uniform codes and ~10% slower on Gaussian weights' (~1e-4 subnormal codes) than
-// without them; vcvtph2ps takes fp16 subnormals at full rate. On a Zen 3 subnormal operands cost
-// nothing and vcvtph2ps (one vector pipe) bounds the fp16 decode: 11.6-12.3 GB/s per core against
+// Why two: on Intel an FMA with a subnormal operand takes a microcode assist (tens of ns; a scalar
+// mul or add with one does not), so the fp32-bits decode ran at 0.7 GB/s per core on a Xeon with
+// uniform codes and ~10% slower on Gaussian weights' (~1e-4 subnormal codes) than without them;
+// vcvtph2ps takes fp16 subnormals at full rate. On a Zen 3 subnormal operands cost nothing and
+// vcvtph2ps (one vector pipe) bounded an earlier fp16 decode: 11.6-12.3 GB/s per core against
 // 23.2-23.3 for the fp32 bits (bench/kernel-notes.md). fma_subnormals_slow() measures which case
 // this CPU is. Powers of two are exact, so both compute the fp32 rounding of x·w·(2^k) and give
 // the same outputs, except where the fp32-bits products fall below fp32's normal range (a product
@@ -74,10 +74,18 @@ static inline void decode_half(const uint8_t* p, __m256i keep, __m256 (&w)[4]) {
   const __m256i even = first ? _mm256_slli_epi16(odd, 8) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p - 1));
   const __m256i he = _mm256_and_si256(_mm256_srai_epi16(even, 1), keep);
   const __m256i ho = _mm256_and_si256(_mm256_srai_epi16(odd, 1), keep);
-  w[0] = _mm256_cvtph_ps(_mm256_castsi256_si128(he));
-  w[1] = _mm256_cvtph_ps(_mm256_extracti128_si256(he, 1));
-  w[2] = _mm256_cvtph_ps(_mm256_castsi256_si128(ho));
-  w[3] = _mm256_cvtph_ps(_mm256_extracti128_si256(ho, 1));
+  // vcvtph2ps from memory: from a register it is two uops, one on the shuffle port the 128-bit
+  // extracts also need, from memory one (and the loads have ports of their own). One thread,
+  // panels in L2, a Xeon: 16.8 against 14.1-14.6 GB/s. Compilers forward the stores to
+  // register-form conversions, hence the asm (MSVC, without it: the register form).
+  alignas(32) __m128i h[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(h), he);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(h + 2), ho);
+#if defined(__GNUC__)
+  for (int i = 0; i < 4; ++i) __asm__("vcvtph2ps %1, %0" : "=x"(w[i]) : "m"(h[i]));
+#else
+  for (int i = 0; i < 4; ++i) w[i] = _mm256_cvtph_ps(_mm_load_si128(h + i));
+#endif
 }
 
 // fp32 bits: s[v] holds outputs 4i + v → s[u] holds outputs 8u .. 8u + 7.
