@@ -17,8 +17,13 @@ struct PeakLoops {
   double dot_bf16_per_iter;
   int32_t (*dot_int8)(long iters);
   double dot_int8_per_iter;
-  // Sums `bytes` (a multiple of 512) from a 64-byte aligned buffer with the widest loads.
+  // Sum `bytes` (a multiple of 512) from a 64-byte aligned buffer with the widest loads: four
+  // sequential streams on the hardware prefetchers alone, and (null where the ISA has none) two
+  // streams each prefetched ahead in software, as the decode kernels read their weights. Which is
+  // faster depends on the CPU (bench/kernel-notes.md), so calibrate/ takes the faster of the two in
+  // each window.
   uint64_t (*read_sum)(const void* p, size_t bytes);
+  uint64_t (*read_sum_prefetched)(const void* p, size_t bytes);
 };
 
 const PeakLoops& generic_peak_loops();

@@ -64,6 +64,23 @@ uint64_t read_sum(const void* p, size_t bytes) {
   return o[0] + o[1] + o[2] + o[3];
 }
 
+// Two sequential streams prefetched 2 KB ahead, as in the AVX-512 loop.
+uint64_t read_sum_prefetched(const void* p, size_t bytes) {
+  const size_t h = bytes / 2 / 32;  // ymm per stream
+  const __m256i* v0 = static_cast<const __m256i*>(p);
+  const __m256i* v1 = v0 + h;
+  __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+  for (size_t i = 0; i + 2 <= h; i += 2) {
+    _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(v0 + i) + 2048), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(v1 + i) + 2048), _MM_HINT_T0);
+    s0 = _mm256_add_epi64(s0, _mm256_add_epi64(_mm256_load_si256(v0 + i), _mm256_load_si256(v0 + i + 1)));
+    s1 = _mm256_add_epi64(s1, _mm256_add_epi64(_mm256_load_si256(v1 + i), _mm256_load_si256(v1 + i + 1)));
+  }
+  alignas(32) uint64_t o[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(o), _mm256_add_epi64(s0, s1));
+  return o[0] + o[1] + o[2] + o[3];
+}
+
 }  // namespace
 
 const PeakLoops& avx2_peak_loops() {
@@ -74,7 +91,8 @@ const PeakLoops& avx2_peak_loops() {
                               0,
                               dot_int8,
                               kChains * 32 * 2.0,  // 32 byte products per step, each a multiply-add
-                              read_sum};
+                              read_sum,
+                              read_sum_prefetched};
   return t;
 }
 

@@ -36,10 +36,14 @@ static inline void decode_pair(const uint8_t* p, __m512i keep, __m512 (&w)[4]) {
   const __m512i odd = _mm512_loadu_si512(p);
   const __m512i even = first ? shl16(odd, 8) : _mm512_loadu_si512(p - 1);
   const __m512i he = _mm512_and_si512(sar16(even, 1), keep), ho = _mm512_and_si512(sar16(odd, 1), keep);
-  w[0] = _mm512_cvtph_ps(_mm512_castsi512_si256(he));
-  w[1] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(he, 1));
-  w[2] = _mm512_cvtph_ps(_mm512_castsi512_si256(ho));
-  w[3] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(ho, 1));
+  alignas(64) __m256i h[4];
+  _mm512_store_si512(h, he);
+  _mm512_store_si512(h + 2, ho);
+#if defined(__GNUC__)
+  for (int i = 0; i < 4; ++i) __asm__("vcvtph2ps %1, %0" : "=v"(w[i]) : "m"(h[i]));
+#else
+  for (int i = 0; i < 4; ++i) w[i] = _mm512_cvtph_ps(_mm256_load_si256(h + i));
+#endif
 }
 
 template <int MR, int NP>

@@ -30,7 +30,7 @@ uint64_t read_sum(const void* p, size_t bytes) {
 }  // namespace
 
 const PeakLoops& generic_peak_loops() {
-  static const PeakLoops t = {"generic", fma_f32, kChains * 2.0, nullptr, 0, nullptr, 0, read_sum};
+  static const PeakLoops t = {"generic", fma_f32, kChains * 2.0, nullptr, 0, nullptr, 0, read_sum, nullptr};
   return t;
 }
 

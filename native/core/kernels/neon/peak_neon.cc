@@ -48,7 +48,8 @@ const PeakLoops& neon_peak_loops() {
                               neon::kPeakDotBf16PerIter,
                               dot ? neon::peak_dot_int8 : nullptr,
                               neon::kPeakDotInt8PerIter,
-                              read_sum};
+                              read_sum,
+                              nullptr};
   return t;
 }
 
