@@ -21,7 +21,7 @@ void linear_fp8(const LinearJob& job);  // one of the two below, by fma_subnorma
 void linear_fp8_fp32_bits(const LinearJob& job);
 void linear_fp8_fp16_bits(const LinearJob& job);
 // Whether an FMA with a subnormal operand is slow on this CPU (a microcode assist: Intel), measured
-// once per process (~0.1 ms; where it is slow, ~1 ms).
+// once per process (~0.05 ms).
 bool fma_subnormals_slow();
 
 // A tile's accumulators: MR rows × NP panels × 32 outputs (4 ymm).

@@ -30,7 +30,8 @@
 // Tiles (run_tiles, linear_avx2.h): 2 rows × one panel, or one row × 3 panels for decode (32
 // outputs = 4 ymm per row and panel); the block sums and the decoded ymm fit the 16 registers, the
 // running totals go to `part` between blocks. The fp16 decode tiles prefetch each panel stream one
-// block ahead (on the Xeon, 2 processes streaming: 17-18 GB/s without, 19-27 with).
+// block ahead (on the Xeon, 2 processes streaming: the fp32-bits decode, which does not, 12-18
+// GB/s; this one 19-27).
 #include <immintrin.h>
 
 #include <algorithm>
