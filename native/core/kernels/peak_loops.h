@@ -20,8 +20,8 @@ struct PeakLoops {
   // Sum `bytes` (a multiple of 512) from a 64-byte aligned buffer with the widest loads: four
   // sequential streams on the hardware prefetchers alone, and (null where the ISA has none) two
   // streams each prefetched ahead in software, as the decode kernels read their weights. Which is
-  // faster depends on the CPU (bench/kernel-notes.md), so calibrate/ takes the faster of the two in
-  // each window.
+  // faster depends on the CPU (bench/kernel-notes.md), so calibrate/ measures both once and reads
+  // with the faster.
   uint64_t (*read_sum)(const void* p, size_t bytes);
   uint64_t (*read_sum_prefetched)(const void* p, size_t bytes);
 };
