@@ -106,9 +106,13 @@ int main(int argc, char** argv) {
   std::vector<uint8_t> buf(pb * size_t(panels) + 64);
   uint8_t* W = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t(63));
   for (size_t i = 0; i < pb * size_t(panels); ++i) W[i] = uint8_t(((i * 2654435761u) >> 13) % 0x7E);
-  const char* codes = std::getenv("KERNEL_RATE_CODES");
-  if (dtype == "fp8" && codes && std::string(codes) == "normal") fill_fp8_normal(W, size_t(panels), K);
-  // bf16: each value's high byte (sign and exponent) set to ±2^-7 .. 2^-5, so no product with the
+  const std::string codes = std::getenv("KERNEL_RATE_CODES") ? std::getenv("KERNEL_RATE_CODES") : "uniform";
+  if (codes != "uniform" && codes != "normal") {
+    std::fprintf(stderr, "kernel_rate: KERNEL_RATE_CODES must be uniform or normal, not '%s'\n", codes.c_str());
+    return 2;
+  }
+  if (dtype == "fp8" && codes == "normal") fill_fp8_normal(W, size_t(panels), K);
+  // bf16: each value's high byte (sign and exponent) set to ±2^-7 .. 2^1, so no product with the
   // activation row is subnormal (the AVX2 kernel's FMAs would take assists on Intel, timing those).
   if (dtype == "bf16")
     for (size_t i = 1; i < pb * size_t(panels); i += 2) W[i] = uint8_t((0x3C + (W[i] & 3)) | ((W[i] & 4) << 5));
