@@ -13,12 +13,11 @@
 // fp8's two decodes (fp32 bits, or fp16 bits and vcvtph2ps; the addon runs the one this CPU runs
 // faster) are checked both, whichever this CPU picks, by test/native/avx2_fp8_test.cc against the
 // addon's own AVX2 object. Skipped where the CPU has no AVX2/FMA/F16C.
-import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { createMoeLayer, systemInfo, type DType } from '../../lib';
 import { bitwiseEqual, forwardAgainstReference, gaussian, makeWeights, relL2 } from '../helpers';
+import { haveGxx, ROOT, runNativeTest } from '../native_test';
 import type { RefWeights } from '../reference/moe_reference';
 
 const { snapWeights } = require('../arm64/grid_snap.js') as {
@@ -127,29 +126,14 @@ d('avx2 kernels', () => {
 
   // Both fp8 decodes against the fp64 reference and each other (test/native/avx2_fp8_test.cc),
   // linked against the object the addon was built from.
-  const root = path.join(__dirname, '..', '..');
-  const fp8Object = path.join(root, 'build', 'Release', 'obj.target', 'moecap_isa_avx2', 'native', 'core', 'kernels', 'avx2', 'linear_avx2_fp8.o');
-  const haveCxx = spawnSync('sh', ['-c', 'command -v g++']).status === 0;
-  (haveCxx && fs.existsSync(fp8Object) ? test : test.skip)(
+  const fp8Object = path.join('build', 'Release', 'obj.target', 'moecap_isa_avx2', 'native', 'core', 'kernels', 'avx2', 'linear_avx2_fp8.o');
+  (haveGxx && fs.existsSync(path.join(ROOT, fp8Object)) ? test : test.skip)(
     'fp8: both decodes (fp32 bits, fp16 bits) against the fp64 reference and bitwise each other (test/native/avx2_fp8_test.cc)',
     () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-avx2-fp8-'));
-      try {
-        const exe = path.join(dir, 'avx2_fp8_test');
-        execFileSync(
-          'g++',
-          ['-std=c++17', '-O1', '-Wall', `-I${path.join(root, 'native', 'core')}`, '-o', exe, path.join(root, 'test/native/avx2_fp8_test.cc'), fp8Object],
-          {
-            stdio: 'pipe',
-          },
-        );
-        const out = execFileSync(exe, { encoding: 'utf8' });
-        expect(out).toContain('ok   both decodes against the fp64 reference and each other: 30 cases');
-        expect(out).toMatch(/all \d+ checks passed/);
-        expect(Number(/all (\d+) checks passed/.exec(out)?.[1])).toBeGreaterThan(30000);
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-      }
+      const out = runNativeTest('avx2_fp8_test', ['test/native/avx2_fp8_test.cc', fp8Object]);
+      expect(out).toContain('ok   both decodes against the fp64 reference and each other: 30 cases');
+      expect(out).toMatch(/all \d+ checks passed/);
+      expect(Number(/all (\d+) checks passed/.exec(out)?.[1])).toBeGreaterThan(30000);
     },
     60_000,
   );

@@ -24,6 +24,13 @@ void linear_fp8_fp16_bits(const LinearJob& job);
 // once per process (~0.05 ms).
 bool fma_subnormals_slow();
 
+// Fetches a weight stream `ahead` bytes past where it is read. Past a stream's end the address lies
+// outside the weights: a prefetch never faults, and the address is formed as an integer, not as a
+// pointer out of its allocation.
+static inline void prefetch_ahead(const void* p, size_t ahead) {
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + ahead), _MM_HINT_T0);
+}
+
 // A tile's accumulators: MR rows × NP panels × 32 outputs (4 ymm).
 template <int MR, int NP>
 static inline void zero_tile(__m256 (&acc)[MR][NP][4]) {

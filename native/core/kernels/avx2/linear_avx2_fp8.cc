@@ -168,8 +168,7 @@ struct Fp8 {
 #pragma GCC unroll 4
       for (int q = 0; q < NP; ++q) {
         const uint8_t* p = B[q] + kk * 32;
-        if constexpr (kHalf && NP > 1 && fetch)
-          _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + kFp8BlockStride), _MM_HINT_T0);
+        if constexpr (kHalf && NP > 1 && fetch) prefetch_ahead(p, kFp8BlockStride);
         __m256 w[4];
         if constexpr (kHalf) {
           decode_half<first>(p, keep, w);

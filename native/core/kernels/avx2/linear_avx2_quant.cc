@@ -155,8 +155,7 @@ struct TileNibble {
 #pragma GCC unroll 8
         for (int j = 0; j < 8; ++j) {
           if constexpr (N::kPrefetchAhead > 0)
-            for (int q = 0; q < NP; ++q)
-              _mm_prefetch(reinterpret_cast<const char*>(N::block(P[q], b)) + N::kPrefetchAhead + 64 * j, _MM_HINT_T0);
+            for (int q = 0; q < NP; ++q) prefetch_ahead(N::block(P[q], b) + 64 * j, N::kPrefetchAhead);
           __m256i xs[MR];
           for (int r = 0; r < MR; ++r) xs[r] = broadcast_quad(x[r].q + b * 32 + j * 4);
 #pragma GCC unroll 4

@@ -3,6 +3,7 @@
 // iteration streaming read.
 #include <immintrin.h>
 
+#include "kernels/avx512/tile_avx512.h"
 #include "kernels/peak_loops.h"
 #include "kernels/x86_compiler.h"
 
@@ -91,14 +92,12 @@ uint64_t read_sum_prefetched(const void* p, size_t bytes) {
   const size_t h = bytes / 2 / 64;  // zmm per stream
   const __m512i* v0 = static_cast<const __m512i*>(p);
   const __m512i* v1 = v0 + h;
-  const auto ahead = [](const __m512i* v) {
-    _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(v) + 2048), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(v) + 2048 + 64), _MM_HINT_T0);
-  };
   __m512i s0 = _mm512_setzero_si512(), s1 = s0;
   for (size_t i = 0; i + 2 <= h; i += 2) {
-    ahead(v0 + i);
-    ahead(v1 + i);
+    for (const __m512i* v : {v0 + i, v1 + i}) {
+      avx512::prefetch_ahead(v, 2048);
+      avx512::prefetch_ahead(v, 2048 + 64);
+    }
     s0 = _mm512_add_epi64(s0, _mm512_add_epi64(_mm512_load_si512(v0 + i), _mm512_load_si512(v0 + i + 1)));
     s1 = _mm512_add_epi64(s1, _mm512_add_epi64(_mm512_load_si512(v1 + i), _mm512_load_si512(v1 + i + 1)));
   }

@@ -32,7 +32,7 @@ struct Prefetch {
 // hardware prefetchers two streams per core stayed well under the memory's rate (figures:
 // bench/kernel-notes.md). Past a stream's end the address lies outside the weights: a prefetch
 // never faults, and the address is formed as an integer, not as a pointer out of its allocation.
-static inline void prefetch_ahead(const uint8_t* p, size_t ahead) {
+static inline void prefetch_ahead(const void* p, size_t ahead) {
   _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + ahead), _MM_HINT_T0);
 }
 
