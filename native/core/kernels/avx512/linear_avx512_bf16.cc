@@ -34,6 +34,8 @@ struct TileBF16 {
       __m512bh b[NP][2];
 #pragma GCC unroll 4
       for (int q = 0; q < NP; ++q) {
+        prefetch_stream(W[q] + size_t(k2) * 64);
+        prefetch_stream(W[q] + size_t(k2) * 64 + 32);
         b[q][0] = MOECAP_AS_BF16_PAIRS(_mm512_load_si512(W[q] + size_t(k2) * 64));
         b[q][1] = MOECAP_AS_BF16_PAIRS(_mm512_load_si512(W[q] + size_t(k2) * 64 + 32));
       }

@@ -30,6 +30,8 @@ struct TileF32 {
       __m512 b[NP][2];
 #pragma GCC unroll 4
       for (int q = 0; q < NP; ++q) {
+        prefetch_stream(W[q] + size_t(k) * 32);
+        prefetch_stream(W[q] + size_t(k) * 32 + 16);
         b[q][0] = _mm512_load_ps(W[q] + size_t(k) * 32);
         b[q][1] = _mm512_load_ps(W[q] + size_t(k) * 32 + 16);
       }

@@ -60,7 +60,7 @@ struct Fp8Tile {
     __m512 w[NP][4];
 #pragma GCC unroll 4
     for (int q = 0; q < NP; ++q) {
-      prefetch_ahead(B[q] + kk * 32, kFp8BlockStride);  // one block ahead
+      prefetch_stream(B[q] + kk * 32);
       decode_pair<first>(B[q] + kk * 32, keep, w[q]);
     }
 #pragma GCC unroll 8

@@ -85,9 +85,9 @@ uint64_t read_sum(const void* p, size_t bytes) {
   return hsum_epi64(_mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
 }
 
-// Two sequential streams (halves of the range), each prefetched 2 KB ahead in software, as the
-// decode tiles stream their panels; past a stream's end the prefetch names bytes it does not read,
-// which never faults.
+// Two sequential streams (halves of the range), each prefetched in software as the decode tiles
+// prefetch their panels (tile_avx512.h prefetch_stream); past a stream's end the prefetches name
+// bytes it does not read, which never faults.
 uint64_t read_sum_prefetched(const void* p, size_t bytes) {
   const size_t h = bytes / 2 / 64;  // zmm per stream
   const __m512i* v0 = static_cast<const __m512i*>(p);
@@ -95,8 +95,8 @@ uint64_t read_sum_prefetched(const void* p, size_t bytes) {
   __m512i s0 = _mm512_setzero_si512(), s1 = s0;
   for (size_t i = 0; i + 2 <= h; i += 2) {
     for (const __m512i* v : {v0 + i, v1 + i}) {
-      avx512::prefetch_ahead(v, 2048);
-      avx512::prefetch_ahead(v, 2048 + 64);
+      avx512::prefetch_stream(v);
+      avx512::prefetch_stream(v + 1);
     }
     s0 = _mm512_add_epi64(s0, _mm512_add_epi64(_mm512_load_si512(v0 + i), _mm512_load_si512(v0 + i + 1)));
     s1 = _mm512_add_epi64(s1, _mm512_add_epi64(_mm512_load_si512(v1 + i), _mm512_load_si512(v1 + i + 1)));

@@ -28,8 +28,10 @@ struct QuantTile {
     // one 32-k block and its scales (mxfp4: half a block pair)
     static constexpr size_t kBytesPerIter = MX ? kMx4PairStride / 2 : quant_block_stride(Q4);
     static constexpr int kBlockIters = Q4 ? 64 : 32;  // ~35 KB of panel per K-block
+    // int8 reaches the memory's rate with the near prefetch alone; the far one (tile_avx512.h)
+    // costs it a third of its rate from L2 (figures: bench/kernel-notes.md).
+    static constexpr bool kFetchFar = MX || Q4;
     static int iterations(int K) { return (K + 31) / 32; }
-    static constexpr size_t kPrefetchAhead = 2048;  // bytes (4 KB measured alike)
     static void run(const LinearJob& job, int r0, int p, int ps, int b0, int b1, float* part, Prefetch pf) {
       const int nb = (job.K + 31) / 32;
       const uint8_t* P[NP];
@@ -72,8 +74,8 @@ struct QuantTile {
 #pragma GCC unroll 4
           for (int q = 0; q < NP; ++q) {
             const uint8_t* blk = MX ? mx4_block(P[q], b) : quant_block(P[q], Q4, b);
-            prefetch_ahead(blk + j * (MX || Q4 ? 64 : 128), kPrefetchAhead);
-            if (!MX && !Q4) prefetch_ahead(blk + j * 128 + 64, kPrefetchAhead);
+            prefetch_stream<kFetchFar>(blk + j * (MX || Q4 ? 64 : 128));
+            if (!MX && !Q4) prefetch_stream<kFetchFar>(blk + j * 128 + 64);
             if (MX) {
               // Index bits 4-5 (the other nibble, or the neighbour byte's after the word shift)
               // select among equal copies of the table: 3 ops per 64 bytes besides the dots.
