@@ -9,9 +9,8 @@ import * as path from 'path';
 import { fakeDriver } from './fake_driver';
 import { createMoeLayer } from '../../lib/moe_layer';
 import { loadAddon } from '../../lib/native/loader';
+import { haveGxx, ROOT, runNativeTest } from '../native_test';
 
-const ROOT = path.join(__dirname, '..', '..');
-const CORE = path.join(ROOT, 'native', 'core');
 const BUILD = path.join(ROOT, 'build-cuda');
 const LIB = path.join(BUILD, 'libmoecap_cuda.so');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-cuda-host-'));
@@ -21,7 +20,6 @@ function which(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 const nvcc = ['/usr/local/cuda/bin/nvcc', process.env.CUDACXX ?? ''].find((p) => p && fs.existsSync(p)) ?? (which('nvcc') ? 'nvcc' : undefined);
-const haveCxx = which('g++');
 const haveCc = which('cc');
 
 // backendInfo in a fresh Node process with these environment variables (jest gives tests a copy of
@@ -42,8 +40,7 @@ function infoWith(vars: Record<string, string | undefined>, requested: unknown =
 const SPECIFIC = /^(libcuda\.so\.1 not found|no CUDA device|driver supports CUDA \d+\.\d+, library needs \d+\.\d+|libmoecap_cuda\.so not found \(looked in: )/;
 
 describe('index arithmetic and GPU weight layout (C++ on the CPU)', () => {
-  (haveCxx ? test : test.skip)('host_index_test passes against the CPU core', () => {
-    const exe = path.join(tmp, 'host_index_test');
+  (haveGxx ? test : test.skip)('host_index_test passes against the CPU core', () => {
     const sources = [
       'cuda/test/host_index_test.cc',
       'native/core/backend/gpu_weight_pack.cc',
@@ -57,9 +54,8 @@ describe('index arithmetic and GPU weight layout (C++ on the CPU)', () => {
       'native/core/kernels/cpu_features.cc',
       'native/core/offload/xxhash64.cc',
       'native/core/weights/block_quant.cc',
-    ].map((s) => path.join(ROOT, s));
-    execFileSync('g++', ['-std=c++17', '-O1', '-Wall', `-I${path.join(ROOT, 'cuda')}`, `-I${CORE}`, '-o', exe, ...sources, '-pthread'], { stdio: 'pipe' });
-    const out = execFileSync(exe, { encoding: 'utf8' });
+    ];
+    const out = runNativeTest('host_index_test', sources, [], [`-I${path.join(ROOT, 'cuda')}`, '-pthread']);
     expect(out).toMatch(/all \d+ checks passed/);
     expect(out).toContain('capacity_for == moecap::expert_capacity');
     expect(out).toContain("packed values == CPU core's unpack_lane bitwise (6 dtypes");
@@ -71,11 +67,8 @@ describe('index arithmetic and GPU weight layout (C++ on the CPU)', () => {
 });
 
 describe('offload slot table (C++ on the CPU)', () => {
-  (haveCxx ? test : test.skip)('slot_table_test passes: policies, waves, static pins, prefetch', () => {
-    const exe = path.join(tmp, 'slot_table_test');
-    const sources = ['cuda/test/slot_table_test.cc', 'native/core/offload/slot_table.cc'].map((s) => path.join(ROOT, s));
-    execFileSync('g++', ['-std=c++17', '-O1', '-Wall', `-I${CORE}`, '-o', exe, ...sources], { stdio: 'pipe' });
-    const out = execFileSync(exe, { encoding: 'utf8' });
+  (haveGxx ? test : test.skip)('slot_table_test passes: policies, waves, static pins, prefetch', () => {
+    const out = runNativeTest('slot_table_test', ['cuda/test/slot_table_test.cc', 'native/core/offload/slot_table.cc']);
     expect(out).toMatch(/all \d+ checks passed/);
     expect(out).toContain('lru evicts 0 then 2, lfu 1 then 3, lfru 2 then 1, static 1 then 3');
     expect(out).toContain('capacity 1 and 2: misses stream through in waves');

@@ -1,5 +1,5 @@
 import * as fs from 'fs';
-import { execFileSync, spawnSync } from 'child_process';
+import { execFileSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
 import { replayLayer, REPLAY_POLICIES } from '../../lib/interop/cache_replay';
@@ -12,6 +12,7 @@ import { planCache } from '../../lib/interop/cache_plan';
 import { resolveModel } from '../../lib/interop/model_shape';
 import { rng, sampleRouting, zipfWeights } from '../../lib/cap/routing';
 import { writeJsonlTrace } from '../trace_files';
+import { haveGxx, runNativeTest } from '../native_test';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moecap-interop-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -95,24 +96,14 @@ describe('cache replay (native SlotTable policies + Belády)', () => {
   // Belády at every capacity and lru/lfu/lfru at capacities no pass exceeds come from one stack walk
   // per policy, static and every policy in waves from the slot table's rule (stream_replay.cc):
   // the C++ test checks each config's counts against its own SlotTable replay.
-  const haveCxx = spawnSync('sh', ['-c', 'command -v g++']).status === 0;
-  (haveCxx ? test : test.skip)(
+  (haveGxx ? test : test.skip)(
     'stack walks and streaming replays give the counts of one table replay per capacity (test/native/stack_replay_test.cc)',
     () => {
-      const root = path.join(__dirname, '..', '..');
-      const exe = path.join(dir, 'stack_replay_test');
       const sources = [
         'test/native/stack_replay_test.cc',
         ...['stack_replay', 'belady_replay', 'stream_replay', 'cache_replay', 'slot_table'].map((f) => `native/core/offload/${f}.cc`),
       ];
-      execFileSync(
-        'g++',
-        ['-std=c++17', '-O1', '-Wall', `-I${path.join(root, 'native', 'core')}`, '-o', exe, ...sources.map((f) => path.join(root, f)), '-pthread'],
-        {
-          stdio: 'pipe',
-        },
-      );
-      const out = execFileSync(exe, { encoding: 'utf8' });
+      const out = runNativeTest('stack_replay_test', sources, [], ['-pthread']);
       expect(out).toMatch(/all \d+ checks passed/);
       const compared = /stack == one replay per capacity: (\d+) \(routing, policy, capacity\) counts over 12 shapes x 3 seeds/.exec(out);
       expect(Number(compared?.[1])).toBeGreaterThan(7000);
