@@ -106,7 +106,8 @@ int main(int argc, char** argv) {
   std::vector<uint8_t> buf(pb * size_t(panels) + 64);
   uint8_t* W = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t(63));
   for (size_t i = 0; i < pb * size_t(panels); ++i) W[i] = uint8_t(((i * 2654435761u) >> 13) % 0x7E);
-  const std::string codes = std::getenv("KERNEL_RATE_CODES") ? std::getenv("KERNEL_RATE_CODES") : "uniform";
+  const char* codes_env = std::getenv("KERNEL_RATE_CODES");
+  const std::string codes = codes_env ? codes_env : "uniform";
   if (codes != "uniform" && codes != "normal") {
     std::fprintf(stderr, "kernel_rate: KERNEL_RATE_CODES must be uniform or normal, not '%s'\n", codes.c_str());
     return 2;

@@ -137,7 +137,7 @@ CalibrateResult calibrate(const CalibrateOptions& o) {
   AlignedBuffer buf(bytes);
   const size_t chunk = bytes / chunks;
   pool.parallel_for(int(chunks), [&](int c, int) { std::memset(buf.data() + size_t(c) * chunk, 1 + c, chunk); });
-  const auto read_all = [&](uint64_t (*read)(const void*, size_t)) {
+  const auto read_all = [&](ReadLoop read) {
     const int64_t t0 = now_ns();
     pool.parallel_for(int(chunks), [&](int c, int) { g_sink += read(buf.data() + size_t(c) * chunk, chunk); });
     return double(bytes) / (double(now_ns() - t0) * 1e-9);

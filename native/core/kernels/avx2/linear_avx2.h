@@ -8,6 +8,7 @@
 #include "kernels/epilogue_scalar.h"
 #include "kernels/kernel_table.h"
 #include "kernels/x86_compiler.h"
+#include "kernels/x86_prefetch.h"
 
 namespace moecap {
 namespace avx2 {
@@ -23,13 +24,6 @@ void linear_fp8_fp16_bits(const LinearJob& job);
 // Whether an FMA with a subnormal operand is slow on this CPU (a microcode assist: Intel), measured
 // once per process (~0.05 ms).
 bool fma_subnormals_slow();
-
-// Fetches a weight stream `ahead` bytes past where it is read. Past a stream's end the address lies
-// outside the weights: a prefetch never faults, and the address is formed as an integer, not as a
-// pointer out of its allocation.
-static inline void prefetch_ahead(const void* p, size_t ahead) {
-  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + ahead), _MM_HINT_T0);
-}
 
 // A tile's accumulators: MR rows × NP panels × 32 outputs (4 ymm).
 template <int MR, int NP>

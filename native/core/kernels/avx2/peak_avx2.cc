@@ -4,9 +4,9 @@
 // level (the bf16 kernel widens to fp32 FMA), so no bf16 loop.
 #include <immintrin.h>
 
-#include "kernels/avx2/linear_avx2.h"
 #include "kernels/peak_loops.h"
 #include "kernels/x86_compiler.h"
+#include "kernels/x86_prefetch.h"
 
 namespace moecap {
 namespace {
@@ -73,8 +73,8 @@ uint64_t read_sum_prefetched(const void* p, size_t bytes) {
   const __m256i* v1 = v0 + h;
   __m256i s0 = _mm256_setzero_si256(), s1 = s0;
   for (size_t i = 0; i + 2 <= h; i += 2) {
-    avx2::prefetch_ahead(v0 + i, 2048);
-    avx2::prefetch_ahead(v1 + i, 2048);
+    prefetch_ahead(v0 + i, 2048);
+    prefetch_ahead(v1 + i, 2048);
     s0 = _mm256_add_epi64(s0, _mm256_add_epi64(_mm256_load_si256(v0 + i), _mm256_load_si256(v0 + i + 1)));
     s1 = _mm256_add_epi64(s1, _mm256_add_epi64(_mm256_load_si256(v1 + i), _mm256_load_si256(v1 + i + 1)));
   }

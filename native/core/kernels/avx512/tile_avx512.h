@@ -9,6 +9,7 @@
 
 #include "kernels/avx512/simd_math_avx512.h"
 #include "kernels/kernel_table.h"
+#include "kernels/x86_prefetch.h"
 
 namespace moecap {
 namespace avx512 {
@@ -32,15 +33,12 @@ struct Prefetch {
 // ahead into L1 and, unless kFar is false, 8 KB ahead into L2. With the hardware prefetchers alone
 // two streams per core stayed well under the memory's rate; with the far fetch too, fp8, mxfp4,
 // int4, bf16 and f32 read up to 20% faster from memory than with the near one alone (int8 did not
-// gain; figures: bench/kernel-notes.md). Past a stream's end the address lies outside the weights:
-// a prefetch never faults, and the address is formed as an integer, not as a pointer out of its
-// allocation.
+// gain; figures: bench/kernel-notes.md).
 static constexpr size_t kPrefetchNear = 2048, kPrefetchFar = 8192;
 template <bool kFar = true>
 static inline void prefetch_stream(const void* p) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  _mm_prefetch(reinterpret_cast<const char*>(a + kPrefetchNear), _MM_HINT_T0);
-  if constexpr (kFar) _mm_prefetch(reinterpret_cast<const char*>(a + kPrefetchFar), _MM_HINT_T1);
+  prefetch_ahead(p, kPrefetchNear);
+  if constexpr (kFar) prefetch_ahead_l2(p, kPrefetchFar);
 }
 
 template <int MR, int NP>
