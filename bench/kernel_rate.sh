@@ -17,7 +17,8 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 case $isa in
   avx512) objs=("$obj"/linear_avx512_{fp8,bf16,int8,int4,mxfp4}.o) ;;
-  avx2) objs=("$obj"/linear_avx2_{fp8,bf16,quant}.o) ;;
+  # The AVX2 tiles ask cpu_features (the addon's own object) whether to fetch far ahead.
+  avx2) objs=("$obj"/linear_avx2_{fp8,bf16,quant}.o "${MOECAP_BUILD_DIR:-build/Release}"/obj.target/moecap/native/core/kernels/cpu_features.o) ;;
   *) echo "kernel_rate.sh: no x86 kernel set '$isa' (avx512 or avx2)" >&2; exit 2 ;;
 esac
 echo "isa $isa"

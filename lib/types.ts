@@ -200,6 +200,8 @@ export interface SystemInfo {
   hardwareThreads: number;
   availableMemory: number;
   totalMemory: number;
+  /** x86: `prefetcht1` fills L2 without L1 (Intel; AMD from Zen 4), so the AVX2 decode tiles also fetch their weight streams 2 and 8 KB ahead. False elsewhere. */
+  prefetchT1SkipsL1: boolean;
 }
 
 /** Which backend a layer would run on here, and why. */

@@ -31,6 +31,7 @@ static Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   o.Set("hardwareThreads", moecap::hardware_threads());
   o.Set("availableMemory", double(moecap::available_memory_bytes()));
   o.Set("totalMemory", double(moecap::total_memory_bytes()));
+  o.Set("prefetchT1SkipsL1", moecap::cpu_prefetch_t1_skips_l1());
   return o;
 }
 

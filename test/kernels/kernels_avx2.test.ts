@@ -12,7 +12,9 @@
 //     order (a bf16 × bf16 product is exact, so FMA rounds as the portable mul + add does).
 // fp8's two decodes (fp32 bits, or fp16 bits and vcvtph2ps; the addon runs the one this CPU runs
 // faster) are checked both, whichever this CPU picks, by test/native/avx2_fp8_test.cc against the
-// addon's own AVX2 object. Skipped where the CPU has no AVX2/FMA/F16C.
+// addon's own AVX2 object. The decode tiles' extra prefetches (where prefetcht1 skips L1) change no
+// arithmetic; which CPUs take them is checked against /proc/cpuinfo. Skipped where the CPU has no
+// AVX2/FMA/F16C.
 import * as fs from 'fs';
 import * as path from 'path';
 import { createMoeLayer, systemInfo, type DType } from '../../lib';
@@ -124,13 +126,24 @@ d('avx2 kernels', () => {
       checkTiles(dtype, { hidden: 2100, intermediate: 300 }, 101, 23, 700));
   });
 
+  // The vendor and AVX-512F from cpuid, as Linux reports them: Intel, or AMD with AVX-512F (Zen 4
+  // on), fetch far ahead in the AVX2 decode tiles; other x86 CPUs (AMD before Zen 4, Hygon, …) not.
+  (fs.existsSync('/proc/cpuinfo') ? test : test.skip)('prefetchT1SkipsL1 follows the vendor and AVX-512F in /proc/cpuinfo', () => {
+    const cpu = fs.readFileSync('/proc/cpuinfo', 'utf8');
+    const vendor = /^vendor_id\s*:\s*(\S+)/m.exec(cpu)?.[1];
+    const avx512f = /^flags\s*:.*\bavx512f\b/m.test(cpu);
+    expect(vendor).toBeDefined();
+    const expected = vendor === 'GenuineIntel' || (vendor === 'AuthenticAMD' && avx512f);
+    expect(systemInfo().prefetchT1SkipsL1).toBe(expected);
+  });
+
   // Both fp8 decodes against the fp64 reference and each other (test/native/avx2_fp8_test.cc),
   // linked against the object the addon was built from.
   const fp8Object = path.join('build', 'Release', 'obj.target', 'moecap_isa_avx2', 'native', 'core', 'kernels', 'avx2', 'linear_avx2_fp8.o');
   (haveGxx && fs.existsSync(path.join(ROOT, fp8Object)) ? test : test.skip)(
     'fp8: both decodes (fp32 bits, fp16 bits) against the fp64 reference and bitwise each other (test/native/avx2_fp8_test.cc)',
     () => {
-      const out = runNativeTest('avx2_fp8_test', ['test/native/avx2_fp8_test.cc', fp8Object]);
+      const out = runNativeTest('avx2_fp8_test', ['test/native/avx2_fp8_test.cc', fp8Object, 'native/core/kernels/cpu_features.cc']);
       expect(out).toContain('ok   both decodes against the fp64 reference and each other: 30 cases');
       expect(out).toMatch(/all \d+ checks passed/);
       expect(Number(/all (\d+) checks passed/.exec(out)?.[1])).toBeGreaterThan(30000);

@@ -34,6 +34,7 @@ struct CpuFeatures {
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512bf16 = false, avx512vnni = false, avx512vbmi = false;
   bool os_avx = false, os_avx512 = false;
+  bool intel = false, amd = false;  // the cpuid vendor
   bool neon = false, dotprod = false, bf16 = false, i8mm = false;
 };
 
@@ -63,6 +64,13 @@ CpuFeatures detect() {
   unsigned r[4];
   cpuid(0, 0, r);
   const unsigned max_leaf = r[0];
+  // Vendor: the 12 bytes of ebx, edx, ecx.
+  char vendor[13] = {};
+  std::memcpy(vendor, &r[1], 4);
+  std::memcpy(vendor + 4, &r[3], 4);
+  std::memcpy(vendor + 8, &r[2], 4);
+  f.intel = std::strcmp(vendor, "GenuineIntel") == 0;
+  f.amd = std::strcmp(vendor, "AuthenticAMD") == 0;
   if (max_leaf < 1) return f;
   cpuid(1, 0, r);
   const unsigned c1 = r[2];
@@ -133,6 +141,12 @@ bool cpu_has_avx512() {
   const auto& f = features();
   return cpu_has_avx2() && f.os_avx512 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512bf16 &&
          f.avx512vnni && f.avx512vbmi;
+}
+
+bool cpu_prefetch_t1_skips_l1() {
+  // Zen 4, AMD's first core with AVX-512F, is also its first whose prefetcht1 fills L2 alone.
+  const auto& f = features();
+  return f.intel || (f.amd && f.avx512f);
 }
 
 bool cpu_has_neon() { return features().neon; }

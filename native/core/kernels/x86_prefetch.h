@@ -9,6 +9,10 @@
 
 namespace moecap {
 
+// How far ahead the decode tiles fetch their weight streams, into L1 and into L2: one core keeps
+// more lines in flight than the hardware prefetchers do alone (bench/kernel-notes.md).
+static constexpr size_t kStreamNear = 2048, kStreamFar = 8192;
+
 // The line `ahead` bytes past p, into L1 (and the levels below).
 static inline void prefetch_ahead(const void* p, size_t ahead) {
   _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + ahead), _MM_HINT_T0);

@@ -31,7 +31,7 @@
 // outputs = 4 ymm per row and panel); the block sums and the decoded ymm fit the 16 registers, the
 // running totals go to `part` between blocks. The fp16 decode tiles prefetch each panel stream one
 // block ahead (on the Xeon, 2 processes streaming: the fp32-bits decode, which does not, 12-18
-// GB/s; this one 19-27).
+// GB/s; this one 19-27), and 8 KB ahead into L2 where prefetcht1 skips L1 (stream_fetch).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -161,14 +161,17 @@ struct Fp8 {
     // the address lies outside the weights, which a prefetch may name (it never faults).
     template <bool first, bool fetch>
     static inline void step(const float* const* x, int k, int kk, const __m256* act_scale, const uint8_t* const* B,
-                            __m256i keep, __m256 (&sum)[MR][NP][4]) {
+                            __m256i keep, bool far, __m256 (&sum)[MR][NP][4]) {
       __m256 a[MR];
       for (int r = 0; r < MR; ++r)
         a[r] = kHalf ? _mm256_broadcast_ss(x[r] + k) : _mm256_mul_ps(_mm256_broadcast_ss(x[r] + k), act_scale[r]);
 #pragma GCC unroll 4
       for (int q = 0; q < NP; ++q) {
         const uint8_t* p = B[q] + kk * 32;
-        if constexpr (kHalf && NP > 1 && fetch) prefetch_ahead(p, kFp8BlockStride);
+        if constexpr (kHalf && NP > 1 && fetch) {
+          prefetch_ahead(p, kFp8BlockStride);
+          if (far) prefetch_ahead_l2(p, kStreamFar);
+        }
         __m256 w[4];
         if constexpr (kHalf) {
           decode_half<first>(p, keep, w);
@@ -194,20 +197,21 @@ struct Fp8 {
       // fp16: bit 14 (a sign copy) and bits 6..0 (the byte below) cleared; fp32: bits 26..0 kept
       // from bit 20 (the byte's bits 6..0), the sign.
       const __m256i keep = kHalf ? _mm256_set1_epi16(short(0xBF80)) : _mm256_set1_epi32(int(0x87F00000u));
+      const bool far = stream_fetch();  // and 8 KB ahead into L2 (linear_avx2.h)
       for (int b = b0; b < b1; ++b) {
         const int k0 = b * kFp8Block, n = K - k0 < kFp8Block ? K - k0 : kFp8Block;
         __m256 sum[MR][NP][4];
         zero_tile(sum);
         const uint8_t* B[NP];
         for (int q = 0; q < NP; ++q) B[q] = fp8_block(P[q], b);
-        step<true, true>(x, k0, 0, act_scale, B, keep, sum);
+        step<true, true>(x, k0, 0, act_scale, B, keep, far, sum);
         int kk = 1;
 #pragma GCC unroll 2
         for (; kk + 1 < n; kk += 2) {
-          step<false, false>(x, k0 + kk, kk, act_scale, B, keep, sum);
-          step<false, true>(x, k0 + kk + 1, kk + 1, act_scale, B, keep, sum);
+          step<false, false>(x, k0 + kk, kk, act_scale, B, keep, far, sum);
+          step<false, true>(x, k0 + kk + 1, kk + 1, act_scale, B, keep, far, sum);
         }
-        if (kk < n) step<false, false>(x, k0 + kk, kk, act_scale, B, keep, sum);
+        if (kk < n) step<false, false>(x, k0 + kk, kk, act_scale, B, keep, far, sum);
         for (int r = 0; r < MR; ++r)
           for (int q = 0; q < NP; ++q) {
             if constexpr (kHalf) half_to_output_order(sum[r][q]);

@@ -18,7 +18,9 @@
 // Tiles (run_tiles, linear_avx2.h): 2 rows × one panel, or one row × Nibble::kDecodePanels
 // panels (int8: 2) for decode (32 outputs = 4 ymm per row and panel). mxfp4's decode tiles also
 // prefetch each panel stream 4 KB ahead: measured at OLMoE T = 1 on a Zen 3 (AVX2 only), that
-// took its pass from ~1.7 to ~1.1 ms, where the same for int8/int4 made theirs slower.
+// took its pass from ~1.7 to ~1.1 ms, where the same for int8/int4 made theirs slower. Where
+// prefetcht1 skips L1 (Intel, AMD from Zen 4: stream_fetch, linear_avx2.h) every decode tile also fetches each
+// stream 2 KB (int8, int4) and 8 KB ahead.
 #include <immintrin.h>
 
 #include "kernels/quant_panel_layout.h"
@@ -57,6 +59,7 @@ struct TileInt8 {
     QuantRowPtrs x[MR];
     for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
     const __m256i flip = _mm256_set1_epi8(char(0x80)), ones = _mm256_set1_epi16(1);
+    const bool fetch = MR == 1 && stream_fetch();  // decode tiles, linear_avx2.h
     __m256 acc[MR][NP][4];
     begin_tile(b0, part, acc);
     for (int b = b0; b < b1; ++b) {
@@ -74,6 +77,11 @@ struct TileInt8 {
 #pragma GCC unroll 4
         for (int q = 0; q < NP; ++q) {
           const uint8_t* blk = quant_block(P[q], false, b);
+          if (fetch)  // the two lines of this k-quad's 128 bytes
+            for (int l = 0; l < 2; ++l) {
+              prefetch_ahead(blk + j * 128 + l * 64, kStreamNear);
+              prefetch_ahead_l2(blk + j * 128 + l * 64, kStreamFar);
+            }
           for (int v = 0; v < 4; ++v) {
             const __m256i w =
                 _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + j * 128 + v * 32)), flip);
@@ -144,6 +152,7 @@ struct TileNibble {
       QuantRowPtrs x[MR];
       for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
       const __m256i nib = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+      const bool fetch = MR == 1 && stream_fetch();  // decode tiles, linear_avx2.h
       __m256 acc[MR][NP][4];
       begin_tile(b0, part, acc);
       for (int b = b0; b < b1; ++b) {
@@ -154,8 +163,14 @@ struct TileNibble {
             for (int v = 0; v < 4; ++v) d16[r][q][v] = dot[r][q][v] = _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int j = 0; j < 8; ++j) {
-          if constexpr (N::kPrefetchAhead > 0)
-            for (int q = 0; q < NP; ++q) prefetch_ahead(N::block(P[q], b) + 64 * j, N::kPrefetchAhead);
+          for (int q = 0; q < NP; ++q) {
+            const uint8_t* line = N::block(P[q], b) + 64 * j;  // this k-quad's 64 bytes
+            if constexpr (N::kPrefetchAhead > 0) prefetch_ahead(line, N::kPrefetchAhead);
+            if (fetch) {
+              if constexpr (N::kPrefetchAhead == 0) prefetch_ahead(line, kStreamNear);
+              prefetch_ahead_l2(line, kStreamFar);
+            }
+          }
           __m256i xs[MR];
           for (int r = 0; r < MR; ++r) xs[r] = broadcast_quad(x[r].q + b * 32 + j * 4);
 #pragma GCC unroll 4

@@ -34,11 +34,10 @@ struct Prefetch {
 // two streams per core stayed well under the memory's rate; with the far fetch too, fp8, mxfp4,
 // int4, bf16 and f32 read up to 20% faster from memory than with the near one alone (int8 did not
 // gain; figures: bench/kernel-notes.md).
-static constexpr size_t kPrefetchNear = 2048, kPrefetchFar = 8192;
 template <bool kFar = true>
 static inline void prefetch_stream(const void* p) {
-  prefetch_ahead(p, kPrefetchNear);
-  if constexpr (kFar) prefetch_ahead_l2(p, kPrefetchFar);
+  prefetch_ahead(p, kStreamNear);
+  if constexpr (kFar) prefetch_ahead_l2(p, kStreamFar);
 }
 
 template <int MR, int NP>
