@@ -41,14 +41,14 @@ void check_isa_runs(const std::string& isa, const char* what);
 // The best table for this CPU ("" or "auto"), or the named one; check_isa_runs() refusals.
 const KernelTable& select_kernels(const std::string& requested, const char* what);
 
-bool cpu_has_avx512();  // avx512f+bw+vl+dq+bf16+vnni, the set our avx512 TU is built for
-bool cpu_has_avx2();    // avx2+fma+f16c
-// x86: prefetcht1 fills L2 without L1 (Intel; AMD from Zen 4, its first cores with AVX-512F).
-// Earlier AMD cores fill L1 for every hint, so a far prefetch there would crowd L1.
-bool cpu_prefetch_t1_skips_l1();
+bool cpu_has_avx512();        // avx512f+bw+vl+dq+bf16+vnni, the set our avx512 TU is built for
+bool cpu_has_avx2();          // avx2+fma+f16c
 bool cpu_has_neon();          // arm64: Advanced SIMD with fp16 conversion (every AArch64 CPU)
 bool cpu_has_neon_dotprod();  // arm64 FEAT_DotProd (sdot/udot)
 bool cpu_has_neon_bf16();     // arm64 FEAT_BF16 (bfdot/bfmmla)
 bool cpu_has_neon_i8mm();     // arm64 FEAT_I8MM (smmla)
+// x86: prefetcht1 fills L2 without L1 (Intel; AMD from Zen 4, its first cores with AVX-512F).
+// Earlier AMD cores fill L1 for every hint, so a far prefetch there would crowd L1.
+bool cpu_prefetch_t1_skips_l1();
 
 }  // namespace moecap

@@ -28,10 +28,10 @@ bool fma_subnormals_slow();
 // Decode tiles' prefetch of their weight streams where prefetcht1 skips L1 (Intel; AMD from Zen 4,
 // cpu_prefetch_t1_skips_l1): each line 2 KB ahead into L1 (the tiles that fetch nothing nearer of
 // their own) and 8 KB ahead into L2, as the AVX-512 tiles do: more lines in flight per core than
-// the hardware prefetchers keep. AVX2 objects forced on a Xeon, two processes streaming: int8 +20%,
-// int4 +31%, fp8 and mxfp4 +2-3% (those two bound by their decode). On AMD before Zen 4 (the AVX2
-// CPUs the tiles were tuned on) a 4 KB fetch made int8 and int4 slower, and the far one would fill
-// L1: there they keep their own fetches alone.
+// the hardware prefetchers keep. AVX2 objects forced on a Xeon, two processes streaming: int8
+// +27%, int4 +41%, fp8 and mxfp4 within the noise (bench/kernel-notes.md). On AMD before Zen 4 (the
+// AVX2 CPUs the tiles were tuned on) a 4 KB fetch made int8 and int4 slower, and the far one would
+// fill L1: there they keep their own fetches alone.
 static inline bool stream_fetch() {
   static const bool on = cpu_prefetch_t1_skips_l1();
   return on;

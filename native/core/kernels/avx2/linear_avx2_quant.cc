@@ -19,8 +19,8 @@
 // panels (int8: 2) for decode (32 outputs = 4 ymm per row and panel). mxfp4's decode tiles also
 // prefetch each panel stream 4 KB ahead: measured at OLMoE T = 1 on a Zen 3 (AVX2 only), that
 // took its pass from ~1.7 to ~1.1 ms, where the same for int8/int4 made theirs slower. Where
-// prefetcht1 skips L1 (Intel, AMD from Zen 4: stream_fetch, linear_avx2.h) every decode tile also fetches each
-// stream 2 KB (int8, int4) and 8 KB ahead.
+// prefetcht1 skips L1 (Intel, AMD from Zen 4: stream_fetch, linear_avx2.h) every decode tile also
+// fetches each stream 2 KB (int8, int4) and 8 KB ahead.
 #include <immintrin.h>
 
 #include "kernels/quant_panel_layout.h"
