@@ -12,13 +12,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Unnamed: the set the addon's kernel selection picks for this CPU.
 isa=${2:-$(node -p "require('./build/Release/moecap.node').systemInfo().bestIsa")}
-obj=${MOECAP_BUILD_DIR:-build/Release}/obj.target/moecap_isa_$isa/native/core/kernels/$isa
+build=${MOECAP_BUILD_DIR:-build/Release}
+obj=$build/obj.target/moecap_isa_$isa/native/core/kernels/$isa
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 case $isa in
   avx512) objs=("$obj"/linear_avx512_{fp8,bf16,int8,int4,mxfp4}.o) ;;
   # The AVX2 tiles ask cpu_features (the addon's own object) whether to fetch far ahead.
-  avx2) objs=("$obj"/linear_avx2_{fp8,bf16,quant}.o "${MOECAP_BUILD_DIR:-build/Release}"/obj.target/moecap/native/core/kernels/cpu_features.o) ;;
+  avx2) objs=("$obj"/linear_avx2_{fp8,bf16,quant}.o "$build"/obj.target/moecap/native/core/kernels/cpu_features.o) ;;
   *) echo "kernel_rate.sh: no x86 kernel set '$isa' (avx512 or avx2)" >&2; exit 2 ;;
 esac
 echo "isa $isa"

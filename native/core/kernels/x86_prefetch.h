@@ -24,4 +24,12 @@ static inline void prefetch_ahead_l2(const void* p, size_t ahead) {
   _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + ahead), _MM_HINT_T1);
 }
 
+// A decode tile's fetch of the line at p: kStreamNear ahead into L1 and, unless kFar is false,
+// kStreamFar ahead into L2.
+template <bool kFar = true>
+static inline void prefetch_stream(const void* p) {
+  prefetch_ahead(p, kStreamNear);
+  if constexpr (kFar) prefetch_ahead_l2(p, kStreamFar);
+}
+
 }  // namespace moecap

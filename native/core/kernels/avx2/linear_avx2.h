@@ -32,6 +32,8 @@ bool fma_subnormals_slow();
 // +27%, int4 +41%, fp8 and mxfp4 within the noise (bench/kernel-notes.md). On AMD before Zen 4 (the
 // AVX2 CPUs the tiles were tuned on) a 4 KB fetch made int8 and int4 slower, and the far one would
 // fill L1: there they keep their own fetches alone.
+// Read once per translation unit: the tiles test an inline flag, not an out-of-line call, which
+// would make them save their ymm registers around it.
 static inline bool stream_fetch() {
   static const bool on = cpu_prefetch_t1_skips_l1();
   return on;

@@ -77,11 +77,10 @@ struct TileInt8 {
 #pragma GCC unroll 4
         for (int q = 0; q < NP; ++q) {
           const uint8_t* blk = quant_block(P[q], false, b);
-          if (fetch)  // the two lines of this k-quad's 128 bytes
-            for (int l = 0; l < 2; ++l) {
-              prefetch_ahead(blk + j * 128 + l * 64, kStreamNear);
-              prefetch_ahead_l2(blk + j * 128 + l * 64, kStreamFar);
-            }
+          if (fetch) {  // the two lines of this k-quad's 128 bytes
+            prefetch_stream(blk + j * 128);
+            prefetch_stream(blk + j * 128 + 64);
+          }
           for (int v = 0; v < 4; ++v) {
             const __m256i w =
                 _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + j * 128 + v * 32)), flip);
@@ -165,10 +164,11 @@ struct TileNibble {
         for (int j = 0; j < 8; ++j) {
           for (int q = 0; q < NP; ++q) {
             const uint8_t* line = N::block(P[q], b) + 64 * j;  // this k-quad's 64 bytes
-            if constexpr (N::kPrefetchAhead > 0) prefetch_ahead(line, N::kPrefetchAhead);
-            if (fetch) {
-              if constexpr (N::kPrefetchAhead == 0) prefetch_ahead(line, kStreamNear);
-              prefetch_ahead_l2(line, kStreamFar);
+            if constexpr (N::kPrefetchAhead > 0) {
+              prefetch_ahead(line, N::kPrefetchAhead);
+              if (fetch) prefetch_ahead_l2(line, kStreamFar);
+            } else if (fetch) {
+              prefetch_stream(line);
             }
           }
           __m256i xs[MR];

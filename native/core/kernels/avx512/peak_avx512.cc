@@ -86,7 +86,7 @@ uint64_t read_sum(const void* p, size_t bytes) {
 }
 
 // Two sequential streams (halves of the range), each prefetched in software as the decode tiles
-// prefetch their panels (tile_avx512.h prefetch_stream); past a stream's end the prefetches name
+// prefetch their panels (x86_prefetch.h prefetch_stream); past a stream's end the prefetches name
 // bytes it does not read, which never faults.
 uint64_t read_sum_prefetched(const void* p, size_t bytes) {
   const size_t h = bytes / 2 / 64;  // zmm per stream
@@ -95,8 +95,8 @@ uint64_t read_sum_prefetched(const void* p, size_t bytes) {
   __m512i s0 = _mm512_setzero_si512(), s1 = s0;
   for (size_t i = 0; i + 2 <= h; i += 2) {
     for (const __m512i* v : {v0 + i, v1 + i}) {
-      avx512::prefetch_stream(v);
-      avx512::prefetch_stream(v + 1);
+      prefetch_stream(v);
+      prefetch_stream(v + 1);
     }
     s0 = _mm512_add_epi64(s0, _mm512_add_epi64(_mm512_load_si512(v0 + i), _mm512_load_si512(v0 + i + 1)));
     s1 = _mm512_add_epi64(s1, _mm512_add_epi64(_mm512_load_si512(v1 + i), _mm512_load_si512(v1 + i + 1)));

@@ -29,16 +29,11 @@ struct Prefetch {
   }
 };
 
-// The tiles fetch each weight stream ahead of where they read, one call per 64 bytes read: 2 KB
-// ahead into L1 and, unless kFar is false, 8 KB ahead into L2. With the hardware prefetchers alone
-// two streams per core stayed well under the memory's rate; with the far fetch too, fp8, mxfp4,
-// int4, bf16 and f32 read up to 20% faster from memory than with the near one alone (int8 did not
-// gain; figures: bench/kernel-notes.md).
-template <bool kFar = true>
-static inline void prefetch_stream(const void* p) {
-  prefetch_ahead(p, kStreamNear);
-  if constexpr (kFar) prefetch_ahead_l2(p, kStreamFar);
-}
+// The tiles fetch each weight stream ahead of where they read, one prefetch_stream call
+// (x86_prefetch.h) per 64 bytes read. With the hardware prefetchers alone two streams per core
+// stayed well under the memory's rate; with the far fetch too, fp8, mxfp4, int4, bf16 and f32 read
+// up to 20% faster from memory than with the near one alone (int8 did not gain; figures:
+// bench/kernel-notes.md).
 
 template <int MR, int NP>
 static inline void store_tile(const LinearJob& job, int r0, int p, int ps, __m512 (&acc)[MR][NP][2]) {
