@@ -14,6 +14,8 @@ namespace avx2 {
 namespace {
 
 // fp32 panels: per input k, 32 weights (4 ymm) per panel, one FMA each against the broadcast input.
+// Tiles that stream their panels fetch both lines of each k ahead where prefetcht1 skips L1
+// (tile_fetches, linear_avx2.h).
 template <int MR, int NP>
 struct TileF32 {
   static constexpr int kBlockIters = 256;  // k per K-block: 32 KB of panel
@@ -23,6 +25,7 @@ struct TileF32 {
     for (int q = 0; q < NP; ++q) W[q] = reinterpret_cast<const float*>(job_panel(job, p + q * ps));
     const float* x[MR];
     for (int r = 0; r < MR; ++r) x[r] = static_cast<const float*>(job.rows[r0 + r]);
+    const bool fetch = tile_fetches(k0, k1, job.K);
     __m256 acc[MR][NP][4];
     begin_tile(k0, part, acc);
     for (int k = k0; k < k1; ++k) {
@@ -31,6 +34,10 @@ struct TileF32 {
 #pragma GCC unroll 4
       for (int q = 0; q < NP; ++q) {
         const float* w = W[q] + size_t(k) * 32;
+        if (fetch) {
+          prefetch_stream(w);
+          prefetch_stream(w + 16);
+        }
         for (int v = 0; v < 4; ++v) {
           const __m256 b = _mm256_load_ps(w + 8 * v);
           for (int r = 0; r < MR; ++r) acc[r][q][v] = _mm256_fmadd_ps(a[r], b, acc[r][q][v]);

@@ -25,19 +25,25 @@ void linear_fp8_fp16_bits(const LinearJob& job);
 // once per process (~0.05 ms).
 bool fma_subnormals_slow();
 
-// Decode tiles' prefetch of their weight streams where prefetcht1 skips L1 (Intel; AMD from Zen 4,
-// cpu_prefetch_t1_skips_l1): each line 2 KB ahead into L1 (the tiles that fetch nothing nearer of
-// their own) and 8 KB ahead into L2, as the AVX-512 tiles do: more lines in flight per core than
-// the hardware prefetchers keep. AVX2 objects forced on a Xeon, two processes streaming: int8
-// +27%, int4 +41%, fp8 and mxfp4 within the noise (bench/kernel-notes.md). On AMD before Zen 4 (the
-// AVX2 CPUs the tiles were tuned on) a 4 KB fetch made int8 and int4 slower, and the far one would
-// fill L1: there they keep their own fetches alone.
+// Streaming tiles' prefetch of their weight streams where prefetcht1 skips L1 (Intel; AMD from
+// Zen 4, cpu_prefetch_t1_skips_l1): each line 2 KB ahead into L1 (the tiles that fetch nothing
+// nearer of their own) and 8 KB ahead into L2, as the AVX-512 tiles do: more lines in flight per
+// core than the hardware prefetchers keep. AVX2 objects forced on a Xeon, two processes streaming:
+// int8 +27%, int4 +41%, bf16 +33%, fp8 and mxfp4 within the noise (bench/kernel-notes.md). On AMD
+// before Zen 4 (the AVX2 CPUs the tiles were tuned on) a 4 KB fetch made int8 and int4 slower, and
+// the far one would fill L1: there they keep their own fetches alone.
 // Read once per translation unit: the tiles test an inline flag, not an out-of-line call, which
 // would make them save their ymm registers around it.
 static inline bool stream_fetch() {
   static const bool on = cpu_prefetch_t1_skips_l1();
   return on;
 }
+
+// Whether a tile over iterations [it0, it1) of its input loop's `iters` fetches ahead: where
+// stream_fetch says so, when it streams its panels through once, i.e. runs the whole input: the
+// decode tiles and every tile of a job too small for K-blocks (run_tiles), such as a routed
+// expert's 2-15 rows. A K-block's tiles re-read a slice that sits in L1.
+static inline bool tile_fetches(int it0, int it1, int iters) { return it0 == 0 && it1 == iters && stream_fetch(); }
 
 // A tile's accumulators: MR rows × NP panels × 32 outputs (4 ymm).
 template <int MR, int NP>

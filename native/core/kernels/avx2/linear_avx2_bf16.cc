@@ -7,6 +7,8 @@
 // Per element: acc = fma(x_odd, w_odd, acc); acc = fma(x_even, w_even, acc) for k-pair after
 // k-pair. A product of two bf16 values is exact in fp32, so this is bit for bit the portable
 // kernel's (acc + x1·w1) + x0·w0, whatever the tile shape (a row alone equals it in a batch).
+// Tiles that stream their panels fetch both lines of each k-pair ahead where prefetcht1 skips L1
+// (tile_fetches, linear_avx2.h).
 #include <immintrin.h>
 
 #include "kernels/avx2/linear_avx2.h"
@@ -28,6 +30,7 @@ struct TileBf16 {
     for (int r = 0; r < MR; ++r) x[r] = static_cast<const uint16_t*>(job.rows[r0 + r]);
     alignas(32) float xf[MR][2 * kChunk];
     const __m256i hi = _mm256_set1_epi32(int(0xFFFF0000u));
+    const bool fetch = tile_fetches(i0, i1, iterations(job.K));
     __m256 acc[MR][NP][4];
     begin_tile(i0, part, acc);
     for (int c0 = i0; c0 < i1; c0 += kChunk) {
@@ -46,6 +49,10 @@ struct TileBf16 {
 #pragma GCC unroll 4
         for (int q = 0; q < NP; ++q) {
           const uint16_t* w = W[q] + size_t(c0 + i) * 64;
+          if (fetch) {
+            prefetch_stream(w);
+            prefetch_stream(w + 32);
+          }
           for (int v = 0; v < 4; ++v) {
             const __m256i raw = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16 * v));
             const __m256 odd = _mm256_castsi256_ps(_mm256_and_si256(raw, hi));

@@ -31,7 +31,8 @@
 // outputs = 4 ymm per row and panel); the block sums and the decoded ymm fit the 16 registers, the
 // running totals go to `part` between blocks. The fp16 decode tiles prefetch each panel stream one
 // block ahead (on the Xeon, 2 processes streaming: the fp32-bits decode, which does not, 12-18
-// GB/s; this one 19-27), and 8 KB ahead into L2 where prefetcht1 skips L1 (stream_fetch).
+// GB/s; this one 19-27), and where prefetcht1 skips L1 every fp16 tile that streams its panels
+// does so and fetches 8 KB ahead into L2 (tile_fetches).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -156,9 +157,10 @@ struct Fp8 {
   struct Tile {
     static constexpr int kBlockIters = 8;  // 128-k blocks per K-block: ~33 KB of panel
     static int iterations(int K) { return (K + kFp8Block - 1) / kFp8Block; }
-    // One k of the block: sum[r][q][·] += x·(act scale) · w. The fp16 decode tiles (NP > 1)
-    // prefetch each panel's stream one block ahead, a line per two k (`fetch`); past a stream's end
-    // the address lies outside the weights, which a prefetch may name (it never faults).
+    // One k of the block: sum[r][q][·] += x·(act scale) · w. The fp16 decode tiles (NP > 1), and
+    // every fp16 tile that streams its panels where `far` (tile_fetches), prefetch each panel's
+    // stream one block ahead, a line per two k (`fetch`); past a stream's end the address lies
+    // outside the weights, which a prefetch may name (it never faults).
     template <bool first, bool fetch>
     static inline void step(const float* const* x, int k, int kk, const __m256* act_scale, const uint8_t* const* B,
                             __m256i keep, bool far, __m256 (&sum)[MR][NP][4]) {
@@ -168,8 +170,8 @@ struct Fp8 {
 #pragma GCC unroll 4
       for (int q = 0; q < NP; ++q) {
         const uint8_t* p = B[q] + kk * 32;
-        if constexpr (kHalf && NP > 1 && fetch) {
-          prefetch_ahead(p, kFp8BlockStride);
+        if constexpr (kHalf && fetch) {
+          if (NP > 1 || far) prefetch_ahead(p, kFp8BlockStride);
           if (far) prefetch_ahead_l2(p, kStreamFar);
         }
         __m256 w[4];
@@ -197,7 +199,7 @@ struct Fp8 {
       // fp16: bit 14 (a sign copy) and bits 6..0 (the byte below) cleared; fp32: bits 26..0 kept
       // from bit 20 (the byte's bits 6..0), the sign.
       const __m256i keep = kHalf ? _mm256_set1_epi16(short(0xBF80)) : _mm256_set1_epi32(int(0x87F00000u));
-      const bool far = stream_fetch();  // and 8 KB ahead into L2 (linear_avx2.h)
+      const bool far = tile_fetches(b0, b1, iterations(K));  // and 8 KB ahead into L2 (linear_avx2.h)
       for (int b = b0; b < b1; ++b) {
         const int k0 = b * kFp8Block, n = K - k0 < kFp8Block ? K - k0 : kFp8Block;
         __m256 sum[MR][NP][4];

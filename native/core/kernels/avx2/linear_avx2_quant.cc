@@ -19,8 +19,8 @@
 // panels (int8: 2) for decode (32 outputs = 4 ymm per row and panel). mxfp4's decode tiles also
 // prefetch each panel stream 4 KB ahead: measured at OLMoE T = 1 on a Zen 3 (AVX2 only), that
 // took its pass from ~1.7 to ~1.1 ms, where the same for int8/int4 made theirs slower. Where
-// prefetcht1 skips L1 (Intel, AMD from Zen 4: stream_fetch, linear_avx2.h) every decode tile also
-// fetches each stream 2 KB (int8, int4) and 8 KB ahead.
+// prefetcht1 skips L1 (Intel, AMD from Zen 4) every tile that streams its panels (tile_fetches,
+// linear_avx2.h) also fetches each stream 2 KB (int8, int4) and 8 KB ahead.
 #include <immintrin.h>
 
 #include "kernels/quant_panel_layout.h"
@@ -59,7 +59,7 @@ struct TileInt8 {
     QuantRowPtrs x[MR];
     for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
     const __m256i flip = _mm256_set1_epi8(char(0x80)), ones = _mm256_set1_epi16(1);
-    const bool fetch = MR == 1 && stream_fetch();  // decode tiles, linear_avx2.h
+    const bool fetch = tile_fetches(b0, b1, nb);  // linear_avx2.h
     __m256 acc[MR][NP][4];
     begin_tile(b0, part, acc);
     for (int b = b0; b < b1; ++b) {
@@ -110,8 +110,9 @@ struct Nibble {
   // k-quads whose s16 pair sums add before vpmaddwd: 8·2·15·127 = 30480 (int4), 4·2·24·128 =
   // 24576 (mxfp4; eight would overflow s16).
   static constexpr int kQuadsPerWiden = MX ? 4 : 8;
-  // Decode tiles (one row): panels at once, and how far ahead in each panel stream to prefetch
-  // (bytes; 0: hardware prefetch alone). Chosen by measurement at T = 1 (see the file header).
+  // Decode tiles (one row): panels at once. Every tile: how far ahead in each panel stream to
+  // prefetch of its own (bytes; 0: none, beside tile_fetches' stream fetch where that applies).
+  // Chosen by measurement at T = 1 (see the file header).
   static constexpr int kDecodePanels = MX ? 3 : 2;
   static constexpr int kPrefetchAhead = MX ? 4096 : 0;
   static const uint8_t* block(const uint8_t* P, int b) { return MX ? mx4_block(P, b) : quant_block(P, true, b); }
@@ -151,7 +152,7 @@ struct TileNibble {
       QuantRowPtrs x[MR];
       for (int r = 0; r < MR; ++r) x[r] = quant_row_ptrs(job.rows[r0 + r], nb);
       const __m256i nib = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-      const bool fetch = MR == 1 && stream_fetch();  // decode tiles, linear_avx2.h
+      const bool fetch = tile_fetches(b0, b1, nb);  // linear_avx2.h
       __m256 acc[MR][NP][4];
       begin_tile(b0, part, acc);
       for (int b = b0; b < b1; ++b) {
