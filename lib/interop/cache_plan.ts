@@ -54,6 +54,8 @@ export interface CachePlan {
   tokens: number;
   /** Mean distinct experts per pass per layer (all layers). */
   meanDistinctPerPass: number;
+  /** How the replays ran (replayConcurrency) and their wall time, reading the layers included. */
+  replay: { layersAtOnce: number; threadsPerLayer: number; seconds: number };
 }
 
 export function resolveCapacity(c: number, experts: number): number {
@@ -64,14 +66,35 @@ export function resolveCapacity(c: number, experts: number): number {
 }
 
 /**
- * How `threads` CPU threads are spread: layers replay at once on libuv's pool (UV_THREADPOOL_SIZE,
- * 4 by default), each layer's configs on threads of their own. A layer in flight holds its ids,
- * pass sets and next-use arrays, so memory grows with layersAtOnce, never with the trace's layers.
+ * Bytes a layer in flight holds per expert use, rounded up: its ids in JS and in the core (4 + 4),
+ * the pass sets (4) and Belády's next uses (4). Measured: ~13.6 (peak RSS 220 MB with one layer at
+ * once, 329 MB with two, at 1M tokens, k = 8, T = 1).
  */
-export function replayConcurrency(threads: number, layers: number, configs: number): { layersAtOnce: number; threadsPerLayer: number } {
-  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+export const REPLAY_BYTES_PER_USE = 16;
+
+/** libuv's pool size in this process: UV_THREADPOOL_SIZE when set (the CLI sets it), else libuv's 4. */
+export function libuvPoolSize(): number {
+  return Number(process.env.UV_THREADPOOL_SIZE) || 4;
+}
+
+/**
+ * How `threads` CPU threads are spread: layers replay at once on libuv's pool, each layer's configs
+ * on threads of their own. Layers come first: a layer's jobs are uneven (lfru's walk alone is ~40%
+ * of it), so extra threads on one layer wait for its longest job, while layers side by side keep
+ * every thread busy. A layer in flight holds `layerBytes` (its ids, pass sets and next uses), so
+ * memory grows with layersAtOnce, never with the trace's layers, and layersAtOnce stays within
+ * `memoryBytes` (a quarter of this machine's memory).
+ */
+export function replayConcurrency(
+  threads: number,
+  layers: number,
+  configs: number,
+  layerBytes = 0,
+  memoryBytes = os.totalmem() / 4,
+): { layersAtOnce: number; threadsPerLayer: number } {
   const t = Math.max(1, Math.floor(threads));
-  const layersAtOnce = Math.max(1, Math.min(t, pool, layers));
+  const byMemory = layerBytes > 0 ? Math.floor(memoryBytes / layerBytes) : Infinity;
+  const layersAtOnce = Math.max(1, Math.min(t, libuvPoolSize(), layers, byMemory));
   return { layersAtOnce, threadsPerLayer: Math.max(1, Math.min(configs, Math.ceil(t / layersAtOnce))) };
 }
 
@@ -87,7 +110,9 @@ export async function planCache(i: CachePlanInputs): Promise<CachePlan> {
   // in finishing order would make the plan differ in its last bits from run to run.
   const perLayer: ReplayCounts[][] = [];
   const perLayerTokens: number[] = [];
-  const { layersAtOnce, threadsPerLayer } = replayConcurrency(i.parallel ?? os.availableParallelism(), trace.layers, configs.length);
+  const layerBytes = Math.max(0, ...trace.tokens) * trace.topK * REPLAY_BYTES_PER_USE;
+  const { layersAtOnce, threadsPerLayer } = replayConcurrency(i.parallel ?? os.availableParallelism(), trace.layers, configs.length, layerBytes);
+  const started = process.hrtime.bigint();
   const runOne = async (l: number) => {
     const ids = trace.layer(l);
     const tokens = ids.length / trace.topK;
@@ -109,6 +134,7 @@ export async function planCache(i: CachePlanInputs): Promise<CachePlan> {
     while (nextLayer < trace.layers) await runOne(nextLayer++);
   };
   await Promise.all(Array.from({ length: layersAtOnce }, worker));
+  const replaySeconds = Number(process.hrtime.bigint() - started) / 1e9;
   const totals = configs.map(() => ({ passes: 0, hits: 0, misses: 0, loads: 0, evictions: 0 }) as ReplayCounts);
   let loadsPerToken = configs.map(() => 0);
   let distinct = 0,
@@ -170,5 +196,6 @@ export async function planCache(i: CachePlanInputs): Promise<CachePlan> {
     expertBytes: se,
     tokens: perLayerTokens[0],
     meanDistinctPerPass: meanDistinct,
+    replay: { layersAtOnce, threadsPerLayer, seconds: replaySeconds },
   };
 }

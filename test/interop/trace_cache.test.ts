@@ -1,5 +1,5 @@
 import * as fs from 'fs';
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
 import { replayLayer, REPLAY_POLICIES } from '../../lib/interop/cache_replay';
@@ -8,7 +8,7 @@ import { TraceSpill } from '../../lib/interop/trace_spill';
 import { traceStats, gini, entropyBits } from '../../lib/interop/trace_stats';
 import { traceCommand } from '../../lib/cli/commands/trace';
 import { planCacheCommand } from '../../lib/cli/commands/plan_cache';
-import { planCache } from '../../lib/interop/cache_plan';
+import { libuvPoolSize, planCache, replayConcurrency } from '../../lib/interop/cache_plan';
 import { resolveModel } from '../../lib/interop/model_shape';
 import { rng, sampleRouting, zipfWeights } from '../../lib/cap/routing';
 import { writeJsonlTrace } from '../trace_files';
@@ -316,7 +316,14 @@ describe('plan-cache', () => {
       E = model.experts;
     // Layer 0 is long, the others short: run at once, they finish before it.
     const layers = [30000, 700, 300, 1100].map((n, l) => sampleRouting(n, k, zipfWeights(E, 0.9), 90 + l));
-    const trace = { file: 'mem', layers: layers.length, topK: k, maxExpert: E, layer: (l: number) => layers[l] } as unknown as TraceSpill;
+    const trace = {
+      file: 'mem',
+      layers: layers.length,
+      topK: k,
+      tokens: layers.map((ids) => ids.length / k),
+      maxExpert: E,
+      layer: (l: number) => layers[l],
+    } as unknown as TraceSpill;
     const inputs = {
       trace,
       model,
@@ -420,6 +427,53 @@ describe('plan-cache', () => {
     const row = text.split('\n').find((l) => /^\s+4\s+lru/.test(l))!;
     // compute ms/token = max(bytes / read bandwidth, FLOPs / fp32 peak): a figure, not n/a.
     expect(row.trim().split(/\s+/)[5]).toMatch(/^\d+\.\d{3}$/);
+  });
+
+  test("replays spread over layers first, within libuv's pool and the memory budget", () => {
+    const saved = process.env.UV_THREADPOOL_SIZE;
+    try {
+      process.env.UV_THREADPOOL_SIZE = '16';
+      expect(replayConcurrency(16, 61, 15)).toEqual({ layersAtOnce: 16, threadsPerLayer: 1 });
+      expect(replayConcurrency(16, 2, 15)).toEqual({ layersAtOnce: 2, threadsPerLayer: 8 });
+      expect(replayConcurrency(16, 1, 3)).toEqual({ layersAtOnce: 1, threadsPerLayer: 3 });
+      // Four layers of 1 GB fit a 4 GB budget, and share the threads; one too big still runs.
+      expect(replayConcurrency(16, 61, 15, 1e9, 4e9)).toEqual({ layersAtOnce: 4, threadsPerLayer: 4 });
+      expect(replayConcurrency(16, 61, 15, 8e9, 4e9)).toEqual({ layersAtOnce: 1, threadsPerLayer: 15 });
+      delete process.env.UV_THREADPOOL_SIZE;
+      expect(libuvPoolSize()).toBe(4);
+      expect(replayConcurrency(16, 61, 15)).toEqual({ layersAtOnce: 4, threadsPerLayer: 4 });
+    } finally {
+      if (saved === undefined) delete process.env.UV_THREADPOOL_SIZE;
+      else process.env.UV_THREADPOOL_SIZE = saved;
+    }
+  });
+
+  test("the published bin sizes libuv's pool to the CPUs unless the user did; plan-cache says how it ran", () => {
+    const f = path.join(dir, 'pool.jsonl');
+    writeJsonlTrace(
+      f,
+      [0, 1, 2].map((l) => sampleRouting(300, 2, zipfWeights(8, 1.0), 70 + l)),
+      2,
+    );
+    const bin = path.join(__dirname, '..', '..', 'bin', 'moecap.js');
+    const args = [bin, 'plan-cache', f, '--preset', 'tiny', '--capacity', '2,4', '--policy', 'lru,belady', '--slow-bw', '1', '--hardware', 'h100-sxm'];
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.UV_THREADPOOL_SIZE;
+    const replayLine = (r: ReturnType<typeof spawnSync>) => {
+      expect(r.status).toBe(0);
+      return String(r.stdout)
+        .split('\n')
+        .find((l) => l.startsWith('replay: '));
+    };
+    const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+    const cpus = os.availableParallelism();
+    const pool = Math.max(4, cpus),
+      atOnce = Math.min(cpus, pool, 3);
+    const own = replayLine(spawnSync(process.execPath, args, { encoding: 'utf8', env }));
+    expect(own).toMatch(/^replay: 3 layers × 4 configs in \d+\.\d s, /);
+    expect(own).toContain(`${plural(atOnce, 'layer')} at once (libuv pool ${pool}) × ${plural(Math.min(4, Math.ceil(cpus / atOnce)), 'thread')} each`);
+    const set = replayLine(spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...env, UV_THREADPOOL_SIZE: '1' } }));
+    expect(set).toContain(`1 layer at once (libuv pool 1) × ${plural(Math.min(4, cpus), 'thread')} each`);
   });
 
   test('trace ids beyond the model are refused', async () => {

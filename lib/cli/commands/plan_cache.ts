@@ -7,8 +7,10 @@ import { timeBoundPeakFor } from '../../cap/hardware';
 import { bytesPerWeight } from '../../cap/presets';
 import { resolveModel } from '../../interop/model_shape';
 import { TraceSpill } from '../../interop/trace_spill';
-import { planCache } from '../../interop/cache_plan';
+import { libuvPoolSize, planCache } from '../../interop/cache_plan';
 import { REPLAY_POLICIES, type ReplayPolicy } from '../../interop/cache_replay';
+
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 export const planCacheCommand: Command = {
   name: 'plan-cache',
@@ -78,6 +80,10 @@ export const planCacheCommand: Command = {
       io.out(
         `slow tier: ${slowBw ? `${(slowBw / 1e9).toFixed(2)} GB/s${options['slow-bw'] !== undefined ? ' (--slow-bw)' : ' (calibrated)'}` : 'unknown (run moecap calibrate or give --slow-bw): no times'}; ` +
           `compute side: ${p ? `${p.name} (${p.kind}), ${peakText}` : 'no peaks: no times'}\n`,
+      );
+      io.out(
+        `replay: ${plan.traceLayers} layers × ${plan.rows.length} configs in ${plan.replay.seconds.toFixed(1)} s, ` +
+          `${plural(plan.replay.layersAtOnce, 'layer')} at once (libuv pool ${libuvPoolSize()}) × ${plural(plan.replay.threadsPerLayer, 'thread')} each\n`,
       );
       io.out('capacity  policy   hit rate   slow-tier MB/token   slow ms/token   compute ms/token   ms/token overlapped..serial\n');
       const ms = (v: number | null) => (v === null ? 'n/a' : (v * 1e3).toFixed(3));
