@@ -23,7 +23,10 @@ export interface CachePlanInputs {
   /** Compute side: memory bandwidth B/s and dense peak FLOP/s for the dtype (null: left out). */
   memoryBandwidth: number | null;
   peakFlops: number | null;
-  /** CPU threads for the replays (default: the machine's cores). */
+  /**
+   * CPU threads for the replays (default: the machine's cores). Layers in flight are also bounded by
+   * libuv's pool (UV_THREADPOOL_SIZE, 4 unless set before the pool starts; the CLI sets it to the CPUs).
+   */
   parallel?: number;
 }
 
