@@ -75,9 +75,16 @@ export function resolveCapacity(c: number, experts: number): number {
  */
 export const REPLAY_BYTES_PER_USE = 16;
 
-/** libuv's pool size in this process: UV_THREADPOOL_SIZE when set (the CLI sets it), else libuv's 4. */
+/**
+ * libuv's pool size in this process, read from UV_THREADPOOL_SIZE as libuv reads it (the CLI sets
+ * it): unset 4; else its leading integer, 1 where that is 0 or missing, at most 1024 (a negative one
+ * wraps to unsigned there).
+ */
 export function libuvPoolSize(): number {
-  return Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  const v = process.env.UV_THREADPOOL_SIZE;
+  if (v === undefined) return 4;
+  const n = parseInt(v, 10);
+  return n < 0 ? 1024 : Math.min(1024, n || 1);
 }
 
 /**
@@ -113,7 +120,7 @@ export async function planCache(i: CachePlanInputs): Promise<CachePlan> {
   // in finishing order would make the plan differ in its last bits from run to run.
   const perLayer: ReplayCounts[][] = [];
   const perLayerTokens: number[] = [];
-  const layerBytes = Math.max(0, ...trace.tokens) * trace.topK * REPLAY_BYTES_PER_USE;
+  const layerBytes = trace.tokens.reduce((m, t) => Math.max(m, t), 0) * trace.topK * REPLAY_BYTES_PER_USE;
   const { layersAtOnce, threadsPerLayer } = replayConcurrency(i.parallel ?? os.availableParallelism(), trace.layers, configs.length, layerBytes);
   const started = process.hrtime.bigint();
   const runOne = async (l: number) => {

@@ -439,6 +439,18 @@ describe('plan-cache', () => {
       // Four layers of 1 GB fit a 4 GB budget, and share the threads; one too big still runs.
       expect(replayConcurrency(16, 61, 15, 1e9, 4e9)).toEqual({ layersAtOnce: 4, threadsPerLayer: 4 });
       expect(replayConcurrency(16, 61, 15, 8e9, 4e9)).toEqual({ layersAtOnce: 1, threadsPerLayer: 15 });
+      // libuv's reading of the variable: atoi, 0 taken as 1, at most 1024.
+      for (const [v, n] of [
+        ['8', 8],
+        ['8 threads', 8],
+        ['0', 1],
+        ['many', 1],
+        ['', 1],
+        ['5000', 1024],
+      ] as const) {
+        process.env.UV_THREADPOOL_SIZE = v;
+        expect(libuvPoolSize()).toBe(n);
+      }
       delete process.env.UV_THREADPOOL_SIZE;
       expect(libuvPoolSize()).toBe(4);
       expect(replayConcurrency(16, 61, 15)).toEqual({ layersAtOnce: 4, threadsPerLayer: 4 });
