@@ -34,10 +34,7 @@ struct TileF32 {
 #pragma GCC unroll 4
       for (int q = 0; q < NP; ++q) {
         const float* w = W[q] + size_t(k) * 32;
-        if (fetch) {
-          prefetch_stream(w);
-          prefetch_stream(w + 16);
-        }
+        if (fetch) prefetch_k_step(w);
         for (int v = 0; v < 4; ++v) {
           const __m256 b = _mm256_load_ps(w + 8 * v);
           for (int r = 0; r < MR; ++r) acc[r][q][v] = _mm256_fmadd_ps(a[r], b, acc[r][q][v]);

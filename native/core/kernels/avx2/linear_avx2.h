@@ -32,21 +32,27 @@ bool fma_subnormals_slow();
 // int8 +27%, int4 +41%, bf16 +33%, fp8 and mxfp4 within the noise (bench/kernel-notes.md). On AMD
 // before Zen 4 (the AVX2 CPUs the tiles were tuned on) a 4 KB fetch made int8 and int4 slower, and
 // the far one would fill L1: there they keep their own fetches alone.
-// Read once per translation unit: the tiles test an inline flag, not an out-of-line call, which
-// would make them save their ymm registers around it.
-static inline bool stream_fetch() {
-  static const bool on = cpu_prefetch_t1_skips_l1();
-  return on;
+// tile_fetches: whether a tile over iterations [it0, it1) of its input loop's `iters` fetches so,
+// i.e. streams its panels through once by running the whole input: the decode tiles and every tile
+// of a job with too few rows for K-blocks (fewer than 4 × MR, run_tiles: a routed expert's few
+// rows at a small batch). A K-block's tiles re-read a slice that sits in L1, and do not fetch;
+// where the whole input is one K-block (K ≤ 256 f32, 512 bf16, 1024 int8/fp8, 2048 int4/mxfp4)
+// every tile does, the first streaming it, the others finding their lines in cache (OLMoE at T =
+// 256, whose int8/fp8 down projection is one block: no change measured).
+// The CPU's answer is read once per translation unit: the tiles test an inline flag, not an
+// out-of-line call, which would make them save their ymm registers around it.
+static inline bool tile_fetches(int it0, int it1, int iters) {
+  if (it0 != 0 || it1 != iters) return false;
+  static const bool cpu = cpu_prefetch_t1_skips_l1();
+  return cpu;
 }
 
-// Whether a tile over iterations [it0, it1) of its input loop's `iters` fetches ahead: where
-// stream_fetch says so, when it streams its panels through once, i.e. runs the whole input: the
-// decode tiles and every tile of a job with too few rows for K-blocks (fewer than 4 × MR,
-// run_tiles: a routed expert's few rows at a small batch). A K-block's tiles re-read a slice that
-// sits in L1, and do not fetch; where the whole input is one K-block (K ≤ 256 f32, 512 bf16, 1024
-// int8/fp8, 2048 int4/mxfp4) every tile does, the first streaming it, the others finding their
-// lines in cache (OLMoE at T = 256, whose int8/fp8 down projection is one block: no change measured).
-static inline bool tile_fetches(int it0, int it1, int iters) { return it0 == 0 && it1 == iters && stream_fetch(); }
+// A streaming tile's fetch of one 128-byte k-step of a panel (32 outputs of f32, a k-pair of
+// bf16, a k-quad of int8): both its lines, near and far (x86_prefetch.h).
+static inline void prefetch_k_step(const void* p) {
+  prefetch_stream(p);
+  prefetch_stream(static_cast<const uint8_t*>(p) + 64);
+}
 
 // A tile's accumulators: MR rows × NP panels × 32 outputs (4 ymm).
 template <int MR, int NP>

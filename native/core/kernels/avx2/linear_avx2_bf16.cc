@@ -49,10 +49,7 @@ struct TileBf16 {
 #pragma GCC unroll 4
         for (int q = 0; q < NP; ++q) {
           const uint16_t* w = W[q] + size_t(c0 + i) * 64;
-          if (fetch) {
-            prefetch_stream(w);
-            prefetch_stream(w + 32);
-          }
+          if (fetch) prefetch_k_step(w);
           for (int v = 0; v < 4; ++v) {
             const __m256i raw = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16 * v));
             const __m256 odd = _mm256_castsi256_ps(_mm256_and_si256(raw, hi));

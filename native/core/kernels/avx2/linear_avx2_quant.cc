@@ -77,10 +77,7 @@ struct TileInt8 {
 #pragma GCC unroll 4
         for (int q = 0; q < NP; ++q) {
           const uint8_t* blk = quant_block(P[q], false, b);
-          if (fetch) {  // the two lines of this k-quad's 128 bytes
-            prefetch_stream(blk + j * 128);
-            prefetch_stream(blk + j * 128 + 64);
-          }
+          if (fetch) prefetch_k_step(blk + j * 128);
           for (int v = 0; v < 4; ++v) {
             const __m256i w =
                 _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + j * 128 + v * 32)), flip);

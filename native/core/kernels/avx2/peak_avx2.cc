@@ -67,7 +67,7 @@ uint64_t read_sum(const void* p, size_t bytes) {
 }
 
 // Two sequential streams prefetched 2 KB ahead, and 8 KB ahead into L2 where the decode tiles
-// fetch that far (where prefetcht1 skips L1: linear_avx2.h, stream_fetch), as the AVX2 tiles prefetch.
+// fetch that far (where prefetcht1 skips L1: linear_avx2.h, tile_fetches), as the AVX2 tiles prefetch.
 uint64_t read_sum_prefetched(const void* p, size_t bytes) {
   const size_t h = bytes / 2 / 32;  // ymm per stream
   const __m256i* v0 = static_cast<const __m256i*>(p);
